@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Make sure the real servers the tests use are installed and running (idempotent).
+# PostgreSQL: 127.0.0.1:5432, trust auth (started here if it is installed but stopped).
+set -euo pipefail
+
+pg_up() { pg_isready -q -h 127.0.0.1 -p 5432; }
+if ! pg_up; then
+  if ls /etc/postgresql >/dev/null 2>&1; then
+    echo "services: starting PostgreSQL"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+  else
+    echo "services: installing PostgreSQL"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+  fi
+  for _ in $(seq 1 30); do pg_up && break; sleep 1; done
+fi
+pg_up || { echo "services: PostgreSQL is not reachable on 127.0.0.1:5432" >&2; exit 1; }
+echo "services: PostgreSQL ready"

@@ -1,0 +1,307 @@
+"""The ``idpsync`` command line.
+
+Exit codes: 0 ok, 1 a sync failed (or was refused by a guard), 2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from idpsync.config import ConfigError, LoadedConfig, load_config
+from idpsync.engine.runner import RunResult, run_sync
+from idpsync.sources import SourceError, build_source
+from idpsync.sources.base import Event
+from idpsync.store import Store
+
+app = typer.Typer(
+    help="Keep an application's user directory in step with an identity provider.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Work with the configuration file.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+ConfigOption = Annotated[
+    str | None,
+    typer.Option("--config", "-c", help="Configuration file (default: $IDPSYNC_CONFIG or "
+                 "./idpsync.toml).", show_default=False),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def _fail_config(exc: ConfigError) -> typer.Exit:
+    err.print("[bold red]configuration error[/]", markup=True)
+    for problem in exc.problems:
+        err.print(f"  {problem}", markup=False)
+    return typer.Exit(EXIT_USAGE)
+
+
+def _load(config: str | None) -> LoadedConfig:
+    try:
+        return load_config(config)
+    except ConfigError as exc:
+        raise _fail_config(exc) from None
+
+
+@contextmanager
+def _store(loaded: LoadedConfig) -> Iterator[Store]:
+    url = loaded.settings.store.url
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        # A relative SQLite path is relative to the configuration file, like every other path.
+        url = "sqlite:///" + str(loaded.resolve_path(url.removeprefix("sqlite:///")))
+    store = Store.open(url)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@app.command()
+def sync(
+    connector: Annotated[str | None, typer.Argument(help="Connector to sync (default: all).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only; change nothing.")] = False,
+    allow_deletes: Annotated[
+        bool, typer.Option("--allow-deletes", help="Confirm removals a guard would refuse.")
+    ] = False,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Sync one connector (or every enabled one) from its IdP into the directory."""
+    loaded = _load(config)
+    names = [connector] if connector else [
+        n for n, c in loaded.settings.connectors.items() if c.enabled
+    ]
+    if connector:
+        try:
+            loaded.connector(connector)
+        except ConfigError as exc:
+            raise _fail_config(exc) from None
+    if not names:
+        err.print("no enabled connectors in the configuration")
+        raise typer.Exit(EXIT_USAGE)
+    results: dict[str, RunResult] = {}
+    with _store(loaded) as store:
+        for name in names:
+            results[name] = _sync_one(loaded, store, name, dry_run, allow_deletes, as_json)
+    if as_json:
+        out.print_json(json.dumps({n: _result_json(r) for n, r in results.items()}))
+    raise typer.Exit(EXIT_OK if all(r.ok for r in results.values()) else EXIT_FAILED)
+
+
+def _sync_one(
+    loaded: LoadedConfig, store: Store, name: str, dry_run: bool, allow_deletes: bool,
+    quiet: bool,
+) -> RunResult:
+    settings = loaded.connector(name)
+    try:
+        source = build_source(loaded, settings)
+    except SourceError as exc:
+        err.print(f"{name}: {exc}", markup=False)
+        raise typer.Exit(EXIT_USAGE) from None
+    with Progress(
+        TextColumn("[bold]{task.fields[connector]}[/] {task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=quiet or not err.is_terminal,
+    ) as bar:
+        task = bar.add_task("starting", total=None, connector=name)
+
+        def on_event(event: Event) -> None:
+            bar.update(task, description=event.message, completed=event.done or 0,
+                       total=event.total)
+
+        async def go() -> RunResult:
+            try:
+                return await run_sync(store, name, settings, source, dry_run=dry_run,
+                                      allow_deletes=allow_deletes, progress=on_event)
+            finally:
+                await source.aclose()
+
+        result = asyncio.run(go())
+    if not quiet:
+        _print_result(name, result)
+    return result
+
+
+def _print_result(name: str, result: RunResult) -> None:
+    title = {
+        "succeeded": "sync finished", "partial": "sync finished with an incomplete read",
+        "dry_run": "dry run: nothing was changed", "guarded": "sync refused by a guard",
+        "failed": "sync failed",
+    }.get(result.status, result.status)
+    style = "green" if result.status in ("succeeded", "dry_run") else "yellow" if (
+        result.status == "partial") else "red"
+    out.print(f"[bold {style}]{name}: {title}[/] (run {result.run_id})")
+    if result.message:
+        out.print(result.message, markup=False)
+    if result.status == "failed":
+        return
+    counts = result.summary()
+    table = Table(show_header=True, header_style="bold")
+    table.add_column("")
+    for column in ("created", "updated", "deactivated", "reactivated", "deleted"):
+        table.add_column(column, justify="right")
+    table.add_row("users", *(str(counts[f"users_{c}"]) for c in (
+        "created", "updated", "deactivated", "reactivated", "deleted")))
+    table.add_row("groups", str(counts["groups_created"]), str(counts["groups_updated"]), "", "",
+                  str(counts["groups_deleted"]))
+    out.print(table)
+    out.print(f"memberships: {counts['memberships_added']} added, "
+              f"{counts['memberships_removed']} removed")
+    if not result.complete:
+        out.print("[yellow]The IdP could not be read completely, so no one was removed, "
+                  "deactivated or taken out of a group.[/]")
+
+
+def _result_json(result: RunResult) -> dict[str, Any]:
+    return {
+        "run_id": result.run_id, "status": result.status, "complete": result.complete,
+        "message": result.message or None, "summary": result.summary(), "stats": result.stats,
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+@app.command()
+def runs(
+    connector: Annotated[str | None, typer.Argument(help="Only this connector's runs.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10000, help="How many runs.")] = 20,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show the history of sync runs, newest first."""
+    loaded = _load(config)
+    with _store(loaded) as store:
+        rows = store.runs(connector, limit)
+    if as_json:
+        out.print_json(json.dumps([
+            {"id": r["id"], "connector": r["connector"], "mode": r["mode"],
+             "dry_run": r["dry_run"], "status": r["status"], "complete": r["complete"],
+             "started_at": _iso(r["started_at"]), "finished_at": _iso(r["finished_at"]),
+             "summary": r["summary"], "stats": r["stats"], "message": r["message"]}
+            for r in rows
+        ]))
+        return
+    table = Table("run", "connector", "started", "status", "changes", "message")
+    for r in rows:
+        changes = sum(int(v) for v in (r["summary"] or {}).values())
+        table.add_row(str(r["id"]), r["connector"], r["started_at"].strftime("%Y-%m-%d %H:%M:%S"),
+                      r["status"] + (" (dry run)" if r["dry_run"] and r["status"] != "dry_run"
+                                     else ""),
+                      str(changes), (r["message"] or "")[:120])
+    out.print(table)
+
+
+def _user_json(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"], "connector": row["connector"], "source_id": row["source_id"],
+        "login": row["login"], "email": row["email"], "display_name": row["display_name"],
+        "given_name": row["given_name"], "family_name": row["family_name"],
+        "active": row["active"], "manager_source_id": row["manager_id"],
+        "attributes": row["attributes"] or {}, "created_at": _iso(row["created_at"]),
+        "updated_at": _iso(row["updated_at"]),
+    }
+
+
+@app.command()
+def users(
+    search: Annotated[str | None, typer.Argument(help="Part of a login, e-mail or name.")] = None,
+    connector: Annotated[str | None, typer.Option(help="Only this connector's users.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1_000_000)] = 100,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List or search the directory's users."""
+    loaded = _load(config)
+    with _store(loaded) as store:
+        rows = store.search_users(search, connector, limit, offset)
+    if as_json:
+        out.print_json(json.dumps([_user_json(r) for r in rows]))
+        return
+    table = Table("login", "display name", "email", "active", "connector")
+    for r in rows:
+        table.add_row(r["login"], r["display_name"] or "", r["email"] or "",
+                      "yes" if r["active"] else "no", r["connector"] or "(local)")
+    out.print(table)
+
+
+@app.command()
+def groups(
+    search: Annotated[str | None, typer.Argument(help="Part of a group name.")] = None,
+    connector: Annotated[str | None, typer.Option(help="Only this connector's groups.")] = None,
+    members: Annotated[bool, typer.Option("--members", help="Include direct members.")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=1_000_000)] = 100,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List or search the directory's groups."""
+    loaded = _load(config)
+    with _store(loaded) as store:
+        rows = store.search_groups(search, connector, limit, offset)
+        member_map = store.group_members([r["id"] for r in rows]) if members else {}
+    if as_json:
+        payload = []
+        for r in rows:
+            item: dict[str, Any] = {
+                "id": r["id"], "connector": r["connector"], "source_id": r["source_id"],
+                "name": r["name"], "description": r["description"],
+            }
+            if members:
+                item["members"] = member_map[r["id"]]
+            payload.append(item)
+        out.print_json(json.dumps(payload))
+        return
+    table = Table("name", "description", "connector", *(["members"] if members else []))
+    for r in rows:
+        extra = []
+        if members:
+            extra = [", ".join(m.get("login") or m.get("name") or "" for m in member_map[r["id"]])]
+        table.add_row(r["name"], r["description"] or "", r["connector"] or "(local)", *extra)
+    out.print(table)
+
+
+@config_app.command("check")
+def config_check(config: ConfigOption = None) -> None:
+    """Validate the configuration file (secret references included) without syncing."""
+    loaded = _load(config)
+    out.print(f"{loaded.path}: ok", markup=False)
+    for name, conn in loaded.settings.connectors.items():
+        state = "" if conn.enabled else " (disabled)"
+        out.print(f"  connector {name}: source {conn.source.type}{state}", markup=False)
+
+
+def main() -> None:
+    """Entry point of the ``idpsync`` console script."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

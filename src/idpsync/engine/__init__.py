@@ -1,0 +1,1 @@
+"""The sync engine: policy, plan, guard and the runner that orchestrates a run."""

@@ -1,0 +1,262 @@
+"""The planner: a pure function of (desired state, current state) → operations.
+
+Nothing here does I/O. :func:`plan` compares what the policy wants with what the directory
+holds for one connector and returns the operations that close the gap; :func:`apply_ops`
+performs them on an in-memory :class:`~idpsync.model.DirectoryState`, which is what the
+property tests use to show that planning again after applying yields nothing.
+
+Rules:
+
+- Users and groups are matched on ``source_id`` only, so a rename or an e-mail change is an
+  ``update``, never a delete plus a create.
+- ``complete=False`` (an incomplete snapshot) never produces a deactivation, a deletion or a
+  membership removal: missing data is not evidence that someone left.
+- A user who is missing from the IdP is handled by ``deprovision``: ``deactivate`` (default),
+  ``delete`` or ``keep``. A user who comes back is reactivated under the same identity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Literal
+
+from idpsync.model import (
+    DirectoryState,
+    DirGroup,
+    DirUser,
+    JSONValue,
+    Membership,
+    MemberKind,
+)
+
+Deprovision = Literal["deactivate", "delete", "keep"]
+
+
+class OpKind(StrEnum):
+    """Every kind of change a run can make; the value is the change log's ``op``."""
+
+    CREATE_USER = "user.create"
+    UPDATE_USER = "user.update"
+    DEACTIVATE_USER = "user.deactivate"
+    REACTIVATE_USER = "user.reactivate"
+    DELETE_USER = "user.delete"
+    CREATE_GROUP = "group.create"
+    UPDATE_GROUP = "group.update"
+    DELETE_GROUP = "group.delete"
+    ADD_MEMBER = "member.add"
+    REMOVE_MEMBER = "member.remove"
+
+
+REMOVALS = frozenset(
+    {OpKind.DEACTIVATE_USER, OpKind.DELETE_USER, OpKind.DELETE_GROUP, OpKind.REMOVE_MEMBER}
+)
+"""Operations an incomplete snapshot may never produce."""
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """One change to the directory."""
+
+    kind: OpKind
+    """What to do."""
+    source_id: str
+    """The user's or group's source id (for memberships: the group's)."""
+    before: dict[str, JSONValue] | None = None
+    """The changed fields before (``None`` for a creation)."""
+    after: dict[str, JSONValue] | None = None
+    """The changed fields after (``None`` for a deletion)."""
+    member: Membership | None = None
+    """The edge, for membership operations."""
+    reason: str = ""
+    """Why, in words (``missing from the IdP``, ``disabled in the IdP``)."""
+    key: str = ""
+    """What a person calls the object: the user's login, the group's name, ``group ← member``."""
+
+    @property
+    def object_type(self) -> str:
+        """``user``, ``group`` or ``member``."""
+        return self.kind.value.split(".", 1)[0]
+
+
+@dataclass(slots=True)
+class Plan:
+    """The operations of one run, in the order they are applied."""
+
+    ops: list[Op] = field(default_factory=list)
+    """Creations first, then updates, memberships, and removals last."""
+
+    def count(self, *kinds: OpKind) -> int:
+        """How many operations of the given kinds."""
+        return sum(1 for op in self.ops if op.kind in kinds)
+
+    def summary(self) -> dict[str, int]:
+        """Counts by operation kind (only non-zero kinds)."""
+        counts: dict[str, int] = {}
+        for op in self.ops:
+            counts[op.kind.value] = counts.get(op.kind.value, 0) + 1
+        return counts
+
+    def __len__(self) -> int:
+        return len(self.ops)
+
+    def __bool__(self) -> bool:
+        return bool(self.ops)
+
+
+def _diff(before: dict[str, JSONValue], after: dict[str, JSONValue]) -> tuple[dict, dict]:
+    changed = [k for k in after if before.get(k) != after[k]]
+    return {k: before.get(k) for k in changed}, {k: after[k] for k in changed}
+
+
+def plan(
+    desired: DirectoryState,
+    current: DirectoryState,
+    *,
+    complete: bool = True,
+    deprovision: Deprovision = "deactivate",
+    delete_groups: bool = True,
+) -> Plan:
+    """The operations that turn ``current`` into ``desired`` (see the module rules)."""
+    result = Plan()
+    result.ops.extend(_plan_groups_upsert(desired, current))
+    result.ops.extend(_plan_users(desired, current, complete=complete, deprovision=deprovision))
+    result.ops.extend(_plan_members(desired, current, complete=complete))
+    if complete and delete_groups:
+        for source_id in sorted(current.groups.keys() - desired.groups.keys()):
+            result.ops.append(
+                Op(OpKind.DELETE_GROUP, source_id, before=current.groups[source_id].fields(),
+                   reason="missing from the IdP")
+            )
+    result.ops.sort(key=lambda op: _ORDER[op.kind])  # stable: keeps source-id order within a kind
+    result.ops = [replace(op, key=_key(op, desired, current)) for op in result.ops]
+    return result
+
+
+def _name(kind: MemberKind, source_id: str, *states: DirectoryState) -> str:
+    for state in states:
+        if kind is MemberKind.USER and source_id in state.users:
+            return state.users[source_id].login
+        if kind is MemberKind.GROUP and source_id in state.groups:
+            return state.groups[source_id].name
+    return source_id
+
+
+def _key(op: Op, desired: DirectoryState, current: DirectoryState) -> str:
+    if op.member is not None:
+        group = _name(MemberKind.GROUP, op.member.group_id, desired, current)
+        member = _name(op.member.member_kind, op.member.member_id, desired, current)
+        return f"{group} ← {member}"
+    kind = MemberKind.USER if op.object_type == "user" else MemberKind.GROUP
+    return _name(kind, op.source_id, desired, current)
+
+
+_ORDER = {
+    OpKind.CREATE_GROUP: 0,
+    OpKind.UPDATE_GROUP: 0,
+    OpKind.CREATE_USER: 1,
+    OpKind.UPDATE_USER: 1,
+    OpKind.REACTIVATE_USER: 1,
+    OpKind.DEACTIVATE_USER: 1,
+    OpKind.ADD_MEMBER: 2,
+    OpKind.REMOVE_MEMBER: 3,
+    OpKind.DELETE_USER: 4,
+    OpKind.DELETE_GROUP: 5,
+}
+
+
+def _plan_groups_upsert(desired: DirectoryState, current: DirectoryState) -> Iterable[Op]:
+    for source_id, group in sorted(desired.groups.items()):
+        existing = current.groups.get(source_id)
+        if existing is None:
+            yield Op(OpKind.CREATE_GROUP, source_id, after=group.fields(), reason="new in the IdP")
+        elif existing != group:
+            before, after = _diff(existing.fields(), group.fields())
+            yield Op(OpKind.UPDATE_GROUP, source_id, before=before, after=after,
+                     reason="changed in the IdP")
+
+
+def _plan_users(
+    desired: DirectoryState, current: DirectoryState, *, complete: bool, deprovision: Deprovision
+) -> Iterable[Op]:
+    for source_id, user in sorted(desired.users.items()):
+        existing = current.users.get(source_id)
+        if existing is None:
+            yield Op(OpKind.CREATE_USER, source_id, after=user.fields(), reason="new in the IdP")
+            continue
+        if existing == user:
+            continue
+        before, after = _diff(existing.fields(), user.fields())
+        if existing.active and not user.active:
+            kind, reason = OpKind.DEACTIVATE_USER, "disabled in the IdP"
+            if not complete:
+                # Even a deactivation the IdP states explicitly is applied only from a
+                # complete read, so a partial run can never reduce access.
+                after.pop("active")
+                before.pop("active")
+                if not after:
+                    continue
+                kind, reason = OpKind.UPDATE_USER, "changed in the IdP"
+        elif not existing.active and user.active:
+            kind, reason = OpKind.REACTIVATE_USER, "active in the IdP again"
+        else:
+            kind, reason = OpKind.UPDATE_USER, "changed in the IdP"
+        yield Op(kind, source_id, before=before, after=after, reason=reason)
+    if not complete or deprovision == "keep":
+        return
+    for source_id in sorted(current.users.keys() - desired.users.keys()):
+        existing = current.users[source_id]
+        if deprovision == "delete":
+            yield Op(OpKind.DELETE_USER, source_id, before=existing.fields(),
+                     reason="missing from the IdP")
+        elif existing.active:
+            yield Op(OpKind.DEACTIVATE_USER, source_id, before={"active": True},
+                     after={"active": False}, reason="missing from the IdP")
+
+
+def _plan_members(desired: DirectoryState, current: DirectoryState, *, complete: bool) -> Iterable[Op]:
+    for edge in sorted(desired.memberships - current.memberships):
+        yield Op(OpKind.ADD_MEMBER, edge.group_id, member=edge, reason="member in the IdP")
+    if not complete:
+        return
+    for edge in sorted(current.memberships - desired.memberships):
+        yield Op(OpKind.REMOVE_MEMBER, edge.group_id, member=edge, reason="no longer a member")
+
+
+def apply_ops(state: DirectoryState, ops: Iterable[Op]) -> DirectoryState:
+    """Apply operations to an in-memory state (a copy is returned; ``state`` is unchanged)."""
+    users = dict(state.users)
+    groups = dict(state.groups)
+    memberships = set(state.memberships)
+    for op in ops:
+        if op.kind is OpKind.CREATE_USER:
+            assert op.after is not None
+            users[op.source_id] = DirUser(source_id=op.source_id, **op.after)
+        elif op.kind in (OpKind.UPDATE_USER, OpKind.DEACTIVATE_USER, OpKind.REACTIVATE_USER):
+            users[op.source_id] = replace(users[op.source_id], **(op.after or {}))
+        elif op.kind is OpKind.DELETE_USER:
+            del users[op.source_id]
+            memberships = {
+                m for m in memberships
+                if not (m.member_kind is MemberKind.USER and m.member_id == op.source_id)
+            }
+        elif op.kind is OpKind.CREATE_GROUP:
+            assert op.after is not None
+            groups[op.source_id] = DirGroup(source_id=op.source_id, **op.after)
+        elif op.kind is OpKind.UPDATE_GROUP:
+            groups[op.source_id] = replace(groups[op.source_id], **(op.after or {}))
+        elif op.kind is OpKind.DELETE_GROUP:
+            del groups[op.source_id]
+            memberships = {
+                m for m in memberships
+                if m.group_id != op.source_id
+                and not (m.member_kind is MemberKind.GROUP and m.member_id == op.source_id)
+            }
+        elif op.kind is OpKind.ADD_MEMBER:
+            assert op.member is not None
+            memberships.add(op.member)
+        elif op.kind is OpKind.REMOVE_MEMBER:
+            assert op.member is not None
+            memberships.discard(op.member)
+    return DirectoryState(users=users, groups=groups, memberships=memberships)

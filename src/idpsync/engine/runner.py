@@ -1,0 +1,206 @@
+"""The runner: one sync run from source to change log.
+
+Source → stage → policy → plan → guard → apply, with the run recorded in ``runs``:
+
+1. The run is recorded as ``running`` (committed at once, so a killed process leaves a trace
+   that the next run marks ``interrupted``).
+2. The source reads its IdP into a :class:`~idpsync.model.Snapshot`.
+3. In **one transaction**: the snapshot is staged, the policy computes the desired state, the
+   planner compares it with the directory, the guards check the plan, and the plan and its
+   change log are written. A guard refusal, a dry run or any error rolls the whole transaction
+   back, so the directory is exactly as before.
+
+Fault injection for tests: ``IDPSYNC_FAULT_KILL_AT=<phase>`` (``users``, ``updates``,
+``memberships``, ``changes``) makes the process kill itself with SIGKILL at that point of the
+apply, inside the open transaction.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from idpsync.config import ConnectorSettings
+from idpsync.engine import guard
+from idpsync.engine.plan import OpKind, Plan, plan
+from idpsync.engine.policy import desired_state
+from idpsync.model import Snapshot
+from idpsync.sources.base import Event, Progress, Source, SourceError, no_progress
+from idpsync.store.apply import apply_plan
+from idpsync.store.store import Store
+
+FAULT_ENV = "IDPSYNC_FAULT_KILL_AT"
+
+
+@dataclass
+class RunResult:
+    """The outcome of one run."""
+
+    run_id: int
+    """The run's id in the store."""
+    status: str
+    """``succeeded``, ``partial`` (incomplete snapshot), ``dry_run``, ``guarded`` or ``failed``."""
+    plan: Plan = field(default_factory=Plan)
+    """What was (or, for a dry run or a guarded run, would have been) changed."""
+    complete: bool = True
+    """Whether the snapshot was complete."""
+    message: str = ""
+    """Why a run failed, was guarded or is partial."""
+    stats: dict[str, Any] = field(default_factory=dict)
+    """Counters: requests, seconds per phase, object counts."""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the run did what was asked (a dry run counts as ok)."""
+        return self.status in ("succeeded", "partial", "dry_run")
+
+    def summary(self) -> dict[str, int]:
+        """Counts per change kind."""
+        return summarize(self.plan)
+
+
+def summarize(p: Plan) -> dict[str, int]:
+    """The summary table of a plan: users, groups and memberships by change."""
+    return {
+        "users_created": p.count(OpKind.CREATE_USER),
+        "users_updated": p.count(OpKind.UPDATE_USER),
+        "users_deactivated": p.count(OpKind.DEACTIVATE_USER),
+        "users_reactivated": p.count(OpKind.REACTIVATE_USER),
+        "users_deleted": p.count(OpKind.DELETE_USER),
+        "groups_created": p.count(OpKind.CREATE_GROUP),
+        "groups_updated": p.count(OpKind.UPDATE_GROUP),
+        "groups_deleted": p.count(OpKind.DELETE_GROUP),
+        "memberships_added": p.count(OpKind.ADD_MEMBER),
+        "memberships_removed": p.count(OpKind.REMOVE_MEMBER),
+    }
+
+
+class _Rollback(Exception):
+    """Raised inside the transaction to undo it (dry run, guard)."""
+
+
+def _fault(phase: str) -> None:
+    if os.environ.get(FAULT_ENV) == phase:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _lock(conn: Connection, connector: str) -> None:
+    """Serialise runs of one connector (SQLite: ``BEGIN IMMEDIATE`` already does)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+            {"key": f"idpsync:{connector}"},
+        )
+
+
+async def run_sync(
+    store: Store,
+    name: str,
+    settings: ConnectorSettings,
+    source: Source,
+    *,
+    dry_run: bool = False,
+    allow_deletes: bool = False,
+    progress: Progress = no_progress,
+) -> RunResult:
+    """Run one full sync of connector ``name``; never raises for a failed sync."""
+    run_id = store.start_run(name, "full", dry_run)
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+    try:
+        snap = await source.snapshot(progress)
+    except SourceError as exc:
+        message = str(exc)
+        store.finish_run(run_id, "failed", message=message, stats=_stats(source, timings))
+        progress(Event("done", f"failed: {message}"))
+        return RunResult(run_id, "failed", message=message, complete=False)
+    timings["fetch_seconds"] = round(time.monotonic() - started, 3)
+    return _stage_plan_apply(
+        store, name, settings, source, snap, run_id,
+        dry_run=dry_run, allow_deletes=allow_deletes, progress=progress, timings=timings,
+    )
+
+
+def _stage_plan_apply(
+    store: Store,
+    name: str,
+    settings: ConnectorSettings,
+    source: Source,
+    snap: Snapshot,
+    run_id: int,
+    *,
+    dry_run: bool,
+    allow_deletes: bool,
+    progress: Progress,
+    timings: dict[str, float],
+) -> RunResult:
+    result = RunResult(run_id, "running", complete=snap.complete)
+    result.message = "; ".join(snap.incomplete_reasons)
+    try:
+        with store.transaction() as conn:
+            _lock(conn, name)
+            store.ensure_connector(conn, name, source.type)
+            mark = time.monotonic()
+            progress(Event("stage", f"staging {len(snap.users)} users, {len(snap.groups)} groups"))
+            before = store.counts(conn, name)
+            store.write_stage(conn, name, snap, run_id)
+            staged = snap if snap.complete else store.load_stage(conn, name)
+            timings["stage_seconds"] = round(time.monotonic() - mark, 3)
+
+            mark = time.monotonic()
+            progress(Event("plan", "planning"))
+            desired = desired_state(staged, settings.policy)
+            current = store.load_directory(conn, name)
+            result.plan = plan(
+                desired, current, complete=snap.complete,
+                deprovision=settings.policy.deprovision,
+                delete_groups=settings.policy.delete_groups,
+            )
+            timings["plan_seconds"] = round(time.monotonic() - mark, 3)
+            guard.check(
+                result.plan, settings.guard,
+                guard.GuardContext(snap.complete, before["active_users"], allow_deletes),
+            )
+            if dry_run:
+                raise _Rollback
+            mark = time.monotonic()
+            progress(Event("apply", f"applying {len(result.plan)} changes",
+                           done=0, total=len(result.plan)))
+            apply_plan(store, conn, name, run_id, result.plan, checkpoint=_fault)
+            timings["apply_seconds"] = round(time.monotonic() - mark, 3)
+            result.status = "succeeded" if snap.complete else "partial"
+            result.stats = _stats(source, timings)
+            store.finish_run(
+                run_id, result.status, conn=conn, complete=snap.complete,
+                summary=result.summary(), stats=result.stats, message=result.message or None,
+            )
+    except _Rollback:
+        result.status = "dry_run"
+    except guard.GuardRefused as exc:
+        result.status = "guarded"
+        result.message = str(exc)
+    except Exception as exc:
+        store.finish_run(run_id, "failed", complete=snap.complete,
+                         message=f"internal error: {type(exc).__name__}: {exc}",
+                         stats=_stats(source, timings))
+        raise
+    if result.status in ("dry_run", "guarded"):
+        result.stats = _stats(source, timings)
+        store.finish_run(
+            run_id, result.status, complete=snap.complete, summary=result.summary(),
+            stats=result.stats, message=result.message or None,
+        )
+    progress(Event("done", result.status))
+    return result
+
+
+def _stats(source: Source, timings: dict[str, float]) -> dict[str, Any]:
+    stats = asdict(source.stats)
+    extra = stats.pop("extra")
+    return {**stats, **extra, **timings}

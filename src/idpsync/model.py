@@ -1,0 +1,186 @@
+"""Normalised records shared by every part of idpsync.
+
+A source turns its IdP's pages into these records; the store, the engine and the targets only
+ever see these. Nothing here imports anything else of ours.
+
+Identity: every record is keyed by the IdP's *immutable* id (``source_id``), never by a login
+or an email, so a rename or an email change is an update and never a delete plus a create.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+JSONValue = Any
+"""A value that survives ``json.dumps``: str, int, float, bool, None, lists and dicts of them."""
+
+
+class MemberKind(StrEnum):
+    """What a membership edge points at."""
+
+    USER = "user"
+    GROUP = "group"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceUser:
+    """A person as the IdP describes them, normalised."""
+
+    source_id: str
+    """The IdP's immutable id (Entra object id, Google id, Keycloak UUID, Okta id, OneLogin id)."""
+    login: str
+    """The login / username the directory will use (already mapped by the source preset)."""
+    email: str | None = None
+    """Primary e-mail address, if any."""
+    display_name: str | None = None
+    """Full display name."""
+    given_name: str | None = None
+    """First name."""
+    family_name: str | None = None
+    """Last name."""
+    active: bool = True
+    """False when the IdP says the account is disabled, suspended or deprovisioned."""
+    manager_id: str | None = None
+    """``source_id`` of the user's manager, when the IdP tells it."""
+    photo_ref: str | None = None
+    """An opaque version of the user's photo (etag, hash); ``None`` when there is no photo."""
+    attributes: Mapping[str, JSONValue] = field(default_factory=dict)
+    """Every other attribute the source fetched, by the IdP's own name, for mapping and display."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceGroup:
+    """A group as the IdP describes it."""
+
+    source_id: str
+    """The IdP's immutable id of the group."""
+    name: str
+    """Display name of the group (a source may qualify it, e.g. a Keycloak path)."""
+    description: str | None = None
+    """Free-text description."""
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Membership:
+    """A direct edge: ``member`` is in ``group``."""
+
+    group_id: str
+    """``source_id`` of the containing group."""
+    member_id: str
+    """``source_id`` of the member (a user or a group)."""
+    member_kind: MemberKind = MemberKind.USER
+    """Whether the member is a user or a nested group."""
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """Everything a source read in one run.
+
+    ``complete`` is true only when every page of every listing was fetched. An incomplete
+    snapshot may add and update, but never removes, deactivates or deletes anything.
+    """
+
+    users: list[SourceUser] = field(default_factory=list)
+    """All users read."""
+    groups: list[SourceGroup] = field(default_factory=list)
+    """All groups read."""
+    memberships: list[Membership] = field(default_factory=list)
+    """Direct membership edges read."""
+    complete: bool = True
+    """Whether every listing was read to its end."""
+    incomplete_reasons: list[str] = field(default_factory=list)
+    """Why the snapshot is incomplete, one sentence per problem, for the run record."""
+
+    def mark_incomplete(self, reason: str) -> None:
+        """Record that part of the IdP's data could not be read."""
+        self.complete = False
+        self.incomplete_reasons.append(reason)
+
+    def extend(
+        self,
+        users: Iterable[SourceUser] = (),
+        groups: Iterable[SourceGroup] = (),
+        memberships: Iterable[Membership] = (),
+    ) -> None:
+        """Append records (used by sources that read page by page)."""
+        self.users.extend(users)
+        self.groups.extend(groups)
+        self.memberships.extend(memberships)
+
+
+@dataclass(frozen=True, slots=True)
+class DirUser:
+    """A user as the directory should hold it (the output of the policy)."""
+
+    source_id: str
+    """The IdP's immutable id; the directory's anchor for this person."""
+    login: str
+    """Login name in the directory."""
+    email: str | None = None
+    """E-mail address."""
+    display_name: str | None = None
+    """Display name."""
+    given_name: str | None = None
+    """First name."""
+    family_name: str | None = None
+    """Last name."""
+    active: bool = True
+    """Whether the account may be used."""
+    manager_id: str | None = None
+    """``source_id`` of the manager."""
+    photo_ref: str | None = None
+    """Opaque photo version."""
+    attributes: Mapping[str, JSONValue] = field(default_factory=dict)
+    """Extra attributes kept for display and for targets."""
+
+    def fields(self) -> dict[str, JSONValue]:
+        """The comparable fields, as a plain dict (used by the planner and the change log)."""
+        return {name: getattr(self, name) for name in USER_FIELDS}
+
+
+USER_FIELDS: tuple[str, ...] = (
+    "login",
+    "email",
+    "display_name",
+    "given_name",
+    "family_name",
+    "active",
+    "manager_id",
+    "photo_ref",
+    "attributes",
+)
+"""The fields of :class:`DirUser` that a sync compares and writes."""
+
+
+@dataclass(frozen=True, slots=True)
+class DirGroup:
+    """A group as the directory should hold it."""
+
+    source_id: str
+    """The IdP's immutable id of the group."""
+    name: str
+    """Group name in the directory."""
+    description: str | None = None
+    """Free-text description."""
+
+    def fields(self) -> dict[str, JSONValue]:
+        """The comparable fields, as a plain dict."""
+        return {"name": self.name, "description": self.description}
+
+
+@dataclass(slots=True)
+class DirectoryState:
+    """The part of the directory one connector owns: users, groups and direct memberships.
+
+    Users and groups are keyed by ``source_id``. Memberships are edges between source ids.
+    """
+
+    users: dict[str, DirUser] = field(default_factory=dict)
+    """Users by source id."""
+    groups: dict[str, DirGroup] = field(default_factory=dict)
+    """Groups by source id."""
+    memberships: set[Membership] = field(default_factory=set)
+    """Direct membership edges."""

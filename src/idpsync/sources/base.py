@@ -1,0 +1,69 @@
+"""What every source provides, and the events it reports while it reads."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from idpsync.model import Snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Progress of a run, for progress bars, logs and the web UI."""
+
+    phase: str
+    """``fetch``, ``stage``, ``plan``, ``apply`` or ``done``."""
+    message: str
+    """One line for a person."""
+    done: int | None = None
+    """Items finished in this phase, when countable."""
+    total: int | None = None
+    """Items expected in this phase, when known."""
+
+
+Progress = Callable[[Event], None]
+"""A callback receiving :class:`Event` objects."""
+
+
+def no_progress(_event: Event) -> None:
+    """A progress callback that ignores everything."""
+
+
+class SourceError(Exception):
+    """A source could not read its IdP; ``str()`` says what and what to do (no secrets)."""
+
+
+@dataclass
+class SourceStats:
+    """Counters a source reports after a run (the HTTP layer fills the request counters)."""
+
+    requests: int = 0
+    """HTTP requests sent."""
+    retries: int = 0
+    """Requests repeated after a failure."""
+    throttled: int = 0
+    """Responses that said to slow down (429 and equivalents)."""
+    bytes_received: int = 0
+    """Response body bytes."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Source-specific counters."""
+
+
+class Source(ABC):
+    """A connector's reader of one IdP."""
+
+    type: str
+    """The ``type`` value of the source's settings."""
+
+    def __init__(self) -> None:
+        self.stats = SourceStats()
+
+    @abstractmethod
+    async def snapshot(self, progress: Progress = no_progress) -> Snapshot:
+        """Read every user, group and membership; mark the snapshot incomplete on gaps."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
+        """Release network resources."""

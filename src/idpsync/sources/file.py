@@ -1,0 +1,156 @@
+"""The ``file`` source: users, groups and memberships from a JSON document.
+
+Useful on its own (an HR export, a hand-kept list) and as the engine's test bed. The document::
+
+    {
+      "users": [
+        {"id": "e-1001", "login": "ada", "email": "ada@example.org",
+         "display_name": "Ada Lovelace", "given_name": "Ada", "family_name": "Lovelace",
+         "active": true, "manager_id": "e-1000", "attributes": {"department": "R&D"}}
+      ],
+      "groups": [
+        {"id": "g-eng", "name": "Engineering", "description": "All engineers",
+         "members": ["e-1001"], "subgroups": ["g-backend"]}
+      ]
+    }
+
+``id`` is the immutable key (never reuse one for another person); ``login`` and ``id`` are
+required, everything else is optional. Unknown keys, duplicate ids, members that name no user,
+empty logins and over-long values are errors: the run fails and nothing is changed.
+See ``docs/file-source.md``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from idpsync.model import Membership, MemberKind, Snapshot, SourceGroup, SourceUser
+from idpsync.sources.base import Event, Progress, Source, SourceError, no_progress
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=255, strip_whitespace=True)]
+Text = Annotated[str, StringConstraints(max_length=4096)]
+Login = Annotated[str, StringConstraints(min_length=1, max_length=512, strip_whitespace=True)]
+MAX_BYTES = 512 * 1024 * 1024
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FileUser(_Doc):
+    """One user of the document."""
+
+    id: Id
+    login: Login
+    email: Annotated[str, StringConstraints(max_length=512)] | None = None
+    display_name: Text | None = None
+    given_name: Text | None = None
+    family_name: Text | None = None
+    active: bool = True
+    manager_id: Id | None = None
+    photo_ref: Id | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class FileGroup(_Doc):
+    """One group of the document."""
+
+    id: Id
+    name: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+    description: Text | None = None
+    members: list[Id] = Field(default_factory=list)
+    subgroups: list[Id] = Field(default_factory=list)
+
+
+class FileDocument(_Doc):
+    """The whole document."""
+
+    users: list[FileUser] = Field(default_factory=list)
+    groups: list[FileGroup] = Field(default_factory=list)
+
+
+def parse_document(data: bytes, name: str) -> Snapshot:
+    """Validate a document and turn it into a snapshot; :class:`SourceError` on any problem."""
+    try:
+        raw = json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise SourceError(f"{name}: not valid JSON (line {exc.lineno}, column {exc.colno}): "
+                          f"{exc.msg}; the file may be truncated") from None
+    except UnicodeDecodeError:
+        raise SourceError(f"{name}: not UTF-8 text") from None
+    try:
+        doc = FileDocument.model_validate(raw)
+    except ValidationError as exc:
+        lines = [
+            f"{'.'.join(str(p) for p in err['loc']) or '(document)'}: {err['msg']}"
+            for err in exc.errors(include_input=False, include_url=False)[:20]
+        ]
+        raise SourceError(f"{name}: invalid document:\n  " + "\n  ".join(lines)) from None
+    _check_unique(name, "user", [u.id for u in doc.users])
+    _check_unique(name, "group", [g.id for g in doc.groups])
+    user_ids = {u.id for u in doc.users}
+    group_ids = {g.id for g in doc.groups}
+    snap = Snapshot()
+    for u in doc.users:
+        if u.manager_id is not None and u.manager_id not in user_ids:
+            raise SourceError(f"{name}: user {u.id!r} has manager_id {u.manager_id!r}, "
+                              "which is not a user in the file")
+        snap.users.append(SourceUser(
+            source_id=u.id, login=u.login, email=u.email, display_name=u.display_name,
+            given_name=u.given_name, family_name=u.family_name, active=u.active,
+            manager_id=u.manager_id, photo_ref=u.photo_ref, attributes=u.attributes,
+        ))
+    for g in doc.groups:
+        snap.groups.append(SourceGroup(source_id=g.id, name=g.name, description=g.description))
+        for member in dict.fromkeys(g.members):
+            if member not in user_ids:
+                raise SourceError(f"{name}: group {g.id!r} lists member {member!r}, "
+                                  "which is not a user in the file")
+            snap.memberships.append(Membership(g.id, member, MemberKind.USER))
+        for child in dict.fromkeys(g.subgroups):
+            if child not in group_ids or child == g.id:
+                raise SourceError(f"{name}: group {g.id!r} lists subgroup {child!r}, "
+                                  "which is not another group in the file")
+            snap.memberships.append(Membership(g.id, child, MemberKind.GROUP))
+    return snap
+
+
+def _check_unique(name: str, what: str, ids: list[str]) -> None:
+    seen: set[str] = set()
+    for item in ids:
+        if item in seen:
+            raise SourceError(f"{name}: {what} id {item!r} appears more than once")
+        seen.add(item)
+
+
+class FileSource(Source):
+    """Reads a JSON document from disk."""
+
+    type = "file"
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+
+    async def snapshot(self, progress: Progress = no_progress) -> Snapshot:
+        """Read and validate the whole document."""
+        progress(Event("fetch", f"reading {self.path}"))
+        try:
+            size = self.path.stat().st_size
+            if size > MAX_BYTES:
+                raise SourceError(f"{self.path}: {size} bytes is more than the "
+                                  f"{MAX_BYTES} bytes a file source may hold")
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            raise SourceError(f"{self.path}: file not found") from None
+        except OSError as exc:
+            raise SourceError(f"{self.path}: cannot read: {exc.strerror}") from None
+        self.stats.bytes_received = len(data)
+        snap = parse_document(data, str(self.path))
+        progress(Event("fetch", f"read {len(snap.users)} users, {len(snap.groups)} groups",
+                       done=len(snap.users), total=len(snap.users)))
+        return snap

@@ -1,0 +1,161 @@
+"""Writing a plan into the store, with one change-log row per operation.
+
+Runs inside the caller's transaction: either every operation of a run and its change-log rows
+are written, or none are. Writes are batched by kind (bulk inserts, ``executemany`` updates).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from idpsync.engine.plan import Op, OpKind, Plan
+from idpsync.model import MemberKind
+from idpsync.store import schema as t
+from idpsync.store.store import Store, _chunks, _insert, fold, now
+
+USER_UPDATES = (OpKind.UPDATE_USER, OpKind.DEACTIVATE_USER, OpKind.REACTIVATE_USER)
+
+
+def apply_plan(
+    store: Store,
+    conn: Connection,
+    connector: str,
+    run_id: int,
+    plan: Plan,
+    *,
+    checkpoint: Callable[[str], None] | None = None,
+) -> None:
+    """Apply ``plan`` for ``connector`` and log every change under ``run_id``.
+
+    ``checkpoint`` is called between phases (for progress, and fault injection in tests).
+    """
+    stamp = now()
+    by_kind: dict[OpKind, list[Op]] = defaultdict(list)
+    for op in plan.ops:
+        by_kind[op.kind].append(op)
+    step = checkpoint or (lambda _phase: None)
+
+    _insert(conn, t.groups, [
+        {"connector": connector, "source_id": op.source_id, "name": op.after["name"],
+         "name_key": fold(op.after["name"]), "description": op.after.get("description"),
+         "created_at": stamp, "updated_at": stamp}
+        for op in by_kind[OpKind.CREATE_GROUP] if op.after is not None
+    ])
+    _update_rows(conn, t.groups, connector, by_kind[OpKind.UPDATE_GROUP], stamp)
+    _insert(conn, t.users, [
+        {"connector": connector, "source_id": op.source_id, **_user_values(op.after),
+         "created_at": stamp, "updated_at": stamp,
+         "deactivated_at": None if op.after.get("active", True) else stamp}
+        for op in by_kind[OpKind.CREATE_USER] if op.after is not None
+    ])
+    step("users")
+    _update_rows(conn, t.users, connector, [op for k in USER_UPDATES for op in by_kind[k]], stamp)
+    step("updates")
+
+    user_ids, group_ids = store.id_maps(conn, connector)
+    _insert(conn, t.memberships, [
+        {"connector": connector, "group_id": group_ids[op.member.group_id],
+         "member_kind": op.member.member_kind.value,
+         "member_id": _member_id(op, user_ids, group_ids), "created_at": stamp}
+        for op in by_kind[OpKind.ADD_MEMBER] if op.member is not None
+    ])
+    removals = [
+        {"g": group_ids[op.member.group_id], "k": op.member.member_kind.value,
+         "m": _member_id(op, user_ids, group_ids)}
+        for op in by_kind[OpKind.REMOVE_MEMBER] if op.member is not None
+    ]
+    if removals:
+        m = t.memberships.c
+        conn.execute(
+            t.memberships.delete().where(
+                m.connector == connector, m.group_id == sa.bindparam("g"),
+                m.member_kind == sa.bindparam("k"), m.member_id == sa.bindparam("m"),
+            ),
+            removals,
+        )
+    step("memberships")
+    _delete_objects(conn, connector, by_kind[OpKind.DELETE_USER], user_ids, MemberKind.USER)
+    _delete_objects(conn, connector, by_kind[OpKind.DELETE_GROUP], group_ids, MemberKind.GROUP)
+    _insert(conn, t.changes, [_change_row(op, run_id, connector, stamp) for op in plan.ops])
+    step("changes")
+
+
+def _user_values(fields: dict[str, Any]) -> dict[str, Any]:
+    values = dict(fields)
+    if "login" in values:
+        values["login_key"] = fold(values["login"])
+    if "attributes" in values:
+        values["attributes"] = dict(values["attributes"] or {})
+    return values
+
+
+def _update_rows(
+    conn: Connection, table: sa.Table, connector: str, ops: list[Op], stamp: Any
+) -> None:
+    """``executemany`` updates, one statement per set of changed columns."""
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for op in ops:
+        values = _user_values(op.after or {}) if table is t.users else dict(op.after or {})
+        if table is t.groups and "name" in values:
+            values["name_key"] = fold(values["name"])
+        if table is t.users and "active" in values:
+            values["deactivated_at"] = None if values["active"] else stamp
+        values["updated_at"] = stamp
+        columns = tuple(sorted(values))
+        by_columns[columns].append({"_sid": op.source_id, **{f"v_{k}": v for k, v in values.items()}})
+    for columns, rows in by_columns.items():
+        statement = (
+            table.update()
+            .where(table.c.connector == connector, table.c.source_id == sa.bindparam("_sid"))
+            .values({c: sa.bindparam(f"v_{c}") for c in columns})
+        )
+        for chunk in _chunks(rows, 5000):
+            conn.execute(statement, chunk)
+
+
+def _delete_objects(
+    conn: Connection, connector: str, ops: list[Op], ids: dict[str, int], kind: MemberKind
+) -> None:
+    table = t.users if kind is MemberKind.USER else t.groups
+    doomed = [ids[op.source_id] for op in ops if op.source_id in ids]
+    m = t.memberships.c
+    for chunk in _chunks(doomed, 500):
+        conn.execute(
+            t.memberships.delete().where(m.member_kind == kind.value, m.member_id.in_(chunk))
+        )
+        if kind is MemberKind.GROUP:
+            conn.execute(t.memberships.delete().where(m.group_id.in_(chunk)))
+        conn.execute(table.delete().where(table.c.connector == connector, table.c.id.in_(chunk)))
+
+
+def _member_id(op: Op, user_ids: dict[str, int], group_ids: dict[str, int]) -> int:
+    assert op.member is not None
+    ids = user_ids if op.member.member_kind is MemberKind.USER else group_ids
+    return ids[op.member.member_id]
+
+
+def _change_row(op: Op, run_id: int, connector: str, stamp: Any) -> dict[str, Any]:
+    after = op.after
+    before = op.before
+    if op.member is not None:
+        edge = {"group": op.member.group_id, "member": op.member.member_id,
+                "member_kind": op.member.member_kind.value}
+        before, after = (None, edge) if op.kind is OpKind.ADD_MEMBER else (edge, None)
+    key = op.key or op.source_id
+    return {
+        "run_id": run_id, "connector": connector, "at": stamp, "op": op.kind.value,
+        "object_type": op.object_type, "source_id": op.source_id, "object_key": key,
+        "before": _jsonable(before), "after": _jsonable(after),
+    }
+
+
+def _jsonable(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    return json.loads(json.dumps(value, default=str))

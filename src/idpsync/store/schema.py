@@ -1,0 +1,170 @@
+"""The store's tables (SQLAlchemy Core). Alembic migrations in ``migrations/`` create them.
+
+Ownership: every user, group and membership row names the connector that owns it
+(``connector``); a ``NULL`` owner marks a local object that no sync may change.
+
+Tables:
+
+- ``connectors``: one row per configured connector that ever ran, with its saved state
+  (delta links, cursors) as JSON.
+- ``users`` / ``groups`` / ``memberships``: the directory.
+- ``source_users`` / ``source_groups`` / ``source_memberships``: the *stage*, a mirror of what
+  each connector's IdP last returned, which the policy turns into the directory.
+- ``runs``: one row per sync run, with its outcome and counters.
+- ``changes``: the change log, one row per applied change, read by targets from their cursor.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID = BigInteger().with_variant(Integer(), "sqlite")
+"""Autoincrementing ids: BIGINT on PostgreSQL, INTEGER (rowid) on SQLite."""
+
+connectors = Table(
+    "connectors",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("source_type", String(32), nullable=False),
+    Column("state", JSON, nullable=False, default=dict),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("connector", String(64), ForeignKey("connectors.name"), nullable=True),
+    Column("source_id", String(255), nullable=False),
+    Column("login", String(512), nullable=False),
+    Column("login_key", String(512), nullable=False),
+    Column("email", String(512), nullable=True),
+    Column("display_name", Text, nullable=True),
+    Column("given_name", Text, nullable=True),
+    Column("family_name", Text, nullable=True),
+    Column("active", Boolean, nullable=False),
+    Column("manager_id", String(255), nullable=True),
+    Column("photo_ref", String(255), nullable=True),
+    Column("attributes", JSON, nullable=False, default=dict),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("deactivated_at", DateTime(timezone=True), nullable=True),
+    Column("missing_since", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("connector", "source_id"),
+    Index(None, "login_key"),
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("connector", String(64), ForeignKey("connectors.name"), nullable=True),
+    Column("source_id", String(255), nullable=False),
+    Column("name", String(512), nullable=False),
+    Column("name_key", String(512), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("connector", "source_id"),
+    Index(None, "name_key"),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("connector", String(64), ForeignKey("connectors.name"), nullable=True),
+    Column("group_id", ID, ForeignKey("groups.id", ondelete="CASCADE"), nullable=False),
+    Column("member_kind", String(8), nullable=False),
+    Column("member_id", ID, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("connector", "group_id", "member_kind", "member_id"),
+    Index(None, "member_kind", "member_id"),
+)
+
+source_users = Table(
+    "source_users",
+    metadata,
+    Column("connector", String(64), ForeignKey("connectors.name"), primary_key=True),
+    Column("source_id", String(255), primary_key=True),
+    Column("data", JSON, nullable=False),
+    Column("run_id", ID, nullable=False),
+)
+
+source_groups = Table(
+    "source_groups",
+    metadata,
+    Column("connector", String(64), ForeignKey("connectors.name"), primary_key=True),
+    Column("source_id", String(255), primary_key=True),
+    Column("data", JSON, nullable=False),
+    Column("run_id", ID, nullable=False),
+)
+
+source_memberships = Table(
+    "source_memberships",
+    metadata,
+    Column("connector", String(64), ForeignKey("connectors.name"), primary_key=True),
+    Column("group_id", String(255), primary_key=True),
+    Column("member_kind", String(8), primary_key=True),
+    Column("member_id", String(255), primary_key=True),
+    Column("run_id", ID, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("connector", String(64), nullable=False),
+    Column("mode", String(16), nullable=False),
+    Column("dry_run", Boolean, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("complete", Boolean, nullable=True),
+    Column("summary", JSON, nullable=False, default=dict),
+    Column("stats", JSON, nullable=False, default=dict),
+    Column("message", Text, nullable=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Index(None, "connector", "id"),
+)
+
+changes = Table(
+    "changes",
+    metadata,
+    Column("seq", ID, primary_key=True, autoincrement=True),
+    Column("run_id", ID, ForeignKey("runs.id"), nullable=False),
+    Column("connector", String(64), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("op", String(32), nullable=False),
+    Column("object_type", String(8), nullable=False),
+    Column("source_id", String(255), nullable=False),
+    Column("object_key", Text, nullable=True),
+    Column("before", JSON, nullable=True),
+    Column("after", JSON, nullable=True),
+    Index(None, "run_id"),
+)

@@ -1,0 +1,452 @@
+"""The store: opening, migrating, and the queries the engine and the CLI use.
+
+SQLite (a file; the default) or PostgreSQL (``postgresql+psycopg://…``). The schema is created
+and upgraded by Alembic (``migrations/``) when the store is opened.
+
+Writes of one run happen in one transaction (:meth:`Store.transaction`): on SQLite it starts
+with ``BEGIN IMMEDIATE`` so two runs never interleave; on PostgreSQL the runner takes a
+per-connector advisory lock inside it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import unicodedata
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy.engine import Connection, Engine
+
+from idpsync.model import (
+    DirectoryState,
+    DirGroup,
+    DirUser,
+    Membership,
+    MemberKind,
+    Snapshot,
+    SourceGroup,
+    SourceUser,
+)
+from idpsync.store import schema as t
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def now() -> datetime:
+    """The current time, timezone-aware (UTC)."""
+    return datetime.now(UTC)
+
+
+def fold(text: str) -> str:
+    """The comparison key of a login, e-mail or group name: NFKC, then case-folded."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Let the driver not open transactions by itself; BEGIN is issued explicitly below.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_engine(url: str) -> Engine:
+    """An engine for ``url`` with idpsync's connection settings."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url)
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        sa.event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest revision (idempotent)."""
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+class Store:
+    """The directory store of one idpsync installation."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """Open (and create or upgrade) the store at ``url``."""
+        engine = create_engine(url)
+        migrate(engine)
+        return cls(engine)
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self.engine.dispose()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One transaction; committed on success, rolled back on any exception."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    # -- connectors and runs -------------------------------------------------------------------
+
+    def ensure_connector(self, conn: Connection, name: str, source_type: str) -> None:
+        """Create the connector's row on its first run."""
+        exists = conn.execute(
+            sa.select(t.connectors.c.name).where(t.connectors.c.name == name)
+        ).first()
+        if exists is None:
+            conn.execute(
+                t.connectors.insert().values(
+                    name=name, source_type=source_type, state={}, created_at=now(),
+                    updated_at=now(),
+                )
+            )
+
+    def connector_state(self, conn: Connection, name: str) -> dict[str, Any]:
+        """The connector's saved state (delta links, cursors); empty when none."""
+        row = conn.execute(
+            sa.select(t.connectors.c.state).where(t.connectors.c.name == name)
+        ).first()
+        return dict(row.state) if row and row.state else {}
+
+    def set_connector_state(self, conn: Connection, name: str, state: Mapping[str, Any]) -> None:
+        """Replace the connector's saved state."""
+        conn.execute(
+            t.connectors.update()
+            .where(t.connectors.c.name == name)
+            .values(state=dict(state), updated_at=now())
+        )
+
+    def start_run(self, connector: str, mode: str, dry_run: bool) -> int:
+        """Record a new run as ``running`` (committed at once) and return its id."""
+        with self.transaction() as conn:
+            self._close_dead_runs(conn, connector)
+            result = conn.execute(
+                t.runs.insert().values(
+                    connector=connector, mode=mode, dry_run=dry_run, status="running",
+                    started_at=now(), summary={}, stats={}, host=socket.gethostname(),
+                    pid=os.getpid(),
+                )
+            )
+            return int(result.inserted_primary_key[0])
+
+    def _close_dead_runs(self, conn: Connection, connector: str) -> None:
+        """Mark runs left ``running`` by a process that no longer exists as ``interrupted``."""
+        rows = conn.execute(
+            sa.select(t.runs.c.id, t.runs.c.host, t.runs.c.pid).where(
+                t.runs.c.connector == connector, t.runs.c.status == "running"
+            )
+        ).all()
+        host = socket.gethostname()
+        for row in rows:
+            if row.host == host and not _pid_alive(row.pid):
+                conn.execute(
+                    t.runs.update()
+                    .where(t.runs.c.id == row.id)
+                    .values(
+                        status="interrupted", finished_at=now(),
+                        message="the process running this sync ended before it finished; "
+                        "nothing of it was applied",
+                    )
+                )
+
+    def finish_run(
+        self,
+        run_id: int,
+        status: str,
+        *,
+        conn: Connection | None = None,
+        complete: bool | None = None,
+        summary: Mapping[str, Any] | None = None,
+        stats: Mapping[str, Any] | None = None,
+        message: str | None = None,
+    ) -> None:
+        """Record a run's outcome (inside ``conn`` when given, else in its own transaction)."""
+        values: dict[str, Any] = {"status": status, "finished_at": now(), "message": message}
+        if complete is not None:
+            values["complete"] = complete
+        if summary is not None:
+            values["summary"] = dict(summary)
+        if stats is not None:
+            values["stats"] = dict(stats)
+        statement = t.runs.update().where(t.runs.c.id == run_id).values(**values)
+        if conn is not None:
+            conn.execute(statement)
+        else:
+            with self.transaction() as own:
+                own.execute(statement)
+
+    def runs(self, connector: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest runs first."""
+        query = sa.select(t.runs).order_by(t.runs.c.id.desc()).limit(limit)
+        if connector:
+            query = query.where(t.runs.c.connector == connector)
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def run(self, run_id: int) -> dict[str, Any] | None:
+        """One run, or ``None``."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t.runs).where(t.runs.c.id == run_id)).first()
+            return dict(row._mapping) if row else None
+
+    def changes(self, run_id: int) -> list[dict[str, Any]]:
+        """The change log rows of one run, in order."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.changes).where(t.changes.c.run_id == run_id).order_by(t.changes.c.seq)
+            )
+            return [dict(row._mapping) for row in rows]
+
+    # -- stage: the mirror of the IdP --------------------------------------------------------
+
+    def load_stage(self, conn: Connection, connector: str) -> Snapshot:
+        """The connector's staged snapshot (what its IdP last returned)."""
+        snap = Snapshot()
+        for row in conn.execute(
+            sa.select(t.source_users.c.data).where(t.source_users.c.connector == connector)
+        ):
+            snap.users.append(SourceUser(**row.data))
+        for row in conn.execute(
+            sa.select(t.source_groups.c.data).where(t.source_groups.c.connector == connector)
+        ):
+            snap.groups.append(SourceGroup(**row.data))
+        m = t.source_memberships.c
+        for row in conn.execute(
+            sa.select(m.group_id, m.member_id, m.member_kind).where(m.connector == connector)
+        ):
+            snap.memberships.append(
+                Membership(row.group_id, row.member_id, MemberKind(row.member_kind))
+            )
+        return snap
+
+    def write_stage(self, conn: Connection, connector: str, snap: Snapshot, run_id: int) -> None:
+        """Stage a snapshot: a complete one replaces the mirror, an incomplete one only upserts."""
+        users = {u.source_id: u for u in snap.users}
+        groups = {g.source_id: g for g in snap.groups}
+        edges = set(snap.memberships)
+        if snap.complete:
+            for table in (t.source_users, t.source_groups, t.source_memberships):
+                conn.execute(table.delete().where(table.c.connector == connector))
+        else:
+            for table, keys in ((t.source_users, users), (t.source_groups, groups)):
+                for chunk in _chunks(list(keys), 500):
+                    conn.execute(
+                        table.delete().where(
+                            table.c.connector == connector, table.c.source_id.in_(chunk)
+                        )
+                    )
+            existing = {
+                (r.group_id, r.member_kind, r.member_id)
+                for r in conn.execute(
+                    sa.select(t.source_memberships).where(
+                        t.source_memberships.c.connector == connector
+                    )
+                )
+            }
+            edges = {e for e in edges if (e.group_id, e.member_kind.value, e.member_id) not in existing}
+        _insert(conn, t.source_users, [
+            {"connector": connector, "source_id": k, "data": _record(u), "run_id": run_id}
+            for k, u in users.items()
+        ])
+        _insert(conn, t.source_groups, [
+            {"connector": connector, "source_id": k, "data": _record(g), "run_id": run_id}
+            for k, g in groups.items()
+        ])
+        _insert(conn, t.source_memberships, [
+            {"connector": connector, "group_id": e.group_id, "member_kind": e.member_kind.value,
+             "member_id": e.member_id, "run_id": run_id}
+            for e in edges
+        ])
+
+    # -- the directory ------------------------------------------------------------------------
+
+    def load_directory(self, conn: Connection, connector: str) -> DirectoryState:
+        """Everything the connector owns, keyed by source id."""
+        state = DirectoryState()
+        u = t.users.c
+        user_ids: dict[int, str] = {}
+        for row in conn.execute(sa.select(t.users).where(u.connector == connector)):
+            user_ids[row.id] = row.source_id
+            state.users[row.source_id] = DirUser(
+                source_id=row.source_id, login=row.login, email=row.email,
+                display_name=row.display_name, given_name=row.given_name,
+                family_name=row.family_name, active=row.active, manager_id=row.manager_id,
+                photo_ref=row.photo_ref, attributes=row.attributes or {},
+            )
+        group_ids: dict[int, str] = {}
+        g = t.groups.c
+        for row in conn.execute(sa.select(t.groups).where(g.connector == connector)):
+            group_ids[row.id] = row.source_id
+            state.groups[row.source_id] = DirGroup(
+                source_id=row.source_id, name=row.name, description=row.description
+            )
+        m = t.memberships.c
+        for row in conn.execute(
+            sa.select(m.group_id, m.member_kind, m.member_id).where(m.connector == connector)
+        ):
+            kind = MemberKind(row.member_kind)
+            member = (user_ids if kind is MemberKind.USER else group_ids).get(row.member_id)
+            group = group_ids.get(row.group_id)
+            if member is not None and group is not None:
+                state.memberships.add(Membership(group, member, kind))
+        return state
+
+    def id_maps(self, conn: Connection, connector: str) -> tuple[dict[str, int], dict[str, int]]:
+        """Internal ids of the connector's users and groups, by source id."""
+        users = {
+            r.source_id: r.id
+            for r in conn.execute(
+                sa.select(t.users.c.id, t.users.c.source_id).where(t.users.c.connector == connector)
+            )
+        }
+        groups = {
+            r.source_id: r.id
+            for r in conn.execute(
+                sa.select(t.groups.c.id, t.groups.c.source_id).where(
+                    t.groups.c.connector == connector
+                )
+            )
+        }
+        return users, groups
+
+    def counts(self, conn: Connection, connector: str) -> dict[str, int]:
+        """How many users (all and active), groups and memberships the connector owns."""
+        def scalar(query: Any) -> int:
+            return int(conn.execute(query).scalar_one())
+
+        return {
+            "users": scalar(sa.select(sa.func.count()).where(t.users.c.connector == connector)),
+            "active_users": scalar(
+                sa.select(sa.func.count()).where(
+                    t.users.c.connector == connector, t.users.c.active.is_(True)
+                )
+            ),
+            "groups": scalar(sa.select(sa.func.count()).where(t.groups.c.connector == connector)),
+            "memberships": scalar(
+                sa.select(sa.func.count()).where(t.memberships.c.connector == connector)
+            ),
+        }
+
+    # -- reading for the CLI ----------------------------------------------------------------
+
+    def search_users(
+        self, search: str | None = None, connector: str | None = None, limit: int = 100,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """Users whose login, e-mail or name contains ``search`` (case-insensitive)."""
+        query = sa.select(t.users).order_by(t.users.c.login_key).limit(limit).offset(offset)
+        if connector:
+            query = query.where(t.users.c.connector == connector)
+        if search:
+            pattern = f"%{_escape_like(search.casefold())}%"
+            query = query.where(
+                sa.or_(
+                    t.users.c.login_key.like(pattern, escape="\\"),
+                    sa.func.lower(t.users.c.email).like(pattern, escape="\\"),
+                    sa.func.lower(t.users.c.display_name).like(pattern, escape="\\"),
+                )
+            )
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def search_groups(
+        self, search: str | None = None, connector: str | None = None, limit: int = 100,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """Groups whose name contains ``search`` (case-insensitive)."""
+        query = sa.select(t.groups).order_by(t.groups.c.name_key).limit(limit).offset(offset)
+        if connector:
+            query = query.where(t.groups.c.connector == connector)
+        if search:
+            pattern = f"%{_escape_like(fold(search))}%"
+            query = query.where(t.groups.c.name_key.like(pattern, escape="\\"))
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def group_members(self, group_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+        """Direct members of the given groups: ``{group id: [{kind, id, key}]}``."""
+        result: dict[int, list[dict[str, Any]]] = {gid: [] for gid in group_ids}
+        m = t.memberships.c
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(group_ids), 500):
+                users = conn.execute(
+                    sa.select(m.group_id, t.users.c.login, t.users.c.source_id)
+                    .join(t.users, sa.and_(m.member_kind == "user", m.member_id == t.users.c.id))
+                    .where(m.group_id.in_(chunk))
+                    .order_by(t.users.c.login_key)
+                )
+                for r in users:
+                    result[r.group_id].append(
+                        {"type": "user", "login": r.login, "source_id": r.source_id}
+                    )
+                child = t.groups.alias("child")
+                nested = conn.execute(
+                    sa.select(m.group_id, child.c.name, child.c.source_id)
+                    .join(child, sa.and_(m.member_kind == "group", m.member_id == child.c.id))
+                    .where(m.group_id.in_(chunk))
+                    .order_by(child.c.name_key)
+                )
+                for r in nested:
+                    result[r.group_id].append(
+                        {"type": "group", "name": r.name, "source_id": r.source_id}
+                    )
+        return result
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _insert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    for chunk in _chunks(rows, 5000):
+        conn.execute(table.insert(), chunk)
+
+
+def _record(obj: SourceUser | SourceGroup) -> dict[str, Any]:
+    data = asdict(obj)
+    if "attributes" in data:
+        data["attributes"] = dict(data["attributes"])
+    return data
