@@ -174,6 +174,9 @@ class StoreSettings(Strict):
 
     url: str = "sqlite:///idpsync.db"
     """SQLAlchemy URL: ``sqlite:///path.db`` or ``postgresql+psycopg://user@host/db``."""
+    token_key: Secret | None = None
+    """Fernet key encrypting stored refresh tokens (``env:``/``file:``); default
+    ``$IDPSYNC_TOKEN_KEY``."""
 
     @field_validator("url")
     @classmethod

@@ -12,6 +12,7 @@ Tables:
   each connector's IdP last returned, which the policy turns into the directory.
 - ``runs``: one row per sync run, with its outcome and counters.
 - ``changes``: the change log, one row per applied change, read by targets from their cursor.
+- ``oauth_tokens``: refresh tokens from ``idpsync authorize``, encrypted (Fernet) per connector.
 """
 
 from __future__ import annotations
@@ -167,4 +168,12 @@ changes = Table(
     Column("before", JSON, nullable=True),
     Column("after", JSON, nullable=True),
     Index(None, "run_id"),
+)
+
+oauth_tokens = Table(
+    "oauth_tokens",
+    metadata,
+    Column("connector", String(64), primary_key=True),
+    Column("ciphertext", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )

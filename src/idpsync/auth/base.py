@@ -1,0 +1,180 @@
+"""Token providers: what the HTTP client asks for an ``Authorization`` header.
+
+A :class:`TokenProvider` hands out a header value and can be told that a value was rejected
+(a 401): it then fetches a fresh token once. :class:`CachedTokenProvider` is the base of every
+OAuth flow: it keeps the current token, refreshes it :data:`REFRESH_MARGIN` seconds before it
+expires, and does so under an ``asyncio.Lock`` so concurrent requests trigger one token
+request, not many. Token requests go through the same :class:`~idpsync.http.HttpClient`, so
+they get the same retries and the same error translation ("Token request failed: …").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+
+from idpsync.http.errors import TokenError
+from idpsync.http.redact import register_secret, truncate
+
+REFRESH_MARGIN = 60.0
+"""Seconds before expiry at which a token is renewed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """An access token and when it stops working."""
+
+    value: str
+    expires_at: float
+    """``time.time()`` at which the IdP stops accepting it."""
+    scheme: str = "Bearer"
+    refresh_token: str | None = None
+    """A refresh token the token response carried (authorization-code and refresh flows)."""
+
+    @property
+    def header(self) -> str:
+        """The ``Authorization`` header value."""
+        return f"{self.scheme} {self.value}"
+
+
+class TokenProvider(Protocol):
+    """What :class:`~idpsync.http.HttpClient` needs from a token flow."""
+
+    async def authorization(self) -> str:
+        """The ``Authorization`` header value for the next request (a valid token)."""
+        ...
+
+    async def invalidate(self, rejected: str) -> None:
+        """``rejected`` got a 401: drop it so the next :meth:`authorization` fetches a new one."""
+        ...
+
+
+class CachedTokenProvider(ABC):
+    """Caches a token, refreshes it shortly before expiry, once, under a lock."""
+
+    def __init__(self, margin: float = REFRESH_MARGIN) -> None:
+        self._token: Token | None = None
+        self._lock = asyncio.Lock()
+        self._margin = margin
+        self.fetches = 0
+        """Tokens fetched so far (for statistics and tests)."""
+
+    @abstractmethod
+    async def fetch(self) -> Token:
+        """Obtain a new token from the IdP."""
+
+    async def token(self) -> Token:
+        """The current token, renewed first when it is missing or about to expire."""
+        async with self._lock:
+            if self._token is None or self._token.expires_at - self._margin <= time.time():
+                self._token = await self.fetch()
+                self.fetches += 1
+                register_secret(self._token.value)
+            return self._token
+
+    async def authorization(self) -> str:
+        """The ``Authorization`` header value of the current token."""
+        return (await self.token()).header
+
+    async def invalidate(self, rejected: str) -> None:
+        """Forget the token if it is the rejected one (another request may have renewed it)."""
+        async with self._lock:
+            if self._token is not None and self._token.header == rejected:
+                self._token = None
+
+
+def parse_token_response(response: httpx.Response, scheme: str = "Bearer") -> Token:
+    """A :class:`Token` from an OAuth token response (``access_token``, ``expires_in``)."""
+    body: dict[str, Any] = response.json()
+    value = str(body["access_token"])
+    register_secret(value)
+    refresh = body.get("refresh_token")
+    if refresh:
+        register_secret(str(refresh))
+    expires_in = float(body.get("expires_in") or 3600)
+    return Token(value, time.time() + expires_in, scheme, str(refresh) if refresh else None)
+
+
+OAUTH_ERRORS: dict[str, tuple[str, str]] = {
+    "invalid_client": (
+        "the IdP rejected the client credentials (invalid_client)",
+        "check client_id and the client secret or certificate; it may have expired or been rotated",
+    ),
+    "invalid_grant": (
+        "the IdP refused the grant (invalid_grant)",
+        "check the credentials; for a refresh token, run 'idpsync authorize {connector}'",
+    ),
+    "unauthorized_client": (
+        "the application may not use this grant type (unauthorized_client)",
+        "enable the client-credentials (service account) grant for the application in the IdP",
+    ),
+    "invalid_scope": (
+        "the IdP refused the requested scope (invalid_scope)",
+        "grant the application the scopes it requests, or fix the scopes in the configuration",
+    ),
+    "invalid_request": (
+        "the IdP found the token request malformed (invalid_request)",
+        "check token_url and the client settings",
+    ),
+}
+"""OAuth ``error`` code → (cause, remedy)."""
+
+AADSTS: dict[str, tuple[str, str]] = {
+    "AADSTS7000215": (
+        "the client secret is wrong",
+        "use the secret's Value (not its ID) from the app registration",
+    ),
+    "AADSTS7000222": (
+        "the client secret has expired",
+        "create a new client secret in the app registration and update the configuration",
+    ),
+    "AADSTS700016": ("the application is not found in the tenant", "check client_id and tenant"),
+    "AADSTS90002": ("the tenant is not found", "check the tenant id or domain"),
+    "AADSTS700027": (
+        "the certificate assertion was rejected",
+        "upload the certificate to the app registration and check its thumbprint",
+    ),
+    "AADSTS700082": (
+        "the refresh token expired due to inactivity",
+        "run 'idpsync authorize {connector}'",
+    ),
+    "AADSTS50173": ("the refresh token was revoked", "run 'idpsync authorize {connector}'"),
+}
+"""Entra ``AADSTS`` codes (start of ``error_description``) → (cause, remedy)."""
+
+
+def token_error(
+    response: httpx.Response, target: Any, connector: str = "CONNECTOR", refresh: bool = False
+) -> TokenError:
+    """A :class:`TokenError` from an OAuth error response, in an administrator's words."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    body = body if isinstance(body, dict) else {}
+    code = str(body.get("error") or f"HTTP {response.status_code}")
+    description = str(body.get("error_description") or "")
+    cause, remedy = OAUTH_ERRORS.get(
+        code, (f"the IdP refused to issue a token ({code})", "check the connector's credentials")
+    )
+    for prefix, (aad_cause, aad_remedy) in AADSTS.items():
+        if description.startswith(prefix):
+            cause, remedy = f"{aad_cause} ({prefix})", aad_remedy
+    if refresh and code == "invalid_grant":
+        cause = "the refresh token has expired or was revoked (invalid_grant)"
+        remedy = "re-authorize: run 'idpsync authorize {connector}'"
+    if description:
+        cause += f" — {truncate(description, 200)}"
+    return TokenError(
+        target,
+        cause,
+        remedy.format(connector=connector),
+        error_code=code,
+        status=response.status_code,
+        body=response.text,
+    )

@@ -1,0 +1,53 @@
+"""A client-side request budget per connector: a token bucket plus a concurrency limit.
+
+Many IdP quotas are shared by every application of an organisation (Okta's per-org buckets,
+Graph's per-tenant limits). The budget keeps a sync below ``requests_per_second`` on average
+(bursts up to one second's worth) and below ``concurrency`` requests in flight, so a large
+sync does not starve the other applications. Each source supplies defaults; ``http`` settings
+override them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from idpsync.http.policy import pause
+
+DEFAULT_CONCURRENCY = 8
+
+
+class RequestBudget:
+    """Token bucket (``rate`` requests per second, burst ``max(1, rate)``) and a semaphore."""
+
+    def __init__(self, rate: float | None, concurrency: int = DEFAULT_CONCURRENCY) -> None:
+        self.rate = rate
+        self.concurrency = concurrency
+        self._capacity = max(1.0, rate or 1.0)
+        self._tokens = self._capacity
+        self._stamp = time.monotonic()
+        self._lock = asyncio.Lock()
+        self._slots = asyncio.Semaphore(concurrency)
+        self.waited = 0.0
+        """Seconds spent waiting for the bucket (for statistics)."""
+
+    async def _take(self) -> None:
+        if self.rate is None:
+            return
+        async with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self._capacity, self._tokens + (now - self._stamp) * self.rate)
+            self._stamp = now
+            self._tokens -= 1
+            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
+            self.waited += wait
+            await pause(wait)
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one concurrency slot and one bucket token for the duration of a request."""
+        async with self._slots:
+            await self._take()
+            yield

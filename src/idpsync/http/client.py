@@ -1,0 +1,289 @@
+"""The HTTP client every connector uses: build it from settings, inject it, call endpoints.
+
+:func:`build_http_client` turns a connector's :class:`~idpsync.config.HttpSettings` into an
+:class:`HttpClient` (timeouts, proxy, CA bundle, budget, counters). Connectors never build one:
+they receive it, so tests can hand them a client over ``httpx.ASGITransport`` or
+``httpx.MockTransport``. Every request is made for an :class:`~idpsync.http.endpoint.Endpoint`;
+failures become :mod:`idpsync.http.errors` that name it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import ssl
+import urllib.request
+from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from idpsync import __version__
+from idpsync.config import HttpSettings
+from idpsync.http import errors as e
+from idpsync.http.budget import DEFAULT_CONCURRENCY, RequestBudget
+from idpsync.http.endpoint import ConcreteEndpoint, Endpoint
+from idpsync.http.policy import Action, backoff, classify_error, classify_response, pause
+from idpsync.http.policy import server_wait as _server_wait
+from idpsync.http.redact import install_log_filter, redact_url
+from idpsync.http.translate import network_error, status_error
+from idpsync.sources.base import SourceError, SourceStats
+
+if TYPE_CHECKING:
+    from idpsync.auth.base import TokenProvider
+
+log = logging.getLogger("idpsync.http")
+
+
+def ssl_context(settings: HttpSettings) -> ssl.SSLContext:
+    """The TLS context of the settings: system CAs plus ``ca_bundle``; off if ``verify_tls`` is."""
+    context = ssl.create_default_context()
+    if settings.ca_bundle:
+        try:
+            context.load_verify_locations(cafile=os.path.expanduser(settings.ca_bundle))
+        except (OSError, ssl.SSLError) as exc:
+            raise SourceError(
+                f"http.ca_bundle: cannot load {settings.ca_bundle}: {exc}. Remedy: point it at "
+                "a readable PEM file of CA certificates"
+            ) from exc
+    if not settings.verify_tls:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def proxy_for(url: str, settings: HttpSettings) -> str | None:
+    """The proxy a request to ``url`` goes through: ``http.proxy``, else the environment."""
+    if settings.proxy:
+        return settings.proxy
+    parts = urlsplit(url)
+    env = urllib.request.getproxies_environment()
+    proxy = env.get(parts.scheme) or env.get("all")
+    bypass = getattr(urllib.request, "proxy_bypass_environment")  # noqa: B009 - not in stubs
+    if not proxy or bypass(parts.netloc):
+        return None
+    return proxy
+
+
+def build_httpx_client(
+    settings: HttpSettings, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
+    """The underlying ``httpx.AsyncClient`` for the settings (``transport`` for tests)."""
+    install_log_filter()
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
+        verify=ssl_context(settings),
+        proxy=settings.proxy,
+        trust_env=True,
+        transport=transport,
+        follow_redirects=False,
+        headers={"User-Agent": f"idpsync/{__version__}"},
+    )
+
+
+def build_http_client(
+    settings: HttpSettings,
+    *,
+    base_url: str = "",
+    default_rate: float | None = None,
+    default_concurrency: int = DEFAULT_CONCURRENCY,
+    transport: httpx.AsyncBaseTransport | None = None,
+    stats: SourceStats | None = None,
+) -> HttpClient:
+    """One connector's client; ``default_*`` are the source's budget defaults."""
+    budget = RequestBudget(
+        settings.requests_per_second or default_rate,
+        settings.concurrency or default_concurrency,
+    )
+    return HttpClient(
+        build_httpx_client(settings, transport),
+        settings,
+        base_url=base_url,
+        budget=budget,
+        stats=stats,
+    )
+
+
+class HttpClient:
+    """Sends requests for endpoints with retries, budget, token handling and translation."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        settings: HttpSettings,
+        *,
+        base_url: str = "",
+        budget: RequestBudget | None = None,
+        stats: SourceStats | None = None,
+        auth: TokenProvider | None = None,
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self.base_url = base_url
+        self.budget = budget or RequestBudget(None)
+        self.stats = stats or SourceStats()
+        self.auth = auth
+        """The token provider; set after construction when the provider itself uses this
+        client for its token requests."""
+
+    def target(
+        self, endpoint: Endpoint, values: Mapping[str, str] | None = None
+    ) -> ConcreteEndpoint:
+        """The endpoint with its URL filled in from ``values`` and the base URL."""
+        return endpoint.resolve(self.base_url, values)
+
+    async def request(
+        self,
+        endpoint: Endpoint | ConcreteEndpoint,
+        values: Mapping[str, str] | None = None,
+        *,
+        url: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        authenticate: bool = True,
+        accept: Collection[int] = (),
+    ) -> httpx.Response:
+        """Send one request for ``endpoint`` with retries, budget and token handling.
+
+        Returns a response whose status is below 400 or in ``accept``; anything else raises an
+        :class:`~idpsync.http.errors.HttpError` that names the endpoint.
+
+        ``url`` replaces the template's URL (e.g. a next-page link the IdP returned).
+        """
+        if isinstance(endpoint, ConcreteEndpoint):
+            target = endpoint
+        else:
+            target = self.target(endpoint, values)
+        if url is not None:
+            target = ConcreteEndpoint(target.endpoint, url)
+        request = _Request(target, params, json, data, headers, authenticate and bool(self.auth))
+        return await self._attempts(request, accept)
+
+    async def get_json(
+        self, endpoint: Endpoint, values: Mapping[str, str] | None = None, **kwargs: Any
+    ) -> Any:
+        """``request`` and decode a JSON body (a bad body names the endpoint too)."""
+        response = await self.request(endpoint, values, **kwargs)
+        try:
+            return response.json()
+        except ValueError as exc:
+            target = ConcreteEndpoint(endpoint, str(response.request.url))
+            raise e.BadRequest(
+                target,
+                "the answer is not JSON",
+                "check base_url: it may point at a web page or a proxy's error page",
+                status=response.status_code,
+                body=response.text,
+            ) from exc
+
+    async def _attempts(self, request: _Request, accept: Collection[int]) -> httpx.Response:
+        attempt, waited, refreshed = 0, 0.0, False
+        while True:
+            attempt += 1
+            try:
+                response = await self._send(request)
+            except httpx.TransportError as exc:
+                error = network_error(
+                    exc, request.target, proxy_for(request.target.url, self.settings), attempt
+                )
+                wait = backoff(attempt)
+                if classify_error(error).action is Action.FAIL or not self._room(
+                    attempt, waited, wait
+                ):
+                    raise error from exc
+                await self._retry(request, error.cause, wait)
+                waited += wait
+                continue
+            if response.status_code < 400 or response.status_code in accept:
+                return response
+            rule = classify_response(response)
+            if rule.action is Action.REFRESH and request.authenticate and not refreshed:
+                refreshed = True
+                self.stats.retries += 1
+                assert self.auth is not None
+                await self.auth.invalidate(request.authorization or "")
+                continue
+            if rule.action in (Action.RETRY, Action.RATE_LIMITED):
+                if rule.action is Action.RATE_LIMITED:
+                    self.stats.throttled += 1
+                asked = _server_wait(response)
+                wait = asked if asked is not None else backoff(attempt)
+                if self._room(attempt, waited, wait):
+                    await self._retry(request, f"status {response.status_code}", wait)
+                    waited += wait
+                    continue
+            raise status_error(response, request.target, attempt, waited)
+
+    def _room(self, attempt: int, waited: float, wait: float) -> bool:
+        return attempt < self.settings.max_attempts and (
+            waited + wait <= self.settings.max_retry_seconds
+        )
+
+    async def _retry(self, request: _Request, why: str, wait: float) -> None:
+        self.stats.retries += 1
+        self.stats.extra["retry_wait_seconds"] = round(
+            float(self.stats.extra.get("retry_wait_seconds", 0.0)) + wait, 3
+        )
+        log.warning(
+            "retrying %s on %s in %.1f s: %s",
+            request.target.endpoint.label,
+            request.target.where,
+            wait,
+            why,
+        )
+        await pause(wait)
+
+    async def _send(self, request: _Request) -> httpx.Response:
+        headers = dict(request.headers or {})
+        if request.authenticate:
+            assert self.auth is not None
+            request.authorization = await self.auth.authorization()
+            headers["Authorization"] = request.authorization
+        async with self.budget.slot():
+            self.stats.requests += 1
+            response = await self.client.request(
+                request.target.endpoint.method,
+                request.target.url,
+                params=_merge(request.target.params, request.params),
+                json=request.json,
+                data=request.data,
+                headers=headers,
+            )
+        self.stats.bytes_received += len(response.content)
+        log.debug(
+            "%s %s -> %d (%d bytes)",
+            request.target.endpoint.method,
+            redact_url(str(response.request.url)),
+            response.status_code,
+            len(response.content),
+        )
+        return response
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self.client.aclose()
+
+
+def _merge(a: Mapping[str, Any], b: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    merged = {**a, **(b or {})}
+    return merged or None
+
+
+class _Request:
+    """One logical request across its attempts."""
+
+    def __init__(
+        self,
+        target: ConcreteEndpoint,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        data: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+        authenticate: bool,
+    ) -> None:
+        self.target, self.params, self.json, self.data = target, params, json, data
+        self.headers, self.authenticate = headers, authenticate
+        self.authorization: str | None = None

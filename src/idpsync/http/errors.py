@@ -1,0 +1,215 @@
+"""The HTTP layer's exception tree.
+
+Every error names the endpoint, the host, the cause in an administrator's words and a remedy;
+none carries a secret.
+
+::
+
+    SourceError                       (idpsync.sources.base; the runner reports it)
+    └── HttpError                     endpoint, host, cause, remedy, attempts
+        ├── NetworkError              the request never got an HTTP answer
+        │   ├── DnsError              the host name does not resolve
+        │   ├── ConnectionRefused     nothing listens on host:port
+        │   ├── ConnectionReset       the peer (or a middlebox) dropped the connection
+        │   ├── TlsError              certificate not trusted, hostname mismatch, handshake failed
+        │   ├── ProxyError            proxy unreachable, refused CONNECT, or wants credentials
+        │   └── Timeout               connect or read timeout
+        └── StatusError               the server answered with an error status
+            ├── BadRequest            400 and other 4xx not listed below
+            ├── Unauthorized          401: credentials or token rejected
+            ├── Forbidden             403: permission/scope missing (named when the IdP says)
+            ├── NotFound              404
+            ├── RateLimited           429 (or Google's 403 rate limit) after retries ran out
+            ├── ServerError           5xx after retries ran out
+            └── TokenError            the token endpoint refused (invalid_client, invalid_grant…)
+
+Foreign exceptions (httpx, ssl, socket) are translated once, in :mod:`idpsync.http.translate`,
+with ``raise … from exc``. ``str(error)`` reads, for example::
+
+    GET /v1.0/users/{id}/memberOf on graph.microsoft.com: connection refused (after 3 attempts).
+    Remedy: check that the firewall allows outbound HTTPS to graph.microsoft.com:443 …
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from idpsync.http.endpoint import ConcreteEndpoint
+from idpsync.http.redact import scrub
+from idpsync.sources.base import SourceError
+
+
+class HttpError(SourceError):
+    """A request for an endpoint failed; ``str()`` is the whole administrator-facing message."""
+
+    kind: ClassVar[str] = "remote"
+    """``config`` (fix the configuration), ``transient`` (try later) or ``remote`` (IdP side)."""
+
+    def __init__(
+        self,
+        target: ConcreteEndpoint,
+        cause: str,
+        remedy: str,
+        *,
+        status: int | None = None,
+        body: str | None = None,
+        attempts: int = 1,
+    ) -> None:
+        self.target = target
+        self.cause = scrub(cause)
+        self.remedy = scrub(remedy)
+        self.status = status
+        self.body = scrub(body) if body else None
+        self.attempts = attempts
+        super().__init__(self.message())
+
+    @property
+    def host(self) -> str:
+        """Host (and non-default port) of the failed request."""
+        return self.target.where
+
+    @property
+    def endpoint_label(self) -> str:
+        """``METHOD /template`` of the failed request."""
+        return self.target.endpoint.label
+
+    def message(self) -> str:
+        """The full message: endpoint, host, cause, attempts, remedy, truncated body."""
+        tries = f" (after {self.attempts} attempts)" if self.attempts > 1 else ""
+        where = f"{self.endpoint_label} on {self.host}"
+        if self.target.endpoint.token:
+            head = f"Token request failed: {self.cause}{tries} ({where})."
+        else:
+            head = f"{where}: {self.cause}{tries}."
+        text = f"{head} Remedy: {self.remedy}"
+        if self.body:
+            text += f" Response: {self.body}"
+        return text
+
+
+class NetworkError(HttpError):
+    """No HTTP answer: DNS, TCP, TLS, proxy or timeout."""
+
+    kind = "transient"
+
+
+class DnsError(NetworkError):
+    """The host name does not resolve."""
+
+    kind = "config"
+
+
+class ConnectionRefused(NetworkError):
+    """The host resolved but nothing accepted the connection on the port."""
+
+
+class ConnectionReset(NetworkError):
+    """The connection was dropped before a full answer arrived."""
+
+
+class TlsError(NetworkError):
+    """TLS failed: untrusted certificate, hostname mismatch or handshake error."""
+
+    kind = "config"
+
+
+class ProxyError(NetworkError):
+    """The HTTP proxy could not be used (unreachable, refused CONNECT, wants credentials)."""
+
+    kind = "config"
+
+
+class Timeout(NetworkError):
+    """No connection or no answer within the configured time."""
+
+
+class StatusError(HttpError):
+    """The server answered with an error status."""
+
+
+class BadRequest(StatusError):
+    """A 4xx the other classes do not cover."""
+
+
+class Unauthorized(StatusError):
+    """401: the credentials or the access token were rejected."""
+
+    kind = "config"
+
+
+class Forbidden(StatusError):
+    """403: the application lacks a permission or scope."""
+
+    kind = "config"
+
+    def __init__(
+        self,
+        target: ConcreteEndpoint,
+        cause: str,
+        remedy: str,
+        *,
+        permission: str | None = None,
+        status: int | None = None,
+        body: str | None = None,
+        attempts: int = 1,
+    ) -> None:
+        self.permission = permission
+        super().__init__(target, cause, remedy, status=status, body=body, attempts=attempts)
+
+
+class NotFound(StatusError):
+    """404: the URL or the object does not exist (check base_url, tenant, realm, domain)."""
+
+    kind = "config"
+
+
+class RateLimited(StatusError):
+    """429 or an equivalent: still throttled when retries ran out."""
+
+    kind = "transient"
+
+
+class ServerError(StatusError):
+    """5xx: the IdP failed; still failing when retries ran out."""
+
+    kind = "transient"
+
+
+class TokenError(StatusError):
+    """The token endpoint refused to issue a token (OAuth ``error`` in the body)."""
+
+    kind = "config"
+
+    def __init__(
+        self,
+        target: ConcreteEndpoint,
+        cause: str,
+        remedy: str,
+        *,
+        error_code: str | None = None,
+        status: int | None = None,
+        body: str | None = None,
+        attempts: int = 1,
+    ) -> None:
+        self.error_code = error_code
+        super().__init__(target, cause, remedy, status=status, body=body, attempts=attempts)
+
+
+__all__ = [
+    "BadRequest",
+    "ConnectionRefused",
+    "ConnectionReset",
+    "DnsError",
+    "Forbidden",
+    "HttpError",
+    "NetworkError",
+    "NotFound",
+    "ProxyError",
+    "RateLimited",
+    "ServerError",
+    "StatusError",
+    "Timeout",
+    "TlsError",
+    "TokenError",
+    "Unauthorized",
+]

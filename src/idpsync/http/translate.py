@@ -1,0 +1,337 @@
+"""Translation of foreign failures into :mod:`idpsync.http.errors`, done once, at the boundary.
+
+:func:`network_error` reads an httpx exception (and the ssl/socket exceptions chained to it);
+:func:`status_error` reads an error response. Both choose the cause and remedy an
+administrator needs; both scrub and truncate whatever they quote.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+
+from idpsync.http import errors as e
+from idpsync.http.endpoint import ConcreteEndpoint
+from idpsync.http.redact import redact_url, truncate
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _find(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    return next((item for item in _chain(exc) if isinstance(item, kind)), None)
+
+
+def _firewall(target: ConcreteEndpoint) -> str:
+    return (
+        f"check that the firewall allows outbound {target.scheme.upper()} to "
+        f"{target.host}:{target.port} (run 'idpsync endpoints' for the full list)"
+    )
+
+
+def network_error(
+    exc: httpx.TransportError, target: ConcreteEndpoint, proxy: str | None, attempts: int
+) -> e.NetworkError:
+    """The :class:`~idpsync.http.errors.NetworkError` for a failed attempt."""
+    host, port = target.host, target.port
+    if isinstance(exc, httpx.ProxyError):
+        return _proxy_refused(exc, target, proxy, attempts)
+    if isinstance(exc, httpx.TimeoutException):
+        return _timeout(exc, target, attempts)
+    if proxy and isinstance(exc, httpx.ConnectError) and not _find(exc, ssl.SSLError):
+        shown = redact_url(proxy)
+        return e.ProxyError(
+            target,
+            f"cannot reach the HTTP proxy {shown}: {_os_reason(exc)}",
+            "check http.proxy / HTTPS_PROXY and that the proxy is running; set NO_PROXY for "
+            f"hosts that must be reached directly ({host})",
+            attempts=attempts,
+        )
+    if _find(exc, socket.gaierror):
+        return e.DnsError(
+            target,
+            f"DNS lookup failed: the name {host} does not resolve",
+            "check the host name in base_url/token_url and this machine's DNS resolver; if "
+            "only a proxy can resolve outside names, set http.proxy or HTTPS_PROXY",
+            attempts=attempts,
+        )
+    cert = _find(exc, ssl.SSLCertVerificationError)
+    if isinstance(cert, ssl.SSLCertVerificationError):
+        return _tls_untrusted(cert, target, attempts)
+    if _find(exc, ssl.SSLError):
+        return e.TlsError(
+            target,
+            f"TLS handshake with {host}:{port} failed ({_os_reason(exc)})",
+            "check that the port speaks HTTPS and that no middlebox interferes; a "
+            "TLS-inspecting proxy needs its CA in http.ca_bundle",
+            attempts=attempts,
+        )
+    if _find(exc, ConnectionRefusedError):
+        return e.ConnectionRefused(
+            target,
+            f"connection refused by {host}:{port}",
+            f"check the host and port in base_url/token_url and that the service is up; "
+            f"{_firewall(target)}",
+            attempts=attempts,
+        )
+    if _find(exc, ConnectionResetError) or isinstance(exc, httpx.RemoteProtocolError):
+        return e.ConnectionReset(
+            target,
+            f"connection reset by {host} before a complete answer",
+            f"a firewall, proxy or TLS-inspecting device often does this: {_firewall(target)}; "
+            "if a proxy is required, set http.proxy or HTTPS_PROXY",
+            attempts=attempts,
+        )
+    if isinstance(exc, httpx.ConnectError):
+        return e.NetworkError(
+            target,
+            f"cannot connect to {host}:{port} ({_os_reason(exc)})",
+            _firewall(target),
+            attempts=attempts,
+        )
+    return e.NetworkError(
+        target,
+        f"network error talking to {host}: {_os_reason(exc)}",
+        _firewall(target),
+        attempts=attempts,
+    )
+
+
+def _os_reason(exc: BaseException) -> str:
+    for item in _chain(exc):
+        if isinstance(item, OSError) and item.strerror:
+            return item.strerror.lower()
+    return str(exc) or type(exc).__name__
+
+
+def _timeout(exc: httpx.TimeoutException, target: ConcreteEndpoint, attempts: int) -> e.Timeout:
+    if isinstance(exc, httpx.ConnectTimeout):
+        return e.Timeout(
+            target,
+            f"connect timeout: {target.host}:{target.port} did not accept a connection in time",
+            f"{_firewall(target)} (a silently dropping firewall looks like this); "
+            "raise http.connect_timeout only if the network is merely slow",
+            attempts=attempts,
+        )
+    return e.Timeout(
+        target,
+        f"read timeout: {target.host} accepted the request but did not answer in time",
+        "the IdP may be overloaded; raise http.read_timeout, or lower the page size/concurrency",
+        attempts=attempts,
+    )
+
+
+def _proxy_refused(
+    exc: httpx.ProxyError, target: ConcreteEndpoint, proxy: str | None, attempts: int
+) -> e.ProxyError:
+    shown = redact_url(proxy) if proxy else "the HTTP proxy"
+    answer = str(exc).strip()
+    if answer.startswith("407"):
+        return e.ProxyError(
+            target,
+            f"the proxy {shown} requires authentication (407)",
+            "put the proxy user and password in the proxy URL "
+            "(http://USER:PASSWORD@host:port), or have the proxy allow this machine",
+            attempts=attempts,
+        )
+    return e.ProxyError(
+        target,
+        f"the proxy {shown} refused CONNECT to {target.host}:{target.port} "
+        f"(proxy answered {answer or 'nothing'})",
+        f"ask the proxy administrator to allow CONNECT to {target.host}:{target.port}, or set "
+        f"NO_PROXY={target.host} if it can be reached directly",
+        attempts=attempts,
+    )
+
+
+_TLS_CODES = {
+    10: "the certificate has expired",
+    18: "the certificate is self-signed",
+    19: "the chain ends in a self-signed CA this machine does not trust",
+    20: "the certificate was issued by a CA this machine does not trust",
+    21: "the certificate chain is incomplete",
+}
+
+
+def _tls_untrusted(
+    cert: ssl.SSLCertVerificationError, target: ConcreteEndpoint, attempts: int
+) -> e.TlsError:
+    code = cert.verify_code
+    message = (cert.verify_message or "").lower()
+    if code == 62 or "hostname mismatch" in message:
+        return e.TlsError(
+            target,
+            f"TLS hostname mismatch: the certificate presented by {target.host} is "
+            "for another name",
+            "check base_url/token_url; a proxy or load balancer may be serving its own certificate",
+            attempts=attempts,
+        )
+    reason = _TLS_CODES.get(code, message or "verification failed")
+    return e.TlsError(
+        target,
+        f"TLS certificate of {target.host} not trusted: {reason}",
+        "if a TLS-inspecting proxy sits in between, set http.ca_bundle to the PEM file of its "
+        "CA certificate; otherwise the server's certificate is wrong",
+        attempts=attempts,
+    )
+
+
+def status_error(
+    response: httpx.Response, target: ConcreteEndpoint, attempts: int, waited: float = 0.0
+) -> e.StatusError:
+    """The :class:`~idpsync.http.errors.StatusError` for an error response."""
+    status = response.status_code
+    said = idp_message(response)
+    extra = f" — the IdP says: {truncate(said, 200)}" if said else ""
+    facts = _Facts(status, response.text if response.content else "", attempts)
+    if status == 403:
+        return _forbidden(response, target, extra, facts, waited)
+    cls, cause, remedy = _STATUS_TEXT.get(status, _STATUS_TEXT[500 if status >= 500 else 400])
+    if status == 404:
+        cause += f" ({redact_url(str(response.request.url))})"
+    if status == 429:
+        cause += f" (waited {waited:.0f} s in total)"
+    return cls(
+        target,
+        cause.format(status=status) + extra,
+        remedy,
+        status=facts.status,
+        body=facts.body,
+        attempts=facts.attempts,
+    )
+
+
+@dataclass(frozen=True)
+class _Facts:
+    status: int
+    body: str
+    attempts: int
+
+
+_RATE_REMEDY = (
+    "lower http.requests_per_second or http.concurrency, sync less often, or raise "
+    "http.max_retry_seconds; other applications may share the same quota"
+)
+_STATUS_TEXT: dict[int, tuple[type[e.StatusError], str, str]] = {
+    400: (
+        e.BadRequest,
+        "{status} request rejected",
+        "check the connector's settings (filters, attribute names); report it if they are right",
+    ),
+    401: (
+        e.Unauthorized,
+        "401 bad credentials: the IdP rejected the credentials or token",
+        "check the client id and secret/certificate (expired? wrong tenant?) and that the "
+        "application is enabled",
+    ),
+    404: (
+        e.NotFound,
+        "404 not found",
+        "check base_url and the tenant/domain/realm/org in the configuration",
+    ),
+    429: (
+        e.RateLimited,
+        "429 rate limited by the IdP, still throttled when retries ran out",
+        _RATE_REMEDY,
+    ),
+    500: (
+        e.ServerError,
+        "{status} server error at the IdP, still failing when retries ran out",
+        "usually temporary: try again later and check the IdP's status page",
+    ),
+}
+
+
+_PERM = re.compile(
+    r"(?:permission|scope|privilege|role)s?\b[^'\"]{0,60}['\"]([\w.:/-]{3,})['\"]", re.IGNORECASE
+)
+
+
+def missing_permission(
+    response: httpx.Response, target: ConcreteEndpoint
+) -> tuple[str | None, bool]:
+    """The permission/scope a 403 lacks and whether the IdP named it (else the declared one)."""
+    challenge = response.headers.get("www-authenticate", "")
+    match = re.search(r'scope="([^"]+)"', challenge)
+    if match:
+        return match.group(1), True
+    match = _PERM.search(idp_message(response) or "")
+    if match:
+        return match.group(1), True
+    return target.endpoint.permission, False
+
+
+def _forbidden(
+    response: httpx.Response, target: ConcreteEndpoint, extra: str, facts: _Facts, waited: float
+) -> e.StatusError:
+    from idpsync.http.policy import GOOGLE_RATE_REASONS, google_reason
+
+    if google_reason(response) in GOOGLE_RATE_REASONS:
+        return e.RateLimited(
+            target,
+            f"403 rate limited by the IdP ({google_reason(response)}), still throttled "
+            f"when retries ran out (waited {waited:.0f} s in total)",
+            _RATE_REMEDY,
+            status=facts.status,
+            body=facts.body,
+            attempts=facts.attempts,
+        )
+    permission, named = missing_permission(response, target)
+    if permission and named:
+        cause = f"403 forbidden: the application lacks the permission/scope {permission}"
+    elif permission:
+        cause = f"403 forbidden: this endpoint needs the permission/scope {permission}"
+    else:
+        cause = "403 forbidden: the application is not allowed to call this endpoint"
+    remedy = (
+        f"grant the application the permission {permission} (with admin consent where "
+        "the IdP requires it)"
+        if permission
+        else "grant the application the read permission this endpoint needs"
+    )
+    return e.Forbidden(
+        target,
+        cause + extra,
+        remedy,
+        permission=permission,
+        status=facts.status,
+        body=facts.body,
+        attempts=facts.attempts,
+    )
+
+
+def idp_message(response: httpx.Response) -> str | None:
+    """The human part of an IdP's error body (Graph, Google, Okta, Keycloak, OAuth shapes)."""
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    error = body.get("error")
+    if isinstance(error, dict):
+        code, message = error.get("code"), error.get("message")
+        return ": ".join(str(x) for x in (code, message) if x) or None
+    for keys in (
+        ("errorCode", "errorSummary"),
+        ("error", "error_description"),
+        ("errorMessage",),
+        ("message",),
+        ("detail",),
+    ):
+        parts = [str(body[k]) for k in keys if body.get(k)]
+        if parts:
+            return ": ".join(parts)
+    return None
