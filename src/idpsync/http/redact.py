@@ -56,7 +56,7 @@ _PATTERNS = [
     # JSON fields holding a secret: "access_token": "…"
     re.compile(
         r'("(?:access_token|refresh_token|id_token|client_secret|assertion|password|token|'
-        r'private_key|code)"\s*:\s*")[^"]*(")',
+        r'private_key|client_assertion)"\s*:\s*")[^"]*(")',
         re.IGNORECASE,
     ),
     # form/query fields: access_token=…

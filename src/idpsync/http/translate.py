@@ -195,7 +195,7 @@ def status_error(
     status = response.status_code
     said = idp_message(response)
     extra = f" — the IdP says: {truncate(said, 200)}" if said else ""
-    facts = _Facts(status, response.text if response.content else "", attempts)
+    facts = _Facts(status, "" if said else response.text, attempts)
     if status == 403:
         return _forbidden(response, target, extra, facts, waited)
     cls, cause, remedy = _STATUS_TEXT.get(status, _STATUS_TEXT[500 if status >= 500 else 400])
