@@ -42,7 +42,7 @@ def _firewall(target: ConcreteEndpoint) -> str:
 
 
 def network_error(
-    exc: httpx.TransportError, target: ConcreteEndpoint, proxy: str | None, attempts: int
+    exc: BaseException, target: ConcreteEndpoint, proxy: str | None, attempts: int
 ) -> e.NetworkError:
     """The :class:`~idpsync.http.errors.NetworkError` for a failed attempt."""
     host, port = target.host, target.port

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from idpsync.model import Snapshot
+
+if TYPE_CHECKING:
+    from idpsync.auth.authorize import AuthorizationCodeFlow
+    from idpsync.http.endpoint import ConcreteEndpoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +56,21 @@ class SourceStats:
     """Source-specific counters."""
 
 
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """One step of ``idpsync check`` after the network steps (token request, a minimal read).
+
+    ``run`` returns a short detail on success and raises :class:`SourceError` (an
+    :class:`~idpsync.http.HttpError` for HTTP steps) on failure.
+    """
+
+    step: str
+    """``token``, ``read`` or ``file``."""
+    target: str
+    """What is probed, e.g. ``GET /v1.0/users`` or a file path."""
+    run: Callable[[], Awaitable[str]]
+
+
 class Source(ABC):
     """A connector's reader of one IdP."""
 
@@ -67,3 +86,23 @@ class Source(ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release network resources."""
+
+    def endpoints(self) -> list[ConcreteEndpoint]:
+        """The endpoints this configuration uses, URLs filled in (for ``idpsync endpoints``).
+
+        Built from the source's endpoint table, the same one its fetching code uses. Templates
+        with per-object placeholders (``{id}``) keep them. Empty for sources without network.
+        """
+        return []
+
+    def network_note(self) -> str | None:
+        """For a source without endpoints: what it reads instead (shown by the diagnostics)."""
+        return None
+
+    def probes(self) -> list[Probe]:
+        """The token and minimal-read steps of ``idpsync check``, in order."""
+        return []
+
+    def authorization_flow(self) -> AuthorizationCodeFlow | None:
+        """The interactive flow behind ``idpsync authorize``; ``None`` if the source has none."""
+        return None

@@ -29,7 +29,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from idpsync.model import Membership, MemberKind, Snapshot, SourceGroup, SourceUser
-from idpsync.sources.base import Event, Progress, Source, SourceError, no_progress
+from idpsync.sources.base import Event, Probe, Progress, Source, SourceError, no_progress
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=255, strip_whitespace=True)]
 Text = Annotated[str, StringConstraints(max_length=4096)]
@@ -154,3 +154,15 @@ class FileSource(Source):
         progress(Event("fetch", f"read {len(snap.users)} users, {len(snap.groups)} groups",
                        done=len(snap.users), total=len(snap.users)))
         return snap
+
+    def network_note(self) -> str:
+        """The file source makes no network requests."""
+        return f"source type 'file' reads the local file {self.path}; it needs no network access"
+
+    def probes(self) -> list[Probe]:
+        """One step: the file is readable and a valid document."""
+        return [Probe("file", str(self.path), self._probe)]
+
+    async def _probe(self) -> str:
+        snap = await FileSource(self.path).snapshot()
+        return f"readable and valid: {len(snap.users)} users, {len(snap.groups)} groups"
