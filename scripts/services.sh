@@ -18,3 +18,14 @@ if ! pg_up; then
 fi
 pg_up || { echo "services: PostgreSQL is not reachable on 127.0.0.1:5432" >&2; exit 1; }
 echo "services: PostgreSQL ready"
+
+# tinyproxy: the HTTP tests start their own tinyproxy processes (a real CONNECT proxy);
+# only the binary is needed here.
+if ! command -v tinyproxy >/dev/null 2>&1 && [ ! -x /usr/bin/tinyproxy ]; then
+  echo "services: installing tinyproxy"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq tinyproxy >/dev/null
+fi
+{ command -v tinyproxy >/dev/null 2>&1 || [ -x /usr/bin/tinyproxy ]; } \
+  || { echo "services: tinyproxy is not installed" >&2; exit 1; }
+echo "services: tinyproxy available"

@@ -162,12 +162,12 @@ def token_error(
     cause, remedy = OAUTH_ERRORS.get(
         code, (f"the IdP refused to issue a token ({code})", "check the connector's credentials")
     )
-    for prefix, (aad_cause, aad_remedy) in AADSTS.items():
-        if description.startswith(prefix):
-            cause, remedy = f"{aad_cause} ({prefix})", aad_remedy
     if refresh and code == "invalid_grant":
         cause = "the refresh token has expired or was revoked (invalid_grant)"
         remedy = "re-authorize: run 'idpsync authorize {connector}'"
+    for prefix, (aad_cause, aad_remedy) in AADSTS.items():
+        if description.startswith(prefix + ":") or description == prefix:
+            cause, remedy = f"{aad_cause} ({prefix})", aad_remedy
     if description:
         cause += f" — {truncate(description, 200)}"
     return TokenError(

@@ -37,6 +37,9 @@ class Endpoint:
         if "://" in self.url:
             parts = self.url.split("://", 1)[1]
             return "/" + parts.split("/", 1)[1] if "/" in parts else "/"
+        if self.url.startswith("{") and "}" in self.url:
+            # ``{base}/realms/{realm}/…``: the leading placeholder is the scheme and host.
+            return self.url.split("}", 1)[1] or "/"
         return self.url
 
     @property

@@ -170,7 +170,7 @@ def _tls_untrusted(
 ) -> e.TlsError:
     code = cert.verify_code
     message = (cert.verify_message or "").lower()
-    if code == 62 or "hostname mismatch" in message:
+    if code in (62, 64) or "mismatch" in message:
         return e.TlsError(
             target,
             f"TLS hostname mismatch: the certificate presented by {target.host} is "
