@@ -11,8 +11,9 @@ from idpsync.sources.base import Probe, Progress, Source, no_progress
 
 TOKEN = Endpoint("token", "POST", "{base}/oauth2/token", "obtain an access token", token=True)
 USERS = Endpoint("list_users", "GET", "/v1/users", "list users", permission="users.read")
-MEMBER_OF = Endpoint("member_of", "GET", "/v1/users/{id}/groups", "groups of a user",
-                     permission="groups.read")
+MEMBER_OF = Endpoint(
+    "member_of", "GET", "/v1/users/{id}/groups", "groups of a user", permission="groups.read"
+)
 ENDPOINTS = (TOKEN, USERS, MEMBER_OF)
 
 
@@ -26,16 +27,24 @@ class DemoSource(Source):
         self.http = http
         self.stats = http.stats
         self.token_target = TOKEN.resolve("", {"base": token_base})
-        http.auth = ClientSecret(http, self.token_target, client_id, SecretStr(secret),
-                                 scope="users.read", connector="demo")
+        http.auth = ClientSecret(
+            http,
+            self.token_target,
+            client_id,
+            SecretStr(secret),
+            scope="users.read",
+            connector="demo",
+        )
 
     def endpoints(self) -> list[ConcreteEndpoint]:
-        return [self.token_target, USERS.resolve(self.http.base_url),
-                MEMBER_OF.resolve(self.http.base_url, partial=True)]
+        return [
+            self.token_target,
+            USERS.resolve(self.http.base_url),
+            MEMBER_OF.resolve(self.http.base_url, partial=True),
+        ]
 
     def probes(self) -> list[Probe]:
-        return [Probe("token", TOKEN.label, self._token),
-                Probe("read", USERS.label, self._read)]
+        return [Probe("token", TOKEN.label, self._token), Probe("read", USERS.label, self._read)]
 
     async def _token(self) -> str:
         assert isinstance(self.http.auth, ClientSecret)

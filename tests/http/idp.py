@@ -15,7 +15,8 @@ class FakeIdp:
     """Issues ``tok-N`` tokens for the right secret; ``users`` decides ``/v1/users`` answers."""
 
     users: Callable[[Request, FakeIdp], Reply | str] = lambda _r, _i: Reply(
-        200, {"users": [{"id": "u1", "login": "ada"}]})
+        200, {"users": [{"id": "u1", "login": "ada"}]}
+    )
     token: Callable[[Request], Reply | str] | None = None
     issued: list[str] = field(default_factory=list)
     user_calls: int = 0
@@ -29,12 +30,12 @@ class FakeIdp:
                 return Reply(401, {"error": "invalid_client"})
             value = f"tok-{next(self._counter)}-AbCdEf"
             self.issued.append(value)
-            return Reply(200, {"access_token": value, "token_type": "Bearer",
-                               "expires_in": 3600})
+            return Reply(200, {"access_token": value, "token_type": "Bearer", "expires_in": 3600})
         if request.path == "/v1/users":
             self.user_calls += 1
             if request.headers.get("authorization", "").removeprefix("Bearer ") not in (
-                    self.issued):
+                self.issued
+            ):
                 return Reply(401, {"error": "invalid_token"})
             return self.users(request, self)
         return Reply(404, {"error": "not found"})

@@ -110,8 +110,10 @@ class LocalServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
         method, target, _ = head[0].split(" ", 2)
-        headers = {k.strip().lower(): v.strip() for k, v in
-                   (line.split(":", 1) for line in head[1:] if ":" in line)}
+        headers = {
+            k.strip().lower(): v.strip()
+            for k, v in (line.split(":", 1) for line in head[1:] if ":" in line)
+        }
         body = await reader.readexactly(int(headers.get("content-length", "0")))
         parts = urlsplit(target)
         request = Request(method, parts.path, dict(parse_qsl(parts.query)), headers, body)
@@ -162,18 +164,26 @@ def self_signed(folder: Path, names: list[str]) -> Certificate:
             alt.append(x509.DNSName(name))
     now = dt.datetime.now(dt.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
         .add_extension(x509.SubjectAlternativeName(alt), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = folder / f"{names[0]}.crt", folder / f"{names[0]}.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return Certificate(cert_path, key_path)
 
 
@@ -187,12 +197,21 @@ class Tinyproxy:
         self.port = free_port()
         conf = folder / f"tinyproxy-{self.port}.conf"
         self.log = folder / f"tinyproxy-{self.port}.log"
-        lines = [f"Port {self.port}", f"LogFile \"{self.log}\"", "Listen 127.0.0.1", "Timeout 30", "MaxClients 20",
-                 "LogLevel Connect", "Allow 127.0.0.1", "DisableViaHeader Yes"]
+        lines = [
+            f"Port {self.port}",
+            f'LogFile "{self.log}"',
+            "Listen 127.0.0.1",
+            "Timeout 30",
+            "MaxClients 20",
+            "LogLevel Connect",
+            "Allow 127.0.0.1",
+            "DisableViaHeader Yes",
+        ]
         lines += [f"ConnectPort {p}" for p in connect_ports or []]
         conf.write_text("\n".join(lines) + "\n")
-        self.process = subprocess.Popen([binary, "-d", "-c", str(conf)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [binary, "-d", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         self._wait_ready()
 
     @property

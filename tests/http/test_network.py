@@ -20,8 +20,9 @@ pytestmark = pytest.mark.asyncio
 
 
 def client(base_url: str, **http: Any) -> HttpClient:
-    settings = HttpSettings(**{"max_attempts": 3, "connect_timeout": 2.0,
-                               "read_timeout": 2.0, **http})
+    settings = HttpSettings(
+        **{"max_attempts": 3, "connect_timeout": 2.0, "read_timeout": 2.0, **http}
+    )
     return build_http_client(settings, base_url=base_url)
 
 
@@ -43,7 +44,7 @@ async def test_connection_reset_during_token_request(caplog: pytest.LogCaptureFi
         assert len(server.requests) == 3  # retried up to max_attempts
     assert isinstance(error, errors.ConnectionReset)
     text = str(error)
-    assert text.startswith(f"Token request failed: connection reset by 127.0.0.1")
+    assert text.startswith("Token request failed: connection reset by 127.0.0.1")
     assert f"POST /oauth2/token on 127.0.0.1:{server.port}" in text
     assert "after 3 attempts" in text and "firewall" in error.remedy
     assert_clean(text, caplog.text)
@@ -54,19 +55,24 @@ async def test_connection_refused(caplog: pytest.LogCaptureFixture) -> None:
     async with LocalServer(FakeIdp()) as idp:
         error = await fail(DemoSource(client(f"http://127.0.0.1:{port}"), idp.url, "app", SECRET))
     assert isinstance(error, errors.ConnectionRefused)
-    assert f"GET /v1/users on 127.0.0.1:{port}: connection refused by 127.0.0.1:{port}" in str(error)
+    assert f"GET /v1/users on 127.0.0.1:{port}: connection refused by 127.0.0.1:{port}" in str(
+        error
+    )
     assert f"outbound HTTP to 127.0.0.1:{port}" in error.remedy
     assert_clean(str(error), caplog.text)
 
 
 async def test_unresolvable_host_name(caplog: pytest.LogCaptureFixture) -> None:
     async with LocalServer(FakeIdp()) as idp:
-        error = await fail(DemoSource(client("http://directory.idp.invalid"), idp.url, "app",
-                                      SECRET))
+        error = await fail(
+            DemoSource(client("http://directory.idp.invalid"), idp.url, "app", SECRET)
+        )
     assert isinstance(error, errors.DnsError)
     assert error.attempts == 1  # a DNS failure is a configuration problem: no retries
-    assert str(error).startswith("GET /v1/users on directory.idp.invalid: DNS lookup failed: "
-                                 "the name directory.idp.invalid does not resolve")
+    assert str(error).startswith(
+        "GET /v1/users on directory.idp.invalid: DNS lookup failed: "
+        "the name directory.idp.invalid does not resolve"
+    )
     assert_clean(str(error), caplog.text)
 
 
@@ -79,10 +85,12 @@ async def test_self_signed_certificate_fails_without_and_passes_with_ca_bundle(
         assert isinstance(error, errors.TlsError)
         assert str(error).startswith(
             f"Token request failed: TLS certificate of 127.0.0.1 not trusted: the certificate "
-            f"is self-signed (POST /oauth2/token on 127.0.0.1:{server.port})")
+            f"is self-signed (POST /oauth2/token on 127.0.0.1:{server.port})"
+        )
         assert "set http.ca_bundle to the PEM file" in error.remedy
-        trusted = DemoSource(client(server.url, ca_bundle=str(cert.cert_pem)), server.url,
-                             "app", SECRET)
+        trusted = DemoSource(
+            client(server.url, ca_bundle=str(cert.cert_pem)), server.url, "app", SECRET
+        )
         snap = await trusted.snapshot()
         await trusted.aclose()
     assert [u.login for u in snap.users] == ["ada"]
@@ -92,8 +100,9 @@ async def test_self_signed_certificate_fails_without_and_passes_with_ca_bundle(
 async def test_tls_hostname_mismatch(tmp_path: Any) -> None:
     other = self_signed(tmp_path, ["idp.example.test"])
     async with LocalServer(FakeIdp(), tls=other.server_context()) as server:
-        error = await fail(DemoSource(client(server.url, ca_bundle=str(other.cert_pem)),
-                                      server.url, "app", SECRET))
+        error = await fail(
+            DemoSource(client(server.url, ca_bundle=str(other.cert_pem)), server.url, "app", SECRET)
+        )
     assert isinstance(error, errors.TlsError)
     assert "TLS hostname mismatch" in str(error)
 
@@ -102,8 +111,12 @@ async def test_request_through_a_real_connect_proxy(
     cert: Certificate, tinyproxy: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with LocalServer(FakeIdp(), tls=cert.server_context()) as server:
-        source = DemoSource(client(server.url, ca_bundle=str(cert.cert_pem),
-                                   proxy=tinyproxy.url), server.url, "app", SECRET)
+        source = DemoSource(
+            client(server.url, ca_bundle=str(cert.cert_pem), proxy=tinyproxy.url),
+            server.url,
+            "app",
+            SECRET,
+        )
         snap = await source.snapshot()
         await source.aclose()
     assert [u.login for u in snap.users] == ["ada"]
@@ -115,12 +128,20 @@ async def test_proxy_that_refuses_connect(
     cert: Certificate, strict_proxy: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with LocalServer(FakeIdp(), tls=cert.server_context()) as server:
-        error = await fail(DemoSource(client(server.url, ca_bundle=str(cert.cert_pem),
-                                             proxy=strict_proxy.url), server.url, "app", SECRET))
+        error = await fail(
+            DemoSource(
+                client(server.url, ca_bundle=str(cert.cert_pem), proxy=strict_proxy.url),
+                server.url,
+                "app",
+                SECRET,
+            )
+        )
         assert not server.requests
     assert isinstance(error, errors.ProxyError)
-    assert (f"the proxy {strict_proxy.url} refused CONNECT to 127.0.0.1:{server.port} "
-            "(proxy answered 403") in str(error)
+    assert (
+        f"the proxy {strict_proxy.url} refused CONNECT to 127.0.0.1:{server.port} "
+        "(proxy answered 403"
+    ) in str(error)
     assert str(error).startswith("Token request failed:")
     assert "ask the proxy administrator to allow CONNECT" in error.remedy
     assert_clean(str(error), caplog.text)
@@ -129,8 +150,11 @@ async def test_proxy_that_refuses_connect(
 async def test_unreachable_proxy() -> None:
     port = free_port()
     async with LocalServer(FakeIdp()) as server:
-        error = await fail(DemoSource(client(server.url, proxy=f"http://127.0.0.1:{port}"),
-                                      server.url, "app", SECRET))
+        error = await fail(
+            DemoSource(
+                client(server.url, proxy=f"http://127.0.0.1:{port}"), server.url, "app", SECRET
+            )
+        )
     assert isinstance(error, errors.ProxyError)
     assert f"cannot reach the HTTP proxy http://127.0.0.1:{port}" in str(error)
 
@@ -138,12 +162,17 @@ async def test_unreachable_proxy() -> None:
 async def test_read_timeout(caplog: pytest.LogCaptureFixture) -> None:
     idp = FakeIdp(users=lambda _r, _i: HANG)
     async with LocalServer(idp) as server:
-        error = await fail(DemoSource(client(server.url, read_timeout=0.3, max_attempts=2),
-                                      server.url, "app", SECRET))
+        error = await fail(
+            DemoSource(
+                client(server.url, read_timeout=0.3, max_attempts=2), server.url, "app", SECRET
+            )
+        )
     assert isinstance(error, errors.Timeout)
-    assert str(error).startswith(f"GET /v1/users on 127.0.0.1:{server.port}: read timeout: "
-                                 "127.0.0.1 accepted the request but did not answer in time "
-                                 "(after 2 attempts)")
+    assert str(error).startswith(
+        f"GET /v1/users on 127.0.0.1:{server.port}: read timeout: "
+        "127.0.0.1 accepted the request but did not answer in time "
+        "(after 2 attempts)"
+    )
     assert "http.read_timeout" in error.remedy
     assert_clean(str(error), caplog.text)
 
@@ -151,8 +180,9 @@ async def test_read_timeout(caplog: pytest.LogCaptureFixture) -> None:
 def throttle_then_ok(throttled: int) -> Any:
     def users(_request: Any, idp: FakeIdp) -> Reply:
         if idp.user_calls <= throttled:
-            return Reply(429, {"errorSummary": "API call exceeded rate limit"},
-                         headers={"Retry-After": "7"})
+            return Reply(
+                429, {"errorSummary": "API call exceeded rate limit"}, headers={"Retry-After": "7"}
+            )
         return Reply(200, {"users": []})
 
     return users
@@ -174,40 +204,56 @@ async def test_429_until_attempts_run_out(caplog: pytest.LogCaptureFixture) -> N
     assert isinstance(error, errors.RateLimited)
     assert str(error).startswith(
         f"GET /v1/users on 127.0.0.1:{server.port}: 429 rate limited by the IdP, still "
-        "throttled when retries ran out (waited 14 s in total)")
+        "throttled when retries ran out (waited 14 s in total)"
+    )
     assert "API call exceeded rate limit" in str(error)
     assert_clean(str(error), caplog.text)
 
 
 async def test_retry_after_longer_than_the_time_budget_fails_at_once() -> None:
     async with LocalServer(FakeIdp(users=throttle_then_ok(99))) as server:
-        error = await fail(DemoSource(client(server.url, max_retry_seconds=5), server.url,
-                                      "app", SECRET))
+        error = await fail(
+            DemoSource(client(server.url, max_retry_seconds=5), server.url, "app", SECRET)
+        )
     assert isinstance(error, errors.RateLimited) and error.attempts == 1
 
 
 async def test_403_names_the_missing_scope(caplog: pytest.LogCaptureFixture) -> None:
     def forbidden(_request: Any, _idp: FakeIdp) -> Reply:
-        return Reply(403, {"errorCode": "E0000006", "errorSummary": "You do not have "
-                           "permission to perform the requested action"},
-                     headers={"WWW-Authenticate": 'Bearer error="insufficient_scope", '
-                              'scope="okta.users.read"'})
+        return Reply(
+            403,
+            {
+                "errorCode": "E0000006",
+                "errorSummary": "You do not have permission to perform the requested action",
+            },
+            headers={
+                "WWW-Authenticate": 'Bearer error="insufficient_scope", scope="okta.users.read"'
+            },
+        )
 
     async with LocalServer(FakeIdp(users=forbidden)) as server:
         error = await fail(DemoSource(client(server.url), server.url, "app", SECRET))
     assert isinstance(error, errors.Forbidden)
     assert error.permission == "okta.users.read" and error.attempts == 1
-    assert str(error).startswith(f"GET /v1/users on 127.0.0.1:{server.port}: 403 forbidden: "
-                                 "the application lacks the permission/scope okta.users.read")
+    assert str(error).startswith(
+        f"GET /v1/users on 127.0.0.1:{server.port}: 403 forbidden: "
+        "the application lacks the permission/scope okta.users.read"
+    )
     assert "grant the application the permission okta.users.read" in error.remedy
     assert_clean(str(error), caplog.text)
 
 
 async def test_403_without_a_named_permission_uses_the_declared_one() -> None:
     def forbidden(_request: Any, _idp: FakeIdp) -> Reply:
-        return Reply(403, {"error": {"code": "Authorization_RequestDenied",
-                                     "message": "Insufficient privileges to complete the "
-                                                "operation."}})
+        return Reply(
+            403,
+            {
+                "error": {
+                    "code": "Authorization_RequestDenied",
+                    "message": "Insufficient privileges to complete the operation.",
+                }
+            },
+        )
 
     async with LocalServer(FakeIdp(users=forbidden)) as server:
         error = await fail(DemoSource(client(server.url), server.url, "app", SECRET))
@@ -221,8 +267,11 @@ async def test_expired_token_is_refreshed_once_then_succeeds(
 ) -> None:
     def expire_first(request: Any, idp: FakeIdp) -> Reply:
         if request.headers["authorization"] == f"Bearer {idp.issued[0]}":
-            return Reply(401, {"error": "invalid_token"},
-                         headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+            return Reply(
+                401,
+                {"error": "invalid_token"},
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
         return Reply(200, {"users": [{"id": "u1", "login": "ada"}]})
 
     idp = FakeIdp(users=expire_first)
@@ -254,8 +303,9 @@ async def test_wrong_client_secret_is_a_clear_token_error(
     async with LocalServer(FakeIdp()) as server:
         error = await fail(DemoSource(client(server.url), server.url, "app", "wrong-" + SECRET))
     assert isinstance(error, errors.TokenError) and error.error_code == "invalid_client"
-    assert str(error).startswith("Token request failed: the IdP rejected the client "
-                                 "credentials (invalid_client)")
+    assert str(error).startswith(
+        "Token request failed: the IdP rejected the client credentials (invalid_client)"
+    )
     assert "wrong-" not in str(error) + caplog.text
     assert_clean(str(error), caplog.text)
 
@@ -263,12 +313,19 @@ async def test_wrong_client_secret_is_a_clear_token_error(
 REFRESH = "rt-1a2b3c4d5e6f-refresh-token-value"
 
 
-@pytest.mark.parametrize(("description", "expected"), [
-    ("Token has been expired or revoked.",
-     "the refresh token has expired or was revoked (invalid_grant)"),
-    ("AADSTS700082: The refresh token has expired due to inactivity.",
-     "the refresh token expired due to inactivity (AADSTS700082)"),
-])
+@pytest.mark.parametrize(
+    ("description", "expected"),
+    [
+        (
+            "Token has been expired or revoked.",
+            "the refresh token has expired or was revoked (invalid_grant)",
+        ),
+        (
+            "AADSTS700082: The refresh token has expired due to inactivity.",
+            "the refresh token expired due to inactivity (AADSTS700082)",
+        ),
+    ],
+)
 async def test_revoked_refresh_token_asks_to_reauthorize(
     description: str, expected: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -285,8 +342,15 @@ async def test_revoked_refresh_token_asks_to_reauthorize(
         async def save(_value: str) -> None:
             raise AssertionError("nothing to save")
 
-        http.auth = RefreshTokenFlow(http, TOKEN.resolve("", {"base": server.url}), "app",
-                                     SecretStr(SECRET), load, save, connector="gsuite")
+        http.auth = RefreshTokenFlow(
+            http,
+            TOKEN.resolve("", {"base": server.url}),
+            "app",
+            SecretStr(SECRET),
+            load,
+            save,
+            connector="gsuite",
+        )
         with pytest.raises(errors.TokenError) as info:
             await http.get_json(USERS)
         await http.aclose()

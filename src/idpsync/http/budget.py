@@ -32,6 +32,8 @@ class RequestBudget:
         self._slots = asyncio.Semaphore(concurrency)
         self.waited = 0.0
         """Seconds spent waiting for the bucket (for statistics)."""
+        self.last_wait = 0.0
+        """The wait of the latest request: how far ahead its slot was."""
 
     async def _take(self) -> None:
         if self.rate is None:
@@ -43,6 +45,7 @@ class RequestBudget:
             self._tokens -= 1
             wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
             self.waited += wait
+            self.last_wait = wait
             await pause(wait)
 
     @asynccontextmanager
