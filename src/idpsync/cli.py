@@ -41,8 +41,12 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 ConfigOption = Annotated[
     str | None,
-    typer.Option("--config", "-c", help="Configuration file (default: $IDPSYNC_CONFIG or "
-                 "./idpsync.toml).", show_default=False),
+    typer.Option(
+        "--config",
+        "-c",
+        help="Configuration file (default: $IDPSYNC_CONFIG or ./idpsync.toml).",
+        show_default=False,
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
@@ -76,7 +80,9 @@ def _store(loaded: LoadedConfig) -> Iterator[Store]:
 
 @app.command()
 def sync(
-    connector: Annotated[str | None, typer.Argument(help="Connector to sync (default: all).")] = None,
+    connector: Annotated[
+        str | None, typer.Argument(help="Connector to sync (default: all).")
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only; change nothing.")] = False,
     allow_deletes: Annotated[
         bool, typer.Option("--allow-deletes", help="Confirm removals a guard would refuse.")
@@ -86,9 +92,11 @@ def sync(
 ) -> None:
     """Sync one connector (or every enabled one) from its IdP into the directory."""
     loaded = _load(config)
-    names = [connector] if connector else [
-        n for n, c in loaded.settings.connectors.items() if c.enabled
-    ]
+    names = (
+        [connector]
+        if connector
+        else [n for n, c in loaded.settings.connectors.items() if c.enabled]
+    )
     if connector:
         try:
             loaded.connector(connector)
@@ -107,7 +115,11 @@ def sync(
 
 
 def _sync_one(
-    loaded: LoadedConfig, store: Store, name: str, dry_run: bool, allow_deletes: bool,
+    loaded: LoadedConfig,
+    store: Store,
+    name: str,
+    dry_run: bool,
+    allow_deletes: bool,
     quiet: bool,
 ) -> RunResult:
     settings = loaded.connector(name)
@@ -128,13 +140,21 @@ def _sync_one(
         task = bar.add_task("starting", total=None, connector=name)
 
         def on_event(event: Event) -> None:
-            bar.update(task, description=event.message, completed=event.done or 0,
-                       total=event.total)
+            bar.update(
+                task, description=event.message, completed=event.done or 0, total=event.total
+            )
 
         async def go() -> RunResult:
             try:
-                return await run_sync(store, name, settings, source, dry_run=dry_run,
-                                      allow_deletes=allow_deletes, progress=on_event)
+                return await run_sync(
+                    store,
+                    name,
+                    settings,
+                    source,
+                    dry_run=dry_run,
+                    allow_deletes=allow_deletes,
+                    progress=on_event,
+                )
             finally:
                 await source.aclose()
 
@@ -146,12 +166,19 @@ def _sync_one(
 
 def _print_result(name: str, result: RunResult) -> None:
     title = {
-        "succeeded": "sync finished", "partial": "sync finished with an incomplete read",
-        "dry_run": "dry run: nothing was changed", "guarded": "sync refused by a guard",
+        "succeeded": "sync finished",
+        "partial": "sync finished with an incomplete read",
+        "dry_run": "dry run: nothing was changed",
+        "guarded": "sync refused by a guard",
         "failed": "sync failed",
     }.get(result.status, result.status)
-    style = "green" if result.status in ("succeeded", "dry_run") else "yellow" if (
-        result.status == "partial") else "red"
+    style = (
+        "green"
+        if result.status in ("succeeded", "dry_run")
+        else "yellow"
+        if (result.status == "partial")
+        else "red"
+    )
     out.print(f"[bold {style}]{name}: {title}[/] (run {result.run_id})")
     if result.message:
         out.print(result.message, markup=False)
@@ -162,22 +189,40 @@ def _print_result(name: str, result: RunResult) -> None:
     table.add_column("")
     for column in ("created", "updated", "deactivated", "reactivated", "deleted"):
         table.add_column(column, justify="right")
-    table.add_row("users", *(str(counts[f"users_{c}"]) for c in (
-        "created", "updated", "deactivated", "reactivated", "deleted")))
-    table.add_row("groups", str(counts["groups_created"]), str(counts["groups_updated"]), "", "",
-                  str(counts["groups_deleted"]))
+    table.add_row(
+        "users",
+        *(
+            str(counts[f"users_{c}"])
+            for c in ("created", "updated", "deactivated", "reactivated", "deleted")
+        ),
+    )
+    table.add_row(
+        "groups",
+        str(counts["groups_created"]),
+        str(counts["groups_updated"]),
+        "",
+        "",
+        str(counts["groups_deleted"]),
+    )
     out.print(table)
-    out.print(f"memberships: {counts['memberships_added']} added, "
-              f"{counts['memberships_removed']} removed")
+    out.print(
+        f"memberships: {counts['memberships_added']} added, {counts['memberships_removed']} removed"
+    )
     if not result.complete:
-        out.print("[yellow]The IdP could not be read completely, so no one was removed, "
-                  "deactivated or taken out of a group.[/]")
+        out.print(
+            "[yellow]The IdP could not be read completely, so no one was removed, "
+            "deactivated or taken out of a group.[/]"
+        )
 
 
 def _result_json(result: RunResult) -> dict[str, Any]:
     return {
-        "run_id": result.run_id, "status": result.status, "complete": result.complete,
-        "message": result.message or None, "summary": result.summary(), "stats": result.stats,
+        "run_id": result.run_id,
+        "status": result.status,
+        "complete": result.complete,
+        "message": result.message or None,
+        "summary": result.summary(),
+        "stats": result.stats,
     }
 
 
@@ -197,31 +242,55 @@ def runs(
     with _store(loaded) as store:
         rows = store.runs(connector, limit)
     if as_json:
-        out.print_json(json.dumps([
-            {"id": r["id"], "connector": r["connector"], "mode": r["mode"],
-             "dry_run": r["dry_run"], "status": r["status"], "complete": r["complete"],
-             "started_at": _iso(r["started_at"]), "finished_at": _iso(r["finished_at"]),
-             "summary": r["summary"], "stats": r["stats"], "message": r["message"]}
-            for r in rows
-        ]))
+        out.print_json(
+            json.dumps(
+                [
+                    {
+                        "id": r["id"],
+                        "connector": r["connector"],
+                        "mode": r["mode"],
+                        "dry_run": r["dry_run"],
+                        "status": r["status"],
+                        "complete": r["complete"],
+                        "started_at": _iso(r["started_at"]),
+                        "finished_at": _iso(r["finished_at"]),
+                        "summary": r["summary"],
+                        "stats": r["stats"],
+                        "message": r["message"],
+                    }
+                    for r in rows
+                ]
+            )
+        )
         return
     table = Table("run", "connector", "started", "status", "changes", "message")
     for r in rows:
         changes = sum(int(v) for v in (r["summary"] or {}).values())
-        table.add_row(str(r["id"]), r["connector"], r["started_at"].strftime("%Y-%m-%d %H:%M:%S"),
-                      r["status"] + (" (dry run)" if r["dry_run"] and r["status"] != "dry_run"
-                                     else ""),
-                      str(changes), (r["message"] or "")[:120])
+        table.add_row(
+            str(r["id"]),
+            r["connector"],
+            r["started_at"].strftime("%Y-%m-%d %H:%M:%S"),
+            r["status"] + (" (dry run)" if r["dry_run"] and r["status"] != "dry_run" else ""),
+            str(changes),
+            (r["message"] or "")[:120],
+        )
     out.print(table)
 
 
 def _user_json(row: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": row["id"], "connector": row["connector"], "source_id": row["source_id"],
-        "login": row["login"], "email": row["email"], "display_name": row["display_name"],
-        "given_name": row["given_name"], "family_name": row["family_name"],
-        "active": row["active"], "manager_source_id": row["manager_id"],
-        "attributes": row["attributes"] or {}, "created_at": _iso(row["created_at"]),
+        "id": row["id"],
+        "connector": row["connector"],
+        "source_id": row["source_id"],
+        "login": row["login"],
+        "email": row["email"],
+        "display_name": row["display_name"],
+        "given_name": row["given_name"],
+        "family_name": row["family_name"],
+        "active": row["active"],
+        "manager_source_id": row["manager_id"],
+        "attributes": row["attributes"] or {},
+        "created_at": _iso(row["created_at"]),
         "updated_at": _iso(row["updated_at"]),
     }
 
@@ -244,8 +313,13 @@ def users(
         return
     table = Table("login", "display name", "email", "active", "connector")
     for r in rows:
-        table.add_row(r["login"], r["display_name"] or "", r["email"] or "",
-                      "yes" if r["active"] else "no", r["connector"] or "(local)")
+        table.add_row(
+            r["login"],
+            r["display_name"] or "",
+            r["email"] or "",
+            "yes" if r["active"] else "no",
+            r["connector"] or "(local)",
+        )
     out.print(table)
 
 
@@ -268,8 +342,11 @@ def groups(
         payload = []
         for r in rows:
             item: dict[str, Any] = {
-                "id": r["id"], "connector": r["connector"], "source_id": r["source_id"],
-                "name": r["name"], "description": r["description"],
+                "id": r["id"],
+                "connector": r["connector"],
+                "source_id": r["source_id"],
+                "name": r["name"],
+                "description": r["description"],
             }
             if members:
                 item["members"] = member_map[r["id"]]
@@ -320,16 +397,18 @@ def endpoints(
     hosts = list(dict.fromkeys(f"{r['host']}:{r['port']}" for r in rows))
     note = None if rows else source.network_note()
     if as_json:
-        out.print_json(json.dumps({"connector": connector, "endpoints": rows, "hosts": hosts,
-                                   "note": note}))
+        out.print_json(
+            json.dumps({"connector": connector, "endpoints": rows, "hosts": hosts, "note": note})
+        )
         return
     if note:
         out.print(f"{connector}: {note}", markup=False)
         return
     table = Table("method", "url", "purpose", "needs", "via proxy")
     for r in rows:
-        table.add_row(r["method"], r["url"], r["purpose"], r["permission"] or "",
-                      r["proxy"] or "direct")
+        table.add_row(
+            r["method"], r["url"], r["purpose"], r["permission"] or "", r["proxy"] or "direct"
+        )
     out.print(table)
     out.print("Outbound HTTPS this machine must be allowed to open:", markup=False)
     for host in hosts:
@@ -339,8 +418,11 @@ def endpoints(
 def _print_step(result: StepResult) -> None:
     style = {"ok": "green", "failed": "bold red", "skipped": "yellow"}[result.status]
     label = {"ok": "ok", "failed": "FAILED", "skipped": "skipped"}[result.status]
-    out.print(f"[{style}]{label:<8}[/]{result.step:<6} {result.target:<40} "
-              f"{result.seconds * 1000:7.0f} ms  ", end="")
+    out.print(
+        f"[{style}]{label:<8}[/]{result.step:<6} {result.target:<40} "
+        f"{result.seconds * 1000:7.0f} ms  ",
+        end="",
+    )
     out.print(result.detail if result.ok or result.status == "skipped" else "", markup=False)
     if result.cause:
         out.print(f"{'':14}cause:  {result.cause}", markup=False)
@@ -363,31 +445,46 @@ def check(
 
     async def go() -> list[StepResult]:
         try:
-            return await check_source(source, settings.source.http,
-                                      (lambda _r: None) if as_json else _print_step)
+            return await check_source(
+                source, settings.source.http, (lambda _r: None) if as_json else _print_step
+            )
         finally:
             await source.aclose()
 
     results = asyncio.run(go())
     passed = all(r.ok for r in results)
     if as_json:
-        out.print_json(json.dumps({"connector": connector, "ok": passed, "note": note,
-                                   "steps": [r.as_json() for r in results]}))
+        out.print_json(
+            json.dumps(
+                {
+                    "connector": connector,
+                    "ok": passed,
+                    "note": note,
+                    "steps": [r.as_json() for r in results],
+                }
+            )
+        )
     else:
         failed = sum(1 for r in results if r.status == "failed")
-        out.print(f"{connector}: " + ("all checks passed" if passed else
-                                      f"{failed} check(s) failed"), markup=False)
+        out.print(
+            f"{connector}: " + ("all checks passed" if passed else f"{failed} check(s) failed"),
+            markup=False,
+        )
     raise typer.Exit(EXIT_OK if passed else EXIT_FAILED)
 
 
 @app.command()
 def authorize(
     connector: Annotated[str | None, typer.Argument(help="Connector to authorize.")] = None,
-    new_key: Annotated[bool, typer.Option(
-        "--new-key", help="Print a new key for store.token_key / IDPSYNC_TOKEN_KEY and exit.")
+    new_key: Annotated[
+        bool,
+        typer.Option(
+            "--new-key", help="Print a new key for store.token_key / IDPSYNC_TOKEN_KEY and exit."
+        ),
     ] = False,
-    no_browser: Annotated[bool, typer.Option(
-        "--no-browser", help="Only print the consent URL.")] = False,
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="Only print the consent URL.")
+    ] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the browser.")] = 300.0,
     port: Annotated[int, typer.Option(help="Loopback port (0: any free port).")] = 0,
     config: ConfigOption = None,
@@ -408,8 +505,11 @@ def authorize(
     settings, source = _source(loaded, connector)
     flow = source.authorization_flow()
     if flow is None:
-        err.print(f"{connector}: source type {settings.source.type!r} does not use interactive "
-                  "authorization; it signs in with its configured credentials", markup=False)
+        err.print(
+            f"{connector}: source type {settings.source.type!r} does not use interactive "
+            "authorization; it signs in with its configured credentials",
+            markup=False,
+        )
         raise typer.Exit(EXIT_USAGE)
 
     def show(url: str) -> None:
@@ -428,8 +528,14 @@ def authorize(
                 http = build_http_client(settings.source.http)
                 try:
                     await flow_module.authorize(
-                        http, flow, connector, lambda t: vault.save(connector, t), show,
-                        timeout, port)
+                        http,
+                        flow,
+                        connector,
+                        lambda t: vault.save(connector, t),
+                        show,
+                        timeout,
+                        port,
+                    )
                 finally:
                     await http.aclose()
                     await source.aclose()
