@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.filedata import people, write
 from typer.testing import CliRunner
 
 from idpsync.cli import app
 from idpsync.store import Store
+from tests.filedata import people, write
 
 runner = CliRunner()
 
