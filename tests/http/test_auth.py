@@ -315,3 +315,33 @@ async def test_authorization_refused_by_the_user() -> None:
     with pytest.raises(SourceError, match="refused the authorization \\(access_denied\\)"):
         await authorize(http, FLOW, "gsuite", lambda _t: None, show, timeout=10)
     await asyncio.gather(*tasks)
+
+
+async def test_google_403_rate_limit_is_retried_and_counted() -> None:
+    answers = [
+        httpx.Response(
+            403,
+            json={
+                "error": {
+                    "code": 403,
+                    "message": "Rate Limit Exceeded",
+                    "errors": [{"reason": "userRateLimitExceeded"}],
+                }
+            },
+        ),
+        httpx.Response(200, json={"users": []}),
+    ]
+    http = make_client(lambda _r: answers.pop(0))
+    assert await http.get_json(API) == {"users": []}
+    assert (http.stats.throttled, http.stats.retries, http.stats.requests) == (1, 1, 2)
+
+
+async def test_secret_query_parameters_never_reach_the_logs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("DEBUG")
+    http = make_client(lambda _r: httpx.Response(500, text="boom"))
+    with pytest.raises(errors.ServerError) as info:
+        await http.get_json(API, params={"client_secret": "q-" + SECRET, "page": "2"})
+    assert "q-" + SECRET not in caplog.text + str(info.value)
+    assert "page=2" in caplog.text  # the rest of the URL is still there to debug with

@@ -231,3 +231,59 @@ def test_cli_authorize_without_a_flow_is_a_usage_error(config: Path) -> None:
     assert "does not use interactive authorization" in result.output
     key = run("authorize", "--new-key")
     assert key.exit_code == 0 and len(key.output.strip()) == 44
+
+
+def test_cli_authorize_stores_the_refresh_token_encrypted(
+    config: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import threading
+    import webbrowser
+    from urllib.parse import parse_qs, urlsplit
+
+    import httpx
+    from pydantic import SecretStr
+
+    from idpsync.auth.authorize import AuthorizationCodeFlow
+    from idpsync.auth.vault import TokenVault, new_key
+    from idpsync.store import Store
+    from tests.http.demo_source import TOKEN
+
+    def token(request: Any) -> Reply:
+        assert request.form()["code"] == "the-code"
+        return Reply(
+            200, {"access_token": "tok-x", "expires_in": 60, "refresh_token": "rt-" + SECRET}
+        )
+
+    def browse(url: str) -> bool:
+        query = parse_qs(urlsplit(url).query)
+
+        def follow() -> None:
+            httpx.get(
+                query["redirect_uri"][0], params={"code": "the-code", "state": query["state"][0]}
+            )
+
+        threading.Thread(target=follow).start()
+        return True
+
+    key = new_key()
+    monkeypatch.setenv("IDPSYNC_TOKEN_KEY", key)
+    monkeypatch.setattr(webbrowser, "open", browse)
+    with ThreadedServer(FakeIdp(token=token)) as server:
+        flow = AuthorizationCodeFlow(
+            "https://accounts.example/auth",
+            TOKEN.resolve("", {"base": server.url}),
+            "app",
+            SecretStr(SECRET),
+            ("users.read",),
+        )
+        source = demo(server.url, HttpSettings())
+        monkeypatch.setattr(source, "authorization_flow", lambda: flow)
+        monkeypatch.setattr(cli, "build_source", lambda _l, _s: source)
+        result = run("authorize", "demo", "-c", str(config), "--timeout", "20")
+    assert result.exit_code == 0, result.output
+    assert "demo: authorized" in result.output
+    assert_clean(result.output)
+    store = Store.open(f"sqlite:///{tmp_path / 'x.db'}")
+    assert TokenVault(store, SecretStr(key)).load("demo") == "rt-" + SECRET
+    store.close()
+    assert SECRET.encode() not in (tmp_path / "x.db").read_bytes()
