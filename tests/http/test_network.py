@@ -360,3 +360,26 @@ async def test_revoked_refresh_token_asks_to_reauthorize(
     assert "run 'idpsync authorize gsuite'" in text
     assert REFRESH not in text + caplog.text
     assert_clean(text, caplog.text)
+
+
+async def test_https_proxy_and_no_proxy_from_the_environment(
+    cert: Certificate, tinyproxy: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", tinyproxy.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    async with LocalServer(FakeIdp(), tls=cert.server_context()) as server:
+        via_proxy = DemoSource(
+            client(server.url, ca_bundle=str(cert.cert_pem)), server.url, "app", SECRET
+        )
+        await via_proxy.snapshot()
+        await via_proxy.aclose()
+        tunnels = tinyproxy.log.read_text().count(f"CONNECT 127.0.0.1:{server.port}")
+        assert tunnels >= 1
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        direct = DemoSource(
+            client(server.url, ca_bundle=str(cert.cert_pem)), server.url, "app", SECRET
+        )
+        await direct.snapshot()
+        await direct.aclose()
+        assert tinyproxy.log.read_text().count(f"CONNECT 127.0.0.1:{server.port}") == tunnels

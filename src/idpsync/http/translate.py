@@ -198,14 +198,15 @@ def status_error(
     facts = _Facts(status, "" if said else response.text, attempts)
     if status == 403:
         return _forbidden(response, target, extra, facts, waited)
-    cls, cause, remedy = _STATUS_TEXT.get(status, _STATUS_TEXT[500 if status >= 500 else 400])
+    cls, template, remedy = _STATUS_TEXT.get(status, _STATUS_TEXT[500 if status >= 500 else 400])
+    cause = template.format(status=status)
     if status == 404:
         cause += f" ({redact_url(str(response.request.url))})"
     if status == 429:
         cause += f" (waited {waited:.0f} s in total)"
     return cls(
         target,
-        cause.format(status=status) + extra,
+        cause + extra,
         remedy,
         status=facts.status,
         body=facts.body,
