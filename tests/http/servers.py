@@ -191,7 +191,12 @@ def self_signed(folder: Path, names: list[str]) -> Certificate:
 class Tinyproxy:
     """A real tinyproxy process on a free port; ``connect_ports`` restricts CONNECT."""
 
-    def __init__(self, folder: Path, connect_ports: list[int] | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        connect_ports: list[int] | None = None,
+        basic_auth: tuple[str, str] | None = None,
+    ) -> None:
         binary = shutil.which("tinyproxy") or "/usr/bin/tinyproxy"
         if not Path(binary).exists():
             raise RuntimeError("tinyproxy is not installed: run scripts/services.sh")
@@ -209,6 +214,8 @@ class Tinyproxy:
             "DisableViaHeader Yes",
         ]
         lines += [f"ConnectPort {p}" for p in connect_ports or []]
+        if basic_auth:
+            lines.append(f"BasicAuth {basic_auth[0]} {basic_auth[1]}")
         conf.write_text("\n".join(lines) + "\n")
         self.process = subprocess.Popen(
             [binary, "-d", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

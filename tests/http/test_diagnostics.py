@@ -67,6 +67,7 @@ async def test_untrusted_certificate_fails_at_tls_with_a_remedy(cert: Certificat
     assert results[4].cause and results[4].cause.startswith("POST /oauth2/token on 127.0.0.1")
 
 
+@pytest.mark.slow  # starts a tinyproxy process
 async def test_through_tinyproxy_the_proxy_step_opens_a_tunnel(
     cert: Certificate, tinyproxy: Any
 ) -> None:
@@ -80,6 +81,7 @@ async def test_through_tinyproxy_the_proxy_step_opens_a_tunnel(
     assert results[2].detail == f"tunnel to 127.0.0.1:{server.port} through {tinyproxy.url}"
 
 
+@pytest.mark.slow  # starts a tinyproxy process
 async def test_proxy_refusing_connect_is_the_failed_step(
     cert: Certificate, strict_proxy: Any
 ) -> None:

@@ -14,7 +14,16 @@ from idpsync.http import HttpClient, build_http_client, errors
 from tests.http.conftest import SECRET, assert_clean
 from tests.http.demo_source import TOKEN, USERS, DemoSource
 from tests.http.idp import FakeIdp
-from tests.http.servers import HANG, RESET, Certificate, LocalServer, Reply, free_port, self_signed
+from tests.http.servers import (
+    HANG,
+    RESET,
+    Certificate,
+    LocalServer,
+    Reply,
+    Tinyproxy,
+    free_port,
+    self_signed,
+)
 
 pytestmark = pytest.mark.asyncio
 
@@ -107,6 +116,7 @@ async def test_tls_hostname_mismatch(tmp_path: Any) -> None:
     assert "TLS hostname mismatch" in str(error)
 
 
+@pytest.mark.slow  # starts a tinyproxy process
 async def test_request_through_a_real_connect_proxy(
     cert: Certificate, tinyproxy: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -124,6 +134,7 @@ async def test_request_through_a_real_connect_proxy(
     assert_clean(caplog.text)
 
 
+@pytest.mark.slow  # starts a tinyproxy process
 async def test_proxy_that_refuses_connect(
     cert: Certificate, strict_proxy: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -362,6 +373,7 @@ async def test_revoked_refresh_token_asks_to_reauthorize(
     assert_clean(text, caplog.text)
 
 
+@pytest.mark.slow  # starts a tinyproxy process
 async def test_https_proxy_and_no_proxy_from_the_environment(
     cert: Certificate, tinyproxy: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -383,3 +395,56 @@ async def test_https_proxy_and_no_proxy_from_the_environment(
         await direct.snapshot()
         await direct.aclose()
         assert tinyproxy.log.read_text().count(f"CONNECT 127.0.0.1:{server.port}") == tunnels
+
+
+@pytest.mark.slow  # starts a tinyproxy process
+async def test_proxy_that_wants_credentials(
+    cert: Certificate, tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    password = "proxy-" + SECRET
+    proxy = Tinyproxy(tmp_path, basic_auth=("sync", password))
+    try:
+        async with LocalServer(FakeIdp(), tls=cert.server_context()) as server:
+            error = await fail(
+                DemoSource(
+                    client(server.url, ca_bundle=str(cert.cert_pem), proxy=proxy.url),
+                    server.url,
+                    "app",
+                    SECRET,
+                )
+            )
+            with_login = f"http://sync:{password}@127.0.0.1:{proxy.port}"
+            source = DemoSource(
+                client(server.url, ca_bundle=str(cert.cert_pem), proxy=with_login),
+                server.url,
+                "app",
+                SECRET,
+            )
+            snap = await source.snapshot()
+            await source.aclose()
+    finally:
+        proxy.stop()
+    assert isinstance(error, errors.ProxyError)
+    assert f"the proxy {proxy.url} requires authentication (407)" in str(error)
+    assert [u.login for u in snap.users] == ["ada"]
+    assert password not in str(error) + caplog.text
+
+
+async def test_runner_records_the_failure_and_the_counters(tmp_path: Any) -> None:
+    from idpsync.config import ConnectorSettings
+    from idpsync.engine.runner import run_sync
+    from idpsync.store import Store
+
+    store = Store.open(f"sqlite:///{tmp_path / 'r.db'}")
+    settings = ConnectorSettings.model_validate({"source": {"type": "file", "path": "x"}})
+    async with LocalServer(FakeIdp(users=throttle_then_ok(99))) as server:
+        source = DemoSource(client(server.url), server.url, "app", SECRET)
+        result = await run_sync(store, "demo", settings, source)
+        await source.aclose()
+    run = store.run(result.run_id)
+    store.close()
+    assert result.status == "failed" and run is not None
+    assert run["message"].startswith(f"GET /v1/users on 127.0.0.1:{server.port}: 429")
+    assert run["stats"]["requests"] == 4 and run["stats"]["throttled"] == 3
+    assert run["stats"]["retries"] == 2
+    assert_clean(run["message"], str(run["stats"]))
