@@ -22,8 +22,9 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
+from idpsync.auth.base import CachedTokenProvider
 from idpsync.config import HttpSettings
-from idpsync.http.client import proxy_for, ssl_context
+from idpsync.http.client import HttpClient, proxy_for, ssl_context
 from idpsync.http.endpoint import ConcreteEndpoint, Endpoint
 from idpsync.http.errors import HttpError
 from idpsync.http.redact import redact_url, scrub
@@ -63,6 +64,31 @@ Report = Callable[[StepResult], None]
 
 def _ignore(_result: StepResult) -> None:
     """Default report callback."""
+
+
+def token_probe(provider: CachedTokenProvider, endpoint: Endpoint) -> Probe:
+    """The ``token`` step for a source's OAuth token provider (a fresh token is requested)."""
+
+    async def run() -> str:
+        token = await provider.refresh()
+        return f"token obtained, valid {max(0, int(token.expires_at - time.time()))} s"
+
+    return Probe("token", endpoint.label, run)
+
+
+def read_probe(
+    http: HttpClient,
+    endpoint: Endpoint,
+    values: dict[str, str] | None = None,
+    params: dict[str, str] | None = None,
+) -> Probe:
+    """A ``read`` step: one minimal request (e.g. ``params={"$top": "1"}``) for ``endpoint``."""
+
+    async def run() -> str:
+        response = await http.request(endpoint, values, params=params)
+        return f"HTTP {response.status_code}, {len(response.content)} bytes"
+
+    return Probe("read", endpoint.label, run)
 
 
 def endpoint_rows(source: Source, settings: HttpSettings) -> list[dict[str, Any]]:

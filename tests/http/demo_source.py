@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import SecretStr
 
 from idpsync.auth import ClientSecret
+from idpsync.diagnostics import read_probe, token_probe
 from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient
 from idpsync.model import Snapshot, SourceUser
 from idpsync.sources.base import Probe, Progress, Source, no_progress
@@ -44,16 +45,11 @@ class DemoSource(Source):
         ]
 
     def probes(self) -> list[Probe]:
-        return [Probe("token", TOKEN.label, self._token), Probe("read", USERS.label, self._read)]
-
-    async def _token(self) -> str:
         assert isinstance(self.http.auth, ClientSecret)
-        token = await self.http.auth.token()
-        return f"token obtained ({token.scheme})"
-
-    async def _read(self) -> str:
-        body = await self.http.get_json(USERS, params={"limit": "1"})
-        return f"read {len(body['users'])} user(s)"
+        return [
+            token_probe(self.http.auth, TOKEN),
+            read_probe(self.http, USERS, params={"limit": "1"}),
+        ]
 
     async def snapshot(self, progress: Progress = no_progress) -> Snapshot:
         body = await self.http.get_json(USERS)

@@ -77,6 +77,14 @@ class CachedTokenProvider(ABC):
                 register_secret(self._token.value)
             return self._token
 
+    async def refresh(self) -> Token:
+        """Fetch a new token now, whatever the state of the current one."""
+        async with self._lock:
+            self._token = await self.fetch()
+            self.fetches += 1
+            register_secret(self._token.value)
+            return self._token
+
     async def authorization(self) -> str:
         """The ``Authorization`` header value of the current token."""
         return (await self.token()).header
