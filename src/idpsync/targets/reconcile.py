@@ -100,6 +100,8 @@ async def _user(
         session.remember("user", connector, sid, match.id, adopted=True)
         result.bump("adopted")
     drift = drift_of(fields, match.fields)
+    if match.external_id != sid:
+        drift["external_id"] = sid
     if drift:
         await session.target.update_user(match.id, drift)
         result.bump("updated")

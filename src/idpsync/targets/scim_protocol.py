@@ -92,6 +92,7 @@ _USER_PATHS = {
     "given_name": "name.givenName",
     "family_name": "name.familyName",
     "active": "active",
+    "external_id": "externalId",
 }
 
 

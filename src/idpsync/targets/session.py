@@ -130,6 +130,8 @@ class Session:
                 ) from exc
             remote_id, adopted = found.id, True
             drift = drift_of(fields, found.fields)
+            if found.external_id != source_id:
+                drift["external_id"] = source_id
             if drift:
                 await self.target.update_user(remote_id, drift)
         self.remember("user", connector, source_id, remote_id, adopted)

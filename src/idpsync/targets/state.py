@@ -211,3 +211,13 @@ def known_connectors(store: Store) -> list[str]:
     """Every connector that ever ran."""
     with store.engine.connect() as conn:
         return [r.name for r in conn.execute(sa.select(t.connectors.c.name))]
+
+
+def pending_count(store: Store, after: int, connectors: Sequence[str] = ()) -> int:
+    """How many changes after ``after`` a target following ``connectors`` has yet to take."""
+    c = t.changes.c
+    query = sa.select(sa.func.count()).where(c.seq > after)
+    if connectors:
+        query = query.where(c.connector.in_(list(connectors)))
+    with store.engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
