@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from idpsync.store.store import now
-from idpsync.targets.errors import NotFound, TargetError
+from idpsync.targets.errors import DryRunRejected, NotFound, Rejected, TargetError
 from idpsync.targets.reconcile import reconcile
 from idpsync.targets.session import DeliveryResult, Quarantine, Session
 from idpsync.targets.state import DOWN, OK, QUARANTINED, FailureKey, pending_changes
@@ -46,7 +46,7 @@ async def deliver(
         if reconcile_first:
             await reconcile(session)
         else:
-            await retry_failures(session)
+            await retry_failures(session, everything=resume)
             await deliver_log(session)
     except Quarantine as exc:
         status, error = QUARANTINED, str(exc)
@@ -75,15 +75,29 @@ async def deliver_log(session: Session) -> None:
         if not rows:
             return
         for batch in _batches(rows, session.options.members_per_patch):
-            first = batch[0]
-            done = await session.attempt(
-                _key(first), first["seq"], first["op"], functools.partial(_apply, session, batch)
-            )
-            if done:
-                result.delivered += len(batch)
+            result.delivered += await _deliver_batch(session, batch)
             result.cursor = batch[-1]["seq"]
             if not session.dry_run:
                 session.state.update(cursor=result.cursor)
+
+
+async def _deliver_batch(session: Session, batch: list[dict[str, Any]]) -> int:
+    """Deliver a batch; if the target rejects it, deliver its changes one by one."""
+    if len(batch) > 1:
+        try:
+            await _apply(session, batch)
+            return len(batch)
+        except DryRunRejected as exc:
+            session.result.would_send.append(f"{exc.method} {exc.url}")
+            return 0
+        except Rejected:
+            pass  # find out which change it was, one at a time
+    done = 0
+    for row in batch:
+        step = functools.partial(_apply, session, [row])
+        if await session.attempt(_key(row), row["seq"], row["op"], step):
+            done += 1
+    return done
 
 
 def _batches(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
@@ -201,9 +215,10 @@ async def _members(
         await session.target.remove_members(group, present)
 
 
-async def retry_failures(session: Session) -> None:
-    """Deliver again every rejected object whose backoff has passed, from the current state."""
-    for failure in session.state.failures(due_before=now()):
+async def retry_failures(session: Session, *, everything: bool = False) -> None:
+    """Deliver again every rejected object whose backoff has passed (or all of them, after
+    ``--resume``), from the directory's current state."""
+    for failure in session.state.failures(due_before=None if everything else now()):
         key = FailureKey(
             failure["object_type"],
             failure["connector"],

@@ -40,9 +40,11 @@ class ScimTarget:
 
     async def _send(self, method: str, path: str, body: Any = None) -> httpx.Response:
         response = await self.http.request(method, path, json=body, headers=HEADERS)
-        version = proto.version_of(response) if response.content else response.headers.get("ETag")
+        version = proto.version_of(response)
         if version:
-            self._versions[path.rsplit("/", 1)[-1]] = version
+            resource = response.json() if response.content else {}
+            rid = resource.get("id") if isinstance(resource, dict) else None
+            self._versions[str(rid or path.rsplit("/", 1)[-1])] = version
         return response
 
     async def _patch(self, kind: str, remote_id: str, ops: list[dict[str, Any]]) -> None:
@@ -161,8 +163,8 @@ class ScimTarget:
             )
             return remote_id
         old = proto.parse_group((await self._send("GET", f"Groups/{remote_id}")).json())
-        if old.name == name:
-            return remote_id
+        if fold(old.name) == fold(name):
+            return remote_id  # a change of case alone cannot be made by re-creating
         new_id = await self.create_group(source_id, name)
         members = [(m, "user") for m in sorted(old.members)]
         await self.add_members(new_id, members)
