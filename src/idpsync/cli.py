@@ -78,7 +78,9 @@ def _store(loaded: LoadedConfig) -> Iterator[Store]:
 
 @app.command()
 def sync(
-    connector: Annotated[str | None, typer.Argument(help="Connector to sync (default: all).")] = None,
+    connector: Annotated[
+        str | None, typer.Argument(help="Connector to sync (default: all).")
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only; change nothing.")] = False,
     allow_deletes: Annotated[
         bool, typer.Option("--allow-deletes", help="Confirm removals a guard would refuse.")

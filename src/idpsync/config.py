@@ -133,7 +133,7 @@ class FileSourceSettings(SourceBase):
 
 
 SourceSettings = FileSourceSettings
-"""Every source's settings, told apart by ``type`` (a discriminated union once there are several)."""
+"""Every source's settings, told apart by ``type`` (a discriminated union later)."""
 
 
 class GuardSettings(Strict):
@@ -268,7 +268,8 @@ class LoadedConfig:
             return self.settings.connectors[name]
         except KeyError:
             known = ", ".join(sorted(self.settings.connectors)) or "none"
-            raise ConfigError(str(self.path), [f"no connector named {name!r} (known: {known})"])
+            problem = f"no connector named {name!r} (known: {known})"
+            raise ConfigError(str(self.path), [problem]) from None
 
     def target(self, name: str) -> TargetSettings:
         """The named target, or a :class:`ConfigError` listing the known names."""
@@ -276,7 +277,8 @@ class LoadedConfig:
             return self.settings.targets[name]
         except KeyError:
             known = ", ".join(sorted(self.settings.targets)) or "none"
-            raise ConfigError(str(self.path), [f"no target named {name!r} (known: {known})"])
+            problem = f"no target named {name!r} (known: {known})"
+            raise ConfigError(str(self.path), [problem]) from None
 
     def resolve_path(self, value: str) -> Path:
         """A path from the file, relative to the file's own folder."""

@@ -60,28 +60,35 @@ class Directory:
         self.groups: dict[str, dict[str, Any]] = {}
 
     def user(self, uid: str, login: str, **extra: Any) -> None:
-        self.users[uid] = {"id": uid, "login": login, "email": f"{login}@example.org",
-                           "display_name": login.title(), **extra}
+        self.users[uid] = {
+            "id": uid,
+            "login": login,
+            "email": f"{login}@example.org",
+            "display_name": login.title(),
+            **extra,
+        }
 
     def group(self, gid: str, name: str, members: list[str]) -> None:
         self.groups[gid] = {"id": gid, "name": name, "members": members}
 
     async def sync(self, store: Store, connector: str = "hr") -> None:
-        self.path.write_text(json.dumps({"users": list(self.users.values()),
-                                         "groups": list(self.groups.values())}))
+        self.path.write_text(
+            json.dumps({"users": list(self.users.values()), "groups": list(self.groups.values())})
+        )
         settings = ConnectorSettings(source=FileSourceSettings(type="file", path=str(self.path)))
-        result = await run_sync(store, connector, settings, FileSource(self.path),
-                                allow_deletes=True)
+        result = await run_sync(
+            store, connector, settings, FileSource(self.path), allow_deletes=True
+        )
         assert result.status == "succeeded", result.message
 
     def expected(self) -> dict[str, Any]:
         """What a SCIM server should hold: users by login, groups by name with member logins."""
         logins = {uid: u["login"] for uid, u in self.users.items()}
         return {
-            "users": {u["login"]: (u["email"], u.get("active", True))
-                      for u in self.users.values()},
-            "groups": {g["name"]: sorted(logins[m] for m in g["members"])
-                       for g in self.groups.values()},
+            "users": {u["login"]: (u["email"], u.get("active", True)) for u in self.users.values()},
+            "groups": {
+                g["name"]: sorted(logins[m] for m in g["members"]) for g in self.groups.values()
+            },
         }
 
 
@@ -92,10 +99,15 @@ def directory(tmp_path: Path) -> Directory:
 
 def target_settings(url: str, **options: Any) -> TargetSettings:
     os.environ["IDPSYNC_TEST_SCIM_TOKEN"] = TOKEN
-    return TargetSettings.model_validate({
-        "type": "scim", "url": url, "token": "env:IDPSYNC_TEST_SCIM_TOKEN",
-        "profile": options.pop("profile", "generic"), "options": options,
-    })
+    return TargetSettings.model_validate(
+        {
+            "type": "scim",
+            "url": url,
+            "token": "env:IDPSYNC_TEST_SCIM_TOKEN",
+            "profile": options.pop("profile", "generic"),
+            "options": options,
+        }
+    )
 
 
 def read_scim(url: str, token: str = TOKEN) -> dict[str, Any]:
@@ -106,11 +118,16 @@ def read_scim(url: str, token: str = TOKEN) -> dict[str, Any]:
         groups = client.get("Groups", params={"count": 1000}).json().get("Resources", [])
     logins = {u["id"]: u["userName"] for u in users}
     return {
-        "users": {u["userName"]: ((u.get("emails") or [{}])[0].get("value"),
-                                  u.get("active", True)) for u in users},
-        "groups": {g["displayName"]: sorted(logins.get(m["value"], m["value"])
-                                            for m in g.get("members") or [])
-                   for g in groups},
+        "users": {
+            u["userName"]: ((u.get("emails") or [{}])[0].get("value"), u.get("active", True))
+            for u in users
+        },
+        "groups": {
+            g["displayName"]: sorted(
+                logins.get(m["value"], m["value"]) for m in g.get("members") or []
+            )
+            for g in groups
+        },
         "user_count": len(users),
         "group_count": len(groups),
         "raw_users": users,
@@ -136,7 +153,8 @@ class ScimServer:
         assert exe, "scim2-server is not installed: run 'make setup' (it is in the dev extra)"
         self.process = subprocess.Popen(
             [exe, "--hostname", "127.0.0.1", "--port", str(self.port), "--bearer-token", TOKEN],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         for _ in range(200):
             try:

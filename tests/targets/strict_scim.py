@@ -67,8 +67,14 @@ class StrictScim:
         await send({"type": "http.response.start", "status": status, "headers": hdrs})
         await send({"type": "http.response.body", "body": data})
 
-    def handle(self, method: str, path: str, query: dict[str, list[str]],
-               headers: dict[str, str], body: bytes) -> tuple[int, Any, dict[str, str]]:
+    def handle(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        headers: dict[str, str],
+        body: bytes,
+    ) -> tuple[int, Any, dict[str, str]]:
         parts = [p for p in path.split("/") if p]
         if not parts or parts[0] not in ("Users", "Groups"):
             raise ScimFail(404, f"no resource at {path}")
@@ -112,12 +118,13 @@ class StrictScim:
         if kind == "Users":
             if not data.get("userName"):
                 raise ScimFail(400, "userName is required", "invalidValue")
-            if any(u["userName"].casefold() == data["userName"].casefold()
-                   for u in store.values()):
+            if any(u["userName"].casefold() == data["userName"].casefold() for u in store.values()):
                 raise ScimFail(409, "userName is taken", "uniqueness")
         else:
-            if any(g["displayName"].casefold() == data.get("displayName", "").casefold()
-                   for g in store.values()):
+            if any(
+                g["displayName"].casefold() == data.get("displayName", "").casefold()
+                for g in store.values()
+            ):
                 raise ScimFail(409, "a group with this name exists", "uniqueness")
             self.check_members(data.get("members") or [])
         rid = uuid.uuid4().hex
@@ -159,8 +166,9 @@ class StrictScim:
                 match = re.fullmatch(r'members\[value eq "([^"]+)"\]', path)
                 if not match:
                     raise ScimFail(400, f"bad path {path}", "invalidPath")
-                resource["members"] = [m for m in resource.get("members", [])
-                                       if m["value"] != match.group(1)]
+                resource["members"] = [
+                    m for m in resource.get("members", []) if m["value"] != match.group(1)
+                ]
             elif path == "displayName" and kind == "Groups" and self.atlassian:
                 raise ScimFail(400, "displayName of a synced group cannot change", "mutability")
             elif path is None:
@@ -185,8 +193,10 @@ class StrictScim:
             if not match:
                 raise ScimFail(400, "only one eq filter is supported", "invalidFilter")
             attr, value = match.group(1), match.group(2).replace('\\"', '"')
-            allowed = {"Users": {"userName", "externalId", "emails.value"},
-                       "Groups": {"externalId", "displayName"}}[kind]
+            allowed = {
+                "Users": {"userName", "externalId", "emails.value"},
+                "Groups": {"externalId", "displayName"},
+            }[kind]
             if self.atlassian:
                 allowed = {"Users": {"userName", "externalId"}, "Groups": {"displayName"}}[kind]
             if attr not in allowed:
@@ -197,8 +207,13 @@ class StrictScim:
         if self.atlassian:
             count = min(count, 100)
         page = items[start - 1 : start - 1 + count]
-        return {"schemas": [LIST], "totalResults": len(items), "startIndex": start,
-                "itemsPerPage": len(page), "Resources": page}
+        return {
+            "schemas": [LIST],
+            "totalResults": len(items),
+            "startIndex": start,
+            "itemsPerPage": len(page),
+            "Resources": page,
+        }
 
 
 def _matches(resource: dict[str, Any], attr: str, value: str) -> bool:

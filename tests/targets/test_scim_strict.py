@@ -25,22 +25,28 @@ async def nosleep(_seconds: float) -> None:
 
 
 async def deliver(store: Store, server: StrictScim, **kwargs: Any) -> Any:
-    options = {k: kwargs.pop(k) for k in list(kwargs) if k not in ("reconcile", "resume",
-                                                                   "dry_run")}
+    options = {
+        k: kwargs.pop(k) for k in list(kwargs) if k not in ("reconcile", "resume", "dry_run")
+    }
     settings = target_settings(URL, **options)
     transport = httpx.ASGITransport(app=server)
-    async with httpx.AsyncClient(base_url=URL + "/", transport=transport,
-                                 headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+    async with httpx.AsyncClient(
+        base_url=URL + "/", transport=transport, headers={"Authorization": f"Bearer {TOKEN}"}
+    ) as client:
         return await run_delivery(store, "scim", settings, client, sleep=nosleep, **kwargs)
 
 
 def held(server: StrictScim) -> dict[str, Any]:
     logins = {u["id"]: u["userName"] for u in server.users.values()}
     return {
-        "users": {u["userName"]: ((u.get("emails") or [{}])[0].get("value"), u["active"])
-                  for u in server.users.values()},
-        "groups": {g["displayName"]: sorted(logins[m["value"]] for m in g.get("members", []))
-                   for g in server.groups.values()},
+        "users": {
+            u["userName"]: ((u.get("emails") or [{}])[0].get("value"), u["active"])
+            for u in server.users.values()
+        },
+        "groups": {
+            g["displayName"]: sorted(logins[m["value"]] for m in g.get("members", []))
+            for g in server.groups.values()
+        },
     }
 
 
@@ -58,8 +64,7 @@ async def test_delivery_obeys_strict_rules(
     server = StrictScim(atlassian=profile == "atlassian", max_members_per_patch=3)
     seed(directory)
     await directory.sync(sqlite_store)
-    result = await deliver(sqlite_store, server, profile=profile, members_per_patch=3,
-                           page_size=2)
+    result = await deliver(sqlite_store, server, profile=profile, members_per_patch=3, page_size=2)
     assert result.status == "ok", result.message
     assert held(server) == directory.expected()
     member_patches = [r for r in server.requests if r.startswith("PATCH /Groups")]
@@ -86,16 +91,18 @@ async def test_reconcile_pages_and_adopts_groups_by_name(
     server = StrictScim(atlassian=True)
     seed(directory, size=5)
     await directory.sync(sqlite_store)
-    server.groups["x"] = {"id": "x", "displayName": "everyone", "members": [],
-                         "meta": {"version": 'W/"1"'}}
+    server.groups["x"] = {
+        "id": "x",
+        "displayName": "everyone",
+        "members": [],
+        "meta": {"version": 'W/"1"'},
+    }
     server.versions["x"] = 1
-    result = await deliver(sqlite_store, server, profile="atlassian", page_size=2,
-                           reconcile=True)
+    result = await deliver(sqlite_store, server, profile="atlassian", page_size=2, reconcile=True)
     assert result.status == "ok", result.message
     assert (result.counts["created"], result.counts["adopted"]) == (6, 1)
     server.requests.clear()
-    again = await deliver(sqlite_store, server, profile="atlassian", page_size=2,
-                          reconcile=True)
+    again = await deliver(sqlite_store, server, profile="atlassian", page_size=2, reconcile=True)
     assert again.status == "ok" and "created" not in again.counts
     assert server.requests.count("GET /Users") == 3  # 5 users, 2 per page
     assert len(server.groups) == 2 and "x" in server.groups
@@ -107,8 +114,12 @@ async def test_group_create_conflict_is_adopted(sqlite_store: Store, directory: 
     server = StrictScim(atlassian=True)
     seed(directory, size=2)
     await directory.sync(sqlite_store)
-    server.groups["x"] = {"id": "x", "displayName": "Few", "members": [],
-                         "meta": {"version": 'W/"1"'}}
+    server.groups["x"] = {
+        "id": "x",
+        "displayName": "Few",
+        "members": [],
+        "meta": {"version": 'W/"1"'},
+    }
     server.versions["x"] = 1
     result = await deliver(sqlite_store, server, profile="atlassian")
     assert result.status == "ok", result.message
@@ -133,8 +144,11 @@ async def test_stale_etag_is_reread_once(sqlite_store: Store, directory: Directo
     result = await deliver(sqlite_store, server)
     assert result.status == "ok", result.message
     (gid,) = server.groups
-    assert server.requests[-3:] == [f"PATCH /Groups/{gid}", f"GET /Groups/{gid}",
-                                    f"PATCH /Groups/{gid}"]
+    assert server.requests[-3:] == [
+        f"PATCH /Groups/{gid}",
+        f"GET /Groups/{gid}",
+        f"PATCH /Groups/{gid}",
+    ]
     assert held(server) == directory.expected()
 
 
@@ -165,8 +179,9 @@ async def test_rejections_are_recorded_retried_and_quarantine(
     again = await deliver(sqlite_store, server, retry_base_seconds=3600)
     assert again.retried == 0  # backoff not over yet
     with sqlite_store.transaction() as conn:
-        conn.execute(sa.update(t.target_failures).values(
-            next_attempt_at=now() - timedelta(seconds=1)))  # the backoff is over
+        conn.execute(
+            sa.update(t.target_failures).values(next_attempt_at=now() - timedelta(seconds=1))
+        )  # the backoff is over
     later = await deliver(sqlite_store, server)
     assert (later.status, later.retried) == ("ok", 2)
     assert held(server) == directory.expected()
@@ -191,8 +206,9 @@ async def test_rejections_are_recorded_retried_and_quarantine(
 async def test_strict_server_refuses_what_scim2_server_lets_pass() -> None:
     """The double itself: the leniencies of targets.md §6.4 are errors here."""
     server = StrictScim()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=server),
-                                 base_url="http://s/scim/") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=server), base_url="http://s/scim/"
+    ) as client:
         scim = {"Content-Type": "application/scim+json"}
         plain = await client.post("Users", json={"userName": "a"})
         assert plain.status_code == 415
@@ -201,7 +217,9 @@ async def test_strict_server_refuses_what_scim2_server_lets_pass() -> None:
         dup = await client.post("Groups", json=group, headers=scim)
         assert (dup.status_code, dup.json()["scimType"]) == (409, "uniqueness")
         gid = next(iter(server.groups))
-        patch = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                 "Operations": [{"op": "add", "path": "members", "value": [{"value": "nope"}]}]}
+        patch = {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "add", "path": "members", "value": [{"value": "nope"}]}],
+        }
         bad = await client.patch(f"Groups/{gid}", json=patch, headers=scim)
         assert (bad.status_code, bad.json()["scimType"]) == (400, "invalidValue")

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from scim_support import TOKEN, Directory, ScimServer, read_scim, target_settings
+from typer.testing import CliRunner
 
+from idpsync.cli import app
 from idpsync.store import Store
 from idpsync.targets import http_client, run_delivery
 from idpsync.targets.state import TargetState, pending_count
-
-from scim_support import Directory, ScimServer, read_scim, target_settings
 
 pytestmark = pytest.mark.slow
 
@@ -97,14 +100,17 @@ async def test_target_down_mid_delivery_catches_up_without_duplicates(
     await directory.sync(sqlite_store)
     settings = target_settings(scim_server.url)
     flaky = FlakyTransport(fail_after=4, lose_response=lose_response)
-    async with httpx.AsyncClient(base_url=settings.url + "/", transport=flaky,
-                                 headers={"Authorization": "Bearer scim-test-token-5f1c"}) as c:
+    async with httpx.AsyncClient(
+        base_url=settings.url + "/",
+        transport=flaky,
+        headers={"Authorization": "Bearer scim-test-token-5f1c"},
+    ) as c:
         first = await run_delivery(sqlite_store, "scim", settings, c, sleep=nosleep)
     assert first.status == "down"
     assert "cannot reach the target" in first.message
     row = TargetState(sqlite_store, "scim").row()
     assert row["status"] == "down" and row["cursor"] == first.cursor
-    assert 0 < pending_count(sqlite_store, first.cursor)
+    assert pending_count(sqlite_store, first.cursor) > 0
 
     second = await deliver(sqlite_store, scim_server.url)
     assert second.status == "ok", second.message
@@ -131,8 +137,11 @@ async def test_killed_server_restarted_is_rebuilt_by_reconcile(
                     scim_server.kill()
             return await self.inner.handle_async_request(request)
 
-    async with httpx.AsyncClient(base_url=settings.url + "/", transport=KillAfter(3),
-                                 headers={"Authorization": "Bearer scim-test-token-5f1c"}) as c:
+    async with httpx.AsyncClient(
+        base_url=settings.url + "/",
+        transport=KillAfter(3),
+        headers={"Authorization": "Bearer scim-test-token-5f1c"},
+    ) as c:
         first = await run_delivery(sqlite_store, "scim", settings, c, sleep=nosleep)
     assert first.status == "down"
     assert TargetState(sqlite_store, "scim").row()["cursor"] == first.cursor
@@ -149,22 +158,32 @@ async def test_killed_server_restarted_is_rebuilt_by_reconcile(
 async def test_reconcile_adopts_existing_users_without_duplicates(
     store: Store, directory: Directory, scim_server: ScimServer
 ) -> None:
-    headers = {"Authorization": "Bearer scim-test-token-5f1c",
-               "Content-Type": "application/scim+json"}
+    headers = {
+        "Authorization": "Bearer scim-test-token-5f1c",
+        "Content-Type": "application/scim+json",
+    }
     core = "urn:ietf:params:scim:schemas:core:2.0:User"
     existing = [
         {"schemas": [core], "userName": "ADA", "active": True},  # same login, other case
-        {"schemas": [core], "userName": "g.hopper",  # same e-mail, other login
-         "emails": [{"value": "GRACE@example.org", "primary": True}]},
+        {
+            "schemas": [core],
+            "userName": "g.hopper",  # same e-mail, other login
+            "emails": [{"value": "GRACE@example.org", "primary": True}],
+        },
         {"schemas": [core], "userName": "outsider", "active": True},  # not ours
     ]
     ids = {}
     with httpx.Client(base_url=scim_server.url + "/", headers=headers) as client:
         for body in existing:
             ids[body["userName"]] = client.post("Users", json=body).json()["id"]
-        client.post("Groups", json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-                                    "displayName": "engineering",
-                                    "members": [{"value": ids["outsider"]}]})
+        client.post(
+            "Groups",
+            json={
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "displayName": "engineering",
+                "members": [{"value": ids["outsider"]}],
+            },
+        )
     directory.user("u0", "ada")
     directory.user("u1", "grace")
     directory.group("g-eng", "Engineering", ["u0", "u1"])
@@ -200,3 +219,58 @@ async def test_dry_run_sends_no_write(
     assert result.would_send and all(w.startswith("POST ") for w in result.would_send)
     assert read_scim(scim_server.url)["user_count"] == 0
     assert TargetState(sqlite_store, "scim").row()["cursor"] == 0
+
+
+def test_cli_sync_deliver_and_status(
+    tmp_path: Path,
+    directory: Directory,
+    scim_server: ScimServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seed(directory)
+    directory.path.write_text(
+        json.dumps(
+            {"users": list(directory.users.values()), "groups": list(directory.groups.values())}
+        )
+    )
+    monkeypatch.setenv("SCIM_TOKEN", TOKEN)
+    config = tmp_path / "idpsync.toml"
+    config.write_text(f"""
+[store]
+url = "sqlite:///{tmp_path / "cli.db"}"
+[connectors.hr.source]
+type = "file"
+path = "{directory.path}"
+[targets.app]
+type = "scim"
+url = "{scim_server.url}"
+token = "env:SCIM_TOKEN"
+connectors = ["hr"]
+[targets.app.options]
+max_attempts = 1
+""")
+    runner = CliRunner()
+    assert runner.invoke(app, ["sync", "-c", str(config)]).exit_code == 0
+    status = runner.invoke(app, ["targets", "-c", str(config), "--json"])
+    (row,) = json.loads(status.output)
+    assert (row["name"], row["cursor"], row["status"]) == ("app", 0, "ok")
+    assert row["lag"] > 0
+
+    dry = runner.invoke(app, ["deliver", "app", "-c", str(config), "--dry-run"])
+    assert dry.exit_code == 0 and "would send POST" in dry.output
+    assert read_scim(scim_server.url)["user_count"] == 0
+
+    done = runner.invoke(app, ["deliver", "-c", str(config)])
+    assert done.exit_code == 0, done.output
+    assert "app: ok" in done.output and TOKEN not in done.output
+    (row,) = json.loads(runner.invoke(app, ["targets", "-c", str(config), "--json"]).output)
+    assert row["lag"] == 0 and row["cursor"] > 0 and row["last_delivery_at"]
+    assert {k: read_scim(scim_server.url)[k] for k in ("users", "groups")} == directory.expected()
+
+    scim_server.kill()
+    monkeypatch.setenv("SCIM_TOKEN", "wrong-" + TOKEN)
+    down = runner.invoke(app, ["deliver", "app", "-c", str(config), "--reconcile"])
+    assert down.exit_code == 1 and "cannot reach the target" in down.output
+    assert TOKEN not in down.output
+    table = runner.invoke(app, ["targets", "-c", str(config)])
+    assert "down" in table.output

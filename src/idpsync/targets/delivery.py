@@ -216,8 +216,10 @@ async def _members(
 
 
 async def retry_failures(session: Session, *, everything: bool = False) -> None:
-    """Deliver again every rejected object whose backoff has passed (or all of them, after
-    ``--resume``), from the directory's current state."""
+    """Deliver again the rejected objects whose backoff has passed (all after ``--resume``).
+
+    Each is delivered from the directory's current state, never from the stale change.
+    """
     for failure in session.state.failures(due_before=None if everything else now()):
         key = FailureKey(
             failure["object_type"],
