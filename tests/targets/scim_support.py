@@ -16,7 +16,7 @@ import httpx
 import psycopg
 import pytest
 
-from idpsync.config import ConnectorSettings, FileSourceSettings, TargetSettings
+from idpsync.config import ConnectorSettings, TargetSettings
 from idpsync.engine.runner import run_sync
 from idpsync.sources.file import FileSource
 from idpsync.store import Store
@@ -71,11 +71,18 @@ class Directory:
     def group(self, gid: str, name: str, members: list[str]) -> None:
         self.groups[gid] = {"id": gid, "name": name, "members": members}
 
-    async def sync(self, store: Store, connector: str = "hr") -> None:
+    async def sync(
+        self, store: Store, connector: str = "hr", deprovision: str = "deactivate"
+    ) -> None:
         self.path.write_text(
             json.dumps({"users": list(self.users.values()), "groups": list(self.groups.values())})
         )
-        settings = ConnectorSettings(source=FileSourceSettings(type="file", path=str(self.path)))
+        settings = ConnectorSettings.model_validate(
+            {
+                "source": {"type": "file", "path": str(self.path)},
+                "policy": {"deprovision": deprovision},
+            }
+        )
         result = await run_sync(
             store, connector, settings, FileSource(self.path), allow_deletes=True
         )

@@ -153,8 +153,9 @@ async def test_stale_etag_is_reread_once(sqlite_store: Store, directory: Directo
 
 
 async def test_rejections_are_recorded_retried_and_quarantine(
-    sqlite_store: Store, directory: Directory
+    store: Store, directory: Directory
 ) -> None:
+    sqlite_store = store  # the failure bookkeeping runs on both SQLite and PostgreSQL
     server = StrictScim()
     refused = {"user3"}
 
@@ -223,3 +224,38 @@ async def test_strict_server_refuses_what_scim2_server_lets_pass() -> None:
         }
         bad = await client.patch(f"Groups/{gid}", json=patch, headers=scim)
         assert (bad.status_code, bad.json()["scimType"]) == (400, "invalidValue")
+
+
+@pytest.mark.parametrize(("profile", "deleted"), [("generic", True), ("atlassian", False)])
+async def test_delete_users_option_and_unmanaged_users(
+    sqlite_store: Store, directory: Directory, profile: str, deleted: bool
+) -> None:
+    """``delete_users`` sends DELETE, except to Atlassian where DELETE only deactivates."""
+    server = StrictScim(atlassian=profile == "atlassian")
+    server.users["stranger"] = {
+        "id": "stranger",
+        "userName": "stranger",
+        "active": True,
+        "meta": {"version": 'W/"1"'},
+    }
+    server.versions["stranger"] = 1
+    directory.user("u0", "ada")
+    directory.user("u1", "grace")
+    await directory.sync(sqlite_store)
+    assert (await deliver(sqlite_store, server, profile=profile)).status == "ok"
+    del directory.users["u1"]
+    await directory.sync(sqlite_store, deprovision="delete")  # a user.delete change
+    result = await deliver(sqlite_store, server, profile=profile, delete_users=True)
+    assert result.status == "ok", result.message
+    logins = {u["userName"]: u["active"] for u in server.users.values()}
+    assert ("grace" not in logins) is deleted
+    assert any(r.startswith("DELETE /Users") for r in server.requests) is deleted
+    if not deleted:
+        assert logins["grace"] is False
+
+    assert logins["stranger"] is True
+    swept = await deliver(
+        sqlite_store, server, profile=profile, unmanaged="deactivate", reconcile=True
+    )
+    assert swept.status == "ok" and swept.counts["unmanaged_deactivated"] == 1
+    assert server.users["stranger"]["active"] is False
