@@ -173,7 +173,10 @@ async def test_rejections_are_recorded_retried_and_quarantine(
     state = TargetState(sqlite_store, "scim")
     failures = state.failures()
     assert [f["object_type"] for f in failures] == ["user", "member"]
-    assert "HTTP 400 invalidValue: the e-mail domain is not verified" in failures[0]["reason"]
+    assert (
+        "HTTP 400 invalidValue: the e-mail domain is not verified (the server refused"
+        in failures[0]["reason"]
+    )
     assert state.row()["last_error"] == failures[-1]["reason"]
 
     refused.clear()

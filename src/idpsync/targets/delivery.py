@@ -176,7 +176,12 @@ async def _group_change(session: Session, connector: str, sid: str, name: str | 
     if remote is None:
         await session.ensure_group(connector, sid, name)
     elif name:
-        new_id = await session.target.rename_group(remote, sid, name)
+        try:
+            new_id = await session.target.rename_group(remote, sid, name)
+        except NotFound:
+            session.forget("group", connector, sid)  # removed in the target behind our back
+            await session.ensure_group(connector, sid, name)
+            return
         if new_id != remote:
             session.remember("group", connector, sid, new_id)
 
@@ -209,10 +214,17 @@ async def _members(
     present = [m for m in members if m is not None]
     if group is None or not present:
         return
-    if add:
+    if not add:
+        with contextlib.suppress(NotFound):  # a group that is gone has no members to remove
+            await session.target.remove_members(group, present)
+        return
+    try:
         await session.target.add_members(group, present)
-    else:
-        await session.target.remove_members(group, present)
+    except NotFound:
+        session.forget("group", connector, group_sid)  # removed in the target behind our back
+        group = await session.ensure_group(connector, group_sid)
+        if group is not None:
+            await session.target.add_members(group, present)
 
 
 async def retry_failures(session: Session, *, everything: bool = False) -> None:

@@ -185,7 +185,20 @@ def read_error(response: httpx.Response) -> tuple[str, str | None]:
     except (ValueError, ValidationError):
         return (response.text[:200].strip() or response.reason_phrase), None
     detail = error.detail or response.reason_phrase
-    return detail, error.scim_type
+    hint = SCIM_HINTS.get(str(error.scim_type or ""))
+    return (f"{detail} ({hint})" if hint else detail), error.scim_type
+
+
+SCIM_HINTS = {
+    "uniqueness": "an object with this unique value exists in the target",
+    "invalidFilter": "the server refused the filter; check that the profile matches the server",
+    "tooMany": "the server wants smaller requests; lower options.members_per_patch or page_size",
+    "mutability": "the server does not allow changing this attribute",
+    "invalidValue": "the server refused a value; check the user's data in the IdP",
+    "invalidVers": "the object changed in the target meanwhile",
+    "noTarget": "the attribute or member to change does not exist",
+}
+"""What to do about each SCIM error type (RFC 7644 §3.12), added to the server's detail."""
 
 
 def version_of(response: httpx.Response) -> str | None:
