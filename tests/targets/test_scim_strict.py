@@ -262,3 +262,19 @@ async def test_delete_users_option_and_unmanaged_users(
     )
     assert swept.status == "ok" and swept.counts["unmanaged_deactivated"] == 1
     assert server.users["stranger"]["active"] is False
+
+
+async def test_two_deliveries_never_overlap(store: Store, directory: Directory) -> None:
+    server = StrictScim()
+    directory.user("u0", "ada")
+    await directory.sync(store)
+    state = TargetState(store, "scim")
+    assert state.acquire("other-host:1") is None
+    busy = await deliver(store, server)
+    assert busy.status == "busy" and "other-host:1" in busy.message
+    assert server.requests == []
+    with store.transaction() as conn:  # the other process died: its lease runs out
+        conn.execute(sa.update(t.targets).values(lease_until=now() - timedelta(seconds=1)))
+    done = await deliver(store, server)
+    assert done.status == "ok" and len(server.users) == 1
+    assert state.row()["lease_owner"] is None

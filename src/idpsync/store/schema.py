@@ -179,10 +179,13 @@ targets = Table(
     Column("status", String(16), nullable=False),
     Column("last_error", Text, nullable=True),
     Column("last_delivery_at", DateTime(timezone=True), nullable=True),
+    Column("lease_owner", String(255), nullable=True),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 """One row per target that ever ran: its cursor in ``changes`` (the last confirmed ``seq``),
-``status`` (``ok``, ``down``, ``quarantined``) and the last error an administrator should see."""
+``status`` (``ok``, ``down``, ``quarantined``), the last error an administrator should see, and
+the lease (``host:pid`` and expiry) of the delivery running now, so two never overlap."""
 
 target_objects = Table(
     "target_objects",

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,7 +27,15 @@ from idpsync.store.store import now
 from idpsync.targets.errors import DryRunRejected, NotFound, Rejected, TargetError
 from idpsync.targets.reconcile import reconcile
 from idpsync.targets.session import DeliveryResult, Quarantine, Session
-from idpsync.targets.state import DOWN, OK, QUARANTINED, FailureKey, pending_changes
+from idpsync.targets.state import (
+    BUSY,
+    DOWN,
+    OK,
+    QUARANTINED,
+    FailureKey,
+    lease_deadline,
+    pending_changes,
+)
 
 USER_OPS = ("user.create", "user.update", "user.deactivate", "user.reactivate")
 
@@ -41,17 +51,19 @@ async def deliver(
         result.status = QUARANTINED
         result.message = row["last_error"] or "quarantined"
         return result
-    status, error = OK, None
+    owner = f"{socket.gethostname()}:{os.getpid()}:{id(session)}"
+    holder = None if session.dry_run else session.state.acquire(owner)
+    if holder is not None:
+        result.status = BUSY
+        result.message = (
+            f"another delivery to this target is running ({holder}); try again when it has finished"
+        )
+        return result
     try:
-        if reconcile_first:
-            await reconcile(session)
-        else:
-            await retry_failures(session, everything=resume)
-            await deliver_log(session)
-    except Quarantine as exc:
-        status, error = QUARANTINED, str(exc)
-    except TargetError as exc:
-        status, error = DOWN, str(exc)
+        status, error = await _run(session, reconcile_first, resume)
+    finally:
+        if not session.dry_run:
+            session.state.release(owner)
     result.status = "dry_run" if session.dry_run and status == OK else status
     if error:
         result.message = error
@@ -60,6 +72,20 @@ async def deliver(
             status=status, last_error=error or _last_rejection(session), last_delivery_at=now()
         )
     return result
+
+
+async def _run(session: Session, reconcile_first: bool, resume: bool) -> tuple[str, str | None]:
+    try:
+        if reconcile_first:
+            await reconcile(session)
+        else:
+            await retry_failures(session, everything=resume)
+            await deliver_log(session)
+    except Quarantine as exc:
+        return QUARANTINED, str(exc)
+    except TargetError as exc:
+        return DOWN, str(exc)
+    return OK, None
 
 
 def _last_rejection(session: Session) -> str | None:
@@ -78,7 +104,7 @@ async def deliver_log(session: Session) -> None:
             result.delivered += await _deliver_batch(session, batch)
             result.cursor = batch[-1]["seq"]
             if not session.dry_run:
-                session.state.update(cursor=result.cursor)
+                session.state.update(cursor=result.cursor, lease_until=lease_deadline())
 
 
 async def _deliver_batch(session: Session, batch: list[dict[str, Any]]) -> int:

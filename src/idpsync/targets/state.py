@@ -16,7 +16,9 @@ import sqlalchemy as sa
 from idpsync.store import schema as t
 from idpsync.store.store import Store, now
 
-OK, DOWN, QUARANTINED = "ok", "down", "quarantined"
+OK, DOWN, QUARANTINED, BUSY = "ok", "down", "quarantined", "busy"
+LEASE_SECONDS = 900.0
+"""How long a delivery's lease lasts without progress; every confirmed change renews it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +51,45 @@ class TargetState:
             if row is None:
                 values = {"name": self.name, "cursor": 0, "status": OK, "updated_at": now()}
                 conn.execute(t.targets.insert().values(**values))
-                return {**values, "last_error": None, "last_delivery_at": None}
+                return {
+                    **values,
+                    "last_error": None,
+                    "last_delivery_at": None,
+                    "lease_owner": None,
+                    "lease_until": None,
+                }
             return dict(row._mapping)
+
+    def acquire(self, owner: str, seconds: float = LEASE_SECONDS) -> str | None:
+        """Take the delivery lease; return ``None``, or the owner holding it now."""
+        self.row()
+        tc = t.targets.c
+        stamp = now()
+        with self.store.transaction() as conn:
+            taken = conn.execute(
+                t.targets.update()
+                .where(
+                    tc.name == self.name,
+                    sa.or_(
+                        tc.lease_owner.is_(None), tc.lease_owner == owner, tc.lease_until < stamp
+                    ),
+                )
+                .values(lease_owner=owner, lease_until=lease_deadline(seconds))
+            ).rowcount
+            if taken == 1:
+                return None
+            holder = conn.execute(sa.select(tc.lease_owner).where(tc.name == self.name))
+            return str(holder.scalar())
+
+    def release(self, owner: str) -> None:
+        """Give the delivery lease back."""
+        tc = t.targets.c
+        with self.store.transaction() as conn:
+            conn.execute(
+                t.targets.update()
+                .where(tc.name == self.name, tc.lease_owner == owner)
+                .values(lease_owner=None, lease_until=None)
+            )
 
     def update(self, **values: Any) -> None:
         """Set columns of the target's row (``cursor``, ``status``, ``last_error``…)."""
@@ -183,6 +222,11 @@ class TargetState:
             f.member_kind == key.member_kind,
             f.member_id == key.member_id,
         ]
+
+
+def lease_deadline(seconds: float = LEASE_SECONDS) -> datetime:
+    """When a lease taken or renewed now runs out."""
+    return now() + timedelta(seconds=seconds)
 
 
 def pending_changes(

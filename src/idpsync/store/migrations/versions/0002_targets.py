@@ -21,6 +21,8 @@ def upgrade() -> None:
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("last_delivery_at", TS, nullable=True),
+        sa.Column("lease_owner", sa.String(255), nullable=True),
+        sa.Column("lease_until", TS, nullable=True),
         sa.Column("updated_at", TS, nullable=False),
         sa.PrimaryKeyConstraint("name", name="pk_targets"),
     )
