@@ -76,6 +76,14 @@ class StrictScim:
         body: bytes,
     ) -> tuple[int, Any, dict[str, str]]:
         parts = [p for p in path.split("/") if p]
+        if parts == ["ServiceProviderConfig"] and method == "GET":
+            features = {
+                "patch": {"supported": True},
+                "etag": {"supported": True},
+                "filter": {"supported": True, "maxResults": 100},
+                "bulk": {"supported": False},
+            }
+            return 200, features, {}
         if not parts or parts[0] not in ("Users", "Groups"):
             raise ScimFail(404, f"no resource at {path}")
         store = self.users if parts[0] == "Users" else self.groups

@@ -156,3 +156,29 @@ def test_schema_matches_migrations(tmp_path: Path) -> None:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     store.close()
     assert diff == []
+
+
+async def test_listing_pages_and_refuses_a_repeating_page() -> None:
+    from idpsync.config import TargetOptions
+    from idpsync.targets.errors import TargetError
+    from idpsync.targets.scim import ScimTarget
+
+    users = [{"id": str(n), "userName": f"u{n}"} for n in range(5)]
+    starts: list[str] = []
+
+    def paged(request: httpx.Request) -> httpx.Response:
+        start = int(request.url.params["startIndex"])
+        starts.append(request.url.params["startIndex"])
+        page = users[start - 1 : start - 1 + int(request.url.params["count"])]
+        return httpx.Response(200, json={"totalResults": 5, "Resources": page})
+
+    target = ScimTarget(http(httpx.MockTransport(paged)), TargetOptions(page_size=2))
+    assert [u.fields["login"] for u in await target.list_users()] == [f"u{n}" for n in range(5)]
+    assert starts == ["1", "3", "5"]
+
+    def stuck(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"totalResults": 5, "Resources": users[:2]})
+
+    target = ScimTarget(http(httpx.MockTransport(stuck)), TargetOptions(page_size=2))
+    with pytest.raises(TargetError, match="repeats earlier resources"):
+        await target.list_users()

@@ -35,6 +35,17 @@ class ScimTarget:
         self.profile = profile
         self.page_size = min(options.page_size, profile.max_page or options.page_size)
         self._versions: dict[str, str] = {}
+        self._etags: bool | None = None if profile.etags else False
+
+    async def etags_supported(self) -> bool:
+        """Whether ``/ServiceProviderConfig`` announces ETags (asked once, when first needed)."""
+        if self._etags is None:
+            try:
+                config = (await self.http.request("GET", "ServiceProviderConfig")).json()
+                self._etags = bool((config.get("etag") or {}).get("supported"))
+            except (TargetError, ValueError, AttributeError):
+                self._etags = False
+        return self._etags
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -52,8 +63,8 @@ class ScimTarget:
             return
         path = f"{kind}/{remote_id}"
         headers = dict(HEADERS)
-        version = self._versions.get(remote_id) if self.profile.etags else None
-        if version:
+        version = self._versions.get(remote_id)
+        if version and await self.etags_supported():
             headers["If-Match"] = version
         try:
             response = await self.http.request(
