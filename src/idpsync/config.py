@@ -1,9 +1,10 @@
 """The configuration file: schema, loading, secret references and error locations.
 
 One TOML file (``idpsync.toml`` by default; ``--config`` or ``IDPSYNC_CONFIG`` override it)
-holds the store URL and any number of named connectors, each with its source settings, its
-policy and its guard limits. A sample lives in ``examples/idpsync.toml``; every key is described
-in ``docs/configuration.md``.
+holds the store URL, any number of named connectors, each with its source settings, its
+policy and its guard limits, and any number of named targets (``[targets.NAME]``, see
+``docs/targets.md``) that receive the directory's changes. A sample lives in
+``examples/idpsync.toml``; every key is described in ``docs/configuration.md``.
 
 Secrets are never written inline: a secret-valued key takes ``"env:NAME"`` (read from the
 environment) or ``"file:/path"`` (first line of a file). Errors name the key and the line, e.g.
