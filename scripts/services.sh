@@ -29,3 +29,12 @@ fi
 { command -v tinyproxy >/dev/null 2>&1 || [ -x /usr/bin/tinyproxy ]; } \
   || { echo "services: tinyproxy is not installed" >&2; exit 1; }
 echo "services: tinyproxy available"
+# scim2-server: the real SCIM server the target tests start on a free port (dev extra).
+if [ -x .venv/bin/python ] && [ ! -x .venv/bin/scim2-server ]; then
+  echo "services: installing scim2-server into .venv"
+  .venv/bin/python -m pip install -q --disable-pip-version-check 'scim2-server>=0.8.3,<0.9'
+fi
+if [ -x .venv/bin/python ]; then
+  test -x .venv/bin/scim2-server || { echo "services: scim2-server is missing" >&2; exit 1; }
+  echo "services: scim2-server installed"
+fi

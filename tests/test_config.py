@@ -65,7 +65,7 @@ def test_bad_store_url_and_connector_name() -> None:
     text = GOOD.replace("sqlite:///x.db", "mysql://x").replace("connectors.hr", 'connectors."h r"')
     problems = _problems(text)
     assert any("store.url" in p and "postgresql+psycopg" in p for p in problems)
-    assert any("connector name 'h r'" in p for p in problems)
+    assert any("connectors: name 'h r'" in p for p in problems)
 
 
 def test_dotted_keys_and_quoted_tables_are_located() -> None:

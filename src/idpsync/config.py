@@ -1,9 +1,10 @@
 """The configuration file: schema, loading, secret references and error locations.
 
 One TOML file (``idpsync.toml`` by default; ``--config`` or ``IDPSYNC_CONFIG`` override it)
-holds the store URL and any number of named connectors, each with its source settings, its
-policy and its guard limits. A sample lives in ``examples/idpsync.toml``; every key is described
-in ``docs/configuration.md``.
+holds the store URL, any number of named connectors, each with its source settings, its
+policy and its guard limits, and any number of named targets (``[targets.NAME]``, see
+``docs/targets.md``) that receive the directory's changes. A sample lives in
+``examples/idpsync.toml``; every key is described in ``docs/configuration.md``.
 
 Secrets are never written inline: a secret-valued key takes ``"env:NAME"`` (read from the
 environment) or ``"file:/path"`` (first line of a file). Errors name the key and the line, e.g.
@@ -133,7 +134,7 @@ class FileSourceSettings(SourceBase):
 
 
 SourceSettings = FileSourceSettings
-"""Every source's settings, told apart by ``type`` (a discriminated union once several)."""
+"""Every source's settings, told apart by ``type`` (a discriminated union later)."""
 
 
 class GuardSettings(Strict):
@@ -186,6 +187,57 @@ class StoreSettings(Strict):
         return value
 
 
+class TargetOptions(Strict):
+    """How a target behaves (the profile sets the defaults a server needs)."""
+
+    delete_users: bool = False
+    """Send ``DELETE`` for users deleted in the directory; otherwise they are deactivated."""
+    unmanaged: Literal["ignore", "deactivate"] = "ignore"
+    """In reconcile mode: what happens to target users idpsync neither created nor adopted."""
+    page_size: int = Field(100, ge=1, le=1000)
+    """Resources per page when listing (the Atlassian profile caps it at 100)."""
+    members_per_patch: int = Field(50, ge=1, le=1000)
+    """Member values per ``PATCH`` request (within the server's limits)."""
+    max_failure_rate: float = Field(0.5, gt=0, le=1)
+    """Quarantine the target when more than this share of a run's changes is rejected."""
+    min_failures_for_quarantine: int = Field(5, ge=1)
+    """The failure rate only counts from this many rejected changes in one run on."""
+    retry_base_seconds: float = Field(60.0, gt=0)
+    """First wait before a rejected change is tried again; doubles per attempt."""
+    retry_max_seconds: float = Field(6 * 3600.0, gt=0)
+    """Longest wait between attempts of a rejected change."""
+    max_attempts: int = Field(4, ge=1, le=20)
+    """Attempts per HTTP request for 429/5xx/connection errors, including the first."""
+    timeout: float = Field(30.0, gt=0)
+    """Seconds per HTTP request."""
+
+
+class TargetSettings(Strict):
+    """One named target: where the directory's changes are pushed."""
+
+    type: Literal["scim"]
+    """Target type (``scim``: any SCIM 2.0 service provider)."""
+    url: str
+    """Base URL of the SCIM service (``https://api.atlassian.com/scim/directory/ID``)."""
+    token: Secret | None = None
+    """Bearer token, as ``env:NAME`` or ``file:/path``."""
+    connectors: list[str] = Field(default_factory=list)
+    """Connectors whose changes this target receives (empty: all)."""
+    profile: Literal["generic", "atlassian"] = "generic"
+    """Server quirks to honour: ``generic`` SCIM 2.0 or ``atlassian`` (Atlassian Cloud)."""
+    options: TargetOptions = TargetOptions()
+    """Delivery and reconcile behaviour."""
+    enabled: bool = True
+    """A disabled target is skipped by ``idpsync deliver`` without a name."""
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("use an http:// or https:// URL")
+        return value.rstrip("/")
+
+
 class Settings(Strict):
     """The whole configuration file."""
 
@@ -193,15 +245,15 @@ class Settings(Strict):
     """The directory store."""
     connectors: dict[str, ConnectorSettings] = Field(default_factory=dict)
     """Connectors by name."""
+    targets: dict[str, TargetSettings] = Field(default_factory=dict)
+    """Targets by name."""
 
-    @field_validator("connectors")
+    @field_validator("connectors", "targets")
     @classmethod
-    def _names(cls, value: dict[str, ConnectorSettings]) -> dict[str, ConnectorSettings]:
+    def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
         for name in value:
             if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", name):
-                raise ValueError(
-                    f"connector name {name!r} must be 1-63 letters, digits, '-', '_' or '.'"
-                )
+                raise ValueError(f"name {name!r} must be 1-63 letters, digits, '-', '_' or '.'")
         return value
 
 
@@ -218,9 +270,17 @@ class LoadedConfig:
             return self.settings.connectors[name]
         except KeyError:
             known = ", ".join(sorted(self.settings.connectors)) or "none"
-            raise ConfigError(
-                str(self.path), [f"no connector named {name!r} (known: {known})"]
-            ) from None
+            problem = f"no connector named {name!r} (known: {known})"
+            raise ConfigError(str(self.path), [problem]) from None
+
+    def target(self, name: str) -> TargetSettings:
+        """The named target, or a :class:`ConfigError` listing the known names."""
+        try:
+            return self.settings.targets[name]
+        except KeyError:
+            known = ", ".join(sorted(self.settings.targets)) or "none"
+            problem = f"no target named {name!r} (known: {known})"
+            raise ConfigError(str(self.path), [problem]) from None
 
     def resolve_path(self, value: str) -> Path:
         """A path from the file, relative to the file's own folder."""
@@ -291,6 +351,8 @@ def _message(error: Any) -> str:
         return f"unknown source type (one of: {tags})"
     if kind == "union_tag_not_found":
         return "the source needs a 'type' key"
+    if kind == "literal_error" and error["loc"][-1] == "type" and error["loc"][0] == "targets":
+        return "unknown target type (one of: scim)"
     if kind == "literal_error" and error["loc"][-1] == "type":
         tags = ", ".join(sorted(_SOURCE_TYPES))
         return f"unknown source type (one of: {tags})"

@@ -4,10 +4,10 @@ from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.strategies import states
 
 from idpsync.engine.plan import REMOVALS, OpKind, apply_ops, plan
 from idpsync.model import DirectoryState, DirGroup, DirUser, Membership
+from tests.strategies import states
 
 
 @given(desired=states(), current=states())

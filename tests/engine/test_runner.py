@@ -3,7 +3,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.filedata import people, write
 
 from idpsync.config import ConnectorSettings, FileSourceSettings, GuardSettings
 from idpsync.engine.runner import run_sync
@@ -11,6 +10,7 @@ from idpsync.model import Snapshot
 from idpsync.sources.base import Progress, Source, no_progress
 from idpsync.sources.file import FileSource
 from idpsync.store import Store
+from tests.filedata import people, write
 
 
 def settings(**guard: object) -> ConnectorSettings:

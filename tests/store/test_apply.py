@@ -4,12 +4,12 @@ import itertools
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.strategies import states
 
 from idpsync.engine.plan import apply_ops, plan
 from idpsync.model import DirectoryState, DirUser
 from idpsync.store import Store
 from idpsync.store.apply import apply_plan
+from tests.strategies import states
 
 _names = itertools.count()
 

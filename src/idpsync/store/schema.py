@@ -13,6 +13,8 @@ Tables:
 - ``runs``: one row per sync run, with its outcome and counters.
 - ``changes``: the change log, one row per applied change, read by targets from their cursor.
 - ``oauth_tokens``: refresh tokens from ``idpsync authorize``, encrypted (Fernet) per connector.
+- ``targets`` / ``target_objects`` / ``target_failures``: each target's cursor and status,
+  the map of directory objects to the target's ids, and rejected changes awaiting a retry.
 """
 
 from __future__ import annotations
@@ -177,3 +179,52 @@ oauth_tokens = Table(
     Column("ciphertext", Text, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+targets = Table(
+    "targets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("cursor", ID, nullable=False, default=0),
+    Column("status", String(16), nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("last_delivery_at", DateTime(timezone=True), nullable=True),
+    Column("lease_owner", String(255), nullable=True),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+"""One row per target that ever ran: its cursor in ``changes`` (the last confirmed ``seq``),
+``status`` (``ok``, ``down``, ``quarantined``), the last error an administrator should see, and
+the lease (``host:pid`` and expiry) of the delivery running now, so two never overlap."""
+
+target_objects = Table(
+    "target_objects",
+    metadata,
+    Column("target", String(64), ForeignKey("targets.name", ondelete="CASCADE"), primary_key=True),
+    Column("object_type", String(8), primary_key=True),
+    Column("connector", String(64), primary_key=True),
+    Column("source_id", String(255), primary_key=True),
+    Column("remote_id", String(255), nullable=False),
+    Column("adopted", Boolean, nullable=False, default=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+"""Which object of the target (e.g. SCIM ``id``) stands for which directory user or group."""
+
+target_failures = Table(
+    "target_failures",
+    metadata,
+    Column("target", String(64), ForeignKey("targets.name", ondelete="CASCADE"), primary_key=True),
+    Column("object_type", String(8), primary_key=True),
+    Column("connector", String(64), primary_key=True),
+    Column("source_id", String(255), primary_key=True),
+    Column("member_kind", String(8), primary_key=True),
+    Column("member_id", String(255), primary_key=True),
+    Column("seq", ID, nullable=False),
+    Column("op", String(32), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+"""Objects whose change a target rejected, retried with backoff from the directory's state.
+
+For users and groups ``member_kind``/``member_id`` are empty strings; for memberships
+``source_id`` is the group and ``member_*`` the member."""

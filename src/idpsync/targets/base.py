@@ -1,0 +1,92 @@
+"""What every target offers delivery: find, create, change and remove users, groups and members.
+
+A target module (SCIM today; Crowd and LDAP later) implements :class:`Target`. Delivery
+(:mod:`idpsync.targets.delivery`) decides *what* to do from the change log and the object map;
+the target only knows *how* to say it to its server. Every operation is idempotent in effect:
+adding a present member or removing an absent one succeeds, and a create that finds the object
+already there reports :class:`~idpsync.targets.errors.Conflict` so delivery can adopt it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from idpsync.targets.transport import TargetHttp
+
+USER_FIELDS = ("login", "email", "display_name", "given_name", "family_name", "active")
+"""The directory fields a target carries; others (manager, photo, attributes) stay local."""
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteUser:
+    """A user as the target holds it."""
+
+    id: str
+    """The target's id (SCIM ``id``)."""
+    external_id: str | None
+    """The key idpsync gave it (the directory's source id), if any."""
+    fields: dict[str, Any]
+    """The :data:`USER_FIELDS` as the target holds them."""
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteGroup:
+    """A group as the target holds it."""
+
+    id: str
+    """The target's id."""
+    external_id: str | None
+    """The key idpsync gave it, if any."""
+    name: str
+    """Its display name."""
+    members: frozenset[str] = field(default_factory=frozenset)
+    """Target ids of its direct members (users and groups)."""
+
+
+Member = tuple[str, str]
+"""A member to add or remove: (target id, ``user`` or ``group``)."""
+
+
+class Target(Protocol):
+    """The operations delivery needs from a target's server."""
+
+    http: TargetHttp
+    """The request layer (dry-run, retries, counters)."""
+
+    async def find_user(self, source_id: str, fields: Mapping[str, Any]) -> RemoteUser | None:
+        """The target's user for this directory user: by external id, then login/e-mail."""
+
+    async def create_user(self, source_id: str, fields: Mapping[str, Any]) -> str:
+        """Create the user and return its target id (``Conflict`` if it exists)."""
+
+    async def update_user(self, remote_id: str, changed: Mapping[str, Any]) -> None:
+        """Change the given fields (``active`` included) of the user."""
+
+    async def remove_user(self, remote_id: str) -> None:
+        """Deactivate the user, or delete it when the target is set up to delete."""
+
+    async def find_group(self, source_id: str, name: str) -> RemoteGroup | None:
+        """The target's group for this directory group: by external id, then name."""
+
+    async def create_group(self, source_id: str, name: str) -> str:
+        """Create the group and return its target id (``Conflict`` if the name is taken)."""
+
+    async def rename_group(self, remote_id: str, source_id: str, name: str) -> str:
+        """Rename the group; returns its (possibly new, if re-created) target id."""
+
+    async def delete_group(self, remote_id: str) -> None:
+        """Delete the group (its memberships go with it)."""
+
+    async def add_members(self, remote_id: str, members: Sequence[Member]) -> None:
+        """Add members that are absent (present ones are left as they are)."""
+
+    async def remove_members(self, remote_id: str, members: Sequence[Member]) -> None:
+        """Remove members that are present (absent ones are ignored)."""
+
+    async def list_users(self) -> list[RemoteUser]:
+        """Every user of the target (for reconcile)."""
+
+    async def list_groups(self) -> list[RemoteGroup]:
+        """Every group of the target, with members (for reconcile)."""

@@ -1,0 +1,215 @@
+"""SCIM 2.0 protocol logic without I/O: payloads, patches, filters, pages, errors, profiles.
+
+The models come from ``scim2-models`` (RFC 7643); what is sent is the model's SCIM
+serialisation. :mod:`idpsync.targets.scim` sends these requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+from scim2_models import Context, Email, Error, Group, Name, User
+
+from idpsync.targets.base import Member, RemoteGroup, RemoteUser
+
+PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+SCIM_MEDIA_TYPE = "application/scim+json"
+
+
+@dataclass(frozen=True, slots=True)
+class ScimProfile:
+    """A SCIM server's quirks, as data (no ``if server == …`` in the code)."""
+
+    name: str
+    """Profile name, as in the configuration."""
+    max_page: int | None
+    """Largest ``count`` the server honours (``None``: no limit known)."""
+    rename_groups: bool
+    """Whether ``displayName`` of a group can be changed; else rename = re-create."""
+    real_delete: bool
+    """Whether ``DELETE /Users/{id}`` deletes; else users are always deactivated by PATCH."""
+    user_filters: tuple[str, ...]
+    """Attributes a ``/Users`` filter may use, in lookup order (one ``eq`` at a time)."""
+    group_filters: tuple[str, ...]
+    """Attributes a ``/Groups`` filter may use, in lookup order."""
+    etags: bool
+    """Whether to send ``If-Match`` with versions the server gave (if it gave any)."""
+
+
+GENERIC = ScimProfile(
+    "generic",
+    None,
+    True,
+    True,
+    ("externalId", "userName", "emails.value"),
+    ("externalId", "displayName"),
+    True,
+)
+ATLASSIAN = ScimProfile(
+    "atlassian", 100, False, False, ("externalId", "userName"), ("displayName",), False
+)
+"""Atlassian Cloud user provisioning: DELETE only deactivates (and then hides the user), a
+group name taken in the organisation gives 409, synced groups cannot be renamed, one ``eq``
+filter on ``userName``/``externalId`` (groups: ``displayName``), at most 100 per page."""
+PROFILES = {p.name: p for p in (GENERIC, ATLASSIAN)}
+
+
+def eq_filter(attribute: str, value: str) -> str:
+    """``attribute eq "value"`` with the value's quotes and backslashes escaped."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'{attribute} eq "{escaped}"'
+
+
+def user_payload(source_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The body of ``POST /Users`` for a directory user."""
+    email = fields.get("email")
+    user: User[Any] = User(
+        user_name=fields["login"],
+        external_id=source_id,
+        display_name=fields.get("display_name"),
+        name=Name(given_name=fields.get("given_name"), family_name=fields.get("family_name"))
+        if fields.get("given_name") or fields.get("family_name")
+        else None,
+        emails=[Email(value=email, type="work", primary=True)] if email else None,
+        active=bool(fields.get("active", True)),
+    )
+    return user.model_dump(scim_ctx=Context.RESOURCE_CREATION_REQUEST)
+
+
+def group_payload(source_id: str, name: str) -> dict[str, Any]:
+    """The body of ``POST /Groups`` for a directory group (members are added by PATCH)."""
+    group = Group(display_name=name, external_id=source_id)
+    return group.model_dump(scim_ctx=Context.RESOURCE_CREATION_REQUEST)
+
+
+_USER_PATHS = {
+    "login": "userName",
+    "display_name": "displayName",
+    "given_name": "name.givenName",
+    "family_name": "name.familyName",
+    "active": "active",
+    "external_id": "externalId",
+}
+
+
+def user_patch(changed: Mapping[str, Any], profile: ScimProfile) -> list[dict[str, Any]]:
+    """PATCH operations for changed directory fields (unknown fields are skipped)."""
+    ops: list[dict[str, Any]] = []
+    for key, value in changed.items():
+        if key == "login" and profile.name == "atlassian":
+            continue  # Atlassian: userName cannot be changed
+        if key == "email":
+            ops.append(
+                {
+                    "op": "replace",
+                    "path": "emails",
+                    "value": [{"value": value, "type": "work", "primary": True}],
+                }
+                if value
+                else {"op": "remove", "path": "emails"}
+            )
+        elif key in _USER_PATHS:
+            path = _USER_PATHS[key]
+            ops.append(
+                {"op": "replace", "path": path, "value": value}
+                if value is not None
+                else {"op": "remove", "path": path}
+            )
+    return ops
+
+
+def member_patches(op: str, members: Sequence[Member], chunk: int) -> list[list[dict[str, Any]]]:
+    """Member add/remove operations, ``chunk`` members per request."""
+    batches = []
+    for start in range(0, len(members), chunk):
+        part = members[start : start + chunk]
+        if op == "add":
+            value = [{"value": rid, "type": kind.capitalize()} for rid, kind in part]
+            batches.append([{"op": "add", "path": "members", "value": value}])
+        else:
+            batches.append(
+                [{"op": "remove", "path": f"members[{eq_filter('value', rid)}]"} for rid, _ in part]
+            )
+    return batches
+
+
+def patch_body(operations: list[dict[str, Any]]) -> dict[str, Any]:
+    """A PatchOp message."""
+    return {"schemas": [PATCH_SCHEMA], "Operations": operations}
+
+
+def parse_user(resource: Mapping[str, Any]) -> RemoteUser:
+    """A ``User`` resource (as JSON) → :class:`RemoteUser`."""
+    emails = resource.get("emails") or []
+    primary = next((e for e in emails if e.get("primary")), emails[0] if emails else None)
+    name = resource.get("name") or {}
+    return RemoteUser(
+        id=str(resource["id"]),
+        external_id=resource.get("externalId"),
+        fields={
+            "login": resource.get("userName"),
+            "email": primary.get("value") if primary else None,
+            "display_name": resource.get("displayName"),
+            "given_name": name.get("givenName"),
+            "family_name": name.get("familyName"),
+            "active": resource.get("active", True),
+        },
+    )
+
+
+def parse_group(resource: Mapping[str, Any]) -> RemoteGroup:
+    """A ``Group`` resource (as JSON) → :class:`RemoteGroup`."""
+    members = frozenset(str(m["value"]) for m in resource.get("members") or [] if m.get("value"))
+    return RemoteGroup(
+        id=str(resource["id"]),
+        external_id=resource.get("externalId"),
+        name=str(resource.get("displayName") or ""),
+        members=members,
+    )
+
+
+def parse_page(body: Mapping[str, Any]) -> tuple[list[dict[str, Any]], int]:
+    """A ListResponse → (resources, totalResults)."""
+    resources = list(body.get("Resources") or [])
+    return resources, int(body.get("totalResults", len(resources)))
+
+
+def read_error(response: httpx.Response) -> tuple[str, str | None]:
+    """A SCIM error body (RFC 7644 §3.12) → (detail, scimType); other bodies are truncated."""
+    try:
+        error = Error.model_validate(response.json())
+    except (ValueError, ValidationError):
+        return (response.text[:200].strip() or response.reason_phrase), None
+    detail = error.detail or response.reason_phrase
+    hint = SCIM_HINTS.get(str(error.scim_type or ""))
+    return (f"{detail} ({hint})" if hint else detail), error.scim_type
+
+
+SCIM_HINTS = {
+    "uniqueness": "an object with this unique value exists in the target",
+    "invalidFilter": "the server refused the filter; check that the profile matches the server",
+    "tooMany": "the server wants smaller requests; lower options.members_per_patch or page_size",
+    "mutability": "the server does not allow changing this attribute",
+    "invalidValue": "the server refused a value; check the user's data in the IdP",
+    "invalidVers": "the object changed in the target meanwhile",
+    "noTarget": "the attribute or member to change does not exist",
+}
+"""What to do about each SCIM error type (RFC 7644 §3.12), added to the server's detail."""
+
+
+def version_of(response: httpx.Response) -> str | None:
+    """The resource version (weak ETag) a response carries, if any."""
+    etag = response.headers.get("ETag")
+    if etag:
+        return str(etag)
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    meta = body.get("meta") if isinstance(body, dict) else None
+    version = meta.get("version") if isinstance(meta, dict) else None
+    return str(version) if version else None

@@ -1,0 +1,184 @@
+"""The request layer (dry-run, retries, error messages), configuration and schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from idpsync.config import ConfigError, parse_config
+from idpsync.store import Store
+from idpsync.store.schema import metadata
+from idpsync.targets import scim_protocol
+from idpsync.targets.errors import (
+    Conflict,
+    DryRunRejected,
+    Rejected,
+    TargetAuthError,
+    TargetDown,
+)
+from idpsync.targets.transport import TargetHttp
+
+SECRET = "s3cr3t-token-never-shown"
+
+
+def http(handler: httpx.MockTransport, **kwargs: object) -> TargetHttp:
+    client = httpx.AsyncClient(
+        base_url="https://scim.example/v2/",
+        transport=handler,
+        headers={"Authorization": f"Bearer {SECRET}"},
+    )
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    layer = TargetHttp(client, read_error=scim_protocol.read_error, sleep=sleep, **kwargs)  # type: ignore[arg-type]
+    layer.waits = waits  # type: ignore[attr-defined]
+    return layer
+
+
+async def test_dry_run_refuses_every_write_before_it_leaves() -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.method)
+        return httpx.Response(200, json={"Resources": [], "totalResults": 0})
+
+    layer = http(httpx.MockTransport(handler), dry_run=True)
+    assert (await layer.request("GET", "Users")).status_code == 200
+    for method in ("POST", "PUT", "PATCH", "DELETE"):
+        with pytest.raises(DryRunRejected) as caught:
+            await layer.request(method, "Users/42", json={})
+        assert caught.value.method == method and caught.value.url.endswith("/v2/Users/42")
+    assert seen == ["GET"]
+    assert [b.split()[0] for b in layer.blocked] == ["POST", "PUT", "PATCH", "DELETE"]
+
+
+async def test_429_and_5xx_are_retried_honouring_retry_after() -> None:
+    answers = iter(
+        [
+            httpx.Response(429, headers={"Retry-After": "7"}),
+            httpx.Response(503),
+            httpx.Response(201, json={"id": "1"}),
+        ]
+    )
+    layer = http(httpx.MockTransport(lambda request: next(answers)))
+    response = await layer.request("POST", "Users", json={})
+    assert response.status_code == 201
+    assert layer.waits[0] == 7.0 and len(layer.waits) == 2  # type: ignore[attr-defined]
+
+
+async def test_exhausted_retries_mean_the_target_is_down() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    layer = http(httpx.MockTransport(handler), max_attempts=3)
+    with pytest.raises(TargetDown) as caught:
+        await layer.request("GET", "Users")
+    assert layer.requests == 3
+    assert "GET https://scim.example/v2/Users: cannot reach the target" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error", "text"),
+    [
+        (
+            409,
+            {
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+                "status": "409",
+                "scimType": "uniqueness",
+                "detail": "userName taken",
+            },
+            Conflict,
+            "POST https://scim.example/v2/Users: HTTP 409 uniqueness: userName taken",
+        ),
+        (
+            400,
+            {
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+                "status": "400",
+                "scimType": "invalidFilter",
+                "detail": "bad filter",
+            },
+            Rejected,
+            "HTTP 400 invalidFilter: bad filter",
+        ),
+        (401, {"detail": "no"}, TargetAuthError, "check the target's token setting"),
+        (500, "<html>oops</html>", TargetDown, "HTTP 500: <html>oops</html>"),
+    ],
+)
+async def test_error_bodies_become_clear_messages_without_secrets(
+    status: int, body: object, error: type[Exception], text: str
+) -> None:
+    content = json.dumps(body) if isinstance(body, dict) else str(body)
+    layer = http(
+        httpx.MockTransport(lambda request: httpx.Response(status, text=content)), max_attempts=1
+    )
+    with pytest.raises(error) as caught:
+        await layer.request("POST", "Users?x=1", json={})
+    assert text in str(caught.value)
+    assert SECRET not in str(caught.value)
+
+
+def test_target_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCIM_TOKEN", SECRET)
+    settings = parse_config("""
+[targets.jira]
+type = "scim"
+url = "https://api.atlassian.com/scim/directory/abc/"
+token = "env:SCIM_TOKEN"
+profile = "atlassian"
+connectors = ["hr"]
+[targets.jira.options]
+members_per_patch = 20
+""")
+    target = settings.targets["jira"]
+    assert target.url == "https://api.atlassian.com/scim/directory/abc"
+    assert target.token is not None and target.token.get_secret_value() == SECRET
+    assert SECRET not in repr(settings)
+    with pytest.raises(ConfigError) as caught:
+        parse_config('[targets.x]\ntype = "ldap"\nurl = "https://x"\n', "t.toml")
+    assert "t.toml:2: targets.x.type: unknown target type (one of: scim)" in caught.value.problems
+    with pytest.raises(ConfigError) as inline:
+        parse_config('[targets.x]\ntype = "scim"\nurl = "https://x"\ntoken = "abc"\n')
+    assert "secrets are not written inline" in str(inline.value)
+
+
+def test_schema_matches_migrations(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'm.db'}")
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    store.close()
+    assert diff == []
+
+
+async def test_listing_pages_and_refuses_a_repeating_page() -> None:
+    from idpsync.config import TargetOptions
+    from idpsync.targets.errors import TargetError
+    from idpsync.targets.scim import ScimTarget
+
+    users = [{"id": str(n), "userName": f"u{n}"} for n in range(5)]
+    starts: list[str] = []
+
+    def paged(request: httpx.Request) -> httpx.Response:
+        start = int(request.url.params["startIndex"])
+        starts.append(request.url.params["startIndex"])
+        page = users[start - 1 : start - 1 + int(request.url.params["count"])]
+        return httpx.Response(200, json={"totalResults": 5, "Resources": page})
+
+    target = ScimTarget(http(httpx.MockTransport(paged)), TargetOptions(page_size=2))
+    assert [u.fields["login"] for u in await target.list_users()] == [f"u{n}" for n in range(5)]
+    assert starts == ["1", "3", "5"]
+
+    def stuck(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"totalResults": 5, "Resources": users[:2]})
+
+    target = ScimTarget(http(httpx.MockTransport(stuck)), TargetOptions(page_size=2))
+    with pytest.raises(TargetError, match="repeats earlier resources"):
+        await target.list_users()
