@@ -32,6 +32,11 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Work with the configuration file.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+emulate_app = typer.Typer(
+    help="Serve an emulated identity provider (for tests, demos and benchmarks).",
+    no_args_is_help=True,
+)
+app.add_typer(emulate_app, name="emulate")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -40,8 +45,12 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 ConfigOption = Annotated[
     str | None,
-    typer.Option("--config", "-c", help="Configuration file (default: $IDPSYNC_CONFIG or "
-                 "./idpsync.toml).", show_default=False),
+    typer.Option(
+        "--config",
+        "-c",
+        help="Configuration file (default: $IDPSYNC_CONFIG or ./idpsync.toml).",
+        show_default=False,
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
@@ -75,7 +84,9 @@ def _store(loaded: LoadedConfig) -> Iterator[Store]:
 
 @app.command()
 def sync(
-    connector: Annotated[str | None, typer.Argument(help="Connector to sync (default: all).")] = None,
+    connector: Annotated[
+        str | None, typer.Argument(help="Connector to sync (default: all).")
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only; change nothing.")] = False,
     allow_deletes: Annotated[
         bool, typer.Option("--allow-deletes", help="Confirm removals a guard would refuse.")
@@ -85,9 +96,11 @@ def sync(
 ) -> None:
     """Sync one connector (or every enabled one) from its IdP into the directory."""
     loaded = _load(config)
-    names = [connector] if connector else [
-        n for n, c in loaded.settings.connectors.items() if c.enabled
-    ]
+    names = (
+        [connector]
+        if connector
+        else [n for n, c in loaded.settings.connectors.items() if c.enabled]
+    )
     if connector:
         try:
             loaded.connector(connector)
@@ -106,7 +119,11 @@ def sync(
 
 
 def _sync_one(
-    loaded: LoadedConfig, store: Store, name: str, dry_run: bool, allow_deletes: bool,
+    loaded: LoadedConfig,
+    store: Store,
+    name: str,
+    dry_run: bool,
+    allow_deletes: bool,
     quiet: bool,
 ) -> RunResult:
     settings = loaded.connector(name)
@@ -127,13 +144,21 @@ def _sync_one(
         task = bar.add_task("starting", total=None, connector=name)
 
         def on_event(event: Event) -> None:
-            bar.update(task, description=event.message, completed=event.done or 0,
-                       total=event.total)
+            bar.update(
+                task, description=event.message, completed=event.done or 0, total=event.total
+            )
 
         async def go() -> RunResult:
             try:
-                return await run_sync(store, name, settings, source, dry_run=dry_run,
-                                      allow_deletes=allow_deletes, progress=on_event)
+                return await run_sync(
+                    store,
+                    name,
+                    settings,
+                    source,
+                    dry_run=dry_run,
+                    allow_deletes=allow_deletes,
+                    progress=on_event,
+                )
             finally:
                 await source.aclose()
 
@@ -145,12 +170,19 @@ def _sync_one(
 
 def _print_result(name: str, result: RunResult) -> None:
     title = {
-        "succeeded": "sync finished", "partial": "sync finished with an incomplete read",
-        "dry_run": "dry run: nothing was changed", "guarded": "sync refused by a guard",
+        "succeeded": "sync finished",
+        "partial": "sync finished with an incomplete read",
+        "dry_run": "dry run: nothing was changed",
+        "guarded": "sync refused by a guard",
         "failed": "sync failed",
     }.get(result.status, result.status)
-    style = "green" if result.status in ("succeeded", "dry_run") else "yellow" if (
-        result.status == "partial") else "red"
+    style = (
+        "green"
+        if result.status in ("succeeded", "dry_run")
+        else "yellow"
+        if (result.status == "partial")
+        else "red"
+    )
     out.print(f"[bold {style}]{name}: {title}[/] (run {result.run_id})")
     if result.message:
         out.print(result.message, markup=False)
@@ -161,22 +193,40 @@ def _print_result(name: str, result: RunResult) -> None:
     table.add_column("")
     for column in ("created", "updated", "deactivated", "reactivated", "deleted"):
         table.add_column(column, justify="right")
-    table.add_row("users", *(str(counts[f"users_{c}"]) for c in (
-        "created", "updated", "deactivated", "reactivated", "deleted")))
-    table.add_row("groups", str(counts["groups_created"]), str(counts["groups_updated"]), "", "",
-                  str(counts["groups_deleted"]))
+    table.add_row(
+        "users",
+        *(
+            str(counts[f"users_{c}"])
+            for c in ("created", "updated", "deactivated", "reactivated", "deleted")
+        ),
+    )
+    table.add_row(
+        "groups",
+        str(counts["groups_created"]),
+        str(counts["groups_updated"]),
+        "",
+        "",
+        str(counts["groups_deleted"]),
+    )
     out.print(table)
-    out.print(f"memberships: {counts['memberships_added']} added, "
-              f"{counts['memberships_removed']} removed")
+    out.print(
+        f"memberships: {counts['memberships_added']} added, {counts['memberships_removed']} removed"
+    )
     if not result.complete:
-        out.print("[yellow]The IdP could not be read completely, so no one was removed, "
-                  "deactivated or taken out of a group.[/]")
+        out.print(
+            "[yellow]The IdP could not be read completely, so no one was removed, "
+            "deactivated or taken out of a group.[/]"
+        )
 
 
 def _result_json(result: RunResult) -> dict[str, Any]:
     return {
-        "run_id": result.run_id, "status": result.status, "complete": result.complete,
-        "message": result.message or None, "summary": result.summary(), "stats": result.stats,
+        "run_id": result.run_id,
+        "status": result.status,
+        "complete": result.complete,
+        "message": result.message or None,
+        "summary": result.summary(),
+        "stats": result.stats,
     }
 
 
@@ -196,31 +246,55 @@ def runs(
     with _store(loaded) as store:
         rows = store.runs(connector, limit)
     if as_json:
-        out.print_json(json.dumps([
-            {"id": r["id"], "connector": r["connector"], "mode": r["mode"],
-             "dry_run": r["dry_run"], "status": r["status"], "complete": r["complete"],
-             "started_at": _iso(r["started_at"]), "finished_at": _iso(r["finished_at"]),
-             "summary": r["summary"], "stats": r["stats"], "message": r["message"]}
-            for r in rows
-        ]))
+        out.print_json(
+            json.dumps(
+                [
+                    {
+                        "id": r["id"],
+                        "connector": r["connector"],
+                        "mode": r["mode"],
+                        "dry_run": r["dry_run"],
+                        "status": r["status"],
+                        "complete": r["complete"],
+                        "started_at": _iso(r["started_at"]),
+                        "finished_at": _iso(r["finished_at"]),
+                        "summary": r["summary"],
+                        "stats": r["stats"],
+                        "message": r["message"],
+                    }
+                    for r in rows
+                ]
+            )
+        )
         return
     table = Table("run", "connector", "started", "status", "changes", "message")
     for r in rows:
         changes = sum(int(v) for v in (r["summary"] or {}).values())
-        table.add_row(str(r["id"]), r["connector"], r["started_at"].strftime("%Y-%m-%d %H:%M:%S"),
-                      r["status"] + (" (dry run)" if r["dry_run"] and r["status"] != "dry_run"
-                                     else ""),
-                      str(changes), (r["message"] or "")[:120])
+        table.add_row(
+            str(r["id"]),
+            r["connector"],
+            r["started_at"].strftime("%Y-%m-%d %H:%M:%S"),
+            r["status"] + (" (dry run)" if r["dry_run"] and r["status"] != "dry_run" else ""),
+            str(changes),
+            (r["message"] or "")[:120],
+        )
     out.print(table)
 
 
 def _user_json(row: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": row["id"], "connector": row["connector"], "source_id": row["source_id"],
-        "login": row["login"], "email": row["email"], "display_name": row["display_name"],
-        "given_name": row["given_name"], "family_name": row["family_name"],
-        "active": row["active"], "manager_source_id": row["manager_id"],
-        "attributes": row["attributes"] or {}, "created_at": _iso(row["created_at"]),
+        "id": row["id"],
+        "connector": row["connector"],
+        "source_id": row["source_id"],
+        "login": row["login"],
+        "email": row["email"],
+        "display_name": row["display_name"],
+        "given_name": row["given_name"],
+        "family_name": row["family_name"],
+        "active": row["active"],
+        "manager_source_id": row["manager_id"],
+        "attributes": row["attributes"] or {},
+        "created_at": _iso(row["created_at"]),
         "updated_at": _iso(row["updated_at"]),
     }
 
@@ -243,8 +317,13 @@ def users(
         return
     table = Table("login", "display name", "email", "active", "connector")
     for r in rows:
-        table.add_row(r["login"], r["display_name"] or "", r["email"] or "",
-                      "yes" if r["active"] else "no", r["connector"] or "(local)")
+        table.add_row(
+            r["login"],
+            r["display_name"] or "",
+            r["email"] or "",
+            "yes" if r["active"] else "no",
+            r["connector"] or "(local)",
+        )
     out.print(table)
 
 
@@ -267,8 +346,11 @@ def groups(
         payload = []
         for r in rows:
             item: dict[str, Any] = {
-                "id": r["id"], "connector": r["connector"], "source_id": r["source_id"],
-                "name": r["name"], "description": r["description"],
+                "id": r["id"],
+                "connector": r["connector"],
+                "source_id": r["source_id"],
+                "name": r["name"],
+                "description": r["description"],
             }
             if members:
                 item["members"] = member_map[r["id"]]
@@ -292,6 +374,47 @@ def config_check(config: ConfigOption = None) -> None:
     for name, conn in loaded.settings.connectors.items():
         state = "" if conn.enabled else " (disabled)"
         out.print(f"  connector {name}: source {conn.source.type}{state}", markup=False)
+
+
+@emulate_app.command("entra")
+def emulate_entra(
+    port: Annotated[int, typer.Option(help="TCP port (0 = any free port).")] = 8001,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    users: Annotated[int, typer.Option(help="Number of generated users.")] = 10000,
+    groups: Annotated[int, typer.Option(help="Number of generated groups.")] = 500,
+    seed: Annotated[int, typer.Option(help="Seed of the generated tenant.")] = 7,
+    latency_ms: Annotated[float, typer.Option(help="Fixed delay per request (ms).")] = 0.0,
+    tail_ms: Annotated[float, typer.Option(help="Largest extra random delay (ms).")] = 0.0,
+    tail_share: Annotated[float, typer.Option(help="Share of requests with a tail.")] = 0.0,
+    rate_limit: Annotated[
+        bool, typer.Option("--rate-limit/--no-rate-limit", help="Graph resource-unit limits.")
+    ] = True,
+    print_config: Annotated[
+        bool, typer.Option("--print-config", help="Print a connector block for it first.")
+    ] = False,
+) -> None:
+    """Serve a Microsoft Entra ID (Graph + token endpoint) emulator until stopped."""
+    from idpsync.emulators import Latency
+    from idpsync.emulators.entra import EntraEmulator
+    from idpsync.emulators.framework import bind
+
+    latency = Latency(fixed_ms=latency_ms, tail_ms=tail_ms, tail_probability=tail_share)
+    emulator = EntraEmulator.generate(
+        users=users, groups=groups, seed=seed, latency=latency, rate_limit=rate_limit
+    )
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        err.print(f"cannot listen on {host}:{port}: {exc}; choose another --port", markup=False)
+        raise typer.Exit(EXIT_USAGE) from None
+    base = f"http://{host}:{sock.getsockname()[1]}"
+    if print_config:
+        out.print(f"export IDPSYNC_EMULATOR_SECRET='{emulator.client_secret}'", markup=False)
+        out.print("", markup=False)
+        out.print(emulator.connector_toml(base), markup=False)
+    err.print(f"entra emulator: {users} users, {groups} groups, seed {seed} at {base}")
+    sys.stdout.flush()
+    emulator.serve_forever(sock)
 
 
 def main() -> None:

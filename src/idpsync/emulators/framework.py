@@ -209,6 +209,11 @@ class Emulator(ABC):
         """Serve on a real port in a background thread (``port=0`` picks a free one)."""
         return RunningServer.start(self, host, port, ssl_certfile, ssl_keyfile)
 
+    def serve_forever(self, sock: socket.socket) -> None:
+        """Serve on an already bound socket in this thread until interrupted (the CLI uses it)."""
+        config = uvicorn.Config(self, log_level="warning", lifespan="off")
+        uvicorn.Server(config).run(sockets=[sock])
+
     # ---- the pipeline --------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -287,6 +292,14 @@ def _request_url(scope: Scope) -> str:
     return f"{scope['scheme']}://{host}{path}" + (f"?{query}" if query else "")
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (``port=0``: any free port)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
 class _ThreadServer(uvicorn.Server):
     def install_signal_handlers(self) -> None:  # signals belong to the main thread
         return None
@@ -312,9 +325,7 @@ class RunningServer:
         keyfile: str | None,
     ) -> RunningServer:
         """Bind, start the thread and wait until uvicorn accepts connections."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
+        sock = bind(host, port)
         port = sock.getsockname()[1]
         config = uvicorn.Config(
             emulator,

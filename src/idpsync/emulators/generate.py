@@ -17,6 +17,7 @@ The same ``(users, groups, seed)`` always gives the same tenant, byte for byte. 
 
 from __future__ import annotations
 
+import functools
 import random
 import unicodedata
 import uuid
@@ -68,6 +69,7 @@ def _uid(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
+@functools.lru_cache(maxsize=4096)
 def _ascii(text: str) -> str:
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     kept = "".join(ch for ch in folded.lower() if ch.isalnum() or ch in ".-'")
@@ -140,15 +142,7 @@ def _groups(rng: random.Random, spec: TenantSpec, users: list[TenantUser]) -> li
             unified=i % 3 == 1,
             created=f"2019-{1 + i % 12:02d}-01T00:00:00Z",
         )
-        if size >= len(ids):
-            picked = ids
-        else:
-            start = rng.randrange(len(ids))
-            picked = (
-                (ids[start:] + ids[:start])[:size]
-                if size > len(ids) // 4
-                else [ids[rng.randrange(len(ids))] for _ in range(size)]
-            )
+        picked = ids if size >= len(ids) else rng.sample(ids, size)
         group.members = dict.fromkeys(picked)
         groups.append(group)
     return groups
@@ -177,8 +171,8 @@ def _others(rng: random.Random, spec: TenantSpec, groups: list[TenantGroup]) -> 
         TenantObject(_uid(rng), OTHER_KINDS[i % 3], f"{OTHER_KINDS[i % 3]} {i}")
         for i in range(count)
     ]
-    small = groups[4:] or groups
-    for i, other in enumerate(others):
+    small = groups[4:] or groups[1:]
+    for i, other in enumerate(others if small else ()):
         small[i % len(small)].members[other.id] = None
     return others
 

@@ -126,8 +126,12 @@ def plan(
     if complete and delete_groups:
         for source_id in sorted(current.groups.keys() - desired.groups.keys()):
             result.ops.append(
-                Op(OpKind.DELETE_GROUP, source_id, before=current.groups[source_id].fields(),
-                   reason="missing from the IdP")
+                Op(
+                    OpKind.DELETE_GROUP,
+                    source_id,
+                    before=current.groups[source_id].fields(),
+                    reason="missing from the IdP",
+                )
             )
     result.ops.sort(key=lambda op: _ORDER[op.kind])  # stable: keeps source-id order within a kind
     result.ops = [replace(op, key=_key(op, desired, current)) for op in result.ops]
@@ -173,8 +177,13 @@ def _plan_groups_upsert(desired: DirectoryState, current: DirectoryState) -> Ite
             yield Op(OpKind.CREATE_GROUP, source_id, after=group.fields(), reason="new in the IdP")
         elif existing != group:
             before, after = _diff(existing.fields(), group.fields())
-            yield Op(OpKind.UPDATE_GROUP, source_id, before=before, after=after,
-                     reason="changed in the IdP")
+            yield Op(
+                OpKind.UPDATE_GROUP,
+                source_id,
+                before=before,
+                after=after,
+                reason="changed in the IdP",
+            )
 
 
 def _plan_users(
@@ -208,14 +217,25 @@ def _plan_users(
     for source_id in sorted(current.users.keys() - desired.users.keys()):
         existing = current.users[source_id]
         if deprovision == "delete":
-            yield Op(OpKind.DELETE_USER, source_id, before=existing.fields(),
-                     reason="missing from the IdP")
+            yield Op(
+                OpKind.DELETE_USER,
+                source_id,
+                before=existing.fields(),
+                reason="missing from the IdP",
+            )
         elif existing.active:
-            yield Op(OpKind.DEACTIVATE_USER, source_id, before={"active": True},
-                     after={"active": False}, reason="missing from the IdP")
+            yield Op(
+                OpKind.DEACTIVATE_USER,
+                source_id,
+                before={"active": True},
+                after={"active": False},
+                reason="missing from the IdP",
+            )
 
 
-def _plan_members(desired: DirectoryState, current: DirectoryState, *, complete: bool) -> Iterable[Op]:
+def _plan_members(
+    desired: DirectoryState, current: DirectoryState, *, complete: bool
+) -> Iterable[Op]:
     for edge in sorted(desired.memberships - current.memberships):
         yield Op(OpKind.ADD_MEMBER, edge.group_id, member=edge, reason="member in the IdP")
     if not complete:
@@ -238,7 +258,8 @@ def apply_ops(state: DirectoryState, ops: Iterable[Op]) -> DirectoryState:
         elif op.kind is OpKind.DELETE_USER:
             del users[op.source_id]
             memberships = {
-                m for m in memberships
+                m
+                for m in memberships
                 if not (m.member_kind is MemberKind.USER and m.member_id == op.source_id)
             }
         elif op.kind is OpKind.CREATE_GROUP:
@@ -249,7 +270,8 @@ def apply_ops(state: DirectoryState, ops: Iterable[Op]) -> DirectoryState:
         elif op.kind is OpKind.DELETE_GROUP:
             del groups[op.source_id]
             memberships = {
-                m for m in memberships
+                m
+                for m in memberships
                 if m.group_id != op.source_id
                 and not (m.member_kind is MemberKind.GROUP and m.member_id == op.source_id)
             }

@@ -17,10 +17,16 @@ def desired_state(snapshot: Snapshot, settings: PolicySettings) -> DirectoryStat
     state = DirectoryState()
     for user in snapshot.users:
         state.users[user.source_id] = DirUser(
-            source_id=user.source_id, login=user.login, email=user.email,
-            display_name=user.display_name, given_name=user.given_name,
-            family_name=user.family_name, active=user.active, manager_id=user.manager_id,
-            photo_ref=user.photo_ref, attributes=dict(user.attributes),
+            source_id=user.source_id,
+            login=user.login,
+            email=user.email,
+            display_name=user.display_name,
+            given_name=user.given_name,
+            family_name=user.family_name,
+            active=user.active,
+            manager_id=user.manager_id,
+            photo_ref=user.photo_ref,
+            attributes=dict(user.attributes),
         )
     for group in snapshot.groups:
         state.groups[group.source_id] = DirGroup(

@@ -122,8 +122,16 @@ async def run_sync(
         return RunResult(run_id, "failed", message=message, complete=False)
     timings["fetch_seconds"] = round(time.monotonic() - started, 3)
     return _stage_plan_apply(
-        store, name, settings, source, snap, run_id,
-        dry_run=dry_run, allow_deletes=allow_deletes, progress=progress, timings=timings,
+        store,
+        name,
+        settings,
+        source,
+        snap,
+        run_id,
+        dry_run=dry_run,
+        allow_deletes=allow_deletes,
+        progress=progress,
+        timings=timings,
     )
 
 
@@ -158,27 +166,38 @@ def _stage_plan_apply(
             desired = desired_state(staged, settings.policy)
             current = store.load_directory(conn, name)
             result.plan = plan(
-                desired, current, complete=snap.complete,
+                desired,
+                current,
+                complete=snap.complete,
                 deprovision=settings.policy.deprovision,
                 delete_groups=settings.policy.delete_groups,
             )
             timings["plan_seconds"] = round(time.monotonic() - mark, 3)
             guard.check(
-                result.plan, settings.guard,
+                result.plan,
+                settings.guard,
                 guard.GuardContext(snap.complete, before["active_users"], allow_deletes),
             )
             if dry_run:
                 raise _Rollback
             mark = time.monotonic()
-            progress(Event("apply", f"applying {len(result.plan)} changes",
-                           done=0, total=len(result.plan)))
+            progress(
+                Event(
+                    "apply", f"applying {len(result.plan)} changes", done=0, total=len(result.plan)
+                )
+            )
             apply_plan(store, conn, name, run_id, result.plan, checkpoint=_fault)
             timings["apply_seconds"] = round(time.monotonic() - mark, 3)
             result.status = "succeeded" if snap.complete else "partial"
             result.stats = _stats(source, timings)
             store.finish_run(
-                run_id, result.status, conn=conn, complete=snap.complete,
-                summary=result.summary(), stats=result.stats, message=result.message or None,
+                run_id,
+                result.status,
+                conn=conn,
+                complete=snap.complete,
+                summary=result.summary(),
+                stats=result.stats,
+                message=result.message or None,
             )
     except _Rollback:
         result.status = "dry_run"
@@ -186,15 +205,23 @@ def _stage_plan_apply(
         result.status = "guarded"
         result.message = str(exc)
     except Exception as exc:
-        store.finish_run(run_id, "failed", complete=snap.complete,
-                         message=f"internal error: {type(exc).__name__}: {exc}",
-                         stats=_stats(source, timings))
+        store.finish_run(
+            run_id,
+            "failed",
+            complete=snap.complete,
+            message=f"internal error: {type(exc).__name__}: {exc}",
+            stats=_stats(source, timings),
+        )
         raise
     if result.status in ("dry_run", "guarded"):
         result.stats = _stats(source, timings)
         store.finish_run(
-            run_id, result.status, complete=snap.complete, summary=result.summary(),
-            stats=result.stats, message=result.message or None,
+            run_id,
+            result.status,
+            complete=snap.complete,
+            summary=result.summary(),
+            stats=result.stats,
+            message=result.message or None,
         )
     progress(Event("done", result.status))
     return result

@@ -75,6 +75,7 @@ class EntraEmulator(Emulator):
         rate_limit: bool = True,
         require_auth: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        bucket_capacity: int | None = None,
     ) -> None:
         super().__init__(tenant, latency=latency)
         self.directory = Directory(tenant.tenant_id, tenant.domain)
@@ -82,10 +83,11 @@ class EntraEmulator(Emulator):
         self.rate_limit = rate_limit
         self.require_auth = require_auth
         self.clock = clock
+        self.bucket_capacity = bucket_capacity
         self.buckets: dict[tuple[str, str], TokenBucket] = {}
         self._cache: dict[tuple[Any, ...], list[str]] = {}
         seed = hashlib.sha256(tenant.tenant_id.encode()).hexdigest()
-        self.client_id = str(uuid.UUID(seed[:32]))
+        self.client_id = str(uuid.UUID(seed[:32], version=4))
         self.client_secret = f"emu~{seed[32:64]}"
         self.directory.register_app(self.client_id, self.client_secret)
 
@@ -163,7 +165,9 @@ class EntraEmulator(Emulator):
         key = (entry[0], self.tenant.tenant_id)
         bucket = self.buckets.get(key)
         if bucket is None:
-            bucket = TokenBucket(bucket_size(len(self.tenant.users)), 10.0, self.clock)
+            bucket = TokenBucket(
+                self.bucket_capacity or bucket_size(len(self.tenant.users)), 10.0, self.clock
+            )
             self.buckets[key] = bucket
         decision = bucket.charge(cost)
         extra = [("x-ms-resource-unit", str(cost))]
