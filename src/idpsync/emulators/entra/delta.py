@@ -136,12 +136,12 @@ class DeltaEngine:
             if user is None:
                 return _removed(t.removed.get(object_id), object_id), 0, True
             body = render.project(render.user_json(t, user), select, render.USER_DEFAULT)
-            return body, 0, True
+            return {"id": object_id, **body}, 0, True
         group = t.groups.get(object_id)
         if group is None:
             return _removed(t.removed.get(object_id), object_id), 0, True
         default = tuple(sorted(render.GROUP_PROPS - {"members"}))
-        body = render.project(render.group_json(t, group), select, default)
+        body = {"id": object_id, **render.project(render.group_json(t, group), select, default)}
         if select is not None and "members" not in select:
             return body, 0, True
         if members is None:
