@@ -59,12 +59,19 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
-def client_assertion(key: rsa.RSAPrivateKey, client_id: str, audience: str,
-                     alg: str = "RS256", lifetime: int = 600) -> str:
+def client_assertion(
+    key: rsa.RSAPrivateKey, client_id: str, audience: str, alg: str = "RS256", lifetime: int = 600
+) -> str:
     now = int(time.time())
     header = _b64(json.dumps({"alg": alg, "typ": "JWT"}).encode())
-    claims = {"aud": audience, "iss": client_id, "sub": client_id, "jti": str(uuid.uuid4()),
-              "nbf": now, "exp": now + lifetime}
+    claims = {
+        "aud": audience,
+        "iss": client_id,
+        "sub": client_id,
+        "jti": str(uuid.uuid4()),
+        "nbf": now,
+        "exp": now + lifetime,
+    }
     signing = f"{header}.{_b64(json.dumps(claims).encode())}"
     pad: padding.AsymmetricPadding = padding.PKCS1v15()
     if alg == "PS256":

@@ -19,9 +19,7 @@ def emu() -> EntraEmulator:
 @pytest.fixture
 async def client(emu: EntraEmulator) -> AsyncIterator[httpx.AsyncClient]:
     headers = {"authorization": f"Bearer {emu.issue_token()}"}
-    async with httpx.AsyncClient(
-        transport=emu.transport(), base_url=BASE, headers=headers
-    ) as http:
+    async with httpx.AsyncClient(transport=emu.transport(), base_url=BASE, headers=headers) as http:
         yield http
 
 

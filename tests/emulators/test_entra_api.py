@@ -138,10 +138,17 @@ async def test_members_and_transitive(emu: EntraEmulator, client: httpx.AsyncCli
     flat = await get_all(client, f"/v1.0/groups/{top.id}/transitiveMembers")
     assert sorted(m["id"] for m in flat) == sorted(t.transitive_members(top.id))
     assert len(flat) == len({m["id"] for m in flat})
-    kinds = {m["@odata.type"] for g in t.group_ids
-             for m in (await client.get(f"/v1.0/groups/{g}/members?$top=999")).json()["value"]}
-    assert {"#microsoft.graph.servicePrincipal", "#microsoft.graph.device",
-            "#microsoft.graph.orgContact", "#microsoft.graph.group"} <= kinds
+    kinds = {
+        m["@odata.type"]
+        for g in t.group_ids
+        for m in (await client.get(f"/v1.0/groups/{g}/members?$top=999")).json()["value"]
+    }
+    assert {
+        "#microsoft.graph.servicePrincipal",
+        "#microsoft.graph.device",
+        "#microsoft.graph.orgContact",
+        "#microsoft.graph.group",
+    } <= kinds
 
 
 async def test_member_of(emu: EntraEmulator, client: httpx.AsyncClient) -> None:

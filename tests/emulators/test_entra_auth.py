@@ -27,8 +27,9 @@ async def test_client_secret_success_and_token_works(emu: EntraEmulator) -> None
     headers = {"authorization": f"Bearer {body['access_token']}"}
     async with httpx.AsyncClient(transport=emu.transport(), base_url=BASE, headers=headers) as c:
         assert (await c.get("/v1.0/users")).status_code == 200
-    by_domain = await _token(emu, emu.tenant.domain, client_id=emu.client_id,
-                             client_secret=emu.client_secret)
+    by_domain = await _token(
+        emu, emu.tenant.domain, client_id=emu.client_id, client_secret=emu.client_secret
+    )
     assert by_domain.status_code == 200
 
 
@@ -38,15 +39,19 @@ async def test_client_secret_success_and_token_works(emu: EntraEmulator) -> None
         (None, {"client_secret": "wrong-secret-value"}, 401, "invalid_client", 7000215),
         (None, {}, 401, "invalid_client", 7000216),
         ("not-a-tenant", {"client_secret": "x"}, 400, "invalid_request", 90002),
-        (None, {"client_id": "11111111-2222-3333-4444-555555555555"}, 400,
-         "unauthorized_client", 700016),
+        (
+            None,
+            {"client_id": "11111111-2222-3333-4444-555555555555"},
+            400,
+            "unauthorized_client",
+            700016,
+        ),
         (None, {"scope": "User.Read"}, 400, "invalid_scope", 1002012),
         (None, {"grant_type": "password"}, 400, "unsupported_grant_type", 70003),
     ],
 )
 async def test_token_errors(
-    emu: EntraEmulator, tenant: str | None, form: dict[str, str], status: int, error: str,
-    code: int
+    emu: EntraEmulator, tenant: str | None, form: dict[str, str], status: int, error: str, code: int
 ) -> None:
     response = await _token(emu, tenant, **{"client_id": emu.client_id, **form})
     assert response.status_code == status
@@ -65,18 +70,33 @@ async def test_client_assertion(emu: EntraEmulator, alg: str) -> None:
     key = new_key()
     emu.register_app("cert-app", certificate_pem=self_signed(key))
     audience = f"{BASE}/{emu.tenant.tenant_id}/oauth2/v2.0/token"
-    good = await _token(emu, client_id="cert-app", client_assertion_type=ASSERTION_TYPE,
-                        client_assertion=client_assertion(key, "cert-app", audience, alg))
+    good = await _token(
+        emu,
+        client_id="cert-app",
+        client_assertion_type=ASSERTION_TYPE,
+        client_assertion=client_assertion(key, "cert-app", audience, alg),
+    )
     assert good.status_code == 200 and good.json()["access_token"]
-    forged = await _token(emu, client_id="cert-app", client_assertion_type=ASSERTION_TYPE,
-                          client_assertion=client_assertion(new_key(), "cert-app", audience, alg))
+    forged = await _token(
+        emu,
+        client_id="cert-app",
+        client_assertion_type=ASSERTION_TYPE,
+        client_assertion=client_assertion(new_key(), "cert-app", audience, alg),
+    )
     assert forged.status_code == 401 and forged.json()["error_codes"] == [700027]
-    expired = await _token(emu, client_id="cert-app", client_assertion_type=ASSERTION_TYPE,
-                           client_assertion=client_assertion(key, "cert-app", audience, alg,
-                                                             lifetime=-1000))
+    expired = await _token(
+        emu,
+        client_id="cert-app",
+        client_assertion_type=ASSERTION_TYPE,
+        client_assertion=client_assertion(key, "cert-app", audience, alg, lifetime=-1000),
+    )
     assert expired.json()["error_codes"] == [700024]
-    no_cert = await _token(emu, client_id=emu.client_id, client_assertion_type=ASSERTION_TYPE,
-                           client_assertion=client_assertion(key, emu.client_id, audience))
+    no_cert = await _token(
+        emu,
+        client_id=emu.client_id,
+        client_assertion_type=ASSERTION_TYPE,
+        client_assertion=client_assertion(key, emu.client_id, audience),
+    )
     assert no_cert.json()["error_codes"] == [700027]
 
 

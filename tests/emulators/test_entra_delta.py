@@ -55,7 +55,9 @@ async def test_users_delta_spellings(
 async def test_users_delta_after_changes(emu: EntraEmulator, client: httpx.AsyncClient) -> None:
     t = emu.tenant
     emu.delta.page_objects = 7
-    _, link, pages = await run_delta(client, "/v1.0/users/delta?$select=id,displayName,accountEnabled")
+    _, link, pages = await run_delta(
+        client, "/v1.0/users/delta?$select=id,displayName,accountEnabled"
+    )
     assert pages == -(-60 // 7)
     renamed, disabled, soft, hard = t.user_ids[:4]
     t.update_user(renamed, display_name="New Name")
@@ -102,12 +104,16 @@ async def test_groups_delta_splits_large_groups_and_merges(
         by_id.setdefault(item["id"], []).append(item)
     edges = by_id[target][0]["members@delta"]
     assert {"@odata.type": "#microsoft.graph.user", "id": joining} in edges
-    assert {"@odata.type": "#microsoft.graph.user", "id": leaving,
-            "@removed": {"reason": "deleted"}} in edges
+    assert {
+        "@odata.type": "#microsoft.graph.user",
+        "id": leaving,
+        "@removed": {"reason": "deleted"},
+    } in edges
     assert by_id[other][0]["displayName"] == "Renamed group"
     assert by_id[gone][0]["@removed"] == {"reason": "changed"}
-    assert by_id[new.id][0]["members@delta"] == [{"@odata.type": "#microsoft.graph.user",
-                                                  "id": joining}]
+    assert by_id[new.id][0]["members@delta"] == [
+        {"@odata.type": "#microsoft.graph.user", "id": joining}
+    ]
 
 
 async def test_latest_and_expired_tokens(emu: EntraEmulator, client: httpx.AsyncClient) -> None:

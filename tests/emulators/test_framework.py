@@ -58,7 +58,10 @@ def test_resource_unit_costs() -> None:
     assert request_cost(["users", "u", "transitiveMemberOf"], {}) == 5
     assert request_cost(["groups"], {"$select": "id"}) == 1  # never below 1
     assert (bucket_size(49), bucket_size(50), bucket_size(500), bucket_size(501)) == (
-        3500, 5000, 5000, 8000,
+        3500,
+        5000,
+        5000,
+        8000,
     )
 
 
@@ -150,7 +153,9 @@ async def test_control_routes(emu: EntraEmulator, client: httpx.AsyncClient) -> 
     assert (await client.get("/v1.0/groups")).status_code == 502
     ok = await client.post("/_emulator/tenant/rename_group", json={"group_id": gid, "name": "X"})
     assert ok.status_code == 200 and emu.tenant.groups[gid].name == "X"
-    bad = await client.post("/_emulator/tenant/rename_group", json={"group_id": "nope", "name": "X"})
+    bad = await client.post(
+        "/_emulator/tenant/rename_group", json={"group_id": "nope", "name": "X"}
+    )
     assert bad.status_code == 400 and "nope" in bad.json()["error"]
     log = (await client.get("/_emulator/requests?clear=1")).json()
     assert [(e["method"], e["path"], e["status"]) for e in log] == [("GET", "/v1.0/groups", 502)]
