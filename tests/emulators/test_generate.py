@@ -1,9 +1,9 @@
 from __future__ import annotations
 
+import pytest
+
 from idpsync.emulators import TenantSpec, generate_tenant
 from idpsync.emulators.tenant import Tenant, TenantError
-
-import pytest
 
 
 def _tenant(users: int = 1000, groups: int = 60, seed: int = 1) -> Tenant:

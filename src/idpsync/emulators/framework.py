@@ -336,6 +336,7 @@ class RunningServer:
             access_log=False,
             ssl_certfile=certfile,
             ssl_keyfile=keyfile,
+            timeout_graceful_shutdown=1,
         )
         server = _ThreadServer(config)
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -352,7 +353,7 @@ class RunningServer:
     def stop(self) -> None:
         """Ask uvicorn to exit and wait for the thread."""
         self.server.should_exit = True
-        self.thread.join(timeout=10)
+        self.thread.join(timeout=5)
 
     def __enter__(self) -> RunningServer:
         return self

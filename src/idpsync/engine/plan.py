@@ -27,8 +27,8 @@ from idpsync.model import (
     DirGroup,
     DirUser,
     JSONValue,
-    Membership,
     MemberKind,
+    Membership,
 )
 
 Deprovision = Literal["deactivate", "delete", "keep"]

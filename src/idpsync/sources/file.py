@@ -28,7 +28,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from idpsync.model import Membership, MemberKind, Snapshot, SourceGroup, SourceUser
+from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources.base import Event, Progress, Source, SourceError, no_progress
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=255, strip_whitespace=True)]
