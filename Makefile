@@ -22,8 +22,8 @@ demo: setup
 	$(PY) scripts/demo.py
 
 lint: setup
-	$(VENV)/bin/ruff check src tests benchmarks scripts
-	$(VENV)/bin/ruff format --check src tests benchmarks scripts
+	$(VENV)/bin/ruff check src tests scripts $(wildcard benchmarks)
+	$(VENV)/bin/ruff format --check src tests scripts $(wildcard benchmarks)
 	$(VENV)/bin/mypy
 
 test: setup services lint

@@ -105,7 +105,9 @@ class Plan:
         return bool(self.ops)
 
 
-def _diff(before: dict[str, JSONValue], after: dict[str, JSONValue]) -> tuple[dict, dict]:
+def _diff(
+    before: dict[str, JSONValue], after: dict[str, JSONValue]
+) -> tuple[dict[str, JSONValue], dict[str, JSONValue]]:
     changed = [k for k in after if before.get(k) != after[k]]
     return {k: before.get(k) for k in changed}, {k: after[k] for k in changed}
 

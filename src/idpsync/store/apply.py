@@ -205,4 +205,5 @@ def _change_row(op: Op, run_id: int, connector: str, stamp: Any) -> dict[str, An
 def _jsonable(value: dict[str, Any] | None) -> dict[str, Any] | None:
     if value is None:
         return None
-    return json.loads(json.dumps(value, default=str))
+    plain: dict[str, Any] = json.loads(json.dumps(value, default=str))
+    return plain

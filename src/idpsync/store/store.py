@@ -164,7 +164,9 @@ class Store:
                     pid=os.getpid(),
                 )
             )
-            return int(result.inserted_primary_key[0])
+            key = result.inserted_primary_key
+            assert key is not None
+            return int(key[0])
 
     def _close_dead_runs(self, conn: Connection, connector: str) -> None:
         """Mark runs left ``running`` by a process that no longer exists as ``interrupted``."""

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import itertools
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tests.strategies import states
+
+from idpsync.engine.plan import apply_ops, plan
+from idpsync.model import DirectoryState, DirUser
+from idpsync.store import Store
+from idpsync.store.apply import apply_plan
+
+_names = itertools.count()
+
+
+def _write(store: Store, connector: str, target: DirectoryState, mode: str) -> DirectoryState:
+    """Plan against the store, apply, and return what the store holds afterwards."""
+    run_id = store.start_run(connector, "full", False)
+    with store.transaction() as conn:
+        store.ensure_connector(conn, connector, "file")
+        current = store.load_directory(conn, connector)
+        p = plan(target, current, deprovision=mode)
+        apply_plan(store, conn, connector, run_id, p)
+        expected = apply_ops(current, p.ops)
+    with store.transaction() as conn:
+        stored = store.load_directory(conn, connector)
+    assert stored == expected
+    return stored
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(first=states(), second=states(), mode=st.sampled_from(["deactivate", "delete"]))
+def test_store_apply_matches_in_memory_apply(store: Store, first, second, mode) -> None:
+    connector = f"c{next(_names)}"  # a fresh connector per example keeps examples independent
+    _write(store, connector, first, mode)
+    stored = _write(store, connector, second, mode)
+    with store.transaction() as conn:
+        again = plan(second, store.load_directory(conn, connector), deprovision=mode)
+    assert again.ops == []
+    if mode == "delete":
+        assert stored == second
+
+
+def test_change_log_records_every_operation(store: Store) -> None:
+    target = DirectoryState(users={"a": DirUser("a", "ada", email="ada@example.org")})
+    _write(store, "hr", target, "deactivate")
+    _write(store, "hr", DirectoryState(), "deactivate")
+    runs = store.runs("hr")
+    first, second = store.changes(runs[1]["id"]), store.changes(runs[0]["id"])
+    assert [(c["op"], c["object_key"], c["after"]["login"]) for c in first] == [
+        ("user.create", "ada", "ada")
+    ]
+    assert [(c["op"], c["before"], c["after"]) for c in second] == [
+        ("user.deactivate", {"active": True}, {"active": False})
+    ]
+
+
+def test_connectors_never_touch_each_others_objects(store: Store) -> None:
+    _write(store, "one", DirectoryState(users={"x": DirUser("x", "x1")}), "delete")
+    _write(store, "two", DirectoryState(users={"x": DirUser("x", "x2")}), "delete")
+    _write(store, "two", DirectoryState(), "delete")
+    with store.transaction() as conn:
+        assert list(store.load_directory(conn, "one").users) == ["x"]
+        assert store.load_directory(conn, "two").users == {}
