@@ -306,6 +306,15 @@ class _ThreadServer(uvicorn.Server):
     def install_signal_handlers(self) -> None:  # signals belong to the main thread
         return None
 
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # A TLS connection's close waits for the peer's close_notify; abort what is left so no
+        # transport outlives this thread's event loop.
+        transports = [c.transport for c in self.server_state.connections]
+        await super().shutdown(sockets)
+        for transport in transports:
+            transport.abort()
+        await asyncio.sleep(0.05)
+
 
 @dataclass
 class RunningServer:
@@ -316,6 +325,7 @@ class RunningServer:
     port: int
     server: uvicorn.Server
     thread: threading.Thread
+    sock: socket.socket
 
     @classmethod
     def start(
@@ -348,12 +358,13 @@ class RunningServer:
         if not server.started:
             raise RuntimeError(f"emulator {emulator.name} did not start on {host}:{port}")
         scheme = "https" if certfile else "http"
-        return cls(f"{scheme}://{host}:{port}", port, server, thread)
+        return cls(f"{scheme}://{host}:{port}", port, server, thread, sock)
 
     def stop(self) -> None:
         """Ask uvicorn to exit and wait for the thread."""
         self.server.should_exit = True
         self.thread.join(timeout=5)
+        self.sock.close()
 
     def __enter__(self) -> RunningServer:
         return self
