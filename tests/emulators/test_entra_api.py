@@ -199,3 +199,29 @@ async def test_unauthenticated_and_expired(emu: EntraEmulator, client: httpx.Asy
 async def test_unknown_segments(client: httpx.AsyncClient) -> None:
     assert (await client.get("/v1.0/applications")).status_code == 400
     assert (await client.get("/v2.0/users")).status_code == 400
+
+
+async def test_expand(emu: EntraEmulator, client: httpx.AsyncClient) -> None:
+    t = emu.tenant
+    users = await get_all(client, "/v1.0/users?$top=999&$expand=manager($select=id,displayName)")
+    assert len(users) == 60
+    big = EntraEmulator.generate(users=150, groups=3, seed=1)
+    headers = {"authorization": f"Bearer {big.issue_token()}"}
+    async with httpx.AsyncClient(transport=big.transport(), base_url=BASE, headers=headers) as c:
+        first = (await c.get("/v1.0/users?$top=999&$expand=manager")).json()
+    assert len(first["value"]) == 100 and "@odata.nextLink" in first  # page capped at 100
+    for user in users:
+        manager_id = t.users[user["id"]].manager_id
+        if manager_id is None:
+            assert "manager" not in user
+        else:
+            assert user["manager"] == {
+                "@odata.type": "#microsoft.graph.user",
+                "id": manager_id,
+                "displayName": t.users[manager_id].display_name,
+            }
+    everyone = next(g.id for g in t.groups.values() if g.name == "All Users")
+    group = (await client.get(f"/v1.0/groups/{everyone}?$expand=members($select=id)")).json()
+    assert [m["id"] for m in group["members"]] == t.member_list(everyone)[:20]
+    bad = await client.get("/v1.0/users?$expand=photo")
+    assert bad.status_code == 400 and "photo" in bad.json()["error"]["message"]

@@ -7,8 +7,9 @@ raised as :class:`~idpsync.emulators.entra.odata.GraphError`. Collections page b
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -27,6 +28,12 @@ from idpsync.emulators.tenant import Tenant, TenantUser
 DELTA = frozenset({"delta", "delta()", "microsoft.graph.delta", "microsoft.graph.delta()"})
 SAFE = "$,()'"
 OBJECT_PROPS = render.USER_PROPS | render.GROUP_PROPS
+EXPANDABLE = {"users": frozenset({"manager", "memberOf"}), "groups": frozenset({"members"})}
+EXPAND_ITEMS = 20
+"""``$expand`` of a collection-valued relation returns at most this many items."""
+EXPAND_TOP = 100
+"""With ``$expand`` a page holds at most this many objects."""
+Expansion = tuple[str, tuple[str, ...] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +90,39 @@ def page(
     return body
 
 
+def parse_expand(call: Call, kind: str) -> Expansion | None:
+    """``$expand=manager``, ``memberOf`` (users) or ``members`` (groups), with ``($select=…)``."""
+    raw = call.params.get("$expand", "").strip()
+    if not raw:
+        return None
+    match = re.fullmatch(r"(\w+)(?:\(\$select=([\w,]+)\))?", raw)
+    name = match.group(1) if match else raw
+    if match is None or name not in EXPANDABLE[kind]:
+        raise GraphError(
+            400,
+            "Request_BadRequest",
+            f"Could not find a property named '{name}' on type 'microsoft.graph.{kind[:-1]}'.",
+        )
+    select = tuple(match.group(2).split(",")) if match.group(2) else None
+    return name, select
+
+
+def add_expansion(
+    call: Call, body: dict[str, Any], object_id: str, expansion: Expansion
+) -> dict[str, Any]:
+    """Add the expanded relation to one rendered object (no key when there is no manager)."""
+    t = call.tenant
+    name, select = expansion
+    if name == "manager":
+        manager_id = t.users[object_id].manager_id
+        if manager_id in t.users:
+            body["manager"] = render.directory_object(t, manager_id or "", select)
+        return body
+    ids = t.member_list(object_id) if name == "members" else t.direct_groups(object_id)
+    body[name] = [render.directory_object(t, i, select) for i in ids[:EXPAND_ITEMS]]
+    return body
+
+
 def _filtered(call: Call, kind: str, ids: Sequence[str], query: Query) -> Sequence[str]:
     if not query.filter:
         return ids
@@ -111,10 +151,14 @@ def list_users(call: Call) -> dict[str, Any]:
     """``GET /users``."""
     t = call.tenant
     query = parse_query(call.params, call.headers, render.USER_PROPS)
+    expansion = parse_expand(call, "users")
+    if expansion:
+        query = replace(query, top=min(query.top, EXPAND_TOP))
     ids = _filtered(call, "users", t.user_ids, query)
 
     def item(i: str) -> dict[str, Any]:
-        return render.project(render.user_json(t, t.users[i]), query.select, render.USER_DEFAULT)
+        body = render.project(render.user_json(t, t.users[i]), query.select, render.USER_DEFAULT)
+        return add_expansion(call, body, i, expansion) if expansion else body
 
     return page(call, ids, item, query, "users")
 
@@ -123,11 +167,15 @@ def list_groups(call: Call) -> dict[str, Any]:
     """``GET /groups``."""
     t = call.tenant
     query = parse_query(call.params, call.headers, render.GROUP_PROPS)
+    expansion = parse_expand(call, "groups")
+    if expansion:
+        query = replace(query, top=min(query.top, EXPAND_TOP))
     ids = _filtered(call, "groups", t.group_ids, query)
     default = tuple(sorted(render.GROUP_PROPS - {"members"}))
 
     def item(i: str) -> dict[str, Any]:
-        return render.project(render.group_json(t, t.groups[i]), query.select, default)
+        body = render.project(render.group_json(t, t.groups[i]), query.select, default)
+        return add_expansion(call, body, i, expansion) if expansion else body
 
     return page(call, ids, item, query, "groups")
 
@@ -137,6 +185,9 @@ def get_user(call: Call, key: str) -> dict[str, Any]:
     query = parse_query(call.params, call.headers, render.USER_PROPS)
     user = _user(call, key)
     body = render.project(render.user_json(call.tenant, user), query.select, render.USER_DEFAULT)
+    expansion = parse_expand(call, "users")
+    if expansion:
+        add_expansion(call, body, user.id, expansion)
     return {"@odata.context": f"{call.base}/$metadata#users/$entity", **body}
 
 
@@ -148,6 +199,9 @@ def get_group(call: Call, key: str) -> dict[str, Any]:
         raise not_found(key)
     default = tuple(sorted(render.GROUP_PROPS - {"members"}))
     body = render.project(render.group_json(call.tenant, group), query.select, default)
+    expansion = parse_expand(call, "groups")
+    if expansion:
+        add_expansion(call, body, group.id, expansion)
     return {"@odata.context": f"{call.base}/$metadata#groups/$entity", **body}
 
 

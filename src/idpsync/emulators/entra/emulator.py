@@ -155,19 +155,20 @@ class EntraEmulator(Emulator):
     def charge(self, method: str, path: str, query: str, headers: dict[str, str]) -> Charge | None:
         """Charge Graph API calls to the app + tenant bucket."""
         parts = path.strip("/").split("/")
-        if not self.rate_limit or parts[0] not in VERSIONS:
+        if parts[0] not in VERSIONS:
             return None
         entry = self.directory.tokens.get(headers.get("authorization", "")[7:].strip())
         if entry is None:
             return None
         params = {k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()}
         cost = request_cost(parts[1:], params)
+        if not self.rate_limit:
+            return Charge(cost, [("x-ms-resource-unit", str(cost))])
         key = (entry[0], self.tenant.tenant_id)
         bucket = self.buckets.get(key)
         if bucket is None:
-            bucket = TokenBucket(
-                self.bucket_capacity or bucket_size(len(self.tenant.users)), 10.0, self.clock
-            )
+            capacity = self.bucket_capacity or bucket_size(len(self.tenant.users))
+            bucket = TokenBucket(capacity, 10.0, self.clock)
             self.buckets[key] = bucket
         decision = bucket.charge(cost)
         extra = [("x-ms-resource-unit", str(cost))]
