@@ -225,3 +225,52 @@ async def test_expand(emu: EntraEmulator, client: httpx.AsyncClient) -> None:
     assert [m["id"] for m in group["members"]] == t.member_list(everyone)[:20]
     bad = await client.get("/v1.0/users?$expand=photo")
     assert bad.status_code == 400 and "photo" in bad.json()["error"]["message"]
+
+
+EVENTUAL = {"ConsistencyLevel": "eventual"}
+
+
+@pytest.mark.parametrize(
+    ("url", "headers"),
+    [
+        # request lines from the Graph docs' examples (user-list, group-list, list-members, …)
+        ("/v1.0/users", {}),
+        ("/v1.0/users?$select=displayName,mail,userPrincipalName", {}),
+        (
+            "/v1.0/users?$filter=startswith(displayName,'a')&$count=true&$top=1"
+            "&$orderby=displayName",
+            EVENTUAL,
+        ),
+        ("/v1.0/users?$filter=accountEnabled eq false&$select=id,displayName", {}),
+        (
+            "/v1.0/users?$count=true&$filter=endswith(mail,'contoso.example')"
+            "&$orderby=userPrincipalName",
+            EVENTUAL,
+        ),
+        ("/v1.0/users/$count", EVENTUAL),
+        ("/v1.0/groups?$select=id,displayName,groupTypes", {}),
+        ("/v1.0/groups?$orderby=displayName", {}),
+        ("/v1.0/users/delta?$select=displayName,givenName,surname", {}),
+        ("/v1.0/groups/delta?$select=displayName,description,members", {}),
+        ("/beta/users?$select=id,signInActivity", {}),
+    ],
+)
+async def test_official_doc_examples(
+    client: httpx.AsyncClient, url: str, headers: dict[str, str]
+) -> None:
+    response = await client.get(url, headers=headers)
+    if "signInActivity" in url:  # not emulated: a clear 400, not a silent wrong answer
+        assert response.status_code == 400
+        return
+    assert response.status_code == 200, response.text
+
+
+async def test_orderby(emu: EntraEmulator, client: httpx.AsyncClient) -> None:
+    users = await get_all(
+        client, "/v1.0/users?$orderby=displayName desc&$top=11&$select=id,displayName"
+    )
+    names = [u["displayName"].lower() for u in users]
+    assert names == sorted(names, reverse=True) and len(users) == 60
+    refused = await client.get("/v1.0/users?$orderby=displayName&$filter=accountEnabled eq true")
+    assert refused.status_code == 400
+    assert (await client.get("/v1.0/users?$orderby=jobTitle")).status_code == 400

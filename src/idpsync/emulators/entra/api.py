@@ -123,19 +123,47 @@ def add_expansion(
     return body
 
 
+ORDERABLE = {"users": ("displayName", "userPrincipalName"), "groups": ("displayName",)}
+CACHED_LISTS = 16
+
+
+def _ordering(call: Call, kind: str, query: Query) -> tuple[str, bool] | None:
+    raw = call.params.get("$orderby", "").strip()
+    if not raw:
+        return None
+    name, _, direction = raw.partition(" ")
+    if name not in ORDERABLE[kind] or direction.lower() not in ("", "asc", "desc"):
+        raise GraphError(400, "Request_UnsupportedQuery", f"Sorting not supported for '{raw}'.")
+    if query.filter and not (call.eventual and query.count):
+        raise GraphError(
+            400,
+            "Request_UnsupportedQuery",
+            "Sorting with a filter needs $count=true and the ConsistencyLevel: eventual header.",
+        )
+    return name, direction.lower() == "desc"
+
+
 def _filtered(call: Call, kind: str, ids: Sequence[str], query: Query) -> Sequence[str]:
-    if not query.filter:
+    """The ids a filtered and/or ordered listing pages over (cached per tenant version)."""
+    order = _ordering(call, kind, query)
+    if not query.filter and order is None:
         return ids
-    key = (kind, query.filter, call.tenant.version, len(ids))
+    key = (kind, query.filter, order, call.tenant.version, len(ids))
     cached = call.cache.get(key)
     if cached is None:
-        test = compile_filter(query.filter, advanced_ok=call.eventual and query.count)
         t = call.tenant
         if kind == "users":
-            cached = [i for i in ids if test(render.user_json(t, t.users[i]))]
+            rows = [(i, render.user_json(t, t.users[i])) for i in ids]
         else:
-            cached = [i for i in ids if test(render.group_json(t, t.groups[i]))]
-        call.cache.clear()
+            rows = [(i, render.group_json(t, t.groups[i])) for i in ids]
+        if query.filter:
+            test = compile_filter(query.filter, advanced_ok=call.eventual and query.count)
+            rows = [r for r in rows if test(r[1])]
+        if order is not None:
+            rows.sort(key=lambda r: str(r[1].get(order[0]) or "").lower(), reverse=order[1])
+        cached = [i for i, _ in rows]
+        if len(call.cache) >= CACHED_LISTS:
+            call.cache.clear()
         call.cache[key] = cached
     return cached
 
