@@ -165,3 +165,19 @@ async def test_control_routes(emu: EntraEmulator, client: httpx.AsyncClient) -> 
     assert truth["users"] == 60 and truth["groups"] == 20
     assert (await client.delete("/_emulator/faults")).status_code == 204
     assert not emu.faults.faults
+
+
+def test_faults_over_a_real_socket() -> None:
+    emu = EntraEmulator.generate(users=300, groups=5, seed=9)
+    emu.inject(Fault("reset", "/v1.0/users", nth=1))
+    emu.inject(Fault("truncate", "/v1.0/users", nth=2))
+    headers = {"authorization": f"Bearer {emu.issue_token()}"}
+    with emu.serve() as server, httpx.Client(base_url=server.url, headers=headers) as http:
+        with pytest.raises(httpx.RemoteProtocolError):
+            http.get("/v1.0/users?$top=999")
+        truncated = http.get("/v1.0/users?$top=999")
+        assert truncated.status_code == 200
+        with pytest.raises(json.JSONDecodeError):
+            truncated.json()
+        assert len(http.get("/v1.0/users?$top=999").json()["value"]) == 300
+    assert [r.fault for r in emu.requests] == ["reset", "truncate", None]

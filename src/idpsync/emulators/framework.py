@@ -48,6 +48,7 @@ class RecordedRequest:
     query: str
     """Raw (percent-encoded) query string."""
     status: int
+    """HTTP status sent; 0 when the connection was dropped mid-body (``reset`` fault)."""
     cost: float | None = None
     """What the rate limiter charged (``None`` when the path is not limited)."""
     fault: str | None = None
@@ -229,8 +230,12 @@ class Emulator(ABC):
         delay = self.latency.next_delay()
         if delay:
             await asyncio.sleep(delay)
-        status, cost = await self._handle(scope, receive, send, fault)
         kind = fault.kind if fault else None
+        try:
+            status, cost = await self._handle(scope, receive, send, fault)
+        except httpx.RemoteProtocolError:  # an injected reset: recorded with status 0
+            self.requests.add(RecordedRequest(method, path, query, 0, None, kind))
+            raise
         self.requests.add(RecordedRequest(method, path, query, status, cost, kind))
 
     async def _handle(

@@ -63,6 +63,9 @@ class TenantSpec:
     """Random seed; same seed, same tenant."""
     domain: str = "contoso.example"
     """Verified domain of the tenant."""
+    medium_every: int = 50
+    """One group in this many holds 2–8 % of the users (lower it for more memberships: at
+    100k users / 5k groups, 50 gives about 0.7M memberships and 32 about 1M)."""
 
 
 def _uid(rng: random.Random) -> str:
@@ -120,7 +123,7 @@ def _group_sizes(rng: random.Random, spec: TenantSpec) -> list[int]:
     for i in range(1, spec.groups):
         if i <= 3:
             sizes.append(max(1, int(n * (0.1 + 0.1 * (i - 1)))))
-        elif i % 50 == 13:
+        elif i % spec.medium_every == 13 % spec.medium_every:
             sizes.append(max(1, int(n * rng.uniform(0.02, 0.08))))
         else:
             sizes.append(min(n, max(1, int(rng.paretovariate(1.3) * 3))))

@@ -93,10 +93,17 @@ class EntraEmulator(Emulator):
 
     @classmethod
     def generate(
-        cls, users: int = 100, groups: int = 20, seed: int = 0, **options: Any
+        cls,
+        users: int = 100,
+        groups: int = 20,
+        seed: int = 0,
+        *,
+        medium_every: int = 50,
+        **options: Any,
     ) -> EntraEmulator:
         """An emulator over a freshly generated tenant (see :class:`TenantSpec`)."""
-        return cls(generate_tenant(TenantSpec(users=users, groups=groups, seed=seed)), **options)
+        spec = TenantSpec(users=users, groups=groups, seed=seed, medium_every=medium_every)
+        return cls(generate_tenant(spec), **options)
 
     # ---- control API beyond the tenant's own methods -------------------------------------
 
