@@ -190,6 +190,7 @@ async def test_unauthenticated_and_expired(emu: EntraEmulator, client: httpx.Asy
         response = await anonymous.get("/v1.0/users")
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "InvalidAuthenticationToken"
+    assert response.headers["www-authenticate"].startswith("Bearer ")
     assert (await client.get("/v1.0/users")).status_code == 200
     emu.expire_tokens()
     expired = await client.get("/v1.0/users")

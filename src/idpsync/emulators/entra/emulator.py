@@ -38,6 +38,11 @@ from idpsync.emulators.tenant import Tenant
 
 VERSIONS = ("v1.0", "beta")
 JSON_TYPE = "application/json;odata.metadata=minimal;odata.streaming=true;charset=utf-8"
+WWW_AUTHENTICATE = (
+    'Bearer realm="", '
+    'authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", '
+    'client_id="00000003-0000-0000-c000-000000000000"'
+)
 RELATIONS = frozenset({"members", "transitiveMembers", "memberOf", "transitiveMemberOf"})
 
 
@@ -153,11 +158,10 @@ class EntraEmulator(Emulator):
                 },
             }
         }
-        return Reply(
-            status,
-            json.dumps(body).encode(),
-            [("content-type", JSON_TYPE), ("request-id", request_id)],
-        )
+        headers = [("content-type", JSON_TYPE), ("request-id", request_id)]
+        if status == 401:
+            headers.append(("www-authenticate", WWW_AUTHENTICATE))
+        return Reply(status, json.dumps(body).encode(), headers)
 
     def charge(self, method: str, path: str, query: str, headers: dict[str, str]) -> Charge | None:
         """Charge Graph API calls to the app + tenant bucket."""
