@@ -42,6 +42,11 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Work with the configuration file.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+emulate_app = typer.Typer(
+    help="Serve an emulated identity provider (for tests, demos and benchmarks).",
+    no_args_is_help=True,
+)
+app.add_typer(emulate_app, name="emulate")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -663,6 +668,47 @@ def authorize(
         err.print(f"{connector}: authorization failed: {exc}", markup=False)
         raise typer.Exit(EXIT_FAILED) from None
     out.print(f"{connector}: authorized; the refresh token is stored encrypted", markup=False)
+
+
+@emulate_app.command("entra")
+def emulate_entra(
+    port: Annotated[int, typer.Option(help="TCP port (0 = any free port).")] = 8001,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    users: Annotated[int, typer.Option(help="Number of generated users.")] = 10000,
+    groups: Annotated[int, typer.Option(help="Number of generated groups.")] = 500,
+    seed: Annotated[int, typer.Option(help="Seed of the generated tenant.")] = 7,
+    latency_ms: Annotated[float, typer.Option(help="Fixed delay per request (ms).")] = 0.0,
+    tail_ms: Annotated[float, typer.Option(help="Largest extra random delay (ms).")] = 0.0,
+    tail_share: Annotated[float, typer.Option(help="Share of requests with a tail.")] = 0.0,
+    rate_limit: Annotated[
+        bool, typer.Option("--rate-limit/--no-rate-limit", help="Graph resource-unit limits.")
+    ] = True,
+    print_config: Annotated[
+        bool, typer.Option("--print-config", help="Print a connector block for it first.")
+    ] = False,
+) -> None:
+    """Serve a Microsoft Entra ID (Graph + token endpoint) emulator until stopped."""
+    from idpsync.emulators import Latency
+    from idpsync.emulators.entra import EntraEmulator
+    from idpsync.emulators.framework import bind
+
+    latency = Latency(fixed_ms=latency_ms, tail_ms=tail_ms, tail_probability=tail_share)
+    emulator = EntraEmulator.generate(
+        users=users, groups=groups, seed=seed, latency=latency, rate_limit=rate_limit
+    )
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        err.print(f"cannot listen on {host}:{port}: {exc}; choose another --port", markup=False)
+        raise typer.Exit(EXIT_USAGE) from None
+    base = f"http://{host}:{sock.getsockname()[1]}"
+    if print_config:
+        out.print(f"export IDPSYNC_EMULATOR_SECRET='{emulator.client_secret}'", markup=False)
+        out.print("", markup=False)
+        out.print(emulator.connector_toml(base), markup=False)
+    err.print(f"entra emulator: {users} users, {groups} groups, seed {seed} at {base}")
+    sys.stdout.flush()
+    emulator.serve_forever(sock)
 
 
 def main() -> None:
