@@ -27,13 +27,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from idpsync.config import ConnectorSettings
-from idpsync.engine import guard
-from idpsync.engine.plan import OpKind, Plan, plan
-from idpsync.engine.policy import desired_state
-from idpsync.model import Snapshot
+from idpsync.engine import guard, report
+from idpsync.engine.collisions import Taken
+from idpsync.engine.decide import Decision, decide
+from idpsync.engine.plan import OpKind, Plan
+from idpsync.engine.policy import PolicyResult, always_group_id
+from idpsync.model import DirectoryState, MemberKind, Snapshot
 from idpsync.sources.base import Event, Progress, Source, SourceError, no_progress
+from idpsync.store import marks
 from idpsync.store.apply import apply_plan
-from idpsync.store.store import Store
+from idpsync.store.store import Store, fold, now
 
 FAULT_ENV = "IDPSYNC_FAULT_KILL_AT"
 
@@ -54,6 +57,8 @@ class RunResult:
     """Why a run failed, was guarded or is partial."""
     stats: dict[str, Any] = field(default_factory=dict)
     """Counters: requests, seconds per phase, object counts."""
+    details: dict[str, Any] = field(default_factory=dict)
+    """Skipped objects with reasons, users in a grace period, warnings (see ``report``)."""
 
     @property
     def ok(self) -> bool:
@@ -73,6 +78,8 @@ def summarize(p: Plan) -> dict[str, int]:
         "users_deactivated": p.count(OpKind.DEACTIVATE_USER),
         "users_reactivated": p.count(OpKind.REACTIVATE_USER),
         "users_deleted": p.count(OpKind.DELETE_USER),
+        "users_anonymised": p.count(OpKind.ANONYMISE_USER),
+        "users_relinked": p.count(OpKind.RELINK_USER),
         "groups_created": p.count(OpKind.CREATE_GROUP),
         "groups_updated": p.count(OpKind.UPDATE_GROUP),
         "groups_deleted": p.count(OpKind.DELETE_GROUP),
@@ -155,17 +162,19 @@ def _stage_plan_apply(
 
             mark = time.monotonic()
             progress(Event("plan", "planning"))
-            desired = desired_state(staged, settings.policy)
-            current = store.load_directory(conn, name)
-            result.plan = plan(
-                desired, current, complete=snap.complete,
-                deprovision=settings.policy.deprovision,
-                delete_groups=settings.policy.delete_groups,
-            )
+            staged.complete = snap.complete
+            decision = _decide(conn, store, name, settings, staged)
+            result.plan = decision.plan
+            result.details = report.details(decision)
             timings["plan_seconds"] = round(time.monotonic() - mark, 3)
+            previous_run, previous_users = marks.last_good_read(conn, name)
             guard.check(
                 result.plan, settings.guard,
-                guard.GuardContext(snap.complete, before["active_users"], allow_deletes),
+                guard.GuardContext(
+                    snap.complete, before["active_users"], allow_deletes,
+                    snapshot_users=len(staged.users), previous_users=previous_users,
+                    previous_run=previous_run,
+                ),
             )
             if dry_run:
                 raise _Rollback
@@ -173,12 +182,17 @@ def _stage_plan_apply(
             progress(Event("apply", f"applying {len(result.plan)} changes",
                            done=0, total=len(result.plan)))
             apply_plan(store, conn, name, run_id, result.plan, checkpoint=_fault)
+            if snap.complete:
+                missing = decision.cleanup.missing
+                marks.track_missing(conn, name, missing, decision.policy.desired.users.keys())
             timings["apply_seconds"] = round(time.monotonic() - mark, 3)
             result.status = "succeeded" if snap.complete else "partial"
-            result.stats = _stats(source, timings)
+            result.stats = {**_stats(source, timings), "source_users": len(staged.users),
+                            "source_groups": len(staged.groups)}
             store.finish_run(
                 run_id, result.status, conn=conn, complete=snap.complete,
                 summary=result.summary(), stats=result.stats, message=result.message or None,
+                report=result.details,
             )
     except _Rollback:
         result.status = "dry_run"
@@ -192,15 +206,137 @@ def _stage_plan_apply(
         raise
     if result.status in ("dry_run", "guarded"):
         result.stats = _stats(source, timings)
+        planned = [report.op_entry(op) for op in result.plan.ops]
         store.finish_run(
             run_id, result.status, complete=snap.complete, summary=result.summary(),
             stats=result.stats, message=result.message or None,
+            report={**result.details, "planned": planned},
         )
     progress(Event("done", result.status))
     return result
+
+
+def _decide(
+    conn: Connection, store: Store, name: str, settings: ConnectorSettings, staged: Snapshot,
+    *, extra_taken: Taken | None = None, current: DirectoryState | None = None,
+) -> Decision:
+    """Run the policy pipeline with what it needs from the store."""
+
+    def taken(result: PolicyResult) -> Taken:
+        users = result.desired.users.values()
+        found = marks.taken_names(
+            conn, name, [u.login for u in users], [u.email or "" for u in users],
+            [g.name for g in result.desired.groups.values()],
+        )
+        if extra_taken is None:
+            return found
+        return Taken({**extra_taken.logins, **found.logins},
+                     {**extra_taken.emails, **found.emails},
+                     {**extra_taken.group_names, **found.group_names})
+
+    return decide(
+        staged, settings, current if current is not None else store.load_directory(conn, name),
+        connector=name, taken=taken, missing=marks.missing_marks(conn, name),
+        local_off=marks.locally_disabled(conn, name), now=now(),
+    )
 
 
 def _stats(source: Source, timings: dict[str, float]) -> dict[str, Any]:
     stats = asdict(source.stats)
     extra = stats.pop("extra")
     return {**stats, **extra, **timings}
+
+
+async def run_sync_user(
+    store: Store,
+    name: str,
+    settings: ConnectorSettings,
+    source: Source,
+    key: str,
+    *,
+    dry_run: bool = False,
+) -> RunResult:
+    """Sync one user (``idpsync sync-user``): only that user's changes, never anyone else's.
+
+    ``key`` is a directory login, an IdP id, or whatever the source can look a user up by.
+    The user, the groups they are in and their own memberships are created or updated; their
+    memberships the IdP no longer lists are removed. Nobody else is deactivated, deleted or
+    taken out of a group, whatever the rest of the IdP looks like. A user who is out of the
+    connector's scope or not found is reported and left as they are (the next full sync
+    applies the cleanup policy).
+    """
+    run_id = store.start_run(name, "user", dry_run)
+    lookup = _directory_id(store, name, key)
+    try:
+        snap = await source.fetch_user(lookup)
+    except SourceError as exc:
+        store.finish_run(run_id, "failed", message=str(exc))
+        return RunResult(run_id, "failed", message=str(exc), complete=False)
+    if snap is None or not snap.users:
+        message = f"no user {key!r} in the IdP; nothing was changed"
+        store.finish_run(run_id, "failed", message=message)
+        return RunResult(run_id, "failed", message=message, complete=False)
+    result = RunResult(run_id, "running", complete=snap.complete)
+    try:
+        with store.transaction() as conn:
+            _lock(conn, name)
+            store.ensure_connector(conn, name, source.type)
+            decision = _decide_one(conn, store, name, settings, snap)
+            result.plan, result.details = decision.plan, report.details(decision)
+            sid = snap.users[0].source_id
+            if sid in decision.policy.out_of_scope:
+                result.message = (f"user {key!r} is out of the connector's scope "
+                                  f"({decision.policy.out_of_scope[sid]}); nothing was changed")
+                result.plan = Plan()
+            if dry_run:
+                raise _Rollback
+            apply_plan(store, conn, name, run_id, result.plan)
+            result.status = "succeeded"
+            store.finish_run(run_id, "succeeded", conn=conn, complete=snap.complete,
+                             summary=result.summary(), message=result.message or None,
+                             report=result.details)
+    except _Rollback:
+        result.status = "dry_run"
+        store.finish_run(run_id, "dry_run", complete=snap.complete, summary=result.summary(),
+                         message=result.message or None,
+                         report={**result.details,
+                                 "planned": [report.op_entry(op) for op in result.plan.ops]})
+    return result
+
+
+def _directory_id(store: Store, name: str, key: str) -> str:
+    """The IdP id of the connector's user with login ``key``, else ``key`` itself."""
+    for row in store.search_users(key, name, limit=50):
+        if row["login_key"] == fold(key) or row["source_id"] == key:
+            return str(row["source_id"])
+    return key
+
+
+def _decide_one(
+    conn: Connection, store: Store, name: str, settings: ConnectorSettings, snap: Snapshot
+) -> Decision:
+    """Plan one user against the slice of the directory that concerns them."""
+    full = store.load_directory(conn, name)
+    sid = snap.users[0].source_id
+    groups = {g.source_id for g in snap.groups} | {
+        always_group_id(n) for n in settings.policy.groups.always
+    }
+    current = DirectoryState(
+        users={k: v for k, v in full.users.items() if k == sid},
+        groups={k: v for k, v in full.groups.items() if k in groups},
+        memberships={m for m in full.memberships
+                     if m.member_kind is MemberKind.USER and m.member_id == sid},
+    )
+    others = Taken(
+        {fold(u.login): f"another user of this connector (IdP id {k})"
+         for k, u in full.users.items() if k != sid},
+        {fold(u.email): f"another user of this connector (IdP id {k})"
+         for k, u in full.users.items() if k != sid and u.email},
+        {fold(g.name): "another group of this connector"
+         for k, g in full.groups.items() if k not in groups},
+    )
+    one = settings.model_copy(
+        update={"policy": settings.policy.model_copy(
+            update={"delete_groups": False, "relink_recreated": False})}
+    )
+    return _decide(conn, store, name, one, snap, extra_taken=others, current=current)

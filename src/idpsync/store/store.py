@@ -10,6 +10,7 @@ per-connector advisory lock inside it.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import unicodedata
@@ -155,7 +156,9 @@ class Store:
                     pid=os.getpid(),
                 )
             )
-            return int(result.inserted_primary_key[0])
+            key = result.inserted_primary_key
+            assert key is not None
+            return int(key[0])
 
     def _close_dead_runs(self, conn: Connection, connector: str) -> None:
         """Mark runs left ``running`` by a process that no longer exists as ``interrupted``."""
@@ -187,9 +190,12 @@ class Store:
         summary: Mapping[str, Any] | None = None,
         stats: Mapping[str, Any] | None = None,
         message: str | None = None,
+        report: Mapping[str, Any] | None = None,
     ) -> None:
         """Record a run's outcome (inside ``conn`` when given, else in its own transaction)."""
         values: dict[str, Any] = {"status": status, "finished_at": now(), "message": message}
+        if report is not None:
+            values["report"] = json.loads(json.dumps(report, default=str))
         if complete is not None:
             values["complete"] = complete
         if summary is not None:
