@@ -29,6 +29,7 @@ from functools import lru_cache
 from typing import Any
 
 from jinja2 import ChainableUndefined, Template, TemplateError, Undefined
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 MAX_TEMPLATE_CHARS = 4000
@@ -104,8 +105,17 @@ def entra_guest(value: Any) -> str:
     return f"{match['local']}@{match['domain']}" if match else text
 
 
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, but a forbidden attribute is an error, not an empty value."""
+
+    def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
+        raise SecurityError(
+            f"access to attribute {attribute!r} of a {type(obj).__name__} is not allowed"
+        )
+
+
 def _environment() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(
+    env = _Sandbox(
         undefined=ChainableUndefined, autoescape=False, keep_trailing_newline=False
     )
     env.globals.clear()
@@ -130,7 +140,8 @@ def compile_template(source: str) -> Template:
     except TemplateError as exc:
         line = getattr(exc, "lineno", None)
         where = f" (template line {line})" if line and "\n" in source else ""
-        raise TemplateProblem(f"template error{where}: {exc.message or exc}") from None
+        hint = " (docs/mapping.md lists the filters)" if "filter" in str(exc) else ""
+        raise TemplateProblem(f"template error{where}: {exc.message or exc}{hint}") from None
 
 
 def render(template: Template, context: Mapping[str, Any]) -> str | None:
