@@ -8,9 +8,11 @@ never settled by overwriting or merging:
   that name keeps it; every other one is skipped and reported (if none holds it, all are);
 - a name that belongs to a local object (``connector`` NULL) or to another connector: the
   IdP's object is skipped and reported;
-- a login held by a *former* user of this connector (missing from the IdP, e.g. deleted and
-  re-created with a new IdP id): skipped, unless ``policy.relink_recreated`` is set, in which
-  case the new IdP id takes over the existing account (a ``user.relink`` change).
+- a login held by a *former* user of this connector who stays in the directory (deactivated,
+  anonymised, kept, or waiting out a grace period; e.g. deleted and re-created in the IdP with
+  a new id): skipped (:func:`settle`, after cleanup), unless ``policy.relink_recreated`` is
+  set and the IdP user is new, in which case the new IdP id takes over the existing account
+  (a ``user.relink`` change).
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ def _logins(
 ) -> dict[str, str]:
     desired = result.desired.users
     held = result.held_users
-    owners = {fold(u.login): sid for sid, u in current.users.items()}
+    owners = {fold(u.login): sid for sid, u in sorted(current.users.items())}
     relinks: dict[str, str] = {}
     for key, sids in _by_key({sid: u.login for sid, u in desired.items()}).items():
         login = desired[sids[0]].login
@@ -91,16 +93,12 @@ def _logins(
                     result.skip_user(sid, login, f"login {login!r} is also computed for IdP "
                                      f"user(s) {others}; fix the IdP data or the mapping")
             sids = [keep] if keep else []
-        holder = owners.get(key)
         for sid in sids:
-            if holder is None or holder == sid or holder in desired:
-                continue
-            if relink and holder not in held and holder not in relinks.values():
+            holder = owners.get(key)
+            if relink and sid not in current.users and holder is not None and (
+                holder not in desired and holder not in held and holder not in relinks.values()
+            ):
                 relinks[sid] = holder
-                continue
-            result.skip_user(sid, login, f"login {login!r} belongs to a former user of this "
-                             f"connector (IdP id {holder}); set policy.relink_recreated = true "
-                             "to give that account to this IdP user, or remove the old account")
     return relinks
 
 
@@ -148,3 +146,31 @@ def _groups(result: PolicyResult, current: DirectoryState, taken: Mapping[str, s
                 others = ", ".join(s for s in sids if s != sid)
                 result.skip_group(sid, name, f"group name {name!r} is also the name of IdP "
                                   f"group(s) {others}; rename one (policy.groups.rename)")
+
+
+def settle(result: PolicyResult, current: DirectoryState, mapped: set[str]) -> list[str]:
+    """After cleanup: skip mapped users whose login a user staying in the directory holds.
+
+    ``result.desired`` now also holds users that cleanup keeps (deactivated, anonymised,
+    waiting out a grace period) and skipped users kept as they are. A newly computed login
+    that one of those still holds cannot be taken: that user is skipped (and kept as the
+    directory has them). Returns the source ids skipped.
+    """
+    desired = result.desired.users
+    skipped: list[str] = []
+    for key, sids in _by_key({sid: u.login for sid, u in desired.items()}).items():
+        if len(sids) < 2:
+            continue
+        stays = [s for s in sids if s not in mapped]
+        holder = stays[0] if stays else _keeper(
+            sids, key, lambda s: current.users[s].login if s in current.users else None)
+        for sid in sids:
+            if sid == holder or sid not in mapped:
+                continue
+            login = desired[sid].login
+            result.skip_user(sid, login, f"login {login!r} belongs to a former user of this "
+                             f"connector (IdP id {holder}) who stays in the directory; set "
+                             "policy.relink_recreated = true to give that account to this IdP "
+                             "user, or remove the old account")
+            skipped.append(sid)
+    return skipped

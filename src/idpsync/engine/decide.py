@@ -15,7 +15,7 @@ from datetime import datetime
 
 from idpsync.config import ConnectorSettings
 from idpsync.engine.cleanup import Cleanup, Missing, cleanup
-from idpsync.engine.collisions import Taken, resolve
+from idpsync.engine.collisions import Taken, resolve, settle
 from idpsync.engine.plan import Plan, plan, rekey
 from idpsync.engine.policy import PolicyResult, evaluate, hold, with_inactive
 from idpsync.model import DirectoryState, MemberKind, Snapshot
@@ -63,13 +63,29 @@ def decide(
     names = taken(result) if callable(taken) else taken or Taken()
     relinks = resolve(result, current, names, relink=policy.relink_recreated)
     prune(result.desired)
-    moved = rekey(current, relinks) if relinks else current
+    base = result.desired
+    mapped = set(base.users)
+    done = Cleanup()
+    for _ in range(10):  # each round can only skip more users; it settles quickly
+        moved = rekey(current, relinks) if relinks else current
+        desired = DirectoryState(dict(base.users), dict(base.groups), set(base.memberships))
+        for sid in set(base.users) - mapped:
+            desired.users.pop(sid)
+        prune(desired)
+        result.desired = desired
+        hold(desired, moved, result.held_users, result.held_groups)
+        done = cleanup(
+            desired, moved, policy, complete=snapshot.complete, missing=missing or {},
+            why_gone=result.out_of_scope, now=now, connector=connector,
+        )
+        newly = settle(result, moved, mapped)
+        if not newly:
+            break
+        mapped -= set(newly)
+        for sid in newly:
+            relinks.pop(sid, None)
     desired = result.desired
-    hold(desired, moved, result.held_users, result.held_groups)
-    done = cleanup(
-        desired, moved, policy, complete=snapshot.complete, missing=missing or {},
-        why_gone=result.out_of_scope, now=now, connector=connector,
-    )
+    prune(desired)
     kept = with_inactive(desired, local_off or set())
     ops = plan(
         desired, current, complete=snapshot.complete, deprovision="delete",
