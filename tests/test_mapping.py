@@ -153,3 +153,27 @@ def test_empty_or_invalid_login_is_a_mapping_error() -> None:
                            "file")
     with pytest.raises(MappingError, match="invalid pattern"):
         failing.map_user(user(n="x"))
+
+
+def test_nulls_render_empty_not_none() -> None:
+    mapped = Mapper.build(MappingSettings(
+        email="{{ email | lower }}",
+        display_name="{{ given_name ~ ' ' ~ family_name }}",
+        attributes={"mail": "{{ attributes.mail }}", "x": "{{ attributes.a.b | upper }}"},
+    ), "file").map_user(SourceUser("1", "ada", attributes={"mail": None, "a": {"b": None}}))
+    assert mapped.email is None and mapped.display_name is None
+    assert mapped.attributes["mail"] is None and mapped.attributes["x"] is None
+
+
+def test_toml_literal_strings_keep_regex_backslashes() -> None:
+    text = """
+[connectors.hr.source]
+type = "file"
+path = "p.json"
+
+[connectors.hr.policy.mapping]
+login = '{{ display_name | regex_replace("(\\\\w+) (\\\\w+)", "\\\\2.\\\\1") | lower }}'
+"""
+    mapping = parse_config(text).connectors["hr"].policy.mapping
+    mapped = Mapper.build(mapping, "file").map_user(SourceUser("1", "x", display_name="Ada King"))
+    assert mapped.login == "king.ada"

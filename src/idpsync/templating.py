@@ -116,7 +116,8 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
 def _environment() -> ImmutableSandboxedEnvironment:
     env = _Sandbox(
-        undefined=ChainableUndefined, autoescape=False, keep_trailing_newline=False
+        undefined=ChainableUndefined, autoescape=False, keep_trailing_newline=False,
+        finalize=lambda value: "" if value is None else value,
     )
     env.globals.clear()
     env.globals["first_non_empty"] = first_non_empty

@@ -70,14 +70,21 @@ class MappingError(Exception):
     """A user cannot be mapped; ``str()`` is the reason reported for the skipped user."""
 
 
+def _without_nulls(value: Any) -> Any:
+    """Nested dicts without ``None`` values: a null is then *missing* (renders empty)."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    return value
+
+
 def context(user: SourceUser) -> dict[str, Any]:
-    """The names a template sees for ``user``."""
-    return {
+    """The names a template sees for ``user`` (nulls left out, so they render empty)."""
+    return _without_nulls({
         "source_id": user.source_id, "login": user.login, "email": user.email,
         "display_name": user.display_name, "given_name": user.given_name,
         "family_name": user.family_name, "active": user.active, "manager_id": user.manager_id,
         "attributes": dict(user.attributes),
-    }
+    })
 
 
 @dataclass
