@@ -16,8 +16,10 @@ from tests.world import World, person
 @pytest.fixture
 def world(store: Store, tmp_path: Path) -> World:
     w = World(tmp_path / "people.json", store)
-    w.users = [person("u1", "ada", given_name="Ada", attributes={"dept": "R&D"}),
-               person("u2", "bob")]
+    w.users = [
+        person("u1", "ada", given_name="Ada", attributes={"dept": "R&D"}),
+        person("u2", "bob"),
+    ]
     w.groups = [{"id": "g1", "name": "Eng", "members": ["u1", "u2"]}]
     return w
 
@@ -33,7 +35,8 @@ def test_deactivate_keeps_memberships_and_reactivates_same_identity(world: World
     leave(world)
     result = world.sync()
     assert [(op.kind, op.reason) for op in result.plan.ops] == [
-        (OpKind.DEACTIVATE_USER, "missing from the IdP")]
+        (OpKind.DEACTIVATE_USER, "missing from the IdP")
+    ]
     ada = world.rows()["ada"]
     assert not ada["active"] and ada["missing_runs"] == 1 and ada["missing_since"] is not None
     assert world.members("Eng") == {"ada", "bob"}
@@ -90,8 +93,9 @@ def test_keep(world: World) -> None:
 
 def test_out_of_scope_reason(world: World) -> None:
     world.sync()
-    world.policy = {"user_filters": [{"action": "exclude", "field": "login", "op": "equals",
-                                      "value": "ada"}]}
+    world.policy = {
+        "user_filters": [{"action": "exclude", "field": "login", "op": "equals", "value": "ada"}]
+    }
     result = world.sync()
     (op,) = [op for op in result.plan.ops if op.kind is OpKind.DEACTIVATE_USER]
     assert op.reason == "excluded by user filter #1 (login equals)"
@@ -117,8 +121,11 @@ def test_grace_days(world: World, store: Store) -> None:
     assert not world.sync().plan
     since = world.rows()["ada"]["missing_since"]
     with store.transaction() as conn:  # pretend the user went missing four days ago
-        conn.execute(t.users.update().where(t.users.c.login == "ada").values(
-            missing_since=since - timedelta(days=4)))
+        conn.execute(
+            t.users.update()
+            .where(t.users.c.login == "ada")
+            .values(missing_since=since - timedelta(days=4))
+        )
     assert world.sync().plan.count(OpKind.DEACTIVATE_USER) == 1
 
 

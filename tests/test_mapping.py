@@ -12,8 +12,13 @@ from idpsync.templating import TemplateProblem, compile_template, render
 
 
 def user(**attributes: object) -> SourceUser:
-    return SourceUser(source_id="id-1", login="fallback-login", email="f@example.org",
-                      display_name="Fallback", attributes=attributes)
+    return SourceUser(
+        source_id="id-1",
+        login="fallback-login",
+        email="f@example.org",
+        display_name="Fallback",
+        attributes=attributes,
+    )
 
 
 def r(source: str, **attributes: object) -> str | None:
@@ -30,19 +35,29 @@ def test_filters() -> None:
     assert r("{{ attributes.sam | strip_domain }}", sam="CORP\\ada") == "ada"
     assert r("{{ attributes.upn | domain }}", upn="ada@example.org") == "example.org"
     assert r("{{ attributes.n | regex_replace('[^a-z]', '') }}", n="a.d-a1") == "ada"
-    assert r(r"{{ attributes.n | regex_replace('(\\w+) (\\w+)', '\\2.\\1') }}",
-             n="Ada King") == "King.Ada"
-    assert r("{{ attributes.upn | entra_guest }}",
-             upn="ada.king_example.org#EXT#@tenant.onmicrosoft.com") == "ada.king@example.org"
+    assert (
+        r(r"{{ attributes.n | regex_replace('(\\w+) (\\w+)', '\\2.\\1') }}", n="Ada King")
+        == "King.Ada"
+    )
+    assert (
+        r(
+            "{{ attributes.upn | entra_guest }}",
+            upn="ada.king_example.org#EXT#@tenant.onmicrosoft.com",
+        )
+        == "ada.king@example.org"
+    )
     assert r("{{ attributes.missing.deeper }}") is None
 
 
-@pytest.mark.parametrize("source", [
-    "{{ ''.__class__.__mro__ }}",
-    "{{ attributes.__class__ }}",
-    "{{ attributes.update({'x': 1}) }}",
-    "{{ login.__init__.__globals__ }}",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ ''.__class__.__mro__ }}",
+        "{{ attributes.__class__ }}",
+        "{{ attributes.update({'x': 1}) }}",
+        "{{ login.__init__.__globals__ }}",
+    ],
+)
 def test_sandbox_blocks_code_execution(source: str) -> None:
     with pytest.raises(TemplateProblem):
         render(compile_template(source), {"attributes": {}, "login": "x"})
@@ -53,10 +68,13 @@ def test_no_python_globals() -> None:
         assert r("{{ " + name + " }}") is None
 
 
-@pytest.mark.parametrize(("template", "problem"), [
-    ("{{ attributes.mail | no_such_filter }}", "No filter named 'no_such_filter'"),
-    ("{{ attributes.mail ", "unexpected end of template"),
-])
+@pytest.mark.parametrize(
+    ("template", "problem"),
+    [
+        ("{{ attributes.mail | no_such_filter }}", "No filter named 'no_such_filter'"),
+        ("{{ attributes.mail ", "unexpected end of template"),
+    ],
+)
 def test_template_errors_are_config_errors_naming_the_key(template: str, problem: str) -> None:
     text = f"""
 [connectors.hr.source]
@@ -107,27 +125,40 @@ def test_all_presets_compile_and_map_a_bare_user() -> None:
 
 def test_entra_preset_handles_guests() -> None:
     mapper = Mapper.build(MappingSettings(), "entra")
-    guest = user(userPrincipalName="ada_example.org#EXT#@contoso.onmicrosoft.com", mail=None,
-                 givenName="Ada", surname="King", displayName="Ada King")
+    guest = user(
+        userPrincipalName="ada_example.org#EXT#@contoso.onmicrosoft.com",
+        mail=None,
+        givenName="Ada",
+        surname="King",
+        displayName="Ada King",
+    )
     mapped = mapper.map_user(guest)
     assert (mapped.login, mapped.email) == ("ada@example.org", "ada@example.org")
     assert (mapped.given_name, mapped.family_name, mapped.display_name) == (
-        "Ada", "King", "Ada King")
+        "Ada",
+        "King",
+        "Ada King",
+    )
 
 
 def test_google_okta_keycloak_onelogin_presets() -> None:
     g = Mapper.build(MappingSettings(), "google").map_user(
-        user(primaryEmail="ada@example.org", name={"givenName": "Ada", "fullName": "Ada K"}))
+        user(primaryEmail="ada@example.org", name={"givenName": "Ada", "fullName": "Ada K"})
+    )
     assert (g.login, g.given_name, g.display_name) == ("ada@example.org", "Ada", "Ada K")
     o = Mapper.build(MappingSettings(), "okta").map_user(
-        user(profile={"login": "ada@ex.org", "lastName": "King"}))
+        user(profile={"login": "ada@ex.org", "lastName": "King"})
+    )
     assert (o.login, o.family_name) == ("ada@ex.org", "King")
     k = Mapper.build(MappingSettings(), "keycloak").map_user(
-        SourceUser("k1", "ada", attributes={"username": "ada", "firstName": "Ada",
-                                             "lastName": "King"}))
+        SourceUser(
+            "k1", "ada", attributes={"username": "ada", "firstName": "Ada", "lastName": "King"}
+        )
+    )
     assert k.display_name == "Ada King"
     one = Mapper.build(MappingSettings(), "onelogin").map_user(
-        SourceUser("1", "x", attributes={"username": "ada", "firstname": "Ada"}))
+        SourceUser("1", "x", attributes={"username": "ada", "firstname": "Ada"})
+    )
     assert (one.login, one.given_name) == ("ada", "Ada")
 
 
@@ -149,18 +180,22 @@ def test_empty_or_invalid_login_is_a_mapping_error() -> None:
     spaced = Mapper.build(MappingSettings(login="{{ display_name }} x"), "file")
     with pytest.raises(MappingError, match="not valid"):
         spaced.map_user(user())
-    failing = Mapper.build(MappingSettings(login="{{ attributes.n | regex_replace('(', '') }}"),
-                           "file")
+    failing = Mapper.build(
+        MappingSettings(login="{{ attributes.n | regex_replace('(', '') }}"), "file"
+    )
     with pytest.raises(MappingError, match="invalid pattern"):
         failing.map_user(user(n="x"))
 
 
 def test_nulls_render_empty_not_none() -> None:
-    mapped = Mapper.build(MappingSettings(
-        email="{{ email | lower }}",
-        display_name="{{ given_name ~ ' ' ~ family_name }}",
-        attributes={"mail": "{{ attributes.mail }}", "x": "{{ attributes.a.b | upper }}"},
-    ), "file").map_user(SourceUser("1", "ada", attributes={"mail": None, "a": {"b": None}}))
+    mapped = Mapper.build(
+        MappingSettings(
+            email="{{ email | lower }}",
+            display_name="{{ given_name ~ ' ' ~ family_name }}",
+            attributes={"mail": "{{ attributes.mail }}", "x": "{{ attributes.a.b | upper }}"},
+        ),
+        "file",
+    ).map_user(SourceUser("1", "ada", attributes={"mail": None, "a": {"b": None}}))
     assert mapped.email is None and mapped.display_name is None
     assert mapped.attributes["mail"] is None and mapped.attributes["x"] is None
 

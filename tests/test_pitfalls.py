@@ -49,8 +49,9 @@ def test_pitfall_01_empty_read_never_mass_deletes(world: World) -> None:
     assert sum(1 for r in world.rows().values() if not r["active"]) == 25
 
 
-def test_pitfall_02_never_deletes_objects_it_did_not_create(world: World, store: Store,
-                                                            tmp_path: Path) -> None:
+def test_pitfall_02_never_deletes_objects_it_did_not_create(
+    world: World, store: Store, tmp_path: Path
+) -> None:
     add_local_user(store, "breakglass", "breakglass@example.org")
     add_local_group(store, "local-admins")
     other = World(tmp_path / "other.json", store, name="contractors", users=[person("c1", "carl")])
@@ -80,9 +81,11 @@ def test_pitfall_03_local_memberships_survive_sync(world: World, store: Store) -
 
     with store.transaction() as conn:
         eng = conn.execute(t.groups.select().where(t.groups.c.name == "Eng")).one().id
-        conn.execute(t.memberships.insert().values(connector=None, group_id=eng,
-                                                   member_kind="user", member_id=local,
-                                                   created_at=now()))
+        conn.execute(
+            t.memberships.insert().values(
+                connector=None, group_id=eng, member_kind="user", member_id=local, created_at=now()
+            )
+        )
     world.groups = [{"id": "g1", "name": "Eng", "members": ["u2"]}]
     world.users = [person("u2", "bob")]  # ada leaves: deactivated, synced memberships removed
     assert world.sync().status == "succeeded"
@@ -112,8 +115,9 @@ class TruncatedSource(FileSource):
     async def snapshot(self, progress: Progress = no_progress) -> Snapshot:
         snap = await super().snapshot(progress)
         snap.users = snap.users[:2]
-        snap.memberships = [m for m in snap.memberships if m.member_id in
-                            {u.source_id for u in snap.users}]
+        snap.memberships = [
+            m for m in snap.memberships if m.member_id in {u.source_id for u in snap.users}
+        ]
         snap.mark_incomplete("users: page 2 failed with HTTP 500")
         return snap
 
@@ -124,11 +128,16 @@ def test_pitfall_05_truncated_read_never_removes(world: World) -> None:
     world.sync()
     world.users[0]["display_name"] = "Renamed"
     world.write()
-    result = asyncio.run(run_sync(world.store, world.name, world.settings(),
-                                  TruncatedSource(world.path)))
+    result = asyncio.run(
+        run_sync(world.store, world.name, world.settings(), TruncatedSource(world.path))
+    )
     assert result.status == "partial" and not result.complete
-    assert not [op for op in result.plan.ops if op.kind in (
-        OpKind.DEACTIVATE_USER, OpKind.DELETE_USER, OpKind.REMOVE_MEMBER, OpKind.DELETE_GROUP)]
+    assert not [
+        op
+        for op in result.plan.ops
+        if op.kind
+        in (OpKind.DEACTIVATE_USER, OpKind.DELETE_USER, OpKind.REMOVE_MEMBER, OpKind.DELETE_GROUP)
+    ]
     assert all(r["active"] for r in world.rows().values())
     assert world.rows()["user0"]["display_name"] == "Renamed"
     assert len(world.members("All")) == 10
@@ -161,8 +170,12 @@ def test_pitfall_08_rename_is_update_not_delete_create(world: World) -> None:
 
 def test_pitfall_09_case_duplicates(world: World, store: Store) -> None:
     add_local_user(store, "Root")
-    world.users = [person("u1", "Ada.Lovelace"), person("u2", "ada.lovelace"),
-                   person("u3", "ｒｏｏｔ"), person("u4", "bob")]
+    world.users = [
+        person("u1", "Ada.Lovelace"),
+        person("u2", "ada.lovelace"),
+        person("u3", "ｒｏｏｔ"),
+        person("u4", "bob"),
+    ]
     result = world.sync()
     assert set(world.rows()) == {"Root", "bob"}
     skipped = {s["source_id"]: s["reason"] for s in result.details["skipped"]}
@@ -172,8 +185,10 @@ def test_pitfall_09_case_duplicates(world: World, store: Store) -> None:
     # the directory already holds one of the two: that one keeps it, the newcomer is skipped
     world.users = [person("u1", "Ada.Lovelace")]
     world.sync()
-    world.users = [person("u1", "Ada.Lovelace"), {**person("u2", "ADA.LOVELACE"),
-                                                   "email": "other@example.org"}]
+    world.users = [
+        person("u1", "Ada.Lovelace"),
+        {**person("u2", "ADA.LOVELACE"), "email": "other@example.org"},
+    ]
     result = world.sync()
     assert [s["source_id"] for s in result.details["skipped"]] == ["u2"]
     assert world.rows()["Ada.Lovelace"]["active"]

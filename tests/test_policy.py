@@ -6,23 +6,40 @@ from typing import Any
 
 from idpsync.config_policy import PolicySettings
 from idpsync.engine.policy import ALWAYS_PREFIX, evaluate, group_name
-from idpsync.model import Membership, MemberKind, Snapshot, SourceGroup, SourceUser
+from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
 
 
 def snap() -> Snapshot:
     users = [
-        SourceUser("u1", "ada", email="ada@example.org",
-                   attributes={"userType": "Member", "dept": "R&D", "tags": ["x"]}),
+        SourceUser(
+            "u1",
+            "ada",
+            email="ada@example.org",
+            attributes={"userType": "Member", "dept": "R&D", "tags": ["x"]},
+        ),
         SourceUser("u2", "bob", email="bob@partner.com", attributes={"userType": "Guest"}),
-        SourceUser("u3", "eve", email="eve@example.org", active=False,
-                   attributes={"userType": "Member", "dept": ""}),
+        SourceUser(
+            "u3",
+            "eve",
+            email="eve@example.org",
+            active=False,
+            attributes={"userType": "Member", "dept": ""},
+        ),
         SourceUser("u4", "svc-backup", email=None, attributes={"profile": {"kind": "service"}}),
     ]
-    groups = [SourceGroup("g1", "Jira Users"), SourceGroup("g2", "Team-Alpha"),
-              SourceGroup("g3", "Sales")]
-    edges = [Membership("g1", "u1"), Membership("g1", "u2"),
-             Membership("g2", "u1"), Membership("g2", "u3"), Membership("g3", "u4"),
-             Membership("g1", "g2", MemberKind.GROUP)]
+    groups = [
+        SourceGroup("g1", "Jira Users"),
+        SourceGroup("g2", "Team-Alpha"),
+        SourceGroup("g3", "Sales"),
+    ]
+    edges = [
+        Membership("g1", "u1"),
+        Membership("g1", "u2"),
+        Membership("g2", "u1"),
+        Membership("g2", "u3"),
+        Membership("g3", "u4"),
+        Membership("g1", "g2", MemberKind.GROUP),
+    ]
     return Snapshot(users, groups, edges)
 
 
@@ -46,8 +63,7 @@ def test_required_groups_by_name_or_id_direct_and_transitive() -> None:
 
 
 def test_user_filters() -> None:
-    guests = {"action": "exclude", "field": "attributes.userType", "op": "equals",
-              "value": "guest"}
+    guests = {"action": "exclude", "field": "attributes.userType", "op": "equals", "value": "guest"}
     assert set(run(user_filters=[guests]).desired.users) == {"u1", "u3", "u4"}
     domain = {"action": "include", "field": "email", "op": "endswith", "value": "@EXAMPLE.org"}
     assert set(run(user_filters=[domain]).desired.users) == {"u1", "u3"}
@@ -55,8 +71,12 @@ def test_user_filters() -> None:
     assert "u3" not in run(user_filters=[inactive]).desired.users
     empty = {"action": "exclude", "field": "attributes.dept", "op": "empty"}
     assert set(run(user_filters=[empty]).desired.users) == {"u1"}
-    nested = {"action": "exclude", "field": "attributes.profile.kind", "op": "in",
-              "value": ["service", "robot"]}
+    nested = {
+        "action": "exclude",
+        "field": "attributes.profile.kind",
+        "op": "in",
+        "value": ["service", "robot"],
+    }
     assert "u4" not in run(user_filters=[nested]).desired.users
     regex = {"action": "exclude", "field": "login", "op": "matches", "value": "^svc-"}
     result = run(user_filters=[regex])
@@ -69,15 +89,23 @@ def test_user_filters() -> None:
 
 
 def test_group_rules() -> None:
-    policy = PolicySettings.model_validate({"groups": {
-        "include": ["jira*", "re:team-.*"], "exclude": ["*alpha"],
-        "rename": [{"match": "jira (.*)", "replace": r"jira-\1"}],
-        "lowercase": True, "prefix": "idp-"}})
+    policy = PolicySettings.model_validate(
+        {
+            "groups": {
+                "include": ["jira*", "re:team-.*"],
+                "exclude": ["*alpha"],
+                "rename": [{"match": "jira (.*)", "replace": r"jira-\1"}],
+                "lowercase": True,
+                "prefix": "idp-",
+            }
+        }
+    )
     assert group_name("Jira Users", policy) == ("idp-jira-users", "")
     assert group_name("Team-Alpha", policy)[0] is None
     assert group_name("Sales", policy) == (None, "matches no groups.include pattern")
-    dropping = PolicySettings.model_validate({"groups": {
-        "rename": [{"match": "team-(.*)", "replace": r"\1"}], "drop_unmatched": True}})
+    dropping = PolicySettings.model_validate(
+        {"groups": {"rename": [{"match": "team-(.*)", "replace": r"\1"}], "drop_unmatched": True}}
+    )
     assert group_name("team-x", dropping) == ("x", "")
     assert group_name("Sales", dropping)[0] is None
 

@@ -17,10 +17,15 @@ from tests.world import World, person
 @pytest.fixture
 def world(store: Store, tmp_path: Path) -> World:
     w = World(tmp_path / "people.json", store)
-    w.users = [person("u1", "ada", manager_id="u2", photo_ref="etag-1"), person("u2", "bob"),
-               person("u3", "eve")]
-    w.groups = [{"id": "g1", "name": "Eng", "members": ["u1", "u2"], "subgroups": []},
-                {"id": "g2", "name": "Ops", "members": ["u2", "u3"]}]
+    w.users = [
+        person("u1", "ada", manager_id="u2", photo_ref="etag-1"),
+        person("u2", "bob"),
+        person("u3", "eve"),
+    ]
+    w.groups = [
+        {"id": "g1", "name": "Eng", "members": ["u1", "u2"], "subgroups": []},
+        {"id": "g2", "name": "Ops", "members": ["u2", "u3"]},
+    ]
     return w
 
 
@@ -28,8 +33,10 @@ def test_sync_user_touches_only_that_user(world: World) -> None:
     world.sync()
     # Meanwhile in the IdP: everyone else is gone, ada changed and moved from Eng to Ops.
     world.users = [person("u1", "ada", display_name="Ada K", manager_id=None, photo_ref="etag-2")]
-    world.groups = [{"id": "g2", "name": "Ops", "members": ["u1"]},
-                    {"id": "g3", "name": "New", "members": ["u1"]}]
+    world.groups = [
+        {"id": "g2", "name": "Ops", "members": ["u1"]},
+        {"id": "g3", "name": "New", "members": ["u1"]},
+    ]
     result = world.sync_user("ADA")
     assert result.status == "succeeded"
     kinds = sorted(op.kind.value for op in result.plan.ops)
@@ -83,8 +90,9 @@ user_filters = [{{ action = "exclude", field = "login", op = "equals", value = "
     world.write()
     cli = CliRunner()
     report_path = tmp_path / "plan.json"
-    dry = cli.invoke(app, ["sync", "hr", "--dry-run", "--report", str(report_path),
-                           "-c", str(config)])
+    dry = cli.invoke(
+        app, ["sync", "hr", "--dry-run", "--report", str(report_path), "-c", str(config)]
+    )
     assert dry.exit_code == 0, dry.output
     planned = json.loads(report_path.read_text())
     assert planned["run"]["status"] == "dry_run"

@@ -20,8 +20,13 @@ from idpsync.store import schema as t
 def person(uid: str, login: str | None = None, **extra: Any) -> dict[str, Any]:
     """A file-source user."""
     login = login or uid
-    return {"id": uid, "login": login, "email": f"{login}@example.org",
-            "display_name": login.title(), **extra}
+    return {
+        "id": uid,
+        "login": login,
+        "email": f"{login}@example.org",
+        "display_name": login.title(),
+        **extra,
+    }
 
 
 @dataclass
@@ -37,30 +42,38 @@ class World:
     groups: list[dict[str, Any]] = field(default_factory=list)
 
     def settings(self) -> ConnectorSettings:
-        return ConnectorSettings.model_validate({
-            "source": {"type": "file", "path": str(self.path)},
-            "policy": self.policy, "guard": self.guard,
-        })
+        return ConnectorSettings.model_validate(
+            {
+                "source": {"type": "file", "path": str(self.path)},
+                "policy": self.policy,
+                "guard": self.guard,
+            }
+        )
 
     def write(self) -> None:
         self.path.write_text(json.dumps({"users": self.users, "groups": self.groups}))
 
     def sync(self, **kwargs: Any) -> RunResult:
         self.write()
-        return asyncio.run(run_sync(self.store, self.name, self.settings(),
-                                    FileSource(self.path), **kwargs))
+        return asyncio.run(
+            run_sync(self.store, self.name, self.settings(), FileSource(self.path), **kwargs)
+        )
 
     def sync_user(self, key: str, **kwargs: Any) -> RunResult:
         self.write()
-        return asyncio.run(run_sync_user(self.store, self.name, self.settings(),
-                                         FileSource(self.path), key, **kwargs))
+        return asyncio.run(
+            run_sync_user(
+                self.store, self.name, self.settings(), FileSource(self.path), key, **kwargs
+            )
+        )
 
     def rows(self, connector: str | None = "*") -> dict[str, dict[str, Any]]:
         """Directory users by login (all connectors by default)."""
         query = sa.select(t.users)
         if connector != "*":
-            query = query.where(t.users.c.connector == connector if connector
-                                else t.users.c.connector.is_(None))
+            query = query.where(
+                t.users.c.connector == connector if connector else t.users.c.connector.is_(None)
+            )
         with self.store.engine.connect() as conn:
             return {r.login: dict(r._mapping) for r in conn.execute(query)}
 
@@ -71,11 +84,12 @@ class World:
     def members(self, group: str) -> set[str]:
         """Logins of the direct user members of the group named ``group``."""
         m = t.memberships.c
-        query = (sa.select(t.users.c.login)
-                 .join(t.memberships, sa.and_(m.member_kind == "user",
-                                              m.member_id == t.users.c.id))
-                 .join(t.groups, t.groups.c.id == m.group_id)
-                 .where(t.groups.c.name == group))
+        query = (
+            sa.select(t.users.c.login)
+            .join(t.memberships, sa.and_(m.member_kind == "user", m.member_id == t.users.c.id))
+            .join(t.groups, t.groups.c.id == m.group_id)
+            .where(t.groups.c.name == group)
+        )
         with self.store.engine.connect() as conn:
             return {r.login for r in conn.execute(query)}
 
@@ -96,11 +110,20 @@ def add_local_user(store: Store, login: str, email: str | None = None) -> int:
     from idpsync.store.store import fold, now
 
     with store.transaction() as conn:
-        result = conn.execute(t.users.insert().values(
-            connector=None, source_id=f"local:{login}", login=login, login_key=fold(login),
-            email=email, email_key=fold(email) if email else None, active=True,
-            attributes={}, created_at=now(), updated_at=now(),
-        ))
+        result = conn.execute(
+            t.users.insert().values(
+                connector=None,
+                source_id=f"local:{login}",
+                login=login,
+                login_key=fold(login),
+                email=email,
+                email_key=fold(email) if email else None,
+                active=True,
+                attributes={},
+                created_at=now(),
+                updated_at=now(),
+            )
+        )
         key = result.inserted_primary_key
         assert key is not None
         return int(key[0])
@@ -110,15 +133,27 @@ def add_local_group(store: Store, name: str, members: list[int] = ()) -> int:  #
     from idpsync.store.store import fold, now
 
     with store.transaction() as conn:
-        result = conn.execute(t.groups.insert().values(
-            connector=None, source_id=f"local:{name}", name=name, name_key=fold(name),
-            created_at=now(), updated_at=now(),
-        ))
+        result = conn.execute(
+            t.groups.insert().values(
+                connector=None,
+                source_id=f"local:{name}",
+                name=name,
+                name_key=fold(name),
+                created_at=now(),
+                updated_at=now(),
+            )
+        )
         key = result.inserted_primary_key
         assert key is not None
         gid = int(key[0])
         for uid in members:
-            conn.execute(t.memberships.insert().values(
-                connector=None, group_id=gid, member_kind="user", member_id=uid,
-                created_at=now()))
+            conn.execute(
+                t.memberships.insert().values(
+                    connector=None,
+                    group_id=gid,
+                    member_kind="user",
+                    member_id=uid,
+                    created_at=now(),
+                )
+            )
         return gid

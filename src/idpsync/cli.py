@@ -42,8 +42,12 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 ConfigOption = Annotated[
     str | None,
-    typer.Option("--config", "-c", help="Configuration file (default: $IDPSYNC_CONFIG or "
-                 "./idpsync.toml).", show_default=False),
+    typer.Option(
+        "--config",
+        "-c",
+        help="Configuration file (default: $IDPSYNC_CONFIG or ./idpsync.toml).",
+        show_default=False,
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
@@ -77,24 +81,32 @@ def _store(loaded: LoadedConfig) -> Iterator[Store]:
 
 @app.command()
 def sync(
-    connector: Annotated[str | None, typer.Argument(help="Connector to sync (default: all).")] = None,
+    connector: Annotated[
+        str | None, typer.Argument(help="Connector to sync (default: all).")
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only; change nothing.")] = False,
     allow_deletes: Annotated[
         bool, typer.Option("--allow-deletes", help="Confirm removals a guard would refuse.")
     ] = False,
     report_file: Annotated[
         str | None,
-        typer.Option("--report", help="Write the full plan (per user and group, with reasons "
-                     "and skipped users) as JSON to this file.", show_default=False),
+        typer.Option(
+            "--report",
+            help="Write the full plan (per user and group, with reasons "
+            "and skipped users) as JSON to this file.",
+            show_default=False,
+        ),
     ] = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Sync one connector (or every enabled one) from its IdP into the directory."""
     loaded = _load(config)
-    names = [connector] if connector else [
-        n for n, c in loaded.settings.connectors.items() if c.enabled
-    ]
+    names = (
+        [connector]
+        if connector
+        else [n for n, c in loaded.settings.connectors.items() if c.enabled]
+    )
     if connector:
         try:
             loaded.connector(connector)
@@ -115,7 +127,11 @@ def sync(
 
 
 def _sync_one(
-    loaded: LoadedConfig, store: Store, name: str, dry_run: bool, allow_deletes: bool,
+    loaded: LoadedConfig,
+    store: Store,
+    name: str,
+    dry_run: bool,
+    allow_deletes: bool,
     quiet: bool,
 ) -> RunResult:
     settings = loaded.connector(name)
@@ -136,13 +152,21 @@ def _sync_one(
         task = bar.add_task("starting", total=None, connector=name)
 
         def on_event(event: Event) -> None:
-            bar.update(task, description=event.message, completed=event.done or 0,
-                       total=event.total)
+            bar.update(
+                task, description=event.message, completed=event.done or 0, total=event.total
+            )
 
         async def go() -> RunResult:
             try:
-                return await run_sync(store, name, settings, source, dry_run=dry_run,
-                                      allow_deletes=allow_deletes, progress=on_event)
+                return await run_sync(
+                    store,
+                    name,
+                    settings,
+                    source,
+                    dry_run=dry_run,
+                    allow_deletes=allow_deletes,
+                    progress=on_event,
+                )
             finally:
                 await source.aclose()
 
@@ -152,14 +176,24 @@ def _sync_one(
     return result
 
 
-def _write_report(
-    store: Store, path: str, results: dict[str, RunResult], *, single: bool
-) -> None:
+def _write_report(store: Store, path: str, results: dict[str, RunResult], *, single: bool) -> None:
     reports = {}
     for name, result in results.items():
         row = store.run(result.run_id) or {}
-        facts = {k: row.get(k) for k in ("id", "connector", "mode", "dry_run", "status",
-                                          "complete", "started_at", "finished_at", "message")}
+        facts = {
+            k: row.get(k)
+            for k in (
+                "id",
+                "connector",
+                "mode",
+                "dry_run",
+                "status",
+                "complete",
+                "started_at",
+                "finished_at",
+                "message",
+            )
+        }
         facts["summary"] = result.summary()
         reports[name] = report.from_plan(facts, result.plan, result.details)
     payload: Any = next(iter(reports.values())) if single else reports
@@ -175,8 +209,10 @@ def _write_report(
 def _print_skipped(result: RunResult) -> None:
     skipped = result.details.get("skipped", [])
     for item in skipped[:20]:
-        out.print(f"  skipped {item['type']} {item['key']} ({item['source_id']}): "
-                  f"{item['reason']}", markup=False)
+        out.print(
+            f"  skipped {item['type']} {item['key']} ({item['source_id']}): {item['reason']}",
+            markup=False,
+        )
     if len(skipped) > 20:
         out.print(f"  … and {len(skipped) - 20} more skipped (see --report or runs show)")
     for warning in result.details.get("warnings", []):
@@ -185,12 +221,19 @@ def _print_skipped(result: RunResult) -> None:
 
 def _print_result(name: str, result: RunResult) -> None:
     title = {
-        "succeeded": "sync finished", "partial": "sync finished with an incomplete read",
-        "dry_run": "dry run: nothing was changed", "guarded": "sync refused by a guard",
+        "succeeded": "sync finished",
+        "partial": "sync finished with an incomplete read",
+        "dry_run": "dry run: nothing was changed",
+        "guarded": "sync refused by a guard",
         "failed": "sync failed",
     }.get(result.status, result.status)
-    style = "green" if result.status in ("succeeded", "dry_run") else "yellow" if (
-        result.status == "partial") else "red"
+    style = (
+        "green"
+        if result.status in ("succeeded", "dry_run")
+        else "yellow"
+        if (result.status == "partial")
+        else "red"
+    )
     out.print(f"[bold {style}]{name}: {title}[/] (run {result.run_id})")
     if result.message:
         out.print(result.message, markup=False)
@@ -201,23 +244,41 @@ def _print_result(name: str, result: RunResult) -> None:
     table.add_column("")
     for column in ("created", "updated", "deactivated", "reactivated", "deleted"):
         table.add_column(column, justify="right")
-    table.add_row("users", *(str(counts[f"users_{c}"]) for c in (
-        "created", "updated", "deactivated", "reactivated", "deleted")))
-    table.add_row("groups", str(counts["groups_created"]), str(counts["groups_updated"]), "", "",
-                  str(counts["groups_deleted"]))
+    table.add_row(
+        "users",
+        *(
+            str(counts[f"users_{c}"])
+            for c in ("created", "updated", "deactivated", "reactivated", "deleted")
+        ),
+    )
+    table.add_row(
+        "groups",
+        str(counts["groups_created"]),
+        str(counts["groups_updated"]),
+        "",
+        "",
+        str(counts["groups_deleted"]),
+    )
     out.print(table)
-    out.print(f"memberships: {counts['memberships_added']} added, "
-              f"{counts['memberships_removed']} removed")
+    out.print(
+        f"memberships: {counts['memberships_added']} added, {counts['memberships_removed']} removed"
+    )
     _print_skipped(result)
     if not result.complete:
-        out.print("[yellow]The IdP could not be read completely, so no one was removed, "
-                  "deactivated or taken out of a group.[/]")
+        out.print(
+            "[yellow]The IdP could not be read completely, so no one was removed, "
+            "deactivated or taken out of a group.[/]"
+        )
 
 
 def _result_json(result: RunResult) -> dict[str, Any]:
     return {
-        "run_id": result.run_id, "status": result.status, "complete": result.complete,
-        "message": result.message or None, "summary": result.summary(), "stats": result.stats,
+        "run_id": result.run_id,
+        "status": result.status,
+        "complete": result.complete,
+        "message": result.message or None,
+        "summary": result.summary(),
+        "stats": result.stats,
     }
 
 
@@ -246,21 +307,38 @@ def runs(
     with _store(loaded) as store:
         rows = store.runs(connector, limit)
     if as_json:
-        out.print_json(json.dumps([
-            {"id": r["id"], "connector": r["connector"], "mode": r["mode"],
-             "dry_run": r["dry_run"], "status": r["status"], "complete": r["complete"],
-             "started_at": _iso(r["started_at"]), "finished_at": _iso(r["finished_at"]),
-             "summary": r["summary"], "stats": r["stats"], "message": r["message"]}
-            for r in rows
-        ]))
+        out.print_json(
+            json.dumps(
+                [
+                    {
+                        "id": r["id"],
+                        "connector": r["connector"],
+                        "mode": r["mode"],
+                        "dry_run": r["dry_run"],
+                        "status": r["status"],
+                        "complete": r["complete"],
+                        "started_at": _iso(r["started_at"]),
+                        "finished_at": _iso(r["finished_at"]),
+                        "summary": r["summary"],
+                        "stats": r["stats"],
+                        "message": r["message"],
+                    }
+                    for r in rows
+                ]
+            )
+        )
         return
     table = Table("run", "connector", "started", "status", "changes", "message")
     for r in rows:
         changes = sum(int(v) for v in (r["summary"] or {}).values())
-        table.add_row(str(r["id"]), r["connector"], r["started_at"].strftime("%Y-%m-%d %H:%M:%S"),
-                      r["status"] + (" (dry run)" if r["dry_run"] and r["status"] != "dry_run"
-                                     else ""),
-                      str(changes), (r["message"] or "")[:120])
+        table.add_row(
+            str(r["id"]),
+            r["connector"],
+            r["started_at"].strftime("%Y-%m-%d %H:%M:%S"),
+            r["status"] + (" (dry run)" if r["dry_run"] and r["status"] != "dry_run" else ""),
+            str(changes),
+            (r["message"] or "")[:120],
+        )
     out.print(table)
 
 
@@ -303,8 +381,15 @@ def sync_user(
     with _store(loaded) as store:
         result = asyncio.run(go(store))
     if as_json:
-        out.print_json(json.dumps({**_result_json(result), "details": result.details,
-                                   "changes": [report.op_entry(op) for op in result.plan.ops]}))
+        out.print_json(
+            json.dumps(
+                {
+                    **_result_json(result),
+                    "details": result.details,
+                    "changes": [report.op_entry(op) for op in result.plan.ops],
+                }
+            )
+        )
     else:
         _print_result(connector, result)
     raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
@@ -312,11 +397,18 @@ def sync_user(
 
 def _user_json(row: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": row["id"], "connector": row["connector"], "source_id": row["source_id"],
-        "login": row["login"], "email": row["email"], "display_name": row["display_name"],
-        "given_name": row["given_name"], "family_name": row["family_name"],
-        "active": row["active"], "manager_source_id": row["manager_id"],
-        "attributes": row["attributes"] or {}, "created_at": _iso(row["created_at"]),
+        "id": row["id"],
+        "connector": row["connector"],
+        "source_id": row["source_id"],
+        "login": row["login"],
+        "email": row["email"],
+        "display_name": row["display_name"],
+        "given_name": row["given_name"],
+        "family_name": row["family_name"],
+        "active": row["active"],
+        "manager_source_id": row["manager_id"],
+        "attributes": row["attributes"] or {},
+        "created_at": _iso(row["created_at"]),
         "updated_at": _iso(row["updated_at"]),
     }
 
@@ -329,8 +421,10 @@ def users(
     ] = None,
     login: Annotated[str | None, typer.Argument(help="With disable/enable: the login.")] = None,
     local: Annotated[
-        bool, typer.Option("--local", help="With disable/enable: a local, deliberate change "
-                           "that no sync undoes.")
+        bool,
+        typer.Option(
+            "--local", help="With disable/enable: a local, deliberate change that no sync undoes."
+        ),
     ] = False,
     connector: Annotated[str | None, typer.Option(help="Only this connector's users.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1_000_000)] = 100,
@@ -341,8 +435,7 @@ def users(
     """List or search users; ``users disable LOGIN --local`` deactivates one for good."""
     loaded = _load(config)
     if search in ("disable", "enable") and login is not None:
-        _local_flag(loaded, login, disable=search == "disable", local=local,
-                    connector=connector)
+        _local_flag(loaded, login, disable=search == "disable", local=local, connector=connector)
         return
     with _store(loaded) as store:
         rows = store.search_users(search, connector, limit, offset)
@@ -351,8 +444,13 @@ def users(
         return
     table = Table("login", "display name", "email", "active", "connector")
     for r in rows:
-        table.add_row(r["login"], r["display_name"] or "", r["email"] or "",
-                      "yes" if r["active"] else "no", r["connector"] or "(local)")
+        table.add_row(
+            r["login"],
+            r["display_name"] or "",
+            r["email"] or "",
+            "yes" if r["active"] else "no",
+            r["connector"] or "(local)",
+        )
     out.print(table)
 
 
@@ -375,8 +473,11 @@ def groups(
         payload = []
         for r in rows:
             item: dict[str, Any] = {
-                "id": r["id"], "connector": r["connector"], "source_id": r["source_id"],
-                "name": r["name"], "description": r["description"],
+                "id": r["id"],
+                "connector": r["connector"],
+                "source_id": r["source_id"],
+                "name": r["name"],
+                "description": r["description"],
             }
             if members:
                 item["members"] = member_map[r["id"]]
@@ -396,8 +497,10 @@ def _local_flag(
     loaded: LoadedConfig, login: str, *, disable: bool, local: bool, connector: str | None
 ) -> None:
     if not local:
-        err.print("only local changes are supported: add --local (the user is then "
-                  "deactivated in the directory and no sync re-activates them)")
+        err.print(
+            "only local changes are supported: add --local (the user is then "
+            "deactivated in the directory and no sync re-activates them)"
+        )
         raise typer.Exit(EXIT_USAGE)
     with _store(loaded) as store:
         try:
@@ -405,8 +508,11 @@ def _local_flag(
         except LookupError as exc:
             err.print(str(exc), markup=False)
             raise typer.Exit(EXIT_USAGE) from None
-    state = "deactivated locally; syncs will not re-activate" if disable else (
-        "no longer locally deactivated; the next sync applies the IdP's state")
+    state = (
+        "deactivated locally; syncs will not re-activate"
+        if disable
+        else ("no longer locally deactivated; the next sync applies the IdP's state")
+    )
     out.print(f"{row['login']}: {state}", markup=False)
 
 

@@ -135,7 +135,8 @@ class FileSourceSettings(SourceBase):
 
 
 SourceSettings = FileSourceSettings
-"""Every source's settings, told apart by ``type`` (a discriminated union once there are several)."""
+"""Every source's settings, told apart by ``type`` (a discriminated union once there are
+several)."""
 
 
 class GuardSettings(Strict):
@@ -215,7 +216,9 @@ class LoadedConfig:
             return self.settings.connectors[name]
         except KeyError:
             known = ", ".join(sorted(self.settings.connectors)) or "none"
-            raise ConfigError(str(self.path), [f"no connector named {name!r} (known: {known})"])
+            raise ConfigError(
+                str(self.path), [f"no connector named {name!r} (known: {known})"]
+            ) from None
 
     def resolve_path(self, value: str) -> Path:
         """A path from the file, relative to the file's own folder."""

@@ -63,7 +63,7 @@ class UserFilter(_Strict):
         elif self.value is None:
             raise ValueError(f"op {self.op!r} needs a value")
         elif self.op == "in" and not isinstance(self.value, list):
-            raise ValueError("op 'in' needs a list value, e.g. value = [\"a\", \"b\"]")
+            raise ValueError('op \'in\' needs a list value, e.g. value = ["a", "b"]')
         elif self.op != "in" and isinstance(self.value, list):
             raise ValueError(f"op {self.op!r} needs a single value, not a list")
         if self.op == "matches":
@@ -95,9 +95,7 @@ class GroupPolicy(_Strict):
     """Lower-case names (after renaming)."""
     prefix: str = ""
     """Put this in front of every name (after renaming and lower-casing)."""
-    always: list[Annotated[str, Field(min_length=1, max_length=255)]] = Field(
-        default_factory=list
-    )
+    always: list[Annotated[str, Field(min_length=1, max_length=255)]] = Field(default_factory=list)
     """Groups every synced user is put in; idpsync creates and owns them for the connector."""
 
     @field_validator("include", "exclude")

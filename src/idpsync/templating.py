@@ -1,4 +1,4 @@
-"""The mapping template language: Jinja2 expressions evaluated in a sandbox.
+r"""The mapping template language: Jinja2 expressions evaluated in a sandbox.
 
 A directory field (login, e-mail, names, extra attributes) is computed from a source user by a
 template such as ``{{ attributes.mail | fallback(email) | lower }}``. Templates run in Jinja2's
@@ -11,9 +11,9 @@ Filters and functions on top of Jinja2's built-ins (``lower``, ``upper``, ``trim
 ``first``, ``join``…), all documented in ``docs/mapping.md``:
 
 - ``value | fallback(a, b, …)`` / ``first_non_empty(value, a, b, …)``: the first non-empty value.
-- ``value | strip_domain``: ``ada@example.org`` → ``ada``, ``CORP\\ada`` → ``ada``.
+- ``value | strip_domain``: ``ada@example.org`` → ``ada``, ``CORP\ada`` → ``ada``.
 - ``value | domain``: ``ada@example.org`` → ``example.org``.
-- ``value | regex_replace(pattern, replacement)``: :func:`re.sub` with ``\\1``-style groups.
+- ``value | regex_replace(pattern, replacement)``: :func:`re.sub` with ``\1``-style groups.
 - ``value | entra_guest``: an Entra guest UPN ``ada_example.org#EXT#@t.onmicrosoft.com`` →
   ``ada@example.org``; any other value unchanged.
 
@@ -64,7 +64,7 @@ def fallback(value: Any, *others: Any) -> Any:
 
 
 def strip_domain(value: Any) -> str:
-    """The local part of an address: drops ``@domain`` and a ``DOMAIN\\`` prefix."""
+    r"""The local part of an address: drops ``@domain`` and a ``DOMAIN\`` prefix."""
     text = "" if _is_empty(value) else str(value)
     text = text.rsplit("\\", 1)[-1]
     return text.split("@", 1)[0]
@@ -87,7 +87,7 @@ def _compiled(pattern: str) -> re.Pattern[str]:
 
 
 def regex_replace(value: Any, pattern: str, replacement: str, count: int = 0) -> str:
-    """:func:`re.sub` of ``pattern`` by ``replacement`` (``\\1``/``\\g<name>`` groups)."""
+    r""":func:`re.sub` of ``pattern`` by ``replacement`` (``\1``/``\g<name>`` groups)."""
     text = "" if _is_empty(value) else str(value)
     try:
         return _compiled(str(pattern)).sub(str(replacement), text, count=int(count))
@@ -116,14 +116,19 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
 def _environment() -> ImmutableSandboxedEnvironment:
     env = _Sandbox(
-        undefined=ChainableUndefined, autoescape=False, keep_trailing_newline=False,
+        undefined=ChainableUndefined,
+        autoescape=False,
+        keep_trailing_newline=False,
         finalize=lambda value: "" if value is None else value,
     )
     env.globals.clear()
     env.globals["first_non_empty"] = first_non_empty
     env.filters.update(
-        fallback=fallback, strip_domain=strip_domain, domain=domain,
-        regex_replace=regex_replace, entra_guest=entra_guest,
+        fallback=fallback,
+        strip_domain=strip_domain,
+        domain=domain,
+        regex_replace=regex_replace,
+        entra_guest=entra_guest,
     )
     return env
 

@@ -57,9 +57,16 @@ def anonymous_login(connector: str, source_id: str) -> str:
 def anonymise(user: DirUser, connector: str) -> DirUser:
     """``user`` with its personal fields replaced (identity and source id kept)."""
     return replace(
-        user, login=anonymous_login(connector, user.source_id), email=None,
-        display_name=ANONYMOUS_NAME, given_name=None, family_name=None, active=False,
-        manager_id=None, photo_ref=None, attributes={},
+        user,
+        login=anonymous_login(connector, user.source_id),
+        email=None,
+        display_name=ANONYMOUS_NAME,
+        given_name=None,
+        family_name=None,
+        active=False,
+        manager_id=None,
+        photo_ref=None,
+        attributes={},
     )
 
 
@@ -129,7 +136,9 @@ def _keep(desired: DirectoryState, current: DirectoryState, sid: str, *, strip: 
     if strip:
         return
     for edge in current.memberships:
-        if edge.member_kind is MemberKind.USER and edge.member_id == sid and (
-            edge.group_id in desired.groups
+        if (
+            edge.member_kind is MemberKind.USER
+            and edge.member_id == sid
+            and (edge.group_id in desired.groups)
         ):
             desired.memberships.add(edge)

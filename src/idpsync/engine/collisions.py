@@ -81,22 +81,36 @@ def _logins(
         login = desired[sids[0]].login
         if key in taken.logins:
             for sid in sids:
-                result.skip_user(sid, login, f"login {login!r} already belongs to "
-                                 f"{taken.logins[key]}; nobody was overwritten")
+                result.skip_user(
+                    sid,
+                    login,
+                    f"login {login!r} already belongs to "
+                    f"{taken.logins[key]}; nobody was overwritten",
+                )
             continue
         if len(sids) > 1:
-            keep = _keeper(sids, key, lambda s: current.users[s].login
-                           if s in current.users else None)
+            keep = _keeper(
+                sids, key, lambda s: current.users[s].login if s in current.users else None
+            )
             for sid in sids:
                 if sid != keep:
                     others = ", ".join(s for s in sids if s != sid)
-                    result.skip_user(sid, login, f"login {login!r} is also computed for IdP "
-                                     f"user(s) {others}; fix the IdP data or the mapping")
+                    result.skip_user(
+                        sid,
+                        login,
+                        f"login {login!r} is also computed for IdP "
+                        f"user(s) {others}; fix the IdP data or the mapping",
+                    )
             sids = [keep] if keep else []
         for sid in sids:
             holder = owners.get(key)
-            if relink and sid not in current.users and holder is not None and (
-                holder not in desired and holder not in held and holder not in relinks.values()
+            if (
+                relink
+                and sid not in current.users
+                and holder is not None
+                and (
+                    holder not in desired and holder not in held and holder not in relinks.values()
+                )
             ):
                 relinks[sid] = holder
     return relinks
@@ -107,25 +121,37 @@ def _unique(
 ) -> None:
     desired = result.desired.users
     names = {sid: getattr(u, attr) for sid, u in desired.items()}
-    held = {sid: getattr(current.users[sid], attr) for sid in result.held_users
-            if sid in current.users}
+    held = {
+        sid: getattr(current.users[sid], attr) for sid in result.held_users if sid in current.users
+    }
     held_keys = {fold(v) for v in held.values() if v}
     for key, sids in _by_key(names).items():
         value = names[sids[0]]
-        owner = taken.get(key) or ("a user of this connector that is skipped"
-                                   if key in held_keys else None)
-        keep = None if owner else _keeper(
-            sids, key, lambda s: getattr(current.users[s], attr) if s in current.users else None
+        owner = taken.get(key) or (
+            "a user of this connector that is skipped" if key in held_keys else None
+        )
+        keep = (
+            None
+            if owner
+            else _keeper(
+                sids, key, lambda s: getattr(current.users[s], attr) if s in current.users else None
+            )
         )
         if owner is None and len(sids) == 1:
             continue
         for sid in sids:
             if sid == keep:
                 continue
-            why = f"already belongs to {owner}" if owner else (
-                "is also computed for IdP user(s) " + ", ".join(s for s in sids if s != sid))
-            result.skip_user(sid, desired[sid].login if sid in desired else sid,
-                             f"{attr} {value!r} {why}; nobody was overwritten")
+            why = (
+                f"already belongs to {owner}"
+                if owner
+                else ("is also computed for IdP user(s) " + ", ".join(s for s in sids if s != sid))
+            )
+            result.skip_user(
+                sid,
+                desired[sid].login if sid in desired else sid,
+                f"{attr} {value!r} {why}; nobody was overwritten",
+            )
 
 
 def _groups(result: PolicyResult, current: DirectoryState, taken: Mapping[str, str]) -> None:
@@ -134,18 +160,25 @@ def _groups(result: PolicyResult, current: DirectoryState, taken: Mapping[str, s
         name = desired[sids[0]].name
         if key in taken:
             for sid in sids:
-                result.skip_group(sid, name, f"group name {name!r} already belongs to "
-                                  f"{taken[key]}; the group was not synced")
+                result.skip_group(
+                    sid,
+                    name,
+                    f"group name {name!r} already belongs to "
+                    f"{taken[key]}; the group was not synced",
+                )
             continue
         if len(sids) == 1:
             continue
-        keep = _keeper(sids, key, lambda s: current.groups[s].name
-                       if s in current.groups else None)
+        keep = _keeper(sids, key, lambda s: current.groups[s].name if s in current.groups else None)
         for sid in sids:
             if sid != keep:
                 others = ", ".join(s for s in sids if s != sid)
-                result.skip_group(sid, name, f"group name {name!r} is also the name of IdP "
-                                  f"group(s) {others}; rename one (policy.groups.rename)")
+                result.skip_group(
+                    sid,
+                    name,
+                    f"group name {name!r} is also the name of IdP "
+                    f"group(s) {others}; rename one (policy.groups.rename)",
+                )
 
 
 def settle(result: PolicyResult, current: DirectoryState, mapped: set[str]) -> list[str]:
@@ -162,15 +195,24 @@ def settle(result: PolicyResult, current: DirectoryState, mapped: set[str]) -> l
         if len(sids) < 2:
             continue
         stays = [s for s in sids if s not in mapped]
-        holder = stays[0] if stays else _keeper(
-            sids, key, lambda s: current.users[s].login if s in current.users else None)
+        holder = (
+            stays[0]
+            if stays
+            else _keeper(
+                sids, key, lambda s: current.users[s].login if s in current.users else None
+            )
+        )
         for sid in sids:
             if sid == holder or sid not in mapped:
                 continue
             login = desired[sid].login
-            result.skip_user(sid, login, f"login {login!r} belongs to a former user of this "
-                             f"connector (IdP id {holder}) who stays in the directory; set "
-                             "policy.relink_recreated = true to give that account to this IdP "
-                             "user, or remove the old account")
+            result.skip_user(
+                sid,
+                login,
+                f"login {login!r} belongs to a former user of this "
+                f"connector (IdP id {holder}) who stays in the directory; set "
+                "policy.relink_recreated = true to give that account to this IdP "
+                "user, or remove the old account",
+            )
             skipped.append(sid)
     return skipped

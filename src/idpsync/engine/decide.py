@@ -40,7 +40,8 @@ class Decision:
 def prune(state: DirectoryState) -> None:
     """Drop membership edges whose group or member is not in ``state``."""
     state.memberships = {
-        m for m in state.memberships
+        m
+        for m in state.memberships
         if m.group_id in state.groups
         and m.member_id in (state.users if m.member_kind is MemberKind.USER else state.groups)
     }
@@ -75,8 +76,14 @@ def decide(
         result.desired = desired
         hold(desired, moved, result.held_users, result.held_groups)
         done = cleanup(
-            desired, moved, policy, complete=snapshot.complete, missing=missing or {},
-            why_gone=result.out_of_scope, now=now, connector=connector,
+            desired,
+            moved,
+            policy,
+            complete=snapshot.complete,
+            missing=missing or {},
+            why_gone=result.out_of_scope,
+            now=now,
+            connector=connector,
         )
         newly = settle(result, moved, mapped)
         if not newly:
@@ -88,8 +95,13 @@ def decide(
     prune(desired)
     kept = with_inactive(desired, local_off or set())
     ops = plan(
-        desired, current, complete=snapshot.complete, deprovision="delete",
-        delete_groups=policy.delete_groups, notes=done.reasons, anonymised=done.anonymised,
+        desired,
+        current,
+        complete=snapshot.complete,
+        deprovision="delete",
+        delete_groups=policy.delete_groups,
+        notes=done.reasons,
+        anonymised=done.anonymised,
         relinks=relinks,
     )
     return Decision(ops, result, done, relinks, kept)

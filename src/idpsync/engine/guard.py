@@ -86,13 +86,20 @@ def _check_read(plan: Plan, settings: GuardSettings, ctx: GuardContext, removals
         return
     problem = ""
     if now == 0 and settings.refuse_empty:
-        problem = f"the IdP returned no users at all, but the last good run (run " \
+        problem = (
+            f"the IdP returned no users at all, but the last good run (run "
             f"{ctx.previous_run}) read {before}"
-    elif settings.max_snapshot_shrink < 1 and before - now >= settings.min_snapshot_shrink_count \
-            and (before - now) / before > settings.max_snapshot_shrink:
-        problem = f"the IdP returned {now} users, {(before - now) / before:.0%} fewer than " \
-            f"the {before} of the last good run (run {ctx.previous_run}), above the limit of " \
+        )
+    elif (
+        settings.max_snapshot_shrink < 1
+        and before - now >= settings.min_snapshot_shrink_count
+        and (before - now) / before > settings.max_snapshot_shrink
+    ):
+        problem = (
+            f"the IdP returned {now} users, {(before - now) / before:.0%} fewer than "
+            f"the {before} of the last good run (run {ctx.previous_run}), above the limit of "
             f"{settings.max_snapshot_shrink:.0%}"
+        )
     if problem:
         members = plan.count(OpKind.REMOVE_MEMBER)
         raise GuardRefused(

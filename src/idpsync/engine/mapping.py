@@ -79,12 +79,20 @@ def _without_nulls(value: Any) -> Any:
 
 def context(user: SourceUser) -> dict[str, Any]:
     """The names a template sees for ``user`` (nulls left out, so they render empty)."""
-    return _without_nulls({
-        "source_id": user.source_id, "login": user.login, "email": user.email,
-        "display_name": user.display_name, "given_name": user.given_name,
-        "family_name": user.family_name, "active": user.active, "manager_id": user.manager_id,
-        "attributes": dict(user.attributes),
-    })
+    names: dict[str, Any] = _without_nulls(
+        {
+            "source_id": user.source_id,
+            "login": user.login,
+            "email": user.email,
+            "display_name": user.display_name,
+            "given_name": user.given_name,
+            "family_name": user.family_name,
+            "active": user.active,
+            "manager_id": user.manager_id,
+            "attributes": dict(user.attributes),
+        }
+    )
+    return names
 
 
 @dataclass
@@ -107,12 +115,13 @@ class Mapper:
         templates: dict[str, Template | None] = {}
         for name in MAPPED_FIELDS:
             source = getattr(settings, name) or preset.get(name)
-            templates[name] = None if source is None or _is_identity(source, name) else (
-                compile_template(source)
+            templates[name] = (
+                None if source is None or _is_identity(source, name) else (compile_template(source))
             )
         extra = {name: compile_template(src) for name, src in settings.attributes.items()}
-        return cls(templates, extra, settings.keep_source_attributes,
-                   re.compile(settings.login_pattern))
+        return cls(
+            templates, extra, settings.keep_source_attributes, re.compile(settings.login_pattern)
+        )
 
     def map_user(self, user: SourceUser) -> DirUser:
         """The directory user for ``user``; :class:`MappingError` when it cannot be mapped."""
@@ -133,9 +142,13 @@ class Mapper:
         if not self.login_pattern.fullmatch(login):
             raise MappingError(f"the login {login!r} is not valid (login_pattern)")
         return DirUser(
-            source_id=user.source_id, login=login, active=user.active,
-            manager_id=user.manager_id, photo_ref=user.photo_ref,
-            attributes=self._attributes(user, ctx), **values,
+            source_id=user.source_id,
+            login=login,
+            active=user.active,
+            manager_id=user.manager_id,
+            photo_ref=user.photo_ref,
+            attributes=self._attributes(user, ctx),
+            **values,
         )
 
     def _attributes(self, user: SourceUser, ctx: dict[str, Any] | None) -> dict[str, JSONValue]:

@@ -31,8 +31,8 @@ from idpsync.model import (
     DirGroup,
     DirUser,
     JSONValue,
-    Membership,
     MemberKind,
+    Membership,
 )
 
 Deprovision = Literal["deactivate", "delete", "anonymise", "keep"]
@@ -56,8 +56,13 @@ class OpKind(StrEnum):
 
 
 REMOVALS = frozenset(
-    {OpKind.DEACTIVATE_USER, OpKind.DELETE_USER, OpKind.ANONYMISE_USER, OpKind.DELETE_GROUP,
-     OpKind.REMOVE_MEMBER}
+    {
+        OpKind.DEACTIVATE_USER,
+        OpKind.DELETE_USER,
+        OpKind.ANONYMISE_USER,
+        OpKind.DELETE_GROUP,
+        OpKind.REMOVE_MEMBER,
+    }
 )
 """Operations an incomplete snapshot may never produce."""
 
@@ -136,20 +141,37 @@ def plan(
     if relinks:
         current = rekey(current, relinks)
         relink_ops = [
-            Op(OpKind.RELINK_USER, new, before={"source_id": old}, after={"source_id": new},
-               reason="re-created in the IdP with a new id; the account is kept")
+            Op(
+                OpKind.RELINK_USER,
+                new,
+                before={"source_id": old},
+                after={"source_id": new},
+                reason="re-created in the IdP with a new id; the account is kept",
+            )
             for new, old in sorted(relinks.items())
         ]
     result.ops.extend(relink_ops)
     result.ops.extend(_plan_groups_upsert(desired, current))
-    result.ops.extend(_plan_users(desired, current, complete=complete, deprovision=deprovision,
-                                  notes=notes or {}, anonymised=anonymised))
+    result.ops.extend(
+        _plan_users(
+            desired,
+            current,
+            complete=complete,
+            deprovision=deprovision,
+            notes=notes or {},
+            anonymised=anonymised,
+        )
+    )
     result.ops.extend(_plan_members(desired, current, complete=complete))
     if complete and delete_groups:
         for source_id in sorted(current.groups.keys() - desired.groups.keys()):
             result.ops.append(
-                Op(OpKind.DELETE_GROUP, source_id, before=current.groups[source_id].fields(),
-                   reason="missing from the IdP")
+                Op(
+                    OpKind.DELETE_GROUP,
+                    source_id,
+                    before=current.groups[source_id].fields(),
+                    reason="missing from the IdP",
+                )
             )
     result.ops.sort(key=lambda op: _ORDER[op.kind])  # stable: keeps source-id order within a kind
     result.ops = [replace(op, key=_key(op, desired, current)) for op in result.ops]
@@ -197,13 +219,23 @@ def _plan_groups_upsert(desired: DirectoryState, current: DirectoryState) -> Ite
             yield Op(OpKind.CREATE_GROUP, source_id, after=group.fields(), reason="new in the IdP")
         elif existing != group:
             before, after = _diff(existing.fields(), group.fields())
-            yield Op(OpKind.UPDATE_GROUP, source_id, before=before, after=after,
-                     reason="changed in the IdP")
+            yield Op(
+                OpKind.UPDATE_GROUP,
+                source_id,
+                before=before,
+                after=after,
+                reason="changed in the IdP",
+            )
 
 
 def _plan_users(
-    desired: DirectoryState, current: DirectoryState, *, complete: bool, deprovision: Deprovision,
-    notes: Mapping[str, str], anonymised: frozenset[str] | set[str],
+    desired: DirectoryState,
+    current: DirectoryState,
+    *,
+    complete: bool,
+    deprovision: Deprovision,
+    notes: Mapping[str, str],
+    anonymised: frozenset[str] | set[str],
 ) -> Iterable[Op]:
     for source_id, user in sorted(desired.users.items()):
         existing = current.users.get(source_id)
@@ -235,14 +267,25 @@ def _plan_users(
     for source_id in sorted(current.users.keys() - desired.users.keys()):
         existing = current.users[source_id]
         if deprovision == "delete":
-            yield Op(OpKind.DELETE_USER, source_id, before=existing.fields(),
-                     reason=notes.get(source_id, "missing from the IdP"))
+            yield Op(
+                OpKind.DELETE_USER,
+                source_id,
+                before=existing.fields(),
+                reason=notes.get(source_id, "missing from the IdP"),
+            )
         elif existing.active:
-            yield Op(OpKind.DEACTIVATE_USER, source_id, before={"active": True},
-                     after={"active": False}, reason="missing from the IdP")
+            yield Op(
+                OpKind.DEACTIVATE_USER,
+                source_id,
+                before={"active": True},
+                after={"active": False},
+                reason="missing from the IdP",
+            )
 
 
-def _plan_members(desired: DirectoryState, current: DirectoryState, *, complete: bool) -> Iterable[Op]:
+def _plan_members(
+    desired: DirectoryState, current: DirectoryState, *, complete: bool
+) -> Iterable[Op]:
     for edge in sorted(desired.memberships - current.memberships):
         yield Op(OpKind.ADD_MEMBER, edge.group_id, member=edge, reason="member in the IdP")
     if not complete:
@@ -262,16 +305,22 @@ def apply_ops(state: DirectoryState, ops: Iterable[Op]) -> DirectoryState:
             users[op.source_id] = DirUser(source_id=op.source_id, **op.after)
         elif op.kind is OpKind.RELINK_USER:
             assert op.before is not None
-            moved = rekey(DirectoryState(users, groups, memberships),
-                          {op.source_id: op.before["source_id"]})
+            moved = rekey(
+                DirectoryState(users, groups, memberships), {op.source_id: op.before["source_id"]}
+            )
             users, memberships = moved.users, moved.memberships
-        elif op.kind in (OpKind.UPDATE_USER, OpKind.DEACTIVATE_USER, OpKind.REACTIVATE_USER,
-                         OpKind.ANONYMISE_USER):
+        elif op.kind in (
+            OpKind.UPDATE_USER,
+            OpKind.DEACTIVATE_USER,
+            OpKind.REACTIVATE_USER,
+            OpKind.ANONYMISE_USER,
+        ):
             users[op.source_id] = replace(users[op.source_id], **(op.after or {}))
         elif op.kind is OpKind.DELETE_USER:
             del users[op.source_id]
             memberships = {
-                m for m in memberships
+                m
+                for m in memberships
                 if not (m.member_kind is MemberKind.USER and m.member_id == op.source_id)
             }
         elif op.kind is OpKind.CREATE_GROUP:
@@ -282,7 +331,8 @@ def apply_ops(state: DirectoryState, ops: Iterable[Op]) -> DirectoryState:
         elif op.kind is OpKind.DELETE_GROUP:
             del groups[op.source_id]
             memberships = {
-                m for m in memberships
+                m
+                for m in memberships
                 if m.group_id != op.source_id
                 and not (m.member_kind is MemberKind.GROUP and m.member_id == op.source_id)
             }
@@ -304,7 +354,8 @@ def rekey(state: DirectoryState, relinks: Mapping[str, str]) -> DirectoryState:
         users[new or sid] = replace(user, source_id=new) if new else user
     memberships = {
         replace(m, member_id=old_to_new[m.member_id])
-        if m.member_kind is MemberKind.USER and m.member_id in old_to_new else m
+        if m.member_kind is MemberKind.USER and m.member_id in old_to_new
+        else m
         for m in state.memberships
     }
     return DirectoryState(users=users, groups=dict(state.groups), memberships=memberships)

@@ -29,8 +29,8 @@ from idpsync.engine.mapping import Mapper, MappingError
 from idpsync.model import (
     DirectoryState,
     DirGroup,
-    Membership,
     MemberKind,
+    Membership,
     Snapshot,
     SourceGroup,
     SourceUser,
@@ -102,8 +102,11 @@ def desired_state(
 
 
 def evaluate(
-    snapshot: Snapshot, settings: PolicySettings, source_type: str = "file",
-    *, connector: str = "",
+    snapshot: Snapshot,
+    settings: PolicySettings,
+    source_type: str = "file",
+    *,
+    connector: str = "",
 ) -> PolicyResult:
     """Apply groups rules, scope, filters and mapping to ``snapshot`` (see the module doc)."""
     result = PolicyResult()
@@ -161,7 +164,9 @@ def group_name(name: str, settings: PolicySettings) -> tuple[str | None, str]:
 
 
 def _scope(
-    snapshot: Snapshot, groups: dict[str, SourceGroup], settings: PolicySettings,
+    snapshot: Snapshot,
+    groups: dict[str, SourceGroup],
+    settings: PolicySettings,
     result: PolicyResult,
 ) -> set[str]:
     everyone = {u.source_id for u in snapshot.users}
@@ -215,8 +220,16 @@ def lookup(user: SourceUser, path: str) -> Any:
 
 
 _USER_NAMES = frozenset(
-    {"source_id", "login", "email", "display_name", "given_name", "family_name", "active",
-     "manager_id"}
+    {
+        "source_id",
+        "login",
+        "email",
+        "display_name",
+        "given_name",
+        "family_name",
+        "active",
+        "manager_id",
+    }
 )
 
 
@@ -243,9 +256,11 @@ def filter_matches(rule: UserFilter, user: SourceUser) -> bool:
         text = _norm(item, rule.ignore_case)
         if rule.op == "equals" and text == _norm(rule.value, rule.ignore_case):
             return True
-        if rule.op == "in" and isinstance(rule.value, list) and text in {
-            _norm(v, rule.ignore_case) for v in rule.value
-        }:
+        if (
+            rule.op == "in"
+            and isinstance(rule.value, list)
+            and text in {_norm(v, rule.ignore_case) for v in rule.value}
+        ):
             return True
         if rule.op == "endswith" and text.endswith(_norm(rule.value, rule.ignore_case)):
             return True
@@ -288,8 +303,9 @@ def _always_groups(names: list[str], desired: DirectoryState, connector: str) ->
             desired.memberships.add(Membership(gid, sid, MemberKind.USER))
 
 
-def hold(desired: DirectoryState, current: DirectoryState, users: set[str],
-         groups: set[str]) -> None:
+def hold(
+    desired: DirectoryState, current: DirectoryState, users: set[str], groups: set[str]
+) -> None:
     """Keep skipped objects exactly as the directory holds them (with their memberships)."""
     for sid in users:
         if sid in current.users:

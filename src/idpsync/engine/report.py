@@ -34,11 +34,20 @@ def op_entry(op: Op) -> dict[str, Any]:
     """One planned operation as a report entry."""
     before, after = op.before, op.after
     if op.member is not None:
-        edge = {"group": op.member.group_id, "member": op.member.member_id,
-                "member_kind": op.member.member_kind.value}
+        edge = {
+            "group": op.member.group_id,
+            "member": op.member.member_id,
+            "member_kind": op.member.member_kind.value,
+        }
         before, after = (None, edge) if op.kind.value == "member.add" else (edge, None)
-    return {"op": op.kind.value, "source_id": op.source_id, "key": op.key, "reason": op.reason,
-            "before": _jsonable(before), "after": _jsonable(after)}
+    return {
+        "op": op.kind.value,
+        "source_id": op.source_id,
+        "key": op.key,
+        "reason": op.reason,
+        "before": _jsonable(before),
+        "after": _jsonable(after),
+    }
 
 
 def details(decision: Decision) -> dict[str, Any]:
@@ -50,8 +59,11 @@ def details(decision: Decision) -> dict[str, Any]:
             for s in decision.policy.skipped
         ],
         "waiting": [
-            {"source_id": sid, "key": desired.users[sid].login if sid in desired.users else sid,
-             "reason": why}
+            {
+                "source_id": sid,
+                "key": desired.users[sid].login if sid in desired.users else sid,
+                "reason": why,
+            }
             for sid, why in sorted(decision.cleanup.waiting.items())
         ],
         "kept_inactive": [
@@ -64,14 +76,18 @@ def details(decision: Decision) -> dict[str, Any]:
     }
 
 
-def build(run: dict[str, Any], entries: list[dict[str, Any]], extra: dict[str, Any]) -> dict[str, Any]:
+def build(
+    run: dict[str, Any], entries: list[dict[str, Any]], extra: dict[str, Any]
+) -> dict[str, Any]:
     """Assemble a report from the run facts, operation entries and stored details."""
     sections: dict[str, list[dict[str, Any]]] = {"users": [], "groups": [], "memberships": []}
     for entry in entries:
         sections[SECTIONS[entry["op"].split(".", 1)[0]]].append(entry)
     return {
-        "run": _jsonable(run), **sections,
-        "skipped": extra.get("skipped", []), "waiting": extra.get("waiting", []),
+        "run": _jsonable(run),
+        **sections,
+        "skipped": extra.get("skipped", []),
+        "waiting": extra.get("waiting", []),
         "kept_inactive": extra.get("kept_inactive", []),
         "out_of_scope": extra.get("out_of_scope", 0),
         "dropped_groups": extra.get("dropped_groups", 0),
@@ -92,11 +108,30 @@ def from_changes(run: dict[str, Any], changes: list[dict[str, Any]]) -> dict[str
         entries = planned
     else:
         entries = [
-            {"op": c["op"], "source_id": c["source_id"], "key": c["object_key"],
-             "reason": c.get("reason") or "", "before": c["before"], "after": c["after"]}
+            {
+                "op": c["op"],
+                "source_id": c["source_id"],
+                "key": c["object_key"],
+                "reason": c.get("reason") or "",
+                "before": c["before"],
+                "after": c["after"],
+            }
             for c in changes
         ]
-    facts: dict[str, Any] = {k: run[k] for k in ("id", "connector", "mode", "dry_run", "status", "complete",
-                                 "started_at", "finished_at", "summary", "message") if k in run}
+    facts: dict[str, Any] = {
+        k: run[k]
+        for k in (
+            "id",
+            "connector",
+            "mode",
+            "dry_run",
+            "status",
+            "complete",
+            "started_at",
+            "finished_at",
+            "summary",
+            "message",
+        )
+        if k in run
+    }
     return build(facts, entries, stored)
-

@@ -129,8 +129,16 @@ async def run_sync(
         return RunResult(run_id, "failed", message=message, complete=False)
     timings["fetch_seconds"] = round(time.monotonic() - started, 3)
     return _stage_plan_apply(
-        store, name, settings, source, snap, run_id,
-        dry_run=dry_run, allow_deletes=allow_deletes, progress=progress, timings=timings,
+        store,
+        name,
+        settings,
+        source,
+        snap,
+        run_id,
+        dry_run=dry_run,
+        allow_deletes=allow_deletes,
+        progress=progress,
+        timings=timings,
     )
 
 
@@ -169,29 +177,44 @@ def _stage_plan_apply(
             timings["plan_seconds"] = round(time.monotonic() - mark, 3)
             previous_run, previous_users = marks.last_good_read(conn, name)
             guard.check(
-                result.plan, settings.guard,
+                result.plan,
+                settings.guard,
                 guard.GuardContext(
-                    snap.complete, before["active_users"], allow_deletes,
-                    snapshot_users=len(staged.users), previous_users=previous_users,
+                    snap.complete,
+                    before["active_users"],
+                    allow_deletes,
+                    snapshot_users=len(staged.users),
+                    previous_users=previous_users,
                     previous_run=previous_run,
                 ),
             )
             if dry_run:
                 raise _Rollback
             mark = time.monotonic()
-            progress(Event("apply", f"applying {len(result.plan)} changes",
-                           done=0, total=len(result.plan)))
+            progress(
+                Event(
+                    "apply", f"applying {len(result.plan)} changes", done=0, total=len(result.plan)
+                )
+            )
             apply_plan(store, conn, name, run_id, result.plan, checkpoint=_fault)
             if snap.complete:
                 missing = decision.cleanup.missing
                 marks.track_missing(conn, name, missing, decision.policy.desired.users.keys())
             timings["apply_seconds"] = round(time.monotonic() - mark, 3)
             result.status = "succeeded" if snap.complete else "partial"
-            result.stats = {**_stats(source, timings), "source_users": len(staged.users),
-                            "source_groups": len(staged.groups)}
+            result.stats = {
+                **_stats(source, timings),
+                "source_users": len(staged.users),
+                "source_groups": len(staged.groups),
+            }
             store.finish_run(
-                run_id, result.status, conn=conn, complete=snap.complete,
-                summary=result.summary(), stats=result.stats, message=result.message or None,
+                run_id,
+                result.status,
+                conn=conn,
+                complete=snap.complete,
+                summary=result.summary(),
+                stats=result.stats,
+                message=result.message or None,
                 report=result.details,
             )
     except _Rollback:
@@ -200,16 +223,24 @@ def _stage_plan_apply(
         result.status = "guarded"
         result.message = str(exc)
     except Exception as exc:
-        store.finish_run(run_id, "failed", complete=snap.complete,
-                         message=f"internal error: {type(exc).__name__}: {exc}",
-                         stats=_stats(source, timings))
+        store.finish_run(
+            run_id,
+            "failed",
+            complete=snap.complete,
+            message=f"internal error: {type(exc).__name__}: {exc}",
+            stats=_stats(source, timings),
+        )
         raise
     if result.status in ("dry_run", "guarded"):
         result.stats = _stats(source, timings)
         planned = [report.op_entry(op) for op in result.plan.ops]
         store.finish_run(
-            run_id, result.status, complete=snap.complete, summary=result.summary(),
-            stats=result.stats, message=result.message or None,
+            run_id,
+            result.status,
+            complete=snap.complete,
+            summary=result.summary(),
+            stats=result.stats,
+            message=result.message or None,
             report={**result.details, "planned": planned},
         )
     progress(Event("done", result.status))
@@ -217,27 +248,43 @@ def _stage_plan_apply(
 
 
 def _decide(
-    conn: Connection, store: Store, name: str, settings: ConnectorSettings, staged: Snapshot,
-    *, extra_taken: Taken | None = None, current: DirectoryState | None = None,
+    conn: Connection,
+    store: Store,
+    name: str,
+    settings: ConnectorSettings,
+    staged: Snapshot,
+    *,
+    extra_taken: Taken | None = None,
+    current: DirectoryState | None = None,
 ) -> Decision:
     """Run the policy pipeline with what it needs from the store."""
 
     def taken(result: PolicyResult) -> Taken:
         users = result.desired.users.values()
         found = marks.taken_names(
-            conn, name, [u.login for u in users], [u.email or "" for u in users],
+            conn,
+            name,
+            [u.login for u in users],
+            [u.email or "" for u in users],
             [g.name for g in result.desired.groups.values()],
         )
         if extra_taken is None:
             return found
-        return Taken({**extra_taken.logins, **found.logins},
-                     {**extra_taken.emails, **found.emails},
-                     {**extra_taken.group_names, **found.group_names})
+        return Taken(
+            {**extra_taken.logins, **found.logins},
+            {**extra_taken.emails, **found.emails},
+            {**extra_taken.group_names, **found.group_names},
+        )
 
     return decide(
-        staged, settings, current if current is not None else store.load_directory(conn, name),
-        connector=name, taken=taken, missing=marks.missing_marks(conn, name),
-        local_off=marks.locally_disabled(conn, name), now=now(),
+        staged,
+        settings,
+        current if current is not None else store.load_directory(conn, name),
+        connector=name,
+        taken=taken,
+        missing=marks.missing_marks(conn, name),
+        local_off=marks.locally_disabled(conn, name),
+        now=now(),
     )
 
 
@@ -285,22 +332,34 @@ async def run_sync_user(
             result.plan, result.details = decision.plan, report.details(decision)
             sid = snap.users[0].source_id
             if sid in decision.policy.out_of_scope:
-                result.message = (f"user {key!r} is out of the connector's scope "
-                                  f"({decision.policy.out_of_scope[sid]}); nothing was changed")
+                result.message = (
+                    f"user {key!r} is out of the connector's scope "
+                    f"({decision.policy.out_of_scope[sid]}); nothing was changed"
+                )
                 result.plan = Plan()
             if dry_run:
                 raise _Rollback
             apply_plan(store, conn, name, run_id, result.plan)
             result.status = "succeeded"
-            store.finish_run(run_id, "succeeded", conn=conn, complete=snap.complete,
-                             summary=result.summary(), message=result.message or None,
-                             report=result.details)
+            store.finish_run(
+                run_id,
+                "succeeded",
+                conn=conn,
+                complete=snap.complete,
+                summary=result.summary(),
+                message=result.message or None,
+                report=result.details,
+            )
     except _Rollback:
         result.status = "dry_run"
-        store.finish_run(run_id, "dry_run", complete=snap.complete, summary=result.summary(),
-                         message=result.message or None,
-                         report={**result.details,
-                                 "planned": [report.op_entry(op) for op in result.plan.ops]})
+        store.finish_run(
+            run_id,
+            "dry_run",
+            complete=snap.complete,
+            summary=result.summary(),
+            message=result.message or None,
+            report={**result.details, "planned": [report.op_entry(op) for op in result.plan.ops]},
+        )
     return result
 
 
@@ -324,19 +383,32 @@ def _decide_one(
     current = DirectoryState(
         users={k: v for k, v in full.users.items() if k == sid},
         groups={k: v for k, v in full.groups.items() if k in groups},
-        memberships={m for m in full.memberships
-                     if m.member_kind is MemberKind.USER and m.member_id == sid},
+        memberships={
+            m for m in full.memberships if m.member_kind is MemberKind.USER and m.member_id == sid
+        },
     )
     others = Taken(
-        {fold(u.login): f"another user of this connector (IdP id {k})"
-         for k, u in full.users.items() if k != sid},
-        {fold(u.email): f"another user of this connector (IdP id {k})"
-         for k, u in full.users.items() if k != sid and u.email},
-        {fold(g.name): "another group of this connector"
-         for k, g in full.groups.items() if k not in groups},
+        {
+            fold(u.login): f"another user of this connector (IdP id {k})"
+            for k, u in full.users.items()
+            if k != sid
+        },
+        {
+            fold(u.email): f"another user of this connector (IdP id {k})"
+            for k, u in full.users.items()
+            if k != sid and u.email
+        },
+        {
+            fold(g.name): "another group of this connector"
+            for k, g in full.groups.items()
+            if k not in groups
+        },
     )
     one = settings.model_copy(
-        update={"policy": settings.policy.model_copy(
-            update={"delete_groups": False, "relink_recreated": False})}
+        update={
+            "policy": settings.policy.model_copy(
+                update={"delete_groups": False, "relink_recreated": False}
+            )
+        }
     )
     return _decide(conn, store, name, one, snap, extra_taken=others, current=current)

@@ -29,7 +29,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from idpsync.model import Membership, MemberKind, Snapshot, SourceGroup, SourceUser
+from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources.base import Event, Progress, Source, SourceError, no_progress
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=255, strip_whitespace=True)]
@@ -79,8 +79,10 @@ def parse_document(data: bytes, name: str) -> Snapshot:
     try:
         raw = json.loads(data)
     except json.JSONDecodeError as exc:
-        raise SourceError(f"{name}: not valid JSON (line {exc.lineno}, column {exc.colno}): "
-                          f"{exc.msg}; the file may be truncated") from None
+        raise SourceError(
+            f"{name}: not valid JSON (line {exc.lineno}, column {exc.colno}): "
+            f"{exc.msg}; the file may be truncated"
+        ) from None
     except UnicodeDecodeError:
         raise SourceError(f"{name}: not UTF-8 text") from None
     try:
@@ -98,24 +100,39 @@ def parse_document(data: bytes, name: str) -> Snapshot:
     snap = Snapshot()
     for u in doc.users:
         if u.manager_id is not None and u.manager_id not in user_ids:
-            raise SourceError(f"{name}: user {u.id!r} has manager_id {u.manager_id!r}, "
-                              "which is not a user in the file")
-        snap.users.append(SourceUser(
-            source_id=u.id, login=u.login, email=u.email, display_name=u.display_name,
-            given_name=u.given_name, family_name=u.family_name, active=u.active,
-            manager_id=u.manager_id, photo_ref=u.photo_ref, attributes=u.attributes,
-        ))
+            raise SourceError(
+                f"{name}: user {u.id!r} has manager_id {u.manager_id!r}, "
+                "which is not a user in the file"
+            )
+        snap.users.append(
+            SourceUser(
+                source_id=u.id,
+                login=u.login,
+                email=u.email,
+                display_name=u.display_name,
+                given_name=u.given_name,
+                family_name=u.family_name,
+                active=u.active,
+                manager_id=u.manager_id,
+                photo_ref=u.photo_ref,
+                attributes=u.attributes,
+            )
+        )
     for g in doc.groups:
         snap.groups.append(SourceGroup(source_id=g.id, name=g.name, description=g.description))
         for member in dict.fromkeys(g.members):
             if member not in user_ids:
-                raise SourceError(f"{name}: group {g.id!r} lists member {member!r}, "
-                                  "which is not a user in the file")
+                raise SourceError(
+                    f"{name}: group {g.id!r} lists member {member!r}, "
+                    "which is not a user in the file"
+                )
             snap.memberships.append(Membership(g.id, member, MemberKind.USER))
         for child in dict.fromkeys(g.subgroups):
             if child not in group_ids or child == g.id:
-                raise SourceError(f"{name}: group {g.id!r} lists subgroup {child!r}, "
-                                  "which is not another group in the file")
+                raise SourceError(
+                    f"{name}: group {g.id!r} lists subgroup {child!r}, "
+                    "which is not another group in the file"
+                )
             snap.memberships.append(Membership(g.id, child, MemberKind.GROUP))
     return snap
 
@@ -143,8 +160,10 @@ class FileSource(Source):
         try:
             size = self.path.stat().st_size
             if size > MAX_BYTES:
-                raise SourceError(f"{self.path}: {size} bytes is more than the "
-                                  f"{MAX_BYTES} bytes a file source may hold")
+                raise SourceError(
+                    f"{self.path}: {size} bytes is more than the "
+                    f"{MAX_BYTES} bytes a file source may hold"
+                )
             data = self.path.read_bytes()
         except FileNotFoundError:
             raise SourceError(f"{self.path}: file not found") from None
@@ -152,8 +171,14 @@ class FileSource(Source):
             raise SourceError(f"{self.path}: cannot read: {exc.strerror}") from None
         self.stats.bytes_received = len(data)
         snap = parse_document(data, str(self.path))
-        progress(Event("fetch", f"read {len(snap.users)} users, {len(snap.groups)} groups",
-                       done=len(snap.users), total=len(snap.users)))
+        progress(
+            Event(
+                "fetch",
+                f"read {len(snap.users)} users, {len(snap.groups)} groups",
+                done=len(snap.users),
+                total=len(snap.users),
+            )
+        )
         return snap
 
     async def fetch_user(self, key: str) -> Snapshot | None:
@@ -191,6 +216,8 @@ def one_user(whole: Snapshot, key: str) -> Snapshot | None:
             todo.append(edge.group_id)
     group_ids = {e.group_id for e in edges}
     return Snapshot(
-        users=[user], groups=[g for g in whole.groups if g.source_id in group_ids],
-        memberships=sorted(edges), complete=True,
+        users=[user],
+        groups=[g for g in whole.groups if g.source_id in group_ids],
+        memberships=sorted(edges),
+        complete=True,
     )

@@ -20,7 +20,10 @@ from idpsync.store import schema as t
 from idpsync.store.store import Store, _chunks, _insert, fold, now
 
 USER_UPDATES = (
-    OpKind.UPDATE_USER, OpKind.DEACTIVATE_USER, OpKind.REACTIVATE_USER, OpKind.ANONYMISE_USER
+    OpKind.UPDATE_USER,
+    OpKind.DEACTIVATE_USER,
+    OpKind.REACTIVATE_USER,
+    OpKind.ANONYMISE_USER,
 )
 
 
@@ -44,41 +47,77 @@ def apply_plan(
     step = checkpoint or (lambda _phase: None)
     _relink(conn, connector, by_kind[OpKind.RELINK_USER], stamp)
 
-    _insert(conn, t.groups, [
-        {"connector": connector, "source_id": op.source_id, "name": op.after["name"],
-         "name_key": fold(op.after["name"]), "description": op.after.get("description"),
-         "created_at": stamp, "updated_at": stamp}
-        for op in by_kind[OpKind.CREATE_GROUP] if op.after is not None
-    ])
+    _insert(
+        conn,
+        t.groups,
+        [
+            {
+                "connector": connector,
+                "source_id": op.source_id,
+                "name": op.after["name"],
+                "name_key": fold(op.after["name"]),
+                "description": op.after.get("description"),
+                "created_at": stamp,
+                "updated_at": stamp,
+            }
+            for op in by_kind[OpKind.CREATE_GROUP]
+            if op.after is not None
+        ],
+    )
     _update_rows(conn, t.groups, connector, by_kind[OpKind.UPDATE_GROUP], stamp)
-    _insert(conn, t.users, [
-        {"connector": connector, "source_id": op.source_id, **_user_values(op.after),
-         "created_at": stamp, "updated_at": stamp,
-         "deactivated_at": None if op.after.get("active", True) else stamp}
-        for op in by_kind[OpKind.CREATE_USER] if op.after is not None
-    ])
+    _insert(
+        conn,
+        t.users,
+        [
+            {
+                "connector": connector,
+                "source_id": op.source_id,
+                **_user_values(op.after),
+                "created_at": stamp,
+                "updated_at": stamp,
+                "deactivated_at": None if op.after.get("active", True) else stamp,
+            }
+            for op in by_kind[OpKind.CREATE_USER]
+            if op.after is not None
+        ],
+    )
     step("users")
     _update_rows(conn, t.users, connector, [op for k in USER_UPDATES for op in by_kind[k]], stamp)
     step("updates")
 
     user_ids, group_ids = store.id_maps(conn, connector)
-    _insert(conn, t.memberships, [
-        {"connector": connector, "group_id": group_ids[op.member.group_id],
-         "member_kind": op.member.member_kind.value,
-         "member_id": _member_id(op, user_ids, group_ids), "created_at": stamp}
-        for op in by_kind[OpKind.ADD_MEMBER] if op.member is not None
-    ])
+    _insert(
+        conn,
+        t.memberships,
+        [
+            {
+                "connector": connector,
+                "group_id": group_ids[op.member.group_id],
+                "member_kind": op.member.member_kind.value,
+                "member_id": _member_id(op, user_ids, group_ids),
+                "created_at": stamp,
+            }
+            for op in by_kind[OpKind.ADD_MEMBER]
+            if op.member is not None
+        ],
+    )
     removals = [
-        {"g": group_ids[op.member.group_id], "k": op.member.member_kind.value,
-         "m": _member_id(op, user_ids, group_ids)}
-        for op in by_kind[OpKind.REMOVE_MEMBER] if op.member is not None
+        {
+            "g": group_ids[op.member.group_id],
+            "k": op.member.member_kind.value,
+            "m": _member_id(op, user_ids, group_ids),
+        }
+        for op in by_kind[OpKind.REMOVE_MEMBER]
+        if op.member is not None
     ]
     if removals:
         m = t.memberships.c
         conn.execute(
             t.memberships.delete().where(
-                m.connector == connector, m.group_id == sa.bindparam("g"),
-                m.member_kind == sa.bindparam("k"), m.member_id == sa.bindparam("m"),
+                m.connector == connector,
+                m.group_id == sa.bindparam("g"),
+                m.member_kind == sa.bindparam("k"),
+                m.member_id == sa.bindparam("m"),
             ),
             removals,
         )
@@ -131,7 +170,9 @@ def _update_rows(
             values["deactivated_at"] = None if values["active"] else stamp
         values["updated_at"] = stamp
         columns = tuple(sorted(values))
-        by_columns[columns].append({"_sid": op.source_id, **{f"v_{k}": v for k, v in values.items()}})
+        by_columns[columns].append(
+            {"_sid": op.source_id, **{f"v_{k}": v for k, v in values.items()}}
+        )
     for columns, rows in by_columns.items():
         statement = (
             table.update()
@@ -167,14 +208,24 @@ def _change_row(op: Op, run_id: int, connector: str, stamp: Any) -> dict[str, An
     after = op.after
     before = op.before
     if op.member is not None:
-        edge = {"group": op.member.group_id, "member": op.member.member_id,
-                "member_kind": op.member.member_kind.value}
+        edge = {
+            "group": op.member.group_id,
+            "member": op.member.member_id,
+            "member_kind": op.member.member_kind.value,
+        }
         before, after = (None, edge) if op.kind is OpKind.ADD_MEMBER else (edge, None)
     key = op.key or op.source_id
     return {
-        "run_id": run_id, "connector": connector, "at": stamp, "op": op.kind.value,
-        "object_type": op.object_type, "source_id": op.source_id, "object_key": key,
-        "before": _jsonable(before), "after": _jsonable(after), "reason": op.reason or None,
+        "run_id": run_id,
+        "connector": connector,
+        "at": stamp,
+        "op": op.kind.value,
+        "object_type": op.object_type,
+        "source_id": op.source_id,
+        "object_key": key,
+        "before": _jsonable(before),
+        "after": _jsonable(after),
+        "reason": op.reason or None,
     }
 
 

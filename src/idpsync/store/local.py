@@ -29,12 +29,14 @@ def find_user(store: Store, login: str, connector: str | None = None) -> dict[st
     with store.engine.connect() as conn:
         rows = [dict(r._mapping) for r in conn.execute(query)]
     if not rows:
-        raise LookupError(f"no user with login {login!r}" + (
-            f" in connector {connector}" if connector else ""))
+        raise LookupError(
+            f"no user with login {login!r}" + (f" in connector {connector}" if connector else "")
+        )
     if len(rows) > 1:
         owners = ", ".join(sorted(r["connector"] or "(local)" for r in rows))
-        raise LookupError(f"login {login!r} exists in several connectors ({owners}); "
-                          "add --connector NAME")
+        raise LookupError(
+            f"login {login!r} exists in several connectors ({owners}); add --connector NAME"
+        )
     return rows[0]
 
 
@@ -49,25 +51,44 @@ def set_locally_disabled(
     stamp = now()
     with store.transaction() as conn:
         conn.execute(
-            t.users.update().where(t.users.c.id == row["id"]).values(
-                locally_disabled=disabled, active=active, updated_at=stamp,
-                deactivated_at=row["deactivated_at"] if active == row["active"] else (
-                    None if active else stamp),
+            t.users.update()
+            .where(t.users.c.id == row["id"])
+            .values(
+                locally_disabled=disabled,
+                active=active,
+                updated_at=stamp,
+                deactivated_at=row["deactivated_at"]
+                if active == row["active"]
+                else (None if active else stamp),
             )
         )
         changes = []
         if active != row["active"]:
             op = "user.reactivate" if active else "user.deactivate"
-            changes.append({
-                "run_id": run_id, "connector": owner, "at": stamp, "op": op,
-                "object_type": "user", "source_id": row["source_id"],
-                "object_key": row["login"], "before": {"active": row["active"]},
-                "after": {"active": active},
-                "reason": "deactivated locally by an administrator" if disabled
-                else "local deactivation lifted by an administrator",
-            })
+            changes.append(
+                {
+                    "run_id": run_id,
+                    "connector": owner,
+                    "at": stamp,
+                    "op": op,
+                    "object_type": "user",
+                    "source_id": row["source_id"],
+                    "object_key": row["login"],
+                    "before": {"active": row["active"]},
+                    "after": {"active": active},
+                    "reason": "deactivated locally by an administrator"
+                    if disabled
+                    else "local deactivation lifted by an administrator",
+                }
+            )
             conn.execute(t.changes.insert(), changes)
         summary = {"users_deactivated" if disabled else "users_reactivated": len(changes)}
-        store.finish_run(run_id, "succeeded", conn=conn, complete=True, summary=summary,
-                         message=f"{'disable' if disabled else 'enable'} {row['login']} --local")
+        store.finish_run(
+            run_id,
+            "succeeded",
+            conn=conn,
+            complete=True,
+            summary=summary,
+            message=f"{'disable' if disabled else 'enable'} {row['login']} --local",
+        )
     return {**row, "active": active, "locally_disabled": disabled}

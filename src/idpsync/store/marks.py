@@ -76,7 +76,10 @@ def _owner(connector: str | None) -> str:
 
 
 def taken_names(
-    conn: Connection, connector: str, logins: Iterable[str], emails: Iterable[str],
+    conn: Connection,
+    connector: str,
+    logins: Iterable[str],
+    emails: Iterable[str],
     group_names: Iterable[str],
 ) -> Taken:
     """Which of the given names are held by local objects or by other connectors."""
@@ -94,8 +97,11 @@ def taken_names(
         keys = sorted({fold(v) for v in wanted[kind] if v})
         for chunk in _chunks(keys, 500):
             for row in conn.execute(sa.select(column, owner).where(column.in_(chunk), foreign)):
-                what = _owner(row[1]) if kind != "group" else (
-                    f"a group of connector {row[1]}" if row[1] else "a local group")
+                what = (
+                    _owner(row[1])
+                    if kind != "group"
+                    else (f"a group of connector {row[1]}" if row[1] else "a local group")
+                )
                 found[kind].setdefault(row[0], what)
     return Taken(found["login"], found["email"], found["group"])
 
@@ -105,8 +111,12 @@ def last_good_read(conn: Connection, connector: str) -> tuple[int | None, int | 
     r = t.runs.c
     rows = conn.execute(
         sa.select(r.id, r.stats)
-        .where(r.connector == connector, r.status == "succeeded", r.complete.is_(True),
-               r.dry_run.is_(False))
+        .where(
+            r.connector == connector,
+            r.status == "succeeded",
+            r.complete.is_(True),
+            r.dry_run.is_(False),
+        )
         .order_by(r.id.desc())
         .limit(50)
     )

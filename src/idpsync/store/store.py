@@ -30,8 +30,8 @@ from idpsync.model import (
     DirectoryState,
     DirGroup,
     DirUser,
-    Membership,
     MemberKind,
+    Membership,
     Snapshot,
     SourceGroup,
     SourceUser,
@@ -125,7 +125,10 @@ class Store:
         if exists is None:
             conn.execute(
                 t.connectors.insert().values(
-                    name=name, source_type=source_type, state={}, created_at=now(),
+                    name=name,
+                    source_type=source_type,
+                    state={},
+                    created_at=now(),
                     updated_at=now(),
                 )
             )
@@ -151,8 +154,14 @@ class Store:
             self._close_dead_runs(conn, connector)
             result = conn.execute(
                 t.runs.insert().values(
-                    connector=connector, mode=mode, dry_run=dry_run, status="running",
-                    started_at=now(), summary={}, stats={}, host=socket.gethostname(),
+                    connector=connector,
+                    mode=mode,
+                    dry_run=dry_run,
+                    status="running",
+                    started_at=now(),
+                    summary={},
+                    stats={},
+                    host=socket.gethostname(),
                     pid=os.getpid(),
                 )
             )
@@ -174,7 +183,8 @@ class Store:
                     t.runs.update()
                     .where(t.runs.c.id == row.id)
                     .values(
-                        status="interrupted", finished_at=now(),
+                        status="interrupted",
+                        finished_at=now(),
                         message="the process running this sync ended before it finished; "
                         "nothing of it was applied",
                     )
@@ -277,20 +287,39 @@ class Store:
                     )
                 )
             }
-            edges = {e for e in edges if (e.group_id, e.member_kind.value, e.member_id) not in existing}
-        _insert(conn, t.source_users, [
-            {"connector": connector, "source_id": k, "data": _record(u), "run_id": run_id}
-            for k, u in users.items()
-        ])
-        _insert(conn, t.source_groups, [
-            {"connector": connector, "source_id": k, "data": _record(g), "run_id": run_id}
-            for k, g in groups.items()
-        ])
-        _insert(conn, t.source_memberships, [
-            {"connector": connector, "group_id": e.group_id, "member_kind": e.member_kind.value,
-             "member_id": e.member_id, "run_id": run_id}
-            for e in edges
-        ])
+            edges = {
+                e for e in edges if (e.group_id, e.member_kind.value, e.member_id) not in existing
+            }
+        _insert(
+            conn,
+            t.source_users,
+            [
+                {"connector": connector, "source_id": k, "data": _record(u), "run_id": run_id}
+                for k, u in users.items()
+            ],
+        )
+        _insert(
+            conn,
+            t.source_groups,
+            [
+                {"connector": connector, "source_id": k, "data": _record(g), "run_id": run_id}
+                for k, g in groups.items()
+            ],
+        )
+        _insert(
+            conn,
+            t.source_memberships,
+            [
+                {
+                    "connector": connector,
+                    "group_id": e.group_id,
+                    "member_kind": e.member_kind.value,
+                    "member_id": e.member_id,
+                    "run_id": run_id,
+                }
+                for e in edges
+            ],
+        )
 
     # -- the directory ------------------------------------------------------------------------
 
@@ -302,10 +331,16 @@ class Store:
         for row in conn.execute(sa.select(t.users).where(u.connector == connector)):
             user_ids[row.id] = row.source_id
             state.users[row.source_id] = DirUser(
-                source_id=row.source_id, login=row.login, email=row.email,
-                display_name=row.display_name, given_name=row.given_name,
-                family_name=row.family_name, active=row.active, manager_id=row.manager_id,
-                photo_ref=row.photo_ref, attributes=row.attributes or {},
+                source_id=row.source_id,
+                login=row.login,
+                email=row.email,
+                display_name=row.display_name,
+                given_name=row.given_name,
+                family_name=row.family_name,
+                active=row.active,
+                manager_id=row.manager_id,
+                photo_ref=row.photo_ref,
+                attributes=row.attributes or {},
             )
         group_ids: dict[int, str] = {}
         g = t.groups.c
@@ -345,6 +380,7 @@ class Store:
 
     def counts(self, conn: Connection, connector: str) -> dict[str, int]:
         """How many users (all and active), groups and memberships the connector owns."""
+
         def scalar(query: Any) -> int:
             return int(conn.execute(query).scalar_one())
 
@@ -364,7 +400,10 @@ class Store:
     # -- reading for the CLI ----------------------------------------------------------------
 
     def search_users(
-        self, search: str | None = None, connector: str | None = None, limit: int = 100,
+        self,
+        search: str | None = None,
+        connector: str | None = None,
+        limit: int = 100,
         offset: int = 0,
     ) -> list[dict[str, Any]]:
         """Users whose login, e-mail or name contains ``search`` (case-insensitive)."""
@@ -384,7 +423,10 @@ class Store:
             return [dict(r._mapping) for r in conn.execute(query)]
 
     def search_groups(
-        self, search: str | None = None, connector: str | None = None, limit: int = 100,
+        self,
+        search: str | None = None,
+        connector: str | None = None,
+        limit: int = 100,
         offset: int = 0,
     ) -> list[dict[str, Any]]:
         """Groups whose name contains ``search`` (case-insensitive)."""

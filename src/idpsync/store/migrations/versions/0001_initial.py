@@ -42,7 +42,9 @@ def upgrade() -> None:
         sa.Column("updated_at", TS, nullable=False),
         sa.Column("deactivated_at", TS, nullable=True),
         sa.Column("missing_since", TS, nullable=True),
-        sa.ForeignKeyConstraint(["connector"], ["connectors.name"], name="fk_users_connector_connectors"),
+        sa.ForeignKeyConstraint(
+            ["connector"], ["connectors.name"], name="fk_users_connector_connectors"
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_users"),
         sa.UniqueConstraint("connector", "source_id", name="uq_users_connector_source_id"),
     )
@@ -57,7 +59,9 @@ def upgrade() -> None:
         sa.Column("description", sa.Text(), nullable=True),
         sa.Column("created_at", TS, nullable=False),
         sa.Column("updated_at", TS, nullable=False),
-        sa.ForeignKeyConstraint(["connector"], ["connectors.name"], name="fk_groups_connector_connectors"),
+        sa.ForeignKeyConstraint(
+            ["connector"], ["connectors.name"], name="fk_groups_connector_connectors"
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_groups"),
         sa.UniqueConstraint("connector", "source_id", name="uq_groups_connector_source_id"),
     )
@@ -70,17 +74,24 @@ def upgrade() -> None:
         sa.Column("member_kind", sa.String(8), nullable=False),
         sa.Column("member_id", ID, nullable=False),
         sa.Column("created_at", TS, nullable=False),
-        sa.ForeignKeyConstraint(["connector"], ["connectors.name"], name="fk_memberships_connector_connectors"),
+        sa.ForeignKeyConstraint(
+            ["connector"], ["connectors.name"], name="fk_memberships_connector_connectors"
+        ),
         sa.ForeignKeyConstraint(
             ["group_id"], ["groups.id"], name="fk_memberships_group_id_groups", ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name="pk_memberships"),
         sa.UniqueConstraint(
-            "connector", "group_id", "member_kind", "member_id",
+            "connector",
+            "group_id",
+            "member_kind",
+            "member_id",
             name="uq_memberships_connector_group_id_member_kind_member_id",
         ),
     )
-    op.create_index("ix_memberships_member_kind_member_id", "memberships", ["member_kind", "member_id"])
+    op.create_index(
+        "ix_memberships_member_kind_member_id", "memberships", ["member_kind", "member_id"]
+    )
     for table in ("source_users", "source_groups"):
         op.create_table(
             table,
@@ -88,7 +99,9 @@ def upgrade() -> None:
             sa.Column("source_id", sa.String(255), nullable=False),
             sa.Column("data", sa.JSON(), nullable=False),
             sa.Column("run_id", ID, nullable=False),
-            sa.ForeignKeyConstraint(["connector"], ["connectors.name"], name=f"fk_{table}_connector_connectors"),
+            sa.ForeignKeyConstraint(
+                ["connector"], ["connectors.name"], name=f"fk_{table}_connector_connectors"
+            ),
             sa.PrimaryKeyConstraint("connector", "source_id", name=f"pk_{table}"),
         )
     op.create_table(
@@ -143,7 +156,14 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table in (
-        "changes", "runs", "source_memberships", "source_groups", "source_users",
-        "memberships", "groups", "users", "connectors",
+        "changes",
+        "runs",
+        "source_memberships",
+        "source_groups",
+        "source_users",
+        "memberships",
+        "groups",
+        "users",
+        "connectors",
     ):
         op.drop_table(table)

@@ -27,17 +27,19 @@ def upgrade() -> None:
     with op.batch_alter_table("changes") as batch:
         batch.add_column(sa.Column("reason", sa.Text(), nullable=True))
     users = sa.table(
-        "users", sa.column("id", sa.Integer()), sa.column("email", sa.String()),
+        "users",
+        sa.column("id", sa.Integer()),
+        sa.column("email", sa.String()),
         sa.column("email_key", sa.String()),
     )
     conn = op.get_bind()
     rows = conn.execute(sa.select(users.c.id, users.c.email).where(users.c.email.is_not(None)))
-    updates = [
-        {"i": r.id, "k": unicodedata.normalize("NFKC", r.email).casefold()} for r in rows
-    ]
+    updates = [{"i": r.id, "k": unicodedata.normalize("NFKC", r.email).casefold()} for r in rows]
     if updates:
         conn.execute(
-            users.update().where(users.c.id == sa.bindparam("i")).values(email_key=sa.bindparam("k")),
+            users.update()
+            .where(users.c.id == sa.bindparam("i"))
+            .values(email_key=sa.bindparam("k")),
             updates,
         )
 
