@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from idpsync.config_policy import PolicySettings
-from idpsync.model import DirectoryState, DirUser, MemberKind
+from idpsync.model import DirectoryState, DirUser, MemberKind, Membership
 
 ANONYMOUS_NAME = "Anonymised user"
 """Display name of an anonymised user."""
@@ -88,10 +88,18 @@ def cleanup(
     ``desired`` is deleted by the planner.
     """
     out = Cleanup()
+    edges: dict[str, list[Membership]] = {}
+    for edge in current.memberships:
+        if edge.member_kind is MemberKind.USER:
+            edges.setdefault(edge.member_id, []).append(edge)
+
+    def keep(sid: str, *, strip: bool) -> None:
+        _keep(desired, current, sid, edges.get(sid, []), strip=strip)
+
     for sid in sorted(current.users.keys() - desired.users.keys()):
         user = current.users[sid]
         if not complete:
-            _keep(desired, current, sid, strip=False)
+            keep(sid, strip=False)
             continue
         before = missing.get(sid, Missing())
         track = Missing(before.since or now, before.runs + 1)
@@ -100,19 +108,19 @@ def cleanup(
         wait = _grace(settings, track, now)
         if wait:
             out.waiting[sid] = f"{reason}; {wait}"
-            _keep(desired, current, sid, strip=False)
+            keep(sid, strip=False)
             continue
         mode = settings.deprovision
         if mode == "delete":
             out.reasons[sid] = reason
             continue
         if mode == "keep":
-            _keep(desired, current, sid, strip=settings.remove_memberships)
+            keep(sid, strip=settings.remove_memberships)
             continue
         target = anonymise(user, connector) if mode == "anonymise" else replace(user, active=False)
         if mode == "anonymise":
             out.anonymised.add(sid)
-        _keep(desired, current, sid, strip=settings.remove_memberships)
+        keep(sid, strip=settings.remove_memberships)
         desired.users[sid] = target
         out.reasons[sid] = reason
     return out
@@ -130,15 +138,18 @@ def _grace(settings: PolicySettings, track: Missing, now: datetime) -> str:
     return "; ".join(waits) and "grace period: " + "; ".join(waits)
 
 
-def _keep(desired: DirectoryState, current: DirectoryState, sid: str, *, strip: bool) -> None:
-    """Put the user back as they are, with their memberships unless ``strip``."""
+def _keep(
+    desired: DirectoryState,
+    current: DirectoryState,
+    sid: str,
+    edges: list[Membership],
+    *,
+    strip: bool,
+) -> None:
+    """Put the user back as they are, with their memberships (``edges``) unless ``strip``."""
     desired.users[sid] = current.users[sid]
     if strip:
         return
-    for edge in current.memberships:
-        if (
-            edge.member_kind is MemberKind.USER
-            and edge.member_id == sid
-            and (edge.group_id in desired.groups)
-        ):
+    for edge in edges:
+        if edge.group_id in desired.groups:
             desired.memberships.add(edge)
