@@ -120,3 +120,35 @@ user_filters = [{{ action = "exclude", field = "login", op = "equals", value = "
     assert world.rows()["bob"]["locally_disabled"]
     cli.invoke(app, ["sync", "hr", "-c", str(config)])
     assert not world.rows()["bob"]["active"]
+
+
+def test_cli_guard_message_and_skipped_output(tmp_path: Path) -> None:
+    config = tmp_path / "idpsync.toml"
+    config.write_text(f"""
+[store]
+url = "sqlite:///{tmp_path / "d.db"}"
+
+[connectors.hr.source]
+type = "file"
+path = "people.json"
+
+[connectors.hr.policy.mapping]
+login = "{{{{ attributes.uid }}}}"
+""")
+    people = tmp_path / "people.json"
+    users = [{"id": f"u{i}", "login": f"x{i}", "attributes": {"uid": f"user{i}"}}
+             for i in range(12)]
+    users.append({"id": "bad", "login": "bad"})
+    people.write_text(json.dumps({"users": users}))
+    cli = CliRunner()
+    first = cli.invoke(app, ["sync", "-c", str(config)])
+    assert first.exit_code == 0, first.output
+    assert "skipped user bad (bad): the login mapping gave an empty value" in first.output
+    people.write_text(json.dumps({"users": []}))
+    refused = cli.invoke(app, ["sync", "hr", "-c", str(config)])
+    assert refused.exit_code == 1
+    assert "sync refused by a guard" in refused.output
+    assert "deactivate, anonymise or delete 12 users" in refused.output
+    assert "--allow-deletes" in refused.output
+    confirmed = cli.invoke(app, ["sync", "hr", "--allow-deletes", "-c", str(config)])
+    assert confirmed.exit_code == 0, confirmed.output

@@ -263,6 +263,11 @@ def _print_result(name: str, result: RunResult) -> None:
     out.print(
         f"memberships: {counts['memberships_added']} added, {counts['memberships_removed']} removed"
     )
+    if counts["users_anonymised"] or counts["users_relinked"]:
+        out.print(
+            f"users: {counts['users_anonymised']} anonymised, "
+            f"{counts['users_relinked']} re-linked to a new IdP id"
+        )
     _print_skipped(result)
     if not result.complete:
         out.print(
