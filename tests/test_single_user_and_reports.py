@@ -136,8 +136,9 @@ path = "people.json"
 login = "{{{{ attributes.uid }}}}"
 """)
     people = tmp_path / "people.json"
-    users = [{"id": f"u{i}", "login": f"x{i}", "attributes": {"uid": f"user{i}"}}
-             for i in range(12)]
+    users = [
+        {"id": f"u{i}", "login": f"x{i}", "attributes": {"uid": f"user{i}"}} for i in range(12)
+    ]
     users.append({"id": "bad", "login": "bad"})
     people.write_text(json.dumps({"users": users}))
     cli = CliRunner()
