@@ -255,3 +255,21 @@ def test_pitfall_12_deleted_then_recreated_no_churn(world: World) -> None:
     assert after["id"] == row["id"] and after["source_id"] == "u1-new" and after["active"]
     assert world.members("Eng") == {"ada"}
     assert not world.sync().plan
+
+
+def test_pitfall_09_email_case_duplicates(world: World, store: Store) -> None:
+    add_local_user(store, "root", "Root@Example.org")
+    world.users = [
+        {**person("u1", "ada"), "email": "Shared@Example.org"},
+        {**person("u2", "ada-admin"), "email": "shared@example.ORG"},
+        {**person("u3", "rooty"), "email": "root@example.org"},
+        person("u4", "bob"),
+    ]
+    result = world.sync()
+    assert set(world.rows()) == {"root", "bob"}
+    reasons = {s["source_id"]: s["reason"] for s in result.details["skipped"]}
+    assert "email 'Shared@Example.org' is also computed for IdP user(s) u2" in reasons["u1"]
+    assert "already belongs to a local user" in reasons["u3"]
+    world.policy = {"unique_emails": False}
+    world.sync()
+    assert set(world.rows()) == {"root", "bob", "ada", "ada-admin", "rooty"}

@@ -182,6 +182,8 @@ class PolicySettings(_Strict):
     relink_recreated: bool = False
     """A new IdP user whose login is held by a former (missing) user of this connector takes
     over that account (same directory identity) instead of being skipped as a collision."""
+    unique_emails: bool = True
+    """Treat e-mail addresses like logins: a shared address is a collision (both skipped)."""
     delete_groups: bool = True
     """Delete owned groups that disappeared from the IdP (memberships go with them)."""
 

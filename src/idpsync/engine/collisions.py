@@ -44,11 +44,17 @@ class Taken:
 
 
 def resolve(
-    result: PolicyResult, current: DirectoryState, taken: Taken, *, relink: bool = False
+    result: PolicyResult,
+    current: DirectoryState,
+    taken: Taken,
+    *,
+    relink: bool = False,
+    unique_emails: bool = True,
 ) -> dict[str, str]:
     """Skip colliding users and groups in ``result``; return relinks ``{new id: old id}``."""
     relinks = _logins(result, current, taken, relink=relink)
-    _unique(result, current, "email", taken.emails)
+    if unique_emails:
+        _unique(result, current, "email", taken.emails)
     _groups(result, current, taken.group_names)
     return relinks
 

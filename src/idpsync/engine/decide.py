@@ -62,7 +62,9 @@ def decide(
     policy = settings.policy
     result = evaluate(snapshot, policy, settings.source.type, connector=connector)
     names = taken(result) if callable(taken) else taken or Taken()
-    relinks = resolve(result, current, names, relink=policy.relink_recreated)
+    relinks = resolve(
+        result, current, names, relink=policy.relink_recreated, unique_emails=policy.unique_emails
+    )
     prune(result.desired)
     base = result.desired
     mapped = set(base.users)
