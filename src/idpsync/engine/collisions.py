@@ -80,7 +80,6 @@ def _logins(
     result: PolicyResult, current: DirectoryState, taken: Taken, *, relink: bool
 ) -> dict[str, str]:
     desired = result.desired.users
-    held = result.held_users
     owners = {fold(u.login): sid for sid, u in sorted(current.users.items())}
     relinks: dict[str, str] = {}
     for key, sids in _by_key({sid: u.login for sid, u in desired.items()}).items():
@@ -108,17 +107,19 @@ def _logins(
                         f"user(s) {others}; fix the IdP data or the mapping",
                     )
             sids = [keep] if keep else []
-        for sid in sids:
-            holder = owners.get(key)
-            if (
-                relink
-                and sid not in current.users
-                and holder is not None
-                and (
-                    holder not in desired and holder not in held and holder not in relinks.values()
-                )
-            ):
-                relinks[sid] = holder
+    if not relink:
+        return relinks
+    held = result.held_users  # after every skip above
+    for sid, user in sorted(desired.items()):
+        holder = owners.get(fold(user.login))
+        if (
+            sid not in current.users
+            and holder is not None
+            and holder not in desired
+            and holder not in held
+            and holder not in relinks.values()
+        ):
+            relinks[sid] = holder
     return relinks
 
 
