@@ -28,6 +28,8 @@ from idpsync.model import DirectoryState
 
 def fold(text: str) -> str:
     """NFKC + case folding (the same key as ``idpsync.store.fold``)."""
+    if text.isascii():  # NFKC leaves ASCII alone, and ASCII case folding is lower()
+        return text.lower()
     return unicodedata.normalize("NFKC", text).casefold()
 
 

@@ -65,7 +65,6 @@ def decide(
     relinks = resolve(
         result, current, names, relink=policy.relink_recreated, unique_emails=policy.unique_emails
     )
-    prune(result.desired)
     base = result.desired
     mapped = set(base.users)
     done = Cleanup()

@@ -48,6 +48,8 @@ def now() -> datetime:
 
 def fold(text: str) -> str:
     """The comparison key of a login, e-mail or group name: NFKC, then case-folded."""
+    if text.isascii():  # NFKC leaves ASCII alone, and ASCII case folding is lower()
+        return text.lower()
     return unicodedata.normalize("NFKC", text).casefold()
 
 
