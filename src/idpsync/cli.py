@@ -20,7 +20,8 @@ from rich.table import Table
 
 from idpsync.config import ConfigError, LoadedConfig, load_config
 from idpsync.engine import report
-from idpsync.engine.runner import RunResult, run_sync, run_sync_user
+from idpsync.engine.runner import RunResult, run_sync
+from idpsync.engine.single import run_sync_user
 from idpsync.sources import SourceError, build_source
 from idpsync.sources.base import Event
 from idpsync.store import Store

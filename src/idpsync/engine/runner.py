@@ -31,12 +31,12 @@ from idpsync.engine import guard, report
 from idpsync.engine.collisions import Taken
 from idpsync.engine.decide import Decision, decide
 from idpsync.engine.plan import OpKind, Plan
-from idpsync.engine.policy import PolicyResult, always_group_id
-from idpsync.model import DirectoryState, MemberKind, Snapshot
+from idpsync.engine.policy import PolicyResult
+from idpsync.model import DirectoryState, Snapshot
 from idpsync.sources.base import Event, Progress, Source, SourceError, no_progress
 from idpsync.store import marks
 from idpsync.store.apply import apply_plan
-from idpsync.store.store import Store, fold, now
+from idpsync.store.store import Store, now
 
 FAULT_ENV = "IDPSYNC_FAULT_KILL_AT"
 
@@ -88,7 +88,7 @@ def summarize(p: Plan) -> dict[str, int]:
     }
 
 
-class _Rollback(Exception):
+class Rollback(Exception):
     """Raised inside the transaction to undo it (dry run, guard)."""
 
 
@@ -97,7 +97,7 @@ def _fault(phase: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _lock(conn: Connection, connector: str) -> None:
+def lock(conn: Connection, connector: str) -> None:
     """Serialise runs of one connector (SQLite: ``BEGIN IMMEDIATE`` already does)."""
     if conn.dialect.name == "postgresql":
         conn.execute(
@@ -159,7 +159,7 @@ def _stage_plan_apply(
     result.message = "; ".join(snap.incomplete_reasons)
     try:
         with store.transaction() as conn:
-            _lock(conn, name)
+            lock(conn, name)
             store.ensure_connector(conn, name, source.type)
             mark = time.monotonic()
             progress(Event("stage", f"staging {len(snap.users)} users, {len(snap.groups)} groups"))
@@ -171,7 +171,7 @@ def _stage_plan_apply(
             mark = time.monotonic()
             progress(Event("plan", "planning"))
             staged.complete = snap.complete
-            decision = _decide(conn, store, name, settings, staged)
+            decision = decide_in_store(conn, store, name, settings, staged)
             result.plan = decision.plan
             result.details = report.details(decision)
             timings["plan_seconds"] = round(time.monotonic() - mark, 3)
@@ -189,7 +189,7 @@ def _stage_plan_apply(
                 ),
             )
             if dry_run:
-                raise _Rollback
+                raise Rollback
             mark = time.monotonic()
             progress(
                 Event(
@@ -217,7 +217,7 @@ def _stage_plan_apply(
                 message=result.message or None,
                 report=result.details,
             )
-    except _Rollback:
+    except Rollback:
         result.status = "dry_run"
     except guard.GuardRefused as exc:
         result.status = "guarded"
@@ -247,7 +247,7 @@ def _stage_plan_apply(
     return result
 
 
-def _decide(
+def decide_in_store(
     conn: Connection,
     store: Store,
     name: str,
@@ -292,123 +292,3 @@ def _stats(source: Source, timings: dict[str, float]) -> dict[str, Any]:
     stats = asdict(source.stats)
     extra = stats.pop("extra")
     return {**stats, **extra, **timings}
-
-
-async def run_sync_user(
-    store: Store,
-    name: str,
-    settings: ConnectorSettings,
-    source: Source,
-    key: str,
-    *,
-    dry_run: bool = False,
-) -> RunResult:
-    """Sync one user (``idpsync sync-user``): only that user's changes, never anyone else's.
-
-    ``key`` is a directory login, an IdP id, or whatever the source can look a user up by.
-    The user, the groups they are in and their own memberships are created or updated; their
-    memberships the IdP no longer lists are removed. Nobody else is deactivated, deleted or
-    taken out of a group, whatever the rest of the IdP looks like. A user who is out of the
-    connector's scope or not found is reported and left as they are (the next full sync
-    applies the cleanup policy).
-    """
-    run_id = store.start_run(name, "user", dry_run)
-    lookup = _directory_id(store, name, key)
-    try:
-        snap = await source.fetch_user(lookup)
-    except SourceError as exc:
-        store.finish_run(run_id, "failed", message=str(exc))
-        return RunResult(run_id, "failed", message=str(exc), complete=False)
-    if snap is None or not snap.users:
-        message = f"no user {key!r} in the IdP; nothing was changed"
-        store.finish_run(run_id, "failed", message=message)
-        return RunResult(run_id, "failed", message=message, complete=False)
-    result = RunResult(run_id, "running", complete=snap.complete)
-    try:
-        with store.transaction() as conn:
-            _lock(conn, name)
-            store.ensure_connector(conn, name, source.type)
-            decision = _decide_one(conn, store, name, settings, snap)
-            result.plan, result.details = decision.plan, report.details(decision)
-            sid = snap.users[0].source_id
-            if sid in decision.policy.out_of_scope:
-                result.message = (
-                    f"user {key!r} is out of the connector's scope "
-                    f"({decision.policy.out_of_scope[sid]}); nothing was changed"
-                )
-                result.plan = Plan()
-            if dry_run:
-                raise _Rollback
-            apply_plan(store, conn, name, run_id, result.plan)
-            result.status = "succeeded"
-            store.finish_run(
-                run_id,
-                "succeeded",
-                conn=conn,
-                complete=snap.complete,
-                summary=result.summary(),
-                message=result.message or None,
-                report=result.details,
-            )
-    except _Rollback:
-        result.status = "dry_run"
-        store.finish_run(
-            run_id,
-            "dry_run",
-            complete=snap.complete,
-            summary=result.summary(),
-            message=result.message or None,
-            report={**result.details, "planned": [report.op_entry(op) for op in result.plan.ops]},
-        )
-    return result
-
-
-def _directory_id(store: Store, name: str, key: str) -> str:
-    """The IdP id of the connector's user with login ``key``, else ``key`` itself."""
-    for row in store.search_users(key, name, limit=50):
-        if row["login_key"] == fold(key) or row["source_id"] == key:
-            return str(row["source_id"])
-    return key
-
-
-def _decide_one(
-    conn: Connection, store: Store, name: str, settings: ConnectorSettings, snap: Snapshot
-) -> Decision:
-    """Plan one user against the slice of the directory that concerns them."""
-    full = store.load_directory(conn, name)
-    sid = snap.users[0].source_id
-    groups = {g.source_id for g in snap.groups} | {
-        always_group_id(n) for n in settings.policy.groups.always
-    }
-    current = DirectoryState(
-        users={k: v for k, v in full.users.items() if k == sid},
-        groups={k: v for k, v in full.groups.items() if k in groups},
-        memberships={
-            m for m in full.memberships if m.member_kind is MemberKind.USER and m.member_id == sid
-        },
-    )
-    others = Taken(
-        {
-            fold(u.login): f"another user of this connector (IdP id {k})"
-            for k, u in full.users.items()
-            if k != sid
-        },
-        {
-            fold(u.email): f"another user of this connector (IdP id {k})"
-            for k, u in full.users.items()
-            if k != sid and u.email
-        },
-        {
-            fold(g.name): "another group of this connector"
-            for k, g in full.groups.items()
-            if k not in groups
-        },
-    )
-    one = settings.model_copy(
-        update={
-            "policy": settings.policy.model_copy(
-                update={"delete_groups": False, "relink_recreated": False}
-            )
-        }
-    )
-    return _decide(conn, store, name, one, snap, extra_taken=others, current=current)
