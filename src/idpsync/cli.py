@@ -180,22 +180,7 @@ def _sync_one(
 def _write_report(store: Store, path: str, results: dict[str, RunResult], *, single: bool) -> None:
     reports = {}
     for name, result in results.items():
-        row = store.run(result.run_id) or {}
-        facts = {
-            k: row.get(k)
-            for k in (
-                "id",
-                "connector",
-                "mode",
-                "dry_run",
-                "status",
-                "complete",
-                "started_at",
-                "finished_at",
-                "message",
-            )
-        }
-        facts["summary"] = result.summary()
+        facts = {**report.run_facts(store.run(result.run_id) or {}), "summary": result.summary()}
         reports[name] = report.from_plan(facts, result.plan, result.details)
     payload: Any = next(iter(reports.values())) if single else reports
     try:

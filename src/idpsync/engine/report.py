@@ -95,6 +95,26 @@ def build(
     }
 
 
+RUN_FACTS = (
+    "id",
+    "connector",
+    "mode",
+    "dry_run",
+    "status",
+    "complete",
+    "started_at",
+    "finished_at",
+    "summary",
+    "message",
+)
+"""The columns of a ``runs`` row a report shows under ``run``."""
+
+
+def run_facts(row: dict[str, Any]) -> dict[str, Any]:
+    """The ``run`` part of a report from a ``runs`` row."""
+    return {k: row.get(k) for k in RUN_FACTS}
+
+
 def from_plan(run: dict[str, Any], plan: Plan, extra: dict[str, Any]) -> dict[str, Any]:
     """The report of a planned run (dry run, guarded run, or before applying)."""
     return build(run, [op_entry(op) for op in plan.ops], extra)
@@ -118,20 +138,5 @@ def from_changes(run: dict[str, Any], changes: list[dict[str, Any]]) -> dict[str
             }
             for c in changes
         ]
-    facts: dict[str, Any] = {
-        k: run[k]
-        for k in (
-            "id",
-            "connector",
-            "mode",
-            "dry_run",
-            "status",
-            "complete",
-            "started_at",
-            "finished_at",
-            "summary",
-            "message",
-        )
-        if k in run
-    }
+    facts = run_facts(run)
     return build(facts, entries, stored)
