@@ -153,3 +153,18 @@ login = "{{{{ attributes.uid }}}}"
     assert "--allow-deletes" in refused.output
     confirmed = cli.invoke(app, ["sync", "hr", "--allow-deletes", "-c", str(config)])
     assert confirmed.exit_code == 0, confirmed.output
+
+
+def test_sync_user_finds_the_directory_login_among_many_similar(world: World) -> None:
+    # The directory login comes from a mapping, so only the directory knows "a" means "ua".
+    world.policy = {"mapping": {"login": "{{ attributes.short }}"}}
+    world.users = [
+        person(f"u{i}", f"idp-{i}", attributes={"short": f"{i}a"}) for i in range(60)
+    ] + [person("ua", "idp-a", attributes={"short": "a"})]
+    world.groups = []
+    world.sync()
+    world.users[-1]["display_name"] = "Just A"
+    result = world.sync_user("A")
+    assert result.status == "succeeded", result.message
+    assert [op.key for op in result.plan.ops] == ["a"]
+    assert world.rows()["a"]["display_name"] == "Just A"

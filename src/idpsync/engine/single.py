@@ -10,6 +10,7 @@ deleted or taken out of a group.
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from idpsync.config import ConnectorSettings
@@ -21,6 +22,7 @@ from idpsync.engine.policy import always_group_id
 from idpsync.engine.runner import Rollback, RunResult, decide_in_store, lock
 from idpsync.model import DirectoryState, MemberKind, Snapshot
 from idpsync.sources.base import Source, SourceError
+from idpsync.store import schema as t
 from idpsync.store.apply import apply_plan
 from idpsync.store.store import Store, fold
 
@@ -96,10 +98,12 @@ async def run_sync_user(
 
 def _directory_id(store: Store, name: str, key: str) -> str:
     """The IdP id of the connector's user with login ``key``, else ``key`` itself."""
-    for row in store.search_users(key, name, limit=50):
-        if row["login_key"] == fold(key) or row["source_id"] == key:
-            return str(row["source_id"])
-    return key
+    u = t.users.c
+    with store.engine.connect() as conn:
+        row = conn.execute(
+            sa.select(u.source_id).where(u.connector == name, u.login_key == fold(key))
+        ).first()
+    return str(row.source_id) if row is not None else key
 
 
 def _decide_one(
