@@ -105,8 +105,27 @@ def entra_guest(value: Any) -> str:
     return f"{match['local']}@{match['domain']}" if match else text
 
 
+MAX_REPEAT_CHARS = 10_000
+"""Longest string or list a template may build with ``*``."""
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
-    """The immutable sandbox, but a forbidden attribute is an error, not an empty value."""
+    """The immutable sandbox, stricter: forbidden attributes fail, ``*`` stays small.
+
+    A forbidden attribute is an error rather than an empty value, ``**`` is refused, and
+    ``*`` cannot build a string or list longer than :data:`MAX_REPEAT_CHARS`.
+    """
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            raise SecurityError("the ** operator is not allowed in mapping templates")
+        sized = [v for v in (left, right) if isinstance(v, str | list | tuple)]
+        counts = [v for v in (left, right) if isinstance(v, int)]
+        if sized and counts and len(sized[0]) * counts[0] > MAX_REPEAT_CHARS:
+            raise SecurityError(f"a repeated value longer than {MAX_REPEAT_CHARS} is not allowed")
+        return super().call_binop(context, operator, left, right)
 
     def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
         raise SecurityError(
