@@ -188,6 +188,17 @@ class PolicySettings(_Strict):
     """Delete owned groups that disappeared from the IdP (memberships go with them)."""
 
 
+def fetch_scope(policy: PolicySettings) -> tuple[list[str], bool] | None:
+    """What a source may narrow its read to: ``(required groups, transitive)``; ``None``: all.
+
+    A source that can list a group's members (transitively when the flag is set) may read only
+    those users, plus those groups. The policy still applies the scope, so a source that
+    ignores this reads more, never less. Names and ids are as configured; the source resolves
+    names case-insensitively.
+    """
+    return (list(policy.required_groups), policy.transitive) if policy.required_groups else None
+
+
 def pattern_matches(pattern: str, name: str) -> bool:
     """Whether a group-name pattern (glob or ``re:REGEX``) matches ``name``, ignoring case."""
     if pattern.startswith("re:"):
