@@ -168,3 +168,20 @@ def test_sync_user_finds_the_directory_login_among_many_similar(world: World) ->
     assert result.status == "succeeded", result.message
     assert [op.key for op in result.plan.ops] == ["a"]
     assert world.rows()["a"]["display_name"] == "Just A"
+
+
+def test_sync_user_with_transitive_required_group(world: World) -> None:
+    from idpsync.config_policy import PolicySettings, fetch_scope
+
+    world.groups = [
+        {"id": "g-app", "name": "App", "members": [], "subgroups": ["g-team"]},
+        {"id": "g-team", "name": "Team", "members": ["u3"]},
+    ]
+    world.policy = {"required_groups": ["App"]}
+    assert not world.sync_user("eve").plan  # only a nested member: out of scope
+    world.policy = {"required_groups": ["App"], "transitive": True}
+    assert fetch_scope(PolicySettings.model_validate(world.policy)) == (["App"], True)
+    assert fetch_scope(PolicySettings()) is None
+    result = world.sync_user("eve")
+    assert result.plan.count(OpKind.CREATE_USER) == 1
+    assert world.members("Team") == {"eve"} and world.members("App") == set()
