@@ -100,6 +100,7 @@ class OneLoginEmulator(Emulator):
             f'client_id = "{self.client_id}"\n'
             'client_secret = "env:IDPSYNC_EMULATOR_SECRET"\n'
             'groups_from = "both"\n'
+            'role_prefix = "role: "\n'
         )
 
     # ---- framework hooks -----------------------------------------------------------------
