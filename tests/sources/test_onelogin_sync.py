@@ -20,6 +20,7 @@ from tests.sources.onelogin_support import (
     OtherIntegration,
     connector,
     full_requests,
+    pages,
     source,
 )
 
@@ -269,3 +270,17 @@ async def test_a_reset_once_is_retried_and_the_run_completes(
     assert result.status == "succeeded", result.message
     assert len(emu.requests) == full_requests(USERS, GROUPS, ROLES, "groups") + 1
     assert len(directory(store).users) == USERS
+
+
+async def test_without_role_ids_in_user_records_roles_are_listed_per_role(
+    store: Store, emu: OneLoginEmulator
+) -> None:
+    emu.account.v2_role_ids = False
+    result = await sync(store, emu, groups_from="roles")
+    assert result.status == "succeeded", result.message
+    truth = emu.account.truth()
+    edges = {(m.group_id, m.member_id) for m in directory(store).memberships}
+    assert edges == {(f"role:{r}", str(u)) for r, u in truth.role_members()}
+    per_role = sum(pages(len(emu.account.role_users(r))) for r in truth.roles)
+    assert len(emu.requests) == full_requests(USERS, GROUPS, ROLES, "roles") + per_role
+    assert emu.requests.count("/api/2/roles/{id}/users") == per_role

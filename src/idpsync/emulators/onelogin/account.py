@@ -144,6 +144,8 @@ class Account:
         self.groups: dict[int, OneLoginGroup] = {}
         self.roles: dict[int, OneLoginRole] = {}
         self.user_ids: list[int] = []
+        self.v2_role_ids = True
+        """Whether v2 user records carry ``role_ids`` (``False`` mimics answers without it)."""
         self._next_id = 90_000_001
 
     def now(self) -> str:

@@ -73,6 +73,9 @@ def users_v2(h: Handler) -> Answer:
     users = api.list_users(h.account, query, v2=True)
     page = api.paginate(users, h.params, cursor_key="cursor")
     body = [api.project(api.render_user(u, v2=True), query.get("fields")) for u in page.items]
+    if not h.account.v2_role_ids:
+        for item in body:
+            item.pop("role_ids", None)
     return body, api.v2_headers(page, h.url)
 
 
