@@ -151,8 +151,6 @@ class OneLoginSourceSettings(SourceBase):
     """Where directory groups come from: OneLogin groups (one per user), roles, or both."""
     role_prefix: str = ""
     """Put before every role's name (e.g. ``"role: "``) so a role never shares a group's name."""
-    login_attribute: Literal["username", "email"] = "username"
-    """The OneLogin attribute that becomes the directory login (falls back to the other)."""
     active_statuses: list[int] = Field(default_factory=lambda: [1, 3, 4, 5, 7, 8])
     """``status`` codes that count as active (0 unactivated and 2 suspended do not)."""
     active_states: list[int] = Field(default_factory=lambda: [1])

@@ -64,15 +64,16 @@ def test_user_record_to_source_user() -> None:
         "lastname": "Lovelace", "status": 2, "state": 1, "manager_user_id": 7,
         "department": "R&D", "custom_attributes": {"badge": "B-1", "empty": None},
     }  # fmt: skip
-    user = to_user(item, ACTIVE, "username")
+    user = to_user(item, ACTIVE)
     assert (user.source_id, user.login, user.display_name) == ("42", "ada", "Ada Lovelace")
     assert user.active is False and user.manager_id == "7"
     assert user.attributes["status"] == "suspended"
     assert user.attributes["custom_attributes.badge"] == "B-1"
     assert "custom_attributes.empty" not in user.attributes
-    assert to_user(item, ACTIVE, "email").login == "ada@example.org"
+    assert user.attributes["lastname"] == "Lovelace"  # raw names for policy.mapping
+    assert to_user({**item, "username": ""}, ACTIVE).login == "ada@example.org"
     with pytest.raises(SourceError, match="no username"):
-        to_user({"id": 1}, ACTIVE, "username")
+        to_user({"id": 1}, ACTIVE)
     assert to_role({"id": 9, "name": "Admins"}, "role: ").name == "role: Admins"
 
 

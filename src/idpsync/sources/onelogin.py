@@ -256,7 +256,7 @@ class OneLoginSource(Source):
         snap.groups.extend(roles)
         users: list[SourceUser] = []
         for item in items:
-            users.append(ol.to_user(item, self.activity, self.settings.login_attribute))
+            users.append(ol.to_user(item, self.activity))
             snap.memberships.extend(
                 e for e in self._edges(item, role_members is None) if e.group_id in known
             )

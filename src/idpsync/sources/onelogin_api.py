@@ -151,19 +151,17 @@ def role_id(raw: object) -> str:
     return f"role:{raw}"
 
 
-def to_user(item: Mapping[str, Any], activity: Activity, login_attribute: str) -> SourceUser:
-    """A :class:`SourceUser` from a v2 user record."""
+def to_user(item: Mapping[str, Any], activity: Activity) -> SourceUser:
+    """A :class:`SourceUser` from a v2 user record (raw attributes kept for the mapping)."""
     first, last = item.get("firstname") or None, item.get("lastname") or None
     display = " ".join(p for p in (first, last) if p) or None
-    login = item.get(login_attribute) or item.get("username") or item.get("email")
+    login = item.get("username") or item.get("email")
     if not login:
-        raise SourceError(f"OneLogin user {item.get('id')} has no {login_attribute} and no email")
+        raise SourceError(f"OneLogin user {item.get('id')} has no username and no email")
     manager = item.get("manager_user_id")
     status, state = item.get("status"), item.get("state")
     attributes: dict[str, JSONValue] = {
-        key: item[key]
-        for key in ("title", "department", "company", "phone", "external_id", "username")
-        if item.get(key) not in (None, "")
+        key: item[key] for key in _RAW_ATTRIBUTES if item.get(key) not in (None, "")
     }
     attributes["status"] = STATUS_NAMES.get(status, str(status)) if status is not None else None
     attributes["state"] = STATE_NAMES.get(state, str(state)) if state is not None else None
@@ -181,6 +179,12 @@ def to_user(item: Mapping[str, Any], activity: Activity, login_attribute: str) -
         manager_id=str(manager) if manager not in (None, "", 0) else None,
         attributes=attributes,
     )
+
+
+_RAW_ATTRIBUTES = (
+    "username", "email", "firstname", "lastname", "title", "department", "company", "phone",
+    "external_id", "group_id", "role_ids",
+)  # fmt: skip
 
 
 def to_group(item: Mapping[str, Any]) -> SourceGroup:
