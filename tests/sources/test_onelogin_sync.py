@@ -284,3 +284,12 @@ async def test_without_role_ids_in_user_records_roles_are_listed_per_role(
     per_role = sum(pages(len(emu.account.role_users(r))) for r in truth.roles)
     assert len(emu.requests) == full_requests(USERS, GROUPS, ROLES, "roles") + per_role
     assert emu.requests.count("/api/2/roles/{id}/users") == per_role
+
+
+async def test_an_unreadable_rate_limit_endpoint_does_not_stop_the_read(
+    store: Store, emu: OneLoginEmulator
+) -> None:
+    emu.inject(Fault("status", "/auth/rate_limit", status=404))
+    result = await sync(store, emu, min_remaining_calls=10)
+    assert result.status == "succeeded", result.message
+    assert len(directory(store).users) == USERS

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -113,9 +113,18 @@ class OneLoginSource(Source):
         return response
 
     async def _preflight(self) -> None:
-        """``GET /auth/rate_limit``: learn the budget before the first listing."""
-        response = await self._get(ol.RATE_LIMIT)
-        data = response.json().get("data") or {}
+        """``GET /auth/rate_limit``: learn the budget before the first listing.
+
+        If the endpoint cannot be read (other than for the budget), the read goes on: every
+        API answer's ``X-RateLimit-*`` headers keep the budget known from the first page on.
+        """
+        try:
+            response = await self._get(ol.RATE_LIMIT)
+            data = response.json().get("data") or {}
+        except (HttpError, ValueError, AttributeError) as exc:
+            log.warning("could not read the API budget first (%s); reading on", exc)
+            self.stats.extra["rate_limit_preflight"] = "failed"
+            return
         if isinstance(data, dict):
             self.budget.observe(
                 data.get("X-RateLimit-Limit"),
@@ -163,7 +172,8 @@ class OneLoginSource(Source):
         incremental read may add and update but must never remove anybody. Leavers and
         memberships a user lost are settled by the next full read.
         """
-        stamp = since.strftime("%Y-%m-%dT%H:%M:%SZ")
+        moment = since.replace(tzinfo=UTC) if since.tzinfo is None else since.astimezone(UTC)
+        stamp = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
         snap = await self._read({"updated_since": stamp}, progress)
         snap.mark_incomplete(
             f"incremental read: only users updated since {stamp}; OneLogin lists no "
