@@ -857,6 +857,43 @@ def emulate_entra(
     emulator.serve_forever(sock)
 
 
+@emulate_app.command("onelogin")
+def emulate_onelogin(
+    port: Annotated[int, typer.Option(help="TCP port (0 = any free port).")] = 8002,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    users: Annotated[int, typer.Option(help="Number of generated users.")] = 2000,
+    groups: Annotated[int, typer.Option(help="Number of generated groups.")] = 40,
+    roles: Annotated[int, typer.Option(help="Number of generated roles.")] = 25,
+    seed: Annotated[int, typer.Option(help="Seed of the generated account.")] = 7,
+    hourly_limit: Annotated[int, typer.Option(help="API calls per hour (account-wide).")] = 5000,
+    latency_ms: Annotated[float, typer.Option(help="Fixed delay per request (ms).")] = 0.0,
+    print_config: Annotated[
+        bool, typer.Option("--print-config", help="Print a connector block for it first.")
+    ] = False,
+) -> None:
+    """Serve a OneLogin (API v1/v2 + token endpoint) emulator until stopped."""
+    from idpsync.emulators import Latency
+    from idpsync.emulators.framework import bind
+    from idpsync.emulators.onelogin import OneLoginEmulator
+
+    emulator = OneLoginEmulator.generate(
+        users, groups, roles, seed, latency=Latency(fixed_ms=latency_ms), hourly_limit=hourly_limit
+    )
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        err.print(f"cannot listen on {host}:{port}: {exc}; choose another --port", markup=False)
+        raise typer.Exit(EXIT_USAGE) from None
+    base = f"http://{host}:{sock.getsockname()[1]}"
+    if print_config:
+        out.print(f"export IDPSYNC_EMULATOR_SECRET='{emulator.client_secret}'", markup=False)
+        out.print("", markup=False)
+        out.print(emulator.connector_toml(base), markup=False)
+    err.print(f"onelogin emulator: {users} users, {groups} groups, {roles} roles at {base}")
+    sys.stdout.flush()
+    emulator.serve_forever(sock)
+
+
 def main() -> None:
     """Entry point of the ``idpsync`` console script."""
     try:

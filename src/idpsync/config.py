@@ -135,8 +135,40 @@ class FileSourceSettings(SourceBase):
     """Path of the JSON document (relative paths are relative to the configuration file)."""
 
 
-SourceSettings = FileSourceSettings
-"""Every source's settings, told apart by ``type`` (a discriminated union later)."""
+class OneLoginSourceSettings(SourceBase):
+    """The ``onelogin`` source: OneLogin's v1/v2 API (see ``docs/sources/onelogin.md``)."""
+
+    type: Literal["onelogin"]
+    """Source type."""
+    subdomain: str | None = None
+    """The account's subdomain: the API is at ``https://{subdomain}.onelogin.com``
+    (``base_url`` overrides it, e.g. ``https://api.eu.onelogin.com``)."""
+    client_id: str
+    """Client id of the API credential (Administration → Developers → API Credentials)."""
+    client_secret: Secret
+    """Its client secret, as ``env:NAME`` or ``file:/path``."""
+    groups_from: Literal["groups", "roles", "both"] = "groups"
+    """Where directory groups come from: OneLogin groups (one per user), roles, or both."""
+    role_prefix: str = ""
+    """Put before every role's name (e.g. ``"role: "``) so a role never shares a group's name."""
+    active_statuses: list[int] = Field(default_factory=lambda: [1, 3, 4, 5, 7, 8])
+    """``status`` codes that count as active (0 unactivated and 2 suspended do not)."""
+    active_states: list[int] = Field(default_factory=lambda: [1])
+    """``state`` codes that count as active (1 approved)."""
+    min_remaining_calls: int = Field(500, ge=0)
+    """Stop reading (run incomplete, nothing removed) when the account's hourly API budget
+    has this many calls left or fewer, so other integrations are not starved."""
+
+    @field_validator("subdomain")
+    @classmethod
+    def _subdomain(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{0,62}", value):
+            raise ValueError("use the bare subdomain, e.g. 'acme' for acme.onelogin.com")
+        return value
+
+
+SourceSettings = Annotated[FileSourceSettings | OneLoginSourceSettings, Field(discriminator="type")]
+"""Every source's settings, told apart by ``type``."""
 
 
 class GuardSettings(Strict):
@@ -325,6 +357,8 @@ def _describe(exc: ValidationError, text: str, name: str) -> list[str]:
         loc = tuple(str(part) for part in error["loc"])
         # A discriminated union adds the tag ("file") to the location; drop it for the user.
         loc = tuple(part for i, part in enumerate(loc) if not _is_union_tag(loc, i))
+        if error["type"] == "union_tag_invalid":  # point at the ``type`` key itself
+            loc = (*loc, "type")
         key = ".".join(loc) or "(top level)"
         message = _message(error)
         line = locate_key(text, loc)
@@ -337,7 +371,7 @@ def _is_union_tag(loc: tuple[str, ...], index: int) -> bool:
     return index > 0 and loc[index - 1] == "source" and loc[index] in _SOURCE_TYPES
 
 
-_SOURCE_TYPES = {"file"}
+_SOURCE_TYPES = {"file", "onelogin"}
 
 
 def _message(error: Any) -> str:

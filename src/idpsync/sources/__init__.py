@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from idpsync.config import ConnectorSettings, FileSourceSettings, LoadedConfig
+from idpsync.config import (
+    ConnectorSettings,
+    FileSourceSettings,
+    LoadedConfig,
+    OneLoginSourceSettings,
+)
 from idpsync.sources.base import Source, SourceError
 
 
@@ -13,6 +18,12 @@ def build_source(config: LoadedConfig, settings: ConnectorSettings) -> Source:
         from idpsync.sources.file import FileSource
 
         return FileSource(config.resolve_path(source.path))
+    if isinstance(source, OneLoginSourceSettings):
+        from idpsync.http import build_http_client
+        from idpsync.sources.onelogin import OneLoginSource, base_url
+
+        http = build_http_client(source.http, base_url=base_url(source), default_concurrency=4)
+        return OneLoginSource(source, http)
     raise SourceError(f"unsupported source type {source.type!r}")
 
 

@@ -1,0 +1,365 @@
+"""The ``onelogin`` source: users, groups and roles from OneLogin's API in the fewest calls.
+
+Reads, with one access token (``POST /auth/oauth2/v2/token``, valid 10 h):
+
+1. ``GET /auth/rate_limit`` — the account's remaining hourly calls (budget preflight);
+2. ``GET /api/1/groups`` — when ``groups_from`` is ``groups`` or ``both`` (50 per page);
+3. ``GET /api/2/roles?limit=50`` — when ``groups_from`` is ``roles`` or ``both``;
+4. ``GET /api/2/users?limit=50&fields=…`` — every user, each carrying its one ``group_id`` and
+   its ``role_ids``, so memberships cost **no** extra call (never one call per user).
+
+Request formula of a full snapshot, with P(n) = max(1, ceil(n / 50)) pages, U users, G groups
+and R roles (``g`` = 1 when groups are read, ``r`` = 1 when roles are read, else 0)::
+
+    requests = 1 (token) + 1 (rate limit) + g·P(G) + r·P(R) + P(U)
+
+If the users' records lack ``role_ids`` (older API answers), roles' members are listed per
+role instead: + Σ_roles P(members) — still never one call per user. An incremental read
+(:meth:`OneLoginSource.snapshot_since`) replaces P(U) with P(changed users). A single-user
+fetch costs 1 (token) + 1 (user; +1 when looked up by name and the first filter misses)
++ 1 if the user is in a group + one per role.
+
+The account allows 5,000 calls an hour for **all** its integrations. Before and during a read
+the source watches ``X-RateLimit-Remaining``; at or below ``min_remaining_calls`` (or on a 429)
+it stops, marks the snapshot incomplete with the reset time, and so removes nobody.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from idpsync.auth import OneLoginCredentials
+from idpsync.config import OneLoginSourceSettings
+from idpsync.diagnostics import read_probe, token_probe
+from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, HttpError
+from idpsync.model import Membership, Snapshot, SourceGroup, SourceUser
+from idpsync.sources import onelogin_api as ol
+from idpsync.sources.base import Event, Probe, Progress, Source, SourceError, no_progress
+
+log = logging.getLogger("idpsync.sources.onelogin")
+
+
+class BudgetStop(SourceError):
+    """The hourly budget is at the configured floor (or exhausted): stop reading cleanly."""
+
+
+def base_url(settings: OneLoginSourceSettings) -> str:
+    """``base_url`` or ``https://{subdomain}.onelogin.com``."""
+    if settings.base_url:
+        return settings.base_url.rstrip("/")
+    if not settings.subdomain:
+        raise SourceError(
+            "source.subdomain (or source.base_url) is required for a onelogin source: "
+            "set subdomain = 'acme' for https://acme.onelogin.com"
+        )
+    return f"https://{settings.subdomain}.onelogin.com"
+
+
+class OneLoginSource(Source):
+    """Reads one OneLogin account (see the module docstring for calls and limits)."""
+
+    type = "onelogin"
+
+    def __init__(
+        self, settings: OneLoginSourceSettings, http: HttpClient, connector: str = "CONNECTOR"
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.http = http
+        self.stats = http.stats
+        self.token_target = http.target(ol.TOKEN)
+        self.credentials = OneLoginCredentials(
+            http, self.token_target, settings.client_id, settings.client_secret, connector
+        )
+        http.auth = self.credentials
+        self.budget = ol.CallBudget(settings.min_remaining_calls)
+        self.activity = ol.Activity(
+            frozenset(settings.active_statuses), frozenset(settings.active_states)
+        )
+
+    @property
+    def wants_groups(self) -> bool:
+        """Whether OneLogin groups become directory groups."""
+        return self.settings.groups_from in ("groups", "both")
+
+    @property
+    def wants_roles(self) -> bool:
+        """Whether roles become directory groups."""
+        return self.settings.groups_from in ("roles", "both")
+
+    # ---- requests ------------------------------------------------------------------------
+
+    async def _get(
+        self,
+        endpoint: Endpoint,
+        values: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        accept: tuple[int, ...] = (),
+    ) -> httpx.Response:
+        """One call, refused up front when the budget is at its floor; 429 stops the read."""
+        if self.budget.low:
+            raise BudgetStop(self.budget.message(endpoint.label))
+        response = await self.http.request(endpoint, values, params=params, accept=(429, *accept))
+        self.budget.observe_headers(response.headers)
+        if response.status_code == 429:
+            self.stats.throttled += 1
+            self.budget.remaining = 0
+            raise BudgetStop(self.budget.message(endpoint.label) + " (OneLogin answered 429)")
+        return response
+
+    async def _preflight(self) -> None:
+        """``GET /auth/rate_limit``: learn the budget before the first listing.
+
+        If the endpoint cannot be read (other than for the budget), the read goes on: every
+        API answer's ``X-RateLimit-*`` headers keep the budget known from the first page on.
+        """
+        try:
+            response = await self._get(ol.RATE_LIMIT)
+            data = response.json().get("data") or {}
+        except (HttpError, ValueError, AttributeError) as exc:
+            log.warning("could not read the API budget first (%s); reading on", exc)
+            self.stats.extra["rate_limit_preflight"] = "failed"
+            return
+        if isinstance(data, dict):
+            self.budget.observe(
+                data.get("X-RateLimit-Limit"),
+                data.get("X-RateLimit-Remaining"),
+                data.get("X-RateLimit-Reset"),
+                None,
+            )
+        if self.budget.low:
+            raise BudgetStop(self.budget.message("the first listing"))
+
+    async def _list(
+        self,
+        endpoint: Endpoint,
+        params: dict[str, Any],
+        *,
+        v1: bool,
+        progress: Progress,
+        values: Mapping[str, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every record of a listing, page by page (v1 body cursor or v2 header cursor)."""
+        paging: ol.HeaderCursor = ol.BodyCursor() if v1 else ol.HeaderCursor()
+        cursor_key = "after_cursor" if v1 else "cursor"
+        items: list[dict[str, Any]] = []
+        query = dict(params)
+        while True:
+            response = await self._get(endpoint, values, query)
+            items.extend(ol.page_items(response.json(), v1=v1))
+            total = response.headers.get("total-count")
+            progress(Event("fetch", f"{endpoint.name}: {len(items)}", len(items), _int(total)))
+            cursor = paging.next(response)
+            if cursor is None:
+                return items
+            query = {**params, cursor_key: cursor}
+
+    # ---- full and incremental reads ------------------------------------------------------
+
+    async def snapshot(self, progress: Progress = no_progress) -> Snapshot:
+        """Every user, group and/or role and their memberships (see module docstring)."""
+        return await self._read({}, progress)
+
+    async def snapshot_since(self, since: datetime, progress: Progress = no_progress) -> Snapshot:
+        """Users changed since ``since`` (``updated_since``), with all groups and roles.
+
+        The snapshot is always marked incomplete: OneLogin lists no deletions, so an
+        incremental read may add and update but must never remove anybody. Leavers and
+        memberships a user lost are settled by the next full read.
+        """
+        moment = since.replace(tzinfo=UTC) if since.tzinfo is None else since.astimezone(UTC)
+        stamp = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        snap = await self._read({"updated_since": stamp}, progress)
+        snap.mark_incomplete(
+            f"incremental read: only users updated since {stamp}; OneLogin lists no "
+            "deletions, so leavers and lost memberships wait for the next full sync"
+        )
+        return snap
+
+    async def _read(self, user_filter: dict[str, str], progress: Progress) -> Snapshot:
+        snap = Snapshot()
+        groups: list[SourceGroup] = []
+        roles: list[SourceGroup] = []
+        users: list[dict[str, Any]] = []
+        try:
+            await self._preflight()
+            if self.wants_groups:
+                groups = await self._listing(snap, ol.GROUPS, {}, True, progress, ol.to_group)
+            if self.wants_roles:
+                roles = await self._listing(
+                    snap, ol.ROLES, {"limit": ol.PAGE_SIZE}, False, progress, self._role
+                )
+            params = {"limit": ol.PAGE_SIZE, "fields": ol.USER_FIELDS, **user_filter}
+            users = await self._listing(snap, ol.USERS, params, False, progress, _same)
+            role_members = await self._role_members(snap, users, roles, progress)
+        except BudgetStop as stop:
+            log.warning("%s", stop)
+            snap.mark_incomplete(str(stop))
+            role_members = None
+        self._assemble(snap, users, groups, roles, role_members)
+        return snap
+
+    def _role(self, item: Mapping[str, Any]) -> SourceGroup:
+        return ol.to_role(item, self.settings.role_prefix)
+
+    async def _listing(
+        self,
+        snap: Snapshot,
+        endpoint: Endpoint,
+        params: dict[str, Any],
+        v1: bool,
+        progress: Progress,
+        convert: Any,
+        values: Mapping[str, str] | None = None,
+    ) -> list[Any]:
+        """A whole listing converted; on a failure nothing of it, and an incomplete mark."""
+        try:
+            items = await self._list(endpoint, params, v1=v1, progress=progress, values=values)
+            return [convert(item) for item in items]
+        except BudgetStop:
+            raise
+        except HttpError as exc:
+            if exc.kind == "config":
+                raise
+            snap.mark_incomplete(f"could not read {endpoint.label} to the end: {exc}")
+            return []
+        except SourceError as exc:
+            snap.mark_incomplete(f"could not read {endpoint.label} to the end: {exc}")
+            return []
+
+    async def _role_members(
+        self,
+        snap: Snapshot,
+        users: list[dict[str, Any]],
+        roles: list[SourceGroup],
+        progress: Progress,
+    ) -> list[Membership] | None:
+        """Role edges from ``/api/2/roles/{id}/users`` when user records lack ``role_ids``."""
+        if not self.wants_roles or not users or all("role_ids" in u for u in users):
+            return None
+        edges: list[Membership] = []
+        for role in roles:
+            raw = role.source_id.removeprefix("role:")
+            members = await self._listing(
+                snap, ol.ROLE_USERS, {"limit": ol.PAGE_SIZE}, False, progress,
+                lambda item: str(item["id"]), values={"id": raw},
+            )  # fmt: skip
+            edges.extend(Membership(role.source_id, member) for member in members)
+        return edges
+
+    def _assemble(
+        self,
+        snap: Snapshot,
+        items: list[dict[str, Any]],
+        groups: list[SourceGroup],
+        roles: list[SourceGroup],
+        role_members: list[Membership] | None,
+    ) -> None:
+        """Users and the membership edges their records carry (only to groups read)."""
+        known = {g.source_id for g in groups} | {r.source_id for r in roles}
+        snap.groups.extend(groups)
+        snap.groups.extend(roles)
+        users: list[SourceUser] = []
+        for item in items:
+            users.append(ol.to_user(item, self.activity))
+            snap.memberships.extend(
+                e for e in self._edges(item, role_members is None) if e.group_id in known
+            )
+        snap.users.extend(users)
+        if role_members:
+            read = {u.source_id for u in users}
+            snap.memberships.extend(e for e in role_members if e.member_id in read)
+
+    def _edges(self, item: Mapping[str, Any], roles_from_user: bool) -> list[Membership]:
+        user = str(item["id"])
+        edges = []
+        if self.wants_groups and item.get("group_id"):
+            edges.append(Membership(ol.group_id(item["group_id"]), user))
+        if self.wants_roles and roles_from_user:
+            edges.extend(Membership(ol.role_id(r), user) for r in item.get("role_ids") or ())
+        return edges
+
+    # ---- single user ---------------------------------------------------------------------
+
+    async def fetch_user(self, key: str) -> Snapshot | None:
+        """One user by id, username or e-mail, with their group and roles (see docstring)."""
+        item = await self._find_user(key.strip())
+        if item is None:
+            return None
+        snap = Snapshot()
+        groups: list[SourceGroup] = []
+        roles: list[SourceGroup] = []
+        try:
+            if self.wants_groups and item.get("group_id"):
+                groups = await self._one(snap, ol.GROUP, item["group_id"], v1=True)
+            if self.wants_roles:
+                for raw in item.get("role_ids") or ():
+                    roles += await self._one(snap, ol.ROLE, raw, v1=False)
+        except BudgetStop as stop:
+            snap.mark_incomplete(str(stop))
+        self._assemble(snap, [item], groups, roles, None)
+        return snap
+
+    async def _find_user(self, key: str) -> dict[str, Any] | None:
+        if key.isdigit():
+            response = await self._get(ol.USER, {"id": key}, accept=(404,))
+            return None if response.status_code == 404 else dict(response.json())
+        for attribute in ("username", "email") if "@" not in key else ("email", "username"):
+            params = {attribute: key, "limit": ol.PAGE_SIZE, "fields": ol.USER_FIELDS}
+            body = (await self._get(ol.USERS, params=params)).json()
+            for item in ol.page_items(body, v1=False):
+                if str(item.get(attribute, "")).casefold() == key.casefold():
+                    return item
+        return None
+
+    async def _one(
+        self, snap: Snapshot, endpoint: Endpoint, raw: object, *, v1: bool
+    ) -> list[SourceGroup]:
+        response = await self._get(endpoint, {"id": str(raw)}, accept=(404,))
+        if response.status_code == 404:
+            snap.mark_incomplete(f"{endpoint.label}: {raw} was not found")
+            return []
+        body = response.json()
+        items = ol.page_items(body, v1=True) if v1 else [body]
+        return [ol.to_group(i) if v1 else self._role(i) for i in items]
+
+    # ---- endpoints, probes ---------------------------------------------------------------
+
+    def endpoints(self) -> list[ConcreteEndpoint]:
+        """The calls this configuration makes (``idpsync endpoints``)."""
+        used = [ol.TOKEN, ol.RATE_LIMIT, ol.USERS, ol.USER]
+        if self.wants_groups:
+            used += [ol.GROUPS, ol.GROUP]
+        if self.wants_roles:
+            used += [ol.ROLES, ol.ROLE, ol.ROLE_USERS]
+        return [e.resolve(self.http.base_url, partial=True) for e in used]
+
+    def probes(self) -> list[Probe]:
+        """Token, then one minimal read per listing this configuration uses."""
+        probes = [
+            token_probe(self.credentials, ol.TOKEN),
+            read_probe(self.http, ol.RATE_LIMIT),
+            read_probe(self.http, ol.USERS, params={"limit": "1"}),
+        ]
+        if self.wants_groups:
+            probes.append(read_probe(self.http, ol.GROUPS))
+        if self.wants_roles:
+            probes.append(read_probe(self.http, ol.ROLES, params={"limit": "1"}))
+        return probes
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        await self.http.aclose()
+
+
+def _same(item: dict[str, Any]) -> dict[str, Any]:
+    return item
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None

@@ -1,0 +1,110 @@
+"""The OneLogin protocol functions (no network): cursors, records, status mapping, budget."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from idpsync.config import ConfigError, parse_config
+from idpsync.sources.base import SourceError
+from idpsync.sources.onelogin import base_url
+from idpsync.sources.onelogin_api import (
+    Activity,
+    BodyCursor,
+    CallBudget,
+    HeaderCursor,
+    page_items,
+    to_role,
+    to_user,
+)
+from tests.sources.onelogin_support import settings
+
+ACTIVE = Activity(frozenset({1, 3, 4, 5, 7, 8}), frozenset({1}))
+
+
+def response(headers: dict[str, str] | None = None, body: object = None) -> httpx.Response:
+    request = httpx.Request("GET", "https://acme.onelogin.com/api/2/users")
+    return httpx.Response(200, headers=headers or {}, json=body, request=request)
+
+
+def test_header_cursor_is_decoded_once_and_a_repeat_is_an_error() -> None:
+    paging = HeaderCursor()
+    assert (
+        paging.next(response({"After-Cursor": "bGltaXQ9NyZwYWdlPTI%3D"})) == "bGltaXQ9NyZwYWdlPTI="
+    )
+    assert paging.next(response({})) is None
+    with pytest.raises(SourceError, match="twice"):
+        paging.next(response({"After-Cursor": "bGltaXQ9NyZwYWdlPTI="}))
+
+
+def test_body_cursor_reads_pagination_and_refuses_a_repeat() -> None:
+    paging = BodyCursor()
+    page = {"pagination": {"after_cursor": "abc"}, "data": []}
+    assert paging.next(response(body=page)) == "abc"
+    assert paging.next(response(body={"pagination": {"after_cursor": None}, "data": []})) is None
+    with pytest.raises(SourceError, match="twice"):
+        paging.next(response(body=page))
+    assert page_items({"data": [{"id": 1}]}, v1=True) == [{"id": 1}]
+    with pytest.raises(SourceError):
+        page_items({"status": {}}, v1=False)
+
+
+@pytest.mark.parametrize(
+    ("status", "state", "active"),
+    [(1, 1, True), (0, 1, False), (2, 1, False), (3, 1, True), (7, 1, True), (1, 0, False),
+     (1, 3, False), (None, None, True)],
+)  # fmt: skip
+def test_status_and_state_codes(status: int | None, state: int | None, active: bool) -> None:
+    assert ACTIVE.active({"status": status, "state": state}) is active
+
+
+def test_user_record_to_source_user() -> None:
+    item = {
+        "id": 42, "username": "ada", "email": "ada@example.org", "firstname": "Ada",
+        "lastname": "Lovelace", "status": 2, "state": 1, "manager_user_id": 7,
+        "department": "R&D", "custom_attributes": {"badge": "B-1", "empty": None},
+    }  # fmt: skip
+    user = to_user(item, ACTIVE)
+    assert (user.source_id, user.login, user.display_name) == ("42", "ada", "Ada Lovelace")
+    assert user.active is False and user.manager_id == "7"
+    assert user.attributes["status"] == "suspended"
+    assert user.attributes["custom_attributes.badge"] == "B-1"
+    assert "custom_attributes.empty" not in user.attributes
+    assert user.attributes["lastname"] == "Lovelace"  # raw names for policy.mapping
+    assert to_user({**item, "username": ""}, ACTIVE).login == "ada@example.org"
+    with pytest.raises(SourceError, match="no username"):
+        to_user({"id": 1}, ACTIVE)
+    assert to_role({"id": 9, "name": "Admins"}, "role: ").name == "role: Admins"
+
+
+def test_budget_message_names_floor_and_reset_time() -> None:
+    budget = CallBudget(minimum=100)
+    budget.observe_headers(
+        {"x-ratelimit-limit": "5000", "x-ratelimit-remaining": "80", "x-ratelimit-reset": "1500"},
+        now=1_000_000.0,
+    )
+    assert budget.low
+    assert budget.reset_text(now=1_000_000.0) == "at 14:11 UTC (in 25 min)"
+    message = budget.message("GET /api/2/users")
+    assert "only 80 of 5000 calls left" in message and "min_remaining_calls = 100" in message
+    assert not CallBudget(minimum=0).low
+
+
+def test_settings_base_url_and_validation() -> None:
+    from idpsync.emulators.onelogin import OneLoginEmulator
+
+    emu = OneLoginEmulator.generate(users=1, groups=1, roles=1)
+    cfg = settings(emu).model_copy(update={"base_url": None, "subdomain": "acme"})
+    assert base_url(cfg) == "https://acme.onelogin.com"
+    with pytest.raises(SourceError, match="subdomain"):
+        base_url(settings(emu).model_copy(update={"base_url": None}))
+    text = (
+        '[connectors.x.source]\ntype = "onelogin"\nsubdomain = "acme.onelogin.com"\n'
+        'client_id = "c"\nclient_secret = "env:NOPE_NOT_SET"\ngroups_from = "teams"\n'
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    problems = "\n".join(caught.value.problems)
+    assert "connectors.x.source.subdomain: use the bare subdomain" in problems
+    assert "connectors.x.source.groups_from" in problems
+    assert "connectors.x.source.client_secret: environment variable NOPE_NOT_SET" in problems
