@@ -857,6 +857,57 @@ def emulate_entra(
     emulator.serve_forever(sock)
 
 
+@emulate_app.command("keycloak")
+def emulate_keycloak(
+    port: Annotated[int, typer.Option(help="TCP port (0 = any free port).")] = 8002,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    users: Annotated[int, typer.Option(help="Number of generated users.")] = 10000,
+    groups: Annotated[int, typer.Option(help="Number of generated groups.")] = 500,
+    seed: Annotated[int, typer.Option(help="Seed of the generated tenant.")] = 7,
+    realm: Annotated[str, typer.Option(help="Realm name.")] = "acme",
+    shape: Annotated[
+        int, typer.Option(help="Group shape of this Keycloak version: 23 (and newer) or 22.")
+    ] = 23,
+    auth_prefix: Annotated[
+        bool, typer.Option("--auth-prefix", help="Serve under /auth (Keycloak 16 and older).")
+    ] = False,
+    latency_ms: Annotated[float, typer.Option(help="Fixed delay per request (ms).")] = 0.0,
+    tail_ms: Annotated[float, typer.Option(help="Largest extra random delay (ms).")] = 0.0,
+    tail_share: Annotated[float, typer.Option(help="Share of requests with a tail.")] = 0.0,
+    print_config: Annotated[
+        bool, typer.Option("--print-config", help="Print a connector block for it first.")
+    ] = False,
+) -> None:
+    """Serve a Keycloak Admin REST API (+ token endpoint) emulator until stopped."""
+    from idpsync.emulators import Latency
+    from idpsync.emulators.framework import bind
+    from idpsync.emulators.keycloak import KeycloakEmulator
+
+    latency = Latency(fixed_ms=latency_ms, tail_ms=tail_ms, tail_probability=tail_share)
+    emulator = KeycloakEmulator.generate(
+        users=users,
+        groups=groups,
+        seed=seed,
+        realm=realm,
+        shape=shape,
+        auth_prefix=auth_prefix,
+        latency=latency,
+    )
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        err.print(f"cannot listen on {host}:{port}: {exc}; choose another --port", markup=False)
+        raise typer.Exit(EXIT_USAGE) from None
+    base = f"http://{host}:{sock.getsockname()[1]}"
+    if print_config:
+        out.print(f"export IDPSYNC_EMULATOR_SECRET='{emulator.client_secret}'", markup=False)
+        out.print("", markup=False)
+        out.print(emulator.connector_toml(base), markup=False)
+    err.print(f"keycloak emulator: {users} users, {groups} groups, realm {realm} at {base}")
+    sys.stdout.flush()
+    emulator.serve_forever(sock)
+
+
 def main() -> None:
     """Entry point of the ``idpsync`` console script."""
     try:
