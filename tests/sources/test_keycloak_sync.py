@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import SecretStr
-
 from idpsync.config import ConnectorSettings
 from idpsync.emulators import Fault
 from idpsync.emulators.keycloak import KeycloakEmulator
