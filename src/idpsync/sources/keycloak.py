@@ -173,13 +173,18 @@ class KeycloakSource(Source):
             "without /admin) and realm"
         )
 
-    def _token_provider(self) -> CachedTokenProvider:
+    def _token_endpoint(self) -> ConcreteEndpoint:
         s = self.settings
+        if s.token_url:
+            return ConcreteEndpoint(TOKEN, s.token_url)
+        realm = s.realm if s.client_id is not None else s.admin_realm
+        return TOKEN.resolve(self.root, {"realm": realm})
+
+    def _token_provider(self) -> CachedTokenProvider:
+        s, target = self.settings, self._token_endpoint()
         if s.client_id is not None and s.client_secret is not None:
-            target = TOKEN.resolve(self.root, self.values)
             return ClientSecret(self.http, target, s.client_id, s.client_secret)
         assert s.username is not None and s.password is not None
-        target = TOKEN.resolve(self.root, {"realm": s.admin_realm})
         return PasswordGrant(self.http, target, s.admin_client_id, s.username, s.password)
 
     # ---- paging --------------------------------------------------------------------------
@@ -361,16 +366,11 @@ class KeycloakSource(Source):
 
     def endpoints(self) -> list[ConcreteEndpoint]:
         """Every endpoint, URLs filled in for this configuration."""
-        table = ENDPOINTS if self.settings.auth_prefix is None else ENDPOINTS[:1] + ENDPOINTS[2:]
-        out = []
-        for endpoint in table:
-            realm = (
-                self.settings.admin_realm
-                if endpoint is TOKEN and self.settings.username
-                else self.settings.realm
-            )
-            out.append(endpoint.resolve(self.root, {"realm": realm}, partial=True))
-        return out
+        detect = (
+            [REALM.resolve(self.root, self.values)] if self.settings.auth_prefix is None else []
+        )
+        api = [ep.resolve(self.root, self.values, partial=True) for ep in ENDPOINTS[2:]]
+        return [self._token_endpoint(), *detect, *api]
 
     def probes(self) -> list[Probe]:
         """A token request, then one user read."""
