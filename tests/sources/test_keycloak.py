@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from pydantic import SecretStr
 
@@ -10,7 +12,13 @@ from idpsync.emulators.keycloak import KeycloakEmulator
 from idpsync.emulators.tenant import TenantGroup
 from idpsync.http import HttpError
 from idpsync.model import MemberKind, Snapshot
-from tests.sources.keycloak_support import expected_requests, no_waits, source_for, truth
+from tests.sources.keycloak_support import (
+    expected_requests,
+    no_waits,
+    settings_for,
+    source_for,
+    truth,
+)
 
 __all__ = ["no_waits"]
 
@@ -110,12 +118,25 @@ async def test_fault_mid_listing_marks_incomplete_and_keeps_what_was_read() -> N
     assert emu.requests.count("/admin/realms/acme/users") == 3
 
 
-async def test_member_listing_fault_marks_incomplete() -> None:
+async def test_member_listing_fault_marks_incomplete(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     emu = KeycloakEmulator.generate(users=50, groups=10, seed=7)
     emu.inject(Fault("reset", "*/groups/{id}/members", nth=3, times=0))
     snap = await source_for(emu).snapshot()
     assert not snap.complete
     assert any("members of group" in r for r in snap.incomplete_reasons)
+    assert "retrying GET /admin/realms/{realm}/groups/{id}/members" in caplog.text
+    assert emu.client_secret not in caplog.text + " ".join(snap.incomplete_reasons)
+
+
+def test_settings_need_one_kind_of_credentials() -> None:
+    emu = KeycloakEmulator.generate(users=1, groups=1, seed=1)
+    with pytest.raises(ValueError, match="either client_id"):
+        settings_for(emu, username="admin", password=SecretStr("x"))
+    with pytest.raises(ValueError, match="base_url is required"):
+        settings_for(emu, base_url="")
+    with pytest.raises(ValueError, match="go together"):
+        settings_for(emu, client_secret=None)
 
 
 async def test_missing_role_names_it_and_hides_the_secret() -> None:
