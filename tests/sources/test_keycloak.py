@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+import httpx
 import pytest
 from pydantic import SecretStr
 
-from idpsync.emulators import Fault
+from idpsync.config import HttpSettings
+from idpsync.emulators import Fault, Latency
 from idpsync.emulators.keycloak import KeycloakEmulator
 from idpsync.emulators.tenant import TenantGroup
 from idpsync.http import HttpError
 from idpsync.model import MemberKind, Snapshot
+from idpsync.sources.keycloak import build_keycloak
 from tests.sources.keycloak_support import (
     expected_requests,
     no_waits,
@@ -218,3 +222,29 @@ def _ancestors(parents: dict[str, str | None], gid: str) -> list[str]:
         out.append(node)
         node = parents[node]
     return out
+
+
+class InFlight:
+    """An ASGI wrapper counting the emulator's concurrent requests."""
+
+    def __init__(self, app: KeycloakEmulator) -> None:
+        self.app, self.now, self.peak = app, 0, 0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        self.now += 1
+        self.peak = max(self.peak, self.now)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.now -= 1
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+async def test_concurrency_setting_bounds_requests_in_flight(concurrency: int) -> None:
+    emu = KeycloakEmulator.generate(users=30, groups=20, seed=3, latency=Latency(fixed_ms=3))
+    counter = InFlight(emu)
+    settings = settings_for(emu, http=HttpSettings(concurrency=concurrency, max_attempts=2))
+    source = build_keycloak(settings, transport=httpx.ASGITransport(app=counter))
+    snap = await source.snapshot()
+    assert snap.complete
+    assert counter.peak == concurrency  # member lists overlap up to the setting, never beyond
