@@ -222,15 +222,15 @@ class KeycloakSource(Source):
     def _fatal(self, exc: HttpError, endpoint: Endpoint, values: Mapping[str, str]) -> None:
         """Raise what no later request can fix: credentials, roles, a missing realm."""
         if isinstance(exc, e.Forbidden):
-            raise self._forbidden(exc, endpoint) from exc
+            raise self._forbidden(exc) from exc
         if isinstance(exc, e.Unauthorized | e.TokenError):
             raise exc
         if isinstance(exc, e.NotFound) and "id" not in values:
             raise exc
 
-    def _forbidden(self, exc: e.Forbidden, endpoint: Endpoint) -> e.Forbidden:
+    def _forbidden(self, exc: e.Forbidden) -> e.Forbidden:
         """A 403 in Keycloak's words: which realm-management role is missing, where to add it."""
-        role = endpoint.permission or "view-users"
+        role = exc.target.endpoint.permission or "view-users"
         client, realm = self.settings.client_id, self.settings.realm
         if client:
             who = f"the service-account user of client {client!r}"
@@ -310,7 +310,10 @@ class KeycloakSource(Source):
     async def fetch_user(self, key: str) -> Snapshot | None:
         """One user by id, username or e-mail, with direct groups and the groups above them."""
         await self._prepare()
-        raw = await self._find_user(key.strip())
+        try:
+            raw = await self._find_user(key.strip())
+        except e.Forbidden as exc:
+            raise self._forbidden(exc) from exc
         if raw is None:
             return None
         snap = Snapshot(users=[user_record(raw)])
@@ -390,7 +393,7 @@ class KeycloakSource(Source):
         try:
             page = await self.http.get_json(USERS, self.values, params={**BRIEF, "max": "1"})
         except e.Forbidden as exc:
-            raise self._forbidden(exc, USERS) from exc
+            raise self._forbidden(exc) from exc
         return f"read {len(page)} user(s) of realm {self.settings.realm}"
 
     async def aclose(self) -> None:
