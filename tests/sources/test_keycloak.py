@@ -184,6 +184,12 @@ async def test_admin_password_grant() -> None:
     snap = await source.snapshot()
     assert snap.complete and len(snap.users) == 25
     assert emu.requests.count("/realms/master/protocol/openid-connect/token", method="POST") == 1
+    wrong = source_for(
+        emu, client_id=None, client_secret=None, username="admin", password=SecretStr("pw-wrong-1")
+    )
+    with pytest.raises(HttpError) as info:
+        await wrong.snapshot()
+    assert "invalid_grant" in str(info.value) and "pw-wrong-1" not in str(info.value)
 
 
 @pytest.mark.parametrize("shape", [23, 22])

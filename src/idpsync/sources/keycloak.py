@@ -41,15 +41,15 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import httpx
-from pydantic import SecretStr
 
 from idpsync.auth import ClientSecret
-from idpsync.auth.base import CachedTokenProvider, Token, parse_token_response, token_error
+from idpsync.auth.base import CachedTokenProvider, Token
 from idpsync.config import KeycloakSourceSettings
 from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, HttpError, build_http_client
 from idpsync.http import errors as e
 from idpsync.model import Snapshot, SourceUser
 from idpsync.sources.base import Event, Probe, Progress, Source, SourceError, no_progress
+from idpsync.sources.keycloak_auth import PasswordGrant
 from idpsync.sources.keycloak_tree import GroupTree, user_record
 
 ADMIN = "/admin/realms/{realm}"
@@ -99,37 +99,6 @@ def request_count(
         + sum(math.ceil(s / page) for s in subgroup_counts if s > 0)
         + sum(m // members_page + 1 for m in member_counts)
     )
-
-
-class PasswordGrant(CachedTokenProvider):
-    """An administrator's token: ``grant_type=password`` through the public ``admin-cli``."""
-
-    def __init__(
-        self,
-        http: HttpClient,
-        token_endpoint: ConcreteEndpoint,
-        client_id: str,
-        username: str,
-        password: SecretStr,
-    ) -> None:
-        super().__init__()
-        self.http, self.token_endpoint = http, token_endpoint
-        self.client_id, self.username, self.password = client_id, username, password
-
-    async def fetch(self) -> Token:
-        """Post the administrator's credentials."""
-        form = {
-            "grant_type": "password",
-            "client_id": self.client_id,
-            "username": self.username,
-            "password": self.password.get_secret_value(),
-        }
-        response = await self.http.request(
-            self.token_endpoint, data=form, authenticate=False, accept=(400, 401)
-        )
-        if response.status_code in (400, 401):
-            raise token_error(response, self.token_endpoint)
-        return parse_token_response(response)
 
 
 class KeycloakSource(Source):
