@@ -816,6 +816,25 @@ def authorize(
     out.print(f"{connector}: authorized; the refresh token is stored encrypted", markup=False)
 
 
+def _serve_emulator(emulator: Any, host: str, port: int, print_config: bool, banner: str) -> None:
+    """Listen, print the connector block for the emulator if asked, then serve until stopped."""
+    from idpsync.emulators.framework import bind
+
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        err.print(f"cannot listen on {host}:{port}: {exc}; choose another --port", markup=False)
+        raise typer.Exit(EXIT_USAGE) from None
+    base = f"http://{host}:{sock.getsockname()[1]}"
+    if print_config:
+        out.print(f"export IDPSYNC_EMULATOR_SECRET='{emulator.client_secret}'", markup=False)
+        out.print("", markup=False)
+        out.print(emulator.connector_toml(base), markup=False)
+    err.print(f"{banner} at {base}", markup=False)
+    sys.stdout.flush()
+    emulator.serve_forever(sock)
+
+
 @emulate_app.command("entra")
 def emulate_entra(
     port: Annotated[int, typer.Option(help="TCP port (0 = any free port).")] = 8001,
@@ -836,25 +855,18 @@ def emulate_entra(
     """Serve a Microsoft Entra ID (Graph + token endpoint) emulator until stopped."""
     from idpsync.emulators import Latency
     from idpsync.emulators.entra import EntraEmulator
-    from idpsync.emulators.framework import bind
 
     latency = Latency(fixed_ms=latency_ms, tail_ms=tail_ms, tail_probability=tail_share)
     emulator = EntraEmulator.generate(
         users=users, groups=groups, seed=seed, latency=latency, rate_limit=rate_limit
     )
-    try:
-        sock = bind(host, port)
-    except OSError as exc:
-        err.print(f"cannot listen on {host}:{port}: {exc}; choose another --port", markup=False)
-        raise typer.Exit(EXIT_USAGE) from None
-    base = f"http://{host}:{sock.getsockname()[1]}"
-    if print_config:
-        out.print(f"export IDPSYNC_EMULATOR_SECRET='{emulator.client_secret}'", markup=False)
-        out.print("", markup=False)
-        out.print(emulator.connector_toml(base), markup=False)
-    err.print(f"entra emulator: {users} users, {groups} groups, seed {seed} at {base}")
-    sys.stdout.flush()
-    emulator.serve_forever(sock)
+    _serve_emulator(
+        emulator,
+        host,
+        port,
+        print_config,
+        f"entra emulator: {users} users, {groups} groups, seed {seed}",
+    )
 
 
 @emulate_app.command("onelogin")
@@ -873,25 +885,62 @@ def emulate_onelogin(
 ) -> None:
     """Serve a OneLogin (API v1/v2 + token endpoint) emulator until stopped."""
     from idpsync.emulators import Latency
-    from idpsync.emulators.framework import bind
     from idpsync.emulators.onelogin import OneLoginEmulator
 
     emulator = OneLoginEmulator.generate(
         users, groups, roles, seed, latency=Latency(fixed_ms=latency_ms), hourly_limit=hourly_limit
     )
-    try:
-        sock = bind(host, port)
-    except OSError as exc:
-        err.print(f"cannot listen on {host}:{port}: {exc}; choose another --port", markup=False)
-        raise typer.Exit(EXIT_USAGE) from None
-    base = f"http://{host}:{sock.getsockname()[1]}"
-    if print_config:
-        out.print(f"export IDPSYNC_EMULATOR_SECRET='{emulator.client_secret}'", markup=False)
-        out.print("", markup=False)
-        out.print(emulator.connector_toml(base), markup=False)
-    err.print(f"onelogin emulator: {users} users, {groups} groups, {roles} roles at {base}")
-    sys.stdout.flush()
-    emulator.serve_forever(sock)
+    _serve_emulator(
+        emulator,
+        host,
+        port,
+        print_config,
+        f"onelogin emulator: {users} users, {groups} groups, {roles} roles",
+    )
+
+
+@emulate_app.command("keycloak")
+def emulate_keycloak(
+    port: Annotated[int, typer.Option(help="TCP port (0 = any free port).")] = 8002,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    users: Annotated[int, typer.Option(help="Number of generated users.")] = 10000,
+    groups: Annotated[int, typer.Option(help="Number of generated groups.")] = 500,
+    seed: Annotated[int, typer.Option(help="Seed of the generated tenant.")] = 7,
+    realm: Annotated[str, typer.Option(help="Realm name.")] = "acme",
+    shape: Annotated[
+        int, typer.Option(help="Group shape of this Keycloak version: 23 (and newer) or 22.")
+    ] = 23,
+    auth_prefix: Annotated[
+        bool, typer.Option("--auth-prefix", help="Serve under /auth (Keycloak 16 and older).")
+    ] = False,
+    latency_ms: Annotated[float, typer.Option(help="Fixed delay per request (ms).")] = 0.0,
+    tail_ms: Annotated[float, typer.Option(help="Largest extra random delay (ms).")] = 0.0,
+    tail_share: Annotated[float, typer.Option(help="Share of requests with a tail.")] = 0.0,
+    print_config: Annotated[
+        bool, typer.Option("--print-config", help="Print a connector block for it first.")
+    ] = False,
+) -> None:
+    """Serve a Keycloak Admin REST API (+ token endpoint) emulator until stopped."""
+    from idpsync.emulators import Latency
+    from idpsync.emulators.keycloak import KeycloakEmulator
+
+    latency = Latency(fixed_ms=latency_ms, tail_ms=tail_ms, tail_probability=tail_share)
+    emulator = KeycloakEmulator.generate(
+        users=users,
+        groups=groups,
+        seed=seed,
+        realm=realm,
+        shape=shape,
+        auth_prefix=auth_prefix,
+        latency=latency,
+    )
+    _serve_emulator(
+        emulator,
+        host,
+        port,
+        print_config,
+        f"keycloak emulator: {users} users, {groups} groups, realm {realm}",
+    )
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from idpsync.config import (
     ConnectorSettings,
     FileSourceSettings,
+    KeycloakSourceSettings,
     LoadedConfig,
     OneLoginSourceSettings,
 )
@@ -24,6 +25,10 @@ def build_source(config: LoadedConfig, settings: ConnectorSettings) -> Source:
 
         http = build_http_client(source.http, base_url=base_url(source), default_concurrency=4)
         return OneLoginSource(source, http)
+    if isinstance(source, KeycloakSourceSettings):
+        from idpsync.sources.keycloak import build_keycloak
+
+        return build_keycloak(source)
     raise SourceError(f"unsupported source type {source.type!r}")
 
 

@@ -1,0 +1,261 @@
+"""The Keycloak Admin REST emulator: token endpoint, users, groups (both shapes), members.
+
+>>> emu = KeycloakEmulator.generate(users=100, groups=20, seed=7)
+>>> transport = emu.transport()  # for httpx.AsyncClient(transport=…)
+
+Paths (``prefix`` is ``/auth`` with ``auth_prefix=True``, as Keycloak ≤ 16 served them):
+
+- ``POST {prefix}/realms/{realm}/protocol/openid-connect/token`` (see :mod:`.auth`);
+- ``GET {prefix}/realms/{realm}``: the realm's public information;
+- ``GET {prefix}/admin/realms/{realm}/…``: ``users``, ``users/count``, ``users/{id}``,
+  ``users/{id}/groups``, ``groups``, ``groups/count``, ``groups/{id}``,
+  ``groups/{id}/children`` (shape 23 only), ``groups/{id}/members``, ``group-by-path/{path}``.
+
+No rate limit (Keycloak has none); latency and faults come from the framework. 401
+``{"error":"HTTP 401 Unauthorized"}`` for a missing, unknown or expired token, 403
+``{"error":"HTTP 403 Forbidden"}`` without the realm-management role a call needs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from idpsync.emulators.control import control_routes
+from idpsync.emulators.framework import ASGIApp, Charge, Emulator, Reply
+from idpsync.emulators.generate import TenantSpec, generate_tenant
+from idpsync.emulators.injection import Latency
+from idpsync.emulators.keycloak import api, reads
+from idpsync.emulators.keycloak.api import AdminError, Tree
+from idpsync.emulators.keycloak.auth import DEFAULT_ROLES, Client, OAuthError, Realms
+from idpsync.emulators.tenant import Tenant, TenantUser
+
+ADMIN_CLI = "admin-cli"
+NEEDS = {
+    "users": "query-users",
+    "users/count": "query-users",
+    "users/{id}": "view-users",
+    "users/{id}/groups": "view-users",
+    "groups": "query-groups",
+    "groups/count": "query-groups",
+    "groups/{id}": "query-groups",
+    "groups/{id}/children": "query-groups",
+    "groups/{id}/members": "view-users",
+    "group-by-path": "query-groups",
+}
+"""The realm-management role each admin read needs (composites expanded)."""
+
+
+class KeycloakEmulator(Emulator):
+    """Keycloak's Admin REST API over one generated realm (see module docstring)."""
+
+    name = "keycloak"
+
+    def __init__(
+        self,
+        tenant: Tenant,
+        *,
+        realm: str = "acme",
+        shape: int = 23,
+        auth_prefix: bool = False,
+        latency: Latency | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(tenant, latency=latency)
+        self.realm = realm
+        self.shape = shape
+        """Keycloak major version whose group shape is served: ≥ 23 or ≤ 22."""
+        self.prefix = "/auth" if auth_prefix else ""
+        self.realms = Realms(clock=clock)
+        seed = hashlib.sha256(tenant.tenant_id.encode()).hexdigest()
+        self.client_id = "idpsync"
+        self.client_secret = f"kc-{seed[:32]}"
+        self.admin_user, self.admin_password = "admin", f"pw-{seed[32:48]}"
+        self.realms.add_client(
+            realm, Client(self.client_id, self.client_secret, True, DEFAULT_ROLES)
+        )
+        self.realms.add_client("master", Client(ADMIN_CLI, None))
+        self.realms.add_client(realm, Client(ADMIN_CLI, None))
+        self.realms.admins[self.admin_user] = self.admin_password
+        self._cache: dict[str, tuple[int, Any]] = {}
+
+    @classmethod
+    def generate(
+        cls, users: int = 100, groups: int = 20, seed: int = 0, **options: Any
+    ) -> KeycloakEmulator:
+        """An emulator over a generated tenant (see :class:`TenantSpec`)."""
+        return cls(generate_tenant(TenantSpec(users=users, groups=groups, seed=seed)), **options)
+
+    # ---- control API ---------------------------------------------------------------------
+
+    def add_client(
+        self, client_id: str, secret: str, roles: frozenset[str] = DEFAULT_ROLES
+    ) -> None:
+        """Register another service-account client in the realm with these roles."""
+        self.realms.add_client(self.realm, Client(client_id, secret, True, frozenset(roles)))
+
+    def set_roles(self, roles: frozenset[str], client_id: str | None = None) -> None:
+        """Change the realm-management roles of a service account (new tokens only)."""
+        self.realms.clients[self.realm][client_id or self.client_id].roles = frozenset(roles)
+
+    def issue_token(self) -> str:
+        """A valid token of the default service account, without the token endpoint."""
+        return self.realms.issue(self.realm, DEFAULT_ROLES)
+
+    def expire_tokens(self) -> None:
+        """Every access token issued so far is now expired (401 on the next call)."""
+        self.realms.expire_all()
+
+    def tree(self) -> Tree:
+        """The group tree as served now (cached per tenant version)."""
+        tree: Tree = self._cached("tree", lambda: api.build_tree(self.tenant))
+        return tree
+
+    def sorted_users(self) -> list[TenantUser]:
+        """Users in Keycloak's order (username), cached per tenant version."""
+        users: list[TenantUser] = self._cached(
+            "users",
+            lambda: sorted(self.tenant.users.values(), key=lambda u: (api.username(u), u.id)),
+        )
+        return users
+
+    def connector_toml(self, base_url: str, name: str = "keycloak-emulated") -> str:
+        """A ready connector block pointing at this emulator served at ``base_url``."""
+        return (
+            f"[connectors.{name}.source]\n"
+            'type = "keycloak"\n'
+            f'base_url = "{base_url}{self.prefix}"\n'
+            f'realm = "{self.realm}"\n'
+            f'client_id = "{self.client_id}"\n'
+            'client_secret = "env:IDPSYNC_EMULATOR_SECRET"\n'
+        )
+
+    def _cached(self, key: str, build: Callable[[], Any]) -> Any:
+        hit = self._cache.get(key)
+        if hit is None or hit[0] != self.tenant.version:
+            hit = (self.tenant.version, build())
+            self._cache[key] = hit
+        return hit[1]
+
+    # ---- framework hooks -----------------------------------------------------------------
+
+    def error_reply(self, status: int, code: str, message: str) -> Reply:
+        """Keycloak's error body ``{"error": …}`` (injected faults read ``unknown_error``)."""
+        text = "unknown_error" if status >= 500 else message
+        return Reply(status, json.dumps({"error": text}).encode(), _JSON)
+
+    def charge(self, method: str, path: str, query: str, headers: dict[str, str]) -> Charge | None:
+        """Keycloak has no rate limit."""
+        return None
+
+    def throttled_reply(self, charge: Charge) -> Reply:
+        """Never used: no rate limit."""
+        return self.error_reply(429, "", "Too Many Requests")
+
+    def expired_token_reply(self) -> Reply:
+        """401 as Keycloak sends it for an expired token."""
+        body = json.dumps({"error": "HTTP 401 Unauthorized"}).encode()
+        return Reply(401, body, [*_JSON, ("www-authenticate", f'Bearer realm="{self.realm}"')])
+
+    def rewrite_page(self, body: Any, url: str, kind: str) -> Any:
+        """Offset paging has no next link to repeat: pages are served unchanged."""
+        return body
+
+    # ---- the app -------------------------------------------------------------------------
+
+    def build_app(self) -> ASGIApp:
+        """Starlette app: token endpoint, realm info, control routes, Admin API."""
+        p = self.prefix
+        return Starlette(
+            routes=[
+                Route(
+                    p + "/realms/{realm}/protocol/openid-connect/token",
+                    self._token,
+                    methods=["POST"],
+                ),
+                Route(p + "/realms/{realm}", self._realm_info),
+                *control_routes(self),
+                Route(p + "/admin/realms/{realm}/{rest:path}", self._admin, methods=["GET"]),
+            ]
+        )
+
+    async def _token(self, request: Request) -> Response:
+        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+        try:
+            body = self.realms.token_request(
+                request.path_params["realm"], form, request.headers.get("authorization")
+            )
+        except OAuthError as exc:
+            return JSONResponse(exc.body(), exc.status)
+        return JSONResponse(body, headers={"cache-control": "no-store", "pragma": "no-cache"})
+
+    async def _realm_info(self, request: Request) -> Response:
+        realm = request.path_params["realm"]
+        if not self.realms.knows(realm):
+            return JSONResponse({"error": "Realm does not exist"}, 404)
+        root = f"{request.url.scheme}://{request.headers.get('host', 'localhost')}{self.prefix}"
+        return JSONResponse(
+            {
+                "realm": realm,
+                "public_key": hashlib.sha256(realm.encode()).hexdigest(),
+                "token-service": f"{root}/realms/{realm}/protocol/openid-connect",
+                "account-service": f"{root}/realms/{realm}/account",
+                "tokens-not-before": 0,
+            }
+        )
+
+    async def _admin(self, request: Request) -> Response:
+        realm = request.path_params["realm"]
+        segments = [unquote(s) for s in request.path_params["rest"].strip("/").split("/")]
+        try:
+            issued = self.realms.check(request.headers.get("authorization"))
+            if issued is None:
+                return _reply(self.expired_token_reply())
+            if not self.realms.knows(realm) or realm == "master":
+                raise AdminError(404, {"error": "Realm not found."})
+            route = _route(segments)
+            if not issued.all_realms and issued.realm != realm:
+                raise AdminError(403, {"error": "HTTP 403 Forbidden"})
+            if NEEDS[route] not in issued.roles:
+                raise AdminError(403, {"error": "HTTP 403 Forbidden"})
+            result = self._dispatch(route, segments, dict(request.query_params))
+        except AdminError as exc:
+            return JSONResponse(exc.body, exc.status)
+        return Response(json.dumps(result, ensure_ascii=False).encode(), 200, dict(_JSON))
+
+    def _dispatch(self, route: str, seg: list[str], params: dict[str, str]) -> Any:
+        return reads.HANDLERS[route](self, seg, params)
+
+
+_JSON = [("content-type", "application/json")]
+
+
+def _reply(reply: Reply) -> Response:
+    return Response(reply.body, reply.status, dict(reply.headers))
+
+
+def _route(seg: list[str]) -> str:
+    head = seg[0]
+    if head == "group-by-path" and len(seg) >= 2:
+        return "group-by-path"
+    if head in ("users", "groups"):
+        if len(seg) == 1:
+            return head
+        if len(seg) == 2:
+            return f"{head}/count" if seg[1] == "count" else f"{head}/{{id}}"
+        if len(seg) == 3 and (head, seg[2]) in (
+            ("users", "groups"),
+            ("groups", "children"),
+            ("groups", "members"),
+        ):
+            return f"{head}/{{id}}/{seg[2]}"
+    raise AdminError(404, {"error": "HTTP 404 Not Found"})

@@ -1,0 +1,151 @@
+"""The handlers of the Admin API reads, one per route of :data:`emulator.NEEDS`.
+
+Each takes the emulator, the path segments after ``/admin/realms/{realm}/`` and the query
+parameters, and returns the JSON body or raises :class:`~.api.AdminError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from idpsync.emulators.keycloak import api
+from idpsync.emulators.keycloak.api import AdminError, truthy, window
+
+if TYPE_CHECKING:
+    from idpsync.emulators.keycloak.emulator import KeycloakEmulator
+
+Handler = Callable[["KeycloakEmulator", list[str], dict[str, str]], Any]
+USER_NOT_FOUND = {"error": "User not found"}
+GROUP_NOT_FOUND = {"error": "Could not find group by id"}
+
+
+def list_users(emu: KeycloakEmulator, seg: list[str], params: dict[str, str]) -> Any:
+    """``GET users``: filtered, sorted by username, ``first``/``max`` (default 100)."""
+    match = api.user_filter(params)
+    users = [u for u in emu.sorted_users() if match(u)]
+    brief = truthy(params.get("briefRepresentation"), False)
+    return [api.render_user(u, brief) for u in window(users, params, api.DEFAULT_MAX)]
+
+
+def count_users(emu: KeycloakEmulator, seg: list[str], params: dict[str, str]) -> Any:
+    """``GET users/count``: an integer."""
+    match = api.user_filter(params)
+    return sum(1 for u in emu.sorted_users() if match(u))
+
+
+def get_user(emu: KeycloakEmulator, seg: list[str], params: dict[str, str]) -> Any:
+    """``GET users/{id}``."""
+    user = emu.tenant.users.get(seg[1])
+    if user is None:
+        raise AdminError(404, USER_NOT_FOUND)
+    return api.render_user(user, brief=False)
+
+
+def user_groups(emu: KeycloakEmulator, seg: list[str], params: dict[str, str]) -> Any:
+    """``GET users/{id}/groups``: direct groups only, with ``path``; brief by default."""
+    if seg[1] not in emu.tenant.users:
+        raise AdminError(404, USER_NOT_FOUND)
+    t, tree = emu.tenant, emu.tree()
+    gids = [g for g in t.direct_groups(seg[1]) if g in t.groups]
+    search = (params.get("search") or "").lower()
+    gids = [g for g in gids if search in t.groups[g].name.lower()]
+    gids.sort(key=lambda g: (t.groups[g].name.lower(), g))
+    brief = truthy(params.get("briefRepresentation"), True)
+    return [
+        api.render_group(t, tree, g, brief=brief, shape=emu.shape, counts=False)
+        for g in window(gids, params, None)
+    ]
+
+
+def list_groups(emu: KeycloakEmulator, seg: list[str], params: dict[str, str]) -> Any:
+    """``GET groups``: top-level groups (with ``search``: the branches leading to matches)."""
+    t, tree = emu.tenant, emu.tree()
+    brief = truthy(params.get("briefRepresentation"), True)
+    search = params.get("search")
+    if not search:
+        roots = window(tree.children.get(None, []), params, api.DEFAULT_MAX)
+        return [api.render_group(t, tree, g, brief=brief, shape=emu.shape) for g in roots]
+    exact = truthy(params.get("exact"), False)
+    hits = {g for g in tree.parent if api.text_match(t.groups[g].name, search, exact)}
+    keep = set()
+    for gid in hits:
+        node: str | None = gid
+        while node is not None:
+            keep.add(node)
+            node = tree.parent[node]
+    roots = [g for g in tree.children.get(None, []) if g in keep]
+    return [_branch(emu, tree, g, keep, brief) for g in window(roots, params, api.DEFAULT_MAX)]
+
+
+def _branch(emu: KeycloakEmulator, tree: api.Tree, gid: str, keep: set[str], brief: bool) -> Any:
+    body = api.render_group(emu.tenant, tree, gid, brief=brief, shape=emu.shape)
+    body["subGroups"] = [
+        _branch(emu, tree, k, keep, brief) for k in tree.children.get(gid, []) if k in keep
+    ]
+    return body
+
+
+def count_groups(emu: KeycloakEmulator, seg: list[str], params: dict[str, str]) -> Any:
+    """``GET groups/count``: ``{"count": n}``; sub-groups included unless ``top=true``."""
+    t, tree = emu.tenant, emu.tree()
+    gids = tree.children.get(None, []) if truthy(params.get("top"), False) else list(tree.parent)
+    search = (params.get("search") or "").lower()
+    return {"count": sum(1 for g in gids if search in t.groups[g].name.lower())}
+
+
+def _group(emu: KeycloakEmulator, gid: str) -> str:
+    if gid not in emu.tenant.groups:
+        raise AdminError(404, GROUP_NOT_FOUND)
+    return gid
+
+
+def get_group(emu: KeycloakEmulator, seg: list[str], params: dict[str, str]) -> Any:
+    """``GET groups/{id}``: the full representation."""
+    gid = _group(emu, seg[1])
+    return api.render_group(emu.tenant, emu.tree(), gid, brief=False, shape=emu.shape)
+
+
+def children(emu: KeycloakEmulator, seg: list[str], params: dict[str, str]) -> Any:
+    """``GET groups/{id}/children`` (Keycloak ≥ 23): sub-groups by name, default ``max`` 10."""
+    if emu.shape < 23:
+        raise AdminError(405, {"error": "HTTP 405 Method Not Allowed"})
+    gid = _group(emu, seg[1])
+    tree = emu.tree()
+    brief = truthy(params.get("briefRepresentation"), False)
+    kids = window(tree.children.get(gid, []), params, api.CHILDREN_MAX)
+    return [api.render_group(emu.tenant, tree, k, brief=brief, shape=emu.shape) for k in kids]
+
+
+def members(emu: KeycloakEmulator, seg: list[str], params: dict[str, str]) -> Any:
+    """``GET groups/{id}/members``: direct user members by username, default ``max`` 100."""
+    gid = _group(emu, seg[1])
+    t = emu.tenant
+    users = [t.users[m] for m in t.member_list(gid) if m in t.users]
+    users.sort(key=lambda u: (api.username(u), u.id))
+    brief = truthy(params.get("briefRepresentation"), False)
+    return [api.render_user(u, brief) for u in window(users, params, api.DEFAULT_MAX)]
+
+
+def by_path(emu: KeycloakEmulator, seg: list[str], params: dict[str, str]) -> Any:
+    """``GET group-by-path/{path}``."""
+    wanted = "/" + "/".join(s for s in seg[1:] if s)
+    tree = emu.tree()
+    for gid, path in tree.paths.items():
+        if path == wanted:
+            return api.render_group(emu.tenant, tree, gid, brief=False, shape=emu.shape)
+    raise AdminError(404, {"error": "Group path does not exist"})
+
+
+HANDLERS: dict[str, Handler] = {
+    "users": list_users,
+    "users/count": count_users,
+    "users/{id}": get_user,
+    "users/{id}/groups": user_groups,
+    "groups": list_groups,
+    "groups/count": count_groups,
+    "groups/{id}": get_group,
+    "groups/{id}/children": children,
+    "groups/{id}/members": members,
+    "group-by-path": by_path,
+}

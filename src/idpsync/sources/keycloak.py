@@ -1,0 +1,398 @@
+"""The ``keycloak`` source: users, the group tree and members of one realm (Admin REST API).
+
+Reading a realm (``P`` = ``page_size``, ``M`` = ``members_page_size``)::
+
+    token                      POST {base}/realms/{realm}/protocol/openid-connect/token
+    /auth detection            GET  {base}[/auth]/realms/{realm}   (only when auth_prefix unset)
+    users                      GET  …/users?briefRepresentation=true&first=…&max=P
+    top-level groups           GET  …/groups?briefRepresentation=true&first=…&max=P
+    sub-groups (Keycloak ≥ 23) GET  …/groups/{id}/children?briefRepresentation=true&first=…&max=P
+    members, every group       GET  …/groups/{id}/members?briefRepresentation=true&first=…&max=M
+
+Paging is by offset and ends at the first page shorter than ``max`` (Keycloak sends no total);
+children pages end once ``subGroupCount`` children have arrived. Member lists are read
+concurrently, ``http.concurrency`` (default 4) at a time, so a small Keycloak is not flooded.
+With ``U`` users, ``T`` top-level groups, ``s(g)`` sub-groups and ``m(g)`` direct user
+members of group ``g``, a full read makes exactly::
+
+    R = 1 + D + (⌊U/P⌋ + 1) + (⌊T/P⌋ + 1) + Σ_{g: s(g)>0} ⌈s(g)/P⌉ + Σ_g (⌊m(g)/M⌋ + 1)
+
+requests, where ``D`` = 0 when ``auth_prefix`` is set, 1 when the first detection request
+answers and 2 when only ``/auth`` does; the ``⌈s(g)/P⌉`` term is 0 for Keycloak ≤ 22, which
+inlines the tree. A token lives 300 s: a read longer than about 4 minutes adds one token
+request per 4 minutes (:func:`request_count` computes ``R`` for tests and docs).
+
+Group names are the full path (``/eng/backend``) by default, since sub-groups of different
+parents may share a name; with ``group_name = "name"`` two such groups keep their own ids and
+the policy's collision check skips and reports them (never merges them). Keycloak membership is
+direct only; a member of ``/eng/backend`` also holds ``/eng``'s roles: by default the parent
+gets the sub-group as a *group* member (so ``policy.transitive`` and nested-group targets see
+it); ``flatten_subgroups = true`` instead makes every member of a sub-group a direct member of
+each group above it. See ``docs/sources/keycloak.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import httpx
+
+from idpsync.auth import ClientSecret
+from idpsync.auth.base import CachedTokenProvider, Token
+from idpsync.config import KeycloakSourceSettings
+from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, HttpError, build_http_client
+from idpsync.http import errors as e
+from idpsync.model import Snapshot, SourceUser
+from idpsync.sources.base import Event, Probe, Progress, Source, SourceError, no_progress
+from idpsync.sources.keycloak_auth import PasswordGrant
+from idpsync.sources.keycloak_tree import GroupTree, user_record
+
+ADMIN = "/admin/realms/{realm}"
+TOKEN = Endpoint(
+    "token",
+    "POST",
+    "/realms/{realm}/protocol/openid-connect/token",
+    "obtain an access token",
+    token=True,
+)
+REALM = Endpoint("realm", "GET", "/realms/{realm}", "detect the /auth path prefix (Keycloak ≤ 16)")
+USERS = Endpoint("list_users", "GET", ADMIN + "/users", "list users", permission="query-users")
+USER = Endpoint("get_user", "GET", ADMIN + "/users/{id}", "read one user", permission="view-users")
+USER_GROUPS = Endpoint(
+    "user_groups", "GET", ADMIN + "/users/{id}/groups", "groups of one user", "view-users"
+)
+GROUPS = Endpoint("list_groups", "GET", ADMIN + "/groups", "list groups", "query-groups")
+CHILDREN = Endpoint(
+    "group_children", "GET", ADMIN + "/groups/{id}/children", "sub-groups", "query-groups"
+)
+MEMBERS = Endpoint(
+    "group_members", "GET", ADMIN + "/groups/{id}/members", "members of a group", "view-users"
+)
+ENDPOINTS = (TOKEN, REALM, USERS, USER, USER_GROUPS, GROUPS, CHILDREN, MEMBERS)
+DEFAULT_CONCURRENCY = 4
+BRIEF = {"briefRepresentation": "true"}
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def request_count(
+    users: int,
+    top_groups: int,
+    subgroup_counts: Iterable[int],
+    member_counts: Iterable[int],
+    page: int = 1000,
+    members_page: int = 1000,
+    detection: int = 0,
+) -> int:
+    """``R`` of the module docstring (pass no sub-group counts for Keycloak ≤ 22)."""
+    return (
+        1
+        + detection
+        + users // page
+        + 1
+        + top_groups // page
+        + 1
+        + sum(math.ceil(s / page) for s in subgroup_counts if s > 0)
+        + sum(m // members_page + 1 for m in member_counts)
+    )
+
+
+class KeycloakSource(Source):
+    """Reads one realm through the Admin REST API (see module docstring)."""
+
+    type = "keycloak"
+
+    def __init__(self, http: HttpClient, settings: KeycloakSourceSettings) -> None:
+        super().__init__()
+        self.http, self.settings = http, settings
+        self.stats = http.stats
+        self.values = {"realm": settings.realm}
+        root = (settings.base_url or "").rstrip("/")
+        if settings.auth_prefix and not root.endswith("/auth"):
+            root += "/auth"
+        self.root = root
+        self.http.base_url = root
+        self._ready = settings.auth_prefix is not None
+        self._lock = asyncio.Lock()
+
+    # ---- setup ---------------------------------------------------------------------------
+
+    async def _prepare(self) -> None:
+        async with self._lock:
+            if self.http.auth is None:
+                if not self._ready:
+                    await self._detect_prefix()
+                self.http.auth = self._token_provider()
+
+    async def _detect_prefix(self) -> None:
+        for root in (self.root, self.root + "/auth"):
+            target = REALM.resolve(root, self.values)
+            response = await self.http.request(target, authenticate=False, accept=(404,))
+            if response.status_code == 200:
+                self.root = self.http.base_url = root
+                self._ready = True
+                return
+        raise SourceError(
+            f"Keycloak realm {self.settings.realm!r} not found at {self.root}/realms/… nor at "
+            f"{self.root}/auth/realms/… . Remedy: check base_url (the server's root URL, "
+            "without /admin) and realm"
+        )
+
+    def _token_endpoint(self) -> ConcreteEndpoint:
+        s = self.settings
+        if s.token_url:
+            return ConcreteEndpoint(TOKEN, s.token_url)
+        realm = s.realm if s.client_id is not None else s.admin_realm
+        return TOKEN.resolve(self.root, {"realm": realm})
+
+    def _token_provider(self) -> CachedTokenProvider:
+        s, target = self.settings, self._token_endpoint()
+        if s.client_id is not None and s.client_secret is not None:
+            return ClientSecret(self.http, target, s.client_id, s.client_secret)
+        assert s.username is not None and s.password is not None
+        return PasswordGrant(self.http, target, s.admin_client_id, s.username, s.password)
+
+    # ---- paging --------------------------------------------------------------------------
+
+    async def _pages(
+        self,
+        endpoint: Endpoint,
+        values: Mapping[str, str],
+        size: int,
+        snap: Snapshot,
+        what: str,
+        *,
+        count: int | None = None,
+        params: Mapping[str, str] = BRIEF,
+    ) -> list[dict[str, Any]]:
+        """Every item of an offset-paged listing; a failure marks ``snap`` incomplete."""
+        items: list[dict[str, Any]] = []
+        first = 0
+        while True:
+            query = {**params, "first": str(first), "max": str(size)}
+            try:
+                page = await self.http.get_json(endpoint, {**self.values, **values}, params=query)
+            except HttpError as exc:
+                self._fatal(exc, endpoint, values)
+                snap.mark_incomplete(f"{what} could not be read to the end: {exc}")
+                return items
+            if not isinstance(page, list):
+                snap.mark_incomplete(f"{what}: the answer is not a JSON array")
+                return items
+            items.extend(page)
+            if len(page) < size or (count is not None and len(items) >= count):
+                return items
+            first += size
+
+    def _fatal(self, exc: HttpError, endpoint: Endpoint, values: Mapping[str, str]) -> None:
+        """Raise what no later request can fix: credentials, roles, a missing realm."""
+        if isinstance(exc, e.Forbidden):
+            raise self._forbidden(exc) from exc
+        if isinstance(exc, e.Unauthorized | e.TokenError):
+            raise exc
+        if isinstance(exc, e.NotFound) and "id" not in values:
+            raise exc
+
+    def _forbidden(self, exc: e.Forbidden) -> e.Forbidden:
+        """A 403 in Keycloak's words: which realm-management role is missing, where to add it."""
+        role = exc.target.endpoint.permission or "view-users"
+        client, realm = self.settings.client_id, self.settings.realm
+        if client:
+            who = f"the service-account user of client {client!r}"
+            where = f"Clients → {client} → Service account roles → Assign role"
+        else:
+            who = f"administrator {self.settings.username!r}"
+            where = f"Users → {self.settings.username} → Role mapping → Assign role"
+        cause = f"403 forbidden: {who} lacks the realm-management role {role!r} in realm {realm!r}"
+        remedy = (
+            f"in the Keycloak admin console (realm {realm}) open {where} → Filter by clients → "
+            "realm-management and assign view-users (it includes query-users and query-groups)"
+        )
+        return e.Forbidden(exc.target, cause, remedy, permission=role, status=exc.status)
+
+    # ---- the full read -------------------------------------------------------------------
+
+    async def snapshot(self, progress: Progress = no_progress) -> Snapshot:
+        """Users, the group tree and every group's direct members."""
+        await self._prepare()
+        snap = Snapshot()
+        s = self.settings
+        progress(Event("fetch", f"reading users of realm {s.realm}"))
+        raw_users = await self._pages(USERS, {}, s.page_size, snap, "the user list")
+        users = {str(u["id"]): user_record(u) for u in raw_users}
+        progress(Event("fetch", f"read {len(users)} users; reading groups"))
+        tree = await self._tree(snap)
+        members = await self._members(tree, snap, users, progress)
+        snap.users = list(users.values())
+        snap.groups = tree.groups(s.group_name)
+        snap.memberships = tree.memberships(members, s.flatten_subgroups)
+        self.stats.extra |= {"groups": len(tree.nodes), "group_shape": tree.shape}
+        return snap
+
+    async def _tree(self, snap: Snapshot) -> GroupTree:
+        tree = GroupTree()
+        size = self.settings.page_size
+        for raw in await self._pages(GROUPS, {}, size, snap, "the group list"):
+            tree.add(raw, None)
+        while due := tree.take_pending():
+            lists = await asyncio.gather(
+                *(
+                    self._pages(CHILDREN, {"id": gid}, size, snap, f"sub-groups of {gid}", count=n)
+                    for gid, n in due
+                )
+            )
+            for (gid, _), kids in zip(due, lists, strict=True):
+                for raw in kids:
+                    tree.add(raw, gid)
+        return tree
+
+    async def _members(
+        self,
+        tree: GroupTree,
+        snap: Snapshot,
+        users: dict[str, SourceUser],
+        progress: Progress,
+    ) -> dict[str, list[str]]:
+        size = self.settings.members_page_size
+        gids = list(tree.nodes)
+        lists = await asyncio.gather(
+            *(
+                self._pages(MEMBERS, {"id": gid}, size, snap, f"members of group {gid}")
+                for gid in gids
+            )
+        )
+        members: dict[str, list[str]] = {}
+        for gid, raw_members in zip(gids, lists, strict=True):
+            for raw in raw_members:
+                # A user created after the user list was read is taken from the member list.
+                users.setdefault(str(raw["id"]), user_record(raw))
+            members[gid] = [str(raw["id"]) for raw in raw_members]
+        progress(Event("fetch", f"read members of {len(gids)} groups", len(gids), len(gids)))
+        return members
+
+    # ---- one user ------------------------------------------------------------------------
+
+    async def fetch_user(self, key: str) -> Snapshot | None:
+        """One user by id, username or e-mail, with direct groups and the groups above them."""
+        await self._prepare()
+        try:
+            raw = await self._find_user(key.strip())
+        except e.Forbidden as exc:
+            raise self._forbidden(exc) from exc
+        if raw is None:
+            return None
+        snap = Snapshot(users=[user_record(raw)])
+        uid = str(raw["id"])
+        size = self.settings.page_size
+        direct = await self._pages(USER_GROUPS, {"id": uid}, size, snap, "the user's groups")
+        tree = GroupTree()
+        for group in direct:
+            await self._add_branch(tree, group, snap)
+        snap.groups = tree.groups(self.settings.group_name)
+        members = {str(g["id"]): [uid] for g in direct}
+        snap.memberships = tree.memberships(members, self.settings.flatten_subgroups)
+        return snap
+
+    async def _find_user(self, key: str) -> dict[str, Any] | None:
+        if _UUID.fullmatch(key):
+            target = USER.resolve(self.root, {**self.values, "id": key})
+            response = await self.http.request(target, accept=(404,))
+            if response.status_code == 200:
+                found: dict[str, Any] = response.json()
+                return found
+        field = "email" if "@" in key else "username"
+        for name in dict.fromkeys((field, "username")):
+            params = {**BRIEF, name: key, "exact": "true"}
+            hits = await self.http.get_json(USERS, self.values, params=params)
+            if isinstance(hits, list) and hits:
+                return dict(hits[0])
+        return None
+
+    async def _add_branch(self, tree: GroupTree, group: Mapping[str, Any], snap: Snapshot) -> None:
+        """Add a direct group and the groups above it (found by an exact name search)."""
+        path = str(group.get("path") or "")
+        if path.count("/") <= 1:
+            tree.add({**group, "subGroups": []}, None)
+            return
+        params = {**BRIEF, "search": str(group["name"]), "exact": "true"}
+        branches = await self._pages(
+            GROUPS, {}, self.settings.page_size, snap, "group search", params=params
+        )
+        chain = _chain(branches, str(group["id"]))
+        if chain is None:
+            snap.mark_incomplete(f"the groups above {path} were not found")
+            tree.add({**group, "subGroups": []}, None)
+            return
+        parent: str | None = None
+        for node in chain:
+            tree.add(
+                {k: v for k, v in node.items() if k not in ("subGroups", "subGroupCount")}, parent
+            )
+            parent = str(node["id"])
+
+    # ---- diagnostics ---------------------------------------------------------------------
+
+    def endpoints(self) -> list[ConcreteEndpoint]:
+        """Every endpoint, URLs filled in for this configuration."""
+        detect = (
+            [REALM.resolve(self.root, self.values)] if self.settings.auth_prefix is None else []
+        )
+        api = [ep.resolve(self.root, self.values, partial=True) for ep in ENDPOINTS[2:]]
+        return [self._token_endpoint(), *detect, *api]
+
+    def probes(self) -> list[Probe]:
+        """A token request, then one user read."""
+        return [
+            Probe("token", TOKEN.label, self._probe_token),
+            Probe("read", USERS.label, self._probe_read),
+        ]
+
+    async def _probe_token(self) -> str:
+        await self._prepare()
+        assert isinstance(self.http.auth, CachedTokenProvider)
+        token = await self.http.auth.token()
+        return f"token obtained from {self.root}, valid {_seconds(token)} s"
+
+    async def _probe_read(self) -> str:
+        await self._prepare()
+        try:
+            page = await self.http.get_json(USERS, self.values, params={**BRIEF, "max": "1"})
+        except e.Forbidden as exc:
+            raise self._forbidden(exc) from exc
+        return f"read {len(page)} user(s) of realm {self.settings.realm}"
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        await self.http.aclose()
+
+
+def _seconds(token: Token) -> int:
+    return max(0, int(token.expires_at - time.time()))
+
+
+def _chain(branches: list[dict[str, Any]], gid: str) -> list[dict[str, Any]] | None:
+    """The nodes from a root down to ``gid`` in search results (``subGroups`` trees)."""
+    for branch in branches:
+        if str(branch.get("id")) == gid:
+            return [branch]
+        below = _chain(list(branch.get("subGroups") or []), gid)
+        if below is not None:
+            return [branch, *below]
+    return None
+
+
+def build_keycloak(
+    settings: KeycloakSourceSettings, transport: httpx.AsyncBaseTransport | None = None
+) -> KeycloakSource:
+    """A :class:`KeycloakSource` with its own HTTP client (``transport`` for tests)."""
+    http = build_http_client(
+        settings.http,
+        base_url=settings.base_url or "",
+        default_concurrency=DEFAULT_CONCURRENCY,
+        transport=transport,
+    )
+    return KeycloakSource(http, settings)

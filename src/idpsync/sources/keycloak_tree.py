@@ -1,0 +1,118 @@
+"""Keycloak's group tree and records: both group shapes, names, nesting, user records.
+
+Keycloak ≥ 23 lists top-level groups with ``subGroupCount`` and empty ``subGroups`` (children
+come from ``/groups/{id}/children``); Keycloak ≤ 22 inlines the whole ``subGroups`` tree.
+:class:`GroupTree` takes nodes from either and turns them, with the member lists, into
+``SourceGroup`` / ``Membership`` records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from idpsync.model import MemberKind, Membership, SourceGroup, SourceUser
+
+USER_FIELDS = (
+    "username",
+    "firstName",
+    "lastName",
+    "email",
+    "emailVerified",
+    "enabled",
+    "createdTimestamp",
+    "federationLink",
+)
+"""Fields of a brief UserRepresentation kept as attributes (the same from every endpoint)."""
+
+
+def user_record(raw: Mapping[str, Any]) -> SourceUser:
+    """A ``SourceUser`` from a (brief or full) UserRepresentation."""
+    first, last = raw.get("firstName") or None, raw.get("lastName") or None
+    display = " ".join(p for p in (first, last) if p) or None
+    return SourceUser(
+        source_id=str(raw["id"]),
+        login=str(raw.get("username") or raw["id"]),
+        email=raw.get("email") or None,
+        display_name=display,
+        given_name=first,
+        family_name=last,
+        active=bool(raw.get("enabled", True)),
+        attributes={k: raw[k] for k in USER_FIELDS if k in raw},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One group of the tree."""
+
+    id: str
+    name: str
+    path: str
+    parent: str | None
+
+
+@dataclass
+class GroupTree:
+    """Every group read, with its parent; ``pending`` holds ≥ 23 groups whose children are due."""
+
+    nodes: dict[str, Node] = field(default_factory=dict)
+    pending: list[tuple[str, int]] = field(default_factory=list)
+    """``(group id, subGroupCount)`` of groups whose children must still be listed."""
+    shape: str = "unknown"
+    """``23+`` (``subGroupCount`` seen), ``22-`` (inline ``subGroups``) or ``unknown``."""
+
+    def add(self, raw: Mapping[str, Any], parent: str | None) -> None:
+        """Record a group and, in the ≤ 22 shape, its inline sub-groups (recursively)."""
+        gid = str(raw["id"])
+        name = str(raw.get("name") or gid)
+        up = self.nodes.get(parent) if parent else None
+        path = str(raw.get("path") or f"{up.path if up else ''}/{name}")
+        self.nodes[gid] = Node(gid, name, path, parent)
+        if "subGroupCount" in raw:
+            self.shape = "23+"
+            count = int(raw.get("subGroupCount") or 0)
+            if count > 0:
+                self.pending.append((gid, count))
+            return
+        subs = raw.get("subGroups") or []
+        if subs:
+            self.shape = "22-"
+        for sub in subs:
+            self.add(sub, gid)
+
+    def take_pending(self) -> list[tuple[str, int]]:
+        """The groups whose children are due now (and forget them)."""
+        due, self.pending = self.pending, []
+        return due
+
+    def ancestors(self, gid: str) -> list[str]:
+        """Ids of the groups above ``gid``, nearest first."""
+        out: list[str] = []
+        node = self.nodes.get(gid)
+        while node is not None and node.parent is not None and node.parent not in out:
+            out.append(node.parent)
+            node = self.nodes.get(node.parent)
+        return out
+
+    def groups(self, naming: str) -> list[SourceGroup]:
+        """``SourceGroup`` records named by ``path`` or ``name``."""
+        return [
+            SourceGroup(n.id, n.path if naming == "path" else n.name) for n in self.nodes.values()
+        ]
+
+    def memberships(self, members: Mapping[str, Iterable[str]], flatten: bool) -> list[Membership]:
+        """User edges (copied to every ancestor when ``flatten``) and, else, group→group edges."""
+        edges: set[Membership] = set()
+        for gid, users in members.items():
+            targets = [gid, *self.ancestors(gid)] if flatten else [gid]
+            for uid in users:
+                edges.update(Membership(t, uid, MemberKind.USER) for t in targets)
+        if not flatten:
+            edges.update(
+                Membership(n.parent, n.id, MemberKind.GROUP)
+                for n in self.nodes.values()
+                if n.parent is not None and n.parent in self.nodes
+            )
+        return sorted(edges)
