@@ -446,6 +446,10 @@ def deliver(
             settings = loaded.target(name)
 
             async def go(n: str = name, s: TargetSettings = settings) -> DeliveryResult:
+                if s.type == "ldap":  # speaks LDAP, opens its own connection
+                    return await run_delivery(
+                        store, n, s, None, dry_run=dry_run, reconcile=reconcile, resume=resume
+                    )
                 async with http_client(s) as client:
                     return await run_delivery(
                         store, n, s, client, dry_run=dry_run, reconcile=reconcile, resume=resume
@@ -485,9 +489,8 @@ def config_check(config: ConfigOption = None) -> None:
         out.print(f"  connector {name}: source {conn.source.type}{state}", markup=False)
     for name, target in loaded.settings.targets.items():
         state = "" if target.enabled else " (disabled)"
-        out.print(
-            f"  target {name}: {target.type} ({target.profile}) {target.url}{state}", markup=False
-        )
+        kind = f"{target.type} ({target.profile})" if target.type == "scim" else target.type
+        out.print(f"  target {name}: {kind} {target.url}{state}", markup=False)
 
 
 def _source(loaded: LoadedConfig, connector: str) -> tuple[ConnectorSettings, Source]:

@@ -109,7 +109,7 @@ async def test_exhausted_retries_mean_the_target_is_down() -> None:
             Rejected,
             "HTTP 400 invalidFilter: bad filter",
         ),
-        (401, {"detail": "no"}, TargetAuthError, "check the target's token setting"),
+        (401, {"detail": "no"}, TargetAuthError, "check the target's token"),
         (500, "<html>oops</html>", TargetDown, "HTTP 500: <html>oops</html>"),
     ],
 )
