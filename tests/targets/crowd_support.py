@@ -71,7 +71,9 @@ def expected(directory: Directory) -> dict[str, Any]:
             for u in directory.users.values()
         },
         "groups": {
-            g["name"]: sorted(logins[m] for m in g["members"]) for g in directory.groups.values()
+            g["name"]: sorted(logins[m] for m in g["members"])
+            + sorted(f"group:{directory.groups[c]['name']}" for c in g.get("subgroups", []))
+            for g in directory.groups.values()
         },
     }
 

@@ -227,3 +227,20 @@ membership_xml = false
         parse_config(
             '[targets.c]\ntype = "crowd"\nurl = "https://c"\napplication = "a"\npassword = "x"\n'
         )
+
+
+async def test_nested_groups(
+    sqlite_store: Store, directory: Directory, crowd: CrowdEmulator
+) -> None:
+    seed(directory)
+    directory.groups["g-all"]["subgroups"] = ["g-eng", "g-ops"]
+    await directory.sync(sqlite_store)
+    assert (await deliver_to(sqlite_store, crowd)).status == "ok"
+    assert held(crowd) == expected(directory)
+    directory.groups["g-all"]["subgroups"] = ["g-ops"]
+    await directory.sync(sqlite_store)
+    result = await deliver_to(sqlite_store, crowd)
+    assert result.status == "ok", result.message
+    assert held(crowd) == expected(directory)
+    reconciled = await deliver_to(sqlite_store, crowd, reconcile=True)
+    assert reconciled.status == "ok" and held(crowd) == expected(directory)

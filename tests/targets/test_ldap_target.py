@@ -56,7 +56,8 @@ def read_ldap(slapd: Slapd) -> dict[str, Any]:
                 try:
                     conn.search(member, "(objectClass=*)", ldap3.BASE, attributes=["uid", "cn"])
                     found = conn.entries[0].entry_attributes_as_dict
-                    names.append(found["uid"][0] if "uid" in found else "group:" + found["cn"][0])
+                    uid = found.get("uid")
+                    names.append(uid[0] if uid else "group:" + found["cn"][0])
                 except ldap3.core.exceptions.LDAPNoSuchObjectResult:
                     names.append("dangling:" + member)
             groups[e.entry_attributes_as_dict["cn"][0]] = sorted(names)
@@ -71,7 +72,11 @@ def expected(directory: Directory) -> dict[str, Any]:
             for u in directory.users.values()
         },
         "groups": {
-            g["name"]: sorted(logins[m] for m in g["members"]) for g in directory.groups.values()
+            g["name"]: sorted(
+                [logins[m] for m in g["members"]]
+                + [f"group:{directory.groups[c]['name']}" for c in g.get("subgroups", [])]
+            )
+            for g in directory.groups.values()
         },
     }
 
@@ -275,3 +280,19 @@ async def test_logins_with_leading_and_trailing_spaces(slapd: Slapd) -> None:
         assert [dn_key(m) for m in members] == [dn_key(dn)]
     finally:
         await target.close()
+
+
+async def test_nested_groups_follow_renames(
+    sqlite_store: Store, directory: Directory, slapd: Slapd
+) -> None:
+    seed(directory)
+    directory.groups["g-all"]["subgroups"] = ["g-eng", "g-ops"]
+    await directory.sync(sqlite_store)
+    assert (await deliver(sqlite_store, slapd)).status == "ok"
+    assert read_ldap(slapd) == expected(directory)
+    directory.groups["g-eng"]["name"] = "R&D, Engineering"  # the nested group's DN changes
+    directory.groups["g-all"]["subgroups"] = ["g-eng"]
+    await directory.sync(sqlite_store)
+    result = await deliver(sqlite_store, slapd)
+    assert result.status == "ok", result.message
+    assert read_ldap(slapd) == expected(directory)
