@@ -251,7 +251,7 @@ class LdapOptions(Strict):
     """LDAP attribute → directory field (``login``, ``email``, ``display_name``,
     ``given_name``, ``family_name``); ``cn`` and ``sn`` fall back to the login when empty."""
     source_id_attribute: str | None = "employeeNumber"
-    """User attribute holding the directory's source id (``None``: do not store it)."""
+    """User attribute holding the directory's source id (``""``: do not store it)."""
     id_attribute: str = "entryUUID"
     """Operational attribute that stays the same across renames and moves (the remote id)."""
     deactivate: Literal["attribute", "move"] = "attribute"
@@ -267,6 +267,14 @@ class LdapOptions(Strict):
     member); default: the bind DN."""
     page_size: int = Field(500, ge=1, le=5000)
     """Entries per page of a paged search."""
+    ca_file: str | None = None
+    """PEM file of CA certificates for ``ldaps://`` (default: the system's); certificates are
+    always verified."""
+
+    @field_validator("source_id_attribute")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value or None
 
     @model_validator(mode="after")
     def _move_needs_subtree(self) -> LdapOptions:

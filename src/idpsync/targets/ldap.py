@@ -51,6 +51,8 @@ class LdapTarget:
             settings.password.get_secret_value(),
             timeout=settings.options.timeout,
             dry_run=dry_run,
+            ca_file=settings.ldap.ca_file,
+            page_size=settings.ldap.page_size,
         )
         return cls(link, settings.options, settings.ldap)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -59,20 +60,36 @@ class LdapLink:
     """One LDAP server, bound as the target's bind DN."""
 
     def __init__(
-        self, url: str, bind_dn: str, password: str, *, timeout: float, dry_run: bool = False
+        self,
+        url: str,
+        bind_dn: str,
+        password: str,
+        *,
+        timeout: float,
+        dry_run: bool = False,
+        ca_file: str | None = None,
+        page_size: int = 500,
     ) -> None:
         self.url = url
         self.bind_dn = bind_dn
         self._password = password
         self.timeout = timeout
         self.dry_run = dry_run
+        self.page_size = page_size
+        self.tls = (
+            ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=ca_file)
+            if url.lower().startswith("ldaps://")
+            else None
+        )
         self.blocked: list[str] = []
         """Writes held back in dry-run (``OPERATION DN``)."""
         self._conn: ldap3.Connection | None = None
 
     def _connection(self) -> ldap3.Connection:
         if self._conn is None or self._conn.closed:
-            server = ldap3.Server(self.url, get_info=ldap3.NONE, connect_timeout=self.timeout)
+            server = ldap3.Server(
+                self.url, get_info=ldap3.NONE, connect_timeout=self.timeout, tls=self.tls
+            )
             conn = ldap3.Connection(
                 server,
                 user=self.bind_dn,
@@ -142,7 +159,7 @@ class LdapLink:
                 query,
                 search_scope=scope,
                 attributes=attributes,
-                paged_size=500,
+                paged_size=self.page_size,
                 generator=False,
             )
             return [
