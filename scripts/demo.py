@@ -69,6 +69,7 @@ LAST = [
 
 
 def tenant(count: int, seed: int) -> dict:
+    """A generated HR export of ``count`` people."""
     rng = random.Random(seed)
     users = []
     for i in range(count):
@@ -101,11 +102,13 @@ def tenant(count: int, seed: int) -> dict:
 
 
 def run(*args: str) -> None:
+    """Run the idpsync CLI in the demo folder, echoing the command."""
     print(f"\n$ idpsync {' '.join(args)}", flush=True)
     subprocess.run([*IDPSYNC, *args], cwd=DEMO, check=False)
 
 
 def main() -> None:
+    """Set up the demo folder, sync, change the source, sync again."""
     shutil.rmtree(DEMO, ignore_errors=True)
     DEMO.mkdir()
     (DEMO / "idpsync.toml").write_text(CONFIG, encoding="utf-8")

@@ -27,10 +27,13 @@ from idpsync.config import (
     load_config,
 )
 from idpsync.diagnostics import StepResult, check_source, endpoint_rows
+from idpsync.engine import report
 from idpsync.engine.runner import RunResult, run_sync
+from idpsync.engine.single import run_sync_user
 from idpsync.sources import SourceError, build_source
 from idpsync.sources.base import Event, Source
 from idpsync.store import Store
+from idpsync.store.local import set_locally_disabled
 from idpsync.targets import DeliveryResult, http_client, run_delivery
 from idpsync.targets.state import TargetState, pending_count
 
@@ -42,6 +45,11 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Work with the configuration file.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+emulate_app = typer.Typer(
+    help="Serve an emulated identity provider (for tests, demos and benchmarks).",
+    no_args_is_help=True,
+)
+app.add_typer(emulate_app, name="emulate")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -96,6 +104,15 @@ def sync(
     allow_deletes: Annotated[
         bool, typer.Option("--allow-deletes", help="Confirm removals a guard would refuse.")
     ] = False,
+    report_file: Annotated[
+        str | None,
+        typer.Option(
+            "--report",
+            help="Write the full plan (per user and group, with reasons "
+            "and skipped users) as JSON to this file.",
+            show_default=False,
+        ),
+    ] = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -118,6 +135,8 @@ def sync(
     with _store(loaded) as store:
         for name in names:
             results[name] = _sync_one(loaded, store, name, dry_run, allow_deletes, as_json)
+        if report_file:
+            _write_report(store, report_file, results, single=connector is not None)
     if as_json:
         out.print_json(json.dumps({n: _result_json(r) for n, r in results.items()}))
     raise typer.Exit(EXIT_OK if all(r.ok for r in results.values()) else EXIT_FAILED)
@@ -173,6 +192,34 @@ def _sync_one(
     return result
 
 
+def _write_report(store: Store, path: str, results: dict[str, RunResult], *, single: bool) -> None:
+    reports = {}
+    for name, result in results.items():
+        facts = {**report.run_facts(store.run(result.run_id) or {}), "summary": result.summary()}
+        reports[name] = report.from_plan(facts, result.plan, result.details)
+    payload: Any = next(iter(reports.values())) if single else reports
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(payload, handle, indent=2, ensure_ascii=False)
+    except OSError as exc:
+        err.print(f"cannot write the report {path}: {exc.strerror}", markup=False)
+        raise typer.Exit(EXIT_USAGE) from None
+    err.print(f"report written to {path}", markup=False)
+
+
+def _print_skipped(result: RunResult) -> None:
+    skipped = result.details.get("skipped", [])
+    for item in skipped[:20]:
+        out.print(
+            f"  skipped {item['type']} {item['key']} ({item['source_id']}): {item['reason']}",
+            markup=False,
+        )
+    if len(skipped) > 20:
+        out.print(f"  … and {len(skipped) - 20} more skipped (see --report or runs show)")
+    for warning in result.details.get("warnings", []):
+        out.print(f"  warning: {warning}", markup=False)
+
+
 def _print_result(name: str, result: RunResult) -> None:
     title = {
         "succeeded": "sync finished",
@@ -217,6 +264,12 @@ def _print_result(name: str, result: RunResult) -> None:
     out.print(
         f"memberships: {counts['memberships_added']} added, {counts['memberships_removed']} removed"
     )
+    if counts["users_anonymised"] or counts["users_relinked"]:
+        out.print(
+            f"users: {counts['users_anonymised']} anonymised, "
+            f"{counts['users_relinked']} re-linked to a new IdP id"
+        )
+    _print_skipped(result)
     if not result.complete:
         out.print(
             "[yellow]The IdP could not be read completely, so no one was removed, "
@@ -241,13 +294,22 @@ def _iso(value: datetime | None) -> str | None:
 
 @app.command()
 def runs(
-    connector: Annotated[str | None, typer.Argument(help="Only this connector's runs.")] = None,
+    connector: Annotated[
+        str | None, typer.Argument(help="Only this connector's runs; or 'show'.")
+    ] = None,
+    run_id: Annotated[int | None, typer.Argument(help="With 'show': the run's id.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10000, help="How many runs.")] = 20,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Show the history of sync runs, newest first."""
+    """Show the history of sync runs, newest first; ``runs show RUN`` prints one run's report."""
     loaded = _load(config)
+    if connector == "show":
+        if run_id is None:
+            err.print("usage: idpsync runs show RUN")
+            raise typer.Exit(EXIT_USAGE)
+        _show_run(loaded, run_id)
+        return
     with _store(loaded) as store:
         rows = store.runs(connector, limit)
     if as_json:
@@ -286,6 +348,59 @@ def runs(
     out.print(table)
 
 
+def _show_run(loaded: LoadedConfig, run_id: int) -> None:
+    with _store(loaded) as store:
+        row = store.run(run_id)
+        if row is None:
+            err.print(f"no run {run_id} in the store")
+            raise typer.Exit(EXIT_USAGE)
+        payload = report.from_changes(row, store.changes(run_id))
+    out.print_json(json.dumps(payload, default=str))
+
+
+@app.command("sync-user")
+def sync_user(
+    connector: Annotated[str, typer.Argument(help="The connector.")],
+    key: Annotated[str, typer.Argument(help="The user's login or IdP id.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only; change nothing.")] = False,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Sync one user now (with groups, manager and photo); never removes anyone else."""
+    loaded = _load(config)
+    try:
+        settings = loaded.connector(connector)
+    except ConfigError as exc:
+        raise _fail_config(exc) from None
+    try:
+        source = build_source(loaded, settings)
+    except SourceError as exc:
+        err.print(f"{connector}: {exc}", markup=False)
+        raise typer.Exit(EXIT_USAGE) from None
+
+    async def go(store: Store) -> RunResult:
+        try:
+            return await run_sync_user(store, connector, settings, source, key, dry_run=dry_run)
+        finally:
+            await source.aclose()
+
+    with _store(loaded) as store:
+        result = asyncio.run(go(store))
+    if as_json:
+        out.print_json(
+            json.dumps(
+                {
+                    **_result_json(result),
+                    "details": result.details,
+                    "changes": [report.op_entry(op) for op in result.plan.ops],
+                }
+            )
+        )
+    else:
+        _print_result(connector, result)
+    raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
+
+
 def _user_json(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": row["id"],
@@ -306,15 +421,28 @@ def _user_json(row: dict[str, Any]) -> dict[str, Any]:
 
 @app.command()
 def users(
-    search: Annotated[str | None, typer.Argument(help="Part of a login, e-mail or name.")] = None,
+    search: Annotated[
+        str | None,
+        typer.Argument(help="Part of a login, e-mail or name; or 'disable' / 'enable'."),
+    ] = None,
+    login: Annotated[str | None, typer.Argument(help="With disable/enable: the login.")] = None,
+    local: Annotated[
+        bool,
+        typer.Option(
+            "--local", help="With disable/enable: a local, deliberate change that no sync undoes."
+        ),
+    ] = False,
     connector: Annotated[str | None, typer.Option(help="Only this connector's users.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1_000_000)] = 100,
     offset: Annotated[int, typer.Option(min=0)] = 0,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """List or search the directory's users."""
+    """List or search users; ``users disable LOGIN --local`` deactivates one for good."""
     loaded = _load(config)
+    if search in ("disable", "enable") and login is not None:
+        _local_flag(loaded, login, disable=search == "disable", local=local, connector=connector)
+        return
     with _store(loaded) as store:
         rows = store.search_users(search, connector, limit, offset)
     if as_json:
@@ -477,6 +605,29 @@ def _print_delivery(r: DeliveryResult) -> None:
         out.print(f"  {r.message}", markup=False)
     for line in r.would_send:
         out.print(f"  would send {line}", markup=False)
+
+
+def _local_flag(
+    loaded: LoadedConfig, login: str, *, disable: bool, local: bool, connector: str | None
+) -> None:
+    if not local:
+        err.print(
+            "only local changes are supported: add --local (the user is then "
+            "deactivated in the directory and no sync re-activates them)"
+        )
+        raise typer.Exit(EXIT_USAGE)
+    with _store(loaded) as store:
+        try:
+            row = set_locally_disabled(store, login, disabled=disable, connector=connector)
+        except LookupError as exc:
+            err.print(str(exc), markup=False)
+            raise typer.Exit(EXIT_USAGE) from None
+    state = (
+        "deactivated locally; syncs will not re-activate"
+        if disable
+        else ("no longer locally deactivated; the next sync applies the IdP's state")
+    )
+    out.print(f"{row['login']}: {state}", markup=False)
 
 
 @config_app.command("check")
@@ -666,6 +817,47 @@ def authorize(
         err.print(f"{connector}: authorization failed: {exc}", markup=False)
         raise typer.Exit(EXIT_FAILED) from None
     out.print(f"{connector}: authorized; the refresh token is stored encrypted", markup=False)
+
+
+@emulate_app.command("entra")
+def emulate_entra(
+    port: Annotated[int, typer.Option(help="TCP port (0 = any free port).")] = 8001,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    users: Annotated[int, typer.Option(help="Number of generated users.")] = 10000,
+    groups: Annotated[int, typer.Option(help="Number of generated groups.")] = 500,
+    seed: Annotated[int, typer.Option(help="Seed of the generated tenant.")] = 7,
+    latency_ms: Annotated[float, typer.Option(help="Fixed delay per request (ms).")] = 0.0,
+    tail_ms: Annotated[float, typer.Option(help="Largest extra random delay (ms).")] = 0.0,
+    tail_share: Annotated[float, typer.Option(help="Share of requests with a tail.")] = 0.0,
+    rate_limit: Annotated[
+        bool, typer.Option("--rate-limit/--no-rate-limit", help="Graph resource-unit limits.")
+    ] = True,
+    print_config: Annotated[
+        bool, typer.Option("--print-config", help="Print a connector block for it first.")
+    ] = False,
+) -> None:
+    """Serve a Microsoft Entra ID (Graph + token endpoint) emulator until stopped."""
+    from idpsync.emulators import Latency
+    from idpsync.emulators.entra import EntraEmulator
+    from idpsync.emulators.framework import bind
+
+    latency = Latency(fixed_ms=latency_ms, tail_ms=tail_ms, tail_probability=tail_share)
+    emulator = EntraEmulator.generate(
+        users=users, groups=groups, seed=seed, latency=latency, rate_limit=rate_limit
+    )
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        err.print(f"cannot listen on {host}:{port}: {exc}; choose another --port", markup=False)
+        raise typer.Exit(EXIT_USAGE) from None
+    base = f"http://{host}:{sock.getsockname()[1]}"
+    if print_config:
+        out.print(f"export IDPSYNC_EMULATOR_SECRET='{emulator.client_secret}'", markup=False)
+        out.print("", markup=False)
+        out.print(emulator.connector_toml(base), markup=False)
+    err.print(f"entra emulator: {users} users, {groups} groups, seed {seed} at {base}")
+    sys.stdout.flush()
+    emulator.serve_forever(sock)
 
 
 def main() -> None:

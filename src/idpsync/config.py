@@ -32,6 +32,8 @@ from pydantic import (
     model_validator,
 )
 
+from idpsync.config_policy import PolicySettings
+
 DEFAULT_CONFIG_PATH = "idpsync.toml"
 CONFIG_ENV = "IDPSYNC_CONFIG"
 
@@ -141,21 +143,19 @@ SourceSettings = FileSourceSettings
 class GuardSettings(Strict):
     """Safety limits that stop a bad run before it touches anything."""
 
+    max_snapshot_shrink: float = Field(0.25, ge=0, le=1)
+    """Refuse a run whose IdP read has this share fewer users than the last good run's."""
+    min_snapshot_shrink_count: int = Field(10, ge=0)
+    """The shrink limit applies only when at least this many users disappeared."""
+    refuse_empty: bool = True
+    """Refuse a run whose IdP read has no users at all while the last good run had some."""
+
     max_deactivate_share: float = Field(0.10, ge=0, le=1)
     """Refuse a run that would deactivate or delete more than this share of owned users."""
     max_deactivate_count: int | None = Field(None, ge=0)
     """Refuse a run that would deactivate or delete more than this many users."""
     min_deactivations_for_share: int = Field(5, ge=0)
     """The share limit applies only from this many removals on (tiny directories)."""
-
-
-class PolicySettings(Strict):
-    """What the connector's snapshot becomes in the directory."""
-
-    deprovision: Literal["deactivate", "delete", "keep"] = "deactivate"
-    """What happens to a user who is no longer in the IdP."""
-    delete_groups: bool = True
-    """Delete owned groups that disappeared from the IdP (memberships go with them)."""
 
 
 class ConnectorSettings(Strict):

@@ -72,7 +72,11 @@ class Directory:
         self.groups[gid] = {"id": gid, "name": name, "members": members}
 
     async def sync(
-        self, store: Store, connector: str = "hr", deprovision: str = "deactivate"
+        self,
+        store: Store,
+        connector: str = "hr",
+        deprovision: str = "deactivate",
+        **policy: Any,
     ) -> None:
         self.path.write_text(
             json.dumps({"users": list(self.users.values()), "groups": list(self.groups.values())})
@@ -80,7 +84,7 @@ class Directory:
         settings = ConnectorSettings.model_validate(
             {
                 "source": {"type": "file", "path": str(self.path)},
-                "policy": {"deprovision": deprovision},
+                "policy": {"deprovision": deprovision, **policy},
             }
         )
         result = await run_sync(

@@ -79,6 +79,8 @@ async def test_delivery_obeys_strict_rules(
     assert result.status == "ok", result.message
     expected = directory.expected()
     expected["users"]["user6"] = ("user6@example.org", False)  # deactivated, not deleted
+    # A deactivated leaver keeps their memberships (policy.remove_memberships is off).
+    expected["groups"]["Everyone"] = sorted([*expected["groups"]["Everyone"], "user6"])
     assert held(server) == expected
     assert not [r for r in server.requests if r.startswith("DELETE /Users")]
     if profile == "atlassian":  # no rename: a new group, members moved, the old one deleted
@@ -278,3 +280,40 @@ async def test_two_deliveries_never_overlap(store: Store, directory: Directory) 
     done = await deliver(store, server)
     assert done.status == "ok" and len(server.users) == 1
     assert state.row()["lease_owner"] is None
+
+
+async def test_relinked_and_anonymised_users_follow_in_the_target(
+    sqlite_store: Store, directory: Directory
+) -> None:
+    server = StrictScim(atlassian=False)
+    seed(directory, size=3)
+    await directory.sync(sqlite_store)
+    assert (await deliver(sqlite_store, server)).status == "ok"
+    remote_ids = {u["userName"]: u["id"] for u in server.users.values()}
+
+    # user1 is deleted and re-created in the IdP under a new id: the account is kept.
+    directory.users["u1-new"] = {**directory.users.pop("u1"), "id": "u1-new"}
+    directory.groups["g-all"]["members"] = ["u0", "u1-new", "u2"]
+    directory.groups["g-few"]["members"] = ["u0", "u1-new"]
+    await directory.sync(sqlite_store, relink_recreated=True)
+    server.requests.clear()
+    assert (await deliver(sqlite_store, server)).status == "ok"
+    assert not [r for r in server.requests if r.startswith(("POST /Users", "DELETE /Users"))]
+    assert {u["userName"]: u["id"] for u in server.users.values()} == remote_ids
+    ops = [c["op"] for r in sqlite_store.runs("hr")[:1] for c in sqlite_store.changes(r["id"])]
+    assert "user.relink" in ops
+    # The mapping moved to the new id as our own object, not re-discovered and "adopted".
+    with sqlite_store.engine.connect() as conn:
+        row = conn.execute(
+            sa.select(t.target_objects).where(t.target_objects.c.source_id == "u1-new")
+        ).one()
+    assert (row.remote_id, row.adopted) == (remote_ids["user1"], False)
+
+    # user2 leaves and is anonymised: the same target account is updated, not re-created.
+    del directory.users["u2"]
+    directory.groups["g-all"]["members"] = ["u0", "u1-new"]
+    await directory.sync(sqlite_store, deprovision="anonymise")
+    assert (await deliver(sqlite_store, server)).status == "ok"
+    assert len(server.users) == 3
+    former = next(u for u in server.users.values() if u["id"] == remote_ids["user2"])
+    assert former["userName"] != "user2" and former["active"] is False

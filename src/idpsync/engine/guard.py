@@ -2,6 +2,16 @@
 
 A guard that trips raises :class:`GuardRefused` before anything is written; the message says how
 many users would be removed and how to confirm (``idpsync sync --allow-deletes``).
+
+Two kinds of limit:
+
+- **the read**: a complete IdP read with no users at all, or with more than
+  ``max_snapshot_shrink`` fewer users than the last good run read (from
+  ``min_snapshot_shrink_count`` users on), is refused whatever the plan says — an empty or
+  truncated answer is far more likely a permission or API problem than a mass departure;
+- **the plan**: more deactivations, anonymisations and deletions than ``max_deactivate_share``
+  of the owned active users (from ``min_deactivations_for_share`` on) or than
+  ``max_deactivate_count``.
 """
 
 from __future__ import annotations
@@ -30,6 +40,12 @@ class GuardContext:
     """Active users the connector owns before the run."""
     allow_deletes: bool = False
     """The administrator confirmed the removals (``--allow-deletes``)."""
+    snapshot_users: int | None = None
+    """Users in this run's IdP read (``None``: not checked)."""
+    previous_users: int | None = None
+    """Users in the last good run's IdP read (``None``: there was none)."""
+    previous_run: int | None = None
+    """The last good run's id, for the message."""
 
 
 def check(plan: Plan, settings: GuardSettings, ctx: GuardContext) -> None:
@@ -38,8 +54,11 @@ def check(plan: Plan, settings: GuardSettings, ctx: GuardContext) -> None:
         bad = [op for op in plan.ops if op.kind in REMOVALS]
         if bad:  # the planner never does this; a guard that cannot be confirmed away
             raise AssertionError(f"incomplete snapshot planned {len(bad)} removals")
-    removals = plan.count(OpKind.DEACTIVATE_USER, OpKind.DELETE_USER)
-    if ctx.allow_deletes or removals == 0:
+    removals = plan.count(OpKind.DEACTIVATE_USER, OpKind.DELETE_USER, OpKind.ANONYMISE_USER)
+    if ctx.allow_deletes:
+        return
+    _check_read(plan, settings, ctx, removals)
+    if removals == 0:
         return
     base = max(ctx.owned_active_users, 1)
     share = removals / base
@@ -56,5 +75,37 @@ def check(plan: Plan, settings: GuardSettings, ctx: GuardContext) -> None:
             f"refused: this run would deactivate or delete {removals} users "
             f"({'; '.join(problems)}). Nothing was changed. Check the IdP and the connector's "
             "scope; if the removals are intended, run again with --allow-deletes.",
+            removals,
+        )
+
+
+def _check_read(plan: Plan, settings: GuardSettings, ctx: GuardContext, removals: int) -> None:
+    """Refuse an empty or much smaller complete read than the last good run's."""
+    now, before = ctx.snapshot_users, ctx.previous_users
+    if not ctx.complete or now is None or not before:
+        return
+    problem = ""
+    if now == 0 and settings.refuse_empty:
+        problem = (
+            f"the IdP returned no users at all, but the last good run (run "
+            f"{ctx.previous_run}) read {before}"
+        )
+    elif (
+        settings.max_snapshot_shrink < 1
+        and before - now >= settings.min_snapshot_shrink_count
+        and (before - now) / before > settings.max_snapshot_shrink
+    ):
+        problem = (
+            f"the IdP returned {now} users, {(before - now) / before:.0%} fewer than "
+            f"the {before} of the last good run (run {ctx.previous_run}), above the limit of "
+            f"{settings.max_snapshot_shrink:.0%}"
+        )
+    if problem:
+        members = plan.count(OpKind.REMOVE_MEMBER)
+        raise GuardRefused(
+            f"refused: {problem}. This run would deactivate, anonymise or delete {removals} "
+            f"users and remove {members} memberships. Nothing was changed. Check the IdP and "
+            "the connector's permissions and scope; if this is intended, run again with "
+            "--allow-deletes.",
             removals,
         )

@@ -13,11 +13,15 @@ Rules:
   membership removal: missing data is not evidence that someone left.
 - A user who is missing from the IdP is handled by ``deprovision``: ``deactivate`` (default),
   ``delete`` or ``keep``. A user who comes back is reactivated under the same identity.
+  (The runner decides cleanup beforehand with :mod:`idpsync.engine.cleanup` and passes its
+  reasons as ``notes``; what is then still absent from ``desired`` is deleted.)
+- ``relinks`` (``{new source id: old source id}``) re-anchor an existing account on a new IdP
+  id (a user deleted and re-created in the IdP); they come first, as ``user.relink``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Literal
@@ -31,7 +35,7 @@ from idpsync.model import (
     Membership,
 )
 
-Deprovision = Literal["deactivate", "delete", "keep"]
+Deprovision = Literal["deactivate", "delete", "anonymise", "keep"]
 
 
 class OpKind(StrEnum):
@@ -42,6 +46,8 @@ class OpKind(StrEnum):
     DEACTIVATE_USER = "user.deactivate"
     REACTIVATE_USER = "user.reactivate"
     DELETE_USER = "user.delete"
+    ANONYMISE_USER = "user.anonymise"
+    RELINK_USER = "user.relink"
     CREATE_GROUP = "group.create"
     UPDATE_GROUP = "group.update"
     DELETE_GROUP = "group.delete"
@@ -50,7 +56,13 @@ class OpKind(StrEnum):
 
 
 REMOVALS = frozenset(
-    {OpKind.DEACTIVATE_USER, OpKind.DELETE_USER, OpKind.DELETE_GROUP, OpKind.REMOVE_MEMBER}
+    {
+        OpKind.DEACTIVATE_USER,
+        OpKind.DELETE_USER,
+        OpKind.ANONYMISE_USER,
+        OpKind.DELETE_GROUP,
+        OpKind.REMOVE_MEMBER,
+    }
 )
 """Operations an incomplete snapshot may never produce."""
 
@@ -119,11 +131,37 @@ def plan(
     complete: bool = True,
     deprovision: Deprovision = "deactivate",
     delete_groups: bool = True,
+    notes: Mapping[str, str] | None = None,
+    anonymised: frozenset[str] | set[str] = frozenset(),
+    relinks: Mapping[str, str] | None = None,
 ) -> Plan:
     """The operations that turn ``current`` into ``desired`` (see the module rules)."""
     result = Plan()
+    relink_ops = []
+    if relinks:
+        current = rekey(current, relinks)
+        relink_ops = [
+            Op(
+                OpKind.RELINK_USER,
+                new,
+                before={"source_id": old},
+                after={"source_id": new},
+                reason="re-created in the IdP with a new id; the account is kept",
+            )
+            for new, old in sorted(relinks.items())
+        ]
+    result.ops.extend(relink_ops)
     result.ops.extend(_plan_groups_upsert(desired, current))
-    result.ops.extend(_plan_users(desired, current, complete=complete, deprovision=deprovision))
+    result.ops.extend(
+        _plan_users(
+            desired,
+            current,
+            complete=complete,
+            deprovision=deprovision,
+            notes=notes or {},
+            anonymised=anonymised,
+        )
+    )
     result.ops.extend(_plan_members(desired, current, complete=complete))
     if complete and delete_groups:
         for source_id in sorted(current.groups.keys() - desired.groups.keys()):
@@ -159,6 +197,8 @@ def _key(op: Op, desired: DirectoryState, current: DirectoryState) -> str:
 
 
 _ORDER = {
+    OpKind.RELINK_USER: -1,
+    OpKind.ANONYMISE_USER: 1,
     OpKind.CREATE_GROUP: 0,
     OpKind.UPDATE_GROUP: 0,
     OpKind.CREATE_USER: 1,
@@ -189,7 +229,13 @@ def _plan_groups_upsert(desired: DirectoryState, current: DirectoryState) -> Ite
 
 
 def _plan_users(
-    desired: DirectoryState, current: DirectoryState, *, complete: bool, deprovision: Deprovision
+    desired: DirectoryState,
+    current: DirectoryState,
+    *,
+    complete: bool,
+    deprovision: Deprovision,
+    notes: Mapping[str, str],
+    anonymised: frozenset[str] | set[str],
 ) -> Iterable[Op]:
     for source_id, user in sorted(desired.users.items()):
         existing = current.users.get(source_id)
@@ -199,8 +245,10 @@ def _plan_users(
         if existing == user:
             continue
         before, after = _diff(existing.fields(), user.fields())
-        if existing.active and not user.active:
-            kind, reason = OpKind.DEACTIVATE_USER, "disabled in the IdP"
+        if source_id in anonymised:
+            kind, reason = OpKind.ANONYMISE_USER, notes.get(source_id, "missing from the IdP")
+        elif existing.active and not user.active:
+            kind, reason = OpKind.DEACTIVATE_USER, notes.get(source_id, "disabled in the IdP")
             if not complete:
                 # Even a deactivation the IdP states explicitly is applied only from a
                 # complete read, so a partial run can never reduce access.
@@ -223,7 +271,7 @@ def _plan_users(
                 OpKind.DELETE_USER,
                 source_id,
                 before=existing.fields(),
-                reason="missing from the IdP",
+                reason=notes.get(source_id, "missing from the IdP"),
             )
         elif existing.active:
             yield Op(
@@ -255,7 +303,18 @@ def apply_ops(state: DirectoryState, ops: Iterable[Op]) -> DirectoryState:
         if op.kind is OpKind.CREATE_USER:
             assert op.after is not None
             users[op.source_id] = DirUser(source_id=op.source_id, **op.after)
-        elif op.kind in (OpKind.UPDATE_USER, OpKind.DEACTIVATE_USER, OpKind.REACTIVATE_USER):
+        elif op.kind is OpKind.RELINK_USER:
+            assert op.before is not None
+            moved = rekey(
+                DirectoryState(users, groups, memberships), {op.source_id: op.before["source_id"]}
+            )
+            users, memberships = moved.users, moved.memberships
+        elif op.kind in (
+            OpKind.UPDATE_USER,
+            OpKind.DEACTIVATE_USER,
+            OpKind.REACTIVATE_USER,
+            OpKind.ANONYMISE_USER,
+        ):
             users[op.source_id] = replace(users[op.source_id], **(op.after or {}))
         elif op.kind is OpKind.DELETE_USER:
             del users[op.source_id]
@@ -284,3 +343,19 @@ def apply_ops(state: DirectoryState, ops: Iterable[Op]) -> DirectoryState:
             assert op.member is not None
             memberships.discard(op.member)
     return DirectoryState(users=users, groups=groups, memberships=memberships)
+
+
+def rekey(state: DirectoryState, relinks: Mapping[str, str]) -> DirectoryState:
+    """A copy of ``state`` where each old user id of ``relinks`` (new → old) has its new id."""
+    old_to_new = {old: new for new, old in relinks.items()}
+    users = {}
+    for sid, user in state.users.items():
+        new = old_to_new.get(sid)
+        users[new or sid] = replace(user, source_id=new) if new else user
+    memberships = {
+        replace(m, member_id=old_to_new[m.member_id])
+        if m.member_kind is MemberKind.USER and m.member_id in old_to_new
+        else m
+        for m in state.memberships
+    }
+    return DirectoryState(users=users, groups=dict(state.groups), memberships=memberships)

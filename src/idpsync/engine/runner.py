@@ -27,13 +27,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from idpsync.config import ConnectorSettings
-from idpsync.engine import guard
-from idpsync.engine.plan import OpKind, Plan, plan
-from idpsync.engine.policy import desired_state
-from idpsync.model import Snapshot
+from idpsync.engine import guard, report
+from idpsync.engine.collisions import Taken
+from idpsync.engine.decide import Decision, decide
+from idpsync.engine.plan import OpKind, Plan
+from idpsync.engine.policy import PolicyResult
+from idpsync.model import DirectoryState, Snapshot
 from idpsync.sources.base import Event, Progress, Source, SourceError, no_progress
+from idpsync.store import marks
 from idpsync.store.apply import apply_plan
-from idpsync.store.store import Store
+from idpsync.store.store import Store, now
 
 FAULT_ENV = "IDPSYNC_FAULT_KILL_AT"
 
@@ -54,6 +57,8 @@ class RunResult:
     """Why a run failed, was guarded or is partial."""
     stats: dict[str, Any] = field(default_factory=dict)
     """Counters: requests, seconds per phase, object counts."""
+    details: dict[str, Any] = field(default_factory=dict)
+    """Skipped objects with reasons, users in a grace period, warnings (see ``report``)."""
 
     @property
     def ok(self) -> bool:
@@ -73,6 +78,8 @@ def summarize(p: Plan) -> dict[str, int]:
         "users_deactivated": p.count(OpKind.DEACTIVATE_USER),
         "users_reactivated": p.count(OpKind.REACTIVATE_USER),
         "users_deleted": p.count(OpKind.DELETE_USER),
+        "users_anonymised": p.count(OpKind.ANONYMISE_USER),
+        "users_relinked": p.count(OpKind.RELINK_USER),
         "groups_created": p.count(OpKind.CREATE_GROUP),
         "groups_updated": p.count(OpKind.UPDATE_GROUP),
         "groups_deleted": p.count(OpKind.DELETE_GROUP),
@@ -81,7 +88,7 @@ def summarize(p: Plan) -> dict[str, int]:
     }
 
 
-class _Rollback(Exception):
+class Rollback(Exception):
     """Raised inside the transaction to undo it (dry run, guard)."""
 
 
@@ -90,7 +97,7 @@ def _fault(phase: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _lock(conn: Connection, connector: str) -> None:
+def lock(conn: Connection, connector: str) -> None:
     """Serialise runs of one connector (SQLite: ``BEGIN IMMEDIATE`` already does)."""
     if conn.dialect.name == "postgresql":
         conn.execute(
@@ -152,7 +159,7 @@ def _stage_plan_apply(
     result.message = "; ".join(snap.incomplete_reasons)
     try:
         with store.transaction() as conn:
-            _lock(conn, name)
+            lock(conn, name)
             store.ensure_connector(conn, name, source.type)
             mark = time.monotonic()
             progress(Event("stage", f"staging {len(snap.users)} users, {len(snap.groups)} groups"))
@@ -163,23 +170,26 @@ def _stage_plan_apply(
 
             mark = time.monotonic()
             progress(Event("plan", "planning"))
-            desired = desired_state(staged, settings.policy)
-            current = store.load_directory(conn, name)
-            result.plan = plan(
-                desired,
-                current,
-                complete=snap.complete,
-                deprovision=settings.policy.deprovision,
-                delete_groups=settings.policy.delete_groups,
-            )
+            staged.complete = snap.complete
+            decision = decide_in_store(conn, store, name, settings, staged)
+            result.plan = decision.plan
+            result.details = report.details(decision)
             timings["plan_seconds"] = round(time.monotonic() - mark, 3)
+            previous_run, previous_users = marks.last_good_read(conn, name)
             guard.check(
                 result.plan,
                 settings.guard,
-                guard.GuardContext(snap.complete, before["active_users"], allow_deletes),
+                guard.GuardContext(
+                    snap.complete,
+                    before["active_users"],
+                    allow_deletes,
+                    snapshot_users=len(staged.users),
+                    previous_users=previous_users,
+                    previous_run=previous_run,
+                ),
             )
             if dry_run:
-                raise _Rollback
+                raise Rollback
             mark = time.monotonic()
             progress(
                 Event(
@@ -187,9 +197,16 @@ def _stage_plan_apply(
                 )
             )
             apply_plan(store, conn, name, run_id, result.plan, checkpoint=_fault)
+            if snap.complete:
+                missing = decision.cleanup.missing
+                marks.track_missing(conn, name, missing, decision.policy.desired.users.keys())
             timings["apply_seconds"] = round(time.monotonic() - mark, 3)
             result.status = "succeeded" if snap.complete else "partial"
-            result.stats = _stats(source, timings)
+            result.stats = {
+                **_stats(source, timings),
+                "source_users": len(staged.users),
+                "source_groups": len(staged.groups),
+            }
             store.finish_run(
                 run_id,
                 result.status,
@@ -198,8 +215,9 @@ def _stage_plan_apply(
                 summary=result.summary(),
                 stats=result.stats,
                 message=result.message or None,
+                report=result.details,
             )
-    except _Rollback:
+    except Rollback:
         result.status = "dry_run"
     except guard.GuardRefused as exc:
         result.status = "guarded"
@@ -215,6 +233,7 @@ def _stage_plan_apply(
         raise
     if result.status in ("dry_run", "guarded"):
         result.stats = _stats(source, timings)
+        planned = [report.op_entry(op) for op in result.plan.ops]
         store.finish_run(
             run_id,
             result.status,
@@ -222,9 +241,51 @@ def _stage_plan_apply(
             summary=result.summary(),
             stats=result.stats,
             message=result.message or None,
+            report={**result.details, "planned": planned},
         )
     progress(Event("done", result.status))
     return result
+
+
+def decide_in_store(
+    conn: Connection,
+    store: Store,
+    name: str,
+    settings: ConnectorSettings,
+    staged: Snapshot,
+    *,
+    extra_taken: Taken | None = None,
+    current: DirectoryState | None = None,
+) -> Decision:
+    """Run the policy pipeline with what it needs from the store."""
+
+    def taken(result: PolicyResult) -> Taken:
+        users = result.desired.users.values()
+        found = marks.taken_names(
+            conn,
+            name,
+            [u.login for u in users],
+            [u.email or "" for u in users],
+            [g.name for g in result.desired.groups.values()],
+        )
+        if extra_taken is None:
+            return found
+        return Taken(
+            {**extra_taken.logins, **found.logins},
+            {**extra_taken.emails, **found.emails},
+            {**extra_taken.group_names, **found.group_names},
+        )
+
+    return decide(
+        staged,
+        settings,
+        current if current is not None else store.load_directory(conn, name),
+        connector=name,
+        taken=taken,
+        missing=marks.missing_marks(conn, name),
+        local_off=marks.locally_disabled(conn, name),
+        now=now(),
+    )
 
 
 def _stats(source: Source, timings: dict[str, float]) -> dict[str, Any]:

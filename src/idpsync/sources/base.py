@@ -84,6 +84,19 @@ class Source(ABC):
     async def snapshot(self, progress: Progress = no_progress) -> Snapshot:
         """Read every user, group and membership; mark the snapshot incomplete on gaps."""
 
+    async def fetch_user(self, key: str) -> Snapshot | None:
+        """Read one user for a single-user sync (``idpsync sync-user``); ``None``: not found.
+
+        ``key`` is the user's IdP id, login or e-mail address (as the IdP allows looking it
+        up). The snapshot holds exactly that one user, with ``manager_id`` and ``photo_ref``
+        filled as a full read would fill them, every group the user is a direct member of
+        (and, so that transitive required groups work, the groups above those with their
+        group-in-group edges), and the user's membership edges. It must be ``complete`` only
+        if *all* of the user's groups were read. Sources that cannot look up one user keep
+        this default, which raises :class:`SourceError`.
+        """
+        raise SourceError(f"the {self.type} source cannot fetch a single user; run a full sync")
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release network resources."""
 

@@ -23,6 +23,7 @@ See ``docs/file-source.md``.
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -191,3 +192,44 @@ class FileSource(Source):
     async def _probe(self) -> str:
         snap = await FileSource(self.path).snapshot()
         return f"readable and valid: {len(snap.users)} users, {len(snap.groups)} groups"
+
+    async def fetch_user(self, key: str) -> Snapshot | None:
+        """One user by id, login or e-mail (case-insensitive), with their groups."""
+        whole = await self.snapshot()
+        return one_user(whole, key)
+
+
+def _fold(text: str | None) -> str:
+    return unicodedata.normalize("NFKC", text or "").casefold()
+
+
+def one_user(whole: Snapshot, key: str) -> Snapshot | None:
+    """The part of ``whole`` a single-user sync of ``key`` needs (see ``Source.fetch_user``)."""
+    wanted = _fold(key)
+    user = next((u for u in whole.users if u.source_id == key), None) or next(
+        (u for u in whole.users if wanted in (_fold(u.login), _fold(u.email))), None
+    )
+    if user is None:
+        return None
+    parents: dict[str, list[Membership]] = {}
+    for edge in whole.memberships:
+        parents.setdefault(edge.member_id, []).append(edge)
+    edges: set[Membership] = set()
+    todo, seen = [user.source_id], set()
+    while todo:
+        member = todo.pop()
+        if member in seen:
+            continue
+        seen.add(member)
+        for edge in parents.get(member, []):
+            if edge.member_kind is MemberKind.USER and edge.member_id != user.source_id:
+                continue
+            edges.add(edge)
+            todo.append(edge.group_id)
+    group_ids = {e.group_id for e in edges}
+    return Snapshot(
+        users=[user],
+        groups=[g for g in whole.groups if g.source_id in group_ids],
+        memberships=sorted(edges),
+        complete=True,
+    )

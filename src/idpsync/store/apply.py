@@ -19,7 +19,12 @@ from idpsync.model import MemberKind
 from idpsync.store import schema as t
 from idpsync.store.store import Store, _chunks, _insert, fold, now
 
-USER_UPDATES = (OpKind.UPDATE_USER, OpKind.DEACTIVATE_USER, OpKind.REACTIVATE_USER)
+USER_UPDATES = (
+    OpKind.UPDATE_USER,
+    OpKind.DEACTIVATE_USER,
+    OpKind.REACTIVATE_USER,
+    OpKind.ANONYMISE_USER,
+)
 
 
 def apply_plan(
@@ -40,6 +45,7 @@ def apply_plan(
     for op in plan.ops:
         by_kind[op.kind].append(op)
     step = checkpoint or (lambda _phase: None)
+    _relink(conn, connector, by_kind[OpKind.RELINK_USER], stamp)
 
     _insert(
         conn,
@@ -122,10 +128,30 @@ def apply_plan(
     step("changes")
 
 
+def _relink(conn: Connection, connector: str, ops: list[Op], stamp: Any) -> None:
+    """Move existing accounts onto their new IdP ids (two steps, so swaps cannot clash)."""
+    u = t.users.c
+    for op in ops:
+        assert op.before is not None
+        conn.execute(
+            t.users.update()
+            .where(u.connector == connector, u.source_id == op.before["source_id"])
+            .values(source_id="~relink~" + op.source_id, updated_at=stamp)
+        )
+    for op in ops:
+        conn.execute(
+            t.users.update()
+            .where(u.connector == connector, u.source_id == "~relink~" + op.source_id)
+            .values(source_id=op.source_id, missing_since=None, missing_runs=0)
+        )
+
+
 def _user_values(fields: dict[str, Any]) -> dict[str, Any]:
     values = dict(fields)
     if "login" in values:
         values["login_key"] = fold(values["login"])
+    if "email" in values:
+        values["email_key"] = fold(values["email"]) if values["email"] else None
     if "attributes" in values:
         values["attributes"] = dict(values["attributes"] or {})
     return values
@@ -199,11 +225,12 @@ def _change_row(op: Op, run_id: int, connector: str, stamp: Any) -> dict[str, An
         "object_key": key,
         "before": _jsonable(before),
         "after": _jsonable(after),
+        "reason": op.reason or None,
     }
 
 
 def _jsonable(value: dict[str, Any] | None) -> dict[str, Any] | None:
     if value is None:
         return None
-    plain: dict[str, Any] = json.loads(json.dumps(value, default=str))
-    return plain
+    data: dict[str, Any] = json.loads(json.dumps(value, default=str))
+    return data

@@ -10,11 +10,17 @@ Tables:
 - ``users`` / ``groups`` / ``memberships``: the directory.
 - ``source_users`` / ``source_groups`` / ``source_memberships``: the *stage*, a mirror of what
   each connector's IdP last returned, which the policy turns into the directory.
-- ``runs``: one row per sync run, with its outcome and counters.
-- ``changes``: the change log, one row per applied change, read by targets from their cursor.
+- ``runs``: one row per sync run, with its outcome, counters and ``report`` (skipped objects
+  with their reasons, warnings, users waiting out a grace period).
+- ``changes``: the change log, one row per applied change (with its ``reason``), read by
+  targets from their cursor.
 - ``oauth_tokens``: refresh tokens from ``idpsync authorize``, encrypted (Fernet) per connector.
 - ``targets`` / ``target_objects`` / ``target_failures``: each target's cursor and status,
   the map of directory objects to the target's ids, and rejected changes awaiting a retry.
+
+Users also carry ``email_key`` (the folded e-mail, for collision checks), ``missing_runs`` /
+``missing_since`` (how long a user has been missing, for cleanup grace periods) and
+``locally_disabled`` (deactivated on purpose by a local administrator; no sync re-activates).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData(
@@ -77,8 +84,12 @@ users = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("deactivated_at", DateTime(timezone=True), nullable=True),
     Column("missing_since", DateTime(timezone=True), nullable=True),
+    Column("email_key", String(512), nullable=True),
+    Column("missing_runs", Integer, nullable=False, default=0, server_default="0"),
+    Column("locally_disabled", Boolean, nullable=False, default=False, server_default=false()),
     UniqueConstraint("connector", "source_id"),
     Index(None, "login_key"),
+    Index(None, "email_key"),
 )
 
 groups = Table(
@@ -153,6 +164,7 @@ runs = Table(
     Column("message", Text, nullable=True),
     Column("host", String(255), nullable=False),
     Column("pid", Integer, nullable=False),
+    Column("report", JSON, nullable=True),
     Index(None, "connector", "id"),
 )
 
@@ -169,6 +181,7 @@ changes = Table(
     Column("object_key", Text, nullable=True),
     Column("before", JSON, nullable=True),
     Column("after", JSON, nullable=True),
+    Column("reason", Text, nullable=True),
     Index(None, "run_id"),
 )
 

@@ -10,6 +10,7 @@ per-connector advisory lock inside it.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import unicodedata
@@ -47,6 +48,8 @@ def now() -> datetime:
 
 def fold(text: str) -> str:
     """The comparison key of a login, e-mail or group name: NFKC, then case-folded."""
+    if text.isascii():  # NFKC leaves ASCII alone, and ASCII case folding is lower()
+        return text.lower()
     return unicodedata.normalize("NFKC", text).casefold()
 
 
@@ -199,9 +202,12 @@ class Store:
         summary: Mapping[str, Any] | None = None,
         stats: Mapping[str, Any] | None = None,
         message: str | None = None,
+        report: Mapping[str, Any] | None = None,
     ) -> None:
         """Record a run's outcome (inside ``conn`` when given, else in its own transaction)."""
         values: dict[str, Any] = {"status": status, "finished_at": now(), "message": message}
+        if report is not None:
+            values["report"] = json.loads(json.dumps(report, default=str))
         if complete is not None:
             values["complete"] = complete
         if summary is not None:

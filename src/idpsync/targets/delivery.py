@@ -37,7 +37,7 @@ from idpsync.targets.state import (
     pending_changes,
 )
 
-USER_OPS = ("user.create", "user.update", "user.deactivate", "user.reactivate")
+USER_OPS = ("user.create", "user.update", "user.deactivate", "user.reactivate", "user.anonymise")
 
 
 async def deliver(
@@ -166,6 +166,8 @@ async def _apply(session: Session, batch: list[dict[str, Any]]) -> None:
         await _user_change(session, connector, sid, row["after"] or {})
     elif op == "user.delete":
         await _remove_user(session, connector, sid)
+    elif op == "user.relink":
+        _relink_user(session, connector, (row["before"] or {}).get("source_id"), sid)
     elif op in ("group.create", "group.update"):
         await _group_change(session, connector, sid, (row["after"] or {}).get("name"))
     elif op == "group.delete":
@@ -188,6 +190,15 @@ async def _user_change(session: Session, connector: str, sid: str, after: dict[s
         return
     if renamed and renamed != remote:
         session.remember("user", connector, sid, renamed)
+
+
+def _relink_user(session: Session, connector: str, old: str | None, new: str) -> None:
+    """The IdP re-created a user under a new id and the directory kept the account: so do we."""
+    remote = session.state.remote_id("user", connector, old) if old else None
+    if remote is None or old is None:
+        return
+    session.forget("user", connector, old)
+    session.remember("user", connector, new, remote)
 
 
 async def _remove_user(session: Session, connector: str, sid: str) -> None:

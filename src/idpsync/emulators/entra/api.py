@@ -1,0 +1,306 @@
+"""Microsoft Graph directory reads (``/v1.0`` and ``/beta``): users, groups, members, photos.
+
+Each handler takes a :class:`Call` and returns a JSON-able dict or a :class:`Binary`; errors are
+raised as :class:`~idpsync.emulators.entra.odata.GraphError`. Collections page by an opaque
+``$skiptoken`` that holds an offset into a precomputed id list, so a page costs O(page).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import urlencode
+
+from idpsync.emulators.entra import render
+from idpsync.emulators.entra.odata import (
+    GraphError,
+    Query,
+    compile_filter,
+    decode_token,
+    encode_token,
+    not_found,
+    parse_query,
+)
+from idpsync.emulators.tenant import Tenant, TenantUser
+
+DELTA = frozenset({"delta", "delta()", "microsoft.graph.delta", "microsoft.graph.delta()"})
+SAFE = "$,()'"
+OBJECT_PROPS = render.USER_PROPS | render.GROUP_PROPS
+EXPANDABLE = {"users": frozenset({"manager", "memberOf"}), "groups": frozenset({"members"})}
+EXPAND_ITEMS = 20
+"""``$expand`` of a collection-valued relation returns at most this many items."""
+EXPAND_TOP = 100
+"""With ``$expand`` a page holds at most this many objects."""
+Expansion = tuple[str, tuple[str, ...] | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Binary:
+    """A non-JSON answer (a photo)."""
+
+    body: bytes
+    content_type: str
+
+
+@dataclass
+class Call:
+    """One API request, already split up."""
+
+    tenant: Tenant
+    base: str
+    """``scheme://host/v1.0`` (or ``/beta``) as the client reached us."""
+    segments: list[str]
+    """Path after the version, split on ``/`` (percent-decoded)."""
+    params: Mapping[str, str]
+    headers: Mapping[str, str]
+    cache: dict[tuple[Any, ...], list[str]] = field(default_factory=dict)
+
+    @property
+    def eventual(self) -> bool:
+        """True when the client sent ``ConsistencyLevel: eventual``."""
+        return self.headers.get("consistencylevel", "").lower() == "eventual"
+
+    def link(self, extra: Mapping[str, str]) -> str:
+        """Absolute link to this path with the original options plus ``extra``."""
+        keep = {k: v for k, v in self.params.items() if k not in ("$skiptoken", "$count")}
+        keep.update(extra)
+        path = "/".join(self.segments)
+        query = urlencode(keep, safe=SAFE)
+        return f"{self.base}/{path}?{query}"
+
+
+def page(
+    call: Call,
+    ids: Sequence[str],
+    item: Callable[[str], dict[str, Any] | None],
+    query: Query,
+    context: str,
+) -> dict[str, Any]:
+    """One page of a collection of ids: ``value``, ``@odata.nextLink``, ``@odata.count``."""
+    offset = int(decode_token(query.skiptoken).get("o", 0)) if query.skiptoken else 0
+    chunk = ids[offset : offset + query.top]
+    body: dict[str, Any] = {"@odata.context": f"{call.base}/$metadata#{context}"}
+    if query.count and query.skiptoken is None:
+        body["@odata.count"] = len(ids)
+    body["value"] = [v for v in (item(i) for i in chunk) if v is not None]
+    if offset + query.top < len(ids):
+        body["@odata.nextLink"] = call.link({"$skiptoken": encode_token({"o": offset + query.top})})
+    return body
+
+
+def parse_expand(call: Call, kind: str) -> Expansion | None:
+    """``$expand=manager``, ``memberOf`` (users) or ``members`` (groups), with ``($select=…)``."""
+    raw = call.params.get("$expand", "").strip()
+    if not raw:
+        return None
+    match = re.fullmatch(r"(\w+)(?:\(\$select=([\w,]+)\))?", raw)
+    name = match.group(1) if match else raw
+    if match is None or name not in EXPANDABLE[kind]:
+        raise GraphError(
+            400,
+            "Request_BadRequest",
+            f"Could not find a property named '{name}' on type 'microsoft.graph.{kind[:-1]}'.",
+        )
+    select = tuple(match.group(2).split(",")) if match.group(2) else None
+    return name, select
+
+
+def add_expansion(
+    call: Call, body: dict[str, Any], object_id: str, expansion: Expansion
+) -> dict[str, Any]:
+    """Add the expanded relation to one rendered object (no key when there is no manager)."""
+    t = call.tenant
+    name, select = expansion
+    if name == "manager":
+        manager_id = t.users[object_id].manager_id
+        if manager_id in t.users:
+            body["manager"] = render.directory_object(t, manager_id or "", select)
+        return body
+    ids = t.member_list(object_id) if name == "members" else t.direct_groups(object_id)
+    body[name] = [render.directory_object(t, i, select) for i in ids[:EXPAND_ITEMS]]
+    return body
+
+
+ORDERABLE = {"users": ("displayName", "userPrincipalName"), "groups": ("displayName",)}
+CACHED_LISTS = 16
+
+
+def _ordering(call: Call, kind: str, query: Query) -> tuple[str, bool] | None:
+    raw = call.params.get("$orderby", "").strip()
+    if not raw:
+        return None
+    name, _, direction = raw.partition(" ")
+    if name not in ORDERABLE[kind] or direction.lower() not in ("", "asc", "desc"):
+        raise GraphError(400, "Request_UnsupportedQuery", f"Sorting not supported for '{raw}'.")
+    if query.filter and not (call.eventual and query.count):
+        raise GraphError(
+            400,
+            "Request_UnsupportedQuery",
+            "Sorting with a filter needs $count=true and the ConsistencyLevel: eventual header.",
+        )
+    return name, direction.lower() == "desc"
+
+
+def _filtered(call: Call, kind: str, ids: Sequence[str], query: Query) -> Sequence[str]:
+    """The ids a filtered and/or ordered listing pages over (cached per tenant version)."""
+    order = _ordering(call, kind, query)
+    if not query.filter and order is None:
+        return ids
+    key = (kind, query.filter, order, call.tenant.version, len(ids))
+    cached = call.cache.get(key)
+    if cached is None:
+        t = call.tenant
+        if kind == "users":
+            rows = [(i, render.user_json(t, t.users[i])) for i in ids]
+        else:
+            rows = [(i, render.group_json(t, t.groups[i])) for i in ids]
+        if query.filter:
+            test = compile_filter(query.filter, advanced_ok=call.eventual and query.count)
+            rows = [r for r in rows if test(r[1])]
+        if order is not None:
+            rows.sort(key=lambda r: str(r[1].get(order[0]) or "").lower(), reverse=order[1])
+        cached = [i for i, _ in rows]
+        if len(call.cache) >= CACHED_LISTS:
+            call.cache.clear()
+        call.cache[key] = cached
+    return cached
+
+
+def _user(call: Call, key: str) -> TenantUser:
+    user = call.tenant.find_user(key)
+    if user is None:
+        raise not_found(key)
+    return user
+
+
+def list_users(call: Call) -> dict[str, Any]:
+    """``GET /users``."""
+    t = call.tenant
+    query = parse_query(call.params, call.headers, render.USER_PROPS)
+    expansion = parse_expand(call, "users")
+    if expansion:
+        query = replace(query, top=min(query.top, EXPAND_TOP))
+    ids = _filtered(call, "users", t.user_ids, query)
+
+    def item(i: str) -> dict[str, Any]:
+        body = render.project(render.user_json(t, t.users[i]), query.select, render.USER_DEFAULT)
+        return add_expansion(call, body, i, expansion) if expansion else body
+
+    return page(call, ids, item, query, "users")
+
+
+def list_groups(call: Call) -> dict[str, Any]:
+    """``GET /groups``."""
+    t = call.tenant
+    query = parse_query(call.params, call.headers, render.GROUP_PROPS)
+    expansion = parse_expand(call, "groups")
+    if expansion:
+        query = replace(query, top=min(query.top, EXPAND_TOP))
+    ids = _filtered(call, "groups", t.group_ids, query)
+    default = tuple(sorted(render.GROUP_PROPS - {"members"}))
+
+    def item(i: str) -> dict[str, Any]:
+        body = render.project(render.group_json(t, t.groups[i]), query.select, default)
+        return add_expansion(call, body, i, expansion) if expansion else body
+
+    return page(call, ids, item, query, "groups")
+
+
+def get_user(call: Call, key: str) -> dict[str, Any]:
+    """``GET /users/{id | userPrincipalName}``."""
+    query = parse_query(call.params, call.headers, render.USER_PROPS)
+    user = _user(call, key)
+    body = render.project(render.user_json(call.tenant, user), query.select, render.USER_DEFAULT)
+    expansion = parse_expand(call, "users")
+    if expansion:
+        add_expansion(call, body, user.id, expansion)
+    return {"@odata.context": f"{call.base}/$metadata#users/$entity", **body}
+
+
+def get_group(call: Call, key: str) -> dict[str, Any]:
+    """``GET /groups/{id}``."""
+    query = parse_query(call.params, call.headers, render.GROUP_PROPS)
+    group = call.tenant.groups.get(key)
+    if group is None:
+        raise not_found(key)
+    default = tuple(sorted(render.GROUP_PROPS - {"members"}))
+    body = render.project(render.group_json(call.tenant, group), query.select, default)
+    expansion = parse_expand(call, "groups")
+    if expansion:
+        add_expansion(call, body, group.id, expansion)
+    return {"@odata.context": f"{call.base}/$metadata#groups/$entity", **body}
+
+
+def manager(call: Call, key: str) -> dict[str, Any]:
+    """``GET /users/{id}/manager``: a directoryObject, 404 when there is none."""
+    user = _user(call, key)
+    query = parse_query(call.params, call.headers, render.USER_PROPS)
+    if user.manager_id is None or user.manager_id not in call.tenant.users:
+        raise not_found("manager")
+    body = render.directory_object(call.tenant, user.manager_id, query.select)
+    return {"@odata.context": f"{call.base}/$metadata#directoryObjects/$entity", **(body or {})}
+
+
+def relations(call: Call, owner: str, kind: str, relation: str) -> dict[str, Any]:
+    """``members``, ``transitiveMembers``, ``memberOf``, ``transitiveMemberOf`` of an object."""
+    t = call.tenant
+    if kind == "users":
+        object_id = _user(call, owner).id
+    elif owner in t.groups:
+        object_id = owner
+    else:
+        raise not_found(owner)
+    query = parse_query(call.params, call.headers, OBJECT_PROPS)
+    if relation == "members":
+        ids: Sequence[str] = t.member_list(object_id)
+    elif relation == "transitiveMembers":
+        ids = t.transitive_members(object_id)
+    elif relation == "memberOf":
+        ids = t.direct_groups(object_id)
+    else:
+        ids = t.transitive_groups(object_id)
+
+    def item(i: str) -> dict[str, Any] | None:
+        return render.directory_object(t, i, query.select)
+
+    return page(call, ids, item, query, "directoryObjects")
+
+
+def photo(call: Call, key: str, rest: list[str]) -> dict[str, Any] | Binary:
+    """``/photo``, ``/photo/$value``, ``/photos``, ``/photos/{size}[/$value]``."""
+    user = _user(call, key)
+    if user.photo_version == 0:
+        raise GraphError(
+            404,
+            "ImageNotFound",
+            "Exception of type "
+            "'Microsoft.Fast.Profile.Core.Exception.ImageNotFoundException' was thrown.",
+        )
+    if rest == ["photo"]:
+        return {
+            "@odata.context": f"{call.base}/$metadata#users('{user.id}')/photo/$entity",
+            **render.photo_meta(user),
+        }
+    if rest == ["photo", "$value"]:
+        return Binary(render.photo_bytes(user), "image/jpeg")
+    if rest == ["photos"]:
+        return {
+            "@odata.context": f"{call.base}/$metadata#users('{user.id}')/photos",
+            "value": [render.photo_meta(user, s) for s in render.PHOTO_SIZES],
+        }
+    size = rest[1].upper().split("X")[0] if len(rest) >= 2 else ""
+    if rest[0] != "photos" or not size.isdigit() or int(size) not in render.PHOTO_SIZES:
+        raise not_found("/".join(rest))
+    if len(rest) == 3 and rest[2] == "$value":
+        return Binary(render.photo_bytes(user, int(size)), "image/jpeg")
+    return render.photo_meta(user, int(size))
+
+
+def count(call: Call, kind: str) -> Binary:
+    """``GET /users/$count`` and ``/groups/$count`` (need ``ConsistencyLevel: eventual``)."""
+    if not call.eventual:
+        raise GraphError(400, "Request_BadRequest", "Count is not currently supported.")
+    n = len(call.tenant.users if kind == "users" else call.tenant.groups)
+    return Binary(str(n).encode(), "text/plain")

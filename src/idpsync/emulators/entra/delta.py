@@ -1,0 +1,167 @@
+"""Delta queries: ``/users/delta`` and ``/groups/delta`` (any of the three spellings).
+
+The first call (no token) pages through every object, then ends with ``@odata.deltaLink``
+carrying ``$deltatoken`` = the tenant's change-log version at that moment. A later call with that
+token pages through the objects changed since: present ones in full, removed ones as
+``{"id", "@removed": {"reason": "changed" | "deleted"}}``. Groups carry ``members@delta`` (all
+members on a first sync, adds and ``@removed`` entries later); a group with more members than fit
+on a page is repeated over several pages with successive member slices, as Graph does.
+``$deltatoken=latest`` returns no objects and a delta link for "from now on".
+:meth:`DeltaEngine.expire_tokens` makes every earlier token fail with 400 ``syncStateNotFound``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from idpsync.emulators.entra import render
+from idpsync.emulators.entra.api import Call
+from idpsync.emulators.entra.odata import GraphError, decode_token, encode_token, parse_query
+
+PAGE_OBJECTS = 200
+"""Most objects on one delta page."""
+PAGE_LINKS = 500
+"""Most ``members@delta`` entries on one delta page."""
+
+
+@dataclass
+class DeltaEngine:
+    """Serves delta pages; ``generation`` invalidates outstanding tokens when bumped."""
+
+    generation: int = 0
+    page_objects: int = PAGE_OBJECTS
+    page_links: int = PAGE_LINKS
+
+    def expire_tokens(self) -> None:
+        """Every delta/skip token issued so far now answers 400 ``syncStateNotFound``."""
+        self.generation += 1
+
+    def serve(self, call: Call, kind: str) -> dict[str, Any]:
+        """Answer one delta request for ``kind`` = ``users`` or ``groups``."""
+        params = call.params
+        if "$deltatoken" in params and params["$deltatoken"] == "latest":
+            return self._end(call, kind, [], self._state(call, kind, call.tenant.version))
+        token = params.get("$skiptoken") or params.get("$deltatoken")
+        if token is None:
+            state = self._state(call, kind, -1)
+            state.update(t=call.tenant.version, p=0, m=0)
+        else:
+            state = decode_token(token)
+            if state.get("g") != self.generation or state.get("k") != kind:
+                raise GraphError(
+                    400,
+                    "syncStateNotFound",
+                    "The sync state generation is not found. Start a new sync without the token.",
+                )
+            if "$deltatoken" in params:
+                state.update(f=state.pop("v"), t=call.tenant.version, p=0, m=0)
+        return self._page(call, kind, state)
+
+    def _state(self, call: Call, kind: str, version: int) -> dict[str, Any]:
+        allowed = render.USER_PROPS if kind == "users" else render.GROUP_PROPS
+        query = parse_query({"$select": call.params.get("$select", "")}, {}, allowed)
+        return {
+            "k": kind,
+            "g": self.generation,
+            "v": version,
+            "f": version,
+            "s": list(query.select or ()),
+        }
+
+    def _items(self, call: Call, kind: str, state: dict[str, Any]) -> list[str]:
+        t = call.tenant
+        if state["f"] < 0:
+            return t.user_ids if kind == "users" else t.group_ids
+        wanted = "user" if kind == "users" else "group"
+        return [i for k, i in t.changes_between(state["f"], state["t"]) if k == wanted]
+
+    def _page(self, call: Call, kind: str, state: dict[str, Any]) -> dict[str, Any]:
+        items = self._items(call, kind, state)
+        members = None
+        if kind == "groups" and state["f"] >= 0:
+            members = call.tenant.member_changes(state["f"], state["t"])
+        value: list[dict[str, Any]] = []
+        links = 0
+        pos, offset = state["p"], state["m"]
+        while pos < len(items) and len(value) < self.page_objects and links < self.page_links:
+            entry, used, done = self._entry(
+                call, kind, items[pos], state, offset, members, self.page_links - links
+            )
+            if entry is not None:
+                value.append(entry)
+            links += used
+            pos, offset = (pos + 1, 0) if done else (pos, offset + used)
+        if pos < len(items):
+            state.update(p=pos, m=offset)
+            return self._link(call, value, "@odata.nextLink", "$skiptoken", state)
+        return self._end(call, kind, value, state)
+
+    def _end(
+        self, call: Call, kind: str, value: list[Any], state: dict[str, Any]
+    ) -> dict[str, Any]:
+        final = {
+            "k": kind,
+            "g": self.generation,
+            "v": state["t"] if "t" in state else state["v"],
+            "s": state["s"],
+        }
+        return self._link(call, value, "@odata.deltaLink", "$deltatoken", final)
+
+    def _link(
+        self, call: Call, value: list[Any], name: str, param: str, state: dict[str, Any]
+    ) -> dict[str, Any]:
+        path = "/".join(call.segments)
+        return {
+            "@odata.context": f"{call.base}/$metadata#{call.segments[0]}",
+            name: f"{call.base}/{path}?{param}={encode_token(state)}",
+            "value": value,
+        }
+
+    def _entry(
+        self,
+        call: Call,
+        kind: str,
+        object_id: str,
+        state: dict[str, Any],
+        offset: int,
+        members: dict[str, dict[str, bool]] | None,
+        room: int,
+    ) -> tuple[dict[str, Any] | None, int, bool]:
+        """(object JSON or None, member links used, whether the object is finished)."""
+        t = call.tenant
+        select = tuple(state["s"]) or None
+        if kind == "users":
+            user = t.users.get(object_id)
+            if user is None:
+                return _removed(t.removed.get(object_id), object_id), 0, True
+            body = render.project(render.user_json(t, user), select, render.USER_DEFAULT)
+            return {"id": object_id, **body}, 0, True
+        group = t.groups.get(object_id)
+        if group is None:
+            return _removed(t.removed.get(object_id), object_id), 0, True
+        default = tuple(sorted(render.GROUP_PROPS - {"members"}))
+        body = {"id": object_id, **render.project(render.group_json(t, group), select, default)}
+        if select is not None and "members" not in select:
+            return body, 0, True
+        if members is None:
+            ids = t.member_list(object_id)[offset : offset + room]
+            edges = [_edge(t.kind_of(m), m, True) for m in ids]
+            total = len(t.member_list(object_id))
+        else:
+            changes = list(members.get(object_id, {}).items())
+            total = len(changes)
+            edges = [_edge(t.kind_of(m), m, added) for m, added in changes[offset : offset + room]]
+        body["members@delta"] = edges
+        return body, len(edges), offset + len(edges) >= total
+
+
+def _removed(reason: str | None, object_id: str) -> dict[str, Any] | None:
+    return {"id": object_id, "@removed": {"reason": reason}} if reason else None
+
+
+def _edge(kind: str | None, member_id: str, added: bool) -> dict[str, Any]:
+    edge: dict[str, Any] = {"@odata.type": render.ODATA_TYPE[kind or "user"], "id": member_id}
+    if not added:
+        edge["@removed"] = {"reason": "deleted"}
+    return edge

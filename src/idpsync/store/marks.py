@@ -1,0 +1,127 @@
+"""Store queries of the sync policy: missing users, local deactivations, taken names, run facts.
+
+Plain functions on an open connection (the runner's transaction), next to the
+:class:`~idpsync.store.store.Store` methods they complement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from idpsync.engine.cleanup import Missing
+from idpsync.engine.collisions import Taken
+from idpsync.store import schema as t
+from idpsync.store.store import _chunks, fold
+
+FLAG_RUN_MODE = "local"
+"""``runs.mode`` of the run that records a local administrator's change."""
+
+
+def missing_marks(conn: Connection, connector: str) -> dict[str, Missing]:
+    """Owned users currently counted as missing, by source id."""
+    u = t.users.c
+    rows = conn.execute(
+        sa.select(u.source_id, u.missing_since, u.missing_runs).where(
+            u.connector == connector, sa.or_(u.missing_runs > 0, u.missing_since.is_not(None))
+        )
+    )
+    return {r.source_id: Missing(_aware(r.missing_since), int(r.missing_runs)) for r in rows}
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:  # SQLite returns naive datetimes
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def locally_disabled(conn: Connection, connector: str) -> set[str]:
+    """Source ids of owned users a local administrator deactivated on purpose."""
+    u = t.users.c
+    rows = conn.execute(
+        sa.select(u.source_id).where(u.connector == connector, u.locally_disabled.is_(True))
+    )
+    return {r.source_id for r in rows}
+
+
+def track_missing(
+    conn: Connection, connector: str, missing: Mapping[str, Missing], present: Iterable[str]
+) -> None:
+    """Record this run's missing users and clear the marks of users who are back."""
+    u = t.users.c
+    before = missing_marks(conn, connector)
+    back = [sid for sid in present if sid in before and sid not in missing]
+    for chunk in _chunks(back, 500):
+        conn.execute(
+            t.users.update()
+            .where(u.connector == connector, u.source_id.in_(chunk))
+            .values(missing_since=None, missing_runs=0)
+        )
+    rows = [{"s": sid, "since": m.since, "runs": m.runs} for sid, m in missing.items()]
+    if rows:
+        conn.execute(
+            t.users.update()
+            .where(u.connector == connector, u.source_id == sa.bindparam("s"))
+            .values(missing_since=sa.bindparam("since"), missing_runs=sa.bindparam("runs")),
+            rows,
+        )
+
+
+def _owner(connector: str | None) -> str:
+    return f"a user of connector {connector}" if connector else "a local user"
+
+
+def taken_names(
+    conn: Connection,
+    connector: str,
+    logins: Iterable[str],
+    emails: Iterable[str],
+    group_names: Iterable[str],
+) -> Taken:
+    """Which of the given names are held by local objects or by other connectors."""
+    u, g = t.users.c, t.groups.c
+    foreign_u = sa.or_(u.connector.is_(None), u.connector != connector)
+    foreign_g = sa.or_(g.connector.is_(None), g.connector != connector)
+    found: dict[str, dict[str, str]] = {"login": {}, "email": {}, "group": {}}
+    queries: list[tuple[str, Any, Any, Any]] = [
+        ("login", u.login_key, foreign_u, u.connector),
+        ("email", u.email_key, foreign_u, u.connector),
+        ("group", g.name_key, foreign_g, g.connector),
+    ]
+    wanted = {"login": logins, "email": emails, "group": group_names}
+    for kind, column, foreign, owner in queries:
+        keys = sorted({fold(v) for v in wanted[kind] if v})
+        for chunk in _chunks(keys, 500):
+            for row in conn.execute(sa.select(column, owner).where(column.in_(chunk), foreign)):
+                what = (
+                    _owner(row[1])
+                    if kind != "group"
+                    else (f"a group of connector {row[1]}" if row[1] else "a local group")
+                )
+                found[kind].setdefault(row[0], what)
+    return Taken(found["login"], found["email"], found["group"])
+
+
+def last_good_read(conn: Connection, connector: str) -> tuple[int | None, int | None]:
+    """``(run id, users read)`` of the newest complete, applied run that recorded its read."""
+    r = t.runs.c
+    rows = conn.execute(
+        sa.select(r.id, r.stats)
+        .where(
+            r.connector == connector,
+            r.status == "succeeded",
+            r.complete.is_(True),
+            r.dry_run.is_(False),
+        )
+        .order_by(r.id.desc())
+        .limit(50)
+    )
+    for row in rows:
+        count = (row.stats or {}).get("source_users")
+        if isinstance(count, int):
+            return int(row.id), count
+    return None, None
