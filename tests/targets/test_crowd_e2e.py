@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -82,3 +87,37 @@ def test_cli_sync_deliver_stop_and_resume(
     assert held(running_crowd.emulator) == expected(directory)
     (row,) = json.loads(runner.invoke(app, ["targets", "-c", str(config), "--json"]).output)
     assert (row["status"], row["lag"]) == ("ok", 0)
+
+
+def test_emulate_crowd_command_serves_on_a_port(tmp_path: Path) -> None:
+    exe = Path(sys.executable).parent / "idpsync"
+    process = subprocess.Popen(
+        [str(exe), "emulate", "crowd", "--port", "0", "--print-config"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "IDPSYNC_CROWD_EMULATOR_PASSWORD": "emu-pw-3"},
+    )
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        export = process.stdout.readline()
+        assert export.strip() == "export IDPSYNC_CROWD_EMULATOR_PASSWORD='emu-pw-3'"
+        lines = [process.stdout.readline() for _ in range(5)]
+        url = next(line for line in lines if line.startswith("url = ")).split('"')[1]
+        base = url + "/rest/usermanagement/1/"
+        for _ in range(200):
+            try:
+                missing = httpx.get(
+                    base + "user", params={"username": "x"}, auth=("idpsync", "emu-pw-3")
+                )
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        assert missing.status_code == 404 and missing.json()["reason"] == "USER_NOT_FOUND"
+        assert httpx.get(base + "user", params={"username": "x"}).status_code == 401
+    finally:
+        process.terminate()
+        process.wait(10)
+        for stream in (process.stdout, process.stderr):
+            if stream:
+                stream.close()
