@@ -145,3 +145,22 @@ def test_killed_mid_apply_leaves_store_as_before(
         after = store.load_directory(conn, "hr")
     assert after.users["id-0"].login == "renamed"
     assert after.users["late"].active and not after.users["id-199"].active
+
+
+def test_missing_secret_env_var_exits_2_names_key_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("IDPSYNC_TEST_UNSET_TOKEN", raising=False)
+    db = tmp_path / "never.db"
+    extra = (
+        '\n[targets.scim]\ntype = "scim"\nurl = "https://scim.example.org/scim/v2"\n'
+        'token = "env:IDPSYNC_TEST_UNSET_TOKEN"\n'
+    )
+    cfg = str(make_config(tmp_path, f"sqlite:///{db}", extra))
+    code, out = idpsync("sync", "hr", "--config", cfg)
+    assert code == 2
+    assert (
+        "idpsync.toml:11: targets.scim.token: environment variable IDPSYNC_TEST_UNSET_TOKEN "
+        "is not set" in out
+    )
+    assert not db.exists()

@@ -304,6 +304,9 @@ def bind(host: str, port: int) -> socket.socket:
     # Accepted sockets inherit this: no Nagle delay between the header and body writes.
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
+    # Listen at once: a client that reads the printed address may connect before the server
+    # loop starts; the backlog holds it until then instead of refusing it.
+    sock.listen(2048)
     return sock
 
 
