@@ -38,3 +38,22 @@ if [ -x .venv/bin/python ]; then
   test -x .venv/bin/scim2-server || { echo "services: scim2-server is missing" >&2; exit 1; }
   echo "services: scim2-server installed"
 fi
+# slapd: the LDAP target tests start their own slapd processes (temporary directory, free port,
+# own slapd.conf with an mdb database); only the binaries and schemas are needed here. The
+# system's slapd service is not started (and not needed).
+if [ ! -x /usr/sbin/slapd ] || ! command -v ldapsearch >/dev/null 2>&1 \
+  || [ ! -f /etc/ldap/schema/inetorgperson.schema ]; then
+  echo "services: installing slapd and ldap-utils"
+  export DEBIAN_FRONTEND=noninteractive
+  # keep the package's postinst from starting the system service (restored afterwards)
+  policy=/usr/sbin/policy-rc.d
+  created=""
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && created=1
+  fi
+  apt-get update -qq && apt-get install -y -qq slapd ldap-utils >/dev/null
+  [ -n "$created" ] && rm -f "$policy"
+fi
+[ -x /usr/sbin/slapd ] && [ -f /etc/ldap/schema/inetorgperson.schema ] \
+  || { echo "services: slapd is not installed" >&2; exit 1; }
+echo "services: slapd available"

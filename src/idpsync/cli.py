@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -574,6 +575,10 @@ def deliver(
             settings = loaded.target(name)
 
             async def go(n: str = name, s: TargetSettings = settings) -> DeliveryResult:
+                if s.type == "ldap":  # speaks LDAP, opens its own connection
+                    return await run_delivery(
+                        store, n, s, None, dry_run=dry_run, reconcile=reconcile, resume=resume
+                    )
                 async with http_client(s) as client:
                     return await run_delivery(
                         store, n, s, client, dry_run=dry_run, reconcile=reconcile, resume=resume
@@ -636,9 +641,8 @@ def config_check(config: ConfigOption = None) -> None:
         out.print(f"  connector {name}: source {conn.source.type}{state}", markup=False)
     for name, target in loaded.settings.targets.items():
         state = "" if target.enabled else " (disabled)"
-        out.print(
-            f"  target {name}: {target.type} ({target.profile}) {target.url}{state}", markup=False
-        )
+        kind = f"{target.type} ({target.profile})" if target.type == "scim" else target.type
+        out.print(f"  target {name}: {kind} {target.url}{state}", markup=False)
 
 
 def _source(loaded: LoadedConfig, connector: str) -> tuple[ConnectorSettings, Source]:
@@ -941,6 +945,50 @@ def emulate_keycloak(
         print_config,
         f"keycloak emulator: {users} users, {groups} groups, realm {realm}",
     )
+
+
+@emulate_app.command("crowd")
+def emulate_crowd(
+    port: Annotated[int, typer.Option(help="TCP port (0 = any free port).")] = 8095,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    application: Annotated[str, typer.Option(help="Application name accepted.")] = "idpsync",
+    max_results: Annotated[int, typer.Option(help="Server cap on max-results.")] = 1000,
+    print_config: Annotated[
+        bool, typer.Option("--print-config", help="Print a target block for it first.")
+    ] = False,
+) -> None:
+    """Serve an Atlassian Crowd REST emulator (a target) until stopped.
+
+    The application's password is ``$IDPSYNC_CROWD_EMULATOR_PASSWORD``, or a random one that
+    ``--print-config`` shows.
+    """
+    import secrets
+
+    import uvicorn
+
+    from idpsync.emulators.crowd import CrowdEmulator
+    from idpsync.emulators.framework import bind
+
+    password = os.environ.get("IDPSYNC_CROWD_EMULATOR_PASSWORD") or secrets.token_urlsafe(18)
+    emulator = CrowdEmulator({application: password}, max_results=max_results)
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        err.print(f"cannot listen on {host}:{port}: {exc}; choose another --port", markup=False)
+        raise typer.Exit(EXIT_USAGE) from None
+    base = f"http://{host}:{sock.getsockname()[1]}"
+    if print_config:
+        out.print(f"export IDPSYNC_CROWD_EMULATOR_PASSWORD='{password}'", markup=False)
+        out.print("", markup=False)
+        out.print(
+            f'[targets.crowd]\ntype = "crowd"\nurl = "{base}"\napplication = "{application}"\n'
+            'password = "env:IDPSYNC_CROWD_EMULATOR_PASSWORD"',
+            markup=False,
+        )
+    err.print(f"crowd emulator: application {application!r} at {base}/rest/usermanagement/1")
+    sys.stdout.flush()
+    config = uvicorn.Config(emulator.app, log_level="warning", lifespan="off")
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 def main() -> None:

@@ -302,19 +302,101 @@ class TargetOptions(Strict):
     """Seconds per HTTP request."""
 
 
+class CrowdOptions(Strict):
+    """Settings of a ``crowd`` target (``[targets.NAME.crowd]``)."""
+
+    source_id_attribute: str = Field("idpsync-source-id", min_length=1)
+    """User attribute holding the directory's source id (how idpsync recognises its users)."""
+    membership_xml: bool = True
+    """Read the whole membership graph with ``GET /group/membership`` (XML) in a reconcile;
+    falls back to one listing per group when the server does not offer it."""
+
+
+class LdapOptions(Strict):
+    """Settings of an ``ldap`` target (``[targets.NAME.ldap]``)."""
+
+    base_dn: str
+    """The directory suffix searched for idpsync's entries (``dc=example,dc=org``)."""
+    users_dn: str
+    """Where users are created (``ou=people,dc=example,dc=org``)."""
+    groups_dn: str
+    """Where groups are created (``ou=groups,dc=example,dc=org``)."""
+    user_object_classes: list[str] = Field(default_factory=lambda: ["inetOrgPerson"])
+    """Object classes of a new user; the first one is used to find users."""
+    group_object_class: Literal["groupOfNames", "groupOfUniqueNames"] = "groupOfNames"
+    """Object class of a new group (member attribute ``member`` or ``uniqueMember``)."""
+    user_rdn: str = "uid"
+    """Attribute naming a user entry (its value comes from :attr:`user_attributes`)."""
+    user_attributes: dict[str, str] = Field(
+        default_factory=lambda: {
+            "uid": "login",
+            "cn": "display_name",
+            "sn": "family_name",
+            "givenName": "given_name",
+            "mail": "email",
+            "displayName": "display_name",
+        }
+    )
+    """LDAP attribute → directory field (``login``, ``email``, ``display_name``,
+    ``given_name``, ``family_name``); ``cn`` and ``sn`` fall back to the login when empty."""
+    source_id_attribute: str | None = "employeeNumber"
+    """User attribute holding the directory's source id (``""``: do not store it)."""
+    id_attribute: str = "entryUUID"
+    """Operational attribute that stays the same across renames and moves (the remote id)."""
+    deactivate: Literal["attribute", "move"] = "attribute"
+    """Deactivation: set :attr:`disabled_attribute`, or move the entry to :attr:`disabled_dn`."""
+    disabled_attribute: str = "employeeType"
+    """Attribute set to :attr:`disabled_value` while a user is inactive (``attribute`` mode)."""
+    disabled_value: str = "disabled"
+    """Value of :attr:`disabled_attribute` for an inactive user."""
+    disabled_dn: str | None = None
+    """Subtree inactive users are moved to (``move`` mode)."""
+    placeholder_member: str | None = None
+    """Member DN kept in a group that would otherwise be empty (``groupOfNames`` needs one
+    member); default: the bind DN."""
+    page_size: int = Field(500, ge=1, le=5000)
+    """Entries per page of a paged search."""
+    ca_file: str | None = None
+    """PEM file of CA certificates for ``ldaps://`` (default: the system's); certificates are
+    always verified."""
+
+    @field_validator("source_id_attribute")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @model_validator(mode="after")
+    def _move_needs_subtree(self) -> LdapOptions:
+        if self.deactivate == "move" and not self.disabled_dn:
+            raise ValueError("deactivate = 'move' needs disabled_dn (the subtree to move to)")
+        return self
+
+
 class TargetSettings(Strict):
     """One named target: where the directory's changes are pushed."""
 
-    type: Literal["scim"]
-    """Target type (``scim``: any SCIM 2.0 service provider)."""
+    type: Literal["scim", "crowd", "ldap"]
+    """Target type: ``scim`` (SCIM 2.0), ``crowd`` (Crowd REST, also Jira Data Center as a
+    user server) or ``ldap`` (an LDAPv3 directory)."""
     url: str
-    """Base URL of the SCIM service (``https://api.atlassian.com/scim/directory/ID``)."""
+    """SCIM: base URL of the service; Crowd: the server's base URL (before ``/rest``);
+    LDAP: ``ldap://host:port`` or ``ldaps://host:port``."""
     token: Secret | None = None
-    """Bearer token, as ``env:NAME`` or ``file:/path``."""
+    """SCIM bearer token, as ``env:NAME`` or ``file:/path``."""
+    application: str | None = None
+    """Crowd: the application name the target authenticates as."""
+    bind_dn: str | None = None
+    """LDAP: the DN idpsync binds as."""
+    password: Secret | None = None
+    """Crowd: the application's password; LDAP: the bind password (``env:``/``file:``)."""
     connectors: list[str] = Field(default_factory=list)
     """Connectors whose changes this target receives (empty: all)."""
     profile: Literal["generic", "atlassian"] = "generic"
-    """Server quirks to honour: ``generic`` SCIM 2.0 or ``atlassian`` (Atlassian Cloud)."""
+    """SCIM server quirks to honour: ``generic`` SCIM 2.0 or ``atlassian`` (Atlassian Cloud)."""
+    crowd: CrowdOptions = CrowdOptions()
+    """Crowd settings."""
+    ldap: LdapOptions | None = None
+    """LDAP settings (required for ``type = "ldap"``)."""
     options: TargetOptions = TargetOptions()
     """Delivery and reconcile behaviour."""
     enabled: bool = True
@@ -322,10 +404,28 @@ class TargetSettings(Strict):
 
     @field_validator("url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("use an http:// or https:// URL")
+    def _known_url(cls, value: str) -> str:
+        if not re.match(r"^(https?|ldaps?)://[^/\s]+", value):
+            raise ValueError("use an http(s):// URL (ldap:// or ldaps:// for an LDAP target)")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _keys_of_type(self) -> TargetSettings:
+        if (self.type == "ldap") != self.url.startswith("ldap"):
+            scheme = "ldap:// or ldaps://" if self.type == "ldap" else "http:// or https://"
+            raise ValueError(f"a {self.type} target needs an {scheme} URL")
+        missing = [
+            key
+            for key, needed in (
+                ("application", self.type == "crowd"),
+                ("password", self.type == "crowd"),
+                ("ldap", self.type == "ldap"),
+            )
+            if needed and getattr(self, key) is None
+        ]
+        if missing:
+            raise ValueError(f"a {self.type} target needs: " + ", ".join(missing))
+        return self
 
 
 class Settings(Strict):
@@ -444,7 +544,7 @@ def _message(error: Any) -> str:
     if kind == "union_tag_not_found":
         return "the source needs a 'type' key"
     if kind == "literal_error" and error["loc"][-1] == "type" and error["loc"][0] == "targets":
-        return "unknown target type (one of: scim)"
+        return "unknown target type (one of: crowd, ldap, scim)"
     if kind == "literal_error" and error["loc"][-1] == "type":
         tags = ", ".join(sorted(_SOURCE_TYPES))
         return f"unknown source type (one of: {tags})"

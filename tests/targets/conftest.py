@@ -1,5 +1,7 @@
-"""Fixtures of the target tests (helpers live in ``scim_support``)."""
+"""Fixtures of the target tests (helpers: scim_support, crowd_support, slapd_support)."""
 
+from tests.targets.crowd_support import crowd, running_crowd
 from tests.targets.scim_support import directory, scim_server, sqlite_store, store
+from tests.targets.slapd_support import slapd
 
-__all__ = ["directory", "scim_server", "sqlite_store", "store"]
+__all__ = ["crowd", "directory", "running_crowd", "scim_server", "slapd", "sqlite_store", "store"]

@@ -109,7 +109,7 @@ async def test_exhausted_retries_mean_the_target_is_down() -> None:
             Rejected,
             "HTTP 400 invalidFilter: bad filter",
         ),
-        (401, {"detail": "no"}, TargetAuthError, "check the target's token setting"),
+        (401, {"detail": "no"}, TargetAuthError, "check the target's token"),
         (500, "<html>oops</html>", TargetDown, "HTTP 500: <html>oops</html>"),
     ],
 )
@@ -143,8 +143,11 @@ members_per_patch = 20
     assert target.token is not None and target.token.get_secret_value() == SECRET
     assert SECRET not in repr(settings)
     with pytest.raises(ConfigError) as caught:
-        parse_config('[targets.x]\ntype = "ldap"\nurl = "https://x"\n', "t.toml")
-    assert "t.toml:2: targets.x.type: unknown target type (one of: scim)" in caught.value.problems
+        parse_config('[targets.x]\ntype = "jira"\nurl = "https://x"\n', "t.toml")
+    assert (
+        "t.toml:2: targets.x.type: unknown target type (one of: crowd, ldap, scim)"
+        in caught.value.problems
+    )
     with pytest.raises(ConfigError) as inline:
         parse_config('[targets.x]\ntype = "scim"\nurl = "https://x"\ntoken = "abc"\n')
     assert "secrets are not written inline" in str(inline.value)

@@ -1,6 +1,6 @@
 """What every target offers delivery: find, create, change and remove users, groups and members.
 
-A target module (SCIM today; Crowd and LDAP later) implements :class:`Target`. Delivery
+A target module (SCIM, Crowd, LDAP) implements :class:`Target`. Delivery
 (:mod:`idpsync.targets.delivery`) decides *what* to do from the change log and the object map;
 the target only knows *how* to say it to its server. Every operation is idempotent in effect:
 adding a present member or removing an absent one succeeds, and a create that finds the object
@@ -13,8 +13,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from idpsync.targets.transport import TargetHttp
-
 USER_FIELDS = ("login", "email", "display_name", "given_name", "family_name", "active")
 """The directory fields a target carries; others (manager, photo, attributes) stay local."""
 
@@ -24,7 +22,7 @@ class RemoteUser:
     """A user as the target holds it."""
 
     id: str
-    """The target's id (SCIM ``id``)."""
+    """The target's id (SCIM ``id``, Crowd user name, LDAP ``entryUUID``)."""
     external_id: str | None
     """The key idpsync gave it (the directory's source id), if any."""
     fields: dict[str, Any]
@@ -52,17 +50,18 @@ Member = tuple[str, str]
 class Target(Protocol):
     """The operations delivery needs from a target's server."""
 
-    http: TargetHttp
-    """The request layer (dry-run, retries, counters)."""
-
     async def find_user(self, source_id: str, fields: Mapping[str, Any]) -> RemoteUser | None:
         """The target's user for this directory user: by external id, then login/e-mail."""
 
     async def create_user(self, source_id: str, fields: Mapping[str, Any]) -> str:
         """Create the user and return its target id (``Conflict`` if it exists)."""
 
-    async def update_user(self, remote_id: str, changed: Mapping[str, Any]) -> None:
-        """Change the given fields (``active`` included) of the user."""
+    async def update_user(self, remote_id: str, changed: Mapping[str, Any]) -> str | None:
+        """Change the given fields (``active`` included) of the user.
+
+        Returns the user's new remote id when the change renamed it (a target whose ids are
+        names), else ``None``.
+        """
 
     async def remove_user(self, remote_id: str) -> None:
         """Deactivate the user, or delete it when the target is set up to delete."""

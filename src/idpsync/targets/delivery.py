@@ -183,10 +183,13 @@ async def _user_change(session: Session, connector: str, sid: str, after: dict[s
         await session.ensure_user(connector, sid)
         return
     try:
-        await session.target.update_user(remote, after)
+        renamed = await session.target.update_user(remote, after)
     except NotFound:
         session.forget("user", connector, sid)  # removed in the target behind our back
         await session.ensure_user(connector, sid)
+        return
+    if renamed and renamed != remote:
+        session.remember("user", connector, sid, renamed)
 
 
 def _relink_user(session: Session, connector: str, old: str | None, new: str) -> None:

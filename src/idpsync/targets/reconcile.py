@@ -96,6 +96,7 @@ async def _user(
         assert remote_id is not None
         result.bump("created")
         return remote_id
+    remote_id = match.id
     if mapped != match.id:
         session.remember("user", connector, sid, match.id, adopted=True)
         result.bump("adopted")
@@ -103,10 +104,13 @@ async def _user(
     if match.external_id != sid:
         drift["external_id"] = sid
     if drift:
-        await session.target.update_user(match.id, drift)
+        renamed = await session.target.update_user(match.id, drift)
+        if renamed and renamed != match.id:
+            remote_id = renamed
+            session.remember("user", connector, sid, renamed, adopted=mapped != match.id)
         result.bump("updated")
     result.delivered += 1
-    return match.id
+    return remote_id
 
 
 async def _groups(

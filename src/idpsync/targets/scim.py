@@ -135,9 +135,10 @@ class ScimTarget:
         response = await self._send("POST", "Users", proto.user_payload(source_id, fields))
         return str(response.json()["id"])
 
-    async def update_user(self, remote_id: str, changed: Mapping[str, Any]) -> None:
-        """``PATCH /Users/{id}`` replacing the changed attributes."""
+    async def update_user(self, remote_id: str, changed: Mapping[str, Any]) -> str | None:
+        """``PATCH /Users/{id}`` replacing the changed attributes (the ``id`` stays)."""
         await self._patch("Users", remote_id, proto.user_patch(changed, self.profile))
+        return None
 
     async def remove_user(self, remote_id: str) -> None:
         """``DELETE`` if configured and the server really deletes; otherwise ``active=false``."""

@@ -133,7 +133,7 @@ class Session:
             if found.external_id != source_id:
                 drift["external_id"] = source_id
             if drift:
-                await self.target.update_user(remote_id, drift)
+                remote_id = await self.target.update_user(remote_id, drift) or remote_id
         self.remember("user", connector, source_id, remote_id, adopted)
         return remote_id
 

@@ -109,9 +109,10 @@ class TargetHttp:
         detail = f"{where}: HTTP {status}" + (f" {kind}" if kind else "") + f": {reason}"
         cls = STATUS_ERRORS.get(status) or (TargetDown if status >= 500 else Rejected)
         if cls is TargetAuthError:
-            what = "token" if status == 401 else "token's rights"
+            what = "credentials" if status == 401 else "credentials' rights"
             return TargetAuthError(
-                f"{detail} (the target refused the {what}; check the target's token setting)"
+                f"{detail} (the target refused the {what}; check the target's token, or "
+                "application and password setting)"
             )
         if cls is TargetDown:
             return TargetDown(f"{detail} (the target is failing; delivery resumes later)")
