@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from idpsync.config import ConnectorSettings, FileSourceSettings, LoadedConfig
+from idpsync.config import (
+    ConnectorSettings,
+    FileSourceSettings,
+    GoogleSourceSettings,
+    LoadedConfig,
+)
 from idpsync.sources.base import Source, SourceError
 
 
@@ -13,6 +18,10 @@ def build_source(config: LoadedConfig, settings: ConnectorSettings) -> Source:
         from idpsync.sources.file import FileSource
 
         return FileSource(config.resolve_path(source.path))
+    if isinstance(source, GoogleSourceSettings):
+        from idpsync.sources.google_build import build_google
+
+        return build_google(config, settings)
     raise SourceError(f"unsupported source type {source.type!r}")
 
 

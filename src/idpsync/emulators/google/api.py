@@ -65,9 +65,27 @@ def etag(*parts: object) -> str:
     return '"' + hashlib.sha1(repr(parts).encode()).hexdigest()[:27] + '"'
 
 
-def _token(offset: int, fingerprint: str) -> str:
-    raw = json.dumps({"o": offset, "f": fingerprint}).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def _token(offset: int, fingerprint: str, hop: int = 0) -> str:
+    data: dict[str, Any] = {"o": offset, "f": fingerprint}
+    if hop:
+        data["h"] = hop
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+def fingerprint(params: Mapping[str, str]) -> str:
+    """What a page token is bound to: the listing's parameters (not paging, not standard)."""
+    kept = sorted((k, v) for k, v in params.items() if k != "pageToken" and k not in STANDARD)
+    return hashlib.sha1(repr(kept).encode()).hexdigest()[:12]
+
+
+def hop_token(params: Mapping[str, str]) -> str:
+    """A fresh token for the very page ``params`` asked for (an empty page's next token)."""
+    token = params.get("pageToken")
+    hop, offset = 1, 0
+    if token:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        hop, offset = int(data.get("h", 0)) + 1, int(data["o"])
+    return _token(offset, fingerprint(params), hop)
 
 
 def _offset(params: Mapping[str, str], fingerprint: str) -> int:
@@ -102,18 +120,14 @@ def paged(
     key: str,
 ) -> dict[str, Any]:
     """One page: ``kind``, ``etag``, ``key`` (omitted when empty), ``nextPageToken``."""
-    fingerprint = hashlib.sha1(
-        repr(
-            sorted((k, v) for k, v in params.items() if k != "pageToken" and k not in STANDARD)
-        ).encode()
-    ).hexdigest()[:12]
-    offset = _offset(params, fingerprint)
+    bound = fingerprint(params)
+    offset = _offset(params, bound)
     chunk = ids[offset : offset + size]
     body: dict[str, Any] = {"kind": kind, "etag": etag(kind, offset, len(ids))}
     if chunk:
         body[key] = [render(i) for i in chunk]
     if offset + size < len(ids):
-        body["nextPageToken"] = _token(offset + size, fingerprint)
+        body["nextPageToken"] = _token(offset + size, bound)
     return body
 
 
@@ -137,7 +151,7 @@ def render_user(t: GoogleTenant, user: TenantUser, deleted: str | None = None) -
     body: dict[str, Any] = {
         "kind": "admin#directory#user",
         "id": gid,
-        "etag": etag(user.id, user.display_name, user.enabled, user.manager_id, t.version),
+        "etag": etag(user, user.id in t.archived),
         "primaryEmail": email,
         "name": name,
         "isAdmin": user.id in t.admins,

@@ -192,15 +192,17 @@ class GoogleEmulator(Emulator):
         return self.error_reply(401, "authError", "Invalid Credentials")
 
     def rewrite_page(self, body: Any, url: str, kind: str) -> Any:
-        """``repeat_page``: the token just used again; ``empty_page``: no items, same token."""
+        """``repeat_page``: the token just used again; ``empty_page``: no items, and a new
+        token for the same page.
+        """
         if not isinstance(body, dict) or "kind" not in body:
             return body
-        token = dict(parse_qsl(url.partition("?")[2])).get("pageToken")
-        if kind == "repeat_page" and token:
-            return {**body, "nextPageToken": token}
+        params = dict(parse_qsl(url.partition("?")[2]))
+        if kind == "repeat_page" and params.get("pageToken"):
+            return {**body, "nextPageToken": params["pageToken"]}
         if kind == "empty_page":
             items = {k: v for k, v in body.items() if not isinstance(v, list)}
-            return {**items, "nextPageToken": token} if token else items
+            return {**items, "nextPageToken": api.hop_token(params)}
         return body
 
     # ---- the app -------------------------------------------------------------------------
