@@ -31,7 +31,7 @@ def no_sleep() -> Iterator[None]:
 
 @pytest.fixture
 def emu() -> GoogleEmulator:
-    return GoogleEmulator.generate(users=1100, groups=230, seed=11, medium_every=20)
+    return GoogleEmulator.generate(users=620, groups=205, seed=11, medium_every=20)
 
 
 async def test_snapshot_is_the_ground_truth_at_the_formula_cost(emu: GoogleEmulator) -> None:
@@ -58,7 +58,7 @@ async def test_snapshot_is_the_ground_truth_at_the_formula_cost(emu: GoogleEmula
     assert len(emu.requests) == expected_requests(t)
     assert src.stats.requests == expected_requests(t)
     pages = emu.requests.count("/admin/directory/v1/users")
-    assert pages == 3  # 1100 users at 500 a page
+    assert pages == 2  # 620 users at 500 a page
     assert all("maxResults=500" in r.query for r in emu.requests if r.path.endswith("/users"))
 
 
@@ -100,7 +100,7 @@ async def test_domain_scope_and_customer_id(emu: GoogleEmulator) -> None:
     src = source(emu, sa_settings(emu, domain="example.com"))
     snap = await src.snapshot()
     await src.aclose()
-    assert snap.complete and len(snap.users) == 1100
+    assert snap.complete and len(snap.users) == 620
     assert all("domain=example.com" in r.query for r in emu.requests if r.path.endswith("/users"))
 
 
@@ -139,7 +139,7 @@ async def test_empty_page_with_token_is_followed(emu: GoogleEmulator) -> None:
     src = source(emu)
     snap = await src.snapshot()
     await src.aclose()
-    assert snap.complete and len(snap.users) == 1100
+    assert snap.complete and len(snap.users) == 620
     assert len(emu.requests) == expected_requests(emu.tenant) + 1
 
 

@@ -119,7 +119,10 @@ def _decide_one(
         users={k: v for k, v in full.users.items() if k == sid},
         groups={k: v for k, v in full.groups.items() if k in groups},
         memberships={
-            m for m in full.memberships if m.member_kind is MemberKind.USER and m.member_id == sid
+            m
+            for m in full.memberships
+            if (m.member_kind is MemberKind.USER and m.member_id == sid)
+            or (m.member_kind is MemberKind.GROUP and {m.group_id, m.member_id} <= groups)
         },
     )
     others = Taken(

@@ -192,9 +192,7 @@ class GoogleEmulator(Emulator):
         return self.error_reply(401, "authError", "Invalid Credentials")
 
     def rewrite_page(self, body: Any, url: str, kind: str) -> Any:
-        """``repeat_page``: the token just used again; ``empty_page``: no items, and a new
-        token for the same page.
-        """
+        """``repeat_page``: the token just used again; ``empty_page``: no items, new token."""
         if not isinstance(body, dict) or "kind" not in body:
             return body
         params = dict(parse_qsl(url.partition("?")[2]))
