@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import SecretStr
 
@@ -45,6 +45,7 @@ from idpsync.sources.base import Event, Probe, Progress, Source, SourceError, no
 
 FATAL = (e.TokenError, e.Unauthorized, e.Forbidden, e.BadRequest)
 """Errors that mean the configuration is wrong: the run fails instead of going on partially."""
+T = TypeVar("T")
 Loader = Callable[[], Awaitable[str | None]]
 Saver = Callable[[str], Awaitable[None]]
 
@@ -168,7 +169,7 @@ class GoogleSource(Source):
         snap = Snapshot()
         progress(Event("fetch", "listing users and groups"))
         scope = self._scope()
-        users, groups = await asyncio.gather(
+        users, groups = await gather(
             self._listing(snap, "users", g.USERS, {**scope, "maxResults": str(g.USER_PAGE)}),
             self._listing(snap, "groups", g.GROUPS, {**scope, "maxResults": str(g.GROUP_PAGE)}),
         )
@@ -212,7 +213,7 @@ class GoogleSource(Source):
                 progress(Event("fetch", "reading group members", done, total))
             return edges
 
-        results = await asyncio.gather(*(one(grp) for grp in snap.groups))
+        results = await gather(*(one(grp) for grp in snap.groups))
         return [edge for edges in results for edge in edges]
 
     async def _members(
@@ -250,7 +251,7 @@ class GoogleSource(Source):
                 snap.mark_incomplete(f"photo of {item.get('primaryEmail')}: {exc}")
                 return None
 
-        found = await asyncio.gather(*(one(item) for item in users))
+        found = await gather(*(one(item) for item in users))
         return dict(pair for pair in found if pair is not None)
 
     async def _photo(self, user_key: str) -> str | None:
@@ -318,6 +319,19 @@ def _service_account_key(secret: SecretStr) -> dict[str, str]:
             "'service_account', client_email and private_key); download a new key for the "
             "service account in the Google Cloud console (IAM → Service accounts → Keys)"
         ) from None
+
+
+async def gather(*coros: Awaitable[T]) -> list[T]:
+    """Run concurrently; on the first error cancel the others (no request outlives a failed
+    run) and raise that error."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 async def _never_authorized() -> str | None:
