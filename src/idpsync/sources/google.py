@@ -322,8 +322,7 @@ def _service_account_key(secret: SecretStr) -> dict[str, str]:
 
 
 async def gather(*coros: Awaitable[T]) -> list[T]:
-    """Run concurrently; on the first error cancel the others (no request outlives a failed
-    run) and raise that error."""
+    """Run concurrently; on the first error cancel the rest (no request outlives it), re-raise."""
     tasks = [asyncio.ensure_future(c) for c in coros]
     try:
         return list(await asyncio.gather(*tasks))
