@@ -199,3 +199,14 @@ async def test_fault_mid_listing_is_partial_and_removes_nobody(
     assert healed.status == "succeeded"
     assert directory(store).users[t.gid(leaver)].active is False
     assert_matches_tenant(store, emu)
+
+
+async def test_required_groups_scope_the_sync(store: Store, emu: GoogleEmulator) -> None:
+    t = emu.tenant
+    top = next(g for g in t.groups if t.groups[g].name == "Diamond top")
+    result = await sync(store, emu, required_groups=["diamond TOP"], transitive=True)
+    assert result.status == "succeeded", result.message
+    wanted = {t.gid(m) for m in t.transitive_members(top) if m in t.users}
+    state = directory(store)
+    assert set(state.users) == wanted
+    assert len(emu.requests) == expected_requests(t)
