@@ -991,6 +991,49 @@ def emulate_crowd(
     uvicorn.Server(config).run(sockets=[sock])
 
 
+@emulate_app.command("google")
+def emulate_google(
+    port: Annotated[int, typer.Option(help="TCP port (0 = any free port).")] = 8002,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    users: Annotated[int, typer.Option(help="Number of generated users.")] = 10000,
+    groups: Annotated[int, typer.Option(help="Number of generated groups.")] = 500,
+    seed: Annotated[int, typer.Option(help="Seed of the generated tenant.")] = 7,
+    latency_ms: Annotated[float, typer.Option(help="Fixed delay per request (ms).")] = 0.0,
+    tail_ms: Annotated[float, typer.Option(help="Largest extra random delay (ms).")] = 0.0,
+    tail_share: Annotated[float, typer.Option(help="Share of requests with a tail.")] = 0.0,
+    quota: Annotated[int, typer.Option(help="Queries per minute per user.")] = 2400,
+    rate_limit: Annotated[
+        bool, typer.Option("--rate-limit/--no-rate-limit", help="Per-user query quota.")
+    ] = True,
+    print_config: Annotated[
+        bool, typer.Option("--print-config", help="Print a connector block for it first.")
+    ] = False,
+) -> None:
+    """Serve a Google Workspace (Directory API + OAuth endpoints) emulator until stopped."""
+    from idpsync.emulators import Latency
+    from idpsync.emulators.framework import bind
+    from idpsync.emulators.google import GoogleEmulator
+
+    latency = Latency(fixed_ms=latency_ms, tail_ms=tail_ms, tail_probability=tail_share)
+    emulator = GoogleEmulator.generate(
+        users=users, groups=groups, seed=seed, latency=latency, rate_limit=rate_limit, quota=quota
+    )
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        err.print(f"cannot listen on {host}:{port}: {exc}; choose another --port", markup=False)
+        raise typer.Exit(EXIT_USAGE) from None
+    base = f"http://{host}:{sock.getsockname()[1]}"
+    if print_config:
+        key = json.dumps(emulator.service_account_info(f"{base}/token"))
+        out.print(f"export IDPSYNC_EMULATOR_KEY='{key}'", markup=False)
+        out.print("", markup=False)
+        out.print(emulator.connector_toml(base), markup=False)
+    err.print(f"google emulator: {users} users, {groups} groups, seed {seed} at {base}")
+    sys.stdout.flush()
+    emulator.serve_forever(sock)
+
+
 def main() -> None:
     """Entry point of the ``idpsync`` console script."""
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from idpsync.config import (
     ConnectorSettings,
     FileSourceSettings,
+    GoogleSourceSettings,
     KeycloakSourceSettings,
     LoadedConfig,
     OneLoginSourceSettings,
@@ -29,6 +30,10 @@ def build_source(config: LoadedConfig, settings: ConnectorSettings) -> Source:
         from idpsync.sources.keycloak import build_keycloak
 
         return build_keycloak(source)
+    if isinstance(source, GoogleSourceSettings):
+        from idpsync.sources.google_build import build_google
+
+        return build_google(config, settings)
     raise SourceError(f"unsupported source type {source.type!r}")
 
 

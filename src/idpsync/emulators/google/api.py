@@ -1,0 +1,408 @@
+"""Directory API v1 reads: users, a user, a user's photo, groups, a group's members.
+
+Each handler takes the :class:`GoogleTenant` and the query parameters and returns a JSON-able
+dict or raises :class:`ApiError` (rendered in Google's error envelope by the emulator). Lists
+page by an opaque ``pageToken`` holding an offset and a fingerprint of the query, so a page
+costs O(page); a token reused with other parameters is refused like Google does.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from idpsync.emulators.google.tenant import GoogleTenant
+from idpsync.emulators.tenant import TenantUser
+
+USER_MAX, GROUP_MAX = 500, 200
+ROUTES: dict[str, tuple[str, frozenset[str]]] = {
+    "directory.users.list": (
+        "admin/directory/v1/users",
+        frozenset(
+            {"customer", "domain", "maxResults", "pageToken", "projection", "query",
+             "showDeleted", "orderBy", "sortOrder", "viewType", "customFieldMask"}
+        ),
+    ),
+    "directory.users.get": (
+        "admin/directory/v1/users/{userKey}",
+        frozenset({"projection", "viewType", "customFieldMask"}),
+    ),
+    "directory.users.photos.get": (
+        "admin/directory/v1/users/{userKey}/photos/thumbnail", frozenset()
+    ),
+    "directory.groups.list": (
+        "admin/directory/v1/groups",
+        frozenset({"customer", "domain", "userKey", "maxResults", "pageToken", "query", "orderBy",
+                   "sortOrder"}),
+    ),
+    "directory.groups.get": ("admin/directory/v1/groups/{groupKey}", frozenset()),
+    "directory.members.list": (
+        "admin/directory/v1/groups/{groupKey}/members",
+        frozenset({"maxResults", "pageToken", "roles", "includeDerivedMembership"}),
+    ),
+}  # fmt: skip
+"""Discovery method id → (path, query parameters served); checked against the discovery doc."""
+STANDARD = frozenset(
+    {"alt", "fields", "prettyPrint", "quotaUser", "key", "access_token", "$.xgafv"}
+)
+"""Standard parameters every method takes (ignored here: the answer is always JSON)."""
+
+
+class ApiError(Exception):
+    """An API error: status, ``reason`` and message for Google's envelope."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.reason, self.message = status, reason, message
+
+
+def etag(*parts: object) -> str:
+    """A quoted, stable etag for the given values."""
+    return '"' + hashlib.sha1(repr(parts).encode()).hexdigest()[:27] + '"'
+
+
+def _token(offset: int, fingerprint: str, hop: int = 0) -> str:
+    data: dict[str, Any] = {"o": offset, "f": fingerprint}
+    if hop:
+        data["h"] = hop
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+def fingerprint(params: Mapping[str, str]) -> str:
+    """What a page token is bound to: the listing's parameters (not paging, not standard)."""
+    kept = sorted((k, v) for k, v in params.items() if k != "pageToken" and k not in STANDARD)
+    return hashlib.sha1(repr(kept).encode()).hexdigest()[:12]
+
+
+def hop_token(params: Mapping[str, str]) -> str:
+    """A fresh token for the very page ``params`` asked for (an empty page's next token)."""
+    token = params.get("pageToken")
+    hop, offset = 1, 0
+    if token:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        hop, offset = int(data.get("h", 0)) + 1, int(data["o"])
+    return _token(offset, fingerprint(params), hop)
+
+
+def _offset(params: Mapping[str, str], fingerprint: str) -> int:
+    token = params.get("pageToken")
+    if not token:
+        return 0
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if data["f"] != fingerprint:
+            raise ValueError("other query")
+        return int(data["o"])
+    except (ValueError, KeyError, TypeError):
+        raise ApiError(400, "invalid", "Invalid Input: pageToken") from None
+
+
+def page_size(params: Mapping[str, str], default: int, top: int) -> int:
+    """``maxResults`` checked against Google's range."""
+    raw = params.get("maxResults", str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= top:
+        raise ApiError(
+            400, "invalid", f"Invalid value '{raw}'. Values must be within the range: [1, {top}]"
+        )
+    return int(raw)
+
+
+def paged(
+    ids: Sequence[str],
+    params: Mapping[str, str],
+    size: int,
+    render: Callable[[str], dict[str, Any]],
+    kind: str,
+    key: str,
+) -> dict[str, Any]:
+    """One page: ``kind``, ``etag``, ``key`` (omitted when empty), ``nextPageToken``."""
+    bound = fingerprint(params)
+    offset = _offset(params, bound)
+    chunk = ids[offset : offset + size]
+    body: dict[str, Any] = {"kind": kind, "etag": etag(kind, offset, len(ids))}
+    if chunk:
+        body[key] = [render(i) for i in chunk]
+    if offset + size < len(ids):
+        body["nextPageToken"] = _token(offset + size, bound)
+    return body
+
+
+# ---- rendering -----------------------------------------------------------------------------
+
+
+def photo_etag(t: GoogleTenant, user: TenantUser) -> str:
+    """The etag of a user's photo (changes with the photo)."""
+    return etag("photo", user.id, user.photo_version)
+
+
+def render_user(t: GoogleTenant, user: TenantUser, deleted: str | None = None) -> dict[str, Any]:
+    """A ``admin#directory#user`` resource."""
+    email = t.login(user)
+    gid = t.gid(user.id)
+    name: dict[str, Any] = {"fullName": user.display_name, "displayName": user.display_name}
+    if user.given_name:
+        name["givenName"] = user.given_name
+    if user.surname:
+        name["familyName"] = user.surname
+    body: dict[str, Any] = {
+        "kind": "admin#directory#user",
+        "id": gid,
+        "etag": etag(user, user.id in t.archived),
+        "primaryEmail": email,
+        "name": name,
+        "isAdmin": user.id in t.admins,
+        "isDelegatedAdmin": False,
+        "lastLoginTime": "1970-01-01T00:00:00.000Z",
+        "creationTime": user.created.replace("Z", ".000Z"),
+        "agreedToTerms": True,
+        "suspended": not user.enabled,
+        "archived": user.id in t.archived,
+        "changePasswordAtNextLogin": False,
+        "ipWhitelisted": False,
+        "emails": [{"address": email, "primary": True}],
+        "customerId": t.customer_id,
+        "orgUnitPath": "/",
+        "isMailboxSetup": True,
+        "isEnrolledIn2Sv": False,
+        "isEnforcedIn2Sv": False,
+        "includeInGlobalAddressList": True,
+    }
+    if not user.enabled:
+        body["suspensionReason"] = "ADMIN"
+    aliases = sorted(a for a, uid in t.aliases.items() if uid == user.id)
+    if aliases:
+        body["aliases"] = aliases
+        body["emails"] += [{"address": a} for a in aliases]
+    if user.job_title or user.department:
+        org = {"title": user.job_title, "department": user.department, "primary": True}
+        body["organizations"] = [{k: v for k, v in org.items() if v is not None}]
+    manager = t.users.get(user.manager_id or "")
+    if manager is not None:
+        body["relations"] = [{"value": t.login(manager), "type": "manager"}]
+    if user.employee_id:
+        body["externalIds"] = [{"value": user.employee_id, "type": "organization"}]
+    if user.photo_version:
+        body["thumbnailPhotoUrl"] = f"https://lh3.googleusercontent.com/a-/{gid}=s96-c"
+        body["thumbnailPhotoEtag"] = photo_etag(t, user)
+    if deleted:
+        body["deletionTime"] = deleted
+    return body
+
+
+def render_group(t: GoogleTenant, group_id: str) -> dict[str, Any]:
+    """A ``admin#directory#group`` resource."""
+    group = t.groups[group_id]
+    email = t.group_email(group_id)
+    body: dict[str, Any] = {
+        "kind": "admin#directory#group",
+        "id": t.gid(group_id),
+        "etag": etag(group_id, group.name, len(group.members)),
+        "email": email,
+        "name": group.name,
+        "directMembersCount": str(len(group.members)),
+        "adminCreated": True,
+        "nonEditableAliases": [email.replace("@", "@test-google-a.", 1)],
+    }
+    if group.description:
+        body["description"] = group.description
+    return body
+
+
+def render_member(t: GoogleTenant, member_id: str, role: str) -> dict[str, Any]:
+    """A ``admin#directory#member`` resource (users, groups, external users, the customer)."""
+    body: dict[str, Any] = {"kind": "admin#directory#member", "role": role}
+    if member_id in t.users:
+        user = t.users[member_id]
+        kind, email, gid = "USER", t.login(user), t.gid(member_id)
+        body["status"] = "ACTIVE" if user.enabled else "SUSPENDED"
+    elif member_id in t.groups:
+        kind, email, gid = "GROUP", t.group_email(member_id), t.gid(member_id)
+    elif t.others[member_id].kind == "device":
+        kind, email, gid = "CUSTOMER", "", t.customer_id
+    else:
+        kind, gid = "USER", t.gid(member_id)
+        email = f"{t.others[member_id].kind.lower()}-{gid}@partner.example"
+        body["status"] = "ACTIVE"
+    body.update({"etag": etag(member_id, role), "id": gid, "type": kind})
+    if email:
+        body["email"] = email
+    return body
+
+
+# ---- handlers ------------------------------------------------------------------------------
+
+
+def _scope(t: GoogleTenant, params: Mapping[str, str]) -> None:
+    customer, domain = params.get("customer"), params.get("domain")
+    if not customer and not domain:
+        raise ApiError(400, "badRequest", "Bad Request")
+    if customer and customer not in ("my_customer", t.customer_id):
+        raise ApiError(400, "badRequest", "Bad Request")
+    if domain and not customer and domain.lower() != t.domain.lower():
+        raise ApiError(400, "notFound", "Domain not found.")
+
+
+def _projection(params: Mapping[str, str]) -> None:
+    if params.get("projection", "basic") not in ("basic", "custom", "full"):
+        raise ApiError(400, "invalid", f"Invalid value '{params['projection']}'.")
+
+
+_CLAUSE = re.compile(r"(\w+)\s*([=:])\s*('([^']*)'|\"([^\"]*)\"|\S+)")
+
+
+def _matcher(t: GoogleTenant, query: str) -> Callable[[TenantUser], bool]:
+    tests: list[Callable[[TenantUser], bool]] = []
+    for match in _CLAUSE.finditer(query):
+        field, op = match.group(1), match.group(2)
+        value = (match.group(4) or match.group(5) or match.group(3)).lower()
+        tests.append(_clause(t, field, op, value))
+    if query.strip() and not tests:
+        raise ApiError(400, "invalid", "Invalid Input")
+    return lambda user: all(test(user) for test in tests)
+
+
+def _clause(t: GoogleTenant, field: str, op: str, value: str) -> Callable[[TenantUser], bool]:
+    flags = {
+        "isSuspended": lambda u: not u.enabled,
+        "isArchived": lambda u: u.id in t.archived,
+        "isAdmin": lambda u: u.id in t.admins,
+    }
+    if field in flags:
+        return lambda u: flags[field](u) == (value == "true")
+    texts: dict[str, Callable[[TenantUser], str]] = {
+        "email": lambda u: t.login(u),
+        "name": lambda u: u.display_name,
+        "givenName": lambda u: u.given_name or "",
+        "familyName": lambda u: u.surname or "",
+        "orgDepartment": lambda u: u.department or "",
+        "orgTitle": lambda u: u.job_title or "",
+        "externalId": lambda u: u.employee_id or "",
+    }
+    if field not in texts:
+        raise ApiError(400, "invalid", "Invalid Input: " + field)
+    get = texts[field]
+    if value.endswith("*"):
+        return lambda u: get(u).lower().startswith(value[:-1])
+    if op == ":":
+        return lambda u: value in get(u).lower().split() or get(u).lower() == value
+    return lambda u: get(u).lower() == value
+
+
+def list_users(t: GoogleTenant, params: Mapping[str, str]) -> dict[str, Any]:
+    """``GET users``."""
+    _scope(t, params)
+    _projection(params)
+    size = page_size(params, 100, USER_MAX)
+    if params.get("showDeleted", "false").lower() == "true":
+        return paged(
+            sorted(t.deleted), params, size,
+            lambda i: render_user(t, t.deleted[i][0], t.deleted[i][1]),
+            "admin#directory#users", "users",
+        )  # fmt: skip
+    ids: Sequence[str] = t.user_ids
+    if params.get("query"):
+        keep = _matcher(t, params["query"])
+        ids = [i for i in ids if keep(t.users[i])]
+    if params.get("orderBy") == "email":
+        ids = sorted(ids, key=lambda i: t.login(t.users[i]).lower())
+        if params.get("sortOrder", "").upper() == "DESCENDING":
+            ids.reverse()
+    return paged(
+        ids, params, size, lambda i: render_user(t, t.users[i]), "admin#directory#users", "users"
+    )
+
+
+def get_user(t: GoogleTenant, key: str, params: Mapping[str, str]) -> dict[str, Any]:
+    """``GET users/{userKey}``: 412 for a recently deleted user, 404 for an unknown one."""
+    _projection(params)
+    user = t.resolve_user(key)
+    if user is None:
+        if t.resolve_deleted(key) is not None:
+            raise ApiError(412, "conditionNotMet", "User is deleted")
+        raise ApiError(404, "notFound", "Resource Not Found: userKey")
+    return render_user(t, user)
+
+
+def get_photo(t: GoogleTenant, key: str) -> dict[str, Any]:
+    """``GET users/{userKey}/photos/thumbnail``: JSON with web-safe base64 ``photoData``."""
+    user = t.resolve_user(key)
+    if user is None or not user.photo_version:
+        raise ApiError(404, "notFound", "Resource Not Found: userKey")
+    seed = f"{user.id}:{user.photo_version}".encode()
+    data = b"\xff\xd8\xff\xe0" + hashlib.sha256(seed).digest() * 8 + b"\xff\xd9"
+    return {
+        "kind": "admin#directory#user#photo",
+        "id": t.gid(user.id),
+        "etag": photo_etag(t, user),
+        "primaryEmail": t.login(user),
+        "mimeType": "image/jpeg",
+        "width": 96,
+        "height": 96,
+        "photoData": base64.urlsafe_b64encode(data).decode(),
+    }
+
+
+def list_groups(t: GoogleTenant, params: Mapping[str, str]) -> dict[str, Any]:
+    """``GET groups`` for the customer / domain, or a user's direct groups (``userKey``)."""
+    size = page_size(params, GROUP_MAX, GROUP_MAX)
+    user_key = params.get("userKey")
+    if user_key:
+        if params.get("customer"):
+            raise ApiError(400, "badRequest", "Bad Request")
+        member = t.resolve_user(user_key)
+        member_id = member.id if member else t.resolve_group(user_key)
+        if member_id is None:
+            raise ApiError(404, "notFound", "Resource Not Found: userKey")
+        ids: Sequence[str] = sorted(t.direct_groups(member_id))
+    else:
+        _scope(t, params)
+        ids = t.group_ids
+    if params.get("orderBy") == "email":
+        ids = sorted(ids, key=lambda g: t.group_email(g).lower())
+    return paged(
+        ids, params, size, lambda g: render_group(t, g), "admin#directory#groups", "groups"
+    )
+
+
+def get_group(t: GoogleTenant, key: str) -> dict[str, Any]:
+    """``GET groups/{groupKey}``."""
+    group_id = t.resolve_group(key)
+    if group_id is None:
+        raise ApiError(404, "notFound", "Resource Not Found: groupKey")
+    return render_group(t, group_id)
+
+
+def list_members(t: GoogleTenant, key: str, params: Mapping[str, str]) -> dict[str, Any]:
+    """``GET groups/{groupKey}/members`` (``includeDerivedMembership``, ``roles``)."""
+    group_id = t.resolve_group(key)
+    if group_id is None:
+        raise ApiError(404, "notFound", "Resource Not Found: groupKey")
+    size = page_size(params, GROUP_MAX, GROUP_MAX)
+    derived = params.get("includeDerivedMembership", "false").lower() == "true"
+    ids = t.transitive_members(group_id) if derived else t.member_list(group_id)
+    direct = t.member_list(group_id)
+    owner = direct[0] if direct else None
+    roles = {r.strip().upper() for r in params.get("roles", "").split(",") if r.strip()}
+    if roles:
+        ids = [i for i in ids if ("OWNER" if i == owner else "MEMBER") in roles]
+    customer_seen: set[str] = set()
+    unique = []
+    for member in ids:  # the whole customer is one member, however many devices stand for it
+        kind = t.others[member].kind if member in t.others else None
+        if kind == "device" and customer_seen:
+            continue
+        if kind == "device":
+            customer_seen.add(member)
+        unique.append(member)
+    return paged(
+        unique,
+        params,
+        size,
+        lambda m: render_member(t, m, "OWNER" if m == owner else "MEMBER"),
+        "admin#directory#members",
+        "members",
+    )

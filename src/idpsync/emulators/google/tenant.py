@@ -1,0 +1,146 @@
+"""Google additions to the generic tenant: ids, admins, aliases, archived and deleted users.
+
+Google ids are not GUIDs: users have 21-digit numeric ids, groups 15-character hex ids starting
+with ``0``. :class:`GoogleTenant` derives them from the generic tenant's ids (stable, so tests
+can translate with :meth:`GoogleTenant.gid`) and keeps what Google has and the generic tenant
+has not: super admins, e-mail aliases, archived users and recently deleted users (answered with
+412 and listed by ``showDeleted=true``).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import replace
+
+from idpsync.emulators.tenant import Tenant, TenantError, TenantUser
+
+
+def _hex(object_id: str) -> str:
+    try:
+        return uuid.UUID(object_id).hex
+    except ValueError:
+        return uuid.uuid5(uuid.NAMESPACE_OID, object_id).hex
+
+
+class GoogleTenant(Tenant):
+    """A :class:`Tenant` plus Google's extra state (see module docstring)."""
+
+    def __init__(self, tenant_id: str, domain: str) -> None:
+        super().__init__(tenant_id, domain)
+        self.customer_id = "C0" + _hex(tenant_id)[:7]
+        self.admins: set[str] = set()
+        self.archived: set[str] = set()
+        self.aliases: dict[str, str] = {}
+        """Alias e-mail (lower case) → user id."""
+        self.deleted: dict[str, tuple[TenantUser, str]] = {}
+        """Recently deleted users: id → (copy, deletionTime)."""
+        self._google: dict[str, str] = {}
+        self._generic: dict[str, str] = {}
+
+    @classmethod
+    def adopt(cls, tenant: Tenant) -> GoogleTenant:
+        """A Google tenant holding a generated tenant's objects; its first user is super admin."""
+        google = cls(tenant.tenant_id, tenant.domain)
+        users = [_googlish(u) for u in tenant.users.values()]
+        google.load(users, tenant.groups.values(), tenant.others.values())
+        if tenant.user_ids:
+            google.admins.add(next(iter(tenant.users)))
+        return google
+
+    # ---- ids -----------------------------------------------------------------------------
+
+    def gid(self, object_id: str) -> str:
+        """Google's id of a tenant object (users: 21 digits; others: ``0`` + 14 hex)."""
+        found = self._google.get(object_id)
+        if found is None:
+            digest = _hex(object_id)
+            if object_id in self.users or object_id in self.deleted:
+                found = str(10**20 + int(digest, 16) % (9 * 10**20))
+            else:
+                found = "0" + digest[:14]
+            self._google[object_id] = found
+            self._generic[found] = object_id
+        return found
+
+    def generic(self, google_id: str) -> str | None:
+        """The tenant id behind a Google id (``None`` if unknown)."""
+        if google_id not in self._generic:
+            for object_id in [*self.users, *self.groups, *self.others, *self.deleted]:
+                self.gid(object_id)
+        return self._generic.get(google_id)
+
+    # ---- lookups -------------------------------------------------------------------------
+
+    def resolve_user(self, key: str) -> TenantUser | None:
+        """A live user by primary e-mail, alias or Google id."""
+        key = key.strip()
+        if "@" in key:
+            user = self.find_user(key)
+            if user is None and key.lower() in self.aliases:
+                user = self.users.get(self.aliases[key.lower()])
+            return user
+        object_id = self.generic(key)
+        return self.users.get(object_id) if object_id else None
+
+    def resolve_deleted(self, key: str) -> TenantUser | None:
+        """A recently deleted user by e-mail or Google id."""
+        for user, _ in self.deleted.values():
+            if key.lower() == self.login(user).lower() or key == self.gid(user.id):
+                return user
+        return None
+
+    def group_email(self, group_id: str) -> str:
+        """A group's e-mail address."""
+        group = self.groups[group_id]
+        return f"{group.mail_nickname or 'group-' + self.gid(group_id)}@{self.domain}"
+
+    def resolve_group(self, key: str) -> str | None:
+        """A group id by e-mail or Google id."""
+        key = key.strip()
+        if "@" in key:
+            wanted = key.lower()
+            return next((g for g in self.groups if self.group_email(g).lower() == wanted), None)
+        object_id = self.generic(key)
+        return object_id if object_id in self.groups else None
+
+    # ---- control API ---------------------------------------------------------------------
+
+    def set_archived(self, user_id: str, archived: bool = True) -> None:
+        """Archive (or unarchive) a user."""
+        self._require_user(user_id)
+        (self.archived.add if archived else self.archived.discard)(user_id)
+        self._touch("user", user_id)
+
+    def add_alias(self, user_id: str, alias: str) -> None:
+        """Give a user an extra e-mail address."""
+        self._require_user(user_id)
+        if alias.lower() in self.aliases or alias.lower() in self.by_login:
+            raise TenantError(f"address {alias!r} is taken")
+        self.aliases[alias.lower()] = user_id
+        self._touch("user", user_id)
+
+    def make_admin(self, user_id: str, admin: bool = True) -> None:
+        """Make a user super admin (or not)."""
+        self._require_user(user_id)
+        (self.admins.add if admin else self.admins.discard)(user_id)
+
+    def delete_user(self, user_id: str, *, permanent: bool = False) -> None:
+        """Delete a user; unless ``permanent`` it stays "recently deleted" (412, showDeleted)."""
+        user = self._require_user(user_id)
+        self.gid(user_id)
+        if not permanent:
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+            self.deleted[user_id] = (replace(user), stamp)
+        for alias in [a for a, uid in self.aliases.items() if uid == user_id]:
+            del self.aliases[alias]
+        self.archived.discard(user_id)
+        self.admins.discard(user_id)
+        super().delete_user(user_id, permanent=permanent)
+
+
+def _googlish(user: TenantUser) -> TenantUser:
+    """Google has no ``#EXT#`` guests: a generated guest becomes an ordinary account."""
+    if "#EXT#" in user.alias:
+        return replace(user, alias=user.alias.split("_", 1)[0] + ".ext")
+    return user

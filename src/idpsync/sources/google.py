@@ -1,0 +1,341 @@
+"""The ``google`` source: Google Workspace users, groups and members (Admin SDK Directory v1).
+
+A full snapshot lists, at Google's largest page sizes, every user (``maxResults=500``), every
+group (``200``) and each group's members (``200``, concurrently, within the budget of
+``quota`` queries per minute), plus each photo when ``fetch_photos`` is on. Google has no
+delta API (no ``updatedSince``, no delta token), so every run is a full read; it stays cheap
+because the page sizes are the largest allowed and nothing is read per user.
+
+Request count of a full snapshot (asserted exactly in ``tests/sources/test_google_e2e.py``)::
+
+    R = T + ceil(U / 500) + ceil(G / 200) + Σ_g max(1, ceil(M_g / 200)) + F·P
+
+``T`` token requests (1 per run: the JWT grant or the refresh), ``U`` users, ``G`` groups,
+``M_g`` members Google returns for group ``g`` (direct members; with ``nested`` the derived
+ones too), ``P`` users with a photo and ``F`` 1 when ``fetch_photos`` is on. A single-user
+fetch costs ``T + 1 + Σ_k ceil(D_k / 200) + [manager] + F·[photo]``: the user, the direct
+groups of the user and of every group above them (``groups?userKey=``, ``D_k`` groups each),
+the manager's id (``users/{email}``) and the photo. Retries add to both.
+
+Mapping: ``suspended`` or ``archived`` → inactive (both keep the account from signing in;
+``attributes.archived`` tells them apart); ``relations[type=manager]`` (an e-mail, matched
+against primary addresses and aliases) → ``manager_id``; external members and the
+``CUSTOMER`` member of a group are skipped. A listing that fails after retries marks the
+snapshot incomplete (nothing is removed); refused credentials fail the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from pydantic import SecretStr
+
+from idpsync.auth import CachedTokenProvider, JwtBearer, RefreshTokenFlow
+from idpsync.auth.authorize import AuthorizationCodeFlow
+from idpsync.config import GoogleSourceSettings
+from idpsync.diagnostics import read_probe, token_probe
+from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient
+from idpsync.http import errors as e
+from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup
+from idpsync.sources import google_api as g
+from idpsync.sources.base import Event, Probe, Progress, Source, SourceError, no_progress
+
+FATAL = (e.TokenError, e.Unauthorized, e.Forbidden, e.BadRequest)
+"""Errors that mean the configuration is wrong: the run fails instead of going on partially."""
+T = TypeVar("T")
+Loader = Callable[[], Awaitable[str | None]]
+Saver = Callable[[str], Awaitable[None]]
+
+
+class GoogleSource(Source):
+    """Reads a Google Workspace customer (see the module docstring)."""
+
+    type = "google"
+
+    def __init__(
+        self,
+        http: HttpClient,
+        settings: GoogleSourceSettings,
+        connector: str = "CONNECTOR",
+        load_refresh: Loader | None = None,
+        save_refresh: Saver | None = None,
+    ) -> None:
+        super().__init__()
+        self.http, self.settings, self.connector = http, settings, connector
+        self.stats = http.stats
+        self.token_endpoint = ConcreteEndpoint(g.TOKEN, settings.token_url or g.GOOGLE_TOKEN)
+        self.auth = self._token_provider(load_refresh, save_refresh)
+        http.auth = self.auth
+
+    def _token_provider(self, load: Loader | None, save: Saver | None) -> CachedTokenProvider:
+        s = self.settings
+        if s.credentials is not None:
+            key = _service_account_key(s.credentials)
+            return JwtBearer(
+                self.http,
+                self.token_endpoint,
+                key["client_email"],
+                SecretStr(key["private_key"]),
+                list(g.SCOPES),
+                subject=s.subject,
+                key_id=key.get("private_key_id"),
+                connector=self.connector,
+            )
+        assert s.client_id is not None and s.client_secret is not None
+        return RefreshTokenFlow(
+            self.http,
+            self.token_endpoint,
+            s.client_id,
+            s.client_secret,
+            load or _never_authorized,
+            save or _discard,
+            connector=self.connector,
+        )
+
+    # ---- what the CLI asks -----------------------------------------------------------------
+
+    def endpoints(self) -> list[ConcreteEndpoint]:
+        """Token endpoint and the Directory calls (per-object keys left as placeholders)."""
+        base = self.http.base_url
+        table = [g.USERS, g.GROUPS, g.MEMBERS, g.USER] + (
+            [g.PHOTO] if self.settings.fetch_photos else []
+        )
+        return [self.token_endpoint] + [ep.resolve(base, partial=True) for ep in table]
+
+    def probes(self) -> list[Probe]:
+        """A token, one user, one group, and one member of that group."""
+        scope = self._scope()
+        return [
+            token_probe(self.auth, g.TOKEN),
+            read_probe(self.http, g.USERS, params={**scope, "maxResults": "1"}),
+            read_probe(self.http, g.GROUPS, params={**scope, "maxResults": "1"}),
+            Probe("read", g.MEMBERS.label, self._probe_members),
+        ]
+
+    async def _probe_members(self) -> str:
+        page = await self.http.get_json(g.GROUPS, params={**self._scope(), "maxResults": "1"})
+        groups = page.get("groups", [])
+        if not groups:
+            return "no groups to read members of"
+        members = await self.http.get_json(
+            g.MEMBERS, {"groupKey": groups[0]["id"]}, params={"maxResults": "1"}
+        )
+        return f"read {len(members.get('members', []))} member(s) of {groups[0]['email']}"
+
+    def authorization_flow(self) -> AuthorizationCodeFlow | None:
+        """The consent flow (offline access, consent prompt) in OAuth mode; else ``None``."""
+        s = self.settings
+        if s.client_id is None:
+            return None
+        return AuthorizationCodeFlow(
+            s.auth_url or g.GOOGLE_CONSENT,
+            self.token_endpoint,
+            s.client_id,
+            s.client_secret,
+            g.SCOPES,
+            {"access_type": "offline", "prompt": "consent"},
+        )
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        await self.http.aclose()
+
+    # ---- listings --------------------------------------------------------------------------
+
+    def _scope(self) -> dict[str, str]:
+        return g.scope_params(self.settings.customer, self.settings.domain)
+
+    async def _list(
+        self,
+        endpoint: Endpoint,
+        key: str,
+        params: dict[str, str],
+        values: dict[str, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every item of a listing; raises on the first page that cannot be read."""
+        pages = g.PageTokens(key)
+        items: list[dict[str, Any]] = []
+        while True:
+            body = await self.http.get_json(endpoint, values, params={**params, **pages.params})
+            items += pages.items(body)
+            if not pages.advance(body):
+                return items
+
+    async def snapshot(self, progress: Progress = no_progress) -> Snapshot:
+        """The whole customer; incomplete (never partial-as-complete) on any failed listing."""
+        snap = Snapshot()
+        progress(Event("fetch", "listing users and groups"))
+        scope = self._scope()
+        users, groups = await gather(
+            self._listing(snap, "users", g.USERS, {**scope, "maxResults": str(g.USER_PAGE)}),
+            self._listing(snap, "groups", g.GROUPS, {**scope, "maxResults": str(g.GROUP_PAGE)}),
+        )
+        by_email = {mail: str(u["id"]) for u in users for mail in g.emails_of(u)}
+        refs = await self._photos(snap, users) if self.settings.fetch_photos else {}
+        for item in users:
+            if self.settings.fetch_photos and item["id"] not in refs:
+                continue  # its photo could not be read: left as it is this run
+            manager = g.manager_email(item)
+            snap.users.append(
+                g.to_user(item, by_email.get(manager or ""), refs.get(str(item["id"])))
+            )
+        snap.groups = [g.to_group(item) for item in groups]
+        progress(Event("fetch", f"reading members of {len(groups)} groups", 0, len(groups)))
+        snap.memberships = await self._all_members(snap, progress)
+        self.stats.extra.update(users=len(snap.users), groups=len(snap.groups))
+        return snap
+
+    async def _listing(
+        self, snap: Snapshot, what: str, endpoint: Endpoint, params: dict[str, str]
+    ) -> list[dict[str, Any]]:
+        try:
+            return await self._list(endpoint, what, params)
+        except FATAL:
+            raise
+        except SourceError as exc:  # HttpError after retries, or a paging error
+            snap.mark_incomplete(f"the {what} listing could not be read to its end: {exc}")
+            return []
+
+    async def _all_members(self, snap: Snapshot, progress: Progress) -> list[Membership]:
+        users = {u.source_id for u in snap.users}
+        groups = {grp.source_id for grp in snap.groups}
+        done = 0
+        total = len(snap.groups)
+
+        async def one(group: SourceGroup) -> list[Membership]:
+            nonlocal done
+            edges = await self._members(snap, group, users, groups)
+            done += 1
+            if done % 50 == 0 or done == total:
+                progress(Event("fetch", "reading group members", done, total))
+            return edges
+
+        results = await gather(*(one(grp) for grp in snap.groups))
+        return [edge for edges in results for edge in edges]
+
+    async def _members(
+        self, snap: Snapshot, group: SourceGroup, users: set[str], groups: set[str]
+    ) -> list[Membership]:
+        params = {"maxResults": str(g.MEMBER_PAGE)}
+        if self.settings.nested:
+            params["includeDerivedMembership"] = "true"
+        try:
+            items = await self._list(g.MEMBERS, "members", params, {"groupKey": group.source_id})
+        except e.NotFound:
+            snap.groups = [x for x in snap.groups if x.source_id != group.source_id]
+            return []  # deleted while we were reading: gone, like a group not listed
+        except (e.TokenError, e.Unauthorized, e.Forbidden):
+            raise
+        except (e.HttpError, SourceError) as exc:
+            snap.mark_incomplete(f"members of group {group.name!r} ({group.source_id}): {exc}")
+            return []
+        edges = (g.to_membership(group.source_id, item, users, groups) for item in items)
+        kept = list(dict.fromkeys(edge for edge in edges if edge is not None))
+        skipped = len(items) - len(kept)
+        self.stats.extra["members_skipped"] = self.stats.extra.get("members_skipped", 0) + skipped
+        return kept
+
+    async def _photos(self, snap: Snapshot, users: list[dict[str, Any]]) -> dict[str, str | None]:
+        async def one(item: dict[str, Any]) -> tuple[str, str | None] | None:
+            uid = str(item["id"])
+            if not item.get("thumbnailPhotoEtag"):
+                return uid, None
+            try:
+                return uid, await self._photo(uid)
+            except FATAL:
+                raise
+            except e.HttpError as exc:
+                snap.mark_incomplete(f"photo of {item.get('primaryEmail')}: {exc}")
+                return None
+
+        found = await gather(*(one(item) for item in users))
+        return dict(pair for pair in found if pair is not None)
+
+    async def _photo(self, user_key: str) -> str | None:
+        response = await self.http.request(g.PHOTO, {"userKey": user_key}, accept=(404,))
+        return None if response.status_code == 404 else g.photo_ref(response.json())
+
+    # ---- one user --------------------------------------------------------------------------
+
+    async def fetch_user(self, key: str) -> Snapshot | None:
+        """The user, their direct groups and the groups above those (``groups?userKey=``)."""
+        response = await self.http.request(g.USER, {"userKey": key}, accept=(404, 412))
+        if response.status_code in (404, 412):
+            return None  # 412: deleted recently (Google keeps it ~20 days)
+        item = response.json()
+        snap = Snapshot()
+        manager = await self._manager_id(g.manager_email(item))
+        ref = None
+        if self.settings.fetch_photos and item.get("thumbnailPhotoEtag"):
+            ref = await self._photo(str(item["id"]))
+        user = g.to_user(item, manager, ref)
+        snap.users.append(user)
+        await self._groups_above(snap, user.source_id)
+        return snap
+
+    async def _manager_id(self, email: str | None) -> str | None:
+        if not email:
+            return None
+        response = await self.http.request(g.USER, {"userKey": email}, accept=(404, 412))
+        return None if response.status_code != 200 else str(response.json()["id"])
+
+    async def _groups_above(self, snap: Snapshot, user_id: str) -> None:
+        todo, seen = [(user_id, MemberKind.USER)], set()
+        params = {"maxResults": str(g.GROUP_PAGE)}
+        while todo:
+            member, kind = todo.pop()
+            if member in seen:
+                continue
+            seen.add(member)
+            try:
+                parents = await self._list(g.GROUPS, "groups", {**params, "userKey": member})
+            except FATAL:
+                raise
+            except SourceError as exc:
+                snap.mark_incomplete(f"groups of {member}: {exc}")
+                continue
+            for item in parents:
+                group = g.to_group(item)
+                if group.source_id not in {x.source_id for x in snap.groups}:
+                    snap.groups.append(group)
+                snap.memberships.append(Membership(group.source_id, member, kind))
+                todo.append((group.source_id, MemberKind.GROUP))
+
+
+def _service_account_key(secret: SecretStr) -> dict[str, str]:
+    try:
+        key = json.loads(secret.get_secret_value())
+        if key.get("type") != "service_account":
+            raise ValueError("not a service account key")
+        if not key.get("client_email") or not key.get("private_key"):
+            raise ValueError("client_email and private_key are required")
+        return {k: str(v) for k, v in key.items()}
+    except (ValueError, KeyError, AttributeError):
+        raise SourceError(
+            "credentials: not a Google service account key (a JSON file with type "
+            "'service_account', client_email and private_key); download a new key for the "
+            "service account in the Google Cloud console (IAM → Service accounts → Keys)"
+        ) from None
+
+
+async def gather(*coros: Awaitable[T]) -> list[T]:
+    """Run concurrently; on the first error cancel the rest (no request outlives it), re-raise."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+async def _never_authorized() -> str | None:
+    return None
+
+
+async def _discard(_token: str) -> None:
+    return None

@@ -1,0 +1,165 @@
+"""Google Directory API v1 protocol, without I/O: endpoints, the page-token paginator, records.
+
+The endpoint table drives the fetching code in :mod:`idpsync.sources.google`, ``idpsync
+endpoints`` and ``idpsync check``. Parsing turns Directory resources into
+:class:`~idpsync.model.SourceUser` / :class:`~idpsync.model.SourceGroup` /
+:class:`~idpsync.model.Membership` records.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from idpsync.http import Endpoint
+from idpsync.model import MemberKind, Membership, SourceGroup, SourceUser
+from idpsync.sources.base import SourceError
+
+GOOGLE_API = "https://admin.googleapis.com"
+GOOGLE_TOKEN = "https://oauth2.googleapis.com/token"
+GOOGLE_CONSENT = "https://accounts.google.com/o/oauth2/v2/auth"
+_SCOPE = "https://www.googleapis.com/auth/admin.directory."
+USER_SCOPE = _SCOPE + "user.readonly"
+GROUP_SCOPE = _SCOPE + "group.readonly"
+MEMBER_SCOPE = _SCOPE + "group.member.readonly"
+SCOPES = (USER_SCOPE, GROUP_SCOPE, MEMBER_SCOPE)
+USER_PAGE, GROUP_PAGE, MEMBER_PAGE = 500, 200, 200
+"""Google's maximum ``maxResults`` for users, groups and members."""
+
+TOKEN = Endpoint("token", "POST", GOOGLE_TOKEN, "obtain an access token", token=True)
+USERS = Endpoint(
+    "list_users", "GET", "/admin/directory/v1/users", "list users", permission=USER_SCOPE
+)
+USER = Endpoint(
+    "get_user", "GET", "/admin/directory/v1/users/{userKey}", "read one user", USER_SCOPE
+)
+PHOTO = Endpoint(
+    "user_photo",
+    "GET",
+    "/admin/directory/v1/users/{userKey}/photos/thumbnail",
+    "read a user's photo",
+    USER_SCOPE,
+)
+GROUPS = Endpoint(
+    "list_groups",
+    "GET",
+    "/admin/directory/v1/groups",
+    "list groups (all, or a user's direct groups)",
+    GROUP_SCOPE,
+)
+MEMBERS = Endpoint(
+    "list_members",
+    "GET",
+    "/admin/directory/v1/groups/{groupKey}/members",
+    "list a group's members",
+    MEMBER_SCOPE,
+)
+VOLATILE = frozenset({"kind", "etag", "lastLoginTime", "thumbnailPhotoUrl"})
+"""User fields not kept as attributes: they change without the person changing."""
+
+
+@dataclass
+class PageTokens:
+    """Google's body cursor: ``{"users": […], "nextPageToken": "…"}`` → ``pageToken=…``.
+
+    >>> p = PageTokens("users"); p.advance({"users": [1], "nextPageToken": "t1"})
+    True
+    >>> p.params
+    {'pageToken': 't1'}
+
+    A page without the item key is an empty page (Google omits empty lists); the listing goes
+    on while a token is given. A token seen before is an error, never an endless loop.
+    """
+
+    key: str
+    params: dict[str, str] = field(default_factory=dict)
+    seen: set[str] = field(default_factory=set)
+
+    def items(self, body: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The page's items (none when the key is absent)."""
+        value = body.get(self.key, [])
+        return list(value) if isinstance(value, list) else []
+
+    def advance(self, body: Mapping[str, Any]) -> bool:
+        """Remember the next token; False when the listing is finished."""
+        token = body.get("nextPageToken")
+        if not token:
+            return False
+        if token in self.seen:
+            raise SourceError(
+                f"the IdP returned the same nextPageToken twice while listing {self.key}; "
+                "stopping instead of looping (a server-side paging bug; try again later)"
+            )
+        self.seen.add(token)
+        self.params = {"pageToken": str(token)}
+        return True
+
+
+def scope_params(customer: str, domain: str | None) -> dict[str, str]:
+    """``customer=…`` or ``domain=…`` for the users and groups listings."""
+    return {"domain": domain} if domain else {"customer": customer}
+
+
+def emails_of(user: Mapping[str, Any]) -> list[str]:
+    """A user's primary e-mail and aliases, lower-cased (for manager look-ups)."""
+    found = [str(user.get("primaryEmail", ""))]
+    found += [str(a) for a in user.get("aliases", []) or []]
+    return [e.lower() for e in found if e]
+
+
+def manager_email(user: Mapping[str, Any]) -> str | None:
+    """The e-mail in ``relations[type=manager]``, if any."""
+    for relation in user.get("relations", []) or []:
+        if isinstance(relation, dict) and relation.get("type") == "manager":
+            value = relation.get("value")
+            return str(value).lower() if value else None
+    return None
+
+
+def to_user(item: Mapping[str, Any], manager_id: str | None, photo_ref: str | None) -> SourceUser:
+    """A Directory ``User`` as a :class:`SourceUser` (suspended or archived → inactive)."""
+    name = item.get("name") or {}
+    suspended, archived = bool(item.get("suspended")), bool(item.get("archived"))
+    return SourceUser(
+        source_id=str(item["id"]),
+        login=str(item["primaryEmail"]),
+        email=str(item["primaryEmail"]),
+        display_name=name.get("fullName") or name.get("displayName"),
+        given_name=name.get("givenName"),
+        family_name=name.get("familyName"),
+        active=not (suspended or archived),
+        manager_id=manager_id,
+        photo_ref=photo_ref,
+        attributes={k: v for k, v in item.items() if k not in VOLATILE},
+    )
+
+
+def to_group(item: Mapping[str, Any]) -> SourceGroup:
+    """A Directory ``Group`` as a :class:`SourceGroup` (name, else the e-mail)."""
+    return SourceGroup(
+        source_id=str(item["id"]),
+        name=str(item.get("name") or item.get("email") or item["id"]),
+        description=item.get("description") or None,
+    )
+
+
+def to_membership(
+    group_id: str, item: Mapping[str, Any], users: set[str], groups: set[str]
+) -> Membership | None:
+    """An edge for a ``Member``; ``None`` for external users and the ``CUSTOMER`` member."""
+    member_id, kind = str(item.get("id", "")), item.get("type")
+    if kind == "USER" and member_id in users:
+        return Membership(group_id, member_id, MemberKind.USER)
+    if kind == "GROUP" and member_id in groups:
+        return Membership(group_id, member_id, MemberKind.GROUP)
+    return None
+
+
+def photo_ref(photo: Mapping[str, Any]) -> str:
+    """A content hash of a ``UserPhoto``'s web-safe base64 ``photoData``."""
+    data = str(photo.get("photoData", ""))
+    raw = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
+    return "sha256:" + hashlib.sha256(raw).hexdigest()[:40]

@@ -1,0 +1,198 @@
+"""The Google connector against the in-process emulator: snapshot, formula, options, errors."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from idpsync.config import HttpSettings
+from idpsync.emulators import Fault
+from idpsync.emulators.google import GoogleEmulator
+from idpsync.http import set_testing
+from idpsync.http.errors import TokenError
+from idpsync.model import MemberKind
+from tests.sources.google_support import (
+    expected_requests,
+    oauth_settings,
+    sa_settings,
+    source,
+    truth_edges,
+)
+
+
+@pytest.fixture(autouse=True)
+def no_sleep() -> Iterator[None]:
+    set_testing(True)
+    yield
+    set_testing(False)
+
+
+@pytest.fixture
+def emu() -> GoogleEmulator:
+    return GoogleEmulator.generate(users=620, groups=205, seed=11, medium_every=20)
+
+
+async def test_snapshot_is_the_ground_truth_at_the_formula_cost(emu: GoogleEmulator) -> None:
+    t = emu.tenant
+    archived = t.user_ids[7]
+    t.set_archived(archived)
+    src = source(emu)
+    snap = await src.snapshot()
+    await src.aclose()
+    assert snap.complete, snap.incomplete_reasons
+    users = {u.source_id: u for u in snap.users}
+    assert set(users) == {t.gid(u) for u in t.users}
+    assert {g.source_id for g in snap.groups} == {t.gid(g) for g in t.groups}
+    assert {(m.group_id, m.member_id) for m in snap.memberships} == truth_edges(t)
+    kinds = {m.member_kind for m in snap.memberships}
+    assert kinds == {MemberKind.USER, MemberKind.GROUP}
+    for uid, user in t.users.items():
+        got = users[t.gid(uid)]
+        assert got.active is (user.enabled and uid not in t.archived)
+        assert got.manager_id == (t.gid(user.manager_id) if user.manager_id else None)
+        assert got.login == t.login(user)
+        assert got.photo_ref is None
+    assert users[t.gid(archived)].attributes["archived"] is True
+    assert len(emu.requests) == expected_requests(t)
+    assert src.stats.requests == expected_requests(t)
+    pages = emu.requests.count("/admin/directory/v1/users")
+    assert pages == 2  # 620 users at 500 a page
+    assert all("maxResults=500" in r.query for r in emu.requests if r.path.endswith("/users"))
+
+
+async def test_nested_option_reads_derived_members(emu: GoogleEmulator) -> None:
+    src = source(emu, sa_settings(emu, nested=True))
+    snap = await src.snapshot()
+    await src.aclose()
+    t = emu.tenant
+    assert {(m.group_id, m.member_id) for m in snap.memberships} == truth_edges(t, derived=True)
+    assert len(emu.requests) == expected_requests(t, derived=True)
+    assert all(
+        "includeDerivedMembership=true" in r.query
+        for r in emu.requests
+        if r.path.endswith("/members")
+    )
+
+
+async def test_photos_option_hashes_each_photo(emu: GoogleEmulator) -> None:
+    t = emu.tenant
+    src = source(emu, sa_settings(emu, fetch_photos=True))
+    snap = await src.snapshot()
+    await src.aclose()
+    refs = {u.source_id: u.photo_ref for u in snap.users}
+    with_photo = {t.gid(u) for u, user in t.users.items() if user.photo_version}
+    assert {uid for uid, ref in refs.items() if ref} == with_photo
+    assert all(ref.startswith("sha256:") for ref in refs.values() if ref)
+    assert len(emu.requests) == expected_requests(t, photos=True)
+    changed = next(u for u, user in t.users.items() if user.photo_version)
+    t.set_photo(changed)
+    again = source(emu, sa_settings(emu, fetch_photos=True))
+    snap2 = await again.snapshot()
+    await again.aclose()
+    refs2 = {u.source_id: u.photo_ref for u in snap2.users}
+    assert refs2[t.gid(changed)] != refs[t.gid(changed)]
+    assert sum(refs2[k] != refs[k] for k in refs) == 1
+
+
+async def test_domain_scope_and_customer_id(emu: GoogleEmulator) -> None:
+    src = source(emu, sa_settings(emu, domain="example.com"))
+    snap = await src.snapshot()
+    await src.aclose()
+    assert snap.complete and len(snap.users) == 620
+    assert all("domain=example.com" in r.query for r in emu.requests if r.path.endswith("/users"))
+
+
+async def test_failed_member_listing_marks_incomplete(emu: GoogleEmulator) -> None:
+    emu.inject(
+        Fault("status", "/admin/directory/v1/groups/{key}/members", nth=4, status=503, times=6)
+    )
+    src = source(emu)
+    snap = await src.snapshot()
+    await src.aclose()
+    assert not snap.complete
+    assert "members of group" in snap.incomplete_reasons[0]
+    assert "503" in snap.incomplete_reasons[0]
+
+
+async def test_reset_in_users_listing_marks_incomplete(emu: GoogleEmulator) -> None:
+    emu.inject(Fault("reset", "/admin/directory/v1/users", nth=2, times=0))
+    src = source(emu)
+    snap = await src.snapshot()
+    await src.aclose()
+    assert not snap.complete
+    assert "users listing" in snap.incomplete_reasons[0]
+
+
+async def test_repeated_page_token_is_an_error_not_a_loop(emu: GoogleEmulator) -> None:
+    emu.inject(Fault("repeat_page", "/admin/directory/v1/users", nth=2, times=0))
+    src = source(emu)
+    snap = await src.snapshot()
+    await src.aclose()
+    assert not snap.complete
+    assert "same nextPageToken" in " ".join(snap.incomplete_reasons)
+
+
+async def test_empty_page_with_token_is_followed(emu: GoogleEmulator) -> None:
+    emu.inject(Fault("empty_page", "/admin/directory/v1/users", nth=2))
+    src = source(emu)
+    snap = await src.snapshot()
+    await src.aclose()
+    assert snap.complete and len(snap.users) == 620
+    assert len(emu.requests) == expected_requests(emu.tenant) + 1
+
+
+async def test_quota_storm_completes_with_backoff(emu: GoogleEmulator) -> None:
+    emu.storm(4, 403, "userRateLimitExceeded")
+    emu.storm(2, 429, "rateLimitExceeded")
+    emu.storm(1, 403, "rateLimitExceeded")
+    src = source(emu, http=HttpSettings(max_attempts=10))
+    started = time.monotonic()
+    snap = await src.snapshot()
+    elapsed = time.monotonic() - started
+    await src.aclose()
+    assert snap.complete
+    assert src.stats.throttled == 7 and src.stats.retries == 7
+    assert src.stats.extra["retry_wait_seconds"] > 0
+    assert len(emu.requests) == expected_requests(emu.tenant) + 7
+    budget = src.http.budget
+    assert budget.rate == pytest.approx(2400 / 60)
+    # no burst: the last request was scheduled no earlier than (n - burst) / rate seconds in
+    # (waits are switched off in tests, so the schedule is what the budget computed)
+    earliest = (src.stats.requests - 1 - budget.rate) / budget.rate
+    assert budget.last_wait + elapsed >= earliest - 0.01
+
+
+async def test_bad_subject_and_undelegated_scopes_fail_clearly(emu: GoogleEmulator) -> None:
+    src = source(emu, sa_settings(emu, subject="nobody@example.com"))
+    with pytest.raises(TokenError) as bad:
+        await src.snapshot()
+    await src.aclose()
+    assert "invalid_grant" in str(bad.value)
+    emu.service_account.delegated.clear()
+    src = source(emu)
+    with pytest.raises(TokenError) as undelegated:
+        await src.snapshot()
+    await src.aclose()
+    assert "unauthorized_client" in str(undelegated.value)
+    assert "BEGIN PRIVATE KEY" not in str(undelegated.value)
+    assert emu.service_account.private_key_pem[40:80] not in str(undelegated.value)
+
+
+async def test_non_admin_subject_is_forbidden(emu: GoogleEmulator) -> None:
+    t = emu.tenant
+    plain = t.login(t.users[t.user_ids[3]])
+    src = source(emu, sa_settings(emu, subject=plain))
+    with pytest.raises(Exception) as denied:
+        await src.snapshot()
+    await src.aclose()
+    assert "403" in str(denied.value) and "Not Authorized" in str(denied.value)
+
+
+async def test_oauth_mode_without_authorization_says_what_to_do(emu: GoogleEmulator) -> None:
+    src = source(emu, oauth_settings(emu))
+    with pytest.raises(TokenError) as never:
+        await src.snapshot()
+    await src.aclose()
+    assert "idpsync authorize gws" in str(never.value)
