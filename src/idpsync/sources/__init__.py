@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from idpsync.config import ConnectorSettings, FileSourceSettings, LoadedConfig
+from idpsync.config import (
+    ConnectorSettings,
+    FileSourceSettings,
+    LoadedConfig,
+    OktaSourceSettings,
+)
 from idpsync.sources.base import Source, SourceError
 
 
@@ -13,6 +18,14 @@ def build_source(config: LoadedConfig, settings: ConnectorSettings) -> Source:
         from idpsync.sources.file import FileSource
 
         return FileSource(config.resolve_path(source.path))
+    if isinstance(source, OktaSourceSettings):
+        from idpsync.http import build_http_client
+        from idpsync.sources.okta import OktaSource
+
+        http = build_http_client(
+            source.http, base_url=source.base_url.rstrip("/"), default_concurrency=4
+        )
+        return OktaSource(http, source)
     raise SourceError(f"unsupported source type {source.type!r}")
 
 
