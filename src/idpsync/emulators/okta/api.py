@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -69,7 +70,7 @@ def routes(emu: OktaEmulator) -> list[Route]:
         return endpoint
 
     async def token(request: Request) -> Response:
-        form = {k: str(v) for k, v in (await request.form()).items()}
+        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
         url = f"{_base(request)}/oauth2/v1/token"
         try:
             return JSONResponse(emu.credentials.token_request(form, url))
