@@ -50,7 +50,9 @@ class RecordingEmulator(OktaEmulator):
         return charge
 
 
-def emulator(users: int = 450, groups: int = 30, seed: int = 7, **options: Any) -> RecordingEmulator:
+def emulator(
+    users: int = 450, groups: int = 30, seed: int = 7, **options: Any
+) -> RecordingEmulator:
     """A generated org on a fake clock (``options['clock']`` wins)."""
     options.setdefault("clock", FakeClock())
     emu = RecordingEmulator.generate(users=users, groups=groups, seed=seed, **options)
@@ -87,8 +89,12 @@ def pages(n: int, size: int) -> int:
 
 
 def expected_requests(
-    emu: OktaEmulator, *, oauth: bool = False, deprovisioned: bool = True,
-    types: tuple[str, ...] = ("OKTA_GROUP", "APP_GROUP", "BUILT_IN"), groups_page: int = 10000,
+    emu: OktaEmulator,
+    *,
+    oauth: bool = False,
+    deprovisioned: bool = True,
+    types: tuple[str, ...] = ("OKTA_GROUP", "APP_GROUP", "BUILT_IN"),
+    groups_page: int = 10000,
 ) -> int:
     """The request formula of ``idpsync.sources.okta``, from the emulator's ground truth."""
     t = emu.tenant

@@ -16,6 +16,18 @@ from idpsync.emulators.tenant import Tenant, TenantGroup, TenantUser
 ORIGIN = datetime(2025, 1, 1, tzinfo=UTC)
 USER_TYPE_ID = "oty1emulatordefault0"
 
+NULLABLE = frozenset(
+    {
+        "firstName",
+        "lastName",
+        "displayName",
+        "title",
+        "managerId",
+        "manager",
+        "secondEmail",
+        "mobilePhone",
+    }
+)
 ERROR_CODES = {
     400: ("E0000001", "Api validation failed"),
     401: ("E0000011", "Invalid token provided"),
@@ -71,23 +83,30 @@ def user(tenant: Tenant, u: TenantUser, status: str, version: int, base: str) ->
         "lastUpdated": stamp(version),
         "passwordChanged": iso(u.created) if active else None,
         "type": {"id": USER_TYPE_ID},
-        "profile": {
-            "login": login,
-            "email": u.mail or login,
-            "firstName": u.given_name,
-            "lastName": u.surname,
-            "displayName": u.display_name,
-            "title": u.job_title,
-            "department": u.department,
-            "employeeNumber": u.employee_id,
-            "managerId": u.manager_id,
-            "manager": manager.display_name if manager else None,
-            "secondEmail": None,
-            "mobilePhone": None,
-        },
+        "profile": _profile(
+            {
+                "login": login,
+                "email": u.mail or login,
+                "firstName": u.given_name,
+                "lastName": u.surname,
+                "displayName": u.display_name,
+                "title": u.job_title,
+                "department": u.department,
+                "employeeNumber": u.employee_id,
+                "managerId": u.manager_id,
+                "manager": manager.display_name if manager else None,
+                "secondEmail": None,
+                "mobilePhone": None,
+            }
+        ),
         "credentials": {"provider": {"type": "OKTA", "name": "OKTA"}},
         "_links": {"self": {"href": f"{base}/api/v1/users/{u.id}"}},
     }
+
+
+def _profile(values: dict[str, Any]) -> dict[str, Any]:
+    """Okta leaves out unset attributes that are not nullable (``department``, …)."""
+    return {k: v for k, v in values.items() if v is not None or k in NULLABLE}
 
 
 def flat_user(tenant: Tenant, u: TenantUser, status: str, version: int) -> dict[str, str | None]:
