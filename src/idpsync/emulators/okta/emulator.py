@@ -229,6 +229,13 @@ class OktaEmulator(Emulator):
         for index, gid in enumerate(others):
             if index % 5 == 4:
                 self.group_types[gid] = "APP_GROUP"
+        room = 100 - len(t.domain) - 1
+        for user in t.users.values():  # Okta's profile limits: names 50, login/email 100
+            user.given_name = user.given_name[:50] if user.given_name else user.given_name
+            user.surname = user.surname[:50] if user.surname else user.surname
+            user.alias = user.alias[:room]
+            user.mail = user.mail if user.mail and len(user.mail) <= 100 else None
+        t.by_login = {t.login(u).lower(): u.id for u in t.users.values()}
         for index, uid in enumerate(t.user_ids):
             if not t.users[uid].enabled:
                 self.statuses[uid] = "DEPROVISIONED" if index % 2 == 0 else "SUSPENDED"
