@@ -10,9 +10,9 @@ from typing import Any
 from pydantic import SecretStr
 
 from idpsync.config import HttpSettings, OktaSourceSettings
+from idpsync.emulators.framework import Charge
 from idpsync.emulators.okta import OktaEmulator
 from idpsync.emulators.okta.limits import bucket_of as emulator_bucket
-from idpsync.emulators.framework import Charge
 from idpsync.http import build_http_client
 from idpsync.sources.okta import OktaSource, bucket_of
 from idpsync.sources.okta_pacing import OktaPacer
