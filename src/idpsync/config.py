@@ -184,6 +184,8 @@ class OktaSourceSettings(SourceBase):
     """Group types to read (skip ``BUILT_IN`` to save reading ``Everyone``'s members)."""
     groups_page_size: int = Field(10000, ge=1, le=10000)
     """``limit`` of ``GET /api/v1/groups``."""
+    full_reconcile_hours: float = Field(24.0, ge=0)
+    """An incremental read turns into a full one when the last full read is this old."""
 
     @model_validator(mode="after")
     def _one_credential(self) -> OktaSourceSettings:

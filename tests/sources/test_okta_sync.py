@@ -235,3 +235,78 @@ async def test_fault_mid_listing_marks_incomplete_and_removes_nobody(
 def test_settings_need_exactly_one_credential() -> None:
     with pytest.raises(ValueError, match="api_token, or client_id"):
         OktaSourceSettings(type="okta", base_url="https://x.okta.com")
+
+
+async def incremental(store: Store, src: OktaSource, state: dict[str, Any]):
+    with store.transaction() as conn:
+        src.resume_from(store.load_stage(conn, "okta"), state)
+    return await sync(store, src, allow_deletes=True)
+
+
+async def test_incremental_after_each_kind_of_change_reads_only_what_changed() -> None:
+    from idpsync.store import Store as S
+    from tests.sources.okta_support import pages
+
+    store = S.open("sqlite://")
+    emu = emulator(users=900, groups=14)
+    src = source(emu)
+    assert (await sync(store, src)).ok and src.stats.extra["mode"] == "full"
+    state = dict(src.state)
+    t = emu.tenant
+    active = [uid for uid in t.user_ids if emu.status_of(uid) == "ACTIVE"]
+    plain = [gid for gid in t.group_ids if emu.group_type(gid) == "OKTA_GROUP"]
+    g0, g1 = plain[0], plain[1]
+    changes = [  # (change, users changed, groups whose members changed)
+        (lambda: t.update_user(active[0], display_name="Renamed Person"), 1, []),
+        (lambda: emu.set_status(active[1], "SUSPENDED"), 1, []),
+        (lambda: emu.set_status(active[2], "DEPROVISIONED"), 1, []),
+        (lambda: t.add_user(TenantUser("00unew", "new.one", "New One", "New", "One", None)), 1, []),
+        (lambda: t.add_member(g0, "00unew"), 0, [g0]),
+        (lambda: t.remove_member(g1, next(iter(t.groups[g1].members))), 0, [g1]),
+        (lambda: t.rename_group(plain[2], "Renamed group"), 0, []),
+        (
+            lambda: t.add_group(TenantGroup("00gnew", "New group", members={active[3]: None})),
+            0,
+            ["00gnew"],
+        ),
+        (lambda: t.delete_group(plain[3]), 0, []),
+    ]
+    for change, users, groups in changes:
+        change()
+        emu.requests.clear()
+        result = await incremental(store, src, state)
+        assert result.status == "succeeded", result.message
+        assert src.stats.extra["mode"] == "incremental"
+        assert_matches(store, emu)
+        members = sum(pages(len(t.groups[g].members), 1000) for g in groups)
+        assert len(emu.requests) == pages(users, 200) + 1 + members
+        state = dict(src.state)
+    assert len(emu.requests) < expected_requests(emu) / 3
+    await src.aclose()
+    store.close()
+
+
+async def test_incremental_turns_full_when_the_reconcile_is_due_or_marks_are_missing() -> None:
+    emu = emulator(users=120, groups=6)
+    src = source(emu, full_reconcile_hours=1)
+    await src.snapshot()
+    mirror_state = dict(src.state)
+    for state in ({}, {**mirror_state, "full_at": mirror_state["full_at"] - 7200}):
+        emu.requests.clear()
+        src.resume_from(await src.snapshot(), state)
+        await src.snapshot()
+        assert src.stats.extra["mode"] == "full"
+
+
+async def test_incremental_failure_is_incomplete_and_keeps_the_marks(store: Store) -> None:
+    emu = emulator(users=120, groups=6)
+    src = source(emu)
+    await sync(store, src)
+    state = dict(src.state)
+    emu.set_status(next(iter(emu.tenant.user_ids)), "SUSPENDED")
+    emu.inject(Fault("status", "/api/v1/groups", times=0, status=500))
+    result = await incremental(store, src, state)
+    assert result.status == "partial" and not result.complete
+    assert src.state == state
+    summary = result.summary()
+    assert summary["users_deactivated"] == summary["memberships_removed"] == 0

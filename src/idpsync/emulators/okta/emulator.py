@@ -233,7 +233,9 @@ class OktaEmulator(Emulator):
         for user in t.users.values():  # Okta's profile limits: names 50, login/email 100
             user.given_name = user.given_name[:50] if user.given_name else user.given_name
             user.surname = user.surname[:50] if user.surname else user.surname
-            user.alias = user.alias[:room]
+            if len(user.alias) > room:  # keep logins unique: cut, then a short hash of the id
+                tag = hashlib.sha1(user.id.encode()).hexdigest()[:8]
+                user.alias = f"{user.alias[: room - 9]}.{tag}"
             user.mail = user.mail if user.mail and len(user.mail) <= 100 else None
         t.by_login = {t.login(u).lower(): u.id for u in t.users.values()}
         for index, uid in enumerate(t.user_ids):
