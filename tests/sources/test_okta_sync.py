@@ -310,3 +310,36 @@ async def test_incremental_failure_is_incomplete_and_keeps_the_marks(store: Stor
     assert src.state == state
     summary = result.summary()
     assert summary["users_deactivated"] == summary["memberships_removed"] == 0
+
+
+async def test_bad_credentials_fail_the_run_without_leaking_secrets(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    from pydantic import SecretStr
+
+    emu = emulator(users=20, groups=3)
+    wrong = "00WrongTokenValue0123456789abcdefXYZ"
+    result = await sync(store, source(emu, api_token=SecretStr(wrong)))
+    assert result.status == "failed" and "401" in (result.message or "")
+    assert "GET /api/v1/users" in (result.message or "")
+    assert len(emu.requests) == 2  # the request and the one retry after a 401, then stop
+    stranger = emu.register_app(scopes=("okta.users.read",))
+    app = emu.register_app()
+    oauth = source(
+        emu, oauth=True, client_id=app.client_id, private_key=SecretStr(stranger.private_key_pem)
+    )
+    failed = await sync(store, oauth)
+    assert failed.status == "failed" and "invalid_client" in (failed.message or "")
+    scoped = source(
+        emu,
+        oauth=True,
+        client_id=stranger.client_id,
+        private_key=SecretStr(stranger.private_key_pem),
+        scopes=["okta.users.read"],
+    )
+    denied = await sync(store, scoped)
+    assert denied.status == "failed" and "okta.groups.read" in (denied.message or "")
+    text = " ".join([result.message or "", failed.message or "", denied.message or "", caplog.text])
+    assert wrong not in text
+    for pem in (stranger.private_key_pem, app.private_key_pem):
+        assert pem.splitlines()[1] not in text

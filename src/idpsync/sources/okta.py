@@ -42,6 +42,7 @@ import httpx
 from idpsync.auth import PrivateKeyJwt, StaticToken
 from idpsync.config import OktaSourceSettings
 from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient
+from idpsync.http import errors as e
 from idpsync.http.errors import NotFound
 from idpsync.model import Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources import okta_incremental
@@ -94,6 +95,9 @@ BUCKETS = {
 """Okta's rate-limit bucket of each endpoint (named by the path Okta's table uses)."""
 USERS_PAGE, MEMBERS_PAGE = 200, 1000
 DEPROVISIONED = 'status eq "DEPROVISIONED"'
+FATAL = (e.Unauthorized, e.Forbidden, e.TokenError, e.DnsError, e.TlsError, e.ProxyError)
+"""Errors that fail the whole run (credentials, permissions, reachability) instead of leaving
+one listing incomplete: every other listing would fail the same way."""
 _NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 
 
@@ -174,9 +178,14 @@ class OktaSource(Source):
         params: dict[str, str],
         values: dict[str, str] | None = None,
     ) -> list[dict[str, Any]] | None:
-        """A listing, or ``None`` after marking the snapshot incomplete with the reason."""
+        """A listing, or ``None`` after marking the snapshot incomplete with the reason.
+
+        :data:`FATAL` errors propagate: the runner fails the run with their message.
+        """
         try:
             return await self._listing(endpoint, values, params)
+        except FATAL:
+            raise
         except SourceError as exc:
             snap.complete = False
             snap.incomplete_reasons.append(f"{what}: {exc}")
