@@ -343,3 +343,26 @@ async def test_bad_credentials_fail_the_run_without_leaking_secrets(
     assert wrong not in text
     for pem in (stranger.private_key_pem, app.private_key_pem):
         assert pem.splitlines()[1] not in text
+
+
+async def test_bucket_drained_by_another_integration_waits_for_the_reset(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from idpsync.http import client as http_client
+    from tests.sources.okta_support import FakeClock
+
+    clock = FakeClock()
+    emu = emulator(users=300, groups=6, clock=clock, limits={"users": 50})
+    monkeypatch.setattr(http_client, "pause", clock.sleep)  # the retry wait moves the clock
+    for _ in range(50):  # someone else used the whole users bucket this minute
+        emu.limiter.charge("users")
+    reset = (clock.now // 60 + 1) * 60
+    src = source(emu)
+    start = clock.now
+    snap = await src.snapshot()
+    assert snap.complete
+    assert emu.requests.count(status=429) == 1 and src.stats.throttled == 1
+    assert clock.slept[0] == pytest.approx(reset - start, abs=1)  # Reset − Date, no more
+    assert clock.now >= reset
+    assert len(emu.requests) == expected_requests(emu) + 1
+    await src.aclose()
