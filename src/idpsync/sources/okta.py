@@ -249,8 +249,15 @@ class OktaSource(Source):
                 done += 1
                 progress(Event("fetch", "group members", done, len(group_ids)))
 
-        workers = max(1, min(self.http.budget.concurrency, len(group_ids)))
-        await asyncio.gather(*(worker() for _ in range(workers)))
+        count = max(1, min(self.http.budget.concurrency, len(group_ids)))
+        tasks = [asyncio.create_task(worker()) for _ in range(count)]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:  # a fatal error: stop the other workers before raising it
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
         snap.memberships.sort()
 
     def _wanted(self, group: dict[str, Any]) -> bool:
