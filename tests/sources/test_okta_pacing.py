@@ -105,3 +105,27 @@ async def test_http_client_calls_the_hook_around_every_request(fail: bool) -> No
         await http.aclose()
     finally:
         set_testing(False)
+
+
+def test_incremental_marks_never_pass_the_start_of_the_read() -> None:
+    from idpsync.sources.okta_incremental import marks, server_time
+
+    users = [
+        {"lastUpdated": "2026-03-01T10:05:00.000Z"},
+        {"lastUpdated": "2026-03-01T09:00:00.000Z"},
+    ]
+    groups = [
+        {
+            "lastUpdated": "2026-03-01T08:00:00.000Z",
+            "lastMembershipUpdated": "2026-03-01T10:07:00.000Z",
+        }
+    ]
+    assert marks(users, groups, {}) == {
+        "users_since": "2026-03-01T10:05:00.000Z",
+        "groups_since": "2026-03-01T10:07:00.000Z",
+    }
+    started = server_time(httpx.Response(200, headers={"date": "Sun, 01 Mar 2026 10:00:00 GMT"}))
+    assert started == "2026-03-01T09:59:59.000Z"
+    capped = marks(users, groups, {"full_at": 1.0}, started)
+    assert capped == {"full_at": 1.0, "users_since": started, "groups_since": started}
+    assert server_time(httpx.Response(200)) is None

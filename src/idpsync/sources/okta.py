@@ -138,6 +138,8 @@ class OktaSource(Source):
         """High-water marks after a complete snapshot; save them with the run (see
         :meth:`resume_from` and :mod:`idpsync.sources.okta_incremental`)."""
         self._base: tuple[Snapshot, dict[str, Any]] | None = None
+        self.started: str | None = None
+        """Server time (``Date`` − 1 s) of the first answer of the current read."""
         self.active = frozenset(settings.active_statuses)
         if settings.api_token is not None:
             http.auth = StaticToken(settings.api_token, scheme="SSWS")
@@ -160,6 +162,8 @@ class OktaSource(Source):
     ) -> list[dict[str, Any]]:
         """Every page of a listing; raises :class:`SourceError` unless read to the end."""
         response = await self.http.request(endpoint, values, params=params)
+        if self.started is None:
+            self.started = okta_incremental.server_time(response)
         items = _page(response, endpoint)
         seen: set[str] = set()
         while (link := next_link(response)) is not None:
@@ -203,6 +207,7 @@ class OktaSource(Source):
     async def snapshot(self, progress: Progress = no_progress) -> Snapshot:
         """A full read, or an incremental one after :meth:`resume_from` (see docstring)."""
         base, self._base = self._base, None
+        self.started = None
         hours = self.settings.full_reconcile_hours
         if base is not None and not okta_incremental.due_for_full(base[1], hours):
             self.stats.extra["mode"] = "incremental"
@@ -227,7 +232,8 @@ class OktaSource(Source):
         snap.groups = [to_group(g) for g in groups]
         await self._members(snap, [g["id"] for g in groups], progress)
         if snap.complete:
-            self.state = okta_incremental.marks(users, groups, {"full_at": time.time()})
+            first = {"full_at": time.time()}
+            self.state = okta_incremental.marks(users, groups, first, self.started)
         return snap
 
     async def _members(self, snap: Snapshot, group_ids: list[str], progress: Progress) -> None:

@@ -21,7 +21,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from datetime import UTC, timedelta
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
+
+import httpx
 
 from idpsync.model import Snapshot
 from idpsync.sources.base import Event, Progress
@@ -31,17 +35,34 @@ if TYPE_CHECKING:
 
 
 def marks(
-    users: list[dict[str, Any]], groups: list[dict[str, Any]], old: Mapping[str, Any]
+    users: list[dict[str, Any]],
+    groups: list[dict[str, Any]],
+    old: Mapping[str, Any],
+    started: str | None = None,
 ) -> dict[str, Any]:
-    """New high-water marks: the latest ``lastUpdated`` / ``lastMembershipUpdated`` seen."""
-    users_since = max(
-        [str(old.get("users_since", ""))] + [str(u.get("lastUpdated", "")) for u in users]
-    )
+    """New high-water marks: the latest ``lastUpdated`` / ``lastMembershipUpdated`` seen.
+
+    Never later than ``started`` (the server time the read began, one second early), so a change
+    made to an already-read page during a long read is picked up next time.
+    """
+    user_times = [str(u.get("lastUpdated", "")) for u in users]
     group_times = [
         str(g.get(k, "")) for g in groups for k in ("lastMembershipUpdated", "lastUpdated")
     ]
+    users_since = max([str(old.get("users_since", "")), *user_times])
     groups_since = max([str(old.get("groups_since", "")), *group_times])
+    if started:
+        users_since, groups_since = min(users_since, started), min(groups_since, started)
     return {**old, "users_since": users_since, "groups_since": groups_since}
+
+
+def server_time(response: httpx.Response) -> str | None:
+    """The response's ``Date`` minus one second, in Okta's timestamp format."""
+    try:
+        moment = parsedate_to_datetime(response.headers["date"]) - timedelta(seconds=1)
+    except (KeyError, TypeError, ValueError):
+        return None
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def due_for_full(state: Mapping[str, Any], hours: float, now: float | None = None) -> bool:
@@ -89,5 +110,5 @@ async def snapshot_since(
     snap.memberships = [m for m in mirror.memberships if m.group_id in keep]
     await source._members(snap, stale, progress)
     if snap.complete:
-        source.state = marks(changed or [], groups, state)
+        source.state = marks(changed or [], groups, state, source.started)
     return snap
