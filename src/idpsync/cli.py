@@ -1034,6 +1034,48 @@ def emulate_google(
     emulator.serve_forever(sock)
 
 
+@emulate_app.command("okta")
+def emulate_okta(
+    port: Annotated[int, typer.Option(help="TCP port (0 = any free port).")] = 8002,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    users: Annotated[int, typer.Option(help="Number of generated users.")] = 10000,
+    groups: Annotated[int, typer.Option(help="Number of generated groups.")] = 500,
+    seed: Annotated[int, typer.Option(help="Seed of the generated org.")] = 7,
+    latency_ms: Annotated[float, typer.Option(help="Fixed delay per request (ms).")] = 0.0,
+    rate_limit: Annotated[
+        bool, typer.Option("--rate-limit/--no-rate-limit", help="Okta per-minute buckets.")
+    ] = True,
+    print_config: Annotated[
+        bool, typer.Option("--print-config", help="Print a connector block for it first.")
+    ] = False,
+) -> None:
+    """Serve an Okta Management API emulator (API token and OAuth service apps) until stopped."""
+    from idpsync.emulators import Latency
+    from idpsync.emulators.framework import bind
+    from idpsync.emulators.okta import OktaEmulator
+
+    emulator = OktaEmulator.generate(
+        users=users,
+        groups=groups,
+        seed=seed,
+        latency=Latency(fixed_ms=latency_ms),
+        rate_limit=rate_limit,
+    )
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        err.print(f"cannot listen on {host}:{port}: {exc}; choose another --port", markup=False)
+        raise typer.Exit(EXIT_USAGE) from None
+    base = f"http://{host}:{sock.getsockname()[1]}"
+    if print_config:
+        out.print(f"export IDPSYNC_OKTA_TOKEN='{emulator.api_token}'", markup=False)
+        out.print("", markup=False)
+        out.print(emulator.connector_toml(base), markup=False)
+    err.print(f"okta emulator: {users} users, {groups} groups, seed {seed} at {base}")
+    sys.stdout.flush()
+    emulator.serve_forever(sock)
+
+
 def main() -> None:
     """Entry point of the ``idpsync`` console script."""
     try:

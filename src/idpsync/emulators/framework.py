@@ -150,6 +150,8 @@ class Emulator(ABC):
     """Base of every IdP emulator; subclasses supply the app and the IdP's formats."""
 
     name = "emulator"
+    date_header = True
+    """Let uvicorn add ``Date``; an emulator that sends its own (from its clock) sets False."""
 
     def __init__(self, tenant: Tenant, *, latency: Latency | None = None) -> None:
         self.tenant = tenant
@@ -212,7 +214,9 @@ class Emulator(ABC):
 
     def serve_forever(self, sock: socket.socket) -> None:
         """Serve on an already bound socket in this thread until interrupted (the CLI uses it)."""
-        config = uvicorn.Config(self, log_level="warning", lifespan="off")
+        config = uvicorn.Config(
+            self, log_level="warning", lifespan="off", date_header=self.date_header
+        )
         uvicorn.Server(config).run(sockets=[sock])
 
     # ---- the pipeline --------------------------------------------------------------------
@@ -355,6 +359,7 @@ class RunningServer:
             ssl_certfile=certfile,
             ssl_keyfile=keyfile,
             timeout_graceful_shutdown=1,
+            date_header=emulator.date_header,
         )
         server = _ThreadServer(config)
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

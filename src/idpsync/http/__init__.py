@@ -16,6 +16,7 @@ from idpsync.http.client import (
 )
 from idpsync.http.endpoint import ConcreteEndpoint, Endpoint
 from idpsync.http.errors import HttpError
+from idpsync.http.pacing import Pacer
 from idpsync.http.policy import CLASSIFICATION, Action, set_testing
 from idpsync.http.redact import redact_url, register_secret, scrub
 
@@ -26,6 +27,7 @@ __all__ = [
     "Endpoint",
     "HttpClient",
     "HttpError",
+    "Pacer",
     "RequestBudget",
     "build_http_client",
     "build_httpx_client",

@@ -32,6 +32,7 @@ from idpsync.sources.base import SourceError, SourceStats
 
 if TYPE_CHECKING:
     from idpsync.auth.base import TokenProvider
+    from idpsync.http.pacing import Pacer
 
 log = logging.getLogger("idpsync.http")
 
@@ -117,6 +118,7 @@ class HttpClient:
         budget: RequestBudget | None = None,
         stats: SourceStats | None = None,
         auth: TokenProvider | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self.client = client
         self.settings = settings
@@ -126,6 +128,8 @@ class HttpClient:
         self.auth = auth
         """The token provider; set after construction when the provider itself uses this
         client for its token requests."""
+        self.pacer = pacer
+        """Optional pacing strategy fed every response's headers (see :mod:`.pacing`)."""
 
     def target(
         self, endpoint: Endpoint, values: Mapping[str, str] | None = None
@@ -243,15 +247,22 @@ class HttpClient:
             request.authorization = await self.auth.authorization()
             headers["Authorization"] = request.authorization
         async with self.budget.slot():
+            if self.pacer is not None:
+                await self.pacer.before(request.target)
             self.stats.requests += 1
-            response = await self.client.request(
-                request.target.endpoint.method,
-                request.target.url,
-                params=_merge(request.target.params, request.params),
-                json=request.json,
-                data=request.data,
-                headers=headers,
-            )
+            response: httpx.Response | None = None
+            try:
+                response = await self.client.request(
+                    request.target.endpoint.method,
+                    request.target.url,
+                    params=_merge(request.target.params, request.params),
+                    json=request.json,
+                    data=request.data,
+                    headers=headers,
+                )
+            finally:
+                if self.pacer is not None:
+                    self.pacer.after(request.target, response)
         self.stats.bytes_received += len(response.content)
         log.debug(
             "%s %s -> %d (%d bytes)",

@@ -8,6 +8,7 @@ from idpsync.config import (
     GoogleSourceSettings,
     KeycloakSourceSettings,
     LoadedConfig,
+    OktaSourceSettings,
     OneLoginSourceSettings,
 )
 from idpsync.sources.base import Source, SourceError
@@ -34,6 +35,14 @@ def build_source(config: LoadedConfig, settings: ConnectorSettings) -> Source:
         from idpsync.sources.google_build import build_google
 
         return build_google(config, settings)
+    if isinstance(source, OktaSourceSettings):
+        from idpsync.http import build_http_client
+        from idpsync.sources.okta import OktaSource
+
+        http = build_http_client(
+            source.http, base_url=source.base_url.rstrip("/"), default_concurrency=4
+        )
+        return OktaSource(http, source)
     raise SourceError(f"unsupported source type {source.type!r}")
 
 

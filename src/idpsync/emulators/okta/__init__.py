@@ -1,0 +1,5 @@
+"""The Okta Management API emulator (see ``docs/emulators.md``)."""
+
+from idpsync.emulators.okta.emulator import GROUP_TYPES, STATUSES, OktaEmulator
+
+__all__ = ["GROUP_TYPES", "STATUSES", "OktaEmulator"]

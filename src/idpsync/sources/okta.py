@@ -1,0 +1,371 @@
+"""The ``okta`` source: users, groups and memberships from an Okta org's Management API.
+
+Authentication: an API token (``Authorization: SSWS …``) or an OAuth service app
+(``client_credentials`` with a ``private_key_jwt`` assertion at ``{org}/oauth2/v1/token``,
+scopes ``okta.users.read okta.groups.read``).
+
+A full snapshot reads, in this order: every user that is not ``DEPROVISIONED``
+(``GET /api/v1/users?limit=200``), the ``DEPROVISIONED`` users
+(``filter=status eq "DEPROVISIONED"``, so cleanup sees them as inactive), every group
+(``GET /api/v1/groups?limit=10000``) and the members of each group of a configured type
+(``GET /api/v1/groups/{id}/users?limit=1000``). It never asks each user for its groups.
+
+**Request count** of a full snapshot, with ``p(n, k) = max(1, ⌈n / k⌉)`` pages per listing::
+
+    R = p(U_a, 200) + p(U_d, 200) + p(G, groups_page_size) + Σ_g p(m_g, 1000) + T
+
+``U_a`` users not deprovisioned, ``U_d`` deprovisioned users (term dropped when
+``include_deprovisioned = false``), ``G`` groups, ``m_g`` members of each group read (types in
+``group_types``), ``T`` = 1 token request in OAuth mode and 0 with an API token. (Okta sends no
+``next`` link after the last page.) Retries and 429s come on top; pacing makes the latter zero.
+
+Incremental reads (:meth:`OktaSource.resume_from`, :mod:`~idpsync.sources.okta_incremental`)
+cost ``p(C, 200) + p(G, groups_page_size) + Σ_{changed g} p(m_g, 1000) + T``.
+
+A single-user fetch costs 2 requests (+T): ``GET /api/v1/users/{id|login}`` and
+``GET /api/v1/users/{id}/groups``.
+
+Pacing: :class:`~idpsync.sources.okta_pacing.OktaPacer` reads ``X-Rate-Limit-*`` of every
+answer per bucket and waits for the next window rather than using the last ``reserve`` share.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import httpx
+
+from idpsync.auth import PrivateKeyJwt, StaticToken
+from idpsync.config import OktaSourceSettings
+from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient
+from idpsync.http import errors as e
+from idpsync.http.errors import NotFound
+from idpsync.model import Membership, Snapshot, SourceGroup, SourceUser
+from idpsync.sources import okta_incremental
+from idpsync.sources.base import Event, Probe, Progress, Source, SourceError, no_progress
+from idpsync.sources.okta_pacing import OktaPacer
+
+TOKEN = Endpoint(
+    "token", "POST", "/oauth2/v1/token", "obtain an access token (OAuth service app)", token=True
+)
+USERS = Endpoint(
+    "list_users",
+    "GET",
+    "/api/v1/users",
+    "list users (and deprovisioned ones by filter)",
+    permission="okta.users.read",
+)
+USER = Endpoint(
+    "get_user",
+    "GET",
+    "/api/v1/users/{id}",
+    "read one user by id or login (sync-user)",
+    permission="okta.users.read",
+)
+USER_GROUPS = Endpoint(
+    "user_groups",
+    "GET",
+    "/api/v1/users/{id}/groups",
+    "groups of one user (sync-user only)",
+    permission="okta.groups.read",
+)
+GROUPS = Endpoint(
+    "list_groups", "GET", "/api/v1/groups", "list groups", permission="okta.groups.read"
+)
+GROUP_USERS = Endpoint(
+    "group_users",
+    "GET",
+    "/api/v1/groups/{id}/users",
+    "members of a group",
+    permission="okta.groups.read",
+)
+ENDPOINTS = (TOKEN, USERS, USER, USER_GROUPS, GROUPS, GROUP_USERS)
+BUCKETS = {
+    "token": "/oauth2/v1/token",
+    "list_users": "/api/v1/users",
+    "get_user": "/api/v1/users/{id}",
+    "user_groups": "/api/v1/users/{id}",
+    "list_groups": "/api/v1/groups",
+    "group_users": "/api/v1/groups/{id}",
+}
+"""Okta's rate-limit bucket of each endpoint (named by the path Okta's table uses)."""
+USERS_PAGE, MEMBERS_PAGE = 200, 1000
+DEPROVISIONED = 'status eq "DEPROVISIONED"'
+FATAL = (e.Unauthorized, e.Forbidden, e.TokenError, e.DnsError, e.TlsError, e.ProxyError)
+"""Errors that fail the whole run (credentials, permissions, reachability) instead of leaving
+one listing incomplete: every other listing would fail the same way."""
+_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
+
+
+def bucket_of(target: ConcreteEndpoint) -> str:
+    """The rate-limit bucket a request counts against."""
+    return BUCKETS.get(target.endpoint.name, "/api/v1")
+
+
+def next_link(response: httpx.Response) -> str | None:
+    """The ``rel="next"`` URL of Okta's ``Link`` headers, if any."""
+    for value in response.headers.get_list("link"):
+        match = _NEXT.search(value)
+        if match:
+            return match.group(1)
+    return None
+
+
+class ListingError(SourceError):
+    """A listing could not be read to its end."""
+
+
+class OktaSource(Source):
+    """Reads an Okta org (see module docstring)."""
+
+    type = "okta"
+
+    def __init__(
+        self, http: HttpClient, settings: OktaSourceSettings, pacer: OktaPacer | None = None
+    ) -> None:
+        super().__init__()
+        self.http, self.settings = http, settings
+        self.stats = http.stats
+        self.pacer = pacer or OktaPacer(bucket_of, settings.reserve, stats=http.stats)
+        self.pacer.stats = http.stats
+        http.pacer = self.pacer
+        self.token_endpoint = http.target(TOKEN)
+        self.state: dict[str, Any] = {}
+        """High-water marks after a complete snapshot; save them with the run (see
+        :meth:`resume_from` and :mod:`idpsync.sources.okta_incremental`)."""
+        self._base: tuple[Snapshot, dict[str, Any]] | None = None
+        self.started: str | None = None
+        """Server time (``Date`` − 1 s) of the first answer of the current read."""
+        self.active = frozenset(settings.active_statuses)
+        if settings.api_token is not None:
+            http.auth = StaticToken(settings.api_token, scheme="SSWS")
+        else:
+            assert settings.client_id and settings.private_key
+            http.auth = PrivateKeyJwt(
+                http,
+                self.token_endpoint,
+                settings.client_id,
+                settings.private_key,
+                " ".join(settings.scopes),
+                key_id=settings.key_id,
+                connector="okta",
+            )
+
+    # ---- reading ----------------------------------------------------------------------------
+
+    async def _listing(
+        self, endpoint: Endpoint, values: dict[str, str] | None, params: dict[str, str]
+    ) -> list[dict[str, Any]]:
+        """Every page of a listing; raises :class:`SourceError` unless read to the end."""
+        response = await self.http.request(endpoint, values, params=params)
+        if self.started is None:
+            self.started = okta_incremental.server_time(response)
+        items = _page(response, endpoint)
+        seen: set[str] = set()
+        while (link := next_link(response)) is not None:
+            if link in seen:
+                raise ListingError(f"{endpoint.label}: Okta repeated the next link {link}")
+            seen.add(link)
+            response = await self.http.request(endpoint, values, url=link)
+            items += _page(response, endpoint)
+        return items
+
+    async def _read(
+        self,
+        snap: Snapshot,
+        what: str,
+        endpoint: Endpoint,
+        params: dict[str, str],
+        values: dict[str, str] | None = None,
+    ) -> list[dict[str, Any]] | None:
+        """A listing, or ``None`` after marking the snapshot incomplete with the reason.
+
+        :data:`FATAL` errors propagate: the runner fails the run with their message.
+        """
+        try:
+            return await self._listing(endpoint, values, params)
+        except FATAL:
+            raise
+        except SourceError as exc:
+            snap.complete = False
+            snap.incomplete_reasons.append(f"{what}: {exc}")
+            return None
+
+    def resume_from(self, mirror: Snapshot, state: Mapping[str, Any]) -> None:
+        """Make the next :meth:`snapshot` incremental on top of ``mirror``.
+
+        ``mirror`` is the staged snapshot of the last complete run and ``state`` the
+        :attr:`state` saved with it. The read is full anyway when the state has no marks or
+        the last full read is older than ``full_reconcile_hours``.
+        """
+        self._base = (mirror, dict(state))
+
+    async def snapshot(self, progress: Progress = no_progress) -> Snapshot:
+        """A full read, or an incremental one after :meth:`resume_from` (see docstring)."""
+        base, self._base = self._base, None
+        self.started = None
+        hours = self.settings.full_reconcile_hours
+        if base is not None and not okta_incremental.due_for_full(base[1], hours):
+            self.stats.extra["mode"] = "incremental"
+            return await okta_incremental.snapshot_since(self, base[0], base[1], progress)
+        self.stats.extra["mode"] = "full"
+        return await self._full(progress)
+
+    async def _full(self, progress: Progress) -> Snapshot:
+        """Users, deprovisioned users, groups, then each group's members (see docstring)."""
+        snap = Snapshot()
+        progress(Event("fetch", "reading Okta users"))
+        users = await self._read(snap, "users", USERS, {"limit": str(USERS_PAGE)}) or []
+        if self.settings.include_deprovisioned:
+            params = {"limit": str(USERS_PAGE), "filter": DEPROVISIONED}
+            users += await self._read(snap, "deprovisioned users", USERS, params) or []
+        snap.users = list({u.source_id: u for u in map(self.to_user, users)}.values())
+        progress(Event("fetch", f"{len(snap.users)} users; reading groups"))
+        params = {"limit": str(self.settings.groups_page_size)}
+        groups = [
+            g for g in await self._read(snap, "groups", GROUPS, params) or [] if self._wanted(g)
+        ]
+        snap.groups = [to_group(g) for g in groups]
+        await self._members(snap, [g["id"] for g in groups], progress)
+        if snap.complete:
+            first = {"full_at": time.time()}
+            self.state = okta_incremental.marks(users, groups, first, self.started)
+        return snap
+
+    async def _members(self, snap: Snapshot, group_ids: list[str], progress: Progress) -> None:
+        """Read every group's members with a few workers (the pacer keeps them in budget)."""
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        for gid in group_ids:
+            queue.put_nowait(gid)
+        done = 0
+
+        async def worker() -> None:
+            nonlocal done
+            while not queue.empty():
+                gid = queue.get_nowait()
+                params = {"limit": str(MEMBERS_PAGE)}
+                members = await self._read(
+                    snap, f"members of group {gid}", GROUP_USERS, params, {"id": gid}
+                )
+                snap.memberships += [Membership(gid, str(m["id"])) for m in members or ()]
+                done += 1
+                progress(Event("fetch", "group members", done, len(group_ids)))
+
+        count = max(1, min(self.http.budget.concurrency, len(group_ids)))
+        tasks = [asyncio.create_task(worker()) for _ in range(count)]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:  # a fatal error: stop the other workers before raising it
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        snap.memberships.sort()
+
+    def _wanted(self, group: dict[str, Any]) -> bool:
+        return group.get("type", "OKTA_GROUP") in self.settings.group_types
+
+    async def fetch_user(self, key: str) -> Snapshot | None:
+        """One user by id or login, with every group it is a direct member of."""
+        try:
+            raw = await self.http.get_json(USER, {"id": key})
+        except NotFound:
+            return None
+        groups = await self.http.get_json(USER_GROUPS, {"id": str(raw["id"])})
+        if not isinstance(groups, list):
+            raise ListingError(f"{USER_GROUPS.label}: the answer is not a list of groups")
+        wanted = [g for g in groups if self._wanted(g)]
+        user = self.to_user(raw)
+        return Snapshot(
+            users=[user],
+            groups=[to_group(g) for g in wanted],
+            memberships=sorted(Membership(str(g["id"]), user.source_id) for g in wanted),
+        )
+
+    def to_user(self, raw: dict[str, Any]) -> SourceUser:
+        """An Okta user object as a :class:`SourceUser` (status mapped by ``active_statuses``)."""
+        profile = raw.get("profile") or {}
+        status = str(raw.get("status", ""))
+        first, last = profile.get("firstName"), profile.get("lastName")
+        name = profile.get("displayName") or " ".join(p for p in (first, last) if p) or None
+        return SourceUser(
+            source_id=str(raw["id"]),
+            login=str(profile.get("login") or raw["id"]),
+            email=profile.get("email"),
+            display_name=name,
+            given_name=first,
+            family_name=last,
+            active=status in self.active,
+            manager_id=profile.get("managerId"),
+            attributes={"status": status, "profile": _clean(profile)},
+        )
+
+    # ---- diagnostics ------------------------------------------------------------------------
+
+    def endpoints(self) -> list[ConcreteEndpoint]:
+        """The endpoint table with the org URL filled in."""
+        base = self.http.base_url
+        table: Iterable[Endpoint] = ENDPOINTS
+        if self.settings.api_token is not None:
+            table = [e for e in ENDPOINTS if e is not TOKEN]
+        return [e.resolve(base, partial=True) for e in table]
+
+    def probes(self) -> list[Probe]:
+        """Token request (OAuth mode) and one minimal read per listing endpoint."""
+        probes: list[Probe] = []
+        if self.settings.api_token is None:
+            probes.append(Probe("token", TOKEN.label, self._probe_token))
+        for endpoint, params in ((USERS, {"limit": "1"}), (GROUPS, {"limit": "1"})):
+            probes.append(Probe("read", endpoint.label, self._prober(endpoint, params)))
+        return probes
+
+    async def _probe_token(self) -> str:
+        assert self.http.auth is not None
+        await self.http.auth.authorization()
+        return "access token issued"
+
+    def _prober(self, endpoint: Endpoint, params: dict[str, str]) -> Any:
+        async def run() -> str:
+            response = await self.http.request(endpoint, params=params)
+            remaining = response.headers.get("x-rate-limit-remaining", "?")
+            limit = response.headers.get("x-rate-limit-limit", "?")
+            return f"HTTP {response.status_code}, bucket {remaining}/{limit} left"
+
+        return run
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        await self.http.aclose()
+
+
+def to_group(raw: dict[str, Any]) -> SourceGroup:
+    """An Okta group object as a :class:`SourceGroup`."""
+    profile = raw.get("profile") or {}
+    return SourceGroup(
+        source_id=str(raw["id"]),
+        name=str(profile.get("name") or raw["id"]),
+        description=profile.get("description"),
+    )
+
+
+def _page(response: httpx.Response, endpoint: Endpoint) -> list[dict[str, Any]]:
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise ListingError(
+            f"{endpoint.label}: the answer is not JSON (cut off?) at {response.request.url.path}"
+        ) from exc
+    if not isinstance(body, list):
+        raise ListingError(f"{endpoint.label}: expected a JSON array, got {type(body).__name__}")
+    return body
+
+
+def _clean(profile: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in profile.items() if v is not None}
+
+
+__all__ = ["ENDPOINTS", "OktaSource", "bucket_of", "next_link"]
