@@ -38,3 +38,13 @@ if [ -x .venv/bin/python ]; then
   test -x .venv/bin/scim2-server || { echo "services: scim2-server is missing" >&2; exit 1; }
   echo "services: scim2-server installed"
 fi
+
+# chromium: the service's browser tests drive Debian's headless Chromium through Playwright's
+# Python package (executable_path=/usr/bin/chromium; no 'playwright install').
+if [ ! -x /usr/bin/chromium ]; then
+  echo "services: installing chromium"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+fi
+test -x /usr/bin/chromium || { echo "services: chromium is not installed" >&2; exit 1; }
+echo "services: chromium available"
