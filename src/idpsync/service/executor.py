@@ -30,7 +30,7 @@ log = logging.getLogger("idpsync.service")
 
 
 def instance_id() -> str:
-    """This process as ``host:pid`` (what ``runs.host``/``runs.pid`` record)."""
+    """The current process as ``host:pid`` (what ``runs.host``/``runs.pid`` record)."""
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
