@@ -21,7 +21,6 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 from starlette.middleware.sessions import SessionMiddleware
-from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from idpsync.config import LoadedConfig
@@ -131,22 +130,24 @@ def create_app(
 Handler = Callable[[Request], Awaitable[Response]]
 
 
+def _route(request: Request) -> str:
+    """The matched route's path template (bounded label values for the metrics)."""
+    route = request.scope.get("route")
+    return str(getattr(route, "path", "unmatched"))
+
+
 def _count_requests(
     metrics: Metrics, app: FastAPI
 ) -> Callable[[Request, Handler], Awaitable[Response]]:
     async def count(request: Request, call_next: Handler) -> Response:
-        route = "unmatched"
-        for candidate in app.router.routes:
-            match, _ = candidate.matches(request.scope)
-            if match is Match.FULL:
-                route = getattr(candidate, "path", "unmatched")
-                break
         try:
             response = await call_next(request)
         except Exception:
-            metrics.http_requests.labels(request.method, route, "500").inc()
+            metrics.http_requests.labels(request.method, _route(request), "500").inc()
             return JSONResponse({"detail": "internal error"}, status_code=500)
-        metrics.http_requests.labels(request.method, route, str(response.status_code)).inc()
+        metrics.http_requests.labels(
+            request.method, _route(request), str(response.status_code)
+        ).inc()
         return response
 
     return count

@@ -58,9 +58,9 @@ def login_form(request: Request) -> Response:
 @router.post("/login")
 def login(
     request: Request,
-    csrf: CsrfField,
-    username: Annotated[str, Form()],
-    password: Annotated[str, Form()],
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    csrf: CsrfField = "",
 ) -> Response:
     """Check the administrator's password; a new session on success."""
     if not csrf_ok(request.session.get("csrf"), csrf):
@@ -75,7 +75,7 @@ def login(
 
 
 @router.post("/logout")
-def logout(request: Request, csrf: CsrfField) -> Response:
+def logout(request: Request, csrf: CsrfField = "") -> Response:
     """End the session."""
     _check_form(request, csrf)
     request.session.clear()
@@ -98,7 +98,7 @@ def dashboard(request: Request) -> Response:
 async def sync_form(
     request: Request,
     name: str,
-    csrf: CsrfField,
+    csrf: CsrfField = "",
     dry_run: Annotated[bool, Form()] = False,
 ) -> Response:
     """Start a sync from the dashboard."""
@@ -133,7 +133,7 @@ def run_page(request: Request, run_id: int) -> Response:
 
 
 @router.post("/runs/{run_id}/approve")
-async def approve_form(request: Request, run_id: int, csrf: CsrfField) -> Response:
+async def approve_form(request: Request, run_id: int, csrf: CsrfField = "") -> Response:
     """Approve a guarded run (re-run with the removals allowed)."""
     _check_form(request, csrf)
     from idpsync.web.api import approve
@@ -182,7 +182,7 @@ def check_page(request: Request, name: str) -> Response:
 
 
 @router.post("/connectors/{name}/check", response_class=HTMLResponse)
-async def check_run(request: Request, name: str, csrf: CsrfField) -> Response:
+async def check_run(request: Request, name: str, csrf: CsrfField = "") -> Response:
     """Run the check and show one row per step."""
     _check_form(request, csrf)
     svc = service(request)
