@@ -22,18 +22,21 @@ from sqlalchemy.engine import Engine
 LOCK_NAMESPACE = 7301
 """First key of the two-integer advisory lock space used for connector runs."""
 
+_LOCAL: dict[tuple[str, str], threading.Lock] = {}
+_GUARD = threading.Lock()
+
 
 class ConnectorLocks:
     """Non-blocking, per-connector run locks for one store."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._local: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
 
     def _thread_lock(self, connector: str) -> threading.Lock:
-        with self._guard:
-            return self._local.setdefault(connector, threading.Lock())
+        """The process-wide lock of (database, connector)."""
+        key = (self.engine.url.render_as_string(hide_password=True), connector)
+        with _GUARD:
+            return _LOCAL.setdefault(key, threading.Lock())
 
     @contextmanager
     def hold(self, connector: str) -> Iterator[bool]:
