@@ -21,6 +21,7 @@ from croniter import croniter
 from idpsync.config import ConnectorSettings
 from idpsync.service.alerts import Alert
 from idpsync.service.executor import Executor
+from idpsync.service import slots
 from idpsync.service.slots import Slot
 from idpsync.store import schema as t
 from idpsync.targets import http_client, run_delivery
@@ -95,19 +96,26 @@ class Scheduler:
         return {n: c for n, c in items if c.enabled}
 
     def tick(self) -> list[Slot]:
-        """Start every due slot not yet handled by this instance; return those started."""
+        """Start due work not yet handled by this instance; return the slots started.
+
+        Per connector and kind: the oldest unfinished slot within the misfire grace (one whose
+        holder died) before the latest due slot.
+        """
         at = self.clock()
         started = []
         for name, settings in self.connectors.items():
-            for kind, when in (
+            for kind, due in (
                 ("full", due_slot(settings, at)),
                 ("incremental", incremental_slot(settings, at)),
             ):
-                if when is None or self._done.get((name, kind)) == when:
+                if due is None or self.executor.busy(name):
+                    continue
+                since = at - timedelta(seconds=settings.schedule.misfire_grace)
+                orphan = slots.oldest_unfinished(self.executor.store, name, kind, since)
+                when = orphan if orphan is not None and orphan < due else due
+                if self._done.get((name, kind)) == when:
                     continue
                 if kind == "incremental" and not self._incremental_ok(name):
-                    continue
-                if self.executor.busy(name):
                     continue
                 slot = Slot(name, kind, when)
                 self._done[(name, kind)] = when

@@ -14,7 +14,7 @@ connector's run lock (:mod:`idpsync.service.locks`), then claims the slot's row 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -114,3 +114,20 @@ def recent(store: Store, limit: int = 100) -> list[dict[str, object]]:
     with store.engine.connect() as conn:
         rows = conn.execute(sa.select(t.schedule_slots).order_by(c.slot_at.desc()).limit(limit))
         return [dict(r._mapping) for r in rows]
+
+
+def oldest_unfinished(store: Store, connector: str, kind: str, since: datetime) -> datetime | None:
+    """The oldest slot claimed since ``since`` that no run has finished (its holder may be dead)."""
+    c = t.schedule_slots.c
+    with store.engine.connect() as conn:
+        value = conn.execute(
+            sa.select(sa.func.min(c.slot_at)).where(
+                c.connector == connector,
+                c.kind == kind,
+                c.slot_at >= since,
+                c.finished_at.is_(None),
+            )
+        ).scalar()
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
