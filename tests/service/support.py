@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import uvicorn
 from fastapi import FastAPI
 
 from idpsync.config import LoadedConfig, parse_config
@@ -102,3 +106,31 @@ async def login(client: httpx.AsyncClient) -> str:
     token = re.search(r'name="csrf" value="([^"]+)"', home.text)
     assert token is not None
     return token.group(1)
+
+
+class ThreadServer:
+    """The app under uvicorn on a real port, in a thread."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False))
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
+        )
+        self.thread.start()
+        for _ in range(400):
+            if self.server.started:
+                break
+            time.sleep(0.05)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.sock.close()
+
+
+def serve_in_thread(app: FastAPI) -> tuple[ThreadServer, str]:
+    server = ThreadServer(app)
+    return server, server.url

@@ -6,21 +6,17 @@ that no request makes the service answer with a server error.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
 from idpsync.store import Store
-from tests.service.support import TOKEN, harness
+from tests.service.support import TOKEN, harness, serve_in_thread
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -31,22 +27,11 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("schemathesis")
     store = Store.open(f"sqlite:///{tmp / 'd.db'}")
     h = harness(tmp, store)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(h.app, log_config=None, access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
+    server, url = serve_in_thread(h.app)
     answer = httpx.post(f"{url}/api/connectors/hr/sync-user", json={"key": "id-1"}, headers=AUTH)
     assert answer.status_code == 200
     yield url
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+    server.stop()
     store.close()
 
 

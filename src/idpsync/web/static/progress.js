@@ -1,4 +1,5 @@
-// Live progress bars on the dashboard: poll each connector's progress endpoint.
+// Live progress bars on the dashboard: poll each connector's progress endpoint; reload the
+// page when a run has finished (or a run finished that the page does not show yet).
 (function () {
   const bars = document.querySelectorAll("progress[data-progress]");
   if (!bars.length) { return; }
@@ -16,7 +17,7 @@
           wasRunning[name] = true;
           if (p.percent === null) { bar.removeAttribute("value"); } else { bar.value = p.percent; }
           text.textContent = p.message;
-        } else if (wasRunning[name]) {
+        } else if (wasRunning[name] || String(p.last_run_id || "") !== bar.dataset.lastRun) {
           window.location.reload();
         }
       } catch (e) { /* try again on the next tick */ }
