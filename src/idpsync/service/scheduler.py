@@ -19,9 +19,9 @@ import sqlalchemy as sa
 from croniter import croniter
 
 from idpsync.config import ConnectorSettings
+from idpsync.service import slots
 from idpsync.service.alerts import Alert
 from idpsync.service.executor import Executor
-from idpsync.service import slots
 from idpsync.service.slots import Slot
 from idpsync.store import schema as t
 from idpsync.targets import http_client, run_delivery

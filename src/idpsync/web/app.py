@@ -68,7 +68,7 @@ def create_app(
     clock: Clock = utcnow,
 ) -> FastAPI:
     """The service app for a configuration and an open store."""
-    from idpsync.web import api, pages
+    from idpsync.web import api, authorize, pages
 
     settings = loaded.settings.service
     metrics = Metrics()
@@ -111,6 +111,7 @@ def create_app(
     app.include_router(api.router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(pages.router)
+    app.include_router(authorize.router)
 
     @app.get("/healthz", tags=["service"])
     def healthz() -> dict[str, str]:
