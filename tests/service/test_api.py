@@ -154,3 +154,27 @@ async def test_api_token_is_checked_and_never_echoed(tmp_path: Path, store: Stor
         answer = await api.get("/api/runs")
         assert answer.status_code == 200
         assert TOKEN not in json.dumps(answer.json())
+
+
+async def test_progress_is_live_while_a_run_reads(tmp_path: Path, store: Store) -> None:
+    import asyncio
+    import os
+    import threading
+
+    h = harness(tmp_path, store)
+    h.data.unlink()
+    os.mkfifo(h.data)  # the read blocks until the test writes: a run that is visibly running
+    async with h.api() as api:
+        assert (await api.post("/api/connectors/hr/sync", json={})).status_code == 202
+        for _ in range(200):
+            state = (await api.get("/api/connectors/hr/progress")).json()
+            if state["phase"] == "fetch":
+                break
+            await asyncio.sleep(0.02)
+        assert state["running"] and state["message"].startswith("reading ")
+        busy = await api.post("/api/connectors/hr/sync", json={})
+        assert busy.status_code == 409
+        doc = json.dumps(people(5)).encode()
+        threading.Thread(target=lambda: h.data.write_bytes(doc), daemon=True).start()
+        done = await wait_idle(api)
+        assert done["last_status"] == "succeeded" and done["percent"] == 100.0
