@@ -99,10 +99,25 @@ async def test_slot_of_a_dead_instance_is_taken_over(pair) -> None:  # type: ign
                 connector="hr", kind="full", slot_at=slot.at, claimed_by="gone:1", claimed_at=now()
             )
         )
+        conn.execute(
+            t.runs.insert().values(
+                connector="hr",
+                mode="full",
+                dry_run=False,
+                status="running",
+                started_at=now(),
+                summary={},
+                stats={},
+                host="gone",
+                pid=1,
+            )
+        )
     result = await a.run("hr", slot=slot)
     assert result is not None and result.status == "succeeded"
     (row,) = slots.recent(a.store)
     assert row["claimed_by"] == a.owner and row["run_id"] == result.run_id
+    statuses = sorted(r["status"] for r in a.store.runs())
+    assert statuses == ["interrupted", "succeeded"]  # the dead holder's run, on another host
 
 
 async def test_finished_run_of_a_dead_holder_is_not_repeated(pair) -> None:  # type: ignore[no-untyped-def]

@@ -70,6 +70,7 @@ def claim(store: Store, slot: Slot, owner: str) -> bool:
                     .values(run_id=done[0], status=done[1], finished_at=now())
                 )
                 return False
+            _interrupt(conn, slot.connector, row.claimed_by)
             conn.execute(
                 t.schedule_slots.update()
                 .where(_where(slot))
@@ -96,6 +97,31 @@ def _finished_run(
         .order_by(r.id)
     ).first()
     return (int(row.id), str(row.status)) if row is not None else None
+
+
+def _interrupt(conn: Connection, connector: str, holder: str) -> None:
+    """Mark the dead holder's runs of the connector that are still ``running`` as interrupted.
+
+    Its lock session ended, so it is gone, on whichever host it ran (the runner itself only
+    notices dead processes on its own host).
+    """
+    host, _, pid = holder.rpartition(":")
+    r = t.runs.c
+    conn.execute(
+        t.runs.update()
+        .where(
+            r.connector == connector,
+            r.host == host,
+            r.pid == int(pid or 0),
+            r.status == "running",
+        )
+        .values(
+            status="interrupted",
+            finished_at=now(),
+            message="the idpsync instance running this sync ended before it finished; "
+            "nothing of it was applied; another instance ran the scheduled sync again",
+        )
+    )
 
 
 def finish(store: Store, slot: Slot, run_id: int | None, status: str) -> None:
