@@ -5,6 +5,8 @@ Screenshots go to ``test-artifacts/service/``.
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,16 +67,25 @@ def test_admin_walkthrough(tmp_path: Path, page: Page) -> None:
         shot(page, "01-dashboard")
 
         row = page.locator('tr.connector[data-connector="hr"]')
+        h.data.unlink()
+        os.mkfifo(h.data)  # the read waits for the test: the run is seen running
         row.locator("button.sync").click()
+        expect(row.locator(".progress-text")).to_contain_text("reading", timeout=30_000)
+        shot(page, "02-sync-running")
+        feed = threading.Thread(target=lambda: write(h.data, doc), daemon=True)
+        feed.start()
         expect(row.locator(".status-succeeded")).to_be_visible(timeout=30_000)
         expect(row.locator("progress")).to_have_attribute("value", "100.0")
-        shot(page, "02-sync-finished")
+        shot(page, "03-sync-finished")
+        feed.join(5)
+        h.data.unlink()
+        write(h.data, doc)
 
         page.click("text=Runs")
         page.locator("a.run-link").first.click()
         expect(page.locator("h1")).to_contain_text("succeeded")
         expect(page.locator("tr.op-user-create").first).to_be_visible()
-        shot(page, "03-run-diff")
+        shot(page, "04-run-diff")
 
         page.click("text=Users")
         page.fill("#q", "user7")
@@ -83,23 +94,23 @@ def test_admin_walkthrough(tmp_path: Path, page: Page) -> None:
         page.locator("a.user-link", has_text="user7").first.click()
         expect(page.locator("#user-title")).to_have_text("<script>alert(1)</script>")
         expect(page.locator("#source")).to_contain_text('"login": "user7"')
-        shot(page, "04-user")
+        shot(page, "05-user")
         assert dialogs == []  # the IdP's markup never ran
 
         page.goto(f"{url}/connectors/hr/check")
         page.click("#run-check")
         expect(page.locator("#check-verdict")).to_have_text("all steps passed")
         expect(page.locator("#check-steps tr.step-ok").first).to_be_visible()
-        shot(page, "05-check")
+        shot(page, "06-check")
 
         write(h.data, people(40, inactive=tuple(range(10))))
         page.goto(f"{url}/")
         row.locator("button.sync").click()
         expect(row.locator(".status-guarded")).to_be_visible(timeout=30_000)
-        shot(page, "06-guarded")
+        shot(page, "07-guarded")
         row.locator("button.approve").click()
         expect(row.locator(".status-succeeded")).to_be_visible(timeout=30_000)
-        shot(page, "07-approved")
+        shot(page, "08-approved")
         assert sum(not u["active"] for u in store.search_users(limit=1000)) == 10
     finally:
         server.stop()
