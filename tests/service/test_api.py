@@ -43,7 +43,10 @@ async def test_sync_runs_users_groups_and_run_detail(tmp_path: Path, store: Stor
 async def test_dry_run_changes_nothing(tmp_path: Path, store: Store) -> None:
     h = harness(tmp_path, store)
     async with h.api() as api:
-        await api.post("/api/connectors/hr/sync", json={"dry_run": True})
+        answer = await api.post(
+            "/api/connectors/hr/sync", json={"dry_run": True, "mode": "incremental"}
+        )
+        assert answer.json()["mode"] == "full"  # the file source has no incremental read
         state = await wait_idle(api)
         assert state["last_status"] == "dry_run"
         assert (await api.get("/api/users")).json() == []

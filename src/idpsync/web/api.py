@@ -17,6 +17,7 @@ from idpsync.config import ConfigError
 from idpsync.diagnostics import check_source
 from idpsync.engine import report
 from idpsync.engine.single import run_sync_user
+from idpsync.service.executor import supports_incremental
 from idpsync.service.scheduler import last_good_run, next_slot, utcnow
 from idpsync.sources import SourceError, build_source
 from idpsync.targets.state import TargetState, pending_count
@@ -101,8 +102,18 @@ async def start_sync(request: Request, name: str, body: SyncRequest, _who: Write
     _connector(svc, name)
     if svc.executor.busy(name):
         return JSONResponse({"detail": f"a run of {name} is in progress"}, status_code=409)
-    start(svc, name, dry_run=body.dry_run, allow_deletes=False, incremental=body.mode != "full")
-    return {"connector": name, "started": True, "mode": body.mode, "dry_run": body.dry_run}
+    mode = body.mode
+    if mode == "incremental" and not _incremental(svc, name):
+        mode = "full"  # the source reads everything every time
+    start(svc, name, dry_run=body.dry_run, allow_deletes=False, incremental=mode != "full")
+    return {"connector": name, "started": True, "mode": mode, "dry_run": body.dry_run}
+
+
+def _incremental(svc: Service, name: str) -> bool:
+    try:
+        return supports_incremental(build_source(svc.loaded, svc.loaded.connector(name)))
+    except SourceError:
+        return False
 
 
 def start(
