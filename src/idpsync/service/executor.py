@@ -116,18 +116,19 @@ class Executor:
         state.done = state.total = None
         started = time.monotonic()
         try:
-            result = await asyncio.to_thread(
-                self._locked_run, name, dry_run, allow_deletes, incremental, slot
-            )
-        except Exception as exc:  # the runner recorded the run as failed already
-            log.exception("run of %s ended with an internal error", name)
-            result = RunResult(0, "failed", message=f"internal error: {type(exc).__name__}")
+            try:
+                result = await asyncio.to_thread(
+                    self._locked_run, name, dry_run, allow_deletes, incremental, slot
+                )
+            except Exception as exc:  # the runner recorded the run as failed already
+                log.exception("run of %s ended with an internal error", name)
+                result = RunResult(0, "failed", message=f"internal error: {type(exc).__name__}")
+            if result is not None:  # alerts are out before the run shows as finished
+                await self._finished(name, result, time.monotonic() - started)
+            else:
+                state.message = "another run of this connector holds its lock (or the slot ran)"
         finally:
             state.running = False
-        if result is not None:
-            await self._finished(name, result, time.monotonic() - started)
-        else:
-            state.message = "another run of this connector holds its lock (or the slot ran)"
         return result
 
     def _locked_run(
