@@ -57,3 +57,13 @@ fi
 [ -x /usr/sbin/slapd ] && [ -f /etc/ldap/schema/inetorgperson.schema ] \
   || { echo "services: slapd is not installed" >&2; exit 1; }
 echo "services: slapd available"
+
+# chromium: the service's browser tests drive Debian's headless Chromium through Playwright's
+# Python package (executable_path=/usr/bin/chromium; no 'playwright install').
+if [ ! -x /usr/bin/chromium ]; then
+  echo "services: installing chromium"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+fi
+test -x /usr/bin/chromium || { echo "services: chromium is not installed" >&2; exit 1; }
+echo "services: chromium available"

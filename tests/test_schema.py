@@ -22,7 +22,17 @@ def test_policy_columns_exist(store: Store) -> None:
     assert "report" in metadata.tables["runs"].c and "reason" in metadata.tables["changes"].c
     with store.engine.connect() as conn:
         version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one()
-    assert version == "0003_policy"
+    # The newest migration (the head moves as later revisions are chained after 0003_policy).
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from idpsync.store.store import MIGRATIONS
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    scripts = ScriptDirectory.from_config(cfg)
+    assert version == scripts.get_current_head()
+    assert "0003_policy" in {r.revision for r in scripts.walk_revisions()}
 
 
 def test_upgrade_from_0001_backfills_email_keys(tmp_path: object) -> None:

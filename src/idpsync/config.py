@@ -33,6 +33,7 @@ from pydantic import (
 )
 
 from idpsync.config_policy import PolicySettings
+from idpsync.config_service import ScheduleSettings, ServiceSettings
 
 DEFAULT_CONFIG_PATH = "idpsync.toml"
 CONFIG_ENV = "IDPSYNC_CONFIG"
@@ -369,6 +370,8 @@ class ConnectorSettings(Strict):
     """Safety limits."""
     enabled: bool = True
     """A disabled connector is skipped by ``idpsync sync`` without a name."""
+    schedule: ScheduleSettings = ScheduleSettings()
+    """When ``idpsync serve`` syncs this connector (``docs/service.md``)."""
 
 
 class StoreSettings(Strict):
@@ -548,6 +551,8 @@ class Settings(Strict):
     """Connectors by name."""
     targets: dict[str, TargetSettings] = Field(default_factory=dict)
     """Targets by name."""
+    service: ServiceSettings = ServiceSettings()
+    """``idpsync serve`` (``docs/service.md``)."""
 
     @field_validator("connectors", "targets")
     @classmethod

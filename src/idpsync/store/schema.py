@@ -241,3 +241,18 @@ target_failures = Table(
 
 For users and groups ``member_kind``/``member_id`` are empty strings; for memberships
 ``source_id`` is the group and ``member_*`` the member."""
+
+schedule_slots = Table(
+    "schedule_slots",
+    metadata,
+    Column("connector", String(64), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("slot_at", DateTime(timezone=True), primary_key=True),
+    Column("claimed_by", String(255), nullable=False),
+    Column("claimed_at", DateTime(timezone=True), nullable=False),
+    Column("run_id", ID, nullable=True),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("status", String(16), nullable=True),
+)
+"""One row per scheduled run of ``idpsync serve`` (connector, ``full``/``incremental``, the
+slot's time): claimed once across instances, finished once; see ``service/slots.py``."""

@@ -1,0 +1,113 @@
+"""Configuration of ``idpsync serve``: the ``[service]`` table and per-connector schedules.
+
+Kept apart from :mod:`idpsync.config` so the service's settings can grow without touching the
+core schema. See ``docs/service.md``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from croniter import croniter
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
+
+
+def _secret(value: object) -> object:
+    from idpsync.config import resolve_secret
+
+    return resolve_secret(value)
+
+
+ServiceSecret = Annotated[SecretStr, BeforeValidator(_secret)]
+"""A secret given as an ``env:NAME`` / ``file:/path`` reference."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ScheduleSettings(_Strict):
+    """When ``idpsync serve`` syncs one connector."""
+
+    full: str | None = None
+    """Cron expression of full syncs (``0 * * * *``: hourly); a sixth field counts seconds."""
+    incremental_every: float | None = Field(None, gt=0)
+    """Seconds between incremental syncs; only for sources that support incremental reads."""
+    overdue_after: float | None = Field(None, gt=0)
+    """Alert when no run succeeded for this many seconds (default: twice the cron period)."""
+    misfire_grace: float = Field(3600.0, gt=0)
+    """A missed slot (all instances down) still runs if it is at most this many seconds old."""
+
+    @field_validator("full")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None and not croniter.is_valid(value):
+            raise ValueError(f"not a valid cron expression: {value!r}")
+        return value
+
+
+class AlertSettings(_Strict):
+    """Where alerts go when a sync fails, is refused by a guard, or is overdue."""
+
+    webhook_url: str | None = None
+    """URL that receives a JSON ``POST`` per alert."""
+    smtp_host: str | None = None
+    """SMTP server for e-mail alerts."""
+    smtp_port: int = Field(25, ge=1, le=65535)
+    """SMTP port."""
+    smtp_starttls: bool = False
+    """Upgrade the SMTP connection with STARTTLS."""
+    smtp_user: str | None = None
+    """SMTP login, if the server wants one."""
+    smtp_password: ServiceSecret | None = None
+    """SMTP password (``env:``/``file:``)."""
+    mail_from: str = "idpsync@localhost"
+    """Sender address."""
+    mail_to: list[str] = Field(default_factory=list)
+    """Recipients."""
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("use an http:// or https:// URL")
+        return value
+
+
+class ServiceSettings(_Strict):
+    """``idpsync serve``: listening address, administrator, API tokens, alerts."""
+
+    host: str = "127.0.0.1"
+    """Address to listen on."""
+    port: int = Field(8080, ge=0, le=65535)
+    """TCP port."""
+    admin_user: str = "admin"
+    """The administrator's login name for the web pages."""
+    admin_password_hash: str | None = None
+    """``scrypt$…`` hash from ``idpsync serve --hash-password``; no web login without it."""
+    api_tokens: dict[str, str] = Field(default_factory=dict)
+    """API clients by name: ``sha256$…`` hashes from ``idpsync serve --new-token``."""
+    session_secret: ServiceSecret | None = None
+    """Key signing session cookies (``env:``/``file:``); instances behind one address share it."""
+    secure_cookies: bool | None = None
+    """Mark cookies ``Secure``; default: only when the request came over https."""
+    delivery_interval: float = Field(10.0, gt=0)
+    """Seconds between delivery rounds to each target."""
+    tick_seconds: float = Field(1.0, gt=0)
+    """How often the scheduler looks for due work."""
+    json_logs: bool = False
+    """Write logs as one JSON object per line."""
+    alerts: AlertSettings = AlertSettings()
+    """Alert channels."""
+
+    @field_validator("api_tokens")
+    @classmethod
+    def _hashes(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name, digest in value.items():
+            if not re.fullmatch(r"sha256\$[0-9a-f]{64}", str(digest)):
+                raise ValueError(
+                    f"api token {name!r}: give the hash printed by 'idpsync serve --new-token' "
+                    "(sha256$…), never the token itself"
+                )
+        return value

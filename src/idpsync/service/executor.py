@@ -1,0 +1,209 @@
+"""Runs syncs for the service: under the connector's run lock, in a worker thread, with progress.
+
+Every run (scheduled, started from the API or the web pages, or an approval of a guarded
+run) goes through :meth:`Executor.run`. The sync itself runs in a thread with an event loop of
+its own, so the web pages stay responsive while a large directory is applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from idpsync.config import LoadedConfig
+from idpsync.engine.runner import RunResult, run_sync
+from idpsync.service import slots
+from idpsync.service.alerts import Alert, Alerter
+from idpsync.service.locks import ConnectorLocks
+from idpsync.service.metrics import Metrics
+from idpsync.sources import SourceError, build_source
+from idpsync.sources.base import Event, Source
+from idpsync.store.store import Store
+
+log = logging.getLogger("idpsync.service")
+
+
+def instance_id() -> str:
+    """The current process as ``host:pid`` (what ``runs.host``/``runs.pid`` record)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class RunProgress:
+    """What the web pages show about a connector's current or last run."""
+
+    running: bool = False
+    phase: str = ""
+    message: str = ""
+    done: int | None = None
+    total: int | None = None
+    started: float | None = None
+    last_run_id: int | None = None
+    last_status: str | None = None
+    last_message: str | None = None
+    runs_started: int = 0
+    skipped: str | None = None
+    """Why the last request to run did not run: ``locked`` or ``slot done``."""
+
+    def as_json(self) -> dict[str, Any]:
+        """The state for the progress endpoint; ``percent`` when the phase is countable."""
+        percent = None
+        if self.running and self.total:
+            percent = round(100 * (self.done or 0) / self.total, 1)
+        elif not self.running and self.last_status is not None:
+            percent = 100.0
+        return {
+            "running": self.running,
+            "phase": self.phase,
+            "message": self.message,
+            "done": self.done,
+            "total": self.total,
+            "percent": percent,
+            "last_run_id": self.last_run_id,
+            "last_status": self.last_status,
+            "last_message": self.last_message,
+            "runs_started": self.runs_started,
+        }
+
+
+def supports_incremental(source: Source) -> bool:
+    """Whether the source can read changes only (and ``run_sync`` accepts ``incremental``)."""
+    return bool(getattr(source, "supports_incremental", False)) and (
+        "incremental" in inspect.signature(run_sync).parameters
+    )
+
+
+@dataclass
+class Executor:
+    """Starts runs, one at a time per connector, and remembers their progress."""
+
+    loaded: LoadedConfig
+    store: Store
+    locks: ConnectorLocks
+    metrics: Metrics
+    alerter: Alerter
+    owner: str = field(default_factory=instance_id)
+    progress: dict[str, RunProgress] = field(default_factory=dict)
+
+    def state(self, name: str) -> RunProgress:
+        """The connector's progress record."""
+        return self.progress.setdefault(name, RunProgress())
+
+    def busy(self, name: str) -> bool:
+        """Whether this process runs the connector now."""
+        return self.state(name).running
+
+    async def run(
+        self,
+        name: str,
+        *,
+        dry_run: bool = False,
+        allow_deletes: bool = False,
+        incremental: bool = False,
+        slot: slots.Slot | None = None,
+    ) -> RunResult | None:
+        """Run one sync; ``None`` if the connector is busy (here or elsewhere) or the slot done."""
+        state = self.state(name)
+        if state.running:
+            return None
+        state.running, state.phase, state.message = True, "start", "waiting for the run lock"
+        state.done = state.total = None
+        started = time.monotonic()
+        try:
+            try:
+                result = await asyncio.to_thread(
+                    self._locked_run, name, dry_run, allow_deletes, incremental, slot
+                )
+            except Exception as exc:  # the runner recorded the run as failed already
+                log.exception("run of %s ended with an internal error", name)
+                result = RunResult(0, "failed", message=f"internal error: {type(exc).__name__}")
+            if result is not None:  # alerts are out before the run shows as finished
+                await self._finished(name, result, time.monotonic() - started)
+            else:
+                state.message = "another run of this connector holds its lock (or the slot ran)"
+        finally:
+            state.running = False
+        return result
+
+    def _locked_run(
+        self,
+        name: str,
+        dry_run: bool,
+        allow_deletes: bool,
+        incremental: bool,
+        slot: slots.Slot | None,
+    ) -> RunResult | None:
+        state = self.state(name)
+        with self.locks.hold(name) as taken:
+            if not taken:
+                state.skipped = "locked"
+                return None
+            if slot is not None and not slots.claim(self.store, slot, self.owner):
+                state.skipped = "slot done"
+                return None
+            state.skipped = None
+            state.started, state.runs_started = time.time(), state.runs_started + 1
+            try:
+                result = asyncio.run(self._sync(name, dry_run, allow_deletes, incremental))
+            except Exception:
+                if slot is not None:
+                    slots.finish(self.store, slot, None, "failed")
+                raise
+            if slot is not None:
+                slots.finish(self.store, slot, result.run_id, result.status)
+            return result
+
+    async def _sync(
+        self, name: str, dry_run: bool, allow_deletes: bool, incremental: bool
+    ) -> RunResult:
+        settings = self.loaded.connector(name)
+        state = self.state(name)
+
+        def on_event(event: Event) -> None:
+            state.phase, state.message = event.phase, event.message
+            state.done, state.total = event.done, event.total
+
+        try:
+            source = build_source(self.loaded, settings)
+        except SourceError as exc:
+            run_id = self.store.start_run(name, "full", dry_run)
+            self.store.finish_run(run_id, "failed", message=str(exc))
+            return RunResult(run_id, "failed", message=str(exc), complete=False)
+        extra: dict[str, Any] = {}
+        if incremental and supports_incremental(source):
+            extra["incremental"] = True
+        try:
+            return await run_sync(
+                self.store,
+                name,
+                settings,
+                source,
+                dry_run=dry_run,
+                allow_deletes=allow_deletes,
+                progress=on_event,
+                **extra,
+            )
+        finally:
+            await source.aclose()
+
+    async def _finished(self, name: str, result: RunResult, seconds: float) -> None:
+        state = self.state(name)
+        state.last_run_id, state.last_status = result.run_id, result.status
+        state.last_message = result.message or None
+        state.phase, state.message = "done", result.status
+        self.metrics.record_run(name, result, seconds)
+        log.info(
+            "run finished",
+            extra={"connector": name, "run_id": result.run_id, "status": result.status},
+        )
+        if result.status in ("failed", "guarded"):
+            self.metrics.alerts.labels(result.status).inc()
+            await self.alerter.send(
+                Alert(result.status, name, result.message or result.status, result.run_id)
+            )

@@ -1,0 +1,192 @@
+"""The admin pages: server-rendered Jinja2 (autoescaped), one small script for progress bars.
+
+Every page needs the administrator's session; every form carries the session's CSRF token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from idpsync.engine import report
+from idpsync.web import queries
+from idpsync.web.api import connector_status, run_check, service, start
+from idpsync.web.auth import admin, csrf_token
+from idpsync.web.security import csrf_ok, verify_password
+
+router = APIRouter(include_in_schema=False)
+CsrfField = Annotated[str, Form(alias="csrf")]
+
+
+class LoginRequired(Exception):
+    """Raised by pages when nobody is logged in."""
+
+
+def _page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    svc = service(request)
+    return svc.templates.TemplateResponse(
+        request,
+        template,
+        {"user": admin(request), "csrf": csrf_token(request), **context},
+        status_code=status,
+    )
+
+
+def _need_admin(request: Request) -> Response | None:
+    if admin(request) is None:
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+    return None
+
+
+def _check_form(request: Request, token: str) -> None:
+    if admin(request) is None:
+        raise HTTPException(401, "log in first")
+    if not csrf_ok(request.session.get("csrf"), token):
+        raise HTTPException(403, "missing or wrong CSRF token; reload the page and try again")
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request) -> Response:
+    """The login page."""
+    return _page(request, "login.html", error=None)
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    csrf: CsrfField = "",
+) -> Response:
+    """Check the administrator's password; a new session on success."""
+    if not csrf_ok(request.session.get("csrf"), csrf):
+        raise HTTPException(403, "missing or wrong CSRF token; reload the page and try again")
+    settings = service(request).loaded.settings.service
+    good = verify_password(password, settings.admin_password_hash)
+    if not (good and secrets.compare_digest(username, settings.admin_user)):
+        return _page(request, "login.html", status=401, error="wrong user name or password")
+    request.session.clear()
+    request.session["user"] = settings.admin_user
+    return RedirectResponse("/", status_code=303)
+
+
+@router.post("/logout")
+def logout(request: Request, csrf: CsrfField = "") -> Response:
+    """End the session."""
+    _check_form(request, csrf)
+    request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+@router.get("/", response_class=HTMLResponse)
+def dashboard(request: Request) -> Response:
+    """Connectors (last and next run, progress) and targets."""
+    if (redirect := _need_admin(request)) is not None:
+        return redirect
+    svc = service(request)
+    from idpsync.web.api import targets
+
+    rows = [connector_status(svc, n) for n in svc.loaded.settings.connectors]
+    return _page(request, "dashboard.html", connectors=rows, targets=targets(request, "admin"))
+
+
+@router.post("/connectors/{name}/sync")
+async def sync_form(
+    request: Request,
+    name: str,
+    csrf: CsrfField = "",
+    dry_run: Annotated[bool, Form()] = False,
+) -> Response:
+    """Start a sync from the dashboard."""
+    _check_form(request, csrf)
+    svc = service(request)
+    if name not in svc.loaded.settings.connectors:
+        raise HTTPException(404, f"no connector named {name!r}")
+    if not svc.executor.busy(name):
+        start(svc, name, dry_run=dry_run, allow_deletes=False, incremental=False)
+    return RedirectResponse("/", status_code=303)
+
+
+@router.get("/runs", response_class=HTMLResponse)
+def runs_page(request: Request, connector: str | None = None, offset: int = 0) -> Response:
+    """Run history."""
+    if (redirect := _need_admin(request)) is not None:
+        return redirect
+    rows = queries.runs(service(request).store, connector, 50, max(0, offset))
+    return _page(request, "runs.html", runs=rows, connector=connector, offset=max(0, offset))
+
+
+@router.get("/runs/{run_id}", response_class=HTMLResponse)
+def run_page(request: Request, run_id: int) -> Response:
+    """One run's diff."""
+    if (redirect := _need_admin(request)) is not None:
+        return redirect
+    store = service(request).store
+    row = store.run(run_id) if 0 < run_id < 2**62 else None
+    if row is None:
+        raise HTTPException(404, f"no run {run_id}")
+    return _page(request, "run.html", report=report.from_changes(row, store.changes(run_id)))
+
+
+@router.post("/runs/{run_id}/approve")
+async def approve_form(request: Request, run_id: int, csrf: CsrfField = "") -> Response:
+    """Approve a guarded run (re-run with the removals allowed)."""
+    _check_form(request, csrf)
+    from idpsync.web.api import approve
+
+    await approve(request, run_id, "admin")
+    return RedirectResponse("/", status_code=303)
+
+
+@router.get("/users", response_class=HTMLResponse)
+def users_page(request: Request, q: str = "", offset: int = 0) -> Response:
+    """User search."""
+    if (redirect := _need_admin(request)) is not None:
+        return redirect
+    rows = service(request).store.search_users(q or None, None, 50, max(0, offset))
+    return _page(request, "users.html", users=rows, q=q, offset=max(0, offset))
+
+
+@router.get("/users/{user_id}", response_class=HTMLResponse)
+def user_page(request: Request, user_id: int) -> Response:
+    """One user: source attributes, groups, manager, photo, change history."""
+    if (redirect := _need_admin(request)) is not None:
+        return redirect
+    found = queries.user_page(service(request).store, user_id) if 0 < user_id < 2**62 else None
+    if found is None:
+        raise HTTPException(404, f"no user {user_id}")
+    return _page(request, "user.html", u=found)
+
+
+@router.get("/groups", response_class=HTMLResponse)
+def groups_page(request: Request, q: str = "", offset: int = 0) -> Response:
+    """Group search."""
+    if (redirect := _need_admin(request)) is not None:
+        return redirect
+    rows = service(request).store.search_groups(q or None, None, 50, max(0, offset))
+    return _page(request, "groups.html", groups=rows, q=q, offset=max(0, offset))
+
+
+@router.get("/connectors/{name}/check", response_class=HTMLResponse)
+def check_page(request: Request, name: str) -> Response:
+    """The connector check page (press the button to run it)."""
+    if (redirect := _need_admin(request)) is not None:
+        return redirect
+    if name not in service(request).loaded.settings.connectors:
+        raise HTTPException(404, f"no connector named {name!r}")
+    return _page(request, "check.html", name=name, result=None)
+
+
+@router.post("/connectors/{name}/check", response_class=HTMLResponse)
+async def check_run(request: Request, name: str, csrf: CsrfField = "") -> Response:
+    """Run the check and show one row per step."""
+    _check_form(request, csrf)
+    svc = service(request)
+    if name not in svc.loaded.settings.connectors:
+        raise HTTPException(404, f"no connector named {name!r}")
+    result = await asyncio.to_thread(run_check, svc, name)
+    return _page(request, "check.html", name=name, result=result)

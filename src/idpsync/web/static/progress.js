@@ -1,0 +1,28 @@
+// Live progress bars on the dashboard: poll each connector's progress endpoint; reload the
+// page when a run has finished (or a run finished that the page does not show yet).
+(function () {
+  const bars = document.querySelectorAll("progress[data-progress]");
+  if (!bars.length) { return; }
+  let wasRunning = {};
+  async function poll() {
+    for (const bar of bars) {
+      const name = bar.dataset.progress;
+      const text = document.querySelector('[data-progress-text="' + CSS.escape(name) + '"]');
+      try {
+        const r = await fetch("/api/connectors/" + encodeURIComponent(name) + "/progress",
+                              {credentials: "same-origin"});
+        if (!r.ok) { continue; }
+        const p = await r.json();
+        if (p.running) {
+          wasRunning[name] = true;
+          if (p.percent === null) { bar.removeAttribute("value"); } else { bar.value = p.percent; }
+          text.textContent = p.message;
+        } else if (wasRunning[name] || String(p.last_run_id || "") !== bar.dataset.lastRun) {
+          window.location.reload();
+        }
+      } catch (e) { /* try again on the next tick */ }
+    }
+  }
+  setInterval(poll, 500);
+  poll();
+})();

@@ -1,0 +1,151 @@
+"""Alerts over a real SMTP server (aiosmtpd) and a real webhook receiver (local HTTP)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from idpsync.config_service import AlertSettings
+from idpsync.service.alerts import Alerter
+from idpsync.store import Store
+from tests.filedata import people, write
+from tests.service.support import harness, wait_idle
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
+        self.messages.append(message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    inbox = Inbox()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def webhook() -> Iterator[tuple[list[dict[str, Any]], str]]:
+    received: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers["Content-Length"])
+            received.append(json.loads(self.rfile.read(length)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield received, f"http://127.0.0.1:{server.server_address[1]}/hook"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[Store]:
+    st = Store.open(f"sqlite:///{tmp_path / 'd.db'}")
+    yield st
+    st.close()
+
+
+def _alerter(smtp: tuple[Inbox, int], webhook: tuple[list[Any], str]) -> Alerter:
+    return Alerter(
+        AlertSettings(
+            webhook_url=webhook[1],
+            smtp_host="127.0.0.1",
+            smtp_port=smtp[1],
+            mail_to=["ops@example.org"],
+        )
+    )
+
+
+async def test_failed_and_guarded_runs_alert_by_mail_and_webhook(
+    tmp_path: Path, sqlite_store: Store, smtp: tuple[Inbox, int], webhook: tuple[list[Any], str]
+) -> None:
+    h = harness(tmp_path, sqlite_store, alerter=_alerter(smtp, webhook))
+    async with h.api() as api:
+        await api.post("/api/connectors/hr/sync", json={})
+        assert (await wait_idle(api))["last_status"] == "succeeded"
+        assert webhook[0] == [] and smtp[0].messages == []
+        h.data.write_text("{not json", encoding="utf-8")
+        await api.post("/api/connectors/hr/sync", json={})
+        failed = await wait_idle(api)
+        assert failed["last_status"] == "failed"
+        write(h.data, people(8, inactive=(0, 1, 2, 3)))
+        await api.post("/api/connectors/hr/sync", json={})
+        assert (await wait_idle(api))["last_status"] == "guarded"
+    assert [(a["kind"], a["connector"]) for a in webhook[0]] == [
+        ("failed", "hr"),
+        ("guarded", "hr"),
+    ]
+    assert webhook[0][0]["run_id"] == failed["last_run_id"]
+    subjects = [m["Subject"] for m in smtp[0].messages]
+    assert subjects == [
+        "idpsync: hr: sync failed",
+        "idpsync: hr: sync refused by a guard (approval needed)",
+    ]
+    assert smtp[0].messages[0]["To"] == "ops@example.org"
+
+
+async def test_overdue_alert_once_per_episode(
+    tmp_path: Path, sqlite_store: Store, smtp: tuple[Inbox, int], webhook: tuple[list[Any], str]
+) -> None:
+    now = [datetime.now(UTC)]
+    h = harness(
+        tmp_path, sqlite_store, alerter=_alerter(smtp, webhook), schedule='full = "0 3 * * *"'
+    )
+    scheduler = h.app.state.service.scheduler
+    scheduler.clock = lambda: now[0]
+    assert await scheduler.check_overdue() == []
+    now[0] += timedelta(days=3)
+    assert await scheduler.check_overdue() == ["hr"]
+    assert await scheduler.check_overdue() == ["hr"]
+    assert [a["kind"] for a in webhook[0]] == ["overdue"]
+    assert "no successful sync since" in webhook[0][0]["message"]
+
+
+async def test_unreachable_channels_do_not_break_the_service(
+    tmp_path: Path, sqlite_store: Store
+) -> None:
+    alerter = Alerter(
+        AlertSettings(
+            webhook_url="http://127.0.0.1:9/hook",
+            smtp_host="127.0.0.1",
+            smtp_port=9,
+            mail_to=["ops@example.org"],
+        )
+    )
+    h = harness(tmp_path, sqlite_store, alerter=alerter)
+    h.data.write_text("[]", encoding="utf-8")
+    async with h.api() as api:
+        await api.post("/api/connectors/hr/sync", json={})
+        assert (await wait_idle(api))["last_status"] == "failed"
+    assert [a.kind for a in alerter.sent] == ["failed"]

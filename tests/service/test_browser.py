@@ -1,0 +1,117 @@
+"""The admin pages in headless Chromium (Debian's chromium, driven by Playwright's Python API).
+
+Screenshots go to ``test-artifacts/service/``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from idpsync.store import Store
+from tests.filedata import people, write
+from tests.service.support import PASSWORD, harness, serve_in_thread
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "service"
+
+
+@pytest.fixture
+def page() -> Iterator[Page]:
+    assert Path(CHROMIUM).exists(), "chromium is missing: run scripts/services.sh"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            yield browser.new_page()
+        finally:
+            browser.close()
+
+
+def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def test_admin_walkthrough(tmp_path: Path, page: Page) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'd.db'}")
+    h = harness(tmp_path, store)
+    doc = people(40)
+    doc["users"][7]["display_name"] = "<script>alert(1)</script>"
+    write(h.data, doc)
+    server, url = serve_in_thread(h.app)
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    try:
+        page.goto(f"{url}/")
+        page.fill("#username", "admin")
+        page.fill("#password", PASSWORD)
+        page.click("#login")
+        expect(page.locator("h1")).to_have_text("Connectors")
+        shot(page, "01-dashboard")
+
+        row = page.locator('tr.connector[data-connector="hr"]')
+        h.data.unlink()
+        os.mkfifo(h.data)  # the read waits for the test: the run is seen running
+        row.locator("button.sync").click()
+        expect(row.locator(".progress-text")).to_contain_text("reading", timeout=30_000)
+        shot(page, "02-sync-running")
+        feed = threading.Thread(target=lambda: write(h.data, doc), daemon=True)
+        feed.start()
+        expect(row.locator(".status-succeeded")).to_be_visible(timeout=30_000)
+        expect(row.locator("progress")).to_have_attribute("value", "100.0")
+        shot(page, "03-sync-finished")
+        feed.join(5)
+        h.data.unlink()
+        write(h.data, doc)
+
+        page.click("text=Runs")
+        page.locator("a.run-link").first.click()
+        expect(page.locator("h1")).to_contain_text("succeeded")
+        expect(page.locator("tr.op-user-create").first).to_be_visible()
+        shot(page, "04-run-diff")
+
+        page.click("text=Users")
+        page.fill("#q", "user7")
+        page.click("#search")
+        expect(page.locator("td.display-name").first).to_have_text("<script>alert(1)</script>")
+        page.locator("a.user-link", has_text="user7").first.click()
+        expect(page.locator("#user-title")).to_have_text("<script>alert(1)</script>")
+        expect(page.locator("#source")).to_contain_text('"login": "user7"')
+        shot(page, "05-user")
+        assert dialogs == []  # the IdP's markup never ran
+
+        page.goto(f"{url}/connectors/hr/check")
+        page.click("#run-check")
+        expect(page.locator("#check-verdict")).to_have_text("all steps passed")
+        expect(page.locator("#check-steps tr.step-ok").first).to_be_visible()
+        shot(page, "06-check")
+
+        write(h.data, people(40, inactive=tuple(range(10))))
+        page.goto(f"{url}/")
+        row.locator("button.sync").click()
+        expect(row.locator(".status-guarded")).to_be_visible(timeout=30_000)
+        shot(page, "07-guarded")
+        row.locator("button.approve").click()
+        expect(row.locator(".status-succeeded")).to_be_visible(timeout=30_000)
+        shot(page, "08-approved")
+        assert sum(not u["active"] for u in store.search_users(limit=1000)) == 10
+    finally:
+        server.stop()
+        store.close()
