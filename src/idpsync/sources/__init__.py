@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from idpsync.config import ConnectorSettings, FileSourceSettings, LoadedConfig
+from idpsync.config import (
+    ConnectorSettings,
+    EntraSourceSettings,
+    FileSourceSettings,
+    LoadedConfig,
+)
 from idpsync.sources.base import Source, SourceError
 
 
@@ -13,6 +18,10 @@ def build_source(config: LoadedConfig, settings: ConnectorSettings) -> Source:
         from idpsync.sources.file import FileSource
 
         return FileSource(config.resolve_path(source.path))
+    if isinstance(source, EntraSourceSettings):
+        from idpsync.sources.entra import EntraSource
+
+        return EntraSource(source, settings.policy)
     raise SourceError(f"unsupported source type {source.type!r}")
 
 
