@@ -42,7 +42,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -66,6 +66,16 @@ DEFAULT_RATE = 150.0
 """Requests per second: at ≤ 2 RU each, under half of Graph's 8,000 RU per 10 s."""
 DEFAULT_CONCURRENCY = 16
 T = TypeVar("T")
+
+
+async def run_all(calls: Iterable[Coroutine[Any, Any, Any]]) -> None:
+    """Run ``calls`` concurrently (the HTTP budget bounds them); the first failure is raised."""
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            for call in calls:
+                tasks.create_task(call)
+    except BaseExceptionGroup as group:
+        raise group.exceptions[0] from None
 
 
 def fatal(exc: HttpError) -> bool:
@@ -228,21 +238,25 @@ class EntraSource(Source):
         return await self.listing(snap, g.USERS, params=params) or []
 
     async def _members(
-        self, snap: Snapshot, group_id: str, select: str
-    ) -> list[dict[str, Any]] | None:
+        self,
+        snap: Snapshot,
+        group_id: str,
+        select: str,
+        out: dict[str, list[dict[str, Any]] | None] | None = None,
+    ) -> None:
+        """One group's members as edges (and, in ``out``, the raw member objects)."""
         params = {"$top": g.PAGE, "$select": select}
         items = await self.listing(snap, g.MEMBERS, {"id": group_id}, params)
+        if out is not None:
+            out[group_id] = items
         for item in items or []:
             kind = g.member_kind(item)
             if kind is not None:
                 snap.memberships.append(Membership(group_id, str(item["id"]), kind))
-        return items
 
     async def _all_members(self, snap: Snapshot, group_ids: list[str], progress: Progress) -> None:
         progress(Event("fetch", "reading group members", 0, len(group_ids)))
-        async with asyncio.TaskGroup() as tasks:
-            for group_id in group_ids:
-                tasks.create_task(self._members(snap, group_id, "id"))
+        await run_all(self._members(snap, group_id, "id") for group_id in group_ids)
 
     async def _scoped(self, snap: Snapshot, progress: Progress) -> list[dict[str, Any]]:
         """Users of the required groups (and nested ones); then every other group's edges."""
@@ -255,9 +269,10 @@ class EntraSource(Source):
         while todo:
             batch = [x for x in dict.fromkeys(todo) if x not in done]
             done.update(batch)
-            results = await asyncio.gather(*(self._members(snap, x, select) for x in batch))
+            found: dict[str, list[dict[str, Any]] | None] = {}
+            await run_all(self._members(snap, x, select, found) for x in batch)
             todo = []
-            for items in results:
+            for items in found.values():
                 for item in items or []:
                     kind = g.member_kind(item)
                     if kind is MemberKind.USER:
@@ -276,13 +291,14 @@ class EntraSource(Source):
         per_user_manager = self.settings.fetch_managers and self.scope is not None
         managers: dict[str, str | None] = {}
         photos: dict[str, str | None] = {}
-        async with asyncio.TaskGroup() as tasks:
-            for raw in raws:
-                user_id = str(raw["id"])
-                if per_user_manager:
-                    tasks.create_task(self._manager(snap, user_id, managers))
-                if self.settings.fetch_photos:
-                    tasks.create_task(self._photo(snap, user_id, photos))
+        calls: list[Coroutine[Any, Any, None]] = []
+        for raw in raws:
+            user_id = str(raw["id"])
+            if per_user_manager:
+                calls.append(self._manager(snap, user_id, managers))
+            if self.settings.fetch_photos:
+                calls.append(self._photo(snap, user_id, photos))
+        await run_all(calls)
         return [
             g.to_user(
                 raw,
@@ -349,12 +365,13 @@ class EntraSource(Source):
         """Records for users read one by one (managers and photos per user when enabled)."""
         managers: dict[str, str | None] = {}
         photos: dict[str, str | None] = {}
-        async with asyncio.TaskGroup() as tasks:
-            for raw in raws:
-                if self.settings.fetch_managers and "manager" not in raw:
-                    tasks.create_task(self._manager(snap, str(raw["id"]), managers))
-                if self.settings.fetch_photos:
-                    tasks.create_task(self._photo(snap, str(raw["id"]), photos))
+        calls: list[Coroutine[Any, Any, None]] = []
+        for raw in raws:
+            if self.settings.fetch_managers and "manager" not in raw:
+                calls.append(self._manager(snap, str(raw["id"]), managers))
+            if self.settings.fetch_photos:
+                calls.append(self._photo(snap, str(raw["id"]), photos))
+        await run_all(calls)
         return [
             g.to_user(raw, g.manager_of(raw) or managers.get(raw["id"]), photos.get(raw["id"]))
             for raw in raws
