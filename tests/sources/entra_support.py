@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
+
 from idpsync.config import ConnectorSettings, EntraSourceSettings, GuardSettings, HttpSettings
 from idpsync.config_policy import PolicySettings
 from idpsync.emulators.entra import EntraEmulator
@@ -49,6 +51,7 @@ class EntraWorld:
     version: str = "v1.0"
     name: str = "entra"
     last_source: EntraSource | None = None
+    transport: httpx.AsyncBaseTransport | None = None
 
     def settings(self) -> ConnectorSettings:
         """The connector's settings (lenient guards: tests make large changes)."""
@@ -64,7 +67,8 @@ class EntraWorld:
         assert isinstance(settings, EntraSourceSettings)
         if http is not None:
             settings = settings.model_copy(update={"http": http})
-        self.last_source = EntraSource(settings, self.policy, transport=self.emu.transport())
+        transport = self.transport or self.emu.transport()
+        self.last_source = EntraSource(settings, self.policy, transport=transport)
         return self.last_source
 
     async def sync(self, mode: str = "auto", http: HttpSettings | None = None) -> RunResult:
