@@ -180,7 +180,7 @@ class EntraSource(Source):
         """Read everything (or everything the policy's required groups need); see module doc."""
         snap = Snapshot()
         progress(Event("fetch", "taking delta links"))
-        links = await self._latest_links(snap)
+        links = await self._latest_links()
         groups = await self.listing(
             snap, g.GROUPS, params={"$top": g.PAGE, "$select": ",".join(g.GROUP_FIELDS)}
         )
@@ -196,7 +196,9 @@ class EntraSource(Source):
         self.saved_state = {**links, "full_at": datetime.now(UTC).isoformat()}
         return snap
 
-    async def _latest_links(self, snap: Snapshot) -> dict[str, str]:
+    async def _latest_links(self) -> dict[str, str]:
+        """Delta links for "from now on"; one that cannot be read only means no delta next time."""
+        scratch = Snapshot()
         users = {"$deltatoken": "latest", "$select": ",".join(self.user_fields)}
         groups = {"$deltatoken": "latest", "$select": "displayName,description,members"}
         links: dict[str, str] = {}
@@ -204,7 +206,7 @@ class EntraSource(Source):
             ("users_delta", g.USERS_DELTA, users),
             ("groups_delta", g.GROUPS_DELTA, groups),
         ):
-            page = await self._guard(snap, endpoint, self.http.get_json(endpoint, params=params))
+            page = await self._guard(scratch, endpoint, self.http.get_json(endpoint, params=params))
             if page is not None and page.get("@odata.deltaLink"):
                 links[key] = str(page["@odata.deltaLink"])
         return links
