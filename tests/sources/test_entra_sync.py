@@ -298,3 +298,15 @@ async def test_required_groups_read_only_those_members(store: Store) -> None:
     assert set(world.directory().users) == scoped
     assert world.emu.requests.count("/v1.0/users") == 0
     assert world.emu.requests.count("/v1.0/users/{id}/manager") == len(scoped)
+
+
+async def test_delta_request_count_equals_the_documented_formula(store: Store) -> None:
+    world = make(store)
+    world.options = {"fetch_photos": True}
+    await world.sync()
+    rename(world)
+    world.emu.requests.clear()
+    result = await world.sync(mode="incremental")
+    assert result.stats["read"] == "delta"
+    # token + one users-delta page + one groups-delta page + (manager + photo) per changed user
+    assert len(world.emu.requests) == 1 + 1 + 1 + 1 * (1 + 1)
