@@ -371,6 +371,8 @@ def _describe(exc: ValidationError, text: str, name: str) -> list[str]:
         loc = tuple(str(part) for part in error["loc"])
         # A discriminated union adds the tag ("file") to the location; drop it for the user.
         loc = tuple(part for i, part in enumerate(loc) if not _is_union_tag(loc, i))
+        if error["type"] == "union_tag_invalid":
+            loc += ("type",)  # point at the bad value, not at the table
         key = ".".join(loc) or "(top level)"
         message = _message(error)
         line = locate_key(text, loc)
