@@ -11,7 +11,6 @@ changes (delta), and shows that run's changes.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -89,10 +88,8 @@ def main() -> None:
         run("sync", "entra")
         change_tenant(emu)
         run("sync", "entra")
-        listing = run("runs", "entra")
-        ids = re.findall(r"│\s*(\d+)\s*│", listing)
-        if ids:
-            run("runs", "show", max(ids, key=int))
+        run("runs", "entra")
+        run("runs", "show", "2")  # the second sync (a fresh store: runs 1 and 2)
         run("users", "new.joiner")
 
 
