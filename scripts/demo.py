@@ -1,146 +1,96 @@
-"""`make demo`: a first sync into the embedded directory, a change at the source, a second sync.
+"""`make demo`: an emulated Entra tenant, a first sync, changes in the tenant, a second sync.
 
-Everything lives in ./demo (created afresh each time). Until an IdP emulator exists this demo
-reads the ``file`` source: a generated HR export of a few thousand people.
+Everything lives in ./demo (created afresh each time). A generated Microsoft Entra ID tenant of
+a few thousand users is served by the Graph emulator on a free local port (a background
+thread); idpsync reads it through the ``entra`` connector exactly as it would read Graph. Then
+the demo changes the tenant through the emulator's control API (a rename, a leaver, a joiner,
+a move between groups, a manager change) and runs ``idpsync sync`` again, which reads only the
+changes (delta), and shows that run's changes.
 """
 
 from __future__ import annotations
 
-import json
-import random
+import os
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "demo"
 IDPSYNC = [sys.executable, "-m", "idpsync.cli"]
+sys.path.insert(0, str(ROOT / "src"))
 
-CONFIG = """\
+from idpsync.emulators.entra import EntraEmulator  # noqa: E402
+from idpsync.emulators.tenant import TenantUser  # noqa: E402
+
+STORE = """\
 [store]
 url = "sqlite:///directory.db"
 
-[connectors.hr]
-[connectors.hr.source]
-type = "file"
-path = "people.json"
-
-[connectors.hr.guard]
-max_deactivate_share = 0.10
 """
 
-FIRST = [
-    "Ada",
-    "Björn",
-    "Chloé",
-    "Dmitrĳ",
-    "Eşref",
-    "Fatima",
-    "Grace",
-    "Hiroshi",
-    "Ines",
-    "José",
-    "Kwame",
-    "Léa",
-    "Mårten",
-    "Nadia",
-    "Ólafur",
-    "Priya",
-    "Quentin",
-    "Renée",
-    "Søren",
-    "Zoë",
-]
-LAST = [
-    "Lovelace",
-    "O'Brien",
-    "Müller",
-    "Nakamura",
-    "García",
-    "Øster",
-    "Smith",
-    "Ng",
-    "Dubois",
-    "Van der Berg",
-    "Kowalczyk",
-    "Ilunga",
-]
 
-
-def tenant(count: int, seed: int) -> dict:
-    """A generated HR export of ``count`` people."""
-    rng = random.Random(seed)
-    users = []
-    for i in range(count):
-        first, last = rng.choice(FIRST), rng.choice(LAST)
-        login = f"{first}.{last}.{i}".lower().replace("'", "").replace(" ", "")
-        users.append(
-            {
-                "id": f"emp-{i:05d}",
-                "login": login,
-                "email": f"{login}@example.org",
-                "display_name": f"{first} {last}",
-                "given_name": first,
-                "family_name": last,
-                "active": rng.random() > 0.03,
-                "manager_id": None if i == 0 else f"emp-{rng.randrange(0, max(1, i // 10)):05d}",
-                "attributes": {"department": rng.choice(["R&D", "Sales", "Support", "Finance"])},
-            }
-        )
-    groups = [{"id": "grp-all", "name": "Everyone", "members": [u["id"] for u in users]}]
-    for dept in ("R&D", "Sales", "Support", "Finance"):
-        groups.append(
-            {
-                "id": f"grp-{dept.lower().replace('&', '')}",
-                "name": dept,
-                "members": [u["id"] for u in users if u["attributes"]["department"] == dept],
-            }
-        )
-    groups.append({"id": "grp-staff", "name": "Staff", "subgroups": [g["id"] for g in groups[1:]]})
-    return {"users": users, "groups": groups}
-
-
-def run(*args: str) -> None:
-    """Run the idpsync CLI in the demo folder, echoing the command."""
+def run(*args: str) -> str:
+    """Run the idpsync CLI in the demo folder, echoing the command and its output."""
     print(f"\n$ idpsync {' '.join(args)}", flush=True)
-    subprocess.run([*IDPSYNC, *args], cwd=DEMO, check=False)
+    done = subprocess.run([*IDPSYNC, *args], cwd=DEMO, check=False, capture_output=True, text=True)
+    print(done.stdout + done.stderr, end="", flush=True)
+    return done.stdout
+
+
+def change_tenant(emu: EntraEmulator) -> None:
+    """A rename, a leaver, a joiner, a group move and a manager change."""
+    t = emu.tenant
+    people = [u for u in t.users.values() if not u.guest and u.enabled]
+    renamed, leaver, mover, report = people[1], people[-1], people[5], people[7]
+    t.update_user(
+        renamed.id, alias="renamed.person", display_name=f"{renamed.display_name} (renamed)"
+    )
+    t.delete_user(leaver.id)
+    joiner = TenantUser(
+        id=str(uuid.UUID(int=0xBEEF)),
+        alias="new.joiner",
+        display_name="New Joiner",
+        given_name="New",
+        surname="Joiner",
+        mail=f"new.joiner@{t.domain}",
+    )
+    t.add_user(joiner)
+    everyone = next(g for g in t.groups.values() if g.name == "All Users")
+    t.add_member(everyone.id, joiner.id)
+    small = [g for g in t.groups.values() if 0 < len(g.members) < 40]
+    source = next(g for g in small if mover.id in g.members or g is small[-1])
+    if mover.id not in source.members:
+        t.add_member(source.id, mover.id)
+    target = next(g for g in small if mover.id not in g.members)
+    t.move_member(mover.id, source.id, target.id)
+    t.set_manager(report.id, people[2].id)
+    print(
+        f"\ndemo: changed the tenant: renamed {renamed.display_name!r}, removed "
+        f"{leaver.display_name!r}, added 'New Joiner', moved {mover.display_name!r} from "
+        f"{source.name!r} to {target.name!r}, new manager for {report.display_name!r}"
+    )
 
 
 def main() -> None:
-    """Set up the demo folder, sync, change the source, sync again."""
+    """Serve a tenant, sync, change the tenant, sync again and show the second run."""
     shutil.rmtree(DEMO, ignore_errors=True)
     DEMO.mkdir()
-    (DEMO / "idpsync.toml").write_text(CONFIG, encoding="utf-8")
-    data = tenant(3000, seed=7)
-    people = DEMO / "people.json"
-    people.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-    print(f"demo: {len(data['users'])} people in {people}")
-    run("sync", "hr")
-
-    # A change at the source: a rename, a leaver, a new joiner, a move between groups.
-    users = data["users"]
-    users[1]["display_name"] += " (renamed)"
-    users[1]["login"] += ".renamed"
-    leaver = users.pop()  # the newest hire manages nobody
-    users.append(
-        {
-            "id": "emp-99999",
-            "login": "new.joiner",
-            "email": "new.joiner@example.org",
-            "display_name": "New Joiner",
-            "attributes": {"department": "Sales"},
-        }
-    )
-    for group in data["groups"]:
-        group["members"] = [m for m in group.get("members", []) if m != leaver["id"]]
-        if group["name"] in ("Everyone", "Sales"):
-            group["members"].append("emp-99999")
-    people.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-    print("\ndemo: changed the source: 1 rename, 1 leaver, 1 joiner")
-    run("sync", "hr")
-    run("runs")
-    run("users", "new.joiner")
+    emu = EntraEmulator.generate(users=3000, groups=120, seed=7)
+    with emu.serve() as server:
+        os.environ["IDPSYNC_EMULATOR_SECRET"] = emu.client_secret
+        block = emu.connector_toml(server.url, name="entra")
+        (DEMO / "idpsync.toml").write_text(STORE + block, encoding="utf-8")
+        print(f"demo: Entra emulator with 3000 users, 120 groups at {server.url}")
+        print((DEMO / "idpsync.toml").read_text(encoding="utf-8"))
+        run("sync", "entra")
+        change_tenant(emu)
+        run("sync", "entra")
+        run("runs", "entra")
+        run("runs", "show", "2")  # the second sync (a fresh store: runs 1 and 2)
+        run("users", "new.joiner")
 
 
 if __name__ == "__main__":

@@ -114,10 +114,27 @@ def sync(
             show_default=False,
         ),
     ] = None,
+    incremental: Annotated[
+        bool,
+        typer.Option(
+            "--incremental", help="Read only the changes since the last run (delta sources)."
+        ),
+    ] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Read everything, even when a delta would do.")
+    ] = False,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Sync one connector (or every enabled one) from its IdP into the directory."""
+    """Sync one connector (or every enabled one) from its IdP into the directory.
+
+    Without --incremental or --full, a source with incremental reads (entra) reads a delta
+    unless its full-sync schedule is due.
+    """
+    if incremental and full:
+        err.print("--incremental and --full exclude each other")
+        raise typer.Exit(EXIT_USAGE)
+    mode = "incremental" if incremental else "full" if full else "auto"
     loaded = _load(config)
     names = (
         [connector]
@@ -135,7 +152,7 @@ def sync(
     results: dict[str, RunResult] = {}
     with _store(loaded) as store:
         for name in names:
-            results[name] = _sync_one(loaded, store, name, dry_run, allow_deletes, as_json)
+            results[name] = _sync_one(loaded, store, name, dry_run, allow_deletes, as_json, mode)
         if report_file:
             _write_report(store, report_file, results, single=connector is not None)
     if as_json:
@@ -150,6 +167,7 @@ def _sync_one(
     dry_run: bool,
     allow_deletes: bool,
     quiet: bool,
+    mode: str = "auto",
 ) -> RunResult:
     settings = loaded.connector(name)
     try:
@@ -183,6 +201,7 @@ def _sync_one(
                     dry_run=dry_run,
                     allow_deletes=allow_deletes,
                     progress=on_event,
+                    mode=mode,
                 )
             finally:
                 await source.aclose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from idpsync.config import (
     ConnectorSettings,
+    EntraSourceSettings,
     FileSourceSettings,
     GoogleSourceSettings,
     KeycloakSourceSettings,
@@ -43,6 +44,10 @@ def build_source(config: LoadedConfig, settings: ConnectorSettings) -> Source:
             source.http, base_url=source.base_url.rstrip("/"), default_concurrency=4
         )
         return OktaSource(http, source)
+    if isinstance(source, EntraSourceSettings):
+        from idpsync.sources.entra import EntraSource
+
+        return EntraSource(source, settings.policy)
     raise SourceError(f"unsupported source type {source.type!r}")
 
 

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from idpsync.model import Snapshot
+from idpsync.model import Membership, Snapshot, SourceGroup, SourceUser
 
 if TYPE_CHECKING:
     from idpsync.auth.authorize import AuthorizationCodeFlow
@@ -71,6 +71,36 @@ class Probe:
     run: Callable[[], Awaitable[str]]
 
 
+@dataclass
+class DeltaResult:
+    """What changed in the IdP since the saved state (an incremental read).
+
+    The runner applies it to the connector's staged mirror and then plans as usual. Removals
+    are explicit (the IdP said so), so an applied delta may remove. ``complete`` is false when a
+    page could not be read: then only the upserts are applied, nothing is removed and the
+    saved state is kept, so the next run reads the same changes again.
+    """
+
+    users: list[SourceUser] = field(default_factory=list)
+    """Users created or changed (whole records)."""
+    groups: list[SourceGroup] = field(default_factory=list)
+    """Groups created or changed."""
+    added: list[Membership] = field(default_factory=list)
+    """Membership edges added."""
+    removed: list[Membership] = field(default_factory=list)
+    """Membership edges removed."""
+    removed_users: list[str] = field(default_factory=list)
+    """Ids of users deleted in the IdP."""
+    removed_groups: list[str] = field(default_factory=list)
+    """Ids of groups deleted in the IdP."""
+    state: dict[str, Any] = field(default_factory=dict)
+    """The connector state to save once the run succeeded (e.g. new delta links)."""
+    complete: bool = True
+    """Whether every delta page was read."""
+    incomplete_reasons: list[str] = field(default_factory=list)
+    """Why not, one sentence per problem."""
+
+
 class Source(ABC):
     """A connector's reader of one IdP."""
 
@@ -79,6 +109,26 @@ class Source(ABC):
 
     def __init__(self) -> None:
         self.stats = SourceStats()
+        self.saved_state: dict[str, Any] | None = None
+        """State to save for the connector after a successful run (``None``: leave it)."""
+
+    def wants_full(self, state: dict[str, Any]) -> bool:
+        """Whether an automatic run should read everything rather than a delta from ``state``.
+
+        The default (sources without incremental reads) is always a full read.
+        """
+        return True
+
+    async def delta(
+        self, state: dict[str, Any], staged: Snapshot, progress: Progress = no_progress
+    ) -> DeltaResult | None:
+        """Read what changed since ``state``; ``None``: the state is no longer usable (read all).
+
+        ``staged`` is the connector's mirror of the IdP as the last run left it (a source may
+        look up what it already knows). Called when :meth:`wants_full` is false or an
+        incremental run was asked for, and only with a non-empty saved state.
+        """
+        return None
 
     @abstractmethod
     async def snapshot(self, progress: Progress = no_progress) -> Snapshot:

@@ -1,0 +1,383 @@
+"""The ``entra`` source: Microsoft Entra ID users, groups and memberships through Graph.
+
+Settings: :class:`~idpsync.config.EntraSourceSettings`; guide: ``docs/sources/entra.md``.
+
+**Full snapshot, request formula.** With ``U`` users, ``G`` groups, ``m_g`` members of group
+``g`` (every member kind), ``p(n) = max(1, ceil(n / 999))`` and ``q(n) = max(1, ceil(n / 100))``::
+
+    requests = 1                      token (client credentials; one per run)
+             + 2                      $deltatoken=latest links for users and groups (taken
+                                      first, so changes made during the read are replayed)
+             + (q(U) if fetch_managers else p(U))
+                                      GET /users?$select=…[&$expand=manager($select=id)];
+                                      Graph caps an expanded page at 100 objects
+             + p(G)                   GET /groups?$select=id,displayName,description
+             + Σ_g p(m_g)             GET /groups/{id}/members?$select=id, concurrently
+             + (U if fetch_photos else 0)
+                                      GET /users/{id}/photo (metadata; its etag is photo_ref)
+
+Photo bytes (``/photo/$value``) are never downloaded: nothing in idpsync stores them, and
+the etag tells whether a photo changed. No call is made per user for groups: the per-group
+member listings give every edge (nested groups included; the policy expands them).
+
+With ``required_groups`` in the policy (:func:`~idpsync.config_policy.fetch_scope`) the users
+come from the member listings of the required groups (``$select`` of the user fields; with
+``transitive`` also of the groups nested in them, each listed once), so ``GET /users`` is not
+called. The scoped users' other groups still need every group's members (``$select=id``, each
+group once), because the directory keeps a synced user's memberships in all groups. For the
+``S`` scoped users managers cost one ``GET /users/{id}/manager`` each::
+
+    requests = 1 + 2 + p(G) + Σ_g p(m_g) + (S if fetch_managers else 0) + (S if fetch_photos else 0)
+
+Incremental runs and single-user reads: see :mod:`idpsync.sources.entra_delta`.
+
+Any listing that fails after the HTTP layer's retries (or repeats a next-page link) marks the
+snapshot incomplete with a reason naming the endpoint, so the run removes nobody. Failures
+that retrying cannot fix (token refused, 401, 403 with the missing permission named, DNS, TLS,
+proxy) fail the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+from collections.abc import Awaitable, Coroutine, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from idpsync.auth import ClientSecret, PrivateKeyJwt
+from idpsync.auth.base import CachedTokenProvider
+from idpsync.config import EntraSourceSettings
+from idpsync.config_policy import PolicySettings, fetch_scope
+from idpsync.diagnostics import read_probe, token_probe
+from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, build_http_client
+from idpsync.http.errors import HttpError, NotFound
+from idpsync.model import MemberKind, Membership, Snapshot, SourceUser
+from idpsync.sources import entra_graph as g
+from idpsync.sources.base import DeltaResult, Event, Probe, Progress, Source, no_progress
+
+DEFAULT_RATE = 150.0
+"""Requests per second: at ≤ 2 RU each, under half of Graph's 8,000 RU per 10 s."""
+DEFAULT_CONCURRENCY = 16
+T = TypeVar("T")
+
+
+async def run_all(calls: Iterable[Coroutine[Any, Any, Any]]) -> None:
+    """Run ``calls`` concurrently (the HTTP budget bounds them); the first failure is raised."""
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            for call in calls:
+                tasks.create_task(call)
+    except BaseExceptionGroup as group:
+        raise group.exceptions[0] from None
+
+
+def fatal(exc: HttpError) -> bool:
+    """Whether retrying later cannot help (credentials, permissions, network setup)."""
+    return exc.kind == "config" and not isinstance(exc, NotFound)
+
+
+def thumbprint(certificate_pem: str) -> str:
+    """The certificate's SHA-1 thumbprint, base64url without padding (the JWT's ``x5t``)."""
+    cert = x509.load_pem_x509_certificate(certificate_pem.encode())
+    digest = hashlib.sha1(cert.public_bytes(Encoding.DER)).digest()  # x5t is defined as SHA-1
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+class EntraSource(Source):
+    """Reads Microsoft Entra ID through Microsoft Graph."""
+
+    type = "entra"
+
+    def __init__(
+        self,
+        settings: EntraSourceSettings,
+        policy: PolicySettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        connector: str = "CONNECTOR",
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.scope = fetch_scope(policy)
+        self.transitive = policy.transitive if settings.transitive is None else settings.transitive
+        m = policy.mapping
+        templates = [m.login, m.email, m.display_name, m.given_name, m.family_name]
+        self.user_fields = g.user_select([*templates, *m.attributes.values()])
+        base = (settings.base_url or f"{g.GRAPH}/{settings.api_version}").rstrip("/")
+        self.http: HttpClient = build_http_client(
+            settings.http,
+            base_url=base,
+            default_rate=DEFAULT_RATE,
+            default_concurrency=DEFAULT_CONCURRENCY,
+            transport=transport,
+            stats=self.stats,
+        )
+        if settings.token_url:
+            self.token_endpoint = ConcreteEndpoint(g.TOKEN, settings.token_url)
+        else:
+            self.token_endpoint = g.TOKEN.resolve("", {"tenant": settings.tenant})
+        self.auth = self._provider(connector, base)
+        self.http.auth = self.auth
+
+    def _provider(self, connector: str, base: str) -> CachedTokenProvider:
+        parts = urlsplit(base)
+        scope = f"{parts.scheme}://{parts.netloc}/.default"
+        s = self.settings
+        if s.certificate is not None:
+            cert = s.certificate.certificate.get_secret_value()
+            return PrivateKeyJwt(
+                self.http,
+                self.token_endpoint,
+                s.client_id,
+                s.certificate.private_key,
+                scope,
+                x5t=thumbprint(cert),
+                connector=connector,
+            )
+        assert s.client_secret is not None  # the settings require one credential
+        return ClientSecret(
+            self.http, self.token_endpoint, s.client_id, s.client_secret, scope, connector
+        )
+
+    # -- diagnostics ---------------------------------------------------------------------------
+
+    def endpoints(self) -> list[ConcreteEndpoint]:
+        """Token endpoint and every Graph call this configuration makes."""
+        base = self.http.base_url
+        table = [g.USERS, g.GROUPS, g.MEMBERS, g.USERS_DELTA, g.GROUPS_DELTA, g.USER, g.MEMBER_OF]
+        if self.transitive:
+            table.append(g.GROUP_MEMBER_OF)
+        if self.settings.fetch_managers:
+            table.append(g.MANAGER)
+        if self.settings.fetch_photos:
+            table.append(g.PHOTO)
+        return [self.token_endpoint, *(e.resolve(base, partial=True) for e in table)]
+
+    def probes(self) -> list[Probe]:
+        """Token, then one minimal read of users and of groups (and a photo when enabled)."""
+        one = {"$top": "1", "$select": "id"}
+        probes = [
+            token_probe(self.auth, g.TOKEN),
+            read_probe(self.http, g.USERS, params=one),
+            read_probe(self.http, g.GROUPS, params=one),
+        ]
+        return probes
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self.http.aclose()
+
+    # -- full snapshot -------------------------------------------------------------------------
+
+    async def snapshot(self, progress: Progress = no_progress) -> Snapshot:
+        """Read everything (or everything the policy's required groups need); see module doc."""
+        snap = Snapshot()
+        progress(Event("fetch", "taking delta links"))
+        links = await self._latest_links()
+        groups = await self.listing(
+            snap, g.GROUPS, params={"$top": g.PAGE, "$select": ",".join(g.GROUP_FIELDS)}
+        )
+        snap.groups = [g.to_group(raw) for raw in groups or []]
+        progress(Event("fetch", f"read {len(snap.groups)} groups"))
+        if self.scope is None:
+            users = await self._all_users(snap)
+            await self._all_members(snap, [x.source_id for x in snap.groups], progress)
+        else:
+            users = await self._scoped(snap, progress)
+        snap.users = await self._finish_users(snap, users)
+        progress(Event("fetch", f"read {len(snap.users)} users", len(snap.users), len(snap.users)))
+        self.saved_state = {**links, "full_at": datetime.now(UTC).isoformat()}
+        return snap
+
+    async def _latest_links(self) -> dict[str, str]:
+        """Delta links for "from now on"; one that cannot be read only means no delta next time."""
+        scratch = Snapshot()
+        users = {"$deltatoken": "latest", "$select": ",".join(self.user_fields)}
+        groups = {"$deltatoken": "latest", "$select": "displayName,description,members"}
+        links: dict[str, str] = {}
+        for key, endpoint, params in (
+            ("users_delta", g.USERS_DELTA, users),
+            ("groups_delta", g.GROUPS_DELTA, groups),
+        ):
+            page = await self._guard(scratch, endpoint, self.http.get_json(endpoint, params=params))
+            if page is not None and page.get("@odata.deltaLink"):
+                links[key] = str(page["@odata.deltaLink"])
+        return links
+
+    async def _guard(self, snap: Snapshot, endpoint: Endpoint, call: Awaitable[T]) -> T | None:
+        """Run ``call``; a failure retrying cannot fix is raised, others mark ``snap``."""
+        try:
+            return await call
+        except HttpError as exc:
+            if fatal(exc):
+                raise
+            snap.mark_incomplete(f"{endpoint.label}: {exc}")
+        except g.RepeatedLink as exc:
+            snap.mark_incomplete(str(exc))
+        return None
+
+    async def listing(
+        self,
+        snap: Snapshot,
+        endpoint: Endpoint,
+        values: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> list[dict[str, Any]] | None:
+        """A whole listing, or ``None`` (snapshot marked incomplete) when it failed."""
+        return await self._guard(snap, endpoint, g.list_all(self.http, endpoint, values, params))
+
+    async def _all_users(self, snap: Snapshot) -> list[dict[str, Any]]:
+        params = {"$top": g.PAGE, "$select": ",".join(self.user_fields)}
+        if self.settings.fetch_managers:
+            params |= {"$top": "100", "$expand": "manager($select=id)"}
+        return await self.listing(snap, g.USERS, params=params) or []
+
+    async def _members(
+        self,
+        snap: Snapshot,
+        group_id: str,
+        select: str,
+        out: dict[str, list[dict[str, Any]] | None] | None = None,
+    ) -> None:
+        """One group's members as edges (and, in ``out``, the raw member objects)."""
+        params = {"$top": g.PAGE, "$select": select}
+        items = await self.listing(snap, g.MEMBERS, {"id": group_id}, params)
+        if out is not None:
+            out[group_id] = items
+        for item in items or []:
+            kind = g.member_kind(item)
+            if kind is not None:
+                snap.memberships.append(Membership(group_id, str(item["id"]), kind))
+
+    async def _all_members(self, snap: Snapshot, group_ids: list[str], progress: Progress) -> None:
+        progress(Event("fetch", "reading group members", 0, len(group_ids)))
+        await run_all(self._members(snap, group_id, "id") for group_id in group_ids)
+
+    async def _scoped(self, snap: Snapshot, progress: Progress) -> list[dict[str, Any]]:
+        """Users of the required groups (and nested ones); then every other group's edges."""
+        assert self.scope is not None
+        wanted = {name.casefold() for name in self.scope[0]}
+        todo = [x.source_id for x in snap.groups if {x.source_id, x.name.casefold()} & wanted]
+        users: dict[str, dict[str, Any]] = {}
+        done: set[str] = set()
+        select = ",".join(self.user_fields)
+        while todo:
+            batch = [x for x in dict.fromkeys(todo) if x not in done]
+            done.update(batch)
+            found: dict[str, list[dict[str, Any]] | None] = {}
+            await run_all(self._members(snap, x, select, found) for x in batch)
+            todo = []
+            for items in found.values():
+                for item in items or []:
+                    kind = g.member_kind(item)
+                    if kind is MemberKind.USER:
+                        users[str(item["id"])] = item
+                    elif kind is MemberKind.GROUP and self.transitive:
+                        todo.append(str(item["id"]))
+        rest = [x.source_id for x in snap.groups if x.source_id not in done]
+        await self._all_members(snap, rest, progress)
+        snap.memberships = [
+            e for e in snap.memberships if e.member_kind is MemberKind.GROUP or e.member_id in users
+        ]
+        return list(users.values())
+
+    async def _finish_users(self, snap: Snapshot, raws: list[dict[str, Any]]) -> list[SourceUser]:
+        """Managers (when not expanded) and photos, then the records."""
+        per_user_manager = self.settings.fetch_managers and self.scope is not None
+        managers: dict[str, str | None] = {}
+        photos: dict[str, str | None] = {}
+        calls: list[Coroutine[Any, Any, None]] = []
+        for raw in raws:
+            user_id = str(raw["id"])
+            if per_user_manager:
+                calls.append(self._manager(snap, user_id, managers))
+            if self.settings.fetch_photos:
+                calls.append(self._photo(snap, user_id, photos))
+        await run_all(calls)
+        return [
+            g.to_user(
+                raw,
+                managers.get(raw["id"]) if per_user_manager else g.manager_of(raw),
+                photos.get(raw["id"]),
+            )
+            for raw in raws
+        ]
+
+    async def _manager(self, snap: Snapshot, user_id: str, out: dict[str, str | None]) -> None:
+        """``out[user_id]`` = the manager's id (``None``: no manager)."""
+        call = self.http.get_json(g.MANAGER, {"id": user_id}, params={"$select": "id"})
+        try:
+            out[user_id] = str((await call)["id"])
+        except NotFound as exc:
+            if not g.is_missing(exc, "Request_ResourceNotFound"):
+                snap.mark_incomplete(f"{g.MANAGER.label}: {exc}")
+            out[user_id] = None
+        except HttpError as exc:
+            if fatal(exc):
+                raise
+            snap.mark_incomplete(f"{g.MANAGER.label}: {exc}")
+
+    async def _photo(self, snap: Snapshot, user_id: str, out: dict[str, str | None]) -> None:
+        """``out[user_id]`` = the photo's etag (``None``: no photo)."""
+        try:
+            out[user_id] = g.photo_etag(await self.http.get_json(g.PHOTO, {"id": user_id}))
+        except NotFound as exc:
+            if not g.is_missing(exc, "ImageNotFound"):
+                snap.mark_incomplete(f"{g.PHOTO.label}: {exc}")
+            out[user_id] = None
+        except HttpError as exc:
+            if fatal(exc):
+                raise
+            snap.mark_incomplete(f"{g.PHOTO.label}: {exc}")
+
+    # -- incremental and single-user reads (entra_delta) ---------------------------------------
+
+    def wants_full(self, state: dict[str, Any]) -> bool:
+        """A full read when there are no delta links or the last full read is too old."""
+        if not state.get("users_delta") or not state.get("groups_delta"):
+            return True
+        try:
+            last = datetime.fromisoformat(str(state.get("full_at")))
+        except ValueError:
+            return True
+        return datetime.now(UTC) - last >= timedelta(hours=self.settings.full_sync_every_hours)
+
+    async def delta(
+        self, state: dict[str, Any], staged: Snapshot, progress: Progress = no_progress
+    ) -> DeltaResult | None:
+        """Changes since the saved delta links (``None`` when a token expired)."""
+        from idpsync.sources.entra_delta import read_delta
+
+        return await read_delta(self, state, staged, progress)
+
+    async def fetch_user(self, key: str) -> Snapshot | None:
+        """One user by id or userPrincipalName, with manager, groups and photo."""
+        from idpsync.sources.entra_delta import read_user
+
+        return await read_user(self, key)
+
+    async def user_details(self, snap: Snapshot, raws: list[dict[str, Any]]) -> list[SourceUser]:
+        """Records for users read one by one (managers and photos per user when enabled)."""
+        managers: dict[str, str | None] = {}
+        photos: dict[str, str | None] = {}
+        calls: list[Coroutine[Any, Any, None]] = []
+        for raw in raws:
+            if self.settings.fetch_managers and "manager" not in raw:
+                calls.append(self._manager(snap, str(raw["id"]), managers))
+            if self.settings.fetch_photos:
+                calls.append(self._photo(snap, str(raw["id"]), photos))
+        await run_all(calls)
+        return [
+            g.to_user(raw, g.manager_of(raw) or managers.get(raw["id"]), photos.get(raw["id"]))
+            for raw in raws
+        ]
+
+
+__all__ = ["EntraSource"]
