@@ -8,7 +8,6 @@ its own, so the web pages stay responsive while a large directory is applied.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import os
 import socket
@@ -73,10 +72,8 @@ class RunProgress:
 
 
 def supports_incremental(source: Source) -> bool:
-    """Whether the source can read changes only (and ``run_sync`` accepts ``incremental``)."""
-    return bool(getattr(source, "supports_incremental", False)) and (
-        "incremental" in inspect.signature(run_sync).parameters
-    )
+    """Whether the source can read changes only (it implements :meth:`Source.delta`)."""
+    return type(source).delta is not Source.delta
 
 
 @dataclass
@@ -175,9 +172,9 @@ class Executor:
             run_id = self.store.start_run(name, "full", dry_run)
             self.store.finish_run(run_id, "failed", message=str(exc))
             return RunResult(run_id, "failed", message=str(exc), complete=False)
-        extra: dict[str, Any] = {}
-        if incremental and supports_incremental(source):
-            extra["incremental"] = True
+        # A scheduled or requested full run is a full reconcile; an incremental one reads the
+        # changes where the source can (else it is a full run too).
+        mode = "incremental" if incremental and supports_incremental(source) else "full"
         try:
             return await run_sync(
                 self.store,
@@ -187,7 +184,7 @@ class Executor:
                 dry_run=dry_run,
                 allow_deletes=allow_deletes,
                 progress=on_event,
-                **extra,
+                mode=mode,
             )
         finally:
             await source.aclose()
