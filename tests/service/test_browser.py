@@ -70,11 +70,11 @@ def test_admin_walkthrough(tmp_path: Path, page: Page) -> None:
         h.data.unlink()
         os.mkfifo(h.data)  # the read waits for the test: the run is seen running
         row.locator("button.sync").click()
-        expect(row.locator(".progress-text")).to_contain_text("reading", timeout=30_000)
+        expect(row.locator(".progress-text")).to_contain_text("reading", timeout=90_000)
         shot(page, "02-sync-running")
         feed = threading.Thread(target=lambda: write(h.data, doc), daemon=True)
         feed.start()
-        expect(row.locator(".status-succeeded")).to_be_visible(timeout=30_000)
+        expect(row.locator(".status-succeeded")).to_be_visible(timeout=90_000)
         expect(row.locator("progress")).to_have_attribute("value", "100.0")
         shot(page, "03-sync-finished")
         feed.join(5)
@@ -106,10 +106,10 @@ def test_admin_walkthrough(tmp_path: Path, page: Page) -> None:
         write(h.data, people(40, inactive=tuple(range(10))))
         page.goto(f"{url}/")
         row.locator("button.sync").click()
-        expect(row.locator(".status-guarded")).to_be_visible(timeout=30_000)
+        expect(row.locator(".status-guarded")).to_be_visible(timeout=90_000)
         shot(page, "07-guarded")
         row.locator("button.approve").click()
-        expect(row.locator(".status-succeeded")).to_be_visible(timeout=30_000)
+        expect(row.locator(".status-succeeded")).to_be_visible(timeout=90_000)
         shot(page, "08-approved")
         assert sum(not u["active"] for u in store.search_users(limit=1000)) == 10
     finally:
