@@ -160,6 +160,9 @@ class OneLoginSourceSettings(SourceBase):
     min_remaining_calls: int = Field(500, ge=0)
     """Stop reading (run incomplete, nothing removed) when the account's hourly API budget
     has this many calls left or fewer, so other integrations are not starved."""
+    full_sync_every_hours: float = Field(24.0, ge=0)
+    """An automatic (``idpsync sync``) run is a full read when the last one is older than this;
+    the others read only users updated since the last read (deleted users wait for a full one)."""
 
     @field_validator("subdomain")
     @classmethod

@@ -50,10 +50,11 @@ def directory(store: Store) -> DirectoryState:
 
 
 async def sync(store: Store, emu: OneLoginEmulator, **options: object) -> RunResult:
+    """A full run (incremental runs are in ``test_onelogin_incremental.py``)."""
     cfg = connector(emu, **options)
     src = source(emu, cfg)
     try:
-        return await run_sync(store, "ol", cfg, src)
+        return await run_sync(store, "ol", cfg, src, mode="full")
     finally:
         await src.aclose()
 
@@ -238,7 +239,7 @@ async def test_budget_exhausted_by_a_429_stops_cleanly(store: Store, emu: OneLog
     cfg = connector(emu, min_remaining_calls=0)
     # token, rate limit, groups, users page 1 — then another app empties the budget.
     src = source(emu, cfg, OtherIntegration(emu, nth=5))
-    result = await run_sync(store, "ol", cfg, src)
+    result = await run_sync(store, "ol", cfg, src, mode="full")
     await src.aclose()
     assert result.status == "partial"
     assert "OneLogin answered 429" in result.message and "resets at" in result.message

@@ -15,9 +15,9 @@ and R roles (``g`` = 1 when groups are read, ``r`` = 1 when roles are read, else
 
 If the users' records lack ``role_ids`` (older API answers), roles' members are listed per
 role instead: + Σ_roles P(members) — still never one call per user. An incremental read
-(:meth:`OneLoginSource.snapshot_since`) replaces P(U) with P(changed users). A single-user
-fetch costs 1 (token) + 1 (user; +1 when looked up by name and the first filter misses)
-+ 1 if the user is in a group + one per role.
+(:meth:`OneLoginSource.delta`, see :mod:`~idpsync.sources.onelogin_delta`) replaces P(U)
+with P(changed users). A single-user fetch costs 1 (token) + 1 (user; +1 when looked up by
+name and the first filter misses) + 1 if the user is in a group + one per role.
 
 The account allows 5,000 calls an hour for **all** its integrations. Before and during a read
 the source watches ``X-RateLimit-Remaining``; at or below ``min_remaining_calls`` (or on a 429)
@@ -39,7 +39,16 @@ from idpsync.diagnostics import read_probe, token_probe
 from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, HttpError
 from idpsync.model import Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources import onelogin_api as ol
-from idpsync.sources.base import Event, Probe, Progress, Source, SourceError, no_progress
+from idpsync.sources import onelogin_delta as od
+from idpsync.sources.base import (
+    DeltaResult,
+    Event,
+    Probe,
+    Progress,
+    Source,
+    SourceError,
+    no_progress,
+)
 
 log = logging.getLogger("idpsync.sources.onelogin")
 
@@ -81,6 +90,8 @@ class OneLoginSource(Source):
         self.activity = ol.Activity(
             frozenset(settings.active_statuses), frozenset(settings.active_states)
         )
+        self.read_started: datetime | None = None
+        """When the last read began: the server's ``Date`` of its first answer, else the clock."""
 
     @property
     def wants_groups(self) -> bool:
@@ -106,6 +117,8 @@ class OneLoginSource(Source):
             raise BudgetStop(self.budget.message(endpoint.label))
         response = await self.http.request(endpoint, values, params=params, accept=(429, *accept))
         self.budget.observe_headers(response.headers)
+        if self.read_started is None:
+            self.read_started = od.server_time(response.headers.get("date"))
         if response.status_code == 429:
             self.stats.throttled += 1
             self.budget.remaining = 0
@@ -162,8 +175,34 @@ class OneLoginSource(Source):
     # ---- full and incremental reads ------------------------------------------------------
 
     async def snapshot(self, progress: Progress = no_progress) -> Snapshot:
-        """Every user, group and/or role and their memberships (see module docstring)."""
-        return await self._read({}, progress)
+        """Every user, group and/or role and their memberships (see module docstring).
+
+        A complete read sets :attr:`saved_state` for the next incremental run.
+        """
+        clock = datetime.now(UTC)
+        snap = await self._read({}, progress)
+        if snap.complete:
+            self.saved_state = od.new_state(self.read_started or clock, clock.isoformat())
+        return snap
+
+    def wants_full(self, state: dict[str, Any]) -> bool:
+        """A full read without a saved ``since`` or when the last full read is too old."""
+        return od.full_is_due(state, self.settings.full_sync_every_hours)
+
+    async def delta(
+        self, state: dict[str, Any], staged: Snapshot, progress: Progress = no_progress
+    ) -> DeltaResult | None:
+        """Users updated since the saved state, all groups and roles (``None``: no state).
+
+        Deleted users are not seen (OneLogin lists no deletions); the full read settles them.
+        """
+        since = od.saved_since(state)
+        if since is None:
+            return None
+        clock = datetime.now(UTC)
+        snap = await self._read({"updated_since": od.stamp(since)}, progress)
+        full_at = str(state.get("full_at") or clock.isoformat())
+        return od.build_delta(staged, snap, od.new_state(self.read_started or clock, full_at))
 
     async def snapshot_since(self, since: datetime, progress: Progress = no_progress) -> Snapshot:
         """Users changed since ``since`` (``updated_since``), with all groups and roles.
@@ -172,8 +211,7 @@ class OneLoginSource(Source):
         incremental read may add and update but must never remove anybody. Leavers and
         memberships a user lost are settled by the next full read.
         """
-        moment = since.replace(tzinfo=UTC) if since.tzinfo is None else since.astimezone(UTC)
-        stamp = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = od.stamp(since)
         snap = await self._read({"updated_since": stamp}, progress)
         snap.mark_incomplete(
             f"incremental read: only users updated since {stamp}; OneLogin lists no "
@@ -186,6 +224,7 @@ class OneLoginSource(Source):
         groups: list[SourceGroup] = []
         roles: list[SourceGroup] = []
         users: list[dict[str, Any]] = []
+        self.read_started = None
         try:
             await self._preflight()
             if self.wants_groups:

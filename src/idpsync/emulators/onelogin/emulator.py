@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from email.utils import formatdate
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -45,6 +46,7 @@ class OneLoginEmulator(Emulator):
     """OneLogin's API over one :class:`Account`."""
 
     name = "onelogin"
+    date_header = False  # API answers carry Date from the account clock
 
     def __init__(
         self,
@@ -190,7 +192,7 @@ class OneLoginEmulator(Emulator):
             "X-RateLimit-Remaining": usage.remaining,
             "X-RateLimit-Reset": usage.reset,
         }
-        return JSONResponse({**api.v1_ok([]), "data": data})
+        return JSONResponse({**api.v1_ok([]), "data": data}, headers=self._date())
 
     async def _api(self, request: Request) -> Response:
         version = request.path_params["version"]
@@ -211,4 +213,9 @@ class OneLoginEmulator(Emulator):
         except api.ApiError as exc:
             error = api.v1_error(exc) if version == "1" else api.v2_error(exc)
             return JSONResponse(error, exc.status)
+        headers = {**headers, **self._date()}
         return Response(json.dumps(body, ensure_ascii=False), 200, headers, JSON)
+
+    def _date(self) -> dict[str, str]:
+        """``Date`` from the account clock (what an incremental reader bases ``since`` on)."""
+        return {"Date": formatdate(self.account.clock(), usegmt=True)}

@@ -1,0 +1,184 @@
+"""OneLogin incremental runs (``updated_since``) through the runner, against the emulator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from idpsync.emulators.onelogin import OneLoginEmulator
+from idpsync.engine.runner import RunResult, run_sync
+from idpsync.http import set_testing
+from idpsync.model import DirectoryState
+from idpsync.store import Store
+from tests.sources.onelogin_support import Clock, connector, pages, source
+
+USERS, GROUPS, ROLES = 130, 7, 5
+BOTH = {"groups_from": "both", "role_prefix": "role: "}
+
+
+@pytest.fixture(autouse=True)
+def no_sleep() -> Iterator[None]:
+    set_testing(True)
+    yield
+    set_testing(False)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def emu(clock: Clock) -> OneLoginEmulator:
+    return OneLoginEmulator.generate(users=USERS, groups=GROUPS, roles=ROLES, seed=5, clock=clock)
+
+
+def open_store(path: Path) -> Iterator[Store]:
+    st = Store.open(f"sqlite:///{path}")
+    yield st
+    st.close()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    yield from open_store(tmp_path / "incremental.db")
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> Iterator[Store]:
+    yield from open_store(tmp_path / "fresh.db")
+
+
+def directory(store: Store) -> DirectoryState:
+    with store.transaction() as conn:
+        return store.load_directory(conn, "ol")
+
+
+def state_of(store: Store) -> dict[str, object]:
+    with store.transaction() as conn:
+        return store.connector_state(conn, "ol")
+
+
+async def sync(
+    store: Store, emu: OneLoginEmulator, mode: str = "auto", **options: object
+) -> RunResult:
+    cfg = connector(emu, **{**BOTH, **options})
+    src = source(emu, cfg)
+    try:
+        return await run_sync(store, "ol", cfg, src, mode=mode)
+    finally:
+        await src.aclose()
+
+
+def change_account(emu: OneLoginEmulator, clock: Clock) -> dict[str, int]:
+    """Rename, suspend, move, give and take a role, add a user, delete one."""
+    account = emu.account
+    ids = list(account.user_ids)
+    clock.now += 120
+    account.update_user(ids[1], firstname="Renamed", username="renamed.person")
+    account.update_user(ids[2], status=2)
+    moved_to = next(g for g in account.groups if g != account.users[ids[3]].group_id)
+    account.update_user(ids[3], group_id=moved_to)
+    role = next(r for r in account.roles if r not in account.users[ids[4]].role_ids)
+    account.assign_role(ids[4], role)
+    lost = next(u for u in ids[6:] if account.users[u].role_ids)
+    account.remove_role(lost, account.users[lost].role_ids[0])
+    new = account.add_user("new.person", "new@example.com", firstname="New", group_id=moved_to)
+    account.rename_group(moved_to, "Renamed group")
+    account.delete_user(ids[5])
+    return {"moved": ids[3], "deleted": ids[5], "new": new.id, "role": role, "changed": 6}
+
+
+def without(state: DirectoryState, user_id: str) -> DirectoryState:
+    users = {k: v for k, v in state.users.items() if k != user_id}
+    edges = {m for m in state.memberships if m.member_id != user_id}
+    return DirectoryState(users, dict(state.groups), edges)
+
+
+async def test_incremental_equals_a_fresh_full_sync_but_for_deletions(
+    store: Store, fresh: Store, emu: OneLoginEmulator, clock: Clock
+) -> None:
+    first = await sync(store, emu)
+    assert first.status == "succeeded", first.message
+    saved = state_of(store)
+    assert set(saved) == {"since", "full_at"}
+    changes = change_account(emu, clock)
+    emu.requests.clear()
+    result = await sync(store, emu, mode="incremental")
+    assert result.status == "succeeded", result.message
+    assert result.stats["read"] == "delta"
+    # token, rate limit, groups, roles, one page of the changed users (nothing per user)
+    assert len(emu.requests) == 1 + 1 + pages(GROUPS) + pages(ROLES) + pages(changes["changed"])
+    users_call = [e for e in emu.requests.entries() if e.path == "/api/2/users"]
+    assert len(users_call) == 1 and "updated_since=" in users_call[0].query
+    assert state_of(store)["full_at"] == saved["full_at"]
+    assert state_of(store)["since"] != saved["since"]
+    summary = result.summary()
+    assert summary["users_created"] == 1 and summary["users_deactivated"] == 1  # suspended
+    truth = await sync(fresh, emu, mode="full")
+    assert truth.status == "succeeded", truth.message
+    deleted = str(changes["deleted"])
+    got = directory(store)
+    assert got.users[deleted].active is True  # OneLogin lists no deletions
+    assert without(got, deleted) == directory(fresh)
+    edges = {(m.group_id, m.member_id) for m in got.memberships}
+    moved = str(changes["moved"])
+    assert sum(1 for g, u in edges if u == moved and g.startswith("group:")) == 1
+    full = await sync(store, emu, mode="full")
+    assert full.status == "succeeded", full.message
+    assert full.summary()["users_deactivated"] == 1
+    assert directory(store).users[deleted].active is False
+
+
+async def test_auto_mode_reads_a_delta_until_a_full_read_is_due(
+    store: Store, emu: OneLoginEmulator, clock: Clock
+) -> None:
+    await sync(store, emu)
+    change_account(emu, clock)
+    auto = await sync(store, emu)
+    assert auto.status == "succeeded" and auto.stats["read"] == "delta"
+    due = await sync(store, emu, full_sync_every_hours=0)
+    assert due.status == "succeeded" and due.stats["read"] == "full"
+
+
+async def test_incremental_without_a_saved_state_reads_everything(
+    store: Store, emu: OneLoginEmulator
+) -> None:
+    result = await sync(store, emu, mode="incremental")
+    assert result.status == "succeeded" and result.stats["read"] == "full"
+    assert len(directory(store).users) == USERS
+
+
+async def test_budget_stop_mid_incremental_removes_nothing_and_keeps_the_state(
+    store: Store, emu: OneLoginEmulator, clock: Clock
+) -> None:
+    await sync(store, emu, min_remaining_calls=10)
+    saved = state_of(store)
+    before = directory(store)
+    account = emu.account
+    clock.now += 120
+    lost = [u for u in account.user_ids if account.users[u].role_ids][:60]
+    for user_id in lost:  # 60 changed users: two pages
+        account.remove_role(user_id, account.users[user_id].role_ids[0])
+    account.update_user(account.user_ids[0], lastname="Changed")
+    account.delete_user(account.user_ids[-1])
+    emu.budget.exhaust(leave=13)
+    emu.requests.clear()
+    result = await sync(store, emu, mode="incremental", min_remaining_calls=10)
+    assert result.status == "partial" and not result.complete
+    assert "min_remaining_calls = 10" in result.message
+    # token, rate limit, groups (12 left), roles (11), users page 1 (10: the floor).
+    assert len(emu.requests) == 1 + 1 + 1 + 1 + 1
+    # the stopped listing is dropped whole: nothing changes, nothing is removed
+    assert directory(store) == before
+    assert result.summary()["users_deactivated"] == 0
+    assert state_of(store) == saved
+    clock.now += 3600  # the budget resets; the kept state reads the same changes again
+    again = await sync(store, emu, mode="incremental", min_remaining_calls=10)
+    assert again.status == "succeeded", again.message
+    after = directory(store)
+    assert after.users[str(account.user_ids[0])].family_name == "Changed"
+    assert len(before.memberships) - len(after.memberships) == len(lost)
+    assert len(after.users) == len(before.users)  # the deleted user waits for a full read
