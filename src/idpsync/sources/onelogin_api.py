@@ -242,7 +242,7 @@ class CallBudget:
             f"OneLogin API budget: {left}{of} calls left this hour, at or below "
             f"min_remaining_calls = {self.minimum}; stopped before {before} to leave them to "
             f"other integrations of the account. The budget resets {self.reset_text()}. "
-            "Nothing was removed; the next sync after the reset reads everything"
+            "Nothing was removed; the next sync after the reset reads what this one could not"
         )
 
     def reset_text(self, now: float | None = None) -> str:
