@@ -37,12 +37,19 @@ def google_minimum(s: Shape) -> int:
 
 def okta_minimum(s: Shape) -> int:
     """Users at 200 (+1 deprovisioned listing) + groups in one page + members at 1,000."""
-    return pages(s.users, 200) + 1 + pages(s.groups, 10_000) + sum(pages(m, 1000) for m in s.members)
+    return (
+        pages(s.users, 200) + 1 + pages(s.groups, 10_000) + sum(pages(m, 1000) for m in s.members)
+    )
 
 
 def keycloak_minimum(s: Shape) -> int:
     """Token + users (one 10k brief page per 10k) + groups + one members call per group."""
-    return 1 + pages(s.users, 10_000) + pages(s.groups, 10_000) + sum(pages(m, 10_000) for m in s.members)
+    return (
+        1
+        + pages(s.users, 10_000)
+        + pages(s.groups, 10_000)
+        + sum(pages(m, 10_000) for m in s.members)
+    )
 
 
 def onelogin_minimum(s: Shape) -> int:
@@ -97,7 +104,9 @@ class Profile:
         """(quota floor, latency floor) in seconds for the minimum (or given) request count."""
         n = self.minimum(shape) if requests is None else requests
         chain = pages(shape.users, self.chain_page)
-        return self.quota_floor(n), latency_floor(n, chain, self.latency_ms / 1000, self.concurrency)
+        return self.quota_floor(n), latency_floor(
+            n, chain, self.latency_ms / 1000, self.concurrency
+        )
 
     def floor(self, shape: Shape) -> float:
         """The larger of the quota floor and the latency floor, for the minimum request count."""
@@ -106,29 +115,55 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "google": Profile(
-        "google", 400, 8, google_minimum,
-        lambda n: token_bucket_floor(n, 2400, 60.0), "2,400 queries/min (token bucket)",
-        tail_flags=("--tail-ms", "1500", "--tail-share", "0.01"), chain_page=500,
+        "google",
+        400,
+        8,
+        google_minimum,
+        lambda n: token_bucket_floor(n, 2400, 60.0),
+        "2,400 queries/min (token bucket)",
+        tail_flags=("--tail-ms", "1500", "--tail-share", "0.01"),
+        chain_page=500,
     ),
     "okta": Profile(
-        "okta", 700, 4, okta_minimum,
-        lambda n: fixed_window_floor(n, 1000, 60.0), "group bucket 1,000/min (fixed windows)",
-        chain_page=200, incremental=True,
+        "okta",
+        700,
+        4,
+        okta_minimum,
+        lambda n: fixed_window_floor(n, 1000, 60.0),
+        "group bucket 1,000/min (fixed windows)",
+        chain_page=200,
+        incremental=True,
     ),
     "keycloak": Profile(
-        "keycloak", 100, 4, keycloak_minimum,
-        lambda n: 0.0, "none (server-bound)",
-        tail_flags=("--tail-ms", "400", "--tail-share", "0.01"), chain_page=10_000,
+        "keycloak",
+        100,
+        4,
+        keycloak_minimum,
+        lambda n: 0.0,
+        "none (server-bound)",
+        tail_flags=("--tail-ms", "400", "--tail-share", "0.01"),
+        chain_page=10_000,
     ),
     "onelogin": Profile(
-        "onelogin", 300, 1, onelogin_minimum,
-        lambda n: fixed_window_floor(n, 5000, 3600.0), "5,000 calls/hour (account-wide)",
-        chain_page=50, incremental=True,
+        "onelogin",
+        300,
+        1,
+        onelogin_minimum,
+        lambda n: fixed_window_floor(n, 5000, 3600.0),
+        "5,000 calls/hour (account-wide)",
+        chain_page=50,
+        incremental=True,
     ),
     "entra": Profile(
-        "entra", 500, 16, entra_minimum,
-        lambda n: token_bucket_floor(2 * n, 8000, 10.0), "8,000 RU/10 s (≈2 RU a call)",
-        tail_flags=("--tail-ms", "2500", "--tail-share", "0.01"), chain_page=999, incremental=True,
+        "entra",
+        500,
+        16,
+        entra_minimum,
+        lambda n: token_bucket_floor(2 * n, 8000, 10.0),
+        "8,000 RU/10 s (≈2 RU a call)",
+        tail_flags=("--tail-ms", "2500", "--tail-share", "0.01"),
+        chain_page=999,
+        incremental=True,
     ),
 }
 """Profiles by IdP. Latencies are the [est] p50 of limits-and-scale.md §3 (OneLogin: our [est])."""

@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +34,9 @@ def tenant_shape(idp: str, users: int, groups: int, seed: int, roles: int) -> tu
         return Shape(users, groups, roles=roles), None
     from idpsync.emulators.generate import TenantSpec, generate_tenant
 
-    domain = {"okta": "example.okta.test"}.get(idp)
-    spec = TenantSpec(users=users, groups=groups, seed=seed, **({"domain": domain} if domain else {}))
+    spec = TenantSpec(users=users, groups=groups, seed=seed)
+    if idp == "okta":
+        spec = replace(spec, domain="example.okta.test")
     truth = generate_tenant(spec).ground_truth()
     users_only = idp in ("okta", "keycloak")
     members = [
@@ -55,18 +58,26 @@ def one_sync(
     stats = sync.run.get("stats") or {}
     quota, lat = profile.floors(shape)
     return {
-        "idp": profile.idp, "store": store, "kind": label, "users": shape.users,
-        "groups": shape.groups, "memberships": sum(shape.members),
+        "idp": profile.idp,
+        "store": store,
+        "kind": label,
+        "users": shape.users,
+        "groups": shape.groups,
+        "memberships": sum(shape.members),
         "status": sync.run.get("status", f"exit {sync.returncode}"),
-        "wall_s": round(sync.wall_s, 2), "rss_mib": round(sync.rss_mib, 1),
+        "wall_s": round(sync.wall_s, 2),
+        "rss_mib": round(sync.rss_mib, 1),
         "requests_stats": stats.get("requests"),
         "requests_log": logged[0] if logged else None,
         "throttled_log": logged[1] if logged else None,
         "throttled_stats": stats.get("throttled"),
-        "minimum": profile.minimum(shape), "quota_floor_s": round(quota, 1),
-        "latency_floor_s": round(lat, 1), "floor_s": round(max(quota, lat), 1),
+        "minimum": profile.minimum(shape),
+        "quota_floor_s": round(quota, 1),
+        "latency_floor_s": round(lat, 1),
+        "floor_s": round(max(quota, lat), 1),
         "store_s": round(sum(float(stats.get(k) or 0) for k in report.STORE_KEYS), 2),
-        "fetch_s": stats.get("fetch_seconds"), "summary": sync.run.get("summary"),
+        "fetch_s": stats.get("fetch_seconds"),
+        "summary": sync.run.get("summary"),
         "load": round(max(load_before, os.getloadavg()[0]), 2),
     }
 
@@ -146,8 +157,14 @@ def main(argv: list[str] | None = None) -> None:
 
 def _save(size: str, started: str, rows: list[dict[str, Any]], argv: list[str] | None) -> None:
     """Write the results JSON for this size, then regenerate the page and the plot."""
-    command = "python -m benchmarks.run " + " ".join(argv if argv is not None else os.sys.argv[1:])
-    payload = {"size": size, "date": started, "command": command.strip(), "machine": report.machine(), "rows": rows}
+    command = "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:])
+    payload = {
+        "size": size,
+        "date": started,
+        "command": command.strip(),
+        "machine": report.machine(),
+        "rows": rows,
+    }
     (OUT / f"results-{size}.json").write_text(json.dumps(payload, indent=1), encoding="utf-8")
     report.write_docs(OUT, ROOT / "docs" / "benchmarks.md")
 
