@@ -150,13 +150,14 @@ def baseline_section(baselines: list[dict[str, Any]]) -> str:
     lines = [
         "## Baseline: msgraph-sdk page iterators, then each user's memberOf (Entra emulator)", "",
         "| size | date | command | users | users listing s | memberOf sample (users / s) "
-        "| estimated wall s (extrapolated) | requests (emulator log) | 429s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| estimated wall s (extrapolated) | SDK CPU s (measured part) | requests (emulator log) "
+        "| 429s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]  # fmt: skip
     for b in baselines:
         lines.append(
             f"| {b['size']} | {b['date']} | `{b['command']}` | {b['users']} | {b['users_s']} "
-            f"| {b['sample']} / {b['sample_s']} | {b['estimated_wall_s']} "
+            f"| {b['sample']} / {b['sample_s']} | {b['estimated_wall_s']} | {_dash(b.get('cpu_s'))} "
             f"| {_dash(b.get('requests_log'))} | {_dash(b.get('throttled_log'))} |"
         )
     return "\n".join([*lines, ""])
