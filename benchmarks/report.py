@@ -157,7 +157,8 @@ def baseline_section(baselines: list[dict[str, Any]]) -> str:
     for b in baselines:
         lines.append(
             f"| {b['size']} | {b['date']} | `{b['command']}` | {b['users']} | {b['users_s']} "
-            f"| {b['sample']} / {b['sample_s']} | {b['estimated_wall_s']} | {_dash(b.get('cpu_s'))} "
-            f"| {_dash(b.get('requests_log'))} | {_dash(b.get('throttled_log'))} |"
+            f"| {b['sample']} / {b['sample_s']} | {b['estimated_wall_s']} "
+            f"| {_dash(b.get('cpu_s'))} | {_dash(b.get('requests_log'))} "
+            f"| {_dash(b.get('throttled_log'))} |"
         )
     return "\n".join([*lines, ""])
