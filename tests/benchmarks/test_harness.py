@@ -128,3 +128,12 @@ def test_written_config_has_store_block_and_concurrency(tmp_path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     assert text.startswith('[store]\nurl = "sqlite:///x.db"')
     assert "[connectors.k.source.http]\nconcurrency = 8" in text
+
+
+def test_baseline_section_says_it_is_extrapolated() -> None:
+    b = {"size": "2000 users / 100 groups", "date": "d", "command": "c", "users": 2000,
+         "users_s": 10.0, "sample": 50, "sample_s": 25.0, "estimated_wall_s": 1010.0,
+         "cpu_s": 3.0, "requests_log": 71, "throttled_log": 0}  # fmt: skip
+    text = report.baseline_section([b])
+    assert "extrapolated" in text
+    assert "| 2000 | 10.0 | 50 / 25.0 | 1010.0 | 3.0 | 71 | 0 |" in text
