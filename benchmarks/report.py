@@ -107,10 +107,10 @@ def write_docs(out: Path, page: Path) -> None:
         page.read_text(encoding="utf-8").split(marker)[0] if page.exists() else "# Benchmarks\n\n"
     )
     body = "\n".join(section(r) for r in results)
-    if baselines:
-        body += "\n" + baseline_section(baselines)
     if plot(results, out / "wall-vs-size.png"):
         body += "\n![wall time vs tenant size](benchmarks/wall-vs-size.png)\n"
+    if baselines:
+        body += "\n" + baseline_section(baselines)
     page.write_text(f"{intro.rstrip()}\n\n{marker}\n\n{body}", encoding="utf-8")
 
 
