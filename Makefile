@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup services demo test lint unit clean
+.PHONY: setup services demo test lint unit clean bench
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ test: setup services lint
 
 unit: setup
 	$(PY) -m pytest -q -m "not slow"
+
+SIZE ?= S
+IDP ?= google,keycloak,okta,onelogin
+bench: setup services
+	$(PY) -m benchmarks.run --size $(SIZE) --idp $(IDP)
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache .mypy_cache .ruff_cache

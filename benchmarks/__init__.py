@@ -1,0 +1,1 @@
+"""Benchmark harness: each connector against its emulator in a separate process (``make bench``)."""

@@ -1,0 +1,156 @@
+"""Out-of-process pieces of a benchmark: the emulator, the sync under ``/usr/bin/time -v``.
+
+Each emulator runs as ``idpsync emulate <idp> --port 0 --print-config …`` in its own process;
+its printed ``export NAME='value'`` line becomes the sync's environment and the rest (the
+connector block) goes into a temporary ``idpsync.toml``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+EXPORT = re.compile(r"^export (\w+)='(.*)'$")
+LISTEN = re.compile(r" at (http://[\d.]+:\d+)")
+IDPSYNC = [sys.executable, "-m", "idpsync.cli"]
+
+
+@dataclass
+class Emulator:
+    """A running emulator process, its base URL, connector block and secret environment."""
+
+    proc: subprocess.Popen[str]
+    base: str
+    block: str
+    env: dict[str, str] = field(default_factory=dict)
+
+    def stop(self) -> None:
+        """Terminate the emulator process."""
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+    def control(self, path: str, body: Any = None) -> Any:
+        """Call a ``/_emulator/…`` route (GET without a body, POST with one); None on 404."""
+        url = f"{self.base}/_emulator/{path}"
+        with httpx.Client(timeout=120) as http:
+            r = http.get(url) if body is None else http.post(url, json=body)
+        return None if r.status_code == 404 else r.json()
+
+
+def start_emulator(idp: str, args: list[str]) -> Emulator:
+    """Start ``idpsync emulate idp args``; return once it prints where it listens."""
+    proc = subprocess.Popen(
+        [*IDPSYNC, "emulate", idp, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "400"},
+    )
+    assert proc.stderr is not None and proc.stdout is not None
+    banner = ""
+    while not (found := LISTEN.search(banner)):
+        line = proc.stderr.readline()
+        if not line:
+            raise RuntimeError(f"emulate {idp} exited: {proc.wait()}")
+        banner += line
+    time.sleep(0.3)  # the connector block is flushed right after the banner
+    os.set_blocking(proc.stdout.fileno(), False)
+    printed = proc.stdout.read() or ""
+    env: dict[str, str] = {}
+    block: list[str] = []
+    for line in printed.splitlines():
+        if m := EXPORT.match(line.strip()):
+            env[m.group(1)] = m.group(2)
+        else:
+            block.append(line)
+    return Emulator(proc, found.group(1), "\n".join(block).strip(), env)
+
+
+def connector_name(block: str) -> str:
+    """The connector's name in a printed ``[connectors.NAME…]`` block."""
+    m = re.search(r"^\[connectors\.([\w-]+)", block, re.M)
+    if not m:
+        raise ValueError(f"no [connectors.…] table in the printed block:\n{block}")
+    return m.group(1)
+
+
+def write_config(directory: Path, store_url: str, block: str, concurrency: int) -> Path:
+    """An ``idpsync.toml`` with the store, the emulator's block and the benchmark concurrency."""
+    name = connector_name(block)
+    path = directory / "idpsync.toml"
+    http = f"[connectors.{name}.source.http]\nconcurrency = {concurrency}\n"
+    path.write_text(f'[store]\nurl = "{store_url}"\n\n{block}\n\n{http}', encoding="utf-8")
+    return path
+
+
+@dataclass
+class SyncRun:
+    """One timed ``idpsync sync`` process."""
+
+    wall_s: float
+    rss_mib: float
+    returncode: int
+    run: dict[str, Any]
+
+
+def timed_sync(config: Path, connector: str, env: dict[str, str]) -> SyncRun:
+    """Run ``idpsync sync`` under ``/usr/bin/time -v``; read its run row with ``runs --json``."""
+    full_env = {**os.environ, **env}
+    started = time.perf_counter()
+    done = subprocess.run(
+        ["/usr/bin/time", "-v", *IDPSYNC, "sync", connector, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        env=full_env,
+    )
+    wall = time.perf_counter() - started
+    m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr)
+    rss = int(m.group(1)) / 1024 if m else float("nan")
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout[-2000:] + done.stderr[-2000:])
+    runs = subprocess.run(
+        [*IDPSYNC, "runs", connector, "--limit", "1", "--json", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        env={**full_env, "COLUMNS": "100000"},
+        check=True,
+    )
+    rows = json.loads(runs.stdout)
+    return SyncRun(wall, rss, done.returncode, rows[0] if rows else {})
+
+
+def request_log(emu: Emulator) -> tuple[int, int] | None:
+    """(API requests, 429s) from the emulator's request log, emptied after; None without one."""
+    entries = emu.control("requests?clear=1")
+    if entries is None:
+        return None
+    return len(entries), sum(1 for e in entries if e.get("status") == 429)
+
+
+def change_one_percent(emu: Emulator, users: list[str], edges: list[tuple[str, str]]) -> int:
+    """Rename 1 % of users and move 1 % of memberships through the control routes."""
+    rng = random.Random(13)
+    done = 0
+    for uid in rng.sample(users, max(1, len(users) // 100)):
+        r = emu.control("tenant/update_user", {"user_id": uid, "display_name": f"Renamed {uid}"})
+        done += bool(r and r.get("ok"))
+    groups = sorted({g for g, _ in edges})
+    for gid, member in rng.sample(edges, max(1, len(edges) // 100)):
+        emu.control("tenant/remove_member", {"group_id": gid, "member_id": member})
+        other = rng.choice(groups)
+        r = emu.control("tenant/add_member", {"group_id": other, "member_id": member})
+        done += bool(r and r.get("ok"))
+    return done

@@ -1,0 +1,169 @@
+"""Per-IdP benchmark profiles: emulator flags, latency, quota model and request minimum.
+
+Everything here is pure arithmetic over a tenant's shape, so it is unit-tested
+(``tests/benchmarks/test_profiles.py``). The formulas follow each connector's module docstring
+and ``shared/reference/limits-and-scale.md`` §4; latencies are the [est] profile of §3.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+SIZES: dict[str, tuple[int, int]] = {"S": (10_000, 500), "L": (100_000, 5_000)}
+"""Tenant sizes: users and groups (the emulators' generators set memberships and skew)."""
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What the request minimum depends on: user, group and per-group member counts."""
+
+    users: int
+    groups: int
+    members: Sequence[int] = ()
+    roles: int = 0
+
+
+def pages(n: int, size: int) -> int:
+    """Pages of a listing of ``n`` items at ``size`` per page (an empty listing is one page)."""
+    return max(1, math.ceil(n / size))
+
+
+def google_minimum(s: Shape) -> int:
+    """Token + users at 500 + groups at 200 + each group's members at 200."""
+    return 1 + pages(s.users, 500) + pages(s.groups, 200) + sum(pages(m, 200) for m in s.members)
+
+
+def okta_minimum(s: Shape) -> int:
+    """Users at 200 (+1 deprovisioned listing) + groups in one page + members at 1,000."""
+    return (
+        pages(s.users, 200) + 1 + pages(s.groups, 10_000) + sum(pages(m, 1000) for m in s.members)
+    )
+
+
+def keycloak_minimum(s: Shape) -> int:
+    """Token + users (one 10k brief page per 10k) + groups + one members call per group."""
+    return (
+        1
+        + pages(s.users, 10_000)
+        + pages(s.groups, 10_000)
+        + sum(pages(m, 10_000) for m in s.members)
+    )
+
+
+def onelogin_minimum(s: Shape) -> int:
+    """Token + rate-limit preflight + groups, roles and users at 50 (memberships embedded)."""
+    return 2 + pages(s.groups, 50) + pages(s.roles, 50) + pages(s.users, 50)
+
+
+def entra_minimum(s: Shape) -> int:
+    """Token + users at 999 + groups at 999 + each group's members at 999."""
+    return 1 + pages(s.users, 999) + pages(s.groups, 999) + sum(pages(m, 999) for m in s.members)
+
+
+def fixed_window_floor(requests: int, limit: int, window_s: float) -> float:
+    """Seconds ``requests`` need under ``limit`` per fixed window (a fresh window at start)."""
+    return (math.ceil(requests / limit) - 1) * window_s if requests > 0 else 0.0
+
+
+def token_bucket_floor(requests: int, capacity: float, window_s: float) -> float:
+    """Seconds ``requests`` need from a full bucket of ``capacity`` refilled over ``window_s``."""
+    return max(0.0, (requests - capacity) * window_s / capacity)
+
+
+def latency_floor(requests: int, chain: int, latency_s: float, concurrency: int) -> float:
+    """Round trips at ``concurrency`` in flight, never below the longest sequential ``chain``."""
+    return max(chain, math.ceil(requests / max(1, concurrency))) * latency_s
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How to run and judge one IdP's benchmark."""
+
+    idp: str
+    latency_ms: float
+    concurrency: int
+    minimum: Callable[[Shape], int]
+    quota_floor: Callable[[int], float]
+    quota_note: str
+    extra_flags: tuple[str, ...] = ()
+    tail_flags: tuple[str, ...] = ()
+    chain_page: int = 500
+    incremental: bool = False
+    changes: bool = True
+    notes: list[str] = field(default_factory=list)
+
+    def emulator_args(self, users: int, groups: int, seed: int) -> list[str]:
+        """``idpsync emulate <idp> …`` arguments for this size."""
+        args = ["--port", "0", "--print-config", "--users", str(users), "--groups", str(groups)]
+        args += ["--seed", str(seed), "--latency-ms", str(self.latency_ms)]
+        return [*args, *self.tail_flags, *self.extra_flags]
+
+    def floors(self, shape: Shape, requests: int | None = None) -> tuple[float, float]:
+        """(quota floor, latency floor) in seconds for the minimum (or given) request count."""
+        n = self.minimum(shape) if requests is None else requests
+        chain = pages(shape.users, self.chain_page)
+        return self.quota_floor(n), latency_floor(
+            n, chain, self.latency_ms / 1000, self.concurrency
+        )
+
+    def floor(self, shape: Shape) -> float:
+        """The larger of the quota floor and the latency floor, for the minimum request count."""
+        return max(self.floors(shape))
+
+
+PROFILES: dict[str, Profile] = {
+    "google": Profile(
+        "google",
+        400,
+        8,
+        google_minimum,
+        lambda n: token_bucket_floor(n, 2400, 60.0),
+        "2,400 queries/min (token bucket)",
+        tail_flags=("--tail-ms", "1500", "--tail-share", "0.01"),
+        chain_page=500,
+    ),
+    "okta": Profile(
+        "okta",
+        700,
+        4,
+        okta_minimum,
+        lambda n: fixed_window_floor(n, 1000, 60.0),
+        "group bucket 1,000/min (fixed windows)",
+        chain_page=200,
+        incremental=True,
+    ),
+    "keycloak": Profile(
+        "keycloak",
+        100,
+        4,
+        keycloak_minimum,
+        lambda n: 0.0,
+        "none (server-bound)",
+        tail_flags=("--tail-ms", "400", "--tail-share", "0.01"),
+        chain_page=10_000,
+    ),
+    "onelogin": Profile(
+        "onelogin",
+        300,
+        1,
+        onelogin_minimum,
+        lambda n: fixed_window_floor(n, 5000, 3600.0),
+        "5,000 calls/hour (account-wide)",
+        chain_page=50,
+        incremental=True,
+    ),
+    "entra": Profile(
+        "entra",
+        500,
+        16,
+        entra_minimum,
+        lambda n: token_bucket_floor(2 * n, 8000, 10.0),
+        "8,000 RU/10 s (≈2 RU a call)",
+        tail_flags=("--tail-ms", "2500", "--tail-share", "0.01"),
+        chain_page=999,
+        incremental=True,
+    ),
+}
+"""Profiles by IdP. Latencies are the [est] p50 of limits-and-scale.md §3 (OneLogin: our [est])."""

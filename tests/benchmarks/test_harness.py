@@ -1,0 +1,139 @@
+"""The benchmark harness's pure parts: request minimums, floors, the table and the page."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from benchmarks.profiles import (
+    PROFILES,
+    Shape,
+    fixed_window_floor,
+    google_minimum,
+    keycloak_minimum,
+    latency_floor,
+    okta_minimum,
+    onelogin_minimum,
+    pages,
+    token_bucket_floor,
+)
+
+from benchmarks import process, report
+
+
+def test_pages_counts_an_empty_listing_as_one_page() -> None:
+    assert [pages(0, 200), pages(1, 200), pages(200, 200), pages(201, 200)] == [1, 1, 1, 2]
+
+
+def test_minimums_follow_the_connector_formulas() -> None:
+    shape = Shape(users=1001, groups=201, members=[0, 200, 201, 1000, 1001], roles=51)
+    assert google_minimum(shape) == 1 + 3 + 2 + (1 + 1 + 2 + 5 + 6)
+    assert okta_minimum(shape) == 6 + 1 + 1 + (1 + 1 + 1 + 1 + 2)
+    assert keycloak_minimum(shape) == 1 + 1 + 1 + 5
+    assert onelogin_minimum(shape) == 2 + 5 + 2 + 21
+
+
+def test_reference_tenant_member_calls_are_about_one_per_group() -> None:
+    shape = Shape(users=100_000, groups=5_000, members=[200] * 5_000)
+    assert google_minimum(shape) == 1 + 200 + 25 + 5_000  # limits-and-scale §4: ≈5,225
+
+
+def test_quota_floors() -> None:
+    assert fixed_window_floor(0, 1000, 60) == 0
+    assert fixed_window_floor(1000, 1000, 60) == 0
+    assert fixed_window_floor(1001, 1000, 60) == 60
+    assert fixed_window_floor(7000, 5000, 3600) == 3600
+    assert token_bucket_floor(2400, 2400, 60) == 0
+    assert token_bucket_floor(5225, 2400, 60) == pytest.approx(70.625)
+
+
+def test_latency_floor_never_below_the_sequential_chain() -> None:
+    assert latency_floor(100, 10, 0.5, 4) == pytest.approx(12.5)
+    assert latency_floor(100, 60, 0.5, 4) == pytest.approx(30.0)
+
+
+def test_profile_floor_is_the_larger_of_quota_and_latency() -> None:
+    okta = PROFILES["okta"]
+    shape = Shape(users=400, groups=2, members=[10, 10])
+    quota, lat = okta.floors(shape)
+    assert quota == 0 and okta.floor(shape) == lat > 0
+    assert okta.floors(shape, requests=1500)[0] == 60
+
+
+def test_emulator_args_carry_size_seed_and_latency() -> None:
+    args = PROFILES["google"].emulator_args(10, 2, 5)
+    assert args[:3] == ["--port", "0", "--print-config"]
+    assert args[3:5] == ["--users", "10"] and "--latency-ms" in args and "--tail-ms" in args
+
+
+def row(**over: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "idp": "okta", "store": "sqlite", "kind": "full", "users": 10, "memberships": 5,
+        "status": "succeeded", "wall_s": 30.0, "requests_stats": 12, "requests_log": 12,
+        "minimum": 10, "throttled_log": 0, "floor_s": 20.0, "quota_floor_s": 0.0,
+        "latency_floor_s": 20.0, "rss_mib": 100.0, "store_s": 1.5, "load": 0.5,
+    }  # fmt: skip
+    return {**base, **over}
+
+
+def test_table_has_one_line_per_row_and_derived_ratios() -> None:
+    table = report.render_table([row(), row(kind="second", requests_log=None)])
+    lines = table.splitlines()
+    assert len(lines) == 4
+    assert "| 12 / 12 | 10 | 1.20 | 0 | 20.0 (0.0 / 20.0) | 1.50 |" in lines[2]
+    assert "| 12 / – | 10 | 1.20 |" in lines[3] and "| – | 100.0 |" in lines[3]
+
+
+def test_ratio_without_a_denominator_is_a_dash() -> None:
+    assert (
+        report.ratio(3, 0) == "–" and report.ratio(None, 2) == "–" and report.ratio(3, 2) == "1.50"
+    )
+
+
+def test_page_keeps_its_intro_and_flags_a_loaded_machine(tmp_path: Path) -> None:
+    out = tmp_path / "benchmarks"
+    out.mkdir()
+    machine = {"nproc": 2, "memory_gib": 4.0, "cpu": "X", "python": "3.11", "load": [3, 2, 1]}
+    result = {"size": "S", "date": "d", "command": "c", "machine": machine, "rows": [row(load=3.5)]}
+    (out / "results-S.json").write_text(json.dumps(result), encoding="utf-8")
+    page = tmp_path / "benchmarks.md"
+    page.write_text("# Benchmarks\n\nHand-written intro.\n", encoding="utf-8")
+    report.write_docs(out, page)
+    report.write_docs(out, page)  # regenerating replaces the generated part only
+    text = page.read_text(encoding="utf-8")
+    assert text.count("Hand-written intro.") == 1 and text.count("## Size S") == 1
+    assert "shared and loaded" in text and "2 CPUs (X)" in text
+    assert (out / "wall-vs-size.png").stat().st_size > 0
+
+
+def test_plot_points_take_full_sqlite_runs_sorted_by_size() -> None:
+    rows = [row(users=100, wall_s=9.0), row(users=10), row(store="postgresql"), row(kind="x")]
+    assert report.plot_points([{"rows": rows}]) == {"okta": [(10, 30.0), (100, 9.0)]}
+
+
+def test_printed_block_parsing() -> None:
+    assert process.connector_name("[connectors.okta-emulated.source]\ntype = 'okta'") == (
+        "okta-emulated"
+    )
+    with pytest.raises(ValueError, match="no \\[connectors"):
+        process.connector_name("nothing")
+    m = process.EXPORT.match("export IDPSYNC_OKTA_TOKEN='abc'")
+    assert m is not None and m.groups() == ("IDPSYNC_OKTA_TOKEN", "abc")
+
+
+def test_written_config_has_store_block_and_concurrency(tmp_path: Path) -> None:
+    block = '[connectors.k.source]\ntype = "keycloak"'
+    path = process.write_config(tmp_path, "sqlite:///x.db", block, 8)
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith('[store]\nurl = "sqlite:///x.db"')
+    assert "[connectors.k.source.http]\nconcurrency = 8" in text
+
+
+def test_baseline_section_says_it_is_extrapolated() -> None:
+    b = {"size": "2000 users / 100 groups", "date": "d", "command": "c", "users": 2000,
+         "users_s": 10.0, "sample": 50, "sample_s": 25.0, "estimated_wall_s": 1010.0,
+         "cpu_s": 3.0, "requests_log": 71, "throttled_log": 0}  # fmt: skip
+    text = report.baseline_section([b])
+    assert "extrapolated" in text
+    assert "| 2000 | 10.0 | 50 / 25.0 | 1010.0 | 3.0 | 71 | 0 |" in text
