@@ -322,8 +322,15 @@ async def test_auto_mode_reads_a_delta_until_the_reconcile_is_due(store: Store) 
     await src.aclose()
 
 
+@pytest.mark.parametrize(
+    ("fault", "where"),
+    [
+        (dict(kind="status", path="/api/v1/groups", times=0, status=500), "groups"),
+        (dict(kind="status", path="/api/v1/groups/{id}/users", times=0, status=500), "members"),
+    ],
+)
 async def test_incremental_failure_is_partial_removes_nobody_and_keeps_the_marks(
-    store: Store,
+    store: Store, fault: dict[str, Any], where: str
 ) -> None:
     emu = emulator(users=120, groups=6)
     src = source(emu)
@@ -333,10 +340,10 @@ async def test_incremental_failure_is_partial_removes_nobody_and_keeps_the_marks
     emu.set_status(next(iter(emu.tenant.user_ids)), "SUSPENDED")
     gid = next(g for g in emu.tenant.group_ids if emu.tenant.groups[g].members)
     emu.tenant.remove_member(gid, next(iter(emu.tenant.groups[gid].members)))
-    emu.inject(Fault("status", "/api/v1/groups", times=0, status=500))
+    emu.inject(Fault(**fault))
     result = await incremental(store, src)
     assert result.status == "partial" and not result.complete
-    assert "groups" in (result.message or "")
+    assert where in (result.message or ""), result.message
     assert saved_state(store) == state
     summary = result.summary()
     assert summary["users_deactivated"] == summary["memberships_removed"] == 0
