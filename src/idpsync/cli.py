@@ -128,7 +128,7 @@ def sync(
 ) -> None:
     """Sync one connector (or every enabled one) from its IdP into the directory.
 
-    Without --incremental or --full, a source with incremental reads (entra) reads a delta
+    Without --incremental or --full, a source with incremental reads (entra, okta) reads a delta
     unless its full-sync schedule is due.
     """
     if incremental and full:

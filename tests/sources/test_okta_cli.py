@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from idpsync import cli
+from idpsync.store import Store
 
 
 @pytest.fixture
@@ -88,5 +89,21 @@ def test_endpoints_check_and_sync_against_the_emulator(emulated: tuple[Path, str
     assert "all checks passed" in check.output and "bucket" in check.output
     synced = runner.invoke(cli.app, ["sync", "okta-emulated", "-c", str(config)])
     assert synced.exit_code == 0, synced.output
-    for output in (listing.output, check.output, synced.output):
+    again = runner.invoke(cli.app, ["sync", "okta-emulated", "--incremental", "-c", str(config)])
+    assert again.exit_code == 0, again.output
+    for output in (listing.output, check.output, synced.output, again.output):
         assert token not in output
+    store = Store.open(f"sqlite:///{config.parent / 'd.db'}")
+    try:
+        runs = store.runs("okta-emulated")
+        with store.transaction() as conn:
+            state = store.connector_state(conn, "okta-emulated")
+    finally:
+        store.close()
+    assert [(r["mode"], r["status"]) for r in runs] == [
+        ("incremental", "succeeded"),
+        ("full", "succeeded"),
+    ]
+    # nothing changed: the changed-users listing and the groups listing, no member pages
+    assert runs[0]["stats"]["requests"] == 2
+    assert {"users_since", "groups_since", "full_at"} <= set(state)

@@ -129,7 +129,7 @@ async def test_hard_deleted_user_is_cleaned_up() -> None:
     await sync(store, src)
     gone = next(uid for uid in emu.tenant.user_ids if emu.status_of(uid) == "ACTIVE")
     emu.tenant.delete_user(gone)
-    result = await sync(store, src)
+    result = await sync(store, src, mode="full")  # a hard delete needs a full read
     assert result.ok and result.summary()["users_deactivated"] == 1
     assert directory(store)["users"][gone] is False  # type: ignore[index]
     await src.aclose()
@@ -222,7 +222,7 @@ async def test_fault_mid_listing_marks_incomplete_and_removes_nobody(
     assert (await sync(store, src)).complete
     before = directory(store)
     emu.inject(Fault(**fault))
-    result = await sync(store, src, allow_deletes=True)
+    result = await sync(store, src, allow_deletes=True, mode="full")
     assert result.status == "partial" and not result.complete
     assert where in (result.message or store.runs("okta")[0]["message"])
     summary = result.summary()
@@ -237,10 +237,26 @@ def test_settings_need_exactly_one_credential() -> None:
         OktaSourceSettings(type="okta", base_url="https://x.okta.com")
 
 
-async def incremental(store: Store, src: OktaSource, state: dict[str, Any]):
+def saved_state(store: Store) -> dict[str, Any]:
     with store.transaction() as conn:
-        src.resume_from(store.load_stage(conn, "okta"), state)
-    return await sync(store, src, allow_deletes=True)
+        return store.connector_state(conn, "okta")
+
+
+async def incremental(store: Store, src: OktaSource):
+    return await sync(store, src, allow_deletes=True, mode="incremental")
+
+
+async def fresh_directory(emu: RecordingEmulator) -> dict[str, object]:
+    """What a full sync of the emulator's tenant gives in a new store."""
+    from idpsync.store import Store as S
+
+    other, src = S.open("sqlite://"), source(emu)
+    try:
+        assert (await sync(other, src, allow_deletes=True)).status == "succeeded"
+        return directory(other)
+    finally:
+        await src.aclose()
+        other.close()
 
 
 async def test_incremental_after_each_kind_of_change_reads_only_what_changed() -> None:
@@ -251,7 +267,8 @@ async def test_incremental_after_each_kind_of_change_reads_only_what_changed() -
     emu = emulator(users=900, groups=14)
     src = source(emu)
     assert (await sync(store, src)).ok and src.stats.extra["mode"] == "full"
-    state = dict(src.state)
+    state = saved_state(store)
+    assert state == src.state and {"users_since", "groups_since", "full_at"} <= set(state)
     t = emu.tenant
     active = [uid for uid in t.user_ids if emu.status_of(uid) == "ACTIVE"]
     plain = [gid for gid in t.group_ids if emu.group_type(gid) == "OKTA_GROUP"]
@@ -274,42 +291,65 @@ async def test_incremental_after_each_kind_of_change_reads_only_what_changed() -
     for change, users, groups in changes:
         change()
         emu.requests.clear()
-        result = await incremental(store, src, state)
+        result = await incremental(store, src)
         assert result.status == "succeeded", result.message
-        assert src.stats.extra["mode"] == "incremental"
+        assert src.stats.extra["mode"] == "incremental" == store.runs("okta")[0]["mode"]
         assert_matches(store, emu)
         members = sum(pages(len(t.groups[g].members), 1000) for g in groups)
-        assert len(emu.requests) == pages(users, 200) + 1 + members
-        state = dict(src.state)
-    assert len(emu.requests) < expected_requests(emu) / 3
+        # p(C, 200) + p(G, groups_page_size) + sum over changed groups of p(m_g, 1000), T = 0
+        assert len(emu.requests) == pages(users, 200) + pages(len(t.groups), 10000) + members
+        assert len(emu.requests) < expected_requests(emu) / 3
+        assert saved_state(store) == src.state
+        assert saved_state(store)["full_at"] == state["full_at"]
+        assert directory(store) == await fresh_directory(emu)
     await src.aclose()
     store.close()
 
 
-async def test_incremental_turns_full_when_the_reconcile_is_due_or_marks_are_missing() -> None:
+async def test_auto_mode_reads_a_delta_until_the_reconcile_is_due(store: Store) -> None:
     emu = emulator(users=120, groups=6)
     src = source(emu, full_reconcile_hours=1)
-    await src.snapshot()
-    mirror_state = dict(src.state)
-    for state in ({}, {**mirror_state, "full_at": mirror_state["full_at"] - 7200}):
-        emu.requests.clear()
-        src.resume_from(await src.snapshot(), state)
-        await src.snapshot()
-        assert src.stats.extra["mode"] == "full"
+    assert src.wants_full({})
+    await sync(store, src)
+    state = saved_state(store)
+    assert not src.wants_full(state)
+    assert (await sync(store, src)).ok and src.stats.extra["mode"] == "incremental"
+    with store.transaction() as conn:
+        store.set_connector_state(conn, "okta", {**state, "full_at": state["full_at"] - 7200})
+    assert src.wants_full(saved_state(store))
+    assert (await sync(store, src)).ok and src.stats.extra["mode"] == "full"
+    assert saved_state(store)["full_at"] > state["full_at"]
+    await src.aclose()
 
 
-async def test_incremental_failure_is_incomplete_and_keeps_the_marks(store: Store) -> None:
+@pytest.mark.parametrize(
+    ("fault", "where"),
+    [
+        (dict(kind="status", path="/api/v1/groups", times=0, status=500), "groups"),
+        (dict(kind="status", path="/api/v1/groups/{id}/users", times=0, status=500), "members"),
+    ],
+)
+async def test_incremental_failure_is_partial_removes_nobody_and_keeps_the_marks(
+    store: Store, fault: dict[str, Any], where: str
+) -> None:
     emu = emulator(users=120, groups=6)
     src = source(emu)
     await sync(store, src)
-    state = dict(src.state)
+    state = saved_state(store)
+    before = directory(store)
     emu.set_status(next(iter(emu.tenant.user_ids)), "SUSPENDED")
-    emu.inject(Fault("status", "/api/v1/groups", times=0, status=500))
-    result = await incremental(store, src, state)
+    gid = next(g for g in emu.tenant.group_ids if emu.tenant.groups[g].members)
+    emu.tenant.remove_member(gid, next(iter(emu.tenant.groups[gid].members)))
+    emu.inject(Fault(**fault))
+    result = await incremental(store, src)
     assert result.status == "partial" and not result.complete
-    assert src.state == state
+    assert where in (result.message or ""), result.message
+    assert saved_state(store) == state
     summary = result.summary()
     assert summary["users_deactivated"] == summary["memberships_removed"] == 0
+    after = directory(store)
+    assert set(after["users"]) >= set(before["users"])  # type: ignore[call-overload]
+    assert after["memberships"] == before["memberships"]
 
 
 async def test_bad_credentials_fail_the_run_without_leaking_secrets(

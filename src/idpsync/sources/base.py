@@ -169,3 +169,31 @@ class Source(ABC):
     def authorization_flow(self) -> AuthorizationCodeFlow | None:
         """The interactive flow behind ``idpsync authorize``; ``None`` if the source has none."""
         return None
+
+
+def delta_between(staged: Snapshot, merged: Snapshot, state: dict[str, Any]) -> DeltaResult:
+    """The :class:`DeltaResult` turning ``staged`` into ``merged`` (for sources without deltas).
+
+    For a source that can only produce the whole mirror with changes merged in (Okta's
+    timestamp filters): users and groups new or different in ``merged`` are upserts, edges only
+    in ``merged`` are added. Removals (users, groups, edges missing from ``merged``) are listed
+    only when ``merged`` is complete; ``complete`` and ``incomplete_reasons`` come from it.
+    """
+    old_users = {u.source_id: u for u in staged.users}
+    old_groups = {g.source_id: g for g in staged.groups}
+    new_users = {u.source_id: u for u in merged.users}
+    new_groups = {g.source_id: g for g in merged.groups}
+    old_edges, new_edges = set(staged.memberships), set(merged.memberships)
+    result = DeltaResult(
+        users=[u for k, u in new_users.items() if old_users.get(k) != u],
+        groups=[g for k, g in new_groups.items() if old_groups.get(k) != g],
+        added=sorted(new_edges - old_edges),
+        state=dict(state),
+        complete=merged.complete,
+        incomplete_reasons=list(merged.incomplete_reasons),
+    )
+    if merged.complete:
+        result.removed = sorted(old_edges - new_edges)
+        result.removed_users = [k for k in old_users if k not in new_users]
+        result.removed_groups = [k for k in old_groups if k not in new_groups]
+    return result

@@ -19,8 +19,9 @@ A full snapshot reads, in this order: every user that is not ``DEPROVISIONED``
 ``group_types``), ``T`` = 1 token request in OAuth mode and 0 with an API token. (Okta sends no
 ``next`` link after the last page.) Retries and 429s come on top; pacing makes the latter zero.
 
-Incremental reads (:meth:`OktaSource.resume_from`, :mod:`~idpsync.sources.okta_incremental`)
-cost ``p(C, 200) + p(G, groups_page_size) + Σ_{changed g} p(m_g, 1000) + T``.
+Incremental reads (:meth:`OktaSource.delta`, :mod:`~idpsync.sources.okta_incremental`, run by
+``idpsync sync --incremental`` or an automatic run between full reconciles) cost
+``p(C, 200) + p(G, groups_page_size) + Σ_{changed g} p(m_g, 1000) + T``.
 
 A single-user fetch costs 2 requests (+T): ``GET /api/v1/users/{id|login}`` and
 ``GET /api/v1/users/{id}/groups``.
@@ -34,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 import httpx
@@ -46,7 +47,16 @@ from idpsync.http import errors as e
 from idpsync.http.errors import NotFound
 from idpsync.model import Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources import okta_incremental
-from idpsync.sources.base import Event, Probe, Progress, Source, SourceError, no_progress
+from idpsync.sources.base import (
+    DeltaResult,
+    Event,
+    Probe,
+    Progress,
+    Source,
+    SourceError,
+    delta_between,
+    no_progress,
+)
 from idpsync.sources.okta_pacing import OktaPacer
 
 TOKEN = Endpoint(
@@ -135,9 +145,8 @@ class OktaSource(Source):
         http.pacer = self.pacer
         self.token_endpoint = http.target(TOKEN)
         self.state: dict[str, Any] = {}
-        """High-water marks after a complete snapshot; save them with the run (see
-        :meth:`resume_from` and :mod:`idpsync.sources.okta_incremental`)."""
-        self._base: tuple[Snapshot, dict[str, Any]] | None = None
+        """High-water marks after a complete read (also offered as :attr:`saved_state`, see
+        :mod:`idpsync.sources.okta_incremental`)."""
         self.started: str | None = None
         """Server time (``Date`` − 1 s) of the first answer of the current read."""
         self.active = frozenset(settings.active_statuses)
@@ -195,23 +204,24 @@ class OktaSource(Source):
             snap.incomplete_reasons.append(f"{what}: {exc}")
             return None
 
-    def resume_from(self, mirror: Snapshot, state: Mapping[str, Any]) -> None:
-        """Make the next :meth:`snapshot` incremental on top of ``mirror``.
+    def wants_full(self, state: dict[str, Any]) -> bool:
+        """A full read without marks or when the last one is ``full_reconcile_hours`` old."""
+        return okta_incremental.due_for_full(state, self.settings.full_reconcile_hours)
 
-        ``mirror`` is the staged snapshot of the last complete run and ``state`` the
-        :attr:`state` saved with it. The read is full anyway when the state has no marks or
-        the last full read is older than ``full_reconcile_hours``.
-        """
-        self._base = (mirror, dict(state))
+    async def delta(
+        self, state: dict[str, Any], staged: Snapshot, progress: Progress = no_progress
+    ) -> DeltaResult | None:
+        """The changes since the saved marks, on top of the staged mirror (``None``: no marks)."""
+        if not state.get("users_since") or not state.get("groups_since"):
+            return None
+        self.started, self.saved_state = None, None
+        self.stats.extra["mode"] = "incremental"
+        merged = await okta_incremental.snapshot_since(self, staged, state, progress)
+        return delta_between(staged, merged, self.state if merged.complete else state)
 
     async def snapshot(self, progress: Progress = no_progress) -> Snapshot:
-        """A full read, or an incremental one after :meth:`resume_from` (see docstring)."""
-        base, self._base = self._base, None
-        self.started = None
-        hours = self.settings.full_reconcile_hours
-        if base is not None and not okta_incremental.due_for_full(base[1], hours):
-            self.stats.extra["mode"] = "incremental"
-            return await okta_incremental.snapshot_since(self, base[0], base[1], progress)
+        """A full read (see module docstring); its marks become :attr:`saved_state`."""
+        self.started, self.saved_state = None, None
         self.stats.extra["mode"] = "full"
         return await self._full(progress)
 
@@ -234,6 +244,7 @@ class OktaSource(Source):
         if snap.complete:
             first = {"full_at": time.time()}
             self.state = okta_incremental.marks(users, groups, first, self.started)
+            self.saved_state = self.state
         return snap
 
     async def _members(self, snap: Snapshot, group_ids: list[str], progress: Progress) -> None:
