@@ -1,12 +1,14 @@
 """The Entra baseline: what a user would write with msgraph-sdk, timed against the emulator.
 
-``python -m benchmarks.entra_baseline --size S --sample 100`` starts ``idpsync emulate entra`` in
-its own process with Graph's latency profile (:data:`benchmarks.profiles.PROFILES`), then does
-what the SDK's documentation shows: a page iterator over ``/users``, then each user's
-``memberOf`` (page iterator again), one user after the other. Reading every user's groups at
-0.5 s a call takes hours at size S, so only the first ``--sample`` users are asked and the
-memberOf time is extrapolated linearly to all users (the page says so). The result goes to
-``docs/benchmarks/baseline-entra-<users>.json`` and into ``docs/benchmarks.md``.
+``python -m benchmarks.run --idp entra`` runs it against the same emulator after idpsync's
+syncs; ``python -m benchmarks.entra_baseline --size S`` runs it alone (its own emulator, with
+Graph's latency profile of :data:`benchmarks.profiles.PROFILES`). It does what the SDK's
+documentation shows: a page iterator over ``/users`` (default page of 100, every default
+field), then each user's ``memberOf`` (page iterator again), one user after the other. Reading
+every user's groups at 0.5 s a call takes hours, so only the first ``--pages`` user pages and
+the first ``--sample`` users' ``memberOf`` are timed, and both are extrapolated linearly to the
+whole tenant (the page says so). The result goes into ``docs/benchmarks/results-<size>.json``
+(``baselines``) and ``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
@@ -14,15 +16,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import re
-import sys
 import time
 from typing import Any
 
 import httpx
 from azure.core.credentials import AccessToken
-from msgraph import GraphServiceClient
 from msgraph.graph_request_adapter import GraphRequestAdapter
+from msgraph.graph_service_client import GraphServiceClient
 from msgraph_core import GraphClientFactory
 from msgraph_core.authentication import AzureIdentityAuthenticationProvider
 from msgraph_core.tasks.page_iterator import PageIterator
@@ -32,6 +34,8 @@ from benchmarks.profiles import PROFILES, SIZES
 from benchmarks.run import OUT, ROOT
 
 SCOPES = ["https://graph.microsoft.com/.default"]
+SDK_PAGE = 100
+"""Graph's default page of ``/users`` (the SDK sends no ``$top`` unless told)."""
 
 
 class ClientSecretAtEmulator:
@@ -63,20 +67,22 @@ def _setting(block: str, key: str) -> str:
     return m.group(1)
 
 
-async def drain(adapter: GraphRequestAdapter, first: Any) -> list[Any]:
-    """Every item of a paged collection through the SDK's PageIterator."""
+async def drain(adapter: GraphRequestAdapter, first: Any, limit: int | None = None) -> list[Any]:
+    """Items of a paged collection through the SDK's PageIterator (at most ``limit``)."""
     items: list[Any] = []
 
     def keep(item: Any) -> bool:
         items.append(item)
-        return True
+        return limit is None or len(items) < limit
 
     await PageIterator(first, adapter).iterate(keep)
     return items
 
 
-async def baseline(emu: process.Emulator, sample: int) -> dict[str, Any]:
-    """Users with a page iterator, then memberOf of the first ``sample`` users, timed."""
+async def baseline(
+    emu: process.Emulator, users_total: int, sample: int, pages: int
+) -> dict[str, Any]:
+    """Time ``pages`` user pages and ``sample`` users' memberOf; extrapolate to the tenant."""
     block = emu.block
     credential = ClientSecretAtEmulator(
         _setting(block, "token_url"),
@@ -92,7 +98,7 @@ async def baseline(emu: process.Emulator, sample: int) -> dict[str, Any]:
     client = GraphServiceClient(request_adapter=adapter)
     try:
         started, cpu = time.perf_counter(), time.process_time()
-        users = await drain(adapter, await client.users.get())
+        users = await drain(adapter, await client.users.get(), pages * SDK_PAGE)
         users_s = time.perf_counter() - started
         mark = time.perf_counter()
         for user in users[:sample]:
@@ -101,12 +107,15 @@ async def baseline(emu: process.Emulator, sample: int) -> dict[str, Any]:
         member_s = time.perf_counter() - mark
     finally:
         await http.aclose()
+    timed_pages = max(1, math.ceil(len(users) / SDK_PAGE))
+    per_page = users_s / timed_pages
     per_user = member_s / max(1, min(sample, len(users)))
-    estimate = users_s + per_user * len(users)
+    estimate = per_page * math.ceil(users_total / SDK_PAGE) + per_user * users_total
     return {
-        "users": len(users),
+        "users": users_total,
+        "pages": timed_pages,
         "users_s": round(users_s, 1),
-        "sample": sample,
+        "sample": min(sample, len(users)),
         "sample_s": round(member_s, 1),
         "estimated_wall_s": round(estimate, 1),
         "cpu_s": round(time.process_time() - cpu, 1),
@@ -114,33 +123,34 @@ async def baseline(emu: process.Emulator, sample: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    """Run the baseline and write its result file and the docs page."""
+    """Run the baseline alone (its own emulator) and merge it into the size's results."""
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.entra_baseline", description=__doc__
     )
     parser.add_argument("--size", default="S", choices=sorted(SIZES))
-    parser.add_argument("--sample", type=int, default=100)
+    parser.add_argument("--sample", type=int, default=50, help="Users whose memberOf is timed.")
+    parser.add_argument("--pages", type=int, default=10, help="User pages timed.")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--users", type=int, help="Override the size's user count.")
-    parser.add_argument("--groups", type=int, help="Override the size's group count.")
     opts = parser.parse_args()
-    users, groups = SIZES[opts.size]
-    users, groups = opts.users or users, opts.groups or groups
-    emu = process.start_emulator("entra", PROFILES["entra"].emulator_args(users, groups, opts.seed))
+    size = SIZES[opts.size]
+    emu = process.start_emulator("entra", PROFILES["entra"].emulator_args(size, opts.seed))
     try:
-        result = asyncio.run(baseline(emu, opts.sample))
+        result = asyncio.run(baseline(emu, size.users, opts.sample, opts.pages))
         logged = process.request_log(emu)
     finally:
         emu.stop()
-    command = "python -m benchmarks.entra_baseline " + " ".join(sys.argv[1:])
     result |= {
-        "size": f"{users} users / {groups} groups",
+        "size": opts.size,
         "requests_log": logged[0] if logged else None,
         "throttled_log": logged[1] if logged else None,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "command": command,
     }
-    (OUT / f"baseline-entra-{users}.json").write_text(json.dumps(result, indent=1), "utf-8")
+    path = OUT / f"results-{opts.size}.json"
+    old = json.loads(path.read_text("utf-8")) if path.exists() else {"size": opts.size}
+    bases = [b for b in old.get("baselines", []) if b.get("idp") != "entra"]
+    old |= {"baselines": [*bases, {**result, "idp": "entra"}]}
+    old.setdefault("rows", [])
+    path.write_text(json.dumps(old, indent=1), "utf-8")
     report.write_docs(OUT, ROOT / "docs" / "benchmarks.md")
     print(json.dumps(result))
 

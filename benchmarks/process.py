@@ -33,9 +33,11 @@ class Emulator:
     base: str
     block: str
     env: dict[str, str] = field(default_factory=dict)
+    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=300))
 
     def stop(self) -> None:
         """Terminate the emulator process."""
+        self.http.close()
         self.proc.terminate()
         try:
             self.proc.wait(timeout=10)
@@ -45,8 +47,7 @@ class Emulator:
     def control(self, path: str, body: Any = None) -> Any:
         """Call a ``/_emulator/…`` route (GET without a body, POST with one); None on 404."""
         url = f"{self.base}/_emulator/{path}"
-        with httpx.Client(timeout=120) as http:
-            r = http.get(url) if body is None else http.post(url, json=body)
+        r = self.http.get(url) if body is None else self.http.post(url, json=body)
         return None if r.status_code == 404 else r.json()
 
 
@@ -152,5 +153,21 @@ def change_one_percent(emu: Emulator, users: list[str], edges: list[tuple[str, s
         emu.control("tenant/remove_member", {"group_id": gid, "member_id": member})
         other = rng.choice(groups)
         r = emu.control("tenant/add_member", {"group_id": other, "member_id": member})
+        done += bool(r and r.get("ok"))
+    return done
+
+
+def change_one_percent_onelogin(
+    emu: Emulator, users: list[int], assignments: list[tuple[int, int]], roles: list[int]
+) -> int:
+    """OneLogin: rename 1 % of users and move 1 % of role assignments to another role."""
+    rng = random.Random(13)
+    done = 0
+    for uid in rng.sample(users, max(1, len(users) // 100)):
+        r = emu.control("account/update_user", {"user_id": uid, "firstname": f"Renamed{uid}"})
+        done += bool(r and r.get("ok"))
+    for role, uid in rng.sample(assignments, max(1, len(assignments) // 100)):
+        emu.control("account/remove_role", {"user_id": uid, "role_id": role})
+        r = emu.control("account/assign_role", {"user_id": uid, "role_id": rng.choice(roles)})
         done += bool(r and r.get("ok"))
     return done

@@ -9,10 +9,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-SIZES: dict[str, tuple[int, int]] = {"S": (10_000, 500), "L": (100_000, 5_000)}
-"""Tenant sizes: users and groups (the emulators' generators set memberships and skew)."""
+
+@dataclass(frozen=True)
+class Size:
+    """A benchmark tenant: users, groups, and the generator's density knob for memberships."""
+
+    users: int
+    groups: int
+    medium_every: int
+    """One group in this many holds 2–8 % of the users (``TenantSpec.medium_every``): chosen so
+    that the generated tenant has about ten direct memberships per user."""
+
+
+SIZES: dict[str, Size] = {"S": Size(10_000, 500, 3), "L": Size(100_000, 5_000, 32)}
+"""S ≈ 100k memberships and L ≈ 1M with the seeded generator (one group of everyone, three of
+10–30 %, the medium groups, the rest small and Pareto-distributed)."""
 
 
 @dataclass(frozen=True)
@@ -58,8 +71,13 @@ def onelogin_minimum(s: Shape) -> int:
 
 
 def entra_minimum(s: Shape) -> int:
-    """Token + users at 999 + groups at 999 + each group's members at 999."""
-    return 1 + pages(s.users, 999) + pages(s.groups, 999) + sum(pages(m, 999) for m in s.members)
+    """Token + users with their managers at 100 + groups at 999 + each group's members at 999.
+
+    Reading managers (the connector's default ``fetch_managers``) takes ``$expand=manager`` on the
+    user listing, which Graph caps at 100 objects a page; without managers the users cost
+    ``⌈U/999⌉`` pages.
+    """
+    return 1 + pages(s.users, 100) + pages(s.groups, 999) + sum(pages(m, 999) for m in s.members)
 
 
 def fixed_window_floor(requests: int, limit: int, window_s: float) -> float:
@@ -77,6 +95,11 @@ def latency_floor(requests: int, chain: int, latency_s: float, concurrency: int)
     return max(chain, math.ceil(requests / max(1, concurrency))) * latency_s
 
 
+def roles_for(size: Size) -> int:
+    """OneLogin roles for a size: one per ten groups (at least five)."""
+    return max(5, size.groups // 10)
+
+
 @dataclass(frozen=True)
 class Profile:
     """How to run and judge one IdP's benchmark."""
@@ -91,14 +114,23 @@ class Profile:
     tail_flags: tuple[str, ...] = ()
     chain_page: int = 500
     incremental: bool = False
-    changes: bool = True
-    notes: list[str] = field(default_factory=list)
+    generated: bool = True
+    """The emulator's tenant comes from the shared generator (``--medium-every`` applies)."""
 
-    def emulator_args(self, users: int, groups: int, seed: int) -> list[str]:
+    def emulator_args(self, size: Size, seed: int) -> list[str]:
         """``idpsync emulate <idp> …`` arguments for this size."""
-        args = ["--port", "0", "--print-config", "--users", str(users), "--groups", str(groups)]
-        args += ["--seed", str(seed), "--latency-ms", str(self.latency_ms)]
+        args = ["--port", "0", "--print-config", "--users", str(size.users)]
+        args += ["--groups", str(size.groups), "--seed", str(seed)]
+        args += ["--latency-ms", str(self.latency_ms)]
+        if self.generated:
+            args += ["--medium-every", str(size.medium_every)]
+        else:
+            args += ["--roles", str(roles_for(size))]
         return [*args, *self.tail_flags, *self.extra_flags]
+
+    def incremental_floor(self, requests: int) -> float:
+        """Seconds ``requests`` need at the profile's concurrency (the floor of changed pages)."""
+        return latency_floor(requests, 1, self.latency_ms / 1000, self.concurrency)
 
     def floors(self, shape: Shape, requests: int | None = None) -> tuple[float, float]:
         """(quota floor, latency floor) in seconds for the minimum (or given) request count."""
@@ -153,6 +185,7 @@ PROFILES: dict[str, Profile] = {
         "5,000 calls/hour (account-wide)",
         chain_page=50,
         incremental=True,
+        generated=False,
     ),
     "entra": Profile(
         "entra",
@@ -162,7 +195,7 @@ PROFILES: dict[str, Profile] = {
         lambda n: token_bucket_floor(2 * n, 8000, 10.0),
         "8,000 RU/10 s (≈2 RU a call)",
         tail_flags=("--tail-ms", "2500", "--tail-share", "0.01"),
-        chain_page=999,
+        chain_page=100,
         incremental=True,
     ),
 }

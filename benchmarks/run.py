@@ -3,12 +3,19 @@
 For every IdP: start its emulator in its own process (latency profile and rate-limit model of
 :mod:`benchmarks.profiles`), sync it into SQLite and into a throwaway PostgreSQL database with
 ``idpsync sync`` under ``/usr/bin/time -v``, change 1 % of users and memberships through the
-emulator's control routes, and sync both stores again.
+emulator's control routes, and sync both stores again (an incremental read where the connector
+has one: Entra delta, Okta and OneLogin change marks; a full read for Google and Keycloak). For
+Entra the msgraph-sdk baseline (:mod:`benchmarks.entra_baseline`) runs against the same
+emulator afterwards.
+
+The results of the IdPs run replace their earlier rows in ``docs/benchmarks/results-<size>.json``;
+other IdPs' rows are kept, so IdPs can be measured one at a time.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
@@ -21,20 +28,37 @@ from typing import Any
 import psycopg
 
 from benchmarks import process, report
-from benchmarks.profiles import PROFILES, SIZES, Profile, Shape
+from benchmarks.profiles import PROFILES, SIZES, Profile, Shape, Size, roles_for
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "benchmarks"
 PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+BASELINE_PAGES = 10
+"""Pages of the baseline's user listing that are timed (the rest is extrapolated)."""
+BASELINE_USERS = 50
+"""Users whose ``memberOf`` the baseline reads (the rest is extrapolated)."""
 
 
-def tenant_shape(idp: str, users: int, groups: int, seed: int, roles: int) -> tuple[Shape, Any]:
-    """The emulated tenant's shape (regenerated in-process with the same seed) and its truth."""
+class Tenant:
+    """What the harness knows of an emulated tenant: its shape and how to change 1 % of it."""
+
+    def __init__(self, shape: Shape, change: Any) -> None:
+        self.shape = shape
+        self._change = change
+
+    def change_one_percent(self, emu: process.Emulator) -> int:
+        """Apply the 1 % change through the emulator's control routes; the count of changes."""
+        return int(self._change(emu))
+
+
+def tenant_for(idp: str, size: Size, seed: int) -> Tenant:
+    """The emulated tenant (regenerated in-process with the same seed) and its 1 % change."""
     if idp == "onelogin":
-        return Shape(users, groups, roles=roles), None
+        return _onelogin_tenant(size, seed)
     from idpsync.emulators.generate import TenantSpec, generate_tenant
 
-    spec = TenantSpec(users=users, groups=groups, seed=seed)
+    spec = TenantSpec(users=size.users, groups=size.groups, seed=seed)
+    spec = replace(spec, medium_every=size.medium_every)
     if idp == "okta":
         spec = replace(spec, domain="example.okta.test")
     truth = generate_tenant(spec).ground_truth()
@@ -43,7 +67,28 @@ def tenant_shape(idp: str, users: int, groups: int, seed: int, roles: int) -> tu
         sum(1 for m in g.members if not users_only or m in truth.users)
         for g in truth.groups.values()
     ]
-    return Shape(users, groups, members), truth
+    edges = sorted(e for e in truth.memberships if e[1] in truth.users)
+    users = sorted(truth.users)
+    return Tenant(
+        Shape(size.users, size.groups, members),
+        lambda emu: process.change_one_percent(emu, users, edges),
+    )
+
+
+def _onelogin_tenant(size: Size, seed: int) -> Tenant:
+    """OneLogin's account: one group per user and 0–3 roles, embedded in the user records."""
+    from idpsync.emulators.onelogin.account import generate_account
+
+    roles = roles_for(size)
+    truth = generate_account(size.users, size.groups, roles, seed).truth()
+    assignments = sorted(truth.role_members())
+    edges = len(truth.group_members()) + len(assignments)
+    return Tenant(
+        Shape(size.users, size.groups, [edges], roles=roles),
+        lambda emu: process.change_one_percent_onelogin(
+            emu, sorted(truth.users), assignments, sorted(truth.roles)
+        ),
+    )
 
 
 def one_sync(
@@ -57,10 +102,14 @@ def one_sync(
     logged = process.request_log(emu)
     stats = sync.run.get("stats") or {}
     quota, lat = profile.floors(shape)
-    return {
+    sent = (logged[0] if logged else None) or stats.get("requests") or 0
+    mode = str(sync.run.get("mode") or "?")
+    row: dict[str, Any] = {
         "idp": profile.idp,
         "store": store,
-        "kind": label,
+        "kind": label if label == "full" else f"{mode} {label}",
+        "mode": mode,
+        "read": stats.get("read"),
         "users": shape.users,
         "groups": shape.groups,
         "memberships": sum(shape.members),
@@ -79,40 +128,57 @@ def one_sync(
         "fetch_s": stats.get("fetch_seconds"),
         "summary": sync.run.get("summary"),
         "load": round(max(load_before, os.getloadavg()[0]), 2),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
+    if label != "full":
+        row["floor_s"] = round(profile.incremental_floor(int(sent)), 1)
+        row["quota_floor_s"], row["latency_floor_s"] = 0.0, row["floor_s"]
+    return row
 
 
-def run_idp(idp: str, size: str, seed: int, stores: list[str]) -> list[dict[str, Any]]:
-    """Every measurement for one IdP at one size."""
+def run_idp(
+    idp: str, size_name: str, seed: int, stores: list[str], baseline: bool
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Every measurement for one IdP at one size (and the Entra baseline, when asked)."""
     profile = PROFILES[idp]
-    users, groups = SIZES[size]
-    roles = max(5, groups // 10)
-    shape, truth = tenant_shape(idp, users, groups, seed, roles)
-    args = profile.emulator_args(users, groups, seed)
-    if idp == "onelogin":
-        args += ["--roles", str(roles)]
-    emu = process.start_emulator(idp, args)
+    size = SIZES[size_name]
+    tenant = tenant_for(idp, size, seed)
+    emu = process.start_emulator(idp, profile.emulator_args(size, seed))
     rows: list[dict[str, Any]] = []
+    base: dict[str, Any] | None = None
     try:
         with tempfile.TemporaryDirectory(prefix=f"bench-{idp}-") as tmp:
             configs = {s: _config(Path(tmp), s, idp, emu, profile) for s in stores}
             for store, config in configs.items():
-                print(f"[bench] {idp} {size} full sync into {store}", flush=True)
-                rows.append(one_sync(emu, profile, shape, store, config, "full"))
-            kind = "second full sync, no changes (no control routes)"
-            if truth is not None:
-                edges = sorted(e for e in truth.memberships if e[1] in truth.users)
-                changed = process.change_one_percent(emu, sorted(truth.users), edges)
-                kind = f"full sync after 1 % change ({changed} changes)"
+                print(f"[bench] {idp} {size_name} full sync into {store}", flush=True)
+                rows.append(one_sync(emu, profile, tenant.shape, store, config, "full"))
+            changed = tenant.change_one_percent(emu)
+            label = f"sync after 1 % change ({changed} changes)"
             for store, config in configs.items():
-                print(f"[bench] {idp} {size} {kind} into {store}", flush=True)
-                rows.append(one_sync(emu, profile, shape, store, config, kind))
+                print(f"[bench] {idp} {size_name} {label} into {store}", flush=True)
+                rows.append(one_sync(emu, profile, tenant.shape, store, config, label))
+        if baseline and idp == "entra":
+            from benchmarks import entra_baseline
+
+            print(f"[bench] {idp} {size_name} msgraph-sdk baseline", flush=True)
+            time.sleep(10)  # let the resource-unit bucket refill
+            process.request_log(emu)
+            base = asyncio.run(
+                entra_baseline.baseline(emu, size.users, BASELINE_USERS, BASELINE_PAGES)
+            )
+            logged = process.request_log(emu)
+            base |= {
+                "size": size_name,
+                "requests_log": logged[0] if logged else None,
+                "throttled_log": logged[1] if logged else None,
+                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            }
     finally:
         emu.stop()
         for store in stores:
             if store == "postgresql":
                 _drop_db(_db_name(idp))
-    return rows
+    return rows, base
 
 
 def _db_name(idp: str) -> str:
@@ -139,34 +205,33 @@ def _config(tmp: Path, store: str, idp: str, emu: process.Emulator, profile: Pro
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Parse arguments, run the benchmarks, write the results and the docs page."""
+    """Parse arguments, run the benchmarks, merge the results and write the docs page."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
     parser.add_argument("--size", default="S", choices=sorted(SIZES))
-    parser.add_argument("--idp", default="google,keycloak,okta,onelogin")
+    parser.add_argument("--idp", default="entra,google,keycloak,okta,onelogin")
     parser.add_argument("--stores", default="sqlite,postgresql")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="Skip the msgraph-sdk baseline (Entra)."
+    )
     opts = parser.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
-    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    rows: list[dict[str, Any]] = []
-    for idp in opts.idp.split(","):
-        rows += run_idp(idp.strip(), opts.size, opts.seed, opts.stores.split(","))
-        _save(opts.size, started, rows, argv)
-    print(report.render_table(rows))
-
-
-def _save(size: str, started: str, rows: list[dict[str, Any]], argv: list[str] | None) -> None:
-    """Write the results JSON for this size, then regenerate the page and the plot."""
     command = "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:])
-    payload = {
-        "size": size,
-        "date": started,
-        "command": command.strip(),
-        "machine": report.machine(),
-        "rows": rows,
-    }
-    (OUT / f"results-{size}.json").write_text(json.dumps(payload, indent=1), encoding="utf-8")
-    report.write_docs(OUT, ROOT / "docs" / "benchmarks.md")
+    for idp in (x.strip() for x in opts.idp.split(",")):
+        if idp not in PROFILES:
+            parser.error(f"unknown IdP {idp!r}; choose from {', '.join(PROFILES)}")
+        rows, base = run_idp(
+            idp, opts.size, opts.seed, opts.stores.split(","), not opts.no_baseline
+        )
+        path = OUT / f"results-{opts.size}.json"
+        merged = report.merge(_read(path), opts.size, idp, rows, base, command.strip())
+        path.write_text(json.dumps(merged, indent=1), encoding="utf-8")
+        report.write_docs(OUT, ROOT / "docs" / "benchmarks.md")
+        print(report.render_table(rows))
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
 if __name__ == "__main__":

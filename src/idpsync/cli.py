@@ -66,6 +66,13 @@ ConfigOption = Annotated[
         show_default=False,
     ),
 ]
+MediumEveryOption = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        help="One group in this many holds 2–8 % of the users (lower: more memberships).",
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
@@ -865,6 +872,7 @@ def emulate_entra(
     users: Annotated[int, typer.Option(help="Number of generated users.")] = 10000,
     groups: Annotated[int, typer.Option(help="Number of generated groups.")] = 500,
     seed: Annotated[int, typer.Option(help="Seed of the generated tenant.")] = 7,
+    medium_every: MediumEveryOption = 50,
     latency_ms: Annotated[float, typer.Option(help="Fixed delay per request (ms).")] = 0.0,
     tail_ms: Annotated[float, typer.Option(help="Largest extra random delay (ms).")] = 0.0,
     tail_share: Annotated[float, typer.Option(help="Share of requests with a tail.")] = 0.0,
@@ -881,7 +889,12 @@ def emulate_entra(
 
     latency = Latency(fixed_ms=latency_ms, tail_ms=tail_ms, tail_probability=tail_share)
     emulator = EntraEmulator.generate(
-        users=users, groups=groups, seed=seed, latency=latency, rate_limit=rate_limit
+        users=users,
+        groups=groups,
+        seed=seed,
+        medium_every=medium_every,
+        latency=latency,
+        rate_limit=rate_limit,
     )
     _serve_emulator(
         emulator,
@@ -929,6 +942,7 @@ def emulate_keycloak(
     users: Annotated[int, typer.Option(help="Number of generated users.")] = 10000,
     groups: Annotated[int, typer.Option(help="Number of generated groups.")] = 500,
     seed: Annotated[int, typer.Option(help="Seed of the generated tenant.")] = 7,
+    medium_every: MediumEveryOption = 50,
     realm: Annotated[str, typer.Option(help="Realm name.")] = "acme",
     shape: Annotated[
         int, typer.Option(help="Group shape of this Keycloak version: 23 (and newer) or 22.")
@@ -952,6 +966,7 @@ def emulate_keycloak(
         users=users,
         groups=groups,
         seed=seed,
+        medium_every=medium_every,
         realm=realm,
         shape=shape,
         auth_prefix=auth_prefix,
@@ -1017,6 +1032,7 @@ def emulate_google(
     users: Annotated[int, typer.Option(help="Number of generated users.")] = 10000,
     groups: Annotated[int, typer.Option(help="Number of generated groups.")] = 500,
     seed: Annotated[int, typer.Option(help="Seed of the generated tenant.")] = 7,
+    medium_every: MediumEveryOption = 50,
     latency_ms: Annotated[float, typer.Option(help="Fixed delay per request (ms).")] = 0.0,
     tail_ms: Annotated[float, typer.Option(help="Largest extra random delay (ms).")] = 0.0,
     tail_share: Annotated[float, typer.Option(help="Share of requests with a tail.")] = 0.0,
@@ -1035,7 +1051,13 @@ def emulate_google(
 
     latency = Latency(fixed_ms=latency_ms, tail_ms=tail_ms, tail_probability=tail_share)
     emulator = GoogleEmulator.generate(
-        users=users, groups=groups, seed=seed, latency=latency, rate_limit=rate_limit, quota=quota
+        users=users,
+        groups=groups,
+        seed=seed,
+        medium_every=medium_every,
+        latency=latency,
+        rate_limit=rate_limit,
+        quota=quota,
     )
     try:
         sock = bind(host, port)
@@ -1060,6 +1082,7 @@ def emulate_okta(
     users: Annotated[int, typer.Option(help="Number of generated users.")] = 10000,
     groups: Annotated[int, typer.Option(help="Number of generated groups.")] = 500,
     seed: Annotated[int, typer.Option(help="Seed of the generated org.")] = 7,
+    medium_every: MediumEveryOption = 50,
     latency_ms: Annotated[float, typer.Option(help="Fixed delay per request (ms).")] = 0.0,
     rate_limit: Annotated[
         bool, typer.Option("--rate-limit/--no-rate-limit", help="Okta per-minute buckets.")
@@ -1077,6 +1100,7 @@ def emulate_okta(
         users=users,
         groups=groups,
         seed=seed,
+        medium_every=medium_every,
         latency=Latency(fixed_ms=latency_ms),
         rate_limit=rate_limit,
     )

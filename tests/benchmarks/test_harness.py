@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 from benchmarks.profiles import (
     PROFILES,
+    SIZES,
     Shape,
+    Size,
+    entra_minimum,
     fixed_window_floor,
     google_minimum,
     keycloak_minimum,
@@ -32,6 +35,8 @@ def test_minimums_follow_the_connector_formulas() -> None:
     assert okta_minimum(shape) == 6 + 1 + 1 + (1 + 1 + 1 + 1 + 2)
     assert keycloak_minimum(shape) == 1 + 1 + 1 + 5
     assert onelogin_minimum(shape) == 2 + 5 + 2 + 21
+    # managers are expanded on the user listing, which caps its pages at 100
+    assert entra_minimum(shape) == 1 + 11 + 1 + (1 + 1 + 1 + 2 + 2)
 
 
 def test_reference_tenant_member_calls_are_about_one_per_group() -> None:
@@ -62,9 +67,29 @@ def test_profile_floor_is_the_larger_of_quota_and_latency() -> None:
 
 
 def test_emulator_args_carry_size_seed_and_latency() -> None:
-    args = PROFILES["google"].emulator_args(10, 2, 5)
+    args = PROFILES["google"].emulator_args(Size(10, 2, 3), 5)
     assert args[:3] == ["--port", "0", "--print-config"]
     assert args[3:5] == ["--users", "10"] and "--latency-ms" in args and "--tail-ms" in args
+    assert args[args.index("--medium-every") + 1] == "3"
+    onelogin = PROFILES["onelogin"].emulator_args(Size(10, 50, 3), 5)
+    assert "--medium-every" not in onelogin and onelogin[onelogin.index("--roles") + 1] == "5"
+
+
+def test_sizes_give_about_ten_memberships_per_user() -> None:
+    from idpsync.emulators.generate import TenantSpec, generate_tenant
+
+    s = SIZES["S"]
+    spec = TenantSpec(users=s.users, groups=s.groups, seed=7, medium_every=s.medium_every)
+    truth = generate_tenant(spec).ground_truth()
+    edges = sum(1 for _, member in truth.memberships if member in truth.users)
+    assert 0.8 * 10 * s.users <= edges <= 1.2 * 10 * s.users
+    assert (SIZES["L"].users, SIZES["L"].groups) == (100_000, 5_000)
+
+
+def test_incremental_floor_is_the_changed_requests_at_the_concurrency() -> None:
+    okta = PROFILES["okta"]  # 700 ms
+    assert okta.incremental_floor(1) == pytest.approx(0.7)
+    assert okta.incremental_floor(okta.concurrency * 3) == pytest.approx(2.1)
 
 
 def row(**over: object) -> dict[str, object]:
@@ -78,11 +103,11 @@ def row(**over: object) -> dict[str, object]:
 
 
 def test_table_has_one_line_per_row_and_derived_ratios() -> None:
-    table = report.render_table([row(), row(kind="second", requests_log=None)])
+    table = report.render_table([row(), row(kind="second", requests_log=None, floor_s=2.5)])
     lines = table.splitlines()
     assert len(lines) == 4
-    assert "| 12 / 12 | 10 | 1.20 | 0 | 20.0 (0.0 / 20.0) | 1.50 |" in lines[2]
-    assert "| 12 / – | 10 | 1.20 |" in lines[3] and "| – | 100.0 |" in lines[3]
+    assert "| 12 / 12 | 10 | 1.20 | 0 | 20.0 (0.0 / 20.0) | 1.50 | – |" in lines[2]
+    assert "| 12 / – | 10 | 1.20 |" in lines[3] and "| – | 27.5 | 100.0 |" in lines[3]
 
 
 def test_ratio_without_a_denominator_is_a_dash() -> None:
@@ -91,11 +116,17 @@ def test_ratio_without_a_denominator_is_a_dash() -> None:
     )
 
 
+MACHINE = {"nproc": 2, "memory_gib": 4.0, "cpu": "X", "python": "3.11", "load": [3, 2, 1]}
+
+
 def test_page_keeps_its_intro_and_flags_a_loaded_machine(tmp_path: Path) -> None:
     out = tmp_path / "benchmarks"
     out.mkdir()
-    machine = {"nproc": 2, "memory_gib": 4.0, "cpu": "X", "python": "3.11", "load": [3, 2, 1]}
-    result = {"size": "S", "date": "d", "command": "c", "machine": machine, "rows": [row(load=3.5)]}
+    result = {
+        "size": "S",
+        "idps": {"okta": {"date": "d", "command": "c", "machine": MACHINE}},
+        "rows": [row(load=3.5)],
+    }
     (out / "results-S.json").write_text(json.dumps(result), encoding="utf-8")
     page = tmp_path / "benchmarks.md"
     page.write_text("# Benchmarks\n\nHand-written intro.\n", encoding="utf-8")
@@ -105,6 +136,27 @@ def test_page_keeps_its_intro_and_flags_a_loaded_machine(tmp_path: Path) -> None
     assert text.count("Hand-written intro.") == 1 and text.count("## Size S") == 1
     assert "shared and loaded" in text and "2 CPUs (X)" in text
     assert (out / "wall-vs-size.png").stat().st_size > 0
+
+
+def test_merge_replaces_one_idps_rows_and_keeps_the_others() -> None:
+    first = report.merge(None, "S", "okta", [row(date="d1")], None, "run okta")
+    both = report.merge(first, "S", "google", [row(idp="google", date="d2")], None, "run google")
+    assert [r["idp"] for r in both["rows"]] == ["okta", "google"]
+    base = {"estimated_wall_s": 100.0}
+    again = report.merge(both, "S", "okta", [row(wall_s=5.0, date="d3")], base, "okta again")
+    assert [(r["idp"], r["wall_s"]) for r in again["rows"]] == [("okta", 5.0), ("google", 30.0)]
+    assert again["idps"]["okta"]["command"] == "okta again"
+    assert again["idps"]["google"]["command"] == "run google"
+    assert again["baselines"] == [{"estimated_wall_s": 100.0, "idp": "okta"}]
+    kept = report.merge(again, "S", "okta", [row(date="d4")], None, "no baseline")
+    assert kept["baselines"] == again["baselines"]  # an old baseline stays until re-measured
+
+
+def test_merge_reads_a_file_from_before_per_idp_merging() -> None:
+    old = {"size": "S", "date": "d", "command": "c", "machine": MACHINE, "rows": [row()]}
+    merged = report.merge(old, "S", "google", [row(idp="google", date="e")], None, "g")
+    assert merged["idps"]["okta"] == {"date": "d", "command": "c", "machine": MACHINE}
+    assert len(merged["rows"]) == 2
 
 
 def test_plot_points_take_full_sqlite_runs_sorted_by_size() -> None:
@@ -130,10 +182,10 @@ def test_written_config_has_store_block_and_concurrency(tmp_path: Path) -> None:
     assert "[connectors.k.source.http]\nconcurrency = 8" in text
 
 
-def test_baseline_section_says_it_is_extrapolated() -> None:
-    b = {"size": "2000 users / 100 groups", "date": "d", "command": "c", "users": 2000,
-         "users_s": 10.0, "sample": 50, "sample_s": 25.0, "estimated_wall_s": 1010.0,
-         "cpu_s": 3.0, "requests_log": 71, "throttled_log": 0}  # fmt: skip
-    text = report.baseline_section([b])
+def test_baseline_section_says_it_is_extrapolated_and_gives_the_speed_up() -> None:
+    b = {"idp": "okta", "date": "d", "users": 2000, "pages": 10, "users_s": 10.0,
+         "sample": 50, "sample_s": 25.0, "estimated_wall_s": 1010.0, "cpu_s": 3.0,
+         "requests_log": 71, "throttled_log": 0}  # fmt: skip
+    text = report.baseline_section([b], [row(wall_s=10.1), row(store="postgresql", wall_s=1.0)])
     assert "extrapolated" in text
-    assert "| 2000 | 10.0 | 50 / 25.0 | 1010.0 | 3.0 | 71 | 0 |" in text
+    assert "| 2000 | 10 / 10.0 | 50 / 25.0 | 1010.0 | 3.0 | 71 | 0 | 10.1 | 100.0× |" in text

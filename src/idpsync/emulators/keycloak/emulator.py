@@ -90,10 +90,17 @@ class KeycloakEmulator(Emulator):
 
     @classmethod
     def generate(
-        cls, users: int = 100, groups: int = 20, seed: int = 0, **options: Any
+        cls,
+        users: int = 100,
+        groups: int = 20,
+        seed: int = 0,
+        *,
+        medium_every: int = 50,
+        **options: Any,
     ) -> KeycloakEmulator:
         """An emulator over a generated tenant (see :class:`TenantSpec`)."""
-        return cls(generate_tenant(TenantSpec(users=users, groups=groups, seed=seed)), **options)
+        spec = TenantSpec(users=users, groups=groups, seed=seed, medium_every=medium_every)
+        return cls(generate_tenant(spec), **options)
 
     # ---- control API ---------------------------------------------------------------------
 

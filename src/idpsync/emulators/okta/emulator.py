@@ -87,10 +87,19 @@ class OktaEmulator(Emulator):
 
     @classmethod
     def generate(
-        cls, users: int = 100, groups: int = 20, seed: int = 0, **options: Any
+        cls,
+        users: int = 100,
+        groups: int = 20,
+        seed: int = 0,
+        *,
+        medium_every: int = 50,
+        **options: Any,
     ) -> OktaEmulator:
         """An emulator over a freshly generated tenant (see :class:`TenantSpec`)."""
-        spec = TenantSpec(users=users, groups=groups, seed=seed, domain="example.okta.test")
+        spec = TenantSpec(
+            users=users, groups=groups, seed=seed, domain="example.okta.test",
+            medium_every=medium_every,
+        )  # fmt: skip
         return cls(generate_tenant(spec), **options)
 
     # ---- control API beyond the tenant's own methods -------------------------------------
