@@ -47,8 +47,8 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Coroutine, Iterable
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import Any
 
 import httpx
 
@@ -68,6 +68,7 @@ from idpsync.sources.base import (
     SourceError,
     delta_between,
     no_progress,
+    together,
 )
 from idpsync.sources.okta_pacing import OktaPacer
 
@@ -125,7 +126,6 @@ DEPROVISIONED = 'status eq "DEPROVISIONED"'
 FATAL = (e.Unauthorized, e.Forbidden, e.TokenError, e.DnsError, e.TlsError, e.ProxyError)
 """Errors that fail the whole run (credentials, permissions, reachability) instead of leaving
 one listing incomplete: every other listing would fail the same way."""
-T = TypeVar("T")
 _NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 
 
@@ -287,7 +287,7 @@ class OktaSource(Source):
             await self._members(parts["groups"], ids, progress, reserved=chains)
             return wanted
 
-        active, gone, wanted = await _together(users(), deprovisioned(), groups())
+        active, gone, wanted = await together(users(), deprovisioned(), groups())
         raw_users = active + gone
         snap.users = list({u.source_id: u for u in map(self.to_user, raw_users)}.values())
         snap.groups = [to_group(g) for g in wanted]
@@ -327,7 +327,7 @@ class OktaSource(Source):
                 progress(Event("fetch", "group members", done, len(group_ids)))
 
         count = max(1, min(self.http.budget.concurrency - reserved, len(group_ids)))
-        await _together(*(worker() for _ in range(count)))
+        await together(*(worker() for _ in range(count)))
         snap.memberships.sort()
 
     def _wanted(self, group: dict[str, Any]) -> bool:
@@ -426,18 +426,6 @@ def _page(response: httpx.Response, endpoint: Endpoint) -> list[dict[str, Any]]:
     if not isinstance(body, list):
         raise ListingError(f"{endpoint.label}: expected a JSON array, got {type(body).__name__}")
     return body
-
-
-async def _together(*branches: Coroutine[Any, Any, T]) -> list[T]:
-    """Run ``branches`` as tasks; the first error cancels the others (awaited), then is raised."""
-    tasks = [asyncio.create_task(branch) for branch in branches]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
 
 
 def _clean(profile: dict[str, Any]) -> dict[str, Any]:
