@@ -7,6 +7,7 @@ import time
 from collections import Counter
 from typing import Any
 
+import httpx
 from pydantic import SecretStr
 
 from idpsync.config import HttpSettings, OktaSourceSettings
@@ -60,8 +61,16 @@ def emulator(
     return emu
 
 
-def source(emu: OktaEmulator, *, oauth: bool = False, **settings: Any) -> OktaSource:
-    """An Okta source talking to ``emu`` in-process, paced on the emulator's clock."""
+def source(
+    emu: OktaEmulator,
+    *,
+    oauth: bool = False,
+    concurrency: int = 4,
+    transport: httpx.AsyncBaseTransport | None = None,
+    **settings: Any,
+) -> OktaSource:
+    """An Okta source talking to ``emu`` in-process (or through ``transport``), paced on the
+    emulator's clock."""
     if oauth:
         app = emu.register_app()
         settings.setdefault("client_id", app.client_id)
@@ -71,7 +80,10 @@ def source(emu: OktaEmulator, *, oauth: bool = False, **settings: Any) -> OktaSo
         settings.setdefault("api_token", SecretStr(emu.api_token))
     config = OktaSourceSettings(type="okta", base_url=ORG, **settings)
     http = build_http_client(
-        HttpSettings(), base_url=ORG, transport=emu.transport(), default_concurrency=4
+        HttpSettings(),
+        base_url=ORG,
+        transport=transport or emu.transport(),
+        default_concurrency=concurrency,
     )
     clock = emu.clock if isinstance(emu.clock, FakeClock) else None
     pacer = OktaPacer(

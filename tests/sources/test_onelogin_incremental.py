@@ -151,10 +151,12 @@ async def test_incremental_without_a_saved_state_reads_everything(
     assert len(directory(store).users) == USERS
 
 
+@pytest.mark.parametrize("concurrency", [1, 4])
 async def test_budget_stop_mid_incremental_removes_nothing_and_keeps_the_state(
-    store: Store, emu: OneLoginEmulator, clock: Clock
+    store: Store, emu: OneLoginEmulator, clock: Clock, concurrency: int
 ) -> None:
-    await sync(store, emu, min_remaining_calls=10)
+    http = {"concurrency": concurrency}
+    await sync(store, emu, min_remaining_calls=10, http=http)
     saved = state_of(store)
     before = directory(store)
     account = emu.account
@@ -166,17 +168,25 @@ async def test_budget_stop_mid_incremental_removes_nothing_and_keeps_the_state(
     account.delete_user(account.user_ids[-1])
     emu.budget.exhaust(leave=13)
     emu.requests.clear()
-    result = await sync(store, emu, mode="incremental", min_remaining_calls=10)
+    result = await sync(store, emu, mode="incremental", min_remaining_calls=10, http=http)
     assert result.status == "partial" and not result.complete
     assert "min_remaining_calls = 10" in result.message
-    # token, rate limit, groups (12 left), roles (11), users page 1 (10: the floor).
-    assert len(emu.requests) == 1 + 1 + 1 + 1 + 1
-    # the stopped listing is dropped whole: nothing changes, nothing is removed
-    assert directory(store) == before
+    # token, rate limit, then three calls down to the floor of 10 (one after the other: groups
+    # with 12 left, roles 11, users page 1 10; side by side, the calls in flight count too)
+    assert len(emu.requests) == 1 + 1 + 3
+    assert emu.requests.count("*", status=429) == 0
+    if concurrency == 1:  # the stopped listing (users) is dropped whole: nothing changes
+        assert directory(store) == before
+    else:  # whichever listing was cut, nothing is removed or deactivated
+        after = directory(store)
+        assert after.memberships == before.memberships
+        assert {k: u.active for k, u in after.users.items()} == {
+            k: u.active for k, u in before.users.items()
+        }
     assert result.summary()["users_deactivated"] == 0
     assert state_of(store) == saved
     clock.now += 3600  # the budget resets; the kept state reads the same changes again
-    again = await sync(store, emu, mode="incremental", min_remaining_calls=10)
+    again = await sync(store, emu, mode="incremental", min_remaining_calls=10, http=http)
     assert again.status == "succeeded", again.message
     after = directory(store)
     assert after.users[str(account.user_ids[0])].family_name == "Changed"

@@ -90,6 +90,27 @@ def test_budget_message_names_floor_and_reset_time() -> None:
     assert not CallBudget(minimum=0).low
 
 
+def test_budget_counts_calls_in_flight_and_ignores_late_higher_readings() -> None:
+    def reading(remaining: int, reset: int) -> dict[str, str]:
+        return {
+            "x-ratelimit-limit": "5000",
+            "x-ratelimit-remaining": str(remaining),
+            "x-ratelimit-reset": str(reset),
+        }
+
+    budget = CallBudget(minimum=10)
+    budget.observe_headers(reading(12, 1500), now=1_000_000.0)
+    assert not budget.low
+    budget.in_flight = 2  # two calls out: 12 − 2 is the floor
+    assert budget.low
+    budget.in_flight = 0
+    budget.observe_headers(reading(11, 1499), now=1_000_001.0)
+    budget.observe_headers(reading(13, 1500), now=1_000_001.5)  # an earlier call's answer
+    assert budget.remaining == 11
+    budget.observe_headers(reading(4990, 3600), now=1_001_500.0)  # the next hour
+    assert budget.remaining == 4990 and not budget.low
+
+
 def test_settings_base_url_and_validation() -> None:
     from idpsync.emulators.onelogin import OneLoginEmulator
 

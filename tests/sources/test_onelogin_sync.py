@@ -204,22 +204,27 @@ async def test_single_user_by_id_and_by_username(store: Store, emu: OneLoginEmul
     await missing.aclose()
 
 
-async def test_budget_floor_reached_mid_listing_stops_cleanly(store: Store, clock: Clock) -> None:
+@pytest.mark.parametrize("concurrency", [1, 8])
+async def test_budget_floor_reached_mid_listing_stops_cleanly(
+    store: Store, clock: Clock, concurrency: int
+) -> None:
     emu = OneLoginEmulator.generate(users=300, groups=3, roles=2, seed=1, clock=clock)
-    first = await sync(store, emu, min_remaining_calls=10)
+    http = {"concurrency": concurrency}
+    first = await sync(store, emu, min_remaining_calls=10, http=http)
     assert first.status == "succeeded", first.message
     before = {sid: u.active for sid, u in directory(store).users.items()}
     emu.account.delete_user(emu.account.user_ids[-1])
     emu.budget.exhaust(leave=14)  # other integrations spent the rest of the hour
     emu.requests.clear()
-    result = await sync(store, emu, min_remaining_calls=10)
+    result = await sync(store, emu, min_remaining_calls=10, http=http)
     assert result.status == "partial" and not result.complete
     assert "min_remaining_calls = 10" in result.message
     assert "resets at" in result.message and "(in 50 min)" in result.message
     assert "Nothing was removed" in result.message
     assert result.summary()["users_deactivated"] == 0
     assert {sid: u.active for sid, u in directory(store).users.items()} == before
-    # token, rate limit, groups (13 left), users pages while above the floor: 12, 11, 10.
+    # token, rate limit, groups (13 left), users pages while above the floor: 12, 11, 10
+    # (side by side: users page 1 first, then groups alongside; still four calls to the floor).
     assert len(emu.requests) == 1 + 1 + 1 + 3
     assert emu.requests.count("*", status=429) == 0
 

@@ -38,10 +38,12 @@ def build_source(config: LoadedConfig, settings: ConnectorSettings) -> Source:
         return build_google(config, settings)
     if isinstance(source, OktaSourceSettings):
         from idpsync.http import build_http_client
-        from idpsync.sources.okta import OktaSource
+        from idpsync.sources.okta import DEFAULT_CONCURRENCY, OktaSource
 
         http = build_http_client(
-            source.http, base_url=source.base_url.rstrip("/"), default_concurrency=4
+            source.http,
+            base_url=source.base_url.rstrip("/"),
+            default_concurrency=DEFAULT_CONCURRENCY,
         )
         return OktaSource(http, source)
     if isinstance(source, EntraSourceSettings):

@@ -8,6 +8,11 @@ Reads, with one access token (``POST /auth/oauth2/v2/token``, valid 10 h):
 4. ``GET /api/2/users?limit=50&fields=…`` — every user, each carrying its one ``group_id`` and
    its ``role_ids``, so memberships cost **no** extra call (never one call per user).
 
+With the HTTP client's ``concurrency`` at 1 these run in this order. From 2 on, the users chain
+starts right after the preflight and, once its first page has answered, the groups and roles
+listings (one after the other) run alongside it: the read takes about as long as the users chain
+instead of the sum. The request count is the same either way.
+
 Request formula of a full snapshot, with P(n) = max(1, ceil(n / 50)) pages, U users, G groups
 and R roles (``g`` = 1 when groups are read, ``r`` = 1 when roles are read, else 0)::
 
@@ -21,11 +26,14 @@ name and the first filter misses) + 1 if the user is in a group + one per role.
 
 The account allows 5,000 calls an hour for **all** its integrations. Before and during a read
 the source watches ``X-RateLimit-Remaining``; at or below ``min_remaining_calls`` (or on a 429)
-it stops, marks the snapshot incomplete with the reset time, and so removes nobody.
+it stops, marks the snapshot incomplete with the reset time, and so removes nobody. Calls still
+in flight count as spent, and a late answer never raises the remaining count, so two listings
+side by side stop at the same floor. Which listing is cut may differ from the one-at-a-time order.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -48,6 +56,7 @@ from idpsync.sources.base import (
     Source,
     SourceError,
     no_progress,
+    together,
 )
 
 log = logging.getLogger("idpsync.sources.onelogin")
@@ -115,7 +124,13 @@ class OneLoginSource(Source):
         """One call, refused up front when the budget is at its floor; 429 stops the read."""
         if self.budget.low:
             raise BudgetStop(self.budget.message(endpoint.label))
-        response = await self.http.request(endpoint, values, params=params, accept=(429, *accept))
+        self.budget.in_flight += 1
+        try:
+            response = await self.http.request(
+                endpoint, values, params=params, accept=(429, *accept)
+            )
+        finally:
+            self.budget.in_flight -= 1
         self.budget.observe_headers(response.headers)
         if self.read_started is None:
             self.read_started = od.server_time(response.headers.get("date"))
@@ -156,14 +171,20 @@ class OneLoginSource(Source):
         v1: bool,
         progress: Progress,
         values: Mapping[str, str] | None = None,
+        answered: asyncio.Event | None = None,
     ) -> list[dict[str, Any]]:
-        """Every record of a listing, page by page (v1 body cursor or v2 header cursor)."""
+        """Every record of a listing, page by page (v1 body cursor or v2 header cursor).
+
+        ``answered`` is set as soon as the first page has come back.
+        """
         paging: ol.HeaderCursor = ol.BodyCursor() if v1 else ol.HeaderCursor()
         cursor_key = "after_cursor" if v1 else "cursor"
         items: list[dict[str, Any]] = []
         query = dict(params)
         while True:
             response = await self._get(endpoint, values, query)
+            if answered is not None:
+                answered.set()
             items.extend(ol.page_items(response.json(), v1=v1))
             total = response.headers.get("total-count")
             progress(Event("fetch", f"{endpoint.name}: {len(items)}", len(items), _int(total)))
@@ -221,27 +242,80 @@ class OneLoginSource(Source):
 
     async def _read(self, user_filter: dict[str, str], progress: Progress) -> Snapshot:
         snap = Snapshot()
-        groups: list[SourceGroup] = []
-        roles: list[SourceGroup] = []
-        users: list[dict[str, Any]] = []
+        got: dict[str, list[Any]] = {}  # each listing read to its end (kept at a budget stop)
+        role_members: list[Membership] | None = None
         self.read_started = None
         try:
             await self._preflight()
-            if self.wants_groups:
-                groups = await self._listing(snap, ol.GROUPS, {}, True, progress, ol.to_group)
-            if self.wants_roles:
-                roles = await self._listing(
-                    snap, ol.ROLES, {"limit": ol.PAGE_SIZE}, False, progress, self._role
-                )
             params = {"limit": ol.PAGE_SIZE, "fields": ol.USER_FIELDS, **user_filter}
-            users = await self._listing(snap, ol.USERS, params, False, progress, _same)
-            role_members = await self._role_members(snap, users, roles, progress)
+            if self.http.budget.concurrency >= 2:
+                await self._side_by_side(snap, got, params, progress)
+            else:
+                await self._groups_and_roles(snap, got, progress)
+                got["users"] = await self._listing(snap, ol.USERS, params, False, progress, _same)
+            role_members = await self._role_members(
+                snap, got.get("users", []), got.get("roles", []), progress
+            )
         except BudgetStop as stop:
             log.warning("%s", stop)
             snap.mark_incomplete(str(stop))
             role_members = None
+        users, groups, roles = (got.get(k, []) for k in ("users", "groups", "roles"))
         self._assemble(snap, users, groups, roles, role_members)
         return snap
+
+    async def _groups_and_roles(
+        self, snap: Snapshot, got: dict[str, list[Any]], progress: Progress
+    ) -> None:
+        """The groups and/or roles listings, one after the other."""
+        if self.wants_groups:
+            got["groups"] = await self._listing(snap, ol.GROUPS, {}, True, progress, ol.to_group)
+        if self.wants_roles:
+            got["roles"] = await self._listing(
+                snap, ol.ROLES, {"limit": ol.PAGE_SIZE}, False, progress, self._role
+            )
+
+    async def _side_by_side(
+        self,
+        snap: Snapshot,
+        got: dict[str, list[Any]],
+        params: dict[str, Any],
+        progress: Progress,
+    ) -> None:
+        """The users chain with the groups and/or roles listings alongside (concurrency ≥ 2).
+
+        The groups/roles branch starts once the first users page has answered, so a listing
+        permission the API refuses costs one request, not one per branch. A budget stop in either
+        branch lets the other one run into the same floor at its next call (no request is cut off
+        mid-flight) and is then raised. Reasons are merged in the sequential order: groups,
+        roles, then users.
+        """
+        side, main = Snapshot(), Snapshot()
+        answered = asyncio.Event()
+        stops: list[BudgetStop] = []
+
+        async def users() -> None:
+            try:
+                got["users"] = await self._listing(
+                    main, ol.USERS, params, False, progress, _same, answered=answered
+                )
+            except BudgetStop as stop:
+                stops.append(stop)
+            answered.set()  # also after a failed (not fatal) first page: the others go on
+
+        async def groups_and_roles() -> None:
+            await answered.wait()
+            try:
+                await self._groups_and_roles(side, got, progress)
+            except BudgetStop as stop:
+                stops.append(stop)
+
+        await together(users(), groups_and_roles())
+        for part in (side, main):
+            snap.complete = snap.complete and part.complete
+            snap.incomplete_reasons += part.incomplete_reasons
+        if stops:
+            raise stops[0]
 
     def _role(self, item: Mapping[str, Any]) -> SourceGroup:
         return ol.to_role(item, self.settings.role_prefix)
@@ -255,10 +329,13 @@ class OneLoginSource(Source):
         progress: Progress,
         convert: Any,
         values: Mapping[str, str] | None = None,
+        answered: asyncio.Event | None = None,
     ) -> list[Any]:
         """A whole listing converted; on a failure nothing of it, and an incomplete mark."""
         try:
-            items = await self._list(endpoint, params, v1=v1, progress=progress, values=values)
+            items = await self._list(
+                endpoint, params, v1=v1, progress=progress, values=values, answered=answered
+            )
             return [convert(item) for item in items]
         except BudgetStop:
             raise

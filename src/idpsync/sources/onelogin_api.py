@@ -21,6 +21,8 @@ from idpsync.sources.base import SourceError
 
 PAGE_SIZE = 50
 """OneLogin's page: v1 is fixed at 50 and v2 ``/api/2/users`` returns at most 50."""
+SAME_HOUR_SLACK = 60.0
+"""Budget readings whose reset times differ by less than this (seconds) are from one hour."""
 
 TOKEN = Endpoint("token", "POST", "/auth/oauth2/v2/token", "obtain an access token", token=True)
 RATE_LIMIT = Endpoint(
@@ -202,6 +204,8 @@ class CallBudget:
     """The account's hourly budget as the last response told it (``X-RateLimit-*``).
 
     ``reset`` is OneLogin's "seconds left in the hour"; :attr:`reset_at` turns it into a time.
+    With listings running side by side, answers can arrive out of order: within one hour a
+    reading never raises ``remaining`` again, and the calls still in flight count as spent.
     """
 
     minimum: int
@@ -209,6 +213,8 @@ class CallBudget:
     limit: int | None = None
     remaining: int | None = None
     reset_at: float | None = None
+    in_flight: int = 0
+    """Calls sent and not answered yet (the source counts them around each request)."""
 
     def observe_headers(self, headers: Mapping[str, str], now: float | None = None) -> None:
         """Update from a response's ``X-RateLimit-Limit/Remaining/Reset`` headers."""
@@ -222,17 +228,27 @@ class CallBudget:
     def observe(self, limit: object, remaining: object, reset: object, now: float | None) -> None:
         """Update from the three values (any may be missing)."""
         moment = time.time() if now is None else now
+        reset_at = moment + int(str(reset)) if _is_int(reset) else None
         if _is_int(limit):
             self.limit = int(str(limit))
         if _is_int(remaining):
-            self.remaining = int(str(remaining))
-        if _is_int(reset):
-            self.reset_at = moment + int(str(reset))
+            value = int(str(remaining))
+            if self.remaining is not None and self._same_hour(reset_at):
+                value = min(value, self.remaining)  # a late answer to an earlier call
+            self.remaining = value
+        if reset_at is not None:
+            self.reset_at = reset_at
+
+    def _same_hour(self, reset_at: float | None) -> bool:
+        """Whether a reading resetting at ``reset_at`` is from the hour already known."""
+        if reset_at is None or self.reset_at is None:
+            return False
+        return abs(reset_at - self.reset_at) < SAME_HOUR_SLACK
 
     @property
     def low(self) -> bool:
-        """Whether the remaining calls are at or below the minimum."""
-        return self.remaining is not None and self.remaining <= self.minimum
+        """Whether the remaining calls, less those in flight, are at or below the minimum."""
+        return self.remaining is not None and self.remaining - self.in_flight <= self.minimum
 
     def message(self, before: str) -> str:
         """The administrator's message when the sync stops to spare the budget."""
