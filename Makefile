@@ -33,7 +33,7 @@ unit: setup
 	$(PY) -m pytest -q -m "not slow"
 
 SIZE ?= S
-IDP ?= google,keycloak,okta,onelogin
+IDP ?= entra,google,keycloak,okta,onelogin
 bench: setup services
 	$(PY) -m benchmarks.run --size $(SIZE) --idp $(IDP)
 

@@ -159,7 +159,7 @@ PROFILES: dict[str, Profile] = {
     "okta": Profile(
         "okta",
         700,
-        4,
+        14,
         okta_minimum,
         lambda n: fixed_window_floor(n, 1000, 60.0),
         "group bucket 1,000/min (fixed windows)",
@@ -179,7 +179,7 @@ PROFILES: dict[str, Profile] = {
     "onelogin": Profile(
         "onelogin",
         300,
-        1,
+        2,
         onelogin_minimum,
         lambda n: fixed_window_floor(n, 5000, 3600.0),
         "5,000 calls/hour (account-wide)",
