@@ -245,17 +245,17 @@ class GoogleSource(Source):
         async def one(group: SourceGroup) -> list[Membership] | None:
             nonlocal done
             async with lanes.other():
-                items = await self._members(snap, group)
+                edges = await self._members(snap, group)
             done += 1
             if done % 50 == 0 or done == total:
                 progress(Event("fetch", "reading group members", done, total))
-            return items
+            return edges
 
         results = await gather(*(one(grp) for grp in groups))
         return {
-            grp.source_id: items
-            for grp, items in zip(groups, results, strict=True)
-            if items is not None
+            grp.source_id: edges
+            for grp, edges in zip(groups, results, strict=True)
+            if edges is not None
         }
 
     async def _members(self, snap: Snapshot, group: SourceGroup) -> list[Membership] | None:

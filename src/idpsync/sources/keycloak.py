@@ -26,9 +26,9 @@ then the users listing, a chain of pages each after the one before, side by side
 group tree (level by level, each level's children concurrently) and, as soon as the tree is
 read, every group's member list. Only the final assembly waits for both; a member missing
 from the user list (created during the run) is taken from the member list then. At most
-``http.concurrency`` requests (default 8, see the docs) are in flight at once;
-until the users chain ends it keeps one of them to itself and the other listings share the
-rest (:class:`~idpsync.sources.lanes.Lanes`). With ``t`` seconds a request and ``c`` slots a
+``http.concurrency`` requests (default 8; see the docs for the choice) are in flight; until
+the users chain ends it keeps one of them to itself and the other listings share the rest
+(:class:`~idpsync.sources.lanes.Lanes`). With ``t`` seconds a request and ``c`` slots a
 read takes about ``max(⌊U/P⌋ + 1, R / c) · t`` seconds; reading the users before the groups
 took up to ``(⌊U/P⌋ + 1) · t`` more.
 
