@@ -6,6 +6,7 @@ import json
 import math
 from typing import Any
 
+import httpx
 from pydantic import SecretStr
 
 from idpsync.config import ConnectorSettings, GoogleSourceSettings, HttpSettings
@@ -43,6 +44,7 @@ def source(
     load: Loader | None = None,
     save: Saver | None = None,
     http: HttpSettings | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> GoogleSource:
     """A GoogleSource talking to ``emu`` in-process, with the budget ``quota`` asks for."""
     settings = settings or sa_settings(emu)
@@ -50,7 +52,7 @@ def source(
         http or HttpSettings(),
         base_url=API,
         default_rate=settings.quota / 60.0,
-        transport=emu.transport(),
+        transport=transport or emu.transport(),
     )
     return GoogleSource(client, settings, "gws", load, save)
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from idpsync.config import HttpSettings
-from idpsync.emulators import Fault
+from idpsync.emulators import Fault, Latency
 from idpsync.emulators.google import GoogleEmulator
 from idpsync.http import set_testing
 from idpsync.http.errors import TokenError
@@ -20,6 +22,9 @@ from tests.sources.google_support import (
     source,
     truth_edges,
 )
+from tests.sources.overlap_support import MembersWaitForUsers, members_before_last_users_page
+
+USERS = "/admin/directory/v1/users"
 
 
 @pytest.fixture(autouse=True)
@@ -60,6 +65,39 @@ async def test_snapshot_is_the_ground_truth_at_the_formula_cost(emu: GoogleEmula
     pages = emu.requests.count("/admin/directory/v1/users")
     assert pages == 2  # 620 users at 500 a page
     assert all("maxResults=500" in r.query for r in emu.requests if r.path.endswith("/users"))
+
+
+def overlap_emulator() -> GoogleEmulator:
+    """1,600 users (four pages, one after the other) and 40 groups (one page), 20 ms a request."""
+    return GoogleEmulator.generate(users=1600, groups=40, seed=5, latency=Latency(fixed_ms=20))
+
+
+async def test_member_listings_start_while_users_are_still_listed() -> None:
+    emu = overlap_emulator()
+    src = source(emu)
+    snap = await src.snapshot()
+    await src.aclose()
+    assert snap.complete and len(snap.users) == 1600
+    log = emu.requests.entries()
+    assert [r.path for r in log].count(USERS) == 4
+    # members start once the one groups page is in (about 2 round trips), the last users page
+    # is answered after 5; read users first, no member request could come before it
+    assert members_before_last_users_page(log, USERS) > 0
+    assert len(log) == expected_requests(emu.tenant)
+    assert {(m.group_id, m.member_id) for m in snap.memberships} == truth_edges(emu.tenant)
+
+
+async def test_users_pages_keep_a_slot_while_members_are_listed() -> None:
+    emu = overlap_emulator()
+    gate = MembersWaitForUsers(emu, USERS, user_pages=4)
+    src = source(emu, transport=httpx.ASGITransport(app=gate))
+    # a deadlock guard, not a timing check: member requests holding all 8 slots would stall
+    # the users chain, and the gate releases them only after the last users page
+    snap = await asyncio.wait_for(src.snapshot(), timeout=60)
+    await src.aclose()
+    assert snap.complete
+    assert 0 < gate.peak <= src.http.budget.concurrency - 1
+    assert len(emu.requests) == expected_requests(emu.tenant)
 
 
 async def test_nested_option_reads_derived_members(emu: GoogleEmulator) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -23,8 +24,10 @@ from tests.sources.keycloak_support import (
     source_for,
     truth,
 )
+from tests.sources.overlap_support import MembersWaitForUsers, members_before_last_users_page
 
 __all__ = ["no_waits"]
+USERS = "/admin/realms/acme/users"
 
 
 def edges(snap: Snapshot, kind: MemberKind) -> set[tuple[str, str]]:
@@ -131,6 +134,40 @@ async def test_member_listing_fault_marks_incomplete(caplog: pytest.LogCaptureFi
     assert any("members of group" in r for r in snap.incomplete_reasons)
     assert "retrying GET /admin/realms/{realm}/groups/{id}/members" in caplog.text
     assert emu.client_secret not in caplog.text + " ".join(snap.incomplete_reasons)
+
+
+def overlap_emulator() -> KeycloakEmulator:
+    """500 users (21 pages of 25, one after the other), a 20-group tree, 10 ms a request."""
+    return KeycloakEmulator.generate(users=500, groups=20, seed=5, latency=Latency(fixed_ms=10))
+
+
+async def test_member_lists_start_while_users_are_still_listed() -> None:
+    emu = overlap_emulator()
+    source = source_for(emu, page_size=25, auth_prefix=False)
+    snap = await source.snapshot()
+    await source.aclose()
+    assert snap.complete and len(snap.users) == 500
+    log = emu.requests.entries()
+    assert [r.path for r in log].count(USERS) == 21
+    # the tree is read in a handful of round trips, the users in 21; read users first, no
+    # member request could come before the last users page
+    assert members_before_last_users_page(log, USERS) > 0
+    assert len(log) == expected_requests(emu, detection=0, page=25)
+    assert edges(snap, MemberKind.USER) == truth(emu).user_edges
+
+
+async def test_users_pages_keep_a_slot_while_members_are_listed() -> None:
+    emu = overlap_emulator()
+    gate = MembersWaitForUsers(emu, USERS, user_pages=21)
+    settings = settings_for(emu, page_size=25, auth_prefix=False)
+    source = build_keycloak(settings, transport=httpx.ASGITransport(app=gate))
+    # a deadlock guard, not a timing check: member lists holding every slot would stall the
+    # users chain, and the gate releases them only after the last users page
+    snap = await asyncio.wait_for(source.snapshot(), timeout=60)
+    await source.aclose()
+    assert snap.complete
+    assert 0 < gate.peak <= source.http.budget.concurrency - 1
+    assert len(emu.requests) == expected_requests(emu, detection=0, page=25)
 
 
 def test_settings_need_one_kind_of_credentials() -> None:

@@ -146,16 +146,23 @@ def to_group(item: Mapping[str, Any]) -> SourceGroup:
     )
 
 
-def to_membership(
-    group_id: str, item: Mapping[str, Any], users: set[str], groups: set[str]
-) -> Membership | None:
-    """An edge for a ``Member``; ``None`` for external users and the ``CUSTOMER`` member."""
-    member_id, kind = str(item.get("id", "")), item.get("type")
-    if kind == "USER" and member_id in users:
-        return Membership(group_id, member_id, MemberKind.USER)
-    if kind == "GROUP" and member_id in groups:
-        return Membership(group_id, member_id, MemberKind.GROUP)
-    return None
+MEMBER_KINDS = {"USER": MemberKind.USER, "GROUP": MemberKind.GROUP}
+"""``Member.type`` values that can become edges (not ``CUSTOMER``, the whole organisation)."""
+
+
+def to_membership(group_id: str, item: Mapping[str, Any]) -> Membership | None:
+    """An edge for a ``USER`` or ``GROUP`` member; ``None`` for the ``CUSTOMER`` member.
+
+    An external address is a ``USER`` too: :func:`is_listed` drops its edge once the users
+    listing is known.
+    """
+    kind = MEMBER_KINDS.get(str(item.get("type")))
+    return Membership(group_id, str(item.get("id", "")), kind) if kind else None
+
+
+def is_listed(edge: Membership, users: set[str], groups: set[str]) -> bool:
+    """Whether an edge's member is a listed user or group (external addresses are not)."""
+    return edge.member_id in (users if edge.member_kind is MemberKind.USER else groups)
 
 
 def photo_ref(photo: Mapping[str, Any]) -> str:

@@ -10,10 +10,9 @@ Reading a realm (``P`` = ``page_size``, ``M`` = ``members_page_size``)::
     members, every group       GET  …/groups/{id}/members?briefRepresentation=true&first=…&max=M
 
 Paging is by offset and ends at the first page shorter than ``max`` (Keycloak sends no total);
-children pages end once ``subGroupCount`` children have arrived. Member lists are read
-concurrently, ``http.concurrency`` (default 4) at a time, so a small Keycloak is not flooded.
-With ``U`` users, ``T`` top-level groups, ``s(g)`` sub-groups and ``m(g)`` direct user
-members of group ``g``, a full read makes exactly::
+children pages end once ``subGroupCount`` children have arrived. With ``U`` users, ``T``
+top-level groups, ``s(g)`` sub-groups and ``m(g)`` direct user members of group ``g``, a full
+read makes exactly::
 
     R = 1 + D + (⌊U/P⌋ + 1) + (⌊T/P⌋ + 1) + Σ_{g: s(g)>0} ⌈s(g)/P⌉ + Σ_g (⌊m(g)/M⌋ + 1)
 
@@ -21,6 +20,17 @@ requests, where ``D`` = 0 when ``auth_prefix`` is set, 1 when the first detectio
 answers and 2 when only ``/auth`` does; the ``⌈s(g)/P⌉`` term is 0 for Keycloak ≤ 22, which
 inlines the tree. A token lives 300 s: a read longer than about 4 minutes adds one token
 request per 4 minutes (:func:`request_count` computes ``R`` for tests and docs).
+
+What runs when: the token first (refused credentials stop the run before anything else),
+then the users listing, a chain of pages each after the one before, side by side with the
+group tree (level by level, each level's children concurrently) and, as soon as the tree is
+read, every group's member list. Only the final assembly waits for both; a member missing
+from the user list (created during the run) is taken from the member list then. At most
+``http.concurrency`` requests (default 8; see the docs for the choice) are in flight; until
+the users chain ends it keeps one of them to itself and the other listings share the rest
+(:class:`~idpsync.sources.lanes.Lanes`). With ``t`` seconds a request and ``c`` slots a
+read takes about ``max(⌊U/P⌋ + 1, R / c) · t`` seconds; reading the users before the groups
+took up to ``(⌊U/P⌋ + 1) · t`` more.
 
 Group names are the full path (``/eng/backend``) by default, since sub-groups of different
 parents may share a name; with ``group_name = "name"`` two such groups keep their own ids and
@@ -47,10 +57,11 @@ from idpsync.auth.base import CachedTokenProvider, Token
 from idpsync.config import KeycloakSourceSettings
 from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, HttpError, build_http_client
 from idpsync.http import errors as e
-from idpsync.model import Snapshot, SourceUser
+from idpsync.model import Snapshot
 from idpsync.sources.base import Event, Probe, Progress, Source, SourceError, no_progress
 from idpsync.sources.keycloak_auth import PasswordGrant
 from idpsync.sources.keycloak_tree import GroupTree, user_record
+from idpsync.sources.lanes import Lanes, both, gather
 
 ADMIN = "/admin/realms/{realm}"
 TOKEN = Endpoint(
@@ -74,7 +85,7 @@ MEMBERS = Endpoint(
     "group_members", "GET", ADMIN + "/groups/{id}/members", "members of a group", "view-users"
 )
 ENDPOINTS = (TOKEN, REALM, USERS, USER, USER_GROUPS, GROUPS, CHILDREN, MEMBERS)
-DEFAULT_CONCURRENCY = 4
+DEFAULT_CONCURRENCY = 8
 BRIEF = {"briefRepresentation": "true"}
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
@@ -217,62 +228,84 @@ class KeycloakSource(Source):
     # ---- the full read -------------------------------------------------------------------
 
     async def snapshot(self, progress: Progress = no_progress) -> Snapshot:
-        """Users, the group tree and every group's direct members."""
+        """Users, the group tree and every group's direct members.
+
+        The users listing runs side by side with the tree and the member lists (which start
+        as soon as the tree is read); only the assembly waits for both.
+        """
         await self._prepare()
+        assert isinstance(self.http.auth, CachedTokenProvider)
+        await self.http.auth.token()  # refused credentials fail here, before any listing
         snap = Snapshot()
         s = self.settings
-        progress(Event("fetch", f"reading users of realm {s.realm}"))
-        raw_users = await self._pages(USERS, {}, s.page_size, snap, "the user list")
+        progress(Event("fetch", f"reading users and groups of realm {s.realm}"))
+        lanes = Lanes(self.http.budget.concurrency)
+        raw_users, (tree, members) = await both(
+            self._users(snap, lanes), self._groups_and_members(snap, lanes, progress)
+        )
         users = {str(u["id"]): user_record(u) for u in raw_users}
-        progress(Event("fetch", f"read {len(users)} users; reading groups"))
-        tree = await self._tree(snap)
-        members = await self._members(tree, snap, users, progress)
+        for raw_members in members.values():
+            for raw in raw_members:
+                # A user created after the user list was read is taken from the member list.
+                users.setdefault(str(raw["id"]), user_record(raw))
         snap.users = list(users.values())
         snap.groups = tree.groups(s.group_name)
-        snap.memberships = tree.memberships(members, s.flatten_subgroups)
+        ids = {gid: [str(raw["id"]) for raw in found] for gid, found in members.items()}
+        snap.memberships = tree.memberships(ids, s.flatten_subgroups)
         self.stats.extra |= {"groups": len(tree.nodes), "group_shape": tree.shape}
         return snap
 
-    async def _tree(self, snap: Snapshot) -> GroupTree:
+    async def _users(self, snap: Snapshot, lanes: Lanes) -> list[dict[str, Any]]:
+        """The user list: the chain ``lanes`` keeps a slot for."""
+        try:
+            return await self._pages(USERS, {}, self.settings.page_size, snap, "the user list")
+        finally:
+            lanes.chain_done()
+
+    async def _groups_and_members(
+        self, snap: Snapshot, lanes: Lanes, progress: Progress
+    ) -> tuple[GroupTree, dict[str, list[dict[str, Any]]]]:
+        tree = await self._tree(snap, lanes)
+        progress(Event("fetch", f"read {len(tree.nodes)} groups; reading their members"))
+        return tree, await self._members(tree, snap, lanes, progress)
+
+    async def _tree(self, snap: Snapshot, lanes: Lanes) -> GroupTree:
         tree = GroupTree()
         size = self.settings.page_size
-        for raw in await self._pages(GROUPS, {}, size, snap, "the group list"):
+
+        async def children(gid: str, count: int) -> list[dict[str, Any]]:
+            async with lanes.other():
+                return await self._pages(
+                    CHILDREN, {"id": gid}, size, snap, f"sub-groups of {gid}", count=count
+                )
+
+        async with lanes.other():
+            top = await self._pages(GROUPS, {}, size, snap, "the group list")
+        for raw in top:
             tree.add(raw, None)
         while due := tree.take_pending():
-            lists = await asyncio.gather(
-                *(
-                    self._pages(CHILDREN, {"id": gid}, size, snap, f"sub-groups of {gid}", count=n)
-                    for gid, n in due
-                )
-            )
+            lists = await gather(*(children(gid, n) for gid, n in due))
             for (gid, _), kids in zip(due, lists, strict=True):
                 for raw in kids:
                     tree.add(raw, gid)
         return tree
 
     async def _members(
-        self,
-        tree: GroupTree,
-        snap: Snapshot,
-        users: dict[str, SourceUser],
-        progress: Progress,
-    ) -> dict[str, list[str]]:
+        self, tree: GroupTree, snap: Snapshot, lanes: Lanes, progress: Progress
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Each group's direct members as listed (brief user representations)."""
         size = self.settings.members_page_size
+
+        async def one(gid: str) -> list[dict[str, Any]]:
+            async with lanes.other():
+                return await self._pages(
+                    MEMBERS, {"id": gid}, size, snap, f"members of group {gid}"
+                )
+
         gids = list(tree.nodes)
-        lists = await asyncio.gather(
-            *(
-                self._pages(MEMBERS, {"id": gid}, size, snap, f"members of group {gid}")
-                for gid in gids
-            )
-        )
-        members: dict[str, list[str]] = {}
-        for gid, raw_members in zip(gids, lists, strict=True):
-            for raw in raw_members:
-                # A user created after the user list was read is taken from the member list.
-                users.setdefault(str(raw["id"]), user_record(raw))
-            members[gid] = [str(raw["id"]) for raw in raw_members]
+        lists = await gather(*(one(gid) for gid in gids))
         progress(Event("fetch", f"read members of {len(gids)} groups", len(gids), len(gids)))
-        return members
+        return dict(zip(gids, lists, strict=True))
 
     # ---- one user ------------------------------------------------------------------------
 
