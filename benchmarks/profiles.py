@@ -169,7 +169,7 @@ PROFILES: dict[str, Profile] = {
     "keycloak": Profile(
         "keycloak",
         100,
-        4,
+        8,
         keycloak_minimum,
         lambda n: 0.0,
         "none (server-bound)",

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -200,19 +199,3 @@ def delta_between(staged: Snapshot, merged: Snapshot, state: dict[str, Any]) -> 
         result.removed_users = [k for k in old_users if k not in new_users]
         result.removed_groups = [k for k in old_groups if k not in new_groups]
     return result
-
-
-async def together(*branches: Coroutine[Any, Any, T]) -> list[T]:
-    """Run ``branches`` as concurrent tasks and return their results in order.
-
-    The first error (or a cancellation from outside) cancels the other branches, waits until
-    they have stopped, and is then raised: no branch keeps sending requests behind a failed read.
-    """
-    tasks = [asyncio.create_task(branch) for branch in branches]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise

@@ -68,8 +68,8 @@ from idpsync.sources.base import (
     SourceError,
     delta_between,
     no_progress,
-    together,
 )
+from idpsync.sources.lanes import gather
 from idpsync.sources.okta_pacing import OktaPacer
 
 TOKEN = Endpoint(
@@ -287,7 +287,7 @@ class OktaSource(Source):
             await self._members(parts["groups"], ids, progress, reserved=chains)
             return wanted
 
-        active, gone, wanted = await together(users(), deprovisioned(), groups())
+        active, gone, wanted = await gather(users(), deprovisioned(), groups())
         raw_users = active + gone
         snap.users = list({u.source_id: u for u in map(self.to_user, raw_users)}.values())
         snap.groups = [to_group(g) for g in wanted]
@@ -327,7 +327,7 @@ class OktaSource(Source):
                 progress(Event("fetch", "group members", done, len(group_ids)))
 
         count = max(1, min(self.http.budget.concurrency - reserved, len(group_ids)))
-        await together(*(worker() for _ in range(count)))
+        await gather(*(worker() for _ in range(count)))
         snap.memberships.sort()
 
     def _wanted(self, group: dict[str, Any]) -> bool:

@@ -56,8 +56,8 @@ from idpsync.sources.base import (
     Source,
     SourceError,
     no_progress,
-    together,
 )
+from idpsync.sources.lanes import gather
 
 log = logging.getLogger("idpsync.sources.onelogin")
 
@@ -310,7 +310,7 @@ class OneLoginSource(Source):
             except BudgetStop as stop:
                 stops.append(stop)
 
-        await together(users(), groups_and_roles())
+        await gather(users(), groups_and_roles())
         for part in (side, main):
             snap.complete = snap.complete and part.complete
             snap.incomplete_reasons += part.incomplete_reasons
