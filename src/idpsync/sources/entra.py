@@ -37,6 +37,10 @@ group once), because the directory keeps a synced user's memberships in all grou
 
     requests = 1 + 2 + p(G) + Σ_g p(m_g) + (S if fetch_managers else 0) + (S if fetch_photos else 0)
 
+Here the groups listing comes first (it names the required groups); then each round of member
+listings, then the other groups' member listings, then managers and photos, each step's
+requests concurrently (there is no users chain to leave room for).
+
 Incremental runs and single-user reads: see :mod:`idpsync.sources.entra_delta`.
 
 Any listing that fails after the HTTP layer's retries (or repeats a next-page link) marks the
