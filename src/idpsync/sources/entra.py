@@ -12,9 +12,17 @@ Settings: :class:`~idpsync.config.EntraSourceSettings`; guide: ``docs/sources/en
                                       GET /users?$select=…[&$expand=manager($select=id)];
                                       Graph caps an expanded page at 100 objects
              + p(G)                   GET /groups?$select=id,displayName,description
-             + Σ_g p(m_g)             GET /groups/{id}/members?$select=id, concurrently
+             + Σ_g p(m_g)             GET /groups/{id}/members?$select=id
              + (U if fetch_photos else 0)
                                       GET /users/{id}/photo (metadata; its etag is photo_ref)
+
+**What runs concurrently** (always within the HTTP layer's budget). The token comes first; then
+the two delta links, together; only when both are in does any listing start. Then the users
+listing (a chain of next-page links, one request at a time) runs alongside the groups listing
+followed by the member listings (many at once), so a full read takes about as long as the
+longer of the two, not their sum. The member listings leave one request of the budget's
+concurrency to the users chain, so its next page never queues behind hundreds of member
+requests. Photos are read, concurrently, once every user is known.
 
 Photo bytes (``/photo/$value``) are never downloaded: nothing in idpsync stores them, and
 the etag tells whether a photo changed. No call is made per user for groups: the per-group
@@ -28,6 +36,10 @@ group once), because the directory keeps a synced user's memberships in all grou
 ``S`` scoped users managers cost one ``GET /users/{id}/manager`` each::
 
     requests = 1 + 2 + p(G) + Σ_g p(m_g) + (S if fetch_managers else 0) + (S if fetch_photos else 0)
+
+Here the groups listing comes first (it names the required groups); then each round of member
+listings, then the other groups' member listings, then managers and photos, each step's
+requests concurrently (there is no users chain to leave room for).
 
 Incremental runs and single-user reads: see :mod:`idpsync.sources.entra_delta`.
 
@@ -181,15 +193,11 @@ class EntraSource(Source):
         snap = Snapshot()
         progress(Event("fetch", "taking delta links"))
         links = await self._latest_links()
-        groups = await self.listing(
-            snap, g.GROUPS, params={"$top": g.PAGE, "$select": ",".join(g.GROUP_FIELDS)}
-        )
-        snap.groups = [g.to_group(raw) for raw in groups or []]
-        progress(Event("fetch", f"read {len(snap.groups)} groups"))
         if self.scope is None:
-            users = await self._all_users(snap)
-            await self._all_members(snap, [x.source_id for x in snap.groups], progress)
+            users: list[dict[str, Any]] = []
+            await run_all([self._all_users(snap, users), self._groups_and_members(snap, progress)])
         else:
+            await self._groups(snap, progress)
             users = await self._scoped(snap, progress)
         snap.users = await self._finish_users(snap, users)
         progress(Event("fetch", f"read {len(snap.users)} users", len(snap.users), len(snap.users)))
@@ -197,19 +205,29 @@ class EntraSource(Source):
         return snap
 
     async def _latest_links(self) -> dict[str, str]:
-        """Delta links for "from now on"; one that cannot be read only means no delta next time."""
+        """Delta links for "from now on"; one that cannot be read only means no delta next time.
+
+        The token is taken first, so the two concurrent link requests do not both ask for one
+        when the token endpoint refuses the credentials.
+        """
         scratch = Snapshot()
+        await self._guard(scratch, g.TOKEN, self.auth.token())
         users = {"$deltatoken": "latest", "$select": ",".join(self.user_fields)}
         groups = {"$deltatoken": "latest", "$select": "displayName,description,members"}
         links: dict[str, str] = {}
-        for key, endpoint, params in (
-            ("users_delta", g.USERS_DELTA, users),
-            ("groups_delta", g.GROUPS_DELTA, groups),
-        ):
+
+        async def take(key: str, endpoint: Endpoint, params: dict[str, str]) -> None:
             page = await self._guard(scratch, endpoint, self.http.get_json(endpoint, params=params))
             if page is not None and page.get("@odata.deltaLink"):
                 links[key] = str(page["@odata.deltaLink"])
-        return links
+
+        await run_all(
+            [
+                take("users_delta", g.USERS_DELTA, users),
+                take("groups_delta", g.GROUPS_DELTA, groups),
+            ]
+        )
+        return {key: links[key] for key in ("users_delta", "groups_delta") if key in links}
 
     async def _guard(self, snap: Snapshot, endpoint: Endpoint, call: Awaitable[T]) -> T | None:
         """Run ``call``; a failure retrying cannot fix is raised, others mark ``snap``."""
@@ -233,11 +251,25 @@ class EntraSource(Source):
         """A whole listing, or ``None`` (snapshot marked incomplete) when it failed."""
         return await self._guard(snap, endpoint, g.list_all(self.http, endpoint, values, params))
 
-    async def _all_users(self, snap: Snapshot) -> list[dict[str, Any]]:
+    async def _all_users(self, snap: Snapshot, out: list[dict[str, Any]]) -> None:
+        """The users listing, appended to ``out`` (nothing when it failed)."""
         params = {"$top": g.PAGE, "$select": ",".join(self.user_fields)}
         if self.settings.fetch_managers:
             params |= {"$top": "100", "$expand": "manager($select=id)"}
-        return await self.listing(snap, g.USERS, params=params) or []
+        out.extend(await self.listing(snap, g.USERS, params=params) or [])
+
+    async def _groups(self, snap: Snapshot, progress: Progress) -> None:
+        """The groups listing into ``snap.groups``."""
+        params = {"$top": g.PAGE, "$select": ",".join(g.GROUP_FIELDS)}
+        groups = await self.listing(snap, g.GROUPS, params=params)
+        snap.groups = [g.to_group(raw) for raw in groups or []]
+        progress(Event("fetch", f"read {len(snap.groups)} groups"))
+
+    async def _groups_and_members(self, snap: Snapshot, progress: Progress) -> None:
+        """Groups, then every group's members, leaving one request slot to the users chain."""
+        await self._groups(snap, progress)
+        lanes = asyncio.Semaphore(max(1, self.http.budget.concurrency - 1))
+        await self._all_members(snap, [x.source_id for x in snap.groups], progress, lanes)
 
     async def _members(
         self,
@@ -245,10 +277,18 @@ class EntraSource(Source):
         group_id: str,
         select: str,
         out: dict[str, list[dict[str, Any]] | None] | None = None,
+        lanes: asyncio.Semaphore | None = None,
     ) -> None:
-        """One group's members as edges (and, in ``out``, the raw member objects)."""
+        """One group's members as edges (and, in ``out``, the raw member objects).
+
+        ``lanes`` bounds how many member listings run at once (each holds one for all its pages).
+        """
         params = {"$top": g.PAGE, "$select": select}
-        items = await self.listing(snap, g.MEMBERS, {"id": group_id}, params)
+        if lanes is None:
+            items = await self.listing(snap, g.MEMBERS, {"id": group_id}, params)
+        else:
+            async with lanes:
+                items = await self.listing(snap, g.MEMBERS, {"id": group_id}, params)
         if out is not None:
             out[group_id] = items
         for item in items or []:
@@ -256,9 +296,15 @@ class EntraSource(Source):
             if kind is not None:
                 snap.memberships.append(Membership(group_id, str(item["id"]), kind))
 
-    async def _all_members(self, snap: Snapshot, group_ids: list[str], progress: Progress) -> None:
+    async def _all_members(
+        self,
+        snap: Snapshot,
+        group_ids: list[str],
+        progress: Progress,
+        lanes: asyncio.Semaphore | None = None,
+    ) -> None:
         progress(Event("fetch", "reading group members", 0, len(group_ids)))
-        await run_all(self._members(snap, group_id, "id") for group_id in group_ids)
+        await run_all(self._members(snap, x, "id", lanes=lanes) for x in group_ids)
 
     async def _scoped(self, snap: Snapshot, progress: Progress) -> list[dict[str, Any]]:
         """Users of the required groups (and nested ones); then every other group's edges."""
