@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from idpsync.engine.plan import Op, OpKind, Plan
 from idpsync.model import MemberKind
 from idpsync.store import schema as t
-from idpsync.store.store import Store, _chunks, _insert, fold, now
+from idpsync.store.store import Store, _chunks, _insert, bulk_insert, fold, now
 
 USER_UPDATES = (
     OpKind.UPDATE_USER,
@@ -86,20 +86,21 @@ def apply_plan(
     step("updates")
 
     user_ids, group_ids = store.id_maps(conn, connector)
-    _insert(
+    bulk_insert(
         conn,
         t.memberships,
-        [
-            {
-                "connector": connector,
-                "group_id": group_ids[op.member.group_id],
-                "member_kind": op.member.member_kind.value,
-                "member_id": _member_id(op, user_ids, group_ids),
-                "created_at": stamp,
-            }
+        ("connector", "group_id", "member_kind", "member_id", "created_at"),
+        (
+            (
+                connector,
+                group_ids[op.member.group_id],
+                op.member.member_kind.value,
+                _member_id(op, user_ids, group_ids),
+                stamp,
+            )
             for op in by_kind[OpKind.ADD_MEMBER]
             if op.member is not None
-        ],
+        ),
     )
     removals = [
         {
@@ -124,7 +125,13 @@ def apply_plan(
     step("memberships")
     _delete_objects(conn, connector, by_kind[OpKind.DELETE_USER], user_ids, MemberKind.USER)
     _delete_objects(conn, connector, by_kind[OpKind.DELETE_GROUP], group_ids, MemberKind.GROUP)
-    _insert(conn, t.changes, [_change_row(op, run_id, connector, stamp) for op in plan.ops])
+    bulk_insert(
+        conn,
+        t.changes,
+        CHANGE_COLUMNS,
+        (_change_row(op, run_id, connector, stamp) for op in plan.ops),
+        raw=("before", "after"),
+    )
     step("changes")
 
 
@@ -204,33 +211,50 @@ def _member_id(op: Op, user_ids: dict[str, int], group_ids: dict[str, int]) -> i
     return ids[op.member.member_id]
 
 
-def _change_row(op: Op, run_id: int, connector: str, stamp: Any) -> dict[str, Any]:
+CHANGE_COLUMNS = (
+    "run_id",
+    "connector",
+    "at",
+    "op",
+    "object_type",
+    "source_id",
+    "object_key",
+    "before",
+    "after",
+    "reason",
+)
+"""The ``changes`` columns :func:`_change_row` fills, in its order."""
+
+
+def _change_row(op: Op, run_id: int, connector: str, stamp: Any) -> tuple[Any, ...]:
+    """One change-log row; ``before``/``after`` as JSON text (``null`` for none)."""
     after = op.after
     before = op.before
     if op.member is not None:
-        edge = {
-            "group": op.member.group_id,
-            "member": op.member.member_id,
-            "member_kind": op.member.member_kind.value,
-        }
-        before, after = (None, edge) if op.kind is OpKind.ADD_MEMBER else (edge, None)
-    key = op.key or op.source_id
-    return {
-        "run_id": run_id,
-        "connector": connector,
-        "at": stamp,
-        "op": op.kind.value,
-        "object_type": op.object_type,
-        "source_id": op.source_id,
-        "object_key": key,
-        "before": _jsonable(before),
-        "after": _jsonable(after),
-        "reason": op.reason or None,
-    }
+        edge = json.dumps(
+            {
+                "group": op.member.group_id,
+                "member": op.member.member_id,
+                "member_kind": op.member.member_kind.value,
+            }
+        )
+        before_json, after_json = ("null", edge) if op.kind is OpKind.ADD_MEMBER else (edge, "null")
+    else:
+        before_json, after_json = _json(before), _json(after)
+    return (
+        run_id,
+        connector,
+        stamp,
+        op.kind.value,
+        op.object_type,
+        op.source_id,
+        op.key or op.source_id,
+        before_json,
+        after_json,
+        op.reason or None,
+    )
 
 
-def _jsonable(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    data: dict[str, Any] = json.loads(json.dumps(value, default=str))
-    return data
+def _json(value: dict[str, Any] | None) -> str:
+    """JSON text of a change's side: values JSON cannot hold become strings (``str()``)."""
+    return json.dumps(value, default=str)

@@ -14,9 +14,9 @@ import json
 import os
 import socket
 import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -292,35 +292,23 @@ class Store:
             edges = {
                 e for e in edges if (e.group_id, e.member_kind.value, e.member_id) not in existing
             }
-        _insert(
+        bulk_insert(
             conn,
             t.source_users,
-            [
-                {"connector": connector, "source_id": k, "data": _record(u), "run_id": run_id}
-                for k, u in users.items()
-            ],
+            ("connector", "source_id", "data", "run_id"),
+            ((connector, k, _record(u), run_id) for k, u in users.items()),
         )
-        _insert(
+        bulk_insert(
             conn,
             t.source_groups,
-            [
-                {"connector": connector, "source_id": k, "data": _record(g), "run_id": run_id}
-                for k, g in groups.items()
-            ],
+            ("connector", "source_id", "data", "run_id"),
+            ((connector, k, _record(g), run_id) for k, g in groups.items()),
         )
-        _insert(
+        bulk_insert(
             conn,
             t.source_memberships,
-            [
-                {
-                    "connector": connector,
-                    "group_id": e.group_id,
-                    "member_kind": e.member_kind.value,
-                    "member_id": e.member_id,
-                    "run_id": run_id,
-                }
-                for e in edges
-            ],
+            ("connector", "group_id", "member_kind", "member_id", "run_id"),
+            ((connector, e.group_id, e.member_kind.value, e.member_id, run_id) for e in edges),
         )
 
     # -- the directory ------------------------------------------------------------------------
@@ -490,13 +478,105 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[start : start + size]
 
 
+BATCH = 10_000
+"""Rows per driver call of :func:`bulk_insert`."""
+
+
+def bulk_insert(
+    conn: Connection,
+    table: sa.Table,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    raw: Collection[str] = (),
+    batch: int = BATCH,
+) -> int:
+    """Insert ``rows`` (value tuples in the order of ``columns``) in batches; returns the count.
+
+    The values are what SQLAlchemy would be given; each column's bind processing (JSON,
+    timestamps, booleans) is the dialect's own, so the stored values are the same as through
+    ``conn.execute(table.insert(), ...)``, but without per-row statement handling: SQLite gets
+    one ``executemany`` per batch, PostgreSQL a ``COPY``. Runs in ``conn``'s transaction.
+    Columns left out take their server default (or NULL); a column with only a Python-side
+    default must be given. Values of the ``raw`` columns are passed as they are (e.g. JSON
+    columns given as the JSON text the dialect would have made).
+    """
+    cols = [table.c[name] for name in columns]
+    for column in table.c:
+        if column.name in columns or column.server_default is not None:
+            continue
+        if column.default is not None:
+            raise ValueError(f"bulk_insert into {table.name} needs column {column.name}")
+    dialect = conn.dialect
+    processors = [
+        (i, proc)
+        for i, proc in enumerate(
+            None if c.name in raw else c.type._cached_bind_processor(dialect) for c in cols
+        )
+        if proc is not None
+    ]
+    quote = dialect.identifier_preparer.quote
+    names = ", ".join(quote(c.name) for c in cols)
+    driver: Any = conn.connection.driver_connection  # sqlite3 or psycopg, in conn's transaction
+    count = 0
+    chunk: Sequence[Sequence[Any]]
+    for chunk in _batched(rows, batch):
+        if processors:
+            chunk = [_processed(row, processors) for row in chunk]
+        count += len(chunk)
+        if dialect.name == "postgresql":
+            with (
+                driver.cursor() as cursor,
+                cursor.copy(f"COPY {quote(table.name)} ({names}) FROM STDIN") as copy,
+            ):
+                for row in chunk:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join("?" * len(cols))
+            cursor = driver.cursor()
+            try:
+                cursor.executemany(
+                    f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})", chunk
+                )
+            finally:
+                cursor.close()
+    return count
+
+
+def _processed(
+    row: Sequence[Any], processors: Sequence[tuple[int, Callable[[Any], Any]]]
+) -> Sequence[Any]:
+    values = list(row)
+    for i, proc in processors:
+        values[i] = proc(values[i])
+    return values
+
+
+def _batched(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 def _insert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    for chunk in _chunks(rows, 5000):
-        conn.execute(table.insert(), chunk)
+    """Insert dict rows (all with the same keys) through :func:`bulk_insert`."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    bulk_insert(conn, table, columns, ([row[c] for c in columns] for row in rows))
+
+
+_RECORD_FIELDS = {cls: tuple(f.name for f in fields(cls)) for cls in (SourceUser, SourceGroup)}
 
 
 def _record(obj: SourceUser | SourceGroup) -> dict[str, Any]:
-    data = asdict(obj)
+    """The staged JSON of a record (what ``dataclasses.asdict`` gives, without deep copies)."""
+    data = {name: getattr(obj, name) for name in _RECORD_FIELDS[type(obj)]}
     if "attributes" in data:
         data["attributes"] = dict(data["attributes"])
     return data
