@@ -257,12 +257,12 @@ class Store:
         ):
             snap.groups.append(SourceGroup(**row.data))
         m = t.source_memberships.c
-        for row in conn.execute(
-            sa.select(m.group_id, m.member_id, m.member_kind).where(m.connector == connector)
-        ):
-            snap.memberships.append(
-                Membership(row.group_id, row.member_id, MemberKind(row.member_kind))
+        snap.memberships = [
+            Membership(group_id, member_id, _KINDS[kind])
+            for group_id, member_id, kind in conn.execute(
+                sa.select(m.group_id, m.member_id, m.member_kind).where(m.connector == connector)
             )
+        ]
         return snap
 
     def write_stage(self, conn: Connection, connector: str, snap: Snapshot, run_id: int) -> None:
@@ -340,14 +340,16 @@ class Store:
                 source_id=row.source_id, name=row.name, description=row.description
             )
         m = t.memberships.c
-        for row in conn.execute(
+        ids = {MemberKind.USER: user_ids, MemberKind.GROUP: group_ids}
+        edges = state.memberships
+        for group_id, kind_value, member_id in conn.execute(
             sa.select(m.group_id, m.member_kind, m.member_id).where(m.connector == connector)
         ):
-            kind = MemberKind(row.member_kind)
-            member = (user_ids if kind is MemberKind.USER else group_ids).get(row.member_id)
-            group = group_ids.get(row.group_id)
+            kind = _KINDS[kind_value]
+            member = ids[kind].get(member_id)
+            group = group_ids.get(group_id)
             if member is not None and group is not None:
-                state.memberships.add(Membership(group, member, kind))
+                edges.add(Membership(group, member, kind))
         return state
 
     def id_maps(self, conn: Connection, connector: str) -> tuple[dict[str, int], dict[str, int]]:
@@ -457,6 +459,10 @@ class Store:
                         {"type": "group", "name": r.name, "source_id": r.source_id}
                     )
         return result
+
+
+_KINDS = {kind.value: kind for kind in MemberKind}
+"""``member_kind`` column values to :class:`MemberKind` (a dict lookup, not an enum call)."""
 
 
 def _pid_alive(pid: int) -> bool:
