@@ -266,12 +266,16 @@ class Store:
         return snap
 
     def write_stage(self, conn: Connection, connector: str, snap: Snapshot, run_id: int) -> None:
-        """Stage a snapshot: a complete one replaces the mirror, an incomplete one only upserts."""
+        """Stage a snapshot: a complete one replaces the mirror, an incomplete one only upserts.
+
+        Users and groups are rewritten; membership edges are compared with the staged ones, so
+        only new edges are inserted (with this ``run_id``) and, for a complete snapshot, only
+        edges gone from the IdP are deleted.
+        """
         users = {u.source_id: u for u in snap.users}
         groups = {g.source_id: g for g in snap.groups}
-        edges = set(snap.memberships)
         if snap.complete:
-            for table in (t.source_users, t.source_groups, t.source_memberships):
+            for table in (t.source_users, t.source_groups):
                 conn.execute(table.delete().where(table.c.connector == connector))
         else:
             for table, keys in ((t.source_users, users), (t.source_groups, groups)):
@@ -281,17 +285,6 @@ class Store:
                             table.c.connector == connector, table.c.source_id.in_(chunk)
                         )
                     )
-            existing = {
-                (r.group_id, r.member_kind, r.member_id)
-                for r in conn.execute(
-                    sa.select(t.source_memberships).where(
-                        t.source_memberships.c.connector == connector
-                    )
-                )
-            }
-            edges = {
-                e for e in edges if (e.group_id, e.member_kind.value, e.member_id) not in existing
-            }
         bulk_insert(
             conn,
             t.source_users,
@@ -304,11 +297,35 @@ class Store:
             ("connector", "source_id", "data", "run_id"),
             ((connector, k, _record(g), run_id) for k, g in groups.items()),
         )
+        self._stage_edges(conn, connector, snap, run_id)
+
+    def _stage_edges(self, conn: Connection, connector: str, snap: Snapshot, run_id: int) -> None:
+        m = t.source_memberships.c
+        new = {(e.group_id, _KIND_VALUES[e.member_kind], e.member_id) for e in snap.memberships}
+        gone: list[dict[str, str]] = []
+        for group_id, kind, member_id in conn.execute(
+            sa.select(m.group_id, m.member_kind, m.member_id).where(m.connector == connector)
+        ):
+            key = (group_id, kind, member_id)
+            if key in new:
+                new.discard(key)  # staged already
+            elif snap.complete:
+                gone.append({"g": group_id, "k": kind, "m": member_id})
+        for chunk in _chunks(gone, BATCH):
+            conn.execute(
+                t.source_memberships.delete().where(
+                    m.connector == connector,
+                    m.group_id == sa.bindparam("g"),
+                    m.member_kind == sa.bindparam("k"),
+                    m.member_id == sa.bindparam("m"),
+                ),
+                chunk,
+            )
         bulk_insert(
             conn,
             t.source_memberships,
             ("connector", "group_id", "member_kind", "member_id", "run_id"),
-            ((connector, e.group_id, e.member_kind.value, e.member_id, run_id) for e in edges),
+            ((connector, g, k, mid, run_id) for g, k, mid in new),
         )
 
     # -- the directory ------------------------------------------------------------------------
@@ -463,6 +480,7 @@ class Store:
 
 _KINDS = {kind.value: kind for kind in MemberKind}
 """``member_kind`` column values to :class:`MemberKind` (a dict lookup, not an enum call)."""
+_KIND_VALUES = {kind: kind.value for kind in MemberKind}
 
 
 def _pid_alive(pid: int) -> bool:
@@ -515,9 +533,9 @@ def bulk_insert(
             raise ValueError(f"bulk_insert into {table.name} needs column {column.name}")
     dialect = conn.dialect
     processors = [
-        (i, proc)
-        for i, proc in enumerate(
-            None if c.name in raw else c.type._cached_bind_processor(dialect) for c in cols
+        (i, _same_as_last(proc) if isinstance(c.type, sa.DateTime) else proc)
+        for i, (c, proc) in enumerate(
+            (c, None if c.name in raw else c.type._cached_bind_processor(dialect)) for c in cols
         )
         if proc is not None
     ]
@@ -547,6 +565,18 @@ def bulk_insert(
             finally:
                 cursor.close()
     return count
+
+
+def _same_as_last(proc: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``proc`` that reuses its last result for the same (immutable) value, e.g. a run's stamp."""
+    last: list[Any] = [object(), None]
+
+    def process(value: Any) -> Any:
+        if value is not last[0]:
+            last[0], last[1] = value, proc(value)
+        return last[1]
+
+    return process
 
 
 def _processed(
