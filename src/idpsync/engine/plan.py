@@ -56,6 +56,8 @@ class OpKind(StrEnum):
     REMOVE_MEMBER = "member.remove"
 
 
+_OBJECT_TYPES = {kind: kind.value.split(".", 1)[0] for kind in OpKind}
+
 REMOVALS = frozenset(
     {
         OpKind.DEACTIVATE_USER,
@@ -90,7 +92,7 @@ class Op:
     @property
     def object_type(self) -> str:
         """``user``, ``group`` or ``member``."""
-        return self.kind.value.split(".", 1)[0]
+        return _OBJECT_TYPES[self.kind]
 
 
 @dataclass(slots=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Callable
+from json.encoder import encode_basestring_ascii as _quote
 from typing import Any
 
 import sqlalchemy as sa
@@ -94,7 +95,7 @@ def apply_plan(
             (
                 connector,
                 group_ids[op.member.group_id],
-                op.member.member_kind.value,
+                _VALUES[op.member.member_kind],
                 _member_id(op, user_ids, group_ids),
                 stamp,
             )
@@ -230,28 +231,36 @@ def _change_row(op: Op, run_id: int, connector: str, stamp: Any) -> tuple[Any, .
     """One change-log row; ``before``/``after`` as JSON text (``null`` for none)."""
     after = op.after
     before = op.before
-    if op.member is not None:
-        edge = json.dumps(
-            {
-                "group": op.member.group_id,
-                "member": op.member.member_id,
-                "member_kind": op.member.member_kind.value,
-            }
-        )
-        before_json, after_json = ("null", edge) if op.kind is OpKind.ADD_MEMBER else (edge, "null")
+    kind = op.kind
+    member = op.member
+    if member is not None:
+        edge = _edge_json(member.group_id, member.member_id, _VALUES[member.member_kind])
+        before_json, after_json = ("null", edge) if kind is OpKind.ADD_MEMBER else (edge, "null")
     else:
         before_json, after_json = _json(before), _json(after)
     return (
         run_id,
         connector,
         stamp,
-        op.kind.value,
-        op.object_type,
+        _VALUES[kind],
+        _OBJECT_TYPES[kind],
         op.source_id,
         op.key or op.source_id,
         before_json,
         after_json,
         op.reason or None,
+    )
+
+
+_VALUES: dict[OpKind | MemberKind, str] = {k: k.value for k in (*OpKind, *MemberKind)}
+"""Enum values by member (a dict lookup is much faster than ``.value``)."""
+_OBJECT_TYPES = {kind: kind.value.split(".", 1)[0] for kind in OpKind}
+
+
+def _edge_json(group: str, member: str, kind: str) -> str:
+    """``json.dumps({"group": …, "member": …, "member_kind": …})``, built directly."""
+    return (
+        f'{{"group": {_quote(group)}, "member": {_quote(member)}, "member_kind": {_quote(kind)}}}'
     )
 
 
