@@ -100,3 +100,25 @@ def test_disabled_in_idp_is_a_deactivation_and_return_is_reactivation() -> None:
         DirectoryState(users={"a": renamed_off}), DirectoryState(users={"a": on}), complete=False
     ).ops
     assert [(op.kind, op.after) for op in ops] == [(OpKind.UPDATE_USER, {"login": "b"})]
+
+
+@given(desired=states(), current=states())
+def test_membership_ops_are_in_edge_order_with_group_and_member_names(desired, current) -> None:
+    ops = plan(desired, current).ops
+    for kind, edges in (
+        (OpKind.ADD_MEMBER, desired.memberships - current.memberships),
+        (OpKind.REMOVE_MEMBER, current.memberships - desired.memberships),
+    ):
+        mine = [op for op in ops if op.kind is kind]
+        assert [op.member for op in mine] == sorted(edges)
+        for op in mine:
+            assert op.member is not None
+            group = desired.groups.get(op.member.group_id) or current.groups[op.member.group_id]
+            assert op.key.startswith(f"{group.name} ← ")
+
+
+def test_a_plan_repr_stays_short() -> None:
+    edges = [Membership("g", f"u{i}") for i in range(1000)]
+    big = plan(DirectoryState(memberships=set(edges)), DirectoryState())
+    assert len(repr(big)) < 200
+    assert "1000" in repr(big)

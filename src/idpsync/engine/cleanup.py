@@ -88,15 +88,16 @@ def cleanup(
     ``desired`` is deleted by the planner.
     """
     out = Cleanup()
+    gone = sorted(current.users.keys() - desired.users.keys())
     edges: dict[str, list[Membership]] = {}
-    for edge in current.memberships:
+    for edge in current.memberships if gone else ():  # only the gone users' edges are needed
         if edge.member_kind is MemberKind.USER:
             edges.setdefault(edge.member_id, []).append(edge)
 
     def keep(sid: str, *, strip: bool) -> None:
         _keep(desired, current, sid, edges.get(sid, []), strip=strip)
 
-    for sid in sorted(current.users.keys() - desired.users.keys()):
+    for sid in gone:
         user = current.users[sid]
         if not complete:
             keep(sid, strip=False)

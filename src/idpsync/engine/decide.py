@@ -39,12 +39,15 @@ class Decision:
 
 def prune(state: DirectoryState) -> None:
     """Drop membership edges whose group or member is not in ``state``."""
-    state.memberships = {
+    users, groups = state.users, state.groups
+    dangling = [
         m
         for m in state.memberships
-        if m.group_id in state.groups
-        and m.member_id in (state.users if m.member_kind is MemberKind.USER else state.groups)
-    }
+        if m.group_id not in groups
+        or m.member_id not in (users if m.member_kind is MemberKind.USER else groups)
+    ]
+    if dangling:  # a set difference reuses the stored hashes (no rebuild of the whole set)
+        state.memberships = state.memberships - set(dangling)
 
 
 def decide(

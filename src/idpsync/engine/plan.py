@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from operator import attrgetter
 from typing import Literal
 
 from idpsync.model import (
@@ -54,6 +55,8 @@ class OpKind(StrEnum):
     ADD_MEMBER = "member.add"
     REMOVE_MEMBER = "member.remove"
 
+
+_OBJECT_TYPES = {kind: kind.value.split(".", 1)[0] for kind in OpKind}
 
 REMOVALS = frozenset(
     {
@@ -89,7 +92,7 @@ class Op:
     @property
     def object_type(self) -> str:
         """``user``, ``group`` or ``member``."""
-        return self.kind.value.split(".", 1)[0]
+        return _OBJECT_TYPES[self.kind]
 
 
 @dataclass(slots=True)
@@ -112,6 +115,11 @@ class Plan:
 
     def __len__(self) -> int:
         return len(self.ops)
+
+    def __repr__(self) -> str:
+        # Short on purpose: asyncio.run (3.11) formats the finished main task, and with it a
+        # run's result and plan, when it restores the SIGINT handler; a million ops took seconds.
+        return f"Plan({len(self.ops)} ops: {self.summary()})"
 
     def __bool__(self) -> bool:
         return bool(self.ops)
@@ -174,7 +182,9 @@ def plan(
                 )
             )
     result.ops.sort(key=lambda op: _ORDER[op.kind])  # stable: keeps source-id order within a kind
-    result.ops = [replace(op, key=_key(op, desired, current)) for op in result.ops]
+    result.ops = [
+        op if op.key else replace(op, key=_key(op, desired, current)) for op in result.ops
+    ]
     return result
 
 
@@ -283,15 +293,48 @@ def _plan_users(
             )
 
 
+_EDGE_ORDER = attrgetter("group_id", "member_id", "member_kind")
+"""The order of :class:`~idpsync.model.Membership` (its fields in turn), as a fast sort key."""
+
+
 def _plan_members(
     desired: DirectoryState, current: DirectoryState, *, complete: bool
 ) -> Iterable[Op]:
-    for edge in sorted(desired.memberships - current.memberships):
-        yield Op(OpKind.ADD_MEMBER, edge.group_id, member=edge, reason="member in the IdP")
+    names = _Names(desired, current)
+    for edge in sorted(desired.memberships - current.memberships, key=_EDGE_ORDER):
+        yield Op(
+            OpKind.ADD_MEMBER,
+            edge.group_id,
+            member=edge,
+            reason="member in the IdP",
+            key=names.edge(edge),
+        )
     if not complete:
         return
-    for edge in sorted(current.memberships - desired.memberships):
-        yield Op(OpKind.REMOVE_MEMBER, edge.group_id, member=edge, reason="no longer a member")
+    for edge in sorted(current.memberships - desired.memberships, key=_EDGE_ORDER):
+        yield Op(
+            OpKind.REMOVE_MEMBER,
+            edge.group_id,
+            member=edge,
+            reason="no longer a member",
+            key=names.edge(edge),
+        )
+
+
+class _Names:
+    """``_key`` of membership operations, with each group's name looked up once."""
+
+    def __init__(self, desired: DirectoryState, current: DirectoryState) -> None:
+        self.states = (desired, current)
+        self.groups: dict[str, str] = {}
+
+    def edge(self, edge: Membership) -> str:
+        group = self.groups.get(edge.group_id)
+        if group is None:
+            group = self.groups[edge.group_id] = _name(
+                MemberKind.GROUP, edge.group_id, *self.states
+            )
+        return f"{group} ← {_name(edge.member_kind, edge.member_id, *self.states)}"
 
 
 def apply_ops(state: DirectoryState, ops: Iterable[Op]) -> DirectoryState:

@@ -313,6 +313,8 @@ def hold(
     for sid in groups:
         if sid in current.groups:
             desired.groups[sid] = current.groups[sid]
+    if not users and not groups:
+        return  # no edge can touch a held object
     for edge in current.memberships:
         touches = edge.group_id in groups or (
             edge.member_id in (users if edge.member_kind is MemberKind.USER else groups)

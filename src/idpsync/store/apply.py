@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Callable
+from json.encoder import encode_basestring_ascii as _quote
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,7 +18,7 @@ from sqlalchemy.engine import Connection
 from idpsync.engine.plan import Op, OpKind, Plan
 from idpsync.model import MemberKind
 from idpsync.store import schema as t
-from idpsync.store.store import Store, _chunks, _insert, fold, now
+from idpsync.store.store import Store, _chunks, _insert, bulk_insert, fold, now
 
 USER_UPDATES = (
     OpKind.UPDATE_USER,
@@ -86,20 +87,21 @@ def apply_plan(
     step("updates")
 
     user_ids, group_ids = store.id_maps(conn, connector)
-    _insert(
+    bulk_insert(
         conn,
         t.memberships,
-        [
-            {
-                "connector": connector,
-                "group_id": group_ids[op.member.group_id],
-                "member_kind": op.member.member_kind.value,
-                "member_id": _member_id(op, user_ids, group_ids),
-                "created_at": stamp,
-            }
+        ("connector", "group_id", "member_kind", "member_id", "created_at"),
+        (
+            (
+                connector,
+                group_ids[op.member.group_id],
+                _VALUES[op.member.member_kind],
+                _member_id(op, user_ids, group_ids),
+                stamp,
+            )
             for op in by_kind[OpKind.ADD_MEMBER]
             if op.member is not None
-        ],
+        ),
     )
     removals = [
         {
@@ -124,7 +126,13 @@ def apply_plan(
     step("memberships")
     _delete_objects(conn, connector, by_kind[OpKind.DELETE_USER], user_ids, MemberKind.USER)
     _delete_objects(conn, connector, by_kind[OpKind.DELETE_GROUP], group_ids, MemberKind.GROUP)
-    _insert(conn, t.changes, [_change_row(op, run_id, connector, stamp) for op in plan.ops])
+    bulk_insert(
+        conn,
+        t.changes,
+        CHANGE_COLUMNS,
+        (_change_row(op, run_id, connector, stamp) for op in plan.ops),
+        raw=("before", "after"),
+    )
     step("changes")
 
 
@@ -204,33 +212,58 @@ def _member_id(op: Op, user_ids: dict[str, int], group_ids: dict[str, int]) -> i
     return ids[op.member.member_id]
 
 
-def _change_row(op: Op, run_id: int, connector: str, stamp: Any) -> dict[str, Any]:
+CHANGE_COLUMNS = (
+    "run_id",
+    "connector",
+    "at",
+    "op",
+    "object_type",
+    "source_id",
+    "object_key",
+    "before",
+    "after",
+    "reason",
+)
+"""The ``changes`` columns :func:`_change_row` fills, in its order."""
+
+
+def _change_row(op: Op, run_id: int, connector: str, stamp: Any) -> tuple[Any, ...]:
+    """One change-log row; ``before``/``after`` as JSON text (``null`` for none)."""
     after = op.after
     before = op.before
-    if op.member is not None:
-        edge = {
-            "group": op.member.group_id,
-            "member": op.member.member_id,
-            "member_kind": op.member.member_kind.value,
-        }
-        before, after = (None, edge) if op.kind is OpKind.ADD_MEMBER else (edge, None)
-    key = op.key or op.source_id
-    return {
-        "run_id": run_id,
-        "connector": connector,
-        "at": stamp,
-        "op": op.kind.value,
-        "object_type": op.object_type,
-        "source_id": op.source_id,
-        "object_key": key,
-        "before": _jsonable(before),
-        "after": _jsonable(after),
-        "reason": op.reason or None,
-    }
+    kind = op.kind
+    member = op.member
+    if member is not None:
+        edge = _edge_json(member.group_id, member.member_id, _VALUES[member.member_kind])
+        before_json, after_json = ("null", edge) if kind is OpKind.ADD_MEMBER else (edge, "null")
+    else:
+        before_json, after_json = _json(before), _json(after)
+    return (
+        run_id,
+        connector,
+        stamp,
+        _VALUES[kind],
+        _OBJECT_TYPES[kind],
+        op.source_id,
+        op.key or op.source_id,
+        before_json,
+        after_json,
+        op.reason or None,
+    )
 
 
-def _jsonable(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    data: dict[str, Any] = json.loads(json.dumps(value, default=str))
-    return data
+_VALUES: dict[OpKind | MemberKind, str] = {k: k.value for k in (*OpKind, *MemberKind)}
+"""Enum values by member (a dict lookup is much faster than ``.value``)."""
+_OBJECT_TYPES = {kind: kind.value.split(".", 1)[0] for kind in OpKind}
+
+
+def _edge_json(group: str, member: str, kind: str) -> str:
+    """``json.dumps({"group": …, "member": …, "member_kind": …})``, built directly."""
+    return (
+        f'{{"group": {_quote(group)}, "member": {_quote(member)}, "member_kind": {_quote(kind)}}}'
+    )
+
+
+def _json(value: dict[str, Any] | None) -> str:
+    """JSON text of a change's side: values JSON cannot hold become strings (``str()``)."""
+    return json.dumps(value, default=str)

@@ -9,7 +9,9 @@ Tables:
   (delta links, cursors) as JSON.
 - ``users`` / ``groups`` / ``memberships``: the directory.
 - ``source_users`` / ``source_groups`` / ``source_memberships``: the *stage*, a mirror of what
-  each connector's IdP last returned, which the policy turns into the directory.
+  each connector's IdP last returned, which the policy turns into the directory. ``run_id`` is
+  the run that wrote the row: users and groups are rewritten by every run, a membership edge
+  keeps the run that first staged it (edges are only added and removed).
 - ``runs``: one row per sync run, with its outcome, counters and ``report`` (skipped objects
   with their reasons, warnings, users waiting out a grace period).
 - ``changes``: the change log, one row per applied change (with its ``reason``), read by

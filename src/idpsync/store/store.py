@@ -14,9 +14,9 @@ import json
 import os
 import socket
 import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -257,21 +257,25 @@ class Store:
         ):
             snap.groups.append(SourceGroup(**row.data))
         m = t.source_memberships.c
-        for row in conn.execute(
-            sa.select(m.group_id, m.member_id, m.member_kind).where(m.connector == connector)
-        ):
-            snap.memberships.append(
-                Membership(row.group_id, row.member_id, MemberKind(row.member_kind))
+        snap.memberships = [
+            Membership(group_id, member_id, _KINDS[kind])
+            for group_id, member_id, kind in conn.execute(
+                sa.select(m.group_id, m.member_id, m.member_kind).where(m.connector == connector)
             )
+        ]
         return snap
 
     def write_stage(self, conn: Connection, connector: str, snap: Snapshot, run_id: int) -> None:
-        """Stage a snapshot: a complete one replaces the mirror, an incomplete one only upserts."""
+        """Stage a snapshot: a complete one replaces the mirror, an incomplete one only upserts.
+
+        Users and groups are rewritten; membership edges are compared with the staged ones, so
+        only new edges are inserted (with this ``run_id``) and, for a complete snapshot, only
+        edges gone from the IdP are deleted.
+        """
         users = {u.source_id: u for u in snap.users}
         groups = {g.source_id: g for g in snap.groups}
-        edges = set(snap.memberships)
         if snap.complete:
-            for table in (t.source_users, t.source_groups, t.source_memberships):
+            for table in (t.source_users, t.source_groups):
                 conn.execute(table.delete().where(table.c.connector == connector))
         else:
             for table, keys in ((t.source_users, users), (t.source_groups, groups)):
@@ -281,46 +285,47 @@ class Store:
                             table.c.connector == connector, table.c.source_id.in_(chunk)
                         )
                     )
-            existing = {
-                (r.group_id, r.member_kind, r.member_id)
-                for r in conn.execute(
-                    sa.select(t.source_memberships).where(
-                        t.source_memberships.c.connector == connector
-                    )
-                )
-            }
-            edges = {
-                e for e in edges if (e.group_id, e.member_kind.value, e.member_id) not in existing
-            }
-        _insert(
+        bulk_insert(
             conn,
             t.source_users,
-            [
-                {"connector": connector, "source_id": k, "data": _record(u), "run_id": run_id}
-                for k, u in users.items()
-            ],
+            ("connector", "source_id", "data", "run_id"),
+            ((connector, k, _record(u), run_id) for k, u in users.items()),
         )
-        _insert(
+        bulk_insert(
             conn,
             t.source_groups,
-            [
-                {"connector": connector, "source_id": k, "data": _record(g), "run_id": run_id}
-                for k, g in groups.items()
-            ],
+            ("connector", "source_id", "data", "run_id"),
+            ((connector, k, _record(g), run_id) for k, g in groups.items()),
         )
-        _insert(
+        self._stage_edges(conn, connector, snap, run_id)
+
+    def _stage_edges(self, conn: Connection, connector: str, snap: Snapshot, run_id: int) -> None:
+        m = t.source_memberships.c
+        new = {(e.group_id, _KIND_VALUES[e.member_kind], e.member_id) for e in snap.memberships}
+        gone: list[dict[str, str]] = []
+        for group_id, kind, member_id in conn.execute(
+            sa.select(m.group_id, m.member_kind, m.member_id).where(m.connector == connector)
+        ):
+            key = (group_id, kind, member_id)
+            if key in new:
+                new.discard(key)  # staged already
+            elif snap.complete:
+                gone.append({"g": group_id, "k": kind, "m": member_id})
+        for chunk in _chunks(gone, BATCH):
+            conn.execute(
+                t.source_memberships.delete().where(
+                    m.connector == connector,
+                    m.group_id == sa.bindparam("g"),
+                    m.member_kind == sa.bindparam("k"),
+                    m.member_id == sa.bindparam("m"),
+                ),
+                chunk,
+            )
+        bulk_insert(
             conn,
             t.source_memberships,
-            [
-                {
-                    "connector": connector,
-                    "group_id": e.group_id,
-                    "member_kind": e.member_kind.value,
-                    "member_id": e.member_id,
-                    "run_id": run_id,
-                }
-                for e in edges
-            ],
+            ("connector", "group_id", "member_kind", "member_id", "run_id"),
+            ((connector, g, k, mid, run_id) for g, k, mid in new),
         )
 
     # -- the directory ------------------------------------------------------------------------
@@ -352,14 +357,16 @@ class Store:
                 source_id=row.source_id, name=row.name, description=row.description
             )
         m = t.memberships.c
-        for row in conn.execute(
+        ids = {MemberKind.USER: user_ids, MemberKind.GROUP: group_ids}
+        edges = state.memberships
+        for group_id, kind_value, member_id in conn.execute(
             sa.select(m.group_id, m.member_kind, m.member_id).where(m.connector == connector)
         ):
-            kind = MemberKind(row.member_kind)
-            member = (user_ids if kind is MemberKind.USER else group_ids).get(row.member_id)
-            group = group_ids.get(row.group_id)
+            kind = _KINDS[kind_value]
+            member = ids[kind].get(member_id)
+            group = group_ids.get(group_id)
             if member is not None and group is not None:
-                state.memberships.add(Membership(group, member, kind))
+                edges.add(Membership(group, member, kind))
         return state
 
     def id_maps(self, conn: Connection, connector: str) -> tuple[dict[str, int], dict[str, int]]:
@@ -471,6 +478,11 @@ class Store:
         return result
 
 
+_KINDS = {kind.value: kind for kind in MemberKind}
+"""``member_kind`` column values to :class:`MemberKind` (a dict lookup, not an enum call)."""
+_KIND_VALUES = {kind: kind.value for kind in MemberKind}
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -490,13 +502,117 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[start : start + size]
 
 
+BATCH = 10_000
+"""Rows per driver call of :func:`bulk_insert`."""
+
+
+def bulk_insert(
+    conn: Connection,
+    table: sa.Table,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    raw: Collection[str] = (),
+    batch: int = BATCH,
+) -> int:
+    """Insert ``rows`` (value tuples in the order of ``columns``) in batches; returns the count.
+
+    The values are what SQLAlchemy would be given; each column's bind processing (JSON,
+    timestamps, booleans) is the dialect's own, so the stored values are the same as through
+    ``conn.execute(table.insert(), ...)``, but without per-row statement handling: SQLite gets
+    one ``executemany`` per batch, PostgreSQL a ``COPY``. Runs in ``conn``'s transaction.
+    Columns left out take their server default (or NULL); a column with only a Python-side
+    default must be given. Values of the ``raw`` columns are passed as they are (e.g. JSON
+    columns given as the JSON text the dialect would have made).
+    """
+    cols = [table.c[name] for name in columns]
+    for column in table.c:
+        if column.name in columns or column.server_default is not None:
+            continue
+        if column.default is not None:
+            raise ValueError(f"bulk_insert into {table.name} needs column {column.name}")
+    dialect = conn.dialect
+    processors = [
+        (i, _same_as_last(proc) if isinstance(c.type, sa.DateTime) else proc)
+        for i, (c, proc) in enumerate(
+            (c, None if c.name in raw else c.type._cached_bind_processor(dialect)) for c in cols
+        )
+        if proc is not None
+    ]
+    quote = dialect.identifier_preparer.quote
+    names = ", ".join(quote(c.name) for c in cols)
+    driver: Any = conn.connection.driver_connection  # sqlite3 or psycopg, in conn's transaction
+    count = 0
+    chunk: Sequence[Sequence[Any]]
+    for chunk in _batched(rows, batch):
+        if processors:
+            chunk = [_processed(row, processors) for row in chunk]
+        count += len(chunk)
+        if dialect.name == "postgresql":
+            with (
+                driver.cursor() as cursor,
+                cursor.copy(f"COPY {quote(table.name)} ({names}) FROM STDIN") as copy,
+            ):
+                for row in chunk:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join("?" * len(cols))
+            cursor = driver.cursor()
+            try:
+                cursor.executemany(
+                    f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})", chunk
+                )
+            finally:
+                cursor.close()
+    return count
+
+
+def _same_as_last(proc: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``proc`` that reuses its last result for the same (immutable) value, e.g. a run's stamp."""
+    last: list[Any] = [object(), None]
+
+    def process(value: Any) -> Any:
+        if value is not last[0]:
+            last[0], last[1] = value, proc(value)
+        return last[1]
+
+    return process
+
+
+def _processed(
+    row: Sequence[Any], processors: Sequence[tuple[int, Callable[[Any], Any]]]
+) -> Sequence[Any]:
+    values = list(row)
+    for i, proc in processors:
+        values[i] = proc(values[i])
+    return values
+
+
+def _batched(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 def _insert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    for chunk in _chunks(rows, 5000):
-        conn.execute(table.insert(), chunk)
+    """Insert dict rows (all with the same keys) through :func:`bulk_insert`."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    bulk_insert(conn, table, columns, ([row[c] for c in columns] for row in rows))
+
+
+_RECORD_FIELDS = {cls: tuple(f.name for f in fields(cls)) for cls in (SourceUser, SourceGroup)}
 
 
 def _record(obj: SourceUser | SourceGroup) -> dict[str, Any]:
-    data = asdict(obj)
+    """The staged JSON of a record (what ``dataclasses.asdict`` gives, without deep copies)."""
+    data = {name: getattr(obj, name) for name in _RECORD_FIELDS[type(obj)]}
     if "attributes" in data:
         data["attributes"] = dict(data["attributes"])
     return data

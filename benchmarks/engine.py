@@ -1,0 +1,194 @@
+"""``python -m benchmarks.engine --users N --groups G --store sqlite|postgresql``: the engine alone.
+
+Builds a :class:`~idpsync.model.Snapshot` in-process from the seeded tenant generator (no
+network, no emulator) and runs it through :func:`idpsync.engine.runner.run_sync`, the path
+``idpsync sync`` takes after its fetch: stage, plan, guard, apply. First into an empty store,
+then again after 1 % of the users were changed and 1 % of the memberships replaced. Prints the
+run's per-phase seconds and the process's peak RSS.
+
+The store is a temporary SQLite file or a throwaway PostgreSQL database (created and dropped
+on the server at ``--pg``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import resource
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from idpsync.config import ConnectorSettings
+from idpsync.emulators.generate import TenantSpec, generate_tenant
+from idpsync.emulators.tenant import Tenant, TenantUser
+from idpsync.engine.runner import RunResult, run_sync
+from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
+from idpsync.sources.base import Progress, Source, no_progress
+from idpsync.store import Store
+
+PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+PHASES = ("stage_seconds", "plan_seconds", "apply_seconds")
+
+
+class Prebuilt(Source):
+    """A source that hands out a snapshot built beforehand."""
+
+    type = "file"
+
+    def __init__(self, snap: Snapshot) -> None:
+        super().__init__()
+        self._snap = snap
+
+    async def snapshot(self, progress: Progress = no_progress) -> Snapshot:
+        return self._snap
+
+
+def to_user(tenant: Tenant, user: TenantUser) -> SourceUser:
+    """The tenant user as a source would normalise it (Entra-like attributes)."""
+    login = tenant.login(user)
+    return SourceUser(
+        source_id=user.id,
+        login=login,
+        email=user.mail,
+        display_name=user.display_name,
+        given_name=user.given_name,
+        family_name=user.surname,
+        active=user.enabled,
+        manager_id=user.manager_id,
+        photo_ref=f"v{user.photo_version}" if user.photo_version else None,
+        attributes={
+            "userPrincipalName": login,
+            "jobTitle": user.job_title,
+            "department": user.department,
+            "employeeId": user.employee_id,
+            "userType": "Guest" if user.guest else "Member",
+        },
+    )
+
+
+def snapshot(users: int, groups: int, seed: int) -> Snapshot:
+    """The generated tenant as a complete snapshot (edges to other objects left out)."""
+    spec = TenantSpec(users=users, groups=groups, seed=seed, medium_every=32)
+    tenant = generate_tenant(spec)
+    snap = Snapshot(
+        [to_user(tenant, u) for u in tenant.users.values()],
+        [SourceGroup(g.id, g.name, g.description) for g in tenant.groups.values()],
+    )
+    for gid, group in tenant.groups.items():
+        for member in group.members:
+            if member in tenant.users:
+                snap.memberships.append(Membership(gid, member, MemberKind.USER))
+            elif member in tenant.groups:
+                snap.memberships.append(Membership(gid, member, MemberKind.GROUP))
+    return snap
+
+
+def changed(snap: Snapshot, share: float, seed: int) -> Snapshot:
+    """``snap`` with ``share`` of its users renamed and of its user memberships replaced."""
+    rng = random.Random(seed)
+    users = list(snap.users)
+    for i in rng.sample(range(len(users)), int(len(users) * share)):
+        users[i] = replace(users[i], display_name=f"{users[i].display_name} (changed)")
+    edges = list(snap.memberships)
+    existing = set(edges)
+    count = int(len(edges) * share)
+    dropped = set(rng.sample(range(len(edges)), count))
+    kept = [e for i, e in enumerate(edges) if i not in dropped]
+    group_ids = [g.source_id for g in snap.groups]
+    while len(kept) < len(edges):
+        edge = Membership(rng.choice(group_ids), rng.choice(users).source_id, MemberKind.USER)
+        if edge not in existing:
+            existing.add(edge)
+            kept.append(edge)
+    return Snapshot(users, list(snap.groups), kept)
+
+
+@contextmanager
+def open_store(kind: str, pg: str) -> Iterator[Store]:
+    """A fresh store: a temporary SQLite file, or a throwaway PostgreSQL database."""
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory() as tmp:
+            store = Store.open(f"sqlite:///{Path(tmp) / 'directory.db'}")
+            try:
+                yield store
+            finally:
+                store.close()
+        return
+    admin = sa.create_engine(pg, isolation_level="AUTOCOMMIT")
+    name = f"idpsync_bench_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    store = Store.open(pg.rsplit("/", 1)[0] + f"/{name}")
+    try:
+        yield store
+    finally:
+        store.close()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def peak_rss_mib() -> float:
+    """The process's peak resident set size so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def sync(store: Store, settings: ConnectorSettings, snap: Snapshot, label: str) -> RunResult:
+    """One run of ``snap``, with its phases printed."""
+    start = time.perf_counter()
+    result = asyncio.run(run_sync(store, "bench", settings, Prebuilt(snap)))
+    wall = time.perf_counter() - start
+    if result.status != "succeeded":
+        raise SystemExit(f"{label}: run {result.status}: {result.message}")
+    phases = [float(result.stats.get(p, 0.0)) for p in PHASES]
+    changes = sum(result.summary().values())
+    print(
+        f"{label:<7} stage {phases[0]:7.2f} s  plan {phases[1]:7.2f} s  apply {phases[2]:7.2f} s"
+        f"  = {sum(phases):7.2f} s  (run {wall:.2f} s, {changes} changes,"
+        f" peak RSS {peak_rss_mib():.0f} MiB)",
+        flush=True,
+    )
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.engine", description=__doc__)
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--groups", type=int, default=500)
+    parser.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pg", default=PG, help="PostgreSQL admin URL for the throwaway database")
+    parser.add_argument("--preset", choices=("file", "entra"), default="file")
+    args = parser.parse_args(argv)
+
+    start = time.perf_counter()
+    snap = snapshot(args.users, args.groups, args.seed)
+    print(
+        f"tenant: {len(snap.users)} users, {len(snap.groups)} groups, "
+        f"{len(snap.memberships)} memberships (built in {time.perf_counter() - start:.1f} s, "
+        f"peak RSS {peak_rss_mib():.0f} MiB); store {args.store}, preset {args.preset}",
+        flush=True,
+    )
+    settings = ConnectorSettings.model_validate(
+        {"source": {"type": "file", "path": "unused"}, "policy": {}}
+    )
+    if args.preset == "entra":  # the same data through the Entra preset's templates
+        settings.source.type = "entra"  # type: ignore[misc]
+    second = changed(snap, 0.01, args.seed + 1)
+    with open_store(args.store, args.pg) as store:
+        sync(store, settings, snap, "initial")
+        sync(store, settings, second, "1 %")
+    print(f"peak RSS {peak_rss_mib():.0f} MiB", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
