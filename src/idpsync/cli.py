@@ -9,7 +9,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime
@@ -65,6 +65,17 @@ ConfigOption = Annotated[
         help="Configuration file (default: $IDPSYNC_CONFIG or ./idpsync.toml).",
         show_default=False,
     ),
+]
+PortOption = Annotated[int, typer.Option(help="TCP port (0 = any free port).")]
+HostOption = Annotated[str, typer.Option(help="Address to listen on.")]
+UsersOption = Annotated[int, typer.Option(help="Number of generated users.")]
+GroupsOption = Annotated[int, typer.Option(help="Number of generated groups.")]
+SeedOption = Annotated[int, typer.Option(help="Seed of the generated tenant.")]
+LatencyOption = Annotated[float, typer.Option(help="Fixed delay per request (ms).")]
+TailOption = Annotated[float, typer.Option(help="Largest extra random delay (ms).")]
+TailShareOption = Annotated[float, typer.Option(help="Share of requests with a tail.")]
+PrintConfigOption = Annotated[
+    bool, typer.Option("--print-config", help="Print a connector block for it first.")
 ]
 MediumEveryOption = Annotated[
     int,
@@ -846,8 +857,19 @@ def authorize(
     out.print(f"{connector}: authorized; the refresh token is stored encrypted", markup=False)
 
 
-def _serve_emulator(emulator: Any, host: str, port: int, print_config: bool, banner: str) -> None:
-    """Listen, print the connector block for the emulator if asked, then serve until stopped."""
+def _serve_emulator(
+    emulator: Any,
+    host: str,
+    port: int,
+    print_config: bool,
+    banner: str,
+    exports: Callable[[str], dict[str, str]] | None = None,
+) -> None:
+    """Listen, print the connector block for the emulator if asked, then serve until stopped.
+
+    ``exports`` gives the secret environment variables the block refers to, from the base URL
+    (default: ``IDPSYNC_EMULATOR_SECRET``, the emulator's client secret).
+    """
     from idpsync.emulators.framework import bind
 
     try:
@@ -857,7 +879,9 @@ def _serve_emulator(emulator: Any, host: str, port: int, print_config: bool, ban
         raise typer.Exit(EXIT_USAGE) from None
     base = f"http://{host}:{sock.getsockname()[1]}"
     if print_config:
-        out.print(f"export IDPSYNC_EMULATOR_SECRET='{emulator.client_secret}'", markup=False)
+        env = exports(base) if exports else {"IDPSYNC_EMULATOR_SECRET": emulator.client_secret}
+        for name, value in env.items():
+            out.print(f"export {name}='{value}'", markup=False)
         out.print("", markup=False)
         out.print(emulator.connector_toml(base), markup=False)
     err.print(f"{banner} at {base}", markup=False)
@@ -867,21 +891,19 @@ def _serve_emulator(emulator: Any, host: str, port: int, print_config: bool, ban
 
 @emulate_app.command("entra")
 def emulate_entra(
-    port: Annotated[int, typer.Option(help="TCP port (0 = any free port).")] = 8001,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    users: Annotated[int, typer.Option(help="Number of generated users.")] = 10000,
-    groups: Annotated[int, typer.Option(help="Number of generated groups.")] = 500,
-    seed: Annotated[int, typer.Option(help="Seed of the generated tenant.")] = 7,
+    port: PortOption = 8001,
+    host: HostOption = "127.0.0.1",
+    users: UsersOption = 10000,
+    groups: GroupsOption = 500,
+    seed: SeedOption = 7,
     medium_every: MediumEveryOption = 50,
-    latency_ms: Annotated[float, typer.Option(help="Fixed delay per request (ms).")] = 0.0,
-    tail_ms: Annotated[float, typer.Option(help="Largest extra random delay (ms).")] = 0.0,
-    tail_share: Annotated[float, typer.Option(help="Share of requests with a tail.")] = 0.0,
+    latency_ms: LatencyOption = 0.0,
+    tail_ms: TailOption = 0.0,
+    tail_share: TailShareOption = 0.0,
     rate_limit: Annotated[
         bool, typer.Option("--rate-limit/--no-rate-limit", help="Graph resource-unit limits.")
     ] = True,
-    print_config: Annotated[
-        bool, typer.Option("--print-config", help="Print a connector block for it first.")
-    ] = False,
+    print_config: PrintConfigOption = False,
 ) -> None:
     """Serve a Microsoft Entra ID (Graph + token endpoint) emulator until stopped."""
     from idpsync.emulators import Latency
@@ -907,17 +929,15 @@ def emulate_entra(
 
 @emulate_app.command("onelogin")
 def emulate_onelogin(
-    port: Annotated[int, typer.Option(help="TCP port (0 = any free port).")] = 8002,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    users: Annotated[int, typer.Option(help="Number of generated users.")] = 2000,
-    groups: Annotated[int, typer.Option(help="Number of generated groups.")] = 40,
+    port: PortOption = 8002,
+    host: HostOption = "127.0.0.1",
+    users: UsersOption = 2000,
+    groups: GroupsOption = 40,
     roles: Annotated[int, typer.Option(help="Number of generated roles.")] = 25,
-    seed: Annotated[int, typer.Option(help="Seed of the generated account.")] = 7,
+    seed: SeedOption = 7,
     hourly_limit: Annotated[int, typer.Option(help="API calls per hour (account-wide).")] = 5000,
-    latency_ms: Annotated[float, typer.Option(help="Fixed delay per request (ms).")] = 0.0,
-    print_config: Annotated[
-        bool, typer.Option("--print-config", help="Print a connector block for it first.")
-    ] = False,
+    latency_ms: LatencyOption = 0.0,
+    print_config: PrintConfigOption = False,
 ) -> None:
     """Serve a OneLogin (API v1/v2 + token endpoint) emulator until stopped."""
     from idpsync.emulators import Latency
@@ -937,11 +957,11 @@ def emulate_onelogin(
 
 @emulate_app.command("keycloak")
 def emulate_keycloak(
-    port: Annotated[int, typer.Option(help="TCP port (0 = any free port).")] = 8002,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    users: Annotated[int, typer.Option(help="Number of generated users.")] = 10000,
-    groups: Annotated[int, typer.Option(help="Number of generated groups.")] = 500,
-    seed: Annotated[int, typer.Option(help="Seed of the generated tenant.")] = 7,
+    port: PortOption = 8002,
+    host: HostOption = "127.0.0.1",
+    users: UsersOption = 10000,
+    groups: GroupsOption = 500,
+    seed: SeedOption = 7,
     medium_every: MediumEveryOption = 50,
     realm: Annotated[str, typer.Option(help="Realm name.")] = "acme",
     shape: Annotated[
@@ -950,12 +970,10 @@ def emulate_keycloak(
     auth_prefix: Annotated[
         bool, typer.Option("--auth-prefix", help="Serve under /auth (Keycloak 16 and older).")
     ] = False,
-    latency_ms: Annotated[float, typer.Option(help="Fixed delay per request (ms).")] = 0.0,
-    tail_ms: Annotated[float, typer.Option(help="Largest extra random delay (ms).")] = 0.0,
-    tail_share: Annotated[float, typer.Option(help="Share of requests with a tail.")] = 0.0,
-    print_config: Annotated[
-        bool, typer.Option("--print-config", help="Print a connector block for it first.")
-    ] = False,
+    latency_ms: LatencyOption = 0.0,
+    tail_ms: TailOption = 0.0,
+    tail_share: TailShareOption = 0.0,
+    print_config: PrintConfigOption = False,
 ) -> None:
     """Serve a Keycloak Admin REST API (+ token endpoint) emulator until stopped."""
     from idpsync.emulators import Latency
@@ -983,8 +1001,8 @@ def emulate_keycloak(
 
 @emulate_app.command("crowd")
 def emulate_crowd(
-    port: Annotated[int, typer.Option(help="TCP port (0 = any free port).")] = 8095,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: PortOption = 8095,
+    host: HostOption = "127.0.0.1",
     application: Annotated[str, typer.Option(help="Application name accepted.")] = "idpsync",
     max_results: Annotated[int, typer.Option(help="Server cap on max-results.")] = 1000,
     print_config: Annotated[
@@ -1027,26 +1045,23 @@ def emulate_crowd(
 
 @emulate_app.command("google")
 def emulate_google(
-    port: Annotated[int, typer.Option(help="TCP port (0 = any free port).")] = 8002,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    users: Annotated[int, typer.Option(help="Number of generated users.")] = 10000,
-    groups: Annotated[int, typer.Option(help="Number of generated groups.")] = 500,
-    seed: Annotated[int, typer.Option(help="Seed of the generated tenant.")] = 7,
+    port: PortOption = 8002,
+    host: HostOption = "127.0.0.1",
+    users: UsersOption = 10000,
+    groups: GroupsOption = 500,
+    seed: SeedOption = 7,
     medium_every: MediumEveryOption = 50,
-    latency_ms: Annotated[float, typer.Option(help="Fixed delay per request (ms).")] = 0.0,
-    tail_ms: Annotated[float, typer.Option(help="Largest extra random delay (ms).")] = 0.0,
-    tail_share: Annotated[float, typer.Option(help="Share of requests with a tail.")] = 0.0,
+    latency_ms: LatencyOption = 0.0,
+    tail_ms: TailOption = 0.0,
+    tail_share: TailShareOption = 0.0,
     quota: Annotated[int, typer.Option(help="Queries per minute per user.")] = 2400,
     rate_limit: Annotated[
         bool, typer.Option("--rate-limit/--no-rate-limit", help="Per-user query quota.")
     ] = True,
-    print_config: Annotated[
-        bool, typer.Option("--print-config", help="Print a connector block for it first.")
-    ] = False,
+    print_config: PrintConfigOption = False,
 ) -> None:
     """Serve a Google Workspace (Directory API + OAuth endpoints) emulator until stopped."""
     from idpsync.emulators import Latency
-    from idpsync.emulators.framework import bind
     from idpsync.emulators.google import GoogleEmulator
 
     latency = Latency(fixed_ms=latency_ms, tail_ms=tail_ms, tail_probability=tail_share)
@@ -1059,41 +1074,34 @@ def emulate_google(
         rate_limit=rate_limit,
         quota=quota,
     )
-    try:
-        sock = bind(host, port)
-    except OSError as exc:
-        err.print(f"cannot listen on {host}:{port}: {exc}; choose another --port", markup=False)
-        raise typer.Exit(EXIT_USAGE) from None
-    base = f"http://{host}:{sock.getsockname()[1]}"
-    if print_config:
-        key = json.dumps(emulator.service_account_info(f"{base}/token"))
-        out.print(f"export IDPSYNC_EMULATOR_KEY='{key}'", markup=False)
-        out.print("", markup=False)
-        out.print(emulator.connector_toml(base), markup=False)
-    err.print(f"google emulator: {users} users, {groups} groups, seed {seed} at {base}")
-    sys.stdout.flush()
-    emulator.serve_forever(sock)
+    _serve_emulator(
+        emulator,
+        host,
+        port,
+        print_config,
+        f"google emulator: {users} users, {groups} groups, seed {seed}",
+        lambda base: {
+            "IDPSYNC_EMULATOR_KEY": json.dumps(emulator.service_account_info(f"{base}/token"))
+        },
+    )
 
 
 @emulate_app.command("okta")
 def emulate_okta(
-    port: Annotated[int, typer.Option(help="TCP port (0 = any free port).")] = 8002,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    users: Annotated[int, typer.Option(help="Number of generated users.")] = 10000,
-    groups: Annotated[int, typer.Option(help="Number of generated groups.")] = 500,
-    seed: Annotated[int, typer.Option(help="Seed of the generated org.")] = 7,
+    port: PortOption = 8002,
+    host: HostOption = "127.0.0.1",
+    users: UsersOption = 10000,
+    groups: GroupsOption = 500,
+    seed: SeedOption = 7,
     medium_every: MediumEveryOption = 50,
-    latency_ms: Annotated[float, typer.Option(help="Fixed delay per request (ms).")] = 0.0,
+    latency_ms: LatencyOption = 0.0,
     rate_limit: Annotated[
         bool, typer.Option("--rate-limit/--no-rate-limit", help="Okta per-minute buckets.")
     ] = True,
-    print_config: Annotated[
-        bool, typer.Option("--print-config", help="Print a connector block for it first.")
-    ] = False,
+    print_config: PrintConfigOption = False,
 ) -> None:
     """Serve an Okta Management API emulator (API token and OAuth service apps) until stopped."""
     from idpsync.emulators import Latency
-    from idpsync.emulators.framework import bind
     from idpsync.emulators.okta import OktaEmulator
 
     emulator = OktaEmulator.generate(
@@ -1104,19 +1112,14 @@ def emulate_okta(
         latency=Latency(fixed_ms=latency_ms),
         rate_limit=rate_limit,
     )
-    try:
-        sock = bind(host, port)
-    except OSError as exc:
-        err.print(f"cannot listen on {host}:{port}: {exc}; choose another --port", markup=False)
-        raise typer.Exit(EXIT_USAGE) from None
-    base = f"http://{host}:{sock.getsockname()[1]}"
-    if print_config:
-        out.print(f"export IDPSYNC_OKTA_TOKEN='{emulator.api_token}'", markup=False)
-        out.print("", markup=False)
-        out.print(emulator.connector_toml(base), markup=False)
-    err.print(f"okta emulator: {users} users, {groups} groups, seed {seed} at {base}")
-    sys.stdout.flush()
-    emulator.serve_forever(sock)
+    _serve_emulator(
+        emulator,
+        host,
+        port,
+        print_config,
+        f"okta emulator: {users} users, {groups} groups, seed {seed}",
+        lambda base: {"IDPSYNC_OKTA_TOKEN": emulator.api_token},
+    )
 
 
 @app.command()
