@@ -51,7 +51,6 @@ proxy) fail the run.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 from collections.abc import Awaitable, Coroutine, Iterable
@@ -73,6 +72,7 @@ from idpsync.http.errors import HttpError, NotFound
 from idpsync.model import MemberKind, Membership, Snapshot, SourceUser
 from idpsync.sources import entra_graph as g
 from idpsync.sources.base import DeltaResult, Event, Probe, Progress, Source, no_progress
+from idpsync.sources.lanes import Lanes, gather
 
 DEFAULT_RATE = 150.0
 """Requests per second: at ≤ 2 RU each, under half of Graph's 8,000 RU per 10 s."""
@@ -81,13 +81,8 @@ T = TypeVar("T")
 
 
 async def run_all(calls: Iterable[Coroutine[Any, Any, Any]]) -> None:
-    """Run ``calls`` concurrently (the HTTP budget bounds them); the first failure is raised."""
-    try:
-        async with asyncio.TaskGroup() as tasks:
-            for call in calls:
-                tasks.create_task(call)
-    except BaseExceptionGroup as group:
-        raise group.exceptions[0] from None
+    """Run ``calls`` concurrently (the HTTP budget bounds them); a failure cancels the rest."""
+    await gather(*calls)
 
 
 def fatal(exc: HttpError) -> bool:
@@ -195,7 +190,13 @@ class EntraSource(Source):
         links = await self._latest_links()
         if self.scope is None:
             users: list[dict[str, Any]] = []
-            await run_all([self._all_users(snap, users), self._groups_and_members(snap, progress)])
+            lanes = Lanes(self.http.budget.concurrency)
+            await run_all(
+                [
+                    self._all_users(snap, users, lanes),
+                    self._groups_and_members(snap, progress, lanes),
+                ]
+            )
         else:
             await self._groups(snap, progress)
             users = await self._scoped(snap, progress)
@@ -251,12 +252,15 @@ class EntraSource(Source):
         """A whole listing, or ``None`` (snapshot marked incomplete) when it failed."""
         return await self._guard(snap, endpoint, g.list_all(self.http, endpoint, values, params))
 
-    async def _all_users(self, snap: Snapshot, out: list[dict[str, Any]]) -> None:
-        """The users listing, appended to ``out`` (nothing when it failed)."""
+    async def _all_users(self, snap: Snapshot, out: list[dict[str, Any]], lanes: Lanes) -> None:
+        """The users listing into ``out`` (nothing when it failed); ``lanes``' kept chain."""
         params = {"$top": g.PAGE, "$select": ",".join(self.user_fields)}
         if self.settings.fetch_managers:
             params |= {"$top": "100", "$expand": "manager($select=id)"}
-        out.extend(await self.listing(snap, g.USERS, params=params) or [])
+        try:
+            out.extend(await self.listing(snap, g.USERS, params=params) or [])
+        finally:
+            lanes.chain_done()
 
     async def _groups(self, snap: Snapshot, progress: Progress) -> None:
         """The groups listing into ``snap.groups``."""
@@ -265,10 +269,9 @@ class EntraSource(Source):
         snap.groups = [g.to_group(raw) for raw in groups or []]
         progress(Event("fetch", f"read {len(snap.groups)} groups"))
 
-    async def _groups_and_members(self, snap: Snapshot, progress: Progress) -> None:
+    async def _groups_and_members(self, snap: Snapshot, progress: Progress, lanes: Lanes) -> None:
         """Groups, then every group's members, leaving one request slot to the users chain."""
         await self._groups(snap, progress)
-        lanes = asyncio.Semaphore(max(1, self.http.budget.concurrency - 1))
         await self._all_members(snap, [x.source_id for x in snap.groups], progress, lanes)
 
     async def _members(
@@ -277,7 +280,7 @@ class EntraSource(Source):
         group_id: str,
         select: str,
         out: dict[str, list[dict[str, Any]] | None] | None = None,
-        lanes: asyncio.Semaphore | None = None,
+        lanes: Lanes | None = None,
     ) -> None:
         """One group's members as edges (and, in ``out``, the raw member objects).
 
@@ -287,7 +290,7 @@ class EntraSource(Source):
         if lanes is None:
             items = await self.listing(snap, g.MEMBERS, {"id": group_id}, params)
         else:
-            async with lanes:
+            async with lanes.other():
                 items = await self.listing(snap, g.MEMBERS, {"id": group_id}, params)
         if out is not None:
             out[group_id] = items
@@ -301,7 +304,7 @@ class EntraSource(Source):
         snap: Snapshot,
         group_ids: list[str],
         progress: Progress,
-        lanes: asyncio.Semaphore | None = None,
+        lanes: Lanes | None = None,
     ) -> None:
         progress(Event("fetch", "reading group members", 0, len(group_ids)))
         await run_all(self._members(snap, x, "id", lanes=lanes) for x in group_ids)
