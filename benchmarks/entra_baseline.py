@@ -31,7 +31,7 @@ from msgraph_core.tasks.page_iterator import PageIterator
 
 from benchmarks import process, report
 from benchmarks.profiles import PROFILES, SIZES
-from benchmarks.run import OUT, ROOT
+from benchmarks.run import OUT
 
 SCOPES = ["https://graph.microsoft.com/.default"]
 SDK_PAGE = 100
@@ -151,7 +151,7 @@ def main() -> None:
     old |= {"baselines": [*bases, {**result, "idp": "entra"}]}
     old.setdefault("rows", [])
     path.write_text(json.dumps(old, indent=1), "utf-8")
-    report.write_docs(OUT, ROOT / "docs" / "benchmarks.md")
+    report.write_docs(OUT, OUT.parent / "benchmarks.md")
     print(json.dumps(result))
 
 

@@ -31,7 +31,8 @@ from benchmarks import process, report
 from benchmarks.profiles import PROFILES, SIZES, Profile, Shape, Size, roles_for
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "docs" / "benchmarks"
+OUT = Path(os.environ.get("IDPSYNC_BENCH_OUT") or ROOT / "docs" / "benchmarks")
+"""Where the results files go (``$IDPSYNC_BENCH_OUT``, e.g. to keep a checkout's docs clean)."""
 PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 BASELINE_PAGES = 10
 """Pages of the baseline's user listing that are timed (the rest is extrapolated)."""
@@ -226,7 +227,7 @@ def main(argv: list[str] | None = None) -> None:
         path = OUT / f"results-{opts.size}.json"
         merged = report.merge(_read(path), opts.size, idp, rows, base, command.strip())
         path.write_text(json.dumps(merged, indent=1), encoding="utf-8")
-        report.write_docs(OUT, ROOT / "docs" / "benchmarks.md")
+        report.write_docs(OUT, OUT.parent / "benchmarks.md")
         print(report.render_table(rows))
 
 
