@@ -23,7 +23,7 @@ import fnmatch
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, overload
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 from idpsync.emulators.onelogin.account import (
@@ -261,9 +261,33 @@ def user_filter(query: dict[str, str], names: Sequence[str]) -> Callable[[OneLog
     return keep
 
 
-def list_users(account: Account, query: dict[str, str], *, v2: bool) -> list[OneLoginUser]:
-    """Users matching a listing's filters, by id."""
-    keep = user_filter(query, V2_USER_FILTERS if v2 else V1_USER_FILTERS)
+class AllUsers(Sequence[OneLoginUser]):
+    """Every user by id, sliced without copying the whole account (an unfiltered listing)."""
+
+    def __init__(self, account: Account) -> None:
+        self.account = account
+
+    def __len__(self) -> int:
+        return len(self.account.user_ids)
+
+    @overload
+    def __getitem__(self, index: int) -> OneLoginUser: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[OneLoginUser]: ...
+    def __getitem__(self, index: int | slice) -> OneLoginUser | list[OneLoginUser]:
+        users = self.account.users
+        if isinstance(index, slice):
+            return [users[i] for i in self.account.user_ids[index]]
+        return users[self.account.user_ids[index]]
+
+
+def list_users(account: Account, query: dict[str, str], *, v2: bool) -> Sequence[OneLoginUser]:
+    """Users matching a listing's filters, by id (a view of all users when nothing filters)."""
+    names = V2_USER_FILTERS if v2 else V1_USER_FILTERS
+    filters = (*names, "updated_since", "updated_until", "created_since", "created_until")
+    if not any(query.get(n) for n in (*filters, "user_ids")):
+        return AllUsers(account)
+    keep = user_filter(query, names)
     return [u for u in (account.users[i] for i in account.user_ids) if keep(u)]
 
 
