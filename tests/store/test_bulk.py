@@ -96,3 +96,17 @@ def test_a_rollback_undoes_bulk_rows(store: Store) -> None:
 def test_a_column_with_only_a_python_default_must_be_given(store: Store) -> None:
     with pytest.raises(ValueError, match="attributes"), store.transaction() as conn:
         bulk_insert(conn, t.users, ("source_id",), [])
+
+
+@pytest.mark.parametrize("count", [3, 4])
+def test_same_values_are_stored_in_every_row(store: Store, count: int) -> None:
+    _run(store)
+    rows = [row[3:] for row in _rows(count)]
+    same = {"run_id": 1, "connector": "hr", "at": STAMP}
+    with store.transaction() as conn:
+        conn.execute(t.changes.insert(), [dict(zip(COLUMNS, row, strict=True)) for row in _rows(1)])
+        bulk_insert(conn, t.changes, COLUMNS[3:], rows, same=same, batch=3)
+    stored = _stored(store)
+    assert [r[0] for r in stored] == ["u00000", *(f"u{i:05d}" for i in range(count))]
+    assert all(r[1] == stored[0][1] and r[4] == "null" for r in stored)  # rows say connector hr
+    assert [r[3]["n"] for r in stored[1:]] == list(range(count))
