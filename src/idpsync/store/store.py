@@ -307,10 +307,10 @@ class Store:
             (e.group_id, _KIND_VALUES[e.member_kind], e.member_id) for e in snap.memberships
         )
         gone: list[dict[str, str]] = []
-        for group_id, kind, member_id in conn.execute(
-            sa.select(m.group_id, m.member_kind, m.member_id).where(m.connector == connector)
+        for key in raw_rows(
+            conn, sa.select(m.group_id, m.member_kind, m.member_id).where(m.connector == connector)
         ):
-            key = (group_id, kind, member_id)
+            group_id, kind, member_id = key
             if key in new:
                 del new[key]  # staged already
             elif snap.complete:
@@ -363,8 +363,8 @@ class Store:
         m = t.memberships.c
         ids = {MemberKind.USER: user_ids, MemberKind.GROUP: group_ids}
         edges = state.memberships
-        for group_id, kind_value, member_id in conn.execute(
-            sa.select(m.group_id, m.member_kind, m.member_id).where(m.connector == connector)
+        for group_id, kind_value, member_id in raw_rows(
+            conn, sa.select(m.group_id, m.member_kind, m.member_id).where(m.connector == connector)
         ):
             kind = _KINDS[kind_value]
             member = ids[kind].get(member_id)
@@ -578,6 +578,28 @@ def bulk_insert(
             finally:
                 cursor.close()
     return count
+
+
+def raw_rows(conn: Connection, statement: sa.Select[Any]) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``statement`` as the driver returns them, without SQLAlchemy's row handling.
+
+    For large selects of plain columns (text, integers) whose types need no result processing;
+    in ``conn``'s transaction.
+    """
+    compiled = statement.compile(dialect=conn.dialect)
+    params = compiled.params
+    args: Any = (
+        [params[name] for name in compiled.positiontup or ()] if compiled.positional else params
+    )
+    driver: Any = conn.connection.driver_connection
+    cursor = driver.cursor()
+    try:
+        cursor.execute(compiled.string, args)
+        while rows := cursor.fetchmany(BATCH):
+            for row in rows:
+                yield tuple(row)
+    finally:
+        cursor.close()
 
 
 def _processor(column: sa.Column[Any], dialect: sa.Dialect, value: Any) -> Any:
