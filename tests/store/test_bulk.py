@@ -10,7 +10,8 @@ import sqlalchemy as sa
 
 from idpsync.store import Store
 from idpsync.store import schema as t
-from idpsync.store.store import bulk_insert, now
+from idpsync.store import store as store_module
+from idpsync.store.store import bulk_insert, now, raw_rows
 
 STAMP = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 COLUMNS = ("run_id", "connector", "at", "op", "object_type", "source_id", "before", "after")
@@ -96,3 +97,35 @@ def test_a_rollback_undoes_bulk_rows(store: Store) -> None:
 def test_a_column_with_only_a_python_default_must_be_given(store: Store) -> None:
     with pytest.raises(ValueError, match="attributes"), store.transaction() as conn:
         bulk_insert(conn, t.users, ("source_id",), [])
+
+
+@pytest.mark.parametrize("count", [3, 4])
+def test_same_values_are_stored_in_every_row(store: Store, count: int) -> None:
+    _run(store)
+    rows = [row[3:] for row in _rows(count)]
+    same = {"run_id": 1, "connector": "hr", "at": STAMP}
+    with store.transaction() as conn:
+        conn.execute(t.changes.insert(), [dict(zip(COLUMNS, row, strict=True)) for row in _rows(1)])
+        bulk_insert(conn, t.changes, COLUMNS[3:], rows, same=same, batch=3)
+    stored = _stored(store)
+    assert [r[0] for r in stored] == ["u00000", *(f"u{i:05d}" for i in range(count))]
+    assert all(r[1] == stored[0][1] and r[4] == "null" for r in stored)  # rows say connector hr
+    assert [r[3]["n"] for r in stored[1:]] == list(range(count))
+
+
+@pytest.mark.parametrize("count", [0, 2, 3])
+def test_raw_rows_reads_every_row_across_fetch_batches(
+    store: Store, count: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _run(store)
+    with store.transaction() as conn:
+        bulk_insert(conn, t.changes, COLUMNS, _rows(count))
+    monkeypatch.setattr(store_module, "BATCH", 2)
+    c = t.changes.c
+    with store.transaction() as conn:
+        rows = list(
+            raw_rows(
+                conn, sa.select(c.source_id, c.run_id).where(c.connector == "hr").order_by(c.seq)
+            )
+        )
+    assert rows == [(f"u{i:05d}", 1) for i in range(count)]

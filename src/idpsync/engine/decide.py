@@ -95,8 +95,11 @@ def decide(
         mapped -= set(newly)
         for sid in newly:
             relinks.pop(sid, None)
+    else:
+        # A round that settles skips nobody, and hold and cleanup only add edges between
+        # objects they put in, so only a loop that ran out of rounds can leave dangling edges.
+        prune(result.desired)
     desired = result.desired
-    prune(desired)
     kept = with_inactive(desired, local_off or set())
     ops = plan(
         desired,

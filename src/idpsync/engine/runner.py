@@ -81,20 +81,24 @@ class RunResult:
 
 def summarize(p: Plan) -> dict[str, int]:
     """The summary table of a plan: users, groups and memberships by change."""
-    return {
-        "users_created": p.count(OpKind.CREATE_USER),
-        "users_updated": p.count(OpKind.UPDATE_USER),
-        "users_deactivated": p.count(OpKind.DEACTIVATE_USER),
-        "users_reactivated": p.count(OpKind.REACTIVATE_USER),
-        "users_deleted": p.count(OpKind.DELETE_USER),
-        "users_anonymised": p.count(OpKind.ANONYMISE_USER),
-        "users_relinked": p.count(OpKind.RELINK_USER),
-        "groups_created": p.count(OpKind.CREATE_GROUP),
-        "groups_updated": p.count(OpKind.UPDATE_GROUP),
-        "groups_deleted": p.count(OpKind.DELETE_GROUP),
-        "memberships_added": p.count(OpKind.ADD_MEMBER),
-        "memberships_removed": p.count(OpKind.REMOVE_MEMBER),
-    }
+    counts = p.summary()  # one pass over the ops
+    return {name: counts.get(kind.value, 0) for name, kind in _SUMMARY.items()}
+
+
+_SUMMARY = {
+    "users_created": OpKind.CREATE_USER,
+    "users_updated": OpKind.UPDATE_USER,
+    "users_deactivated": OpKind.DEACTIVATE_USER,
+    "users_reactivated": OpKind.REACTIVATE_USER,
+    "users_deleted": OpKind.DELETE_USER,
+    "users_anonymised": OpKind.ANONYMISE_USER,
+    "users_relinked": OpKind.RELINK_USER,
+    "groups_created": OpKind.CREATE_GROUP,
+    "groups_updated": OpKind.UPDATE_GROUP,
+    "groups_deleted": OpKind.DELETE_GROUP,
+    "memberships_added": OpKind.ADD_MEMBER,
+    "memberships_removed": OpKind.REMOVE_MEMBER,
+}
 
 
 class Rollback(Exception):

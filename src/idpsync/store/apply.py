@@ -87,21 +87,21 @@ def apply_plan(
     step("updates")
 
     user_ids, group_ids = store.id_maps(conn, connector)
+    ids = {MemberKind.USER: user_ids, MemberKind.GROUP: group_ids}
     bulk_insert(
         conn,
         t.memberships,
-        ("connector", "group_id", "member_kind", "member_id", "created_at"),
+        ("group_id", "member_kind", "member_id"),
         (
             (
-                connector,
-                group_ids[op.member.group_id],
-                _VALUES[op.member.member_kind],
-                _member_id(op, user_ids, group_ids),
-                stamp,
+                group_ids[edge.group_id],
+                _VALUES[edge.member_kind],
+                ids[edge.member_kind][edge.member_id],
             )
-            for op in by_kind[OpKind.ADD_MEMBER]
-            if op.member is not None
+            for edge in (op.member for op in by_kind[OpKind.ADD_MEMBER])
+            if edge is not None
         ),
+        same={"connector": connector, "created_at": stamp},
     )
     removals = [
         {
@@ -130,8 +130,9 @@ def apply_plan(
         conn,
         t.changes,
         CHANGE_COLUMNS,
-        (_change_row(op, run_id, connector, stamp) for op in plan.ops),
+        map(_change_row, plan.ops),
         raw=("before", "after"),
+        same={"run_id": run_id, "connector": connector, "at": stamp},
     )
     step("changes")
 
@@ -212,42 +213,26 @@ def _member_id(op: Op, user_ids: dict[str, int], group_ids: dict[str, int]) -> i
     return ids[op.member.member_id]
 
 
-CHANGE_COLUMNS = (
-    "run_id",
-    "connector",
-    "at",
-    "op",
-    "object_type",
-    "source_id",
-    "object_key",
-    "before",
-    "after",
-    "reason",
-)
-"""The ``changes`` columns :func:`_change_row` fills, in its order."""
+CHANGE_COLUMNS = ("op", "object_type", "source_id", "object_key", "before", "after", "reason")
+"""The ``changes`` columns :func:`_change_row` fills, in its order (the run's are added)."""
 
 
-def _change_row(op: Op, run_id: int, connector: str, stamp: Any) -> tuple[Any, ...]:
+def _change_row(op: Op) -> tuple[Any, ...]:
     """One change-log row; ``before``/``after`` as JSON text (``null`` for none)."""
-    after = op.after
-    before = op.before
     kind = op.kind
     member = op.member
     if member is not None:
         edge = _edge_json(member.group_id, member.member_id, _VALUES[member.member_kind])
-        before_json, after_json = ("null", edge) if kind is OpKind.ADD_MEMBER else (edge, "null")
+        before, after = ("null", edge) if kind is OpKind.ADD_MEMBER else (edge, "null")
     else:
-        before_json, after_json = _json(before), _json(after)
+        before, after = _json(op.before), _json(op.after)
     return (
-        run_id,
-        connector,
-        stamp,
         _VALUES[kind],
         _OBJECT_TYPES[kind],
         op.source_id,
         op.key or op.source_id,
-        before_json,
-        after_json,
+        before,
+        after,
         op.reason or None,
     )
 

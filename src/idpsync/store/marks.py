@@ -94,15 +94,31 @@ def taken_names(
     ]
     wanted = {"login": logins, "email": emails, "group": group_names}
     for kind, column, foreign, owner in queries:
-        keys = sorted({fold(v) for v in wanted[kind] if v})
-        for chunk in _chunks(keys, 500):
-            for row in conn.execute(sa.select(column, owner).where(column.in_(chunk), foreign)):
-                what = (
-                    _owner(row[1])
-                    if kind != "group"
-                    else (f"a group of connector {row[1]}" if row[1] else "a local group")
-                )
-                found[kind].setdefault(row[0], what)
+        keys = {fold(v) for v in wanted[kind] if v}
+        if not keys:
+            continue
+        others = conn.execute(sa.select(sa.func.count()).where(foreign)).scalar_one()
+        if others <= len(keys):
+            # Fewer foreign rows than names (one connector, few local objects): read them all
+            # rather than look the names up 500 at a time.
+            rows: Iterable[Any] = (
+                row
+                for row in conn.execute(sa.select(column, owner).where(foreign))
+                if row[0] in keys
+            )
+        else:
+            rows = (
+                row
+                for chunk in _chunks(sorted(keys), 500)
+                for row in conn.execute(sa.select(column, owner).where(column.in_(chunk), foreign))
+            )
+        for row in rows:
+            what = (
+                _owner(row[1])
+                if kind != "group"
+                else (f"a group of connector {row[1]}" if row[1] else "a local group")
+            )
+            found[kind].setdefault(row[0], what)
     return Taken(found["login"], found["email"], found["group"])
 
 

@@ -301,14 +301,18 @@ class Store:
 
     def _stage_edges(self, conn: Connection, connector: str, snap: Snapshot, run_id: int) -> None:
         m = t.source_memberships.c
-        new = {(e.group_id, _KIND_VALUES[e.member_kind], e.member_id) for e in snap.memberships}
+        # In the snapshot's order (a source reads group by group): inserts then land close
+        # together in the primary key's index, which is much faster than in hash order.
+        new = dict.fromkeys(
+            (e.group_id, _KIND_VALUES[e.member_kind], e.member_id) for e in snap.memberships
+        )
         gone: list[dict[str, str]] = []
-        for group_id, kind, member_id in conn.execute(
-            sa.select(m.group_id, m.member_kind, m.member_id).where(m.connector == connector)
+        for key in raw_rows(
+            conn, sa.select(m.group_id, m.member_kind, m.member_id).where(m.connector == connector)
         ):
-            key = (group_id, kind, member_id)
+            group_id, kind, member_id = key
             if key in new:
-                new.discard(key)  # staged already
+                del new[key]  # staged already
             elif snap.complete:
                 gone.append({"g": group_id, "k": kind, "m": member_id})
         for chunk in _chunks(gone, BATCH):
@@ -359,8 +363,8 @@ class Store:
         m = t.memberships.c
         ids = {MemberKind.USER: user_ids, MemberKind.GROUP: group_ids}
         edges = state.memberships
-        for group_id, kind_value, member_id in conn.execute(
-            sa.select(m.group_id, m.member_kind, m.member_id).where(m.connector == connector)
+        for group_id, kind_value, member_id in raw_rows(
+            conn, sa.select(m.group_id, m.member_kind, m.member_id).where(m.connector == connector)
         ):
             kind = _KINDS[kind_value]
             member = ids[kind].get(member_id)
@@ -513,6 +517,7 @@ def bulk_insert(
     rows: Iterable[Sequence[Any]],
     *,
     raw: Collection[str] = (),
+    same: Mapping[str, Any] | None = None,
     batch: int = BATCH,
 ) -> int:
     """Insert ``rows`` (value tuples in the order of ``columns``) in batches; returns the count.
@@ -523,21 +528,27 @@ def bulk_insert(
     one ``executemany`` per batch, PostgreSQL a ``COPY``. Runs in ``conn``'s transaction.
     Columns left out take their server default (or NULL); a column with only a Python-side
     default must be given. Values of the ``raw`` columns are passed as they are (e.g. JSON
-    columns given as the JSON text the dialect would have made).
+    columns given as the JSON text the dialect would have made). ``same`` gives columns that
+    have one value in every row (a run id, a timestamp): processed once, not part of ``rows``.
     """
+    dialect = conn.dialect
+    tail = tuple(
+        value if name in raw else _processor(table.c[name], dialect, value)
+        for name, value in (same or {}).items()
+    )
+    columns = [*columns, *(same or {})]
     cols = [table.c[name] for name in columns]
     for column in table.c:
         if column.name in columns or column.server_default is not None:
             continue
         if column.default is not None:
             raise ValueError(f"bulk_insert into {table.name} needs column {column.name}")
-    dialect = conn.dialect
     processors = [
         (i, _same_as_last(proc) if isinstance(c.type, sa.DateTime) else proc)
         for i, (c, proc) in enumerate(
             (c, None if c.name in raw else c.type._cached_bind_processor(dialect)) for c in cols
         )
-        if proc is not None
+        if proc is not None and i < len(columns) - len(tail)
     ]
     quote = dialect.identifier_preparer.quote
     names = ", ".join(quote(c.name) for c in cols)
@@ -547,6 +558,8 @@ def bulk_insert(
     for chunk in _batched(rows, batch):
         if processors:
             chunk = [_processed(row, processors) for row in chunk]
+        if tail:
+            chunk = [(*row, *tail) for row in chunk]
         count += len(chunk)
         if dialect.name == "postgresql":
             with (
@@ -565,6 +578,33 @@ def bulk_insert(
             finally:
                 cursor.close()
     return count
+
+
+def raw_rows(conn: Connection, statement: sa.Select[Any]) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``statement`` as the driver returns them, without SQLAlchemy's row handling.
+
+    For large selects of plain columns (text, integers) whose types need no result processing;
+    in ``conn``'s transaction.
+    """
+    compiled = statement.compile(dialect=conn.dialect)
+    params = compiled.params
+    args: Any = (
+        [params[name] for name in compiled.positiontup or ()] if compiled.positional else params
+    )
+    driver: Any = conn.connection.driver_connection
+    cursor = driver.cursor()
+    try:
+        cursor.execute(compiled.string, args)
+        while rows := cursor.fetchmany(BATCH):
+            for row in rows:
+                yield tuple(row)
+    finally:
+        cursor.close()
+
+
+def _processor(column: sa.Column[Any], dialect: sa.Dialect, value: Any) -> Any:
+    proc = column.type._cached_bind_processor(dialect)
+    return value if proc is None else proc(value)
 
 
 def _same_as_last(proc: Callable[[Any], Any]) -> Callable[[Any], Any]:

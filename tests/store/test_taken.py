@@ -1,0 +1,49 @@
+"""``taken_names``: the same answer whether it reads all foreign rows or looks names up."""
+
+from __future__ import annotations
+
+import pytest
+
+from idpsync.store import Store
+from idpsync.store import schema as t
+from idpsync.store.marks import taken_names
+from idpsync.store.store import fold, now
+
+
+def _users(store: Store, owner: str | None, logins: list[str]) -> None:
+    stamp = now()
+    with store.transaction() as conn:
+        if owner:
+            store.ensure_connector(conn, owner, "file")
+        conn.execute(
+            t.users.insert(),
+            [
+                {
+                    "connector": owner,
+                    "source_id": f"{owner}-{login}",
+                    "login": login,
+                    "login_key": fold(login),
+                    "email": f"{login}@example.org",
+                    "email_key": fold(f"{login}@example.org"),
+                    "active": True,
+                    "attributes": {},
+                    "created_at": stamp,
+                    "updated_at": stamp,
+                }
+                for login in logins
+            ],
+        )
+
+
+# Three foreign rows: two names are looked up, more than three read all foreign rows.
+@pytest.mark.parametrize("extra", [-2, 0, 10])
+def test_taken_names_finds_local_and_foreign_names(store: Store, extra: int) -> None:
+    _users(store, "mine", ["Ada", "Bob"])
+    _users(store, None, ["Root"])
+    _users(store, "other", ["Eve", "Mallory"])
+    wanted = ["ROOT", "eve", "ada", "nobody", *(f"x{i}" for i in range(extra))][: 4 + extra]
+    with store.transaction() as conn:
+        taken = taken_names(conn, "mine", wanted, ["eve@example.org"], [])
+    assert taken.logins == {"root": "a local user", "eve": "a user of connector other"}
+    assert taken.emails == {"eve@example.org": "a user of connector other"}
+    assert taken.group_names == {}
