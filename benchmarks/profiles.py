@@ -128,9 +128,11 @@ class Profile:
             args += ["--roles", str(roles_for(size))]
         return [*args, *self.tail_flags, *self.extra_flags]
 
-    def incremental_floor(self, requests: int) -> float:
-        """Seconds ``requests`` need at the profile's concurrency (the floor of changed pages)."""
-        return latency_floor(requests, 1, self.latency_ms / 1000, self.concurrency)
+    def incremental_floor(self, requests: int) -> tuple[float, float]:
+        """(quota floor, latency floor) of ``requests`` at the profile's concurrency: the floor
+        of the changed pages an incremental sync reads."""
+        lat = latency_floor(requests, 1, self.latency_ms / 1000, self.concurrency)
+        return self.quota_floor(requests), lat
 
     def floors(self, shape: Shape, requests: int | None = None) -> tuple[float, float]:
         """(quota floor, latency floor) in seconds for the minimum (or given) request count."""

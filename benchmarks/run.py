@@ -132,8 +132,9 @@ def one_sync(
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
     if label != "full":
-        row["floor_s"] = round(profile.incremental_floor(int(sent)), 1)
-        row["quota_floor_s"], row["latency_floor_s"] = 0.0, row["floor_s"]
+        quota, lat = profile.incremental_floor(int(sent))
+        row |= {"quota_floor_s": round(quota, 1), "latency_floor_s": round(lat, 1)}
+        row["floor_s"] = round(max(quota, lat), 1)
     return row
 
 

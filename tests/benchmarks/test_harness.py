@@ -86,10 +86,11 @@ def test_sizes_give_about_ten_memberships_per_user() -> None:
     assert (SIZES["L"].users, SIZES["L"].groups) == (100_000, 5_000)
 
 
-def test_incremental_floor_is_the_changed_requests_at_the_concurrency() -> None:
-    okta = PROFILES["okta"]  # 700 ms
-    assert okta.incremental_floor(1) == pytest.approx(0.7)
-    assert okta.incremental_floor(okta.concurrency * 3) == pytest.approx(2.1)
+def test_incremental_floor_is_the_changed_requests_at_quota_and_concurrency() -> None:
+    okta = PROFILES["okta"]  # 700 ms, 1,000 a minute in fixed windows
+    assert okta.incremental_floor(1) == pytest.approx((0.0, 0.7))
+    assert okta.incremental_floor(okta.concurrency * 3) == pytest.approx((0.0, 2.1))
+    assert okta.incremental_floor(5219)[0] == 300.0  # a delta touching most groups is quota-bound
 
 
 def row(**over: object) -> dict[str, object]:
