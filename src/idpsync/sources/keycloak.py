@@ -240,17 +240,17 @@ class KeycloakSource(Source):
         s = self.settings
         progress(Event("fetch", f"reading users and groups of realm {s.realm}"))
         lanes = Lanes(self.http.budget.concurrency)
-        raw_users, (tree, members) = await both(
-            self._users(snap, lanes), self._groups_and_members(snap, lanes, progress)
+        listed: dict[str, dict[str, Any]] = {}
+        raw_users, (tree, ids) = await both(
+            self._users(snap, lanes), self._groups_and_members(snap, lanes, listed, progress)
         )
         users = {str(u["id"]): user_record(u) for u in raw_users}
-        for raw_members in members.values():
-            for raw in raw_members:
-                # A user created after the user list was read is taken from the member list.
-                users.setdefault(str(raw["id"]), user_record(raw))
+        for user_id, raw in listed.items():
+            # A user created after the user list was read is taken from the member list.
+            if user_id not in users:
+                users[user_id] = user_record(raw)
         snap.users = list(users.values())
         snap.groups = tree.groups(s.group_name)
-        ids = {gid: [str(raw["id"]) for raw in found] for gid, found in members.items()}
         snap.memberships = tree.memberships(ids, s.flatten_subgroups)
         self.stats.extra |= {"groups": len(tree.nodes), "group_shape": tree.shape}
         return snap
@@ -263,11 +263,15 @@ class KeycloakSource(Source):
             lanes.chain_done()
 
     async def _groups_and_members(
-        self, snap: Snapshot, lanes: Lanes, progress: Progress
-    ) -> tuple[GroupTree, dict[str, list[dict[str, Any]]]]:
+        self,
+        snap: Snapshot,
+        lanes: Lanes,
+        listed: dict[str, dict[str, Any]],
+        progress: Progress,
+    ) -> tuple[GroupTree, dict[str, list[str]]]:
         tree = await self._tree(snap, lanes)
         progress(Event("fetch", f"read {len(tree.nodes)} groups; reading their members"))
-        return tree, await self._members(tree, snap, lanes, progress)
+        return tree, await self._members(tree, snap, lanes, listed, progress)
 
     async def _tree(self, snap: Snapshot, lanes: Lanes) -> GroupTree:
         tree = GroupTree()
@@ -291,16 +295,29 @@ class KeycloakSource(Source):
         return tree
 
     async def _members(
-        self, tree: GroupTree, snap: Snapshot, lanes: Lanes, progress: Progress
-    ) -> dict[str, list[dict[str, Any]]]:
-        """Each group's direct members as listed (brief user representations)."""
+        self,
+        tree: GroupTree,
+        snap: Snapshot,
+        lanes: Lanes,
+        listed: dict[str, dict[str, Any]],
+        progress: Progress,
+    ) -> dict[str, list[str]]:
+        """Each group's direct member ids.
+
+        ``listed`` keeps the first brief representation of each member: one per user, not one
+        per membership, so a million edges do not hold a million user objects.
+        """
         size = self.settings.members_page_size
 
-        async def one(gid: str) -> list[dict[str, Any]]:
+        async def one(gid: str) -> list[str]:
             async with lanes.other():
-                return await self._pages(
+                found = await self._pages(
                     MEMBERS, {"id": gid}, size, snap, f"members of group {gid}"
                 )
+            ids = [str(raw["id"]) for raw in found]
+            for user_id, raw in zip(ids, found, strict=True):
+                listed.setdefault(user_id, raw)
+            return ids
 
         gids = list(tree.nodes)
         lists = await gather(*(one(gid) for gid in gids))
