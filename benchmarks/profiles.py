@@ -113,6 +113,8 @@ class Profile:
     extra_flags: tuple[str, ...] = ()
     tail_flags: tuple[str, ...] = ()
     chain_page: int = 500
+    member_page: int = 0
+    """Members per page of one group's listing (0: memberships come with the users)."""
     incremental: bool = False
     generated: bool = True
     """The emulator's tenant comes from the shared generator (``--medium-every`` applies)."""
@@ -137,10 +139,18 @@ class Profile:
     def floors(self, shape: Shape, requests: int | None = None) -> tuple[float, float]:
         """(quota floor, latency floor) in seconds for the minimum (or given) request count."""
         n = self.minimum(shape) if requests is None else requests
-        chain = pages(shape.users, self.chain_page)
+        chain = self.longest_chain(shape)
         return self.quota_floor(n), latency_floor(
             n, chain, self.latency_ms / 1000, self.concurrency
         )
+
+    def longest_chain(self, shape: Shape) -> int:
+        """Pages of the longest listing that must be read one page after the other: the users,
+        or the largest group's members."""
+        users = pages(shape.users, self.chain_page)
+        if not self.member_page or not shape.members:
+            return users
+        return max(users, pages(max(shape.members), self.member_page))
 
     def floor(self, shape: Shape) -> float:
         """The larger of the quota floor and the latency floor, for the minimum request count."""
@@ -157,6 +167,7 @@ PROFILES: dict[str, Profile] = {
         "2,400 queries/min (token bucket)",
         tail_flags=("--tail-ms", "1500", "--tail-share", "0.01"),
         chain_page=500,
+        member_page=200,
     ),
     "okta": Profile(
         "okta",
@@ -166,6 +177,7 @@ PROFILES: dict[str, Profile] = {
         lambda n: fixed_window_floor(n, 1000, 60.0),
         "group bucket 1,000/min (fixed windows)",
         chain_page=200,
+        member_page=1000,
         incremental=True,
     ),
     "keycloak": Profile(
@@ -177,6 +189,7 @@ PROFILES: dict[str, Profile] = {
         "none (server-bound)",
         tail_flags=("--tail-ms", "400", "--tail-share", "0.01"),
         chain_page=10_000,
+        member_page=10_000,
     ),
     "onelogin": Profile(
         "onelogin",
@@ -198,6 +211,7 @@ PROFILES: dict[str, Profile] = {
         "8,000 RU/10 s (≈2 RU a call)",
         tail_flags=("--tail-ms", "2500", "--tail-share", "0.01"),
         chain_page=100,
+        member_page=999,
         incremental=True,
     ),
 }

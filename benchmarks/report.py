@@ -121,6 +121,8 @@ def section(result: dict[str, Any]) -> str:
         lines.append(
             f"- **{idp}**: {run['date']}, `{run['command']}`; {machine_line(run['machine'])}"
         )
+        if run.get("note"):
+            lines.append(f"  Note: {run['note']}.")
         if max(loads) >= (run["machine"]["nproc"] or 1):
             lines.append(
                 f"  **The load average reached {max(loads)} on {run['machine']['nproc']} CPUs "

@@ -58,6 +58,13 @@ def test_latency_floor_never_below_the_sequential_chain() -> None:
     assert latency_floor(100, 60, 0.5, 4) == pytest.approx(30.0)
 
 
+def test_latency_floor_counts_the_largest_groups_member_chain() -> None:
+    google = PROFILES["google"]  # 500 users a page, 200 members a page, 400 ms
+    assert google.longest_chain(Shape(users=1000, groups=1, members=[100])) == 2
+    assert google.longest_chain(Shape(users=1000, groups=2, members=[100_000, 5])) == 500
+    assert PROFILES["onelogin"].longest_chain(Shape(1000, 1, [100_000])) == 20  # users only
+
+
 def test_profile_floor_is_the_larger_of_quota_and_latency() -> None:
     okta = PROFILES["okta"]
     shape = Shape(users=400, groups=2, members=[10, 10])
