@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from idpsync import cli
+from idpsync.cli import network
 from idpsync.config import ConnectorSettings, HttpSettings, LoadedConfig
 from idpsync.diagnostics import StepResult, check_source
 from idpsync.http import build_http_client
@@ -144,14 +145,14 @@ max_attempts = 1
 
 
 def use_demo(monkeypatch: pytest.MonkeyPatch, url: str, secret: str = SECRET) -> None:
-    real = cli.build_source
+    real = network.build_source
 
     def build(loaded: LoadedConfig, settings: ConnectorSettings) -> Any:
         if settings.source.http.ca_bundle:
             return demo(url, settings.source.http, secret)
         return real(loaded, settings)
 
-    monkeypatch.setattr(cli, "build_source", build)
+    monkeypatch.setattr(network, "build_source", build)
 
 
 def run(*args: str) -> Any:
@@ -281,7 +282,7 @@ def test_cli_authorize_stores_the_refresh_token_encrypted(
         )
         source = demo(server.url, HttpSettings())
         monkeypatch.setattr(source, "authorization_flow", lambda: flow)
-        monkeypatch.setattr(cli, "build_source", lambda _l, _s: source)
+        monkeypatch.setattr(network, "build_source", lambda _l, _s: source)
         result = run("authorize", "demo", "-c", str(config), "--timeout", "20")
     assert result.exit_code == 0, result.output
     assert "demo: authorized" in result.output

@@ -1,0 +1,5 @@
+"""``python -m idpsync.cli``."""
+
+from idpsync.cli import main
+
+main()

@@ -1,0 +1,97 @@
+"""What every command shares: the Typer apps, consoles, options, exit codes, config and store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from idpsync.config import (
+    ConfigError,
+    LoadedConfig,
+    load_config,
+)
+from idpsync.store import Store
+
+app = typer.Typer(
+    help="Keep an application's user directory in step with an identity provider.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Work with the configuration file.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+emulate_app = typer.Typer(
+    help="Serve an emulated identity provider (for tests, demos and benchmarks).",
+    no_args_is_help=True,
+)
+app.add_typer(emulate_app, name="emulate")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+ConfigOption = Annotated[
+    str | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="Configuration file (default: $IDPSYNC_CONFIG or ./idpsync.toml).",
+        show_default=False,
+    ),
+]
+PortOption = Annotated[int, typer.Option(help="TCP port (0 = any free port).")]
+HostOption = Annotated[str, typer.Option(help="Address to listen on.")]
+UsersOption = Annotated[int, typer.Option(help="Number of generated users.")]
+GroupsOption = Annotated[int, typer.Option(help="Number of generated groups.")]
+SeedOption = Annotated[int, typer.Option(help="Seed of the generated tenant.")]
+LatencyOption = Annotated[float, typer.Option(help="Fixed delay per request (ms).")]
+TailOption = Annotated[float, typer.Option(help="Largest extra random delay (ms).")]
+TailShareOption = Annotated[float, typer.Option(help="Share of requests with a tail.")]
+PrintConfigOption = Annotated[
+    bool, typer.Option("--print-config", help="Print a connector block for it first.")
+]
+MediumEveryOption = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        help="One group in this many holds 2–8 % of the users (lower: more memberships).",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def _fail_config(exc: ConfigError) -> typer.Exit:
+    err.print("[bold red]configuration error[/]", markup=True)
+    for problem in exc.problems:
+        err.print(f"  {problem}", markup=False)
+    return typer.Exit(EXIT_USAGE)
+
+
+def _load(config: str | None) -> LoadedConfig:
+    try:
+        return load_config(config)
+    except ConfigError as exc:
+        raise _fail_config(exc) from None
+
+
+@contextmanager
+def _store(loaded: LoadedConfig) -> Iterator[Store]:
+    url = loaded.settings.store.url
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        # A relative SQLite path is relative to the configuration file, like every other path.
+        url = "sqlite:///" + str(loaded.resolve_path(url.removeprefix("sqlite:///")))
+    store = Store.open(url)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

@@ -1,0 +1,207 @@
+"""``endpoints``, ``check``, ``authorize``: reaching the IdP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from idpsync.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    ConfigOption,
+    JsonOption,
+    _fail_config,
+    _load,
+    _store,
+    app,
+    err,
+    out,
+)
+from idpsync.config import (
+    ConfigError,
+    ConnectorSettings,
+    LoadedConfig,
+)
+from idpsync.diagnostics import StepResult, check_source, endpoint_rows
+from idpsync.sources import SourceError, build_source
+from idpsync.sources.base import Source
+
+
+def _source(loaded: LoadedConfig, connector: str) -> tuple[ConnectorSettings, Source]:
+    try:
+        settings = loaded.connector(connector)
+    except ConfigError as exc:
+        raise _fail_config(exc) from None
+    try:
+        return settings, build_source(loaded, settings)
+    except SourceError as exc:
+        err.print(f"{connector}: {exc}", markup=False)
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+@app.command()
+def endpoints(
+    connector: Annotated[str, typer.Argument(help="Connector whose endpoints to list.")],
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Print the URLs and hosts:ports this connector must reach (a firewall allow-list)."""
+    loaded = _load(config)
+    settings, source = _source(loaded, connector)
+    rows = endpoint_rows(source, settings.source.http)
+    hosts = list(dict.fromkeys(f"{r['host']}:{r['port']}" for r in rows))
+    note = None if rows else source.network_note()
+    if as_json:
+        out.print_json(
+            json.dumps({"connector": connector, "endpoints": rows, "hosts": hosts, "note": note})
+        )
+        return
+    if note:
+        out.print(f"{connector}: {note}", markup=False)
+        return
+    table = Table("method", "url", "purpose", "needs", "via proxy")
+    for r in rows:
+        table.add_row(
+            r["method"], r["url"], r["purpose"], r["permission"] or "", r["proxy"] or "direct"
+        )
+    out.print(table)
+    out.print("Outbound HTTPS this machine must be allowed to open:", markup=False)
+    for host in hosts:
+        out.print(f"  {host}", markup=False)
+
+
+def _print_step(result: StepResult) -> None:
+    style = {"ok": "green", "failed": "bold red", "skipped": "yellow"}[result.status]
+    label = {"ok": "ok", "failed": "FAILED", "skipped": "skipped"}[result.status]
+    out.print(
+        f"[{style}]{label:<8}[/]{result.step:<6} {result.target:<40} "
+        f"{result.seconds * 1000:7.0f} ms  ",
+        end="",
+    )
+    out.print(result.detail if result.ok or result.status == "skipped" else "", markup=False)
+    if result.cause:
+        out.print(f"{'':14}cause:  {result.cause}", markup=False)
+    if result.remedy:
+        out.print(f"{'':14}remedy: {result.remedy}", markup=False)
+
+
+@app.command()
+def check(
+    connector: Annotated[str, typer.Argument(help="Connector to diagnose.")],
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Probe DNS, TCP, proxy, TLS, the token request and one read of every endpoint."""
+    loaded = _load(config)
+    settings, source = _source(loaded, connector)
+    note = None if source.endpoints() else source.network_note()
+    if note and not as_json:
+        out.print(f"{connector}: {note}", markup=False)
+
+    async def go() -> list[StepResult]:
+        try:
+            return await check_source(
+                source, settings.source.http, (lambda _r: None) if as_json else _print_step
+            )
+        finally:
+            await source.aclose()
+
+    results = asyncio.run(go())
+    passed = all(r.ok for r in results)
+    if as_json:
+        out.print_json(
+            json.dumps(
+                {
+                    "connector": connector,
+                    "ok": passed,
+                    "note": note,
+                    "steps": [r.as_json() for r in results],
+                }
+            )
+        )
+    else:
+        failed = sum(1 for r in results if r.status == "failed")
+        out.print(
+            f"{connector}: " + ("all checks passed" if passed else f"{failed} check(s) failed"),
+            markup=False,
+        )
+    raise typer.Exit(EXIT_OK if passed else EXIT_FAILED)
+
+
+@app.command()
+def authorize(
+    connector: Annotated[str | None, typer.Argument(help="Connector to authorize.")] = None,
+    new_key: Annotated[
+        bool,
+        typer.Option(
+            "--new-key", help="Print a new key for store.token_key / IDPSYNC_TOKEN_KEY and exit."
+        ),
+    ] = False,
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="Only print the consent URL.")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the browser.")] = 300.0,
+    port: Annotated[int, typer.Option(help="Loopback port (0: any free port).")] = 0,
+    config: ConfigOption = None,
+) -> None:
+    """Authorize a connector interactively (OAuth consent); stores its refresh token encrypted."""
+    from idpsync.auth import authorize as flow_module
+    from idpsync.auth.vault import TokenVault, token_key
+    from idpsync.auth.vault import new_key as make_key
+    from idpsync.http import build_http_client
+
+    if new_key:
+        out.print(make_key(), markup=False)
+        return
+    if connector is None:
+        err.print("name the connector to authorize (or use --new-key)")
+        raise typer.Exit(EXIT_USAGE)
+    loaded = _load(config)
+    settings, source = _source(loaded, connector)
+    flow = source.authorization_flow()
+    if flow is None:
+        err.print(
+            f"{connector}: source type {settings.source.type!r} does not use interactive "
+            "authorization; it signs in with its configured credentials",
+            markup=False,
+        )
+        raise typer.Exit(EXIT_USAGE)
+
+    def show(url: str) -> None:
+        err.print("Open this URL, sign in and approve:", markup=False)
+        out.print(url, markup=False)
+        if not no_browser:
+            import webbrowser
+
+            webbrowser.open(url)
+
+    try:
+        with _store(loaded) as store:
+            vault = TokenVault(store, token_key(loaded.settings.store.token_key))
+
+            async def go() -> None:
+                http = build_http_client(settings.source.http)
+                try:
+                    await flow_module.authorize(
+                        http,
+                        flow,
+                        connector,
+                        lambda t: vault.save(connector, t),
+                        show,
+                        timeout,
+                        port,
+                    )
+                finally:
+                    await http.aclose()
+                    await source.aclose()
+
+            asyncio.run(go())
+    except SourceError as exc:
+        err.print(f"{connector}: authorization failed: {exc}", markup=False)
+        raise typer.Exit(EXIT_FAILED) from None
+    out.print(f"{connector}: authorized; the refresh token is stored encrypted", markup=False)

@@ -1,0 +1,290 @@
+"""``sync`` and ``sync-user``: run a connector now."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from idpsync.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    ConfigOption,
+    JsonOption,
+    _fail_config,
+    _load,
+    _store,
+    app,
+    err,
+    out,
+)
+from idpsync.config import (
+    ConfigError,
+    LoadedConfig,
+)
+from idpsync.engine import report
+from idpsync.engine.runner import RunResult, run_sync
+from idpsync.engine.single import run_sync_user
+from idpsync.sources import SourceError, build_source
+from idpsync.sources.base import Event
+from idpsync.store import Store
+
+
+@app.command()
+def sync(
+    connector: Annotated[
+        str | None, typer.Argument(help="Connector to sync (default: all).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only; change nothing.")] = False,
+    allow_deletes: Annotated[
+        bool, typer.Option("--allow-deletes", help="Confirm removals a guard would refuse.")
+    ] = False,
+    report_file: Annotated[
+        str | None,
+        typer.Option(
+            "--report",
+            help="Write the full plan (per user and group, with reasons "
+            "and skipped users) as JSON to this file.",
+            show_default=False,
+        ),
+    ] = None,
+    incremental: Annotated[
+        bool,
+        typer.Option(
+            "--incremental", help="Read only the changes since the last run (delta sources)."
+        ),
+    ] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Read everything, even when a delta would do.")
+    ] = False,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Sync one connector (or every enabled one) from its IdP into the directory.
+
+    Without --incremental or --full, a source with incremental reads (entra, okta) reads a delta
+    unless its full-sync schedule is due.
+    """
+    if incremental and full:
+        err.print("--incremental and --full exclude each other")
+        raise typer.Exit(EXIT_USAGE)
+    mode = "incremental" if incremental else "full" if full else "auto"
+    loaded = _load(config)
+    names = (
+        [connector]
+        if connector
+        else [n for n, c in loaded.settings.connectors.items() if c.enabled]
+    )
+    if connector:
+        try:
+            loaded.connector(connector)
+        except ConfigError as exc:
+            raise _fail_config(exc) from None
+    if not names:
+        err.print("no enabled connectors in the configuration")
+        raise typer.Exit(EXIT_USAGE)
+    results: dict[str, RunResult] = {}
+    with _store(loaded) as store:
+        for name in names:
+            results[name] = _sync_one(loaded, store, name, dry_run, allow_deletes, as_json, mode)
+        if report_file:
+            _write_report(store, report_file, results, single=connector is not None)
+    if as_json:
+        out.print_json(json.dumps({n: _result_json(r) for n, r in results.items()}))
+    raise typer.Exit(EXIT_OK if all(r.ok for r in results.values()) else EXIT_FAILED)
+
+
+def _sync_one(
+    loaded: LoadedConfig,
+    store: Store,
+    name: str,
+    dry_run: bool,
+    allow_deletes: bool,
+    quiet: bool,
+    mode: str = "auto",
+) -> RunResult:
+    settings = loaded.connector(name)
+    try:
+        source = build_source(loaded, settings)
+    except SourceError as exc:
+        err.print(f"{name}: {exc}", markup=False)
+        raise typer.Exit(EXIT_USAGE) from None
+    with Progress(
+        TextColumn("[bold]{task.fields[connector]}[/] {task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=quiet or not err.is_terminal,
+    ) as bar:
+        task = bar.add_task("starting", total=None, connector=name)
+
+        def on_event(event: Event) -> None:
+            bar.update(
+                task, description=event.message, completed=event.done or 0, total=event.total
+            )
+
+        async def go() -> RunResult:
+            try:
+                return await run_sync(
+                    store,
+                    name,
+                    settings,
+                    source,
+                    dry_run=dry_run,
+                    allow_deletes=allow_deletes,
+                    progress=on_event,
+                    mode=mode,
+                )
+            finally:
+                await source.aclose()
+
+        result = asyncio.run(go())
+    if not quiet:
+        _print_result(name, result)
+    return result
+
+
+def _write_report(store: Store, path: str, results: dict[str, RunResult], *, single: bool) -> None:
+    reports = {}
+    for name, result in results.items():
+        facts = {**report.run_facts(store.run(result.run_id) or {}), "summary": result.summary()}
+        reports[name] = report.from_plan(facts, result.plan, result.details)
+    payload: Any = next(iter(reports.values())) if single else reports
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(payload, handle, indent=2, ensure_ascii=False)
+    except OSError as exc:
+        err.print(f"cannot write the report {path}: {exc.strerror}", markup=False)
+        raise typer.Exit(EXIT_USAGE) from None
+    err.print(f"report written to {path}", markup=False)
+
+
+def _print_skipped(result: RunResult) -> None:
+    skipped = result.details.get("skipped", [])
+    for item in skipped[:20]:
+        out.print(
+            f"  skipped {item['type']} {item['key']} ({item['source_id']}): {item['reason']}",
+            markup=False,
+        )
+    if len(skipped) > 20:
+        out.print(f"  … and {len(skipped) - 20} more skipped (see --report or runs show)")
+    for warning in result.details.get("warnings", []):
+        out.print(f"  warning: {warning}", markup=False)
+
+
+def _print_result(name: str, result: RunResult) -> None:
+    title = {
+        "succeeded": "sync finished",
+        "partial": "sync finished with an incomplete read",
+        "dry_run": "dry run: nothing was changed",
+        "guarded": "sync refused by a guard",
+        "failed": "sync failed",
+    }.get(result.status, result.status)
+    style = (
+        "green"
+        if result.status in ("succeeded", "dry_run")
+        else "yellow"
+        if (result.status == "partial")
+        else "red"
+    )
+    out.print(f"[bold {style}]{name}: {title}[/] (run {result.run_id})")
+    if result.message:
+        out.print(result.message, markup=False)
+    if result.status == "failed":
+        return
+    counts = result.summary()
+    table = Table(show_header=True, header_style="bold")
+    table.add_column("")
+    for column in ("created", "updated", "deactivated", "reactivated", "deleted"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        "users",
+        *(
+            str(counts[f"users_{c}"])
+            for c in ("created", "updated", "deactivated", "reactivated", "deleted")
+        ),
+    )
+    table.add_row(
+        "groups",
+        str(counts["groups_created"]),
+        str(counts["groups_updated"]),
+        "",
+        "",
+        str(counts["groups_deleted"]),
+    )
+    out.print(table)
+    out.print(
+        f"memberships: {counts['memberships_added']} added, {counts['memberships_removed']} removed"
+    )
+    if counts["users_anonymised"] or counts["users_relinked"]:
+        out.print(
+            f"users: {counts['users_anonymised']} anonymised, "
+            f"{counts['users_relinked']} re-linked to a new IdP id"
+        )
+    _print_skipped(result)
+    if not result.complete:
+        out.print(
+            "[yellow]The IdP could not be read completely, so no one was removed, "
+            "deactivated or taken out of a group.[/]"
+        )
+
+
+def _result_json(result: RunResult) -> dict[str, Any]:
+    return {
+        "run_id": result.run_id,
+        "status": result.status,
+        "complete": result.complete,
+        "message": result.message or None,
+        "summary": result.summary(),
+        "stats": result.stats,
+    }
+
+
+@app.command("sync-user")
+def sync_user(
+    connector: Annotated[str, typer.Argument(help="The connector.")],
+    key: Annotated[str, typer.Argument(help="The user's login or IdP id.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only; change nothing.")] = False,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Sync one user now (with groups, manager and photo); never removes anyone else."""
+    loaded = _load(config)
+    try:
+        settings = loaded.connector(connector)
+    except ConfigError as exc:
+        raise _fail_config(exc) from None
+    try:
+        source = build_source(loaded, settings)
+    except SourceError as exc:
+        err.print(f"{connector}: {exc}", markup=False)
+        raise typer.Exit(EXIT_USAGE) from None
+
+    async def go(store: Store) -> RunResult:
+        try:
+            return await run_sync_user(store, connector, settings, source, key, dry_run=dry_run)
+        finally:
+            await source.aclose()
+
+    with _store(loaded) as store:
+        result = asyncio.run(go(store))
+    if as_json:
+        out.print_json(
+            json.dumps(
+                {
+                    **_result_json(result),
+                    "details": result.details,
+                    "changes": [report.op_entry(op) for op in result.plan.ops],
+                }
+            )
+        )
+    else:
+        _print_result(connector, result)
+    raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)

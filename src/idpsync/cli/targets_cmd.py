@@ -1,0 +1,141 @@
+"""``targets`` and ``deliver``: the targets' state and delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import asdict
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from idpsync.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    ConfigOption,
+    JsonOption,
+    _fail_config,
+    _iso,
+    _load,
+    _store,
+    app,
+    err,
+    out,
+)
+from idpsync.config import (
+    ConfigError,
+    TargetSettings,
+)
+from idpsync.store import Store
+from idpsync.targets import DeliveryResult, http_client, run_delivery
+from idpsync.targets.state import TargetState, pending_count
+
+
+@app.command("targets")
+def targets_status(config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """Show each target's cursor, lag (changes not yet delivered), status and last error."""
+    loaded = _load(config)
+    with _store(loaded) as store:
+        rows = [
+            _target_status(store, name, settings.connectors)
+            for name, settings in loaded.settings.targets.items()
+        ]
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table("target", "status", "cursor", "lag", "failures", "last delivery", "last error")
+    for r in rows:
+        table.add_row(
+            r["name"],
+            r["status"],
+            str(r["cursor"]),
+            str(r["lag"]),
+            str(r["failures"]),
+            r["last_delivery_at"] or "never",
+            (r["last_error"] or "")[:160],
+        )
+    out.print(table)
+
+
+def _target_status(store: Store, name: str, connectors: list[str]) -> dict[str, Any]:
+    state = TargetState(store, name)
+    row = state.row()
+    return {
+        "name": name,
+        "status": row["status"],
+        "cursor": int(row["cursor"]),
+        "lag": pending_count(store, int(row["cursor"]), connectors),
+        "failures": len(state.failures()),
+        "last_error": row["last_error"],
+        "last_delivery_at": _iso(row["last_delivery_at"]),
+    }
+
+
+@app.command()
+def deliver(
+    target: Annotated[
+        str | None, typer.Argument(help="Target to deliver to (default: all).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Read only; send no write.")] = False,
+    reconcile: Annotated[
+        bool,
+        typer.Option("--reconcile", help="Compare the whole target with the directory and fix it."),
+    ] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Deliver to a quarantined target again.")
+    ] = False,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Push the directory's changes to one target (or every enabled one), once."""
+    loaded = _load(config)
+    try:
+        names = (
+            [target]
+            if target and loaded.target(target)
+            else [n for n, t in loaded.settings.targets.items() if t.enabled]
+        )
+    except ConfigError as exc:
+        raise _fail_config(exc) from None
+    if not names:
+        err.print("no enabled targets in the configuration")
+        raise typer.Exit(EXIT_USAGE)
+    results = []
+    with _store(loaded) as store:
+        for name in names:
+            settings = loaded.target(name)
+
+            async def go(n: str = name, s: TargetSettings = settings) -> DeliveryResult:
+                if s.type == "ldap":  # speaks LDAP, opens its own connection
+                    return await run_delivery(
+                        store, n, s, None, dry_run=dry_run, reconcile=reconcile, resume=resume
+                    )
+                async with http_client(s) as client:
+                    return await run_delivery(
+                        store, n, s, client, dry_run=dry_run, reconcile=reconcile, resume=resume
+                    )
+
+            results.append(asyncio.run(go()))
+    if as_json:
+        out.print_json(json.dumps([asdict(r) for r in results]))
+    else:
+        for r in results:
+            _print_delivery(r)
+    ok = all(r.status in ("ok", "dry_run") for r in results)
+    raise typer.Exit(EXIT_OK if ok else EXIT_FAILED)
+
+
+def _print_delivery(r: DeliveryResult) -> None:
+    style = "green" if r.status in ("ok", "dry_run") else "red"
+    out.print(
+        f"[bold {style}]{r.target}: {r.status}[/] cursor {r.cursor}, "
+        f"{r.delivered} delivered, {r.rejected} rejected, {r.retried} retried"
+    )
+    if r.counts:
+        out.print("  " + ", ".join(f"{k} {v}" for k, v in sorted(r.counts.items())), markup=False)
+    if r.message:
+        out.print(f"  {r.message}", markup=False)
+    for line in r.would_send:
+        out.print(f"  would send {line}", markup=False)
