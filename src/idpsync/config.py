@@ -34,6 +34,7 @@ from pydantic import (
 
 from idpsync.config_policy import PolicySettings
 from idpsync.config_service import ScheduleSettings, ServiceSettings
+from idpsync.config_store import StoreSettings
 
 DEFAULT_CONFIG_PATH = "idpsync.toml"
 CONFIG_ENV = "IDPSYNC_CONFIG"
@@ -424,23 +425,6 @@ class ConnectorSettings(Strict):
     """When ``idpsync serve`` syncs this connector (``docs/service.md``)."""
 
 
-class StoreSettings(Strict):
-    """Where the directory lives."""
-
-    url: str = "sqlite:///idpsync.db"
-    """SQLAlchemy URL: ``sqlite:///path.db`` or ``postgresql+psycopg://user@host/db``."""
-    token_key: Secret | None = None
-    """Fernet key encrypting stored refresh tokens (``env:``/``file:``); default
-    ``$IDPSYNC_TOKEN_KEY``."""
-
-    @field_validator("url")
-    @classmethod
-    def _known_dialect(cls, value: str) -> str:
-        if not re.match(r"^(sqlite|postgresql(\+psycopg)?)://", value):
-            raise ValueError("use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB")
-        return value
-
-
 class TargetOptions(Strict):
     """How a target behaves (the profile sets the defaults a server needs)."""
 
@@ -669,6 +653,8 @@ def parse_config(text: str, name: str = DEFAULT_CONFIG_PATH) -> Settings:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(name, [f"{name}: not valid TOML: {exc}"]) from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise ConfigError(name, [f"{name}: not valid TOML: values nested too deeply"]) from None
     try:
         return Settings.model_validate(raw)
     except ValidationError as exc:

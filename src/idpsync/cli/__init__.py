@@ -1,11 +1,16 @@
 """The ``idpsync`` command line: one module per command group.
 
-Exit codes: 0 ok, 1 a sync failed (or was refused by a guard), 2 bad usage or configuration.
+Exit codes: 0 ok, 1 a sync failed (or was refused by a guard, or the store's disk is full),
+2 bad usage or configuration. An unexpected error is one line (``internal error: …``) and exit
+code 1; ``IDPSYNC_DEBUG=1`` shows its traceback instead.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+
+import sqlalchemy as sa
 
 from idpsync.cli import (  # noqa: F401  (each module registers its commands)
     config_cmd,
@@ -16,9 +21,13 @@ from idpsync.cli import (  # noqa: F401  (each module registers its commands)
     sync,
     targets_cmd,
 )
-from idpsync.cli.common import app, err
+from idpsync.cli.common import EXIT_FAILED, EXIT_USAGE, app, err
+from idpsync.store.errors import StoreError, StoreUnusable
 
-__all__ = ["app", "main"]
+__all__ = ["DEBUG_ENV", "app", "main"]
+
+DEBUG_ENV = "IDPSYNC_DEBUG"
+"""Set to ``1`` to see the traceback of an unexpected error."""
 
 
 def main() -> None:
@@ -28,3 +37,29 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
+    except StoreUnusable as exc:  # a store opened outside the commands' own handling
+        err.print(f"configuration error: store.url: {exc}", markup=False)
+        sys.exit(EXIT_USAGE)
+    except StoreError as exc:
+        err.print(f"error: {exc}", markup=False)
+        sys.exit(EXIT_FAILED)
+    except Exception as exc:
+        if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+            raise
+        err.print(f"internal error: {_one_line(exc)}", markup=False)
+        err.print(f"(run again with {DEBUG_ENV}=1 to see the traceback)", markup=False)
+        sys.exit(EXIT_FAILED)
+
+
+def _one_line(exc: Exception) -> str:
+    """``Type: message`` on one line.
+
+    For a database error, the driver's words without the statement and its parameters (they
+    may hold directory data).
+    """
+    orig = exc.orig if isinstance(exc, sa.exc.StatementError) else None
+    cause: BaseException = orig if orig is not None else exc
+    text = " ".join(str(cause).split()) or "(no message)"
+    if len(text) > 300:
+        text = text[:297] + "..."
+    return f"{type(cause).__name__}: {text}"

@@ -16,6 +16,7 @@ from idpsync.config import (
     load_config,
 )
 from idpsync.store import Store
+from idpsync.store.errors import StoreError, StoreUnusable
 
 app = typer.Typer(
     help="Keep an application's user directory in step with an identity provider.",
@@ -82,15 +83,27 @@ def _load(config: str | None) -> LoadedConfig:
 
 @contextmanager
 def _store(loaded: LoadedConfig) -> Iterator[Store]:
-    url = loaded.settings.store.url
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        # A relative SQLite path is relative to the configuration file, like every other path.
-        url = "sqlite:///" + str(loaded.resolve_path(url.removeprefix("sqlite:///")))
-    store = Store.open(url)
+    """The configured store, open for the block; a store problem ends the command in one line."""
+    url = loaded.settings.store.engine_url(loaded.path.parent)
+    with _store_errors(loaded):
+        store = Store.open(url)
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+@contextmanager
+def _store_errors(loaded: LoadedConfig) -> Iterator[None]:
+    """Store errors as one line: 2 for the configuration (store.url), 1 for the rest."""
     try:
-        yield store
-    finally:
-        store.close()
+        yield
+    except StoreUnusable as exc:
+        err.print(f"configuration error: {loaded.path}: store.url: {exc}", markup=False)
+        raise typer.Exit(EXIT_USAGE) from None
+    except StoreError as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(EXIT_FAILED) from None
 
 
 def _iso(value: datetime | None) -> str | None:

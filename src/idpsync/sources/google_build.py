@@ -38,10 +38,7 @@ def build_google(config: LoadedConfig, settings: ConnectorSettings) -> GoogleSou
         from idpsync.auth.vault import TokenVault, token_key
         from idpsync.store import Store
 
-        url = config.settings.store.url
-        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-            url = "sqlite:///" + str(config.resolve_path(url.removeprefix("sqlite:///")))
-        store = Store.open(url)
+        store = Store.open(config.settings.store.engine_url(config.path.parent))
         try:
             vault = TokenVault(store, token_key(config.settings.store.token_key))
             if save is not None:

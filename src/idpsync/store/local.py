@@ -26,7 +26,7 @@ def find_user(store: Store, login: str, connector: str | None = None) -> dict[st
     query = sa.select(t.users).where(u.login_key == fold(login))
     if connector:
         query = query.where(u.connector == connector)
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         rows = [dict(r._mapping) for r in conn.execute(query)]
     if not rows:
         raise LookupError(

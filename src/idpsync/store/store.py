@@ -1,11 +1,14 @@
 """The store: opening, migrating, and the queries the engine and the CLI use.
 
 SQLite (a file; the default) or PostgreSQL (``postgresql+psycopg://…``). The schema is created
-and upgraded by Alembic (``migrations/``) when the store is opened.
+and upgraded by Alembic (``migrations/``) when the store is opened and behind the code
+(:mod:`~idpsync.store.opening`).
 
 Writes of one run happen in one transaction (:meth:`Store.transaction`): on SQLite it starts
 with ``BEGIN IMMEDIATE`` so two runs never interleave; on PostgreSQL the runner takes a
-per-connector advisory lock inside it.
+per-connector advisory lock inside it. Reads use :meth:`Store.read`, which never waits for a
+writer. Driver errors the administrator can act on (a full disk, a lock held too long) come
+out as :class:`~idpsync.store.errors.StoreError`.
 """
 
 from __future__ import annotations
@@ -18,13 +21,10 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from contextlib import contextmanager
 from dataclasses import fields
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import URL, Connection, Engine
 
 from idpsync.model import (
     DirectoryState,
@@ -37,8 +37,10 @@ from idpsync.model import (
     SourceUser,
 )
 from idpsync.store import schema as t
+from idpsync.store.errors import check_sqlite_path, translated
+from idpsync.store.opening import MIGRATIONS, create_engine, ensure_schema, migrate, writing
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+__all__ = ["MIGRATIONS", "Store", "create_engine", "fold", "migrate", "now"]
 
 
 def now() -> datetime:
@@ -53,42 +55,6 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # Let the driver not open transactions by itself; BEGIN is issued explicitly below.
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
-
-
-def _sqlite_begin(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def create_engine(url: str) -> Engine:
-    """An engine for ``url`` with idpsync's connection settings."""
-    if url.startswith("sqlite"):
-        engine = sa.create_engine(url)
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
-        sa.event.listen(engine, "begin", _sqlite_begin)
-        return engine
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return sa.create_engine(url, pool_pre_ping=True)
-
-
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (idempotent)."""
-    cfg = AlembicConfig()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
-
-
 class Store:
     """The directory store of one idpsync installation."""
 
@@ -96,10 +62,21 @@ class Store:
         self.engine = engine
 
     @classmethod
-    def open(cls, url: str) -> Store:
-        """Open (and create or upgrade) the store at ``url``."""
+    def open(cls, url: str | URL) -> Store:
+        """Open the store at ``url``, creating or upgrading its schema only when needed.
+
+        Raises :class:`~idpsync.store.errors.StoreError` (one line, no password) when the
+        store cannot be used.
+        """
+        url = sa.make_url(url)
+        check_sqlite_path(url)
         engine = create_engine(url)
-        migrate(engine)
+        try:
+            with translated(url):
+                ensure_schema(engine)
+        except BaseException:
+            engine.dispose()
+            raise
         return cls(engine)
 
     @property
@@ -113,8 +90,23 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """One transaction; committed on success, rolled back on any exception."""
-        with self.engine.begin() as conn:
+        """A write transaction; committed on success, rolled back on any exception.
+
+        On SQLite it starts with ``BEGIN IMMEDIATE``: it waits for (up to 30 s), and then
+        excludes, any other writer. A full disk or a lock held too long is raised as a
+        :class:`~idpsync.store.errors.StoreError`, after the rollback.
+        """
+        with translated(self.engine.url), writing(self.engine) as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction that never waits for a writer (it is rolled back at the end).
+
+        On SQLite a deferred ``BEGIN`` in WAL mode: it sees the store as it was before any
+        write still in progress. Use it for everything that only reads.
+        """
+        with translated(self.engine.url), self.engine.connect() as conn:
             yield conn
 
     # -- connectors and runs -------------------------------------------------------------------
@@ -226,18 +218,18 @@ class Store:
         query = sa.select(t.runs).order_by(t.runs.c.id.desc()).limit(limit)
         if connector:
             query = query.where(t.runs.c.connector == connector)
-        with self.engine.connect() as conn:
+        with self.read() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
 
     def run(self, run_id: int) -> dict[str, Any] | None:
         """One run, or ``None``."""
-        with self.engine.connect() as conn:
+        with self.read() as conn:
             row = conn.execute(sa.select(t.runs).where(t.runs.c.id == run_id)).first()
             return dict(row._mapping) if row else None
 
     def changes(self, run_id: int) -> list[dict[str, Any]]:
         """The change log rows of one run, in order."""
-        with self.engine.connect() as conn:
+        with self.read() as conn:
             rows = conn.execute(
                 sa.select(t.changes).where(t.changes.c.run_id == run_id).order_by(t.changes.c.seq)
             )
@@ -432,7 +424,7 @@ class Store:
                     sa.func.lower(t.users.c.display_name).like(pattern, escape="\\"),
                 )
             )
-        with self.engine.connect() as conn:
+        with self.read() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
     def search_groups(
@@ -449,14 +441,14 @@ class Store:
         if search:
             pattern = f"%{_escape_like(fold(search))}%"
             query = query.where(t.groups.c.name_key.like(pattern, escape="\\"))
-        with self.engine.connect() as conn:
+        with self.read() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
     def group_members(self, group_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
         """Direct members of the given groups: ``{group id: [{kind, id, key}]}``."""
         result: dict[int, list[dict[str, Any]]] = {gid: [] for gid in group_ids}
         m = t.memberships.c
-        with self.engine.connect() as conn:
+        with self.read() as conn:
             for chunk in _chunks(list(group_ids), 500):
                 users = conn.execute(
                     sa.select(m.group_id, t.users.c.login, t.users.c.source_id)

@@ -116,7 +116,7 @@ def create_app(
     @app.get("/healthz", tags=["service"])
     def healthz() -> dict[str, str]:
         """Liveness and store reachability."""
-        with store.engine.connect() as conn:
+        with store.read() as conn:
             conn.exec_driver_sql("SELECT 1")
         return {"status": "ok"}
 

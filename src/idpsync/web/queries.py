@@ -30,14 +30,14 @@ def runs(store: Store, connector: str | None, limit: int, offset: int) -> list[d
     )
     if connector:
         query = query.where(r.connector == connector)
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         return [jsonable(dict(row._mapping)) for row in conn.execute(query)]
 
 
 def user_page(store: Store, user_id: int) -> dict[str, Any] | None:
     """A user with source attributes, groups, manager and change history."""
     u = t.users.c
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         row = conn.execute(sa.select(t.users).where(u.id == user_id)).first()
         if row is None:
             return None
