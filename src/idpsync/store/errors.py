@@ -10,18 +10,20 @@
     ├── StoreFull         the store's disk is full; the transaction was rolled back
     └── StoreBusy         another process held the SQLite write lock for longer than the wait
 
-Foreign exceptions (SQLAlchemy's ``DBAPIError`` around a ``sqlite3`` or ``psycopg`` error) are
-translated once, at the store's boundary (opening, :meth:`Store.read`,
+Foreign exceptions (a ``sqlite3`` or ``psycopg`` error, or SQLAlchemy's ``DBAPIError`` around
+one) are translated once, at the store's boundary (opening, :meth:`Store.read`,
 :meth:`Store.transaction`), by :func:`translate`; anything it does not know passes unchanged.
 """
 
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
@@ -91,9 +93,13 @@ _POSTGRES: dict[str, Callable[[str], StoreError]] = {
 _MISSING_DB = re.compile(r'database "(?P<name>[^"]*)" does not exist')
 
 
-def translate(exc: sa.exc.DBAPIError, url: URL) -> StoreError | None:
-    """The :class:`StoreError` for a driver error, or ``None`` when it is not one we know."""
-    orig = exc.orig
+def translate(exc: BaseException, url: URL) -> StoreError | None:
+    """The :class:`StoreError` for a driver error, or ``None`` when it is not one we know.
+
+    ``exc`` is SQLAlchemy's wrapper or the driver's own exception (bulk writes use the
+    driver's cursor directly).
+    """
+    orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
     at = where(url)
     code = getattr(orig, "sqlite_errorcode", None)
     if isinstance(code, int):
@@ -102,8 +108,7 @@ def translate(exc: sa.exc.DBAPIError, url: URL) -> StoreError | None:
     state = getattr(orig, "sqlstate", None)
     if isinstance(state, str) and state in _POSTGRES:
         return _POSTGRES[state](at)
-    postgres = url.get_backend_name() == "postgresql"
-    if postgres and state is None and isinstance(exc, sa.exc.OperationalError):
+    if state is None and isinstance(orig, psycopg.OperationalError):
         return _connection_failed(str(orig), url)  # libpq gives no SQLSTATE for these
     return None
 
@@ -127,7 +132,7 @@ def translated(url: URL) -> Iterator[None]:
     """Re-raise known driver errors inside the block as :class:`StoreError`."""
     try:
         yield
-    except sa.exc.DBAPIError as exc:
+    except (sa.exc.DBAPIError, sqlite3.Error, psycopg.Error) as exc:
         error = translate(exc, url)
         if error is None:
             raise

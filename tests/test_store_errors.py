@@ -1,0 +1,187 @@
+"""Store and disk problems end a command in one line and the right exit code, no traceback."""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner, Result
+
+from idpsync.cli import DEBUG_ENV, app, main
+from idpsync.store import Store
+from idpsync.store import schema as t
+from idpsync.store.errors import StoreFull, translate
+from tests.conftest import PG_ADMIN_URL
+from tests.filedata import people, write
+
+runner = CliRunner()
+
+
+def config(tmp_path: Path, store: str) -> str:
+    path = tmp_path / "idpsync.toml"
+    path.write_text(
+        f'{store}\n\n[connectors.hr.source]\ntype = "file"\npath = "people.json"\n',
+        encoding="utf-8",
+    )
+    return str(path)
+
+
+def users(cfg: str) -> Result:
+    return runner.invoke(app, ["users", "--config", cfg])
+
+
+def one_line(result: Result) -> str:
+    """The command's only line on stderr (and nothing on stdout)."""
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+def test_missing_sqlite_folder_is_a_configuration_error(tmp_path: Path) -> None:
+    folder = tmp_path / "no" / "such"
+    result = users(config(tmp_path, f'[store]\nurl = "sqlite:///{folder}/idpsync.db"'))
+    assert result.exit_code == 2
+    assert f"store.url: the folder {folder} does not exist" in one_line(result)
+    assert not folder.exists()
+
+
+def test_a_folder_given_as_the_sqlite_file(tmp_path: Path) -> None:
+    result = users(config(tmp_path, f'[store]\nurl = "sqlite:///{tmp_path}"'))
+    assert result.exit_code == 2
+    assert f"store.url: {tmp_path} is a folder" in one_line(result)
+
+
+def test_a_file_that_is_not_sqlite(tmp_path: Path) -> None:
+    (tmp_path / "notes.db").write_text("not a database\n" * 200, encoding="utf-8")
+    result = users(config(tmp_path, '[store]\nurl = "sqlite:///notes.db"'))
+    assert result.exit_code == 2
+    assert "store.url: " in one_line(result) and "is not an SQLite database" in result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_postgresql_with_nothing_listening(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"postgresql+psycopg://idpsync:hunter2-secret@127.0.0.1:{port}/idpsync"
+    result = users(config(tmp_path, f'[store]\nurl = "{url}"'))
+    assert result.exit_code == 2
+    line = one_line(result)
+    assert f"store.url: cannot connect to PostgreSQL at 127.0.0.1:{port}: connection refused" in (
+        line
+    )
+    assert "hunter2" not in result.output
+
+
+def test_postgresql_database_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    name = f"idpsync_missing_{uuid.uuid4().hex[:8]}"
+    server = sa.make_url(PG_ADMIN_URL)
+    url = server.set(database=name).render_as_string(hide_password=False)
+    monkeypatch.setenv("IDPSYNC_TEST_PGPASSWORD", "hunter2-secret")
+    store = f'[store]\nurl = "{url}"\npassword = "env:IDPSYNC_TEST_PGPASSWORD"'
+    result = users(config(tmp_path, store))
+    assert result.exit_code == 2
+    at = f"{server.host}:{server.port or 5432}"
+    assert f'store.url: database "{name}" does not exist on {at}' in one_line(result)
+    assert "hunter2" not in result.output
+
+
+def test_deeply_nested_toml(tmp_path: Path) -> None:
+    path = tmp_path / "idpsync.toml"
+    path.write_text("x = " + "[" * 3000 + "]" * 3000 + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["config", "check", "--config", str(path)])
+    assert result.exit_code == 2
+    assert "not valid TOML: values nested too deeply" in result.stderr
+    assert "Traceback" not in result.output and len(result.stderr.splitlines()) <= 2
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A SQLite store whose file may not grow by more than a few pages (SQLITE_FULL after).
+
+    ``PRAGMA max_page_count`` holds per connection, so every connection any engine opens in
+    this test gets it; SQLite then fails a write exactly as on a full disk.
+    """
+    db = tmp_path / "directory.db"
+    Store.open(f"sqlite:///{db}").close()
+    with sqlite3.connect(db) as conn:
+        limit = conn.execute("PRAGMA page_count").fetchone()[0] + 4
+
+    def cap(dbapi_connection: Any, _record: Any) -> None:
+        if isinstance(dbapi_connection, sqlite3.Connection):
+            dbapi_connection.execute(f"PRAGMA max_page_count = {limit}")
+
+    sa.event.listen(sa.engine.Engine, "connect", cap)
+    try:
+        yield db
+    finally:
+        sa.event.remove(sa.engine.Engine, "connect", cap)
+
+
+def test_full_disk_during_a_sync(tmp_path: Path, small_disk: Path) -> None:
+    write(tmp_path / "people.json", people(3000))
+    cfg = config(tmp_path, f'[store]\nurl = "sqlite:///{small_disk}"')
+    result = runner.invoke(app, ["sync", "hr", "--config", cfg])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert (
+        f"error: the store's disk is full ({small_disk}): free space and run again; "
+        "nothing was changed"
+    ) in result.stderr
+    engine = sa.create_engine(f"sqlite:///{small_disk}")
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(t.users)).scalar() == 0
+        assert conn.execute(sa.select(sa.func.count()).select_from(t.changes)).scalar() == 0
+    engine.dispose()
+
+
+def test_postgresql_disk_full_is_recognised() -> None:
+    # A real PostgreSQL would need a tablespace on a full file system; the driver's own
+    # exception class (SQLSTATE 53100) as SQLAlchemy wraps it is what reaches the store.
+    error = sa.exc.OperationalError("INSERT ...", {}, psycopg.errors.DiskFull("could not extend"))
+    url = sa.make_url("postgresql+psycopg://idpsync:hunter2@db.example.org:5433/idpsync")
+    found = translate(error, url)
+    assert isinstance(found, StoreFull)
+    assert str(found) == (
+        "the store's disk is full (PostgreSQL at db.example.org:5433): "
+        "free space and run again; nothing was changed"
+    )
+
+
+def foreign_database(tmp_path: Path) -> str:
+    """A SQLite file of another program, whose ``users`` table is in idpsync's way."""
+    db = tmp_path / "other.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE users (name TEXT)")
+    return config(tmp_path, f'[store]\nurl = "sqlite:///{db}"')
+
+
+def test_an_unexpected_error_is_one_line_without_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = foreign_database(tmp_path)
+    monkeypatch.delenv(DEBUG_ENV, raising=False)
+    monkeypatch.setattr("sys.argv", ["idpsync", "users", "--config", cfg])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 1
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        "internal error: OperationalError: table users already exists",
+        f"(run again with {DEBUG_ENV}=1 to see the traceback)",
+    ]
+    monkeypatch.setenv(DEBUG_ENV, "1")
+    with pytest.raises(sa.exc.OperationalError, match="table users already exists"):
+        main()
