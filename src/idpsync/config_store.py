@@ -68,7 +68,7 @@ class StoreSettings(BaseModel):
             raise ValueError(f"use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB{where}")
         try:
             sa.make_url(text)
-        except sa.exc.ArgumentError:  # its message repeats the URL, password and all
+        except (sa.exc.ArgumentError, ValueError):  # it may repeat the URL, password and all
             raise ValueError("not a valid URL (check its punctuation)") from None
         return value
 
