@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner, Result
 
 from idpsync.cli import DEBUG_ENV, app, main
-from idpsync.store import Store
+from idpsync.store import Store, opening
 from idpsync.store import schema as t
 from idpsync.store.errors import StoreFull, translate
 from tests.conftest import PG_ADMIN_URL
@@ -145,6 +145,27 @@ def test_full_disk_during_a_sync(tmp_path: Path, small_disk: Path) -> None:
         assert conn.execute(sa.select(sa.func.count()).select_from(t.users)).scalar() == 0
         assert conn.execute(sa.select(sa.func.count()).select_from(t.changes)).scalar() == 0
     engine.dispose()
+
+
+def test_a_writer_that_holds_the_store_too_long(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "directory.db"
+    Store.open(f"sqlite:///{db}").close()
+    write(tmp_path / "people.json", people(3))
+    cfg = config(tmp_path, f'[store]\nurl = "sqlite:///{db}"')
+    monkeypatch.setattr(opening, "BUSY_TIMEOUT_MS", 50)  # instead of waiting 30 s
+    other = sqlite3.connect(db, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        result = runner.invoke(app, ["sync", "hr", "--config", cfg])
+        assert result.exit_code == 1, result.output
+        assert f"error: the store {db} is busy: another process has been writing" in (result.stderr)
+        assert "Traceback" not in result.output
+        assert runner.invoke(app, ["runs", "--config", cfg]).exit_code == 0  # reads still work
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
 
 
 def test_postgresql_disk_full_is_recognised() -> None:

@@ -74,7 +74,7 @@ def check_sqlite_path(url: URL) -> None:
 _SQLITE: dict[int, Callable[[str], StoreError]] = {
     5: lambda at: StoreBusy(
         f"the store {at} is busy: another process has been writing to it for longer than "
-        "idpsync waits (30 s); run again when it has finished"
+        "idpsync waits; run again when it has finished"
     ),
     6: lambda at: StoreBusy(f"the store {at} is locked by another connection; run again"),
     8: lambda at: StoreUnusable(f"{at} is read-only for this user; idpsync needs to write it"),
