@@ -20,6 +20,7 @@ from idpsync.store import schema as t
 from idpsync.store.errors import StoreFull, translate
 from tests.conftest import PG_ADMIN_URL
 from tests.filedata import people, write
+from tests.service.support import harness
 
 runner = CliRunner()
 
@@ -206,3 +207,24 @@ def test_an_unexpected_error_is_one_line_without_a_traceback(
     monkeypatch.setenv(DEBUG_ENV, "1")
     with pytest.raises(sa.exc.OperationalError, match="table users already exists"):
         main()
+
+
+async def test_healthz_says_503_and_why_when_the_store_is_gone(tmp_path: Path) -> None:
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"idpsync_gone_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    store = Store.open(sa.make_url(PG_ADMIN_URL).set(database=name))
+    try:
+        async with harness(tmp_path, store).client() as client:
+            assert (await client.get("/healthz")).status_code == 200
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+            answer = await client.get("/healthz")
+        assert answer.status_code == 503
+        assert f'database "{name}" does not exist' in answer.json()["detail"]
+    finally:
+        store.close()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

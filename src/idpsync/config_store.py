@@ -3,7 +3,8 @@
 ``url`` is a SQLAlchemy URL, written inline or, when it holds a password, as a secret reference
 (``"env:IDPSYNC_STORE_URL"``, ``"file:/run/secrets/store-url"``). ``password`` (a reference
 too) is merged into the URL, so the rest of the URL can stay in the file. The password never
-appears in an error: URLs are shown with :func:`shown`.
+appears in an error: SQLAlchemy shows a URL's password as ``***`` (``str``, ``repr``), and
+problems with the URL never repeat it.
 """
 
 from __future__ import annotations
@@ -36,11 +37,6 @@ StoreSecret = Annotated[SecretStr, BeforeValidator(_secret)]
 
 _DIALECTS = re.compile(r"^(sqlite|postgresql(\+psycopg)?)://")
 _REFERENCE = ("env:", "file:")
-
-
-def shown(url: URL) -> str:
-    """``url`` as it may be shown: without its password."""
-    return url.render_as_string(hide_password=True)
 
 
 class StoreSettings(BaseModel):

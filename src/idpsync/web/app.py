@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -29,6 +29,7 @@ from idpsync.service.executor import Executor
 from idpsync.service.locks import ConnectorLocks
 from idpsync.service.metrics import Metrics
 from idpsync.service.scheduler import Clock, Scheduler, deliver_forever, utcnow
+from idpsync.store.errors import StoreError
 from idpsync.store.store import Store
 
 HERE = Path(__file__).parent
@@ -113,11 +114,14 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(authorize.router)
 
-    @app.get("/healthz", tags=["service"])
+    @app.get("/healthz", tags=["service"], responses={503: {"description": "store unusable"}})
     def healthz() -> dict[str, str]:
-        """Liveness and store reachability."""
-        with store.read() as conn:
-            conn.exec_driver_sql("SELECT 1")
+        """Liveness and store reachability (a read: it never waits for a running sync)."""
+        try:
+            with store.read() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        except StoreError as exc:
+            raise HTTPException(503, detail=str(exc)) from None
         return {"status": "ok"}
 
     @app.get("/metrics", tags=["service"], response_class=Response)
