@@ -182,10 +182,22 @@ def test_postgresql_disk_full_is_recognised() -> None:
     )
 
 
-def foreign_database(tmp_path: Path) -> str:
-    """A SQLite file of another program, whose ``users`` table is in idpsync's way."""
+def test_a_database_of_another_program(tmp_path: Path) -> None:
     db = tmp_path / "other.db"
     with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE users (name TEXT)")
+    result = users(config(tmp_path, f'[store]\nurl = "sqlite:///{db}"'))
+    assert result.exit_code == 2
+    assert f"store.url: {db} holds tables of another program (users)" in one_line(result)
+
+
+def damaged_store(tmp_path: Path) -> str:
+    """A store at the newest schema revision whose ``users`` table has lost its columns."""
+    db = tmp_path / "damaged.db"
+    Store.open(f"sqlite:///{db}").close()
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA foreign_keys = OFF")
+        conn.execute("DROP TABLE users")
         conn.execute("CREATE TABLE users (name TEXT)")
     return config(tmp_path, f'[store]\nurl = "sqlite:///{db}"')
 
@@ -193,7 +205,7 @@ def foreign_database(tmp_path: Path) -> str:
 def test_an_unexpected_error_is_one_line_without_a_traceback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cfg = foreign_database(tmp_path)
+    cfg = damaged_store(tmp_path)
     monkeypatch.delenv(DEBUG_ENV, raising=False)
     monkeypatch.setattr("sys.argv", ["idpsync", "users", "--config", cfg])
     with pytest.raises(SystemExit) as exited:
@@ -201,11 +213,11 @@ def test_an_unexpected_error_is_one_line_without_a_traceback(
     assert exited.value.code == 1
     captured = capsys.readouterr()
     assert captured.err.splitlines() == [
-        "internal error: OperationalError: table users already exists",
+        "internal error: OperationalError: no such column: users.id",
         f"(run again with {DEBUG_ENV}=1 to see the traceback)",
     ]
     monkeypatch.setenv(DEBUG_ENV, "1")
-    with pytest.raises(sa.exc.OperationalError, match="table users already exists"):
+    with pytest.raises(sa.exc.OperationalError, match="no such column"):
         main()
 
 

@@ -24,7 +24,7 @@ from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL, Connection, Engine
 
-from idpsync.store.errors import StoreUnusable
+from idpsync.store.errors import StoreUnusable, where
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -116,16 +116,30 @@ def stored_revisions(conn: Connection) -> frozenset[str]:
 _VERSIONS = "SELECT version_num FROM alembic_version"
 
 
+def _ours(names: list[str]) -> set[str]:
+    """Which of ``names`` are idpsync's table names."""
+    from idpsync.store.schema import metadata
+
+    return set(names) & set(metadata.tables)
+
+
 def ensure_schema(engine: Engine) -> bool:
     """Upgrade the schema when it is behind; whether an upgrade ran.
 
-    Raises :class:`StoreUnusable` for a store upgraded by a newer idpsync.
+    Raises :class:`StoreUnusable` for a store upgraded by a newer idpsync, or for a new one
+    whose database already holds tables of idpsync's names (another program's).
     """
     with engine.connect() as conn:
         stored = stored_revisions(conn)
+        foreign = set() if stored else _ours(sa.inspect(conn).get_table_names())
     heads, known = _scripts()
     if stored == heads:
         return False
+    if foreign:
+        raise StoreUnusable(
+            f"{where(engine.url)} holds tables of another program ({', '.join(sorted(foreign))})"
+            "; give idpsync a database of its own"
+        )
     newer = stored - known
     if newer:
         raise StoreUnusable(
