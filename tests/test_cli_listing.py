@@ -7,11 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from benchmarks.listing import seed
 from typer.testing import CliRunner
 
 from idpsync.cli import app
 from idpsync.store import Store, listing
+from idpsync.store import schema as t
 
 USERS, GROUPS = 2500, 12  # more rows and more members of one group than a listing batch
 assert USERS > 2 * listing.BATCH
@@ -101,3 +103,21 @@ def test_empty_directory_is_an_empty_array(tmp_path: Path) -> None:
     path.write_text(f'[store]\nurl = "sqlite:///{tmp_path}/d.db"\n', encoding="utf-8")
     assert _json("users", "--json", "-c", str(path)) == []
     assert _json("groups", "--json", "--members", "-c", str(path)) == []
+
+
+def test_a_slow_reader_on_sqlite_holds_no_sync_up(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path}/d.db")
+    seed(store, USERS, GROUPS)
+    try:
+        with listing.reading(store) as conn:
+            rows = listing.users(conn, None, None)
+            first = next(rows)
+            with store.transaction() as writer:  # BEGIN IMMEDIATE, as a sync's apply
+                writer.execute(sa.delete(t.memberships))
+                writer.execute(sa.delete(t.users).where(t.users.c.id > 10))
+            rest = list(rows)  # the listing keeps its snapshot
+            assert first["login"] == "user000001" and len(rest) == USERS - 1
+        with listing.reading(store) as conn:
+            assert listing.count_users(conn, None, None) == 10
+    finally:
+        store.close()
