@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from contextlib import closing
 from typing import Annotated, Any
 
 import typer
@@ -151,8 +152,11 @@ def users(
         _local_flag(loaded, login, disable=search == "disable", local=local, connector=connector)
         return
     cap = row_limit(limit, all_rows, as_json)
-    with _store(loaded) as store, listing.reading(store) as conn:
-        rows = listing.users(conn, search, connector, cap, offset)
+    with (
+        _store(loaded) as store,
+        listing.reading(store) as conn,
+        closing(listing.users(conn, search, connector, cap, offset)) as rows,
+    ):
         if as_json:
             shown = write_array(_user_json(r) for r in rows)
         else:
@@ -189,11 +193,15 @@ def groups(
     """
     loaded = _load(config, secrets=False)
     cap = row_limit(limit, all_rows, as_json)
-    with _store(loaded) as store, listing.reading(store) as conn:
-        if members:
-            pairs = listing.groups_with_members(conn, search, connector, cap, offset)
-        else:
-            pairs = ((r, iter(())) for r in listing.groups(conn, search, connector, cap, offset))
+    with (
+        _store(loaded) as store,
+        listing.reading(store) as conn,
+        closing(
+            listing.groups_with_members(conn, search, connector, cap, offset)
+            if members
+            else ((r, iter(())) for r in listing.groups(conn, search, connector, cap, offset))
+        ) as pairs,
+    ):
         if as_json:
             shown = write_array(_group_json(r, m, members) for r, m in pairs)
         else:

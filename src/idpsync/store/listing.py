@@ -14,7 +14,7 @@ a slow reader (``idpsync users --json | less``) takes its time.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -97,7 +97,7 @@ def count_groups(conn: Connection, search: str | None, connector: str | None) ->
     return int(conn.execute(query).scalar_one())
 
 
-def _stream(conn: Connection, query: sa.Select[Any]) -> Iterator[RowMapping]:
+def _stream(conn: Connection, query: sa.Select[Any]) -> Generator[RowMapping]:
     result = conn.execution_options(yield_per=BATCH).execute(query)
     try:
         yield from result.mappings()
@@ -111,7 +111,7 @@ def users(
     connector: str | None,
     limit: int | None = None,
     offset: int = 0,
-) -> Iterator[RowMapping]:
+) -> Generator[RowMapping]:
     """Matching users by login (``limit`` ``None``: all of them), as they are read."""
     query = _user_filter(sa.select(t.users), search, connector)
     query = query.order_by(t.users.c.login_key, t.users.c.id).limit(limit).offset(offset)
@@ -124,7 +124,7 @@ def groups(
     connector: str | None,
     limit: int | None = None,
     offset: int = 0,
-) -> Iterator[RowMapping]:
+) -> Generator[RowMapping]:
     """Matching groups by name (``limit`` ``None``: all of them), as they are read."""
     return _stream(conn, _groups_query(search, connector, limit, offset))
 
@@ -140,7 +140,7 @@ def groups_with_members(
     connector: str | None,
     limit: int | None = None,
     offset: int = 0,
-) -> Iterator[tuple[RowMapping, Iterator[dict[str, Any]]]]:
+) -> Generator[tuple[RowMapping, Iterator[dict[str, Any]]]]:
     """Matching groups, each with an iterator over its direct members (users, then groups).
 
     Consume each group's members before asking for the next group; members left unread are
