@@ -9,6 +9,9 @@ policy and its guard limits, and any number of named targets (``[targets.NAME]``
 Secrets are never written inline: a secret-valued key takes ``"env:NAME"`` (read from the
 environment) or ``"file:/path"`` (first line of a file). Errors name the key and the line, e.g.
 ``idpsync.toml:14: connectors.hr.source.path: field required``, and never echo a secret.
+Commands that only read the store load the file with ``resolve_secrets=False``: references are
+checked but not read (:class:`UnresolvedSecret`). URL-valued keys need a scheme and a host
+(:mod:`idpsync.config_urls`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -35,6 +39,7 @@ from pydantic import (
 from idpsync.config_policy import PolicySettings
 from idpsync.config_service import ScheduleSettings, ServiceSettings
 from idpsync.config_store import StoreSettings
+from idpsync.config_urls import HttpUrlText, ProxyUrlText, check_url
 
 DEFAULT_CONFIG_PATH = "idpsync.toml"
 CONFIG_ENV = "IDPSYNC_CONFIG"
@@ -49,43 +54,80 @@ class ConfigError(Exception):
         super().__init__(f"invalid configuration {path}:\n" + "\n".join(self.problems))
 
 
-def resolve_secret(value: object) -> object:
+class UnresolvedSecret(SecretStr):
+    """A secret reference that was checked but not read (``resolve_secrets=False``).
+
+    Commands that only read the store (``runs``, ``users``, ``groups``, ``targets``) load the
+    configuration this way, so an unset ``env:`` variable or an unreadable ``file:`` does not
+    stop them. Its value is never available: asking for it raises ``RuntimeError``.
+    """
+
+    def __init__(self, reference: str) -> None:
+        super().__init__("")
+        self.reference = reference
+        """The ``env:NAME`` / ``file:/path`` reference as written (not a secret)."""
+
+    def get_secret_value(self) -> str:
+        """Refuse: the configuration was loaded without resolving secrets."""
+        raise RuntimeError(
+            f"the secret {self.reference} was not read (configuration loaded without secrets)"
+        )
+
+
+def resolve_secret(value: object, info: ValidationInfo | None = None) -> object:
     """Turn a ``env:NAME`` / ``file:/path`` reference into the secret it names.
 
     Raises ``ValueError`` (reported by pydantic with the key's location) when the reference
-    cannot be resolved or when a secret is written inline.
+    cannot be resolved or when a secret is written inline. When the validation context has
+    ``resolve_secrets`` false, only the reference's form is checked and an
+    :class:`UnresolvedSecret` stands in for the secret.
     """
     if isinstance(value, SecretStr) or value is None:
         return value
-    if not isinstance(value, str):
-        raise ValueError("a secret must be a string reference like 'env:NAME' or 'file:/path'")
-    if value.startswith("env:"):
-        name = value[4:]
-        if not name:
-            raise ValueError("'env:' needs the name of an environment variable")
+    reference = _reference(value)
+    if info is not None and not (info.context or {}).get("resolve_secrets", True):
+        return UnresolvedSecret(reference)
+    if reference.startswith("env:"):
+        name = reference[4:]
         if name not in os.environ:
             raise ValueError(f"environment variable {name} is not set")
         if not os.environ[name]:
             raise ValueError(f"environment variable {name} is empty")
         return SecretStr(os.environ[name])
-    if value.startswith("file:"):
-        path = Path(value[5:]).expanduser()
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ValueError(f"cannot read secret file {path}: {exc.strerror}") from None
-        # A key file (PEM, JSON) is kept whole; a one-line secret loses its trailing newline.
-        secret = text if "\n" in text.strip() else text.strip()
-        if not secret:
-            raise ValueError(f"secret file {path} is empty")
-        return SecretStr(secret)
+    path = Path(reference[5:]).expanduser()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"cannot read secret file {path}: {exc.strerror}") from None
+    # A key file (PEM, JSON) is kept whole; a one-line secret loses its trailing newline.
+    secret = text if "\n" in text.strip() else text.strip()
+    if not secret:
+        raise ValueError(f"secret file {path} is empty")
+    return SecretStr(secret)
+
+
+def _reference(value: object) -> str:
+    """``value`` when it is a well-formed ``env:NAME`` / ``file:/path`` reference."""
+    if not isinstance(value, str):
+        raise ValueError("a secret must be a string reference like 'env:NAME' or 'file:/path'")
+    if value == "env:":
+        raise ValueError("'env:' needs the name of an environment variable")
+    if value == "file:":
+        raise ValueError("'file:' needs the path of a file holding the secret")
+    if value.startswith(("env:", "file:")):
+        return value
     raise ValueError(
         "secrets are not written inline; use 'env:NAME' (environment variable) "
         "or 'file:/path' (file holding the secret)"
     )
 
 
-Secret = Annotated[SecretStr, BeforeValidator(resolve_secret)]
+def secret_field(value: object, info: ValidationInfo) -> object:
+    """The validator of every secret-valued key: :func:`resolve_secret` with pydantic's info."""
+    return resolve_secret(value, info)
+
+
+Secret = Annotated[SecretStr, BeforeValidator(secret_field)]
 """A secret-valued setting, given as an ``env:``/``file:`` reference."""
 
 
@@ -102,7 +144,7 @@ class HttpSettings(Strict):
     """Seconds to wait for a TCP/TLS connection."""
     read_timeout: float = Field(60.0, gt=0)
     """Seconds to wait for response data."""
-    proxy: str | None = None
+    proxy: ProxyUrlText | None = None
     """Proxy URL (``http://host:port``); by default ``HTTPS_PROXY``/``NO_PROXY`` are honoured."""
     ca_bundle: str | None = None
     """Path of a PEM file of extra trusted CA certificates (e.g. a TLS-inspecting proxy's)."""
@@ -121,9 +163,9 @@ class HttpSettings(Strict):
 class SourceBase(Strict):
     """Settings every source has."""
 
-    base_url: str | None = None
+    base_url: HttpUrlText | None = None
     """Override of the IdP's API base URL (national clouds, custom domains, proxies, emulators)."""
-    token_url: str | None = None
+    token_url: HttpUrlText | None = None
     """Override of the IdP's token endpoint URL."""
     http: HttpSettings = HttpSettings()
     """HTTP client settings."""
@@ -249,7 +291,7 @@ class GoogleSourceSettings(SourceBase):
     """OAuth client id (consent mode)."""
     client_secret: Secret | None = None
     """OAuth client secret (consent mode), as ``env:NAME`` or ``file:/path``."""
-    auth_url: str | None = None
+    auth_url: HttpUrlText | None = None
     """Override of the consent page URL (default Google's)."""
     fetch_photos: bool = False
     """Read every user's photo (one request per user with a photo) for ``photo_ref``."""
@@ -290,7 +332,7 @@ class OktaSourceSettings(SourceBase):
 
     type: Literal["okta"]
     """Source type."""
-    base_url: str
+    base_url: HttpUrlText = Field(min_length=1)
     """The org URL, e.g. ``https://example.okta.com``."""
     api_token: Secret | None = None
     """An API token (sent as ``SSWS``); or use ``client_id`` + ``private_key``."""
@@ -553,9 +595,7 @@ class TargetSettings(Strict):
     @field_validator("url")
     @classmethod
     def _known_url(cls, value: str) -> str:
-        if not re.match(r"^(https?|ldaps?)://[^/\s]+", value):
-            raise ValueError("use an http(s):// URL (ldap:// or ldaps:// for an LDAP target)")
-        return value.rstrip("/")
+        return check_url(value, ("https", "http", "ldaps", "ldap")).rstrip("/")
 
     @model_validator(mode="after")
     def _keys_of_type(self) -> TargetSettings:
@@ -633,8 +673,12 @@ def config_path(explicit: str | None) -> Path:
     return Path(explicit or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
 
 
-def load_config(explicit: str | None = None) -> LoadedConfig:
-    """Read and validate the configuration file; raise :class:`ConfigError` on any problem."""
+def load_config(explicit: str | None = None, *, resolve_secrets: bool = True) -> LoadedConfig:
+    """Read and validate the configuration file; raise :class:`ConfigError` on any problem.
+
+    ``resolve_secrets=False`` checks secret references without reading them (for commands
+    that never reach an IdP or a target); see :class:`UnresolvedSecret`.
+    """
     path = config_path(explicit)
     try:
         text = path.read_text(encoding="utf-8")
@@ -644,10 +688,13 @@ def load_config(explicit: str | None = None) -> LoadedConfig:
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(str(path), [f"{path}: cannot read: {exc}"]) from None
-    return LoadedConfig(parse_config(text, str(path)), path.resolve())
+    settings = parse_config(text, str(path), resolve_secrets=resolve_secrets)
+    return LoadedConfig(settings, path.resolve())
 
 
-def parse_config(text: str, name: str = DEFAULT_CONFIG_PATH) -> Settings:
+def parse_config(
+    text: str, name: str = DEFAULT_CONFIG_PATH, *, resolve_secrets: bool = True
+) -> Settings:
     """Validate configuration text; errors carry ``name:line: key: problem``."""
     try:
         raw = tomllib.loads(text)
@@ -656,7 +703,7 @@ def parse_config(text: str, name: str = DEFAULT_CONFIG_PATH) -> Settings:
     except RecursionError:  # tomllib recurses once per nested array or inline table
         raise ConfigError(name, [f"{name}: not valid TOML: values nested too deeply"]) from None
     try:
-        return Settings.model_validate(raw)
+        return Settings.model_validate(raw, context={"resolve_secrets": resolve_secrets})
     except ValidationError as exc:
         raise ConfigError(name, _describe(exc, text, name)) from None
 

@@ -10,13 +10,23 @@ import re
 from typing import Annotated, Any
 
 from croniter import croniter
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+)
+
+from idpsync.config_urls import check_url
 
 
-def _secret(value: object) -> object:
+def _secret(value: object, info: ValidationInfo) -> object:
     from idpsync.config import resolve_secret
 
-    return resolve_secret(value)
+    return resolve_secret(value, info)
 
 
 ServiceSecret = Annotated[SecretStr, BeforeValidator(_secret)]
@@ -70,9 +80,7 @@ class AlertSettings(_Strict):
     @field_validator("webhook_url")
     @classmethod
     def _http(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("use an http:// or https:// URL")
-        return value
+        return None if value is None else check_url(value)
 
 
 class ServiceSettings(_Strict):

@@ -74,9 +74,10 @@ def _fail_config(exc: ConfigError) -> typer.Exit:
     return typer.Exit(EXIT_USAGE)
 
 
-def _load(config: str | None) -> LoadedConfig:
+def _load(config: str | None, *, secrets: bool = True) -> LoadedConfig:
+    """The configuration; ``secrets=False`` for commands that only read the store."""
     try:
-        return load_config(config)
+        return load_config(config, resolve_secrets=secrets)
     except ConfigError as exc:
         raise _fail_config(exc) from None
 

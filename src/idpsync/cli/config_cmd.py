@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+import typer
+
 from idpsync.cli.common import (
+    EXIT_USAGE,
     ConfigOption,
     _load,
     config_app,
+    err,
     out,
 )
 
 
 @config_app.command("check")
 def config_check(config: ConfigOption = None) -> None:
-    """Validate the configuration file (secret references included) without syncing."""
+    """Validate the configuration file (secret references and URLs included) without syncing.
+
+    Exit 2 when the file is invalid, or when it has no connector (nothing could sync).
+    """
     loaded = _load(config)
+    if not loaded.settings.connectors:
+        empty = not loaded.settings.model_fields_set  # nothing but comments, or nothing at all
+        what = "the file is empty" if empty else "no connector is configured"
+        err.print(
+            f"warning: {loaded.path}: {what}, so nothing can sync; add a "
+            "[connectors.NAME.source] table (see docs/configuration.md)",
+            markup=False,
+        )
+        raise typer.Exit(EXIT_USAGE)
     out.print(f"{loaded.path}: ok", markup=False)
     for name, conn in loaded.settings.connectors.items():
         state = "" if conn.enabled else " (disabled)"

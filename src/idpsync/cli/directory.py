@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
+from contextlib import closing
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from sqlalchemy.engine import RowMapping
 
 from idpsync.cli.common import (
     EXIT_USAGE,
@@ -19,10 +22,19 @@ from idpsync.cli.common import (
     err,
     out,
 )
+from idpsync.cli.listing import (
+    AllOption,
+    LimitOption,
+    OffsetOption,
+    note_cut,
+    row_limit,
+    write_array,
+)
 from idpsync.config import (
     LoadedConfig,
 )
 from idpsync.engine import report
+from idpsync.store import listing
 from idpsync.store.local import set_locally_disabled
 
 
@@ -37,7 +49,7 @@ def runs(
     as_json: JsonOption = False,
 ) -> None:
     """Show the history of sync runs, newest first; ``runs show RUN`` prints one run's report."""
-    loaded = _load(config)
+    loaded = _load(config, secrets=False)
     if connector == "show":
         if run_id is None:
             err.print("usage: idpsync runs show RUN")
@@ -92,7 +104,7 @@ def _show_run(loaded: LoadedConfig, run_id: int) -> None:
     out.print_json(json.dumps(payload, default=str))
 
 
-def _user_json(row: dict[str, Any]) -> dict[str, Any]:
+def _user_json(row: RowMapping) -> dict[str, Any]:
     return {
         "id": row["id"],
         "connector": row["connector"],
@@ -124,31 +136,43 @@ def users(
         ),
     ] = False,
     connector: Annotated[str | None, typer.Option(help="Only this connector's users.")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=1_000_000)] = 100,
-    offset: Annotated[int, typer.Option(min=0)] = 0,
+    limit: LimitOption = None,
+    all_rows: AllOption = False,
+    offset: OffsetOption = 0,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """List or search users; ``users disable LOGIN --local`` deactivates one for good."""
-    loaded = _load(config)
+    """List or search users; ``users disable LOGIN --local`` deactivates one for good.
+
+    --json prints every matching user (a JSON array, streamed); a table shows the first 100
+    unless --all or --limit N is given.
+    """
+    loaded = _load(config, secrets=False)
     if search in ("disable", "enable") and login is not None:
         _local_flag(loaded, login, disable=search == "disable", local=local, connector=connector)
         return
-    with _store(loaded) as store:
-        rows = store.search_users(search, connector, limit, offset)
-    if as_json:
-        out.print_json(json.dumps([_user_json(r) for r in rows]))
-        return
-    table = Table("login", "display name", "email", "active", "connector")
-    for r in rows:
-        table.add_row(
-            r["login"],
-            r["display_name"] or "",
-            r["email"] or "",
-            "yes" if r["active"] else "no",
-            r["connector"] or "(local)",
-        )
-    out.print(table)
+    cap = row_limit(limit, all_rows, as_json)
+    with (
+        _store(loaded) as store,
+        listing.reading(store) as conn,
+        closing(listing.users(conn, search, connector, cap, offset)) as rows,
+    ):
+        if as_json:
+            shown = write_array(_user_json(r) for r in rows)
+        else:
+            table = Table("login", "display name", "email", "active", "connector")
+            for r in rows:
+                table.add_row(
+                    r["login"],
+                    r["display_name"] or "",
+                    r["email"] or "",
+                    "yes" if r["active"] else "no",
+                    r["connector"] or "(local)",
+                )
+            out.print(table)
+            shown = table.row_count
+        if cap is not None and shown == cap:
+            note_cut(shown, listing.count_users(conn, search, connector), offset, as_json=as_json)
 
 
 @app.command()
@@ -156,38 +180,58 @@ def groups(
     search: Annotated[str | None, typer.Argument(help="Part of a group name.")] = None,
     connector: Annotated[str | None, typer.Option(help="Only this connector's groups.")] = None,
     members: Annotated[bool, typer.Option("--members", help="Include direct members.")] = False,
-    limit: Annotated[int, typer.Option(min=1, max=1_000_000)] = 100,
-    offset: Annotated[int, typer.Option(min=0)] = 0,
+    limit: LimitOption = None,
+    all_rows: AllOption = False,
+    offset: OffsetOption = 0,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """List or search the directory's groups."""
-    loaded = _load(config)
-    with _store(loaded) as store:
-        rows = store.search_groups(search, connector, limit, offset)
-        member_map = store.group_members([r["id"] for r in rows]) if members else {}
-    if as_json:
-        payload = []
-        for r in rows:
-            item: dict[str, Any] = {
-                "id": r["id"],
-                "connector": r["connector"],
-                "source_id": r["source_id"],
-                "name": r["name"],
-                "description": r["description"],
-            }
-            if members:
-                item["members"] = member_map[r["id"]]
-            payload.append(item)
-        out.print_json(json.dumps(payload))
-        return
+    """List or search the directory's groups.
+
+    --json prints every matching group (a JSON array, streamed); a table shows the first 100
+    unless --all or --limit N is given.
+    """
+    loaded = _load(config, secrets=False)
+    cap = row_limit(limit, all_rows, as_json)
+    with (
+        _store(loaded) as store,
+        listing.reading(store) as conn,
+        closing(
+            listing.groups_with_members(conn, search, connector, cap, offset)
+            if members
+            else ((r, iter(())) for r in listing.groups(conn, search, connector, cap, offset))
+        ) as pairs,
+    ):
+        if as_json:
+            shown = write_array(_group_json(r, m, members) for r, m in pairs)
+        else:
+            shown = _groups_table(pairs, members)
+        if cap is not None and shown == cap:
+            note_cut(shown, listing.count_groups(conn, search, connector), offset, as_json=as_json)
+
+
+def _group_json(row: RowMapping, member_rows: Iterator[dict[str, Any]], members: bool) -> Any:
+    item = {
+        "id": row["id"],
+        "connector": row["connector"],
+        "source_id": row["source_id"],
+        "name": row["name"],
+        "description": row["description"],
+    }
+    return (item, "members", member_rows) if members else item
+
+
+def _groups_table(
+    pairs: Iterable[tuple[RowMapping, Iterator[dict[str, Any]]]], members: bool
+) -> int:
     table = Table("name", "description", "connector", *(["members"] if members else []))
-    for r in rows:
+    for r, member_rows in pairs:
         extra = []
         if members:
-            extra = [", ".join(m.get("login") or m.get("name") or "" for m in member_map[r["id"]])]
+            extra = [", ".join(m.get("login") or m.get("name") or "" for m in member_rows)]
         table.add_row(r["name"], r["description"] or "", r["connector"] or "(local)", *extra)
     out.print(table)
+    return table.row_count
 
 
 def _local_flag(

@@ -23,6 +23,7 @@ from idpsync.cli.common import (
     err,
     out,
 )
+from idpsync.cli.paths import unwritable
 from idpsync.config import (
     ConfigError,
     LoadedConfig,
@@ -74,6 +75,9 @@ def sync(
         err.print("--incremental and --full exclude each other")
         raise typer.Exit(EXIT_USAGE)
     mode = "incremental" if incremental else "full" if full else "auto"
+    if report_file and (problem := unwritable(report_file)):
+        err.print(f"cannot write the report: {problem}", markup=False)
+        raise typer.Exit(EXIT_USAGE)
     loaded = _load(config)
     names = (
         [connector]

@@ -36,7 +36,7 @@ from idpsync.targets.state import TargetState, pending_count
 @app.command("targets")
 def targets_status(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """Show each target's cursor, lag (changes not yet delivered), status and last error."""
-    loaded = _load(config)
+    loaded = _load(config, secrets=False)
     with _store(loaded) as store:
         rows = [
             _target_status(store, name, settings.connectors)
