@@ -20,6 +20,7 @@ from idpsync.engine.runner import RunResult, run_sync
 from idpsync.service import slots
 from idpsync.service.alerts import Alert, Alerter
 from idpsync.service.locks import ConnectorLocks
+from idpsync.service.logs import bind_connector
 from idpsync.service.metrics import Metrics
 from idpsync.sources import SourceError, build_source
 from idpsync.sources.base import Event, Source
@@ -118,7 +119,11 @@ class Executor:
                     self._locked_run, name, dry_run, allow_deletes, incremental, slot
                 )
             except Exception as exc:  # the runner recorded the run as failed already
-                log.exception("run of %s ended with an internal error", name)
+                log.exception(
+                    "run of %s ended with an internal error",
+                    name,
+                    extra={"connector": name, "status": "failed"},
+                )
                 result = RunResult(0, "failed", message=f"internal error: {type(exc).__name__}")
             if result is not None:  # alerts are out before the run shows as finished
                 await self._finished(name, result, time.monotonic() - started)
@@ -161,6 +166,8 @@ class Executor:
     ) -> RunResult:
         settings = self.loaded.connector(name)
         state = self.state(name)
+        bind_connector(name)  # every log line of this run names the connector
+        log.info("run started", extra={"connector": name, "dry_run": dry_run})
 
         def on_event(event: Event) -> None:
             state.phase, state.message = event.phase, event.message
