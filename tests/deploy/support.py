@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
-LISTENING = re.compile(r"idpsync listening on (http://\S+)")
+PIP = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
+LISTENING = re.compile(r"idpsync listening on (http://[^\s\"]+)")
 
 
 def build_wheel(work: Path) -> Path:
@@ -34,8 +35,7 @@ def build_wheel(work: Path) -> Path:
     shutil.copytree(REPO / "src", tree / "src", ignore=junk)
     dist = work / "dist"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "--no-build-isolation"]
-        + ["--disable-pip-version-check", "-q", "-w", str(dist)],
+        [*PIP, "wheel", ".", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist)],
         cwd=tree,
         check=True,
         env=clean_env(),
@@ -49,8 +49,7 @@ def make_venv(where: Path, wheel: Path) -> Path:
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True)
     python = where / "bin" / "python"
     subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps"]
-        + ["--no-index", "--disable-pip-version-check", "-q", str(wheel)],
+        [*PIP, "--python", str(python), "install", "--no-deps", "--no-index", "-q", str(wheel)],
         check=True,
         env=clean_env(),
     )

@@ -96,16 +96,18 @@ def test_installed_serve_answers_pages_assets_docs_and_health(
 ) -> None:
     config = minimal_config(tmp_path)
     command = [str(installed.bin / "idpsync"), "serve", "--config", str(config), "--port", "0"]
-    with serving(command, tmp_path / "serve.log") as (url, _proc):
-        with httpx.Client(base_url=url, timeout=30) as client:
-            for page in ("/login", "/docs"):
-                answer = client.get(page)
-                assert answer.status_code == 200, page
-                for asset in _assets(answer.text):
-                    assert client.get(asset).status_code == 200, asset
-            login = client.get("/login").text
-            assert f"idpsync {version('idpsync')}" in login
-            health = client.get("/healthz").json()
-            assert health == {"status": "ok", "version": version("idpsync")}
-            assert client.get("/openapi.json").json()["info"]["title"] == "idpsync"
+    with (
+        serving(command, tmp_path / "serve.log") as (url, _proc),
+        httpx.Client(base_url=url, timeout=30) as client,
+    ):
+        for page in ("/login", "/docs"):
+            answer = client.get(page)
+            assert answer.status_code == 200, page
+            for asset in _assets(answer.text):
+                assert client.get(asset).status_code == 200, asset
+        login = client.get("/login").text
+        assert f"idpsync {version('idpsync')}" in login
+        health = client.get("/healthz").json()
+        assert health == {"status": "ok", "version": version("idpsync")}
+        assert client.get("/openapi.json").json()["info"]["title"] == "idpsync"
     assert (tmp_path / "idpsync.db").exists()  # the migrations ran from the installed package

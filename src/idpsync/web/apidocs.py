@@ -1,17 +1,20 @@
 """The API documentation page at ``/docs``, served without any outside host.
 
 FastAPI's own ``/docs`` page loads Swagger UI from a CDN, so it is blank on a machine without
-internet access. Here Swagger UI's files come from the ``swagger-ui-bundle`` package (mounted at
-``/docs/assets``) and the page starts it with a same-origin script (``/static/apidocs.js``), so
-the page works offline and under a Content-Security-Policy without inline scripts.
+internet access. Here Swagger UI's files (version 5, which reads FastAPI's OpenAPI 3.1) come
+from the ``fastapi-offline`` package, mounted at ``/docs/assets``; only its files are used, not
+its app class. The page starts Swagger UI with a same-origin script (``/static/apidocs.js``), so
+it works offline and under a Content-Security-Policy without inline scripts.
 """
 
 from __future__ import annotations
 
+from importlib.resources import files
+from pathlib import Path
+
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from swagger_ui_bundle import swagger_ui_path
 
 ASSETS = "/docs/assets"
 
@@ -31,9 +34,14 @@ PAGE = f"""<!doctype html>
 """
 
 
+def assets_dir() -> Path:
+    """The folder of Swagger UI's ``swagger-ui.css`` and ``swagger-ui-bundle.js``."""
+    return Path(str(files("fastapi_offline") / "static"))
+
+
 def install(app: FastAPI) -> None:
     """Add ``/docs`` and its assets to an app created with ``docs_url=None``."""
-    app.mount(ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="apidocs-assets")
+    app.mount(ASSETS, StaticFiles(directory=str(assets_dir())), name="apidocs-assets")
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
