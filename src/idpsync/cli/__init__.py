@@ -9,6 +9,7 @@ import sys
 
 from idpsync.cli import (  # noqa: F401  (each module registers its commands)
     config_cmd,
+    config_init,
     directory,
     emulate,
     network,
