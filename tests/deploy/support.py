@@ -17,6 +17,7 @@ import sysconfig
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +127,22 @@ def minimal_config(where: Path, store: str = "sqlite:///idpsync.db") -> Path:
         encoding="utf-8",
     )
     return path
+
+
+@dataclass
+class Installed:
+    """idpsync installed from its wheel: the wheel, the venv's ``bin`` and the venv."""
+
+    wheel: Path
+    bin: Path
+    root: Path
+
+    def run(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(self.bin / "idpsync"), *args],
+            capture_output=True,
+            text=True,
+            cwd=cwd,
+            env=clean_env(),
+            timeout=120,
+        )

@@ -1,7 +1,7 @@
 """The built wheel is everything a user needs: installed (not editable), it serves and migrates.
 
-One wheel is built and installed into a fresh virtualenv per module; the tests then use only
-that virtualenv's ``idpsync``.
+One wheel is built and installed into a fresh virtualenv per test session (``conftest.py``);
+the tests then use only that virtualenv's ``idpsync``.
 """
 
 from __future__ import annotations
@@ -9,41 +9,15 @@ from __future__ import annotations
 import re
 import subprocess
 import zipfile
-from collections.abc import Iterator
-from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.deploy.support import REPO, build_wheel, clean_env, make_venv, minimal_config, serving
+from tests.deploy.support import REPO, Installed, clean_env, minimal_config, serving
 
 pytestmark = pytest.mark.slow
-
-
-@dataclass
-class Installed:
-    wheel: Path
-    bin: Path
-    root: Path
-
-    def run(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(self.bin / "idpsync"), *args],
-            capture_output=True,
-            text=True,
-            cwd=cwd,
-            env=clean_env(),
-            timeout=120,
-        )
-
-
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
-    work = tmp_path_factory.mktemp("wheel")
-    wheel = build_wheel(work)
-    yield Installed(wheel, make_venv(work / "venv", wheel), work / "venv")
 
 
 def test_the_wheel_holds_every_file_of_the_package(installed: Installed) -> None:
