@@ -54,7 +54,7 @@ async def test_text_lines_about_a_run_name_connector_run_and_status(
     lines = stream.getvalue().splitlines()
     started = [line for line in lines if "run started" in line]
     finished = [line for line in lines if "run finished" in line]
-    assert len(started) == 1 and "connector=hr" in started[0]
+    assert len(started) == 1 and "connector=hr status=running" in started[0]
     assert len(finished) == 1
     assert f"connector=hr run_id={state['last_run_id']} status=succeeded" in finished[0]
 

@@ -167,7 +167,7 @@ class Executor:
         settings = self.loaded.connector(name)
         state = self.state(name)
         bind_connector(name)  # every log line of this run names the connector
-        log.info("run started", extra={"connector": name, "dry_run": dry_run})
+        log.info("run started", extra={"connector": name, "status": "running", "dry_run": dry_run})
 
         def on_event(event: Event) -> None:
             state.phase, state.message = event.phase, event.message
