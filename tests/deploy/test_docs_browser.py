@@ -16,7 +16,7 @@ from tests.service.test_browser import page, shot  # noqa: F401  (the page fixtu
 
 pytestmark = pytest.mark.slow
 
-CSP = "default-src 'self'; script-src 'self'; img-src 'self' data:; style-src 'self'"
+CSP = "default-src 'self'; script-src 'self'; style-src 'self'"
 
 
 def test_docs_render_offline_under_a_strict_csp(tmp_path: Path, page) -> None:  # noqa: F811
