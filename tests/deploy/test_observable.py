@@ -54,9 +54,11 @@ async def test_text_lines_about_a_run_name_connector_run_and_status(
     lines = stream.getvalue().splitlines()
     started = [line for line in lines if "run started" in line]
     finished = [line for line in lines if "run finished" in line]
-    assert len(started) == 1 and "connector=hr status=running" in started[0]
+    run_id = state["last_run_id"]
+    assert len(started) == 1
+    assert f"connector=hr run_id={run_id} status=running mode=full dry_run=False" in started[0]
     assert len(finished) == 1
-    assert f"connector=hr run_id={state['last_run_id']} status=succeeded" in finished[0]
+    assert f"connector=hr run_id={run_id} status=succeeded" in finished[0]
 
 
 async def test_every_line_logged_during_a_run_names_its_connector(
@@ -65,17 +67,26 @@ async def test_every_line_logged_during_a_run_names_its_connector(
     stream = _capture("json")
     deep = logging.getLogger("idpsync.sources.somewhere")
 
+    async def page_read() -> None:  # a sub-task inherits the binding
+        deep.warning("page %d was slow", 3)
+
     async def run() -> None:
         logs.bind_connector("okta-main")
-        deep.warning("page %d was slow", 3)
-        await asyncio.create_task(asyncio.sleep(0))  # a sub-task inherits the binding
+        deep.info("token fetched")
+        logs.bind_run(41)
+        await asyncio.create_task(page_read())
         deep.info("own connector wins", extra={"connector": "other"})
 
     await asyncio.create_task(run())
     deep.warning("outside any run")
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
-    assert [line.get("connector") for line in lines] == ["okta-main", "other", None]
-    assert lines[0]["message"] == "page 3 was slow" and lines[0]["level"] == "warning"
+    assert [(line.get("connector"), line.get("run_id")) for line in lines] == [
+        ("okta-main", None),
+        ("okta-main", 41),
+        ("other", 41),
+        (None, None),
+    ]
+    assert lines[1]["message"] == "page 3 was slow" and lines[1]["level"] == "warning"
 
 
 def test_text_values_with_spaces_are_quoted(idpsync_logger: logging.Logger) -> None:

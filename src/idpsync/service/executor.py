@@ -22,6 +22,7 @@ from idpsync.service.alerts import Alert, Alerter
 from idpsync.service.locks import ConnectorLocks
 from idpsync.service.logs import bind_connector
 from idpsync.service.metrics import Metrics
+from idpsync.service.runlog import RunLogStore
 from idpsync.sources import SourceError, build_source
 from idpsync.sources.base import Event, Source
 from idpsync.store.store import Store
@@ -166,8 +167,8 @@ class Executor:
     ) -> RunResult:
         settings = self.loaded.connector(name)
         state = self.state(name)
-        bind_connector(name)  # every log line of this run names the connector
-        log.info("run started", extra={"connector": name, "status": "running", "dry_run": dry_run})
+        bind_connector(name)  # every log line of this run names the connector (and run id)
+        store = RunLogStore(self.store.engine)  # logs "run started" with the run's id
 
         def on_event(event: Event) -> None:
             state.phase, state.message = event.phase, event.message
@@ -176,15 +177,15 @@ class Executor:
         try:
             source = build_source(self.loaded, settings)
         except SourceError as exc:
-            run_id = self.store.start_run(name, "full", dry_run)
-            self.store.finish_run(run_id, "failed", message=str(exc))
+            run_id = store.start_run(name, "full", dry_run)
+            store.finish_run(run_id, "failed", message=str(exc))
             return RunResult(run_id, "failed", message=str(exc), complete=False)
         # A scheduled or requested full run is a full reconcile; an incremental one reads the
         # changes where the source can (else it is a full run too).
         mode = "incremental" if incremental and supports_incremental(source) else "full"
         try:
             return await run_sync(
-                self.store,
+                store,
                 name,
                 settings,
                 source,

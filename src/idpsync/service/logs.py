@@ -2,8 +2,9 @@
 
 Both formats carry the same fields. Besides time, level, logger and message, a line about a
 run names its ``connector``, ``run_id`` and ``status`` (given as ``extra`` by the caller), and
-every line logged while a connector runs names that ``connector`` (see :func:`bind_connector`),
-whichever module logged it. Plain lines put the fields after the message as ``key=value``.
+every line logged while a connector runs names that ``connector`` and, once the run is recorded,
+its ``run_id`` (see :func:`bind_connector`, :func:`bind_run`), whichever module logged it.
+Plain lines put the fields after the message as ``key=value``.
 """
 
 from __future__ import annotations
@@ -18,11 +19,18 @@ LogFormat = Literal["text", "json"]
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 _CONNECTOR: ContextVar[str | None] = ContextVar("idpsync_log_connector", default=None)
+_RUN_ID: ContextVar[int | None] = ContextVar("idpsync_log_run_id", default=None)
 
 
 def bind_connector(name: str) -> None:
     """Name ``name`` on every log line of the current context (a run's task and its tasks)."""
     _CONNECTOR.set(name)
+    _RUN_ID.set(None)
+
+
+def bind_run(run_id: int) -> None:
+    """Name the run ``run_id`` on every later log line of the current context."""
+    _RUN_ID.set(run_id)
 
 
 def fields(record: logging.LogRecord) -> dict[str, Any]:
@@ -35,13 +43,15 @@ def fields(record: logging.LogRecord) -> dict[str, Any]:
 
 
 class RunContext(logging.Filter):
-    """Adds the bound connector to records that do not name one already."""
+    """Adds the bound connector and run id to records that do not name them already."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Always keeps the record."""
-        connector = _CONNECTOR.get()
+        connector, run_id = _CONNECTOR.get(), _RUN_ID.get()
         if connector is not None and not hasattr(record, "connector"):
             record.connector = connector
+        if run_id is not None and not hasattr(record, "run_id"):
+            record.run_id = run_id
         return True
 
 
