@@ -1,23 +1,21 @@
-"""Where the published specs live: ``shared/reference/specs`` beside the repository.
+"""Where the published specs live: ``tests/specs`` in the repository (see its README).
 
-CI lays a copy of ``shared/`` beside the clone; ``IDPSYNC_REFERENCE_DIR`` overrides the place.
-The specs are third-party documents and are read from there, not copied into the repository.
+The specs are third-party documents kept unchanged, so a fresh clone runs every test with
+nothing beside it.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+SPECS = Path(__file__).resolve().parent / "specs"
 
 
 def spec_path(name: str) -> Path:
     """The path of a published spec; fails the test (never skips) when it is missing."""
-    base = Path(os.environ.get("IDPSYNC_REFERENCE_DIR", REPO.parent / "shared" / "reference"))
-    path = base / "specs" / name
+    path = SPECS / name
     if not path.exists():
-        pytest.fail(f"spec {name} not found at {path}; set IDPSYNC_REFERENCE_DIR")
+        pytest.fail(f"spec {name} not found at {path}; see tests/specs/README.md")
     return path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from idpsync import __version__
 from idpsync.store import Store
 from tests.filedata import people, write
 from tests.service.support import TOKEN, harness, login, wait_idle
@@ -90,7 +91,7 @@ async def test_check_and_targets_and_health(tmp_path: Path, store: Store) -> Non
         check = (await api.post("/api/connectors/hr/check")).json()
         assert check["ok"] and check["steps"]
         assert (await api.get("/api/targets")).json() == []
-        assert (await api.get("/healthz")).json() == {"status": "ok"}
+        assert (await api.get("/healthz")).json() == {"status": "ok", "version": __version__}
         await api.post("/api/connectors/hr/sync", json={})
         await wait_idle(api)
         metrics = (await api.get("/metrics")).text

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from idpsync.cli import (  # noqa: F401  (each module registers its commands)
     config_cmd,
+    config_init,
     directory,
     emulate,
     network,

@@ -21,9 +21,31 @@ from idpsync.store.errors import StoreError, StoreUnusable
 app = typer.Typer(
     help="Keep an application's user directory in step with an identity provider.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from idpsync import __version__
+
+        typer.echo(f"idpsync {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version, exit."
+        ),
+    ] = False,
+) -> None:
+    """Keep an application's user directory in step with an identity provider."""
+
+
 config_app = typer.Typer(help="Work with the configuration file.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 emulate_app = typer.Typer(

@@ -20,7 +20,9 @@ from idpsync.engine.runner import RunResult, run_sync
 from idpsync.service import slots
 from idpsync.service.alerts import Alert, Alerter
 from idpsync.service.locks import ConnectorLocks
+from idpsync.service.logs import bind_connector
 from idpsync.service.metrics import Metrics
+from idpsync.service.runlog import RunLogStore
 from idpsync.sources import SourceError, build_source
 from idpsync.sources.base import Event, Source
 from idpsync.store.store import Store
@@ -118,7 +120,11 @@ class Executor:
                     self._locked_run, name, dry_run, allow_deletes, incremental, slot
                 )
             except Exception as exc:  # the runner recorded the run as failed already
-                log.exception("run of %s ended with an internal error", name)
+                log.exception(
+                    "run of %s ended with an internal error",
+                    name,
+                    extra={"connector": name, "status": "failed"},
+                )
                 result = RunResult(0, "failed", message=f"internal error: {type(exc).__name__}")
             if result is not None:  # alerts are out before the run shows as finished
                 await self._finished(name, result, time.monotonic() - started)
@@ -161,6 +167,8 @@ class Executor:
     ) -> RunResult:
         settings = self.loaded.connector(name)
         state = self.state(name)
+        bind_connector(name)  # every log line of this run names the connector (and run id)
+        store = RunLogStore(self.store.engine)  # logs "run started" with the run's id
 
         def on_event(event: Event) -> None:
             state.phase, state.message = event.phase, event.message
@@ -169,15 +177,15 @@ class Executor:
         try:
             source = build_source(self.loaded, settings)
         except SourceError as exc:
-            run_id = self.store.start_run(name, "full", dry_run)
-            self.store.finish_run(run_id, "failed", message=str(exc))
+            run_id = store.start_run(name, "full", dry_run)
+            store.finish_run(run_id, "failed", message=str(exc))
             return RunResult(run_id, "failed", message=str(exc), complete=False)
         # A scheduled or requested full run is a full reconcile; an incremental one reads the
         # changes where the source can (else it is a full run too).
         mode = "incremental" if incremental and supports_incremental(source) else "full"
         try:
             return await run_sync(
-                self.store,
+                store,
                 name,
                 settings,
                 source,

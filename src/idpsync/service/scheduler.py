@@ -134,6 +134,12 @@ class Scheduler:
         return supports_incremental(source)
 
     def _spawn(self, slot: Slot) -> None:
+        log.info(
+            "scheduled %s run due",
+            slot.kind,
+            extra={"connector": slot.connector, "mode": slot.kind, "slot": slot.at.isoformat()},
+        )
+
         async def go() -> None:
             result = await self.executor.run(
                 slot.connector, slot=slot, incremental=slot.kind == "incremental"
@@ -219,7 +225,7 @@ def _deliver_once(executor: Executor, name: str) -> None:
     try:
         asyncio.run(go())
     except Exception:
-        log.exception("delivery to target %s failed", name)
+        log.exception("delivery to target %s failed", name, extra={"target": name})
     cursor = int(TargetState(executor.store, name).row()["cursor"])
     lag = pending_count(executor.store, cursor, settings.connectors)
     executor.metrics.target_lag.labels(name).set(lag)

@@ -23,6 +23,7 @@ from jinja2 import Environment, FileSystemLoader
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from idpsync import __version__
 from idpsync.config import LoadedConfig
 from idpsync.service.alerts import Alerter
 from idpsync.service.executor import Executor
@@ -69,7 +70,7 @@ def create_app(
     clock: Clock = utcnow,
 ) -> FastAPI:
     """The service app for a configuration and an open store."""
-    from idpsync.web import api, authorize, pages
+    from idpsync.web import api, apidocs, authorize, pages
 
     settings = loaded.settings.service
     metrics = Metrics()
@@ -80,6 +81,7 @@ def create_app(
     templates = Jinja2Templates(
         env=Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True)
     )
+    templates.env.globals["version"] = __version__
     service = Service(loaded, store, executor, scheduler, templates)
 
     @asynccontextmanager
@@ -100,6 +102,8 @@ def create_app(
         version="1",
         description="Sync runs, directory, connector checks and targets of idpsync.",
         lifespan=lifespan,
+        docs_url=None,  # served by apidocs, without a CDN
+        redoc_url=None,
     )
     app.state.service = service
     secret = settings.session_secret
@@ -113,16 +117,17 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(pages.router)
     app.include_router(authorize.router)
+    apidocs.install(app)
 
     @app.get("/healthz", tags=["service"], responses={503: {"description": "store unusable"}})
     def healthz() -> dict[str, str]:
-        """Liveness and store reachability (a read: it never waits for a running sync)."""
+        """Liveness, store reachability (a read: never waits for a sync) and the version."""
         try:
             with store.read() as conn:
                 conn.exec_driver_sql("SELECT 1")
         except StoreError as exc:
             raise HTTPException(503, detail=str(exc)) from None
-        return {"status": "ok"}
+        return {"status": "ok", "version": __version__}
 
     @app.get("/metrics", tags=["service"], response_class=Response)
     def prometheus() -> Response:
