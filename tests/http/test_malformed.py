@@ -13,8 +13,10 @@ import httpx
 import pytest
 
 from idpsync.config import HttpSettings
-from idpsync.http import build_http_client, errors
+from idpsync.http import ConcreteEndpoint, build_http_client, errors
 from idpsync.http.policy import MAX_SERVER_WAIT, server_wait
+from idpsync.sources import okta
+from idpsync.sources.okta_pacing import MAX_WAIT, OktaPacer
 from tests.http.conftest import SECRET, assert_clean
 from tests.http.demo_source import DemoSource
 from tests.http.idp import FakeIdp
@@ -181,3 +183,22 @@ async def test_a_deep_error_body_does_not_break_the_translation(status: int) -> 
         503: errors.ServerError,
     }
     assert type(info.value) is expected[status]
+
+
+async def test_okta_pacing_ignores_a_bogus_reset_and_caps_a_huge_one() -> None:
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    pacer = OktaPacer(lambda _target: "/api/v1/users", reserve=0.5, sleep=sleep, clock=lambda: 0.0)
+    target = ConcreteEndpoint(okta.USERS, "https://acme.okta.test/api/v1/users")
+    for reset in ("inf", "nan", "²", "soon"):
+        headers = {"x-rate-limit-limit": "10", "x-rate-limit-remaining": "0"}
+        pacer.after(target, answer(200, **headers, **{"x-rate-limit-reset": reset}))
+        await pacer.before(target)
+    assert waits == []  # an unreadable reading is no reading: nothing to wait for
+    huge = {"x-rate-limit-limit": "10", "x-rate-limit-remaining": "0"}
+    pacer.after(target, answer(200, **huge, **{"x-rate-limit-reset": "99999999999"}))
+    await pacer.before(target)
+    assert waits == [MAX_WAIT]
