@@ -28,8 +28,12 @@ class Trickler:
     def __init__(self) -> None:
         self.requests = 0
         self.port = 0
+        self.tasks: set[asyncio.Task[None]] = set()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.tasks.add(task)
         try:
             await reader.readuntil(b"\r\n\r\n")
             self.requests += 1
@@ -43,6 +47,7 @@ class Trickler:
             pass
         finally:
             writer.transport.abort()
+            self.tasks.discard(task)
 
 
 @pytest.fixture
@@ -52,6 +57,9 @@ async def trickler() -> AsyncIterator[Trickler]:
     trickle.port = server.sockets[0].getsockname()[1]
     yield trickle
     server.close()
+    for task in list(trickle.tasks):  # still dripping: end them, closing their sockets
+        task.cancel()
+    await asyncio.gather(*trickle.tasks, return_exceptions=True)
     await server.wait_closed()
 
 

@@ -202,3 +202,29 @@ async def test_okta_pacing_ignores_a_bogus_reset_and_caps_a_huge_one() -> None:
     pacer.after(target, answer(200, **huge, **{"x-rate-limit-reset": "99999999999"}))
     await pacer.before(target)
     assert waits == [MAX_WAIT]
+
+
+async def test_a_refusal_with_a_deep_body_is_still_a_token_error() -> None:
+    def token(_request: Request) -> Reply:
+        return Reply(400, body=DEEP, headers={"Content-Type": "application/json"})
+
+    async with LocalServer(FakeIdp(token=token)) as server:
+        source = source_for(server)
+        with pytest.raises(errors.TokenError) as info:
+            await source.snapshot()
+        await source.aclose()
+    assert info.value.error_code == "HTTP 400"
+    assert f"(POST /oauth2/token on 127.0.0.1:{server.port})" in str(info.value)
+
+
+async def test_an_error_body_is_cut_in_the_message() -> None:
+    def users(_request: Request, _idp: FakeIdp) -> Reply:
+        return Reply(400, body=b"x " * 500_000, headers={"Content-Type": "text/plain"})
+
+    async with LocalServer(FakeIdp(users=users)) as server:
+        source = source_for(server)
+        with pytest.raises(errors.BadRequest) as info:
+            await source.snapshot()
+        await source.aclose()
+    assert len(str(info.value)) < 2000
+    assert "more chars)" in str(info.value)

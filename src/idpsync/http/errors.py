@@ -37,7 +37,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from idpsync.http.endpoint import ConcreteEndpoint
-from idpsync.http.redact import scrub
+from idpsync.http.redact import scrub, truncate
 from idpsync.sources.base import SourceError
 
 
@@ -61,7 +61,7 @@ class HttpError(SourceError):
         self.cause = scrub(cause)
         self.remedy = scrub(remedy)
         self.status = status
-        self.body = scrub(body) if body else None
+        self.body = truncate(body) if body else None  # a hostile body can be huge
         self.attempts = attempts
         super().__init__(self.message())
 

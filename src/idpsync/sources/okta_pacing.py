@@ -27,7 +27,6 @@ from idpsync.http.endpoint import ConcreteEndpoint
 from idpsync.http.policy import pause
 from idpsync.sources.base import SourceStats
 
-
 MAX_WAIT = 65.0
 """The longest wait for a window: Okta's windows last one minute (a larger ``Reset`` is bogus)."""
 
