@@ -15,8 +15,9 @@ import pytest
 from idpsync.config import HttpSettings
 from idpsync.http import ConcreteEndpoint, build_http_client, errors
 from idpsync.http.policy import MAX_SERVER_WAIT, server_wait
-from idpsync.sources import okta
+from idpsync.sources import okta, okta_incremental, onelogin_delta
 from idpsync.sources.okta_pacing import MAX_WAIT, OktaPacer
+from idpsync.sources.onelogin_api import CallBudget
 from tests.http.conftest import SECRET, assert_clean
 from tests.http.demo_source import DemoSource
 from tests.http.idp import FakeIdp
@@ -228,3 +229,19 @@ async def test_an_error_body_is_cut_in_the_message() -> None:
         await source.aclose()
     assert len(str(info.value)) < 2000
     assert "more chars)" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "date", ["Fri, 31 Dec 9999 23:59:59 -2359", "1 Jan 99999999999 00:00:00 GMT", "²", ""]
+)
+async def test_garbage_date_and_rate_headers_read_as_absent(date: str) -> None:
+    headers = {"date": date} if date else {}
+    assert okta_incremental.server_time(answer(200, **headers)) is None
+    assert onelogin_delta.server_time(date) is None
+    budget = CallBudget(minimum=10)
+    bogus = {"x-ratelimit-limit": "²", "x-ratelimit-remaining": "٣", "x-ratelimit-reset": "²"}
+    budget.observe_headers(answer(200, **bogus).headers)
+    assert (budget.limit, budget.remaining, budget.reset_at) == (None, None, None)
+    budget.observe_headers(answer(200, **{"x-ratelimit-reset": "9" * 18}).headers, now=0.0)
+    assert budget.reset_at == 86400
+    assert "UTC" in budget.message("the users listing")
