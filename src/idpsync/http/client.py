@@ -5,6 +5,10 @@
 they receive it, so tests can hand them a client over ``httpx.ASGITransport`` or
 ``httpx.MockTransport``. Every request is made for an :class:`~idpsync.http.endpoint.Endpoint`;
 failures become :mod:`idpsync.http.errors` that name it.
+
+Two guards apply to every request: credentials and next-page links stay on the client's
+configured origins (:mod:`idpsync.http.origins`; redirects are never followed), and one
+request, connect to last body byte, must finish within ``http.request_deadline``.
 """
 
 from __future__ import annotations
