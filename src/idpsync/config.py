@@ -144,6 +144,8 @@ class HttpSettings(Strict):
     """Seconds to wait for a TCP/TLS connection."""
     read_timeout: float = Field(60.0, gt=0)
     """Seconds to wait for response data."""
+    request_deadline: float = Field(120.0, gt=0)
+    """Seconds one request may take in all (connect, send, read the whole body)."""
     proxy: ProxyUrlText | None = None
     """Proxy URL (``http://host:port``); by default ``HTTPS_PROXY``/``NO_PROXY`` are honoured."""
     ca_bundle: str | None = None

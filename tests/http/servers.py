@@ -68,11 +68,17 @@ Handler = Callable[[Request], Reply | str | Awaitable[Reply | str]]
 
 
 class LocalServer:
-    """An HTTP/1.1 server on 127.0.0.1 (any free port) whose answers ``handler`` decides."""
+    """An HTTP/1.1 server on ``host`` (127.0.0.1; any free port) whose answers ``handler`` decides.
 
-    def __init__(self, handler: Handler, tls: ssl.SSLContext | None = None) -> None:
+    Another loopback address (``127.0.0.2``) makes a server on another origin.
+    """
+
+    def __init__(
+        self, handler: Handler, tls: ssl.SSLContext | None = None, host: str = "127.0.0.1"
+    ) -> None:
         self.handler = handler
         self.tls = tls
+        self.host = host
         self.requests: list[Request] = []
         self.port = 0
         self._server: asyncio.Server | None = None
@@ -80,10 +86,10 @@ class LocalServer:
 
     @property
     def url(self) -> str:
-        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     async def __aenter__(self) -> LocalServer:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0, ssl=self.tls)
+        self._server = await asyncio.start_server(self._accept, self.host, 0, ssl=self.tls)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 

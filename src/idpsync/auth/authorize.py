@@ -183,12 +183,13 @@ async def exchange_code(
     }
     if flow.client_secret:
         form["client_secret"] = flow.client_secret.get_secret_value()
+    http.allow_credentials_to(flow.token_endpoint.url)
     response = await http.request(
         flow.token_endpoint, data=form, authenticate=False, accept=(400, 401)
     )
     if response.status_code in (400, 401):
         raise token_error(response, flow.token_endpoint, connector)
-    token = parse_token_response(response)
+    token = parse_token_response(response, target=flow.token_endpoint)
     if not token.refresh_token:
         raise SourceError(
             "the IdP issued no refresh token; make sure the consent asks for offline access "

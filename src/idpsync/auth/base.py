@@ -11,6 +11,7 @@ they get the same retries and the same error translation ("Token request failed:
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -18,7 +19,9 @@ from typing import Any, Protocol
 
 import httpx
 
-from idpsync.http.errors import TokenError
+from idpsync.http.body import json_body
+from idpsync.http.endpoint import ConcreteEndpoint, Endpoint
+from idpsync.http.errors import MalformedAnswer, TokenError
 from idpsync.http.redact import register_secret, truncate
 
 REFRESH_MARGIN = 60.0
@@ -96,16 +99,60 @@ class CachedTokenProvider(ABC):
                 self._token = None
 
 
-def parse_token_response(response: httpx.Response, scheme: str = "Bearer") -> Token:
-    """A :class:`Token` from an OAuth token response (``access_token``, ``expires_in``)."""
-    body: dict[str, Any] = response.json()
-    value = str(body["access_token"])
+def parse_token_response(
+    response: httpx.Response, scheme: str = "Bearer", target: ConcreteEndpoint | None = None
+) -> Token:
+    """A :class:`Token` from an OAuth token response (``access_token``, ``expires_in``).
+
+    An answer that is not a JSON object, lacks a string ``access_token`` or has an
+    ``expires_in`` that is not a number of seconds raises a :class:`TokenError` naming the
+    token endpoint (``target``; by default the URL the response came from).
+    """
+    where = target or ConcreteEndpoint(_TOKEN, str(response.request.url))
+    try:
+        body = json_body(response, where)
+    except MalformedAnswer as exc:
+        raise _bad_answer(where, response, "its answer is not JSON") from exc
+    if not isinstance(body, dict):
+        raise _bad_answer(where, response, "its answer is not a JSON object")
+    value = body.get("access_token")
+    if not isinstance(value, str) or not value:
+        raise _bad_answer(where, response, "its answer carries no access_token")
     register_secret(value)
     refresh = body.get("refresh_token")
+    refresh = refresh if isinstance(refresh, str) and refresh else None
     if refresh:
-        register_secret(str(refresh))
-    expires_in = float(body.get("expires_in") or 3600)
-    return Token(value, time.time() + expires_in, scheme, str(refresh) if refresh else None)
+        register_secret(refresh)
+    expires_in = _seconds(body.get("expires_in"))
+    if expires_in is None:
+        raise _bad_answer(where, response, "its expires_in is not a number of seconds")
+    return Token(value, time.time() + expires_in, scheme, refresh)
+
+
+_TOKEN = Endpoint("token", "POST", "/token", "obtain an access token", token=True)
+
+
+def _seconds(raw: object) -> float | None:
+    """``expires_in`` as seconds: a number or a numeric string (Azure AD v1 sends one)."""
+    if raw is None or raw == "" or raw == 0:
+        return 3600.0  # absent (or 0, as some IdPs send): the usual hour
+    if isinstance(raw, bool):
+        return None
+    try:
+        seconds = float(raw) if isinstance(raw, int | float | str) else math.nan
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _bad_answer(target: ConcreteEndpoint, response: httpx.Response, what: str) -> TokenError:
+    return TokenError(
+        target,
+        f"the token endpoint answered {response.status_code} but {what}",
+        "check token_url (and base_url): it must be the IdP's OAuth token endpoint, not a web "
+        "page or a proxy's",
+        status=response.status_code,
+    )
 
 
 OAUTH_ERRORS: dict[str, tuple[str, str]] = {
@@ -162,7 +209,7 @@ def token_error(
     """A :class:`TokenError` from an OAuth error response, in an administrator's words."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         body = {}
     body = body if isinstance(body, dict) else {}
     code = str(body.get("error") or f"HTTP {response.status_code}")

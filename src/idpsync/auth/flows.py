@@ -45,6 +45,7 @@ class _FormFlow(CachedTokenProvider):
         self.http = http
         self.token_endpoint = token_endpoint
         self.connector = connector
+        http.allow_credentials_to(token_endpoint.url)
 
     async def _post(
         self, form: dict[str, str], headers: dict[str, str] | None = None, refresh: bool = False
@@ -58,7 +59,7 @@ class _FormFlow(CachedTokenProvider):
         )
         if response.status_code in _OAUTH_ERRORS:
             raise token_error(response, self.token_endpoint, self.connector, refresh)
-        return parse_token_response(response)
+        return parse_token_response(response, target=self.token_endpoint)
 
 
 def _basic(user: str, password: str) -> dict[str, str]:
@@ -276,7 +277,7 @@ class OneLoginCredentials(_FormFlow):
         )
         if response.status_code in _OAUTH_ERRORS:
             raise token_error(response, self.token_endpoint, self.connector)
-        return parse_token_response(response)
+        return parse_token_response(response, target=self.token_endpoint)
 
 
 class StaticToken:

@@ -6,6 +6,7 @@ A connector receives an :class:`HttpClient` (built by :func:`build_http_client` 
 :class:`HttpError` subclasses (see :mod:`idpsync.http.errors`). See ``docs/http.md``.
 """
 
+from idpsync.http.body import json_body
 from idpsync.http.budget import RequestBudget
 from idpsync.http.client import (
     HttpClient,
@@ -31,6 +32,7 @@ __all__ = [
     "RequestBudget",
     "build_http_client",
     "build_httpx_client",
+    "json_body",
     "proxy_for",
     "redact_url",
     "register_secret",

@@ -5,10 +5,15 @@
 they receive it, so tests can hand them a client over ``httpx.ASGITransport`` or
 ``httpx.MockTransport``. Every request is made for an :class:`~idpsync.http.endpoint.Endpoint`;
 failures become :mod:`idpsync.http.errors` that name it.
+
+Two guards apply to every request: credentials and next-page links stay on the client's
+configured origins (:mod:`idpsync.http.origins`; redirects are never followed), and one
+request, connect to last body byte, must finish within ``http.request_deadline``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import logging
 import os
@@ -24,12 +29,26 @@ import httpx
 from idpsync import __version__
 from idpsync.config import HttpSettings
 from idpsync.http import errors as e
+from idpsync.http.body import json_body
 from idpsync.http.budget import DEFAULT_CONCURRENCY, RequestBudget
 from idpsync.http.endpoint import ConcreteEndpoint, Endpoint
+from idpsync.http.origins import (
+    Origin,
+    carries_credentials,
+    check_credentials,
+    check_link,
+    origin_of,
+    redirect_error,
+)
 from idpsync.http.policy import Action, backoff, classify_error, classify_response, pause
 from idpsync.http.policy import server_wait as _server_wait
 from idpsync.http.redact import install_log_filter, redact_url
-from idpsync.http.translate import network_error, status_error
+from idpsync.http.translate import (
+    DeadlineExceeded,
+    deadline_error,
+    network_error,
+    status_error,
+)
 from idpsync.sources.base import SourceError, SourceStats
 
 if TYPE_CHECKING:
@@ -147,6 +166,7 @@ class HttpClient:
         client for its token requests."""
         self.pacer = pacer
         """Optional pacing strategy fed every response's headers (see :mod:`.pacing`)."""
+        self._token_origins: set[Origin] = set()
 
     def target(
         self, endpoint: Endpoint, values: Mapping[str, str] | None = None
@@ -172,33 +192,39 @@ class HttpClient:
         Returns a response whose status is below 400 or in ``accept``; anything else raises an
         :class:`~idpsync.http.errors.HttpError` that names the endpoint.
 
-        ``url`` replaces the template's URL (e.g. a next-page link the IdP returned).
+        ``url`` replaces the template's URL (e.g. a next-page link the IdP returned); it must
+        stay on the template's origin. Credentials only go to :meth:`credential_origins`; a
+        3xx answer is never followed. Both raise :class:`~idpsync.http.errors.ForeignOrigin`
+        before anything is sent there (see :mod:`idpsync.http.origins`).
         """
         if isinstance(endpoint, ConcreteEndpoint):
             target = endpoint
         else:
             target = self.target(endpoint, values)
         if url is not None:
-            target = ConcreteEndpoint(target.endpoint, url)
+            target = ConcreteEndpoint(target.endpoint, check_link(target, url))
         request = _Request(target, params, json, data, headers, authenticate and bool(self.auth))
+        if carries_credentials(target, request.authenticate, headers):
+            check_credentials(target, self.credential_origins())
         return await self._attempts(request, accept)
 
     async def get_json(
         self, endpoint: Endpoint, values: Mapping[str, str] | None = None, **kwargs: Any
     ) -> Any:
-        """``request`` and decode a JSON body (a bad body names the endpoint too)."""
+        """``request`` and decode a JSON body (a malformed one names the endpoint too)."""
         response = await self.request(endpoint, values, **kwargs)
-        try:
-            return response.json()
-        except ValueError as exc:
-            target = ConcreteEndpoint(endpoint, str(response.request.url))
-            raise e.BadRequest(
-                target,
-                "the answer is not JSON",
-                "check base_url: it may point at a web page or a proxy's error page",
-                status=response.status_code,
-                body=response.text,
-            ) from exc
+        return json_body(response, endpoint)
+
+    def allow_credentials_to(self, url: str) -> None:
+        """Let credentials go to ``url``'s origin too (a token flow's token endpoint)."""
+        origin = origin_of(url)
+        if origin is not None:
+            self._token_origins.add(origin)
+
+    def credential_origins(self) -> set[Origin]:
+        """The origins credentials may go to: the base URL's and the token endpoints'."""
+        base = origin_of(self.base_url)
+        return self._token_origins | ({base} if base else set())
 
     async def _attempts(self, request: _Request, accept: Collection[int]) -> httpx.Response:
         attempt, waited, refreshed = 0, 0.0, False
@@ -206,10 +232,8 @@ class HttpClient:
             attempt += 1
             try:
                 response = await self._send(request)
-            except httpx.TransportError as exc:
-                error = network_error(
-                    exc, request.target, proxy_for(request.target.url, self.settings), attempt
-                )
+            except (httpx.TransportError, DeadlineExceeded) as exc:
+                error = self._network_error(exc, request.target, attempt)
                 wait = backoff(attempt)
                 if classify_error(error).action is Action.FAIL or not self._room(
                     attempt, waited, wait
@@ -218,7 +242,13 @@ class HttpClient:
                 await self._retry(request, error.cause, wait)
                 waited += wait
                 continue
-            if response.status_code < 400 or response.status_code in accept:
+            if response.status_code in accept:
+                return response
+            if 300 <= response.status_code < 400 and response.status_code != 304:
+                raise redirect_error(
+                    request.target, response.status_code, response.headers.get("location")
+                )
+            if response.status_code < 400:
                 return response
             rule = classify_response(response)
             if rule.action is Action.REFRESH and request.authenticate and not refreshed:
@@ -237,6 +267,13 @@ class HttpClient:
                     waited += wait
                     continue
             raise status_error(response, request.target, attempt, waited)
+
+    def _network_error(
+        self, exc: Exception, target: ConcreteEndpoint, attempt: int
+    ) -> e.NetworkError:
+        if isinstance(exc, DeadlineExceeded):
+            return deadline_error(exc, target, attempt)
+        return network_error(exc, target, proxy_for(target.url, self.settings), attempt)
 
     def _room(self, attempt: int, waited: float, wait: float) -> bool:
         return attempt < self.settings.max_attempts and (
@@ -269,14 +306,7 @@ class HttpClient:
             self.stats.requests += 1
             response: httpx.Response | None = None
             try:
-                response = await self.client.request(
-                    request.target.endpoint.method,
-                    request.target.url,
-                    params=_merge(request.target.params, request.params),
-                    json=request.json,
-                    data=request.data,
-                    headers=headers,
-                )
+                response = await self._whole(request, headers)
             finally:
                 if self.pacer is not None:
                     self.pacer.after(request.target, response)
@@ -290,6 +320,26 @@ class HttpClient:
                 len(response.content),
             )
         return response
+
+    async def _whole(self, request: _Request, headers: dict[str, str]) -> httpx.Response:
+        """The whole answer, body read, within ``http.request_deadline``.
+
+        httpx's timeouts bound each read, not their sum: a server trickling a byte at a time
+        would otherwise hold the sync (and in ``serve`` the connector's lock) forever.
+        """
+        deadline = self.settings.request_deadline
+        try:
+            async with asyncio.timeout(deadline):
+                return await self.client.request(
+                    request.target.endpoint.method,
+                    request.target.url,
+                    params=_merge(request.target.params, request.params),
+                    json=request.json,
+                    data=request.data,
+                    headers=headers,
+                )
+        except TimeoutError as exc:
+            raise DeadlineExceeded(deadline) from exc
 
     async def aclose(self) -> None:
         """Close the connection pool."""

@@ -13,7 +13,9 @@ none carries a secret.
         │   ├── ConnectionReset       the peer (or a middlebox) dropped the connection
         │   ├── TlsError              certificate not trusted, hostname mismatch, handshake failed
         │   ├── ProxyError            proxy unreachable, refused CONNECT, or wants credentials
-        │   └── Timeout               connect or read timeout
+        │   └── Timeout               connect or read timeout, or no complete answer in time
+        ├── ForeignOrigin             a link, redirect or credential aimed at another origin
+        ├── MalformedAnswer           a body that should be JSON and is not (or is too deep)
         └── StatusError               the server answered with an error status
             ├── BadRequest            400 and other 4xx not listed below
             ├── Unauthorized          401: credentials or token rejected
@@ -35,7 +37,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from idpsync.http.endpoint import ConcreteEndpoint
-from idpsync.http.redact import scrub
+from idpsync.http.redact import scrub, truncate
 from idpsync.sources.base import SourceError
 
 
@@ -59,7 +61,7 @@ class HttpError(SourceError):
         self.cause = scrub(cause)
         self.remedy = scrub(remedy)
         self.status = status
-        self.body = scrub(body) if body else None
+        self.body = truncate(body) if body else None  # a hostile body can be huge
         self.attempts = attempts
         super().__init__(self.message())
 
@@ -121,6 +123,31 @@ class ProxyError(NetworkError):
 
 class Timeout(NetworkError):
     """No connection or no answer within the configured time."""
+
+
+class ForeignOrigin(HttpError):
+    """A request would leave the configured origins; refused before anything was sent.
+
+    A next-page link or a redirect naming another origin, or credentials for a host that is
+    neither the API origin nor a token endpoint (see :mod:`idpsync.http.origins`).
+    """
+
+    def __init__(
+        self,
+        target: ConcreteEndpoint,
+        cause: str,
+        remedy: str,
+        *,
+        origin: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        self.origin = origin
+        """The foreign origin (``scheme://host[:port]``), when known."""
+        super().__init__(target, cause, remedy, status=status)
+
+
+class MalformedAnswer(HttpError):
+    """The answer's body should be JSON and is not (or nests too deeply to be read)."""
 
 
 class StatusError(HttpError):
@@ -201,7 +228,9 @@ __all__ = [
     "ConnectionReset",
     "DnsError",
     "Forbidden",
+    "ForeignOrigin",
     "HttpError",
+    "MalformedAnswer",
     "NetworkError",
     "NotFound",
     "ProxyError",

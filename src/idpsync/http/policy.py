@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -99,36 +100,47 @@ def google_reason(response: httpx.Response) -> str | None:
         body = json.loads(response.content)
         errors = body["error"]["errors"]
         return str(errors[0]["reason"])
-    except (ValueError, KeyError, IndexError, TypeError):
+    except (ValueError, KeyError, IndexError, TypeError, RecursionError):
         return None
 
 
+MAX_SERVER_WAIT = 3600.0
+"""A server-requested wait is capped here (``max_retry_seconds`` then decides whether to wait)."""
+
+_SECONDS = re.compile(r"[0-9]{1,12}")
+
+
 def server_wait(response: httpx.Response, now: float | None = None) -> float | None:
-    """Seconds the server asked to wait (``Retry-After``, ``X-Rate-Limit-Reset``), or ``None``."""
+    """Seconds the server asked to wait (``Retry-After``, ``X-Rate-Limit-Reset``), or ``None``.
+
+    Only ASCII digits count as a number (``"²".isdigit()`` is true in Python); an unreadable
+    value counts as absent and a huge one is capped at :data:`MAX_SERVER_WAIT`.
+    """
     server_now = _date(response) or (now if now is not None else time.time())
-    value = response.headers.get("retry-after")
+    value = response.headers.get("retry-after", "").strip()
+    if _SECONDS.fullmatch(value):
+        return min(MAX_SERVER_WAIT, float(value))
     if value:
-        value = value.strip()
-        if value.isdigit():
-            return float(value)
-        try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - server_now)
-        except (TypeError, ValueError):
-            pass
-    reset = response.headers.get("x-rate-limit-reset")
-    if reset and reset.strip().isdigit():
-        return max(0.0, float(reset) - server_now)
+        moment = _when(value)
+        if moment is not None:
+            return min(MAX_SERVER_WAIT, max(0.0, moment - server_now))
+    reset = response.headers.get("x-rate-limit-reset", "").strip()
+    if _SECONDS.fullmatch(reset):
+        return min(MAX_SERVER_WAIT, max(0.0, float(reset) - server_now))
     return None
+
+
+def _when(value: str) -> float | None:
+    """An HTTP date as epoch seconds; ``None`` for anything else."""
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, OverflowError, IndexError):
+        return None
 
 
 def _date(response: httpx.Response) -> float | None:
     value = response.headers.get("date")
-    if not value:
-        return None
-    try:
-        return parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError):
-        return None
+    return _when(value) if value else None
 
 
 def backoff(attempt: int, base: float = 0.5, cap: float = 30.0) -> float:

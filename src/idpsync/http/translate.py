@@ -133,6 +133,26 @@ def _timeout(exc: httpx.TimeoutException, target: ConcreteEndpoint, attempts: in
     )
 
 
+class DeadlineExceeded(Exception):
+    """The whole request (connect, send, read the body) took longer than its deadline."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"no complete answer within {seconds:g} s")
+        self.seconds = seconds
+
+
+def deadline_error(exc: DeadlineExceeded, target: ConcreteEndpoint, attempts: int) -> e.Timeout:
+    """The :class:`~idpsync.http.errors.Timeout` for a request over ``http.request_deadline``."""
+    return e.Timeout(
+        target,
+        f"no complete answer within {exc.seconds:g} s from {target.host} (the answer was still "
+        "arriving, or not at all, when the request deadline passed)",
+        "the IdP or something in between (a proxy, a middlebox) is answering very slowly; try "
+        "again later, or raise http.request_deadline if the IdP is merely slow",
+        attempts=attempts,
+    )
+
+
 def _proxy_refused(
     exc: httpx.ProxyError, target: ConcreteEndpoint, proxy: str | None, attempts: int
 ) -> e.ProxyError:
@@ -317,7 +337,7 @@ def idp_message(response: httpx.Response) -> str | None:
     """The human part of an IdP's error body (Graph, Google, Okta, Keycloak, OAuth shapes)."""
     try:
         body = json.loads(response.content)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(body, dict):
         return None

@@ -69,6 +69,7 @@ from idpsync.config_policy import PolicySettings, fetch_scope
 from idpsync.diagnostics import read_probe, token_probe
 from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, build_http_client
 from idpsync.http.errors import HttpError, NotFound
+from idpsync.http.origins import same_origin
 from idpsync.model import MemberKind, Membership, Snapshot, SourceUser
 from idpsync.sources import entra_graph as g
 from idpsync.sources.base import DeltaResult, Event, Probe, Progress, Source, no_progress
@@ -219,8 +220,9 @@ class EntraSource(Source):
 
         async def take(key: str, endpoint: Endpoint, params: dict[str, str]) -> None:
             page = await self._guard(scratch, endpoint, self.http.get_json(endpoint, params=params))
-            if page is not None and page.get("@odata.deltaLink"):
-                links[key] = str(page["@odata.deltaLink"])
+            link = str(page.get("@odata.deltaLink") or "") if page is not None else ""
+            if link and same_origin(self.http.target(endpoint).url, link):
+                links[key] = link  # a link elsewhere is never kept (nor followed next time)
 
         await run_all(
             [

@@ -30,6 +30,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from idpsync.http.errors import BadRequest, HttpError, NotFound
+from idpsync.http.origins import check_link
 from idpsync.model import MemberKind, Membership, Snapshot
 from idpsync.sources import entra_graph as g
 from idpsync.sources.base import DeltaResult, Event, Progress, SourceError
@@ -63,7 +64,7 @@ async def follow(source: EntraSource, endpoint: Endpoint, link: str) -> tuple[li
         if url is None:
             if not page.get("@odata.deltaLink"):
                 raise g.RepeatedLink(f"{endpoint.label}: a page has neither next nor delta link")
-            return items, str(page["@odata.deltaLink"])
+            return items, check_link(source.http.target(endpoint), str(page["@odata.deltaLink"]))
     raise AssertionError("unreachable")
 
 

@@ -48,7 +48,7 @@ from idpsync.auth import CachedTokenProvider, JwtBearer, RefreshTokenFlow
 from idpsync.auth.authorize import AuthorizationCodeFlow
 from idpsync.config import GoogleSourceSettings
 from idpsync.diagnostics import read_probe, token_probe
-from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient
+from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, json_body
 from idpsync.http import errors as e
 from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup
 from idpsync.sources import google_api as g
@@ -317,7 +317,7 @@ class GoogleSource(Source):
 
     async def _photo(self, user_key: str) -> str | None:
         response = await self.http.request(g.PHOTO, {"userKey": user_key}, accept=(404,))
-        return None if response.status_code == 404 else g.photo_ref(response.json())
+        return None if response.status_code == 404 else g.photo_ref(json_body(response, g.PHOTO))
 
     # ---- one user --------------------------------------------------------------------------
 
@@ -326,7 +326,7 @@ class GoogleSource(Source):
         response = await self.http.request(g.USER, {"userKey": key}, accept=(404, 412))
         if response.status_code in (404, 412):
             return None  # 412: deleted recently (Google keeps it ~20 days)
-        item = response.json()
+        item = json_body(response, g.USER)
         snap = Snapshot()
         manager = await self._manager_id(g.manager_email(item))
         ref = None
@@ -341,7 +341,7 @@ class GoogleSource(Source):
         if not email:
             return None
         response = await self.http.request(g.USER, {"userKey": email}, accept=(404, 412))
-        return None if response.status_code != 200 else str(response.json()["id"])
+        return None if response.status_code != 200 else str(json_body(response, g.USER)["id"])
 
     async def _groups_above(self, snap: Snapshot, user_id: str) -> None:
         todo, seen = [(user_id, MemberKind.USER)], set()

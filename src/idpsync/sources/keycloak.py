@@ -55,7 +55,14 @@ import httpx
 from idpsync.auth import ClientSecret
 from idpsync.auth.base import CachedTokenProvider, Token
 from idpsync.config import KeycloakSourceSettings
-from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, HttpError, build_http_client
+from idpsync.http import (
+    ConcreteEndpoint,
+    Endpoint,
+    HttpClient,
+    HttpError,
+    build_http_client,
+    json_body,
+)
 from idpsync.http import errors as e
 from idpsync.model import Snapshot
 from idpsync.sources.base import Event, Probe, Progress, Source, SourceError, no_progress
@@ -352,7 +359,7 @@ class KeycloakSource(Source):
             target = USER.resolve(self.root, {**self.values, "id": key})
             response = await self.http.request(target, accept=(404,))
             if response.status_code == 200:
-                found: dict[str, Any] = response.json()
+                found: dict[str, Any] = json_body(response, target)
                 return found
         field = "email" if "@" in key else "username"
         for name in dict.fromkeys((field, "username")):

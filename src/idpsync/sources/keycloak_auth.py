@@ -25,6 +25,7 @@ class PasswordGrant(CachedTokenProvider):
     ) -> None:
         super().__init__()
         self.http, self.token_endpoint = http, token_endpoint
+        http.allow_credentials_to(token_endpoint.url)
         self.client_id, self.username, self.password = client_id, username, password
         register_secret(password.get_secret_value())
 
@@ -41,4 +42,4 @@ class PasswordGrant(CachedTokenProvider):
         )
         if response.status_code in (400, 401):
             raise token_error(response, self.token_endpoint)
-        return parse_token_response(response)
+        return parse_token_response(response, target=self.token_endpoint)

@@ -54,7 +54,7 @@ import httpx
 
 from idpsync.auth import PrivateKeyJwt, StaticToken
 from idpsync.config import OktaSourceSettings
-from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient
+from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, json_body
 from idpsync.http import errors as e
 from idpsync.http.errors import NotFound
 from idpsync.model import Membership, Snapshot, SourceGroup, SourceUser
@@ -417,12 +417,7 @@ def to_group(raw: dict[str, Any]) -> SourceGroup:
 
 
 def _page(response: httpx.Response, endpoint: Endpoint) -> list[dict[str, Any]]:
-    try:
-        body = response.json()
-    except ValueError as exc:
-        raise ListingError(
-            f"{endpoint.label}: the answer is not JSON (cut off?) at {response.request.url.path}"
-        ) from exc
+    body = json_body(response, endpoint)
     if not isinstance(body, list):
         raise ListingError(f"{endpoint.label}: expected a JSON array, got {type(body).__name__}")
     return body

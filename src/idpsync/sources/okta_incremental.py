@@ -60,9 +60,9 @@ def server_time(response: httpx.Response) -> str | None:
     """The response's ``Date`` minus one second, in Okta's timestamp format."""
     try:
         moment = parsedate_to_datetime(response.headers["date"]) - timedelta(seconds=1)
-    except (KeyError, TypeError, ValueError):
+        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    except (KeyError, TypeError, ValueError, OverflowError):  # absent or garbage: no mark
         return None
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def due_for_full(state: Mapping[str, Any], hours: float, now: float | None = None) -> bool:

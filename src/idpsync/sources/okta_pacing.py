@@ -27,6 +27,9 @@ from idpsync.http.endpoint import ConcreteEndpoint
 from idpsync.http.policy import pause
 from idpsync.sources.base import SourceStats
 
+MAX_WAIT = 65.0
+"""The longest wait for a window: Okta's windows last one minute (a larger ``Reset`` is bogus)."""
+
 
 @dataclass
 class BucketState:
@@ -75,6 +78,7 @@ class OktaPacer:
             self._expire(state)
             while state.known and state.remaining - state.in_flight <= self.floor(state):
                 wait = max(0.0, state.reset - state.server_now - self._age(state)) + 1.0
+                wait = min(wait, MAX_WAIT)  # a garbage Reset must not park the sync
                 self._count(key, wait)
                 await self.sleep(wait)
                 state.remaining, state.known = state.limit, False
@@ -121,8 +125,10 @@ def _reading(response: httpx.Response) -> tuple[int, int, float, float] | None:
         reset = float(headers["x-rate-limit-reset"])
     except (KeyError, ValueError):
         return None
+    if not math.isfinite(reset):
+        return None
     try:
         server_now = parsedate_to_datetime(headers["date"]).timestamp()
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError, IndexError):
         server_now = time.time()
     return limit, remaining, reset, server_now

@@ -44,7 +44,7 @@ import httpx
 from idpsync.auth import OneLoginCredentials
 from idpsync.config import OneLoginSourceSettings
 from idpsync.diagnostics import read_probe, token_probe
-from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, HttpError
+from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, HttpError, json_body
 from idpsync.model import Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources import onelogin_api as ol
 from idpsync.sources import onelogin_delta as od
@@ -148,7 +148,7 @@ class OneLoginSource(Source):
         """
         try:
             response = await self._get(ol.RATE_LIMIT)
-            data = response.json().get("data") or {}
+            data = json_body(response, ol.RATE_LIMIT).get("data") or {}
         except (HttpError, ValueError, AttributeError) as exc:
             log.warning("could not read the API budget first (%s); reading on", exc)
             self.stats.extra["rate_limit_preflight"] = "failed"
@@ -185,7 +185,7 @@ class OneLoginSource(Source):
             response = await self._get(endpoint, values, query)
             if answered is not None:
                 answered.set()
-            items.extend(ol.page_items(response.json(), v1=v1))
+            items.extend(ol.page_items(json_body(response, endpoint), v1=v1))
             total = response.headers.get("total-count")
             progress(Event("fetch", f"{endpoint.name}: {len(items)}", len(items), _int(total)))
             cursor = paging.next(response)
@@ -424,10 +424,10 @@ class OneLoginSource(Source):
     async def _find_user(self, key: str) -> dict[str, Any] | None:
         if key.isdigit():
             response = await self._get(ol.USER, {"id": key}, accept=(404,))
-            return None if response.status_code == 404 else dict(response.json())
+            return None if response.status_code == 404 else dict(json_body(response, ol.USER))
         for attribute in ("username", "email") if "@" not in key else ("email", "username"):
             params = {attribute: key, "limit": ol.PAGE_SIZE, "fields": ol.USER_FIELDS}
-            body = (await self._get(ol.USERS, params=params)).json()
+            body = json_body(await self._get(ol.USERS, params=params), ol.USERS)
             for item in ol.page_items(body, v1=False):
                 if str(item.get(attribute, "")).casefold() == key.casefold():
                     return item
@@ -440,7 +440,7 @@ class OneLoginSource(Source):
         if response.status_code == 404:
             snap.mark_incomplete(f"{endpoint.label}: {raw} was not found")
             return []
-        body = response.json()
+        body = json_body(response, endpoint)
         items = ol.page_items(body, v1=True) if v1 else [body]
         return [ol.to_group(i) if v1 else self._role(i) for i in items]
 
@@ -478,4 +478,4 @@ def _same(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def _int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
+    return int(value) if value and value.isascii() and value.isdigit() else None

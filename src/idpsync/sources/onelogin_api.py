@@ -6,6 +6,7 @@ function or a small class over responses, so it is tested without a network.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -228,7 +229,8 @@ class CallBudget:
     def observe(self, limit: object, remaining: object, reset: object, now: float | None) -> None:
         """Update from the three values (any may be missing)."""
         moment = time.time() if now is None else now
-        reset_at = moment + int(str(reset)) if _is_int(reset) else None
+        # Seconds to the hourly reset; a bogus huge value is capped at a day.
+        reset_at = moment + min(int(str(reset)), 86400) if _is_int(reset) else None
         if _is_int(limit):
             self.limit = int(str(limit))
         if _is_int(remaining):
@@ -271,4 +273,5 @@ class CallBudget:
 
 
 def _is_int(value: object) -> bool:
-    return value is not None and str(value).strip().lstrip("-").isdigit()
+    # ASCII only: "²".isdigit() is true, and int("²") raises.
+    return value is not None and re.fullmatch(r"-?[0-9]{1,18}", str(value).strip()) is not None

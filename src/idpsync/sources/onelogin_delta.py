@@ -31,9 +31,9 @@ def server_time(date_header: str | None) -> datetime | None:
         return None
     try:
         moment = parsedate_to_datetime(date_header)
-    except (TypeError, ValueError):
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (TypeError, ValueError, OverflowError):
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def stamp(moment: datetime) -> str:

@@ -12,6 +12,11 @@ Deliberately minimal and isolated, so it can be swapped for the shared HTTP laye
   waiting ``Retry-After`` when the server gives it, else an exponential backoff with jitter.
   Tests pass ``sleep`` to avoid waiting.
 - **Errors** are classified by one table (:data:`STATUS_ERRORS`).
+- **One origin**: every request stays on the origin (scheme, host, port) of the client's base
+  URL, which carries the target's credentials. A URL elsewhere (an absolute ``location`` or
+  link a target answered, a crafted id) is refused before anything is sent, with
+  :class:`~idpsync.targets.errors.TargetDown` naming the foreign origin; redirects are never
+  followed.
 """
 
 from __future__ import annotations
@@ -79,6 +84,13 @@ class TargetHttp:
         """Send one request; return a 2xx/304 response or raise a ``TargetError``."""
         url = self.client.base_url.join(path.lstrip("/")) if not path.startswith("http") else path
         where = f"{method} {httpx.URL(url).copy_with(query=None)}"
+        foreign = _foreign(self.client.base_url, httpx.URL(url))
+        if foreign is not None:
+            raise TargetDown(
+                f"{method}: refused to send a request to {foreign}, which is not the target's "
+                f"configured origin {_shown(self.client.base_url)} (its credentials stay there); "
+                "check the target's url, or report the answer that named this address"
+            )
         if self.dry_run and method.upper() in WRITE_METHODS:
             self.blocked.append(f"{method} {url}")
             raise DryRunRejected(method, str(url))
@@ -118,6 +130,22 @@ class TargetHttp:
             return TargetDown(f"{detail} (the target is failing; delivery resumes later)")
         assert issubclass(cls, Rejected)
         return cls(detail, status, kind)
+
+
+_PORTS = {"https": 443, "http": 80}
+
+
+def _shown(url: httpx.URL) -> str:
+    port = url.port or _PORTS.get(url.scheme)
+    suffix = "" if port == _PORTS.get(url.scheme) else f":{port}"
+    return f"{url.scheme}://{url.host}{suffix}"
+
+
+def _foreign(base: httpx.URL, url: httpx.URL) -> str | None:
+    """``url``'s origin when it differs from ``base``'s (``None``: same origin)."""
+    if not base.host:
+        return None  # no base URL: the caller passes absolute URLs it chose itself
+    return None if _shown(base) == _shown(url) else _shown(url)
 
 
 def _backoff(attempt: int) -> float:
