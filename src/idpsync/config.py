@@ -17,6 +17,7 @@ import os
 import re
 import tomllib
 from collections.abc import Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -48,16 +49,23 @@ class ConfigError(Exception):
         super().__init__(f"invalid configuration {path}:\n" + "\n".join(self.problems))
 
 
+_RESOLVE_SECRETS: ContextVar[bool] = ContextVar("idpsync_resolve_secrets", default=True)
+"""False while :func:`parse_config` validates with ``resolve_secrets=False``."""
+
+
 def resolve_secret(value: object) -> object:
     """Turn a ``env:NAME`` / ``file:/path`` reference into the secret it names.
 
     Raises ``ValueError`` (reported by pydantic with the key's location) when the reference
-    cannot be resolved or when a secret is written inline.
+    cannot be resolved or when a secret is written inline. While secrets are not resolved
+    (``load_config(resolve_secrets=False)``) a reference is kept as it is, unread.
     """
     if isinstance(value, SecretStr) or value is None:
         return value
     if not isinstance(value, str):
         raise ValueError("a secret must be a string reference like 'env:NAME' or 'file:/path'")
+    if not _RESOLVE_SECRETS.get() and value.startswith(("env:", "file:")):
+        return SecretStr(value)
     if value.startswith("env:"):
         name = value[4:]
         if not name:
@@ -357,6 +365,11 @@ class EntraSourceSettings(SourceBase):
     """Certificate credential (private key + certificate); or give ``client_secret``."""
     api_version: Literal["v1.0", "beta"] = "v1.0"
     """Graph API version; ignored when ``base_url`` is set (it then ends in the version)."""
+    cloud: Literal["global", "usgov", "dod", "china"] = "global"
+    """National cloud: Graph's host, the token service's host and the token scope
+    (``global``, ``usgov`` = US Government L4, ``dod`` = L5, ``china`` = 21Vianet)."""
+    scope: str | None = None
+    """Token scope override; default: the cloud's Graph scope (never ``base_url``'s host)."""
     fetch_managers: bool = True
     """Read each user's manager (``$expand=manager`` on the user listing)."""
     fetch_photos: bool = False
@@ -649,8 +662,13 @@ def config_path(explicit: str | None) -> Path:
     return Path(explicit or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
 
 
-def load_config(explicit: str | None = None) -> LoadedConfig:
-    """Read and validate the configuration file; raise :class:`ConfigError` on any problem."""
+def load_config(explicit: str | None = None, *, resolve_secrets: bool = True) -> LoadedConfig:
+    """Read and validate the configuration file; raise :class:`ConfigError` on any problem.
+
+    With ``resolve_secrets=False`` secret references are checked for their form but not read
+    (their settings hold the reference): enough for what needs no credentials, such as the
+    firewall allow-list of ``idpsync endpoints``.
+    """
     path = config_path(explicit)
     try:
         text = path.read_text(encoding="utf-8")
@@ -660,19 +678,25 @@ def load_config(explicit: str | None = None) -> LoadedConfig:
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(str(path), [f"{path}: cannot read: {exc}"]) from None
-    return LoadedConfig(parse_config(text, str(path)), path.resolve())
+    settings = parse_config(text, str(path), resolve_secrets=resolve_secrets)
+    return LoadedConfig(settings, path.resolve())
 
 
-def parse_config(text: str, name: str = DEFAULT_CONFIG_PATH) -> Settings:
+def parse_config(
+    text: str, name: str = DEFAULT_CONFIG_PATH, *, resolve_secrets: bool = True
+) -> Settings:
     """Validate configuration text; errors carry ``name:line: key: problem``."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(name, [f"{name}: not valid TOML: {exc}"]) from None
+    resolving = _RESOLVE_SECRETS.set(resolve_secrets)
     try:
         return Settings.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(name, _describe(exc, text, name)) from None
+    finally:
+        _RESOLVE_SECRETS.reset(resolving)
 
 
 def _describe(exc: ValidationError, text: str, name: str) -> list[str]:

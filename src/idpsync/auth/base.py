@@ -152,6 +152,11 @@ AADSTS: dict[str, tuple[str, str]] = {
         "run 'idpsync authorize {connector}'",
     ),
     "AADSTS50173": ("the refresh token was revoked", "run 'idpsync authorize {connector}'"),
+    "AADSTS500011": (
+        "the token scope names a resource Entra does not know",
+        "set cloud to the tenant's national cloud (global, usgov, dod or china) and leave "
+        "scope unset; base_url's host never belongs in the scope",
+    ),
 }
 """Entra ``AADSTS`` codes (start of ``error_description``) → (cause, remedy)."""
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from enum import StrEnum
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
+from idpsync.allowlist import allow_list
+from idpsync.cli import allowlist_view as view
 from idpsync.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -26,8 +28,9 @@ from idpsync.config import (
     ConfigError,
     ConnectorSettings,
     LoadedConfig,
+    load_config,
 )
-from idpsync.diagnostics import StepResult, check_source, endpoint_rows
+from idpsync.diagnostics import StepResult, check_source
 from idpsync.sources import SourceError, build_source
 from idpsync.sources.base import Source
 
@@ -44,35 +47,47 @@ def _source(loaded: LoadedConfig, connector: str) -> tuple[ConnectorSettings, So
         raise typer.Exit(EXIT_USAGE) from None
 
 
+class Format(StrEnum):
+    """Output of ``idpsync endpoints``."""
+
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
 @app.command()
 def endpoints(
-    connector: Annotated[str, typer.Argument(help="Connector whose endpoints to list.")],
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Connectors or targets to list (default: all of them).", show_default=False
+        ),
+    ] = None,
     config: ConfigOption = None,
-    as_json: JsonOption = False,
+    output: Annotated[
+        Format,
+        typer.Option("--format", help="table (piped: plain lines, URLs whole), csv or json."),
+    ] = Format.table,
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
 ) -> None:
-    """Print the URLs and hosts:ports this connector must reach (a firewall allow-list)."""
-    loaded = _load(config)
-    settings, source = _source(loaded, connector)
-    rows = endpoint_rows(source, settings.source.http)
-    hosts = list(dict.fromkeys(f"{r['host']}:{r['port']}" for r in rows))
-    note = None if rows else source.network_note()
-    if as_json:
-        out.print_json(
-            json.dumps({"connector": connector, "endpoints": rows, "hosts": hosts, "note": note})
-        )
-        return
-    if note:
-        out.print(f"{connector}: {note}", markup=False)
-        return
-    table = Table("method", "url", "purpose", "needs", "via proxy")
-    for r in rows:
-        table.add_row(
-            r["method"], r["url"], r["purpose"], r["permission"] or "", r["proxy"] or "direct"
-        )
-    out.print(table)
-    out.print("Outbound HTTPS this machine must be allowed to open:", markup=False)
-    for host in hosts:
-        out.print(f"  {host}", markup=False)
+    """Print every URL and host:port the connectors and targets reach (a firewall allow-list).
+
+    Needs no credentials: secret references are not read.
+    """
+    try:
+        loaded = load_config(config, resolve_secrets=False)
+        allowed = allow_list(loaded, names or [])
+    except ConfigError as exc:
+        raise _fail_config(exc) from None
+    except SourceError as exc:
+        err.print(str(exc), markup=False)
+        raise typer.Exit(EXIT_USAGE) from None
+    if as_json or output is Format.json:
+        typer.echo(view.as_json(allowed, names or []))
+    elif output is Format.csv:
+        typer.echo(view.as_csv(allowed), nl=False)
+    else:
+        view.print_table(allowed, out)
 
 
 def _print_step(result: StepResult) -> None:

@@ -56,7 +56,6 @@ import hashlib
 from collections.abc import Awaitable, Coroutine, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import httpx
 from cryptography import x509
@@ -72,6 +71,7 @@ from idpsync.http.errors import HttpError, NotFound
 from idpsync.model import MemberKind, Membership, Snapshot, SourceUser
 from idpsync.sources import entra_graph as g
 from idpsync.sources.base import DeltaResult, Event, Probe, Progress, Source, no_progress
+from idpsync.sources.entra_clouds import cloud, endpoint_table, graph_base, token_target
 from idpsync.sources.lanes import Lanes, gather
 
 DEFAULT_RATE = 150.0
@@ -117,7 +117,8 @@ class EntraSource(Source):
         m = policy.mapping
         templates = [m.login, m.email, m.display_name, m.given_name, m.family_name]
         self.user_fields = g.user_select([*templates, *m.attributes.values()])
-        base = (settings.base_url or f"{g.GRAPH}/{settings.api_version}").rstrip("/")
+        self.cloud = cloud(settings.cloud)
+        base = graph_base(settings)
         self.http: HttpClient = build_http_client(
             settings.http,
             base_url=base,
@@ -126,17 +127,15 @@ class EntraSource(Source):
             transport=transport,
             stats=self.stats,
         )
-        if settings.token_url:
-            self.token_endpoint = ConcreteEndpoint(g.TOKEN, settings.token_url)
-        else:
-            self.token_endpoint = g.TOKEN.resolve("", {"tenant": settings.tenant})
-        self.auth = self._provider(connector, base)
+        self.token_endpoint = token_target(settings)
+        self.auth = self._provider(connector)
         self.http.auth = self.auth
 
-    def _provider(self, connector: str, base: str) -> CachedTokenProvider:
-        parts = urlsplit(base)
-        scope = f"{parts.scheme}://{parts.netloc}/.default"
+    def _provider(self, connector: str) -> CachedTokenProvider:
+        # The scope names Graph as a resource Entra knows, never base_url's host: a gateway's
+        # or proxy's host is an unknown resource to Entra (AADSTS500011).
         s = self.settings
+        scope = s.scope or self.cloud.scope
         if s.certificate is not None:
             cert = s.certificate.certificate.get_secret_value()
             return PrivateKeyJwt(
@@ -157,15 +156,7 @@ class EntraSource(Source):
 
     def endpoints(self) -> list[ConcreteEndpoint]:
         """Token endpoint and every Graph call this configuration makes."""
-        base = self.http.base_url
-        table = [g.USERS, g.GROUPS, g.MEMBERS, g.USERS_DELTA, g.GROUPS_DELTA, g.USER, g.MEMBER_OF]
-        if self.transitive:
-            table.append(g.GROUP_MEMBER_OF)
-        if self.settings.fetch_managers:
-            table.append(g.MANAGER)
-        if self.settings.fetch_photos:
-            table.append(g.PHOTO)
-        return [self.token_endpoint, *(e.resolve(base, partial=True) for e in table)]
+        return endpoint_table(self.settings, self.transitive)
 
     def probes(self) -> list[Probe]:
         """Token, then one minimal read of users and of groups (and a photo when enabled)."""

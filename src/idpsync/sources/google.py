@@ -61,6 +61,16 @@ Loader = Callable[[], Awaitable[str | None]]
 Saver = Callable[[str], Awaitable[None]]
 
 
+def endpoint_table(
+    settings: GoogleSourceSettings, base: str | None = None
+) -> list[ConcreteEndpoint]:
+    """Token endpoint and the Directory calls (no credentials needed)."""
+    base = base or settings.base_url or g.GOOGLE_API
+    table = [g.USERS, g.GROUPS, g.MEMBERS, g.USER] + ([g.PHOTO] if settings.fetch_photos else [])
+    token = ConcreteEndpoint(g.TOKEN, settings.token_url or g.GOOGLE_TOKEN)
+    return [token] + [ep.resolve(base, partial=True) for ep in table]
+
+
 class GoogleSource(Source):
     """Reads a Google Workspace customer (see the module docstring)."""
 
@@ -110,11 +120,7 @@ class GoogleSource(Source):
 
     def endpoints(self) -> list[ConcreteEndpoint]:
         """Token endpoint and the Directory calls (per-object keys left as placeholders)."""
-        base = self.http.base_url
-        table = [g.USERS, g.GROUPS, g.MEMBERS, g.USER] + (
-            [g.PHOTO] if self.settings.fetch_photos else []
-        )
-        return [self.token_endpoint] + [ep.resolve(base, partial=True) for ep in table]
+        return endpoint_table(self.settings, self.http.base_url)
 
     def probes(self) -> list[Probe]:
         """A token, one user, one group, and one member of that group."""

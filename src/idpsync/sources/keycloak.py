@@ -112,6 +112,31 @@ def request_count(
     )
 
 
+def root_url(settings: KeycloakSourceSettings) -> str:
+    """The server's root URL, with ``/auth`` when ``auth_prefix`` says so."""
+    root = (settings.base_url or "").rstrip("/")
+    return root + "/auth" if settings.auth_prefix and not root.endswith("/auth") else root
+
+
+def token_target(settings: KeycloakSourceSettings, root: str) -> ConcreteEndpoint:
+    """The token endpoint: the service account's realm, or the administrator's."""
+    if settings.token_url:
+        return ConcreteEndpoint(TOKEN, settings.token_url)
+    realm = settings.realm if settings.client_id is not None else settings.admin_realm
+    return TOKEN.resolve(root, {"realm": realm})
+
+
+def endpoint_table(
+    settings: KeycloakSourceSettings, root: str | None = None
+) -> list[ConcreteEndpoint]:
+    """Every endpoint, URLs filled in for this configuration (no credentials needed)."""
+    root = root or root_url(settings)
+    values = {"realm": settings.realm}
+    detect = [REALM.resolve(root, values)] if settings.auth_prefix is None else []
+    api = [ep.resolve(root, values, partial=True) for ep in ENDPOINTS[2:]]
+    return [token_target(settings, root), *detect, *api]
+
+
 class KeycloakSource(Source):
     """Reads one realm through the Admin REST API (see module docstring)."""
 
@@ -122,11 +147,7 @@ class KeycloakSource(Source):
         self.http, self.settings = http, settings
         self.stats = http.stats
         self.values = {"realm": settings.realm}
-        root = (settings.base_url or "").rstrip("/")
-        if settings.auth_prefix and not root.endswith("/auth"):
-            root += "/auth"
-        self.root = root
-        self.http.base_url = root
+        self.root = self.http.base_url = root_url(settings)
         self._ready = settings.auth_prefix is not None
         self._lock = asyncio.Lock()
 
@@ -154,11 +175,7 @@ class KeycloakSource(Source):
         )
 
     def _token_endpoint(self) -> ConcreteEndpoint:
-        s = self.settings
-        if s.token_url:
-            return ConcreteEndpoint(TOKEN, s.token_url)
-        realm = s.realm if s.client_id is not None else s.admin_realm
-        return TOKEN.resolve(self.root, {"realm": realm})
+        return token_target(self.settings, self.root)
 
     def _token_provider(self) -> CachedTokenProvider:
         s, target = self.settings, self._token_endpoint()
@@ -388,11 +405,7 @@ class KeycloakSource(Source):
 
     def endpoints(self) -> list[ConcreteEndpoint]:
         """Every endpoint, URLs filled in for this configuration."""
-        detect = (
-            [REALM.resolve(self.root, self.values)] if self.settings.auth_prefix is None else []
-        )
-        api = [ep.resolve(self.root, self.values, partial=True) for ep in ENDPOINTS[2:]]
-        return [self._token_endpoint(), *detect, *api]
+        return endpoint_table(self.settings, self.root)
 
     def probes(self) -> list[Probe]:
         """A token request, then one user read."""

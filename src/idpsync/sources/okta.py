@@ -147,6 +147,14 @@ class ListingError(SourceError):
     """A listing could not be read to its end."""
 
 
+def endpoint_table(settings: OktaSourceSettings) -> list[ConcreteEndpoint]:
+    """The endpoint table with the org URL filled in (no credentials needed)."""
+    table: Iterable[Endpoint] = ENDPOINTS
+    if settings.api_token is not None:
+        table = [e for e in ENDPOINTS if e is not TOKEN]
+    return [e.resolve(settings.base_url.rstrip("/"), partial=True) for e in table]
+
+
 class OktaSource(Source):
     """Reads an Okta org (see module docstring)."""
 
@@ -372,11 +380,7 @@ class OktaSource(Source):
 
     def endpoints(self) -> list[ConcreteEndpoint]:
         """The endpoint table with the org URL filled in."""
-        base = self.http.base_url
-        table: Iterable[Endpoint] = ENDPOINTS
-        if self.settings.api_token is not None:
-            table = [e for e in ENDPOINTS if e is not TOKEN]
-        return [e.resolve(base, partial=True) for e in table]
+        return endpoint_table(self.settings)
 
     def probes(self) -> list[Probe]:
         """Token request (OAuth mode) and one minimal read per listing endpoint."""

@@ -78,6 +78,18 @@ def base_url(settings: OneLoginSourceSettings) -> str:
     return f"https://{settings.subdomain}.onelogin.com"
 
 
+def endpoint_table(
+    settings: OneLoginSourceSettings, base: str | None = None
+) -> list[ConcreteEndpoint]:
+    """The calls this configuration makes (no credentials needed)."""
+    used = [ol.TOKEN, ol.RATE_LIMIT, ol.USERS, ol.USER]
+    if settings.groups_from in ("groups", "both"):
+        used += [ol.GROUPS, ol.GROUP]
+    if settings.groups_from in ("roles", "both"):
+        used += [ol.ROLES, ol.ROLE, ol.ROLE_USERS]
+    return [e.resolve(base or base_url(settings), partial=True) for e in used]
+
+
 class OneLoginSource(Source):
     """Reads one OneLogin account (see the module docstring for calls and limits)."""
 
@@ -448,12 +460,7 @@ class OneLoginSource(Source):
 
     def endpoints(self) -> list[ConcreteEndpoint]:
         """The calls this configuration makes (``idpsync endpoints``)."""
-        used = [ol.TOKEN, ol.RATE_LIMIT, ol.USERS, ol.USER]
-        if self.wants_groups:
-            used += [ol.GROUPS, ol.GROUP]
-        if self.wants_roles:
-            used += [ol.ROLES, ol.ROLE, ol.ROLE_USERS]
-        return [e.resolve(self.http.base_url, partial=True) for e in used]
+        return endpoint_table(self.settings, self.http.base_url)
 
     def probes(self) -> list[Probe]:
         """Token, then one minimal read per listing this configuration uses."""
