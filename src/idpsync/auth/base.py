@@ -18,8 +18,11 @@ from typing import Any, Protocol
 
 import httpx
 
-from idpsync.http.errors import TokenError
+from idpsync.auth.remedies import credential_remedy
+from idpsync.http.endpoint import ConcreteEndpoint
+from idpsync.http.errors import NotFromIdp, TokenError
 from idpsync.http.redact import register_secret, truncate
+from idpsync.http.translate import not_json
 
 REFRESH_MARGIN = 60.0
 """Seconds before expiry at which a token is renewed."""
@@ -96,8 +99,16 @@ class CachedTokenProvider(ABC):
                 self._token = None
 
 
-def parse_token_response(response: httpx.Response, scheme: str = "Bearer") -> Token:
-    """A :class:`Token` from an OAuth token response (``access_token``, ``expires_in``)."""
+def parse_token_response(
+    response: httpx.Response, scheme: str = "Bearer", target: ConcreteEndpoint | None = None
+) -> Token:
+    """A :class:`Token` from an OAuth token response (``access_token``, ``expires_in``).
+
+    With ``target``, an answer that is not JSON (a proxy's sign-in page) raises
+    :class:`~idpsync.http.errors.NotFromIdp`.
+    """
+    if target is not None and (foreign := not_json(response, target)) is not None:
+        raise foreign
     body: dict[str, Any] = response.json()
     value = str(body["access_token"])
     register_secret(value)
@@ -162,9 +173,19 @@ AADSTS: dict[str, tuple[str, str]] = {
 
 
 def token_error(
-    response: httpx.Response, target: Any, connector: str = "CONNECTOR", refresh: bool = False
-) -> TokenError:
-    """A :class:`TokenError` from an OAuth error response, in an administrator's words."""
+    response: httpx.Response,
+    target: Any,
+    connector: str = "CONNECTOR",
+    refresh: bool = False,
+    credential: str | None = None,
+) -> TokenError | NotFromIdp:
+    """A :class:`TokenError` from an OAuth error response, in an administrator's words.
+
+    ``credential`` (:data:`idpsync.auth.remedies.Credential`) picks the remedy for what was
+    sent; an answer that is not JSON is a :class:`NotFromIdp` (a proxy or web filter answered).
+    """
+    if (foreign := not_json(response, target)) is not None:
+        return foreign
     try:
         body = response.json()
     except ValueError:
@@ -175,6 +196,9 @@ def token_error(
     cause, remedy = OAUTH_ERRORS.get(
         code, (f"the IdP refused to issue a token ({code})", "check the connector's credentials")
     )
+    specific = credential_remedy(credential, code)
+    if specific is not None:
+        cause, remedy = specific
     if refresh and code == "invalid_grant":
         cause = "the refresh token has expired or was revoked (invalid_grant)"
         remedy = "re-authorize: run 'idpsync authorize {connector}'"
