@@ -30,7 +30,7 @@ from idpsync.config import (
     LoadedConfig,
     load_config,
 )
-from idpsync.diagnostics import StepResult, check_source
+from idpsync.diagnostics import StepResult, check_source, for_check, retries_kept_aside
 from idpsync.sources import SourceError, build_source
 from idpsync.sources.base import Source
 
@@ -110,9 +110,15 @@ def check(
     connector: Annotated[str, typer.Argument(help="Connector to diagnose.")],
     config: ConfigOption = None,
     as_json: JsonOption = False,
+    retries: Annotated[
+        int, typer.Option(min=0, max=10, help="Retries per request (default: none, one attempt).")
+    ] = 0,
 ) -> None:
     """Probe DNS, TCP, proxy, TLS, the token request and one read of every endpoint."""
-    loaded = _load(config)
+    try:
+        loaded, settings = for_check(_load(config), connector, retries)
+    except ConfigError as exc:
+        raise _fail_config(exc) from None
     settings, source = _source(loaded, connector)
     note = None if source.endpoints() else source.network_note()
     if note and not as_json:
@@ -126,26 +132,18 @@ def check(
         finally:
             await source.aclose()
 
-    results = asyncio.run(go())
-    passed = all(r.ok for r in results)
+    with retries_kept_aside() as retried:
+        results = asyncio.run(go())
+    failed = sum(1 for r in results if r.status == "failed")
     if as_json:
-        out.print_json(
-            json.dumps(
-                {
-                    "connector": connector,
-                    "ok": passed,
-                    "note": note,
-                    "steps": [r.as_json() for r in results],
-                }
-            )
-        )
+        report = {"connector": connector, "ok": not failed, "note": note, "retries": retried}
+        out.print_json(json.dumps({**report, "steps": [r.as_json() for r in results]}))
     else:
-        failed = sum(1 for r in results if r.status == "failed")
-        out.print(
-            f"{connector}: " + ("all checks passed" if passed else f"{failed} check(s) failed"),
-            markup=False,
-        )
-    raise typer.Exit(EXIT_OK if passed else EXIT_FAILED)
+        for line in retried:
+            err.print(f"retried: {line}", markup=False)
+        verdict = f"{failed} check(s) failed" if failed else "all checks passed"
+        out.print(f"{connector}: {verdict}", markup=False)
+    raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
 
 
 @app.command()

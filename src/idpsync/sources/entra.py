@@ -63,9 +63,10 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from idpsync.auth import ClientSecret, PrivateKeyJwt
 from idpsync.auth.base import CachedTokenProvider
+from idpsync.check_reads import table_reads
 from idpsync.config import EntraSourceSettings
 from idpsync.config_policy import PolicySettings, fetch_scope
-from idpsync.diagnostics import read_probe, token_probe
+from idpsync.diagnostics import token_probe
 from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, build_http_client
 from idpsync.http.errors import HttpError, NotFound
 from idpsync.model import MemberKind, Membership, Snapshot, SourceUser
@@ -159,14 +160,9 @@ class EntraSource(Source):
         return endpoint_table(self.settings, self.transitive)
 
     def probes(self) -> list[Probe]:
-        """Token, then one minimal read of users and of groups (and a photo when enabled)."""
-        one = {"$top": "1", "$select": "id"}
-        probes = [
-            token_probe(self.auth, g.TOKEN),
-            read_probe(self.http, g.USERS, params=one),
-            read_probe(self.http, g.GROUPS, params=one),
-        ]
-        return probes
+        """Token, then one minimal read of every endpoint of the table."""
+        reads = table_reads(self.http, self.endpoints(), g.READS)
+        return [token_probe(self.auth, g.TOKEN), *reads]
 
     async def aclose(self) -> None:
         """Close the connection pool."""
