@@ -24,6 +24,8 @@ from idpsync.sources.tables import endpoint_table, network_note
 class Row:
     """One URL of the allow-list."""
 
+    name: str
+    """The endpoint's name in its source's table (``target`` for a target)."""
     method: str
     url: str
     host: str
@@ -112,6 +114,7 @@ def allow_list(config: LoadedConfig, names: Sequence[str] = ()) -> AllowList:
         for target in table:
             proxy = proxy_for(target.url, connector.source.http)
             row = Row(
+                target.endpoint.name,
                 target.endpoint.method,
                 target.url,
                 target.host,
@@ -150,6 +153,7 @@ def target_row(target: TargetSettings) -> Row:
     scheme = parts.scheme
     proxy = proxy_for(url, HttpSettings()) if scheme.startswith("http") else None
     return Row(
+        "target",
         "*" if scheme.startswith("http") else "LDAP",
         url,
         parts.hostname or "",

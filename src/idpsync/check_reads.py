@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+import httpx
+
 from idpsync.http.client import HttpClient
 from idpsync.http.endpoint import ConcreteEndpoint
 from idpsync.http.errors import NotFound
@@ -40,6 +42,8 @@ class Read:
     """Example kind the first item of this listing provides (``user``, ``group``, ``role``)."""
     absent: str | None = None
     """What a 404 means for the example object (it proves the endpoint answers)."""
+    detail: Callable[[httpx.Response], str] | None = None
+    """Extra words for the step's detail (e.g. the rate-limit bucket left)."""
 
 
 Prepare = Callable[[], Awaitable[None]]
@@ -67,8 +71,13 @@ def table_reads(
     table: list[ConcreteEndpoint],
     reads: Mapping[str, Read],
     prepare: Prepare = _nothing,
+    current: Callable[[], list[ConcreteEndpoint]] | None = None,
 ) -> list[Probe]:
-    """One ``read`` probe per non-token row of ``table``; listings first."""
+    """One ``read`` probe per non-token row of ``table``; listings first.
+
+    ``prepare`` runs before each read (e.g. a source's own setup); ``current``, when given,
+    is asked for the table again after it (URLs that setup may have changed).
+    """
     examples: dict[str, str] = {}
     rows = [t for t in table if not t.endpoint.token and t.endpoint.method == "GET"]
     rows.sort(key=lambda t: bool(reads.get(t.endpoint.name, Read()).needs))
@@ -76,7 +85,7 @@ def table_reads(
         Probe(
             "read",
             t.endpoint.label,
-            _reader(http, t, reads.get(t.endpoint.name, Read()), examples, prepare),
+            _reader(http, t, reads.get(t.endpoint.name, Read()), examples, prepare, current),
         )
         for t in rows
     ]
@@ -88,16 +97,20 @@ def _reader(
     read: Read,
     examples: dict[str, str],
     prepare: Prepare,
+    current: Callable[[], list[ConcreteEndpoint]] | None,
 ) -> Callable[[], Awaitable[str]]:
     async def run() -> str:
         await prepare()
-        url, used = target.url, []
+        now = target
+        if current is not None:
+            now = next((t for t in current() if t.endpoint == target.endpoint), target)
+        url, used = now.url, []
         for placeholder, kind in read.needs.items():
             if kind not in examples:
                 raise ProbeSkipped(f"no {kind} was found to read this endpoint with")
             url = url.replace("{" + placeholder + "}", quote(examples[kind], safe=""))
             used.append(f"{kind} {examples[kind]}")
-        concrete = ConcreteEndpoint(target.endpoint, url)
+        concrete = ConcreteEndpoint(now.endpoint, url)
         try:
             response = await http.request(concrete, params=dict(read.params))
         except NotFound:
@@ -114,6 +127,7 @@ def _reader(
             if found is not None:
                 examples[read.gives] = found
         example = f" ({', '.join(used)})" if used else ""
-        return f"HTTP {response.status_code}, {len(response.content)} bytes{example}"
+        extra = f", {read.detail(response)}" if read.detail else ""
+        return f"HTTP {response.status_code}, {len(response.content)} bytes{extra}{example}"
 
     return run

@@ -46,8 +46,9 @@ from pydantic import SecretStr
 
 from idpsync.auth import CachedTokenProvider, JwtBearer, RefreshTokenFlow
 from idpsync.auth.authorize import AuthorizationCodeFlow
+from idpsync.check_reads import Read, table_reads
 from idpsync.config import GoogleSourceSettings
-from idpsync.diagnostics import read_probe, token_probe
+from idpsync.diagnostics import token_probe
 from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient
 from idpsync.http import errors as e
 from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup
@@ -123,24 +124,16 @@ class GoogleSource(Source):
         return endpoint_table(self.settings, self.http.base_url)
 
     def probes(self) -> list[Probe]:
-        """A token, one user, one group, and one member of that group."""
-        scope = self._scope()
-        return [
-            token_probe(self.auth, g.TOKEN),
-            read_probe(self.http, g.USERS, params={**scope, "maxResults": "1"}),
-            read_probe(self.http, g.GROUPS, params={**scope, "maxResults": "1"}),
-            Probe("read", g.MEMBERS.label, self._probe_members),
-        ]
-
-    async def _probe_members(self) -> str:
-        page = await self.http.get_json(g.GROUPS, params={**self._scope(), "maxResults": "1"})
-        groups = page.get("groups", [])
-        if not groups:
-            return "no groups to read members of"
-        members = await self.http.get_json(
-            g.MEMBERS, {"groupKey": groups[0]["id"]}, params={"maxResults": "1"}
-        )
-        return f"read {len(members.get('members', []))} member(s) of {groups[0]['email']}"
+        """A token, then one minimal read per endpoint of the table (members of one group…)."""
+        one = {**self._scope(), "maxResults": "1"}
+        reads = {
+            g.USERS.name: Read(one, gives="user"),
+            g.GROUPS.name: Read(one, gives="group"),
+            g.MEMBERS.name: Read({"maxResults": "1"}, needs={"groupKey": "group"}),
+            g.USER.name: Read(needs={"userKey": "user"}),
+            g.PHOTO.name: Read(needs={"userKey": "user"}, absent="this user has no photo"),
+        }
+        return [token_probe(self.auth, g.TOKEN), *table_reads(self.http, self.endpoints(), reads)]
 
     def authorization_flow(self) -> AuthorizationCodeFlow | None:
         """The consent flow (offline access, consent prompt) in OAuth mode; else ``None``."""

@@ -47,13 +47,14 @@ import asyncio
 import math
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import httpx
 
 from idpsync.auth import ClientSecret
 from idpsync.auth.base import CachedTokenProvider, Token
+from idpsync.check_reads import Read, table_reads
 from idpsync.config import KeycloakSourceSettings
 from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, HttpError, build_http_client
 from idpsync.http import errors as e
@@ -85,6 +86,16 @@ MEMBERS = Endpoint(
     "group_members", "GET", ADMIN + "/groups/{id}/members", "members of a group", "view-users"
 )
 ENDPOINTS = (TOKEN, REALM, USERS, USER, USER_GROUPS, GROUPS, CHILDREN, MEMBERS)
+_ONE = {"briefRepresentation": "true", "max": "1"}
+READS = {
+    USERS.name: Read(_ONE, gives="user"),
+    USER.name: Read(needs={"id": "user"}),
+    USER_GROUPS.name: Read(_ONE, needs={"id": "user"}),
+    GROUPS.name: Read(_ONE, gives="group"),
+    CHILDREN.name: Read(_ONE, needs={"id": "group"}),
+    MEMBERS.name: Read(_ONE, needs={"id": "group"}),
+}
+"""How ``idpsync check`` reads each endpoint."""
 DEFAULT_CONCURRENCY = 8
 BRIEF = {"briefRepresentation": "true"}
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -408,10 +419,12 @@ class KeycloakSource(Source):
         return endpoint_table(self.settings, self.root)
 
     def probes(self) -> list[Probe]:
-        """A token request, then one user read."""
+        """A token request, then one minimal read per endpoint of the table."""
+        # The table is read again after _prepare: it may have found the /auth prefix.
+        reads = table_reads(self.http, self.endpoints(), READS, self._prepare, self.endpoints)
         return [
             Probe("token", TOKEN.label, self._probe_token),
-            Probe("read", USERS.label, self._probe_read),
+            *(Probe(p.step, p.target, self._keycloak_words(p.run)) for p in reads),
         ]
 
     async def _probe_token(self) -> str:
@@ -420,13 +433,14 @@ class KeycloakSource(Source):
         token = await self.http.auth.token()
         return f"token obtained from {self.root}, valid {_seconds(token)} s"
 
-    async def _probe_read(self) -> str:
-        await self._prepare()
-        try:
-            page = await self.http.get_json(USERS, self.values, params={**BRIEF, "max": "1"})
-        except e.Forbidden as exc:
-            raise self._forbidden(exc) from exc
-        return f"read {len(page)} user(s) of realm {self.settings.realm}"
+    def _keycloak_words(self, run: Callable[[], Awaitable[str]]) -> Callable[[], Awaitable[str]]:
+        async def translated() -> str:
+            try:
+                return await run()
+            except e.Forbidden as exc:
+                raise self._forbidden(exc) from exc
+
+        return translated
 
     async def aclose(self) -> None:
         """Close the HTTP client."""

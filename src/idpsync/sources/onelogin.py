@@ -42,8 +42,9 @@ from typing import Any
 import httpx
 
 from idpsync.auth import OneLoginCredentials
+from idpsync.check_reads import Read, table_reads
 from idpsync.config import OneLoginSourceSettings
-from idpsync.diagnostics import read_probe, token_probe
+from idpsync.diagnostics import token_probe
 from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, HttpError
 from idpsync.model import Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources import onelogin_api as ol
@@ -76,6 +77,18 @@ def base_url(settings: OneLoginSourceSettings) -> str:
             "set subdomain = 'acme' for https://acme.onelogin.com"
         )
     return f"https://{settings.subdomain}.onelogin.com"
+
+
+READS = {
+    ol.USERS.name: Read({"limit": "1"}, gives="user"),
+    ol.USER.name: Read(needs={"id": "user"}),
+    ol.GROUPS.name: Read(gives="group"),
+    ol.GROUP.name: Read(needs={"id": "group"}),
+    ol.ROLES.name: Read({"limit": "1"}, gives="role"),
+    ol.ROLE.name: Read(needs={"id": "role"}),
+    ol.ROLE_USERS.name: Read({"limit": "1"}, needs={"id": "role"}),
+}
+"""How ``idpsync check`` reads each endpoint."""
 
 
 def endpoint_table(
@@ -463,17 +476,9 @@ class OneLoginSource(Source):
         return endpoint_table(self.settings, self.http.base_url)
 
     def probes(self) -> list[Probe]:
-        """Token, then one minimal read per listing this configuration uses."""
-        probes = [
-            token_probe(self.credentials, ol.TOKEN),
-            read_probe(self.http, ol.RATE_LIMIT),
-            read_probe(self.http, ol.USERS, params={"limit": "1"}),
-        ]
-        if self.wants_groups:
-            probes.append(read_probe(self.http, ol.GROUPS))
-        if self.wants_roles:
-            probes.append(read_probe(self.http, ol.ROLES, params={"limit": "1"}))
-        return probes
+        """Token, then one minimal read per endpoint this configuration uses."""
+        reads = table_reads(self.http, self.endpoints(), READS)
+        return [token_probe(self.credentials, ol.TOKEN), *reads]
 
     async def aclose(self) -> None:
         """Close the HTTP client."""
