@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from idpsync.config import ConfigError, HttpSettings, LoadedConfig, TargetSettings
 from idpsync.http.client import proxy_for
 from idpsync.http.redact import redact_url
+from idpsync.sources.base import SourceError
 from idpsync.sources.tables import endpoint_table, network_note
 
 
@@ -108,7 +109,11 @@ def allow_list(config: LoadedConfig, names: Sequence[str] = ()) -> AllowList:
     notes: list[str] = []
     for name in connectors:
         connector = settings.connectors[name]
-        table = endpoint_table(connector)
+        try:
+            table = endpoint_table(connector)
+        except SourceError as exc:  # e.g. a OneLogin source without subdomain or base_url
+            notes.append(f"{name}: {exc}")
+            continue
         if not table:
             notes.append(f"{name}: {network_note(config, connector) or 'no network access'}")
         for target in table:

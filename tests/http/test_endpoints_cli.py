@@ -164,3 +164,12 @@ def test_an_unknown_name_is_a_usage_error(config: Path) -> None:
     assert "no connector or target named 'nope' (known: hr, okta, staff, jira, ldap)" in (
         result.output
     )
+
+
+def test_a_connector_whose_urls_cannot_be_made_is_a_note_not_a_failure(config: Path) -> None:
+    text = config.read_text() + '\n[connectors.ol.source]\ntype = "onelogin"\nclient_id = "x"\n'
+    config.write_text(text + 'client_secret = "env:IDPSYNC_TEST_NEVER_SET_OL"\n')
+    result = run("endpoints", "-c", str(config), "--json")
+    assert result.exit_code == 0, result.output
+    notes = json.loads(result.output)["notes"]
+    assert notes[-1].startswith("ol: source.subdomain (or source.base_url) is required")
