@@ -301,3 +301,18 @@ def test_a_sync_names_the_block_page_too(tmp_path: Path) -> None:
         "blocked by policy (HTTP 403, an HTML page instead of the IdP's JSON)"
     ) in result.output
     assert "permission" not in result.output and TOKEN not in result.output
+
+
+def test_a_redirect_to_a_sign_in_page_is_not_a_pass(tmp_path: Path) -> None:
+    def sign_in(_request: Request) -> Reply:
+        return Reply(302, headers={"Location": "https://proxy.corp.example/login?next=okta"})
+
+    with ThreadedServer(sign_in) as server:
+        result = check(config(tmp_path, server.url))
+    assert result.exit_code == 1
+    assert step(result.stdout, "read")[1] == (
+        f"cause:  GET /api/v1/users on 127.0.0.1:{server.port}: a proxy or web filter answered "
+        f"instead of 127.0.0.1:{server.port}: redirect to "
+        "https://proxy.corp.example/login?next=okta (HTTP 302, a redirect instead of the "
+        "IdP's JSON)"
+    )

@@ -411,8 +411,14 @@ def foreign_answer(response: httpx.Response) -> tuple[str, str] | None:
 def not_json(
     response: httpx.Response, target: ConcreteEndpoint, attempts: int = 1
 ) -> e.NotFromIdp | None:
-    """The error for an answer that is not the IdP's JSON (a web filter's block page…)."""
+    """The error for an answer that is not the IdP's JSON (a web filter's block page…).
+
+    A redirect counts too: the IdPs' APIs do not redirect, a proxy's sign-in does.
+    """
     found = foreign_answer(response)
+    if found is None and 300 <= response.status_code < 400:
+        location = response.headers.get("location", "")
+        found = ("a redirect", f"redirect to {redact_url(location)}" if location else "")
     if found is None:
         return None
     what, title = found
