@@ -402,6 +402,11 @@ class EntraSourceSettings(SourceBase):
     """Certificate credential (private key + certificate); or give ``client_secret``."""
     api_version: Literal["v1.0", "beta"] = "v1.0"
     """Graph API version; ignored when ``base_url`` is set (it then ends in the version)."""
+    cloud: Literal["global", "usgov", "dod", "china"] = "global"
+    """National cloud: Graph's host, the token service's host and the token scope
+    (``global``, ``usgov`` = US Government L4, ``dod`` = L5, ``china`` = 21Vianet)."""
+    scope: str | None = None
+    """Token scope override; default: the cloud's Graph scope (never ``base_url``'s host)."""
     fetch_managers: bool = True
     """Read each user's manager (``$expand=manager`` on the user listing)."""
     fetch_photos: bool = False

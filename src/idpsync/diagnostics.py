@@ -15,20 +15,23 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from idpsync.auth.base import CachedTokenProvider
-from idpsync.config import HttpSettings
+from idpsync.check_reads import ProbeSkipped
+from idpsync.config import ConnectorSettings, HttpSettings, LoadedConfig
 from idpsync.http.client import HttpClient, proxy_for, ssl_context
 from idpsync.http.endpoint import ConcreteEndpoint, Endpoint
 from idpsync.http.errors import HttpError
 from idpsync.http.redact import redact_url, scrub
-from idpsync.http.translate import network_error
+from idpsync.http.translate import network_error, not_json
 from idpsync.sources.base import Probe, Source, SourceError
 
 Status = Literal["ok", "failed", "skipped"]
@@ -62,6 +65,44 @@ class StepResult:
 Report = Callable[[StepResult], None]
 
 
+def for_check(
+    config: LoadedConfig, name: str, retries: int = 0
+) -> tuple[LoadedConfig, ConnectorSettings]:
+    """The configuration with connector ``name`` making ``retries + 1`` attempts per request.
+
+    A check reports what is wrong at once instead of retrying a broken path for a minute. The
+    connector stays in the configuration under its name (a source may look itself up there).
+    """
+    connector = config.connector(name)
+    http = connector.source.http.model_copy(update={"max_attempts": retries + 1})
+    source = connector.source.model_copy(update={"http": http})
+    changed = connector.model_copy(update={"source": source})
+    connectors = {**config.settings.connectors, name: changed}
+    settings = config.settings.model_copy(update={"connectors": connectors})
+    return LoadedConfig(settings, config.path), changed
+
+
+@contextmanager
+def retries_kept_aside() -> Iterator[list[str]]:
+    """Collect the HTTP layer's "retrying …" lines instead of printing them between steps."""
+    logger = logging.getLogger("idpsync.http")
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.WARNING:
+                lines.append(record.getMessage())
+
+    handler, propagate = Keep(), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield lines
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
 def _ignore(_result: StepResult) -> None:
     """Default report callback."""
 
@@ -86,29 +127,11 @@ def read_probe(
 
     async def run() -> str:
         response = await http.request(endpoint, values, params=params)
+        if (foreign := not_json(response, http.target(endpoint, values))) is not None:
+            raise foreign
         return f"HTTP {response.status_code}, {len(response.content)} bytes"
 
     return Probe("read", endpoint.label, run)
-
-
-def endpoint_rows(source: Source, settings: HttpSettings) -> list[dict[str, Any]]:
-    """The endpoints table of ``idpsync endpoints`` (one dict per endpoint)."""
-    rows = []
-    for target in source.endpoints():
-        proxy = proxy_for(target.url, settings)
-        rows.append(
-            {
-                "name": target.endpoint.name,
-                "method": target.endpoint.method,
-                "url": target.url,
-                "host": target.host,
-                "port": target.port,
-                "purpose": target.endpoint.purpose,
-                "permission": target.endpoint.permission,
-                "proxy": redact_url(proxy) if proxy else None,
-            }
-        )
-    return rows
 
 
 def hosts(source: Source) -> list[ConcreteEndpoint]:
@@ -141,6 +164,10 @@ async def _run_probe(probe: Probe) -> StepResult:
     start = time.perf_counter()
     try:
         detail = await probe.run()
+    except ProbeSkipped as exc:
+        return StepResult(
+            probe.step, probe.target, "skipped", time.perf_counter() - start, str(exc)
+        )
     except HttpError as exc:
         return StepResult(
             probe.step,
@@ -212,6 +239,15 @@ def _proxy_target(proxy: str) -> ConcreteEndpoint:
 
 
 def _failed(exc: BaseException, target: ConcreteEndpoint, timeout: float, what: str) -> _Failed:
+    if isinstance(exc, TimeoutError) and what == "TLS handshake":
+        return _Failed(
+            f"TLS handshake: {target.where} accepted the connection but sent nothing within "
+            f"{timeout:g} s",
+            "a firewall or proxy that accepts connections and then drops the traffic looks like "
+            f"this (the IdP answers a handshake at once): check that the firewall allows outbound "
+            f"HTTPS to {target.host}:{target.port}, or set http.proxy / HTTPS_PROXY if only a "
+            "proxy may go out",
+        )
     if isinstance(exc, TimeoutError):
         return _Failed(
             f"{what}: no answer from {target.where} within {timeout:g} s",

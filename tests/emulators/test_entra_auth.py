@@ -48,6 +48,15 @@ async def test_client_secret_success_and_token_works(emu: EntraEmulator) -> None
         ),
         (None, {"scope": "User.Read"}, 400, "invalid_scope", 1002012),
         (None, {"grant_type": "password"}, 400, "unsupported_grant_type", 70003),
+        # A gateway's or the emulator's own host is no resource Entra knows (AADSTS500011).
+        (
+            None,
+            {"scope": "https://graph-gw.corp.example/.default"},
+            400,
+            "invalid_resource",
+            500011,
+        ),
+        (None, {"scope": "http://127.0.0.1:8080/.default"}, 400, "invalid_resource", 500011),
     ],
 )
 async def test_token_errors(

@@ -211,24 +211,6 @@ def test_cli_check_token_failure_names_cause_and_remedy_without_the_secret(
     assert_clean(result.output, as_json.output, caplog.text)
 
 
-def test_cli_endpoints(config: Path, cert: Certificate, monkeypatch: pytest.MonkeyPatch) -> None:
-    use_demo(monkeypatch, "https://api.example.test:8443")
-    table = run("endpoints", "demo", "-c", str(config))
-    listing = run("endpoints", "demo", "-c", str(config), "--json")
-    note = run("endpoints", "hr", "-c", str(config))
-    assert table.exit_code == listing.exit_code == note.exit_code == 0
-    data = json.loads(listing.output)
-    assert data["hosts"] == ["api.example.test:8443"]
-    assert [e["url"] for e in data["endpoints"]] == [
-        "https://api.example.test:8443/oauth2/token",
-        "https://api.example.test:8443/v1/users",
-        "https://api.example.test:8443/v1/users/{id}/groups",
-    ]
-    assert data["endpoints"][1]["permission"] == "users.read"
-    assert "api.example.test:8443" in table.output and "groups.read" in table.output
-    assert "needs no network access" in note.output
-
-
 def test_cli_authorize_without_a_flow_is_a_usage_error(config: Path) -> None:
     result = run("authorize", "hr", "-c", str(config))
     assert result.exit_code == 2

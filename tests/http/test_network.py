@@ -181,8 +181,12 @@ async def test_read_timeout(caplog: pytest.LogCaptureFixture) -> None:
     assert isinstance(error, errors.Timeout)
     assert str(error).startswith(
         f"GET /v1/users on 127.0.0.1:{server.port}: read timeout: "
-        "127.0.0.1 accepted the request but did not answer in time "
+        f"127.0.0.1:{server.port} accepted the connection but sent no answer in time "
         "(after 2 attempts)"
+    )
+    assert error.remedy.startswith(
+        "a firewall or proxy that accepts the connection and then drops the traffic looks like "
+        f"this: check that the firewall allows outbound HTTP to 127.0.0.1:{server.port}"
     )
     assert "http.read_timeout" in error.remedy
     assert_clean(str(error), caplog.text)
@@ -304,7 +308,10 @@ async def test_token_rejected_after_refresh_fails_with_401(
         error = await fail(DemoSource(client(server.url), server.url, "app", SECRET))
     assert len(idp.issued) == 2  # refreshed exactly once
     assert isinstance(error, errors.Unauthorized)
-    assert f"GET /v1/users on 127.0.0.1:{server.port}: 401 bad credentials" in str(error)
+    assert (
+        f"GET /v1/users on 127.0.0.1:{server.port}: 401 the API refused the access token the "
+        "token endpoint had issued"
+    ) in str(error)
     assert_clean(str(error), caplog.text)
 
 
@@ -315,7 +322,7 @@ async def test_wrong_client_secret_is_a_clear_token_error(
         error = await fail(DemoSource(client(server.url), server.url, "app", "wrong-" + SECRET))
     assert isinstance(error, errors.TokenError) and error.error_code == "invalid_client"
     assert str(error).startswith(
-        "Token request failed: the IdP rejected the client credentials (invalid_client)"
+        "Token request failed: the IdP rejected the client id or client secret (invalid_client)"
     )
     assert "wrong-" not in str(error) + caplog.text
     assert_clean(str(error), caplog.text)

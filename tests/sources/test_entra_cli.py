@@ -85,6 +85,11 @@ def test_sync_incremental_endpoints_and_check_never_show_the_secret(
     outputs.append(check)
     assert check.returncode == 0, check.stdout + check.stderr
     assert "token" in check.stdout
+    reads = [line.split()[:3] for line in check.stdout.splitlines() if "  read " in line]
+    table = [r for r in rows["endpoints"] if r["method"] == "GET"]
+    assert len(reads) == len(table) >= 8, check.stdout  # a read per endpoint, as promised
+    assert all(r[0] == "ok" for r in reads), check.stdout
+    assert "retrying" not in check.stdout + check.stderr
     for done in outputs:
         assert secret not in done.stdout and secret not in done.stderr
 

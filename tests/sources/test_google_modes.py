@@ -139,7 +139,16 @@ def test_cli_endpoints_check_sync_and_sync_user(tmp_path: Path) -> None:
     assert rows["hosts"] == [f"127.0.0.1:{server.port}"]
     assert check.exit_code == 0, check.output
     steps = json.loads(check.output)["steps"]
-    assert [s["step"] for s in steps][-4:] == ["token", "read", "read", "read"]
+    # A read per endpoint of the table, the per-object ones with the first user/group found.
+    assert [(s["step"], s["status"]) for s in steps][-5:] == [("token", "ok")] + [
+        ("read", "ok")
+    ] * 4
+    assert [s["target"] for s in steps][-4:] == [
+        "GET /admin/directory/v1/users",
+        "GET /admin/directory/v1/groups",
+        "GET /admin/directory/v1/groups/{groupKey}/members",
+        "GET /admin/directory/v1/users/{userKey}",
+    ]
     assert sync.exit_code == 0, sync.output
     assert json.loads(sync.output)["gws"]["summary"]["users_created"] == 40
     assert single.exit_code == 0, single.output

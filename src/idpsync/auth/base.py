@@ -19,10 +19,12 @@ from typing import Any, Protocol
 
 import httpx
 
+from idpsync.auth.remedies import credential_remedy
 from idpsync.http.body import json_body
 from idpsync.http.endpoint import ConcreteEndpoint, Endpoint
-from idpsync.http.errors import MalformedAnswer, TokenError
+from idpsync.http.errors import MalformedAnswer, NotFromIdp, TokenError
 from idpsync.http.redact import register_secret, truncate
+from idpsync.http.translate import not_json
 
 REFRESH_MARGIN = 60.0
 """Seconds before expiry at which a token is renewed."""
@@ -107,7 +109,11 @@ def parse_token_response(
     An answer that is not a JSON object, lacks a string ``access_token`` or has an
     ``expires_in`` that is not a number of seconds raises a :class:`TokenError` naming the
     token endpoint (``target``; by default the URL the response came from).
+    An answer that is an HTML page (a proxy's sign-in page) raises
+    :class:`~idpsync.http.errors.NotFromIdp` when ``target`` is given.
     """
+    if target is not None and (foreign := not_json(response, target)) is not None:
+        raise foreign
     where = target or ConcreteEndpoint(_TOKEN, str(response.request.url))
     try:
         body = json_body(response, where)
@@ -199,14 +205,29 @@ AADSTS: dict[str, tuple[str, str]] = {
         "run 'idpsync authorize {connector}'",
     ),
     "AADSTS50173": ("the refresh token was revoked", "run 'idpsync authorize {connector}'"),
+    "AADSTS500011": (
+        "the token scope names a resource Entra does not know",
+        "set cloud to the tenant's national cloud (global, usgov, dod or china) and leave "
+        "scope unset; base_url's host never belongs in the scope",
+    ),
 }
 """Entra ``AADSTS`` codes (start of ``error_description``) → (cause, remedy)."""
 
 
 def token_error(
-    response: httpx.Response, target: Any, connector: str = "CONNECTOR", refresh: bool = False
-) -> TokenError:
-    """A :class:`TokenError` from an OAuth error response, in an administrator's words."""
+    response: httpx.Response,
+    target: Any,
+    connector: str = "CONNECTOR",
+    refresh: bool = False,
+    credential: str | None = None,
+) -> TokenError | NotFromIdp:
+    """A :class:`TokenError` from an OAuth error response, in an administrator's words.
+
+    ``credential`` (:data:`idpsync.auth.remedies.Credential`) picks the remedy for what was
+    sent; an answer that is not JSON is a :class:`NotFromIdp` (a proxy or web filter answered).
+    """
+    if (foreign := not_json(response, target)) is not None:
+        return foreign
     try:
         body = response.json()
     except (ValueError, RecursionError):
@@ -217,6 +238,9 @@ def token_error(
     cause, remedy = OAUTH_ERRORS.get(
         code, (f"the IdP refused to issue a token ({code})", "check the connector's credentials")
     )
+    specific = credential_remedy(credential, code)
+    if specific is not None:
+        cause, remedy = specific
     if refresh and code == "invalid_grant":
         cause = "the refresh token has expired or was revoked (invalid_grant)"
         remedy = "re-authorize: run 'idpsync authorize {connector}'"

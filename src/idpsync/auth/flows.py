@@ -20,12 +20,14 @@ import base64
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import ClassVar
 
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from pydantic import SecretStr
 
 from idpsync.auth.base import CachedTokenProvider, Token, parse_token_response, token_error
+from idpsync.auth.remedies import Credential
 from idpsync.http.client import HttpClient
 from idpsync.http.endpoint import ConcreteEndpoint
 from idpsync.http.redact import register_secret
@@ -37,6 +39,9 @@ _OAUTH_ERRORS = (400, 401)
 
 class _FormFlow(CachedTokenProvider):
     """A token endpoint that takes a form post and answers with an OAuth token response."""
+
+    credential: ClassVar[Credential] = "client_secret"
+    """What the flow sends, for the remedy of a refusal."""
 
     def __init__(
         self, http: HttpClient, token_endpoint: ConcreteEndpoint, connector: str = "CONNECTOR"
@@ -58,7 +63,9 @@ class _FormFlow(CachedTokenProvider):
             headers=headers,
         )
         if response.status_code in _OAUTH_ERRORS:
-            raise token_error(response, self.token_endpoint, self.connector, refresh)
+            raise token_error(
+                response, self.token_endpoint, self.connector, refresh, self.credential
+            )
         return parse_token_response(response, target=self.token_endpoint)
 
 
@@ -108,6 +115,8 @@ class PrivateKeyJwt(_FormFlow):
 
     Entra wants the certificate's SHA-1 thumbprint as ``x5t``; Okta wants the key's ``kid``.
     """
+
+    credential = "private_key"
 
     def __init__(
         self,
@@ -165,6 +174,8 @@ class PrivateKeyJwt(_FormFlow):
 class JwtBearer(_FormFlow):
     """Google service account: a signed JWT grant, impersonating ``subject`` (an admin)."""
 
+    credential = "service_account"
+
     def __init__(
         self,
         http: HttpClient,
@@ -206,6 +217,8 @@ class RefreshTokenFlow(_FormFlow):
     rotated one. An expired or revoked refresh token raises a
     :class:`~idpsync.http.errors.TokenError` telling the administrator to re-authorize.
     """
+
+    credential = "refresh_token"
 
     def __init__(
         self,
@@ -276,7 +289,9 @@ class OneLoginCredentials(_FormFlow):
             headers=_basic(self.client_id, self.secret.get_secret_value()),
         )
         if response.status_code in _OAUTH_ERRORS:
-            raise token_error(response, self.token_endpoint, self.connector)
+            raise token_error(
+                response, self.token_endpoint, self.connector, credential="client_secret"
+            )
         return parse_token_response(response, target=self.token_endpoint)
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from enum import StrEnum
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
+from idpsync.allowlist import allow_list
+from idpsync.cli import allowlist_view as view
 from idpsync.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -26,8 +28,9 @@ from idpsync.config import (
     ConfigError,
     ConnectorSettings,
     LoadedConfig,
+    load_config,
 )
-from idpsync.diagnostics import StepResult, check_source, endpoint_rows
+from idpsync.diagnostics import StepResult, check_source, for_check, retries_kept_aside
 from idpsync.sources import SourceError, build_source
 from idpsync.sources.base import Source
 
@@ -44,35 +47,47 @@ def _source(loaded: LoadedConfig, connector: str) -> tuple[ConnectorSettings, So
         raise typer.Exit(EXIT_USAGE) from None
 
 
+class Format(StrEnum):
+    """Output of ``idpsync endpoints``."""
+
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
 @app.command()
 def endpoints(
-    connector: Annotated[str, typer.Argument(help="Connector whose endpoints to list.")],
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Connectors or targets to list (default: all of them).", show_default=False
+        ),
+    ] = None,
     config: ConfigOption = None,
-    as_json: JsonOption = False,
+    output: Annotated[
+        Format,
+        typer.Option("--format", help="table (piped: plain lines, URLs whole), csv or json."),
+    ] = Format.table,
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
 ) -> None:
-    """Print the URLs and hosts:ports this connector must reach (a firewall allow-list)."""
-    loaded = _load(config)
-    settings, source = _source(loaded, connector)
-    rows = endpoint_rows(source, settings.source.http)
-    hosts = list(dict.fromkeys(f"{r['host']}:{r['port']}" for r in rows))
-    note = None if rows else source.network_note()
-    if as_json:
-        out.print_json(
-            json.dumps({"connector": connector, "endpoints": rows, "hosts": hosts, "note": note})
-        )
-        return
-    if note:
-        out.print(f"{connector}: {note}", markup=False)
-        return
-    table = Table("method", "url", "purpose", "needs", "via proxy")
-    for r in rows:
-        table.add_row(
-            r["method"], r["url"], r["purpose"], r["permission"] or "", r["proxy"] or "direct"
-        )
-    out.print(table)
-    out.print("Outbound HTTPS this machine must be allowed to open:", markup=False)
-    for host in hosts:
-        out.print(f"  {host}", markup=False)
+    """Print every URL and host:port the connectors and targets reach (a firewall allow-list).
+
+    Needs no credentials: secret references are not read.
+    """
+    try:
+        loaded = load_config(config, resolve_secrets=False)
+        allowed = allow_list(loaded, names or [])
+    except ConfigError as exc:
+        raise _fail_config(exc) from None
+    except SourceError as exc:
+        err.print(str(exc), markup=False)
+        raise typer.Exit(EXIT_USAGE) from None
+    if as_json or output is Format.json:
+        typer.echo(view.as_json(allowed, names or []))
+    elif output is Format.csv:
+        typer.echo(view.as_csv(allowed), nl=False)
+    else:
+        view.print_table(allowed, out)
 
 
 def _print_step(result: StepResult) -> None:
@@ -95,9 +110,15 @@ def check(
     connector: Annotated[str, typer.Argument(help="Connector to diagnose.")],
     config: ConfigOption = None,
     as_json: JsonOption = False,
+    retries: Annotated[
+        int, typer.Option(min=0, max=10, help="Retries per request (default: none, one attempt).")
+    ] = 0,
 ) -> None:
     """Probe DNS, TCP, proxy, TLS, the token request and one read of every endpoint."""
-    loaded = _load(config)
+    try:
+        loaded, settings = for_check(_load(config), connector, retries)
+    except ConfigError as exc:
+        raise _fail_config(exc) from None
     settings, source = _source(loaded, connector)
     note = None if source.endpoints() else source.network_note()
     if note and not as_json:
@@ -111,26 +132,18 @@ def check(
         finally:
             await source.aclose()
 
-    results = asyncio.run(go())
-    passed = all(r.ok for r in results)
+    with retries_kept_aside() as retried:
+        results = asyncio.run(go())
+    failed = sum(1 for r in results if r.status == "failed")
     if as_json:
-        out.print_json(
-            json.dumps(
-                {
-                    "connector": connector,
-                    "ok": passed,
-                    "note": note,
-                    "steps": [r.as_json() for r in results],
-                }
-            )
-        )
+        report = {"connector": connector, "ok": not failed, "note": note, "retries": retried}
+        out.print_json(json.dumps({**report, "steps": [r.as_json() for r in results]}))
     else:
-        failed = sum(1 for r in results if r.status == "failed")
-        out.print(
-            f"{connector}: " + ("all checks passed" if passed else f"{failed} check(s) failed"),
-            markup=False,
-        )
-    raise typer.Exit(EXIT_OK if passed else EXIT_FAILED)
+        for line in retried:
+            err.print(f"retried: {line}", markup=False)
+        verdict = f"{failed} check(s) failed" if failed else "all checks passed"
+        out.print(f"{connector}: {verdict}", markup=False)
+    raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
 
 
 @app.command()

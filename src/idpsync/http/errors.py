@@ -23,7 +23,8 @@ none carries a secret.
             ├── NotFound              404
             ├── RateLimited           429 (or Google's 403 rate limit) after retries ran out
             ├── ServerError           5xx after retries ran out
-            └── TokenError            the token endpoint refused (invalid_client, invalid_grant…)
+            ├── TokenError            the token endpoint refused (invalid_client, invalid_grant…)
+            └── NotFromIdp            an HTML page (web filter, proxy sign-in) instead of JSON
 
 Foreign exceptions (httpx, ssl, socket) are translated once, in :mod:`idpsync.http.translate`,
 with ``raise … from exc``. ``str(error)`` reads, for example::
@@ -202,6 +203,12 @@ class ServerError(StatusError):
     kind = "transient"
 
 
+class NotFromIdp(StatusError):
+    """Something else answered: an HTML block page, a proxy's sign-in page, a web site."""
+
+    kind = "config"
+
+
 class TokenError(StatusError):
     """The token endpoint refused to issue a token (OAuth ``error`` in the body)."""
 
@@ -233,6 +240,7 @@ __all__ = [
     "MalformedAnswer",
     "NetworkError",
     "NotFound",
+    "NotFromIdp",
     "ProxyError",
     "RateLimited",
     "ServerError",

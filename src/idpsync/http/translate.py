@@ -7,6 +7,7 @@ administrator needs; both scrub and truncate whatever they quote.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import socket
@@ -116,6 +117,14 @@ def _os_reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _silent(target: ConcreteEndpoint) -> str:
+    return (
+        "a firewall or proxy that accepts the connection and then drops the traffic looks "
+        f"like this: {_firewall(target)}, or set http.proxy / HTTPS_PROXY if only a proxy may "
+        "go out; raise http.read_timeout only if the IdP is known to be slow"
+    )
+
+
 def _timeout(exc: httpx.TimeoutException, target: ConcreteEndpoint, attempts: int) -> e.Timeout:
     if isinstance(exc, httpx.ConnectTimeout):
         return e.Timeout(
@@ -127,8 +136,8 @@ def _timeout(exc: httpx.TimeoutException, target: ConcreteEndpoint, attempts: in
         )
     return e.Timeout(
         target,
-        f"read timeout: {target.host} accepted the request but did not answer in time",
-        "the IdP may be overloaded; raise http.read_timeout, or lower the page size/concurrency",
+        f"read timeout: {target.where} accepted the connection but sent no answer in time",
+        _silent(target),
         attempts=attempts,
     )
 
@@ -213,6 +222,9 @@ def status_error(
 ) -> e.StatusError:
     """The :class:`~idpsync.http.errors.StatusError` for an error response."""
     status = response.status_code
+    foreign = not_json(response, target, attempts) if status < 500 and status != 404 else None
+    if foreign is not None:
+        return foreign
     said = idp_message(response)
     extra = f" — the IdP says: {truncate(said, 200)}" if said else ""
     facts = _Facts(status, "" if said else response.text, attempts)
@@ -220,6 +232,8 @@ def status_error(
         return _forbidden(response, target, extra, facts, waited)
     cls, template, remedy = _STATUS_TEXT.get(status, _STATUS_TEXT[500 if status >= 500 else 400])
     cause = template.format(status=status)
+    if status == 401:
+        cause, remedy = _UNAUTHORIZED.get(_scheme(response), (cause, remedy))
     if status == 404:
         cause += f" ({redact_url(str(response.request.url))})"
     if status == 429:
@@ -254,8 +268,7 @@ _STATUS_TEXT: dict[int, tuple[type[e.StatusError], str, str]] = {
     401: (
         e.Unauthorized,
         "401 bad credentials: the IdP rejected the credentials or token",
-        "check the client id and secret/certificate (expired? wrong tenant?) and that the "
-        "application is enabled",
+        "check the connector's credentials and that the application is enabled",
     ),
     404: (
         e.NotFound,
@@ -273,6 +286,36 @@ _STATUS_TEXT: dict[int, tuple[type[e.StatusError], str, str]] = {
         "usually temporary: try again later and check the IdP's status page",
     ),
 }
+
+
+def _scheme(response: httpx.Response) -> str:
+    """The scheme of the request's ``Authorization`` header (``ssws``, ``bearer``…)."""
+    try:
+        header = str(response.request.headers.get("authorization", ""))
+    except RuntimeError:  # a response built without its request
+        return ""
+    return header.split(" ", 1)[0].lower()
+
+
+_UNAUTHORIZED: dict[str, tuple[str, str]] = {
+    "ssws": (
+        "401 the Okta API token was rejected",
+        "check api_token: it must be an Okta API token (sent as 'SSWS …') of an administrator "
+        "who may read users and groups; a token unused for 30 days expires and one dies with "
+        "its administrator's account or role: create a new one (Security → API → Tokens) and "
+        "update the secret it is read from",
+    ),
+    "bearer": (
+        "401 the API refused the access token the token endpoint had issued",
+        "check that token_url and base_url belong to the same tenant/org/realm (Entra: the "
+        "cloud setting) and that the application is still enabled and granted access",
+    ),
+    "basic": (
+        "401 the IdP rejected the user name and password",
+        "check the connector's user name (or client id) and its password (or secret)",
+    ),
+}
+"""401 on an API call, by how the request authenticated."""
 
 
 _PERM = re.compile(
@@ -356,3 +399,57 @@ def idp_message(response: httpx.Response) -> str | None:
         if parts:
             return ": ".join(parts)
     return None
+
+
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def foreign_answer(response: httpx.Response) -> tuple[str, str] | None:
+    """``(what, title)`` of an HTML answer where JSON was due (``None``: not HTML).
+
+    ``title`` is the page's ``<title>`` (e.g. a web filter's "URL category blocked by policy").
+    5xx pages are left to :func:`status_error` (an IdP's own gateway sends those too).
+    """
+    content = response.content.strip()
+    if not content:
+        return None
+    try:
+        json.loads(content)
+    except ValueError:
+        pass
+    else:
+        return None
+    kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    text = response.text
+    if "html" not in kind and text.lstrip()[:1] != "<":
+        return None
+    match = _TITLE.search(text)
+    title = " ".join(html.unescape(match.group(1)).split()) if match else ""
+    return "an HTML page", truncate(title, 120)
+
+
+def not_json(
+    response: httpx.Response, target: ConcreteEndpoint, attempts: int = 1
+) -> e.NotFromIdp | None:
+    """The error for an answer that is not the IdP's JSON (a web filter's block page…).
+
+    A redirect counts too: the IdPs' APIs do not redirect, a proxy's sign-in does.
+    """
+    found = foreign_answer(response)
+    if found is None and 300 <= response.status_code < 400:
+        location = response.headers.get("location", "")
+        found = ("a redirect", f"redirect to {redact_url(location)}" if location else "")
+    if found is None:
+        return None
+    what, title = found
+    shown = f": {title}" if title else ""
+    return e.NotFromIdp(
+        target,
+        f"a proxy or web filter answered instead of {target.where}{shown} "
+        f"(HTTP {response.status_code}, {what} instead of the IdP's JSON)",
+        f"ask the network team to let this machine reach {target.host}:{target.port} past the "
+        "proxy or web filter (the list: 'idpsync endpoints'); a proxy sign-in page needs the "
+        "proxy's credentials in http.proxy; if base_url points at a web site, correct it",
+        status=response.status_code,
+        attempts=attempts,
+    )

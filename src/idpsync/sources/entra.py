@@ -56,7 +56,6 @@ import hashlib
 from collections.abc import Awaitable, Coroutine, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import httpx
 from cryptography import x509
@@ -64,15 +63,17 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from idpsync.auth import ClientSecret, PrivateKeyJwt
 from idpsync.auth.base import CachedTokenProvider
+from idpsync.check_reads import table_reads
 from idpsync.config import EntraSourceSettings
 from idpsync.config_policy import PolicySettings, fetch_scope
-from idpsync.diagnostics import read_probe, token_probe
+from idpsync.diagnostics import token_probe
 from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, build_http_client
 from idpsync.http.errors import HttpError, NotFound
 from idpsync.http.origins import same_origin
 from idpsync.model import MemberKind, Membership, Snapshot, SourceUser
 from idpsync.sources import entra_graph as g
 from idpsync.sources.base import DeltaResult, Event, Probe, Progress, Source, no_progress
+from idpsync.sources.entra_clouds import cloud, endpoint_table, graph_base, token_target
 from idpsync.sources.lanes import Lanes, gather
 
 DEFAULT_RATE = 150.0
@@ -118,7 +119,8 @@ class EntraSource(Source):
         m = policy.mapping
         templates = [m.login, m.email, m.display_name, m.given_name, m.family_name]
         self.user_fields = g.user_select([*templates, *m.attributes.values()])
-        base = (settings.base_url or f"{g.GRAPH}/{settings.api_version}").rstrip("/")
+        self.cloud = cloud(settings.cloud)
+        base = graph_base(settings)
         self.http: HttpClient = build_http_client(
             settings.http,
             base_url=base,
@@ -127,17 +129,15 @@ class EntraSource(Source):
             transport=transport,
             stats=self.stats,
         )
-        if settings.token_url:
-            self.token_endpoint = ConcreteEndpoint(g.TOKEN, settings.token_url)
-        else:
-            self.token_endpoint = g.TOKEN.resolve("", {"tenant": settings.tenant})
-        self.auth = self._provider(connector, base)
+        self.token_endpoint = token_target(settings)
+        self.auth = self._provider(connector)
         self.http.auth = self.auth
 
-    def _provider(self, connector: str, base: str) -> CachedTokenProvider:
-        parts = urlsplit(base)
-        scope = f"{parts.scheme}://{parts.netloc}/.default"
+    def _provider(self, connector: str) -> CachedTokenProvider:
+        # The scope names Graph as a resource Entra knows, never base_url's host: a gateway's
+        # or proxy's host is an unknown resource to Entra (AADSTS500011).
         s = self.settings
+        scope = s.scope or self.cloud.scope
         if s.certificate is not None:
             cert = s.certificate.certificate.get_secret_value()
             return PrivateKeyJwt(
@@ -158,25 +158,12 @@ class EntraSource(Source):
 
     def endpoints(self) -> list[ConcreteEndpoint]:
         """Token endpoint and every Graph call this configuration makes."""
-        base = self.http.base_url
-        table = [g.USERS, g.GROUPS, g.MEMBERS, g.USERS_DELTA, g.GROUPS_DELTA, g.USER, g.MEMBER_OF]
-        if self.transitive:
-            table.append(g.GROUP_MEMBER_OF)
-        if self.settings.fetch_managers:
-            table.append(g.MANAGER)
-        if self.settings.fetch_photos:
-            table.append(g.PHOTO)
-        return [self.token_endpoint, *(e.resolve(base, partial=True) for e in table)]
+        return endpoint_table(self.settings, self.transitive)
 
     def probes(self) -> list[Probe]:
-        """Token, then one minimal read of users and of groups (and a photo when enabled)."""
-        one = {"$top": "1", "$select": "id"}
-        probes = [
-            token_probe(self.auth, g.TOKEN),
-            read_probe(self.http, g.USERS, params=one),
-            read_probe(self.http, g.GROUPS, params=one),
-        ]
-        return probes
+        """Token, then one minimal read of every endpoint of the table."""
+        reads = table_reads(self.http, self.endpoints(), g.READS)
+        return [token_probe(self.auth, g.TOKEN), *reads]
 
     async def aclose(self) -> None:
         """Close the connection pool."""

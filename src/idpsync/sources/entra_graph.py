@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from idpsync.check_reads import Read
 from idpsync.http import Endpoint, HttpClient
 from idpsync.http.errors import HttpError
 from idpsync.model import MemberKind, SourceGroup, SourceUser
@@ -62,6 +63,20 @@ GROUPS_DELTA = Endpoint(
     "groups_delta", "GET", "/groups/delta", "changed groups and memberships since the last run",
     permission="GroupMember.Read.All",
 )  # fmt: skip
+_ONE = {"$top": "1", "$select": "id"}
+READS = {
+    USERS.name: Read(_ONE, gives="user"),
+    GROUPS.name: Read(_ONE, gives="group"),
+    MEMBERS.name: Read(_ONE, needs={"id": "group"}),
+    USERS_DELTA.name: Read({"$deltatoken": "latest", "$select": "id"}),
+    GROUPS_DELTA.name: Read({"$deltatoken": "latest", "$select": "displayName"}),
+    USER.name: Read({"$select": "id"}, needs={"id": "user"}),
+    MEMBER_OF.name: Read(_ONE, needs={"id": "user"}),
+    GROUP_MEMBER_OF.name: Read(_ONE, needs={"id": "group"}),
+    MANAGER.name: Read({"$select": "id"}, needs={"id": "user"}, absent="this user has no manager"),
+    PHOTO.name: Read(needs={"id": "user"}, absent="this user has no photo"),
+}
+"""How ``idpsync check`` reads each endpoint (the delta links are the cheap "latest" ones)."""
 PERMISSIONS = ("User.Read.All", "GroupMember.Read.All", "ProfilePhoto.Read.All")
 """Application permissions (with admin consent); ProfilePhoto.Read.All only with photos."""
 

@@ -46,8 +46,9 @@ from pydantic import SecretStr
 
 from idpsync.auth import CachedTokenProvider, JwtBearer, RefreshTokenFlow
 from idpsync.auth.authorize import AuthorizationCodeFlow
+from idpsync.check_reads import Read, table_reads
 from idpsync.config import GoogleSourceSettings
-from idpsync.diagnostics import read_probe, token_probe
+from idpsync.diagnostics import token_probe
 from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, json_body
 from idpsync.http import errors as e
 from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup
@@ -59,6 +60,16 @@ FATAL = (e.TokenError, e.Unauthorized, e.Forbidden, e.BadRequest)
 """Errors that mean the configuration is wrong: the run fails instead of going on partially."""
 Loader = Callable[[], Awaitable[str | None]]
 Saver = Callable[[str], Awaitable[None]]
+
+
+def endpoint_table(
+    settings: GoogleSourceSettings, base: str | None = None
+) -> list[ConcreteEndpoint]:
+    """Token endpoint and the Directory calls (no credentials needed)."""
+    base = base or settings.base_url or g.GOOGLE_API
+    table = [g.USERS, g.GROUPS, g.MEMBERS, g.USER] + ([g.PHOTO] if settings.fetch_photos else [])
+    token = ConcreteEndpoint(g.TOKEN, settings.token_url or g.GOOGLE_TOKEN)
+    return [token] + [ep.resolve(base, partial=True) for ep in table]
 
 
 class GoogleSource(Source):
@@ -110,31 +121,19 @@ class GoogleSource(Source):
 
     def endpoints(self) -> list[ConcreteEndpoint]:
         """Token endpoint and the Directory calls (per-object keys left as placeholders)."""
-        base = self.http.base_url
-        table = [g.USERS, g.GROUPS, g.MEMBERS, g.USER] + (
-            [g.PHOTO] if self.settings.fetch_photos else []
-        )
-        return [self.token_endpoint] + [ep.resolve(base, partial=True) for ep in table]
+        return endpoint_table(self.settings, self.http.base_url)
 
     def probes(self) -> list[Probe]:
-        """A token, one user, one group, and one member of that group."""
-        scope = self._scope()
-        return [
-            token_probe(self.auth, g.TOKEN),
-            read_probe(self.http, g.USERS, params={**scope, "maxResults": "1"}),
-            read_probe(self.http, g.GROUPS, params={**scope, "maxResults": "1"}),
-            Probe("read", g.MEMBERS.label, self._probe_members),
-        ]
-
-    async def _probe_members(self) -> str:
-        page = await self.http.get_json(g.GROUPS, params={**self._scope(), "maxResults": "1"})
-        groups = page.get("groups", [])
-        if not groups:
-            return "no groups to read members of"
-        members = await self.http.get_json(
-            g.MEMBERS, {"groupKey": groups[0]["id"]}, params={"maxResults": "1"}
-        )
-        return f"read {len(members.get('members', []))} member(s) of {groups[0]['email']}"
+        """A token, then one minimal read per endpoint of the table (members of one group…)."""
+        one = {**self._scope(), "maxResults": "1"}
+        reads = {
+            g.USERS.name: Read(one, gives="user"),
+            g.GROUPS.name: Read(one, gives="group"),
+            g.MEMBERS.name: Read({"maxResults": "1"}, needs={"groupKey": "group"}),
+            g.USER.name: Read(needs={"userKey": "user"}),
+            g.PHOTO.name: Read(needs={"userKey": "user"}, absent="this user has no photo"),
+        }
+        return [token_probe(self.auth, g.TOKEN), *table_reads(self.http, self.endpoints(), reads)]
 
     def authorization_flow(self) -> AuthorizationCodeFlow | None:
         """The consent flow (offline access, consent prompt) in OAuth mode; else ``None``."""

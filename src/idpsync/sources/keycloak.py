@@ -47,13 +47,14 @@ import asyncio
 import math
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import httpx
 
 from idpsync.auth import ClientSecret
 from idpsync.auth.base import CachedTokenProvider, Token
+from idpsync.check_reads import Read, table_reads
 from idpsync.config import KeycloakSourceSettings
 from idpsync.http import (
     ConcreteEndpoint,
@@ -92,6 +93,16 @@ MEMBERS = Endpoint(
     "group_members", "GET", ADMIN + "/groups/{id}/members", "members of a group", "view-users"
 )
 ENDPOINTS = (TOKEN, REALM, USERS, USER, USER_GROUPS, GROUPS, CHILDREN, MEMBERS)
+_ONE = {"briefRepresentation": "true", "max": "1"}
+READS = {
+    USERS.name: Read(_ONE, gives="user"),
+    USER.name: Read(needs={"id": "user"}),
+    USER_GROUPS.name: Read(_ONE, needs={"id": "user"}),
+    GROUPS.name: Read(_ONE, gives="group"),
+    CHILDREN.name: Read(_ONE, needs={"id": "group"}),
+    MEMBERS.name: Read(_ONE, needs={"id": "group"}),
+}
+"""How ``idpsync check`` reads each endpoint."""
 DEFAULT_CONCURRENCY = 8
 BRIEF = {"briefRepresentation": "true"}
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -119,6 +130,31 @@ def request_count(
     )
 
 
+def root_url(settings: KeycloakSourceSettings) -> str:
+    """The server's root URL, with ``/auth`` when ``auth_prefix`` says so."""
+    root = (settings.base_url or "").rstrip("/")
+    return root + "/auth" if settings.auth_prefix and not root.endswith("/auth") else root
+
+
+def token_target(settings: KeycloakSourceSettings, root: str) -> ConcreteEndpoint:
+    """The token endpoint: the service account's realm, or the administrator's."""
+    if settings.token_url:
+        return ConcreteEndpoint(TOKEN, settings.token_url)
+    realm = settings.realm if settings.client_id is not None else settings.admin_realm
+    return TOKEN.resolve(root, {"realm": realm})
+
+
+def endpoint_table(
+    settings: KeycloakSourceSettings, root: str | None = None
+) -> list[ConcreteEndpoint]:
+    """Every endpoint, URLs filled in for this configuration (no credentials needed)."""
+    root = root or root_url(settings)
+    values = {"realm": settings.realm}
+    detect = [REALM.resolve(root, values)] if settings.auth_prefix is None else []
+    api = [ep.resolve(root, values, partial=True) for ep in ENDPOINTS[2:]]
+    return [token_target(settings, root), *detect, *api]
+
+
 class KeycloakSource(Source):
     """Reads one realm through the Admin REST API (see module docstring)."""
 
@@ -129,11 +165,7 @@ class KeycloakSource(Source):
         self.http, self.settings = http, settings
         self.stats = http.stats
         self.values = {"realm": settings.realm}
-        root = (settings.base_url or "").rstrip("/")
-        if settings.auth_prefix and not root.endswith("/auth"):
-            root += "/auth"
-        self.root = root
-        self.http.base_url = root
+        self.root = self.http.base_url = root_url(settings)
         self._ready = settings.auth_prefix is not None
         self._lock = asyncio.Lock()
 
@@ -161,11 +193,7 @@ class KeycloakSource(Source):
         )
 
     def _token_endpoint(self) -> ConcreteEndpoint:
-        s = self.settings
-        if s.token_url:
-            return ConcreteEndpoint(TOKEN, s.token_url)
-        realm = s.realm if s.client_id is not None else s.admin_realm
-        return TOKEN.resolve(self.root, {"realm": realm})
+        return token_target(self.settings, self.root)
 
     def _token_provider(self) -> CachedTokenProvider:
         s, target = self.settings, self._token_endpoint()
@@ -395,17 +423,15 @@ class KeycloakSource(Source):
 
     def endpoints(self) -> list[ConcreteEndpoint]:
         """Every endpoint, URLs filled in for this configuration."""
-        detect = (
-            [REALM.resolve(self.root, self.values)] if self.settings.auth_prefix is None else []
-        )
-        api = [ep.resolve(self.root, self.values, partial=True) for ep in ENDPOINTS[2:]]
-        return [self._token_endpoint(), *detect, *api]
+        return endpoint_table(self.settings, self.root)
 
     def probes(self) -> list[Probe]:
-        """A token request, then one user read."""
+        """A token request, then one minimal read per endpoint of the table."""
+        # The table is read again after _prepare: it may have found the /auth prefix.
+        reads = table_reads(self.http, self.endpoints(), READS, self._prepare, self.endpoints)
         return [
             Probe("token", TOKEN.label, self._probe_token),
-            Probe("read", USERS.label, self._probe_read),
+            *(Probe(p.step, p.target, self._keycloak_words(p.run)) for p in reads),
         ]
 
     async def _probe_token(self) -> str:
@@ -414,13 +440,14 @@ class KeycloakSource(Source):
         token = await self.http.auth.token()
         return f"token obtained from {self.root}, valid {_seconds(token)} s"
 
-    async def _probe_read(self) -> str:
-        await self._prepare()
-        try:
-            page = await self.http.get_json(USERS, self.values, params={**BRIEF, "max": "1"})
-        except e.Forbidden as exc:
-            raise self._forbidden(exc) from exc
-        return f"read {len(page)} user(s) of realm {self.settings.realm}"
+    def _keycloak_words(self, run: Callable[[], Awaitable[str]]) -> Callable[[], Awaitable[str]]:
+        async def translated() -> str:
+            try:
+                return await run()
+            except e.Forbidden as exc:
+                raise self._forbidden(exc) from exc
+
+        return translated
 
     async def aclose(self) -> None:
         """Close the HTTP client."""

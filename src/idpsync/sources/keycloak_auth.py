@@ -41,5 +41,5 @@ class PasswordGrant(CachedTokenProvider):
             self.token_endpoint, data=form, authenticate=False, accept=(400, 401)
         )
         if response.status_code in (400, 401):
-            raise token_error(response, self.token_endpoint)
+            raise token_error(response, self.token_endpoint, credential="password")
         return parse_token_response(response, target=self.token_endpoint)

@@ -53,6 +53,7 @@ from typing import Any
 import httpx
 
 from idpsync.auth import PrivateKeyJwt, StaticToken
+from idpsync.check_reads import Read, table_reads
 from idpsync.config import OktaSourceSettings
 from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, json_body
 from idpsync.http import errors as e
@@ -106,6 +107,21 @@ GROUP_USERS = Endpoint(
     "members of a group",
     permission="okta.groups.read",
 )
+
+
+def _bucket(response: httpx.Response) -> str:
+    remaining = response.headers.get("x-rate-limit-remaining", "?")
+    return f"bucket {remaining}/{response.headers.get('x-rate-limit-limit', '?')} left"
+
+
+READS = {
+    USERS.name: Read({"limit": "1"}, gives="user", detail=_bucket),
+    USER.name: Read(needs={"id": "user"}),
+    USER_GROUPS.name: Read(needs={"id": "user"}),
+    GROUPS.name: Read({"limit": "1"}, gives="group"),
+    GROUP_USERS.name: Read({"limit": "1"}, needs={"id": "group"}),
+}
+"""How ``idpsync check`` reads each endpoint."""
 ENDPOINTS = (TOKEN, USERS, USER, USER_GROUPS, GROUPS, GROUP_USERS)
 BUCKETS = {
     "token": "/oauth2/v1/token",
@@ -145,6 +161,14 @@ def next_link(response: httpx.Response) -> str | None:
 
 class ListingError(SourceError):
     """A listing could not be read to its end."""
+
+
+def endpoint_table(settings: OktaSourceSettings) -> list[ConcreteEndpoint]:
+    """The endpoint table with the org URL filled in (no credentials needed)."""
+    table: Iterable[Endpoint] = ENDPOINTS
+    if settings.api_token is not None:
+        table = [e for e in ENDPOINTS if e is not TOKEN]
+    return [e.resolve(settings.base_url.rstrip("/"), partial=True) for e in table]
 
 
 class OktaSource(Source):
@@ -372,34 +396,19 @@ class OktaSource(Source):
 
     def endpoints(self) -> list[ConcreteEndpoint]:
         """The endpoint table with the org URL filled in."""
-        base = self.http.base_url
-        table: Iterable[Endpoint] = ENDPOINTS
-        if self.settings.api_token is not None:
-            table = [e for e in ENDPOINTS if e is not TOKEN]
-        return [e.resolve(base, partial=True) for e in table]
+        return endpoint_table(self.settings)
 
     def probes(self) -> list[Probe]:
-        """Token request (OAuth mode) and one minimal read per listing endpoint."""
+        """Token request (OAuth mode) and one minimal read per endpoint of the table."""
         probes: list[Probe] = []
         if self.settings.api_token is None:
             probes.append(Probe("token", TOKEN.label, self._probe_token))
-        for endpoint, params in ((USERS, {"limit": "1"}), (GROUPS, {"limit": "1"})):
-            probes.append(Probe("read", endpoint.label, self._prober(endpoint, params)))
-        return probes
+        return probes + table_reads(self.http, self.endpoints(), READS)
 
     async def _probe_token(self) -> str:
         assert self.http.auth is not None
         await self.http.auth.authorization()
         return "access token issued"
-
-    def _prober(self, endpoint: Endpoint, params: dict[str, str]) -> Any:
-        async def run() -> str:
-            response = await self.http.request(endpoint, params=params)
-            remaining = response.headers.get("x-rate-limit-remaining", "?")
-            limit = response.headers.get("x-rate-limit-limit", "?")
-            return f"HTTP {response.status_code}, bucket {remaining}/{limit} left"
-
-        return run
 
     async def aclose(self) -> None:
         """Close the HTTP client."""

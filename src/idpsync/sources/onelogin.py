@@ -42,8 +42,9 @@ from typing import Any
 import httpx
 
 from idpsync.auth import OneLoginCredentials
+from idpsync.check_reads import Read, table_reads
 from idpsync.config import OneLoginSourceSettings
-from idpsync.diagnostics import read_probe, token_probe
+from idpsync.diagnostics import token_probe
 from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, HttpError, json_body
 from idpsync.model import Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources import onelogin_api as ol
@@ -76,6 +77,30 @@ def base_url(settings: OneLoginSourceSettings) -> str:
             "set subdomain = 'acme' for https://acme.onelogin.com"
         )
     return f"https://{settings.subdomain}.onelogin.com"
+
+
+READS = {
+    ol.USERS.name: Read({"limit": "1"}, gives="user"),
+    ol.USER.name: Read(needs={"id": "user"}),
+    ol.GROUPS.name: Read(gives="group"),
+    ol.GROUP.name: Read(needs={"id": "group"}),
+    ol.ROLES.name: Read({"limit": "1"}, gives="role"),
+    ol.ROLE.name: Read(needs={"id": "role"}),
+    ol.ROLE_USERS.name: Read({"limit": "1"}, needs={"id": "role"}),
+}
+"""How ``idpsync check`` reads each endpoint."""
+
+
+def endpoint_table(
+    settings: OneLoginSourceSettings, base: str | None = None
+) -> list[ConcreteEndpoint]:
+    """The calls this configuration makes (no credentials needed)."""
+    used = [ol.TOKEN, ol.RATE_LIMIT, ol.USERS, ol.USER]
+    if settings.groups_from in ("groups", "both"):
+        used += [ol.GROUPS, ol.GROUP]
+    if settings.groups_from in ("roles", "both"):
+        used += [ol.ROLES, ol.ROLE, ol.ROLE_USERS]
+    return [e.resolve(base or base_url(settings), partial=True) for e in used]
 
 
 class OneLoginSource(Source):
@@ -448,25 +473,12 @@ class OneLoginSource(Source):
 
     def endpoints(self) -> list[ConcreteEndpoint]:
         """The calls this configuration makes (``idpsync endpoints``)."""
-        used = [ol.TOKEN, ol.RATE_LIMIT, ol.USERS, ol.USER]
-        if self.wants_groups:
-            used += [ol.GROUPS, ol.GROUP]
-        if self.wants_roles:
-            used += [ol.ROLES, ol.ROLE, ol.ROLE_USERS]
-        return [e.resolve(self.http.base_url, partial=True) for e in used]
+        return endpoint_table(self.settings, self.http.base_url)
 
     def probes(self) -> list[Probe]:
-        """Token, then one minimal read per listing this configuration uses."""
-        probes = [
-            token_probe(self.credentials, ol.TOKEN),
-            read_probe(self.http, ol.RATE_LIMIT),
-            read_probe(self.http, ol.USERS, params={"limit": "1"}),
-        ]
-        if self.wants_groups:
-            probes.append(read_probe(self.http, ol.GROUPS))
-        if self.wants_roles:
-            probes.append(read_probe(self.http, ol.ROLES, params={"limit": "1"}))
-        return probes
+        """Token, then one minimal read per endpoint this configuration uses."""
+        reads = table_reads(self.http, self.endpoints(), READS)
+        return [token_probe(self.credentials, ol.TOKEN), *reads]
 
     async def aclose(self) -> None:
         """Close the HTTP client."""

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from idpsync.config import ConfigError
-from idpsync.diagnostics import check_source
+from idpsync.diagnostics import check_source, for_check
 from idpsync.engine import report
 from idpsync.engine.single import run_sync_user
 from idpsync.service.executor import supports_incremental
@@ -173,9 +173,9 @@ async def check(request: Request, name: str, _who: Writer) -> dict[str, Any]:
 
 def run_check(svc: Service, name: str) -> dict[str, Any]:
     """The diagnosis of one connector, as JSON."""
-    settings = svc.loaded.connector(name)
+    loaded, settings = for_check(svc.loaded, name)  # one attempt per request
     try:
-        source = build_source(svc.loaded, settings)
+        source = build_source(loaded, settings)
     except SourceError as exc:
         return {"connector": name, "ok": False, "steps": [], "error": str(exc)}
 

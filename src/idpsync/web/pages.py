@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from idpsync.allowlist import allow_list
 from idpsync.engine import report
 from idpsync.web import queries
 from idpsync.web.api import connector_status, run_check, service, start
@@ -178,7 +179,8 @@ def check_page(request: Request, name: str) -> Response:
         return redirect
     if name not in service(request).loaded.settings.connectors:
         raise HTTPException(404, f"no connector named {name!r}")
-    return _page(request, "check.html", name=name, result=None)
+    allowed = allow_list(service(request).loaded, [name])
+    return _page(request, "check.html", name=name, result=None, allowed=allowed)
 
 
 @router.post("/connectors/{name}/check", response_class=HTMLResponse)
@@ -189,4 +191,5 @@ async def check_run(request: Request, name: str, csrf: CsrfField = "") -> Respon
     if name not in svc.loaded.settings.connectors:
         raise HTTPException(404, f"no connector named {name!r}")
     result = await asyncio.to_thread(run_check, svc, name)
-    return _page(request, "check.html", name=name, result=result)
+    allowed = allow_list(svc.loaded, [name])
+    return _page(request, "check.html", name=name, result=result, allowed=allowed)

@@ -2,7 +2,8 @@
 
 ``POST /{tenant}/oauth2/v2.0/token`` accepts ``grant_type=client_credentials`` with either a
 ``client_secret`` or a ``client_assertion`` (a JWT signed RS256 / PS256 by a key whose certificate
-or public key was registered with :meth:`Directory.register_app`). Errors use the real
+or public key was registered with :meth:`Directory.register_app`), and a ``scope`` of
+``{resource}/.default`` where the resource is Graph (:data:`GRAPH_RESOURCES`). Errors use the real
 ``AADSTS`` codes and the real body shape (``error``, ``error_description``, ``error_codes``, …).
 Access tokens are JWT-shaped, HMAC-signed by the emulator, and expire after ``expires_in``.
 """
@@ -30,6 +31,18 @@ from idpsync.emulators.entra.odata import GraphError
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 TOKEN_LIFETIME = 3599
+GRAPH_RESOURCES = frozenset(
+    {
+        "https://graph.microsoft.com",
+        "https://graph.microsoft.us",
+        "https://dod-graph.microsoft.us",
+        "https://microsoftgraph.chinacloudapi.cn",
+        "00000003-0000-0000-c000-000000000000",
+    }
+)
+"""Resources the token endpoint knows (Graph in every national cloud, and Graph's app id):
+like real Entra, any other ``{resource}/.default`` is refused with AADSTS500011, wherever the
+emulator itself is served."""
 
 
 @dataclass
@@ -180,6 +193,17 @@ class Directory:
                 "The provided value for scope is not "
                 "valid. Client credential flows must have a scope value with "
                 "/.default suffixed to the resource identifier (application ID URI).",
+            )
+        resource = form["scope"].split()[0].removesuffix("/.default").rstrip("/")
+        if resource.lower() not in GRAPH_RESOURCES:
+            raise TokenError(
+                400,
+                "invalid_resource",
+                500011,
+                f"The resource principal named {resource} was not found in the tenant named "
+                f"{tenant}. This can happen if the application has not been installed by the "
+                "administrator of the tenant or consented to by any user in the tenant. You "
+                "might have sent your authentication request to the wrong tenant.",
             )
         self._authenticate(app, form, endpoint)
         return {

@@ -1,0 +1,60 @@
+"""Each connector's declared endpoint table, read from its settings alone.
+
+No source object, no HTTP client and no credentials are made: the allow-list a firewall team
+needs (``idpsync endpoints``) must be available before any secret exists. Every source's
+:meth:`~idpsync.sources.base.Source.endpoints` returns the same table.
+"""
+
+from __future__ import annotations
+
+from idpsync.config import (
+    ConnectorSettings,
+    EntraSourceSettings,
+    FileSourceSettings,
+    GoogleSourceSettings,
+    KeycloakSourceSettings,
+    LoadedConfig,
+    OktaSourceSettings,
+    OneLoginSourceSettings,
+)
+from idpsync.http.endpoint import ConcreteEndpoint
+from idpsync.sources.base import SourceError
+
+
+def endpoint_table(settings: ConnectorSettings) -> list[ConcreteEndpoint]:
+    """The endpoints the connector's source calls, URLs filled in (``{id}`` kept)."""
+    source = settings.source
+    if isinstance(source, FileSourceSettings):
+        return []
+    if isinstance(source, EntraSourceSettings):
+        from idpsync.sources import entra_clouds
+
+        transitive = settings.policy.transitive if source.transitive is None else source.transitive
+        return entra_clouds.endpoint_table(source, transitive)
+    if isinstance(source, OktaSourceSettings):
+        from idpsync.sources import okta
+
+        return okta.endpoint_table(source)
+    if isinstance(source, OneLoginSourceSettings):
+        from idpsync.sources import onelogin
+
+        return onelogin.endpoint_table(source)
+    if isinstance(source, KeycloakSourceSettings):
+        from idpsync.sources import keycloak
+
+        return keycloak.endpoint_table(source)
+    if isinstance(source, GoogleSourceSettings):
+        from idpsync.sources import google
+
+        return google.endpoint_table(source)
+    raise SourceError(f"unsupported source type {source.type!r}")
+
+
+def network_note(config: LoadedConfig, settings: ConnectorSettings) -> str | None:
+    """For a source without endpoints: what it reads instead."""
+    source = settings.source
+    if isinstance(source, FileSourceSettings):
+        from idpsync.sources.file import FileSource
+
+        return FileSource(config.resolve_path(source.path)).network_note()
+    return None
