@@ -311,8 +311,8 @@ def test_a_redirect_to_a_sign_in_page_is_not_a_pass(tmp_path: Path) -> None:
         result = check(config(tmp_path, server.url))
     assert result.exit_code == 1
     assert step(result.stdout, "read")[1] == (
-        f"cause:  GET /api/v1/users on 127.0.0.1:{server.port}: a proxy or web filter answered "
-        f"instead of 127.0.0.1:{server.port}: redirect to "
-        "https://proxy.corp.example/login?next=okta (HTTP 302, a redirect instead of the "
-        "IdP's JSON)"
+        f"cause:  GET /api/v1/users on 127.0.0.1:{server.port}: the server answered 302, a "
+        "redirect to https://proxy.corp.example/login?next=okta (a proxy's sign-in page or a "
+        "base_url that is not the API's); redirects are not followed, so credentials never "
+        "leave the configured origin"
     )

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from idpsync import cli
-from idpsync.config import ConfigError, load_config
+from idpsync.config import ConfigError, UnresolvedSecret, load_config
 
 LONG_TENANT = "a-rather-long-tenant-name-of-the-firewall-team.onmicrosoft.com"
 TOKEN_URL = f"https://login.microsoftonline.com/{LONG_TENANT}/oauth2/v2.0/token"
@@ -75,7 +75,10 @@ def test_the_config_loads_without_reading_a_secret(config: Path) -> None:
         load_config(str(config))
     loaded = load_config(str(config), resolve_secrets=False)
     token = loaded.settings.targets["jira"].token
-    assert token is not None and token.get_secret_value() == "env:IDPSYNC_TEST_NEVER_SET_TOKEN"
+    assert isinstance(token, UnresolvedSecret)
+    assert token.reference == "env:IDPSYNC_TEST_NEVER_SET_TOKEN"
+    with pytest.raises(RuntimeError, match="was not read"):
+        token.get_secret_value()
     inline = CONFIG.replace('"file:/nonexistent/okta-token"', '"an-inline-token"')
     config.write_text(inline)
     with pytest.raises(ConfigError, match="secrets are not written inline"):

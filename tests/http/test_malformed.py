@@ -96,7 +96,8 @@ async def test_a_429_with_a_superscript_retry_after_is_retried() -> None:
 TOKEN_ANSWERS: dict[str, Reply] = {
     "no access_token": Reply(200, {"token_type": "Bearer", "expires_in": 3600}),
     "access_token not a string": Reply(200, {"access_token": 12345}),
-    "not JSON": Reply(200, body=b"<html>Sign in</html>", headers={"Content-Type": "text/html"}),
+    # (an HTML page is a proxy's or web filter's answer: NotFromIdp, see test_check_diagnoses)
+    "not JSON": Reply(200, body=b"token: tok-1", headers={"Content-Type": "text/plain"}),
     "a JSON list": Reply(200, ["tok-1-x"]),
     "expires_in garbage": Reply(200, {"access_token": "tok-1-AbCdEf", "expires_in": "soon"}),
     "expires_in infinite": Reply(200, {"access_token": "tok-1-AbCdEf", "expires_in": "inf"}),

@@ -22,6 +22,7 @@ from urllib.parse import urljoin, urlsplit
 
 from idpsync.http import errors as e
 from idpsync.http.endpoint import ConcreteEndpoint
+from idpsync.http.redact import redact_url
 
 Origin = tuple[str, str, int]
 """``(scheme, host, port)``, lower-case, default port filled in."""
@@ -104,15 +105,20 @@ def check_credentials(target: ConcreteEndpoint, allowed: Collection[Origin]) -> 
 
 
 def redirect_error(target: ConcreteEndpoint, status: int, location: str | None) -> e.HttpError:
-    """The error for a 3xx answer: idpsync never follows a redirect (it could leave the origin)."""
+    """The error for a 3xx answer: idpsync never follows a redirect (it could leave the origin).
+
+    The IdPs' APIs do not redirect; a proxy's sign-in page or a base_url that names a web site
+    does, so the message names both and where the answer pointed (query values redacted).
+    """
     there = origin_of(resolve_link(target.url, location)) if location else None
-    where = f" to {shown(there)}" if there else ""
+    where = f" to {redact_url(resolve_link(target.url, location))}" if location else ""
     return e.ForeignOrigin(
         target,
-        f"the server answered {status}, a redirect{where}; redirects are not followed, so "
-        "credentials never leave the configured origin",
-        "set base_url (or token_url) to the address the server redirects to, if it is "
-        "the IdP's own",
+        f"the server answered {status}, a redirect{where} (a proxy's sign-in page or a "
+        "base_url that is not the API's); redirects are not followed, so credentials never "
+        "leave the configured origin",
+        "if a proxy asks for a sign-in, put its credentials in http.proxy; otherwise set "
+        "base_url (or token_url) to the address the server redirects to, if it is the IdP's own",
         status=status,
         origin=shown(there) if there else None,
     )

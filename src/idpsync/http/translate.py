@@ -417,6 +417,8 @@ def foreign_answer(response: httpx.Response) -> tuple[str, str] | None:
         json.loads(content)
     except ValueError:
         pass
+    except RecursionError:  # nested too deeply: JSON, if malformed; not a web page
+        return None
     else:
         return None
     kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
