@@ -33,7 +33,8 @@ Mapping: ``suspended`` or ``archived`` → inactive (both keep the account from 
 ``attributes.archived`` tells them apart); ``relations[type=manager]`` (an e-mail, matched
 against primary addresses and aliases) → ``manager_id``; external members and the
 ``CUSTOMER`` member of a group are skipped. A listing that fails after retries marks the
-snapshot incomplete (nothing is removed); refused credentials fail the run.
+snapshot incomplete (nothing is removed); refused credentials fail the run. A 404 on a group's
+member listing means the group is gone only if ``GET groups/{groupKey}`` answers 404 too.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ class GoogleSource(Source):
     def endpoints(self) -> list[ConcreteEndpoint]:
         """Token endpoint and the Directory calls (per-object keys left as placeholders)."""
         base = self.http.base_url
-        table = [g.USERS, g.GROUPS, g.MEMBERS, g.USER] + (
+        table = [g.USERS, g.GROUPS, g.MEMBERS, g.GROUP, g.USER] + (
             [g.PHOTO] if self.settings.fetch_photos else []
         )
         return [self.token_endpoint] + [ep.resolve(base, partial=True) for ep in table]
@@ -269,8 +270,8 @@ class GoogleSource(Source):
             params["includeDerivedMembership"] = "true"
         try:
             items = await self._list(g.MEMBERS, "members", params, {"groupKey": group.source_id})
-        except e.NotFound:
-            return None  # deleted while we were reading: gone, like a group not listed
+        except e.NotFound as exc:
+            return await self._gone_or_unread(snap, group, exc)
         except (e.TokenError, e.Unauthorized, e.Forbidden):
             raise
         except (e.HttpError, SourceError) as exc:
@@ -279,6 +280,31 @@ class GoogleSource(Source):
         edges = [edge for item in items if (edge := g.to_membership(group.source_id, item))]
         self._skipped(len(items) - len(edges))
         return edges
+
+    async def _gone_or_unread(
+        self, snap: Snapshot, group: SourceGroup, exc: e.NotFound
+    ) -> list[Membership] | None:
+        """After a 404 on a group's members: ``None`` only if the group itself is 404 too.
+
+        A group deleted between the groups listing and its member listing is gone, like a
+        group not listed. Anything else (the group is still there, or cannot be read) leaves
+        its members unknown: the snapshot is incomplete, so no edge of it is removed.
+        """
+        try:
+            again = await self.http.request(g.GROUP, {"groupKey": group.source_id}, accept=(404,))
+        except (e.TokenError, e.Unauthorized, e.Forbidden):
+            raise
+        except (e.HttpError, SourceError) as failed:
+            reread = f"and {g.GROUP.label} failed: {failed}"
+        else:
+            if again.status_code == 404:
+                return None  # deleted while we were reading
+            reread = f"but {g.GROUP.label} still finds the group"
+        snap.mark_incomplete(
+            f"{g.MEMBERS.label} for group {group.name!r} ({group.source_id}) answered 404 "
+            f"({exc.cause}) {reread}; its members are unknown this run"
+        )
+        return []
 
     def _edges(self, snap: Snapshot, members: dict[str, list[Membership]]) -> list[Membership]:
         """Edges to the snapshot's users and groups (external members are counted as skipped)."""

@@ -50,6 +50,13 @@ GROUPS = Endpoint(
     "list groups (all, or a user's direct groups)",
     GROUP_SCOPE,
 )
+GROUP = Endpoint(
+    "get_group",
+    "GET",
+    "/admin/directory/v1/groups/{groupKey}",
+    "read one group (is a group whose members answered 404 really gone?)",
+    GROUP_SCOPE,
+)
 MEMBERS = Endpoint(
     "list_members",
     "GET",
