@@ -7,8 +7,8 @@ alike (SQLite and PostgreSQL), within the same size limits for every source:
   characters except tab, line feed and carriage return are removed; a lone surrogate (an
   unpaired surrogate escape in JSON) becomes U+FFFD. PostgreSQL refuses NUL in text and
   neither store can encode a lone surrogate, so one such value used to fail every run.
-- **Numbers in attributes** a store cannot hold exactly (NaN, ±Infinity, integers beyond
-  64 bits) are stored as ``null``; the attribute itself is kept.
+- **Numbers in attributes** that JSON cannot carry (NaN, ±Infinity, integers of more than
+  4,300 digits) are stored as ``null``; the attribute itself is kept.
 - **Sizes** (:data:`CAPS`, the file source's limits): a field over its cap, attributes nested
   deeper than :data:`MAX_DEPTH` or larger than :data:`MAX_ATTRIBUTE_BYTES` as JSON, or a field
   of the wrong type (a list where text belongs) make the record *skipped*: it is reported in
@@ -62,6 +62,8 @@ class BadValue(ValueError):
 
 def clean_text(value: str) -> str:
     """``value`` without control characters (tab, LF, CR kept) and lone surrogates."""
+    if value.isprintable():  # the common case, at C speed
+        return value
     if _CONTROL.search(value):
         value = _CONTROL.sub("", value)
     if _SURROGATE.search(value):
@@ -108,7 +110,7 @@ def clean_attributes(value: Any, depth: int = 0) -> Any:
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int):
-        return value if -_INT_LIMIT < value < _INT_LIMIT else None
+        return value if -_INT_LIMIT < value < _INT_LIMIT or _writable(value) else None
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, Mapping):
@@ -118,28 +120,57 @@ def clean_attributes(value: Any, depth: int = 0) -> Any:
     return clean_text(str(value))
 
 
+def _writable(value: int) -> bool:
+    """Whether Python can write ``value`` in decimal (its digit limit, 4,300 by default)."""
+    try:
+        repr(value)
+    except ValueError:
+        return False
+    return True
+
+
 def clean_user(user: SourceUser) -> SourceUser:
     """``user`` with storable values; raises :class:`BadValue` with the reason otherwise."""
-    fields: dict[str, Any] = {name: _field(name, getattr(user, name)) for name in _USER_TEXT}
-    if user.photo_ref is not None:
-        fields["photo_ref"] = _field("photo_ref", user.photo_ref)
+    fields = _changed(user, (*_USER_TEXT, "photo_ref"))
     if not isinstance(user.active, bool):
         raise BadValue(f"active is {_kind(user.active)}, expected true or false")
     if not isinstance(user.attributes, Mapping):
         raise BadValue(f"attributes are {_kind(user.attributes)}, expected an object")
-    attributes = clean_attributes(user.attributes)
-    size = len(json.dumps(attributes, ensure_ascii=False).encode())
-    if size > MAX_ATTRIBUTE_BYTES:
-        raise BadValue(
-            f"attributes are {size:,} bytes as JSON, more than the {MAX_ATTRIBUTE_BYTES:,} allowed"
-        )
-    return replace(user, attributes=attributes, **fields)
+    attributes = _storable(user.attributes)
+    if attributes is not user.attributes:
+        fields["attributes"] = attributes
+    return replace(user, **fields) if fields else user
 
 
 def clean_group(group: SourceGroup) -> SourceGroup:
     """``group`` with storable values; raises :class:`BadValue` with the reason otherwise."""
-    fields: dict[str, Any] = {name: _field(name, getattr(group, name)) for name in _GROUP_TEXT}
-    return replace(group, **fields)
+    fields = _changed(group, _GROUP_TEXT)
+    return replace(group, **fields) if fields else group
+
+
+def _changed(record: SourceUser | SourceGroup, names: tuple[str, ...]) -> dict[str, Any]:
+    """The cleaned text fields that differ from ``record``'s (raises :class:`BadValue`)."""
+    fields: dict[str, Any] = {}
+    for name in names:
+        value = getattr(record, name)
+        text = _field(name, value)
+        if text is not value:
+            fields[name] = text
+    return fields
+
+
+def _storable(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``attributes`` itself when a store holds it as it is; else a cleaned copy."""
+    size = _plain_size(attributes)
+    cleaned = attributes
+    if size is None:  # something to clean, or nested deeply: the careful walk
+        cleaned = clean_attributes(attributes)
+        size = len(json.dumps(cleaned, ensure_ascii=False).encode("utf-8", "replace"))
+    if size > MAX_ATTRIBUTE_BYTES:
+        raise BadValue(
+            f"attributes are {size:,} bytes as JSON, more than the {MAX_ATTRIBUTE_BYTES:,} allowed"
+        )
+    return cleaned
 
 
 def normalise(snap: Snapshot) -> Snapshot:
@@ -171,6 +202,23 @@ def normalise(snap: Snapshot) -> Snapshot:
         snap.mark_incomplete(f"{dropped} membership edge(s) name an unusable id")
     snap.users, snap.groups, snap.memberships = users, groups, edges
     return snap
+
+
+def _plain_size(attributes: Mapping[str, Any]) -> int | None:
+    """The JSON size of attributes a store holds as they are; ``None``: they need cleaning.
+
+    Controls show as ``u00..`` escapes in the JSON text, lone surrogates fail its UTF-8
+    encoding, NaN and over-long integers fail the encoding itself. More than
+    :data:`MAX_DEPTH` brackets *may* mean too deep a nesting: the careful walk measures it.
+    """
+    try:
+        text = json.dumps(attributes, ensure_ascii=False, allow_nan=False)
+        data = text.encode()
+    except (ValueError, TypeError, RecursionError):  # UnicodeEncodeError is a ValueError
+        return None
+    if "\\u00" in text or text.count("[") + text.count("{") > MAX_DEPTH:
+        return None
+    return len(data)
 
 
 def _edge_ok(edge: Membership) -> bool:
