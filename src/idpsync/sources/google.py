@@ -51,10 +51,12 @@ from idpsync.config import GoogleSourceSettings
 from idpsync.diagnostics import read_probe, token_probe
 from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient
 from idpsync.http import errors as e
-from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup
+from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources import google_api as g
 from idpsync.sources.base import Event, Probe, Progress, Source, SourceError, no_progress
+from idpsync.sources.clean import usable_id
 from idpsync.sources.lanes import Lanes, both, gather
+from idpsync.sources.shape import identified, records
 
 FATAL = (e.TokenError, e.Unauthorized, e.Forbidden, e.BadRequest)
 """Errors that mean the configuration is wrong: the run fails instead of going on partially."""
@@ -191,13 +193,14 @@ class GoogleSource(Source):
             self._groups_and_members(snap, lanes, progress),
         )
         by_email = {mail: str(u["id"]) for u in users for mail in g.emails_of(u)}
-        for item in users:
-            if self.settings.fetch_photos and item["id"] not in refs:
-                continue  # its photo could not be read: left as it is this run
-            manager = g.manager_email(item)
-            snap.users.append(
-                g.to_user(item, by_email.get(manager or ""), refs.get(str(item["id"])))
-            )
+
+        def convert(item: dict[str, Any]) -> SourceUser:
+            manager = by_email.get(g.manager_email(item) or "")
+            return g.to_user(item, manager, refs.get(str(item["id"])))
+
+        if self.settings.fetch_photos:  # a photo that could not be read: left as it is
+            users = [item for item in users if str(item["id"]) in refs]
+        snap.users = records(snap, g.USERS.label, "user", users, convert, _email)
         snap.groups = [grp for grp in groups if grp.source_id in members]
         snap.memberships = self._edges(snap, members)
         self.stats.extra.update(users=len(snap.users), groups=len(snap.groups))
@@ -209,7 +212,8 @@ class GoogleSource(Source):
         """The users listing (the chain ``lanes`` keeps a slot for), then their photos."""
         params = {**self._scope(), "maxResults": str(g.USER_PAGE)}
         try:
-            users = await self._listing(snap, "users", g.USERS, params)
+            items = await self._listing(snap, "users", g.USERS, params)
+            users = records(snap, g.USERS.label, "user", items, g.checked_user, _email)
         finally:
             lanes.chain_done()
         refs = await self._photos(snap, users, lanes) if self.settings.fetch_photos else {}
@@ -222,7 +226,7 @@ class GoogleSource(Source):
         params = {**self._scope(), "maxResults": str(g.GROUP_PAGE)}
         async with lanes.other():
             items = await self._listing(snap, "groups", g.GROUPS, params)
-        groups = [g.to_group(item) for item in items]
+        groups = records(snap, g.GROUPS.label, "group", items, g.to_group, _name)
         progress(Event("fetch", f"reading members of {len(groups)} groups", 0, len(groups)))
         return groups, await self._all_members(snap, groups, lanes, progress)
 
@@ -277,6 +281,8 @@ class GoogleSource(Source):
         except (e.HttpError, SourceError) as exc:
             snap.mark_incomplete(f"members of group {group.name!r} ({group.source_id}): {exc}")
             return []
+        where = f"{g.MEMBERS.label} ({group.source_id})"
+        items = identified(snap, where, items)
         edges = [edge for item in items if (edge := g.to_membership(group.source_id, item))]
         self._skipped(len(items) - len(edges))
         return edges
@@ -334,7 +340,7 @@ class GoogleSource(Source):
                     return uid, await self._photo(uid)
             except FATAL:
                 raise
-            except e.HttpError as exc:
+            except SourceError as exc:  # an HttpError, or a photo of the wrong shape
                 snap.mark_incomplete(f"photo of {item.get('primaryEmail')}: {exc}")
                 return None
 
@@ -352,8 +358,11 @@ class GoogleSource(Source):
         response = await self.http.request(g.USER, {"userKey": key}, accept=(404, 412))
         if response.status_code in (404, 412):
             return None  # 412: deleted recently (Google keeps it ~20 days)
-        item = response.json()
         snap = Snapshot()
+        found = records(snap, g.USER.label, "user", [response.json()], g.checked_user, _email)
+        if not found:
+            raise SourceError(f"{g.USER.label}: the answer for {key!r} is not a usable user")
+        item = found[0]
         manager = await self._manager_id(g.manager_email(item))
         ref = None
         if self.settings.fetch_photos and item.get("thumbnailPhotoEtag"):
@@ -367,7 +376,10 @@ class GoogleSource(Source):
         if not email:
             return None
         response = await self.http.request(g.USER, {"userKey": email}, accept=(404, 412))
-        return None if response.status_code != 200 else str(response.json()["id"])
+        if response.status_code != 200:
+            return None
+        body = response.json()
+        return usable_id(body.get("id")) if isinstance(body, dict) else None
 
     async def _groups_above(self, snap: Snapshot, user_id: str) -> None:
         todo, seen = [(user_id, MemberKind.USER)], set()
@@ -384,12 +396,22 @@ class GoogleSource(Source):
             except SourceError as exc:
                 snap.mark_incomplete(f"groups of {member}: {exc}")
                 continue
-            for item in parents:
-                group = g.to_group(item)
+            where = f"{g.GROUPS.label} (userKey={member})"
+            for group in records(
+                snap, where, "group", identified(snap, where, parents), g.to_group
+            ):
                 if group.source_id not in {x.source_id for x in snap.groups}:
                     snap.groups.append(group)
                 snap.memberships.append(Membership(group.source_id, member, kind))
                 todo.append((group.source_id, MemberKind.GROUP))
+
+
+def _email(item: dict[str, Any]) -> object:
+    return item.get("primaryEmail")
+
+
+def _name(item: dict[str, Any]) -> object:
+    return item.get("name") or item.get("email")
 
 
 def _service_account_key(secret: SecretStr) -> dict[str, str]:
