@@ -319,6 +319,7 @@ class OneLoginSource(Source):
         for part in (side, main):
             snap.complete = snap.complete and part.complete
             snap.incomplete_reasons += part.incomplete_reasons
+            snap.skipped += part.skipped
         if stops:
             raise stops[0]
 
