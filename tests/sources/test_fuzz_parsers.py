@@ -8,12 +8,15 @@ fail with a :class:`~idpsync.sources.base.SourceError`; any other exception is a
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from idpsync.config_policy import PolicySettings
 from idpsync.emulators.entra import EntraEmulator
 from idpsync.emulators.google import GoogleEmulator
 from idpsync.emulators.keycloak import KeycloakEmulator
@@ -23,12 +26,15 @@ from idpsync.model import Snapshot
 from idpsync.sources.base import Source, SourceError
 from idpsync.sources.clean import normalise
 from idpsync.sources.entra import EntraSource
+from idpsync.sources.file import parse_document
 from idpsync.sources.keycloak import build_keycloak
+from tests.filedata import people
 from tests.sources import google_support, okta_support, onelogin_support
 from tests.sources.entra_support import source_settings
-from tests.sources.fuzz_support import Mutating, Mutation, mutations
+from tests.sources.fuzz_support import Mutating, Mutation, json_values, mutate, mutations
 from tests.sources.keycloak_support import settings_for
 
+pytestmark = pytest.mark.slow
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -43,8 +49,11 @@ def is_token(request: httpx.Request) -> bool:
     return "token" in request.url.path
 
 
-def read(make: Callable[[httpx.AsyncBaseTransport], Source], inner: httpx.AsyncBaseTransport,
-         plan: list[Mutation]) -> Snapshot | None:  # fmt: skip
+def read(
+    make: Callable[[httpx.AsyncBaseTransport], Source],
+    inner: httpx.AsyncBaseTransport,
+    plan: list[Mutation],
+) -> Snapshot | None:
     """One snapshot through the mutating transport; ``None`` when it failed as it may."""
 
     async def go() -> Snapshot | None:
@@ -71,7 +80,7 @@ OKTA = okta_support.emulator(users=6, groups=3, seed=3)
 @given(plan=mutations)
 def test_entra(plan: list[Mutation]) -> None:
     def make(transport: httpx.AsyncBaseTransport) -> Source:
-        return EntraSource(source_settings(ENTRA), okta_policy(), transport=transport)
+        return EntraSource(source_settings(ENTRA), PolicySettings(), transport=transport)
 
     read(make, ENTRA.transport(), plan)
 
@@ -114,7 +123,24 @@ def test_onelogin(plan: list[Mutation]) -> None:
     read(make, ONELOGIN.transport(), plan)
 
 
-def okta_policy():  # type: ignore[no-untyped-def]
-    from idpsync.config_policy import PolicySettings
+@FUZZ
+@given(doc=json_values)
+def test_file_source_any_json(doc: object) -> None:
+    try:
+        normalise(parse_document(json.dumps(doc).encode(), "fuzz.json"))
+    except SourceError as exc:
+        assert str(exc).startswith("fuzz.json: ")
 
-    return PolicySettings()
+
+@FUZZ
+@given(plan=mutations, raw=st.binary(max_size=64))
+def test_file_source_mutated_document(plan: list[Mutation], raw: bytes) -> None:
+    doc = people(4, groups=2)
+    for _, how, value, selector in plan:
+        target = doc["users"] if selector % 2 else doc["groups"]
+        mutate({"items": target} if how != "whole" else doc, how, value, selector // 2)
+    for data in (json.dumps(doc).encode(), raw, json.dumps(doc).encode()[: len(raw)]):
+        try:
+            normalise(parse_document(data, "fuzz.json"))
+        except SourceError as exc:
+            assert str(exc).startswith("fuzz.json: ")
