@@ -8,6 +8,7 @@ import pytest
 
 from idpsync.config import ConnectorSettings, FileSourceSettings
 from idpsync.engine.runner import run_sync
+from idpsync.engine.single import run_sync_user
 from idpsync.model import Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.service import executor as executor_module
 from idpsync.service.alerts import Alerter
@@ -89,3 +90,34 @@ async def test_the_service_alert_carries_the_real_run_id(
     assert [(a.kind, a.run_id) for a in alerter.sent] == [("failed", result.run_id)]
     assert store.run(result.run_id)["status"] == "failed"  # type: ignore[index]
     assert not ex.busy("hr")
+
+
+class CrashingOne(Crashing):
+    """Its single-user read has the same bug."""
+
+    async def fetch_user(self, key: str) -> Snapshot | None:
+        return await self.snapshot()
+
+
+async def test_a_single_user_sync_bug_fails_the_run(store: Store) -> None:
+    result = await run_sync_user(store, "hr", SETTINGS, CrashingOne(), "ada")
+    assert result.status == "failed" and result.message == "internal error: KeyError: 'id'"
+    assert store.run(result.run_id)["status"] == "failed"  # type: ignore[index]
+
+
+async def test_a_source_that_cannot_be_built_is_a_failed_run_with_its_id(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = store.engine.url.render_as_string(hide_password=False)
+    loaded = loaded_config(tmp_path, url)
+    alerter = Alerter(loaded.settings.service.alerts)
+    ex = Executor(loaded, store, ConnectorLocks(store.engine), Metrics(), alerter)
+
+    def broken(*_args: object) -> Source:
+        raise ValueError("bad key material")
+
+    monkeypatch.setattr(executor_module, "build_source", broken)
+    result = await ex.run("hr")
+    assert result is not None and result.run_id > 0
+    assert result.message == "internal error: ValueError: bad key material"
+    assert [a.run_id for a in alerter.sent] == [result.run_id]

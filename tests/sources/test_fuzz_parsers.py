@@ -35,7 +35,8 @@ from tests.sources.fuzz_support import Mutating, Mutation, json_values, mutate, 
 from tests.sources.keycloak_support import settings_for
 
 pytestmark = pytest.mark.slow
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FILE_FUZZ = settings(max_examples=200, deadline=None)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -123,7 +124,7 @@ def test_onelogin(plan: list[Mutation]) -> None:
     read(make, ONELOGIN.transport(), plan)
 
 
-@FUZZ
+@FILE_FUZZ
 @given(doc=json_values)
 def test_file_source_any_json(doc: object) -> None:
     try:
@@ -132,7 +133,7 @@ def test_file_source_any_json(doc: object) -> None:
         assert str(exc).startswith("fuzz.json: ")
 
 
-@FUZZ
+@FILE_FUZZ
 @given(plan=mutations, raw=st.binary(max_size=64))
 def test_file_source_mutated_document(plan: list[Mutation], raw: bytes) -> None:
     doc = people(4, groups=2)
