@@ -89,11 +89,10 @@ def check(item: Mapping[str, Any], schema: Schema) -> None:
     """Raise :class:`BadRecord` naming the first field whose type ``schema`` does not allow."""
     for name, types in schema.items():
         value = item.get(name)
-        if value is not None and not isinstance(value, types):
+        wrong = not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
+        if value is not None and wrong:
             wanted = " or ".join(_NAMES.get(t, t.__name__) for t in types)
             raise BadRecord(f"{name!r} is {kind_of(value)}, expected {wanted}")
-        if isinstance(value, bool) and bool not in types:
-            raise BadRecord(f"{name!r} is {kind_of(value)}, expected text")
 
 
 def records(
