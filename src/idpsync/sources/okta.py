@@ -71,7 +71,8 @@ from idpsync.sources.base import (
 )
 from idpsync.sources.lanes import gather
 from idpsync.sources.okta_pacing import OktaPacer
-from idpsync.sources.shape import OBJECT, TEXT, Schema, check, identified, records
+from idpsync.sources.okta_records import checked_group, checked_user, login_of, name_of
+from idpsync.sources.shape import identified, records
 
 TOKEN = Endpoint(
     "token", "POST", "/oauth2/v1/token", "obtain an access token (OAuth service app)", token=True
@@ -291,9 +292,9 @@ class OktaSource(Source):
 
         active, gone, wanted = await gather(users(), deprovisioned(), groups())
         raw_users = active + gone
-        found = records(snap, USERS.label, "user", raw_users, self.to_user, _login)
+        found = records(snap, USERS.label, "user", raw_users, self.to_user, login_of)
         snap.users = list({u.source_id: u for u in found}.values())
-        snap.groups = records(snap, GROUPS.label, "group", wanted, to_group, _name)
+        snap.groups = records(snap, GROUPS.label, "group", wanted, to_group, name_of)
         snap.memberships = parts["groups"].memberships
         for part in parts.values():
             snap.complete = snap.complete and part.complete
@@ -345,7 +346,7 @@ class OktaSource(Source):
         except NotFound:
             return None
         snap = Snapshot()
-        users = records(snap, USER.label, "user", [raw], self.to_user, _login)
+        users = records(snap, USER.label, "user", [raw], self.to_user, login_of)
         if not users:
             raise ListingError(f"{USER.label}: the answer for {key!r} is not a usable user")
         user = users[0]
@@ -354,7 +355,7 @@ class OktaSource(Source):
             raise ListingError(f"{USER_GROUPS.label}: the answer is not a list of groups")
         wanted = [g for g in checked_groups(snap, groups) if self._wanted(g)]
         snap.users = [user]
-        snap.groups = records(snap, USER_GROUPS.label, "group", wanted, to_group, _name)
+        snap.groups = records(snap, USER_GROUPS.label, "group", wanted, to_group, name_of)
         listed = {g.source_id for g in snap.groups}
         snap.memberships = sorted(Membership(gid, user.source_id) for gid in listed)
         return snap
@@ -416,57 +417,14 @@ class OktaSource(Source):
         await self.http.aclose()
 
 
-USER_SCHEMA: Schema = {"status": TEXT, "profile": OBJECT, "lastUpdated": TEXT}
-PROFILE_SCHEMA: Schema = {
-    "login": TEXT,
-    "email": TEXT,
-    "firstName": TEXT,
-    "lastName": TEXT,
-    "displayName": TEXT,
-    "managerId": TEXT,
-}
-"""The types of the user fields the source reads (the rest of ``profile`` is an attribute)."""
-GROUP_SCHEMA: Schema = {
-    "type": TEXT,
-    "profile": OBJECT,
-    "lastUpdated": TEXT,
-    "lastMembershipUpdated": TEXT,
-}
-GROUP_PROFILE_SCHEMA: Schema = {"name": TEXT, "description": TEXT}
-
-
-def checked_user(raw: dict[str, Any]) -> dict[str, Any]:
-    """``raw`` when it and its profile match the schemas (else ``BadRecord``)."""
-    check(raw, USER_SCHEMA)
-    check(raw.get("profile") or {}, PROFILE_SCHEMA)
-    return raw
-
-
-def checked_group(raw: dict[str, Any]) -> dict[str, Any]:
-    """``raw`` when it and its profile match the group schemas (else ``BadRecord``)."""
-    check(raw, GROUP_SCHEMA)
-    check(raw.get("profile") or {}, GROUP_PROFILE_SCHEMA)
-    return raw
-
-
 def checked_users(snap: Snapshot, items: list[Any] | None) -> list[dict[str, Any]]:
     """The usable user objects of a listing (see :func:`~idpsync.sources.shape.records`)."""
-    return records(snap, USERS.label, "user", items or [], checked_user, _login)
+    return records(snap, USERS.label, "user", items or [], checked_user, login_of)
 
 
 def checked_groups(snap: Snapshot, items: list[Any] | None) -> list[dict[str, Any]]:
     """The usable group objects of a listing."""
-    return records(snap, GROUPS.label, "group", items or [], checked_group, _name)
-
-
-def _login(raw: dict[str, Any]) -> object:
-    profile = raw.get("profile")
-    return profile.get("login") if isinstance(profile, dict) else None
-
-
-def _name(raw: dict[str, Any]) -> object:
-    profile = raw.get("profile")
-    return profile.get("name") if isinstance(profile, dict) else None
+    return records(snap, GROUPS.label, "group", items or [], checked_group, name_of)
 
 
 def to_group(raw: dict[str, Any]) -> SourceGroup:
