@@ -75,6 +75,24 @@ class Membership:
     """Whether the member is a user or a nested group."""
 
 
+@dataclass(frozen=True, slots=True)
+class SkippedRecord:
+    """A record the source read but could not use (bad shape, a value no store can hold).
+
+    The policy reports it in the run's ``skipped`` list and keeps what the directory already
+    holds for ``source_id`` as it is (nothing is created, changed or removed for it).
+    """
+
+    kind: str
+    """``user`` or ``group``."""
+    source_id: str
+    """The IdP's id of the record."""
+    key: str
+    """Its login or name as far as it could be read (else the id)."""
+    reason: str
+    """Why, in one line, naming the endpoint or field."""
+
+
 @dataclass(slots=True)
 class Snapshot:
     """Everything a source read in one run.
@@ -109,6 +127,13 @@ class Snapshot:
         self.users.extend(users)
         self.groups.extend(groups)
         self.memberships.extend(memberships)
+
+    skipped: list[SkippedRecord] = field(default_factory=list)
+    """Records left out because they could not be used (kept as the directory holds them)."""
+
+    def skip(self, kind: str, source_id: str, key: str, reason: str) -> None:
+        """Leave a record out of the run, reporting why (see :class:`SkippedRecord`)."""
+        self.skipped.append(SkippedRecord(kind, source_id, key, reason))
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from idpsync.sources.onelogin_api import (
     to_role,
     to_user,
 )
+from idpsync.sources.shape import BadRecord
 from tests.sources.onelogin_support import settings
 
 ACTIVE = Activity(frozenset({1, 3, 4, 5, 7, 8}), frozenset({1}))
@@ -72,7 +73,7 @@ def test_user_record_to_source_user() -> None:
     assert "custom_attributes.empty" not in user.attributes
     assert user.attributes["lastname"] == "Lovelace"  # raw names for policy.mapping
     assert to_user({**item, "username": ""}, ACTIVE).login == "ada@example.org"
-    with pytest.raises(SourceError, match="no username"):
+    with pytest.raises(BadRecord, match="no username"):  # skipped as a record, not fatal
         to_user({"id": 1}, ACTIVE)
     assert to_role({"id": 9, "name": "Admins"}, "role: ").name == "role: Admins"
 

@@ -110,6 +110,9 @@ def evaluate(
 ) -> PolicyResult:
     """Apply groups rules, scope, filters and mapping to ``snapshot`` (see the module doc)."""
     result = PolicyResult()
+    for bad in snapshot.skipped:  # records the source could not use: held as they are
+        kind: Literal["user", "group"] = "group" if bad.kind == "group" else "user"
+        result.skipped.append(Skipped(kind, bad.source_id, bad.key, bad.reason))
     groups = {g.source_id: g for g in snapshot.groups}
     for group in snapshot.groups:
         name, why = group_name(group.name, settings)
@@ -121,8 +124,9 @@ def evaluate(
             )
     in_scope = _scope(snapshot, groups, settings, result)
     mapper = Mapper.build(settings.mapping, source_type)
+    held = result.held_users
     for user in snapshot.users:
-        if user.source_id not in in_scope:
+        if user.source_id not in in_scope or user.source_id in held:
             continue
         rejected = _filtered_out(user, settings.user_filters)
         if rejected:

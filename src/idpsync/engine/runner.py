@@ -39,10 +39,12 @@ from idpsync.config import ConnectorSettings
 from idpsync.engine import guard, report
 from idpsync.engine.collisions import Taken
 from idpsync.engine.decide import Decision, decide
+from idpsync.engine.failures import failure_message
 from idpsync.engine.plan import OpKind, Plan
 from idpsync.engine.policy import PolicyResult
 from idpsync.model import DirectoryState, MemberKind, Snapshot
-from idpsync.sources.base import DeltaResult, Event, Progress, Source, SourceError, no_progress
+from idpsync.sources.base import DeltaResult, Event, Progress, Source, no_progress
+from idpsync.sources.clean import normalise
 from idpsync.store import marks
 from idpsync.store.apply import apply_plan
 from idpsync.store.store import Store, now
@@ -144,9 +146,9 @@ async def run_sync(
     timings: dict[str, float] = {}
     started = time.monotonic()
     try:
-        snap = await _read(store, name, source, state if incremental else None, progress)
-    except SourceError as exc:
-        message = str(exc)
+        snap = normalise(await _read(store, name, source, state if incremental else None, progress))
+    except Exception as exc:  # a source error, or a bug: the run ends failed, never running
+        message = failure_message(exc)
         store.finish_run(run_id, "failed", message=message, stats=_stats(source, timings))
         progress(Event("done", f"failed: {message}"))
         return RunResult(run_id, "failed", message=message, complete=False)
@@ -240,7 +242,7 @@ def _stage_plan_apply(
 
             mark = time.monotonic()
             progress(Event("plan", "planning"))
-            staged.complete = snap.complete
+            staged.complete, staged.skipped = snap.complete, snap.skipped
             decision = decide_in_store(conn, store, name, settings, staged)
             result.plan = decision.plan
             result.details = report.details(decision)
@@ -295,14 +297,15 @@ def _stage_plan_apply(
         result.status = "guarded"
         result.message = str(exc)
     except Exception as exc:
+        # rolled back; the run ends failed with one line, never left running
+        result.status, result.message = "failed", failure_message(exc)
         store.finish_run(
             run_id,
             "failed",
             complete=snap.complete,
-            message=f"internal error: {type(exc).__name__}: {exc}",
+            message=result.message,
             stats=_stats(source, timings),
         )
-        raise
     if result.status in ("dry_run", "guarded"):
         result.stats = _stats(source, timings)
         planned = [report.op_entry(op) for op in result.plan.ops]

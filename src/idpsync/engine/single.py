@@ -17,11 +17,13 @@ from idpsync.config import ConnectorSettings
 from idpsync.engine import report
 from idpsync.engine.collisions import Taken
 from idpsync.engine.decide import Decision
+from idpsync.engine.failures import failure_message
 from idpsync.engine.plan import Plan
 from idpsync.engine.policy import always_group_id
 from idpsync.engine.runner import Rollback, RunResult, decide_in_store, lock
 from idpsync.model import DirectoryState, MemberKind, Snapshot
-from idpsync.sources.base import Source, SourceError
+from idpsync.sources.base import Source
+from idpsync.sources.clean import normalise
 from idpsync.store import schema as t
 from idpsync.store.apply import apply_plan
 from idpsync.store.store import Store, fold
@@ -48,12 +50,16 @@ async def run_sync_user(
     run_id = store.start_run(name, "user", dry_run)
     lookup = _directory_id(store, name, key)
     try:
-        snap = await source.fetch_user(lookup)
-    except SourceError as exc:
-        store.finish_run(run_id, "failed", message=str(exc))
-        return RunResult(run_id, "failed", message=str(exc), complete=False)
+        found = await source.fetch_user(lookup)
+        snap = None if found is None else normalise(found)
+    except Exception as exc:  # a source error or a bug: failed with one line, never running
+        message = failure_message(exc)
+        store.finish_run(run_id, "failed", message=message)
+        return RunResult(run_id, "failed", message=message, complete=False)
     if snap is None or not snap.users:
         message = f"no user {key!r} in the IdP; nothing was changed"
+        if snap is not None and snap.skipped:
+            message = f"user {key!r} cannot be synced: {snap.skipped[0].reason}"
         store.finish_run(run_id, "failed", message=message)
         return RunResult(run_id, "failed", message=message, complete=False)
     result = RunResult(run_id, "running", complete=snap.complete)
@@ -93,6 +99,9 @@ async def run_sync_user(
             message=result.message or None,
             report={**result.details, "planned": [report.op_entry(op) for op in result.plan.ops]},
         )
+    except Exception as exc:  # rolled back: failed with one line, never left running
+        result.status, result.message = "failed", failure_message(exc)
+        store.finish_run(run_id, "failed", complete=snap.complete, message=result.message)
     return result
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from idpsync.config import LoadedConfig
+from idpsync.engine.failures import failure_message
 from idpsync.engine.runner import RunResult, run_sync
 from idpsync.service import slots
 from idpsync.service.alerts import Alert, Alerter
@@ -23,7 +24,7 @@ from idpsync.service.locks import ConnectorLocks
 from idpsync.service.logs import bind_connector
 from idpsync.service.metrics import Metrics
 from idpsync.service.runlog import RunLogStore
-from idpsync.sources import SourceError, build_source
+from idpsync.sources import build_source
 from idpsync.sources.base import Event, Source
 from idpsync.store.store import Store
 
@@ -176,10 +177,11 @@ class Executor:
 
         try:
             source = build_source(self.loaded, settings)
-        except SourceError as exc:
+        except Exception as exc:  # SourceError, or a bug: a failed run with its id, not run 0
+            message = failure_message(exc)
             run_id = store.start_run(name, "full", dry_run)
-            store.finish_run(run_id, "failed", message=str(exc))
-            return RunResult(run_id, "failed", message=str(exc), complete=False)
+            store.finish_run(run_id, "failed", message=message)
+            return RunResult(run_id, "failed", message=message, complete=False)
         # A scheduled or requested full run is a full reconcile; an incremental one reads the
         # changes where the source can (else it is a full run too).
         mode = "incremental" if incremental and supports_incremental(source) else "full"

@@ -73,8 +73,10 @@ from idpsync.http.origins import same_origin
 from idpsync.model import MemberKind, Membership, Snapshot, SourceUser
 from idpsync.sources import entra_graph as g
 from idpsync.sources.base import DeltaResult, Event, Probe, Progress, Source, no_progress
+from idpsync.sources.clean import usable_id
 from idpsync.sources.entra_clouds import cloud, endpoint_table, graph_base, token_target
 from idpsync.sources.lanes import Lanes, gather
+from idpsync.sources.shape import ShapeError, identified, records
 
 DEFAULT_RATE = 150.0
 """Requests per second: at ≤ 2 RU each, under half of Graph's 8,000 RU per 10 s."""
@@ -207,8 +209,8 @@ class EntraSource(Source):
 
         async def take(key: str, endpoint: Endpoint, params: dict[str, str]) -> None:
             page = await self._guard(scratch, endpoint, self.http.get_json(endpoint, params=params))
-            link = str(page.get("@odata.deltaLink") or "") if page is not None else ""
-            if link and same_origin(self.http.target(endpoint).url, link):
+            link = page.get("@odata.deltaLink") if isinstance(page, dict) else None
+            if isinstance(link, str) and link and same_origin(self.http.target(endpoint).url, link):
                 links[key] = link  # a link elsewhere is never kept (nor followed next time)
 
         await run_all(
@@ -227,7 +229,7 @@ class EntraSource(Source):
             if fatal(exc):
                 raise
             snap.mark_incomplete(f"{endpoint.label}: {exc}")
-        except g.RepeatedLink as exc:
+        except (g.RepeatedLink, ShapeError) as exc:
             snap.mark_incomplete(str(exc))
         return None
 
@@ -247,7 +249,8 @@ class EntraSource(Source):
         if self.settings.fetch_managers:
             params |= {"$top": "100", "$expand": "manager($select=id)"}
         try:
-            out.extend(await self.listing(snap, g.USERS, params=params) or [])
+            items = await self.listing(snap, g.USERS, params=params) or []
+            out.extend(records(snap, g.USERS.label, "user", items, g.checked_user, _upn))
         finally:
             lanes.chain_done()
 
@@ -255,7 +258,7 @@ class EntraSource(Source):
         """The groups listing into ``snap.groups``."""
         params = {"$top": g.PAGE, "$select": ",".join(g.GROUP_FIELDS)}
         groups = await self.listing(snap, g.GROUPS, params=params)
-        snap.groups = [g.to_group(raw) for raw in groups or []]
+        snap.groups = records(snap, g.GROUPS.label, "group", groups or [], g.to_group, _name)
         progress(Event("fetch", f"read {len(snap.groups)} groups"))
 
     async def _groups_and_members(self, snap: Snapshot, progress: Progress, lanes: Lanes) -> None:
@@ -281,9 +284,10 @@ class EntraSource(Source):
         else:
             async with lanes.other():
                 items = await self.listing(snap, g.MEMBERS, {"id": group_id}, params)
+        items = identified(snap, f"{g.MEMBERS.label} ({group_id})", items or [])
         if out is not None:
             out[group_id] = items
-        for item in items or []:
+        for item in items:
             kind = g.member_kind(item)
             if kind is not None:
                 snap.memberships.append(Membership(group_id, str(item["id"]), kind))
@@ -321,10 +325,14 @@ class EntraSource(Source):
                         todo.append(str(item["id"]))
         rest = [x.source_id for x in snap.groups if x.source_id not in done]
         await self._all_members(snap, rest, progress)
+        raws = records(snap, g.MEMBERS.label, "user", list(users.values()), g.checked_user, _upn)
+        listed = {str(raw["id"]) for raw in raws}
         snap.memberships = [
-            e for e in snap.memberships if e.member_kind is MemberKind.GROUP or e.member_id in users
+            e
+            for e in snap.memberships
+            if e.member_kind is MemberKind.GROUP or e.member_id in listed
         ]
-        return list(users.values())
+        return raws
 
     async def _finish_users(self, snap: Snapshot, raws: list[dict[str, Any]]) -> list[SourceUser]:
         """Managers (when not expanded) and photos, then the records."""
@@ -339,20 +347,22 @@ class EntraSource(Source):
             if self.settings.fetch_photos:
                 calls.append(self._photo(snap, user_id, photos))
         await run_all(calls)
-        return [
-            g.to_user(
-                raw,
-                managers.get(raw["id"]) if per_user_manager else g.manager_of(raw),
-                photos.get(raw["id"]),
-            )
-            for raw in raws
-        ]
+
+        def convert(raw: dict[str, Any]) -> SourceUser:
+            uid = str(raw["id"])
+            manager = managers.get(uid) if per_user_manager else g.manager_of(raw)
+            return g.to_user(raw, manager, photos.get(uid))
+
+        return records(snap, g.USERS.label, "user", raws, convert, _upn)
 
     async def _manager(self, snap: Snapshot, user_id: str, out: dict[str, str | None]) -> None:
         """``out[user_id]`` = the manager's id (``None``: no manager)."""
         call = self.http.get_json(g.MANAGER, {"id": user_id}, params={"$select": "id"})
         try:
-            out[user_id] = str((await call)["id"])
+            body = await call
+            out[user_id] = usable_id(body.get("id")) if isinstance(body, dict) else None
+            if out[user_id] is None:
+                snap.mark_incomplete(f"{g.MANAGER.label}: the answer has no usable id")
         except NotFound as exc:
             if not g.is_missing(exc, "Request_ResourceNotFound"):
                 snap.mark_incomplete(f"{g.MANAGER.label}: {exc}")
@@ -412,10 +422,20 @@ class EntraSource(Source):
             if self.settings.fetch_photos:
                 calls.append(self._photo(snap, str(raw["id"]), photos))
         await run_all(calls)
-        return [
-            g.to_user(raw, g.manager_of(raw) or managers.get(raw["id"]), photos.get(raw["id"]))
-            for raw in raws
-        ]
+
+        def convert(raw: dict[str, Any]) -> SourceUser:
+            uid = str(raw["id"])
+            return g.to_user(raw, g.manager_of(raw) or managers.get(uid), photos.get(uid))
+
+        return records(snap, g.USER.label, "user", raws, convert, _upn)
+
+
+def _upn(raw: dict[str, Any]) -> object:
+    return raw.get("userPrincipalName")
+
+
+def _name(raw: dict[str, Any]) -> object:
+    return raw.get("displayName")
 
 
 __all__ = ["EntraSource"]

@@ -34,6 +34,7 @@ from idpsync.http.origins import check_link
 from idpsync.model import MemberKind, Membership, Snapshot
 from idpsync.sources import entra_graph as g
 from idpsync.sources.base import DeltaResult, Event, Progress, SourceError
+from idpsync.sources.shape import ShapeError, identified, optional_text, page_items, records
 
 if TYPE_CHECKING:
     from idpsync.http import Endpoint
@@ -59,12 +60,13 @@ async def follow(source: EntraSource, endpoint: Endpoint, link: str) -> tuple[li
             if exc.status == 410 or "syncStateNotFound" in f"{exc.cause} {exc.body or ''}":
                 raise Expired from exc
             raise
-        items.extend(page.get("value", []))
-        url = page.get("@odata.nextLink")
+        items.extend(page_items(page, "value", endpoint.label))
+        url = optional_text(page, "@odata.nextLink", endpoint.label)
         if url is None:
-            if not page.get("@odata.deltaLink"):
+            delta = optional_text(page, "@odata.deltaLink", endpoint.label)
+            if delta is None:
                 raise g.RepeatedLink(f"{endpoint.label}: a page has neither next nor delta link")
-            return items, check_link(source.http.target(endpoint), str(page["@odata.deltaLink"]))
+            return items, check_link(source.http.target(endpoint), delta)
     raise AssertionError("unreachable")
 
 
@@ -81,15 +83,18 @@ async def read_delta(
     except Expired:
         return None
     changed = []
-    for raw in users_raw:
+    for raw in identified(probe, g.USERS_DELTA.label, users_raw):
         if "@removed" in raw:
             result.removed_users.append(str(raw["id"]))
         else:
             changed.append(raw)
-    _apply_groups(result, groups_raw)
+    _apply_groups(result, probe, identified(probe, g.GROUPS_DELTA.label, groups_raw))
     if source.scope is not None:
         changed += await _unknown_members(source, probe, result, staged, changed)
+    changed = records(probe, g.USERS_DELTA.label, "user", changed, g.checked_user)
     result.users = await source.user_details(probe, changed)
+    for bad in probe.skipped:  # a delta cannot hold a record back: read it again next time
+        probe.mark_incomplete(bad.reason)
     if not probe.complete:
         result.complete = False
         result.incomplete_reasons = probe.incomplete_reasons
@@ -102,7 +107,7 @@ async def _round(
 ) -> list[Any]:
     try:
         items, link = await follow(source, endpoint, str(result.state[key]))
-    except (HttpError, g.RepeatedLink) as exc:
+    except (HttpError, g.RepeatedLink, ShapeError) as exc:
         if isinstance(exc, HttpError) and source_fatal(exc):
             raise
         probe.mark_incomplete(str(exc))
@@ -118,7 +123,7 @@ def source_fatal(exc: HttpError) -> bool:
     return fatal(exc)
 
 
-def _apply_groups(result: DeltaResult, groups_raw: list[Any]) -> None:
+def _apply_groups(result: DeltaResult, probe: Snapshot, groups_raw: list[Any]) -> None:
     """Merge repeated group objects; collect removals and member changes."""
     merged: dict[str, dict[str, Any]] = {}
     for raw in groups_raw:
@@ -130,13 +135,17 @@ def _apply_groups(result: DeltaResult, groups_raw: list[Any]) -> None:
         merged.setdefault(group_id, {}).update(
             {k: v for k, v in raw.items() if k != "members@delta"}
         )
-        for item in raw.get("members@delta", []):
+        members = raw.get("members@delta") or []
+        if not isinstance(members, list):
+            probe.mark_incomplete(f"{g.GROUPS_DELTA.label}: members@delta of {group_id} is no list")
+            members = []
+        for item in identified(probe, g.GROUPS_DELTA.label, members):
             kind = g.member_kind(item)
             if kind is None:
                 continue
             edge = Membership(group_id, str(item["id"]), kind)
             (result.removed if "@removed" in item else result.added).append(edge)
-    result.groups = [g.to_group(raw) for raw in merged.values()]
+    result.groups = records(probe, g.GROUPS_DELTA.label, "group", list(merged.values()), g.to_group)
 
 
 async def _unknown_members(
@@ -168,7 +177,7 @@ async def _get_user(
     if expand and source.settings.fetch_managers:
         params["$expand"] = "manager($select=id)"
     try:
-        raw: dict[str, Any] = await source.http.get_json(g.USER, {"id": key}, params=params)
+        raw = await source.http.get_json(g.USER, {"id": key}, params=params)
     except NotFound:
         return None
     except HttpError as exc:
@@ -176,9 +185,13 @@ async def _get_user(
             raise
         snap.mark_incomplete(f"{g.USER.label}: {exc}")
         return None
+    found = records(snap, g.USER.label, "user", [raw], g.checked_user)
+    if not found:
+        snap.mark_incomplete(f"{g.USER.label}: user {key} cannot be read from the answer")
+        return None
     if "$expand" in params:
-        raw.setdefault("manager", None)
-    return raw
+        found[0].setdefault("manager", None)
+    return found[0]
 
 
 async def read_user(source: EntraSource, key: str) -> Snapshot | None:
@@ -194,7 +207,7 @@ async def read_user(source: EntraSource, key: str) -> Snapshot | None:
     groups: dict[str, dict[str, Any]] = {}
     parents = await source.listing(snap, g.MEMBER_OF, {"id": user_id}, params)
     todo: list[str] = []
-    for item in parents or []:
+    for item in identified(snap, g.MEMBER_OF.label, parents or []):
         if g.member_kind(item) is MemberKind.GROUP:
             groups[str(item["id"])] = item
             snap.memberships.append(Membership(str(item["id"]), user_id, MemberKind.USER))
@@ -206,11 +219,11 @@ async def read_user(source: EntraSource, key: str) -> Snapshot | None:
             continue
         done.add(child)
         above = await source.listing(snap, g.GROUP_MEMBER_OF, {"id": child}, params)
-        for item in above or []:
+        for item in identified(snap, g.GROUP_MEMBER_OF.label, above or []):
             if g.member_kind(item) is MemberKind.GROUP:
                 groups[str(item["id"])] = item
                 snap.memberships.append(Membership(str(item["id"]), child, MemberKind.GROUP))
                 todo.append(str(item["id"]))
-    snap.groups = [g.to_group(item) for item in groups.values()]
+    snap.groups = records(snap, g.MEMBER_OF.label, "group", list(groups.values()), g.to_group)
     snap.users = await source.user_details(snap, [raw])
     return snap

@@ -14,6 +14,17 @@ from idpsync.check_reads import Read
 from idpsync.http import Endpoint, HttpClient
 from idpsync.http.errors import HttpError
 from idpsync.model import MemberKind, SourceGroup, SourceUser
+from idpsync.sources.clean import usable_id
+from idpsync.sources.shape import (
+    FLAG,
+    LIST,
+    OBJECT,
+    TEXT,
+    Schema,
+    check,
+    optional_text,
+    page_items,
+)
 
 GRAPH = "https://graph.microsoft.com"
 LOGIN = "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"
@@ -121,23 +132,46 @@ async def list_all(
 ) -> list[dict[str, Any]]:
     """Every item of a listing: follows ``@odata.nextLink`` to the end, empty pages included.
 
-    A next link seen before raises :class:`RepeatedLink`; HTTP failures raise ``HttpError``.
+    A next link seen before raises :class:`RepeatedLink`; HTTP failures raise ``HttpError``;
+    a page of the wrong shape raises :class:`~idpsync.sources.shape.ShapeError`.
     """
     page = await http.get_json(endpoint, values, params=params)
-    items: list[dict[str, Any]] = list(page.get("value", []))
+    items: list[dict[str, Any]] = list(page_items(page, "value", endpoint.label))
     seen: set[str] = set()
-    while link := page.get("@odata.nextLink"):
+    while link := optional_text(page, "@odata.nextLink", endpoint.label):
         if link in seen:
             raise RepeatedLink(f"{endpoint.label}: the server repeated a next-page link")
         seen.add(link)
         page = await http.get_json(endpoint, values, url=link)
-        items.extend(page.get("value", []))
+        items.extend(page_items(page, "value", endpoint.label))
     return items
+
+
+USER_SCHEMA: Schema = {
+    "userPrincipalName": TEXT,
+    "mail": TEXT,
+    "otherMails": LIST,
+    "displayName": TEXT,
+    "givenName": TEXT,
+    "surname": TEXT,
+    "accountEnabled": FLAG,
+    "userType": TEXT,
+    "manager": OBJECT,
+}
+"""The types of the user properties the source reads (others are kept as attributes)."""
+GROUP_SCHEMA: Schema = {"displayName": TEXT, "description": TEXT}
+
+
+def checked_user(raw: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` when it matches :data:`USER_SCHEMA` (else :class:`BadRecord`)."""
+    check(raw, USER_SCHEMA)
+    return raw
 
 
 def to_user(raw: Mapping[str, Any], manager_id: str | None, photo_ref: str | None) -> SourceUser:
     """A Graph user object as a :class:`SourceUser` (every read property kept as an attribute)."""
-    other = raw.get("otherMails") or []
+    check(raw, USER_SCHEMA)
+    other = [m for m in raw.get("otherMails") or [] if isinstance(m, str)]
     upn = str(raw.get("userPrincipalName") or raw["id"])
     return SourceUser(
         source_id=str(raw["id"]),
@@ -155,6 +189,7 @@ def to_user(raw: Mapping[str, Any], manager_id: str | None, photo_ref: str | Non
 
 def to_group(raw: Mapping[str, Any]) -> SourceGroup:
     """A Graph group object as a :class:`SourceGroup`."""
+    check(raw, GROUP_SCHEMA)
     return SourceGroup(
         source_id=str(raw["id"]),
         name=str(raw.get("displayName") or raw["id"]),
@@ -175,13 +210,13 @@ def member_kind(item: Mapping[str, Any]) -> MemberKind | None:
 def manager_of(raw: Mapping[str, Any]) -> str | None:
     """The id of an expanded ``manager``, if any."""
     manager = raw.get("manager")
-    return str(manager["id"]) if isinstance(manager, Mapping) and manager.get("id") else None
+    return usable_id(manager.get("id")) if isinstance(manager, Mapping) else None
 
 
 def photo_etag(body: Mapping[str, Any]) -> str | None:
     """The photo's version from its metadata."""
-    etag = body.get("@odata.mediaEtag")
-    return str(etag) if etag else None
+    etag = body.get("@odata.mediaEtag") if isinstance(body, Mapping) else None
+    return etag if isinstance(etag, str) and etag else None
 
 
 def is_missing(exc: HttpError, *codes: str) -> bool:

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources.base import Event, Probe, Progress, Source, SourceError, no_progress
+from idpsync.sources.clean import MAX_DEPTH
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=255, strip_whitespace=True)]
 Text = Annotated[str, StringConstraints(max_length=4096)]
@@ -85,8 +86,19 @@ def parse_document(data: bytes, name: str) -> Snapshot:
         ) from None
     except UnicodeDecodeError:
         raise SourceError(f"{name}: not UTF-8 text") from None
+    except RecursionError:
+        raise SourceError(
+            f"{name}: the document is nested too deeply to read; "
+            f"keep attributes within {MAX_DEPTH} levels"
+        ) from None
+    except ValueError:  # an integer of more than 4,300 digits
+        raise SourceError(
+            f"{name}: a number has more digits than can be read (4,300); write it as a string"
+        ) from None
     try:
         doc = FileDocument.model_validate(raw)
+    except RecursionError:
+        raise SourceError(f"{name}: the document is nested too deeply to validate") from None
     except ValidationError as exc:
         lines = [
             f"{'.'.join(str(p) for p in err['loc']) or '(document)'}: {err['msg']}"

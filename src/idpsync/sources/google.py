@@ -33,7 +33,8 @@ Mapping: ``suspended`` or ``archived`` → inactive (both keep the account from 
 ``attributes.archived`` tells them apart); ``relations[type=manager]`` (an e-mail, matched
 against primary addresses and aliases) → ``manager_id``; external members and the
 ``CUSTOMER`` member of a group are skipped. A listing that fails after retries marks the
-snapshot incomplete (nothing is removed); refused credentials fail the run.
+snapshot incomplete (nothing is removed); refused credentials fail the run. A 404 on a group's
+member listing means the group is gone only if ``GET groups/{groupKey}`` answers 404 too.
 """
 
 from __future__ import annotations
@@ -51,10 +52,12 @@ from idpsync.config import GoogleSourceSettings
 from idpsync.diagnostics import token_probe
 from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, json_body
 from idpsync.http import errors as e
-from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup
+from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources import google_api as g
 from idpsync.sources.base import Event, Probe, Progress, Source, SourceError, no_progress
+from idpsync.sources.clean import usable_id
 from idpsync.sources.lanes import Lanes, both, gather
+from idpsync.sources.shape import identified, records
 
 FATAL = (e.TokenError, e.Unauthorized, e.Forbidden, e.BadRequest)
 """Errors that mean the configuration is wrong: the run fails instead of going on partially."""
@@ -67,7 +70,9 @@ def endpoint_table(
 ) -> list[ConcreteEndpoint]:
     """Token endpoint and the Directory calls (no credentials needed)."""
     base = base or settings.base_url or g.GOOGLE_API
-    table = [g.USERS, g.GROUPS, g.MEMBERS, g.USER] + ([g.PHOTO] if settings.fetch_photos else [])
+    table = [g.USERS, g.GROUPS, g.MEMBERS, g.GROUP, g.USER] + (
+        [g.PHOTO] if settings.fetch_photos else []
+    )
     token = ConcreteEndpoint(g.TOKEN, settings.token_url or g.GOOGLE_TOKEN)
     return [token] + [ep.resolve(base, partial=True) for ep in table]
 
@@ -130,6 +135,7 @@ class GoogleSource(Source):
             g.USERS.name: Read(one, gives="user"),
             g.GROUPS.name: Read(one, gives="group"),
             g.MEMBERS.name: Read({"maxResults": "1"}, needs={"groupKey": "group"}),
+            g.GROUP.name: Read(needs={"groupKey": "group"}),
             g.USER.name: Read(needs={"userKey": "user"}),
             g.PHOTO.name: Read(needs={"userKey": "user"}, absent="this user has no photo"),
         }
@@ -189,13 +195,14 @@ class GoogleSource(Source):
             self._groups_and_members(snap, lanes, progress),
         )
         by_email = {mail: str(u["id"]) for u in users for mail in g.emails_of(u)}
-        for item in users:
-            if self.settings.fetch_photos and item["id"] not in refs:
-                continue  # its photo could not be read: left as it is this run
-            manager = g.manager_email(item)
-            snap.users.append(
-                g.to_user(item, by_email.get(manager or ""), refs.get(str(item["id"])))
-            )
+
+        def convert(item: dict[str, Any]) -> SourceUser:
+            manager = by_email.get(g.manager_email(item) or "")
+            return g.to_user(item, manager, refs.get(str(item["id"])))
+
+        if self.settings.fetch_photos:  # a photo that could not be read: left as it is
+            users = [item for item in users if str(item["id"]) in refs]
+        snap.users = records(snap, g.USERS.label, "user", users, convert, _email)
         snap.groups = [grp for grp in groups if grp.source_id in members]
         snap.memberships = self._edges(snap, members)
         self.stats.extra.update(users=len(snap.users), groups=len(snap.groups))
@@ -207,7 +214,8 @@ class GoogleSource(Source):
         """The users listing (the chain ``lanes`` keeps a slot for), then their photos."""
         params = {**self._scope(), "maxResults": str(g.USER_PAGE)}
         try:
-            users = await self._listing(snap, "users", g.USERS, params)
+            items = await self._listing(snap, "users", g.USERS, params)
+            users = records(snap, g.USERS.label, "user", items, g.checked_user, _email)
         finally:
             lanes.chain_done()
         refs = await self._photos(snap, users, lanes) if self.settings.fetch_photos else {}
@@ -220,7 +228,7 @@ class GoogleSource(Source):
         params = {**self._scope(), "maxResults": str(g.GROUP_PAGE)}
         async with lanes.other():
             items = await self._listing(snap, "groups", g.GROUPS, params)
-        groups = [g.to_group(item) for item in items]
+        groups = records(snap, g.GROUPS.label, "group", items, g.to_group, _name)
         progress(Event("fetch", f"reading members of {len(groups)} groups", 0, len(groups)))
         return groups, await self._all_members(snap, groups, lanes, progress)
 
@@ -268,16 +276,43 @@ class GoogleSource(Source):
             params["includeDerivedMembership"] = "true"
         try:
             items = await self._list(g.MEMBERS, "members", params, {"groupKey": group.source_id})
-        except e.NotFound:
-            return None  # deleted while we were reading: gone, like a group not listed
+        except e.NotFound as exc:
+            return await self._gone_or_unread(snap, group, exc)
         except (e.TokenError, e.Unauthorized, e.Forbidden):
             raise
         except (e.HttpError, SourceError) as exc:
             snap.mark_incomplete(f"members of group {group.name!r} ({group.source_id}): {exc}")
             return []
+        where = f"{g.MEMBERS.label} ({group.source_id})"
+        items = identified(snap, where, items)
         edges = [edge for item in items if (edge := g.to_membership(group.source_id, item))]
         self._skipped(len(items) - len(edges))
         return edges
+
+    async def _gone_or_unread(
+        self, snap: Snapshot, group: SourceGroup, exc: e.NotFound
+    ) -> list[Membership] | None:
+        """After a 404 on a group's members: ``None`` only if the group itself is 404 too.
+
+        A group deleted between the groups listing and its member listing is gone, like a
+        group not listed. Anything else (the group is still there, or cannot be read) leaves
+        its members unknown: the snapshot is incomplete, so no edge of it is removed.
+        """
+        try:
+            again = await self.http.request(g.GROUP, {"groupKey": group.source_id}, accept=(404,))
+        except (e.TokenError, e.Unauthorized, e.Forbidden):
+            raise
+        except (e.HttpError, SourceError) as failed:
+            reread = f"and {g.GROUP.label} failed: {failed}"
+        else:
+            if again.status_code == 404:
+                return None  # deleted while we were reading
+            reread = f"but {g.GROUP.label} still finds the group"
+        snap.mark_incomplete(
+            f"{g.MEMBERS.label} for group {group.name!r} ({group.source_id}) answered 404 "
+            f"({exc.cause}) {reread}; its members are unknown this run"
+        )
+        return []
 
     def _edges(self, snap: Snapshot, members: dict[str, list[Membership]]) -> list[Membership]:
         """Edges to the snapshot's users and groups (external members are counted as skipped)."""
@@ -307,7 +342,7 @@ class GoogleSource(Source):
                     return uid, await self._photo(uid)
             except FATAL:
                 raise
-            except e.HttpError as exc:
+            except SourceError as exc:  # an HttpError, or a photo of the wrong shape
                 snap.mark_incomplete(f"photo of {item.get('primaryEmail')}: {exc}")
                 return None
 
@@ -325,8 +360,13 @@ class GoogleSource(Source):
         response = await self.http.request(g.USER, {"userKey": key}, accept=(404, 412))
         if response.status_code in (404, 412):
             return None  # 412: deleted recently (Google keeps it ~20 days)
-        item = json_body(response, g.USER)
         snap = Snapshot()
+        found = records(
+            snap, g.USER.label, "user", [json_body(response, g.USER)], g.checked_user, _email
+        )
+        if not found:
+            raise SourceError(f"{g.USER.label}: the answer for {key!r} is not a usable user")
+        item = found[0]
         manager = await self._manager_id(g.manager_email(item))
         ref = None
         if self.settings.fetch_photos and item.get("thumbnailPhotoEtag"):
@@ -340,7 +380,10 @@ class GoogleSource(Source):
         if not email:
             return None
         response = await self.http.request(g.USER, {"userKey": email}, accept=(404, 412))
-        return None if response.status_code != 200 else str(json_body(response, g.USER)["id"])
+        if response.status_code != 200:
+            return None
+        body = json_body(response, g.USER)
+        return usable_id(body.get("id")) if isinstance(body, dict) else None
 
     async def _groups_above(self, snap: Snapshot, user_id: str) -> None:
         todo, seen = [(user_id, MemberKind.USER)], set()
@@ -357,12 +400,22 @@ class GoogleSource(Source):
             except SourceError as exc:
                 snap.mark_incomplete(f"groups of {member}: {exc}")
                 continue
-            for item in parents:
-                group = g.to_group(item)
+            where = f"{g.GROUPS.label} (userKey={member})"
+            for group in records(
+                snap, where, "group", identified(snap, where, parents), g.to_group
+            ):
                 if group.source_id not in {x.source_id for x in snap.groups}:
                     snap.groups.append(group)
                 snap.memberships.append(Membership(group.source_id, member, kind))
                 todo.append((group.source_id, MemberKind.GROUP))
+
+
+def _email(item: dict[str, Any]) -> object:
+    return item.get("primaryEmail")
+
+
+def _name(item: dict[str, Any]) -> object:
+    return item.get("name") or item.get("email")
 
 
 def _service_account_key(secret: SecretStr) -> dict[str, str]:

@@ -17,6 +17,19 @@ from typing import Any
 from idpsync.http import Endpoint
 from idpsync.model import MemberKind, Membership, SourceGroup, SourceUser
 from idpsync.sources.base import SourceError
+from idpsync.sources.shape import (
+    FLAG,
+    LIST,
+    OBJECT,
+    TEXT,
+    BadRecord,
+    Schema,
+    ShapeError,
+    check,
+    json_object,
+    optional_text,
+    page_items,
+)
 
 GOOGLE_API = "https://admin.googleapis.com"
 GOOGLE_TOKEN = "https://oauth2.googleapis.com/token"
@@ -50,6 +63,13 @@ GROUPS = Endpoint(
     "list groups (all, or a user's direct groups)",
     GROUP_SCOPE,
 )
+GROUP = Endpoint(
+    "get_group",
+    "GET",
+    "/admin/directory/v1/groups/{groupKey}",
+    "read one group (is a group whose members answered 404 really gone?)",
+    GROUP_SCOPE,
+)
 MEMBERS = Endpoint(
     "list_members",
     "GET",
@@ -78,14 +98,14 @@ class PageTokens:
     params: dict[str, str] = field(default_factory=dict)
     seen: set[str] = field(default_factory=set)
 
-    def items(self, body: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """The page's items (none when the key is absent)."""
-        value = body.get(self.key, [])
-        return list(value) if isinstance(value, list) else []
+    def items(self, body: object) -> list[Any]:
+        """The page's items (none when the key is absent); ShapeError for a wrong shape."""
+        return list(page_items(body, self.key, f"the {self.key} listing"))
 
-    def advance(self, body: Mapping[str, Any]) -> bool:
+    def advance(self, body: object) -> bool:
         """Remember the next token; False when the listing is finished."""
-        token = body.get("nextPageToken")
+        page = json_object(body, f"the {self.key} listing")
+        token = optional_text(page, "nextPageToken", f"the {self.key} listing")
         if not token:
             return False
         if token in self.seen:
@@ -119,8 +139,30 @@ def manager_email(user: Mapping[str, Any]) -> str | None:
     return None
 
 
+USER_SCHEMA: Schema = {
+    "primaryEmail": TEXT,
+    "name": OBJECT,
+    "aliases": LIST,
+    "relations": LIST,
+    "suspended": FLAG,
+    "archived": FLAG,
+    "thumbnailPhotoEtag": TEXT,
+}
+"""The types of the user fields the source reads (the rest is kept as attributes)."""
+GROUP_SCHEMA: Schema = {"name": TEXT, "email": TEXT, "description": TEXT}
+
+
+def checked_user(item: dict[str, Any]) -> dict[str, Any]:
+    """``item`` when it matches :data:`USER_SCHEMA` and has a ``primaryEmail``."""
+    check(item, USER_SCHEMA)
+    if not item.get("primaryEmail"):
+        raise BadRecord("'primaryEmail' is missing")
+    return item
+
+
 def to_user(item: Mapping[str, Any], manager_id: str | None, photo_ref: str | None) -> SourceUser:
     """A Directory ``User`` as a :class:`SourceUser` (suspended or archived → inactive)."""
+    check(item, USER_SCHEMA)
     name = item.get("name") or {}
     suspended, archived = bool(item.get("suspended")), bool(item.get("archived"))
     return SourceUser(
@@ -139,6 +181,7 @@ def to_user(item: Mapping[str, Any], manager_id: str | None, photo_ref: str | No
 
 def to_group(item: Mapping[str, Any]) -> SourceGroup:
     """A Directory ``Group`` as a :class:`SourceGroup` (name, else the e-mail)."""
+    check(item, GROUP_SCHEMA)
     return SourceGroup(
         source_id=str(item["id"]),
         name=str(item.get("name") or item.get("email") or item["id"]),
@@ -166,7 +209,10 @@ def is_listed(edge: Membership, users: set[str], groups: set[str]) -> bool:
 
 
 def photo_ref(photo: Mapping[str, Any]) -> str:
-    """A content hash of a ``UserPhoto``'s web-safe base64 ``photoData``."""
-    data = str(photo.get("photoData", ""))
-    raw = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
+    """A content hash of a ``UserPhoto``'s web-safe base64 ``photoData`` (else ShapeError)."""
+    data = json_object(photo, PHOTO.label).get("photoData", "")
+    try:
+        raw = base64.urlsafe_b64decode(str(data) + "=" * (-len(str(data)) % 4))
+    except ValueError:
+        raise ShapeError(f"{PHOTO.label}: photoData is not web-safe base64") from None
     return "sha256:" + hashlib.sha256(raw).hexdigest()[:40]

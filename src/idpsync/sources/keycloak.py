@@ -70,6 +70,7 @@ from idpsync.sources.base import Event, Probe, Progress, Source, SourceError, no
 from idpsync.sources.keycloak_auth import PasswordGrant
 from idpsync.sources.keycloak_tree import GroupTree, user_record
 from idpsync.sources.lanes import Lanes, both, gather
+from idpsync.sources.shape import BadRecord, identified, records
 
 ADMIN = "/admin/realms/{realm}"
 TOKEN = Endpoint(
@@ -229,7 +230,7 @@ class KeycloakSource(Source):
             if not isinstance(page, list):
                 snap.mark_incomplete(f"{what}: the answer is not a JSON array")
                 return items
-            items.extend(page)
+            items.extend(identified(snap, f"{endpoint.label} ({what})", page))
             if len(page) < size or (count is not None and len(items) >= count):
                 return items
             first += size
@@ -279,11 +280,11 @@ class KeycloakSource(Source):
         raw_users, (tree, ids) = await both(
             self._users(snap, lanes), self._groups_and_members(snap, lanes, listed, progress)
         )
-        users = {str(u["id"]): user_record(u) for u in raw_users}
-        for user_id, raw in listed.items():
-            # A user created after the user list was read is taken from the member list.
-            if user_id not in users:
-                users[user_id] = user_record(raw)
+        found = records(snap, USERS.label, "user", raw_users, user_record, _username)
+        users = {u.source_id: u for u in found}
+        # A user created after the user list was read is taken from the member list.
+        late = [raw for user_id, raw in listed.items() if user_id not in users]
+        users |= {u.source_id: u for u in records(snap, MEMBERS.label, "user", late, user_record)}
         snap.users = list(users.values())
         snap.groups = tree.groups(s.group_name)
         snap.memberships = tree.memberships(ids, s.flatten_subgroups)
@@ -321,12 +322,12 @@ class KeycloakSource(Source):
         async with lanes.other():
             top = await self._pages(GROUPS, {}, size, snap, "the group list")
         for raw in top:
-            tree.add(raw, None)
+            _add(tree, raw, None, snap)
         while due := tree.take_pending():
             lists = await gather(*(children(gid, n) for gid, n in due))
             for (gid, _), kids in zip(due, lists, strict=True):
                 for raw in kids:
-                    tree.add(raw, gid)
+                    _add(tree, raw, gid, snap)
         return tree
 
     async def _members(
@@ -370,19 +371,22 @@ class KeycloakSource(Source):
             raise self._forbidden(exc) from exc
         if raw is None:
             return None
-        snap = Snapshot(users=[user_record(raw)])
-        uid = str(raw["id"])
+        snap = Snapshot()
+        snap.users = records(snap, USER.label, "user", [raw], user_record)
+        if not snap.users:
+            raise SourceError(f"{USER.label}: the answer for {key!r} is not a usable user")
+        uid = snap.users[0].source_id
         size = self.settings.page_size
         direct = await self._pages(USER_GROUPS, {"id": uid}, size, snap, "the user's groups")
         tree = GroupTree()
         for group in direct:
             await self._add_branch(tree, group, snap)
         snap.groups = tree.groups(self.settings.group_name)
-        members = {str(g["id"]): [uid] for g in direct}
+        members = {str(g["id"]): [uid] for g in direct if str(g["id"]) in tree.nodes}
         snap.memberships = tree.memberships(members, self.settings.flatten_subgroups)
         return snap
 
-    async def _find_user(self, key: str) -> dict[str, Any] | None:
+    async def _find_user(self, key: str) -> Any:
         if _UUID.fullmatch(key):
             target = USER.resolve(self.root, {**self.values, "id": key})
             response = await self.http.request(target, accept=(404,))
@@ -394,29 +398,29 @@ class KeycloakSource(Source):
             params = {**BRIEF, name: key, "exact": "true"}
             hits = await self.http.get_json(USERS, self.values, params=params)
             if isinstance(hits, list) and hits:
-                return dict(hits[0])
+                return hits[0]
         return None
 
     async def _add_branch(self, tree: GroupTree, group: Mapping[str, Any], snap: Snapshot) -> None:
         """Add a direct group and the groups above it (found by an exact name search)."""
-        path = str(group.get("path") or "")
+        found = group.get("path")
+        path = found if isinstance(found, str) else ""
         if path.count("/") <= 1:
-            tree.add({**group, "subGroups": []}, None)
+            _add(tree, {**group, "subGroups": []}, None, snap)
             return
-        params = {**BRIEF, "search": str(group["name"]), "exact": "true"}
+        params = {**BRIEF, "search": str(group.get("name") or ""), "exact": "true"}
         branches = await self._pages(
             GROUPS, {}, self.settings.page_size, snap, "group search", params=params
         )
         chain = _chain(branches, str(group["id"]))
         if chain is None:
             snap.mark_incomplete(f"the groups above {path} were not found")
-            tree.add({**group, "subGroups": []}, None)
+            _add(tree, {**group, "subGroups": []}, None, snap)
             return
         parent: str | None = None
         for node in chain:
-            tree.add(
-                {k: v for k, v in node.items() if k not in ("subGroups", "subGroupCount")}, parent
-            )
+            bare = {k: v for k, v in node.items() if k not in ("subGroups", "subGroupCount")}
+            _add(tree, bare, parent, snap)
             parent = str(node["id"])
 
     # ---- diagnostics ---------------------------------------------------------------------
@@ -461,12 +465,29 @@ def _seconds(token: Token) -> int:
 def _chain(branches: list[dict[str, Any]], gid: str) -> list[dict[str, Any]] | None:
     """The nodes from a root down to ``gid`` in search results (``subGroups`` trees)."""
     for branch in branches:
+        if not isinstance(branch, dict):
+            continue
         if str(branch.get("id")) == gid:
             return [branch]
-        below = _chain(list(branch.get("subGroups") or []), gid)
+        subs = branch.get("subGroups")
+        below = _chain(subs, gid) if isinstance(subs, list) else None
         if below is not None:
             return [branch, *below]
     return None
+
+
+def _add(tree: GroupTree, raw: Mapping[str, Any], parent: str | None, snap: Snapshot) -> None:
+    """``tree.add`` that marks ``snap`` incomplete for a group of the wrong shape."""
+    try:
+        tree.add(raw, parent)
+    except (BadRecord, KeyError, TypeError, ValueError) as exc:
+        where = f"sub-groups of {parent}" if parent else "the group list"
+        reason = str(exc) if isinstance(exc, BadRecord) else type(exc).__name__
+        snap.mark_incomplete(f"{where}: a group cannot be read ({reason})")
+
+
+def _username(raw: dict[str, Any]) -> object:
+    return raw.get("username")
 
 
 def build_keycloak(

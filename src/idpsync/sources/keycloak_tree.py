@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from idpsync.model import MemberKind, Membership, SourceGroup, SourceUser
+from idpsync.sources.clean import usable_id
+from idpsync.sources.shape import FLAG, LIST, TEXT, BadRecord, Schema, check, kind_of
 
 USER_FIELDS = (
     "username",
@@ -27,8 +29,21 @@ USER_FIELDS = (
 """Fields of a brief UserRepresentation kept as attributes (the same from every endpoint)."""
 
 
+USER_SCHEMA: Schema = {
+    "username": TEXT,
+    "firstName": TEXT,
+    "lastName": TEXT,
+    "email": TEXT,
+    "enabled": FLAG,
+}
+"""The types of the user fields the source reads."""
+GROUP_SCHEMA: Schema = {"name": TEXT, "path": TEXT, "subGroupCount": (int,), "subGroups": LIST}
+"""The types of the group fields the tree reads."""
+
+
 def user_record(raw: Mapping[str, Any]) -> SourceUser:
-    """A ``SourceUser`` from a (brief or full) UserRepresentation."""
+    """A ``SourceUser`` from a (brief or full) UserRepresentation (``BadRecord`` if ill-typed)."""
+    check(raw, USER_SCHEMA)
     first, last = raw.get("firstName") or None, raw.get("lastName") or None
     display = " ".join(p for p in (first, last) if p) or None
     return SourceUser(
@@ -64,8 +79,15 @@ class GroupTree:
     """``23+`` (``subGroupCount`` seen), ``22-`` (inline ``subGroups``) or ``unknown``."""
 
     def add(self, raw: Mapping[str, Any], parent: str | None) -> None:
-        """Record a group and, in the ≤ 22 shape, its inline sub-groups (recursively)."""
-        gid = str(raw["id"])
+        """Record a group and, in the ≤ 22 shape, its inline sub-groups (recursively).
+
+        Raises ``BadRecord`` (or ``KeyError``/``TypeError``) for a group of the wrong shape;
+        the groups read until then stay recorded.
+        """
+        check(raw, GROUP_SCHEMA)
+        gid = usable_id(raw.get("id"))
+        if gid is None:
+            raise BadRecord(f"a group has no usable id ({kind_of(raw.get('id'))})")
         name = str(raw.get("name") or gid)
         up = self.nodes.get(parent) if parent else None
         path = str(raw.get("path") or f"{up.path if up else ''}/{name}")
@@ -80,6 +102,8 @@ class GroupTree:
         if subs:
             self.shape = "22-"
         for sub in subs:
+            if not isinstance(sub, Mapping):
+                raise BadRecord(f"a sub-group of {gid} is {kind_of(sub)}, expected an object")
             self.add(sub, gid)
 
     def take_pending(self) -> list[tuple[str, int]]:

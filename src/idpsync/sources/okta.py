@@ -72,6 +72,8 @@ from idpsync.sources.base import (
 )
 from idpsync.sources.lanes import gather
 from idpsync.sources.okta_pacing import OktaPacer
+from idpsync.sources.okta_records import checked_group, checked_user, login_of, name_of
+from idpsync.sources.shape import identified, records
 
 TOKEN = Endpoint(
     "token", "POST", "/oauth2/v1/token", "obtain an access token (OAuth service app)", token=True
@@ -291,21 +293,22 @@ class OktaSource(Source):
             read = await self._read(parts["users"], "users", USERS, params, None, answered)
             answered.set()  # also after a failed (not fatal) first page: the others go on
             progress(Event("fetch", f"{len(read or ())} users read"))
-            return read or []
+            return checked_users(parts["users"], read)
 
         async def deprovisioned() -> list[dict[str, Any]]:
             if not self.settings.include_deprovisioned:
                 return []
             await answered.wait()
             params = {"limit": str(USERS_PAGE), "filter": DEPROVISIONED}
-            return (
-                await self._read(parts["deprovisioned"], "deprovisioned users", USERS, params) or []
-            )
+            part = parts["deprovisioned"]
+            return checked_users(part, await self._read(part, "deprovisioned users", USERS, params))
 
         async def groups() -> list[dict[str, Any]]:
             await answered.wait()
             params = {"limit": str(self.settings.groups_page_size)}
-            listed = await self._read(parts["groups"], "groups", GROUPS, params) or []
+            listed = checked_groups(
+                parts["groups"], await self._read(parts["groups"], "groups", GROUPS, params)
+            )
             wanted = [g for g in listed if self._wanted(g)]
             ids = [g["id"] for g in wanted]
             await self._members(parts["groups"], ids, progress, reserved=chains)
@@ -313,12 +316,14 @@ class OktaSource(Source):
 
         active, gone, wanted = await gather(users(), deprovisioned(), groups())
         raw_users = active + gone
-        snap.users = list({u.source_id: u for u in map(self.to_user, raw_users)}.values())
-        snap.groups = [to_group(g) for g in wanted]
+        found = records(snap, USERS.label, "user", raw_users, self.to_user, login_of)
+        snap.users = list({u.source_id: u for u in found}.values())
+        snap.groups = records(snap, GROUPS.label, "group", wanted, to_group, name_of)
         snap.memberships = parts["groups"].memberships
         for part in parts.values():
             snap.complete = snap.complete and part.complete
             snap.incomplete_reasons += part.incomplete_reasons
+            snap.skipped += part.skipped
         if snap.complete:
             first = {"full_at": time.time()}
             self.state = okta_incremental.marks(raw_users, wanted, first, self.started)
@@ -346,7 +351,8 @@ class OktaSource(Source):
                 members = await self._read(
                     snap, f"members of group {gid}", GROUP_USERS, params, {"id": gid}
                 )
-                snap.memberships += [Membership(gid, str(m["id"])) for m in members or ()]
+                members = identified(snap, f"{GROUP_USERS.label} ({gid})", members or [])
+                snap.memberships += [Membership(gid, str(m["id"])) for m in members]
                 done += 1
                 progress(Event("fetch", "group members", done, len(group_ids)))
 
@@ -363,19 +369,24 @@ class OktaSource(Source):
             raw = await self.http.get_json(USER, {"id": key})
         except NotFound:
             return None
-        groups = await self.http.get_json(USER_GROUPS, {"id": str(raw["id"])})
+        snap = Snapshot()
+        users = records(snap, USER.label, "user", [raw], self.to_user, login_of)
+        if not users:
+            raise ListingError(f"{USER.label}: the answer for {key!r} is not a usable user")
+        user = users[0]
+        groups = await self.http.get_json(USER_GROUPS, {"id": user.source_id})
         if not isinstance(groups, list):
             raise ListingError(f"{USER_GROUPS.label}: the answer is not a list of groups")
-        wanted = [g for g in groups if self._wanted(g)]
-        user = self.to_user(raw)
-        return Snapshot(
-            users=[user],
-            groups=[to_group(g) for g in wanted],
-            memberships=sorted(Membership(str(g["id"]), user.source_id) for g in wanted),
-        )
+        wanted = [g for g in checked_groups(snap, groups) if self._wanted(g)]
+        snap.users = [user]
+        snap.groups = records(snap, USER_GROUPS.label, "group", wanted, to_group, name_of)
+        listed = {g.source_id for g in snap.groups}
+        snap.memberships = sorted(Membership(gid, user.source_id) for gid in listed)
+        return snap
 
     def to_user(self, raw: dict[str, Any]) -> SourceUser:
         """An Okta user object as a :class:`SourceUser` (status mapped by ``active_statuses``)."""
+        checked_user(raw)
         profile = raw.get("profile") or {}
         status = str(raw.get("status", ""))
         first, last = profile.get("firstName"), profile.get("lastName")
@@ -415,8 +426,19 @@ class OktaSource(Source):
         await self.http.aclose()
 
 
+def checked_users(snap: Snapshot, items: list[Any] | None) -> list[dict[str, Any]]:
+    """The usable user objects of a listing (see :func:`~idpsync.sources.shape.records`)."""
+    return records(snap, USERS.label, "user", items or [], checked_user, login_of)
+
+
+def checked_groups(snap: Snapshot, items: list[Any] | None) -> list[dict[str, Any]]:
+    """The usable group objects of a listing."""
+    return records(snap, GROUPS.label, "group", items or [], checked_group, name_of)
+
+
 def to_group(raw: dict[str, Any]) -> SourceGroup:
     """An Okta group object as a :class:`SourceGroup`."""
+    checked_group(raw)
     profile = raw.get("profile") or {}
     return SourceGroup(
         source_id=str(raw["id"]),

@@ -29,6 +29,7 @@ import httpx
 
 from idpsync.model import Snapshot
 from idpsync.sources.base import Event, Progress
+from idpsync.sources.shape import records
 
 if TYPE_CHECKING:
     from idpsync.sources.okta import OktaSource
@@ -78,16 +79,22 @@ async def snapshot_since(
     source: OktaSource, mirror: Snapshot, state: Mapping[str, Any], progress: Progress
 ) -> Snapshot:
     """The mirror with every change since the marks merged in (see module docstring)."""
-    from idpsync.sources.okta import GROUPS, USERS, USERS_PAGE, to_group
+    from idpsync.sources.okta import (
+        GROUPS,
+        USERS,
+        USERS_PAGE,
+        checked_groups,
+        checked_users,
+        to_group,
+    )
 
     snap = Snapshot()
     since = str(state["users_since"])
     progress(Event("fetch", f"reading Okta users changed since {since}"))
     params = {"limit": str(USERS_PAGE), "filter": f'lastUpdated gt "{since}"'}
-    changed = await source._read(snap, "changed users", USERS, params)
+    changed = checked_users(snap, await source._read(snap, "changed users", USERS, params))
     users = {u.source_id: u for u in mirror.users}
-    for raw in changed or []:
-        user = source.to_user(raw)
+    for user in records(snap, USERS.label, "user", changed, source.to_user):
         users[user.source_id] = user
     if not source.settings.include_deprovisioned:
         users = {k: u for k, u in users.items() if u.attributes.get("status") != "DEPROVISIONED"}
@@ -97,7 +104,7 @@ async def snapshot_since(
     if listed is None:
         snap.groups, snap.memberships = list(mirror.groups), list(mirror.memberships)
         return snap
-    groups = [g for g in listed if source._wanted(g)]
+    groups = [g for g in checked_groups(snap, listed) if source._wanted(g)]
     known = {g.source_id for g in mirror.groups}
     mark = str(state["groups_since"])
     stale = [
@@ -106,9 +113,11 @@ async def snapshot_since(
         if g["id"] not in known or str(g.get("lastMembershipUpdated", "")) > mark
     ]
     keep = {str(g["id"]) for g in groups} - set(stale)
-    snap.groups = [to_group(g) for g in groups]
+    snap.groups = records(snap, GROUPS.label, "group", groups, to_group)
     snap.memberships = [m for m in mirror.memberships if m.group_id in keep]
     await source._members(snap, stale, progress)
+    for bad in snap.skipped:  # an incremental read cannot hold a record back: read it again
+        snap.mark_incomplete(bad.reason)
     if snap.complete:
         source.state = marks(changed or [], groups, state, source.started)
     return snap

@@ -59,6 +59,7 @@ from idpsync.sources.base import (
     no_progress,
 )
 from idpsync.sources.lanes import gather
+from idpsync.sources.shape import records
 
 log = logging.getLogger("idpsync.sources.onelogin")
 
@@ -210,7 +211,7 @@ class OneLoginSource(Source):
             response = await self._get(endpoint, values, query)
             if answered is not None:
                 answered.set()
-            items.extend(ol.page_items(json_body(response, endpoint), v1=v1))
+            items.extend(ol.page_items(ol.parse_json(response), v1=v1))
             total = response.headers.get("total-count")
             progress(Event("fetch", f"{endpoint.name}: {len(items)}", len(items), _int(total)))
             cursor = paging.next(response)
@@ -247,6 +248,8 @@ class OneLoginSource(Source):
             return None
         clock = datetime.now(UTC)
         snap = await self._read({"updated_since": od.stamp(since)}, progress)
+        for bad in snap.skipped:  # a delta cannot hold a record back: read it again next time
+            snap.mark_incomplete(bad.reason)
         full_at = str(state.get("full_at") or clock.isoformat())
         return od.build_delta(staged, snap, od.new_state(self.read_started or clock, full_at))
 
@@ -277,7 +280,9 @@ class OneLoginSource(Source):
                 await self._side_by_side(snap, got, params, progress)
             else:
                 await self._groups_and_roles(snap, got, progress)
-                got["users"] = await self._listing(snap, ol.USERS, params, False, progress, _same)
+                got["users"] = await self._listing(
+                    snap, ol.USERS, params, False, progress, ol.checked_user
+                )
             role_members = await self._role_members(
                 snap, got.get("users", []), got.get("roles", []), progress
             )
@@ -322,7 +327,7 @@ class OneLoginSource(Source):
         async def users() -> None:
             try:
                 got["users"] = await self._listing(
-                    main, ol.USERS, params, False, progress, _same, answered=answered
+                    main, ol.USERS, params, False, progress, ol.checked_user, answered=answered
                 )
             except BudgetStop as stop:
                 stops.append(stop)
@@ -339,6 +344,7 @@ class OneLoginSource(Source):
         for part in (side, main):
             snap.complete = snap.complete and part.complete
             snap.incomplete_reasons += part.incomplete_reasons
+            snap.skipped += part.skipped
         if stops:
             raise stops[0]
 
@@ -361,7 +367,8 @@ class OneLoginSource(Source):
             items = await self._list(
                 endpoint, params, v1=v1, progress=progress, values=values, answered=answered
             )
-            return [convert(item) for item in items]
+            kind = "group" if endpoint in (ol.GROUPS, ol.ROLES) else "user"
+            return records(snap, endpoint.label, kind, items, convert)
         except BudgetStop:
             raise
         except HttpError as exc:
@@ -407,7 +414,10 @@ class OneLoginSource(Source):
         snap.groups.extend(roles)
         users: list[SourceUser] = []
         for item in items:
-            users.append(ol.to_user(item, self.activity))
+            made = records(snap, ol.USERS.label, "user", [item], self._user)
+            if not made:
+                continue
+            users += made
             snap.memberships.extend(
                 e for e in self._edges(item, role_members is None) if e.group_id in known
             )
@@ -425,6 +435,9 @@ class OneLoginSource(Source):
             edges.extend(Membership(ol.role_id(r), user) for r in item.get("role_ids") or ())
         return edges
 
+    def _user(self, item: dict[str, Any]) -> SourceUser:
+        return ol.to_user(item, self.activity)
+
     # ---- single user ---------------------------------------------------------------------
 
     async def fetch_user(self, key: str) -> Snapshot | None:
@@ -432,6 +445,8 @@ class OneLoginSource(Source):
         item = await self._find_user(key.strip())
         if item is None:
             return None
+        if not isinstance(item, dict) or not isinstance(item.get("role_ids") or [], list):
+            raise SourceError(f"{ol.USERS.label}: the answer for {key!r} is not a usable user")
         snap = Snapshot()
         groups: list[SourceGroup] = []
         roles: list[SourceGroup] = []
@@ -446,14 +461,16 @@ class OneLoginSource(Source):
         self._assemble(snap, [item], groups, roles, None)
         return snap
 
-    async def _find_user(self, key: str) -> dict[str, Any] | None:
+    async def _find_user(self, key: str) -> Any:
         if key.isdigit():
             response = await self._get(ol.USER, {"id": key}, accept=(404,))
-            return None if response.status_code == 404 else dict(json_body(response, ol.USER))
+            return None if response.status_code == 404 else ol.parse_json(response)
         for attribute in ("username", "email") if "@" not in key else ("email", "username"):
             params = {attribute: key, "limit": ol.PAGE_SIZE, "fields": ol.USER_FIELDS}
-            body = json_body(await self._get(ol.USERS, params=params), ol.USERS)
+            body = ol.parse_json(await self._get(ol.USERS, params=params))
             for item in ol.page_items(body, v1=False):
+                if not isinstance(item, dict):
+                    continue
                 if str(item.get(attribute, "")).casefold() == key.casefold():
                     return item
         return None
@@ -465,9 +482,9 @@ class OneLoginSource(Source):
         if response.status_code == 404:
             snap.mark_incomplete(f"{endpoint.label}: {raw} was not found")
             return []
-        body = json_body(response, endpoint)
+        body = ol.parse_json(response)
         items = ol.page_items(body, v1=True) if v1 else [body]
-        return [ol.to_group(i) if v1 else self._role(i) for i in items]
+        return records(snap, endpoint.label, "group", items, ol.to_group if v1 else self._role)
 
     # ---- endpoints, probes ---------------------------------------------------------------
 
@@ -483,10 +500,6 @@ class OneLoginSource(Source):
     async def aclose(self) -> None:
         """Close the HTTP client."""
         await self.http.aclose()
-
-
-def _same(item: dict[str, Any]) -> dict[str, Any]:
-    return item
 
 
 def _int(value: str | None) -> int | None:

@@ -19,6 +19,7 @@ import httpx
 from idpsync.http.endpoint import Endpoint
 from idpsync.model import JSONValue, SourceGroup, SourceUser
 from idpsync.sources.base import SourceError
+from idpsync.sources.shape import ID, LIST, OBJECT, TEXT, BadRecord, Schema, ShapeError, check
 
 PAGE_SIZE = 50
 """OneLogin's page: v1 is fixed at 50 and v2 ``/api/2/users`` returns at most 50."""
@@ -108,8 +109,9 @@ class BodyCursor(HeaderCursor):
 
     def next(self, response: httpx.Response) -> str | None:
         """The next ``after_cursor``, or ``None`` at the end."""
-        body = response.json()
-        cursor = (body.get("pagination") or {}).get("after_cursor")
+        body = parse_json(response)
+        paging = body.get("pagination") if isinstance(body, dict) else None
+        cursor = paging.get("after_cursor") if isinstance(paging, dict) else None
         if not cursor:
             return None
         if cursor in self.seen:
@@ -121,12 +123,22 @@ class BodyCursor(HeaderCursor):
         return str(cursor)
 
 
-def page_items(body: Any, *, v1: bool) -> list[dict[str, Any]]:
-    """The records of a page: v1 ``data``, v2 the bare array."""
+def parse_json(response: httpx.Response) -> Any:
+    """The JSON body of an answer; :class:`ShapeError` when it is not JSON (cut off?)."""
+    try:
+        return response.json()
+    except (ValueError, RecursionError):  # cut off, not JSON, or nested too deeply
+        raise ShapeError(
+            f"GET {response.request.url.path}: the answer is not JSON (cut off?); retry later"
+        ) from None
+
+
+def page_items(body: Any, *, v1: bool) -> list[Any]:
+    """The records of a page: v1 ``data``, v2 the bare array (items checked by the caller)."""
     items = body.get("data") if v1 and isinstance(body, dict) else body
     if not isinstance(items, list):
-        raise SourceError("OneLogin answered a listing without a list of records")
-    return [item for item in items if isinstance(item, dict)]
+        raise ShapeError("OneLogin answered a listing without a list of records")
+    return items
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,13 +166,36 @@ def role_id(raw: object) -> str:
     return f"role:{raw}"
 
 
+USER_SCHEMA: Schema = {
+    "username": TEXT,
+    "email": TEXT,
+    "firstname": TEXT,
+    "lastname": TEXT,
+    "status": (int,),
+    "state": (int,),
+    "manager_user_id": ID,
+    "group_id": ID,
+    "role_ids": LIST,
+    "custom_attributes": OBJECT,
+}
+"""The types of the user fields the source reads."""
+GROUP_SCHEMA: Schema = {"name": TEXT}
+
+
+def checked_user(item: dict[str, Any]) -> dict[str, Any]:
+    """``item`` when it matches :data:`USER_SCHEMA` (else ``BadRecord``)."""
+    check(item, USER_SCHEMA)
+    return item
+
+
 def to_user(item: Mapping[str, Any], activity: Activity) -> SourceUser:
     """A :class:`SourceUser` from a v2 user record (raw attributes kept for the mapping)."""
+    check(item, USER_SCHEMA)
     first, last = item.get("firstname") or None, item.get("lastname") or None
     display = " ".join(p for p in (first, last) if p) or None
     login = item.get("username") or item.get("email")
     if not login:
-        raise SourceError(f"OneLogin user {item.get('id')} has no username and no email")
+        raise BadRecord("the user has no username and no email")
     manager = item.get("manager_user_id")
     status, state = item.get("status"), item.get("state")
     attributes: dict[str, JSONValue] = {
@@ -192,11 +227,13 @@ _RAW_ATTRIBUTES = (
 
 def to_group(item: Mapping[str, Any]) -> SourceGroup:
     """A :class:`SourceGroup` from a v1 group record."""
+    check(item, GROUP_SCHEMA)
     return SourceGroup(group_id(item["id"]), str(item.get("name") or item["id"]))
 
 
 def to_role(item: Mapping[str, Any], prefix: str) -> SourceGroup:
     """A :class:`SourceGroup` from a v2 role record (name with ``role_prefix``)."""
+    check(item, GROUP_SCHEMA)
     return SourceGroup(role_id(item["id"]), prefix + str(item.get("name") or item["id"]))
 
 
