@@ -258,3 +258,27 @@ schedule_slots = Table(
 )
 """One row per scheduled run of ``idpsync serve`` (connector, ``full``/``incremental``, the
 slot's time): claimed once across instances, finished once; see ``service/slots.py``."""
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_name", String(255), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+"""The administrator's signed-in sessions (the SHA-256 of the nonce the cookie carries):
+a cookie whose row is gone (logged out, expired) no longer opens a page; see
+``web/sessions.py``. Kept in the store so that every instance sees a logout."""
+
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("key", String(320), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("first_at", DateTime(timezone=True), nullable=False),
+    Column("locked_until", DateTime(timezone=True), nullable=True),
+    Column("lockouts", Integer, nullable=False),
+)
+"""Failed sign-ins per client address (``addr:…``) and per user name (``user:…``): the
+failures in the current window, and the lockout they caused; see ``web/throttle.py``."""

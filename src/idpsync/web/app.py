@@ -30,6 +30,7 @@ from idpsync.service.locks import ConnectorLocks
 from idpsync.service.metrics import Metrics
 from idpsync.service.scheduler import Clock, Scheduler, deliver_forever, utcnow
 from idpsync.store.store import Store
+from idpsync.web.headers import SecurityHeaders
 
 HERE = Path(__file__).parent
 
@@ -108,6 +109,7 @@ def create_app(
         secure=settings.secure_cookies,
     )
     app.middleware("http")(_count_requests(metrics, app))
+    app.add_middleware(SecurityHeaders)
     app.include_router(api.router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(pages.router)
