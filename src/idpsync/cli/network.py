@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Annotated
 
 import typer
@@ -22,6 +21,7 @@ from idpsync.cli.common import (
     err,
     out,
 )
+from idpsync.cli.safe_output import print_json
 from idpsync.config import (
     ConfigError,
     ConnectorSettings,
@@ -30,6 +30,7 @@ from idpsync.config import (
 from idpsync.diagnostics import StepResult, check_source, endpoint_rows
 from idpsync.sources import SourceError, build_source
 from idpsync.sources.base import Source
+from idpsync.textsafety import printable
 
 
 def _source(loaded: LoadedConfig, connector: str) -> tuple[ConnectorSettings, Source]:
@@ -40,7 +41,7 @@ def _source(loaded: LoadedConfig, connector: str) -> tuple[ConnectorSettings, So
     try:
         return settings, build_source(loaded, settings)
     except SourceError as exc:
-        err.print(f"{connector}: {exc}", markup=False)
+        err.print(f"{connector}: {printable(exc)}", markup=False)
         raise typer.Exit(EXIT_USAGE) from None
 
 
@@ -57,9 +58,7 @@ def endpoints(
     hosts = list(dict.fromkeys(f"{r['host']}:{r['port']}" for r in rows))
     note = None if rows else source.network_note()
     if as_json:
-        out.print_json(
-            json.dumps({"connector": connector, "endpoints": rows, "hosts": hosts, "note": note})
-        )
+        print_json(out, {"connector": connector, "endpoints": rows, "hosts": hosts, "note": note})
         return
     if note:
         out.print(f"{connector}: {note}", markup=False)
@@ -83,9 +82,10 @@ def _print_step(result: StepResult) -> None:
         f"{result.seconds * 1000:7.0f} ms  ",
         end="",
     )
-    out.print(result.detail if result.ok or result.status == "skipped" else "", markup=False)
+    detail = result.detail if result.ok or result.status == "skipped" else ""
+    out.print(printable(detail), markup=False)
     if result.cause:
-        out.print(f"{'':14}cause:  {result.cause}", markup=False)
+        out.print(f"{'':14}cause:  {printable(result.cause)}", markup=False)
     if result.remedy:
         out.print(f"{'':14}remedy: {result.remedy}", markup=False)
 
@@ -114,15 +114,14 @@ def check(
     results = asyncio.run(go())
     passed = all(r.ok for r in results)
     if as_json:
-        out.print_json(
-            json.dumps(
-                {
-                    "connector": connector,
-                    "ok": passed,
-                    "note": note,
-                    "steps": [r.as_json() for r in results],
-                }
-            )
+        print_json(
+            out,
+            {
+                "connector": connector,
+                "ok": passed,
+                "note": note,
+                "steps": [r.as_json() for r in results],
+            },
         )
     else:
         failed = sum(1 for r in results if r.status == "failed")
@@ -202,6 +201,6 @@ def authorize(
 
             asyncio.run(go())
     except SourceError as exc:
-        err.print(f"{connector}: authorization failed: {exc}", markup=False)
+        err.print(f"{connector}: authorization failed: {printable(exc)}", markup=False)
         raise typer.Exit(EXIT_FAILED) from None
     out.print(f"{connector}: authorized; the refresh token is stored encrypted", markup=False)
