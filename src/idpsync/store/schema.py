@@ -20,6 +20,9 @@ Tables:
 - ``targets`` / ``target_objects`` / ``target_failures``: each target's cursor and status,
   the map of directory objects to the target's ids, and rejected changes awaiting a retry.
 
+``login_skeleton`` / ``email_skeleton`` / ``name_skeleton`` are the TR39 confusables skeletons
+of the folded keys (``engine/skeleton.py``: look-alike names collide); NULL on rows written
+before they existed or by other tools (then the folded key is compared).
 Users also carry ``email_key`` (the folded e-mail, for collision checks), ``missing_runs`` /
 ``missing_since`` (how long a user has been missing, for cleanup grace periods) and
 ``locally_disabled`` (deactivated on purpose by a local administrator; no sync re-activates).
@@ -89,9 +92,13 @@ users = Table(
     Column("email_key", String(512), nullable=True),
     Column("missing_runs", Integer, nullable=False, default=0, server_default="0"),
     Column("locally_disabled", Boolean, nullable=False, default=False, server_default=false()),
+    Column("login_skeleton", String(1024), nullable=True),
+    Column("email_skeleton", String(1024), nullable=True),
     UniqueConstraint("connector", "source_id"),
     Index(None, "login_key"),
     Index(None, "email_key"),
+    Index(None, "login_skeleton"),
+    Index(None, "email_skeleton"),
 )
 
 groups = Table(
@@ -105,8 +112,10 @@ groups = Table(
     Column("description", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("name_skeleton", String(1024), nullable=True),
     UniqueConstraint("connector", "source_id"),
     Index(None, "name_key"),
+    Index(None, "name_skeleton"),
 )
 
 memberships = Table(

@@ -1,10 +1,13 @@
-"""Admin sign-in: server-side sessions (revoked at logout) and failed sign-ins (throttling).
+"""Admin sign-in: server-side sessions (revoked at logout) and failed sign-ins (throttling);
+confusables skeletons of logins, e-mails and group names (look-alike names collide).
 
 Revision ID: 0006_web_hardening
 """
 
 import sqlalchemy as sa
 from alembic import op
+
+from idpsync.engine.skeleton import skeleton
 
 revision = "0006_web_hardening"
 down_revision = "0005_service"
@@ -28,8 +31,38 @@ def upgrade() -> None:
         sa.Column("lockouts", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("key", name="pk_login_failures"),
     )
+    for table, kinds in (("users", ("login", "email")), ("groups", ("name",))):
+        for kind in kinds:
+            op.add_column(table, sa.Column(f"{kind}_skeleton", sa.String(1024), nullable=True))
+            op.create_index(f"ix_{table}_{kind}_skeleton", table, [f"{kind}_skeleton"])
+            _backfill(table, kind)
+
+
+def _backfill(table: str, kind: str) -> None:
+    """The skeleton of every folded key already stored (``{kind}_key``)."""
+    rows = sa.table(
+        table,
+        sa.column("id", sa.Integer()),
+        sa.column(f"{kind}_key", sa.String()),
+        sa.column(f"{kind}_skeleton", sa.String()),
+    )
+    conn = op.get_bind()
+    key = rows.c[f"{kind}_key"]
+    found = conn.execute(sa.select(rows.c.id, key).where(key.is_not(None))).all()
+    updates = [{"i": row[0], "s": skeleton(row[1])} for row in found]
+    if updates:
+        conn.execute(
+            rows.update()
+            .where(rows.c.id == sa.bindparam("i"))
+            .values({f"{kind}_skeleton": sa.bindparam("s")}),
+            updates,
+        )
 
 
 def downgrade() -> None:
+    for table, kinds in (("users", ("login", "email")), ("groups", ("name",))):
+        for kind in kinds:
+            op.drop_index(f"ix_{table}_{kind}_skeleton", table)
+            op.drop_column(table, f"{kind}_skeleton")
     op.drop_table("login_failures")
     op.drop_table("web_sessions")
