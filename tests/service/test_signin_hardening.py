@@ -100,13 +100,15 @@ async def test_failures_for_the_admin_name_from_many_addresses_lock_the_name(
 
 
 async def test_failures_from_one_address_lock_the_address_whatever_the_name(
-    tmp_path: Path, sqlite_store: Store
+    tmp_path: Path, sqlite_store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
     h = _harness(tmp_path, sqlite_store, Clock())
     async with _client(h, "10.0.3.1") as web:
-        for name in ("root", "administrator", "bob"):
+        for name in ("root", "administrator", "pass-typed-as-name"):
             assert (await _attempt(web, "wrong", user=name)).status_code == 401
         assert (await _attempt(web, PASSWORD)).status_code == 429
+    assert "failed sign-in with another name from 10.0.3.1" in caplog.text
+    assert "pass-typed-as-name" not in caplog.text and "wrong" not in caplog.text
     async with _client(h, "10.0.3.2") as web:
         assert (await _attempt(web, PASSWORD)).status_code == 303
 

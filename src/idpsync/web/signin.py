@@ -6,6 +6,7 @@ The throttling rules are in :mod:`idpsync.web.throttle`, the session registry in
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,6 +14,8 @@ from datetime import datetime, timedelta
 from fastapi import Request
 
 from idpsync.web import sessions, throttle
+
+log = logging.getLogger("idpsync.web")
 
 
 @dataclass(frozen=True)
@@ -35,10 +38,13 @@ def _policy(request: Request) -> throttle.Policy:
     return throttle.Policy(settings.login_max_failures, timedelta(seconds=settings.login_window))
 
 
+def _address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
 def _keys(request: Request, user_name: str) -> list[str]:
     admin_user: str = request.app.state.service.loaded.settings.service.admin_user
-    address = request.client.host if request.client else None
-    return throttle.keys(address, user_name, admin_user)
+    return throttle.keys(_address(request), user_name, admin_user)
 
 
 def lockout(request: Request, user_name: str) -> Lockout | None:
@@ -49,6 +55,7 @@ def lockout(request: Request, user_name: str) -> Lockout | None:
     if until is None:
         return None
     seconds = max(1, math.ceil((until - now).total_seconds()))
+    log.warning("sign-in refused (locked out for %d s more) from %s", seconds, _address(request))
     message = (
         f"too many failed sign-ins: signing in is locked for {seconds} s more "
         f"(until {until:%Y-%m-%d %H:%M:%S} UTC); wait, then try again with the right password"
@@ -60,6 +67,9 @@ def failed(request: Request, user_name: str) -> None:
     """Count a failed sign-in against the client's address and the user name."""
     store = request.app.state.service.store
     throttle.record_failure(store, _policy(request), _keys(request, user_name), _now(request))
+    # the name typed is not logged: it may be a password typed into the wrong field
+    which = "the administrator's name" if len(_keys(request, user_name)) > 1 else "another name"
+    log.warning("failed sign-in with %s from %s", which, _address(request))
 
 
 def succeeded(request: Request, user: str) -> None:
