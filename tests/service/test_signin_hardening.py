@@ -37,7 +37,9 @@ def sqlite_store(tmp_path: Path) -> Iterator[Store]:
 
 def _harness(tmp_path: Path, store: Store, clock: Clock) -> Harness:
     url = store.engine.url.render_as_string(hide_password=False)
-    loaded = loaded_config(tmp_path, url, extra=LIMITS)
+    (tmp_path / "session-secret").write_text("a-session-secret-the-instances-share")
+    secret = f'session_secret = "file:{tmp_path / "session-secret"}"'
+    loaded = loaded_config(tmp_path, url, extra=f"{LIMITS}\n{secret}")
     app = create_app(loaded, store, background=False, clock=clock)
     return Harness(app, store, loaded, tmp_path / "people.json")
 
@@ -56,10 +58,10 @@ async def _attempt(web: httpx.AsyncClient, password: str, user: str = "admin") -
 
 
 async def test_failures_lock_out_even_the_right_password_until_the_window_passes(
-    tmp_path: Path, sqlite_store: Store
+    tmp_path: Path, store: Store
 ) -> None:
     clock = Clock()
-    h = _harness(tmp_path, sqlite_store, clock)
+    h = _harness(tmp_path, store, clock)
     async with _client(h) as web:
         for _ in range(3):
             assert (await _attempt(web, "wrong")).status_code == 401
@@ -127,15 +129,20 @@ def test_lockouts_double_and_restart_after_a_quiet_window() -> None:
     assert policy.after_failure(quiet, t0 + timedelta(seconds=60)).failures == 1
 
 
-async def test_a_cookie_replayed_after_logout_opens_nothing(
-    tmp_path: Path, sqlite_store: Store
-) -> None:
-    h = _harness(tmp_path, sqlite_store, Clock())
+async def test_a_cookie_replayed_after_logout_opens_nothing(tmp_path: Path, store: Store) -> None:
+    h = _harness(tmp_path, store, Clock())
     # a second instance on the same store sees the logout too
-    other = create_app(h.loaded, sqlite_store, background=False, clock=Clock())
+    other = create_app(h.loaded, store, background=False, clock=Clock())
     async with _client(h) as web:
         csrf = await login(web)
         cookie = web.cookies["idpsync_session"]
+        before = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=other),
+            base_url="http://testserver",
+            cookies={"idpsync_session": cookie},
+        )
+        async with before:
+            assert (await before.get("/")).status_code == 200  # one session, two instances
         assert (await web.post("/logout", data={"csrf": csrf})).status_code == 303
     for app in (h.app, other):
         transport = httpx.ASGITransport(app=app)
