@@ -97,6 +97,29 @@ def test_a_look_alike_of_a_local_or_foreign_name_is_refused(
     assert "a local group" in reasons["g1"]
 
 
+def test_a_look_alike_pair_synced_before_is_left_as_it_is(world: World, store: Store) -> None:
+    import sqlalchemy as sa
+
+    from idpsync.store import schema as t
+
+    world.users = [person("u1", "ada"), person("u5", "bob")]
+    world.sync()
+    with store.transaction() as conn:  # the state an older version left: both names synced
+        conn.execute(
+            t.users.update()
+            .where(t.users.c.source_id == "u5")
+            .values(login="\u0430da", login_key="\u0430da", login_skeleton=None)
+        )
+    world.users = [person("u1", "ada", display_name="Ada L."), person("u5", "\u0430da")]
+    result = world.sync()
+    skipped = {s["source_id"]: s["reason"] for s in result.details["skipped"]}
+    assert list(skipped) == ["u5"] and "looks like 'ada'" in skipped["u5"]
+    rows = world.rows()
+    assert rows["ada"]["display_name"] == "Ada L." and rows["\u0430da"]["active"]
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(t.users)).scalar_one() == 2
+
+
 def test_skeleton_examples() -> None:
     assert skeleton("\u0430") == "a"
     assert collision_key("ADMINS") == collision_key("\u0410dmins") == collision_key("Admins")

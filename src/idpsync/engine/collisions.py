@@ -244,6 +244,8 @@ def settle(result: PolicyResult, current: DirectoryState, mapped: set[str]) -> l
         for sid in sids:
             if sid == holder or sid not in mapped:
                 continue
+            if sid in current.users and collision_key(current.users[sid].login) == key:
+                continue  # it holds this name already (a look-alike pair from before)
             login = desired[sid].login
             result.skip_user(
                 sid,

@@ -19,6 +19,8 @@ Tables:
 - ``oauth_tokens``: refresh tokens from ``idpsync authorize``, encrypted (Fernet) per connector.
 - ``targets`` / ``target_objects`` / ``target_failures``: each target's cursor and status,
   the map of directory objects to the target's ids, and rejected changes awaiting a retry.
+- ``web_sessions`` / ``login_failures``: the admin pages' sessions (revoked at logout) and
+  failed sign-ins (throttling); see ``web/sessions.py`` and ``web/throttle.py``.
 
 ``login_skeleton`` / ``email_skeleton`` / ``name_skeleton`` are the TR39 confusables skeletons
 of the folded keys (``engine/skeleton.py``: look-alike names collide); NULL on rows written
