@@ -100,6 +100,11 @@ class ServiceSettings(_Strict):
     """Key signing session cookies (``env:``/``file:``); instances behind one address share it."""
     secure_cookies: bool | None = None
     """Mark cookies ``Secure``; default: only when the request came over https."""
+    login_max_failures: int = Field(5, ge=1, le=1000)
+    """Failed sign-ins from one address, or for the administrator's name, before a lockout."""
+    login_window: float = Field(900.0, gt=0, le=86400)
+    """Seconds the failures are counted in; also the first lockout's length (it doubles with
+    every further lockout, up to a day; a successful sign-in resets it)."""
     delivery_interval: float = Field(10.0, gt=0)
     """Seconds between delivery rounds to each target."""
     tick_seconds: float = Field(1.0, gt=0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from idpsync.engine.skeleton import collision_key
 from idpsync.store import Store
 from idpsync.store import schema as t
 from idpsync.store.marks import taken_names
@@ -44,6 +45,7 @@ def test_taken_names_finds_local_and_foreign_names(store: Store, extra: int) -> 
     wanted = ["ROOT", "eve", "ada", "nobody", *(f"x{i}" for i in range(extra))][: 4 + extra]
     with store.transaction() as conn:
         taken = taken_names(conn, "mine", wanted, ["eve@example.org"], [])
+    # keyed by the collision key (the confusables skeleton: "m" looks like "rn")
     assert taken.logins == {"root": "a local user", "eve": "a user of connector other"}
-    assert taken.emails == {"eve@example.org": "a user of connector other"}
+    assert taken.emails == {collision_key("eve@example.org"): "a user of connector other"}
     assert taken.group_names == {}

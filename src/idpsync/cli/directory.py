@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from contextlib import closing
 from typing import Annotated, Any
@@ -30,12 +29,14 @@ from idpsync.cli.listing import (
     row_limit,
     write_array,
 )
+from idpsync.cli.safe_output import cell, print_json
 from idpsync.config import (
     LoadedConfig,
 )
 from idpsync.engine import report
 from idpsync.store import listing
 from idpsync.store.local import set_locally_disabled
+from idpsync.textsafety import printable
 
 
 @app.command()
@@ -59,25 +60,24 @@ def runs(
     with _store(loaded) as store:
         rows = store.runs(connector, limit)
     if as_json:
-        out.print_json(
-            json.dumps(
-                [
-                    {
-                        "id": r["id"],
-                        "connector": r["connector"],
-                        "mode": r["mode"],
-                        "dry_run": r["dry_run"],
-                        "status": r["status"],
-                        "complete": r["complete"],
-                        "started_at": _iso(r["started_at"]),
-                        "finished_at": _iso(r["finished_at"]),
-                        "summary": r["summary"],
-                        "stats": r["stats"],
-                        "message": r["message"],
-                    }
-                    for r in rows
-                ]
-            )
+        print_json(
+            out,
+            [
+                {
+                    "id": r["id"],
+                    "connector": r["connector"],
+                    "mode": r["mode"],
+                    "dry_run": r["dry_run"],
+                    "status": r["status"],
+                    "complete": r["complete"],
+                    "started_at": _iso(r["started_at"]),
+                    "finished_at": _iso(r["finished_at"]),
+                    "summary": r["summary"],
+                    "stats": r["stats"],
+                    "message": r["message"],
+                }
+                for r in rows
+            ],
         )
         return
     table = Table("run", "connector", "started", "status", "changes", "message")
@@ -89,7 +89,7 @@ def runs(
             r["started_at"].strftime("%Y-%m-%d %H:%M:%S"),
             r["status"] + (" (dry run)" if r["dry_run"] and r["status"] != "dry_run" else ""),
             str(changes),
-            (r["message"] or "")[:120],
+            cell((r["message"] or "")[:120]),
         )
     out.print(table)
 
@@ -101,7 +101,7 @@ def _show_run(loaded: LoadedConfig, run_id: int) -> None:
             err.print(f"no run {run_id} in the store")
             raise typer.Exit(EXIT_USAGE)
         payload = report.from_changes(row, store.changes(run_id))
-    out.print_json(json.dumps(payload, default=str))
+    print_json(out, payload, default=str)
 
 
 def _user_json(row: RowMapping) -> dict[str, Any]:
@@ -163,11 +163,11 @@ def users(
             table = Table("login", "display name", "email", "active", "connector")
             for r in rows:
                 table.add_row(
-                    r["login"],
-                    r["display_name"] or "",
-                    r["email"] or "",
+                    cell(r["login"]),
+                    cell(r["display_name"]),
+                    cell(r["email"]),
                     "yes" if r["active"] else "no",
-                    r["connector"] or "(local)",
+                    cell(r["connector"] or "(local)"),
                 )
             out.print(table)
             shown = table.row_count
@@ -228,8 +228,11 @@ def _groups_table(
     for r, member_rows in pairs:
         extra = []
         if members:
-            extra = [", ".join(m.get("login") or m.get("name") or "" for m in member_rows)]
-        table.add_row(r["name"], r["description"] or "", r["connector"] or "(local)", *extra)
+            names = (m.get("login") or m.get("name") or "" for m in member_rows)
+            extra = [cell(", ".join(names))]
+        table.add_row(
+            cell(r["name"]), cell(r["description"]), cell(r["connector"] or "(local)"), *extra
+        )
     out.print(table)
     return table.row_count
 
@@ -247,11 +250,11 @@ def _local_flag(
         try:
             row = set_locally_disabled(store, login, disabled=disable, connector=connector)
         except LookupError as exc:
-            err.print(str(exc), markup=False)
+            err.print(printable(exc), markup=False)
             raise typer.Exit(EXIT_USAGE) from None
     state = (
         "deactivated locally; syncs will not re-activate"
         if disable
         else ("no longer locally deactivated; the next sync applies the IdP's state")
     )
-    out.print(f"{row['login']}: {state}", markup=False)
+    out.print(f"{printable(row['login'])}: {state}", markup=False)

@@ -8,7 +8,6 @@ unless ``--all`` or ``--limit`` says otherwise, and says so when rows are left o
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Iterable, Iterator
@@ -17,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from idpsync.cli.common import EXIT_USAGE, err, out
+from idpsync.textsafety import safe_json
 
 TABLE_ROWS = 100
 """Rows a table shows without ``--all`` or ``--limit``."""
@@ -57,7 +57,7 @@ def note_cut(shown: int, total: int, offset: int, *, as_json: bool) -> None:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
+    return safe_json(value, indent=None, default=str)  # IdP text: C1 and bidi escaped too
 
 
 def write_array(items: Iterable[Any]) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from enum import StrEnum
 from typing import Annotated
 
@@ -24,6 +23,7 @@ from idpsync.cli.common import (
     err,
     out,
 )
+from idpsync.cli.safe_output import print_json
 from idpsync.config import (
     ConfigError,
     ConnectorSettings,
@@ -33,6 +33,7 @@ from idpsync.config import (
 from idpsync.diagnostics import StepResult, check_source, for_check, retries_kept_aside
 from idpsync.sources import SourceError, build_source
 from idpsync.sources.base import Source
+from idpsync.textsafety import printable
 
 
 def _source(loaded: LoadedConfig, connector: str) -> tuple[ConnectorSettings, Source]:
@@ -43,7 +44,7 @@ def _source(loaded: LoadedConfig, connector: str) -> tuple[ConnectorSettings, So
     try:
         return settings, build_source(loaded, settings)
     except SourceError as exc:
-        err.print(f"{connector}: {exc}", markup=False)
+        err.print(f"{connector}: {printable(exc)}", markup=False)
         raise typer.Exit(EXIT_USAGE) from None
 
 
@@ -98,9 +99,10 @@ def _print_step(result: StepResult) -> None:
         f"{result.seconds * 1000:7.0f} ms  ",
         end="",
     )
-    out.print(result.detail if result.ok or result.status == "skipped" else "", markup=False)
+    detail = result.detail if result.ok or result.status == "skipped" else ""
+    out.print(printable(detail), markup=False)
     if result.cause:
-        out.print(f"{'':14}cause:  {result.cause}", markup=False)
+        out.print(f"{'':14}cause:  {printable(result.cause)}", markup=False)
     if result.remedy:
         out.print(f"{'':14}remedy: {result.remedy}", markup=False)
 
@@ -137,7 +139,7 @@ def check(
     failed = sum(1 for r in results if r.status == "failed")
     if as_json:
         report = {"connector": connector, "ok": not failed, "note": note, "retries": retried}
-        out.print_json(json.dumps({**report, "steps": [r.as_json() for r in results]}))
+        print_json(out, {**report, "steps": [r.as_json() for r in results]})
     else:
         for line in retried:
             err.print(f"retried: {line}", markup=False)
@@ -215,6 +217,6 @@ def authorize(
 
             asyncio.run(go())
     except SourceError as exc:
-        err.print(f"{connector}: authorization failed: {exc}", markup=False)
+        err.print(f"{connector}: authorization failed: {printable(exc)}", markup=False)
         raise typer.Exit(EXIT_FAILED) from None
     out.print(f"{connector}: authorized; the refresh token is stored encrypted", markup=False)

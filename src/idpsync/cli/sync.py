@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -24,6 +24,7 @@ from idpsync.cli.common import (
     out,
 )
 from idpsync.cli.paths import unwritable
+from idpsync.cli.safe_output import line, print_json
 from idpsync.config import (
     ConfigError,
     LoadedConfig,
@@ -34,6 +35,7 @@ from idpsync.engine.single import run_sync_user
 from idpsync.sources import SourceError, build_source
 from idpsync.sources.base import Event
 from idpsync.store import Store
+from idpsync.textsafety import printable, safe_json
 
 
 @app.command()
@@ -99,7 +101,7 @@ def sync(
         if report_file:
             _write_report(store, report_file, results, single=connector is not None)
     if as_json:
-        out.print_json(json.dumps({n: _result_json(r) for n, r in results.items()}))
+        print_json(out, {n: _result_json(r) for n, r in results.items()})
     raise typer.Exit(EXIT_OK if all(r.ok for r in results.values()) else EXIT_FAILED)
 
 
@@ -116,7 +118,7 @@ def _sync_one(
     try:
         source = build_source(loaded, settings)
     except SourceError as exc:
-        err.print(f"{name}: {exc}", markup=False)
+        err.print(f"{name}: {printable(exc)}", markup=False)
         raise typer.Exit(EXIT_USAGE) from None
     with Progress(
         TextColumn("[bold]{task.fields[connector]}[/] {task.description}"),
@@ -131,7 +133,10 @@ def _sync_one(
 
         def on_event(event: Event) -> None:
             bar.update(
-                task, description=event.message, completed=event.done or 0, total=event.total
+                task,
+                description=escape(printable(event.message)),
+                completed=event.done or 0,
+                total=event.total,
             )
 
         async def go() -> RunResult:
@@ -163,7 +168,7 @@ def _write_report(store: Store, path: str, results: dict[str, RunResult], *, sin
     payload: Any = next(iter(reports.values())) if single else reports
     try:
         with open(path, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, indent=2, ensure_ascii=False)
+            handle.write(safe_json(payload))
     except OSError as exc:
         err.print(f"cannot write the report {path}: {exc.strerror}", markup=False)
         raise typer.Exit(EXIT_USAGE) from None
@@ -173,14 +178,12 @@ def _write_report(store: Store, path: str, results: dict[str, RunResult], *, sin
 def _print_skipped(result: RunResult) -> None:
     skipped = result.details.get("skipped", [])
     for item in skipped[:20]:
-        out.print(
-            f"  skipped {item['type']} {item['key']} ({item['source_id']}): {item['reason']}",
-            markup=False,
-        )
+        key, source_id, reason = (printable(item[k]) for k in ("key", "source_id", "reason"))
+        line(out, f"  skipped {item['type']} {key} ({source_id}): {reason}")
     if len(skipped) > 20:
         out.print(f"  … and {len(skipped) - 20} more skipped (see --report or runs show)")
     for warning in result.details.get("warnings", []):
-        out.print(f"  warning: {warning}", markup=False)
+        line(out, f"  warning: {printable(warning)}")
 
 
 def _print_result(name: str, result: RunResult) -> None:
@@ -200,7 +203,7 @@ def _print_result(name: str, result: RunResult) -> None:
     )
     out.print(f"[bold {style}]{name}: {title}[/] (run {result.run_id})")
     if result.message:
-        out.print(result.message, markup=False)
+        line(out, printable(result.message))
     if result.status == "failed":
         return
     counts = result.summary()
@@ -268,7 +271,7 @@ def sync_user(
     try:
         source = build_source(loaded, settings)
     except SourceError as exc:
-        err.print(f"{connector}: {exc}", markup=False)
+        err.print(f"{connector}: {printable(exc)}", markup=False)
         raise typer.Exit(EXIT_USAGE) from None
 
     async def go(store: Store) -> RunResult:
@@ -280,14 +283,13 @@ def sync_user(
     with _store(loaded) as store:
         result = asyncio.run(go(store))
     if as_json:
-        out.print_json(
-            json.dumps(
-                {
-                    **_result_json(result),
-                    "details": result.details,
-                    "changes": [report.op_entry(op) for op in result.plan.ops],
-                }
-            )
+        print_json(
+            out,
+            {
+                **_result_json(result),
+                "details": result.details,
+                "changes": [report.op_entry(op) for op in result.plan.ops],
+            },
         )
     else:
         _print_result(connector, result)

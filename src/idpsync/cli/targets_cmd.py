@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import asdict
 from typing import Annotated, Any
 
@@ -24,6 +23,7 @@ from idpsync.cli.common import (
     err,
     out,
 )
+from idpsync.cli.safe_output import cell, print_json
 from idpsync.config import (
     ConfigError,
     TargetSettings,
@@ -31,6 +31,7 @@ from idpsync.config import (
 from idpsync.store import Store
 from idpsync.targets import DeliveryResult, http_client, run_delivery
 from idpsync.targets.state import TargetState, pending_count
+from idpsync.textsafety import printable
 
 
 @app.command("targets")
@@ -43,7 +44,7 @@ def targets_status(config: ConfigOption = None, as_json: JsonOption = False) -> 
             for name, settings in loaded.settings.targets.items()
         ]
     if as_json:
-        out.print_json(json.dumps(rows))
+        print_json(out, rows)
         return
     table = Table("target", "status", "cursor", "lag", "failures", "last delivery", "last error")
     for r in rows:
@@ -54,7 +55,7 @@ def targets_status(config: ConfigOption = None, as_json: JsonOption = False) -> 
             str(r["lag"]),
             str(r["failures"]),
             r["last_delivery_at"] or "never",
-            (r["last_error"] or "")[:160],
+            cell((r["last_error"] or "")[:160]),
         )
     out.print(table)
 
@@ -119,7 +120,7 @@ def deliver(
 
             results.append(asyncio.run(go()))
     if as_json:
-        out.print_json(json.dumps([asdict(r) for r in results]))
+        print_json(out, [asdict(r) for r in results])
     else:
         for r in results:
             _print_delivery(r)
@@ -136,6 +137,6 @@ def _print_delivery(r: DeliveryResult) -> None:
     if r.counts:
         out.print("  " + ", ".join(f"{k} {v}" for k, v in sorted(r.counts.items())), markup=False)
     if r.message:
-        out.print(f"  {r.message}", markup=False)
+        out.print(f"  {printable(r.message)}", markup=False)
     for line in r.would_send:
-        out.print(f"  would send {line}", markup=False)
+        out.print(f"  would send {printable(line)}", markup=False)

@@ -1,8 +1,11 @@
 """Collisions: logins, e-mails and group names that two owners would share.
 
-Names are compared after Unicode NFKC normalisation and case folding (``store.fold``), so
-``Ada@Example.org``, ``ada@example.org`` and ``ａｄａ@example.org`` are one name. A collision is
-never settled by overwriting or merging:
+Names are compared after Unicode NFKC normalisation and case folding (``store.fold``), and
+then by their TR39 confusables skeleton (:mod:`~idpsync.engine.skeleton`), so
+``Ada@Example.org``, ``ada@example.org``, ``ａｄａ@example.org`` and ``аda@example.org``
+(Cyrillic а) are one name. Logins and group names with invisible or bidi control characters
+(zero-width space, soft hyphen, right-to-left override …) are refused first: skipped with
+the character named. A collision is never settled by overwriting or merging:
 
 - two IdP users (or groups) that map to one name: the one the directory already holds under
   that name keeps it; every other one is skipped and reported (if none holds it, all are);
@@ -17,25 +20,20 @@ never settled by overwriting or merging:
 
 from __future__ import annotations
 
-import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from idpsync.engine.policy import PolicyResult
+from idpsync.engine.skeleton import collision_key, fold, forbidden_character
 from idpsync.model import DirectoryState
 
-
-def fold(text: str) -> str:
-    """NFKC + case folding (the same key as ``idpsync.store.fold``)."""
-    if text.isascii():  # NFKC leaves ASCII alone, and ASCII case folding is lower()
-        return text.lower()
-    return unicodedata.normalize("NFKC", text).casefold()
+__all__ = ["Taken", "fold", "resolve", "settle"]
 
 
 @dataclass(frozen=True)
 class Taken:
-    """Names held outside the connector: folded name → who holds it (for the message)."""
+    """Names held outside the connector: collision key → who holds it (for the message)."""
 
     logins: Mapping[str, str] = field(default_factory=dict)
     """Logins of local users and of other connectors' users."""
@@ -54,6 +52,7 @@ def resolve(
     unique_emails: bool = True,
 ) -> dict[str, str]:
     """Skip colliding users and groups in ``result``; return relinks ``{new id: old id}``."""
+    _refuse_invisible(result)
     relinks = _logins(result, current, taken, relink=relink)
     if unique_emails:
         _unique(result, current, "email", taken.emails)
@@ -65,15 +64,43 @@ def _by_key(items: Mapping[str, str | None]) -> dict[str, list[str]]:
     keys: dict[str, list[str]] = defaultdict(list)
     for sid, name in sorted(items.items()):
         if name:
-            keys[fold(name)].append(sid)
+            keys[collision_key(name)].append(sid)
     return keys
+
+
+def _alike(mine: str, names: list[str]) -> str:
+    """`` (looks like 'ada')`` when another name of the group is spelt differently."""
+    others = sorted({n for n in names if fold(n) != fold(mine)})
+    return f" (looks like {', '.join(repr(n) for n in others)})" if others else ""
+
+
+def _refuse_invisible(result: PolicyResult) -> None:
+    """Skip users and groups whose login or name carries an invisible or bidi character."""
+    for sid, user in sorted(result.desired.users.items()):
+        if (char := forbidden_character(user.login)) is not None:
+            result.skip_user(
+                sid,
+                user.login,
+                f"login {user.login!r} contains {char}, an invisible or bidi control "
+                "character that makes it look like another name; fix the login in the IdP "
+                "or the mapping",
+            )
+    for sid, group in sorted(result.desired.groups.items()):
+        if (char := forbidden_character(group.name)) is not None:
+            result.skip_group(
+                sid,
+                group.name,
+                f"group name {group.name!r} contains {char}, an invisible or bidi control "
+                "character that makes it look like another name; rename the group in the IdP "
+                "or with policy.groups.rename",
+            )
 
 
 def _keeper(sids: list[str], key: str, holder: Callable[[str], str | None]) -> str | None:
     """Which of ``sids`` already holds ``key`` in the directory (and so keeps it)."""
     for sid in sids:
         name = holder(sid)
-        if name is not None and fold(name) == key:
+        if name is not None and collision_key(name) == key:
             return sid
     return None
 
@@ -85,14 +112,14 @@ def _logins(
     owners = {fold(u.login): sid for sid, u in sorted(current.users.items())}
     relinks: dict[str, str] = {}
     for key, sids in _by_key({sid: u.login for sid, u in desired.items()}).items():
-        login = desired[sids[0]].login
-        if key in taken.logins:
+        logins = [desired[s].login for s in sids]
+        if (holder := taken.logins.get(key)) is not None:
             for sid in sids:
+                login = desired[sid].login
                 result.skip_user(
                     sid,
                     login,
-                    f"login {login!r} already belongs to "
-                    f"{taken.logins[key]}; nobody was overwritten",
+                    f"login {login!r} already belongs to {holder}; nobody was overwritten",
                 )
             continue
         if len(sids) > 1:
@@ -102,10 +129,11 @@ def _logins(
             for sid in sids:
                 if sid != keep:
                     others = ", ".join(s for s in sids if s != sid)
+                    login = desired[sid].login
                     result.skip_user(
                         sid,
                         login,
-                        f"login {login!r} is also computed for IdP "
+                        f"login {login!r}{_alike(login, logins)} is also computed for IdP "
                         f"user(s) {others}; fix the IdP data or the mapping",
                     )
             sids = [keep] if keep else []
@@ -133,9 +161,9 @@ def _unique(
     held = {
         sid: getattr(current.users[sid], attr) for sid in result.held_users if sid in current.users
     }
-    held_keys = {fold(v) for v in held.values() if v}
+    held_keys = {collision_key(v) for v in held.values() if v}
     for key, sids in _by_key(names).items():
-        value = names[sids[0]]
+        values = [names[s] for s in sids]
         owner = taken.get(key) or (
             "a user of this connector that is skipped" if key in held_keys else None
         )
@@ -156,24 +184,25 @@ def _unique(
                 if owner
                 else ("is also computed for IdP user(s) " + ", ".join(s for s in sids if s != sid))
             )
+            value = names[sid]
             result.skip_user(
                 sid,
                 desired[sid].login if sid in desired else sid,
-                f"{attr} {value!r} {why}; nobody was overwritten",
+                f"{attr} {value!r}{_alike(value, values)} {why}; nobody was overwritten",
             )
 
 
 def _groups(result: PolicyResult, current: DirectoryState, taken: Mapping[str, str]) -> None:
     desired = result.desired.groups
     for key, sids in _by_key({sid: g.name for sid, g in desired.items()}).items():
-        name = desired[sids[0]].name
-        if key in taken:
+        group_names = [desired[s].name for s in sids]
+        if (holder := taken.get(key)) is not None:
             for sid in sids:
+                name = desired[sid].name
                 result.skip_group(
                     sid,
                     name,
-                    f"group name {name!r} already belongs to "
-                    f"{taken[key]}; the group was not synced",
+                    f"group name {name!r} already belongs to {holder}; the group was not synced",
                 )
             continue
         if len(sids) == 1:
@@ -182,10 +211,11 @@ def _groups(result: PolicyResult, current: DirectoryState, taken: Mapping[str, s
         for sid in sids:
             if sid != keep:
                 others = ", ".join(s for s in sids if s != sid)
+                name = desired[sid].name
                 result.skip_group(
                     sid,
                     name,
-                    f"group name {name!r} is also the name of IdP "
+                    f"group name {name!r}{_alike(name, group_names)} is also the name of IdP "
                     f"group(s) {others}; rename one (policy.groups.rename)",
                 )
 
@@ -214,6 +244,8 @@ def settle(result: PolicyResult, current: DirectoryState, mapped: set[str]) -> l
         for sid in sids:
             if sid == holder or sid not in mapped:
                 continue
+            if sid in current.users and collision_key(current.users[sid].login) == key:
+                continue  # it holds this name already (a look-alike pair from before)
             login = desired[sid].login
             result.skip_user(
                 sid,

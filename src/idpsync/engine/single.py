@@ -21,6 +21,7 @@ from idpsync.engine.failures import failure_message
 from idpsync.engine.plan import Plan
 from idpsync.engine.policy import always_group_id
 from idpsync.engine.runner import Rollback, RunResult, decide_in_store, lock
+from idpsync.engine.skeleton import collision_key
 from idpsync.model import DirectoryState, MemberKind, Snapshot
 from idpsync.sources.base import Source
 from idpsync.sources.clean import normalise
@@ -137,17 +138,17 @@ def _decide_one(
     )
     others = Taken(
         {
-            fold(u.login): f"another user of this connector (IdP id {k})"
+            collision_key(u.login): f"another user of this connector (IdP id {k})"
             for k, u in full.users.items()
             if k != sid
         },
         {
-            fold(u.email): f"another user of this connector (IdP id {k})"
+            collision_key(u.email): f"another user of this connector (IdP id {k})"
             for k, u in full.users.items()
             if k != sid and u.email
         },
         {
-            fold(g.name): "another group of this connector"
+            collision_key(g.name): "another group of this connector"
             for k, g in full.groups.items()
             if k not in groups
         },

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from idpsync.engine.plan import Op, OpKind, Plan
+from idpsync.engine.skeleton import collision_key
 from idpsync.model import MemberKind
 from idpsync.store import schema as t
 from idpsync.store.store import Store, _chunks, _insert, bulk_insert, fold, now
@@ -57,6 +58,7 @@ def apply_plan(
                 "source_id": op.source_id,
                 "name": op.after["name"],
                 "name_key": fold(op.after["name"]),
+                "name_skeleton": collision_key(op.after["name"]),
                 "description": op.after.get("description"),
                 "created_at": stamp,
                 "updated_at": stamp,
@@ -159,8 +161,10 @@ def _user_values(fields: dict[str, Any]) -> dict[str, Any]:
     values = dict(fields)
     if "login" in values:
         values["login_key"] = fold(values["login"])
+        values["login_skeleton"] = collision_key(values["login"])
     if "email" in values:
         values["email_key"] = fold(values["email"]) if values["email"] else None
+        values["email_skeleton"] = collision_key(values["email"]) if values["email"] else None
     if "attributes" in values:
         values["attributes"] = dict(values["attributes"] or {})
     return values
@@ -175,6 +179,7 @@ def _update_rows(
         values = _user_values(op.after or {}) if table is t.users else dict(op.after or {})
         if table is t.groups and "name" in values:
             values["name_key"] = fold(values["name"])
+            values["name_skeleton"] = collision_key(values["name"])
         if table is t.users and "active" in values:
             values["deactivated_at"] = None if values["active"] else stamp
         values["updated_at"] = stamp

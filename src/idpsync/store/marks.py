@@ -6,7 +6,8 @@ Plain functions on an open connection (the runner's transaction), next to the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import itertools
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from idpsync.engine.cleanup import Missing
 from idpsync.engine.collisions import Taken
+from idpsync.engine.skeleton import collision_key, skeleton
 from idpsync.store import schema as t
 from idpsync.store.store import _chunks, fold
 
@@ -82,44 +84,71 @@ def taken_names(
     emails: Iterable[str],
     group_names: Iterable[str],
 ) -> Taken:
-    """Which of the given names are held by local objects or by other connectors."""
+    """Which of the given names (or look-alikes) local objects or other connectors hold.
+
+    ``Taken`` is keyed by :func:`~idpsync.engine.skeleton.collision_key`. Rows without a
+    stored skeleton (written before it existed, or by other tools) are compared by their
+    folded key, whose skeleton is the collision key.
+    """
     u, g = t.users.c, t.groups.c
     foreign_u = sa.or_(u.connector.is_(None), u.connector != connector)
     foreign_g = sa.or_(g.connector.is_(None), g.connector != connector)
     found: dict[str, dict[str, str]] = {"login": {}, "email": {}, "group": {}}
-    queries: list[tuple[str, Any, Any, Any]] = [
-        ("login", u.login_key, foreign_u, u.connector),
-        ("email", u.email_key, foreign_u, u.connector),
-        ("group", g.name_key, foreign_g, g.connector),
+    queries: list[tuple[str, Any, Any, Any, Any]] = [
+        ("login", u.login_key, u.login_skeleton, foreign_u, u.connector),
+        ("email", u.email_key, u.email_skeleton, foreign_u, u.connector),
+        ("group", g.name_key, g.name_skeleton, foreign_g, g.connector),
     ]
     wanted = {"login": logins, "email": emails, "group": group_names}
-    for kind, column, foreign, owner in queries:
-        keys = {fold(v) for v in wanted[kind] if v}
+    for kind, column, skel, foreign, owner in queries:
+        names = {v for v in wanted[kind] if v}
+        keys = {collision_key(v) for v in names}
         if not keys:
             continue
-        others = conn.execute(sa.select(sa.func.count()).where(foreign)).scalar_one()
-        if others <= len(keys):
-            # Fewer foreign rows than names (one connector, few local objects): read them all
-            # rather than look the names up 500 at a time.
-            rows: Iterable[Any] = (
-                row
-                for row in conn.execute(sa.select(column, owner).where(foreign))
-                if row[0] in keys
-            )
-        else:
-            rows = (
-                row
-                for chunk in _chunks(sorted(keys), 500)
-                for row in conn.execute(sa.select(column, owner).where(column.in_(chunk), foreign))
-            )
-        for row in rows:
-            what = (
-                _owner(row[1])
-                if kind != "group"
-                else (f"a group of connector {row[1]}" if row[1] else "a local group")
-            )
-            found[kind].setdefault(row[0], what)
+        for key, what in _holders(conn, kind, (column, skel, foreign, owner), names, keys):
+            found[kind].setdefault(key, what)
     return Taken(found["login"], found["email"], found["group"])
+
+
+def _holders(
+    conn: Connection, kind: str, where: tuple[Any, Any, Any, Any], names: set[str], keys: set[str]
+) -> Iterator[tuple[str, str]]:
+    """(collision key, who holds it) of the foreign rows matching ``keys``."""
+    column, skel, foreign, owner = where
+    others = conn.execute(sa.select(sa.func.count()).where(foreign)).scalar_one()
+    if others <= len(keys):
+        # Fewer foreign rows than names (one connector, few local objects): read them all
+        # rather than look the names up 500 at a time.
+        rows: Iterable[Any] = conn.execute(sa.select(column, skel, owner).where(foreign))
+    else:
+        folded = sorted({fold(v) for v in names})
+        rows = (
+            row
+            for chunk in _chunks(sorted(keys), 500)
+            for row in conn.execute(sa.select(column, skel, owner).where(skel.in_(chunk), foreign))
+        )
+        rows = itertools.chain(
+            rows,
+            (
+                row
+                for chunk in _chunks(folded, 500)
+                for row in conn.execute(
+                    sa.select(column, skel, owner).where(column.in_(chunk), skel.is_(None), foreign)
+                )
+            ),
+        )
+    for row in rows:
+        if row[0] is None:  # a user without an e-mail address
+            continue
+        key = row[1] if row[1] is not None else skeleton(row[0])
+        if key in keys:
+            yield key, _holder(kind, row[2])
+
+
+def _holder(kind: str, owner: str | None) -> str:
+    if kind != "group":
+        return _owner(owner)
+    return f"a group of connector {owner}" if owner else "a local group"
 
 
 def last_good_read(conn: Connection, connector: str) -> tuple[int | None, int | None]:

@@ -19,7 +19,12 @@ Tables:
 - ``oauth_tokens``: refresh tokens from ``idpsync authorize``, encrypted (Fernet) per connector.
 - ``targets`` / ``target_objects`` / ``target_failures``: each target's cursor and status,
   the map of directory objects to the target's ids, and rejected changes awaiting a retry.
+- ``web_sessions`` / ``login_failures``: the admin pages' sessions (revoked at logout) and
+  failed sign-ins (throttling); see ``web/sessions.py`` and ``web/throttle.py``.
 
+``login_skeleton`` / ``email_skeleton`` / ``name_skeleton`` are the TR39 confusables skeletons
+of the folded keys (``engine/skeleton.py``: look-alike names collide); NULL on rows written
+before they existed or by other tools (then the folded key is compared).
 Users also carry ``email_key`` (the folded e-mail, for collision checks), ``missing_runs`` /
 ``missing_since`` (how long a user has been missing, for cleanup grace periods) and
 ``locally_disabled`` (deactivated on purpose by a local administrator; no sync re-activates).
@@ -89,9 +94,13 @@ users = Table(
     Column("email_key", String(512), nullable=True),
     Column("missing_runs", Integer, nullable=False, default=0, server_default="0"),
     Column("locally_disabled", Boolean, nullable=False, default=False, server_default=false()),
+    Column("login_skeleton", String(1024), nullable=True),
+    Column("email_skeleton", String(1024), nullable=True),
     UniqueConstraint("connector", "source_id"),
     Index(None, "login_key"),
     Index(None, "email_key"),
+    Index(None, "login_skeleton"),
+    Index(None, "email_skeleton"),
 )
 
 groups = Table(
@@ -105,8 +114,10 @@ groups = Table(
     Column("description", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("name_skeleton", String(1024), nullable=True),
     UniqueConstraint("connector", "source_id"),
     Index(None, "name_key"),
+    Index(None, "name_skeleton"),
 )
 
 memberships = Table(
@@ -258,3 +269,27 @@ schedule_slots = Table(
 )
 """One row per scheduled run of ``idpsync serve`` (connector, ``full``/``incremental``, the
 slot's time): claimed once across instances, finished once; see ``service/slots.py``."""
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_name", String(255), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+"""The administrator's signed-in sessions (the SHA-256 of the nonce the cookie carries):
+a cookie whose row is gone (logged out, expired) no longer opens a page; see
+``web/sessions.py``. Kept in the store so that every instance sees a logout."""
+
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("key", String(320), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("first_at", DateTime(timezone=True), nullable=False),
+    Column("locked_until", DateTime(timezone=True), nullable=True),
+    Column("lockouts", Integer, nullable=False),
+)
+"""Failed sign-ins per client address (``addr:…``) and per user name (``user:…``): the
+failures in the current window, and the lockout they caused; see ``web/throttle.py``."""

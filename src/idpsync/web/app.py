@@ -32,6 +32,7 @@ from idpsync.service.metrics import Metrics
 from idpsync.service.scheduler import Clock, Scheduler, deliver_forever, utcnow
 from idpsync.store.errors import StoreError
 from idpsync.store.store import Store
+from idpsync.web.headers import SecurityHeaders
 
 HERE = Path(__file__).parent
 
@@ -113,6 +114,7 @@ def create_app(
         secure=settings.secure_cookies,
     )
     app.middleware("http")(_count_requests(metrics, app))
+    app.add_middleware(SecurityHeaders)
     app.include_router(api.router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(pages.router)

@@ -12,6 +12,7 @@ from fastapi import Depends, Header, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from idpsync.web.security import csrf_ok, new_csrf, token_client
+from idpsync.web.sessions import session_user
 
 bearer = HTTPBearer(auto_error=False, description="An API token from 'idpsync serve --new-token'")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
@@ -22,9 +23,19 @@ def _tokens(request: Request) -> dict[str, str]:
 
 
 def admin(request: Request) -> str | None:
-    """The logged-in administrator's name, if any."""
-    user = request.session.get("user")
-    return user if isinstance(user, str) else None
+    """The logged-in administrator's name, if any (a session the store still knows)."""
+    if not hasattr(request.state, "admin"):  # asked several times per request: look up once
+        request.state.admin = _live_session_user(request)
+    found: str | None = request.state.admin
+    return found
+
+
+def _live_session_user(request: Request) -> str | None:
+    user, nonce = request.session.get("user"), request.session.get("sid")
+    if not (isinstance(user, str) and isinstance(nonce, str)):
+        return None
+    svc = request.app.state.service
+    return user if session_user(svc.store, nonce, svc.scheduler.clock()) == user else None
 
 
 def csrf_token(request: Request) -> str:

@@ -14,9 +14,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from idpsync.allowlist import allow_list
 from idpsync.engine import report
-from idpsync.web import queries
+from idpsync.web import queries, signin
 from idpsync.web.api import connector_status, run_check, service, start
 from idpsync.web.auth import admin, csrf_token
+from idpsync.web.paging import page_offset
 from idpsync.web.security import csrf_ok, verify_password
 
 router = APIRouter(include_in_schema=False)
@@ -67,11 +68,15 @@ def login(
     if not csrf_ok(request.session.get("csrf"), csrf):
         raise HTTPException(403, "missing or wrong CSRF token; reload the page and try again")
     settings = service(request).loaded.settings.service
+    if (locked := signin.lockout(request, username)) is not None:
+        refused = _page(request, "login.html", status=429, error=locked.message)
+        refused.headers["Retry-After"] = str(locked.retry_after)
+        return refused
     good = verify_password(password, settings.admin_password_hash)
-    if not (good and secrets.compare_digest(username, settings.admin_user)):
+    if not (good and secrets.compare_digest(username.encode(), settings.admin_user.encode())):
+        signin.failed(request, username)
         return _page(request, "login.html", status=401, error="wrong user name or password")
-    request.session.clear()
-    request.session["user"] = settings.admin_user
+    signin.succeeded(request, settings.admin_user)
     return RedirectResponse("/", status_code=303)
 
 
@@ -79,7 +84,7 @@ def login(
 def logout(request: Request, csrf: CsrfField = "") -> Response:
     """End the session."""
     _check_form(request, csrf)
-    request.session.clear()
+    signin.sign_out(request)
     return RedirectResponse("/login", status_code=303)
 
 
@@ -117,8 +122,9 @@ def runs_page(request: Request, connector: str | None = None, offset: int = 0) -
     """Run history."""
     if (redirect := _need_admin(request)) is not None:
         return redirect
-    rows = queries.runs(service(request).store, connector, 50, max(0, offset))
-    return _page(request, "runs.html", runs=rows, connector=connector, offset=max(0, offset))
+    offset = page_offset(offset)
+    rows = queries.runs(service(request).store, connector, 50, offset)
+    return _page(request, "runs.html", runs=rows, connector=connector, offset=offset)
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
@@ -148,8 +154,9 @@ def users_page(request: Request, q: str = "", offset: int = 0) -> Response:
     """User search."""
     if (redirect := _need_admin(request)) is not None:
         return redirect
-    rows = service(request).store.search_users(q or None, None, 50, max(0, offset))
-    return _page(request, "users.html", users=rows, q=q, offset=max(0, offset))
+    offset = page_offset(offset)
+    rows = service(request).store.search_users(q or None, None, 50, offset)
+    return _page(request, "users.html", users=rows, q=q, offset=offset)
 
 
 @router.get("/users/{user_id}", response_class=HTMLResponse)
@@ -168,8 +175,9 @@ def groups_page(request: Request, q: str = "", offset: int = 0) -> Response:
     """Group search."""
     if (redirect := _need_admin(request)) is not None:
         return redirect
-    rows = service(request).store.search_groups(q or None, None, 50, max(0, offset))
-    return _page(request, "groups.html", groups=rows, q=q, offset=max(0, offset))
+    offset = page_offset(offset)
+    rows = service(request).store.search_groups(q or None, None, 50, offset)
+    return _page(request, "groups.html", groups=rows, q=q, offset=offset)
 
 
 @router.get("/connectors/{name}/check", response_class=HTMLResponse)
