@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from pathlib import Path
 
 from hypothesis import given
@@ -37,7 +38,7 @@ def _hostile() -> dict[str, object]:
         },
     ]
     groups = [
-        {"id": "g-1", "name": f"Staff{CSI}", "description": CLIPBOARD, "members": ["id-1"]},
+        {"id": "g-1", "name": "Staff", "description": "the staff", "members": ["id-1"]},
     ]
     return {"users": users, "groups": groups}
 
@@ -53,6 +54,14 @@ def test_idp_text_is_printed_with_visible_escapes(tmp_path: Path) -> None:
     code, out = idpsync("sync", "hr", "--config", cfg)
     _assert_clean(out)
     assert "skipped user" in out and "\\x1b]0;pwned title\\x07" in out
+    # Syncs strip C0 controls from display names and refuse them in names, but a store written
+    # by an older version (or by hand) may hold anything: put the hostile text back directly.
+    with sqlite3.connect(tmp_path / "d.db") as db:
+        db.execute(
+            "UPDATE users SET display_name = ? WHERE login = 'ada'",
+            (f"Ada {TITLE}{CLIPBOARD}{CSI} \u202etxt.exe",),
+        )
+        db.execute("UPDATE groups SET name = ?, description = ?", (f"Staff{CSI}", CLIPBOARD))
     for args in (
         ("users",),
         ("users", "--json"),
@@ -65,7 +74,6 @@ def test_idp_text_is_printed_with_visible_escapes(tmp_path: Path) -> None:
         _assert_clean(out)
         assert "\\x1b" in out or "\\u001b" in out, args
     _assert_clean(idpsync("runs", "--config", cfg)[1])
-    _assert_clean(idpsync("sync", "hr", "--json", "--config", cfg)[1])
     code, out = idpsync("users", "--json", "--config", cfg)
     (ada,) = json.loads(out)
     assert ada["display_name"] == f"Ada {TITLE}{CLIPBOARD}{CSI} \u202etxt.exe"
@@ -73,6 +81,7 @@ def test_idp_text_is_printed_with_visible_escapes(tmp_path: Path) -> None:
     assert code == 0
     flat = re.sub(r"[\s│┃]", "", out)  # the table wraps long cells
     assert "\\x1b]0;pwned" in flat and "\\u202etxt.exe" in flat
+    _assert_clean(idpsync("sync", "hr", "--json", "--config", cfg)[1])
 
 
 def test_printable_examples() -> None:

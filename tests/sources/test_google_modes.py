@@ -140,13 +140,14 @@ def test_cli_endpoints_check_sync_and_sync_user(tmp_path: Path) -> None:
     assert check.exit_code == 0, check.output
     steps = json.loads(check.output)["steps"]
     # A read per endpoint of the table, the per-object ones with the first user/group found.
-    assert [(s["step"], s["status"]) for s in steps][-5:] == [("token", "ok")] + [
+    assert [(s["step"], s["status"]) for s in steps][-6:] == [("token", "ok")] + [
         ("read", "ok")
-    ] * 4
-    assert [s["target"] for s in steps][-4:] == [
+    ] * 5
+    assert [s["target"] for s in steps][-5:] == [
         "GET /admin/directory/v1/users",
         "GET /admin/directory/v1/groups",
         "GET /admin/directory/v1/groups/{groupKey}/members",
+        "GET /admin/directory/v1/groups/{groupKey}",
         "GET /admin/directory/v1/users/{userKey}",
     ]
     assert sync.exit_code == 0, sync.output

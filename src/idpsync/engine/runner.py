@@ -148,7 +148,7 @@ async def run_sync(
     try:
         snap = normalise(await _read(store, name, source, state if incremental else None, progress))
     except Exception as exc:  # a source error, or a bug: the run ends failed, never running
-        message = failure_message(exc)
+        message = failure_message(exc, store.engine.url)
         store.finish_run(run_id, "failed", message=message, stats=_stats(source, timings))
         progress(Event("done", f"failed: {message}"))
         return RunResult(run_id, "failed", message=message, complete=False)
@@ -298,7 +298,7 @@ def _stage_plan_apply(
         result.message = str(exc)
     except Exception as exc:
         # rolled back; the run ends failed with one line, never left running
-        result.status, result.message = "failed", failure_message(exc)
+        result.status, result.message = "failed", failure_message(exc, store.engine.url)
         store.finish_run(
             run_id,
             "failed",

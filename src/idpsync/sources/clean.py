@@ -5,7 +5,8 @@ alike (SQLite and PostgreSQL), within the same size limits for every source:
 
 - **Text** (every string field, attribute values and keys): NUL and the other C0 control
   characters except tab, line feed and carriage return are removed; a lone surrogate (an
-  unpaired surrogate escape in JSON) becomes U+FFFD. PostgreSQL refuses NUL in text and
+  unpaired surrogate escape in JSON) becomes U+FFFD. A login, e-mail or group name holding
+  one is not altered but makes the record skipped (a name is an identity). PostgreSQL refuses NUL in text and
   neither store can encode a lone surrogate, so one such value used to fail every run.
 - **Numbers in attributes** that JSON cannot carry (NaN, ±Infinity, integers of more than
   4,300 digits) are stored as ``null``; the attribute itself is kept.
@@ -29,6 +30,7 @@ from dataclasses import replace
 from typing import Any
 
 from idpsync.model import Membership, Snapshot, SourceGroup, SourceUser
+from idpsync.textsafety import printable
 
 ID_CAP = 255
 """Longest id (user, group, manager, photo reference), as the file source allows."""
@@ -54,6 +56,8 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _USER_TEXT = ("login", "email", "display_name", "given_name", "family_name", "manager_id")
 _GROUP_TEXT = ("name", "description")
 _REQUIRED = frozenset({"login", "name"})
+_NAMES = frozenset({"login", "email", "name"})
+"""Fields that name someone or something: a control character there skips the record."""
 
 
 class BadValue(ValueError):
@@ -87,12 +91,19 @@ def _field(name: str, value: object) -> str | None:
     if not isinstance(value, str):
         raise BadValue(f"{name} is {_kind(value)}, expected text")
     text = clean_text(value)
+    if name in _NAMES and text != value:  # a name is an identity: never altered silently
+        raise BadValue(f"{name} holds a control character ({_first_control(value)})")
     cap = CAPS[name]
     if len(text) > cap:
         raise BadValue(f"{name} is {len(text):,} characters long, more than the {cap:,} allowed")
     if name in _REQUIRED and not text.strip():
         raise BadValue(f"{name} is empty")
     return text
+
+
+def _first_control(value: str) -> str:
+    found = _CONTROL.search(value) or _SURROGATE.search(value)
+    return f"U+{ord(found.group()):04X}" if found else "?"
 
 
 def _kind(value: object) -> str:
@@ -227,7 +238,7 @@ def _edge_ok(edge: Membership) -> bool:
 
 def _key(value: object, fallback: str) -> str:
     if isinstance(value, str):
-        text = clean_text(value)
+        text = printable(value)  # controls shown as escapes: the name as the IdP sent it
         return text if len(text) <= 80 else text[:79] + "…"
     return fallback
 
