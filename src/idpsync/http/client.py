@@ -260,8 +260,7 @@ class HttpClient:
     async def _send(self, request: _Request) -> httpx.Response:
         headers = dict(request.headers or {})
         if request.authenticate:
-            assert self.auth is not None
-            request.authorization = await self.auth.authorization()
+            request.authorization = await self._authorization()
             headers["Authorization"] = request.authorization
         async with self.budget.slot():
             if self.pacer is not None:
@@ -290,6 +289,16 @@ class HttpClient:
                 len(response.content),
             )
         return response
+
+    async def _authorization(self) -> str:
+        """The token provider's header; a failed token request becomes a fatal token error."""
+        assert self.auth is not None
+        try:
+            return await self.auth.authorization()
+        except e.TokenError:
+            raise
+        except e.HttpError as exc:
+            raise e.TokenUnavailable.after(exc) from exc
 
     async def aclose(self) -> None:
         """Close the connection pool."""

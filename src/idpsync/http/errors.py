@@ -22,6 +22,7 @@ none carries a secret.
             ├── RateLimited           429 (or Google's 403 rate limit) after retries ran out
             ├── ServerError           5xx after retries ran out
             └── TokenError            the token endpoint refused (invalid_client, invalid_grant…)
+                └── TokenUnavailable  no token: the token request failed (network, 5xx)
 
 Foreign exceptions (httpx, ssl, socket) are translated once, in :mod:`idpsync.http.translate`,
 with ``raise … from exc``. ``str(error)`` reads, for example::
@@ -195,6 +196,27 @@ class TokenError(StatusError):
         super().__init__(target, cause, remedy, status=status, body=body, attempts=attempts)
 
 
+class TokenUnavailable(TokenError):
+    """No token could be obtained for a data request: the token request itself failed.
+
+    Raised by the HTTP client in place of the token request's own error (same endpoint, cause
+    and remedy), so every source treats it like a refused token: nothing can be read, the run
+    fails. A reset or an unreachable token endpoint must never look like an empty IdP.
+    """
+
+    @classmethod
+    def after(cls, error: HttpError) -> TokenUnavailable:
+        """The same message as ``error`` (the failed token request)."""
+        return cls(
+            error.target,
+            error.cause,
+            error.remedy,
+            status=error.status,
+            body=error.body,
+            attempts=error.attempts,
+        )
+
+
 __all__ = [
     "BadRequest",
     "ConnectionRefused",
@@ -211,5 +233,6 @@ __all__ = [
     "Timeout",
     "TlsError",
     "TokenError",
+    "TokenUnavailable",
     "Unauthorized",
 ]
