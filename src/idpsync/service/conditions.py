@@ -95,7 +95,7 @@ def target_conditions(name: str, row: dict[str, Any]) -> dict[str, Firing]:
     rounds = int(row.get("failed_rounds") or 0)
     error = row.get("last_error") or "no reason recorded"
     if row["status"] == "down":
-        return {"target_down": Firing(f"down ({rounds} deliveries in a row failed): {error}")}
+        return {"target_down": Firing(f"down (failed deliveries in a row: {rounds}): {error}")}
     if row["status"] == "quarantined":
         return {
             "target_quarantined": Firing(
