@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from idpsync.cli.common import (
     EXIT_USAGE,
@@ -24,6 +25,9 @@ from idpsync.config import (
 )
 from idpsync.engine import report
 from idpsync.store.local import set_locally_disabled
+
+STATUS_STYLE = {"succeeded": "green", "partial": "bold yellow", "failed": "red", "guarded": "red"}
+"""How ``idpsync runs`` colours a status: partial is never shown neutral."""
 
 
 @app.command()
@@ -75,7 +79,10 @@ def runs(
             str(r["id"]),
             r["connector"],
             r["started_at"].strftime("%Y-%m-%d %H:%M:%S"),
-            r["status"] + (" (dry run)" if r["dry_run"] and r["status"] != "dry_run" else ""),
+            Text(
+                r["status"] + (" (dry run)" if r["dry_run"] and r["status"] != "dry_run" else ""),
+                style=STATUS_STYLE.get(r["status"], ""),
+            ),
             str(changes),
             (r["message"] or "")[:120],
         )
