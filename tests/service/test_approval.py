@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -142,3 +143,21 @@ async def test_the_api_shows_and_dismisses_a_pending_approval(h: Harness) -> Non
         assert gone.json() == {"connector": "hr", "dismissed": True}
         again = await api.get("/api/connectors/hr/approval")
         assert again.status_code == 404 and isinstance(again.json()["detail"], str)
+
+
+async def test_an_unanswered_approval_alerts_again_after_the_reminder_time(
+    h: Harness, webhook: tuple[list[Any], str]
+) -> None:
+    assert (await _sync(h))["last_status"] == "succeeded"
+    write(h.data, people(8, inactive=(0, 1, 2, 3)))
+    assert (await _sync(h))["last_status"] == "guarded"
+    scheduler = h.app.state.service.scheduler
+    later = datetime.now(UTC) + timedelta(hours=1)
+    scheduler.clock = lambda: later
+    await scheduler.check_overdue()
+    assert _kinds(webhook) == [("guarded", "firing")]  # 1 h < approval_reminder_after (4 h)
+    later += timedelta(hours=4)
+    await scheduler.check_overdue()
+    await scheduler.check_overdue()
+    assert _kinds(webhook) == [("guarded", "firing"), ("approval_waiting", "firing")]
+    assert "awaited approval for 3" in webhook[0][-1]["message"]
