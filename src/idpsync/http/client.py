@@ -291,13 +291,18 @@ class HttpClient:
         return response
 
     async def _authorization(self) -> str:
-        """The token provider's header; a failed token request becomes a fatal token error."""
+        """The token provider's header value; a failed token request ends the read.
+
+        A token request that failed for a passing reason (reset, timeout, 5xx) becomes
+        :class:`~idpsync.http.errors.TokenUnavailable`, so no source reads on as if the IdP were
+        empty. Configuration errors (DNS, TLS, proxy, refused credentials) keep their class.
+        """
         assert self.auth is not None
         try:
             return await self.auth.authorization()
-        except e.TokenError:
-            raise
         except e.HttpError as exc:
+            if exc.kind == "config":
+                raise
             raise e.TokenUnavailable.after(exc) from exc
 
     async def aclose(self) -> None:

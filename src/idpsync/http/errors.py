@@ -22,7 +22,7 @@ none carries a secret.
             ├── RateLimited           429 (or Google's 403 rate limit) after retries ran out
             ├── ServerError           5xx after retries ran out
             └── TokenError            the token endpoint refused (invalid_client, invalid_grant…)
-                └── TokenUnavailable  no token: the token request failed (network, 5xx)
+                └── TokenUnavailable  no token: the token request failed (reset, timeout, 5xx)
 
 Foreign exceptions (httpx, ssl, socket) are translated once, in :mod:`idpsync.http.translate`,
 with ``raise … from exc``. ``str(error)`` reads, for example::
@@ -199,9 +199,10 @@ class TokenError(StatusError):
 class TokenUnavailable(TokenError):
     """No token could be obtained for a data request: the token request itself failed.
 
-    Raised by the HTTP client in place of the token request's own error (same endpoint, cause
-    and remedy), so every source treats it like a refused token: nothing can be read, the run
-    fails. A reset or an unreachable token endpoint must never look like an empty IdP.
+    Raised by the HTTP client in place of the token request's own *passing* error (a reset, a
+    timeout, a 5xx: same endpoint, cause and remedy, the original as ``__cause__``), so every
+    source treats it like a refused token: nothing can be read, the run fails. A reset token
+    request must never look like an empty IdP. (DNS, TLS and proxy errors keep their class.)
     """
 
     @classmethod
