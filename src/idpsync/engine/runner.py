@@ -10,6 +10,11 @@ Source → stage → policy → plan → guard → apply, with the run recorded 
    change log are written. A guard refusal, a dry run or any error rolls the whole transaction
    back, so the directory is exactly as before.
 
+The status follows :mod:`idpsync.engine.outcome`: a full read with gaps that brought back
+nothing is ``failed``; ``partial`` only when some listings were read. A guard refusal leaves the
+connector awaiting approval (:mod:`idpsync.store.approvals`) until a complete run with deletes
+allowed settles it (or it is dismissed).
+
 Incremental runs (``mode``): a source that reads deltas (Entra) decides with
 :meth:`~idpsync.sources.base.Source.wants_full` whether an automatic run may read only what
 changed since its saved state. The delta is applied to the staged mirror
