@@ -53,7 +53,7 @@ def await_approval(
         ).rowcount
         if not found:
             conn.execute(t.approvals.insert().values(connector=connector, since=now(), **values))
-    log.warning("connector %s awaits approval (run %s): %s", connector, run_id, message)
+    log.info("connector %s awaits approval (run %s): %s", connector, run_id, message)
 
 
 def pending(store: Store, connector: str) -> dict[str, Any] | None:
@@ -79,7 +79,7 @@ def settle(conn: Connection, connector: str, run_id: int | None, how: str) -> bo
     """Close the pending approval (``approved`` by run ``run_id`` or ``dismissed``)."""
     gone = conn.execute(t.approvals.delete().where(t.approvals.c.connector == connector)).rowcount
     if gone:
-        log.warning("approval of connector %s %s (run %s)", connector, how, run_id)
+        log.info("approval of connector %s %s (run %s)", connector, how, run_id)
     return bool(gone)
 
 
