@@ -3,7 +3,7 @@
 A guarded run leaves its connector *awaiting approval* (:mod:`idpsync.store.approvals`). The
 administrator opens ``/connectors/{name}/approval``, re-checks the plan against the IdP and the
 directory as they are now (a dry run with the removals allowed), sees the new counts, and then
-applies exactly that (a run with deletes allowed) or dismisses the approval.
+applies them (a full run with deletes allowed, started at once) or dismisses the approval.
 """
 
 from __future__ import annotations
