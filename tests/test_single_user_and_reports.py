@@ -147,8 +147,9 @@ login = "{{{{ attributes.uid }}}}"
     assert "skipped user bad (bad): the login mapping gave an empty value" in first.output
     people.write_text(json.dumps({"users": []}))
     refused = cli.invoke(app, ["sync", "hr", "-c", str(config)])
-    assert refused.exit_code == 1
+    assert refused.exit_code == 4  # refused by a guard: the connector awaits approval
     assert "sync refused by a guard" in refused.output
+    assert "hr now awaits approval" in refused.output
     assert "deactivate, anonymise or delete 12 users" in refused.output
     assert "--allow-deletes" in refused.output
     confirmed = cli.invoke(app, ["sync", "hr", "--allow-deletes", "-c", str(config)])

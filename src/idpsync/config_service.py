@@ -58,7 +58,12 @@ class ScheduleSettings(_Strict):
 
 
 class AlertSettings(_Strict):
-    """Where alerts go when a sync fails, is refused by a guard, or is overdue."""
+    """Where alerts go, and when a repeated condition is worth one (``docs/service.md``)."""
+
+    partial_after: int = Field(3, ge=1)
+    """Alert when this many runs of a connector in a row were ``partial``."""
+    approval_reminder_after: float = Field(4 * 3600.0, gt=0)
+    """Alert again when a connector has awaited approval for this many seconds."""
 
     webhook_url: str | None = None
     """URL that receives a JSON ``POST`` per alert."""

@@ -111,11 +111,24 @@ class Snapshot:
     """Whether every listing was read to its end."""
     incomplete_reasons: list[str] = field(default_factory=list)
     """Why the snapshot is incomplete, one sentence per problem, for the run record."""
+    limits: list[str] = field(default_factory=list)
+    """The reasons of ``incomplete_reasons`` that are no failure but the kind of read (an
+    incremental read of an IdP that lists no deletions): such a run still succeeds."""
 
     def mark_incomplete(self, reason: str) -> None:
         """Record that part of the IdP's data could not be read."""
         self.complete = False
         self.incomplete_reasons.append(reason)
+
+    def mark_limited(self, reason: str) -> None:
+        """Record that this kind of read cannot see removals (no failure: nothing went wrong)."""
+        self.mark_incomplete(reason)
+        self.limits.append(reason)
+
+    @property
+    def gaps(self) -> list[str]:
+        """The reasons that are read failures (a listing or page could not be read)."""
+        return [r for r in self.incomplete_reasons if r not in self.limits]
 
     def extend(
         self,

@@ -132,7 +132,7 @@ async def test_incomplete_snapshot_adds_and_updates_but_removes_nothing(
     doc["groups"] = []
     write(path, doc)
     result = await run_sync(store, "hr", settings(), PartialSource(path))
-    assert result.status == "partial" and result.ok and not result.complete
+    assert result.status == "partial" and not result.ok and not result.complete
     summary = result.summary()
     assert summary["users_created"] == 1 and summary["users_updated"] == 1
     assert summary["users_deactivated"] == summary["memberships_removed"] == 0

@@ -51,7 +51,10 @@ async def test_connection_reset_during_token_request(caplog: pytest.LogCaptureFi
     async with LocalServer(FakeIdp(token=lambda _r: RESET)) as server:
         error = await fail(DemoSource(client(server.url), server.url, "app", SECRET))
         assert len(server.requests) == 3  # retried up to max_attempts
-    assert isinstance(error, errors.ConnectionReset)
+    # No token means nothing can be read: a fatal token error (every source fails the run on
+    # it), with the reset as its cause and the same message.
+    assert isinstance(error, errors.TokenUnavailable)
+    assert isinstance(error.__cause__, errors.ConnectionReset)
     text = str(error)
     assert text.startswith("Token request failed: connection reset by 127.0.0.1")
     assert f"POST /oauth2/token on 127.0.0.1:{server.port}" in text

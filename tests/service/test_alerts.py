@@ -2,71 +2,19 @@
 
 from __future__ import annotations
 
-import json
-import socket
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from idpsync.config_service import AlertSettings
 from idpsync.service.alerts import Alerter
 from idpsync.store import Store
 from tests.filedata import people, write
+from tests.service.conftest import Inbox
 from tests.service.support import harness, wait_idle
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-
-    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
-        self.messages.append(message_from_bytes(envelope.content))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
-
-
-@pytest.fixture
-def webhook() -> Iterator[tuple[list[dict[str, Any]], str]]:
-    received: list[dict[str, Any]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers["Content-Length"])
-            received.append(json.loads(self.rfile.read(length)))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *_args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield received, f"http://127.0.0.1:{server.server_address[1]}/hook"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture
@@ -102,14 +50,17 @@ async def test_failed_and_guarded_runs_alert_by_mail_and_webhook(
         write(h.data, people(8, inactive=(0, 1, 2, 3)))
         await api.post("/api/connectors/hr/sync", json={})
         assert (await wait_idle(api))["last_status"] == "guarded"
-    assert [(a["kind"], a["connector"]) for a in webhook[0]] == [
-        ("failed", "hr"),
-        ("guarded", "hr"),
+    # The guarded run read the file again, so the failure is resolved (one message each).
+    assert [(a["kind"], a["connector"], a["state"]) for a in webhook[0]] == [
+        ("failed", "hr", "firing"),
+        ("failed", "hr", "resolved"),
+        ("guarded", "hr", "firing"),
     ]
     assert webhook[0][0]["run_id"] == failed["last_run_id"]
     subjects = [m["Subject"] for m in smtp[0].messages]
     assert subjects == [
         "idpsync: hr: sync failed",
+        "idpsync: hr: resolved: sync failed",
         "idpsync: hr: sync refused by a guard (approval needed)",
     ]
     assert smtp[0].messages[0]["To"] == "ops@example.org"

@@ -5,6 +5,7 @@ Screenshots go to ``test-artifacts/service/``.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from collections.abc import Iterator
@@ -13,7 +14,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
+from idpsync.engine.runner import RunResult, run_sync
 from idpsync.store import Store
+from tests.engine.test_runner import PartialSource
 from tests.filedata import people, write
 from tests.service.support import PASSWORD, harness, serve_in_thread
 
@@ -30,6 +33,8 @@ ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+AMBER = "rgb(138, 90, 0)"
+AMBER_BAR = "rgb(217, 142, 0)"
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "service"
 
 
@@ -107,11 +112,54 @@ def test_admin_walkthrough(tmp_path: Path, page: Page) -> None:
         page.goto(f"{url}/")
         row.locator("button.sync").click()
         expect(row.locator(".status-guarded")).to_be_visible(timeout=90_000)
+        expect(row.locator(".awaiting")).to_contain_text("Awaiting approval")
+        expect(row.locator(".awaiting")).to_contain_text("10 to deactivate")
         shot(page, "07-guarded")
-        row.locator("button.approve").click()
+        row.locator("a.approve").click()
+        page.click("#recheck")
+        expect(page.locator("#check-result")).to_contain_text("10 users to deactivate")
+        shot(page, "08-approval-rechecked")
+        page.click("#confirm")
         expect(row.locator(".status-succeeded")).to_be_visible(timeout=90_000)
-        shot(page, "08-approved")
+        expect(row.locator(".awaiting")).to_have_count(0)
+        shot(page, "09-approved")
         assert sum(not u["active"] for u in store.search_users(limit=1000)) == 10
+    finally:
+        server.stop()
+        store.close()
+
+
+def test_partial_runs_show_amber(tmp_path: Path, page: Page) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'd.db'}")
+    h = harness(tmp_path, store)
+    write(h.data, people(12))
+    settings = h.loaded.connector("hr")
+    done: list[RunResult] = []  # Playwright's loop runs in this thread: sync in another
+    worker = threading.Thread(
+        target=lambda: done.append(
+            asyncio.run(run_sync(store, "hr", settings, PartialSource(h.data)))
+        )
+    )
+    worker.start()
+    worker.join(60)
+    result = done[0]
+    assert result.status == "partial"
+    server, url = serve_in_thread(h.app)
+    try:
+        page.goto(f"{url}/")
+        page.fill("#username", "admin")
+        page.fill("#password", PASSWORD)
+        page.click("#login")
+        row = page.locator('tr.connector[data-connector="hr"]')
+        status = row.locator(".status-partial")
+        expect(status).to_have_text("partial")
+        expect(status).to_have_css("color", AMBER)
+        expect(row.locator("progress.bar-partial")).to_have_css("accent-color", AMBER_BAR)
+        expect(row.locator(".partial-note")).to_contain_text("nobody was removed")
+        shot(page, "10-partial-dashboard")
+        page.goto(f"{url}/runs/{result.run_id}")
+        expect(page.locator("h1 .status-partial")).to_have_css("color", AMBER)
+        shot(page, "11-partial-run")
     finally:
         server.stop()
         store.close()

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy.engine import RowMapping
 
 from idpsync.cli.common import (
@@ -37,6 +38,9 @@ from idpsync.engine import report
 from idpsync.store import listing
 from idpsync.store.local import set_locally_disabled
 from idpsync.textsafety import printable
+
+STATUS_STYLE = {"succeeded": "green", "partial": "bold yellow", "failed": "red", "guarded": "red"}
+"""How ``idpsync runs`` colours a status: partial is never shown neutral."""
 
 
 @app.command()
@@ -87,7 +91,10 @@ def runs(
             str(r["id"]),
             r["connector"],
             r["started_at"].strftime("%Y-%m-%d %H:%M:%S"),
-            r["status"] + (" (dry run)" if r["dry_run"] and r["status"] != "dry_run" else ""),
+            Text(
+                r["status"] + (" (dry run)" if r["dry_run"] and r["status"] != "dry_run" else ""),
+                style=STATUS_STYLE.get(r["status"], ""),
+            ),
             str(changes),
             cell((r["message"] or "")[:120]),
         )

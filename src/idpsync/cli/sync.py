@@ -1,4 +1,11 @@
-"""``sync`` and ``sync-user``: run a connector now."""
+"""``sync`` and ``sync-user``: run a connector now.
+
+Exit codes (one per run status, :mod:`idpsync.engine.outcome`): ``0`` succeeded (or a dry run),
+``1`` failed (nothing usable was read, or the run broke), ``2`` bad usage or configuration,
+``3`` partial (some listings could not be read: additions and updates applied, nobody removed),
+``4`` refused by a guard (the connector awaits approval). With several connectors the worst
+wins, in the order 1, 4, 3.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +18,6 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from idpsync.cli.common import (
-    EXIT_FAILED,
-    EXIT_OK,
     EXIT_USAGE,
     ConfigOption,
     JsonOption,
@@ -29,7 +34,7 @@ from idpsync.config import (
     ConfigError,
     LoadedConfig,
 )
-from idpsync.engine import report
+from idpsync.engine import outcome, report
 from idpsync.engine.runner import RunResult, run_sync
 from idpsync.engine.single import run_sync_user
 from idpsync.sources import SourceError, build_source
@@ -102,7 +107,7 @@ def sync(
             _write_report(store, report_file, results, single=connector is not None)
     if as_json:
         print_json(out, {n: _result_json(r) for n, r in results.items()})
-    raise typer.Exit(EXIT_OK if all(r.ok for r in results.values()) else EXIT_FAILED)
+    raise typer.Exit(outcome.worst_exit([r.status for r in results.values()]))
 
 
 def _sync_one(
@@ -189,7 +194,7 @@ def _print_skipped(result: RunResult) -> None:
 def _print_result(name: str, result: RunResult) -> None:
     title = {
         "succeeded": "sync finished",
-        "partial": "sync finished with an incomplete read",
+        "partial": "sync PARTIAL: some listings could not be read",
         "dry_run": "dry run: nothing was changed",
         "guarded": "sync refused by a guard",
         "failed": "sync failed",
@@ -206,6 +211,13 @@ def _print_result(name: str, result: RunResult) -> None:
         line(out, printable(result.message))
     if result.status == "failed":
         return
+    if result.status == "guarded":
+        out.print(
+            f"{name} now awaits approval: check with 'idpsync sync {name} --dry-run "
+            f"--allow-deletes', then confirm with 'idpsync sync {name} --allow-deletes' "
+            "(or approve or dismiss it on the admin pages).",
+            markup=False,
+        )
     counts = result.summary()
     table = Table(show_header=True, header_style="bold")
     table.add_column("")
@@ -293,4 +305,4 @@ def sync_user(
         )
     else:
         _print_result(connector, result)
-    raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
+    raise typer.Exit(outcome.exit_code(result.status))

@@ -46,14 +46,18 @@ def targets_status(config: ConfigOption = None, as_json: JsonOption = False) -> 
     if as_json:
         print_json(out, rows)
         return
-    table = Table("target", "status", "cursor", "lag", "failures", "last delivery", "last error")
+    table = Table(
+        "target", "status", "cursor", "lag", "failures", "rejected", "last delivery", "last error"
+    )
     for r in rows:
+        style = {"ok": "green", "down": "red", "quarantined": "red"}.get(r["status"], "yellow")
         table.add_row(
             r["name"],
-            r["status"],
+            f"[{style}]{r['status']}[/]",
             str(r["cursor"]),
             str(r["lag"]),
             str(r["failures"]),
+            str(r["rejected"]),
             r["last_delivery_at"] or "never",
             cell((r["last_error"] or "")[:160]),
         )
@@ -68,7 +72,8 @@ def _target_status(store: Store, name: str, connectors: list[str]) -> dict[str, 
         "status": row["status"],
         "cursor": int(row["cursor"]),
         "lag": pending_count(store, int(row["cursor"]), connectors),
-        "failures": len(state.failures()),
+        "failures": int(row["failed_rounds"]),
+        "rejected": len(state.failures()),
         "last_error": row["last_error"],
         "last_delivery_at": _iso(row["last_delivery_at"]),
     }

@@ -10,6 +10,11 @@ Source → stage → policy → plan → guard → apply, with the run recorded 
    change log are written. A guard refusal, a dry run or any error rolls the whole transaction
    back, so the directory is exactly as before.
 
+The status follows :mod:`idpsync.engine.outcome`: a full read with gaps that brought back
+nothing is ``failed``; ``partial`` only when some listings were read. A guard refusal leaves the
+connector awaiting approval (:mod:`idpsync.store.approvals`) until a complete run with deletes
+allowed settles it (or it is dismissed).
+
 Incremental runs (``mode``): a source that reads deltas (Entra) decides with
 :meth:`~idpsync.sources.base.Source.wants_full` whether an automatic run may read only what
 changed since its saved state. The delta is applied to the staged mirror
@@ -36,7 +41,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from idpsync.config import ConnectorSettings
-from idpsync.engine import guard, report
+from idpsync.engine import guard, outcome, report
 from idpsync.engine.collisions import Taken
 from idpsync.engine.decide import Decision, decide
 from idpsync.engine.failures import failure_message
@@ -45,7 +50,7 @@ from idpsync.engine.policy import PolicyResult
 from idpsync.model import DirectoryState, MemberKind, Snapshot
 from idpsync.sources.base import DeltaResult, Event, Progress, Source, no_progress
 from idpsync.sources.clean import normalise
-from idpsync.store import marks
+from idpsync.store import approvals, marks
 from idpsync.store.apply import apply_plan
 from idpsync.store.store import Store, now
 
@@ -59,7 +64,8 @@ class RunResult:
     run_id: int
     """The run's id in the store."""
     status: str
-    """``succeeded``, ``partial`` (incomplete snapshot), ``dry_run``, ``guarded`` or ``failed``."""
+    """``succeeded``, ``partial`` (some listings failed), ``dry_run``, ``guarded`` or ``failed``
+    (see :mod:`idpsync.engine.outcome`)."""
     plan: Plan = field(default_factory=Plan)
     """What was (or, for a dry run or a guarded run, would have been) changed."""
     complete: bool = True
@@ -73,8 +79,8 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        """Whether the run did what was asked (a dry run counts as ok)."""
-        return self.status in ("succeeded", "partial", "dry_run")
+        """Whether the run did what was asked (a dry run counts as ok; a partial run does not)."""
+        return outcome.exit_code(self.status) == 0
 
     def summary(self) -> dict[str, int]:
         """Counts per change kind."""
@@ -153,6 +159,10 @@ async def run_sync(
         progress(Event("done", f"failed: {message}"))
         return RunResult(run_id, "failed", message=message, complete=False)
     timings["fetch_seconds"] = round(time.monotonic() - started, 3)
+    if failure := outcome.read_failure(snap, full=source.stats.extra.get("read") != "delta"):
+        store.finish_run(run_id, "failed", message=failure, stats=_stats(source, timings))
+        progress(Event("done", f"failed: {failure}"))
+        return RunResult(run_id, "failed", message=failure, complete=False)
     return _stage_plan_apply(
         store,
         name,
@@ -275,7 +285,9 @@ def _stage_plan_apply(
                 if source.saved_state is not None:
                     store.set_connector_state(conn, name, source.saved_state)
             timings["apply_seconds"] = round(time.monotonic() - mark, 3)
-            result.status = "succeeded" if snap.complete else "partial"
+            result.status = outcome.read_status(snap)
+            if snap.complete and allow_deletes:
+                approvals.settle(conn, name, run_id, "approved")
             result.stats = {
                 **_stats(source, timings),
                 "source_users": len(staged.users),
@@ -296,6 +308,9 @@ def _stage_plan_apply(
     except guard.GuardRefused as exc:
         result.status = "guarded"
         result.message = str(exc)
+        if not dry_run:
+            summary = result.summary()
+            approvals.await_approval(store, name, run_id, str(exc), summary, result.plan)
     except Exception as exc:
         # rolled back; the run ends failed with one line, never left running
         result.status, result.message = "failed", failure_message(exc, store.engine.url)

@@ -297,8 +297,7 @@ class HttpClient:
     async def _send(self, request: _Request) -> httpx.Response:
         headers = dict(request.headers or {})
         if request.authenticate:
-            assert self.auth is not None
-            request.authorization = await self.auth.authorization()
+            request.authorization = await self._authorization()
             headers["Authorization"] = request.authorization
         async with self.budget.slot():
             if self.pacer is not None:
@@ -340,6 +339,21 @@ class HttpClient:
                 )
         except TimeoutError as exc:
             raise DeadlineExceeded(deadline) from exc
+
+    async def _authorization(self) -> str:
+        """The token provider's header value; a failed token request ends the read.
+
+        A token request that failed for a passing reason (reset, timeout, 5xx) becomes
+        :class:`~idpsync.http.errors.TokenUnavailable`, so no source reads on as if the IdP were
+        empty. Configuration errors (DNS, TLS, proxy, refused credentials) keep their class.
+        """
+        assert self.auth is not None
+        try:
+            return await self.auth.authorization()
+        except e.HttpError as exc:
+            if exc.kind == "config":
+                raise
+            raise e.TokenUnavailable.after(exc) from exc
 
     async def aclose(self) -> None:
         """Close the connection pool."""

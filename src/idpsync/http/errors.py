@@ -24,6 +24,7 @@ none carries a secret.
             ├── RateLimited           429 (or Google's 403 rate limit) after retries ran out
             ├── ServerError           5xx after retries ran out
             ├── TokenError            the token endpoint refused (invalid_client, invalid_grant…)
+            │   └── TokenUnavailable  no token: the token request failed (reset, timeout, 5xx)
             └── NotFromIdp            an HTML page (web filter, proxy sign-in) instead of JSON
 
 Foreign exceptions (httpx, ssl, socket) are translated once, in :mod:`idpsync.http.translate`,
@@ -229,6 +230,28 @@ class TokenError(StatusError):
         super().__init__(target, cause, remedy, status=status, body=body, attempts=attempts)
 
 
+class TokenUnavailable(TokenError):
+    """No token could be obtained for a data request: the token request itself failed.
+
+    Raised by the HTTP client in place of the token request's own *passing* error (a reset, a
+    timeout, a 5xx: same endpoint, cause and remedy, the original as ``__cause__``), so every
+    source treats it like a refused token: nothing can be read, the run fails. A reset token
+    request must never look like an empty IdP. (DNS, TLS and proxy errors keep their class.)
+    """
+
+    @classmethod
+    def after(cls, error: HttpError) -> TokenUnavailable:
+        """The same message as ``error`` (the failed token request)."""
+        return cls(
+            error.target,
+            error.cause,
+            error.remedy,
+            status=error.status,
+            body=error.body,
+            attempts=error.attempts,
+        )
+
+
 __all__ = [
     "BadRequest",
     "ConnectionRefused",
@@ -248,5 +271,6 @@ __all__ = [
     "Timeout",
     "TlsError",
     "TokenError",
+    "TokenUnavailable",
     "Unauthorized",
 ]

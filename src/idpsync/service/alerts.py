@@ -1,7 +1,10 @@
-"""Alerts: a webhook ``POST`` and an e-mail when a sync fails, is guarded, or is overdue.
+"""Alerts: a webhook ``POST`` and an e-mail per alert, and one more when it is resolved.
 
-Sending never raises: a broken alert channel is logged (without secrets) and the service goes
-on. The webhook receives ``{"kind", "connector", "message", "run_id", "at", "instance"}``.
+Which conditions alert, and that each is sent once while it holds, is decided by
+:mod:`idpsync.service.book`; this module only sends. Sending never raises: a broken alert
+channel is logged (without secrets) and the service goes on. The webhook receives
+``{"kind", "state", "connector", "target", "message", "run_id", "at", "instance"}`` with
+``state`` ``firing`` or ``resolved``; for a target's alert ``connector`` is empty.
 """
 
 from __future__ import annotations
@@ -20,7 +23,18 @@ from idpsync.store.store import now
 
 log = logging.getLogger("idpsync.alerts")
 
-KINDS = ("failed", "guarded", "overdue")
+TITLES = {
+    "failed": "sync failed",
+    "partial": "sync partial again and again",
+    "guarded": "sync refused by a guard (approval needed)",
+    "approval_waiting": "approval still unanswered",
+    "overdue": "sync overdue",
+    "target_down": "target down",
+    "target_quarantined": "target quarantined",
+}
+"""Every alert kind with its e-mail subject."""
+
+KINDS = tuple(TITLES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,22 +42,27 @@ class Alert:
     """Something an administrator must look at."""
 
     kind: str
-    """``failed``, ``guarded`` or ``overdue``."""
+    """One of :data:`KINDS`."""
     connector: str
+    """The connector concerned (empty for a target's alert)."""
     message: str
+    """What happened and what to do, in one line."""
     run_id: int | None = None
+    """The run that raised it, if a run did."""
     at: str = field(default_factory=lambda: now().isoformat())
     instance: str = field(default_factory=socket.gethostname)
+    state: str = "firing"
+    """``firing``, or ``resolved`` when the condition has cleared."""
+    target: str = ""
+    """The target concerned (empty for a connector's alert)."""
 
     @property
     def subject(self) -> str:
         """One line for an e-mail subject."""
-        what = {
-            "failed": "sync failed",
-            "guarded": "sync refused by a guard (approval needed)",
-            "overdue": "sync overdue",
-        }[self.kind]
-        return f"idpsync: {self.connector}: {what}"
+        what = TITLES[self.kind]
+        where = f"target {self.target}" if self.target else self.connector
+        done = "resolved: " if self.state == "resolved" else ""
+        return f"idpsync: {where}: {done}{what}"
 
 
 class Alerter:
@@ -57,7 +76,13 @@ class Alerter:
     async def send(self, alert: Alert) -> None:
         """Send ``alert`` to every configured channel; failures are logged, not raised."""
         self.sent.append(alert)
-        log.warning("alert %s for %s: %s", alert.kind, alert.connector, alert.message)
+        log.warning(
+            "alert %s (%s) for %s: %s",
+            alert.kind,
+            alert.state,
+            alert.target or alert.connector,
+            alert.message,
+        )
         if self.settings.webhook_url:
             await self._webhook(alert, self.settings.webhook_url)
         if self.settings.smtp_host and self.settings.mail_to:
@@ -91,7 +116,9 @@ class Alerter:
         msg["From"] = s.mail_from
         msg["To"] = ", ".join(s.mail_to)
         msg.set_content(
-            f"{alert.message}\n\nconnector: {alert.connector}\nrun: {alert.run_id}\n"
+            f"{alert.message}\n\n"
+            + (f"target: {alert.target}\n" if alert.target else f"connector: {alert.connector}\n")
+            + f"state: {alert.state}\nrun: {alert.run_id}\n"
             f"time: {alert.at}\ninstance: {alert.instance}\n"
         )
         with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=15) as smtp:

@@ -13,13 +13,15 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from idpsync.config import LoadedConfig
 from idpsync.engine.failures import failure_message
 from idpsync.engine.runner import RunResult, run_sync
-from idpsync.service import slots
-from idpsync.service.alerts import Alert, Alerter
+from idpsync.service import conditions, slots
+from idpsync.service.alerts import Alerter
+from idpsync.service.book import AlertBook
 from idpsync.service.locks import ConnectorLocks
 from idpsync.service.logs import bind_connector
 from idpsync.service.metrics import Metrics
@@ -29,6 +31,11 @@ from idpsync.sources.base import Event, Source
 from idpsync.store.store import Store
 
 log = logging.getLogger("idpsync.service")
+
+
+def utcnow() -> datetime:
+    """The current time in UTC."""
+    return datetime.now(UTC)
 
 
 def instance_id() -> str:
@@ -90,6 +97,25 @@ class Executor:
     alerter: Alerter
     owner: str = field(default_factory=instance_id)
     progress: dict[str, RunProgress] = field(default_factory=dict)
+
+    @property
+    def book(self) -> AlertBook:
+        """The alert book over this executor's store and alerter."""
+        return AlertBook(self.store, self.alerter)
+
+    async def review(self, name: str, at: datetime | None = None) -> None:
+        """Send (or resolve) the connector's alerts for what holds now; never raises."""
+        settings = self.loaded.settings.service.alerts
+        try:
+            when = at or utcnow()
+            holding = conditions.connector_conditions(self.store, name, settings, when)
+            sent = await self.book.reconcile(name, conditions.CONNECTOR_KINDS, holding)
+        except Exception:
+            log.exception("cannot work out the alerts of connector %s", name)
+            return
+        for alert in sent:
+            if alert.state == "firing":
+                self.metrics.alerts.labels(alert.kind).inc()
 
     def state(self, name: str) -> RunProgress:
         """The connector's progress record."""
@@ -209,8 +235,4 @@ class Executor:
             "run finished",
             extra={"connector": name, "run_id": result.run_id, "status": result.status},
         )
-        if result.status in ("failed", "guarded"):
-            self.metrics.alerts.labels(result.status).inc()
-            await self.alerter.send(
-                Alert(result.status, name, result.message or result.status, result.run_id)
-            )
+        await self.review(name)

@@ -19,13 +19,15 @@ import sqlalchemy as sa
 from croniter import croniter
 
 from idpsync.config import ConnectorSettings
+from idpsync.engine.outcome import GOOD
 from idpsync.service import slots
-from idpsync.service.alerts import Alert
+from idpsync.service.book import Firing
+from idpsync.service.conditions import TARGET_KINDS, target_conditions
 from idpsync.service.executor import Executor
 from idpsync.service.slots import Slot
 from idpsync.store import schema as t
 from idpsync.targets import http_client, run_delivery
-from idpsync.targets.state import TargetState, pending_count
+from idpsync.targets.state import DOWN, TargetState, pending_count
 
 log = logging.getLogger("idpsync.scheduler")
 
@@ -87,7 +89,6 @@ class Scheduler:
         self.started = clock()
         self._done: dict[tuple[str, str], datetime] = {}
         self._tasks: set[asyncio.Task[object]] = set()
-        self._overdue: set[str] = set()
 
     @property
     def connectors(self) -> dict[str, ConnectorSettings]:
@@ -153,23 +154,27 @@ class Scheduler:
         task.add_done_callback(self._tasks.discard)
 
     async def check_overdue(self) -> list[str]:
-        """Alert (once per episode) for connectors without a good run for too long."""
+        """Alert (once per episode) for connectors without a succeeded run for too long.
+
+        Also reviews every connector's other conditions (an approval left unanswered).
+        """
         at = self.clock()
         late = []
         for name, settings in self.connectors.items():
+            await self.executor.review(name, at)
             limit = overdue_limit(settings, at)
             if limit is None:
                 continue
             last = last_good_run(self.executor, name) or self.started
-            if (at - last).total_seconds() <= limit:
-                self._overdue.discard(name)
-                continue
-            late.append(name)
-            if name not in self._overdue:
-                self._overdue.add(name)
-                self.executor.metrics.alerts.labels("overdue").inc()
+            holding = {}
+            if (at - last).total_seconds() > limit:
+                late.append(name)
                 message = f"no successful sync since {last.isoformat()} (limit {int(limit)} s)"
-                await self.executor.alerter.send(Alert("overdue", name, message))
+                holding["overdue"] = Firing(message)
+            sent = await self.executor.book.reconcile(name, ("overdue",), holding)
+            for alert in sent:
+                if alert.state == "firing":
+                    self.executor.metrics.alerts.labels("overdue").inc()
         return late
 
     async def run_forever(self, stop: asyncio.Event) -> None:
@@ -191,12 +196,12 @@ class Scheduler:
 
 
 def last_good_run(executor: Executor, name: str) -> datetime | None:
-    """When the connector's newest succeeded or partial run finished."""
+    """When the connector's newest succeeded run finished (a partial one is not good)."""
     r = t.runs.c
     with executor.store.engine.connect() as conn:
         value = conn.execute(
             sa.select(sa.func.max(r.finished_at)).where(
-                r.connector == name, r.status.in_(("succeeded", "partial")), r.dry_run.is_(False)
+                r.connector == name, r.status.in_(GOOD), r.dry_run.is_(False)
             )
         ).scalar()
     if not isinstance(value, datetime):
@@ -211,8 +216,22 @@ async def deliver_forever(executor: Executor, stop: asyncio.Event) -> None:
         for name, target in settings.targets.items():
             if target.enabled:
                 await asyncio.to_thread(_deliver_once, executor, name)
+                await review_target(executor, name)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), settings.service.delivery_interval)
+
+
+async def review_target(executor: Executor, name: str) -> None:
+    """Send (or resolve) the target's down/quarantined alerts; never raises."""
+    try:
+        holding = target_conditions(name, TargetState(executor.store, name).row())
+        sent = await executor.book.reconcile(name, TARGET_KINDS, holding, target=True)
+    except Exception:
+        log.exception("cannot work out the alerts of target %s", name)
+        return
+    for alert in sent:
+        if alert.state == "firing":
+            executor.metrics.alerts.labels(alert.kind).inc()
 
 
 def _deliver_once(executor: Executor, name: str) -> None:
@@ -224,8 +243,10 @@ def _deliver_once(executor: Executor, name: str) -> None:
 
     try:
         asyncio.run(go())
-    except Exception:
+    except Exception as exc:
         log.exception("delivery to target %s failed", name, extra={"target": name})
+        error = f"delivery broke: {type(exc).__name__}: {exc}"
+        TargetState(executor.store, name).record_round(DOWN, last_error=error[:2000])
     cursor = int(TargetState(executor.store, name).row()["cursor"])
     lag = pending_count(executor.store, cursor, settings.connectors)
     executor.metrics.target_lag.labels(name).set(lag)

@@ -101,6 +101,8 @@ class DeltaResult:
     """Whether every delta page was read."""
     incomplete_reasons: list[str] = field(default_factory=list)
     """Why not, one sentence per problem."""
+    limits: list[str] = field(default_factory=list)
+    """Reasons that are the kind of read, not failures (see :attr:`Snapshot.limits`)."""
 
 
 class Source(ABC):
@@ -193,6 +195,7 @@ def delta_between(staged: Snapshot, merged: Snapshot, state: dict[str, Any]) -> 
         state=dict(state),
         complete=merged.complete,
         incomplete_reasons=list(merged.incomplete_reasons),
+        limits=list(merged.limits),
     )
     if merged.complete:
         result.removed = sorted(old_edges - new_edges)

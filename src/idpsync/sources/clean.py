@@ -6,8 +6,9 @@ alike (SQLite and PostgreSQL), within the same size limits for every source:
 - **Text** (every string field, attribute values and keys): NUL and the other C0 control
   characters except tab, line feed and carriage return are removed; a lone surrogate (an
   unpaired surrogate escape in JSON) becomes U+FFFD. A login, e-mail or group name holding
-  one is not altered but makes the record skipped (a name is an identity). PostgreSQL refuses NUL in text and
-  neither store can encode a lone surrogate, so one such value used to fail every run.
+  one is not altered but makes the record skipped (a name is an identity). PostgreSQL
+  refuses NUL in text and neither store can encode a lone surrogate, so one such value used
+  to fail every run.
 - **Numbers in attributes** that JSON cannot carry (NaN, ±Infinity, integers of more than
   4,300 digits) are stored as ``null``; the attribute itself is kept.
 - **Sizes** (:data:`CAPS`, the file source's limits): a field over its cap, attributes nested

@@ -262,7 +262,7 @@ class OneLoginSource(Source):
         """
         stamp = od.stamp(since)
         snap = await self._read({"updated_since": stamp}, progress)
-        snap.mark_incomplete(
+        snap.mark_limited(
             f"incremental read: only users updated since {stamp}; OneLogin lists no "
             "deletions, so leavers and lost memberships wait for the next full sync"
         )

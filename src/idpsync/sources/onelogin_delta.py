@@ -84,6 +84,7 @@ def build_delta(staged: Snapshot, snap: Snapshot, state: dict[str, Any]) -> Delt
         state=state,
         complete=snap.complete,
         incomplete_reasons=list(snap.incomplete_reasons),
+        limits=list(snap.limits),
     )
 
 

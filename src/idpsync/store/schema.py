@@ -216,10 +216,13 @@ targets = Table(
     Column("lease_owner", String(255), nullable=True),
     Column("lease_until", DateTime(timezone=True), nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("failed_rounds", Integer, nullable=False, server_default="0"),
 )
 """One row per target that ever ran: its cursor in ``changes`` (the last confirmed ``seq``),
-``status`` (``ok``, ``down``, ``quarantined``), the last error an administrator should see, and
-the lease (``host:pid`` and expiry) of the delivery running now, so two never overlap."""
+``status`` (``ok``, ``down``, ``quarantined``), the last error an administrator should see,
+the lease (``host:pid`` and expiry) of the delivery running now, so two never overlap, and
+``failed_rounds``: consecutive deliveries that ended ``down`` or ``quarantined`` (0 after a good
+one)."""
 
 target_objects = Table(
     "target_objects",
@@ -293,3 +296,33 @@ login_failures = Table(
 )
 """Failed sign-ins per client address (``addr:…``) and per user name (``user:…``): the
 failures in the current window, and the lockout they caused; see ``web/throttle.py``."""
+
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("connector", String(64), primary_key=True),
+    Column("run_id", ID, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("summary", JSON, nullable=False),
+    Column("removals", JSON, nullable=False),
+    Column("check_run_id", ID, nullable=True),
+    Column("since", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+"""Connectors awaiting an administrator's approval: a run refused by a guard puts one here
+(``run_id``: the newest such run; ``summary``: its counts; ``removals``: the users and groups it
+would remove), and only an approval (a run with deletes allowed that succeeds) or a dismissal
+takes it away. ``check_run_id`` is the dry run that re-checked the plan before approving."""
+
+open_alerts = Table(
+    "open_alerts",
+    metadata,
+    Column("kind", String(32), primary_key=True),
+    Column("subject", String(64), primary_key=True),
+    Column("message", Text, nullable=False),
+    Column("run_id", ID, nullable=True),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+)
+"""Alerts sent and not yet resolved, one per (condition, connector or target): a condition that
+holds on every check sends one alert, and a "resolved" message when it clears; kept in the store
+so a restart or a second instance does not send it again."""

@@ -68,8 +68,8 @@ async def deliver(
     if error:
         result.message = error
     if not session.dry_run:
-        session.state.update(
-            status=status, last_error=error or _last_rejection(session), last_delivery_at=now()
+        session.state.record_round(
+            status, last_error=error or _last_rejection(session), last_delivery_at=now()
         )
     return result
 

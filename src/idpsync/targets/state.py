@@ -17,6 +17,8 @@ from idpsync.store import schema as t
 from idpsync.store.store import Store, now
 
 OK, DOWN, QUARANTINED, BUSY = "ok", "down", "quarantined", "busy"
+FAILED_ROUNDS = t.targets.c.failed_rounds
+"""Consecutive deliveries that ended ``down`` or ``quarantined``."""
 LEASE_SECONDS = 900.0
 """How long a delivery's lease lasts without progress; every confirmed change renews it."""
 
@@ -57,6 +59,7 @@ class TargetState:
                     "last_delivery_at": None,
                     "lease_owner": None,
                     "lease_until": None,
+                    "failed_rounds": 0,
                 }
             return dict(row._mapping)
 
@@ -90,6 +93,11 @@ class TargetState:
                 .where(tc.name == self.name, tc.lease_owner == owner)
                 .values(lease_owner=None, lease_until=None)
             )
+
+    def record_round(self, status: str, **values: Any) -> None:
+        """Record a delivery's outcome: ``failed_rounds`` restarts at 0 after a good one."""
+        rounds = 0 if status in (OK, "dry_run") else FAILED_ROUNDS + 1
+        self.update(status=status, failed_rounds=rounds, **values)
 
     def update(self, **values: Any) -> None:
         """Set columns of the target's row (``cursor``, ``status``, ``last_error``…)."""

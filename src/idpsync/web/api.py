@@ -20,6 +20,7 @@ from idpsync.engine.single import run_sync_user
 from idpsync.service.executor import supports_incremental
 from idpsync.service.scheduler import last_good_run, next_slot, utcnow
 from idpsync.sources import SourceError, build_source
+from idpsync.store import approvals
 from idpsync.targets.state import TargetState, pending_count
 from idpsync.web import queries
 from idpsync.web.app import Service
@@ -67,6 +68,7 @@ def connector_status(svc: Service, name: str) -> dict[str, Any]:
     last = queries.runs(svc.store, name, 1, 0)
     good = last_good_run(svc.executor, name)
     upcoming = next_slot(settings, utcnow())
+    waiting = approvals.pending(svc.store, name)
     return {
         "name": name,
         "type": settings.source.type,
@@ -77,6 +79,7 @@ def connector_status(svc: Service, name: str) -> dict[str, Any]:
         "last_success_at": good.isoformat() if good else None,
         "next_run_at": upcoming.isoformat() if upcoming else None,
         "progress": svc.executor.state(name).as_json(),
+        "approval": queries.jsonable(waiting) if waiting is not None else None,
     }
 
 
@@ -219,7 +222,12 @@ def run_detail(request: Request, run_id: int, _who: Reader) -> dict[str, Any]:
 
 @router.post("/runs/{run_id}/approve", status_code=202)
 async def approve(request: Request, run_id: int, _who: Writer) -> Any:
-    """Approve a guarded run: the connector runs again with the guard's removals allowed."""
+    """Approve a guarded run: the connector runs again with the guard's removals allowed.
+
+    Allowed while the run's connector awaits approval (later runs do not take that away); the
+    new run plans against the IdP and the directory as they are now. It settles the approval
+    when it succeeds.
+    """
     svc = service(request)
     row = svc.store.run(run_id) if -(2**62) < run_id < 2**62 else None
     if row is None:
@@ -229,9 +237,8 @@ async def approve(request: Request, run_id: int, _who: Writer) -> Any:
         raise HTTPException(
             409, f"run {run_id} is {row['status']}, not guarded; nothing to approve"
         )
-    newer = queries.runs(svc.store, name, 1, 0)
-    if newer and newer[0]["id"] != run_id:
-        raise HTTPException(409, f"run {run_id} is not the newest run of {name}; sync again first")
+    if approvals.pending(svc.store, name) is None:
+        raise HTTPException(409, f"{name} does not await approval (approved or dismissed)")
     if svc.executor.busy(name):
         raise HTTPException(409, f"a run of {name} is in progress")
     start(svc, name, dry_run=False, allow_deletes=True, incremental=False)
@@ -289,7 +296,8 @@ def targets(request: Request, _who: Reader) -> list[dict[str, Any]]:
                 "status": row["status"],
                 "cursor": int(row["cursor"]),
                 "lag": pending_count(svc.store, int(row["cursor"]), settings.connectors),
-                "failures": len(state.failures()),
+                "failures": int(row["failed_rounds"]),
+                "rejected": len(state.failures()),
                 "last_error": row["last_error"],
                 "last_delivery_at": queries.jsonable(row)["last_delivery_at"],
             }

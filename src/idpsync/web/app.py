@@ -71,7 +71,8 @@ def create_app(
     clock: Clock = utcnow,
 ) -> FastAPI:
     """The service app for a configuration and an open store."""
-    from idpsync.web import api, apidocs, authorize, pages
+    from idpsync.web import api, apidocs, approval, authorize, pages
+    from idpsync.web.errors import PageError, page_error
 
     settings = loaded.settings.service
     metrics = Metrics()
@@ -118,6 +119,8 @@ def create_app(
     app.include_router(api.router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(pages.router)
+    app.include_router(approval.router)
+    app.add_exception_handler(PageError, page_error)
     app.include_router(authorize.router)
     apidocs.install(app)
 

@@ -14,12 +14,13 @@ import asyncio
 import secrets
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from idpsync.auth.authorize import AuthorizationCodeFlow, Pkce, authorization_url, exchange_code
 from idpsync.sources import SourceError, build_source
 from idpsync.web.api import service
+from idpsync.web.errors import PageError
 from idpsync.web.pages import _need_admin, _page
 
 router = APIRouter(include_in_schema=False)
@@ -28,11 +29,11 @@ router = APIRouter(include_in_schema=False)
 def _flow(request: Request, name: str) -> AuthorizationCodeFlow | None:
     svc = service(request)
     if name not in svc.loaded.settings.connectors:
-        raise HTTPException(404, f"no connector named {name!r}")
+        raise PageError(404, f"there is no connector named {name!r} in the configuration")
     try:
         source = build_source(svc.loaded, svc.loaded.connector(name))
     except SourceError as exc:
-        raise HTTPException(409, f"{name}: {exc}") from None
+        raise PageError(409, f"{name}: {exc}") from None
     return source.authorization_flow()
 
 
@@ -60,14 +61,17 @@ async def callback(request: Request, name: str, code: str = "", state: str = "")
     """Exchange the code and store the refresh token."""
     if (redirect := _need_admin(request)) is not None:
         return redirect
+    back = f"/connectors/{name}/authorize"
     saved: dict[str, Any] = request.session.pop("oauth", None) or {}
     if saved.get("connector") != name or not secrets.compare_digest(
         str(saved.get("state", "")), state
     ):
-        raise HTTPException(400, "this authorization answer does not belong to this session")
+        raise PageError(
+            400, "this authorization answer does not belong to this session; start again", back
+        )
     flow = _flow(request, name)
     if flow is None or not code:
-        raise HTTPException(400, "the IdP's answer carries no code")
+        raise PageError(400, "the IdP's answer carries no code; start again", back)
     pkce = Pkce(saved["verifier"], saved["challenge"])
     redirect_uri = str(request.url_for("authorize_callback", name=name))
     error = await asyncio.to_thread(_exchange, request, name, flow, code, redirect_uri, pkce)

@@ -9,14 +9,16 @@ import asyncio
 import secrets
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from idpsync.allowlist import allow_list
 from idpsync.engine import report
+from idpsync.store import approvals
 from idpsync.web import queries, signin
 from idpsync.web.api import connector_status, run_check, service, start
 from idpsync.web.auth import admin, csrf_token
+from idpsync.web.errors import PageError
 from idpsync.web.paging import page_offset
 from idpsync.web.security import csrf_ok, verify_password
 
@@ -46,9 +48,9 @@ def _need_admin(request: Request) -> Response | None:
 
 def _check_form(request: Request, token: str) -> None:
     if admin(request) is None:
-        raise HTTPException(401, "log in first")
+        raise PageError(401, "your session has ended; log in again", "/login")
     if not csrf_ok(request.session.get("csrf"), token):
-        raise HTTPException(403, "missing or wrong CSRF token; reload the page and try again")
+        raise PageError(403, "missing or wrong CSRF token; reload the page and try again")
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -66,7 +68,7 @@ def login(
 ) -> Response:
     """Check the administrator's password; a new session on success."""
     if not csrf_ok(request.session.get("csrf"), csrf):
-        raise HTTPException(403, "missing or wrong CSRF token; reload the page and try again")
+        raise PageError(403, "missing or wrong CSRF token; reload the page and try again", "/login")
     settings = service(request).loaded.settings.service
     if (locked := signin.lockout(request, username)) is not None:
         refused = _page(request, "login.html", status=429, error=locked.message)
@@ -111,7 +113,7 @@ async def sync_form(
     _check_form(request, csrf)
     svc = service(request)
     if name not in svc.loaded.settings.connectors:
-        raise HTTPException(404, f"no connector named {name!r}")
+        raise PageError(404, f"there is no connector named {name!r} in the configuration")
     if not svc.executor.busy(name):
         start(svc, name, dry_run=dry_run, allow_deletes=False, incremental=False)
     return RedirectResponse("/", status_code=303)
@@ -135,18 +137,24 @@ def run_page(request: Request, run_id: int) -> Response:
     store = service(request).store
     row = store.run(run_id) if 0 < run_id < 2**62 else None
     if row is None:
-        raise HTTPException(404, f"no run {run_id}")
-    return _page(request, "run.html", report=report.from_changes(row, store.changes(run_id)))
+        raise PageError(404, f"there is no run {run_id}", "/runs")
+    waiting = approvals.pending(store, str(row["connector"]))
+    return _page(
+        request,
+        "run.html",
+        report=report.from_changes(row, store.changes(run_id)),
+        approval=waiting,
+    )
 
 
 @router.post("/runs/{run_id}/approve")
 async def approve_form(request: Request, run_id: int, csrf: CsrfField = "") -> Response:
-    """Approve a guarded run (re-run with the removals allowed)."""
+    """A guarded run's approval: the connector's approval page (re-check, then apply)."""
     _check_form(request, csrf)
-    from idpsync.web.api import approve
-
-    await approve(request, run_id, "admin")
-    return RedirectResponse("/", status_code=303)
+    row = service(request).store.run(run_id) if 0 < run_id < 2**62 else None
+    if row is None:
+        raise PageError(404, f"there is no run {run_id}", "/runs")
+    return RedirectResponse(f"/connectors/{row['connector']}/approval", status_code=303)
 
 
 @router.get("/users", response_class=HTMLResponse)
@@ -166,7 +174,7 @@ def user_page(request: Request, user_id: int) -> Response:
         return redirect
     found = queries.user_page(service(request).store, user_id) if 0 < user_id < 2**62 else None
     if found is None:
-        raise HTTPException(404, f"no user {user_id}")
+        raise PageError(404, f"there is no user {user_id}", "/users")
     return _page(request, "user.html", u=found)
 
 
@@ -186,7 +194,7 @@ def check_page(request: Request, name: str) -> Response:
     if (redirect := _need_admin(request)) is not None:
         return redirect
     if name not in service(request).loaded.settings.connectors:
-        raise HTTPException(404, f"no connector named {name!r}")
+        raise PageError(404, f"there is no connector named {name!r} in the configuration")
     allowed = allow_list(service(request).loaded, [name])
     return _page(request, "check.html", name=name, result=None, allowed=allowed)
 
@@ -197,7 +205,7 @@ async def check_run(request: Request, name: str, csrf: CsrfField = "") -> Respon
     _check_form(request, csrf)
     svc = service(request)
     if name not in svc.loaded.settings.connectors:
-        raise HTTPException(404, f"no connector named {name!r}")
+        raise PageError(404, f"there is no connector named {name!r} in the configuration")
     result = await asyncio.to_thread(run_check, svc, name)
     allowed = allow_list(svc.loaded, [name])
     return _page(request, "check.html", name=name, result=result, allowed=allowed)

@@ -15,6 +15,7 @@
         const p = await r.json();
         if (p.running) {
           wasRunning[name] = true;
+          bar.className = "bar bar-running";  // the last run's colour is no longer news
           if (p.percent === null) { bar.removeAttribute("value"); } else { bar.value = p.percent; }
           text.textContent = p.message;
         } else if (wasRunning[name] || String(p.last_run_id || "") !== bar.dataset.lastRun) {
