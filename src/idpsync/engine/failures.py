@@ -3,8 +3,9 @@
 A :class:`~idpsync.sources.base.SourceError` (and the HTTP errors below it) already says what
 went wrong and what to do, so its text is the message; so does a store error (a full disk).
 Anything else is a bug in idpsync or data it did not expect:
-``internal error: <Type>: <first line of the message>``, cut to :data:`MAX_MESSAGE` characters. The traceback goes to the ``idpsync.runner`` logger at debug
-level, for a developer, never to the administrator's screen.
+``internal error: <Type>: <first line of the message>``, cut to :data:`MAX_MESSAGE` characters.
+The traceback goes to the ``idpsync.runner`` logger at debug level, for a developer, never to
+the administrator's screen.
 """
 
 from __future__ import annotations
