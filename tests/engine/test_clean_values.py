@@ -43,7 +43,7 @@ ENG = SourceGroup("g-1", "Eng")
 async def test_nul_nan_and_surrogates_are_cleaned_alike(store: Store) -> None:
     odd = SourceUser(
         "u-1",
-        "ada\x00",
+        "ada",
         display_name="Ada\x00 Love\x07lace\ud800",
         attributes={
             "score": math.nan,
@@ -61,6 +61,17 @@ async def test_nul_nan_and_surrogates_are_cleaned_alike(store: Store) -> None:
     assert user.attributes == wanted
     again = await sync(store, [odd], [ENG])
     assert again.status == "succeeded" and len(again.plan) == 0
+
+
+async def test_a_name_with_a_control_character_is_skipped_not_altered(store: Store) -> None:
+    # "ada\x00" cleaned to "ada" would take over the real ada's name: it is refused instead.
+    ada, odd = SourceUser("u-1", "ada"), SourceUser("u-2", "ada\x00", email="x\x07@example.org")
+    result = await sync(store, [ada, odd], [SourceGroup("g-1", "Eng\x1b")])
+    skipped = {item["source_id"]: item["reason"] for item in result.details["skipped"]}
+    assert skipped["u-2"] == "user u-2: login holds a control character (U+0000)"
+    assert skipped["g-1"] == "group g-1: name holds a control character (U+001B)"
+    assert set(directory(store).users) == {"u-1"}
+    assert result.status == "partial"  # a skipped group could take members out of scope
 
 
 async def test_an_over_long_field_skips_the_record_and_keeps_it(store: Store) -> None:

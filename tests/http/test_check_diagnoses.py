@@ -294,8 +294,9 @@ def test_a_sync_names_the_block_page_too(tmp_path: Path) -> None:
     with ThreadedServer(blocked) as server:
         path = config(tmp_path, server.url, max_attempts=1)
         result = CliRunner().invoke(cli.app, ["sync", "okta", "-c", path])
-    # Okta's listings fail softly: the run is incomplete (nobody removed) and says why.
-    assert "sync finished with an incomplete read" in result.output
+    # Every listing met the block page: nothing was read, so the run failed (nobody removed).
+    assert result.exit_code == 1
+    assert "okta: sync failed" in result.output and "nothing could be read" in result.output
     assert (
         f"a proxy or web filter answered instead of 127.0.0.1:{server.port}: URL category "
         "blocked by policy (HTTP 403, an HTML page instead of the IdP's JSON)"
