@@ -25,15 +25,22 @@ SCIM_TOKEN = "scim-bearer-token-for-tests"
 
 
 class Scim:
-    """A SCIM server that resets every connection while ``down``, else accepts everything."""
+    """A SCIM server that resets every connection while ``down``, else accepts everything.
+
+    ``garbled``: it answers, but with bodies that are not (whole) JSON.
+    """
 
     def __init__(self) -> None:
         self.down = True
+        self.garbled = False
         self.ids = itertools.count(1)
 
     def __call__(self, request: Request) -> Reply | str:
         if self.down:
             return RESET
+        if self.garbled:
+            cut = b'{"totalResults": 1, "Resources": [{"id": "r'
+            return Reply(201 if request.method == "POST" else 200, body=cut)
         if request.method == "POST":
             return Reply(201, json={**json.loads(request.body), "id": f"r{next(self.ids)}"})
         if request.method == "GET":
@@ -118,3 +125,24 @@ async def test_a_down_target_counts_failures_alerts_once_and_resolves(
         ("target_down", "firing"),
         ("target_down", "resolved"),
     ]
+
+
+async def test_a_target_answering_garbage_is_down_and_loses_nothing(
+    h: Harness, scim: tuple[Scim, str]
+) -> None:
+    async with h.api() as api:
+        await api.post("/api/connectors/hr/sync", json={})
+        assert (await wait_idle(api))["last_status"] == "succeeded"
+    scim[0].down, scim[0].garbled = False, True
+    await _deliver(h)
+    row = await _target(h)
+    assert row["status"] == "down" and row["failures"] == 1 and row["lag"] > 0, row
+    assert row["last_error"].startswith("the target answered something idpsync cannot read (")
+    assert "Traceback" not in row["last_error"] and SCIM_TOKEN not in row["last_error"]
+    args = ["deliver", "scim", "--config", str(h.loaded.path)]
+    shown = await asyncio.to_thread(CliRunner().invoke, cli, args)
+    assert shown.exit_code == 1 and "cannot read" in shown.output, shown.output
+    scim[0].garbled = False  # the target mends: the same changes go out, none was skipped
+    await _deliver(h)
+    row = await _target(h)
+    assert row["status"] == "ok" and row["lag"] == 0, row

@@ -85,7 +85,26 @@ async def _run(session: Session, reconcile_first: bool, resume: bool) -> tuple[s
         return QUARANTINED, str(exc)
     except TargetError as exc:
         return DOWN, str(exc)
+    except (ValueError, LookupError, TypeError, RecursionError) as exc:
+        # An answer the target's protocol code cannot read (not JSON, cut off, a resource
+        # without "id", a list where an object belongs): the target is not usable now. Stop
+        # and keep the cursor, as for a target that is down; nothing is lost.
+        return DOWN, unreadable_answer(exc)
     return OK, None
+
+
+def unreadable_answer(exc: BaseException) -> str:
+    """The target's ``last_error`` for an answer that could not be read (one line, short)."""
+    try:
+        text = str(exc).splitlines()[0] if str(exc) else ""
+    except Exception:  # a broken __str__ must not hide the failure
+        text = ""
+    detail = f"{type(exc).__name__}: {text}"[:200] if text else type(exc).__name__
+    return (
+        f"the target answered something idpsync cannot read ({detail}); delivery stopped and "
+        "resumes from the same change: check the target's URL (a proxy or web page instead of "
+        "its API?) and its logs"
+    )
 
 
 def _last_rejection(session: Session) -> str | None:
