@@ -7,9 +7,9 @@ sorted the same way (by the group's name key and id), so even a group of every u
 held in memory at once.
 
 The queries of one listing share one snapshot, so a sync that commits meanwhile never shows
-up half: ``REPEATABLE READ`` on PostgreSQL; on SQLite a deferred, read-only transaction of its
-own connection (WAL), which unlike the store's ``BEGIN IMMEDIATE`` never holds a sync up while
-a slow reader (``idpsync users --json | less``) takes its time.
+up half: ``REPEATABLE READ`` on PostgreSQL; on SQLite the store's deferred read transaction
+(:meth:`Store.read`, WAL), which never holds a sync up while a slow reader
+(``idpsync users --json | less``) takes its time.
 """
 
 from __future__ import annotations
@@ -31,28 +31,11 @@ BATCH = 1000
 @contextmanager
 def reading(store: Store) -> Iterator[Connection]:
     """A connection whose queries see one snapshot of the store, for streamed listings."""
-    if store.dialect == "sqlite":
-        engine = sa.create_engine(store.engine.url, poolclass=sa.NullPool)
-        sa.event.listen(engine, "connect", _sqlite_reader)
-        sa.event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN DEFERRED"))
-        try:
-            with engine.connect() as conn, conn.begin():
-                yield conn
-        finally:
-            engine.dispose()
-        return
-    with store.engine.connect() as conn:
-        conn = conn.execution_options(isolation_level="REPEATABLE READ")
+    with store.read() as conn:
+        if store.dialect == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
             yield conn
-
-
-def _sqlite_reader(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.isolation_level = None  # transactions are begun explicitly
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA query_only=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
 
 
 def _like(text: str) -> str:
