@@ -15,9 +15,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from idpsync.config import ConfigError, HttpSettings, LoadedConfig, TargetSettings
+from idpsync.errors import SourceError
 from idpsync.http.client import proxy_for
 from idpsync.http.redact import redact_url
-from idpsync.sources.base import SourceError
 from idpsync.sources.tables import endpoint_table, network_note
 
 

@@ -19,11 +19,12 @@ from urllib.parse import quote
 
 import httpx
 
+from idpsync.errors import SourceError
 from idpsync.http.client import HttpClient
 from idpsync.http.endpoint import ConcreteEndpoint
 from idpsync.http.errors import NotFound
 from idpsync.http.translate import not_json
-from idpsync.sources.base import Probe, SourceError
+from idpsync.sources.base import Probe
 
 
 class ProbeSkipped(SourceError):

@@ -21,9 +21,10 @@ from idpsync.emulators.entra import EntraEmulator
 from idpsync.emulators.google import GoogleEmulator
 from idpsync.emulators.keycloak import KeycloakEmulator
 from idpsync.emulators.onelogin import OneLoginEmulator
+from idpsync.errors import SourceError
 from idpsync.http import set_testing
 from idpsync.model import Snapshot
-from idpsync.sources.base import Source, SourceError
+from idpsync.sources.base import Source
 from idpsync.sources.clean import normalise
 from idpsync.sources.entra import EntraSource
 from idpsync.sources.file import parse_document

@@ -56,8 +56,8 @@ def test_a_bad_key_file_is_named_without_its_content() -> None:
     from pydantic import SecretStr
 
     from idpsync.config import GoogleSourceSettings, HttpSettings
+    from idpsync.errors import SourceError
     from idpsync.http import build_http_client
-    from idpsync.sources.base import SourceError
     from idpsync.sources.google import GoogleSource
 
     settings = GoogleSourceSettings.model_validate(

@@ -20,8 +20,8 @@ from idpsync.cli import app
 from idpsync.config import HttpSettings
 from idpsync.emulators.google import GoogleEmulator
 from idpsync.engine.runner import run_sync
+from idpsync.errors import SourceError
 from idpsync.http import build_http_client, set_testing
-from idpsync.sources.base import SourceError
 from idpsync.sources.google import GoogleSource
 from idpsync.store import Store
 from tests.sources.google_support import connector, oauth_settings

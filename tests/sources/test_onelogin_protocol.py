@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from idpsync.config import ConfigError, parse_config
-from idpsync.sources.base import SourceError
+from idpsync.errors import SourceError
 from idpsync.sources.onelogin import base_url
 from idpsync.sources.onelogin_api import (
     Activity,

@@ -26,10 +26,10 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from pydantic import SecretStr
 
 from idpsync.auth.base import Token, parse_token_response, token_error
+from idpsync.errors import SourceError
 from idpsync.http.client import HttpClient
 from idpsync.http.endpoint import ConcreteEndpoint
 from idpsync.http.redact import register_secret
-from idpsync.sources.base import SourceError
 
 CALLBACK_PATH = "/callback"
 

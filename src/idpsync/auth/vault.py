@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet, InvalidToken
 from pydantic import SecretStr
 
+from idpsync.errors import SourceError
 from idpsync.http.redact import register_secret
-from idpsync.sources.base import SourceError
 from idpsync.store import Store
 from idpsync.store.schema import oauth_tokens
 from idpsync.store.store import now

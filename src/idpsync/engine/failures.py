@@ -14,7 +14,7 @@ import logging
 
 from sqlalchemy.engine import URL
 
-from idpsync.sources.base import SourceError
+from idpsync.errors import SourceError
 from idpsync.store.errors import StoreError, translate
 
 MAX_MESSAGE = 300

@@ -20,7 +20,7 @@ import os
 import ssl
 import sys
 import urllib.request
-from collections.abc import Collection, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -28,6 +28,7 @@ import httpx
 
 from idpsync import __version__
 from idpsync.config import HttpSettings
+from idpsync.errors import SourceError
 from idpsync.http import errors as e
 from idpsync.http.body import json_body
 from idpsync.http.budget import DEFAULT_CONCURRENCY, RequestBudget
@@ -40,16 +41,17 @@ from idpsync.http.origins import (
     origin_of,
     redirect_error,
 )
+from idpsync.http.paging import Page, Paginator, merged, records_of
 from idpsync.http.policy import Action, backoff, classify_error, classify_response, pause
 from idpsync.http.policy import server_wait as _server_wait
 from idpsync.http.redact import install_log_filter, redact_url
+from idpsync.http.stats import RequestStats
 from idpsync.http.translate import (
     DeadlineExceeded,
     deadline_error,
     network_error,
     status_error,
 )
-from idpsync.sources.base import SourceError, SourceStats
 
 if TYPE_CHECKING:
     from idpsync.auth.base import TokenProvider
@@ -126,7 +128,7 @@ def build_http_client(
     default_rate: float | None = None,
     default_concurrency: int = DEFAULT_CONCURRENCY,
     transport: httpx.AsyncBaseTransport | None = None,
-    stats: SourceStats | None = None,
+    stats: RequestStats | None = None,
 ) -> HttpClient:
     """One connector's client; ``default_*`` are the source's budget defaults."""
     budget = RequestBudget(
@@ -152,21 +154,21 @@ class HttpClient:
         *,
         base_url: str = "",
         budget: RequestBudget | None = None,
-        stats: SourceStats | None = None,
-        auth: TokenProvider | None = None,
+        stats: RequestStats | None = None,
+        auth: TokenProvider | Callable[[HttpClient], TokenProvider] | None = None,
         pacer: Pacer | None = None,
     ) -> None:
         self.client = client
         self.settings = settings
         self.base_url = base_url
         self.budget = budget or RequestBudget(None)
-        self.stats = stats or SourceStats()
-        self.auth = auth
-        """The token provider; set after construction when the provider itself uses this
-        client for its token requests."""
+        self.stats = stats or RequestStats()
         self.pacer = pacer
         """Optional pacing strategy fed every response's headers (see :mod:`.pacing`)."""
         self._token_origins: set[Origin] = set()
+        self.auth: TokenProvider | None = auth(self) if callable(auth) else auth
+        """The token provider. A provider that sends its token requests through this client
+        is given as a factory taking the client (``auth=lambda http: Flow(http, …)``)."""
 
     def target(
         self, endpoint: Endpoint, values: Mapping[str, str] | None = None
@@ -211,9 +213,65 @@ class HttpClient:
     async def get_json(
         self, endpoint: Endpoint, values: Mapping[str, str] | None = None, **kwargs: Any
     ) -> Any:
-        """``request`` and decode a JSON body (a malformed one names the endpoint too)."""
+        """``request`` and decode a JSON body (a malformed one names the endpoint too).
+
+        ``None`` when the answer's status is one of the endpoint's ``absent`` statuses.
+        """
+        if endpoint.absent:
+            kwargs["accept"] = {*kwargs.get("accept", ()), *endpoint.absent}
         response = await self.request(endpoint, values, **kwargs)
+        if response.status_code in endpoint.absent:
+            return None
         return json_body(response, endpoint)
+
+    async def pages(
+        self,
+        endpoint: Endpoint,
+        values: Mapping[str, str] | None = None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        paginator: Paginator | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[Page]:
+        """Every page of a listing, in order, as the endpoint's paginator leads.
+
+        ``paginator`` replaces the endpoint's own (e.g. one with another page size). A failed
+        request raises its :class:`~idpsync.http.errors.HttpError`; a page of the wrong shape or
+        a repeated token raises :class:`~idpsync.errors.ShapeError`: either way the listing was
+        not read to its end, and the caller decides what that means for the read.
+        """
+        if paginator is None:
+            if endpoint.paging is None:
+                raise TypeError(f"{endpoint.label} is not a paged listing")
+            paginator = endpoint.paging()
+        where = endpoint.label
+        query: dict[str, Any] | None = merged(params, paginator.first())
+        url: str | None = None
+        number = 0
+        while True:
+            response = await self.request(endpoint, values, url=url, params=query, headers=headers)
+            body = json_body(response, endpoint)
+            number += 1
+            page = Page(response, body, records_of(body, endpoint.records, where), number)
+            yield page
+            if not paginator.advance(page, where):
+                return
+            url = paginator.url
+            query = merged(params, paginator.params) if url is None else paginator.params or None
+
+    async def read_all(
+        self,
+        endpoint: Endpoint,
+        values: Mapping[str, str] | None = None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        paginator: Paginator | None = None,
+    ) -> list[Any]:
+        """The records of every page of a listing (see :meth:`pages`)."""
+        found: list[Any] = []
+        async for page in self.pages(endpoint, values, params=params, paginator=paginator):
+            found.extend(page.records)
+        return found
 
     def allow_credentials_to(self, url: str) -> None:
         """Let credentials go to ``url``'s origin too (a token flow's token endpoint)."""

@@ -8,9 +8,13 @@ code (every request is made *for* an endpoint, so every error names it), ``idpsy
 from __future__ import annotations
 
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
+
+if TYPE_CHECKING:
+    from idpsync.http.paging import Paginator
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +34,14 @@ class Endpoint:
     """Permission or scope the call needs (e.g. ``User.Read.All``), shown when it is refused."""
     token: bool = False
     """True for the token endpoint: its errors read "Token request failed: …"."""
+    paging: Callable[[], Paginator] | None = None
+    """For a listing: makes the paginator of one read of it (see :mod:`idpsync.http.paging`)."""
+    records: str | None = None
+    """For a listing: the body's key holding the records (``value``, ``users``); ``None``: the
+    body is the JSON array of records."""
+    absent: frozenset[int] = frozenset()
+    """Statuses that mean "no such thing" rather than a failure (e.g. 404 for a user without a
+    manager): :meth:`~idpsync.http.client.HttpClient.get_json` returns ``None`` for them."""
 
     @property
     def template_path(self) -> str:

@@ -5,7 +5,7 @@ none carries a secret.
 
 ::
 
-    SourceError                       (idpsync.sources.base; the runner reports it)
+    SourceError                       (idpsync.errors; the runner reports it)
     └── HttpError                     endpoint, host, cause, remedy, attempts
         ├── NetworkError              the request never got an HTTP answer
         │   ├── DnsError              the host name does not resolve
@@ -38,9 +38,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from idpsync.errors import SourceError
 from idpsync.http.endpoint import ConcreteEndpoint
 from idpsync.http.redact import scrub, truncate
-from idpsync.sources.base import SourceError
 
 
 class HttpError(SourceError):

@@ -12,7 +12,8 @@ from idpsync.config import (
     OktaSourceSettings,
     OneLoginSourceSettings,
 )
-from idpsync.sources.base import Source, SourceError
+from idpsync.errors import SourceError
+from idpsync.sources.base import Source
 
 
 def build_source(config: LoadedConfig, settings: ConnectorSettings) -> Source:

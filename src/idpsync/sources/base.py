@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from idpsync.errors import SourceError
+from idpsync.http.stats import RequestStats
 from idpsync.model import Membership, Snapshot, SourceGroup, SourceUser
 
 if TYPE_CHECKING:
@@ -38,24 +40,8 @@ def no_progress(_event: Event) -> None:
     """A progress callback that ignores everything."""
 
 
-class SourceError(Exception):
-    """A source could not read its IdP; ``str()`` says what and what to do (no secrets)."""
-
-
-@dataclass
-class SourceStats:
-    """Counters a source reports after a run (the HTTP layer fills the request counters)."""
-
-    requests: int = 0
-    """HTTP requests sent."""
-    retries: int = 0
-    """Requests repeated after a failure."""
-    throttled: int = 0
-    """Responses that said to slow down (429 and equivalents)."""
-    bytes_received: int = 0
-    """Response body bytes."""
-    extra: dict[str, Any] = field(default_factory=dict)
-    """Source-specific counters."""
+SourceStats = RequestStats
+"""A source's counters: the request counters its HTTP client fills, and its own ``extra``."""
 
 
 @dataclass(frozen=True, slots=True)

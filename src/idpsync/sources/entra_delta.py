@@ -29,11 +29,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from idpsync.errors import SourceError
 from idpsync.http.errors import BadRequest, HttpError, NotFound
 from idpsync.http.origins import check_link
 from idpsync.model import MemberKind, Membership, Snapshot
 from idpsync.sources import entra_graph as g
-from idpsync.sources.base import DeltaResult, Event, Progress, SourceError
+from idpsync.sources.base import DeltaResult, Event, Progress
 from idpsync.sources.shape import ShapeError, identified, optional_text, page_items, records
 
 if TYPE_CHECKING:

@@ -50,11 +50,12 @@ from idpsync.auth.authorize import AuthorizationCodeFlow
 from idpsync.check_reads import Read, table_reads
 from idpsync.config import GoogleSourceSettings
 from idpsync.diagnostics import token_probe
+from idpsync.errors import SourceError
 from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, json_body
 from idpsync.http import errors as e
 from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources import google_api as g
-from idpsync.sources.base import Event, Probe, Progress, Source, SourceError, no_progress
+from idpsync.sources.base import Event, Probe, Progress, Source, no_progress
 from idpsync.sources.clean import usable_id
 from idpsync.sources.lanes import Lanes, both, gather
 from idpsync.sources.shape import identified, records

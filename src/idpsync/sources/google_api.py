@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from idpsync.errors import SourceError
 from idpsync.http import Endpoint
 from idpsync.model import MemberKind, Membership, SourceGroup, SourceUser
-from idpsync.sources.base import SourceError
 from idpsync.sources.shape import (
     FLAG,
     LIST,

@@ -55,6 +55,7 @@ import httpx
 from idpsync.auth import PrivateKeyJwt, StaticToken
 from idpsync.check_reads import Read, table_reads
 from idpsync.config import OktaSourceSettings
+from idpsync.errors import SourceError
 from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, json_body
 from idpsync.http import errors as e
 from idpsync.http.errors import NotFound
@@ -66,7 +67,6 @@ from idpsync.sources.base import (
     Probe,
     Progress,
     Source,
-    SourceError,
     delta_between,
     no_progress,
 )

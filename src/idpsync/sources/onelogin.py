@@ -45,19 +45,12 @@ from idpsync.auth import OneLoginCredentials
 from idpsync.check_reads import Read, table_reads
 from idpsync.config import OneLoginSourceSettings
 from idpsync.diagnostics import token_probe
+from idpsync.errors import SourceError
 from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, HttpError, json_body
 from idpsync.model import Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources import onelogin_api as ol
 from idpsync.sources import onelogin_delta as od
-from idpsync.sources.base import (
-    DeltaResult,
-    Event,
-    Probe,
-    Progress,
-    Source,
-    SourceError,
-    no_progress,
-)
+from idpsync.sources.base import DeltaResult, Event, Probe, Progress, Source, no_progress
 from idpsync.sources.lanes import gather
 from idpsync.sources.shape import records
 

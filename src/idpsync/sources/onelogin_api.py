@@ -16,9 +16,9 @@ from urllib.parse import unquote
 
 import httpx
 
+from idpsync.errors import SourceError
 from idpsync.http.endpoint import Endpoint
 from idpsync.model import JSONValue, SourceGroup, SourceUser
-from idpsync.sources.base import SourceError
 from idpsync.sources.shape import ID, LIST, OBJECT, TEXT, BadRecord, Schema, ShapeError, check
 
 PAGE_SIZE = 50

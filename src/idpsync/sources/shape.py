@@ -3,7 +3,7 @@
 Two levels, two outcomes:
 
 - **A page** whose shape is wrong (not an object, its item list not a list, a next link that is
-  not text) raises :class:`ShapeError`, a :class:`~idpsync.sources.base.SourceError`: the
+  not text) raises :class:`~idpsync.errors.ShapeError`, a :class:`~idpsync.errors.SourceError`: the
   connector treats it as any listing that could not be read, so the snapshot is incomplete
   with a one-line reason naming the endpoint, and nothing is removed.
 - **A record** is checked against a small schema (:data:`Schema`: field → accepted JSON
@@ -19,8 +19,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
+from idpsync.errors import ShapeError
+from idpsync.http.shape import (
+    json_list,
+    json_object,
+    kind_of,
+    optional_text,
+    page_items,
+    type_names,
+)
 from idpsync.model import Snapshot
-from idpsync.sources.base import SourceError
 from idpsync.sources.clean import usable_id
 
 T = TypeVar("T")
@@ -32,57 +40,10 @@ FLAG: tuple[type, ...] = (bool,)
 OBJECT: tuple[type, ...] = (dict,)
 LIST: tuple[type, ...] = (list,)
 ANY: tuple[type, ...] = (object,)
-_NAMES = {dict: "an object", list: "a list", str: "text", bool: "true or false", int: "a number"}
-
-
-class ShapeError(SourceError):
-    """A page is not shaped as the IdP documents it (see the module docstring)."""
 
 
 class BadRecord(ValueError):
     """A record does not match its schema; ``str()`` is the reason."""
-
-
-def kind_of(value: object) -> str:
-    """How a JSON value is called in a reason (``a list``, ``text``, ``an object``)."""
-    if value is None:
-        return "null"
-    return _NAMES.get(type(value), f"a {type(value).__name__}")
-
-
-def json_object(body: object, where: str) -> dict[str, Any]:
-    """``body`` when it is a JSON object; else :class:`ShapeError`."""
-    if not isinstance(body, dict):
-        raise ShapeError(f"{where}: the answer is {kind_of(body)}, expected a JSON object")
-    return body
-
-
-def json_list(body: object, where: str) -> list[Any]:
-    """``body`` when it is a JSON array; else :class:`ShapeError`."""
-    if not isinstance(body, list):
-        raise ShapeError(f"{where}: the answer is {kind_of(body)}, expected a JSON array")
-    return body
-
-
-def page_items(body: object, key: str, where: str, *, required: bool = False) -> list[Any]:
-    """The item list ``body[key]`` of a page (absent: none, unless ``required``)."""
-    page = json_object(body, where)
-    if key not in page and not required:
-        return []
-    items = page.get(key)
-    if not isinstance(items, list):
-        raise ShapeError(f"{where}: {key!r} is {kind_of(items)}, expected a list")
-    return items
-
-
-def optional_text(body: Mapping[str, Any], key: str, where: str) -> str | None:
-    """``body[key]`` as text (a next link or page token); ``None`` when absent or empty."""
-    value = body.get(key)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise ShapeError(f"{where}: {key!r} is {kind_of(value)}, expected text")
-    return value
 
 
 def check(item: Mapping[str, Any], schema: Schema) -> None:
@@ -91,7 +52,7 @@ def check(item: Mapping[str, Any], schema: Schema) -> None:
         value = item.get(name)
         wrong = not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
         if value is not None and wrong:
-            wanted = " or ".join(_NAMES.get(t, t.__name__) for t in types)
+            wanted = type_names(types)
             raise BadRecord(f"{name!r} is {kind_of(value)}, expected {wanted}")
 
 
@@ -148,3 +109,18 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, KeyError):
         return f"the record has no {exc.args[0]!r}" if exc.args else "a field is missing"
     return f"the record cannot be read ({type(exc).__name__})"
+
+
+__all__ = [
+    "BadRecord",
+    "Schema",
+    "ShapeError",
+    "check",
+    "identified",
+    "json_list",
+    "json_object",
+    "kind_of",
+    "optional_text",
+    "page_items",
+    "records",
+]

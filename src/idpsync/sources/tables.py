@@ -17,8 +17,8 @@ from idpsync.config import (
     OktaSourceSettings,
     OneLoginSourceSettings,
 )
+from idpsync.errors import SourceError
 from idpsync.http.endpoint import ConcreteEndpoint
-from idpsync.sources.base import SourceError
 
 
 def endpoint_table(settings: ConnectorSettings) -> list[ConcreteEndpoint]:
