@@ -9,7 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from idpsync.cli import app
-from idpsync.config import UnresolvedSecret, load_config
+from idpsync.config import load_config
+from idpsync.settings import UnresolvedSecret
 from idpsync.store import Store
 from tests.filedata import people, write
 

@@ -16,7 +16,7 @@ from idpsync.engine.plan import OpKind
 from idpsync.engine.runner import run_sync
 from idpsync.model import Snapshot
 from idpsync.sources.base import Progress, no_progress
-from idpsync.sources.file import FileSource
+from idpsync.sources.file.reader import FileSource
 from idpsync.store import Store
 from tests.world import World, add_local_group, add_local_user, person
 

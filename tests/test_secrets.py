@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from idpsync.config import Secret
+from idpsync.settings import Secret
 
 
 class Holder(BaseModel):

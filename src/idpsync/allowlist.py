@@ -14,10 +14,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from idpsync.config import ConfigError, HttpSettings, LoadedConfig, TargetSettings
+from idpsync.config import ConfigError, LoadedConfig, TargetSettings
 from idpsync.errors import SourceError
 from idpsync.http.client import proxy_for
 from idpsync.http.redact import redact_url
+from idpsync.http.settings import HttpSettings
 from idpsync.sources.tables import endpoint_table, network_note
 
 

@@ -24,7 +24,7 @@ from idpsync.config_urls import check_url
 
 
 def _secret(value: object, info: ValidationInfo) -> object:
-    from idpsync.config import resolve_secret
+    from idpsync.settings import resolve_secret
 
     return resolve_secret(value, info)
 

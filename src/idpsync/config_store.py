@@ -27,7 +27,7 @@ from sqlalchemy.engine import URL
 
 
 def _secret(value: object) -> object:
-    from idpsync.config import resolve_secret
+    from idpsync.settings import resolve_secret
 
     return resolve_secret(value)
 

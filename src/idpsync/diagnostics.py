@@ -26,12 +26,13 @@ from urllib.parse import unquote, urlsplit
 
 from idpsync.auth.base import CachedTokenProvider
 from idpsync.check_reads import ProbeSkipped
-from idpsync.config import ConnectorSettings, HttpSettings, LoadedConfig
+from idpsync.config import ConnectorSettings, LoadedConfig
 from idpsync.errors import SourceError
 from idpsync.http.client import HttpClient, proxy_for, ssl_context
 from idpsync.http.endpoint import ConcreteEndpoint, Endpoint
 from idpsync.http.errors import HttpError
 from idpsync.http.redact import redact_url, scrub
+from idpsync.http.settings import HttpSettings
 from idpsync.http.translate import network_error, not_json
 from idpsync.sources.base import Probe, Source
 

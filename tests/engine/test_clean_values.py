@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 
-from idpsync.config import ConnectorSettings, FileSourceSettings
+from idpsync.config import ConnectorSettings
 from idpsync.engine.runner import RunResult, run_sync
 from idpsync.model import DirectoryState, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources.base import Progress, Source, no_progress
 from idpsync.sources.clean import clean_attributes, normalise
+from idpsync.sources.file.settings import FileSourceSettings
 from idpsync.store import Store
 
 SETTINGS = ConnectorSettings(source=FileSourceSettings(type="file", path="x.json"))

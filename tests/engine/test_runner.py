@@ -4,11 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from idpsync.config import ConnectorSettings, FileSourceSettings, GuardSettings
+from idpsync.config import ConnectorSettings, GuardSettings
 from idpsync.engine.runner import run_sync
 from idpsync.model import Snapshot
 from idpsync.sources.base import Progress, Source, no_progress
-from idpsync.sources.file import FileSource
+from idpsync.sources.file.reader import FileSource
+from idpsync.sources.file.settings import FileSourceSettings
 from idpsync.store import Store
 from tests.filedata import people, write
 

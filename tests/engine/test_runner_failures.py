@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from idpsync.config import ConnectorSettings, FileSourceSettings
+from idpsync.config import ConnectorSettings
 from idpsync.engine.runner import run_sync
 from idpsync.engine.single import run_sync_user
 from idpsync.model import Membership, Snapshot, SourceGroup, SourceUser
@@ -16,6 +16,7 @@ from idpsync.service.executor import Executor
 from idpsync.service.locks import ConnectorLocks
 from idpsync.service.metrics import Metrics
 from idpsync.sources.base import Progress, Source, no_progress
+from idpsync.sources.file.settings import FileSourceSettings
 from idpsync.store import Store
 from tests.service.support import loaded_config
 

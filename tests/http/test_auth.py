@@ -24,9 +24,9 @@ from idpsync.auth import (
 from idpsync.auth.authorize import AuthorizationCodeFlow, authorize
 from idpsync.auth.base import CachedTokenProvider, Token
 from idpsync.auth.vault import TokenVault, new_key
-from idpsync.config import HttpSettings
 from idpsync.errors import SourceError
 from idpsync.http import Endpoint, HttpClient, build_http_client, errors
+from idpsync.http.settings import HttpSettings
 from idpsync.store import Store
 from tests.http.conftest import SECRET, assert_clean
 

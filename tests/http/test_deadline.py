@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from idpsync.config import HttpSettings
 from idpsync.http import build_http_client, errors
+from idpsync.http.settings import HttpSettings
 from tests.http.conftest import SECRET, assert_clean
 from tests.http.demo_source import DemoSource
 from tests.http.idp import FakeIdp

@@ -11,9 +11,10 @@ from typer.testing import CliRunner
 
 from idpsync import cli
 from idpsync.cli import network
-from idpsync.config import ConnectorSettings, HttpSettings, LoadedConfig
+from idpsync.config import ConnectorSettings, LoadedConfig
 from idpsync.diagnostics import StepResult, check_source
 from idpsync.http import build_http_client
+from idpsync.http.settings import HttpSettings
 from tests.http.conftest import SECRET, assert_clean
 from tests.http.demo_source import DemoSource
 from tests.http.idp import FakeIdp

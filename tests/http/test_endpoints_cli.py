@@ -12,7 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from idpsync import cli
-from idpsync.config import ConfigError, UnresolvedSecret, load_config
+from idpsync.config import ConfigError, load_config
+from idpsync.settings import UnresolvedSecret
 
 LONG_TENANT = "a-rather-long-tenant-name-of-the-firewall-team.onmicrosoft.com"
 TOKEN_URL = f"https://login.microsoftonline.com/{LONG_TENANT}/oauth2/v2.0/token"

@@ -10,9 +10,9 @@ from types import ModuleType
 
 import pytest
 
-from idpsync.config import HttpSettings
 from idpsync.emulators.entra import EntraEmulator
 from idpsync.http import build_httpx_client
+from idpsync.http.settings import HttpSettings
 
 
 class Spy(MetaPathFinder):

@@ -12,12 +12,14 @@ from typing import Any
 import httpx
 import pytest
 
-from idpsync.config import HttpSettings
 from idpsync.http import ConcreteEndpoint, build_http_client, errors
 from idpsync.http.policy import MAX_SERVER_WAIT, server_wait
-from idpsync.sources import okta, okta_incremental, onelogin_delta
-from idpsync.sources.okta_pacing import MAX_WAIT, OktaPacer
-from idpsync.sources.onelogin_api import CallBudget
+from idpsync.http.settings import HttpSettings
+from idpsync.sources.okta import incremental as okta_incremental
+from idpsync.sources.okta import reader as okta
+from idpsync.sources.okta.pacing import MAX_WAIT, OktaPacer
+from idpsync.sources.onelogin import delta as onelogin_delta
+from idpsync.sources.onelogin.api import CallBudget
 from tests.http.conftest import SECRET, assert_clean
 from tests.http.demo_source import DemoSource
 from tests.http.idp import FakeIdp

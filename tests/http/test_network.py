@@ -9,8 +9,8 @@ import pytest
 from pydantic import SecretStr
 
 from idpsync.auth import RefreshTokenFlow
-from idpsync.config import HttpSettings
 from idpsync.http import HttpClient, build_http_client, errors
+from idpsync.http.settings import HttpSettings
 from tests.http.conftest import SECRET, assert_clean
 from tests.http.demo_source import TOKEN, USERS, DemoSource
 from tests.http.idp import FakeIdp

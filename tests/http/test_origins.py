@@ -14,7 +14,6 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from idpsync.config import EntraSourceSettings, HttpSettings
 from idpsync.config_policy import PolicySettings
 from idpsync.emulators.entra import EntraEmulator
 from idpsync.emulators.framework import Emulator
@@ -22,9 +21,15 @@ from idpsync.emulators.google import GoogleEmulator
 from idpsync.emulators.keycloak import KeycloakEmulator
 from idpsync.emulators.onelogin import OneLoginEmulator
 from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, build_http_client, errors
-from idpsync.sources import entra_graph, google_api, keycloak, okta, onelogin_api
-from idpsync.sources.entra import EntraSource
-from idpsync.sources.keycloak import KeycloakSource
+from idpsync.http.settings import HttpSettings
+from idpsync.sources.entra import graph as entra_graph
+from idpsync.sources.entra.reader import EntraSource
+from idpsync.sources.entra.settings import EntraSourceSettings
+from idpsync.sources.google import api as google_api
+from idpsync.sources.keycloak import reader as keycloak
+from idpsync.sources.keycloak.reader import KeycloakSource
+from idpsync.sources.okta import reader as okta
+from idpsync.sources.onelogin import api as onelogin_api
 from idpsync.targets.errors import TargetDown
 from idpsync.targets.transport import TargetHttp
 from tests.http.conftest import SECRET, assert_clean

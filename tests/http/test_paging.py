@@ -8,7 +8,6 @@ from typing import Any
 import httpx
 import pytest
 
-from idpsync.config import HttpSettings
 from idpsync.errors import RepeatedPage, ShapeError
 from idpsync.http import Endpoint, HttpClient, build_http_client, errors
 from idpsync.http.failure import DEFAULT_RULE, FailureRule, missing_base
@@ -22,6 +21,7 @@ from idpsync.http.paging import (
     Paginator,
     StartIndex,
 )
+from idpsync.http.settings import HttpSettings
 
 BASE = "https://idp.test/api"
 ITEMS = [{"id": str(i)} for i in range(7)]

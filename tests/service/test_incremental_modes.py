@@ -5,7 +5,7 @@ from pathlib import Path
 from idpsync.model import Snapshot
 from idpsync.service.executor import supports_incremental
 from idpsync.sources.base import DeltaResult, Progress, Source, no_progress
-from idpsync.sources.file import FileSource
+from idpsync.sources.file.reader import FileSource
 
 
 class WithDelta(Source):

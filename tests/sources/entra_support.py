@@ -9,13 +9,15 @@ from typing import Any
 
 import httpx
 
-from idpsync.config import ConnectorSettings, EntraSourceSettings, GuardSettings, HttpSettings
+from idpsync.config import ConnectorSettings, GuardSettings
 from idpsync.config_policy import PolicySettings
 from idpsync.emulators.entra import EntraEmulator
 from idpsync.engine.runner import RunResult, run_sync
 from idpsync.engine.single import run_sync_user
+from idpsync.http.settings import HttpSettings
 from idpsync.model import DirectoryState
-from idpsync.sources.entra import EntraSource
+from idpsync.sources.entra.reader import EntraSource
+from idpsync.sources.entra.settings import EntraSourceSettings
 from idpsync.store import Store
 
 SECRET_ENV = "IDPSYNC_TEST_ENTRA_SECRET"
@@ -104,7 +106,7 @@ def pages(n: int, size: int = 999) -> int:
 
 
 def full_snapshot_requests(emu: EntraEmulator, *, managers: bool, photos: bool) -> int:
-    """The formula of ``idpsync.sources.entra``'s docstring, from the emulator's ground truth."""
+    """The formula of the Entra reader's docstring, from the emulator's ground truth."""
     truth = emu.tenant.ground_truth()
     users, groups = len(truth.users), len(truth.groups)
     members = sum(pages(len(group.members)) for group in truth.groups.values())

@@ -9,11 +9,13 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from idpsync.config import ConnectorSettings, GoogleSourceSettings, HttpSettings
+from idpsync.config import ConnectorSettings
 from idpsync.emulators.google import GoogleEmulator
 from idpsync.emulators.google.tenant import GoogleTenant
 from idpsync.http import build_http_client
-from idpsync.sources.google import GoogleSource, Loader, Saver
+from idpsync.http.settings import HttpSettings
+from idpsync.sources.google.reader import GoogleSource, Loader, Saver
+from idpsync.sources.google.settings import GoogleSourceSettings
 
 API = "https://admin.googleapis.com"
 

@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from idpsync.config import HttpSettings, KeycloakSourceSettings
 from idpsync.emulators.keycloak import KeycloakEmulator
 from idpsync.http import set_testing
-from idpsync.sources.keycloak import KeycloakSource, build_keycloak, request_count
+from idpsync.http.settings import HttpSettings
+from idpsync.sources.keycloak.reader import KeycloakSource, build_keycloak, request_count
+from idpsync.sources.keycloak.settings import KeycloakSourceSettings
 
 BASE = "http://kc.test"
 

@@ -10,13 +10,14 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from idpsync.config import HttpSettings, OktaSourceSettings
 from idpsync.emulators.framework import Charge
 from idpsync.emulators.okta import OktaEmulator
 from idpsync.emulators.okta.limits import bucket_of as emulator_bucket
 from idpsync.http import build_http_client
-from idpsync.sources.okta import OktaSource, bucket_of
-from idpsync.sources.okta_pacing import OktaPacer
+from idpsync.http.settings import HttpSettings
+from idpsync.sources.okta.pacing import OktaPacer
+from idpsync.sources.okta.reader import OktaSource, bucket_of
+from idpsync.sources.okta.settings import OktaSourceSettings
 
 ORG = "https://acme.okta.test"
 
@@ -108,7 +109,7 @@ def expected_requests(
     types: tuple[str, ...] = ("OKTA_GROUP", "APP_GROUP", "BUILT_IN"),
     groups_page: int = 10000,
 ) -> int:
-    """The request formula of ``idpsync.sources.okta``, from the emulator's ground truth."""
+    """The request formula of ``idpsync.sources.okta.reader``, from the emulator's ground truth."""
     t = emu.tenant
     gone = sum(1 for uid in t.users if emu.status_of(uid) == "DEPROVISIONED")
     total = pages(len(t.users) - gone, 200) + pages(len(t.groups), groups_page)

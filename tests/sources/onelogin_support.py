@@ -9,12 +9,13 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from idpsync.config import ConnectorSettings, OneLoginSourceSettings
+from idpsync.config import ConnectorSettings
 from idpsync.emulators.onelogin import OneLoginEmulator
 from idpsync.http import build_http_client
 from idpsync.model import Snapshot
 from idpsync.sources.base import Progress, Source, no_progress
-from idpsync.sources.onelogin import OneLoginSource
+from idpsync.sources.onelogin.reader import OneLoginSource
+from idpsync.sources.onelogin.settings import OneLoginSourceSettings
 
 BASE = "https://acme.onelogin.com"
 

@@ -8,10 +8,10 @@ import httpx
 import pytest
 
 import idpsync.http.client as http_client
-from idpsync.config import HttpSettings
 from idpsync.config_policy import PolicySettings
 from idpsync.emulators.entra import EntraEmulator
 from idpsync.http import set_testing
+from idpsync.http.settings import HttpSettings
 from idpsync.model import MemberKind
 from idpsync.store import Store
 from tests.emulators.certs import new_key, self_signed
@@ -140,8 +140,8 @@ async def test_certificate_credential(tmp_path: Path) -> None:
             "certificate": f"file:{tmp_path / 'c.pem'}",
         },
     )
-    from idpsync.config import EntraSourceSettings
-    from idpsync.sources.entra import EntraSource
+    from idpsync.sources.entra.reader import EntraSource
+    from idpsync.sources.entra.settings import EntraSourceSettings
 
     src = EntraSource(
         EntraSourceSettings.model_validate(settings), PolicySettings(), transport=emu.transport()

@@ -17,10 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from idpsync.config import HttpSettings
 from idpsync.emulators import Fault, Latency
 from idpsync.emulators.entra import EntraEmulator
 from idpsync.http import set_testing
+from idpsync.http.settings import HttpSettings
 from idpsync.store import Store
 from tests.sources.entra_support import EntraWorld, pages
 

@@ -8,12 +8,12 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 
-from idpsync.config import EntraSourceSettings
 from idpsync.config_policy import PolicySettings
 from idpsync.emulators.entra import EntraEmulator
 from idpsync.http import set_testing
 from idpsync.http.errors import TokenError
-from idpsync.sources.entra import EntraSource
+from idpsync.sources.entra.reader import EntraSource
+from idpsync.sources.entra.settings import EntraSourceSettings
 from tests.sources.entra_support import source_settings
 
 

@@ -26,9 +26,9 @@ from idpsync.http import set_testing
 from idpsync.model import Snapshot
 from idpsync.sources.base import Source
 from idpsync.sources.clean import normalise
-from idpsync.sources.entra import EntraSource
-from idpsync.sources.file import parse_document
-from idpsync.sources.keycloak import build_keycloak
+from idpsync.sources.entra.reader import EntraSource
+from idpsync.sources.file.reader import parse_document
+from idpsync.sources.keycloak.reader import build_keycloak
 from tests.filedata import people
 from tests.sources import google_support, okta_support, onelogin_support
 from tests.sources.entra_support import source_settings

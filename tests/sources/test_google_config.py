@@ -55,10 +55,11 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_bad_key_file_is_named_without_its_content() -> None:
     from pydantic import SecretStr
 
-    from idpsync.config import GoogleSourceSettings, HttpSettings
     from idpsync.errors import SourceError
     from idpsync.http import build_http_client
-    from idpsync.sources.google import GoogleSource
+    from idpsync.http.settings import HttpSettings
+    from idpsync.sources.google.reader import GoogleSource
+    from idpsync.sources.google.settings import GoogleSourceSettings
 
     settings = GoogleSourceSettings.model_validate(
         {

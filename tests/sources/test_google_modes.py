@@ -17,12 +17,12 @@ from typer.testing import CliRunner
 from idpsync.auth.authorize import authorize
 from idpsync.auth.vault import TokenVault, new_key
 from idpsync.cli import app
-from idpsync.config import HttpSettings
 from idpsync.emulators.google import GoogleEmulator
 from idpsync.engine.runner import run_sync
 from idpsync.errors import SourceError
 from idpsync.http import build_http_client, set_testing
-from idpsync.sources.google import GoogleSource
+from idpsync.http.settings import HttpSettings
+from idpsync.sources.google.reader import GoogleSource
 from idpsync.store import Store
 from tests.sources.google_support import connector, oauth_settings
 

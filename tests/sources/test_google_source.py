@@ -9,11 +9,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from idpsync.config import HttpSettings
 from idpsync.emulators import Fault, Latency
 from idpsync.emulators.google import GoogleEmulator
 from idpsync.http import set_testing
 from idpsync.http.errors import TokenError
+from idpsync.http.settings import HttpSettings
 from idpsync.model import MemberKind
 from tests.sources.google_support import (
     expected_requests,

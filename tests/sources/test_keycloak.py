@@ -10,13 +10,13 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from idpsync.config import HttpSettings
 from idpsync.emulators import Fault, Latency
 from idpsync.emulators.keycloak import KeycloakEmulator
 from idpsync.emulators.tenant import TenantGroup
 from idpsync.http import HttpError
+from idpsync.http.settings import HttpSettings
 from idpsync.model import MemberKind, Snapshot
-from idpsync.sources.keycloak import build_keycloak
+from idpsync.sources.keycloak.reader import build_keycloak
 from tests.sources.keycloak_support import (
     expected_requests,
     no_waits,

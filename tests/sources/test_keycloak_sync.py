@@ -11,7 +11,7 @@ from idpsync.emulators.tenant import TenantGroup, TenantUser
 from idpsync.engine.runner import RunResult, run_sync
 from idpsync.engine.single import run_sync_user
 from idpsync.model import DirectoryState, MemberKind
-from idpsync.sources.keycloak import build_keycloak
+from idpsync.sources.keycloak.reader import build_keycloak
 from idpsync.store import Store
 from tests.sources.keycloak_support import expected_requests, no_waits, settings_for, truth
 

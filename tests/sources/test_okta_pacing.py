@@ -7,10 +7,10 @@ from email.utils import formatdate
 import httpx
 import pytest
 
-from idpsync.config import HttpSettings
 from idpsync.http import Endpoint, HttpError, build_http_client, set_testing
 from idpsync.http.endpoint import ConcreteEndpoint
-from idpsync.sources.okta_pacing import OktaPacer
+from idpsync.http.settings import HttpSettings
+from idpsync.sources.okta.pacing import OktaPacer
 from tests.sources.okta_support import FakeClock
 
 USERS = Endpoint("list_users", "GET", "/api/v1/users", "list users")
@@ -108,7 +108,7 @@ async def test_http_client_calls_the_hook_around_every_request(fail: bool) -> No
 
 
 def test_incremental_marks_never_pass_the_start_of_the_read() -> None:
-    from idpsync.sources.okta_incremental import marks, server_time
+    from idpsync.sources.okta.incremental import marks, server_time
 
     users = [
         {"lastUpdated": "2026-03-01T10:05:00.000Z"},

@@ -7,8 +7,7 @@ import pytest
 
 from idpsync.config import ConfigError, parse_config
 from idpsync.errors import SourceError
-from idpsync.sources.onelogin import base_url
-from idpsync.sources.onelogin_api import (
+from idpsync.sources.onelogin.api import (
     Activity,
     BodyCursor,
     CallBudget,
@@ -17,6 +16,7 @@ from idpsync.sources.onelogin_api import (
     to_role,
     to_user,
 )
+from idpsync.sources.onelogin.reader import base_url
 from idpsync.sources.shape import BadRecord
 from tests.sources.onelogin_support import settings
 

@@ -18,7 +18,7 @@ import pytest
 
 from idpsync.config import ConnectorSettings, TargetSettings
 from idpsync.engine.runner import run_sync
-from idpsync.sources.file import FileSource
+from idpsync.sources.file.reader import FileSource
 from idpsync.store import Store
 
 PG = os.environ.get("IDPSYNC_TEST_PG", "127.0.0.1:5432")

@@ -31,8 +31,9 @@ from idpsync.config import (
     load_config,
 )
 from idpsync.diagnostics import StepResult, check_source, for_check, retries_kept_aside
-from idpsync.sources import SourceError, build_source
+from idpsync.errors import SourceError
 from idpsync.sources.base import Source
+from idpsync.sources.registry import build_source
 from idpsync.textsafety import printable
 
 

@@ -37,8 +37,9 @@ from idpsync.config import (
 from idpsync.engine import outcome, report
 from idpsync.engine.runner import RunResult, run_sync
 from idpsync.engine.single import run_sync_user
-from idpsync.sources import SourceError, build_source
+from idpsync.errors import SourceError
 from idpsync.sources.base import Event
+from idpsync.sources.registry import build_source
 from idpsync.store import Store
 from idpsync.textsafety import printable, safe_json
 

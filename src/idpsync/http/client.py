@@ -27,7 +27,6 @@ from urllib.parse import urlsplit
 import httpx
 
 from idpsync import __version__
-from idpsync.config import HttpSettings
 from idpsync.errors import SourceError
 from idpsync.http import errors as e
 from idpsync.http.body import json_body
@@ -45,6 +44,7 @@ from idpsync.http.paging import Page, Paginator, merged, records_of
 from idpsync.http.policy import Action, backoff, classify_error, classify_response, pause
 from idpsync.http.policy import server_wait as _server_wait
 from idpsync.http.redact import install_log_filter, redact_url
+from idpsync.http.settings import HttpSettings
 from idpsync.http.stats import RequestStats
 from idpsync.http.translate import (
     DeadlineExceeded,

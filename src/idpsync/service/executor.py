@@ -26,8 +26,8 @@ from idpsync.service.locks import ConnectorLocks
 from idpsync.service.logs import bind_connector
 from idpsync.service.metrics import Metrics
 from idpsync.service.runlog import RunLogStore
-from idpsync.sources import build_source
 from idpsync.sources.base import Event, Source
+from idpsync.sources.registry import build_source
 from idpsync.store.store import Store
 
 log = logging.getLogger("idpsync.service")

@@ -125,8 +125,9 @@ class Scheduler:
         return started
 
     def _incremental_ok(self, name: str) -> bool:
+        from idpsync.errors import SourceError
         from idpsync.service.executor import supports_incremental
-        from idpsync.sources import SourceError, build_source
+        from idpsync.sources.registry import build_source
 
         try:
             source = build_source(self.executor.loaded, self.executor.loaded.connector(name))

@@ -17,9 +17,10 @@ from idpsync.config import ConfigError
 from idpsync.diagnostics import check_source, for_check
 from idpsync.engine import report
 from idpsync.engine.single import run_sync_user
+from idpsync.errors import SourceError
 from idpsync.service.executor import supports_incremental
 from idpsync.service.scheduler import last_good_run, next_slot, utcnow
-from idpsync.sources import SourceError, build_source
+from idpsync.sources.registry import build_source
 from idpsync.store import approvals
 from idpsync.targets.state import TargetState, pending_count
 from idpsync.web import queries

@@ -18,7 +18,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from idpsync.auth.authorize import AuthorizationCodeFlow, Pkce, authorization_url, exchange_code
-from idpsync.sources import SourceError, build_source
+from idpsync.errors import SourceError
+from idpsync.sources.registry import build_source
 from idpsync.web.api import service
 from idpsync.web.errors import PageError
 from idpsync.web.pages import _need_admin, _page

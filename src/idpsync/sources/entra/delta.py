@@ -33,13 +33,13 @@ from idpsync.errors import SourceError
 from idpsync.http.errors import BadRequest, HttpError, NotFound
 from idpsync.http.origins import check_link
 from idpsync.model import MemberKind, Membership, Snapshot
-from idpsync.sources import entra_graph as g
 from idpsync.sources.base import DeltaResult, Event, Progress
+from idpsync.sources.entra import graph as g
 from idpsync.sources.shape import ShapeError, identified, optional_text, page_items, records
 
 if TYPE_CHECKING:
     from idpsync.http import Endpoint
-    from idpsync.sources.entra import EntraSource
+    from idpsync.sources.entra.reader import EntraSource
 
 
 class Expired(Exception):
@@ -118,8 +118,8 @@ async def _round(
 
 
 def source_fatal(exc: HttpError) -> bool:
-    """Failures retrying cannot fix (see :func:`idpsync.sources.entra.fatal`)."""
-    from idpsync.sources.entra import fatal
+    """Failures retrying cannot fix (see :func:`idpsync.sources.entra.reader.fatal`)."""
+    from idpsync.sources.entra.reader import fatal
 
     return fatal(exc)
 

@@ -20,7 +20,7 @@ and R roles (``g`` = 1 when groups are read, ``r`` = 1 when roles are read, else
 
 If the users' records lack ``role_ids`` (older API answers), roles' members are listed per
 role instead: + Σ_roles P(members) — still never one call per user. An incremental read
-(:meth:`OneLoginSource.delta`, see :mod:`~idpsync.sources.onelogin_delta`) replaces P(U)
+(:meth:`OneLoginSource.delta`, see :mod:`~idpsync.sources.onelogin.delta`) replaces P(U)
 with P(changed users). A single-user fetch costs 1 (token) + 1 (user; +1 when looked up by
 name and the first filter misses) + 1 if the user is in a group + one per role.
 
@@ -43,18 +43,18 @@ import httpx
 
 from idpsync.auth import OneLoginCredentials
 from idpsync.check_reads import Read, table_reads
-from idpsync.config import OneLoginSourceSettings
 from idpsync.diagnostics import token_probe
 from idpsync.errors import SourceError
 from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, HttpError, json_body
 from idpsync.model import Membership, Snapshot, SourceGroup, SourceUser
-from idpsync.sources import onelogin_api as ol
-from idpsync.sources import onelogin_delta as od
 from idpsync.sources.base import DeltaResult, Event, Probe, Progress, Source, no_progress
 from idpsync.sources.lanes import gather
+from idpsync.sources.onelogin import api as ol
+from idpsync.sources.onelogin import delta as od
+from idpsync.sources.onelogin.settings import OneLoginSourceSettings
 from idpsync.sources.shape import records
 
-log = logging.getLogger("idpsync.sources.onelogin")
+log = logging.getLogger("idpsync.sources.onelogin.reader")
 
 
 class BudgetStop(SourceError):

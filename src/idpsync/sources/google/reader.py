@@ -48,15 +48,15 @@ from pydantic import SecretStr
 from idpsync.auth import CachedTokenProvider, JwtBearer, RefreshTokenFlow
 from idpsync.auth.authorize import AuthorizationCodeFlow
 from idpsync.check_reads import Read, table_reads
-from idpsync.config import GoogleSourceSettings
 from idpsync.diagnostics import token_probe
 from idpsync.errors import SourceError
 from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, json_body
 from idpsync.http import errors as e
 from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
-from idpsync.sources import google_api as g
 from idpsync.sources.base import Event, Probe, Progress, Source, no_progress
 from idpsync.sources.clean import usable_id
+from idpsync.sources.google import api as g
+from idpsync.sources.google.settings import GoogleSourceSettings
 from idpsync.sources.lanes import Lanes, both, gather
 from idpsync.sources.shape import identified, records
 

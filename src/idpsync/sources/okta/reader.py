@@ -31,14 +31,14 @@ bucket with its own pacing state). The wall time is the longer of the users chai
 ``group_types``), ``T`` = 1 token request in OAuth mode and 0 with an API token. (Okta sends no
 ``next`` link after the last page.) Retries and 429s come on top; pacing makes the latter zero.
 
-Incremental reads (:meth:`OktaSource.delta`, :mod:`~idpsync.sources.okta_incremental`, run by
+Incremental reads (:meth:`OktaSource.delta`, :mod:`~idpsync.sources.okta.incremental`, run by
 ``idpsync sync --incremental`` or an automatic run between full reconciles) cost
 ``p(C, 200) + p(G, groups_page_size) + Σ_{changed g} p(m_g, 1000) + T``.
 
 A single-user fetch costs 2 requests (+T): ``GET /api/v1/users/{id|login}`` and
 ``GET /api/v1/users/{id}/groups``.
 
-Pacing: :class:`~idpsync.sources.okta_pacing.OktaPacer` reads ``X-Rate-Limit-*`` of every
+Pacing: :class:`~idpsync.sources.okta.pacing.OktaPacer` reads ``X-Rate-Limit-*`` of every
 answer per bucket and waits for the next window rather than using the last ``reserve`` share.
 """
 
@@ -54,13 +54,11 @@ import httpx
 
 from idpsync.auth import PrivateKeyJwt, StaticToken
 from idpsync.check_reads import Read, table_reads
-from idpsync.config import OktaSourceSettings
 from idpsync.errors import SourceError
 from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, json_body
 from idpsync.http import errors as e
 from idpsync.http.errors import NotFound
 from idpsync.model import Membership, Snapshot, SourceGroup, SourceUser
-from idpsync.sources import okta_incremental
 from idpsync.sources.base import (
     DeltaResult,
     Event,
@@ -71,8 +69,10 @@ from idpsync.sources.base import (
     no_progress,
 )
 from idpsync.sources.lanes import gather
-from idpsync.sources.okta_pacing import OktaPacer
-from idpsync.sources.okta_records import checked_group, checked_user, login_of, name_of
+from idpsync.sources.okta import incremental as okta_incremental
+from idpsync.sources.okta.pacing import OktaPacer
+from idpsync.sources.okta.records import checked_group, checked_user, login_of, name_of
+from idpsync.sources.okta.settings import OktaSourceSettings
 from idpsync.sources.shape import identified, records
 
 TOKEN = Endpoint(
@@ -190,7 +190,7 @@ class OktaSource(Source):
         self.token_endpoint = http.target(TOKEN)
         self.state: dict[str, Any] = {}
         """High-water marks after a complete read (also offered as :attr:`saved_state`, see
-        :mod:`idpsync.sources.okta_incremental`)."""
+        :mod:`idpsync.sources.okta.incremental`)."""
         self.started: str | None = None
         """Server time (``Date`` − 1 s) of the first answer of the current read."""
         self.active = frozenset(settings.active_statuses)

@@ -55,7 +55,6 @@ import httpx
 from idpsync.auth import ClientSecret
 from idpsync.auth.base import CachedTokenProvider, Token
 from idpsync.check_reads import Read, table_reads
-from idpsync.config import KeycloakSourceSettings
 from idpsync.errors import SourceError
 from idpsync.http import (
     ConcreteEndpoint,
@@ -68,8 +67,9 @@ from idpsync.http import (
 from idpsync.http import errors as e
 from idpsync.model import Snapshot
 from idpsync.sources.base import Event, Probe, Progress, Source, no_progress
-from idpsync.sources.keycloak_auth import PasswordGrant
-from idpsync.sources.keycloak_tree import GroupTree, user_record
+from idpsync.sources.keycloak.auth import PasswordGrant
+from idpsync.sources.keycloak.settings import KeycloakSourceSettings
+from idpsync.sources.keycloak.tree import GroupTree, user_record
 from idpsync.sources.lanes import Lanes, both, gather
 from idpsync.sources.shape import BadRecord, identified, records
 

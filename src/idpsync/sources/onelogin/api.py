@@ -1,6 +1,6 @@
 """OneLogin protocol logic without I/O: endpoints, pagination, records, the hourly budget.
 
-The source (:mod:`idpsync.sources.onelogin`) sends the requests; everything here is a plain
+The source (:mod:`idpsync.sources.onelogin.reader`) sends the requests; everything here is a plain
 function or a small class over responses, so it is tested without a network.
 """
 

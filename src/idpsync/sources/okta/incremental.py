@@ -32,7 +32,7 @@ from idpsync.sources.base import Event, Progress
 from idpsync.sources.shape import records
 
 if TYPE_CHECKING:
-    from idpsync.sources.okta import OktaSource
+    from idpsync.sources.okta.reader import OktaSource
 
 
 def marks(
@@ -79,7 +79,7 @@ async def snapshot_since(
     source: OktaSource, mirror: Snapshot, state: Mapping[str, Any], progress: Progress
 ) -> Snapshot:
     """The mirror with every change since the marks merged in (see module docstring)."""
-    from idpsync.sources.okta import (
+    from idpsync.sources.okta.reader import (
         GROUPS,
         USERS,
         USERS_PAGE,

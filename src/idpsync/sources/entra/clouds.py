@@ -15,9 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from idpsync.config import EntraSourceSettings
 from idpsync.http.endpoint import ConcreteEndpoint
-from idpsync.sources import entra_graph as g
+from idpsync.sources.entra import graph as g
+from idpsync.sources.entra.settings import EntraSourceSettings
 
 CloudName = Literal["global", "usgov", "dod", "china"]
 

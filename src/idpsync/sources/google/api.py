@@ -1,6 +1,6 @@
 """Google Directory API v1 protocol, without I/O: endpoints, the page-token paginator, records.
 
-The endpoint table drives the fetching code in :mod:`idpsync.sources.google`, ``idpsync
+The endpoint table drives the fetching code in :mod:`idpsync.sources.google.reader`, ``idpsync
 endpoints`` and ``idpsync check``. Parsing turns Directory resources into
 :class:`~idpsync.model.SourceUser` / :class:`~idpsync.model.SourceGroup` /
 :class:`~idpsync.model.Membership` records.

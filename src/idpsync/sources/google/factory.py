@@ -1,4 +1,4 @@
-"""Building a :class:`~idpsync.sources.google.GoogleSource` from a connector's settings.
+"""Building a :class:`~idpsync.sources.google.reader.GoogleSource` from a connector's settings.
 
 The HTTP budget follows ``quota`` (queries per minute → requests per second); in OAuth mode the
 refresh token comes from the :class:`~idpsync.auth.vault.TokenVault` of the configured store.
@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 
-from idpsync.config import ConnectorSettings, GoogleSourceSettings, LoadedConfig
+from idpsync.config import ConnectorSettings, LoadedConfig
 from idpsync.http import build_http_client
-from idpsync.sources.google import GoogleSource
-from idpsync.sources.google_api import GOOGLE_API
+from idpsync.sources.google.api import GOOGLE_API
+from idpsync.sources.google.reader import GoogleSource
+from idpsync.sources.google.settings import GoogleSourceSettings
 
 DEFAULT_CONCURRENCY = 8
 

@@ -41,7 +41,7 @@ Here the groups listing comes first (it names the required groups); then each ro
 listings, then the other groups' member listings, then managers and photos, each step's
 requests concurrently (there is no users chain to leave room for).
 
-Incremental runs and single-user reads: see :mod:`idpsync.sources.entra_delta`.
+Incremental runs and single-user reads: see :mod:`idpsync.sources.entra.delta`.
 
 Any listing that fails after the HTTP layer's retries (or repeats a next-page link) marks the
 snapshot incomplete with a reason naming the endpoint, so the run removes nobody. Failures
@@ -64,17 +64,17 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from idpsync.auth import ClientSecret, PrivateKeyJwt
 from idpsync.auth.base import CachedTokenProvider
 from idpsync.check_reads import table_reads
-from idpsync.config import EntraSourceSettings
 from idpsync.config_policy import PolicySettings, fetch_scope
 from idpsync.diagnostics import token_probe
 from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, build_http_client
 from idpsync.http.errors import HttpError, NotFound
 from idpsync.http.origins import same_origin
 from idpsync.model import MemberKind, Membership, Snapshot, SourceUser
-from idpsync.sources import entra_graph as g
 from idpsync.sources.base import DeltaResult, Event, Probe, Progress, Source, no_progress
 from idpsync.sources.clean import usable_id
-from idpsync.sources.entra_clouds import cloud, endpoint_table, graph_base, token_target
+from idpsync.sources.entra import graph as g
+from idpsync.sources.entra.clouds import cloud, endpoint_table, graph_base, token_target
+from idpsync.sources.entra.settings import EntraSourceSettings
 from idpsync.sources.lanes import Lanes, gather
 from idpsync.sources.shape import ShapeError, identified, records
 
@@ -401,13 +401,13 @@ class EntraSource(Source):
         self, state: dict[str, Any], staged: Snapshot, progress: Progress = no_progress
     ) -> DeltaResult | None:
         """Changes since the saved delta links (``None`` when a token expired)."""
-        from idpsync.sources.entra_delta import read_delta
+        from idpsync.sources.entra.delta import read_delta
 
         return await read_delta(self, state, staged, progress)
 
     async def fetch_user(self, key: str) -> Snapshot | None:
         """One user by id or userPrincipalName, with manager, groups and photo."""
-        from idpsync.sources.entra_delta import read_user
+        from idpsync.sources.entra.delta import read_user
 
         return await read_user(self, key)
 

@@ -1,0 +1,61 @@
+"""The ``source`` table of a Entra ID connector (``type = "entra"``)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from idpsync.settings import Secret, Strict
+from idpsync.sources.settings import SourceBase
+
+
+class EntraCertificate(Strict):
+    """A certificate credential for Entra: the private key signs the JWT client assertion."""
+
+    private_key: Secret
+    """PEM RSA private key, as ``file:/path`` (or ``env:NAME``)."""
+    certificate: Secret
+    """PEM certificate registered on the app (its SHA-1 thumbprint goes in the JWT's ``x5t``)."""
+
+
+class EntraSourceSettings(SourceBase):
+    """The ``entra`` source: Entra ID through Microsoft Graph (``docs/sources/entra.md``)."""
+
+    type: Literal["entra"]
+    """Source type."""
+    tenant: str = Field(min_length=1)
+    """Tenant id (GUID) or primary domain."""
+    client_id: str = Field(min_length=1)
+    """Application (client) id of the app registration."""
+    client_secret: Secret | None = None
+    """Client secret (``env:``/``file:``); or give ``certificate`` instead."""
+    certificate: EntraCertificate | None = None
+    """Certificate credential (private key + certificate); or give ``client_secret``."""
+    api_version: Literal["v1.0", "beta"] = "v1.0"
+    """Graph API version; ignored when ``base_url`` is set (it then ends in the version)."""
+    cloud: Literal["global", "usgov", "dod", "china"] = "global"
+    """National cloud: Graph's host, the token service's host and the token scope
+    (``global``, ``usgov`` = US Government L4, ``dod`` = L5, ``china`` = 21Vianet)."""
+    scope: str | None = None
+    """Token scope override; default: the cloud's Graph scope (never ``base_url``'s host)."""
+    fetch_managers: bool = True
+    """Read each user's manager (``$expand=manager`` on the user listing)."""
+    fetch_photos: bool = False
+    """Read each user's photo version (one request per user; bytes only when it changed)."""
+    transitive: bool | None = None
+    """Read nested groups below required groups / above a user; default: the policy's flag."""
+    full_sync_every_hours: float = Field(24.0, ge=0)
+    """An automatic (``idpsync sync``) run is a full read when the last one is older than this."""
+
+    @field_validator("certificate")
+    @classmethod
+    def _one_credential(cls, value: EntraCertificate | None, info: Any) -> EntraCertificate | None:
+        if value is not None and info.data.get("client_secret") is not None:
+            raise ValueError("give either client_secret or certificate, not both")
+        return value
+
+    def model_post_init(self, _context: Any) -> None:
+        """Require one credential."""
+        if self.client_secret is None and self.certificate is None:
+            raise ValueError("client_secret: required key is missing (or give certificate)")

@@ -1,0 +1,19 @@
+"""The file connector: settings, endpoints, reader (see docs/architecture.md, "Add an IdP")."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from idpsync.sources.base import Source
+    from idpsync.sources.registry import SourceContext
+
+
+def build(context: SourceContext) -> Source:
+    """The file source of a connector (its ``path`` relative to the configuration file)."""
+    from idpsync.sources.file.reader import FileSource
+    from idpsync.sources.file.settings import FileSourceSettings
+
+    settings = context.connector.source
+    assert isinstance(settings, FileSourceSettings)
+    return FileSource(context.config.resolve_path(settings.path))

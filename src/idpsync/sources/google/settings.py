@@ -1,0 +1,57 @@
+"""The ``source`` table of a Google connector (``type = "google"``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from idpsync.config_urls import HttpUrlText
+from idpsync.settings import Secret
+from idpsync.sources.settings import SourceBase
+
+
+class GoogleSourceSettings(SourceBase):
+    """The ``google`` source: Google Workspace through the Admin SDK Directory API v1.
+
+    Two ways to sign in: a service account with domain-wide delegation (``credentials`` +
+    ``subject``), or OAuth consent by an administrator (``client_id`` + ``client_secret``, then
+    ``idpsync authorize``). See ``docs/sources/google.md``.
+    """
+
+    type: Literal["google"]
+    """Source type."""
+    customer: str = "my_customer"
+    """Customer id to list (``my_customer``: the signed-in administrator's own)."""
+    domain: str | None = None
+    """List only this domain's users and groups instead of the whole customer."""
+    credentials: Secret | None = None
+    """Service account key file (JSON), as ``file:/path`` or ``env:NAME``."""
+    subject: str | None = None
+    """Administrator the service account impersonates (domain-wide delegation)."""
+    client_id: str | None = None
+    """OAuth client id (consent mode)."""
+    client_secret: Secret | None = None
+    """OAuth client secret (consent mode), as ``env:NAME`` or ``file:/path``."""
+    auth_url: HttpUrlText | None = None
+    """Override of the consent page URL (default Google's)."""
+    fetch_photos: bool = False
+    """Read every user's photo (one request per user with a photo) for ``photo_ref``."""
+    nested: bool = False
+    """List members with ``includeDerivedMembership``: members of nested groups count as
+    direct members of every group above them."""
+    quota: int = Field(2400, ge=1, le=1_000_000)
+    """Directory API queries per minute the connector may use (the project's quota per user)."""
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> GoogleSourceSettings:
+        if self.credentials is not None and self.client_id is not None:
+            raise ValueError("use either credentials + subject or client_id + client_secret")
+        if self.credentials is not None and not self.subject:
+            raise ValueError("a service account needs 'subject', the administrator to impersonate")
+        if self.credentials is None and (self.client_id is None or self.client_secret is None):
+            raise ValueError(
+                "set credentials (service account key) + subject, or client_id + client_secret "
+                "(OAuth consent, then 'idpsync authorize')"
+            )
+        return self

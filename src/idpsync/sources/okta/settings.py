@@ -1,0 +1,71 @@
+"""The ``source`` table of a Okta connector (``type = "okta"``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from idpsync.config_urls import HttpUrlText
+from idpsync.settings import Secret
+from idpsync.sources.settings import SourceBase
+
+OktaStatus = Literal[
+    "STAGED",
+    "PROVISIONED",
+    "ACTIVE",
+    "RECOVERY",
+    "PASSWORD_EXPIRED",
+    "LOCKED_OUT",
+    "SUSPENDED",
+    "DEPROVISIONED",
+]
+
+
+class OktaSourceSettings(SourceBase):
+    """The ``okta`` source: an Okta org's Management API (see ``docs/sources/okta.md``)."""
+
+    type: Literal["okta"]
+    """Source type."""
+    base_url: HttpUrlText = Field(min_length=1)
+    """The org URL, e.g. ``https://example.okta.com``."""
+    api_token: Secret | None = None
+    """An API token (sent as ``SSWS``); or use ``client_id`` + ``private_key``."""
+    client_id: str | None = None
+    """Client id of an OAuth service app (``private_key_jwt``)."""
+    private_key: Secret | None = None
+    """PEM RSA private key of the service app."""
+    key_id: str | None = None
+    """The key's ``kid`` as registered with the app (sent in the assertion header)."""
+    scopes: list[str] = ["okta.users.read", "okta.groups.read"]
+    """Scopes requested for the service app's access token."""
+    reserve: float = Field(0.2, ge=0.0, lt=1.0)
+    """Share of every rate-limit bucket left to the org's other integrations."""
+    active_statuses: list[OktaStatus] = [
+        "ACTIVE",
+        "RECOVERY",
+        "PASSWORD_EXPIRED",
+        "LOCKED_OUT",
+    ]
+    """User statuses that count as active; every other status is inactive."""
+    include_deprovisioned: bool = True
+    """Also read ``DEPROVISIONED`` users (one more listing), so cleanup sees them as inactive."""
+    group_types: list[Literal["OKTA_GROUP", "APP_GROUP", "BUILT_IN"]] = [
+        "OKTA_GROUP",
+        "APP_GROUP",
+        "BUILT_IN",
+    ]
+    """Group types to read (skip ``BUILT_IN`` to save reading ``Everyone``'s members)."""
+    groups_page_size: int = Field(10000, ge=1, le=10000)
+    """``limit`` of ``GET /api/v1/groups``."""
+    full_reconcile_hours: float = Field(24.0, ge=0)
+    """An incremental read turns into a full one when the last full read is this old."""
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> OktaSourceSettings:
+        app = self.client_id is not None or self.private_key is not None
+        if self.api_token is not None and app:
+            raise ValueError("give either api_token or client_id + private_key, not both")
+        if self.api_token is None and not (self.client_id and self.private_key):
+            raise ValueError("needs api_token, or client_id and private_key (OAuth service app)")
+        return self
