@@ -129,8 +129,14 @@ def build_http_client(
     default_concurrency: int = DEFAULT_CONCURRENCY,
     transport: httpx.AsyncBaseTransport | None = None,
     stats: RequestStats | None = None,
+    auth: TokenProvider | Callable[[HttpClient], TokenProvider] | None = None,
+    pacer: Pacer | None = None,
 ) -> HttpClient:
-    """One connector's client; ``default_*`` are the source's budget defaults."""
+    """One connector's client, complete at construction.
+
+    ``default_*`` are the source's budget defaults, ``auth`` its token flow (or a factory
+    taking the client), ``pacer`` its pacing strategy.
+    """
     budget = RequestBudget(
         settings.requests_per_second or default_rate,
         settings.concurrency or default_concurrency,
@@ -141,6 +147,8 @@ def build_http_client(
         base_url=base_url,
         budget=budget,
         stats=stats,
+        auth=auth,
+        pacer=pacer,
     )
 
 
