@@ -25,7 +25,7 @@ from idpsync.http.settings import HttpSettings
 from idpsync.sources.entra import graph as entra_graph
 from idpsync.sources.entra.reader import EntraSource
 from idpsync.sources.entra.settings import EntraSourceSettings
-from idpsync.sources.google import api as google_api
+from idpsync.sources.google import endpoints as google_endpoints
 from idpsync.sources.keycloak import reader as keycloak
 from idpsync.sources.keycloak.reader import KeycloakSource
 from idpsync.sources.okta import reader as okta
@@ -62,7 +62,7 @@ async def entra() -> Built:
 
 async def google() -> Built:
     emu = GoogleEmulator.generate(users=5, groups=2, seed=1)
-    return emu, google_support.source(emu).http, google_api.USERS, {}
+    return emu, google_support.source(emu).http, google_endpoints.USERS, {}
 
 
 async def keycloak_() -> Built:

@@ -12,9 +12,10 @@ from pydantic import SecretStr
 from idpsync.config import ConnectorSettings
 from idpsync.emulators.google import GoogleEmulator
 from idpsync.emulators.google.tenant import GoogleTenant
-from idpsync.http import build_http_client
 from idpsync.http.settings import HttpSettings
-from idpsync.sources.google.reader import GoogleSource, Loader, Saver
+from idpsync.sources.google import http_client
+from idpsync.sources.google.auth import Loader, Saver
+from idpsync.sources.google.reader import GoogleSource
 from idpsync.sources.google.settings import GoogleSourceSettings
 
 API = "https://admin.googleapis.com"
@@ -49,14 +50,13 @@ def source(
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> GoogleSource:
     """A GoogleSource talking to ``emu`` in-process, with the budget ``quota`` asks for."""
-    settings = settings or sa_settings(emu)
-    client = build_http_client(
-        http or HttpSettings(),
-        base_url=API,
-        default_rate=settings.quota / 60.0,
-        transport=transport or emu.transport(),
+    settings = (settings or sa_settings(emu)).model_copy(
+        update={"base_url": API, "http": http or HttpSettings()}
     )
-    return GoogleSource(client, settings, "gws", load, save)
+    client = http_client(
+        settings, "gws", load=load, save=save, transport=transport or emu.transport()
+    )
+    return GoogleSource(settings, client)
 
 
 def connector(settings: GoogleSourceSettings, **policy: Any) -> ConnectorSettings:

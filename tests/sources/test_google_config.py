@@ -56,9 +56,7 @@ def test_a_bad_key_file_is_named_without_its_content() -> None:
     from pydantic import SecretStr
 
     from idpsync.errors import SourceError
-    from idpsync.http import build_http_client
-    from idpsync.http.settings import HttpSettings
-    from idpsync.sources.google.reader import GoogleSource
+    from idpsync.sources.google import http_client
     from idpsync.sources.google.settings import GoogleSourceSettings
 
     settings = GoogleSourceSettings.model_validate(
@@ -69,6 +67,6 @@ def test_a_bad_key_file_is_named_without_its_content() -> None:
         }
     )
     with pytest.raises(SourceError) as error:
-        GoogleSource(build_http_client(HttpSettings()), settings)
+        http_client(settings)
     assert "not a Google service account key" in str(error.value)
     assert "zzz-secret" not in str(error.value)

@@ -20,8 +20,8 @@ from idpsync.cli import app
 from idpsync.emulators.google import GoogleEmulator
 from idpsync.engine.runner import run_sync
 from idpsync.errors import SourceError
-from idpsync.http import build_http_client, set_testing
-from idpsync.http.settings import HttpSettings
+from idpsync.http import set_testing
+from idpsync.sources.google import http_client
 from idpsync.sources.google.reader import GoogleSource
 from idpsync.store import Store
 from tests.sources.google_support import connector, oauth_settings
@@ -67,8 +67,7 @@ async def test_oauth_consent_sync_revocation_and_refusal(store: Store) -> None:
         )
 
         def make() -> GoogleSource:
-            http = build_http_client(HttpSettings(), base_url=server.url)
-            return GoogleSource(http, settings, "gws", load, save)
+            return GoogleSource(settings, http_client(settings, "gws", load=load, save=save))
 
         src = make()
         flow = src.authorization_flow()

@@ -41,7 +41,7 @@ def endpoint_table(settings: ConnectorSettings) -> list[ConcreteEndpoint]:
 
         return keycloak.endpoint_table(source)
     if isinstance(source, GoogleSourceSettings):
-        from idpsync.sources.google import reader as google
+        from idpsync.sources.google import endpoints as google
 
         return google.endpoint_table(source)
     raise SourceError(f"unsupported source type {source.type!r}")

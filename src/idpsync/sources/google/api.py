@@ -1,9 +1,9 @@
-"""Google Directory API v1 protocol, without I/O: endpoints, the page-token paginator, records.
+"""Google Directory API v1 records, without I/O: resources in, idpsync records out.
 
-The endpoint table drives the fetching code in :mod:`idpsync.sources.google.reader`, ``idpsync
-endpoints`` and ``idpsync check``. Parsing turns Directory resources into
+Parsing turns Directory ``User``, ``Group`` and ``Member`` resources into
 :class:`~idpsync.model.SourceUser` / :class:`~idpsync.model.SourceGroup` /
-:class:`~idpsync.model.Membership` records.
+:class:`~idpsync.model.Membership` records; the calls themselves are declared in
+:mod:`idpsync.sources.google.endpoints`.
 """
 
 from __future__ import annotations
@@ -11,12 +11,10 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-from idpsync.errors import SourceError
-from idpsync.http import Endpoint
 from idpsync.model import MemberKind, Membership, SourceGroup, SourceUser
+from idpsync.sources.google.endpoints import PHOTO
 from idpsync.sources.shape import (
     FLAG,
     LIST,
@@ -27,100 +25,10 @@ from idpsync.sources.shape import (
     ShapeError,
     check,
     json_object,
-    optional_text,
-    page_items,
 )
 
-GOOGLE_API = "https://admin.googleapis.com"
-GOOGLE_TOKEN = "https://oauth2.googleapis.com/token"
-GOOGLE_CONSENT = "https://accounts.google.com/o/oauth2/v2/auth"
-_SCOPE = "https://www.googleapis.com/auth/admin.directory."
-USER_SCOPE = _SCOPE + "user.readonly"
-GROUP_SCOPE = _SCOPE + "group.readonly"
-MEMBER_SCOPE = _SCOPE + "group.member.readonly"
-SCOPES = (USER_SCOPE, GROUP_SCOPE, MEMBER_SCOPE)
-USER_PAGE, GROUP_PAGE, MEMBER_PAGE = 500, 200, 200
-"""Google's maximum ``maxResults`` for users, groups and members."""
-
-TOKEN = Endpoint("token", "POST", GOOGLE_TOKEN, "obtain an access token", token=True)
-USERS = Endpoint(
-    "list_users", "GET", "/admin/directory/v1/users", "list users", permission=USER_SCOPE
-)
-USER = Endpoint(
-    "get_user", "GET", "/admin/directory/v1/users/{userKey}", "read one user", USER_SCOPE
-)
-PHOTO = Endpoint(
-    "user_photo",
-    "GET",
-    "/admin/directory/v1/users/{userKey}/photos/thumbnail",
-    "read a user's photo",
-    USER_SCOPE,
-)
-GROUPS = Endpoint(
-    "list_groups",
-    "GET",
-    "/admin/directory/v1/groups",
-    "list groups (all, or a user's direct groups)",
-    GROUP_SCOPE,
-)
-GROUP = Endpoint(
-    "get_group",
-    "GET",
-    "/admin/directory/v1/groups/{groupKey}",
-    "read one group (is a group whose members answered 404 really gone?)",
-    GROUP_SCOPE,
-)
-MEMBERS = Endpoint(
-    "list_members",
-    "GET",
-    "/admin/directory/v1/groups/{groupKey}/members",
-    "list a group's members",
-    MEMBER_SCOPE,
-)
 VOLATILE = frozenset({"kind", "etag", "lastLoginTime", "thumbnailPhotoUrl"})
 """User fields not kept as attributes: they change without the person changing."""
-
-
-@dataclass
-class PageTokens:
-    """Google's body cursor: ``{"users": […], "nextPageToken": "…"}`` → ``pageToken=…``.
-
-    >>> p = PageTokens("users"); p.advance({"users": [1], "nextPageToken": "t1"})
-    True
-    >>> p.params
-    {'pageToken': 't1'}
-
-    A page without the item key is an empty page (Google omits empty lists); the listing goes
-    on while a token is given. A token seen before is an error, never an endless loop.
-    """
-
-    key: str
-    params: dict[str, str] = field(default_factory=dict)
-    seen: set[str] = field(default_factory=set)
-
-    def items(self, body: object) -> list[Any]:
-        """The page's items (none when the key is absent); ShapeError for a wrong shape."""
-        return list(page_items(body, self.key, f"the {self.key} listing"))
-
-    def advance(self, body: object) -> bool:
-        """Remember the next token; False when the listing is finished."""
-        page = json_object(body, f"the {self.key} listing")
-        token = optional_text(page, "nextPageToken", f"the {self.key} listing")
-        if not token:
-            return False
-        if token in self.seen:
-            raise SourceError(
-                f"the IdP returned the same nextPageToken twice while listing {self.key}; "
-                "stopping instead of looping (a server-side paging bug; try again later)"
-            )
-        self.seen.add(token)
-        self.params = {"pageToken": str(token)}
-        return True
-
-
-def scope_params(customer: str, domain: str | None) -> dict[str, str]:
-    """``customer=…`` or ``domain=…`` for the users and groups listings."""
-    return {"domain": domain} if domain else {"customer": customer}
 
 
 def emails_of(user: Mapping[str, Any]) -> list[str]:

@@ -33,49 +33,70 @@ Mapping: ``suspended`` or ``archived`` → inactive (both keep the account from 
 ``attributes.archived`` tells them apart); ``relations[type=manager]`` (an e-mail, matched
 against primary addresses and aliases) → ``manager_id``; external members and the
 ``CUSTOMER`` member of a group are skipped. A listing that fails after retries marks the
-snapshot incomplete (nothing is removed); refused credentials fail the run. A 404 on a group's
-member listing means the group is gone only if ``GET groups/{groupKey}`` answers 404 too.
+snapshot incomplete (nothing is removed); refused credentials fail the run (:data:`RULE`
+decides which failure is which). A 404 on a group's member listing means the group is gone only
+if ``GET groups/{groupKey}`` answers 404 too.
+
+Listings are read with :meth:`~idpsync.http.HttpClient.read_all` as the endpoint table of
+:mod:`idpsync.sources.google.endpoints` says (page tokens, item keys); the HTTP client comes
+ready, with its token flow (:mod:`idpsync.sources.google.auth`), from
+:func:`idpsync.sources.google.http_client`.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import SecretStr
-
-from idpsync.auth import CachedTokenProvider, JwtBearer, RefreshTokenFlow
+from idpsync.auth import CachedTokenProvider
 from idpsync.auth.authorize import AuthorizationCodeFlow
-from idpsync.check_reads import Read, table_reads
+from idpsync.check_reads import table_reads
 from idpsync.diagnostics import token_probe
 from idpsync.errors import SourceError
 from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, json_body
 from idpsync.http import errors as e
+from idpsync.http.failure import FailureRule
 from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources.base import Event, Probe, Progress, Source, no_progress
 from idpsync.sources.clean import usable_id
 from idpsync.sources.google import api as g
+from idpsync.sources.google.endpoints import (
+    GOOGLE_CONSENT,
+    GROUP,
+    GROUP_PAGE,
+    GROUPS,
+    MEMBER_PAGE,
+    MEMBERS,
+    PHOTO,
+    SCOPES,
+    TOKEN,
+    USER,
+    USER_PAGE,
+    USERS,
+    endpoint_table,
+    reads,
+    scope_params,
+    token_endpoint,
+)
 from idpsync.sources.google.settings import GoogleSourceSettings
 from idpsync.sources.lanes import Lanes, both, gather
 from idpsync.sources.shape import identified, records
 
-FATAL = (e.TokenError, e.Unauthorized, e.Forbidden, e.BadRequest)
-"""Errors that mean the configuration is wrong: the run fails instead of going on partially."""
-Loader = Callable[[], Awaitable[str | None]]
-Saver = Callable[[str], Awaitable[None]]
+if TYPE_CHECKING:
+    from idpsync.sources.registry import SourceContext
 
 
-def endpoint_table(
-    settings: GoogleSourceSettings, base: str | None = None
-) -> list[ConcreteEndpoint]:
-    """Token endpoint and the Directory calls (no credentials needed)."""
-    base = base or settings.base_url or g.GOOGLE_API
-    table = [g.USERS, g.GROUPS, g.MEMBERS, g.GROUP, g.USER] + (
-        [g.PHOTO] if settings.fetch_photos else []
-    )
-    token = ConcreteEndpoint(g.TOKEN, settings.token_url or g.GOOGLE_TOKEN)
-    return [token] + [ep.resolve(base, partial=True) for ep in table]
+def _one_group(exc: e.HttpError) -> bool | None:
+    """A 400 on one group's member listing, or on the re-read of that group, is about it only."""
+    if isinstance(exc, e.BadRequest) and exc.target.endpoint in (MEMBERS, GROUP):
+        return False
+    return None
+
+
+RULE = FailureRule(also_fatal=(e.BadRequest,), custom=_one_group)
+"""Which failures end the read: those of kind ``config`` (refused token or credentials, a
+missing scope, DNS, TLS, the proxy, a page that is not from Google) and a 400 (a wrong
+``customer`` or ``domain``), except a 404 and a 400 that concern one group only; any other
+failure makes its listing incomplete."""
 
 
 class GoogleSource(Source):
@@ -85,43 +106,20 @@ class GoogleSource(Source):
 
     def __init__(
         self,
-        http: HttpClient,
         settings: GoogleSourceSettings,
-        connector: str = "CONNECTOR",
-        load_refresh: Loader | None = None,
-        save_refresh: Saver | None = None,
+        http: HttpClient,
+        *,
+        context: SourceContext | None = None,
     ) -> None:
         super().__init__()
-        self.http, self.settings, self.connector = http, settings, connector
-        self.stats = http.stats
-        self.token_endpoint = ConcreteEndpoint(g.TOKEN, settings.token_url or g.GOOGLE_TOKEN)
-        self.auth = self._token_provider(load_refresh, save_refresh)
-        http.auth = self.auth
-
-    def _token_provider(self, load: Loader | None, save: Saver | None) -> CachedTokenProvider:
-        s = self.settings
-        if s.credentials is not None:
-            key = _service_account_key(s.credentials)
-            return JwtBearer(
-                self.http,
-                self.token_endpoint,
-                key["client_email"],
-                SecretStr(key["private_key"]),
-                list(g.SCOPES),
-                subject=s.subject,
-                key_id=key.get("private_key_id"),
-                connector=self.connector,
+        if not isinstance(http.auth, CachedTokenProvider):
+            raise TypeError(
+                "GoogleSource needs an HttpClient built with its token flow "
+                "(idpsync.sources.google.http_client)"
             )
-        assert s.client_id is not None and s.client_secret is not None
-        return RefreshTokenFlow(
-            self.http,
-            self.token_endpoint,
-            s.client_id,
-            s.client_secret,
-            load or _never_authorized,
-            save or _discard,
-            connector=self.connector,
-        )
+        self.settings, self.http, self.context = settings, http, context
+        self.stats = http.stats
+        self.auth: CachedTokenProvider = http.auth
 
     # ---- what the CLI asks -----------------------------------------------------------------
 
@@ -131,16 +129,8 @@ class GoogleSource(Source):
 
     def probes(self) -> list[Probe]:
         """A token, then one minimal read per endpoint of the table (members of one group…)."""
-        one = {**self._scope(), "maxResults": "1"}
-        reads = {
-            g.USERS.name: Read(one, gives="user"),
-            g.GROUPS.name: Read(one, gives="group"),
-            g.MEMBERS.name: Read({"maxResults": "1"}, needs={"groupKey": "group"}),
-            g.GROUP.name: Read(needs={"groupKey": "group"}),
-            g.USER.name: Read(needs={"userKey": "user"}),
-            g.PHOTO.name: Read(needs={"userKey": "user"}, absent="this user has no photo"),
-        }
-        return [token_probe(self.auth, g.TOKEN), *table_reads(self.http, self.endpoints(), reads)]
+        table = table_reads(self.http, self.endpoints(), reads(self.settings))
+        return [token_probe(self.auth, TOKEN), *table]
 
     def authorization_flow(self) -> AuthorizationCodeFlow | None:
         """The consent flow (offline access, consent prompt) in OAuth mode; else ``None``."""
@@ -148,11 +138,11 @@ class GoogleSource(Source):
         if s.client_id is None:
             return None
         return AuthorizationCodeFlow(
-            s.auth_url or g.GOOGLE_CONSENT,
-            self.token_endpoint,
+            s.auth_url or GOOGLE_CONSENT,
+            token_endpoint(s),
             s.client_id,
             s.client_secret,
-            g.SCOPES,
+            SCOPES,
             {"access_type": "offline", "prompt": "consent"},
         )
 
@@ -163,23 +153,7 @@ class GoogleSource(Source):
     # ---- listings --------------------------------------------------------------------------
 
     def _scope(self) -> dict[str, str]:
-        return g.scope_params(self.settings.customer, self.settings.domain)
-
-    async def _list(
-        self,
-        endpoint: Endpoint,
-        key: str,
-        params: dict[str, str],
-        values: dict[str, str] | None = None,
-    ) -> list[dict[str, Any]]:
-        """Every item of a listing; raises on the first page that cannot be read."""
-        pages = g.PageTokens(key)
-        items: list[dict[str, Any]] = []
-        while True:
-            body = await self.http.get_json(endpoint, values, params={**params, **pages.params})
-            items += pages.items(body)
-            if not pages.advance(body):
-                return items
+        return scope_params(self.settings.customer, self.settings.domain)
 
     async def snapshot(self, progress: Progress = no_progress) -> Snapshot:
         """The whole customer; incomplete (never partial-as-complete) on any failed listing.
@@ -203,7 +177,7 @@ class GoogleSource(Source):
 
         if self.settings.fetch_photos:  # a photo that could not be read: left as it is
             users = [item for item in users if str(item["id"]) in refs]
-        snap.users = records(snap, g.USERS.label, "user", users, convert, _email)
+        snap.users = records(snap, USERS.label, "user", users, convert, _email)
         snap.groups = [grp for grp in groups if grp.source_id in members]
         snap.memberships = self._edges(snap, members)
         self.stats.extra.update(users=len(snap.users), groups=len(snap.groups))
@@ -213,10 +187,10 @@ class GoogleSource(Source):
         self, snap: Snapshot, lanes: Lanes
     ) -> tuple[list[dict[str, Any]], dict[str, str | None]]:
         """The users listing (the chain ``lanes`` keeps a slot for), then their photos."""
-        params = {**self._scope(), "maxResults": str(g.USER_PAGE)}
+        params = {**self._scope(), "maxResults": str(USER_PAGE)}
         try:
-            items = await self._listing(snap, "users", g.USERS, params)
-            users = records(snap, g.USERS.label, "user", items, g.checked_user, _email)
+            items = await self._listing(snap, "users", USERS, params)
+            users = records(snap, USERS.label, "user", items, g.checked_user, _email)
         finally:
             lanes.chain_done()
         refs = await self._photos(snap, users, lanes) if self.settings.fetch_photos else {}
@@ -226,21 +200,23 @@ class GoogleSource(Source):
         self, snap: Snapshot, lanes: Lanes, progress: Progress
     ) -> tuple[list[SourceGroup], dict[str, list[Membership]]]:
         """The groups listing, then each group's member edges (while users are still listed)."""
-        params = {**self._scope(), "maxResults": str(g.GROUP_PAGE)}
+        params = {**self._scope(), "maxResults": str(GROUP_PAGE)}
         async with lanes.other():
-            items = await self._listing(snap, "groups", g.GROUPS, params)
-        groups = records(snap, g.GROUPS.label, "group", items, g.to_group, _name)
+            items = await self._listing(snap, "groups", GROUPS, params)
+        groups = records(snap, GROUPS.label, "group", items, g.to_group, _name)
         progress(Event("fetch", f"reading members of {len(groups)} groups", 0, len(groups)))
         return groups, await self._all_members(snap, groups, lanes, progress)
 
     async def _listing(
         self, snap: Snapshot, what: str, endpoint: Endpoint, params: dict[str, str]
     ) -> list[dict[str, Any]]:
+        """Every item of a customer-wide listing; none, and ``snap`` incomplete, on a failure."""
         try:
-            return await self._list(endpoint, what, params)
-        except FATAL:
-            raise
-        except SourceError as exc:  # HttpError after retries, or a paging error
+            items: list[dict[str, Any]] = await self.http.read_all(endpoint, params=params)
+            return items
+        except SourceError as exc:  # HttpError after retries, a wrong shape, a repeated token
+            if RULE.fatal(exc):
+                raise
             snap.mark_incomplete(f"the {what} listing could not be read to its end: {exc}")
             return []
 
@@ -272,19 +248,19 @@ class GoogleSource(Source):
         Kept as edges (about 130 bytes a member, against 750 for Google's member resource)
         until the users are listed; the ``CUSTOMER`` member and other kinds count as skipped.
         """
-        params = {"maxResults": str(g.MEMBER_PAGE)}
+        params = {"maxResults": str(MEMBER_PAGE)}
         if self.settings.nested:
             params["includeDerivedMembership"] = "true"
         try:
-            items = await self._list(g.MEMBERS, "members", params, {"groupKey": group.source_id})
+            items = await self.http.read_all(MEMBERS, {"groupKey": group.source_id}, params=params)
         except e.NotFound as exc:
             return await self._gone_or_unread(snap, group, exc)
-        except (e.TokenError, e.Unauthorized, e.Forbidden):
-            raise
-        except (e.HttpError, SourceError) as exc:
+        except SourceError as exc:
+            if RULE.fatal(exc):
+                raise
             snap.mark_incomplete(f"members of group {group.name!r} ({group.source_id}): {exc}")
             return []
-        where = f"{g.MEMBERS.label} ({group.source_id})"
+        where = f"{MEMBERS.label} ({group.source_id})"
         items = identified(snap, where, items)
         edges = [edge for item in items if (edge := g.to_membership(group.source_id, item))]
         self._skipped(len(items) - len(edges))
@@ -300,17 +276,19 @@ class GoogleSource(Source):
         its members unknown: the snapshot is incomplete, so no edge of it is removed.
         """
         try:
-            again = await self.http.request(g.GROUP, {"groupKey": group.source_id}, accept=(404,))
-        except (e.TokenError, e.Unauthorized, e.Forbidden):
-            raise
-        except (e.HttpError, SourceError) as failed:
-            reread = f"and {g.GROUP.label} failed: {failed}"
+            again = await self.http.request(
+                GROUP, {"groupKey": group.source_id}, accept=GROUP.absent
+            )
+        except SourceError as failed:
+            if RULE.fatal(failed):
+                raise
+            reread = f"and {GROUP.label} failed: {failed}"
         else:
-            if again.status_code == 404:
+            if again.status_code in GROUP.absent:
                 return None  # deleted while we were reading
-            reread = f"but {g.GROUP.label} still finds the group"
+            reread = f"but {GROUP.label} still finds the group"
         snap.mark_incomplete(
-            f"{g.MEMBERS.label} for group {group.name!r} ({group.source_id}) answered 404 "
+            f"{MEMBERS.label} for group {group.name!r} ({group.source_id}) answered 404 "
             f"({exc.cause}) {reread}; its members are unknown this run"
         )
         return []
@@ -341,9 +319,9 @@ class GoogleSource(Source):
             try:
                 async with lanes.other():
                     return uid, await self._photo(uid)
-            except FATAL:
-                raise
             except SourceError as exc:  # an HttpError, or a photo of the wrong shape
+                if RULE.fatal(exc):
+                    raise
                 snap.mark_incomplete(f"photo of {item.get('primaryEmail')}: {exc}")
                 return None
 
@@ -351,22 +329,20 @@ class GoogleSource(Source):
         return dict(pair for pair in found if pair is not None)
 
     async def _photo(self, user_key: str) -> str | None:
-        response = await self.http.request(g.PHOTO, {"userKey": user_key}, accept=(404,))
-        return None if response.status_code == 404 else g.photo_ref(json_body(response, g.PHOTO))
+        body = await self.http.get_json(PHOTO, {"userKey": user_key})
+        return None if body is None else g.photo_ref(body)  # None: the user has no photo
 
     # ---- one user --------------------------------------------------------------------------
 
     async def fetch_user(self, key: str) -> Snapshot | None:
         """The user, their direct groups and the groups above those (``groups?userKey=``)."""
-        response = await self.http.request(g.USER, {"userKey": key}, accept=(404, 412))
-        if response.status_code in (404, 412):
-            return None  # 412: deleted recently (Google keeps it ~20 days)
+        body = await self.http.get_json(USER, {"userKey": key})
+        if body is None:
+            return None  # 404, or 412: deleted recently (Google keeps it ~20 days)
         snap = Snapshot()
-        found = records(
-            snap, g.USER.label, "user", [json_body(response, g.USER)], g.checked_user, _email
-        )
+        found = records(snap, USER.label, "user", [body], g.checked_user, _email)
         if not found:
-            raise SourceError(f"{g.USER.label}: the answer for {key!r} is not a usable user")
+            raise SourceError(f"{USER.label}: the answer for {key!r} is not a usable user")
         item = found[0]
         manager = await self._manager_id(g.manager_email(item))
         ref = None
@@ -380,28 +356,28 @@ class GoogleSource(Source):
     async def _manager_id(self, email: str | None) -> str | None:
         if not email:
             return None
-        response = await self.http.request(g.USER, {"userKey": email}, accept=(404, 412))
+        response = await self.http.request(USER, {"userKey": email}, accept=USER.absent)
         if response.status_code != 200:
             return None
-        body = json_body(response, g.USER)
+        body = json_body(response, USER)
         return usable_id(body.get("id")) if isinstance(body, dict) else None
 
     async def _groups_above(self, snap: Snapshot, user_id: str) -> None:
         todo, seen = [(user_id, MemberKind.USER)], set()
-        params = {"maxResults": str(g.GROUP_PAGE)}
+        params = {"maxResults": str(GROUP_PAGE)}
         while todo:
             member, kind = todo.pop()
             if member in seen:
                 continue
             seen.add(member)
             try:
-                parents = await self._list(g.GROUPS, "groups", {**params, "userKey": member})
-            except FATAL:
-                raise
+                parents = await self.http.read_all(GROUPS, params={**params, "userKey": member})
             except SourceError as exc:
+                if RULE.fatal(exc):
+                    raise
                 snap.mark_incomplete(f"groups of {member}: {exc}")
                 continue
-            where = f"{g.GROUPS.label} (userKey={member})"
+            where = f"{GROUPS.label} (userKey={member})"
             for group in records(
                 snap, where, "group", identified(snap, where, parents), g.to_group
             ):
@@ -417,27 +393,3 @@ def _email(item: dict[str, Any]) -> object:
 
 def _name(item: dict[str, Any]) -> object:
     return item.get("name") or item.get("email")
-
-
-def _service_account_key(secret: SecretStr) -> dict[str, str]:
-    try:
-        key = json.loads(secret.get_secret_value())
-        if key.get("type") != "service_account":
-            raise ValueError("not a service account key")
-        if not key.get("client_email") or not key.get("private_key"):
-            raise ValueError("client_email and private_key are required")
-        return {k: str(v) for k, v in key.items()}
-    except (ValueError, KeyError, AttributeError):
-        raise SourceError(
-            "credentials: not a Google service account key (a JSON file with type "
-            "'service_account', client_email and private_key); download a new key for the "
-            "service account in the Google Cloud console (IAM → Service accounts → Keys)"
-        ) from None
-
-
-async def _never_authorized() -> str | None:
-    return None
-
-
-async def _discard(_token: str) -> None:
-    return None
