@@ -26,7 +26,7 @@ from idpsync.sources.entra import graph as entra_graph
 from idpsync.sources.entra.reader import EntraSource
 from idpsync.sources.entra.settings import EntraSourceSettings
 from idpsync.sources.google import endpoints as google_endpoints
-from idpsync.sources.keycloak import reader as keycloak
+from idpsync.sources.keycloak import endpoints as keycloak
 from idpsync.sources.keycloak.reader import KeycloakSource
 from idpsync.sources.okta import reader as okta
 from idpsync.sources.onelogin import api as onelogin_api
@@ -69,7 +69,7 @@ async def keycloak_() -> Built:
     emu = KeycloakEmulator.generate(users=5, groups=2, seed=1)
     source = keycloak_support.source_for(emu)
     assert isinstance(source, KeycloakSource)
-    await source._prepare()  # detects the path prefix and sets the token flow
+    await source.prepare()  # detects the path prefix
     return emu, source.http, keycloak.USERS, dict(source.values)
 
 

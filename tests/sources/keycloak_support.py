@@ -6,13 +6,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import SecretStr
 
 from idpsync.emulators.keycloak import KeycloakEmulator
 from idpsync.http import set_testing
 from idpsync.http.settings import HttpSettings
-from idpsync.sources.keycloak.reader import KeycloakSource, build_keycloak, request_count
+from idpsync.sources.keycloak import http_client
+from idpsync.sources.keycloak.reader import KeycloakSource, request_count
 from idpsync.sources.keycloak.settings import KeycloakSourceSettings
 
 BASE = "http://kc.test"
@@ -41,9 +43,16 @@ def settings_for(emu: KeycloakEmulator, **overrides: Any) -> KeycloakSourceSetti
     return KeycloakSourceSettings.model_validate(raw)
 
 
+def source_over(
+    settings: KeycloakSourceSettings, transport: httpx.AsyncBaseTransport
+) -> KeycloakSource:
+    """A connector with its own HTTP client over ``transport``."""
+    return KeycloakSource(settings, http_client(settings, transport))
+
+
 def source_for(emu: KeycloakEmulator, **overrides: Any) -> KeycloakSource:
     """A connector talking to ``emu`` in-process."""
-    return build_keycloak(settings_for(emu, **overrides), transport=emu.transport())
+    return source_over(settings_for(emu, **overrides), emu.transport())
 
 
 @dataclass

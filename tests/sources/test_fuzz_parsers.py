@@ -28,12 +28,11 @@ from idpsync.sources.base import Source
 from idpsync.sources.clean import normalise
 from idpsync.sources.entra.reader import EntraSource
 from idpsync.sources.file.reader import parse_document
-from idpsync.sources.keycloak.reader import build_keycloak
 from tests.filedata import people
 from tests.sources import google_support, okta_support, onelogin_support
 from tests.sources.entra_support import source_settings
 from tests.sources.fuzz_support import Mutating, Mutation, json_values, mutate, mutations
-from tests.sources.keycloak_support import settings_for
+from tests.sources.keycloak_support import settings_for, source_over
 
 pytestmark = pytest.mark.slow
 FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -100,7 +99,7 @@ def test_google(plan: list[Mutation]) -> None:
 @given(plan=mutations)
 def test_keycloak(plan: list[Mutation]) -> None:
     def make(transport: httpx.AsyncBaseTransport) -> Source:
-        return build_keycloak(settings_for(KEYCLOAK), transport=transport)
+        return source_over(settings_for(KEYCLOAK), transport)
 
     read(make, KEYCLOAK.transport(), plan)
 

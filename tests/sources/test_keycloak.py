@@ -16,12 +16,12 @@ from idpsync.emulators.tenant import TenantGroup
 from idpsync.http import HttpError
 from idpsync.http.settings import HttpSettings
 from idpsync.model import MemberKind, Snapshot
-from idpsync.sources.keycloak.reader import build_keycloak
 from tests.sources.keycloak_support import (
     expected_requests,
     no_waits,
     settings_for,
     source_for,
+    source_over,
     truth,
 )
 from tests.sources.overlap_support import MembersWaitForUsers, members_before_last_users_page
@@ -160,7 +160,7 @@ async def test_users_pages_keep_a_slot_while_members_are_listed() -> None:
     emu = overlap_emulator()
     gate = MembersWaitForUsers(emu, USERS, user_pages=21)
     settings = settings_for(emu, page_size=25, auth_prefix=False)
-    source = build_keycloak(settings, transport=httpx.ASGITransport(app=gate))
+    source = source_over(settings, httpx.ASGITransport(app=gate))
     # a deadlock guard, not a timing check: member lists holding every slot would stall the
     # users chain, and the gate releases them only after the last users page
     snap = await asyncio.wait_for(source.snapshot(), timeout=60)
@@ -287,7 +287,7 @@ async def test_concurrency_setting_bounds_requests_in_flight(concurrency: int) -
     emu = KeycloakEmulator.generate(users=30, groups=20, seed=3, latency=Latency(fixed_ms=3))
     counter = InFlight(emu)
     settings = settings_for(emu, http=HttpSettings(concurrency=concurrency, max_attempts=2))
-    source = build_keycloak(settings, transport=httpx.ASGITransport(app=counter))
+    source = source_over(settings, httpx.ASGITransport(app=counter))
     snap = await source.snapshot()
     assert snap.complete
     assert counter.peak == concurrency  # member lists overlap up to the setting, never beyond

@@ -11,9 +11,14 @@ from idpsync.emulators.tenant import TenantGroup, TenantUser
 from idpsync.engine.runner import RunResult, run_sync
 from idpsync.engine.single import run_sync_user
 from idpsync.model import DirectoryState, MemberKind
-from idpsync.sources.keycloak.reader import build_keycloak
 from idpsync.store import Store
-from tests.sources.keycloak_support import expected_requests, no_waits, settings_for, truth
+from tests.sources.keycloak_support import (
+    expected_requests,
+    no_waits,
+    settings_for,
+    source_over,
+    truth,
+)
 
 __all__ = ["no_waits"]
 NAME = "kc"
@@ -27,7 +32,7 @@ def connector(
 
 async def sync(store: Store, emu: KeycloakEmulator, **source: Any) -> RunResult:
     settings = connector(emu, **source)
-    src = build_keycloak(settings.source, transport=emu.transport())  # type: ignore[arg-type]
+    src = source_over(settings.source, emu.transport())  # type: ignore[arg-type]
     try:
         return await run_sync(store, NAME, settings, src)
     finally:
@@ -120,7 +125,7 @@ async def test_single_user_sync(store: Store) -> None:
     nested = next(g for g, p in emu.tree().parent.items() if p)
     t.add_member(nested, uid)
     settings = connector(emu)
-    src = build_keycloak(settings.source, transport=emu.transport())  # type: ignore[arg-type]
+    src = source_over(settings.source, emu.transport())  # type: ignore[arg-type]
     emu.requests.clear()
     result = await run_sync_user(store, NAME, settings, src, t.users[uid].alias.lower())
     assert result.ok, result.message
@@ -145,7 +150,7 @@ async def test_same_named_subgroups_by_path_and_by_name(store: Store) -> None:
     assert {"/eng/backend", "/sales/backend"} <= names
     # With bare names the two "backend" groups collide: both are reported, neither merged.
     settings = connector(emu, group_name="name")
-    src = build_keycloak(settings.source, transport=emu.transport())  # type: ignore[arg-type]
+    src = source_over(settings.source, emu.transport())  # type: ignore[arg-type]
     by_name = await run_sync(store, NAME, settings, src)
     current = state(store)
     assert current.groups["eng-b"].name == "/eng/backend"  # unchanged, not renamed onto one

@@ -37,7 +37,7 @@ def endpoint_table(settings: ConnectorSettings) -> list[ConcreteEndpoint]:
 
         return onelogin.endpoint_table(source)
     if isinstance(source, KeycloakSourceSettings):
-        from idpsync.sources.keycloak import reader as keycloak
+        from idpsync.sources.keycloak import endpoints as keycloak
 
         return keycloak.endpoint_table(source)
     if isinstance(source, GoogleSourceSettings):

@@ -1,19 +1,52 @@
-"""The keycloak connector: settings, endpoints, reader (see docs/architecture.md, "Add an IdP")."""
+"""The keycloak connector: one realm through the Admin REST API.
+
+``settings`` (the ``source`` table), ``endpoints`` (every call, its paging, the ``check``
+reads), ``auth`` (the ``/auth`` prefix and the token flows), ``tree`` (groups and records) and
+``reader`` (:class:`~idpsync.sources.keycloak.reader.KeycloakSource`). See
+docs/architecture.md, "Add an IdP", and docs/sources/keycloak.md.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import httpx
+
+    from idpsync.http import HttpClient
     from idpsync.sources.base import Source
+    from idpsync.sources.keycloak.settings import KeycloakSourceSettings
     from idpsync.sources.registry import SourceContext
+
+
+def http_client(
+    settings: KeycloakSourceSettings, transport: httpx.AsyncBaseTransport | None = None
+) -> HttpClient:
+    """The connector's HTTP client, complete: base URL, request budget and sign-in flow.
+
+    The base URL is ``base_url`` as configured; the root found for the realm (``/auth`` or
+    not) is the ``{base}`` of the endpoints instead. ``transport`` replaces the network (tests).
+    """
+    from idpsync.http import HttpClient, RequestBudget, build_httpx_client
+    from idpsync.sources.keycloak.auth import RealmRoot, SignIn
+    from idpsync.sources.keycloak.reader import DEFAULT_CONCURRENCY
+
+    root = RealmRoot(settings)
+    http = settings.http
+    return HttpClient(
+        build_httpx_client(http, transport),
+        http,
+        base_url=settings.base_url or "",
+        budget=RequestBudget(http.requests_per_second, http.concurrency or DEFAULT_CONCURRENCY),
+        auth=lambda client: SignIn(client, settings, root),
+    )
 
 
 def build(context: SourceContext) -> Source:
     """A Keycloak source with its HTTP client."""
-    from idpsync.sources.keycloak.reader import build_keycloak
+    from idpsync.sources.keycloak.reader import KeycloakSource
     from idpsync.sources.keycloak.settings import KeycloakSourceSettings
 
     settings = context.connector.source
     assert isinstance(settings, KeycloakSourceSettings)
-    return build_keycloak(settings, transport=context.transport)
+    return KeycloakSource(settings, http_client(settings, context.transport), context=context)

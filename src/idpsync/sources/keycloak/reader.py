@@ -38,76 +38,65 @@ the policy's collision check skips and reports them (never merges them). Keycloa
 direct only; a member of ``/eng/backend`` also holds ``/eng``'s roles: by default the parent
 gets the sub-group as a *group* member (so ``policy.transitive`` and nested-group targets see
 it); ``flatten_subgroups = true`` instead makes every member of a sub-group a direct member of
-each group above it. See ``docs/sources/keycloak.md``.
+each group above it. A failed listing ends the read only when :data:`RULE` says so; else it
+marks the read incomplete. See ``docs/sources/keycloak.md``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from idpsync.auth import ClientSecret
 from idpsync.auth.base import CachedTokenProvider, Token
-from idpsync.check_reads import Read, table_reads
-from idpsync.errors import SourceError
-from idpsync.http import (
-    ConcreteEndpoint,
-    Endpoint,
-    HttpClient,
-    HttpError,
-    build_http_client,
-    json_body,
-)
+from idpsync.check_reads import table_reads
+from idpsync.errors import ShapeError, SourceError
+from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, HttpError
 from idpsync.http import errors as e
+from idpsync.http.failure import FailureRule, missing_base
 from idpsync.model import Snapshot
 from idpsync.sources.base import Event, Probe, Progress, Source, no_progress
-from idpsync.sources.keycloak.auth import PasswordGrant
+from idpsync.sources.keycloak.auth import RealmRoot, SignIn, missing_role
+from idpsync.sources.keycloak.endpoints import (
+    BRIEF,
+    CHILDREN,
+    GROUPS,
+    MEMBERS,
+    READS,
+    TOKEN,
+    USER,
+    USER_GROUPS,
+    USERS,
+    endpoint_table,
+    offset,
+)
 from idpsync.sources.keycloak.settings import KeycloakSourceSettings
-from idpsync.sources.keycloak.tree import GroupTree, user_record
+from idpsync.sources.keycloak.tree import GroupTree, chain, user_record
 from idpsync.sources.lanes import Lanes, both, gather
-from idpsync.sources.shape import BadRecord, identified, records
+from idpsync.sources.shape import identified, records
 
-ADMIN = "/admin/realms/{realm}"
-TOKEN = Endpoint(
-    "token",
-    "POST",
-    "/realms/{realm}/protocol/openid-connect/token",
-    "obtain an access token",
-    token=True,
-)
-REALM = Endpoint("realm", "GET", "/realms/{realm}", "detect the /auth path prefix (Keycloak ≤ 16)")
-USERS = Endpoint("list_users", "GET", ADMIN + "/users", "list users", permission="query-users")
-USER = Endpoint("get_user", "GET", ADMIN + "/users/{id}", "read one user", permission="view-users")
-USER_GROUPS = Endpoint(
-    "user_groups", "GET", ADMIN + "/users/{id}/groups", "groups of one user", "view-users"
-)
-GROUPS = Endpoint("list_groups", "GET", ADMIN + "/groups", "list groups", "query-groups")
-CHILDREN = Endpoint(
-    "group_children", "GET", ADMIN + "/groups/{id}/children", "sub-groups", "query-groups"
-)
-MEMBERS = Endpoint(
-    "group_members", "GET", ADMIN + "/groups/{id}/members", "members of a group", "view-users"
-)
-ENDPOINTS = (TOKEN, REALM, USERS, USER, USER_GROUPS, GROUPS, CHILDREN, MEMBERS)
-_ONE = {"briefRepresentation": "true", "max": "1"}
-READS = {
-    USERS.name: Read(_ONE, gives="user"),
-    USER.name: Read(needs={"id": "user"}),
-    USER_GROUPS.name: Read(_ONE, needs={"id": "user"}),
-    GROUPS.name: Read(_ONE, gives="group"),
-    CHILDREN.name: Read(_ONE, needs={"id": "group"}),
-    MEMBERS.name: Read(_ONE, needs={"id": "group"}),
-}
-"""How ``idpsync check`` reads each endpoint."""
+if TYPE_CHECKING:
+    from idpsync.sources.registry import SourceContext
+
 DEFAULT_CONCURRENCY = 8
-BRIEF = {"briefRepresentation": "true"}
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def _fatal(exc: e.HttpError) -> bool:
+    """What no later request can fix: credentials, roles, a missing realm; nothing else."""
+    if isinstance(exc, e.Forbidden | e.Unauthorized | e.TokenError):
+        return True
+    if isinstance(exc, e.NotFound):
+        return missing_base(exc) is True  # the realm, not one group or user, is missing
+    return False
+
+
+RULE = FailureRule(custom=_fatal)
+"""When a failed listing ends the read: refused credentials or roles (401, 403, the token) and
+a 404 on a realm-wide listing (no such realm). Anything else, including a 404 for one group or
+user that went away while it was read, leaves that listing incomplete and the read goes on."""
 
 
 def request_count(
@@ -132,77 +121,40 @@ def request_count(
     )
 
 
-def root_url(settings: KeycloakSourceSettings) -> str:
-    """The server's root URL, with ``/auth`` when ``auth_prefix`` says so."""
-    root = (settings.base_url or "").rstrip("/")
-    return root + "/auth" if settings.auth_prefix and not root.endswith("/auth") else root
-
-
-def token_target(settings: KeycloakSourceSettings, root: str) -> ConcreteEndpoint:
-    """The token endpoint: the service account's realm, or the administrator's."""
-    if settings.token_url:
-        return ConcreteEndpoint(TOKEN, settings.token_url)
-    realm = settings.realm if settings.client_id is not None else settings.admin_realm
-    return TOKEN.resolve(root, {"realm": realm})
-
-
-def endpoint_table(
-    settings: KeycloakSourceSettings, root: str | None = None
-) -> list[ConcreteEndpoint]:
-    """Every endpoint, URLs filled in for this configuration (no credentials needed)."""
-    root = root or root_url(settings)
-    values = {"realm": settings.realm}
-    detect = [REALM.resolve(root, values)] if settings.auth_prefix is None else []
-    api = [ep.resolve(root, values, partial=True) for ep in ENDPOINTS[2:]]
-    return [token_target(settings, root), *detect, *api]
-
-
 class KeycloakSource(Source):
-    """Reads one realm through the Admin REST API (see module docstring)."""
+    """Reads one realm through the Admin REST API (see module docstring).
+
+    ``http`` is normally built with a :class:`~idpsync.sources.keycloak.auth.SignIn` flow
+    (see :func:`idpsync.sources.keycloak.http_client`); the source then shares that flow's
+    :class:`~idpsync.sources.keycloak.auth.RealmRoot`, so the ``/auth`` prefix is looked for
+    once. ``root`` gives another one.
+    """
 
     type = "keycloak"
 
-    def __init__(self, http: HttpClient, settings: KeycloakSourceSettings) -> None:
+    def __init__(
+        self,
+        settings: KeycloakSourceSettings,
+        http: HttpClient,
+        *,
+        context: SourceContext | None = None,
+        root: RealmRoot | None = None,
+    ) -> None:
         super().__init__()
-        self.http, self.settings = http, settings
+        self.settings, self.http, self.context = settings, http, context
         self.stats = http.stats
-        self.values = {"realm": settings.realm}
-        self.root = self.http.base_url = root_url(settings)
-        self._ready = settings.auth_prefix is not None
-        self._lock = asyncio.Lock()
+        if root is None:
+            root = http.auth.root if isinstance(http.auth, SignIn) else RealmRoot(settings)
+        self.root = root
 
-    # ---- setup ---------------------------------------------------------------------------
+    @property
+    def values(self) -> dict[str, str]:
+        """The placeholders every endpoint needs: ``{base}`` (the root) and ``{realm}``."""
+        return {"base": self.root.current, "realm": self.settings.realm}
 
-    async def _prepare(self) -> None:
-        async with self._lock:
-            if self.http.auth is None:
-                if not self._ready:
-                    await self._detect_prefix()
-                self.http.auth = self._token_provider()
-
-    async def _detect_prefix(self) -> None:
-        for root in (self.root, self.root + "/auth"):
-            target = REALM.resolve(root, self.values)
-            response = await self.http.request(target, authenticate=False, accept=(404,))
-            if response.status_code == 200:
-                self.root = self.http.base_url = root
-                self._ready = True
-                return
-        raise SourceError(
-            f"Keycloak realm {self.settings.realm!r} not found at {self.root}/realms/… nor at "
-            f"{self.root}/auth/realms/… . Remedy: check base_url (the server's root URL, "
-            "without /admin) and realm"
-        )
-
-    def _token_endpoint(self) -> ConcreteEndpoint:
-        return token_target(self.settings, self.root)
-
-    def _token_provider(self) -> CachedTokenProvider:
-        s, target = self.settings, self._token_endpoint()
-        if s.client_id is not None and s.client_secret is not None:
-            return ClientSecret(self.http, target, s.client_id, s.client_secret)
-        assert s.username is not None and s.password is not None
-        return PasswordGrant(self.http, target, s.admin_client_id, s.username, s.password)
+    async def prepare(self) -> None:
+        """Find the realm's root (the ``/auth`` prefix) unless it is known already."""
+        await self.root.url(self.http)
 
     # ---- paging --------------------------------------------------------------------------
 
@@ -217,50 +169,28 @@ class KeycloakSource(Source):
         count: int | None = None,
         params: Mapping[str, str] = BRIEF,
     ) -> list[dict[str, Any]]:
-        """Every item of an offset-paged listing; a failure marks ``snap`` incomplete."""
+        """Every item of an offset-paged listing; a failure marks ``snap`` incomplete.
+
+        The listing ends at a page shorter than ``size`` or once ``count`` items arrived.
+        """
         items: list[dict[str, Any]] = []
-        first = 0
-        while True:
-            query = {**params, "first": str(first), "max": str(size)}
-            try:
-                page = await self.http.get_json(endpoint, {**self.values, **values}, params=query)
-            except HttpError as exc:
-                self._fatal(exc, endpoint, values)
-                snap.mark_incomplete(f"{what} could not be read to the end: {exc}")
-                return items
-            if not isinstance(page, list):
-                snap.mark_incomplete(f"{what}: the answer is not a JSON array")
-                return items
-            items.extend(identified(snap, f"{endpoint.label} ({what})", page))
-            if len(page) < size or (count is not None and len(items) >= count):
-                return items
-            first += size
-
-    def _fatal(self, exc: HttpError, endpoint: Endpoint, values: Mapping[str, str]) -> None:
-        """Raise what no later request can fix: credentials, roles, a missing realm."""
-        if isinstance(exc, e.Forbidden):
-            raise self._forbidden(exc) from exc
-        if isinstance(exc, e.Unauthorized | e.TokenError):
-            raise exc
-        if isinstance(exc, e.NotFound) and "id" not in values:
-            raise exc
-
-    def _forbidden(self, exc: e.Forbidden) -> e.Forbidden:
-        """A 403 in Keycloak's words: which realm-management role is missing, where to add it."""
-        role = exc.target.endpoint.permission or "view-users"
-        client, realm = self.settings.client_id, self.settings.realm
-        if client:
-            who = f"the service-account user of client {client!r}"
-            where = f"Clients → {client} → Service account roles → Assign role"
-        else:
-            who = f"administrator {self.settings.username!r}"
-            where = f"Users → {self.settings.username} → Role mapping → Assign role"
-        cause = f"403 forbidden: {who} lacks the realm-management role {role!r} in realm {realm!r}"
-        remedy = (
-            f"in the Keycloak admin console (realm {realm}) open {where} → Filter by clients → "
-            "realm-management and assign view-users (it includes query-users and query-groups)"
+        where = f"{endpoint.label} ({what})"
+        pages = self.http.pages(
+            endpoint, {**self.values, **values}, params=params, paginator=offset(size, count)
         )
-        return e.Forbidden(exc.target, cause, remedy, permission=role, status=exc.status)
+        try:
+            async for page in pages:
+                items.extend(identified(snap, where, page.records))
+        except HttpError as exc:
+            if not RULE.fatal(exc):
+                snap.mark_incomplete(f"{what} could not be read to the end: {exc}")
+            elif isinstance(exc, e.Forbidden):
+                raise missing_role(exc, self.settings) from exc
+            else:
+                raise
+        except ShapeError:
+            snap.mark_incomplete(f"{what}: the answer is not a JSON array")
+        return items
 
     # ---- the full read -------------------------------------------------------------------
 
@@ -270,7 +200,7 @@ class KeycloakSource(Source):
         The users listing runs side by side with the tree and the member lists (which start
         as soon as the tree is read); only the assembly waits for both.
         """
-        await self._prepare()
+        await self.prepare()
         assert isinstance(self.http.auth, CachedTokenProvider)
         await self.http.auth.token()  # refused credentials fail here, before any listing
         snap = Snapshot()
@@ -323,12 +253,12 @@ class KeycloakSource(Source):
         async with lanes.other():
             top = await self._pages(GROUPS, {}, size, snap, "the group list")
         for raw in top:
-            _add(tree, raw, None, snap)
+            tree.add_or_mark(raw, None, snap)
         while due := tree.take_pending():
             lists = await gather(*(children(gid, n) for gid, n in due))
             for (gid, _), kids in zip(due, lists, strict=True):
                 for raw in kids:
-                    _add(tree, raw, gid, snap)
+                    tree.add_or_mark(raw, gid, snap)
         return tree
 
     async def _members(
@@ -365,11 +295,11 @@ class KeycloakSource(Source):
 
     async def fetch_user(self, key: str) -> Snapshot | None:
         """One user by id, username or e-mail, with direct groups and the groups above them."""
-        await self._prepare()
+        await self.prepare()
         try:
             raw = await self._find_user(key.strip())
         except e.Forbidden as exc:
-            raise self._forbidden(exc) from exc
+            raise missing_role(exc, self.settings) from exc
         if raw is None:
             return None
         snap = Snapshot()
@@ -389,10 +319,8 @@ class KeycloakSource(Source):
 
     async def _find_user(self, key: str) -> Any:
         if _UUID.fullmatch(key):
-            target = USER.resolve(self.root, {**self.values, "id": key})
-            response = await self.http.request(target, accept=(404,))
-            if response.status_code == 200:
-                found: dict[str, Any] = json_body(response, target)
+            found = await self.http.get_json(USER, {**self.values, "id": key})
+            if found is not None:
                 return found
         field = "email" if "@" in key else "username"
         for name in dict.fromkeys((field, "username")):
@@ -407,50 +335,50 @@ class KeycloakSource(Source):
         found = group.get("path")
         path = found if isinstance(found, str) else ""
         if path.count("/") <= 1:
-            _add(tree, {**group, "subGroups": []}, None, snap)
+            tree.add_or_mark({**group, "subGroups": []}, None, snap)
             return
         params = {**BRIEF, "search": str(group.get("name") or ""), "exact": "true"}
         branches = await self._pages(
             GROUPS, {}, self.settings.page_size, snap, "group search", params=params
         )
-        chain = _chain(branches, str(group["id"]))
-        if chain is None:
+        nodes = chain(branches, str(group["id"]))
+        if nodes is None:
             snap.mark_incomplete(f"the groups above {path} were not found")
-            _add(tree, {**group, "subGroups": []}, None, snap)
+            tree.add_or_mark({**group, "subGroups": []}, None, snap)
             return
         parent: str | None = None
-        for node in chain:
+        for node in nodes:
             bare = {k: v for k, v in node.items() if k not in ("subGroups", "subGroupCount")}
-            _add(tree, bare, parent, snap)
+            tree.add_or_mark(bare, parent, snap)
             parent = str(node["id"])
 
     # ---- diagnostics ---------------------------------------------------------------------
 
     def endpoints(self) -> list[ConcreteEndpoint]:
         """Every endpoint, URLs filled in for this configuration."""
-        return endpoint_table(self.settings, self.root)
+        return endpoint_table(self.settings, self.root.current)
 
     def probes(self) -> list[Probe]:
         """A token request, then one minimal read per endpoint of the table."""
-        # The table is read again after _prepare: it may have found the /auth prefix.
-        reads = table_reads(self.http, self.endpoints(), READS, self._prepare, self.endpoints)
+        # The table is read again after prepare: it may have found the /auth prefix.
+        reads = table_reads(self.http, self.endpoints(), READS, self.prepare, self.endpoints)
         return [
             Probe("token", TOKEN.label, self._probe_token),
             *(Probe(p.step, p.target, self._keycloak_words(p.run)) for p in reads),
         ]
 
     async def _probe_token(self) -> str:
-        await self._prepare()
+        await self.prepare()
         assert isinstance(self.http.auth, CachedTokenProvider)
         token = await self.http.auth.token()
-        return f"token obtained from {self.root}, valid {_seconds(token)} s"
+        return f"token obtained from {self.root.current}, valid {_seconds(token)} s"
 
     def _keycloak_words(self, run: Callable[[], Awaitable[str]]) -> Callable[[], Awaitable[str]]:
         async def translated() -> str:
             try:
                 return await run()
             except e.Forbidden as exc:
-                raise self._forbidden(exc) from exc
+                raise missing_role(exc, self.settings) from exc
 
         return translated
 
@@ -463,42 +391,5 @@ def _seconds(token: Token) -> int:
     return max(0, int(token.expires_at - time.time()))
 
 
-def _chain(branches: list[dict[str, Any]], gid: str) -> list[dict[str, Any]] | None:
-    """The nodes from a root down to ``gid`` in search results (``subGroups`` trees)."""
-    for branch in branches:
-        if not isinstance(branch, dict):
-            continue
-        if str(branch.get("id")) == gid:
-            return [branch]
-        subs = branch.get("subGroups")
-        below = _chain(subs, gid) if isinstance(subs, list) else None
-        if below is not None:
-            return [branch, *below]
-    return None
-
-
-def _add(tree: GroupTree, raw: Mapping[str, Any], parent: str | None, snap: Snapshot) -> None:
-    """``tree.add`` that marks ``snap`` incomplete for a group of the wrong shape."""
-    try:
-        tree.add(raw, parent)
-    except (BadRecord, KeyError, TypeError, ValueError) as exc:
-        where = f"sub-groups of {parent}" if parent else "the group list"
-        reason = str(exc) if isinstance(exc, BadRecord) else type(exc).__name__
-        snap.mark_incomplete(f"{where}: a group cannot be read ({reason})")
-
-
 def _username(raw: dict[str, Any]) -> object:
     return raw.get("username")
-
-
-def build_keycloak(
-    settings: KeycloakSourceSettings, transport: httpx.AsyncBaseTransport | None = None
-) -> KeycloakSource:
-    """A :class:`KeycloakSource` with its own HTTP client (``transport`` for tests)."""
-    http = build_http_client(
-        settings.http,
-        base_url=settings.base_url or "",
-        default_concurrency=DEFAULT_CONCURRENCY,
-        transport=transport,
-    )
-    return KeycloakSource(http, settings)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from idpsync.model import MemberKind, Membership, SourceGroup, SourceUser
+from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources.clean import usable_id
 from idpsync.sources.shape import FLAG, LIST, TEXT, BadRecord, Schema, check, kind_of
 
@@ -106,6 +106,15 @@ class GroupTree:
                 raise BadRecord(f"a sub-group of {gid} is {kind_of(sub)}, expected an object")
             self.add(sub, gid)
 
+    def add_or_mark(self, raw: Mapping[str, Any], parent: str | None, snap: Snapshot) -> None:
+        """:meth:`add`, marking ``snap`` incomplete for a group of the wrong shape."""
+        try:
+            self.add(raw, parent)
+        except (BadRecord, KeyError, TypeError, ValueError) as exc:
+            where = f"sub-groups of {parent}" if parent else "the group list"
+            reason = str(exc) if isinstance(exc, BadRecord) else type(exc).__name__
+            snap.mark_incomplete(f"{where}: a group cannot be read ({reason})")
+
     def take_pending(self) -> list[tuple[str, int]]:
         """The groups whose children are due now (and forget them)."""
         due, self.pending = self.pending, []
@@ -140,3 +149,17 @@ class GroupTree:
                 if n.parent is not None and n.parent in self.nodes
             )
         return sorted(edges)
+
+
+def chain(branches: list[dict[str, Any]], gid: str) -> list[dict[str, Any]] | None:
+    """The nodes from a root down to ``gid`` in group search results (``subGroups`` trees)."""
+    for branch in branches:
+        if not isinstance(branch, dict):
+            continue
+        if str(branch.get("id")) == gid:
+            return [branch]
+        subs = branch.get("subGroups")
+        below = chain(subs, gid) if isinstance(subs, list) else None
+        if below is not None:
+            return [branch, *below]
+    return None
