@@ -9,8 +9,9 @@ from idpsync.config import ConfigError, parse_config
 from idpsync.errors import RepeatedPage, SourceError
 from idpsync.http.endpoint import Endpoint
 from idpsync.http.paging import Page, Paginator, records_of
-from idpsync.sources.onelogin.budget import CallBudget
-from idpsync.sources.onelogin.endpoints import GROUPS, USERS, base_url, page_records
+from idpsync.http.stats import RequestStats
+from idpsync.sources.onelogin.budget import BudgetStop, CallBudget, CallPacer
+from idpsync.sources.onelogin.endpoints import GROUPS, TOKEN, USERS, base_url, page_records
 from idpsync.sources.onelogin.records import Activity, to_role, to_user
 from idpsync.sources.shape import BadRecord
 from tests.sources.onelogin_support import settings
@@ -119,6 +120,34 @@ def test_budget_counts_calls_in_flight_and_ignores_late_higher_readings() -> Non
     assert budget.remaining == 11
     budget.observe_headers(reading(4990, 3600), now=1_001_500.0)  # the next hour
     assert budget.remaining == 4990 and not budget.low
+
+
+DATE = "Thu, 03 Dec 2026 14:00:00 GMT"
+
+
+async def test_pacer_holds_only_a_read_to_the_floor_and_a_429_ends_it() -> None:
+    stats = RequestStats()
+    pacer = CallPacer(CallBudget(minimum=10), stats)
+    users, token = USERS.resolve("https://acme.onelogin.com"), TOKEN.resolve("https://x")
+    low = {"x-ratelimit-limit": "5000", "x-ratelimit-remaining": "10", "date": DATE}
+    pacer.after(users, response(low))  # outside a read: not counted, nothing learnt
+    assert pacer.budget.remaining is None
+    with pacer.watch():
+        await pacer.before(users)
+        assert pacer.budget.in_flight == 1
+        pacer.after(users, response(low))
+        assert (pacer.budget.in_flight, pacer.budget.remaining) == (0, 10)
+        assert pacer.first_answer is not None and pacer.first_answer.year == 2026
+        with pytest.raises(BudgetStop, match="min_remaining_calls = 10"):
+            await pacer.before(users)
+        await pacer.before(token)  # the token request is not held back
+    await pacer.before(users)  # nor is anything outside a read (idpsync check)
+    assert pacer.budget.in_flight == 0
+    pacer = CallPacer(CallBudget(minimum=0), stats)
+    with pacer.watch(), pytest.raises(BudgetStop, match="OneLogin answered 429"):
+        await pacer.before(users)
+        pacer.after(users, httpx.Response(429, request=httpx.Request("GET", users.url)))
+    assert stats.throttled == 1 and pacer.budget.remaining == 0
 
 
 def test_settings_base_url_and_validation() -> None:
