@@ -19,7 +19,7 @@ from idpsync.sources.okta import incremental as okta_incremental
 from idpsync.sources.okta import reader as okta
 from idpsync.sources.okta.pacing import MAX_WAIT, OktaPacer
 from idpsync.sources.onelogin import delta as onelogin_delta
-from idpsync.sources.onelogin.api import CallBudget
+from idpsync.sources.onelogin.budget import CallBudget
 from tests.http.conftest import SECRET, assert_clean
 from tests.http.demo_source import DemoSource
 from tests.http.idp import FakeIdp

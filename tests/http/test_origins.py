@@ -29,7 +29,7 @@ from idpsync.sources.google import endpoints as google_endpoints
 from idpsync.sources.keycloak import endpoints as keycloak
 from idpsync.sources.keycloak.reader import KeycloakSource
 from idpsync.sources.okta import reader as okta
-from idpsync.sources.onelogin import api as onelogin_api
+from idpsync.sources.onelogin import endpoints as onelogin_endpoints
 from idpsync.targets.errors import TargetDown
 from idpsync.targets.transport import TargetHttp
 from tests.http.conftest import SECRET, assert_clean
@@ -81,7 +81,7 @@ async def okta_() -> Built:
 async def onelogin() -> Built:
     emu = OneLoginEmulator.generate(users=5, groups=2, seed=1)
     source = onelogin_support.source(emu, onelogin_support.connector(emu))
-    return emu, source.http, onelogin_api.USERS, {}
+    return emu, source.http, onelogin_endpoints.USERS, {}
 
 
 CONNECTORS: dict[str, Callable[[], Awaitable[Built]]] = {

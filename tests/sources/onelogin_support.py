@@ -11,9 +11,9 @@ from pydantic import SecretStr
 
 from idpsync.config import ConnectorSettings
 from idpsync.emulators.onelogin import OneLoginEmulator
-from idpsync.http import build_http_client
 from idpsync.model import Snapshot
 from idpsync.sources.base import Progress, Source, no_progress
+from idpsync.sources.onelogin import http_client
 from idpsync.sources.onelogin.reader import OneLoginSource
 from idpsync.sources.onelogin.settings import OneLoginSourceSettings
 
@@ -53,8 +53,8 @@ def source(
 ) -> OneLoginSource:
     """The connector's source over ``emu.transport()`` (or ``transport``)."""
     assert isinstance(cfg.source, OneLoginSourceSettings)
-    http = build_http_client(cfg.source.http, base_url=BASE, transport=transport or emu.transport())
-    return OneLoginSource(cfg.source, http, "ol")
+    http = http_client(cfg.source, connector="ol", transport=transport or emu.transport())
+    return OneLoginSource(cfg.source, http)
 
 
 def pages(n: int, size: int = 50) -> int:

@@ -6,17 +6,13 @@ import httpx
 import pytest
 
 from idpsync.config import ConfigError, parse_config
-from idpsync.errors import SourceError
-from idpsync.sources.onelogin.api import (
-    Activity,
-    BodyCursor,
-    CallBudget,
-    HeaderCursor,
-    page_items,
-    to_role,
-    to_user,
-)
-from idpsync.sources.onelogin.reader import base_url
+from idpsync.errors import RepeatedPage, SourceError
+from idpsync.http.endpoint import Endpoint
+from idpsync.http.paging import Page, Paginator, records_of
+from idpsync.http.stats import RequestStats
+from idpsync.sources.onelogin.budget import BudgetStop, CallBudget, CallPacer
+from idpsync.sources.onelogin.endpoints import GROUPS, TOKEN, USERS, base_url, page_records
+from idpsync.sources.onelogin.records import Activity, to_role, to_user
 from idpsync.sources.shape import BadRecord
 from tests.sources.onelogin_support import settings
 
@@ -28,26 +24,40 @@ def response(headers: dict[str, str] | None = None, body: object = None) -> http
     return httpx.Response(200, headers=headers or {}, json=body, request=request)
 
 
+def page(headers: dict[str, str] | None = None, body: object = None) -> Page:
+    """A page as the client hands it to a listing's paginator."""
+    return Page(response(headers, body), body, [], 1)
+
+
+def advance(endpoint: Endpoint, paging: Paginator, answer: Page) -> dict[str, str] | None:
+    """What the endpoint's paginator sends next (``None``: the listing is finished)."""
+    return dict(paging.params) if paging.advance(answer, endpoint.label) else None
+
+
 def test_header_cursor_is_decoded_once_and_a_repeat_is_an_error() -> None:
-    paging = HeaderCursor()
-    assert (
-        paging.next(response({"After-Cursor": "bGltaXQ9NyZwYWdlPTI%3D"})) == "bGltaXQ9NyZwYWdlPTI="
-    )
-    assert paging.next(response({})) is None
-    with pytest.raises(SourceError, match="twice"):
-        paging.next(response({"After-Cursor": "bGltaXQ9NyZwYWdlPTI="}))
+    assert USERS.paging is not None
+    paging = USERS.paging()
+    cursor = advance(USERS, paging, page({"After-Cursor": "bGltaXQ9NyZwYWdlPTI%3D"}))
+    assert cursor == {"cursor": "bGltaXQ9NyZwYWdlPTI="}
+    assert advance(USERS, paging, page({})) is None
+    with pytest.raises(RepeatedPage, match="twice"):
+        advance(USERS, paging, page({"After-Cursor": "bGltaXQ9NyZwYWdlPTI="}))
 
 
 def test_body_cursor_reads_pagination_and_refuses_a_repeat() -> None:
-    paging = BodyCursor()
-    page = {"pagination": {"after_cursor": "abc"}, "data": []}
-    assert paging.next(response(body=page)) == "abc"
-    assert paging.next(response(body={"pagination": {"after_cursor": None}, "data": []})) is None
-    with pytest.raises(SourceError, match="twice"):
-        paging.next(response(body=page))
-    assert page_items({"data": [{"id": 1}]}, v1=True) == [{"id": 1}]
-    with pytest.raises(SourceError):
-        page_items({"status": {}}, v1=False)
+    assert GROUPS.paging is not None
+    paging = GROUPS.paging()
+    body = {"pagination": {"after_cursor": "abc"}, "data": []}
+    assert advance(GROUPS, paging, page(body=body)) == {"after_cursor": "abc"}
+    end = {"pagination": {"after_cursor": None}, "data": []}
+    assert advance(GROUPS, paging, page(body=end)) is None
+    with pytest.raises(RepeatedPage, match="twice"):
+        advance(GROUPS, paging, page(body=body))
+    assert page_records(page(body={"data": [{"id": 1}]}), GROUPS) == [{"id": 1}]
+    with pytest.raises(SourceError):  # a v1 page without its records is broken, not empty
+        page_records(page(body={"status": {}}), GROUPS)
+    with pytest.raises(SourceError):  # a v2 page is a bare array
+        records_of({"status": {}}, USERS.records, USERS.label)
 
 
 @pytest.mark.parametrize(
@@ -110,6 +120,34 @@ def test_budget_counts_calls_in_flight_and_ignores_late_higher_readings() -> Non
     assert budget.remaining == 11
     budget.observe_headers(reading(4990, 3600), now=1_001_500.0)  # the next hour
     assert budget.remaining == 4990 and not budget.low
+
+
+DATE = "Thu, 03 Dec 2026 14:00:00 GMT"
+
+
+async def test_pacer_holds_only_a_read_to_the_floor_and_a_429_ends_it() -> None:
+    stats = RequestStats()
+    pacer = CallPacer(CallBudget(minimum=10), stats)
+    users, token = USERS.resolve("https://acme.onelogin.com"), TOKEN.resolve("https://x")
+    low = {"x-ratelimit-limit": "5000", "x-ratelimit-remaining": "10", "date": DATE}
+    pacer.after(users, response(low))  # outside a read: not counted, nothing learnt
+    assert pacer.budget.remaining is None
+    with pacer.watch():
+        await pacer.before(users)
+        assert pacer.budget.in_flight == 1
+        pacer.after(users, response(low))
+        assert (pacer.budget.in_flight, pacer.budget.remaining) == (0, 10)
+        assert pacer.first_answer is not None and pacer.first_answer.year == 2026
+        with pytest.raises(BudgetStop, match="min_remaining_calls = 10"):
+            await pacer.before(users)
+        await pacer.before(token)  # the token request is not held back
+    await pacer.before(users)  # nor is anything outside a read (idpsync check)
+    assert pacer.budget.in_flight == 0
+    pacer = CallPacer(CallBudget(minimum=0), stats)
+    with pacer.watch(), pytest.raises(BudgetStop, match="OneLogin answered 429"):
+        await pacer.before(users)
+        pacer.after(users, httpx.Response(429, request=httpx.Request("GET", users.url)))
+    assert stats.throttled == 1 and pacer.budget.remaining == 0
 
 
 def test_settings_base_url_and_validation() -> None:

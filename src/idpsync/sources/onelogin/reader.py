@@ -29,6 +29,9 @@ the source watches ``X-RateLimit-Remaining``; at or below ``min_remaining_calls`
 it stops, marks the snapshot incomplete with the reset time, and so removes nobody. Calls still
 in flight count as spent, and a late answer never raises the remaining count, so two listings
 side by side stop at the same floor. Which listing is cut may differ from the one-at-a-time order.
+The budget is kept by :class:`~idpsync.sources.onelogin.budget.CallPacer`, which every request
+of a read goes through; the calls and their paging are declared in
+:mod:`~idpsync.sources.onelogin.endpoints`.
 """
 
 from __future__ import annotations
@@ -37,89 +40,83 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from idpsync.auth import OneLoginCredentials
-from idpsync.check_reads import Read, table_reads
+from idpsync.check_reads import table_reads
 from idpsync.diagnostics import token_probe
 from idpsync.errors import SourceError
-from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, HttpError, json_body
+from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient
+from idpsync.http.errors import MalformedAnswer
+from idpsync.http.failure import FailureRule
 from idpsync.model import Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources.base import DeltaResult, Event, Probe, Progress, Source, no_progress
 from idpsync.sources.lanes import gather
-from idpsync.sources.onelogin import api as ol
 from idpsync.sources.onelogin import delta as od
+from idpsync.sources.onelogin.budget import BudgetStop, CallPacer, preflight
+from idpsync.sources.onelogin.endpoints import (
+    GROUP,
+    GROUPS,
+    PAGE_SIZE,
+    READS,
+    ROLE,
+    ROLE_USERS,
+    ROLES,
+    TOKEN,
+    USER_FIELDS,
+    USERS,
+    endpoint_table,
+    page_records,
+)
+from idpsync.sources.onelogin.memberships import assemble
+from idpsync.sources.onelogin.records import Activity, checked_user, to_group, to_role, to_user
 from idpsync.sources.onelogin.settings import OneLoginSourceSettings
+from idpsync.sources.onelogin.single import find_user, read_one
 from idpsync.sources.shape import records
+
+if TYPE_CHECKING:
+    from idpsync.sources.registry import SourceContext
 
 log = logging.getLogger("idpsync.sources.onelogin.reader")
 
+RULE = FailureRule(never_fatal=())
+"""What ends a read: an error every later call would share (credentials, permission, network
+configuration), a 404 included (most likely a wrong ``base_url``). Anything else only makes the
+listing incomplete; a budget stop always ends the read, with nothing removed."""
 
-class BudgetStop(SourceError):
-    """The hourly budget is at the configured floor (or exhausted): stop reading cleanly."""
-
-
-def base_url(settings: OneLoginSourceSettings) -> str:
-    """``base_url`` or ``https://{subdomain}.onelogin.com``."""
-    if settings.base_url:
-        return settings.base_url.rstrip("/")
-    if not settings.subdomain:
-        raise SourceError(
-            "source.subdomain (or source.base_url) is required for a onelogin source: "
-            "set subdomain = 'acme' for https://acme.onelogin.com"
-        )
-    return f"https://{settings.subdomain}.onelogin.com"
-
-
-READS = {
-    ol.USERS.name: Read({"limit": "1"}, gives="user"),
-    ol.USER.name: Read(needs={"id": "user"}),
-    ol.GROUPS.name: Read(gives="group"),
-    ol.GROUP.name: Read(needs={"id": "group"}),
-    ol.ROLES.name: Read({"limit": "1"}, gives="role"),
-    ol.ROLE.name: Read(needs={"id": "role"}),
-    ol.ROLE_USERS.name: Read({"limit": "1"}, needs={"id": "role"}),
-}
-"""How ``idpsync check`` reads each endpoint."""
-
-
-def endpoint_table(
-    settings: OneLoginSourceSettings, base: str | None = None
-) -> list[ConcreteEndpoint]:
-    """The calls this configuration makes (no credentials needed)."""
-    used = [ol.TOKEN, ol.RATE_LIMIT, ol.USERS, ol.USER]
-    if settings.groups_from in ("groups", "both"):
-        used += [ol.GROUPS, ol.GROUP]
-    if settings.groups_from in ("roles", "both"):
-        used += [ol.ROLES, ol.ROLE, ol.ROLE_USERS]
-    return [e.resolve(base or base_url(settings), partial=True) for e in used]
+Got = dict[str, list[Any]]
+"""The listings read to their end, by name (``users``, ``groups``, ``roles``)."""
 
 
 class OneLoginSource(Source):
-    """Reads one OneLogin account (see the module docstring for calls and limits)."""
+    """Reads one OneLogin account (see the module docstring for calls and limits).
+
+    ``http`` is the client :func:`idpsync.sources.onelogin.http_client` builds: with the
+    OneLogin token flow as its auth and a :class:`~.budget.CallPacer` as its pacer.
+    """
 
     type = "onelogin"
 
     def __init__(
-        self, settings: OneLoginSourceSettings, http: HttpClient, connector: str = "CONNECTOR"
+        self,
+        settings: OneLoginSourceSettings,
+        http: HttpClient,
+        *,
+        context: SourceContext | None = None,
     ) -> None:
         super().__init__()
+        if not isinstance(http.pacer, CallPacer) or not isinstance(http.auth, OneLoginCredentials):
+            raise TypeError("build the client with idpsync.sources.onelogin.http_client")
         self.settings = settings
         self.http = http
+        self.context = context
         self.stats = http.stats
-        self.token_target = http.target(ol.TOKEN)
-        self.credentials = OneLoginCredentials(
-            http, self.token_target, settings.client_id, settings.client_secret, connector
-        )
-        http.auth = self.credentials
-        self.budget = ol.CallBudget(settings.min_remaining_calls)
-        self.activity = ol.Activity(
+        self.pacer: CallPacer = http.pacer
+        self.credentials: OneLoginCredentials = http.auth
+        self.budget = self.pacer.budget
+        self.activity = Activity(
             frozenset(settings.active_statuses), frozenset(settings.active_states)
         )
-        self.read_started: datetime | None = None
-        """When the last read began: the server's ``Date`` of its first answer, else the clock."""
 
     @property
     def wants_groups(self) -> bool:
@@ -131,87 +128,6 @@ class OneLoginSource(Source):
         """Whether roles become directory groups."""
         return self.settings.groups_from in ("roles", "both")
 
-    # ---- requests ------------------------------------------------------------------------
-
-    async def _get(
-        self,
-        endpoint: Endpoint,
-        values: Mapping[str, str] | None = None,
-        params: Mapping[str, Any] | None = None,
-        accept: tuple[int, ...] = (),
-    ) -> httpx.Response:
-        """One call, refused up front when the budget is at its floor; 429 stops the read."""
-        if self.budget.low:
-            raise BudgetStop(self.budget.message(endpoint.label))
-        self.budget.in_flight += 1
-        try:
-            response = await self.http.request(
-                endpoint, values, params=params, accept=(429, *accept)
-            )
-        finally:
-            self.budget.in_flight -= 1
-        self.budget.observe_headers(response.headers)
-        if self.read_started is None:
-            self.read_started = od.server_time(response.headers.get("date"))
-        if response.status_code == 429:
-            self.stats.throttled += 1
-            self.budget.remaining = 0
-            raise BudgetStop(self.budget.message(endpoint.label) + " (OneLogin answered 429)")
-        return response
-
-    async def _preflight(self) -> None:
-        """``GET /auth/rate_limit``: learn the budget before the first listing.
-
-        If the endpoint cannot be read (other than for the budget), the read goes on: every
-        API answer's ``X-RateLimit-*`` headers keep the budget known from the first page on.
-        """
-        try:
-            response = await self._get(ol.RATE_LIMIT)
-            data = json_body(response, ol.RATE_LIMIT).get("data") or {}
-        except (HttpError, ValueError, AttributeError) as exc:
-            log.warning("could not read the API budget first (%s); reading on", exc)
-            self.stats.extra["rate_limit_preflight"] = "failed"
-            return
-        if isinstance(data, dict):
-            self.budget.observe(
-                data.get("X-RateLimit-Limit"),
-                data.get("X-RateLimit-Remaining"),
-                data.get("X-RateLimit-Reset"),
-                None,
-            )
-        if self.budget.low:
-            raise BudgetStop(self.budget.message("the first listing"))
-
-    async def _list(
-        self,
-        endpoint: Endpoint,
-        params: dict[str, Any],
-        *,
-        v1: bool,
-        progress: Progress,
-        values: Mapping[str, str] | None = None,
-        answered: asyncio.Event | None = None,
-    ) -> list[dict[str, Any]]:
-        """Every record of a listing, page by page (v1 body cursor or v2 header cursor).
-
-        ``answered`` is set as soon as the first page has come back.
-        """
-        paging: ol.HeaderCursor = ol.BodyCursor() if v1 else ol.HeaderCursor()
-        cursor_key = "after_cursor" if v1 else "cursor"
-        items: list[dict[str, Any]] = []
-        query = dict(params)
-        while True:
-            response = await self._get(endpoint, values, query)
-            if answered is not None:
-                answered.set()
-            items.extend(ol.page_items(ol.parse_json(response), v1=v1))
-            total = response.headers.get("total-count")
-            progress(Event("fetch", f"{endpoint.name}: {len(items)}", len(items), _int(total)))
-            cursor = paging.next(response)
-            if cursor is None:
-                return items
-            query = {**params, cursor_key: cursor}
-
     # ---- full and incremental reads ------------------------------------------------------
 
     async def snapshot(self, progress: Progress = no_progress) -> Snapshot:
@@ -222,7 +138,8 @@ class OneLoginSource(Source):
         clock = datetime.now(UTC)
         snap = await self._read({}, progress)
         if snap.complete:
-            self.saved_state = od.new_state(self.read_started or clock, clock.isoformat())
+            started = self.pacer.first_answer or clock
+            self.saved_state = od.new_state(started, clock.isoformat())
         return snap
 
     def wants_full(self, state: dict[str, Any]) -> bool:
@@ -244,7 +161,8 @@ class OneLoginSource(Source):
         for bad in snap.skipped:  # a delta cannot hold a record back: read it again next time
             snap.mark_incomplete(bad.reason)
         full_at = str(state.get("full_at") or clock.isoformat())
-        return od.build_delta(staged, snap, od.new_state(self.read_started or clock, full_at))
+        started = self.pacer.first_answer or clock
+        return od.build_delta(staged, snap, od.new_state(started, full_at))
 
     async def snapshot_since(self, since: datetime, progress: Progress = no_progress) -> Snapshot:
         """Users changed since ``since`` (``updated_since``), with all groups and roles.
@@ -263,47 +181,39 @@ class OneLoginSource(Source):
 
     async def _read(self, user_filter: dict[str, str], progress: Progress) -> Snapshot:
         snap = Snapshot()
-        got: dict[str, list[Any]] = {}  # each listing read to its end (kept at a budget stop)
+        got: Got = {}  # each listing read to its end (kept at a budget stop)
         role_members: list[Membership] | None = None
-        self.read_started = None
-        try:
-            await self._preflight()
-            params = {"limit": ol.PAGE_SIZE, "fields": ol.USER_FIELDS, **user_filter}
-            if self.http.budget.concurrency >= 2:
-                await self._side_by_side(snap, got, params, progress)
-            else:
-                await self._groups_and_roles(snap, got, progress)
-                got["users"] = await self._listing(
-                    snap, ol.USERS, params, False, progress, ol.checked_user
+        with self.pacer.watch():
+            try:
+                await preflight(self.http, self.pacer)
+                params = {"limit": PAGE_SIZE, "fields": USER_FIELDS, **user_filter}
+                if self.http.budget.concurrency >= 2:
+                    await self._side_by_side(snap, got, params, progress)
+                else:
+                    await self._groups_and_roles(snap, got, progress)
+                    got["users"] = await self._listing(snap, USERS, params, progress, checked_user)
+                role_members = await self._role_members(
+                    snap, got.get("users", []), got.get("roles", []), progress
                 )
-            role_members = await self._role_members(
-                snap, got.get("users", []), got.get("roles", []), progress
-            )
-        except BudgetStop as stop:
-            log.warning("%s", stop)
-            snap.mark_incomplete(str(stop))
-            role_members = None
+            except BudgetStop as stop:
+                log.warning("%s", stop)
+                snap.mark_incomplete(str(stop))
+                role_members = None
         users, groups, roles = (got.get(k, []) for k in ("users", "groups", "roles"))
-        self._assemble(snap, users, groups, roles, role_members)
+        self._assemble(snap, users, (groups, roles), role_members)
         return snap
 
-    async def _groups_and_roles(
-        self, snap: Snapshot, got: dict[str, list[Any]], progress: Progress
-    ) -> None:
+    async def _groups_and_roles(self, snap: Snapshot, got: Got, progress: Progress) -> None:
         """The groups and/or roles listings, one after the other."""
         if self.wants_groups:
-            got["groups"] = await self._listing(snap, ol.GROUPS, {}, True, progress, ol.to_group)
+            got["groups"] = await self._listing(snap, GROUPS, {}, progress, to_group)
         if self.wants_roles:
             got["roles"] = await self._listing(
-                snap, ol.ROLES, {"limit": ol.PAGE_SIZE}, False, progress, self._role
+                snap, ROLES, {"limit": PAGE_SIZE}, progress, self._role
             )
 
     async def _side_by_side(
-        self,
-        snap: Snapshot,
-        got: dict[str, list[Any]],
-        params: dict[str, Any],
-        progress: Progress,
+        self, snap: Snapshot, got: Got, params: dict[str, Any], progress: Progress
     ) -> None:
         """The users chain with the groups and/or roles listings alongside (concurrency ≥ 2).
 
@@ -320,7 +230,7 @@ class OneLoginSource(Source):
         async def users() -> None:
             try:
                 got["users"] = await self._listing(
-                    main, ol.USERS, params, False, progress, ol.checked_user, answered=answered
+                    main, USERS, params, progress, checked_user, answered=answered
                 )
             except BudgetStop as stop:
                 stops.append(stop)
@@ -341,36 +251,36 @@ class OneLoginSource(Source):
         if stops:
             raise stops[0]
 
-    def _role(self, item: Mapping[str, Any]) -> SourceGroup:
-        return ol.to_role(item, self.settings.role_prefix)
-
     async def _listing(
         self,
         snap: Snapshot,
         endpoint: Endpoint,
         params: dict[str, Any],
-        v1: bool,
         progress: Progress,
         convert: Any,
         values: Mapping[str, str] | None = None,
         answered: asyncio.Event | None = None,
     ) -> list[Any]:
-        """A whole listing converted; on a failure nothing of it, and an incomplete mark."""
+        """A whole listing converted; on a failure nothing of it, and an incomplete mark.
+
+        :data:`RULE` decides which failures end the read instead; a budget stop always does.
+        """
         try:
-            items = await self._list(
-                endpoint, params, v1=v1, progress=progress, values=values, answered=answered
-            )
-            kind = "group" if endpoint in (ol.GROUPS, ol.ROLES) else "user"
+            items: list[Any] = []
+            async for page in self.http.pages(endpoint, values, params=params):
+                if answered is not None:
+                    answered.set()
+                items.extend(page_records(page, endpoint))
+                total = _int(page.response.headers.get("total-count"))
+                progress(Event("fetch", f"{endpoint.name}: {len(items)}", len(items), total))
+            kind = "group" if endpoint in (GROUPS, ROLES) else "user"
             return records(snap, endpoint.label, kind, items, convert)
         except BudgetStop:
             raise
-        except HttpError as exc:
-            if exc.kind == "config":
-                raise
-            snap.mark_incomplete(f"could not read {endpoint.label} to the end: {exc}")
-            return []
         except SourceError as exc:
-            snap.mark_incomplete(f"could not read {endpoint.label} to the end: {exc}")
+            if RULE.fatal(exc):
+                raise
+            snap.mark_incomplete(f"could not read {endpoint.label} to the end: {_why(exc)}")
             return []
 
     async def _role_members(
@@ -387,7 +297,7 @@ class OneLoginSource(Source):
         for role in roles:
             raw = role.source_id.removeprefix("role:")
             members = await self._listing(
-                snap, ol.ROLE_USERS, {"limit": ol.PAGE_SIZE}, False, progress,
+                snap, ROLE_USERS, {"limit": PAGE_SIZE}, progress,
                 lambda item: str(item["id"]), values={"id": raw},
             )  # fmt: skip
             edges.extend(Membership(role.source_id, member) for member in members)
@@ -397,87 +307,44 @@ class OneLoginSource(Source):
         self,
         snap: Snapshot,
         items: list[dict[str, Any]],
-        groups: list[SourceGroup],
-        roles: list[SourceGroup],
+        read: tuple[list[SourceGroup], list[SourceGroup]],
         role_members: list[Membership] | None,
     ) -> None:
-        """Users and the membership edges their records carry (only to groups read)."""
-        known = {g.source_id for g in groups} | {r.source_id for r in roles}
-        snap.groups.extend(groups)
-        snap.groups.extend(roles)
-        users: list[SourceUser] = []
-        for item in items:
-            made = records(snap, ol.USERS.label, "user", [item], self._user)
-            if not made:
-                continue
-            users += made
-            snap.memberships.extend(
-                e for e in self._edges(item, role_members is None) if e.group_id in known
-            )
-        snap.users.extend(users)
-        if role_members:
-            read = {u.source_id for u in users}
-            snap.memberships.extend(e for e in role_members if e.member_id in read)
+        assemble(
+            snap, items, read, role_members, user=self._user, groups_from=self.settings.groups_from
+        )
 
-    def _edges(self, item: Mapping[str, Any], roles_from_user: bool) -> list[Membership]:
-        user = str(item["id"])
-        edges = []
-        if self.wants_groups and item.get("group_id"):
-            edges.append(Membership(ol.group_id(item["group_id"]), user))
-        if self.wants_roles and roles_from_user:
-            edges.extend(Membership(ol.role_id(r), user) for r in item.get("role_ids") or ())
-        return edges
+    def _role(self, item: Mapping[str, Any]) -> SourceGroup:
+        return to_role(item, self.settings.role_prefix)
 
     def _user(self, item: dict[str, Any]) -> SourceUser:
-        return ol.to_user(item, self.activity)
+        return to_user(item, self.activity)
 
     # ---- single user ---------------------------------------------------------------------
 
     async def fetch_user(self, key: str) -> Snapshot | None:
         """One user by id, username or e-mail, with their group and roles (see docstring)."""
-        item = await self._find_user(key.strip())
-        if item is None:
-            return None
-        if not isinstance(item, dict) or not isinstance(item.get("role_ids") or [], list):
-            raise SourceError(f"{ol.USERS.label}: the answer for {key!r} is not a usable user")
         snap = Snapshot()
         groups: list[SourceGroup] = []
         roles: list[SourceGroup] = []
-        try:
-            if self.wants_groups and item.get("group_id"):
-                groups = await self._one(snap, ol.GROUP, item["group_id"], v1=True)
-            if self.wants_roles:
-                for raw in item.get("role_ids") or ():
-                    roles += await self._one(snap, ol.ROLE, raw, v1=False)
-        except BudgetStop as stop:
-            snap.mark_incomplete(str(stop))
-        self._assemble(snap, [item], groups, roles, None)
+        with self.pacer.watch():
+            item = await find_user(self.http, key.strip())
+            if item is None:
+                return None
+            if not isinstance(item, dict) or not isinstance(item.get("role_ids") or [], list):
+                raise SourceError(f"{USERS.label}: the answer for {key!r} is not a usable user")
+            try:
+                if self.wants_groups and item.get("group_id"):
+                    groups = await read_one(
+                        self.http, snap, GROUP, item["group_id"], to_group, v1=True
+                    )
+                if self.wants_roles:
+                    for raw in item.get("role_ids") or ():
+                        roles += await read_one(self.http, snap, ROLE, raw, self._role, v1=False)
+            except BudgetStop as stop:
+                snap.mark_incomplete(str(stop))
+        self._assemble(snap, [item], (groups, roles), None)
         return snap
-
-    async def _find_user(self, key: str) -> Any:
-        if key.isdigit():
-            response = await self._get(ol.USER, {"id": key}, accept=(404,))
-            return None if response.status_code == 404 else ol.parse_json(response)
-        for attribute in ("username", "email") if "@" not in key else ("email", "username"):
-            params = {attribute: key, "limit": ol.PAGE_SIZE, "fields": ol.USER_FIELDS}
-            body = ol.parse_json(await self._get(ol.USERS, params=params))
-            for item in ol.page_items(body, v1=False):
-                if not isinstance(item, dict):
-                    continue
-                if str(item.get(attribute, "")).casefold() == key.casefold():
-                    return item
-        return None
-
-    async def _one(
-        self, snap: Snapshot, endpoint: Endpoint, raw: object, *, v1: bool
-    ) -> list[SourceGroup]:
-        response = await self._get(endpoint, {"id": str(raw)}, accept=(404,))
-        if response.status_code == 404:
-            snap.mark_incomplete(f"{endpoint.label}: {raw} was not found")
-            return []
-        body = ol.parse_json(response)
-        items = ol.page_items(body, v1=True) if v1 else [body]
-        return records(snap, endpoint.label, "group", items, ol.to_group if v1 else self._role)
 
     # ---- endpoints, probes ---------------------------------------------------------------
 
@@ -488,12 +355,22 @@ class OneLoginSource(Source):
     def probes(self) -> list[Probe]:
         """Token, then one minimal read per endpoint this configuration uses."""
         reads = table_reads(self.http, self.endpoints(), READS)
-        return [token_probe(self.credentials, ol.TOKEN), *reads]
+        return [token_probe(self.credentials, TOKEN), *reads]
 
     async def aclose(self) -> None:
         """Close the HTTP client."""
         await self.http.aclose()
 
 
+def _why(exc: SourceError) -> str:
+    """A listing's failure as its reason reads (an unreadable body: likely cut off)."""
+    if isinstance(exc, MalformedAnswer):
+        return f"{exc.target.endpoint.label}: the answer is not JSON (cut off?); retry later"
+    return str(exc)
+
+
 def _int(value: str | None) -> int | None:
     return int(value) if value and value.isascii() and value.isdigit() else None
+
+
+__all__ = ["RULE", "OneLoginSource", "endpoint_table"]
