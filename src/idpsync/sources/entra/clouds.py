@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from idpsync.http.endpoint import ConcreteEndpoint
-from idpsync.sources.entra import graph as g
+from idpsync.sources.entra import endpoints as g
 from idpsync.sources.entra.settings import EntraSourceSettings
 
 CloudName = Literal["global", "usgov", "dod", "china"]
