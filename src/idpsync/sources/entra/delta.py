@@ -35,7 +35,7 @@ from idpsync.http.errors import BadRequest, HttpError, NotFound
 from idpsync.http.origins import check_link
 from idpsync.model import MemberKind, Membership, Snapshot, SourceUser
 from idpsync.sources.base import DeltaResult, Event, Progress
-from idpsync.sources.entra import endpoints as g
+from idpsync.sources.entra import endpoints as ep
 from idpsync.sources.entra import records as rec
 from idpsync.sources.entra.endpoints import RULE
 from idpsync.sources.entra.paging import DeltaPages, pages_from
@@ -98,20 +98,20 @@ async def read_delta(
     probe = Snapshot()
     progress(Event("fetch", "reading changes (delta)"))
     try:
-        users_raw = await _round(source, result, probe, g.USERS_DELTA, "users_delta")
-        groups_raw = await _round(source, result, probe, g.GROUPS_DELTA, "groups_delta")
+        users_raw = await _round(source, result, probe, ep.USERS_DELTA, "users_delta")
+        groups_raw = await _round(source, result, probe, ep.GROUPS_DELTA, "groups_delta")
     except Expired:
         return None
     changed = []
-    for raw in identified(probe, g.USERS_DELTA.label, users_raw):
+    for raw in identified(probe, ep.USERS_DELTA.label, users_raw):
         if "@removed" in raw:
             result.removed_users.append(str(raw["id"]))
         else:
             changed.append(raw)
-    _apply_groups(result, probe, identified(probe, g.GROUPS_DELTA.label, groups_raw))
+    _apply_groups(result, probe, identified(probe, ep.GROUPS_DELTA.label, groups_raw))
     if source.scope is not None:
         changed += await _unknown_members(source, probe, result, staged, changed)
-    changed = records(probe, g.USERS_DELTA.label, "user", changed, rec.checked_user)
+    changed = records(probe, ep.USERS_DELTA.label, "user", changed, rec.checked_user)
     result.users = await source.user_details(probe, changed)
     for bad in probe.skipped:  # a delta cannot hold a record back: read it again next time
         probe.mark_incomplete(bad.reason)
@@ -150,16 +150,18 @@ def _apply_groups(result: DeltaResult, probe: Snapshot, groups_raw: list[Any]) -
         )
         members = raw.get("members@delta") or []
         if not isinstance(members, list):
-            probe.mark_incomplete(f"{g.GROUPS_DELTA.label}: members@delta of {group_id} is no list")
+            probe.mark_incomplete(
+                f"{ep.GROUPS_DELTA.label}: members@delta of {group_id} is no list"
+            )
             members = []
-        for item in identified(probe, g.GROUPS_DELTA.label, members):
+        for item in identified(probe, ep.GROUPS_DELTA.label, members):
             kind = rec.member_kind(item)
             if kind is None:
                 continue
             edge = Membership(group_id, str(item["id"]), kind)
             (result.removed if "@removed" in item else result.added).append(edge)
     result.groups = records(
-        probe, g.GROUPS_DELTA.label, "group", list(merged.values()), rec.to_group
+        probe, ep.GROUPS_DELTA.label, "group", list(merged.values()), rec.to_group
     )
 
 
@@ -192,17 +194,17 @@ async def _get_user(
     if expand and source.settings.fetch_managers:
         params["$expand"] = "manager($select=id)"
     try:
-        raw = await source.http.get_json(g.USER, {"id": key}, params=params)
+        raw = await source.http.get_json(ep.USER, {"id": key}, params=params)
     except NotFound:
         return None
     except HttpError as exc:
         if RULE.fatal(exc):
             raise
-        snap.mark_incomplete(f"{g.USER.label}: {exc}")
+        snap.mark_incomplete(f"{ep.USER.label}: {exc}")
         return None
-    found = records(snap, g.USER.label, "user", [raw], rec.checked_user)
+    found = records(snap, ep.USER.label, "user", [raw], rec.checked_user)
     if not found:
-        snap.mark_incomplete(f"{g.USER.label}: user {key} cannot be read from the answer")
+        snap.mark_incomplete(f"{ep.USER.label}: user {key} cannot be read from the answer")
         return None
     if "$expand" in params:
         found[0].setdefault("manager", None)
@@ -218,11 +220,11 @@ async def read_user(source: EntraReads, key: str) -> Snapshot | None:
             raise SourceError("; ".join(snap.incomplete_reasons))
         return None
     user_id = str(raw["id"])
-    params = {"$top": g.PAGE, "$select": ",".join(rec.GROUP_FIELDS)}
+    params = {"$top": ep.PAGE, "$select": ",".join(rec.GROUP_FIELDS)}
     groups: dict[str, dict[str, Any]] = {}
-    parents = await source.listing(snap, g.MEMBER_OF, {"id": user_id}, params)
+    parents = await source.listing(snap, ep.MEMBER_OF, {"id": user_id}, params)
     todo: list[str] = []
-    for item in identified(snap, g.MEMBER_OF.label, parents or []):
+    for item in identified(snap, ep.MEMBER_OF.label, parents or []):
         if rec.member_kind(item) is MemberKind.GROUP:
             groups[str(item["id"])] = item
             snap.memberships.append(Membership(str(item["id"]), user_id, MemberKind.USER))
@@ -233,12 +235,12 @@ async def read_user(source: EntraReads, key: str) -> Snapshot | None:
         if child in done:
             continue
         done.add(child)
-        above = await source.listing(snap, g.GROUP_MEMBER_OF, {"id": child}, params)
-        for item in identified(snap, g.GROUP_MEMBER_OF.label, above or []):
+        above = await source.listing(snap, ep.GROUP_MEMBER_OF, {"id": child}, params)
+        for item in identified(snap, ep.GROUP_MEMBER_OF.label, above or []):
             if rec.member_kind(item) is MemberKind.GROUP:
                 groups[str(item["id"])] = item
                 snap.memberships.append(Membership(str(item["id"]), child, MemberKind.GROUP))
                 todo.append(str(item["id"]))
-    snap.groups = records(snap, g.MEMBER_OF.label, "group", list(groups.values()), rec.to_group)
+    snap.groups = records(snap, ep.MEMBER_OF.label, "group", list(groups.values()), rec.to_group)
     snap.users = await source.user_details(snap, [raw])
     return snap

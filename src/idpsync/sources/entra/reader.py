@@ -46,7 +46,8 @@ Incremental runs and single-user reads: see :mod:`idpsync.sources.entra.delta`.
 Any listing that fails after the HTTP layer's retries (or repeats a next-page link) marks the
 snapshot incomplete with a reason naming the endpoint, so the run removes nobody. Failures
 that retrying cannot fix (token refused, 401, 403 with the missing permission named, DNS, TLS,
-proxy) fail the run.
+proxy) fail the run: :data:`~idpsync.sources.entra.endpoints.RULE` decides, here and for the
+incremental reads.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ from idpsync.model import MemberKind, Membership, Snapshot, SourceUser
 from idpsync.sources.base import DeltaResult, Event, Probe, Progress, Source, no_progress
 from idpsync.sources.clean import usable_id
 from idpsync.sources.entra import delta as entra_delta
-from idpsync.sources.entra import endpoints as g
+from idpsync.sources.entra import endpoints as ep
 from idpsync.sources.entra import records as rec
 from idpsync.sources.entra.clouds import endpoint_table
 from idpsync.sources.entra.endpoints import RULE
@@ -125,8 +126,8 @@ class EntraSource(Source):
 
     def probes(self) -> list[Probe]:
         """Token, then one minimal read of every endpoint of the table."""
-        reads = table_reads(self.http, self.endpoints(), g.READS)
-        return [token_probe(self.auth, g.TOKEN), *reads]
+        reads = table_reads(self.http, self.endpoints(), ep.READS)
+        return [token_probe(self.auth, ep.TOKEN), *reads]
 
     async def aclose(self) -> None:
         """Close the connection pool."""
@@ -163,7 +164,7 @@ class EntraSource(Source):
         when the token endpoint refuses the credentials.
         """
         scratch = Snapshot()
-        await self._guard(scratch, g.TOKEN, self.auth.token())
+        await self._guard(scratch, ep.TOKEN, self.auth.token())
         users = {"$deltatoken": "latest", "$select": ",".join(self.user_fields)}
         groups = {"$deltatoken": "latest", "$select": "displayName,description,members"}
         links: dict[str, str] = {}
@@ -176,8 +177,8 @@ class EntraSource(Source):
 
         await run_all(
             [
-                take("users_delta", g.USERS_DELTA, users),
-                take("groups_delta", g.GROUPS_DELTA, groups),
+                take("users_delta", ep.USERS_DELTA, users),
+                take("groups_delta", ep.GROUPS_DELTA, groups),
             ]
         )
         return {key: links[key] for key in ("users_delta", "groups_delta") if key in links}
@@ -208,20 +209,20 @@ class EntraSource(Source):
 
     async def _all_users(self, snap: Snapshot, out: list[dict[str, Any]], lanes: Lanes) -> None:
         """The users listing into ``out`` (nothing when it failed); ``lanes``' kept chain."""
-        params = {"$top": g.PAGE, "$select": ",".join(self.user_fields)}
+        params = {"$top": ep.PAGE, "$select": ",".join(self.user_fields)}
         if self.settings.fetch_managers:
             params |= {"$top": "100", "$expand": "manager($select=id)"}
         try:
-            items = await self.listing(snap, g.USERS, params=params) or []
-            out.extend(records(snap, g.USERS.label, "user", items, rec.checked_user, _upn))
+            items = await self.listing(snap, ep.USERS, params=params) or []
+            out.extend(records(snap, ep.USERS.label, "user", items, rec.checked_user, _upn))
         finally:
             lanes.chain_done()
 
     async def _groups(self, snap: Snapshot, progress: Progress) -> None:
         """The groups listing into ``snap.groups``."""
-        params = {"$top": g.PAGE, "$select": ",".join(rec.GROUP_FIELDS)}
-        groups = await self.listing(snap, g.GROUPS, params=params)
-        snap.groups = records(snap, g.GROUPS.label, "group", groups or [], rec.to_group, _name)
+        params = {"$top": ep.PAGE, "$select": ",".join(rec.GROUP_FIELDS)}
+        groups = await self.listing(snap, ep.GROUPS, params=params)
+        snap.groups = records(snap, ep.GROUPS.label, "group", groups or [], rec.to_group, _name)
         progress(Event("fetch", f"read {len(snap.groups)} groups"))
 
     async def _groups_and_members(self, snap: Snapshot, progress: Progress, lanes: Lanes) -> None:
@@ -241,13 +242,13 @@ class EntraSource(Source):
 
         ``lanes`` bounds how many member listings run at once (each holds one for all its pages).
         """
-        params = {"$top": g.PAGE, "$select": select}
+        params = {"$top": ep.PAGE, "$select": select}
         if lanes is None:
-            items = await self.listing(snap, g.MEMBERS, {"id": group_id}, params)
+            items = await self.listing(snap, ep.MEMBERS, {"id": group_id}, params)
         else:
             async with lanes.other():
-                items = await self.listing(snap, g.MEMBERS, {"id": group_id}, params)
-        items = identified(snap, f"{g.MEMBERS.label} ({group_id})", items or [])
+                items = await self.listing(snap, ep.MEMBERS, {"id": group_id}, params)
+        items = identified(snap, f"{ep.MEMBERS.label} ({group_id})", items or [])
         if out is not None:
             out[group_id] = items
         for item in items:
@@ -288,7 +289,7 @@ class EntraSource(Source):
                         todo.append(str(item["id"]))
         rest = [x.source_id for x in snap.groups if x.source_id not in done]
         await self._all_members(snap, rest, progress)
-        raws = records(snap, g.MEMBERS.label, "user", list(users.values()), rec.checked_user, _upn)
+        raws = records(snap, ep.MEMBERS.label, "user", list(users.values()), rec.checked_user, _upn)
         listed = {str(raw["id"]) for raw in raws}
         snap.memberships = [
             e
@@ -316,37 +317,37 @@ class EntraSource(Source):
             manager = managers.get(uid) if per_user_manager else rec.manager_of(raw)
             return rec.to_user(raw, manager, photos.get(uid))
 
-        return records(snap, g.USERS.label, "user", raws, convert, _upn)
+        return records(snap, ep.USERS.label, "user", raws, convert, _upn)
 
     async def _manager(self, snap: Snapshot, user_id: str, out: dict[str, str | None]) -> None:
         """``out[user_id]`` = the manager's id (``None``: no manager)."""
-        call = self.http.get_json(g.MANAGER, {"id": user_id}, params={"$select": "id"})
+        call = self.http.get_json(ep.MANAGER, {"id": user_id}, params={"$select": "id"})
         try:
             body = await call
             out[user_id] = usable_id(body.get("id")) if isinstance(body, dict) else None
             if out[user_id] is None:
-                snap.mark_incomplete(f"{g.MANAGER.label}: the answer has no usable id")
+                snap.mark_incomplete(f"{ep.MANAGER.label}: the answer has no usable id")
         except NotFound as exc:
             if not rec.is_missing(exc, "Request_ResourceNotFound"):
-                snap.mark_incomplete(f"{g.MANAGER.label}: {exc}")
+                snap.mark_incomplete(f"{ep.MANAGER.label}: {exc}")
             out[user_id] = None
         except HttpError as exc:
             if RULE.fatal(exc):
                 raise
-            snap.mark_incomplete(f"{g.MANAGER.label}: {exc}")
+            snap.mark_incomplete(f"{ep.MANAGER.label}: {exc}")
 
     async def _photo(self, snap: Snapshot, user_id: str, out: dict[str, str | None]) -> None:
         """``out[user_id]`` = the photo's etag (``None``: no photo)."""
         try:
-            out[user_id] = rec.photo_etag(await self.http.get_json(g.PHOTO, {"id": user_id}))
+            out[user_id] = rec.photo_etag(await self.http.get_json(ep.PHOTO, {"id": user_id}))
         except NotFound as exc:
             if not rec.is_missing(exc, "ImageNotFound"):
-                snap.mark_incomplete(f"{g.PHOTO.label}: {exc}")
+                snap.mark_incomplete(f"{ep.PHOTO.label}: {exc}")
             out[user_id] = None
         except HttpError as exc:
             if RULE.fatal(exc):
                 raise
-            snap.mark_incomplete(f"{g.PHOTO.label}: {exc}")
+            snap.mark_incomplete(f"{ep.PHOTO.label}: {exc}")
 
     # -- incremental and single-user reads (see delta.py) ---------------------------------------
 
@@ -386,7 +387,7 @@ class EntraSource(Source):
             uid = str(raw["id"])
             return rec.to_user(raw, rec.manager_of(raw) or managers.get(uid), photos.get(uid))
 
-        return records(snap, g.USER.label, "user", raws, convert, _upn)
+        return records(snap, ep.USER.label, "user", raws, convert, _upn)
 
 
 def _upn(raw: dict[str, Any]) -> object:
