@@ -22,7 +22,8 @@ from idpsync.emulators.keycloak import KeycloakEmulator
 from idpsync.emulators.onelogin import OneLoginEmulator
 from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, build_http_client, errors
 from idpsync.http.settings import HttpSettings
-from idpsync.sources.entra import graph as entra_graph
+from idpsync.sources.entra import client as entra_client
+from idpsync.sources.entra import endpoints as entra_endpoints
 from idpsync.sources.entra.reader import EntraSource
 from idpsync.sources.entra.settings import EntraSourceSettings
 from idpsync.sources.google import endpoints as google_endpoints
@@ -56,8 +57,9 @@ async def entra() -> Built:
             "token_url": f"http://login.test/{emu.tenant.tenant_id}/oauth2/v2.0/token",
         }
     )
-    source = EntraSource(settings, PolicySettings(), transport=emu.transport())
-    return emu, source.http, entra_graph.USERS, {}
+    http = entra_client(settings, transport=emu.transport())
+    source = EntraSource(settings, http, policy=PolicySettings())
+    return emu, source.http, entra_endpoints.USERS, {}
 
 
 async def google() -> Built:

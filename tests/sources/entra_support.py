@@ -16,6 +16,7 @@ from idpsync.engine.runner import RunResult, run_sync
 from idpsync.engine.single import run_sync_user
 from idpsync.http.settings import HttpSettings
 from idpsync.model import DirectoryState
+from idpsync.sources.entra import client
 from idpsync.sources.entra.reader import EntraSource
 from idpsync.sources.entra.settings import EntraSourceSettings
 from idpsync.store import Store
@@ -70,7 +71,9 @@ class EntraWorld:
         if http is not None:
             settings = settings.model_copy(update={"http": http})
         transport = self.transport or self.emu.transport()
-        self.last_source = EntraSource(settings, self.policy, transport=transport)
+        self.last_source = EntraSource(
+            settings, client(settings, transport=transport), policy=self.policy
+        )
         return self.last_source
 
     async def sync(self, mode: str = "auto", http: HttpSettings | None = None) -> RunResult:

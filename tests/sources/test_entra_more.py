@@ -140,12 +140,12 @@ async def test_certificate_credential(tmp_path: Path) -> None:
             "certificate": f"file:{tmp_path / 'c.pem'}",
         },
     )
+    from idpsync.sources.entra import client
     from idpsync.sources.entra.reader import EntraSource
     from idpsync.sources.entra.settings import EntraSourceSettings
 
-    src = EntraSource(
-        EntraSourceSettings.model_validate(settings), PolicySettings(), transport=emu.transport()
-    )
+    entra = EntraSourceSettings.model_validate(settings)
+    src = EntraSource(entra, client(entra, transport=emu.transport()), policy=PolicySettings())
     snap = await src.snapshot()
     await src.aclose()
     assert snap.complete and len(snap.users) == 30

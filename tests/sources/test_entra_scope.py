@@ -12,6 +12,7 @@ from idpsync.config_policy import PolicySettings
 from idpsync.emulators.entra import EntraEmulator
 from idpsync.http import set_testing
 from idpsync.http.errors import TokenError
+from idpsync.sources.entra import client
 from idpsync.sources.entra.reader import EntraSource
 from idpsync.sources.entra.settings import EntraSourceSettings
 from tests.sources.entra_support import source_settings
@@ -44,7 +45,7 @@ def source(
     emu: EntraEmulator, transport: httpx.AsyncBaseTransport, **options: object
 ) -> EntraSource:
     settings = source_settings(emu, **options)
-    return EntraSource(settings, PolicySettings(), transport=transport)
+    return EntraSource(settings, client(settings, transport=transport), policy=PolicySettings())
 
 
 async def test_a_gateway_base_url_still_asks_entra_for_graph() -> None:
@@ -78,7 +79,7 @@ async def test_the_cloud_chooses_hosts_and_scope(
     settings = source_settings(emu, cloud=cloud).model_copy(
         update={"base_url": None, "token_url": None}
     )
-    src = EntraSource(settings, PolicySettings(), transport=recording)
+    src = EntraSource(settings, client(settings, transport=recording), policy=PolicySettings())
     urls = [e.url for e in src.endpoints()]
     assert urls[0] == f"https://{login}/{emu.tenant.tenant_id}/oauth2/v2.0/token"
     assert graph in urls

@@ -26,6 +26,7 @@ from idpsync.http import set_testing
 from idpsync.model import Snapshot
 from idpsync.sources.base import Source
 from idpsync.sources.clean import normalise
+from idpsync.sources.entra import client as entra_client
 from idpsync.sources.entra.reader import EntraSource
 from idpsync.sources.file.reader import parse_document
 from tests.filedata import people
@@ -81,7 +82,9 @@ OKTA = okta_support.emulator(users=6, groups=3, seed=3)
 @given(plan=mutations)
 def test_entra(plan: list[Mutation]) -> None:
     def make(transport: httpx.AsyncBaseTransport) -> Source:
-        return EntraSource(source_settings(ENTRA), PolicySettings(), transport=transport)
+        settings = source_settings(ENTRA)
+        http = entra_client(settings, transport=transport)
+        return EntraSource(settings, http, policy=PolicySettings())
 
     read(make, ENTRA.transport(), plan)
 

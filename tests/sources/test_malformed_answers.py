@@ -14,6 +14,7 @@ from idpsync.emulators.entra import EntraEmulator
 from idpsync.emulators.onelogin import OneLoginEmulator
 from idpsync.http import set_testing
 from idpsync.model import Snapshot
+from idpsync.sources.entra import client
 from idpsync.sources.entra.reader import EntraSource
 from idpsync.store import Store
 from tests.sources import okta_support, onelogin_support
@@ -62,7 +63,8 @@ def first_item(change: Callable[[dict[str, Any]], None], key: str = "value") -> 
 async def entra_read(path: str, change: Change) -> Snapshot:
     emu = EntraEmulator.generate(users=12, groups=3, seed=2)
     transport = Rewrite(emu.transport(), path, change)
-    source = EntraSource(source_settings(emu), PolicySettings(), transport=transport)
+    settings = source_settings(emu)
+    source = EntraSource(settings, client(settings, transport=transport), policy=PolicySettings())
     try:
         return await source.snapshot()
     finally:

@@ -1,12 +1,50 @@
-"""The entra connector: settings, endpoints, reader (see docs/architecture.md, "Add an IdP")."""
+"""The entra connector: settings, endpoints, reader (see docs/architecture.md, "Add an IdP").
+
+``settings`` (the ``source`` table), ``clouds`` (national clouds: Graph's and the token
+service's hosts), ``endpoints`` (the Graph endpoint table and the failure rule), ``auth`` (the
+token flow), ``paging`` (delta rounds), ``records`` (Graph objects as records), ``reader``
+(full reads) and ``delta`` (incremental and single-user reads).
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import httpx
+
+    from idpsync.http import HttpClient
     from idpsync.sources.base import Source
+    from idpsync.sources.entra.settings import EntraSourceSettings
     from idpsync.sources.registry import SourceContext
+
+
+def client(
+    settings: EntraSourceSettings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    connector: str = "CONNECTOR",
+) -> HttpClient:
+    """The HTTP client for Graph: base URL, request budget and the token flow as its auth.
+
+    ``transport`` replaces the network (tests: an emulator's).
+    """
+    from idpsync.http import HttpClient, RequestBudget, build_httpx_client
+    from idpsync.sources.entra.auth import credentials
+    from idpsync.sources.entra.clouds import graph_base
+    from idpsync.sources.entra.endpoints import DEFAULT_CONCURRENCY, DEFAULT_RATE
+
+    http = settings.http
+    budget = RequestBudget(
+        http.requests_per_second or DEFAULT_RATE, http.concurrency or DEFAULT_CONCURRENCY
+    )
+    return HttpClient(
+        build_httpx_client(http, transport),
+        http,
+        base_url=graph_base(settings),
+        budget=budget,
+        auth=credentials(settings, connector),
+    )
 
 
 def build(context: SourceContext) -> Source:
@@ -16,4 +54,5 @@ def build(context: SourceContext) -> Source:
 
     settings = context.connector.source
     assert isinstance(settings, EntraSourceSettings)
-    return EntraSource(settings, context.connector.policy, transport=context.transport)
+    http = client(settings, transport=context.transport, connector=context.name)
+    return EntraSource(settings, http, context=context)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from idpsync.http.endpoint import ConcreteEndpoint
-from idpsync.sources.entra import graph as g
+from idpsync.sources.entra import endpoints as ep
 from idpsync.sources.entra.settings import EntraSourceSettings
 
 CloudName = Literal["global", "usgov", "dod", "china"]
@@ -66,19 +66,27 @@ def graph_base(settings: EntraSourceSettings) -> str:
 def token_target(settings: EntraSourceSettings) -> ConcreteEndpoint:
     """The token endpoint: ``token_url``, else the cloud's token service for the tenant."""
     if settings.token_url:
-        return ConcreteEndpoint(g.TOKEN, settings.token_url)
-    token = replace(g.TOKEN, url=cloud(settings.cloud).token_url)
+        return ConcreteEndpoint(ep.TOKEN, settings.token_url)
+    token = replace(ep.TOKEN, url=cloud(settings.cloud).token_url)
     return token.resolve("", {"tenant": settings.tenant})
 
 
 def endpoint_table(settings: EntraSourceSettings, transitive: bool) -> list[ConcreteEndpoint]:
     """Token endpoint and every Graph call this configuration makes (no credentials needed)."""
     base = graph_base(settings)
-    table = [g.USERS, g.GROUPS, g.MEMBERS, g.USERS_DELTA, g.GROUPS_DELTA, g.USER, g.MEMBER_OF]
+    table = [
+        ep.USERS,
+        ep.GROUPS,
+        ep.MEMBERS,
+        ep.USERS_DELTA,
+        ep.GROUPS_DELTA,
+        ep.USER,
+        ep.MEMBER_OF,
+    ]
     if transitive:
-        table.append(g.GROUP_MEMBER_OF)
+        table.append(ep.GROUP_MEMBER_OF)
     if settings.fetch_managers:
-        table.append(g.MANAGER)
+        table.append(ep.MANAGER)
     if settings.fetch_photos:
-        table.append(g.PHOTO)
+        table.append(ep.PHOTO)
     return [token_target(settings), *(e.resolve(base, partial=True) for e in table)]

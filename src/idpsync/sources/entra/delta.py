@@ -27,72 +27,91 @@ kept, so the next run reads the same changes again.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from idpsync.errors import SourceError
+from idpsync.http import Endpoint, HttpClient
 from idpsync.http.errors import BadRequest, HttpError, NotFound
 from idpsync.http.origins import check_link
-from idpsync.model import MemberKind, Membership, Snapshot
+from idpsync.model import MemberKind, Membership, Snapshot, SourceUser
 from idpsync.sources.base import DeltaResult, Event, Progress
-from idpsync.sources.entra import graph as g
-from idpsync.sources.shape import ShapeError, identified, optional_text, page_items, records
+from idpsync.sources.entra import endpoints as ep
+from idpsync.sources.entra import records as rec
+from idpsync.sources.entra.endpoints import RULE
+from idpsync.sources.entra.paging import DeltaPages, pages_from
+from idpsync.sources.entra.settings import EntraSourceSettings
+from idpsync.sources.shape import ShapeError, identified, records
 
-if TYPE_CHECKING:
-    from idpsync.http import Endpoint
-    from idpsync.sources.entra.reader import EntraSource
+
+class EntraReads(Protocol):
+    """What the delta and single-user reads use of the Entra source (its reader)."""
+
+    http: HttpClient
+    settings: EntraSourceSettings
+    scope: tuple[list[str], bool] | None
+    transitive: bool
+    user_fields: list[str]
+
+    async def listing(
+        self,
+        snap: Snapshot,
+        endpoint: Endpoint,
+        values: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> list[dict[str, Any]] | None:
+        """A whole listing, or ``None`` (``snap`` marked incomplete) when it failed."""
+        ...
+
+    async def user_details(self, snap: Snapshot, raws: list[dict[str, Any]]) -> list[SourceUser]:
+        """Records for users read one by one (managers and photos per user when enabled)."""
+        ...
 
 
 class Expired(Exception):
     """The delta token is no longer known to Graph (``syncStateNotFound``)."""
 
 
-async def follow(source: EntraSource, endpoint: Endpoint, link: str) -> tuple[list[Any], str]:
-    """Every item of a delta round and its new delta link."""
+async def follow(http: HttpClient, endpoint: Endpoint, link: str) -> tuple[list[Any], str]:
+    """Every item of a delta round from ``link``, and the round's new delta link.
+
+    The new link must stay on the listing's origin (else
+    :class:`~idpsync.http.errors.ForeignOrigin`: it is neither followed nor kept).
+    """
     items: list[Any] = []
-    seen: set[str] = set()
-    url: str | None = link
-    while url is not None:
-        if url in seen:
-            raise g.RepeatedLink(f"{endpoint.label}: the server repeated a next-page link")
-        seen.add(url)
-        try:
-            page = await source.http.get_json(endpoint, url=url)
-        except BadRequest as exc:
-            if exc.status == 410 or "syncStateNotFound" in f"{exc.cause} {exc.body or ''}":
-                raise Expired from exc
-            raise
-        items.extend(page_items(page, "value", endpoint.label))
-        url = optional_text(page, "@odata.nextLink", endpoint.label)
-        if url is None:
-            delta = optional_text(page, "@odata.deltaLink", endpoint.label)
-            if delta is None:
-                raise g.RepeatedLink(f"{endpoint.label}: a page has neither next nor delta link")
-            return items, check_link(source.http.target(endpoint), delta)
-    raise AssertionError("unreachable")
+    paginator = DeltaPages()
+    try:
+        async for page in pages_from(http, endpoint, link, paginator):
+            items.extend(page.records)
+    except BadRequest as exc:
+        if exc.status == 410 or "syncStateNotFound" in f"{exc.cause} {exc.body or ''}":
+            raise Expired from exc
+        raise
+    assert paginator.delta is not None  # a round ends only at a delta link
+    return items, check_link(http.target(endpoint), paginator.delta)
 
 
 async def read_delta(
-    source: EntraSource, state: dict[str, Any], staged: Snapshot, progress: Progress
+    source: EntraReads, state: dict[str, Any], staged: Snapshot, progress: Progress
 ) -> DeltaResult | None:
     """The changes since ``state``'s links (see module doc); ``None`` when a token expired."""
     result = DeltaResult(state=dict(state))
     probe = Snapshot()
     progress(Event("fetch", "reading changes (delta)"))
     try:
-        users_raw = await _round(source, result, probe, g.USERS_DELTA, "users_delta")
-        groups_raw = await _round(source, result, probe, g.GROUPS_DELTA, "groups_delta")
+        users_raw = await _round(source, result, probe, ep.USERS_DELTA, "users_delta")
+        groups_raw = await _round(source, result, probe, ep.GROUPS_DELTA, "groups_delta")
     except Expired:
         return None
     changed = []
-    for raw in identified(probe, g.USERS_DELTA.label, users_raw):
+    for raw in identified(probe, ep.USERS_DELTA.label, users_raw):
         if "@removed" in raw:
             result.removed_users.append(str(raw["id"]))
         else:
             changed.append(raw)
-    _apply_groups(result, probe, identified(probe, g.GROUPS_DELTA.label, groups_raw))
+    _apply_groups(result, probe, identified(probe, ep.GROUPS_DELTA.label, groups_raw))
     if source.scope is not None:
         changed += await _unknown_members(source, probe, result, staged, changed)
-    changed = records(probe, g.USERS_DELTA.label, "user", changed, g.checked_user)
+    changed = records(probe, ep.USERS_DELTA.label, "user", changed, rec.checked_user)
     result.users = await source.user_details(probe, changed)
     for bad in probe.skipped:  # a delta cannot hold a record back: read it again next time
         probe.mark_incomplete(bad.reason)
@@ -104,24 +123,17 @@ async def read_delta(
 
 
 async def _round(
-    source: EntraSource, result: DeltaResult, probe: Snapshot, endpoint: Endpoint, key: str
+    source: EntraReads, result: DeltaResult, probe: Snapshot, endpoint: Endpoint, key: str
 ) -> list[Any]:
     try:
-        items, link = await follow(source, endpoint, str(result.state[key]))
-    except (HttpError, g.RepeatedLink, ShapeError) as exc:
-        if isinstance(exc, HttpError) and source_fatal(exc):
+        items, link = await follow(source.http, endpoint, str(result.state[key]))
+    except (HttpError, ShapeError) as exc:
+        if RULE.fatal(exc):
             raise
         probe.mark_incomplete(str(exc))
         return []
     result.state[key] = link
     return items
-
-
-def source_fatal(exc: HttpError) -> bool:
-    """Failures retrying cannot fix (see :func:`idpsync.sources.entra.reader.fatal`)."""
-    from idpsync.sources.entra.reader import fatal
-
-    return fatal(exc)
 
 
 def _apply_groups(result: DeltaResult, probe: Snapshot, groups_raw: list[Any]) -> None:
@@ -138,19 +150,23 @@ def _apply_groups(result: DeltaResult, probe: Snapshot, groups_raw: list[Any]) -
         )
         members = raw.get("members@delta") or []
         if not isinstance(members, list):
-            probe.mark_incomplete(f"{g.GROUPS_DELTA.label}: members@delta of {group_id} is no list")
+            probe.mark_incomplete(
+                f"{ep.GROUPS_DELTA.label}: members@delta of {group_id} is no list"
+            )
             members = []
-        for item in identified(probe, g.GROUPS_DELTA.label, members):
-            kind = g.member_kind(item)
+        for item in identified(probe, ep.GROUPS_DELTA.label, members):
+            kind = rec.member_kind(item)
             if kind is None:
                 continue
             edge = Membership(group_id, str(item["id"]), kind)
             (result.removed if "@removed" in item else result.added).append(edge)
-    result.groups = records(probe, g.GROUPS_DELTA.label, "group", list(merged.values()), g.to_group)
+    result.groups = records(
+        probe, ep.GROUPS_DELTA.label, "group", list(merged.values()), rec.to_group
+    )
 
 
 async def _unknown_members(
-    source: EntraSource,
+    source: EntraReads,
     probe: Snapshot,
     result: DeltaResult,
     staged: Snapshot,
@@ -172,30 +188,30 @@ async def _unknown_members(
 
 
 async def _get_user(
-    source: EntraSource, snap: Snapshot, key: str, *, expand: bool
+    source: EntraReads, snap: Snapshot, key: str, *, expand: bool
 ) -> dict[str, Any] | None:
     params = {"$select": ",".join(source.user_fields)}
     if expand and source.settings.fetch_managers:
         params["$expand"] = "manager($select=id)"
     try:
-        raw = await source.http.get_json(g.USER, {"id": key}, params=params)
+        raw = await source.http.get_json(ep.USER, {"id": key}, params=params)
     except NotFound:
         return None
     except HttpError as exc:
-        if source_fatal(exc):
+        if RULE.fatal(exc):
             raise
-        snap.mark_incomplete(f"{g.USER.label}: {exc}")
+        snap.mark_incomplete(f"{ep.USER.label}: {exc}")
         return None
-    found = records(snap, g.USER.label, "user", [raw], g.checked_user)
+    found = records(snap, ep.USER.label, "user", [raw], rec.checked_user)
     if not found:
-        snap.mark_incomplete(f"{g.USER.label}: user {key} cannot be read from the answer")
+        snap.mark_incomplete(f"{ep.USER.label}: user {key} cannot be read from the answer")
         return None
     if "$expand" in params:
         found[0].setdefault("manager", None)
     return found[0]
 
 
-async def read_user(source: EntraSource, key: str) -> Snapshot | None:
+async def read_user(source: EntraReads, key: str) -> Snapshot | None:
     """A single-user snapshot (see ``Source.fetch_user`` and the module doc)."""
     snap = Snapshot()
     raw = await _get_user(source, snap, key, expand=True)
@@ -204,12 +220,12 @@ async def read_user(source: EntraSource, key: str) -> Snapshot | None:
             raise SourceError("; ".join(snap.incomplete_reasons))
         return None
     user_id = str(raw["id"])
-    params = {"$top": g.PAGE, "$select": ",".join(g.GROUP_FIELDS)}
+    params = {"$top": ep.PAGE, "$select": ",".join(rec.GROUP_FIELDS)}
     groups: dict[str, dict[str, Any]] = {}
-    parents = await source.listing(snap, g.MEMBER_OF, {"id": user_id}, params)
+    parents = await source.listing(snap, ep.MEMBER_OF, {"id": user_id}, params)
     todo: list[str] = []
-    for item in identified(snap, g.MEMBER_OF.label, parents or []):
-        if g.member_kind(item) is MemberKind.GROUP:
+    for item in identified(snap, ep.MEMBER_OF.label, parents or []):
+        if rec.member_kind(item) is MemberKind.GROUP:
             groups[str(item["id"])] = item
             snap.memberships.append(Membership(str(item["id"]), user_id, MemberKind.USER))
             todo.append(str(item["id"]))
@@ -219,12 +235,12 @@ async def read_user(source: EntraSource, key: str) -> Snapshot | None:
         if child in done:
             continue
         done.add(child)
-        above = await source.listing(snap, g.GROUP_MEMBER_OF, {"id": child}, params)
-        for item in identified(snap, g.GROUP_MEMBER_OF.label, above or []):
-            if g.member_kind(item) is MemberKind.GROUP:
+        above = await source.listing(snap, ep.GROUP_MEMBER_OF, {"id": child}, params)
+        for item in identified(snap, ep.GROUP_MEMBER_OF.label, above or []):
+            if rec.member_kind(item) is MemberKind.GROUP:
                 groups[str(item["id"])] = item
                 snap.memberships.append(Membership(str(item["id"]), child, MemberKind.GROUP))
                 todo.append(str(item["id"]))
-    snap.groups = records(snap, g.MEMBER_OF.label, "group", list(groups.values()), g.to_group)
+    snap.groups = records(snap, ep.MEMBER_OF.label, "group", list(groups.values()), rec.to_group)
     snap.users = await source.user_details(snap, [raw])
     return snap

@@ -46,59 +46,44 @@ Incremental runs and single-user reads: see :mod:`idpsync.sources.entra.delta`.
 Any listing that fails after the HTTP layer's retries (or repeats a next-page link) marks the
 snapshot incomplete with a reason naming the endpoint, so the run removes nobody. Failures
 that retrying cannot fix (token refused, 401, 403 with the missing permission named, DNS, TLS,
-proxy) fail the run.
+proxy) fail the run: :data:`~idpsync.sources.entra.endpoints.RULE` decides, here and for the
+incremental reads.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from collections.abc import Awaitable, Coroutine, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import httpx
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
-
-from idpsync.auth import ClientSecret, PrivateKeyJwt
 from idpsync.auth.base import CachedTokenProvider
 from idpsync.check_reads import table_reads
 from idpsync.config_policy import PolicySettings, fetch_scope
 from idpsync.diagnostics import token_probe
-from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, build_http_client
+from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient
 from idpsync.http.errors import HttpError, NotFound
 from idpsync.http.origins import same_origin
 from idpsync.model import MemberKind, Membership, Snapshot, SourceUser
 from idpsync.sources.base import DeltaResult, Event, Probe, Progress, Source, no_progress
 from idpsync.sources.clean import usable_id
-from idpsync.sources.entra import graph as g
-from idpsync.sources.entra.clouds import cloud, endpoint_table, graph_base, token_target
+from idpsync.sources.entra import delta as entra_delta
+from idpsync.sources.entra import endpoints as ep
+from idpsync.sources.entra import records as rec
+from idpsync.sources.entra.clouds import endpoint_table
+from idpsync.sources.entra.endpoints import RULE
 from idpsync.sources.entra.settings import EntraSourceSettings
 from idpsync.sources.lanes import Lanes, gather
 from idpsync.sources.shape import ShapeError, identified, records
 
-DEFAULT_RATE = 150.0
-"""Requests per second: at ≤ 2 RU each, under half of Graph's 8,000 RU per 10 s."""
-DEFAULT_CONCURRENCY = 16
+if TYPE_CHECKING:
+    from idpsync.sources.registry import SourceContext
+
 T = TypeVar("T")
 
 
 async def run_all(calls: Iterable[Coroutine[Any, Any, Any]]) -> None:
     """Run ``calls`` concurrently (the HTTP budget bounds them); a failure cancels the rest."""
     await gather(*calls)
-
-
-def fatal(exc: HttpError) -> bool:
-    """Whether retrying later cannot help (credentials, permissions, network setup)."""
-    return exc.kind == "config" and not isinstance(exc, NotFound)
-
-
-def thumbprint(certificate_pem: str) -> str:
-    """The certificate's SHA-1 thumbprint, base64url without padding (the JWT's ``x5t``)."""
-    cert = x509.load_pem_x509_certificate(certificate_pem.encode())
-    digest = hashlib.sha1(cert.public_bytes(Encoding.DER)).digest()  # x5t is defined as SHA-1
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
 class EntraSource(Source):
@@ -109,52 +94,29 @@ class EntraSource(Source):
     def __init__(
         self,
         settings: EntraSourceSettings,
-        policy: PolicySettings,
+        http: HttpClient,
         *,
-        transport: httpx.AsyncBaseTransport | None = None,
-        connector: str = "CONNECTOR",
+        context: SourceContext | None = None,
+        policy: PolicySettings | None = None,
     ) -> None:
+        """A reader over ``http``: a client for Graph's base URL with the token flow as auth.
+
+        ``policy`` defaults to the connector's (from ``context``), else to the defaults.
+        """
         super().__init__()
+        if policy is None:
+            policy = context.connector.policy if context is not None else PolicySettings()
         self.settings = settings
+        self.http = http
+        self.stats = http.stats
         self.scope = fetch_scope(policy)
         self.transitive = policy.transitive if settings.transitive is None else settings.transitive
         m = policy.mapping
         templates = [m.login, m.email, m.display_name, m.given_name, m.family_name]
-        self.user_fields = g.user_select([*templates, *m.attributes.values()])
-        self.cloud = cloud(settings.cloud)
-        base = graph_base(settings)
-        self.http: HttpClient = build_http_client(
-            settings.http,
-            base_url=base,
-            default_rate=DEFAULT_RATE,
-            default_concurrency=DEFAULT_CONCURRENCY,
-            transport=transport,
-            stats=self.stats,
-        )
-        self.token_endpoint = token_target(settings)
-        self.auth = self._provider(connector)
-        self.http.auth = self.auth
-
-    def _provider(self, connector: str) -> CachedTokenProvider:
-        # The scope names Graph as a resource Entra knows, never base_url's host: a gateway's
-        # or proxy's host is an unknown resource to Entra (AADSTS500011).
-        s = self.settings
-        scope = s.scope or self.cloud.scope
-        if s.certificate is not None:
-            cert = s.certificate.certificate.get_secret_value()
-            return PrivateKeyJwt(
-                self.http,
-                self.token_endpoint,
-                s.client_id,
-                s.certificate.private_key,
-                scope,
-                x5t=thumbprint(cert),
-                connector=connector,
-            )
-        assert s.client_secret is not None  # the settings require one credential
-        return ClientSecret(
-            self.http, self.token_endpoint, s.client_id, s.client_secret, scope, connector
-        )
+        self.user_fields = rec.user_select([*templates, *m.attributes.values()])
+        if not isinstance(http.auth, CachedTokenProvider):
+            raise TypeError("the Entra source needs a client with its token flow as auth")
+        self.auth: CachedTokenProvider = http.auth
 
     # -- diagnostics ---------------------------------------------------------------------------
 
@@ -164,8 +126,8 @@ class EntraSource(Source):
 
     def probes(self) -> list[Probe]:
         """Token, then one minimal read of every endpoint of the table."""
-        reads = table_reads(self.http, self.endpoints(), g.READS)
-        return [token_probe(self.auth, g.TOKEN), *reads]
+        reads = table_reads(self.http, self.endpoints(), ep.READS)
+        return [token_probe(self.auth, ep.TOKEN), *reads]
 
     async def aclose(self) -> None:
         """Close the connection pool."""
@@ -202,7 +164,7 @@ class EntraSource(Source):
         when the token endpoint refuses the credentials.
         """
         scratch = Snapshot()
-        await self._guard(scratch, g.TOKEN, self.auth.token())
+        await self._guard(scratch, ep.TOKEN, self.auth.token())
         users = {"$deltatoken": "latest", "$select": ",".join(self.user_fields)}
         groups = {"$deltatoken": "latest", "$select": "displayName,description,members"}
         links: dict[str, str] = {}
@@ -215,8 +177,8 @@ class EntraSource(Source):
 
         await run_all(
             [
-                take("users_delta", g.USERS_DELTA, users),
-                take("groups_delta", g.GROUPS_DELTA, groups),
+                take("users_delta", ep.USERS_DELTA, users),
+                take("groups_delta", ep.GROUPS_DELTA, groups),
             ]
         )
         return {key: links[key] for key in ("users_delta", "groups_delta") if key in links}
@@ -226,10 +188,10 @@ class EntraSource(Source):
         try:
             return await call
         except HttpError as exc:
-            if fatal(exc):
+            if RULE.fatal(exc):
                 raise
             snap.mark_incomplete(f"{endpoint.label}: {exc}")
-        except (g.RepeatedLink, ShapeError) as exc:
+        except ShapeError as exc:
             snap.mark_incomplete(str(exc))
         return None
 
@@ -241,24 +203,26 @@ class EntraSource(Source):
         params: dict[str, str] | None = None,
     ) -> list[dict[str, Any]] | None:
         """A whole listing, or ``None`` (snapshot marked incomplete) when it failed."""
-        return await self._guard(snap, endpoint, g.list_all(self.http, endpoint, values, params))
+        return await self._guard(
+            snap, endpoint, self.http.read_all(endpoint, values, params=params)
+        )
 
     async def _all_users(self, snap: Snapshot, out: list[dict[str, Any]], lanes: Lanes) -> None:
         """The users listing into ``out`` (nothing when it failed); ``lanes``' kept chain."""
-        params = {"$top": g.PAGE, "$select": ",".join(self.user_fields)}
+        params = {"$top": ep.PAGE, "$select": ",".join(self.user_fields)}
         if self.settings.fetch_managers:
             params |= {"$top": "100", "$expand": "manager($select=id)"}
         try:
-            items = await self.listing(snap, g.USERS, params=params) or []
-            out.extend(records(snap, g.USERS.label, "user", items, g.checked_user, _upn))
+            items = await self.listing(snap, ep.USERS, params=params) or []
+            out.extend(records(snap, ep.USERS.label, "user", items, rec.checked_user, _upn))
         finally:
             lanes.chain_done()
 
     async def _groups(self, snap: Snapshot, progress: Progress) -> None:
         """The groups listing into ``snap.groups``."""
-        params = {"$top": g.PAGE, "$select": ",".join(g.GROUP_FIELDS)}
-        groups = await self.listing(snap, g.GROUPS, params=params)
-        snap.groups = records(snap, g.GROUPS.label, "group", groups or [], g.to_group, _name)
+        params = {"$top": ep.PAGE, "$select": ",".join(rec.GROUP_FIELDS)}
+        groups = await self.listing(snap, ep.GROUPS, params=params)
+        snap.groups = records(snap, ep.GROUPS.label, "group", groups or [], rec.to_group, _name)
         progress(Event("fetch", f"read {len(snap.groups)} groups"))
 
     async def _groups_and_members(self, snap: Snapshot, progress: Progress, lanes: Lanes) -> None:
@@ -278,17 +242,17 @@ class EntraSource(Source):
 
         ``lanes`` bounds how many member listings run at once (each holds one for all its pages).
         """
-        params = {"$top": g.PAGE, "$select": select}
+        params = {"$top": ep.PAGE, "$select": select}
         if lanes is None:
-            items = await self.listing(snap, g.MEMBERS, {"id": group_id}, params)
+            items = await self.listing(snap, ep.MEMBERS, {"id": group_id}, params)
         else:
             async with lanes.other():
-                items = await self.listing(snap, g.MEMBERS, {"id": group_id}, params)
-        items = identified(snap, f"{g.MEMBERS.label} ({group_id})", items or [])
+                items = await self.listing(snap, ep.MEMBERS, {"id": group_id}, params)
+        items = identified(snap, f"{ep.MEMBERS.label} ({group_id})", items or [])
         if out is not None:
             out[group_id] = items
         for item in items:
-            kind = g.member_kind(item)
+            kind = rec.member_kind(item)
             if kind is not None:
                 snap.memberships.append(Membership(group_id, str(item["id"]), kind))
 
@@ -318,14 +282,14 @@ class EntraSource(Source):
             todo = []
             for items in found.values():
                 for item in items or []:
-                    kind = g.member_kind(item)
+                    kind = rec.member_kind(item)
                     if kind is MemberKind.USER:
                         users[str(item["id"])] = item
                     elif kind is MemberKind.GROUP and self.transitive:
                         todo.append(str(item["id"]))
         rest = [x.source_id for x in snap.groups if x.source_id not in done]
         await self._all_members(snap, rest, progress)
-        raws = records(snap, g.MEMBERS.label, "user", list(users.values()), g.checked_user, _upn)
+        raws = records(snap, ep.MEMBERS.label, "user", list(users.values()), rec.checked_user, _upn)
         listed = {str(raw["id"]) for raw in raws}
         snap.memberships = [
             e
@@ -350,42 +314,42 @@ class EntraSource(Source):
 
         def convert(raw: dict[str, Any]) -> SourceUser:
             uid = str(raw["id"])
-            manager = managers.get(uid) if per_user_manager else g.manager_of(raw)
-            return g.to_user(raw, manager, photos.get(uid))
+            manager = managers.get(uid) if per_user_manager else rec.manager_of(raw)
+            return rec.to_user(raw, manager, photos.get(uid))
 
-        return records(snap, g.USERS.label, "user", raws, convert, _upn)
+        return records(snap, ep.USERS.label, "user", raws, convert, _upn)
 
     async def _manager(self, snap: Snapshot, user_id: str, out: dict[str, str | None]) -> None:
         """``out[user_id]`` = the manager's id (``None``: no manager)."""
-        call = self.http.get_json(g.MANAGER, {"id": user_id}, params={"$select": "id"})
+        call = self.http.get_json(ep.MANAGER, {"id": user_id}, params={"$select": "id"})
         try:
             body = await call
             out[user_id] = usable_id(body.get("id")) if isinstance(body, dict) else None
             if out[user_id] is None:
-                snap.mark_incomplete(f"{g.MANAGER.label}: the answer has no usable id")
+                snap.mark_incomplete(f"{ep.MANAGER.label}: the answer has no usable id")
         except NotFound as exc:
-            if not g.is_missing(exc, "Request_ResourceNotFound"):
-                snap.mark_incomplete(f"{g.MANAGER.label}: {exc}")
+            if not rec.is_missing(exc, "Request_ResourceNotFound"):
+                snap.mark_incomplete(f"{ep.MANAGER.label}: {exc}")
             out[user_id] = None
         except HttpError as exc:
-            if fatal(exc):
+            if RULE.fatal(exc):
                 raise
-            snap.mark_incomplete(f"{g.MANAGER.label}: {exc}")
+            snap.mark_incomplete(f"{ep.MANAGER.label}: {exc}")
 
     async def _photo(self, snap: Snapshot, user_id: str, out: dict[str, str | None]) -> None:
         """``out[user_id]`` = the photo's etag (``None``: no photo)."""
         try:
-            out[user_id] = g.photo_etag(await self.http.get_json(g.PHOTO, {"id": user_id}))
+            out[user_id] = rec.photo_etag(await self.http.get_json(ep.PHOTO, {"id": user_id}))
         except NotFound as exc:
-            if not g.is_missing(exc, "ImageNotFound"):
-                snap.mark_incomplete(f"{g.PHOTO.label}: {exc}")
+            if not rec.is_missing(exc, "ImageNotFound"):
+                snap.mark_incomplete(f"{ep.PHOTO.label}: {exc}")
             out[user_id] = None
         except HttpError as exc:
-            if fatal(exc):
+            if RULE.fatal(exc):
                 raise
-            snap.mark_incomplete(f"{g.PHOTO.label}: {exc}")
+            snap.mark_incomplete(f"{ep.PHOTO.label}: {exc}")
 
-    # -- incremental and single-user reads (entra_delta) ---------------------------------------
+    # -- incremental and single-user reads (see delta.py) ---------------------------------------
 
     def wants_full(self, state: dict[str, Any]) -> bool:
         """A full read when there are no delta links or the last full read is too old."""
@@ -401,15 +365,11 @@ class EntraSource(Source):
         self, state: dict[str, Any], staged: Snapshot, progress: Progress = no_progress
     ) -> DeltaResult | None:
         """Changes since the saved delta links (``None`` when a token expired)."""
-        from idpsync.sources.entra.delta import read_delta
-
-        return await read_delta(self, state, staged, progress)
+        return await entra_delta.read_delta(self, state, staged, progress)
 
     async def fetch_user(self, key: str) -> Snapshot | None:
         """One user by id or userPrincipalName, with manager, groups and photo."""
-        from idpsync.sources.entra.delta import read_user
-
-        return await read_user(self, key)
+        return await entra_delta.read_user(self, key)
 
     async def user_details(self, snap: Snapshot, raws: list[dict[str, Any]]) -> list[SourceUser]:
         """Records for users read one by one (managers and photos per user when enabled)."""
@@ -425,9 +385,9 @@ class EntraSource(Source):
 
         def convert(raw: dict[str, Any]) -> SourceUser:
             uid = str(raw["id"])
-            return g.to_user(raw, g.manager_of(raw) or managers.get(uid), photos.get(uid))
+            return rec.to_user(raw, rec.manager_of(raw) or managers.get(uid), photos.get(uid))
 
-        return records(snap, g.USER.label, "user", raws, convert, _upn)
+        return records(snap, ep.USER.label, "user", raws, convert, _upn)
 
 
 def _upn(raw: dict[str, Any]) -> object:
