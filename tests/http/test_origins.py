@@ -28,7 +28,7 @@ from idpsync.sources.entra.settings import EntraSourceSettings
 from idpsync.sources.google import api as google_api
 from idpsync.sources.keycloak import reader as keycloak
 from idpsync.sources.keycloak.reader import KeycloakSource
-from idpsync.sources.okta import reader as okta
+from idpsync.sources.okta import endpoints as okta
 from idpsync.sources.onelogin import api as onelogin_api
 from idpsync.targets.errors import TargetDown
 from idpsync.targets.transport import TargetHttp
