@@ -15,8 +15,8 @@ import pytest
 from idpsync.http import ConcreteEndpoint, build_http_client, errors
 from idpsync.http.policy import MAX_SERVER_WAIT, server_wait
 from idpsync.http.settings import HttpSettings
+from idpsync.sources.okta import endpoints as okta
 from idpsync.sources.okta import incremental as okta_incremental
-from idpsync.sources.okta import reader as okta
 from idpsync.sources.okta.pacing import MAX_WAIT, OktaPacer
 from idpsync.sources.onelogin import delta as onelogin_delta
 from idpsync.sources.onelogin.budget import CallBudget

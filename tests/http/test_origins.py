@@ -29,7 +29,7 @@ from idpsync.sources.entra.settings import EntraSourceSettings
 from idpsync.sources.google import endpoints as google_endpoints
 from idpsync.sources.keycloak import endpoints as keycloak
 from idpsync.sources.keycloak.reader import KeycloakSource
-from idpsync.sources.okta import reader as okta
+from idpsync.sources.okta import endpoints as okta
 from idpsync.sources.onelogin import endpoints as onelogin_endpoints
 from idpsync.targets.errors import TargetDown
 from idpsync.targets.transport import TargetHttp

@@ -13,10 +13,8 @@ from pydantic import SecretStr
 from idpsync.emulators.framework import Charge
 from idpsync.emulators.okta import OktaEmulator
 from idpsync.emulators.okta.limits import bucket_of as emulator_bucket
-from idpsync.http import build_http_client
-from idpsync.http.settings import HttpSettings
-from idpsync.sources.okta.pacing import OktaPacer
-from idpsync.sources.okta.reader import OktaSource, bucket_of
+from idpsync.sources.okta import http_client
+from idpsync.sources.okta.reader import OktaSource
 from idpsync.sources.okta.settings import OktaSourceSettings
 
 ORG = "https://acme.okta.test"
@@ -80,20 +78,15 @@ def source(
     else:
         settings.setdefault("api_token", SecretStr(emu.api_token))
     config = OktaSourceSettings(type="okta", base_url=ORG, **settings)
-    http = build_http_client(
-        HttpSettings(),
-        base_url=ORG,
+    clock = emu.clock if isinstance(emu.clock, FakeClock) else None
+    http = http_client(
+        config,
         transport=transport or emu.transport(),
         default_concurrency=concurrency,
+        clock=clock,
+        sleep=clock.sleep if clock else None,
     )
-    clock = emu.clock if isinstance(emu.clock, FakeClock) else None
-    pacer = OktaPacer(
-        bucket_of,
-        config.reserve,
-        clock=clock or time.monotonic,
-        **({"sleep": clock.sleep} if clock else {}),
-    )
-    return OktaSource(http, config, pacer)
+    return OktaSource(config, http)
 
 
 def pages(n: int, size: int) -> int:

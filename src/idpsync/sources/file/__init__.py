@@ -1,4 +1,8 @@
-"""The file connector: settings, endpoints, reader (see docs/architecture.md, "Add an IdP")."""
+"""The file connector: users, groups and memberships from a local JSON document.
+
+``settings`` (the ``source`` table) and ``reader`` (:class:`~idpsync.sources.file.reader.FileSource`
+and the document's format); there are no endpoints. See docs/file-source.md.
+"""
 
 from __future__ import annotations
 
@@ -16,4 +20,4 @@ def build(context: SourceContext) -> Source:
 
     settings = context.connector.source
     assert isinstance(settings, FileSourceSettings)
-    return FileSource(context.config.resolve_path(settings.path))
+    return FileSource(settings, context=context)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
@@ -33,6 +33,10 @@ from idpsync.errors import SourceError
 from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources.base import Event, Probe, Progress, Source, no_progress
 from idpsync.sources.clean import MAX_DEPTH
+from idpsync.sources.file.settings import FileSourceSettings
+
+if TYPE_CHECKING:
+    from idpsync.sources.registry import SourceContext
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=255, strip_whitespace=True)]
 Text = Annotated[str, StringConstraints(max_length=4096)]
@@ -159,13 +163,26 @@ def _check_unique(name: str, what: str, ids: list[str]) -> None:
 
 
 class FileSource(Source):
-    """Reads a JSON document from disk."""
+    """Reads a JSON document from disk.
+
+    Built like every source from its settings (``context`` resolves a relative ``path``
+    against the configuration file's folder), or from the document's path directly. It makes
+    no HTTP requests, so it takes no HTTP client.
+    """
 
     type = "file"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self, settings: FileSourceSettings | Path, *, context: SourceContext | None = None
+    ) -> None:
         super().__init__()
-        self.path = path
+        self.context = context
+        if isinstance(settings, Path):
+            self.path = settings
+        elif context is not None:
+            self.path = context.config.resolve_path(settings.path)
+        else:
+            self.path = Path(settings.path).expanduser()
 
     async def snapshot(self, progress: Progress = no_progress) -> Snapshot:
         """Read and validate the whole document."""

@@ -29,6 +29,8 @@ import httpx
 
 from idpsync.model import Snapshot
 from idpsync.sources.base import Event, Progress
+from idpsync.sources.okta.endpoints import GROUPS, USERS, USERS_PAGE
+from idpsync.sources.okta.records import checked_groups, checked_users, to_group
 from idpsync.sources.shape import records
 
 if TYPE_CHECKING:
@@ -77,22 +79,16 @@ def due_for_full(state: Mapping[str, Any], hours: float, now: float | None = Non
 
 async def snapshot_since(
     source: OktaSource, mirror: Snapshot, state: Mapping[str, Any], progress: Progress
-) -> Snapshot:
-    """The mirror with every change since the marks merged in (see module docstring)."""
-    from idpsync.sources.okta.reader import (
-        GROUPS,
-        USERS,
-        USERS_PAGE,
-        checked_groups,
-        checked_users,
-        to_group,
-    )
+) -> tuple[Snapshot, dict[str, Any] | None]:
+    """The mirror with every change since the marks merged in (see module docstring).
 
+    Also the new marks, or ``None`` when the read is incomplete (the old marks stay).
+    """
     snap = Snapshot()
     since = str(state["users_since"])
     progress(Event("fetch", f"reading Okta users changed since {since}"))
     params = {"limit": str(USERS_PAGE), "filter": f'lastUpdated gt "{since}"'}
-    changed = checked_users(snap, await source._read(snap, "changed users", USERS, params))
+    changed = checked_users(snap, await source.read_listing(snap, "changed users", USERS, params))
     users = {u.source_id: u for u in mirror.users}
     for user in records(snap, USERS.label, "user", changed, source.to_user):
         users[user.source_id] = user
@@ -100,11 +96,11 @@ async def snapshot_since(
         users = {k: u for k, u in users.items() if u.attributes.get("status") != "DEPROVISIONED"}
     snap.users = list(users.values())
     params = {"limit": str(source.settings.groups_page_size)}
-    listed = await source._read(snap, "groups", GROUPS, params)
+    listed = await source.read_listing(snap, "groups", GROUPS, params)
     if listed is None:
         snap.groups, snap.memberships = list(mirror.groups), list(mirror.memberships)
-        return snap
-    groups = [g for g in checked_groups(snap, listed) if source._wanted(g)]
+        return snap, None
+    groups = [g for g in checked_groups(snap, listed) if source.wanted(g)]
     known = {g.source_id for g in mirror.groups}
     mark = str(state["groups_since"])
     stale = [
@@ -115,9 +111,9 @@ async def snapshot_since(
     keep = {str(g["id"]) for g in groups} - set(stale)
     snap.groups = records(snap, GROUPS.label, "group", groups, to_group)
     snap.memberships = [m for m in mirror.memberships if m.group_id in keep]
-    await source._members(snap, stale, progress)
+    await source.read_members(snap, stale, progress)
     for bad in snap.skipped:  # an incremental read cannot hold a record back: read it again
         snap.mark_incomplete(bad.reason)
-    if snap.complete:
-        source.state = marks(changed or [], groups, state, source.started)
-    return snap
+    if not snap.complete:
+        return snap, None
+    return snap, marks(changed, groups, state, source.started)

@@ -45,20 +45,15 @@ answer per bucket and waits for the next window rather than using the last ``res
 from __future__ import annotations
 
 import asyncio
-import re
 import time
-from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from idpsync.auth import PrivateKeyJwt, StaticToken
-from idpsync.check_reads import Read, table_reads
+from idpsync.check_reads import table_reads
 from idpsync.errors import SourceError
-from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, json_body
 from idpsync.http import errors as e
-from idpsync.http.errors import NotFound
-from idpsync.model import Membership, Snapshot, SourceGroup, SourceUser
+from idpsync.http.body import json_body
+from idpsync.http.failure import FailureRule
+from idpsync.model import Membership, Snapshot
 from idpsync.sources.base import (
     DeltaResult,
     Event,
@@ -69,174 +64,102 @@ from idpsync.sources.base import (
     no_progress,
 )
 from idpsync.sources.lanes import gather
-from idpsync.sources.okta import incremental as okta_incremental
-from idpsync.sources.okta.pacing import OktaPacer
-from idpsync.sources.okta.records import checked_group, checked_user, login_of, name_of
+from idpsync.sources.okta import incremental
+from idpsync.sources.okta.endpoints import (
+    DEPROVISIONED,
+    ENDPOINTS,
+    GROUP_USERS,
+    GROUPS,
+    MEMBERS_PAGE,
+    READS,
+    TOKEN,
+    USER,
+    USER_GROUPS,
+    USERS,
+    USERS_PAGE,
+    bucket_of,
+    endpoint_table,
+)
+from idpsync.sources.okta.records import (
+    checked_groups,
+    checked_users,
+    login_of,
+    name_of,
+    to_group,
+    to_user,
+)
 from idpsync.sources.okta.settings import OktaSourceSettings
 from idpsync.sources.shape import identified, records
 
-TOKEN = Endpoint(
-    "token", "POST", "/oauth2/v1/token", "obtain an access token (OAuth service app)", token=True
-)
-USERS = Endpoint(
-    "list_users",
-    "GET",
-    "/api/v1/users",
-    "list users (and deprovisioned ones by filter)",
-    permission="okta.users.read",
-)
-USER = Endpoint(
-    "get_user",
-    "GET",
-    "/api/v1/users/{id}",
-    "read one user by id or login (sync-user)",
-    permission="okta.users.read",
-)
-USER_GROUPS = Endpoint(
-    "user_groups",
-    "GET",
-    "/api/v1/users/{id}/groups",
-    "groups of one user (sync-user only)",
-    permission="okta.groups.read",
-)
-GROUPS = Endpoint(
-    "list_groups", "GET", "/api/v1/groups", "list groups", permission="okta.groups.read"
-)
-GROUP_USERS = Endpoint(
-    "group_users",
-    "GET",
-    "/api/v1/groups/{id}/users",
-    "members of a group",
-    permission="okta.groups.read",
-)
+if TYPE_CHECKING:
+    from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient
+    from idpsync.model import SourceUser
+    from idpsync.sources.registry import SourceContext
 
-
-def _bucket(response: httpx.Response) -> str:
-    remaining = response.headers.get("x-rate-limit-remaining", "?")
-    return f"bucket {remaining}/{response.headers.get('x-rate-limit-limit', '?')} left"
-
-
-READS = {
-    USERS.name: Read({"limit": "1"}, gives="user", detail=_bucket),
-    USER.name: Read(needs={"id": "user"}),
-    USER_GROUPS.name: Read(needs={"id": "user"}),
-    GROUPS.name: Read({"limit": "1"}, gives="group"),
-    GROUP_USERS.name: Read({"limit": "1"}, needs={"id": "group"}),
-}
-"""How ``idpsync check`` reads each endpoint."""
-ENDPOINTS = (TOKEN, USERS, USER, USER_GROUPS, GROUPS, GROUP_USERS)
-BUCKETS = {
-    "token": "/oauth2/v1/token",
-    "list_users": "/api/v1/users",
-    "get_user": "/api/v1/users/{id}",
-    "user_groups": "/api/v1/users/{id}",
-    "list_groups": "/api/v1/groups",
-    "group_users": "/api/v1/groups/{id}",
-}
-"""Okta's rate-limit bucket of each endpoint (named by the path Okta's table uses)."""
-USERS_PAGE, MEMBERS_PAGE = 200, 1000
 DEFAULT_CONCURRENCY = 12
 """Requests in flight unless ``http.concurrency`` says otherwise: the two user chains and ten
 member workers, which keep a 1,000/min bucket at its 800/min share (``reserve`` 0.2) busy at
 about 0.7 s a request. It stays below 15, Okta's smallest org-wide concurrent limit (Integrator
 Free), leaving 3 to the org's other integrations."""
-DEPROVISIONED = 'status eq "DEPROVISIONED"'
-FATAL = (e.Unauthorized, e.Forbidden, e.TokenError, e.DnsError, e.TlsError, e.ProxyError)
-"""Errors that fail the whole run (credentials, permissions, reachability) instead of leaving
-one listing incomplete: every other listing would fail the same way."""
-_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
-
-
-def bucket_of(target: ConcreteEndpoint) -> str:
-    """The rate-limit bucket a request counts against."""
-    return BUCKETS.get(target.endpoint.name, "/api/v1")
-
-
-def next_link(response: httpx.Response) -> str | None:
-    """The ``rel="next"`` URL of Okta's ``Link`` headers, if any."""
-    for value in response.headers.get_list("link"):
-        match = _NEXT.search(value)
-        if match:
-            return match.group(1)
-    return None
-
-
-class ListingError(SourceError):
-    """A listing could not be read to its end."""
-
-
-def endpoint_table(settings: OktaSourceSettings) -> list[ConcreteEndpoint]:
-    """The endpoint table with the org URL filled in (no credentials needed)."""
-    table: Iterable[Endpoint] = ENDPOINTS
-    if settings.api_token is not None:
-        table = [e for e in ENDPOINTS if e is not TOKEN]
-    return [e.resolve(settings.base_url.rstrip("/"), partial=True) for e in table]
+RULE = FailureRule(never_fatal=(e.NotFound, e.NotFromIdp))
+"""Which failures fail the whole run instead of leaving one listing incomplete: refused
+credentials or token requests, a missing permission, DNS, TLS and proxy errors (every other
+listing would fail the same way). A 404 (a group deleted while it was read) and an answer that
+did not come from Okta (an HTML page) only leave that listing incomplete."""
 
 
 class OktaSource(Source):
-    """Reads an Okta org (see module docstring)."""
+    """Reads an Okta org (see module docstring).
+
+    ``http`` is ready to use: the org URL as base URL, the credentials as its ``auth`` and an
+    :class:`~idpsync.sources.okta.pacing.OktaPacer` as its ``pacer`` (see
+    :func:`idpsync.sources.okta.http_client`).
+    """
 
     type = "okta"
 
     def __init__(
-        self, http: HttpClient, settings: OktaSourceSettings, pacer: OktaPacer | None = None
+        self,
+        settings: OktaSourceSettings,
+        http: HttpClient,
+        *,
+        context: SourceContext | None = None,
     ) -> None:
         super().__init__()
-        self.http, self.settings = http, settings
+        self.settings, self.http, self.context = settings, http, context
         self.stats = http.stats
-        self.pacer = pacer or OktaPacer(bucket_of, settings.reserve, stats=http.stats)
-        self.pacer.stats = http.stats
-        http.pacer = self.pacer
-        self.token_endpoint = http.target(TOKEN)
         self.state: dict[str, Any] = {}
         """High-water marks after a complete read (also offered as :attr:`saved_state`, see
         :mod:`idpsync.sources.okta.incremental`)."""
         self.started: str | None = None
         """Server time (``Date`` − 1 s) of the first answer of the current read."""
         self.active = frozenset(settings.active_statuses)
-        if settings.api_token is not None:
-            http.auth = StaticToken(settings.api_token, scheme="SSWS")
-        else:
-            assert settings.client_id and settings.private_key
-            http.auth = PrivateKeyJwt(
-                http,
-                self.token_endpoint,
-                settings.client_id,
-                settings.private_key,
-                " ".join(settings.scopes),
-                key_id=settings.key_id,
-                connector="okta",
-            )
 
-    # ---- reading ----------------------------------------------------------------------------
+    # ---- reading: the pieces a full and an incremental read are made of ----------------------
 
-    async def _listing(
+    async def listing(
         self,
         endpoint: Endpoint,
-        values: dict[str, str] | None,
         params: dict[str, str],
+        values: dict[str, str] | None = None,
         answered: asyncio.Event | None = None,
-    ) -> list[dict[str, Any]]:
-        """Every page of a listing; raises :class:`SourceError` unless read to the end.
+    ) -> list[Any]:
+        """Every record of a listing; raises :class:`SourceError` unless read to the end.
 
-        ``answered`` is set as soon as the first page has come back.
+        The first answer of a read fixes :attr:`started`; ``answered`` is set as soon as the
+        listing's first page has come back.
         """
-        response = await self.http.request(endpoint, values, params=params)
-        if self.started is None:
-            self.started = okta_incremental.server_time(response)
-        if answered is not None:
-            answered.set()
-        items = _page(response, endpoint)
-        seen: set[str] = set()
-        while (link := next_link(response)) is not None:
-            if link in seen:
-                raise ListingError(f"{endpoint.label}: Okta repeated the next link {link}")
-            seen.add(link)
-            response = await self.http.request(endpoint, values, url=link)
-            items += _page(response, endpoint)
+        items: list[Any] = []
+        async for page in self.http.pages(endpoint, values, params=params):
+            if page.number == 1:
+                if self.started is None:
+                    self.started = incremental.server_time(page.response)
+                if answered is not None:
+                    answered.set()
+            items += page.records
         return items
 
-    async def _read(
+    async def read_listing(
         self,
         snap: Snapshot,
         what: str,
@@ -244,23 +167,63 @@ class OktaSource(Source):
         params: dict[str, str],
         values: dict[str, str] | None = None,
         answered: asyncio.Event | None = None,
-    ) -> list[dict[str, Any]] | None:
-        """A listing, or ``None`` after marking the snapshot incomplete with the reason.
+    ) -> list[Any] | None:
+        """A listing, or ``None`` after marking ``snap`` incomplete with the reason.
 
-        :data:`FATAL` errors propagate: the runner fails the run with their message.
+        Failures :data:`RULE` calls fatal propagate: the runner fails the run with their message.
         """
         try:
-            return await self._listing(endpoint, values, params, answered)
-        except FATAL:
-            raise
+            return await self.listing(endpoint, params, values, answered)
         except SourceError as exc:
+            if RULE.fatal(exc):
+                raise
             snap.complete = False
             snap.incomplete_reasons.append(f"{what}: {exc}")
             return None
 
+    async def read_members(
+        self, snap: Snapshot, group_ids: list[str], progress: Progress, reserved: int = 0
+    ) -> None:
+        """Read every group's members into ``snap`` with a few workers.
+
+        The pacer keeps them within the bucket's budget. ``reserved`` request slots of the HTTP
+        client's ``concurrency`` are left to listings running alongside.
+        """
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        for gid in group_ids:
+            queue.put_nowait(gid)
+        done = 0
+
+        async def worker() -> None:
+            nonlocal done
+            while not queue.empty():
+                gid = queue.get_nowait()
+                params = {"limit": str(MEMBERS_PAGE)}
+                members = await self.read_listing(
+                    snap, f"members of group {gid}", GROUP_USERS, params, {"id": gid}
+                )
+                members = identified(snap, f"{GROUP_USERS.label} ({gid})", members or [])
+                snap.memberships += [Membership(gid, str(m["id"])) for m in members]
+                done += 1
+                progress(Event("fetch", "group members", done, len(group_ids)))
+
+        count = max(1, min(self.http.budget.concurrency - reserved, len(group_ids)))
+        await gather(*(worker() for _ in range(count)))
+        snap.memberships.sort()
+
+    def wanted(self, group: dict[str, Any]) -> bool:
+        """Whether a group is of a type the settings read (``group_types``)."""
+        return group.get("type", "OKTA_GROUP") in self.settings.group_types
+
+    def to_user(self, raw: dict[str, Any]) -> SourceUser:
+        """An Okta user object as a :class:`SourceUser` (status mapped by ``active_statuses``)."""
+        return to_user(raw, self.active)
+
+    # ---- full and incremental reads ---------------------------------------------------------
+
     def wants_full(self, state: dict[str, Any]) -> bool:
         """A full read without marks or when the last one is ``full_reconcile_hours`` old."""
-        return okta_incremental.due_for_full(state, self.settings.full_reconcile_hours)
+        return incremental.due_for_full(state, self.settings.full_reconcile_hours)
 
     async def delta(
         self, state: dict[str, Any], staged: Snapshot, progress: Progress = no_progress
@@ -270,7 +233,9 @@ class OktaSource(Source):
             return None
         self.started, self.saved_state = None, None
         self.stats.extra["mode"] = "incremental"
-        merged = await okta_incremental.snapshot_since(self, staged, state, progress)
+        merged, marks = await incremental.snapshot_since(self, staged, state, progress)
+        if marks is not None:
+            self.state = marks
         return delta_between(staged, merged, self.state if merged.complete else state)
 
     async def snapshot(self, progress: Progress = no_progress) -> Snapshot:
@@ -290,7 +255,7 @@ class OktaSource(Source):
 
         async def users() -> list[dict[str, Any]]:
             params = {"limit": str(USERS_PAGE)}
-            read = await self._read(parts["users"], "users", USERS, params, None, answered)
+            read = await self.read_listing(parts["users"], "users", USERS, params, None, answered)
             answered.set()  # also after a failed (not fatal) first page: the others go on
             progress(Event("fetch", f"{len(read or ())} users read"))
             return checked_users(parts["users"], read)
@@ -301,17 +266,16 @@ class OktaSource(Source):
             await answered.wait()
             params = {"limit": str(USERS_PAGE), "filter": DEPROVISIONED}
             part = parts["deprovisioned"]
-            return checked_users(part, await self._read(part, "deprovisioned users", USERS, params))
+            read = await self.read_listing(part, "deprovisioned users", USERS, params)
+            return checked_users(part, read)
 
         async def groups() -> list[dict[str, Any]]:
             await answered.wait()
             params = {"limit": str(self.settings.groups_page_size)}
-            listed = checked_groups(
-                parts["groups"], await self._read(parts["groups"], "groups", GROUPS, params)
-            )
-            wanted = [g for g in listed if self._wanted(g)]
-            ids = [g["id"] for g in wanted]
-            await self._members(parts["groups"], ids, progress, reserved=chains)
+            part = parts["groups"]
+            listed = checked_groups(part, await self.read_listing(part, "groups", GROUPS, params))
+            wanted = [g for g in listed if self.wanted(g)]
+            await self.read_members(part, [g["id"] for g in wanted], progress, reserved=chains)
             return wanted
 
         active, gone, wanted = await gather(users(), deprovisioned(), groups())
@@ -326,82 +290,30 @@ class OktaSource(Source):
             snap.skipped += part.skipped
         if snap.complete:
             first = {"full_at": time.time()}
-            self.state = okta_incremental.marks(raw_users, wanted, first, self.started)
+            self.state = incremental.marks(raw_users, wanted, first, self.started)
             self.saved_state = self.state
         return snap
 
-    async def _members(
-        self, snap: Snapshot, group_ids: list[str], progress: Progress, reserved: int = 0
-    ) -> None:
-        """Read every group's members with a few workers (the pacer keeps them in budget).
-
-        ``reserved`` request slots of the HTTP client's ``concurrency`` are left to listings
-        running alongside.
-        """
-        queue: asyncio.Queue[str] = asyncio.Queue()
-        for gid in group_ids:
-            queue.put_nowait(gid)
-        done = 0
-
-        async def worker() -> None:
-            nonlocal done
-            while not queue.empty():
-                gid = queue.get_nowait()
-                params = {"limit": str(MEMBERS_PAGE)}
-                members = await self._read(
-                    snap, f"members of group {gid}", GROUP_USERS, params, {"id": gid}
-                )
-                members = identified(snap, f"{GROUP_USERS.label} ({gid})", members or [])
-                snap.memberships += [Membership(gid, str(m["id"])) for m in members]
-                done += 1
-                progress(Event("fetch", "group members", done, len(group_ids)))
-
-        count = max(1, min(self.http.budget.concurrency - reserved, len(group_ids)))
-        await gather(*(worker() for _ in range(count)))
-        snap.memberships.sort()
-
-    def _wanted(self, group: dict[str, Any]) -> bool:
-        return group.get("type", "OKTA_GROUP") in self.settings.group_types
-
     async def fetch_user(self, key: str) -> Snapshot | None:
         """One user by id or login, with every group it is a direct member of."""
-        try:
-            raw = await self.http.get_json(USER, {"id": key})
-        except NotFound:
+        response = await self.http.request(USER, {"id": key}, accept=USER.absent)
+        if response.status_code in USER.absent:  # no such user (a JSON null is not that)
             return None
+        raw = json_body(response, USER)
         snap = Snapshot()
         users = records(snap, USER.label, "user", [raw], self.to_user, login_of)
         if not users:
-            raise ListingError(f"{USER.label}: the answer for {key!r} is not a usable user")
+            raise SourceError(f"{USER.label}: the answer for {key!r} is not a usable user")
         user = users[0]
         groups = await self.http.get_json(USER_GROUPS, {"id": user.source_id})
         if not isinstance(groups, list):
-            raise ListingError(f"{USER_GROUPS.label}: the answer is not a list of groups")
-        wanted = [g for g in checked_groups(snap, groups) if self._wanted(g)]
+            raise SourceError(f"{USER_GROUPS.label}: the answer is not a list of groups")
+        wanted = [g for g in checked_groups(snap, groups) if self.wanted(g)]
         snap.users = [user]
         snap.groups = records(snap, USER_GROUPS.label, "group", wanted, to_group, name_of)
         listed = {g.source_id for g in snap.groups}
         snap.memberships = sorted(Membership(gid, user.source_id) for gid in listed)
         return snap
-
-    def to_user(self, raw: dict[str, Any]) -> SourceUser:
-        """An Okta user object as a :class:`SourceUser` (status mapped by ``active_statuses``)."""
-        checked_user(raw)
-        profile = raw.get("profile") or {}
-        status = str(raw.get("status", ""))
-        first, last = profile.get("firstName"), profile.get("lastName")
-        name = profile.get("displayName") or " ".join(p for p in (first, last) if p) or None
-        return SourceUser(
-            source_id=str(raw["id"]),
-            login=str(profile.get("login") or raw["id"]),
-            email=profile.get("email"),
-            display_name=name,
-            given_name=first,
-            family_name=last,
-            active=status in self.active,
-            manager_id=profile.get("managerId"),
-            attributes={"status": status, "profile": _clean(profile)},
-        )
 
     # ---- diagnostics ------------------------------------------------------------------------
 
@@ -426,36 +338,11 @@ class OktaSource(Source):
         await self.http.aclose()
 
 
-def checked_users(snap: Snapshot, items: list[Any] | None) -> list[dict[str, Any]]:
-    """The usable user objects of a listing (see :func:`~idpsync.sources.shape.records`)."""
-    return records(snap, USERS.label, "user", items or [], checked_user, login_of)
-
-
-def checked_groups(snap: Snapshot, items: list[Any] | None) -> list[dict[str, Any]]:
-    """The usable group objects of a listing."""
-    return records(snap, GROUPS.label, "group", items or [], checked_group, name_of)
-
-
-def to_group(raw: dict[str, Any]) -> SourceGroup:
-    """An Okta group object as a :class:`SourceGroup`."""
-    checked_group(raw)
-    profile = raw.get("profile") or {}
-    return SourceGroup(
-        source_id=str(raw["id"]),
-        name=str(profile.get("name") or raw["id"]),
-        description=profile.get("description"),
-    )
-
-
-def _page(response: httpx.Response, endpoint: Endpoint) -> list[dict[str, Any]]:
-    body = json_body(response, endpoint)
-    if not isinstance(body, list):
-        raise ListingError(f"{endpoint.label}: expected a JSON array, got {type(body).__name__}")
-    return body
-
-
-def _clean(profile: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in profile.items() if v is not None}
-
-
-__all__ = ["DEFAULT_CONCURRENCY", "ENDPOINTS", "OktaSource", "bucket_of", "next_link"]
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "ENDPOINTS",
+    "RULE",
+    "OktaSource",
+    "bucket_of",
+    "endpoint_table",
+]
