@@ -1,7 +1,7 @@
 """``python -m benchmarks.engine --users N --groups G --store sqlite|postgresql``: the engine alone.
 
 Builds a :class:`~idpsync.model.Snapshot` in-process from the seeded tenant generator (no
-network, no emulator) and runs it through :func:`idpsync.engine.runner.run_sync`, the path
+network, no emulator) and runs it through :func:`idpsync.app.runner.run_sync`, the path
 ``idpsync sync`` takes after its fetch: stage, plan, guard, apply. First into an empty store,
 then again after 1 % of the users were changed and 1 % of the memberships replaced. Prints the
 run's per-phase seconds and the process's peak RSS.
@@ -27,10 +27,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from idpsync.app.runner import RunResult, run_sync
 from idpsync.config import ConnectorSettings
 from idpsync.emulators.generate import TenantSpec, generate_tenant
 from idpsync.emulators.tenant import Tenant, TenantUser
-from idpsync.engine.runner import RunResult, run_sync
 from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources.base import Progress, Source, no_progress
 from idpsync.store import Store

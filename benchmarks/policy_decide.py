@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 
 from idpsync.config import ConnectorSettings
 from idpsync.engine.decide import decide
-from idpsync.engine.mapping import PRESETS
 from idpsync.engine.plan import apply_ops
 from idpsync.model import DirectoryState, Membership, Snapshot, SourceGroup, SourceUser
+from idpsync.sources.registry import preset
 
 
 def tenant(count: int) -> Snapshot:
@@ -74,7 +74,7 @@ def main() -> None:
                     "source": {"type": "file", "path": "x"},
                     "policy": {
                         "mapping": {
-                            "login": PRESETS["entra"]["login"],
+                            "login": preset("entra")["login"],
                             "email": "{{ attributes.mail | fallback(email) }}",
                             "given_name": "{{ attributes.givenName | fallback(given_name) }}",
                             "family_name": "{{ attributes.surname | fallback(family_name) }}",

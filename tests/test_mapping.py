@@ -6,8 +6,9 @@ import pytest
 
 from idpsync.config import ConfigError, parse_config
 from idpsync.config_policy import MappingSettings
-from idpsync.engine.mapping import PRESETS, Mapper, MappingError
+from idpsync.engine.mapping import Mapper, MappingError
 from idpsync.model import SourceUser
+from idpsync.sources.registry import CONNECTORS, preset
 from idpsync.templating import TemplateProblem, compile_template, render
 
 
@@ -123,14 +124,14 @@ value = "x"
 
 
 def test_all_presets_compile_and_map_a_bare_user() -> None:
-    for source_type in PRESETS:
-        mapped = Mapper.build(MappingSettings(), source_type).map_user(user())
+    for source_type in CONNECTORS:
+        mapped = Mapper.build(MappingSettings(), preset(source_type)).map_user(user())
         assert mapped.login == "fallback-login"
         assert mapped.email == "f@example.org"
 
 
 def test_entra_preset_handles_guests() -> None:
-    mapper = Mapper.build(MappingSettings(), "entra")
+    mapper = Mapper.build(MappingSettings(), preset("entra"))
     guest = user(
         userPrincipalName="ada_example.org#EXT#@contoso.onmicrosoft.com",
         mail=None,
@@ -148,21 +149,21 @@ def test_entra_preset_handles_guests() -> None:
 
 
 def test_google_okta_keycloak_onelogin_presets() -> None:
-    g = Mapper.build(MappingSettings(), "google").map_user(
+    g = Mapper.build(MappingSettings(), preset("google")).map_user(
         user(primaryEmail="ada@example.org", name={"givenName": "Ada", "fullName": "Ada K"})
     )
     assert (g.login, g.given_name, g.display_name) == ("ada@example.org", "Ada", "Ada K")
-    o = Mapper.build(MappingSettings(), "okta").map_user(
+    o = Mapper.build(MappingSettings(), preset("okta")).map_user(
         user(profile={"login": "ada@ex.org", "lastName": "King"})
     )
     assert (o.login, o.family_name) == ("ada@ex.org", "King")
-    k = Mapper.build(MappingSettings(), "keycloak").map_user(
+    k = Mapper.build(MappingSettings(), preset("keycloak")).map_user(
         SourceUser(
             "k1", "ada", attributes={"username": "ada", "firstName": "Ada", "lastName": "King"}
         )
     )
     assert k.display_name == "Ada King"
-    one = Mapper.build(MappingSettings(), "onelogin").map_user(
+    one = Mapper.build(MappingSettings(), preset("onelogin")).map_user(
         SourceUser("1", "x", attributes={"username": "ada", "firstname": "Ada"})
     )
     assert (one.login, one.given_name) == ("ada", "Ada")
@@ -174,20 +175,20 @@ def test_configured_templates_override_the_preset_and_extras() -> None:
         attributes={"department": "{{ attributes.dept | upper }}"},
         keep_source_attributes=False,
     )
-    mapped = Mapper.build(settings, "entra").map_user(user(dept="rnd", secret="x"))
+    mapped = Mapper.build(settings, preset("entra")).map_user(user(dept="rnd", secret="x"))
     assert mapped.login == "f"
     assert mapped.attributes == {"department": "RND"}
 
 
 def test_empty_or_invalid_login_is_a_mapping_error() -> None:
-    empty = Mapper.build(MappingSettings(login="{{ attributes.nothing }}"), "file")
+    empty = Mapper.build(MappingSettings(login="{{ attributes.nothing }}"), preset("file"))
     with pytest.raises(MappingError, match="empty"):
         empty.map_user(user())
-    spaced = Mapper.build(MappingSettings(login="{{ display_name }} x"), "file")
+    spaced = Mapper.build(MappingSettings(login="{{ display_name }} x"), preset("file"))
     with pytest.raises(MappingError, match="not valid"):
         spaced.map_user(user())
     failing = Mapper.build(
-        MappingSettings(login="{{ attributes.n | regex_replace('(', '') }}"), "file"
+        MappingSettings(login="{{ attributes.n | regex_replace('(', '') }}"), preset("file")
     )
     with pytest.raises(MappingError, match="invalid pattern"):
         failing.map_user(user(n="x"))
@@ -200,7 +201,7 @@ def test_nulls_render_empty_not_none() -> None:
             display_name="{{ given_name ~ ' ' ~ family_name }}",
             attributes={"mail": "{{ attributes.mail }}", "x": "{{ attributes.a.b | upper }}"},
         ),
-        "file",
+        preset("file"),
     ).map_user(SourceUser("1", "ada", attributes={"mail": None, "a": {"b": None}}))
     assert mapped.email is None and mapped.display_name is None
     assert mapped.attributes["mail"] is None and mapped.attributes["x"] is None
@@ -216,5 +217,6 @@ path = "p.json"
 login = '{{ display_name | regex_replace("(\\\\w+) (\\\\w+)", "\\\\2.\\\\1") | lower }}'
 """
     mapping = parse_config(text).connectors["hr"].policy.mapping
-    mapped = Mapper.build(mapping, "file").map_user(SourceUser("1", "x", display_name="Ada King"))
+    mapper = Mapper.build(mapping, preset("file"))
+    mapped = mapper.map_user(SourceUser("1", "x", display_name="Ada King"))
     assert mapped.login == "king.ada"

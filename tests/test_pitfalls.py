@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from idpsync.app.runner import run_sync
 from idpsync.engine.plan import OpKind
-from idpsync.engine.runner import run_sync
 from idpsync.model import Snapshot
 from idpsync.sources.base import Progress, no_progress
 from idpsync.sources.file.reader import FileSource

@@ -7,6 +7,7 @@ from typing import Any
 from idpsync.config_policy import PolicySettings
 from idpsync.engine.policy import ALWAYS_PREFIX, evaluate, group_name
 from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
+from idpsync.sources.registry import preset
 
 
 def snap() -> Snapshot:
@@ -44,7 +45,7 @@ def snap() -> Snapshot:
 
 
 def run(**policy: Any) -> Any:
-    return evaluate(snap(), PolicySettings.model_validate(policy), "file", connector="hr")
+    return evaluate(snap(), PolicySettings.model_validate(policy), preset("file"), connector="hr")
 
 
 def test_everyone_by_default() -> None:

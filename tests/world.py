@@ -10,9 +10,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from idpsync.app.runner import RunResult, run_sync
+from idpsync.app.single import run_sync_user
 from idpsync.config import ConnectorSettings
-from idpsync.engine.runner import RunResult, run_sync
-from idpsync.engine.single import run_sync_user
 from idpsync.sources.file.reader import FileSource
 from idpsync.store import Store
 from idpsync.store import schema as t

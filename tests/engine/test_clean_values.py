@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
+from idpsync.app.runner import RunResult, run_sync
 from idpsync.config import ConnectorSettings
-from idpsync.engine.runner import RunResult, run_sync
 from idpsync.model import DirectoryState, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources.base import Progress, Source, no_progress
 from idpsync.sources.clean import clean_attributes, normalise

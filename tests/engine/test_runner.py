@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from idpsync.app.runner import run_sync
 from idpsync.config import ConnectorSettings, GuardSettings
-from idpsync.engine.runner import run_sync
 from idpsync.model import Snapshot
 from idpsync.sources.base import Progress, Source, no_progress
 from idpsync.sources.file.reader import FileSource

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from idpsync.app import run as run_module
+from idpsync.app.runner import run_sync
+from idpsync.app.single import run_sync_user
 from idpsync.config import ConnectorSettings
-from idpsync.engine.runner import run_sync
-from idpsync.engine.single import run_sync_user
 from idpsync.model import Membership, Snapshot, SourceGroup, SourceUser
-from idpsync.service import executor as executor_module
 from idpsync.service.alerts import Alerter
 from idpsync.service.executor import Executor
 from idpsync.service.locks import ConnectorLocks
@@ -85,7 +85,7 @@ async def test_the_service_alert_carries_the_real_run_id(
     loaded = loaded_config(tmp_path, url)
     alerter = Alerter(loaded.settings.service.alerts)
     ex = Executor(loaded, store, ConnectorLocks(store.engine), Metrics(), alerter)
-    monkeypatch.setattr(executor_module, "build_source", lambda *_: Crashing())
+    monkeypatch.setattr(run_module, "build_source", lambda *_: Crashing())
     result = await ex.run("hr")
     assert result is not None and result.status == "failed" and result.run_id > 0
     assert [(a.kind, a.run_id) for a in alerter.sent] == [("failed", result.run_id)]
@@ -117,7 +117,7 @@ async def test_a_source_that_cannot_be_built_is_a_failed_run_with_its_id(
     def broken(*_args: object) -> Source:
         raise ValueError("bad key material")
 
-    monkeypatch.setattr(executor_module, "build_source", broken)
+    monkeypatch.setattr(run_module, "build_source", broken)
     result = await ex.run("hr")
     assert result is not None and result.run_id > 0
     assert result.message == "internal error: ValueError: bad key material"

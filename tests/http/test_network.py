@@ -441,8 +441,8 @@ async def test_proxy_that_wants_credentials(
 
 
 async def test_runner_records_the_failure_and_the_counters(tmp_path: Any) -> None:
+    from idpsync.app.runner import run_sync
     from idpsync.config import ConnectorSettings
-    from idpsync.engine.runner import run_sync
     from idpsync.store import Store
 
     store = Store.open(f"sqlite:///{tmp_path / 'r.db'}")

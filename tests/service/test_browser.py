@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from idpsync.engine.runner import RunResult, run_sync
+from idpsync.app.runner import RunResult, run_sync
 from idpsync.store import Store
 from tests.engine.test_runner import PartialSource
 from tests.filedata import people, write

@@ -9,11 +9,11 @@ from typing import Any
 
 import httpx
 
+from idpsync.app.runner import RunResult, run_sync
+from idpsync.app.single import run_sync_user
 from idpsync.config import ConnectorSettings, GuardSettings
 from idpsync.config_policy import PolicySettings
 from idpsync.emulators.entra import EntraEmulator
-from idpsync.engine.runner import RunResult, run_sync
-from idpsync.engine.single import run_sync_user
 from idpsync.http.settings import HttpSettings
 from idpsync.model import DirectoryState
 from idpsync.sources.entra import client

@@ -6,11 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from idpsync.app.runner import RunResult, run_sync
+from idpsync.app.single import run_sync_user
 from idpsync.emulators import Fault
 from idpsync.emulators.google import GoogleEmulator
 from idpsync.emulators.tenant import TenantGroup, TenantUser
-from idpsync.engine.runner import RunResult, run_sync
-from idpsync.engine.single import run_sync_user
 from idpsync.http import set_testing
 from idpsync.model import DirectoryState, MemberKind
 from idpsync.store import Store

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from idpsync.app.runner import RunResult, run_sync
 from idpsync.emulators import Fault
 from idpsync.emulators.google import GoogleEmulator
-from idpsync.engine.runner import RunResult, run_sync
 from idpsync.http import set_testing
 from idpsync.model import DirectoryState
 from idpsync.store import Store

@@ -14,11 +14,11 @@ import pytest
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
+from idpsync.app.runner import run_sync
 from idpsync.auth.authorize import authorize
 from idpsync.auth.vault import TokenVault, new_key
 from idpsync.cli import app
 from idpsync.emulators.google import GoogleEmulator
-from idpsync.engine.runner import run_sync
 from idpsync.errors import SourceError
 from idpsync.http import set_testing
 from idpsync.sources.google import http_client

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from idpsync.app.runner import RunResult, run_sync
+from idpsync.app.single import run_sync_user
 from idpsync.config import ConnectorSettings
 from idpsync.emulators import Fault
 from idpsync.emulators.keycloak import KeycloakEmulator
 from idpsync.emulators.tenant import TenantGroup, TenantUser
-from idpsync.engine.runner import RunResult, run_sync
-from idpsync.engine.single import run_sync_user
 from idpsync.model import DirectoryState, MemberKind
 from idpsync.store import Store
 from tests.sources.keycloak_support import (

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from idpsync.app.runner import run_sync
+from idpsync.app.single import run_sync_user
 from idpsync.config import ConnectorSettings
 from idpsync.emulators import Fault, TenantGroup, TenantUser
-from idpsync.engine.runner import run_sync
-from idpsync.engine.single import run_sync_user
 from idpsync.http import set_testing
 from idpsync.sources.okta.reader import OktaSource
 from idpsync.sources.okta.settings import OktaSourceSettings

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from idpsync.app.runner import RunResult, run_sync
 from idpsync.emulators.onelogin import OneLoginEmulator
-from idpsync.engine.runner import RunResult, run_sync
 from idpsync.http import set_testing
 from idpsync.model import DirectoryState
 from idpsync.store import Store

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from idpsync.app.runner import RunResult, run_sync
+from idpsync.app.single import run_sync_user
 from idpsync.emulators import Fault
 from idpsync.emulators.onelogin import OneLoginEmulator
-from idpsync.engine.runner import RunResult, run_sync
-from idpsync.engine.single import run_sync_user
 from idpsync.http import set_testing
 from idpsync.model import DirectoryState
 from idpsync.store import Store

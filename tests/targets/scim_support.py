@@ -16,8 +16,8 @@ import httpx
 import psycopg
 import pytest
 
+from idpsync.app.runner import run_sync
 from idpsync.config import ConnectorSettings, TargetSettings
-from idpsync.engine.runner import run_sync
 from idpsync.sources.file.reader import FileSource
 from idpsync.store import Store
 

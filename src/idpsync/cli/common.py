@@ -68,24 +68,6 @@ ConfigOption = Annotated[
         show_default=False,
     ),
 ]
-PortOption = Annotated[int, typer.Option(help="TCP port (0 = any free port).")]
-HostOption = Annotated[str, typer.Option(help="Address to listen on.")]
-UsersOption = Annotated[int, typer.Option(help="Number of generated users.")]
-GroupsOption = Annotated[int, typer.Option(help="Number of generated groups.")]
-SeedOption = Annotated[int, typer.Option(help="Seed of the generated tenant.")]
-LatencyOption = Annotated[float, typer.Option(help="Fixed delay per request (ms).")]
-TailOption = Annotated[float, typer.Option(help="Largest extra random delay (ms).")]
-TailShareOption = Annotated[float, typer.Option(help="Share of requests with a tail.")]
-PrintConfigOption = Annotated[
-    bool, typer.Option("--print-config", help="Print a connector block for it first.")
-]
-MediumEveryOption = Annotated[
-    int,
-    typer.Option(
-        min=1,
-        help="One group in this many holds 2–8 % of the users (lower: more memberships).",
-    ),
-]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 

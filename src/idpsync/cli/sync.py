@@ -1,5 +1,7 @@
 """``sync`` and ``sync-user``: run a connector now.
 
+Both go through :mod:`idpsync.app.run`, like the service's runs.
+
 Exit codes (one per run status, :mod:`idpsync.engine.outcome`): ``0`` succeeded (or a dry run),
 ``1`` failed (nothing usable was read, or the run broke), ``2`` bad usage or configuration,
 ``3`` partial (some listings could not be read: additions and updates applied, nobody removed),
@@ -17,6 +19,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from idpsync.app.run import ConnectorRun, Mode, prepare
+from idpsync.app.runner import RunResult
 from idpsync.cli.common import (
     EXIT_USAGE,
     ConfigOption,
@@ -35,11 +39,8 @@ from idpsync.config import (
     LoadedConfig,
 )
 from idpsync.engine import outcome, report
-from idpsync.engine.runner import RunResult, run_sync
-from idpsync.engine.single import run_sync_user
 from idpsync.errors import SourceError
 from idpsync.sources.base import Event
-from idpsync.sources.registry import build_source
 from idpsync.store import Store
 from idpsync.textsafety import printable, safe_json
 
@@ -82,7 +83,7 @@ def sync(
     if incremental and full:
         err.print("--incremental and --full exclude each other")
         raise typer.Exit(EXIT_USAGE)
-    mode = "incremental" if incremental else "full" if full else "auto"
+    mode: Mode = "incremental" if incremental else "full" if full else "auto"
     if report_file and (problem := unwritable(report_file)):
         err.print(f"cannot write the report: {problem}", markup=False)
         raise typer.Exit(EXIT_USAGE)
@@ -111,6 +112,15 @@ def sync(
     raise typer.Exit(outcome.worst_exit([r.status for r in results.values()]))
 
 
+def _prepare(loaded: LoadedConfig, name: str) -> ConnectorRun:
+    """The connector with its source built; a source that cannot be built is a usage error."""
+    try:
+        return prepare(loaded, name)
+    except SourceError as exc:
+        err.print(f"{name}: {printable(exc)}", markup=False)
+        raise typer.Exit(EXIT_USAGE) from None
+
+
 def _sync_one(
     loaded: LoadedConfig,
     store: Store,
@@ -118,14 +128,9 @@ def _sync_one(
     dry_run: bool,
     allow_deletes: bool,
     quiet: bool,
-    mode: str = "auto",
+    mode: Mode = "auto",
 ) -> RunResult:
-    settings = loaded.connector(name)
-    try:
-        source = build_source(loaded, settings)
-    except SourceError as exc:
-        err.print(f"{name}: {printable(exc)}", markup=False)
-        raise typer.Exit(EXIT_USAGE) from None
+    job = _prepare(loaded, name)
     with Progress(
         TextColumn("[bold]{task.fields[connector]}[/] {task.description}"),
         BarColumn(),
@@ -145,22 +150,11 @@ def _sync_one(
                 total=event.total,
             )
 
-        async def go() -> RunResult:
-            try:
-                return await run_sync(
-                    store,
-                    name,
-                    settings,
-                    source,
-                    dry_run=dry_run,
-                    allow_deletes=allow_deletes,
-                    progress=on_event,
-                    mode=mode,
-                )
-            finally:
-                await source.aclose()
-
-        result = asyncio.run(go())
+        result = asyncio.run(
+            job.sync(
+                store, mode=mode, dry_run=dry_run, allow_deletes=allow_deletes, progress=on_event
+            )
+        )
     if not quiet:
         _print_result(name, result)
     return result
@@ -278,23 +272,12 @@ def sync_user(
     """Sync one user now (with groups, manager and photo); never removes anyone else."""
     loaded = _load(config)
     try:
-        settings = loaded.connector(connector)
+        loaded.connector(connector)
     except ConfigError as exc:
         raise _fail_config(exc) from None
-    try:
-        source = build_source(loaded, settings)
-    except SourceError as exc:
-        err.print(f"{connector}: {printable(exc)}", markup=False)
-        raise typer.Exit(EXIT_USAGE) from None
-
-    async def go(store: Store) -> RunResult:
-        try:
-            return await run_sync_user(store, connector, settings, source, key, dry_run=dry_run)
-        finally:
-            await source.aclose()
-
+    job = _prepare(loaded, connector)
     with _store(loaded) as store:
-        result = asyncio.run(go(store))
+        result = asyncio.run(job.sync_user(store, key, dry_run=dry_run))
     if as_json:
         print_json(
             out,

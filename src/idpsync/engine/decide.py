@@ -12,13 +12,22 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
-from idpsync.config import ConnectorSettings
+from idpsync.config_policy import PolicySettings
 from idpsync.engine.cleanup import Cleanup, Missing, cleanup
 from idpsync.engine.collisions import Taken, resolve, settle
 from idpsync.engine.plan import Plan, plan, rekey
 from idpsync.engine.policy import PolicyResult, evaluate, hold, with_inactive
 from idpsync.model import DirectoryState, MemberKind, Snapshot
+
+
+class ConnectorPolicy(Protocol):
+    """What :func:`decide` reads of a connector's settings (``idpsync.config``'s have it)."""
+
+    @property
+    def policy(self) -> PolicySettings:
+        """The connector's ``policy`` table."""
 
 
 @dataclass
@@ -52,7 +61,7 @@ def prune(state: DirectoryState) -> None:
 
 def decide(
     snapshot: Snapshot,
-    settings: ConnectorSettings,
+    settings: ConnectorPolicy,
     current: DirectoryState,
     *,
     connector: str = "",
@@ -60,10 +69,15 @@ def decide(
     missing: Mapping[str, Missing] | None = None,
     local_off: set[str] | None = None,
     now: datetime,
+    preset: Mapping[str, str] | None = None,
 ) -> Decision:
-    """The plan for ``snapshot`` against ``current`` under the connector's settings."""
+    """The plan for ``snapshot`` against ``current`` under the connector's settings.
+
+    ``preset``: the mapping templates of the connector's source type (the caller looks them up
+    with :func:`idpsync.sources.registry.preset`).
+    """
     policy = settings.policy
-    result = evaluate(snapshot, policy, settings.source.type, connector=connector)
+    result = evaluate(snapshot, policy, preset, connector=connector)
     names = taken(result) if callable(taken) else taken or Taken()
     relinks = resolve(
         result, current, names, relink=policy.relink_recreated, unique_emails=policy.unique_emails

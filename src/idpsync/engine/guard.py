@@ -17,8 +17,8 @@ Two kinds of limit:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
-from idpsync.config import GuardSettings
 from idpsync.engine.plan import REMOVALS, OpKind, Plan
 
 
@@ -28,6 +28,34 @@ class GuardRefused(Exception):
     def __init__(self, message: str, removals: int) -> None:
         super().__init__(message)
         self.removals = removals
+
+
+class GuardLimits(Protocol):
+    """The limits a connector's ``guard`` table sets (``idpsync.config.GuardSettings``)."""
+
+    @property
+    def max_snapshot_shrink(self) -> float:
+        """Largest share of users a complete read may lose against the last good run."""
+
+    @property
+    def min_snapshot_shrink_count(self) -> int:
+        """Fewest disappeared users for the shrink limit to apply."""
+
+    @property
+    def refuse_empty(self) -> bool:
+        """Whether a complete read without users is refused."""
+
+    @property
+    def max_deactivate_share(self) -> float:
+        """Largest share of owned active users a run may remove."""
+
+    @property
+    def max_deactivate_count(self) -> int | None:
+        """Most users a run may remove (``None``: no limit)."""
+
+    @property
+    def min_deactivations_for_share(self) -> int:
+        """Fewest removals for the share limit to apply."""
 
 
 @dataclass(frozen=True)
@@ -48,7 +76,7 @@ class GuardContext:
     """The last good run's id, for the message."""
 
 
-def check(plan: Plan, settings: GuardSettings, ctx: GuardContext) -> None:
+def check(plan: Plan, settings: GuardLimits, ctx: GuardContext) -> None:
     """Raise :class:`GuardRefused` when the plan breaks a limit."""
     if not ctx.complete:
         bad = [op for op in plan.ops if op.kind in REMOVALS]
@@ -79,7 +107,7 @@ def check(plan: Plan, settings: GuardSettings, ctx: GuardContext) -> None:
         )
 
 
-def _check_read(plan: Plan, settings: GuardSettings, ctx: GuardContext, removals: int) -> None:
+def _check_read(plan: Plan, settings: GuardLimits, ctx: GuardContext, removals: int) -> None:
     """Refuse an empty or much smaller complete read than the last good run's."""
     now, before = ctx.snapshot_users, ctx.previous_users
     if not ctx.complete or now is None or not before:

@@ -1,8 +1,9 @@
 """Mapping: computing each directory field of a user from the source's values.
 
 A :class:`Mapper` holds one compiled template per directory field. Fields the configuration
-does not set take the preset of the connector's source type (:data:`PRESETS`); a field that
-neither sets is copied from the source's normalised value. Templates see the normalised fields
+does not set take the preset of the connector's source type (the ``PRESET`` of
+``idpsync.sources.<type>.mapping``, handed in by the caller); a field that neither sets is copied
+from the source's normalised value. Templates see the normalised fields
 (``login``, ``email``, ``display_name``, ``given_name``, ``family_name``, ``active``,
 ``source_id``, ``manager_id``) and ``attributes`` (the raw IdP attributes by the IdP's names).
 
@@ -13,6 +14,7 @@ mapped: :class:`MappingError` says why, and the policy skips that user with the 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,49 +23,6 @@ from jinja2 import Template
 from idpsync.config_policy import MAPPED_FIELDS, MappingSettings
 from idpsync.model import DirUser, JSONValue, SourceUser
 from idpsync.templating import TemplateProblem, compile_template, render
-
-PRESETS: dict[str, dict[str, str]] = {
-    "file": {},
-    "entra": {
-        "login": "{{ attributes.userPrincipalName | fallback(login) | entra_guest }}",
-        "email": "{{ attributes.mail | fallback(attributes.otherMails | first,"
-        " attributes.userPrincipalName | entra_guest, email) }}",
-        "display_name": "{{ attributes.displayName | fallback(display_name) }}",
-        "given_name": "{{ attributes.givenName | fallback(given_name) }}",
-        "family_name": "{{ attributes.surname | fallback(family_name) }}",
-    },
-    "google": {
-        "login": "{{ attributes.primaryEmail | fallback(login) }}",
-        "email": "{{ attributes.primaryEmail | fallback(email) }}",
-        "display_name": "{{ attributes.name.fullName | fallback(display_name) }}",
-        "given_name": "{{ attributes.name.givenName | fallback(given_name) }}",
-        "family_name": "{{ attributes.name.familyName | fallback(family_name) }}",
-    },
-    "keycloak": {
-        "login": "{{ attributes.username | fallback(login) }}",
-        "email": "{{ attributes.email | fallback(email) }}",
-        "display_name": "{{ first_non_empty(display_name, ((attributes.firstName or '') ~ ' '"
-        " ~ (attributes.lastName or '')) | trim) }}",
-        "given_name": "{{ attributes.firstName | fallback(given_name) }}",
-        "family_name": "{{ attributes.lastName | fallback(family_name) }}",
-    },
-    "okta": {
-        "login": "{{ attributes.profile.login | fallback(attributes.login, login) }}",
-        "email": "{{ attributes.profile.email | fallback(attributes.email, email) }}",
-        "display_name": "{{ attributes.profile.displayName | fallback(display_name) }}",
-        "given_name": "{{ attributes.profile.firstName | fallback(given_name) }}",
-        "family_name": "{{ attributes.profile.lastName | fallback(family_name) }}",
-    },
-    "onelogin": {
-        "login": "{{ attributes.username | fallback(login, attributes.email) }}",
-        "email": "{{ attributes.email | fallback(email) }}",
-        "display_name": "{{ display_name | fallback(((attributes.firstname or '') ~ ' '"
-        " ~ (attributes.lastname or '')) | trim) }}",
-        "given_name": "{{ attributes.firstname | fallback(given_name) }}",
-        "family_name": "{{ attributes.lastname | fallback(family_name) }}",
-    },
-}
-"""Default templates by source type (``docs/mapping.md`` lists them)."""
 
 
 class MappingError(Exception):
@@ -109,9 +68,9 @@ class Mapper:
     """What a valid login looks like."""
 
     @classmethod
-    def build(cls, settings: MappingSettings, source_type: str) -> Mapper:
-        """Compile the configured templates over the source type's preset."""
-        preset = PRESETS.get(source_type, {})
+    def build(cls, settings: MappingSettings, preset: Mapping[str, str] | None = None) -> Mapper:
+        """Compile the configured templates over ``preset`` (the source type's defaults)."""
+        preset = preset or {}
         templates: dict[str, Template | None] = {}
         for name in MAPPED_FIELDS:
             source = getattr(settings, name) or preset.get(name)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -95,20 +95,24 @@ class PolicyResult:
 
 
 def desired_state(
-    snapshot: Snapshot, settings: PolicySettings, source_type: str = "file"
+    snapshot: Snapshot, settings: PolicySettings, preset: Mapping[str, str] | None = None
 ) -> DirectoryState:
     """The directory state the snapshot asks for under ``settings``."""
-    return evaluate(snapshot, settings, source_type).desired
+    return evaluate(snapshot, settings, preset).desired
 
 
 def evaluate(
     snapshot: Snapshot,
     settings: PolicySettings,
-    source_type: str = "file",
+    preset: Mapping[str, str] | None = None,
     *,
     connector: str = "",
 ) -> PolicyResult:
-    """Apply groups rules, scope, filters and mapping to ``snapshot`` (see the module doc)."""
+    """Apply groups rules, scope, filters and mapping to ``snapshot`` (see the module doc).
+
+    ``preset``: the mapping templates of the connector's source type, for the fields the
+    configuration does not map (none: those fields are copied as read).
+    """
     result = PolicyResult()
     for bad in snapshot.skipped:  # records the source could not use: held as they are
         kind: Literal["user", "group"] = "group" if bad.kind == "group" else "user"
@@ -123,7 +127,7 @@ def evaluate(
                 group.source_id, name, group.description
             )
     in_scope = _scope(snapshot, groups, settings, result)
-    mapper = Mapper.build(settings.mapping, source_type)
+    mapper = Mapper.build(settings.mapping, preset)
     held = result.held_users
     for user in snapshot.users:
         if user.source_id not in in_scope or user.source_id in held:

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from idpsync.app.run import run_connector, supports_incremental
+from idpsync.app.runner import RunResult
 from idpsync.config import LoadedConfig
-from idpsync.engine.failures import failure_message
-from idpsync.engine.runner import RunResult, run_sync
 from idpsync.service import conditions, slots
 from idpsync.service.alerts import Alerter
 from idpsync.service.book import AlertBook
@@ -26,11 +26,12 @@ from idpsync.service.locks import ConnectorLocks
 from idpsync.service.logs import bind_connector
 from idpsync.service.metrics import Metrics
 from idpsync.service.runlog import RunLogStore
-from idpsync.sources.base import Event, Source
-from idpsync.sources.registry import build_source
+from idpsync.sources.base import Event
 from idpsync.store.store import Store
 
 log = logging.getLogger("idpsync.service")
+
+__all__ = ["Executor", "RunProgress", "instance_id", "supports_incremental", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -79,11 +80,6 @@ class RunProgress:
             "last_message": self.last_message,
             "runs_started": self.runs_started,
         }
-
-
-def supports_incremental(source: Source) -> bool:
-    """Whether the source can read changes only (it implements :meth:`Source.delta`)."""
-    return type(source).delta is not Source.delta
 
 
 @dataclass
@@ -192,38 +188,24 @@ class Executor:
     async def _sync(
         self, name: str, dry_run: bool, allow_deletes: bool, incremental: bool
     ) -> RunResult:
-        settings = self.loaded.connector(name)
         state = self.state(name)
         bind_connector(name)  # every log line of this run names the connector (and run id)
-        store = RunLogStore(self.store.engine)  # logs "run started" with the run's id
 
         def on_event(event: Event) -> None:
             state.phase, state.message = event.phase, event.message
             state.done, state.total = event.done, event.total
 
-        try:
-            source = build_source(self.loaded, settings)
-        except Exception as exc:  # SourceError, or a bug: a failed run with its id, not run 0
-            message = failure_message(exc)
-            run_id = store.start_run(name, "full", dry_run)
-            store.finish_run(run_id, "failed", message=message)
-            return RunResult(run_id, "failed", message=message, complete=False)
         # A scheduled or requested full run is a full reconcile; an incremental one reads the
         # changes where the source can (else it is a full run too).
-        mode = "incremental" if incremental and supports_incremental(source) else "full"
-        try:
-            return await run_sync(
-                store,
-                name,
-                settings,
-                source,
-                dry_run=dry_run,
-                allow_deletes=allow_deletes,
-                progress=on_event,
-                mode=mode,
-            )
-        finally:
-            await source.aclose()
+        return await run_connector(
+            self.loaded,
+            RunLogStore(self.store.engine),  # logs "run started" with the run's id
+            name,
+            mode="incremental" if incremental else "full",
+            dry_run=dry_run,
+            allow_deletes=allow_deletes,
+            progress=on_event,
+        )
 
     async def _finished(self, name: str, result: RunResult, seconds: float) -> None:
         state = self.state(name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from idpsync.engine.runner import RunResult
+from idpsync.app.runner import RunResult
 
 
 class Metrics:

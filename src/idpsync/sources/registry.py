@@ -1,7 +1,8 @@
 """Which connector reads which ``type``: one entry per IdP, one way to build any of them.
 
 Every connector is a package ``idpsync.sources.<type>`` with a ``settings`` module (its
-``source`` table) and a function ``build(context: SourceContext) -> Source``. Adding an IdP is
+``source`` table), a ``mapping`` module (``PRESET``, its default field templates) and a function
+``build(context: SourceContext) -> Source``. Adding an IdP is
 adding its package and one line to :data:`CONNECTORS` (see docs/architecture.md, "Add an IdP").
 Packages are imported only when a connector of their type is built, so a configuration with
 one Okta connector never imports the Google client.
@@ -10,6 +11,7 @@ one Okta connector never imports the Google client.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -61,6 +63,19 @@ def builder(kind: str) -> Builder:
     return build
 
 
+def preset(kind: str) -> Mapping[str, str]:
+    """The mapping preset of a source ``type``: its template per directory field.
+
+    Only the connector's small ``mapping`` module is imported, not its reader. A type without a
+    connector has no preset (every field is copied as read).
+    """
+    package = CONNECTORS.get(kind)
+    if package is None:
+        return {}
+    templates: dict[str, str] = importlib.import_module(f"{package}.mapping").PRESET
+    return templates
+
+
 def connector_name(config: LoadedConfig, settings: ConnectorSettings) -> str:
     """The name under which ``settings`` appear in the configuration."""
     found = (n for n, c in config.settings.connectors.items() if c is settings)
@@ -78,4 +93,11 @@ def build_source(
     return builder(settings.source.type)(context)
 
 
-__all__ = ["CONNECTORS", "SourceContext", "build_source", "builder", "connector_name"]
+__all__ = [
+    "CONNECTORS",
+    "SourceContext",
+    "build_source",
+    "builder",
+    "connector_name",
+    "preset",
+]

@@ -13,10 +13,10 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from idpsync.app.single import run_sync_user
 from idpsync.config import ConfigError
 from idpsync.diagnostics import check_source, for_check
 from idpsync.engine import report
-from idpsync.engine.single import run_sync_user
 from idpsync.errors import SourceError
 from idpsync.service.executor import supports_incremental
 from idpsync.service.scheduler import last_good_run, next_slot, utcnow

@@ -40,16 +40,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from idpsync.app.failures import failure_message
 from idpsync.config import ConnectorSettings
 from idpsync.engine import guard, outcome, report
 from idpsync.engine.collisions import Taken
 from idpsync.engine.decide import Decision, decide
-from idpsync.engine.failures import failure_message
 from idpsync.engine.plan import OpKind, Plan
 from idpsync.engine.policy import PolicyResult
 from idpsync.model import DirectoryState, MemberKind, Snapshot
 from idpsync.sources.base import DeltaResult, Event, Progress, Source, no_progress
 from idpsync.sources.clean import normalise
+from idpsync.sources.registry import preset
 from idpsync.store import approvals, marks
 from idpsync.store.apply import apply_plan
 from idpsync.store.store import Store, now
@@ -347,7 +348,7 @@ def decide_in_store(
     extra_taken: Taken | None = None,
     current: DirectoryState | None = None,
 ) -> Decision:
-    """Run the policy pipeline with what it needs from the store."""
+    """Run the policy pipeline with what it needs from the store and the connector's preset."""
 
     def taken(result: PolicyResult) -> Taken:
         users = result.desired.users.values()
@@ -375,6 +376,7 @@ def decide_in_store(
         missing=marks.missing_marks(conn, name),
         local_off=marks.locally_disabled(conn, name),
         now=now(),
+        preset=preset(settings.source.type),
     )
 
 

@@ -13,14 +13,14 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from idpsync.app.failures import failure_message
+from idpsync.app.runner import Rollback, RunResult, decide_in_store, lock
 from idpsync.config import ConnectorSettings
 from idpsync.engine import report
 from idpsync.engine.collisions import Taken
 from idpsync.engine.decide import Decision
-from idpsync.engine.failures import failure_message
 from idpsync.engine.plan import Plan
 from idpsync.engine.policy import always_group_id
-from idpsync.engine.runner import Rollback, RunResult, decide_in_store, lock
 from idpsync.engine.skeleton import collision_key
 from idpsync.model import DirectoryState, MemberKind, Snapshot
 from idpsync.sources.base import Source
