@@ -8,9 +8,7 @@ is sent (the emulator sees no request; the hostile server on 127.0.0.2 sees none
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
-import httpx
 import pytest
 from pydantic import SecretStr
 
@@ -30,8 +28,8 @@ from idpsync.sources.keycloak import reader as keycloak
 from idpsync.sources.keycloak.reader import KeycloakSource
 from idpsync.sources.okta import reader as okta
 from idpsync.sources.onelogin import api as onelogin_api
+from idpsync.targets.client import TargetClient
 from idpsync.targets.errors import TargetDown
-from idpsync.targets.transport import TargetHttp
 from tests.http.conftest import SECRET, assert_clean
 from tests.http.demo_source import USERS, DemoSource
 from tests.http.hostile import Hostile
@@ -184,12 +182,9 @@ async def test_credentials_in_explicit_headers_count_too() -> None:
     assert unauthenticated.status_code == 200
 
 
-async def target_client(base: str, **kwargs: Any) -> tuple[httpx.AsyncClient, TargetHttp]:
-    async def no_sleep(_seconds: float) -> None:
-        return None
-
-    client = httpx.AsyncClient(base_url=base, headers={"Authorization": "Bearer " + SECRET})
-    return client, TargetHttp(client, sleep=no_sleep, **kwargs)
+async def target_client(base: str) -> tuple[HttpClient, TargetClient]:
+    client = build_http_client(HttpSettings(max_attempts=1), base_url=base)
+    return client, TargetClient(client, authorization="Bearer " + SECRET)
 
 
 @pytest.mark.parametrize("path", ["{evil}/scim/v2/Users/1", "{evil_https}/Users"])
@@ -198,9 +193,10 @@ async def test_a_target_refuses_urls_off_its_origin(path: str) -> None:
         async with LocalServer(lambda _r: Reply(200, {"Resources": []})) as scim:
             client, layer = await target_client(scim.url + "/scim/v2/")
             url = path.format(evil=evil.origin, evil_https=f"https://127.0.0.1:{scim.port}")
+            users = Endpoint("list_users", "GET", "/Users", "list users")
             with pytest.raises(TargetDown) as info:
-                await layer.request("GET", url)
-            ok = await layer.request("GET", "Users")  # its own origin still works
+                await layer.send(ConcreteEndpoint(users, url))
+            ok = await layer.send(users)  # its own origin still works
             await client.aclose()
         assert evil.requests == []
     assert ok.status_code == 200
