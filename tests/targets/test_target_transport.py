@@ -214,3 +214,53 @@ async def test_listing_pages_and_refuses_a_repeating_page(
     target = ScimTarget(http(httpx.MockTransport(stuck), monkeypatch), TargetOptions(page_size=2))
     with pytest.raises(TargetError, match="repeats earlier resources"):
         await target.list_users()
+
+
+def test_the_http_table_wins_and_options_fill_in_where_it_is_silent() -> None:
+    plain = parse_config('[targets.x]\ntype = "scim"\nurl = "https://x"\n').targets["x"]
+    assert (plain.http_settings().max_attempts, plain.http_settings().read_timeout) == (4, 30.0)
+    assert plain.http_settings().connect_timeout == 30.0
+    settings = parse_config("""
+[targets.x]
+type = "scim"
+url = "https://x"
+[targets.x.options]
+max_attempts = 2
+timeout = 5
+[targets.x.http]
+read_timeout = 90
+proxy = "http://proxy.example:3128"
+ca_bundle = "/etc/idpsync/ca.pem"
+""").targets["x"]
+    http = settings.http_settings()
+    assert (http.max_attempts, http.connect_timeout, http.read_timeout) == (2, 5.0, 90.0)
+    assert (http.proxy, http.ca_bundle) == ("http://proxy.example:3128", "/etc/idpsync/ca.pem")
+    with pytest.raises(ConfigError, match=r"targets\.x\.http\.proxi"):
+        parse_config('[targets.x]\ntype = "scim"\nurl = "https://x"\n[targets.x.http]\nproxi = 1\n')
+
+
+async def test_unreadable_answers_and_crowd_error_bodies(monkeypatch: pytest.MonkeyPatch) -> None:
+    from idpsync.errors import ShapeError
+    from idpsync.targets import crowd_protocol
+    from idpsync.targets.client import target_error
+    from idpsync.targets.errors import NotFound, Unreadable
+
+    answers = iter(
+        [
+            httpx.Response(200, text='{"Resources": [{"id": "r'),
+            httpx.Response(
+                404,
+                headers={"Content-Type": "application/xml"},
+                text="<error><reason>GROUP_NOT_FOUND</reason><message>no eng</message></error>",
+            ),
+        ]
+    )
+    layer = http(httpx.MockTransport(lambda request: next(answers)), monkeypatch)
+    with pytest.raises(Unreadable, match=r"^the target answered something idpsync cannot read"):
+        await layer.read(endpoint("GET"))
+    layer.read_error = crowd_protocol.read_error
+    with pytest.raises(NotFound) as missing:
+        await layer.send(endpoint("DELETE", "/group"), params={"groupname": "eng"})
+    assert missing.value.scim_type == "GROUP_NOT_FOUND" and "no eng" in str(missing.value)
+    shape = target_error(ShapeError("GET /Users: 'Resources' is null, expected a list"))
+    assert isinstance(shape, Unreadable) and "'Resources' is null" in str(shape)
