@@ -152,16 +152,16 @@ def target_row(target: TargetSettings) -> Row:
     go below this URL, on its one origin. An LDAP target goes direct.
     """
     if target.type == "ldap":
-        url, purpose = target.url, "write the directory's changes (LDAP)"
+        url, purpose, proxy = target.url, "write the directory's changes (LDAP)", None
     else:
-        from idpsync.targets import base_url
+        from idpsync.targets import base_url, http_settings
 
         url = base_url(target)
         protocol = {"scim": "SCIM 2.0", "crowd": "Crowd REST"}[target.type]
         purpose = f"push the directory's changes ({protocol})"
+        proxy = proxy_for(url, http_settings(target))
     parts = urlsplit(url)
     scheme = parts.scheme
-    proxy = proxy_for(url, target.http_settings()) if scheme.startswith("http") else None
     return Row(
         "target",
         "*" if scheme.startswith("http") else "LDAP",

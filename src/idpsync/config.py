@@ -255,20 +255,6 @@ class TargetSettings(Strict):
             raise ValueError(f"a {self.type} target needs: " + ", ".join(missing))
         return self
 
-    def http_settings(self) -> HttpSettings:
-        """The HTTP client's settings: the ``http`` table, where it is silent ``options``.
-
-        ``options.max_attempts`` and ``options.timeout`` (connect and read) apply unless the
-        ``http`` table sets ``max_attempts`` or the timeouts itself.
-        """
-        given = self.http.model_fields_set
-        defaults = {
-            "max_attempts": self.options.max_attempts,
-            "connect_timeout": self.options.timeout,
-            "read_timeout": self.options.timeout,
-        }
-        return self.http.model_copy(update={k: v for k, v in defaults.items() if k not in given})
-
 
 class Settings(Strict):
     """The whole configuration file."""

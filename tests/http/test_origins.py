@@ -202,3 +202,21 @@ async def test_a_target_refuses_urls_off_its_origin(path: str) -> None:
     assert ok.status_code == 200
     assert "refused to send a request to" in str(info.value)
     assert SECRET not in str(info.value)
+
+
+@pytest.mark.parametrize("kind", ["scim", "crowd"])
+async def test_every_target_call_stays_on_the_targets_origin(kind: str) -> None:
+    from idpsync.config import TargetSettings
+    from idpsync.http.origins import origin_of
+    from idpsync.targets import base_url, endpoints
+
+    extra = {"application": "app", "password": SecretStr("pw")} if kind == "crowd" else {}
+    settings = TargetSettings.model_validate(
+        {"type": kind, "url": "https://app.example.com:8443/base", **extra}
+    )
+    table = endpoints(settings)
+    assert len({e.name for e in table}) == len(table) > 5
+    for endpoint in table:
+        url = endpoint.resolve(base_url(settings), partial=True).url
+        assert url.startswith(base_url(settings) + "/"), url
+        assert origin_of(url) == ("https", "app.example.com", 8443)

@@ -16,7 +16,7 @@ from idpsync.http import client as http_module
 from idpsync.http.settings import HttpSettings
 from idpsync.store import Store
 from idpsync.store.schema import metadata
-from idpsync.targets import scim_protocol
+from idpsync.targets import http_settings, scim_protocol
 from idpsync.targets.client import TargetClient
 from idpsync.targets.errors import (
     Conflict,
@@ -217,9 +217,10 @@ async def test_listing_pages_and_refuses_a_repeating_page(
 
 
 def test_the_http_table_wins_and_options_fill_in_where_it_is_silent() -> None:
-    plain = parse_config('[targets.x]\ntype = "scim"\nurl = "https://x"\n').targets["x"]
-    assert (plain.http_settings().max_attempts, plain.http_settings().read_timeout) == (4, 30.0)
-    assert plain.http_settings().connect_timeout == 30.0
+    plain = http_settings(
+        parse_config('[targets.x]\ntype = "scim"\nurl = "https://x"\n').targets["x"]
+    )
+    assert (plain.max_attempts, plain.connect_timeout, plain.read_timeout) == (4, 30.0, 30.0)
     settings = parse_config("""
 [targets.x]
 type = "scim"
@@ -232,7 +233,7 @@ read_timeout = 90
 proxy = "http://proxy.example:3128"
 ca_bundle = "/etc/idpsync/ca.pem"
 """).targets["x"]
-    http = settings.http_settings()
+    http = http_settings(settings)
     assert (http.max_attempts, http.connect_timeout, http.read_timeout) == (2, 5.0, 90.0)
     assert (http.proxy, http.ca_bundle) == ("http://proxy.example:3128", "/etc/idpsync/ca.pem")
     with pytest.raises(ConfigError, match=r"targets\.x\.http\.proxi"):

@@ -17,6 +17,7 @@ import httpx
 
 from idpsync.config import TargetSettings
 from idpsync.http import Endpoint, HttpClient, build_http_client, register_secret
+from idpsync.http.settings import HttpSettings
 from idpsync.store.store import Store
 from idpsync.targets import crowd_endpoints, crowd_protocol, scim_endpoints, scim_protocol
 from idpsync.targets.base import Target
@@ -33,6 +34,7 @@ __all__ = [
     "base_url",
     "endpoints",
     "http_client",
+    "http_settings",
     "open_target",
     "run_delivery",
 ]
@@ -52,13 +54,29 @@ def endpoints(settings: TargetSettings) -> tuple[Endpoint, ...]:
     )
 
 
+def http_settings(settings: TargetSettings) -> HttpSettings:
+    """The HTTP client's settings: the target's ``http`` table, where it is silent ``options``.
+
+    ``options.max_attempts`` and ``options.timeout`` (connect and read) apply unless the
+    ``http`` table sets ``max_attempts`` or the timeouts itself.
+    """
+    given = settings.http.model_fields_set
+    defaults = {
+        "max_attempts": settings.options.max_attempts,
+        "connect_timeout": settings.options.timeout,
+        "read_timeout": settings.options.timeout,
+    }
+    update = {k: v for k, v in defaults.items() if k not in given}
+    return settings.http.model_copy(update=update)
+
+
 @asynccontextmanager
 async def http_client(
     settings: TargetSettings, *, transport: httpx.AsyncBaseTransport | None = None
 ) -> AsyncIterator[HttpClient]:
     """The shared HTTP client of an HTTP target (``transport`` for tests), closed afterwards."""
     http = build_http_client(
-        settings.http_settings(), base_url=base_url(settings), transport=transport
+        http_settings(settings), base_url=base_url(settings), transport=transport
     )
     try:
         yield http

@@ -136,9 +136,9 @@ class TargetClient:
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """Send one request; return its (2xx/304) answer or raise a target error."""
-        target = endpoint if isinstance(endpoint, ConcreteEndpoint) else None
-        if target is None:
-            assert isinstance(endpoint, Endpoint)
+        if isinstance(endpoint, ConcreteEndpoint):
+            target = endpoint
+        else:
             target = self.http.target(endpoint, values)
         method = target.endpoint.method
         if self.dry_run and method != "GET":

@@ -64,7 +64,8 @@ class ScimTarget:
         """Send; remember the version the answer carries; return the answer and its body."""
         values = {"id": remote_id} if remote_id is not None else None
         response = await self.http.send(endpoint, values, json=body, headers=HEADERS)
-        resource = self.http.decode(response, endpoint) if response.content else None
+        wanted = response.content and endpoint.method != "DELETE"  # a DELETE's answer is unused
+        resource = self.http.decode(response, endpoint) if wanted else None
         version = proto.version_of(response.headers, resource)
         if version:
             rid = resource.get("id") if isinstance(resource, dict) else None
