@@ -1,10 +1,10 @@
 """The firewall allow-list: every URL the configured connectors and targets reach.
 
 ``idpsync endpoints`` and the web check page show it. It is built from the configuration alone
-(each source's declared endpoint table, each target's URL) and needs no credentials, so the
-firewall team can open the way before the secrets exist. When a proxy is in the way (``http.proxy``
-or ``HTTPS_PROXY``) the machine opens only the proxy, and the proxy must allow ``CONNECT`` to the
-IdP's hosts: :func:`openings` says so.
+(each source's declared endpoint table, each target's URL and ``http`` settings) and needs no
+credentials, so the firewall team can open the way before the secrets exist. When a proxy is in
+the way (``http.proxy`` or ``HTTPS_PROXY``) the machine opens only the proxy, and the proxy must
+allow ``CONNECT`` to the IdP's hosts: :func:`openings` says so.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from idpsync.config import ConfigError, LoadedConfig, TargetSettings
 from idpsync.errors import SourceError
 from idpsync.http.client import proxy_for
 from idpsync.http.redact import redact_url
-from idpsync.http.settings import HttpSettings
 from idpsync.sources.tables import endpoint_table, network_note
 
 
@@ -146,18 +145,23 @@ _DEFAULT_PORTS = {"https": 443, "http": 80, "ldaps": 636, "ldap": 389}
 
 
 def target_row(target: TargetSettings) -> Row:
-    """A target's URL as a row (HTTP targets honour ``HTTPS_PROXY``; LDAP goes direct)."""
-    url = target.url
-    purpose = {
-        "scim": "push the directory's changes (SCIM 2.0)",
-        "crowd": "push the directory's changes (Crowd REST)",
-        "ldap": "write the directory's changes (LDAP)",
-    }[target.type]
-    if target.type == "crowd":
-        url = f"{url}/rest/usermanagement/1"
+    """A target's URL as a row (proxy: the target's ``http.proxy``, else ``HTTPS_PROXY``).
+
+    One row covers every call of an HTTP target (method ``*``): the calls of its endpoint
+    table (:mod:`idpsync.targets.scim_endpoints`, :mod:`~idpsync.targets.crowd_endpoints`) all
+    go below this URL, on its one origin. An LDAP target goes direct.
+    """
+    if target.type == "ldap":
+        url, purpose, proxy = target.url, "write the directory's changes (LDAP)", None
+    else:
+        from idpsync.targets import base_url, http_settings
+
+        url = base_url(target)
+        protocol = {"scim": "SCIM 2.0", "crowd": "Crowd REST"}[target.type]
+        purpose = f"push the directory's changes ({protocol})"
+        proxy = proxy_for(url, http_settings(target))
     parts = urlsplit(url)
     scheme = parts.scheme
-    proxy = proxy_for(url, HttpSettings()) if scheme.startswith("http") else None
     return Row(
         "target",
         "*" if scheme.startswith("http") else "LDAP",

@@ -35,6 +35,7 @@ from idpsync.config_policy import PolicySettings
 from idpsync.config_service import ScheduleSettings, ServiceSettings
 from idpsync.config_store import StoreSettings
 from idpsync.config_urls import check_url
+from idpsync.http.settings import HttpSettings
 from idpsync.settings import Secret, Strict
 from idpsync.sources.entra.settings import EntraSourceSettings
 from idpsync.sources.file.settings import FileSourceSettings
@@ -121,9 +122,11 @@ class TargetOptions(Strict):
     retry_max_seconds: float = Field(6 * 3600.0, gt=0)
     """Longest wait between attempts of a rejected change."""
     max_attempts: int = Field(4, ge=1, le=20)
-    """Attempts per HTTP request for 429/5xx/connection errors, including the first."""
+    """Attempts per HTTP request for 429/5xx/connection errors, including the first (an
+    ``http.max_attempts`` of the target wins)."""
     timeout: float = Field(30.0, gt=0)
-    """Seconds per HTTP request."""
+    """Seconds to connect and to wait for data (``http.connect_timeout``/``read_timeout`` of
+    the target win)."""
 
 
 class CrowdOptions(Strict):
@@ -223,6 +226,9 @@ class TargetSettings(Strict):
     """LDAP settings (required for ``type = "ldap"``)."""
     options: TargetOptions = TargetOptions()
     """Delivery and reconcile behaviour."""
+    http: HttpSettings = HttpSettings()
+    """How an HTTP target (SCIM, Crowd) is reached: proxy, CA bundle, timeouts, retries (an
+    LDAP target ignores it)."""
     enabled: bool = True
     """A disabled target is skipped by ``idpsync deliver`` without a name."""
 

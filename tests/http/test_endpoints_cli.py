@@ -177,3 +177,28 @@ def test_a_connector_whose_urls_cannot_be_made_is_a_note_not_a_failure(config: P
     assert result.exit_code == 0, result.output
     notes = json.loads(result.output)["notes"]
     assert notes[-1].startswith("ol: source.subdomain (or source.base_url) is required")
+
+
+def test_http_targets_list_their_api_url_through_their_own_proxy(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://envproxy.example:8080")
+    text = config.read_text() + (
+        '\n[targets.crowd]\ntype = "crowd"\nurl = "https://crowd.corp.example/crowd"\n'
+        'application = "idpsync"\npassword = "env:IDPSYNC_TEST_NEVER_SET_CROWD"\n'
+        '[targets.crowd.http]\nproxy = "http://user:crowdproxypass@proxy.corp.example:3128"\n'
+    )
+    config.write_text(text)
+    result = run("endpoints", "crowd", "jira", "-c", str(config), "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    rows = {row["used_by"][0]: row for row in data["endpoints"]}
+    assert rows["target:crowd"]["url"] == "https://crowd.corp.example/crowd/rest/usermanagement/1"
+    assert rows["target:crowd"]["proxy"] == "http://***@proxy.corp.example:3128"
+    assert rows["target:jira"]["proxy"] == "http://envproxy.example:8080"
+    assert data["hosts"] == ["scim.example.com:443", "crowd.corp.example:443"]
+    assert [(o["address"], o["through"]) for o in data["open"]] == [
+        ("envproxy.example:8080", ["scim.example.com:443"]),
+        ("proxy.corp.example:3128", ["crowd.corp.example:443"]),
+    ]
+    assert "crowdproxypass" not in result.output

@@ -8,9 +8,7 @@ is sent (the emulator sees no request; the hostile server on 127.0.0.2 sees none
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
-import httpx
 import pytest
 from pydantic import SecretStr
 
@@ -31,8 +29,8 @@ from idpsync.sources.keycloak import endpoints as keycloak
 from idpsync.sources.keycloak.reader import KeycloakSource
 from idpsync.sources.okta import endpoints as okta
 from idpsync.sources.onelogin import endpoints as onelogin_endpoints
+from idpsync.targets.client import TargetClient
 from idpsync.targets.errors import TargetDown
-from idpsync.targets.transport import TargetHttp
 from tests.http.conftest import SECRET, assert_clean
 from tests.http.demo_source import USERS, DemoSource
 from tests.http.hostile import Hostile
@@ -186,12 +184,9 @@ async def test_credentials_in_explicit_headers_count_too() -> None:
     assert unauthenticated.status_code == 200
 
 
-async def target_client(base: str, **kwargs: Any) -> tuple[httpx.AsyncClient, TargetHttp]:
-    async def no_sleep(_seconds: float) -> None:
-        return None
-
-    client = httpx.AsyncClient(base_url=base, headers={"Authorization": "Bearer " + SECRET})
-    return client, TargetHttp(client, sleep=no_sleep, **kwargs)
+async def target_client(base: str) -> tuple[HttpClient, TargetClient]:
+    client = build_http_client(HttpSettings(max_attempts=1), base_url=base)
+    return client, TargetClient(client, authorization="Bearer " + SECRET)
 
 
 @pytest.mark.parametrize("path", ["{evil}/scim/v2/Users/1", "{evil_https}/Users"])
@@ -200,11 +195,30 @@ async def test_a_target_refuses_urls_off_its_origin(path: str) -> None:
         async with LocalServer(lambda _r: Reply(200, {"Resources": []})) as scim:
             client, layer = await target_client(scim.url + "/scim/v2/")
             url = path.format(evil=evil.origin, evil_https=f"https://127.0.0.1:{scim.port}")
+            users = Endpoint("list_users", "GET", "/Users", "list users")
             with pytest.raises(TargetDown) as info:
-                await layer.request("GET", url)
-            ok = await layer.request("GET", "Users")  # its own origin still works
+                await layer.send(ConcreteEndpoint(users, url))
+            ok = await layer.send(users)  # its own origin still works
             await client.aclose()
         assert evil.requests == []
     assert ok.status_code == 200
     assert "refused to send a request to" in str(info.value)
     assert SECRET not in str(info.value)
+
+
+@pytest.mark.parametrize("kind", ["scim", "crowd"])
+async def test_every_target_call_stays_on_the_targets_origin(kind: str) -> None:
+    from idpsync.config import TargetSettings
+    from idpsync.http.origins import origin_of
+    from idpsync.targets import base_url, endpoints
+
+    extra = {"application": "app", "password": SecretStr("pw")} if kind == "crowd" else {}
+    settings = TargetSettings.model_validate(
+        {"type": kind, "url": "https://app.example.com:8443/base", **extra}
+    )
+    table = endpoints(settings)
+    assert len({e.name for e in table}) == len(table) > 5
+    for endpoint in table:
+        url = endpoint.resolve(base_url(settings), partial=True).url
+        assert url.startswith(base_url(settings) + "/"), url
+        assert origin_of(url) == ("https", "app.example.com", 8443)

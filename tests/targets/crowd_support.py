@@ -6,6 +6,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
@@ -16,15 +17,12 @@ from starlette.routing import Mount
 
 from idpsync.config import TargetSettings
 from idpsync.emulators.crowd import CrowdEmulator
+from idpsync.http import HttpClient
 from idpsync.store import Store
 from idpsync.targets import http_client, run_delivery
 from tests.targets.scim_support import Directory, free_port
 
 APP, PASSWORD = "idpsync-app", "crowd-app-secret-9d2e"
-
-
-async def nosleep(_seconds: float) -> None:
-    return None
 
 
 def crowd_settings(url: str = "http://crowd.test", **options: Any) -> TargetSettings:
@@ -42,15 +40,11 @@ def crowd_settings(url: str = "http://crowd.test", **options: Any) -> TargetSett
     )
 
 
-def asgi_client(emulator: CrowdEmulator, settings: TargetSettings) -> httpx.AsyncClient:
-    """The target's own client (auth, headers, base URL) over the emulator in-process."""
-    configured = http_client(settings)
-    return httpx.AsyncClient(
-        base_url=configured.base_url,
-        auth=configured.auth,
-        headers=configured.headers,
-        transport=httpx.ASGITransport(app=emulator.app),
-    )
+def asgi_client(
+    emulator: CrowdEmulator, settings: TargetSettings
+) -> AbstractAsyncContextManager[HttpClient]:
+    """The target's own client (settings, base URL) over the emulator in-process."""
+    return http_client(settings, transport=httpx.ASGITransport(app=emulator.app))
 
 
 async def deliver_to(
@@ -59,7 +53,7 @@ async def deliver_to(
     options = kwargs.pop("options", {})
     settings = crowd_settings(**options)
     async with asgi_client(emulator, settings) as client:
-        return await run_delivery(store, name, settings, client, sleep=nosleep, **kwargs)
+        return await run_delivery(store, name, settings, client, **kwargs)
 
 
 def expected(directory: Directory) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from idpsync.config import parse_config
 from idpsync.emulators.crowd import CrowdEmulator
@@ -14,14 +15,12 @@ from idpsync.targets import run_delivery
 from idpsync.targets.crowd_protocol import parse_memberships, read_error
 from idpsync.targets.state import TargetState, pending_count
 from tests.targets.crowd_support import (
-    APP,
     PASSWORD,
     asgi_client,
     crowd_settings,
     deliver_to,
     expected,
     held,
-    nosleep,
 )
 from tests.targets.scim_support import Directory
 
@@ -94,19 +93,15 @@ async def test_wrong_password_and_missing_permission_are_clear(
     seed(directory)
     await directory.sync(sqlite_store)
     settings = crowd_settings()
-    bad = httpx.AsyncClient(
-        base_url="http://crowd.test/rest/usermanagement/1/",
-        auth=(APP, "not-the-password"),
-        transport=httpx.ASGITransport(app=crowd.app),
-    )
-    async with bad:
-        result = await run_delivery(sqlite_store, "crowd", settings, bad, sleep=nosleep)
+    wrong = settings.model_copy(update={"password": SecretStr("not-the-password")})
+    async with asgi_client(crowd, wrong) as bad:
+        result = await run_delivery(sqlite_store, "crowd", wrong, bad)
     assert result.status == "down" and "HTTP 401" in result.message
     assert "application and password" in result.message and PASSWORD not in result.message
 
     crowd.read_only = True
     async with asgi_client(crowd, settings) as client:
-        denied = await run_delivery(sqlite_store, "crowd", settings, client, sleep=nosleep)
+        denied = await run_delivery(sqlite_store, "crowd", settings, client)
     assert denied.status == "down"
     assert "APPLICATION_PERMISSION_DENIED" in denied.message
     assert "directory mapping" in denied.message

@@ -12,16 +12,12 @@ import sqlalchemy as sa
 from idpsync.store import Store
 from idpsync.store import schema as t
 from idpsync.store.store import now
-from idpsync.targets import run_delivery
+from idpsync.targets import http_client, run_delivery
 from idpsync.targets.state import TargetState
-from tests.targets.scim_support import TOKEN, Directory, target_settings
+from tests.targets.scim_support import Directory, target_settings
 from tests.targets.strict_scim import ScimFail, StrictScim
 
 URL = "http://scim.test/scim"
-
-
-async def nosleep(_seconds: float) -> None:
-    return None
 
 
 async def deliver(store: Store, server: StrictScim, **kwargs: Any) -> Any:
@@ -30,10 +26,8 @@ async def deliver(store: Store, server: StrictScim, **kwargs: Any) -> Any:
     }
     settings = target_settings(URL, **options)
     transport = httpx.ASGITransport(app=server)
-    async with httpx.AsyncClient(
-        base_url=URL + "/", transport=transport, headers={"Authorization": f"Bearer {TOKEN}"}
-    ) as client:
-        return await run_delivery(store, "scim", settings, client, sleep=nosleep, **kwargs)
+    async with http_client(settings, transport=transport) as client:
+        return await run_delivery(store, "scim", settings, client, **kwargs)
 
 
 def held(server: StrictScim) -> dict[str, Any]:

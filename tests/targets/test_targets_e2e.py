@@ -19,14 +19,10 @@ from tests.targets.scim_support import TOKEN, Directory, ScimServer, read_scim, 
 pytestmark = pytest.mark.slow
 
 
-async def nosleep(_seconds: float) -> None:
-    return None
-
-
 async def deliver(store: Store, url: str, **kwargs: Any) -> Any:
     settings = target_settings(url)
     async with http_client(settings) as client:
-        return await run_delivery(store, "scim", settings, client, sleep=nosleep, **kwargs)
+        return await run_delivery(store, "scim", settings, client, **kwargs)
 
 
 def seed(directory: Directory) -> None:
@@ -100,12 +96,8 @@ async def test_target_down_mid_delivery_catches_up_without_duplicates(
     await directory.sync(sqlite_store)
     settings = target_settings(scim_server.url)
     flaky = FlakyTransport(fail_after=4, lose_response=lose_response)
-    async with httpx.AsyncClient(
-        base_url=settings.url + "/",
-        transport=flaky,
-        headers={"Authorization": "Bearer scim-test-token-5f1c"},
-    ) as c:
-        first = await run_delivery(sqlite_store, "scim", settings, c, sleep=nosleep)
+    async with http_client(settings, transport=flaky) as c:
+        first = await run_delivery(sqlite_store, "scim", settings, c)
     assert first.status == "down"
     assert "cannot reach the target" in first.message
     row = TargetState(sqlite_store, "scim").row()
@@ -137,12 +129,8 @@ async def test_killed_server_restarted_is_rebuilt_by_reconcile(
                     scim_server.kill()
             return await self.inner.handle_async_request(request)
 
-    async with httpx.AsyncClient(
-        base_url=settings.url + "/",
-        transport=KillAfter(3),
-        headers={"Authorization": "Bearer scim-test-token-5f1c"},
-    ) as c:
-        first = await run_delivery(sqlite_store, "scim", settings, c, sleep=nosleep)
+    async with http_client(settings, transport=KillAfter(3)) as c:
+        first = await run_delivery(sqlite_store, "scim", settings, c)
     assert first.status == "down"
     assert TargetState(sqlite_store, "scim").row()["cursor"] == first.cursor
 

@@ -36,11 +36,14 @@ with ``raise … from exc``. ``str(error)`` reads, for example::
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from idpsync.errors import SourceError
 from idpsync.http.endpoint import ConcreteEndpoint
 from idpsync.http.redact import scrub, truncate
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class HttpError(SourceError):
@@ -154,6 +157,10 @@ class MalformedAnswer(HttpError):
 
 class StatusError(HttpError):
     """The server answered with an error status."""
+
+    response: httpx.Response | None = None
+    """The error answer itself, for a caller that reads its protocol's own error body (the
+    targets' SCIM ``scimType``, Crowd's ``reason``). Never part of the message."""
 
 
 class BadRequest(StatusError):

@@ -220,7 +220,15 @@ def _tls_untrusted(
 def status_error(
     response: httpx.Response, target: ConcreteEndpoint, attempts: int, waited: float = 0.0
 ) -> e.StatusError:
-    """The :class:`~idpsync.http.errors.StatusError` for an error response."""
+    """The :class:`~idpsync.http.errors.StatusError` for an error response (kept on it)."""
+    error = _status_error(response, target, attempts, waited)
+    error.response = response
+    return error
+
+
+def _status_error(
+    response: httpx.Response, target: ConcreteEndpoint, attempts: int, waited: float
+) -> e.StatusError:
     status = response.status_code
     foreign = not_json(response, target, attempts) if status < 500 and status != 404 else None
     if foreign is not None:

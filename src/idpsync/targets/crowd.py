@@ -1,8 +1,10 @@
 """The Crowd REST target (Atlassian Crowd, and Jira Data Center as a Crowd-style user server).
 
-Requests are built by :mod:`idpsync.targets.crowd_protocol` and sent through
-:class:`~idpsync.targets.transport.TargetHttp` (dry-run, retries, error translation), with the
-application's name and password as HTTP Basic credentials.
+Requests are built by :mod:`idpsync.targets.crowd_protocol`, declared in
+:mod:`idpsync.targets.crowd_endpoints` and sent through
+:class:`~idpsync.targets.client.TargetClient` (dry run, credentials, target errors) over the
+shared HTTP client (retries, proxy, TLS), with the application's name and password as HTTP
+Basic credentials.
 
 - A user's and a group's remote id is its **name** as Crowd holds it; a login change renames
   the user (``POST /user/rename``) and :meth:`CrowdTarget.update_user` returns the new name.
@@ -23,56 +25,62 @@ from typing import Any
 import httpx
 
 from idpsync.config import CrowdOptions, TargetOptions
+from idpsync.http.endpoint import Endpoint
 from idpsync.store.store import fold
+from idpsync.targets import crowd_endpoints as api
 from idpsync.targets import crowd_protocol as proto
 from idpsync.targets.base import Member, RemoteGroup, RemoteUser
+from idpsync.targets.client import TargetClient
 from idpsync.targets.errors import Conflict, NotFound, Rejected, TargetError
-from idpsync.targets.transport import TargetHttp
 
 _DUPLICATE = {"INVALID_USER", "INVALID_GROUP"}
 
 
 class CrowdTarget:
-    """A Crowd ``/rest/usermanagement/1`` server, reached through an injected HTTP client."""
+    """A Crowd ``/rest/usermanagement/1`` server, reached through an injected client."""
 
-    def __init__(self, http: TargetHttp, options: TargetOptions, crowd: CrowdOptions) -> None:
+    def __init__(self, http: TargetClient, options: TargetOptions, crowd: CrowdOptions) -> None:
         self.http = http
         self.options = options
         self.crowd = crowd
 
-    async def _send(
-        self, method: str, path: str, body: Any = None, **params: str
-    ) -> httpx.Response:
-        return await self.http.request(
-            method, path, params=params, json=body, headers=proto.JSON_HEADERS
+    async def _send(self, endpoint: Endpoint, body: Any = None, **params: str) -> httpx.Response:
+        return await self.http.send(
+            endpoint, params=params or None, json=body, headers=proto.JSON_HEADERS
         )
 
-    async def _pages(self, path: str, entity: str, **params: str) -> list[str]:
+    async def _read(self, endpoint: Endpoint, **params: str) -> Any:
+        return await self.http.read(endpoint, params=params, headers=proto.JSON_HEADERS)
+
+    async def _names(self, listing: Endpoint, **params: str) -> list[str]:
         """Every name of a paged list (``start-index``/``max-results``, no total)."""
         names: list[str] = []
         seen: set[str] = set()
-        size = self.options.page_size
         start = 0
-        while True:
-            query = {**params, "start-index": str(start), "max-results": str(size)}
-            page = proto.names_of((await self._send("GET", path, **query)).json(), entity)
-            fresh = [n for n in page if n not in seen]
-            if page and not fresh:
+        pages = self.http.pages(
+            listing,
+            paginator=api.paging(self.options.page_size),
+            params=params,
+            headers=proto.JSON_HEADERS,
+        )
+        async for page in pages:
+            found = proto.names_of(page.records)
+            fresh = [n for n in found if n not in seen]
+            if found and not fresh:
                 raise TargetError(
-                    f"GET {path}: the page at start-index={start} repeats earlier "
-                    f"{entity}s; the server's paging is inconsistent"
+                    f"{listing.label}: the page at start-index={start} repeats earlier "
+                    f"{listing.records}; the server's paging is inconsistent"
                 )
             seen.update(fresh)
             names.extend(fresh)
-            start += len(page)
-            if len(page) < size:
-                return names
+            start += len(page.records)
+        return names
 
     # -- users ------------------------------------------------------------------------------
 
     async def _get_user(self, name: str) -> RemoteUser:
-        response = await self._send("GET", "user", username=name, expand="attributes")
-        return proto.parse_user(response.json(), self.crowd.source_id_attribute)
+        body = await self._read(api.GET_USER, username=name, expand="attributes")
+        return proto.parse_user(body, self.crowd.source_id_attribute)
 
     async def find_user(self, source_id: str, fields: Mapping[str, Any]) -> RemoteUser | None:
         """By user name (case-insensitive in Crowd), then by e-mail (CQL search)."""
@@ -84,10 +92,11 @@ class CrowdTarget:
                 pass
         if email:
             restriction = f"email={proto.cql_quote(str(email))}"
-            response = await self._send(
-                "GET", "search", **{"entity-type": "user", "restriction": restriction}
+            params = {"entity-type": "user", "restriction": restriction}
+            found = await self.http.records(
+                api.SEARCH_USERS, params=params, headers=proto.JSON_HEADERS
             )
-            names = proto.names_of(response.json(), "user")
+            names = proto.names_of(found)
             if names:
                 return await self._get_user(names[0])
         return None
@@ -96,7 +105,7 @@ class CrowdTarget:
         """``POST /user`` (full user, random password), then the source-id attribute."""
         name = str(fields["login"])
         try:
-            await self._send("POST", "user", proto.new_user_body(fields))
+            await self._send(api.CREATE_USER, proto.new_user_body(fields))
         except Rejected as exc:
             if exc.scim_type in _DUPLICATE:
                 raise Conflict(str(exc), exc.status, exc.scim_type) from exc
@@ -106,7 +115,7 @@ class CrowdTarget:
 
     async def _set_source_id(self, name: str, source_id: str) -> None:
         body = proto.attribute_body(self.crowd.source_id_attribute, [source_id])
-        await self._send("POST", "user/attribute", body, username=name)
+        await self._send(api.SET_ATTRIBUTE, body, username=name)
 
     async def update_user(self, remote_id: str, changed: Mapping[str, Any]) -> str | None:
         """Rename if the login changed, then ``PUT`` the whole merged user if it differs.
@@ -124,7 +133,7 @@ class CrowdTarget:
         if login and fold(str(login)) != fold(str(current.id)):
             body = {"new-name": str(login)}
             try:
-                await self._send("POST", "user/rename", body, username=name)
+                await self._send(api.RENAME_USER, body, username=name)
             except Rejected as exc:
                 if exc.scim_type in _DUPLICATE:
                     raise Conflict(str(exc), exc.status, exc.scim_type) from exc
@@ -133,13 +142,13 @@ class CrowdTarget:
         merged = proto.merged_fields(current, rest)
         wanted = proto.user_body(name, merged)
         if wanted != proto.user_body(name, current.fields):
-            await self._send("PUT", "user", wanted, username=name)
+            await self._send(api.UPDATE_USER, wanted, username=name)
         return renamed
 
     async def remove_user(self, remote_id: str) -> None:
         """``DELETE /user`` with ``delete_users``; otherwise the whole user with active=false."""
         if self.options.delete_users:
-            await self._send("DELETE", "user", username=remote_id)
+            await self._send(api.DELETE_USER, username=remote_id)
         else:
             await self.update_user(remote_id, {"active": False})
 
@@ -148,7 +157,7 @@ class CrowdTarget:
     async def find_group(self, source_id: str, name: str) -> RemoteGroup | None:
         """``GET /group?groupname=`` (Crowd matches names case-insensitively)."""
         try:
-            body = (await self._send("GET", "group", groupname=name)).json()
+            body = await self._read(api.GET_GROUP, groupname=name)
         except NotFound:
             return None
         return RemoteGroup(id=str(body["name"]), external_id=None, name=str(body["name"]))
@@ -157,7 +166,7 @@ class CrowdTarget:
         """``POST /group``; a taken name (400 ``INVALID_GROUP``) is a :class:`Conflict`."""
         body = {"name": name, "description": "", "type": "GROUP", "active": True}
         try:
-            await self._send("POST", "group", body)
+            await self._send(api.CREATE_GROUP, body)
         except Rejected as exc:
             if exc.scim_type in _DUPLICATE:
                 raise Conflict(str(exc), exc.status, exc.scim_type) from exc
@@ -177,24 +186,24 @@ class CrowdTarget:
 
     async def delete_group(self, remote_id: str) -> None:
         """``DELETE /group?groupname=``."""
-        await self._send("DELETE", "group", groupname=remote_id)
+        await self._send(api.DELETE_GROUP, groupname=remote_id)
 
     async def add_members(self, remote_id: str, members: Sequence[Member]) -> None:
         """One ``POST /group/{user|child-group}/direct`` per member; 409 (present) is success."""
         for member, kind in members:
-            path = "group/child-group/direct" if kind == "group" else "group/user/direct"
+            add = api.ADD_GROUP_MEMBER if kind == "group" else api.ADD_USER_MEMBER
             with contextlib.suppress(Conflict):  # MEMBERSHIP_ALREADY_EXISTS: as wanted
-                await self._send("POST", path, {"name": member}, groupname=remote_id)
+                await self._send(add, {"name": member}, groupname=remote_id)
 
     async def remove_members(self, remote_id: str, members: Sequence[Member]) -> None:
         """``DELETE`` each direct membership; an absent membership or member is success."""
         for member, kind in members:
             if kind == "group":
-                path, params = "group/child-group/direct", {"child-groupname": member}
+                remove, params = api.REMOVE_GROUP_MEMBER, {"child-groupname": member}
             else:
-                path, params = "group/user/direct", {"username": member}
+                remove, params = api.REMOVE_USER_MEMBER, {"username": member}
             try:
-                await self._send("DELETE", path, groupname=remote_id, **params)
+                await self._send(remove, groupname=remote_id, **params)
             except NotFound as exc:
                 if exc.scim_type == "GROUP_NOT_FOUND" or (
                     exc.scim_type is None and kind == "group"
@@ -202,9 +211,9 @@ class CrowdTarget:
                     raise
 
     async def _group_members(self, name: str) -> set[Member]:
-        users = await self._pages("group/user/direct", "user", groupname=name)
+        users = await self._names(api.USER_MEMBERS, groupname=name)
         try:
-            groups = await self._pages("group/child-group/direct", "group", groupname=name)
+            groups = await self._names(api.GROUP_MEMBERS, groupname=name)
         except Rejected:
             groups = []  # the directory does not support nested groups
         return {(u, "user") for u in users} | {(g, "group") for g in groups}
@@ -214,14 +223,14 @@ class CrowdTarget:
     async def list_users(self) -> list[RemoteUser]:
         """Every user (``/search``, paged, ``expand=user``)."""
         users: list[RemoteUser] = []
-        names = await self._pages("search", "user", **{"entity-type": "user"})
+        names = await self._names(api.SEARCH_USERS, **{"entity-type": "user"})
         for name in names:
             users.append(await self._get_user(name))
         return users
 
     async def list_groups(self) -> list[RemoteGroup]:
         """Every group with its direct members (``/group/membership`` when offered)."""
-        names = await self._pages("search", "group", **{"entity-type": "group"})
+        names = await self._names(api.SEARCH_GROUPS, **{"entity-type": "group"})
         graph = await self._membership_graph() if self.crowd.membership_xml else None
         groups = []
         for name in names:
@@ -238,7 +247,7 @@ class CrowdTarget:
     async def _membership_graph(self) -> dict[str, set[tuple[str, str]]] | None:
         """The whole graph in one request, or ``None`` when the server does not offer it."""
         try:
-            response = await self.http.request("GET", "group/membership", headers=proto.XML_ACCEPT)
+            response = await self.http.send(api.MEMBERSHIPS, headers=proto.XML_ACCEPT)
             return proto.parse_memberships(response.content)
         except Rejected:
             return None  # 404/405/406: not offered here (Jira's embedded Crowd, older servers)

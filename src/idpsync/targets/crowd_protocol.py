@@ -1,6 +1,7 @@
 """Crowd REST (``/rest/usermanagement/1``) protocol logic without I/O.
 
-Bodies use Crowd's hyphenated JSON keys. :mod:`idpsync.targets.crowd` sends these requests.
+Bodies use Crowd's hyphenated JSON keys. :mod:`idpsync.targets.crowd` sends these requests
+(declared in :mod:`idpsync.targets.crowd_endpoints`).
 
 Sample user (``GET /user?username=ada&expand=attributes``)::
 
@@ -16,6 +17,7 @@ Sample membership graph (``GET /group/membership``, XML only)::
 
 from __future__ import annotations
 
+import json
 import secrets
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
@@ -95,9 +97,9 @@ def merged_fields(current: RemoteUser, changed: Mapping[str, Any]) -> dict[str, 
     return fields
 
 
-def names_of(body: Mapping[str, Any], entity: str) -> list[str]:
-    """Names in a list body (``{"users": [{"name": …}]}`` or ``{"groups": …}``)."""
-    return [str(item["name"]) for item in body.get(f"{entity}s") or [] if "name" in item]
+def names_of(items: list[Any]) -> list[str]:
+    """Names of a list's records (the items of ``{"users": [{"name": …}]}`` or ``groups``)."""
+    return [str(item["name"]) for item in items if "name" in item]
 
 
 def parse_memberships(xml: bytes) -> dict[str, set[tuple[str, str]]]:
@@ -141,7 +143,7 @@ def _reason_and_message(response: httpx.Response) -> tuple[str | None, str]:
     content_type = response.headers.get("Content-Type", "")
     try:
         if "json" in content_type:
-            body = response.json()
+            body = json.loads(response.content)
             if isinstance(body, dict) and body.get("reason"):
                 return str(body["reason"]), str(body.get("message") or "")
         elif "xml" in content_type:
@@ -149,7 +151,7 @@ def _reason_and_message(response: httpx.Response) -> tuple[str | None, str]:
             reason = root.findtext("reason")
             if reason:
                 return reason, root.findtext("message") or ""
-    except (ValueError, ET.ParseError):
+    except (ValueError, RecursionError, ET.ParseError):
         pass
     return None, ""
 

@@ -23,8 +23,9 @@ import socket
 from collections.abc import Iterator
 from typing import Any
 
+from idpsync.errors import ShapeError
 from idpsync.store.store import now
-from idpsync.targets.errors import DryRunRejected, NotFound, Rejected, TargetError
+from idpsync.targets.errors import DryRunRejected, NotFound, Rejected, TargetError, unreadable
 from idpsync.targets.reconcile import reconcile
 from idpsync.targets.session import DeliveryResult, Quarantine, Session
 from idpsync.targets.state import (
@@ -85,7 +86,7 @@ async def _run(session: Session, reconcile_first: bool, resume: bool) -> tuple[s
         return QUARANTINED, str(exc)
     except TargetError as exc:
         return DOWN, str(exc)
-    except (ValueError, LookupError, TypeError, RecursionError) as exc:
+    except (ValueError, LookupError, TypeError, RecursionError, ShapeError) as exc:
         # An answer the target's protocol code cannot read (not JSON, cut off, a resource
         # without "id", a list where an object belongs): the target is not usable now. Stop
         # and keep the cursor, as for a target that is down; nothing is lost.
@@ -100,11 +101,7 @@ def unreadable_answer(exc: BaseException) -> str:
     except Exception:  # a broken __str__ must not hide the failure
         text = ""
     detail = f"{type(exc).__name__}: {text}"[:200] if text else type(exc).__name__
-    return (
-        f"the target answered something idpsync cannot read ({detail}); delivery stopped and "
-        "resumes from the same change: check the target's URL (a proxy or web page instead of "
-        "its API?) and its logs"
-    )
+    return unreadable(detail)
 
 
 def _last_rejection(session: Session) -> str | None:

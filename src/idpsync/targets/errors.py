@@ -4,14 +4,16 @@
 
     TargetError                 anything a target reports
     ├── TargetDown              unreachable, 5xx or 429 after the retries: stop, keep the cursor
-    │   └── TargetAuthError     401/403: the token is wrong or lacks rights: stop, keep the cursor
+    │   ├── TargetAuthError     401/403: the token is wrong or lacks rights: stop, keep the cursor
+    │   └── Unreadable          an answer that is not JSON or not shaped as documented: stop
     ├── Rejected                the target refused this one object (4xx): record, retry later
     │   ├── Conflict            409: the object exists already (``uniqueness``)
     │   ├── NotFound            404: the object is gone
     │   └── PreconditionFailed  412: the ETag sent with ``If-Match`` is stale
     └── DryRunRejected          a write was attempted in dry-run; nothing was sent
 
-Foreign exceptions (``httpx``) are translated once, in :mod:`idpsync.targets.transport`.
+Requests go through the shared HTTP client (:mod:`idpsync.http`); its errors become these in
+one place, :func:`idpsync.targets.client.target_error`.
 Messages name the method, the URL path and the server's reason, never a token.
 """
 
@@ -28,6 +30,19 @@ class TargetDown(TargetError):
 
 class TargetAuthError(TargetDown):
     """The target refused the credentials (401) or the rights (403)."""
+
+
+class Unreadable(TargetDown):
+    """The target answered something idpsync cannot read; delivery stops, the cursor stays."""
+
+
+def unreadable(detail: str) -> str:
+    """The message of an answer that could not be read (``detail``: what, in one line)."""
+    return (
+        f"the target answered something idpsync cannot read ({detail}); delivery stopped and "
+        "resumes from the same change: check the target's URL (a proxy or web page instead of "
+        "its API?) and its logs"
+    )
 
 
 class Rejected(TargetError):

@@ -1,7 +1,9 @@
 """The SCIM 2.0 target: any SCIM service provider, with the Atlassian Cloud profile.
 
-Requests are built by :mod:`idpsync.targets.scim_protocol` and sent through
-:class:`~idpsync.targets.transport.TargetHttp` (dry-run, retries, error translation).
+Requests are built by :mod:`idpsync.targets.scim_protocol`, declared in
+:mod:`idpsync.targets.scim_endpoints` and sent through
+:class:`~idpsync.targets.client.TargetClient` (dry run, credentials, target errors) over the
+shared HTTP client (retries, proxy, TLS).
 Users are matched by ``externalId`` (the directory's source id), then ``userName``, then
 e-mail; groups by ``externalId``, then ``displayName``. Versions (ETags) the server returns are
 sent back with ``If-Match`` when the profile allows it; a stale one (412) is re-read once.
@@ -15,20 +17,27 @@ from typing import Any
 import httpx
 
 from idpsync.config import TargetOptions
+from idpsync.http.endpoint import Endpoint
+from idpsync.http.paging import StartIndex
+from idpsync.http.shape import json_object
 from idpsync.store.store import fold
 from idpsync.targets import scim_protocol as proto
 from idpsync.targets.base import Member, RemoteGroup, RemoteUser
+from idpsync.targets.client import TargetClient
 from idpsync.targets.errors import PreconditionFailed, TargetError
-from idpsync.targets.transport import TargetHttp
+from idpsync.targets.scim_endpoints import GROUPS, SERVICE_PROVIDER_CONFIG, USERS, Resource
 
 HEADERS = {"Content-Type": proto.SCIM_MEDIA_TYPE, "Accept": proto.SCIM_MEDIA_TYPE}
 
 
 class ScimTarget:
-    """A SCIM 2.0 server, reached through an injected HTTP client."""
+    """A SCIM 2.0 server, reached through an injected client."""
 
     def __init__(
-        self, http: TargetHttp, options: TargetOptions, profile: proto.ScimProfile = proto.GENERIC
+        self,
+        http: TargetClient,
+        options: TargetOptions,
+        profile: proto.ScimProfile = proto.GENERIC,
     ) -> None:
         self.http = http
         self.options = options
@@ -41,7 +50,7 @@ class ScimTarget:
         """Whether ``/ServiceProviderConfig`` announces ETags (asked once, when first needed)."""
         if self._etags is None:
             try:
-                config = (await self.http.request("GET", "ServiceProviderConfig")).json()
+                config = await self.http.read(SERVICE_PROVIDER_CONFIG)
                 self._etags = bool((config.get("etag") or {}).get("supported"))
             except (TargetError, ValueError, AttributeError):
                 self._etags = False
@@ -49,66 +58,66 @@ class ScimTarget:
 
     # -- requests ---------------------------------------------------------------------------
 
-    async def _send(self, method: str, path: str, body: Any = None) -> httpx.Response:
-        response = await self.http.request(method, path, json=body, headers=HEADERS)
-        version = proto.version_of(response)
+    async def _send(
+        self, endpoint: Endpoint, remote_id: str | None = None, body: Any = None
+    ) -> tuple[httpx.Response, Any]:
+        """Send; remember the version the answer carries; return the answer and its body."""
+        values = {"id": remote_id} if remote_id is not None else None
+        response = await self.http.send(endpoint, values, json=body, headers=HEADERS)
+        wanted = response.content and endpoint.method != "DELETE"  # a DELETE's answer is unused
+        resource = self.http.decode(response, endpoint) if wanted else None
+        version = proto.version_of(response.headers, resource)
         if version:
-            resource = response.json() if response.content else {}
             rid = resource.get("id") if isinstance(resource, dict) else None
-            self._versions[str(rid or path.rsplit("/", 1)[-1])] = version
-        return response
+            self._versions[str(rid or remote_id)] = version
+        return response, resource
 
-    async def _patch(self, kind: str, remote_id: str, ops: list[dict[str, Any]]) -> None:
+    async def _patch(self, kind: Resource, remote_id: str, ops: list[dict[str, Any]]) -> None:
         if not ops:
             return
-        path = f"{kind}/{remote_id}"
+        values = {"id": remote_id}
         headers = dict(HEADERS)
         version = self._versions.get(remote_id)
         if version and await self.etags_supported():
             headers["If-Match"] = version
         try:
-            response = await self.http.request(
-                "PATCH", path, json=proto.patch_body(ops), headers=headers
+            response = await self.http.send(
+                kind.patch, values, json=proto.patch_body(ops), headers=headers
             )
         except PreconditionFailed:
-            await self._send("GET", path)  # refresh the version, then try once more
+            await self._send(kind.read, remote_id)  # refresh the version, then try once more
             headers["If-Match"] = self._versions.get(remote_id, "*")
-            response = await self.http.request(
-                "PATCH", path, json=proto.patch_body(ops), headers=headers
+            response = await self.http.send(
+                kind.patch, values, json=proto.patch_body(ops), headers=headers
             )
         if response.headers.get("ETag"):
             self._versions[remote_id] = response.headers["ETag"]
 
-    async def _search(self, kind: str, attribute: str, value: str) -> list[dict[str, Any]]:
+    async def _search(self, kind: Resource, attribute: str, value: str) -> list[dict[str, Any]]:
         params = {
             "filter": proto.eq_filter(attribute, value),
             "startIndex": 1,
             "count": self.page_size,
         }
-        response = await self.http.request("GET", kind, params=params, headers=HEADERS)
-        resources, _ = proto.parse_page(response.json())
-        return resources
+        return await self.http.records(kind.listing, params=params, headers=HEADERS)
 
-    async def _list_all(self, kind: str) -> list[dict[str, Any]]:
+    async def _list_all(self, kind: Resource) -> list[dict[str, Any]]:
         """Every resource of ``kind``, page by page (1-based ``startIndex``)."""
         resources: list[dict[str, Any]] = []
         seen: set[str] = set()
         start = 1
-        while True:
-            params = {"startIndex": start, "count": self.page_size}
-            response = await self.http.request("GET", kind, params=params, headers=HEADERS)
-            page, total = proto.parse_page(response.json())
-            fresh = [r for r in page if str(r.get("id")) not in seen]
-            if page and not fresh:
+        pages = self.http.pages(kind.listing, paginator=StartIndex(self.page_size), headers=HEADERS)
+        async for page in pages:
+            fresh = [r for r in page.records if str(r.get("id")) not in seen]
+            if page.records and not fresh:
                 raise TargetError(
-                    f"GET {kind}: page at startIndex={start} repeats earlier "
+                    f"{kind.listing.label}: page at startIndex={start} repeats earlier "
                     "resources; the server's paging is inconsistent"
                 )
             seen.update(str(r.get("id")) for r in fresh)
             resources.extend(fresh)
-            start += len(page)
-            if not page or start > total:
-                return resources
+            start += len(page.records)
+        return resources
 
     # -- users ------------------------------------------------------------------------------
 
@@ -123,7 +132,7 @@ class ScimTarget:
             value = values.get(attribute)
             if not value:
                 continue
-            found = [proto.parse_user(r) for r in await self._search("Users", attribute, value)]
+            found = [proto.parse_user(r) for r in await self._search(USERS, attribute, value)]
             if attribute == "externalId":
                 found = [u for u in found if u.external_id == source_id]
             if found:
@@ -132,20 +141,20 @@ class ScimTarget:
 
     async def create_user(self, source_id: str, fields: Mapping[str, Any]) -> str:
         """``POST /Users``; returns the new ``id``."""
-        response = await self._send("POST", "Users", proto.user_payload(source_id, fields))
-        return str(response.json()["id"])
+        _, body = await self._send(USERS.create, body=proto.user_payload(source_id, fields))
+        return str(json_object(body, USERS.create.label)["id"])
 
     async def update_user(self, remote_id: str, changed: Mapping[str, Any]) -> str | None:
         """``PATCH /Users/{id}`` replacing the changed attributes (the ``id`` stays)."""
-        await self._patch("Users", remote_id, proto.user_patch(changed, self.profile))
+        await self._patch(USERS, remote_id, proto.user_patch(changed, self.profile))
         return None
 
     async def remove_user(self, remote_id: str) -> None:
         """``DELETE`` if configured and the server really deletes; otherwise ``active=false``."""
         if self.options.delete_users and self.profile.real_delete:
-            await self._send("DELETE", f"Users/{remote_id}")
+            await self._send(USERS.delete, remote_id)
         else:
-            await self._patch("Users", remote_id, proto.user_patch({"active": False}, self.profile))
+            await self._patch(USERS, remote_id, proto.user_patch({"active": False}, self.profile))
 
     # -- groups -----------------------------------------------------------------------------
 
@@ -153,7 +162,7 @@ class ScimTarget:
         """By ``externalId``, then ``displayName`` (case-insensitive)."""
         for attribute in self.profile.group_filters:
             value = source_id if attribute == "externalId" else name
-            found = [proto.parse_group(r) for r in await self._search("Groups", attribute, value)]
+            found = [proto.parse_group(r) for r in await self._search(GROUPS, attribute, value)]
             if attribute == "externalId":
                 found = [g for g in found if g.external_id == source_id]
             else:
@@ -164,17 +173,18 @@ class ScimTarget:
 
     async def create_group(self, source_id: str, name: str) -> str:
         """``POST /Groups``; returns the new ``id``."""
-        response = await self._send("POST", "Groups", proto.group_payload(source_id, name))
-        return str(response.json()["id"])
+        _, body = await self._send(GROUPS.create, body=proto.group_payload(source_id, name))
+        return str(json_object(body, GROUPS.create.label)["id"])
 
     async def rename_group(self, remote_id: str, source_id: str, name: str) -> str:
         """PATCH ``displayName``; where renaming is not allowed, re-create and move members."""
         if self.profile.rename_groups:
             await self._patch(
-                "Groups", remote_id, [{"op": "replace", "path": "displayName", "value": name}]
+                GROUPS, remote_id, [{"op": "replace", "path": "displayName", "value": name}]
             )
             return remote_id
-        old = proto.parse_group((await self._send("GET", f"Groups/{remote_id}")).json())
+        _, body = await self._send(GROUPS.read, remote_id)
+        old = proto.parse_group(json_object(body, GROUPS.read.label))
         if fold(old.name) == fold(name):
             return remote_id  # a change of case alone cannot be made by re-creating
         new_id = await self.create_group(source_id, name)
@@ -185,24 +195,24 @@ class ScimTarget:
 
     async def delete_group(self, remote_id: str) -> None:
         """``DELETE /Groups/{id}``."""
-        await self._send("DELETE", f"Groups/{remote_id}")
+        await self._send(GROUPS.delete, remote_id)
 
     async def add_members(self, remote_id: str, members: Sequence[Member]) -> None:
         """PATCH ``add`` on ``members``, in chunks of ``members_per_patch``."""
         for ops in proto.member_patches("add", members, self.options.members_per_patch):
-            await self._patch("Groups", remote_id, ops)
+            await self._patch(GROUPS, remote_id, ops)
 
     async def remove_members(self, remote_id: str, members: Sequence[Member]) -> None:
         """PATCH ``remove`` with a ``members[value eq "…"]`` path per member, in chunks."""
         for ops in proto.member_patches("remove", members, self.options.members_per_patch):
-            await self._patch("Groups", remote_id, ops)
+            await self._patch(GROUPS, remote_id, ops)
 
     # -- reconcile --------------------------------------------------------------------------
 
     async def list_users(self) -> list[RemoteUser]:
         """Every user, paged."""
-        return [proto.parse_user(r) for r in await self._list_all("Users")]
+        return [proto.parse_user(r) for r in await self._list_all(USERS)]
 
     async def list_groups(self) -> list[RemoteGroup]:
         """Every group with its members, paged."""
-        return [proto.parse_group(r) for r in await self._list_all("Groups")]
+        return [proto.parse_group(r) for r in await self._list_all(GROUPS)]

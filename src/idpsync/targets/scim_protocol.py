@@ -1,11 +1,13 @@
 """SCIM 2.0 protocol logic without I/O: payloads, patches, filters, pages, errors, profiles.
 
 The models come from ``scim2-models`` (RFC 7643); what is sent is the model's SCIM
-serialisation. :mod:`idpsync.targets.scim` sends these requests.
+serialisation. :mod:`idpsync.targets.scim` sends these requests (declared in
+:mod:`idpsync.targets.scim_endpoints`).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -172,17 +174,11 @@ def parse_group(resource: Mapping[str, Any]) -> RemoteGroup:
     )
 
 
-def parse_page(body: Mapping[str, Any]) -> tuple[list[dict[str, Any]], int]:
-    """A ListResponse → (resources, totalResults)."""
-    resources = list(body.get("Resources") or [])
-    return resources, int(body.get("totalResults", len(resources)))
-
-
 def read_error(response: httpx.Response) -> tuple[str, str | None]:
     """A SCIM error body (RFC 7644 §3.12) → (detail, scimType); other bodies are truncated."""
     try:
-        error = Error.model_validate(response.json())
-    except (ValueError, ValidationError):
+        error = Error.model_validate(json.loads(response.content))
+    except (ValueError, RecursionError, ValidationError):
         return (response.text[:200].strip() or response.reason_phrase), None
     detail = error.detail or response.reason_phrase
     hint = SCIM_HINTS.get(str(error.scim_type or ""))
@@ -201,15 +197,11 @@ SCIM_HINTS = {
 """What to do about each SCIM error type (RFC 7644 §3.12), added to the server's detail."""
 
 
-def version_of(response: httpx.Response) -> str | None:
-    """The resource version (weak ETag) a response carries, if any."""
-    etag = response.headers.get("ETag")
+def version_of(headers: Mapping[str, str], body: object) -> str | None:
+    """The resource version (weak ETag) an answer carries: its ``ETag``, else ``meta.version``."""
+    etag = headers.get("ETag")
     if etag:
         return str(etag)
-    try:
-        body = response.json()
-    except ValueError:
-        return None
     meta = body.get("meta") if isinstance(body, dict) else None
     version = meta.get("version") if isinstance(meta, dict) else None
     return str(version) if version else None
