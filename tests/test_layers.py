@@ -115,13 +115,6 @@ RULES = [
             "idpsync",
         ),
         only=True,
-        exceptions=frozenset(
-            {
-                # Type-only (under TYPE_CHECKING): the client names the token provider it is
-                # given. To go once the auth seam is a protocol inside idpsync.http.
-                ("idpsync.http.client", "idpsync.auth.base.TokenProvider"),
-            }
-        ),
     ),
     # Token flows are built for connectors, never from them.
     Rule("idpsync.auth", denied=("idpsync.sources",)),
@@ -130,6 +123,17 @@ RULES = [
     Rule(
         "idpsync.sources",
         denied=("idpsync.cli", "idpsync.service", "idpsync.web", "idpsync.app"),
+    ),
+    # Targets share the HTTP layer with the connectors but know no connector, and nothing of
+    # who runs them.
+    Rule(
+        "idpsync.targets",
+        denied=("idpsync.sources", "idpsync.cli", "idpsync.service", "idpsync.web", "idpsync.app"),
+    ),
+    # The store keeps what the engine decided; it never reaches an IdP or a page.
+    Rule(
+        "idpsync.store",
+        denied=("idpsync.sources", "idpsync.cli", "idpsync.service", "idpsync.web", "idpsync.app"),
     ),
 ]
 

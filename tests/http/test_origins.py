@@ -20,8 +20,8 @@ from idpsync.emulators.keycloak import KeycloakEmulator
 from idpsync.emulators.onelogin import OneLoginEmulator
 from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, build_http_client, errors
 from idpsync.http.settings import HttpSettings
-from idpsync.sources.entra import client as entra_client
 from idpsync.sources.entra import endpoints as entra_endpoints
+from idpsync.sources.entra import http_client as entra_client
 from idpsync.sources.entra.reader import EntraSource
 from idpsync.sources.entra.settings import EntraSourceSettings
 from idpsync.sources.google import endpoints as google_endpoints

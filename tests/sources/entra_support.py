@@ -16,7 +16,7 @@ from idpsync.config_policy import PolicySettings
 from idpsync.emulators.entra import EntraEmulator
 from idpsync.http.settings import HttpSettings
 from idpsync.model import DirectoryState
-from idpsync.sources.entra import client
+from idpsync.sources.entra import http_client as client
 from idpsync.sources.entra.reader import EntraSource
 from idpsync.sources.entra.settings import EntraSourceSettings
 from idpsync.store import Store

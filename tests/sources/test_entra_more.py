@@ -140,7 +140,7 @@ async def test_certificate_credential(tmp_path: Path) -> None:
             "certificate": f"file:{tmp_path / 'c.pem'}",
         },
     )
-    from idpsync.sources.entra import client
+    from idpsync.sources.entra import http_client as client
     from idpsync.sources.entra.reader import EntraSource
     from idpsync.sources.entra.settings import EntraSourceSettings
 

@@ -12,7 +12,7 @@ from idpsync.config_policy import PolicySettings
 from idpsync.emulators.entra import EntraEmulator
 from idpsync.http import set_testing
 from idpsync.http.errors import TokenError
-from idpsync.sources.entra import client
+from idpsync.sources.entra import http_client as client
 from idpsync.sources.entra.reader import EntraSource
 from idpsync.sources.entra.settings import EntraSourceSettings
 from tests.sources.entra_support import source_settings

@@ -26,7 +26,7 @@ from idpsync.http import set_testing
 from idpsync.model import Snapshot
 from idpsync.sources.base import Source
 from idpsync.sources.clean import normalise
-from idpsync.sources.entra import client as entra_client
+from idpsync.sources.entra import http_client as entra_client
 from idpsync.sources.entra.reader import EntraSource
 from idpsync.sources.file.reader import parse_document
 from tests.filedata import people

@@ -14,7 +14,7 @@ from idpsync.emulators.entra import EntraEmulator
 from idpsync.emulators.onelogin import OneLoginEmulator
 from idpsync.http import set_testing
 from idpsync.model import Snapshot
-from idpsync.sources.entra import client
+from idpsync.sources.entra import http_client as client
 from idpsync.sources.entra.reader import EntraSource
 from idpsync.store import Store
 from tests.sources import okta_support, onelogin_support

@@ -5,7 +5,7 @@ See :mod:`idpsync.auth.base` (the :class:`TokenProvider` protocol and the cachin
 :mod:`idpsync.auth.vault`.
 """
 
-from idpsync.auth.base import CachedTokenProvider, Token, TokenProvider
+from idpsync.auth.base import CachedTokenProvider, Token
 from idpsync.auth.flows import (
     ClientSecret,
     JwtBearer,
@@ -14,6 +14,7 @@ from idpsync.auth.flows import (
     RefreshTokenFlow,
     StaticToken,
 )
+from idpsync.http.auth import TokenProvider
 
 __all__ = [
     "CachedTokenProvider",

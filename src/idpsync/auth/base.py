@@ -15,7 +15,7 @@ import math
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 
@@ -45,18 +45,6 @@ class Token:
     def header(self) -> str:
         """The ``Authorization`` header value."""
         return f"{self.scheme} {self.value}"
-
-
-class TokenProvider(Protocol):
-    """What :class:`~idpsync.http.HttpClient` needs from a token flow."""
-
-    async def authorization(self) -> str:
-        """The ``Authorization`` header value for the next request (a valid token)."""
-        ...
-
-    async def invalidate(self, rejected: str) -> None:
-        """``rejected`` got a 401: drop it so the next :meth:`authorization` fetches a new one."""
-        ...
 
 
 class CachedTokenProvider(ABC):

@@ -54,7 +54,7 @@ from idpsync.http.translate import (
 )
 
 if TYPE_CHECKING:
-    from idpsync.auth.base import TokenProvider
+    from idpsync.http.auth import TokenProvider
     from idpsync.http.pacing import Pacer
 
 log = logging.getLogger("idpsync.http")
@@ -240,10 +240,13 @@ class HttpClient:
         params: Mapping[str, Any] | None = None,
         paginator: Paginator | None = None,
         headers: Mapping[str, str] | None = None,
+        start: str | None = None,
     ) -> AsyncIterator[Page]:
         """Every page of a listing, in order, as the endpoint's paginator leads.
 
-        ``paginator`` replaces the endpoint's own (e.g. one with another page size). A failed
+        ``paginator`` replaces the endpoint's own (e.g. one with another page size). ``start``
+        is a whole first URL instead of the endpoint's (a saved link, e.g. an Entra delta link):
+        like every link it must stay on the endpoint's origin, and counts as seen. A failed
         request raises its :class:`~idpsync.http.errors.HttpError`; a page of the wrong shape or
         a repeated token raises :class:`~idpsync.errors.ShapeError`: either way the listing was
         not read to its end, and the caller decides what that means for the read.
@@ -255,6 +258,8 @@ class HttpClient:
         where = endpoint.label
         query: dict[str, Any] | None = merged(params, paginator.first())
         url: str | None = None
+        if start is not None:
+            url, query = paginator.once(start, where), None
         number = 0
         while True:
             response = await self.request(endpoint, values, url=url, params=query, headers=headers)

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from idpsync.sources.registry import SourceContext
 
 
-def client(
+def http_client(
     settings: EntraSourceSettings,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
@@ -29,20 +29,17 @@ def client(
 
     ``transport`` replaces the network (tests: an emulator's).
     """
-    from idpsync.http import HttpClient, RequestBudget, build_httpx_client
+    from idpsync.http import build_http_client
     from idpsync.sources.entra.auth import credentials
     from idpsync.sources.entra.clouds import graph_base
     from idpsync.sources.entra.endpoints import DEFAULT_CONCURRENCY, DEFAULT_RATE
 
-    http = settings.http
-    budget = RequestBudget(
-        http.requests_per_second or DEFAULT_RATE, http.concurrency or DEFAULT_CONCURRENCY
-    )
-    return HttpClient(
-        build_httpx_client(http, transport),
-        http,
+    return build_http_client(
+        settings.http,
         base_url=graph_base(settings),
-        budget=budget,
+        default_rate=DEFAULT_RATE,
+        default_concurrency=DEFAULT_CONCURRENCY,
+        transport=transport,
         auth=credentials(settings, connector),
     )
 
@@ -54,5 +51,5 @@ def build(context: SourceContext) -> Source:
 
     settings = context.connector.source
     assert isinstance(settings, EntraSourceSettings)
-    http = client(settings, transport=context.transport, connector=context.name)
+    http = http_client(settings, transport=context.transport, connector=context.name)
     return EntraSource(settings, http, context=context)

@@ -38,7 +38,7 @@ from idpsync.sources.base import DeltaResult, Event, Progress
 from idpsync.sources.entra import endpoints as ep
 from idpsync.sources.entra import records as rec
 from idpsync.sources.entra.endpoints import RULE
-from idpsync.sources.entra.paging import DeltaPages, pages_from
+from idpsync.sources.entra.paging import DeltaPages
 from idpsync.sources.entra.settings import EntraSourceSettings
 from idpsync.sources.shape import ShapeError, identified, records
 
@@ -80,7 +80,7 @@ async def follow(http: HttpClient, endpoint: Endpoint, link: str) -> tuple[list[
     items: list[Any] = []
     paginator = DeltaPages()
     try:
-        async for page in pages_from(http, endpoint, link, paginator):
+        async for page in http.pages(endpoint, paginator=paginator, start=link):
             items.extend(page.records)
     except BadRequest as exc:
         if exc.status == 410 or "syncStateNotFound" in f"{exc.cause} {exc.body or ''}":

@@ -4,19 +4,13 @@ A delta round starts at the delta link the last run saved, follows each page's
 ``@odata.nextLink`` and ends at the page that gives a new ``@odata.deltaLink`` instead. That
 link does not lead to another page: it is the state the next run starts from. So a round is
 read with :class:`DeltaPages` (a :class:`~idpsync.http.paging.BodyLink` that also takes the
-delta link) and :func:`pages_from`, which starts at a saved link rather than at the
-endpoint's own URL.
+delta link), starting at the saved link (``HttpClient.pages(…, start=link)``).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 from idpsync.errors import ShapeError
-from idpsync.http.body import json_body
-from idpsync.http.client import HttpClient
-from idpsync.http.endpoint import Endpoint
-from idpsync.http.paging import BodyLink, Page, records_of
+from idpsync.http.paging import BodyLink, Page
 from idpsync.http.shape import at_path, kind_of
 
 DELTA = "@odata.deltaLink"
@@ -46,26 +40,3 @@ class DeltaPages(BodyLink):
             raise ShapeError(f"{where}: a page has neither next nor delta link")
         self.delta = link
         return False
-
-
-async def pages_from(
-    http: HttpClient, endpoint: Endpoint, link: str, paginator: BodyLink
-) -> AsyncIterator[Page]:
-    """Every page of a listing that starts at ``link`` (a saved delta link), as ``paginator`` leads.
-
-    Each link, the first included, must stay on the endpoint's origin (the client refuses
-    others before sending anything); a link seen twice raises
-    :class:`~idpsync.errors.RepeatedPage`.
-    """
-    where = endpoint.label
-    url: str | None = paginator.once(link, where)
-    number = 0
-    while url is not None:
-        response = await http.request(endpoint, url=url)
-        body = json_body(response, endpoint)
-        number += 1
-        page = Page(response, body, records_of(body, endpoint.records, where), number)
-        yield page
-        if not paginator.advance(page, where):
-            return
-        url = paginator.url

@@ -50,19 +50,16 @@ def http_client(
     ``http.requests_per_second`` is set. ``load`` and ``save`` reach the stored refresh token
     in OAuth mode; ``transport`` replaces the network (tests: an emulator's).
     """
-    from idpsync.http import HttpClient, RequestBudget, build_httpx_client
+    from idpsync.http import build_http_client
     from idpsync.sources.google.auth import token_flow
     from idpsync.sources.google.endpoints import GOOGLE_API
 
     flow = token_flow(settings, connector, load, save)  # a bad key file fails here
-    http = settings.http
-    return HttpClient(
-        build_httpx_client(http, transport),
-        http,
+    return build_http_client(
+        settings.http,
         base_url=settings.base_url or GOOGLE_API,
-        budget=RequestBudget(
-            http.requests_per_second or settings.quota / 60.0,
-            http.concurrency or DEFAULT_CONCURRENCY,
-        ),
+        default_rate=settings.quota / 60.0,
+        default_concurrency=DEFAULT_CONCURRENCY,
+        transport=transport,
         auth=flow,
     )

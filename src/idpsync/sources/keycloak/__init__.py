@@ -27,17 +27,16 @@ def http_client(
     The base URL is ``base_url`` as configured; the root found for the realm (``/auth`` or
     not) is the ``{base}`` of the endpoints instead. ``transport`` replaces the network (tests).
     """
-    from idpsync.http import HttpClient, RequestBudget, build_httpx_client
+    from idpsync.http import build_http_client
     from idpsync.sources.keycloak.auth import RealmRoot, SignIn
     from idpsync.sources.keycloak.reader import DEFAULT_CONCURRENCY
 
     root = RealmRoot(settings)
-    http = settings.http
-    return HttpClient(
-        build_httpx_client(http, transport),
-        http,
+    return build_http_client(
+        settings.http,
         base_url=settings.base_url or "",
-        budget=RequestBudget(http.requests_per_second, http.concurrency or DEFAULT_CONCURRENCY),
+        default_concurrency=DEFAULT_CONCURRENCY,
+        transport=transport,
         auth=lambda client: SignIn(client, settings, root),
     )
 

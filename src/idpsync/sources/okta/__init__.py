@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import httpx
 
-    from idpsync.auth.base import TokenProvider
     from idpsync.http import HttpClient
+    from idpsync.http.auth import TokenProvider
     from idpsync.sources.base import Source
     from idpsync.sources.okta.settings import OktaSourceSettings
     from idpsync.sources.registry import SourceContext
@@ -47,8 +47,7 @@ def http_client(
     """
     import time
 
-    from idpsync.http.budget import RequestBudget
-    from idpsync.http.client import HttpClient, build_httpx_client
+    from idpsync.http.client import build_http_client
     from idpsync.http.policy import pause
     from idpsync.http.stats import RequestStats
     from idpsync.sources.okta.endpoints import bucket_of
@@ -63,13 +62,11 @@ def http_client(
         clock=clock or time.monotonic,
         sleep=sleep or pause,
     )
-    http = settings.http
-    concurrency = http.concurrency or default_concurrency or DEFAULT_CONCURRENCY
-    return HttpClient(
-        build_httpx_client(http, transport),
-        http,
+    return build_http_client(
+        settings.http,
         base_url=settings.base_url.rstrip("/"),
-        budget=RequestBudget(http.requests_per_second or None, concurrency),
+        default_concurrency=default_concurrency or DEFAULT_CONCURRENCY,
+        transport=transport,
         stats=stats,
         auth=credentials(settings),
         pacer=pacer,

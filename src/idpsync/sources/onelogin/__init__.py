@@ -33,18 +33,17 @@ def http_client(
     ``connector`` is the connector's name, used in the token flow's remedies.
     """
     from idpsync.auth import OneLoginCredentials
-    from idpsync.http import HttpClient, RequestBudget, build_httpx_client
+    from idpsync.http import build_http_client
     from idpsync.http.stats import RequestStats
     from idpsync.sources.onelogin.budget import CallBudget, CallPacer
     from idpsync.sources.onelogin.endpoints import TOKEN, base_url
 
-    http = settings.http
     stats = RequestStats()
-    return HttpClient(
-        build_httpx_client(http, transport),
-        http,
+    return build_http_client(
+        settings.http,
         base_url=base_url(settings),
-        budget=RequestBudget(http.requests_per_second, http.concurrency or DEFAULT_CONCURRENCY),
+        default_concurrency=DEFAULT_CONCURRENCY,
+        transport=transport,
         stats=stats,
         auth=lambda client: OneLoginCredentials(
             client, client.target(TOKEN), settings.client_id, settings.client_secret, connector
