@@ -85,6 +85,23 @@ class GuardSettings(Strict):
     min_deactivations_for_share: int = Field(5, ge=0)
     """The share limit applies only from this many removals on (tiny directories)."""
 
+    max_group_delete_share: float = Field(0.10, ge=0, le=1)
+    """Refuse a run that would delete more than this share of the connector's groups."""
+    min_group_deletes_for_share: int = Field(5, ge=0)
+    """The group share limit applies only from this many group deletions on."""
+    max_group_delete_count: int | None = Field(None, ge=0)
+    """Refuse a run that would delete more than this many groups."""
+    max_membership_remove_share: float = Field(0.10, ge=0, le=1)
+    """Refuse a run that would remove more than this share of the connector's memberships."""
+    min_membership_removals_for_share: int = Field(50, ge=0)
+    """The membership share limit applies only from this many removals on."""
+    max_membership_remove_count: int | None = Field(None, ge=0)
+    """Refuse a run that would remove more than this many memberships in total."""
+    max_group_shrink: float = Field(0.20, ge=0, le=1)
+    """Refuse a run that would take more than this share of one group's members out of it…"""
+    min_group_size_for_shrink: int = Field(50, ge=1)
+    """…for groups with at least this many members."""
+
 
 class ConnectorSettings(Strict):
     """One named connector: a source, its policy and its guards."""
@@ -124,6 +141,13 @@ class TargetOptions(Strict):
     """Attempts per HTTP request for 429/5xx/connection errors, including the first."""
     timeout: float = Field(30.0, gt=0)
     """Seconds per HTTP request."""
+    max_reconcile_remove_share: float = Field(0.25, ge=0, le=1)
+    """Refuse a reconcile that would deactivate or delete more than this share of the target's
+    active users (``deliver --reconcile --allow-deletes`` confirms)…"""
+    min_reconcile_removals_for_share: int = Field(10, ge=0)
+    """…from this many such removals on."""
+    max_reconcile_remove_count: int | None = Field(None, ge=0)
+    """Refuse a reconcile that would deactivate or delete more than this many target users."""
 
 
 class CrowdOptions(Strict):

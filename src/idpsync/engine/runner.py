@@ -41,7 +41,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from idpsync.config import ConnectorSettings
-from idpsync.engine import guard, outcome, report
+from idpsync.engine import checks, guard, outcome, report
 from idpsync.engine.collisions import Taken
 from idpsync.engine.decide import Decision, decide
 from idpsync.engine.failures import failure_message
@@ -269,6 +269,9 @@ def _stage_plan_apply(
                     previous_users=previous_users,
                     previous_run=previous_run,
                 ),
+            )
+            checks.before_apply(
+                conn, name, settings, result.plan, before, allow_deletes=allow_deletes
             )
             if dry_run:
                 raise Rollback

@@ -26,6 +26,7 @@ from typing import Any
 from idpsync.store.store import now
 from idpsync.targets.errors import DryRunRejected, NotFound, Rejected, TargetError
 from idpsync.targets.reconcile import reconcile
+from idpsync.targets.reconcile_guard import ReconcileRefused
 from idpsync.targets.session import DeliveryResult, Quarantine, Session
 from idpsync.targets.state import (
     BUSY,
@@ -36,6 +37,9 @@ from idpsync.targets.state import (
     lease_deadline,
     pending_changes,
 )
+
+GUARDED = "guarded"
+"""A reconcile refused by its guard: nothing was sent."""
 
 USER_OPS = ("user.create", "user.update", "user.deactivate", "user.reactivate", "user.anonymise")
 
@@ -83,6 +87,8 @@ async def _run(session: Session, reconcile_first: bool, resume: bool) -> tuple[s
             await deliver_log(session)
     except Quarantine as exc:
         return QUARANTINED, str(exc)
+    except ReconcileRefused as exc:
+        return GUARDED, str(exc)
     except TargetError as exc:
         return DOWN, str(exc)
     except (ValueError, LookupError, TypeError, RecursionError) as exc:
