@@ -31,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from idpsync.config_invariants import InvariantSettings, merged, unique_names
 from idpsync.config_policy import PolicySettings
 from idpsync.config_service import ScheduleSettings, ServiceSettings
 from idpsync.config_store import StoreSettings
@@ -116,6 +117,14 @@ class ConnectorSettings(Strict):
     """A disabled connector is skipped by ``idpsync sync`` without a name."""
     schedule: ScheduleSettings = ScheduleSettings()
     """When ``idpsync serve`` syncs this connector (``docs/service.md``)."""
+    invariants: list[InvariantSettings] = Field(default_factory=list)
+    """Facts a run may not break (``[[connectors.NAME.invariants]]``; after loading, the
+    global ``[[invariants]]`` are included)."""
+
+    @field_validator("invariants")
+    @classmethod
+    def _invariant_names(cls, value: list[InvariantSettings]) -> list[InvariantSettings]:
+        return unique_names(value)
 
 
 class TargetOptions(Strict):
@@ -285,6 +294,23 @@ class Settings(Strict):
     """Targets by name."""
     service: ServiceSettings = ServiceSettings()
     """``idpsync serve`` (``docs/service.md``)."""
+    invariants: list[InvariantSettings] = Field(default_factory=list)
+    """Invariants of every connector (``[[invariants]]``)."""
+
+    @field_validator("invariants")
+    @classmethod
+    def _invariant_names(cls, value: list[InvariantSettings]) -> list[InvariantSettings]:
+        return unique_names(value)
+
+    @model_validator(mode="after")
+    def _global_invariants(self) -> Settings:
+        if self.invariants:
+            connectors = {
+                name: c.model_copy(update={"invariants": merged(c.invariants, self.invariants)})
+                for name, c in self.connectors.items()
+            }
+            object.__setattr__(self, "connectors", connectors)  # frozen: set once, here
+        return self
 
     @field_validator("connectors", "targets")
     @classmethod

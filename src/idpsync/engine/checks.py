@@ -1,22 +1,23 @@
-"""The checks a plan passes after the user guard: group and membership limits.
+"""The checks a plan passes after the user guard: group and membership limits, invariants.
 
 :func:`before_apply` is called by the runner (and by a revert) inside the run's transaction,
-after :func:`idpsync.engine.guard.check`: it reads from the store only what the limits of
-:mod:`idpsync.engine.limits` need (group sizes, only for groups that lose members).
+after :func:`idpsync.engine.guard.check`. It reads from the store only what it needs: group
+sizes for groups that lose members (:mod:`idpsync.engine.limits`), and, when the connector has
+invariants, the directory before the run (:mod:`idpsync.engine.invariants`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from idpsync.config import ConnectorSettings
-from idpsync.engine import limits
-from idpsync.engine.plan import Plan
+from idpsync.engine import invariants, limits
+from idpsync.engine.plan import Plan, apply_ops
 from idpsync.store import schema as t
-from idpsync.store.store import _chunks
+from idpsync.store.store import Store, _chunks
 
 
 def group_sizes(
@@ -41,20 +42,28 @@ def group_sizes(
 
 def before_apply(
     conn: Connection,
+    store: Store,
     connector: str,
     settings: ConnectorSettings,
     plan: Plan,
     counts: Mapping[str, int],
     *,
     allow_deletes: bool,
+    allow_invariants: Collection[str] = (),
 ) -> None:
     """Refuse the plan (:class:`~idpsync.engine.guard.GuardRefused`) when it breaks a limit.
 
-    ``counts`` are the connector's counts before the run (``Store.counts``).
+    ``counts`` are the connector's counts before the run (``Store.counts``). ``allow_deletes``
+    lifts the limits, never the invariants; ``allow_invariants`` names invariants let through.
     """
-    if allow_deletes or not plan:
+    if not plan:
         return
-    touched = sorted(limits.removed_per_group(plan))
-    members, names = group_sizes(conn, connector, touched) if touched else ({}, {})
-    sizes = limits.Sizes(counts["groups"], counts["memberships"], members, names)
-    limits.check(plan, settings.guard, sizes, allow_deletes=allow_deletes)
+    if not allow_deletes:
+        touched = sorted(limits.removed_per_group(plan))
+        members, names = group_sizes(conn, connector, touched) if touched else ({}, {})
+        sizes = limits.Sizes(counts["groups"], counts["memberships"], members, names)
+        limits.check(plan, settings.guard, sizes, allow_deletes=False)
+    if settings.invariants:
+        current = store.load_directory(conn, connector)
+        after = apply_ops(current, plan.ops)
+        invariants.check(current, after, settings.invariants, allowed=allow_invariants)

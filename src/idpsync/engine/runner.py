@@ -6,7 +6,9 @@ Source → stage → policy → plan → guard → apply, with the run recorded 
    that the next run marks ``interrupted``).
 2. The source reads its IdP into a :class:`~idpsync.model.Snapshot`.
 3. In **one transaction**: the snapshot is staged, the policy computes the desired state, the
-   planner compares it with the directory, the guards check the plan, and the plan and its
+   planner compares it with the directory, the guards (:mod:`~idpsync.engine.guard`, then
+   :mod:`~idpsync.engine.checks`: group and membership limits, invariants) check the plan,
+   and the plan and its
    change log are written. A guard refusal, a dry run or any error rolls the whole transaction
    back, so the directory is exactly as before.
 
@@ -34,6 +36,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -137,11 +140,13 @@ async def run_sync(
     allow_deletes: bool = False,
     progress: Progress = no_progress,
     mode: str = "auto",
+    allow_invariants: Collection[str] = (),
 ) -> RunResult:
     """Run one sync of connector ``name``; never raises for a failed sync.
 
     ``mode``: ``full`` reads everything; ``incremental`` reads a delta when the source has a
     saved state; ``auto`` lets the source choose (its full-sync schedule).
+    ``allow_invariants`` names invariants the run may break (``--allow-invariant``).
     """
     with store.transaction() as conn:
         state = store.connector_state(conn, name)
@@ -174,6 +179,7 @@ async def run_sync(
         allow_deletes=allow_deletes,
         progress=progress,
         timings=timings,
+        allow_invariants=allow_invariants,
     )
 
 
@@ -236,6 +242,7 @@ def _stage_plan_apply(
     allow_deletes: bool,
     progress: Progress,
     timings: dict[str, float],
+    allow_invariants: Collection[str] = (),
 ) -> RunResult:
     result = RunResult(run_id, "running", complete=snap.complete)
     result.message = "; ".join(snap.incomplete_reasons)
@@ -271,7 +278,14 @@ def _stage_plan_apply(
                 ),
             )
             checks.before_apply(
-                conn, name, settings, result.plan, before, allow_deletes=allow_deletes
+                conn,
+                store,
+                name,
+                settings,
+                result.plan,
+                before,
+                allow_deletes=allow_deletes,
+                allow_invariants=allow_invariants,
             )
             if dry_run:
                 raise Rollback
