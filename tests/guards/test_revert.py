@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ from idpsync.config import ConnectorSettings
 from idpsync.engine.reverting import revert_run
 from idpsync.store import Store
 from idpsync.store import schema as t
+from tests.targets.strict_scim import StrictScim
+from tests.targets.test_scim_strict import deliver, held
 from tests.world import World, person
 
 runner = CliRunner()
@@ -141,3 +144,42 @@ def test_cli_runs_revert(tmp_path: Path) -> None:
     assert "reverted" in done.output
     done = runner.invoke(app, ["runs", "revert", "999", "--config", str(cfg)])
     assert done.exit_code == 2
+
+
+async def test_a_reverted_deactivation_reaches_the_scim_target(tmp_path: Path) -> None:
+    """An approved 30 % deactivation, delivered, reverted, delivered: the same users are back."""
+    store = Store.open(f"sqlite:///{tmp_path / 'd.db'}")
+    server = StrictScim()
+    try:
+        world = world_of(tmp_path, store)
+        world.guard = {"min_deactivations_for_share": 1}
+        await asyncio.to_thread(world.sync)
+        assert (await deliver(store, server)).status == "ok"
+        ids = {u["userName"]: u["id"] for u in server.users.values()}
+        before = directory(store)
+        held_before = held(server)
+        gone = {"u0", "u3", "u6"}
+        world.users = [u for u in world.users if u["id"] not in gone]
+        world.groups = [
+            {**g, "members": [m for m in g["members"] if m not in gone]} for g in world.groups
+        ]
+        assert (await asyncio.to_thread(world.sync)).status == "guarded"
+        bad = await asyncio.to_thread(world.sync, allow_deletes=True)
+        assert bad.status == "succeeded"
+        assert (await deliver(store, server)).status == "ok"
+        assert [u["active"] for u in server.users.values()].count(False) == 3
+
+        settings = world.settings()
+        done = await asyncio.to_thread(revert_run, store, bad.run_id, settings)
+        assert done.status == "succeeded" and directory(store) == before
+        assert (await deliver(store, server)).status == "ok"
+        assert held(server) == held_before
+        assert {u["userName"]: u["id"] for u in server.users.values()} == ids
+
+        again = await asyncio.to_thread(revert_run, store, bad.run_id, settings)
+        assert not again.plan and directory(store) == before
+        server.requests.clear()
+        assert (await deliver(store, server)).status == "ok"
+        assert not [r for r in server.requests if not r.startswith("GET")]
+    finally:
+        store.close()
