@@ -46,7 +46,7 @@ STATUS_STYLE = {"succeeded": "green", "partial": "bold yellow", "failed": "red",
 @app.command()
 def runs(
     connector: Annotated[
-        str | None, typer.Argument(help="Only this connector's runs; or 'show'.")
+        str | None, typer.Argument(help="Only this connector's runs; or 'show' or 'revert'.")
     ] = None,
     run_id: Annotated[
         int | None, typer.Argument(help="With 'show' or 'revert': the run's id.")
