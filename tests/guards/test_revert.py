@@ -46,39 +46,37 @@ def world_of(tmp_path: Path, store: Store) -> World:
     return world
 
 
-def test_a_revert_restores_the_directory_and_a_second_changes_nothing(tmp_path: Path) -> None:
-    store = Store.open(f"sqlite:///{tmp_path / 'd.db'}")
-    try:
-        world = world_of(tmp_path, store)
-        world.guard = {"min_deactivations_for_share": 1}
-        world.policy = {"remove_memberships": True}
-        assert world.sync().status == "succeeded"
-        before = directory(store)
-        gone = {"u0", "u3", "u6"}
-        world.users = [u for u in world.users if u["id"] not in gone]
-        world.groups = [
-            {**g, "members": [m for m in g["members"] if m not in gone]} for g in world.groups
-        ]
-        assert world.sync().status == "guarded"  # 30 % deactivated
-        bad = world.sync(allow_deletes=True)
-        assert bad.status == "succeeded" and bad.summary()["users_deactivated"] == 3
-        assert directory(store) != before
+def test_a_revert_restores_the_directory_and_a_second_changes_nothing(
+    tmp_path: Path, store: Store
+) -> None:
+    world = world_of(tmp_path, store)
+    world.guard = {"min_deactivations_for_share": 1}
+    world.policy = {"remove_memberships": True}
+    assert world.sync().status == "succeeded"
+    before = directory(store)
+    gone = {"u0", "u3", "u6"}
+    world.users = [u for u in world.users if u["id"] not in gone]
+    world.groups = [
+        {**g, "members": [m for m in g["members"] if m not in gone]} for g in world.groups
+    ]
+    assert world.sync().status == "guarded"  # 30 % deactivated
+    bad = world.sync(allow_deletes=True)
+    assert bad.status == "succeeded" and bad.summary()["users_deactivated"] == 3
+    assert directory(store) != before
 
-        settings = world.settings()
-        dry = revert_run(store, bad.run_id, settings, dry_run=True)
-        assert dry.status == "dry_run"
-        assert dry.plan.summary() == {"user.reactivate": 3, "member.add": 4}
-        done = revert_run(store, bad.run_id, settings)
-        assert done.status == "succeeded", done.message
-        assert directory(store) == before
-        assert not done.conflicts
+    settings = world.settings()
+    dry = revert_run(store, bad.run_id, settings, dry_run=True)
+    assert dry.status == "dry_run"
+    assert dry.plan.summary() == {"user.reactivate": 3, "member.add": 4}
+    done = revert_run(store, bad.run_id, settings)
+    assert done.status == "succeeded", done.message
+    assert directory(store) == before
+    assert not done.conflicts
 
-        again = revert_run(store, bad.run_id, settings)
-        assert again.status == "succeeded" and not again.plan
-        assert len(again.conflicts) == 7
-        assert directory(store) == before
-    finally:
-        store.close()
+    again = revert_run(store, bad.run_id, settings)
+    assert again.status == "succeeded" and not again.plan
+    assert len(again.conflicts) == 7
+    assert directory(store) == before
 
 
 def test_objects_changed_since_are_conflicts(tmp_path: Path) -> None:
