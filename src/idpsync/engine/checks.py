@@ -8,7 +8,7 @@ invariants, the directory before the run (:mod:`idpsync.engine.invariants`).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -17,7 +17,13 @@ from idpsync.config import ConnectorSettings
 from idpsync.engine import invariants, limits
 from idpsync.engine.plan import Plan, apply_ops
 from idpsync.store import schema as t
-from idpsync.store.store import Store, _chunks
+from idpsync.store.store import Store
+
+
+def batches(items: list[str], size: int = 500) -> Iterator[list[str]]:
+    """``items`` in lists of at most ``size`` (for ``IN`` clauses)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def group_sizes(
@@ -27,7 +33,7 @@ def group_sizes(
     g, m = t.groups.c, t.memberships.c
     sizes: dict[str, int] = {}
     names: dict[str, str] = {}
-    for chunk in _chunks(source_ids, 500):
+    for chunk in batches(source_ids):
         query = (
             sa.select(g.source_id, g.name, sa.func.count(m.id))
             .select_from(t.groups.outerjoin(t.memberships, m.group_id == g.id))

@@ -54,13 +54,21 @@ class RevertResult:
     """Why the revert was refused or failed."""
 
 
-def _later(conn: Connection, connector: str, after_seq: int) -> set[tuple[str, str]]:
-    """What every change of ``connector`` after ``after_seq`` touched."""
+def _later(
+    conn: Connection, connector: str, after_seq: int, source_ids: set[str]
+) -> set[tuple[str, str]]:
+    """What the changes of ``connector`` after ``after_seq`` touched, among ``source_ids``.
+
+    (A membership change's source id is its group's, so the run's groups cover its edges.)
+    """
     c = t.changes.c
-    query = sa.select(c.object_type, c.source_id, c.before, c.after).where(
-        c.connector == connector, c.seq > after_seq
-    )
-    return {touches(dict(row._mapping)) for row in conn.execute(query)}
+    found: set[tuple[str, str]] = set()
+    for chunk in checks.batches(sorted(source_ids)):
+        query = sa.select(c.object_type, c.source_id, c.before, c.after).where(
+            c.connector == connector, c.seq > after_seq, c.source_id.in_(chunk)
+        )
+        found.update(touches(dict(row._mapping)) for row in conn.execute(query))
+    return found
 
 
 def _target(store: Store, run_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -98,7 +106,8 @@ def revert_run(
     try:
         with store.transaction() as conn:
             lock(conn, connector)
-            later = _later(conn, connector, max(int(c["seq"]) for c in changes))
+            last = max(int(c["seq"]) for c in changes)
+            later = _later(conn, connector, last, {str(c["source_id"]) for c in changes})
             current = store.load_directory(conn, connector)
             undo: Compensation = compensate(changes, current, later)
             result.plan, result.conflicts = undo.plan, undo.conflicts
