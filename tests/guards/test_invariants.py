@@ -12,7 +12,7 @@ from idpsync.config import ConfigError, parse_config
 from idpsync.config_invariants import InvariantSettings
 from idpsync.engine.invariants import InvariantBreached, breaches, check
 from idpsync.model import DirectoryState, DirGroup, DirUser, MemberKind, Membership
-from idpsync.store import Store
+from idpsync.store import Store, approvals
 from tests.filedata import people, write
 from tests.world import World, person
 
@@ -101,7 +101,9 @@ def test_a_run_breaking_an_invariant_changes_nothing(tmp_path: Path) -> None:
         assert result.status == "guarded"
         assert "two-admins" in result.message and "u1, u2, u3" in result.message
         assert world.dump() == before
+        assert approvals.pending(store, "hr") is not None
         assert world.sync(allow_invariants={"two-admins"}).status == "succeeded"
+        assert approvals.pending(store, "hr") is None
         assert world.members("admins") == {"u0", "u1", "u2", "u3"}
     finally:
         store.close()

@@ -8,14 +8,13 @@ Source → stage → policy → plan → guard → apply, with the run recorded 
 3. In **one transaction**: the snapshot is staged, the policy computes the desired state, the
    planner compares it with the directory, the guards (:mod:`~idpsync.engine.guard`, then
    :mod:`~idpsync.engine.checks`: group and membership limits, invariants) check the plan,
-   and the plan and its
-   change log are written. A guard refusal, a dry run or any error rolls the whole transaction
-   back, so the directory is exactly as before.
+   and the plan and its change log are written. A guard refusal, a dry run or any error
+   rolls the whole transaction back, so the directory is exactly as before.
 
 The status follows :mod:`idpsync.engine.outcome`: a full read with gaps that brought back
 nothing is ``failed``; ``partial`` only when some listings were read. A guard refusal leaves the
 connector awaiting approval (:mod:`idpsync.store.approvals`) until a complete run with deletes
-allowed settles it (or it is dismissed).
+(or named invariants) allowed settles it (or it is dismissed).
 
 Incremental runs (``mode``): a source that reads deltas (Entra) decides with
 :meth:`~idpsync.sources.base.Source.wants_full` whether an automatic run may read only what
@@ -303,7 +302,7 @@ def _stage_plan_apply(
                     store.set_connector_state(conn, name, source.saved_state)
             timings["apply_seconds"] = round(time.monotonic() - mark, 3)
             result.status = outcome.read_status(snap)
-            if snap.complete and allow_deletes:
+            if snap.complete and (allow_deletes or allow_invariants):
                 approvals.settle(conn, name, run_id, "approved")
             result.stats = {
                 **_stats(source, timings),
