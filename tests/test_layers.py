@@ -99,6 +99,7 @@ RULES = [
             "idpsync.errors",
             "idpsync.settings",
             "idpsync.config_policy",
+            "idpsync.config_invariants",
             "idpsync.templating",
         ),
         only=True,

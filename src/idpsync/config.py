@@ -31,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from idpsync.config_invariants import InvariantSettings, merged, unique_names
 from idpsync.config_policy import PolicySettings
 from idpsync.config_service import ScheduleSettings, ServiceSettings
 from idpsync.config_store import StoreSettings
@@ -86,6 +87,23 @@ class GuardSettings(Strict):
     min_deactivations_for_share: int = Field(5, ge=0)
     """The share limit applies only from this many removals on (tiny directories)."""
 
+    max_group_delete_share: float = Field(0.10, ge=0, le=1)
+    """Refuse a run that would delete more than this share of the connector's groups."""
+    min_group_deletes_for_share: int = Field(5, ge=0)
+    """The group share limit applies only from this many group deletions on."""
+    max_group_delete_count: int | None = Field(None, ge=0)
+    """Refuse a run that would delete more than this many groups."""
+    max_membership_remove_share: float = Field(0.10, ge=0, le=1)
+    """Refuse a run that would remove more than this share of the connector's memberships."""
+    min_membership_removals_for_share: int = Field(50, ge=0)
+    """The membership share limit applies only from this many removals on."""
+    max_membership_remove_count: int | None = Field(None, ge=0)
+    """Refuse a run that would remove more than this many memberships in total."""
+    max_group_shrink: float = Field(0.20, ge=0, le=1)
+    """Refuse a run that would take more than this share of one group's members out of it…"""
+    min_group_size_for_shrink: int = Field(50, ge=1)
+    """…for groups with at least this many members."""
+
 
 class ConnectorSettings(Strict):
     """One named connector: a source, its policy and its guards."""
@@ -100,6 +118,14 @@ class ConnectorSettings(Strict):
     """A disabled connector is skipped by ``idpsync sync`` without a name."""
     schedule: ScheduleSettings = ScheduleSettings()
     """When ``idpsync serve`` syncs this connector (``docs/service.md``)."""
+    invariants: list[InvariantSettings] = Field(default_factory=list)
+    """Facts a run may not break (``[[connectors.NAME.invariants]]``; after loading, the
+    global ``[[invariants]]`` are included)."""
+
+    @field_validator("invariants")
+    @classmethod
+    def _invariant_names(cls, value: list[InvariantSettings]) -> list[InvariantSettings]:
+        return unique_names(value)
 
 
 class TargetOptions(Strict):
@@ -127,6 +153,13 @@ class TargetOptions(Strict):
     timeout: float = Field(30.0, gt=0)
     """Seconds to connect and to wait for data (``http.connect_timeout``/``read_timeout`` of
     the target win)."""
+    max_reconcile_remove_share: float = Field(0.25, ge=0, le=1)
+    """Refuse a reconcile that would deactivate or delete more than this share of the target's
+    active users (``deliver --reconcile --allow-deletes`` confirms)…"""
+    min_reconcile_removals_for_share: int = Field(10, ge=0)
+    """…from this many such removals on."""
+    max_reconcile_remove_count: int | None = Field(None, ge=0)
+    """Refuse a reconcile that would deactivate or delete more than this many target users."""
 
 
 class CrowdOptions(Strict):
@@ -267,6 +300,23 @@ class Settings(Strict):
     """Targets by name."""
     service: ServiceSettings = ServiceSettings()
     """``idpsync serve`` (``docs/service.md``)."""
+    invariants: list[InvariantSettings] = Field(default_factory=list)
+    """Invariants of every connector (``[[invariants]]``)."""
+
+    @field_validator("invariants")
+    @classmethod
+    def _invariant_names(cls, value: list[InvariantSettings]) -> list[InvariantSettings]:
+        return unique_names(value)
+
+    @model_validator(mode="after")
+    def _global_invariants(self) -> Settings:
+        if self.invariants:
+            connectors = {
+                name: c.model_copy(update={"invariants": merged(c.invariants, self.invariants)})
+                for name, c in self.connectors.items()
+            }
+            object.__setattr__(self, "connectors", connectors)  # frozen: set once, here
+        return self
 
     @field_validator("connectors", "targets")
     @classmethod

@@ -13,6 +13,7 @@ A run of mode ``incremental`` on a source that cannot read changes (no
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
 
@@ -53,6 +54,7 @@ class ConnectorRun:
         dry_run: bool = False,
         allow_deletes: bool = False,
         progress: Progress = no_progress,
+        allow_invariants: Collection[str] = (),
     ) -> RunResult:
         """Sync the whole connector (see :func:`idpsync.app.runner.run_sync`); never raises."""
         if mode == "incremental" and not supports_incremental(self.source):
@@ -67,6 +69,7 @@ class ConnectorRun:
                 allow_deletes=allow_deletes,
                 progress=progress,
                 mode=mode,
+                allow_invariants=allow_invariants,
             )
         finally:
             await self.source.aclose()

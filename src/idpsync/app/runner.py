@@ -6,14 +6,15 @@ Source → stage → policy → plan → guard → apply, with the run recorded 
    that the next run marks ``interrupted``).
 2. The source reads its IdP into a :class:`~idpsync.model.Snapshot`.
 3. In **one transaction**: the snapshot is staged, the policy computes the desired state, the
-   planner compares it with the directory, the guards check the plan, and the plan and its
-   change log are written. A guard refusal, a dry run or any error rolls the whole transaction
-   back, so the directory is exactly as before.
+   planner compares it with the directory, the guards (:mod:`~idpsync.engine.guard`, then
+   :mod:`~idpsync.app.checks`: group and membership limits, invariants) check the plan,
+   and the plan and its change log are written. A guard refusal, a dry run or any error
+   rolls the whole transaction back, so the directory is exactly as before.
 
 The status follows :mod:`idpsync.engine.outcome`: a full read with gaps that brought back
 nothing is ``failed``; ``partial`` only when some listings were read. A guard refusal leaves the
 connector awaiting approval (:mod:`idpsync.store.approvals`) until a complete run with deletes
-allowed settles it (or it is dismissed).
+(or named invariants) allowed settles it (or it is dismissed).
 
 Incremental runs (``mode``): a source that reads deltas (Entra) decides with
 :meth:`~idpsync.sources.base.Source.wants_full` whether an automatic run may read only what
@@ -34,12 +35,14 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from idpsync.app import checks
 from idpsync.app.failures import failure_message
 from idpsync.config import ConnectorSettings
 from idpsync.engine import guard, outcome, report
@@ -138,11 +141,13 @@ async def run_sync(
     allow_deletes: bool = False,
     progress: Progress = no_progress,
     mode: str = "auto",
+    allow_invariants: Collection[str] = (),
 ) -> RunResult:
     """Run one sync of connector ``name``; never raises for a failed sync.
 
     ``mode``: ``full`` reads everything; ``incremental`` reads a delta when the source has a
     saved state; ``auto`` lets the source choose (its full-sync schedule).
+    ``allow_invariants`` names invariants the run may break (``--allow-invariant``).
     """
     with store.transaction() as conn:
         state = store.connector_state(conn, name)
@@ -175,6 +180,7 @@ async def run_sync(
         allow_deletes=allow_deletes,
         progress=progress,
         timings=timings,
+        allow_invariants=allow_invariants,
     )
 
 
@@ -237,6 +243,7 @@ def _stage_plan_apply(
     allow_deletes: bool,
     progress: Progress,
     timings: dict[str, float],
+    allow_invariants: Collection[str] = (),
 ) -> RunResult:
     result = RunResult(run_id, "running", complete=snap.complete)
     result.message = "; ".join(snap.incomplete_reasons)
@@ -271,6 +278,16 @@ def _stage_plan_apply(
                     previous_run=previous_run,
                 ),
             )
+            checks.before_apply(
+                conn,
+                store,
+                name,
+                settings,
+                result.plan,
+                before,
+                allow_deletes=allow_deletes,
+                allow_invariants=allow_invariants,
+            )
             if dry_run:
                 raise Rollback
             mark = time.monotonic()
@@ -287,7 +304,7 @@ def _stage_plan_apply(
                     store.set_connector_state(conn, name, source.saved_state)
             timings["apply_seconds"] = round(time.monotonic() - mark, 3)
             result.status = outcome.read_status(snap)
-            if snap.complete and allow_deletes:
+            if snap.complete and (allow_deletes or allow_invariants):
                 approvals.settle(conn, name, run_id, "approved")
             result.stats = {
                 **_stats(source, timings),

@@ -46,15 +46,51 @@ STATUS_STYLE = {"succeeded": "green", "partial": "bold yellow", "failed": "red",
 @app.command()
 def runs(
     connector: Annotated[
-        str | None, typer.Argument(help="Only this connector's runs; or 'show'.")
+        str | None, typer.Argument(help="Only this connector's runs; or 'show' or 'revert'.")
     ] = None,
-    run_id: Annotated[int | None, typer.Argument(help="With 'show': the run's id.")] = None,
+    run_id: Annotated[
+        int | None, typer.Argument(help="With 'show' or 'revert': the run's id.")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=10000, help="How many runs.")] = 20,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="With 'revert': plan only; change nothing.")
+    ] = False,
+    allow_deletes: Annotated[
+        bool,
+        typer.Option("--allow-deletes", help="With 'revert': confirm removals a guard refuses."),
+    ] = False,
+    allow_invariant: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-invariant",
+            help="With 'revert': let it break this invariant (may be repeated).",
+            show_default=False,
+        ),
+    ] = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Show the history of sync runs, newest first; ``runs show RUN`` prints one run's report."""
+    """Show the history of sync runs, newest first; ``runs show RUN`` prints one run's report.
+
+    ``runs revert RUN`` undoes an applied run as a new run (objects changed since are left as
+    they are and listed); exit 4 when a guard or an invariant refuses it.
+    """
     loaded = _load(config, secrets=False)
+    if connector == "revert":
+        if run_id is None:
+            err.print("usage: idpsync runs revert RUN [--dry-run]")
+            raise typer.Exit(EXIT_USAGE)
+        from idpsync.cli.revert_cmd import revert  # the engine only when asked
+
+        revert(
+            loaded,
+            run_id,
+            dry_run=dry_run,
+            allow_deletes=allow_deletes,
+            allow_invariants=allow_invariant or (),
+            as_json=as_json,
+        )
+        return
     if connector == "show":
         if run_id is None:
             err.print("usage: idpsync runs show RUN")

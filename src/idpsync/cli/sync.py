@@ -72,6 +72,14 @@ def sync(
     full: Annotated[
         bool, typer.Option("--full", help="Read everything, even when a delta would do.")
     ] = False,
+    allow_invariant: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-invariant",
+            help="Let the run break this invariant (by name; may be repeated).",
+            show_default=False,
+        ),
+    ] = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -104,7 +112,16 @@ def sync(
     results: dict[str, RunResult] = {}
     with _store(loaded) as store:
         for name in names:
-            results[name] = _sync_one(loaded, store, name, dry_run, allow_deletes, as_json, mode)
+            results[name] = _sync_one(
+                loaded,
+                store,
+                name,
+                dry_run,
+                allow_deletes,
+                as_json,
+                mode,
+                allow_invariants=frozenset(allow_invariant or ()),
+            )
         if report_file:
             _write_report(store, report_file, results, single=connector is not None)
     if as_json:
@@ -129,6 +146,8 @@ def _sync_one(
     allow_deletes: bool,
     quiet: bool,
     mode: Mode = "auto",
+    *,
+    allow_invariants: frozenset[str] = frozenset(),
 ) -> RunResult:
     job = _prepare(loaded, name)
     with Progress(
@@ -152,7 +171,12 @@ def _sync_one(
 
         result = asyncio.run(
             job.sync(
-                store, mode=mode, dry_run=dry_run, allow_deletes=allow_deletes, progress=on_event
+                store,
+                mode=mode,
+                dry_run=dry_run,
+                allow_deletes=allow_deletes,
+                progress=on_event,
+                allow_invariants=allow_invariants,
             )
         )
     if not quiet:
@@ -206,7 +230,13 @@ def _print_result(name: str, result: RunResult) -> None:
         line(out, printable(result.message))
     if result.status == "failed":
         return
-    if result.status == "guarded":
+    if result.status == "guarded" and "--allow-invariant" in result.message:
+        out.print(
+            f"{name} now awaits approval: fix the cause, or confirm with 'idpsync sync {name} "
+            "--allow-invariant NAME' (the invariants named above).",
+            markup=False,
+        )
+    elif result.status == "guarded":
         out.print(
             f"{name} now awaits approval: check with 'idpsync sync {name} --dry-run "
             f"--allow-deletes', then confirm with 'idpsync sync {name} --allow-deletes' "

@@ -28,10 +28,14 @@ from idpsync.config import (
     ConfigError,
     TargetSettings,
 )
+from idpsync.http import HttpClient
 from idpsync.store import Store
 from idpsync.targets import DeliveryResult, http_client, run_delivery
 from idpsync.targets.state import TargetState, pending_count
 from idpsync.textsafety import printable
+
+EXIT_GUARDED = 4
+"""A reconcile was refused by its guard (as a sync refused by a guard)."""
 
 
 @app.command("targets")
@@ -92,10 +96,19 @@ def deliver(
     resume: Annotated[
         bool, typer.Option("--resume", help="Deliver to a quarantined target again.")
     ] = False,
+    allow_deletes: Annotated[
+        bool,
+        typer.Option(
+            "--allow-deletes", help="With --reconcile: confirm removals its guard would refuse."
+        ),
+    ] = False,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Push the directory's changes to one target (or every enabled one), once."""
+    """Push the directory's changes to one target (or every enabled one), once.
+
+    Exit 1 when a target is down or quarantined, 4 when a reconcile was refused by its guard.
+    """
     loaded = _load(config)
     try:
         names = (
@@ -113,15 +126,25 @@ def deliver(
         for name in names:
             settings = loaded.target(name)
 
+            async def _deliver(
+                store: Store, n: str, s: TargetSettings, client: HttpClient | None
+            ) -> DeliveryResult:
+                return await run_delivery(
+                    store,
+                    n,
+                    s,
+                    client,
+                    dry_run=dry_run,
+                    reconcile=reconcile,
+                    resume=resume,
+                    allow_deletes=allow_deletes,
+                )
+
             async def go(n: str = name, s: TargetSettings = settings) -> DeliveryResult:
                 if s.type == "ldap":  # speaks LDAP, opens its own connection
-                    return await run_delivery(
-                        store, n, s, None, dry_run=dry_run, reconcile=reconcile, resume=resume
-                    )
+                    return await _deliver(store, n, s, None)
                 async with http_client(s) as client:
-                    return await run_delivery(
-                        store, n, s, client, dry_run=dry_run, reconcile=reconcile, resume=resume
-                    )
+                    return await _deliver(store, n, s, client)
 
             results.append(asyncio.run(go()))
     if as_json:
@@ -129,8 +152,9 @@ def deliver(
     else:
         for r in results:
             _print_delivery(r)
-    ok = all(r.status in ("ok", "dry_run") for r in results)
-    raise typer.Exit(EXIT_OK if ok else EXIT_FAILED)
+    ok = all(r.status in ("ok", "dry_run", "guarded") for r in results)
+    refused = any(r.status == "guarded" for r in results)
+    raise typer.Exit(EXIT_FAILED if not ok else EXIT_GUARDED if refused else EXIT_OK)
 
 
 def _print_delivery(r: DeliveryResult) -> None:

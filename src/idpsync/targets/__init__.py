@@ -135,10 +135,11 @@ async def run_delivery(
     dry_run: bool = False,
     reconcile: bool = False,
     resume: bool = False,
+    allow_deletes: bool = False,
 ) -> DeliveryResult:
     """Deliver pending changes to one target (or reconcile it) once."""
     target = open_target(settings, client, dry_run=dry_run)
-    session = Session(store, name, settings, target, dry_run=dry_run)
+    session = Session(store, name, settings, target, dry_run=dry_run, allow_deletes=allow_deletes)
     try:
         return await deliver(session, reconcile_first=reconcile, resume=resume)
     finally:

@@ -27,6 +27,7 @@ from idpsync.errors import ShapeError
 from idpsync.store.store import now
 from idpsync.targets.errors import DryRunRejected, NotFound, Rejected, TargetError, unreadable
 from idpsync.targets.reconcile import reconcile
+from idpsync.targets.reconcile_guard import ReconcileRefused
 from idpsync.targets.session import DeliveryResult, Quarantine, Session
 from idpsync.targets.state import (
     BUSY,
@@ -37,6 +38,9 @@ from idpsync.targets.state import (
     lease_deadline,
     pending_changes,
 )
+
+GUARDED = "guarded"
+"""A reconcile refused by its guard: nothing was sent."""
 
 USER_OPS = ("user.create", "user.update", "user.deactivate", "user.reactivate", "user.anonymise")
 
@@ -84,6 +88,8 @@ async def _run(session: Session, reconcile_first: bool, resume: bool) -> tuple[s
             await deliver_log(session)
     except Quarantine as exc:
         return QUARANTINED, str(exc)
+    except ReconcileRefused as exc:
+        return GUARDED, str(exc)
     except TargetError as exc:
         return DOWN, str(exc)
     except (ValueError, LookupError, TypeError, RecursionError, ShapeError) as exc:

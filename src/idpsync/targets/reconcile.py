@@ -10,6 +10,8 @@
    target has that idpsync does not manage are left alone.
 4. Mapped objects that left the directory are deactivated (users) or deleted (groups). Target
    users idpsync neither created nor adopted are left alone, unless ``unmanaged = "deactivate"``.
+   Before any write, :mod:`~idpsync.targets.reconcile_guard` refuses a reconcile that would
+   deactivate or delete too large a share of the target's users (unless deletes are allowed).
 5. The cursor moves to the change noted in step 1 and old failures are cleared.
 """
 
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from idpsync.model import MemberKind
 from idpsync.store.store import fold
+from idpsync.targets import reconcile_guard
 from idpsync.targets.base import USER_FIELDS, RemoteGroup, RemoteUser
 from idpsync.targets.state import FailureKey, last_seq
 
@@ -34,6 +37,9 @@ async def reconcile(session: Session) -> None:
     connectors = session.connectors()
     users = await session.target.list_users()
     groups = await session.target.list_groups()
+    if not session.allow_deletes:
+        directories = {c: session.directory(c) for c in connectors}
+        reconcile_guard.check(session.options, users, session.state.remote_ids("user"), directories)
     user_ids = await _users(session, connectors, users)
     group_ids = await _groups(session, connectors, groups)
     await _members(session, connectors, groups, user_ids, group_ids)

@@ -30,7 +30,7 @@ class DeliveryResult:
     target: str
     """The target's name."""
     status: str = "ok"
-    """``ok``, ``down``, ``quarantined`` or ``dry_run``."""
+    """``ok``, ``down``, ``quarantined``, ``guarded`` (a reconcile refused) or ``dry_run``."""
     cursor: int = 0
     """The last change the target confirmed."""
     delivered: int = 0
@@ -62,12 +62,15 @@ class Session:
         target: Target,
         *,
         dry_run: bool = False,
+        allow_deletes: bool = False,
     ) -> None:
         self.store = store
         self.settings = settings
         self.options = settings.options
         self.target = target
         self.dry_run = dry_run
+        self.allow_deletes = allow_deletes
+        """A reconcile may remove more target users than its guard allows."""
         self.state = TargetState(store, name)
         self.result = DeliveryResult(name)
         self._directory: dict[str, DirectoryState] = {}

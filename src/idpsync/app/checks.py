@@ -1,0 +1,75 @@
+"""The checks a plan passes after the user guard: group and membership limits, invariants.
+
+:func:`before_apply` is called by the runner (and by a revert) inside the run's transaction,
+after :func:`idpsync.engine.guard.check`. It reads from the store only what it needs: group
+sizes for groups that lose members (:mod:`idpsync.engine.limits`), and, when the connector has
+invariants, the directory before the run (:mod:`idpsync.engine.invariants`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Mapping
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from idpsync.config import ConnectorSettings
+from idpsync.engine import invariants, limits
+from idpsync.engine.plan import Plan, apply_ops
+from idpsync.store import schema as t
+from idpsync.store.store import Store
+
+
+def batches(items: list[str], size: int = 500) -> Iterator[list[str]]:
+    """``items`` in lists of at most ``size`` (for ``IN`` clauses)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def group_sizes(
+    conn: Connection, connector: str, source_ids: list[str]
+) -> tuple[dict[str, int], dict[str, str]]:
+    """Direct members (of any owner) and names of the connector's groups ``source_ids``."""
+    g, m = t.groups.c, t.memberships.c
+    sizes: dict[str, int] = {}
+    names: dict[str, str] = {}
+    for chunk in batches(source_ids):
+        query = (
+            sa.select(g.source_id, g.name, sa.func.count(m.id))
+            .select_from(t.groups.outerjoin(t.memberships, m.group_id == g.id))
+            .where(g.connector == connector, g.source_id.in_(chunk))
+            .group_by(g.source_id, g.name)
+        )
+        for source_id, name, count in conn.execute(query):
+            sizes[source_id] = int(count)
+            names[source_id] = name
+    return sizes, names
+
+
+def before_apply(
+    conn: Connection,
+    store: Store,
+    connector: str,
+    settings: ConnectorSettings,
+    plan: Plan,
+    counts: Mapping[str, int],
+    *,
+    allow_deletes: bool,
+    allow_invariants: Collection[str] = (),
+) -> None:
+    """Refuse the plan (:class:`~idpsync.engine.guard.GuardRefused`) when it breaks a limit.
+
+    ``counts`` are the connector's counts before the run (``Store.counts``). ``allow_deletes``
+    lifts the limits, never the invariants; ``allow_invariants`` names invariants let through.
+    """
+    if not plan:
+        return
+    if not allow_deletes:
+        touched = sorted(limits.removed_per_group(plan))
+        members, names = group_sizes(conn, connector, touched) if touched else ({}, {})
+        sizes = limits.Sizes(counts["groups"], counts["memberships"], members, names)
+        limits.check(plan, settings.guard, sizes, allow_deletes=False)
+    if settings.invariants:
+        current = store.load_directory(conn, connector)
+        after = apply_ops(current, plan.ops)
+        invariants.check(current, after, settings.invariants, allowed=allow_invariants)
