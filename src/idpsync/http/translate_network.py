@@ -43,25 +43,41 @@ def _firewall(target: ConcreteEndpoint) -> str:
 def network_error(
     exc: BaseException, target: ConcreteEndpoint, proxy: str | None, attempts: int
 ) -> e.NetworkError:
-    """The :class:`~idpsync.http.errors.NetworkError` for a failed attempt."""
-    host, port = target.host, target.port
+    """The :class:`~idpsync.http.errors.NetworkError` for a failed attempt.
+
+    The checks run from the most to the least telling cause: the proxy's answer, a timeout, an
+    unreachable proxy, then the name and TLS, then the connection itself.
+    """
     if isinstance(exc, httpx.ProxyError):
         return _proxy_refused(exc, target, proxy, attempts)
     if isinstance(exc, httpx.TimeoutException):
         return _timeout(exc, target, attempts)
     if proxy and isinstance(exc, httpx.ConnectError) and not _find(exc, ssl.SSLError):
-        shown = redact_url(proxy)
-        return e.ProxyError(
-            target,
-            f"cannot reach the HTTP proxy {shown}: {_os_reason(exc)}",
-            "check http.proxy / HTTPS_PROXY and that the proxy is running; set NO_PROXY for "
-            f"hosts that must be reached directly ({host})",
-            attempts=attempts,
-        )
+        return _proxy_unreachable(exc, target, proxy, attempts)
+    found = _name_or_tls(exc, target, attempts)
+    return found if found is not None else _connection_failed(exc, target, attempts)
+
+
+def _proxy_unreachable(
+    exc: BaseException, target: ConcreteEndpoint, proxy: str, attempts: int
+) -> e.ProxyError:
+    return e.ProxyError(
+        target,
+        f"cannot reach the HTTP proxy {redact_url(proxy)}: {_os_reason(exc)}",
+        "check http.proxy / HTTPS_PROXY and that the proxy is running; set NO_PROXY for "
+        f"hosts that must be reached directly ({target.host})",
+        attempts=attempts,
+    )
+
+
+def _name_or_tls(
+    exc: BaseException, target: ConcreteEndpoint, attempts: int
+) -> e.NetworkError | None:
+    """A name that does not resolve or a failed TLS handshake; ``None`` for neither."""
     if _find(exc, socket.gaierror):
         return e.DnsError(
             target,
-            f"DNS lookup failed: the name {host} does not resolve",
+            f"DNS lookup failed: the name {target.host} does not resolve",
             "check the host name in base_url/token_url and this machine's DNS resolver; if "
             "only a proxy can resolve outside names, set http.proxy or HTTPS_PROXY",
             attempts=attempts,
@@ -72,11 +88,19 @@ def network_error(
     if _find(exc, ssl.SSLError):
         return e.TlsError(
             target,
-            f"TLS handshake with {host}:{port} failed ({_os_reason(exc)})",
+            f"TLS handshake with {target.host}:{target.port} failed ({_os_reason(exc)})",
             "check that the port speaks HTTPS and that no middlebox interferes; a "
             "TLS-inspecting proxy needs its CA in http.ca_bundle",
             attempts=attempts,
         )
+    return None
+
+
+def _connection_failed(
+    exc: BaseException, target: ConcreteEndpoint, attempts: int
+) -> e.NetworkError:
+    """A connection refused, reset, or otherwise lost."""
+    host, port = target.host, target.port
     if _find(exc, ConnectionRefusedError):
         return e.ConnectionRefused(
             target,
