@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from idpsync.config import ConfigError, load_config, locate_key, parse_config
+from idpsync.config import ConfigError, load_config, parse_config
+from idpsync.config_errors import locate_key
 
 GOOD = """\
 [store]

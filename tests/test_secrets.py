@@ -37,7 +37,7 @@ def test_unreadable_file_and_inline_secret_rejected_without_echo(tmp_path) -> No
         Holder(secret=f"file:{tmp_path / 'missing'}")
     with pytest.raises(ValidationError) as info:
         Holder(secret="hunter2-inline")
-    # idpsync renders validation errors without their input (see config._describe).
+    # idpsync renders validation errors without their input (see config_errors.describe_errors).
     messages = " ".join(e["msg"] for e in info.value.errors(include_input=False))
     assert "secrets are not written inline" in messages
     assert "hunter2-inline" not in messages

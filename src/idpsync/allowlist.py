@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 
 from idpsync.config import ConfigError, LoadedConfig, TargetSettings
 from idpsync.errors import SourceError
-from idpsync.http.client import proxy_for
 from idpsync.http.redact import redact_url
+from idpsync.http.transport import proxy_for
 from idpsync.sources.tables import endpoint_table, network_note
 
 

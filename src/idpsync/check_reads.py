@@ -23,7 +23,7 @@ from idpsync.errors import SourceError
 from idpsync.http.client import HttpClient
 from idpsync.http.endpoint import ConcreteEndpoint
 from idpsync.http.errors import NotFound
-from idpsync.http.translate import not_json
+from idpsync.http.translate_status import not_json
 from idpsync.sources.base import Probe
 
 

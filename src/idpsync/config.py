@@ -1,4 +1,4 @@
-"""The configuration file: schema, loading, secret references and error locations.
+"""The configuration file: schema, loading and secret references.
 
 One TOML file (``idpsync.toml`` by default; ``--config`` or ``IDPSYNC_CONFIG`` override it)
 holds the store URL, any number of named connectors, each with its source settings, its
@@ -8,10 +8,10 @@ policy and its guard limits, and any number of named targets (``[targets.NAME]``
 
 Secrets are never written inline: a secret-valued key takes ``"env:NAME"`` (read from the
 environment) or ``"file:/path"`` (first line of a file). Errors name the key and the line, e.g.
-``idpsync.toml:14: connectors.hr.source.path: field required``, and never echo a secret.
-Commands that only read the store load the file with ``resolve_secrets=False``: references are
-checked but not read (:class:`UnresolvedSecret`). URL-valued keys need a scheme and a host
-(:mod:`idpsync.config_urls`).
+``idpsync.toml:14: connectors.hr.source.path: field required`` (see
+:mod:`idpsync.config_errors`), and never echo a secret. Commands that only read the store
+load the file with ``resolve_secrets=False``: references are checked but not read
+(:class:`UnresolvedSecret`). URL-valued keys need a scheme and a host (:mod:`idpsync.config_urls`).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from idpsync.config_errors import describe_errors
 from idpsync.config_invariants import InvariantSettings, merged, unique_names
 from idpsync.config_policy import PolicySettings
 from idpsync.config_service import ScheduleSettings, ServiceSettings
@@ -395,88 +396,4 @@ def parse_config(
     try:
         return Settings.model_validate(raw, context={"resolve_secrets": resolve_secrets})
     except ValidationError as exc:
-        raise ConfigError(name, _describe(exc, text, name)) from None
-
-
-def _describe(exc: ValidationError, text: str, name: str) -> list[str]:
-    problems = []
-    for error in exc.errors(include_input=False, include_url=False):
-        loc = tuple(str(part) for part in error["loc"])
-        # A discriminated union adds the tag ("file") to the location; drop it for the user.
-        loc = tuple(part for i, part in enumerate(loc) if not _is_union_tag(loc, i))
-        if error["type"] == "union_tag_invalid":  # point at the ``type`` key itself
-            loc = (*loc, "type")
-        key = ".".join(loc) or "(top level)"
-        message = _message(error)
-        line = locate_key(text, loc)
-        where = f"{name}:{line}" if line else name
-        problems.append(f"{where}: {key}: {message}")
-    return problems
-
-
-def _is_union_tag(loc: tuple[str, ...], index: int) -> bool:
-    return index > 0 and loc[index - 1] == "source" and loc[index] in _SOURCE_TYPES
-
-
-_SOURCE_TYPES = {"entra", "file", "google", "keycloak", "okta", "onelogin"}
-
-
-def _message(error: Any) -> str:
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        return "unknown key (check its spelling and the table it is in)"
-    if kind == "missing":
-        return "required key is missing"
-    if kind == "union_tag_invalid":
-        tags = ", ".join(sorted(_SOURCE_TYPES))
-        return f"unknown source type (one of: {tags})"
-    if kind == "union_tag_not_found":
-        return "the source needs a 'type' key"
-    if kind == "literal_error" and error["loc"][-1] == "type" and error["loc"][0] == "targets":
-        return "unknown target type (one of: crowd, ldap, scim)"
-    if kind == "literal_error" and error["loc"][-1] == "type":
-        tags = ", ".join(sorted(_SOURCE_TYPES))
-        return f"unknown source type (one of: {tags})"
-    message = str(error["msg"])
-    return message.removeprefix("Value error, ")
-
-
-_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-_KEY = re.compile(r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_.-]+(?:\s*\.\s*[A-Za-z0-9_-]+)*)\s*=""")
-
-
-def _split_key(key: str) -> tuple[str, ...]:
-    parts = re.findall(r'"([^"]*)"|\'([^\']*)\'|([A-Za-z0-9_-]+)', key)
-    return tuple(next(p for p in part if p) if any(part) else "" for part in parts)
-
-
-def locate_key(text: str, loc: tuple[str, ...]) -> int | None:
-    """The 1-based line where the key at ``loc`` is set, or where its table starts.
-
-    A best effort over plain TOML (tables, dotted keys); ``None`` when it cannot tell.
-    """
-    best: tuple[int, int] | None = None  # (matched length, line)
-    table: tuple[str, ...] = ()
-    for number, line in enumerate(text.splitlines(), start=1):
-        header = _HEADER.match(line)
-        if header:
-            table = _split_key(header.group(1))
-            candidate = table
-        else:
-            key = _KEY.match(line)
-            if not key:
-                continue
-            candidate = table + _split_key(key.group(1))
-        matched = _common_prefix(candidate, loc)
-        if matched == len(candidate) and matched and (best is None or matched > best[0]):
-            best = (matched, number)
-    return best[1] if best else None
-
-
-def _common_prefix(a: tuple[str, ...], b: tuple[str, ...]) -> int:
-    count = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        count += 1
-    return count
+        raise ConfigError(name, describe_errors(exc, text, name)) from None

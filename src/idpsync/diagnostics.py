@@ -28,12 +28,14 @@ from idpsync.auth.base import CachedTokenProvider
 from idpsync.check_reads import ProbeSkipped
 from idpsync.config import ConnectorSettings, LoadedConfig
 from idpsync.errors import SourceError
-from idpsync.http.client import HttpClient, proxy_for, ssl_context
+from idpsync.http.client import HttpClient
 from idpsync.http.endpoint import ConcreteEndpoint, Endpoint
 from idpsync.http.errors import HttpError
 from idpsync.http.redact import redact_url, scrub
 from idpsync.http.settings import HttpSettings
-from idpsync.http.translate import network_error, not_json
+from idpsync.http.translate_network import network_error
+from idpsync.http.translate_status import not_json
+from idpsync.http.transport import proxy_for, ssl_context
 from idpsync.sources.base import Probe, Source
 
 Status = Literal["ok", "failed", "skipped"]

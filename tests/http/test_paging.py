@@ -188,7 +188,7 @@ async def test_an_absent_status_reads_as_none() -> None:
 def failure(status: int, url: str = "/things") -> errors.HttpError:
     http, _ = client(lambda _r: httpx.Response(status))
     target = http.target(Endpoint("x", "GET", url, "x"), {"id": "1"} if "{id}" in url else {})
-    from idpsync.http.translate import status_error
+    from idpsync.http.translate_status import status_error
 
     request = httpx.Request("GET", target.url)
     return status_error(httpx.Response(status, request=request), target, 1, 0.0)

@@ -24,7 +24,7 @@ from idpsync.http.body import json_body
 from idpsync.http.endpoint import ConcreteEndpoint, Endpoint
 from idpsync.http.errors import MalformedAnswer, NotFromIdp, TokenError
 from idpsync.http.redact import register_secret, truncate
-from idpsync.http.translate import not_json
+from idpsync.http.translate_status import not_json
 
 REFRESH_MARGIN = 60.0
 """Seconds before expiry at which a token is renewed."""

@@ -8,18 +8,13 @@ A connector receives an :class:`HttpClient` (built by :func:`build_http_client` 
 
 from idpsync.http.body import json_body
 from idpsync.http.budget import RequestBudget
-from idpsync.http.client import (
-    HttpClient,
-    build_http_client,
-    build_httpx_client,
-    proxy_for,
-    ssl_context,
-)
+from idpsync.http.client import HttpClient, build_http_client
 from idpsync.http.endpoint import ConcreteEndpoint, Endpoint
 from idpsync.http.errors import HttpError
 from idpsync.http.pacing import Pacer
 from idpsync.http.policy import CLASSIFICATION, Action, set_testing
 from idpsync.http.redact import redact_url, register_secret, scrub
+from idpsync.http.transport import build_httpx_client, proxy_for, ssl_context
 
 __all__ = [
     "CLASSIFICATION",

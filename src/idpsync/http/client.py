@@ -1,7 +1,8 @@
 """The HTTP client every connector uses: build it from settings, inject it, call endpoints.
 
 :func:`build_http_client` turns a connector's :class:`~idpsync.config.HttpSettings` into an
-:class:`HttpClient` (timeouts, proxy, CA bundle, budget, counters). Connectors never build one:
+:class:`HttpClient` (budget, counters, token flow, pacing) over the transport
+:mod:`idpsync.http.transport` builds (timeouts, proxy, CA bundle). Connectors never build one:
 they receive it, so tests can hand them a client over ``httpx.ASGITransport`` or
 ``httpx.MockTransport``. Every request is made for an :class:`~idpsync.http.endpoint.Endpoint`;
 failures become :mod:`idpsync.http.errors` that name it.
@@ -14,20 +15,12 @@ request, connect to last body byte, must finish within ``http.request_deadline``
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import logging
-import os
-import ssl
-import sys
-import urllib.request
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import httpx
 
-from idpsync import __version__
-from idpsync.errors import SourceError
 from idpsync.http import errors as e
 from idpsync.http.body import json_body
 from idpsync.http.budget import DEFAULT_CONCURRENCY, RequestBudget
@@ -43,82 +36,18 @@ from idpsync.http.origins import (
 from idpsync.http.paging import Page, Paginator, merged, records_of
 from idpsync.http.policy import Action, backoff, classify_error, classify_response, pause
 from idpsync.http.policy import server_wait as _server_wait
-from idpsync.http.redact import install_log_filter, redact_url
+from idpsync.http.redact import redact_url
 from idpsync.http.settings import HttpSettings
 from idpsync.http.stats import RequestStats
-from idpsync.http.translate import (
-    DeadlineExceeded,
-    deadline_error,
-    network_error,
-    status_error,
-)
+from idpsync.http.translate_network import DeadlineExceeded, deadline_error, network_error
+from idpsync.http.translate_status import status_error
+from idpsync.http.transport import build_httpx_client, proxy_for
 
 if TYPE_CHECKING:
     from idpsync.http.auth import TokenProvider
     from idpsync.http.pacing import Pacer
 
 log = logging.getLogger("idpsync.http")
-
-
-def ssl_context(settings: HttpSettings) -> ssl.SSLContext:
-    """The TLS context of the settings: system CAs plus ``ca_bundle``; off if ``verify_tls`` is."""
-    context = ssl.create_default_context()
-    if settings.ca_bundle:
-        try:
-            context.load_verify_locations(cafile=os.path.expanduser(settings.ca_bundle))
-        except (OSError, ssl.SSLError) as exc:
-            raise SourceError(
-                f"http.ca_bundle: cannot load {settings.ca_bundle}: {exc}. Remedy: point it at "
-                "a readable PEM file of CA certificates"
-            ) from exc
-    if not settings.verify_tls:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-def proxy_for(url: str, settings: HttpSettings) -> str | None:
-    """The proxy a request to ``url`` goes through: ``http.proxy``, else the environment."""
-    if settings.proxy:
-        return settings.proxy
-    parts = urlsplit(url)
-    env = urllib.request.getproxies_environment()
-    proxy = env.get(parts.scheme) or env.get("all")
-    bypass = getattr(urllib.request, "proxy_bypass_environment")  # noqa: B009 - not in stubs
-    if not proxy or bypass(parts.netloc):
-        return None
-    return proxy
-
-
-def remember_missing_sniffio() -> None:
-    """Make a failed ``import sniffio`` instant when sniffio is not installed.
-
-    httpcore 1.0 imports ``sniffio`` inside ``current_async_library()``, which runs several
-    times per request (locks, semaphores, events). anyio ≥ 4.11 no longer pulls sniffio in, and
-    Python does not remember a failed import, so each of those calls searched ``sys.path``
-    again: about 0.2 ms each, over 1 ms of CPU per request. ``None`` in ``sys.modules`` makes
-    the import fail at once, and httpcore then assumes asyncio, the loop idpsync runs on.
-    Nothing changes when sniffio is installed (trio, for one, requires it).
-    """
-    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-        sys.modules["sniffio"] = None  # type: ignore[assignment]  # the import system's "absent"
-
-
-def build_httpx_client(
-    settings: HttpSettings, transport: httpx.AsyncBaseTransport | None = None
-) -> httpx.AsyncClient:
-    """The underlying ``httpx.AsyncClient`` for the settings (``transport`` for tests)."""
-    install_log_filter()
-    remember_missing_sniffio()
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
-        verify=ssl_context(settings),
-        proxy=settings.proxy,
-        trust_env=True,
-        transport=transport,
-        follow_redirects=False,
-        headers={"User-Agent": f"idpsync/{__version__}"},
-    )
 
 
 def build_http_client(

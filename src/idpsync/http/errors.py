@@ -27,8 +27,9 @@ none carries a secret.
             │   └── TokenUnavailable  no token: the token request failed (reset, timeout, 5xx)
             └── NotFromIdp            an HTML page (web filter, proxy sign-in) instead of JSON
 
-Foreign exceptions (httpx, ssl, socket) are translated once, in :mod:`idpsync.http.translate`,
-with ``raise … from exc``. ``str(error)`` reads, for example::
+Foreign exceptions (httpx, ssl, socket) and error responses are translated once, in
+:mod:`idpsync.http.translate_network` and :mod:`idpsync.http.translate_status`, with
+``raise … from exc``. ``str(error)`` reads, for example::
 
     GET /v1.0/users/{id}/memberOf on graph.microsoft.com: connection refused (after 3 attempts).
     Remedy: check that the firewall allows outbound HTTPS to graph.microsoft.com:443 …

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -82,8 +83,23 @@ class FileDocument(_Doc):
 
 def parse_document(data: bytes, name: str) -> Snapshot:
     """Validate a document and turn it into a snapshot; :class:`SourceError` on any problem."""
+    doc = _validated(_decoded(data, name), name)
+    _check_unique(name, "user", [u.id for u in doc.users])
+    _check_unique(name, "group", [g.id for g in doc.groups])
+    user_ids = {u.id for u in doc.users}
+    group_ids = {g.id for g in doc.groups}
+    snap = Snapshot()
+    snap.users.extend(_source_user(u, user_ids, name) for u in doc.users)
+    for g in doc.groups:
+        snap.groups.append(SourceGroup(source_id=g.id, name=g.name, description=g.description))
+        snap.memberships.extend(_memberships(g, user_ids, group_ids, name))
+    return snap
+
+
+def _decoded(data: bytes, name: str) -> Any:
+    """The JSON value of the file, or a :class:`SourceError` saying why it cannot be read."""
     try:
-        raw = json.loads(data)
+        return json.loads(data)
     except json.JSONDecodeError as exc:
         raise SourceError(
             f"{name}: not valid JSON (line {exc.lineno}, column {exc.colno}): "
@@ -100,8 +116,12 @@ def parse_document(data: bytes, name: str) -> Snapshot:
         raise SourceError(
             f"{name}: a number has more digits than can be read (4,300); write it as a string"
         ) from None
+
+
+def _validated(raw: Any, name: str) -> FileDocument:
+    """The document checked against its schema; the first 20 problems name their keys."""
     try:
-        doc = FileDocument.model_validate(raw)
+        return FileDocument.model_validate(raw)
     except RecursionError:
         raise SourceError(f"{name}: the document is nested too deeply to validate") from None
     except ValidationError as exc:
@@ -110,48 +130,46 @@ def parse_document(data: bytes, name: str) -> Snapshot:
             for err in exc.errors(include_input=False, include_url=False)[:20]
         ]
         raise SourceError(f"{name}: invalid document:\n  " + "\n  ".join(lines)) from None
-    _check_unique(name, "user", [u.id for u in doc.users])
-    _check_unique(name, "group", [g.id for g in doc.groups])
-    user_ids = {u.id for u in doc.users}
-    group_ids = {g.id for g in doc.groups}
-    snap = Snapshot()
-    for u in doc.users:
-        if u.manager_id is not None and u.manager_id not in user_ids:
-            raise SourceError(
-                f"{name}: user {u.id!r} has manager_id {u.manager_id!r}, "
-                "which is not a user in the file"
-            )
-        snap.users.append(
-            SourceUser(
-                source_id=u.id,
-                login=u.login,
-                email=u.email,
-                display_name=u.display_name,
-                given_name=u.given_name,
-                family_name=u.family_name,
-                active=u.active,
-                manager_id=u.manager_id,
-                photo_ref=u.photo_ref,
-                attributes=u.attributes,
-            )
+
+
+def _source_user(u: FileUser, user_ids: set[str], name: str) -> SourceUser:
+    """The snapshot's user for a document user whose manager, if any, is in the file."""
+    if u.manager_id is not None and u.manager_id not in user_ids:
+        raise SourceError(
+            f"{name}: user {u.id!r} has manager_id {u.manager_id!r}, "
+            "which is not a user in the file"
         )
-    for g in doc.groups:
-        snap.groups.append(SourceGroup(source_id=g.id, name=g.name, description=g.description))
-        for member in dict.fromkeys(g.members):
-            if member not in user_ids:
-                raise SourceError(
-                    f"{name}: group {g.id!r} lists member {member!r}, "
-                    "which is not a user in the file"
-                )
-            snap.memberships.append(Membership(g.id, member, MemberKind.USER))
-        for child in dict.fromkeys(g.subgroups):
-            if child not in group_ids or child == g.id:
-                raise SourceError(
-                    f"{name}: group {g.id!r} lists subgroup {child!r}, "
-                    "which is not another group in the file"
-                )
-            snap.memberships.append(Membership(g.id, child, MemberKind.GROUP))
-    return snap
+    return SourceUser(
+        source_id=u.id,
+        login=u.login,
+        email=u.email,
+        display_name=u.display_name,
+        given_name=u.given_name,
+        family_name=u.family_name,
+        active=u.active,
+        manager_id=u.manager_id,
+        photo_ref=u.photo_ref,
+        attributes=u.attributes,
+    )
+
+
+def _memberships(
+    g: FileGroup, user_ids: set[str], group_ids: set[str], name: str
+) -> Iterator[Membership]:
+    """A group's member users, then its subgroups, each once; every one must be in the file."""
+    for member in dict.fromkeys(g.members):
+        if member not in user_ids:
+            raise SourceError(
+                f"{name}: group {g.id!r} lists member {member!r}, which is not a user in the file"
+            )
+        yield Membership(g.id, member, MemberKind.USER)
+    for child in dict.fromkeys(g.subgroups):
+        if child not in group_ids or child == g.id:
+            raise SourceError(
+                f"{name}: group {g.id!r} lists subgroup {child!r}, "
+                "which is not another group in the file"
+            )
+        yield Membership(g.id, child, MemberKind.GROUP)
 
 
 def _check_unique(name: str, what: str, ids: list[str]) -> None:

@@ -1,0 +1,84 @@
+"""The transport under every :class:`~idpsync.http.client.HttpClient`: TLS, proxy, httpx.
+
+:func:`build_httpx_client` makes the ``httpx.AsyncClient`` a connector's settings describe:
+timeouts, the TLS context (:func:`ssl_context`: the system's CAs plus ``http.ca_bundle``), the
+proxy, and no redirects followed. :func:`proxy_for` tells which proxy a URL goes through, for
+error messages and ``idpsync endpoints``. Tests pass an ``httpx`` transport instead of a network.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import ssl
+import sys
+import urllib.request
+from urllib.parse import urlsplit
+
+import httpx
+
+from idpsync import __version__
+from idpsync.errors import SourceError
+from idpsync.http.redact import install_log_filter
+from idpsync.http.settings import HttpSettings
+
+
+def ssl_context(settings: HttpSettings) -> ssl.SSLContext:
+    """The TLS context of the settings: system CAs plus ``ca_bundle``; off if ``verify_tls`` is."""
+    context = ssl.create_default_context()
+    if settings.ca_bundle:
+        try:
+            context.load_verify_locations(cafile=os.path.expanduser(settings.ca_bundle))
+        except (OSError, ssl.SSLError) as exc:
+            raise SourceError(
+                f"http.ca_bundle: cannot load {settings.ca_bundle}: {exc}. Remedy: point it at "
+                "a readable PEM file of CA certificates"
+            ) from exc
+    if not settings.verify_tls:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def proxy_for(url: str, settings: HttpSettings) -> str | None:
+    """The proxy a request to ``url`` goes through: ``http.proxy``, else the environment."""
+    if settings.proxy:
+        return settings.proxy
+    parts = urlsplit(url)
+    env = urllib.request.getproxies_environment()
+    proxy = env.get(parts.scheme) or env.get("all")
+    bypass = getattr(urllib.request, "proxy_bypass_environment")  # noqa: B009 - not in stubs
+    if not proxy or bypass(parts.netloc):
+        return None
+    return proxy
+
+
+def remember_missing_sniffio() -> None:
+    """Make a failed ``import sniffio`` instant when sniffio is not installed.
+
+    httpcore 1.0 imports ``sniffio`` inside ``current_async_library()``, which runs several
+    times per request (locks, semaphores, events). anyio ≥ 4.11 no longer pulls sniffio in, and
+    Python does not remember a failed import, so each of those calls searched ``sys.path``
+    again: about 0.2 ms each, over 1 ms of CPU per request. ``None`` in ``sys.modules`` makes
+    the import fail at once, and httpcore then assumes asyncio, the loop idpsync runs on.
+    Nothing changes when sniffio is installed (trio, for one, requires it).
+    """
+    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+        sys.modules["sniffio"] = None  # type: ignore[assignment]  # the import system's "absent"
+
+
+def build_httpx_client(
+    settings: HttpSettings, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
+    """The underlying ``httpx.AsyncClient`` for the settings (``transport`` for tests)."""
+    install_log_filter()
+    remember_missing_sniffio()
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
+        verify=ssl_context(settings),
+        proxy=settings.proxy,
+        trust_env=True,
+        transport=transport,
+        follow_redirects=False,
+        headers={"User-Agent": f"idpsync/{__version__}"},
+    )
