@@ -4,35 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 
 from idpsync.config import TargetOptions
 from idpsync.model import DirectoryState, DirUser
 from idpsync.store import Store
-from idpsync.targets import run_delivery
 from idpsync.targets.base import RemoteUser
 from idpsync.targets.reconcile_guard import ReconcileRefused, check, would_remove
 from tests.targets.conftest import directory, sqlite_store  # noqa: F401
-from tests.targets.scim_support import TOKEN, Directory, target_settings
+from tests.targets.scim_support import Directory
 from tests.targets.strict_scim import StrictScim
-from tests.targets.test_scim_strict import URL
 from tests.targets.test_scim_strict import deliver as plain_deliver
 
 
 async def deliver(store: Store, server: StrictScim, **kwargs: Any) -> Any:
-    allow = kwargs.pop("allow_deletes", False)
-    if not allow:
-        return await plain_deliver(store, server, **kwargs)
-    reconcile = kwargs.pop("reconcile", False)
-    settings = target_settings(URL, **kwargs)
-    transport = httpx.ASGITransport(app=server)
-    async with httpx.AsyncClient(
-        base_url=URL + "/", transport=transport, headers={"Authorization": f"Bearer {TOKEN}"}
-    ) as client:
-        return await run_delivery(
-            store, "scim", settings, client, reconcile=reconcile, allow_deletes=True
-        )
+    return await plain_deliver(store, server, **kwargs)
 
 
 def remote(uid: str, login: str, active: bool = True, ext: str | None = None) -> RemoteUser:

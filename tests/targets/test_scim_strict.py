@@ -22,7 +22,9 @@ URL = "http://scim.test/scim"
 
 async def deliver(store: Store, server: StrictScim, **kwargs: Any) -> Any:
     options = {
-        k: kwargs.pop(k) for k in list(kwargs) if k not in ("reconcile", "resume", "dry_run")
+        k: kwargs.pop(k)
+        for k in list(kwargs)
+        if k not in ("reconcile", "resume", "dry_run", "allow_deletes")
     }
     settings = target_settings(URL, **options)
     transport = httpx.ASGITransport(app=server)
