@@ -101,6 +101,7 @@ def test_pages_wide_and_on_a_phone(tmp_path: Path, browser: Browser, size: str) 
         expect(page.locator("a.user-link").first).to_have_text("user99")
         page.goto(f"{url}/users?q=user7")
         expect(page.locator("td.display-name", has_text="onerror")).to_have_text(HOSTILE_USER)
+        page.goto(f"{url}/users")
         _shot(page, "users", size)
 
         page.goto(f"{url}/groups")
