@@ -55,7 +55,9 @@ def sync(h: Harness, name: str = "hr") -> RunResult:
     done: list[RunResult] = []
 
     def go() -> None:
-        done.append(asyncio.run(run_sync(h.store, name, settings, build_source(h.loaded, settings))))
+        done.append(
+            asyncio.run(run_sync(h.store, name, settings, build_source(h.loaded, settings)))
+        )
 
     worker = threading.Thread(target=go)
     worker.start()
@@ -80,7 +82,9 @@ def fake_history(store: Store, name: str, last: str, runs: int = 8) -> int:
         )
     if last == "guarded":
         summary = {"users_deactivated": 42, "users_deleted": 0}
-        approvals.await_approval(store, name, run_id, "42 users to deactivate is over 10 %", summary, Plan())
+        approvals.await_approval(
+            store, name, run_id, "42 users to deactivate is over 10 %", summary, Plan()
+        )
     return run_id
 
 

@@ -52,7 +52,9 @@ def browser() -> Iterator[Browser]:
 
 def _page(browser: Browser, size: str, url: str, dialogs: list[str]) -> Page:
     width, height = SIZES[size]
-    page = browser.new_page(viewport={"width": width, "height": height}, timezone_id="Europe/Berlin")
+    page = browser.new_page(
+        viewport={"width": width, "height": height}, timezone_id="Europe/Berlin"
+    )
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     page.goto(f"{url}/login")
     page.fill("#username", "admin")
@@ -83,7 +85,10 @@ def test_pages_wide_and_on_a_phone(tmp_path: Path, browser: Browser, size: str) 
             expect(row.locator("progress")).to_have_css("accent-color", BARS[status])
         pinned = page.locator('#approvals .awaiting[data-awaiting="guarded"]')
         expect(pinned).to_contain_text("42 to deactivate")
-        above = "document.querySelector('#approvals').compareDocumentPosition(document.querySelector('table.connectors'))"
+        above = (
+            "document.querySelector('#approvals')"
+            ".compareDocumentPosition(document.querySelector('table.connectors'))"
+        )
         assert page.evaluate(above) & 4, "the approval is not pinned above the connectors"
         expect(page.locator("time").first).to_contain_text("GMT+1")  # the viewer's zone
         expect(page.locator('tr.connector[data-connector="hr"] svg.chart').first).to_be_visible()
