@@ -14,6 +14,7 @@ from idpsync.config import LoadedConfig, parse_config
 from idpsync.engine.plan import Plan
 from idpsync.sources.registry import build_source
 from idpsync.store import Store, approvals
+from idpsync.targets.state import TargetState
 from idpsync.web import create_app
 from tests.filedata import people, write
 from tests.service.support import Harness, config_text
@@ -33,13 +34,27 @@ def directory_doc(n: int = 120) -> dict[str, Any]:
     return doc
 
 
-def harness_with(tmp_path: Path, store: Store, names: tuple[str, ...] = ()) -> Harness:
+TARGETS = ("crm", "wiki")
+"""The targets of :func:`harness_with` with ``targets=True`` (never reachable: nothing delivers)."""
+
+
+def harness_with(
+    tmp_path: Path, store: Store, names: tuple[str, ...] = (), *, targets: bool = False
+) -> Harness:
     """The service over ``hr`` (a file source) plus connectors ``names`` (empty file sources)."""
     data = tmp_path / "people.json"
     if not data.exists():
         write(data, directory_doc())
     url = store.engine.url.render_as_string(hide_password=False)
     text = config_text(url, data)
+    if targets:
+        token = tmp_path / "target-token"
+        token.write_text("not-a-real-token-0123456789", encoding="utf-8")
+        for name in TARGETS:
+            text += (
+                f'\n[targets.{name}]\ntype = "scim"\nurl = "http://127.0.0.1:9/scim/v2"\n'
+                f'token = "file:{token}"\n'
+            )
     for name in names:
         other = write(tmp_path / f"{name}.json", people(0))
         text += f'\n[connectors.{name}.source]\ntype = "file"\npath = "{other}"\n'
@@ -91,8 +106,13 @@ def fake_history(store: Store, name: str, last: str, runs: int = 8) -> int:
 def status_harness(tmp_path: Path, store: Store) -> Harness:
     """``hr`` synced with the hostile directory plus one connector per status in its history."""
     names = tuple(s.replace("_", "") for s in STATUSES)
-    h = harness_with(tmp_path, store, names)
+    h = harness_with(tmp_path, store, names, targets=True)
     sync(h)
     for name, status in zip(names, STATUSES, strict=True):
         fake_history(store, name, status)
+    TargetState(store, "crm").row()
+    TargetState(store, "crm").update(cursor=60, status="ok")  # 60 of 120+ changes behind
+    down = TargetState(store, "wiki")
+    down.row()
+    down.update(status="down", failed_rounds=3, last_error="connection refused <b>x</b>")
     return h

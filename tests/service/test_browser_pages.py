@@ -92,6 +92,10 @@ def test_pages_wide_and_on_a_phone(tmp_path: Path, browser: Browser, size: str) 
         assert page.evaluate(above) & 4, "the approval is not pinned above the connectors"
         expect(page.locator("time").first).to_contain_text("GMT+1")  # the viewer's zone
         expect(page.locator('tr.connector[data-connector="hr"] svg.chart').first).to_be_visible()
+        down = page.locator('tr.target[data-target="wiki"]')
+        expect(down.locator(".status-down")).to_have_css("color", COLOURS["failed"])
+        expect(down.locator(".last-error")).to_have_text("connection refused <b>x</b>")
+        expect(page.locator('tr.target[data-target="crm"] svg.chart-lag')).to_be_visible()
         _shot(page, "dashboard", size)
         page.locator('tr.connector[data-connector="hr"] a.sync').click()
         dialog = page.locator("dialog[open]")
