@@ -6,6 +6,7 @@ sideways on the phone, every status has its colour, hostile IdP names stay text.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -104,7 +105,15 @@ def test_pages_wide_and_on_a_phone(tmp_path: Path, browser: Browser, size: str) 
         dialog.locator("button.cancel").click()
         expect(page.locator("dialog[open]")).to_have_count(0)
 
+        live = h.app.state.service.executor.state("succeeded")
+        live.running, live.phase, live.message = True, "fetch", "reading users"
+        live.done, live.total, live.phase_started = 250, 1000, time.time() - 10
+        cell = page.locator('[data-progress-text="succeeded"]')
+        expect(cell).to_contain_text("reading users · 250 / 1000 (25 %) · about 3")
+        expect(cell).to_contain_text("s left")
+        _shot(page, "dashboard-progress", size)
         page.goto(f"{url}/users?active=yes&sort=login&desc=true")
+        live.running = False
         expect(page.locator("#users-total")).to_have_text("118")
         expect(page.locator(".pager .count").first).to_have_text("1–50 of 118 users")
         expect(page.locator("a.user-link").first).to_have_text("user99")
