@@ -65,7 +65,10 @@ def line(title: str, points: list[Point]) -> Markup:
     def y(value: int) -> float:
         return round(HEIGHT - 4 - (HEIGHT - 8) * (value - low) / span, 1)
 
-    coords = [(round(i * step, 1), y(p.value)) for i, p in enumerate(points)]
+    if len(points) == 1:  # one run: a dot in the middle
+        coords = [(WIDTH / 2, y(points[0].value))]
+    else:
+        coords = [(round(i * step, 1), y(p.value)) for i, p in enumerate(points)]
     path = " ".join(f"{x},{yy}" for x, yy in coords)
     body = [f'<polyline class="chart-line" points="{path}"/>']
     for (x, yy), p in zip(coords, points, strict=True):
