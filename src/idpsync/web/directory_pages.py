@@ -9,6 +9,7 @@ Filters and the page travel in the query string, so every view is a link that ca
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -70,7 +71,7 @@ def users_page(
         desc=desc,
     )
     listing = queries.list_users(store, chosen, PAGE, page_offset(offset))
-    params = {**chosen.__dict__}
+    params = asdict(chosen)
     return render(
         request,
         "users.html",
