@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Locator, Page, expect, sync_playwright
 
 from idpsync.app.runner import RunResult, run_sync
 from idpsync.store import Store
@@ -54,6 +54,14 @@ def shot(page: Page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
+def sync_now(row: Locator) -> None:
+    """Press "Sync now" and confirm in its dialog (which states the counts first)."""
+    row.locator("a.sync").click()
+    dialog = row.locator("dialog[open]")
+    expect(dialog).to_contain_text("users of hr")
+    dialog.locator("button.confirm-sync").click()
+
+
 def test_admin_walkthrough(tmp_path: Path, page: Page) -> None:
     store = Store.open(f"sqlite:///{tmp_path / 'd.db'}")
     h = harness(tmp_path, store)
@@ -74,7 +82,7 @@ def test_admin_walkthrough(tmp_path: Path, page: Page) -> None:
         row = page.locator('tr.connector[data-connector="hr"]')
         h.data.unlink()
         os.mkfifo(h.data)  # the read waits for the test: the run is seen running
-        row.locator("button.sync").click()
+        sync_now(row)
         expect(row.locator(".progress-text")).to_contain_text("reading", timeout=90_000)
         shot(page, "02-sync-running")
         feed = threading.Thread(target=lambda: write(h.data, doc), daemon=True)
@@ -110,18 +118,19 @@ def test_admin_walkthrough(tmp_path: Path, page: Page) -> None:
 
         write(h.data, people(40, inactive=tuple(range(10))))
         page.goto(f"{url}/")
-        row.locator("button.sync").click()
+        sync_now(row)
         expect(row.locator(".status-guarded")).to_be_visible(timeout=90_000)
-        expect(row.locator(".awaiting")).to_contain_text("Awaiting approval")
-        expect(row.locator(".awaiting")).to_contain_text("10 to deactivate")
+        waiting = page.locator('#approvals .awaiting[data-awaiting="hr"]')  # pinned at the top
+        expect(waiting).to_contain_text("Awaiting approval")
+        expect(waiting).to_contain_text("10 to deactivate")
         shot(page, "07-guarded")
-        row.locator("a.approve").click()
+        waiting.locator("a.approve").click()
         page.click("#recheck")
         expect(page.locator("#check-result")).to_contain_text("10 users to deactivate")
         shot(page, "08-approval-rechecked")
         page.click("#confirm")
         expect(row.locator(".status-succeeded")).to_be_visible(timeout=90_000)
-        expect(row.locator(".awaiting")).to_have_count(0)
+        expect(waiting).to_have_count(0)
         shot(page, "09-approved")
         assert sum(not u["active"] for u in store.search_users(limit=1000)) == 10
     finally:

@@ -54,12 +54,23 @@ class RunProgress:
     done: int | None = None
     total: int | None = None
     started: float | None = None
+    phase_started: float | None = None
+    """When the current phase began (``time.time()``), for the estimate of the time left."""
     last_run_id: int | None = None
     last_status: str | None = None
     last_message: str | None = None
     runs_started: int = 0
     skipped: str | None = None
     """Why the last request to run did not run: ``locked`` or ``slot done``."""
+
+    def eta(self, at: float) -> float | None:
+        """Seconds left in the current phase at its pace so far; ``None`` when not countable."""
+        if not (self.running and self.total and self.done and self.phase_started):
+            return None
+        if self.done >= self.total:
+            return 0.0
+        pace = (at - self.phase_started) / self.done
+        return round(pace * (self.total - self.done), 1)
 
     def as_json(self) -> dict[str, Any]:
         """The state for the progress endpoint; ``percent`` when the phase is countable."""
@@ -75,6 +86,7 @@ class RunProgress:
             "done": self.done,
             "total": self.total,
             "percent": percent,
+            "eta_seconds": self.eta(time.time()),
             "last_run_id": self.last_run_id,
             "last_status": self.last_status,
             "last_message": self.last_message,
@@ -135,7 +147,7 @@ class Executor:
         if state.running:
             return None
         state.running, state.phase, state.message = True, "start", "waiting for the run lock"
-        state.done = state.total = None
+        state.done = state.total = state.phase_started = None
         started = time.monotonic()
         try:
             try:
@@ -192,6 +204,8 @@ class Executor:
         bind_connector(name)  # every log line of this run names the connector (and run id)
 
         def on_event(event: Event) -> None:
+            if event.phase != state.phase or state.phase_started is None:
+                state.phase_started = time.time()
             state.phase, state.message = event.phase, event.message
             state.done, state.total = event.done, event.total
 

@@ -71,7 +71,16 @@ def create_app(
     clock: Clock = utcnow,
 ) -> FastAPI:
     """The service app for a configuration and an open store."""
-    from idpsync.web import api, apidocs, approval, authorize, pages, revert
+    from idpsync.web import (
+        api,
+        apidocs,
+        approval,
+        authorize,
+        directory_pages,
+        display,
+        pages,
+        revert,
+    )
     from idpsync.web.errors import PageError, page_error
 
     settings = loaded.settings.service
@@ -84,6 +93,7 @@ def create_app(
         env=Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True)
     )
     templates.env.globals["version"] = __version__
+    display.install(templates.env)
     service = Service(loaded, store, executor, scheduler, templates)
 
     @asynccontextmanager
@@ -119,6 +129,7 @@ def create_app(
     app.include_router(api.router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(pages.router)
+    app.include_router(directory_pages.router)
     app.include_router(approval.router)
     app.include_router(revert.router)
     app.add_exception_handler(PageError, page_error)

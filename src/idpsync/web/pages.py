@@ -15,8 +15,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from idpsync.allowlist import allow_list
 from idpsync.engine import report
 from idpsync.store import approvals
-from idpsync.web import queries, signin
+from idpsync.web import charts, queries, signin
 from idpsync.web.api import connector_status, run_check, service, start
+from idpsync.web.app import Service
 from idpsync.web.auth import admin, csrf_token
 from idpsync.web.errors import PageError
 from idpsync.web.paging import page_offset
@@ -92,14 +93,46 @@ def logout(request: Request, csrf: CsrfField = "") -> Response:
 
 @router.get("/", response_class=HTMLResponse)
 def dashboard(request: Request) -> Response:
-    """Connectors (last and next run, progress) and targets."""
+    """Connectors (health, last and next run, progress, charts), approvals first, targets."""
     if (redirect := _need_admin(request)) is not None:
         return redirect
     svc = service(request)
     from idpsync.web.api import targets
 
     rows = [connector_status(svc, n) for n in svc.loaded.settings.connectors]
-    return _page(request, "dashboard.html", connectors=rows, targets=targets(request, "admin"))
+    for row in rows:
+        row["charts"] = charts.connector_charts(queries.run_history(svc.store, row["name"]))
+        row["confirm"] = sync_facts(svc, row["name"])
+    waiting = [row for row in rows if row["approval"]]
+    shown = targets(request, "admin")
+    return _page(
+        request,
+        "dashboard.html",
+        connectors=rows,
+        waiting=waiting,
+        targets=shown,
+        lag=charts.lag_bars(shown),
+    )
+
+
+def sync_facts(svc: Service, name: str) -> dict[str, Any]:
+    """What the "Sync now" confirmation states: the directory's counts and the newest plan."""
+    with svc.store.read() as conn:
+        counts = svc.store.counts(conn, name)
+    newest = queries.runs(svc.store, name, 1, 0)
+    guard = svc.loaded.connector(name).guard
+    return {"counts": counts, "newest": newest[0] if newest else None, "guard": guard}
+
+
+@router.get("/connectors/{name}/sync", response_class=HTMLResponse)
+def sync_confirm(request: Request, name: str) -> Response:
+    """The confirmation page of "Sync now" (what the dashboard's dialog shows, without script)."""
+    if (redirect := _need_admin(request)) is not None:
+        return redirect
+    svc = service(request)
+    if name not in svc.loaded.settings.connectors:
+        raise PageError(404, f"there is no connector named {name!r} in the configuration")
+    return _page(request, "sync_confirm.html", name=name, facts=sync_facts(svc, name))
 
 
 @router.post("/connectors/{name}/sync")
@@ -109,7 +142,7 @@ async def sync_form(
     csrf: CsrfField = "",
     dry_run: Annotated[bool, Form()] = False,
 ) -> Response:
-    """Start a sync from the dashboard."""
+    """Start a sync from the dashboard (after its confirmation) or a dry run."""
     _check_form(request, csrf)
     svc = service(request)
     if name not in svc.loaded.settings.connectors:
@@ -157,37 +190,6 @@ async def approve_form(request: Request, run_id: int, csrf: CsrfField = "") -> R
     return RedirectResponse(f"/connectors/{row['connector']}/approval", status_code=303)
 
 
-@router.get("/users", response_class=HTMLResponse)
-def users_page(request: Request, q: str = "", offset: int = 0) -> Response:
-    """User search."""
-    if (redirect := _need_admin(request)) is not None:
-        return redirect
-    offset = page_offset(offset)
-    rows = service(request).store.search_users(q or None, None, 50, offset)
-    return _page(request, "users.html", users=rows, q=q, offset=offset)
-
-
-@router.get("/users/{user_id}", response_class=HTMLResponse)
-def user_page(request: Request, user_id: int) -> Response:
-    """One user: source attributes, groups, manager, photo, change history."""
-    if (redirect := _need_admin(request)) is not None:
-        return redirect
-    found = queries.user_page(service(request).store, user_id) if 0 < user_id < 2**62 else None
-    if found is None:
-        raise PageError(404, f"there is no user {user_id}", "/users")
-    return _page(request, "user.html", u=found)
-
-
-@router.get("/groups", response_class=HTMLResponse)
-def groups_page(request: Request, q: str = "", offset: int = 0) -> Response:
-    """Group search."""
-    if (redirect := _need_admin(request)) is not None:
-        return redirect
-    offset = page_offset(offset)
-    rows = service(request).store.search_groups(q or None, None, 50, offset)
-    return _page(request, "groups.html", groups=rows, q=q, offset=offset)
-
-
 @router.get("/connectors/{name}/check", response_class=HTMLResponse)
 def check_page(request: Request, name: str) -> Response:
     """The connector check page (press the button to run it)."""
@@ -209,3 +211,11 @@ async def check_run(request: Request, name: str, csrf: CsrfField = "") -> Respon
     result = await asyncio.to_thread(run_check, svc, name)
     allowed = allow_list(svc.loaded, [name])
     return _page(request, "check.html", name=name, result=result, allowed=allowed)
+
+
+render = _page
+"""A page with the session's user and CSRF token (for the other page modules)."""
+need_admin = _need_admin
+"""A redirect to the login page when nobody is logged in, else ``None``."""
+check_form = _check_form
+"""Refuse a form post without a session or with a wrong CSRF token (:class:`PageError`)."""

@@ -15,6 +15,25 @@
     } catch (e) { return false; }
     return true;
   }
+  function duration(seconds) {
+    const whole = Math.round(seconds);
+    const h = Math.floor(whole / 3600), m = Math.floor((whole % 3600) / 60), s = whole % 60;
+    if (h) { return h + " h " + String(m).padStart(2, "0") + " min"; }
+    if (m) { return m + " min " + String(s).padStart(2, "0") + " s"; }
+    return s + " s";
+  }
+  // "reading people.json · 120 / 400 (30 %) · about 1 min 05 s left"
+  function describe(p) {
+    let text = p.message || p.phase || "running";
+    if (p.total) {
+      text += " · " + (p.done || 0) + " / " + p.total;
+      if (p.percent !== null) { text += " (" + Math.round(p.percent) + " %)"; }
+    }
+    if (p.eta_seconds !== null && p.eta_seconds !== undefined) {
+      text += " · about " + duration(p.eta_seconds) + " left";
+    }
+    return text;
+  }
   async function poll() {
     for (const bar of bars) {
       const name = bar.dataset.progress;
@@ -28,7 +47,7 @@
           wasRunning[name] = true;
           bar.className = "bar bar-running";  // the last run's colour is no longer news
           if (p.percent === null) { bar.removeAttribute("value"); } else { bar.value = p.percent; }
-          text.textContent = p.message;
+          text.textContent = describe(p);
         } else if (wasRunning[name] || String(p.last_run_id || "") !== bar.dataset.lastRun ||
                    drawnTooEarly(name, bar)) {
           window.location.reload();
