@@ -79,7 +79,7 @@ def show(result: ex.Explanation) -> None:
         line(out, f"nobody matches {printable(result.query)!r} in {result.connector}")
         if result.near:
             line(out, "did you mean:")
-            for name in result.near:
+            for name, _ in result.near:
                 line(out, f"  {printable(name)}")
         else:
             line(out, "no similar login, e-mail or name either")

@@ -86,8 +86,8 @@ class Explanation:
     """Whether the record was read from the IdP just now (``--live``)."""
     steps: list[Step] = field(default_factory=list)
     """The five steps, in order (empty when nobody matched)."""
-    near: list[str] = field(default_factory=list)
-    """Names close to the query, when nobody matched."""
+    near: list[tuple[str, str]] = field(default_factory=list)
+    """Users close to the query, when nobody matched: ``(description, IdP id)``."""
     directory_id: int | None = None
     """The directory user's row id, when there is one (for a link to their page)."""
 
@@ -113,7 +113,7 @@ class Explanation:
             "matched_by": self.matched_by,
             "live": self.live,
             "steps": [s.as_json() for s in self.steps],
-            "near_matches": self.near,
+            "near_matches": [{"user": label, "source_id": sid} for label, sid in self.near],
         }
 
 
@@ -145,12 +145,12 @@ def find(users: Sequence[Any], query: str) -> tuple[Any, str] | None:
     return None
 
 
-def near_matches(users: Iterable[Any], query: str, limit: int = 8) -> list[str]:
-    """Descriptions of users whose login, e-mail or display name is close to ``query``."""
+def near_matches(users: Iterable[Any], query: str, limit: int = 8) -> list[tuple[str, str]]:
+    """Users whose login, e-mail or display name is close to ``query``: (description, id)."""
     key = fold(query.strip())
-    scored: dict[str, float] = {}
+    scored: dict[tuple[str, str], float] = {}
     for user in users:
-        label = describe(user)
+        label = (describe(user), str(user.source_id))
         for value in (user.login, user.email, user.display_name, user.source_id):
             if not value:
                 continue

@@ -120,6 +120,9 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(pages.router)
     app.include_router(approval.router)
+    from idpsync.web import explain as explain_pages
+
+    app.include_router(explain_pages.router)
     app.add_exception_handler(PageError, page_error)
     app.include_router(authorize.router)
     apidocs.install(app)
