@@ -1,4 +1,4 @@
-"""``explain``: each step's verdict for the usual reasons someone is (not) synced; no run written."""
+"""``explain``: each step's verdict for the usual reasons someone is (not) synced; no run."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pytest
 
 from idpsync.app.explain import explain_live, explain_person
 from idpsync.config import LoadedConfig, Settings, TargetSettings
+from idpsync.config_policy import PolicySettings
 from idpsync.engine.explain import EXIT_NOT_SYNCED, EXIT_OK, EXIT_UNKNOWN, Explanation
 from idpsync.engine.policy import evaluate, scope_rule
-from idpsync.model import Membership, MemberKind, Snapshot, SourceGroup, SourceUser
-from idpsync.config_policy import PolicySettings
+from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources.file.reader import FileSource
 from idpsync.store import Store
 from idpsync.targets.state import FailureKey, TargetState, last_seq
