@@ -122,7 +122,9 @@ def test_collision_with_a_local_user(world: World) -> None:
         "plan": False,
         "targets": None,
     }
-    assert "already belongs to a local user" in step(result, "match").verdict
+    match = step(result, "match")
+    assert "already belongs to a local user" in match.verdict
+    assert match.facts == [("held by", "local user Chloe (directory user 1)")]
 
 
 def test_not_in_the_idp_any_more_and_unknown_people(world: World) -> None:

@@ -28,7 +28,7 @@ from idpsync.model import DirUser, Snapshot, SourceUser
 from idpsync.sources.base import Source
 from idpsync.sources.clean import normalise
 from idpsync.store import schema as t
-from idpsync.store.store import Store
+from idpsync.store.store import Store, fold
 
 
 class LiveReadFailed(Exception):
@@ -66,11 +66,12 @@ def explain_person(
         read = "just now, from the IdP (--live)" if fetched else _read_when(conn, connector, sid)
         result.directory_id = _row_id(conn, connector, sid)
         targets = _targets(conn, loaded, connector, sid)
+        holders = _holders(conn, connector, sid, user) if user is not None else []
     in_scope = user is not None and sid not in decision.policy.out_of_scope
     result.steps = [
         ex.found_step(user, how, read, directory=current.users.get(sid)),
         ex.scope_step(staged, decision, settings, sid),
-        ex.match_step(sid, decision, current.users, in_scope),
+        ex.match_step(sid, decision, current.users, in_scope, holders),
         ex.plan_step(sid, decision, current.users),
         ex.targets_step(True, targets),
     ]
@@ -163,6 +164,26 @@ def _read_when(conn: Connection, connector: str, sid: str) -> str:
         return "no run of this connector has read the IdP yet"
     what = "staged by" if run_id is not None else "the last run was"
     return f"{what} run {row.id} ({row.mode}, {row.status}, {_when(row.started_at)})"
+
+
+def _holders(conn: Connection, connector: str, sid: str, user: SourceUser) -> list[str]:
+    """Other directory users whose login or e-mail address is the person's (folded)."""
+    u = t.users.c
+    same = [u.login_key == fold(user.login)]
+    if user.email:
+        same.append(u.email_key == fold(user.email))
+    rows = conn.execute(
+        sa.select(u.id, u.login, u.connector)
+        .where(sa.or_(*same))
+        .where(sa.or_(u.connector.is_(None), u.connector != connector, u.source_id != sid))
+        .order_by(u.id)
+        .limit(5)
+    )
+    return [
+        f"{'local user' if r.connector is None else f'a user of connector {r.connector}'} "
+        f"{r.login} (directory user {r.id})"
+        for r in rows
+    ]
 
 
 def _row_id(conn: Connection, connector: str, sid: str) -> int | None:

@@ -235,9 +235,17 @@ def scope_step(snapshot: Snapshot, decision: Decision, settings: Any, sid: str |
 
 
 def match_step(
-    sid: str | None, decision: Decision, current: Mapping[str, DirUser], in_scope: bool
+    sid: str | None,
+    decision: Decision,
+    current: Mapping[str, DirUser],
+    in_scope: bool,
+    holders: Sequence[str] = (),
 ) -> Step:
-    """Step 3: the directory user the person is synced to, or why not (collisions)."""
+    """Step 3: the directory user the person is synced to, or why not (collisions).
+
+    ``holders``: directory users outside the person's record that hold their login or
+    e-mail address (a local user, another connector's user), for a collision's facts.
+    """
     title = "Matched"
     if sid is None:
         return Step("match", title, None, SKIPPED_STEP)
@@ -247,7 +255,8 @@ def match_step(
     )
     if skipped is not None:
         kept = f"; the directory keeps {describe(existing)} as it is" if existing else ""
-        return Step("match", title, False, f"not synced: {skipped.reason}{kept}")
+        facts = [("held by", holder) for holder in holders]
+        return Step("match", title, False, f"not synced: {skipped.reason}{kept}", facts)
     old = decision.relinks.get(sid)
     if old is not None:
         before = current.get(old)

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from idpsync.app.explain import explain_person
 from idpsync.engine.explain import Explanation
+from idpsync.textsafety import printable
 from idpsync.web.api import service
 from idpsync.web.auth import Reader, admin, csrf_token
 from idpsync.web.errors import PageError
@@ -32,6 +33,25 @@ STATE = {True: "ok", False: "failed", None: "neutral"}
 def _explain(request: Request, connector: str, q: str) -> Explanation:
     svc = service(request)
     return explain_person(svc.loaded, svc.store, connector, q)
+
+
+def _visible(result: Explanation) -> list[dict[str, Any]]:
+    r"""The steps with control, bidi and invisible characters shown as escapes (``\u202e``).
+
+    Jinja escapes markup; this also makes a name that only looks like another one visible.
+    """
+    return [
+        {
+            "key": s.key,
+            "title": s.title,
+            "mark": s.mark,
+            "state": STATE[s.ok],
+            "verdict": printable(s.verdict),
+            "facts": [(label, printable(value)) for label, value in s.facts],
+            "lines": [printable(text) for text in s.lines],
+        }
+        for s in result.steps
+    ]
 
 
 def _summary(result: Explanation) -> str:
@@ -64,7 +84,8 @@ async def explain_page(request: Request, connector: str = "", q: str = "") -> Re
         "q": q,
         "result": result,
         "summary": _summary(result) if result is not None and result.found else "",
-        "state": STATE,
+        "steps": _visible(result) if result is not None else [],
+        "near": [(printable(label), sid) for label, sid in result.near] if result else [],
     }
     return svc.templates.TemplateResponse(request, "explain.html", context)
 
