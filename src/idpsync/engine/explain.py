@@ -25,8 +25,8 @@ from typing import Any
 from idpsync.engine.decide import Decision
 from idpsync.engine.plan import Op, OpKind
 from idpsync.engine.policy import scope_rule
+from idpsync.engine.skeleton import fold
 from idpsync.model import DirUser, MemberKind, Membership, Snapshot, SourceUser
-from idpsync.store.store import fold
 
 EXIT_OK, EXIT_NOT_SYNCED, EXIT_USAGE, EXIT_UNKNOWN, EXIT_LIVE = 0, 1, 2, 3, 4
 """Exit codes of ``idpsync explain``: every step passed; a step failed (the person is not,
