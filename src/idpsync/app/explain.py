@@ -24,6 +24,7 @@ from idpsync.app.failures import failure_message
 from idpsync.app.runner import decide_in_store
 from idpsync.config import LoadedConfig
 from idpsync.engine import explain as ex
+from idpsync.engine.explain_targets import TargetFacts, targets_step
 from idpsync.model import DirUser, Snapshot, SourceUser
 from idpsync.sources.base import Source
 from idpsync.sources.clean import normalise
@@ -72,8 +73,8 @@ def explain_person(
         ex.found_step(user, how, read, directory=current.users.get(sid)),
         ex.scope_step(staged, decision, settings, sid),
         ex.match_step(sid, decision, current.users, in_scope, holders),
-        ex.plan_step(sid, decision, current.users),
-        ex.targets_step(True, targets),
+        ex.plan_step(sid, decision),
+        targets_step(True, targets),
     ]
     return result
 
@@ -194,9 +195,7 @@ def _row_id(conn: Connection, connector: str, sid: str) -> int | None:
     return int(value) if value is not None else None
 
 
-def _targets(
-    conn: Connection, loaded: LoadedConfig, connector: str, sid: str
-) -> list[ex.TargetFacts]:
+def _targets(conn: Connection, loaded: LoadedConfig, connector: str, sid: str) -> list[TargetFacts]:
     """Where each enabled target that follows ``connector`` stands for user ``sid``."""
     result = []
     for name, settings in sorted(loaded.settings.targets.items()):
@@ -219,7 +218,7 @@ def _targets(
             )
         ).scalar()
         result.append(
-            ex.TargetFacts(
+            TargetFacts(
                 name,
                 None if row is None else str(row.status),
                 cursor,
