@@ -63,7 +63,7 @@ def explain_person(
             return result
         sid = user.source_id if user is not None else directory.source_id  # type: ignore[union-attr]
         result.source_id, result.matched_by = sid, how
-        decision = decide_in_store(conn, store, connector, settings, staged)
+        decision = decide_in_store(conn, store, connector, settings, staged, current=current)
         read = "just now, from the IdP (--live)" if fetched else _read_when(conn, connector, sid)
         result.directory_id = _row_id(conn, connector, sid)
         targets = _targets(conn, loaded, connector, sid)

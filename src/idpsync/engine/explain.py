@@ -146,21 +146,32 @@ def find(users: Sequence[Any], query: str) -> tuple[Any, str] | None:
 
 
 def near_matches(users: Iterable[Any], query: str, limit: int = 8) -> list[tuple[str, str]]:
-    """Users whose login, e-mail or display name is close to ``query``: (description, id)."""
+    """Users whose login, e-mail or display name is close to ``query``: (description, id).
+
+    Close: the query is part of the value (or the other way round), or they are at least 60 %
+    alike (``difflib``'s ratio, with its cheap upper bounds checked first).
+    """
     key = fold(query.strip())
-    scored: dict[tuple[str, str], float] = {}
+    if not key:
+        return []
+    matcher = difflib.SequenceMatcher(None, "", key)  # the query is compared with every value
+    scored: dict[str, tuple[float, Any]] = {}
     for user in users:
-        label = (describe(user), str(user.source_id))
+        best = 0.0
         for value in (user.login, user.email, user.display_name, user.source_id):
             if not value:
                 continue
             folded = fold(value)
-            score = difflib.SequenceMatcher(None, key, folded).ratio()
-            if key and (key in folded or folded in key):
-                score = max(score, 0.8)
-            if score >= 0.6:
-                scored[label] = max(scored.get(label, 0.0), score)
-    return [label for label, _ in sorted(scored.items(), key=lambda x: (-x[1], x[0]))[:limit]]
+            if key in folded or folded in key:
+                best = max(best, 0.8)
+                continue
+            matcher.set_seq1(folded)
+            if matcher.real_quick_ratio() >= 0.6 and matcher.quick_ratio() >= 0.6:
+                best = max(best, matcher.ratio())
+        if best >= 0.6 and best > scored.get(user.source_id, (0.0, None))[0]:
+            scored[user.source_id] = (best, user)
+    ranked = sorted(scored.values(), key=lambda x: (-x[0], x[1].login))[:limit]
+    return [(describe(user), str(user.source_id)) for _, user in ranked]
 
 
 def describe(user: SourceUser | DirUser) -> str:
