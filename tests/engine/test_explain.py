@@ -196,6 +196,19 @@ def test_live_reads_the_idp_first_without_a_run(world: World) -> None:
     assert world.store.runs(limit=1000) == runs
 
 
+def test_live_when_the_idp_no_longer_knows_them(world: World) -> None:
+    world.sync()
+    world.users = [u for u in world.users if u["id"] != "u1"]
+    world.groups[0]["members"].remove("u1")
+    world.write()
+    live = asyncio.run(
+        explain_live(loaded(world), world.store, "hr", "ada", FileSource(world.path))
+    )
+    assert live.live and live.matched_by == "login (directory)"
+    assert verdicts(live)["found"] is False
+    assert step(live, "plan").lines == ["user.deactivate ada: missing from the IdP"]
+
+
 def test_scope_rule_names_the_rule_without_deciding() -> None:
     snap = Snapshot(
         [SourceUser("u1", "ada", attributes={"dept": "R&D"})],

@@ -15,7 +15,6 @@ OAuth token may save the new token, as any read does).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -43,28 +42,33 @@ def explain_person(
     person: str,
     *,
     fetched: Snapshot | None = None,
+    gone: str | None = None,
 ) -> ex.Explanation:
     """Explain ``person`` (IdP id, login, e-mail or display name) of ``connector``.
 
     ``fetched``: the person as the IdP returned them just now (``--live``), used instead of
-    the staged record. An unknown connector is a :class:`~idpsync.config.ConfigError`.
+    the staged record; ``gone``: the IdP id the IdP said just now it does not know (its staged
+    record is left out). An unknown connector is a :class:`~idpsync.config.ConfigError`.
     """
     settings = loaded.connector(connector)
-    result = ex.Explanation(connector, person, live=fetched is not None)
+    live = fetched is not None or gone is not None
+    result = ex.Explanation(connector, person, live=live)
     with store.read() as conn:
         staged = store.load_stage(conn, connector)
         if fetched is not None and fetched.users:
             staged = ex.with_fetched(staged, fetched)
+        elif gone is not None:
+            staged = ex.without(staged, gone)
         current = store.load_directory(conn, connector)
         user, how, directory = _identify(staged, current.users, person, fetched)
-        if user is None and directory is None:
-            pool: list[Any] = [*staged.users, *current.users.values()]
-            result.near = list(dict.fromkeys(ex.near_matches(pool, person)))
+        anchor = user if user is not None else directory
+        if anchor is None:
+            result.near = ex.near_matches([*staged.users, *current.users.values()], person)
             return result
-        sid = user.source_id if user is not None else directory.source_id  # type: ignore[union-attr]
+        sid = anchor.source_id
         result.source_id, result.matched_by = sid, how
         decision = decide_in_store(conn, store, connector, settings, staged, current=current)
-        read = "just now, from the IdP (--live)" if fetched else _read_when(conn, connector, sid)
+        read = "just now, from the IdP (--live)" if live else _read_when(conn, connector, sid)
         result.directory_id = _row_id(conn, connector, sid)
         targets = _targets(conn, loaded, connector, sid)
         holders = _holders(conn, connector, sid, user) if user is not None else []
@@ -84,8 +88,8 @@ async def explain_live(
 ) -> ex.Explanation:
     """Read ``person`` from the IdP first (as ``sync-user`` does), then explain; no run written.
 
-    Raises :class:`LiveReadFailed` when the IdP cannot be read. A person the IdP does not know
-    is explained from the store (step 1 then says they are not in the IdP).
+    Raises :class:`LiveReadFailed` when the IdP cannot be read. When the IdP does not know the
+    person, their staged record is left out: the steps say what the next run does then.
     """
     lookup = _lookup_key(loaded, store, connector, person)
     try:
@@ -96,23 +100,8 @@ async def explain_live(
         await source.aclose()
     snap = normalise(found) if found is not None else None
     if snap is None or not snap.users:
-        return _without(explain_person(loaded, store, connector, person), lookup)
+        return explain_person(loaded, store, connector, person, gone=lookup)
     return explain_person(loaded, store, connector, person, fetched=snap)
-
-
-def _without(result: ex.Explanation, lookup: str) -> ex.Explanation:
-    """An explanation where the live read found nobody: step 1 says so."""
-    result.live = True
-    if result.steps and result.steps[0].ok:
-        result.steps[0] = ex.Step(
-            "found",
-            "Found in the IdP",
-            False,
-            f"the IdP does not know {lookup!r} any more (read just now); the staged record "
-            "is from an earlier run",
-            result.steps[0].facts,
-        )
-    return result
 
 
 def _lookup_key(loaded: LoadedConfig, store: Store, connector: str, person: str) -> str:

@@ -201,6 +201,13 @@ def with_fetched(staged: Snapshot, fetched: Snapshot) -> Snapshot:
     return Snapshot(users, list(groups.values()), edges)
 
 
+def without(staged: Snapshot, sid: str) -> Snapshot:
+    """The staged mirror without one user and their membership edges (the IdP dropped them)."""
+    users = [u for u in staged.users if u.source_id != sid]
+    edges = [e for e in staged.memberships if not _is_user_edge(e, sid)]
+    return Snapshot(users, list(staged.groups), edges)
+
+
 def found_step(
     user: SourceUser | None, how: str | None, read: str, *, directory: DirUser | None
 ) -> Step:
@@ -212,7 +219,7 @@ def found_step(
             "found",
             title,
             False,
-            "not in the IdP's last read: the IdP no longer lists this person "
+            "not in the IdP's data: the IdP no longer lists this person "
             "(or the connector's read does not reach them)",
             [*facts, ("read", read)],
         )
