@@ -172,6 +172,10 @@ def test_targets_pending_delivered_and_rejected(world: World) -> None:
     assert "never ran" in pending.lines[0]
     state = TargetState(world.store, "app")
     state.row()
+    state.update(status="down", last_error="connection refused")
+    down = step(explain(world, "ada", **scim), "targets")
+    assert down.ok is False and "the target is down (connection refused)" in down.lines[0]
+    state.update(status="ok", last_error=None)
     state.update(cursor=last_seq(world.store))
     state.set_remote_id("user", "hr", "u1", "remote-1")
     delivered = step(explain(world, "ada", **scim), "targets")
