@@ -17,6 +17,7 @@ from idpsync.cli import (  # noqa: F401  (each module registers its commands)
     config_init,
     directory,
     emulate,
+    explain,
     network,
     serve,
     sync,

@@ -196,6 +196,45 @@ def _scope(
     return everyone & members
 
 
+def scope_rule(snapshot: Snapshot, settings: PolicySettings, source_id: str) -> str:
+    """Which rule puts the user ``source_id`` in scope, in words (for ``idpsync explain``).
+
+    Only reports: :func:`evaluate` decides. Meant for a user :func:`evaluate` kept in scope;
+    it names the required group they belong to (directly or through nested groups) and the
+    filters they passed.
+    """
+    user = next((u for u in snapshot.users if u.source_id == source_id), None)
+    parts = [_group_rule(snapshot, settings, source_id)]
+    includes = [(i, r) for i, r in enumerate(settings.user_filters, 1) if r.action == "include"]
+    if user is not None and includes:
+        number = next((i for i, r in includes if filter_matches(r, user)), None)
+        rule = settings.user_filters[number - 1] if number else None
+        if rule is not None:
+            parts.append(f"matches include filter #{number} ({rule.field} {rule.op})")
+    if any(r.action == "exclude" for r in settings.user_filters):
+        parts.append("matches no exclude filter")
+    return "; ".join(parts)
+
+
+def _group_rule(snapshot: Snapshot, settings: PolicySettings, source_id: str) -> str:
+    if not settings.required_groups:
+        return "no required groups: every user of the IdP is in scope"
+    groups = {g.source_id: g for g in snapshot.groups}
+    for wanted in settings.required_groups:
+        roots = (
+            {wanted}
+            if wanted in groups
+            else {g.source_id for g in groups.values() if _fold(g.name) == _fold(wanted)}
+        )
+        if source_id in _members(roots, snapshot.memberships, transitive=False):
+            return f"direct member of required group {wanted!r}"
+        if settings.transitive and source_id in _members(
+            roots, snapshot.memberships, transitive=True
+        ):
+            return f"member of required group {wanted!r} through nested groups (transitive)"
+    return "not found in any required group"
+
+
 def _members(roots: set[str], edges: Iterable[Membership], *, transitive: bool) -> set[str]:
     children: dict[str, list[Membership]] = {}
     for edge in edges:

@@ -132,6 +132,9 @@ def create_app(
     app.include_router(directory_pages.router)
     app.include_router(approval.router)
     app.include_router(revert.router)
+    from idpsync.web import explain as explain_pages
+
+    app.include_router(explain_pages.router)
     app.add_exception_handler(PageError, page_error)
     app.include_router(authorize.router)
     apidocs.install(app)
