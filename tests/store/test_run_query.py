@@ -123,7 +123,7 @@ def test_runs_before_run_objects_are_read_from_the_report(world: World) -> None:
 
 
 def test_filter_refuses_unknown_values() -> None:
-    with pytest.raises(ValueError, match="unknown operation 'user.explode'"):
+    with pytest.raises(ValueError, match=r"unknown operation 'user\.explode'"):
         RunFilter.of(None, ["user.explode"], None)
     with pytest.raises(ValueError, match="unknown outcome"):
         RunFilter.of(None, None, "vanished")

@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from idpsync.engine import report
 from idpsync.engine.plan import OpKind
 from idpsync.store import schema as t
 from idpsync.store.store import Store
@@ -305,3 +306,18 @@ def changed_fields(entry: Mapping[str, Any]) -> list[tuple[str, str, str]]:
         if old != new and (old not in (None, "", [], {}) or new not in (None, "", [], {})):
             found.append((name, shown(old), shown(new)))
     return found
+
+
+def full_report(store: Store, row: Mapping[str, Any]) -> dict[str, Any]:
+    """The whole report of a run (every change, skipped objects, warnings) as one document.
+
+    The shape of :mod:`idpsync.engine.report`, for ``GET /api/runs/{id}`` and
+    ``idpsync runs show RUN --format json``.
+    """
+    stored = dict(row.get("report") or {})
+    stored.pop("planned", None)
+    entries = [
+        {k: e[k] for k in ("op", "source_id", "key", "reason", "before", "after")}
+        for e in stream(store, row, RunFilter())
+    ]
+    return report.build(report.run_facts(dict(row)), entries, stored)

@@ -71,7 +71,7 @@ def create_app(
     clock: Clock = utcnow,
 ) -> FastAPI:
     """The service app for a configuration and an open store."""
-    from idpsync.web import api, apidocs, approval, authorize, pages
+    from idpsync.web import api, apidocs, approval, authorize, pages, run_browser
     from idpsync.web.errors import PageError, page_error
 
     settings = loaded.settings.service
@@ -120,6 +120,8 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(pages.router)
     app.include_router(approval.router)
+    app.include_router(run_browser.router)
+    app.include_router(run_browser.api_router)
     app.add_exception_handler(PageError, page_error)
     app.include_router(authorize.router)
     apidocs.install(app)
