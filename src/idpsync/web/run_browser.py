@@ -8,10 +8,8 @@ All reads go through :mod:`idpsync.store.run_query`.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -19,7 +17,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from idpsync.engine import report
-from idpsync.store import approvals, run_query
+from idpsync.store import approvals, run_export, run_query
 from idpsync.store.run_query import RunFilter
 from idpsync.web.api import service
 from idpsync.web.auth import Reader, admin, csrf_token
@@ -38,21 +36,6 @@ FOLD_AT = 80
 SearchText = Annotated[str, Query(max_length=200)]
 Ops = Annotated[list[str] | None, Query(max_length=20)]
 Outcome = Annotated[str, Query(max_length=20)]
-
-EXPORT_COLUMNS = (
-    "run",
-    "position",
-    "outcome",
-    "op",
-    "object_type",
-    "source_id",
-    "key",
-    "reason",
-    "fields",
-    "before",
-    "after",
-)
-"""The CSV export's columns (``fields``: the changed fields, ``before``/``after``: JSON)."""
 
 
 def _run_row(request: Request, run_id: int) -> dict[str, Any] | None:
@@ -145,60 +128,18 @@ def run_page(
     return service(request).templates.TemplateResponse(request, "run.html", context)
 
 
-def csv_cell(value: str) -> str:
-    """A cell a spreadsheet shows as text: a leading ``= + - @`` (a formula) gets a ``'``."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
-def csv_lines(run_id: int, entries: Iterator[dict[str, Any]]) -> Iterator[str]:
-    """The CSV export, a header and one line per entry (values as text, real Unicode)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(EXPORT_COLUMNS)
-    for entry in entries:
-        fields = ";".join(name for name, _old, _new in run_query.changed_fields(entry))
-        values = [
-            str(run_id),
-            str(entry["seq"]),
-            entry["outcome"],
-            entry["op"] or "",
-            entry["object_type"],
-            entry["source_id"],
-            entry["key"] or "",
-            entry["reason"],
-            fields,
-            run_query.shown(entry["before"]),
-            run_query.shown(entry["after"]),
-        ]
-        writer.writerow([csv_cell(v) for v in values])
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-
-
-def json_chunks(row: Mapping[str, Any], entries: Iterator[dict[str, Any]]) -> Iterator[str]:
-    """The JSON export: ``{"run": {...}, "entries": [...]}``, written an entry at a time."""
-    facts = json.dumps(report.run_facts(dict(row)), default=str, ensure_ascii=False)
-    yield f'{{"run": {facts},\n "entries": ['
-    comma = ""
-    for entry in entries:
-        yield comma + "\n  " + json.dumps(entry, default=str, ensure_ascii=False)
-        comma = ","
-    yield "\n]}\n"
-
-
 def _export(row: dict[str, Any], request: Request, filt: RunFilter, kind: str) -> Response:
     entries = run_query.stream(service(request).store, row, filt)
     name = f"run-{row['id']}.{kind}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     if kind == "csv":
         return StreamingResponse(
-            csv_lines(int(row["id"]), entries),
+            run_export.csv_lines(int(row["id"]), entries),
             media_type="text/csv; charset=utf-8",
             headers=headers,
         )
     return StreamingResponse(
-        json_chunks(row, entries), media_type="application/json", headers=headers
+        run_export.json_chunks(row, entries), media_type="application/json", headers=headers
     )
 
 
@@ -259,7 +200,7 @@ def run_entries(
 
 
 @api_router.get("/runs/{run_id}/export.{kind}")
-def run_export(
+def api_run_export(
     request: Request,
     run_id: int,
     kind: str,
