@@ -1,4 +1,4 @@
-"""``idpsync runs show RUN``: tables by default, JSON and CSV for scripts, the run page's filters."""
+"""``idpsync runs show RUN``: tables by default, JSON and CSV for scripts, the page's filters."""
 
 from __future__ import annotations
 
