@@ -141,7 +141,12 @@ def _table(outcome: str, entries: list[dict[str, Any]], total: int, status: str)
     table = Table(*columns, title=f"{title} ({total:,})", title_justify="left")
     for e in entries:
         key = f"{e['key']} ({e['source_id']})" if e["key"] != e["source_id"] else e["key"]
-        row = [str(e["seq"]), cell(e["op"] or e["object_type"]), cell(key), cell(e["reason"])]
+        row: list[Text | str] = [
+            str(e["seq"]),
+            cell(e["op"] or e["object_type"]),
+            cell(key),
+            cell(e["reason"]),
+        ]
         table.add_row(*row, *([_fields(e)] if changes else []))
     return table
 

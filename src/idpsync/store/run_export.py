@@ -80,3 +80,17 @@ def json_chunks(
         yield comma + "\n  " + dumps(entry)
         comma = ","
     yield "\n]}\n"
+
+
+def chunked(parts: Iterable[str], size: int = 64 * 1024) -> Iterator[str]:
+    """``parts`` joined into pieces of about ``size`` characters (fewer, larger writes)."""
+    pending: list[str] = []
+    length = 0
+    for part in parts:
+        pending.append(part)
+        length += len(part)
+        if length >= size:
+            yield "".join(pending)
+            pending, length = [], 0
+    if pending:
+        yield "".join(pending)

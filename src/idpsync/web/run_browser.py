@@ -134,12 +134,14 @@ def _export(row: dict[str, Any], request: Request, filt: RunFilter, kind: str) -
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     if kind == "csv":
         return StreamingResponse(
-            run_export.csv_lines(int(row["id"]), entries),
+            run_export.chunked(run_export.csv_lines(int(row["id"]), entries)),
             media_type="text/csv; charset=utf-8",
             headers=headers,
         )
     return StreamingResponse(
-        run_export.json_chunks(row, entries), media_type="application/json", headers=headers
+        run_export.chunked(run_export.json_chunks(row, entries)),
+        media_type="application/json",
+        headers=headers,
     )
 
 
