@@ -95,7 +95,7 @@ async def measure(
         data = {"csrf": csrf.group(1), "username": "admin", "password": PASSWORD}
         assert (await web.post("/login", data=data)).status_code == 303
         for run_id in ids:
-            asks = {
+            asks: dict[str, dict[str, Any]] = {
                 "first page": {},
                 "last page": {"offset": n - 50},
                 "search 'user1234'": {"q": "user1234"},
