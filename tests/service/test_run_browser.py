@@ -171,3 +171,34 @@ def test_run_page_in_a_browser(tmp_path: Path, browser_page: Page) -> None:
     finally:
         server.stop()
         store.close()
+
+
+POLICY = """
+[connectors.hr.policy]
+user_filters = [{ action = "exclude", field = "login", op = "equals", value = "user7" }]
+"""
+
+
+async def test_left_out_objects_are_listed_with_their_rule(tmp_path: Path, store: Store) -> None:
+    h = harness(tmp_path, store, extra=POLICY)
+    doc = people(12, groups=2)
+    doc["users"][2]["login"] = "USER1"  # two IdP users claim the login user1
+    doc["users"][9]["login"] = "bad\u200blogin"
+    run_id = await asyncio.to_thread(_sync, h, doc)
+    async with h.client() as web:
+        await login(web)
+        page = (await web.get(f"/runs/{run_id}")).text
+        assert 'id="tab-out_of_scope"' in page and 'id="tab-collided"' in page
+        out = (await web.get(f"/runs/{run_id}", params={"outcome": "out_of_scope"})).text
+        assert "user7" in out and "excluded by user filter #1 (login equals)" in out
+        assert out.count('<tr class="op ') == 1
+    async with h.api() as api:
+        answer = (
+            await api.get(f"/api/runs/{run_id}/entries", params={"outcome": "collided"})
+        ).json()
+        assert {e["source_id"] for e in answer["entries"]} == {"id-1", "id-2"}
+        assert answer["outcomes"]["out_of_scope"] == 1
+        skipped = (
+            await api.get(f"/api/runs/{run_id}/entries", params={"outcome": "skipped"})
+        ).json()
+        assert [e["source_id"] for e in skipped["entries"]] == ["id-9"]

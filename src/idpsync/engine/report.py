@@ -87,10 +87,9 @@ def left_out(decision: Decision, snapshot: Snapshot) -> list[dict[str, Any]]:
     policy = decision.policy
     logins = {u.source_id: u.login for u in snapshot.users}
     names = {g.source_id: g.name for g in snapshot.groups}
-    cut = decision.collided_from if decision.collided_from >= 0 else len(policy.skipped)
     found = [
-        _left("collided" if i >= cut else "skipped", s.kind, s.source_id, s.key, s.reason)
-        for i, s in enumerate(policy.skipped)
+        _left("collided" if s.collided else "skipped", s.kind, s.source_id, s.key, s.reason)
+        for s in policy.skipped
     ]
     found += [
         _left("out_of_scope", "user", sid, logins.get(sid, sid), why)
