@@ -180,12 +180,10 @@ def _counts(
     conn: Connection, row: Mapping[str, Any], q: str
 ) -> tuple[dict[str, int], dict[str, int]]:
     searched = RunFilter(q)
-    legacy = [e for e in _legacy_all(row) if _legacy_match(e, q)]
     ops: dict[str, int] = {}
     if "planned" in (row.get("report") or {}):
-        for e in legacy:
-            if e["outcome"] == "planned":
-                ops[e["op"]] = ops.get(e["op"], 0) + 1
+        for e in _legacy_entries(row, searched):
+            ops[e["op"]] = ops.get(e["op"], 0) + 1
     else:
         table, base = _source(row, "changed")
         query = sa.select(table.c.op, sa.func.count()).where(*_where(row, searched, table, base))
@@ -194,10 +192,10 @@ def _counts(
     conds = _where(row, searched, t.run_objects, [c.run_id == row["id"], c.outcome != "planned"])
     query = sa.select(c.outcome, sa.func.count()).where(*conds).group_by(c.outcome)
     left = {str(outcome): int(n) for outcome, n in conn.execute(query)}
-    if not left and not _has_objects(conn, row):
-        for e in legacy:
-            if e["outcome"] != "planned":
-                left[e["outcome"]] = left.get(e["outcome"], 0) + 1
+    if not left and not _has_objects(conn, row):  # a run recorded before run_objects
+        for outcome in LEFT_OUT:
+            if n := len(_legacy_entries(row, RunFilter(q, (), outcome))):
+                left[outcome] = n
     return ops, {"changed": sum(ops.values()), **left}
 
 
