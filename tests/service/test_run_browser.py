@@ -25,6 +25,12 @@ from tests.filedata import people, write
 from tests.service.support import PASSWORD, Harness, harness, login, serve_in_thread
 from tests.service.test_browser import ARGS, CHROMIUM, SHOTS
 
+POLICY = """
+[connectors.hr.policy]
+user_filters = [{ action = "exclude", field = "login", op = "equals", value = "user7" }]
+"""
+
+
 LONG = "Ünïcode " * 30
 
 
@@ -116,7 +122,7 @@ def _shot(page: Page, name: str) -> None:
 def test_run_page_in_a_browser(tmp_path: Path, browser_page: Page) -> None:
     page = browser_page
     store = Store.open(f"sqlite:///{tmp_path / 'd.db'}")
-    h = harness(tmp_path, store)
+    h = harness(tmp_path, store, extra=POLICY)  # user7 is out of scope
     done: list[tuple[int, int]] = []  # Playwright's loop runs in this thread: sync in another
     worker = threading.Thread(target=lambda: done.append(two_runs(h)))
     worker.start()
@@ -131,11 +137,11 @@ def test_run_page_in_a_browser(tmp_path: Path, browser_page: Page) -> None:
         page.fill("#password", PASSWORD)
         page.click("#login")
         page.goto(f"{url}/runs/{first}")
-        expect(page.locator("#range")).to_contain_text("1–50 of 243")
+        expect(page.locator("#range")).to_contain_text("1–50 of 241")
         page.click("#page-next")
-        expect(page.locator("#range")).to_contain_text("51–100 of 243")
+        expect(page.locator("#range")).to_contain_text("51–100 of 241")
         page.click("#page-last")
-        expect(page.locator("#range")).to_contain_text("201–243 of 243")
+        expect(page.locator("#range")).to_contain_text("201–241 of 241")
 
         page.goto(f"{url}/runs/{second}")
         expect(page.locator("tr.op-user-update")).to_have_count(3)
@@ -165,18 +171,18 @@ def test_run_page_in_a_browser(tmp_path: Path, browser_page: Page) -> None:
         fold.locator("summary").click()
         expect(fold.locator(".val")).to_have_text(LONG.strip())
         _shot(page, "21-run-browser-filtered-1366")
+        page.click("#tab-out_of_scope")
+        expect(page.locator("tr.op")).to_have_count(1)
+        expect(page.locator("tr.op .reason")).to_have_text(
+            "excluded by user filter #1 (login equals)"
+        )
+        _shot(page, "23-run-browser-out-of-scope-1366")
         page.set_viewport_size({"width": 390, "height": 844})
         _shot(page, "22-run-browser-390")
         assert dialogs == []
     finally:
         server.stop()
         store.close()
-
-
-POLICY = """
-[connectors.hr.policy]
-user_filters = [{ action = "exclude", field = "login", op = "equals", value = "user7" }]
-"""
 
 
 async def test_left_out_objects_are_listed_with_their_rule(tmp_path: Path, store: Store) -> None:
