@@ -140,6 +140,7 @@ def test_run_page_in_a_browser(tmp_path: Path, browser_page: Page) -> None:
         expect(page.locator("#range")).to_contain_text("1–50 of 241")
         page.click("#page-next")
         expect(page.locator("#range")).to_contain_text("51–100 of 241")
+        _shot(page, "19-run-browser-page-2-1366")
         page.click("#page-last")
         expect(page.locator("#range")).to_contain_text("201–241 of 241")
 
