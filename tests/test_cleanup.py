@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from idpsync.engine.plan import OpKind
-from idpsync.store import Store
+from idpsync.store import Store, run_query
 from idpsync.store import schema as t
 from tests.world import World, person
 
@@ -149,4 +149,5 @@ def test_guarded_dry_run_and_report_are_recorded(world: World) -> None:
     assert world.rows()["ada"]["active"]
     run = world.store.run(result.run_id)
     assert run is not None
-    assert run["report"]["planned"][0]["op"] == "user.deactivate"
+    planned = run_query.page(world.store, run, run_query.RunFilter(), 10, 0).entries
+    assert planned[0]["op"] == "user.deactivate" and planned[0]["outcome"] == "planned"

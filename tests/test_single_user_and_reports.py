@@ -101,13 +101,16 @@ user_filters = [{{ action = "exclude", field = "login", op = "equals", value = "
     assert planned["out_of_scope"] == 1
     assert planned["users"][0]["reason"] == "new in the IdP"
     assert world.rows() == {}
-    shown = cli.invoke(app, ["runs", "show", str(planned["run"]["id"]), "-c", str(config)])
+    shown = cli.invoke(
+        app, ["runs", "show", str(planned["run"]["id"]), "--format", "report", "-c", str(config)]
+    )
     assert shown.exit_code == 0, shown.output
     again = json.loads(shown.stdout)
     assert again["users"] == planned["users"] and again["skipped"] == planned["skipped"]
     real = cli.invoke(app, ["sync", "hr", "--json", "-c", str(config)])
     run_id = json.loads(real.stdout)["hr"]["run_id"]
-    shown = json.loads(cli.invoke(app, ["runs", "show", str(run_id), "-c", str(config)]).stdout)
+    shown = cli.invoke(app, ["runs", "show", str(run_id), "-f", "report", "-c", str(config)])
+    shown = json.loads(shown.stdout)
     assert [e["op"] for e in shown["users"]] == [OpKind.CREATE_USER.value]
     assert shown["users"][0]["reason"] == "new in the IdP"
     assert {s["source_id"] for s in shown["skipped"]} == {"u1", "u4"}

@@ -54,7 +54,7 @@ from idpsync.model import DirectoryState, MemberKind, Snapshot
 from idpsync.sources.base import DeltaResult, Event, Progress, Source, no_progress
 from idpsync.sources.clean import normalise
 from idpsync.sources.registry import preset
-from idpsync.store import approvals, marks
+from idpsync.store import approvals, marks, run_objects
 from idpsync.store.apply import apply_plan
 from idpsync.store.store import Store, now
 
@@ -247,6 +247,7 @@ def _stage_plan_apply(
 ) -> RunResult:
     result = RunResult(run_id, "running", complete=snap.complete)
     result.message = "; ".join(snap.incomplete_reasons)
+    left: list[dict[str, Any]] = []  # what the run did not sync, for the run page
     try:
         with store.transaction() as conn:
             lock(conn, name)
@@ -264,6 +265,7 @@ def _stage_plan_apply(
             decision = decide_in_store(conn, store, name, settings, staged)
             result.plan = decision.plan
             result.details = report.details(decision)
+            left = report.left_out(decision, staged)
             timings["plan_seconds"] = round(time.monotonic() - mark, 3)
             previous_run, previous_users = marks.last_good_read(conn, name)
             guard.check(
@@ -303,6 +305,7 @@ def _stage_plan_apply(
                 if source.saved_state is not None:
                     store.set_connector_state(conn, name, source.saved_state)
             timings["apply_seconds"] = round(time.monotonic() - mark, 3)
+            run_objects.record(conn, run_id, (), left)
             result.status = outcome.read_status(snap)
             if snap.complete and (allow_deletes or allow_invariants):
                 approvals.settle(conn, name, run_id, "approved")
@@ -342,6 +345,7 @@ def _stage_plan_apply(
     if result.status in ("dry_run", "guarded"):
         result.stats = _stats(source, timings)
         planned = [report.op_entry(op) for op in result.plan.ops]
+        run_objects.record_apart(store, run_id, planned, left)
         store.finish_run(
             run_id,
             result.status,
@@ -349,7 +353,7 @@ def _stage_plan_apply(
             summary=result.summary(),
             stats=result.stats,
             message=result.message or None,
-            report={**result.details, "planned": planned},
+            report=result.details,
         )
     progress(Event("done", result.status))
     return result

@@ -23,6 +23,7 @@ from idpsync.cli.common import (
     out,
 )
 from idpsync.cli.listing import (
+    TABLE_ROWS,
     AllOption,
     LimitOption,
     OffsetOption,
@@ -30,13 +31,21 @@ from idpsync.cli.listing import (
     row_limit,
     write_array,
 )
+from idpsync.cli.run_show import (
+    Format,
+    FormatOption,
+    OpOption,
+    OutcomeOption,
+    UserOption,
+    show_run,
+)
 from idpsync.cli.safe_output import cell, print_json
 from idpsync.config import (
     LoadedConfig,
 )
-from idpsync.engine import report
 from idpsync.store import listing
 from idpsync.store.local import set_locally_disabled
+from idpsync.store.run_query import RunFilter
 from idpsync.textsafety import printable
 
 STATUS_STYLE = {"succeeded": "green", "partial": "bold yellow", "failed": "red", "guarded": "red"}
@@ -51,7 +60,15 @@ def runs(
     run_id: Annotated[
         int | None, typer.Argument(help="With 'show' or 'revert': the run's id.")
     ] = None,
-    limit: Annotated[int, typer.Option(min=1, max=10000, help="How many runs.")] = 20,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="How many runs (default 20); with 'show': rows per table (default "
+            f"{TABLE_ROWS}; json and csv: all).",
+            show_default=False,
+        ),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="With 'revert': plan only; change nothing.")
     ] = False,
@@ -69,9 +86,18 @@ def runs(
     ] = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
+    user: UserOption = None,
+    op: OpOption = None,
+    outcome: OutcomeOption = None,
+    fmt: FormatOption = Format.TABLE,
+    offset: OffsetOption = 0,
+    all_rows: AllOption = False,
 ) -> None:
-    """Show the history of sync runs, newest first; ``runs show RUN`` prints one run's report.
+    """Show the history of sync runs, newest first; ``runs show RUN`` shows one run.
 
+    ``runs show RUN`` prints the run's changes (only the fields each one changes) and the
+    objects it left out with the reason, filtered by ``--user`` (login, e-mail, name or
+    group), ``--op`` and ``--outcome``; ``--format json|csv`` streams every matching entry.
     ``runs revert RUN`` undoes an applied run as a new run (objects changed since are left as
     they are and listed); exit 4 when a guard or an invariant refuses it.
     """
@@ -95,10 +121,23 @@ def runs(
         if run_id is None:
             err.print("usage: idpsync runs show RUN")
             raise typer.Exit(EXIT_USAGE)
-        _show_run(loaded, run_id)
+        try:
+            filt = RunFilter.of(user, op, outcome)
+        except ValueError as exc:
+            err.print(str(exc), markup=False)
+            raise typer.Exit(EXIT_USAGE) from None
+        fmt = Format.JSON if as_json and fmt is Format.TABLE else fmt
+        shown = row_limit(limit, all_rows, fmt is not Format.TABLE)
+        with _store(loaded) as store:
+            show_run(
+                store, run_id, filt, fmt, limit=shown, offset=offset, every_outcome=outcome is None
+            )
         return
+    if limit is not None and limit > 10000:
+        err.print("--limit: at most 10000 runs")
+        raise typer.Exit(EXIT_USAGE)
     with _store(loaded) as store:
-        rows = store.runs(connector, limit)
+        rows = store.runs(connector, limit or 20)
     if as_json:
         print_json(
             out,
@@ -135,16 +174,6 @@ def runs(
             cell((r["message"] or "")[:120]),
         )
     out.print(table)
-
-
-def _show_run(loaded: LoadedConfig, run_id: int) -> None:
-    with _store(loaded) as store:
-        row = store.run(run_id)
-        if row is None:
-            err.print(f"no run {run_id} in the store")
-            raise typer.Exit(EXIT_USAGE)
-        payload = report.from_changes(row, store.changes(run_id))
-    print_json(out, payload, default=str)
 
 
 def _user_json(row: RowMapping) -> dict[str, Any]:

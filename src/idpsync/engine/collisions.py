@@ -120,6 +120,7 @@ def _logins(
                     sid,
                     login,
                     f"login {login!r} already belongs to {holder}; nobody was overwritten",
+                    collided=True,
                 )
             continue
         if len(sids) > 1:
@@ -135,6 +136,7 @@ def _logins(
                         login,
                         f"login {login!r}{_alike(login, logins)} is also computed for IdP "
                         f"user(s) {others}; fix the IdP data or the mapping",
+                        collided=True,
                     )
             sids = [keep] if keep else []
     if not relink:
@@ -189,6 +191,7 @@ def _unique(
                 sid,
                 desired[sid].login if sid in desired else sid,
                 f"{attr} {value!r}{_alike(value, values)} {why}; nobody was overwritten",
+                collided=True,
             )
 
 
@@ -203,6 +206,7 @@ def _groups(result: PolicyResult, current: DirectoryState, taken: Mapping[str, s
                     sid,
                     name,
                     f"group name {name!r} already belongs to {holder}; the group was not synced",
+                    collided=True,
                 )
             continue
         if len(sids) == 1:
@@ -217,6 +221,7 @@ def _groups(result: PolicyResult, current: DirectoryState, taken: Mapping[str, s
                     name,
                     f"group name {name!r}{_alike(name, group_names)} is also the name of IdP "
                     f"group(s) {others}; rename one (policy.groups.rename)",
+                    collided=True,
                 )
 
 
@@ -254,6 +259,7 @@ def settle(result: PolicyResult, current: DirectoryState, mapped: set[str]) -> l
                 f"connector (IdP id {holder}) who stays in the directory; set "
                 "policy.relink_recreated = true to give that account to this IdP "
                 "user, or remove the old account",
+                collided=True,
             )
             skipped.append(sid)
     return skipped

@@ -44,6 +44,8 @@ class Decision:
     """Accounts moved to a new IdP id (new → old)."""
     kept_inactive: list[str] = field(default_factory=list)
     """Users the IdP has active but a local administrator deactivated (left inactive)."""
+    collided_from: int = -1
+    """``policy.skipped[collided_from:]`` were skipped for a name collision (-1: unknown)."""
 
 
 def prune(state: DirectoryState) -> None:
@@ -78,6 +80,7 @@ def decide(
     """
     policy = settings.policy
     result = evaluate(snapshot, policy, preset, connector=connector)
+    collided_from = len(result.skipped)
     names = taken(result) if callable(taken) else taken or Taken()
     relinks = resolve(
         result, current, names, relink=policy.relink_recreated, unique_emails=policy.unique_emails
@@ -125,4 +128,4 @@ def decide(
         anonymised=done.anonymised,
         relinks=relinks,
     )
-    return Decision(ops, result, done, relinks, kept)
+    return Decision(ops, result, done, relinks, kept, collided_from)

@@ -56,6 +56,8 @@ class Skipped:
     """The login or name, as far as it is known."""
     reason: str
     """Why, in words."""
+    collided: bool = False
+    """Whether the reason is a name collision (another object holds or wants the name)."""
 
 
 @dataclass
@@ -83,15 +85,15 @@ class PolicyResult:
         """Source ids of skipped groups."""
         return {s.source_id for s in self.skipped if s.kind == "group"}
 
-    def skip_user(self, source_id: str, key: str, reason: str) -> None:
+    def skip_user(self, source_id: str, key: str, reason: str, *, collided: bool = False) -> None:
         """Take a user out of the desired state and report it."""
         self.desired.users.pop(source_id, None)
-        self.skipped.append(Skipped("user", source_id, key, reason))
+        self.skipped.append(Skipped("user", source_id, key, reason, collided))
 
-    def skip_group(self, source_id: str, key: str, reason: str) -> None:
+    def skip_group(self, source_id: str, key: str, reason: str, *, collided: bool = False) -> None:
         """Take a group out of the desired state and report it."""
         self.desired.groups.pop(source_id, None)
-        self.skipped.append(Skipped("group", source_id, key, reason))
+        self.skipped.append(Skipped("group", source_id, key, reason, collided))
 
 
 def desired_state(

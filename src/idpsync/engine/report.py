@@ -22,6 +22,7 @@ from typing import Any
 
 from idpsync.engine.decide import Decision
 from idpsync.engine.plan import Op, Plan
+from idpsync.model import Snapshot
 
 SECTIONS = {"user": "users", "group": "groups", "member": "memberships"}
 
@@ -73,6 +74,49 @@ def details(decision: Decision) -> dict[str, Any]:
         "out_of_scope": len(decision.policy.out_of_scope),
         "dropped_groups": len(decision.policy.dropped_groups),
         "warnings": list(decision.policy.warnings),
+    }
+
+
+def left_out(decision: Decision, snapshot: Snapshot) -> list[dict[str, Any]]:
+    """Every object the run did not sync, with its outcome and the reason or rule.
+
+    Outcomes: ``skipped`` (a data problem), ``collided`` (a name another object holds),
+    ``out_of_scope`` (required groups, user filters), ``dropped`` (group rules), ``waiting``
+    (a grace period), ``kept_inactive`` (deactivated locally). The run page lists them.
+    """
+    policy = decision.policy
+    logins = {u.source_id: u.login for u in snapshot.users}
+    names = {g.source_id: g.name for g in snapshot.groups}
+    found = [
+        _left("collided" if s.collided else "skipped", s.kind, s.source_id, s.key, s.reason)
+        for s in policy.skipped
+    ]
+    found += [
+        _left("out_of_scope", "user", sid, logins.get(sid, sid), why)
+        for sid, why in policy.out_of_scope.items()
+    ]
+    found += [
+        _left("dropped", "group", sid, names.get(sid, sid), why)
+        for sid, why in policy.dropped_groups.items()
+    ]
+    found += [
+        _left("waiting", "user", sid, logins.get(sid, sid), why)
+        for sid, why in sorted(decision.cleanup.waiting.items())
+    ]
+    found += [
+        _left("kept_inactive", "user", sid, logins.get(sid, sid), "deactivated locally")
+        for sid in decision.kept_inactive
+    ]
+    return found
+
+
+def _left(outcome: str, kind: str, source_id: str, key: str, reason: str) -> dict[str, Any]:
+    return {
+        "outcome": outcome,
+        "object_type": kind,
+        "source_id": source_id,
+        "key": key,
+        "reason": reason,
     }
 
 

@@ -16,6 +16,10 @@ Tables:
   with their reasons, warnings, users waiting out a grace period).
 - ``changes``: the change log, one row per applied change (with its ``reason``), read by
   targets from their cursor.
+- ``run_objects``: per run, the planned changes of a dry or guarded run (``outcome``
+  ``planned``) and the objects the run left out (``skipped``, ``collided``, ``out_of_scope``,
+  ``dropped``, ``waiting``, ``kept_inactive``) with the reason or rule; the run page pages
+  through them (``store/run_query.py``).
 - ``oauth_tokens``: refresh tokens from ``idpsync authorize``, encrypted (Fernet) per connector.
 - ``targets`` / ``target_objects`` / ``target_failures``: each target's cursor and status,
   the map of directory objects to the target's ids, and rejected changes awaiting a retry.
@@ -197,6 +201,24 @@ changes = Table(
     Column("reason", Text, nullable=True),
     Index(None, "run_id"),
 )
+
+run_objects = Table(
+    "run_objects",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("run_id", ID, ForeignKey("runs.id"), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("op", String(32), nullable=True),
+    Column("object_type", String(8), nullable=False),
+    Column("source_id", String(255), nullable=False),
+    Column("object_key", Text, nullable=True),
+    Column("before", JSON, nullable=True),
+    Column("after", JSON, nullable=True),
+    Column("reason", Text, nullable=True),
+    Index(None, "run_id", "outcome"),
+)
+"""What a run planned (dry and guarded runs) or left out, one row per object, in the run's
+order (``id``); the same columns as ``changes`` so that one query pages through either."""
 
 oauth_tokens = Table(
     "oauth_tokens",

@@ -21,7 +21,7 @@ from idpsync.errors import SourceError
 from idpsync.service.executor import supports_incremental
 from idpsync.service.scheduler import last_good_run, next_slot, utcnow
 from idpsync.sources.registry import build_source
-from idpsync.store import approvals
+from idpsync.store import approvals, run_query
 from idpsync.targets.state import TargetState, pending_count
 from idpsync.web import queries
 from idpsync.web.app import Service
@@ -217,8 +217,7 @@ def run_detail(request: Request, run_id: int, _who: Reader) -> dict[str, Any]:
     row = store.run(run_id) if -(2**62) < run_id < 2**62 else None
     if row is None:
         raise HTTPException(404, f"no run {run_id}")
-    result: dict[str, Any] = report.from_changes(row, store.changes(run_id))
-    return result
+    return run_query.full_report(store, row)
 
 
 @router.post("/runs/{run_id}/approve", status_code=202)

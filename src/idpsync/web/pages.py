@@ -13,8 +13,6 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from idpsync.allowlist import allow_list
-from idpsync.engine import report
-from idpsync.store import approvals
 from idpsync.web import charts, queries, signin
 from idpsync.web.api import connector_status, run_check, service, start
 from idpsync.web.app import Service
@@ -160,24 +158,6 @@ def runs_page(request: Request, connector: str | None = None, offset: int = 0) -
     offset = page_offset(offset)
     rows = queries.runs(service(request).store, connector, 50, offset)
     return _page(request, "runs.html", runs=rows, connector=connector, offset=offset)
-
-
-@router.get("/runs/{run_id}", response_class=HTMLResponse)
-def run_page(request: Request, run_id: int) -> Response:
-    """One run's diff."""
-    if (redirect := _need_admin(request)) is not None:
-        return redirect
-    store = service(request).store
-    row = store.run(run_id) if 0 < run_id < 2**62 else None
-    if row is None:
-        raise PageError(404, f"there is no run {run_id}", "/runs")
-    waiting = approvals.pending(store, str(row["connector"]))
-    return _page(
-        request,
-        "run.html",
-        report=report.from_changes(row, store.changes(run_id)),
-        approval=waiting,
-    )
 
 
 @router.post("/runs/{run_id}/approve")
