@@ -80,6 +80,7 @@ def create_app(
         display,
         pages,
         revert,
+        run_browser,
     )
     from idpsync.web.errors import PageError, page_error
 
@@ -129,6 +130,8 @@ def create_app(
     app.include_router(api.router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(pages.router)
+    app.include_router(run_browser.router)
+    app.include_router(run_browser.api_router)
     app.include_router(directory_pages.router)
     app.include_router(approval.router)
     app.include_router(revert.router)
