@@ -53,8 +53,12 @@ class ConnectorRun:
         dry_run: bool = False,
         allow_deletes: bool = False,
         progress: Progress = no_progress,
+        actor: str | None = None,
     ) -> RunResult:
-        """Sync the whole connector (see :func:`idpsync.app.runner.run_sync`); never raises."""
+        """Sync the whole connector (see :func:`idpsync.app.runner.run_sync`); never raises.
+
+        ``actor`` is who started the run (``runs.actor``).
+        """
         if mode == "incremental" and not supports_incremental(self.source):
             mode = "full"
         try:
@@ -67,15 +71,18 @@ class ConnectorRun:
                 allow_deletes=allow_deletes,
                 progress=progress,
                 mode=mode,
+                actor=actor,
             )
         finally:
             await self.source.aclose()
 
-    async def sync_user(self, store: Store, key: str, *, dry_run: bool = False) -> RunResult:
+    async def sync_user(
+        self, store: Store, key: str, *, dry_run: bool = False, actor: str | None = None
+    ) -> RunResult:
         """Sync one user (see :func:`idpsync.app.single.run_sync_user`)."""
         try:
             return await run_sync_user(
-                store, self.name, self.settings, self.source, key, dry_run=dry_run
+                store, self.name, self.settings, self.source, key, dry_run=dry_run, actor=actor
             )
         finally:
             await self.source.aclose()
@@ -96,21 +103,28 @@ async def run_connector(
     dry_run: bool = False,
     allow_deletes: bool = False,
     progress: Progress = no_progress,
+    actor: str | None = None,
 ) -> RunResult:
     """Build the connector's source and sync it; never raises for a failed run.
 
     A source that cannot be built (a :class:`~idpsync.errors.SourceError`, or a bug) is
     recorded as a failed full run with the reason, so it has a run id like any other. An
-    unknown ``name`` is a :class:`~idpsync.config.ConfigError`.
+    unknown ``name`` is a :class:`~idpsync.config.ConfigError`. ``actor`` is who started the
+    run (``scheduler``, ``user:NAME``, ``token:NAME``, ``cli:USER``), kept as ``runs.actor``.
     """
     settings = loaded.connector(name)
     try:
         source = build_source(loaded, settings)
     except Exception as exc:
         message = failure_message(exc)
-        run_id = store.start_run(name, "full", dry_run)
+        run_id = store.start_run(name, "full", dry_run, actor)
         store.finish_run(run_id, "failed", message=message)
         return RunResult(run_id, "failed", message=message, complete=False)
     return await ConnectorRun(name, settings, source).sync(
-        store, mode=mode, dry_run=dry_run, allow_deletes=allow_deletes, progress=progress
+        store,
+        mode=mode,
+        dry_run=dry_run,
+        allow_deletes=allow_deletes,
+        progress=progress,
+        actor=actor,
     )

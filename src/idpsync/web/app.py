@@ -122,6 +122,10 @@ def create_app(
     app.include_router(approval.router)
     app.add_exception_handler(PageError, page_error)
     app.include_router(authorize.router)
+    from idpsync.web import audit, auth
+
+    app.include_router(audit.router)
+    app.add_exception_handler(auth.SignInNeeded, auth.sign_in_redirect)
     apidocs.install(app)
 
     @app.get("/healthz", tags=["service"], responses={503: {"description": "store unusable"}})
