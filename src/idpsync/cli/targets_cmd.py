@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from idpsync.cli.access import record
 from idpsync.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -123,6 +124,7 @@ def deliver(
                         store, n, s, client, dry_run=dry_run, reconcile=reconcile, resume=resume
                     )
 
+            record(store, "deliver", name, dry_run=dry_run, reconcile=reconcile)
             results.append(asyncio.run(go()))
     if as_json:
         print_json(out, [asdict(r) for r in results])

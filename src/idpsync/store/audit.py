@@ -3,8 +3,8 @@
 This module is the store's whole interface to the ``audit`` table: :func:`append` adds a row,
 :func:`entries` and :func:`export_rows` read them, :func:`last_at` finds the latest of a kind
 (to write a token's use once an hour, not on every request). There is deliberately no way to
-change or remove a row, and on the database itself triggers refuse ``UPDATE`` and ``DELETE``
-(and ``TRUNCATE`` on PostgreSQL); retention, if any, is the database administrator's call.
+change or remove a row, and on the database itself triggers refuse ``UPDATE`` and ``DELETE``;
+retention, if any, is the database administrator's call.
 
 Actors are written as ``user:<name>`` (a signed-in page user), ``token:<name>`` (an API
 token), ``scheduler`` (the service's schedule), ``cli:<os user>`` (a command run on the host)

@@ -103,7 +103,8 @@ def _cell(value: object) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def _json_lines(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+def json_lines(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+    """The rows as one JSON array, a row per line."""
     yield "["
     for n, row in enumerate(rows):
         yield ("," if n else "") + "\n" + json.dumps(row, sort_keys=True)
@@ -124,7 +125,7 @@ def audit_export(
     if format == "csv":
         body, media = csv_lines(rows), "text/csv; charset=utf-8"
     else:
-        body, media = _json_lines(rows), "application/json"
+        body, media = json_lines(rows), "application/json"
     headers = {"Content-Disposition": f'attachment; filename="idpsync-audit.{format}"'}
     return StreamingResponse(body, media_type=media, headers=headers)
 

@@ -23,8 +23,6 @@ POSTGRES_GUARDS = [
     "BEGIN RAISE EXCEPTION 'the audit trail is append-only'; END $$",
     "CREATE TRIGGER audit_no_change BEFORE UPDATE OR DELETE ON audit "
     "FOR EACH ROW EXECUTE FUNCTION audit_append_only()",
-    "CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit "
-    "FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only()",
 ]
 
 
