@@ -18,6 +18,7 @@ from idpsync.cli import app as cli
 from idpsync.store import Store
 from idpsync.store import audit as trail
 from idpsync.store import schema as t
+from idpsync.web.audit import settle
 from idpsync.web.roles import Role
 from tests.service.access_support import TOKENS, access_harness, sign_in
 from tests.service.support import PASSWORD, Harness, wait_idle
@@ -116,9 +117,11 @@ async def test_token_use_is_written_once_an_hour(tmp_path: Path, store: Store) -
     async with h.client(headers={"Authorization": f"Bearer {TOKENS[Role.VIEWER]}"}) as api:
         for _ in range(3):
             assert (await api.get("/api/connectors")).status_code == 200
+            settle(h.app)
         assert len(actions(store, "token_use")) == 1
         clock.clock = lambda: start + timedelta(minutes=61)
         assert (await api.get("/api/runs")).status_code == 200
+        settle(h.app)
     uses = actions(store, "token_use")
     assert [(r["actor"], r["subject"]) for r in uses] == [
         ("token:ci-viewer", "/api/runs"),

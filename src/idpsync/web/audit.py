@@ -10,7 +10,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+import logging
+import threading
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +24,7 @@ from idpsync.web.auth import Viewer, actor_of, require
 from idpsync.web.roles import Role
 
 router = APIRouter()
+log = logging.getLogger("idpsync.web")
 
 TOKEN_USE_EVERY = timedelta(hours=1)
 """A token's use is written at most once per this long (per token)."""
@@ -59,8 +62,37 @@ def token_used(request: Request, actor: str) -> None:
         seen[actor] = last
         return
     seen[actor] = now
-    path = request.url.path
-    record(request, "token_use", path, actor=actor, detail={"method": request.method})
+    store, address = svc.store, _address(request)
+    path, method = request.url.path, request.method
+
+    def write() -> None:
+        trail.append(
+            store, actor, "token_use", path, address=address, detail={"method": method}, at=now
+        )
+
+    _in_background(request, write)
+
+
+def _in_background(request: Request, write: Callable[[], None]) -> None:
+    """Write off the request: a read answers even while another process holds the write lock."""
+    writers: list[threading.Thread] = request.app.state.__dict__.setdefault("_audit_writers", [])
+    writers[:] = [w for w in writers if w.is_alive()]
+    writer = threading.Thread(target=_quietly, args=(write,), name="audit-writer", daemon=True)
+    writers.append(writer)
+    writer.start()
+
+
+def _quietly(write: Callable[[], None]) -> None:
+    try:
+        write()
+    except Exception as exc:  # a busy or broken store: the request was answered regardless
+        log.warning("cannot write a token's use to the audit trail: %s", type(exc).__name__)
+
+
+def settle(app: Any, timeout: float = 30.0) -> None:
+    """Wait until the token uses being written are in the store (tests; before shutdown)."""
+    for writer in list(app.state.__dict__.get("_audit_writers", [])):
+        writer.join(timeout)
 
 
 def _filter(
