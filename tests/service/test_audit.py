@@ -204,3 +204,14 @@ def test_the_cli_makes_and_revokes_tokens_and_shows_the_trail(tmp_path: Path, st
     assert trail_rows[1]["detail"] == {"role": "operator"}
     exported = runner.invoke(cli, ["audit", "--export", "csv", "-c", config])
     assert exported.output.splitlines()[0] == "id,at,actor,action,subject,address,detail"
+
+
+def test_a_sync_from_the_command_line_names_its_user(tmp_path: Path, store: Store) -> None:
+    h = access_harness(tmp_path, store)
+    done = runner.invoke(cli, ["sync", "hr", "--dry-run", "--json", "-c", str(h.loaded.path)])
+    assert done.exit_code == 0, done.output
+    [row] = actions(store, "sync")
+    assert str(row["actor"]).startswith("cli:") and row["subject"] == "hr"
+    with store.read() as conn:
+        actor = conn.execute(sa.select(t.runs.c.actor)).scalar_one()
+    assert actor == row["actor"]

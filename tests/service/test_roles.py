@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ API_ACTIONS: list[tuple[str, str, dict[str, Any] | None, Role]] = [
     ("POST", "/api/targets/nowhere/deliver", None, Role.OPERATOR),
     ("POST", "/api/runs/999/approve", None, Role.ADMIN),
     ("POST", "/api/connectors/hr/approval/dismiss", None, Role.ADMIN),
+    ("GET", "/api/tokens", None, Role.ADMIN),
+    ("DELETE", "/api/tokens/nobody", None, Role.ADMIN),
 ]
 PAGE_ACTIONS: list[tuple[str, str, dict[str, str], Role]] = [
     ("GET", "/", {}, Role.VIEWER),
@@ -152,3 +155,29 @@ async def test_a_local_account_with_a_wrong_password_is_refused(
             "/login", data={"csrf": csrf.group(1), "username": "vera", "password": "nope"}
         )
         assert answer.status_code == 401
+
+
+async def test_an_admin_makes_and_revokes_tokens_over_the_api(tmp_path: Path, store: Store) -> None:
+    from idpsync.store import audit as trail
+
+    h = access_harness(tmp_path, store)
+    async with h.client(headers={"Authorization": f"Bearer {TOKENS[Role.ADMIN]}"}) as api:
+        made = await api.post("/api/tokens", json={"name": "portal", "role": "operator"})
+        assert made.status_code == 201, made.text
+        token = made.json()["token"]
+        again = await api.post("/api/tokens", json={"name": "portal"})
+        assert again.status_code == 409
+        listed = {t["name"]: t for t in (await api.get("/api/tokens")).json()}
+        assert listed["portal"]["role"] == "operator"
+        assert listed["portal"]["created_by"] == "token:ci-admin"
+        assert token not in json.dumps(listed)
+    async with h.client(headers={"Authorization": f"Bearer {token}"}) as portal:
+        assert (await portal.post("/api/runs/999/approve")).status_code == 403
+        assert (await portal.post("/api/targets/nowhere/deliver")).status_code == 404
+    async with h.client(headers={"Authorization": f"Bearer {TOKENS[Role.ADMIN]}"}) as api:
+        assert (await api.delete("/api/tokens/portal")).status_code == 200
+    async with h.client(headers={"Authorization": f"Bearer {token}"}) as portal:
+        assert (await portal.get("/api/connectors")).status_code == 401
+    made_rows = trail.entries(store, trail.Filter(action="token_create"))
+    assert [(r["actor"], r["subject"]) for r in made_rows] == [("token:ci-admin", "token:portal")]
+    assert len(trail.entries(store, trail.Filter(action="token_revoke"))) == 1
