@@ -81,6 +81,8 @@ async def test_manual_syncs_record_their_actor(tmp_path: Path, store: Store) -> 
         csrf = await sign_in(web, "otto")
         await web.post("/connectors/hr/sync", data={"csrf": csrf})
         by_user = await wait_idle(web)
+        run_page = (await web.get(f"/runs/{by_user['last_run_id']}")).text
+        assert "started by user:otto" in run_page
     assert run_actor(store, by_token["last_run_id"]) == "token:ci-operator"
     assert run_actor(store, by_user["last_run_id"]) == "user:otto"
     syncs = actions(store, "sync")
