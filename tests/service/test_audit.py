@@ -217,3 +217,16 @@ def test_a_sync_from_the_command_line_names_its_user(tmp_path: Path, store: Stor
     with store.read() as conn:
         actor = conn.execute(sa.select(t.runs.c.actor)).scalar_one()
     assert actor == row["actor"]
+
+
+async def test_a_locked_out_sign_in_is_written_as_a_failure(tmp_path: Path, store: Store) -> None:
+    h = access_harness(tmp_path, store)
+    async with h.client() as web:
+        page = await web.get("/login")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert csrf is not None
+        wrong = {"csrf": csrf.group(1), "username": "admin", "password": "wrong"}
+        statuses = [(await web.post("/login", data=wrong)).status_code for _ in range(6)]
+    assert statuses == [401] * 5 + [429]
+    failed = actions(store, "login_failed")
+    assert len(failed) == 6 and "locked_out" in failed[0]["detail"]

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import Request
+from fastapi.responses import PlainTextResponse
 from fastapi.routing import APIRoute
 
 from idpsync.store import Store
@@ -181,3 +183,26 @@ async def test_an_admin_makes_and_revokes_tokens_over_the_api(tmp_path: Path, st
     made_rows = trail.entries(store, trail.Filter(action="token_create"))
     assert [(r["actor"], r["subject"]) for r in made_rows] == [("token:ci-admin", "token:portal")]
     assert len(trail.entries(store, trail.Filter(action="token_revoke"))) == 1
+
+
+async def test_start_session_is_the_seam_for_other_sign_in_methods(
+    tmp_path: Path, store: Store
+) -> None:
+    from idpsync.store import audit as trail
+    from idpsync.web.sessions import start_session
+
+    h = access_harness(tmp_path, store)
+
+    @h.app.get("/login/test-method")
+    def signed(request: Request) -> PlainTextResponse:
+        start_session(request, "olga@example.com", Role.OPERATOR, "oidc")
+        return PlainTextResponse("ok")
+
+    async with h.client() as web:
+        assert (await web.get("/login/test-method")).text == "ok"
+        home = (await web.get("/")).text
+        assert "olga@example.com (operator)" in home and "Sync now" in home
+        assert (await web.post("/api/runs/999/approve")).status_code == 403
+    [login] = trail.entries(store, trail.Filter(action="login"))
+    assert login["actor"] == "user:olga@example.com"
+    assert login["detail"] == {"role": "operator", "how": "oidc"}

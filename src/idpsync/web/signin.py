@@ -80,6 +80,7 @@ def lockout(request: Request, user_name: str) -> Lockout | None:
         return None
     seconds = max(1, math.ceil((until - now).total_seconds()))
     log.warning("sign-in refused (locked out for %d s more) from %s", seconds, _address(request))
+    audit.record(request, "login_failed", actor="anonymous", detail={"locked_out": seconds})
     message = (
         f"too many failed sign-ins: signing in is locked for {seconds} s more "
         f"(until {until:%Y-%m-%d %H:%M:%S} UTC); wait, then try again with the right password"
