@@ -29,7 +29,6 @@ ACTIONS = (
     "logout",
     "sync",
     "sync_user",
-    "check",
     "deliver",
     "approve",
     "dismiss",
