@@ -7,7 +7,7 @@ core schema. See ``docs/service.md``.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from croniter import croniter
 from pydantic import (
@@ -88,6 +88,16 @@ class AlertSettings(_Strict):
         return None if value is None else check_url(value)
 
 
+class LocalAccount(_Strict):
+    """A local sign-in for the pages besides the administrator (``[service.accounts.NAME]``)."""
+
+    password_hash: str
+    """``scrypt$…`` hash from ``idpsync serve --hash-password``."""
+    role: Literal["viewer", "operator", "admin"] = "viewer"
+    """What the account may do: ``viewer`` (look), ``operator`` (also sync and deliver) or
+    ``admin`` (also approve, dismiss, change settings, manage tokens)."""
+
+
 class ServiceSettings(_Strict):
     """``idpsync serve``: listening address, administrator, API tokens, alerts."""
 
@@ -99,8 +109,11 @@ class ServiceSettings(_Strict):
     """The administrator's login name for the web pages."""
     admin_password_hash: str | None = None
     """``scrypt$…`` hash from ``idpsync serve --hash-password``; no web login without it."""
+    accounts: dict[str, LocalAccount] = Field(default_factory=dict)
+    """Further local accounts with their roles (the administrator is always ``admin``)."""
     api_tokens: dict[str, str] = Field(default_factory=dict)
-    """API clients by name: ``sha256$…`` hashes from ``idpsync serve --new-token``."""
+    """API clients by name: ``sha256$…`` hashes from ``idpsync serve --new-token``; they act
+    as ``admin`` (``idpsync tokens create --role`` makes tokens with less access)."""
     session_secret: ServiceSecret | None = None
     """Key signing session cookies (``env:``/``file:``); instances behind one address share it."""
     secure_cookies: bool | None = None

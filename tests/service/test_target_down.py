@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from idpsync.cli import app as cli
 from idpsync.config_service import AlertSettings
 from idpsync.service.alerts import Alerter
-from idpsync.service.scheduler import _deliver_once, review_target
+from idpsync.service.scheduler import deliver_once, review_target
 from idpsync.store import Store
 from tests.http.servers import RESET, Reply, Request, ThreadedServer
 from tests.service.support import Harness, harness, login, wait_idle
@@ -81,7 +81,7 @@ token = "env:IDPSYNC_TEST_SCIM_TOKEN"
 
 async def _deliver(h: Harness) -> None:
     executor = h.app.state.service.executor
-    await asyncio.to_thread(_deliver_once, executor, "scim")
+    await asyncio.to_thread(deliver_once, executor, "scim")
     await review_target(executor, "scim")
 
 

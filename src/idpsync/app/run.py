@@ -55,8 +55,12 @@ class ConnectorRun:
         allow_deletes: bool = False,
         progress: Progress = no_progress,
         allow_invariants: Collection[str] = (),
+        actor: str | None = None,
     ) -> RunResult:
-        """Sync the whole connector (see :func:`idpsync.app.runner.run_sync`); never raises."""
+        """Sync the whole connector (see :func:`idpsync.app.runner.run_sync`); never raises.
+
+        ``actor`` is who started the run (``runs.actor``).
+        """
         if mode == "incremental" and not supports_incremental(self.source):
             mode = "full"
         try:
@@ -70,15 +74,18 @@ class ConnectorRun:
                 progress=progress,
                 mode=mode,
                 allow_invariants=allow_invariants,
+                actor=actor,
             )
         finally:
             await self.source.aclose()
 
-    async def sync_user(self, store: Store, key: str, *, dry_run: bool = False) -> RunResult:
+    async def sync_user(
+        self, store: Store, key: str, *, dry_run: bool = False, actor: str | None = None
+    ) -> RunResult:
         """Sync one user (see :func:`idpsync.app.single.run_sync_user`)."""
         try:
             return await run_sync_user(
-                store, self.name, self.settings, self.source, key, dry_run=dry_run
+                store, self.name, self.settings, self.source, key, dry_run=dry_run, actor=actor
             )
         finally:
             await self.source.aclose()
@@ -99,21 +106,28 @@ async def run_connector(
     dry_run: bool = False,
     allow_deletes: bool = False,
     progress: Progress = no_progress,
+    actor: str | None = None,
 ) -> RunResult:
     """Build the connector's source and sync it; never raises for a failed run.
 
     A source that cannot be built (a :class:`~idpsync.errors.SourceError`, or a bug) is
     recorded as a failed full run with the reason, so it has a run id like any other. An
-    unknown ``name`` is a :class:`~idpsync.config.ConfigError`.
+    unknown ``name`` is a :class:`~idpsync.config.ConfigError`. ``actor`` is who started the
+    run (``scheduler``, ``user:NAME``, ``token:NAME``, ``cli:USER``), kept as ``runs.actor``.
     """
     settings = loaded.connector(name)
     try:
         source = build_source(loaded, settings)
     except Exception as exc:
         message = failure_message(exc)
-        run_id = store.start_run(name, "full", dry_run)
+        run_id = store.start_run(name, "full", dry_run, actor)
         store.finish_run(run_id, "failed", message=message)
         return RunResult(run_id, "failed", message=message, complete=False)
     return await ConnectorRun(name, settings, source).sync(
-        store, mode=mode, dry_run=dry_run, allow_deletes=allow_deletes, progress=progress
+        store,
+        mode=mode,
+        dry_run=dry_run,
+        allow_deletes=allow_deletes,
+        progress=progress,
+        actor=actor,
     )

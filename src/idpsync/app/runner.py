@@ -142,19 +142,21 @@ async def run_sync(
     progress: Progress = no_progress,
     mode: str = "auto",
     allow_invariants: Collection[str] = (),
+    actor: str | None = None,
 ) -> RunResult:
     """Run one sync of connector ``name``; never raises for a failed sync.
 
     ``mode``: ``full`` reads everything; ``incremental`` reads a delta when the source has a
     saved state; ``auto`` lets the source choose (its full-sync schedule).
-    ``allow_invariants`` names invariants the run may break (``--allow-invariant``).
+    ``allow_invariants`` names invariants the run may break (``--allow-invariant``); ``actor``
+    is who started the run (recorded as ``runs.actor``).
     """
     with store.transaction() as conn:
         state = store.connector_state(conn, name)
     incremental = bool(state) and (
         mode == "incremental" or (mode == "auto" and not source.wants_full(state))
     )
-    run_id = store.start_run(name, "incremental" if incremental else "full", dry_run)
+    run_id = store.start_run(name, "incremental" if incremental else "full", dry_run, actor)
     timings: dict[str, float] = {}
     started = time.monotonic()
     try:

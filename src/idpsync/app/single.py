@@ -38,6 +38,7 @@ async def run_sync_user(
     key: str,
     *,
     dry_run: bool = False,
+    actor: str | None = None,
 ) -> RunResult:
     """Sync one user (``idpsync sync-user``): only that user's changes, never anyone else's.
 
@@ -48,7 +49,7 @@ async def run_sync_user(
     connector's scope or not found is reported and left as they are (the next full sync
     applies the cleanup policy).
     """
-    run_id = store.start_run(name, "user", dry_run)
+    run_id = store.start_run(name, "user", dry_run, actor)
     lookup = _directory_id(store, name, key)
     try:
         found = await source.fetch_user(lookup)

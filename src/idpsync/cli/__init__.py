@@ -13,6 +13,7 @@ import sys
 import sqlalchemy as sa
 
 from idpsync.cli import (  # noqa: F401  (each module registers its commands)
+    access,
     config_cmd,
     config_init,
     directory,

@@ -21,6 +21,7 @@ from rich.table import Table
 
 from idpsync.app.run import ConnectorRun, Mode, prepare
 from idpsync.app.runner import RunResult
+from idpsync.cli.access import cli_actor, record
 from idpsync.cli.common import (
     EXIT_USAGE,
     ConfigOption,
@@ -169,6 +170,7 @@ def _sync_one(
                 total=event.total,
             )
 
+        record(store, "sync", name, dry_run=dry_run, allow_deletes=allow_deletes)
         result = asyncio.run(
             job.sync(
                 store,
@@ -177,6 +179,7 @@ def _sync_one(
                 allow_deletes=allow_deletes,
                 progress=on_event,
                 allow_invariants=allow_invariants,
+                actor=cli_actor(),
             )
         )
     if not quiet:
@@ -307,7 +310,8 @@ def sync_user(
         raise _fail_config(exc) from None
     job = _prepare(loaded, connector)
     with _store(loaded) as store:
-        result = asyncio.run(job.sync_user(store, key, dry_run=dry_run))
+        record(store, "sync_user", connector, dry_run=dry_run)
+        result = asyncio.run(job.sync_user(store, key, dry_run=dry_run, actor=cli_actor()))
     if as_json:
         print_json(
             out,

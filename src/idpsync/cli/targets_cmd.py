@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from idpsync.cli.access import record
 from idpsync.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -146,6 +147,7 @@ def deliver(
                 async with http_client(s) as client:
                     return await _deliver(store, n, s, client)
 
+            record(store, "deliver", name, dry_run=dry_run, reconcile=reconcile)
             results.append(asyncio.run(go()))
     if as_json:
         print_json(out, [asdict(r) for r in results])

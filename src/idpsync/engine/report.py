@@ -150,8 +150,9 @@ RUN_FACTS = (
     "finished_at",
     "summary",
     "message",
+    "actor",
 )
-"""The columns of a ``runs`` row a report shows under ``run``."""
+"""The columns of a ``runs`` row a report shows under ``run`` (``actor``: who started it)."""
 
 
 def run_facts(row: dict[str, Any]) -> dict[str, Any]:

@@ -94,6 +94,16 @@ class RunProgress:
         }
 
 
+@dataclass(frozen=True)
+class _Asked:
+    """What a run was asked to do, and by whom."""
+
+    dry_run: bool
+    allow_deletes: bool
+    incremental: bool
+    actor: str
+
+
 @dataclass
 class Executor:
     """Starts runs, one at a time per connector, and remembers their progress."""
@@ -141,8 +151,13 @@ class Executor:
         allow_deletes: bool = False,
         incremental: bool = False,
         slot: slots.Slot | None = None,
+        actor: str = "scheduler",
     ) -> RunResult | None:
-        """Run one sync; ``None`` if the connector is busy (here or elsewhere) or the slot done."""
+        """Run one sync; ``None`` if the connector is busy (here or elsewhere) or the slot done.
+
+        ``actor`` is who asked for the run: ``scheduler`` (the default), ``user:NAME`` or
+        ``token:NAME``; the run records it (``runs.actor``).
+        """
         state = self.state(name)
         if state.running:
             return None
@@ -151,9 +166,8 @@ class Executor:
         started = time.monotonic()
         try:
             try:
-                result = await asyncio.to_thread(
-                    self._locked_run, name, dry_run, allow_deletes, incremental, slot
-                )
+                asked = _Asked(dry_run, allow_deletes, incremental, actor)
+                result = await asyncio.to_thread(self._locked_run, name, asked, slot)
             except Exception as exc:  # the runner recorded the run as failed already
                 log.exception(
                     "run of %s ended with an internal error",
@@ -169,14 +183,7 @@ class Executor:
             state.running = False
         return result
 
-    def _locked_run(
-        self,
-        name: str,
-        dry_run: bool,
-        allow_deletes: bool,
-        incremental: bool,
-        slot: slots.Slot | None,
-    ) -> RunResult | None:
+    def _locked_run(self, name: str, asked: _Asked, slot: slots.Slot | None) -> RunResult | None:
         state = self.state(name)
         with self.locks.hold(name) as taken:
             if not taken:
@@ -188,7 +195,7 @@ class Executor:
             state.skipped = None
             state.started, state.runs_started = time.time(), state.runs_started + 1
             try:
-                result = asyncio.run(self._sync(name, dry_run, allow_deletes, incremental))
+                result = asyncio.run(self._sync(name, asked))
             except Exception:
                 if slot is not None:
                     slots.finish(self.store, slot, None, "failed")
@@ -197,9 +204,7 @@ class Executor:
                 slots.finish(self.store, slot, result.run_id, result.status)
             return result
 
-    async def _sync(
-        self, name: str, dry_run: bool, allow_deletes: bool, incremental: bool
-    ) -> RunResult:
+    async def _sync(self, name: str, asked: _Asked) -> RunResult:
         state = self.state(name)
         bind_connector(name)  # every log line of this run names the connector (and run id)
 
@@ -215,10 +220,11 @@ class Executor:
             self.loaded,
             RunLogStore(self.store.engine),  # logs "run started" with the run's id
             name,
-            mode="incremental" if incremental else "full",
-            dry_run=dry_run,
-            allow_deletes=allow_deletes,
+            mode="incremental" if asked.incremental else "full",
+            dry_run=asked.dry_run,
+            allow_deletes=asked.allow_deletes,
             progress=on_event,
+            actor=asked.actor,
         )
 
     async def _finished(self, name: str, result: RunResult, seconds: float) -> None:

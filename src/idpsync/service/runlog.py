@@ -19,9 +19,9 @@ log = logging.getLogger("idpsync.service")
 class RunLogStore(Store):
     """A :class:`Store` over the same engine whose ``start_run`` is logged."""
 
-    def start_run(self, connector: str, mode: str, dry_run: bool) -> int:
+    def start_run(self, connector: str, mode: str, dry_run: bool, actor: str | None = None) -> int:
         """Record the run (see :meth:`Store.start_run`), then log it and bind its id."""
-        run_id = super().start_run(connector, mode, dry_run)
+        run_id = super().start_run(connector, mode, dry_run, actor)
         bind_run(run_id)
         log.info(
             "run started",
@@ -31,6 +31,7 @@ class RunLogStore(Store):
                 "status": "running",
                 "mode": mode,
                 "dry_run": dry_run,
+                "actor": actor,
             },
         )
         return run_id

@@ -216,7 +216,7 @@ async def deliver_forever(executor: Executor, stop: asyncio.Event) -> None:
     while not stop.is_set():
         for name, target in settings.targets.items():
             if target.enabled:
-                await asyncio.to_thread(_deliver_once, executor, name)
+                await asyncio.to_thread(deliver_once, executor, name)
                 await review_target(executor, name)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), settings.service.delivery_interval)
@@ -235,7 +235,8 @@ async def review_target(executor: Executor, name: str) -> None:
             executor.metrics.alerts.labels(alert.kind).inc()
 
 
-def _deliver_once(executor: Executor, name: str) -> None:
+def deliver_once(executor: Executor, name: str) -> None:
+    """One delivery round to the target ``name``; a broken round marks the target down."""
     settings = executor.loaded.target(name)
 
     async def go() -> None:

@@ -182,6 +182,7 @@ runs = Table(
     Column("host", String(255), nullable=False),
     Column("pid", Integer, nullable=False),
     Column("report", JSON, nullable=True),
+    Column("actor", String(320), nullable=True),
     Index(None, "connector", "id"),
 )
 
@@ -302,6 +303,8 @@ web_sessions = Table(
     Column("user_name", String(255), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("role", String(16), nullable=True),
+    Column("how", String(16), nullable=True),
 )
 """The administrator's signed-in sessions (the SHA-256 of the nonce the cookie carries):
 a cookie whose row is gone (logged out, expired) no longer opens a page; see
@@ -348,3 +351,33 @@ open_alerts = Table(
 """Alerts sent and not yet resolved, one per (condition, connector or target): a condition that
 holds on every check sends one alert, and a "resolved" message when it clears; kept in the store
 so a restart or a second instance does not send it again."""
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("hash", String(71), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(320), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+"""API tokens made by ``idpsync tokens create``: the token's SHA-256 (never the token), its
+role, who made it and when; a revoked token keeps its row (and name) with ``revoked_at``."""
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(320), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("subject", String(320), nullable=True),
+    Column("address", String(64), nullable=True),
+    Column("detail", JSON, nullable=False, default=dict),
+    Index(None, "actor", "id"),
+    Index(None, "action", "id"),
+)
+"""The audit trail, append-only: who did what and when (logins, approvals, manual syncs,
+deliveries, tokens); see ``store/audit.py``. Nothing in idpsync updates or deletes a row, and
+the migration adds triggers that refuse it."""

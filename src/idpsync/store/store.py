@@ -142,8 +142,12 @@ class Store:
             .values(state=dict(state), updated_at=now())
         )
 
-    def start_run(self, connector: str, mode: str, dry_run: bool) -> int:
-        """Record a new run as ``running`` (committed at once) and return its id."""
+    def start_run(self, connector: str, mode: str, dry_run: bool, actor: str | None = None) -> int:
+        """Record a new run as ``running`` (committed at once) and return its id.
+
+        ``actor`` is who started it (``scheduler``, ``user:NAME``, ``token:NAME``,
+        ``cli:USER``); ``None`` when not known.
+        """
         with self.transaction() as conn:
             self._close_dead_runs(conn, connector)
             result = conn.execute(
@@ -157,6 +161,7 @@ class Store:
                     stats={},
                     host=socket.gethostname(),
                     pid=os.getpid(),
+                    actor=actor[:320] if actor is not None else None,
                 )
             )
             key = result.inserted_primary_key

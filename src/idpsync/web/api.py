@@ -1,7 +1,7 @@
 """The REST API (``/api``): runs, directory, connector checks, targets.
 
-Every write endpoint depends on :func:`~idpsync.web.auth.writer`, every read endpoint on
-:func:`~idpsync.web.auth.reader`.
+Every endpoint depends on :func:`~idpsync.web.auth.require` with the role it needs: reads
+``viewer``, syncs, checks and deliveries ``operator``, approvals ``admin``.
 """
 
 from __future__ import annotations
@@ -19,13 +19,20 @@ from idpsync.diagnostics import check_source, for_check
 from idpsync.engine import report
 from idpsync.errors import SourceError
 from idpsync.service.executor import supports_incremental
-from idpsync.service.scheduler import last_good_run, next_slot, utcnow
+from idpsync.service.scheduler import (
+    deliver_once,
+    last_good_run,
+    next_slot,
+    review_target,
+    utcnow,
+)
 from idpsync.sources.registry import build_source
 from idpsync.store import approvals, run_query
 from idpsync.targets.state import TargetState, pending_count
 from idpsync.web import queries
 from idpsync.web.app import Service
-from idpsync.web.auth import Reader, Writer
+from idpsync.web.audit import record
+from idpsync.web.auth import Admin, Operator, Reader
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -100,7 +107,7 @@ def progress(request: Request, name: str, _who: Reader) -> dict[str, Any]:
 
 
 @router.post("/connectors/{name}/sync", status_code=202)
-async def start_sync(request: Request, name: str, body: SyncRequest, _who: Writer) -> Any:
+async def start_sync(request: Request, name: str, body: SyncRequest, who: Operator) -> Any:
     """Start a sync in the background; follow it with the progress endpoint."""
     svc = service(request)
     _connector(svc, name)
@@ -109,7 +116,16 @@ async def start_sync(request: Request, name: str, body: SyncRequest, _who: Write
     mode = body.mode
     if mode == "incremental" and not _incremental(svc, name):
         mode = "full"  # the source reads everything every time
-    start(svc, name, dry_run=body.dry_run, allow_deletes=False, incremental=mode != "full")
+    record(request, "sync", name, detail={"mode": mode, "dry_run": body.dry_run})
+    incremental = mode != "full"
+    start(
+        svc,
+        name,
+        dry_run=body.dry_run,
+        allow_deletes=False,
+        incremental=incremental,
+        actor=who.actor,
+    )
     return {"connector": name, "started": True, "mode": mode, "dry_run": body.dry_run}
 
 
@@ -121,11 +137,17 @@ def _incremental(svc: Service, name: str) -> bool:
 
 
 def start(
-    svc: Service, name: str, *, dry_run: bool, allow_deletes: bool, incremental: bool
+    svc: Service,
+    name: str,
+    *,
+    dry_run: bool,
+    allow_deletes: bool,
+    incremental: bool,
+    actor: str,
 ) -> None:
-    """Run a sync as a background task of the app's event loop."""
+    """Run a sync as a background task of the app's event loop; ``actor`` started it."""
     run = svc.executor.run(
-        name, dry_run=dry_run, allow_deletes=allow_deletes, incremental=incremental
+        name, dry_run=dry_run, allow_deletes=allow_deletes, incremental=incremental, actor=actor
     )
     task = asyncio.get_running_loop().create_task(run)
     svc.scheduler._tasks.add(task)
@@ -134,12 +156,13 @@ def start(
 
 @router.post("/connectors/{name}/sync-user")
 async def sync_user(
-    request: Request, name: str, body: UserSyncRequest, _who: Writer
+    request: Request, name: str, body: UserSyncRequest, who: Operator
 ) -> dict[str, Any]:
     """Sync one user now (never removes anyone else); answers when done."""
     svc = service(request)
     _connector(svc, name)
     settings = svc.loaded.connector(name)
+    record(request, "sync_user", name, detail={"dry_run": body.dry_run})
 
     def go() -> dict[str, Any]:
         source = build_source(svc.loaded, settings)
@@ -147,7 +170,13 @@ async def sync_user(
         async def run() -> Any:
             try:
                 return await run_sync_user(
-                    svc.store, name, settings, source, body.key, dry_run=body.dry_run
+                    svc.store,
+                    name,
+                    settings,
+                    source,
+                    body.key,
+                    dry_run=body.dry_run,
+                    actor=who.actor,
                 )
             finally:
                 await source.aclose()
@@ -168,7 +197,7 @@ async def sync_user(
 
 
 @router.post("/connectors/{name}/check")
-async def check(request: Request, name: str, _who: Writer) -> dict[str, Any]:
+async def check(request: Request, name: str, _who: Operator) -> dict[str, Any]:
     """Run the connector's diagnosis (DNS, TCP, proxy, TLS, token, reads)."""
     svc = service(request)
     _connector(svc, name)
@@ -221,7 +250,7 @@ def run_detail(request: Request, run_id: int, _who: Reader) -> dict[str, Any]:
 
 
 @router.post("/runs/{run_id}/approve", status_code=202)
-async def approve(request: Request, run_id: int, _who: Writer) -> Any:
+async def approve(request: Request, run_id: int, who: Admin) -> Any:
     """Approve a guarded run: the connector runs again with the guard's removals allowed.
 
     Allowed while the run's connector awaits approval (later runs do not take that away); the
@@ -241,7 +270,8 @@ async def approve(request: Request, run_id: int, _who: Writer) -> Any:
         raise HTTPException(409, f"{name} does not await approval (approved or dismissed)")
     if svc.executor.busy(name):
         raise HTTPException(409, f"a run of {name} is in progress")
-    start(svc, name, dry_run=False, allow_deletes=True, incremental=False)
+    record(request, "approve", name, detail={"run_id": run_id})
+    start(svc, name, dry_run=False, allow_deletes=True, incremental=False, actor=who.actor)
     return {"connector": name, "approved_run": run_id, "started": True}
 
 
@@ -303,3 +333,16 @@ def targets(request: Request, _who: Reader) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+@router.post("/targets/{name}/deliver")
+async def deliver(request: Request, name: str, _who: Operator) -> dict[str, Any]:
+    """Deliver the pending changes to one target now (one round); answers when done."""
+    svc = service(request)
+    if name not in svc.loaded.settings.targets:
+        raise HTTPException(404, f"no target named {name!r}")
+    record(request, "deliver", name)
+    await asyncio.to_thread(deliver_once, svc.executor, name)
+    await review_target(svc.executor, name)
+    row = TargetState(svc.store, name).row()
+    return {"target": name, "status": row["status"], "cursor": int(row["cursor"])}

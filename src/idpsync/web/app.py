@@ -140,6 +140,11 @@ def create_app(
     app.include_router(explain_pages.router)
     app.add_exception_handler(PageError, page_error)
     app.include_router(authorize.router)
+    from idpsync.web import audit, auth, tokens
+
+    app.include_router(audit.router)
+    app.include_router(tokens.router)
+    app.add_exception_handler(auth.SignInNeeded, auth.sign_in_redirect)
     apidocs.install(app)
 
     @app.get("/healthz", tags=["service"], responses={503: {"description": "store unusable"}})

@@ -17,9 +17,10 @@ from idpsync.store import approvals
 from idpsync.web import queries
 from idpsync.web.api import service, start
 from idpsync.web.app import Service
-from idpsync.web.auth import Reader, Writer
+from idpsync.web.audit import record
+from idpsync.web.auth import Admin, Reader, actor_of
 from idpsync.web.errors import PageError
-from idpsync.web.pages import CsrfField, _check_form, _need_admin, _page
+from idpsync.web.pages import ADMINISTER, VIEW, CsrfField, _check_form, _need_admin, _page
 
 router = APIRouter()
 CheckField = Annotated[str, Form()]
@@ -51,16 +52,17 @@ def approval_json(request: Request, name: str, _who: Reader) -> dict[str, Any]:
 
 
 @router.post("/api/connectors/{name}/approval/dismiss", tags=["api"])
-async def dismiss_json(request: Request, name: str, _who: Writer) -> dict[str, Any]:
+async def dismiss_json(request: Request, name: str, _who: Admin) -> dict[str, Any]:
     """Drop the pending approval without removing anyone."""
     svc = service(request)
     if not approvals.dismiss(svc.store, name):
         raise HTTPException(404, f"{name} does not await approval")
+    record(request, "dismiss", name)
     await svc.executor.review(name)
     return {"connector": name, "dismissed": True}
 
 
-@router.get("/connectors/{name}/approval", include_in_schema=False)
+@router.get("/connectors/{name}/approval", include_in_schema=False, dependencies=[VIEW])
 def approval_page(request: Request, name: str) -> Response:
     """What awaits approval, the re-check's counts, and the buttons to apply or dismiss."""
     if (redirect := _need_admin(request)) is not None:
@@ -82,7 +84,9 @@ def approval_page(request: Request, name: str) -> Response:
     )
 
 
-@router.post("/connectors/{name}/approval/check", include_in_schema=False)
+@router.post(
+    "/connectors/{name}/approval/check", include_in_schema=False, dependencies=[ADMINISTER]
+)
 async def recheck(request: Request, name: str, csrf: CsrfField = "") -> Response:
     """Plan again now, with the removals allowed, without changing anything."""
     _check_form(request, csrf)
@@ -91,7 +95,7 @@ async def recheck(request: Request, name: str, csrf: CsrfField = "") -> Response
     back = f"/connectors/{name}/approval"
     if approvals.pending(svc.store, name) is None:
         raise PageError(409, f"{name} does not await approval (any more)", back)
-    result = await svc.executor.run(name, dry_run=True, allow_deletes=True)
+    result = await svc.executor.run(name, dry_run=True, allow_deletes=True, actor=actor_of(request))
     if result is None:
         raise PageError(409, busy_message(name), back)
     if result.status != "dry_run":
@@ -101,7 +105,9 @@ async def recheck(request: Request, name: str, csrf: CsrfField = "") -> Response
     return RedirectResponse(back, status_code=303)
 
 
-@router.post("/connectors/{name}/approval/confirm", include_in_schema=False)
+@router.post(
+    "/connectors/{name}/approval/confirm", include_in_schema=False, dependencies=[ADMINISTER]
+)
 async def confirm(
     request: Request, name: str, csrf: CsrfField = "", check_run: CheckField = ""
 ) -> Response:
@@ -117,16 +123,20 @@ async def confirm(
         raise PageError(409, "re-check the plan first, then apply what the re-check shows", back)
     if svc.executor.busy(name):
         raise PageError(409, busy_message(name), back)
-    start(svc, name, dry_run=False, allow_deletes=True, incremental=False)
+    record(request, "approve", name, detail={"check_run_id": found["check_run_id"]})
+    start(svc, name, dry_run=False, allow_deletes=True, incremental=False, actor=actor_of(request))
     return RedirectResponse("/", status_code=303)
 
 
-@router.post("/connectors/{name}/approval/dismiss", include_in_schema=False)
+@router.post(
+    "/connectors/{name}/approval/dismiss", include_in_schema=False, dependencies=[ADMINISTER]
+)
 async def dismiss_form(request: Request, name: str, csrf: CsrfField = "") -> Response:
     """Dismiss: nobody is removed; the next full run that is refused asks again."""
     _check_form(request, csrf)
     svc = service(request)
     _known(svc, name)
-    approvals.dismiss(svc.store, name)
+    if approvals.dismiss(svc.store, name):
+        record(request, "dismiss", name)
     await svc.executor.review(name)
     return RedirectResponse("/", status_code=303)

@@ -22,7 +22,7 @@ from idpsync.errors import SourceError
 from idpsync.sources.registry import build_source
 from idpsync.web.api import service
 from idpsync.web.errors import PageError
-from idpsync.web.pages import _need_admin, _page
+from idpsync.web.pages import ADMINISTER, _need_admin, _page
 
 router = APIRouter(include_in_schema=False)
 
@@ -38,7 +38,7 @@ def _flow(request: Request, name: str) -> AuthorizationCodeFlow | None:
     return source.authorization_flow()
 
 
-@router.get("/connectors/{name}/authorize", response_class=HTMLResponse)
+@router.get("/connectors/{name}/authorize", response_class=HTMLResponse, dependencies=[ADMINISTER])
 def authorize(request: Request, name: str) -> Response:
     """Send the administrator to the IdP's consent page (or say there is nothing to do)."""
     if (redirect := _need_admin(request)) is not None:
@@ -57,7 +57,9 @@ def authorize(request: Request, name: str) -> Response:
     return RedirectResponse(authorization_url(flow, callback, state, pkce), status_code=303)
 
 
-@router.get("/connectors/{name}/authorize/callback", name="authorize_callback")
+@router.get(
+    "/connectors/{name}/authorize/callback", name="authorize_callback", dependencies=[ADMINISTER]
+)
 async def callback(request: Request, name: str, code: str = "", state: str = "") -> Response:
     """Exchange the code and store the refresh token."""
     if (redirect := _need_admin(request)) is not None:

@@ -6,7 +6,6 @@ Every page needs the administrator's session; every form carries the session's C
 from __future__ import annotations
 
 import asyncio
-import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -16,10 +15,14 @@ from idpsync.allowlist import allow_list
 from idpsync.web import charts, queries, signin
 from idpsync.web.api import connector_status, run_check, service, start
 from idpsync.web.app import Service
-from idpsync.web.auth import admin, csrf_token
+from idpsync.web.audit import record
+from idpsync.web.auth import Principal, actor_of, admin, csrf_token, require, signed_in
 from idpsync.web.errors import PageError
 from idpsync.web.paging import page_offset
-from idpsync.web.security import csrf_ok, verify_password
+from idpsync.web.roles import Role
+from idpsync.web.security import csrf_ok
+
+VIEW, OPERATE, ADMINISTER = require(Role.VIEWER), require(Role.OPERATOR), require(Role.ADMIN)
 
 router = APIRouter(include_in_schema=False)
 CsrfField = Annotated[str, Form(alias="csrf")]
@@ -31,12 +34,21 @@ class LoginRequired(Exception):
 
 def _page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     svc = service(request)
+    who = signed_in(request)
+    role = who.role if who is not None else None
+    can = {"operate": role is not None and role >= Role.OPERATOR, "admin": role == Role.ADMIN}
     return svc.templates.TemplateResponse(
         request,
         template,
-        {"user": admin(request), "csrf": csrf_token(request), **context},
+        {"user": admin(request), "role": role, "can": can, "csrf": csrf_token(request), **context},
         status_code=status,
     )
+
+
+def _caller(request: Request) -> Principal:
+    found = signed_in(request)
+    assert found is not None  # the route's dependency signed the caller in
+    return found
 
 
 def _need_admin(request: Request) -> Response | None:
@@ -68,20 +80,19 @@ def login(
     """Check the administrator's password; a new session on success."""
     if not csrf_ok(request.session.get("csrf"), csrf):
         raise PageError(403, "missing or wrong CSRF token; reload the page and try again", "/login")
-    settings = service(request).loaded.settings.service
     if (locked := signin.lockout(request, username)) is not None:
         refused = _page(request, "login.html", status=429, error=locked.message)
         refused.headers["Retry-After"] = str(locked.retry_after)
         return refused
-    good = verify_password(password, settings.admin_password_hash)
-    if not (good and secrets.compare_digest(username.encode(), settings.admin_user.encode())):
+    found = signin.check_password(request, username, password)
+    if found is None:
         signin.failed(request, username)
         return _page(request, "login.html", status=401, error="wrong user name or password")
-    signin.succeeded(request, settings.admin_user)
+    signin.succeeded(request, *found)
     return RedirectResponse("/", status_code=303)
 
 
-@router.post("/logout")
+@router.post("/logout", dependencies=[VIEW])
 def logout(request: Request, csrf: CsrfField = "") -> Response:
     """End the session."""
     _check_form(request, csrf)
@@ -89,7 +100,7 @@ def logout(request: Request, csrf: CsrfField = "") -> Response:
     return RedirectResponse("/login", status_code=303)
 
 
-@router.get("/", response_class=HTMLResponse)
+@router.get("/", response_class=HTMLResponse, dependencies=[VIEW])
 def dashboard(request: Request) -> Response:
     """Connectors (health, last and next run, progress, charts), approvals first, targets."""
     if (redirect := _need_admin(request)) is not None:
@@ -102,7 +113,7 @@ def dashboard(request: Request) -> Response:
         row["charts"] = charts.connector_charts(queries.run_history(svc.store, row["name"]))
         row["confirm"] = sync_facts(svc, row["name"])
     waiting = [row for row in rows if row["approval"]]
-    shown = targets(request, "admin")
+    shown = targets(request, _caller(request))
     return _page(
         request,
         "dashboard.html",
@@ -122,7 +133,7 @@ def sync_facts(svc: Service, name: str) -> dict[str, Any]:
     return {"counts": counts, "newest": newest[0] if newest else None, "guard": guard}
 
 
-@router.get("/connectors/{name}/sync", response_class=HTMLResponse)
+@router.get("/connectors/{name}/sync", response_class=HTMLResponse, dependencies=[OPERATE])
 def sync_confirm(request: Request, name: str) -> Response:
     """The confirmation page of "Sync now" (what the dashboard's dialog shows, without script)."""
     if (redirect := _need_admin(request)) is not None:
@@ -133,7 +144,7 @@ def sync_confirm(request: Request, name: str) -> Response:
     return _page(request, "sync_confirm.html", name=name, facts=sync_facts(svc, name))
 
 
-@router.post("/connectors/{name}/sync")
+@router.post("/connectors/{name}/sync", dependencies=[OPERATE])
 async def sync_form(
     request: Request,
     name: str,
@@ -146,11 +157,19 @@ async def sync_form(
     if name not in svc.loaded.settings.connectors:
         raise PageError(404, f"there is no connector named {name!r} in the configuration")
     if not svc.executor.busy(name):
-        start(svc, name, dry_run=dry_run, allow_deletes=False, incremental=False)
+        record(request, "sync", name, detail={"dry_run": dry_run, "from": "page"})
+        start(
+            svc,
+            name,
+            dry_run=dry_run,
+            allow_deletes=False,
+            incremental=False,
+            actor=actor_of(request),
+        )
     return RedirectResponse("/", status_code=303)
 
 
-@router.get("/runs", response_class=HTMLResponse)
+@router.get("/runs", response_class=HTMLResponse, dependencies=[VIEW])
 def runs_page(request: Request, connector: str | None = None, offset: int = 0) -> Response:
     """Run history."""
     if (redirect := _need_admin(request)) is not None:
@@ -160,7 +179,7 @@ def runs_page(request: Request, connector: str | None = None, offset: int = 0) -
     return _page(request, "runs.html", runs=rows, connector=connector, offset=offset)
 
 
-@router.post("/runs/{run_id}/approve")
+@router.post("/runs/{run_id}/approve", dependencies=[ADMINISTER])
 async def approve_form(request: Request, run_id: int, csrf: CsrfField = "") -> Response:
     """A guarded run's approval: the connector's approval page (re-check, then apply)."""
     _check_form(request, csrf)
@@ -170,7 +189,7 @@ async def approve_form(request: Request, run_id: int, csrf: CsrfField = "") -> R
     return RedirectResponse(f"/connectors/{row['connector']}/approval", status_code=303)
 
 
-@router.get("/connectors/{name}/check", response_class=HTMLResponse)
+@router.get("/connectors/{name}/check", response_class=HTMLResponse, dependencies=[VIEW])
 def check_page(request: Request, name: str) -> Response:
     """The connector check page (press the button to run it)."""
     if (redirect := _need_admin(request)) is not None:
@@ -181,7 +200,7 @@ def check_page(request: Request, name: str) -> Response:
     return _page(request, "check.html", name=name, result=None, allowed=allowed)
 
 
-@router.post("/connectors/{name}/check", response_class=HTMLResponse)
+@router.post("/connectors/{name}/check", response_class=HTMLResponse, dependencies=[OPERATE])
 async def check_run(request: Request, name: str, csrf: CsrfField = "") -> Response:
     """Run the check and show one row per step."""
     _check_form(request, csrf)

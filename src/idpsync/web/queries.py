@@ -17,7 +17,7 @@ def jsonable(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
 
 
-RUN_COLUMNS = ("id", "connector", "mode", "dry_run", "status", "complete", "started_at")
+RUN_COLUMNS = ("id", "connector", "mode", "dry_run", "status", "complete", "started_at", "actor")
 
 
 def runs(store: Store, connector: str | None, limit: int, offset: int) -> list[dict[str, Any]]:

@@ -2,8 +2,10 @@
 
 - Administrator password: ``scrypt$N$r$p$salt$hash`` (``hashlib.scrypt``), made by
   ``idpsync serve --hash-password``.
-- API tokens: random 32-byte tokens; the configuration keeps only ``sha256$hex`` (a token has
-  enough entropy that a plain hash cannot be guessed back), made by ``idpsync serve --new-token``.
+- API tokens: random 32-byte tokens; only their ``sha256$hex`` is kept (a token has enough
+  entropy that a plain hash cannot be guessed back): in the store for tokens with a role
+  (``idpsync tokens create``), or in ``[service] api_tokens`` (``idpsync serve --new-token``;
+  such tokens act as ``admin``).
 - CSRF: one random token per session, sent back in a hidden form field or the
   ``X-CSRF-Token`` header, compared in constant time.
 """

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import logging
 import math
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from fastapi import Request
 
-from idpsync.web import sessions, throttle
+from idpsync.web import audit, sessions, throttle
+from idpsync.web.roles import Role
+from idpsync.web.security import verify_password
 
 log = logging.getLogger("idpsync.web")
 
@@ -47,6 +50,27 @@ def _keys(request: Request, user_name: str) -> list[str]:
     return throttle.keys(_address(request), user_name, admin_user)
 
 
+def check_password(request: Request, user_name: str, password: str) -> tuple[str, Role] | None:
+    """The account and role that ``user_name`` and ``password`` sign in as, or ``None``.
+
+    The configured administrator (``admin_user``, ``admin_password_hash``) is always ``admin``
+    (the break-glass account); ``[service] accounts`` adds local accounts with their role.
+    Every configured hash is checked, so the answer takes as long whoever is named.
+    """
+    settings = request.app.state.service.loaded.settings.service
+    found: tuple[str, Role] | None = None
+    given = user_name.encode()
+    if verify_password(password, settings.admin_password_hash) and secrets.compare_digest(
+        given, settings.admin_user.encode()
+    ):
+        found = (settings.admin_user, Role.ADMIN)
+    for name, account in settings.accounts.items():
+        good = verify_password(password, account.password_hash)
+        if good and found is None and secrets.compare_digest(given, name.encode()):
+            found = (name, Role.parse(account.role))
+    return found
+
+
 def lockout(request: Request, user_name: str) -> Lockout | None:
     """The lockout this attempt falls under, if any (checked before the password)."""
     now = _now(request)
@@ -56,6 +80,7 @@ def lockout(request: Request, user_name: str) -> Lockout | None:
         return None
     seconds = max(1, math.ceil((until - now).total_seconds()))
     log.warning("sign-in refused (locked out for %d s more) from %s", seconds, _address(request))
+    audit.record(request, "login_failed", actor="anonymous", detail={"locked_out": seconds})
     message = (
         f"too many failed sign-ins: signing in is locked for {seconds} s more "
         f"(until {until:%Y-%m-%d %H:%M:%S} UTC); wait, then try again with the right password"
@@ -70,20 +95,20 @@ def failed(request: Request, user_name: str) -> None:
     # the name typed is not logged: it may be a password typed into the wrong field
     which = "the administrator's name" if len(_keys(request, user_name)) > 1 else "another name"
     log.warning("failed sign-in with %s from %s", which, _address(request))
+    audit.record(request, "login_failed", actor="anonymous", detail={"name": which})
 
 
-def succeeded(request: Request, user: str) -> None:
+def succeeded(request: Request, user: str, role: Role = Role.ADMIN) -> None:
     """Reset the counters, and start a new session (new nonce, new cookie contents)."""
     store = request.app.state.service.store
     throttle.clear(store, _keys(request, user))
-    request.session.clear()
-    request.session["user"] = user
-    request.session["sid"] = sessions.open_session(store, user, _now(request))
+    sessions.start_session(request, user, role, "password")
 
 
 def sign_out(request: Request) -> None:
     """End the session in the store (a replayed cookie opens nothing) and in the cookie."""
     nonce = request.session.get("sid")
     if isinstance(nonce, str):
+        audit.record(request, "logout")
         sessions.close_session(request.app.state.service.store, nonce)
     request.session.clear()

@@ -4,13 +4,13 @@ Planned changes of dry and guarded runs, and the users and groups a run left out
 collided, out of scope, dropped, waiting), each with its reason, so the run page can page
 through them instead of one JSON blob.
 
-Revision ID: 0009_run_objects
+Revision ID: 0008_run_objects
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009_run_objects"
+revision = "0008_run_objects"
 down_revision = "0007_outcomes_alerts"
 
 ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
