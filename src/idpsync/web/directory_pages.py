@@ -20,7 +20,7 @@ from idpsync.store import local
 from idpsync.web import queries
 from idpsync.web.api import service
 from idpsync.web.errors import PageError
-from idpsync.web.pages import check_form, need_admin, render
+from idpsync.web.pages import ADMINISTER, VIEW, check_form, need_admin, render
 from idpsync.web.paging import page_offset
 
 router = APIRouter(include_in_schema=False)
@@ -46,7 +46,7 @@ def _choice(value: str, allowed: tuple[str, ...]) -> str:
     return value if value in allowed else ""
 
 
-@router.get("/users", response_class=HTMLResponse)
+@router.get("/users", response_class=HTMLResponse, dependencies=[VIEW])
 def users_page(
     request: Request,
     q: str = "",
@@ -82,7 +82,7 @@ def users_page(
     )
 
 
-@router.get("/users/{user_id}", response_class=HTMLResponse)
+@router.get("/users/{user_id}", response_class=HTMLResponse, dependencies=[VIEW])
 def user_page(request: Request, user_id: int) -> Response:
     """One user: attributes, groups, manager, photo, local disable, change history."""
     if (redirect := need_admin(request)) is not None:
@@ -114,19 +114,19 @@ def _set_disabled(request: Request, user_id: int, csrf: str, disabled: bool) -> 
     return RedirectResponse(f"/users/{user_id}", status_code=303)
 
 
-@router.post("/users/{user_id}/disable")
+@router.post("/users/{user_id}/disable", dependencies=[ADMINISTER])
 def disable_user(request: Request, user_id: int, csrf: CsrfField = "") -> Response:
     """Deactivate the user locally: no sync re-activates them until enabled here again."""
     return _set_disabled(request, user_id, csrf, True)
 
 
-@router.post("/users/{user_id}/enable")
+@router.post("/users/{user_id}/enable", dependencies=[ADMINISTER])
 def enable_user(request: Request, user_id: int, csrf: CsrfField = "") -> Response:
     """Lift a local deactivation (a synced user takes the IdP's state at the next sync)."""
     return _set_disabled(request, user_id, csrf, False)
 
 
-@router.get("/groups", response_class=HTMLResponse)
+@router.get("/groups", response_class=HTMLResponse, dependencies=[VIEW])
 def groups_page(
     request: Request,
     q: str = "",
@@ -153,7 +153,7 @@ def groups_page(
     )
 
 
-@router.get("/groups/{group_id}", response_class=HTMLResponse)
+@router.get("/groups/{group_id}", response_class=HTMLResponse, dependencies=[VIEW])
 def group_page(request: Request, group_id: int, offset: int = 0) -> Response:
     """One group: its facts, its parent groups and its direct members in pages."""
     if (redirect := need_admin(request)) is not None:

@@ -20,6 +20,7 @@ from idpsync.textsafety import printable
 from idpsync.web.api import service
 from idpsync.web.auth import Reader, admin, csrf_token
 from idpsync.web.errors import PageError
+from idpsync.web.pages import VIEW
 
 router = APIRouter()
 
@@ -61,7 +62,7 @@ def _summary(result: Explanation) -> str:
     return f"not (fully) synced: see step {result.steps.index(failed[0]) + 1} ({failed[0].title})"
 
 
-@router.get("/explain", response_class=HTMLResponse, include_in_schema=False)
+@router.get("/explain", response_class=HTMLResponse, include_in_schema=False, dependencies=[VIEW])
 async def explain_page(request: Request, connector: str = "", q: str = "") -> Response:
     """Explain one person of one connector; without both, the search form."""
     if admin(request) is None:

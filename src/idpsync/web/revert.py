@@ -16,12 +16,12 @@ from fastapi.responses import RedirectResponse, Response
 from idpsync.app.reverting import NotRevertible, revert_run
 from idpsync.web.api import service
 from idpsync.web.errors import PageError
-from idpsync.web.pages import CsrfField, _check_form
+from idpsync.web.pages import ADMINISTER, CsrfField, _check_form
 
 router = APIRouter(include_in_schema=False)
 
 
-@router.post("/runs/{run_id}/revert")
+@router.post("/runs/{run_id}/revert", dependencies=[ADMINISTER])
 async def revert_form(
     request: Request,
     run_id: int,

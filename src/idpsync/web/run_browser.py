@@ -22,6 +22,7 @@ from idpsync.store.run_query import RunFilter
 from idpsync.web.api import service
 from idpsync.web.auth import Reader, admin, csrf_token
 from idpsync.web.errors import PageError
+from idpsync.web.pages import VIEW
 from idpsync.web.paging import MAX_OFFSET, page_offset
 
 router = APIRouter(include_in_schema=False)
@@ -76,7 +77,7 @@ def _shown_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
     return {**entry, "fields": fields, "css": (entry["op"] or entry["outcome"]).replace(".", "-")}
 
 
-@router.get("/runs/{run_id}", response_class=HTMLResponse)
+@router.get("/runs/{run_id}", response_class=HTMLResponse, dependencies=[VIEW])
 def run_page(
     request: Request,
     run_id: int,
@@ -145,7 +146,7 @@ def _export(row: dict[str, Any], request: Request, filt: RunFilter, kind: str) -
     )
 
 
-@router.get("/runs/{run_id}/export.{kind}")
+@router.get("/runs/{run_id}/export.{kind}", dependencies=[VIEW])
 def export_page(
     request: Request,
     run_id: int,
