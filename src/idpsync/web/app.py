@@ -71,7 +71,7 @@ def create_app(
     clock: Clock = utcnow,
 ) -> FastAPI:
     """The service app for a configuration and an open store."""
-    from idpsync.web import api, apidocs, approval, authorize, pages
+    from idpsync.web import api, apidocs, approval, authorize, oidc, pages
     from idpsync.web.errors import PageError, page_error
 
     settings = loaded.settings.service
@@ -122,6 +122,7 @@ def create_app(
     app.include_router(approval.router)
     app.add_exception_handler(PageError, page_error)
     app.include_router(authorize.router)
+    oidc.install(app)
     apidocs.install(app)
 
     @app.get("/healthz", tags=["service"], responses={503: {"description": "store unusable"}})

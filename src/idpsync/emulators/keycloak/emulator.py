@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl, unquote
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from idpsync.emulators.control import control_routes
@@ -36,7 +36,14 @@ from idpsync.emulators.generate import TenantSpec, generate_tenant
 from idpsync.emulators.injection import Latency
 from idpsync.emulators.keycloak import api, reads
 from idpsync.emulators.keycloak.api import AdminError, Tree
-from idpsync.emulators.keycloak.auth import DEFAULT_ROLES, Client, OAuthError, Realms
+from idpsync.emulators.keycloak.auth import (
+    DEFAULT_ROLES,
+    Client,
+    OAuthError,
+    Realms,
+    client_credentials,
+)
+from idpsync.emulators.keycloak.oidc import OpenIdProvider
 from idpsync.emulators.tenant import Tenant, TenantUser
 
 ADMIN_CLI = "admin-cli"
@@ -87,6 +94,8 @@ class KeycloakEmulator(Emulator):
         self.realms.add_client(realm, Client(ADMIN_CLI, None))
         self.realms.admins[self.admin_user] = self.admin_password
         self._cache: dict[str, tuple[int, Any]] = {}
+        self.oidc = OpenIdProvider(self.realms, tenant, self.tree, clock=clock)
+        """The realm as an OpenID provider (sign-in): see :mod:`.oidc`."""
 
     @classmethod
     def generate(
@@ -190,6 +199,9 @@ class KeycloakEmulator(Emulator):
                     methods=["POST"],
                 ),
                 Route(p + "/realms/{realm}", self._realm_info),
+                Route(p + "/realms/{realm}/.well-known/openid-configuration", self._discovery),
+                Route(p + "/realms/{realm}/protocol/openid-connect/auth", self._authorize),
+                Route(p + "/realms/{realm}/protocol/openid-connect/certs", self._certs),
                 *control_routes(self),
                 Route(p + "/admin/realms/{realm}/{rest:path}", self._admin, methods=["GET"]),
             ]
@@ -197,13 +209,38 @@ class KeycloakEmulator(Emulator):
 
     async def _token(self, request: Request) -> Response:
         form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+        realm, authorization = request.path_params["realm"], request.headers.get("authorization")
         try:
-            body = self.realms.token_request(
-                request.path_params["realm"], form, request.headers.get("authorization")
-            )
+            if form.get("grant_type") == "authorization_code" and self.realms.knows(realm):
+                client = self.realms.authenticate(realm, *client_credentials(form, authorization))
+                body = self.oidc.redeem(realm, form, client, self._issuer(request, realm))
+            else:
+                body = self.realms.token_request(realm, form, authorization)
         except OAuthError as exc:
             return JSONResponse(exc.body(), exc.status)
         return JSONResponse(body, headers={"cache-control": "no-store", "pragma": "no-cache"})
+
+    def _issuer(self, request: Request, realm: str) -> str:
+        root = f"{request.url.scheme}://{request.headers.get('host', 'localhost')}{self.prefix}"
+        return f"{root}/realms/{realm}"
+
+    async def _discovery(self, request: Request) -> Response:
+        realm = request.path_params["realm"]
+        if not self.realms.knows(realm):
+            return JSONResponse({"error": "Realm does not exist"}, 404)
+        return JSONResponse(self.oidc.discovery(self._issuer(request, realm)))
+
+    async def _certs(self, request: Request) -> Response:
+        if not self.realms.knows(request.path_params["realm"]):
+            return JSONResponse({"error": "Realm does not exist"}, 404)
+        return JSONResponse(self.oidc.jwks())
+
+    async def _authorize(self, request: Request) -> Response:
+        realm = request.path_params["realm"]
+        page = self.oidc.authorize(realm, request.query_params, self._issuer(request, realm))
+        if page.location is not None:
+            return Response(status_code=page.status, headers={"location": page.location})
+        return HTMLResponse(page.html, page.status)
 
     async def _realm_info(self, request: Request) -> Response:
         realm = request.path_params["realm"]
