@@ -44,8 +44,8 @@ from idpsync.emulators.keycloak.api import Tree, username
 from idpsync.emulators.keycloak.auth import TOKEN_LIFETIME, Client, OAuthError, Realms
 from idpsync.emulators.tenant import Tenant
 
-CLAIMS = ("aud", "sub", "iss", "auth_time", "name", "given_name", "family_name")
-CLAIMS += ("preferred_username", "email", "email_verified", "groups")
+CLAIMS: tuple[str, ...] = ("aud", "sub", "iss", "auth_time", "name", "given_name")
+CLAIMS += ("family_name", "preferred_username", "email", "email_verified", "groups")
 CODE_LIFETIME = 60
 """Seconds an authorization code may wait to be redeemed (Keycloak's default)."""
 
