@@ -1,4 +1,4 @@
-"""The Keycloak Admin REST emulator: token endpoint, users, groups (both shapes), members.
+"""The Keycloak emulator: Admin REST API, token endpoint, and sign-in (OpenID Connect).
 
 >>> emu = KeycloakEmulator.generate(users=100, groups=20, seed=7)
 >>> transport = emu.transport()  # for httpx.AsyncClient(transport=…)
@@ -7,6 +7,10 @@ Paths (``prefix`` is ``/auth`` with ``auth_prefix=True``, as Keycloak ≤ 16 ser
 
 - ``POST {prefix}/realms/{realm}/protocol/openid-connect/token`` (see :mod:`.auth`);
 - ``GET {prefix}/realms/{realm}``: the realm's public information;
+- the realm as an OpenID provider for sign-in (see :mod:`.oidc`):
+  ``GET {prefix}/realms/{realm}/.well-known/openid-configuration``,
+  ``GET {prefix}/realms/{realm}/protocol/openid-connect/auth`` and ``…/certs``, and the code
+  grant on the token endpoint;
 - ``GET {prefix}/admin/realms/{realm}/…``: ``users``, ``users/count``, ``users/{id}``,
   ``users/{id}/groups``, ``groups``, ``groups/count``, ``groups/{id}``,
   ``groups/{id}/children`` (shape 23 only), ``groups/{id}/members``, ``group-by-path/{path}``.
@@ -211,7 +215,10 @@ class KeycloakEmulator(Emulator):
         form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
         realm, authorization = request.path_params["realm"], request.headers.get("authorization")
         try:
-            if form.get("grant_type") == "authorization_code" and self.realms.knows(realm):
+            # the code grant exists for sign-in clients only; the others keep answering it as
+            # an unsupported grant, as before the emulator could sign users in
+            code_grant = form.get("grant_type") == "authorization_code"
+            if code_grant and self.realms.knows(realm) and self.oidc.signs_in(form, authorization):
                 client = self.realms.authenticate(realm, *client_credentials(form, authorization))
                 body = self.oidc.redeem(realm, form, client, self._issuer(request, realm))
             else:

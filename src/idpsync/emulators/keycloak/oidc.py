@@ -41,7 +41,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from idpsync.emulators.keycloak.api import Tree, username
-from idpsync.emulators.keycloak.auth import TOKEN_LIFETIME, Client, OAuthError, Realms
+from idpsync.emulators.keycloak.auth import (
+    TOKEN_LIFETIME,
+    Client,
+    OAuthError,
+    Realms,
+    client_credentials,
+)
 from idpsync.emulators.tenant import Tenant
 
 CLAIMS: tuple[str, ...] = ("aud", "sub", "iss", "auth_time", "name", "given_name")
@@ -117,6 +123,10 @@ class OpenIdProvider:
         if user_id is not None and user_id not in self.tenant.users:
             raise KeyError(f"no user {user_id}")
         self.signed_in = user_id
+
+    def signs_in(self, form: Mapping[str, str], authorization: str | None) -> bool:
+        """Whether a token request comes from a client registered for sign-in."""
+        return client_credentials(form, authorization)[0] in self.redirect_uris
 
     # ---- discovery and keys --------------------------------------------------------------
 
