@@ -27,6 +27,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from idpsync.config_service import ROLES, OidcSettings
+from idpsync.web.auth import admin, csrf_token
 from idpsync.web.errors import PageError
 from idpsync.web.oidc_client import Pending, Provider, Refused, error_code
 from idpsync.web.oidc_session import start_session
@@ -135,9 +136,15 @@ def _redirect_uri(request: Request, provider: Provider) -> str:
     return provider.settings.redirect_url or str(request.url_for("oidc_callback"))
 
 
-def _refused(exc: Refused) -> PageError:
+def _refused(request: Request, exc: Refused) -> Response:
+    """The refusal page (``signin_refused.html``) and its log line."""
     log.warning("OIDC sign-in refused: %s", exc.message)
-    return PageError(exc.status, f"sign-in refused: {exc.message}", "/login")
+    templates = request.app.state.service.templates
+    context = {"user": admin(request), "csrf": csrf_token(request), "message": exc.message}
+    page: Response = templates.TemplateResponse(
+        request, "signin_refused.html", context, status_code=exc.status
+    )
+    return page
 
 
 @router.get("/login/oidc")
@@ -147,7 +154,7 @@ async def oidc_start(request: Request) -> Response:
     try:
         url, pending = await provider.start(_redirect_uri(request, provider))
     except Refused as exc:
-        raise _refused(exc) from None
+        return _refused(request, exc)
     request.session[FLOW_KEY] = pending.saved()
     return RedirectResponse(url, status_code=303)
 
@@ -165,7 +172,7 @@ async def oidc_callback(
     try:
         identity = await _finish(request, provider, pending, state, code, error)
     except Refused as exc:
-        raise _refused(exc) from None
+        return _refused(request, exc)
     await run_in_threadpool(start_session, request, identity.user, identity.role, "oidc")
     log.info("signed in %s through OIDC with role %s", identity.user, identity.role)
     return RedirectResponse("/", status_code=303)
