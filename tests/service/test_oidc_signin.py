@@ -299,3 +299,15 @@ async def test_no_secret_code_or_token_reaches_the_logs_or_pages(
         assert secret not in logged
         for page in pages:
             assert secret not in page
+
+
+async def test_a_rotated_provider_key_is_fetched_again(h: Harness, emu: KeycloakEmulator) -> None:
+    certs = "/realms/{realm}/protocol/openid-connect/certs"
+    async with h.client() as web:
+        assert (await sign_in(web, emu, "vera")).answer.status_code == 303
+        emu.oidc.rotate_key()
+        assert (await sign_in(web, emu, "otto")).answer.status_code == 303
+        assert session_of(web)["role"] == "operator"
+    assert emu.requests.count(certs) == 2
+    discovery = "/realms/{realm}/.well-known/openid-configuration"
+    assert emu.requests.count(discovery) == 1  # kept for an hour

@@ -138,7 +138,9 @@ def _redirect_uri(request: Request, provider: Provider) -> str:
 
 def _refused(request: Request, exc: Refused) -> Response:
     """The refusal page (``signin_refused.html``) and its log line."""
-    log.warning("OIDC sign-in refused: %s", exc.message)
+    log.warning(
+        "OIDC sign-in refused: %s", "".join(c if c.isprintable() else "?" for c in exc.message)
+    )
     templates = request.app.state.service.templates
     context = {"user": admin(request), "csrf": csrf_token(request), "message": exc.message}
     page: Response = templates.TemplateResponse(

@@ -19,7 +19,7 @@ ID token claims: ``iss``, ``sub`` (the user id), ``aud`` and ``azp`` (the client
 ``email_verified``, ``name``, ``given_name``, ``family_name``, ``groups`` (full paths such as
 ``/Sales/EMEA``, as a group membership mapper with "Full group path" on) and ``realm_access``.
 
-Test knobs for refusals: ``claim_overrides`` (merged into every ID token; ``None`` removes a
+Test knobs: :meth:`OpenIdProvider.rotate_key` (a new key and kid), ``claim_overrides`` (merged into every ID token; ``None`` removes a
 claim) and ``forge_signature`` (sign with a key the JWKS does not publish, under the same kid).
 The token is built and signed here with ``cryptography`` alone.
 """
@@ -107,6 +107,10 @@ class OpenIdProvider:
     codes: dict[str, Grant] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.rotate_key()
+
+    def rotate_key(self) -> None:
+        """A new realm key (new kid): tokens are signed with it and the JWKS shows only it."""
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         numbers = self.key.public_key().public_numbers()
         self.kid = b64url(hashlib.sha256(_int_bytes(numbers.n)).digest()[:16])
