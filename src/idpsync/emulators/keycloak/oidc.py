@@ -19,8 +19,9 @@ ID token claims: ``iss``, ``sub`` (the user id), ``aud`` and ``azp`` (the client
 ``email_verified``, ``name``, ``given_name``, ``family_name``, ``groups`` (full paths such as
 ``/Sales/EMEA``, as a group membership mapper with "Full group path" on) and ``realm_access``.
 
-Test knobs: :meth:`OpenIdProvider.rotate_key` (a new key and kid), ``claim_overrides`` (merged into every ID token; ``None`` removes a
-claim) and ``forge_signature`` (sign with a key the JWKS does not publish, under the same kid).
+Test knobs: :meth:`OpenIdProvider.rotate_key` (a new key and kid), ``claim_overrides``
+(merged into every ID token; ``None`` removes a claim) and ``forge_signature`` (sign with a key
+the JWKS does not publish, under the same kid).
 The token is built and signed here with ``cryptography`` alone.
 """
 
