@@ -311,3 +311,17 @@ async def test_a_rotated_provider_key_is_fetched_again(h: Harness, emu: Keycloak
     assert emu.requests.count(certs) == 2
     discovery = "/realms/{realm}/.well-known/openid-configuration"
     assert emu.requests.count(discovery) == 1  # kept for an hour
+
+
+@pytest.mark.parametrize(("person", "allowed"), [("vera", False), ("otto", True)])
+async def test_the_mapped_role_is_what_the_pages_enforce(
+    h: Harness, emu: KeycloakEmulator, person: str, allowed: bool
+) -> None:
+    """Runs once roles are enforced (``idpsync.web.roles``): a viewer cannot start a sync."""
+    pytest.importorskip("idpsync.web.roles")
+    async with h.client() as web:
+        assert (await sign_in(web, emu, person)).answer.status_code == 303
+        home = await web.get("/")
+        csrf = home.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        answer = await web.post("/connectors/hr/sync", data={"csrf": csrf, "dry_run": "true"})
+    assert answer.status_code == (303 if allowed else 403), answer.text
