@@ -337,3 +337,55 @@ async def test_the_mapped_role_is_what_the_pages_enforce(
         csrf = home.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
         answer = await web.post("/connectors/hr/sync", data={"csrf": csrf, "dry_run": "true"})
     assert answer.status_code == (303 if allowed else 403), answer.text
+
+
+def through(emu: KeycloakEmulator, rewrite: dict[str, httpx.Response]) -> httpx.AsyncBaseTransport:
+    """The emulator, except for the paths in ``rewrite`` (answered as given)."""
+    inner = emu.transport()
+
+    class Rewriting(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            for suffix, answer in rewrite.items():
+                if request.url.path.endswith(suffix):
+                    return answer
+            return await inner.handle_async_request(request)
+
+    return Rewriting()
+
+
+@pytest.mark.parametrize(
+    ("suffix", "answer", "expected", "where"),
+    [
+        (
+            "/openid-configuration",
+            httpx.Response(200, json={"issuer": "https://other.example", "jwks_uri": "x"}),
+            "names another issuer",
+            "start",
+        ),
+        ("/openid-configuration", httpx.Response(500, text="oops"), "HTTP 500", "start"),
+        ("/certs", httpx.Response(200, json={"keys": "nonsense"}), "cannot be read", "finish"),
+        (
+            "/token",
+            httpx.Response(200, json={"access_token": "a", "token_type": "Bearer"}),
+            "sent no ID token",
+            "finish",
+        ),
+        ("/token", httpx.Response(502, text="<html>proxy</html>"), "answered HTTP 502", "finish"),
+    ],
+)
+async def test_a_provider_that_misbehaves_is_a_clear_page(
+    h: Harness,
+    emu: KeycloakEmulator,
+    suffix: str,
+    answer: httpx.Response,
+    expected: str,
+    where: str,
+) -> None:
+    h.app.state.oidc.transport = through(emu, {suffix: answer})
+    async with h.client() as web:
+        if where == "start":
+            page = await web.get("/login/oidc")
+        else:
+            page = (await sign_in(web, emu, "ada")).answer
+    assert page.status_code == 502
+    assert expected in refusal(page)
