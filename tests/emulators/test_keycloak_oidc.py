@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import tomllib
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
@@ -11,6 +12,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+from idpsync.config_service import OidcSettings
 from idpsync.emulators.keycloak import KeycloakEmulator
 from idpsync.emulators.tenant import TenantGroup
 
@@ -164,3 +166,23 @@ async def test_forged_signature_does_not_verify(emu: KeycloakEmulator) -> None:
         keys = KeySet.import_key_set((await http.get(f"{BASE}/{CERTS}")).json())
     with pytest.raises(Exception, match="signature"):
         jwt.decode(token["id_token"], keys, algorithms=["RS256"])
+
+
+def test_enable_sign_in_prints_a_service_block_that_loads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    emu = KeycloakEmulator.generate(users=10, groups=4, seed=5)
+    user = emu.tenant.users[emu.tenant.user_ids[3]]
+    assert user.mail is not None
+    secret = emu.enable_sign_in(user.mail.upper())
+    block = tomllib.loads(emu.connector_toml("http://127.0.0.1:8002"))
+    oidc = block["service"]["oidc"]
+    assert oidc["issuer"] == "http://127.0.0.1:8002/realms/acme"
+    assert oidc["roles"] == {"admin": [user.alias.lower()]}
+    assert secret not in emu.connector_toml("http://127.0.0.1:8002")
+    monkeypatch.setenv("IDPSYNC_EMULATOR_OIDC_SECRET", secret)
+    settings = OidcSettings.model_validate(oidc)
+    assert settings.client_secret.get_secret_value() == secret
+    assert emu.oidc.signed_in == user.id
+    with pytest.raises(KeyError):
+        emu.enable_sign_in("nobody@nowhere.example")

@@ -51,6 +51,8 @@ from idpsync.emulators.keycloak.oidc import OpenIdProvider
 from idpsync.emulators.tenant import Tenant, TenantUser
 
 ADMIN_CLI = "admin-cli"
+SIGN_IN_CLIENT = "idpsync-web"
+"""The client :meth:`KeycloakEmulator.enable_sign_in` registers for ``idpsync serve``."""
 NEEDS = {
     "users": "query-users",
     "users/count": "query-users",
@@ -100,6 +102,8 @@ class KeycloakEmulator(Emulator):
         self._cache: dict[str, tuple[int, Any]] = {}
         self.oidc = OpenIdProvider(self.realms, tenant, self.tree, clock=clock)
         """The realm as an OpenID provider (sign-in): see :mod:`.oidc`."""
+        self.sign_in_user: str | None = None
+        """The username :meth:`enable_sign_in` signs in, if it was called."""
 
     @classmethod
     def generate(
@@ -148,15 +152,48 @@ class KeycloakEmulator(Emulator):
         )
         return users
 
+    def enable_sign_in(self, login: str) -> str:
+        """Let ``idpsync serve`` on this machine sign in as ``login`` (username or e-mail).
+
+        Registers the client ``idpsync-web`` (redirect URIs on ``127.0.0.1`` and ``localhost``,
+        any port) and makes the user consent at once; returns the client's secret.
+        """
+        wanted = login.lower()
+        for user in self.tenant.users.values():
+            if wanted in (api.username(user), (user.mail or "").lower()):
+                break
+        else:
+            raise KeyError(f"no user with the username or e-mail {login!r}")
+        secret = f"web-{hashlib.sha256(self.client_secret.encode()).hexdigest()[:32]}"
+        uris = ["http://127.0.0.1:*", "http://localhost:*"]
+        self.oidc.add_client(self.realm, SIGN_IN_CLIENT, secret, uris)
+        self.oidc.sign_in_as(user.id)
+        self.sign_in_user = api.username(user)
+        return secret
+
     def connector_toml(self, base_url: str, name: str = "keycloak-emulated") -> str:
-        """A ready connector block pointing at this emulator served at ``base_url``."""
-        return (
+        """A ready connector block pointing at this emulator served at ``base_url``.
+
+        With sign-in enabled, also a ``[service.oidc]`` block giving that user ``admin``.
+        """
+        block = (
             f"[connectors.{name}.source]\n"
             'type = "keycloak"\n'
             f'base_url = "{base_url}{self.prefix}"\n'
             f'realm = "{self.realm}"\n'
             f'client_id = "{self.client_id}"\n'
             'client_secret = "env:IDPSYNC_EMULATOR_SECRET"\n'
+        )
+        if self.sign_in_user is None:
+            return block
+        return block + (
+            "\n[service.oidc]\n"
+            f'issuer = "{base_url}{self.prefix}/realms/{self.realm}"\n'
+            f'client_id = "{SIGN_IN_CLIENT}"\n'
+            'client_secret = "env:IDPSYNC_EMULATOR_OIDC_SECRET"\n'
+            'display_name = "Keycloak (emulated)"\n'
+            'role_claim = "preferred_username"\n'
+            f"roles = {{ admin = [{json.dumps(self.sign_in_user)}] }}\n"
         )
 
     def _cached(self, key: str, build: Callable[[], Any]) -> Any:
