@@ -22,6 +22,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -49,7 +50,7 @@ class Identity:
     """``viewer``, ``operator`` or ``admin``."""
 
 
-def install(app: FastAPI, transport: Any = None) -> None:
+def install(app: FastAPI, transport: httpx.AsyncBaseTransport | None = None) -> None:
     """Add the sign-in routes; offer the button on the login page when OIDC is configured.
 
     ``transport`` is how requests reach the provider (``None``: the network).
