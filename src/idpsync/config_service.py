@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from croniter import croniter
 from pydantic import (
@@ -98,6 +99,82 @@ class LocalAccount(_Strict):
     ``admin`` (also approve, dismiss, change settings, manage tokens)."""
 
 
+LOOPBACK = ("localhost", "127.0.0.1", "::1")
+"""Hosts an OIDC URL may reach over plain http (a provider on this machine)."""
+ROLES = ("viewer", "operator", "admin")
+"""The roles of the admin pages, weakest first; a sign-in gets the strongest one it maps to."""
+
+
+class OidcSettings(_Strict):
+    """``[service.oidc]``: sign-in to the admin pages through the organisation's IdP.
+
+    Authorization code flow with PKCE, ``state`` and ``nonce``; the ID token is checked against
+    the provider's published keys. Whoever matches no entry of ``roles`` is refused.
+    """
+
+    issuer: str
+    """The provider's issuer URL; its ``/.well-known/openid-configuration`` is read from it."""
+    client_id: str = Field(min_length=1)
+    """This application's client id at the provider."""
+    client_secret: ServiceSecret
+    """This application's client secret (``env:``/``file:``)."""
+    display_name: str = Field("single sign-on", min_length=1, max_length=60)
+    """What the login page's button says after "Sign in with"."""
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "email", "profile"])
+    """Scopes asked for; ``openid`` is required."""
+    role_claim: str = "groups"
+    """The ID token claim read for ``roles``; dots reach into objects (``realm_access.roles``)."""
+    roles: dict[str, list[str]]
+    """Role → values of ``role_claim`` that grant it (``admin = ["idpsync-admins"]``); a
+    sign-in matching none is refused."""
+    user_claim: str = "preferred_username"
+    """The claim shown as the user's name (``email``, then ``sub`` when it is absent)."""
+    allowed_domains: list[str] = Field(default_factory=list)
+    """If set, only verified e-mail addresses in these domains may sign in."""
+    redirect_url: str | None = None
+    """The callback URL registered at the provider; default: this service's address +
+    ``/login/oidc/callback`` (set it behind a reverse proxy)."""
+    timeout: float = Field(10.0, gt=0, le=120)
+    """Seconds to wait for the provider's discovery, keys and token endpoints."""
+    leeway: int = Field(60, ge=0, le=600)
+    """Seconds of clock difference tolerated when checking a token's times."""
+
+    @field_validator("issuer", "redirect_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        check_url(value)
+        host = (urlsplit(value).hostname or "").lower()
+        if value.lower().startswith("http://") and host not in LOOPBACK:
+            raise ValueError(
+                f"{value!r} must use https:// (plain http only on this machine: localhost)"
+            )
+        return value
+
+    @field_validator("scopes")
+    @classmethod
+    def _openid(cls, value: list[str]) -> list[str]:
+        if "openid" not in value:
+            raise ValueError('scopes must include "openid"')
+        return value
+
+    @field_validator("roles")
+    @classmethod
+    def _roles(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        unknown = sorted(set(value) - set(ROLES))
+        if unknown:
+            raise ValueError(f"unknown role {unknown[0]!r}; the roles are {', '.join(ROLES)}")
+        if not any(value.values()):
+            raise ValueError('map at least one value to a role, e.g. admin = ["idpsync-admins"]')
+        return value
+
+    @field_validator("allowed_domains")
+    @classmethod
+    def _domains(cls, value: list[str]) -> list[str]:
+        return [d.strip().lower().lstrip("@") for d in value]
+
+
 class ServiceSettings(_Strict):
     """``idpsync serve``: listening address, administrator, API tokens, alerts."""
 
@@ -131,6 +208,9 @@ class ServiceSettings(_Strict):
     """Write logs as one JSON object per line."""
     alerts: AlertSettings = AlertSettings()
     """Alert channels."""
+    oidc: OidcSettings | None = None
+    """Sign-in through the organisation's IdP (OpenID Connect); the password stays as the
+    break-glass account."""
 
     @field_validator("api_tokens")
     @classmethod

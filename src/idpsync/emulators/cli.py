@@ -235,6 +235,13 @@ def keycloak(
     auth_prefix: Annotated[
         bool, typer.Option("--auth-prefix", help="Serve under /auth (Keycloak 16 and older).")
     ] = False,
+    sign_in_as: Annotated[
+        str | None,
+        typer.Option(
+            help="Act as the OpenID provider of 'idpsync serve' on this machine: this user "
+            "(username or e-mail) signs in at once; --print-config adds a [service.oidc] block."
+        ),
+    ] = None,
 ) -> Served:
     """Serve a Keycloak Admin REST API (+ token endpoint) emulator until stopped."""
     from idpsync.emulators.keycloak import KeycloakEmulator
@@ -250,7 +257,17 @@ def keycloak(
         latency=options.latency(),
     )
     banner = f"keycloak emulator: {options.users} users, {options.groups} groups, realm {realm}"
-    return Served(emulator, banner, _client_secret(emulator))
+    if sign_in_as is None:
+        return Served(emulator, banner, _client_secret(emulator))
+    try:
+        web_secret = emulator.enable_sign_in(sign_in_as)
+    except KeyError as exc:
+        raise typer.BadParameter(str(exc.args[0]), param_hint="--sign-in-as") from None
+
+    def exports(base: str) -> dict[str, str]:
+        return {**_client_secret(emulator)(base), "IDPSYNC_EMULATOR_OIDC_SECRET": web_secret}
+
+    return Served(emulator, f"{banner}, sign-in as {emulator.sign_in_user}", exports)
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,7 @@ def create_app(
         authorize,
         directory_pages,
         display,
+        oidc,
         pages,
         revert,
         run_browser,
@@ -145,6 +146,7 @@ def create_app(
     app.include_router(audit.router)
     app.include_router(tokens.router)
     app.add_exception_handler(auth.SignInNeeded, auth.sign_in_redirect)
+    oidc.install(app)
     apidocs.install(app)
 
     @app.get("/healthz", tags=["service"], responses={503: {"description": "store unusable"}})

@@ -124,18 +124,19 @@ class Realms:
         """Answer a token request or raise :class:`OAuthError`."""
         if not self.knows(realm):
             raise OAuthError(404, "Realm does not exist", "Realm does not exist")
-        client_id, secret = _client_credentials(form, authorization)
+        client_id, secret = client_credentials(form, authorization)
         grant = form.get("grant_type")
         if not grant:
             raise OAuthError(400, "invalid_request", "Missing form parameter: grant_type")
         if grant not in ("client_credentials", "password"):
             raise OAuthError(400, "unsupported_grant_type", "Unsupported grant_type")
-        client = self._client(realm, client_id, secret)
+        client = self.authenticate(realm, client_id, secret)
         if grant == "client_credentials":
             return self._service_account(realm, client)
         return self._password(realm, client, form)
 
-    def _client(self, realm: str, client_id: str | None, secret: str | None) -> Client:
+    def authenticate(self, realm: str, client_id: str | None, secret: str | None) -> Client:
+        """The realm's client with this id, when the secret is right (else :class:`OAuthError`)."""
         client = self.clients[realm].get(client_id or "")
         if client is None:
             raise OAuthError(401, "invalid_client", "Invalid client or Invalid client credentials")
@@ -180,7 +181,7 @@ def _token_body(token: str, refresh: str | None) -> dict[str, object]:
     return body
 
 
-def _client_credentials(
+def client_credentials(
     form: Mapping[str, str], authorization: str | None
 ) -> tuple[str | None, str | None]:
     """Client id and secret from HTTP Basic (preferred, as Keycloak does) or the form."""

@@ -1,4 +1,4 @@
-"""The Keycloak Admin REST emulator: token endpoint, users, groups (both shapes), members.
+"""The Keycloak emulator: Admin REST API, token endpoint, and sign-in (OpenID Connect).
 
 >>> emu = KeycloakEmulator.generate(users=100, groups=20, seed=7)
 >>> transport = emu.transport()  # for httpx.AsyncClient(transport=…)
@@ -7,6 +7,10 @@ Paths (``prefix`` is ``/auth`` with ``auth_prefix=True``, as Keycloak ≤ 16 ser
 
 - ``POST {prefix}/realms/{realm}/protocol/openid-connect/token`` (see :mod:`.auth`);
 - ``GET {prefix}/realms/{realm}``: the realm's public information;
+- the realm as an OpenID provider for sign-in (see :mod:`.oidc`):
+  ``GET {prefix}/realms/{realm}/.well-known/openid-configuration``,
+  ``GET {prefix}/realms/{realm}/protocol/openid-connect/auth`` and ``…/certs``, and the code
+  grant on the token endpoint;
 - ``GET {prefix}/admin/realms/{realm}/…``: ``users``, ``users/count``, ``users/{id}``,
   ``users/{id}/groups``, ``groups``, ``groups/count``, ``groups/{id}``,
   ``groups/{id}/children`` (shape 23 only), ``groups/{id}/members``, ``group-by-path/{path}``.
@@ -27,7 +31,7 @@ from urllib.parse import parse_qsl, unquote
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from idpsync.emulators.control import control_routes
@@ -36,10 +40,19 @@ from idpsync.emulators.generate import TenantSpec, generate_tenant
 from idpsync.emulators.injection import Latency
 from idpsync.emulators.keycloak import api, reads
 from idpsync.emulators.keycloak.api import AdminError, Tree
-from idpsync.emulators.keycloak.auth import DEFAULT_ROLES, Client, OAuthError, Realms
+from idpsync.emulators.keycloak.auth import (
+    DEFAULT_ROLES,
+    Client,
+    OAuthError,
+    Realms,
+    client_credentials,
+)
+from idpsync.emulators.keycloak.oidc import OpenIdProvider
 from idpsync.emulators.tenant import Tenant, TenantUser
 
 ADMIN_CLI = "admin-cli"
+SIGN_IN_CLIENT = "idpsync-web"
+"""The client :meth:`KeycloakEmulator.enable_sign_in` registers for ``idpsync serve``."""
 NEEDS = {
     "users": "query-users",
     "users/count": "query-users",
@@ -87,6 +100,10 @@ class KeycloakEmulator(Emulator):
         self.realms.add_client(realm, Client(ADMIN_CLI, None))
         self.realms.admins[self.admin_user] = self.admin_password
         self._cache: dict[str, tuple[int, Any]] = {}
+        self.oidc = OpenIdProvider(self.realms, tenant, self.tree, clock=clock)
+        """The realm as an OpenID provider (sign-in): see :mod:`.oidc`."""
+        self.sign_in_user: str | None = None
+        """The username :meth:`enable_sign_in` signs in, if it was called."""
 
     @classmethod
     def generate(
@@ -135,15 +152,48 @@ class KeycloakEmulator(Emulator):
         )
         return users
 
+    def enable_sign_in(self, login: str) -> str:
+        """Let ``idpsync serve`` on this machine sign in as ``login`` (username or e-mail).
+
+        Registers the client ``idpsync-web`` (redirect URIs on ``127.0.0.1`` and ``localhost``,
+        any port) and makes the user consent at once; returns the client's secret.
+        """
+        wanted = login.lower()
+        for user in self.tenant.users.values():
+            if wanted in (api.username(user), (user.mail or "").lower()):
+                break
+        else:
+            raise KeyError(f"no user with the username or e-mail {login!r}")
+        secret = f"web-{hashlib.sha256(self.client_secret.encode()).hexdigest()[:32]}"
+        uris = ["http://127.0.0.1:*", "http://localhost:*"]
+        self.oidc.add_client(self.realm, SIGN_IN_CLIENT, secret, uris)
+        self.oidc.sign_in_as(user.id)
+        self.sign_in_user = api.username(user)
+        return secret
+
     def connector_toml(self, base_url: str, name: str = "keycloak-emulated") -> str:
-        """A ready connector block pointing at this emulator served at ``base_url``."""
-        return (
+        """A ready connector block pointing at this emulator served at ``base_url``.
+
+        With sign-in enabled, also a ``[service.oidc]`` block giving that user ``admin``.
+        """
+        block = (
             f"[connectors.{name}.source]\n"
             'type = "keycloak"\n'
             f'base_url = "{base_url}{self.prefix}"\n'
             f'realm = "{self.realm}"\n'
             f'client_id = "{self.client_id}"\n'
             'client_secret = "env:IDPSYNC_EMULATOR_SECRET"\n'
+        )
+        if self.sign_in_user is None:
+            return block
+        return block + (
+            "\n[service.oidc]\n"
+            f'issuer = "{base_url}{self.prefix}/realms/{self.realm}"\n'
+            f'client_id = "{SIGN_IN_CLIENT}"\n'
+            'client_secret = "env:IDPSYNC_EMULATOR_OIDC_SECRET"\n'
+            'display_name = "Keycloak (emulated)"\n'
+            'role_claim = "preferred_username"\n'
+            f"roles = {{ admin = [{json.dumps(self.sign_in_user)}] }}\n"
         )
 
     def _cached(self, key: str, build: Callable[[], Any]) -> Any:
@@ -190,6 +240,9 @@ class KeycloakEmulator(Emulator):
                     methods=["POST"],
                 ),
                 Route(p + "/realms/{realm}", self._realm_info),
+                Route(p + "/realms/{realm}/.well-known/openid-configuration", self._discovery),
+                Route(p + "/realms/{realm}/protocol/openid-connect/auth", self._authorize),
+                Route(p + "/realms/{realm}/protocol/openid-connect/certs", self._certs),
                 *control_routes(self),
                 Route(p + "/admin/realms/{realm}/{rest:path}", self._admin, methods=["GET"]),
             ]
@@ -197,13 +250,41 @@ class KeycloakEmulator(Emulator):
 
     async def _token(self, request: Request) -> Response:
         form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+        realm, authorization = request.path_params["realm"], request.headers.get("authorization")
         try:
-            body = self.realms.token_request(
-                request.path_params["realm"], form, request.headers.get("authorization")
-            )
+            # the code grant exists for sign-in clients only; the others keep answering it as
+            # an unsupported grant, as before the emulator could sign users in
+            code_grant = form.get("grant_type") == "authorization_code"
+            if code_grant and self.realms.knows(realm) and self.oidc.signs_in(form, authorization):
+                client = self.realms.authenticate(realm, *client_credentials(form, authorization))
+                body = self.oidc.redeem(realm, form, client, self._issuer(request, realm))
+            else:
+                body = self.realms.token_request(realm, form, authorization)
         except OAuthError as exc:
             return JSONResponse(exc.body(), exc.status)
         return JSONResponse(body, headers={"cache-control": "no-store", "pragma": "no-cache"})
+
+    def _issuer(self, request: Request, realm: str) -> str:
+        root = f"{request.url.scheme}://{request.headers.get('host', 'localhost')}{self.prefix}"
+        return f"{root}/realms/{realm}"
+
+    async def _discovery(self, request: Request) -> Response:
+        realm = request.path_params["realm"]
+        if not self.realms.knows(realm):
+            return JSONResponse({"error": "Realm does not exist"}, 404)
+        return JSONResponse(self.oidc.discovery(self._issuer(request, realm)))
+
+    async def _certs(self, request: Request) -> Response:
+        if not self.realms.knows(request.path_params["realm"]):
+            return JSONResponse({"error": "Realm does not exist"}, 404)
+        return JSONResponse(self.oidc.jwks())
+
+    async def _authorize(self, request: Request) -> Response:
+        realm = request.path_params["realm"]
+        page = self.oidc.authorize(realm, request.query_params, self._issuer(request, realm))
+        if page.location is not None:
+            return Response(status_code=page.status, headers={"location": page.location})
+        return HTMLResponse(page.html, page.status)
 
     async def _realm_info(self, request: Request) -> Response:
         realm = request.path_params["realm"]
