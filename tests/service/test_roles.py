@@ -39,6 +39,12 @@ PAGE_ACTIONS: list[tuple[str, str, dict[str, str], Role]] = [
     ("POST", "/connectors/hr/approval/dismiss", {}, Role.ADMIN),
     ("POST", "/runs/999/approve", {}, Role.ADMIN),
     ("GET", "/connectors/hr/authorize", {}, Role.ADMIN),
+    ("GET", "/users", {}, Role.VIEWER),
+    ("GET", "/groups", {}, Role.VIEWER),
+    ("GET", "/explain", {}, Role.VIEWER),
+    ("GET", "/runs/999", {}, Role.VIEWER),
+    ("POST", "/users/999/disable", {}, Role.ADMIN),
+    ("POST", "/runs/999/revert", {"dry_run": "true"}, Role.ADMIN),
 ]
 
 
@@ -129,8 +135,15 @@ async def test_a_viewer_sees_the_dashboard_without_action_buttons(
         page = (await web.get("/")).text
         assert "Sync now" in page and "Authorize" not in page
     async with h.client() as web:
-        await sign_in(web, "admin")
+        csrf = await sign_in(web, "admin")
         assert "Authorize" in (await web.get("/")).text
+        await web.post("/connectors/hr/sync", data={"csrf": csrf})
+        await wait_idle(web)
+        assert "Revert this run" in (await web.get("/runs/1")).text
+    async with h.client() as web:
+        await sign_in(web, "vera")
+        run = (await web.get("/runs/1")).text
+        assert "Run 1 of hr" in run and "Revert this run" not in run
 
 
 async def test_the_configured_tokens_keep_acting_as_admin(tmp_path: Path, store: Store) -> None:

@@ -18,9 +18,9 @@ from idpsync.app.explain import explain_person
 from idpsync.engine.explain import Explanation
 from idpsync.textsafety import printable
 from idpsync.web.api import service
-from idpsync.web.auth import Reader, admin, csrf_token
+from idpsync.web.auth import Reader, admin
 from idpsync.web.errors import PageError
-from idpsync.web.pages import VIEW
+from idpsync.web.pages import VIEW, render
 
 router = APIRouter()
 
@@ -78,8 +78,6 @@ async def explain_page(request: Request, connector: str = "", q: str = "") -> Re
     if connector and q:
         result = await asyncio.to_thread(_explain, request, connector, q)
     context: dict[str, Any] = {
-        "user": admin(request),
-        "csrf": csrf_token(request),
         "connectors": names,
         "connector": connector or (names[0] if len(names) == 1 else ""),
         "q": q,
@@ -88,7 +86,7 @@ async def explain_page(request: Request, connector: str = "", q: str = "") -> Re
         "steps": _visible(result) if result is not None else [],
         "near": [(printable(label), sid) for label, sid in result.near] if result else [],
     }
-    return svc.templates.TemplateResponse(request, "explain.html", context)
+    return render(request, "explain.html", **context)
 
 
 @router.get("/api/connectors/{name}/explain", tags=["directory"])

@@ -20,9 +20,9 @@ from idpsync.engine import report
 from idpsync.store import approvals, run_export, run_query
 from idpsync.store.run_query import RunFilter
 from idpsync.web.api import service
-from idpsync.web.auth import Reader, admin, csrf_token
+from idpsync.web.auth import Reader, admin
 from idpsync.web.errors import PageError
-from idpsync.web.pages import VIEW
+from idpsync.web.pages import VIEW, render
 from idpsync.web.paging import MAX_OFFSET, page_offset
 
 router = APIRouter(include_in_schema=False)
@@ -105,9 +105,7 @@ def run_page(
         else None,
         "last": _link(run_id, filt, offset=last) if offset < last else None,
     }
-    context = {
-        "user": admin(request),
-        "csrf": csrf_token(request),
+    context: dict[str, Any] = {
         "run": report.run_facts(row),
         "stored": row.get("report") or {},
         "approval": approvals.pending(store, str(row["connector"])),
@@ -126,7 +124,7 @@ def run_page(
             for kind in ("csv", "json")
         },
     }
-    return service(request).templates.TemplateResponse(request, "run.html", context)
+    return render(request, "run.html", **context)
 
 
 def _export(row: dict[str, Any], request: Request, filt: RunFilter, kind: str) -> Response:
