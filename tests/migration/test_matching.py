@@ -134,3 +134,14 @@ def test_unknown_keys_are_refused(key: str) -> None:
 
 def test_keys_are_kept_once_in_order() -> None:
     assert parse_keys(["login", " email", "login"]) == ("login", "email")
+
+
+def test_an_attribute_named_differently_is_given_as_a_pair() -> None:
+    olds = [OldUser(1, "o1", "ann", "ann@old.example", "Ann", True, {"profile": {"hr": "77"}})]
+    news = [new("n1", "ann.b", "ann@new.example", employeeId="77")]
+    result = match_people(olds, news, ["email", "attributes.profile.hr = attributes.employeeId"])
+    assert [(m.new_source_id, m.key) for m in result.matched] == [
+        ("n1", "attributes.profile.hr=attributes.employeeId")
+    ]
+    with pytest.raises(CompareError):
+        parse_keys(["email=login=email"])

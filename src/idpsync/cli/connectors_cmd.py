@@ -1,9 +1,10 @@
 """``connectors compare OLD NEW``: who in the old connector is who in the new one.
 
-Compares the old connector's directory users with the new connector's staged users (see
-:mod:`idpsync.app.compare`) and prints rich tables, JSON (``--json``) or CSV (``--format
-csv``). Reads the store only; the exit code is 0 whatever the comparison finds, 2 for an
-unknown connector, an unknown key or a new connector that never staged anything.
+Compares the old connector's directory users with the new connector's staged users, seen
+through the new connector's mapping (see :mod:`idpsync.app.compare`), and prints rich
+tables, JSON (``--json``) or CSV (``--format csv``). Reads the store only; the exit code is 0
+whatever the comparison finds, 2 for an unknown connector, an unknown key or a new connector
+that never staged anything.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from idpsync.app.compare import CompareError, Comparison, compare
+from idpsync.app.compare import CompareError, Comparison, compare, mapper_for
 from idpsync.app.compare_export import as_json as comparison_json
 from idpsync.app.compare_export import csv_lines, differences_text
 from idpsync.cli.common import (
@@ -43,8 +44,8 @@ def compare_cmd(
         list[str] | None,
         typer.Option(
             "--match",
-            help="Match key, tried in order (repeat): email, login or attributes.NAME "
-            "[default: email, then login].",
+            help="Match key, tried in order (repeat): email, login, attributes.NAME, or "
+            "OLD=NEW for an attribute the IdPs name differently [default: email, then login].",
             show_default=False,
         ),
     ] = None,
@@ -67,14 +68,14 @@ def compare_cmd(
         err.print("--format takes table, json or csv", markup=False)
         raise typer.Exit(EXIT_USAGE)
     loaded = _load(config, secrets=False)
-    for name in (old, new):
-        try:
-            loaded.connector(name)
-        except ConfigError as exc:
-            raise _fail_config(exc) from None
+    try:
+        loaded.connector(old)
+        mapper = mapper_for(loaded.connector(new))
+    except ConfigError as exc:
+        raise _fail_config(exc) from None
     with _store(loaded) as store:
         try:
-            result = compare(store, old, new, match or DEFAULT_KEYS)
+            result = compare(store, old, new, match or DEFAULT_KEYS, mapper=mapper)
         except CompareError as exc:
             err.print(f"cannot compare: {printable(exc)}", markup=False)
             raise typer.Exit(EXIT_USAGE) from None

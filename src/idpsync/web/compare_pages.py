@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from idpsync.app import compare_export as export
-from idpsync.app.compare import CompareError, Comparison, compare
+from idpsync.app.compare import CompareError, Comparison, compare, mapper_for
 from idpsync.store.run_export import chunked
 from idpsync.textsafety import printable
 from idpsync.web.api import service
@@ -42,7 +42,8 @@ def _compared(request: Request, old: str, new: str, keys: str) -> Comparison:
             raise PageError(404, f"there is no connector named {name!r} in the configuration")
     chosen = [k for k in (part.strip() for part in keys[:512].split(",")) if k]
     try:
-        return compare(svc.store, old, new, chosen)
+        mapper = mapper_for(svc.loaded.connector(new))
+        return compare(svc.store, old, new, chosen, mapper=mapper)
     except CompareError as exc:
         raise PageError(400, f"cannot compare {old} with {new}: {exc}") from None
 
