@@ -11,7 +11,7 @@ from idpsync.app.runner import run_sync
 from idpsync.sources.file.reader import FileSource
 from idpsync.store import Store
 from tests.filedata import write
-from tests.service.support import Harness, harness, login
+from tests.service.support import Harness, harness, login, wait_idle
 
 HOSTILE = '<img src=x onerror="alert(1)">Chloé'
 
@@ -71,6 +71,9 @@ async def test_compare_page_tabs_paging_and_export(tmp_path: Path) -> None:
     async with h.client() as client:
         assert (await client.get("/connectors/hr/compare/next")).status_code == 303
         await login(client)
+        home = (await client.get("/")).text
+        assert "shadow of hr: stages only" in home
+        assert 'href="/connectors/hr/compare/next"' in home
         page = await client.get("/connectors/hr/compare/next")
         assert page.status_code == 200
         text = page.text
@@ -106,5 +109,28 @@ async def test_compare_page_tabs_paging_and_export(tmp_path: Path) -> None:
         assert key.status_code == 400 and "unknown match key" in key.text
         never = await client.get("/connectors/next/compare/hr")
         assert never.status_code == 200  # hr staged too: a comparison the other way round
+    async with h.api() as api:
+        listed = {c["name"]: c for c in (await api.get("/api/connectors")).json()}
+        assert (listed["next"]["shadow_of"], listed["hr"]["shadow_of"]) == ("hr", None)
     assert store.runs(limit=200) == runs  # comparing recorded no run
+    store.close()
+
+
+async def test_the_service_runs_a_shadow_connector_as_a_shadow(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'd.db'}")
+    h = harness(tmp_path, store, extra=shadow_config(tmp_path))
+    old_doc, new_doc = documents(6)
+    write(h.data, old_doc)
+    write(tmp_path / "next.json", new_doc)
+    async with h.api() as api:
+        assert (await api.post("/api/connectors/hr/sync", json={})).status_code == 202
+        assert (await wait_idle(api, "hr"))["last_status"] == "succeeded"
+        users = (await api.get("/api/users")).json()
+        assert (await api.post("/api/connectors/next/sync", json={})).status_code == 202
+        state = await wait_idle(api, "next")
+        assert state["last_status"] == "succeeded"
+        run = (await api.get(f"/api/runs/{state['last_run_id']}")).json()["run"]
+        assert run["mode"] == "shadow"
+        assert run["message"] == "shadow of hr: staged 6 users, 0 groups; directory unchanged"
+        assert (await api.get("/api/users")).json() == users
     store.close()
