@@ -74,6 +74,8 @@ async def test_compare_page_tabs_paging_and_export(tmp_path: Path) -> None:
         home = (await client.get("/")).text
         assert "shadow of hr: stages only" in home
         assert 'href="/connectors/hr/compare/next"' in home
+        confirm = (await client.get("/connectors/next/sync")).text
+        assert "it changes nothing in the directory and sends nothing to targets" in confirm
         page = await client.get("/connectors/hr/compare/next")
         assert page.status_code == 200
         text = page.text
