@@ -69,10 +69,14 @@ def compare_cmd(
         raise typer.Exit(EXIT_USAGE)
     loaded = _load(config, secrets=False)
     try:
-        loaded.connector(old)
+        swapped = loaded.connector(old).shadow_of == new
         mapper = mapper_for(loaded.connector(new))
     except ConfigError as exc:
         raise _fail_config(exc) from None
+    if swapped:
+        err.print(
+            f"note: {old} is the shadow of {new}; the old connector comes first", markup=False
+        )
     with _store(loaded) as store:
         try:
             result = compare(store, old, new, match or DEFAULT_KEYS, mapper=mapper)
