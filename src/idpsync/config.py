@@ -35,6 +35,7 @@ from idpsync.config_errors import describe_errors
 from idpsync.config_invariants import InvariantSettings, merged, unique_names
 from idpsync.config_policy import PolicySettings
 from idpsync.config_service import ScheduleSettings, ServiceSettings
+from idpsync.config_shadow import check_shadows
 from idpsync.config_store import StoreSettings
 from idpsync.config_urls import check_url
 from idpsync.http.settings import HttpSettings
@@ -117,6 +118,9 @@ class ConnectorSettings(Strict):
     """Safety limits."""
     enabled: bool = True
     """A disabled connector is skipped by ``idpsync sync`` without a name."""
+    shadow_of: str | None = None
+    """Name of the connector this one shadows: its runs read and stage, never change the
+    directory (``docs/migration.md``); ``None``: a normal connector."""
     schedule: ScheduleSettings = ScheduleSettings()
     """When ``idpsync serve`` syncs this connector (``docs/service.md``)."""
     invariants: list[InvariantSettings] = Field(default_factory=list)
@@ -317,6 +321,11 @@ class Settings(Strict):
                 for name, c in self.connectors.items()
             }
             object.__setattr__(self, "connectors", connectors)  # frozen: set once, here
+        return self
+
+    @model_validator(mode="after")
+    def _shadows(self) -> Settings:
+        check_shadows({name: c.shadow_of for name, c in self.connectors.items()})
         return self
 
     @field_validator("connectors", "targets")

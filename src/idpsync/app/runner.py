@@ -25,6 +25,8 @@ may remove. A source that finds its state unusable (an expired delta token) retu
 and the run reads everything instead. The source's new state (``Source.saved_state``) is saved
 in the run's transaction, and only when the read was complete.
 
+A shadow connector (``shadow_of``) only reads and stages: see :mod:`idpsync.app.shadow`.
+
 Fault injection for tests: ``IDPSYNC_FAULT_KILL_AT=<phase>`` (``users``, ``updates``,
 ``memberships``, ``changes``) makes the process kill itself with SIGKILL at that point of the
 apply, inside the open transaction.
@@ -156,7 +158,8 @@ async def run_sync(
     incremental = bool(state) and (
         mode == "incremental" or (mode == "auto" and not source.wants_full(state))
     )
-    run_id = store.start_run(name, "incremental" if incremental else "full", dry_run, actor)
+    kind = "shadow" if settings.shadow_of else "incremental" if incremental else "full"
+    run_id = store.start_run(name, kind, dry_run, actor)
     timings: dict[str, float] = {}
     started = time.monotonic()
     try:
@@ -171,6 +174,12 @@ async def run_sync(
         store.finish_run(run_id, "failed", message=failure, stats=_stats(source, timings))
         progress(Event("done", f"failed: {failure}"))
         return RunResult(run_id, "failed", message=failure, complete=False)
+    if settings.shadow_of:  # stage only (imported here: app.shadow builds on this module)
+        from idpsync.app.shadow import stage_only
+
+        stats = _stats(source, timings)
+        args = (store, name, settings.shadow_of, source, snap, run_id)
+        return stage_only(*args, dry_run=dry_run, progress=progress, stats=stats)
     return _stage_plan_apply(
         store,
         name,

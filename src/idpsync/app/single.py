@@ -50,6 +50,10 @@ async def run_sync_user(
     applies the cleanup policy).
     """
     run_id = store.start_run(name, "user", dry_run, actor)
+    if settings.shadow_of:
+        message = f"{name} is a shadow of {settings.shadow_of}: it never changes the directory"
+        store.finish_run(run_id, "failed", message=message)
+        return RunResult(run_id, "failed", message=message, complete=False)
     lookup = _directory_id(store, name, key)
     try:
         found = await source.fetch_user(lookup)

@@ -16,6 +16,7 @@ from idpsync.cli import (  # noqa: F401  (each module registers its commands)
     access,
     config_cmd,
     config_init,
+    connectors_cmd,
     directory,
     emulate,
     explain,

@@ -53,6 +53,10 @@ emulate_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(emulate_app, name="emulate")
+connectors_app = typer.Typer(
+    help="Move between IdPs: compare two connectors (docs/migration.md).", no_args_is_help=True
+)
+app.add_typer(connectors_app, name="connectors")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)

@@ -183,7 +183,7 @@ def _sync_one(
             )
         )
     if not quiet:
-        _print_result(name, result)
+        _print_result(name, result, shadow=job.settings.shadow_of is not None)
     return result
 
 
@@ -213,7 +213,12 @@ def _print_skipped(result: RunResult) -> None:
         line(out, f"  warning: {printable(warning)}")
 
 
-def _print_result(name: str, result: RunResult) -> None:
+def _print_result(name: str, result: RunResult, *, shadow: bool = False) -> None:
+    if shadow and result.status != "failed":  # staged only: there is no plan to show
+        style = "yellow" if result.status == "partial" else "green"
+        out.print(f"[bold {style}]{name}: shadow run {result.status}[/] (run {result.run_id})")
+        line(out, printable(result.message))
+        return
     title = {
         "succeeded": "sync finished",
         "partial": "sync PARTIAL: some listings could not be read",

@@ -81,6 +81,7 @@ def connector_status(svc: Service, name: str) -> dict[str, Any]:
         "name": name,
         "type": settings.source.type,
         "enabled": settings.enabled,
+        "shadow_of": settings.shadow_of,
         "schedule": settings.schedule.full,
         "incremental_every": settings.schedule.incremental_every,
         "last_run": last[0] if last else None,

@@ -76,6 +76,7 @@ def create_app(
         apidocs,
         approval,
         authorize,
+        compare_pages,
         directory_pages,
         display,
         oidc,
@@ -134,6 +135,7 @@ def create_app(
     app.include_router(run_browser.router)
     app.include_router(run_browser.api_router)
     app.include_router(directory_pages.router)
+    app.include_router(compare_pages.router)
     app.include_router(approval.router)
     app.include_router(revert.router)
     from idpsync.web import explain as explain_pages

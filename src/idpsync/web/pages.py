@@ -129,8 +129,13 @@ def sync_facts(svc: Service, name: str) -> dict[str, Any]:
     with svc.store.read() as conn:
         counts = svc.store.counts(conn, name)
     newest = queries.runs(svc.store, name, 1, 0)
-    guard = svc.loaded.connector(name).guard
-    return {"counts": counts, "newest": newest[0] if newest else None, "guard": guard}
+    settings = svc.loaded.connector(name)
+    return {
+        "counts": counts,
+        "newest": newest[0] if newest else None,
+        "guard": settings.guard,
+        "shadow_of": settings.shadow_of,
+    }
 
 
 @router.get("/connectors/{name}/sync", response_class=HTMLResponse, dependencies=[OPERATE])
