@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from typer.testing import CliRunner
 
 from idpsync.app.migrate_undo import undo_migration
 from idpsync.app.migrating import MigrateRefused, migrate, migration_of
 from idpsync.app.runner import run_sync
+from idpsync.cli import app
 from idpsync.config import ConnectorSettings
 from idpsync.sources.base import no_progress
 from idpsync.sources.file.reader import FileSource
@@ -128,3 +132,35 @@ async def test_handover_undo_and_again(store: Store, tmp_path: Path) -> None:
         assert "normal run" in str(exc)
     else:
         raise AssertionError("undo after a normal run was not refused")
+
+
+def test_command_line(store: Store, store_url: str, tmp_path: Path) -> None:
+    old_path, new_path = people(tmp_path)
+    config = tmp_path / "idpsync.toml"
+    config.write_text(
+        f'[store]\nurl = "{store_url}"\n\n'
+        f'[connectors.okta.source]\ntype = "file"\npath = "{old_path}"\n\n'
+        f'[connectors.entra.source]\ntype = "file"\npath = "{new_path}"\n',
+        encoding="utf-8",
+    )
+    cfg = ["--config", str(config)]
+    cli = CliRunner()
+    first = cli.invoke(app, ["sync", "okta", *cfg])
+    assert first.exit_code == 0, first.output
+    asyncio.run(stage(store, "entra", new_path))
+    base = ["connectors", "migrate", "okta", "entra", "--match", "email", "--match", "login"]
+
+    dry = cli.invoke(app, [*base, *cfg])
+    assert dry.exit_code == 0, dry.output
+    assert "dry run" in dry.output and "user9" in dry.output
+    refused = cli.invoke(app, [*base, "--apply", *cfg])
+    assert refused.exit_code == 2 and "--confirm-leavers 1" in refused.output
+    kept = cli.invoke(app, [*base, "--apply", "--leavers", "keep", "--json", *cfg])
+    assert kept.exit_code == 0, kept.output
+    assert json.loads(kept.output)["status"] == "succeeded"
+    blocked = cli.invoke(app, ["sync", "okta", *cfg])
+    assert blocked.exit_code == 1 and "--undo" in blocked.output
+    undo = cli.invoke(app, ["connectors", "migrate", "okta", "entra", "--undo", *cfg])
+    assert undo.exit_code == 0 and "handover undone" in undo.output
+    again = cli.invoke(app, ["connectors", "migrate", "okta", "entra", "--undo", *cfg])
+    assert again.exit_code == 2 and "has not been handed over" in again.output
