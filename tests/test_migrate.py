@@ -19,6 +19,7 @@ from idpsync.sources.base import no_progress
 from idpsync.sources.file.reader import FileSource
 from idpsync.store import Store
 from idpsync.store import schema as t
+from idpsync.targets.state import TargetState
 from tests.filedata import write
 
 
@@ -164,3 +165,20 @@ def test_command_line(store: Store, store_url: str, tmp_path: Path) -> None:
     assert undo.exit_code == 0 and "handover undone" in undo.output
     again = cli.invoke(app, ["connectors", "migrate", "okta", "entra", "--undo", *cfg])
     assert again.exit_code == 2 and "has not been handed over" in again.output
+
+
+async def test_targets_behind_the_old_connector_refuse(store: Store, tmp_path: Path) -> None:
+    old_path, new_path = people(tmp_path)
+    okta, entra = settings(old_path), settings(new_path)
+    assert (await run_sync(store, "okta", okta, FileSource(old_path))).ok
+    await stage(store, "entra", new_path)
+    TargetState(store, "scim").row()  # a target that has taken nothing yet
+    keys = ["email"]
+    behind = migrate(store, "okta", "entra", okta, entra, keys, apply=True, leavers="keep")
+    assert behind.status == "refused" and "idpsync deliver" in behind.message
+    assert migration_of(store, "okta") is None
+    elsewhere = {"scim": ["hr"]}  # it follows another connector only
+    done = migrate(
+        store, "okta", "entra", okta, entra, keys, apply=True, leavers="keep", following=elsewhere
+    )
+    assert done.status == "succeeded", done.message

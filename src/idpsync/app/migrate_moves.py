@@ -8,7 +8,7 @@ pending retries, so targets keep their accounts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,15 +145,21 @@ def move_links(
         )
 
 
-def pending_for(conn: Connection, connector: str) -> str:
+def pending_for(
+    conn: Connection, connector: str, following: Mapping[str, Sequence[str]] | None = None
+) -> str:
     """Targets whose cursor is behind ``connector``'s changes: ``"name: N, …"`` (empty: none).
 
     A handover moves the targets' links at once, so a target must have taken every earlier
-    change of the old connector first.
+    change of the old connector first. ``following``: the connectors each configured target
+    follows (an empty list: all); a target that does not follow ``connector`` is not asked.
     """
     c = t.changes.c
     found = []
     for name, cursor in conn.execute(sa.select(t.targets.c.name, t.targets.c.cursor)):
+        followed = (following or {}).get(name) or ()
+        if followed and connector not in followed:
+            continue
         count = conn.execute(
             sa.select(sa.func.count()).where(c.connector == connector, c.seq > cursor)
         ).scalar_one()

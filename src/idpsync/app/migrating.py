@@ -22,7 +22,7 @@ has had no normal run since. A dry run (the default) or a refusal changes nothin
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -103,8 +103,12 @@ def migrate(
     confirm_leavers: int | None = None,
     allow_deletes: bool = False,
     actor: str | None = None,
+    following: Mapping[str, Sequence[str]] | None = None,
 ) -> MigrateResult:
     """Hand ``old``'s matched people over to ``new`` (see the module docstring).
+
+    ``following``: the connectors each configured target follows (``targets.NAME.connectors``),
+    so that only targets following ``old`` must have taken its earlier changes.
 
     Raises :class:`MigrateRefused` (nothing recorded) when it cannot be done as asked, and
     :class:`~idpsync.app.compare.CompareError` for bad keys or a never-staged ``new``.
@@ -135,7 +139,7 @@ def migrate(
             lock(conn, new)
             active_before = store.counts(conn, old)["active_users"]
             _check_free(conn, new, [m.new_source_id for m in comparison.matched])
-            waiting = pending_for(conn, old)
+            waiting = pending_for(conn, old, following)
             if waiting:
                 raise MigrateRefused(
                     f"targets have undelivered changes of {old!r} ({waiting}): "

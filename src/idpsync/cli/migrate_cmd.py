@@ -68,6 +68,7 @@ def migrate_command(
                     leavers=_leavers(leavers),
                     confirm_leavers=confirm_leavers,
                     allow_deletes=allow_deletes,
+                    following={n: s.connectors for n, s in loaded.settings.targets.items()},
                 )
         except (MigrateRefused, CompareError, ConfigError) as exc:
             err.print(f"cannot migrate: {printable(exc)}", markup=False)
