@@ -14,20 +14,29 @@ keys tried in order (``email``, ``login``, ``attributes.employeeId``, …):
 - whoever is left is *only old* or *only new*.
 
 E-mail addresses and logins are compared case-insensitively (NFKC, case-folded, trimmed);
-attribute values likewise, after turning numbers into text. Nothing is written.
+attribute values likewise, after turning numbers into text. An attribute stored under different
+names by the two IdPs is given as a pair, old name first: ``attributes.profile.employeeNumber=
+attributes.employeeId`` (Okta's HR number against Entra ID's).
+
+With a ``mapper`` (the new connector's mapping, :func:`mapper_for`), the staged users are seen
+as the directory would hold them after the move: login, e-mail, names and attributes mapped
+(a user whose mapping fails is compared as staged). Nothing is written.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sqlalchemy as sa
 
+from idpsync.config import ConnectorSettings
+from idpsync.engine.mapping import Mapper, MappingError
 from idpsync.errors import IdpsyncError
 from idpsync.model import SourceUser
+from idpsync.sources.registry import preset
 from idpsync.store import schema as t
 from idpsync.store.store import Store, fold
 
@@ -40,6 +49,7 @@ __all__ = [
     "Match",
     "OldUser",
     "compare",
+    "mapper_for",
     "match_people",
     "parse_keys",
 ]
@@ -85,7 +95,7 @@ class Match:
     old_user_id: int
     new_source_id: str
     key: str
-    """The key that paired them (``email``, ``login``, ``attributes.employeeId``)."""
+    """The key that paired them (``email``, ``login``, ``attributes.employeeId``, ``OLD=NEW``)."""
     differences: tuple[Difference, ...] = ()
 
 
@@ -136,29 +146,44 @@ class Comparison:
         }
 
 
+def _valid(path: str) -> bool:
+    if path in _PLAIN_KEYS:
+        return True
+    parts = path.split(".")
+    return len(parts) > 1 and parts[0] == "attributes" and all(parts[1:])
+
+
 def parse_keys(keys: Iterable[str]) -> tuple[str, ...]:
-    """Check the match keys (``email``, ``login``, ``attributes.NAME``), in the order given."""
+    """Check the match keys (``email``, ``login``, ``attributes.NAME``, ``OLD=NEW``), in order."""
     result: list[str] = []
     for raw in keys:
-        key = raw.strip()
-        if key in _PLAIN_KEYS or (key.startswith("attributes.") and len(key) > len("attributes.")):
+        key = "=".join(part.strip() for part in raw.strip().split("="))
+        if all(_valid(side) for side in key.split("=")) and key.count("=") <= 1:
             if key not in result:
                 result.append(key)
             continue
         raise CompareError(
-            f"unknown match key {raw!r}: use email, login or attributes.NAME "
-            "(an attribute of the staged record, e.g. attributes.employeeId)"
+            f"unknown match key {raw!r}: use email, login or attributes.NAME (e.g. "
+            "attributes.employeeId), or OLD=NEW when the IdPs name it differently"
         )
     if not result:
         raise CompareError("give at least one match key (email, login or attributes.NAME)")
     return tuple(result)
 
 
-def compare(store: Store, old: str, new: str, keys: Sequence[str]) -> Comparison:
+def mapper_for(settings: ConnectorSettings) -> Mapper:
+    """The mapping of a connector (its ``policy.mapping`` over its source type's preset)."""
+    return Mapper.build(settings.policy.mapping, preset(settings.source.type))
+
+
+def compare(
+    store: Store, old: str, new: str, keys: Sequence[str], *, mapper: Mapper | None = None
+) -> Comparison:
     """Compare ``old``'s directory users with ``new``'s staged users by ``keys``, in order.
 
-    Raises :class:`CompareError` when the two are the same connector, when ``new`` has never
-    staged anything, or for an unknown key.
+    ``mapper``: the new connector's mapping (:func:`mapper_for`), to compare the staged users
+    as the directory would hold them. Raises :class:`CompareError` when the two are the same
+    connector, when ``new`` has never staged anything, or for an unknown key.
     """
     chosen = parse_keys(keys)
     if old == new:
@@ -171,6 +196,8 @@ def compare(store: Store, old: str, new: str, keys: Sequence[str]) -> Comparison
             )
         old_users = _old_users(conn, old)
         new_users = _new_users(conn, new)
+    if mapper is not None:
+        new_users = [_mapped(mapper, u) for u in new_users]
     result = match_people(old_users, new_users, chosen)
     result.old, result.new = old, new
     return result
@@ -204,12 +231,14 @@ def _match_by(
     """Pair, or set aside as ambiguous, everyone still left whose ``key`` value is shared."""
     olds: dict[str, list[int]] = defaultdict(list)
     news: dict[str, list[str]] = defaultdict(list)
+    old_key, _, new_key = key.partition("=")
+    new_key = new_key or old_key
     for oid, ou in old_left.items():
-        value = _key_value(_field(ou.login, ou.email, ou.attributes, key))
+        value = _key_value(_field(ou.login, ou.email, ou.attributes, old_key))
         if value is not None:
             olds[value].append(oid)
     for sid, nu in new_left.items():
-        value = _key_value(_field(nu.login, nu.email, nu.attributes, key))
+        value = _key_value(_field(nu.login, nu.email, nu.attributes, new_key))
         if value is not None:
             news[value].append(sid)
     for value in sorted(olds.keys() & news.keys()):
@@ -225,6 +254,23 @@ def _match_by(
             result.ambiguous.append(
                 Ambiguity(key, value, tuple(sorted(old_ids)), tuple(sorted(new_ids)))
             )
+
+
+def _mapped(mapper: Mapper, user: SourceUser) -> SourceUser:
+    """``user`` with the fields the directory would hold (as staged when mapping fails)."""
+    try:
+        d = mapper.map_user(user)
+    except MappingError:
+        return user
+    return replace(
+        user,
+        login=d.login,
+        email=d.email,
+        display_name=d.display_name,
+        given_name=d.given_name,
+        family_name=d.family_name,
+        attributes=d.attributes,
+    )
 
 
 def _field(login: str, email: str | None, attributes: Mapping[str, Any], key: str) -> Any:

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from idpsync.app import checks
-from idpsync.app.compare import Comparison, compare
+from idpsync.app.compare import Comparison, compare, mapper_for
 from idpsync.app.failures import failure_message
 from idpsync.app.migrate_moves import (
     MIGRATION,
@@ -122,7 +122,7 @@ def migrate(
         )
     mode = leavers or _leaver_mode(old_settings)
     result.leaver_mode = mode
-    result.comparison = comparison = compare(store, old, new, keys)
+    result.comparison = comparison = compare(store, old, new, keys, mapper=mapper_for(new_settings))
     matched = {m.old_user_id: m for m in comparison.matched}
     gone = [u for uid, u in comparison.old_users.items() if uid not in matched]
     result.leavers = sorted(u.login for u in gone)
