@@ -19,6 +19,7 @@ from idpsync.sources.base import no_progress
 from idpsync.sources.file.reader import FileSource
 from idpsync.store import Store
 from idpsync.store import schema as t
+from idpsync.store.local import set_locally_disabled
 from idpsync.targets.state import TargetState
 from tests.filedata import write
 
@@ -182,3 +183,30 @@ async def test_targets_behind_the_old_connector_refuse(store: Store, tmp_path: P
         store, "okta", "entra", okta, entra, keys, apply=True, leavers="keep", following=elsewhere
     )
     assert done.status == "succeeded", done.message
+
+
+async def test_guard_and_local_state(store: Store, tmp_path: Path) -> None:
+    old_path, _ = people(tmp_path)
+    okta = settings(old_path)
+    few = {"users": [{"id": "n-1", "login": "user1", "email": "user1@example.org"}]}
+    entra = settings(write(tmp_path / "few.json", few))
+    assert (await run_sync(store, "okta", okta, FileSource(old_path))).ok
+    await stage(store, "entra", tmp_path / "few.json")
+    set_locally_disabled(store, "user1", disabled=True)
+    keys = ["email"]
+    refused = migrate(store, "okta", "entra", okta, entra, keys, apply=True, confirm_leavers=9)
+    assert refused.status == "guarded" and migration_of(store, "okta") is None
+    done = migrate(
+        store, "okta", "entra", okta, entra, keys, apply=True, confirm_leavers=9, allow_deletes=True
+    )
+    assert done.status == "succeeded", done.message
+    u = t.users.c
+    with store.read() as conn:
+        row = conn.execute(
+            sa.select(u.connector, u.active, u.locally_disabled).where(u.login == "user1")
+        ).one()
+    assert tuple(row) == ("entra", False, True)  # moved, still deactivated on purpose
+    assert undo_migration(store, "okta", "entra").status == "succeeded"
+    with store.read() as conn:
+        active = conn.execute(sa.select(sa.func.count()).where(u.active.is_(True))).scalar_one()
+    assert active == 9  # the nine leavers are back; user1 stays locally disabled

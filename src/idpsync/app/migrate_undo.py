@@ -17,7 +17,6 @@ import sqlalchemy as sa
 from idpsync.app.failures import failure_message
 from idpsync.app.migrate_moves import MIGRATION, Move, move_links, move_memberships_back, move_rows
 from idpsync.app.migrating import (
-    MODE,
     UNDO_MODE,
     MigrateRefused,
     MigrateResult,
@@ -30,6 +29,8 @@ from idpsync.store import schema as t
 from idpsync.store.apply import apply_plan
 from idpsync.store.store import Store
 
+SYNC_MODES = ("full", "incremental", "user")
+"""Runs that read the IdP and changed the directory (not shadow, local or revert runs)."""
 _REVERSE = {
     "user.update": OpKind.UPDATE_USER,
     "user.deactivate": OpKind.REACTIVATE_USER,
@@ -48,7 +49,7 @@ def later_run(store: Store, new: str, run_id: int) -> int | None:
                 r.id > run_id,
                 r.dry_run == sa.false(),
                 r.status.in_(("succeeded", "partial")),
-                r.mode.not_in((MODE, UNDO_MODE)),
+                r.mode.in_(SYNC_MODES),
             )
         ).scalar()
     return int(value) if value is not None else None

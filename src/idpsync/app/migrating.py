@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from idpsync.app import checks
-from idpsync.app.compare import Comparison, compare, mapper_for
+from idpsync.app.compare import Comparison, OldUser, compare, mapper_for
 from idpsync.app.failures import failure_message
 from idpsync.app.migrate_moves import (
     MIGRATION,
@@ -126,10 +126,11 @@ def migrate(
     matched = {m.old_user_id: m for m in comparison.matched}
     gone = [u for uid, u in comparison.old_users.items() if uid not in matched]
     result.leavers = sorted(u.login for u in gone)
-    if apply and mode == "deactivate" and gone and confirm_leavers != len(gone):
+    off = _leaver_plan(gone, mode, new)
+    if apply and off and confirm_leavers != len(off):
         raise MigrateRefused(
-            f"{len(gone)} users of {old!r} have no match in {new!r} and would be deactivated "
-            f"(the leaver policy): confirm with --confirm-leavers {len(gone)}, "
+            f"{len(off)} active users of {old!r} have no match in {new!r} and would be "
+            f"deactivated (the leaver policy): confirm with --confirm-leavers {len(off)}, "
             "or keep them with --leavers keep"
         )
     result.run_id = store.start_run(new, MODE, not apply, actor)
@@ -147,29 +148,12 @@ def migrate(
                 )
             result.users = _user_moves(matched, comparison)
             result.groups = _group_moves(conn, store, old, new)
-            off = Plan(
-                [
-                    Op(
-                        OpKind.DEACTIVATE_USER,
-                        u.source_id,
-                        before={"active": True},
-                        after={"active": False},
-                        reason=f"no match in {new} at the handover",
-                        key=u.login,
-                    )
-                    for u in gone
-                    if u.active and mode == "deactivate"
-                ]
-            )
             apply_plan(store, conn, old, result.run_id, off)
             result.memberships = _move_all(conn, old, new, result, result.run_id)
             updates = _updates(conn, store, new, new_settings, result)
             result.plan = Plan(off.ops + updates.ops)
-            guard.check(
-                result.plan,
-                old_settings.guard,
-                guard.GuardContext(True, active_before, allow_deletes),
-            )
+            context = guard.GuardContext(True, active_before, allow_deletes)
+            guard.check(result.plan, old_settings.guard, context)
             apply_plan(store, conn, new, result.run_id, updates)
             if not apply:
                 raise Rollback
@@ -189,6 +173,26 @@ def migrate(
     if result.status != "succeeded":
         _finish(store, result, None)
     return result
+
+
+def _leaver_plan(gone: Sequence[OldUser], mode: Leavers, new: str) -> Plan:
+    """Deactivations of the active unmatched old users (nothing with ``keep``)."""
+    if mode != "deactivate":
+        return Plan()
+    return Plan(
+        [
+            Op(
+                OpKind.DEACTIVATE_USER,
+                u.source_id,
+                before={"active": True},
+                after={"active": False},
+                reason=f"no match in {new} at the handover",
+                key=u.login,
+            )
+            for u in sorted(gone, key=lambda u: u.source_id)
+            if u.active
+        ]
+    )
 
 
 def _leaver_mode(settings: ConnectorSettings) -> Leavers:
