@@ -166,6 +166,9 @@ def test_command_line(store: Store, store_url: str, tmp_path: Path) -> None:
     assert undo.exit_code == 0 and "handover undone" in undo.output
     again = cli.invoke(app, ["connectors", "migrate", "okta", "entra", "--undo", *cfg])
     assert again.exit_code == 2 and "has not been handed over" in again.output
+    with store.read() as conn:
+        actions = conn.execute(sa.select(t.audit.c.action).order_by(t.audit.c.id)).scalars().all()
+    assert [a for a in actions if a.startswith("migrate")] == ["migrate", "migrate_undo"]
 
 
 async def test_targets_behind_the_old_connector_refuse(store: Store, tmp_path: Path) -> None:

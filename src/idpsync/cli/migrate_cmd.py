@@ -13,6 +13,7 @@ import typer
 from idpsync.app.compare import CompareError
 from idpsync.app.migrate_undo import undo_migration
 from idpsync.app.migrating import Leavers, MigrateRefused, MigrateResult, migrate
+from idpsync.cli.access import cli_actor, record
 from idpsync.cli.common import EXIT_USAGE, ConfigOption, JsonOption, _load, _store, app, err, out
 from idpsync.cli.safe_output import line, print_json
 from idpsync.config import ConfigError
@@ -55,7 +56,7 @@ def migrate_command(
     with _store(loaded) as store:
         try:
             if undo:
-                result = undo_migration(store, old, new)
+                result = undo_migration(store, old, new, actor=cli_actor())
             else:
                 result = migrate(
                     store,
@@ -69,10 +70,14 @@ def migrate_command(
                     confirm_leavers=confirm_leavers,
                     allow_deletes=allow_deletes,
                     following={n: s.connectors for n, s in loaded.settings.targets.items()},
+                    actor=cli_actor(),
                 )
         except (MigrateRefused, CompareError, ConfigError) as exc:
             err.print(f"cannot migrate: {printable(exc)}", markup=False)
             raise typer.Exit(EXIT_USAGE) from None
+        if undo or apply:
+            action = "migrate_undo" if undo else "migrate"
+            record(store, action, old, to=new, run=result.run_id, status=result.status)
     if as_json:
         print_json(out, _json(result))
     else:
