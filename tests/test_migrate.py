@@ -7,11 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from idpsync.app.migrate_undo import undo_migration
 from idpsync.app.migrating import MigrateRefused, migrate, migration_of
+from idpsync.app.reverting import NotRevertible, revert_run
 from idpsync.app.runner import run_sync
 from idpsync.cli import app
 from idpsync.config import ConnectorSettings
@@ -116,6 +118,8 @@ async def test_handover_undo_and_again(store: Store, tmp_path: Path) -> None:
 
     refused = await run_sync(store, "okta", okta, FileSource(old_path))
     assert refused.status == "failed" and "--undo" in refused.message
+    with pytest.raises(NotRevertible, match="--undo"):
+        revert_run(store, done.run_id or 0, entra)
 
     undone = undo_migration(store, "okta", "entra")
     assert undone.status == "succeeded", undone.message
