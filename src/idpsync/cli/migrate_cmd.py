@@ -101,6 +101,7 @@ def _json(result: MigrateResult) -> dict[str, Any]:
         "memberships": result.memberships,
         "leavers": result.leavers,
         "leaver_mode": result.leaver_mode,
+        "comparison": result.comparison.counts() if result.comparison else None,
         "changes": [report.op_entry(op) for op in result.plan.ops],
     }
 
@@ -121,6 +122,13 @@ def _print(result: MigrateResult, undo: bool) -> None:
         f"memberships: {result.memberships}, updates: {len(result.plan)}",
         markup=False,
     )
+    if result.comparison is not None:
+        counts = result.comparison.counts()
+        out.print(
+            f"  ambiguous (not moved): {counts['ambiguous']}, only in {result.new} (its next "
+            f"run creates them): {counts['only_new']}",
+            markup=False,
+        )
     for move in result.users[:20]:
         line(out, f"  user {printable(move.key)}: {move.old_id} → {move.new_id} ({move.why})")
     if result.leavers and not undo:
