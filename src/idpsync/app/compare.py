@@ -49,6 +49,7 @@ __all__ = [
     "Match",
     "OldUser",
     "compare",
+    "differences",
     "mapper_for",
     "match_people",
     "parse_keys",
