@@ -81,6 +81,11 @@ def _target(store: Store, run_id: int) -> tuple[dict[str, Any], list[dict[str, A
             f"run {run_id} is {'a dry run' if row['dry_run'] else row['status']}: "
             "it changed nothing to revert"
         )
+    if str(row["mode"]).startswith("migrate"):
+        raise NotRevertible(
+            f"run {run_id} is a handover between connectors: use `idpsync connectors migrate "
+            "OLD NEW --undo`"
+        )
     changes = store.changes(run_id)
     if not changes:
         raise NotRevertible(f"run {run_id} changed nothing")

@@ -46,6 +46,7 @@ from sqlalchemy.engine import Connection
 
 from idpsync.app import checks
 from idpsync.app.failures import failure_message
+from idpsync.app.migrate_moves import refusal_for_sync
 from idpsync.config import ConnectorSettings
 from idpsync.engine import guard, outcome, report
 from idpsync.engine.collisions import Taken
@@ -155,6 +156,11 @@ async def run_sync(
     """
     with store.transaction() as conn:
         state = store.connector_state(conn, name)
+    handed_over = refusal_for_sync(state, name)
+    if handed_over is not None:
+        run_id = store.start_run(name, "full", dry_run, actor)
+        store.finish_run(run_id, "failed", message=handed_over)
+        return RunResult(run_id, "failed", message=handed_over, complete=False)
     incremental = bool(state) and (
         mode == "incremental" or (mode == "auto" and not source.wants_full(state))
     )

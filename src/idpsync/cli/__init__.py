@@ -20,6 +20,7 @@ from idpsync.cli import (  # noqa: F401  (each module registers its commands)
     directory,
     emulate,
     explain,
+    migrate_cmd,
     network,
     serve,
     sync,

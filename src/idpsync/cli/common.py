@@ -54,7 +54,8 @@ emulate_app = typer.Typer(
 )
 app.add_typer(emulate_app, name="emulate")
 connectors_app = typer.Typer(
-    help="Move between IdPs: compare two connectors (docs/migration.md).", no_args_is_help=True
+    help="Move between IdPs: compare two connectors, hand one over (docs/migration.md).",
+    no_args_is_help=True,
 )
 app.add_typer(connectors_app, name="connectors")
 

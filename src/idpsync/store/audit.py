@@ -36,6 +36,8 @@ ACTIONS = (
     "token_revoke",
     "token_use",
     "refused",
+    "migrate",
+    "migrate_undo",
 )
 """The actions written to the trail."""
 
