@@ -74,7 +74,8 @@ class MigrateResult:
     memberships: int = 0
     """Membership rows moved with them."""
     leavers: list[str] = field(default_factory=list)
-    """Logins of the old users nobody matched."""
+    """Logins of the active old users nobody matched: those the leaver policy acts on, whose
+    number ``--confirm-leavers`` takes (unmatched users already inactive need nothing)."""
     leaver_mode: str = "deactivate"
     plan: Plan = field(default_factory=Plan)
     """Updates and deactivations applied besides the moves (or planned)."""
@@ -125,7 +126,7 @@ def migrate(
     result.comparison = comparison = compare(store, old, new, keys, mapper=mapper_for(new_settings))
     matched = {m.old_user_id: m for m in comparison.matched}
     gone = [u for uid, u in comparison.old_users.items() if uid not in matched]
-    result.leavers = sorted(u.login for u in gone)
+    result.leavers = sorted(u.login for u in gone if u.active)
     off = _leaver_plan(gone, mode, new)
     if apply and off and confirm_leavers != len(off):
         raise MigrateRefused(

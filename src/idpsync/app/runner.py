@@ -27,15 +27,11 @@ in the run's transaction, and only when the read was complete.
 
 A shadow connector (``shadow_of``) only reads and stages: see :mod:`idpsync.app.shadow`.
 
-Fault injection for tests: ``IDPSYNC_FAULT_KILL_AT=<phase>`` (``users``, ``updates``,
-``memberships``, ``changes``) makes the process kill itself with SIGKILL at that point of the
-apply, inside the open transaction.
+Fault injection for tests: see :mod:`idpsync.app.faults`.
 """
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
@@ -46,6 +42,7 @@ from sqlalchemy.engine import Connection
 
 from idpsync.app import checks
 from idpsync.app.failures import failure_message
+from idpsync.app.faults import fault
 from idpsync.app.migrate_moves import refusal_for_sync
 from idpsync.config import ConnectorSettings
 from idpsync.engine import guard, outcome, report
@@ -60,8 +57,6 @@ from idpsync.sources.registry import preset
 from idpsync.store import approvals, marks, run_objects
 from idpsync.store.apply import apply_plan
 from idpsync.store.store import Store, now
-
-FAULT_ENV = "IDPSYNC_FAULT_KILL_AT"
 
 
 @dataclass
@@ -118,11 +113,6 @@ _SUMMARY = {
 
 class Rollback(Exception):
     """Raised inside the transaction to undo it (dry run, guard)."""
-
-
-def _fault(phase: str) -> None:
-    if os.environ.get(FAULT_ENV) == phase:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def lock(conn: Connection, connector: str) -> None:
@@ -315,7 +305,7 @@ def _stage_plan_apply(
                     "apply", f"applying {len(result.plan)} changes", done=0, total=len(result.plan)
                 )
             )
-            apply_plan(store, conn, name, run_id, result.plan, checkpoint=_fault)
+            apply_plan(store, conn, name, run_id, result.plan, checkpoint=fault)
             if snap.complete:
                 missing = decision.cleanup.missing
                 marks.track_missing(conn, name, missing, decision.policy.desired.users.keys())

@@ -45,7 +45,7 @@ def migrate_command(
     ] = None,
     confirm_leavers: Annotated[
         int | None,
-        typer.Option("--confirm-leavers", help="The number of unmatched users, to confirm."),
+        typer.Option("--confirm-leavers", help="The number of active unmatched users, to confirm."),
     ] = None,
     allow_deletes: Annotated[
         bool, typer.Option("--allow-deletes", help="Deactivate over the guard limit.")
