@@ -164,3 +164,16 @@ async def test_a_held_lock_keeps_other_runs_out(pair) -> None:  # type: ignore[n
             assert a.state("hr").skipped == "locked"
     result = await a.run("hr")
     assert result is not None and result.status == "succeeded"
+
+
+async def test_a_connector_handed_over_is_not_scheduled(pair) -> None:  # type: ignore[no-untyped-def]
+    from idpsync.app.migrate_moves import MIGRATION
+
+    a, _ = pair
+    scheduler = Scheduler(a, _clock)
+    assert "hr" in scheduler.connectors
+    with a.store.transaction() as conn:
+        a.store.ensure_connector(conn, "hr", "file")
+        a.store.set_connector_state(conn, "hr", {MIGRATION: {"to": "entra", "run": 7}})
+    assert scheduler.tick() == [] and "hr" not in scheduler.connectors
+    assert a.store.runs() == []  # no refused run, no alert, every five minutes

@@ -92,9 +92,16 @@ class Scheduler:
 
     @property
     def connectors(self) -> dict[str, ConnectorSettings]:
-        """The enabled connectors."""
+        """The enabled connectors, except those handed over to another.
+
+        A connector handed over (``connectors migrate``) would only have its runs refused, and
+        alert, until the admin removes it from the configuration.
+        """
+        from idpsync.app.migrating import migration_of
+
         items = self.executor.loaded.settings.connectors.items()
-        return {n: c for n, c in items if c.enabled}
+        store = self.executor.store
+        return {n: c for n, c in items if c.enabled and migration_of(store, n) is None}
 
     def tick(self) -> list[Slot]:
         """Start due work not yet handled by this instance; return the slots started.
