@@ -55,7 +55,7 @@ def test_version_and_completion(installed: Installed) -> None:
     completed = subprocess.run(
         [str(installed.bin / "idpsync")], capture_output=True, text=True, env=env, check=True
     )
-    assert completed.stdout.split() == ["config"]
+    assert completed.stdout.split() == ["config", "connectors"]
 
 
 def _assets(page: str) -> list[str]:
