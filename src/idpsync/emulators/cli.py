@@ -75,6 +75,16 @@ class Options:
     print_config: bool = False
     """Print the configuration block for the emulator before serving."""
 
+    def tenant(self) -> dict[str, Any]:
+        """The generated tenant's size, seed, shape and latency, as ``generate`` keywords."""
+        return {
+            "users": self.users,
+            "groups": self.groups,
+            "seed": self.seed,
+            "medium_every": self.medium_every,
+            "latency": self.latency(),
+        }
+
     def latency(self) -> Latency:
         """The emulator's delay per request from the latency options."""
         from idpsync.emulators import Latency
@@ -193,11 +203,7 @@ def entra(
     from idpsync.emulators.entra import EntraEmulator
 
     emulator = EntraEmulator.generate(
-        users=options.users,
-        groups=options.groups,
-        seed=options.seed,
-        medium_every=options.medium_every,
-        latency=options.latency(),
+        **options.tenant(),
         rate_limit=rate_limit,
     )
     banner = f"entra emulator: {options.users} users, {options.groups} groups, seed {options.seed}"
@@ -247,14 +253,10 @@ def keycloak(
     from idpsync.emulators.keycloak import KeycloakEmulator
 
     emulator = KeycloakEmulator.generate(
-        users=options.users,
-        groups=options.groups,
-        seed=options.seed,
-        medium_every=options.medium_every,
+        **options.tenant(),
         realm=realm,
         shape=shape,
         auth_prefix=auth_prefix,
-        latency=options.latency(),
     )
     banner = f"keycloak emulator: {options.users} users, {options.groups} groups, realm {realm}"
     if sign_in_as is None:
@@ -328,11 +330,7 @@ def google(
     from idpsync.emulators.google import GoogleEmulator
 
     emulator = GoogleEmulator.generate(
-        users=options.users,
-        groups=options.groups,
-        seed=options.seed,
-        medium_every=options.medium_every,
-        latency=options.latency(),
+        **options.tenant(),
         rate_limit=rate_limit,
         quota=quota,
     )
@@ -356,11 +354,7 @@ def okta(
     from idpsync.emulators.okta import OktaEmulator
 
     emulator = OktaEmulator.generate(
-        users=options.users,
-        groups=options.groups,
-        seed=options.seed,
-        medium_every=options.medium_every,
-        latency=options.latency(),
+        **options.tenant(),
         rate_limit=rate_limit,
     )
     return Served(
