@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
 from idpsync.store import Store
+from tests.browser import launched
 from tests.migration.test_compare_pages import synced
 from tests.service.support import PASSWORD, Harness, serve_in_thread
-from tests.service.test_browser import ARGS, CHROMIUM
 from tests.service.test_explain_browser import SIZES, shot
 
 pytestmark = pytest.mark.slow
@@ -24,13 +24,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def browser() -> Iterator[Browser]:
-    assert Path(CHROMIUM).exists(), "chromium is missing: run scripts/services.sh"
-    with sync_playwright() as pw:
-        found = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield found
-        finally:
-            found.close()
+    with launched() as browser:
+        yield browser
 
 
 def test_compare_page_wide_and_narrow(tmp_path: Path, browser: Browser) -> None:

@@ -12,46 +12,25 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Locator, Page, expect, sync_playwright
+from playwright.sync_api import Locator, Page, expect
 
 from idpsync.app.runner import RunResult, run_sync
 from idpsync.store import Store
+from tests.browser import launched, shot
 from tests.engine.test_runner import PartialSource
 from tests.filedata import people, write
 from tests.service.support import PASSWORD, harness, serve_in_thread
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 AMBER = "rgb(138, 90, 0)"
 AMBER_BAR = "rgb(217, 142, 0)"
-SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "service"
 
 
 @pytest.fixture
 def page() -> Iterator[Page]:
-    assert Path(CHROMIUM).exists(), "chromium is missing: run scripts/services.sh"
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield browser.new_page()
-        finally:
-            browser.close()
-
-
-def shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    with launched() as browser:
+        yield browser.new_page()
 
 
 def sync_now(row: Locator) -> None:

@@ -7,28 +7,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import ConsoleMessage, Page, expect
 from playwright.sync_api import Error as PlaywrightError
 
 from idpsync.store import Store
+from tests.browser import launched
 from tests.filedata import people, write
 from tests.service.support import PASSWORD, harness, serve_in_thread
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
-
 
 @pytest.fixture
 def page() -> Iterator[Page]:
-    assert Path(CHROMIUM).exists(), "chromium is missing: run scripts/services.sh"
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield browser.new_page()
-        finally:
-            browser.close()
+    with launched() as browser:
+        yield browser.new_page()
 
 
 def test_pages_run_under_the_csp_and_logout_ends_the_session(tmp_path: Path, page: Page) -> None:

@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from idpsync.store import Store
+from tests.browser import launched
 from tests.service.pages_data import HOSTILE_GROUP, HOSTILE_USER, STATUSES, status_harness
 from tests.service.support import PASSWORD, serve_in_thread
-from tests.service.test_browser import ARGS, CHROMIUM
 
 pytestmark = pytest.mark.slow
 
@@ -42,13 +42,8 @@ BARS = {
 
 @pytest.fixture
 def browser() -> Iterator[Browser]:
-    assert Path(CHROMIUM).exists(), "chromium is missing: run scripts/services.sh"
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with launched() as browser:
+        yield browser
 
 
 def _page(browser: Browser, size: str, url: str, dialogs: list[str]) -> Page:

@@ -11,14 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
 from idpsync.app.runner import run_sync
 from idpsync.sources.file.reader import FileSource
 from idpsync.store import Store
+from tests.browser import launched, shot
 from tests.filedata import people, write
 from tests.service.support import PASSWORD, harness, serve_in_thread
-from tests.service.test_browser import ARGS, CHROMIUM, SHOTS
 from tests.world import add_local_user
 
 pytestmark = pytest.mark.slow
@@ -29,18 +29,8 @@ SIZES = {"wide": (1366, 900), "narrow": (390, 844)}
 
 @pytest.fixture
 def browser() -> Iterator[Browser]:
-    assert Path(CHROMIUM).exists(), "chromium is missing: run scripts/services.sh"
-    with sync_playwright() as pw:
-        found = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield found
-        finally:
-            found.close()
-
-
-def shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    with launched() as browser:
+        yield browser
 
 
 def test_explain_page_wide_and_narrow(tmp_path: Path, browser: Browser) -> None:

@@ -9,30 +9,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from idpsync.store import Store
+from tests.browser import SHOTS, launched
 from tests.service.oidc_support import emulator, oidc_block
 from tests.service.support import harness, serve_in_thread
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
-SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "service"
 SIZES = {"wide": (1366, 900), "phone": (390, 844)}
 HOSTILE = "<img src=x onerror=alert(1)>"
 
 
 @pytest.fixture
 def page() -> Iterator[Page]:
-    assert Path(CHROMIUM).exists(), "chromium is missing: run scripts/services.sh"
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield browser.new_page()
-        finally:
-            browser.close()
+    with launched() as browser:
+        yield browser.new_page()
 
 
 def shots(page: Page, name: str) -> None:

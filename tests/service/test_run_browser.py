@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from idpsync.app.runner import run_sync
 from idpsync.sources.file.reader import FileSource
 from idpsync.store import Store
+from tests.browser import SHOTS, launched
 from tests.filedata import people, write
 from tests.service.support import PASSWORD, Harness, harness, login, serve_in_thread
-from tests.service.test_browser import ARGS, CHROMIUM, SHOTS
 
 POLICY = """
 [connectors.hr.policy]
@@ -104,13 +104,8 @@ async def test_run_page_filters_exports_and_api(tmp_path: Path, store: Store) ->
 
 @pytest.fixture
 def browser_page() -> Iterator[Page]:
-    assert Path(CHROMIUM).exists(), "chromium is missing: run scripts/services.sh"
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield browser.new_page(viewport={"width": 1366, "height": 900})
-        finally:
-            browser.close()
+    with launched() as browser:
+        yield browser.new_page(viewport={"width": 1366, "height": 900})
 
 
 def _shot(page: Page, name: str) -> None:
