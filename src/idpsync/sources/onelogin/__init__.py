@@ -18,8 +18,10 @@ if TYPE_CHECKING:
     from idpsync.sources.onelogin.settings import OneLoginSourceSettings
     from idpsync.sources.registry import SourceContext
 
-DEFAULT_CONCURRENCY = 4
-"""Requests at a time unless ``http.concurrency`` says otherwise (two listings side by side)."""
+DEFAULT_CONCURRENCY = 8
+"""Requests at a time unless ``http.concurrency`` says otherwise: v2 pages read by number
+(``parallel_pages``) and the groups and roles listings alongside the users. OneLogin documents
+no concurrency limit, only the hourly call budget, which the pacer keeps."""
 
 
 def http_client(

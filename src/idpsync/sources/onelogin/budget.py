@@ -111,6 +111,17 @@ class CallBudget:
             "Nothing was removed; the next sync after the reset reads what this one could not"
         )
 
+    def shortfall(self, calls: int, before: str) -> str:
+        """The message when a listing needs more calls than are left above the floor."""
+        left = self.remaining or 0
+        return (
+            f"OneLogin API budget: {before} needs {calls} more calls, but only {left} are left "
+            f"this hour and min_remaining_calls = {self.minimum} are kept for other "
+            f"integrations of the account; stopped before spending any. The budget resets "
+            f"{self.reset_text()}. Nothing was removed; the next sync after the reset reads "
+            "what this one could not"
+        )
+
     def reset_text(self, now: float | None = None) -> str:
         """``at 17:45 UTC (in 23 min)`` or ``within the hour``."""
         if self.reset_at is None:
@@ -172,6 +183,19 @@ class CallPacer:
             self.budget.remaining = 0
             message = self.budget.message(target.endpoint.label)
             raise BudgetStop(message + " (OneLogin answered 429)")
+
+
+def reserve(pacer: CallPacer, calls: int, before: str) -> None:
+    """Refuse to start ``calls`` more calls of one listing when the budget cannot cover them.
+
+    A listing stopped at the floor halfway is dropped whole, so its calls would be spent for
+    nothing: the pages read by number are counted first (the calls in flight as spent).
+    """
+    budget = pacer.budget
+    if not pacer.watching or budget.remaining is None:
+        return
+    if calls > budget.remaining - budget.in_flight - budget.minimum:
+        raise BudgetStop(budget.shortfall(calls, before))
 
 
 async def preflight(http: HttpClient, pacer: CallPacer) -> None:

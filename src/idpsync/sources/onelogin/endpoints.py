@@ -85,9 +85,10 @@ READS = {
 
 USER_FIELDS = (
     "id,username,email,firstname,lastname,title,department,company,phone,group_id,role_ids,"
-    "status,state,manager_user_id,external_id,updated_at,custom_attributes"
+    "status,state,manager_user_id,external_id,created_at,updated_at,custom_attributes"
 )
-"""The ``fields`` a users listing asks for (what the records read, nothing more)."""
+"""The ``fields`` a users listing asks for: what the records read, and ``created_at`` for the
+proof that no user was added while the pages were read (:mod:`.paged`)."""
 
 
 def page_records(page: Page, endpoint: Endpoint) -> list[Any]:

@@ -49,6 +49,7 @@ from idpsync.errors import SourceError
 from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient
 from idpsync.http.errors import MalformedAnswer
 from idpsync.http.failure import FailureRule
+from idpsync.http.paging import HeaderCursor
 from idpsync.model import Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources.base import DeltaResult, Event, Probe, Progress, Source, no_progress
 from idpsync.sources.lanes import gather
@@ -66,9 +67,9 @@ from idpsync.sources.onelogin.endpoints import (
     USER_FIELDS,
     USERS,
     endpoint_table,
-    page_records,
 )
 from idpsync.sources.onelogin.memberships import assemble
+from idpsync.sources.onelogin.paged import Doubt, Listing, read_listing
 from idpsync.sources.onelogin.records import Activity, checked_user, to_group, to_role, to_user
 from idpsync.sources.onelogin.settings import OneLoginSourceSettings
 from idpsync.sources.onelogin.single import find_user, read_one
@@ -265,18 +266,30 @@ class OneLoginSource(Source):
 
         :data:`RULE` decides which failures end the read instead; a budget stop always does.
         """
+
+        def seen(read: int, total: int | None) -> None:
+            if answered is not None:
+                answered.set()
+            progress(Event("fetch", f"{endpoint.name}: {read}", read, total))
+
+        by_number = self.settings.parallel_pages and endpoint.paging is HeaderCursor
+        quiet = "updated_at" if "updated_since" in params else "created_at"
+        job = Listing(
+            self.http, self.pacer, endpoint, dict(params), values,
+            workers=self.http.budget.concurrency if by_number else 1,
+            quiet_field=quiet if endpoint is USERS else None, seen=seen,
+        )  # fmt: skip
         try:
-            items: list[Any] = []
-            async for page in self.http.pages(endpoint, values, params=params):
-                if answered is not None:
-                    answered.set()
-                items.extend(page_records(page, endpoint))
-                total = _int(page.response.headers.get("total-count"))
-                progress(Event("fetch", f"{endpoint.name}: {len(items)}", len(items), total))
+            items = await read_listing(job)
             kind = "group" if endpoint in (GROUPS, ROLES) else "user"
             return records(snap, endpoint.label, kind, items, convert)
         except BudgetStop:
             raise
+        except Doubt as doubt:
+            snap.mark_incomplete(
+                f"could not prove {endpoint.label} read whole: {doubt}; read again next time"
+            )
+            return []
         except SourceError as exc:
             if RULE.fatal(exc):
                 raise

@@ -34,6 +34,11 @@ class OneLoginSourceSettings(SourceBase):
     min_remaining_calls: int = Field(500, ge=0)
     """Stop reading (run incomplete, nothing removed) when the account's hourly API budget
     has this many calls left or fewer, so other integrations are not starved."""
+    parallel_pages: bool = True
+    """Read the pages of a v2 listing (users, roles) by number, ``http.concurrency`` at a time,
+    once the first page tells ``Total-Pages``, instead of one ``After-Cursor`` chain. The
+    pages must prove the listing whole (see ``docs/sources/onelogin.md``), else it is read
+    again; ``false`` keeps the chain."""
     full_sync_every_hours: float = Field(24.0, ge=0)
     """An automatic (``idpsync sync``) run is a full read when the last one is older than this;
     the others read only users updated since the last read (deleted users wait for a full one)."""
