@@ -124,3 +124,26 @@ def test_sdk_reads_the_rate_limit(
     assert limit.data is not None
     assert limit.data.x_rate_limit_limit == 5000
     assert limit.data.x_rate_limit_remaining == 5000 - emulator.budget.used
+
+
+def test_sdk_reads_v2_users_by_page_number_with_the_paging_headers(
+    served: tuple[OneLoginEmulator, RunningServer], client: onelogin.ApiClient
+) -> None:
+    """``page=N`` (as idpsync's ``parallel_pages`` asks) gives the chain's pages and headers."""
+    emulator, _ = served
+    api = onelogin.UsersV2Api(client)
+    total = len(emulator.account.truth().users)
+    pages = -(-total // 50)
+    users: list[Any] = []
+    for number in range(1, pages + 1):
+        response = api.list_users2_with_http_info(limit=50, page=number)
+        headers = response.headers
+        assert headers["Total-Count"] == str(total)
+        assert headers["Total-Pages"] == str(pages)
+        assert headers["Current-Page"] == str(number)
+        assert len(response.data) == (50 if number < pages else total - 50 * (pages - 1))
+        users.extend(response.data)
+    assert [u.id for u in users] == [u.id for u in all_pages(api.list_users2_with_http_info)]
+    past = api.list_users2_with_http_info(limit=50, page=pages + 1)
+    assert past.data == [] and past.headers["Total-Count"] == str(total)
+    assert "After-Cursor" not in past.headers
