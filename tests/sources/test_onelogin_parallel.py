@@ -7,6 +7,7 @@ read through a transport that acts on the n-th users request (as another admin w
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -199,3 +200,43 @@ async def test_the_budget_covers_the_pages_or_none_is_asked_for(emu: OneLoginEmu
     assert len(emu.requests) == 2 + 3  # token, rate limit, users page 1, groups, roles
     assert emu.requests.count("*", status=429) == 0
     assert emu.budget.peek().remaining == floor + 2
+
+
+async def test_a_first_page_without_totals_goes_on_as_the_chain(emu: OneLoginEmulator) -> None:
+    class NoTotals(httpx.AsyncBaseTransport):
+        """A server (or proxy) that drops the paging totals but keeps ``After-Cursor``."""
+
+        def __init__(self) -> None:
+            self.inner = emu.transport()
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            response = await self.inner.handle_async_request(request)
+            for name in ("Total-Count", "Total-Pages", "Current-Page"):
+                response.headers.pop(name, None)
+            return response
+
+    snap = await read(emu, NoTotals(), http={"concurrency": 8})
+    assert snap.complete and len(snap.users) == USERS
+    assert len(emu.requests) == full_requests(USERS, GROUPS, ROLES, "both")  # nothing read twice
+    assert sum("cursor=" in q for q in users_calls(emu)) == pages(USERS) - 1
+
+
+async def test_an_incremental_read_of_many_changed_users_reads_their_pages_by_number(
+    emu: OneLoginEmulator, clock: Clock
+) -> None:
+    since = datetime.fromtimestamp(clock.now, UTC)
+    clock.now += 60
+    changed = emu.account.user_ids[:120]  # three pages of changed users
+    for user_id in changed:
+        emu.account.update_user(user_id, title="Moved")
+    clock.now += 60  # the read starts a minute after the changes
+    cfg = connector(emu, groups_from="both", http={"concurrency": 8})
+    src = source(emu, cfg)
+    snap = await src.snapshot_since(since)
+    await src.aclose()
+    assert sorted(u.source_id for u in snap.users) == sorted(str(i) for i in changed)
+    assert not any("could not" in r for r in snap.incomplete_reasons)
+    calls = users_calls(emu)
+    assert len(emu.requests) == 2 + pages(GROUPS) + pages(ROLES) + pages(len(changed))
+    assert sum("page=" in q for q in calls) == pages(len(changed)) - 1
+    assert all("updated_since=" in q for q in calls)

@@ -8,10 +8,12 @@ Reads, with one access token (``POST /auth/oauth2/v2/token``, valid 10 h):
 4. ``GET /api/2/users?limit=50&fields=…`` — every user, each carrying its one ``group_id`` and
    its ``role_ids``, so memberships cost **no** extra call (never one call per user).
 
-With the HTTP client's ``concurrency`` at 1 these run in this order. From 2 on, the users chain
-starts right after the preflight and, once its first page has answered, the groups and roles
-listings (one after the other) run alongside it: the read takes about as long as the users chain
-instead of the sum. The request count is the same either way.
+With the HTTP client's ``concurrency`` at 1 these run in this order, each v2 listing as its
+``After-Cursor`` chain. From 2 on, the users listing starts right after the preflight and, once
+its first page has answered, the groups and roles listings (one after the other) run alongside
+it, while the users' pages 2…P are asked for by number, ``concurrency`` at a time
+(``parallel_pages``, :mod:`~idpsync.sources.onelogin.paged`, which also proves the pages hold the
+whole listing). The request count is the same either way.
 
 Request formula of a full snapshot, with P(n) = max(1, ceil(n / 50)) pages, U users, G groups
 and R roles (``g`` = 1 when groups are read, ``r`` = 1 when roles are read, else 0)::
