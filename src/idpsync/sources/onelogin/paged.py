@@ -153,7 +153,8 @@ class Listing:
     """The record time that must predate the read (``created_at``, ``updated_at``)."""
     seen: Seen | None = None
 
-    def _told(self, read: int, page: Page) -> None:
+    def told(self, read: int, page: Page) -> None:
+        """Report progress: ``read`` records so far, and the total ``page`` states."""
         if self.seen is not None:
             self.seen(read, header_int(page, "total-count"))
 
@@ -163,8 +164,8 @@ async def read_listing(job: Listing) -> list[Any]:
     for attempt in (1, 2):
         chain = _pages(job, job.params)
         first = await anext(chain)
-        items = page_records(first, job.endpoint)
-        job._told(len(items), first)
+        items = list(page_records(first, job.endpoint))
+        job.told(len(items), first)
         totals = totals_of(first) if job.workers >= 2 else None
         if totals is None:
             return await _rest(job, chain, items)
@@ -185,7 +186,7 @@ async def read_listing(job: Listing) -> list[Any]:
 async def _rest(job: Listing, chain: AsyncIterator[Page], items: list[Any]) -> list[Any]:
     async for page in chain:
         items += page_records(page, job.endpoint)
-        job._told(len(items), page)
+        job.told(len(items), page)
     return items
 
 
@@ -209,7 +210,7 @@ async def _by_number(job: Listing, totals: Totals, read: int) -> list[Any]:
                 return
             found[number] = page_records(page, job.endpoint)
             read += len(found[number])
-            job._told(read, page)
+            job.told(read, page)
 
     await asyncio.gather(*(worker() for _ in range(min(job.workers, totals.pages - 1))))
     for kind in (BudgetStop, SourceError, Doubt, Exception):
@@ -242,7 +243,7 @@ async def _checked_chain(job: Listing) -> list[Any]:
         start = start or server_time(page.response.headers.get("date"))
         counts.add(header_int(page, "total-count"))
         items += page_records(page, job.endpoint)
-        job._told(len(items), page)
+        job.told(len(items), page)
     if len(counts) != 1 or None in counts:
         raise Doubt(f"Total-Count moved during the read ({sorted(map(str, counts))})", churn=True)
     check_union(items, counts.pop() or 0)
