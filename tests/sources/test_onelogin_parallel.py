@@ -6,6 +6,7 @@ read through a transport that acts on the n-th users request (as another admin w
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -240,3 +241,18 @@ async def test_an_incremental_read_of_many_changed_users_reads_their_pages_by_nu
     assert len(emu.requests) == 2 + pages(GROUPS) + pages(ROLES) + pages(len(changed))
     assert sum("page=" in q for q in calls) == pages(len(changed)) - 1
     assert all("updated_since=" in q for q in calls)
+
+
+async def test_role_members_listed_per_role_are_read_by_number_too(
+    emu: OneLoginEmulator,
+) -> None:
+    emu.account.v2_role_ids = False  # user records without role_ids: members listed per role
+    snap = await read(emu, http={"concurrency": 8})
+    assert snap.complete, snap.incomplete_reasons
+    truth = emu.account.truth()
+    edges = {(e.group_id, e.member_id) for e in snap.memberships if e.group_id.startswith("role:")}
+    assert edges == {(f"role:{r}", str(u)) for r, u in truth.role_members()}
+    per_role = [e for e in emu.requests.entries() if e.path.startswith("/api/2/roles/")]
+    sizes = Counter(role for role, _ in truth.role_members())
+    assert len(per_role) == sum(pages(sizes[role]) for role in truth.roles)  # as the chain
+    assert any("page=" in e.query for e in per_role)
