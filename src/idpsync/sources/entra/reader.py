@@ -10,7 +10,9 @@ Settings: :class:`~idpsync.config.EntraSourceSettings`; guide: ``docs/sources/en
                                       first, so changes made during the read are replayed)
              + (q(U) if fetch_managers else p(U))
                                       GET /users?$select=…[&$expand=manager($select=id)];
-                                      Graph caps an expanded page at 100 objects
+                                      Graph caps an expanded page at 100 objects (one chain;
+                                      partitions: see :mod:`~idpsync.sources.entra.partitions`)
+             + 1                      the user count (partition_users = "auto")
              + p(G)                   GET /groups?$select=id,displayName,description
              + Σ_g p(m_g)             GET /groups/{id}/members?$select=id
              + (U if fetch_photos else 0)
@@ -68,6 +70,7 @@ from idpsync.sources.base import DeltaResult, Event, Probe, Progress, Source, no
 from idpsync.sources.clean import usable_id
 from idpsync.sources.entra import delta as entra_delta
 from idpsync.sources.entra import endpoints as ep
+from idpsync.sources.entra import partitions
 from idpsync.sources.entra import records as rec
 from idpsync.sources.entra.clouds import endpoint_table
 from idpsync.sources.entra.endpoints import RULE
@@ -165,7 +168,8 @@ class EntraSource(Source):
         """
         scratch = Snapshot()
         await self._guard(scratch, ep.TOKEN, self.auth.token())
-        users = {"$deltatoken": "latest", "$select": ",".join(self.user_fields)}
+        managers = ["manager"] if self.settings.fetch_managers else []  # → manager@delta
+        users = {"$deltatoken": "latest", "$select": ",".join([*self.user_fields, *managers])}
         groups = {"$deltatoken": "latest", "$select": "displayName,description,members"}
         links: dict[str, str] = {}
 
@@ -181,7 +185,10 @@ class EntraSource(Source):
                 take("groups_delta", ep.GROUPS_DELTA, groups),
             ]
         )
-        return {key: links[key] for key in ("users_delta", "groups_delta") if key in links}
+        if managers and "users_delta" in links:
+            links[entra_delta.MANAGERS_TRACKED] = "yes"
+        keys = ("users_delta", "groups_delta", entra_delta.MANAGERS_TRACKED)
+        return {key: links[key] for key in keys if key in links}
 
     async def _guard(self, snap: Snapshot, endpoint: Endpoint, call: Awaitable[T]) -> T | None:
         """Run ``call``; a failure retrying cannot fix is raised, others mark ``snap``."""
@@ -213,7 +220,7 @@ class EntraSource(Source):
         if self.settings.fetch_managers:
             params |= {"$top": "100", "$expand": "manager($select=id)"}
         try:
-            items = await self.listing(snap, ep.USERS, params=params) or []
+            items = await partitions.list_users(self, snap, params, lanes) or []
             out.extend(records(snap, ep.USERS.label, "user", items, rec.checked_user, _upn))
         finally:
             lanes.chain_done()
