@@ -137,9 +137,10 @@ def test_the_proof_doubts_duplicates_and_strangers() -> None:
         {"id": "2", "userPrincipalName": "carl@x"},  # not this partition's prefix
         {"id": "3", "userPrincipalName": "éva@x"},  # outside the documented rule
         {"id": "4"},  # no UPN
+        {"id": "5", "userPrincipalName": "\u212aate@x"},  # Kelvin sign: folds to k, not ASCII
     ):
         other = Partitioned()
-        check_partition("e", [item], set(), other)
+        check_partition("k" if item["id"] == "5" else "e", [item], set(), other)
         assert other.doubt is not None
 
 

@@ -54,6 +54,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from idpsync.errors import ShapeError
 from idpsync.http import Endpoint, HttpClient
 from idpsync.http.errors import HttpError
 from idpsync.model import Snapshot
@@ -94,7 +95,7 @@ def literal(text: str) -> str:
 
 
 def partition_filter(prefix: str) -> str:
-    """``$filter`` of the partition of users whose UPN starts with ``prefix``."""
+    """``$filter`` of the partition of users whose UPN starts with ``prefix`` (one character)."""
     return f"startswith(userPrincipalName,{literal(prefix)})"
 
 
@@ -119,8 +120,8 @@ def check_partition(prefix: str, items: list[Any], seen: set[str], out: Partitio
         if not isinstance(user_id, str) or not user_id or not isinstance(upn, str) or not upn:
             out.doubt_of(f"partition {prefix!r}: a user without id or userPrincipalName")
             continue
-        first = upn[:1].casefold()
-        if first not in FIRST or not upn.casefold().startswith(prefix):
+        first = upn[0].lower() if upn[0].isascii() else None  # no folding of non-ASCII
+        if first is None or first not in FIRST or first != prefix:
             out.doubt_of(f"partition {prefix!r}: {upn!r} is outside the partition")
         if user_id in seen:
             out.doubt_of(f"user {user_id} was listed twice")
@@ -132,7 +133,7 @@ async def user_count(http: HttpClient) -> int | None:
     """The tenant's user count (eventually consistent); ``None`` when Graph would not tell."""
     try:
         body = await http.get_json(ep.USERS, params=COUNT, headers=EVENTUAL)
-    except HttpError as exc:
+    except (HttpError, ShapeError) as exc:
         if RULE.fatal(exc):
             raise
         log.info("the user count could not be read: %s", exc)
