@@ -145,14 +145,18 @@ async def user_count(http: HttpClient) -> int | None:
 async def read_partitions(
     source: PartitionReads, params: dict[str, str], lanes: Lanes | None
 ) -> Partitioned:
-    """Every partition of :data:`FIRST` at once (each holding one lane for all its pages)."""
+    """Every partition of :data:`FIRST` at once, each holding one lane for all its pages.
+
+    The first partition takes the lane ``lanes`` keeps for the users chain (free until the
+    chain, if a doubt calls for it, runs after the partitions); the others share the rest.
+    """
     out = Partitioned()
     seen: set[str] = set()
     scratch = Snapshot()
 
     async def one(prefix: str) -> None:
         query = {**params, "$filter": partition_filter(prefix)}
-        if lanes is None:
+        if lanes is None or prefix == FIRST[0]:
             items = await source.listing(scratch, ep.USERS, params=query)
         else:
             async with lanes.other():
