@@ -108,10 +108,16 @@ def pages(n: int, size: int = 999) -> int:
     return max(1, math.ceil(n / size))
 
 
-def full_snapshot_requests(emu: EntraEmulator, *, managers: bool, photos: bool) -> int:
-    """The formula of the Entra reader's docstring, from the emulator's ground truth."""
+def full_snapshot_requests(
+    emu: EntraEmulator, *, managers: bool, photos: bool, counted: bool = True
+) -> int:
+    """The formula of the Entra reader's docstring, from the emulator's ground truth.
+
+    ``counted``: the user count of ``partition_users = "auto"`` (a tenant below the partition
+    threshold, so the users are then one chain).
+    """
     truth = emu.tenant.ground_truth()
     users, groups = len(truth.users), len(truth.groups)
     members = sum(pages(len(group.members)) for group in truth.groups.values())
     listing = pages(users, 100) if managers else pages(users)
-    return 1 + 2 + listing + pages(groups) + members + (users if photos else 0)
+    return 1 + 2 + counted + listing + pages(groups) + members + (users if photos else 0)

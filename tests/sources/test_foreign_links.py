@@ -37,8 +37,9 @@ class ForeignNext:
 
     def wrap(self, scope: Scope, send: Any) -> Any:
         query = scope["query_string"]
-        if self.fired or scope["path"] != self.path or b"after=" in query or b"skiptoken" in query:
-            return send  # only the first page of the listing
+        first_page = b"after=" not in query and b"skiptoken" not in query
+        if self.fired or scope["path"] != self.path or not first_page or b"count=true" in query:
+            return send  # only the first page of the listing (not Entra's user count)
         self.fired += 1
         start: Message = {}
 

@@ -134,6 +134,8 @@ class Tenant:
         self.version = 0
         self.changes: list[tuple[int, ChangeKind, str]] = []
         self.membership_log: list[MembershipChange] = []
+        self.manager_log: list[tuple[int, str, str | None]] = []
+        """(version, user id, the manager before that change) for every change of manager."""
         self.removed: dict[str, Literal["changed", "deleted"]] = {}
         self._member_lists: dict[str, list[str]] = {}
         self._transitive: dict[str, list[str]] = {}
@@ -289,20 +291,24 @@ class Tenant:
         self.by_login[self.login(user).lower()] = user.id
         bisect.insort(self.user_ids, user.id)
         self.removed.pop(user.id, None)
-        self._touch("user", user.id)
+        version = self._touch("user", user.id)
+        if user.manager_id is not None:
+            self.manager_log.append((version, user.id, None))
         return user
 
     def update_user(self, user_id: str, **fields: object) -> TenantUser:
         """Change attributes of a user (``display_name=…``, ``enabled=False``, ``alias=…``…)."""
         user = self._require_user(user_id)
-        old_login = self.login(user).lower()
+        old_login, old_manager = self.login(user).lower(), user.manager_id
         for name, value in fields.items():
             if not hasattr(user, name) or name == "id":
                 raise TenantError(f"users have no settable attribute {name!r}")
             setattr(user, name, value)
         self.by_login.pop(old_login, None)
         self.by_login[self.login(user).lower()] = user.id
-        self._touch("user", user_id)
+        version = self._touch("user", user_id)
+        if user.manager_id != old_manager:
+            self.manager_log.append((version, user_id, old_manager))
         return user
 
     def delete_user(self, user_id: str, *, permanent: bool = False) -> None:
@@ -313,7 +319,7 @@ class Tenant:
         for other in self.users.values():
             if other.manager_id == user_id:
                 other.manager_id = None
-                self._touch("user", other.id)
+                self.manager_log.append((self._touch("user", other.id), other.id, user_id))
         del self.users[user_id]
         self.by_login.pop(self.login(user).lower(), None)
         self.user_ids.pop(bisect.bisect_left(self.user_ids, user_id))

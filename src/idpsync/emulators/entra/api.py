@@ -55,7 +55,8 @@ class Call:
     """Path after the version, split on ``/`` (percent-decoded)."""
     params: Mapping[str, str]
     headers: Mapping[str, str]
-    cache: dict[tuple[Any, ...], list[str]] = field(default_factory=dict)
+    cache: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    """Filtered id lists and rendered rows, keyed by the tenant's version."""
 
     @property
     def eventual(self) -> bool:
@@ -124,7 +125,8 @@ def add_expansion(
 
 
 ORDERABLE = {"users": ("displayName", "userPrincipalName"), "groups": ("displayName",)}
-CACHED_LISTS = 16
+CACHED_LISTS = 64
+"""Cached filtered lists (a partitioned users listing keeps 44 filters in use at once)."""
 
 
 def _ordering(call: Call, kind: str, query: Query) -> tuple[str, bool] | None:
@@ -151,11 +153,7 @@ def _filtered(call: Call, kind: str, ids: Sequence[str], query: Query) -> Sequen
     key = (kind, query.filter, order, call.tenant.version, len(ids))
     cached = call.cache.get(key)
     if cached is None:
-        t = call.tenant
-        if kind == "users":
-            rows = [(i, render.user_json(t, t.users[i])) for i in ids]
-        else:
-            rows = [(i, render.group_json(t, t.groups[i])) for i in ids]
+        rows = _rows(call, kind, ids)
         if query.filter:
             test = compile_filter(query.filter, advanced_ok=call.eventual and query.count)
             rows = [r for r in rows if test(r[1])]
@@ -166,6 +164,20 @@ def _filtered(call: Call, kind: str, ids: Sequence[str], query: Query) -> Sequen
             call.cache.clear()
         call.cache[key] = cached
     return cached
+
+
+def _rows(call: Call, kind: str, ids: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
+    """Every object rendered once per tenant version (partitioned listings filter it often)."""
+    key = ("rows", kind, call.tenant.version, len(ids))
+    rows: list[tuple[str, dict[str, Any]]] | None = call.cache.get(key)
+    if rows is None:
+        t = call.tenant
+        if kind == "users":
+            rows = [(i, render.user_json(t, t.users[i])) for i in ids]
+        else:
+            rows = [(i, render.group_json(t, t.groups[i])) for i in ids]
+        call.cache[key] = rows
+    return list(rows)
 
 
 def _user(call: Call, key: str) -> TenantUser:
@@ -301,6 +313,6 @@ def photo(call: Call, key: str, rest: list[str]) -> dict[str, Any] | Binary:
 def count(call: Call, kind: str) -> Binary:
     """``GET /users/$count`` and ``/groups/$count`` (need ``ConsistencyLevel: eventual``)."""
     if not call.eventual:
-        raise GraphError(400, "Request_BadRequest", "Count is not currently supported.")
+        raise GraphError(400, "Request_BadRequest", "$count is not currently supported.")
     n = len(call.tenant.users if kind == "users" else call.tenant.groups)
     return Binary(str(n).encode(), "text/plain")

@@ -6,18 +6,21 @@ token pages through the objects changed since: present ones in full, removed one
 ``{"id", "@removed": {"reason": "changed" | "deleted"}}``. Groups carry ``members@delta`` (all
 members on a first sync, adds and ``@removed`` entries later); a group with more members than fit
 on a page is repeated over several pages with successive member slices, as Graph does.
+Users with ``manager`` in ``$select`` carry ``manager@delta`` (see :func:`_manager_delta`).
 ``$deltatoken=latest`` returns no objects and a delta link for "from now on".
 :meth:`DeltaEngine.expire_tokens` makes every earlier token fail with 400 ``syncStateNotFound``.
 """
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from typing import Any
 
 from idpsync.emulators.entra import render
 from idpsync.emulators.entra.api import Call
 from idpsync.emulators.entra.odata import GraphError, decode_token, encode_token, parse_query
+from idpsync.emulators.tenant import Tenant
 
 PAGE_OBJECTS = 200
 """Most objects on one delta page."""
@@ -136,7 +139,10 @@ class DeltaEngine:
             if user is None:
                 return _removed(t.removed.get(object_id), object_id), 0, True
             body = render.project(render.user_json(t, user), select, render.USER_DEFAULT)
-            return {"id": object_id, **body}, 0, True
+            body = {"id": object_id, **body}
+            if select is not None and "manager" in select:
+                _manager_delta(t, body, user.manager_id, state["f"])
+            return body, 0, True
         group = t.groups.get(object_id)
         if group is None:
             return _removed(t.removed.get(object_id), object_id), 0, True
@@ -154,6 +160,25 @@ class DeltaEngine:
             edges = [_edge(t.kind_of(m), m, added) for m, added in changes[offset : offset + room]]
         body["members@delta"] = edges
         return body, len(edges), offset + len(edges) >= total
+
+
+def _manager_delta(t: Tenant, body: dict[str, Any], manager_id: str | None, since: int) -> None:
+    """``manager@delta`` of a user: its manager on a first round, a changed one later.
+
+    A later round names the manager only when it changed since the token's version: the new
+    one, or the old one with ``@removed`` when it was taken away (unchanged: no annotation).
+    """
+    if since >= 0:
+        start = bisect.bisect_right(t.manager_log, since, key=lambda entry: entry[0])
+        later = (old for _, uid, old in t.manager_log[start:] if uid == body["id"])
+        before = next(later, manager_id)
+        if before == manager_id:
+            return
+        if manager_id is None:
+            body["manager@delta"] = [_edge("user", before or "", False)]
+            return
+    if manager_id is not None:
+        body["manager@delta"] = [_edge("user", manager_id, True)]
 
 
 def _removed(reason: str | None, object_id: str) -> dict[str, Any] | None:

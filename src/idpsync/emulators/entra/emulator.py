@@ -90,7 +90,7 @@ class EntraEmulator(Emulator):
         self.clock = clock
         self.bucket_capacity = bucket_capacity
         self.buckets: dict[tuple[str, str], TokenBucket] = {}
-        self._cache: dict[tuple[Any, ...], list[str]] = {}
+        self._cache: dict[tuple[Any, ...], Any] = {}
         seed = hashlib.sha256(tenant.tenant_id.encode()).hexdigest()
         self.client_id = str(uuid.UUID(seed[:32], version=4))
         self.client_secret = f"emu~{seed[32:64]}"

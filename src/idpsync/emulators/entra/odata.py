@@ -92,10 +92,10 @@ def parse_query(
                     "Request_BadRequest",
                     f"Could not find a property named '{name}' on type 'microsoft.graph'.",
                 )
-    count = params.get("$count", "").lower() == "true"
     eventual = headers.get("consistencylevel", "").lower() == "eventual"
-    if count and not eventual:
-        raise GraphError(400, "Request_BadRequest", "$count is not currently supported.")
+    # Graph ignores ``$count=true`` without the header (no ``@odata.count``, no error): the
+    # "Error handling for advanced queries" section of Graph's advanced-query docs.
+    count = params.get("$count", "").lower() == "true" and eventual
     if "$search" in params and not eventual:
         raise GraphError(
             400,

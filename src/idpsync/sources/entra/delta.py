@@ -6,18 +6,34 @@ harmless). An incremental run follows each link through its ``@odata.nextLink`` 
 new ``@odata.deltaLink``::
 
     requests = 1 (token) + pages(users delta) + pages(groups delta)
-             + C × (fetch_managers + fetch_photos)     C = users the users delta returned
+             + C × fetch_photos                         C = users the users delta returned
+             + M × fetch_managers                       M = those of them unknown to the mirror
+                                                         and without manager@delta (all C for
+                                                         links that do not select manager)
              + N × (1 + fetch_managers + fetch_photos) N = scoped runs only: users newly
                                                          added to a group but unknown so far
 
 Graph sends about 200 objects or 500 member links per delta page. Users come whole
 (``$select`` is kept in the token); ``@removed`` users and groups are removals; a group's
 ``members@delta`` lists added members and removed ones (``@removed``), and a large group is
-repeated over several pages with successive slices, which are merged. A delta user carries no
-manager, so the manager is read per changed user. An expired token (400 ``syncStateNotFound``)
-makes :func:`read_delta` return ``None`` and the runner reads everything. A page that fails
-after retries makes the delta *incomplete*: only its upserts are applied and the old links are
-kept, so the next run reads the same changes again.
+repeated over several pages with successive slices, which are merged.
+
+**Managers.** With ``fetch_managers`` the users delta link is taken with ``manager`` in its
+``$select``, and Graph annotates users with ``manager@delta``: a list of directory objects
+(``{"@odata.type": "#microsoft.graph.user", "id": …}``). That shape is shown by Graph's
+change-tracking API guideline (https://github.com/microsoft/api-guidelines, graph/patterns/
+change-tracking.md) and Microsoft Q&A 1106807 ("an array of manager@delta … contains the object
+id of the user's manager"); Graph's reference does not spell out removals, so an entry with
+``@removed`` is read as the manager taken away, as in ``members@delta``. A changed user without
+the annotation kept its manager: the staged mirror's is used. Managers so cost no request per
+changed user; only a user the mirror does not know that comes without the annotation is read
+with ``GET /users/{id}/manager``. Links saved before (state without ``users_delta_managers``)
+keep the old way, one manager request per changed user.
+
+An expired token (400 ``syncStateNotFound``) makes :func:`read_delta` return ``None`` and the
+runner reads everything. A page that fails after retries makes the delta *incomplete*: only
+its upserts are applied and the old links are kept, so the next run reads the same changes
+again.
 
 **Single user** (``idpsync sync-user``): ``GET /users/{id|upn}?$expand=manager($select=id)``,
 ``GET /users/{id}/memberOf`` (groups only, paged), with ``transitive`` one
@@ -35,12 +51,16 @@ from idpsync.http.errors import BadRequest, HttpError, NotFound
 from idpsync.http.origins import check_link
 from idpsync.model import MemberKind, Membership, Snapshot, SourceUser
 from idpsync.sources.base import DeltaResult, Event, Progress
+from idpsync.sources.clean import usable_id
 from idpsync.sources.entra import endpoints as ep
 from idpsync.sources.entra import records as rec
 from idpsync.sources.entra.endpoints import RULE
 from idpsync.sources.entra.paging import DeltaPages
 from idpsync.sources.entra.settings import EntraSourceSettings
 from idpsync.sources.shape import ShapeError, identified, records
+
+MANAGERS_TRACKED = "users_delta_managers"
+"""State key: the saved users delta link selects ``manager`` (so Graph sends ``manager@delta``)."""
 
 
 class EntraReads(Protocol):
@@ -103,11 +123,14 @@ async def read_delta(
     except Expired:
         return None
     changed = []
+    tracked = bool(state.get(MANAGERS_TRACKED)) and source.settings.fetch_managers
+    known = {u.source_id: u.manager_id for u in staged.users} if tracked else {}
     for raw in identified(probe, ep.USERS_DELTA.label, users_raw):
         if "@removed" in raw:
             result.removed_users.append(str(raw["id"]))
         else:
             changed.append(raw)
+            _manager_from_delta(probe, raw, known if tracked else None)
     _apply_groups(result, probe, identified(probe, ep.GROUPS_DELTA.label, groups_raw))
     if source.scope is not None:
         changed += await _unknown_members(source, probe, result, staged, changed)
@@ -120,6 +143,33 @@ async def read_delta(
         result.incomplete_reasons = probe.incomplete_reasons
         result.state = dict(state)
     return result
+
+
+def _manager_from_delta(
+    probe: Snapshot, raw: dict[str, Any], known: dict[str, str | None] | None
+) -> None:
+    """Turn ``manager@delta`` into ``raw["manager"]`` (see module doc); drop the annotation.
+
+    ``known`` (the staged mirror's managers) is ``None`` when the delta link does not track
+    managers: the manager is then read per user. Without the annotation the manager did not
+    change since the last round, so a known user keeps the mirror's; an unknown one is read.
+    """
+    marks = raw.pop("manager@delta", None)
+    if known is None:
+        return
+    user_id = str(raw["id"])
+    if marks is None:
+        if user_id in known:
+            raw["manager"] = {"id": known[user_id]} if known[user_id] else None
+        return
+    if not isinstance(marks, list) or not all(isinstance(m, dict) for m in marks):
+        probe.mark_incomplete(f"{ep.USERS_DELTA.label}: manager@delta of {user_id} is no list")
+        return
+    alive = [usable_id(m.get("id")) for m in marks if "@removed" not in m]
+    if None in alive:
+        probe.mark_incomplete(f"{ep.USERS_DELTA.label}: manager@delta of {user_id} has no id")
+        return
+    raw["manager"] = {"id": alive[-1]} if alive else None
 
 
 async def _round(

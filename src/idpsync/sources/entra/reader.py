@@ -8,25 +8,20 @@ Settings: :class:`~idpsync.config.EntraSourceSettings`; guide: ``docs/sources/en
     requests = 1                      token (client credentials; one per run)
              + 2                      $deltatoken=latest links for users and groups (taken
                                       first, so changes made during the read are replayed)
-             + (q(U) if fetch_managers else p(U))
-                                      GET /users?$select=…[&$expand=manager($select=id)];
-                                      Graph caps an expanded page at 100 objects
+             + (q(U) if fetch_managers else p(U)) + 1
+                                      GET /users?$select=…[&$expand=manager($select=id)] (an
+                                      expanded page holds ≤ 100) and the user count; large
+                                      tenants: :mod:`~idpsync.sources.entra.partitions`
              + p(G)                   GET /groups?$select=id,displayName,description
              + Σ_g p(m_g)             GET /groups/{id}/members?$select=id
              + (U if fetch_photos else 0)
                                       GET /users/{id}/photo (metadata; its etag is photo_ref)
 
-**What runs concurrently** (always within the HTTP layer's budget). The token comes first; then
-the two delta links, together; only when both are in does any listing start. Then the users
-listing (a chain of next-page links, one request at a time) runs alongside the groups listing
-followed by the member listings (many at once), so a full read takes about as long as the
-longer of the two, not their sum. The member listings leave one request of the budget's
-concurrency to the users chain, so its next page never queues behind hundreds of member
-requests. Photos are read, concurrently, once every user is known.
-
-Photo bytes (``/photo/$value``) are never downloaded: nothing in idpsync stores them, and
-the etag tells whether a photo changed. No call is made per user for groups: the per-group
-member listings give every edge (nested groups included; the policy expands them).
+**What runs concurrently** (within the HTTP budget). The token, then both delta links
+together, then the listings: users (one chain of next-page links, or its partitions) alongside
+the groups listing and then the member listings, which leave one request slot to the users
+chain. Photos come once every user is known; their bytes (``/photo/$value``) are never read
+(the etag tells a change). Group edges come from the member listings, never per user.
 
 With ``required_groups`` in the policy (:func:`~idpsync.config_policy.fetch_scope`) the users
 come from the member listings of the required groups (``$select`` of the user fields; with
@@ -68,6 +63,7 @@ from idpsync.sources.base import DeltaResult, Event, Probe, Progress, Source, no
 from idpsync.sources.clean import usable_id
 from idpsync.sources.entra import delta as entra_delta
 from idpsync.sources.entra import endpoints as ep
+from idpsync.sources.entra import partitions
 from idpsync.sources.entra import records as rec
 from idpsync.sources.entra.clouds import endpoint_table
 from idpsync.sources.entra.endpoints import RULE
@@ -165,7 +161,8 @@ class EntraSource(Source):
         """
         scratch = Snapshot()
         await self._guard(scratch, ep.TOKEN, self.auth.token())
-        users = {"$deltatoken": "latest", "$select": ",".join(self.user_fields)}
+        managers = ["manager"] if self.settings.fetch_managers else []  # → manager@delta
+        users = {"$deltatoken": "latest", "$select": ",".join([*self.user_fields, *managers])}
         groups = {"$deltatoken": "latest", "$select": "displayName,description,members"}
         links: dict[str, str] = {}
 
@@ -181,7 +178,10 @@ class EntraSource(Source):
                 take("groups_delta", ep.GROUPS_DELTA, groups),
             ]
         )
-        return {key: links[key] for key in ("users_delta", "groups_delta") if key in links}
+        if managers and "users_delta" in links:
+            links[entra_delta.MANAGERS_TRACKED] = "yes"
+        keys = ("users_delta", "groups_delta", entra_delta.MANAGERS_TRACKED)
+        return {key: links[key] for key in keys if key in links}
 
     async def _guard(self, snap: Snapshot, endpoint: Endpoint, call: Awaitable[T]) -> T | None:
         """Run ``call``; a failure retrying cannot fix is raised, others mark ``snap``."""
@@ -213,7 +213,7 @@ class EntraSource(Source):
         if self.settings.fetch_managers:
             params |= {"$top": "100", "$expand": "manager($select=id)"}
         try:
-            items = await self.listing(snap, ep.USERS, params=params) or []
+            items = await partitions.list_users(self, snap, params, lanes) or []
             out.extend(records(snap, ep.USERS.label, "user", items, rec.checked_user, _upn))
         finally:
             lanes.chain_done()

@@ -41,6 +41,11 @@ class EntraSourceSettings(SourceBase):
     """Token scope override; default: the cloud's Graph scope (never ``base_url``'s host)."""
     fetch_managers: bool = True
     """Read each user's manager (``$expand=manager`` on the user listing)."""
+    partition_users: Literal["auto", "off"] = "auto"
+    """``auto``: list users in parallel ``startswith(userPrincipalName,…)`` partitions when the
+    tenant is large and the result is proven complete (else one chain); ``off``: one chain."""
+    partition_min_pages: int = Field(20, ge=1)
+    """``auto`` partitions only when the one chain would be at least this many pages."""
     fetch_photos: bool = False
     """Read each user's photo version (one request per user; bytes only when it changed)."""
     transitive: bool | None = None
