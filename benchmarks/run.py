@@ -8,6 +8,12 @@ has one: Entra delta, Okta and OneLogin change marks; a full read for Google and
 Entra the msgraph-sdk baseline (:mod:`benchmarks.entra_baseline`) runs against the same
 emulator afterwards.
 
+Each IdP is measured ``--runs N`` times (default 3; a fresh emulator each run) and its rows
+hold the median and range (:mod:`benchmarks.repro`); the load is sampled during every sync, the
+emulator and the sync run on separate cores where possible, and the commit, tree state, package
+versions, emulator profile and seed are recorded. Full-sync rows carry both the connector's
+design floor (:mod:`benchmarks.profiles`) and the API floor (:mod:`benchmarks.floors`).
+
 The results of the IdPs run replace their earlier rows in ``docs/benchmarks/results-<size>.json``;
 other IdPs' rows are kept, so IdPs can be measured one at a time.
 """
