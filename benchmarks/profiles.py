@@ -128,7 +128,8 @@ class Profile:
     okta_tier: str = ""
     """Okta's rate-limit tier for the API floor (``free``, ``enterprise``, ``workforce``)."""
     row_cost_us: float = 0.0
-    """Keycloak emulator's server cost per returned row (0 until that model is merged)."""
+    """Keycloak emulator's server cost per returned row (0 until that model is merged; when
+    non-zero, both costs are passed as ``--row-cost-us``/``--offset-cost-us``)."""
     offset_cost_us: float = 0.0
     """Keycloak emulator's server cost per skipped row of a ``first`` offset."""
     generated: bool = True
@@ -143,6 +144,9 @@ class Profile:
             args += ["--medium-every", str(size.medium_every)]
         else:
             args += ["--roles", str(roles_for(size))]
+        if self.row_cost_us or self.offset_cost_us:  # the Keycloak emulator's cost model
+            args += ["--row-cost-us", f"{self.row_cost_us:g}"]
+            args += ["--offset-cost-us", f"{self.offset_cost_us:g}"]
         return [*args, *self.tail_flags, *self.extra_flags]
 
     def incremental_floor(self, requests: int) -> tuple[float, float]:

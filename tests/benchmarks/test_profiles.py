@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from benchmarks.floors import (
     ApiFloor,
@@ -14,7 +16,7 @@ from benchmarks.floors import (
     onelogin,
     split_listing,
 )
-from benchmarks.profiles import PROFILES, Shape
+from benchmarks.profiles import PROFILES, Shape, Size
 
 
 def test_split_listing_reads_the_largest_partition_as_its_chain() -> None:
@@ -121,3 +123,14 @@ def test_nesting_depth_follows_the_longest_chain_and_cuts_cycles() -> None:
     edges = {("a", "b"), ("b", "c"), ("c", "d"), ("x", "y"), ("d", "a")}
     assert nesting_depth(edges) == 3
     assert nesting_depth(set()) == 0
+
+
+def test_a_keycloak_cost_model_reaches_the_emulator_and_the_floor() -> None:
+    plain = PROFILES["keycloak"]
+    assert "--row-cost-us" not in plain.emulator_args(Size(10, 2, 3), 7)
+    costly = replace(plain, row_cost_us=25, offset_cost_us=10)
+    args = costly.emulator_args(Size(10, 2, 3), 7)
+    assert args[args.index("--row-cost-us") + 1] == "25"
+    assert args[args.index("--offset-cost-us") + 1] == "10"
+    shape = Shape(100_000, 10, [10] * 10)
+    assert api_floor(costly, shape).floor_s > api_floor(plain, shape).floor_s
