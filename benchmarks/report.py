@@ -121,7 +121,8 @@ def provenance_line(run: dict[str, Any]) -> str:
     prof = p.get("profile") or {}
     pins = run.get("pinning") or {}
     if pins.get("pinned"):
-        pinned = f"emulator on CPU {pins['emulator']}, sync on CPU {pins['sync']}"
+        cpus = {k: ",".join(str(c) for c in pins[k]) for k in ("emulator", "sync")}
+        pinned = f"emulator on CPU {cpus['emulator']}, sync on CPU {cpus['sync']}"
     else:
         pinned = f"not pinned ({pins.get('why', 'unknown')})"
     tail = " ".join(str(x) for x in prof.get("tail") or []) or "no tail"

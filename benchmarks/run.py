@@ -172,6 +172,8 @@ def run_idp(
     size = SIZES[size_name]
     tenant = tenant_for(idp, size, seed)
     pins = repro.pinning()
+    # recorded before the runs: the commit and tree state of the code that runs
+    recorded = repro.provenance(ROOT, profile_record(profile, size, seed), seed)
     every: list[list[dict[str, Any]]] = []
     base: dict[str, Any] | None = None
     for n in range(1, runs + 1):
@@ -180,7 +182,7 @@ def run_idp(
         every.append(rows)
         base = got or base
     meta = {
-        "provenance": repro.provenance(ROOT, profile_record(profile, size, seed), seed),
+        "provenance": recorded,
         "pinning": pins,
         "runs": runs,
     }

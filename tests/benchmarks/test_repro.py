@@ -142,3 +142,5 @@ def test_old_results_without_new_fields_still_render(tmp_path: Path) -> None:
     assert "| 30.0 | 12 / 12 | – | 10 |" in text  # no API floor recorded: dashes
     assert "seed 7; 3 run(s), median (range); not pinned (taskset not found)" in text
     assert "Versions: python" in text
+    pinned = {**new["idps"]["entra"], "pinning": {"pinned": True, "emulator": [0], "sync": [1]}}
+    assert "emulator on CPU 0, sync on CPU 1" in report.provenance_line(pinned)
