@@ -144,3 +144,25 @@ def test_old_results_without_new_fields_still_render(tmp_path: Path) -> None:
     assert "Versions: python" in text
     pinned = {**new["idps"]["entra"], "pinning": {"pinned": True, "emulator": [0], "sync": [1]}}
     assert "emulator on CPU 0, sync on CPU 1" in report.provenance_line(pinned)
+
+
+def test_backfill_adds_api_floors_to_old_full_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks.profiles import Shape
+
+    from benchmarks import run
+
+    made: list[str] = []
+
+    def fake_tenant(idp: str, size: object, seed: int) -> run.Tenant:
+        made.append(idp)
+        return run.Tenant(Shape(1000, 10, [10] * 10), lambda emu: 0)
+
+    monkeypatch.setattr(run, "tenant_for", fake_tenant)
+    old = {"size": "S", "rows": [
+        {"idp": "google", "kind": "full"}, {"idp": "google", "kind": "full sync after"},
+        {"idp": "okta", "kind": "full", "api_floor_s": 1.0},
+    ]}  # fmt: skip
+    assert run.backfill_floors(old, 7) == 1 and made == ["google"]
+    google, after, okta = old["rows"]
+    assert google["api_minimum"] > 0 and google["api_cap"] == 32
+    assert "api_floor_s" not in after and okta["api_floor_s"] == 1.0
