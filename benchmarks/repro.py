@@ -160,7 +160,7 @@ def aggregate(runs: Sequence[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]:
     if not runs:
         return []
     rows: list[dict[str, Any]] = []
-    for same in zip(*runs, strict=True):
+    for same in zip(*runs, strict=False):  # every run yields the same rows in order
         row = dict(same[0])
         for key in TIMED:
             values = [r.get(key) for r in same]
