@@ -26,8 +26,10 @@ Facts used (``limits-and-scale.md`` §2 and §4, ``idp-apis.md`` §9; checked wh
   13635, confirmed: techcommunity.microsoft.com thread 3885391) and returns at most 20 expanded
   objects without a next link (learn.microsoft.com/graph/query-parameters#expand), so a group
   whose expansion holds 20 is paged apart. Users are partitioned by
-  ``startswith(userPrincipalName, c)`` over the characters that may start a UPN (43 assumed:
-  A–Z, 0–9, ``' - _ ! # ^ ~``; not confirmed by a search of the docs corpus); members of one
+  ``startswith(userPrincipalName, c)`` over the 44 characters a UPN may contain (A–Z, 0–9,
+  ``' . - _ ! # ^ ~``; Graph's user resource, learn.microsoft.com/graph/api/resources/user, as
+  the Entra connector's partitions cite it; my own search of the docs corpus did not find the
+  page), plus the two ``$count`` requests that prove the partitions complete; members of one
   group are one chain (no documented consistent split).
 - Google Directory: users 500 a page, groups and members 200; 2,400 queries/min (token
   bucket). Batch: at most 1,000 calls per batch request, each counted against the quota
@@ -58,7 +60,10 @@ from benchmarks.profiles import Profile, Shape, fixed_window_floor, pages, token
 
 ENTRA_BATCH = 20
 ENTRA_EXPAND_CAP = 20
-ENTRA_UPN_FIRST_CHARS = 43
+ENTRA_UPN_FIRST_CHARS = 44
+ENTRA_PARTITION_PROOF = 2
+"""The tenant's user count (``$count``) before and after the partitions, which must match the
+users read: the proof that the partitions covered everyone (else one chain is read again)."""
 GOOGLE_BATCH = 1000
 OKTA_STATUSES = 8
 OKTA_TIERS: dict[str, tuple[dict[str, int], int]] = {
@@ -104,15 +109,20 @@ class ApiFloor:
         }
 
 
-def split_listing(total: int, parts: Sequence[int], page: int, partitions: int) -> tuple[int, int]:
-    """(requests, chain) of a listing read as ``partitions`` parallel chains of ``parts``.
+def split_listing(
+    total: int, parts: Sequence[int], page: int, partitions: int, proof: int = 0
+) -> tuple[int, int]:
+    """(requests, chain) of a listing read as ``partitions`` parallel chains of ``parts``, or
+    as one chain, whichever is less for each.
 
-    Partitions with no items still cost one request. Without known parts, one chain."""
+    Partitions with no items still cost one request; ``proof`` requests (one before the
+    partitions, the rest after) are added to the partitioned way to prove it complete.
+    Without known parts, one chain."""
     whole = pages(total, page)
     if not parts:
         return whole, whole
-    requests = sum(pages(n, page) for n in parts) + max(0, partitions - len(parts))
-    return min(whole, requests), min(whole, max(pages(n, page) for n in parts))
+    requests = sum(pages(n, page) for n in parts) + max(0, partitions - len(parts)) + proof
+    return min(whole, requests), min(whole, max(pages(n, page) for n in parts) + proof)
 
 
 def _finish(
@@ -137,7 +147,9 @@ def entra(shape: Shape, lat: float, cap: int = 32) -> ApiFloor:
     ``$expand=members`` (groups whose expansion is full paged apart) or at 999 with every
     group's members listed: whichever strategy has the lower floor (then fewer requests)."""
     members = list(shape.members) or [0]
-    users, users_chain = split_listing(shape.users, shape.user_parts, 100, ENTRA_UPN_FIRST_CHARS)
+    users, users_chain = split_listing(
+        shape.users, shape.user_parts, 100, ENTRA_UPN_FIRST_CHARS, ENTRA_PARTITION_PROOF
+    )
     paged = [m for m in members if m >= ENTRA_EXPAND_CAP]
     options = []
     for expand in (True, False):

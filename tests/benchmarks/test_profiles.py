@@ -24,21 +24,23 @@ def test_split_listing_reads_the_largest_partition_as_its_chain() -> None:
     # three known partitions plus 40 empty ones (one request each)
     assert split_listing(1000, [500, 300, 200], 100, 43) == (10, 5)
     assert split_listing(50_000, [30_000, 20_000], 100, 43) == (500, 300)
+    # two proof requests (counts before and after) lengthen the partitioned chain
+    assert split_listing(50_000, [30_000, 20_000], 100, 43, proof=2) == (500, 302)
 
 
 def test_entra_batches_expands_small_groups_and_pages_big_ones() -> None:
     # 2,000 users in two UPN partitions, 300 groups: 299 of 5 members, one of 5,000
     shape = Shape(2000, 300, [5] * 299 + [5000], user_parts=[1200, 800])
     f = entra(shape, 0.5, 32)
-    # users: 12 + 8 + 41 empty partitions = 61 requests, more than one chain of 20, so the
-    # minimum is 20 while the chain is the partitioned 12; groups with $expand at 100 a
-    # page = 3; only the full expansion is paged: 5,000 at 999 = 6 pages
+    # users: 12 + 8 + 42 empty partitions + 2 counts = 64 requests, more than one chain of
+    # 20, so the minimum is 20 while the chain is the partitioned 12 + 2 counts; groups with
+    # $expand at 100 a page = 3; only the full expansion is paged: 5,000 at 999 = 6 pages
     inner = 20 + 3 + 6
     assert f.units == 2 * 20 + 3 + 2 * 6  # RU: users 2, groups 1, members 2
-    # longest chain: the groups page naming the big group, then its 6 member pages (+ token)
-    assert f.chain == 1 + max(12, 3, 1 + 6)
-    assert f.requests == 1 + max(-(-inner // 20), 12)  # token + batches of 20
-    assert f.chain_s == pytest.approx(13 * 0.5) and f.floor_s == f.chain_s
+    # longest chain: the users partition with its counts (+ token)
+    assert f.chain == 1 + max(12 + 2, 3, 1 + 6)
+    assert f.requests == 1 + max(-(-inner // 20), 14)  # token + batches of 20
+    assert f.chain_s == pytest.approx(15 * 0.5) and f.floor_s == f.chain_s
     assert "$expand=members" in f.features
 
 
