@@ -106,7 +106,11 @@ def test_targets_say_met_or_missed_and_by_how_much() -> None:
     result = {
         "size": "L",
         "rows": [row(), after, slow, row(idp="google", kind="full sync after", wall_s=250.0)],
-        "baselines": [{"idp": "entra", "kind": "sdk-group-centric", "wall_s": 840.0}],
+        "baselines": [
+            {"idp": "entra", "kind": "msgraph-sdk group-centric", "wall_s": 840.0},
+            {"idp": "entra", "kind": "naive", "estimated_wall_s": 9e9},
+            {"idp": "google", "name": "plain HTTP", "wall_s": 390.0},
+        ],
     }
     text = targets.table(result)
     lines = {line.split(" | ")[0]: line for line in text.splitlines()}
@@ -117,6 +121,7 @@ def test_targets_say_met_or_missed_and_by_how_much() -> None:
     assert "– (no change feed used: full read, 250.0 s)" in lines["| incremental after 1 % ≤ 15 s"]
     assert "✓ 14.0 × (840 s / 60 s)" in lines["| ≥ 10 × the group-centric SDK script"]
     assert lines["| 429s = 0"].count("✓ 0") == 2
+    assert "✗ 1.5 × (390 s / 260 s), 25 % short" in lines["| ≥ 2 × the plain-HTTP script"]
 
 
 def test_old_results_without_new_fields_still_render(tmp_path: Path) -> None:
