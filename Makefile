@@ -34,8 +34,9 @@ unit: setup
 
 SIZE ?= S
 IDP ?= entra,google,keycloak,okta,onelogin
+RUNS ?= 3
 bench: setup services
-	$(PY) -m benchmarks.run --size $(SIZE) --idp $(IDP)
+	$(PY) -m benchmarks.run --size $(SIZE) --idp $(IDP) --runs $(RUNS)
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache .mypy_cache .ruff_cache

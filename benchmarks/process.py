@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,10 +52,11 @@ class Emulator:
         return None if r.status_code == 404 else r.json()
 
 
-def start_emulator(idp: str, args: list[str]) -> Emulator:
-    """Start ``idpsync emulate idp args``; return once it prints where it listens."""
+def start_emulator(idp: str, args: list[str], prefix: Sequence[str] = ()) -> Emulator:
+    """Start ``idpsync emulate idp args`` (behind ``prefix``, e.g. ``taskset -c 0``); return
+    once it prints where it listens."""
     proc = subprocess.Popen(
-        [*IDPSYNC, "emulate", idp, *args],
+        [*prefix, *IDPSYNC, "emulate", idp, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -107,12 +109,15 @@ class SyncRun:
     run: dict[str, Any]
 
 
-def timed_sync(config: Path, connector: str, env: dict[str, str]) -> SyncRun:
-    """Run ``idpsync sync`` under ``/usr/bin/time -v``; read its run row with ``runs --json``."""
+def timed_sync(
+    config: Path, connector: str, env: dict[str, str], prefix: Sequence[str] = ()
+) -> SyncRun:
+    """Run ``idpsync sync`` under ``/usr/bin/time -v`` (behind ``prefix``, e.g. ``taskset -c
+    1``); read its run row with ``runs --json``."""
     full_env = {**os.environ, **env}
     started = time.perf_counter()
     done = subprocess.run(
-        ["/usr/bin/time", "-v", *IDPSYNC, "sync", connector, "--config", str(config)],
+        [*prefix, "/usr/bin/time", "-v", *IDPSYNC, "sync", connector, "--config", str(config)],
         capture_output=True,
         text=True,
         env=full_env,

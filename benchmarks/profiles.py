@@ -36,6 +36,13 @@ class Shape:
     groups: int
     members: Sequence[int] = ()
     roles: int = 0
+    user_parts: Sequence[int] = ()
+    """Users per partition the API can list apart (Entra: by the first character of the
+    userPrincipalName; Okta: by status); empty when unknown (one listing of everyone)."""
+    parents: int = 0
+    """Groups with sub-groups (Keycloak lists each one's children with one more request)."""
+    depth: int = 0
+    """Longest chain of nested groups (Keycloak discovers each level with one more request)."""
 
 
 def pages(n: int, size: int) -> int:
@@ -116,6 +123,15 @@ class Profile:
     member_page: int = 0
     """Members per page of one group's listing (0: memberships come with the users)."""
     incremental: bool = False
+    api_cap: int = 32
+    """Requests in flight the API floor assumes (:mod:`benchmarks.floors`; Okta by tier)."""
+    okta_tier: str = ""
+    """Okta's rate-limit tier for the API floor (``free``, ``enterprise``, ``workforce``)."""
+    row_cost_us: float = 0.0
+    """Keycloak emulator's server cost per returned row (0 until that model is merged; when
+    non-zero, both costs are passed as ``--row-cost-us``/``--offset-cost-us``)."""
+    offset_cost_us: float = 0.0
+    """Keycloak emulator's server cost per skipped row of a ``first`` offset."""
     generated: bool = True
     """The emulator's tenant comes from the shared generator (``--medium-every`` applies)."""
 
@@ -128,6 +144,9 @@ class Profile:
             args += ["--medium-every", str(size.medium_every)]
         else:
             args += ["--roles", str(roles_for(size))]
+        if self.row_cost_us or self.offset_cost_us:  # the Keycloak emulator's cost model
+            args += ["--row-cost-us", f"{self.row_cost_us:g}"]
+            args += ["--offset-cost-us", f"{self.offset_cost_us:g}"]
         return [*args, *self.tail_flags, *self.extra_flags]
 
     def incremental_floor(self, requests: int) -> tuple[float, float]:
@@ -179,6 +198,8 @@ PROFILES: dict[str, Profile] = {
         chain_page=200,
         member_page=1000,
         incremental=True,
+        api_cap=75,
+        okta_tier="workforce",
     ),
     "keycloak": Profile(
         "keycloak",

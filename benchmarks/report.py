@@ -8,18 +8,25 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from benchmarks import repro, targets
+
 STORE_KEYS = ("stage_seconds", "plan_seconds", "apply_seconds")
 """Run stats that count as time spent in the store (no network)."""
 
 COLUMNS = (
     ("IdP", "idp"), ("store", "store"), ("run", "kind"), ("users", "users"),
-    ("memberships", "memberships"), ("status", "status"), ("wall s", "wall_s"),
-    ("requests (stats / emulator log)", "requests"), ("minimum", "minimum"),
-    ("requests / min", "req_ratio"), ("429s", "throttled_log"),
-    ("floor s (quota / latency)", "floor"),
-    ("wall / floor", "floor_ratio"), ("wall − floor s", "over_floor"),
-    ("peak RSS MiB", "rss_mib"), ("store s", "store_s"), ("load avg", "load"),
+    ("memberships", "memberships"), ("status", "status"), ("runs", "runs"),
+    ("wall s, median (range)", "wall"),
+    ("requests (stats / emulator log)", "requests"), ("API min (quota units)", "api_min"),
+    ("design min", "minimum"), ("requests / API min", "api_req_ratio"),
+    ("requests / design min", "req_ratio"), ("429s", "throttled_log"),
+    ("API floor s (quota / chain / cap)", "api_floor"),
+    ("design floor s (quota / latency)", "floor"),
+    ("wall / API floor", "api_floor_ratio"), ("wall / design floor", "floor_ratio"),
+    ("wall − floor s", "over_floor"),
+    ("peak RSS MiB", "rss_mib"), ("store s", "store_s"), ("load max / others busy", "load"),
 )  # fmt: skip
+"""The table's columns; a row from before API floors, runs and load sampling shows dashes."""
 
 
 def ratio(a: float | None, b: float | None) -> str:
@@ -29,20 +36,54 @@ def ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}"
 
 
+def sent(row: dict[str, Any]) -> Any:
+    """Requests the sync sent: the emulator's count, else the connector's."""
+    return row.get("requests_log") or row.get("requests_stats")
+
+
 def cell(row: dict[str, Any], key: str) -> str:
     """One table cell of a result row (derived columns computed here)."""
+    full = row.get("kind") == "full"
     if key == "requests":
         return f"{_dash(row.get('requests_stats'))} / {_dash(row.get('requests_log'))}"
+    if key == "wall":
+        span = row.get("wall_s_range")
+        if not span or span[0] == span[1]:
+            return _dash(row.get("wall_s"))
+        return f"{row['wall_s']} ({span[0]}–{span[1]})"
+    if key == "api_min":
+        if row.get("api_minimum") is None:
+            return "–"
+        units = row.get("api_units")
+        extra = f" ({units})" if units is not None and units != row["api_minimum"] else ""
+        return f"{row['api_minimum']}{extra}"
+    if key == "api_req_ratio":
+        return ratio(sent(row), row.get("api_minimum")) if full else "–"
     if key == "req_ratio":
-        return ratio(row.get("requests_log") or row.get("requests_stats"), row.get("minimum"))
+        return ratio(sent(row), row.get("minimum"))
+    if key == "api_floor":
+        if row.get("api_floor_s") is None:
+            return "–"
+        return (
+            f"{row['api_floor_s']} ({row['api_quota_s']} / {row['api_chain_s']} / "
+            f"{row['api_cap_s']} at {row.get('api_cap', '?')})"
+        )
     if key == "floor":
         return f"{row['floor_s']} ({row['quota_floor_s']} / {row['latency_floor_s']})"
+    if key == "api_floor_ratio":
+        return ratio(row.get("wall_s"), row.get("api_floor_s")) if full else "–"
     if key == "floor_ratio":
-        return ratio(row.get("wall_s"), row.get("floor_s")) if row.get("kind") == "full" else "–"
+        return ratio(row.get("wall_s"), row.get("floor_s")) if full else "–"
     if key == "over_floor":
-        if row.get("kind") == "full" or row.get("wall_s") is None:
+        if full or row.get("wall_s") is None:
             return "–"
         return f"{row['wall_s'] - row['floor_s']:.1f}"
+    if key == "load":
+        busy = row.get("other_busy")
+        text = _dash(row.get("load"))
+        if busy is not None:
+            text += f" / {busy * 100:.0f} %"
+        return text + (" ⚠ loaded" if row.get("loaded") else "")
     return _dash(row.get(key))
 
 
@@ -72,6 +113,27 @@ def machine() -> dict[str, Any]:
     }  # fmt: skip
 
 
+def provenance_line(run: dict[str, Any]) -> str:
+    """Commit, tree state, versions, seed, runs and pinning of one IdP's run, as one line."""
+    p = run["provenance"]
+    tree = {True: "clean", False: "**dirty**"}.get(p.get("clean"), "unknown tree")
+    versions = ", ".join(f"{k} {v}" for k, v in (p.get("versions") or {}).items() if v)
+    prof = p.get("profile") or {}
+    pins = run.get("pinning") or {}
+    if pins.get("pinned"):
+        cpus = {k: ",".join(str(c) for c in pins[k]) for k in ("emulator", "sync")}
+        pinned = f"emulator on CPU {cpus['emulator']}, sync on CPU {cpus['sync']}"
+    else:
+        pinned = f"not pinned ({pins.get('why', 'unknown')})"
+    tail = " ".join(str(x) for x in prof.get("tail") or []) or "no tail"
+    return (
+        f"Commit {p.get('commit') or '?'} ({tree}); seed {p.get('seed')}; "
+        f"{run.get('runs', 1)} run(s), median (range); {pinned}. Profile: latency "
+        f"{prof.get('latency_ms')} ms ({tail}), quota {prof.get('quota')}, sync concurrency "
+        f"{prof.get('concurrency')}, API-floor cap {prof.get('api_cap')}. Versions: {versions}."
+    )
+
+
 def machine_line(m: dict[str, Any]) -> str:
     """The machine as one sentence."""
     return (
@@ -87,8 +149,11 @@ def merge(
     rows: list[dict[str, Any]],
     baseline: dict[str, Any] | None,
     command: str,
+    meta: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A size's results with ``idp``'s rows (and baseline) replaced; other IdPs' rows kept."""
+    """A size's results with ``idp``'s rows (and baseline) replaced; other IdPs' rows kept.
+
+    ``meta`` (provenance, pinning, runs) is recorded with the IdP's run."""
     old = old or {"size": size, "rows": []}
     runs = dict(old.get("idps") or {})
     if not runs and old.get("rows"):  # a file written before per-IdP merging
@@ -99,6 +164,7 @@ def merge(
         "date": rows[0]["date"] if rows else "",
         "command": command,
         "machine": machine(),
+        **(meta or {}),
     }
     kept = [r for r in old.get("rows", []) if r["idp"] != idp]
     bases = list(old.get("baselines", []))
@@ -123,13 +189,22 @@ def section(result: dict[str, Any]) -> str:
         )
         if run.get("note"):
             lines.append(f"  Note: {run['note']}.")
+        if run.get("provenance"):
+            lines.append(f"  {provenance_line(run)}")
         if max(loads) >= (run["machine"]["nproc"] or 1):
             lines.append(
                 f"  **The load average reached {max(loads)} on {run['machine']['nproc']} CPUs "
                 "during this IdP's runs: the machine was shared and loaded, so its wall times "
                 "and store seconds are pessimistic.**"
             )
+    if any(r.get("loaded") for r in result["rows"]):
+        lines.append(
+            "- Rows marked **⚠ loaded**: other processes kept at least "
+            f"{repro.OTHER_LOAD_FLAG:.0%} of the CPUs busy during at least one run."
+        )
     lines += ["", render_table(result["rows"]), ""]
+    if result.get("size") == "L":
+        lines += [targets.table(result), ""]
     if result.get("baselines"):
         lines += [baseline_section(result["baselines"], result["rows"]), ""]
     return "\n".join(lines)

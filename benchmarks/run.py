@@ -8,6 +8,12 @@ has one: Entra delta, Okta and OneLogin change marks; a full read for Google and
 Entra the msgraph-sdk baseline (:mod:`benchmarks.entra_baseline`) runs against the same
 emulator afterwards.
 
+Each IdP is measured ``--runs N`` times (default 3; a fresh emulator each run) and its rows
+hold the median and range (:mod:`benchmarks.repro`); the load is sampled during every sync, the
+emulator and the sync run on separate cores where possible, and the commit, tree state, package
+versions, emulator profile and seed are recorded. Full-sync rows carry both the connector's
+design floor (:mod:`benchmarks.profiles`) and the API floor (:mod:`benchmarks.floors`).
+
 The results of the IdPs run replace their earlier rows in ``docs/benchmarks/results-<size>.json``;
 other IdPs' rows are kept, so IdPs can be measured one at a time.
 """
@@ -21,13 +27,15 @@ import os
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from benchmarks import process, report
+from benchmarks import floors, process, report, repro
+from benchmarks.floors import nesting_depth
 from benchmarks.profiles import PROFILES, SIZES, Profile, Shape, Size, roles_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,8 +78,17 @@ def tenant_for(idp: str, size: Size, seed: int) -> Tenant:
     ]
     edges = sorted(e for e in truth.memberships if e[1] in truth.users)
     users = sorted(truth.users)
+    parts: list[int] = []
+    if idp == "entra":  # userPrincipalName partitions by first character
+        parts = list(Counter(u.alias[:1].lower() for u in truth.users.values()).values())
+    elif idp == "okta":  # status partitions (the emulator: ACTIVE, or SUSPENDED if disabled)
+        parts = list(Counter(u.enabled for u in truth.users.values()).values())
+    nested = {(g, m) for g, m in truth.memberships if m in truth.groups}
+    shape = Shape(size.users, size.groups, members, user_parts=parts)
+    if idp == "keycloak":
+        shape = replace(shape, parents=len({g for g, _ in nested}), depth=nesting_depth(nested))
     return Tenant(
-        Shape(size.users, size.groups, members),
+        shape,
         lambda emu: process.change_one_percent(emu, users, edges),
     )
 
@@ -93,13 +110,19 @@ def _onelogin_tenant(size: Size, seed: int) -> Tenant:
 
 
 def one_sync(
-    emu: process.Emulator, profile: Profile, shape: Shape, store: str, config: Path, label: str
+    emu: process.Emulator,
+    profile: Profile,
+    shape: Shape,
+    store: str,
+    config: Path,
+    label: str,
+    pins: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Time one sync and collect its counters into a result row."""
+    """Time one sync (load sampled meanwhile) and collect its counters into a result row."""
     name = process.connector_name(emu.block)
     process.request_log(emu)  # empty the log before the run
-    load_before = os.getloadavg()[0]
-    sync = process.timed_sync(config, name, emu.env)
+    with repro.LoadSampler([emu.proc.pid]) as sampler:
+        sync = process.timed_sync(config, name, emu.env, repro.pin_prefix(pins or {}, "sync"))
     logged = process.request_log(emu)
     stats = sync.run.get("stats") or {}
     quota, lat = profile.floors(shape)
@@ -128,10 +151,12 @@ def one_sync(
         "store_s": round(sum(float(stats.get(k) or 0) for k in report.STORE_KEYS), 2),
         "fetch_s": stats.get("fetch_seconds"),
         "summary": sync.run.get("summary"),
-        "load": round(max(load_before, os.getloadavg()[0]), 2),
+        **sampler.summary(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
-    if label != "full":
+    if label == "full":
+        row |= floors.api_floor(profile, shape).fields()
+    else:
         quota, lat = profile.incremental_floor(int(sent))
         row |= {"quota_floor_s": round(quota, 1), "latency_floor_s": round(lat, 1)}
         row["floor_s"] = round(max(quota, lat), 1)
@@ -139,26 +164,74 @@ def one_sync(
 
 
 def run_idp(
-    idp: str, size_name: str, seed: int, stores: list[str], baseline: bool
-) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """Every measurement for one IdP at one size (and the Entra baseline, when asked)."""
+    idp: str, size_name: str, seed: int, stores: list[str], baseline: bool, runs: int = 1
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None, dict[str, Any]]:
+    """Every measurement for one IdP at one size, ``runs`` times (a fresh emulator each time),
+    as median rows; the Entra baseline (when asked) and the run's provenance."""
     profile = PROFILES[idp]
     size = SIZES[size_name]
     tenant = tenant_for(idp, size, seed)
-    emu = process.start_emulator(idp, profile.emulator_args(size, seed))
+    pins = repro.pinning()
+    # recorded before the runs: the commit and tree state of the code that runs
+    recorded = repro.provenance(ROOT, profile_record(profile, size, seed), seed)
+    every: list[list[dict[str, Any]]] = []
+    base: dict[str, Any] | None = None
+    for n in range(1, runs + 1):
+        last = n == runs
+        rows, got = run_once(idp, size_name, seed, stores, baseline and last, tenant, pins, n)
+        every.append(rows)
+        base = got or base
+    meta = {
+        "provenance": recorded,
+        "pinning": pins,
+        "runs": runs,
+    }
+    return repro.aggregate(every), base, meta
+
+
+def profile_record(profile: Profile, size: Size, seed: int) -> dict[str, Any]:
+    """The emulator profile of a result: latency, tail, quotas, concurrencies, cost model."""
+    return {
+        "emulator_args": profile.emulator_args(size, seed),
+        "latency_ms": profile.latency_ms,
+        "tail": list(profile.tail_flags),
+        "quota": profile.quota_note,
+        "concurrency": profile.concurrency,
+        "api_cap": profile.api_cap,
+        "okta_tier": profile.okta_tier or None,
+        "row_cost_us": profile.row_cost_us,
+        "offset_cost_us": profile.offset_cost_us,
+    }
+
+
+def run_once(
+    idp: str,
+    size_name: str,
+    seed: int,
+    stores: list[str],
+    baseline: bool,
+    tenant: Tenant,
+    pins: dict[str, Any],
+    n: int,
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """One run: a fresh emulator, full syncs, the 1 % change, the syncs after it (+ baseline)."""
+    profile = PROFILES[idp]
+    size = SIZES[size_name]
+    args = profile.emulator_args(size, seed)
+    emu = process.start_emulator(idp, args, repro.pin_prefix(pins, "emulator"))
     rows: list[dict[str, Any]] = []
     base: dict[str, Any] | None = None
     try:
         with tempfile.TemporaryDirectory(prefix=f"bench-{idp}-") as tmp:
             configs = {s: _config(Path(tmp), s, idp, emu, profile) for s in stores}
             for store, config in configs.items():
-                print(f"[bench] {idp} {size_name} full sync into {store}", flush=True)
-                rows.append(one_sync(emu, profile, tenant.shape, store, config, "full"))
+                print(f"[bench] {idp} {size_name} run {n}: full sync into {store}", flush=True)
+                rows.append(one_sync(emu, profile, tenant.shape, store, config, "full", pins))
             changed = tenant.change_one_percent(emu)
             label = f"sync after 1 % change ({changed} changes)"
             for store, config in configs.items():
-                print(f"[bench] {idp} {size_name} {label} into {store}", flush=True)
-                rows.append(one_sync(emu, profile, tenant.shape, store, config, label))
+                print(f"[bench] {idp} {size_name} run {n}: {label} into {store}", flush=True)
+                rows.append(one_sync(emu, profile, tenant.shape, store, config, label, pins))
         if baseline and idp == "entra":
             from benchmarks import entra_baseline
 
@@ -216,20 +289,57 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--no-baseline", action="store_true", help="Skip the msgraph-sdk baseline (Entra)."
     )
+    parser.add_argument(
+        "--runs", type=int, default=3, help="Runs per IdP; the table gives median and range."
+    )
+    parser.add_argument(
+        "--backfill-floors",
+        action="store_true",
+        help="Run nothing: add API floors to the size's recorded full-sync rows that lack them.",
+    )
     opts = parser.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
+    if opts.backfill_floors:
+        path = OUT / f"results-{opts.size}.json"
+        old = _read(path)
+        if old is None:
+            parser.error(f"no results file {path}")
+        filled = backfill_floors(old, opts.seed)
+        path.write_text(json.dumps(old, indent=1), encoding="utf-8")
+        report.write_docs(OUT, OUT.parent / "benchmarks.md")
+        print(f"API floors added to {filled} rows of {path}")
+        return
     command = "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:])
     for idp in (x.strip() for x in opts.idp.split(",")):
         if idp not in PROFILES:
             parser.error(f"unknown IdP {idp!r}; choose from {', '.join(PROFILES)}")
-        rows, base = run_idp(
-            idp, opts.size, opts.seed, opts.stores.split(","), not opts.no_baseline
+        if opts.runs < 1:
+            parser.error("--runs must be at least 1")
+        rows, base, meta = run_idp(
+            idp, opts.size, opts.seed, opts.stores.split(","), not opts.no_baseline, opts.runs
         )
         path = OUT / f"results-{opts.size}.json"
-        merged = report.merge(_read(path), opts.size, idp, rows, base, command.strip())
+        merged = report.merge(_read(path), opts.size, idp, rows, base, command.strip(), meta)
         path.write_text(json.dumps(merged, indent=1), encoding="utf-8")
         report.write_docs(OUT, OUT.parent / "benchmarks.md")
         print(report.render_table(rows))
+
+
+def backfill_floors(result: dict[str, Any], seed: int) -> int:
+    """Add the API-floor fields to full-sync rows recorded before them (the tenant regenerated
+    from the seed, which the harness has always used for both); the count of rows filled."""
+    size = SIZES[result["size"]]
+    shapes: dict[str, Shape] = {}
+    filled = 0
+    for row in result.get("rows", []):
+        if row.get("kind") != "full" or row.get("api_floor_s") is not None:
+            continue
+        idp = row["idp"]
+        if idp not in shapes:
+            shapes[idp] = tenant_for(idp, size, seed).shape
+        row |= floors.api_floor(PROFILES[idp], shapes[idp]).fields()
+        filled += 1
+    return filled
 
 
 def _read(path: Path) -> dict[str, Any] | None:

@@ -1,0 +1,279 @@
+"""The API floor of a full read: what any client could reach with the API's documented features.
+
+:mod:`benchmarks.profiles` keeps the connector's own *design* floor (its page sizes, its
+concurrency, its chains). This module is independent of the connector: for a tenant shape it
+takes the cheapest documented way to read everything and gives
+
+- the **API minimum**: HTTP round trips (with ``$batch``/batch calls counted as one) and, where
+  they differ, the **quota units** charged (Graph resource units, Google queries);
+- the **API floor** = max(quota floor with each endpoint in its own documented bucket, the
+  longest chain of round trips that cannot be split × latency, ⌈round trips / cap⌉ × latency)
+  at a stated concurrency cap (Okta by tier: 15 / 35 / 75; the others 32).
+
+Where several strategies exist (Entra: groups with ``$expand=members`` or plain member listings;
+users partitioned or in one chain) each quantity is the minimum over the strategies, so the
+request minimum and the floor may come from different strategies; both stay lower bounds.
+Every round trip, the token request included, costs the profile's latency (a batch call too:
+the emulators answer a batch in one latency).
+
+Facts used (``limits-and-scale.md`` §2 and §4, ``idp-apis.md`` §9; checked where marked):
+
+- Graph: 8,000 RU per 10 s for a tenant over 500 users (token bucket, full at start); GET
+  ``users`` 2 RU, ``groups/{id}/members`` 3 RU, ``groups`` 1 RU; ``$select`` −1, ``$expand``
+  +1, minimum 1 (learn.microsoft.com/graph/throttling-limits). ``$batch`` holds at most 20
+  requests and each is charged on its own (learn.microsoft.com/graph/json-batching). ``$top``
+  up to 999. ``$expand`` on directory objects caps the outer page at 100 (Graph known issue
+  13635, confirmed: techcommunity.microsoft.com thread 3885391) and returns at most 20 expanded
+  objects without a next link (learn.microsoft.com/graph/query-parameters#expand), so a group
+  whose expansion holds 20 is paged apart. Users are partitioned by
+  ``startswith(userPrincipalName, c)`` over the 44 characters a UPN may contain (A–Z, 0–9,
+  ``' . - _ ! # ^ ~``; Graph's user resource, learn.microsoft.com/graph/api/resources/user, as
+  the Entra connector's partitions cite it; my own search of the docs corpus did not find the
+  page), plus the two ``$count`` requests that prove the partitions complete; members of one
+  group are one chain (no documented consistent split).
+- Google Directory: users 500 a page, groups and members 200; 2,400 queries/min (token
+  bucket). Batch: at most 1,000 calls per batch request, each counted against the quota
+  (checked: developers.google.com/admin-sdk/directory/v1/guides/batch). Users are one chain.
+- Okta: users ``limit`` 200, groups 10,000, group members 1,000. Per-minute buckets in fixed
+  windows by tier (rl-global-mgmt): users / groups / ``groups/{id}`` / other. The table does
+  not say where ``/api/v1/groups/{id}/users`` is charged; the floor puts it in the
+  ``/api/v1/groups/{id}`` bucket, like the emulator (``emulators/okta/limits.py``), because the
+  rate-limit table's rows are path prefixes and ``groups/{id}/users`` falls under
+  ``groups/{id}``. Users are partitioned by status (``search=status eq "…"``, 8 statuses).
+  API tokens (SSWS) need no token request.
+- OneLogin v2: 50 users a page (the emulator caps a larger ``limit`` at 50); once the first page
+  gives ``Total-Pages`` every other page is fetched by ``page=N`` in parallel; groups and roles
+  50 a page; memberships embedded in the users; 5,000 calls per hour for the account.
+- Keycloak: no rate limit. Brief users with any ``max`` (one request), top-level groups in one
+  request, each parent's children in one, each group's members with ``max`` ≥ its size (one
+  request). Server cost per request: latency + rows × ``row_cost_us`` + offset ×
+  ``offset_cost_us`` (the Keycloak emulator's cost model; 0 until it is merged).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from benchmarks.profiles import Profile, Shape, fixed_window_floor, pages, token_bucket_floor
+
+ENTRA_BATCH = 20
+ENTRA_EXPAND_CAP = 20
+ENTRA_UPN_FIRST_CHARS = 44
+ENTRA_PARTITION_PROOF = 2
+"""The tenant's user count (``$count``) before and after the partitions, which must match the
+users read: the proof that the partitions covered everyone (else one chain is read again)."""
+GOOGLE_BATCH = 1000
+OKTA_STATUSES = 8
+OKTA_TIERS: dict[str, tuple[dict[str, int], int]] = {
+    "free": ({"users": 100, "groups": 100, "group": 100, "other": 100}, 15),
+    "enterprise": ({"users": 600, "groups": 600, "group": 600, "other": 600}, 35),
+    "workforce": ({"users": 600, "groups": 500, "group": 1000, "other": 1200}, 75),
+}
+"""Per-minute limits and concurrent requests by Okta tier (limits-and-scale.md §2)."""
+
+
+@dataclass(frozen=True)
+class ApiFloor:
+    """The API's minimum for one tenant shape and its floor in seconds."""
+
+    requests: int
+    """HTTP round trips (a batch call is one)."""
+    units: int
+    """Quota units charged (Graph RU, Google queries, Okta/OneLogin calls)."""
+    chain: int
+    """Round trips of the longest sequence that cannot be split."""
+    quota_s: float
+    chain_s: float
+    cap_s: float
+    cap: int
+    features: str
+
+    @property
+    def floor_s(self) -> float:
+        """The largest of the quota, chain and concurrency floors."""
+        return max(self.quota_s, self.chain_s, self.cap_s)
+
+    def fields(self) -> dict[str, float | int | str]:
+        """The result-row fields (``api_…``)."""
+        return {
+            "api_minimum": self.requests,
+            "api_units": self.units,
+            "api_chain": self.chain,
+            "api_quota_s": round(self.quota_s, 1),
+            "api_chain_s": round(self.chain_s, 1),
+            "api_cap_s": round(self.cap_s, 1),
+            "api_floor_s": round(self.floor_s, 1),
+            "api_cap": self.cap,
+        }
+
+
+def split_listing(
+    total: int, parts: Sequence[int], page: int, partitions: int, proof: int = 0
+) -> tuple[int, int]:
+    """(requests, chain) of a listing read as ``partitions`` parallel chains of ``parts``, or
+    as one chain, whichever is less for each.
+
+    Partitions with no items still cost one request; ``proof`` requests (one before the
+    partitions, the rest after) are added to the partitioned way to prove it complete.
+    Without known parts, one chain."""
+    whole = pages(total, page)
+    if not parts:
+        return whole, whole
+    requests = sum(pages(n, page) for n in parts) + max(0, partitions - len(parts)) + proof
+    return min(whole, requests), min(whole, max(pages(n, page) for n in parts) + proof)
+
+
+def _finish(
+    lat: float, cap: int, inner: int, units: int, chain: int, batch: int, quota_s: float, note: str
+) -> ApiFloor:
+    """Round trips = token + max(⌈inner/batch⌉, chain); the three floors at ``cap``."""
+    trips = 1 + max(math.ceil(inner / batch), chain)
+    return ApiFloor(
+        requests=trips,
+        units=units,
+        chain=chain + 1,
+        quota_s=quota_s,
+        chain_s=(chain + 1) * lat,
+        cap_s=math.ceil(trips / cap) * lat,
+        cap=cap,
+        features=note,
+    )
+
+
+def entra(shape: Shape, lat: float, cap: int = 32) -> ApiFloor:
+    """Graph with ``$batch``, users partitioned with managers expanded, and groups either with
+    ``$expand=members`` (groups whose expansion is full paged apart) or at 999 with every
+    group's members listed: whichever strategy has the lower floor (then fewer requests)."""
+    members = list(shape.members) or [0]
+    users, users_chain = split_listing(
+        shape.users, shape.user_parts, 100, ENTRA_UPN_FIRST_CHARS, ENTRA_PARTITION_PROOF
+    )
+    paged = [m for m in members if m >= ENTRA_EXPAND_CAP]
+    options = []
+    for expand in (True, False):
+        listed = paged if expand else members
+        group_pages = pages(shape.groups, 100 if expand else 999)
+        member_pages = sum(pages(m, 999) for m in listed)
+        member_chain = 1 + pages(max(listed), 999) if listed else 0
+        chain = max(users_chain, group_pages, member_chain)
+        units = 2 * users + group_pages + 2 * member_pages  # users 2+1−1, groups 1, members 3−1
+        note = (
+            f"$batch of {ENTRA_BATCH}, users by UPN first character ($expand=manager, 100 a "
+            "page), "
+            + ("groups with $expand=members (100 a page)" if expand else "groups at 999")
+            + ", members at 999; 8,000 RU/10 s"
+        )
+        inner = users + group_pages + member_pages
+        quota = token_bucket_floor(units, 8000, 10.0)
+        options.append(_finish(lat, cap, inner, units, chain, ENTRA_BATCH, quota, note))
+    return min(options, key=lambda f: (f.floor_s, f.requests))
+
+
+def google(shape: Shape, lat: float, cap: int = 32) -> ApiFloor:
+    """Directory API with batch requests of up to 1,000 calls, each charged to the quota."""
+    members = list(shape.members) or [0]
+    users = pages(shape.users, 500)
+    groups = pages(shape.groups, 200)
+    member_pages = sum(pages(m, 200) for m in members)
+    chain = max(users, 1 + pages(max(members), 200))
+    inner = users + groups + member_pages
+    quota = token_bucket_floor(inner, 2400, 60.0)
+    note = "batch of 1,000, users at 500, groups and members at 200; 2,400 queries/min"
+    return _finish(lat, cap, inner, inner, chain, GOOGLE_BATCH, quota, note)
+
+
+def okta(shape: Shape, lat: float, tier: str = "workforce") -> ApiFloor:
+    """Okta users by status, groups in one page, members at 1,000, each bucket on its own."""
+    if tier not in OKTA_TIERS:
+        raise ValueError(f"unknown Okta tier {tier!r}; choose from {', '.join(OKTA_TIERS)}")
+    limits, cap = OKTA_TIERS[tier]
+    members = list(shape.members) or [0]
+    users, users_chain = split_listing(shape.users, shape.user_parts, 200, OKTA_STATUSES)
+    if not shape.user_parts:
+        users, users_chain = users + 1, users_chain  # + the DEPROVISIONED listing
+    groups = pages(shape.groups, 10_000)
+    member_pages = sum(pages(m, 1000) for m in members)
+    quota = max(
+        fixed_window_floor(users, limits["users"], 60.0),
+        fixed_window_floor(groups, limits["groups"], 60.0),
+        fixed_window_floor(member_pages, limits["group"], 60.0),
+    )
+    chain = max(users_chain, groups + pages(max(members), 1000))
+    trips = users + groups + member_pages
+    note = (
+        f"{tier} tier: users {limits['users']}/min by status at 200, groups/{{id}}/users in the "
+        f"groups/{{id}} bucket {limits['group']}/min at 1,000"
+    )
+    return ApiFloor(
+        trips, trips, chain, quota, chain * lat, math.ceil(trips / cap) * lat, cap, note
+    )
+
+
+def onelogin(shape: Shape, lat: float, cap: int = 32) -> ApiFloor:
+    """OneLogin v2 pages by ``page=N`` in parallel once ``Total-Pages`` is known."""
+    trips = 1 + pages(shape.users, 50) + pages(shape.groups, 50) + pages(shape.roles, 50)
+    quota = fixed_window_floor(trips, 5000, 3600.0)
+    note = "v2 page=N in parallel, 50 a page, memberships embedded; 5,000 calls/hour"
+    chain = 3  # token, first page (Total-Pages), any other page
+    return ApiFloor(
+        trips, trips, chain, quota, chain * lat, math.ceil(trips / cap) * lat, cap, note
+    )
+
+
+def keycloak(
+    shape: Shape, lat: float, cap: int = 32, row_cost_us: float = 0.0, offset_cost_us: float = 0.0
+) -> ApiFloor:
+    """Keycloak: users in one brief request (or slices, if offsets are cheap), members each in
+    one request, under the emulator's per-row and per-offset server cost."""
+    row, offset = row_cost_us / 1e6, offset_cost_us / 1e6
+    members = list(shape.members) or [0]
+    users_s = min(
+        lat + math.ceil(shape.users / k) * row + (k - 1) * math.ceil(shape.users / k) * offset
+        for k in range(1, cap + 1)
+    )
+    groups = 1 + shape.parents
+    trips = 1 + 1 + groups + len(members)
+    work = (
+        lat * trips + (shape.users + shape.groups + sum(members)) * row
+    )  # every request's duration, users in one request
+    group_chain_s = lat * (1 + shape.depth) + shape.groups * row + lat + max(members) * row
+    chain_s = lat + max(users_s, group_chain_s)
+    chain = 3 + shape.depth  # token, groups, each nested level's children, members
+    note = (
+        f"brief users in one request, members with a large max; server cost {row_cost_us} µs "
+        f"a row, {offset_cost_us} µs an offset row"
+    )
+    return ApiFloor(trips, trips, chain, 0.0, chain_s, work / cap, cap, note)
+
+
+def nesting_depth(edges: set[tuple[str, str]]) -> int:
+    """Levels below the top of the deepest nested group (parent, child edges; cycles cut)."""
+    children: dict[str, list[str]] = {}
+    for parent, child in edges:
+        children.setdefault(parent, []).append(child)
+    best = 0
+    for top in children:
+        level, seen, frontier = 0, {top}, [top]
+        while frontier:
+            frontier = [c for p in frontier for c in children.get(p, []) if c not in seen]
+            seen.update(frontier)
+            level += bool(frontier)
+        best = max(best, level)
+    return best
+
+
+def api_floor(profile: Profile, shape: Shape) -> ApiFloor:
+    """The API floor of ``profile``'s IdP for ``shape`` at the profile's latency and cap."""
+    lat = profile.latency_ms / 1000
+    by_idp: dict[str, Callable[[], ApiFloor]] = {
+        "entra": lambda: entra(shape, lat, profile.api_cap),
+        "google": lambda: google(shape, lat, profile.api_cap),
+        "okta": lambda: okta(shape, lat, profile.okta_tier or "workforce"),
+        "onelogin": lambda: onelogin(shape, lat, profile.api_cap),
+        "keycloak": lambda: keycloak(
+            shape, lat, profile.api_cap, profile.row_cost_us, profile.offset_cost_us
+        ),
+    }
+    return by_idp[profile.idp]()

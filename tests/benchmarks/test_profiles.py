@@ -1,0 +1,138 @@
+"""The API floor (benchmarks/floors.py): request minimums and floors from the APIs' own limits."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from benchmarks.floors import (
+    ApiFloor,
+    api_floor,
+    entra,
+    google,
+    keycloak,
+    nesting_depth,
+    okta,
+    onelogin,
+    split_listing,
+)
+from benchmarks.profiles import PROFILES, Shape, Size
+
+
+def test_split_listing_reads_the_largest_partition_as_its_chain() -> None:
+    assert split_listing(1000, (), 100, 43) == (10, 10)  # no partitions known: one chain
+    # three known partitions plus 40 empty ones (one request each)
+    assert split_listing(1000, [500, 300, 200], 100, 43) == (10, 5)
+    assert split_listing(50_000, [30_000, 20_000], 100, 43) == (500, 300)
+    # two proof requests (counts before and after) lengthen the partitioned chain
+    assert split_listing(50_000, [30_000, 20_000], 100, 43, proof=2) == (500, 302)
+
+
+def test_entra_batches_expands_small_groups_and_pages_big_ones() -> None:
+    # 2,000 users in two UPN partitions, 300 groups: 299 of 5 members, one of 5,000
+    shape = Shape(2000, 300, [5] * 299 + [5000], user_parts=[1200, 800])
+    f = entra(shape, 0.5, 32)
+    # users: 12 + 8 + 42 empty partitions + 2 counts = 64 requests, more than one chain of
+    # 20, so the minimum is 20 while the chain is the partitioned 12 + 2 counts; groups with
+    # $expand at 100 a page = 3; only the full expansion is paged: 5,000 at 999 = 6 pages
+    inner = 20 + 3 + 6
+    assert f.units == 2 * 20 + 3 + 2 * 6  # RU: users 2, groups 1, members 2
+    # longest chain: the users partition with its counts (+ token)
+    assert f.chain == 1 + max(12 + 2, 3, 1 + 6)
+    assert f.requests == 1 + max(-(-inner // 20), 14)  # token + batches of 20
+    assert f.chain_s == pytest.approx(15 * 0.5) and f.floor_s == f.chain_s
+    assert "$expand=members" in f.features
+
+
+def test_entra_prefers_plain_member_listings_when_groups_are_big() -> None:
+    shape = Shape(100, 2000, [100] * 2000)  # every expansion would be full: no gain
+    f = entra(shape, 0.5, 32)
+    assert "groups at 999" in f.features and f.units == 2 * 1 + 3 + 2 * 2000
+
+
+def test_entra_quota_floor_counts_resource_units_not_round_trips() -> None:
+    shape = Shape(400_000, 1, [0], user_parts=[400_000 // 40] * 40)
+    f = entra(shape, 0.5, 32)
+    assert f.units == 2 * 4000 + 1
+    assert f.quota_s == pytest.approx((8001 - 8000) * 10 / 8000)
+    assert f.requests == 1 + 4001 // 20 + 1
+
+
+def test_google_floor_at_the_reference_tenant_is_the_everyone_groups_chain() -> None:
+    shape = Shape(100_000, 5000, [100_000] + [199] * 4999)
+    f = google(shape, 0.4, 32)
+    assert f.units == 200 + 25 + 500 + 4999
+    assert f.chain == 1 + 1 + 500  # token, the groups page, 500 member pages
+    assert f.chain_s == pytest.approx(502 * 0.4)
+    assert f.quota_s == pytest.approx((f.units - 2400) * 60 / 2400)
+    assert f.requests == 1 + 502 - 1 and f.floor_s == pytest.approx(200.8)
+
+
+def test_okta_buckets_are_separate_and_the_tier_sets_the_cap() -> None:
+    shape = Shape(100_000, 5000, [200] * 5000, user_parts=[97_000, 3000])
+    f = okta(shape, 0.7, "workforce")
+    users = 485 + 15 + 6  # two statuses with users, six empty ones
+    assert f.requests == min(users, 500) + 1 + 5000 and f.cap == 75
+    assert f.quota_s == 4 * 60  # 5,000 member pages in the 1,000/min groups/{id} bucket
+    assert f.chain == 485 and f.chain_s == pytest.approx(485 * 0.7)
+    assert okta(shape, 0.7, "free").cap == 15 and okta(shape, 0.7, "enterprise").cap == 35
+    assert okta(shape, 0.7, "free").quota_s == 49 * 60  # 5,000 at 100/min
+    with pytest.raises(ValueError, match="unknown Okta tier"):
+        okta(shape, 0.7, "gold")
+
+
+def test_onelogin_pages_in_parallel_inside_the_hourly_budget() -> None:
+    f = onelogin(Shape(100_000, 500, [], roles=50), 0.3, 32)
+    assert f.requests == 1 + 2000 + 10 + 1 and f.quota_s == 0 and f.chain == 3
+    assert f.cap_s == pytest.approx(-(-2012 // 32) * 0.3)
+    assert onelogin(Shape(300_000, 50, [], roles=5), 0.3, 32).quota_s == 3600
+
+
+def test_keycloak_floor_includes_the_server_cost_model() -> None:
+    shape = Shape(10_000, 10, [1000] * 10, parents=2, depth=2)
+    free = keycloak(shape, 0.1, 32)
+    assert free.requests == 1 + 1 + 3 + 10 and free.quota_s == 0
+    assert free.chain == 3 + 2 and free.chain_s == pytest.approx(0.1 * 5)
+    big = Shape(100_000, 10, [10] * 10)
+    costly = keycloak(big, 0.1, 32, row_cost_us=100, offset_cost_us=0)
+    # users: 100k rows at 100 µs, cheaper split into 32 slices when offsets are free
+    assert costly.chain_s == pytest.approx(0.1 + 0.1 + 3125 * 1e-4)
+    deep = keycloak(big, 0.1, 32, row_cost_us=100, offset_cost_us=100)
+    assert deep.chain_s > costly.chain_s  # deep offsets make slicing cost more
+    assert deep.cap_s == pytest.approx((0.1 * 13 + (100_000 + 10 + 100) * 1e-4) / 32)
+
+
+def test_api_floor_uses_the_profiles_latency_and_cap() -> None:
+    shape = Shape(1000, 10, [10] * 10)
+    for idp, profile in PROFILES.items():
+        f = api_floor(profile, shape)
+        assert isinstance(f, ApiFloor) and f.floor_s > 0, idp
+        assert f.cap == (75 if idp == "okta" else 32)
+        fields = f.fields()
+        assert fields["api_floor_s"] == round(f.floor_s, 1)
+        assert fields["api_minimum"] == f.requests
+
+
+def test_api_floor_is_never_above_the_design_floor_at_the_same_shape() -> None:
+    shape = Shape(100_000, 5000, [100_000] + [150] * 4999, user_parts=[9000] * 11 + [1000])
+    for idp, profile in PROFILES.items():
+        if idp == "okta":
+            continue  # Okta's status partitions cannot shorten its users chain here
+        assert api_floor(profile, shape).floor_s <= profile.floor(shape), idp
+
+
+def test_nesting_depth_follows_the_longest_chain_and_cuts_cycles() -> None:
+    edges = {("a", "b"), ("b", "c"), ("c", "d"), ("x", "y"), ("d", "a")}
+    assert nesting_depth(edges) == 3
+    assert nesting_depth(set()) == 0
+
+
+def test_a_keycloak_cost_model_reaches_the_emulator_and_the_floor() -> None:
+    plain = PROFILES["keycloak"]
+    assert "--row-cost-us" not in plain.emulator_args(Size(10, 2, 3), 7)
+    costly = replace(plain, row_cost_us=25, offset_cost_us=10)
+    args = costly.emulator_args(Size(10, 2, 3), 7)
+    assert args[args.index("--row-cost-us") + 1] == "25"
+    assert args[args.index("--offset-cost-us") + 1] == "10"
+    shape = Shape(100_000, 10, [10] * 10)
+    assert api_floor(costly, shape).floor_s > api_floor(plain, shape).floor_s
