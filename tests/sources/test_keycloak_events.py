@@ -236,3 +236,12 @@ async def test_default_pages_read_users_in_one_request_without_offsets(store: St
     paged = [c for c in emu.costs if c.route == "users"]
     assert [c.first for c in paged] == [0, 500, 1000, 1500]
     assert sum(c.seconds for c in paged) > sum(c.seconds for c in users)
+
+
+def test_event_endpoints_are_listed_only_when_used() -> None:
+    emu = realm(seed=43)
+    listed = {t.endpoint.name: t.url for t in source_for(emu, **ON).endpoints()}
+    assert listed["admin_events"].endswith("/admin/realms/acme/admin-events")
+    assert listed["events_config"].endswith("/admin/realms/acme/events/config")
+    plain = {t.endpoint.name for t in source_for(emu, auth_prefix=False).endpoints()}
+    assert not plain & {"admin_events", "events_config"}
