@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import tomllib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -195,3 +199,38 @@ def test_python_keycloak_reads_the_admin_events() -> None:
         with pytest.raises(KeycloakGetError) as refused:
             admin.get_admin_events({"dateFrom": "yesterday"})
         assert refused.value.response_code == 400
+
+
+@pytest.mark.slow
+def test_emulate_keycloak_admin_events_flag() -> None:
+    command = [
+        sys.executable, "-m", "idpsync.cli", "emulate", "keycloak", "--port", "0",
+        "--users", "20", "--groups", "4", "--seed", "3", "--admin-events",
+        "--row-cost-us", "0", "--offset-cost-us", "0", "--print-config",
+    ]  # fmt: skip
+    env = {**os.environ, "COLUMNS": "400"}
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        while not lines or not lines[-1].startswith("admin_events"):
+            line = proc.stdout.readline()
+            assert line, f"emulator exited early: {proc.stderr.read() if proc.stderr else ''}"
+            lines.append(line.rstrip("\n"))
+        secret = lines[0].split("=", 1)[1].strip("'")
+        source = tomllib.loads("\n".join(lines[1:]))["connectors"]["keycloak-emulated"]["source"]
+        assert source["admin_events"] is True
+        form = {"grant_type": "client_credentials", "client_id": source["client_id"]}
+        token_url = f"{source['base_url']}/realms/acme/protocol/openid-connect/token"
+        token = httpx.post(token_url, data={**form, "client_secret": secret}).json()
+        headers = {"authorization": f"Bearer {token['access_token']}"}
+        config = httpx.get(f"{source['base_url']}{ADMIN}/events/config", headers=headers)
+        assert config.json()["adminEventsEnabled"] is True  # and the client may read it
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        for stream in (proc.stdout, proc.stderr):
+            if stream:
+                stream.close()

@@ -198,6 +198,8 @@ class KeycloakEmulator(Emulator):
     def connector_toml(self, base_url: str, name: str = "keycloak-emulated") -> str:
         """A ready connector block pointing at this emulator served at ``base_url``.
 
+        ``admin_events = true`` when the realm saves admin events.
+
         With sign-in enabled, also a ``[service.oidc]`` block giving that user ``admin``.
         """
         block = (
@@ -208,6 +210,8 @@ class KeycloakEmulator(Emulator):
             f'client_id = "{self.client_id}"\n'
             'client_secret = "env:IDPSYNC_EMULATOR_SECRET"\n'
         )
+        if self.events.enabled:
+            block += "admin_events = true\n"
         if self.sign_in_user is None:
             return block
         return block + (

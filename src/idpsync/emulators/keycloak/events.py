@@ -26,6 +26,7 @@ milliseconds, which only Keycloak 26 accepts), then ``first``/``max`` (default 1
 
 from __future__ import annotations
 
+import bisect
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -94,7 +95,9 @@ class AdminEventLog:
     def sync(self) -> None:
         """Turn the tenant's changes since the last look into events (when saving is on)."""
         t = self.tenant
-        changes = [c for c in t.changes if c[0] > self._version]
+        if t.version == self._version:
+            return
+        changes = t.changes[bisect.bisect_right(t.changes, self._version, key=lambda c: c[0]) :]
         members = t.membership_log[self._members :]
         self._version, self._members = t.version, len(t.membership_log)
         if not changes:
