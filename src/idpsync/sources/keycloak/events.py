@@ -272,7 +272,8 @@ async def _apply(source: KeycloakSource, changes: Changes, staged: Snapshot) -> 
         old = {m for m in staged.memberships if m.member_kind is MemberKind.GROUP}
         new = set(tree.memberships({}, False))
         result.added, result.removed = sorted(new - old), sorted(old - new)
-    wanted = changes.users | {u for _, u in changes.edges if u not in known_users}
+    named = {u for _, u in [*changes.edges, *changes.unsure]}
+    wanted = changes.users | {u for u in named if u not in known_users}
     ids = sorted(wanted)
     users = await gather(*(_user(source, uid) for uid in ids))
     gone = {uid for uid, user in zip(ids, users, strict=True) if user is None}
@@ -281,6 +282,7 @@ async def _apply(source: KeycloakSource, changes: Changes, staged: Snapshot) -> 
     settled = await gather(*(_groups_of(source, u) for u in sorted({u for _, u in changes.unsure})))
     direct = {u: gids for u, gids in settled if gids is not None}
     gone |= {u for u, gids in settled if gids is None}
+    result.removed_users = sorted(gone)
     edges = {**changes.edges, **{(g, u): g in direct.get(u, set()) for g, u in changes.unsure}}
     for (gid, uid), added in sorted(edges.items()):
         if gid not in group_ids:
