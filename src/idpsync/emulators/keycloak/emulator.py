@@ -354,6 +354,8 @@ class KeycloakEmulator(Emulator):
             return JSONResponse(exc.body, exc.status)
         rows = rows_of(result)
         delay = self.cost.delay(rows, first)
+        if len(self.costs) >= 100_000:  # a long-running emulator keeps the recent half
+            del self.costs[:50_000]
         self.costs.append(Charged(route, rows, first, delay))
         if delay:
             await asyncio.sleep(delay)
