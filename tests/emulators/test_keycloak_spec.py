@@ -56,6 +56,9 @@ CASES: list[tuple[str, str, dict[str, str]]] = [
     ("/{realm}/groups/{id}/members", f"groups/{G}/members", {"first": "0", "max": "10"}),
     ("/{realm}/groups/{id}/members", f"groups/{G}/members", {"briefRepresentation": "true"}),
     ("/{realm}/group-by-path/{path}", "group-by-path/{path}", {}),
+    ("/{realm}/admin-events", "admin-events", {"resourceTypes": "USER", "first": "0", "max": "9"}),
+    ("/{realm}/admin-events", "admin-events", {"operationTypes": "UPDATE", "resourcePath": "u*"}),
+    ("/{realm}/events/config", "events/config", {}),
 ]
 
 
@@ -84,12 +87,14 @@ async def test_route_matches_spec(
 ) -> None:
     assert template in SPEC["paths"] and "get" in SPEC["paths"][template]
     assert set(params) <= _declared(template), set(params) - _declared(template)
-    emu = KeycloakEmulator.generate(users=40, groups=15, seed=2, shape=shape)
+    emu = KeycloakEmulator.generate(users=40, groups=15, seed=2, shape=shape, admin_events=True)
     tree = emu.tree()
     nested = next(g for g in tree.parent if tree.children.get(g) and tree.parent[g])
     member = next(m for m in emu.tenant.groups[nested].members if m in emu.tenant.users)
+    emu.tenant.update_user(member, surname="Changed")  # an admin event to validate
     concrete = path.replace(U, member).replace(G, nested).replace("{path}", tree.paths[nested][1:])
-    headers = {"authorization": f"Bearer {emu.issue_token()}"}
+    token = emu.realms.issue(emu.realm, frozenset({"view-users", "view-events"}))
+    headers = {"authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(transport=emu.transport(), base_url="http://kc.test") as http:
         response = await http.get(f"/admin/realms/acme/{concrete}", params=params, headers=headers)
     if shape == 22 and template.endswith("/children"):
@@ -98,5 +103,7 @@ async def test_route_matches_spec(
     assert response.status_code == 200, response.text
     body = response.json()
     jsonschema.validate(body, _schema(template))
-    if isinstance(body, list) and template.endswith(("/users", "/members", "/groups")):
+    if isinstance(body, list) and template.endswith(
+        ("/users", "/members", "/groups", "/admin-events")
+    ):
         assert body, f"{template} returned nothing to validate"

@@ -248,16 +248,34 @@ def keycloak(
             "(username or e-mail) signs in at once; --print-config adds a [service.oidc] block."
         ),
     ] = None,
+    row_cost_us: Annotated[
+        float, typer.Option(min=0, help="Server time per row rendered (µs; 0: off).")
+    ] = 25.0,
+    offset_cost_us: Annotated[
+        float, typer.Option(min=0, help="Server time per row skipped by 'first' (µs; 0: off).")
+    ] = 10.0,
+    admin_events: Annotated[
+        bool,
+        typer.Option(
+            "--admin-events", help="The realm saves admin events (the client gets view-events)."
+        ),
+    ] = False,
 ) -> Served:
     """Serve a Keycloak Admin REST API (+ token endpoint) emulator until stopped."""
     from idpsync.emulators.keycloak import KeycloakEmulator
+    from idpsync.emulators.keycloak.auth import DEFAULT_ROLES
+    from idpsync.emulators.keycloak.cost import ServerCost
 
     emulator = KeycloakEmulator.generate(
         **options.tenant(),
         realm=realm,
         shape=shape,
         auth_prefix=auth_prefix,
+        cost=ServerCost(row_cost_us, offset_cost_us),
+        admin_events=admin_events,
     )
+    if admin_events:
+        emulator.set_roles(DEFAULT_ROLES | {"view-events"})
     banner = f"keycloak emulator: {options.users} users, {options.groups} groups, realm {realm}"
     if sign_in_as is None:
         return Served(emulator, banner, _client_secret(emulator))

@@ -26,7 +26,9 @@ TOKEN_LIFETIME = 300
 """Seconds an access token lives (Keycloak's default access token lifespan)."""
 REFRESH_LIFETIME = 1800
 """Seconds a password-grant refresh token lives (SSO session idle default)."""
-ROLES = frozenset({"query-users", "query-groups", "view-users", "manage-users", "realm-admin"})
+ROLES = frozenset(
+    {"query-users", "query-groups", "view-users", "manage-users", "view-events", "realm-admin"}
+)
 COMPOSITES: dict[str, frozenset[str]] = {
     "view-users": frozenset({"query-users", "query-groups"}),
     "manage-users": frozenset({"query-users", "query-groups", "view-users"}),

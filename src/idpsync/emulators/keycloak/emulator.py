@@ -13,18 +13,24 @@ Paths (``prefix`` is ``/auth`` with ``auth_prefix=True``, as Keycloak ≤ 16 ser
   grant on the token endpoint;
 - ``GET {prefix}/admin/realms/{realm}/…``: ``users``, ``users/count``, ``users/{id}``,
   ``users/{id}/groups``, ``groups``, ``groups/count``, ``groups/{id}``,
-  ``groups/{id}/children`` (shape 23 only), ``groups/{id}/members``, ``group-by-path/{path}``.
+  ``groups/{id}/children`` (shape 23 only), ``groups/{id}/members``, ``group-by-path/{path}``,
+  ``admin-events`` and ``events/config`` (role ``view-events``; see :mod:`.events`: recorded
+  only while ``admin_events`` is on, as with the realm setting ``adminEventsEnabled``).
 
-No rate limit (Keycloak has none); latency and faults come from the framework. 401
+No rate limit (Keycloak has none); latency and faults come from the framework, and the
+server's own cost of an answer (rows rendered, rows skipped by ``first``) from ``cost``
+(see :mod:`.cost`; each answer's cost is recorded in :attr:`KeycloakEmulator.costs`). 401
 ``{"error":"HTTP 401 Unauthorized"}`` for a missing, unknown or expired token, 403
 ``{"error":"HTTP 403 Forbidden"}`` without the realm-management role a call needs.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, unquote
@@ -39,7 +45,7 @@ from idpsync.emulators.framework import ASGIApp, Charge, Emulator, Reply
 from idpsync.emulators.generate import TenantSpec, generate_tenant
 from idpsync.emulators.injection import Latency
 from idpsync.emulators.keycloak import api, reads
-from idpsync.emulators.keycloak.api import AdminError, Tree
+from idpsync.emulators.keycloak.api import AdminError, Tree, number
 from idpsync.emulators.keycloak.auth import (
     DEFAULT_ROLES,
     Client,
@@ -47,6 +53,8 @@ from idpsync.emulators.keycloak.auth import (
     Realms,
     client_credentials,
 )
+from idpsync.emulators.keycloak.cost import Charged, ServerCost, rows_of
+from idpsync.emulators.keycloak.events import AdminEventLog
 from idpsync.emulators.keycloak.oidc import OpenIdProvider
 from idpsync.emulators.tenant import Tenant, TenantUser
 
@@ -64,6 +72,8 @@ NEEDS = {
     "groups/{id}/children": "query-groups",
     "groups/{id}/members": "view-users",
     "group-by-path": "query-groups",
+    "admin-events": "view-events",
+    "events/config": "view-events",
 }
 """The realm-management role each admin read needs (composites expanded)."""
 
@@ -81,9 +91,15 @@ class KeycloakEmulator(Emulator):
         shape: int = 23,
         auth_prefix: bool = False,
         latency: Latency | None = None,
+        cost: ServerCost | None = None,
+        admin_events: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(tenant, latency=latency)
+        self.cost = cost or ServerCost()
+        """The server-cost model (no cost unless given; see :mod:`.cost`)."""
+        self.costs: list[Charged] = []
+        """Each admin answer's modelled cost, in order (what tests check instead of clocks)."""
         self.realm = realm
         self.shape = shape
         """Keycloak major version whose group shape is served: ≥ 23 or ≤ 22."""
@@ -104,6 +120,10 @@ class KeycloakEmulator(Emulator):
         """The realm as an OpenID provider (sign-in): see :mod:`.oidc`."""
         self.sign_in_user: str | None = None
         """The username :meth:`enable_sign_in` signs in, if it was called."""
+        realm_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{tenant.tenant_id}/{realm}"))
+        self.events = AdminEventLog(tenant, realm_id, clock)
+        """The realm's admin events (see :mod:`.events`)."""
+        self.events.enabled = admin_events  # on from the start: no "turned on" event
 
     @classmethod
     def generate(
@@ -126,6 +146,10 @@ class KeycloakEmulator(Emulator):
     ) -> None:
         """Register another service-account client in the realm with these roles."""
         self.realms.add_client(self.realm, Client(client_id, secret, True, frozenset(roles)))
+
+    def set_admin_events(self, enabled: bool) -> None:
+        """Turn the realm's ``adminEventsEnabled`` on or off (turning on is itself an event)."""
+        self.events.set_enabled(enabled)
 
     def set_roles(self, roles: frozenset[str], client_id: str | None = None) -> None:
         """Change the realm-management roles of a service account (new tokens only)."""
@@ -174,6 +198,8 @@ class KeycloakEmulator(Emulator):
     def connector_toml(self, base_url: str, name: str = "keycloak-emulated") -> str:
         """A ready connector block pointing at this emulator served at ``base_url``.
 
+        ``admin_events = true`` when the realm saves admin events.
+
         With sign-in enabled, also a ``[service.oidc]`` block giving that user ``admin``.
         """
         block = (
@@ -184,6 +210,8 @@ class KeycloakEmulator(Emulator):
             f'client_id = "{self.client_id}"\n'
             'client_secret = "env:IDPSYNC_EMULATOR_SECRET"\n'
         )
+        if self.events.enabled:
+            block += "admin_events = true\n"
         if self.sign_in_user is None:
             return block
         return block + (
@@ -315,12 +343,27 @@ class KeycloakEmulator(Emulator):
                 raise AdminError(403, {"error": "HTTP 403 Forbidden"})
             if NEEDS[route] not in issued.roles:
                 raise AdminError(403, {"error": "HTTP 403 Forbidden"})
-            result = self._dispatch(route, segments, dict(request.query_params))
+            self.events.sync()
+            params = dict(request.query_params)
+            if route == "admin-events":
+                result = self.events.query(request.query_params.multi_items())
+            else:
+                result = self._dispatch(route, segments, params)
+            first = max(0, number(params, "first", 0) or 0)
         except AdminError as exc:
             return JSONResponse(exc.body, exc.status)
+        rows = rows_of(result)
+        delay = self.cost.delay(rows, first)
+        if len(self.costs) >= 100_000:  # a long-running emulator keeps the recent half
+            del self.costs[:50_000]
+        self.costs.append(Charged(route, rows, first, delay))
+        if delay:
+            await asyncio.sleep(delay)
         return Response(json.dumps(result, ensure_ascii=False).encode(), 200, dict(_JSON))
 
     def _dispatch(self, route: str, seg: list[str], params: dict[str, str]) -> Any:
+        if route == "events/config":
+            return self.events.config()
         return reads.HANDLERS[route](self, seg, params)
 
 
@@ -333,6 +376,8 @@ def _reply(reply: Reply) -> Response:
 
 def _route(seg: list[str]) -> str:
     head = seg[0]
+    if seg == ["admin-events"] or seg == ["events", "config"]:
+        return "/".join(seg)
     if head == "group-by-path" and len(seg) >= 2:
         return "group-by-path"
     if head in ("users", "groups"):

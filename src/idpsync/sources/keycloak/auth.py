@@ -131,8 +131,13 @@ def missing_role(exc: e.Forbidden, settings: KeycloakSourceSettings) -> e.Forbid
         who = f"administrator {settings.username!r}"
         where = f"Users → {settings.username} → Role mapping → Assign role"
     cause = f"403 forbidden: {who} lacks the realm-management role {role!r} in realm {realm!r}"
+    wanted = (
+        "view-events (admin_events = true reads the realm's admin events)"
+        if role == "view-events"
+        else "view-users (it includes query-users and query-groups)"
+    )
     remedy = (
         f"in the Keycloak admin console (realm {realm}) open {where} → Filter by clients → "
-        "realm-management and assign view-users (it includes query-users and query-groups)"
+        f"realm-management and assign {wanted}"
     )
     return e.Forbidden(exc.target, cause, remedy, permission=role, status=exc.status)

@@ -13,7 +13,7 @@ from idpsync.http import ConcreteEndpoint, Endpoint
 from idpsync.http.paging import Offset
 from idpsync.sources.keycloak.settings import KeycloakSourceSettings
 
-DEFAULT_PAGE = 1000
+DEFAULT_PAGE = 10000
 """``max`` of a page when the settings do not say (their own default is the same)."""
 
 
@@ -90,8 +90,26 @@ MEMBERS = Endpoint(
     paging=offset,
     records=None,
 )
+EVENTS_CONFIG = Endpoint(
+    "events_config",
+    "GET",
+    ADMIN + "/events/config",
+    "whether the realm saves admin events (admin_events)",
+    "view-events",
+)
+ADMIN_EVENTS = Endpoint(
+    "admin_events",
+    "GET",
+    ADMIN + "/admin-events",
+    "admin events since the last read (admin_events)",
+    "view-events",
+    paging=offset,
+    records=None,
+)
 ENDPOINTS = (TOKEN, REALM, USERS, USER, USER_GROUPS, GROUPS, CHILDREN, MEMBERS)
 """Every call, in the order ``idpsync endpoints`` lists them."""
+EVENT_ENDPOINTS = (EVENTS_CONFIG, ADMIN_EVENTS)
+"""The calls of incremental reads, listed only with ``admin_events = true``."""
 
 BRIEF = {"briefRepresentation": "true"}
 """Sent with every listing: the short representation is all the connector reads."""
@@ -104,6 +122,8 @@ READS = {
     GROUPS.name: Read(_ONE, gives="group"),
     CHILDREN.name: Read(_ONE, needs={"id": "group"}),
     MEMBERS.name: Read(_ONE, needs={"id": "group"}),
+    EVENTS_CONFIG.name: Read(),
+    ADMIN_EVENTS.name: Read({"max": "1"}),
 }
 """How ``idpsync check`` reads each endpoint."""
 
@@ -132,5 +152,6 @@ def endpoint_table(
     root = root or root_url(settings)
     values = {"base": root, "realm": settings.realm}
     detect = [REALM.resolve(root, values)] if settings.auth_prefix is None else []
-    api = [ep.resolve(root, values, partial=True) for ep in ENDPOINTS[2:]]
+    extra = EVENT_ENDPOINTS if settings.admin_events else ()
+    api = [ep.resolve(root, values, partial=True) for ep in (*ENDPOINTS[2:], *extra)]
     return [token_target(settings, root), *detect, *api]

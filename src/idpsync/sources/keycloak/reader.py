@@ -16,10 +16,11 @@ read makes exactly::
 
     R = 1 + D + (⌊U/P⌋ + 1) + (⌊T/P⌋ + 1) + Σ_{g: s(g)>0} ⌈s(g)/P⌉ + Σ_g (⌊m(g)/M⌋ + 1)
 
-requests, where ``D`` = 0 when ``auth_prefix`` is set, 1 when the first detection request
-answers and 2 when only ``/auth`` does; the ``⌈s(g)/P⌉`` term is 0 for Keycloak ≤ 22, which
-inlines the tree. A token lives 300 s: a read longer than about 4 minutes adds one token
-request per 4 minutes (:func:`request_count` computes ``R`` for tests and docs).
+requests (one more, ``events/config``, with ``admin_events``), where ``D`` = 0 when
+``auth_prefix`` is set, 1 when the first detection request answers and 2 when only ``/auth``
+does; the ``⌈s(g)/P⌉`` term is 0 for Keycloak ≤ 22, which inlines the tree. A token lives
+300 s: a read longer than about 4 minutes adds one token request per 4 minutes
+(:func:`request_count` computes ``R`` for tests and docs).
 
 What runs when: the token first (refused credentials stop the run before anything else),
 then the users listing, a chain of pages each after the one before, side by side with the
@@ -39,7 +40,8 @@ direct only; a member of ``/eng/backend`` also holds ``/eng``'s roles: by defaul
 gets the sub-group as a *group* member (so ``policy.transitive`` and nested-group targets see
 it); ``flatten_subgroups = true`` instead makes every member of a sub-group a direct member of
 each group above it. A failed listing ends the read only when :data:`RULE` says so; else it
-marks the read incomplete. See ``docs/sources/keycloak.md``.
+marks the read incomplete. Incremental reads (``admin_events``): see
+:mod:`~idpsync.sources.keycloak.events`. See ``docs/sources/keycloak.md``.
 """
 
 from __future__ import annotations
@@ -57,7 +59,8 @@ from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, HttpError
 from idpsync.http import errors as e
 from idpsync.http.failure import FailureRule, missing_base
 from idpsync.model import Snapshot
-from idpsync.sources.base import Event, Probe, Progress, Source, no_progress
+from idpsync.sources.base import DeltaResult, Event, Probe, Progress, Source, no_progress
+from idpsync.sources.keycloak import events
 from idpsync.sources.keycloak.auth import RealmRoot, SignIn, missing_role
 from idpsync.sources.keycloak.endpoints import (
     BRIEF,
@@ -104,8 +107,8 @@ def request_count(
     top_groups: int,
     subgroup_counts: Iterable[int],
     member_counts: Iterable[int],
-    page: int = 1000,
-    members_page: int = 1000,
+    page: int = 10000,
+    members_page: int = 10000,
     detection: int = 0,
 ) -> int:
     """``R`` of the module docstring (pass no sub-group counts for Keycloak ≤ 22)."""
@@ -203,8 +206,10 @@ class KeycloakSource(Source):
         await self.prepare()
         assert isinstance(self.http.auth, CachedTokenProvider)
         await self.http.auth.token()  # refused credentials fail here, before any listing
-        snap = Snapshot()
+        self.saved_state = None
         s = self.settings
+        started = await events.events_clock(self) if s.admin_events else None
+        snap = Snapshot()
         progress(Event("fetch", f"reading users and groups of realm {s.realm}"))
         lanes = Lanes(self.http.budget.concurrency)
         listed: dict[str, dict[str, Any]] = {}
@@ -220,7 +225,21 @@ class KeycloakSource(Source):
         snap.groups = tree.groups(s.group_name)
         snap.memberships = tree.memberships(ids, s.flatten_subgroups)
         self.stats.extra |= {"groups": len(tree.nodes), "group_shape": tree.shape}
+        if started is not None and snap.complete:
+            self.saved_state = events.new_state(started, s.events_overlap_seconds, time.time())
         return snap
+
+    def wants_full(self, state: dict[str, Any]) -> bool:
+        """A full read unless ``admin_events`` is on, the marks are usable and not too old."""
+        hours = self.settings.full_sync_every_hours
+        return not self.settings.admin_events or events.full_is_due(state, hours)
+
+    async def delta(
+        self, state: dict[str, Any], staged: Snapshot, progress: Progress = no_progress
+    ) -> DeltaResult | None:
+        """What the admin events since ``state`` say changed (``None``: read everything)."""
+        self.stats.extra["mode"] = "admin events"
+        return await events.read_delta(self, state, staged, progress)
 
     async def _users(self, snap: Snapshot, lanes: Lanes) -> list[dict[str, Any]]:
         """The user list: the chain ``lanes`` keeps a slot for."""
