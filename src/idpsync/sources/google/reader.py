@@ -59,6 +59,7 @@ from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceU
 from idpsync.sources.base import Event, Probe, Progress, Source, no_progress
 from idpsync.sources.clean import usable_id
 from idpsync.sources.google import api as g
+from idpsync.sources.google import batch
 from idpsync.sources.google.endpoints import (
     GOOGLE_CONSENT,
     GROUP,
@@ -67,7 +68,6 @@ from idpsync.sources.google.endpoints import (
     MEMBER_PAGE,
     MEMBERS,
     PHOTO,
-    SCOPES,
     TOKEN,
     USER,
     USER_PAGE,
@@ -75,6 +75,7 @@ from idpsync.sources.google.endpoints import (
     endpoint_table,
     reads,
     scope_params,
+    scopes_for,
     token_endpoint,
 )
 from idpsync.sources.google.settings import GoogleSourceSettings
@@ -142,7 +143,7 @@ class GoogleSource(Source):
             token_endpoint(s),
             s.client_id,
             s.client_secret,
-            SCOPES,
+            scopes_for(s),
             {"access_type": "offline", "prompt": "consent"},
         )
 
@@ -224,6 +225,10 @@ class GoogleSource(Source):
         self, snap: Snapshot, groups: list[SourceGroup], lanes: Lanes, progress: Progress
     ) -> dict[str, list[Membership]]:
         """Candidate edges by group id; a group deleted meanwhile is left out."""
+        if self.settings.batch_size:  # first pages in batches (see .batch)
+            found = await batch.all_members(self, snap, groups, lanes)
+            return {grp.source_id: edges for grp, edges in zip(groups, found, strict=True)
+                    if edges is not None}  # fmt: skip
         done, total = 0, len(groups)
 
         async def one(group: SourceGroup) -> list[Membership] | None:
