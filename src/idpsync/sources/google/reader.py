@@ -45,6 +45,7 @@ ready, with its token flow (:mod:`idpsync.sources.google.auth`), from
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from idpsync.auth import CachedTokenProvider
@@ -56,10 +57,10 @@ from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, json_body
 from idpsync.http import errors as e
 from idpsync.http.failure import FailureRule
 from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
-from idpsync.sources.base import Event, Probe, Progress, Source, no_progress
+from idpsync.sources.base import DeltaResult, Event, Probe, Progress, Source, no_progress
 from idpsync.sources.clean import usable_id
 from idpsync.sources.google import api as g
-from idpsync.sources.google import batch
+from idpsync.sources.google import batch, incremental
 from idpsync.sources.google.endpoints import (
     GOOGLE_CONSENT,
     GROUP,
@@ -162,7 +163,8 @@ class GoogleSource(Source):
         Two branches run side by side: users (then photos), and groups (then every group's
         members, started as soon as the groups are listed); only the assembly waits for both.
         """
-        snap = Snapshot()
+        snap, started, self.saved_state = Snapshot(), time.time(), None
+        self.stats.extra["mode"] = "full"
         await self.auth.token()  # refused credentials fail here, before any listing starts
         progress(Event("fetch", "listing users and groups"))
         lanes = Lanes(self.http.budget.concurrency)
@@ -182,7 +184,22 @@ class GoogleSource(Source):
         snap.groups = [grp for grp in groups if grp.source_id in members]
         snap.memberships = self._edges(snap, members)
         self.stats.extra.update(users=len(snap.users), groups=len(snap.groups))
+        if self.settings.incremental == "reports" and snap.complete:
+            self.saved_state = incremental.marks(started, started)
         return snap
+
+    def wants_full(self, state: dict[str, Any]) -> bool:
+        """A full read unless ``incremental = "reports"`` has a recent mark (see .incremental)."""
+        if self.settings.incremental != "reports" or self.settings.nested:
+            return True
+        return incremental.due_for_full(state, self.settings.full_reconcile_hours)
+
+    async def delta(
+        self, state: dict[str, Any], staged: Snapshot, progress: Progress = no_progress
+    ) -> DeltaResult | None:
+        """What the admin activity log says changed (``None``: read everything)."""
+        self.saved_state, self.stats.extra["mode"] = None, "incremental"
+        return await incremental.delta(self, state, staged, progress)
 
     async def _users_and_photos(
         self, snap: Snapshot, lanes: Lanes

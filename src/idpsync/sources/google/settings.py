@@ -64,4 +64,9 @@ class GoogleSourceSettings(SourceBase):
                 "set credentials (service account key) + subject, or client_id + client_secret "
                 "(OAuth consent, then 'idpsync authorize')"
             )
+        if self.incremental == "reports" and self.nested:
+            raise ValueError(
+                "incremental = 'reports' cannot be combined with nested = true (a membership "
+                "change touches every group above it); use one or the other"
+            )
         return self
