@@ -174,3 +174,25 @@ async def test_incremental_off_never_reads_the_log(db: Store) -> None:
             await src.aclose()
         assert result.stats["read"] == "full"
     assert emu.requests.count(REPORTS) == 0
+
+
+def test_settings_refuse_nested_with_reports_and_oversized_batches() -> None:
+    emu = emulator()
+    with pytest.raises(ValueError, match="cannot be combined with nested"):
+        sa_settings(emu, incremental="reports", nested=True)
+    with pytest.raises(ValueError, match="batch_size"):
+        sa_settings(emu, batch_size=1001)
+    with pytest.raises(ValueError, match="incremental"):
+        sa_settings(emu, incremental="audit")
+
+
+async def test_reports_scope_is_asked_for_only_when_incremental() -> None:
+    emu = emulator()
+    for mode, wanted in (("off", False), ("reports", True)):
+        src = source(emu, sa_settings(emu, incremental=mode))
+        try:
+            await src.auth.token()
+        finally:
+            await src.aclose()
+        grants = list(emu.oauth.tokens.values())
+        assert any(s.endswith("admin.reports.audit.readonly") for s in grants[-1].scopes) is wanted

@@ -2,9 +2,10 @@
 
 A full snapshot lists, at Google's largest page sizes, every user (``maxResults=500``), every
 group (``200``) and each group's members (``200``, concurrently, within the budget of
-``quota`` queries per minute), plus each photo when ``fetch_photos`` is on. Google has no
-delta API (no ``updatedSince``, no delta token), so every run is a full read; it stays cheap
-because the page sizes are the largest allowed and nothing is read per user.
+``quota`` queries per minute), plus each photo when ``fetch_photos`` is on. The Directory API
+has no delta query; with ``incremental = "reports"`` runs between full reads follow the admin
+activity log instead (:mod:`~idpsync.sources.google.incremental`), and ``batch_size`` sends
+the member listings' first pages in batches (:mod:`~idpsync.sources.google.batch`).
 
 Request count of a full snapshot (asserted exactly in ``tests/sources/test_google_e2e.py``)::
 
@@ -23,7 +24,7 @@ pages each waiting for the one before (its page token), followed by the photos; 
 is the groups listing followed at once by every group's member listing, while the users
 chain is still going. Only the final assembly waits for both: member edges are kept when
 they point at a listed user or group, managers are matched by e-mail. Until the users chain
-ends it keeps one of the ``http.concurrency`` slots (default 8) to itself and the other
+ends it keeps one of the ``http.concurrency`` slots (default 16) to itself and the other
 listings share the rest (:class:`~idpsync.sources.lanes.Lanes`), so a next users page never
 queues behind the member requests. With ``t`` seconds a request and ``c`` slots, a snapshot
 takes about ``max(ceil(U / 500) · t, R · t / c, R / (quota / 60))`` seconds; starting the
