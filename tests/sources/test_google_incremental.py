@@ -81,10 +81,20 @@ def named(emu: GoogleEmulator) -> tuple[set[str], set[str]]:
     return users, groups
 
 
-async def test_one_percent_change_reads_only_what_changed(db: Store) -> None:
+def directory_view(store: Store) -> tuple[object, ...]:
+    with store.transaction() as conn:
+        state = store.load_directory(conn, NAME)
+    users = {k: (u.login, u.display_name, u.active, u.manager_id) for k, u in state.users.items()}
+    groups = {k: grp.name for k, grp in state.groups.items()}
+    edges = {(m.group_id, m.member_id, m.member_kind) for m in state.memberships}
+    return users, groups, edges
+
+
+async def test_one_percent_change_reads_only_what_changed(db: Store, tmp_path: Path) -> None:
     emu = emulator()
     full = await sync(db, emu)
     assert full.status == "succeeded" and full.stats["read"] == "full", full.message
+    deleted_user = emu.tenant.user_ids[13]
     change_one_percent(emu)
     emu.requests.clear()
     result = await sync(db, emu)
@@ -111,6 +121,25 @@ async def test_one_percent_change_reads_only_what_changed(db: Store) -> None:
     again = await sync(db, emu)
     assert again.status == "succeeded" and again.stats["read"] == "delta"
     assert_matches_tenant(db, emu)
+    # the same directory as a full sync of the same state into an empty store
+    other = Store.open(f"sqlite:///{tmp_path / 'full.db'}")
+    try:
+        full_again = await sync(other, emu, mode="full")
+        assert full_again.stats["read"] == "full"
+        (f_users, f_groups, f_edges), (k_users, k_groups, k_edges) = (
+            directory_view(other),
+            directory_view(db),
+        )
+        # the store synced all along keeps the deleted user as an inactive leaver (with its
+        # edges, policy.remove_memberships is off); otherwise it holds what a full read holds
+        leavers = set(k_users) - set(f_users)
+        assert leavers == {emu.tenant.gid(deleted_user)}
+        assert all(not k_users[k][2] for k in leavers)
+        assert {k: v for k, v in k_users.items() if k not in leavers} == f_users
+        assert k_groups == f_groups
+        assert {e for e in k_edges if e[1] not in leavers} == f_edges
+    finally:
+        other.close()
 
 
 async def test_late_events_are_read_within_the_overlap(db: Store) -> None:
