@@ -225,3 +225,20 @@ async def test_reports_scope_is_asked_for_only_when_incremental() -> None:
             await src.aclose()
         grants = list(emu.oauth.tokens.values())
         assert any(s.endswith("admin.reports.audit.readonly") for s in grants[-1].scopes) is wanted
+
+
+async def test_address_reused_after_a_delete_removes_the_old_user(db: Store) -> None:
+    emu = emulator()
+    assert (await sync(db, emu)).status == "succeeded"
+    t = emu.tenant
+    old = t.users[t.user_ids[7]]
+    t.delete_user(old.id, permanent=True)
+    t.add_user(TenantUser("reused-1", old.alias, "Someone New", "Someone", "New", None))
+    result = await sync(db, emu)
+    assert result.status == "succeeded" and result.stats["read"] == "delta", result.message
+    with db.transaction() as conn:
+        state = db.load_directory(conn, NAME)
+    assert state.users[t.gid(old.id)].active is False  # the leaver is seen, not kept active
+    assert result.summary()["users_deactivated"] == 1
+    # the new holder of the address waits as a full read would make it (policy.relink_recreated)
+    assert [s["source_id"] for s in result.details["skipped"]] == [t.gid("reused-1")]

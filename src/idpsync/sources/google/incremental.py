@@ -166,13 +166,14 @@ async def _read_changes(
     ids = {str(item["id"]) for item in found}
     result = DeltaResult()
     for email, body in zip(emails, bodies, strict=True):
-        if body is not None:
-            continue
         staged_id = known.get(email)
-        if email in deleted and staged_id is not None and staged_id not in ids:
+        if staged_id is None or staged_id in ids:
+            continue  # a new address, or the mirror's user at it was read again
+        if email in deleted:  # gone (its address may already belong to someone new)
             result.removed_users.append(staged_id)
-        elif staged_id is not None and staged_id not in ids:
-            raise Unsure(f"user {email} answered 404 without a DELETE_USER event")
+        else:
+            state = "answered 404" if body is None else "belongs to another user now"
+            raise Unsure(f"user {email} {state} without a DELETE_USER event")
     for item in found:
         known.update((mail, str(item["id"])) for mail in g.emails_of(item))
     result.users = list(await gather(*(_user(source, item, known) for item in found)))
