@@ -8,8 +8,11 @@ quota on its own** (an exhausted quota answers that part 403 ``userRateLimitExce
 the batch itself is 200), and returned as one part of a ``multipart/mixed`` answer with
 ``Content-ID: <response-ID>``, in request order. A batch costs one round trip of latency.
 More than :data:`BATCH_MAX` calls, or a body that is not ``multipart/mixed``, is a 400.
-Google documents a limit of 1,000 calls per batch, all to the same API
-(developers.google.com/admin-sdk/directory/v1/guides/batch).
+Google documents a limit of 1,000 calls per batch, all to the same API, and that ``n`` batched
+calls count as ``n`` requests against the usage limits, not one
+(developers.google.com/admin-sdk/directory/v1/guides/batch; the same batch guide text for
+every Google discovery API). Google may answer the parts in any order; clients match them by
+``Content-ID`` (this emulator keeps request order).
 """
 
 from __future__ import annotations
