@@ -343,6 +343,9 @@ def google(
     rate_limit: Annotated[
         bool, typer.Option("--rate-limit/--no-rate-limit", help="Per-user query quota.")
     ] = True,
+    report_lag: Annotated[
+        float, typer.Option(help="Seconds before an admin activity is reported (Reports API).")
+    ] = 0.0,
 ) -> Served:
     """Serve a Google Workspace (Directory API + OAuth endpoints) emulator until stopped."""
     from idpsync.emulators.google import GoogleEmulator
@@ -351,6 +354,7 @@ def google(
         **options.tenant(),
         rate_limit=rate_limit,
         quota=quota,
+        report_lag=report_lag,
     )
     return Served(
         emulator,

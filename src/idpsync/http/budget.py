@@ -54,3 +54,8 @@ class RequestBudget:
         async with self._slots:
             await self._take()
             yield
+
+    async def take(self, units: int) -> None:
+        """Wait for ``units`` more bucket tokens (a request the IdP counts as several calls)."""
+        for _ in range(max(0, units)):
+            await self._take()

@@ -125,6 +125,7 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         authenticate: bool = True,
         accept: Collection[int] = (),
+        content: bytes | None = None,
     ) -> httpx.Response:
         """Send one request for ``endpoint`` with retries, budget and token handling.
 
@@ -143,6 +144,7 @@ class HttpClient:
         if url is not None:
             target = ConcreteEndpoint(target.endpoint, check_link(target, url))
         request = _Request(target, params, json, data, headers, authenticate and bool(self.auth))
+        request.content = content  # a raw body (e.g. a multipart batch)
         if carries_credentials(target, request.authenticate, headers):
             check_credentials(target, self.credential_origins())
         return await self._attempts(request, accept)
@@ -335,6 +337,7 @@ class HttpClient:
                     params=_merge(request.target.params, request.params),
                     json=request.json,
                     data=request.data,
+                    content=request.content,
                     headers=headers,
                 )
         except TimeoutError as exc:
@@ -380,3 +383,4 @@ class _Request:
         self.target, self.params, self.json, self.data = target, params, json, data
         self.headers, self.authenticate = headers, authenticate
         self.authorization: str | None = None
+        self.content: bytes | None = None

@@ -31,10 +31,18 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from idpsync.emulators.control import control_routes
-from idpsync.emulators.framework import ASGIApp, Charge, Emulator, Reply
+from idpsync.emulators.framework import ASGIApp, Charge, Emulator, Reply, RequestLog
 from idpsync.emulators.generate import TenantSpec, generate_tenant
-from idpsync.emulators.google import api
-from idpsync.emulators.google.auth import SCOPE_ROOT, OAuthError, OAuthServer, ServiceAccount
+from idpsync.emulators.google import api, service
+from idpsync.emulators.google.activity import REPORTS_PATH
+from idpsync.emulators.google.auth import (
+    READ_SCOPES,
+    SCOPE_ROOT,
+    OAuthError,
+    OAuthServer,
+    ServiceAccount,
+)
+from idpsync.emulators.google.batch import BATCH_PATHS
 from idpsync.emulators.google.tenant import GoogleTenant
 from idpsync.emulators.injection import Latency, TokenBucket
 
@@ -47,6 +55,7 @@ NEEDS = {
     "groups": ("admin.directory.group", "admin.directory.group.readonly"),
     "members": ("admin.directory.group", "admin.directory.group.readonly",
                 "admin.directory.group.member", "admin.directory.group.member.readonly"),
+    "reports": ("admin.reports.audit.readonly",),
 }  # fmt: skip
 """Scopes (any one of) each kind of call needs."""
 QUOTA_TEXT = (
@@ -68,16 +77,21 @@ class GoogleEmulator(Emulator):
         rate_limit: bool = True,
         quota: int = 2400,
         clock: Callable[[], float] = time.monotonic,
+        report_lag: float = 0.0,
     ) -> None:
         super().__init__(tenant, latency=latency)
         self.tenant: GoogleTenant = tenant
+        tenant.activity.lag = report_lag  # seconds before an admin activity is reported
         self.rate_limit, self.quota, self.clock = rate_limit, quota, clock
         self.buckets: dict[tuple[str, str], TokenBucket] = {}
         self._storm: list[tuple[int, str]] = []
         self._throttle = (403, "userRateLimitExceeded")
         self.oauth = OAuthServer(is_user=lambda e: tenant.resolve_user(e) is not None)
         self.project = "idpsync-emu-" + tenant.customer_id.lower()
-        self.service_account: ServiceAccount = self.oauth.add_service_account(self.project)
+        scopes = (*READ_SCOPES, SCOPE_ROOT + "admin.reports.audit.readonly")
+        self.service_account: ServiceAccount = self.oauth.add_service_account(self.project, scopes)
+        self.batched = RequestLog()
+        """Every call answered inside a batch (the outer POST is in :attr:`requests`)."""
         self.client_id = f"{self.service_account.client_id[:12]}-emu.apps.googleusercontent.com"
         self.client_secret = "GOCSPX-" + self.service_account.private_key_id[:28]
         self.oauth.add_client(self.client_id, self.client_secret)
@@ -215,6 +229,8 @@ class GoogleEmulator(Emulator):
                 *control_routes(self),
                 Route("/_emulator/google/{operation}", self._control, methods=["POST"]),
                 Route(PREFIX + "{rest:path}", self._api, methods=["GET"]),
+                *[Route(path, self._batch, methods=["POST"]) for path in BATCH_PATHS],
+                Route(REPORTS_PATH, self._reports, methods=["GET"]),
             ]
         )
 
@@ -245,21 +261,32 @@ class GoogleEmulator(Emulator):
 
     async def _api(self, request: Request) -> Response:
         raw = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
-        parts = [unquote(p) for p in raw[len(PREFIX) :].strip("/").split("/")]
-        params = dict(request.query_params)
+        reply = self.answer(raw, dict(request.query_params), request.headers.get("authorization"))
+        return Response(reply.body, reply.status, dict(reply.headers))
+
+    def answer(self, raw_path: str, params: dict[str, str], authorization: str | None) -> Reply:
+        """A Directory API ``GET`` (raw path) answered, or its error, as a :class:`Reply`."""
+        parts = [unquote(p) for p in raw_path[len(PREFIX) :].strip("/").split("/")]
         try:
-            route = _route(parts)
+            route = _route(parts) if raw_path.startswith(PREFIX) else None
             if route is None:
                 raise api.ApiError(404, "notFound", "Not Found")
             kind = "members" if route.startswith("directory.members") else parts[0]
-            self._authorize(request.headers.get("authorization"), kind)
+            self.authorize(authorization, kind)
             body = self._dispatch(route, parts, params)
         except api.ApiError as exc:
-            reply = self.error_reply(exc.status, exc.reason, exc.message)
-            return Response(reply.body, reply.status, dict(reply.headers))
-        return JSONResponse(body, headers={"etag": body.get("etag", '""')})
+            return self.error_reply(exc.status, exc.reason, exc.message)
+        headers = [("content-type", "application/json; charset=UTF-8")]
+        return Reply(200, json.dumps(body).encode(), [*headers, ("etag", body.get("etag", '""'))])
 
-    def _authorize(self, header: str | None, resource: str) -> None:
+    async def _batch(self, request: Request) -> Response:
+        return await service.batch(self, request)
+
+    async def _reports(self, request: Request) -> Response:
+        return await service.reports(self, request)
+
+    def authorize(self, header: str | None, resource: str) -> None:
+        """Check a bearer token: a super admin whose scopes cover ``resource``."""
         if not header or not header.lower().startswith("bearer "):
             raise api.ApiError(401, "required", "Login Required.")
         grant = self.oauth.tokens.get(header[7:].strip())

@@ -12,8 +12,10 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import replace
+from typing import Self
 
-from idpsync.emulators.tenant import Tenant, TenantError, TenantUser
+from idpsync.emulators.google.activity import ActivityLog
+from idpsync.emulators.tenant import Tenant, TenantError, TenantGroup, TenantUser
 
 
 def _hex(object_id: str) -> str:
@@ -23,7 +25,7 @@ def _hex(object_id: str) -> str:
         return uuid.uuid5(uuid.NAMESPACE_OID, object_id).hex
 
 
-class GoogleTenant(Tenant):
+class GoogleBase(Tenant):
     """A :class:`Tenant` plus Google's extra state (see module docstring)."""
 
     def __init__(self, tenant_id: str, domain: str) -> None:
@@ -39,7 +41,7 @@ class GoogleTenant(Tenant):
         self._generic: dict[str, str] = {}
 
     @classmethod
-    def adopt(cls, tenant: Tenant) -> GoogleTenant:
+    def adopt(cls, tenant: Tenant) -> Self:
         """A Google tenant holding a generated tenant's objects; its first user is super admin."""
         google = cls(tenant.tenant_id, tenant.domain)
         users = [_googlish(u) for u in tenant.users.values()]
@@ -144,3 +146,98 @@ def _googlish(user: TenantUser) -> TenantUser:
     if "#EXT#" in user.alias:
         return replace(user, alias=user.alias.split("_", 1)[0] + ".ext")
     return user
+
+
+class GoogleTenant(GoogleBase):
+    """A :class:`GoogleBase` that records each control change in :attr:`activity`.
+
+    The event names and parameters are those of Google's admin audit log (``USER_SETTINGS``
+    and ``GROUP_SETTINGS`` events; see :mod:`idpsync.emulators.google.activity`).
+    """
+
+    def __init__(self, tenant_id: str, domain: str) -> None:
+        super().__init__(tenant_id, domain)
+        self.activity = ActivityLog()
+
+    def add_user(self, user: TenantUser) -> TenantUser:  # noqa: D102 - see Tenant
+        added = super().add_user(user)
+        self.activity.user("CREATE_USER", self.login(added))
+        return added
+
+    def update_user(self, user_id: str, **fields: object) -> TenantUser:  # noqa: D102
+        before = self.login(self._require_user(user_id))
+        user = super().update_user(user_id, **fields)
+        after = self.login(user)
+        for name in fields:
+            if name == "enabled":
+                self.activity.user("UNSUSPEND_USER" if user.enabled else "SUSPEND_USER", after)
+            elif name in ("alias", "mail") and before != after:
+                self.activity.user("RENAME_USER", before, NEW_VALUE=after)
+            else:
+                self.activity.user(_USER_EVENTS.get(name, "CHANGE_USER_CUSTOM_FIELD"), after)
+        return user
+
+    def delete_user(self, user_id: str, *, permanent: bool = False) -> None:  # noqa: D102
+        email = self.login(self._require_user(user_id))
+        super().delete_user(user_id, permanent=permanent)
+        self.activity.user("DELETE_USER", email)
+
+    def set_archived(self, user_id: str, archived: bool = True) -> None:  # noqa: D102
+        super().set_archived(user_id, archived)
+        name = "ARCHIVE_USER" if archived else "UNARCHIVE_USER"
+        self.activity.user(name, self.login(self.users[user_id]))
+
+    def add_alias(self, user_id: str, alias: str) -> None:  # noqa: D102
+        super().add_alias(user_id, alias)
+        self.activity.user("ADD_NICKNAME", self.login(self.users[user_id]), USER_NICKNAME=alias)
+
+    def add_group(self, group: TenantGroup) -> TenantGroup:  # noqa: D102
+        members, group.members = dict(group.members), {}
+        added = super().add_group(group)
+        self.activity.group("CREATE_GROUP", self.group_email(added.id))
+        for member in members:
+            self.add_member(added.id, member)
+        return added
+
+    def rename_group(self, group_id: str, name: str) -> None:  # noqa: D102
+        super().rename_group(group_id, name)
+        self.activity.group("CHANGE_GROUP_NAME", self.group_email(group_id), NEW_VALUE=name)
+
+    def delete_group(self, group_id: str, *, permanent: bool = False) -> None:  # noqa: D102
+        email = self.group_email(group_id) if group_id in self.groups else ""
+        super().delete_group(group_id, permanent=permanent)
+        self.activity.group("DELETE_GROUP", email)
+
+    def add_member(self, group_id: str, member_id: str) -> None:  # noqa: D102
+        present = member_id in self._require_group(group_id).members
+        super().add_member(group_id, member_id)
+        if not present:
+            self._member_event("ADD_GROUP_MEMBER", group_id, member_id)
+
+    def remove_member(self, group_id: str, member_id: str) -> None:  # noqa: D102
+        present = member_id in self._require_group(group_id).members
+        super().remove_member(group_id, member_id)
+        if present:
+            self._member_event("REMOVE_GROUP_MEMBER", group_id, member_id)
+
+    def _member_event(self, name: str, group_id: str, member_id: str) -> None:
+        if member_id in self.users:
+            member = self.login(self.users[member_id])
+        elif member_id in self.groups:
+            member = self.group_email(member_id)
+        else:
+            member = f"{member_id}@partner.example"
+        self.activity.group(name, self.group_email(group_id), USER_EMAIL=member)
+
+
+_USER_EVENTS = {
+    "given_name": "CHANGE_FIRST_NAME",
+    "surname": "CHANGE_LAST_NAME",
+    "display_name": "CHANGE_FIRST_NAME",
+    "manager_id": "CHANGE_USER_RELATION",
+    "photo_version": "CHANGE_USER_PHOTO",
+    "job_title": "CHANGE_USER_ORGANIZATION",
+    "department": "CHANGE_USER_ORGANIZATION",
+}
+"""Generic tenant fields → the admin event Google logs for such a change (others: a custom
+field change)."""

@@ -19,8 +19,10 @@ if TYPE_CHECKING:
     from idpsync.sources.google.settings import GoogleSourceSettings
     from idpsync.sources.registry import SourceContext
 
-DEFAULT_CONCURRENCY = 8
-"""Requests in flight when ``http.concurrency`` is not set."""
+DEFAULT_CONCURRENCY = 16
+"""Requests in flight when ``http.concurrency`` is not set: at about 0.4 s a request, 16 in
+flight reach 40 a second, the default quota of 2,400 a minute; the budget (``quota / 60`` a
+second) keeps the run below the quota, so raising this alone never causes 403/429 answers."""
 
 
 def build(context: SourceContext) -> Source:

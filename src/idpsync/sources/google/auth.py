@@ -20,7 +20,7 @@ from pydantic import SecretStr
 
 from idpsync.auth import CachedTokenProvider, JwtBearer, RefreshTokenFlow
 from idpsync.errors import SourceError
-from idpsync.sources.google.endpoints import SCOPES, token_endpoint
+from idpsync.sources.google.endpoints import scopes_for, token_endpoint
 from idpsync.sources.google.settings import GoogleSourceSettings
 
 if TYPE_CHECKING:
@@ -48,6 +48,7 @@ def token_flow(
     refresh token in OAuth mode; without them the run asks for ``idpsync authorize``.
     """
     target = token_endpoint(settings)
+    scopes = list(scopes_for(settings))
     if settings.credentials is not None:
         key = service_account_key(settings.credentials)
 
@@ -57,7 +58,7 @@ def token_flow(
                 target,
                 key["client_email"],
                 SecretStr(key["private_key"]),
-                list(SCOPES),
+                scopes,
                 subject=settings.subject,
                 key_id=key.get("private_key_id"),
                 connector=connector,

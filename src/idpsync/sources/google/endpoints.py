@@ -23,6 +23,8 @@ USER_SCOPE = _SCOPE + "user.readonly"
 GROUP_SCOPE = _SCOPE + "group.readonly"
 MEMBER_SCOPE = _SCOPE + "group.member.readonly"
 SCOPES = (USER_SCOPE, GROUP_SCOPE, MEMBER_SCOPE)
+REPORTS_SCOPE = "https://www.googleapis.com/auth/admin.reports.audit.readonly"
+"""Needed only with ``incremental = "reports"`` (the admin activity log)."""
 USER_PAGE, GROUP_PAGE, MEMBER_PAGE = 500, 200, 200
 """Google's maximum ``maxResults`` for users, groups and members."""
 
@@ -78,6 +80,24 @@ MEMBERS = Endpoint(
     paging=BodyToken,
     records="members",
 )
+BATCH = Endpoint(
+    "batch",
+    "POST",
+    "/batch/admin/directory_v1",
+    "send up to batch_size member listings in one request (each still counts against the quota)",
+    MEMBER_SCOPE,
+)
+ACTIVITIES = Endpoint(
+    "admin_activities",
+    "GET",
+    "/admin/reports/v1/activity/users/all/applications/admin",
+    'read the admin activity log since the last run (incremental = "reports")',
+    REPORTS_SCOPE,
+    paging=BodyToken,
+    records="items",
+)
+ACTIVITY_PAGE = 1000
+"""The Reports API's maximum ``maxResults``."""
 DIRECTORY = (USERS, GROUPS, MEMBERS, GROUP, USER)
 """The Directory calls of every configuration (:data:`PHOTO` only with ``fetch_photos``)."""
 
@@ -87,12 +107,19 @@ def token_endpoint(settings: GoogleSourceSettings) -> ConcreteEndpoint:
     return ConcreteEndpoint(TOKEN, settings.token_url or GOOGLE_TOKEN)
 
 
+def scopes_for(settings: GoogleSourceSettings) -> tuple[str, ...]:
+    """The scopes a configuration asks for (the Reports scope only for incremental reads)."""
+    return (*SCOPES, REPORTS_SCOPE) if settings.incremental == "reports" else SCOPES
+
+
 def endpoint_table(
     settings: GoogleSourceSettings, base: str | None = None
 ) -> list[ConcreteEndpoint]:
     """Token endpoint and the Directory calls (per-object keys left as placeholders)."""
     base = base or settings.base_url or GOOGLE_API
     table = [*DIRECTORY, PHOTO] if settings.fetch_photos else list(DIRECTORY)
+    table += [BATCH] if settings.batch_size else []
+    table += [ACTIVITIES] if settings.incremental == "reports" else []
     return [token_endpoint(settings)] + [ep.resolve(base, partial=True) for ep in table]
 
 
@@ -111,4 +138,5 @@ def reads(settings: GoogleSourceSettings) -> dict[str, Read]:
         GROUP.name: Read(needs={"groupKey": "group"}),
         USER.name: Read(needs={"userKey": "user"}),
         PHOTO.name: Read(needs={"userKey": "user"}, absent="this user has no photo"),
+        ACTIVITIES.name: Read({"maxResults": "1"}),
     }

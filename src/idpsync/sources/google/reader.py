@@ -2,9 +2,10 @@
 
 A full snapshot lists, at Google's largest page sizes, every user (``maxResults=500``), every
 group (``200``) and each group's members (``200``, concurrently, within the budget of
-``quota`` queries per minute), plus each photo when ``fetch_photos`` is on. Google has no
-delta API (no ``updatedSince``, no delta token), so every run is a full read; it stays cheap
-because the page sizes are the largest allowed and nothing is read per user.
+``quota`` queries per minute), plus each photo when ``fetch_photos`` is on. The Directory API
+has no delta query; with ``incremental = "reports"`` runs between full reads follow the admin
+activity log instead (:mod:`~idpsync.sources.google.incremental`), and ``batch_size`` sends
+the member listings' first pages in batches (:mod:`~idpsync.sources.google.batch`).
 
 Request count of a full snapshot (asserted exactly in ``tests/sources/test_google_e2e.py``)::
 
@@ -23,7 +24,7 @@ pages each waiting for the one before (its page token), followed by the photos; 
 is the groups listing followed at once by every group's member listing, while the users
 chain is still going. Only the final assembly waits for both: member edges are kept when
 they point at a listed user or group, managers are matched by e-mail. Until the users chain
-ends it keeps one of the ``http.concurrency`` slots (default 8) to itself and the other
+ends it keeps one of the ``http.concurrency`` slots (default 16) to itself and the other
 listings share the rest (:class:`~idpsync.sources.lanes.Lanes`), so a next users page never
 queues behind the member requests. With ``t`` seconds a request and ``c`` slots, a snapshot
 takes about ``max(ceil(U / 500) · t, R · t / c, R / (quota / 60))`` seconds; starting the
@@ -45,6 +46,7 @@ ready, with its token flow (:mod:`idpsync.sources.google.auth`), from
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from idpsync.auth import CachedTokenProvider
@@ -56,9 +58,10 @@ from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, json_body
 from idpsync.http import errors as e
 from idpsync.http.failure import FailureRule
 from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
-from idpsync.sources.base import Event, Probe, Progress, Source, no_progress
+from idpsync.sources.base import DeltaResult, Event, Probe, Progress, Source, no_progress
 from idpsync.sources.clean import usable_id
 from idpsync.sources.google import api as g
+from idpsync.sources.google import batch, incremental
 from idpsync.sources.google.endpoints import (
     GOOGLE_CONSENT,
     GROUP,
@@ -67,7 +70,6 @@ from idpsync.sources.google.endpoints import (
     MEMBER_PAGE,
     MEMBERS,
     PHOTO,
-    SCOPES,
     TOKEN,
     USER,
     USER_PAGE,
@@ -75,6 +77,7 @@ from idpsync.sources.google.endpoints import (
     endpoint_table,
     reads,
     scope_params,
+    scopes_for,
     token_endpoint,
 )
 from idpsync.sources.google.settings import GoogleSourceSettings
@@ -142,7 +145,7 @@ class GoogleSource(Source):
             token_endpoint(s),
             s.client_id,
             s.client_secret,
-            SCOPES,
+            scopes_for(s),
             {"access_type": "offline", "prompt": "consent"},
         )
 
@@ -161,7 +164,8 @@ class GoogleSource(Source):
         Two branches run side by side: users (then photos), and groups (then every group's
         members, started as soon as the groups are listed); only the assembly waits for both.
         """
-        snap = Snapshot()
+        snap, started, self.saved_state = Snapshot(), time.time(), None
+        self.stats.extra["mode"] = "full"
         await self.auth.token()  # refused credentials fail here, before any listing starts
         progress(Event("fetch", "listing users and groups"))
         lanes = Lanes(self.http.budget.concurrency)
@@ -181,7 +185,22 @@ class GoogleSource(Source):
         snap.groups = [grp for grp in groups if grp.source_id in members]
         snap.memberships = self._edges(snap, members)
         self.stats.extra.update(users=len(snap.users), groups=len(snap.groups))
+        if self.settings.incremental == "reports" and snap.complete:
+            self.saved_state = incremental.marks(started, started)
         return snap
+
+    def wants_full(self, state: dict[str, Any]) -> bool:
+        """A full read unless ``incremental = "reports"`` has a recent mark (see .incremental)."""
+        if self.settings.incremental != "reports" or self.settings.nested:
+            return True
+        return incremental.due_for_full(state, self.settings.full_reconcile_hours)
+
+    async def delta(
+        self, state: dict[str, Any], staged: Snapshot, progress: Progress = no_progress
+    ) -> DeltaResult | None:
+        """What the admin activity log says changed (``None``: read everything)."""
+        self.saved_state, self.stats.extra["mode"] = None, "incremental"
+        return await incremental.delta(self, state, staged, progress)
 
     async def _users_and_photos(
         self, snap: Snapshot, lanes: Lanes
@@ -224,6 +243,10 @@ class GoogleSource(Source):
         self, snap: Snapshot, groups: list[SourceGroup], lanes: Lanes, progress: Progress
     ) -> dict[str, list[Membership]]:
         """Candidate edges by group id; a group deleted meanwhile is left out."""
+        if self.settings.batch_size:  # first pages in batches (see .batch)
+            found = await batch.all_members(self, snap, groups, lanes)
+            return {grp.source_id: edges for grp, edges in zip(groups, found, strict=True)
+                    if edges is not None}  # fmt: skip
         done, total = 0, len(groups)
 
         async def one(group: SourceGroup) -> list[Membership] | None:

@@ -42,6 +42,16 @@ class GoogleSourceSettings(SourceBase):
     direct members of every group above them."""
     quota: int = Field(2400, ge=1, le=1_000_000)
     """Directory API queries per minute the connector may use (the project's quota per user)."""
+    batch_size: int = Field(0, ge=0, le=1000)
+    """Member listings sent together in one batch request (Google allows 1,000); 0: none.
+    Each call in a batch still counts against ``quota``: batches save round trips only."""
+    incremental: Literal["off", "reports"] = "off"
+    """``reports``: between full reads, read what changed from the Admin SDK Reports API's
+    admin activity log (needs the ``admin.reports.audit.readonly`` scope)."""
+    report_overlap_minutes: float = Field(15.0, ge=0, le=1440)
+    """How far before the last read the activity log is read again (events arrive late)."""
+    full_reconcile_hours: float = Field(24.0, ge=0)
+    """An incremental read turns into a full one when the last full read is this old."""
 
     @model_validator(mode="after")
     def _one_mode(self) -> GoogleSourceSettings:
@@ -53,5 +63,10 @@ class GoogleSourceSettings(SourceBase):
             raise ValueError(
                 "set credentials (service account key) + subject, or client_id + client_secret "
                 "(OAuth consent, then 'idpsync authorize')"
+            )
+        if self.incremental == "reports" and self.nested:
+            raise ValueError(
+                "incremental = 'reports' cannot be combined with nested = true (a membership "
+                "change touches every group above it); use one or the other"
             )
         return self
