@@ -199,3 +199,23 @@ def test_interpret_reads_targets_by_type_and_skips_what_did_not_happen() -> None
     assert interpret([event(ADD, ("User", "u1"))]) is None  # no group at all
     assert interpret([event("user.session.start", ("User", "u1"))]) is None
     assert interpret(["not an event"]) is None
+
+
+def test_org_concurrency_sets_the_default_and_caps_http_concurrency() -> None:
+    from pydantic import SecretStr, ValidationError
+
+    from idpsync.sources.okta import http_client
+    from idpsync.sources.okta.endpoints import endpoint_table
+    from idpsync.sources.okta.settings import OktaSourceSettings
+
+    base = {"type": "okta", "base_url": "https://acme.okta.test", "api_token": SecretStr("t")}
+    assert OktaSourceSettings(**base).default_concurrency() == 12  # 15 - 3
+    bigger = OktaSourceSettings(**base, org_concurrency=75)
+    assert http_client(bigger).budget.concurrency == 72
+    assert http_client(OktaSourceSettings(**base, http={"concurrency": 30}, org_concurrency=35))
+    with pytest.raises(ValidationError, match="above org_concurrency = 15"):
+        OktaSourceSettings(**base, http={"concurrency": 20})
+    urls = [e.url for e in endpoint_table(OktaSourceSettings(**base))]
+    assert urls[-1] == "https://acme.okta.test/api/v1/logs"
+    plain = OktaSourceSettings(**base, incremental="timestamps")
+    assert all(not e.url.endswith("/logs") for e in endpoint_table(plain))

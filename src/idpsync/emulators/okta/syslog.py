@@ -42,7 +42,6 @@ ACTOR = {
     "type": "PublicClientApp",
     "alternateId": "emulator-admin",
     "displayName": "Emulator control API",
-    "detailEntry": None,
 }
 
 
@@ -155,15 +154,11 @@ class SystemLog:
             "version": "0",
             "severity": "INFO",
             "displayMessage": event_type.replace(".", " "),
-            "legacyEventType": None,
             "actor": dict(ACTOR),
-            "client": None,
-            "outcome": {"result": "SUCCESS", "reason": None},
+            "outcome": {"result": "SUCCESS"},
             "target": targets,
             "transaction": {"type": "WEB", "id": uuid.uuid4().hex[:20], "detail": {}},
             "debugContext": {"debugData": {}},
-            "authenticationContext": None,
-            "securityContext": None,
             "request": {"ipChain": []},
         }
         self.events.append(Event(now, body))
@@ -184,7 +179,6 @@ def _target(object_id: str, kind: str, alternate: str, name: str) -> dict[str, A
         "type": kind,
         "alternateId": alternate,
         "displayName": name,
-        "detailEntry": None,
     }
 
 
