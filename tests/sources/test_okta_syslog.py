@@ -173,6 +173,24 @@ async def test_an_unreadable_event_re_lists_only_its_group() -> None:
     assert directory(store) == await fresh_directory(emu)
 
 
+async def test_a_failed_re_listing_on_the_log_path_is_partial_and_keeps_the_marks() -> None:
+    from idpsync.emulators import TenantGroup
+
+    emu = emulator(users=200, groups=8)
+    store, src = await synced(emu)
+    state, before = saved_state(store), directory(store)
+    t = emu.tenant
+    gid = plain_groups(emu)[0]
+    t.remove_member(gid, next(iter(t.groups[gid].members)))  # explained by the log
+    t.add_group(TenantGroup("00gnew", "New group", members={t.user_ids[0]: None}))  # re-listed
+    emu.inject(Fault(kind="status", path="/api/v1/groups/00gnew/users", times=0, status=500))
+    result = await sync(store, src, allow_deletes=True, mode="incremental")
+    assert result.status == "partial" and "00gnew" in (result.message or "")
+    assert saved_state(store) == state  # the same window is read again next time
+    assert result.summary()["memberships_removed"] == 0
+    assert directory(store)["memberships"] >= before["memberships"]  # type: ignore[operator]
+
+
 def event(kind: str, *targets: tuple[str, str], result: str = "SUCCESS") -> dict[str, Any]:
     return {
         "eventType": kind,
