@@ -98,3 +98,41 @@ async def test_sdk_with_private_key_service_app(emu: OktaEmulator, server: Runni
     emu.requests.clear()
     assert await read_everything(client) == expected(emu)
     assert emu.requests.count("/oauth2/v1/token", method="POST", status=200) == 1
+
+
+async def test_sdk_reads_the_system_log_bounded_and_paged() -> None:
+    emu = OktaEmulator.generate(users=60, groups=6, seed=5)
+    t = emu.tenant
+    gid, users = (
+        t.group_ids[1],
+        [u for u in t.user_ids if u not in t.groups[t.group_ids[1]].members],
+    )
+    for uid in users[:7]:
+        t.add_member(gid, uid)
+    emu.set_status(users[0], "SUSPENDED")
+    t.remove_member(gid, users[1])
+    with emu.serve() as server:
+        client = Client({"orgUrl": server.url, "token": emu.api_token})
+        wanted = 'eventType eq "group.user_membership.add" or eventType eq "user.lifecycle.suspend"'
+        events, after = [], None
+        while True:
+            data, response, error = await client.list_log_events(
+                since="2020-01-01T00:00:00.000Z",
+                until="2099-01-01T00:00:00.000Z",
+                filter=wanted,
+                limit=3,
+                after=after,
+            )
+            assert error is None, error
+            events += data
+            after = PaginationHelper.extract_next_cursor(response.headers)
+            if not after:
+                break
+    assert [e.event_type for e in events] == [
+        *["group.user_membership.add"] * 7,
+        "user.lifecycle.suspend",
+    ]
+    first = {t.type: t.id for t in events[0].target}
+    assert first == {"User": users[0], "UserGroup": gid}
+    assert all(e.published is not None and e.outcome.result == "SUCCESS" for e in events)
+    assert emu.requests.count("/api/v1/logs", status=200) == 3  # ceil(8 / 3) pages, no extra

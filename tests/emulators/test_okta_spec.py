@@ -21,6 +21,7 @@ ROUTES = {
     "/api/v1/groups": ({"limit", "after", "filter", "search"}, "/api/v1/groups"),
     "/api/v1/groups/{gid}": (set(), "/api/v1/groups/{groupId}"),
     "/api/v1/groups/{gid}/users": ({"limit", "after"}, "/api/v1/groups/{groupId}/users"),
+    "/api/v1/logs": ({"since", "until", "filter", "limit", "sortOrder", "after"}, "/api/v1/logs"),
 }
 
 
@@ -121,6 +122,9 @@ async def test_bodies_match_the_spec_schemas(spec: dict[str, Any]) -> None:
     headers = {"Authorization": f"SSWS {emu.api_token}"}
     t = emu.tenant
     uid, gid = t.user_ids[0], t.group_ids[0]
+    t.update_user(uid, job_title="Changed")  # System Log events to check too
+    t.remove_member(gid, next(iter(t.groups[gid].members)))
+    emu.set_status(uid, "SUSPENDED")
     calls = [
         ("/api/v1/users", "/api/v1/users", {"limit": "50"}),
         ("/api/v1/users", "/api/v1/users", {"filter": 'status eq "DEPROVISIONED"'}),
@@ -129,6 +133,7 @@ async def test_bodies_match_the_spec_schemas(spec: dict[str, Any]) -> None:
         ("/api/v1/groups", "/api/v1/groups", {}),
         (f"/api/v1/groups/{gid}", "/api/v1/groups/{groupId}", {}),
         (f"/api/v1/groups/{gid}/users", "/api/v1/groups/{groupId}/users", {"limit": "10"}),
+        ("/api/v1/logs", "/api/v1/logs", {"since": "2020-01-01T00:00:00.000Z"}),
     ]
     async with httpx.AsyncClient(transport=emu.transport(), base_url=ORG) as http:
         for url, spec_path, params in calls:

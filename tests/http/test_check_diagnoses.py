@@ -98,20 +98,22 @@ def test_a_reset_is_tried_once_per_step_and_blames_a_middlebox(tmp_path: Path) -
         "remedy: a firewall, proxy or TLS-inspecting device often does this: "
         f"{firewall(server.port)}; if a proxy is required, set http.proxy or HTTPS_PROXY"
     )
-    # The two listings ran once each (no retries); the per-object reads had no example.
-    assert [r.path for r in server.requests] == ["/api/v1/users", "/api/v1/groups"]
+    # The three listings (users, groups, System Log) ran once each (no retries); the
+    # per-object reads had no example.
+    paths = [r.path for r in server.requests]
+    assert paths == ["/api/v1/users", "/api/v1/groups", "/api/v1/logs"]
     assert result.stdout.count("skipped read") == 3
     assert "retrying" not in result.output
-    assert result.stdout.splitlines()[-1] == "okta: 2 check(s) failed"
+    assert result.stdout.splitlines()[-1] == "okta: 3 check(s) failed"
 
 
 def test_retries_on_request_stay_out_of_the_table(tmp_path: Path) -> None:
     with ThreadedServer(lambda _r: RESET) as server:
         result = check(config(tmp_path, server.url), "--retries", "1")
     assert result.exit_code == 1
-    assert len(server.requests) == 4  # two listings, two attempts each
+    assert len(server.requests) == 6  # three listings, two attempts each
     assert "retry" not in result.stdout
-    assert result.stderr.count("retried: retrying GET /api/v1/") == 2
+    assert result.stderr.count("retried: retrying GET /api/v1/") == 3
 
 
 def test_a_refused_port_fails_the_tcp_step(tmp_path: Path) -> None:

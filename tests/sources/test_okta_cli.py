@@ -83,6 +83,7 @@ def test_endpoints_check_and_sync_against_the_emulator(emulated: tuple[Path, str
         "api/v1/users/{id}/groups",
         "api/v1/groups",
         "api/v1/groups/{id}/users",
+        "api/v1/logs",
     ]
     check = runner.invoke(cli.app, ["check", "okta-emulated", "-c", str(config)])
     assert check.exit_code == 0, check.output
@@ -104,6 +105,7 @@ def test_endpoints_check_and_sync_against_the_emulator(emulated: tuple[Path, str
         ("incremental", "succeeded"),
         ("full", "succeeded"),
     ]
-    # nothing changed: the changed-users listing and the groups listing, no member pages
-    assert runs[0]["stats"]["requests"] == 2
-    assert {"users_since", "groups_since", "full_at"} <= set(state)
+    # nothing changed: the changed-users listing, one System Log page and the groups listing,
+    # no member pages
+    assert runs[0]["stats"]["requests"] == 3
+    assert {"users_since", "groups_since", "full_at", "log_since"} <= set(state)

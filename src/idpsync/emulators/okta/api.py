@@ -4,7 +4,8 @@
 lists omit ``DEPROVISIONED`` users), ``/api/v1/users/{id|login}``,
 ``/api/v1/users/{id}/groups``, ``/api/v1/groups`` (``limit`` ≤ 10000; ``filter`` on ``id``,
 ``type``, ``lastUpdated``, ``lastMembershipUpdated``; ``search``), ``/api/v1/groups/{id}``,
-``/api/v1/groups/{id}/users`` (``limit`` ≤ 1000), ``POST /oauth2/v1/token``. Lists are bare
+``/api/v1/groups/{id}/users`` (``limit`` ≤ 1000), ``/api/v1/logs`` (the System Log, see
+:mod:`idpsync.emulators.okta.logs_api`), ``POST /oauth2/v1/token``. Lists are bare
 JSON arrays paged by ``Link`` headers (``rel="self"`` then ``rel="next"``); a larger ``limit``
 is cut to the maximum, as Okta does.
 """
@@ -20,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from idpsync.emulators.okta import query, render
+from idpsync.emulators.okta import logs_api, query, render
 from idpsync.emulators.okta.auth import OAuthError
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ USER_FILTER = frozenset(
 )
 GROUP_FILTER = frozenset({"id", "type", "lastUpdated", "lastMembershipUpdated"})
 USERS_SCOPE, GROUPS_SCOPE = "okta.users.read", "okta.groups.read"
+LOGS_SCOPE = "okta.logs.read"
 Handler = Callable[[Request], Any]
 
 
@@ -66,6 +68,8 @@ def routes(emu: OktaEmulator) -> list[Route]:
             except query.QueryError as exc:
                 body = render.error_body("E0000031", str(exc))
                 return JSONResponse(body, 400)
+            except logs_api.BadLogQuery as exc:
+                return logs_api.error(exc)
 
         return endpoint
 
@@ -86,6 +90,7 @@ def routes(emu: OktaEmulator) -> list[Route]:
         Route("/api/v1/groups", guarded(GROUPS_SCOPE, lambda r: list_groups(emu, r))),
         Route("/api/v1/groups/{gid}", guarded(GROUPS_SCOPE, lambda r: get_group(emu, r))),
         Route("/api/v1/groups/{gid}/users", guarded(GROUPS_SCOPE, lambda r: group_users(emu, r))),
+        Route("/api/v1/logs", guarded(LOGS_SCOPE, lambda r: logs_api.list_logs(emu, r))),
     ]
 
 

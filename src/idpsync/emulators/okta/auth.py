@@ -24,7 +24,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-SCOPES = ("okta.users.read", "okta.groups.read")
+SCOPES = ("okta.users.read", "okta.groups.read", "okta.logs.read")
 TOKEN_LIFETIME = 3600
 
 

@@ -7,7 +7,9 @@ The generic tenant is reshaped the Okta way when the emulator is built: groups h
 (Okta has no nested groups, no devices or service principals in groups), the ``All Users``
 group becomes the ``BUILT_IN`` group ``Everyone``, every fifth other group is an ``APP_GROUP``.
 User statuses live beside the tenant (:meth:`OktaEmulator.set_status`); generated users are
-mostly ``ACTIVE`` with a sprinkling of every other status. Every response carries ``Date`` and
+mostly ``ACTIVE`` with a sprinkling of every other status. Changes made after construction are
+recorded as System Log events (:mod:`idpsync.emulators.okta.syslog`, served at
+``GET /api/v1/logs``). Every response carries ``Date`` and
 ``X-Rate-Limit-Limit/Remaining/Reset`` (see :mod:`idpsync.emulators.okta.limits`).
 """
 
@@ -30,6 +32,7 @@ from idpsync.emulators.okta import api
 from idpsync.emulators.okta.auth import Credentials, ServiceApp
 from idpsync.emulators.okta.limits import RateLimiter, bucket_of
 from idpsync.emulators.okta.render import error_for
+from idpsync.emulators.okta.syslog import SystemLog
 from idpsync.emulators.tenant import Tenant
 
 STATUSES = (
@@ -84,6 +87,8 @@ class OktaEmulator(Emulator):
         self._members_version: dict[str, int] = {}
         self._membership_versions: set[int] = set()
         self._scanned = (0, 0)
+        self.syslog = SystemLog(tenant, clock, self.status_of)
+        """The System Log (``GET /api/v1/logs``), filled from the tenant's change log."""
 
     @classmethod
     def generate(
@@ -120,8 +125,11 @@ class OktaEmulator(Emulator):
         """Change a user's status (a change: ``lastUpdated`` moves)."""
         if status not in STATUSES:
             raise ValueError(f"unknown Okta user status {status!r}")
+        self.syslog.scan()  # earlier changes keep their own event types
+        old = self.status_of(user_id)
         self.statuses[user_id] = status
         self.tenant.update_user(user_id, enabled=status not in ("SUSPENDED", "DEPROVISIONED"))
+        self.syslog.transitions[self.tenant.version] = (old, status)
 
     def status_of(self, user_id: str) -> str:
         """A user's Okta status."""
@@ -209,6 +217,7 @@ class OktaEmulator(Emulator):
         self, scope: Scope, receive: Receive, send: Send, fault: Fault | None
     ) -> tuple[int, float | None]:
         self.limiter.in_flight += 1
+        self.syslog.scan()  # changes made since the last request become events now
         try:
             return await super()._handle(scope, receive, send, fault)
         finally:

@@ -19,6 +19,7 @@ DEFAULT_LIMITS: dict[str, int] = {
     "user": 2000,  # GET /api/v1/users/{id}, /api/v1/users/{id}/groups
     "groups": 500,  # GET /api/v1/groups
     "group": 1000,  # GET /api/v1/groups/{id}, /api/v1/groups/{id}/users
+    "logs": 120,  # GET /api/v1/logs (its own bucket)
     "other": 1200,  # anything else under /api/v1
 }
 DEFAULT_CONCURRENCY = 75
@@ -31,6 +32,8 @@ def bucket_of(path: str) -> str | None:
     if not path.startswith("/api/v1/"):
         return None
     parts = path.strip("/").split("/")[2:]
+    if parts == ["logs"]:
+        return "logs"
     if parts == ["users"]:
         return "users"
     if parts[0] == "users" and len(parts) <= 3:

@@ -42,7 +42,8 @@ def http_client(
 ) -> HttpClient:
     """The HTTP client of an Okta source: org URL, credentials and pacer set at construction.
 
-    ``default_concurrency`` replaces the source's default when ``http.concurrency`` is not set;
+    ``default_concurrency`` replaces the source's default (``org_concurrency − 3``, see
+    :meth:`OktaSourceSettings.default_concurrency`) when ``http.concurrency`` is not set;
     ``clock`` and ``sleep`` drive the pacer (tests give a fake clock).
     """
     import time
@@ -52,7 +53,6 @@ def http_client(
     from idpsync.http.stats import RequestStats
     from idpsync.sources.okta.endpoints import bucket_of
     from idpsync.sources.okta.pacing import OktaPacer
-    from idpsync.sources.okta.reader import DEFAULT_CONCURRENCY
 
     stats = RequestStats()
     pacer = OktaPacer(
@@ -65,7 +65,7 @@ def http_client(
     return build_http_client(
         settings.http,
         base_url=settings.base_url.rstrip("/"),
-        default_concurrency=default_concurrency or DEFAULT_CONCURRENCY,
+        default_concurrency=default_concurrency or settings.default_concurrency(),
         transport=transport,
         stats=stats,
         auth=credentials(settings),

@@ -63,7 +63,16 @@ GROUP_USERS = Endpoint(
     paging=LinkHeader,
     records=None,
 )
-ENDPOINTS = (TOKEN, USERS, USER, USER_GROUPS, GROUPS, GROUP_USERS)
+LOGS = Endpoint(
+    "system_log",
+    "GET",
+    "/api/v1/logs",
+    "System Log events: membership changes and deletions (incremental reads)",
+    permission="okta.logs.read",
+    paging=LinkHeader,
+    records=None,
+)
+ENDPOINTS = (TOKEN, USERS, USER, USER_GROUPS, GROUPS, GROUP_USERS, LOGS)
 """Every call of the source, the token request first."""
 
 USERS_PAGE = 200
@@ -86,6 +95,7 @@ READS = {
     USER_GROUPS.name: Read(needs={"id": "user"}),
     GROUPS.name: Read({"limit": "1"}, gives="group"),
     GROUP_USERS.name: Read({"limit": "1"}, needs={"id": "group"}),
+    LOGS.name: Read({"limit": "1"}, detail=bucket_left),
 }
 """How ``idpsync check`` reads each endpoint."""
 
@@ -96,6 +106,7 @@ BUCKETS = {
     USER_GROUPS.name: "/api/v1/users/{id}",
     GROUPS.name: "/api/v1/groups",
     GROUP_USERS.name: "/api/v1/groups/{id}",
+    LOGS.name: "/api/v1/logs",
 }
 """Okta's rate-limit bucket of each endpoint (named by the path Okta's table uses)."""
 
@@ -108,9 +119,12 @@ def bucket_of(target: ConcreteEndpoint) -> str:
 def endpoint_table(settings: OktaSourceSettings) -> list[ConcreteEndpoint]:
     """The endpoint table with the org URL filled in (no credentials needed).
 
-    With an API token there is no token request, so the token endpoint is left out.
+    With an API token there is no token request, so the token endpoint is left out; the System
+    Log only appears when incremental reads use it (:meth:`OktaSourceSettings.reads_system_log`).
     """
     table: Iterable[Endpoint] = ENDPOINTS
     if settings.api_token is not None:
-        table = [e for e in ENDPOINTS if e is not TOKEN]
+        table = [e for e in table if e is not TOKEN]
+    if not settings.reads_system_log():
+        table = [e for e in table if e is not LOGS]
     return [e.resolve(settings.base_url.rstrip("/"), partial=True) for e in table]

@@ -15,6 +15,17 @@ changed users. What it cannot see: a user *deleted* outright (Okta only deletes 
 users, so the user was already inactive); the scheduled full reconcile
 (``full_reconcile_hours``) drops such leftovers. Any failed listing marks the snapshot
 incomplete and leaves the marks where they were.
+
+With ``incremental = "system_log"`` (the default) step 3 changes: the System Log's membership
+events since the mark ``log_since`` are applied to the mirror's members directly, and only the
+groups the log does not explain are re-listed (:mod:`~idpsync.sources.okta.syslog`; logged
+deletions are confirmed and dropped). Request count::
+
+    p(C, 200) + p(E, 1000) + p(G, groups_page_size) + Σ_{g re-listed} p(m_g, 1000) + D
+
+``E`` events in the window (overlap included), ``D`` logged deletions of known users, re-listed
+groups = new groups + moved groups without events + groups with unreadable events. Whenever the
+log cannot be used, the read is the one above.
 """
 
 from __future__ import annotations
@@ -27,8 +38,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from idpsync.model import Snapshot
+from idpsync.model import Membership, Snapshot
 from idpsync.sources.base import Event, Progress
+from idpsync.sources.okta import syslog
 from idpsync.sources.okta.endpoints import GROUPS, USERS, USERS_PAGE
 from idpsync.sources.okta.records import checked_groups, checked_users, to_group
 from idpsync.sources.shape import records
@@ -85,6 +97,45 @@ async def snapshot_since(
     Also the new marks, or ``None`` when the read is incomplete (the old marks stay).
     """
     snap = Snapshot()
+    changed = await _changed_users(source, snap, mirror, state, progress)
+    log, log_until = await syslog.read(source, dict(state), progress)
+    params = {"limit": str(source.settings.groups_page_size)}
+    listed = await source.read_listing(snap, "groups", GROUPS, params)
+    if listed is None:
+        snap.groups, snap.memberships = list(mirror.groups), list(mirror.memberships)
+        return snap, None
+    groups = [g for g in checked_groups(snap, listed) if source.wanted(g)]
+    known = {g.source_id for g in mirror.groups}
+    mark = str(state["groups_since"])
+    moved = {
+        str(g["id"])
+        for g in groups
+        if g["id"] not in known or str(g.get("lastMembershipUpdated", "")) > mark
+    }
+    ids = {str(g["id"]) for g in groups}
+    snap.groups = records(snap, GROUPS.label, "group", groups, to_group)
+    if log is None:
+        stale = moved
+        snap.memberships = [m for m in mirror.memberships if m.group_id in ids - stale]
+    else:
+        stale = await _apply_log(source, snap, mirror, log, moved - known, moved, ids)
+    await source.read_members(snap, sorted(stale), progress)
+    for bad in snap.skipped:  # an incremental read cannot hold a record back: read it again
+        snap.mark_incomplete(bad.reason)
+    if not snap.complete:
+        return snap, None
+    new = marks(changed, groups, state, source.started)
+    return snap, {**new, "log_since": log_until} if log_until else new
+
+
+async def _changed_users(
+    source: OktaSource,
+    snap: Snapshot,
+    mirror: Snapshot,
+    state: Mapping[str, Any],
+    progress: Progress,
+) -> list[dict[str, Any]]:
+    """Users changed since ``users_since`` merged over the mirror's into ``snap.users``."""
     since = str(state["users_since"])
     progress(Event("fetch", f"reading Okta users changed since {since}"))
     params = {"limit": str(USERS_PAGE), "filter": f'lastUpdated gt "{since}"'}
@@ -95,25 +146,37 @@ async def snapshot_since(
     if not source.settings.include_deprovisioned:
         users = {k: u for k, u in users.items() if u.attributes.get("status") != "DEPROVISIONED"}
     snap.users = list(users.values())
-    params = {"limit": str(source.settings.groups_page_size)}
-    listed = await source.read_listing(snap, "groups", GROUPS, params)
-    if listed is None:
-        snap.groups, snap.memberships = list(mirror.groups), list(mirror.memberships)
-        return snap, None
-    groups = [g for g in checked_groups(snap, listed) if source.wanted(g)]
-    known = {g.source_id for g in mirror.groups}
-    mark = str(state["groups_since"])
-    stale = [
-        str(g["id"])
-        for g in groups
-        if g["id"] not in known or str(g.get("lastMembershipUpdated", "")) > mark
-    ]
-    keep = {str(g["id"]) for g in groups} - set(stale)
-    snap.groups = records(snap, GROUPS.label, "group", groups, to_group)
-    snap.memberships = [m for m in mirror.memberships if m.group_id in keep]
-    await source.read_members(snap, stale, progress)
-    for bad in snap.skipped:  # an incremental read cannot hold a record back: read it again
-        snap.mark_incomplete(bad.reason)
-    if not snap.complete:
-        return snap, None
-    return snap, marks(changed, groups, state, source.started)
+    return changed
+
+
+async def _apply_log(
+    source: OktaSource,
+    snap: Snapshot,
+    mirror: Snapshot,
+    log: syslog.LogChanges,
+    new: set[str],
+    moved: set[str],
+    ids: set[str],
+) -> set[str]:
+    """Apply the log's edge changes to the mirror's memberships; return the groups to re-list.
+
+    Re-listed: new groups, groups with an unreadable event, moved groups the log does not
+    explain (an event not visible yet, a change made some other way) and groups where an added
+    member is not a known user.
+    """
+    users = {u.source_id for u in snap.users}
+    stale = new | log.unreadable | (moved - log.groups())
+    stale |= {gid for gid, uid, added in log.edges if added and uid not in users}
+    stale &= ids
+    edges = {(m.group_id, m.member_id) for m in mirror.memberships if m.group_id in ids - stale}
+    for gid, uid, added in log.edges:
+        if gid in stale or gid not in ids:
+            continue
+        if added:
+            edges.add((gid, uid))
+        else:
+            edges.discard((gid, uid))
+    gone = await syslog.confirm_deleted(source, log.deleted & users) if log.deleted else set()
+    snap.users = [u for u in snap.users if u.source_id not in gone]
+    snap.memberships = sorted(Membership(g, u) for g, u in edges if u not in gone)
+    return stale

@@ -33,7 +33,10 @@ bucket with its own pacing state). The wall time is the longer of the users chai
 
 Incremental reads (:meth:`OktaSource.delta`, :mod:`~idpsync.sources.okta.incremental`, run by
 ``idpsync sync --incremental`` or an automatic run between full reconciles) cost
-``p(C, 200) + p(G, groups_page_size) + Σ_{changed g} p(m_g, 1000) + T``.
+``p(C, 200) + p(G, groups_page_size) + Σ_{changed g} p(m_g, 1000) + T`` with
+``incremental = "timestamps"``; the default ``"system_log"`` reads membership changes from the
+System Log and re-lists only the groups it does not explain (see
+:mod:`~idpsync.sources.okta.syslog`).
 
 A single-user fetch costs 2 requests (+T): ``GET /api/v1/users/{id|login}`` and
 ``GET /api/v1/users/{id}/groups``.
@@ -64,7 +67,7 @@ from idpsync.sources.base import (
     no_progress,
 )
 from idpsync.sources.lanes import gather
-from idpsync.sources.okta import incremental
+from idpsync.sources.okta import incremental, syslog
 from idpsync.sources.okta.endpoints import (
     DEPROVISIONED,
     ENDPOINTS,
@@ -97,7 +100,8 @@ if TYPE_CHECKING:
     from idpsync.sources.registry import SourceContext
 
 DEFAULT_CONCURRENCY = 12
-"""Requests in flight unless ``http.concurrency`` says otherwise: the two user chains and ten
+"""Requests in flight unless ``http.concurrency`` says otherwise (at the default
+``org_concurrency = 15``; ``org_concurrency − 3`` in general): the two user chains and ten
 member workers, which keep a 1,000/min bucket at its 800/min share (``reserve`` 0.2) busy at
 about 0.7 s a request. It stays below 15, Okta's smallest org-wide concurrent limit (Integrator
 Free), leaving 3 to the org's other integrations."""
@@ -289,7 +293,7 @@ class OktaSource(Source):
             snap.incomplete_reasons += part.incomplete_reasons
             snap.skipped += part.skipped
         if snap.complete:
-            first = {"full_at": time.time()}
+            first = {"full_at": time.time(), "log_since": syslog.log_mark(self.started)}
             self.state = incremental.marks(raw_users, wanted, first, self.started)
             self.saved_state = self.state
         return snap

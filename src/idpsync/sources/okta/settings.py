@@ -60,6 +60,17 @@ class OktaSourceSettings(SourceBase):
     """``limit`` of ``GET /api/v1/groups``."""
     full_reconcile_hours: float = Field(24.0, ge=0)
     """An incremental read turns into a full one when the last full read is this old."""
+    incremental: Literal["system_log", "timestamps"] = "system_log"
+    """Where an incremental read learns which memberships changed: the System Log
+    (``/api/v1/logs``, needs ``okta.logs.read``; falls back to ``timestamps`` whenever the log
+    cannot be used) or re-listing every group whose ``lastMembershipUpdated`` moved."""
+    log_overlap_seconds: float = Field(300.0, ge=5.0, le=86400.0)
+    """How far before the saved mark the System Log is read again (its events are eventually
+    consistent; replaying an event is harmless)."""
+    org_concurrency: int = Field(15, ge=1, le=1000)
+    """Okta's concurrent-request limit of the org (15 Integrator Free, 35 or 75 larger tiers).
+    Without ``http.concurrency`` the source keeps ``org_concurrency − 3`` requests in flight,
+    leaving 3 to the org's other integrations; ``http.concurrency`` may not exceed it."""
 
     @model_validator(mode="after")
     def _one_credential(self) -> OktaSourceSettings:
@@ -68,4 +79,21 @@ class OktaSourceSettings(SourceBase):
             raise ValueError("give either api_token or client_id + private_key, not both")
         if self.api_token is None and not (self.client_id and self.private_key):
             raise ValueError("needs api_token, or client_id and private_key (OAuth service app)")
+        wanted = self.http.concurrency
+        if wanted is not None and wanted > self.org_concurrency:
+            raise ValueError(
+                f"http.concurrency = {wanted} is above org_concurrency = {self.org_concurrency}"
+                " (Okta's concurrent-request limit of the org); raise org_concurrency if the"
+                " org's tier allows more"
+            )
         return self
+
+    def default_concurrency(self) -> int:
+        """Requests in flight when ``http.concurrency`` is not set (see ``org_concurrency``)."""
+        return max(1, self.org_concurrency - 3)
+
+    def reads_system_log(self) -> bool:
+        """Whether incremental reads use the System Log (OAuth apps need ``okta.logs.read``)."""
+        if self.incremental != "system_log":
+            return False
+        return self.api_token is not None or "okta.logs.read" in self.scopes
