@@ -105,6 +105,7 @@ class BatchRunner:
             else:
                 answer = self._one(item)
             status[item["id"]] = answer["status"]
+            answer["headers"] = _titled(answer["headers"])
             answers.append(answer)
         return answers[::-1]
 
@@ -177,3 +178,8 @@ class BatchRunner:
         reply = self.emu.error_reply(status, code, message)
         headers = {k: v for k, v in reply.headers if k != "www-authenticate"}
         return {"id": item_id, "status": status, "headers": headers, "body": json.loads(reply.body)}
+
+
+def _titled(headers: dict[str, str]) -> dict[str, str]:
+    """Header names as Graph writes them in batch items (``Content-Type``, ``Retry-After``)."""
+    return {"-".join(p.capitalize() for p in k.split("-")): v for k, v in headers.items()}
