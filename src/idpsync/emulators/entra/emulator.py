@@ -8,7 +8,8 @@ resource units per 10 s for tenants under 50 / up to 500 / over 500 users. A req
 for ``GET /users``, 3 for ``/groups/{id}/members``, 5 for ``transitiveMembers`` and
 ``transitiveMemberOf``, 1 otherwise; ``$select`` −1, ``$expand`` +1, ``$top`` under 20 −1, never
 below 1. Every API response carries ``x-ms-resource-unit``; an empty bucket answers 429 with
-``Retry-After`` and ``x-ms-throttle-information``.
+``Retry-After`` and ``x-ms-throttle-information``. A ``$batch`` call costs nothing itself; each
+of its items is charged as above (:mod:`idpsync.emulators.entra.batch`).
 """
 
 from __future__ import annotations

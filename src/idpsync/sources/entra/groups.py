@@ -25,12 +25,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from idpsync.model import Membership, Snapshot
+from idpsync.sources.base import Event, Progress
 from idpsync.sources.clean import usable_id
 from idpsync.sources.entra import endpoints as ep
 from idpsync.sources.entra import records as rec
 from idpsync.sources.entra.batch import Found, read_members
 from idpsync.sources.lanes import Lanes, gather
-from idpsync.sources.shape import identified
+from idpsync.sources.shape import identified, records
 
 if TYPE_CHECKING:
     from idpsync.sources.entra.reader import EntraSource
@@ -47,6 +48,19 @@ def group_params(expand: bool) -> dict[str, str]:
     if not expand:
         return {"$top": ep.PAGE, "$select": select}
     return {"$top": EXPAND_PAGE, "$select": select, "$expand": "members($select=id)"}
+
+
+async def read_groups(source: EntraSource, snap: Snapshot, progress: Progress) -> None:
+    """The groups listing into ``snap.groups``; whole expansions into ``source.expanded``."""
+    params = group_params(source.settings.expand_members)
+    raws = await source.listing(snap, ep.GROUPS, params=params) or []
+    source.expanded = complete_expansions(raws)
+    snap.groups = records(snap, ep.GROUPS.label, "group", raws, rec.to_group, _name)
+    progress(Event("fetch", f"read {len(snap.groups)} groups"))
+
+
+def _name(raw: dict[str, Any]) -> object:
+    return raw.get("displayName")
 
 
 def complete_expansions(raws: list[Any]) -> dict[str, list[Any]]:

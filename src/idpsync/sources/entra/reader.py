@@ -11,18 +11,22 @@ Settings: :class:`~idpsync.config.EntraSourceSettings`; guide: ``docs/sources/en
              + (q(U) if fetch_managers else p(U))
                                       GET /users?$select=…[&$expand=manager($select=id)];
                                       Graph caps an expanded page at 100 objects
-             + p(G)                   GET /groups?$select=id,displayName,description
-             + Σ_g p(m_g)             GET /groups/{id}/members?$select=id
+             + (q(G) if expand_members else p(G))
+                                      GET /groups?$select=…[&$expand=members($select=id)]
+             + Σ_{g∈L} p(m_g)         GET /groups/{id}/members?$select=id, L = every group
+                                      (with expand_members: those with ≥ 20 members); with
+                                      ``batch`` Σ_r ceil(n_r / batch_size) POST /$batch calls
+                                      instead, n_r = groups of L with ≥ r pages (groups.py)
              + (U if fetch_photos else 0)
                                       GET /users/{id}/photo (metadata; its etag is photo_ref)
 
 **What runs concurrently** (always within the HTTP layer's budget). The token comes first; then
 the two delta links, together; only when both are in does any listing start. Then the users
 listing (a chain of next-page links, one request at a time) runs alongside the groups listing
-followed by the member listings (many at once), so a full read takes about as long as the
-longer of the two, not their sum. The member listings leave one request of the budget's
-concurrency to the users chain, so its next page never queues behind hundreds of member
-requests. Photos are read, concurrently, once every user is known.
+followed by the member listings (many at once, or rounds of batches: ``batch.py``), so a full
+read takes about as long as the longer of the two, not their sum. The member listings leave
+one request of the budget's concurrency to the users chain, so its next page never queues
+behind hundreds of member requests. Photos are read, concurrently, once every user is known.
 
 Photo bytes (``/photo/$value``) are never downloaded: nothing in idpsync stores them, and
 the etag tells whether a photo changed. No call is made per user for groups: the per-group
@@ -222,12 +226,8 @@ class EntraSource(Source):
             lanes.chain_done()
 
     async def _groups(self, snap: Snapshot, progress: Progress) -> None:
-        """The groups listing into ``snap.groups``."""
-        params = entra_groups.group_params(self.settings.expand_members)
-        groups = await self.listing(snap, ep.GROUPS, params=params)
-        self.expanded = entra_groups.complete_expansions(groups or [])
-        snap.groups = records(snap, ep.GROUPS.label, "group", groups or [], rec.to_group, _name)
-        progress(Event("fetch", f"read {len(snap.groups)} groups"))
+        """The groups listing into ``snap.groups`` (and :attr:`expanded`; see ``groups.py``)."""
+        await entra_groups.read_groups(self, snap, progress)
 
     async def _groups_and_members(self, snap: Snapshot, progress: Progress, lanes: Lanes) -> None:
         """Groups, then every group's members, leaving one request slot to the users chain."""
@@ -391,10 +391,6 @@ class EntraSource(Source):
 
 def _upn(raw: dict[str, Any]) -> object:
     return raw.get("userPrincipalName")
-
-
-def _name(raw: dict[str, Any]) -> object:
-    return raw.get("displayName")
 
 
 __all__ = ["EntraSource"]
