@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from idpsync.config import ConfigError, parse_config
 from idpsync.emulators import Fault
 from idpsync.emulators.entra import EntraEmulator
 from idpsync.emulators.tenant import TenantGroup
@@ -221,3 +222,23 @@ async def test_a_missing_or_repeated_answer_marks_incomplete() -> None:
         snap.incomplete_reasons
     )
     assert len(sent) == 2  # b's link once, then refused when it came back
+
+
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        ("batch_size = 21", "less than or equal to 20"),
+        ("batch_size = 0", "greater than or equal to 1"),
+        ('batch = "often"', "batch"),
+        ('expand_members = "yes please"', "expand_members"),
+    ],
+)
+def test_bad_batch_settings_are_named(line: str, words: str) -> None:
+    body = (
+        '[connectors.e.source]\ntype = "entra"\ntenant = "t"\nclient_id = "c"\n'
+        f'client_secret = "env:NOPE"\n{line}\n'
+    )
+    with pytest.raises(ConfigError) as error:
+        parse_config(body)
+    assert words in str(error.value)
+    assert line.split(" ")[0] in str(error.value)
