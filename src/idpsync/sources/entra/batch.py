@@ -43,6 +43,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from idpsync.http.body import json_body
 from idpsync.http.errors import HttpError
 from idpsync.http.origins import check_link
 from idpsync.http.policy import Action, backoff, classify_response, pause, server_wait
@@ -127,15 +128,13 @@ class BatchedMembers:
         try:
             response = await self.http.request(ep.BATCH, json={"requests": requests})
             sent = response.request.headers.get("authorization", "")
-            body = response.json()
+            body = json_body(response, ep.BATCH)  # not JSON: MalformedAnswer / NotFromIdp
         except HttpError as exc:
             if RULE.fatal(exc):
                 raise
             for listing in take:
                 self._fail(listing, f"{ep.BATCH.label}: {exc}")
             return
-        except ValueError:
-            body = None
         answers = body.get("responses") if isinstance(body, dict) else None
         by_id = {}
         for answer in answers if isinstance(answers, list) else []:
