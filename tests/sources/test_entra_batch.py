@@ -242,3 +242,17 @@ def test_bad_batch_settings_are_named(line: str, words: str) -> None:
         parse_config(body)
     assert words in str(error.value)
     assert line.split(" ")[0] in str(error.value)
+
+
+async def test_a_401_item_renews_the_token_once(tmp_path: Path) -> None:
+    emu = EntraEmulator.generate(users=300, groups=40, seed=7, medium_every=3)
+    world = world_on(tmp_path, emu)
+    emu.inject(Fault("expired_token", MEMBERS, nth=3))
+    result = await world.sync(mode="full")
+    assert result.status == "succeeded", result.message
+    assert emu.requests.count("/{tenant}/oauth2/v2.0/token", method="POST") == 2
+    emu.faults.clear()
+    emu.inject(Fault("expired_token", MEMBERS, nth=3, times=0))
+    result = await world.sync(mode="full")
+    assert result.status == "failed" and "401" in result.message
+    world.store.close()
