@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from idpsync.config import ConfigError, parse_config
-from idpsync.emulators import Fault
+from idpsync.emulators import Fault, Latency
 from idpsync.emulators.entra import EntraEmulator
 from idpsync.emulators.tenant import TenantGroup
 from idpsync.http import build_http_client, set_testing
@@ -255,4 +255,20 @@ async def test_a_401_item_renews_the_token_once(tmp_path: Path) -> None:
     emu.inject(Fault("expired_token", MEMBERS, nth=3, times=0))
     result = await world.sync(mode="full")
     assert result.status == "failed" and "401" in result.message
+    world.store.close()
+
+
+async def test_member_rounds_start_before_the_last_groups_page(tmp_path: Path) -> None:
+    emu = EntraEmulator.generate(users=300, groups=250, seed=7, latency=Latency(fixed_ms=5))
+    world = world_on(tmp_path, emu)
+    result = await world.sync(mode="full")
+    assert result.status == "succeeded", result.message
+    assert_matches_tenant(world, managers=False)
+    log = [(r.method, r.path) for r in emu.requests]
+    groups = [i for i, x in enumerate(log) if x == ("GET", "/v1.0/groups")]
+    batches = [i for i, x in enumerate(log) if x == ("POST", "/v1.0/$batch")]
+    assert len(groups) == 3  # pages of 100 with $expand
+    assert batches and batches[0] < groups[-1]
+    formula = full_snapshot_requests(emu, managers=False, photos=False)
+    assert formula <= len(emu.requests) <= formula + len(groups)
     world.store.close()

@@ -19,6 +19,12 @@ have at least ``r`` pages the calls are (deterministic, and the fewest Graph all
 Sending follow-up pages one by one instead would not shorten any chain and would cost a request
 per page.
 
+In a full read the listings arrive page by page from the groups listing
+(:func:`idpsync.sources.entra.groups.groups_and_members`: :meth:`BatchedMembers.add`, then
+:meth:`BatchedMembers.close`); each round takes whatever arrived, so a big group's chain starts
+as soon as its group is listed. A groups page that lands while a round is in flight joins the
+next one, which costs at most one partly filled call more per groups page than the formula.
+
 **Failures, item by item, as the single-request path treats them** (same
 :data:`~idpsync.sources.entra.endpoints.RULE`, same errors, built from the item's status,
 headers and body as if the item had been a response of its own):
@@ -37,6 +43,7 @@ headers and body as if the item had been a response of its own):
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -98,12 +105,40 @@ class BatchedMembers:
         """The longest wait a retried item asked for before the next round."""
         self.rejected: set[str] = set()
         """Authorization headers an item answered 401 to (renewed before the next round)."""
+        self.arrived: list[_Listing] = []
+        """Listings added since the last round started (:meth:`add`)."""
+        self.closed = False
+        self.wake = asyncio.Event()
 
     async def read(self, group_ids: list[str], select: str) -> Found:
         """Each group's member objects (``None``: its listing failed, ``snap`` says why)."""
+        self.add(group_ids, select)
+        self.close()
+        return await self.run()
+
+    def add(self, group_ids: list[str], select: str) -> None:
+        """More listings to read (they join the next round)."""
         query = urlencode({"$top": ep.PAGE, "$select": select}, safe="$,")
-        todo = [_Listing(x, f"/groups/{x}/members?{query}") for x in dict.fromkeys(group_ids)]
-        while todo:
+        for group_id in dict.fromkeys(group_ids):
+            self.arrived.append(_Listing(group_id, f"/groups/{group_id}/members?{query}"))
+        self.wake.set()
+
+    def close(self) -> None:
+        """No more listings will be added: :meth:`run` ends when the last one is read."""
+        self.closed = True
+        self.wake.set()
+
+    async def run(self) -> Found:
+        """Rounds until every listing added (until :meth:`close`) is read or failed."""
+        todo: list[_Listing] = []
+        while True:
+            todo, self.arrived = todo + self.arrived, []
+            if not todo:
+                if self.closed:
+                    return self.found
+                self.wake.clear()
+                await self.wake.wait()
+                continue
             chunks = [todo[i : i + self.size] for i in range(0, len(todo), self.size)]
             await gather(*(self._held(chunk) for chunk in chunks))
             if self.rejected and self.http.auth is not None:
@@ -111,7 +146,6 @@ class BatchedMembers:
                     await self.http.auth.invalidate(header)
             await pause(self.wait)
             todo, self.next, self.wait, self.rejected = self.next, [], 0.0, set()
-        return self.found
 
     async def _held(self, take: list[_Listing]) -> None:
         if self.lanes is None:

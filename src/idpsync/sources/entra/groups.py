@@ -24,14 +24,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from idpsync.http.errors import HttpError
 from idpsync.model import Membership, Snapshot
 from idpsync.sources.base import Event, Progress
 from idpsync.sources.clean import usable_id
 from idpsync.sources.entra import endpoints as ep
 from idpsync.sources.entra import records as rec
-from idpsync.sources.entra.batch import Found, read_members
-from idpsync.sources.lanes import Lanes, gather
-from idpsync.sources.shape import identified, records
+from idpsync.sources.entra.batch import BatchedMembers, Found, read_members
+from idpsync.sources.entra.endpoints import RULE
+from idpsync.sources.lanes import Lanes, both, gather
+from idpsync.sources.shape import ShapeError, identified, records
 
 if TYPE_CHECKING:
     from idpsync.sources.entra.reader import EntraSource
@@ -57,6 +59,46 @@ async def read_groups(source: EntraSource, snap: Snapshot, progress: Progress) -
     source.expanded = complete_expansions(raws)
     snap.groups = records(snap, ep.GROUPS.label, "group", raws, rec.to_group, _name)
     progress(Event("fetch", f"read {len(snap.groups)} groups"))
+
+
+async def groups_and_members(
+    source: EntraSource, snap: Snapshot, progress: Progress, lanes: Lanes | None
+) -> None:
+    """Groups and every group's member edges, batched, member reads starting page by page.
+
+    Each page of the groups listing hands its groups that need a member listing to the batch
+    reader at once, so a big group's chain of member pages starts as soon as its group is
+    listed instead of after the last groups page (the groups listing is a chain of its own).
+    """
+    settings = source.settings
+    reader = BatchedMembers(source.http, snap, size=settings.batch_size, lanes=lanes)
+    params = group_params(settings.expand_members)
+    snap.groups = []
+
+    async def listing() -> None:
+        try:
+            async for page in source.http.pages(ep.GROUPS, params=params):
+                groups = records(snap, ep.GROUPS.label, "group", page.records, rec.to_group, _name)
+                snap.groups.extend(groups)
+                whole = complete_expansions(page.records)
+                for group in groups:
+                    if group.source_id in whole:
+                        add_edges(snap, group.source_id, whole[group.source_id])
+                reader.add([g.source_id for g in groups if g.source_id not in whole], "id")
+        except HttpError as exc:
+            if RULE.fatal(exc):
+                raise
+            snap.mark_incomplete(f"{ep.GROUPS.label}: {exc}")
+        except ShapeError as exc:
+            snap.mark_incomplete(str(exc))
+        finally:
+            reader.close()
+        progress(Event("fetch", f"read {len(snap.groups)} groups"))
+
+    found = (await both(listing(), reader.run()))[1]
+    for group_id, items in found.items():
+        if items is not None:
+            add_edges(snap, group_id, items)
 
 
 def _name(raw: dict[str, Any]) -> object:

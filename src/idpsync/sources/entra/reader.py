@@ -231,6 +231,8 @@ class EntraSource(Source):
 
     async def _groups_and_members(self, snap: Snapshot, progress: Progress, lanes: Lanes) -> None:
         """Groups, then every group's members, leaving one request slot to the users chain."""
+        if self.settings.batch:  # member reads start page by page (groups.py)
+            return await entra_groups.groups_and_members(self, snap, progress, lanes)
         await self._groups(snap, progress)
         await self._all_members(snap, [x.source_id for x in snap.groups], progress, lanes)
 
