@@ -46,7 +46,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import httpx
 
@@ -107,6 +107,7 @@ class BatchedMembers:
         """Authorization headers an item answered 401 to (renewed before the next round)."""
         self.arrived: list[_Listing] = []
         """Listings added since the last round started (:meth:`add`)."""
+        self.added: set[str] = set()
         self.closed = False
         self.wake = asyncio.Event()
 
@@ -120,7 +121,10 @@ class BatchedMembers:
         """More listings to read (they join the next round)."""
         query = urlencode({"$top": ep.PAGE, "$select": select}, safe="$,")
         for group_id in dict.fromkeys(group_ids):
-            self.arrived.append(_Listing(group_id, f"/groups/{group_id}/members?{query}"))
+            if group_id not in self.added:  # a group listed twice is read once
+                self.added.add(group_id)
+                path = f"/groups/{quote(group_id, safe='')}/members?{query}"
+                self.arrived.append(_Listing(group_id, path))
         self.wake.set()
 
     def close(self) -> None:
