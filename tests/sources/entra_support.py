@@ -109,7 +109,14 @@ def pages(n: int, size: int = 999) -> int:
 
 
 def full_snapshot_requests(
-    emu: EntraEmulator, *, managers: bool, photos: bool, counted: bool = True
+    emu: EntraEmulator,
+    *,
+    managers: bool,
+    photos: bool,
+    counted: bool = True,
+    batch: bool = True,
+    expand: bool = True,
+    size: int = 20,
 ) -> int:
     """The formula of the Entra reader's docstring, from the emulator's ground truth.
 
@@ -118,6 +125,16 @@ def full_snapshot_requests(
     """
     truth = emu.tenant.ground_truth()
     users, groups = len(truth.users), len(truth.groups)
-    members = sum(pages(len(group.members)) for group in truth.groups.values())
+    chains = [
+        pages(len(group.members))
+        for group in truth.groups.values()
+        if not expand or len(group.members) >= 20
+    ]
+    if batch:  # rounds: the r-th pages of every listing that has them, `size` to a call
+        rounds = range(1, max(chains, default=0) + 1)
+        members = sum(math.ceil(sum(1 for c in chains if c >= r) / size) for r in rounds)
+    else:
+        members = sum(chains)
     listing = pages(users, 100) if managers else pages(users)
-    return 1 + 2 + counted + listing + pages(groups) + members + (users if photos else 0)
+    group_pages = pages(groups, 100) if expand else pages(groups)
+    return 1 + 2 + counted + listing + group_pages + members + (users if photos else 0)

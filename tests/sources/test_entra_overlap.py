@@ -36,7 +36,8 @@ def _no_waits() -> None:
 
 def make(tmp_path: Path) -> EntraWorld:
     emu = EntraEmulator.generate(users=USERS, groups=GROUPS, seed=11, latency=Latency(fixed_ms=5))
-    return EntraWorld(emu, Store.open(f"sqlite:///{tmp_path / 'd.db'}"))
+    plain = {"batch": False, "expand_members": False}  # one request per member listing
+    return EntraWorld(emu, Store.open(f"sqlite:///{tmp_path / 'd.db'}"), options=plain)
 
 
 def _is(path: str, pattern: str) -> bool:

@@ -8,7 +8,8 @@ resource units per 10 s for tenants under 50 / up to 500 / over 500 users. A req
 for ``GET /users``, 3 for ``/groups/{id}/members``, 5 for ``transitiveMembers`` and
 ``transitiveMemberOf``, 1 otherwise; ``$select`` −1, ``$expand`` +1, ``$top`` under 20 −1, never
 below 1. Every API response carries ``x-ms-resource-unit``; an empty bucket answers 429 with
-``Retry-After`` and ``x-ms-throttle-information``.
+``Retry-After`` and ``x-ms-throttle-information``. A ``$batch`` call costs nothing itself; each
+of its items is charged as above (:mod:`idpsync.emulators.entra.batch`).
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ from starlette.routing import Route
 from idpsync.emulators.control import control_routes
 from idpsync.emulators.entra import api
 from idpsync.emulators.entra.auth import Directory, TokenError
+from idpsync.emulators.entra.batch import BatchRunner
+from idpsync.emulators.entra.batch import parse as parse_batch
 from idpsync.emulators.entra.delta import DeltaEngine
 from idpsync.emulators.entra.odata import GraphError
-from idpsync.emulators.framework import ASGIApp, Charge, Emulator, Reply
+from idpsync.emulators.framework import ASGIApp, Charge, Emulator, Reply, RequestLog
 from idpsync.emulators.generate import TenantSpec, generate_tenant
 from idpsync.emulators.injection import Latency, TokenBucket
 from idpsync.emulators.tenant import Tenant
@@ -91,6 +94,8 @@ class EntraEmulator(Emulator):
         self.bucket_capacity = bucket_capacity
         self.buckets: dict[tuple[str, str], TokenBucket] = {}
         self._cache: dict[tuple[Any, ...], Any] = {}
+        self.batched = RequestLog()
+        """Sub-requests of ``$batch`` calls (:attr:`requests` holds the round trips)."""
         seed = hashlib.sha256(tenant.tenant_id.encode()).hexdigest()
         self.client_id = str(uuid.UUID(seed[:32], version=4))
         self.client_secret = f"emu~{seed[32:64]}"
@@ -166,8 +171,8 @@ class EntraEmulator(Emulator):
     def charge(self, method: str, path: str, query: str, headers: dict[str, str]) -> Charge | None:
         """Charge Graph API calls to the app + tenant bucket."""
         parts = path.strip("/").split("/")
-        if parts[0] not in VERSIONS:
-            return None
+        if parts[0] not in VERSIONS or parts[1:] == ["$batch"]:
+            return None  # a batch costs what its items cost, each charged on its own
         entry = self.directory.tokens.get(headers.get("authorization", "")[7:].strip())
         if entry is None:
             return None
@@ -229,6 +234,7 @@ class EntraEmulator(Emulator):
                 Route("/{tenant}/oauth2/v2.0/token", self._token, methods=["POST"]),
                 Route("/{tenant}/v2.0/.well-known/openid-configuration", self._openid),
                 *control_routes(self),
+                Route("/{version}/$batch", self._batch, methods=["POST"]),
                 Route("/{version}/{rest:path}", self._graph, methods=["GET"]),
             ]
         )
@@ -290,6 +296,25 @@ class EntraEmulator(Emulator):
         if isinstance(result, api.Binary):
             return Response(result.body, 200, media_type=result.content_type)
         body = json.dumps(result, ensure_ascii=False).encode()
+        return Response(body, 200, {"content-type": JSON_TYPE})
+
+    async def _batch(self, request: Request) -> Response:
+        """``POST /{version}/$batch`` (see :mod:`idpsync.emulators.entra.batch`)."""
+        version = request.path_params["version"]
+        base = f"{request.url.scheme}://{request.headers.get('host', 'localhost')}/{version}"
+        runner = BatchRunner(self, base, version, dict(request.headers))
+        try:
+            if version not in VERSIONS:
+                raise GraphError(400, "BadRequest", f"Invalid version: {version}")
+            if self.require_auth:
+                self.directory.client_for(request.headers.get("authorization"))
+            answers = runner.run(parse_batch(await request.body()))
+        except GraphError as exc:
+            reply = self.error_reply(exc.status, exc.code, exc.message)
+            return Response(reply.body, reply.status, dict(reply.headers))
+        body = json.dumps({"responses": answers}, ensure_ascii=False).encode()
+        if runner.truncate:
+            body = body[: len(body) // 2]
         return Response(body, 200, {"content-type": JSON_TYPE})
 
     def _dispatch(self, call: api.Call) -> dict[str, Any] | api.Binary:

@@ -83,6 +83,8 @@ def endpoint_table(settings: EntraSourceSettings, transitive: bool) -> list[Conc
         ep.USER,
         ep.MEMBER_OF,
     ]
+    if settings.batch:
+        table.append(ep.BATCH)
     if transitive:
         table.append(ep.GROUP_MEMBER_OF)
     if settings.fetch_managers:

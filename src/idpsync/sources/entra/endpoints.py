@@ -65,6 +65,10 @@ GROUPS = _listing("list_groups", "/groups", "list groups", "GroupMember.Read.All
 MEMBERS = _listing(
     "members", "/groups/{id}/members", "list a group's direct members", "GroupMember.Read.All"
 )
+BATCH = Endpoint(
+    "batch", "POST", "/$batch", "up to 20 reads in one call (member listings; JSON batching)",
+    permission="GroupMember.Read.All",
+)  # fmt: skip
 USERS_DELTA = Endpoint(
     "users_delta", "GET", "/users/delta", "changed users since the last run",
     permission="User.Read.All", paging=DeltaPages, records="value",

@@ -12,16 +12,21 @@ Settings: :class:`~idpsync.config.EntraSourceSettings`; guide: ``docs/sources/en
                                       GET /users?$select=…[&$expand=manager($select=id)] (an
                                       expanded page holds ≤ 100) and the user count; large
                                       tenants: :mod:`~idpsync.sources.entra.partitions`
-             + p(G)                   GET /groups?$select=id,displayName,description
-             + Σ_g p(m_g)             GET /groups/{id}/members?$select=id
+             + (q(G) if expand_members else p(G))
+                                      GET /groups?$select=…[&$expand=members($select=id)]
+             + Σ_{g∈L} p(m_g)         GET /groups/{id}/members?$select=id, L = every group
+                                      (with expand_members: those with ≥ 20 members); with
+                                      ``batch`` Σ_r ceil(n_r / batch_size) POST /$batch calls
+                                      instead, n_r = groups of L with ≥ r pages (groups.py)
              + (U if fetch_photos else 0)
                                       GET /users/{id}/photo (metadata; its etag is photo_ref)
 
 **What runs concurrently** (within the HTTP budget). The token, then both delta links
 together, then the listings: users (one chain of next-page links, or its partitions) alongside
-the groups listing and then the member listings, which leave one request slot to the users
-chain. Photos come once every user is known; their bytes (``/photo/$value``) are never read
-(the etag tells a change). Group edges come from the member listings, never per user.
+the groups listing and the member listings (many at once, or rounds of batches: ``batch.py``),
+which leave one request slot to the users chain. Photos come once every user is known; their
+bytes (``/photo/$value``) are never read (the etag tells a change). Group edges come from the
+member listings, never per user.
 
 With ``required_groups`` in the policy (:func:`~idpsync.config_policy.fetch_scope`) the users
 come from the member listings of the required groups (``$select`` of the user fields; with
@@ -58,18 +63,19 @@ from idpsync.diagnostics import token_probe
 from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient
 from idpsync.http.errors import HttpError, NotFound
 from idpsync.http.origins import same_origin
-from idpsync.model import MemberKind, Membership, Snapshot, SourceUser
+from idpsync.model import MemberKind, Snapshot, SourceUser
 from idpsync.sources.base import DeltaResult, Event, Probe, Progress, Source, no_progress
 from idpsync.sources.clean import usable_id
 from idpsync.sources.entra import delta as entra_delta
 from idpsync.sources.entra import endpoints as ep
+from idpsync.sources.entra import groups as entra_groups
 from idpsync.sources.entra import partitions
 from idpsync.sources.entra import records as rec
 from idpsync.sources.entra.clouds import endpoint_table
 from idpsync.sources.entra.endpoints import RULE
 from idpsync.sources.entra.settings import EntraSourceSettings
 from idpsync.sources.lanes import Lanes, gather
-from idpsync.sources.shape import ShapeError, identified, records
+from idpsync.sources.shape import ShapeError, records
 
 if TYPE_CHECKING:
     from idpsync.sources.registry import SourceContext
@@ -113,6 +119,8 @@ class EntraSource(Source):
         if not isinstance(http.auth, CachedTokenProvider):
             raise TypeError("the Entra source needs a client with its token flow as auth")
         self.auth: CachedTokenProvider = http.auth
+        self.expanded: dict[str, list[Any]] = {}
+        """Members of the groups whose ``$expand=members`` answer was whole (``groups.py``)."""
 
     # -- diagnostics ---------------------------------------------------------------------------
 
@@ -219,18 +227,17 @@ class EntraSource(Source):
             lanes.chain_done()
 
     async def _groups(self, snap: Snapshot, progress: Progress) -> None:
-        """The groups listing into ``snap.groups``."""
-        params = {"$top": ep.PAGE, "$select": ",".join(rec.GROUP_FIELDS)}
-        groups = await self.listing(snap, ep.GROUPS, params=params)
-        snap.groups = records(snap, ep.GROUPS.label, "group", groups or [], rec.to_group, _name)
-        progress(Event("fetch", f"read {len(snap.groups)} groups"))
+        """The groups listing into ``snap.groups`` (and :attr:`expanded`; see ``groups.py``)."""
+        await entra_groups.read_groups(self, snap, progress)
 
     async def _groups_and_members(self, snap: Snapshot, progress: Progress, lanes: Lanes) -> None:
         """Groups, then every group's members, leaving one request slot to the users chain."""
+        if self.settings.batch:  # member reads start page by page (groups.py)
+            return await entra_groups.groups_and_members(self, snap, progress, lanes)
         await self._groups(snap, progress)
         await self._all_members(snap, [x.source_id for x in snap.groups], progress, lanes)
 
-    async def _members(
+    async def members(
         self,
         snap: Snapshot,
         group_id: str,
@@ -238,7 +245,7 @@ class EntraSource(Source):
         out: dict[str, list[dict[str, Any]] | None] | None = None,
         lanes: Lanes | None = None,
     ) -> None:
-        """One group's members as edges (and, in ``out``, the raw member objects).
+        """One group's members as edges (and, in ``out``, the raw member objects), unbatched.
 
         ``lanes`` bounds how many member listings run at once (each holds one for all its pages).
         """
@@ -248,13 +255,9 @@ class EntraSource(Source):
         else:
             async with lanes.other():
                 items = await self.listing(snap, ep.MEMBERS, {"id": group_id}, params)
-        items = identified(snap, f"{ep.MEMBERS.label} ({group_id})", items or [])
+        good = entra_groups.add_edges(snap, group_id, items)
         if out is not None:
-            out[group_id] = items
-        for item in items:
-            kind = rec.member_kind(item)
-            if kind is not None:
-                snap.memberships.append(Membership(group_id, str(item["id"]), kind))
+            out[group_id] = good
 
     async def _all_members(
         self,
@@ -264,7 +267,7 @@ class EntraSource(Source):
         lanes: Lanes | None = None,
     ) -> None:
         progress(Event("fetch", "reading group members", 0, len(group_ids)))
-        await run_all(self._members(snap, x, "id", lanes=lanes) for x in group_ids)
+        await entra_groups.members_of(self, snap, group_ids, "id", lanes)
 
     async def _scoped(self, snap: Snapshot, progress: Progress) -> list[dict[str, Any]]:
         """Users of the required groups (and nested ones); then every other group's edges."""
@@ -277,8 +280,7 @@ class EntraSource(Source):
         while todo:
             batch = [x for x in dict.fromkeys(todo) if x not in done]
             done.update(batch)
-            found: dict[str, list[dict[str, Any]] | None] = {}
-            await run_all(self._members(snap, x, select, found) for x in batch)
+            found = await entra_groups.members_of(self, snap, batch, select)
             todo = []
             for items in found.values():
                 for item in items or []:
@@ -392,10 +394,6 @@ class EntraSource(Source):
 
 def _upn(raw: dict[str, Any]) -> object:
     return raw.get("userPrincipalName")
-
-
-def _name(raw: dict[str, Any]) -> object:
-    return raw.get("displayName")
 
 
 __all__ = ["EntraSource"]

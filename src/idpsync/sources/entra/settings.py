@@ -50,6 +50,13 @@ class EntraSourceSettings(SourceBase):
     """Read each user's photo version (one request per user; bytes only when it changed)."""
     transitive: bool | None = None
     """Read nested groups below required groups / above a user; default: the policy's flag."""
+    batch: bool = True
+    """Read group member listings through ``POST /$batch``, up to ``batch_size`` a call."""
+    batch_size: int = Field(20, ge=1, le=20)
+    """Requests in one batch call (Graph allows at most 20)."""
+    expand_members: bool = True
+    """List groups with ``$expand=members($select=id)`` (100 groups a page): a group with
+    fewer than 20 members needs no member listing of its own."""
     full_sync_every_hours: float = Field(24.0, ge=0)
     """An automatic (``idpsync sync``) run is a full read when the last one is older than this."""
 

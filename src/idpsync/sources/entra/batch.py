@@ -1,0 +1,291 @@
+"""Many groups' member listings through Graph's JSON batching (``POST /$batch``).
+
+Graph answers up to 20 requests in one call (https://learn.microsoft.com/graph/json-batching),
+each with its own ``id``, ``status``, ``headers`` and ``body``, in no promised order. Batching
+saves round trips, not quota: each item is throttled as a request of its own (resource units),
+so one item can be ``429`` while the batch is ``200``.
+
+**How the listings are packed: in rounds.** Round 1 sends every listing's first page
+(``/groups/{id}/members?$top=999&$select=…``), ``batch_size`` to a call, the calls
+concurrently (each holds one lane of :class:`~idpsync.sources.lanes.Lanes`, so the users
+chain keeps its slot). Every page that names an ``@odata.nextLink`` puts its listing into the
+next round with that link, packed beside the other big groups' next pages. A listing's own pages
+are a chain whatever one does (each link comes from the page before), so rounds do not lengthen
+the read: it takes as many rounds as the largest group has pages, and with ``n_r`` listings that
+have at least ``r`` pages the calls are (deterministic, and the fewest Graph allows)::
+
+    batch calls = Σ_r ceil(n_r / batch_size)     (≈ ceil(Σ_g p(m_g) / 20) when few are big)
+
+Sending follow-up pages one by one instead would not shorten any chain and would cost a request
+per page.
+
+In a full read the listings arrive page by page from the groups listing
+(:func:`idpsync.sources.entra.groups.groups_and_members`: :meth:`BatchedMembers.add`, then
+:meth:`BatchedMembers.close`); each round takes whatever arrived, so a big group's chain starts
+as soon as its group is listed. A groups page that lands while a round is in flight joins the
+next one, which costs at most one partly filled call more per groups page than the formula.
+
+**Failures, item by item, as the single-request path treats them** (same
+:data:`~idpsync.sources.entra.endpoints.RULE`, same errors, built from the item's status,
+headers and body as if the item had been a response of its own):
+
+* ``429`` and ``5xx``: the item goes into the next round, which starts after the longest
+  ``Retry-After`` asked (else the HTTP layer's backoff), within ``http.max_attempts`` and
+  ``http.max_retry_seconds``.
+* ``401``: the token is renewed and the item sent once more.
+* ``403`` (the missing permission named), and any failure the rule calls fatal: the read fails.
+* ``404`` and any other failure: that group's listing is incomplete (the snapshot names it),
+  so nobody is removed.
+* A next link on another origin or outside the API's base is not followed (the listing is
+  incomplete); a repeated one too. A whole batch that fails after the HTTP layer's retries
+  marks each of its groups incomplete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode
+
+import httpx
+
+from idpsync.http.body import json_body
+from idpsync.http.errors import HttpError
+from idpsync.http.origins import check_link
+from idpsync.http.policy import Action, backoff, classify_response, pause, server_wait
+from idpsync.http.translate_status import status_error
+from idpsync.model import Snapshot
+from idpsync.sources.entra import endpoints as ep
+from idpsync.sources.entra.endpoints import RULE
+from idpsync.sources.lanes import Lanes, gather
+
+if TYPE_CHECKING:
+    from idpsync.http import ConcreteEndpoint, HttpClient
+
+MAX_BATCH = 20
+"""Graph's limit of requests in one batch."""
+Found = dict[str, list[dict[str, Any]] | None]
+
+
+@dataclass
+class _Listing:
+    """One group's member listing: where it is, what it has read, how its retries went."""
+
+    group_id: str
+    url: str
+    """The next page, relative to the API's base (``/groups/…/members?…``)."""
+    items: list[dict[str, Any]] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
+    attempt: int = 0
+    waited: float = 0.0
+    refreshed: bool = False
+
+
+class BatchedMembers:
+    """Reads member listings in rounds of batches; see the module docstring."""
+
+    def __init__(
+        self,
+        http: HttpClient,
+        snap: Snapshot,
+        *,
+        size: int = MAX_BATCH,
+        lanes: Lanes | None = None,
+    ) -> None:
+        self.http = http
+        self.snap = snap
+        self.size = max(1, min(MAX_BATCH, size))
+        self.lanes = lanes
+        self.base = http.base_url.rstrip("/")
+        self.found: Found = {}
+        self.next: list[_Listing] = []
+        """Listings that go on in the next round (a next page, or a retry)."""
+        self.wait = 0.0
+        """The longest wait a retried item asked for before the next round."""
+        self.rejected: set[str] = set()
+        """Authorization headers an item answered 401 to (renewed before the next round)."""
+        self.arrived: list[_Listing] = []
+        """Listings added since the last round started (:meth:`add`)."""
+        self.added: set[str] = set()
+        self.closed = False
+        self.wake = asyncio.Event()
+
+    async def read(self, group_ids: list[str], select: str) -> Found:
+        """Each group's member objects (``None``: its listing failed, ``snap`` says why)."""
+        self.add(group_ids, select)
+        self.close()
+        return await self.run()
+
+    def add(self, group_ids: list[str], select: str) -> None:
+        """More listings to read (they join the next round)."""
+        query = urlencode({"$top": ep.PAGE, "$select": select}, safe="$,")
+        for group_id in dict.fromkeys(group_ids):
+            if group_id not in self.added:  # a group listed twice is read once
+                self.added.add(group_id)
+                path = f"/groups/{quote(group_id, safe='')}/members?{query}"
+                self.arrived.append(_Listing(group_id, path))
+        self.wake.set()
+
+    def close(self) -> None:
+        """No more listings will be added: :meth:`run` ends when the last one is read."""
+        self.closed = True
+        self.wake.set()
+
+    async def run(self) -> Found:
+        """Rounds until every listing added (until :meth:`close`) is read or failed."""
+        todo: list[_Listing] = []
+        while True:
+            todo, self.arrived = todo + self.arrived, []
+            if not todo:
+                if self.closed:
+                    return self.found
+                self.wake.clear()
+                await self.wake.wait()
+                continue
+            chunks = [todo[i : i + self.size] for i in range(0, len(todo), self.size)]
+            await gather(*(self._held(chunk) for chunk in chunks))
+            if self.rejected and self.http.auth is not None:
+                for header in self.rejected:
+                    await self.http.auth.invalidate(header)
+            await pause(self.wait)
+            todo, self.next, self.wait, self.rejected = self.next, [], 0.0, set()
+
+    async def _held(self, take: list[_Listing]) -> None:
+        if self.lanes is None:
+            await self._send(take)
+        else:
+            async with self.lanes.other():
+                await self._send(take)
+
+    async def _send(self, take: list[_Listing]) -> None:
+        """One batch call for ``take``; each item's answer is taken as its own response."""
+        requests = [{"id": str(n), "method": "GET", "url": x.url} for n, x in enumerate(take)]
+        extra = self.http.stats.extra
+        extra["batched_requests"] = int(extra.get("batched_requests", 0)) + len(take)
+        try:
+            response = await self.http.request(ep.BATCH, json={"requests": requests})
+            sent = response.request.headers.get("authorization", "")
+            body = json_body(response, ep.BATCH)  # not JSON: MalformedAnswer / NotFromIdp
+        except HttpError as exc:
+            if RULE.fatal(exc):
+                raise
+            for listing in take:
+                self._fail(listing, f"{ep.BATCH.label}: {exc}")
+            return
+        answers = body.get("responses") if isinstance(body, dict) else None
+        by_id = {}
+        for answer in answers if isinstance(answers, list) else []:
+            if isinstance(answer, dict) and isinstance(answer.get("id"), str):
+                by_id[answer["id"]] = answer
+        for n, listing in enumerate(take):
+            answer = by_id.get(str(n))
+            if answer is None:
+                self._fail(listing, f"{ep.BATCH.label}: the batch answer has no response for it")
+            else:
+                self._take(listing, answer, sent)
+
+    def _take(self, listing: _Listing, answer: dict[str, Any], sent: str) -> None:
+        status = answer.get("status")
+        body = answer.get("body")
+        if status == 200:
+            self._page(listing, body)
+            return
+        if not isinstance(status, int) or status < 400:
+            self._fail(listing, f"an item of the batch answered status {status!r}")
+            return
+        response = self._response(listing, status, answer.get("headers"), body)
+        rule = classify_response(response)
+        if rule.action is Action.REFRESH and not listing.refreshed and self.http.auth:
+            listing.refreshed = True
+            self.rejected.add(sent)
+            self.next.append(listing)
+            return
+        if rule.action in (Action.RETRY, Action.RATE_LIMITED):
+            listing.attempt += 1
+            if rule.action is Action.RATE_LIMITED:
+                self.http.stats.throttled += 1
+            asked = server_wait(response)
+            wait = asked if asked is not None else backoff(listing.attempt)
+            limits = self.http.settings
+            if (
+                listing.attempt < limits.max_attempts
+                and listing.waited + wait <= limits.max_retry_seconds
+            ):
+                listing.waited += wait
+                self.http.stats.retries += 1
+                self.wait = max(self.wait, wait)
+                self.next.append(listing)
+                return
+        error = status_error(response, self._target(listing), listing.attempt + 1, listing.waited)
+        if RULE.fatal(error):
+            raise error
+        self._fail(listing, str(error))
+
+    def _page(self, listing: _Listing, body: object) -> None:
+        values = body.get("value") if isinstance(body, dict) else None
+        if not isinstance(values, list):
+            self._fail(listing, "a page of the batch answer has no 'value' list")
+            return
+        assert isinstance(body, dict)
+        listing.items.extend(values)
+        link = body.get("@odata.nextLink")
+        if link is None:
+            self.found[listing.group_id] = listing.items
+            return
+        relative = self._relative(listing, link)
+        if relative is not None:
+            listing.url, listing.attempt, listing.waited = relative, 0, 0.0
+            self.next.append(listing)
+
+    def _relative(self, listing: _Listing, link: object) -> str | None:
+        """The next link relative to the base (a batch item's URL), or ``None`` (failed)."""
+        if not isinstance(link, str) or not link:
+            self._fail(listing, "'@odata.nextLink' is not a link")
+            return None
+        try:
+            url = check_link(self._target(listing), link)
+        except HttpError as exc:
+            self._fail(listing, str(exc))
+            return None
+        if url in listing.seen:
+            self._fail(listing, "the next-page link repeats one already read")
+            return None
+        listing.seen.add(url)
+        if not url.startswith(f"{self.base}/"):
+            self._fail(listing, "the next-page link leaves the API's base path")
+            return None
+        return url[len(self.base) :]
+
+    def _target(self, listing: _Listing) -> ConcreteEndpoint:
+        return self.http.target(ep.MEMBERS, {"id": listing.group_id})
+
+    def _response(
+        self, listing: _Listing, status: int, headers: object, body: object
+    ) -> httpx.Response:
+        """The item as an HTTP response of its own (for the HTTP layer's classification)."""
+        pairs = {str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {}
+        content = body if isinstance(body, dict | list) else None
+        request = httpx.Request("GET", f"{self.base}{listing.url}")
+        if content is None:
+            text = body if isinstance(body, str) else ""
+            return httpx.Response(status, headers=pairs, text=text, request=request)
+        pairs.pop("content-length", None)
+        return httpx.Response(status, headers=pairs, json=content, request=request)
+
+    def _fail(self, listing: _Listing, why: str) -> None:
+        self.found[listing.group_id] = None
+        self.snap.mark_incomplete(f"{ep.MEMBERS.label} ({listing.group_id}): {why}")
+
+
+async def read_members(
+    http: HttpClient,
+    snap: Snapshot,
+    group_ids: list[str],
+    select: str,
+    *,
+    size: int = MAX_BATCH,
+    lanes: Lanes | None = None,
+) -> Found:
+    """Each group's member objects read in batches (``None``: failed; ``snap`` says why)."""
+    return await BatchedMembers(http, snap, size=size, lanes=lanes).read(group_ids, select)
