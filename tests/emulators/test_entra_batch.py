@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-
 import importlib.util
 import sys
 import types
