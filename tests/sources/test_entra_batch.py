@@ -272,3 +272,26 @@ async def test_member_rounds_start_before_the_last_groups_page(tmp_path: Path) -
     formula = full_snapshot_requests(emu, managers=False, photos=False)
     assert formula <= len(emu.requests) <= formula + len(groups)
     world.store.close()
+
+
+async def test_the_budget_counts_every_item_of_a_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each batch call takes its own token plus one per further item, as Graph charges items."""
+    from idpsync.http.budget import RequestBudget
+
+    extra: list[int] = []
+    original = RequestBudget.take
+
+    async def counting(self: RequestBudget, units: int) -> None:
+        extra.append(units)
+        await original(self, units)
+
+    monkeypatch.setattr(RequestBudget, "take", counting)
+    emu = EntraEmulator.generate(users=300, groups=40, seed=7, medium_every=3)
+    world = world_on(tmp_path, emu)
+    assert (await world.sync(mode="full")).status == "succeeded"
+    calls = emu.requests.count("/v1.0/$batch", method="POST")
+    assert calls > 0 and len(extra) == calls
+    assert calls + sum(extra) == len(emu.batched)
+    world.store.close()

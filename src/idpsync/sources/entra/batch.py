@@ -164,6 +164,8 @@ class BatchedMembers:
         extra = self.http.stats.extra
         extra["batched_requests"] = int(extra.get("batched_requests", 0)) + len(take)
         try:
+            # Graph charges every item's resource units: pace items, not round trips.
+            await self.http.budget.take(len(take) - 1)
             response = await self.http.request(ep.BATCH, json={"requests": requests})
             sent = response.request.headers.get("authorization", "")
             body = json_body(response, ep.BATCH)  # not JSON: MalformedAnswer / NotFromIdp
