@@ -63,13 +63,15 @@ def okta_minimum(s: Shape) -> int:
 
 
 def keycloak_minimum(s: Shape) -> int:
-    """Token + users (one 10k brief page per 10k) + groups + one members call per group."""
-    return (
-        1
-        + pages(s.users, 10_000)
-        + pages(s.groups, 10_000)
-        + sum(pages(m, 10_000) for m in s.members)
-    )
+    """The connector's formula at its default pages (``P = M`` = 10,000), ``admin_events`` on.
+
+    Token + users (offset pages until one is short: ``⌊U/P⌋ + 1``) + top-level groups (one
+    page) + one children listing per group with sub-groups + each group's members
+    (``⌊m/M⌋ + 1``) + ``events/config``; the base path is configured (no detection request).
+    """
+    p = 10_000
+    members = sum(m // p + 1 for m in s.members)
+    return 1 + (s.users // p + 1) + 1 + s.parents + members + 1
 
 
 def onelogin_minimum(s: Shape) -> int:
@@ -77,14 +79,38 @@ def onelogin_minimum(s: Shape) -> int:
     return 2 + pages(s.groups, 50) + pages(s.roles, 50) + pages(s.users, 50)
 
 
-def entra_minimum(s: Shape) -> int:
-    """Token + users with their managers at 100 + groups at 999 + each group's members at 999.
+ENTRA_PARTITIONS = 44
+"""Characters a userPrincipalName may start with (``sources/entra/partitions.py``)."""
+ENTRA_PARTITION_MIN_PAGES = 20
+"""The connector's ``partition_min_pages`` default: fewer user pages are read as one chain."""
 
-    Reading managers (the connector's default ``fetch_managers``) takes ``$expand=manager`` on the
-    user listing, which Graph caps at 100 objects a page; without managers the users cost
-    ``⌈U/999⌉`` pages.
+
+def entra_rounds(members: Sequence[int], batch: int = 20, page: int = 999) -> int:
+    """``$batch`` calls for member listings read in rounds: round ``r`` carries the ``r``-th
+    page of every listing that has one, ``batch`` to a call."""
+    counts = [pages(m, page) for m in members]
+    top = max(counts, default=0)
+    return sum(math.ceil(sum(1 for c in counts if c >= r) / batch) for r in range(1, top + 1))
+
+
+def entra_minimum(s: Shape) -> int:
+    """The connector's formula at its defaults (managers, ``batch``, ``expand_members``,
+    ``partition_users = "auto"``).
+
+    Token + two ``$deltatoken=latest`` links + the users: with at least
+    :data:`ENTRA_PARTITION_MIN_PAGES` pages of 100 (``$expand=manager`` caps a page at 100),
+    two counts and one listing per first character (an empty one costs a request), else one
+    count and one chain + the groups with ``$expand=members`` at 100 a page + the groups whose
+    expansion is full (20 members or more) listed in rounds of ``$batch`` calls.
     """
-    return 1 + pages(s.users, 100) + pages(s.groups, 999) + sum(pages(m, 999) for m in s.members)
+    chain = pages(s.users, 100)
+    if s.user_parts and chain >= ENTRA_PARTITION_MIN_PAGES:
+        parts = list(s.user_parts) + [0] * max(0, ENTRA_PARTITIONS - len(s.user_parts))
+        users = 2 + sum(pages(n, 100) for n in parts)
+    else:
+        users = 1 + chain
+    big = [m for m in s.members if m >= 20]
+    return 1 + 2 + users + pages(s.groups, 100) + entra_rounds(big)
 
 
 def fixed_window_floor(requests: int, limit: int, window_s: float) -> float:
@@ -159,7 +185,9 @@ class Profile:
         """(quota floor, latency floor) in seconds for the minimum (or given) request count."""
         n = self.minimum(shape) if requests is None else requests
         chain = self.longest_chain(shape)
-        return self.quota_floor(n), latency_floor(
+        rows = shape.users + shape.groups + sum(shape.members)
+        server = rows * self.row_cost_us / 1e6 / self.concurrency  # Keycloak's cost model
+        return self.quota_floor(n), server + latency_floor(
             n, chain, self.latency_ms / 1000, self.concurrency
         )
 
@@ -167,9 +195,14 @@ class Profile:
         """Pages of the longest listing that must be read one page after the other: the users,
         or the largest group's members."""
         users = pages(shape.users, self.chain_page)
+        if self.idp == "entra" and shape.user_parts and users >= ENTRA_PARTITION_MIN_PAGES:
+            users = 2 + max(pages(n, self.chain_page) for n in shape.user_parts)  # partitions
+        elif self.idp == "onelogin":
+            users = 2  # page 1 tells Total-Pages; the other pages are read by number at once
         if not self.member_page or not shape.members:
             return users
-        return max(users, pages(max(shape.members), self.member_page))
+        # a member listing starts after the token and the groups page that names the group
+        return max(users, 2 + pages(max(shape.members), self.member_page))
 
     def floor(self, shape: Shape) -> float:
         """The larger of the quota floor and the latency floor, for the minimum request count."""
@@ -204,18 +237,22 @@ PROFILES: dict[str, Profile] = {
     "keycloak": Profile(
         "keycloak",
         100,
-        8,
+        32,
         keycloak_minimum,
         lambda n: 0.0,
         "none (server-bound)",
+        extra_flags=("--admin-events",),
         tail_flags=("--tail-ms", "400", "--tail-share", "0.01"),
         chain_page=10_000,
         member_page=10_000,
+        incremental=True,
+        row_cost_us=25.0,
+        offset_cost_us=10.0,
     ),
     "onelogin": Profile(
         "onelogin",
         300,
-        2,
+        32,
         onelogin_minimum,
         lambda n: fixed_window_floor(n, 5000, 3600.0),
         "5,000 calls/hour (account-wide)",
@@ -226,7 +263,7 @@ PROFILES: dict[str, Profile] = {
     "entra": Profile(
         "entra",
         500,
-        16,
+        32,
         entra_minimum,
         lambda n: token_bucket_floor(2 * n, 8000, 10.0),
         "8,000 RU/10 s (≈2 RU a call)",

@@ -33,10 +33,14 @@ def test_minimums_follow_the_connector_formulas() -> None:
     shape = Shape(users=1001, groups=201, members=[0, 200, 201, 1000, 1001], roles=51)
     assert google_minimum(shape) == 1 + 3 + 2 + (1 + 1 + 2 + 5 + 6)
     assert okta_minimum(shape) == 6 + 1 + 1 + (1 + 1 + 1 + 1 + 2)
-    assert keycloak_minimum(shape) == 1 + 1 + 1 + 5
+    assert keycloak_minimum(shape) == 1 + 1 + 1 + 0 + 5 + 1  # + events/config
     assert onelogin_minimum(shape) == 2 + 5 + 2 + 21
-    # managers are expanded on the user listing, which caps its pages at 100
-    assert entra_minimum(shape) == 1 + 11 + 1 + (1 + 1 + 1 + 2 + 2)
+    # managers are expanded on the user listing (pages of 100); one count, one chain (11 pages
+    # are under the partition threshold); groups expanded at 100 a page; the four groups of 20
+    # or more members in rounds of $batch: round 1 all four, round 2 the two of 1,000 or more
+    assert entra_minimum(shape) == 1 + 2 + (1 + 11) + 3 + (1 + 1)
+    parted = Shape(users=2500, groups=10, members=[5] * 10, user_parts=[1000, 1000, 500])
+    assert entra_minimum(parted) == 1 + 2 + (2 + 10 + 10 + 5 + 41) + 1 + 0
 
 
 def test_reference_tenant_member_calls_are_about_one_per_group() -> None:
@@ -60,9 +64,11 @@ def test_latency_floor_never_below_the_sequential_chain() -> None:
 
 def test_latency_floor_counts_the_largest_groups_member_chain() -> None:
     google = PROFILES["google"]  # 500 users a page, 200 members a page, 400 ms
-    assert google.longest_chain(Shape(users=1000, groups=1, members=[100])) == 2
-    assert google.longest_chain(Shape(users=1000, groups=2, members=[100_000, 5])) == 500
-    assert PROFILES["onelogin"].longest_chain(Shape(1000, 1, [100_000])) == 20  # users only
+    # a member chain starts after the token and the groups page
+    assert google.longest_chain(Shape(users=1000, groups=1, members=[100])) == 3
+    assert google.longest_chain(Shape(users=1000, groups=2, members=[100_000, 5])) == 502
+    # users only: page 1, then every other page by number at once
+    assert PROFILES["onelogin"].longest_chain(Shape(1000, 1, [100_000])) == 2
 
 
 def test_profile_floor_is_the_larger_of_quota_and_latency() -> None:

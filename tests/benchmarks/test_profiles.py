@@ -127,12 +127,14 @@ def test_nesting_depth_follows_the_longest_chain_and_cuts_cycles() -> None:
     assert nesting_depth(set()) == 0
 
 
-def test_a_keycloak_cost_model_reaches_the_emulator_and_the_floor() -> None:
-    plain = PROFILES["keycloak"]
-    assert "--row-cost-us" not in plain.emulator_args(Size(10, 2, 3), 7)
-    costly = replace(plain, row_cost_us=25, offset_cost_us=10)
+def test_a_keycloak_cost_model_reaches_the_emulator_and_the_floors() -> None:
+    costly = PROFILES["keycloak"]  # the emulator's defaults: 25 µs a row, 10 µs an offset row
     args = costly.emulator_args(Size(10, 2, 3), 7)
-    assert args[args.index("--row-cost-us") + 1] == "25"
-    assert args[args.index("--offset-cost-us") + 1] == "10"
+    assert float(args[args.index("--row-cost-us") + 1]) == 25
+    assert float(args[args.index("--offset-cost-us") + 1]) == 10
+    free = replace(costly, row_cost_us=0, offset_cost_us=0)
+    assert "--row-cost-us" not in free.emulator_args(Size(10, 2, 3), 7)
     shape = Shape(100_000, 10, [10] * 10)
-    assert api_floor(costly, shape).floor_s > api_floor(plain, shape).floor_s
+    assert api_floor(costly, shape).floor_s > api_floor(free, shape).floor_s
+    # 100,110 rows at 25 µs over 32 slots: 0.078 s more in the design floor
+    assert costly.floor(shape) == pytest.approx(free.floor(shape) + 100_110 * 25e-6 / 32)
