@@ -90,10 +90,22 @@ def connector_name(block: str) -> str:
     return m.group(1)
 
 
-def write_config(directory: Path, store_url: str, block: str, concurrency: int) -> Path:
-    """An ``idpsync.toml`` with the store, the emulator's block and the benchmark concurrency."""
+def write_config(
+    directory: Path, store_url: str, block: str, concurrency: int, source: Sequence[str] = ()
+) -> Path:
+    """An ``idpsync.toml`` with the store, the emulator's block and the benchmark concurrency.
+
+    ``source``: more ``key = value`` lines for the connector's ``source`` table (a mode the
+    benchmark turns on, such as Google's ``incremental = "reports"``), put right under its
+    header so they belong to that table.
+    """
     name = connector_name(block)
     path = directory / "idpsync.toml"
+    header = f"[connectors.{name}.source]\n"
+    if source:
+        if header not in block:
+            raise ValueError(f"no {header.strip()} table in the printed block:\n{block}")
+        block = block.replace(header, header + "".join(f"{line}\n" for line in source), 1)
     http = f"[connectors.{name}.source.http]\nconcurrency = {concurrency}\n"
     path.write_text(f'[store]\nurl = "{store_url}"\n\n{block}\n\n{http}', encoding="utf-8")
     return path

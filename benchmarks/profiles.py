@@ -160,6 +160,9 @@ class Profile:
     """Keycloak emulator's server cost per skipped row of a ``first`` offset."""
     generated: bool = True
     """The emulator's tenant comes from the shared generator (``--medium-every`` applies)."""
+    source_settings: tuple[str, ...] = ()
+    """More ``key = value`` lines for the connector's ``source`` table (a mode the benchmark
+    measures that is not the connector's default)."""
 
     def emulator_args(self, size: Size, seed: int) -> list[str]:
         """``idpsync emulate <idp> …`` arguments for this size."""
@@ -220,6 +223,8 @@ PROFILES: dict[str, Profile] = {
         tail_flags=("--tail-ms", "1500", "--tail-share", "0.01"),
         chain_page=500,
         member_page=200,
+        incremental=True,
+        source_settings=('incremental = "reports"',),
     ),
     "okta": Profile(
         "okta",

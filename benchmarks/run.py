@@ -276,7 +276,9 @@ def _config(tmp: Path, store: str, idp: str, emu: process.Emulator, profile: Pro
         with psycopg.connect(PG, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    return process.write_config(directory, url, emu.block, profile.concurrency)
+    return process.write_config(
+        directory, url, emu.block, profile.concurrency, profile.source_settings
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

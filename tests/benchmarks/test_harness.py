@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -198,6 +199,12 @@ def test_written_config_has_store_block_and_concurrency(tmp_path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     assert text.startswith('[store]\nurl = "sqlite:///x.db"')
     assert "[connectors.k.source.http]\nconcurrency = 8" in text
+    more = process.write_config(tmp_path, "sqlite:///x.db", block, 8, ['mode = "fast"'])
+    loaded = tomllib.loads(more.read_text(encoding="utf-8"))
+    assert loaded["connectors"]["k"]["source"]["mode"] == "fast"
+    assert loaded["connectors"]["k"]["source"]["type"] == "keycloak"
+    with pytest.raises(ValueError, match="no"):
+        process.write_config(tmp_path, "sqlite:///x.db", "[connectors.k]\n", 8, ["a = 1"])
 
 
 def test_baseline_section_says_it_is_extrapolated_and_gives_the_speed_up() -> None:
