@@ -16,6 +16,7 @@ from idpsync.emulators.google.tenant import GoogleTenant
 from idpsync.http import set_testing
 from idpsync.http.settings import HttpSettings
 from idpsync.model import Snapshot
+from idpsync.sources.base import Event
 from tests.sources.google_support import (
     batched_requests,
     expected_requests,
@@ -188,3 +189,17 @@ async def test_group_deleted_inside_a_batch_is_gone_not_unknown() -> None:
     snap, _ = await read(emu, batch_size=100)
     assert snap.complete, snap.incomplete_reasons
     assert emu.tenant.gid(victim) not in {grp.source_id for grp in snap.groups}
+
+
+async def test_progress_after_each_round() -> None:
+    emu = emulator()
+    src = source(emu, sa_settings(emu))
+    events: list[Event] = []
+    try:
+        snap = await src.snapshot(events.append)
+    finally:
+        await src.aclose()
+    assert snap.complete
+    rounds = [ev for ev in events if ev.message.startswith("reading group members (round")]
+    assert len(rounds) == 5 and rounds[-1].done == rounds[-1].total == 30
+    assert [ev.done for ev in rounds] == sorted(ev.done or 0 for ev in rounds)

@@ -39,6 +39,7 @@ from urllib.parse import quote, urlencode
 from idpsync.errors import SourceError
 from idpsync.http import errors as e
 from idpsync.model import Membership, Snapshot, SourceGroup
+from idpsync.sources.base import Event, Progress, no_progress
 from idpsync.sources.google import api as g
 from idpsync.sources.google.endpoints import BATCH, MEMBER_PAGE, MEMBERS
 from idpsync.sources.lanes import Lanes, gather
@@ -96,7 +97,11 @@ def decode(content_type: str, body: bytes) -> dict[int, tuple[int, bytes]]:
 
 
 async def all_members(
-    source: GoogleSource, snap: Snapshot, groups: list[SourceGroup], lanes: Lanes
+    source: GoogleSource,
+    snap: Snapshot,
+    groups: list[SourceGroup],
+    lanes: Lanes,
+    progress: Progress = no_progress,
 ) -> list[Edges]:
     """Every group's edges (in ``groups`` order), every page sent in batches, round by round.
 
@@ -113,7 +118,7 @@ async def all_members(
         while todo:
             parts = [todo[i : i + size] for i in range(0, len(todo), size)]
             answers = await gather(*(_send(source, listings, part, lanes) for part in parts))
-            _count(source, "batch_rounds", 1)
+            rounds = _count(source, "batch_rounds", 1)
             todo = []
             for part, got in zip(parts, answers, strict=True):
                 for index in part:
@@ -127,6 +132,9 @@ async def all_members(
                     else:
                         found[index] = _edges(source, snap, listings[index])
                         listings[index].items = []
+            ended = len(groups) - len(todo)
+            what = f"reading group members (round {rounds}, {len(todo)} listings go on)"
+            progress(Event("fetch", what, ended, len(groups)))
         for index, edges in zip(alone, await asyncio.gather(*alone.values()), strict=True):
             found[index] = edges
     except BaseException:
@@ -225,8 +233,9 @@ def _edges(source: GoogleSource, snap: Snapshot, listing: _Listing) -> Edges:
     return edges
 
 
-def _count(source: GoogleSource, key: str, amount: int) -> None:
-    source.stats.extra[key] = source.stats.extra.get(key, 0) + amount
+def _count(source: GoogleSource, key: str, amount: int) -> int:
+    source.stats.extra[key] = total = source.stats.extra.get(key, 0) + amount
+    return int(total)
 
 
 def _fatal(exc: BaseException) -> bool:

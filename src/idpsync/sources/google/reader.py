@@ -245,7 +245,7 @@ class GoogleSource(Source):
     ) -> dict[str, list[Membership]]:
         """Candidate edges by group id; a group deleted meanwhile is left out."""
         if self.settings.batch_size:  # every page in batches, round by round (.batch)
-            found = await batch.all_members(self, snap, groups, lanes)
+            found = await batch.all_members(self, snap, groups, lanes, progress)
             return {grp.source_id: edges for grp, edges in zip(groups, found, strict=True)
                     if edges is not None}  # fmt: skip
         done, total = 0, len(groups)
