@@ -72,13 +72,25 @@ def rendered_members(t: GoogleTenant, gid: str, derived: bool = False) -> int:
 
 
 def expected_requests(
-    t: GoogleTenant, *, derived: bool = False, photos: bool = False, tokens: int = 1
+    t: GoogleTenant,
+    *,
+    derived: bool = False,
+    photos: bool = False,
+    tokens: int = 1,
+    batch: int = 0,
 ) -> int:
-    """The module docstring's formula, from the emulator's ground truth."""
+    """The module docstring's formula, from the emulator's ground truth (``batch``: its size)."""
     users, groups = len(t.users), len(t.groups)
-    members = sum(max(1, math.ceil(rendered_members(t, g, derived) / 200)) for g in t.groups)
+    pages = [max(1, math.ceil(rendered_members(t, g, derived) / 200)) for g in t.groups]
+    members = batched_requests(pages, batch) if batch else sum(pages)
     with_photo = sum(1 for u in t.users.values() if u.photo_version) if photos else 0
     return tokens + math.ceil(users / 500) + math.ceil(groups / 200) + members + with_photo
+
+
+def batched_requests(pages: list[int], batch: int) -> int:
+    """Batches of the rounds: round ``k`` sends the ``k``-th page of every listing that long."""
+    depth = max(pages, default=0)
+    return sum(math.ceil(sum(1 for p in pages if p >= k) / batch) for k in range(1, depth + 1))
 
 
 def truth_edges(t: GoogleTenant, derived: bool = False) -> set[tuple[str, str]]:

@@ -31,8 +31,10 @@ def emu() -> GoogleEmulator:
     return GoogleEmulator.generate(users=260, groups=40, seed=21, medium_every=10)
 
 
-async def sync(store: Store, emu: GoogleEmulator, **policy: object) -> RunResult:
-    settings = sa_settings(emu)
+async def sync(
+    store: Store, emu: GoogleEmulator, batch_size: int = 100, **policy: object
+) -> RunResult:
+    settings = sa_settings(emu, batch_size=batch_size)
     src = source(emu, settings)
     try:
         return await run_sync(store, NAME, connector(settings, **policy), src)
@@ -76,7 +78,7 @@ async def test_full_sync_changes_and_resync(store: Store, emu: GoogleEmulator) -
     first = await sync(store, emu)
     assert first.status == "succeeded", first.message
     assert first.summary()["users_created"] == 260
-    assert len(emu.requests) == expected_requests(emu.tenant)
+    assert len(emu.requests) == expected_requests(emu.tenant, batch=100)  # batches by default
     assert_matches_tenant(store, emu)
     assert len((await sync(store, emu)).plan) == 0
 
@@ -120,7 +122,7 @@ async def test_full_sync_changes_and_resync(store: Store, emu: GoogleEmulator) -
     summary = second.summary()
     assert summary["users_created"] == 1 and summary["groups_created"] == 1
     assert summary["groups_deleted"] == 1 and summary["users_deactivated"] >= 1
-    assert len(emu.requests) == expected_requests(t)
+    assert len(emu.requests) == expected_requests(t, batch=100)
     assert_matches_tenant(store, emu)
     assert directory(store).users[t.gid(gone)].active is False
     assert len((await sync(store, emu)).plan) == 0
@@ -168,7 +170,7 @@ async def test_quota_storm_run_completes(store: Store, emu: GoogleEmulator) -> N
     emu.storm(3, 403, "userRateLimitExceeded")
     emu.storm(1, 429, "rateLimitExceeded")
     emu.requests.clear()
-    result = await sync(store, emu)
+    result = await sync(store, emu, batch_size=0)  # the unbatched formula, plus the retries
     assert result.status == "succeeded" and result.complete
     assert result.stats["throttled"] == 4
     assert len(emu.requests) == expected_requests(emu.tenant) + 4
@@ -191,7 +193,7 @@ async def test_fault_mid_listing_is_partial_and_removes_nobody(
     assert result.summary()["memberships_removed"] == 0
     emu.faults.clear()
     emu.inject(Fault("truncate", "/admin/directory/v1/groups/{key}/members", nth=2))
-    partial = await sync(store, emu)
+    partial = await sync(store, emu, batch_size=0)  # faults are injected into single requests
     assert partial.status == "partial"
     assert directory(store).users[t.gid(leaver)].active is True
     emu.faults.clear()
@@ -204,7 +206,7 @@ async def test_fault_mid_listing_is_partial_and_removes_nobody(
 async def test_required_groups_scope_the_sync(store: Store, emu: GoogleEmulator) -> None:
     t = emu.tenant
     top = next(g for g in t.groups if t.groups[g].name == "Diamond top")
-    result = await sync(store, emu, required_groups=["diamond TOP"], transitive=True)
+    result = await sync(store, emu, 0, required_groups=["diamond TOP"], transitive=True)
     assert result.status == "succeeded", result.message
     wanted = {t.gid(m) for m in t.transitive_members(top) if m in t.users}
     state = directory(store)

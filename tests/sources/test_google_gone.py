@@ -32,7 +32,7 @@ def emu() -> GoogleEmulator:
 
 
 async def sync(store: Store, emu: GoogleEmulator) -> RunResult:
-    settings = sa_settings(emu)
+    settings = sa_settings(emu, batch_size=0)  # faults are injected into single requests
     src = source(emu, settings)
     try:
         return await run_sync(store, NAME, connector(settings), src)
@@ -66,7 +66,7 @@ async def test_group_deleted_between_listing_and_members_is_gone(emu: GoogleEmul
     gone = emu.tenant.gid(emu.tenant.group_ids[3])
     emu.inject(Fault("status", f"/admin/directory/v1/groups/{gone}/members", status=404))
     emu.inject(Fault("status", f"/admin/directory/v1/groups/{gone}", status=404))
-    src = source(emu)
+    src = source(emu, sa_settings(emu, batch_size=0))
     snap = await src.snapshot()
     await src.aclose()
     assert snap.complete, snap.incomplete_reasons
@@ -78,7 +78,7 @@ async def test_group_deleted_between_listing_and_members_is_gone(emu: GoogleEmul
 async def test_members_404_and_group_unreadable_is_incomplete(emu: GoogleEmulator) -> None:
     emu.inject(Fault("status", MEMBERS, status=404))
     emu.inject(Fault("status", GROUP, status=500, times=0))
-    src = source(emu)
+    src = source(emu, sa_settings(emu, batch_size=0))
     snap = await src.snapshot()
     await src.aclose()
     assert not snap.complete

@@ -133,8 +133,14 @@ def test_cli_endpoints_check_sync_and_sync_user(tmp_path: Path) -> None:
     assert endpoints.exit_code == 0, endpoints.output
     rows = json.loads(endpoints.output)
     assert [r["name"] for r in rows["endpoints"]] == [
-        "token", "list_users", "list_groups", "list_members", "get_group", "get_user",
-    ]  # fmt: skip
+        "token",
+        "list_users",
+        "list_groups",
+        "list_members",
+        "get_group",
+        "get_user",
+        "batch",
+    ]  # fmt: skip  (batch_size is 100 by default: the batch row is shown)
     assert rows["hosts"] == [f"127.0.0.1:{server.port}"]
     assert check.exit_code == 0, check.output
     steps = json.loads(check.output)["steps"]

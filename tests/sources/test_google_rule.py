@@ -16,7 +16,7 @@ from idpsync.http import errors as e
 from idpsync.sources.google.endpoints import GROUP, GROUPS, MEMBERS, PHOTO, USERS
 from idpsync.sources.google.reader import RULE
 from idpsync.sources.registry import build_source
-from tests.sources.google_support import expected_requests, source
+from tests.sources.google_support import expected_requests, sa_settings, source
 
 MEMBERS_PATH = "/admin/directory/v1/groups/{key}/members"
 
@@ -52,7 +52,7 @@ def test_a_400_ends_the_read_unless_it_concerns_one_group() -> None:
 async def test_400_on_one_member_listing_is_partial_on_the_users_listing_fatal() -> None:
     emu = GoogleEmulator.generate(users=30, groups=5, seed=2)
     emu.inject(Fault("status", MEMBERS_PATH, nth=2, status=400))
-    src = source(emu)
+    src = source(emu, sa_settings(emu, batch_size=0))  # the fault goes into a single request
     snap = await src.snapshot()
     await src.aclose()
     assert not snap.complete
@@ -79,4 +79,4 @@ async def test_build_from_the_configuration_uses_the_given_transport(tmp_path: P
     snap = await src.snapshot()
     await src.aclose()
     assert snap.complete and len(snap.users) == 12
-    assert len(emu.requests) == expected_requests(emu.tenant)
+    assert len(emu.requests) == expected_requests(emu.tenant, batch=100)  # the default

@@ -1,35 +1,45 @@
 """Member listings of many groups in one round trip: Google's batch endpoint.
 
-With ``batch_size = n`` the first page of up to ``n`` groups' member listings goes in one
-``POST /batch/admin/directory_v1`` (``multipart/mixed``, one ``application/http`` part per
-call, matched back by ``Content-ID``). Google allows 1,000 calls a batch and charges each
-call to the quota on its own (developers.google.com/admin-sdk/directory/v1/guides/batch), so
-the request budget takes one token per inner call: a batch saves round trips and
-connections, never quota.
+With ``batch_size = n`` (default 100) every page of the groups' member listings goes in
+``POST /batch/admin/directory_v1`` requests (``multipart/mixed``, one ``application/http``
+part per call, matched back by ``Content-ID``), in rounds: round ``k`` carries the ``k``-th
+page of every listing not yet ended (its ``pageToken`` from round ``k - 1``), ``n`` calls a
+batch, the batches of a round side by side within the HTTP concurrency. Google allows 1,000
+calls a batch and charges each call to the quota on its own
+(developers.google.com/admin-sdk/directory/v1/guides/batch), so the request budget takes one
+token per inner call: a batch saves round trips and connections, never quota.
 
-Each inner answer is handled as the call alone would be: a 200 gives the group's first page
-(a ``nextPageToken`` continues that group's listing with single requests); any other status
-(403/429 rate limits, 5xx, a 404 for a group deleted meanwhile, an expired token) makes the
-group's listing run again on its own with the connector's usual retries and its 404 rule
-(only a 404 on the group itself means gone). A batch that fails as a whole does the same for
-all its groups. Request count, with ``B = batch_size``::
+Each inner answer is handled as the call alone would be: a 200 gives the group's next page;
+any other status (403/429 rate limits, 5xx, a 404 for a group deleted meanwhile, an expired
+token), a page of the wrong shape or a repeated page token makes that group's listing run
+again on its own, **from its first page** (the pages read in batches are dropped, so no edge
+is counted twice or lost), with the connector's usual retries and its 404 rule (only a 404
+on the group itself means gone). A batch that fails as a whole does the same for all its
+groups. Request count, with ``B = batch_size``, ``P_g = max(1, ceil(M_g / 200))`` pages of
+group ``g`` and ``N_k`` the groups with at least ``k`` pages (``N_1 = G``)::
 
-    ceil(G / B) + Σ_g max(0, ceil(M_g / 200) − 1)   (+ one single request per inner failure)
+    Σ_{k=1..max P_g} ceil(N_k / B)   (+ Σ P_g of every group read again alone)
 
-in place of ``Σ_g max(1, ceil(M_g / 200))`` for the member listings.
+in place of ``Σ_g P_g`` for the member listings. A page needs the token of the page before,
+so the rounds are as many as the largest group has pages: that chain bounds the wall time
+whatever ``B`` is.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
+from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from idpsync.errors import SourceError
+from idpsync.http import errors as e
 from idpsync.model import Membership, Snapshot, SourceGroup
+from idpsync.sources.base import Event, Progress, no_progress
 from idpsync.sources.google import api as g
 from idpsync.sources.google.endpoints import BATCH, MEMBER_PAGE, MEMBERS
 from idpsync.sources.lanes import Lanes, gather
@@ -87,76 +97,145 @@ def decode(content_type: str, body: bytes) -> dict[int, tuple[int, bytes]]:
 
 
 async def all_members(
-    source: GoogleSource, snap: Snapshot, groups: list[SourceGroup], lanes: Lanes
+    source: GoogleSource,
+    snap: Snapshot,
+    groups: list[SourceGroup],
+    lanes: Lanes,
+    progress: Progress = no_progress,
 ) -> list[Edges]:
-    """Every group's edges (in ``groups`` order), first pages in batches of ``batch_size``."""
+    """Every group's edges (in ``groups`` order), every page sent in batches, round by round.
+
+    Round ``k`` carries the ``k``-th page of every listing still going, in batches of
+    ``batch_size`` sent side by side; a listing that cannot go on in batches (see
+    :func:`_advance`) is read again alone, from its first page, while the rounds go on.
+    """
     size = source.settings.batch_size
-    chunks = [groups[i : i + size] for i in range(0, len(groups), size)]
-
-    async def chunk(part: list[SourceGroup]) -> list[Edges]:
-        async with lanes.other():
-            return await _chunk(source, snap, part)
-
-    found: list[Edges] = []
-    for result in await gather(*(chunk(part) for part in chunks)):
-        found += result
-    return found
-
-
-async def _chunk(source: GoogleSource, snap: Snapshot, groups: list[SourceGroup]) -> list[Edges]:
-    http, nested = source.http, source.settings.nested
-    query = urlencode(member_params(nested))
-    prefix = MEMBERS.template_path.split("{", 1)[0]
-    paths = [f"{prefix}{quote(grp.source_id, safe='')}/members?{query}" for grp in groups]
-    content_type, body = encode(paths)
-    answers: dict[int, tuple[int, bytes]] = {}
+    listings = [_Listing(grp) for grp in groups]
+    found: dict[int, Edges] = {}
+    alone: dict[int, asyncio.Task[Edges]] = {}
+    todo = list(range(len(groups)))
     try:
-        await http.budget.take(len(paths) - 1)  # Google counts every inner call
-        response = await http.request(BATCH, content=body, headers={"Content-Type": content_type})
-        answers = decode(response.headers.get("content-type", ""), response.content)
-    except SourceError as exc:
-        if _fatal(exc):
-            raise
-    source.stats.extra["batched_calls"] = source.stats.extra.get("batched_calls", 0) + len(paths)
+        while todo:
+            parts = [todo[i : i + size] for i in range(0, len(todo), size)]
+            answers = await gather(*(_send(source, listings, part, lanes) for part in parts))
+            rounds = _count(source, "batch_rounds", 1)
+            todo = []
+            for part, got in zip(parts, answers, strict=True):
+                for index in part:
+                    more = _advance(listings[index], got.get(index))
+                    if more is None:
+                        _count(source, "batch_fallbacks", 1)
+                        job = _alone(source, snap, listings[index].group, lanes)
+                        alone[index] = asyncio.ensure_future(job)
+                    elif more:
+                        todo.append(index)
+                    else:
+                        found[index] = _edges(source, snap, listings[index])
+                        listings[index].items = []
+            ended = len(groups) - len(todo)
+            what = f"reading group members (round {rounds}, {len(todo)} listings go on)"
+            progress(Event("fetch", what, ended, len(groups)))
+        for index, edges in zip(alone, await asyncio.gather(*alone.values()), strict=True):
+            found[index] = edges
+    except BaseException:
+        for task in alone.values():
+            task.cancel()
+        await asyncio.gather(*alone.values(), return_exceptions=True)
+        raise
+    return [found[index] for index in range(len(groups))]
 
-    async def one(index: int, group: SourceGroup) -> Edges:
-        status, content = answers.get(index, (0, b""))
-        if status != 200:
-            source.stats.extra["batch_fallbacks"] = source.stats.extra.get("batch_fallbacks", 0) + 1
-            return await source._members(snap, group)  # alone, with its retries and 404 rule
-        return await _rest(source, snap, group, content)
 
-    return list(await gather(*(one(i, grp) for i, grp in enumerate(groups))))
+@dataclass(slots=True)
+class _Listing:
+    """One group's member listing as read so far in batches."""
+
+    group: SourceGroup
+    items: list[Any] = field(default_factory=list)
+    token: str | None = None
+    """The next page's token (``None`` before the first page)."""
+    seen: set[str] = field(default_factory=set)
 
 
-async def _rest(source: GoogleSource, snap: Snapshot, group: SourceGroup, content: bytes) -> Edges:
-    """A group's edges from its first page, reading the next pages one by one."""
+def _path(listing: _Listing, nested: bool) -> str:
+    """The inner call for the listing's next page."""
+    params = member_params(nested)
+    if listing.token is not None:
+        params["pageToken"] = listing.token
+    prefix = MEMBERS.template_path.split("{", 1)[0]
+    return f"{prefix}{quote(listing.group.source_id, safe='')}/members?{urlencode(params)}"
+
+
+async def _send(
+    source: GoogleSource, listings: list[_Listing], part: list[int], lanes: Lanes
+) -> dict[int, tuple[int, bytes]]:
+    """One batch: the next page of each listing in ``part``; answers by listing index.
+
+    A batch that fails as a whole (after the client's retries, or a 400 refusing the batch
+    itself) answers nothing, so each of its listings is read again alone; any other failure
+    that ends the read (:data:`RULE`: refused credentials, a missing scope…) is raised.
+    """
+    http = source.http
+    content_type, body = encode([_path(listings[i], source.settings.nested) for i in part])
+    answers: dict[int, tuple[int, bytes]] = {}
+    async with lanes.other():
+        try:
+            await http.budget.take(len(part) - 1)  # Google counts every inner call
+            headers = {"Content-Type": content_type}
+            response = await http.request(BATCH, content=body, headers=headers)
+            answers = decode(response.headers.get("content-type", ""), response.content)
+        except SourceError as exc:
+            if _fatal(exc) and not isinstance(exc, e.BadRequest):  # a 400: this batch's body
+                raise
+    _count(source, "batched_calls", len(part))
+    return {part[k]: answer for k, answer in answers.items() if 0 <= k < len(part)}
+
+
+def _advance(listing: _Listing, answer: tuple[int, bytes] | None) -> bool | None:
+    """Take one page: ``True`` more pages follow, ``False`` the listing ended, ``None`` alone.
+
+    Anything but a 200 with a page of members (a rate limit, a 5xx, a 404, an expired token, a
+    missing part, a page of the wrong shape, a token seen before) sends the group's listing to
+    be read again alone, from its first page, with the connector's retries and 404 rule: the
+    pages kept so far are dropped, so nothing is counted twice or left out.
+    """
+    status, content = answer or (0, b"")
+    if status != 200:
+        return None
     try:
         page: Any = json.loads(content)
-        items = list(page.get("members") or []) if isinstance(page, dict) else None
     except ValueError:
-        items = None
-    if items is None:
+        return None
+    items = page.get("members", []) if isinstance(page, dict) else None
+    token = page.get("nextPageToken") if isinstance(page, dict) else None
+    if not isinstance(items, list) or (token is not None and not isinstance(token, str)):
+        return None
+    if token and token in listing.seen:
+        return None  # the listing would go round in circles
+    listing.items += items
+    if not token:
+        return False
+    listing.seen.add(token)
+    listing.token = token
+    return True
+
+
+async def _alone(source: GoogleSource, snap: Snapshot, group: SourceGroup, lanes: Lanes) -> Edges:
+    """The group's whole listing without batches (its retries and its 404 rule)."""
+    async with lanes.other():
         return await source._members(snap, group)
-    token = page.get("nextPageToken")
-    if token:
-        params = member_params(source.settings.nested)
-        url = source.http.target(MEMBERS, {"groupKey": group.source_id}).url
-        start = f"{url}?{urlencode({**params, 'pageToken': str(token)})}"
-        try:
-            pages = source.http.pages(MEMBERS, {"groupKey": group.source_id}, params=params,
-                                      start=start)  # fmt: skip
-            async for more in pages:
-                items += more.records
-        except SourceError as exc:
-            if _fatal(exc):
-                raise
-            return await source._members(snap, group)  # read the whole listing again, alone
-    where = f"{MEMBERS.label} ({group.source_id})"
-    items = identified(snap, where, items)
-    edges = [edge for item in items if (edge := g.to_membership(group.source_id, item))]
+
+
+def _edges(source: GoogleSource, snap: Snapshot, listing: _Listing) -> Edges:
+    group = listing.group.source_id
+    items = identified(snap, f"{MEMBERS.label} ({group})", listing.items)
+    edges = [edge for item in items if (edge := g.to_membership(group, item))]
     source._skipped(len(items) - len(edges))
     return edges
+
+
+def _count(source: GoogleSource, key: str, amount: int) -> int:
+    source.stats.extra[key] = total = source.stats.extra.get(key, 0) + amount
+    return int(total)
 
 
 def _fatal(exc: BaseException) -> bool:

@@ -84,7 +84,7 @@ BATCH = Endpoint(
     "batch",
     "POST",
     "/batch/admin/directory_v1",
-    "send up to batch_size member listings in one request (each still counts against the quota)",
+    "send up to batch_size member listing pages in one request (each counts against the quota)",
     MEMBER_SCOPE,
 )
 ACTIVITIES = Endpoint(

@@ -4,19 +4,20 @@ A full snapshot lists, at Google's largest page sizes, every user (``maxResults=
 group (``200``) and each group's members (``200``, concurrently, within the budget of
 ``quota`` queries per minute), plus each photo when ``fetch_photos`` is on. The Directory API
 has no delta query; with ``incremental = "reports"`` runs between full reads follow the admin
-activity log instead (:mod:`~idpsync.sources.google.incremental`), and ``batch_size`` sends
-the member listings' first pages in batches (:mod:`~idpsync.sources.google.batch`).
+activity log instead (:mod:`~idpsync.sources.google.incremental`), and ``batch_size`` (100
+by default) sends every member listing page in batches (:mod:`~idpsync.sources.google.batch`).
 
 Request count of a full snapshot (asserted exactly in ``tests/sources/test_google_e2e.py``)::
 
-    R = T + ceil(U / 500) + ceil(G / 200) + Σ_g max(1, ceil(M_g / 200)) + F·P
+    R = T + ceil(U / 500) + ceil(G / 200) + Σ_{k=1..max P_g} ceil(N_k / B) + F·P
 
-``T`` token requests (1 per run: the JWT grant or the refresh), ``U`` users, ``G`` groups,
-``M_g`` members Google returns for group ``g`` (direct members; with ``nested`` the derived
-ones too), ``P`` users with a photo and ``F`` 1 when ``fetch_photos`` is on. A single-user
-fetch costs ``T + 1 + Σ_k ceil(D_k / 200) + [manager] + F·[photo]``: the user, the direct
-groups of the user and of every group above them (``groups?userKey=``, ``D_k`` groups each),
-the manager's id (``users/{email}``) and the photo. Retries add to both.
+``B = batch_size``, ``P_g = max(1, ceil(M_g / 200))`` pages of group ``g``, ``N_k`` groups
+of at least ``k`` pages (``batch_size = 0``: ``Σ_g P_g``); ``T`` token requests (1 per run),
+``U`` users, ``G`` groups, ``M_g`` members Google returns for group ``g`` (direct members; with
+``nested`` the derived ones too), ``P`` users with a photo and ``F`` 1 when ``fetch_photos`` is
+on. A single-user fetch costs ``T + 1 + Σ_k ceil(D_k / 200) + [manager] + F·[photo]``: the
+user, the direct groups of the user and of every group above them (``groups?userKey=``,
+``D_k`` groups each), the manager's id (``users/{email}``) and the photo. Retries add to both.
 
 What runs when: the token first (refused credentials stop the run before anything else),
 then two branches side by side. One is the users listing, a chain of ``ceil(U / 500)``
@@ -243,8 +244,8 @@ class GoogleSource(Source):
         self, snap: Snapshot, groups: list[SourceGroup], lanes: Lanes, progress: Progress
     ) -> dict[str, list[Membership]]:
         """Candidate edges by group id; a group deleted meanwhile is left out."""
-        if self.settings.batch_size:  # first pages in batches (see .batch)
-            found = await batch.all_members(self, snap, groups, lanes)
+        if self.settings.batch_size:  # every page in batches, round by round (.batch)
+            found = await batch.all_members(self, snap, groups, lanes, progress)
             return {grp.source_id: edges for grp, edges in zip(groups, found, strict=True)
                     if edges is not None}  # fmt: skip
         done, total = 0, len(groups)

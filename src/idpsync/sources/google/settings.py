@@ -42,9 +42,10 @@ class GoogleSourceSettings(SourceBase):
     direct members of every group above them."""
     quota: int = Field(2400, ge=1, le=1_000_000)
     """Directory API queries per minute the connector may use (the project's quota per user)."""
-    batch_size: int = Field(0, ge=0, le=1000)
-    """Member listings sent together in one batch request (Google allows 1,000); 0: none.
-    Each call in a batch still counts against ``quota``: batches save round trips only."""
+    batch_size: int = Field(100, ge=0, le=1000)
+    """Member listing pages sent together in one batch request (Google allows 1,000); 0: none,
+    one request a page. Each call in a batch still counts against ``quota``: batches save
+    round trips only. 100 keeps a batch's answer to about 4 MB (100 pages of 200 members)."""
     incremental: Literal["off", "reports"] = "off"
     """``reports``: between full reads, read what changed from the Admin SDK Reports API's
     admin activity log (needs the ``admin.reports.audit.readonly`` scope)."""
