@@ -50,9 +50,23 @@ def pages(n: int, size: int) -> int:
     return max(1, math.ceil(n / size))
 
 
-def google_minimum(s: Shape) -> int:
-    """Token + users at 500 + groups at 200 + each group's members at 200."""
+def batch_rounds(pages_each: Sequence[int], batch: int) -> int:
+    """Batch calls for listings read in rounds: round ``k`` carries the ``k``-th page of every
+    listing that has one, ``batch`` to a call."""
+    top = max(pages_each, default=0)
+    return sum(math.ceil(sum(1 for c in pages_each if c >= k) / batch) for k in range(1, top + 1))
+
+
+def google_units(s: Shape) -> int:
+    """Calls the quota counts for :func:`google_minimum` (each page inside a batch is one)."""
     return 1 + pages(s.users, 500) + pages(s.groups, 200) + sum(pages(m, 200) for m in s.members)
+
+
+def google_minimum(s: Shape) -> int:
+    """Token + users at 500 + groups at 200 + every group's member pages (200 each) in rounds
+    of batch calls, 100 to a call (the connector's default ``batch_size``)."""
+    members = batch_rounds([pages(m, 200) for m in s.members], 100)
+    return 1 + pages(s.users, 500) + pages(s.groups, 200) + members
 
 
 def okta_minimum(s: Shape) -> int:
@@ -86,11 +100,8 @@ ENTRA_PARTITION_MIN_PAGES = 20
 
 
 def entra_rounds(members: Sequence[int], batch: int = 20, page: int = 999) -> int:
-    """``$batch`` calls for member listings read in rounds: round ``r`` carries the ``r``-th
-    page of every listing that has one, ``batch`` to a call."""
-    counts = [pages(m, page) for m in members]
-    top = max(counts, default=0)
-    return sum(math.ceil(sum(1 for c in counts if c >= r) / batch) for r in range(1, top + 1))
+    """``$batch`` calls for member listings read in rounds (:func:`batch_rounds`)."""
+    return batch_rounds([pages(m, page) for m in members], batch)
 
 
 def entra_minimum(s: Shape) -> int:
@@ -160,6 +171,9 @@ class Profile:
     """Keycloak emulator's server cost per skipped row of a ``first`` offset."""
     generated: bool = True
     """The emulator's tenant comes from the shared generator (``--medium-every`` applies)."""
+    quota_units: Callable[[Shape], int] | None = None
+    """Calls the quota counts for the design minimum, where they differ from its requests
+    (Google's batches: every page inside counts)."""
     source_settings: tuple[str, ...] = ()
     """More ``key = value`` lines for the connector's ``source`` table (a mode the benchmark
     measures that is not the connector's default)."""
@@ -187,10 +201,11 @@ class Profile:
     def floors(self, shape: Shape, requests: int | None = None) -> tuple[float, float]:
         """(quota floor, latency floor) in seconds for the minimum (or given) request count."""
         n = self.minimum(shape) if requests is None else requests
+        units = self.quota_units(shape) if requests is None and self.quota_units else n
         chain = self.longest_chain(shape)
         rows = shape.users + shape.groups + sum(shape.members)
         server = rows * self.row_cost_us / 1e6 / self.concurrency  # Keycloak's cost model
-        return self.quota_floor(n), server + latency_floor(
+        return self.quota_floor(units), server + latency_floor(
             n, chain, self.latency_ms / 1000, self.concurrency
         )
 
@@ -224,6 +239,7 @@ PROFILES: dict[str, Profile] = {
         chain_page=500,
         member_page=200,
         incremental=True,
+        quota_units=google_units,
         source_settings=('incremental = "reports"',),
     ),
     "okta": Profile(
