@@ -38,8 +38,11 @@ from idpsync.errors import SourceError
 from idpsync.model import Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources.base import DeltaResult, Event, Progress
 from idpsync.sources.google import api as g
+from idpsync.sources.google import batch
 from idpsync.sources.google.endpoints import ACTIVITIES, ACTIVITY_PAGE, GROUP, USER
-from idpsync.sources.lanes import gather
+from idpsync.sources.google.fetch import fetch_many
+from idpsync.sources.google.memberlog import apply, read_log
+from idpsync.sources.lanes import Lanes, gather
 from idpsync.sources.shape import records
 
 if TYPE_CHECKING:
@@ -127,7 +130,7 @@ async def delta(
     try:
         items = await source.http.read_all(ACTIVITIES, params=params)
         users, deleted, groups = changed(items)
-        result = await _read_changes(source, staged, users, deleted, groups)
+        result = await _read_changes(source, staged, users, deleted, groups, items)
     except Unsure as why:
         progress(Event("fetch", f"incremental read not possible ({why}); reading everything"))
         source.stats.extra["incremental_fallback"] = str(why)
@@ -155,12 +158,14 @@ async def _read_changes(
     users: set[str],
     deleted: set[str],
     groups: set[str],
+    items: list[Any],
 ) -> DeltaResult:
     domain = source.settings.domain
     snap = Snapshot()
     known = {mail: u.source_id for u in staged.users for mail in g.emails_of(u.attributes)}
+    mirror = dict(known)
     emails = sorted(e for e in users if _in_scope(e, domain))
-    bodies = await gather(*(source.http.get_json(USER, {"userKey": e}) for e in emails))
+    bodies = await fetch_many(source, USER, "userKey", emails)
     fetched = [b for b in bodies if b is not None]
     found = records(snap, USER.label, "user", fetched, g.checked_user)
     ids = {str(item["id"]) for item in found}
@@ -182,16 +187,55 @@ async def _read_changes(
         if user.manager_id in gone and user.source_id not in ids | gone:
             result.users.append(replace(user, manager_id=None))
     names = sorted(e for e in groups if _in_scope(e, domain))
-    group_bodies = await gather(*(source.http.get_json(GROUP, {"groupKey": e}) for e in names))
+    group_bodies = await fetch_many(source, GROUP, "groupKey", names)
     if any(body is None for body in group_bodies):
         raise Unsure("a changed group is gone (deleted groups are named only by e-mail)")
     changed_groups = records(snap, GROUP.label, "group", list(group_bodies), g.to_group)
-    edges = await gather(*(source._members(snap, grp) for grp in changed_groups))
+    group_ids = {n: str(b["id"]) for n, b in zip(names, group_bodies, strict=True) if b}
+    log = read_log(items)
+    members = {m: _member(m, mirror, known) for _, m in log.latest}
+    mirror_groups = {grp.source_id for grp in staged.groups}
+    edges_before = set(staged.memberships)
+    added, removed, again = apply(log, group_ids, mirror_groups, members, edges_before, deleted)
+    reread = [grp for grp in changed_groups if grp.source_id in {group_ids.get(n) for n in again}]
+    _cost_switch(source, len(reread), len(mirror_groups))
+    edges = await _listings(source, snap, reread)
     if not snap.complete or snap.skipped or any(e is None for e in edges):
         reasons = snap.incomplete_reasons or [s.reason for s in snap.skipped] or ["a group left"]
         raise Unsure("; ".join(reasons))
-    _replace_edges(result, staged, changed_groups, [e or [] for e in edges])
+    _replace_edges(result, staged, reread, [e or [] for e in edges])
+    result.groups = changed_groups
+    result.added = sorted(set(result.added) | added)
+    result.removed = sorted(set(result.removed) | removed)
+    source.stats.extra.update(members_applied=len(added) + len(removed), groups_reread=len(reread))
     return result
+
+
+def _member(email: str, mirror: dict[str, str], now: dict[str, str]) -> str | None:
+    """The user id at a member address, ``None`` when not sure (see :mod:`.memberlog`)."""
+    before, after = mirror.get(email), now.get(email)
+    if before is not None and after is not None and before != after:
+        return None
+    return after or before
+
+
+def _cost_switch(source: GoogleSource, reread: int, total: int) -> None:
+    """A full read when more than ``report_reread_share`` of all groups must be read again."""
+    share = source.settings.report_reread_share
+    if reread and reread > share * total:
+        source.stats.extra["cost_switch"] = f"{reread} of {total} groups to read again"
+        raise Unsure(f"{reread} of {total} groups to read again (report_reread_share = {share})")
+
+
+async def _listings(
+    source: GoogleSource, snap: Snapshot, groups: list[SourceGroup]
+) -> list[list[Membership] | None]:
+    """The member listings of ``groups``: in batch rounds, or one request a page."""
+    if source.settings.batch_size and groups:
+        lanes = Lanes(source.http.budget.concurrency)
+        lanes.chain_done()  # no chain here: every slot is for the listings
+        return await batch.all_members(source, snap, groups, lanes)
+    return list(await gather(*(source._members(snap, grp) for grp in groups)))
 
 
 async def _user(source: GoogleSource, item: dict[str, Any], known: dict[str, str]) -> SourceUser:

@@ -51,6 +51,9 @@ class GoogleSourceSettings(SourceBase):
     admin activity log (needs the ``admin.reports.audit.readonly`` scope)."""
     report_overlap_minutes: float = Field(15.0, ge=0, le=1440)
     """How far before the last read the activity log is read again (events arrive late)."""
+    report_reread_share: float = Field(0.5, ge=0, le=1)
+    """An incremental read turns into a full one when more than this share of all groups would
+    have their member listings read again (events it cannot apply to the mirror's edges)."""
     full_reconcile_hours: float = Field(24.0, ge=0)
     """An incremental read turns into a full one when the last full read is this old."""
 

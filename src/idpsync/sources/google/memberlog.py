@@ -1,0 +1,110 @@
+"""Membership events of the admin activity log applied to the staged mirror's edges.
+
+``ADD_GROUP_MEMBER`` / ``REMOVE_GROUP_MEMBER`` (``GROUP_SETTINGS``) name the group
+(``GROUP_EMAIL``) and the member (``USER_EMAIL``). For each (group, member) pair the latest
+event (the activity's ``id.time``) says whether the edge exists now; the events that came
+before it in the read window, and any replay of them, change nothing. The member's address is
+resolved to a user id through the mirror's users (primary e-mail and aliases) and the users
+read in the same run. A group's whole member listing is read again instead when the log does
+not say for sure what its edges are:
+
+- the group is not in the mirror (created in the window) or has another kind of group event
+  (a rename, a setting: read it all rather than guess what it implies);
+- an event without a time, or two events of one pair at the same time that disagree;
+- a member address that no user of the mirror or of this run holds (a nested group, an
+  outside address, a user outside ``domain``), or that the mirror and this run give to two
+  different users (an address reused); an addition of a user deleted in the window (its
+  removals are applied: the user is gone either way).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Set
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from idpsync.model import MemberKind, Membership
+
+ADD, REMOVE = "ADD_GROUP_MEMBER", "REMOVE_GROUP_MEMBER"
+
+
+@dataclass
+class MemberLog:
+    """What the log says of each group's members."""
+
+    latest: dict[tuple[str, str], tuple[float, bool]] = field(default_factory=dict)
+    """``(group e-mail, member e-mail)`` → (time, added) of the latest event."""
+    reread: set[str] = field(default_factory=set)
+    """Group e-mails whose listing must be read again."""
+
+
+def _when(item: Mapping[str, Any]) -> float | None:
+    ident = item.get("id")
+    raw = ident.get("time") if isinstance(ident, dict) else None
+    try:
+        return datetime.fromisoformat(str(raw).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def read_log(items: list[Any]) -> MemberLog:
+    """The latest membership event per pair, and the groups to read again (module docstring)."""
+    log = MemberLog()
+    ties: set[tuple[tuple[str, str], float]] = set()
+    for item in items:
+        when = _when(item) if isinstance(item, dict) else None
+        for event in (item.get("events") or []) if isinstance(item, dict) else []:
+            if not isinstance(event, dict) or event.get("type") != "GROUP_SETTINGS":
+                continue
+            params = {
+                str(p.get("name")): str(p.get("value", ""))
+                for p in event.get("parameters") or []
+                if isinstance(p, dict)
+            }
+            group, member = params.get("GROUP_EMAIL", "").lower(), params.get("USER_EMAIL", "")
+            name = event.get("name")
+            if name not in (ADD, REMOVE) or when is None or not member:
+                log.reread.add(group)
+                continue
+            pair, added = (group, member.lower()), name == ADD
+            before = log.latest.get(pair)
+            if before is not None and before[0] == when and before[1] != added:
+                ties.add((pair, when))
+            if before is None or when >= before[0]:
+                log.latest[pair] = (when, added)
+    log.reread |= {pair[0] for pair, when in ties if log.latest[pair][0] == when}
+    return log
+
+
+def apply(
+    log: MemberLog,
+    group_ids: Mapping[str, str],
+    mirror_groups: set[str],
+    member_ids: Mapping[str, str | None],
+    edges: set[Membership],
+    deleted: Set[str] = frozenset(),
+) -> tuple[set[Membership], set[Membership], set[str]]:
+    """Edges to add and to remove, and the group e-mails to read again.
+
+    ``group_ids`` maps the named groups' e-mails to ids (read this run); ``member_ids`` maps a
+    member address to its user id, or to ``None`` when it is not sure; ``deleted`` holds the
+    addresses of users deleted in the window (module docstring).
+    """
+    reread = set(log.reread)
+    for (group, member), (_, present) in log.latest.items():
+        gid = group_ids.get(group)
+        unsure = gid is None or gid not in mirror_groups or member_ids.get(member) is None
+        if unsure or (present and member in deleted):
+            reread.add(group)
+    added: set[Membership] = set()
+    removed: set[Membership] = set()
+    for (group, member), (_, present) in log.latest.items():
+        if group in reread:
+            continue
+        edge = Membership(group_ids[group], str(member_ids[member]), MemberKind.USER)
+        if present and edge not in edges:
+            added.add(edge)
+        elif not present and edge in edges:
+            removed.add(edge)
+    return added, removed, reread

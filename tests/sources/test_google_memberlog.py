@@ -1,0 +1,205 @@
+"""Membership events applied to the mirror's edges (``incremental = "reports"``, .memberlog)."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from idpsync.emulators.google import GoogleEmulator
+from idpsync.http import set_testing
+from idpsync.model import Membership
+from idpsync.sources.google.memberlog import apply, read_log
+from idpsync.store import Store
+from tests.sources.test_google_e2e import assert_matches_tenant
+from tests.sources.test_google_incremental import REPORTS, directory_view, emulator, sync
+
+BATCH = "/batch/admin/directory_v1"
+LISTINGS = "/admin/directory/v1/groups/*/members"
+
+
+@pytest.fixture(autouse=True)
+def no_sleep() -> Iterator[None]:
+    set_testing(True)
+    yield
+    set_testing(False)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Store]:
+    st = Store.open(f"sqlite:///{tmp_path / 'directory.db'}")
+    yield st
+    st.close()
+
+
+def ticking(emu: GoogleEmulator, step: float = 0.01) -> None:
+    """Give every activity its own time (``step`` seconds apart; 0: all at the same time)."""
+    start, count = time.time(), itertools.count()
+    emu.tenant.activity.clock = lambda: start + step * next(count)
+
+
+def outsider(emu: GoogleEmulator, group: str) -> str:
+    """A user of the tenant not in ``group``."""
+    t = emu.tenant
+    return next(u for u in t.user_ids if u not in t.groups[group].members)
+
+
+def first_user(emu: GoogleEmulator, group: str) -> str:
+    t = emu.tenant
+    return next(m for m in t.groups[group].members if m in t.users)
+
+
+async def full_then_changes(db: Store, emu: GoogleEmulator) -> None:
+    first = await sync(db, emu)
+    assert first.status == "succeeded" and first.stats["read"] == "full", first.message
+    ticking(emu)
+
+
+async def test_membership_moves_in_many_groups_cost_a_few_requests(
+    db: Store, tmp_path: Path
+) -> None:
+    emu = emulator()
+    await full_then_changes(db, emu)
+    t = emu.tenant
+    moved = [g for g in t.group_ids if len(t.groups[g].members) < len(t.users)][:20]
+    for group in moved:
+        t.add_member(group, outsider(emu, group))
+        t.remove_member(group, first_user(emu, group))
+    emu.requests.clear()
+    emu.batched.clear()
+    result = await sync(db, emu)
+    assert result.status == "succeeded" and result.stats["read"] == "delta", result.message
+    assert_matches_tenant(db, emu)
+    # token + one activities page + one batch resolving the 20 groups: no member listing
+    assert emu.requests.count(REPORTS) == 1
+    assert emu.requests.count(BATCH) == 1
+    assert emu.batched.count(LISTINGS) == 0 and emu.requests.count(LISTINGS) == 0
+    assert len(emu.requests) == 3
+    assert result.stats["members_applied"] == 40 and result.stats["groups_reread"] == 0
+    # the same directory as a full read of the same state into an empty store
+    other = Store.open(f"sqlite:///{tmp_path / 'full.db'}")
+    try:
+        assert (await sync(other, emu, mode="full")).stats["read"] == "full"
+        assert directory_view(other) == directory_view(db)
+    finally:
+        other.close()
+    # the overlap reads the same events again: nothing changes
+    again = await sync(db, emu)
+    assert again.stats["read"] == "delta" and again.summary()["memberships_added"] == 0
+    assert_matches_tenant(db, emu)
+
+
+async def test_latest_event_of_a_pair_wins(db: Store) -> None:
+    emu = emulator()
+    await full_then_changes(db, emu)
+    t = emu.tenant
+    group, other = t.group_ids[2], t.group_ids[5]
+    user = outsider(emu, group)
+    t.add_member(group, user)
+    t.remove_member(group, user)
+    t.add_member(group, user)  # in at the end
+    leaver = first_user(emu, other)
+    t.remove_member(other, leaver)
+    t.add_member(other, leaver)
+    t.remove_member(other, leaver)  # out at the end
+    emu.requests.clear()
+    emu.batched.clear()
+    result = await sync(db, emu)
+    assert result.stats["read"] == "delta" and result.stats["groups_reread"] == 0
+    assert emu.batched.count(LISTINGS) == 0
+    assert_matches_tenant(db, emu)
+
+
+async def test_events_at_the_same_time_that_disagree_read_the_group_again(db: Store) -> None:
+    emu = emulator()
+    await full_then_changes(db, emu)
+    ticking(emu, step=0.0)
+    t = emu.tenant
+    group, plain = t.group_ids[2], t.group_ids[6]
+    user = outsider(emu, group)
+    t.add_member(group, user)
+    t.remove_member(group, user)  # the same millisecond: which came last is not known
+    t.add_member(plain, outsider(emu, plain))
+    emu.requests.clear()
+    emu.batched.clear()
+    result = await sync(db, emu)
+    assert result.stats["read"] == "delta" and result.stats["groups_reread"] == 1
+    assert emu.batched.count(f"/admin/directory/v1/groups/{t.gid(group)}/members") == 1
+    assert emu.batched.count(LISTINGS) == 1
+    assert_matches_tenant(db, emu)
+
+
+async def test_member_the_mirror_does_not_know_reads_the_group_again(db: Store) -> None:
+    emu = emulator()
+    await full_then_changes(db, emu)
+    t = emu.tenant
+    parent, child, plain = t.group_ids[7], t.group_ids[8], t.group_ids[9]
+    if child in t.groups[parent].members:
+        t.remove_member(parent, child)
+    t.add_member(parent, child)  # a nested group: its address is no user's
+    t.add_member(plain, outsider(emu, plain))
+    emu.requests.clear()
+    emu.batched.clear()
+    result = await sync(db, emu)
+    assert result.stats["read"] == "delta" and result.stats["groups_reread"] == 1
+    assert emu.batched.count(f"/admin/directory/v1/groups/{t.gid(parent)}/members") >= 1
+    assert emu.batched.count(f"/admin/directory/v1/groups/{t.gid(plain)}/members") == 0
+    assert_matches_tenant(db, emu)
+
+
+async def test_too_many_groups_to_read_again_switch_to_a_full_read(db: Store) -> None:
+    emu = emulator()
+    await full_then_changes(db, emu)
+    t = emu.tenant
+    # membership events alone need no listing: a share of 0 keeps the delta
+    t.add_member(t.group_ids[5], outsider(emu, t.group_ids[5]))
+    result = await sync(db, emu, report_reread_share=0.0)
+    assert result.stats["read"] == "delta" and "cost_switch" not in result.stats
+    assert_matches_tenant(db, emu)
+    t.rename_group(t.group_ids[3], "Renamed")  # a setting event: its listing is read again
+    t.add_member(t.group_ids[6], outsider(emu, t.group_ids[6]))
+    result = await sync(db, emu, report_reread_share=0.0)
+    assert result.status == "succeeded", result.message
+    assert result.stats["read"].startswith("full")
+    assert result.stats["cost_switch"] == "1 of 30 groups to read again"
+    assert_matches_tenant(db, emu)
+
+
+def activity(when: str, name: str, group: str, member: str) -> dict[str, Any]:
+    params = [{"name": "GROUP_EMAIL", "value": group}, {"name": "USER_EMAIL", "value": member}]
+    event = {"type": "GROUP_SETTINGS", "name": name, "parameters": params}
+    return {"id": {"time": when}, "events": [event]}
+
+
+def test_read_log_and_apply_without_the_emulator() -> None:
+    t1, t2 = "2026-01-01T00:00:01.000Z", "2026-01-01T00:00:02.000Z"
+    items = [  # newest first, as the Reports API lists
+        activity(t2, "REMOVE_GROUP_MEMBER", "a@x", "U@x"),
+        activity(t1, "ADD_GROUP_MEMBER", "a@x", "u@x"),
+        activity(t1, "ADD_GROUP_MEMBER", "b@x", "u@x"),
+        activity(t1, "REMOVE_GROUP_MEMBER", "b@x", "u@x"),
+        activity(t2, "ADD_GROUP_MEMBER", "c@x", "v@x"),
+        activity(t2, "ADD_GROUP_MEMBER", "d@x", "stranger@y"),
+        activity("not a time", "ADD_GROUP_MEMBER", "e@x", "u@x"),
+        activity(t1, "CHANGE_GROUP_NAME", "f@x", ""),
+    ]
+    log = read_log(items)
+    assert log.latest[("a@x", "u@x")] == (log.latest[("a@x", "u@x")][0], False)
+    assert log.reread == {"b@x", "e@x", "f@x"}
+    ids = {f"{n}@x": n.upper() for n in "abcdef"}
+    edges = {Membership("A", "u1"), Membership("C", "v1")}
+    users = {"u@x": "u1", "v@x": "v1"}
+    added, removed, reread = apply(log, ids, {"A", "B", "C", "D"}, users, edges)
+    assert removed == {Membership("A", "u1")}
+    assert added == set()  # c/v is already there (a replay)
+    assert reread == {"b@x", "d@x", "e@x", "f@x"}
+    # a group the mirror does not know yet is read again
+    _, _, reread = apply(log, ids, {"A", "B", "D"}, users, edges)
+    assert "c@x" in reread
+    # a user deleted in the window: its removals apply, an addition of it is read again
+    _, removed, reread = apply(log, ids, {"A", "B", "C", "D"}, users, edges, {"u@x", "v@x"})
+    assert removed == {Membership("A", "u1")} and "c@x" in reread
