@@ -84,7 +84,8 @@ BATCH = Endpoint(
     "batch",
     "POST",
     "/batch/admin/directory_v1",
-    "send up to batch_size member listing pages in one request (each counts against the quota)",
+    "send up to batch_size member listing pages (incremental: the users and groups the log "
+    "names) in one request (each counts against the quota)",
     MEMBER_SCOPE,
 )
 ACTIVITIES = Endpoint(

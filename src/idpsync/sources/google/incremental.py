@@ -11,11 +11,17 @@ tool) makes is written to the admin activity log: ``USER_SETTINGS`` events name 
    start minus ``report_overlap_minutes`` (admin events are reported "near real time, a couple
    of minutes" late, rarely later: support.google.com/a/answer/7061566), 1,000 a page, to the
    end;
-2. reads each user named by a user event once (``users/{email}``) and each group named by a
-   group event once (``groups/{email}``, then its whole member listing, which replaces the
-   group's edges);
-3. merges that into the staged mirror. Reading current state rather than replaying events
-   makes a replayed or out-of-order event harmless.
+2. reads each user named by a user event and each group named by a group event once
+   (``users/{email}``, ``groups/{email}``), ``batch_size`` calls a batch request (:mod:`.fetch`);
+3. applies ``ADD_GROUP_MEMBER`` / ``REMOVE_GROUP_MEMBER`` to the staged mirror's edges, the
+   latest event of each (group, member) pair winning, and reads again, in batch rounds
+   (:func:`.batch.all_members`), the whole member listing of each group the log leaves unsure
+   (:mod:`.memberlog` says which), which replaces that group's edges;
+4. merges that into the staged mirror. Users and groups are read as they are now, and edges
+   follow the latest event, so a replayed or out-of-order event is harmless.
+
+When more than ``report_reread_share`` of all groups would be read again, a full read costs
+no more: the run reads everything (``stats.extra["cost_switch"]``).
 
 Anything it cannot be sure of makes the run a full read instead (``delta`` returns ``None``):
 an events listing that does not reach its end, an event without the e-mail it should carry, a
@@ -23,8 +29,9 @@ deleted group (the log names it only by its e-mail), a user that answers 404 wit
 ``DELETE_USER`` event or a known address, a saved time older than the log's 180 days, a
 failed or malformed read of a changed object, and ``nested`` (a change would touch every group
 above). Events of other types (domain settings, devices…) change nothing the source reads and
-are skipped. Request count: ``⌈E / 1000⌉ + C_u + Σ_{g changed} (1 + ⌈M_g / 200⌉) + [managers not
-known]`` for ``E`` activities, ``C_u`` changed users; at the quota's 40 requests a second.
+are skipped. Request count: ``⌈E / 1000⌉ + ⌈C_u / B⌉ + ⌈C_g / B⌉ + Σ_k ⌈N_k / B⌉ + [managers
+not known]`` for ``E`` activities, ``C_u`` users and ``C_g`` groups named, ``B = batch_size``
+and ``N_k`` the groups read again with at least ``k`` member pages (docs/sources/google.md).
 """
 
 from __future__ import annotations
