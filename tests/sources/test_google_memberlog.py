@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from idpsync.http import set_testing
 from idpsync.model import Membership
 from idpsync.sources.google.memberlog import apply, read_log
 from idpsync.store import Store
+from tests.sources.google_support import rendered_members
 from tests.sources.test_google_e2e import assert_matches_tenant
 from tests.sources.test_google_incremental import REPORTS, directory_view, emulator, sync
 
@@ -90,6 +92,28 @@ async def test_membership_moves_in_many_groups_cost_a_few_requests(
     # the overlap reads the same events again: nothing changes
     again = await sync(db, emu)
     assert again.stats["read"] == "delta" and again.summary()["memberships_added"] == 0
+    assert_matches_tenant(db, emu)
+
+
+async def test_without_batches_each_named_group_is_one_request(db: Store) -> None:
+    emu = emulator()
+    first = await sync(db, emu, batch_size=0)
+    assert first.stats["read"] == "full", first.message
+    ticking(emu)
+    t = emu.tenant
+    moved = [g for g in t.group_ids if len(t.groups[g].members) < len(t.users)][:5]
+    for group in moved:
+        t.add_member(group, outsider(emu, group))
+    t.rename_group(t.group_ids[3], "Renamed")
+    emu.requests.clear()
+    result = await sync(db, emu, batch_size=0)
+    assert result.stats["read"] == "delta", result.message
+    assert emu.requests.count(BATCH) == 0
+    named = len(set(moved) | {t.group_ids[3]})
+    assert emu.requests.count("/admin/directory/v1/groups/{g}") == named
+    assert emu.requests.count(LISTINGS) == max(
+        1, math.ceil(rendered_members(t, t.group_ids[3]) / 200)
+    )
     assert_matches_tenant(db, emu)
 
 
