@@ -67,9 +67,12 @@ class Graph:
         auth = AzureIdentityAuthenticationProvider(
             credential, scopes=SCOPES, allowed_hosts=["127.0.0.1"]
         )
-        # kept to be closed: the SDK's middleware transport does not close the pool it wraps
+        # kept to be closed: the SDK's middleware transport does not close the pool it wraps.
+        # The SDK's parsing can hold the event loop for seconds; a pooled connection idle that
+        # long may be closed by the server as it is reused ("Server disconnected"), so idle
+        # connections are dropped after 1 s (the SDK's RetryHandler retries statuses only).
         self.transport = httpx.AsyncHTTPTransport(
-            limits=httpx.Limits(max_connections=CONCURRENCY * 2)
+            limits=httpx.Limits(max_connections=CONCURRENCY * 2, keepalive_expiry=1.0)
         )
         self.http = GraphClientFactory.create_with_default_middleware(
             client=httpx.AsyncClient(timeout=300, transport=self.transport)
