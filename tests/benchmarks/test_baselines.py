@@ -158,3 +158,16 @@ def test_merge_keeps_other_idps_and_replaces_the_rerun_kinds() -> None:
     ]
     legacy = {"idp": "entra", "estimated_wall_s": 68_000.0}
     assert report.merge_baselines([legacy], "entra", [_base(idp="entra")]) == [_base(idp="entra")]
+
+
+def test_both_commands_reject_an_unknown_baseline(capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks.baselines.__main__ import main
+
+    from benchmarks import run
+
+    with pytest.raises(SystemExit):
+        run.main(["--idp", "okta", "--baselines", "naive,sdk"])
+    with pytest.raises(SystemExit):
+        main(["--idp", "okta", "--baselines", "sdk"])
+    err = capsys.readouterr().err
+    assert err.count("unknown baseline 'sdk'; choose from naive, group-sdk, plain-http") == 2
