@@ -44,6 +44,10 @@ class Emulator:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+            self.proc.wait()
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            if pipe is not None:
+                pipe.close()
 
     def control(self, path: str, body: Any = None) -> Any:
         """Call a ``/_emulator/…`` route (GET without a body, POST with one); None on 404."""

@@ -4,9 +4,9 @@ For every IdP: start its emulator in its own process (latency profile and rate-l
 :mod:`benchmarks.profiles`), sync it into SQLite and into a throwaway PostgreSQL database with
 ``idpsync sync`` under ``/usr/bin/time -v``, change 1 % of users and memberships through the
 emulator's control routes, and sync both stores again (an incremental read where the connector
-has one: Entra delta, Okta and OneLogin change marks; a full read for Google and Keycloak). For
-Entra the msgraph-sdk baseline (:mod:`benchmarks.entra_baseline`) runs against the same
-emulator afterwards.
+has one: Entra delta, Okta and OneLogin change marks; a full read for Google and Keycloak). Then
+the fair baselines of :mod:`benchmarks.baselines` (``--baselines naive,group-sdk,plain-http``,
+``--no-baseline`` for none) run whole against the same emulator.
 
 Each IdP is measured ``--runs N`` times (default 3; a fresh emulator each run) and its rows
 hold the median and range (:mod:`benchmarks.repro`); the load is sampled during every sync, the
@@ -21,7 +21,6 @@ other IdPs' rows are kept, so IdPs can be measured one at a time.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
@@ -42,10 +41,6 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = Path(os.environ.get("IDPSYNC_BENCH_OUT") or ROOT / "docs" / "benchmarks")
 """Where the results files go (``$IDPSYNC_BENCH_OUT``, e.g. to keep a checkout's docs clean)."""
 PG = "postgresql://postgres@127.0.0.1:5432/postgres"
-BASELINE_PAGES = 10
-"""Pages of the baseline's user listing that are timed (the rest is extrapolated)."""
-BASELINE_USERS = 50
-"""Users whose ``memberOf`` the baseline reads (the rest is extrapolated)."""
 
 
 class Tenant:
@@ -164,10 +159,16 @@ def one_sync(
 
 
 def run_idp(
-    idp: str, size_name: str, seed: int, stores: list[str], baseline: bool, runs: int = 1
-) -> tuple[list[dict[str, Any]], dict[str, Any] | None, dict[str, Any]]:
+    idp: str,
+    size_name: str,
+    seed: int,
+    stores: list[str],
+    baselines: list[str],
+    runs: int = 1,
+    naive_cap: float = 300.0,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
     """Every measurement for one IdP at one size, ``runs`` times (a fresh emulator each time),
-    as median rows; the Entra baseline (when asked) and the run's provenance."""
+    as median rows; the asked baselines (after the last run's syncs) and the run's provenance."""
     profile = PROFILES[idp]
     size = SIZES[size_name]
     tenant = tenant_for(idp, size, seed)
@@ -175,18 +176,18 @@ def run_idp(
     # recorded before the runs: the commit and tree state of the code that runs
     recorded = repro.provenance(ROOT, profile_record(profile, size, seed), seed)
     every: list[list[dict[str, Any]]] = []
-    base: dict[str, Any] | None = None
+    bases: list[dict[str, Any]] = []
     for n in range(1, runs + 1):
-        last = n == runs
-        rows, got = run_once(idp, size_name, seed, stores, baseline and last, tenant, pins, n)
+        asked = baselines if n == runs else []  # the baselines once, after the last run
+        rows, got = run_once(idp, size_name, seed, stores, asked, naive_cap, tenant, pins, n)
         every.append(rows)
-        base = got or base
+        bases = got or bases
     meta = {
         "provenance": recorded,
         "pinning": pins,
         "runs": runs,
     }
-    return repro.aggregate(every), base, meta
+    return repro.aggregate(every), bases, meta
 
 
 def profile_record(profile: Profile, size: Size, seed: int) -> dict[str, Any]:
@@ -209,19 +210,24 @@ def run_once(
     size_name: str,
     seed: int,
     stores: list[str],
-    baseline: bool,
+    baselines: list[str],
+    naive_cap: float,
     tenant: Tenant,
     pins: dict[str, Any],
     n: int,
-) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """One run: a fresh emulator, full syncs, the 1 % change, the syncs after it (+ baseline)."""
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """One run: a fresh emulator, full syncs, the 1 % change, the syncs after it, then the
+    asked baselines against the same emulator."""
     profile = PROFILES[idp]
     size = SIZES[size_name]
     args = profile.emulator_args(size, seed)
     emu = process.start_emulator(idp, args, repro.pin_prefix(pins, "emulator"))
     rows: list[dict[str, Any]] = []
-    base: dict[str, Any] | None = None
+    bases: list[dict[str, Any]] = []
     try:
+        from benchmarks.baselines import edges_now
+
+        edges_before = edges_now(emu) if baselines else 0  # before the 1 % change
         with tempfile.TemporaryDirectory(prefix=f"bench-{idp}-") as tmp:
             configs = {s: _config(Path(tmp), s, idp, emu, profile) for s in stores}
             for store, config in configs.items():
@@ -232,28 +238,32 @@ def run_once(
             for store, config in configs.items():
                 print(f"[bench] {idp} {size_name} run {n}: {label} into {store}", flush=True)
                 rows.append(one_sync(emu, profile, tenant.shape, store, config, label, pins))
-        if baseline and idp == "entra":
-            from benchmarks import entra_baseline
-
-            print(f"[bench] {idp} {size_name} msgraph-sdk baseline", flush=True)
-            time.sleep(10)  # let the resource-unit bucket refill
-            process.request_log(emu)
-            base = asyncio.run(
-                entra_baseline.baseline(emu, size.users, BASELINE_USERS, BASELINE_PAGES)
-            )
-            logged = process.request_log(emu)
-            base |= {
-                "size": size_name,
-                "requests_log": logged[0] if logged else None,
-                "throttled_log": logged[1] if logged else None,
-                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            }
+        if baselines:
+            bases = _baselines(idp, emu, size_name, seed, baselines, naive_cap, edges_before)
     finally:
         emu.stop()
         for store in stores:
             if store == "postgresql":
                 _drop_db(_db_name(idp))
-    return rows, base
+    return rows, bases
+
+
+def _baselines(
+    idp: str,
+    emu: process.Emulator,
+    size_name: str,
+    seed: int,
+    kinds: list[str],
+    naive_cap: float,
+    edges_before: int,
+) -> list[dict[str, Any]]:
+    """The baselines against the changed tenant, checked against its truth now."""
+    from benchmarks.baselines import after_change, edges_now, expected, run_baselines
+
+    size = SIZES[size_name]
+    truth = expected(idp, size.users, size.groups, seed, size.medium_every, roles_for(size))
+    truth = after_change(truth, edges_before, edges_now(emu))
+    return run_baselines(idp, emu, kinds, cap_s=naive_cap, truth=truth, size=size_name)
 
 
 def _db_name(idp: str) -> str:
@@ -289,7 +299,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stores", default="sqlite,postgresql")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
-        "--no-baseline", action="store_true", help="Skip the msgraph-sdk baseline (Entra)."
+        "--baselines",
+        default="naive,group-sdk,plain-http",
+        help="Baselines run after idpsync's syncs of each IdP (benchmarks/baselines).",
+    )
+    parser.add_argument("--no-baseline", action="store_true", help="Run no baseline.")
+    parser.add_argument(
+        "--naive-cap", type=float, default=300.0, help="Seconds a naive baseline may take."
     )
     parser.add_argument(
         "--runs", type=int, default=3, help="Runs per IdP; the table gives median and range."
@@ -300,6 +316,12 @@ def main(argv: list[str] | None = None) -> None:
         help="Run nothing: add API floors to the size's recorded full-sync rows that lack them.",
     )
     opts = parser.parse_args(argv)
+    from benchmarks.baselines import parse_kinds
+
+    try:
+        kinds = [] if opts.no_baseline else parse_kinds(opts.baselines)
+    except ValueError as exc:
+        parser.error(str(exc))
     OUT.mkdir(parents=True, exist_ok=True)
     if opts.backfill_floors:
         path = OUT / f"results-{opts.size}.json"
@@ -317,11 +339,11 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(f"unknown IdP {idp!r}; choose from {', '.join(PROFILES)}")
         if opts.runs < 1:
             parser.error("--runs must be at least 1")
-        rows, base, meta = run_idp(
-            idp, opts.size, opts.seed, opts.stores.split(","), not opts.no_baseline, opts.runs
+        rows, bases, meta = run_idp(
+            idp, opts.size, opts.seed, opts.stores.split(","), kinds, opts.runs, opts.naive_cap
         )
         path = OUT / f"results-{opts.size}.json"
-        merged = report.merge(_read(path), opts.size, idp, rows, base, command.strip(), meta)
+        merged = report.merge(_read(path), opts.size, idp, rows, bases, command.strip(), meta)
         path.write_text(json.dumps(merged, indent=1), encoding="utf-8")
         report.write_docs(OUT, OUT.parent / "benchmarks.md")
         print(report.render_table(rows))

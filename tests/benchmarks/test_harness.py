@@ -166,12 +166,12 @@ def test_merge_replaces_one_idps_rows_and_keeps_the_others() -> None:
     first = report.merge(None, "S", "okta", [row(date="d1")], None, "run okta")
     both = report.merge(first, "S", "google", [row(idp="google", date="d2")], None, "run google")
     assert [r["idp"] for r in both["rows"]] == ["okta", "google"]
-    base = {"estimated_wall_s": 100.0}
+    base = [{"kind": "naive", "wall_s": 100.0, "idp": "okta"}]
     again = report.merge(both, "S", "okta", [row(wall_s=5.0, date="d3")], base, "okta again")
     assert [(r["idp"], r["wall_s"]) for r in again["rows"]] == [("okta", 5.0), ("google", 30.0)]
     assert again["idps"]["okta"]["command"] == "okta again"
     assert again["idps"]["google"]["command"] == "run google"
-    assert again["baselines"] == [{"estimated_wall_s": 100.0, "idp": "okta"}]
+    assert again["baselines"] == base
     kept = report.merge(again, "S", "okta", [row(date="d4")], None, "no baseline")
     assert kept["baselines"] == again["baselines"]  # an old baseline stays until re-measured
 
@@ -212,10 +212,12 @@ def test_written_config_has_store_block_and_concurrency(tmp_path: Path) -> None:
         process.write_config(tmp_path, "sqlite:///x.db", "[connectors.k]\n", 8, ["a = 1"])
 
 
-def test_baseline_section_says_it_is_extrapolated_and_gives_the_speed_up() -> None:
-    b = {"idp": "okta", "date": "d", "users": 2000, "pages": 10, "users_s": 10.0,
-         "sample": 50, "sample_s": 25.0, "estimated_wall_s": 1010.0, "cpu_s": 3.0,
-         "requests_log": 71, "throttled_log": 0}  # fmt: skip
-    text = report.baseline_section([b], [row(wall_s=10.1), row(store="postgresql", wall_s=1.0)])
-    assert "extrapolated" in text
-    assert "| 2000 | 10 / 10.0 | 50 / 25.0 | 1010.0 | 3.0 | 71 | 0 | 10.1 | 100.0× |" in text
+def test_an_extrapolated_baseline_of_the_old_harness_is_not_published() -> None:
+    old = {"idp": "okta", "date": "d", "users": 2000, "estimated_wall_s": 1010.0}
+    result = {"size": "S", "idps": {}, "rows": [row()], "baselines": [old]}
+    assert "Baselines" not in report.section(result)
+    new = {"idp": "okta", "kind": "naive", "design": "d", "wall_s": 300.2, "users": 2000,
+           "groups": 1, "memberships": 3, "verdict": "stopped…", "stopped": True}  # fmt: skip
+    assert report.merge_baselines([old], "okta", [new]) == [new]
+    text = report.baseline_section([old, new], [row(wall_s=10.1)])
+    assert "1010" not in text and "| > 300.2 |" in text and "| > 29.7× |" in text

@@ -107,7 +107,7 @@ def test_targets_say_met_or_missed_and_by_how_much() -> None:
         "size": "L",
         "rows": [row(), after, slow, row(idp="google", kind="full sync after", wall_s=250.0)],
         "baselines": [
-            {"idp": "entra", "kind": "msgraph-sdk group-centric", "wall_s": 840.0},
+            {"idp": "entra", "kind": "group-sdk", "wall_s": 840.0, "verdict": "complete"},
             {"idp": "entra", "kind": "naive", "estimated_wall_s": 9e9},
             {"idp": "google", "name": "plain HTTP", "wall_s": 390.0},
         ],
