@@ -39,6 +39,21 @@ def pg_url() -> Iterator[str]:
     admin.dispose()
 
 
+@pytest.fixture
+def fresh_pg_url() -> Iterator[str]:
+    """A PostgreSQL database of this test's own (for a test that must start from nothing, such
+    as one that runs the service against a config: the session database holds other tests'
+    rows until their next truncation)."""
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"idpsync_test_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 def _truncate(store: Store) -> None:
     with store.engine.begin() as conn:
         names = ", ".join(f'"{table.name}"' for table in reversed(t.metadata.sorted_tables))

@@ -95,7 +95,7 @@ def test_compose_runs_idpsync_with_postgresql_and_the_config_the_image_expects()
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_the_image_commands_serve_with_its_config_from_the_wheel(
-    installed: Installed, tmp_path: Path, pg_url: str
+    installed: Installed, tmp_path: Path, fresh_pg_url: str
 ) -> None:
     etc = tmp_path / "etc"
     etc.mkdir()
@@ -104,7 +104,7 @@ def test_the_image_commands_serve_with_its_config_from_the_wheel(
     people.write_bytes((REPO / "deploy/container/people.json").read_bytes())
     config = etc / "idpsync.toml"
     config.write_text(  # the compose file's hosts become this machine's
-        shipped.replace("postgresql+psycopg://idpsync@db:5432/idpsync", pg_url).replace(
+        shipped.replace("postgresql+psycopg://idpsync@db:5432/idpsync", fresh_pg_url).replace(
             "/etc/idpsync/people.json", str(people)
         ),
         encoding="utf-8",
@@ -129,7 +129,7 @@ def test_the_image_commands_serve_with_its_config_from_the_wheel(
     assert run["connector"] == "hr" and run["status"] == "succeeded"
     down = subprocess.run(probe, env=clean_env(IDPSYNC_HEALTH_URL=f"{url}/healthz"))
     assert down.returncode != 0
-    engine = sa.create_engine(pg_url)
+    engine = sa.create_engine(fresh_pg_url)
     try:
         with engine.connect() as conn:  # the migrations ran from the installed wheel
             users = conn.execute(sa.text("SELECT login FROM users ORDER BY login")).scalars()
