@@ -116,7 +116,8 @@ async def snapshot_since(
     snap.groups = records(snap, GROUPS.label, "group", groups, to_group)
     if log is None:
         stale = moved
-        snap.memberships = [m for m in mirror.memberships if m.group_id in ids - stale]
+        kept = ids - stale  # once: inside the comprehension it would be rebuilt per edge
+        snap.memberships = [m for m in mirror.memberships if m.group_id in kept]
     else:
         stale = await _apply_log(source, snap, mirror, log, moved - known, moved, ids)
     await source.read_members(snap, sorted(stale), progress)
@@ -168,7 +169,8 @@ async def _apply_log(
     stale = new | log.unreadable | (moved - log.groups())
     stale |= {gid for gid, uid, added in log.edges if added and uid not in users}
     stale &= ids
-    edges = {(m.group_id, m.member_id) for m in mirror.memberships if m.group_id in ids - stale}
+    kept = ids - stale  # once: inside the comprehension it would be rebuilt per edge
+    edges = {(m.group_id, m.member_id) for m in mirror.memberships if m.group_id in kept}
     for gid, uid, added in log.edges:
         if gid in stale or gid not in ids:
             continue
