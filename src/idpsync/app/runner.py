@@ -274,6 +274,7 @@ def _stage_plan_apply(
             result.details = report.details(decision)
             left = report.left_out(decision, staged)
             timings["plan_seconds"] = round(time.monotonic() - mark, 3)
+            mark = time.monotonic()  # the guards and checks (limits, invariants)
             previous_run, previous_users = marks.last_good_read(conn, name)
             guard.check(
                 result.plan,
@@ -297,6 +298,7 @@ def _stage_plan_apply(
                 allow_deletes=allow_deletes,
                 allow_invariants=allow_invariants,
             )
+            timings["check_seconds"] = round(time.monotonic() - mark, 3)
             if dry_run:
                 raise Rollback
             mark = time.monotonic()
@@ -312,10 +314,12 @@ def _stage_plan_apply(
                 if source.saved_state is not None:
                     store.set_connector_state(conn, name, source.saved_state)
             timings["apply_seconds"] = round(time.monotonic() - mark, 3)
+            mark = time.monotonic()
             run_objects.record(conn, run_id, (), left)
             result.status = outcome.read_status(snap)
             if snap.complete and (allow_deletes or allow_invariants):
                 approvals.settle(conn, name, run_id, "approved")
+            timings["record_seconds"] = round(time.monotonic() - mark, 3)
             result.stats = {
                 **_stats(source, timings),
                 "source_users": len(staged.users),
