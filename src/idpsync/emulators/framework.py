@@ -39,6 +39,13 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Headers = list[tuple[str, str]]
 
 
+KEEP_ALIVE_S = 60
+"""Seconds an idle kept-alive connection stays open. uvicorn's default (5 s) closed the
+connection of a client that spent longer than that parsing a page (msgraph-sdk on a loaded
+machine), which then failed with "Server disconnected" on its next request: an artefact of the
+emulator, not behaviour of the IdPs' front ends."""
+
+
 @dataclass(frozen=True, slots=True)
 class RecordedRequest:
     """One request the emulator answered."""
@@ -215,7 +222,11 @@ class Emulator(ABC):
     def serve_forever(self, sock: socket.socket) -> None:
         """Serve on an already bound socket in this thread until interrupted (the CLI uses it)."""
         config = uvicorn.Config(
-            self, log_level="warning", lifespan="off", date_header=self.date_header
+            self,
+            log_level="warning",
+            lifespan="off",
+            date_header=self.date_header,
+            timeout_keep_alive=KEEP_ALIVE_S,
         )
         uvicorn.Server(config).run(sockets=[sock])
 
@@ -356,6 +367,7 @@ class RunningServer:
             log_level="critical",
             lifespan="off",
             access_log=False,
+            timeout_keep_alive=KEEP_ALIVE_S,
             ssl_certfile=certfile,
             ssl_keyfile=keyfile,
             timeout_graceful_shutdown=1,
