@@ -56,31 +56,23 @@ from idpsync.sources.entra import endpoints as ep
 from idpsync.sources.entra import records as rec
 from idpsync.sources.entra.endpoints import RULE
 from idpsync.sources.entra.paging import DeltaPages
-from idpsync.sources.entra.settings import EntraSourceSettings
+from idpsync.sources.entra.partitions import PartitionReads
 from idpsync.sources.shape import ShapeError, identified, records
 
 MANAGERS_TRACKED = "users_delta_managers"
 """State key: the saved users delta link selects ``manager`` (so Graph sends ``manager@delta``)."""
 
 
-class EntraReads(Protocol):
-    """What the delta and single-user reads use of the Entra source (its reader)."""
+class EntraReads(PartitionReads, Protocol):
+    """What the delta and single-user reads use of the Entra source (its reader).
 
-    http: HttpClient
-    settings: EntraSourceSettings
+    The whole listings of :class:`~idpsync.sources.entra.partitions.PartitionReads`, and the
+    scope.
+    """
+
     scope: tuple[list[str], bool] | None
     transitive: bool
     user_fields: list[str]
-
-    async def listing(
-        self,
-        snap: Snapshot,
-        endpoint: Endpoint,
-        values: dict[str, str] | None = None,
-        params: dict[str, str] | None = None,
-    ) -> list[dict[str, Any]] | None:
-        """A whole listing, or ``None`` (``snap`` marked incomplete) when it failed."""
-        ...
 
     async def user_details(self, snap: Snapshot, raws: list[dict[str, Any]]) -> list[SourceUser]:
         """Records for users read one by one (managers and photos per user when enabled)."""
