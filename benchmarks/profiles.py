@@ -165,8 +165,8 @@ class Profile:
     okta_tier: str = ""
     """Okta's rate-limit tier for the API floor (``free``, ``enterprise``, ``workforce``)."""
     row_cost_us: float = 0.0
-    """Keycloak emulator's server cost per returned row (0 until that model is merged; when
-    non-zero, both costs are passed as ``--row-cost-us``/``--offset-cost-us``)."""
+    """Keycloak emulator's server cost per returned row (0: none; when non-zero, both costs
+    are passed as ``--row-cost-us``/``--offset-cost-us``)."""
     offset_cost_us: float = 0.0
     """Keycloak emulator's server cost per skipped row of a ``first`` offset."""
     generated: bool = True
