@@ -1,7 +1,9 @@
-"""Shared fixtures: a fresh store on SQLite and on the real PostgreSQL server."""
+"""Shared fixtures: a fresh store on SQLite and on the real PostgreSQL server; garbage collected
+at every test's teardown, so that a leak is reported on the test that leaked it."""
 
 from __future__ import annotations
 
+import gc
 import os
 import uuid
 from collections.abc import Iterator
@@ -16,6 +18,36 @@ from idpsync.store import schema as t
 # Timing checks fail on a loaded machine (CI shares two cores); the properties are what is tested.
 settings.register_profile("idpsync", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("idpsync")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Move what imports and collection built out of the collector's way (``gc.freeze``): the
+    collection at each teardown then scans only what the tests made (≈0.02 s, not ≈0.3 s)."""
+    gc.collect()
+    gc.freeze()
+
+
+@pytest.fixture(autouse=True)
+def collect_garbage_after_test() -> Iterator[None]:
+    """Collect garbage at each test's teardown.
+
+    An object a test dropped without closing (a psycopg connection, an aiohttp session, an
+    asyncio transport) warns from its finaliser; collected here, the warning (an error: warnings
+    are errors) is reported on that test by pytest's unraisable-exception check. Left to the
+    collector's own timing it fails whichever later test happens to be running when a
+    collection starts. Autouse fixtures are torn down after the others of their scope, so what
+    those fixtures close or drop is collected too.
+    """
+    yield
+    gc.collect()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def collect_garbage_after_module() -> Iterator[None]:
+    """The same for a module's fixtures (an emulator, a server), at its last test's teardown."""
+    yield
+    gc.collect()
+
 
 PG_ADMIN_URL = os.environ.get(
     "IDPSYNC_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
