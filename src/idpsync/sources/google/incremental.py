@@ -46,7 +46,7 @@ from idpsync.model import Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources.base import DeltaResult, Event, Progress
 from idpsync.sources.google import api as g
 from idpsync.sources.google import batch
-from idpsync.sources.google.endpoints import ACTIVITIES, ACTIVITY_PAGE, GROUP, USER
+from idpsync.sources.google.endpoints import ACTIVITIES, ACTIVITY_PAGE, GROUP, USER, projection
 from idpsync.sources.google.fetch import fetch_many
 from idpsync.sources.google.memberlog import apply, read_log
 from idpsync.sources.lanes import Lanes, gather
@@ -172,7 +172,7 @@ async def _read_changes(
     known = {mail: u.source_id for u in staged.users for mail in g.emails_of(u.attributes)}
     mirror = dict(known)
     emails = sorted(e for e in users if _in_scope(e, domain))
-    bodies = await fetch_many(source, USER, "userKey", emails)
+    bodies = await fetch_many(source, USER, "userKey", emails, projection(source.settings))
     fetched = [b for b in bodies if b is not None]
     found = records(snap, USER.label, "user", fetched, g.checked_user)
     ids = {str(item["id"]) for item in found}
