@@ -59,7 +59,6 @@ from idpsync.sources.keycloak.endpoints import (
     USER_GROUPS,
     offset,
 )
-from idpsync.sources.keycloak.tree import user_record
 from idpsync.sources.lanes import Lanes, gather
 from idpsync.sources.shape import BadRecord
 
@@ -202,7 +201,7 @@ async def _user(source: KeycloakSource, uid: str) -> SourceUser | None:
     if raw is None:
         return None
     try:
-        return user_record(raw)
+        return source.user_record(raw)
     except (BadRecord, KeyError, TypeError, ValueError) as exc:
         raise Unusable(f"user {uid} cannot be read ({type(exc).__name__})") from None
 
