@@ -135,10 +135,7 @@ def flat_user(tenant: Tenant, u: TenantUser, status: str, version: int) -> dict[
         "profile.department": u.department,
         "profile.title": u.job_title,
         "profile.employeeNumber": u.employee_id,
-        **{
-            f"profile.{k}": v if isinstance(v, str) else None
-            for k, v in custom_profile(u).items()
-        },
+        **{f"profile.{k}": v if isinstance(v, str) else None for k, v in custom_profile(u).items()},
     }
 
 
