@@ -67,7 +67,9 @@ ODATA_TYPE = {
 PHOTO_SIZES = (48, 64, 96, 120, 240)
 EXTENSION_APP = "0a1b2c3d4e5f40718293a4b5c6d7e8f9"
 """The app id (without dashes) that owns the emulated directory extension properties."""
-ON_PREMISES = frozenset(f"extensionAttribute{n}" for n in range(1, 16))
+NO_ON_PREMISES: dict[str, str | None] = {f"extensionAttribute{n}": None for n in range(1, 16)}
+"""``onPremisesExtensionAttributes`` of a user without any (every one ``null``)."""
+ON_PREMISES = frozenset(NO_ON_PREMISES)
 """Custom attribute names served in ``onPremisesExtensionAttributes``."""
 
 
@@ -79,6 +81,7 @@ def user_json(tenant: Tenant, user: TenantUser) -> dict[str, Any]:
     are the on-premises extension attributes.
     """
     custom = {k: v for fields in user.custom.values() for k, v in fields.items()}
+    on_premises = {k: v for k, v in custom.items() if k in ON_PREMISES} if custom else {}
     return {
         "id": user.id,
         "businessPhones": [],
@@ -97,9 +100,7 @@ def user_json(tenant: Tenant, user: TenantUser) -> dict[str, Any]:
         "employeeType": user.employee_type,
         "employeeOrgData": org_data(user),
         "companyName": user.company,
-        "onPremisesExtensionAttributes": {
-            f"extensionAttribute{n}": custom.get(f"extensionAttribute{n}") for n in range(1, 16)
-        },
+        "onPremisesExtensionAttributes": {**NO_ON_PREMISES, **on_premises},
         **{f"extension_{EXTENSION_APP}_{k}": v for k, v in custom.items() if k not in ON_PREMISES},
         "userType": "Guest" if user.guest else "Member",
         "createdDateTime": user.created,
