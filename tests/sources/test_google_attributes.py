@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
 
 from idpsync.emulators.google import GoogleEmulator
 from idpsync.http import set_testing
+from idpsync.sources.google import incremental
 from idpsync.sources.google.endpoints import USER, projection
 from idpsync.sources.google.fetch import fetch_many
 from tests.sources.google_support import expected_requests, sa_settings, source
@@ -101,3 +103,17 @@ def test_setting_rejects_a_star_among_names() -> None:
         sa_settings(emu, custom_schemas=["*", "HR"])
     with pytest.raises(ValueError, match="one schema name"):
         sa_settings(emu, custom_schemas=["HR,IT"])
+
+
+def test_other_schemas_make_the_next_incremental_read_a_full_one() -> None:
+    emu = GoogleEmulator.generate(users=3, groups=1)
+    plain = sa_settings(emu, incremental="reports")
+    hr = sa_settings(emu, incremental="reports", custom_schemas=["HR"])
+    state = incremental.marks(time.time(), time.time(), plain)
+    assert incremental.due_for_full(state, plain) is False
+    assert incremental.due_for_full(state, hr) is True
+    saved = incremental.marks(time.time(), time.time(), hr)
+    assert saved[incremental.READS] == "projection=custom&customFieldMask=HR"
+    assert incremental.due_for_full(saved, hr) is False
+    older = {k: v for k, v in state.items() if k != incremental.READS}  # saved before
+    assert incremental.due_for_full(older, plain) is False

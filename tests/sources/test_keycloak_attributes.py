@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from idpsync.config_policy import MappingSettings, PolicySettings
 from idpsync.emulators.keycloak import KeycloakEmulator
+from idpsync.sources.keycloak import events
 from idpsync.sources.keycloak.tree import reads_attributes, user_record
 from idpsync.sources.shape import BadRecord
 from tests.sources.keycloak_support import expected_requests, no_waits, source_for
@@ -81,3 +84,15 @@ def test_attributes_of_the_wrong_shape_make_the_record_unusable() -> None:
     assert "attributes" not in user_record(raw).attributes
     bare = user_record({"id": "u2", "username": "bo"}, attributes=True)
     assert bare.attributes["attributes"] == {}
+
+
+def test_turning_attributes_on_makes_the_next_event_read_a_full_one() -> None:
+    emu = _emulator()
+    plain = source_for(emu, admin_events=True)
+    keeping = source_for(emu, admin_events=True, user_attributes=True)
+    now = time.time()
+    state = events.new_state(1_000, 300, now - 60)
+    assert plain.wants_full(state) is False
+    assert keeping.wants_full(state) is True
+    kept = events.new_state(1_000, 300, now - 60, attributes=True)
+    assert keeping.wants_full(kept) is False and plain.wants_full(kept) is True

@@ -188,14 +188,14 @@ class GoogleSource(Source):
         snap.memberships = self._edges(snap, members)
         self.stats.extra.update(users=len(snap.users), groups=len(snap.groups))
         if self.settings.incremental == "reports" and snap.complete:
-            self.saved_state = incremental.marks(started, started)
+            self.saved_state = incremental.marks(started, started, self.settings)
         return snap
 
     def wants_full(self, state: dict[str, Any]) -> bool:
         """A full read unless ``incremental = "reports"`` has a recent mark (see .incremental)."""
         if self.settings.incremental != "reports" or self.settings.nested:
             return True
-        return incremental.due_for_full(state, self.settings.full_reconcile_hours)
+        return incremental.due_for_full(state, self.settings)
 
     async def delta(
         self, state: dict[str, Any], staged: Snapshot, progress: Progress = no_progress

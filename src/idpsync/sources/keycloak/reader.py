@@ -230,13 +230,13 @@ class KeycloakSource(Source):
         snap.memberships = tree.memberships(ids, s.flatten_subgroups)
         self.stats.extra |= {"groups": len(tree.nodes), "group_shape": tree.shape}
         if started is not None and snap.complete:
-            self.saved_state = events.new_state(started, s.events_overlap_seconds, time.time())
+            keeps, overlap = events.reads_attributes(self), s.events_overlap_seconds
+            self.saved_state = events.new_state(started, overlap, time.time(), keeps)
         return snap
 
     def wants_full(self, state: dict[str, Any]) -> bool:
         """A full read unless ``admin_events`` is on, the marks are usable and not too old."""
-        hours = self.settings.full_sync_every_hours
-        return not self.settings.admin_events or events.full_is_due(state, hours)
+        return not self.settings.admin_events or events.full_is_due(state, self)
 
     async def delta(
         self, state: dict[str, Any], staged: Snapshot, progress: Progress = no_progress
