@@ -85,3 +85,39 @@ def test_official_client_reads_ground_truth() -> None:
     token_calls = emu.requests.count("/token", method="POST")
     assert token_calls == 1
     assert emu.requests.count("/admin/directory/v1/users", status=200) == 2
+
+
+@pytest.mark.slow
+def test_official_client_reads_custom_schemas_only_when_asked() -> None:
+    emu = GoogleEmulator.generate(users=5, groups=1, seed=3)
+    t = emu.tenant
+    uid = t.user_ids[1]
+    t.update_user(uid, custom={"HR": {"badge": "B-1", "sites": ["Oslo"]}, "IT": {"vpn": "yes"}})
+    email = t.login(t.users[uid])
+    with emu.serve() as server:
+        info = emu.service_account_info(f"{server.url}/token")
+        creds = service_account.Credentials.from_service_account_info(
+            info, scopes=SCOPES, subject=emu.admin_email
+        )
+        service = build(
+            "admin",
+            "directory_v1",
+            credentials=creds,
+            static_discovery=True,
+            client_options={"api_endpoint": server.url + "/"},
+            cache_discovery=False,
+        )
+        users = service.users()
+        basic = users.get(userKey=email).execute()
+        custom = users.list(
+            customer="my_customer", projection="custom", customFieldMask="HR"
+        ).execute()
+        full = users.get(userKey=email, projection="full").execute()
+        with pytest.raises(HttpError) as no_mask:
+            users.get(userKey=email, projection="custom").execute()
+        service.close()
+    assert "customSchemas" not in basic
+    listed = {u["primaryEmail"]: u for u in custom["users"]}
+    assert listed[email]["customSchemas"] == {"HR": {"badge": "B-1", "sites": [{"value": "Oslo"}]}}
+    assert full["customSchemas"]["IT"] == {"vpn": "yes"}
+    assert no_mask.value.status_code == 400

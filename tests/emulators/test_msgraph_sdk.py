@@ -19,6 +19,7 @@ from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph.generated.models.org_contact import OrgContact
 from msgraph.generated.models.service_principal import ServicePrincipal
 from msgraph.generated.models.user import User
+from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
 from msgraph.generated.users.users_request_builder import UsersRequestBuilder
 from msgraph.graph_request_adapter import GraphRequestAdapter
 from msgraph_core import GraphClientFactory
@@ -26,7 +27,7 @@ from msgraph_core.authentication import AzureIdentityAuthenticationProvider
 from msgraph_core.tasks.page_iterator import PageIterator
 
 from idpsync.emulators.entra import EntraEmulator
-from idpsync.emulators.entra.render import photo_bytes
+from idpsync.emulators.entra.render import EXTENSION_APP, photo_bytes
 from idpsync.emulators.framework import RunningServer
 
 SCOPES = ["https://graph.microsoft.com/.default"]
@@ -169,3 +170,28 @@ async def _check_manager_and_photo(emulator: EntraEmulator, client: GraphService
     with pytest.raises(ODataError) as no_image:
         await client.users.by_user_id(no_photo.id).photo.content.get()
     assert no_image.value.error is not None and no_image.value.error.code == "ImageNotFound"
+
+
+async def test_sdk_reads_hr_and_extension_properties() -> None:
+    emulator = EntraEmulator.generate(users=5, groups=2, seed=3)
+    uid = emulator.tenant.user_ids[1]
+    emulator.tenant.update_user(
+        uid, employee_id="E1", employee_type="Employee", company="Acme", cost_center="CC-1",
+        division="R&D", custom={"x": {"badge": "B-1", "extensionAttribute2": "two"}},
+    )  # fmt: skip
+    badge = f"extension_{EXTENSION_APP}_badge"
+    select = ["id", "employeeId", "employeeType", "companyName", "employeeOrgData",
+              "onPremisesExtensionAttributes", badge]  # fmt: skip
+    query = UserItemRequestBuilder.UserItemRequestBuilderGetQueryParameters(select=select)
+    with emulator.serve() as server:
+        async with graph_client(emulator, server.url) as (client, _):
+            user = await client.users.by_user_id(uid).get(
+                RequestConfiguration(query_parameters=query)
+            )
+    assert user is not None
+    assert (user.employee_id, user.employee_type, user.company_name) == ("E1", "Employee", "Acme")
+    assert user.employee_org_data is not None
+    assert (user.employee_org_data.division, user.employee_org_data.cost_center) == ("R&D", "CC-1")
+    assert user.on_premises_extension_attributes is not None
+    assert user.on_premises_extension_attributes.extension_attribute2 == "two"
+    assert user.additional_data[badge] == "B-1"

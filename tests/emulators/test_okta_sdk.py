@@ -136,3 +136,20 @@ async def test_sdk_reads_the_system_log_bounded_and_paged() -> None:
     assert first == {"User": users[0], "UserGroup": gid}
     assert all(e.published is not None and e.outcome.result == "SUCCESS" for e in events)
     assert emu.requests.count("/api/v1/logs", status=200) == 3  # ceil(8 / 3) pages, no extra
+
+
+async def test_sdk_reads_base_and_custom_profile_properties() -> None:
+    emu = OktaEmulator.generate(users=5, groups=2, seed=3)
+    uid = emu.tenant.user_ids[1]
+    emu.tenant.update_user(
+        uid, cost_center="CC-1", division="R&D", company="Acme", employee_type="Contractor",
+        custom={"x": {"badge": "B-1"}},
+    )  # fmt: skip
+    with emu.serve() as running:
+        client = Client({"orgUrl": running.url, "token": emu.api_token})
+        user, _, error = await client.get_user(uid)
+    assert error is None and user is not None
+    profile = user.profile
+    assert (profile.cost_center, profile.division, profile.organization) == ("CC-1", "R&D", "Acme")
+    assert profile.user_type == "Contractor"
+    assert profile.additional_properties["badge"] == "B-1"

@@ -147,3 +147,15 @@ def test_sdk_reads_v2_users_by_page_number_with_the_paging_headers(
     past = api.list_users2_with_http_info(limit=50, page=pages + 1)
     assert past.data == [] and past.headers["Total-Count"] == str(total)
     assert "After-Cursor" not in past.headers
+
+
+def test_sdk_reads_custom_attributes_of_v2_users(
+    served: tuple[OneLoginEmulator, RunningServer], client: onelogin.ApiClient
+) -> None:
+    emulator, _ = served
+    some = emulator.account.user_ids[2]
+    emulator.account.update_user(some, custom_attributes={"badge": "B-2", "site": None})
+    user = onelogin.UsersV2Api(client).get_user2(some)
+    listed = onelogin.UsersV2Api(client).list_users2(limit=50, fields="id,custom_attributes")
+    assert user.custom_attributes == {"badge": "B-2", "site": None}
+    assert {u.id: u.custom_attributes for u in listed}[some] == {"badge": "B-2", "site": None}

@@ -94,3 +94,18 @@ def test_admin_cli_password_grant(served: tuple[KeycloakEmulator, str]) -> None:
     )
     assert admin.users_count() == len(emu.tenant.users)
     assert emu.requests.count("/realms/master/protocol/openid-connect/token", method="POST") == 1
+
+
+def test_sdk_reads_user_attributes_only_in_the_full_representation() -> None:
+    emu = KeycloakEmulator.generate(users=5, groups=2, seed=3)
+    uid = emu.tenant.user_ids[1]
+    emu.tenant.update_user(uid, custom={"x": {"costCenter": "CC-9", "sites": ["Oslo", "Bergen"]}})
+    with emu.serve() as server:
+        admin = _admin(emu, server.url)
+        full = {u["id"]: u for u in admin.get_users({"briefRepresentation": False})}
+        brief = {u["id"]: u for u in admin.get_users({"briefRepresentation": True})}
+        one = admin.get_user(uid)
+    assert full[uid]["attributes"]["costCenter"] == ["CC-9"]
+    assert full[uid]["attributes"]["sites"] == ["Oslo", "Bergen"]
+    assert "attributes" not in brief[uid]
+    assert one["attributes"]["costCenter"] == ["CC-9"]

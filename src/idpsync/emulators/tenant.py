@@ -52,6 +52,22 @@ class TenantUser:
     """Id of the manager (a user), if any."""
     photo_version: int = 0
     """0 = no photo; otherwise a counter that changes whenever the photo changes."""
+    company: str | None = None
+    """Company name."""
+    office: str | None = None
+    """Office location."""
+    employee_type: str | None = None
+    """Kind of employment (``Employee``, ``Contractor`` …)."""
+    cost_center: str | None = None
+    """Cost centre."""
+    division: str | None = None
+    """Division."""
+    custom: dict[str, dict[str, str | list[str]]] = field(default_factory=dict)
+    """Custom attributes, by set then name (``{"HR": {"badge": "B-7"}}``), a list for a
+    multi-valued one. Each emulator serves them its IdP's way: Google custom schemas (the set
+    is the schema), Keycloak user attributes, Okta profile properties, Entra directory
+    extensions (``extension_<appId>_<name>``; names ``extensionAttribute1``…``15`` go to
+    ``onPremisesExtensionAttributes``); the set's name only matters to Google."""
 
 
 @dataclass(slots=True)

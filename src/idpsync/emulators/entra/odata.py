@@ -68,6 +68,11 @@ class Query:
     skiptoken: str | None
 
 
+EXTENSION = re.compile(r"extension_[0-9a-f]{32}_[A-Za-z0-9_]+")
+"""A directory extension property (``extension_<appId without dashes>_<name>``): any such name
+may be selected; an object without a value for it leaves it out."""
+
+
 def parse_query(
     params: Mapping[str, str], headers: Mapping[str, str], allowed: frozenset[str]
 ) -> Query:
@@ -86,7 +91,7 @@ def parse_query(
     if params.get("$select"):
         select = tuple(s.strip() for s in params["$select"].split(",") if s.strip())
         for name in select:
-            if name not in allowed:
+            if name not in allowed and not EXTENSION.fullmatch(name):
                 raise GraphError(
                     400,
                     "Request_BadRequest",

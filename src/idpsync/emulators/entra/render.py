@@ -26,6 +26,10 @@ USER_PROPS = frozenset(
         "accountEnabled",
         "department",
         "employeeId",
+        "employeeType",
+        "employeeOrgData",
+        "companyName",
+        "onPremisesExtensionAttributes",
         "userType",
         "createdDateTime",
         "otherMails",
@@ -61,10 +65,23 @@ ODATA_TYPE = {
     "orgContact": "#microsoft.graph.orgContact",
 }
 PHOTO_SIZES = (48, 64, 96, 120, 240)
+EXTENSION_APP = "0a1b2c3d4e5f40718293a4b5c6d7e8f9"
+"""The app id (without dashes) that owns the emulated directory extension properties."""
+NO_ON_PREMISES: dict[str, str | None] = {f"extensionAttribute{n}": None for n in range(1, 16)}
+"""``onPremisesExtensionAttributes`` of a user without any (every one ``null``)."""
+ON_PREMISES = frozenset(NO_ON_PREMISES)
+"""Custom attribute names served in ``onPremisesExtensionAttributes``."""
 
 
 def user_json(tenant: Tenant, user: TenantUser) -> dict[str, Any]:
-    """Every property of a user (projection happens in :func:`project`)."""
+    """Every property of a user (projection happens in :func:`project`).
+
+    Custom attributes (:attr:`TenantUser.custom`, whatever their set) are directory extension
+    properties of the app :data:`EXTENSION_APP`, except ``extensionAttribute1``…``15``: those
+    are the on-premises extension attributes.
+    """
+    custom = {k: v for fields in user.custom.values() for k, v in fields.items()}
+    on_premises = {k: v for k, v in custom.items() if k in ON_PREMISES} if custom else {}
     return {
         "id": user.id,
         "businessPhones": [],
@@ -73,13 +90,18 @@ def user_json(tenant: Tenant, user: TenantUser) -> dict[str, Any]:
         "jobTitle": user.job_title,
         "mail": user.mail,
         "mobilePhone": None,
-        "officeLocation": None,
+        "officeLocation": user.office,
         "preferredLanguage": None,
         "surname": user.surname,
         "userPrincipalName": tenant.login(user),
         "accountEnabled": user.enabled,
         "department": user.department,
         "employeeId": user.employee_id,
+        "employeeType": user.employee_type,
+        "employeeOrgData": org_data(user),
+        "companyName": user.company,
+        "onPremisesExtensionAttributes": {**NO_ON_PREMISES, **on_premises},
+        **{f"extension_{EXTENSION_APP}_{k}": v for k, v in custom.items() if k not in ON_PREMISES},
         "userType": "Guest" if user.guest else "Member",
         "createdDateTime": user.created,
         "otherMails": [],
@@ -87,6 +109,13 @@ def user_json(tenant: Tenant, user: TenantUser) -> dict[str, Any]:
         "onPremisesImmutableId": None,
         "deletedDateTime": None,
     }
+
+
+def org_data(user: TenantUser) -> dict[str, Any] | None:
+    """``employeeOrgData`` (``division``, ``costCenter``); ``None`` when neither is set."""
+    if user.division is None and user.cost_center is None:
+        return None
+    return {"division": user.division, "costCenter": user.cost_center}
 
 
 def group_json(tenant: Tenant, group: TenantGroup) -> dict[str, Any]:
@@ -118,7 +147,10 @@ def project(
     """Keep the selected properties (or the type's default set)."""
     names = select or default
     return {
-        name: full.get(name) for name in names if name not in ("manager", "memberOf", "members")
+        name: full.get(name)
+        for name in names
+        if name not in ("manager", "memberOf", "members")
+        and (not name.startswith("extension_") or name in full)  # no value: left out
     }
 
 

@@ -147,9 +147,23 @@ def _scope(t: GoogleTenant, params: Mapping[str, str]) -> None:
         raise ApiError(400, "notFound", "Domain not found.")
 
 
-def _projection(params: Mapping[str, str]) -> None:
-    if params.get("projection", "basic") not in ("basic", "custom", "full"):
+def _projection(params: Mapping[str, str]) -> frozenset[str] | None:
+    """The custom schemas a user answer includes (``None``: every one).
+
+    None for ``basic`` (the default), those of ``customFieldMask`` for ``custom`` (400
+    without one; the exact message is unverified), every one for ``full``.
+    """
+    projection = params.get("projection", "basic")
+    if projection not in ("basic", "custom", "full"):
         raise ApiError(400, "invalid", f"Invalid value '{params['projection']}'.")
+    if projection == "full":
+        return None
+    if projection == "basic":
+        return frozenset()
+    mask = frozenset(s.strip() for s in params.get("customFieldMask", "").split(",") if s.strip())
+    if not mask:
+        raise ApiError(400, "invalid", "Invalid Input: customFieldMask is required.")
+    return mask
 
 
 _CLAUSE = re.compile(r"(\w+)\s*([=:])\s*('([^']*)'|\"([^\"]*)\"|\S+)")
@@ -196,12 +210,12 @@ def _clause(t: GoogleTenant, field: str, op: str, value: str) -> Callable[[Tenan
 def list_users(t: GoogleTenant, params: Mapping[str, str]) -> dict[str, Any]:
     """``GET users``."""
     _scope(t, params)
-    _projection(params)
+    schemas = _projection(params)
     size = page_size(params, 100, USER_MAX)
     if params.get("showDeleted", "false").lower() == "true":
         return paged(
             sorted(t.deleted), params, size,
-            lambda i: render_user(t, t.deleted[i][0], t.deleted[i][1]),
+            lambda i: render_user(t, t.deleted[i][0], t.deleted[i][1], schemas),
             "admin#directory#users", "users",
         )  # fmt: skip
     ids: Sequence[str] = t.user_ids
@@ -213,19 +227,20 @@ def list_users(t: GoogleTenant, params: Mapping[str, str]) -> dict[str, Any]:
         if params.get("sortOrder", "").upper() == "DESCENDING":
             ids.reverse()
     return paged(
-        ids, params, size, lambda i: render_user(t, t.users[i]), "admin#directory#users", "users"
-    )
+        ids, params, size, lambda i: render_user(t, t.users[i], None, schemas),
+        "admin#directory#users", "users",
+    )  # fmt: skip
 
 
 def get_user(t: GoogleTenant, key: str, params: Mapping[str, str]) -> dict[str, Any]:
     """``GET users/{userKey}``: 412 for a recently deleted user, 404 for an unknown one."""
-    _projection(params)
+    schemas = _projection(params)
     user = t.resolve_user(key)
     if user is None:
         if t.resolve_deleted(key) is not None:
             raise ApiError(412, "conditionNotMet", "User is deleted")
         raise ApiError(404, "notFound", "Resource Not Found: userKey")
-    return render_user(t, user)
+    return render_user(t, user, None, schemas)
 
 
 def get_photo(t: GoogleTenant, key: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ The handlers of :mod:`idpsync.emulators.google.api` answer with these; each take
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from typing import Any
 
 from idpsync.emulators.google.tenant import GoogleTenant
@@ -23,8 +24,17 @@ def photo_etag(t: GoogleTenant, user: TenantUser) -> str:
     return etag("photo", user.id, user.photo_version)
 
 
-def render_user(t: GoogleTenant, user: TenantUser, deleted: str | None = None) -> dict[str, Any]:
-    """A ``admin#directory#user`` resource."""
+def render_user(
+    t: GoogleTenant,
+    user: TenantUser,
+    deleted: str | None = None,
+    schemas: Collection[str] | None = None,
+) -> dict[str, Any]:
+    """A ``admin#directory#user`` resource.
+
+    ``schemas``: the custom schemas to include (``None``: all, as ``projection=full``;
+    empty: none, as ``projection=basic``).
+    """
     email = t.login(user)
     gid = t.gid(user.id)
     name: dict[str, Any] = {"fullName": user.display_name, "displayName": user.display_name}
@@ -61,20 +71,47 @@ def render_user(t: GoogleTenant, user: TenantUser, deleted: str | None = None) -
     if aliases:
         body["aliases"] = aliases
         body["emails"] += [{"address": a} for a in aliases]
-    if user.job_title or user.department:
-        org = {"title": user.job_title, "department": user.department, "primary": True}
+    if user.job_title or user.department or user.cost_center or user.company:
+        org = {
+            "title": user.job_title,
+            "department": user.department,
+            "costCenter": user.cost_center,
+            "description": user.employee_type,
+            "name": user.company,
+            "location": user.office,
+            "primary": True,
+        }
         body["organizations"] = [{k: v for k, v in org.items() if v is not None}]
     manager = t.users.get(user.manager_id or "")
     if manager is not None:
         body["relations"] = [{"value": t.login(manager), "type": "manager"}]
     if user.employee_id:
         body["externalIds"] = [{"value": user.employee_id, "type": "organization"}]
+    custom = custom_schemas(user, schemas)
+    if custom:
+        body["customSchemas"] = custom
     if user.photo_version:
         body["thumbnailPhotoUrl"] = f"https://lh3.googleusercontent.com/a-/{gid}=s96-c"
         body["thumbnailPhotoEtag"] = photo_etag(t, user)
     if deleted:
         body["deletionTime"] = deleted
     return body
+
+
+def custom_schemas(user: TenantUser, schemas: Collection[str] | None) -> dict[str, dict[str, Any]]:
+    """The user's custom fields by schema, as Google nests them.
+
+    A single value as is, a multi-valued field as ``[{"value": …}]``; only the ``schemas``
+    asked for (``None``: all).
+    """
+    return {
+        schema: {
+            name: [{"value": v} for v in value] if isinstance(value, list) else value
+            for name, value in fields.items()
+        }
+        for schema, fields in user.custom.items()
+        if fields and (schemas is None or schema in schemas)
+    }
 
 
 def render_group(t: GoogleTenant, group_id: str) -> dict[str, Any]:

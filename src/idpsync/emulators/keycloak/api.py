@@ -129,8 +129,10 @@ def render_user(user: TenantUser, brief: bool) -> dict[str, Any]:
         )
         if value
     }
+    for fields in user.custom.values():  # Keycloak has no attribute sets: one flat map
+        attributes |= {k: list(v) if isinstance(v, list) else [v] for k, v in fields.items()}
     if attributes:
-        body["attributes"] = attributes
+        body["attributes"] = dict(sorted(attributes.items()))
     body |= {
         "totp": False,
         "disableableCredentialTypes": [],

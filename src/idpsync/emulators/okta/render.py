@@ -93,15 +93,25 @@ def user(tenant: Tenant, u: TenantUser, status: str, version: int, base: str) ->
                 "title": u.job_title,
                 "department": u.department,
                 "employeeNumber": u.employee_id,
+                "costCenter": u.cost_center,
+                "division": u.division,
+                "organization": u.company,
+                "userType": u.employee_type,
                 "managerId": u.manager_id,
                 "manager": manager.display_name if manager else None,
                 "secondEmail": None,
                 "mobilePhone": None,
+                **custom_profile(u),
             }
         ),
         "credentials": {"provider": {"type": "OKTA", "name": "OKTA"}},
         "_links": {"self": {"href": f"{base}/api/v1/users/{u.id}"}},
     }
+
+
+def custom_profile(u: TenantUser) -> dict[str, Any]:
+    """The user's custom attributes as custom profile properties (Okta has no sets)."""
+    return {k: v for fields in u.custom.values() for k, v in fields.items()}
 
 
 def _profile(values: dict[str, Any]) -> dict[str, Any]:
@@ -125,6 +135,7 @@ def flat_user(tenant: Tenant, u: TenantUser, status: str, version: int) -> dict[
         "profile.department": u.department,
         "profile.title": u.job_title,
         "profile.employeeNumber": u.employee_id,
+        **{f"profile.{k}": v if isinstance(v, str) else None for k, v in custom_profile(u).items()},
     }
 
 

@@ -61,6 +61,9 @@ from idpsync.sources.shape import ShapeError, identified, records
 
 MANAGERS_TRACKED = "users_delta_managers"
 """State key: the saved users delta link selects ``manager`` (so Graph sends ``manager@delta``)."""
+SELECTED = "users_delta_select"
+"""State key: the user properties the saved users delta link selects (a full read is due when
+the configuration asks for others)."""
 
 
 class EntraReads(PartitionReads, Protocol):

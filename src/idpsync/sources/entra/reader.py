@@ -115,7 +115,9 @@ class EntraSource(Source):
         self.transitive = policy.transitive if settings.transitive is None else settings.transitive
         m = policy.mapping
         templates = [m.login, m.email, m.display_name, m.given_name, m.family_name]
-        self.user_fields = rec.user_select([*templates, *m.attributes.values()])
+        self.user_fields = rec.user_select(
+            [*templates, *m.attributes.values()], settings.user_attributes
+        )
         if not isinstance(http.auth, CachedTokenProvider):
             raise TypeError("the Entra source needs a client with its token flow as auth")
         self.auth: CachedTokenProvider = http.auth
@@ -188,7 +190,9 @@ class EntraSource(Source):
         )
         if managers and "users_delta" in links:
             links[entra_delta.MANAGERS_TRACKED] = "yes"
-        keys = ("users_delta", "groups_delta", entra_delta.MANAGERS_TRACKED)
+        if "users_delta" in links:
+            links[entra_delta.SELECTED] = ",".join(self.user_fields)
+        keys = ("users_delta", "groups_delta", entra_delta.MANAGERS_TRACKED, entra_delta.SELECTED)
         return {key: links[key] for key in keys if key in links}
 
     async def _guard(self, snap: Snapshot, endpoint: Endpoint, call: Awaitable[T]) -> T | None:
@@ -357,6 +361,8 @@ class EntraSource(Source):
         """A full read when there are no delta links or the last full read is too old."""
         if not state.get("users_delta") or not state.get("groups_delta"):
             return True
+        if state.get(entra_delta.SELECTED) != ",".join(self.user_fields):
+            return True  # the saved link reads other properties than the settings ask for
         try:
             last = datetime.fromisoformat(str(state.get("full_at")))
         except ValueError:

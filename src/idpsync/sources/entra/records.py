@@ -24,8 +24,17 @@ USER_FIELDS = (
     "surname",
     "accountEnabled",
     "userType",
+    "employeeId",
+    "employeeType",
+    "jobTitle",
+    "department",
+    "companyName",
+    "officeLocation",
+    "employeeOrgData",
 )
-"""What the entra mapping preset reads, plus ``accountEnabled`` and ``userType``."""
+"""What the entra mapping preset reads, ``accountEnabled``, ``userType``, and the HR
+properties Graph returns only when selected (``employeeOrgData`` holds ``division`` and
+``costCenter``)."""
 GROUP_FIELDS = ("id", "displayName", "description")
 USER_TYPE = "#microsoft.graph.user"
 GROUP_TYPE = "#microsoft.graph.group"
@@ -33,9 +42,13 @@ _ATTRIBUTE = re.compile(r"attributes\.([A-Za-z_][A-Za-z0-9_]*)")
 _NOT_ATTRIBUTES = {"manager", "@odata.type", "@odata.context"}
 
 
-def user_select(templates: Iterable[str | None]) -> list[str]:
-    """``$select`` of users: the preset's fields plus every ``attributes.X`` a template reads."""
-    names = list(USER_FIELDS)
+def user_select(templates: Iterable[str | None], extra: Iterable[str] = ()) -> list[str]:
+    """``$select`` of users: the fixed fields, ``extra`` ones and those templates read.
+
+    :data:`USER_FIELDS`, the ``extra`` properties (the source's ``user_attributes``), and
+    every ``attributes.X`` a template reads.
+    """
+    names = list(dict.fromkeys([*USER_FIELDS, *extra]))
     for template in templates:
         for name in _ATTRIBUTE.findall(template or ""):
             if name not in names:

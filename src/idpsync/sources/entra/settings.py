@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -46,6 +46,12 @@ class EntraSourceSettings(SourceBase):
     tenant is large and the result is proven complete (else one chain); ``off``: one chain."""
     partition_min_pages: int = Field(20, ge=1)
     """``auto`` partitions only when the one chain would be at least this many pages."""
+    user_attributes: list[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")]] = Field(
+        default_factory=list
+    )
+    """More user properties to read (``$select``), on top of the identity and HR ones the
+    connector always reads: directory extensions (``extension_<appId>_<name>``),
+    ``onPremisesExtensionAttributes``, ``employeeHireDate``, ``city`` …"""
     fetch_photos: bool = False
     """Read each user's photo version (one request per user; bytes only when it changed)."""
     transitive: bool | None = None

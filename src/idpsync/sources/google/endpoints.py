@@ -129,15 +129,29 @@ def scope_params(customer: str, domain: str | None) -> dict[str, str]:
     return {"domain": domain} if domain else {"customer": customer}
 
 
+def projection(settings: GoogleSourceSettings) -> dict[str, str]:
+    """The user reads' projection: none, the listed custom schemas, or all of them.
+
+    No parameter (Google's ``basic``), ``projection=custom&customFieldMask=a,b``, or
+    ``projection=full`` for ``["*"]``.
+    """
+    names = settings.custom_schemas
+    if not names:
+        return {}
+    if names == ["*"]:
+        return {"projection": "full"}
+    return {"projection": "custom", "customFieldMask": ",".join(names)}
+
+
 def reads(settings: GoogleSourceSettings) -> dict[str, Read]:
     """How ``idpsync check`` reads each row: one item of each listing, then one of each object."""
     one = {**scope_params(settings.customer, settings.domain), "maxResults": "1"}
     return {
-        USERS.name: Read(one, gives="user"),
+        USERS.name: Read({**one, **projection(settings)}, gives="user"),
         GROUPS.name: Read(one, gives="group"),
         MEMBERS.name: Read({"maxResults": "1"}, needs={"groupKey": "group"}),
         GROUP.name: Read(needs={"groupKey": "group"}),
-        USER.name: Read(needs={"userKey": "user"}),
+        USER.name: Read(projection(settings), needs={"userKey": "user"}),
         PHOTO.name: Read(needs={"userKey": "user"}, absent="this user has no photo"),
         ACTIVITIES.name: Read({"maxResults": "1"}),
     }

@@ -13,8 +13,9 @@ usual retries. With ``batch_size = 0`` every call goes alone. Requests:
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from idpsync.errors import SourceError
 from idpsync.http import Endpoint
@@ -31,29 +32,43 @@ MISSING = object()
 
 
 async def fetch_many(
-    source: GoogleSource, endpoint: Endpoint, field: str, keys: list[str]
+    source: GoogleSource,
+    endpoint: Endpoint,
+    field: str,
+    keys: list[str],
+    params: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any] | None]:
-    """The resource at each key (``None`` where it is absent), in ``keys`` order."""
+    """The resource at each key (``None`` where it is absent), in ``keys`` order.
+
+    ``params`` go with every call (e.g. the users' ``projection``).
+    """
     size = source.settings.batch_size
     found: list[Any] = [MISSING] * len(keys)
     if size and len(keys) > 1:
         parts = [list(range(i, min(i + size, len(keys)))) for i in range(0, len(keys), size)]
-        answers = await gather(*(_send(source, endpoint, [keys[i] for i in p]) for p in parts))
+        answers = await gather(
+            *(_send(source, endpoint, [keys[i] for i in p], params) for p in parts)
+        )
         for part, got in zip(parts, answers, strict=True):
             for k, index in enumerate(part):
                 found[index] = got[k]
     again = [i for i, body in enumerate(found) if body is MISSING]
-    bodies = await gather(*(source.http.get_json(endpoint, {field: keys[i]}) for i in again))
+    bodies = await gather(
+        *(source.http.get_json(endpoint, {field: keys[i]}, params=params) for i in again)
+    )
     for index, body in zip(again, bodies, strict=True):
         found[index] = body
     return found
 
 
-async def _send(source: GoogleSource, endpoint: Endpoint, keys: list[str]) -> list[Any]:
+async def _send(
+    source: GoogleSource, endpoint: Endpoint, keys: list[str], params: Mapping[str, str] | None
+) -> list[Any]:
     """One batch of ``GET`` calls: each answer, ``None`` if absent, :data:`MISSING` to redo."""
     http = source.http
     prefix = endpoint.template_path.split("{", 1)[0]
-    content_type, body = encode([prefix + quote(key, safe="") for key in keys])
+    query = "?" + urlencode(params, safe=",") if params else ""
+    content_type, body = encode([prefix + quote(key, safe="") + query for key in keys])
     answers: dict[int, tuple[int, bytes]] = {}
     try:
         await http.budget.take(len(keys) - 1)  # Google counts every inner call

@@ -46,9 +46,10 @@ from idpsync.model import Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources.base import DeltaResult, Event, Progress
 from idpsync.sources.google import api as g
 from idpsync.sources.google import batch
-from idpsync.sources.google.endpoints import ACTIVITIES, ACTIVITY_PAGE, GROUP, USER
+from idpsync.sources.google.endpoints import ACTIVITIES, ACTIVITY_PAGE, GROUP, USER, projection
 from idpsync.sources.google.fetch import fetch_many
 from idpsync.sources.google.memberlog import apply, read_log
+from idpsync.sources.google.settings import GoogleSourceSettings
 from idpsync.sources.lanes import Lanes, gather
 from idpsync.sources.shape import records
 
@@ -70,18 +71,35 @@ def stamp(when: float) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def marks(started: float, full_at: float) -> dict[str, Any]:
+READS = "user_projection"
+"""State key: the users' projection of the read that saved the marks (``""``: basic)."""
+
+
+def user_reads(settings: GoogleSourceSettings) -> str:
+    """What the user reads ask for beyond the default, as saved in the state."""
+    return "&".join(f"{k}={v}" for k, v in projection(settings).items())
+
+
+def marks(started: float, full_at: float, settings: GoogleSourceSettings) -> dict[str, Any]:
     """The state to save after a complete read that began at ``started``."""
-    return {MARK: stamp(started), "full_at": full_at}
+    return {MARK: stamp(started), "full_at": full_at, READS: user_reads(settings)}
 
 
-def due_for_full(state: dict[str, Any], hours: float, now: float | None = None) -> bool:
-    """True without a mark or when the last full read is ``hours`` old."""
+def due_for_full(
+    state: dict[str, Any], settings: GoogleSourceSettings, now: float | None = None
+) -> bool:
+    """Whether the next read must be a full one.
+
+    True without a mark, when the last full read is ``full_reconcile_hours`` old, or when the
+    user reads ask for other custom schemas than the last full read did.
+    """
     full_at = state.get("full_at")
     now = time.time() if now is None else now
     if not state.get(MARK) or not isinstance(full_at, (int, float)):
         return True
-    return now - full_at >= hours * 3600
+    if state.get(READS, "") != user_reads(settings):
+        return True  # users the log does not name would keep the old schemas
+    return now - full_at >= settings.full_reconcile_hours * 3600
 
 
 def changed(items: list[Any]) -> tuple[set[str], set[str], set[str]]:
@@ -151,7 +169,7 @@ async def delta(
         return None
     source.stats.extra.update(activities=len(items), changed_users=len(users))
     source.stats.extra["changed_groups"] = len(groups)
-    result.state = marks(started, float(state.get("full_at", started)))
+    result.state = marks(started, float(state.get("full_at", started)), settings)
     return result
 
 
@@ -172,7 +190,7 @@ async def _read_changes(
     known = {mail: u.source_id for u in staged.users for mail in g.emails_of(u.attributes)}
     mirror = dict(known)
     emails = sorted(e for e in users if _in_scope(e, domain))
-    bodies = await fetch_many(source, USER, "userKey", emails)
+    bodies = await fetch_many(source, USER, "userKey", emails, projection(source.settings))
     fetched = [b for b in bodies if b is not None]
     found = records(snap, USER.label, "user", fetched, g.checked_user)
     ids = {str(item["id"]) for item in found}

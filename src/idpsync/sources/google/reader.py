@@ -76,6 +76,7 @@ from idpsync.sources.google.endpoints import (
     USER_PAGE,
     USERS,
     endpoint_table,
+    projection,
     reads,
     scope_params,
     scopes_for,
@@ -187,14 +188,14 @@ class GoogleSource(Source):
         snap.memberships = self._edges(snap, members)
         self.stats.extra.update(users=len(snap.users), groups=len(snap.groups))
         if self.settings.incremental == "reports" and snap.complete:
-            self.saved_state = incremental.marks(started, started)
+            self.saved_state = incremental.marks(started, started, self.settings)
         return snap
 
     def wants_full(self, state: dict[str, Any]) -> bool:
         """A full read unless ``incremental = "reports"`` has a recent mark (see .incremental)."""
         if self.settings.incremental != "reports" or self.settings.nested:
             return True
-        return incremental.due_for_full(state, self.settings.full_reconcile_hours)
+        return incremental.due_for_full(state, self.settings)
 
     async def delta(
         self, state: dict[str, Any], staged: Snapshot, progress: Progress = no_progress
@@ -207,7 +208,7 @@ class GoogleSource(Source):
         self, snap: Snapshot, lanes: Lanes
     ) -> tuple[list[dict[str, Any]], dict[str, str | None]]:
         """The users listing (the chain ``lanes`` keeps a slot for), then their photos."""
-        params = {**self._scope(), "maxResults": str(USER_PAGE)}
+        params = {**self._scope(), "maxResults": str(USER_PAGE), **projection(self.settings)}
         try:
             items = await self._listing(snap, "users", USERS, params)
             users = records(snap, USERS.label, "user", items, g.checked_user, _email)
@@ -360,7 +361,7 @@ class GoogleSource(Source):
 
     async def fetch_user(self, key: str) -> Snapshot | None:
         """The user, their direct groups and the groups above those (``groups?userKey=``)."""
-        body = await self.http.get_json(USER, {"userKey": key})
+        body = await self.http.get_json(USER, {"userKey": key}, params=projection(self.settings))
         if body is None:
             return None  # 404, or 412: deleted recently (Google keeps it ~20 days)
         snap = Snapshot()

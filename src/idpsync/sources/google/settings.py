@@ -35,6 +35,10 @@ class GoogleSourceSettings(SourceBase):
     """OAuth client secret (consent mode), as ``env:NAME`` or ``file:/path``."""
     auth_url: HttpUrlText | None = None
     """Override of the consent page URL (default Google's)."""
+    custom_schemas: list[str] = Field(default_factory=list)
+    """Custom schemas whose fields are read into ``attributes.customSchemas`` (users listing
+    and reads with ``projection=custom&customFieldMask=…``; ``["*"]``: every schema,
+    ``projection=full``). Empty (default): none, as Google's default projection."""
     fetch_photos: bool = False
     """Read every user's photo (one request per user with a photo) for ``photo_ref``."""
     nested: bool = False
@@ -68,6 +72,10 @@ class GoogleSourceSettings(SourceBase):
                 "set credentials (service account key) + subject, or client_id + client_secret "
                 "(OAuth consent, then 'idpsync authorize')"
             )
+        if "*" in self.custom_schemas and len(self.custom_schemas) > 1:
+            raise ValueError("custom_schemas: '*' (every schema) stands alone")
+        if any(not n.strip() or "," in n for n in self.custom_schemas):
+            raise ValueError("custom_schemas: each entry is one schema name (no commas)")
         if self.incremental == "reports" and self.nested:
             raise ValueError(
                 "incremental = 'reports' cannot be combined with nested = true (a membership "

@@ -112,6 +112,8 @@ EVENT_ENDPOINTS = (EVENTS_CONFIG, ADMIN_EVENTS)
 """The calls of incremental reads, listed only with ``admin_events = true``."""
 
 BRIEF = {"briefRepresentation": "true"}
+FULL = {"briefRepresentation": "false"}
+"""The user list and searches with ``user_attributes``: representations with ``attributes``."""
 """Sent with every listing: the short representation is all the connector reads."""
 
 _ONE = {**BRIEF, "max": "1"}

@@ -59,7 +59,6 @@ from idpsync.sources.keycloak.endpoints import (
     USER_GROUPS,
     offset,
 )
-from idpsync.sources.keycloak.tree import user_record
 from idpsync.sources.lanes import Lanes, gather
 from idpsync.sources.shape import BadRecord
 
@@ -95,18 +94,39 @@ class Changes:
     """Events in the window."""
 
 
-def new_state(server_ms: int, overlap_s: int, full_at: float) -> dict[str, Any]:
+ATTRIBUTES = "user_attributes"
+"""State key: whether the read that saved the marks kept user attributes (absent: no)."""
+
+
+def new_state(
+    server_ms: int, overlap_s: int, full_at: float, attributes: bool = False
+) -> dict[str, Any]:
     """The state saved after a complete read that started at server time ``server_ms``."""
-    return {"since_ms": server_ms - overlap_s * 1000, "read_ms": server_ms, "full_at": full_at}
+    marks = {"since_ms": server_ms - overlap_s * 1000, "read_ms": server_ms, "full_at": full_at}
+    return marks | ({ATTRIBUTES: True} if attributes else {})
 
 
-def full_is_due(state: Mapping[str, Any], hours: float, now: float | None = None) -> bool:
-    """True without usable marks or when the last full read is ``hours`` old."""
+def reads_attributes(source: KeycloakSource) -> bool:
+    """Whether ``source`` keeps user attributes (its user list is the full representation)."""
+    return source.user_params.get("briefRepresentation") == "false"
+
+
+def usable(state: Mapping[str, Any]) -> bool:
+    """Whether ``state`` holds the marks a delta read starts from."""
     marks = (state.get("since_ms"), state.get("read_ms"), state.get("full_at"))
-    if not all(isinstance(m, int | float) and not isinstance(m, bool) for m in marks):
+    return all(isinstance(m, int | float) and not isinstance(m, bool) for m in marks)
+
+
+def full_is_due(state: Mapping[str, Any], source: KeycloakSource, now: float | None = None) -> bool:
+    """Whether the next read must be a full one.
+
+    True without usable marks, when the last full read is ``full_sync_every_hours`` old, or
+    when ``user_attributes`` changed since (users no event names would keep the old form).
+    """
+    if not usable(state) or bool(state.get(ATTRIBUTES)) != reads_attributes(source):
         return True
     now = time.time() if now is None else now
-    return now - float(state["full_at"]) >= hours * 3600
+    return now - float(state["full_at"]) >= source.settings.full_sync_every_hours * 3600
 
 
 def server_ms(date_header: str | None) -> int:
@@ -202,7 +222,7 @@ async def _user(source: KeycloakSource, uid: str) -> SourceUser | None:
     if raw is None:
         return None
     try:
-        return user_record(raw)
+        return source.user_record(raw)
     except (BadRecord, KeyError, TypeError, ValueError) as exc:
         raise Unusable(f"user {uid} cannot be read ({type(exc).__name__})") from None
 
@@ -226,7 +246,7 @@ async def read_delta(
     source: KeycloakSource, state: Mapping[str, Any], staged: Snapshot, progress: Progress
 ) -> DeltaResult | None:
     """The delta since the saved marks (see module docstring); ``None``: read everything."""
-    if not source.settings.admin_events or full_is_due(state, float("inf")):
+    if not source.settings.admin_events or not usable(state):
         return None
     started = await events_clock(source)
     if started is None:
@@ -247,7 +267,7 @@ async def read_delta(
         _fallback(source, str(exc))
         return None
     overlap = source.settings.events_overlap_seconds
-    result.state = new_state(started, overlap, float(state["full_at"]))
+    result.state = new_state(started, overlap, float(state["full_at"]), reads_attributes(source))
     source.stats.extra |= {
         "admin_events": changes.events,
         "users_read": len(changes.users),

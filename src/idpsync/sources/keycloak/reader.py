@@ -4,7 +4,8 @@ Reading a realm (``P`` = ``page_size``, ``M`` = ``members_page_size``)::
 
     token                      POST {base}/realms/{realm}/protocol/openid-connect/token
     /auth detection            GET  {base}[/auth]/realms/{realm}   (only when auth_prefix unset)
-    users                      GET  …/users?briefRepresentation=true&first=…&max=P
+    users                      GET  …/users?briefRepresentation=true&first=…&max=P  (false:
+                                      with user_attributes)
     top-level groups           GET  …/groups?briefRepresentation=true&first=…&max=P
     sub-groups (Keycloak ≥ 23) GET  …/groups/{id}/children?briefRepresentation=true&first=…&max=P
     members, every group       GET  …/groups/{id}/members?briefRepresentation=true&first=…&max=M
@@ -76,7 +77,7 @@ from idpsync.sources.keycloak.endpoints import (
     offset,
 )
 from idpsync.sources.keycloak.settings import KeycloakSourceSettings
-from idpsync.sources.keycloak.tree import GroupTree, chain, user_record
+from idpsync.sources.keycloak.tree import GroupTree, chain, user_reading
 from idpsync.sources.lanes import Lanes, both, gather
 from idpsync.sources.shape import identified, records
 
@@ -146,6 +147,8 @@ class KeycloakSource(Source):
         super().__init__()
         self.settings, self.http, self.context = settings, http, context
         self.stats = http.stats
+        policy = context.connector.policy if context is not None else None
+        self.user_record, self.user_params = user_reading(settings.user_attributes, policy)
         if root is None:
             root = http.auth.root if isinstance(http.auth, SignIn) else RealmRoot(settings)
         self.root = root
@@ -216,23 +219,24 @@ class KeycloakSource(Source):
         raw_users, (tree, ids) = await both(
             self._users(snap, lanes), self._groups_and_members(snap, lanes, listed, progress)
         )
-        found = records(snap, USERS.label, "user", raw_users, user_record, _username)
+        found = records(snap, USERS.label, "user", raw_users, self.user_record, _username)
         users = {u.source_id: u for u in found}
         # A user created after the user list was read is taken from the member list.
         late = [raw for user_id, raw in listed.items() if user_id not in users]
-        users |= {u.source_id: u for u in records(snap, MEMBERS.label, "user", late, user_record)}
+        late_users = records(snap, MEMBERS.label, "user", late, self.user_record)
+        users |= {u.source_id: u for u in late_users}
         snap.users = list(users.values())
         snap.groups = tree.groups(s.group_name)
         snap.memberships = tree.memberships(ids, s.flatten_subgroups)
         self.stats.extra |= {"groups": len(tree.nodes), "group_shape": tree.shape}
         if started is not None and snap.complete:
-            self.saved_state = events.new_state(started, s.events_overlap_seconds, time.time())
+            keeps, overlap = events.reads_attributes(self), s.events_overlap_seconds
+            self.saved_state = events.new_state(started, overlap, time.time(), keeps)
         return snap
 
     def wants_full(self, state: dict[str, Any]) -> bool:
         """A full read unless ``admin_events`` is on, the marks are usable and not too old."""
-        hours = self.settings.full_sync_every_hours
-        return not self.settings.admin_events or events.full_is_due(state, hours)
+        return not self.settings.admin_events or events.full_is_due(state, self)
 
     async def delta(
         self, state: dict[str, Any], staged: Snapshot, progress: Progress = no_progress
@@ -244,7 +248,8 @@ class KeycloakSource(Source):
     async def _users(self, snap: Snapshot, lanes: Lanes) -> list[dict[str, Any]]:
         """The user list: the chain ``lanes`` keeps a slot for."""
         try:
-            return await self._pages(USERS, {}, self.settings.page_size, snap, "the user list")
+            size, params = self.settings.page_size, self.user_params
+            return await self._pages(USERS, {}, size, snap, "the user list", params=params)
         finally:
             lanes.chain_done()
 
@@ -322,7 +327,7 @@ class KeycloakSource(Source):
         if raw is None:
             return None
         snap = Snapshot()
-        snap.users = records(snap, USER.label, "user", [raw], user_record)
+        snap.users = records(snap, USER.label, "user", [raw], self.user_record)
         if not snap.users:
             raise SourceError(f"{USER.label}: the answer for {key!r} is not a usable user")
         uid = snap.users[0].source_id
@@ -343,7 +348,7 @@ class KeycloakSource(Source):
                 return found
         field = "email" if "@" in key else "username"
         for name in dict.fromkeys((field, "username")):
-            params = {**BRIEF, name: key, "exact": "true"}
+            params = {**self.user_params, name: key, "exact": "true"}
             hits = await self.http.get_json(USERS, self.values, params=params)
             if isinstance(hits, list) and hits:
                 return hits[0]

@@ -46,6 +46,11 @@ class KeycloakSourceSettings(SourceBase):
     the server skips; see docs/sources/keycloak.md for the trade-off)."""
     members_page_size: int = Field(10000, ge=1, le=100000)
     """``max`` of group member pages (at least the largest group's size avoids offsets)."""
+    user_attributes: bool | None = None
+    """Read each user's custom ``attributes`` (the user list with ``briefRepresentation=false``):
+    ``true`` always, ``false`` never, unset (default) when the connector's policy mentions
+    ``attributes.attributes`` (a mapping template or a filter). Same request count; bigger
+    pages and more server work per user (see docs/sources/keycloak.md)."""
     admin_events: bool = False
     """``true``: between full reads, read only what the realm's admin events say changed
     (needs ``adminEventsEnabled`` on the realm and the realm-management role view-events)."""

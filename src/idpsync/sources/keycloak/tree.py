@@ -8,12 +8,15 @@ come from ``/groups/{id}/children``); Keycloak ≤ 22 inlines the whole ``subGro
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
+from idpsync.config_policy import PolicySettings
 from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources.clean import usable_id
+from idpsync.sources.keycloak.endpoints import BRIEF, FULL
 from idpsync.sources.shape import FLAG, LIST, TEXT, BadRecord, Schema, check, kind_of
 
 USER_FIELDS = (
@@ -41,9 +44,32 @@ GROUP_SCHEMA: Schema = {"name": TEXT, "path": TEXT, "subGroupCount": (int,), "su
 """The types of the group fields the tree reads."""
 
 
-def user_record(raw: Mapping[str, Any]) -> SourceUser:
-    """A ``SourceUser`` from a (brief or full) UserRepresentation (``BadRecord`` if ill-typed)."""
+def reads_attributes(setting: bool | None, policy: PolicySettings | None) -> bool:
+    """Whether user ``attributes`` are read: the setting, else whether the policy uses them."""
+    if setting is not None:
+        return setting
+    return policy is not None and "attributes.attributes" in policy.model_dump_json()
+
+
+def user_reading(
+    setting: bool | None, policy: PolicySettings | None
+) -> tuple[Callable[[Mapping[str, Any]], SourceUser], Mapping[str, str]]:
+    """How users are read: the record maker and the user list's representation parameter."""
+    full = reads_attributes(setting, policy)
+    return partial(user_record, attributes=full), FULL if full else BRIEF
+
+
+def user_record(raw: Mapping[str, Any], attributes: bool = False) -> SourceUser:
+    """A ``SourceUser`` from a (brief or full) UserRepresentation (``BadRecord`` if ill-typed).
+
+    With ``attributes``, the representation's custom ``attributes`` (each a list of strings)
+    are kept as ``attributes.attributes``; without, they are left out whatever the endpoint
+    returned, so every read of a user gives the same record.
+    """
     check(raw, USER_SCHEMA)
+    kept = {k: raw[k] for k in USER_FIELDS if k in raw}
+    if attributes:
+        kept["attributes"] = _custom(raw.get("attributes"))
     first, last = raw.get("firstName") or None, raw.get("lastName") or None
     display = " ".join(p for p in (first, last) if p) or None
     return SourceUser(
@@ -54,8 +80,19 @@ def user_record(raw: Mapping[str, Any]) -> SourceUser:
         given_name=first,
         family_name=last,
         active=bool(raw.get("enabled", True)),
-        attributes={k: raw[k] for k in USER_FIELDS if k in raw},
+        attributes=kept,
     )
+
+
+def _custom(value: object) -> dict[str, list[str]]:
+    """Keycloak's ``attributes`` (name → list of strings); anything else is ``BadRecord``."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(
+        isinstance(v, list) and all(isinstance(x, str) for x in v) for v in value.values()
+    ):
+        raise BadRecord("'attributes' is not an object of string lists")
+    return {str(k): list(v) for k, v in sorted(value.items())}
 
 
 @dataclass(frozen=True, slots=True)

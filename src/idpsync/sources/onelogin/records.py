@@ -88,9 +88,9 @@ def to_user(item: Mapping[str, Any], activity: Activity) -> SourceUser:
     }
     attributes["status"] = STATUS_NAMES.get(status, str(status)) if status is not None else None
     attributes["state"] = STATE_NAMES.get(state, str(state)) if state is not None else None
-    for key, value in (item.get("custom_attributes") or {}).items():
-        if value not in (None, ""):
-            attributes[f"custom_attributes.{key}"] = value
+    custom = {k: v for k, v in (item.get("custom_attributes") or {}).items() if v not in (None, "")}
+    if custom:
+        attributes["custom_attributes"] = dict(sorted(custom.items()))
     return SourceUser(
         source_id=str(item["id"]),
         login=str(login),
