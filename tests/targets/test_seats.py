@@ -6,6 +6,7 @@ the emulator accepts users past it and only records the excess, so a test sees a
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -53,9 +54,8 @@ def test_release_order_property(users: list[tuple[int, set[str]]], priority: lis
         for h in order
     ]
     assert ranks == sorted(ranks)  # a better-ranked user is never behind a worse one
-    for a, b in zip(order, order[1:], strict=False):
-        if ranks[order.index(a)] == ranks[order.index(b)]:
-            assert a.seq <= b.seq
+    for (rank_a, a), (rank_b, b) in pairwise(zip(ranks, order, strict=True)):
+        assert rank_a < rank_b or a.seq <= b.seq  # within a rank, by creation order
 
 
 def test_seat_priority_names_groups() -> None:

@@ -1,0 +1,104 @@
+"""The seat budget end to end: file source → sync → delivery over real ports into the Crowd
+emulator (with a licence seat count) and into a real scim2-server (``max_active_users``).
+
+Each holds the excess, raises the ``target_seats`` alert condition, and delivers the held user
+(with their memberships) after a deactivation frees a seat.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from idpsync.service.conditions import target_conditions
+from idpsync.store import Store
+from idpsync.targets import http_client, run_delivery
+from idpsync.targets.seats import held_users
+from idpsync.targets.state import TargetState
+from tests.targets.crowd_support import RunningCrowd, crowd_settings
+from tests.targets.scim_support import Directory, ScimServer, read_scim, target_settings
+
+pytestmark = pytest.mark.slow
+
+
+def seed(directory: Directory) -> None:
+    for n, login in enumerate(["ada", "grace", "linus", "barbara"]):
+        directory.user(f"u{n}", login)
+    directory.group("g-jira", "jira-users", ["u0", "u3"])
+
+
+def alerts(store: Store, name: str) -> dict[str, Any]:
+    return target_conditions(name, TargetState(store, name).row(), held_users(store, name))
+
+
+async def test_crowd_with_a_licence_seat_count(
+    store: Store, directory: Directory, running_crowd: RunningCrowd
+) -> None:
+    crowd = running_crowd.emulator
+    crowd.seats = 2
+    settings = crowd_settings(
+        running_crowd.url, max_active_users=2, seat_priority=["group:jira-users"]
+    )
+
+    async def deliver() -> Any:
+        async with http_client(settings) as client:
+            result = await run_delivery(store, "jira", settings, client)
+        assert result.status == "ok", result.message
+        return result
+
+    seed(directory)
+    await directory.sync(store)
+    first = await deliver()
+    users = crowd.state.snapshot()["users"]
+    assert sorted(n for n, u in users.items() if u["active"]) == ["ada", "grace"]
+    assert first.held == 2 and "barbara" not in users and "linus" not in users
+    assert crowd.state.snapshot()["groups"]["jira-users"] == ["ada"]
+    assert (
+        "2 users wait for a seat (linus, barbara)" in alerts(store, "jira")["target_seats"].message
+    )
+
+    directory.users["u1"]["active"] = False  # grace leaves: one seat frees up
+    await directory.sync(store)
+    freed = await deliver()
+    assert (freed.released, freed.held) == (1, 1)
+    users = crowd.state.snapshot()["users"]
+    assert sorted(n for n, u in users.items() if u["active"]) == ["ada", "barbara"]
+    assert crowd.state.snapshot()["groups"]["jira-users"] == ["ada", "barbara"]  # priority
+    assert [h.login for h in held_users(store, "jira")] == ["linus"]
+    assert crowd.peak_active == 2 and not crowd.licence_exceeded
+
+
+async def test_scim2_server_with_max_active_users(
+    store: Store, directory: Directory, scim_server: ScimServer
+) -> None:
+    settings = target_settings(scim_server.url, max_active_users=3)
+
+    async def deliver() -> Any:
+        async with http_client(settings) as client:
+            result = await run_delivery(store, "scim", settings, client)
+        assert result.status == "ok", result.message
+        return result
+
+    seed(directory)
+    directory.user("u4", "ken")
+    await directory.sync(store)
+    first = await deliver()
+    held = read_scim(scim_server.url)
+    assert sorted(held["users"]) == ["ada", "grace", "linus"] and first.held == 2
+    assert held["groups"] == {"jira-users": ["ada"]}
+    assert [h.login for h in held_users(store, "scim")] == ["barbara", "ken"]
+    assert "target_seats" in alerts(store, "scim")
+
+    directory.users["u0"]["active"] = False  # ada leaves: barbara (created first) comes in
+    await directory.sync(store)
+    freed = await deliver()
+    held = read_scim(scim_server.url)
+    assert freed.released == 1
+    assert {n for n, (_, active) in held["users"].items() if active} == {
+        "grace",
+        "linus",
+        "barbara",
+    }
+    assert held["groups"] == {"jira-users": ["ada", "barbara"]}  # ada: deactivated, kept
+    assert [h.login for h in held_users(store, "scim")] == ["ken"]
