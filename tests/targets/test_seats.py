@@ -213,3 +213,31 @@ def test_never_over_the_budget_and_never_deactivating_to_make_room(
         asyncio.run(go())
     finally:
         store.close()
+
+
+async def test_reconcile_adopts_then_holds_past_the_budget(
+    store: Store, directory: Directory, crowd: CrowdEmulator
+) -> None:
+    for name in ("ada", "grace"):  # already in the application, active: they hold seats
+        crowd.state.add_user(
+            {
+                "name": name,
+                "password": {"value": "x"},
+                "active": True,
+                "email": f"{name}@example.org",
+            }
+        )
+    seed(directory)
+    await directory.sync(store)
+    result = await deliver_to(
+        store,
+        crowd,
+        reconcile=True,
+        options={"max_active_users": 3, "seat_priority": ["group:jira-users"]},
+    )
+    assert result.status == "ok", result.message
+    assert result.counts["adopted"] == 2 and result.counts["created"] == 3  # linus, 2 groups
+    assert result.counts["held"] == 2 and result.held == 2
+    assert active(crowd) == {"ada", "grace", "linus"}
+    assert [h.login for h in held_users(store, "crowd")] == ["barbara", "ken"]
+    assert crowd.state.snapshot()["groups"]["jira-users"] == ["ada"]

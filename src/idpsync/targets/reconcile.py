@@ -107,6 +107,8 @@ async def _user(
     active = bool(match.fields.get("active", True))
     if mapped != match.id:
         session.remember("user", connector, sid, match.id, adopted=True, active=active)
+        if mapped is None:
+            session.seats.created(active)  # an adopted active user holds a seat already
         result.bump("adopted")
     drift = drift_of(fields, match.fields)
     if drift.get("active") and not session.may_activate(connector, sid, fields):
