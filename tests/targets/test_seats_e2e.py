@@ -7,17 +7,27 @@ Each holds the excess, raises the ``target_seats`` alert condition, and delivers
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from idpsync.cli import app
 from idpsync.service.conditions import target_conditions
 from idpsync.store import Store
 from idpsync.targets import http_client, run_delivery
 from idpsync.targets.seats import held_users
 from idpsync.targets.state import TargetState
 from tests.targets.crowd_support import RunningCrowd, crowd_settings
-from tests.targets.scim_support import Directory, ScimServer, read_scim, target_settings
+from tests.targets.scim_support import (
+    TOKEN,
+    Directory,
+    ScimServer,
+    read_scim,
+    target_settings,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -102,3 +112,41 @@ async def test_scim2_server_with_max_active_users(
     }
     assert held["groups"] == {"jira-users": ["ada", "barbara"]}  # ada: deactivated, kept
     assert [h.login for h in held_users(store, "scim")] == ["ken"]
+
+
+def test_cli_shows_the_held_queue(
+    tmp_path: Path, directory: Directory, scim_server: ScimServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(directory)
+    directory.path.write_text(
+        json.dumps(
+            {"users": list(directory.users.values()), "groups": list(directory.groups.values())}
+        )
+    )
+    monkeypatch.setenv("SCIM_TOKEN", TOKEN)
+    config = tmp_path / "idpsync.toml"
+    config.write_text(f"""
+[store]
+url = "sqlite:///{tmp_path / "cli.db"}"
+[connectors.hr.source]
+type = "file"
+path = "{directory.path}"
+[targets.app]
+type = "scim"
+url = "{scim_server.url}"
+token = "env:SCIM_TOKEN"
+[targets.app.options]
+max_active_users = 3
+seat_priority = ["group:jira-users"]
+""")
+    runner = CliRunner()
+    assert runner.invoke(app, ["sync", "-c", str(config)]).exit_code == 0
+    done = runner.invoke(app, ["deliver", "-c", str(config)])
+    assert done.exit_code == 0, done.output
+    assert "1 held for want of a seat" in done.output
+    (row,) = json.loads(runner.invoke(app, ["targets", "-c", str(config), "--json"]).output)
+    assert (row["max_active_users"], row["active_users"]) == (3, 3)
+    assert [(h["login"], h["op"]) for h in row["held"]] == [("barbara", "user.create")]
+    table = runner.invoke(app, ["targets", "-c", str(config)], env={"COLUMNS": "200"}).output
+    assert "1 (3/3 seats)" in table
+    assert "app: held barbara (user.create, change" in table and "no seat left: 3 of 3" in table
