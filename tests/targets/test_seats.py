@@ -92,34 +92,36 @@ async def test_excess_is_held_and_released_by_priority_when_a_seat_frees_up(
     seed(directory)
     await directory.sync(store)
     first = await deliver(store, crowd, max_active_users=3)
-    assert active(crowd) == {"ada", "grace", "linus"} and first.held == 2
-    assert [h.login for h in held_users(store, "crowd")] == ["barbara", "ken"]
-    assert held_users(store, "crowd")[0].reason.startswith("no seat left: 3 of 3 active users")
+    # five to create for three seats: jira-users first (ada, ken), then creation order (grace)
+    assert active(crowd) == {"ada", "grace", "ken"} and first.held == 2
+    assert [h.login for h in held_users(store, "crowd")] == ["linus", "barbara"]
+    reason = held_users(store, "crowd")[0].reason
+    assert reason.startswith("more users to activate than the 3 free seats of 3")
     # a held user's memberships wait with them
     groups = crowd.state.snapshot()["groups"]
-    assert groups["jira-users"] == ["ada"] and groups["Everyone"] == ["ada", "grace", "linus"]
+    assert groups["jira-users"] == ["ada", "ken"] and groups["Everyone"] == ["ada", "grace", "ken"]
     alert = target_conditions(
         "crowd", TargetState(store, "crowd").row(), held_users(store, "crowd")
     )
-    assert "2 users wait for a seat (barbara, ken)" in alert["target_seats"].message
+    assert "2 users wait for a seat (linus, barbara)" in alert["target_seats"].message
 
     # other users' updates and memberships are never held back
     directory.users["u1"]["email"] = "grace.hopper@example.org"
-    directory.groups["g-jira"]["members"] = ["u4", "u0", "u2"]
+    directory.groups["g-jira"]["members"] = ["u4", "u0", "u2", "u1"]
     await directory.sync(store)
     await deliver(store, crowd, max_active_users=3)
     assert crowd.state.snapshot()["users"]["grace"]["email"] == "grace.hopper@example.org"
-    assert crowd.state.snapshot()["groups"]["jira-users"] == ["ada", "linus"]
+    assert crowd.state.snapshot()["groups"]["jira-users"] == ["ada", "grace", "ken"]
     assert len(held_users(store, "crowd")) == 2
 
-    # a deactivation frees a seat: ken (jira-users) goes before barbara (created earlier)
+    # a deactivation frees a seat: linus (now in jira-users) goes before barbara (held first)
     directory.users["u1"]["active"] = False
     await directory.sync(store)
     freed = await deliver(store, crowd, max_active_users=3)
     assert freed.released == 1 and freed.held == 1
     assert active(crowd) == {"ada", "linus", "ken"}
     groups = crowd.state.snapshot()["groups"]
-    assert "ken" in groups["jira-users"] and "ken" in groups["Everyone"]
+    assert "linus" in groups["jira-users"] and "linus" in groups["Everyone"]
     assert [h.login for h in held_users(store, "crowd")] == ["barbara"]
 
     # a raised limit (a seat bought) releases the rest; the alert condition clears

@@ -58,23 +58,24 @@ async def test_crowd_with_a_licence_seat_count(
         return result
 
     seed(directory)
+    directory.group("g-all", "Everyone", ["u0", "u1", "u2", "u3"])
     await directory.sync(store)
     first = await deliver()
     users = crowd.state.snapshot()["users"]
-    assert sorted(n for n, u in users.items() if u["active"]) == ["ada", "grace"]
-    assert first.held == 2 and "barbara" not in users and "linus" not in users
-    assert crowd.state.snapshot()["groups"]["jira-users"] == ["ada"]
-    assert (
-        "2 users wait for a seat (linus, barbara)" in alerts(store, "jira")["target_seats"].message
-    )
+    # four to create for two seats: the jira-users members get them
+    assert sorted(n for n, u in users.items() if u["active"]) == ["ada", "barbara"]
+    assert first.held == 2 and "grace" not in users and "linus" not in users
+    groups = crowd.state.snapshot()["groups"]
+    assert groups["jira-users"] == ["ada", "barbara"] and groups["Everyone"] == ["ada", "barbara"]
+    assert "2 users wait for a seat (grace, linus)" in alerts(store, "jira")["target_seats"].message
 
-    directory.users["u1"]["active"] = False  # grace leaves: one seat frees up
+    directory.users["u0"]["active"] = False  # ada leaves: one seat frees up
     await directory.sync(store)
     freed = await deliver()
     assert (freed.released, freed.held) == (1, 1)
     users = crowd.state.snapshot()["users"]
-    assert sorted(n for n, u in users.items() if u["active"]) == ["ada", "barbara"]
-    assert crowd.state.snapshot()["groups"]["jira-users"] == ["ada", "barbara"]  # priority
+    assert sorted(n for n, u in users.items() if u["active"]) == ["barbara", "grace"]
+    assert crowd.state.snapshot()["groups"]["Everyone"] == ["ada", "barbara", "grace"]
     assert [h.login for h in held_users(store, "jira")] == ["linus"]
     assert crowd.peak_active == 2 and not crowd.licence_exceeded
 
@@ -146,7 +147,7 @@ seat_priority = ["group:jira-users"]
     assert "1 held for want of a seat" in done.output
     (row,) = json.loads(runner.invoke(app, ["targets", "-c", str(config), "--json"]).output)
     assert (row["max_active_users"], row["active_users"]) == (3, 3)
-    assert [(h["login"], h["op"]) for h in row["held"]] == [("barbara", "user.create")]
+    assert [(h["login"], h["op"]) for h in row["held"]] == [("linus", "user.create")]
     table = runner.invoke(app, ["targets", "-c", str(config)], env={"COLUMNS": "200"}).output
     assert "1 (3/3 seats)" in table
-    assert "app: held barbara (user.create, change" in table and "no seat left: 3 of 3" in table
+    assert "app: held linus (user.create, change" in table and "free seats of 3" in table

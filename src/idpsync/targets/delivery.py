@@ -10,6 +10,8 @@
   current state, so a retry never sends stale data) after a backoff. When more than
   ``max_failure_rate`` of a run's changes are rejected the target is **quarantined**: delivery
   stops until ``idpsync deliver NAME --resume``.
+- A target with a seat budget (``max_active_users``) holds creations and reactivations past
+  it and delivers them when seats free up, in priority order (:mod:`~idpsync.targets.seats`).
 - Everything is idempotent in effect: creates adopt what exists (409 → lookup), member adds of
   present members and removes of absent ones change nothing, deleting a missing object is done.
 """
@@ -28,7 +30,7 @@ from idpsync.store.store import now
 from idpsync.targets.errors import DryRunRejected, NotFound, Rejected, TargetError, unreadable
 from idpsync.targets.reconcile import reconcile
 from idpsync.targets.reconcile_guard import ReconcileRefused
-from idpsync.targets.seats import HeldUser, group_names_by_user
+from idpsync.targets.seats import HeldUser, group_names_by_user, pending_activations
 from idpsync.targets.session import DeliveryResult, Quarantine, Session
 from idpsync.targets.state import (
     BUSY,
@@ -123,6 +125,9 @@ def _last_rejection(session: Session) -> str | None:
 async def deliver_log(session: Session) -> None:
     """Push every change after the cursor, advancing the cursor after each confirmation."""
     result = session.result
+    if session.seats.limit is not None:
+        connectors = session.settings.connectors
+        session.seats.contend(pending_activations(session.store, result.cursor, connectors))
     while True:
         rows = pending_changes(session.store, result.cursor, session.settings.connectors, 500)
         if not rows:

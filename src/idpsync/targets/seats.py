@@ -7,10 +7,12 @@ the user, who then cannot log in (bitwarden/directory-connector #28). So deliver
 - **Used seats** are the users idpsync holds active in the target: its object map
   (``target_objects.active``; not known counts as active), counted once per delivery and kept
   up to date as users are created, reactivated and deactivated.
-- A **creation or reactivation** of an active user takes a seat; when none is left, or others
-  are already waiting, the user is **held** (``target_held``: who, which change, why). A held
-  user's updates and memberships wait with them (they are delivered from the directory's state
-  on release); deactivations, updates and membership changes of other users go on.
+- A **creation or reactivation** of an active user takes a seat. The user is **held**
+  (``target_held``: who, which change, why) when no seat is left, when others are already
+  waiting, or when the delivery has more of them pending than seats are free (then every one
+  waits, so the priority decides among all of them, not the log's order). A held user's
+  updates and memberships wait with them (they are delivered from the directory's state on
+  release); deactivations, updates and membership changes of other users go on.
 - **Release**: after each delivery the held users whose turn it is are delivered, while seats
   are free (a deactivation freed one, or ``max_active_users`` was raised or removed), in
   ``seat_priority`` order (members of ``group:NAME`` first, in the order listed), then by the
@@ -86,6 +88,9 @@ class SeatBudget:
         self._used: int | None = None
         self._held: dict[Key, HeldUser] | None = None
         self._granted: set[Key] = set()
+        self.contended = False
+        """More activations are pending than seats are free: every one waits for the release,
+        so ``seat_priority`` decides among all of them (set by :meth:`contend`)."""
 
     # -- counting ---------------------------------------------------------------------------
 
@@ -139,12 +144,15 @@ class SeatBudget:
             self.drop(key)
             return True
         queue = self.held()
-        if key not in queue and not queue and self.used < self.limit:
+        if key not in queue and not queue and not self.contended and self.used < self.limit:
             return True
         if key not in queue:
             reason = (
                 f"no seat left: {self.used} of {self.limit} active users (max_active_users)"
                 if self.used >= self.limit
+                else f"more users to activate than the {self.limit - self.used} free seats "
+                f"of {self.limit} (max_active_users): seat_priority decides"
+                if self.contended
                 else f"waiting behind {len(queue)} held users for a seat"
             )
             user = HeldUser(key[0], key[1], str(fields.get("login") or key[1]), seq, op, reason)
@@ -164,6 +172,15 @@ class SeatBudget:
                         h.target == self.target, h.connector == key[0], h.source_id == key[1]
                     )
                 )
+
+    def contend(self, pending: int) -> None:
+        """Before a delivery: ``pending`` creations and reactivations are in the change log.
+
+        When they outnumber the free seats, all of them wait for the release at the end of the
+        delivery, which gives the seats in priority order (not in the log's order).
+        """
+        free = self.free()
+        self.contended = free is not None and pending > free
 
     def grant(self, key: Key) -> None:
         """Release a held user: off the queue, and the next :meth:`admit` of them passes."""
@@ -208,6 +225,18 @@ def seat_status(store: Store, target: str, settings: TargetSettings) -> dict[str
             for h in held_users(store, target)
         ],
     }
+
+
+def pending_activations(store: Store, after: int, connectors: Sequence[str]) -> int:
+    """Creations and reactivations of users in the change log after ``after``."""
+    c = t.changes.c
+    query = sa.select(sa.func.count()).where(
+        c.seq > after, c.op.in_(("user.create", "user.reactivate"))
+    )
+    if connectors:
+        query = query.where(c.connector.in_(list(connectors)))
+    with store.engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
 
 
 def count_active(store: Store, target: str) -> int:
