@@ -165,6 +165,11 @@ class TargetOptions(Strict):
     """…from this many such removals on."""
     max_reconcile_remove_count: int | None = Field(None, ge=0)
     """Refuse a reconcile that would deactivate or delete more than this many target users."""
+    max_active_users: int | None = Field(None, ge=0)
+    """Seats: active users idpsync may hold in the target; creations and reactivations past it
+    wait in the target's held queue (``docs/targets.md``)."""
+    seat_priority: list[Annotated[str, Field(pattern=r"^group:.+")]] = Field(default_factory=list)
+    """Order of the held queue: members of ``group:NAME`` first, then by creation order."""
 
 
 class CrowdOptions(Strict):

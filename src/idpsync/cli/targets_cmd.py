@@ -32,6 +32,7 @@ from idpsync.config import (
 from idpsync.http import HttpClient
 from idpsync.store import Store
 from idpsync.targets import DeliveryResult, http_client, run_delivery
+from idpsync.targets.seats import seat_status
 from idpsync.targets.state import TargetState, pending_count
 from idpsync.textsafety import printable
 
@@ -45,14 +46,22 @@ def targets_status(config: ConfigOption = None, as_json: JsonOption = False) -> 
     loaded = _load(config, secrets=False)
     with _store(loaded) as store:
         rows = [
-            _target_status(store, name, settings.connectors)
+            _target_status(store, name, settings)
             for name, settings in loaded.settings.targets.items()
         ]
     if as_json:
         print_json(out, rows)
         return
     table = Table(
-        "target", "status", "cursor", "lag", "failures", "rejected", "last delivery", "last error"
+        "target",
+        "status",
+        "cursor",
+        "lag",
+        "failures",
+        "rejected",
+        "held",
+        "last delivery",
+        "last error",
     )
     for r in rows:
         style = {"ok": "green", "down": "red", "quarantined": "red"}.get(r["status"], "yellow")
@@ -63,15 +72,31 @@ def targets_status(config: ConfigOption = None, as_json: JsonOption = False) -> 
             str(r["lag"]),
             str(r["failures"]),
             str(r["rejected"]),
+            _seats(r),
             r["last_delivery_at"] or "never",
             cell((r["last_error"] or "")[:160]),
         )
     out.print(table)
+    for r in rows:
+        for h in r["held"]:
+            out.print(
+                f"  {r['name']}: held {printable(h['login'])} ({printable(h['op'])}, "
+                f"change {h['seq']}): {printable(h['reason'])}",
+                markup=False,
+            )
 
 
-def _target_status(store: Store, name: str, connectors: list[str]) -> dict[str, Any]:
+def _seats(row: dict[str, Any]) -> str:
+    """``3 (10/10 seats)``: held users, and seats used of the budget when there is one."""
+    held = str(len(row["held"]))
+    limit = row["max_active_users"]
+    return held if limit is None else f"{held} ({row['active_users']}/{limit} seats)"
+
+
+def _target_status(store: Store, name: str, settings: TargetSettings) -> dict[str, Any]:
     state = TargetState(store, name)
     row = state.row()
+    connectors = settings.connectors
     return {
         "name": name,
         "status": row["status"],
@@ -81,6 +106,7 @@ def _target_status(store: Store, name: str, connectors: list[str]) -> dict[str, 
         "rejected": len(state.failures()),
         "last_error": row["last_error"],
         "last_delivery_at": _iso(row["last_delivery_at"]),
+        **seat_status(store, name, settings),
     }
 
 
@@ -164,6 +190,8 @@ def _print_delivery(r: DeliveryResult) -> None:
     out.print(
         f"[bold {style}]{r.target}: {r.status}[/] cursor {r.cursor}, "
         f"{r.delivered} delivered, {r.rejected} rejected, {r.retried} retried"
+        + (f", {r.released} released from the held queue" if r.released else "")
+        + (f", {r.held} held for want of a seat" if r.held else "")
     )
     if r.counts:
         out.print("  " + ", ".join(f"{k} {v}" for k, v in sorted(r.counts.items())), markup=False)

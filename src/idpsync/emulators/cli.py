@@ -316,6 +316,9 @@ def crowd(
     options: Options,
     application: Annotated[str, typer.Option(help="Application name accepted.")] = "idpsync",
     max_results: Annotated[int, typer.Option(help="Server cap on max-results.")] = 1000,
+    seats: Annotated[
+        int | None, typer.Option(help="Licence seats (active users); unlimited if not given.")
+    ] = None,
 ) -> Served:
     """Serve an Atlassian Crowd REST emulator (a target) until stopped.
 
@@ -328,6 +331,7 @@ def crowd(
 
     password = os.environ.get("IDPSYNC_CROWD_EMULATOR_PASSWORD") or secrets.token_urlsafe(18)
     emulator = CrowdEmulator({application: password}, max_results=max_results)
+    emulator.seats = seats
     return Served(
         _Crowd(emulator, application),
         f"crowd emulator: application {application!r}",

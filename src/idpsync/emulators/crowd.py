@@ -15,6 +15,11 @@ An ASGI app (Starlette) following ``shared/reference/targets.md`` §1:
 - ``GET /group/membership`` answers the whole membership graph as **XML only**.
 - Faults for tests: :attr:`CrowdEmulator.down` answers 503 to everything; ``read_only``
   answers 403 ``APPLICATION_PERMISSION_DENIED`` to every write.
+- **Licence seats**: :attr:`CrowdEmulator.seats` is the licence's user count. As in Crowd, the
+  application API neither shows it nor refuses a user past it: the write succeeds and the
+  licence is silently exceeded (Crowd logs "License resource limit has been reached" and the
+  extra users cannot log in; bitwarden/directory-connector #28). The emulator records the most
+  active users it ever held (:attr:`CrowdEmulator.peak_active`) so a test can see an excess.
 
 Run it with ``uvicorn`` or hand :attr:`CrowdEmulator.app` to ``httpx.ASGITransport``.
 """
@@ -57,6 +62,11 @@ class CrowdEmulator:
         """Offer ``GET /group/membership`` (else 404, as some servers do)."""
         self.requests: list[str] = []
         """``METHOD path?query`` of every request received."""
+        self.seats: int | None = None
+        """The licence's seat count (active users); ``None``: unlimited."""
+        self.peak_active = 0
+        """The most active users the directory held after any request (counted when
+        :attr:`seats` is set)."""
         self.app = Starlette(routes=self._routes())
 
     def _routes(self) -> list[Route]:
@@ -100,8 +110,20 @@ class CrowdEmulator:
                 return await handler(request)
             except CrowdError as exc:
                 return error(exc)
+            finally:
+                if self.seats is not None:
+                    self.peak_active = max(self.peak_active, self.active_users())
 
         return guarded
+
+    def active_users(self) -> int:
+        """Active users of the directory (what the licence counts)."""
+        return sum(1 for u in self.state.users.values() if u.active)
+
+    @property
+    def licence_exceeded(self) -> bool:
+        """Whether the directory ever held more active users than :attr:`seats`."""
+        return self.seats is not None and self.peak_active > self.seats
 
     def _authenticated(self, request: Request) -> bool:
         header = request.headers.get("Authorization", "")

@@ -31,6 +31,7 @@ TITLES = {
     "overdue": "sync overdue",
     "target_down": "target down",
     "target_quarantined": "target quarantined",
+    "target_seats": "target out of seats (users held)",
 }
 """Every alert kind with its e-mail subject."""
 

@@ -10,11 +10,13 @@ Connector conditions (:data:`CONNECTOR_KINDS`):
 - ``approval_waiting``: it has awaited approval for ``approval_reminder_after`` seconds.
 
 Target conditions (:data:`TARGET_KINDS`): ``target_down`` and ``target_quarantined``, from the
-target's status after its last delivery. ``overdue`` is the scheduler's (no good run in time).
+target's status after its last delivery; ``target_seats`` while users wait in its held queue
+for a seat (``max_active_users``). ``overdue`` is the scheduler's (no good run in time).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,9 +27,10 @@ from idpsync.service.book import Firing
 from idpsync.store import approvals
 from idpsync.store import schema as t
 from idpsync.store.store import Store
+from idpsync.targets.seats import HeldUser
 
 CONNECTOR_KINDS = ("failed", "partial", "guarded", "approval_waiting")
-TARGET_KINDS = ("target_down", "target_quarantined")
+TARGET_KINDS = ("target_down", "target_quarantined", "target_seats")
 NOT_OVER = ("running", "interrupted")
 
 
@@ -90,16 +93,26 @@ def connector_conditions(
     return holding
 
 
-def target_conditions(name: str, row: dict[str, Any]) -> dict[str, Firing]:
-    """A target's conditions from its row (``status``, ``last_error``, ``failed_rounds``)."""
+def target_conditions(
+    name: str, row: dict[str, Any], held: Sequence[HeldUser] = ()
+) -> dict[str, Firing]:
+    """A target's conditions from its row and its held queue.
+
+    The row gives ``status``, ``last_error`` and ``failed_rounds``.
+    """
     rounds = int(row.get("failed_rounds") or 0)
     error = row.get("last_error") or "no reason recorded"
+    holding: dict[str, Firing] = {}
+    if held:
+        who = ", ".join(h.login for h in held[:5]) + (", …" if len(held) > 5 else "")
+        holding["target_seats"] = Firing(
+            f"{len(held)} users wait for a seat ({who}): {held[0].reason}; raise "
+            f"max_active_users if the licence allows, or free seats in target {name}"
+        )
     if row["status"] == "down":
-        return {"target_down": Firing(f"down (failed deliveries in a row: {rounds}): {error}")}
-    if row["status"] == "quarantined":
-        return {
-            "target_quarantined": Firing(
-                f"quarantined: {error}; fix the cause, then 'idpsync deliver {name} --resume'"
-            )
-        }
-    return {}
+        holding["target_down"] = Firing(f"down (failed deliveries in a row: {rounds}): {error}")
+    elif row["status"] == "quarantined":
+        holding["target_quarantined"] = Firing(
+            f"quarantined: {error}; fix the cause, then 'idpsync deliver {name} --resume'"
+        )
+    return holding

@@ -44,6 +44,12 @@ class Metrics:
             ["target"],
             registry=r,
         )
+        self.target_held = Gauge(
+            "idpsync_target_held_users",
+            "Users a target's seat budget holds back (max_active_users).",
+            ["target"],
+            registry=r,
+        )
         self.http_requests = Counter(
             "idpsync_http_requests",
             "Requests to the service's own API and pages.",

@@ -27,6 +27,7 @@ from idpsync.service.executor import Executor
 from idpsync.service.slots import Slot
 from idpsync.store import schema as t
 from idpsync.targets import http_client, run_delivery
+from idpsync.targets.seats import held_users
 from idpsync.targets.state import DOWN, TargetState, pending_count
 
 log = logging.getLogger("idpsync.scheduler")
@@ -232,7 +233,9 @@ async def deliver_forever(executor: Executor, stop: asyncio.Event) -> None:
 async def review_target(executor: Executor, name: str) -> None:
     """Send (or resolve) the target's down/quarantined alerts; never raises."""
     try:
-        holding = target_conditions(name, TargetState(executor.store, name).row())
+        holding = target_conditions(
+            name, TargetState(executor.store, name).row(), held_users(executor.store, name)
+        )
         sent = await executor.book.reconcile(name, TARGET_KINDS, holding, target=True)
     except Exception:
         log.exception("cannot work out the alerts of target %s", name)
@@ -259,3 +262,4 @@ def deliver_once(executor: Executor, name: str) -> None:
     cursor = int(TargetState(executor.store, name).row()["cursor"])
     lag = pending_count(executor.store, cursor, settings.connectors)
     executor.metrics.target_lag.labels(name).set(lag)
+    executor.metrics.target_held.labels(name).set(len(held_users(executor.store, name)))

@@ -23,6 +23,7 @@ Tables:
 - ``oauth_tokens``: refresh tokens from ``idpsync authorize``, encrypted (Fernet) per connector.
 - ``targets`` / ``target_objects`` / ``target_failures``: each target's cursor and status,
   the map of directory objects to the target's ids, and rejected changes awaiting a retry.
+- ``target_held``: users waiting for a seat in a target (its seat budget).
 - ``web_sessions`` / ``login_failures``: the admin pages' sessions (revoked at logout) and
   failed sign-ins (throttling); see ``web/sessions.py`` and ``web/throttle.py``.
 
@@ -257,8 +258,27 @@ target_objects = Table(
     Column("remote_id", String(255), nullable=False),
     Column("adopted", Boolean, nullable=False, default=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("active", Boolean, nullable=True),
 )
-"""Which object of the target (e.g. SCIM ``id``) stands for which directory user or group."""
+"""Which object of the target (e.g. SCIM ``id``) stands for which directory user or group.
+
+``active``: whether a user is active in the target as idpsync last left it (NULL: not known,
+counted as a seat); the seat budget counts these."""
+
+target_held = Table(
+    "target_held",
+    metadata,
+    Column("target", String(64), ForeignKey("targets.name", ondelete="CASCADE"), primary_key=True),
+    Column("connector", String(64), primary_key=True),
+    Column("source_id", String(255), primary_key=True),
+    Column("login", String(320), nullable=False),
+    Column("seq", ID, nullable=False),
+    Column("op", String(32), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("held_at", DateTime(timezone=True), nullable=False),
+)
+"""Users a target's seat budget holds back (``max_active_users``): created or reactivated in
+the target when a seat frees up, in the configured priority order, then by ``seq``."""
 
 target_failures = Table(
     "target_failures",

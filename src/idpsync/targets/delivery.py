@@ -10,6 +10,8 @@
   current state, so a retry never sends stale data) after a backoff. When more than
   ``max_failure_rate`` of a run's changes are rejected the target is **quarantined**: delivery
   stops until ``idpsync deliver NAME --resume``.
+- A target with a seat budget (``max_active_users``) holds creations and reactivations past
+  it and delivers them when seats free up, in priority order (:mod:`~idpsync.targets.seats`).
 - Everything is idempotent in effect: creates adopt what exists (409 → lookup), member adds of
   present members and removes of absent ones change nothing, deleting a missing object is done.
 """
@@ -28,6 +30,7 @@ from idpsync.store.store import now
 from idpsync.targets.errors import DryRunRejected, NotFound, Rejected, TargetError, unreadable
 from idpsync.targets.reconcile import reconcile
 from idpsync.targets.reconcile_guard import ReconcileRefused
+from idpsync.targets.seats import HeldUser, group_names_by_user, pending_activations
 from idpsync.targets.session import DeliveryResult, Quarantine, Session
 from idpsync.targets.state import (
     BUSY,
@@ -83,9 +86,11 @@ async def _run(session: Session, reconcile_first: bool, resume: bool) -> tuple[s
     try:
         if reconcile_first:
             await reconcile(session)
+            await release_held(session)
         else:
             await retry_failures(session, everything=resume)
             await deliver_log(session)
+            await release_held(session)
     except Quarantine as exc:
         return QUARANTINED, str(exc)
     except ReconcileRefused as exc:
@@ -97,6 +102,8 @@ async def _run(session: Session, reconcile_first: bool, resume: bool) -> tuple[s
         # without "id", a list where an object belongs): the target is not usable now. Stop
         # and keep the cursor, as for a target that is down; nothing is lost.
         return DOWN, unreadable_answer(exc)
+    finally:
+        session.result.held = len(session.seats.held())
     return OK, None
 
 
@@ -118,6 +125,9 @@ def _last_rejection(session: Session) -> str | None:
 async def deliver_log(session: Session) -> None:
     """Push every change after the cursor, advancing the cursor after each confirmation."""
     result = session.result
+    if session.seats.limit is not None:
+        connectors = session.settings.connectors
+        session.seats.contend(pending_activations(session.store, result.cursor, connectors))
     while True:
         rows = pending_changes(session.store, result.cursor, session.settings.connectors, 500)
         if not rows:
@@ -184,6 +194,7 @@ def _key(row: dict[str, Any]) -> FailureKey:
 async def _apply(session: Session, batch: list[dict[str, Any]]) -> None:
     row = batch[0]
     op, connector, sid = row["op"], row["connector"], row["source_id"]
+    session.change = (int(row["seq"]), op)
     if op in USER_OPS:
         await _user_change(session, connector, sid, row["after"] or {})
     elif op == "user.delete":
@@ -204,6 +215,8 @@ async def _user_change(session: Session, connector: str, sid: str, after: dict[s
     if remote is None:
         await session.ensure_user(connector, sid)
         return
+    if not session.may_activate(connector, sid, after):
+        return  # a reactivation past the seat budget: held until a seat frees up
     try:
         renamed = await session.target.update_user(remote, after)
     except NotFound:
@@ -212,6 +225,7 @@ async def _user_change(session: Session, connector: str, sid: str, after: dict[s
         return
     if renamed and renamed != remote:
         session.remember("user", connector, sid, renamed)
+    session.note_active(connector, sid, after)
 
 
 def _relink_user(session: Session, connector: str, old: str | None, new: str) -> None:
@@ -226,9 +240,11 @@ def _relink_user(session: Session, connector: str, old: str | None, new: str) ->
 async def _remove_user(session: Session, connector: str, sid: str) -> None:
     remote = session.state.remote_id("user", connector, sid)
     if remote is None:
+        session.seats.drop((connector, sid))  # a held user needs no seat any more
         return
     with contextlib.suppress(NotFound):
         await session.target.remove_user(remote)
+    session.note_active(connector, sid, {"active": False})
     if session.options.delete_users:
         session.forget("user", connector, sid)
 
@@ -302,6 +318,7 @@ async def retry_failures(session: Session, *, everything: bool = False) -> None:
             failure["member_kind"],
             failure["member_id"],
         )
+        session.change = (int(failure["seq"]), failure["op"])
         if await session.attempt(
             key, failure["seq"], failure["op"], functools.partial(_converge, session, key)
         ):
@@ -337,3 +354,44 @@ async def _converge(session: Session, key: FailureKey) -> None:
         )
         edge = {"group": key.source_id, "member": key.member_id, "member_kind": key.member_kind}
         await _members(session, key.connector, key.source_id, present, [edge])
+
+
+async def release_held(session: Session) -> None:
+    """Deliver the held users whose turn has come while seats are free, with their memberships.
+
+    In ``seat_priority`` order, then by the change that held them (:mod:`.seats`).
+    """
+    seats = session.seats
+    if not seats.held():
+        return
+    seats.recount()
+    groups: dict[str, dict[str, set[str]]] = {}
+
+    def groups_of(user: HeldUser) -> set[str]:
+        if user.connector not in groups:
+            groups[user.connector] = group_names_by_user(session.directory(user.connector))
+        return groups[user.connector].get(user.source_id, set())
+
+    for user in seats.next_up(groups_of):
+        seats.grant((user.connector, user.source_id))
+        key = FailureKey("user", user.connector, user.source_id)
+        step = functools.partial(_release, session, user)
+        if await session.attempt(key, user.seq, user.op, step):
+            session.result.released += 1
+
+
+async def _release(session: Session, user: HeldUser) -> None:
+    """Create or reactivate a released user from the directory's state, then add their groups."""
+    connector, sid = user.connector, user.source_id
+    fields = session.user_fields(connector, sid)
+    if fields is None:
+        return
+    session.change = (user.seq, user.op)
+    await _user_change(session, connector, sid, fields)
+    if session.state.remote_id("user", connector, sid) is None:
+        return
+    directory = session.directory(connector)
+    for m in directory.memberships:
+        if m.member_id == sid and m.member_kind.value == "user":
+            edge = {"group": m.group_id, "member": sid, "member_kind": "user"}
+            await _members(session, connector, m.group_id, True, [edge])

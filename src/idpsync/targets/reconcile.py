@@ -77,7 +77,9 @@ async def _users(
                 f: dict[str, Any] = fields,
                 m: RemoteUser | None = match,
             ) -> None:
-                ids[(c, s)] = await _user(session, c, s, f, m, mapped.get((c, s)))
+                remote_id = await _user(session, c, s, f, m, mapped.get((c, s)))
+                if remote_id is not None:  # None: held for want of a seat
+                    ids[(c, s)] = remote_id
 
             await session.attempt(FailureKey("user", connector, sid), 0, "reconcile", step)
             if match:
@@ -92,21 +94,25 @@ async def _user(
     fields: dict[str, Any],
     match: RemoteUser | None,
     mapped: str | None,
-) -> str:
+) -> str | None:
     from idpsync.targets.session import drift_of
 
     result = session.result
     if match is None:
         session.forget("user", connector, sid)
         remote_id = await session.ensure_user(connector, sid, fields)
-        assert remote_id is not None
-        result.bump("created")
+        result.bump("created" if remote_id else "held")
         return remote_id
     remote_id = match.id
+    active = bool(match.fields.get("active", True))
     if mapped != match.id:
-        session.remember("user", connector, sid, match.id, adopted=True)
+        session.remember("user", connector, sid, match.id, adopted=True, active=active)
+        if mapped is None:
+            session.seats.created(active)  # an adopted active user holds a seat already
         result.bump("adopted")
     drift = drift_of(fields, match.fields)
+    if drift.get("active") and not session.may_activate(connector, sid, fields):
+        del drift["active"]  # a reactivation past the seat budget waits in the held queue
     if match.external_id != sid:
         drift["external_id"] = sid
     if drift:
@@ -114,6 +120,7 @@ async def _user(
         if renamed and renamed != match.id:
             remote_id = renamed
             session.remember("user", connector, sid, renamed, adopted=mapped != match.id)
+        session.note_active(connector, sid, drift)
         result.bump("updated")
     result.delivered += 1
     return remote_id
@@ -219,6 +226,7 @@ async def _leftovers(
 
             async def gone(r: str = remote_id, c: str = connector, s: str = sid) -> None:
                 await session.target.remove_user(r)
+                session.note_active(c, s, {"active": False})
                 if session.options.delete_users:
                     session.forget("user", c, s)
                 session.result.bump("removed")

@@ -16,6 +16,7 @@ from idpsync.model import DirectoryState, MemberKind
 from idpsync.store.store import Store
 from idpsync.targets.base import USER_FIELDS, Member, Target
 from idpsync.targets.errors import Conflict, DryRunRejected, Rejected
+from idpsync.targets.seats import SeatBudget
 from idpsync.targets.state import FailureKey, TargetState, known_connectors
 
 
@@ -45,6 +46,10 @@ class DeliveryResult:
     """Why the target is down or quarantined, or the last rejection."""
     would_send: list[str] = field(default_factory=list)
     """In dry-run: the write requests that were held back (``METHOD URL``)."""
+    held: int = 0
+    """Users waiting for a seat after this run (``max_active_users``)."""
+    released: int = 0
+    """Held users delivered in this run because seats were free."""
 
     def bump(self, key: str) -> None:
         """Count one reconcile action."""
@@ -73,6 +78,10 @@ class Session:
         """A reconcile may remove more target users than its guard allows."""
         self.state = TargetState(store, name)
         self.result = DeliveryResult(name)
+        self.seats = SeatBudget(store, name, settings.options, dry_run=dry_run)
+        """Seats left and the held queue (``docs/targets.md``, seat budget)."""
+        self.change: tuple[int, str] = (0, "reconcile")
+        """The change being delivered (``seq``, ``op``): what a held user is held by."""
         self._directory: dict[str, DirectoryState] = {}
 
     # -- directory (read lazily, once per run) ---------------------------------------------------
@@ -96,11 +105,41 @@ class Session:
     # -- object map (not written in dry-run) ---------------------------------------------------
 
     def remember(
-        self, kind: str, connector: str, source_id: str, remote_id: str, adopted: bool = False
+        self,
+        kind: str,
+        connector: str,
+        source_id: str,
+        remote_id: str,
+        adopted: bool = False,
+        active: bool | None = None,
     ) -> None:
-        """Record the remote id of a directory object."""
+        """Record the remote id of a directory object (and whether a new user is active)."""
         if not self.dry_run:
-            self.state.set_remote_id(kind, connector, source_id, remote_id, adopted=adopted)
+            self.state.set_remote_id(
+                kind, connector, source_id, remote_id, adopted=adopted, active=active
+            )
+
+    def may_activate(self, connector: str, source_id: str, fields: dict[str, Any]) -> bool:
+        """Whether an update may go out now.
+
+        ``False`` when it would reactivate a user past the seat budget (the user is then held).
+        """
+        if not fields.get("active"):  # a deactivation, or a change that leaves "active" be
+            if "active" in fields:
+                self.seats.drop((connector, source_id))  # an inactive user needs no seat
+            return True
+        if self.seats.limit is None and not self.seats.held():
+            return True
+        if self.state.active_of(connector, source_id) is not False:
+            return True  # already holds a seat
+        whole = {**(self.user_fields(connector, source_id) or {}), **fields}  # login shown
+        return self.seats.admit((connector, source_id), whole, *self.change)
+
+    def note_active(self, connector: str, source_id: str, fields: dict[str, Any]) -> None:
+        """Record a user's new active state in the target (after the target confirmed it)."""
+        if "active" in fields and not self.dry_run:
+            active = bool(fields["active"])
+            self.seats.changed(self.state.set_active(connector, source_id, active), active)
 
     def forget(self, kind: str, connector: str, source_id: str) -> None:
         """Drop the mapping of a directory object."""
@@ -117,8 +156,8 @@ class Session:
         if mapped:
             return mapped
         fields = fields or self.user_fields(connector, source_id)
-        if fields is None:
-            return None
+        if fields is None or not self.seats.admit((connector, source_id), fields, *self.change):
+            return None  # gone, or held for want of a seat
         try:
             remote_id = await self.target.create_user(source_id, fields)
             adopted = False
@@ -137,7 +176,9 @@ class Session:
                 drift["external_id"] = source_id
             if drift:
                 remote_id = await self.target.update_user(remote_id, drift) or remote_id
-        self.remember("user", connector, source_id, remote_id, adopted)
+        active = bool(fields.get("active", True))
+        self.remember("user", connector, source_id, remote_id, adopted, active)
+        self.seats.created(active)
         return remote_id
 
     async def ensure_group(

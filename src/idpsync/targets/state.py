@@ -143,8 +143,14 @@ class TargetState:
         remote_id: str,
         *,
         adopted: bool = False,
+        active: bool | None = None,
     ) -> None:
-        """Record (or replace) which remote object stands for a directory object."""
+        """Record (or replace) which remote object stands for a directory object.
+
+        ``active`` (users): whether it is active in the target; ``None`` keeps what was known.
+        """
+        if active is None and object_type == "user":
+            active = self.active_of(connector, source_id)
         self.forget(object_type, connector, source_id)
         with self.store.transaction() as conn:
             conn.execute(
@@ -156,8 +162,38 @@ class TargetState:
                     remote_id=remote_id,
                     adopted=adopted,
                     updated_at=now(),
+                    active=active,
                 )
             )
+
+    def active_of(self, connector: str, source_id: str) -> bool | None:
+        """Whether a mapped user is active in the target (``None``: not known or not mapped)."""
+        o = t.target_objects.c
+        with self.store.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(o.active).where(*self._user_where(connector, source_id))
+            ).scalar()
+            return None if value is None else bool(value)
+
+    def set_active(self, connector: str, source_id: str, active: bool) -> bool | None:
+        """Record a mapped user's active state in the target; return the one known before."""
+        before = self.active_of(connector, source_id)
+        with self.store.transaction() as conn:
+            conn.execute(
+                t.target_objects.update()
+                .where(*self._user_where(connector, source_id))
+                .values(active=active)
+            )
+        return before
+
+    def _user_where(self, connector: str, source_id: str) -> list[Any]:
+        o = t.target_objects.c
+        return [
+            o.target == self.name,
+            o.object_type == "user",
+            o.connector == connector,
+            o.source_id == source_id,
+        ]
 
     def forget(self, object_type: str, connector: str, source_id: str) -> None:
         """Drop a directory object's mapping (after it was deleted in the target)."""

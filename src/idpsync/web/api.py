@@ -28,6 +28,7 @@ from idpsync.service.scheduler import (
 )
 from idpsync.sources.registry import build_source
 from idpsync.store import approvals, run_query
+from idpsync.targets.seats import seat_status
 from idpsync.targets.state import TargetState, pending_count
 from idpsync.web import queries
 from idpsync.web.app import Service
@@ -315,7 +316,7 @@ def groups(
 
 @router.get("/targets")
 def targets(request: Request, _who: Reader) -> list[dict[str, Any]]:
-    """Each target's cursor, lag, status and last error."""
+    """Each target's cursor, lag, status, last error, seats used and held queue."""
     svc = service(request)
     out = []
     for name, settings in svc.loaded.settings.targets.items():
@@ -331,6 +332,7 @@ def targets(request: Request, _who: Reader) -> list[dict[str, Any]]:
                 "rejected": len(state.failures()),
                 "last_error": row["last_error"],
                 "last_delivery_at": queries.jsonable(row)["last_delivery_at"],
+                **seat_status(svc.store, name, settings),
             }
         )
     return out
