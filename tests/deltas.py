@@ -124,12 +124,29 @@ def changes(draw: st.DrawFn, before: Tenant, step: int) -> tuple[Tenant, DeltaRe
     after.edges = (kept - gone) | {e for e in moved if after.exists(e)} | _edges(draw, after)
     delta.added = sorted(after.edges - before.edges)
     implicit = draw(st.booleans())  # edges of removed objects go unsaid, or are listed
-    delta.removed = sorted(
-        e for e in before.edges - after.edges if not implicit or e in kept or draw(st.booleans())
-    )
-    if delta.added and draw(st.booleans()):  # an edge reported again
+    for edge in sorted(before.edges - after.edges):
+        if not implicit or edge in kept or draw(st.booleans()):
+            delta.removed.append(edge)
+    if draw(st.booleans()) and delta.added:  # an edge reported again
         delta.added.append(delta.added[0])
+    if delta.removed_users and before.groups and draw(st.booleans()):  # an edge to a gone user
+        group = draw(st.sampled_from(sorted(before.groups)))
+        delta.added.append(Membership(group, draw(st.sampled_from(delta.removed_users))))
     return after, delta
+
+
+def diff(before: Tenant, after: Tenant, step: int) -> DeltaResult:
+    """The plain delta from ``before`` to ``after`` (what an IdP sends for several steps at once,
+    from an older saved state)."""
+    return DeltaResult(
+        users=[u for k, u in after.users.items() if before.users.get(k) != u],
+        groups=[g for k, g in after.groups.items() if before.groups.get(k) != g],
+        added=sorted(after.edges - before.edges),
+        removed=sorted(before.edges - after.edges),
+        removed_users=sorted(before.users.keys() - after.users.keys()),
+        removed_groups=sorted(before.groups.keys() - after.groups.keys()),
+        state={"step": step},
+    )
 
 
 @dataclass
@@ -316,13 +333,13 @@ def directory(store: Store) -> dict[str, list[Any]]:
             for e in edges
         )
         for table in (t.source_users, t.source_groups):
-            rows = conn.execute(sa.select(table.c.data).where(table.c.connector == "hr"))
-            result[table.name] = sorted(json.dumps(r.data, sort_keys=True) for r in rows)
+            data = conn.execute(sa.select(table.c.data).where(table.c.connector == "hr"))
+            result[table.name] = sorted(json.dumps(r.data, sort_keys=True) for r in data)
         s = t.source_memberships.c
-        rows = conn.execute(
+        staged = conn.execute(
             sa.select(s.group_id, s.member_kind, s.member_id).where(s.connector == "hr")
         )
-        result["source_memberships"] = sorted(repr(tuple(r)) for r in rows)
+        result["source_memberships"] = sorted(repr(tuple(r)) for r in staged)
     return result
 
 
