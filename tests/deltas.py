@@ -6,7 +6,8 @@ A :class:`Tenant` is an IdP's state (users, groups, user and nested group edges)
 the redundancy real deltas have: unchanged records upserted again, edges of removed objects
 left implicit, removals of unknown ids). :class:`TenantSource` hands the runner either the
 whole tenant (a full read) or the delta (an incremental read), through the public
-``run_sync`` path. :func:`directory` and :func:`change_log` read what a run left, keyed by
+``run_sync`` path; :func:`catch_up` is the delta an IdP sends from an older saved state (after
+a guarded run or a partial delta). :func:`directory` and :func:`change_log` read what a run left, keyed by
 source ids (never by row ids, which depend on the order rows were created in).
 """
 
@@ -160,13 +161,48 @@ class History:
 @st.composite
 def histories(draw: st.DrawFn, max_steps: int = 3) -> History:
     """A first tenant and one to ``max_steps`` changes of it (an empty change lets grace
-    periods run on)."""
+    periods run on); now and then a delta with upserts is partial (a page could not be read)."""
     history = History(draw(tenants()), [])
     current = history.start
     for step in range(1, draw(st.integers(1, max_steps)) + 1):
         current, delta = draw(changes(current, step))
+        if (delta.users or delta.groups) and draw(st.integers(0, 4)) == 0:
+            delta.complete, delta.incomplete_reasons = False, ["GET /groups/delta: 503"]
         history.steps.append((current, delta))
     return history
+
+
+def catch_up(saved: Tenant, seen: Tenant, tenant: Tenant, step: int) -> DeltaResult:
+    """The delta an IdP sends from an older saved state: everything that changed since
+    ``saved``, including what it reported since (``seen``, through partial deltas) and has
+    changed back or gone again."""
+    delta, again = diff(saved, tenant, step), diff(seen, tenant, step)
+    users = {u.source_id: u for u in (*delta.users, *again.users)}
+    groups = {g.source_id: g for g in (*delta.groups, *again.groups)}
+    delta.users, delta.groups = list(users.values()), list(groups.values())
+    delta.added = sorted(set(delta.added) | set(again.added))
+    delta.removed = sorted(set(delta.removed) | set(again.removed))
+    delta.removed_users = sorted(set(delta.removed_users) | set(again.removed_users))
+    delta.removed_groups = sorted(set(delta.removed_groups) | set(again.removed_groups))
+    return delta
+
+
+def absorb(seen: Tenant, delta: DeltaResult) -> Tenant:
+    """``seen`` with a partial delta's upserts and added edges."""
+    return Tenant(
+        {**seen.users, **{u.source_id: u for u in delta.users}},
+        {**seen.groups, **{g.source_id: g for g in delta.groups}},
+        seen.edges | set(delta.added),
+    )
+
+
+def upserts(delta: DeltaResult) -> Tenant:
+    """The delta's upserts and added edges as a tenant (what a partial read brought back)."""
+    return Tenant(
+        {u.source_id: u for u in delta.users},
+        {g.source_id: g for g in delta.groups},
+        set(delta.added),
+    )
 
 
 def _change_users(draw: st.DrawFn, before: Tenant, after: Tenant, delta: DeltaResult) -> None:
