@@ -7,8 +7,8 @@ the redundancy real deltas have: unchanged records upserted again, edges of remo
 left implicit, removals of unknown ids). :class:`TenantSource` hands the runner either the
 whole tenant (a full read) or the delta (an incremental read), through the public
 ``run_sync`` path; :func:`catch_up` is the delta an IdP sends from an older saved state (after
-a guarded run or a partial delta). :func:`directory` and :func:`change_log` read what a run left, keyed by
-source ids (never by row ids, which depend on the order rows were created in).
+a guarded run or a partial delta). :func:`directory` and :func:`change_log` read what a run
+left, keyed by source ids (never by row ids, which depend on the order rows were created in).
 """
 
 from __future__ import annotations
