@@ -47,3 +47,67 @@ def states(draw: st.DrawFn) -> DirectoryState:
             Membership(g, c, MemberKind.GROUP) for g, c in group_edges if g != c
         }
     return state
+
+
+LOGINS = st.sampled_from(
+    [
+        "ada",
+        "Ada",
+        "bob",
+        "BOB",
+        "eve",
+        "ｅｖｅ",
+        "root",
+        "svc-x",
+        "",
+        " x",
+        "carl",
+        "dan",
+        "fay",
+        "gus",
+    ]
+)
+GROUP_NAMES = st.sampled_from(["Eng", "eng", "Ops", "admins", "Team-A", "Team-B", "jira-users"])
+
+
+POLICIES = st.fixed_dictionaries(
+    {},
+    optional={
+        "required_groups": st.lists(GROUP_NAMES, max_size=2),
+        "transitive": st.booleans(),
+        "deprovision": st.sampled_from(["deactivate", "delete", "anonymise", "keep"]),
+        "remove_memberships": st.booleans(),
+        "grace_runs": st.integers(0, 2),
+        "relink_recreated": st.booleans(),
+        "user_filters": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "action": st.sampled_from(["include", "exclude"]),
+                    "field": st.sampled_from(["attributes.kind", "login"]),
+                    "op": st.just("equals"),
+                    "value": st.sampled_from(["guest", "staff", "ada"]),
+                }
+            ),
+            max_size=2,
+        ),
+        "groups": st.fixed_dictionaries(
+            {},
+            optional={
+                "exclude": st.lists(st.sampled_from(["team-*", "re:ops"]), max_size=1),
+                "lowercase": st.booleans(),
+                "prefix": st.sampled_from(["", "idp-"]),
+                "always": st.lists(
+                    st.sampled_from(["jira-users", "staff"]), max_size=1, unique=True
+                ),
+            },
+        ),
+        "mapping": st.fixed_dictionaries(
+            {},
+            optional={
+                "login": st.sampled_from(
+                    ["{{ login | lower }}", "{{ email | strip_domain }}", "{{ attributes.kind }}"]
+                ),
+            },
+        ),
+    },
+)

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,29 +15,8 @@ from idpsync.config import ConnectorSettings
 from idpsync.engine.decide import decide
 from idpsync.engine.plan import apply_ops
 from idpsync.model import DirectoryState, MemberKind, Membership, Snapshot, SourceGroup, SourceUser
-from idpsync.store import Store
-from idpsync.store import schema as t
-from tests.world import World, add_local_group, add_local_user, person
-
-LOGINS = st.sampled_from(
-    [
-        "ada",
-        "Ada",
-        "bob",
-        "BOB",
-        "eve",
-        "ｅｖｅ",
-        "root",
-        "svc-x",
-        "",
-        " x",
-        "carl",
-        "dan",
-        "fay",
-        "gus",
-    ]
-)
-GROUP_NAMES = st.sampled_from(["Eng", "eng", "Ops", "admins", "Team-A", "Team-B", "jira-users"])
+from tests.strategies import GROUP_NAMES, LOGINS, POLICIES
+from tests.world import person, seeded, unowned
 
 
 @st.composite
@@ -67,95 +45,6 @@ def idp(draw: st.DrawFn) -> dict[str, Any]:
             }
         )
     return {"users": users, "groups": groups}
-
-
-POLICIES = st.fixed_dictionaries(
-    {},
-    optional={
-        "required_groups": st.lists(GROUP_NAMES, max_size=2),
-        "transitive": st.booleans(),
-        "deprovision": st.sampled_from(["deactivate", "delete", "anonymise", "keep"]),
-        "remove_memberships": st.booleans(),
-        "grace_runs": st.integers(0, 2),
-        "relink_recreated": st.booleans(),
-        "user_filters": st.lists(
-            st.fixed_dictionaries(
-                {
-                    "action": st.sampled_from(["include", "exclude"]),
-                    "field": st.sampled_from(["attributes.kind", "login"]),
-                    "op": st.just("equals"),
-                    "value": st.sampled_from(["guest", "staff", "ada"]),
-                }
-            ),
-            max_size=2,
-        ),
-        "groups": st.fixed_dictionaries(
-            {},
-            optional={
-                "exclude": st.lists(st.sampled_from(["team-*", "re:ops"]), max_size=1),
-                "lowercase": st.booleans(),
-                "prefix": st.sampled_from(["", "idp-"]),
-                "always": st.lists(
-                    st.sampled_from(["jira-users", "staff"]), max_size=1, unique=True
-                ),
-            },
-        ),
-        "mapping": st.fixed_dictionaries(
-            {},
-            optional={
-                "login": st.sampled_from(
-                    ["{{ login | lower }}", "{{ email | strip_domain }}", "{{ attributes.kind }}"]
-                ),
-            },
-        ),
-    },
-)
-
-
-def unowned(store: Store) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row no ``hr`` sync may change: other owners' users and groups, local edges."""
-    with store.engine.connect() as conn:
-        u, g, m = t.users.c, t.groups.c, t.memberships.c
-        users = conn.execute(
-            sa.select(u.id, u.connector, u.login, u.email, u.active, u.display_name)
-            .where(sa.or_(u.connector.is_(None), u.connector != "hr"))
-            .order_by(u.id)
-        ).all()
-        groups = conn.execute(
-            sa.select(g.id, g.connector, g.name)
-            .where(sa.or_(g.connector.is_(None), g.connector != "hr"))
-            .order_by(g.id)
-        ).all()
-        edges = conn.execute(
-            sa.select(m.group_id, m.member_id)
-            .where(
-                m.connector.is_(None),
-                m.group_id.in_(sa.select(g.id).where(g.connector.is_(None))),
-                m.member_id.in_(sa.select(u.id).where(u.connector.is_(None))),
-            )
-            .order_by(m.id)
-        ).all()
-    return {
-        "users": [tuple(r) for r in users],
-        "groups": [tuple(r) for r in groups],
-        "edges": [tuple(r) for r in edges],
-    }
-
-
-def seeded(folder: Path) -> tuple[Store, World]:
-    store = Store.open(f"sqlite:///{folder / 'd.db'}")
-    root = add_local_user(store, "root", "root@example.org")
-    ada = add_local_user(store, "ada", "ada@example.org")
-    add_local_group(store, "admins", [root, ada])
-    other = World(
-        folder / "other.json",
-        store,
-        name="contractors",
-        users=[person("c1", "bob"), person("c2", "eve")],
-        groups=[{"id": "cg", "name": "Eng", "members": ["c1"]}],
-    )
-    assert other.sync().status == "succeeded"
-    return store, World(folder / "hr.json", store)
 
 
 PROPERTY = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])

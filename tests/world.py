@@ -158,3 +158,51 @@ def add_local_group(store: Store, name: str, members: list[int] = ()) -> int:  #
                 )
             )
         return gid
+
+
+def unowned(store: Store) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row no ``hr`` sync may change: other owners' users and groups, local edges."""
+    with store.engine.connect() as conn:
+        u, g, m = t.users.c, t.groups.c, t.memberships.c
+        users = conn.execute(
+            sa.select(u.id, u.connector, u.login, u.email, u.active, u.display_name)
+            .where(sa.or_(u.connector.is_(None), u.connector != "hr"))
+            .order_by(u.id)
+        ).all()
+        groups = conn.execute(
+            sa.select(g.id, g.connector, g.name)
+            .where(sa.or_(g.connector.is_(None), g.connector != "hr"))
+            .order_by(g.id)
+        ).all()
+        edges = conn.execute(
+            sa.select(m.group_id, m.member_id)
+            .where(
+                m.connector.is_(None),
+                m.group_id.in_(sa.select(g.id).where(g.connector.is_(None))),
+                m.member_id.in_(sa.select(u.id).where(u.connector.is_(None))),
+            )
+            .order_by(m.id)
+        ).all()
+    return {
+        "users": [tuple(r) for r in users],
+        "groups": [tuple(r) for r in groups],
+        "edges": [tuple(r) for r in edges],
+    }
+
+
+def seeded(folder: Path, url: str | None = None) -> tuple[Store, World]:
+    """A store (SQLite in ``folder`` unless ``url`` is given) holding objects ``hr`` must not
+    change: local users and a local group, and another connector's users and group."""
+    store = Store.open(url or f"sqlite:///{folder / 'd.db'}")
+    root = add_local_user(store, "root", "root@example.org")
+    ada = add_local_user(store, "ada", "ada@example.org")
+    add_local_group(store, "admins", [root, ada])
+    other = World(
+        folder / "other.json",
+        store,
+        name="contractors",
+        users=[person("c1", "bob"), person("c2", "eve")],
+        groups=[{"id": "cg", "name": "Eng", "members": ["c1"]}],
+    )
+    assert other.sync().status == "succeeded"
+    return store, World(folder / "hr.json", store)

@@ -26,7 +26,9 @@ from idpsync.engine.report import op_entry
 from idpsync.engine.revert import compensate
 from idpsync.model import DirectoryState
 from idpsync.store import Store
-from tests.test_properties import POLICIES, PROPERTY, idp, seeded, snapshot_of, unowned
+from tests.strategies import POLICIES
+from tests.test_properties import PROPERTY, idp, snapshot_of
+from tests.world import seeded, unowned
 
 
 def log_rows(ops: list[Any]) -> list[dict[str, Any]]:
