@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from idpsync.model import MemberKind, Membership, SourceGroup, SourceUser
@@ -97,18 +97,22 @@ def to_group(item: Mapping[str, Any]) -> SourceGroup:
     )
 
 
+EdgeMaker = Callable[[str, str, MemberKind], Membership]
+"""Builds an edge: :class:`Membership` itself, or :meth:`Snapshot.edge` to share the ids."""
 MEMBER_KINDS = {"USER": MemberKind.USER, "GROUP": MemberKind.GROUP}
 """``Member.type`` values that can become edges (not ``CUSTOMER``, the whole organisation)."""
 
 
-def to_membership(group_id: str, item: Mapping[str, Any]) -> Membership | None:
+def to_membership(
+    group_id: str, item: Mapping[str, Any], make: EdgeMaker = Membership
+) -> Membership | None:
     """An edge for a ``USER`` or ``GROUP`` member; ``None`` for the ``CUSTOMER`` member.
 
     An external address is a ``USER`` too: :func:`is_listed` drops its edge once the users
-    listing is known.
+    listing is known. ``make`` builds the edge (:meth:`Snapshot.edge` shares its ids).
     """
     kind = MEMBER_KINDS.get(str(item.get("type")))
-    return Membership(group_id, str(item.get("id", "")), kind) if kind else None
+    return make(group_id, str(item.get("id", "")), kind) if kind else None
 
 
 def is_listed(edge: Membership, users: set[str], groups: set[str]) -> bool:

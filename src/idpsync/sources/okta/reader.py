@@ -207,7 +207,7 @@ class OktaSource(Source):
                     snap, f"members of group {gid}", GROUP_USERS, params, {"id": gid}
                 )
                 members = identified(snap, f"{GROUP_USERS.label} ({gid})", members or [])
-                snap.memberships += [Membership(gid, str(m["id"])) for m in members]
+                snap.memberships += [snap.edge(gid, str(m["id"])) for m in members]
                 done += 1
                 progress(Event("fetch", "group members", done, len(group_ids)))
 
