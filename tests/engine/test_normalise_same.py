@@ -171,3 +171,13 @@ def test_an_id_table_checks_each_id_once_and_shares_it() -> None:
     assert ids.usable("a\x00b") is None and ids.usable("a\x00b") is None
     assert ids.usable(True) is None and ids.usable(1) == "1"
     assert ids.usable(["u"]) is None
+
+
+def test_a_snapshot_builds_edges_that_share_ids() -> None:
+    snap = Snapshot()
+    first = snap.edge(copied("g-123"), copied("u-123"))
+    second = snap.edge(copied("g-999"), copied("u-123"), MemberKind.GROUP)
+    assert first == Membership("g-123", "u-123") and second.member_kind is MemberKind.GROUP
+    assert first.member_id is second.member_id
+    assert snap == Snapshot() and "shared_ids" not in repr(snap)
+    assert normalise(snap).shared_ids == {}
