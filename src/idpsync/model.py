@@ -9,7 +9,7 @@ or an email, so a rename or an email change is an update and never a delete plus
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -73,6 +73,10 @@ class Membership:
     """``source_id`` of the member (a user or a group)."""
     member_kind: MemberKind = MemberKind.USER
     """Whether the member is a user or a nested group."""
+
+
+EdgeMaker = Callable[[str, str, MemberKind], Membership]
+"""Builds an edge: :class:`Membership` itself, or :meth:`Snapshot.edge` to share the ids."""
 
 
 @dataclass(frozen=True, slots=True)

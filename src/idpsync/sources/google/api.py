@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from idpsync.model import MemberKind, Membership, SourceGroup, SourceUser
+from idpsync.model import EdgeMaker, MemberKind, Membership, SourceGroup, SourceUser
 from idpsync.sources.google.endpoints import PHOTO
 from idpsync.sources.shape import (
     FLAG,
@@ -97,8 +97,6 @@ def to_group(item: Mapping[str, Any]) -> SourceGroup:
     )
 
 
-EdgeMaker = Callable[[str, str, MemberKind], Membership]
-"""Builds an edge: :class:`Membership` itself, or :meth:`Snapshot.edge` to share the ids."""
 MEMBER_KINDS = {"USER": MemberKind.USER, "GROUP": MemberKind.GROUP}
 """``Member.type`` values that can become edges (not ``CUSTOMER``, the whole organisation)."""
 

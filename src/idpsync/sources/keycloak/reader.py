@@ -223,7 +223,7 @@ class KeycloakSource(Source):
         users |= {u.source_id: u for u in records(snap, MEMBERS.label, "user", late, user_record)}
         snap.users = list(users.values())
         snap.groups = tree.groups(s.group_name)
-        snap.memberships = tree.memberships(ids, s.flatten_subgroups)
+        snap.memberships = tree.memberships(ids, s.flatten_subgroups, snap.edge)
         self.stats.extra |= {"groups": len(tree.nodes), "group_shape": tree.shape}
         if started is not None and snap.complete:
             self.saved_state = events.new_state(started, s.events_overlap_seconds, time.time())

@@ -279,7 +279,7 @@ class OktaSource(Source):
             part = parts["groups"]
             listed = checked_groups(part, await self.read_listing(part, "groups", GROUPS, params))
             wanted = [g for g in listed if self.wanted(g)]
-            await self.read_members(part, [g["id"] for g in wanted], progress, reserved=chains)
+            await self.read_members(part, [str(g["id"]) for g in wanted], progress, reserved=chains)
             return wanted
 
         active, gone, wanted = await gather(users(), deprovisioned(), groups())
