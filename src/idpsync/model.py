@@ -9,7 +9,7 @@ or an email, so a rename or an email change is an update and never a delete plus
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -73,6 +73,10 @@ class Membership:
     """``source_id`` of the member (a user or a group)."""
     member_kind: MemberKind = MemberKind.USER
     """Whether the member is a user or a nested group."""
+
+
+EdgeMaker = Callable[[str, str, MemberKind], Membership]
+"""Builds an edge: :class:`Membership` itself, or :meth:`Snapshot.edge` to share the ids."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +151,21 @@ class Snapshot:
     def skip(self, kind: str, source_id: str, key: str, reason: str) -> None:
         """Leave a record out of the run, reporting why (see :class:`SkippedRecord`)."""
         self.skipped.append(SkippedRecord(kind, source_id, key, reason))
+
+    shared_ids: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    """One string object per id that :meth:`edge` was given, so that edges share their ids
+    (an id parsed from JSON is a new string each time); emptied by the normalisation."""
+
+    def edge(self, group_id: str, member_id: str, kind: MemberKind = MemberKind.USER) -> Membership:
+        """A :class:`Membership` holding the ids this snapshot's other edges hold already.
+
+        A million edges name about a hundred thousand ids: sharing them saves one string
+        (about 80 bytes) an edge for as long as the run holds the snapshot.
+        """
+        ids = self.shared_ids
+        return Membership(
+            ids.setdefault(group_id, group_id), ids.setdefault(member_id, member_id), kind
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -414,3 +414,16 @@ async def test_bucket_drained_by_another_integration_waits_for_the_reset(
     assert clock.now >= reset
     assert len(emu.requests) == expected_requests(emu) + 1
     await src.aclose()
+
+
+async def test_edges_share_one_string_per_member_id() -> None:
+    # each member listing parses its own copy of an id; the reader keeps one of them
+    emu = emulator(users=60, groups=8)
+    src = source(emu)
+    snap = await src.snapshot()
+    await src.aclose()
+    objects: dict[str, set[int]] = {}
+    for edge in snap.memberships:
+        objects.setdefault(edge.member_id, set()).add(id(edge.member_id))
+    assert any(len({e.group_id for e in snap.memberships if e.member_id == m}) > 1 for m in objects)
+    assert all(len(found) == 1 for found in objects.values())

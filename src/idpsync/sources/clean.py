@@ -19,6 +19,11 @@ alike (SQLite and PostgreSQL), within the same size limits for every source:
   reported or kept by id; a membership edge with such an id is dropped. Either marks the
   snapshot incomplete, so the run removes nobody. A skipped *group* marks it incomplete too:
   leaving a group out could take its members out of a required group's scope.
+
+The cost follows what must be checked: each distinct id is checked once a run
+(:class:`IdTable`), text and attributes that need no change are recognised on a fast path and
+their record is kept as it is, and every edge naming an id holds the same string object (an
+edge parsed from JSON holds a copy of its own: about 80 bytes an edge for the whole run).
 """
 
 from __future__ import annotations
@@ -165,6 +170,9 @@ def _changed(record: SourceUser | SourceGroup, names: tuple[str, ...]) -> dict[s
     fields: dict[str, Any] = {}
     for name in names:
         value = getattr(record, name)
+        plain = type(value) is str and value.isprintable() and len(value) <= CAPS[name]
+        if plain and (name not in _REQUIRED or value.strip()):
+            continue  # the common case: stored as it is, no need of the careful checks
         text = _field(name, value)
         if text is not value:
             fields[name] = text
@@ -173,6 +181,8 @@ def _changed(record: SourceUser | SourceGroup, names: tuple[str, ...]) -> dict[s
 
 def _storable(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
     """``attributes`` itself when a store holds it as it is; else a cleaned copy."""
+    if _flat_bound(attributes) <= MAX_ATTRIBUTE_BYTES:
+        return attributes  # the common case: flat, nothing to clean, surely small enough
     size = _plain_size(attributes)
     cleaned = attributes
     if size is None:  # something to clean, or nested deeply: the careful walk
@@ -186,10 +196,21 @@ def _storable(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def normalise(snap: Snapshot) -> Snapshot:
-    """Clean every record of ``snap`` in place (see the module docstring); returns ``snap``."""
+    """Clean every record of ``snap`` in place (see the module docstring); returns ``snap``.
+
+    Each distinct id is checked once per run (:class:`IdTable`), and every edge that names an
+    id holds the same string object as every other edge naming it: an edge whose strings are
+    copies is rebuilt around the shared ones, an edge already sharing them is kept as it is.
+    The edges are checked first, so the strings they share are theirs (a connector that shares
+    ids as it reads has nothing rebuilt); the reasons are reported in the order users, groups,
+    edges all the same.
+    """
+    ids = IdTable()
+    edges = ids.shared_edges(snap.memberships)
+    dropped = len(snap.memberships) - len(edges)
     users: list[SourceUser] = []
     for user in snap.users:
-        uid = usable_id(user.source_id)
+        uid = ids.usable(user.source_id)
         if uid is None:
             snap.mark_incomplete(f"a user record has an unusable id {_short(user.source_id)}")
             continue
@@ -199,7 +220,7 @@ def normalise(snap: Snapshot) -> Snapshot:
             snap.skip("user", uid, _key(user.login, uid), f"user {uid}: {exc}")
     groups: list[SourceGroup] = []
     for group in snap.groups:
-        gid = usable_id(group.source_id)
+        gid = ids.usable(group.source_id)
         if gid is None:
             snap.mark_incomplete(f"a group record has an unusable id {_short(group.source_id)}")
             continue
@@ -208,12 +229,98 @@ def normalise(snap: Snapshot) -> Snapshot:
         except BadValue as exc:
             snap.skip("group", gid, _key(group.name, gid), f"group {gid}: {exc}")
             snap.mark_incomplete(f"group {gid} was skipped ({exc}); nothing is removed this run")
-    edges = [m for m in snap.memberships if _edge_ok(m)]
-    if len(edges) < len(snap.memberships):
-        dropped = len(snap.memberships) - len(edges)
+    if dropped:
         snap.mark_incomplete(f"{dropped} membership edge(s) name an unusable id")
     snap.users, snap.groups, snap.memberships = users, groups, edges
+    snap.shared_ids.clear()  # the edges share their ids now; the table is no longer needed
     return snap
+
+
+class IdTable:
+    """The ids of one run: each distinct id string checked once and held as one object.
+
+    :meth:`usable` is :func:`usable_id` with its verdict kept per id string (an id that is
+    not a string, rare and only from malformed data, is checked every time: ``True == 1``
+    must not share a verdict). For a usable string it returns the first object seen with that
+    value, so the records and edges built from its answers share one copy of each id.
+    """
+
+    __slots__ = ("_seen",)
+
+    def __init__(self) -> None:
+        self._seen: dict[str, str | None] = {}
+        """Usable ids by value (the value the first object seen), unusable ones to ``None``."""
+
+    def usable(self, value: object) -> str | None:
+        """``value`` as an id (the shared object), or ``None`` when it cannot be one."""
+        if type(value) is not str:
+            return usable_id(value)
+        try:
+            return self._seen[value]
+        except KeyError:
+            found = self._seen[value] = usable_id(value)
+            return found
+
+    def shared_edges(self, edges: list[Membership]) -> list[Membership]:
+        """The edges whose ids are usable; one naming a copy of a seen id is rebuilt to share it."""
+        kept: list[Membership] = []
+        seen, usable = self._seen, self.usable
+        for edge in edges:
+            group, member = edge.group_id, edge.member_id
+            try:  # the common case: both ids seen before, usable, and this very object
+                if seen.get(group, _UNSEEN) is group and seen.get(member, _UNSEEN) is member:
+                    kept.append(edge)
+                    continue
+            except TypeError:  # an unhashable id (malformed data): the careful way below
+                pass
+            shared_group, shared_member = usable(group), usable(member)
+            if shared_group is None or shared_member is None:
+                continue
+            shared_group, shared_member = (
+                _shared(group, shared_group),
+                _shared(member, shared_member),
+            )
+            if shared_group is not group or shared_member is not member:
+                edge = Membership(shared_group, shared_member, edge.member_kind)
+            kept.append(edge)
+        return kept
+
+
+_UNSEEN = object()
+
+
+def _shared(value: Any, shared: str) -> Any:
+    """The shared object for a string id; an id of another type stays as it was read."""
+    return shared if type(value) is str else value
+
+
+def _flat_bound(attributes: Mapping[str, Any]) -> float:
+    """At least the JSON size of flat attributes a store holds as they are; else infinity.
+
+    Flat: text keys, values that are printable text, booleans, ``None``, integers within
+    64 bits or finite floats. A printable character takes at most 4 bytes as UTF-8 or as an
+    escape (a quote or a backslash: 2); a number at most 24; the quotes of a key and its
+    separators 6 an item.
+    """
+    size = 2
+    for key, value in attributes.items():
+        if type(key) is not str or not key.isprintable():
+            return math.inf
+        kind = type(value)
+        if kind is str:
+            if not value.isprintable():
+                return math.inf
+            size += 4 * len(value) + 2
+        elif value is None or kind is bool:
+            size += 5
+        elif (kind is int and -_INT_LIMIT < value < _INT_LIMIT) or (
+            kind is float and math.isfinite(value)
+        ):
+            size += 24
+        else:
+            return math.inf
+        size += 4 * len(key) + 6
+    return size
 
 
 def _plain_size(attributes: Mapping[str, Any]) -> int | None:
@@ -233,10 +340,6 @@ def _plain_size(attributes: Mapping[str, Any]) -> int | None:
     return len(data)
 
 
-def _edge_ok(edge: Membership) -> bool:
-    return usable_id(edge.group_id) is not None and usable_id(edge.member_id) is not None
-
-
 def _key(value: object, fallback: str) -> str:
     if isinstance(value, str):
         text = printable(value)  # controls shown as escapes: the name as the IdP sent it
@@ -245,5 +348,8 @@ def _key(value: object, fallback: str) -> str:
 
 
 def _short(value: object) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an integer of more than 4,300 digits
+        text = f"<{type(value).__name__} too long to show>"
     return text if len(text) <= 60 else text[:59] + "…"

@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from idpsync.http.errors import HttpError
-from idpsync.model import Membership, Snapshot
+from idpsync.model import Snapshot
 from idpsync.sources.base import Event, Progress
 from idpsync.sources.clean import usable_id
 from idpsync.sources.entra import endpoints as ep
@@ -128,7 +128,7 @@ def add_edges(snap: Snapshot, group_id: str, items: list[Any] | None) -> list[di
     for item in good:
         kind = rec.member_kind(item)
         if kind is not None:
-            snap.memberships.append(Membership(group_id, str(item["id"]), kind))
+            snap.memberships.append(snap.edge(group_id, str(item["id"]), kind))
     return good
 
 

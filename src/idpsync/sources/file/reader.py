@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from idpsync.errors import SourceError
-from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
+from idpsync.model import EdgeMaker, MemberKind, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources.base import Event, Probe, Progress, Source, no_progress
 from idpsync.sources.clean import MAX_DEPTH
 from idpsync.sources.file.settings import FileSourceSettings
@@ -92,7 +92,7 @@ def parse_document(data: bytes, name: str) -> Snapshot:
     snap.users.extend(_source_user(u, user_ids, name) for u in doc.users)
     for g in doc.groups:
         snap.groups.append(SourceGroup(source_id=g.id, name=g.name, description=g.description))
-        snap.memberships.extend(_memberships(g, user_ids, group_ids, name))
+        snap.memberships.extend(_memberships(g, user_ids, group_ids, name, snap.edge))
     return snap
 
 
@@ -154,22 +154,25 @@ def _source_user(u: FileUser, user_ids: set[str], name: str) -> SourceUser:
 
 
 def _memberships(
-    g: FileGroup, user_ids: set[str], group_ids: set[str], name: str
+    g: FileGroup, user_ids: set[str], group_ids: set[str], name: str, make: EdgeMaker
 ) -> Iterator[Membership]:
-    """A group's member users, then its subgroups, each once; every one must be in the file."""
+    """A group's member users, then its subgroups, each once; every one must be in the file.
+
+    ``make`` builds each edge (:meth:`Snapshot.edge` shares the ids among the edges).
+    """
     for member in dict.fromkeys(g.members):
         if member not in user_ids:
             raise SourceError(
                 f"{name}: group {g.id!r} lists member {member!r}, which is not a user in the file"
             )
-        yield Membership(g.id, member, MemberKind.USER)
+        yield make(g.id, member, MemberKind.USER)
     for child in dict.fromkeys(g.subgroups):
         if child not in group_ids or child == g.id:
             raise SourceError(
                 f"{name}: group {g.id!r} lists subgroup {child!r}, "
                 "which is not another group in the file"
             )
-        yield Membership(g.id, child, MemberKind.GROUP)
+        yield make(g.id, child, MemberKind.GROUP)
 
 
 def _check_unique(name: str, what: str, ids: list[str]) -> None:

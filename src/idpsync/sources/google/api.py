@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from idpsync.model import MemberKind, Membership, SourceGroup, SourceUser
+from idpsync.model import EdgeMaker, MemberKind, Membership, SourceGroup, SourceUser
 from idpsync.sources.google.endpoints import PHOTO
 from idpsync.sources.shape import (
     FLAG,
@@ -101,14 +101,16 @@ MEMBER_KINDS = {"USER": MemberKind.USER, "GROUP": MemberKind.GROUP}
 """``Member.type`` values that can become edges (not ``CUSTOMER``, the whole organisation)."""
 
 
-def to_membership(group_id: str, item: Mapping[str, Any]) -> Membership | None:
+def to_membership(
+    group_id: str, item: Mapping[str, Any], make: EdgeMaker = Membership
+) -> Membership | None:
     """An edge for a ``USER`` or ``GROUP`` member; ``None`` for the ``CUSTOMER`` member.
 
     An external address is a ``USER`` too: :func:`is_listed` drops its edge once the users
-    listing is known.
+    listing is known. ``make`` builds the edge (:meth:`Snapshot.edge` shares its ids).
     """
     kind = MEMBER_KINDS.get(str(item.get("type")))
-    return Membership(group_id, str(item.get("id", "")), kind) if kind else None
+    return make(group_id, str(item.get("id", "")), kind) if kind else None
 
 
 def is_listed(edge: Membership, users: set[str], groups: set[str]) -> bool:

@@ -228,7 +228,7 @@ async def _alone(source: GoogleSource, snap: Snapshot, group: SourceGroup, lanes
 def _edges(source: GoogleSource, snap: Snapshot, listing: _Listing) -> Edges:
     group = listing.group.source_id
     items = identified(snap, f"{MEMBERS.label} ({group})", listing.items)
-    edges = [edge for item in items if (edge := g.to_membership(group, item))]
+    edges = [edge for item in items if (edge := g.to_membership(group, item, snap.edge))]
     source._skipped(len(items) - len(edges))
     return edges
 

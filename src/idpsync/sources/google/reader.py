@@ -287,7 +287,7 @@ class GoogleSource(Source):
             return []
         where = f"{MEMBERS.label} ({group.source_id})"
         items = identified(snap, where, items)
-        edges = [edge for item in items if (edge := g.to_membership(group.source_id, item))]
+        edges = [m for item in items if (m := g.to_membership(group.source_id, item, snap.edge))]
         self._skipped(len(items) - len(edges))
         return edges
 
@@ -408,7 +408,7 @@ class GoogleSource(Source):
             ):
                 if group.source_id not in {x.source_id for x in snap.groups}:
                     snap.groups.append(group)
-                snap.memberships.append(Membership(group.source_id, member, kind))
+                snap.memberships.append(snap.edge(group.source_id, member, kind))
                 todo.append((group.source_id, MemberKind.GROUP))
 
 

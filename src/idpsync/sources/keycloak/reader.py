@@ -227,7 +227,7 @@ class KeycloakSource(Source):
         users |= {u.source_id: u for u in late_users}
         snap.users = list(users.values())
         snap.groups = tree.groups(s.group_name)
-        snap.memberships = tree.memberships(ids, s.flatten_subgroups)
+        snap.memberships = tree.memberships(ids, s.flatten_subgroups, snap.edge)
         self.stats.extra |= {"groups": len(tree.nodes), "group_shape": tree.shape}
         if started is not None and snap.complete:
             keeps, overlap = events.reads_attributes(self), s.events_overlap_seconds

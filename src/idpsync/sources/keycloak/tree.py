@@ -14,7 +14,7 @@ from functools import partial
 from typing import Any
 
 from idpsync.config_policy import PolicySettings
-from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
+from idpsync.model import EdgeMaker, MemberKind, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources.clean import usable_id
 from idpsync.sources.keycloak.endpoints import BRIEF, FULL
 from idpsync.sources.shape import FLAG, LIST, TEXT, BadRecord, Schema, check, kind_of
@@ -172,13 +172,18 @@ class GroupTree:
             SourceGroup(n.id, n.path if naming == "path" else n.name) for n in self.nodes.values()
         ]
 
-    def memberships(self, members: Mapping[str, Iterable[str]], flatten: bool) -> list[Membership]:
-        """User edges (copied to every ancestor when ``flatten``) and, else, group→group edges."""
+    def memberships(
+        self, members: Mapping[str, Iterable[str]], flatten: bool, make: EdgeMaker = Membership
+    ) -> list[Membership]:
+        """User edges (copied to every ancestor when ``flatten``) and, else, group→group edges.
+
+        ``make`` builds each edge (:meth:`Snapshot.edge` shares the ids among the edges).
+        """
         edges: set[Membership] = set()
         for gid, users in members.items():
             targets = [gid, *self.ancestors(gid)] if flatten else [gid]
             for uid in users:
-                edges.update(Membership(t, uid, MemberKind.USER) for t in targets)
+                edges.update(make(t, uid, MemberKind.USER) for t in targets)
         if not flatten:
             edges.update(
                 Membership(n.parent, n.id, MemberKind.GROUP)

@@ -207,7 +207,7 @@ class OktaSource(Source):
                     snap, f"members of group {gid}", GROUP_USERS, params, {"id": gid}
                 )
                 members = identified(snap, f"{GROUP_USERS.label} ({gid})", members or [])
-                snap.memberships += [Membership(gid, str(m["id"])) for m in members]
+                snap.memberships += [snap.edge(gid, str(m["id"])) for m in members]
                 done += 1
                 progress(Event("fetch", "group members", done, len(group_ids)))
 
@@ -279,7 +279,7 @@ class OktaSource(Source):
             part = parts["groups"]
             listed = checked_groups(part, await self.read_listing(part, "groups", GROUPS, params))
             wanted = [g for g in listed if self.wanted(g)]
-            await self.read_members(part, [g["id"] for g in wanted], progress, reserved=chains)
+            await self.read_members(part, [str(g["id"]) for g in wanted], progress, reserved=chains)
             return wanted
 
         active, gone, wanted = await gather(users(), deprovisioned(), groups())

@@ -11,22 +11,30 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from idpsync.model import Membership, Snapshot, SourceGroup, SourceUser
+from idpsync.model import EdgeMaker, MemberKind, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources.onelogin.endpoints import USERS
 from idpsync.sources.onelogin.records import group_id, role_id
 from idpsync.sources.shape import records
 
 
 def edges(
-    item: Mapping[str, Any], *, groups: bool, roles: bool, roles_from_user: bool
+    item: Mapping[str, Any],
+    *,
+    groups: bool,
+    roles: bool,
+    roles_from_user: bool,
+    make: EdgeMaker = Membership,
 ) -> list[Membership]:
-    """The edges a user record carries: its group (``groups``), its roles (``roles``)."""
+    """The edges a user record carries: its group (``groups``), its roles (``roles``).
+
+    ``make`` builds each edge (:meth:`Snapshot.edge` shares the ids among the edges).
+    """
     user = str(item["id"])
     found = []
     if groups and item.get("group_id"):
-        found.append(Membership(group_id(item["group_id"]), user))
+        found.append(make(group_id(item["group_id"]), user, MemberKind.USER))
     if roles and roles_from_user:
-        found.extend(Membership(role_id(r), user) for r in item.get("role_ids") or ())
+        found.extend(make(role_id(r), user, MemberKind.USER) for r in item.get("role_ids") or ())
     return found
 
 
@@ -55,7 +63,11 @@ def assemble(
             continue
         users += made
         carried = edges(
-            item, groups=wants_groups, roles=wants_roles, roles_from_user=role_members is None
+            item,
+            groups=wants_groups,
+            roles=wants_roles,
+            roles_from_user=role_members is None,
+            make=snap.edge,
         )
         snap.memberships.extend(e for e in carried if e.group_id in known)
     snap.users.extend(users)

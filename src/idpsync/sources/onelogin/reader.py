@@ -52,7 +52,7 @@ from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient
 from idpsync.http.errors import MalformedAnswer
 from idpsync.http.failure import FailureRule
 from idpsync.http.paging import HeaderCursor
-from idpsync.model import Membership, Snapshot, SourceGroup, SourceUser
+from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources.base import DeltaResult, Event, Probe, Progress, Source, no_progress
 from idpsync.sources.lanes import gather
 from idpsync.sources.onelogin import delta as od
@@ -315,7 +315,7 @@ class OneLoginSource(Source):
                 snap, ROLE_USERS, {"limit": PAGE_SIZE}, progress,
                 lambda item: str(item["id"]), values={"id": raw},
             )  # fmt: skip
-            edges.extend(Membership(role.source_id, member) for member in members)
+            edges.extend(snap.edge(role.source_id, member, MemberKind.USER) for member in members)
         return edges
 
     def _assemble(
