@@ -12,7 +12,10 @@ from hypothesis import strategies as st
 from idpsync.config import ConnectorSettings
 from idpsync.engine.decide import decide
 from idpsync.engine.skeleton import (
+    KEY_CACHE_SIZE,
+    _ascii_table,
     collision_key,
+    fold,
     forbidden_character,
     parse_confusables,
     prototypes,
@@ -134,6 +137,23 @@ def test_skeleton_examples() -> None:
         "m": "rn",
     }
     assert len(prototypes()) > 6000
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=24))
+def test_the_ascii_fast_path_equals_the_per_character_mapping(name: str) -> None:
+    if name.isprintable():  # the fast path's domain; others take the general one
+        assert skeleton(name) == name.translate(_ascii_table())
+    assert collision_key(name) == skeleton(fold(name))
+
+
+def test_collision_keys_are_cached_within_a_bound() -> None:
+    collision_key.cache_clear()
+    names = [f"Ada.Lovelace{i}@example.org" for i in range(50)]
+    first = [collision_key(n) for n in names]
+    assert [collision_key(n) for n in names] == first == [skeleton(fold(n)) for n in names]
+    info = collision_key.cache_info()
+    assert (info.hits, info.misses, info.maxsize) == (50, 50, KEY_CACHE_SIZE)
 
 
 SOURCES = sorted(c for c, p in prototypes().items() if p.isascii() and p.isalnum())

@@ -3,7 +3,9 @@
 :func:`before_apply` is called by the runner (and by a revert) inside the run's transaction,
 after :func:`idpsync.engine.guard.check`. It reads from the store only what it needs: group
 sizes for groups that lose members (:mod:`idpsync.engine.limits`), and, when the connector has
-invariants, the directory before the run (:mod:`idpsync.engine.invariants`).
+invariants, the directory before the run (:mod:`idpsync.engine.invariants`). Without
+invariants the directory is not read here at all; with them it is read once per run, unless
+the caller passes the state it already holds (a revert does).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sqlalchemy.engine import Connection
 from idpsync.config import ConnectorSettings
 from idpsync.engine import invariants, limits
 from idpsync.engine.plan import Plan, apply_ops
+from idpsync.model import DirectoryState
 from idpsync.store import schema as t
 from idpsync.store.store import Store
 
@@ -69,11 +72,14 @@ def before_apply(
     *,
     allow_deletes: bool,
     allow_invariants: Collection[str] = (),
+    current: DirectoryState | None = None,
 ) -> None:
     """Refuse the plan (:class:`~idpsync.engine.guard.GuardRefused`) when it breaks a limit.
 
     ``counts`` are the connector's counts before the run (``Store.counts``). ``allow_deletes``
     lifts the limits, never the invariants; ``allow_invariants`` names invariants let through.
+    ``current`` is the connector's directory before the run when the caller has it already
+    (read in this transaction); otherwise it is loaded, and only when there are invariants.
     """
     if not plan:
         return
@@ -83,6 +89,7 @@ def before_apply(
         sizes = limits.Sizes(counts["groups"], counts["memberships"], members, names)
         limits.check(plan, settings.guard, sizes, allow_deletes=False)
     if settings.invariants:
-        current = store.load_directory(conn, connector)
+        if current is None:
+            current = store.load_directory(conn, connector)
         after = apply_ops(current, plan.ops)
         invariants.check(current, after, settings.invariants, allowed=allow_invariants)

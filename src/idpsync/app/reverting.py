@@ -132,6 +132,7 @@ def revert_run(
                 counts,
                 allow_deletes=allow_deletes,
                 allow_invariants=allow_invariants,
+                current=current,
             )
             if dry_run:
                 raise Rollback

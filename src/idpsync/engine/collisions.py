@@ -169,6 +169,8 @@ def _unique(
         owner = taken.get(key) or (
             "a user of this connector that is skipped" if key in held_keys else None
         )
+        if owner is None and len(sids) == 1:
+            continue
         keep = (
             None
             if owner
@@ -176,8 +178,6 @@ def _unique(
                 sids, key, lambda s: getattr(current.users[s], attr) if s in current.users else None
             )
         )
-        if owner is None and len(sids) == 1:
-            continue
         for sid in sids:
             if sid == keep:
                 continue

@@ -2,6 +2,10 @@
 
 Runs inside the caller's transaction: either every operation of a run and its change-log rows
 are written, or none are. Writes are batched by kind (bulk inserts, ``executemany`` updates).
+
+A big insert into a small table (a first load) builds the secondary indexes of
+``memberships`` and ``changes`` after the rows (:mod:`~idpsync.store.deferred`); the rows
+written are the same either way.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from idpsync.engine.plan import Op, OpKind, Plan
 from idpsync.engine.skeleton import collision_key
 from idpsync.model import MemberKind
 from idpsync.store import schema as t
+from idpsync.store.deferred import indexes_deferred
 from idpsync.store.store import Store, _chunks, _insert, bulk_insert, fold, now
 
 USER_UPDATES = (
@@ -89,22 +94,7 @@ def apply_plan(
     step("updates")
 
     user_ids, group_ids = store.id_maps(conn, connector)
-    ids = {MemberKind.USER: user_ids, MemberKind.GROUP: group_ids}
-    bulk_insert(
-        conn,
-        t.memberships,
-        ("group_id", "member_kind", "member_id"),
-        (
-            (
-                group_ids[edge.group_id],
-                _VALUES[edge.member_kind],
-                ids[edge.member_kind][edge.member_id],
-            )
-            for edge in (op.member for op in by_kind[OpKind.ADD_MEMBER])
-            if edge is not None
-        ),
-        same={"connector": connector, "created_at": stamp},
-    )
+    _add_members(conn, connector, by_kind[OpKind.ADD_MEMBER], (user_ids, group_ids), stamp)
     removals = [
         {
             "g": group_ids[op.member.group_id],
@@ -128,15 +118,41 @@ def apply_plan(
     step("memberships")
     _delete_objects(conn, connector, by_kind[OpKind.DELETE_USER], user_ids, MemberKind.USER)
     _delete_objects(conn, connector, by_kind[OpKind.DELETE_GROUP], group_ids, MemberKind.GROUP)
-    bulk_insert(
-        conn,
-        t.changes,
-        CHANGE_COLUMNS,
-        map(_change_row, plan.ops),
-        raw=("before", "after"),
-        same={"run_id": run_id, "connector": connector, "at": stamp},
-    )
+    with indexes_deferred(conn, t.changes, len(plan.ops)):
+        bulk_insert(
+            conn,
+            t.changes,
+            CHANGE_COLUMNS,
+            map(_change_row, plan.ops),
+            raw=("before", "after"),
+            same={"run_id": run_id, "connector": connector, "at": stamp},
+        )
     step("changes")
+
+
+def _add_members(
+    conn: Connection,
+    connector: str,
+    ops: list[Op],
+    id_maps: tuple[dict[str, int], dict[str, int]],
+    stamp: Any,
+) -> None:
+    """Insert the added edges, streamed in the plan's order."""
+    ids = {MemberKind.USER: id_maps[0], MemberKind.GROUP: id_maps[1]}
+    groups = id_maps[1]
+    rows = (
+        (groups[edge.group_id], _VALUES[edge.member_kind], ids[edge.member_kind][edge.member_id])
+        for edge in (op.member for op in ops)
+        if edge is not None
+    )
+    with indexes_deferred(conn, t.memberships, len(ops)):
+        bulk_insert(
+            conn,
+            t.memberships,
+            ("group_id", "member_kind", "member_id"),
+            rows,
+            same={"connector": connector, "created_at": stamp},
+        )
 
 
 def _relink(conn: Connection, connector: str, ops: list[Op], stamp: Any) -> None:
@@ -256,4 +272,4 @@ def _edge_json(group: str, member: str, kind: str) -> str:
 
 def _json(value: dict[str, Any] | None) -> str:
     """JSON text of a change's side: values JSON cannot hold become strings (``str()``)."""
-    return json.dumps(value, default=str)
+    return "null" if value is None else json.dumps(value, default=str)

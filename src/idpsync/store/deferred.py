@@ -1,0 +1,76 @@
+"""Big inserts into small tables: secondary indexes built after the rows, not row by row.
+
+A connector's first load writes about a million ``memberships`` rows and as many ``changes``
+rows. Kept up row by row, the ``memberships (member_kind, member_id)`` index costs about as much
+as the insert itself (its keys arrive in no order); built once from the finished table it costs
+a sort. :func:`indexes_deferred` drops a table's non-unique indexes inside the run's
+transaction, lets the insert run, and creates them again, when that is cheaper:
+
+- at least :data:`MIN_ROWS` rows are added, and
+- the table holds no more rows than are added (its highest id bounds its row count; read in
+  one index step), so a rebuild reads at most twice what was added. A table that already holds
+  other connectors' rows, or years of change log, keeps its indexes.
+
+Unique indexes and foreign keys stay: the rows are checked exactly as before. The rows written
+are the same; only how the index is built differs. DDL is transactional on SQLite and on
+PostgreSQL: if the run fails after the drop, its rollback brings the indexes back with
+everything else (which is why nothing here catches an error: the caller's transaction must be
+rolled back on any exception, as the runner's is).
+
+Locking: SQLite's writer already excludes other writers, and readers (WAL) keep reading the
+committed tables. On PostgreSQL dropping an index takes an ``ACCESS EXCLUSIVE`` lock on the
+table until the run commits: other sessions, readers included, wait for it. The lock is asked
+for with ``NOWAIT`` in a savepoint; when any other session holds a lock on the table (a reader,
+another connector's run), the indexes are simply kept and nothing waits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+MIN_ROWS = 20_000
+"""Fewer added rows than this keep the indexes (the rebuild's fixed cost is not worth it)."""
+
+
+@contextmanager
+def indexes_deferred(conn: Connection, table: sa.Table, adding: int) -> Iterator[bool]:
+    """Around an insert of ``adding`` rows into ``table``: whether its indexes were deferred.
+
+    In ``conn``'s transaction. On a normal exit the dropped indexes are created again; on an
+    exception they are left to the transaction's rollback.
+    """
+    indexes = sorted((i for i in table.indexes if not i.unique), key=lambda i: str(i.name))
+    if not indexes or not _worth_it(conn, table, adding) or not _exclusive(conn, table):
+        yield False
+        return
+    for index in indexes:
+        index.drop(conn)
+    yield True
+    for index in indexes:
+        index.create(conn)
+
+
+def _worth_it(conn: Connection, table: sa.Table, adding: int) -> bool:
+    """At least :data:`MIN_ROWS` rows added to a table that holds no more than that."""
+    if adding < MIN_ROWS:
+        return False
+    (key,) = table.primary_key.columns
+    highest = conn.execute(sa.select(sa.func.max(key))).scalar_one()
+    return highest is None or int(highest) <= adding
+
+
+def _exclusive(conn: Connection, table: sa.Table) -> bool:
+    """Whether the table is ours alone until commit (PostgreSQL: taken now or never)."""
+    if conn.dialect.name != "postgresql":
+        return True
+    name = conn.dialect.identifier_preparer.format_table(table)
+    try:
+        with conn.begin_nested():
+            conn.exec_driver_sql(f"LOCK TABLE {name} IN ACCESS EXCLUSIVE MODE NOWAIT")
+    except sa.exc.OperationalError:  # another session holds a lock on it: keep the indexes
+        return False
+    return True

@@ -1,0 +1,113 @@
+"""Indexes built after a big insert into a small table: when, rebuilt, rolled back, no waiting."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from idpsync.store import Store, deferred
+from idpsync.store import schema as t
+from idpsync.store.deferred import indexes_deferred
+from idpsync.store.store import bulk_insert, now
+
+INDEX = "ix_memberships_member_kind_member_id"
+
+
+def _indexes(store: Store) -> set[str]:
+    with store.engine.connect() as conn:
+        return {str(i["name"]) for i in sa.inspect(conn).get_indexes("memberships")}
+
+
+def _group(conn: Any) -> int:
+    stamp = now()
+    conn.execute(
+        t.connectors.insert().values(
+            name="hr", source_type="file", state={}, created_at=stamp, updated_at=stamp
+        )
+    )
+    return int(
+        conn.execute(
+            t.groups.insert()
+            .values(
+                connector="hr",
+                source_id="g",
+                name="G",
+                name_key="g",
+                created_at=stamp,
+                updated_at=stamp,
+            )
+            .returning(t.groups.c.id)
+        ).scalar_one()
+    )
+
+
+def _members(conn: Any, group: int, ids: range) -> None:
+    bulk_insert(
+        conn,
+        t.memberships,
+        ("group_id", "member_kind", "member_id"),
+        ((group, "user", i) for i in ids),
+        same={"connector": "hr", "created_at": now()},
+    )
+
+
+def test_a_big_insert_into_an_empty_table_rebuilds_the_index(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(deferred, "MIN_ROWS", 3)
+    with store.transaction() as conn:
+        group = _group(conn)
+        with indexes_deferred(conn, t.memberships, 3) as dropped:
+            assert dropped
+            assert INDEX not in {i["name"] for i in sa.inspect(conn).get_indexes("memberships")}
+            _members(conn, group, range(3))
+    assert INDEX in _indexes(store)
+    with store.transaction() as conn:  # the table now holds three rows
+        with indexes_deferred(conn, t.memberships, 3) as dropped:  # as many as it holds
+            assert dropped
+        with indexes_deferred(conn, t.memberships, 2) as dropped:  # fewer than it holds
+            assert not dropped
+        monkeypatch.setattr(deferred, "MIN_ROWS", 10)
+        with indexes_deferred(conn, t.memberships, 9) as dropped:  # more, but not enough
+            assert not dropped
+    assert INDEX in _indexes(store)
+
+
+def test_a_failed_run_gets_its_index_back_from_the_rollback(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(deferred, "MIN_ROWS", 1)
+    with pytest.raises(RuntimeError, match="boom"), store.transaction() as conn:
+        group = _group(conn)
+        with indexes_deferred(conn, t.memberships, 5) as dropped:
+            assert dropped
+            _members(conn, group, range(5))
+            raise RuntimeError("boom")
+    assert INDEX in _indexes(store)
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(t.memberships)).scalar() == 0
+
+
+def test_postgresql_keeps_the_index_rather_than_wait_for_a_reader(
+    fresh_pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(deferred, "MIN_ROWS", 1)
+    store = Store.open(fresh_pg_url)
+    try:
+        with store.engine.connect() as reader:
+            reader.execute(sa.select(sa.func.count()).select_from(t.memberships))  # holds a lock
+            with store.transaction() as conn:
+                conn.exec_driver_sql(
+                    "SET LOCAL lock_timeout = '10s'"
+                )  # fail, not hang, if it waits
+                with indexes_deferred(conn, t.memberships, 5) as dropped:
+                    assert not dropped
+                conn.execute(sa.select(sa.func.count()).select_from(t.groups))  # still usable
+            reader.rollback()
+        with store.transaction() as conn, indexes_deferred(conn, t.memberships, 5) as dropped:
+            assert dropped
+        assert INDEX in _indexes(store)
+    finally:
+        store.close()
