@@ -16,11 +16,11 @@ and ``source_memberships`` (direct edges). A run writes it in its own transactio
   no longer staged goes too, exactly as :func:`idpsync.app.runner.merge_delta` followed by a
   complete :func:`write_stage` would leave it.
 
-``run_id`` of a staged user or group is the last run whose read covered it (a complete read or
-delta: every staged record; an incomplete one: its own records), as ``idpsync explain`` shows
-("staged by run 12"); unchanged records only have that column updated. ``run_id`` of an edge is
-the run that added it. Temporary tables live inside the run's transaction and are dropped at
-the end of each call (a rollback drops them too).
+``run_id`` of a staged user or group is the run that staged its current values (an unchanged
+record is not written again); ``run_id`` of an edge is the run that added it. The last run whose
+read covered a record (what ``idpsync explain`` shows) is the later of its ``run_id`` and the
+connector's last complete run that staged (:func:`last_read`). Temporary tables live inside
+the run's transaction and are dropped at the end of each call (a rollback drops them too).
 
 :func:`load_stage` reads the mirror back; with ``edges`` given, the memberships are read only
 when first used (:class:`LazyEdgesSnapshot`), so a source whose ``delta()`` needs only the
@@ -48,6 +48,7 @@ __all__ = [
     "LazyEdgesSnapshot",
     "apply_delta",
     "is_mirror",
+    "last_read",
     "load_stage",
     "staged_counts",
     "write_stage",
@@ -150,6 +151,35 @@ def staged_counts(conn: Connection, connector: str) -> tuple[int, int]:
     return count(t.source_users), count(t.source_groups)
 
 
+STAGING_MODES = ("full", "incremental", "shadow")
+"""``runs.mode`` of the runs that stage what they read (a sync-user run does not)."""
+
+
+def last_read(conn: Connection, connector: str, source_id: str) -> int | None:
+    """The last run whose read covered staged user ``source_id``; ``None``: not staged.
+
+    The record's own ``run_id`` (the run that staged its values), or a later complete run that
+    staged: a complete read, or a complete delta, covers every record it leaves staged.
+    """
+    s, r = t.source_users.c, t.runs.c
+    staged_by = conn.execute(
+        sa.select(s.run_id).where(s.connector == connector, s.source_id == source_id)
+    ).scalar()
+    if staged_by is None:
+        return None
+    later = conn.execute(
+        sa.select(sa.func.max(r.id)).where(
+            r.connector == connector,
+            r.id > staged_by,
+            r.mode.in_(STAGING_MODES),
+            r.complete.is_(True),
+            r.dry_run.is_(False),
+            r.status == "succeeded",
+        )
+    ).scalar()
+    return int(later) if later is not None else int(staged_by)
+
+
 def load_edges(conn: Connection, connector: str) -> list[Membership]:
     """The connector's staged membership edges."""
     m = t.source_memberships.c
@@ -197,11 +227,6 @@ def apply_delta(conn: Connection, connector: str, delta: DeltaSnapshot, run_id: 
             conn.execute(
                 table.delete().where(table.c.connector == connector, table.c.source_id.in_(chunk))
             )
-        conn.execute(
-            table.update()
-            .where(table.c.connector == connector, table.c.run_id != run_id)
-            .values(run_id=run_id)
-        )
     removed_edges = set(delta.removed)
     with _temp(conn, _edges_tmp) as tmp:
         bulk_insert(conn, tmp, _EDGE_COLUMNS, _edge_rows(delta.memberships, removed_edges))
@@ -243,9 +268,9 @@ def _stage_records(
     *,
     replace: bool,
 ) -> None:
-    """Write the records whose JSON changed; ``replace``: and delete the ones not given.
+    """Write the records new or changed (with ``run_id``); ``replace``: delete the ones not given.
 
-    The records not rewritten but given (unchanged) get ``run_id`` too.
+    An unchanged record keeps its row and its ``run_id``.
     """
     latest = {r.source_id: r for r in records}  # the last record of an id wins
     c = table.c
@@ -264,10 +289,6 @@ def _stage_records(
         rows = sa.select(sa.literal(connector), tmp.c.source_id, data, sa.literal(run_id))
         columns = ["connector", "source_id", "data", "run_id"]
         conn.execute(table.insert().from_select(columns, rows.where(~staged)))
-        unchanged = table.update().where(c.connector == connector, c.run_id != run_id)
-        if not replace:
-            unchanged = unchanged.where(c.source_id.in_(sa.select(tmp.c.source_id)))
-        conn.execute(unchanged.values(run_id=run_id))
 
 
 def _json(record: SourceUser | SourceGroup) -> str:
