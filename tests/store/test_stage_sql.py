@@ -260,3 +260,18 @@ def test_the_last_read_of_a_record_is_its_run_or_a_later_complete_one(store: Sto
         assert last_read(conn, "hr", "u1") == second
         assert last_read(conn, "hr", "u2") == partial
         assert last_read(conn, "hr", "nobody") is None
+
+
+def test_removals_naming_unusable_ids_match_nothing(store: Store) -> None:
+    write(store, Snapshot(users(u1="ann"), G, [Membership("g1", "u1")]), 1)
+    odd = "\ud800bad"  # a lone surrogate: no store can encode it, no staged record has it
+    delta = DeltaResult(
+        removed=[Membership("g1", odd), Membership(odd, "u1")],
+        removed_users=[odd, ""],
+        removed_groups=[odd],
+    )
+    with store.transaction() as conn:
+        store.apply_delta_to_stage(conn, "hr", as_staged_delta(delta), 2)
+    staged = stage_of(store)
+    assert set(staged["source_users"]) == {"u1"}
+    assert staged["source_memberships"] == {("g1", "user", "u1"): 1}

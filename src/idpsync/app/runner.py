@@ -55,7 +55,7 @@ from idpsync.engine.plan import OpKind, Plan
 from idpsync.engine.policy import PolicyResult
 from idpsync.model import DirectoryState, MemberKind, Snapshot
 from idpsync.sources.base import DeltaResult, Event, Progress, Source, no_progress
-from idpsync.sources.clean import normalise
+from idpsync.sources.clean import normalise, usable_id
 from idpsync.sources.registry import preset
 from idpsync.store import approvals, marks, run_objects
 from idpsync.store.apply import apply_plan
@@ -219,14 +219,22 @@ async def _read(
 
 
 def as_staged_delta(delta: DeltaResult) -> DeltaSnapshot:
-    """A complete delta as the store applies it to the stage (in SQL, not merged in Python)."""
+    """A complete delta as the store applies it to the stage (in SQL, not merged in Python).
+
+    Its upserts are normalised with the run's snapshot; removals naming an id no record can
+    have (:func:`~idpsync.sources.clean.usable_id`) match nothing staged and are left out.
+    """
+
+    def usable(value: str) -> bool:
+        return usable_id(value) == value
+
     return DeltaSnapshot(
         list(delta.users),
         list(delta.groups),
         list(delta.added),
-        removed=list(delta.removed),
-        removed_users=list(delta.removed_users),
-        removed_groups=list(delta.removed_groups),
+        removed=[e for e in delta.removed if usable(e.group_id) and usable(e.member_id)],
+        removed_users=[i for i in delta.removed_users if usable(i)],
+        removed_groups=[i for i in delta.removed_groups if usable(i)],
     )
 
 
