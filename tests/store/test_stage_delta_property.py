@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from idpsync.app.runner import as_staged_delta, merge_delta
+from idpsync.app.delta import as_staged_delta, merge_delta
 from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources.base import DeltaResult
 from idpsync.store import Store

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from idpsync.app.runner import as_staged_delta, run_sync
+from idpsync.app.delta import as_staged_delta
+from idpsync.app.runner import run_sync
 from idpsync.config import ConnectorSettings
 from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources.base import DeltaResult, Progress, Source, no_progress

@@ -20,13 +20,13 @@ Incremental runs (``mode``): a source that reads deltas (Entra) decides with
 :meth:`~idpsync.sources.base.Source.wants_full` whether an automatic run may read only what
 changed since its saved state (``delta()`` gets the staged mirror, whose memberships are read
 from the store only if the source uses them). A complete delta is applied to the staged mirror
-in the database (:meth:`~idpsync.store.store.Store.apply_delta_to_stage`, with the meaning of
-:func:`merge_delta`: upserts, removals, edges of removed users and groups dropped), and the
-mirror is then read back for the same policy → plan → guard → apply path; removals in a delta
-are the IdP's own word, so they may remove. A partial delta is staged as an incomplete
-snapshot of its upserts (nothing removed). A source that finds its state unusable (an expired
-delta token) returns ``None`` and the run reads everything instead. The source's new state
-(``Source.saved_state``) is saved in the run's transaction, and only when the read was complete.
+in the database (:mod:`idpsync.app.delta`: upserts, removals, edges of removed users and groups
+dropped), and the mirror is then read back for the same policy → plan → guard → apply path;
+removals in a delta are the IdP's own word, so they may remove. A partial delta is staged as an
+incomplete snapshot of its upserts (nothing removed). A source that finds its state unusable
+(an expired delta token) returns ``None`` and the run reads everything instead. The source's
+new state (``Source.saved_state``) is saved in the run's transaction, and only when the read was
+complete.
 
 A shadow connector (``shadow_of``) only reads and stages: see :mod:`idpsync.app.shadow`.
 
@@ -44,6 +44,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from idpsync.app import checks
+from idpsync.app.delta import as_staged_delta, merge_delta
 from idpsync.app.failures import failure_message
 from idpsync.app.faults import fault
 from idpsync.app.migrate_moves import refusal_for_sync
@@ -53,13 +54,13 @@ from idpsync.engine.collisions import Taken
 from idpsync.engine.decide import Decision, decide
 from idpsync.engine.plan import OpKind, Plan
 from idpsync.engine.policy import PolicyResult
-from idpsync.model import DirectoryState, MemberKind, Snapshot
-from idpsync.sources.base import DeltaResult, Event, Progress, Source, no_progress
-from idpsync.sources.clean import normalise, usable_id
+from idpsync.model import DirectoryState, Snapshot
+from idpsync.sources.base import Event, Progress, Source, no_progress
+from idpsync.sources.clean import normalise
 from idpsync.sources.registry import preset
 from idpsync.store import approvals, marks, run_objects
 from idpsync.store.apply import apply_plan
-from idpsync.store.stage import DeltaSnapshot, is_mirror
+from idpsync.store.stage import is_mirror
 from idpsync.store.store import Store, now
 
 
@@ -216,56 +217,6 @@ async def _read(
     else:
         source.stats.extra["read"] = "full"
     return await source.snapshot(progress)
-
-
-def as_staged_delta(delta: DeltaResult) -> DeltaSnapshot:
-    """A complete delta as the store applies it to the stage (in SQL, not merged in Python).
-
-    Its upserts are normalised with the run's snapshot; removals naming an id no record can
-    have (:func:`~idpsync.sources.clean.usable_id`) match nothing staged and are left out.
-    """
-
-    def usable(value: str) -> bool:
-        return usable_id(value) == value
-
-    return DeltaSnapshot(
-        list(delta.users),
-        list(delta.groups),
-        list(delta.added),
-        removed=[e for e in delta.removed if usable(e.group_id) and usable(e.member_id)],
-        removed_users=[i for i in delta.removed_users if usable(i)],
-        removed_groups=[i for i in delta.removed_groups if usable(i)],
-    )
-
-
-def merge_delta(staged: Snapshot, delta: DeltaResult) -> Snapshot:
-    """The mirror after ``delta``: a complete snapshot, or only the upserts if it is partial.
-
-    A partial delta yields an *incomplete* snapshot of its upserts and added edges, which the
-    runner stages without removing anything. A complete delta is applied to the stage in the
-    database instead (:func:`as_staged_delta`, :meth:`Store.apply_delta_to_stage`); this merge
-    in Python is the meaning that applying it keeps (the property tests compare the two).
-    """
-    if not delta.complete:
-        snap = Snapshot(list(delta.users), list(delta.groups), list(delta.added), complete=False)
-        snap.incomplete_reasons = list(delta.incomplete_reasons)
-        return snap
-    users = {u.source_id: u for u in staged.users}
-    groups = {g.source_id: g for g in staged.groups}
-    users.update((u.source_id, u) for u in delta.users)
-    groups.update((g.source_id, g) for g in delta.groups)
-    for user_id in delta.removed_users:
-        users.pop(user_id, None)
-    for group_id in delta.removed_groups:
-        groups.pop(group_id, None)
-    edges = (set(staged.memberships) | set(delta.added)) - set(delta.removed)
-    kept = sorted(
-        e
-        for e in edges
-        if e.group_id in groups
-        and (e.member_id in (users if e.member_kind is MemberKind.USER else groups))
-    )
-    return Snapshot(list(users.values()), list(groups.values()), kept)
 
 
 def _stage_plan_apply(
