@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from idpsync.app.runner import merge_delta
+from idpsync.app.delta import merge_delta
 from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources.base import delta_between
 

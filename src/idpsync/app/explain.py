@@ -28,6 +28,7 @@ from idpsync.model import DirUser, Snapshot, SourceUser
 from idpsync.sources.base import Source
 from idpsync.sources.clean import normalise
 from idpsync.store import schema as t
+from idpsync.store import stage
 from idpsync.store.store import Store, fold
 
 
@@ -139,10 +140,7 @@ def _when(value: datetime | None) -> str:
 
 def _read_when(conn: Connection, connector: str, sid: str) -> str:
     """Which run staged the record (or the latest run, for someone not staged)."""
-    s = t.source_users.c
-    run_id = conn.execute(
-        sa.select(s.run_id).where(s.connector == connector, s.source_id == sid)
-    ).scalar()
+    run_id = stage.last_read(conn, connector, sid)
     r = t.runs.c
     query = sa.select(r.id, r.mode, r.status, r.started_at).where(r.connector == connector)
     if run_id is not None:

@@ -18,12 +18,15 @@ connector awaiting approval (:mod:`idpsync.store.approvals`) until a complete ru
 
 Incremental runs (``mode``): a source that reads deltas (Entra) decides with
 :meth:`~idpsync.sources.base.Source.wants_full` whether an automatic run may read only what
-changed since its saved state. The delta is applied to the staged mirror
-(:func:`merge_delta`) and the merged, complete snapshot then goes through the same
-stage → policy → plan → guard → apply path; removals in a delta are the IdP's own word, so they
-may remove. A source that finds its state unusable (an expired delta token) returns ``None``
-and the run reads everything instead. The source's new state (``Source.saved_state``) is saved
-in the run's transaction, and only when the read was complete.
+changed since its saved state (``delta()`` gets the staged mirror, whose memberships are read
+from the store only if the source uses them). A complete delta is applied to the staged mirror
+in the database (:mod:`idpsync.app.delta`: upserts, removals, edges of removed users and groups
+dropped), and the mirror is then read back for the same policy → plan → guard → apply path;
+removals in a delta are the IdP's own word, so they may remove. A partial delta is staged as an
+incomplete snapshot of its upserts (nothing removed). A source that finds its state unusable
+(an expired delta token) returns ``None`` and the run reads everything instead. The source's
+new state (``Source.saved_state``) is saved in the run's transaction, and only when the read was
+complete.
 
 A shadow connector (``shadow_of``) only reads and stages: see :mod:`idpsync.app.shadow`.
 
@@ -41,6 +44,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from idpsync.app import checks
+from idpsync.app.delta import as_staged_delta, merge_delta
 from idpsync.app.failures import failure_message
 from idpsync.app.faults import fault
 from idpsync.app.migrate_moves import refusal_for_sync
@@ -50,12 +54,13 @@ from idpsync.engine.collisions import Taken
 from idpsync.engine.decide import Decision, decide
 from idpsync.engine.plan import OpKind, Plan
 from idpsync.engine.policy import PolicyResult
-from idpsync.model import DirectoryState, MemberKind, Snapshot
-from idpsync.sources.base import DeltaResult, Event, Progress, Source, no_progress
+from idpsync.model import DirectoryState, Snapshot
+from idpsync.sources.base import Event, Progress, Source, no_progress
 from idpsync.sources.clean import normalise
 from idpsync.sources.registry import preset
 from idpsync.store import approvals, marks, run_objects
 from idpsync.store.apply import apply_plan
+from idpsync.store.stage import is_mirror
 from idpsync.store.store import Store, now
 
 
@@ -194,48 +199,24 @@ async def run_sync(
 async def _read(
     store: Store, name: str, source: Source, state: dict[str, Any] | None, progress: Progress
 ) -> Snapshot:
-    """A full snapshot, or the staged mirror with a delta applied."""
+    """A full snapshot, a complete delta (:class:`DeltaSnapshot`) or a partial delta's upserts.
+
+    The source's ``delta()`` gets the staged mirror with its memberships read only if it uses
+    them (most sources look up only users and groups).
+    """
     if state is not None:
-        with store.transaction() as conn:
-            staged = store.load_stage(conn, name)
+        with store.read() as conn:
+            staged = store.load_stage(conn, name, lazy_edges=True)
         delta = await source.delta(state, staged, progress)
         if delta is not None:
             source.stats.extra["read"] = "delta"
             source.saved_state = delta.state if delta.complete else None
-            return merge_delta(staged, delta)
+            return as_staged_delta(delta) if delta.complete else merge_delta(staged, delta)
         source.stats.extra["read"] = "full (saved delta state no longer valid)"
         progress(Event("fetch", "saved delta state no longer valid; reading everything"))
     else:
         source.stats.extra["read"] = "full"
     return await source.snapshot(progress)
-
-
-def merge_delta(staged: Snapshot, delta: DeltaResult) -> Snapshot:
-    """The mirror after ``delta``: a complete snapshot, or only the upserts if it is partial.
-
-    A partial delta yields an *incomplete* snapshot of its upserts and added edges, which the
-    runner stages without removing anything.
-    """
-    if not delta.complete:
-        snap = Snapshot(list(delta.users), list(delta.groups), list(delta.added), complete=False)
-        snap.incomplete_reasons = list(delta.incomplete_reasons)
-        return snap
-    users = {u.source_id: u for u in staged.users}
-    groups = {g.source_id: g for g in staged.groups}
-    users.update((u.source_id, u) for u in delta.users)
-    groups.update((g.source_id, g) for g in delta.groups)
-    for user_id in delta.removed_users:
-        users.pop(user_id, None)
-    for group_id in delta.removed_groups:
-        groups.pop(group_id, None)
-    edges = (set(staged.memberships) | set(delta.added)) - set(delta.removed)
-    kept = sorted(
-        e
-        for e in edges
-        if e.group_id in groups
-        and (e.member_id in (users if e.member_kind is MemberKind.USER else groups))
-    )
-    return Snapshot(list(users.values()), list(groups.values()), kept)
 
 
 def _stage_plan_apply(
@@ -262,8 +243,8 @@ def _stage_plan_apply(
             mark = time.monotonic()
             progress(Event("stage", f"staging {len(snap.users)} users, {len(snap.groups)} groups"))
             before = store.counts(conn, name)
-            store.write_stage(conn, name, snap, run_id)
-            staged = snap if snap.complete else store.load_stage(conn, name)
+            store.write_stage(conn, name, snap, run_id)  # a complete delta: applied in SQL
+            staged = snap if is_mirror(snap) else store.load_stage(conn, name)
             timings["stage_seconds"] = round(time.monotonic() - mark, 3)
 
             mark = time.monotonic()

@@ -22,6 +22,7 @@ from idpsync.app.runner import Rollback, RunResult, lock
 from idpsync.engine import outcome
 from idpsync.model import Snapshot
 from idpsync.sources.base import Event, Progress, Source
+from idpsync.store.stage import is_mirror, staged_counts
 from idpsync.store.store import Store
 
 MODE = "shadow"
@@ -45,12 +46,8 @@ def stage_only(
     The directory, the change log and the targets are left exactly as they were.
     """
     result = RunResult(run_id, "running", complete=snap.complete)
-    counts = {"source_users": len(snap.users), "source_groups": len(snap.groups)}
-    result.stats = {**stats, **counts}
     staged = f"{len(snap.users)} users, {len(snap.groups)} groups"
-    result.message = f"shadow of {shadow_of}: staged {staged}; directory unchanged"
-    if snap.incomplete_reasons:
-        result.message += "; " + "; ".join(snap.incomplete_reasons)
+    _count(result, snap, stats, shadow_of, (len(snap.users), len(snap.groups)))
     try:
         with store.transaction() as conn:
             lock(conn, name)
@@ -59,6 +56,8 @@ def stage_only(
             store.write_stage(conn, name, snap, run_id)
             if dry_run:
                 raise Rollback
+            if not is_mirror(snap) and snap.complete:  # a delta: the mirror's size after it
+                _count(result, snap, stats, shadow_of, staged_counts(conn, name))
             if snap.complete and source.saved_state is not None:
                 store.set_connector_state(conn, name, source.saved_state)
             result.status = outcome.read_status(snap)
@@ -72,6 +71,22 @@ def stage_only(
         _finish(store, result)
     progress(Event("done", result.status))
     return result
+
+
+def _count(
+    result: RunResult,
+    snap: Snapshot,
+    stats: Mapping[str, Any],
+    shadow_of: str,
+    counts: tuple[int, int],
+) -> None:
+    """The run's counts (users, groups staged) and its message."""
+    users, groups = counts
+    result.stats = {**stats, "source_users": users, "source_groups": groups}
+    result.message = f"shadow of {shadow_of}: staged {users} users, {groups} groups"
+    result.message += "; directory unchanged"
+    if snap.incomplete_reasons:
+        result.message += "; " + "; ".join(snap.incomplete_reasons)
 
 
 def _finish(store: Store, result: RunResult, conn: Any = None) -> None:

@@ -19,9 +19,8 @@ import socket
 import unicodedata
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine
@@ -33,12 +32,13 @@ from idpsync.model import (
     MemberKind,
     Membership,
     Snapshot,
-    SourceGroup,
-    SourceUser,
 )
 from idpsync.store import schema as t
 from idpsync.store.errors import check_sqlite_path, translated
 from idpsync.store.opening import MIGRATIONS, create_engine, ensure_schema, migrate, writing
+
+if TYPE_CHECKING:
+    from idpsync.store.stage import DeltaSnapshot
 
 __all__ = ["MIGRATIONS", "Store", "create_engine", "fold", "migrate", "now"]
 
@@ -242,92 +242,44 @@ class Store:
 
     # -- stage: the mirror of the IdP --------------------------------------------------------
 
-    def load_stage(self, conn: Connection, connector: str) -> Snapshot:
-        """The connector's staged snapshot (what its IdP last returned)."""
-        snap = Snapshot()
-        for row in conn.execute(
-            sa.select(t.source_users.c.data).where(t.source_users.c.connector == connector)
-        ):
-            snap.users.append(SourceUser(**row.data))
-        for row in conn.execute(
-            sa.select(t.source_groups.c.data).where(t.source_groups.c.connector == connector)
-        ):
-            snap.groups.append(SourceGroup(**row.data))
-        m = t.source_memberships.c
-        snap.memberships = [
-            Membership(group_id, member_id, _KINDS[kind])
-            for group_id, member_id, kind in conn.execute(
-                sa.select(m.group_id, m.member_id, m.member_kind).where(m.connector == connector)
-            )
-        ]
-        return snap
+    def load_stage(self, conn: Connection, connector: str, *, lazy_edges: bool = False) -> Snapshot:
+        """The connector's staged snapshot (what its IdP last returned).
+
+        ``lazy_edges``: the memberships are read only when first used, through a read
+        transaction of their own (so ``conn`` may be closed by then); see
+        :mod:`~idpsync.store.stage`.
+        """
+        from idpsync.store import stage
+
+        if not lazy_edges:
+            return stage.load_stage(conn, connector)
+        return stage.load_stage(conn, connector, lambda: self._staged_edges(connector))
+
+    def _staged_edges(self, connector: str) -> list[Membership]:
+        from idpsync.store import stage
+
+        with self.read() as conn:
+            return stage.load_edges(conn, connector)
 
     def write_stage(self, conn: Connection, connector: str, snap: Snapshot, run_id: int) -> None:
         """Stage a snapshot: a complete one replaces the mirror, an incomplete one only upserts.
 
-        Users and groups are rewritten; membership edges are compared with the staged ones, so
-        only new edges are inserted (with this ``run_id``) and, for a complete snapshot, only
-        edges gone from the IdP are deleted.
+        A complete delta (:class:`~idpsync.store.stage.DeltaSnapshot`) is applied to it. The
+        differences are worked out by the database (:mod:`~idpsync.store.stage`): only changed
+        records are rewritten, only new edges inserted (with this ``run_id``) and only gone
+        ones deleted.
         """
-        users = {u.source_id: u for u in snap.users}
-        groups = {g.source_id: g for g in snap.groups}
-        if snap.complete:
-            for table in (t.source_users, t.source_groups):
-                conn.execute(table.delete().where(table.c.connector == connector))
-        else:
-            for table, keys in ((t.source_users, users), (t.source_groups, groups)):
-                for chunk in _chunks(list(keys), 500):
-                    conn.execute(
-                        table.delete().where(
-                            table.c.connector == connector, table.c.source_id.in_(chunk)
-                        )
-                    )
-        bulk_insert(
-            conn,
-            t.source_users,
-            ("connector", "source_id", "data", "run_id"),
-            ((connector, k, _record(u), run_id) for k, u in users.items()),
-        )
-        bulk_insert(
-            conn,
-            t.source_groups,
-            ("connector", "source_id", "data", "run_id"),
-            ((connector, k, _record(g), run_id) for k, g in groups.items()),
-        )
-        self._stage_edges(conn, connector, snap, run_id)
+        from idpsync.store import stage
 
-    def _stage_edges(self, conn: Connection, connector: str, snap: Snapshot, run_id: int) -> None:
-        m = t.source_memberships.c
-        # In the snapshot's order (a source reads group by group): inserts then land close
-        # together in the primary key's index, which is much faster than in hash order.
-        new = dict.fromkeys(
-            (e.group_id, _KIND_VALUES[e.member_kind], e.member_id) for e in snap.memberships
-        )
-        gone: list[dict[str, str]] = []
-        for key in raw_rows(
-            conn, sa.select(m.group_id, m.member_kind, m.member_id).where(m.connector == connector)
-        ):
-            group_id, kind, member_id = key
-            if key in new:
-                del new[key]  # staged already
-            elif snap.complete:
-                gone.append({"g": group_id, "k": kind, "m": member_id})
-        for chunk in _chunks(gone, BATCH):
-            conn.execute(
-                t.source_memberships.delete().where(
-                    m.connector == connector,
-                    m.group_id == sa.bindparam("g"),
-                    m.member_kind == sa.bindparam("k"),
-                    m.member_id == sa.bindparam("m"),
-                ),
-                chunk,
-            )
-        bulk_insert(
-            conn,
-            t.source_memberships,
-            ("connector", "group_id", "member_kind", "member_id", "run_id"),
-            ((connector, g, k, mid, run_id) for g, k, mid in new),
-        )
+        stage.write_stage(conn, connector, snap, run_id)
+
+    def apply_delta_to_stage(
+        self, conn: Connection, connector: str, delta: DeltaSnapshot, run_id: int
+    ) -> None:
+        """Apply a complete delta to the staged mirror in place (:mod:`~idpsync.store.stage`)."""
+        from idpsync.store import stage
+
+        stage.apply_delta(conn, connector, delta, run_id)
 
     # -- the directory ------------------------------------------------------------------------
 
@@ -481,7 +433,6 @@ class Store:
 
 _KINDS = {kind.value: kind for kind in MemberKind}
 """``member_kind`` column values to :class:`MemberKind` (a dict lookup, not an enum call)."""
-_KIND_VALUES = {kind: kind.value for kind in MemberKind}
 
 
 def _pid_alive(pid: int) -> bool:
@@ -642,14 +593,3 @@ def _insert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> No
         return
     columns = list(rows[0])
     bulk_insert(conn, table, columns, ([row[c] for c in columns] for row in rows))
-
-
-_RECORD_FIELDS = {cls: tuple(f.name for f in fields(cls)) for cls in (SourceUser, SourceGroup)}
-
-
-def _record(obj: SourceUser | SourceGroup) -> dict[str, Any]:
-    """The staged JSON of a record (what ``dataclasses.asdict`` gives, without deep copies)."""
-    data = {name: getattr(obj, name) for name in _RECORD_FIELDS[type(obj)]}
-    if "attributes" in data:
-        data["attributes"] = dict(data["attributes"])
-    return data
