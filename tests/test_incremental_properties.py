@@ -280,12 +280,6 @@ def both_paths(history: History, policy: dict[str, Any], folder: Path) -> list[l
     return legs
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="a user skipped for an unstorable value leaves the staged mirror, so the next delta "
-    "that does not mention it deprovisions it as missing (a full read skips and keeps it)",
-)
 def test_a_user_skipped_once_is_not_missing_from_the_next_delta(tmp_path: Path) -> None:
     users = {"u1": SourceUser("u1", "carl"), "u2": SourceUser("u2", "dan")}
     start = Tenant(dict(users))

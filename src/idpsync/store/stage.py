@@ -13,7 +13,7 @@ and ``source_memberships`` (direct edges). A run writes it in its own transactio
 - A **complete delta** (:class:`DeltaSnapshot`, an incremental read) is applied in place
   (:func:`apply_delta`): its records are upserted, the records it removes are deleted, its
   added edges inserted and its removed edges deleted, and every edge whose group or member is
-  no longer staged goes too, exactly as :func:`idpsync.app.runner.merge_delta` followed by a
+  no longer staged goes too, exactly as :func:`idpsync.app.delta.merge_delta` followed by a
   complete :func:`write_stage` would leave it.
 
 ``run_id`` of a staged user or group is the run that staged its current values (an unchanged
@@ -30,7 +30,7 @@ staged users and groups never loads the tenant's edges.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from typing import Any, cast
@@ -199,20 +199,35 @@ def write_stage(conn: Connection, connector: str, snap: Snapshot, run_id: int) -
     if isinstance(snap, DeltaSnapshot) and snap.complete:
         apply_delta(conn, connector, snap, run_id)
         return
-    for table, records in ((t.source_users, snap.users), (t.source_groups, snap.groups)):
-        _stage_records(conn, table, connector, records, run_id, replace=snap.complete)
+    held = {
+        kind: sorted({r.source_id for r in snap.skipped if r.kind == kind})
+        for kind in ("user", "group")
+    }
+    for table, records, kind in (
+        (t.source_users, snap.users, "user"),
+        (t.source_groups, snap.groups, "group"),
+    ):
+        keep = held[kind]
+        _stage_records(conn, table, connector, records, run_id, replace=snap.complete, keep=keep)
     with _temp(conn, _edges_tmp) as tmp:
         bulk_insert(conn, tmp, _EDGE_COLUMNS, _edge_rows(snap.memberships))
         _index_edges(conn, tmp)
         if snap.complete:
-            conn.execute(_edges.delete().where(_edges.c.connector == connector, ~_edge_in(tmp)))
+            e = _edges.c
+            gone = [e.connector == connector, ~_edge_in(tmp)]
+            if held["group"]:
+                gone += [e.group_id.not_in(held["group"])]
+            for kind, ids in held.items():
+                if ids:  # a skipped record's staged edges stay with its staged record
+                    gone += [sa.or_(e.member_kind != kind, e.member_id.not_in(ids))]
+            conn.execute(_edges.delete().where(*gone))
         _insert_new_edges(conn, tmp, connector, run_id)
 
 
 def apply_delta(conn: Connection, connector: str, delta: DeltaSnapshot, run_id: int) -> None:
     """Apply a complete delta to the staged mirror, in place (see the module docstring).
 
-    The result is what :func:`idpsync.app.runner.merge_delta` followed by a complete
+    The result is what :func:`idpsync.app.delta.merge_delta` followed by a complete
     :func:`write_stage` gives: upserts then removals (an id both upserted and removed is
     removed), added edges then removed ones, and no edge whose group or member is not staged.
     """
@@ -267,10 +282,13 @@ def _stage_records(
     run_id: int,
     *,
     replace: bool,
+    keep: Sequence[str] = (),
 ) -> None:
     """Write the records new or changed (with ``run_id``); ``replace``: delete the ones not given.
 
-    An unchanged record keeps its row and its ``run_id``.
+    An unchanged record keeps its row and its ``run_id``. ``keep``: ids of records the source
+    read but could not use (``snap.skipped``): their staged rows stay as they are, so a later
+    delta that does not mention them does not find them missing.
     """
     latest = {r.source_id: r for r in records}  # the last record of an id wins
     c = table.c
@@ -280,7 +298,8 @@ def _stage_records(
         stored = sa.cast(c.data, sa.Text)
         if replace:  # gone or changed
             same = sa.exists().where(tmp.c.source_id == c.source_id, tmp.c.data == stored)
-            conn.execute(table.delete().where(c.connector == connector, ~same))
+            kept = [c.source_id.not_in(list(keep))] if keep else []
+            conn.execute(table.delete().where(c.connector == connector, ~same, *kept))
         else:  # changed
             changed = sa.exists().where(tmp.c.source_id == c.source_id, tmp.c.data != stored)
             conn.execute(table.delete().where(c.connector == connector, changed))
