@@ -6,7 +6,8 @@ Source → stage → policy → plan → guard → apply, with the run recorded 
    that the next run marks ``interrupted``).
 2. The source reads its IdP into a :class:`~idpsync.model.Snapshot`.
 3. In **one transaction**: the snapshot is staged, the policy computes the desired state, the
-   planner compares it with the directory, the guards (:mod:`~idpsync.engine.guard`, then
+   planner compares it with the directory (users and groups in Python, membership edges in
+   the database: :mod:`idpsync.app.deciding`), the guards (:mod:`~idpsync.engine.guard`, then
    :mod:`~idpsync.app.checks`: group and membership limits, invariants) check the plan,
    and the plan and its change log are written. A guard refusal, a dry run or any error
    rolls the whole transaction back, so the directory is exactly as before.

@@ -84,7 +84,7 @@ class StoreEdges:
         with _rule_tables(self.conn, rule) as (ids, relinks):
             desired = _desired(self.connector, ids)
             current = _current(self.connector, relinks)
-            added = _read(self.conn, sa.except_(desired, _plain(current)))
+            added = _read(self.conn, sa.except_(desired, sa.select(*current.c)))
             removed: list[Membership] = []
             if rule.complete:
                 spared = _spared(current.c, ids)
@@ -193,10 +193,6 @@ def _current(connector: str, relinks: sa.Table) -> sa.Subquery:
     return sa.union_all(of_users, of_groups).subquery("cur")
 
 
-def _plain(current: sa.Subquery) -> sa.Select[Any]:
-    return sa.select(*current.c)
-
-
 def _spared(cur: Any, ids: sa.Table) -> sa.ColumnElement[bool]:
     """Whether a directory edge stays for a held object or a kept user (``edges.spared``)."""
     user = cur.member_kind == USER
@@ -217,7 +213,10 @@ def _spared(cur: Any, ids: sa.Table) -> sa.ColumnElement[bool]:
 def _read(conn: Connection, compound: sa.CompoundSelect[Any]) -> list[Membership]:
     rows = compound.subquery("diff")
     query = sa.select(rows.c.group_id, rows.c.member_kind, rows.c.member_id)
+    seen: dict[str, str] = {}  # one string per id, not one per row (a first run adds them all)
     return [
-        Membership(group_id, member_id, _KINDS[kind])
+        Membership(
+            seen.setdefault(group_id, group_id), seen.setdefault(member_id, member_id), _KINDS[kind]
+        )
         for group_id, kind, member_id in raw_rows(conn, query)
     ]
