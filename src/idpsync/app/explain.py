@@ -2,7 +2,7 @@
 
 Reads only: the connector's staged mirror (what its IdP last returned), the directory, the
 change log and the targets' rows. The policy, collision checks, cleanup and planner run as a
-full sync would run them on the staged mirror (:func:`~idpsync.app.runner.decide_in_store`),
+full sync would run them on the staged mirror (:func:`~idpsync.app.deciding.decide_in_store`),
 and :mod:`idpsync.engine.explain` picks out what concerns the one person. Nothing is written:
 no run, no stage, no directory change.
 
@@ -19,8 +19,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from idpsync.app.deciding import decide_in_store
 from idpsync.app.failures import failure_message
-from idpsync.app.runner import decide_in_store
 from idpsync.config import LoadedConfig
 from idpsync.engine import explain as ex
 from idpsync.engine.explain_targets import TargetFacts, targets_step

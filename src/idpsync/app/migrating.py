@@ -31,6 +31,7 @@ from sqlalchemy.engine import Connection
 
 from idpsync.app import checks
 from idpsync.app.compare import Comparison, OldUser, compare, mapper_for
+from idpsync.app.deciding import decide_in_store
 from idpsync.app.failures import failure_message
 from idpsync.app.migrate_moves import (
     MIGRATION,
@@ -40,7 +41,7 @@ from idpsync.app.migrate_moves import (
     move_rows,
     pending_for,
 )
-from idpsync.app.runner import Rollback, decide_in_store, lock, summarize
+from idpsync.app.runner import Rollback, lock, summarize
 from idpsync.config import ConnectorSettings
 from idpsync.engine import guard
 from idpsync.engine.plan import Op, OpKind, Plan

@@ -6,7 +6,8 @@ Source → stage → policy → plan → guard → apply, with the run recorded 
    that the next run marks ``interrupted``).
 2. The source reads its IdP into a :class:`~idpsync.model.Snapshot`.
 3. In **one transaction**: the snapshot is staged, the policy computes the desired state, the
-   planner compares it with the directory, the guards (:mod:`~idpsync.engine.guard`, then
+   planner compares it with the directory (users and groups in Python, membership edges in
+   the database: :mod:`idpsync.app.deciding`), the guards (:mod:`~idpsync.engine.guard`, then
    :mod:`~idpsync.app.checks`: group and membership limits, invariants) check the plan,
    and the plan and its change log are written. A guard refusal, a dry run or any error
    rolls the whole transaction back, so the directory is exactly as before.
@@ -44,24 +45,21 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from idpsync.app import checks
+from idpsync.app.deciding import decide_in_store
 from idpsync.app.delta import as_staged_delta, merge_delta
 from idpsync.app.failures import failure_message
 from idpsync.app.faults import fault
 from idpsync.app.migrate_moves import refusal_for_sync
 from idpsync.config import ConnectorSettings
 from idpsync.engine import guard, outcome, report
-from idpsync.engine.collisions import Taken
-from idpsync.engine.decide import Decision, decide
 from idpsync.engine.plan import OpKind, Plan
-from idpsync.engine.policy import PolicyResult
-from idpsync.model import DirectoryState, Snapshot
+from idpsync.model import Snapshot
 from idpsync.sources.base import Event, Progress, Source, no_progress
 from idpsync.sources.clean import normalise
-from idpsync.sources.registry import preset
 from idpsync.store import approvals, marks, run_objects
 from idpsync.store.apply import apply_plan
 from idpsync.store.stage import is_mirror
-from idpsync.store.store import Store, now
+from idpsync.store.store import Store
 
 
 @dataclass
@@ -250,7 +248,7 @@ def _stage_plan_apply(
             mark = time.monotonic()
             progress(Event("plan", "planning"))
             staged.complete, staged.skipped = snap.complete, snap.skipped
-            decision = decide_in_store(conn, store, name, settings, staged)
+            decision = decide_in_store(conn, store, name, settings, staged, in_store=True)
             result.plan = decision.plan
             result.details = report.details(decision)
             left = report.left_out(decision, staged)
@@ -349,48 +347,6 @@ def _stage_plan_apply(
         )
     progress(Event("done", result.status))
     return result
-
-
-def decide_in_store(
-    conn: Connection,
-    store: Store,
-    name: str,
-    settings: ConnectorSettings,
-    staged: Snapshot,
-    *,
-    extra_taken: Taken | None = None,
-    current: DirectoryState | None = None,
-) -> Decision:
-    """Run the policy pipeline with what it needs from the store and the connector's preset."""
-
-    def taken(result: PolicyResult) -> Taken:
-        users = result.desired.users.values()
-        found = marks.taken_names(
-            conn,
-            name,
-            [u.login for u in users],
-            [u.email or "" for u in users],
-            [g.name for g in result.desired.groups.values()],
-        )
-        if extra_taken is None:
-            return found
-        return Taken(
-            {**extra_taken.logins, **found.logins},
-            {**extra_taken.emails, **found.emails},
-            {**extra_taken.group_names, **found.group_names},
-        )
-
-    return decide(
-        staged,
-        settings,
-        current if current is not None else store.load_directory(conn, name),
-        connector=name,
-        taken=taken,
-        missing=marks.missing_marks(conn, name),
-        local_off=marks.locally_disabled(conn, name),
-        now=now(),
-        preset=preset(settings.source.type),
-    )
 
 
 def _stats(source: Source, timings: dict[str, float]) -> dict[str, Any]:

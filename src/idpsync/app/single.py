@@ -13,8 +13,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from idpsync.app.deciding import decide_in_store
 from idpsync.app.failures import failure_message
-from idpsync.app.runner import Rollback, RunResult, decide_in_store, lock
+from idpsync.app.runner import Rollback, RunResult, lock
 from idpsync.config import ConnectorSettings
 from idpsync.engine import report
 from idpsync.engine.collisions import Taken

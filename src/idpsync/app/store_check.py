@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from idpsync.app.runner import decide_in_store
+from idpsync.app.deciding import decide_in_store
 from idpsync.config import ConnectorSettings
 from idpsync.engine import invariants
 from idpsync.engine.plan import apply_ops

@@ -46,6 +46,8 @@ class Cleanup:
     """Users missing but still within the grace period, with a note."""
     missing: dict[str, Missing] = field(default_factory=dict)
     """The new missing-tracking values of every owned user missing in this run."""
+    with_edges: set[str] = field(default_factory=set)
+    """Users put back together with their directory memberships (not stripped)."""
 
 
 def anonymous_login(connector: str, source_id: str) -> str:
@@ -95,6 +97,8 @@ def cleanup(
             edges.setdefault(edge.member_id, []).append(edge)
 
     def keep(sid: str, *, strip: bool) -> None:
+        if not strip:
+            out.with_edges.add(sid)
         _keep(desired, current, sid, edges.get(sid, []), strip=strip)
 
     for sid in gone:

@@ -17,8 +17,15 @@ from typing import Protocol
 from idpsync.config_policy import PolicySettings
 from idpsync.engine.cleanup import Cleanup, Missing, cleanup
 from idpsync.engine.collisions import Taken, resolve, settle
+from idpsync.engine.edges import EdgePlanner, EdgeRule
 from idpsync.engine.plan import Plan, plan, rekey
-from idpsync.engine.policy import PolicyResult, evaluate, hold, with_inactive
+from idpsync.engine.policy import (
+    PolicyResult,
+    always_group_id,
+    evaluate,
+    hold,
+    with_inactive,
+)
 from idpsync.model import DirectoryState, MemberKind, Snapshot
 
 
@@ -46,6 +53,8 @@ class Decision:
     """Users the IdP has active but a local administrator deactivated (left inactive)."""
     collided_from: int = -1
     """``policy.skipped[collided_from:]`` were skipped for a name collision (-1: unknown)."""
+    edges: EdgeRule = field(default_factory=EdgeRule)
+    """Which membership edges are desired (:mod:`idpsync.engine.edges`)."""
 
 
 def prune(state: DirectoryState) -> None:
@@ -72,14 +81,19 @@ def decide(
     local_off: set[str] | None = None,
     now: datetime,
     preset: Mapping[str, str] | None = None,
+    edges: EdgePlanner | None = None,
 ) -> Decision:
     """The plan for ``snapshot`` against ``current`` under the connector's settings.
 
     ``preset``: the mapping templates of the connector's source type (the caller looks them up
-    with :func:`idpsync.sources.registry.preset`).
+    with :func:`idpsync.sources.registry.preset`). ``edges``: where the membership edges are
+    when neither ``snapshot`` nor ``current`` holds them (the store,
+    :class:`idpsync.store.edge_diff.StoreEdges`): the desired state then has no edges, and the
+    plan's membership operations come from ``edges.changes`` under the decision's
+    :class:`~idpsync.engine.edges.EdgeRule`. Without it, edges are diffed in Python.
     """
     policy = settings.policy
-    result = evaluate(snapshot, policy, preset, connector=connector)
+    result = evaluate(snapshot, policy, preset, connector=connector, edges=edges)
     collided_from = len(result.skipped)
     names = taken(result) if callable(taken) else taken or Taken()
     relinks = resolve(
@@ -88,6 +102,7 @@ def decide(
     base = result.desired
     mapped = set(base.users)
     done = Cleanup()
+    held: tuple[set[str], set[str]] = set(), set()
     for _ in range(10):  # each round can only skip more users; it settles quickly
         moved = rekey(current, relinks) if relinks else current
         desired = DirectoryState(dict(base.users), dict(base.groups), set(base.memberships))
@@ -95,7 +110,8 @@ def decide(
             desired.users.pop(sid)
         prune(desired)
         result.desired = desired
-        hold(desired, moved, result.held_users, result.held_groups)
+        held = result.held_users, result.held_groups  # as held (a last settle skips more)
+        hold(desired, moved, *held)
         done = cleanup(
             desired,
             moved,
@@ -118,6 +134,7 @@ def decide(
         prune(result.desired)
     desired = result.desired
     kept = with_inactive(desired, local_off or set())
+    rule = edge_rule(snapshot, settings, result, (base, mapped), held, done, relinks)
     ops = plan(
         desired,
         current,
@@ -127,5 +144,36 @@ def decide(
         notes=done.reasons,
         anonymised=done.anonymised,
         relinks=relinks,
+        members=None if edges is None else edges.changes(rule),
     )
-    return Decision(ops, result, done, relinks, kept, collided_from)
+    return Decision(ops, result, done, relinks, kept, collided_from, rule)
+
+
+def edge_rule(
+    snapshot: Snapshot,
+    settings: ConnectorPolicy,
+    result: PolicyResult,
+    synced: tuple[DirectoryState, set[str]],
+    held: tuple[set[str], set[str]],
+    done: Cleanup,
+    relinks: Mapping[str, str],
+) -> EdgeRule:
+    """The :class:`EdgeRule` of a settled decision (see :mod:`idpsync.engine.edges`).
+
+    ``synced``: the policy's state after the collisions of names, and its users still synced
+    after settling; ``held``: the users and groups the last round held as they are.
+    """
+    base, mapped = synced
+    always = {always_group_id(name) for name in settings.policy.groups.always}
+    from_snapshot = {g.source_id for g in snapshot.groups} - result.dropped_groups.keys()
+    return EdgeRule(
+        synced_users=frozenset(base.users.keys() & mapped),
+        staged_groups=frozenset(base.groups.keys() - (always - from_snapshot)),
+        always=frozenset(always & base.groups.keys()),
+        groups=frozenset(result.desired.groups),
+        held_users=frozenset(held[0]),
+        held_groups=frozenset(held[1]),
+        kept=frozenset(done.with_edges),
+        relinks=dict(relinks),
+        complete=snapshot.complete,
+    )

@@ -25,9 +25,9 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from operator import attrgetter
 from typing import Literal
 
+from idpsync.engine.edges import EdgeChanges, sorted_edges
 from idpsync.model import (
     DirectoryState,
     DirGroup,
@@ -141,8 +141,13 @@ def plan(
     notes: Mapping[str, str] | None = None,
     anonymised: frozenset[str] | set[str] = frozenset(),
     relinks: Mapping[str, str] | None = None,
+    members: EdgeChanges | None = None,
 ) -> Plan:
-    """The operations that turn ``current`` into ``desired`` (see the module rules)."""
+    """The operations that turn ``current`` into ``desired`` (see the module rules).
+
+    ``members``: the membership changes, when they were computed elsewhere (in the store, see
+    :mod:`idpsync.engine.edges`); otherwise the edges of ``desired`` and ``current`` are diffed.
+    """
     result = Plan()
     relink_ops = []
     if relinks:
@@ -169,7 +174,9 @@ def plan(
             anonymised=anonymised,
         )
     )
-    result.ops.extend(_plan_members(desired, current, complete=complete))
+    if members is None:
+        members = _edge_changes(desired, current, complete=complete)
+    result.ops.extend(_plan_members(desired, current, members))
     if complete and delete_groups:
         for source_id in sorted(current.groups.keys() - desired.groups.keys()):
             result.ops.append(
@@ -292,23 +299,19 @@ def _plan_users(
             )
 
 
-def _sorted_edges(edges: Iterable[Membership]) -> list[Membership]:
-    """``sorted(edges)``, in the order of the fields (group, member, kind).
-
-    Three stable sorts on one field each are much faster than comparing the dataclasses or
-    building a tuple key per edge.
-    """
-    result = sorted(edges, key=attrgetter("member_kind"))
-    result.sort(key=attrgetter("member_id"))
-    result.sort(key=attrgetter("group_id"))
-    return result
+def _edge_changes(
+    desired: DirectoryState, current: DirectoryState, *, complete: bool
+) -> EdgeChanges:
+    added = sorted_edges(desired.memberships - current.memberships)
+    removed = sorted_edges(current.memberships - desired.memberships) if complete else []
+    return EdgeChanges(added, removed)
 
 
 def _plan_members(
-    desired: DirectoryState, current: DirectoryState, *, complete: bool
+    desired: DirectoryState, current: DirectoryState, members: EdgeChanges
 ) -> Iterable[Op]:
     names = _Names(desired, current)
-    for edge in _sorted_edges(desired.memberships - current.memberships):
+    for edge in members.added:
         yield Op(
             OpKind.ADD_MEMBER,
             edge.group_id,
@@ -316,9 +319,7 @@ def _plan_members(
             reason="member in the IdP",
             key=names.edge(edge),
         )
-    if not complete:
-        return
-    for edge in _sorted_edges(current.memberships - desired.memberships):
+    for edge in members.removed:
         yield Op(
             OpKind.REMOVE_MEMBER,
             edge.group_id,

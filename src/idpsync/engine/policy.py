@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from idpsync.config_policy import PolicySettings, UserFilter, pattern_matches
+from idpsync.engine.edges import EdgePlanner, InMemory
 from idpsync.engine.mapping import Mapper, MappingError
 from idpsync.model import (
     DirectoryState,
@@ -109,11 +110,15 @@ def evaluate(
     preset: Mapping[str, str] | None = None,
     *,
     connector: str = "",
+    edges: EdgePlanner | None = None,
 ) -> PolicyResult:
     """Apply groups rules, scope, filters and mapping to ``snapshot`` (see the module doc).
 
     ``preset``: the mapping templates of the connector's source type, for the fields the
-    configuration does not map (none: those fields are copied as read).
+    configuration does not map (none: those fields are copied as read). ``edges``: where the
+    staged edges are when they are not in ``snapshot.memberships`` (the store): scoping asks it
+    for the members of the required groups, and the desired state gets no edges (they are
+    diffed where they are, :mod:`idpsync.engine.edges`).
     """
     result = PolicyResult()
     for bad in snapshot.skipped:  # records the source could not use: held as they are
@@ -128,7 +133,9 @@ def evaluate(
             result.desired.groups[group.source_id] = DirGroup(
                 group.source_id, name, group.description
             )
-    in_scope = _scope(snapshot, groups, settings, result)
+    in_scope = _scope(
+        snapshot, groups, settings, result, edges or InMemory(snapshot.memberships, ())
+    )
     mapper = Mapper.build(settings.mapping, preset)
     held = result.held_users
     for user in snapshot.users:
@@ -142,8 +149,9 @@ def evaluate(
             result.desired.users[user.source_id] = mapper.map_user(user)
         except MappingError as exc:
             result.skipped.append(Skipped("user", user.source_id, user.login, str(exc)))
-    _memberships(snapshot.memberships, result.desired)
-    _always_groups(settings.groups.always, result.desired, connector)
+    if edges is None:
+        _memberships(snapshot.memberships, result.desired)
+    _always_groups(settings.groups.always, result.desired, connector, edges=edges is None)
     return result
 
 
@@ -178,6 +186,7 @@ def _scope(
     groups: dict[str, SourceGroup],
     settings: PolicySettings,
     result: PolicyResult,
+    edges: EdgePlanner,
 ) -> set[str]:
     everyone = {u.source_id for u in snapshot.users}
     if not settings.required_groups:
@@ -191,7 +200,7 @@ def _scope(
         if not found:
             result.warnings.append(f"required group {wanted!r} is not in the IdP's data")
         roots.update(found)
-    members = _members(roots, snapshot.memberships, transitive=settings.transitive)
+    members = edges.members(roots, transitive=settings.transitive)
     names = ", ".join(settings.required_groups)
     for sid in sorted(everyone - members):
         result.out_of_scope[sid] = f"not a member of a required group ({names})"
@@ -238,23 +247,7 @@ def _group_rule(snapshot: Snapshot, settings: PolicySettings, source_id: str) ->
 
 
 def _members(roots: set[str], edges: Iterable[Membership], *, transitive: bool) -> set[str]:
-    children: dict[str, list[Membership]] = {}
-    for edge in edges:
-        children.setdefault(edge.group_id, []).append(edge)
-    users: set[str] = set()
-    seen: set[str] = set()
-    todo = list(roots)
-    while todo:
-        gid = todo.pop()
-        if gid in seen:
-            continue
-        seen.add(gid)
-        for edge in children.get(gid, []):
-            if edge.member_kind is MemberKind.USER:
-                users.add(edge.member_id)
-            elif transitive:
-                todo.append(edge.member_id)
-    return users
+    return InMemory(edges, ()).members(roots, transitive=transitive)
 
 
 def lookup(user: SourceUser, path: str) -> Any:
@@ -343,12 +336,14 @@ def always_group_id(name: str) -> str:
     return ALWAYS_PREFIX + _fold(name)
 
 
-def _always_groups(names: list[str], desired: DirectoryState, connector: str) -> None:
+def _always_groups(
+    names: list[str], desired: DirectoryState, connector: str, *, edges: bool = True
+) -> None:
     for name in names:
         gid = always_group_id(name)
         owner = f"connector {connector}" if connector else "this connector"
         desired.groups[gid] = DirGroup(gid, name, f"Every user synced by {owner}")
-        for sid in desired.users:
+        for sid in desired.users if edges else ():
             desired.memberships.add(Membership(gid, sid, MemberKind.USER))
 
 

@@ -283,8 +283,14 @@ class Store:
 
     # -- the directory ------------------------------------------------------------------------
 
-    def load_directory(self, conn: Connection, connector: str) -> DirectoryState:
-        """Everything the connector owns, keyed by source id."""
+    def load_directory(
+        self, conn: Connection, connector: str, *, memberships: bool = True
+    ) -> DirectoryState:
+        """Everything the connector owns, keyed by source id.
+
+        ``memberships=False`` leaves the edges out (a run diffs them in the database,
+        :mod:`idpsync.store.edge_diff`).
+        """
         state = DirectoryState()
         u = t.users.c
         user_ids: dict[int, str] = {}
@@ -309,6 +315,8 @@ class Store:
             state.groups[row.source_id] = DirGroup(
                 source_id=row.source_id, name=row.name, description=row.description
             )
+        if not memberships:
+            return state
         m = t.memberships.c
         ids = {MemberKind.USER: user_ids, MemberKind.GROUP: group_ids}
         edges = state.memberships

@@ -1,0 +1,222 @@
+"""The membership part of a run's plan, computed in the database.
+
+:class:`StoreEdges` is the :class:`~idpsync.engine.edges.EdgePlanner` the runner hands to
+:func:`~idpsync.engine.decide.decide`: the staged edges (``source_memberships``) and the
+directory's edges (``memberships``) stay in their tables, and only the edges that change become
+Python objects. :meth:`StoreEdges.changes` does what :func:`idpsync.engine.edges.changes` does
+in Python:
+
+1. the rule's id sets go into two temporary tables (``kind``/``id`` pairs and the relinks), in
+   bulk; they are dropped again when the diff was read (a failed run's rollback discards them
+   too: they are created inside the run's transaction, and on PostgreSQL ``ON COMMIT DROP``);
+2. the desired edges ``D`` are the staged edges of synced users and groups plus every synced
+   user in every always-assigned group; the directory's edges ``C`` are ``memberships`` joined
+   to ``users``/``groups`` for their source ids, with relinked users under their new id;
+3. added edges are ``D EXCEPT C``; removed edges (complete reads only) are the edges of ``C``
+   that neither touch a held object nor belong to a kept user (those stay, see
+   :mod:`idpsync.engine.edges`), ``EXCEPT D``.
+
+:meth:`StoreEdges.members` reads the members of the required groups level by level, for the
+policy's scope. Plain SQLAlchemy Core: SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from idpsync.engine.edges import EdgeChanges, EdgeRule, sorted_edges
+from idpsync.model import MemberKind, Membership
+from idpsync.store import schema as t
+from idpsync.store.store import bulk_insert, raw_rows
+
+_KINDS = {kind.value: kind for kind in MemberKind}
+USER, GROUP = MemberKind.USER.value, MemberKind.GROUP.value
+
+_SETS = {
+    "su": "synced_users",
+    "sg": "staged_groups",
+    "al": "always",
+    "g": "groups",
+    "hu": "held_users",
+    "hg": "held_groups",
+    "k": "kept",
+}
+"""The id sets of an :class:`EdgeRule`, by the tag they carry in the temporary table."""
+
+
+class StoreEdges:
+    """The edges of ``connector`` where they are stored, read in ``conn``'s transaction."""
+
+    def __init__(self, conn: Connection, connector: str) -> None:
+        self.conn = conn
+        self.connector = connector
+
+    def members(self, roots: set[str], *, transitive: bool) -> set[str]:
+        """Users in the staged groups ``roots`` (with ``transitive``: through nested groups)."""
+        m = t.source_memberships.c
+        users: set[str] = set()
+        seen: set[str] = set()
+        level = set(roots)
+        while level:
+            seen |= level
+            nested: set[str] = set()
+            ordered = sorted(level)
+            for start in range(0, len(ordered), 500):
+                query = sa.select(m.member_kind, m.member_id).where(
+                    m.connector == self.connector, m.group_id.in_(ordered[start : start + 500])
+                )
+                for kind, member_id in self.conn.execute(query):
+                    if kind == USER:
+                        users.add(member_id)
+                    elif transitive:
+                        nested.add(member_id)
+            level = nested - seen
+        return users
+
+    def changes(self, rule: EdgeRule) -> EdgeChanges:
+        """The edges to add and to remove under ``rule``, each sorted by group, member, kind."""
+        with _rule_tables(self.conn, rule) as (ids, relinks):
+            desired = _desired(self.connector, ids)
+            current = _current(self.connector, relinks)
+            added = _read(self.conn, sa.except_(desired, sa.select(*current.c)))
+            removed: list[Membership] = []
+            if rule.complete:
+                spared = _spared(current.c, ids)
+                kept = sa.select(*current.c).where(sa.not_(spared))
+                removed = _read(self.conn, sa.except_(kept, desired))
+        return EdgeChanges(sorted_edges(added), sorted_edges(removed))
+
+
+@contextmanager
+def _rule_tables(conn: Connection, rule: EdgeRule) -> Iterator[tuple[sa.Table, sa.Table]]:
+    """Temporary tables with the rule's id sets and relinks, dropped when the block ends well."""
+    suffix = uuid.uuid4().hex[:12]
+    meta = sa.MetaData()
+    options: dict[str, Any] = {"prefixes": ["TEMPORARY"], "postgresql_on_commit": "DROP"}
+    ids = sa.Table(
+        f"idpsync_edge_ids_{suffix}",
+        meta,
+        sa.Column("tag", sa.String(2), primary_key=True),
+        sa.Column("id", sa.String(255), primary_key=True),
+        **options,
+    )
+    relinks = sa.Table(
+        f"idpsync_edge_relinks_{suffix}",
+        meta,
+        sa.Column("old", sa.String(255), primary_key=True),
+        sa.Column("new", sa.String(255), nullable=False),
+        **options,
+    )
+    meta.create_all(conn)
+    rows = ((tag, sid) for tag, name in _SETS.items() for sid in getattr(rule, name))
+    bulk_insert(conn, ids, ("tag", "id"), rows)
+    bulk_insert(conn, relinks, ("old", "new"), ((o, n) for n, o in rule.relinks.items()))
+    yield ids, relinks
+    # Not in a ``finally``: after an error the transaction is rolled back (and takes the
+    # tables with it); a DROP in an aborted PostgreSQL transaction would hide the error.
+    meta.drop_all(conn)
+
+
+def _in(column: Any, ids: sa.Table, tag: str) -> sa.ColumnElement[bool]:
+    result: sa.ColumnElement[bool] = column.in_(sa.select(ids.c.id).where(ids.c.tag == tag))
+    return result
+
+
+def _kind(value: str) -> sa.ColumnElement[str]:
+    return sa.cast(sa.literal(value), sa.String(8))
+
+
+def _desired(connector: str, ids: sa.Table) -> sa.Select[Any]:
+    """The desired edges that are not the directory's own (staged and always-group edges)."""
+    s = t.source_memberships.c
+    staged = sa.select(s.group_id, s.member_kind, s.member_id).where(
+        s.connector == connector,
+        _in(s.group_id, ids, "sg"),
+        s.member_id != s.group_id,
+        sa.or_(
+            sa.and_(s.member_kind == USER, _in(s.member_id, ids, "su")),
+            sa.and_(s.member_kind == GROUP, _in(s.member_id, ids, "sg")),
+        ),
+    )
+    group, user = ids.alias("always_group"), ids.alias("synced_user")
+    always = (
+        sa.select(
+            group.c.id.label("group_id"),
+            _kind(USER).label("member_kind"),
+            user.c.id.label("member_id"),
+        )
+        .select_from(group.join(user, sa.true()))
+        .where(group.c.tag == "al", user.c.tag == "su")
+    )
+    both = sa.union_all(staged, always).subquery("desired")
+    return sa.select(both.c.group_id, both.c.member_kind, both.c.member_id)
+
+
+def _current(connector: str, relinks: sa.Table) -> sa.Subquery:
+    """The directory's edges by source ids, relinked users under their new id."""
+    m = t.memberships.c
+    group, user, member = t.groups.alias("g"), t.users.alias("u"), t.groups.alias("mg")
+    into = group.c.id == m.group_id
+    owned = sa.and_(into, group.c.connector == connector)
+    of_users = (
+        sa.select(
+            group.c.source_id.label("group_id"),
+            m.member_kind,
+            sa.func.coalesce(relinks.c.new, user.c.source_id).label("member_id"),
+        )
+        .select_from(
+            t.memberships.join(group, owned)
+            .join(user, sa.and_(user.c.id == m.member_id, user.c.connector == connector))
+            .outerjoin(relinks, relinks.c.old == user.c.source_id)
+        )
+        .where(m.connector == connector, m.member_kind == USER)
+    )
+    of_groups = (
+        sa.select(
+            group.c.source_id.label("group_id"),
+            m.member_kind,
+            member.c.source_id.label("member_id"),
+        )
+        .select_from(
+            t.memberships.join(group, owned).join(
+                member, sa.and_(member.c.id == m.member_id, member.c.connector == connector)
+            )
+        )
+        .where(m.connector == connector, m.member_kind == GROUP)
+    )
+    return sa.union_all(of_users, of_groups).subquery("cur")
+
+
+def _spared(cur: Any, ids: sa.Table) -> sa.ColumnElement[bool]:
+    """Whether a directory edge stays for a held object or a kept user (``edges.spared``)."""
+    user = cur.member_kind == USER
+    group = cur.member_kind == GROUP
+    touches = sa.or_(
+        _in(cur.group_id, ids, "hg"),
+        sa.and_(user, _in(cur.member_id, ids, "hu")),
+        sa.and_(group, _in(cur.member_id, ids, "hg")),
+    )
+    both_stay = sa.or_(
+        sa.and_(user, sa.or_(_in(cur.member_id, ids, "su"), _in(cur.member_id, ids, "hu"))),
+        sa.and_(group, _in(cur.member_id, ids, "g")),
+    )
+    kept = sa.and_(user, _in(cur.member_id, ids, "k"))
+    return sa.and_(_in(cur.group_id, ids, "g"), sa.or_(kept, sa.and_(touches, both_stay)))
+
+
+def _read(conn: Connection, compound: sa.CompoundSelect[Any]) -> list[Membership]:
+    rows = compound.subquery("diff")
+    query = sa.select(rows.c.group_id, rows.c.member_kind, rows.c.member_id)
+    seen: dict[str, str] = {}  # one string per id, not one per row (a first run adds them all)
+    return [
+        Membership(
+            seen.setdefault(group_id, group_id), seen.setdefault(member_id, member_id), _KINDS[kind]
+        )
+        for group_id, kind, member_id in raw_rows(conn, query)
+    ]
