@@ -25,6 +25,7 @@ from typing import Any
 
 from idpsync.errors import ShapeError
 from idpsync.store.store import now
+from idpsync.targets.attribute_delivery import push_attributes, report_waiting, user_created
 from idpsync.targets.errors import DryRunRejected, NotFound, Rejected, TargetError, unreadable
 from idpsync.targets.reconcile import reconcile
 from idpsync.targets.reconcile_guard import ReconcileRefused
@@ -121,6 +122,7 @@ async def deliver_log(session: Session) -> None:
     while True:
         rows = pending_changes(session.store, result.cursor, session.settings.connectors, 500)
         if not rows:
+            report_waiting(session)
             return
         for batch in _batches(rows, session.options.members_per_patch):
             result.delivered += await _deliver_batch(session, batch)
@@ -203,15 +205,18 @@ async def _user_change(session: Session, connector: str, sid: str, after: dict[s
     remote = session.state.remote_id("user", connector, sid)
     if remote is None:
         await session.ensure_user(connector, sid)
+        await user_created(session, connector, sid)
         return
     try:
         renamed = await session.target.update_user(remote, after)
     except NotFound:
         session.forget("user", connector, sid)  # removed in the target behind our back
         await session.ensure_user(connector, sid)
+        await user_created(session, connector, sid)
         return
     if renamed and renamed != remote:
         session.remember("user", connector, sid, renamed)
+    await push_attributes(session, connector, sid, after)
 
 
 def _relink_user(session: Session, connector: str, old: str | None, new: str) -> None:
@@ -320,8 +325,10 @@ async def _converge(session: Session, key: FailureKey) -> None:
             await _remove_user(session, key.connector, key.source_id)
         elif remote is None:
             await session.ensure_user(key.connector, key.source_id, fields)
+            await user_created(session, key.connector, key.source_id)
         else:
             await _user_change(session, key.connector, key.source_id, fields)
+            await push_attributes(session, key.connector, key.source_id)
     elif key.object_type == "group":
         group = directory.groups.get(key.source_id)
         if group is None:
