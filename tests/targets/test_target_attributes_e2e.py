@@ -30,9 +30,22 @@ def people(directory: Directory) -> None:
     directory.user("u9", "boss", attributes={"department": "Board", "employeeId": "E-9"})
 
 
-async def deliver_scim(store: Store, url: str) -> Any:
+class Counting(httpx.AsyncBaseTransport):
+    """Forwards to the real server and counts the writes."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.writes: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method != "GET":
+            self.writes.append(f"{request.method} {request.url.path}")
+        return await self.inner.handle_async_request(request)
+
+
+async def deliver_scim(store: Store, url: str, transport: Counting | None = None) -> Any:
     settings = target_settings(url)
-    async with http_client(settings) as client:
+    async with http_client(settings, transport=transport) as client:
         return await run_delivery(store, "scim", settings, client)
 
 
@@ -67,6 +80,12 @@ async def test_scim_enterprise_extension_and_a_manager_delivered_after_the_repor
     await directory.sync(sqlite_store)
     assert (await deliver_scim(sqlite_store, scim_server.url)).status == "ok"
     assert scim_users(scim_server.url)["ada"][ENTERPRISE]["department"] == "Platform"
+
+    directory.users["u1"]["attributes"]["shoeSize"] = "42"  # read by no template
+    await directory.sync(sqlite_store)
+    counting = Counting()
+    assert (await deliver_scim(sqlite_store, scim_server.url, counting)).status == "ok"
+    assert counting.writes == []
 
     del directory.users["u1"]["manager_id"]  # the manager is removed in the IdP
     await directory.sync(sqlite_store)

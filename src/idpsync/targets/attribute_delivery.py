@@ -2,8 +2,9 @@
 
 - A user's mapped attributes (:mod:`idpsync.targets.attributes`) are sent after the user is
   created (only the values that are set) and whenever a change touches ``attributes`` or
-  ``manager_id`` (every value: a blank one removes the attribute), so a new department reaches
-  the target even when no core field changed. A retried user is sent everything again.
+  ``manager_id`` (the values whose rendering changed; a blank one removes the attribute), so a
+  new department reaches the target even when no core field changed, and a change of an IdP
+  attribute no template reads sends nothing. A retried user is sent everything again.
 - The manager is resolved through the object map to the manager's id in the target. A manager
   who is in the directory but not (yet) in the target leaves the reference empty; when the
   manager is created — later in the same run or in a later one — every report already in the
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from idpsync.targets.attributes import AttributeTarget, UserRef, Value, is_reference
@@ -36,9 +38,14 @@ async def push_attributes(
     source_id: str,
     changed: Mapping[str, Any] | None = None,
     *,
+    before: Mapping[str, Any] | None = None,
     created: bool = False,
 ) -> None:
-    """Send the user's mapped attributes (all of them unless ``changed`` shows none moved)."""
+    """Send the user's mapped attributes (all of them unless ``changed`` shows none moved).
+
+    With ``before`` (the change's old values) only the attributes whose rendered value differs
+    are sent, so a change of an IdP attribute no template reads sends nothing.
+    """
     target = session.target
     if not session.attribute_map.templates or not isinstance(target, AttributeTarget):
         return
@@ -52,6 +59,15 @@ async def push_attributes(
         rendered = session.attribute_map.render(user)
     except TemplateProblem as exc:
         raise Rejected(f"the target's attribute mapping failed for {user.login}: {exc}") from None
+    if changed is not None and before is not None:
+        old = {k: before[k] for k in WATCHED if k in before}
+        try:
+            was = session.attribute_map.render(replace(user, **old))
+        except TemplateProblem:
+            was = {}
+        rendered = {k: v for k, v in rendered.items() if k not in was or was[k] != v}
+        if not rendered:
+            return
     session.waiting_managers.pop((connector, source_id), None)
     values: dict[str, Value] = {}
     for key, text in rendered.items():

@@ -187,7 +187,7 @@ async def _apply(session: Session, batch: list[dict[str, Any]]) -> None:
     row = batch[0]
     op, connector, sid = row["op"], row["connector"], row["source_id"]
     if op in USER_OPS:
-        await _user_change(session, connector, sid, row["after"] or {})
+        await _user_change(session, connector, sid, row["after"] or {}, row["before"])
     elif op == "user.delete":
         await _remove_user(session, connector, sid)
     elif op == "user.relink":
@@ -201,7 +201,13 @@ async def _apply(session: Session, batch: list[dict[str, Any]]) -> None:
         await _members(session, connector, sid, op == "member.add", edges)
 
 
-async def _user_change(session: Session, connector: str, sid: str, after: dict[str, Any]) -> None:
+async def _user_change(
+    session: Session,
+    connector: str,
+    sid: str,
+    after: dict[str, Any],
+    before: dict[str, Any] | None = None,
+) -> None:
     remote = session.state.remote_id("user", connector, sid)
     if remote is None:
         await session.ensure_user(connector, sid)
@@ -216,7 +222,7 @@ async def _user_change(session: Session, connector: str, sid: str, after: dict[s
         return
     if renamed and renamed != remote:
         session.remember("user", connector, sid, renamed)
-    await push_attributes(session, connector, sid, after)
+    await push_attributes(session, connector, sid, after, before=before)
 
 
 def _relink_user(session: Session, connector: str, old: str | None, new: str) -> None:
