@@ -125,3 +125,34 @@ def test_user_extensions_are_read_from_resource_types() -> None:
     assert proto.user_extensions(listing) == frozenset({ENTERPRISE})
     assert proto.user_extensions({"Resources": "nonsense"}) == frozenset()
     assert proto.user_extensions([]) == frozenset()
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    [
+        {"department": "R&D", "jobTitle": "Engineer", "employeeId": "E-1"},  # entra
+        {"profile": {"department": "R&D", "title": "Engineer", "employeeNumber": "E-1"}},  # okta
+        {"organizations": [{"department": "R&D", "title": "Engineer"}]},  # google
+        {"attributes": {"department": ["R&D"], "title": ["Engineer"]}},  # keycloak
+        {"department": "R&D", "title": "Engineer"},  # onelogin
+    ],
+)
+def test_defaults_find_hr_fields_where_each_source_keeps_them(attributes: object) -> None:
+    values = AttributeMap.build("ldap", {}).render(ada(**attributes))  # type: ignore[arg-type]
+    assert (values["departmentNumber"], values["title"]) == ("R&D", "Engineer")
+
+
+def test_cost_centre_division_and_company_of_entra_and_google() -> None:
+    scim = AttributeMap.build("scim", {})
+    entra = scim.render(
+        ada(companyName="Acme", employeeOrgData={"costCenter": "CC-1", "division": "EMEA"})
+    )
+    assert (
+        entra[f"{ENTERPRISE}:costCenter"],
+        entra[f"{ENTERPRISE}:division"],
+        entra[f"{ENTERPRISE}:organization"],
+    ) == ("CC-1", "EMEA", "Acme")
+    google = scim.render(ada(organizations=[{"name": "Acme", "costCenter": "CC-2"}]))
+    assert google[f"{ENTERPRISE}:organization"] == "Acme"
+    assert google[f"{ENTERPRISE}:costCenter"] == "CC-2"
+    assert scim.render(ada(organizations=[]))[f"{ENTERPRISE}:organization"] is None

@@ -34,19 +34,45 @@ from idpsync.templating import compile_template, render
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 """The SCIM enterprise user extension (RFC 7643 §4.3)."""
 
-_DEPARTMENT = "{{ attributes.department }}"
-_TITLE = "{{ attributes.title | fallback(attributes.jobTitle) }}"
-_EMPLOYEE_NUMBER = "{{ attributes.employeeNumber | fallback(attributes.employeeId) }}"
+
+def _first_of(*paths: str) -> str:
+    """A template giving the first non-empty of ``paths`` (each source keeps HR data elsewhere)."""
+    return "{{ " + paths[0] + " | fallback(" + ", ".join(paths[1:]) + ") }}"
+
+
+def _hr(name: str, *others: str) -> str:
+    """A template finding the HR field ``name`` wherever a source keeps it.
+
+    At the top (Entra, OneLogin, a mapped attribute), in Okta's ``profile``, in Keycloak's
+    ``attributes`` (a list), then the ``others`` (Google's ``organizations[0]``…).
+    """
+    return _first_of(
+        f"attributes.{name}",
+        f"attributes.profile.{name}",
+        f"attributes.attributes.{name} | first",
+        *others,
+    )
+
+
+_ORG = "attributes.organizations[0]"
+_DEPARTMENT = _hr("department", f"{_ORG}.department")
+_TITLE = _hr("title", "attributes.jobTitle", f"{_ORG}.title")
+_EMPLOYEE_NUMBER = _hr("employeeNumber", "attributes.employeeId")
 _MANAGER = "{{ manager_id }}"
-_ORGANIZATION = "{{ attributes.organization | fallback(attributes.companyName) }}"
+_ORGANIZATION = _hr("organization", "attributes.companyName", "attributes.company", f"{_ORG}.name")
+_COST_CENTER = _hr("costCenter", "attributes.employeeOrgData.costCenter", f"{_ORG}.costCenter")
+_DIVISION = _hr("division", "attributes.employeeOrgData.division")
+_EMPLOYEE_TYPE = _hr(
+    "employeeType", "attributes.userType", "attributes.profile.userType", f"{_ORG}.description"
+)
 
 DEFAULTS: dict[str, dict[str, str]] = {
     "scim": {
         "title": _TITLE,
         f"{ENTERPRISE}:employeeNumber": _EMPLOYEE_NUMBER,
-        f"{ENTERPRISE}:costCenter": "{{ attributes.costCenter }}",
+        f"{ENTERPRISE}:costCenter": _COST_CENTER,
         f"{ENTERPRISE}:organization": _ORGANIZATION,
-        f"{ENTERPRISE}:division": "{{ attributes.division }}",
+        f"{ENTERPRISE}:division": _DIVISION,
         f"{ENTERPRISE}:department": _DEPARTMENT,
         f"{ENTERPRISE}:manager": _MANAGER,
     },
@@ -54,7 +80,7 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "manager": _MANAGER,
         "departmentNumber": _DEPARTMENT,
         "employeeNumber": _EMPLOYEE_NUMBER,
-        "employeeType": "{{ attributes.employeeType | fallback(attributes.userType) }}",
+        "employeeType": _EMPLOYEE_TYPE,
         "title": _TITLE,
     },
     "crowd": {
