@@ -36,10 +36,12 @@ class Counting(httpx.AsyncBaseTransport):
     def __init__(self) -> None:
         self.inner = httpx.AsyncHTTPTransport()
         self.writes: list[str] = []
+        self.bodies: list[bytes] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if request.method != "GET":
             self.writes.append(f"{request.method} {request.url.path}")
+            self.bodies.append(request.content)
         return await self.inner.handle_async_request(request)
 
 
@@ -70,8 +72,10 @@ async def test_scim_enterprise_extension_and_a_manager_delivered_after_the_repor
     assert ada[ENTERPRISE] == {"department": "R&D", "employeeNumber": "E-1"}  # no manager
 
     await directory.sync(sqlite_store)  # boss comes into scope: delivered after ada
-    second = await deliver_scim(sqlite_store, scim_server.url)
+    counting = Counting()
+    second = await deliver_scim(sqlite_store, scim_server.url, counting)
     assert (second.status, second.warnings) == ("ok", [])
+    assert not any(b'"remove"' in body for body in counting.bodies)  # ada: the reference only
     held = scim_users(scim_server.url)
     assert held["ada"][ENTERPRISE]["manager"]["value"] == held["boss"]["id"]
     assert held["boss"][ENTERPRISE] == {"department": "Board", "employeeNumber": "E-9"}

@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -40,11 +40,13 @@ async def push_attributes(
     *,
     before: Mapping[str, Any] | None = None,
     created: bool = False,
+    only: Sequence[str] | None = None,
 ) -> None:
     """Send the user's mapped attributes (all of them unless ``changed`` shows none moved).
 
     With ``before`` (the change's old values) only the attributes whose rendered value differs
-    are sent, so a change of an IdP attribute no template reads sends nothing.
+    are sent, so a change of an IdP attribute no template reads sends nothing. With ``only``
+    just those attributes are sent (the manager reference, when the manager arrives).
     """
     target = session.target
     if not session.attribute_map.templates or not isinstance(target, AttributeTarget):
@@ -59,6 +61,8 @@ async def push_attributes(
         rendered = session.attribute_map.render(user)
     except TemplateProblem as exc:
         raise Rejected(f"the target's attribute mapping failed for {user.login}: {exc}") from None
+    if only is not None:
+        rendered = {k: v for k, v in rendered.items() if k in only}
     if changed is not None and before is not None:
         old = {k: before[k] for k in WATCHED if k in before}
         try:
@@ -95,11 +99,12 @@ def resolve(session: Session, connector: str, source_id: str, manager: str | Non
 async def user_created(session: Session, connector: str, source_id: str) -> None:
     """A user now exists in the target: send its attributes, and point its reports at it."""
     await push_attributes(session, connector, source_id, created=True)
-    if not session.attribute_map.references():
+    references = session.attribute_map.references()
+    if not references:
         return
     for report_id in session.reports_of(connector, source_id):
         if session.state.remote_id("user", connector, report_id) is not None:
-            await push_attributes(session, connector, report_id)
+            await push_attributes(session, connector, report_id, only=references)
 
 
 def report_waiting(session: Session) -> None:
