@@ -33,7 +33,7 @@ from pydantic import (
 
 from idpsync.config_errors import describe_errors
 from idpsync.config_invariants import InvariantSettings, merged, unique_names
-from idpsync.config_policy import PolicySettings
+from idpsync.config_policy import PolicySettings, TemplateText
 from idpsync.config_service import ScheduleSettings, ServiceSettings
 from idpsync.config_shadow import check_shadows
 from idpsync.config_store import StoreSettings
@@ -274,6 +274,8 @@ class TargetSettings(Strict):
     LDAP target ignores it)."""
     enabled: bool = True
     """A disabled target is skipped by ``idpsync deliver`` without a name."""
+    attributes: dict[str, TemplateText] = Field(default_factory=dict)
+    """Target attribute → template, over the kind's defaults (``docs/targets.md``)."""
 
     @field_validator("url")
     @classmethod

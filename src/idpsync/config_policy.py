@@ -11,7 +11,15 @@ import fnmatch
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from idpsync.templating import compile_template
 
@@ -113,6 +121,10 @@ def _template(value: str | None) -> str | None:
     if value is not None:
         compile_template(value)  # TemplateProblem is a ValueError: reported with the key
     return value
+
+
+TemplateText = Annotated[str, AfterValidator(_template)]
+"""A template, compiled when the configuration is loaded (a syntax error is reported there)."""
 
 
 class MappingSettings(_Strict):

@@ -29,6 +29,7 @@ from idpsync.http.endpoint import Endpoint
 from idpsync.store.store import fold
 from idpsync.targets import crowd_endpoints as api
 from idpsync.targets import crowd_protocol as proto
+from idpsync.targets.attributes import UserRef, Value
 from idpsync.targets.base import Member, RemoteGroup, RemoteUser
 from idpsync.targets.client import TargetClient
 from idpsync.targets.errors import Conflict, NotFound, Rejected, TargetError
@@ -144,6 +145,24 @@ class CrowdTarget:
         if wanted != proto.user_body(name, current.fields):
             await self._send(api.UPDATE_USER, wanted, username=name)
         return renamed
+
+    async def set_attributes(self, remote_id: str, values: Mapping[str, Value]) -> None:
+        """``POST /user/attribute`` with the set values; ``DELETE`` each removed one.
+
+        A reference (the manager) is stored as the manager's user name (their remote id). The
+        source-id attribute (``crowd.source_id_attribute``) is never overwritten.
+        """
+        values = {k: v for k, v in values.items() if k != self.crowd.source_id_attribute}
+        kept = {
+            name: value.remote_id if isinstance(value, UserRef) else value
+            for name, value in values.items()
+            if value is not None
+        }
+        if kept:
+            body = {"attributes": [{"name": k, "values": [v]} for k, v in kept.items()]}
+            await self._send(api.SET_ATTRIBUTES, body, username=remote_id)
+        for name in sorted(k for k, v in values.items() if v is None):
+            await self._send(api.DELETE_ATTRIBUTE, username=remote_id, attributename=name)
 
     async def remove_user(self, remote_id: str) -> None:
         """``DELETE /user`` with ``delete_users``; otherwise the whole user with active=false."""

@@ -30,6 +30,12 @@ DELETE_USER = Endpoint("delete_user", "DELETE", "/user", "delete a user")
 SET_ATTRIBUTE = Endpoint(
     "set_user_attribute", "POST", "/user/attribute", "store the directory's id on a user"
 )
+SET_ATTRIBUTES = Endpoint(
+    "set_user_attributes", "POST", "/user/attribute", "store mapped attributes on a user"
+)
+DELETE_ATTRIBUTE = Endpoint(
+    "delete_user_attribute", "DELETE", "/user/attribute", "remove a mapped attribute of a user"
+)
 RENAME_USER = Endpoint("rename_user", "POST", "/user/rename", "rename a user (a login change)")
 SEARCH_USERS = _listing("search_users", "/search", "list users, find one by e-mail", "users")
 SEARCH_GROUPS = _listing("search_groups", "/search", "list groups (reconcile)", "groups")
@@ -62,6 +68,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     UPDATE_USER,
     DELETE_USER,
     SET_ATTRIBUTE,
+    SET_ATTRIBUTES,
+    DELETE_ATTRIBUTE,
     RENAME_USER,
     SEARCH_USERS,
     SEARCH_GROUPS,

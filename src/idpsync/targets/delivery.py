@@ -27,6 +27,7 @@ from typing import Any
 
 from idpsync.errors import ShapeError
 from idpsync.store.store import now
+from idpsync.targets.attribute_delivery import push_attributes, report_waiting, user_created
 from idpsync.targets.errors import DryRunRejected, NotFound, Rejected, TargetError, unreadable
 from idpsync.targets.reconcile import reconcile
 from idpsync.targets.reconcile_guard import ReconcileRefused
@@ -131,6 +132,7 @@ async def deliver_log(session: Session) -> None:
     while True:
         rows = pending_changes(session.store, result.cursor, session.settings.connectors, 500)
         if not rows:
+            report_waiting(session)
             return
         for batch in _batches(rows, session.options.members_per_patch):
             result.delivered += await _deliver_batch(session, batch)
@@ -196,7 +198,7 @@ async def _apply(session: Session, batch: list[dict[str, Any]]) -> None:
     op, connector, sid = row["op"], row["connector"], row["source_id"]
     session.change = (int(row["seq"]), op)
     if op in USER_OPS:
-        await _user_change(session, connector, sid, row["after"] or {})
+        await _user_change(session, connector, sid, row["after"] or {}, row["before"])
     elif op == "user.delete":
         await _remove_user(session, connector, sid)
     elif op == "user.relink":
@@ -210,10 +212,17 @@ async def _apply(session: Session, batch: list[dict[str, Any]]) -> None:
         await _members(session, connector, sid, op == "member.add", edges)
 
 
-async def _user_change(session: Session, connector: str, sid: str, after: dict[str, Any]) -> None:
+async def _user_change(
+    session: Session,
+    connector: str,
+    sid: str,
+    after: dict[str, Any],
+    before: dict[str, Any] | None = None,
+) -> None:
     remote = session.state.remote_id("user", connector, sid)
     if remote is None:
         await session.ensure_user(connector, sid)
+        await user_created(session, connector, sid)
         return
     if not session.may_activate(connector, sid, after):
         return  # a reactivation past the seat budget: held until a seat frees up
@@ -222,10 +231,12 @@ async def _user_change(session: Session, connector: str, sid: str, after: dict[s
     except NotFound:
         session.forget("user", connector, sid)  # removed in the target behind our back
         await session.ensure_user(connector, sid)
+        await user_created(session, connector, sid)
         return
     if renamed and renamed != remote:
         session.remember("user", connector, sid, renamed)
     session.note_active(connector, sid, after)
+    await push_attributes(session, connector, sid, after, before=before)
 
 
 def _relink_user(session: Session, connector: str, old: str | None, new: str) -> None:
@@ -337,8 +348,10 @@ async def _converge(session: Session, key: FailureKey) -> None:
             await _remove_user(session, key.connector, key.source_id)
         elif remote is None:
             await session.ensure_user(key.connector, key.source_id, fields)
+            await user_created(session, key.connector, key.source_id)
         else:
             await _user_change(session, key.connector, key.source_id, fields)
+            await push_attributes(session, key.connector, key.source_id)
     elif key.object_type == "group":
         group = directory.groups.get(key.source_id)
         if group is None:

@@ -23,6 +23,7 @@ import ldap3
 
 from idpsync.config import LdapOptions, TargetOptions, TargetSettings
 from idpsync.targets import ldap_protocol as proto
+from idpsync.targets.attributes import UserRef, Value
 from idpsync.targets.base import Member, RemoteGroup, RemoteUser
 from idpsync.targets.errors import NotFound, Rejected
 from idpsync.targets.ldap_link import LdapLink
@@ -169,6 +170,26 @@ class LdapTarget:
             ]:
                 changes[o.disabled_attribute] = [(REPLACE, flag)]
         return changes
+
+    async def set_attributes(self, remote_id: str, values: Mapping[str, Value]) -> None:
+        """Replace each mapped attribute (``None``: remove it); a reference becomes a DN.
+
+        Attributes the target itself manages (``ldap.user_attributes``, the source-id, id and
+        disabled attributes) are left alone: the core fields and the deactivation own them.
+        """
+        o = self.ldap
+        owned = {a.lower() for a in (*o.user_attributes, o.id_attribute, o.disabled_attribute)}
+        if o.source_id_attribute:
+            owned.add(o.source_id_attribute.lower())
+        changes: dict[str, list[tuple[str, list[Any]]]] = {}
+        for attribute, value in values.items():
+            if attribute.lower() in owned:
+                continue
+            if isinstance(value, UserRef):
+                value = await self._dn(value.remote_id)
+            changes[attribute] = [(REPLACE, [value] if value is not None else [])]
+        if changes:
+            await self.link.modify(await self._dn(remote_id), changes)
 
     async def remove_user(self, remote_id: str) -> None:
         """Delete the entry with ``delete_users`` (and its member values); else deactivate."""

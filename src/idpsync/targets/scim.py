@@ -22,10 +22,17 @@ from idpsync.http.paging import StartIndex
 from idpsync.http.shape import json_object
 from idpsync.store.store import fold
 from idpsync.targets import scim_protocol as proto
+from idpsync.targets.attributes import Value
 from idpsync.targets.base import Member, RemoteGroup, RemoteUser
 from idpsync.targets.client import TargetClient
 from idpsync.targets.errors import PreconditionFailed, TargetError
-from idpsync.targets.scim_endpoints import GROUPS, SERVICE_PROVIDER_CONFIG, USERS, Resource
+from idpsync.targets.scim_endpoints import (
+    GROUPS,
+    RESOURCE_TYPES,
+    SERVICE_PROVIDER_CONFIG,
+    USERS,
+    Resource,
+)
 
 HEADERS = {"Content-Type": proto.SCIM_MEDIA_TYPE, "Accept": proto.SCIM_MEDIA_TYPE}
 
@@ -45,6 +52,7 @@ class ScimTarget:
         self.page_size = min(options.page_size, profile.max_page or options.page_size)
         self._versions: dict[str, str] = {}
         self._etags: bool | None = None if profile.etags else False
+        self._extensions: frozenset[str] | None = None
 
     async def etags_supported(self) -> bool:
         """Whether ``/ServiceProviderConfig`` announces ETags (asked once, when first needed)."""
@@ -55,6 +63,15 @@ class ScimTarget:
             except (TargetError, ValueError, AttributeError):
                 self._etags = False
         return self._etags
+
+    async def user_extensions(self) -> frozenset[str]:
+        """The schema extensions users may carry (``/ResourceTypes``, asked once)."""
+        if self._extensions is None:
+            try:
+                self._extensions = proto.user_extensions(await self.http.read(RESOURCE_TYPES))
+            except (TargetError, ValueError, AttributeError):
+                self._extensions = frozenset()
+        return self._extensions
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -148,6 +165,11 @@ class ScimTarget:
         """``PATCH /Users/{id}`` replacing the changed attributes (the ``id`` stays)."""
         await self._patch(USERS, remote_id, proto.user_patch(changed, self.profile))
         return None
+
+    async def set_attributes(self, remote_id: str, values: Mapping[str, Value]) -> None:
+        """``PATCH /Users/{id}`` with the mapped attributes the server's schemas allow."""
+        ops = proto.attribute_ops(values, await self.user_extensions())
+        await self._patch(USERS, remote_id, ops)
 
     async def remove_user(self, remote_id: str) -> None:
         """``DELETE`` if configured and the server really deletes; otherwise ``active=false``."""

@@ -58,5 +58,17 @@ SERVICE_PROVIDER_CONFIG = Endpoint(
     "ask whether the server supports ETags (If-Match)",
 )
 
-ENDPOINTS: tuple[Endpoint, ...] = (SERVICE_PROVIDER_CONFIG, *USERS.all(), *GROUPS.all())
+RESOURCE_TYPES = Endpoint(
+    "resource_types",
+    "GET",
+    "/ResourceTypes",
+    "ask which schema extensions (enterprise, custom) users may carry",
+)
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    SERVICE_PROVIDER_CONFIG,
+    RESOURCE_TYPES,
+    *USERS.all(),
+    *GROUPS.all(),
+)
 """Every call of a SCIM target."""

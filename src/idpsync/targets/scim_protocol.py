@@ -16,6 +16,7 @@ import httpx
 from pydantic import ValidationError
 from scim2_models import Context, Email, Error, Group, Name, User
 
+from idpsync.targets.attributes import UserRef, Value, schema_of
 from idpsync.targets.base import Member, RemoteGroup, RemoteUser
 
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -122,6 +123,36 @@ def user_patch(changed: Mapping[str, Any], profile: ScimProfile) -> list[dict[st
                 else {"op": "remove", "path": path}
             )
     return ops
+
+
+def attribute_ops(values: Mapping[str, Value], extensions: frozenset[str]) -> list[dict[str, Any]]:
+    """PATCH operations for mapped attributes; those of unadvertised extensions are left out.
+
+    A reference (the manager) becomes ``{"value": <target id>}``; ``None`` removes the path.
+    """
+    ops: list[dict[str, Any]] = []
+    for path, value in values.items():
+        schema = schema_of(path)
+        if schema is not None and schema not in extensions:
+            continue
+        if value is None:
+            ops.append({"op": "remove", "path": path})
+        else:
+            sent = {"value": value.remote_id} if isinstance(value, UserRef) else value
+            ops.append({"op": "replace", "path": path, "value": sent})
+    return ops
+
+
+def user_extensions(resource_types: Any) -> frozenset[str]:
+    """The schema extensions the ``User`` resource type advertises (``/ResourceTypes``)."""
+    listed = resource_types.get("Resources") if isinstance(resource_types, dict) else None
+    found: set[str] = set()
+    for item in listed if isinstance(listed, list) else []:
+        if isinstance(item, dict) and item.get("name") == "User":
+            for extension in item.get("schemaExtensions") or []:
+                if isinstance(extension, dict) and extension.get("schema"):
+                    found.add(str(extension["schema"]))
+    return frozenset(found)
 
 
 def member_patches(op: str, members: Sequence[Member], chunk: int) -> list[list[dict[str, Any]]]:

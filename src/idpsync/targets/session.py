@@ -14,6 +14,7 @@ from typing import Any
 from idpsync.config import TargetSettings
 from idpsync.model import DirectoryState, MemberKind
 from idpsync.store.store import Store
+from idpsync.targets.attributes import AttributeMap
 from idpsync.targets.base import USER_FIELDS, Member, Target
 from idpsync.targets.errors import Conflict, DryRunRejected, Rejected
 from idpsync.targets.seats import SeatBudget
@@ -50,6 +51,8 @@ class DeliveryResult:
     """Users waiting for a seat after this run (``max_active_users``)."""
     released: int = 0
     """Held users delivered in this run because seats were free."""
+    warnings: list[str] = field(default_factory=list)
+    """What was delivered incompletely, e.g. a manager reference that cannot be resolved."""
 
     def bump(self, key: str) -> None:
         """Count one reconcile action."""
@@ -83,6 +86,11 @@ class Session:
         self.change: tuple[int, str] = (0, "reconcile")
         """The change being delivered (``seq``, ``op``): what a held user is held by."""
         self._directory: dict[str, DirectoryState] = {}
+        self.attribute_map = AttributeMap.build(settings.type, settings.attributes)
+        """The target's mapped attributes (:mod:`idpsync.targets.attribute_delivery`)."""
+        self.waiting_managers: dict[tuple[str, str], str] = {}
+        """(connector, user) → manager source id not yet in the target, this run."""
+        self._reports: dict[str, dict[str, list[str]]] = {}
 
     # -- directory (read lazily, once per run) ---------------------------------------------------
 
@@ -96,6 +104,16 @@ class Session:
             with self.store.engine.connect() as conn:
                 self._directory[connector] = self.store.load_directory(conn, connector)
         return self._directory[connector]
+
+    def reports_of(self, connector: str, manager_id: str) -> list[str]:
+        """Source ids of the directory users whose manager is ``manager_id``."""
+        if connector not in self._reports:
+            index: dict[str, list[str]] = {}
+            for user in self.directory(connector).users.values():
+                if user.manager_id:
+                    index.setdefault(user.manager_id, []).append(user.source_id)
+            self._reports[connector] = index
+        return self._reports[connector].get(manager_id, [])
 
     def user_fields(self, connector: str, source_id: str) -> dict[str, Any] | None:
         """A directory user's target fields, or ``None`` if the user is gone."""

@@ -1,0 +1,164 @@
+"""Per-target attribute mapping: what a target receives beyond the core fields.
+
+A target's ``attributes`` table maps a *target attribute* to a template, in the same sandboxed
+language as the connector mapping (:mod:`idpsync.templating`). Templates see the directory
+user: ``source_id``, ``login``, ``email``, ``display_name``, ``given_name``, ``family_name``,
+``active``, ``manager_id`` and ``attributes`` (what the connector kept of the IdP's attributes).
+The configured table is laid over the defaults of the target's kind (:data:`DEFAULTS`); a
+template set to ``""`` turns a default off.
+
+- SCIM: the key is the attribute's path, core (``title``) or with its schema URN
+  (``urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department``, or a custom
+  extension's URN). An extension attribute is sent only when the server advertises its schema
+  for users (``/ResourceTypes`` ``schemaExtensions``).
+- LDAP: the key is the attribute type (``departmentNumber``, ``title``…); the user's object
+  classes must allow it (``inetOrgPerson`` does for every default).
+- Crowd: the key is the name of a user attribute.
+
+The **manager** (the key ``manager``, or ``…:manager`` for SCIM) is a reference: its template
+gives the manager's *source id* (default ``{{ manager_id }}``), which delivery resolves to the
+manager's identity in the target (SCIM ``{"value": id}``, LDAP the DN, Crowd the user name).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from jinja2 import Template
+
+from idpsync.model import DirUser
+from idpsync.templating import compile_template, render
+
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+"""The SCIM enterprise user extension (RFC 7643 §4.3)."""
+
+
+def _first_of(*paths: str) -> str:
+    """A template giving the first non-empty of ``paths`` (each source keeps HR data elsewhere)."""
+    return "{{ " + paths[0] + " | fallback(" + ", ".join(paths[1:]) + ") }}"
+
+
+def _hr(name: str, *others: str) -> str:
+    """A template finding the HR field ``name`` wherever a source keeps it.
+
+    At the top (Entra, OneLogin, a mapped attribute), in Okta's ``profile``, in Keycloak's
+    ``attributes`` (a list), then the ``others`` (Google's ``organizations[0]``…).
+    """
+    return _first_of(
+        f"attributes.{name}",
+        f"attributes.profile.{name}",
+        f"attributes.attributes.{name} | first",
+        *others,
+    )
+
+
+_ORG = "attributes.organizations[0]"
+_DEPARTMENT = _hr("department", f"{_ORG}.department")
+_TITLE = _hr("title", "attributes.jobTitle", f"{_ORG}.title")
+_EMPLOYEE_NUMBER = _hr("employeeNumber", "attributes.employeeId")
+_MANAGER = "{{ manager_id }}"
+_ORGANIZATION = _hr("organization", "attributes.companyName", "attributes.company", f"{_ORG}.name")
+_COST_CENTER = _hr("costCenter", "attributes.employeeOrgData.costCenter", f"{_ORG}.costCenter")
+_DIVISION = _hr("division", "attributes.employeeOrgData.division")
+_EMPLOYEE_TYPE = _hr(
+    "employeeType", "attributes.userType", "attributes.profile.userType", f"{_ORG}.description"
+)
+
+DEFAULTS: dict[str, dict[str, str]] = {
+    "scim": {
+        "title": _TITLE,
+        f"{ENTERPRISE}:employeeNumber": _EMPLOYEE_NUMBER,
+        f"{ENTERPRISE}:costCenter": _COST_CENTER,
+        f"{ENTERPRISE}:organization": _ORGANIZATION,
+        f"{ENTERPRISE}:division": _DIVISION,
+        f"{ENTERPRISE}:department": _DEPARTMENT,
+        f"{ENTERPRISE}:manager": _MANAGER,
+    },
+    "ldap": {
+        "manager": _MANAGER,
+        "departmentNumber": _DEPARTMENT,
+        "employeeNumber": _EMPLOYEE_NUMBER,
+        "employeeType": _EMPLOYEE_TYPE,
+        "title": _TITLE,
+    },
+    "crowd": {
+        "manager": _MANAGER,
+        "department": _DEPARTMENT,
+        "employeeNumber": _EMPLOYEE_NUMBER,
+        "title": _TITLE,
+    },
+}
+"""The attributes each kind of target receives unless its ``attributes`` table says otherwise."""
+
+
+@dataclass(frozen=True, slots=True)
+class UserRef:
+    """A reference to another user of the target (the manager), by the target's id."""
+
+    remote_id: str
+
+
+Value = str | UserRef | None
+"""A target attribute's value: text, a user reference, or ``None`` (remove the attribute)."""
+
+
+@runtime_checkable
+class AttributeTarget(Protocol):
+    """A target that can hold mapped attributes."""
+
+    async def set_attributes(self, remote_id: str, values: Mapping[str, Value]) -> None:
+        """Set (or, for ``None``, remove) the given attributes of the user."""
+
+
+def is_reference(key: str) -> bool:
+    """Whether the target attribute ``key`` holds a user reference (the manager)."""
+    return key.rsplit(":", 1)[-1] == "manager"
+
+
+def schema_of(key: str) -> str | None:
+    """The schema URN of a SCIM attribute path (``None`` for a core attribute)."""
+    return key.rsplit(":", 1)[0] if key.startswith("urn:") else None
+
+
+def context(user: DirUser) -> dict[str, Any]:
+    """The names a target template sees for a directory user (nulls left out)."""
+    names = {
+        "source_id": user.source_id,
+        "login": user.login,
+        "email": user.email,
+        "display_name": user.display_name,
+        "given_name": user.given_name,
+        "family_name": user.family_name,
+        "active": user.active,
+        "manager_id": user.manager_id,
+        "attributes": dict(user.attributes),
+    }
+    return {k: v for k, v in names.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class AttributeMap:
+    """The compiled attribute templates of one target."""
+
+    templates: dict[str, Template]
+    """Per target attribute."""
+
+    @classmethod
+    def build(cls, kind: str, configured: Mapping[str, str]) -> AttributeMap:
+        """The defaults of ``kind`` with ``configured`` laid over them (``""`` drops one)."""
+        table = {**DEFAULTS.get(kind, {}), **configured}
+        return cls({k: compile_template(v) for k, v in table.items() if v.strip()})
+
+    def render(self, user: DirUser) -> dict[str, str | None]:
+        """Each attribute's text (for a reference: the source id); ``None`` when blank.
+
+        Raises :class:`~idpsync.templating.TemplateProblem` when a template fails for the user.
+        """
+        ctx = context(user)
+        return {key: render(template, ctx) for key, template in self.templates.items()}
+
+    def references(self) -> list[str]:
+        """The attributes that hold a user reference."""
+        return [key for key in self.templates if is_reference(key)]
