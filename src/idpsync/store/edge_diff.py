@@ -83,14 +83,26 @@ class StoreEdges:
         """The edges to add and to remove under ``rule``, each sorted by group, member, kind."""
         with _rule_tables(self.conn, rule) as (ids, relinks):
             desired = _desired(self.connector, ids)
+            if not self._owns_edges():  # a first load: everything desired is added
+                return EdgeChanges(sorted_edges(_read(self.conn, desired)), [])
             current = _current(self.connector, relinks)
-            added = _read(self.conn, sa.except_(desired, sa.select(*current.c)))
             removed: list[Membership] = []
-            if rule.complete:
-                spared = _spared(current.c, ids)
-                kept = sa.select(*current.c).where(sa.not_(spared))
-                removed = _read(self.conn, sa.except_(kept, desired))
+            if rule.relinks:  # relinked users' edges are compared under their new id
+                added = _read(self.conn, sa.except_(desired, sa.select(*current.c)))
+                if rule.complete:
+                    kept = sa.select(*current.c).where(sa.not_(_spared(current.c, ids)))
+                    removed = _read(self.conn, sa.except_(kept, desired))
+            else:
+                added = _read(self.conn, _not_stored(self.connector, ids))
+                if rule.complete:
+                    removed = _read(self.conn, _not_desired(self.connector, current, ids))
         return EdgeChanges(sorted_edges(added), sorted_edges(removed))
+
+    def _owns_edges(self) -> bool:
+        """Whether the directory holds any membership of the connector."""
+        m = t.memberships.c
+        query = sa.select(m.id).where(m.connector == self.connector).limit(1)
+        return self.conn.execute(query).first() is not None
 
 
 @contextmanager
@@ -134,17 +146,34 @@ def _kind(value: str) -> sa.ColumnElement[str]:
 
 def _desired(connector: str, ids: sa.Table) -> sa.Select[Any]:
     """The desired edges that are not the directory's own (staged and always-group edges)."""
+    both = sa.union_all(*_desired_parts(connector, ids)).subquery("desired")
+    return sa.select(both.c.group_id, both.c.member_kind, both.c.member_id)
+
+
+def _desired_parts(connector: str, ids: sa.Table) -> list[sa.Select[Any]]:
+    """The desired edges in three disjoint parts: staged user and group edges, always-groups."""
     s = t.source_memberships.c
-    staged = sa.select(s.group_id, s.member_kind, s.member_id).where(
-        s.connector == connector,
-        _in(s.group_id, ids, "sg"),
-        s.member_id != s.group_id,
-        sa.or_(
-            sa.and_(s.member_kind == USER, _in(s.member_id, ids, "su")),
-            sa.and_(s.member_kind == GROUP, _in(s.member_id, ids, "sg")),
-        ),
-    )
+
+    def staged(kind: str, tag: str) -> sa.Select[Any]:
+        return sa.select(s.group_id, s.member_kind, s.member_id).where(
+            s.connector == connector,
+            s.member_kind == kind,
+            _in(s.group_id, ids, "sg"),
+            _in(s.member_id, ids, tag),
+            s.member_id != s.group_id,
+        )
+
+    return [staged(USER, "su"), staged(GROUP, "sg"), _always(connector, ids)[0]]
+
+
+def _always(connector: str, ids: sa.Table) -> tuple[sa.Select[Any], Any, Any]:
+    """Every synced user in every always-group, less the staged edges; and the two id columns."""
     group, user = ids.alias("always_group"), ids.alias("synced_user")
+    also_staged = sa.and_(  # the staged part has it already
+        _in(group.c.id, ids, "sg"),
+        user.c.id != group.c.id,
+        _staged_edge(connector, group.c.id, _kind(USER), user.c.id),
+    )
     always = (
         sa.select(
             group.c.id.label("group_id"),
@@ -152,10 +181,73 @@ def _desired(connector: str, ids: sa.Table) -> sa.Select[Any]:
             user.c.id.label("member_id"),
         )
         .select_from(group.join(user, sa.true()))
-        .where(group.c.tag == "al", user.c.tag == "su")
+        .where(group.c.tag == "al", user.c.tag == "su", sa.not_(also_staged))
     )
-    both = sa.union_all(staged, always).subquery("desired")
+    return always, group.c.id, user.c.id
+
+
+def _staged_edge(connector: str, group_id: Any, kind: Any, member_id: Any) -> sa.Exists:
+    """Whether the edge is staged (a ``source_memberships`` primary-key lookup)."""
+    s = t.source_memberships.c
+    return sa.exists().where(
+        s.connector == connector,
+        s.group_id == group_id,
+        s.member_kind == kind,
+        s.member_id == member_id,
+    )
+
+
+def _not_stored(connector: str, ids: sa.Table) -> sa.Select[Any]:
+    """The desired edges the directory does not hold (no relinks): an anti-join per part.
+
+    Each desired edge is looked up by its group's and member's ``(connector, source_id)``
+    unique keys and the ``memberships`` unique key, so the cost follows the desired edges.
+    """
+    staged_users, staged_groups = _desired_parts(connector, ids)[:2]
+    always, group_id, user_id = _always(connector, ids)
+    s = t.source_memberships.c
+    parts = [
+        staged_users.where(sa.not_(_stored(connector, s.group_id, USER, s.member_id))),
+        staged_groups.where(sa.not_(_stored(connector, s.group_id, GROUP, s.member_id))),
+    ]
+    parts.append(always.where(sa.not_(_stored(connector, group_id, USER, user_id))))
+    both = sa.union_all(*parts).subquery("added")
     return sa.select(both.c.group_id, both.c.member_kind, both.c.member_id)
+
+
+def _stored(connector: str, group_id: Any, kind: str, member_id: Any) -> sa.Exists:
+    """Whether the directory holds the edge between the source ids ``group_id``/``member_id``."""
+    m = t.memberships.c
+    group = t.groups.alias("stored_group")
+    member = (t.users if kind == USER else t.groups).alias("stored_member")
+    return sa.exists().where(
+        group.c.connector == connector,
+        group.c.source_id == group_id,
+        member.c.connector == connector,
+        member.c.source_id == member_id,
+        m.connector == connector,
+        m.group_id == group.c.id,
+        m.member_kind == kind,
+        m.member_id == member.c.id,
+    )
+
+
+def _not_desired(connector: str, current: sa.Subquery, ids: sa.Table) -> sa.Select[Any]:
+    """The directory's edges (no relinks) that are neither spared nor desired."""
+    cur = current.c
+    user = cur.member_kind == USER
+    staged = sa.and_(
+        _in(cur.group_id, ids, "sg"),
+        cur.member_id != cur.group_id,
+        sa.or_(
+            sa.and_(user, _in(cur.member_id, ids, "su")),
+            sa.and_(cur.member_kind == GROUP, _in(cur.member_id, ids, "sg")),
+        ),
+        _staged_edge(connector, cur.group_id, cur.member_kind, cur.member_id),
+    )
+    always = sa.and_(user, _in(cur.group_id, ids, "al"), _in(cur.member_id, ids, "su"))
+    wanted = sa.or_(staged, always)
+    return sa.select(*cur).where(sa.not_(_spared(cur, ids)), sa.not_(wanted))
 
 
 def _current(connector: str, relinks: sa.Table) -> sa.Subquery:
