@@ -136,8 +136,13 @@ def _rule_tables(conn: Connection, rule: EdgeRule) -> Iterator[tuple[sa.Table, s
 
 
 def _in(column: Any, ids: sa.Table, tag: str) -> sa.ColumnElement[bool]:
-    result: sa.ColumnElement[bool] = column.in_(sa.select(ids.c.id).where(ids.c.tag == tag))
-    return result
+    """Whether ``column`` is in the id set ``tag``: a primary-key probe per row.
+
+    A correlated ``EXISTS``, not ``IN (SELECT ...)``: with two ``IN`` lists SQLite would probe
+    the staged edges' primary key for every group × member pair of the sets.
+    """
+    probe = ids.alias()
+    return sa.exists().where(probe.c.tag == tag, probe.c.id == column)
 
 
 def _kind(value: str) -> sa.ColumnElement[str]:
