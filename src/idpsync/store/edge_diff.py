@@ -12,9 +12,17 @@ in Python:
 2. the desired edges ``D`` are the staged edges of synced users and groups plus every synced
    user in every always-assigned group; the directory's edges ``C`` are ``memberships`` joined
    to ``users``/``groups`` for their source ids, with relinked users under their new id;
-3. added edges are ``D EXCEPT C``; removed edges (complete reads only) are the edges of ``C``
+3. added edges are ``D`` less ``C``; removed edges (complete reads only) are the edges of ``C``
    that neither touch a held object nor belong to a kept user (those stay, see
-   :mod:`idpsync.engine.edges`), ``EXCEPT D``.
+   :mod:`idpsync.engine.edges`), less ``D``.
+
+Both differences are indexed ``NOT EXISTS`` anti-joins, so their cost follows the edges read,
+not a sort of both sides: an added edge is looked up through the group's and the member's
+``(connector, source_id)`` unique keys and the ``memberships`` unique key, a removed one
+through the ``source_memberships`` primary key; id-set tests are primary-key probes of the
+temporary table. With relinks (rare: a user's source id changed) the directory's edges are
+compared under the new ids with ``EXCEPT``. A first load (the connector holds no membership
+yet) adds ``D`` without a diff.
 
 :meth:`StoreEdges.members` reads the members of the required groups level by level, for the
 policy's scope. Plain SQLAlchemy Core: SQLite and PostgreSQL alike.
@@ -307,7 +315,7 @@ def _spared(cur: Any, ids: sa.Table) -> sa.ColumnElement[bool]:
     return sa.and_(_in(cur.group_id, ids, "g"), sa.or_(kept, sa.and_(touches, both_stay)))
 
 
-def _read(conn: Connection, compound: sa.CompoundSelect[Any]) -> list[Membership]:
+def _read(conn: Connection, compound: sa.CompoundSelect[Any] | sa.Select[Any]) -> list[Membership]:
     rows = compound.subquery("diff")
     query = sa.select(rows.c.group_id, rows.c.member_kind, rows.c.member_id)
     seen: dict[str, str] = {}  # one string per id, not one per row (a first run adds them all)
