@@ -19,10 +19,10 @@ in Python:
 Both differences are indexed ``NOT EXISTS`` anti-joins, so their cost follows the edges read,
 not a sort of both sides: an added edge is looked up through the group's and the member's
 ``(connector, source_id)`` unique keys and the ``memberships`` unique key, a removed one
-through the ``source_memberships`` primary key; id-set tests are primary-key probes of the
-temporary table. With relinks (rare: a user's source id changed) the directory's edges are
-compared under the new ids with ``EXCEPT``. A first load (the connector holds no membership
-yet) adds ``D`` without a diff.
+through the ``source_memberships`` primary key; the staged edges test their ids by
+primary-key probes of the temporary table (see ``_probe``). With relinks (rare: a user's
+source id changed) the directory's edges are compared under the new ids with ``EXCEPT``. A
+first load (the connector holds no membership yet) adds ``D`` without a diff.
 
 :meth:`StoreEdges.members` reads the members of the required groups level by level, for the
 policy's scope. Plain SQLAlchemy Core: SQLite and PostgreSQL alike.
@@ -144,10 +144,16 @@ def _rule_tables(conn: Connection, rule: EdgeRule) -> Iterator[tuple[sa.Table, s
 
 
 def _in(column: Any, ids: sa.Table, tag: str) -> sa.ColumnElement[bool]:
+    """Whether ``column`` is in the id set ``tag`` (``IN``: the set is read once per query)."""
+    result: sa.ColumnElement[bool] = column.in_(sa.select(ids.c.id).where(ids.c.tag == tag))
+    return result
+
+
+def _probe(column: Any, ids: sa.Table, tag: str) -> sa.ColumnElement[bool]:
     """Whether ``column`` is in the id set ``tag``: a primary-key probe per row.
 
-    A correlated ``EXISTS``, not ``IN (SELECT ...)``: with two ``IN`` lists SQLite would probe
-    the staged edges' primary key for every group × member pair of the sets.
+    For the staged edges: with two ``IN`` lists on its primary key SQLite would probe
+    ``source_memberships`` for every group × member pair of the sets.
     """
     probe = ids.alias()
     return sa.exists().where(probe.c.tag == tag, probe.c.id == column)
@@ -171,8 +177,8 @@ def _desired_parts(connector: str, ids: sa.Table) -> list[sa.Select[Any]]:
         return sa.select(s.group_id, s.member_kind, s.member_id).where(
             s.connector == connector,
             s.member_kind == kind,
-            _in(s.group_id, ids, "sg"),
-            _in(s.member_id, ids, tag),
+            _probe(s.group_id, ids, "sg"),
+            _probe(s.member_id, ids, tag),
             s.member_id != s.group_id,
         )
 
@@ -183,7 +189,7 @@ def _always(connector: str, ids: sa.Table) -> tuple[sa.Select[Any], Any, Any]:
     """Every synced user in every always-group, less the staged edges; and the two id columns."""
     group, user = ids.alias("always_group"), ids.alias("synced_user")
     also_staged = sa.and_(  # the staged part has it already
-        _in(group.c.id, ids, "sg"),
+        _probe(group.c.id, ids, "sg"),
         user.c.id != group.c.id,
         _staged_edge(connector, group.c.id, _kind(USER), user.c.id),
     )
