@@ -12,17 +12,17 @@ in Python:
 2. the desired edges ``D`` are the staged edges of synced users and groups plus every synced
    user in every always-assigned group; the directory's edges ``C`` are ``memberships`` joined
    to ``users``/``groups`` for their source ids, with relinked users under their new id;
-3. added edges are ``D`` less ``C``; removed edges (complete reads only) are the edges of ``C``
+3. added edges are ``D EXCEPT C``; removed edges (complete reads only) are the edges of ``C``
    that neither touch a held object nor belong to a kept user (those stay, see
-   :mod:`idpsync.engine.edges`), less ``D``.
+   :mod:`idpsync.engine.edges`), ``EXCEPT D``. A first load (the connector holds no membership
+   yet) adds ``D`` without a diff; its three parts (staged user edges, staged group edges,
+   always-group edges less the staged ones) are disjoint, so it has no duplicates.
 
-Both differences are indexed ``NOT EXISTS`` anti-joins, so their cost follows the edges read,
-not a sort of both sides: an added edge is looked up through the group's and the member's
-``(connector, source_id)`` unique keys and the ``memberships`` unique key, a removed one
-through the ``source_memberships`` primary key; the staged edges test their ids by
-primary-key probes of the temporary table (see ``_probe``). With relinks (rare: a user's
-source id changed) the directory's edges are compared under the new ids with ``EXCEPT``. A
-first load (the connector holds no membership yet) adds ``D`` without a diff.
+The staged edges test their ids by primary-key probes of the temporary table (``_probe``): with
+two ``IN`` lists SQLite would probe every group × member pair of the sets. Indexed ``NOT
+EXISTS`` anti-joins instead of ``EXCEPT`` were measured at L and not kept: on SQLite they cost
+what ``EXCEPT`` does (1M rows are visited either way), and on a freshly loaded PostgreSQL
+store (no statistics yet) the planner chose nested loops that ran for minutes.
 
 :meth:`StoreEdges.members` reads the members of the required groups level by level, for the
 policy's scope. Plain SQLAlchemy Core: SQLite and PostgreSQL alike.
@@ -94,16 +94,11 @@ class StoreEdges:
             if not self._owns_edges():  # a first load: everything desired is added
                 return EdgeChanges(sorted_edges(_read(self.conn, desired)), [])
             current = _current(self.connector, relinks)
+            added = _read(self.conn, sa.except_(desired, sa.select(*current.c)))
             removed: list[Membership] = []
-            if rule.relinks:  # relinked users' edges are compared under their new id
-                added = _read(self.conn, sa.except_(desired, sa.select(*current.c)))
-                if rule.complete:
-                    kept = sa.select(*current.c).where(sa.not_(_spared(current.c, ids)))
-                    removed = _read(self.conn, sa.except_(kept, desired))
-            else:
-                added = _read(self.conn, _not_stored(self.connector, ids))
-                if rule.complete:
-                    removed = _read(self.conn, _not_desired(self.connector, current, ids))
+            if rule.complete:
+                kept = sa.select(*current.c).where(sa.not_(_spared(current.c, ids)))
+                removed = _read(self.conn, sa.except_(kept, desired))
         return EdgeChanges(sorted_edges(added), sorted_edges(removed))
 
     def _owns_edges(self) -> bool:
@@ -182,11 +177,11 @@ def _desired_parts(connector: str, ids: sa.Table) -> list[sa.Select[Any]]:
             s.member_id != s.group_id,
         )
 
-    return [staged(USER, "su"), staged(GROUP, "sg"), _always(connector, ids)[0]]
+    return [staged(USER, "su"), staged(GROUP, "sg"), _always(connector, ids)]
 
 
-def _always(connector: str, ids: sa.Table) -> tuple[sa.Select[Any], Any, Any]:
-    """Every synced user in every always-group, less the staged edges; and the two id columns."""
+def _always(connector: str, ids: sa.Table) -> sa.Select[Any]:
+    """Every synced user in every always-group, less the staged edges."""
     group, user = ids.alias("always_group"), ids.alias("synced_user")
     also_staged = sa.and_(  # the staged part has it already
         _probe(group.c.id, ids, "sg"),
@@ -202,7 +197,7 @@ def _always(connector: str, ids: sa.Table) -> tuple[sa.Select[Any], Any, Any]:
         .select_from(group.join(user, sa.true()))
         .where(group.c.tag == "al", user.c.tag == "su", sa.not_(also_staged))
     )
-    return always, group.c.id, user.c.id
+    return always
 
 
 def _staged_edge(connector: str, group_id: Any, kind: Any, member_id: Any) -> sa.Exists:
@@ -214,59 +209,6 @@ def _staged_edge(connector: str, group_id: Any, kind: Any, member_id: Any) -> sa
         s.member_kind == kind,
         s.member_id == member_id,
     )
-
-
-def _not_stored(connector: str, ids: sa.Table) -> sa.Select[Any]:
-    """The desired edges the directory does not hold (no relinks): an anti-join per part.
-
-    Each desired edge is looked up by its group's and member's ``(connector, source_id)``
-    unique keys and the ``memberships`` unique key, so the cost follows the desired edges.
-    """
-    staged_users, staged_groups = _desired_parts(connector, ids)[:2]
-    always, group_id, user_id = _always(connector, ids)
-    s = t.source_memberships.c
-    parts = [
-        staged_users.where(sa.not_(_stored(connector, s.group_id, USER, s.member_id))),
-        staged_groups.where(sa.not_(_stored(connector, s.group_id, GROUP, s.member_id))),
-    ]
-    parts.append(always.where(sa.not_(_stored(connector, group_id, USER, user_id))))
-    both = sa.union_all(*parts).subquery("added")
-    return sa.select(both.c.group_id, both.c.member_kind, both.c.member_id)
-
-
-def _stored(connector: str, group_id: Any, kind: str, member_id: Any) -> sa.Exists:
-    """Whether the directory holds the edge between the source ids ``group_id``/``member_id``."""
-    m = t.memberships.c
-    group = t.groups.alias("stored_group")
-    member = (t.users if kind == USER else t.groups).alias("stored_member")
-    return sa.exists().where(
-        group.c.connector == connector,
-        group.c.source_id == group_id,
-        member.c.connector == connector,
-        member.c.source_id == member_id,
-        m.connector == connector,
-        m.group_id == group.c.id,
-        m.member_kind == kind,
-        m.member_id == member.c.id,
-    )
-
-
-def _not_desired(connector: str, current: sa.Subquery, ids: sa.Table) -> sa.Select[Any]:
-    """The directory's edges (no relinks) that are neither spared nor desired."""
-    cur = current.c
-    user = cur.member_kind == USER
-    staged = sa.and_(
-        _in(cur.group_id, ids, "sg"),
-        cur.member_id != cur.group_id,
-        sa.or_(
-            sa.and_(user, _in(cur.member_id, ids, "su")),
-            sa.and_(cur.member_kind == GROUP, _in(cur.member_id, ids, "sg")),
-        ),
-        _staged_edge(connector, cur.group_id, cur.member_kind, cur.member_id),
-    )
-    always = sa.and_(user, _in(cur.group_id, ids, "al"), _in(cur.member_id, ids, "su"))
-    wanted = sa.or_(staged, always)
-    return sa.select(*cur).where(sa.not_(_spared(cur, ids)), sa.not_(wanted))
 
 
 def _current(connector: str, relinks: sa.Table) -> sa.Subquery:
