@@ -22,9 +22,10 @@ Incremental runs (``mode``): a source that reads deltas (Entra) decides with
 changed since its saved state (``delta()`` gets the staged mirror, whose memberships are read
 from the store only if the source uses them). A complete delta is applied to the staged mirror
 in the database (:mod:`idpsync.app.delta`: upserts, removals, edges of removed users and groups
-dropped), and the mirror is then read back for the same policy → plan → guard → apply path;
-removals in a delta are the IdP's own word, so they may remove. A partial delta is staged as an
-incomplete snapshot of its upserts (nothing removed). A source that finds its state unusable
+dropped), and the mirror's users and groups are then read back (its edges stay in the store,
+where the plan diffs them) for the same policy → plan → guard → apply path; removals in a
+delta are the IdP's own word, so they may remove. A partial delta is staged as an incomplete
+snapshot of its upserts (nothing removed). A source that finds its state unusable
 (an expired delta token) returns ``None`` and the run reads everything instead. The source's
 new state (``Source.saved_state``) is saved in the run's transaction, and only when the read was
 complete.
@@ -58,7 +59,7 @@ from idpsync.sources.base import Event, Progress, Source, no_progress
 from idpsync.sources.clean import normalise
 from idpsync.store import approvals, marks, run_objects
 from idpsync.store.apply import apply_plan
-from idpsync.store.stage import is_mirror
+from idpsync.store.stage import is_mirror, load_edges, load_stage
 from idpsync.store.store import Store
 
 
@@ -217,6 +218,14 @@ async def _read(
     return await source.snapshot(progress)
 
 
+def _staged(conn: Connection, name: str) -> Snapshot:
+    """The staged mirror after a delta, its edges left in the store (the plan diffs them there).
+
+    Read in the run's transaction if something asks for them after all.
+    """
+    return load_stage(conn, name, lambda: load_edges(conn, name))
+
+
 def _stage_plan_apply(
     store: Store,
     name: str,
@@ -242,7 +251,7 @@ def _stage_plan_apply(
             progress(Event("stage", f"staging {len(snap.users)} users, {len(snap.groups)} groups"))
             before = store.counts(conn, name)
             store.write_stage(conn, name, snap, run_id)  # a complete delta: applied in SQL
-            staged = snap if is_mirror(snap) else store.load_stage(conn, name)
+            staged = snap if is_mirror(snap) else _staged(conn, name)
             timings["stage_seconds"] = round(time.monotonic() - mark, 3)
 
             mark = time.monotonic()

@@ -14,7 +14,15 @@ in Python:
    to ``users``/``groups`` for their source ids, with relinked users under their new id;
 3. added edges are ``D EXCEPT C``; removed edges (complete reads only) are the edges of ``C``
    that neither touch a held object nor belong to a kept user (those stay, see
-   :mod:`idpsync.engine.edges`), ``EXCEPT D``.
+   :mod:`idpsync.engine.edges`), ``EXCEPT D``. A first load (the connector holds no membership
+   yet) adds ``D`` without a diff; its three parts (staged user edges, staged group edges,
+   always-group edges less the staged ones) are disjoint, so it has no duplicates.
+
+The staged edges test their ids by primary-key probes of the temporary table (``_probe``): with
+two ``IN`` lists SQLite would probe every group × member pair of the sets. Indexed ``NOT
+EXISTS`` anti-joins instead of ``EXCEPT`` were measured at L and not kept: on SQLite they cost
+what ``EXCEPT`` does (1M rows are visited either way), and on a freshly loaded PostgreSQL
+store (no statistics yet) the planner chose nested loops that ran for minutes.
 
 :meth:`StoreEdges.members` reads the members of the required groups level by level, for the
 policy's scope. Plain SQLAlchemy Core: SQLite and PostgreSQL alike.
@@ -83,14 +91,21 @@ class StoreEdges:
         """The edges to add and to remove under ``rule``, each sorted by group, member, kind."""
         with _rule_tables(self.conn, rule) as (ids, relinks):
             desired = _desired(self.connector, ids)
+            if not self._owns_edges():  # a first load: everything desired is added
+                return EdgeChanges(sorted_edges(_read(self.conn, desired)), [])
             current = _current(self.connector, relinks)
             added = _read(self.conn, sa.except_(desired, sa.select(*current.c)))
             removed: list[Membership] = []
             if rule.complete:
-                spared = _spared(current.c, ids)
-                kept = sa.select(*current.c).where(sa.not_(spared))
+                kept = sa.select(*current.c).where(sa.not_(_spared(current.c, ids)))
                 removed = _read(self.conn, sa.except_(kept, desired))
         return EdgeChanges(sorted_edges(added), sorted_edges(removed))
+
+    def _owns_edges(self) -> bool:
+        """Whether the directory holds any membership of the connector."""
+        m = t.memberships.c
+        query = sa.select(m.id).where(m.connector == self.connector).limit(1)
+        return self.conn.execute(query).first() is not None
 
 
 @contextmanager
@@ -124,8 +139,19 @@ def _rule_tables(conn: Connection, rule: EdgeRule) -> Iterator[tuple[sa.Table, s
 
 
 def _in(column: Any, ids: sa.Table, tag: str) -> sa.ColumnElement[bool]:
+    """Whether ``column`` is in the id set ``tag`` (``IN``: the set is read once per query)."""
     result: sa.ColumnElement[bool] = column.in_(sa.select(ids.c.id).where(ids.c.tag == tag))
     return result
+
+
+def _probe(column: Any, ids: sa.Table, tag: str) -> sa.ColumnElement[bool]:
+    """Whether ``column`` is in the id set ``tag``: a primary-key probe per row.
+
+    For the staged edges: with two ``IN`` lists on its primary key SQLite would probe
+    ``source_memberships`` for every group × member pair of the sets.
+    """
+    probe = ids.alias()
+    return sa.exists().where(probe.c.tag == tag, probe.c.id == column)
 
 
 def _kind(value: str) -> sa.ColumnElement[str]:
@@ -134,17 +160,34 @@ def _kind(value: str) -> sa.ColumnElement[str]:
 
 def _desired(connector: str, ids: sa.Table) -> sa.Select[Any]:
     """The desired edges that are not the directory's own (staged and always-group edges)."""
+    both = sa.union_all(*_desired_parts(connector, ids)).subquery("desired")
+    return sa.select(both.c.group_id, both.c.member_kind, both.c.member_id)
+
+
+def _desired_parts(connector: str, ids: sa.Table) -> list[sa.Select[Any]]:
+    """The desired edges in three disjoint parts: staged user and group edges, always-groups."""
     s = t.source_memberships.c
-    staged = sa.select(s.group_id, s.member_kind, s.member_id).where(
-        s.connector == connector,
-        _in(s.group_id, ids, "sg"),
-        s.member_id != s.group_id,
-        sa.or_(
-            sa.and_(s.member_kind == USER, _in(s.member_id, ids, "su")),
-            sa.and_(s.member_kind == GROUP, _in(s.member_id, ids, "sg")),
-        ),
-    )
+
+    def staged(kind: str, tag: str) -> sa.Select[Any]:
+        return sa.select(s.group_id, s.member_kind, s.member_id).where(
+            s.connector == connector,
+            s.member_kind == kind,
+            _probe(s.group_id, ids, "sg"),
+            _probe(s.member_id, ids, tag),
+            s.member_id != s.group_id,
+        )
+
+    return [staged(USER, "su"), staged(GROUP, "sg"), _always(connector, ids)]
+
+
+def _always(connector: str, ids: sa.Table) -> sa.Select[Any]:
+    """Every synced user in every always-group, less the staged edges."""
     group, user = ids.alias("always_group"), ids.alias("synced_user")
+    also_staged = sa.and_(  # the staged part has it already
+        _probe(group.c.id, ids, "sg"),
+        user.c.id != group.c.id,
+        _staged_edge(connector, group.c.id, _kind(USER), user.c.id),
+    )
     always = (
         sa.select(
             group.c.id.label("group_id"),
@@ -152,10 +195,20 @@ def _desired(connector: str, ids: sa.Table) -> sa.Select[Any]:
             user.c.id.label("member_id"),
         )
         .select_from(group.join(user, sa.true()))
-        .where(group.c.tag == "al", user.c.tag == "su")
+        .where(group.c.tag == "al", user.c.tag == "su", sa.not_(also_staged))
     )
-    both = sa.union_all(staged, always).subquery("desired")
-    return sa.select(both.c.group_id, both.c.member_kind, both.c.member_id)
+    return always
+
+
+def _staged_edge(connector: str, group_id: Any, kind: Any, member_id: Any) -> sa.Exists:
+    """Whether the edge is staged (a ``source_memberships`` primary-key lookup)."""
+    s = t.source_memberships.c
+    return sa.exists().where(
+        s.connector == connector,
+        s.group_id == group_id,
+        s.member_kind == kind,
+        s.member_id == member_id,
+    )
 
 
 def _current(connector: str, relinks: sa.Table) -> sa.Subquery:
@@ -210,7 +263,7 @@ def _spared(cur: Any, ids: sa.Table) -> sa.ColumnElement[bool]:
     return sa.and_(_in(cur.group_id, ids, "g"), sa.or_(kept, sa.and_(touches, both_stay)))
 
 
-def _read(conn: Connection, compound: sa.CompoundSelect[Any]) -> list[Membership]:
+def _read(conn: Connection, compound: sa.CompoundSelect[Any] | sa.Select[Any]) -> list[Membership]:
     rows = compound.subquery("diff")
     query = sa.select(rows.c.group_id, rows.c.member_kind, rows.c.member_id)
     seen: dict[str, str] = {}  # one string per id, not one per row (a first run adds them all)
