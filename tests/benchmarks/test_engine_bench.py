@@ -22,9 +22,9 @@ def test_change_works_in_place_and_the_sampler_keeps_a_peak_per_phase() -> None:
     edges, before = snap.memberships, list(snap.memberships)
     with RssSampler() as rss:
         rss.enter("small")
-        held = b"x" * (64 * MIB)  # written, so resident
-        rss.enter("large")
         change(snap, 0.1, 1)
+        rss.enter("large")
+        held = b"x" * (64 * MIB)  # written, so resident
     assert snap.memberships is edges and len(edges) == len(before)
     assert len(set(edges) - set(before)) == len(before) // 10
     assert list(rss.peaks) == ["start", "small", "large"]

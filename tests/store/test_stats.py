@@ -38,9 +38,8 @@ def test_refresh_skips_a_table_another_transaction_holds(store: Store) -> None:
         with store.transaction() as conn:
             stats.refresh(conn)  # nothing to do, and nothing done
         return
-    with store.engine.connect() as holder, store.engine.connect() as other:
-        with holder.begin():
-            stats.refresh(holder, [t.users])  # holds the table's lock until it ends
-            with other.begin():
-                other.execute(sa.text("SET LOCAL lock_timeout = '2s'"))
-                stats.refresh(other)  # would raise on the timeout if it waited for ``holder``
+    with store.engine.connect() as holder, store.engine.connect() as other, holder.begin():
+        stats.refresh(holder, [t.users])  # holds the table's lock until it ends
+        with other.begin():
+            other.execute(sa.text("SET LOCAL lock_timeout = '2s'"))
+            stats.refresh(other)  # would raise on the timeout if it waited for ``holder``
