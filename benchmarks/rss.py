@@ -91,7 +91,10 @@ class RssSampler:
             elapsed = time.perf_counter() - self._start
             if self.trace and elapsed >= next_trace:
                 next_trace += self.trace
-                print(f"  [{elapsed:7.1f} s] RSS {rss_bytes() / MIB:6.0f} MiB  ({self._phase})")
+                print(
+                    f"  [{elapsed:7.1f} s] RSS {rss_bytes() / MIB:6.0f} MiB  ({self._phase})",
+                    flush=True,
+                )
 
     def table(self) -> str:
         """The peak per phase, one line each, in the order the phases were entered."""
