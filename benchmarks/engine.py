@@ -3,8 +3,12 @@
 Builds a :class:`~idpsync.model.Snapshot` in-process from the seeded tenant generator (no
 network, no emulator) and runs it through :func:`idpsync.app.runner.run_sync`, the path
 ``idpsync sync`` takes after its fetch: stage, plan, guard, apply. First into an empty store,
-then again after 1 % of the users were changed and 1 % of the memberships replaced. Prints the
-run's per-phase seconds and the process's peak RSS.
+then again after 1 % of the users were changed and 1 % of the memberships replaced (in place:
+the benchmark holds one snapshot, and no tenant, while it runs). Prints the run's per-phase
+seconds and the process's peak RSS, and the peak RSS per phase (tenant; each run's read,
+stage, plan and apply) sampled by :class:`benchmarks.rss.RssSampler` (``--trace N`` also prints
+the RSS every N seconds). ``--medium-every`` sets how many memberships the tenant has: XL
+(``--users 1000000 --groups 50000``) needs 320 for ≈10M.
 
 The store is a temporary SQLite file or a throwaway PostgreSQL database (created and dropped
 on the server at ``--pg``).
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import random
 import resource
 import sys
@@ -27,7 +32,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from idpsync.app.runner import RunResult, run_sync
+from benchmarks.rss import MIB, RssSampler, rss_bytes
+from idpsync.app.runner import run_sync
 from idpsync.config import ConnectorSettings
 from idpsync.emulators.generate import TenantSpec, generate_tenant
 from idpsync.emulators.tenant import Tenant, TenantUser
@@ -75,41 +81,66 @@ def to_user(tenant: Tenant, user: TenantUser) -> SourceUser:
     )
 
 
-def snapshot(users: int, groups: int, seed: int) -> Snapshot:
-    """The generated tenant as a complete snapshot (edges to other objects left out)."""
-    spec = TenantSpec(users=users, groups=groups, seed=seed, medium_every=32)
+def snapshot(users: int, groups: int, seed: int, medium_every: int = 32) -> Snapshot:
+    """The generated tenant as a complete snapshot (edges to other objects left out).
+
+    The tenant is dropped before this returns (only the snapshot is kept); its members are
+    emptied group by group as their edges are made, so the two are never both held whole.
+    ``medium_every`` is the generator's (one group in this many holds 2–8 % of the users):
+    32 gives about 10 edges a user at 100k users / 5k groups, and 320 at 1M / 50k (XL, ≈10M).
+    """
+    spec = TenantSpec(users=users, groups=groups, seed=seed, medium_every=medium_every)
     tenant = generate_tenant(spec)
+    tenant.member_of.clear()  # the reverse index: not needed for the snapshot
+    tenant.by_login.clear()
     snap = Snapshot(
         [to_user(tenant, u) for u in tenant.users.values()],
         [SourceGroup(g.id, g.name, g.description) for g in tenant.groups.values()],
     )
+    edges = snap.memberships
     for gid, group in tenant.groups.items():
         for member in group.members:
             if member in tenant.users:
-                snap.memberships.append(Membership(gid, member, MemberKind.USER))
+                edges.append(Membership(gid, member, MemberKind.USER))
             elif member in tenant.groups:
-                snap.memberships.append(Membership(gid, member, MemberKind.GROUP))
+                edges.append(Membership(gid, member, MemberKind.GROUP))
+        group.members = {}
+    del tenant
+    gc.collect()
     return snap
 
 
-def changed(snap: Snapshot, share: float, seed: int) -> Snapshot:
-    """``snap`` with ``share`` of its users renamed and of its user memberships replaced."""
+def change(snap: Snapshot, share: float, seed: int) -> None:
+    """Rename ``share`` of the users and replace ``share`` of the memberships, in place.
+
+    No set of all edges is built: the new edges are drawn first, and one pass over the
+    edges finds the drawn ones that already exist (a set the size of the change).
+    """
     rng = random.Random(seed)
-    users = list(snap.users)
+    users = snap.users
     for i in rng.sample(range(len(users)), int(len(users) * share)):
         users[i] = replace(users[i], display_name=f"{users[i].display_name} (changed)")
-    edges = list(snap.memberships)
-    existing = set(edges)
+    edges = snap.memberships
     count = int(len(edges) * share)
     dropped = set(rng.sample(range(len(edges)), count))
-    kept = [e for i, e in enumerate(edges) if i not in dropped]
     group_ids = [g.source_id for g in snap.groups]
-    while len(kept) < len(edges):
-        edge = Membership(rng.choice(group_ids), rng.choice(users).source_id, MemberKind.USER)
-        if edge not in existing:
-            existing.add(edge)
-            kept.append(edge)
-    return Snapshot(users, list(snap.groups), kept)
+    fresh: dict[Membership, None] = {}
+    while len(fresh) < count:
+        drawn = {
+            Membership(rng.choice(group_ids), rng.choice(users).source_id, MemberKind.USER): None
+            for _ in range(2 * (count - len(fresh)) + 16)
+        }
+        taken = {e for e in edges if e in drawn} | fresh.keys()
+        fresh.update((e, None) for e in drawn if e not in taken)
+    edges[:] = [e for i, e in enumerate(edges) if i not in dropped]
+    edges.extend(list(fresh)[:count])
+
+
+def changed(snap: Snapshot, share: float, seed: int) -> Snapshot:
+    """A copy of ``snap`` changed by :func:`change` (``snap`` itself is left as it is)."""
+    other = Snapshot(list(snap.users), list(snap.groups), list(snap.memberships))
+    change(other, share, seed)
+    return other
 
 
 @contextmanager
@@ -148,10 +179,14 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def sync(store: Store, settings: ConnectorSettings, snap: Snapshot, label: str) -> RunResult:
-    """One run of ``snap``, with its phases printed."""
+def sync(
+    store: Store, settings: ConnectorSettings, snap: Snapshot, label: str, rss: RssSampler
+) -> None:
+    """One run of ``snap``, with its phases printed (and their peak RSS kept by ``rss``)."""
+    rss.run_label = label
+    rss.enter(f"{label} read")
     start, cpu = time.perf_counter(), cpu_seconds()
-    result = asyncio.run(run_sync(store, "bench", settings, Prebuilt(snap)))
+    result = asyncio.run(run_sync(store, "bench", settings, Prebuilt(snap), progress=rss.progress))
     wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     if result.status != "succeeded":
         raise SystemExit(f"{label}: run {result.status}: {result.message}")
@@ -163,37 +198,48 @@ def sync(store: Store, settings: ConnectorSettings, snap: Snapshot, label: str) 
         f" peak RSS {peak_rss_mib():.0f} MiB)",
         flush=True,
     )
-    return result
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.engine", description=__doc__)
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--groups", type=int, default=500)
+    parser.add_argument(
+        "--medium-every",
+        type=int,
+        default=32,
+        help="one group in this many holds 2-8 %% of the users (XL: 320 for ~10 edges a user)",
+    )
     parser.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pg", default=PG, help="PostgreSQL admin URL for the throwaway database")
     parser.add_argument("--preset", choices=("file", "entra"), default="file")
+    parser.add_argument("--trace", type=float, default=0.0, help="print the RSS every N seconds")
     args = parser.parse_args(argv)
 
-    start = time.perf_counter()
-    snap = snapshot(args.users, args.groups, args.seed)
-    print(
-        f"tenant: {len(snap.users)} users, {len(snap.groups)} groups, "
-        f"{len(snap.memberships)} memberships (built in {time.perf_counter() - start:.1f} s, "
-        f"peak RSS {peak_rss_mib():.0f} MiB); store {args.store}, preset {args.preset}",
-        flush=True,
-    )
-    settings = ConnectorSettings.model_validate(
-        {"source": {"type": "file", "path": "unused"}, "policy": {}}
-    )
-    if args.preset == "entra":  # the same data through the Entra preset's templates
-        settings.source.type = "entra"  # type: ignore[misc]
-    second = changed(snap, 0.01, args.seed + 1)
-    with open_store(args.store, args.pg) as store:
-        sync(store, settings, snap, "initial")
-        sync(store, settings, second, "1 %")
-    print(f"peak RSS {peak_rss_mib():.0f} MiB", flush=True)
+    with RssSampler(trace=args.trace) as rss:
+        rss.enter("tenant")
+        start = time.perf_counter()
+        snap = snapshot(args.users, args.groups, args.seed, args.medium_every)
+        print(
+            f"tenant: {len(snap.users)} users, {len(snap.groups)} groups, "
+            f"{len(snap.memberships)} memberships (built in {time.perf_counter() - start:.1f} s,"
+            f" peak RSS {peak_rss_mib():.0f} MiB, now {rss_bytes() / MIB:.0f} MiB);"
+            f" store {args.store}, preset {args.preset}",
+            flush=True,
+        )
+        settings = ConnectorSettings.model_validate(
+            {"source": {"type": "file", "path": "unused"}, "policy": {}}
+        )
+        if args.preset == "entra":  # the same data through the Entra preset's templates
+            settings.source.type = "entra"  # type: ignore[misc]
+        with open_store(args.store, args.pg) as store:
+            sync(store, settings, snap, "initial", rss)
+            rss.enter("change")
+            change(snap, 0.01, args.seed + 1)  # in place: one snapshot held, not two
+            gc.collect()
+            sync(store, settings, snap, "1 %", rss)
+    print(f"peak RSS {peak_rss_mib():.0f} MiB; by phase (sampled):\n{rss.table()}", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from benchmarks.engine import changed, snapshot
+from benchmarks.engine import change, changed, snapshot
+from benchmarks.rss import MIB, RssSampler
 
 
 def test_snapshot_keeps_only_user_and_group_edges_and_changed_keeps_the_count() -> None:
@@ -14,3 +15,18 @@ def test_snapshot_keeps_only_user_and_group_edges_and_changed_keeps_the_count() 
     assert len(set(other.memberships) - set(snap.memberships)) == len(snap.memberships) // 10
     renamed = [a for a, b in zip(snap.users, other.users, strict=True) if a != b]
     assert len(renamed) == 30
+
+
+def test_change_works_in_place_and_the_sampler_keeps_a_peak_per_phase() -> None:
+    snap = snapshot(300, 20, 0)
+    edges, before = snap.memberships, list(snap.memberships)
+    with RssSampler() as rss:
+        rss.enter("small")
+        change(snap, 0.1, 1)
+        rss.enter("large")
+        held = b"x" * (64 * MIB)  # written, so resident
+    assert snap.memberships is edges and len(edges) == len(before)
+    assert len(set(edges) - set(before)) == len(before) // 10
+    assert list(rss.peaks) == ["start", "small", "large"]
+    assert rss.peaks["large"] - rss.peaks["small"] >= 60 * MIB
+    assert len(held) == 64 * MIB

@@ -267,11 +267,13 @@ class Store:
         A complete delta (:class:`~idpsync.store.stage.DeltaSnapshot`) is applied to it. The
         differences are worked out by the database (:mod:`~idpsync.store.stage`): only changed
         records are rewritten, only new edges inserted (with this ``run_id``) and only gone
-        ones deleted.
+        ones deleted. On PostgreSQL the stage's and the directory's tables are then analysed
+        (:mod:`~idpsync.store.stats`), so the plan's set queries are planned for their size.
         """
-        from idpsync.store import stage
+        from idpsync.store import stage, stats
 
         stage.write_stage(conn, connector, snap, run_id)
+        stats.refresh(conn)
 
     def apply_delta_to_stage(
         self, conn: Connection, connector: str, delta: DeltaSnapshot, run_id: int
