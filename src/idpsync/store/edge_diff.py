@@ -41,6 +41,7 @@ from sqlalchemy.engine import Connection
 from idpsync.engine.edges import EdgeChanges, EdgeRule, sorted_edges
 from idpsync.model import MemberKind, Membership
 from idpsync.store import schema as t
+from idpsync.store import stats
 from idpsync.store.store import bulk_insert, raw_rows
 
 _KINDS = {kind.value: kind for kind in MemberKind}
@@ -132,6 +133,7 @@ def _rule_tables(conn: Connection, rule: EdgeRule) -> Iterator[tuple[sa.Table, s
     rows = ((tag, sid) for tag, name in _SETS.items() for sid in getattr(rule, name))
     bulk_insert(conn, ids, ("tag", "id"), rows)
     bulk_insert(conn, relinks, ("old", "new"), ((o, n) for n, o in rule.relinks.items()))
+    stats.refresh(conn, (ids, relinks))  # PostgreSQL: plan with their real sizes (1M ids at L)
     yield ids, relinks
     # Not in a ``finally``: after an error the transaction is rolled back (and takes the
     # tables with it); a DROP in an aborted PostgreSQL transaction would hide the error.
