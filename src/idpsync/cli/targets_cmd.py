@@ -38,6 +38,8 @@ from idpsync.textsafety import printable
 
 EXIT_GUARDED = 4
 """A reconcile was refused by its guard (as a sync refused by a guard)."""
+WARNINGS_SHOWN = 20
+"""A delivery's warnings printed in the summary (``--json`` has all of them)."""
 
 
 @app.command("targets")
@@ -199,3 +201,8 @@ def _print_delivery(r: DeliveryResult) -> None:
         out.print(f"  {printable(r.message)}", markup=False)
     for line in r.would_send:
         out.print(f"  would send {printable(line)}", markup=False)
+    for warning in r.warnings[:WARNINGS_SHOWN]:
+        out.print(f"  warning: {printable(warning)}", markup=False)
+    if len(r.warnings) > WARNINGS_SHOWN:
+        more = len(r.warnings) - WARNINGS_SHOWN
+        out.print(f"  … and {more} more warnings (all of them with --json)", markup=False)
