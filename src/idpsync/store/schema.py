@@ -259,11 +259,16 @@ target_objects = Table(
     Column("adopted", Boolean, nullable=False, default=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("active", Boolean, nullable=True),
+    Column("photo_digest", String(80), nullable=True),
+    Column("photo_pending", Boolean, nullable=False, default=False, server_default=false()),
+    Index(None, "target", "photo_pending"),
 )
 """Which object of the target (e.g. SCIM ``id``) stands for which directory user or group.
 
 ``active``: whether a user is active in the target as idpsync last left it (NULL: not known,
-counted as a seat); the seat budget counts these."""
+counted as a seat); the seat budget counts these. ``photo_digest``: the digest of the photo
+idpsync last left in the target (NULL: none); ``photo_pending``: the user's photo is to be
+checked at the end of the next delivery (``targets/photo_delivery.py``)."""
 
 target_held = Table(
     "target_held",

@@ -148,9 +148,21 @@ class TargetState:
         """Record (or replace) which remote object stands for a directory object.
 
         ``active`` (users): whether it is active in the target; ``None`` keeps what was known.
+        The photo bookkeeping stays while the remote object is the same one.
         """
         if active is None and object_type == "user":
             active = self.active_of(connector, source_id)
+        o = t.target_objects.c
+        with self.store.engine.connect() as conn:
+            kept = conn.execute(
+                sa.select(o.photo_digest, o.photo_pending).where(
+                    o.target == self.name,
+                    o.object_type == object_type,
+                    o.connector == connector,
+                    o.source_id == source_id,
+                    o.remote_id == remote_id,
+                )
+            ).first()
         self.forget(object_type, connector, source_id)
         with self.store.transaction() as conn:
             conn.execute(
@@ -163,6 +175,8 @@ class TargetState:
                     adopted=adopted,
                     updated_at=now(),
                     active=active,
+                    photo_digest=kept.photo_digest if kept else None,
+                    photo_pending=bool(kept.photo_pending) if kept else False,
                 )
             )
 
