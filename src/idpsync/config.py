@@ -33,6 +33,7 @@ from pydantic import (
 
 from idpsync.config_errors import describe_errors
 from idpsync.config_invariants import InvariantSettings, merged, unique_names
+from idpsync.config_photos import check_photo_keys
 from idpsync.config_policy import PolicySettings, TemplateText
 from idpsync.config_service import ScheduleSettings, ServiceSettings
 from idpsync.config_shadow import check_shadows
@@ -298,6 +299,7 @@ class TargetSettings(Strict):
         ]
         if missing:
             raise ValueError(f"a {self.type} target needs: " + ", ".join(missing))
+        check_photo_keys(self.type, self.attributes)
         return self
 
 

@@ -16,8 +16,10 @@ from contextlib import asynccontextmanager
 import httpx
 
 from idpsync.config import TargetSettings
+from idpsync.config_photos import photo_setting
 from idpsync.http import Endpoint, HttpClient, build_http_client, register_secret
 from idpsync.http.settings import HttpSettings
+from idpsync.photos import PhotoReader
 from idpsync.store.store import Store
 from idpsync.targets import crowd_endpoints, crowd_protocol, scim_endpoints, scim_protocol
 from idpsync.targets.base import Target
@@ -123,7 +125,18 @@ def open_target(
     )
     if crowd:
         return CrowdTarget(http, settings.options, settings.crowd)
-    return ScimTarget(http, settings.options, scim_protocol.PROFILES[settings.profile])
+    kind = photo_setting(settings.type, settings.profile, settings.attributes) or "photo"
+    profile = scim_protocol.PROFILES[settings.profile]
+    return ScimTarget(http, settings.options, profile, photo_type=kind)
+
+
+def photo_reader(store: Store, given: PhotoReader | None) -> PhotoReader | None:
+    """Where delivery finds users' photos: ``given`` (tests), else none — no photo is delivered.
+
+    The one place a delivery gets its :class:`~idpsync.photos.PhotoReader`; the photo store's
+    reader is to be returned here once it exists.
+    """
+    return given
 
 
 async def run_delivery(
@@ -136,10 +149,22 @@ async def run_delivery(
     reconcile: bool = False,
     resume: bool = False,
     allow_deletes: bool = False,
+    photos: PhotoReader | None = None,
 ) -> DeliveryResult:
-    """Deliver pending changes to one target (or reconcile it) once."""
+    """Deliver pending changes to one target (or reconcile it) once.
+
+    ``photos``: where users' photos come from (default: :func:`photo_reader`).
+    """
     target = open_target(settings, client, dry_run=dry_run)
-    session = Session(store, name, settings, target, dry_run=dry_run, allow_deletes=allow_deletes)
+    session = Session(
+        store,
+        name,
+        settings,
+        target,
+        dry_run=dry_run,
+        allow_deletes=allow_deletes,
+        photos=photo_reader(store, photos),
+    )
     try:
         return await deliver(session, reconcile_first=reconcile, resume=resume)
     finally:

@@ -23,6 +23,7 @@ from typing import Any
 
 from idpsync.targets.attributes import AttributeTarget, UserRef, Value, is_reference
 from idpsync.targets.errors import Rejected
+from idpsync.targets.photo_delivery import note
 from idpsync.targets.session import Session
 from idpsync.templating import TemplateProblem
 
@@ -97,7 +98,13 @@ def resolve(session: Session, connector: str, source_id: str, manager: str | Non
 
 
 async def user_created(session: Session, connector: str, source_id: str) -> None:
-    """A user now exists in the target: send its attributes, and point its reports at it."""
+    """A user now exists in the target: send its attributes and point its reports at it.
+
+    A user with a photo is marked for the photo pass (:mod:`.photo_delivery`).
+    """
+    user = session.directory(connector).users.get(source_id)
+    if user is not None and user.photo_ref:
+        note(session, connector, source_id)
     await push_attributes(session, connector, source_id, created=True)
     references = session.attribute_map.references()
     if not references:

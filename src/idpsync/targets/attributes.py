@@ -28,6 +28,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from jinja2 import Template
 
+from idpsync.config_photos import PHOTO_KEYS
 from idpsync.model import DirUser
 from idpsync.templating import compile_template, render
 
@@ -147,8 +148,13 @@ class AttributeMap:
 
     @classmethod
     def build(cls, kind: str, configured: Mapping[str, str]) -> AttributeMap:
-        """The defaults of ``kind`` with ``configured`` laid over them (``""`` drops one)."""
+        """The defaults of ``kind`` with ``configured`` laid over them (``""`` drops one).
+
+        The photo's key (:data:`~idpsync.config_photos.PHOTO_KEYS`) is not a template and is
+        left out: photos go through :mod:`idpsync.targets.photo_delivery`.
+        """
         table = {**DEFAULTS.get(kind, {}), **configured}
+        table.pop(PHOTO_KEYS.get(kind, ""), None)
         return cls({k: compile_template(v) for k, v in table.items() if v.strip()})
 
     def render(self, user: DirUser) -> dict[str, str | None]:

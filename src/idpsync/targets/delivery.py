@@ -29,6 +29,7 @@ from idpsync.errors import ShapeError
 from idpsync.store.store import now
 from idpsync.targets.attribute_delivery import push_attributes, report_waiting, user_created
 from idpsync.targets.errors import DryRunRejected, NotFound, Rejected, TargetError, unreadable
+from idpsync.targets.photo_delivery import deliver_photos, note
 from idpsync.targets.reconcile import reconcile
 from idpsync.targets.reconcile_guard import ReconcileRefused
 from idpsync.targets.seats import HeldUser, group_names_by_user, pending_activations
@@ -92,6 +93,7 @@ async def _run(session: Session, reconcile_first: bool, resume: bool) -> tuple[s
             await retry_failures(session, everything=resume)
             await deliver_log(session)
             await release_held(session)
+        await deliver_photos(session, everyone=reconcile_first)
     except Quarantine as exc:
         return QUARANTINED, str(exc)
     except ReconcileRefused as exc:
@@ -224,6 +226,8 @@ async def _user_change(
         await session.ensure_user(connector, sid)
         await user_created(session, connector, sid)
         return
+    if "photo_ref" in after:
+        note(session, connector, sid)
     if not session.may_activate(connector, sid, after):
         return  # a reactivation past the seat budget: held until a seat frees up
     try:
@@ -246,6 +250,7 @@ def _relink_user(session: Session, connector: str, old: str | None, new: str) ->
         return
     session.forget("user", connector, old)
     session.remember("user", connector, new, remote)
+    note(session, connector, new)  # the photo bookkeeping went with the old id
 
 
 async def _remove_user(session: Session, connector: str, sid: str) -> None:
@@ -350,6 +355,7 @@ async def _converge(session: Session, key: FailureKey) -> None:
             await session.ensure_user(key.connector, key.source_id, fields)
             await user_created(session, key.connector, key.source_id)
         else:
+            note(session, key.connector, key.source_id)
             await _user_change(session, key.connector, key.source_id, fields)
             await push_attributes(session, key.connector, key.source_id)
     elif key.object_type == "group":

@@ -22,6 +22,7 @@ from typing import Any
 import ldap3
 
 from idpsync.config import LdapOptions, TargetOptions, TargetSettings
+from idpsync.photos import Photo
 from idpsync.targets import ldap_protocol as proto
 from idpsync.targets.attributes import UserRef, Value
 from idpsync.targets.base import Member, RemoteGroup, RemoteUser
@@ -29,6 +30,8 @@ from idpsync.targets.errors import NotFound, Rejected
 from idpsync.targets.ldap_link import LdapLink
 
 ADD, DELETE, REPLACE = ldap3.MODIFY_ADD, ldap3.MODIFY_DELETE, ldap3.MODIFY_REPLACE
+JPEG_ONLY = frozenset({"image/jpeg"})
+"""``jpegPhoto`` (RFC 2798) holds JPEG images only."""
 
 
 class LdapTarget:
@@ -190,6 +193,15 @@ class LdapTarget:
             changes[attribute] = [(REPLACE, [value] if value is not None else [])]
         if changes:
             await self.link.modify(await self._dn(remote_id), changes)
+
+    def photo_types(self) -> frozenset[str]:
+        """JPEG only: what ``jpegPhoto`` may hold."""
+        return JPEG_ONLY
+
+    async def set_photo(self, remote_id: str, photo: Photo | None) -> None:
+        """Replace ``jpegPhoto`` with the photo's bytes (``None``: remove the attribute)."""
+        values = [photo.data] if photo is not None else []
+        await self.link.modify(await self._dn(remote_id), {"jpegPhoto": [(REPLACE, values)]})
 
     async def remove_user(self, remote_id: str) -> None:
         """Delete the entry with ``delete_users`` (and its member values); else deactivate."""

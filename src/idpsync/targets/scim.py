@@ -20,6 +20,7 @@ from idpsync.config import TargetOptions
 from idpsync.http.endpoint import Endpoint
 from idpsync.http.paging import StartIndex
 from idpsync.http.shape import json_object
+from idpsync.photos import IMAGE_TYPES, Photo
 from idpsync.store.store import fold
 from idpsync.targets import scim_protocol as proto
 from idpsync.targets.attributes import Value
@@ -45,10 +46,13 @@ class ScimTarget:
         http: TargetClient,
         options: TargetOptions,
         profile: proto.ScimProfile = proto.GENERIC,
+        photo_type: str = "photo",
     ) -> None:
         self.http = http
         self.options = options
         self.profile = profile
+        self.photo_type = photo_type
+        """The ``type`` of the ``photos`` value idpsync sends (``photo`` or ``thumbnail``)."""
         self.page_size = min(options.page_size, profile.max_page or options.page_size)
         self._versions: dict[str, str] = {}
         self._etags: bool | None = None if profile.etags else False
@@ -170,6 +174,14 @@ class ScimTarget:
         """``PATCH /Users/{id}`` with the mapped attributes the server's schemas allow."""
         ops = proto.attribute_ops(values, await self.user_extensions())
         await self._patch(USERS, remote_id, ops)
+
+    def photo_types(self) -> frozenset[str]:
+        """Any image type: ``photos.value`` is a ``data:`` URI that names its type."""
+        return IMAGE_TYPES
+
+    async def set_photo(self, remote_id: str, photo: Photo | None) -> None:
+        """``PATCH /Users/{id}``: ``photos`` replaced by the one photo, or removed."""
+        await self._patch(USERS, remote_id, proto.photo_ops(photo, self.photo_type))
 
     async def remove_user(self, remote_id: str) -> None:
         """``DELETE`` if configured and the server really deletes; otherwise ``active=false``."""

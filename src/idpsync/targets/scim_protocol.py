@@ -7,6 +7,7 @@ serialisation. :mod:`idpsync.targets.scim` sends these requests (declared in
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ import httpx
 from pydantic import ValidationError
 from scim2_models import Context, Email, Error, Group, Name, User
 
+from idpsync.photos import Photo
 from idpsync.targets.attributes import UserRef, Value, schema_of
 from idpsync.targets.base import Member, RemoteGroup, RemoteUser
 
@@ -141,6 +143,25 @@ def attribute_ops(values: Mapping[str, Value], extensions: frozenset[str]) -> li
             sent = {"value": value.remote_id} if isinstance(value, UserRef) else value
             ops.append({"op": "replace", "path": path, "value": sent})
     return ops
+
+
+def data_uri(photo: Photo) -> str:
+    """The photo as an RFC 2397 ``data:`` URI.
+
+    A URI, as ``photos.value`` must be, that needs no server of ours reachable from the target.
+    """
+    return f"data:{photo.content_type};base64,{base64.b64encode(photo.data).decode('ascii')}"
+
+
+def photo_ops(photo: Photo | None, kind: str) -> list[dict[str, Any]]:
+    """PATCH operations that make ``photos`` hold just ``photo`` (``None``: no photo).
+
+    ``kind`` is the value's ``type`` (``photo`` or ``thumbnail``, RFC 7643 §4.1.2).
+    """
+    if photo is None:
+        return [{"op": "remove", "path": "photos"}]
+    value = {"value": data_uri(photo), "type": kind, "primary": True}
+    return [{"op": "replace", "path": "photos", "value": [value]}]
 
 
 def user_extensions(resource_types: Any) -> frozenset[str]:

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from idpsync.config import TargetSettings
+from idpsync.config_photos import photo_setting
 from idpsync.model import DirectoryState, MemberKind
+from idpsync.photos import PhotoReader
 from idpsync.store.store import Store
 from idpsync.targets.attributes import AttributeMap
 from idpsync.targets.base import USER_FIELDS, Member, Target
@@ -71,6 +73,7 @@ class Session:
         *,
         dry_run: bool = False,
         allow_deletes: bool = False,
+        photos: PhotoReader | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -91,6 +94,12 @@ class Session:
         self.waiting_managers: dict[tuple[str, str], str] = {}
         """(connector, user) → manager source id not yet in the target, this run."""
         self._reports: dict[str, dict[str, list[str]]] = {}
+        self.photos = photos
+        """Where photos' bytes come from (``None``: no photo is delivered)."""
+        self.photo_setting = photo_setting(settings.type, settings.profile, settings.attributes)
+        """The photo keyword in effect (``None``: photos are off for this target)."""
+        self.photo_marks: set[tuple[str, str]] = set()
+        """Users whose photo a dry run would look at (a real run marks them in the store)."""
 
     # -- directory (read lazily, once per run) ---------------------------------------------------
 
