@@ -15,6 +15,9 @@ template set to ``""`` turns a default off.
   classes must allow it (``inetOrgPerson`` does for every default).
 - Crowd: the key is the name of a user attribute.
 
+The photo's key (SCIM ``photos``, LDAP ``jpegPhoto``) takes a keyword, not a template
+(:mod:`idpsync.config_photos`); photos are delivered by :mod:`idpsync.targets.photo_delivery`.
+
 The **manager** (the key ``manager``, or ``…:manager`` for SCIM) is a reference: its template
 gives the manager's *source id* (default ``{{ manager_id }}``), which delivery resolves to the
 manager's identity in the target (SCIM ``{"value": id}``, LDAP the DN, Crowd the user name).
