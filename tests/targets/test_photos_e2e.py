@@ -17,11 +17,12 @@ import pytest
 from idpsync.model import DirUser
 from idpsync.photos import Photo, digest
 from idpsync.store import Store
-from idpsync.targets import http_client, run_delivery
+from idpsync.targets import http_client, photo_state, run_delivery
 from idpsync.targets.delivery import deliver
 from idpsync.targets.ldap import LdapTarget
 from idpsync.targets.ldap_link import LdapLink
 from idpsync.targets.session import DeliveryResult, Session
+from idpsync.targets.state import TargetState
 from tests.targets.scim_support import TOKEN, Directory, ScimServer, target_settings
 from tests.targets.slapd_support import ROOT_DN, ROOT_PW, SUFFIX, Slapd, ldap_settings
 
@@ -225,3 +226,26 @@ async def test_ldap_jpeg_photo_replaced_only_on_change_and_a_png_is_not_delivere
     assert png.counts == {"photo_unsupported": 1, "photos_removed": 1}
     assert "image/png" in png.warnings[0] and "ada (u1)" in png.warnings[0]
     assert jpeg_photo(slapd, "ada") == []  # the old JPEG is no longer ada's photo
+
+
+async def test_ldap_down_during_the_photo_pass_keeps_the_mark_for_the_next_delivery(
+    sqlite_store: Store, directory: Directory, slapd: Slapd
+) -> None:
+    directory.user("u1", "ada", photo_ref="v1")
+    await directory.sync(sqlite_store)
+    waiting, _ = await deliver_ldap(sqlite_store, slapd, Photos())  # bytes not there yet
+    assert waiting.counts == {} and jpeg_photo(slapd, "ada") == []
+    photos = Photos()
+    photos.put("v1", JPEG)
+    slapd.kill()
+    settings = ldap_settings(slapd.url)
+    assert settings.ldap is not None
+    link = CountingLink(url=slapd.url, bind_dn=ROOT_DN, password=ROOT_PW, timeout=2)
+    target = LdapTarget(link, settings.options, settings.ldap)
+    down = await deliver(Session(sqlite_store, "ldap", settings, target, photos=photos))
+    await target.close()
+    assert down.status == "down" and "photos_sent" not in down.counts
+    assert [r.source_id for r in photo_state.rows(TargetState(sqlite_store, "ldap"))] == ["u1"]
+    slapd.start()
+    back, _ = await deliver_ldap(sqlite_store, slapd, photos)
+    assert back.counts == {"photos_sent": 1} and jpeg_photo(slapd, "ada") == [JPEG]
