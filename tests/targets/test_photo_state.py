@@ -57,8 +57,7 @@ def test_the_upgrade_marks_target_users_whose_directory_entry_has_a_photo(tmp_pa
     ]
 
 
-def test_the_digest_stays_with_the_same_remote_object_only(tmp_path: Path) -> None:
-    store = Store.open(f"sqlite:///{tmp_path / 'idpsync.db'}")
+def test_the_digest_stays_with_the_same_remote_object_only(store: Store) -> None:
     state = TargetState(store, "app")
     state.row()
     state.set_remote_id("user", "hr", "u1", "r1")
@@ -71,4 +70,3 @@ def test_the_digest_stays_with_the_same_remote_object_only(tmp_path: Path) -> No
     state.set_remote_id("user", "hr", "u1", "r2")  # re-created in the target: holds no photo
     (row,) = photo_state.rows(state, everyone=True)
     assert (row.remote_id, row.digest, row.pending) == ("r2", None, False)
-    store.close()

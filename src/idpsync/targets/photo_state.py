@@ -92,7 +92,7 @@ def rows(state: TargetState, *, everyone: bool = False) -> Iterator[PhotoRow]:
         .order_by(o.connector, o.source_id)
     )
     if not everyone:
-        query = query.where(o.photo_pending.is_(True))
+        query = query.where(o.photo_pending == sa.true())  # "= true": the index serves it
     with state.store.engine.connect() as conn:
         found = conn.execute(query).all()
     for row in found:
