@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import base64
+import re
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from idpsync.app.runner import run_sync
+from idpsync.cli import app
+from idpsync.cli.sync import photo_line
 from idpsync.emulators import Fault
 from idpsync.emulators.entra import EntraEmulator
 from idpsync.emulators.entra.render import photo_bytes
@@ -18,6 +23,7 @@ from idpsync.store import Store
 from idpsync.store import photos as stored
 from idpsync.store.run_query import RunFilter, page
 from tests.sources.entra_support import EntraWorld
+from tests.test_cli import make_config
 
 VALUE = "/v1.0/users/{id}/photo/$value"
 JPEG = b"\xff\xd8\xff\xe0" + b"a face" * 20 + b"\xff\xd9"
@@ -212,3 +218,55 @@ async def test_a_refused_permission_stops_the_downloads_but_not_the_sync(tmp_pat
     world.emu.requests.clear()
     await world.sync(mode="full")
     assert downloads(world) == len(with_photo(world))  # the failed and the pending, next run
+
+
+async def test_a_single_user_sync_downloads_only_that_users_photo(tmp_path: Path) -> None:
+    world = make(sqlite(tmp_path), photo_budget=0)
+    first = await world.sync()
+    assert downloads(world) == 0 and first.stats["photos_pending"] == len(with_photo(world))
+    world.options["photo_budget"] = 5
+    user = with_photo(world)[0]
+    world.emu.requests.clear()
+    result = await world.sync_user(user.id)
+    assert result.status == "succeeded", result.message
+    assert downloads(world) == 1 and result.details["photos"]["downloaded"] == 1
+    assert photo_of(world, user.id) == photo_bytes(world.emu.tenant.users[user.id])
+    assert len(states_of(world)) == len(with_photo(world))  # the others still wait
+
+
+async def test_a_dry_run_downloads_nothing(tmp_path: Path) -> None:
+    world = make(sqlite(tmp_path))
+    source = world.source()
+    try:
+        result = await run_sync(world.store, world.name, world.settings(), source, dry_run=True)
+    finally:
+        await source.aclose()
+    assert result.status == "dry_run" and downloads(world) == 0
+    assert states_of(world) == {}
+
+
+def states_of(world: EntraWorld) -> dict[str, stored.PhotoState]:
+    with world.store.read() as conn:
+        return stored.states(conn, world.name)
+
+
+async def test_runs_show_lists_the_refusals_and_sync_prints_the_counts(tmp_path: Path) -> None:
+    store = sqlite(tmp_path)
+    world = make(store, photo_max_bytes=1000)
+    big = with_photo(world)[0]
+    set_photo(world, big, JPEG * 10)
+    result = await world.sync()
+    cfg = make_config(tmp_path, store.engine.url.render_as_string(hide_password=False))
+    shown = CliRunner().invoke(
+        app, ["runs", "show", str(result.run_id), "--outcome", "photo_refused", "-c", str(cfg)]
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "photo_refused (1)" in shown.output, shown.output
+    assert "too large: 1,260 bytes" in re.sub(r"[│\s]+", " ", shown.output)
+    text = photo_line(result.details["photos"], result.run_id)
+    assert text.startswith(f"photos: {len(with_photo(world)) - 1} downloaded, 1 refused")
+    assert f"idpsync runs show {result.run_id} --outcome photo_refused" in text
+    assert (
+        photo_line({"downloaded": 0, "pending": 3}, 1)
+        == "photos: 0 downloaded, 3 pending (next run)"
+    )

@@ -107,14 +107,20 @@ def prepare(store: Store, name: str, source: Source) -> dict[str, PhotoState]:
     return before
 
 
-async def download(source: Source, snap: Snapshot, before: dict[str, PhotoState]) -> PhotoRound:
-    """Download what changed, within the source's limits (see the module docstring)."""
+async def download(
+    source: Source, snap: Snapshot, before: dict[str, PhotoState], *, whole: bool = True
+) -> PhotoRound:
+    """Download what changed, within the source's limits (see the module docstring).
+
+    ``whole=False`` (a single-user sync): only the users read, not others left pending.
+    """
     limits = source.photo_limits()
     work = PhotoRound(before, active=limits is not None)
     if limits is None:
         return work
     logins = {u.source_id: u.login for u in snap.users}
-    todo = _candidates(snap, before)
+    read = {u.source_id for u in snap.users}
+    todo = _candidates(snap, before if whole else {k: v for k, v in before.items() if k in read})
     chosen, waiting = todo[: limits.budget], todo[limits.budget :]
     stop, slots = asyncio.Event(), asyncio.Semaphore(PARALLEL)
     results = await asyncio.gather(*(_fetch(source, s, ref, stop, slots) for s, ref in chosen))
@@ -195,9 +201,15 @@ def _wait(work: PhotoRound, sid: str, ref: str, *, count: bool = True) -> None:
         work.after[sid] = replace(old, wanted=ref)
 
 
-def record(conn: Connection, name: str, work: PhotoRound, snap: Snapshot) -> None:
-    """Write the round in the run's transaction; forget photos a complete read says are gone."""
-    gone = _gone(snap, work.before)
+def record(
+    conn: Connection, name: str, work: PhotoRound, snap: Snapshot, *, whole: bool = True
+) -> None:
+    """Write the round in the run's transaction; forget photos a complete read says are gone.
+
+    ``whole=False``: ``snap`` is one user's read (a single-user sync), which says nothing about
+    the users it does not hold.
+    """
+    gone = _gone(snap, work.before, whole=whole)
     if not (work.after or work.photos or gone):
         return
     stored.lock(conn)
@@ -207,12 +219,14 @@ def record(conn: Connection, name: str, work: PhotoRound, snap: Snapshot) -> Non
     work.removed = stored.collect_garbage(conn)
 
 
-def _gone(snap: Snapshot, before: dict[str, PhotoState]) -> set[str]:
+def _gone(snap: Snapshot, before: dict[str, PhotoState], *, whole: bool) -> set[str]:
     """Users whose photo rows go: a complete read says they have no photo or are gone."""
     if not snap.complete:
         return set()
     read = {u.source_id: u.photo_ref for u in snap.users}
     gone = {sid for sid, ref in read.items() if ref is None and sid in before}
+    if not whole:
+        return gone
     if is_mirror(snap):
         kept = {r.source_id for r in snap.skipped if r.kind == "user"}
         gone |= {sid for sid in before if sid not in read and sid not in kept}

@@ -165,6 +165,8 @@ async def run_sync(
     try:
         photos_before = photo_round.prepare(store, name, source)
         snap = normalise(await _read(store, name, source, state if incremental else None, progress))
+        skip = dry_run or settings.shadow_of is not None  # neither keeps what it would download
+        photos = None if skip else await photo_round.download(source, snap, photos_before)
     except Exception as exc:  # a source error, or a bug: the run ends failed, never running
         message = failure_message(exc, store.engine.url)
         store.finish_run(run_id, "failed", message=message, stats=_stats(source, timings))
@@ -181,7 +183,6 @@ async def run_sync(
         stats = _stats(source, timings)
         args = (store, name, settings.shadow_of, source, snap, run_id)
         return stage_only(*args, dry_run=dry_run, progress=progress, stats=stats)
-    photos = None if dry_run else await photo_round.download(source, snap, photos_before)
     return _stage_plan_apply(
         store,
         name,
