@@ -5,7 +5,8 @@ from __future__ import annotations
 from idpsync.app import photo_round
 from idpsync.app.photo_round import PhotoRound
 from idpsync.model import DirUser, Snapshot, SourceUser
-from idpsync.photos import Photo, digest
+from idpsync.photos import Photo, PhotoLimits, RawPhoto, digest
+from idpsync.sources.base import Progress, Source, no_progress
 from idpsync.store import Store
 from idpsync.store import photos as stored
 from idpsync.store.photos import PhotoState, StoredPhotos
@@ -98,3 +99,36 @@ def test_what_a_state_still_needs() -> None:
     state = PhotoState(version="v1", digest="d", wanted="v3", refused="v2", reason="too large")
     assert not state.needs("v1") and not state.needs("v2") and state.needs("v3")
     assert state.pending and not PhotoState("v1", "d", "v1").pending
+
+
+async def test_a_pending_user_a_complete_read_no_longer_lists_is_not_downloaded() -> None:
+    before = {
+        "gone": PhotoState(wanted="v1"),
+        "kept": PhotoState(wanted="v2"),
+        "removed": PhotoState(wanted="v3"),
+    }
+    asked: list[str] = []
+
+    class Source(NoSource):
+        def photo_limits(self) -> PhotoLimits:
+            return PhotoLimits()
+
+        async def photo(self, source_id: str, version: str) -> RawPhoto | None:
+            asked.append(source_id)
+            return RawPhoto(version, "image/jpeg", FACE)
+
+    await photo_round.download(Source(), Snapshot([user("kept", "v2")]), before)
+    assert asked == ["kept"]
+    asked.clear()  # an incomplete read: the unseen wait their turn
+    await photo_round.download(Source(), Snapshot([], complete=False), before)
+    assert sorted(asked) == ["gone", "kept", "removed"]
+    asked.clear()
+    await photo_round.download(Source(), DeltaSnapshot([], removed_users=["removed"]), before)
+    assert sorted(asked) == ["gone", "kept"]
+
+
+class NoSource(Source):
+    type = "test"
+
+    async def snapshot(self, progress: Progress = no_progress) -> Snapshot:
+        return Snapshot()

@@ -135,10 +135,17 @@ def _candidates(snap: Snapshot, before: dict[str, PhotoState]) -> list[tuple[str
     """``(user id, version)`` to download: earlier runs' pending ones first, then the new.
 
     A pending user the read saw gets the version read now (``None``: the photo is gone); one
-    it did not see (a delta, an incomplete read) keeps the version an earlier run saw.
+    it did not see keeps the version an earlier run saw, unless the read says the user is gone
+    (a complete full read that does not list them, a delta that names them removed).
     """
     read = {u.source_id: u.photo_ref for u in snap.users}
-    waited = [(sid, read.get(sid, s.wanted)) for sid, s in before.items() if s.pending]
+    gone = set(snap.removed_users) if isinstance(snap, DeltaSnapshot) else set()
+    unseen_gone = is_mirror(snap)
+    waited = [
+        (sid, read.get(sid, s.wanted))
+        for sid, s in before.items()
+        if s.pending and sid not in gone and (sid in read or not unseen_gone)
+    ]
     fresh = [(u.source_id, u.photo_ref) for u in snap.users]
     found: dict[str, str] = {}
     for sid, ref in [*waited, *fresh]:
@@ -209,6 +216,8 @@ def record(
     ``whole=False``: ``snap`` is one user's read (a single-user sync), which says nothing about
     the users it does not hold.
     """
+    if not (work.before or work.after or work.photos):
+        return  # nothing stored, nothing new: the common case of a connector without photos
     gone = _gone(snap, work.before, whole=whole)
     if not (work.after or work.photos or gone):
         return
