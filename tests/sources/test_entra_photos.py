@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 from pathlib import Path
 
@@ -263,6 +264,10 @@ async def test_runs_show_lists_the_refusals_and_sync_prints_the_counts(tmp_path:
     assert shown.exit_code == 0, shown.output
     assert "photo_refused (1)" in shown.output, shown.output
     assert "too large: 1,260 bytes" in re.sub(r"[│\s]+", " ", shown.output)
+    whole = CliRunner().invoke(
+        app, ["runs", "show", str(result.run_id), "--format", "report", "-c", str(cfg)]
+    )
+    assert json.loads(whole.stdout)["photos"]["refused"][0]["source_id"] == big.id
     text = photo_line(result.details["photos"], result.run_id)
     assert text.startswith(f"photos: {len(with_photo(world)) - 1} downloaded, 1 refused")
     assert f"idpsync runs show {result.run_id} --outcome photo_refused" in text
