@@ -77,3 +77,20 @@ async def test_a_declared_type_google_does_not_allow_is_refused(tmp_path: Path) 
     assert "'image/bmp'" in refused[0]["reason"]
     assert photo_of(store, t.gid(user)) is None
     store.close()
+
+
+async def test_with_a_budget_only_the_kept_photos_are_stored_and_none_twice(
+    tmp_path: Path,
+) -> None:
+    emu = GoogleEmulator.generate(users=40, groups=3, seed=2)
+    store = Store.open(f"sqlite:///{tmp_path / 'd.db'}")
+    with_photo = [u for u, user in emu.tenant.users.items() if user.photo_version]
+    stored = 0
+    for _ in range(2):
+        emu.requests.clear()
+        result = await sync(emu, store, photo_budget=2)
+        stored += result.stats["photos_downloaded"]
+        assert emu.requests.count(THUMBNAIL) == len(with_photo)  # the reads, never a second
+        assert result.stats["photos_downloaded"] == 2
+        assert result.stats["photos_pending"] == len(with_photo) - stored
+    store.close()

@@ -7,11 +7,12 @@ snapshot; the bytes are downloaded here, after the read and before the run's tra
    whose bytes it holds told to the source (Google receives the bytes with the version and
    keeps only the new ones; Entra needs nothing).
 2. :func:`download`, after the read: every user whose version the store neither holds nor
-   refused (and users left pending by an earlier run), oldest waiters first, at most
-   ``photo_budget`` of them; the others are *pending* and wait for the next run. Each photo is
-   checked (:func:`idpsync.photos.checked`: ``photo_max_bytes``, the declared type and the
-   bytes both one of :data:`~idpsync.photos.IMAGE_TYPES`). Network calls stay outside the
-   database transaction, which holds the connector's lock.
+   refused (and users left pending by an earlier run), those whose bytes the source already
+   holds first, then the oldest waiters, at most ``photo_budget`` of them; the others are
+   *pending* and wait for the next run. Each photo is checked
+   (:func:`idpsync.photos.checked`: ``photo_max_bytes``, the declared type and the bytes both
+   one of :data:`~idpsync.photos.IMAGE_TYPES`). Network calls stay outside the database
+   transaction, which holds the connector's lock.
 3. :func:`record`, inside the run's one transaction: new bytes (content-addressed, so shared
    bytes are stored once), each user's row, the rows of users whose photo is gone, and the bytes
    nobody points at any more. A dry, guarded or failed run rolls this back with the rest.
@@ -121,6 +122,7 @@ async def download(
     logins = {u.source_id: u.login for u in snap.users}
     read = {u.source_id for u in snap.users}
     todo = _candidates(snap, before if whole else {k: v for k, v in before.items() if k in read})
+    todo.sort(key=lambda pair: not source.photo_at_hand(pair[0]))  # bytes at hand first
     chosen, waiting = todo[: limits.budget], todo[limits.budget :]
     stop, slots = asyncio.Event(), asyncio.Semaphore(PARALLEL)
     results = await asyncio.gather(*(_fetch(source, s, ref, stop, slots) for s, ref in chosen))

@@ -155,6 +155,10 @@ class Source(ABC):
         keeps only those of other versions, for :meth:`photo`, instead of every user's.
         """
 
+    def photo_at_hand(self, source_id: str) -> bool:
+        """Whether :meth:`photo` has this user's bytes already (it costs no request)."""
+        return False
+
     async def photo(self, source_id: str, version: str) -> RawPhoto | None:
         """The bytes of user ``source_id``'s photo, read at ``version`` (``None``: none now).
 

@@ -4,10 +4,10 @@ Google has no photo metadata call: ``GET users/{userKey}/photos/thumbnail`` answ
 itself (web-safe base64 ``photoData`` with its ``mimeType``), and ``photo_ref`` is a hash of
 those bytes. So the read already holds the bytes the run would download. :class:`PhotoKeeper`
 keeps them for the users whose version the store does not hold (the run tells it which it
-holds, :meth:`~idpsync.sources.base.Source.known_photos`), and the run takes them from there
-(:meth:`~idpsync.sources.base.Source.photo`) with no second request. Only a user whose bytes
-were not kept (a photo left pending by an earlier run and not read in this one) costs one more
-thumbnail request.
+holds, :meth:`~idpsync.sources.base.Source.known_photos`), up to the run's ``photo_budget``,
+and the run takes those first (:meth:`~idpsync.sources.base.Source.photo_at_hand`) with no
+second request. Only a user whose bytes were not kept (a photo left pending by an earlier run
+and not read in this one) costs one more thumbnail request, when the budget has room left.
 """
 
 from __future__ import annotations
@@ -35,15 +35,20 @@ class PhotoKeeper:
         """Version stored per user id (given before the read)."""
         self.kept: dict[str, RawPhoto] = {}
         """Bytes read per user id, only of versions not in :attr:`known`."""
+        self.room = 0
+        """How many photos to keep at most: the run's ``photo_budget`` (memory stays bounded
+        however many photos are new; the run takes the kept ones first)."""
 
-    def remember(self, versions: Mapping[str, str]) -> None:
-        """The versions the store holds (bytes of those are not kept)."""
-        self.known = dict(versions)
+    def remember(self, versions: Mapping[str, str], room: int) -> None:
+        """The versions the store holds (bytes of those are not kept), and the room."""
+        self.known, self.room = dict(versions), room
         self.kept.clear()
 
     def received(self, user_id: str, raw: RawPhoto) -> None:
-        """A photo read: kept when its version is new to the store."""
-        if self.known.get(user_id) != raw.version:
+        """A photo read: kept when its version is new to the store and there is room."""
+        if self.known.get(user_id) != raw.version and (
+            user_id in self.kept or len(self.kept) < self.room
+        ):
             self.kept[user_id] = raw
 
 

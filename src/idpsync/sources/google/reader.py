@@ -341,17 +341,17 @@ class GoogleSource(Source):
         extra = self.stats.extra
         extra["members_skipped"] = extra.get("members_skipped", 0) + count
 
-    async def _photo(self, user_key: str) -> str | None:
-        return await google_photos.read_ref(self, user_key)  # None: the user has no photo
-
     def photo_limits(self) -> PhotoLimits | None:
         """``photo_max_bytes`` and ``photo_budget`` when ``fetch_photos`` is on."""
         s = self.settings
         return PhotoLimits(s.photo_max_bytes, s.photo_budget) if s.fetch_photos else None
 
     def known_photos(self, versions: Mapping[str, str]) -> None:
-        """Keep only the read photos of other versions (:mod:`.photos`)."""
-        self.photo_keeper.remember(versions)
+        """Keep only read photos of other versions, ``photo_budget`` at most (:mod:`.photos`)."""
+        self.photo_keeper.remember(versions, self.settings.photo_budget)
+
+    def photo_at_hand(self, source_id: str) -> bool:  # noqa: D102 - the base class says it
+        return source_id in self.photo_keeper.kept
 
     async def photo(self, source_id: str, version: str) -> RawPhoto | None:
         """The ``photoData`` the read kept (else one more thumbnail request)."""
@@ -372,7 +372,7 @@ class GoogleSource(Source):
         manager = await self._manager_id(g.manager_email(item))
         ref = None
         if self.settings.fetch_photos and item.get("thumbnailPhotoEtag"):
-            ref = await self._photo(str(item["id"]))
+            ref = await google_photos.read_ref(self, str(item["id"]))
         user = g.to_user(item, manager, ref)
         snap.users.append(user)
         await self._groups_above(snap, user.source_id)
