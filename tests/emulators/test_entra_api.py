@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 from urllib.parse import quote
 
 import httpx
@@ -180,6 +181,18 @@ async def test_photos(emu: EntraEmulator, client: httpx.AsyncClient) -> None:
     t.set_photo(with_photo.id)
     changed = await client.get(f"/v1.0/users/{with_photo.id}/photo/$value")
     assert changed.content != raw.content
+    gif = b"GIF89a" + b"own bytes" * 5  # a test's own picture, through the control API
+    spec = {
+        "user_id": with_photo.id,
+        "data": base64.b64encode(gif).decode(),
+        "content_type": "image/gif",
+    }
+    assert (await client.post("/_emulator/tenant/set_photo", json=spec)).status_code == 200
+    own = await client.get(f"/v1.0/users/{with_photo.id}/photo/$value")
+    assert (own.content, own.headers["content-type"]) == (gif, "image/gif")
+    again = (await client.get(f"/v1.0/users/{with_photo.id}/photo")).json()
+    assert again["@odata.mediaContentType"] == "image/gif"
+    assert again["@odata.mediaEtag"] != meta["@odata.mediaEtag"]
     without = next(u for u in t.users.values() if not u.photo_version)
     for path in ("photo", "photo/$value", "photos"):
         missing = await client.get(f"/v1.0/users/{without.id}/{path}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -170,6 +171,25 @@ async def _check_manager_and_photo(emulator: EntraEmulator, client: GraphService
     with pytest.raises(ODataError) as no_image:
         await client.users.by_user_id(no_photo.id).photo.content.get()
     assert no_image.value.error is not None and no_image.value.error.code == "ImageNotFound"
+
+
+async def test_sdk_reads_a_photo_a_test_set(served: tuple[EntraEmulator, RunningServer]) -> None:
+    emulator, server = served
+    t = emulator.tenant
+    user = next(u for u in t.users.values() if not u.photo_version)
+    png = b"\x89PNG\r\n\x1a\n" + b"pixels" * 30
+    t.set_photo(user.id, data=base64.b64encode(png).decode(), content_type="image/png")
+    async with graph_client(emulator, server.url) as (client, _):
+        meta = await client.users.by_user_id(user.id).photo.get()
+        content = await client.users.by_user_id(user.id).photo.content.get()
+        assert content == png
+        assert meta is not None and meta.additional_data["@odata.mediaContentType"] == "image/png"
+        etag = meta.additional_data["@odata.mediaEtag"]
+        t.set_photo(user.id, data=base64.b64encode(png + b"!").decode(), content_type="image/png")
+        changed = await client.users.by_user_id(user.id).photo.get()
+        assert changed is not None and changed.additional_data["@odata.mediaEtag"] != etag
+        assert await client.users.by_user_id(user.id).photo.content.get() == png + b"!"
+    t.set_photo(user.id, present=False)
 
 
 async def test_sdk_reads_hr_and_extension_properties() -> None:

@@ -45,7 +45,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from idpsync.app import checks
+from idpsync.app import checks, photo_round
 from idpsync.app.deciding import decide_in_store
 from idpsync.app.delta import as_staged_delta, merge_delta
 from idpsync.app.failures import failure_message
@@ -163,7 +163,10 @@ async def run_sync(
     timings: dict[str, float] = {}
     started = time.monotonic()
     try:
+        photos_before = photo_round.prepare(store, name, source)
         snap = normalise(await _read(store, name, source, state if incremental else None, progress))
+        skip = dry_run or settings.shadow_of is not None  # neither keeps what it would download
+        photos = None if skip else await photo_round.download(source, snap, photos_before)
     except Exception as exc:  # a source error, or a bug: the run ends failed, never running
         message = failure_message(exc, store.engine.url)
         store.finish_run(run_id, "failed", message=message, stats=_stats(source, timings))
@@ -187,6 +190,7 @@ async def run_sync(
         source,
         snap,
         run_id,
+        photos=photos,
         dry_run=dry_run,
         allow_deletes=allow_deletes,
         progress=progress,
@@ -239,6 +243,7 @@ def _stage_plan_apply(
     progress: Progress,
     timings: dict[str, float],
     allow_invariants: Collection[str] = (),
+    photos: photo_round.PhotoRound | None = None,
 ) -> RunResult:
     result = RunResult(run_id, "running", complete=snap.complete)
     result.message = "; ".join(snap.incomplete_reasons)
@@ -301,6 +306,10 @@ def _stage_plan_apply(
                 marks.track_missing(conn, name, missing, decision.policy.desired.users.keys())
                 if source.saved_state is not None:
                     store.set_connector_state(conn, name, source.saved_state)
+            if photos is not None:  # downloaded before the transaction (photo_round)
+                photo_round.record(conn, name, photos, snap)
+                if photos.active:
+                    result.details["photos"], left = photos.report(), [*left, *photos.left_out()]
             timings["apply_seconds"] = round(time.monotonic() - mark, 3)
             mark = time.monotonic()
             run_objects.record(conn, run_id, (), left)
@@ -312,6 +321,7 @@ def _stage_plan_apply(
                 **_stats(source, timings),
                 "source_users": len(staged.users),
                 "source_groups": len(staged.groups),
+                **(photos.stats() if photos is not None and photos.active else {}),
             }
             store.finish_run(
                 run_id,

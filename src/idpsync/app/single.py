@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from idpsync.app import photo_round
 from idpsync.app.deciding import decide_in_store
 from idpsync.app.failures import failure_message
 from idpsync.app.runner import Rollback, RunResult, lock
@@ -57,6 +58,7 @@ async def run_sync_user(
         return RunResult(run_id, "failed", message=message, complete=False)
     lookup = _directory_id(store, name, key)
     try:
+        before = photo_round.prepare(store, name, source)
         found = await source.fetch_user(lookup)
         snap = None if found is None else normalise(found)
     except Exception as exc:  # a source error or a bug: failed with one line, never running
@@ -71,6 +73,7 @@ async def run_sync_user(
         return RunResult(run_id, "failed", message=message, complete=False)
     result = RunResult(run_id, "running", complete=snap.complete)
     try:
+        photos = None if dry_run else await photo_round.download(source, snap, before, whole=False)
         with store.transaction() as conn:
             lock(conn, name)
             store.ensure_connector(conn, name, source.type)
@@ -86,6 +89,10 @@ async def run_sync_user(
             if dry_run:
                 raise Rollback
             apply_plan(store, conn, name, run_id, result.plan)
+            if photos is not None:  # this user's photo, when its version is new
+                photo_round.record(conn, name, photos, snap, whole=False)
+                if photos.active:
+                    result.details["photos"] = photos.report()
             result.status = "succeeded"
             store.finish_run(
                 run_id,

@@ -53,7 +53,7 @@ OutcomeOption = Annotated[
     str | None,
     typer.Option(
         help="Only this outcome: changed, skipped, collided, out_of_scope, dropped, waiting, "
-        "kept_inactive (table: all of them; json/csv: changed)."
+        "kept_inactive, photo_refused, photo_failed (table: all of them; json/csv: changed)."
     ),
 ]
 FormatOption = Annotated[

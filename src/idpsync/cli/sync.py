@@ -251,6 +251,8 @@ def _print_result(name: str, result: RunResult, *, shadow: bool = False) -> None
             "(or approve or dismiss it on the admin pages).",
             markup=False,
         )
+    if photos := result.details.get("photos"):
+        line(out, photo_line(photos, result.run_id))
     counts = result.summary()
     table = Table(show_header=True, header_style="bold")
     table.add_column("")
@@ -329,3 +331,15 @@ def sync_user(
     else:
         _print_result(connector, result)
     raise typer.Exit(outcome.exit_code(result.status))
+
+
+def photo_line(photos: dict[str, Any], run_id: int) -> str:
+    """One line on the run's photos: downloaded, refused, failed, pending (never the bytes)."""
+    refused, failed = len(photos.get("refused", ())), len(photos.get("failed", ()))
+    text = f"photos: {photos.get('downloaded', 0)} downloaded"
+    text += f", {refused} refused" if refused else ""
+    text += f", {failed} not downloaded" if failed else ""
+    text += f", {photos['pending']} pending (next run)" if photos.get("pending") else ""
+    if refused or failed:
+        text += f"; why: idpsync runs show {run_id} --outcome photo_refused (or photo_failed)"
+    return printable(text)

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from idpsync.emulators.tenant_photos import PhotoControl
+
 OtherKind = Literal["servicePrincipal", "device", "orgContact"]
 ObjectKind = Literal["user", "group", "servicePrincipal", "device", "orgContact"]
 ChangeKind = Literal["user", "group"]
@@ -52,6 +54,8 @@ class TenantUser:
     """Id of the manager (a user), if any."""
     photo_version: int = 0
     """0 = no photo; otherwise a counter that changes whenever the photo changes."""
+    photo: tuple[bytes, str] | None = None
+    """A test's own photo, bytes and declared type (:mod:`.tenant_photos`); else a stand-in."""
     company: str | None = None
     """Company name."""
     office: str | None = None
@@ -134,7 +138,7 @@ class TenantError(KeyError):
     """A control call named an object that does not exist (or already exists)."""
 
 
-class Tenant:
+class Tenant(PhotoControl):
     """Users, groups, objects and edges with the indexes emulators need. See module docstring."""
 
     def __init__(self, tenant_id: str, domain: str) -> None:
@@ -347,11 +351,6 @@ class Tenant:
         if manager_id is not None:
             self._require_user(manager_id)
         self.update_user(user_id, manager_id=manager_id)
-
-    def set_photo(self, user_id: str, present: bool = True) -> None:
-        """Give a user a new photo (``present=True``) or remove it."""
-        user = self._require_user(user_id)
-        self.update_user(user_id, photo_version=(user.photo_version + 1) if present else 0)
 
     # ---- control API (group side) --------------------------------------------------------
 

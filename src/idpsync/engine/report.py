@@ -136,6 +136,7 @@ def build(
         "out_of_scope": extra.get("out_of_scope", 0),
         "dropped_groups": extra.get("dropped_groups", 0),
         "warnings": extra.get("warnings", []),
+        **({"photos": extra["photos"]} if "photos" in extra else {}),
     }
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from idpsync.errors import SourceError
 from idpsync.http.stats import RequestStats
 from idpsync.model import Membership, Snapshot, SourceGroup, SourceUser
+from idpsync.photos import PhotoLimits, RawPhoto
 
 if TYPE_CHECKING:
     from idpsync.auth.authorize import AuthorizationCodeFlow
@@ -138,6 +139,33 @@ class Source(ABC):
         this default, which raises :class:`SourceError`.
         """
         raise SourceError(f"the {self.type} source cannot fetch a single user; run a full sync")
+
+    def photo_limits(self) -> PhotoLimits | None:
+        """The limits of photo downloads when this source downloads photo bytes, else ``None``.
+
+        ``None`` (the default) for IdPs without a photo API and when ``fetch_photos`` is off;
+        the run then downloads nothing (:mod:`idpsync.app.photo_round`).
+        """
+        return None
+
+    def known_photos(self, versions: Mapping[str, str]) -> None:  # noqa: B027 - optional hook
+        """Before a read: the photo version whose bytes the store holds, per user id.
+
+        A source that receives the bytes while it reads the version (Google's ``photoData``)
+        keeps only those of other versions, for :meth:`photo`, instead of every user's.
+        """
+
+    def photo_at_hand(self, source_id: str) -> bool:
+        """Whether :meth:`photo` has this user's bytes already (it costs no request)."""
+        return False
+
+    async def photo(self, source_id: str, version: str) -> RawPhoto | None:
+        """The bytes of user ``source_id``'s photo, read at ``version`` (``None``: none now).
+
+        The returned :attr:`RawPhoto.version` is the version the bytes belong to, which may be
+        newer than ``version`` if the IdP can tell. Raises :class:`SourceError` on failure.
+        """
+        raise SourceError(f"the {self.type} source cannot download photos")
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release network resources."""

@@ -26,8 +26,18 @@ from idpsync.store.store import Store
 OPS = tuple(kind.value for kind in OpKind)
 """Every operation a run can make (``user.create`` … ``member.remove``)."""
 
-LEFT_OUT = ("skipped", "collided", "out_of_scope", "dropped", "waiting", "kept_inactive")
-"""Outcomes of objects a run did not sync (see :func:`idpsync.engine.report.left_out`)."""
+LEFT_OUT = (
+    "skipped",
+    "collided",
+    "out_of_scope",
+    "dropped",
+    "waiting",
+    "kept_inactive",
+    "photo_refused",
+    "photo_failed",
+)
+"""Outcomes of objects a run did not sync (see :func:`idpsync.engine.report.left_out`), and
+users whose photo a run refused or could not download (:mod:`idpsync.app.photo_round`)."""
 
 OUTCOMES = ("changed", *LEFT_OUT)
 """``changed``: applied, or for a dry or guarded run planned; then the left-out outcomes."""

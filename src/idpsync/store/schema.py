@@ -24,6 +24,8 @@ Tables:
 - ``targets`` / ``target_objects`` / ``target_failures``: each target's cursor and status,
   the map of directory objects to the target's ids, and rejected changes awaiting a retry.
 - ``target_held``: users waiting for a seat in a target (its seat budget).
+- ``photo_blobs`` / ``user_photos``: photo bytes and whose they are, declared in
+  ``store/photo_tables.py`` (the package imports it, so this metadata always holds them).
 - ``web_sessions`` / ``login_failures``: the admin pages' sessions (revoked at logout) and
   failed sign-ins (throttling); see ``web/sessions.py`` and ``web/throttle.py``.
 

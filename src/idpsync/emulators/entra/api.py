@@ -296,7 +296,7 @@ def photo(call: Call, key: str, rest: list[str]) -> dict[str, Any] | Binary:
             **render.photo_meta(user),
         }
     if rest == ["photo", "$value"]:
-        return Binary(render.photo_bytes(user), "image/jpeg")
+        return Binary(render.photo_bytes(user), render.photo_type(user))
     if rest == ["photos"]:
         return {
             "@odata.context": f"{call.base}/$metadata#users('{user.id}')/photos",

@@ -172,16 +172,23 @@ def directory_object(
 
 
 def photo_bytes(user: TenantUser, size: int = 240) -> bytes:
-    """A deterministic stand-in JPEG for a user's current photo (SOI … EOI markers)."""
+    """The bytes a test set, else a deterministic stand-in JPEG (SOI … EOI markers)."""
+    if user.photo is not None:
+        return user.photo[0]
     digest = hashlib.sha256(f"{user.id}:{user.photo_version}:{size}".encode()).digest()
     return b"\xff\xd8\xff\xe0" + digest * (4 + size // 48) + b"\xff\xd9"
+
+
+def photo_type(user: TenantUser) -> str:
+    """The declared type of the user's photo (the stand-in is a JPEG)."""
+    return user.photo[1] if user.photo is not None else "image/jpeg"
 
 
 def photo_meta(user: TenantUser, size: int = 240) -> dict[str, Any]:
     """ProfilePhoto metadata for one size."""
     etag = hashlib.sha256(f"{user.id}:{user.photo_version}".encode()).hexdigest()[:16]
     return {
-        "@odata.mediaContentType": "image/jpeg",
+        "@odata.mediaContentType": photo_type(user),
         "@odata.mediaEtag": f'W/"{etag}"',
         "id": f"{size}X{size}",
         "height": size,

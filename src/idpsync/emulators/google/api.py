@@ -249,13 +249,14 @@ def get_photo(t: GoogleTenant, key: str) -> dict[str, Any]:
     if user is None or not user.photo_version:
         raise ApiError(404, "notFound", "Resource Not Found: userKey")
     seed = f"{user.id}:{user.photo_version}".encode()
-    data = b"\xff\xd8\xff\xe0" + hashlib.sha256(seed).digest() * 8 + b"\xff\xd9"
+    stand_in = b"\xff\xd8\xff\xe0" + hashlib.sha256(seed).digest() * 8 + b"\xff\xd9"
+    data, kind = user.photo or (stand_in, "image/jpeg")  # a test's own picture, or the stand-in
     return {
         "kind": "admin#directory#user#photo",
         "id": t.gid(user.id),
         "etag": photo_etag(t, user),
         "primaryEmail": t.login(user),
-        "mimeType": "image/jpeg",
+        "mimeType": kind,
         "width": 96,
         "height": 96,
         "photoData": base64.urlsafe_b64encode(data).decode(),

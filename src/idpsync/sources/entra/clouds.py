@@ -90,5 +90,5 @@ def endpoint_table(settings: EntraSourceSettings, transitive: bool) -> list[Conc
     if settings.fetch_managers:
         table.append(ep.MANAGER)
     if settings.fetch_photos:
-        table.append(ep.PHOTO)
+        table += [ep.PHOTO, ep.PHOTO_VALUE]
     return [token_target(settings), *(e.resolve(base, partial=True) for e in table)]

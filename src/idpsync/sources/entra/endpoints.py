@@ -61,6 +61,13 @@ PHOTO = Endpoint(
     "photo metadata (its etag is the photo's version)",
     permission="ProfilePhoto.Read.All",
 )
+PHOTO_VALUE = Endpoint(
+    "photo_value",
+    "GET",
+    "/users/{id}/photo/$value",
+    "photo bytes (only when the photo's version changed)",
+    permission="ProfilePhoto.Read.All",
+)
 GROUPS = _listing("list_groups", "/groups", "list groups", "GroupMember.Read.All")
 MEMBERS = _listing(
     "members", "/groups/{id}/members", "list a group's direct members", "GroupMember.Read.All"
@@ -90,6 +97,7 @@ READS = {
     GROUP_MEMBER_OF.name: Read(_ONE, needs={"id": "group"}),
     MANAGER.name: Read({"$select": "id"}, needs={"id": "user"}, absent="this user has no manager"),
     PHOTO.name: Read(needs={"id": "user"}, absent="this user has no photo"),
+    PHOTO_VALUE.name: Read(needs={"id": "user"}, absent="this user has no photo"),
 }
 """How ``idpsync check`` reads each endpoint (the delta links are the cheap "latest" ones)."""
 PERMISSIONS = ("User.Read.All", "GroupMember.Read.All", "ProfilePhoto.Read.All")

@@ -20,13 +20,15 @@ Settings: :class:`~idpsync.config.EntraSourceSettings`; guide: ``docs/sources/en
                                       instead, n_r = groups of L with ≥ r pages (groups.py)
              + (U if fetch_photos else 0)
                                       GET /users/{id}/photo (metadata; its etag is photo_ref)
+             + min(C, photo_budget)   GET /users/{id}/photo/$value, C = users whose photo
+                                      version the store does not hold (read by the run)
 
 **What runs concurrently** (within the HTTP budget). The token, then both delta links
 together, then the listings: users (one chain of next-page links, or its partitions) alongside
 the groups listing and the member listings (many at once, or rounds of batches: ``batch.py``),
-which leave one request slot to the users chain. Photos come once every user is known; their
-bytes (``/photo/$value``) are never read (the etag tells a change). Group edges come from the
-member listings, never per user.
+which leave one request slot to the users chain. Photos come once every user is known; the run
+reads their bytes only for new versions (``photos.py``). Group edges come from the member
+listings, never per user.
 
 With ``required_groups`` in the policy (:func:`~idpsync.config_policy.fetch_scope`) the users
 come from the member listings of the required groups (``$select`` of the user fields; with
@@ -64,12 +66,14 @@ from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient
 from idpsync.http.errors import HttpError, NotFound
 from idpsync.http.origins import same_origin
 from idpsync.model import MemberKind, Snapshot, SourceUser
+from idpsync.photos import PhotoLimits, RawPhoto
 from idpsync.sources.base import DeltaResult, Event, Probe, Progress, Source, no_progress
 from idpsync.sources.clean import usable_id
 from idpsync.sources.entra import delta as entra_delta
 from idpsync.sources.entra import endpoints as ep
 from idpsync.sources.entra import groups as entra_groups
 from idpsync.sources.entra import partitions
+from idpsync.sources.entra import photos as entra_photos
 from idpsync.sources.entra import records as rec
 from idpsync.sources.entra.clouds import endpoint_table
 from idpsync.sources.entra.endpoints import RULE
@@ -354,6 +358,15 @@ class EntraSource(Source):
             if RULE.fatal(exc):
                 raise
             snap.mark_incomplete(f"{ep.PHOTO.label}: {exc}")
+
+    def photo_limits(self) -> PhotoLimits | None:
+        """``photo_max_bytes`` and ``photo_budget`` when ``fetch_photos`` is on."""
+        s = self.settings
+        return PhotoLimits(s.photo_max_bytes, s.photo_budget) if s.fetch_photos else None
+
+    async def photo(self, source_id: str, version: str) -> RawPhoto | None:
+        """``GET /users/{id}/photo/$value`` (:mod:`~idpsync.sources.entra.photos`)."""
+        return await entra_photos.download(self.http, source_id, version)
 
     # -- incremental and single-user reads (see delta.py) ---------------------------------------
 

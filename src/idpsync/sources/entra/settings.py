@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
+from idpsync.photos import DEFAULT_BUDGET, DEFAULT_MAX_BYTES
 from idpsync.settings import Secret, Strict
 from idpsync.sources.settings import SourceBase
 
@@ -54,6 +55,12 @@ class EntraSourceSettings(SourceBase):
     ``onPremisesExtensionAttributes``, ``employeeHireDate``, ``city`` …"""
     fetch_photos: bool = False
     """Read each user's photo version (one request per user; bytes only when it changed)."""
+    photo_max_bytes: int = Field(DEFAULT_MAX_BYTES, ge=1, le=10 * 1024 * 1024)
+    """With ``fetch_photos``: the largest photo kept, in bytes; a larger one is refused and
+    reported (the user still syncs)."""
+    photo_budget: int = Field(DEFAULT_BUDGET, ge=0)
+    """With ``fetch_photos``: photos downloaded per run; the others wait for the next run and
+    are reported as pending (0: none are downloaded, versions are still read)."""
     transitive: bool | None = None
     """Read nested groups below required groups / above a user; default: the policy's flag."""
     batch: bool = True

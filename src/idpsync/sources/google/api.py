@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from idpsync.model import EdgeMaker, MemberKind, Membership, SourceGroup, SourceUser
+from idpsync.photos import RawPhoto
 from idpsync.sources.google.endpoints import PHOTO
 from idpsync.sources.shape import (
     FLAG,
@@ -120,9 +121,16 @@ def is_listed(edge: Membership, users: set[str], groups: set[str]) -> bool:
 
 def photo_ref(photo: Mapping[str, Any]) -> str:
     """A content hash of a ``UserPhoto``'s web-safe base64 ``photoData`` (else ShapeError)."""
-    data = json_object(photo, PHOTO.label).get("photoData", "")
+    return photo_raw(photo).version
+
+
+def photo_raw(photo: Mapping[str, Any]) -> RawPhoto:
+    """A ``UserPhoto``'s decoded ``photoData`` and ``mimeType``, its version the content hash."""
+    body = json_object(photo, PHOTO.label)
+    data = str(body.get("photoData", ""))
     try:
-        raw = base64.urlsafe_b64decode(str(data) + "=" * (-len(str(data)) % 4))
+        raw = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
     except ValueError:
         raise ShapeError(f"{PHOTO.label}: photoData is not web-safe base64") from None
-    return "sha256:" + hashlib.sha256(raw).hexdigest()[:40]
+    version = "sha256:" + hashlib.sha256(raw).hexdigest()[:40]
+    return RawPhoto(version, str(body.get("mimeType") or ""), raw)

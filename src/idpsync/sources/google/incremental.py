@@ -46,6 +46,7 @@ from idpsync.model import Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources.base import DeltaResult, Event, Progress
 from idpsync.sources.google import api as g
 from idpsync.sources.google import batch
+from idpsync.sources.google import photos as google_photos
 from idpsync.sources.google.endpoints import ACTIVITIES, ACTIVITY_PAGE, GROUP, USER, projection
 from idpsync.sources.google.fetch import fetch_many
 from idpsync.sources.google.memberlog import apply, read_log
@@ -270,7 +271,7 @@ async def _user(source: GoogleSource, item: dict[str, Any], known: dict[str, str
         manager = await source._manager_id(email)
     ref = None
     if source.settings.fetch_photos and item.get("thumbnailPhotoEtag"):
-        ref = await source._photo(str(item["id"]))
+        ref = await google_photos.read_ref(source, str(item["id"]))
     return g.to_user(item, manager, ref)
 
 

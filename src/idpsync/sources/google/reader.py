@@ -48,6 +48,7 @@ ready, with its token flow (:mod:`idpsync.sources.google.auth`), from
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from idpsync.auth import CachedTokenProvider
@@ -59,10 +60,12 @@ from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, json_body
 from idpsync.http import errors as e
 from idpsync.http.failure import FailureRule
 from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
+from idpsync.photos import PhotoLimits, RawPhoto
 from idpsync.sources.base import DeltaResult, Event, Probe, Progress, Source, no_progress
 from idpsync.sources.clean import usable_id
 from idpsync.sources.google import api as g
 from idpsync.sources.google import batch, incremental
+from idpsync.sources.google import photos as google_photos
 from idpsync.sources.google.endpoints import (
     GOOGLE_CONSENT,
     GROUP,
@@ -70,7 +73,6 @@ from idpsync.sources.google.endpoints import (
     GROUPS,
     MEMBER_PAGE,
     MEMBERS,
-    PHOTO,
     TOKEN,
     USER,
     USER_PAGE,
@@ -125,6 +127,7 @@ class GoogleSource(Source):
         self.settings, self.http, self.context = settings, http, context
         self.stats = http.stats
         self.auth: CachedTokenProvider = http.auth
+        self.photo_keeper = google_photos.PhotoKeeper()
 
     # ---- what the CLI asks -----------------------------------------------------------------
 
@@ -214,7 +217,11 @@ class GoogleSource(Source):
             users = records(snap, USERS.label, "user", items, g.checked_user, _email)
         finally:
             lanes.chain_done()
-        refs = await self._photos(snap, users, lanes) if self.settings.fetch_photos else {}
+        refs = (
+            await google_photos.read_refs(self, snap, users, lanes, RULE)
+            if self.settings.fetch_photos
+            else {}
+        )
         return users, refs
 
     async def _groups_and_members(
@@ -334,28 +341,21 @@ class GoogleSource(Source):
         extra = self.stats.extra
         extra["members_skipped"] = extra.get("members_skipped", 0) + count
 
-    async def _photos(
-        self, snap: Snapshot, users: list[dict[str, Any]], lanes: Lanes
-    ) -> dict[str, str | None]:
-        async def one(item: dict[str, Any]) -> tuple[str, str | None] | None:
-            uid = str(item["id"])
-            if not item.get("thumbnailPhotoEtag"):
-                return uid, None
-            try:
-                async with lanes.other():
-                    return uid, await self._photo(uid)
-            except SourceError as exc:  # an HttpError, or a photo of the wrong shape
-                if RULE.fatal(exc):
-                    raise
-                snap.mark_incomplete(f"photo of {item.get('primaryEmail')}: {exc}")
-                return None
+    def photo_limits(self) -> PhotoLimits | None:
+        """``photo_max_bytes`` and ``photo_budget`` when ``fetch_photos`` is on."""
+        s = self.settings
+        return PhotoLimits(s.photo_max_bytes, s.photo_budget) if s.fetch_photos else None
 
-        found = await gather(*(one(item) for item in users))
-        return dict(pair for pair in found if pair is not None)
+    def known_photos(self, versions: Mapping[str, str]) -> None:
+        """Keep only read photos of other versions, ``photo_budget`` at most (:mod:`.photos`)."""
+        self.photo_keeper.remember(versions, self.settings.photo_budget)
 
-    async def _photo(self, user_key: str) -> str | None:
-        body = await self.http.get_json(PHOTO, {"userKey": user_key})
-        return None if body is None else g.photo_ref(body)  # None: the user has no photo
+    def photo_at_hand(self, source_id: str) -> bool:  # noqa: D102 - the base class says it
+        return source_id in self.photo_keeper.kept
+
+    async def photo(self, source_id: str, version: str) -> RawPhoto | None:
+        """The ``photoData`` the read kept (else one more thumbnail request)."""
+        return await google_photos.bytes_of(self, source_id)
 
     # ---- one user --------------------------------------------------------------------------
 
@@ -372,7 +372,7 @@ class GoogleSource(Source):
         manager = await self._manager_id(g.manager_email(item))
         ref = None
         if self.settings.fetch_photos and item.get("thumbnailPhotoEtag"):
-            ref = await self._photo(str(item["id"]))
+            ref = await google_photos.read_ref(self, str(item["id"]))
         user = g.to_user(item, manager, ref)
         snap.users.append(user)
         await self._groups_above(snap, user.source_id)

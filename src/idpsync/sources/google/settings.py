@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from idpsync.config_urls import HttpUrlText
+from idpsync.photos import DEFAULT_BUDGET, DEFAULT_MAX_BYTES
 from idpsync.settings import Secret
 from idpsync.sources.settings import SourceBase
 
@@ -41,6 +42,12 @@ class GoogleSourceSettings(SourceBase):
     ``projection=full``). Empty (default): none, as Google's default projection."""
     fetch_photos: bool = False
     """Read every user's photo (one request per user with a photo) for ``photo_ref``."""
+    photo_max_bytes: int = Field(DEFAULT_MAX_BYTES, ge=1, le=10 * 1024 * 1024)
+    """With ``fetch_photos``: the largest photo kept, in bytes; a larger one is refused and
+    reported (the user still syncs)."""
+    photo_budget: int = Field(DEFAULT_BUDGET, ge=0)
+    """With ``fetch_photos``: photos downloaded per run; the others wait for the next run and
+    are reported as pending (0: none are downloaded, versions are still read)."""
     nested: bool = False
     """List members with ``includeDerivedMembership``: members of nested groups count as
     direct members of every group above them."""
