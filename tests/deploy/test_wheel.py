@@ -49,8 +49,17 @@ def test_version_and_completion(installed: Installed) -> None:
     answer = installed.run("--version")
     assert answer.returncode == 0, answer.stderr
     assert answer.stdout.strip() == f"idpsync {version('idpsync')}"
-    script = installed.run("--show-completion", "bash")
-    assert script.returncode == 0 and "_IDPSYNC_COMPLETE" in script.stdout
+    # Typer finds the shell from the process's parents (shellingham): run it from bash, as an
+    # admin would; a test run whose parent is not a shell (pytest under init) would find none.
+    idpsync = installed.bin / "idpsync"
+    script = subprocess.run(
+        ["bash", "-c", f"'{idpsync}' --show-completion"],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=120,
+    )
+    assert script.returncode == 0 and "_IDPSYNC_COMPLETE" in script.stdout, script.stderr
     env = clean_env(_IDPSYNC_COMPLETE="complete_bash", COMP_WORDS="idpsync con", COMP_CWORD="1")
     completed = subprocess.run(
         [str(installed.bin / "idpsync")], capture_output=True, text=True, env=env, check=True

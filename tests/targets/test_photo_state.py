@@ -22,7 +22,7 @@ def test_the_upgrade_marks_target_users_whose_directory_entry_has_a_photo(tmp_pa
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0010_seat_budget")
+        command.upgrade(cfg, "0011_photos")
     with engine.begin() as conn:
         run = conn.exec_driver_sql
         run(f"INSERT INTO connectors VALUES ('hr', 'file', '{{}}', {STAMP}, {STAMP})")

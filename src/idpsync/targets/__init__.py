@@ -20,6 +20,7 @@ from idpsync.config_photos import photo_setting
 from idpsync.http import Endpoint, HttpClient, build_http_client, register_secret
 from idpsync.http.settings import HttpSettings
 from idpsync.photos import PhotoReader
+from idpsync.store.photos import StoredPhotos
 from idpsync.store.store import Store
 from idpsync.targets import crowd_endpoints, crowd_protocol, scim_endpoints, scim_protocol
 from idpsync.targets.base import Target
@@ -131,12 +132,13 @@ def open_target(
 
 
 def photo_reader(store: Store, given: PhotoReader | None) -> PhotoReader | None:
-    """Where delivery finds users' photos: ``given`` (tests), else none — no photo is delivered.
+    """Where delivery finds users' photos: ``given`` (tests), else the bytes the runs stored.
 
-    The one place a delivery gets its :class:`~idpsync.photos.PhotoReader`; the photo store's
-    reader is to be returned here once it exists.
+    The one place a delivery gets its :class:`~idpsync.photos.PhotoReader`: the store's
+    (:class:`~idpsync.store.photos.StoredPhotos`) returns a user's bytes only for their current
+    ``photo_ref``, so a photo whose new version is not downloaded yet is left as the target has it.
     """
-    return given
+    return given if given is not None else StoredPhotos(store)
 
 
 async def run_delivery(

@@ -4,14 +4,14 @@
 Users already in a target whose directory entry has a photo are marked due, so the first
 delivery after the upgrade sends the photos they never received.
 
-Revision ID: 0011_target_photos
+Revision ID: 0012_target_photos
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011_target_photos"
-down_revision = "0010_seat_budget"
+revision = "0012_target_photos"
+down_revision = "0011_photos"
 
 INDEX = "ix_target_objects_target_photo_pending"
 
