@@ -26,8 +26,10 @@ lint: setup
 	$(VENV)/bin/ruff format --check src tests scripts $(wildcard benchmarks)
 	$(VENV)/bin/mypy
 
+# The suite in parallel (pytest-xdist): JOBS workers, each module's tests kept together on one.
+JOBS ?= auto
 test: setup services lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(JOBS) --dist loadfile
 
 unit: setup
 	$(PY) -m pytest -q -m "not slow"
