@@ -188,14 +188,14 @@ def _incremental(
         return None, f"the change touches {len(users)} of {total_users} users"
     if affected.without_skeleton(conn, name):
         return None, "some users have no stored collision skeleton"
-    current = _with_collisions(conn, store, name, settings, snap, users)
-    if current is None:
+    found = _with_collisions(conn, store, name, settings, users)
+    if found is None:
         return None, "collision keys did not settle"
-    only = frozenset(current[0])
-    staged = Snapshot(affected.staged_users(conn, name, only), affected.staged_groups(conn, name))
+    staged, current = found
+    only = frozenset(users)
     staged.complete, staged.skipped = snap.complete, snap.skipped
     decision = decide_in_store(
-        conn, store, name, settings, staged, current=current[1], in_store=True, only_users=only
+        conn, store, name, settings, staged, current=current, in_store=True, only_users=only
     )
     result = decision.policy
     now_out = result.held_groups | result.dropped_groups.keys()
@@ -235,24 +235,25 @@ def _with_collisions(
     store: Store,
     name: str,
     settings: ConnectorSettings,
-    snap: Snapshot,
     users: set[str],
-) -> tuple[set[str], DirectoryState] | None:
-    """``users`` and every owned user one of their logins or e-mails collides with.
+) -> tuple[Snapshot, DirectoryState] | None:
+    """Adds to ``users`` every owned user one of their logins or e-mails collides with.
 
-    Their directory rows too. The keys of a user are its mapped login and e-mail and its
-    directory ones; owned users holding one of them are added, until none is new.
+    Returns their staged records (with every staged group) and their directory rows. The keys
+    of a user are its mapped login and e-mail and its directory ones; owned users holding one
+    of them are added, until none is new (``None``: still new ones after :data:`KEY_ROUNDS`).
     """
     edges = StoreEdges(conn, name)
     mapping = preset(settings.source.type)
-    groups = affected.staged_groups(conn, name)
+    staged = Snapshot([], affected.staged_groups(conn, name))
     current = DirectoryState()
     todo = set(users)
     for _ in range(KEY_ROUNDS):
         found = store.load_directory(conn, name, memberships=False, users=todo)
         current.users.update(found.users)
         current.groups = found.groups
-        part = Snapshot(affected.staged_users(conn, name, todo), groups)
+        part = Snapshot(affected.staged_users(conn, name, todo), staged.groups)
+        staged.users.extend(part.users)
         desired = evaluate(part, settings.policy, mapping, connector=name, edges=edges).desired
         logins, emails = set(), set()
         for user in chain(desired.users.values(), found.users.values()):
@@ -261,6 +262,6 @@ def _with_collisions(
                 emails.add(collision_key(user.email))
         todo = affected.owned_by_key(conn, name, logins, emails) - users
         if not todo:
-            return users, current
+            return staged, current
         users |= todo
     return None

@@ -24,7 +24,10 @@ from the store only if the source uses them). A complete delta is applied to the
 in the database (:mod:`idpsync.app.delta`: upserts, removals, edges of removed users and groups
 dropped), and the mirror's users and groups are then read back (its edges stay in the store,
 where the plan diffs them) for the same policy → plan → guard → apply path; removals in a
-delta are the IdP's own word, so they may remove. A partial delta is staged as an incomplete
+delta are the IdP's own word, so they may remove. A complete delta is planned against the
+users it touches (with every group) when the last run that changed the directory allows it
+(:mod:`idpsync.app.incremental`; the run's stats say ``planned: incremental (N users)`` or
+``full (reason)``). A partial delta is staged as an incomplete
 snapshot of its upserts (nothing removed). A source that finds its state unusable
 (an expired delta token) returns ``None`` and the run reads everything instead. The source's
 new state (``Source.saved_state``) is saved in the run's transaction, and only when the read was

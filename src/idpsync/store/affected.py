@@ -111,13 +111,17 @@ def user_members(conn: Connection, connector: str, groups: Collection[str]) -> s
 def owned_by_key(
     conn: Connection, connector: str, logins: Collection[str], emails: Collection[str]
 ) -> set[str]:
-    """Owned users whose login skeleton is in ``logins`` or e-mail skeleton in ``emails``."""
+    """Owned users whose login skeleton is in ``logins`` or e-mail skeleton in ``emails``.
+
+    Looked up by the skeleton's index alone, the owner checked here: with the connector in the
+    query too SQLite may walk the connector's users once per ``IN`` list instead.
+    """
     u = t.users.c
     found: set[str] = set()
     for column, keys in ((u.login_skeleton, logins), (u.email_skeleton, emails)):
         for chunk in chunks(keys):
-            query = sa.select(u.source_id).where(u.connector == connector, column.in_(chunk))
-            found.update(conn.execute(query).scalars())
+            query = sa.select(u.source_id, u.connector).where(column.in_(chunk))
+            found.update(sid for sid, owner in conn.execute(query) if owner == connector)
     return found
 
 

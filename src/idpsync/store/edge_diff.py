@@ -99,7 +99,10 @@ class StoreEdges:
             desired = _desired(self.connector, ids)
             if not self._owns_edges():  # a first load: everything desired is added
                 return EdgeChanges(sorted_edges(_read(self.conn, desired)), [])
-            current = _current(self.connector, relinks, ids if self.users is not None else None)
+            restricted = self.users is not None
+            if restricted:  # read once for both directions (a scan of the staged edges)
+                desired = _materialised(self.conn, desired, ids)
+            current = _current(self.connector, relinks, ids if restricted else None)
             added = _read(self.conn, sa.except_(desired, sa.select(*current.c)))
             removed: list[Membership] = []
             if rule.complete:
@@ -149,6 +152,22 @@ def _rule_tables(
     # Not in a ``finally``: after an error the transaction is rolled back (and takes the
     # tables with it); a DROP in an aborted PostgreSQL transaction would hide the error.
     meta.drop_all(conn)
+
+
+def _materialised(conn: Connection, rows: sa.Select[Any], ids: sa.Table) -> sa.Select[Any]:
+    """``rows`` (edges) written to a temporary table beside ``ids`` (dropped with it)."""
+    assert ids.metadata is not None
+    table = sa.Table(
+        ids.name.replace("_ids_", "_desired_"),
+        ids.metadata,
+        *(sa.Column(name, sa.String(255)) for name in ("group_id", "member_kind", "member_id")),
+        prefixes=["TEMPORARY"],
+        postgresql_on_commit="DROP",
+    )
+    table.create(conn)
+    conn.execute(table.insert().from_select(["group_id", "member_kind", "member_id"], rows))
+    stats.refresh(conn, (table,))
+    return sa.select(table.c.group_id, table.c.member_kind, table.c.member_id)
 
 
 def _in(column: Any, ids: sa.Table, tag: str) -> sa.ColumnElement[bool]:
@@ -233,7 +252,16 @@ def _current(connector: str, relinks: sa.Table, ids: sa.Table | None = None) -> 
     group, user, member = t.groups.alias("g"), t.users.alias("u"), t.groups.alias("mg")
     into = group.c.id == m.group_id
     owned = sa.and_(into, group.c.connector == connector)
-    only = [] if ids is None else [_in(user.c.source_id, ids, "au")]
+    only, only_groups = [], []
+    owner = m.connector == connector
+    if ids is not None:  # by member id first (the index on member kind and id), then joined
+        # The owner compared through COALESCE: SQLite would otherwise walk the connector's
+        # memberships by their unique index and test each one.
+        owner = sa.func.coalesce(m.connector, "") == connector
+        users, groups = t.users.c, t.groups.c
+        of = sa.select(users.id).where(users.connector == connector)
+        only = [m.member_id.in_(of.where(_in(users.source_id, ids, "au")))]
+        only_groups = [m.member_id.in_(sa.select(groups.id).where(groups.connector == connector))]
     of_users = (
         sa.select(
             group.c.source_id.label("group_id"),
@@ -245,7 +273,7 @@ def _current(connector: str, relinks: sa.Table, ids: sa.Table | None = None) -> 
             .join(user, sa.and_(user.c.id == m.member_id, user.c.connector == connector))
             .outerjoin(relinks, relinks.c.old == user.c.source_id)
         )
-        .where(m.connector == connector, m.member_kind == USER, *only)
+        .where(owner, m.member_kind == USER, *only)
     )
     of_groups = (
         sa.select(
@@ -258,7 +286,7 @@ def _current(connector: str, relinks: sa.Table, ids: sa.Table | None = None) -> 
                 member, sa.and_(member.c.id == m.member_id, member.c.connector == connector)
             )
         )
-        .where(m.connector == connector, m.member_kind == GROUP)
+        .where(owner, m.member_kind == GROUP, *only_groups)
     )
     return sa.union_all(of_users, of_groups).subquery("cur")
 
