@@ -40,6 +40,7 @@ from sqlalchemy.engine import Connection
 
 import idpsync
 from idpsync.app.deciding import decide_in_store
+from idpsync.app.incremental_edges import LooseEdges
 from idpsync.config import ConnectorSettings
 from idpsync.engine.decide import Decision
 from idpsync.engine.policy import evaluate
@@ -180,7 +181,8 @@ def _incremental(
     ground: Basis,
 ) -> tuple[Planned | None, str]:
     assert isinstance(snap, DeltaSnapshot)
-    users, groups = _touched(conn, name, snap, ground)
+    scoped = bool(settings.policy.required_groups)
+    users, groups = _touched(conn, name, snap, ground, scoped=scoped)
     if users is None:
         return None, "the last run's left-out objects are not all recorded"
     total_users, total_groups = staged_counts(conn, name)
@@ -192,29 +194,44 @@ def _incremental(
     if found is None:
         return None, "collision keys did not settle"
     staged, current = found
-    only = frozenset(users)
     staged.complete, staged.skipped = snap.complete, snap.skipped
+    edges = _edges(conn, name, snap, frozenset(users))
     decision = decide_in_store(
-        conn, store, name, settings, staged, current=current, in_store=True, only_users=only
+        conn, store, name, settings, staged, current=current, in_store=True, edges=edges
     )
     result = decision.policy
     now_out = result.held_groups | result.dropped_groups.keys()
     if not now_out <= groups:
         return None, "a group's outcome changed without a change to its record"
-    note = f"incremental ({len(only)} users)"
+    edges.named(decision, current)
+    note = f"incremental ({len(users)} users, {len(edges.edges)} more edges)"
     return Planned(decision, staged, total_users, total_groups, note), ""
 
 
+def _edges(conn: Connection, name: str, snap: DeltaSnapshot, users: frozenset[str]) -> LooseEdges:
+    """The edge planner: the planned users' edges in the store, the delta's other user edges."""
+    loose = [
+        e
+        for e in chain(snap.memberships, snap.removed)
+        if e.member_kind is MemberKind.USER and e.member_id not in users
+    ]
+    staged = set(snap.memberships) - set(snap.removed)  # as the stage applied the delta
+    held, logins = affected.user_edges(conn, name, {(e.group_id, e.member_id) for e in loose})
+    restricted = StoreEdges(conn, name, users)
+    return LooseEdges(restricted, loose, [e for e in loose if e in staged], held, logins)
+
+
 def _touched(
-    conn: Connection, name: str, snap: DeltaSnapshot, ground: Basis
+    conn: Connection, name: str, snap: DeltaSnapshot, ground: Basis, *, scoped: bool
 ) -> tuple[set[str] | None, set[str]]:
     """The users whose decision the delta can change, and the groups whose members all count."""
     users = {u.source_id for u in snap.users} | set(snap.removed_users)
-    users.update(
-        e.member_id
-        for e in chain(snap.memberships, snap.removed)
-        if e.member_kind is MemberKind.USER
-    )
+    if scoped:  # an edge can move its member in or out of scope
+        users.update(
+            e.member_id
+            for e in chain(snap.memberships, snap.removed)
+            if e.member_kind is MemberKind.USER
+        )
     users.update(r.source_id for r in snap.skipped if r.kind == "user")
     left_users, left_groups, rows = affected.left_out_of(conn, ground.previous)
     if rows != ground.left_out:

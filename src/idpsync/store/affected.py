@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 
 from idpsync.model import MemberKind, SourceGroup, SourceUser
 from idpsync.store import schema as t
+from idpsync.store.store import bulk_insert
 
 UNCHANGING = ("dry_run", "guarded", "failed", "interrupted", "running")
 """Statuses of runs that left the directory as it was (their transaction was rolled back)."""
@@ -161,3 +162,60 @@ def staged_groups(conn: Connection, connector: str) -> list[SourceGroup]:
     c = t.source_groups.c
     query = sa.select(c.data).where(c.connector == connector).order_by(c.source_id)
     return [SourceGroup(**data) for data in conn.execute(query).scalars()]
+
+
+def user_edges(
+    conn: Connection, connector: str, edges: Collection[tuple[str, str]]
+) -> tuple[set[tuple[str, str]], dict[str, str]]:
+    """Which user edges ``(group, user)`` (source ids) the directory holds for the connector.
+
+    Also the logins of the owned users among their members. The edges are looked up one by one
+    on the memberships' unique key (through a temporary table), never by scanning a group.
+    """
+    u, g = t.users.c, t.groups.c
+    users: dict[str, tuple[int, str]] = {}
+    for chunk in chunks({user for _, user in edges}):
+        query = sa.select(u.source_id, u.id, u.login).where(
+            u.connector == connector, u.source_id.in_(chunk)
+        )
+        users.update((sid, (int(row_id), login)) for sid, row_id, login in conn.execute(query))
+    groups: dict[str, int] = {}
+    for chunk in chunks({group for group, _ in edges}):
+        found = sa.select(g.source_id, g.id).where(g.connector == connector, g.source_id.in_(chunk))
+        groups.update((str(row[0]), int(row[1])) for row in conn.execute(found))
+    pairs = {
+        (groups[group], users[user][0]): (group, user)
+        for group, user in edges
+        if group in groups and user in users
+    }
+    held = _held_pairs(conn, connector, list(pairs))
+    return {pairs[key] for key in held}, {sid: login for sid, (_, login) in users.items()}
+
+
+def _held_pairs(conn: Connection, connector: str, pairs: list[tuple[int, int]]) -> set[Any]:
+    """Which ``(group row, user row)`` pairs are memberships of ``connector``."""
+    if not pairs:
+        return set()
+    tmp = sa.Table(
+        "idpsync_affected_edges",
+        sa.MetaData(),
+        sa.Column("g", sa.BigInteger, nullable=False),
+        sa.Column("u", sa.BigInteger, nullable=False),
+        prefixes=["TEMPORARY"],
+        postgresql_on_commit="DROP",
+    )
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {tmp.name}")
+    tmp.create(conn)
+    bulk_insert(conn, tmp, ("g", "u"), pairs)
+    m = t.memberships.c
+    query = sa.select(tmp.c.g, tmp.c.u).where(
+        sa.exists().where(
+            m.connector == connector,
+            m.group_id == tmp.c.g,
+            m.member_kind == USER,
+            m.member_id == tmp.c.u,
+        )
+    )
+    found = {(int(group), int(user)) for group, user in conn.execute(query)}
+    conn.exec_driver_sql(f"DROP TABLE {tmp.name}")
+    return found
