@@ -9,8 +9,9 @@ sync under the same policy (:func:`basis` checks it): it left every object it di
 out exactly as the plan of its stage wanted, and a user's decision depends only on
 
 - the user's own staged record (the delta's upserts and removals),
-- its staged edges (the users of the delta's added and removed edges: scoping by required
-  groups, always-groups and the edge diff),
+- with ``required_groups``, its staged edges (the users of the delta's added and removed
+  edges: an edge can move its member in or out of scope); without, an edge of a user not
+  planned otherwise is decided on its own (:mod:`idpsync.app.incremental_edges`),
 - the groups it is in when one of them changes its record, is removed or was left out,
 - collisions: the owned users whose login or e-mail skeleton is one of the user's (read by key
   until no new one turns up),
@@ -19,9 +20,10 @@ out exactly as the plan of its stage wanted, and a user's decision depends only 
 
 Those users are planned with the usual :func:`~idpsync.app.deciding.decide_in_store`, their
 directory rows loaded by id, and the membership diff restricted to their edges and the group
-edges (:class:`~idpsync.store.edge_diff.StoreEdges` with ``users``). Where restriction is not
-safe the plan is full, and the run's stats say why (``planned``: ``incremental (N users)`` or
-``full (reason)``): a full read, an earlier run that was partial or not a sync, a policy
+edges (:class:`~idpsync.store.edge_diff.StoreEdges` with ``users``), plus the delta's other
+user edges one by one. Where restriction is not
+safe the plan is full, and the run's stats say why (``planned``: ``incremental (N users, M more
+edges)`` or ``full (reason)``): a full read, an earlier run that was partial or not a sync, a policy
 changed since, a required group changed, nested edges changed under transitive scoping, a
 change that touches a large share of the users, collision keys that do not settle, or a group
 whose outcome changed without its record changing. The guards see the whole stage's counts.

@@ -26,8 +26,8 @@ dropped), and the mirror's users and groups are then read back (its edges stay i
 where the plan diffs them) for the same policy → plan → guard → apply path; removals in a
 delta are the IdP's own word, so they may remove. A complete delta is planned against the
 users it touches (with every group) when the last run that changed the directory allows it
-(:mod:`idpsync.app.incremental`; the run's stats say ``planned: incremental (N users)`` or
-``full (reason)``). A partial delta is staged as an incomplete
+(:mod:`idpsync.app.incremental`; the run's stats say ``planned: incremental (N users, M
+more edges)`` or ``full (reason)``). A partial delta is staged as an incomplete
 snapshot of its upserts (nothing removed). A source that finds its state unusable
 (an expired delta token) returns ``None`` and the run reads everything instead. The source's
 new state (``Source.saved_state``) is saved in the run's transaction, and only when the read was
