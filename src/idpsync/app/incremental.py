@@ -95,7 +95,7 @@ class Planned:
     """Staged users in all (for the guards and the run's stats)."""
     groups: int
     note: str
-    """``incremental (N users)`` or ``full (reason)``."""
+    """``incremental (N users, M more edges)`` or ``full (reason)``."""
 
 
 def basis(
