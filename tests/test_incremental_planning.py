@@ -16,7 +16,15 @@ from idpsync.app import incremental
 from idpsync.model import Membership, SourceGroup, SourceUser
 from idpsync.sources.base import DeltaResult
 from idpsync.store import Store
-from tests.deltas import Tenant, TenantSource, change_log, seeded_copy, settings_for, sync
+from tests.deltas import (
+    Tenant,
+    TenantSource,
+    change_log,
+    directory,
+    seeded_copy,
+    settings_for,
+    sync,
+)
 
 STRICT = {
     "max_deactivate_share": 0,
@@ -102,3 +110,34 @@ def test_a_change_that_touches_many_users_plans_in_full(
     result = sync(store, config, TenantSource(after, delta, 1))
     assert result.stats["planned"] == "full (the change touches 1 of 8 users)"
     assert result.summary()["memberships_added"] == 1
+
+
+def test_an_edge_of_a_group_held_as_it_is_stays_as_a_full_run_keeps_it(tmp_path: Path) -> None:
+    """A group renamed onto another connector's name is held as the directory has it; an edge
+    the IdP then removes from it stays, planned incrementally as in a full run."""
+    start = _tenant()
+    held = Tenant(dict(start.users), {**start.groups, "g1": SourceGroup("g1", "Eng")}, start.edges)
+    after = Tenant(held.users, held.groups, held.edges - {Membership("g1", "u2")})
+    steps = [
+        (held, DeltaResult(groups=[held.groups["g1"]], state={"step": 1})),
+        (after, DeltaResult(removed=[Membership("g1", "u2")], state={"step": 2})),
+    ]
+    config = settings_for({})
+    results = []
+    for incremental_read in (True, False):
+        folder = tmp_path / str(incremental_read)
+        folder.mkdir()
+        store = seeded_copy(folder)
+        try:
+            sync(store, config, TenantSource(start))
+            for number, (tenant, delta) in enumerate(steps, 1):
+                read = delta if incremental_read else None
+                result = sync(store, config, TenantSource(tenant, read, number))
+            results.append((result, change_log(store, result.run_id), directory(store)))
+        finally:
+            store.close()
+    (inc, inc_log, inc_dir), (full, full_log, full_dir) = results
+    assert inc.stats["planned"] == "incremental (0 users, 1 more edges)"
+    assert full.stats["planned"] == "full (not a complete delta)"
+    assert (inc_log, inc_dir) == (full_log, full_dir)
+    assert not inc.summary()["memberships_removed"]

@@ -12,7 +12,8 @@ out exactly as the plan of its stage wanted, and a user's decision depends only 
 - with ``required_groups``, its staged edges (the users of the delta's added and removed
   edges: an edge can move its member in or out of scope); without, an edge of a user not
   planned otherwise is decided on its own (:mod:`idpsync.app.incremental_edges`),
-- the groups it is in when one of them changes its record, is removed or was left out,
+- the groups it is in when one of them changes its record or is removed (a group left out
+  before, dropped or skipped, that stays left out changes nothing for its members),
 - collisions: the owned users whose login or e-mail skeleton is one of the user's (read by key
   until no new one turns up),
 - its own row's state: left out by the last run (skipped, collided, out of scope, waiting,
@@ -202,8 +203,7 @@ def _incremental(
         conn, store, name, settings, staged, current=current, in_store=True, edges=edges
     )
     result = decision.policy
-    now_out = result.held_groups | result.dropped_groups.keys()
-    if not now_out <= groups:
+    if not groups.settled(result.held_groups | result.dropped_groups.keys()):
         return None, "a group's outcome changed without a change to its record"
     edges.named(decision, current)
     note = f"incremental ({len(users)} users, {len(edges.edges)} more edges)"
@@ -225,8 +225,8 @@ def _edges(conn: Connection, name: str, snap: DeltaSnapshot, users: frozenset[st
 
 def _touched(
     conn: Connection, name: str, snap: DeltaSnapshot, ground: Basis, *, scoped: bool
-) -> tuple[set[str] | None, set[str]]:
-    """The users whose decision the delta can change, and the groups whose members all count."""
+) -> tuple[set[str] | None, _Groups]:
+    """The users whose decision the delta can change, and the groups (see :class:`_Groups`)."""
     users = {u.source_id for u in snap.users} | set(snap.removed_users)
     if scoped:  # an edge can move its member in or out of scope
         users.update(
@@ -237,16 +237,35 @@ def _touched(
     users.update(r.source_id for r in snap.skipped if r.kind == "user")
     left_users, left_groups, rows = affected.left_out_of(conn, ground.previous)
     if rows != ground.left_out:
-        return None, set()
+        return None, _Groups(set(), set())
     users |= (
         left_users | marks.locally_disabled(conn, name) | marks.missing_marks(conn, name).keys()
     )
     users |= affected.unstaged(conn, name)
-    groups = ground.groups | left_groups
-    groups |= affected.unstaged(conn, name, groups=True)
+    groups = ground.groups | affected.unstaged(conn, name, groups=True)
     groups.update(r.source_id for r in snap.skipped if r.kind == "group")
     users |= affected.user_members(conn, name, groups)
-    return users, groups
+    return users, _Groups(groups, left_groups)
+
+
+@dataclass
+class _Groups:
+    """The groups an incremental plan reads the members of, and those left out before."""
+
+    changed: set[str]
+    """Created, changed, removed or skipped by the delta, or gone: every member is planned."""
+    left_out: set[str]
+    """Left out by the last run (dropped, skipped): as long as they stay left out, their
+    members' edges stay as they are (a group dropped by the rules every run, "All users",
+    costs nothing)."""
+
+    def settled(self, now_out: set[str]) -> bool:
+        """Whether the groups left out now are those the plan allows for (see ``_incremental``).
+
+        A group left out now must have been left out before or be changed; a group left out
+        before and no longer must be changed (its members were planned).
+        """
+        return now_out <= self.changed | self.left_out and self.left_out - now_out <= self.changed
 
 
 def _with_collisions(

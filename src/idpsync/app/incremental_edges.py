@@ -6,7 +6,8 @@ reads edges (no ``required_groups``): the last run left such a user synced exact
 directory holds it (every owned user it did not sync was left out, is gone or is marked, and
 those are planned), and nothing about the user changed. For those *loose* edges the diff is
 decided edge by edge: an edge is desired when it is staged after the delta, its group is one of
-the policy's staged groups and its member a synced user; it is held when the directory has it.
+the policy's staged groups and its member a synced user; it is held when the directory has it,
+and kept (not removed) while its group is held as the directory has it.
 Everything else (the planned users' edges and every group edge) is diffed in the store,
 restricted to them (:class:`~idpsync.store.edge_diff.StoreEdges` with ``users``).
 """
@@ -61,7 +62,7 @@ class LooseEdges:
             have = (edge.group_id, edge.member_id) in self.held
             if want and not have:
                 added.append(edge)
-            elif have and not want and rule.complete:
+            elif have and not want and rule.complete and not _spared(rule, edge):
                 removed.append(edge)
         return EdgeChanges(sorted_edges(added), sorted_edges(removed))
 
@@ -81,6 +82,15 @@ class LooseEdges:
             login = self.logins.get(edge.member_id)
             if login is not None:
                 ops[index] = _keyed(op, _group_name(edge.group_id, desired, current), login)
+
+
+def _spared(rule: EdgeRule, edge: Membership) -> bool:
+    """Whether the directory keeps a loose edge for its held group (``edges.spared``).
+
+    Its member is synced (owned and not planned), and neither held nor kept (those are
+    planned), so only a held group can keep the edge.
+    """
+    return edge.group_id in rule.groups and edge.group_id in rule.held_groups
 
 
 def _group_name(gid: str, desired: DirectoryState, current: DirectoryState) -> str:
