@@ -259,8 +259,8 @@ def main(argv: list[str] | None = None) -> None:
         help="plan a delta against the whole tenant (as before incremental planning)",
     )
     args = parser.parse_args(argv)
-    if args.full_plan:  # every change then touches "too many" users: the full plan
-        incremental.MAX_SHARE = -1.0
+    if args.full_plan:
+        incremental.ENABLED = False
 
     with RssSampler(trace=args.trace) as rss:
         rss.enter("tenant")

@@ -61,7 +61,7 @@ def test_delta_mode_reads_a_delta_and_plans_incrementally(
 def test_full_plan_mode_plans_the_delta_whole(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(incremental, "MAX_SHARE", incremental.MAX_SHARE)  # restored after
+    monkeypatch.setattr(incremental, "ENABLED", True)  # restored after
     main(["--users", "200", "--groups", "10", "--delta", "--full-plan"])
     out = capsys.readouterr().out
-    assert "read delta" in out and "planned incremental" not in out
+    assert "read delta" in out and "planned full (incremental planning is turned off)" in out

@@ -55,6 +55,10 @@ from idpsync.store.edge_diff import StoreEdges
 from idpsync.store.stage import DeltaSnapshot, is_mirror, load_edges, load_stage, staged_counts
 from idpsync.store.store import Store
 
+ENABLED = True
+"""Whether a delta may be planned incrementally at all (``benchmarks.engine --full-plan``
+turns it off, to compare with the full plan)."""
+
 MAX_SHARE = 0.5
 """Above this share of the staged users touched, the full plan is planned (and cheaper)."""
 
@@ -105,6 +109,8 @@ def basis(
     """Before staging run ``run_id``: whether it may be planned incrementally (module doc)."""
     if not isinstance(snap, DeltaSnapshot) or not snap.complete:
         return Basis("not a complete delta")
+    if not ENABLED:
+        return Basis("incremental planning is turned off")
     last = affected.last_applied_run(conn, name, run_id)
     if last is None:
         return Basis("no earlier run changed the directory")
