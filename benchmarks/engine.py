@@ -4,7 +4,10 @@ Builds a :class:`~idpsync.model.Snapshot` in-process from the seeded tenant gene
 network, no emulator) and runs it through :func:`idpsync.app.runner.run_sync`, the path
 ``idpsync sync`` takes after its fetch: stage, plan, guard, apply. First into an empty store,
 then again after 1 % of the users were changed and 1 % of the memberships replaced (in place:
-the benchmark holds one snapshot, and no tenant, while it runs). Prints the run's per-phase
+the benchmark holds one snapshot, and no tenant, while it runs), read whole or, with
+``--delta``, as the complete delta an incremental IdP would report (the incremental path:
+staged in place and planned against the changed objects, ``app/incremental.py``; with
+``--full-plan`` too, planned whole as before, for comparison). Prints the run's per-phase
 seconds and the process's peak RSS, and the peak RSS per phase (tenant; each run's read,
 stage, plan and apply) sampled by :class:`benchmarks.rss.RssSampler` (``--trace N`` also prints
 the RSS every N seconds). ``--medium-every`` sets how many memberships the tenant has: XL
@@ -29,16 +32,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
 from benchmarks.rss import MIB, RssSampler, rss_bytes
+from idpsync.app import incremental
 from idpsync.app.runner import run_sync
 from idpsync.config import ConnectorSettings
 from idpsync.emulators.generate import TenantSpec, generate_tenant
 from idpsync.emulators.tenant import Tenant, TenantUser
 from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
-from idpsync.sources.base import Progress, Source, no_progress
+from idpsync.sources.base import DeltaResult, Progress, Source, no_progress
 from idpsync.store import Store
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -46,16 +51,29 @@ PHASES = ("stage_seconds", "plan_seconds", "apply_seconds")
 
 
 class Prebuilt(Source):
-    """A source that hands out a snapshot built beforehand."""
+    """A source that hands out a snapshot (or, with ``delta``, a delta) built beforehand.
+
+    It saves a state after each read, so the next run may read a delta (``--delta``).
+    """
 
     type = "file"
 
-    def __init__(self, snap: Snapshot) -> None:
+    def __init__(self, snap: Snapshot, delta: DeltaResult | None = None) -> None:
         super().__init__()
         self._snap = snap
+        self._delta = delta
+
+    def wants_full(self, state: dict[str, Any]) -> bool:
+        return self._delta is None
 
     async def snapshot(self, progress: Progress = no_progress) -> Snapshot:
+        self.saved_state = {"read": "full"}
         return self._snap
+
+    async def delta(
+        self, state: dict[str, Any], staged: Snapshot, progress: Progress = no_progress
+    ) -> DeltaResult | None:
+        return self._delta
 
 
 def to_user(tenant: Tenant, user: TenantUser) -> SourceUser:
@@ -110,16 +128,19 @@ def snapshot(users: int, groups: int, seed: int, medium_every: int = 32) -> Snap
     return snap
 
 
-def change(snap: Snapshot, share: float, seed: int) -> None:
+def change(snap: Snapshot, share: float, seed: int) -> DeltaResult:
     """Rename ``share`` of the users and replace ``share`` of the memberships, in place.
 
     No set of all edges is built: the new edges are drawn first, and one pass over the
-    edges finds the drawn ones that already exist (a set the size of the change).
+    edges finds the drawn ones that already exist (a set the size of the change). Returns the
+    change as the complete delta an incremental IdP would report.
     """
     rng = random.Random(seed)
     users = snap.users
+    delta = DeltaResult(state={"read": "delta"})
     for i in rng.sample(range(len(users)), int(len(users) * share)):
         users[i] = replace(users[i], display_name=f"{users[i].display_name} (changed)")
+        delta.users.append(users[i])
     edges = snap.memberships
     count = int(len(edges) * share)
     dropped = set(rng.sample(range(len(edges)), count))
@@ -132,8 +153,11 @@ def change(snap: Snapshot, share: float, seed: int) -> None:
         }
         taken = {e for e in edges if e in drawn} | fresh.keys()
         fresh.update((e, None) for e in drawn if e not in taken)
+    delta.removed = [edges[i] for i in sorted(dropped)]
     edges[:] = [e for i, e in enumerate(edges) if i not in dropped]
-    edges.extend(list(fresh)[:count])
+    delta.added = list(fresh)[:count]
+    edges.extend(delta.added)
+    return delta
 
 
 def changed(snap: Snapshot, share: float, seed: int) -> Snapshot:
@@ -180,13 +204,19 @@ def cpu_seconds() -> float:
 
 
 def sync(
-    store: Store, settings: ConnectorSettings, snap: Snapshot, label: str, rss: RssSampler
+    store: Store,
+    settings: ConnectorSettings,
+    snap: Snapshot,
+    label: str,
+    rss: RssSampler,
+    delta: DeltaResult | None = None,
 ) -> None:
-    """One run of ``snap``, with its phases printed (and their peak RSS kept by ``rss``)."""
+    """One run of ``snap`` (or ``delta``), its phases printed (their peak RSS kept by ``rss``)."""
     rss.run_label = label
     rss.enter(f"{label} read")
     start, cpu = time.perf_counter(), cpu_seconds()
-    result = asyncio.run(run_sync(store, "bench", settings, Prebuilt(snap), progress=rss.progress))
+    source = Prebuilt(snap, delta)
+    result = asyncio.run(run_sync(store, "bench", settings, source, progress=rss.progress))
     wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     if result.status != "succeeded":
         raise SystemExit(f"{label}: run {result.status}: {result.message}")
@@ -198,6 +228,9 @@ def sync(
         f" peak RSS {peak_rss_mib():.0f} MiB)",
         flush=True,
     )
+    read = result.stats.get("read", "")
+    fetch = float(result.stats.get("fetch_seconds", 0.0))
+    print(f"        read {read}: {fetch:.2f} s; planned {result.stats.get('planned')}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -215,7 +248,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pg", default=PG, help="PostgreSQL admin URL for the throwaway database")
     parser.add_argument("--preset", choices=("file", "entra"), default="file")
     parser.add_argument("--trace", type=float, default=0.0, help="print the RSS every N seconds")
+    parser.add_argument(
+        "--delta",
+        action="store_true",
+        help="feed the 1 %% change as a complete delta (an incremental read), not a full snapshot",
+    )
+    parser.add_argument(
+        "--full-plan",
+        action="store_true",
+        help="plan a delta against the whole tenant (as before incremental planning)",
+    )
     args = parser.parse_args(argv)
+    if args.full_plan:
+        incremental.ENABLED = False
 
     with RssSampler(trace=args.trace) as rss:
         rss.enter("tenant")
@@ -236,9 +281,9 @@ def main(argv: list[str] | None = None) -> None:
         with open_store(args.store, args.pg) as store:
             sync(store, settings, snap, "initial", rss)
             rss.enter("change")
-            change(snap, 0.01, args.seed + 1)  # in place: one snapshot held, not two
+            delta = change(snap, 0.01, args.seed + 1)  # in place: one snapshot held, not two
             gc.collect()
-            sync(store, settings, snap, "1 %", rss)
+            sync(store, settings, snap, "1 %", rss, delta if args.delta else None)
     print(f"peak RSS {peak_rss_mib():.0f} MiB; by phase (sampled):\n{rss.table()}", flush=True)
 
 

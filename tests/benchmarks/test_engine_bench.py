@@ -1,7 +1,10 @@
 from __future__ import annotations
 
-from benchmarks.engine import change, changed, snapshot
+import pytest
+from benchmarks.engine import change, changed, main, snapshot
 from benchmarks.rss import MIB, RssSampler
+
+from idpsync.app import incremental
 
 
 def test_snapshot_keeps_only_user_and_group_edges_and_changed_keeps_the_count() -> None:
@@ -30,3 +33,35 @@ def test_change_works_in_place_and_the_sampler_keeps_a_peak_per_phase() -> None:
     assert list(rss.peaks) == ["start", "small", "large"]
     assert rss.peaks["large"] - rss.peaks["small"] >= 60 * MIB
     assert len(held) == 64 * MIB
+
+
+def test_change_returns_the_change_as_a_complete_delta() -> None:
+    snap = snapshot(300, 20, 0)
+    before = set(snap.memberships)
+    delta = change(snap, 0.1, 1)
+    after = set(snap.memberships)
+    assert delta.complete and len(delta.users) == 30
+    assert set(delta.removed) == before - after
+    assert set(delta.added) == after - before
+    assert {u.source_id for u in delta.users} <= {u.source_id for u in snap.users}
+
+
+def test_delta_mode_reads_a_delta_and_plans_incrementally(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    main(["--users", "200", "--groups", "10", "--delta"])
+    out = capsys.readouterr().out
+    initial, changed_run = (line for line in out.splitlines() if "planned" in line)
+    assert "read full" in initial and "planned full" in initial
+    assert "read delta" in changed_run and "planned incremental (" in changed_run
+    for phase in ("stage", "plan", "apply", "CPU"):
+        assert phase in out
+
+
+def test_full_plan_mode_plans_the_delta_whole(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(incremental, "ENABLED", True)  # restored after
+    main(["--users", "200", "--groups", "10", "--delta", "--full-plan"])
+    out = capsys.readouterr().out
+    assert "read delta" in out and "planned full (incremental planning is turned off)" in out

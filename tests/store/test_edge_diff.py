@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from idpsync.app.deciding import decide_in_store
 from idpsync.engine import edges
-from idpsync.engine.edges import EdgeRule
+from idpsync.engine.edges import EdgeChanges, EdgeRule
 from idpsync.model import DirectoryState, MemberKind, Membership
 from idpsync.sources.file.reader import FileSource
 from idpsync.store import Store
@@ -180,6 +180,30 @@ def test_sql_diff_equals_the_python_diff_on_sqlite(
     sqlite_store: Store, current: DirectoryState, staged: set[Membership], rule: EdgeRule
 ) -> None:
     check(sqlite_store, current, staged, rule)
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(current=states(), staged=staged_edges, rule=rules())
+def test_a_restricted_diff_is_the_whole_diff_of_its_users(
+    sqlite_store: Store, current: DirectoryState, staged: set[Membership], rule: EdgeRule
+) -> None:
+    """Restricted to some users (an incremental plan's, which syncs, holds and keeps only
+    them, and one more): their edges and the group edges change as in the whole diff."""
+    users = rule.synced_users | rule.held_users | rule.kept | {"u0"}
+    users |= rule.relinks.keys() | set(rule.relinks.values())
+
+    def ours(edge: Membership) -> bool:
+        return edge.member_kind is MemberKind.GROUP or edge.member_id in users
+
+    with put_world(sqlite_store, current, staged) as conn:
+        whole = StoreEdges(conn, "hr").changes(rule)
+        restricted = StoreEdges(conn, "hr", frozenset(users)).changes(rule)
+        assert restricted == EdgeChanges(
+            [e for e in whole.added if ours(e)], [e for e in whole.removed if ours(e)]
+        )
+        assert not leftover_tables(conn)
 
 
 def test_sql_diff_equals_the_python_diff_on_postgresql(fresh_pg_url: str) -> None:

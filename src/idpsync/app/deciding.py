@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 from idpsync.config import ConnectorSettings
 from idpsync.engine.collisions import Taken
 from idpsync.engine.decide import Decision, decide
+from idpsync.engine.edges import EdgePlanner
 from idpsync.engine.policy import PolicyResult
 from idpsync.model import DirectoryState, Snapshot
 from idpsync.sources.registry import preset
@@ -34,12 +35,15 @@ def decide_in_store(
     extra_taken: Taken | None = None,
     current: DirectoryState | None = None,
     in_store: bool = False,
+    edges: EdgePlanner | None = None,
 ) -> Decision:
     """Run the policy pipeline with what it needs from the store and the connector's preset.
 
     ``in_store``: diff the membership edges in the database (see the module doc; ``staged``
     must be what the run staged, and ``current`` is then loaded without edges). Otherwise
-    ``staged`` and ``current`` (loaded here when not given) carry the edges.
+    ``staged`` and ``current`` (loaded here when not given) carry the edges. ``edges`` (with
+    ``in_store``): where the edges are diffed instead of the whole store (an incremental plan,
+    :mod:`idpsync.app.incremental`, whose ``staged`` and ``current`` hold only its users).
     """
 
     def taken(result: PolicyResult) -> Taken:
@@ -71,5 +75,5 @@ def decide_in_store(
         local_off=marks.locally_disabled(conn, name),
         now=now(),
         preset=preset(settings.source.type),
-        edges=StoreEdges(conn, name) if in_store else None,
+        edges=(edges or StoreEdges(conn, name)) if in_store else None,
     )

@@ -24,7 +24,10 @@ from the store only if the source uses them). A complete delta is applied to the
 in the database (:mod:`idpsync.app.delta`: upserts, removals, edges of removed users and groups
 dropped), and the mirror's users and groups are then read back (its edges stay in the store,
 where the plan diffs them) for the same policy → plan → guard → apply path; removals in a
-delta are the IdP's own word, so they may remove. A partial delta is staged as an incomplete
+delta are the IdP's own word, so they may remove. A complete delta is planned against the
+users it touches (with every group) when the last run that changed the directory allows it
+(:mod:`idpsync.app.incremental`; the run's stats say ``planned: incremental (N users, M
+more edges)`` or ``full (reason)``). A partial delta is staged as an incomplete
 snapshot of its upserts (nothing removed). A source that finds its state unusable
 (an expired delta token) returns ``None`` and the run reads everything instead. The source's
 new state (``Source.saved_state``) is saved in the run's transaction, and only when the read was
@@ -45,8 +48,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from idpsync.app import checks, photo_round
-from idpsync.app.deciding import decide_in_store
+from idpsync.app import checks, incremental, photo_round
 from idpsync.app.delta import as_staged_delta, merge_delta
 from idpsync.app.failures import failure_message
 from idpsync.app.faults import fault
@@ -59,7 +61,6 @@ from idpsync.sources.base import Event, Progress, Source, no_progress
 from idpsync.sources.clean import normalise
 from idpsync.store import approvals, marks, run_objects
 from idpsync.store.apply import apply_plan
-from idpsync.store.stage import is_mirror, load_edges, load_stage
 from idpsync.store.store import Store
 
 
@@ -222,14 +223,6 @@ async def _read(
     return await source.snapshot(progress)
 
 
-def _staged(conn: Connection, name: str) -> Snapshot:
-    """The staged mirror after a delta, its edges left in the store (the plan diffs them there).
-
-    Read in the run's transaction if something asks for them after all.
-    """
-    return load_stage(conn, name, lambda: load_edges(conn, name))
-
-
 def _stage_plan_apply(
     store: Store,
     name: str,
@@ -255,14 +248,15 @@ def _stage_plan_apply(
             mark = time.monotonic()
             progress(Event("stage", f"staging {len(snap.users)} users, {len(snap.groups)} groups"))
             before = store.counts(conn, name)
+            ground = incremental.basis(conn, name, settings, snap, run_id)
             store.write_stage(conn, name, snap, run_id)  # a complete delta: applied in SQL
-            staged = snap if is_mirror(snap) else _staged(conn, name)
             timings["stage_seconds"] = round(time.monotonic() - mark, 3)
 
             mark = time.monotonic()
             progress(Event("plan", "planning"))
-            staged.complete, staged.skipped = snap.complete, snap.skipped
-            decision = decide_in_store(conn, store, name, settings, staged, in_store=True)
+            planned = incremental.decide_run(conn, store, name, settings, snap, ground)
+            decision, staged = planned.decision, planned.staged
+            progress(Event("plan", f"planned: {planned.note}"))
             result.plan = decision.plan
             result.details = report.details(decision)
             left = report.left_out(decision, staged)
@@ -276,7 +270,7 @@ def _stage_plan_apply(
                     snap.complete,
                     before["active_users"],
                     allow_deletes,
-                    snapshot_users=len(staged.users),
+                    snapshot_users=planned.users,
                     previous_users=previous_users,
                     previous_run=previous_run,
                 ),
@@ -319,8 +313,11 @@ def _stage_plan_apply(
             timings["record_seconds"] = round(time.monotonic() - mark, 3)
             result.stats = {
                 **_stats(source, timings),
-                "source_users": len(staged.users),
-                "source_groups": len(staged.groups),
+                "source_users": planned.users,
+                "source_groups": planned.groups,
+                "planned": planned.note,
+                "policy_digest": incremental.digest(settings),
+                "left_out": len(left),
                 **(photos.stats() if photos is not None and photos.active else {}),
             }
             store.finish_run(
@@ -353,8 +350,8 @@ def _stage_plan_apply(
         )
     if result.status in ("dry_run", "guarded"):
         result.stats = _stats(source, timings)
-        planned = [report.op_entry(op) for op in result.plan.ops]
-        run_objects.record_apart(store, run_id, planned, left)
+        entries = [report.op_entry(op) for op in result.plan.ops]
+        run_objects.record_apart(store, run_id, entries, left)
         store.finish_run(
             run_id,
             result.status,

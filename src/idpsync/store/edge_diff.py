@@ -62,9 +62,14 @@ _SETS = {
 class StoreEdges:
     """The edges of ``connector`` where they are stored, read in ``conn``'s transaction."""
 
-    def __init__(self, conn: Connection, connector: str) -> None:
+    def __init__(
+        self, conn: Connection, connector: str, users: frozenset[str] | None = None
+    ) -> None:
         self.conn = conn
         self.connector = connector
+        self.users = users
+        """Only the directory edges of these member users (and every group edge) are diffed:
+        an incremental plan (:mod:`idpsync.app.incremental`), whose rule syncs only them."""
 
     def members(self, roots: set[str], *, transitive: bool) -> set[str]:
         """Users in the staged groups ``roots`` (with ``transitive``: through nested groups)."""
@@ -90,11 +95,14 @@ class StoreEdges:
 
     def changes(self, rule: EdgeRule) -> EdgeChanges:
         """The edges to add and to remove under ``rule``, each sorted by group, member, kind."""
-        with _rule_tables(self.conn, rule) as (ids, relinks):
+        with _rule_tables(self.conn, rule, self.users) as (ids, relinks):
             desired = _desired(self.connector, ids)
             if not self._owns_edges():  # a first load: everything desired is added
                 return EdgeChanges(sorted_edges(_read(self.conn, desired)), [])
-            current = _current(self.connector, relinks)
+            restricted = self.users is not None
+            if restricted:  # read once for both directions (a scan of the staged edges)
+                desired = _materialised(self.conn, desired, ids)
+            current = _current(self.connector, relinks, ids if restricted else None)
             added = _read(self.conn, sa.except_(desired, sa.select(*current.c)))
             removed: list[Membership] = []
             if rule.complete:
@@ -110,8 +118,13 @@ class StoreEdges:
 
 
 @contextmanager
-def _rule_tables(conn: Connection, rule: EdgeRule) -> Iterator[tuple[sa.Table, sa.Table]]:
-    """Temporary tables with the rule's id sets and relinks, dropped when the block ends well."""
+def _rule_tables(
+    conn: Connection, rule: EdgeRule, users: frozenset[str] | None = None
+) -> Iterator[tuple[sa.Table, sa.Table]]:
+    """Temporary tables with the rule's id sets and relinks, dropped when the block ends well.
+
+    ``users``: the member users a restricted diff covers, tagged ``au``.
+    """
     suffix = uuid.uuid4().hex[:12]
     meta = sa.MetaData()
     options: dict[str, Any] = {"prefixes": ["TEMPORARY"], "postgresql_on_commit": "DROP"}
@@ -132,12 +145,29 @@ def _rule_tables(conn: Connection, rule: EdgeRule) -> Iterator[tuple[sa.Table, s
     meta.create_all(conn)
     rows = ((tag, sid) for tag, name in _SETS.items() for sid in getattr(rule, name))
     bulk_insert(conn, ids, ("tag", "id"), rows)
+    bulk_insert(conn, ids, ("tag", "id"), (("au", sid) for sid in users or ()))
     bulk_insert(conn, relinks, ("old", "new"), ((o, n) for n, o in rule.relinks.items()))
     stats.refresh(conn, (ids, relinks))  # PostgreSQL: plan with their real sizes (1M ids at L)
     yield ids, relinks
     # Not in a ``finally``: after an error the transaction is rolled back (and takes the
     # tables with it); a DROP in an aborted PostgreSQL transaction would hide the error.
     meta.drop_all(conn)
+
+
+def _materialised(conn: Connection, rows: sa.Select[Any], ids: sa.Table) -> sa.Select[Any]:
+    """``rows`` (edges) written to a temporary table beside ``ids`` (dropped with it)."""
+    assert ids.metadata is not None
+    table = sa.Table(
+        ids.name.replace("_ids_", "_desired_"),
+        ids.metadata,
+        *(sa.Column(name, sa.String(255)) for name in ("group_id", "member_kind", "member_id")),
+        prefixes=["TEMPORARY"],
+        postgresql_on_commit="DROP",
+    )
+    table.create(conn)
+    conn.execute(table.insert().from_select(["group_id", "member_kind", "member_id"], rows))
+    stats.refresh(conn, (table,))
+    return sa.select(table.c.group_id, table.c.member_kind, table.c.member_id)
 
 
 def _in(column: Any, ids: sa.Table, tag: str) -> sa.ColumnElement[bool]:
@@ -213,12 +243,25 @@ def _staged_edge(connector: str, group_id: Any, kind: Any, member_id: Any) -> sa
     )
 
 
-def _current(connector: str, relinks: sa.Table) -> sa.Subquery:
-    """The directory's edges by source ids, relinked users under their new id."""
+def _current(connector: str, relinks: sa.Table, ids: sa.Table | None = None) -> sa.Subquery:
+    """The directory's edges by source ids, relinked users under their new id.
+
+    ``ids``: only the edges of the member users tagged ``au`` there (and every group edge).
+    """
     m = t.memberships.c
     group, user, member = t.groups.alias("g"), t.users.alias("u"), t.groups.alias("mg")
     into = group.c.id == m.group_id
     owned = sa.and_(into, group.c.connector == connector)
+    only, only_groups = [], []
+    owner = m.connector == connector
+    if ids is not None:  # by member id first (the index on member kind and id), then joined
+        # The owner compared through COALESCE: SQLite would otherwise walk the connector's
+        # memberships by their unique index and test each one.
+        owner = sa.func.coalesce(m.connector, "") == connector
+        users, groups = t.users.c, t.groups.c
+        of = sa.select(users.id).where(users.connector == connector)
+        only = [m.member_id.in_(of.where(_in(users.source_id, ids, "au")))]
+        only_groups = [m.member_id.in_(sa.select(groups.id).where(groups.connector == connector))]
     of_users = (
         sa.select(
             group.c.source_id.label("group_id"),
@@ -230,7 +273,7 @@ def _current(connector: str, relinks: sa.Table) -> sa.Subquery:
             .join(user, sa.and_(user.c.id == m.member_id, user.c.connector == connector))
             .outerjoin(relinks, relinks.c.old == user.c.source_id)
         )
-        .where(m.connector == connector, m.member_kind == USER)
+        .where(owner, m.member_kind == USER, *only)
     )
     of_groups = (
         sa.select(
@@ -243,7 +286,7 @@ def _current(connector: str, relinks: sa.Table) -> sa.Subquery:
                 member, sa.and_(member.c.id == m.member_id, member.c.connector == connector)
             )
         )
-        .where(m.connector == connector, m.member_kind == GROUP)
+        .where(owner, m.member_kind == GROUP, *only_groups)
     )
     return sa.union_all(of_users, of_groups).subquery("cur")
 

@@ -286,17 +286,22 @@ class Store:
     # -- the directory ------------------------------------------------------------------------
 
     def load_directory(
-        self, conn: Connection, connector: str, *, memberships: bool = True
+        self,
+        conn: Connection,
+        connector: str,
+        *,
+        memberships: bool = True,
+        users: Collection[str] | None = None,
     ) -> DirectoryState:
         """Everything the connector owns, keyed by source id.
 
         ``memberships=False`` leaves the edges out (a run diffs them in the database,
-        :mod:`idpsync.store.edge_diff`).
+        :mod:`idpsync.store.edge_diff`). ``users``: only these users (with every group; an
+        incremental plan, :mod:`idpsync.app.incremental`; no edges are read then).
         """
         state = DirectoryState()
-        u = t.users.c
         user_ids: dict[int, str] = {}
-        for row in conn.execute(sa.select(t.users).where(u.connector == connector)):
+        for row in self._user_rows(conn, connector, users):
             user_ids[row.id] = row.source_id
             state.users[row.source_id] = DirUser(
                 source_id=row.source_id,
@@ -317,7 +322,7 @@ class Store:
             state.groups[row.source_id] = DirGroup(
                 source_id=row.source_id, name=row.name, description=row.description
             )
-        if not memberships:
+        if not memberships or users is not None:
             return state
         m = t.memberships.c
         ids = {MemberKind.USER: user_ids, MemberKind.GROUP: group_ids}
@@ -331,6 +336,19 @@ class Store:
             if member is not None and group is not None:
                 edges.add(Membership(group, member, kind))
         return state
+
+    @staticmethod
+    def _user_rows(conn: Connection, connector: str, only: Collection[str] | None) -> Iterator[Any]:
+        """The connector's user rows (``only``: those with these source ids)."""
+        u = t.users.c
+        if only is None:
+            yield from conn.execute(sa.select(t.users).where(u.connector == connector))
+            return
+        ordered = sorted(only)
+        for start in range(0, len(ordered), 500):
+            chunk = ordered[start : start + 500]
+            query = sa.select(t.users).where(u.connector == connector, u.source_id.in_(chunk))
+            yield from conn.execute(query)
 
     def id_maps(self, conn: Connection, connector: str) -> tuple[dict[str, int], dict[str, int]]:
         """Internal ids of the connector's users and groups, by source id."""
