@@ -15,6 +15,11 @@ from hypothesis import HealthCheck, settings
 from idpsync.store import Store
 from idpsync.store import schema as t
 
+# pytest-xdist's workers start with COLUMNS=80, which the CLI's consoles (created at import)
+# would keep for good; a CLI test sets the width it needs for each command (``env=``).
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
+
 # Timing checks fail on a loaded machine (CI shares two cores); the properties are what is tested.
 settings.register_profile("idpsync", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("idpsync")
