@@ -343,7 +343,7 @@ def _stage_plan_apply(
         )
     if result.status in ("dry_run", "guarded"):
         result.stats = _stats(source, timings)
-        planned = [report.op_entry(op) for op in result.plan.ops]
+        planned = [report.op_entry(op) for op in result.plan.shown()]
         run_objects.record_apart(store, run_id, planned, left)
         store.finish_run(
             run_id,
