@@ -6,7 +6,10 @@ cost ≈400 bytes each, ≈5 GiB at XL, and every one of them is built only to b
 the database it was read from. :class:`Stash` keeps them there instead:
 
 1. the edge diff (:mod:`idpsync.store.edge_diff`) inserts the added edges (source ids) into a
-   temporary table with one ``INSERT … SELECT`` and learns their number from it;
+   temporary table with one ``INSERT … SELECT`` and learns their number from it; they are
+   inserted sorted (group, member, kind: Python's order, ``COLLATE "C"`` on PostgreSQL), so the
+   table's serial ``n`` is that order and every later read follows ``n`` (SQLite reads a table
+   by rowid without sorting; sorting the wide change-log rows cost more than the narrow ones);
 2. below :data:`idpsync.store.edge_diff.BULK_FROM` edges the rows are read back as objects and
    the table dropped (the plan is as before); from there on, the plan holds the stash: its
    count (what the guards and the summary need) and a sorted :data:`SAMPLE` for display;
@@ -29,7 +32,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from idpsync.engine.edges import sorted_edges
 from idpsync.model import MemberKind, Membership
 from idpsync.store import schema as t
 from idpsync.store.store import raw_rows
@@ -56,6 +58,7 @@ class Stash:
         table = sa.Table(
             f"idpsync_added_{uuid.uuid4().hex[:12]}",
             sa.MetaData(),
+            sa.Column("n", sa.Integer, primary_key=True, autoincrement=True),
             sa.Column("group_id", sa.String(255), nullable=False),
             sa.Column("member_kind", sa.String(8), nullable=False),
             sa.Column("member_id", sa.String(255), nullable=False),
@@ -66,7 +69,8 @@ class Stash:
         rows = edges.subquery("added")
         columns = (rows.c.group_id, rows.c.member_kind, rows.c.member_id)
         names = ("group_id", "member_kind", "member_id")
-        count = conn.execute(table.insert().from_select(names, sa.select(*columns))).rowcount
+        ordered = sa.select(*columns).order_by(*_order(conn, rows.c))  # ``n`` follows it
+        count = conn.execute(table.insert().from_select(names, ordered)).rowcount
         return cls(conn, table, int(count))
 
     @property
@@ -79,19 +83,14 @@ class Stash:
         """The first :data:`SAMPLE` edges by group, member and kind (read once)."""
         if self._sample is None:
             c = self.table.c
-            query = (
-                sa.select(c.group_id, c.member_kind, c.member_id)
-                .order_by(_ordered(self.conn, c.group_id), _ordered(self.conn, c.member_id))
-                .order_by(c.member_kind)
-                .limit(SAMPLE)
-            )
-            self._sample = sorted_edges(_edges(self.conn, query))
+            query = sa.select(c.group_id, c.member_kind, c.member_id).order_by(c.n).limit(SAMPLE)
+            self._sample = _edges(self.conn, query)
         return self._sample
 
     def read(self) -> list[Membership]:
         """Every stashed edge as an object, sorted by group, member and kind."""
         c = self.table.c
-        return sorted_edges(_edges(self.conn, sa.select(c.group_id, c.member_kind, c.member_id)))
+        return _edges(self.conn, sa.select(c.group_id, c.member_kind, c.member_id).order_by(c.n))
 
     def drop(self) -> None:
         """Drop the table (in the transaction; a rollback would drop it too)."""
@@ -115,7 +114,7 @@ class Stash:
             .select_from(_joins(self.table, connector, (group, user, member)))
             .where(group.c.id.is_not(None))
             .where(sa.or_(user.c.id.is_not(None), member.c.id.is_not(None)))
-            .order_by(*_order(self.conn, s))
+            .order_by(s.n)  # the stash's order: SQLite reads it by rowid, without a sort
         )
         names = ("connector", "group_id", "member_kind", "member_id", "created_at")
         written = int(self.conn.execute(t.memberships.insert().from_select(names, rows)).rowcount)
@@ -146,7 +145,7 @@ class Stash:
                 sa.literal("member in the IdP", sa.Text),
             )
             .select_from(_joins(self.table, connector, (group, user, member)))
-            .order_by(*_order(self.conn, s))
+            .order_by(s.n)  # the stash's order: SQLite reads it by rowid, without a sort
         )
         names = (
             "run_id", "connector", "at", "op", "object_type", "source_id", "object_key",
