@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from hypothesis import Phase, given, settings
 
+from idpsync.config_invariants import InvariantSettings
 from idpsync.store import Store, stash
 from idpsync.store import schema as t
 from tests.store.test_edge_diff import bulk_from
@@ -135,5 +136,25 @@ def test_the_sample_is_bounded(tmp_path: Path, monkeypatch: Any) -> None:
         assert result.plan.stored is not None and len(result.plan.stored.sample) == 4
         assert result.summary()["memberships_added"] == 6
         assert len(world.dump()["memberships"]) == 6
+    finally:
+        store.close()
+
+
+def test_an_invariant_sees_stashed_additions(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'd.db'}")
+    try:
+        world = World(tmp_path / "idp.json", store, users=TEAM["users"], groups=TEAM["groups"])
+        rule = {"name": "few-core", "group": 'Eng "core"', "max_members": 2}
+        settings = world.settings
+        world.settings = lambda: settings().model_copy(  # type: ignore[method-assign]
+            update={"invariants": [InvariantSettings.model_validate(rule)]}
+        )
+        with bulk_from(True):
+            result = world.sync()
+            assert result.status == "guarded" and "few-core" in result.message
+            assert result.plan.stored is not None
+            assert directory(store)["memberships"] == []
+            assert world.sync(allow_invariants={"few-core"}).status == "succeeded"
+        assert len(directory(store)["memberships"]) == 6
     finally:
         store.close()
