@@ -52,6 +52,8 @@ def two_runs(world: World, first: dict[str, Any], second: dict[str, Any], bulk: 
             world.users, world.groups = data["users"], data["groups"]
             result = world.sync()
             summaries.append((result.status, result.summary()))
+            if result.summary()["memberships_added"]:  # the path under test was taken
+                assert (result.plan.stored is not None) == bulk
     return summaries, directory(world.store), change_log(world.store)
 
 

@@ -70,8 +70,7 @@ class Stash:
         columns = (rows.c.group_id, rows.c.member_kind, rows.c.member_id)
         names = ("group_id", "member_kind", "member_id")
         ordered = sa.select(*columns).order_by(*_order(conn, rows.c))  # ``n`` follows it
-        count = conn.execute(table.insert().from_select(names, ordered)).rowcount
-        return cls(conn, table, int(count))
+        return cls(conn, table, _inserted(conn, table.insert().from_select(names, ordered)))
 
     @property
     def count(self) -> int:
@@ -117,7 +116,7 @@ class Stash:
             .order_by(s.n)  # the stash's order: SQLite reads it by rowid, without a sort
         )
         names = ("connector", "group_id", "member_kind", "member_id", "created_at")
-        written = int(self.conn.execute(t.memberships.insert().from_select(names, rows)).rowcount)
+        written = _inserted(self.conn, t.memberships.insert().from_select(names, rows))
         if written != self._count:  # an edge whose group or member the plan did not create
             raise RuntimeError(
                 f"{self._count - written} of {self._count} added memberships name a user or "
@@ -151,7 +150,20 @@ class Stash:
             "run_id", "connector", "at", "op", "object_type", "source_id", "object_key",
             "before", "after", "reason",
         )  # fmt: skip
-        return int(self.conn.execute(t.changes.insert().from_select(names, rows)).rowcount)
+        return _inserted(self.conn, t.changes.insert().from_select(names, rows))
+
+
+def _inserted(conn: Connection, insert: sa.Insert) -> int:
+    """Run ``insert``; how many rows it inserted.
+
+    SQLAlchemy keeps an ``INSERT``'s row count only when asked (``preserve_rowcount``); without
+    it psycopg's count reads -1, and a first load on PostgreSQL would be read back as objects.
+    """
+    result = conn.execute(insert, execution_options={"preserve_rowcount": True})
+    count = int(result.rowcount)
+    if count < 0:
+        raise RuntimeError("the store did not report how many rows an insert wrote")
+    return count
 
 
 def _aliases() -> tuple[Any, Any, Any]:
