@@ -20,6 +20,10 @@ the database it was read from. :class:`Stash` keeps them there instead:
    (formatted by the database: equal as JSON, not necessarily byte for byte), in the order
    group, member, kind.
 
+On PostgreSQL the writes first ``ANALYZE`` the stash and the users and groups apply has just
+written (:mod:`idpsync.store.stats`): counted as empty, ``users`` was rescanned per edge and a
+first load at L spent ≈170 s in apply instead of ≈35 s.
+
 The table is created in the run's transaction: a dry run's or guard's rollback discards it
 (SQLite's temporary schema is transactional; on PostgreSQL it is ``ON COMMIT DROP`` as well).
 """
@@ -34,6 +38,7 @@ from sqlalchemy.engine import Connection
 
 from idpsync.model import MemberKind, Membership
 from idpsync.store import schema as t
+from idpsync.store import stats
 from idpsync.store.store import raw_rows
 
 SAMPLE = 200
@@ -100,6 +105,9 @@ class Stash:
 
         In the order of the object path (group, member, kind), so the rows get the same ids.
         """
+        # PostgreSQL: the users and groups apply has just written (and the stash) still count
+        # as empty to the planner, which would then rescan ``users`` for every edge.
+        stats.refresh(self.conn, (self.table, t.users, t.groups))
         s = self.table.c
         group, user, member = _aliases()
         rows = (
