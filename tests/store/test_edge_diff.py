@@ -24,11 +24,13 @@ from hypothesis import strategies as st
 from idpsync.app.deciding import decide_in_store
 from idpsync.engine import edges
 from idpsync.engine.edges import EdgeChanges, EdgeRule
+from idpsync.engine.plan import OpKind, Plan
 from idpsync.model import DirectoryState, MemberKind, Membership
 from idpsync.sources.file.reader import FileSource
-from idpsync.store import Store
+from idpsync.store import Store, edge_diff, stash
 from idpsync.store import schema as t
 from idpsync.store.edge_diff import StoreEdges
+from idpsync.store.stash import Stash
 from tests.strategies import GROUP_IDS, USER_IDS, states
 from tests.test_properties import POLICIES, idp
 from tests.world import World
@@ -142,10 +144,42 @@ def put_world(
         yield conn
 
 
-def check(store: Store, current: DirectoryState, staged: set[Membership], rule: EdgeRule) -> None:
-    with put_world(store, current, staged) as conn:
+@contextmanager
+def bulk_from(bulk: bool) -> Iterator[None]:
+    """Stash every added edge (``bulk``), or none: the two paths must give the same edges."""
+    before = edge_diff.BULK_FROM
+    edge_diff.BULK_FROM = 1 if bulk else 10**9
+    try:
+        yield
+    finally:
+        edge_diff.BULK_FROM = before
+
+
+def unstashed(found: EdgeChanges) -> EdgeChanges:
+    """``found`` with stashed additions read back (and the stash's own promises checked)."""
+    if found.stored is None:
+        return found
+    assert isinstance(found.stored, Stash)
+    assert found.added == []
+    added = found.stored.read()
+    assert found.stored.count == len(added) > 0
+    assert found.stored.sample == added[: stash.SAMPLE]
+    found.stored.drop()
+    return EdgeChanges(added, found.removed)
+
+
+def check(
+    store: Store,
+    current: DirectoryState,
+    staged: set[Membership],
+    rule: EdgeRule,
+    bulk: bool = False,
+) -> None:
+    with put_world(store, current, staged) as conn, bulk_from(bulk):
         found = StoreEdges(conn, "hr").changes(rule)
-        assert found == edges.changes(rule, staged, current.memberships)
+        expected = edges.changes(rule, staged, current.memberships)
+        assert (found.stored is not None) == (bulk and bool(expected.added))
+        assert unstashed(found) == expected
         planner = StoreEdges(conn, "hr")
         memory = edges.InMemory(staged, ())
         for roots in ({"g0"}, {"g1", "g2"}, set(STAGED_GROUPS)):
@@ -154,6 +188,17 @@ def check(store: Store, current: DirectoryState, staged: set[Membership], rule: 
                     roots, transitive=transitive
                 )
         assert not leftover_tables(conn)
+
+
+def same_plan(apart: Plan, whole: Plan) -> bool:
+    """``apart`` (maybe with stashed additions) plans the operations of ``whole``."""
+    if apart.stored is None:
+        return apart.ops == whole.ops
+    adds = [op for op in whole.ops if op.kind is OpKind.ADD_MEMBER]
+    assert apart.stored.sample == adds[: stash.SAMPLE]  # keys and reasons too
+    assert apart.stored.edges.read() == [op.member for op in adds]
+    assert len(apart) == len(whole) and apart.summary() == whole.summary()
+    return apart.ops == [op for op in whole.ops if op.kind is not OpKind.ADD_MEMBER]
 
 
 def leftover_tables(conn: sa.Connection) -> list[str]:
@@ -173,13 +218,17 @@ def sqlite_store() -> Iterator[Store]:
 
 
 @settings(
-    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(current=states(), staged=staged_edges, rule=rules())
+@given(current=states(), staged=staged_edges, rule=rules(), bulk=st.booleans())
 def test_sql_diff_equals_the_python_diff_on_sqlite(
-    sqlite_store: Store, current: DirectoryState, staged: set[Membership], rule: EdgeRule
+    sqlite_store: Store,
+    current: DirectoryState,
+    staged: set[Membership],
+    rule: EdgeRule,
+    bulk: bool,
 ) -> None:
-    check(sqlite_store, current, staged, rule)
+    check(sqlite_store, current, staged, rule, bulk)
 
 
 @settings(
@@ -211,9 +260,11 @@ def test_sql_diff_equals_the_python_diff_on_postgresql(fresh_pg_url: str) -> Non
     try:
 
         @settings(max_examples=25, deadline=None)
-        @given(current=states(), staged=staged_edges, rule=rules())
-        def run(current: DirectoryState, staged: set[Membership], rule: EdgeRule) -> None:
-            check(store, current, staged, rule)
+        @given(current=states(), staged=staged_edges, rule=rules(), bulk=st.booleans())
+        def run(
+            current: DirectoryState, staged: set[Membership], rule: EdgeRule, bulk: bool
+        ) -> None:
+            check(store, current, staged, rule, bulk)
 
         run()
     finally:
@@ -221,9 +272,13 @@ def test_sql_diff_equals_the_python_diff_on_postgresql(fresh_pg_url: str) -> Non
 
 
 @settings(max_examples=40, deadline=None)
-@given(first=idp(), second=idp(), policy=POLICIES, complete=st.booleans())
+@given(first=idp(), second=idp(), policy=POLICIES, complete=st.booleans(), bulk=st.booleans())
 def test_a_run_decided_in_the_store_plans_what_python_plans(
-    first: dict[str, Any], second: dict[str, Any], policy: dict[str, Any], complete: bool
+    first: dict[str, Any],
+    second: dict[str, Any],
+    policy: dict[str, Any],
+    complete: bool,
+    bulk: bool,
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = Store.open(f"sqlite:///{Path(tmp) / 'run.db'}")
@@ -241,9 +296,10 @@ def test_a_run_decided_in_the_store_plans_what_python_plans(
                 staged = snap if complete else store.load_stage(conn, world.name)
                 staged.complete = complete
                 config = world.settings()
-                apart = decide_in_store(conn, store, world.name, config, staged, in_store=True)
+                with bulk_from(bulk):
+                    apart = decide_in_store(conn, store, world.name, config, staged, in_store=True)
                 whole = decide_in_store(conn, store, world.name, config, staged)
-                assert apart.plan.ops == whole.plan.ops
+                assert same_plan(apart.plan, whole.plan)
                 assert not leftover_tables(conn)
         finally:
             store.close()

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from idpsync.config import ConnectorSettings
 from idpsync.engine import invariants, limits
-from idpsync.engine.plan import Plan, apply_ops
+from idpsync.engine.plan import Op, OpKind, Plan, apply_ops
 from idpsync.model import DirectoryState
 from idpsync.store import schema as t
 from idpsync.store.store import Store
@@ -62,6 +62,17 @@ def group_sizes(
     return sizes, names
 
 
+def every_op(plan: Plan) -> list[Op]:
+    """The plan's operations with its additions kept in the store read back as objects."""
+    if plan.stored is None:
+        return plan.ops
+    reason = "member in the IdP"
+    adds = [
+        Op(OpKind.ADD_MEMBER, e.group_id, member=e, reason=reason) for e in plan.stored.edges.read()
+    ]
+    return plan.with_adds(adds)
+
+
 def before_apply(
     conn: Connection,
     store: Store,
@@ -91,5 +102,5 @@ def before_apply(
     if settings.invariants:
         if current is None:
             current = store.load_directory(conn, connector)
-        after = apply_ops(current, plan.ops)
+        after = apply_ops(current, every_op(plan))
         invariants.check(current, after, settings.invariants, allowed=allow_invariants)

@@ -350,7 +350,7 @@ def _stage_plan_apply(
         )
     if result.status in ("dry_run", "guarded"):
         result.stats = _stats(source, timings)
-        entries = [report.op_entry(op) for op in result.plan.ops]
+        entries = [report.op_entry(op) for op in result.plan.shown()]
         run_objects.record_apart(store, run_id, entries, left)
         store.finish_run(
             run_id,

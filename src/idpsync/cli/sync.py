@@ -325,7 +325,7 @@ def sync_user(
             {
                 **_result_json(result),
                 "details": result.details,
-                "changes": [report.op_entry(op) for op in result.plan.ops],
+                "changes": [report.op_entry(op) for op in result.plan.shown()],
             },
         )
     else:

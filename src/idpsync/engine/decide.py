@@ -17,8 +17,8 @@ from typing import Protocol
 from idpsync.config_policy import PolicySettings
 from idpsync.engine.cleanup import Cleanup, Missing, cleanup
 from idpsync.engine.collisions import Taken, resolve, settle
-from idpsync.engine.edges import EdgePlanner, EdgeRule
-from idpsync.engine.plan import Plan, plan, rekey
+from idpsync.engine.edges import EdgePlanner, EdgeRule, rekey
+from idpsync.engine.plan import Plan, plan
 from idpsync.engine.policy import (
     PolicyResult,
     always_group_id,

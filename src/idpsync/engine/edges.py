@@ -25,11 +25,14 @@ give the edges sorted by group, member and kind, and no removals when the read w
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from operator import attrgetter
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from idpsync.model import MemberKind, Membership
+from idpsync.model import DirectoryState, MemberKind, Membership
+
+if TYPE_CHECKING:
+    from idpsync.engine.plan import Op
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,37 @@ class EdgeRule:
     """Whether the snapshot was complete (an incomplete one never removes an edge)."""
 
 
+class StoredEdges(Protocol):
+    """Added edges left where they were computed (the store) because they are too many.
+
+    A first load adds about ten edges per user; as objects (an edge, an operation with its key
+    string, a change-log row) they cost ≈400 bytes each. The guards need only their count, a
+    report only a sample; the store that computed them writes them itself
+    (:mod:`idpsync.store.edge_diff`).
+    """
+
+    @property
+    def count(self) -> int:
+        """How many edges are added."""
+
+    @property
+    def sample(self) -> list[Membership]:
+        """The first edges in order (group, member, kind), at most a few hundred, for display."""
+
+    def read(self) -> list[Membership]:
+        """Every edge, in order: only for what needs them all as objects (invariants)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAdds:
+    """Added memberships the store writes itself (set-wise), with a sample to show."""
+
+    edges: StoredEdges
+    """The edges, their count, and where they are (:class:`~idpsync.engine.edges.StoredEdges`)."""
+    sample: list[Op]
+    """``member.add`` operations for the first edges of ``edges.sample``, keys included."""
+
+
 @dataclass(frozen=True)
 class EdgeChanges:
     """The membership edges a plan adds and removes, each sorted by group, member, kind."""
@@ -64,6 +98,8 @@ class EdgeChanges:
     """Desired edges the directory lacks."""
     removed: list[Membership] = field(default_factory=list)
     """Directory edges no longer desired (always empty for an incomplete snapshot)."""
+    stored: StoredEdges | None = None
+    """The added edges when the store kept them (``added`` is then empty)."""
 
 
 class EdgePlanner(Protocol):
@@ -178,3 +214,19 @@ class InMemory:
     def changes(self, rule: EdgeRule) -> EdgeChanges:
         """The edges to add and to remove under ``rule`` (see :func:`changes`)."""
         return changes(rule, self.staged, self.current)
+
+
+def rekey(state: DirectoryState, relinks: Mapping[str, str]) -> DirectoryState:
+    """A copy of ``state`` where each old user id of ``relinks`` (new → old) has its new id."""
+    old_to_new = {old: new for new, old in relinks.items()}
+    users = {}
+    for sid, user in state.users.items():
+        new = old_to_new.get(sid)
+        users[new or sid] = replace(user, source_id=new) if new else user
+    memberships = {
+        replace(m, member_id=old_to_new[m.member_id])
+        if m.member_kind is MemberKind.USER and m.member_id in old_to_new
+        else m
+        for m in state.memberships
+    }
+    return DirectoryState(users=users, groups=dict(state.groups), memberships=memberships)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Literal
 
-from idpsync.engine.edges import EdgeChanges, sorted_edges
+from idpsync.engine.edges import EdgeChanges, StoredAdds, rekey, sorted_edges
 from idpsync.model import (
     DirectoryState,
     DirGroup,
@@ -102,26 +102,45 @@ class Plan:
 
     ops: list[Op] = field(default_factory=list)
     """Creations first, then updates, memberships, and removals last."""
+    stored: StoredAdds | None = None
+    """Added memberships left in the store (a first load): not in ``ops``, but counted."""
 
     def count(self, *kinds: OpKind) -> int:
         """How many operations of the given kinds."""
-        return sum(1 for op in self.ops if op.kind in kinds)
+        counted = sum(1 for op in self.ops if op.kind in kinds)
+        if OpKind.ADD_MEMBER in kinds:
+            counted += self._stored_count()
+        return counted
 
     def summary(self) -> dict[str, int]:
         """Counts by operation kind (only non-zero kinds)."""
         counts = Counter(op.kind for op in self.ops)
-        return {kind.value: n for kind, n in counts.items()}
+        counts[OpKind.ADD_MEMBER] += self._stored_count()
+        return {kind.value: n for kind, n in counts.items() if n}
+
+    def shown(self) -> list[Op]:
+        """The operations to show a person: ``ops`` with the stored additions' sample in place."""
+        return self.ops if self.stored is None else self.with_adds(self.stored.sample)
+
+    def with_adds(self, adds: list[Op]) -> list[Op]:
+        """``ops`` with ``adds`` (``member.add`` operations) where the plan orders additions."""
+        first = _ORDER[OpKind.ADD_MEMBER]
+        at = next((i for i, op in enumerate(self.ops) if _ORDER[op.kind] >= first), len(self.ops))
+        return [*self.ops[:at], *adds, *self.ops[at:]]
+
+    def _stored_count(self) -> int:
+        return 0 if self.stored is None else self.stored.edges.count
 
     def __len__(self) -> int:
-        return len(self.ops)
+        return len(self.ops) + self._stored_count()
 
     def __repr__(self) -> str:
         # Short on purpose: asyncio.run (3.11) formats the finished main task, and with it a
         # run's result and plan, when it restores the SIGINT handler; a million ops took seconds.
-        return f"Plan({len(self.ops)} ops: {self.summary()})"
+        return f"Plan({len(self)} ops: {self.summary()})"
 
     def __bool__(self) -> bool:
-        return bool(self.ops)
+        return bool(self.ops) or self._stored_count() > 0
 
 
 def _diff(
@@ -177,6 +196,9 @@ def plan(
     if members is None:
         members = _edge_changes(desired, current, complete=complete)
     result.ops.extend(_plan_members(desired, current, members))
+    if members.stored is not None:
+        shown = EdgeChanges(members.stored.sample, [])
+        result.stored = StoredAdds(members.stored, list(_plan_members(desired, current, shown)))
     if complete and delete_groups:
         for source_id in sorted(current.groups.keys() - desired.groups.keys()):
             result.ops.append(
@@ -393,19 +415,3 @@ def apply_ops(state: DirectoryState, ops: Iterable[Op]) -> DirectoryState:
             assert op.member is not None
             memberships.discard(op.member)
     return DirectoryState(users=users, groups=groups, memberships=memberships)
-
-
-def rekey(state: DirectoryState, relinks: Mapping[str, str]) -> DirectoryState:
-    """A copy of ``state`` where each old user id of ``relinks`` (new → old) has its new id."""
-    old_to_new = {old: new for new, old in relinks.items()}
-    users = {}
-    for sid, user in state.users.items():
-        new = old_to_new.get(sid)
-        users[new or sid] = replace(user, source_id=new) if new else user
-    memberships = {
-        replace(m, member_id=old_to_new[m.member_id])
-        if m.member_kind is MemberKind.USER and m.member_id in old_to_new
-        else m
-        for m in state.memberships
-    }
-    return DirectoryState(users=users, groups=dict(state.groups), memberships=memberships)

@@ -163,7 +163,7 @@ def run_facts(row: dict[str, Any]) -> dict[str, Any]:
 
 def from_plan(run: dict[str, Any], plan: Plan, extra: dict[str, Any]) -> dict[str, Any]:
     """The report of a planned run (dry run, guarded run, or before applying)."""
-    return build(run, [op_entry(op) for op in plan.ops], extra)
+    return build(run, [op_entry(op) for op in plan.shown()], extra)
 
 
 def from_changes(run: dict[str, Any], changes: list[dict[str, Any]]) -> dict[str, Any]:

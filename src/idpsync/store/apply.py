@@ -24,6 +24,7 @@ from idpsync.engine.skeleton import collision_key
 from idpsync.model import MemberKind
 from idpsync.store import schema as t
 from idpsync.store.deferred import indexes_deferred
+from idpsync.store.stash import Stash
 from idpsync.store.store import Store, _chunks, _insert, bulk_insert, fold, now
 
 USER_UPDATES = (
@@ -95,6 +96,10 @@ def apply_plan(
 
     user_ids, group_ids = store.id_maps(conn, connector)
     _add_members(conn, connector, by_kind[OpKind.ADD_MEMBER], (user_ids, group_ids), stamp)
+    stash = _stash(plan)
+    if stash is not None:
+        with indexes_deferred(conn, t.memberships, stash.count):
+            stash.write_memberships(connector, stamp)
     removals = [
         {
             "g": group_ids[op.member.group_id],
@@ -118,16 +123,49 @@ def apply_plan(
     step("memberships")
     _delete_objects(conn, connector, by_kind[OpKind.DELETE_USER], user_ids, MemberKind.USER)
     _delete_objects(conn, connector, by_kind[OpKind.DELETE_GROUP], group_ids, MemberKind.GROUP)
-    with indexes_deferred(conn, t.changes, len(plan.ops)):
+    with indexes_deferred(conn, t.changes, len(plan)):
+        _log(conn, run_id, connector, stamp, plan.ops, stash)
+    step("changes")
+
+
+def _stash(plan: Plan) -> Stash | None:
+    """The plan's added edges kept in the store, if any (only a :class:`Stash` can be)."""
+    if plan.stored is None:
+        return None
+    edges = plan.stored.edges
+    if not isinstance(edges, Stash):
+        raise TypeError(f"stored edges of type {type(edges).__name__} cannot be applied here")
+    return edges
+
+
+def _log(
+    conn: Connection, run_id: int, connector: str, stamp: Any, ops: list[Op], stash: Stash | None
+) -> None:
+    """The change log, in plan order: the stashed additions go where added edges belong."""
+    same = {"run_id": run_id, "connector": connector, "at": stamp}
+    if stash is None:
+        head, tail = ops, []
+    else:
+        at = next((i for i, op in enumerate(ops) if op.kind in _AFTER_ADDS), len(ops))
+        head, tail = ops[:at], ops[at:]
+    for part in (head, tail):
         bulk_insert(
             conn,
             t.changes,
             CHANGE_COLUMNS,
-            map(_change_row, plan.ops),
+            map(_change_row, part),
             raw=("before", "after"),
-            same={"run_id": run_id, "connector": connector, "at": stamp},
+            same=same,
         )
-    step("changes")
+        if stash is not None and part is head:
+            stash.write_changes(run_id, connector, stamp)
+            stash.drop()
+
+
+_AFTER_ADDS = frozenset(
+    {OpKind.ADD_MEMBER, OpKind.REMOVE_MEMBER, OpKind.DELETE_USER, OpKind.DELETE_GROUP}
+)
+"""Operations the plan orders at or after its membership additions."""
 
 
 def _add_members(

@@ -16,7 +16,12 @@ in Python:
    that neither touch a held object nor belong to a kept user (those stay, see
    :mod:`idpsync.engine.edges`), ``EXCEPT D``. A first load (the connector holds no membership
    yet) adds ``D`` without a diff; its three parts (staged user edges, staged group edges,
-   always-group edges less the staged ones) are disjoint, so it has no duplicates.
+   always-group edges less the staged ones) are disjoint, so it has no duplicates;
+4. the added edges go into a temporary table (:class:`~idpsync.store.stash.Stash`) by one
+   ``INSERT … SELECT``. Fewer than :data:`BULK_FROM` are read back as objects (and the table
+   dropped); from :data:`BULK_FROM` on (a first load, a large new group) they stay there and
+   :class:`~idpsync.engine.edges.EdgeChanges` carries the stash (its count and a sample), which
+   apply writes set-wise. Removed edges are always objects: the limits count them per group.
 
 The staged edges test their ids by primary-key probes of the temporary table (``_probe``): with
 two ``IN`` lists SQLite would probe every group × member pair of the sets. Indexed ``NOT
@@ -42,10 +47,15 @@ from idpsync.engine.edges import EdgeChanges, EdgeRule, sorted_edges
 from idpsync.model import MemberKind, Membership
 from idpsync.store import schema as t
 from idpsync.store import stats
+from idpsync.store.stash import Stash
 from idpsync.store.store import bulk_insert, raw_rows
 
 _KINDS = {kind.value: kind for kind in MemberKind}
 USER, GROUP = MemberKind.USER.value, MemberKind.GROUP.value
+
+BULK_FROM = 20_000
+"""From this many added edges on (a first load, a new large group) the plan keeps them in the
+store (:mod:`idpsync.store.stash`): counted and written set-wise, not one object each."""
 
 _SETS = {
     "su": "synced_users",
@@ -94,21 +104,32 @@ class StoreEdges:
         return users
 
     def changes(self, rule: EdgeRule) -> EdgeChanges:
-        """The edges to add and to remove under ``rule``, each sorted by group, member, kind."""
+        """The edges to add and to remove under ``rule``, each sorted by group, member, kind.
+
+        The added edges are stashed in the store first (:class:`~idpsync.store.stash.Stash`);
+        from :data:`BULK_FROM` of them on they stay there and the changes carry the stash. A
+        diff restricted to some users (``users``) reads the desired edges once for both
+        directions (one scan of the staged edges).
+        """
+        removed: list[Membership] = []
         with _rule_tables(self.conn, rule, self.users) as (ids, relinks):
             desired = _desired(self.connector, ids)
             if not self._owns_edges():  # a first load: everything desired is added
-                return EdgeChanges(sorted_edges(_read(self.conn, desired)), [])
-            restricted = self.users is not None
-            if restricted:  # read once for both directions (a scan of the staged edges)
-                desired = _materialised(self.conn, desired, ids)
-            current = _current(self.connector, relinks, ids if restricted else None)
-            added = _read(self.conn, sa.except_(desired, sa.select(*current.c)))
-            removed: list[Membership] = []
-            if rule.complete:
-                kept = sa.select(*current.c).where(sa.not_(_spared(current.c, ids)))
-                removed = _read(self.conn, sa.except_(kept, desired))
-        return EdgeChanges(sorted_edges(added), sorted_edges(removed))
+                stash = Stash.create(self.conn, desired)
+            else:
+                restricted = self.users is not None
+                if restricted:
+                    desired = _materialised(self.conn, desired, ids)
+                current = _current(self.connector, relinks, ids if restricted else None)
+                stash = Stash.create(self.conn, sa.except_(desired, sa.select(*current.c)))
+                if rule.complete:
+                    kept = sa.select(*current.c).where(sa.not_(_spared(current.c, ids)))
+                    removed = _read(self.conn, sa.except_(kept, desired))
+        if stash.count >= max(BULK_FROM, 1):
+            return EdgeChanges([], sorted_edges(removed), stored=stash)
+        added = stash.read()
+        stash.drop()
+        return EdgeChanges(added, sorted_edges(removed))
 
     def _owns_edges(self) -> bool:
         """Whether the directory holds any membership of the connector."""

@@ -189,7 +189,7 @@ async def sync_user(
             "status": result.status,
             "message": result.message or None,
             "summary": result.summary(),
-            "changes": [report.op_entry(op) for op in result.plan.ops],
+            "changes": [report.op_entry(op) for op in result.plan.shown()],
         }
 
     try:
