@@ -75,7 +75,6 @@ def expected_requests(
     t: GoogleTenant,
     *,
     derived: bool = False,
-    photos: bool = False,
     tokens: int = 1,
     batch: int = 0,
 ) -> int:
@@ -83,8 +82,7 @@ def expected_requests(
     users, groups = len(t.users), len(t.groups)
     pages = [max(1, math.ceil(rendered_members(t, g, derived) / 200)) for g in t.groups]
     members = batched_requests(pages, batch) if batch else sum(pages)
-    with_photo = sum(1 for u in t.users.values() if u.photo_version) if photos else 0
-    return tokens + math.ceil(users / 500) + math.ceil(groups / 200) + members + with_photo
+    return tokens + math.ceil(users / 500) + math.ceil(groups / 200) + members
 
 
 def batched_requests(pages: list[int], batch: int) -> int:

@@ -1,4 +1,4 @@
-"""End-to-end: Google photos are kept from the thumbnail read itself, never requested twice."""
+"""End-to-end: a Google photo's bytes are requested only when its ETag changed."""
 
 from __future__ import annotations
 
@@ -43,23 +43,28 @@ def photo_of(store: Store, user_id: str) -> bytes | None:
     return None if found is None else found.data
 
 
-async def test_photo_data_is_kept_from_the_read_with_no_second_request(tmp_path: Path) -> None:
+async def test_a_photo_is_downloaded_once_and_again_only_when_its_etag_changes(
+    tmp_path: Path,
+) -> None:
     emu = GoogleEmulator.generate(users=40, groups=3, seed=2)
     store = Store.open(f"sqlite:///{tmp_path / 'd.db'}")
     t = emu.tenant
     with_photo = [u for u, user in t.users.items() if user.photo_version]
     first = await sync(emu, store)
     assert first.status == "succeeded", first.message
-    assert emu.requests.count(THUMBNAIL) == len(with_photo)  # the reads only
-    assert first.stats["photos_downloaded"] == len(with_photo) > 1
+    assert emu.requests.count(THUMBNAIL) == len(with_photo) > 1  # the downloads only
+    assert first.stats["photos_downloaded"] == len(with_photo)
     assert photo_of(store, t.gid(with_photo[0])) is not None
+
+    emu.requests.clear()
+    same = await sync(emu, store)
+    assert emu.requests.count(THUMBNAIL) == 0 and same.stats["photos_downloaded"] == 0
 
     user = with_photo[0]
     t.set_photo(user, data=base64.b64encode(GIF).decode(), content_type="image/gif")
     emu.requests.clear()
     again = await sync(emu, store)
-    assert emu.requests.count(THUMBNAIL) == len(with_photo)  # the reads, nothing more
-    assert again.stats["photos_downloaded"] == 1
+    assert emu.requests.count(THUMBNAIL) == 1 and again.stats["photos_downloaded"] == 1
     assert photo_of(store, t.gid(user)) == GIF
     store.close()
 
@@ -79,9 +84,7 @@ async def test_a_declared_type_google_does_not_allow_is_refused(tmp_path: Path) 
     store.close()
 
 
-async def test_with_a_budget_only_the_kept_photos_are_stored_and_none_twice(
-    tmp_path: Path,
-) -> None:
+async def test_a_budget_downloads_that_many_a_run_and_none_twice(tmp_path: Path) -> None:
     emu = GoogleEmulator.generate(users=40, groups=3, seed=2)
     store = Store.open(f"sqlite:///{tmp_path / 'd.db'}")
     with_photo = [u for u, user in emu.tenant.users.items() if user.photo_version]
@@ -90,7 +93,7 @@ async def test_with_a_budget_only_the_kept_photos_are_stored_and_none_twice(
         emu.requests.clear()
         result = await sync(emu, store, photo_budget=2)
         stored += result.stats["photos_downloaded"]
-        assert emu.requests.count(THUMBNAIL) == len(with_photo)  # the reads, never a second
+        assert emu.requests.count(THUMBNAIL) == 2  # this run's downloads, never one twice
         assert result.stats["photos_downloaded"] == 2
         assert result.stats["photos_pending"] == len(with_photo) - stored
     store.close()

@@ -11,6 +11,7 @@ import pytest
 
 from idpsync.emulators import Fault, Latency
 from idpsync.emulators.google import GoogleEmulator
+from idpsync.emulators.google.resources import photo_etag
 from idpsync.http import set_testing
 from idpsync.http.errors import TokenError
 from idpsync.http.settings import HttpSettings
@@ -112,16 +113,17 @@ async def test_nested_option_reads_derived_members(emu: GoogleEmulator) -> None:
     assert inner and all("includeDerivedMembership=true" in r.query for r in inner)
 
 
-async def test_photos_option_hashes_each_photo(emu: GoogleEmulator) -> None:
+async def test_photo_versions_are_the_listings_etags_and_cost_no_request(
+    emu: GoogleEmulator,
+) -> None:
     t = emu.tenant
     src = source(emu, sa_settings(emu, fetch_photos=True))
     snap = await src.snapshot()
     await src.aclose()
     refs = {u.source_id: u.photo_ref for u in snap.users}
-    with_photo = {t.gid(u) for u, user in t.users.items() if user.photo_version}
-    assert {uid for uid, ref in refs.items() if ref} == with_photo
-    assert all(ref.startswith("sha256:") for ref in refs.values() if ref)
-    assert len(emu.requests) == expected_requests(t, photos=True, batch=100)
+    listed = {t.gid(u): photo_etag(t, user) for u, user in t.users.items() if user.photo_version}
+    assert {uid: ref for uid, ref in refs.items() if ref} == listed  # thumbnailPhotoEtag
+    assert len(emu.requests) == expected_requests(t, batch=100)  # no photo request
     changed = next(u for u, user in t.users.items() if user.photo_version)
     t.set_photo(changed)
     again = source(emu, sa_settings(emu, fetch_photos=True))

@@ -3,12 +3,10 @@
 **Where.** The source reads each user's photo *version* (``photo_ref``) with the rest of the
 snapshot; the bytes are downloaded here, after the read and before the run's transaction:
 
-1. :func:`prepare`, before the read: the store's photo rows of the connector, and the versions
-   whose bytes it holds told to the source (Google receives the bytes with the version and
-   keeps only the new ones; Entra needs nothing).
+1. :func:`prepare`, before the read: the store's photo rows of the connector.
 2. :func:`download`, after the read: every user whose version the store neither holds nor
-   refused (and users left pending by an earlier run), those whose bytes the source already
-   holds first, then the oldest waiters, at most ``photo_budget`` of them; the others are
+   refused (and users left pending by an earlier run), the oldest waiters first, at most
+   ``photo_budget`` of them; the others are
    *pending* and wait for the next run. Each photo is checked
    (:func:`idpsync.photos.checked`: ``photo_max_bytes``, the declared type and the bytes both
    one of :data:`~idpsync.photos.IMAGE_TYPES`). Network calls stay outside the database
@@ -100,12 +98,9 @@ class PhotoRound:
 
 
 def prepare(store: Store, name: str, source: Source) -> dict[str, PhotoState]:
-    """The connector's photo rows; the source learns which versions' bytes are stored."""
+    """The connector's photo rows (which versions' bytes the store holds, which wait)."""
     with store.read() as conn:
-        before = stored.states(conn, name)
-    if source.photo_limits() is not None:
-        source.known_photos({sid: s.version for sid, s in before.items() if s.version})
-    return before
+        return stored.states(conn, name)
 
 
 async def download(
@@ -122,7 +117,6 @@ async def download(
     logins = {u.source_id: u.login for u in snap.users}
     read = {u.source_id for u in snap.users}
     todo = _candidates(snap, before if whole else {k: v for k, v in before.items() if k in read})
-    todo.sort(key=lambda pair: not source.photo_at_hand(pair[0]))  # bytes at hand first
     chosen, waiting = todo[: limits.budget], todo[limits.budget :]
     stop, slots = asyncio.Event(), asyncio.Semaphore(PARALLEL)
     results = await asyncio.gather(*(_fetch(source, s, ref, stop, slots) for s, ref in chosen))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -147,17 +147,6 @@ class Source(ABC):
         the run then downloads nothing (:mod:`idpsync.app.photo_round`).
         """
         return None
-
-    def known_photos(self, versions: Mapping[str, str]) -> None:  # noqa: B027 - optional hook
-        """Before a read: the photo version whose bytes the store holds, per user id.
-
-        A source that receives the bytes while it reads the version (Google's ``photoData``)
-        keeps only those of other versions, for :meth:`photo`, instead of every user's.
-        """
-
-    def photo_at_hand(self, source_id: str) -> bool:
-        """Whether :meth:`photo` has this user's bytes already (it costs no request)."""
-        return False
 
     async def photo(self, source_id: str, version: str) -> RawPhoto | None:
         """The bytes of user ``source_id``'s photo, read at ``version`` (``None``: none now).

@@ -269,9 +269,7 @@ async def _user(source: GoogleSource, item: dict[str, Any], known: dict[str, str
     manager = known.get(email or "")
     if email and manager is None:
         manager = await source._manager_id(email)
-    ref = None
-    if source.settings.fetch_photos and item.get("thumbnailPhotoEtag"):
-        ref = await google_photos.read_ref(source, str(item["id"]))
+    ref = google_photos.version(item) if source.settings.fetch_photos else None
     return g.to_user(item, manager, ref)
 
 

@@ -2,26 +2,27 @@
 
 A full snapshot lists, at Google's largest page sizes, every user (``maxResults=500``), every
 group (``200``) and each group's members (``200``, concurrently, within the budget of
-``quota`` queries per minute), plus each photo when ``fetch_photos`` is on. The Directory API
+``quota`` queries per minute); with ``fetch_photos`` each user's photo version is the listing's
+``thumbnailPhotoEtag`` (the run downloads changed photos, :mod:`.photos`). The Directory API
 has no delta query; with ``incremental = "reports"`` runs between full reads follow the admin
 activity log instead (:mod:`~idpsync.sources.google.incremental`), and ``batch_size`` (100
 by default) sends every member listing page in batches (:mod:`~idpsync.sources.google.batch`).
 
 Request count of a full snapshot (asserted exactly in ``tests/sources/test_google_e2e.py``)::
 
-    R = T + ceil(U / 500) + ceil(G / 200) + Σ_{k=1..max P_g} ceil(N_k / B) + F·P
+    R = T + ceil(U / 500) + ceil(G / 200) + Σ_{k=1..max P_g} ceil(N_k / B)
 
 ``B = batch_size``, ``P_g = max(1, ceil(M_g / 200))`` pages of group ``g``, ``N_k`` groups
 of at least ``k`` pages (``batch_size = 0``: ``Σ_g P_g``); ``T`` token requests (1 per run),
 ``U`` users, ``G`` groups, ``M_g`` members Google returns for group ``g`` (direct members; with
-``nested`` the derived ones too), ``P`` users with a photo and ``F`` 1 when ``fetch_photos`` is
-on. A single-user fetch costs ``T + 1 + Σ_k ceil(D_k / 200) + [manager] + F·[photo]``: the
-user, the direct groups of the user and of every group above them (``groups?userKey=``,
-``D_k`` groups each), the manager's id (``users/{email}``) and the photo. Retries add to both.
+``nested`` the derived ones too). A single-user fetch costs
+``T + 1 + Σ_k ceil(D_k / 200) + [manager]``: the user, the direct groups of the user and of
+every group above them (``groups?userKey=``, ``D_k`` groups each) and the manager's id
+(``users/{email}``). Retries add to both. The run adds one request per changed photo.
 
 What runs when: the token first (refused credentials stop the run before anything else),
 then two branches side by side. One is the users listing, a chain of ``ceil(U / 500)``
-pages each waiting for the one before (its page token), followed by the photos; the other
+pages each waiting for the one before (its page token); the other
 is the groups listing followed at once by every group's member listing, while the users
 chain is still going. Only the final assembly waits for both: member edges are kept when
 they point at a listed user or group, managers are matched by e-mail. Until the users chain
@@ -48,7 +49,6 @@ ready, with its token flow (:mod:`idpsync.sources.google.auth`), from
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from idpsync.auth import CachedTokenProvider
@@ -127,7 +127,6 @@ class GoogleSource(Source):
         self.settings, self.http, self.context = settings, http, context
         self.stats = http.stats
         self.auth: CachedTokenProvider = http.auth
-        self.photo_keeper = google_photos.PhotoKeeper()
 
     # ---- what the CLI asks -----------------------------------------------------------------
 
@@ -166,7 +165,7 @@ class GoogleSource(Source):
     async def snapshot(self, progress: Progress = no_progress) -> Snapshot:
         """The whole customer; incomplete (never partial-as-complete) on any failed listing.
 
-        Two branches run side by side: users (then photos), and groups (then every group's
+        Two branches run side by side: users, and groups (then every group's
         members, started as soon as the groups are listed); only the assembly waits for both.
         """
         snap, started, self.saved_state = Snapshot(), time.time(), None
@@ -184,8 +183,6 @@ class GoogleSource(Source):
             manager = by_email.get(g.manager_email(item) or "")
             return g.to_user(item, manager, refs.get(str(item["id"])))
 
-        if self.settings.fetch_photos:  # a photo that could not be read: left as it is
-            users = [item for item in users if str(item["id"]) in refs]
         snap.users = records(snap, USERS.label, "user", users, convert, _email)
         snap.groups = [grp for grp in groups if grp.source_id in members]
         snap.memberships = self._edges(snap, members)
@@ -210,18 +207,15 @@ class GoogleSource(Source):
     async def _users_and_photos(
         self, snap: Snapshot, lanes: Lanes
     ) -> tuple[list[dict[str, Any]], dict[str, str | None]]:
-        """The users listing (the chain ``lanes`` keeps a slot for), then their photos."""
+        """The users listing (the chain ``lanes`` keeps a slot for), and their photo versions."""
         params = {**self._scope(), "maxResults": str(USER_PAGE), **projection(self.settings)}
         try:
             items = await self._listing(snap, "users", USERS, params)
             users = records(snap, USERS.label, "user", items, g.checked_user, _email)
         finally:
             lanes.chain_done()
-        refs = (
-            await google_photos.read_refs(self, snap, users, lanes, RULE)
-            if self.settings.fetch_photos
-            else {}
-        )
+        photos = self.settings.fetch_photos
+        refs = {str(u["id"]): google_photos.version(u) for u in users} if photos else {}
         return users, refs
 
     async def _groups_and_members(
@@ -346,16 +340,9 @@ class GoogleSource(Source):
         s = self.settings
         return PhotoLimits(s.photo_max_bytes, s.photo_budget) if s.fetch_photos else None
 
-    def known_photos(self, versions: Mapping[str, str]) -> None:
-        """Keep only read photos of other versions, ``photo_budget`` at most (:mod:`.photos`)."""
-        self.photo_keeper.remember(versions, self.settings.photo_budget)
-
-    def photo_at_hand(self, source_id: str) -> bool:  # noqa: D102 - the base class says it
-        return source_id in self.photo_keeper.kept
-
     async def photo(self, source_id: str, version: str) -> RawPhoto | None:
-        """The ``photoData`` the read kept (else one more thumbnail request)."""
-        return await google_photos.bytes_of(self, source_id)
+        """The thumbnail's ``photoData``, recorded as version ``version`` (:mod:`.photos`)."""
+        return await google_photos.bytes_of(self, source_id, version)
 
     # ---- one user --------------------------------------------------------------------------
 
@@ -370,9 +357,7 @@ class GoogleSource(Source):
             raise SourceError(f"{USER.label}: the answer for {key!r} is not a usable user")
         item = found[0]
         manager = await self._manager_id(g.manager_email(item))
-        ref = None
-        if self.settings.fetch_photos and item.get("thumbnailPhotoEtag"):
-            ref = await google_photos.read_ref(self, str(item["id"]))
+        ref = google_photos.version(item) if self.settings.fetch_photos else None
         user = g.to_user(item, manager, ref)
         snap.users.append(user)
         await self._groups_above(snap, user.source_id)
