@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from idpsync.model import DirUser
+from idpsync.model import USER_FIELDS, DirUser
 from idpsync.store import schema as t
 from idpsync.targets.state import TargetState
 
@@ -106,17 +106,8 @@ def rows(state: TargetState, *, everyone: bool = False) -> Iterator[PhotoRow]:
         )
 
 
-_USER_COLUMNS = (
-    "login",
-    "email",
-    "display_name",
-    "given_name",
-    "family_name",
-    "active",
-    "manager_id",
-    "photo_ref",
-    "attributes",
-)
+_USER_COLUMNS = USER_FIELDS
+"""The ``users`` columns read back into a :class:`DirUser` (named as its fields)."""
 
 
 def _user(row: Any) -> DirUser:
