@@ -126,6 +126,8 @@ async def test_ldap_add_carries_the_attributes_and_reconcile_repairs_drift(
     assert (zoe["manager"], zoe["departmentNumber"]) == (anna["dn"], "R&D")
     assert zoe["title"] == "Engineer"
     assert read_entry(slapd, "ada")["manager"] == zoe["dn"]
+    quiet, writes = await deliver_ldap(sqlite_store, slapd)
+    assert (quiet.status, writes) == ("ok", [])  # nothing was left to send
 
     with slapd.connect() as conn:
         conn.modify(
@@ -163,6 +165,9 @@ async def test_crowd_create_is_two_requests_and_reconcile_repairs_drift(
         ["R&D"],
         ["z8"],
     )
+    crowd.requests.clear()
+    assert (await deliver_to(sqlite_store, crowd)).status == "ok"
+    assert crowd.requests == []  # nothing was left to send
 
     zoe["department"] = ["Sales"]
     del zoe["title"]
