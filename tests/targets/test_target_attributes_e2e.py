@@ -45,10 +45,12 @@ class Counting(httpx.AsyncBaseTransport):
         return await self.inner.handle_async_request(request)
 
 
-async def deliver_scim(store: Store, url: str, transport: Counting | None = None) -> Any:
+async def deliver_scim(
+    store: Store, url: str, transport: Counting | None = None, **kwargs: Any
+) -> Any:
     settings = target_settings(url)
     async with http_client(settings, transport=transport) as client:
-        return await run_delivery(store, "scim", settings, client)
+        return await run_delivery(store, "scim", settings, client, **kwargs)
 
 
 def scim_users(url: str) -> dict[str, dict[str, Any]]:

@@ -1,10 +1,13 @@
 """Delivering a target's mapped attributes, the manager reference included.
 
-- A user's mapped attributes (:mod:`idpsync.targets.attributes`) are sent after the user is
-  created (only the values that are set) and whenever a change touches ``attributes`` or
-  ``manager_id`` (the values whose rendering changed; a blank one removes the attribute), so a
-  new department reaches the target even when no core field changed, and a change of an IdP
-  attribute no template reads sends nothing. A retried user is sent everything again.
+- A new user is created with its mapped attributes (:mod:`idpsync.targets.attributes`; only
+  the values that are set) in the create request itself (:func:`creation_values`); they are
+  sent after the create only when the create could not carry them (a template failed for the
+  user, the target refused the create with them, or the user existed and was adopted).
+  They are sent again whenever a change touches ``attributes`` or ``manager_id`` (the values
+  whose rendering changed; a blank one removes the attribute), so a new department reaches the
+  target even when no core field changed, and a change of an IdP attribute no template reads
+  sends nothing. A retried user is sent everything again.
 - The manager is resolved through the object map to the manager's id in the target. A manager
   who is in the directory but not (yet) in the target leaves the reference empty; when the
   manager is created — later in the same run or in a later one — every report already in the
@@ -73,14 +76,42 @@ async def push_attributes(
         rendered = {k: v for k, v in rendered.items() if k not in was or was[k] != v}
         if not rendered:
             return
-    session.waiting_managers.pop((connector, source_id), None)
-    values: dict[str, Value] = {}
-    for key, text in rendered.items():
-        values[key] = resolve(session, connector, source_id, text) if is_reference(key) else text
+    values = resolved(session, connector, source_id, rendered)
     if created:
         values = {k: v for k, v in values.items() if v is not None}
     if values:
         await target.set_attributes(remote, values)
+
+
+def creation_values(session: Session, connector: str, source_id: str) -> dict[str, Value] | None:
+    """The set mapped values a new user is created with; ``None``: none go with the create.
+
+    ``None`` when the target holds no mapped attributes, or when a template fails for the
+    user: the user is then created without them and the push after the create reports why.
+    A manager not in the target yet waits, exactly as with :func:`push_attributes`.
+    """
+    if not session.attribute_map.templates or not isinstance(session.target, AttributeTarget):
+        return None
+    user = session.directory(connector).users.get(source_id)
+    if user is None:
+        return None
+    try:
+        rendered = session.attribute_map.render(user)
+    except TemplateProblem:
+        return None
+    values = resolved(session, connector, source_id, rendered)
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def resolved(
+    session: Session, connector: str, source_id: str, rendered: Mapping[str, str | None]
+) -> dict[str, Value]:
+    """The rendered values with each reference resolved (see :func:`resolve`)."""
+    session.waiting_managers.pop((connector, source_id), None)
+    return {
+        key: resolve(session, connector, source_id, text) if is_reference(key) else text
+        for key, text in rendered.items()
+    }
 
 
 def resolve(session: Session, connector: str, source_id: str, manager: str | None) -> Value:
@@ -105,7 +136,10 @@ async def user_created(session: Session, connector: str, source_id: str) -> None
     user = session.directory(connector).users.get(source_id)
     if user is not None and user.photo_ref:
         note(session, connector, source_id)
-    await push_attributes(session, connector, source_id, created=True)
+    if (connector, source_id) in session.created_with_attributes:
+        session.created_with_attributes.discard((connector, source_id))
+    else:
+        await push_attributes(session, connector, source_id, created=True)
     references = session.attribute_map.references()
     if not references:
         return
@@ -122,7 +156,10 @@ def report_waiting(session: Session) -> None:
 
 
 def report(session: Session, connector: str, source_id: str, manager: str, why: str) -> None:
-    """Record that a user's manager cannot be referenced in the target."""
+    """Record that a user's manager cannot be referenced in the target (once a run)."""
+    if (connector, source_id, manager) in session.unresolved_reported:
+        return
+    session.unresolved_reported.add((connector, source_id, manager))
     message = (
         f"manager {manager!r} of user {source_id!r} ({connector}) {why}; "
         "the manager reference is left empty"

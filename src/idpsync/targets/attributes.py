@@ -108,9 +108,26 @@ Value = str | UserRef | None
 """A target attribute's value: text, a user reference, or ``None`` (remove the attribute)."""
 
 
+Held = tuple[str | UserRef, ...]
+"""A mapped attribute as the target holds it, read back for a reconcile: its values (a
+reference as a :class:`UserRef`), empty when the user does not have the attribute."""
+
+
+def differs(wanted: Value, held: Held) -> bool:
+    """Whether the target holds something else than ``wanted`` (blank and absent are equal)."""
+    if wanted is None or wanted == "":
+        return any(v != "" for v in held)
+    return held != (wanted,)
+
+
 @runtime_checkable
 class AttributeTarget(Protocol):
-    """A target that can hold mapped attributes."""
+    """A target that can hold mapped attributes.
+
+    Its ``create_user`` takes them too (``values``): a new user is created with them in the same
+    request where the target's API allows it, and its ``list_users`` reads back the ones it can
+    (``mapped``) into :attr:`~idpsync.targets.base.RemoteUser.attributes`.
+    """
 
     async def set_attributes(self, remote_id: str, values: Mapping[str, Value]) -> None:
         """Set (or, for ``None``, remove) the given attributes of the user."""

@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from idpsync.targets.attributes import Held, Value
+
 USER_FIELDS = ("login", "email", "display_name", "given_name", "family_name", "active")
 """The directory fields a target carries; others (manager, photo, attributes) stay local."""
 
@@ -27,6 +29,9 @@ class RemoteUser:
     """The key idpsync gave it (the directory's source id), if any."""
     fields: dict[str, Any]
     """The :data:`USER_FIELDS` as the target holds them."""
+    attributes: dict[str, Held] | None = None
+    """The mapped attributes the target could read back (asked for with ``list_users``), by
+    key; a key left out cannot be read back and is not compared. ``None``: not read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +58,14 @@ class Target(Protocol):
     async def find_user(self, source_id: str, fields: Mapping[str, Any]) -> RemoteUser | None:
         """The target's user for this directory user: by external id, then login/e-mail."""
 
-    async def create_user(self, source_id: str, fields: Mapping[str, Any]) -> str:
-        """Create the user and return its target id (``Conflict`` if it exists)."""
+    async def create_user(
+        self, source_id: str, fields: Mapping[str, Any], values: Mapping[str, Value] | None = None
+    ) -> str:
+        """Create the user and return its target id (``Conflict`` if it exists).
+
+        ``values``: mapped attributes (set ones) the new user is created with, as
+        :meth:`~idpsync.targets.attributes.AttributeTarget.set_attributes` would set them.
+        """
 
     async def update_user(self, remote_id: str, changed: Mapping[str, Any]) -> str | None:
         """Change the given fields (``active`` included) of the user.
@@ -84,8 +95,8 @@ class Target(Protocol):
     async def remove_members(self, remote_id: str, members: Sequence[Member]) -> None:
         """Remove members that are present (absent ones are ignored)."""
 
-    async def list_users(self) -> list[RemoteUser]:
-        """Every user of the target (for reconcile)."""
+    async def list_users(self, mapped: Sequence[str] = ()) -> list[RemoteUser]:
+        """Every user of the target (for reconcile), with the ``mapped`` attributes it can read."""
 
     async def list_groups(self) -> list[RemoteGroup]:
         """Every group of the target, with members (for reconcile)."""

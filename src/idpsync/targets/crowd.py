@@ -79,9 +79,9 @@ class CrowdTarget:
 
     # -- users ------------------------------------------------------------------------------
 
-    async def _get_user(self, name: str) -> RemoteUser:
+    async def _get_user(self, name: str, mapped: Sequence[str] = ()) -> RemoteUser:
         body = await self._read(api.GET_USER, username=name, expand="attributes")
-        return proto.parse_user(body, self.crowd.source_id_attribute)
+        return proto.parse_user(body, self.crowd.source_id_attribute, mapped)
 
     async def find_user(self, source_id: str, fields: Mapping[str, Any]) -> RemoteUser | None:
         """By user name (case-insensitive in Crowd), then by e-mail (CQL search)."""
@@ -102,8 +102,16 @@ class CrowdTarget:
                 return await self._get_user(names[0])
         return None
 
-    async def create_user(self, source_id: str, fields: Mapping[str, Any]) -> str:
-        """``POST /user`` (full user, random password), then the source-id attribute."""
+    async def create_user(
+        self, source_id: str, fields: Mapping[str, Any], values: Mapping[str, Value] | None = None
+    ) -> str:
+        """``POST /user``, then one ``POST /user/attribute``: the source id and ``values``.
+
+        The user is sent whole, with a long random password (people sign in through SSO).
+
+        Crowd's ``POST /user`` does not store attributes (they have their own resource), so a
+        new user takes two requests, with or without mapped attributes.
+        """
         name = str(fields["login"])
         try:
             await self._send(api.CREATE_USER, proto.new_user_body(fields))
@@ -111,12 +119,23 @@ class CrowdTarget:
             if exc.scim_type in _DUPLICATE:
                 raise Conflict(str(exc), exc.status, exc.scim_type) from exc
             raise
-        await self._set_source_id(name, source_id)
+        await self._set_source_id(name, source_id, self._kept(values or {}))
         return name
 
-    async def _set_source_id(self, name: str, source_id: str) -> None:
+    async def _set_source_id(
+        self, name: str, source_id: str, others: Mapping[str, str] | None = None
+    ) -> None:
         body = proto.attribute_body(self.crowd.source_id_attribute, [source_id])
+        body["attributes"] += [{"name": k, "values": [v]} for k, v in (others or {}).items()]
         await self._send(api.SET_ATTRIBUTE, body, username=name)
+
+    def _kept(self, values: Mapping[str, Value]) -> dict[str, str]:
+        """The set values this target stores (a reference as the user name; never the source id)."""
+        return {
+            name: value.remote_id if isinstance(value, UserRef) else value
+            for name, value in values.items()
+            if value is not None and name != self.crowd.source_id_attribute
+        }
 
     async def update_user(self, remote_id: str, changed: Mapping[str, Any]) -> str | None:
         """Rename if the login changed, then ``PUT`` the whole merged user if it differs.
@@ -152,16 +171,14 @@ class CrowdTarget:
         A reference (the manager) is stored as the manager's user name (their remote id). The
         source-id attribute (``crowd.source_id_attribute``) is never overwritten.
         """
-        values = {k: v for k, v in values.items() if k != self.crowd.source_id_attribute}
-        kept = {
-            name: value.remote_id if isinstance(value, UserRef) else value
-            for name, value in values.items()
-            if value is not None
-        }
+        kept = self._kept(values)
         if kept:
             body = {"attributes": [{"name": k, "values": [v]} for k, v in kept.items()]}
             await self._send(api.SET_ATTRIBUTES, body, username=remote_id)
-        for name in sorted(k for k, v in values.items() if v is None):
+        removed = (
+            k for k, v in values.items() if v is None and k != self.crowd.source_id_attribute
+        )
+        for name in sorted(removed):
             await self._send(api.DELETE_ATTRIBUTE, username=remote_id, attributename=name)
 
     async def remove_user(self, remote_id: str) -> None:
@@ -239,12 +256,12 @@ class CrowdTarget:
 
     # -- reconcile --------------------------------------------------------------------------
 
-    async def list_users(self) -> list[RemoteUser]:
-        """Every user (``/search``, paged, ``expand=user``)."""
+    async def list_users(self, mapped: Sequence[str] = ()) -> list[RemoteUser]:
+        """Every user (``/search``, paged), each read with its attributes (``mapped`` kept)."""
         users: list[RemoteUser] = []
         names = await self._names(api.SEARCH_USERS, **{"entity-type": "user"})
         for name in names:
-            users.append(await self._get_user(name))
+            users.append(await self._get_user(name, mapped))
         return users
 
     async def list_groups(self) -> list[RemoteGroup]:

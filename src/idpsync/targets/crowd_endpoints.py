@@ -28,7 +28,10 @@ CREATE_USER = Endpoint("create_user", "POST", "/user", "create a user")
 UPDATE_USER = Endpoint("update_user", "PUT", "/user", "update a user (the whole user)")
 DELETE_USER = Endpoint("delete_user", "DELETE", "/user", "delete a user")
 SET_ATTRIBUTE = Endpoint(
-    "set_user_attribute", "POST", "/user/attribute", "store the directory's id on a user"
+    "set_user_attribute",
+    "POST",
+    "/user/attribute",
+    "store the directory's id (and a new user's mapped attributes) on a user",
 )
 SET_ATTRIBUTES = Endpoint(
     "set_user_attributes", "POST", "/user/attribute", "store mapped attributes on a user"

@@ -20,11 +20,12 @@ from __future__ import annotations
 import json
 import secrets
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
 
+from idpsync.targets.attributes import Held, UserRef, is_reference
 from idpsync.targets.base import RemoteUser
 
 API_PATH = "rest/usermanagement/1"
@@ -73,12 +74,25 @@ def attributes_of(resource: Mapping[str, Any]) -> dict[str, list[str]]:
     return {str(a["name"]): [str(v) for v in a.get("values") or []] for a in items if "name" in a}
 
 
-def parse_user(resource: Mapping[str, Any], source_attribute: str) -> RemoteUser:
-    """A Crowd user → :class:`RemoteUser` (the remote id is the user name)."""
-    values = attributes_of(resource).get(source_attribute) or []
+def parse_user(
+    resource: Mapping[str, Any], source_attribute: str, mapped: Sequence[str] = ()
+) -> RemoteUser:
+    """A Crowd user → :class:`RemoteUser` (the remote id is the user name).
+
+    The ``mapped`` attributes are kept (the source-id attribute is never one); a reference
+    (``manager``) holds user names, the target's ids.
+    """
+    attributes = attributes_of(resource)
+    values = attributes.get(source_attribute) or []
+    held: dict[str, Held] = {}
+    for key in mapped:
+        if key != source_attribute:
+            found = attributes.get(key) or []
+            held[key] = tuple(UserRef(v) for v in found) if is_reference(key) else tuple(found)
     return RemoteUser(
         id=str(resource["name"]),
         external_id=values[0] if values else None,
+        attributes=held if mapped else None,
         fields={
             "login": resource.get("name"),
             "email": resource.get("email") or None,

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import ldap3
@@ -120,11 +121,19 @@ class LdapTarget:
                 return self._user(*found[0])
         return None
 
-    async def create_user(self, source_id: str, fields: Mapping[str, Any]) -> str:
-        """Add the entry (in the disabled subtree if inactive in move mode); return its id."""
+    async def create_user(
+        self, source_id: str, fields: Mapping[str, Any], values: Mapping[str, Value] | None = None
+    ) -> str:
+        """Add the entry with the mapped ``values``; return its id.
+
+        An inactive user goes into the disabled subtree in move mode.
+        """
         parent = self.layout.user_parent(bool(fields.get("active", True)))
         dn = f"{self.layout.user_rdn(fields)},{parent}"
-        await self.link.add(dn, self.layout.new_user(source_id, fields))
+        entry = self.layout.new_user(source_id, fields)
+        mapped = await self._mapped(values or {})
+        entry.update({k: v for k, v in mapped.items() if v is not None})
+        await self.link.add(dn, entry)
         found = await self.link.search(
             dn, "(objectClass=*)", [self.ldap.id_attribute], scope=ldap3.BASE
         )
@@ -174,23 +183,36 @@ class LdapTarget:
                 changes[o.disabled_attribute] = [(REPLACE, flag)]
         return changes
 
+    def _owned(self) -> set[str]:
+        """Attributes the target manages itself (lower case): never set by the mapping."""
+        o = self.ldap
+        owned = {a.lower() for a in (*o.user_attributes, o.id_attribute, o.disabled_attribute)}
+        if o.source_id_attribute:
+            owned.add(o.source_id_attribute.lower())
+        owned.add("objectclass")
+        return owned
+
+    async def _mapped(self, values: Mapping[str, Value]) -> dict[str, str | None]:
+        """The mapped values this target sets: owned attributes left out, references as DNs."""
+        owned = self._owned()
+        out: dict[str, str | None] = {}
+        for attribute, value in values.items():
+            if attribute.lower() not in owned:
+                out[attribute] = (
+                    await self._dn(value.remote_id) if isinstance(value, UserRef) else value
+                )
+        return out
+
     async def set_attributes(self, remote_id: str, values: Mapping[str, Value]) -> None:
         """Replace each mapped attribute (``None``: remove it); a reference becomes a DN.
 
         Attributes the target itself manages (``ldap.user_attributes``, the source-id, id and
         disabled attributes) are left alone: the core fields and the deactivation own them.
         """
-        o = self.ldap
-        owned = {a.lower() for a in (*o.user_attributes, o.id_attribute, o.disabled_attribute)}
-        if o.source_id_attribute:
-            owned.add(o.source_id_attribute.lower())
-        changes: dict[str, list[tuple[str, list[Any]]]] = {}
-        for attribute, value in values.items():
-            if attribute.lower() in owned:
-                continue
-            if isinstance(value, UserRef):
-                value = await self._dn(value.remote_id)
-            changes[attribute] = [(REPLACE, [value] if value is not None else [])]
+        mapped = await self._mapped(values)
+        changes: dict[str, list[tuple[str, list[Any]]]] = {
+            a: [(REPLACE, [v] if v is not None else [])] for a, v in mapped.items()
+        }
         if changes:
             await self.link.modify(await self._dn(remote_id), changes)
 
@@ -325,19 +347,33 @@ class LdapTarget:
 
     # -- reconcile ------------------------------------------------------------------------------
 
-    async def _users(self) -> list[tuple[str, dict[str, list[Any]]]]:
+    async def _users(self, extra: Sequence[str] = ()) -> list[tuple[str, dict[str, list[Any]]]]:
         query = proto.eq("objectClass", self.layout.user_class)
         bases = [self.ldap.users_dn]
         if self.ldap.deactivate == "move" and self.ldap.disabled_dn:
             bases.append(self.ldap.disabled_dn)
+        wanted = list(dict.fromkeys([*self.layout.user_attributes(), *extra]))
         found = []
         for base in bases:
-            found += await self.link.search(base, query, self.layout.user_attributes())
+            found += await self.link.search(base, query, wanted)
         return found
 
-    async def list_users(self) -> list[RemoteUser]:
-        """Every user entry under the users (and disabled) subtree."""
-        return [self._user(dn, entry) for dn, entry in await self._users()]
+    async def list_users(self, mapped: Sequence[str] = ()) -> list[RemoteUser]:
+        """Every user entry under the users (and disabled) subtree.
+
+        With the ``mapped`` attributes this target sets (a reference's DN becomes the user's id).
+        """
+        owned = self._owned()
+        readable = [k for k in mapped if k.lower() not in owned]
+        found = await self._users(readable)
+        users = [self._user(dn, entry) for dn, entry in found]
+        if not mapped:
+            return users
+        by_dn = {proto.dn_key(dn): user.id for (dn, _), user in zip(found, users, strict=True)}
+        return [
+            replace(user, attributes=proto.held_values(entry, readable, by_dn))
+            for (_, entry), user in zip(found, users, strict=True)
+        ]
 
     async def list_groups(self) -> list[RemoteGroup]:
         """Every group under ``groups_dn`` with member DNs turned into ids."""

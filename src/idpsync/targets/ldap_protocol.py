@@ -8,13 +8,14 @@ meaning of a DN or a filter. :mod:`idpsync.targets.ldap` sends the operations.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
 from idpsync.config import LdapOptions
+from idpsync.targets.attributes import Held, UserRef, is_reference
 
 FALLBACK_TO_LOGIN = ("cn", "sn")
 """Attributes ``inetOrgPerson`` requires: an empty field falls back to the login."""
@@ -151,6 +152,27 @@ class Layout:
         """Groups of the configured class (called ``name`` when given)."""
         kind = eq("objectClass", self.options.group_object_class)
         return all_of(kind, eq("cn", name)) if name is not None else kind
+
+
+def held_values(
+    entry: Mapping[str, list[Any]], keys: Sequence[str], ids_by_dn: Mapping[str, str]
+) -> dict[str, Held]:
+    """The mapped attributes an entry holds (names compared without case, as LDAP does).
+
+    A reference (``manager``) holds DNs: one of a known user becomes a :class:`UserRef` to
+    its id (``ids_by_dn`` is keyed by :func:`dn_key`), any other stays the DN's text.
+    """
+    lower = {k.lower(): v for k, v in entry.items()}
+    held: dict[str, Held] = {}
+    for key in keys:
+        values = [str(v) for v in lower.get(key.lower()) or []]
+        if is_reference(key):
+            held[key] = tuple(
+                UserRef(ids_by_dn[dn_key(v)]) if dn_key(v) in ids_by_dn else v for v in values
+            )
+        else:
+            held[key] = tuple(values)
+    return held
 
 
 def dn_key(dn: str) -> str:

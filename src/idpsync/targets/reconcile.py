@@ -4,7 +4,9 @@
    target.
 2. Match each directory user to a target user: the object map, then ``externalId``, then
    ``userName`` and e-mail compared case-insensitively. A match is **adopted** (recorded in the
-   map) instead of creating a duplicate; its differing attributes are fixed. No match: create.
+   map) instead of creating a duplicate; its differing attributes are fixed. No match: create
+   (with its mapped attributes). Then the mapped attributes of the matched users are compared
+   and put back where they drifted (:mod:`~idpsync.targets.attribute_drift`).
 3. Groups likewise (map, ``externalId``, ``displayName``); then members: missing ones are
    added; members idpsync manages that the directory no longer has are removed. Members the
    target has that idpsync does not manage are left alone.
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from idpsync.model import MemberKind
 from idpsync.store.store import fold
-from idpsync.targets import reconcile_guard
+from idpsync.targets import attribute_drift, reconcile_guard
 from idpsync.targets.base import USER_FIELDS, RemoteGroup, RemoteUser
 from idpsync.targets.state import FailureKey, last_seq
 
@@ -35,12 +37,15 @@ async def reconcile(session: Session) -> None:
     """Run a reconcile of the session's target (see the module docstring)."""
     mark = last_seq(session.store, session.settings.connectors)
     connectors = session.connectors()
-    users = await session.target.list_users()
+    users = await session.target.list_users(attribute_drift.readable(session))
     groups = await session.target.list_groups()
     if not session.allow_deletes:
         directories = {c: session.directory(c) for c in connectors}
         reconcile_guard.check(session.options, users, session.state.remote_ids("user"), directories)
-    user_ids = await _users(session, connectors, users)
+    matched: dict[Key, tuple[str, RemoteUser]] = {}
+    user_ids = await _users(session, connectors, users, matched)
+    await attribute_drift.repair_all(session, matched)
+    await attribute_drift.settle_waiting(session)
     group_ids = await _groups(session, connectors, groups)
     await _members(session, connectors, groups, user_ids, group_ids)
     await _leftovers(session, connectors, users, user_ids)
@@ -51,8 +56,15 @@ async def reconcile(session: Session) -> None:
 
 
 async def _users(
-    session: Session, connectors: list[str], remote: list[RemoteUser]
+    session: Session,
+    connectors: list[str],
+    remote: list[RemoteUser],
+    matched: dict[Key, tuple[str, RemoteUser]],
 ) -> dict[Key, str]:
+    """Match, adopt, fix or create every directory user.
+
+    ``matched`` gets the users that were in the target: their remote id now, and as read.
+    """
     mapped = session.state.remote_ids("user")
     by_id = {u.id: u for u in remote}
     by_ext = {u.external_id: u for u in remote if u.external_id}
@@ -80,6 +92,8 @@ async def _users(
                 remote_id = await _user(session, c, s, f, m, mapped.get((c, s)))
                 if remote_id is not None:  # None: held for want of a seat
                     ids[(c, s)] = remote_id
+                    if m is not None:
+                        matched[(c, s)] = (remote_id, m)
 
             await session.attempt(FailureKey("user", connector, sid), 0, "reconcile", step)
             if match:

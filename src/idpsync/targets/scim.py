@@ -12,6 +12,7 @@ sent back with ``If-Match`` when the profile allows it; a stale one (412) is re-
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -27,6 +28,7 @@ from idpsync.targets.attributes import Value
 from idpsync.targets.base import Member, RemoteGroup, RemoteUser
 from idpsync.targets.client import TargetClient
 from idpsync.targets.errors import PreconditionFailed, TargetError
+from idpsync.targets.scim_attributes import read_back, with_attributes
 from idpsync.targets.scim_endpoints import (
     GROUPS,
     RESOURCE_TYPES,
@@ -160,10 +162,21 @@ class ScimTarget:
                 return found[0]
         return None
 
-    async def create_user(self, source_id: str, fields: Mapping[str, Any]) -> str:
-        """``POST /Users``; returns the new ``id``."""
-        _, body = await self._send(USERS.create, body=proto.user_payload(source_id, fields))
-        return str(json_object(body, USERS.create.label)["id"])
+    async def create_user(
+        self, source_id: str, fields: Mapping[str, Any], values: Mapping[str, Value] | None = None
+    ) -> str:
+        """``POST /Users`` with the mapped ``values`` in the body; returns the new ``id``.
+
+        A value whose path the body cannot hold (a value filter) follows with ``PATCH``.
+        """
+        payload, rest = proto.user_payload(source_id, fields), dict[str, Value]()
+        if values:
+            payload, rest = with_attributes(payload, values, await self.user_extensions())
+        _, body = await self._send(USERS.create, body=payload)
+        remote_id = str(json_object(body, USERS.create.label)["id"])
+        if rest:
+            await self.set_attributes(remote_id, rest)
+        return remote_id
 
     async def update_user(self, remote_id: str, changed: Mapping[str, Any]) -> str | None:
         """``PATCH /Users/{id}`` replacing the changed attributes (the ``id`` stays)."""
@@ -243,9 +256,16 @@ class ScimTarget:
 
     # -- reconcile --------------------------------------------------------------------------
 
-    async def list_users(self) -> list[RemoteUser]:
-        """Every user, paged."""
-        return [proto.parse_user(r) for r in await self._list_all(USERS)]
+    async def list_users(self, mapped: Sequence[str] = ()) -> list[RemoteUser]:
+        """Every user, paged, with the ``mapped`` attributes that can be read back."""
+        resources = await self._list_all(USERS)
+        if not mapped:
+            return [proto.parse_user(r) for r in resources]
+        extensions = await self.user_extensions()
+        return [
+            replace(proto.parse_user(r), attributes=read_back(r, mapped, extensions))
+            for r in resources
+        ]
 
     async def list_groups(self) -> list[RemoteGroup]:
         """Every group with its members, paged."""

@@ -93,6 +93,10 @@ class Session:
         """The target's mapped attributes (:mod:`idpsync.targets.attribute_delivery`)."""
         self.waiting_managers: dict[tuple[str, str], str] = {}
         """(connector, user) → manager source id not yet in the target, this run."""
+        self.unresolved_reported: set[tuple[str, str, str]] = set()
+        """(connector, user, manager) already reported as unresolved in this run."""
+        self.created_with_attributes: set[tuple[str, str]] = set()
+        """Users created in this run with their mapped attributes in the create request."""
         self._reports: dict[str, dict[str, list[str]]] = {}
         self.photos = photos
         """Where photos' bytes come from (``None``: no photo is delivered)."""
@@ -186,7 +190,7 @@ class Session:
         if fields is None or not self.seats.admit((connector, source_id), fields, *self.change):
             return None  # gone, or held for want of a seat
         try:
-            remote_id = await self.target.create_user(source_id, fields)
+            remote_id = await self._create(connector, source_id, fields)
             adopted = False
         except Conflict as exc:
             found = await self.target.find_user(source_id, fields)
@@ -206,6 +210,30 @@ class Session:
         active = bool(fields.get("active", True))
         self.remember("user", connector, source_id, remote_id, adopted, active)
         self.seats.created(active)
+        return remote_id
+
+    async def _create(self, connector: str, source_id: str, fields: dict[str, Any]) -> str:
+        """Create the user, with its mapped attributes in the create request.
+
+        A create the target refuses with them (other than "exists") is tried once more without:
+        a value the target refuses must not keep the person out. The values then follow
+        separately, and their refusal is recorded for the user.
+        """
+        from idpsync.targets.attribute_delivery import creation_values
+
+        values = creation_values(self, connector, source_id)
+        if not values:  # none to send ({}), or none to send with the create (None)
+            remote_id = await self.target.create_user(source_id, fields)
+            if values is not None:
+                self.created_with_attributes.add((connector, source_id))
+            return remote_id
+        try:
+            remote_id = await self.target.create_user(source_id, fields, values)
+        except Conflict:
+            raise
+        except Rejected:
+            return await self.target.create_user(source_id, fields)
+        self.created_with_attributes.add((connector, source_id))
         return remote_id
 
     async def ensure_group(
