@@ -6,15 +6,15 @@ saves round trips, not quota: each item is throttled as a request of its own (re
 so one item can be ``429`` while the batch is ``200``.
 
 **How the listings are packed: in rounds.** Round 1 sends every listing's first page
-(``/groups/{id}/members?$top=999&$select=…``), ``batch_size`` to a call, the calls
-concurrently (each holds one lane of :class:`~idpsync.sources.lanes.Lanes`, so the users
-chain keeps its slot). Every page that names an ``@odata.nextLink`` puts its listing into the
-next round with that link, packed beside the other big groups' next pages. A listing's own pages
-are a chain whatever one does (each link comes from the page before), so rounds do not lengthen
-the read: it takes as many rounds as the largest group has pages, and with ``n_r`` listings that
-have at least ``r`` pages the calls are (deterministic, and the fewest Graph allows)::
+(``/groups/{id}/members?$top=999&$select=…``, ``/users?…``), ``batch_size`` to a call, the
+calls concurrently (each holds one lane of :class:`~idpsync.sources.lanes.Lanes`). Every page
+that names an ``@odata.nextLink`` puts its listing into the next round with that link, packed
+beside the other listings' next pages. A listing's own pages are a chain whatever one does
+(each link comes from the page before), so rounds do not lengthen the read: it takes as many
+rounds as the longest listing has pages, and with ``n_r`` listings that have a page in round
+``r`` the calls are (deterministic; the fewest rounds of whole calls allow)::
 
-    batch calls = Σ_r ceil(n_r / batch_size)     (≈ ceil(Σ_g p(m_g) / 20) when few are big)
+    batch calls = Σ_r ceil(n_r / batch_size)     (≈ ceil(Σ pages / 20) when few are long)
 
 Sending follow-up pages one by one instead would not shorten any chain and would cost a request
 per page.
@@ -45,7 +45,7 @@ headers and body as if the item had been a response of its own):
   is a doubt that makes the reader fall back to the one chain.
 * A next link on another origin or outside the API's base is not followed (the listing is
   incomplete); a repeated one too. A whole batch that fails after the HTTP layer's retries
-  marks each of its groups incomplete.
+  marks each of its listings incomplete.
 """
 
 from __future__ import annotations
