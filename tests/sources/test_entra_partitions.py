@@ -194,6 +194,20 @@ async def test_partition_pages_ride_in_the_batches_at_the_formula(tmp_path: Path
     # (the emulator refuses a batch of more than 20 with 400, which would have failed the read)
 
 
+async def test_without_batch_each_partition_page_is_a_request(tmp_path: Path) -> None:
+    world = make(tmp_path, users=2000)
+    world.options |= {"batch": False}
+    result = await world.sync(mode="full")
+    assert result.status == "succeeded", result.message
+    assert_matches_tenant(world)
+    parts = partition_pages(world)
+    assert world.emu.requests.count("/v1.0/users") == sum(parts) + 2  # and the two counts
+    expected = full_snapshot_requests(
+        world.emu, managers=True, photos=False, batch=False, user_parts=parts
+    )
+    assert len(world.emu.requests) == expected and len(world.emu.batched) == 0
+
+
 @pytest.fixture
 def no_waits() -> Iterator[None]:
     set_testing(True)
