@@ -99,29 +99,36 @@ ENTRA_PARTITION_MIN_PAGES = 20
 """The connector's ``partition_min_pages`` default: fewer user pages are read as one chain."""
 
 
-def entra_rounds(members: Sequence[int], batch: int = 20, page: int = 999) -> int:
-    """``$batch`` calls for member listings read in rounds (:func:`batch_rounds`)."""
-    return batch_rounds([pages(m, page) for m in members], batch)
+def listing_rounds(listings: Sequence[tuple[int, int]], batch: int = 20) -> int:
+    """Batch calls for listings that each start in some round: ``(first round, pages)`` each;
+    round ``r`` carries the page of every listing running in it, ``batch`` to a call."""
+    last = max((start + count - 1 for start, count in listings), default=0)
+    return sum(
+        math.ceil(sum(1 for s, c in listings if s <= r < s + c) / batch) for r in range(1, last + 1)
+    )
 
 
 def entra_minimum(s: Shape) -> int:
     """The connector's formula at its defaults (managers, ``batch``, ``expand_members``,
     ``partition_users = "auto"``).
 
-    Token + two ``$deltatoken=latest`` links + the users: with at least
-    :data:`ENTRA_PARTITION_MIN_PAGES` pages of 100 (``$expand=manager`` caps a page at 100),
-    two counts and one listing per first character (an empty one costs a request), else one
-    count and one chain + the groups with ``$expand=members`` at 100 a page + the groups whose
-    expansion is full (20 members or more) listed in rounds of ``$batch`` calls.
+    Token + two ``$deltatoken=latest`` links + the user count, at once + every listing in one
+    reader's rounds of ``$batch`` calls (20 to a call): the users from round 1 (with at least
+    :data:`ENTRA_PARTITION_MIN_PAGES` pages of 100, since ``$expand=manager`` caps a page at
+    100, one listing per first character, an empty one a page, and a second count; else one
+    chain), the groups with ``$expand=members`` at 100 a page from round 1, and each group
+    whose expansion is full (20 members or more) at 999 a page from the round after the groups
+    page that lists it (``s.members`` in listing order).
     """
     chain = pages(s.users, 100)
+    users = [chain]
+    counts = 1
     if s.user_parts and chain >= ENTRA_PARTITION_MIN_PAGES:
         parts = list(s.user_parts) + [0] * max(0, ENTRA_PARTITIONS - len(s.user_parts))
-        users = 2 + sum(pages(n, 100) for n in parts)
-    else:
-        users = 1 + chain
-    big = [m for m in s.members if m >= 20]
-    return 1 + 2 + users + pages(s.groups, 100) + entra_rounds(big)
+        users, counts = [pages(n, 100) for n in parts], 2
+    first = [(1, c) for c in [*users, pages(s.groups, 100)]]
+    members = [(n // 100 + 2, pages(m, 999)) for n, m in enumerate(s.members) if m >= 20]
+    return 1 + 2 + counts + listing_rounds(first + members)
 
 
 def fixed_window_floor(requests: int, limit: int, window_s: float) -> float:

@@ -38,11 +38,15 @@ def test_minimums_follow_the_connector_formulas() -> None:
     assert keycloak_minimum(shape) == 1 + 1 + 1 + 0 + 5 + 1  # + events/config
     assert onelogin_minimum(shape) == 2 + 5 + 2 + 21
     # managers are expanded on the user listing (pages of 100); one count, one chain (11 pages
-    # are under the partition threshold); groups expanded at 100 a page; the four groups of 20
-    # or more members in rounds of $batch: round 1 all four, round 2 the two of 1,000 or more
-    assert entra_minimum(shape) == 1 + 2 + (1 + 11) + 3 + (1 + 1)
+    # are under the partition threshold); every listing in rounds of $batch, 20 to a call:
+    # round 1 the users and the groups (3 pages of 100 expanded), round 2 also the four groups
+    # of 20 or more members (named by groups page 1), round 3 the two of 1,000 or more; then
+    # the users alone to their 11th page: one call a round
+    assert entra_minimum(shape) == 1 + 2 + 1 + 11
     parted = Shape(users=2500, groups=10, members=[5] * 10, user_parts=[1000, 1000, 500])
-    assert entra_minimum(parted) == 1 + 2 + (2 + 10 + 10 + 5 + 41) + 1 + 0
+    # two counts; round 1: 44 partitions + the groups page = 45 items, 3 calls; rounds 2-5
+    # the three partitions of several pages, 6-10 the two of 10 pages: one call each
+    assert entra_minimum(parted) == 1 + 2 + 2 + 3 + 9
 
 
 def test_reference_tenant_member_calls_are_about_one_per_group() -> None:

@@ -108,6 +108,15 @@ def pages(n: int, size: int = 999) -> int:
     return max(1, math.ceil(n / size))
 
 
+def batch_rounds(listings: list[tuple[int, int]], size: int = 20) -> int:
+    """Batch calls for listings read in rounds: ``(first round, pages)`` each; round ``r``
+    carries the page of every listing running then, ``size`` to a call."""
+    last = max((start + count - 1 for start, count in listings), default=0)
+    return sum(
+        math.ceil(sum(1 for s, c in listings if s <= r < s + c) / size) for r in range(1, last + 1)
+    )
+
+
 def full_snapshot_requests(
     emu: EntraEmulator,
     *,
@@ -117,24 +126,28 @@ def full_snapshot_requests(
     batch: bool = True,
     expand: bool = True,
     size: int = 20,
+    user_parts: list[int] | None = None,
 ) -> int:
-    """The formula of the Entra reader's docstring, from the emulator's ground truth.
+    """The formula of ``docs/sources/entra.md``, from the emulator's ground truth.
 
-    ``counted``: the user count of ``partition_users = "auto"`` (a tenant below the partition
-    threshold, so the users are then one chain).
+    ``counted``: the user count of ``partition_users = "auto"``. ``user_parts``: the pages of
+    each users partition when the users are partitioned (then two counts), else one chain.
+    With ``batch`` every listing rides in the rounds: the users and the groups listing from
+    round 1, each listed group's members from the round after the groups page naming it.
     """
     truth = emu.tenant.ground_truth()
     users, groups = len(truth.users), len(truth.groups)
-    chains = [
-        pages(len(group.members))
-        for group in truth.groups.values()
+    group_page = 100 if expand else 999
+    order = {gid: n // group_page for n, gid in enumerate(emu.tenant.group_ids)}
+    listed = [
+        (order[gid] + 2, pages(len(group.members)))
+        for gid, group in truth.groups.items()
         if not expand or len(group.members) >= 20
     ]
-    if batch:  # rounds: the r-th pages of every listing that has them, `size` to a call
-        rounds = range(1, max(chains, default=0) + 1)
-        members = sum(math.ceil(sum(1 for c in chains if c >= r) / size) for r in rounds)
-    else:
-        members = sum(chains)
-    listing = pages(users, 100) if managers else pages(users)
-    group_pages = pages(groups, 100) if expand else pages(groups)
-    return 1 + 2 + counted + listing + group_pages + members + (users if photos else 0)
+    chains = user_parts if user_parts is not None else [pages(users, 100 if managers else 999)]
+    counts = 2 if user_parts is not None else int(counted)
+    fixed = 1 + 2 + counts + (users if photos else 0)
+    if batch:
+        first = [(1, c) for c in [*chains, pages(groups, group_page)]]
+        return fixed + batch_rounds(first + listed, size)
+    return fixed + sum(chains) + pages(groups, group_page) + sum(c for _, c in listed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -11,11 +12,13 @@ import pytest
 from idpsync.emulators import Fault
 from idpsync.emulators.entra import EntraEmulator
 from idpsync.emulators.tenant import TenantUser
+from idpsync.http import set_testing
 from idpsync.sources.entra.partitions import FIRST, Partitioned, check_partition, partition_filter
 from idpsync.store import Store
-from tests.sources.entra_support import EntraWorld
+from tests.sources.entra_support import EntraWorld, full_snapshot_requests
 from tests.sources.test_entra_sync import assert_matches_tenant
 
+MEMBERS = "/v1.0/groups/{id}/members"
 ODD = ["7seven", "0zero", "_under", "'quote", "!bang", "#hash", "^caret", "~tilde", "-dash"]
 ODD += [".dot", "Zed", "QUINN", "a", "b'c"]
 """Local parts with every kind of documented first character (and upper case)."""
@@ -42,9 +45,10 @@ def make(tmp_path: Path, users: int = 700, extra: list[str] | None = None) -> En
 
 
 def user_reads(world: EntraWorld) -> tuple[list[str], int, int]:
-    """(the filters of partition requests, plain chain requests, count requests) to /users."""
+    """(the filters of partition requests, plain chain requests, count requests) to /users,
+    each one on its own or inside a batch."""
     filters, chain, counts = [], 0, 0
-    for entry in world.emu.requests.entries():
+    for entry in [*world.emu.requests.entries(), *world.emu.batched.entries()]:
         if entry.path != "/v1.0/users":
             continue
         query = parse_qs(entry.query)
@@ -72,13 +76,13 @@ async def test_partitions_read_the_same_users_as_one_chain(tmp_path: Path) -> No
     assert counts == 2 and chain == 0  # before and after; no fallback
     assert {partition_filter(c) for c in FIRST} <= set(filters)
     # Each partition's first page is a request with $filter; next pages carry it in the link.
-    total = sum(1 for e in world.emu.requests.entries() if e.path == "/v1.0/users") - counts
-    assert total == partition_requests(world)
+    assert len(filters) == partition_requests(world)
     assert world.emu.requests.count("/v1.0/users/{id}/manager") == 0
     # The same tenant read as one chain gives the same directory.
     off = EntraWorld(world.emu, Store.open(f"sqlite:///{tmp_path / 'off.db'}"))
     off.options = {"partition_users": "off"}
     world.emu.requests.clear()
+    world.emu.batched.clear()
     assert (await off.sync(mode="full")).status == "succeeded"
     assert {k: (u.login, u.manager_id) for k, u in off.directory().users.items()} == {
         k: (u.login, u.manager_id) for k, u in world.directory().users.items()
@@ -115,6 +119,7 @@ async def test_any_doubt_falls_back_to_one_chain(tmp_path: Path, fault: Fault) -
     world = make(tmp_path)
     assert (await world.sync(mode="full")).status == "succeeded"
     world.emu.requests.clear()
+    world.emu.batched.clear()
     world.emu.inject(fault)
     result = await world.sync(mode="full")
     assert result.status == "succeeded", result.message  # complete: the chain was read
@@ -156,8 +161,82 @@ async def test_delta_managers_need_no_request_per_user(tmp_path: Path) -> None:
     assert boss is not None
     tenant.delete_user(boss)  # the boss's reports lose their manager
     world.emu.requests.clear()
+    world.emu.batched.clear()
     result = await world.sync(mode="incremental")
     assert result.stats["read"] == "delta" and result.status == "succeeded", result.message
     assert_matches_tenant(world)
     assert world.emu.requests.count("/v1.0/users/{id}/manager") == 0
     assert len(world.emu.requests) == 1 + 1 + 1  # token, users delta, groups delta
+
+
+def partition_pages(world: EntraWorld, size: int = 100) -> list[int]:
+    """The pages of each partition of FIRST, from the tenant's own logins."""
+    logins = [world.emu.tenant.login(u).casefold() for u in world.emu.tenant.users.values()]
+    return [max(1, math.ceil(sum(x.startswith(c) for x in logins) / size)) for c in FIRST]
+
+
+async def test_partition_pages_ride_in_the_batches_at_the_formula(tmp_path: Path) -> None:
+    world = make(tmp_path, users=2000)
+    result = await world.sync(mode="full")
+    assert result.status == "succeeded", result.message
+    assert_matches_tenant(world)
+    emu = world.emu
+    # On their own: the token, two delta links, the two counts; every page is inside a batch.
+    assert emu.requests.count("/v1.0/users") == 2
+    assert emu.requests.count("/v1.0/groups") == emu.requests.count(MEMBERS) == 0
+    parts = partition_pages(world)
+    assert max(parts) > 1  # partitions of several pages: next pages in later rounds
+    filters, chain, counts = user_reads(world)
+    assert (len(filters), chain, counts) == (sum(parts), 0, 2)
+    expected = full_snapshot_requests(emu, managers=True, photos=False, user_parts=parts)
+    assert len(emu.requests) == expected
+    assert expected - 5 < sum(parts) / 2  # far fewer round trips than partition pages
+    # (the emulator refuses a batch of more than 20 with 400, which would have failed the read)
+
+
+async def test_without_batch_each_partition_page_is_a_request(tmp_path: Path) -> None:
+    world = make(tmp_path, users=2000)
+    world.options |= {"batch": False}
+    result = await world.sync(mode="full")
+    assert result.status == "succeeded", result.message
+    assert_matches_tenant(world)
+    parts = partition_pages(world)
+    assert world.emu.requests.count("/v1.0/users") == sum(parts) + 2  # and the two counts
+    expected = full_snapshot_requests(
+        world.emu, managers=True, photos=False, batch=False, user_parts=parts
+    )
+    assert len(world.emu.requests) == expected and len(world.emu.batched) == 0
+
+
+@pytest.fixture
+def no_waits() -> Iterator[None]:
+    set_testing(True)
+    yield
+    set_testing(False)
+
+
+@pytest.mark.usefixtures("no_waits")
+@pytest.mark.parametrize("status", [503, 429])
+async def test_a_partition_item_that_fails_once_is_retried_in_a_later_round(
+    tmp_path: Path, status: int
+) -> None:
+    world = make(tmp_path)
+    fault = Fault("status", "/v1.0/users", nth=4, status=status)  # 1: the count
+    world.emu.inject(fault)
+    result = await world.sync(mode="full")
+    assert result.status == "succeeded", result.message
+    assert_matches_tenant(world)
+    assert fault.fired == 1 and world.emu.batched.count("/v1.0/users", status=status) == 1
+    filters, chain, counts = user_reads(world)
+    assert (chain, counts) == (0, 2)  # retried inside the batches: no doubt, no fallback
+    assert len(filters) == partition_requests(world) + 1
+    assert result.stats["retries"] >= 1
+
+
+async def test_a_403_partition_item_fails_the_run_naming_the_permission(tmp_path: Path) -> None:
+    world = make(tmp_path)
+    world.emu.inject(Fault("status", "/v1.0/users", nth=6, status=403))
+    result = await world.sync(mode="full")
+    assert result.status == "failed"
+    assert "User.Read.All" in result.message
+    assert result.summary()["users_deactivated"] == 0

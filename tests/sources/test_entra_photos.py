@@ -197,7 +197,6 @@ async def test_an_incomplete_read_removes_no_photo(tmp_path: Path) -> None:
     count = blobs(world.store)
     world.emu.tenant.set_photo(user.id, present=False)
     world.emu.inject(Fault("status", "/v1.0/groups/{id}/members", status=503, times=0))
-    world.emu.inject(Fault("status", "/v1.0/$batch", method="POST", status=503, times=0))
     result = await world.sync(mode="full")
     assert result.status == "partial", result.message
     assert blobs(world.store) == count

@@ -255,7 +255,7 @@ async def test_fault_in_a_delta_keeps_the_links_and_removes_nobody(store: Store)
     "fault",
     [
         Fault("status", "/v1.0/groups/{id}/members", nth=5, status=503, times=0),
-        Fault("reset", "/v1.0/users", nth=2, times=0),
+        Fault("reset", "/v1.0/users", nth=3, times=0),  # the batch of the 2nd users page
         Fault("repeat_page", "/v1.0/users", nth=3),  # 1: the user count, 2: the first page
         Fault("truncate", "/v1.0/groups/{id}/members", nth=3, times=0),
     ],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -38,17 +39,29 @@ class Rewrite(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await self.inner.handle_async_request(request)
-        if request.url.path != self.path:
+        batch = request.url.path.endswith("/$batch") and self.change is not None
+        if request.url.path != self.path and not batch:
             return response
         await response.aread()
         raw = response.content
-        body = (
-            raw[: len(raw) // 2]
-            if self.change is None
-            else json.dumps(self.change(json.loads(raw))).encode()
-        )
+        if batch:
+            body = self._items(request, json.loads(raw))
+        elif self.change is None:
+            body = raw[: len(raw) // 2]
+        else:
+            body = json.dumps(self.change(json.loads(raw))).encode()
         headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
         return httpx.Response(response.status_code, headers=headers, content=body, request=request)
+
+    def _items(self, request: httpx.Request, answer: dict[str, Any]) -> bytes:
+        """A batch answer whose items for ``path`` are changed (as if each were a response)."""
+        assert self.change is not None
+        version = request.url.path.rsplit("/", 2)[-2]
+        urls = {r["id"]: r["url"] for r in json.loads(request.content)["requests"]}
+        for item in answer["responses"]:
+            if f"/{version}{urlsplit(urls[item['id']]).path}" == self.path:
+                item["body"] = self.change(item["body"])
+        return json.dumps(answer).encode()
 
 
 def first_item(change: Callable[[dict[str, Any]], None], key: str = "value") -> Change:

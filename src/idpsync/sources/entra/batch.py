@@ -1,4 +1,4 @@
-"""Many groups' member listings through Graph's JSON batching (``POST /$batch``).
+"""Many listings' pages through Graph's JSON batching (``POST /$batch``).
 
 Graph answers up to 20 requests in one call (https://learn.microsoft.com/graph/json-batching),
 each with its own ``id``, ``status``, ``headers`` and ``body``, in no promised order. Batching
@@ -6,24 +6,30 @@ saves round trips, not quota: each item is throttled as a request of its own (re
 so one item can be ``429`` while the batch is ``200``.
 
 **How the listings are packed: in rounds.** Round 1 sends every listing's first page
-(``/groups/{id}/members?$top=999&$select=…``), ``batch_size`` to a call, the calls
-concurrently (each holds one lane of :class:`~idpsync.sources.lanes.Lanes`, so the users
-chain keeps its slot). Every page that names an ``@odata.nextLink`` puts its listing into the
-next round with that link, packed beside the other big groups' next pages. A listing's own pages
-are a chain whatever one does (each link comes from the page before), so rounds do not lengthen
-the read: it takes as many rounds as the largest group has pages, and with ``n_r`` listings that
-have at least ``r`` pages the calls are (deterministic, and the fewest Graph allows)::
+(``/groups/{id}/members?$top=999&$select=…``, ``/users?…``), ``batch_size`` to a call, the
+calls concurrently (each holds one lane of :class:`~idpsync.sources.lanes.Lanes`). Every page
+that names an ``@odata.nextLink`` puts its listing into the next round with that link, packed
+beside the other listings' next pages. A listing's own pages are a chain whatever one does
+(each link comes from the page before), so rounds do not lengthen the read: it takes as many
+rounds as the longest listing has pages, and with ``n_r`` listings that have a page in round
+``r`` the calls are (deterministic; the fewest rounds of whole calls allow)::
 
-    batch calls = Σ_r ceil(n_r / batch_size)     (≈ ceil(Σ_g p(m_g) / 20) when few are big)
+    batch calls = Σ_r ceil(n_r / batch_size)     (≈ ceil(Σ pages / 20) when few are long)
 
 Sending follow-up pages one by one instead would not shorten any chain and would cost a request
 per page.
 
-In a full read the listings arrive page by page from the groups listing
-(:func:`idpsync.sources.entra.groups.groups_and_members`: :meth:`BatchedMembers.add`, then
-:meth:`BatchedMembers.close`); each round takes whatever arrived, so a big group's chain starts
-as soon as its group is listed. A groups page that lands while a round is in flight joins the
-next one, which costs at most one partly filled call more per groups page than the formula.
+**Any listing, not only members.** In a full read one :class:`BatchedListings` carries every
+listing (:mod:`idpsync.sources.entra.reader`): the users (one chain, or the 44 partitions of
+:mod:`~idpsync.sources.entra.partitions`, :meth:`BatchedListings.listing`), the groups listing
+(each page handed to a callback as it lands, :meth:`BatchedListings.follow`) and every member
+listing a groups page asks for (:meth:`BatchedListings.add`). A listing added while a round is in
+flight joins the next one, so each partition's and each group's next page rides in the round
+after its page came in, beside everyone else's. With each listing ``i`` starting in round
+``s_i`` (the users and the groups listing in round 1, a group's members in the round after the
+groups page that named it) and lasting ``c_i`` pages, ``n_r`` above is the number of listings
+with ``s_i ≤ r < s_i + c_i``. The run ends when every producer has called
+:meth:`BatchedListings.close` and the last listing is read.
 
 **Failures, item by item, as the single-request path treats them** (same
 :data:`~idpsync.sources.entra.endpoints.RULE`, same errors, built from the item's status,
@@ -34,26 +40,30 @@ headers and body as if the item had been a response of its own):
   ``http.max_retry_seconds``.
 * ``401``: the token is renewed and the item sent once more.
 * ``403`` (the missing permission named), and any failure the rule calls fatal: the read fails.
-* ``404`` and any other failure: that group's listing is incomplete (the snapshot names it),
-  so nobody is removed.
+* ``404`` and any other failure: that listing is incomplete (its snapshot names it, and the
+  group), so nobody is removed; a users partition's snapshot is a scratch one, whose failure
+  is a doubt that makes the reader fall back to the one chain.
 * A next link on another origin or outside the API's base is not followed (the listing is
   incomplete); a repeated one too. A whole batch that fails after the HTTP layer's retries
-  marks each of its groups incomplete.
+  marks each of its listings incomplete.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 import httpx
 
+from idpsync.errors import ShapeError
 from idpsync.http.body import json_body
 from idpsync.http.errors import HttpError
 from idpsync.http.origins import check_link
 from idpsync.http.policy import Action, backoff, classify_response, pause, server_wait
+from idpsync.http.shape import json_object, optional_text, page_items
 from idpsync.http.translate_status import status_error
 from idpsync.model import Snapshot
 from idpsync.sources.entra import endpoints as ep
@@ -61,29 +71,38 @@ from idpsync.sources.entra.endpoints import RULE
 from idpsync.sources.lanes import Lanes, gather
 
 if TYPE_CHECKING:
-    from idpsync.http import ConcreteEndpoint, HttpClient
+    from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient
 
 MAX_BATCH = 20
 """Graph's limit of requests in one batch."""
 Found = dict[str, list[dict[str, Any]] | None]
+Items = list[dict[str, Any]]
 
 
 @dataclass
 class _Listing:
-    """One group's member listing: where it is, what it has read, how its retries went."""
+    """One listing: where it is, what it has read, how its retries went, whom to tell."""
 
-    group_id: str
+    name: str
+    """Its endpoint's label (and the group), for the reasons of an incomplete read."""
     url: str
     """The next page, relative to the API's base (``/groups/…/members?…``)."""
-    items: list[dict[str, Any]] = field(default_factory=list)
+    target: ConcreteEndpoint
+    snap: Snapshot
+    """Where a failure is marked (a users partition's is a scratch snapshot: a doubt)."""
+    done: Callable[[Items | None], None]
+    """Called once, with every item read (``None``: the listing failed)."""
+    on_page: Callable[[Items], None] | None = None
+    """When set, each page's items go here instead of being kept for :attr:`done`."""
+    items: Items = field(default_factory=list)
     seen: set[str] = field(default_factory=set)
     attempt: int = 0
     waited: float = 0.0
     refreshed: bool = False
 
 
-class BatchedMembers:
-    """Reads member listings in rounds of batches; see the module docstring."""
+class BatchedListings:
+    """Reads listings in rounds of batches; see the module docstring."""
 
     def __init__(
         self,
@@ -92,6 +111,7 @@ class BatchedMembers:
         *,
         size: int = MAX_BATCH,
         lanes: Lanes | None = None,
+        producers: int = 1,
     ) -> None:
         self.http = http
         self.snap = snap
@@ -99,6 +119,7 @@ class BatchedMembers:
         self.lanes = lanes
         self.base = http.base_url.rstrip("/")
         self.found: Found = {}
+        """Each member listing's objects by group id (``None``: failed; :meth:`add`)."""
         self.next: list[_Listing] = []
         """Listings that go on in the next round (a next page, or a retry)."""
         self.wait = 0.0
@@ -106,9 +127,10 @@ class BatchedMembers:
         self.rejected: set[str] = set()
         """Authorization headers an item answered 401 to (renewed before the next round)."""
         self.arrived: list[_Listing] = []
-        """Listings added since the last round started (:meth:`add`)."""
+        """Listings added since the last round started."""
         self.added: set[str] = set()
-        self.closed = False
+        self.open = producers
+        """Producers that may still add listings (each calls :meth:`close` once)."""
         self.wake = asyncio.Event()
 
     async def read(self, group_ids: list[str], select: str) -> Found:
@@ -118,27 +140,75 @@ class BatchedMembers:
         return await self.run()
 
     def add(self, group_ids: list[str], select: str) -> None:
-        """More listings to read (they join the next round)."""
-        query = urlencode({"$top": ep.PAGE, "$select": select}, safe="$,")
+        """More member listings to read (they join the next round); results in :attr:`found`."""
+        params = {"$top": ep.PAGE, "$select": select}
         for group_id in dict.fromkeys(group_ids):
             if group_id not in self.added:  # a group listed twice is read once
                 self.added.add(group_id)
-                path = f"/groups/{quote(group_id, safe='')}/members?{query}"
-                self.arrived.append(_Listing(group_id, path))
+
+                def done(items: Items | None, key: str = group_id) -> None:
+                    self.found[key] = items
+
+                name = f"{ep.MEMBERS.label} ({group_id})"
+                self._enqueue(name, ep.MEMBERS, {"id": group_id}, params, self.snap, done)
+
+    def follow(
+        self,
+        endpoint: Endpoint,
+        params: dict[str, str],
+        on_page: Callable[[Items], None],
+        done: Callable[[bool], None],
+    ) -> None:
+        """A listing whose pages go to ``on_page`` as they land; ``done(read to its end)``."""
+        self._enqueue(
+            endpoint.label, endpoint, {}, params, self.snap, lambda x: done(x is not None), on_page
+        )
+
+    def listing(
+        self, endpoint: Endpoint, params: dict[str, str], snap: Snapshot
+    ) -> asyncio.Future[Items | None]:
+        """A whole listing (``None``: failed, ``snap`` marked), joining the next round now.
+
+        Added at once, not when awaited: listings added together start in the same round.
+        """
+        future: asyncio.Future[Items | None] = asyncio.get_running_loop().create_future()
+
+        def done(items: Items | None) -> None:
+            if not future.done():
+                future.set_result(items)
+
+        self._enqueue(endpoint.label, endpoint, {}, params, snap, done)
+        return future
+
+    def _enqueue(
+        self,
+        name: str,
+        endpoint: Endpoint,
+        values: dict[str, str],
+        params: dict[str, str],
+        snap: Snapshot,
+        done: Callable[[Items | None], None],
+        on_page: Callable[[Items], None] | None = None,
+    ) -> None:
+        target = self.http.target(endpoint, values)
+        query = urlencode(params, safe="$,()'", quote_via=quote)
+        url = f"{target.url[len(self.base) :]}?{query}"
+        self.arrived.append(_Listing(name, url, target, snap, done, on_page))
         self.wake.set()
 
     def close(self) -> None:
-        """No more listings will be added: :meth:`run` ends when the last one is read."""
-        self.closed = True
+        """One producer will add no more listings: :meth:`run` ends after the last one's end."""
+        self.open -= 1
         self.wake.set()
 
     async def run(self) -> Found:
-        """Rounds until every listing added (until :meth:`close`) is read or failed."""
+        """Rounds until every listing added (until the last :meth:`close`) is read or failed."""
         todo: list[_Listing] = []
+        await asyncio.sleep(0)  # producers started beside the run add their first listings
         while True:
             todo, self.arrived = todo + self.arrived, []
             if not todo:
-                if self.closed:
+                if self.open <= 0:
                     return self.found
                 self.wake.clear()
                 await self.wake.wait()
@@ -219,21 +289,24 @@ class BatchedMembers:
                 self.wait = max(self.wait, wait)
                 self.next.append(listing)
                 return
-        error = status_error(response, self._target(listing), listing.attempt + 1, listing.waited)
+        error = status_error(response, listing.target, listing.attempt + 1, listing.waited)
         if RULE.fatal(error):
             raise error
         self._fail(listing, str(error))
 
     def _page(self, listing: _Listing, body: object) -> None:
-        values = body.get("value") if isinstance(body, dict) else None
-        if not isinstance(values, list):
-            self._fail(listing, "a page of the batch answer has no 'value' list")
+        try:  # the checks (and reasons) of a page read on its own
+            values = page_items(body, "value", listing.name, required=True)
+            link = optional_text(json_object(body, listing.name), "@odata.nextLink", listing.name)
+        except ShapeError as exc:
+            self._end(listing, str(exc))
             return
-        assert isinstance(body, dict)
-        listing.items.extend(values)
-        link = body.get("@odata.nextLink")
+        if listing.on_page is None:
+            listing.items.extend(values)
+        else:
+            listing.on_page(values)
         if link is None:
-            self.found[listing.group_id] = listing.items
+            listing.done(listing.items)
             return
         relative = self._relative(listing, link)
         if relative is not None:
@@ -246,7 +319,7 @@ class BatchedMembers:
             self._fail(listing, "'@odata.nextLink' is not a link")
             return None
         try:
-            url = check_link(self._target(listing), link)
+            url = check_link(listing.target, link)
         except HttpError as exc:
             self._fail(listing, str(exc))
             return None
@@ -258,9 +331,6 @@ class BatchedMembers:
             self._fail(listing, "the next-page link leaves the API's base path")
             return None
         return url[len(self.base) :]
-
-    def _target(self, listing: _Listing) -> ConcreteEndpoint:
-        return self.http.target(ep.MEMBERS, {"id": listing.group_id})
 
     def _response(
         self, listing: _Listing, status: int, headers: object, body: object
@@ -276,8 +346,12 @@ class BatchedMembers:
         return httpx.Response(status, headers=pairs, json=content, request=request)
 
     def _fail(self, listing: _Listing, why: str) -> None:
-        self.found[listing.group_id] = None
-        self.snap.mark_incomplete(f"{ep.MEMBERS.label} ({listing.group_id}): {why}")
+        self._end(listing, f"{listing.name}: {why}")
+
+    def _end(self, listing: _Listing, reason: str) -> None:
+        """The listing failed: ``reason`` marks its snapshot, and whoever waits is told."""
+        listing.snap.mark_incomplete(reason)
+        listing.done(None)
 
 
 async def read_members(
@@ -290,4 +364,4 @@ async def read_members(
     lanes: Lanes | None = None,
 ) -> Found:
     """Each group's member objects read in batches (``None``: failed; ``snap`` says why)."""
-    return await BatchedMembers(http, snap, size=size, lanes=lanes).read(group_ids, select)
+    return await BatchedListings(http, snap, size=size, lanes=lanes).read(group_ids, select)

@@ -24,16 +24,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from idpsync.http.errors import HttpError
 from idpsync.model import Snapshot
 from idpsync.sources.base import Event, Progress
 from idpsync.sources.clean import usable_id
 from idpsync.sources.entra import endpoints as ep
 from idpsync.sources.entra import records as rec
-from idpsync.sources.entra.batch import BatchedMembers, Found, read_members
-from idpsync.sources.entra.endpoints import RULE
-from idpsync.sources.lanes import Lanes, both, gather
-from idpsync.sources.shape import ShapeError, identified, records
+from idpsync.sources.entra.batch import BatchedListings, Found, read_members
+from idpsync.sources.lanes import Lanes, gather
+from idpsync.sources.shape import identified, records
 
 if TYPE_CHECKING:
     from idpsync.sources.entra.reader import EntraSource
@@ -62,40 +60,32 @@ async def read_groups(source: EntraSource, snap: Snapshot, progress: Progress) -
 
 
 async def groups_and_members(
-    source: EntraSource, snap: Snapshot, progress: Progress, lanes: Lanes | None
+    source: EntraSource, snap: Snapshot, progress: Progress, reader: BatchedListings
 ) -> None:
-    """Groups and every group's member edges, batched, member reads starting page by page.
+    """Groups and every group's member edges, all in ``reader``'s rounds of batches.
 
-    Each page of the groups listing hands its groups that need a member listing to the batch
-    reader at once, so a big group's chain of member pages starts as soon as its group is
-    listed instead of after the last groups page (the groups listing is a chain of its own).
+    The groups listing is a listing of the batches too (a chain: one page a round), and each of
+    its pages hands its groups that need a member listing to the same reader at once, so a big
+    group's chain of member pages starts in the next round instead of after the last groups
+    page. ``reader`` may carry other listings (the users); this runs it to its end.
     """
-    settings = source.settings
-    reader = BatchedMembers(source.http, snap, size=settings.batch_size, lanes=lanes)
-    params = group_params(settings.expand_members)
     snap.groups = []
 
-    async def listing() -> None:
-        try:
-            async for page in source.http.pages(ep.GROUPS, params=params):
-                groups = records(snap, ep.GROUPS.label, "group", page.records, rec.to_group, _name)
-                snap.groups.extend(groups)
-                whole = complete_expansions(page.records)
-                for group in groups:
-                    if group.source_id in whole:
-                        add_edges(snap, group.source_id, whole[group.source_id])
-                reader.add([g.source_id for g in groups if g.source_id not in whole], "id")
-        except HttpError as exc:
-            if RULE.fatal(exc):
-                raise
-            snap.mark_incomplete(f"{ep.GROUPS.label}: {exc}")
-        except ShapeError as exc:
-            snap.mark_incomplete(str(exc))
-        finally:
-            reader.close()
+    def page(values: list[dict[str, Any]]) -> None:
+        groups = records(snap, ep.GROUPS.label, "group", values, rec.to_group, _name)
+        snap.groups.extend(groups)
+        whole = complete_expansions(values)
+        for group in groups:
+            if group.source_id in whole:
+                add_edges(snap, group.source_id, whole[group.source_id])
+        reader.add([g.source_id for g in groups if g.source_id not in whole], "id")
+
+    def done(_: bool) -> None:
+        reader.close()
         progress(Event("fetch", f"read {len(snap.groups)} groups"))
 
-    found = (await both(listing(), reader.run()))[1]
+    reader.follow(ep.GROUPS, group_params(source.settings.expand_members), page, done)
+    found = await reader.run()
     for group_id, items in found.items():
         if items is not None:
             add_edges(snap, group_id, items)

@@ -59,6 +59,7 @@ from idpsync.http import Endpoint, HttpClient
 from idpsync.http.errors import HttpError
 from idpsync.model import Snapshot
 from idpsync.sources.entra import endpoints as ep
+from idpsync.sources.entra.batch import BatchedListings
 from idpsync.sources.entra.endpoints import RULE
 from idpsync.sources.entra.settings import EntraSourceSettings
 from idpsync.sources.lanes import Lanes, gather
@@ -142,57 +143,96 @@ async def user_count(http: HttpClient) -> int | None:
     return count if isinstance(count, int) and not isinstance(count, bool) and count >= 0 else None
 
 
-async def read_partitions(
-    source: PartitionReads, params: dict[str, str], lanes: Lanes | None
-) -> Partitioned:
-    """Every partition of :data:`FIRST` at once, each holding one lane for all its pages.
+async def first_count(source: PartitionReads) -> int | None:
+    """The count before the listing (``None``: not asked with ``off``, or not available).
 
-    The first partition takes the lane ``lanes`` keeps for the users chain (free until the
-    chain, if a doubt calls for it, runs after the partitions); the others share the rest.
+    The reader takes it beside the delta links, so it delays no listing.
+    """
+    if source.settings.partition_users == "off":
+        return None
+    return await user_count(source.http)
+
+
+async def read_partitions(
+    source: PartitionReads,
+    params: dict[str, str],
+    lanes: Lanes | None,
+    batcher: BatchedListings | None = None,
+) -> Partitioned:
+    """Every partition of :data:`FIRST` at once, each in one lane or in ``batcher``'s rounds.
+
+    In ``batcher`` each partition's next page joins the round after its page came in.
+    Without ``batcher`` the first partition takes the lane ``lanes`` keeps for the users chain
+    (free until the chain, if a doubt calls for it, runs after the partitions); the others
+    share the rest.
     """
     out = Partitioned()
     seen: set[str] = set()
     scratch = Snapshot()
 
+    def query(prefix: str) -> dict[str, str]:
+        return {**params, "$filter": partition_filter(prefix)}
+
     async def one(prefix: str) -> None:
-        query = {**params, "$filter": partition_filter(prefix)}
         if lanes is None or prefix == FIRST[0]:
-            items = await source.listing(scratch, ep.USERS, params=query)
+            items = await source.listing(scratch, ep.USERS, params=query(prefix))
         else:
             async with lanes.other():
-                items = await source.listing(scratch, ep.USERS, params=query)
+                items = await source.listing(scratch, ep.USERS, params=query(prefix))
+        take(prefix, items)
+
+    def take(prefix: str, items: list[dict[str, Any]] | None) -> None:
         if items is None:
             out.doubt_of(f"partition {prefix!r} was not read to its end")
-            return
-        check_partition(prefix, items, seen, out)
+        else:
+            check_partition(prefix, items, seen, out)
 
-    await gather(*(one(prefix) for prefix in FIRST))
+    if batcher is None:
+        await gather(*(one(prefix) for prefix in FIRST))
+    else:  # all added now, so all start in the same round
+        batched = {c: batcher.listing(ep.USERS, query(c), scratch) for c in FIRST}
+        for prefix, future in batched.items():
+            take(prefix, await future)
     if not scratch.complete:
         out.doubt_of("; ".join(scratch.incomplete_reasons))
     return out
+
+
+async def one_chain(
+    source: PartitionReads,
+    snap: Snapshot,
+    params: dict[str, str],
+    batcher: BatchedListings | None,
+) -> list[dict[str, Any]] | None:
+    """The plain ``GET /users`` chain, its pages one by one or in ``batcher``'s rounds."""
+    if batcher is None:
+        return await source.listing(snap, ep.USERS, params=params)
+    return await batcher.listing(ep.USERS, params, snap)
 
 
 async def list_users(
     source: PartitionReads,
     snap: Snapshot,
     params: dict[str, str],
+    before: int | None,
     lanes: Lanes | None = None,
+    batcher: BatchedListings | None = None,
 ) -> list[dict[str, Any]] | None:
     """The whole users listing: proven partitions, else the one chain (see module doc).
 
-    ``None`` (``snap`` marked incomplete) only when the one chain failed.
+    ``before`` is :func:`first_count`'s answer. ``None`` (``snap`` marked incomplete) only
+    when the one chain failed.
     """
     settings = source.settings
     if settings.partition_users == "off":
-        return await source.listing(snap, ep.USERS, params=params)
-    before = await user_count(source.http)
+        return await one_chain(source, snap, params, batcher)
     size = int(params.get("$top", ep.PAGE))
     if before is None:
         log.info("users: one chain (the tenant's user count is not available)")
-        return await source.listing(snap, ep.USERS, params=params)
+        return await one_chain(source, snap, params, batcher)
     if math.ceil(before / size) < settings.partition_min_pages:
-        return await source.listing(snap, ep.USERS, params=params)
-    found = await read_partitions(source, params, lanes)
+        return await one_chain(source, snap, params, batcher)
+    found = await read_partitions(source, params, lanes, batcher)
     if found.doubt is None:
         after = await user_count(source.http)
         if after is None or not before == after == len(found.users):
@@ -203,4 +243,4 @@ async def list_users(
     if found.doubt is None:
         return found.users
     log.warning("users: partitions not proven complete (%s); reading one chain", found.doubt)
-    return await source.listing(snap, ep.USERS, params=params)
+    return await one_chain(source, snap, params, batcher)

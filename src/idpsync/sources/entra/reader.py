@@ -2,33 +2,18 @@
 
 Settings: :class:`~idpsync.config.EntraSourceSettings`; guide: ``docs/sources/entra.md``.
 
-**Full snapshot, request formula.** With ``U`` users, ``G`` groups, ``m_g`` members of group
-``g`` (every member kind), ``p(n) = max(1, ceil(n / 999))`` and ``q(n) = max(1, ceil(n / 100))``::
-
-    requests = 1                      token (client credentials; one per run)
-             + 2                      $deltatoken=latest links for users and groups (taken
-                                      first, so changes made during the read are replayed)
-             + (q(U) if fetch_managers else p(U)) + 1
-                                      GET /users?$select=…[&$expand=manager($select=id)] (an
-                                      expanded page holds ≤ 100) and the user count; large
-                                      tenants: :mod:`~idpsync.sources.entra.partitions`
-             + (q(G) if expand_members else p(G))
-                                      GET /groups?$select=…[&$expand=members($select=id)]
-             + Σ_{g∈L} p(m_g)         GET /groups/{id}/members?$select=id, L = every group
-                                      (with expand_members: those with ≥ 20 members); with
-                                      ``batch`` Σ_r ceil(n_r / batch_size) POST /$batch calls
-                                      instead, n_r = groups of L with ≥ r pages (groups.py)
-             + (U if fetch_photos else 0)
-                                      GET /users/{id}/photo (metadata; its etag is photo_ref)
-             + min(C, photo_budget)   GET /users/{id}/photo/$value, C = users whose photo
-                                      version the store does not hold (read by the run)
-
-**What runs concurrently** (within the HTTP budget). The token, then both delta links
-together, then the listings: users (one chain of next-page links, or its partitions) alongside
-the groups listing and the member listings (many at once, or rounds of batches: ``batch.py``),
-which leave one request slot to the users chain. Photos come once every user is known; the run
-reads their bytes only for new versions (``photos.py``). Group edges come from the member
-listings, never per user.
+**Full snapshot, request formula** (``docs/sources/entra.md`` has it whole, with ``U`` users,
+``G`` groups, ``m_g`` members of group ``g``). The token (1); both ``$deltatoken=latest``
+links and, with ``partition_users = "auto"``, the tenant's user count, at once (2 + 1); then
+the listings: users (one chain, or the 44 partitions of
+:mod:`~idpsync.sources.entra.partitions` and a second count), groups (with
+``$expand=members`` when ``expand_members``: :mod:`~idpsync.sources.entra.groups`) and the
+members of every group whose expansion may be cut short. With ``batch`` (default) all those
+listings ride in one reader's rounds of ``POST /$batch`` calls
+(:mod:`~idpsync.sources.entra.batch`: ``Σ_r ceil(n_r / batch_size)`` calls, ``n_r`` the
+listings with a page in round ``r``); without it each page is a request, the users chain in a
+lane of its own beside the others. Photos add ``U`` metadata reads and the downloads of new
+versions (``photos.py``). Group edges come from the member listings, never per user.
 
 With ``required_groups`` in the policy (:func:`~idpsync.config_policy.fetch_scope`) the users
 come from the member listings of the required groups (``$select`` of the user fields; with
@@ -39,17 +24,14 @@ group once), because the directory keeps a synced user's memberships in all grou
 
     requests = 1 + 2 + p(G) + Σ_g p(m_g) + (S if fetch_managers else 0) + (S if fetch_photos else 0)
 
-Here the groups listing comes first (it names the required groups); then each round of member
-listings, then the other groups' member listings, then managers and photos, each step's
-requests concurrently (there is no users chain to leave room for).
+(``p(n) = max(1, ceil(n / 999))``). The groups listing comes first (it names the required
+groups); then the rounds of member listings, then the other groups', then managers and photos.
 
 Incremental runs and single-user reads: see :mod:`idpsync.sources.entra.delta`.
 
-Any listing that fails after the HTTP layer's retries (or repeats a next-page link) marks the
-snapshot incomplete with a reason naming the endpoint, so the run removes nobody. Failures
-that retrying cannot fix (token refused, 401, 403 with the missing permission named, DNS, TLS,
-proxy) fail the run: :data:`~idpsync.sources.entra.endpoints.RULE` decides, here and for the
-incremental reads.
+A listing that fails after the HTTP layer's retries (or repeats a next-page link) marks the
+snapshot incomplete, naming the endpoint: nobody is removed. What retrying cannot fix (token
+refused, 401, 403, DNS, TLS, proxy) fails the run (:data:`~idpsync.sources.entra.endpoints.RULE`).
 """
 
 from __future__ import annotations
@@ -75,6 +57,7 @@ from idpsync.sources.entra import groups as entra_groups
 from idpsync.sources.entra import partitions
 from idpsync.sources.entra import photos as entra_photos
 from idpsync.sources.entra import records as rec
+from idpsync.sources.entra.batch import BatchedListings
 from idpsync.sources.entra.clouds import endpoint_table
 from idpsync.sources.entra.endpoints import RULE
 from idpsync.sources.entra.settings import EntraSourceSettings
@@ -149,29 +132,24 @@ class EntraSource(Source):
         """Read everything (or everything the policy's required groups need); see module doc."""
         snap = Snapshot()
         progress(Event("fetch", "taking delta links"))
-        links = await self._latest_links()
+        links, before = await self._latest_links(count=self.scope is None)
         if self.scope is None:
             users: list[dict[str, Any]] = []
-            lanes = Lanes(self.http.budget.concurrency)
-            await run_all(
-                [
-                    self._all_users(snap, users, lanes),
-                    self._groups_and_members(snap, progress, lanes),
-                ]
-            )
+            await self._users_and_groups(snap, users, before, progress)
         else:
-            await self._groups(snap, progress)
+            await entra_groups.read_groups(self, snap, progress)
             users = await self._scoped(snap, progress)
         snap.users = await self._finish_users(snap, users)
         progress(Event("fetch", f"read {len(snap.users)} users", len(snap.users), len(snap.users)))
         self.saved_state = {**links, "full_at": datetime.now(UTC).isoformat()}
         return snap
 
-    async def _latest_links(self) -> dict[str, str]:
+    async def _latest_links(self, count: bool) -> tuple[dict[str, str], int | None]:
         """Delta links for "from now on"; one that cannot be read only means no delta next time.
 
-        The token is taken first, so the two concurrent link requests do not both ask for one
-        when the token endpoint refuses the credentials.
+        The token is taken first, so the concurrent requests do not each ask for one when the
+        token endpoint refuses the credentials. With ``count``, the tenant's user count
+        (:func:`~idpsync.sources.entra.partitions.first_count`) is taken beside the links.
         """
         scratch = Snapshot()
         await self._guard(scratch, ep.TOKEN, self.auth.token())
@@ -179,6 +157,10 @@ class EntraSource(Source):
         users = {"$deltatoken": "latest", "$select": ",".join([*self.user_fields, *managers])}
         groups = {"$deltatoken": "latest", "$select": "displayName,description,members"}
         links: dict[str, str] = {}
+        counted: list[int | None] = [None]
+
+        async def users_count() -> None:
+            counted[0] = await partitions.first_count(self)
 
         async def take(key: str, endpoint: Endpoint, params: dict[str, str]) -> None:
             page = await self._guard(scratch, endpoint, self.http.get_json(endpoint, params=params))
@@ -190,6 +172,7 @@ class EntraSource(Source):
             [
                 take("users_delta", ep.USERS_DELTA, users),
                 take("groups_delta", ep.GROUPS_DELTA, groups),
+                *([users_count()] if count else []),
             ]
         )
         if managers and "users_delta" in links:
@@ -197,7 +180,7 @@ class EntraSource(Source):
         if "users_delta" in links:
             links[entra_delta.SELECTED] = ",".join(self.user_fields)
         keys = ("users_delta", "groups_delta", entra_delta.MANAGERS_TRACKED, entra_delta.SELECTED)
-        return {key: links[key] for key in keys if key in links}
+        return {key: links[key] for key in keys if key in links}, counted[0]
 
     async def _guard(self, snap: Snapshot, endpoint: Endpoint, call: Awaitable[T]) -> T | None:
         """Run ``call``; a failure retrying cannot fix is raised, others mark ``snap``."""
@@ -223,26 +206,45 @@ class EntraSource(Source):
             snap, endpoint, self.http.read_all(endpoint, values, params=params)
         )
 
-    async def _all_users(self, snap: Snapshot, out: list[dict[str, Any]], lanes: Lanes) -> None:
-        """The users listing into ``out`` (nothing when it failed); ``lanes``' kept chain."""
+    async def _users_and_groups(
+        self, snap: Snapshot, users: list[dict[str, Any]], before: int | None, progress: Progress
+    ) -> None:
+        """Users beside groups and members (with ``batch``: in one reader's rounds)."""
+        lanes = Lanes(self.http.budget.concurrency)
+        reader, size = None, self.settings.batch_size
+        if self.settings.batch:
+            lanes.chain_done()  # no chain of single requests to keep a lane for
+            reader = BatchedListings(self.http, snap, size=size, lanes=lanes, producers=2)
+        groups = (
+            self._groups_and_members(snap, progress, lanes)
+            if reader is None
+            else entra_groups.groups_and_members(self, snap, progress, reader)
+        )  # the users first: their listings start in the reader's first round
+        await run_all([self._all_users(snap, users, before, lanes, reader), groups])
+
+    async def _all_users(
+        self,
+        snap: Snapshot,
+        out: list[dict[str, Any]],
+        before: int | None,
+        lanes: Lanes,
+        reader: BatchedListings | None = None,
+    ) -> None:
+        """The users listing into ``out`` (nothing when it failed), in a lane or ``reader``."""
         params = {"$top": ep.PAGE, "$select": ",".join(self.user_fields)}
         if self.settings.fetch_managers:
             params |= {"$top": "100", "$expand": "manager($select=id)"}
         try:
-            items = await partitions.list_users(self, snap, params, lanes) or []
+            items = await partitions.list_users(self, snap, params, before, lanes, reader) or []
             out.extend(records(snap, ep.USERS.label, "user", items, rec.checked_user, _upn))
         finally:
             lanes.chain_done()
-
-    async def _groups(self, snap: Snapshot, progress: Progress) -> None:
-        """The groups listing into ``snap.groups`` (and :attr:`expanded`; see ``groups.py``)."""
-        await entra_groups.read_groups(self, snap, progress)
+            if reader is not None:
+                reader.close()
 
     async def _groups_and_members(self, snap: Snapshot, progress: Progress, lanes: Lanes) -> None:
-        """Groups, then every group's members, leaving one request slot to the users chain."""
-        if self.settings.batch:  # member reads start page by page (groups.py)
-            return await entra_groups.groups_and_members(self, snap, progress, lanes)
-        await self._groups(snap, progress)
+        """Groups, then each group's members one listing each (batched: ``_users_and_groups``)."""
+        await entra_groups.read_groups(self, snap, progress)
         await self._all_members(snap, [x.source_id for x in snap.groups], progress, lanes)
 
     async def members(
