@@ -149,6 +149,21 @@ async def test_counting_paginators_read_every_item_once(
 
 
 @pytest.mark.asyncio
+async def test_an_offset_that_trusts_no_short_page_reads_past_a_servers_silent_cap() -> None:
+    cap = 2  # the server gives at most 2 whatever max= asks
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        at = int(param(request, "first"))
+        return httpx.Response(200, json={"items": ITEMS[at : at + cap]})
+
+    http, sent = client(handler)
+    assert await http.read_all(endpoint(lambda: Offset(5))) == ITEMS[:cap]  # trusts the cap
+    http, sent = client(handler)
+    assert await http.read_all(endpoint(lambda: Offset(5, short_ends=False))) == ITEMS
+    assert [param(r, "first") for r in sent][-1] == str(len(ITEMS))  # the empty page ends it
+
+
+@pytest.mark.asyncio
 async def test_start_index_stops_on_an_empty_page_even_if_total_says_more() -> None:
     answers = iter([{"items": [1, 2], "totalResults": 100}, {"items": [], "totalResults": 100}])
     http, sent = client(lambda _r: httpx.Response(200, json=next(answers)))

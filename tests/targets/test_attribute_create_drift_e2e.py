@@ -32,8 +32,9 @@ from tests.targets.test_target_attributes_e2e import (
 
 pytestmark = pytest.mark.slow
 T = TypeVar("T")
-PAGED = {"page_size": 3}
-"""The emulator's cap on ``max-results``: a larger page would end the listing after one."""
+PAGED: dict[str, int] = {}
+"""The default ``page_size`` (100), above the emulator's cap on ``max-results`` (3): the
+reconcile must still list every user (only an empty page ends a Crowd listing)."""
 
 
 def team(directory: Directory) -> None:

@@ -161,19 +161,32 @@ class HeaderCursor(Paginator):
 
 
 class Offset(Paginator):
-    """``first=0&max=100``, then ``first=100``…; a short page (or ``total`` read) ends it."""
+    """``first=0&max=100``, then ``first=100``…; a short page (or ``total`` read) ends it.
+
+    ``short_ends=False`` is for a server that may return fewer records than asked for while
+    more follow (it caps the page size without saying so): then only an empty page ends the
+    listing, at the cost of one more request, and the next offset is what was read so far.
+    """
 
     def __init__(
-        self, size: int, *, offset: str = "first", limit: str = "max", total: int | None = None
+        self,
+        size: int,
+        *,
+        offset: str = "first",
+        limit: str = "max",
+        total: int | None = None,
+        short_ends: bool = True,
     ) -> None:
         super().__init__()
         self.size, self.offset, self.limit, self.total = size, offset, limit, total
+        self.short_ends = short_ends
         self.read = 0
         self.params = {offset: "0", limit: str(size)}
 
     def advance(self, page: Page, where: str) -> bool:  # noqa: D102 - see the base class
         self.read += len(page.records)
-        if len(page.records) < self.size or (self.total is not None and self.read >= self.total):
+        last = len(page.records) < self.size if self.short_ends else not page.records
+        if last or (self.total is not None and self.read >= self.total):
             return False
         self.params = {self.offset: str(self.read), self.limit: str(self.size)}
         return True

@@ -15,8 +15,13 @@ DEFAULT_PAGE = 100
 
 
 def paging(size: int = DEFAULT_PAGE) -> Offset:
-    """Crowd's paging: ``start-index=N&max-results=M``, until a page shorter than ``M``."""
-    return Offset(size, offset="start-index", limit="max-results")
+    """Crowd's paging: ``start-index=N&max-results=M``, until an empty page.
+
+    Not until a page shorter than ``M``: Crowd documents no largest ``max-results``, and a
+    server that caps it (as Atlassian's APIs do elsewhere, silently) would end the listing
+    after its first page, so that a reconcile would miss every user past it.
+    """
+    return Offset(size, offset="start-index", limit="max-results", short_ends=False)
 
 
 def _listing(name: str, path: str, purpose: str, records: str) -> Endpoint:
