@@ -7,7 +7,8 @@ then again after 1 % of the users were changed and 1 % of the memberships replac
 the benchmark holds one snapshot, and no tenant, while it runs), read whole or, with
 ``--delta``, as the complete delta an incremental IdP would report (the incremental path:
 staged in place and planned against the changed objects, ``app/incremental.py``; with
-``--full-plan`` too, planned whole as before, for comparison). Prints the run's per-phase
+``--full-plan``, either is planned whole as before, for comparison; a full read with few changes
+is planned incrementally too, from what staging changed). Prints the run's per-phase
 seconds and the process's peak RSS, and the peak RSS per phase (tenant; each run's read,
 stage, plan and apply) sampled by :class:`benchmarks.rss.RssSampler` (``--trace N`` also prints
 the RSS every N seconds). ``--medium-every`` sets how many memberships the tenant has: XL
@@ -256,7 +257,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--full-plan",
         action="store_true",
-        help="plan a delta against the whole tenant (as before incremental planning)",
+        help="plan the 1 %% run (delta or full read) against the whole tenant, as before",
     )
     args = parser.parse_args(argv)
     if args.full_plan:
