@@ -31,17 +31,15 @@ the run's transaction and are dropped at the end of each call (a rollback drops 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.store import schema as t
+from idpsync.store import stage_sql as q
 from idpsync.store.stage_read import (
     STAGING_MODES,
     LazyEdgesSnapshot,
@@ -50,7 +48,7 @@ from idpsync.store.stage_read import (
     load_stage,
     staged_counts,
 )
-from idpsync.store.store import bulk_insert, raw_rows
+from idpsync.store.store import bulk_insert
 
 __all__ = [
     "STAGING_MODES",
@@ -68,7 +66,6 @@ __all__ = [
 ]
 
 _KINDS = {kind.value: kind for kind in MemberKind}
-_KIND_VALUES = {kind: kind.value for kind in MemberKind}
 _RECORD_FIELDS = {cls: tuple(f.name for f in fields(cls)) for cls in (SourceUser, SourceGroup)}
 
 
@@ -152,33 +149,51 @@ def write_stage(
         if found is None:
             change.large = f"more than {change_bound(len(records))} {kind}s changed"
         listed.update(found or ())
+    _stage_edges(conn, connector, snap, run_id, held, change)
+    return change if snap.complete else None
+
+
+def _stage_edges(
+    conn: Connection,
+    connector: str,
+    snap: Snapshot,
+    run_id: int,
+    held: dict[str, list[str]],
+    change: StageChange,
+) -> None:
+    """Stage the snapshot's edges; a complete snapshot's gone edges are deleted.
+
+    ``change`` gets the removed and added edges, up to the bound.
+    """
     bound = change_bound(len(snap.memberships))
-    with _temp(conn, _edges_tmp) as tmp:
-        bulk_insert(conn, tmp, _EDGE_COLUMNS, _edge_rows(snap.memberships))
-        _index_edges(conn, tmp)
-        removed: list[Any] | None = []
+    # a first staging of many edges (a first load) is large: not read back
+    small = len(snap.memberships) <= bound or q.any_edges(conn, connector)
+    report = snap.complete and small
+    with q.temp(conn, q.edges_tmp) as tmp:
+        bulk_insert(conn, tmp, q.EDGE_COLUMNS, q.edge_rows(snap.memberships))
+        q.index_edges(conn, tmp)
         if snap.complete:
-            e = _edges.c
-            gone = [e.connector == connector, ~_edge_in(tmp)]
+            e = q.EDGES.c
+            gone = [e.connector == connector, ~q.edge_in(tmp)]
             if held["group"]:
                 gone += [e.group_id.not_in(held["group"])]
             for kind, ids in held.items():
                 if ids:  # a skipped record's staged edges stay with its staged record
                     gone += [sa.or_(e.member_kind != kind, e.member_id.not_in(ids))]
-            removed = _listed(conn, sa.select(*_key(e)).where(*gone), bound)
+            removed = q.listed(conn, sa.select(*q.key(e)).where(*gone), bound)
             if removed is None:
-                conn.execute(_edges.delete().where(*gone))
+                conn.execute(q.EDGES.delete().where(*gone))
+                report = False
             else:
-                _delete_edges(conn, connector, [_edge(*row) for row in removed])
-            change.removed = [_edge(*row) for row in removed or ()]
-        added = _insert_new_edges(conn, tmp, connector, run_id)
-    if not snap.complete:
-        return None
-    if removed is None or not 0 <= added <= bound - len(change.removed):
+                change.removed = [q.edge(*row) for row in removed]
+                q.delete_edges(conn, connector, change.removed)
+        room = bound - len(change.removed) if report else -1
+        added = q.insert_new_edges(conn, tmp, connector, run_id, room)
+    if added is not None:
+        change.added = added
+    elif snap.complete:
+        change.removed = []
         change.large = change.large or f"more than {bound} memberships changed"
-    elif added:
-        change.added = _edges_of_run(conn, connector, run_id)
-    return change
 
 
 def apply_delta(conn: Connection, connector: str, delta: DeltaSnapshot, run_id: int) -> None:
@@ -197,12 +212,12 @@ def apply_delta(conn: Connection, connector: str, delta: DeltaSnapshot, run_id: 
         _stage_records(conn, table, connector, kept, run_id, replace=False)
         _delete_ids(conn, table, connector, gone)
     removed_edges = set(delta.removed)
-    with _temp(conn, _edges_tmp) as tmp:
-        bulk_insert(conn, tmp, _EDGE_COLUMNS, _edge_rows(delta.memberships, removed_edges))
-        _index_edges(conn, tmp)
-        _insert_new_edges(conn, tmp, connector, run_id)
-    _delete_edges(conn, connector, sorted(removed_edges))
-    _drop_dangling_edges(conn, connector)
+    with q.temp(conn, q.edges_tmp) as tmp:
+        bulk_insert(conn, tmp, q.EDGE_COLUMNS, q.edge_rows(delta.memberships, removed_edges))
+        q.index_edges(conn, tmp)
+        q.insert_new_edges(conn, tmp, connector, run_id)
+    q.delete_edges(conn, connector, sorted(removed_edges))
+    q.drop_dangling_edges(conn, connector)
 
 
 # -- records ----------------------------------------------------------------------------------
@@ -240,9 +255,9 @@ def _stage_records(
     latest = {r.source_id: r for r in records}  # the last record of an id wins
     c = table.c
     found: set[str] | None = set()
-    with _temp(conn, _records_tmp) as tmp:
+    with q.temp(conn, _records_tmp) as tmp:
         bulk_insert(conn, tmp, ("source_id", "data"), ((k, _json(r)) for k, r in latest.items()))
-        _analyse(conn, tmp)
+        q.analyse(conn, tmp)
         stored = sa.cast(c.data, sa.Text)
         bound = change_bound(len(latest))
         staged = sa.exists().where(c.connector == connector, c.source_id == tmp.c.source_id)
@@ -250,12 +265,12 @@ def _stage_records(
             same = sa.exists().where(tmp.c.source_id == c.source_id, tmp.c.data == stored)
             kept = [c.source_id.not_in(list(keep))] if keep else []
             where = [c.connector == connector, ~same, *kept]
-            rows = _listed(conn, sa.select(c.source_id).where(*where), bound)
+            rows = q.listed(conn, sa.select(c.source_id).where(*where), bound)
             if rows is None:
                 conn.execute(table.delete().where(*where))
             else:
                 _delete_ids(conn, table, connector, {sid for (sid,) in rows})
-            new = _listed(conn, sa.select(tmp.c.source_id).where(~staged), bound)
+            new = q.listed(conn, sa.select(tmp.c.source_id).where(~staged), bound)
             found = None  # changed records are both deleted and new: counted once
             if rows is not None and new is not None:
                 found = {sid for (sid,) in rows} | {sid for (sid,) in new}
@@ -272,7 +287,7 @@ def _stage_records(
 
 def _delete_ids(conn: Connection, table: sa.Table, connector: str, ids: set[str]) -> None:
     c = table.c
-    for chunk in _chunks(sorted(ids), 500):
+    for chunk in q.chunks(sorted(ids), 500):
         conn.execute(table.delete().where(c.connector == connector, c.source_id.in_(chunk)))
 
 
@@ -282,138 +297,3 @@ def _json(record: SourceUser | SourceGroup) -> str:
     if "attributes" in data:
         data["attributes"] = dict(data["attributes"])
     return json.dumps(data)
-
-
-# -- edges ------------------------------------------------------------------------------------
-
-_edges = t.source_memberships
-_EDGE_COLUMNS = ("group_id", "member_kind", "member_id")
-_edges_tmp = sa.Table(
-    "idpsync_stage_edges",
-    sa.MetaData(),
-    *(sa.Column(name, sa.String(255), nullable=False) for name in _EDGE_COLUMNS),
-    prefixes=["TEMPORARY"],
-    postgresql_on_commit="DROP",
-)
-"""The edges of one write, in the order given (duplicates allowed)."""
-
-
-def _edge_rows(
-    edges: Iterable[Membership], leave_out: set[Membership] | None = None
-) -> Iterator[tuple[str, str, str]]:
-    for e in edges:
-        if leave_out is None or e not in leave_out:
-            yield e.group_id, _KIND_VALUES[e.member_kind], e.member_id
-
-
-def _key(c: Any) -> list[Any]:
-    return [c[name] for name in _EDGE_COLUMNS]
-
-
-def _edge_in(tmp: sa.Table) -> sa.Exists:
-    """Whether the staged edge (correlated) is one of ``tmp``'s."""
-    return sa.exists().where(*(a == b for a, b in zip(_key(tmp.c), _key(_edges.c), strict=True)))
-
-
-def _index_edges(conn: Connection, tmp: sa.Table) -> None:
-    """Make ``tmp`` quick to probe: an index on SQLite, fresh statistics on PostgreSQL."""
-    if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql(
-            f"CREATE INDEX {tmp.name}_key ON {tmp.name} ({', '.join(_EDGE_COLUMNS)})"
-        )
-    _analyse(conn, tmp)
-
-
-def _insert_new_edges(conn: Connection, tmp: sa.Table, connector: str, run_id: int) -> int:
-    """Insert ``tmp``'s edges not staged yet, with ``run_id``, in ``tmp``'s order.
-
-    Returns how many (-1: the driver does not say).
-    """
-    c = _edges.c
-    staged = sa.exists().where(
-        c.connector == connector, *(c[name] == tmp.c[name] for name in _EDGE_COLUMNS)
-    )
-    rows = sa.select(sa.literal(connector), *tmp.c, sa.literal(run_id)).where(~staged)
-    insert = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(_edges)
-    columns = ["connector", *_EDGE_COLUMNS, "run_id"]
-    statement = insert.from_select(columns, rows).on_conflict_do_nothing()
-    return int(conn.execute(statement, execution_options={"preserve_rowcount": True}).rowcount)
-
-
-def _edge(group_id: str, kind: str, member_id: str) -> Membership:
-    return Membership(group_id, member_id, MemberKind(kind))
-
-
-def _listed(conn: Connection, query: sa.Select[Any], bound: int) -> list[Any] | None:
-    """The rows of ``query``, or ``None`` when there are more than ``bound``."""
-    rows = list(conn.execute(query.limit(bound + 1)))
-    return rows if len(rows) <= bound else None
-
-
-def _edges_of_run(conn: Connection, connector: str, run_id: int) -> list[Membership]:
-    """The staged edges run ``run_id`` added (a scan: the stage has no index by run)."""
-    c = _edges.c
-    query = sa.select(*_key(c)).where(c.connector == connector, c.run_id == run_id)
-    return [_edge(*row) for row in raw_rows(conn, query)]
-
-
-def _delete_edges(conn: Connection, connector: str, edges: Iterable[Membership]) -> None:
-    """Delete staged edges by their key, in batches."""
-    key = _edges.c
-    for chunk in _chunks(list(edges), 10_000):
-        conn.execute(
-            _edges.delete().where(
-                key.connector == connector,
-                key.group_id == sa.bindparam("g"),
-                key.member_kind == sa.bindparam("k"),
-                key.member_id == sa.bindparam("m"),
-            ),
-            [{"g": e.group_id, "k": _KIND_VALUES[e.member_kind], "m": e.member_id} for e in chunk],
-        )
-
-
-def _drop_dangling_edges(conn: Connection, connector: str) -> None:
-    """Delete the staged edges whose group, member user or member group is not staged."""
-    c, u, g = _edges.c, t.source_users.alias("u").c, t.source_groups.alias("g").c
-    member_group = t.source_groups.alias("mg").c
-    conn.execute(
-        _edges.delete().where(
-            c.connector == connector,
-            sa.or_(
-                ~sa.exists().where(g.connector == connector, g.source_id == c.group_id),
-                sa.and_(
-                    c.member_kind == MemberKind.USER.value,
-                    ~sa.exists().where(u.connector == connector, u.source_id == c.member_id),
-                ),
-                sa.and_(
-                    c.member_kind == MemberKind.GROUP.value,
-                    ~sa.exists().where(
-                        member_group.connector == connector, member_group.source_id == c.member_id
-                    ),
-                ),
-            ),
-        )
-    )
-
-
-# -- temporary tables -------------------------------------------------------------------------
-
-
-@contextmanager
-def _temp(conn: Connection, table: sa.Table) -> Iterator[sa.Table]:
-    """``table`` created empty in ``conn``'s transaction and dropped after (or by a rollback)."""
-    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table.name}")
-    table.create(conn)
-    yield table
-    conn.exec_driver_sql(f"DROP TABLE {table.name}")
-
-
-def _analyse(conn: Connection, table: sa.Table) -> None:
-    """Fresh planner statistics for a just-filled temporary table (PostgreSQL only)."""
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(f"ANALYZE {table.name}")
-
-
-def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
