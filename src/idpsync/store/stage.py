@@ -254,7 +254,7 @@ def _stage_records(
     """
     latest = {r.source_id: r for r in records}  # the last record of an id wins
     c = table.c
-    found: set[str] | None = set()
+    rows: list[tuple[str]] | None = []
     with q.temp(conn, _records_tmp) as tmp:
         bulk_insert(conn, tmp, ("source_id", "data"), ((k, _json(r)) for k, r in latest.items()))
         q.analyse(conn, tmp)
@@ -270,19 +270,21 @@ def _stage_records(
                 conn.execute(table.delete().where(*where))
             else:
                 _delete_ids(conn, table, connector, {sid for (sid,) in rows})
-            new = q.listed(conn, sa.select(tmp.c.source_id).where(~staged), bound)
-            found = None  # changed records are both deleted and new: counted once
-            if rows is not None and new is not None:
-                found = {sid for (sid,) in rows} | {sid for (sid,) in new}
-                found = found if len(found) <= bound else None
         else:  # changed
             changed = sa.exists().where(tmp.c.source_id == c.source_id, tmp.c.data != stored)
             conn.execute(table.delete().where(c.connector == connector, changed))
         data = sa.cast(tmp.c.data, sa.JSON) if conn.dialect.name == "postgresql" else tmp.c.data
         insert = sa.select(sa.literal(connector), tmp.c.source_id, data, sa.literal(run_id))
         columns = ["connector", "source_id", "data", "run_id"]
-        conn.execute(table.insert().from_select(columns, insert.where(~staged)))
-    return found
+        statement = table.insert().from_select(columns, insert.where(~staged))
+        if not replace:
+            conn.execute(statement)
+            return set()
+        new = q.returned(conn, statement.returning(c.source_id), bound)
+    if rows is None or new is None:
+        return None
+    found = {sid for (sid,) in rows} | {sid for (sid,) in new}  # a changed record is in both
+    return found if len(found) <= bound else None
 
 
 def _delete_ids(conn: Connection, table: sa.Table, connector: str, ids: set[str]) -> None:

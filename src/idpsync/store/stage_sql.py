@@ -85,11 +85,20 @@ def insert_new_edges(
     if report < 0:
         conn.execute(statement)
         return None
-    found: list[Membership] = []
+    found = returned(conn, statement.returning(*key(EDGES.c)), report)
+    return None if found is None else [edge(*row) for row in found]
+
+
+def returned(conn: Connection, statement: Any, bound: int) -> list[Any] | None:
+    """The rows a write's ``RETURNING`` gives, or ``None`` when there are more than ``bound``.
+
+    Those past the bound are read and dropped: the write is done either way.
+    """
+    found: list[Any] = []
     over = False
-    for row in conn.execute(statement.returning(*key(EDGES.c))):
-        if len(found) < report:
-            found.append(edge(*row))
+    for row in conn.execute(statement):
+        if len(found) < bound:
+            found.append(row)
         else:
             over = True
     return None if over else found
