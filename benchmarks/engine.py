@@ -7,7 +7,8 @@ then again after 1 % of the users were changed and 1 % of the memberships replac
 the benchmark holds one snapshot, and no tenant, while it runs), read whole or, with
 ``--delta``, as the complete delta an incremental IdP would report (the incremental path:
 staged in place and planned against the changed objects, ``app/incremental.py``; with
-``--full-plan`` too, planned whole as before, for comparison). Prints the run's per-phase
+``--full-plan``, either is planned whole as before, for comparison; a full read with few changes
+is planned incrementally too, from what staging changed). Prints the run's per-phase
 seconds and the process's peak RSS, and the peak RSS per phase (tenant; each run's read,
 stage, plan and apply) sampled by :class:`benchmarks.rss.RssSampler` (``--trace N`` also prints
 the RSS every N seconds). ``--medium-every`` sets how many memberships the tenant has: XL
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import itertools
 import random
 import resource
 import sys
@@ -43,7 +45,7 @@ from idpsync.config import ConnectorSettings
 from idpsync.emulators.generate import TenantSpec, generate_tenant
 from idpsync.emulators.tenant import Tenant, TenantUser
 from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
-from idpsync.sources.base import DeltaResult, Progress, Source, no_progress
+from idpsync.sources.base import DeltaResult, Event, Progress, Source, no_progress
 from idpsync.store import Store
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -215,8 +217,14 @@ def sync(
     rss.run_label = label
     rss.enter(f"{label} read")
     start, cpu = time.perf_counter(), cpu_seconds()
+    marks: dict[str, float] = {}  # the process's CPU clock when each phase began
+
+    def progress(event: Event) -> None:
+        marks.setdefault(event.phase, cpu_seconds())
+        rss.progress(event)
+
     source = Prebuilt(snap, delta)
-    result = asyncio.run(run_sync(store, "bench", settings, source, progress=rss.progress))
+    result = asyncio.run(run_sync(store, "bench", settings, source, progress=progress))
     wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     if result.status != "succeeded":
         raise SystemExit(f"{label}: run {result.status}: {result.message}")
@@ -231,6 +239,9 @@ def sync(
     read = result.stats.get("read", "")
     fetch = float(result.stats.get("fetch_seconds", 0.0))
     print(f"        read {read}: {fetch:.2f} s; planned {result.stats.get('planned')}", flush=True)
+    order = [phase for phase in ("stage", "plan", "apply", "done") if phase in marks]
+    spent = [f"{a} {marks[b] - marks[a]:.2f}" for a, b in itertools.pairwise(order)]
+    print(f"        CPU s by phase: {', '.join(spent)} (plan includes the guards)", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -256,7 +267,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--full-plan",
         action="store_true",
-        help="plan a delta against the whole tenant (as before incremental planning)",
+        help="plan the 1 %% run (delta or full read) against the whole tenant, as before",
     )
     args = parser.parse_args(argv)
     if args.full_plan:

@@ -1,9 +1,10 @@
-"""When a complete delta is planned incrementally, and when in full (and the run says which).
+"""When a complete delta or full read is planned incrementally, and when in full (the run says).
 
 ``tests/test_incremental_properties.py`` holds the results equal to a full run's; these pin
-the choice itself: a delta after a complete run is planned against the objects it touches,
-and a changed policy, an earlier partial run, a full read or a large share of the users
-touched plan the whole directory, with the reason in the run's stats.
+the choice itself: a delta, or a full read with few changes, after a complete run is planned
+against the objects it touches, and a changed policy, an earlier partial run, a full read that
+changed much or a required group, or a large share of the users touched plan the whole
+directory, with the reason in the run's stats.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 from idpsync.app import incremental
 from idpsync.model import Membership, SourceGroup, SourceUser
 from idpsync.sources.base import DeltaResult
-from idpsync.store import Store
+from idpsync.store import Store, stage
 from tests.deltas import (
     Tenant,
     TenantSource,
@@ -112,7 +113,9 @@ def test_a_change_that_touches_many_users_plans_in_full(
     assert result.summary()["memberships_added"] == 1
 
 
-def test_an_edge_of_a_group_held_as_it_is_stays_as_a_full_run_keeps_it(tmp_path: Path) -> None:
+def test_an_edge_of_a_group_held_as_it_is_stays_as_a_full_run_keeps_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A group renamed onto another connector's name is held as the directory has it; an edge
     the IdP then removes from it stays, planned incrementally as in a full run."""
     start = _tenant()
@@ -128,6 +131,7 @@ def test_an_edge_of_a_group_held_as_it_is_stays_as_a_full_run_keeps_it(tmp_path:
         folder = tmp_path / str(incremental_read)
         folder.mkdir()
         store = seeded_copy(folder)
+        monkeypatch.setattr(incremental, "ENABLED", incremental_read)  # full: the reference
         try:
             sync(store, config, TenantSource(start))
             for number, (tenant, delta) in enumerate(steps, 1):
@@ -138,6 +142,46 @@ def test_an_edge_of_a_group_held_as_it_is_stays_as_a_full_run_keeps_it(tmp_path:
             store.close()
     (inc, inc_log, inc_dir), (full, full_log, full_dir) = results
     assert inc.stats["planned"] == "incremental (0 users, 1 more edges)"
-    assert full.stats["planned"] == "full (not a complete delta)"
+    assert full.stats["planned"] == "full (incremental planning is turned off)"
     assert (inc_log, inc_dir) == (full_log, full_dir)
     assert not inc.summary()["memberships_removed"]
+
+
+def test_a_full_read_with_few_changes_is_planned_from_what_staging_changed(store: Store) -> None:
+    config = settings_for({}, STRICT)
+    start = _tenant()
+    sync(store, config, TenantSource(start))
+    after, _ = _renamed(start)
+    result = sync(store, config, TenantSource(after, step=1))  # read whole
+    assert result.status == "succeeded", result.message
+    assert result.stats["planned"] == "incremental (1 users, 2 more edges)"
+    assert result.stats["source_users"] == 8
+    assert [(row[0], row[3]) for row in change_log(store, result.run_id)] == [
+        ("member.add", "Staff ← user6"),
+        ("member.remove", "Staff ← user0"),
+        ("user.update", "user1"),
+    ]
+
+
+def test_a_full_read_that_changed_much_plans_in_full(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stage, "CHANGE_FLOOR", 1)  # one user changed, two edges
+    config = settings_for({})
+    start = _tenant()
+    sync(store, config, TenantSource(start))
+    after, _ = _renamed(start)
+    result = sync(store, config, TenantSource(after, step=1))
+    assert result.stats["planned"] == "full (a large change (more than 1 memberships changed))"
+    assert result.summary()["memberships_added"] == 1
+
+
+def test_a_full_read_renaming_a_required_group_plans_in_full(store: Store) -> None:
+    config = settings_for({"required_groups": ["Staff"]})
+    start = _tenant()
+    sync(store, config, TenantSource(start))
+    groups = {**start.groups, "g1": SourceGroup("g1", "Team")}  # its members leave scope
+    renamed = Tenant(dict(start.users), groups, set(start.edges))
+    result = sync(store, config, TenantSource(renamed, step=1), allow_deletes=True)
+    assert result.status == "succeeded", result.message
+    assert result.stats["planned"] == "full (a required group changed)"

@@ -1,7 +1,10 @@
-"""Incremental planning: a complete delta planned against the objects it touches, not the tenant.
+"""Incremental planning: a change planned against the objects it touches, not the tenant.
 
 A full plan maps every staged user, builds the desired state of all and diffs every edge. After
-a complete delta the runner plans only the users the delta can have changed the decision for,
+a complete delta, or a complete full read whose staging changed little (the stage reports what
+it changed: :class:`~idpsync.store.stage.StageChange`, the same as a delta says: the users and
+groups whose record is new, changed or gone, the edges added and removed), the runner plans
+only the users the change can have changed the decision for,
 with every group (groups are few, and a group's change reaches all its members): everything else
 in the directory is known to be as the full plan would leave it, so it is neither loaded nor
 mapped. That holds because the last run that changed the directory was a complete, succeeded
@@ -24,10 +27,11 @@ directory rows loaded by id, and the membership diff restricted to their edges a
 edges (:class:`~idpsync.store.edge_diff.StoreEdges` with ``users``), plus the delta's other
 user edges one by one. Where restriction is not
 safe the plan is full, and the run's stats say why (``planned``: ``incremental (N users, M more
-edges)`` or ``full (reason)``): a full read, an earlier run that was partial or not a sync, a policy
-changed since, a required group changed, nested edges changed under transitive scoping, a
-change that touches a large share of the users, collision keys that do not settle, or a group
-whose outcome changed without its record changing. The guards see the whole stage's counts.
+edges)`` or ``full (reason)``): an incomplete read, an earlier run that was partial or not a
+sync, a policy changed since, a required group changed, nested edges changed under transitive
+scoping, a full read that changed more than the stage lists (``StageChange.large``), a change
+that touches a large share of the users, collision keys that do not settle, or a group whose
+outcome changed without its record changing. The guards see the whole stage's counts.
 ``tests/test_incremental_properties.py`` holds the result equal to a full run's.
 """
 
@@ -52,7 +56,14 @@ from idpsync.model import DirectoryState, MemberKind, Snapshot, SourceGroup
 from idpsync.sources.registry import preset
 from idpsync.store import affected, marks
 from idpsync.store.edge_diff import StoreEdges
-from idpsync.store.stage import DeltaSnapshot, is_mirror, load_edges, load_stage, staged_counts
+from idpsync.store.stage import (
+    DeltaSnapshot,
+    StageChange,
+    is_mirror,
+    load_edges,
+    load_stage,
+    staged_counts,
+)
 from idpsync.store.store import Store
 
 ENABLED = True
@@ -87,6 +98,8 @@ class Basis:
     """How many objects that run recorded as left out."""
     groups: set[str] = field(default_factory=set)
     """Groups whose staged record the delta creates, changes or removes."""
+    required: set[str] = field(default_factory=set)
+    """A full read's: groups named by ``required_groups`` (by id or name) before or after it."""
 
 
 @dataclass
@@ -106,9 +119,12 @@ class Planned:
 def basis(
     conn: Connection, name: str, settings: ConnectorSettings, snap: Snapshot, run_id: int
 ) -> Basis:
-    """Before staging run ``run_id``: whether it may be planned incrementally (module doc)."""
-    if not isinstance(snap, DeltaSnapshot) or not snap.complete:
-        return Basis("not a complete delta")
+    """Before staging run ``run_id``: whether it may be planned incrementally (module doc).
+
+    A full read's changes are known only once staged: :func:`decide_run` checks them.
+    """
+    if not snap.complete:
+        return Basis("not a complete read")
     if not ENABLED:
         return Basis("incremental planning is turned off")
     last = affected.last_applied_run(conn, name, run_id)
@@ -121,6 +137,9 @@ def basis(
         return Basis(f"the last run was {last.status}, not a complete read")
     if stats.get("policy_digest") != digest(settings):
         return Basis("the policy (or idpsync) changed since the last run")
+    previous, left_out = int(last.id), int(stats.get("left_out", -1))
+    if not isinstance(snap, DeltaSnapshot):
+        return Basis("", previous, left_out, required=_required(conn, name, settings, snap))
     groups = _changed_groups(conn, name, snap)
     policy = settings.policy
     if policy.required_groups:
@@ -132,11 +151,50 @@ def basis(
             snap.removed_groups or any(e.member_kind is MemberKind.GROUP for e in nested)
         ):
             return Basis("nested groups changed under transitive scoping")
-    return Basis("", int(last.id), int(stats.get("left_out", -1)), set(groups))
+    return Basis("", previous, left_out, set(groups))
 
 
 def _fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
+
+
+def _required(conn: Connection, name: str, settings: ConnectorSettings, snap: Snapshot) -> set[str]:
+    """Groups staged or read whose id or name one of ``required_groups`` names."""
+    names = settings.policy.required_groups
+    if not names:
+        return set()
+    wanted = set(names) | {_fold(n) for n in names}
+    groups = chain(affected.staged_groups(conn, name), snap.groups)
+    return {g.source_id for g in groups if g.source_id in wanted or _fold(g.name) in wanted}
+
+
+def _mirror_change(
+    ground: Basis, settings: ConnectorSettings, snap: Snapshot, change: StageChange | None
+) -> str:
+    """Why a full read's staged change cannot be planned incrementally ("": it can).
+
+    The checks :func:`basis` makes of a delta before staging, made of what staging changed.
+    """
+    if change is None:
+        return "the read was not staged as a whole"
+    if change.large:
+        return f"a large change ({change.large})"
+    if change.groups & ground.required:
+        return "a required group changed"
+    policy = settings.policy
+    if policy.required_groups and policy.transitive:
+        gone = change.groups - {g.source_id for g in snap.groups}
+        nested = chain(change.added, change.removed)
+        if gone or any(e.member_kind is MemberKind.GROUP for e in nested):
+            return "nested groups changed under transitive scoping"
+    ground.groups = set(change.groups)
+    return ""
+
+
+def _delta_change(snap: DeltaSnapshot) -> StageChange:
+    """A delta's changes, as staging a full read reports them (groups: :attr:`Basis.groups`)."""
+    users = {u.source_id for u in snap.users} | set(snap.removed_users)
+    return StageChange(users, set(), list(snap.memberships), list(snap.removed))
 
 
 def _changed_groups(conn: Connection, name: str, snap: DeltaSnapshot) -> dict[str, set[str]]:
@@ -168,11 +226,21 @@ def decide_run(
     settings: ConnectorSettings,
     snap: Snapshot,
     ground: Basis,
+    staged_change: StageChange | None = None,
 ) -> Planned:
-    """After staging: the run's decision, incremental where :func:`basis` allows it."""
+    """After staging: the run's decision, incremental where :func:`basis` allows it.
+
+    ``staged_change``: what staging a full read changed (``Store.write_stage``'s answer).
+    """
     reason = ground.reason
+    change = staged_change
     if not reason:
-        planned, reason = _incremental(conn, store, name, settings, snap, ground)
+        if isinstance(snap, DeltaSnapshot):
+            change = _delta_change(snap)
+        else:
+            reason = _mirror_change(ground, settings, snap, change)
+    if not reason and change is not None:
+        planned, reason = _incremental(conn, store, name, settings, snap, ground, change)
         if planned is not None:
             return planned
     staged = snap if is_mirror(snap) else load_stage(conn, name, lambda: load_edges(conn, name))
@@ -188,10 +256,10 @@ def _incremental(
     settings: ConnectorSettings,
     snap: Snapshot,
     ground: Basis,
+    change: StageChange,
 ) -> tuple[Planned | None, str]:
-    assert isinstance(snap, DeltaSnapshot)
     scoped = bool(settings.policy.required_groups)
-    users, groups = _touched(conn, name, snap, ground, scoped=scoped)
+    users, groups = _touched(conn, name, change, snap, ground, scoped=scoped)
     if users is None:
         return None, "the last run's left-out objects are not all recorded"
     total_users, total_groups = staged_counts(conn, name)
@@ -204,7 +272,7 @@ def _incremental(
         return None, "collision keys did not settle"
     staged, current = found
     staged.complete, staged.skipped = snap.complete, snap.skipped
-    edges = _edges(conn, name, snap, frozenset(users))
+    edges = _edges(conn, name, change, frozenset(users))
     decision = decide_in_store(
         conn, store, name, settings, staged, current=current, in_store=True, edges=edges
     )
@@ -216,28 +284,34 @@ def _incremental(
     return Planned(decision, staged, total_users, total_groups, note), ""
 
 
-def _edges(conn: Connection, name: str, snap: DeltaSnapshot, users: frozenset[str]) -> LooseEdges:
-    """The edge planner: the planned users' edges in the store, the delta's other user edges."""
+def _edges(conn: Connection, name: str, change: StageChange, users: frozenset[str]) -> LooseEdges:
+    """The edge planner: the planned users' edges in the store, the change's other user edges."""
     loose = [
         e
-        for e in chain(snap.memberships, snap.removed)
+        for e in chain(change.added, change.removed)
         if e.member_kind is MemberKind.USER and e.member_id not in users
     ]
-    staged = set(snap.memberships) - set(snap.removed)  # as the stage applied the delta
+    staged = set(change.added) - set(change.removed)  # as the stage applied the delta
     held, logins = affected.user_edges(conn, name, {(e.group_id, e.member_id) for e in loose})
     restricted = StoreEdges(conn, name, users)
     return LooseEdges(restricted, loose, [e for e in loose if e in staged], held, logins)
 
 
 def _touched(
-    conn: Connection, name: str, snap: DeltaSnapshot, ground: Basis, *, scoped: bool
+    conn: Connection,
+    name: str,
+    change: StageChange,
+    snap: Snapshot,
+    ground: Basis,
+    *,
+    scoped: bool,
 ) -> tuple[set[str] | None, _Groups]:
-    """The users whose decision the delta can change, and the groups (see :class:`_Groups`)."""
-    users = {u.source_id for u in snap.users} | set(snap.removed_users)
+    """The users whose decision the change can change, and the groups (see :class:`_Groups`)."""
+    users = set(change.users)
     if scoped:  # an edge can move its member in or out of scope
         users.update(
             e.member_id
-            for e in chain(snap.memberships, snap.removed)
+            for e in chain(change.added, change.removed)
             if e.member_kind is MemberKind.USER
         )
     users.update(r.source_id for r in snap.skipped if r.kind == "user")

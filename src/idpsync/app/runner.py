@@ -27,8 +27,9 @@ where the plan diffs them) for the same policy → plan → guard → apply path
 delta are the IdP's own word, so they may remove. A complete delta is planned against the
 users it touches (with every group) when the last run that changed the directory allows it
 (:mod:`idpsync.app.incremental`; the run's stats say ``planned: incremental (N users, M
-more edges)`` or ``full (reason)``). A partial delta is staged as an incomplete
-snapshot of its upserts (nothing removed). A source that finds its state unusable
+more edges)`` or ``full (reason)``); so is a complete full read, from what staging it
+changed (:class:`~idpsync.store.stage.StageChange`). A partial delta is staged as an
+incomplete snapshot of its upserts (nothing removed). A source that finds its state unusable
 (an expired delta token) returns ``None`` and the run reads everything instead. The source's
 new state (``Source.saved_state``) is saved in the run's transaction, and only when the read was
 complete.
@@ -249,12 +250,12 @@ def _stage_plan_apply(
             progress(Event("stage", f"staging {len(snap.users)} users, {len(snap.groups)} groups"))
             before = store.counts(conn, name)
             ground = incremental.basis(conn, name, settings, snap, run_id)
-            store.write_stage(conn, name, snap, run_id)  # a complete delta: applied in SQL
+            change = store.write_stage(conn, name, snap, run_id)  # a delta: applied in SQL
             timings["stage_seconds"] = round(time.monotonic() - mark, 3)
 
             mark = time.monotonic()
             progress(Event("plan", "planning"))
-            planned = incremental.decide_run(conn, store, name, settings, snap, ground)
+            planned = incremental.decide_run(conn, store, name, settings, snap, ground, change)
             decision, staged = planned.decision, planned.staged
             progress(Event("plan", f"planned: {planned.note}"))
             result.plan = decision.plan

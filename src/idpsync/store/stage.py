@@ -16,46 +16,56 @@ and ``source_memberships`` (direct edges). A run writes it in its own transactio
   no longer staged goes too, exactly as :func:`idpsync.app.delta.merge_delta` followed by a
   complete :func:`write_stage` would leave it.
 
+Staging a complete snapshot reports what it changed (:class:`StageChange`, bounded), from the
+anti-joins it runs anyway, so a full read with few changes is planned incrementally.
+
 ``run_id`` of a staged user or group is the run that staged its current values (an unchanged
 record is not written again); ``run_id`` of an edge is the run that added it. The last run whose
 read covered a record (what ``idpsync explain`` shows) is the later of its ``run_id`` and the
 connector's last complete run that staged (:func:`last_read`). Temporary tables live inside
 the run's transaction and are dropped at the end of each call (a rollback drops them too).
 
-:func:`load_stage` reads the mirror back; with ``edges`` given, the memberships are read only
-when first used (:class:`LazyEdgesSnapshot`), so a source whose ``delta()`` needs only the
-staged users and groups never loads the tenant's edges.
+:func:`load_stage` reads the mirror back (:mod:`idpsync.store.stage_read`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.store import schema as t
-from idpsync.store.store import bulk_insert, raw_rows
+from idpsync.store import stage_sql as q
+from idpsync.store.stage_read import (
+    STAGING_MODES,
+    LazyEdgesSnapshot,
+    last_read,
+    load_edges,
+    load_stage,
+    staged_counts,
+)
+from idpsync.store.store import bulk_insert
 
 __all__ = [
+    "STAGING_MODES",
     "DeltaSnapshot",
     "LazyEdgesSnapshot",
+    "StageChange",
     "apply_delta",
+    "change_bound",
     "is_mirror",
     "last_read",
+    "load_edges",
     "load_stage",
     "staged_counts",
     "write_stage",
 ]
 
 _KINDS = {kind.value: kind for kind in MemberKind}
-_KIND_VALUES = {kind: kind.value for kind in MemberKind}
 _RECORD_FIELDS = {cls: tuple(f.name for f in fields(cls)) for cls in (SourceUser, SourceGroup)}
 
 
@@ -82,146 +92,108 @@ def is_mirror(snap: Snapshot) -> bool:
     return snap.complete and not isinstance(snap, DeltaSnapshot)
 
 
-_MEMBERSHIPS: Any = Snapshot.__dict__["memberships"]
-"""The slot that holds :attr:`Snapshot.memberships` (read and set past the lazy property)."""
+CHANGE_FLOOR = 1000
+"""Changed ids (and edges) up to this many are always listed, however small the stage."""
+LARGE_SHARE = 0.1
+"""Past this share of the snapshot's users (or edges) changed, a change is only "large"."""
 
 
-class LazyEdgesSnapshot(Snapshot):
-    """A staged snapshot whose memberships are read from the store when first used."""
-
-    __slots__ = ("_load_edges",)
-
-    def __init__(
-        self,
-        users: list[SourceUser],
-        groups: list[SourceGroup],
-        load_edges: Callable[[], list[Membership]],
-    ) -> None:
-        self._load_edges: Callable[[], list[Membership]] | None = None
-        super().__init__(users, groups)
-        self._load_edges = load_edges
-
-    @property
-    def memberships(self) -> list[Membership]:
-        """The staged edges (read on first use)."""
-        if self._load_edges is not None:
-            load, self._load_edges = self._load_edges, None
-            _MEMBERSHIPS.__set__(self, load())
-        return cast(list[Membership], _MEMBERSHIPS.__get__(self))
-
-    @memberships.setter
-    def memberships(self, edges: list[Membership]) -> None:
-        self._load_edges = None
-        _MEMBERSHIPS.__set__(self, edges)
-
-    @property
-    def edges_loaded(self) -> bool:
-        """Whether the memberships were read (or set)."""
-        return self._load_edges is None
+def change_bound(size: int) -> int:
+    """How many changed records (or edges) out of ``size`` a :class:`StageChange` lists."""
+    return max(CHANGE_FLOOR, int(LARGE_SHARE * size))
 
 
-def load_stage(
-    conn: Connection, connector: str, edges: Callable[[], list[Membership]] | None = None
-) -> Snapshot:
-    """The connector's staged snapshot; ``edges``: read the memberships with it when first used."""
-    users = [
-        SourceUser(**row.data)
-        for row in conn.execute(
-            sa.select(t.source_users.c.data).where(t.source_users.c.connector == connector)
-        )
-    ]
-    groups = [
-        SourceGroup(**row.data)
-        for row in conn.execute(
-            sa.select(t.source_groups.c.data).where(t.source_groups.c.connector == connector)
-        )
-    ]
-    if edges is not None:
-        return LazyEdgesSnapshot(users, groups, edges)
-    return Snapshot(users, groups, load_edges(conn, connector))
+@dataclass(slots=True)
+class StageChange:
+    """What staging a complete snapshot changed: the basis of an incremental plan of a full read.
 
-
-def staged_counts(conn: Connection, connector: str) -> tuple[int, int]:
-    """How many users and groups the connector's stage holds."""
-
-    def count(table: sa.Table) -> int:
-        query = sa.select(sa.func.count()).where(table.c.connector == connector)
-        return int(conn.execute(query).scalar_one())
-
-    return count(t.source_users), count(t.source_groups)
-
-
-STAGING_MODES = ("full", "incremental", "shadow")
-"""``runs.mode`` of the runs that stage what they read (a sync-user run does not)."""
-
-
-def last_read(conn: Connection, connector: str, source_id: str) -> int | None:
-    """The last run whose read covered staged user ``source_id``; ``None``: not staged.
-
-    The record's own ``run_id`` (the run that staged its values), or a later complete run that
-    staged: a complete read, or a complete delta, covers every record it leaves staged.
+    Complete only when :attr:`large` is empty; otherwise the listing stopped at its bound and
+    the plan must be full.
     """
-    s, r = t.source_users.c, t.runs.c
-    staged_by = conn.execute(
-        sa.select(s.run_id).where(s.connector == connector, s.source_id == source_id)
-    ).scalar()
-    if staged_by is None:
-        return None
-    later = conn.execute(
-        sa.select(sa.func.max(r.id)).where(
-            r.connector == connector,
-            r.id > staged_by,
-            r.mode.in_(STAGING_MODES),
-            r.complete.is_(True),
-            r.dry_run.is_(False),
-            r.status == "succeeded",
-        )
-    ).scalar()
-    return int(later) if later is not None else int(staged_by)
+
+    users: set[str] = field(default_factory=set)
+    """Users whose staged record is new, changed or gone."""
+    groups: set[str] = field(default_factory=set)
+    """Groups whose staged record is new, changed or gone."""
+    added: list[Membership] = field(default_factory=list)
+    """Edges staged by this write."""
+    removed: list[Membership] = field(default_factory=list)
+    """Edges the write deleted."""
+    large: str = ""
+    """Non-empty: what changed past its bound (the lists are then not whole)."""
 
 
-def load_edges(conn: Connection, connector: str) -> list[Membership]:
-    """The connector's staged membership edges."""
-    m = t.source_memberships.c
-    return [
-        Membership(group_id, member_id, _KINDS[kind])
-        for group_id, member_id, kind in raw_rows(
-            conn, sa.select(m.group_id, m.member_id, m.member_kind).where(m.connector == connector)
-        )
-    ]
-
-
-def write_stage(conn: Connection, connector: str, snap: Snapshot, run_id: int) -> None:
+def write_stage(
+    conn: Connection, connector: str, snap: Snapshot, run_id: int
+) -> StageChange | None:
     """Stage ``snap``: a complete one replaces the mirror, an incomplete one only upserts.
 
     A complete :class:`DeltaSnapshot` is applied to the mirror instead (:func:`apply_delta`).
+    Returns what a complete (non-delta) snapshot changed; ``None`` for the others.
     """
     if isinstance(snap, DeltaSnapshot) and snap.complete:
         apply_delta(conn, connector, snap, run_id)
-        return
+        return None
+    change = StageChange()
     held = {
         kind: sorted({r.source_id for r in snap.skipped if r.kind == kind})
         for kind in ("user", "group")
     }
-    for table, records, kind in (
-        (t.source_users, snap.users, "user"),
-        (t.source_groups, snap.groups, "group"),
+    for table, records, kind, listed in (
+        (t.source_users, snap.users, "user", change.users),
+        (t.source_groups, snap.groups, "group", change.groups),
     ):
         keep = held[kind]
-        _stage_records(conn, table, connector, records, run_id, replace=snap.complete, keep=keep)
-    with _temp(conn, _edges_tmp) as tmp:
-        bulk_insert(conn, tmp, _EDGE_COLUMNS, _edge_rows(snap.memberships))
-        _index_edges(conn, tmp)
+        args = (conn, table, connector, records, run_id)
+        found = _stage_records(*args, replace=snap.complete, keep=keep)
+        if found is None:
+            change.large = f"more than {change_bound(len(records))} {kind}s changed"
+        listed.update(found or ())
+    _stage_edges(conn, connector, snap, run_id, held, change)
+    return change if snap.complete else None
+
+
+def _stage_edges(
+    conn: Connection,
+    connector: str,
+    snap: Snapshot,
+    run_id: int,
+    held: dict[str, list[str]],
+    change: StageChange,
+) -> None:
+    """Stage the snapshot's edges; a complete snapshot's gone edges are deleted.
+
+    ``change`` gets the removed and added edges, up to the bound.
+    """
+    bound = change_bound(len(snap.memberships))
+    # a first staging of many edges (a first load) is large: not read back
+    small = len(snap.memberships) <= bound or q.any_edges(conn, connector)
+    report = snap.complete and small
+    with q.temp(conn, q.edges_tmp) as tmp:
+        bulk_insert(conn, tmp, q.EDGE_COLUMNS, q.edge_rows(snap.memberships))
+        q.index_edges(conn, tmp)
         if snap.complete:
-            e = _edges.c
-            gone = [e.connector == connector, ~_edge_in(tmp)]
+            e = q.EDGES.c
+            gone = [e.connector == connector, ~q.edge_in(tmp)]
             if held["group"]:
                 gone += [e.group_id.not_in(held["group"])]
             for kind, ids in held.items():
                 if ids:  # a skipped record's staged edges stay with its staged record
                     gone += [sa.or_(e.member_kind != kind, e.member_id.not_in(ids))]
-            conn.execute(_edges.delete().where(*gone))
-        _insert_new_edges(conn, tmp, connector, run_id)
+            removed = q.listed(conn, sa.select(*q.key(e)).where(*gone), bound)
+            if removed is None:
+                conn.execute(q.EDGES.delete().where(*gone))
+                report = False
+            else:
+                change.removed = [q.edge(*row) for row in removed]
+                q.delete_edges(conn, connector, change.removed)
+        room = bound - len(change.removed) if report else -1
+        added = q.insert_new_edges(conn, tmp, connector, run_id, room)
+    if added is not None:
+        change.added = added
+    elif snap.complete:
+        change.removed = []
+        change.large = change.large or f"more than {bound} memberships changed"
 
 
 def apply_delta(conn: Connection, connector: str, delta: DeltaSnapshot, run_id: int) -> None:
@@ -238,27 +210,14 @@ def apply_delta(conn: Connection, connector: str, delta: DeltaSnapshot, run_id: 
         gone = set(removed)
         kept = [r for r in records if r.source_id not in gone]
         _stage_records(conn, table, connector, kept, run_id, replace=False)
-        for chunk in _chunks(sorted(gone), 500):
-            conn.execute(
-                table.delete().where(table.c.connector == connector, table.c.source_id.in_(chunk))
-            )
+        _delete_ids(conn, table, connector, gone)
     removed_edges = set(delta.removed)
-    with _temp(conn, _edges_tmp) as tmp:
-        bulk_insert(conn, tmp, _EDGE_COLUMNS, _edge_rows(delta.memberships, removed_edges))
-        _index_edges(conn, tmp)
-        _insert_new_edges(conn, tmp, connector, run_id)
-    key = _edges.c
-    for chunk in _chunks(sorted(removed_edges), 10_000):
-        conn.execute(
-            _edges.delete().where(
-                key.connector == connector,
-                key.group_id == sa.bindparam("g"),
-                key.member_kind == sa.bindparam("k"),
-                key.member_id == sa.bindparam("m"),
-            ),
-            [{"g": e.group_id, "k": _KIND_VALUES[e.member_kind], "m": e.member_id} for e in chunk],
-        )
-    _drop_dangling_edges(conn, connector)
+    with q.temp(conn, q.edges_tmp) as tmp:
+        bulk_insert(conn, tmp, q.EDGE_COLUMNS, q.edge_rows(delta.memberships, removed_edges))
+        q.index_edges(conn, tmp)
+        q.insert_new_edges(conn, tmp, connector, run_id)
+    q.delete_edges(conn, connector, sorted(removed_edges))
+    q.drop_dangling_edges(conn, connector)
 
 
 # -- records ----------------------------------------------------------------------------------
@@ -283,31 +242,55 @@ def _stage_records(
     *,
     replace: bool,
     keep: Sequence[str] = (),
-) -> None:
+) -> set[str] | None:
     """Write the records new or changed (with ``run_id``); ``replace``: delete the ones not given.
 
     An unchanged record keeps its row and its ``run_id``. ``keep``: ids of records the source
     read but could not use (``snap.skipped``): their staged rows stay as they are, so a later
     delta that does not mention them does not find them missing.
+
+    Returns, with ``replace``, the ids of the records new, changed or gone (``None``: more
+    than :func:`change_bound` of them); without, an empty set.
     """
     latest = {r.source_id: r for r in records}  # the last record of an id wins
     c = table.c
-    with _temp(conn, _records_tmp) as tmp:
+    rows: list[tuple[str]] | None = []
+    with q.temp(conn, _records_tmp) as tmp:
         bulk_insert(conn, tmp, ("source_id", "data"), ((k, _json(r)) for k, r in latest.items()))
-        _analyse(conn, tmp)
+        q.analyse(conn, tmp)
         stored = sa.cast(c.data, sa.Text)
+        bound = change_bound(len(latest))
+        staged = sa.exists().where(c.connector == connector, c.source_id == tmp.c.source_id)
         if replace:  # gone or changed
             same = sa.exists().where(tmp.c.source_id == c.source_id, tmp.c.data == stored)
             kept = [c.source_id.not_in(list(keep))] if keep else []
-            conn.execute(table.delete().where(c.connector == connector, ~same, *kept))
+            where = [c.connector == connector, ~same, *kept]
+            rows = q.listed(conn, sa.select(c.source_id).where(*where), bound)
+            if rows is None:
+                conn.execute(table.delete().where(*where))
+            else:
+                _delete_ids(conn, table, connector, {sid for (sid,) in rows})
         else:  # changed
             changed = sa.exists().where(tmp.c.source_id == c.source_id, tmp.c.data != stored)
             conn.execute(table.delete().where(c.connector == connector, changed))
         data = sa.cast(tmp.c.data, sa.JSON) if conn.dialect.name == "postgresql" else tmp.c.data
-        staged = sa.exists().where(c.connector == connector, c.source_id == tmp.c.source_id)
-        rows = sa.select(sa.literal(connector), tmp.c.source_id, data, sa.literal(run_id))
+        insert = sa.select(sa.literal(connector), tmp.c.source_id, data, sa.literal(run_id))
         columns = ["connector", "source_id", "data", "run_id"]
-        conn.execute(table.insert().from_select(columns, rows.where(~staged)))
+        statement = table.insert().from_select(columns, insert.where(~staged))
+        if not replace:
+            conn.execute(statement)
+            return set()
+        new = q.returned(conn, statement.returning(c.source_id), bound)
+    if rows is None or new is None:
+        return None
+    found = {sid for (sid,) in rows} | {sid for (sid,) in new}  # a changed record is in both
+    return found if len(found) <= bound else None
+
+
+def _delete_ids(conn: Connection, table: sa.Table, connector: str, ids: set[str]) -> None:
+    c = table.c
+    for chunk in q.chunks(sorted(ids), 500):
+        conn.execute(table.delete().where(c.connector == connector, c.source_id.in_(chunk)))
 
 
 def _json(record: SourceUser | SourceGroup) -> str:
@@ -316,98 +299,3 @@ def _json(record: SourceUser | SourceGroup) -> str:
     if "attributes" in data:
         data["attributes"] = dict(data["attributes"])
     return json.dumps(data)
-
-
-# -- edges ------------------------------------------------------------------------------------
-
-_edges = t.source_memberships
-_EDGE_COLUMNS = ("group_id", "member_kind", "member_id")
-_edges_tmp = sa.Table(
-    "idpsync_stage_edges",
-    sa.MetaData(),
-    *(sa.Column(name, sa.String(255), nullable=False) for name in _EDGE_COLUMNS),
-    prefixes=["TEMPORARY"],
-    postgresql_on_commit="DROP",
-)
-"""The edges of one write, in the order given (duplicates allowed)."""
-
-
-def _edge_rows(
-    edges: Iterable[Membership], leave_out: set[Membership] | None = None
-) -> Iterator[tuple[str, str, str]]:
-    for e in edges:
-        if leave_out is None or e not in leave_out:
-            yield e.group_id, _KIND_VALUES[e.member_kind], e.member_id
-
-
-def _edge_in(tmp: sa.Table) -> sa.Exists:
-    """Whether the staged edge (correlated) is one of ``tmp``'s."""
-    return sa.exists().where(*(tmp.c[name] == _edges.c[name] for name in _EDGE_COLUMNS))
-
-
-def _index_edges(conn: Connection, tmp: sa.Table) -> None:
-    """Make ``tmp`` quick to probe: an index on SQLite, fresh statistics on PostgreSQL."""
-    if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql(
-            f"CREATE INDEX {tmp.name}_key ON {tmp.name} ({', '.join(_EDGE_COLUMNS)})"
-        )
-    _analyse(conn, tmp)
-
-
-def _insert_new_edges(conn: Connection, tmp: sa.Table, connector: str, run_id: int) -> None:
-    """Insert ``tmp``'s edges not staged yet, with ``run_id``, in ``tmp``'s order."""
-    c = _edges.c
-    staged = sa.exists().where(
-        c.connector == connector, *(c[name] == tmp.c[name] for name in _EDGE_COLUMNS)
-    )
-    rows = sa.select(sa.literal(connector), *tmp.c, sa.literal(run_id)).where(~staged)
-    insert = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(_edges)
-    columns = ["connector", *_EDGE_COLUMNS, "run_id"]
-    conn.execute(insert.from_select(columns, rows).on_conflict_do_nothing())
-
-
-def _drop_dangling_edges(conn: Connection, connector: str) -> None:
-    """Delete the staged edges whose group, member user or member group is not staged."""
-    c, u, g = _edges.c, t.source_users.alias("u").c, t.source_groups.alias("g").c
-    member_group = t.source_groups.alias("mg").c
-    conn.execute(
-        _edges.delete().where(
-            c.connector == connector,
-            sa.or_(
-                ~sa.exists().where(g.connector == connector, g.source_id == c.group_id),
-                sa.and_(
-                    c.member_kind == MemberKind.USER.value,
-                    ~sa.exists().where(u.connector == connector, u.source_id == c.member_id),
-                ),
-                sa.and_(
-                    c.member_kind == MemberKind.GROUP.value,
-                    ~sa.exists().where(
-                        member_group.connector == connector, member_group.source_id == c.member_id
-                    ),
-                ),
-            ),
-        )
-    )
-
-
-# -- temporary tables -------------------------------------------------------------------------
-
-
-@contextmanager
-def _temp(conn: Connection, table: sa.Table) -> Iterator[sa.Table]:
-    """``table`` created empty in ``conn``'s transaction and dropped after (or by a rollback)."""
-    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table.name}")
-    table.create(conn)
-    yield table
-    conn.exec_driver_sql(f"DROP TABLE {table.name}")
-
-
-def _analyse(conn: Connection, table: sa.Table) -> None:
-    """Fresh planner statistics for a just-filled temporary table (PostgreSQL only)."""
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(f"ANALYZE {table.name}")
-
-
-def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

@@ -38,7 +38,7 @@ from idpsync.store.errors import check_sqlite_path, translated
 from idpsync.store.opening import MIGRATIONS, create_engine, ensure_schema, migrate, writing
 
 if TYPE_CHECKING:
-    from idpsync.store.stage import DeltaSnapshot
+    from idpsync.store.stage import DeltaSnapshot, StageChange
 
 __all__ = ["MIGRATIONS", "Store", "create_engine", "fold", "migrate", "now"]
 
@@ -261,7 +261,9 @@ class Store:
         with self.read() as conn:
             return stage.load_edges(conn, connector)
 
-    def write_stage(self, conn: Connection, connector: str, snap: Snapshot, run_id: int) -> None:
+    def write_stage(
+        self, conn: Connection, connector: str, snap: Snapshot, run_id: int
+    ) -> StageChange | None:
         """Stage a snapshot: a complete one replaces the mirror, an incomplete one only upserts.
 
         A complete delta (:class:`~idpsync.store.stage.DeltaSnapshot`) is applied to it. The
@@ -269,11 +271,13 @@ class Store:
         records are rewritten, only new edges inserted (with this ``run_id``) and only gone
         ones deleted. On PostgreSQL the stage's and the directory's tables are then analysed
         (:mod:`~idpsync.store.stats`), so the plan's set queries are planned for their size.
+        Returns what a complete snapshot (not a delta) changed (:class:`StageChange`).
         """
         from idpsync.store import stage, stats
 
-        stage.write_stage(conn, connector, snap, run_id)
+        change = stage.write_stage(conn, connector, snap, run_id)
         stats.refresh(conn)
+        return change
 
     def apply_delta_to_stage(
         self, conn: Connection, connector: str, delta: DeltaSnapshot, run_id: int

@@ -1,0 +1,178 @@
+"""The SQL pieces of staging (:mod:`idpsync.store.stage`), apart so that it stays readable.
+
+Temporary tables, and the staged edges written, listed and deleted by set operations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from idpsync.model import MemberKind, Membership
+from idpsync.store import schema as t
+
+KIND_VALUES = {kind: kind.value for kind in MemberKind}
+
+# -- edges ------------------------------------------------------------------------------------
+
+EDGES = t.source_memberships
+EDGE_COLUMNS = ("group_id", "member_kind", "member_id")
+edges_tmp = sa.Table(
+    "idpsync_stage_edges",
+    sa.MetaData(),
+    *(sa.Column(name, sa.String(255), nullable=False) for name in EDGE_COLUMNS),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
+"""The edges of one write, in the order given (duplicates allowed)."""
+
+
+def edge_rows(
+    edges: Iterable[Membership], leave_out: set[Membership] | None = None
+) -> Iterator[tuple[str, str, str]]:
+    """Rows of the edges table for ``edges`` (less ``leave_out``)."""
+    for e in edges:
+        if leave_out is None or e not in leave_out:
+            yield e.group_id, KIND_VALUES[e.member_kind], e.member_id
+
+
+def key(c: Any) -> list[Any]:
+    """The edge key columns of ``c`` (a table's or an alias's columns)."""
+    return [c[name] for name in EDGE_COLUMNS]
+
+
+def edge_in(tmp: sa.Table) -> sa.Exists:
+    """Whether the staged edge (correlated) is one of ``tmp``'s."""
+    return sa.exists().where(*(a == b for a, b in zip(key(tmp.c), key(EDGES.c), strict=True)))
+
+
+def index_edges(conn: Connection, tmp: sa.Table) -> None:
+    """Make ``tmp`` quick to probe: an index on SQLite, fresh statistics on PostgreSQL."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(
+            f"CREATE INDEX {tmp.name}key ON {tmp.name} ({', '.join(EDGE_COLUMNS)})"
+        )
+    analyse(conn, tmp)
+
+
+def any_edges(conn: Connection, connector: str) -> bool:
+    """Whether the connector's stage holds any edge."""
+    query = sa.select(EDGES.c.run_id).where(EDGES.c.connector == connector).limit(1)
+    return conn.execute(query).first() is not None
+
+
+def insert_new_edges(
+    conn: Connection, tmp: sa.Table, connector: str, run_id: int, report: int = -1
+) -> list[Membership] | None:
+    """Insert ``tmp``'s edges not staged yet, with ``run_id``, in ``tmp``'s order.
+
+    ``report`` ≥ 0: returns the inserted edges (``RETURNING``), ``None`` when there are more
+    than ``report`` (those past it are read and dropped). Otherwise returns ``None``.
+    """
+    c = EDGES.c
+    staged = sa.exists().where(
+        c.connector == connector, *(c[name] == tmp.c[name] for name in EDGE_COLUMNS)
+    )
+    rows = sa.select(sa.literal(connector), *tmp.c, sa.literal(run_id)).where(~staged)
+    insert = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(EDGES)
+    columns = ["connector", *EDGE_COLUMNS, "run_id"]
+    statement = insert.from_select(columns, rows).on_conflict_do_nothing()
+    if report < 0:
+        conn.execute(statement)
+        return None
+    found = returned(conn, statement.returning(*key(EDGES.c)), report)
+    return None if found is None else [edge(*row) for row in found]
+
+
+def returned(conn: Connection, statement: Any, bound: int) -> list[Any] | None:
+    """The rows a write's ``RETURNING`` gives, or ``None`` when there are more than ``bound``.
+
+    Those past the bound are read and dropped: the write is done either way.
+    """
+    found: list[Any] = []
+    over = False
+    for row in conn.execute(statement):
+        if len(found) < bound:
+            found.append(row)
+        else:
+            over = True
+    return None if over else found
+
+
+def edge(group_id: str, kind: str, member_id: str) -> Membership:
+    """An edge from a key row."""
+    return Membership(group_id, member_id, MemberKind(kind))
+
+
+def listed(conn: Connection, query: sa.Select[Any], bound: int) -> list[Any] | None:
+    """The rows of ``query``, or ``None`` when there are more than ``bound``."""
+    rows = list(conn.execute(query.limit(bound + 1)))
+    return rows if len(rows) <= bound else None
+
+
+def delete_edges(conn: Connection, connector: str, edges: Iterable[Membership]) -> None:
+    """Delete staged edges by their key, in batches."""
+    key = EDGES.c
+    for chunk in chunks(list(edges), 10_000):
+        conn.execute(
+            EDGES.delete().where(
+                key.connector == connector,
+                key.group_id == sa.bindparam("g"),
+                key.member_kind == sa.bindparam("k"),
+                key.member_id == sa.bindparam("m"),
+            ),
+            [{"g": e.group_id, "k": KIND_VALUES[e.member_kind], "m": e.member_id} for e in chunk],
+        )
+
+
+def drop_dangling_edges(conn: Connection, connector: str) -> None:
+    """Delete the staged edges whose group, member user or member group is not staged."""
+    c, u, g = EDGES.c, t.source_users.alias("u").c, t.source_groups.alias("g").c
+    member_group = t.source_groups.alias("mg").c
+    conn.execute(
+        EDGES.delete().where(
+            c.connector == connector,
+            sa.or_(
+                ~sa.exists().where(g.connector == connector, g.source_id == c.group_id),
+                sa.and_(
+                    c.member_kind == MemberKind.USER.value,
+                    ~sa.exists().where(u.connector == connector, u.source_id == c.member_id),
+                ),
+                sa.and_(
+                    c.member_kind == MemberKind.GROUP.value,
+                    ~sa.exists().where(
+                        member_group.connector == connector, member_group.source_id == c.member_id
+                    ),
+                ),
+            ),
+        )
+    )
+
+
+# -- temporary tables -------------------------------------------------------------------------
+
+
+@contextmanager
+def temp(conn: Connection, table: sa.Table) -> Iterator[sa.Table]:
+    """``table`` created empty in ``conn``'s transaction and dropped after (or by a rollback)."""
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table.name}")
+    table.create(conn)
+    yield table
+    conn.exec_driver_sql(f"DROP TABLE {table.name}")
+
+
+def analyse(conn: Connection, table: sa.Table) -> None:
+    """Fresh planner statistics for a just-filled temporary table (PostgreSQL only)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"ANALYZE {table.name}")
+
+
+def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    """``items`` in lists of at most ``size``."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
