@@ -63,9 +63,11 @@ def google_units(s: Shape) -> int:
 
 
 def google_minimum(s: Shape) -> int:
-    """Token + users at 500 + groups at 200 + every group's member pages (200 each) in rounds
-    of batch calls, 100 to a call (the connector's default ``batch_size``)."""
-    members = batch_rounds([pages(m, 200) for m in s.members], 100)
+    """Token + users at 500 + groups at 200 + the member pages (200 each) in rolling batches of
+    up to 1,000 calls (the connector's default ``batch_size``): at best one batch a page of the
+    largest group's chain, or the pages over 1,000 to a batch, whichever is more."""
+    each = [pages(m, 200) for m in s.members]
+    members = max(max(each, default=0), math.ceil(sum(each) / 1000))
     return 1 + pages(s.users, 500) + pages(s.groups, 200) + members
 
 

@@ -146,3 +146,43 @@ def test_official_client_batch() -> None:
     assert got["none"][1].status_code == 404
     assert emu.requests.count("/batch/admin/directory_v1", method="POST") == 1
     assert len(emu.batched) == len(t.group_ids) + 1
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # httplib2's pool
+def test_official_client_batch_of_the_documented_1000_calls() -> None:
+    """The SDK sends 1,000 calls in one batch (and refuses a 1,001st itself); each is answered."""
+    from google.oauth2 import service_account
+    from googleapiclient.discovery import build
+    from googleapiclient.errors import BatchError
+
+    emu = GoogleEmulator.generate(users=30, groups=4, seed=5)
+    t = emu.tenant
+    scopes = ["https://www.googleapis.com/auth/admin.directory.group.member.readonly"]
+    with emu.serve() as server:
+        info = emu.service_account_info(f"{server.url}/token")
+        creds = service_account.Credentials.from_service_account_info(
+            info, scopes=scopes, subject=emu.admin_email
+        )
+        service = build(
+            "admin",
+            "directory_v1",
+            credentials=creds,
+            static_discovery=True,
+            client_options={"api_endpoint": server.url + "/"},
+            cache_discovery=False,
+        )
+        got: dict[str, Any] = {}
+        batch = service.new_batch_http_request(callback=lambda i, r, e: got.update({i: (r, e)}))
+        batch._batch_uri = server.url + "/batch/admin/directory_v1"
+        for n in range(1000):
+            group = t.group_ids[n % len(t.group_ids)]
+            call = service.members().list(groupKey=t.gid(group), maxResults=1)
+            batch.add(call, request_id=str(n))
+        with pytest.raises(BatchError):
+            batch.add(service.members().list(groupKey=t.gid(t.group_ids[0])), request_id="x")
+        batch.execute()
+        service.close()
+    assert len(got) == 1000 and all(error is None for _, error in got.values())
+    assert emu.requests.count("/batch/admin/directory_v1", method="POST") == 1
+    assert len(emu.batched) == 1000

@@ -1,7 +1,8 @@
-"""Batched member listings: every page in rounds of batches; the snapshot of single requests."""
+"""Batched member listings: every page in rolling batches; the snapshot of single requests."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import Iterator
@@ -72,40 +73,90 @@ def same(one: tuple[Snapshot, dict[str, Any]], other: tuple[Snapshot, dict[str, 
     assert a_stats["members_skipped"] == b_stats["members_skipped"]
 
 
-def test_default_is_100_and_0_turns_batches_off() -> None:
+def test_default_is_the_documented_1000_and_0_turns_batches_off() -> None:
     emu = GoogleEmulator.generate(users=5, groups=1, seed=1)
-    assert sa_settings(emu).batch_size == 100
+    assert sa_settings(emu).batch_size == 1000
     assert sa_settings(emu, batch_size=0).batch_size == 0
+    with pytest.raises(ValueError):
+        sa_settings(emu, batch_size=1001)
+
+
+FREE = {"quota": 1_000_000}
+"""A quota that never binds, so a batch carries every ready listing up to ``batch_size``."""
 
 
 @pytest.mark.parametrize("size", [3, 100, 1000])
-async def test_every_page_goes_in_rounds_of_batches(size: int) -> None:
+async def test_every_page_goes_once_in_a_batch(size: int) -> None:
     plain, batched = emulator(), emulator()
     off = await read(plain, batch_size=0)
-    on = await read(batched, batch_size=size)
+    on = await read(batched, batch_size=size, **FREE)
     same(off, on)
     t = batched.tenant
     depth = pages(t)
     assert max(depth.values()) == 5 and sum(p > 1 for p in depth.values()) == 7
     assert len(plain.requests) == expected_requests(plain.tenant)  # unbatched: Σ_g P_g
-    assert len(batched.requests) == expected_requests(t, batch=size)
-    batches = batched_requests(list(depth.values()), size)
-    assert batched.requests.count(BATCH, method="POST") == batches
+    posts = batched.requests.count(BATCH, method="POST")
+    assert max(5, math.ceil(sum(depth.values()) / size)) <= posts <= sum(depth.values())
+    assert posts == on[1]["batches"]
     assert batched.requests.count(MEMBERS, method="GET") == 0  # no single follow-up page
     assert len(batched.batched) == sum(depth.values())  # each page once, as an inner call
-    assert on[1]["batch_rounds"] == 5
-    # round k asks for the k-th page: the page token of round k - 1
     tokens = [r for r in batched.batched if "pageToken=" in r.query]
     assert len(tokens) == sum(p - 1 for p in depth.values())
+    # longest first: the first call of the first batch is the largest group's listing
+    first = batched.batched.entries()[0].path.split("/")[5]
+    assert depth[first] == 5
+
+
+@pytest.mark.parametrize("size", [3, 1000])
+async def test_one_lane_sends_the_ready_listings_together(size: int) -> None:
+    """With one request in flight, a batch takes every ready listing, up to ``size``: never
+    more batches than rounds would send, and exactly the rounds when they fit in one batch."""
+    emu = emulator()
+    on = await read(emu, HttpSettings(concurrency=1), batch_size=size, **FREE)
+    assert on[0].complete
+    depth = list(pages(emu.tenant).values())
+    posts = emu.requests.count(BATCH, method="POST")
+    assert math.ceil(sum(depth) / size) <= posts <= batched_requests(depth, size)
     if size == 1000:
-        assert batches == 5  # one batch a round: the longest listing's chain of pages
+        assert len(emu.requests) == expected_requests(emu.tenant, batch=size)
+        assert on[1]["batches"] == 5  # one batch a page of the longest listing's chain
 
 
-async def test_rate_limit_on_a_follow_up_page_rereads_that_group_alone() -> None:
+async def test_a_slow_page_does_not_hold_back_the_other_listings() -> None:
+    """One listing's second page is held until every other listing has ended."""
+    plain, emu = emulator(), emulator()
+    off = await read(plain, batch_size=0)
+    t = emu.tenant
+    depth = pages(t)
+    victim = t.gid(t.group_ids[2])  # 3 pages
+    others = sum(p for gid, p in depth.items() if gid != victim)
+    real, held = emu._batch, []
+
+    async def slow(request: Any) -> Any:
+        body = await request.body()
+        if f"groups/{victim}/members".encode() in body and b"pageToken=" in body and not held:
+            held.append(len(emu.batched))
+            for _ in range(1000):  # until the others are done (10 s at most, then it fails)
+                if len(emu.batched) >= others + 1:
+                    break
+                await asyncio.sleep(0.01)
+        return await real(request)
+
+    emu._batch = slow  # type: ignore[method-assign]
+    on = await read(emu, HttpSettings(concurrency=4), batch_size=1, **FREE)
+    same(off, on)
+    calls = emu.batched.entries()
+    mine = [i for i, r in enumerate(calls) if victim in r.path]
+    assert held and len(mine) == 3
+    rest = [i for i, r in enumerate(calls) if victim not in r.path]
+    assert len(rest) == others and max(rest) < mine[1]  # all of them in before its 2nd page
+
+
+async def test_rate_limit_on_a_follow_up_page_asks_that_page_again() -> None:
     plain, batched = emulator(), emulator()
     off = await read(plain, batch_size=0)
     t = batched.tenant
-    victim = t.gid(t.group_ids[2])  # 3 pages: refused on its second, in round 2
+    victim = t.gid(t.group_ids[2])  # 3 pages: refused once on its second
     real, refused = batched.charge, []
 
     def charge(method: str, path: str, query: str, headers: dict[str, str]) -> Charge | None:
@@ -115,18 +166,45 @@ async def test_rate_limit_on_a_follow_up_page_rereads_that_group_alone() -> None
         return real(method, path, query, headers)
 
     batched.charge = charge  # type: ignore[method-assign]
-    on = await read(batched, batch_size=1000)
-    same(off, on)
-    assert refused and sum(1 for r in batched.batched if r.status == 429) == 1
-    assert on[1]["batch_fallbacks"] == 1
-    alone = [r for r in batched.requests.entries() if r.method == "GET" and "/members" in r.path]
-    assert [victim in r.path for r in alone] == [True] * 3  # from its first page, all 3 pages
-    assert "pageToken" not in alone[0].query
-    depth = pages(t)
-    # the rounds are unchanged (longer groups go on); the victim's third page is not batched
-    assert batched.requests.count(BATCH, method="POST") == 5
-    assert len(batched.batched) == sum(depth.values()) - 1
-    assert len(batched.requests) == expected_requests(t, batch=1000) + 3
+    src = source(batched, sa_settings(batched, batch_size=1000))
+    try:
+        snap = await src.snapshot()
+    finally:
+        await src.aclose()
+    same(off, (snap, dict(src.stats.extra)))
+    assert sum(1 for r in batched.batched if r.status == 429) == 1
+    assert "batch_fallbacks" not in src.stats.extra  # the page, not the whole listing, again
+    assert src.stats.throttled == 1 and src.stats.retries == 1
+    mine = [r.query for r in batched.batched if victim in r.path]
+    assert len(mine) == 4 and mine[1] == mine[2] == refused[0]  # the same page token twice
+    assert batched.requests.count(MEMBERS, method="GET") == 0
+    assert len(batched.batched) == sum(pages(t).values()) + 1
+
+
+async def test_a_page_failing_every_time_makes_the_read_incomplete() -> None:
+    emu = emulator()
+    t = emu.tenant
+    victim = t.gid(t.group_ids[3])  # 4 pages: its third page always answers 503
+    real = emu.answer
+    first: list[str] = []
+
+    def answer_once(raw_path: str, params: dict[str, str], auth: str | None) -> Reply:
+        if victim in raw_path and "pageToken" in params:
+            if not first:
+                first.append(params["pageToken"])
+            if params["pageToken"] != first[0]:
+                return emu.error_reply(503, "backendError", "Backend Error")
+        return real(raw_path, params, auth)
+
+    emu.answer = answer_once  # type: ignore[method-assign]
+    snap, stats = await read(emu, HttpSettings(max_attempts=3), batch_size=1000)
+    assert not snap.complete  # nothing the engine could remove on this read
+    assert any(victim in reason for reason in snap.incomplete_reasons)
+    assert stats["batch_fallbacks"] == 1  # asked 3 times in batches, then read alone
+    third = [r for r in emu.batched if victim in r.path and r.status == 503]
+    assert len(third) == 3
+    alone = [r for r in emu.requests.entries() if r.method == "GET" and victim in r.path]
+    assert len(alone) == 3 + 2  # alone: pages 1 and 2, then page 3 three times
 
 
 async def test_batch_failing_as_a_whole_sends_its_groups_alone() -> None:
@@ -134,7 +212,7 @@ async def test_batch_failing_as_a_whole_sends_its_groups_alone() -> None:
     off = await read(plain, batch_size=0)
     # round 2's only batch answers 503 twice: the client gives up, its seven groups go alone
     batched.inject(Fault("status", BATCH, method="POST", nth=2, times=2, status=503))
-    on = await read(batched, HttpSettings(max_attempts=2), batch_size=1000)
+    on = await read(batched, HttpSettings(max_attempts=2, concurrency=1), batch_size=1000, **FREE)
     same(off, on)
     depth = pages(batched.tenant)
     longer = [p for p in depth.values() if p > 1]
@@ -191,7 +269,7 @@ async def test_group_deleted_inside_a_batch_is_gone_not_unknown() -> None:
     assert emu.tenant.gid(victim) not in {grp.source_id for grp in snap.groups}
 
 
-async def test_progress_after_each_round() -> None:
+async def test_progress_as_listings_end() -> None:
     emu = emulator()
     src = source(emu, sa_settings(emu))
     events: list[Event] = []
@@ -200,6 +278,6 @@ async def test_progress_after_each_round() -> None:
     finally:
         await src.aclose()
     assert snap.complete
-    rounds = [ev for ev in events if ev.message.startswith("reading group members (round")]
-    assert len(rounds) == 5 and rounds[-1].done == rounds[-1].total == 30
-    assert [ev.done for ev in rounds] == sorted(ev.done or 0 for ev in rounds)
+    ended = [ev for ev in events if ev.message.startswith("reading group members (")]
+    assert ended and ended[-1].done == ended[-1].total == 30
+    assert [ev.done for ev in ended] == sorted(ev.done or 0 for ev in ended)

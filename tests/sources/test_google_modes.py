@@ -140,7 +140,7 @@ def test_cli_endpoints_check_sync_and_sync_user(tmp_path: Path) -> None:
         "get_group",
         "get_user",
         "batch",
-    ]  # fmt: skip  (batch_size is 100 by default: the batch row is shown)
+    ]  # fmt: skip  (batch_size is 1000 by default: the batch row is shown)
     assert rows["hosts"] == [f"127.0.0.1:{server.port}"]
     assert check.exit_code == 0, check.output
     steps = json.loads(check.output)["steps"]

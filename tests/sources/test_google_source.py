@@ -19,6 +19,7 @@ from idpsync.model import MemberKind
 from tests.sources.google_support import (
     expected_requests,
     oauth_settings,
+    rolling_range,
     sa_settings,
     source,
     truth_edges,
@@ -61,8 +62,8 @@ async def test_snapshot_is_the_ground_truth_at_the_formula_cost(emu: GoogleEmula
         assert got.login == t.login(user)
         assert got.photo_ref is None
     assert users[t.gid(archived)].attributes["archived"] is True
-    assert len(emu.requests) == expected_requests(t, batch=100)  # member pages in batches
-    assert src.stats.requests == expected_requests(t, batch=100)
+    assert len(emu.requests) in rolling_range(t)  # member pages in batches
+    assert src.stats.requests in rolling_range(t)
     pages = emu.requests.count("/admin/directory/v1/users")
     assert pages == 2  # 620 users at 500 a page
     assert all("maxResults=500" in r.query for r in emu.requests if r.path.endswith("/users"))
@@ -123,7 +124,8 @@ async def test_photo_versions_are_the_listings_etags_and_cost_no_request(
     refs = {u.source_id: u.photo_ref for u in snap.users}
     listed = {t.gid(u): photo_etag(t, user) for u, user in t.users.items() if user.photo_version}
     assert {uid: ref for uid, ref in refs.items() if ref} == listed  # thumbnailPhotoEtag
-    assert len(emu.requests) == expected_requests(t, batch=100)  # no photo request
+    assert len(emu.requests) in rolling_range(t)  # no photo request
+    assert not [r for r in emu.requests if r.path.endswith("/photos/thumbnail")]
     changed = next(u for u, user in t.users.items() if user.photo_version)
     t.set_photo(changed)
     again = source(emu, sa_settings(emu, fetch_photos=True))
@@ -178,7 +180,7 @@ async def test_empty_page_with_token_is_followed(emu: GoogleEmulator) -> None:
     snap = await src.snapshot()
     await src.aclose()
     assert snap.complete and len(snap.users) == 620
-    assert len(emu.requests) == expected_requests(emu.tenant, batch=100) + 1
+    assert len(emu.requests) - 1 in rolling_range(emu.tenant)
 
 
 async def test_quota_storm_completes_with_backoff(emu: GoogleEmulator) -> None:

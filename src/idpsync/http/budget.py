@@ -10,6 +10,7 @@ override them.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -54,6 +55,17 @@ class RequestBudget:
         async with self._slots:
             await self._take()
             yield
+
+    def available(self) -> float:
+        """Bucket tokens that could be taken now without waiting (``inf`` without a rate).
+
+        Lets a caller that can choose how much to send (Google's batches) send what the budget
+        allows at once instead of queueing behind its own wait.
+        """
+        if self.rate is None:
+            return math.inf
+        now = time.monotonic()
+        return min(self._capacity, self._tokens + (now - self._stamp) * self.rate)
 
     async def take(self, units: int) -> None:
         """Wait for ``units`` more bucket tokens (a request the IdP counts as several calls)."""

@@ -98,6 +98,20 @@ def to_group(item: Mapping[str, Any]) -> SourceGroup:
     )
 
 
+def member_counts(items: list[dict[str, Any]]) -> dict[str, int]:
+    """``directMembersCount`` by group id, where it reads as a count.
+
+    Google sends the int64 as a string. Only a hint for which listings to start first, never
+    a completeness check.
+    """
+    found: dict[str, int] = {}
+    for item in items:
+        raw = item.get("directMembersCount")
+        if isinstance(raw, (str, int)) and str(raw).isascii() and str(raw).isdigit():
+            found[str(item.get("id"))] = int(raw)
+    return found
+
+
 MEMBER_KINDS = {"USER": MemberKind.USER, "GROUP": MemberKind.GROUP}
 """``Member.type`` values that can become edges (not ``CUSTOMER``, the whole organisation)."""
 

@@ -1,48 +1,41 @@
-"""Member listings of many groups in one round trip: Google's batch endpoint.
+"""Google's batch endpoint for member listings: the wire format and one page's answer.
 
-With ``batch_size = n`` (default 100) every page of the groups' member listings goes in
-``POST /batch/admin/directory_v1`` requests (``multipart/mixed``, one ``application/http``
-part per call, matched back by ``Content-ID``), in rounds: round ``k`` carries the ``k``-th
-page of every listing not yet ended (its ``pageToken`` from round ``k - 1``), ``n`` calls a
-batch, the batches of a round side by side within the HTTP concurrency. Google allows 1,000
-calls a batch and charges each call to the quota on its own
-(developers.google.com/admin-sdk/directory/v1/guides/batch), so the request budget takes one
-token per inner call: a batch saves round trips and connections, never quota.
+``POST /batch/admin/directory_v1`` takes a ``multipart/mixed`` body, one ``application/http``
+part per call, and answers one part per call, matched back by ``Content-ID`` (Google does not
+promise their order). Google allows 1,000 calls a batch and charges each call to the quota on
+its own (developers.google.com/admin-sdk/directory/v1/guides/batch), so the request budget
+takes one token per inner call: a batch saves round trips and connections, never quota.
+Which pages go in which batch, and when, is :mod:`.rolling`'s work.
 
-Each inner answer is handled as the call alone would be: a 200 gives the group's next page;
-any other status (403/429 rate limits, 5xx, a 404 for a group deleted meanwhile, an expired
-token), a page of the wrong shape or a repeated page token makes that group's listing run
-again on its own, **from its first page** (the pages read in batches are dropped, so no edge
-is counted twice or lost), with the connector's usual retries and its 404 rule (only a 404
-on the group itself means gone). A batch that fails as a whole does the same for all its
-groups. Request count, with ``B = batch_size``, ``P_g = max(1, ceil(M_g / 200))`` pages of
-group ``g`` and ``N_k`` the groups with at least ``k`` pages (``N_1 = G``)::
-
-    Σ_{k=1..max P_g} ceil(N_k / B)   (+ Σ P_g of every group read again alone)
-
-in place of ``Σ_g P_g`` for the member listings. A page needs the token of the page before,
-so the rounds are as many as the largest group has pages: that chain bounds the wall time
-whatever ``B`` is.
+Each inner answer is handled as the call alone would be (:func:`advance`): a 200 gives the
+group's next page; a rate limit (429, 403 ``rateLimitExceeded``) or a 5xx asks the same page
+again after a backoff; anything else (a 404 for a group deleted meanwhile, an expired token),
+a page of the wrong shape or a repeated page token makes that group's listing run again on
+its own, **from its first page** (the pages read in batches are dropped, so no edge is
+counted twice or lost), with the connector's usual retries and its 404 rule (only a 404 on
+the group itself means gone). A batch that fails as a whole does the same for all its groups.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
+import httpx
+
 from idpsync.errors import SourceError
 from idpsync.http import errors as e
+from idpsync.http.policy import Action, classify_response
 from idpsync.model import Membership, Snapshot, SourceGroup
-from idpsync.sources.base import Event, Progress, no_progress
 from idpsync.sources.google import api as g
 from idpsync.sources.google.endpoints import BATCH, MEMBER_PAGE, MEMBERS
-from idpsync.sources.lanes import Lanes, gather
+from idpsync.sources.lanes import Lanes
 from idpsync.sources.shape import identified
 
 if TYPE_CHECKING:
@@ -96,57 +89,21 @@ def decode(content_type: str, body: bytes) -> dict[int, tuple[int, bytes]]:
     return found
 
 
-async def all_members(
-    source: GoogleSource,
-    snap: Snapshot,
-    groups: list[SourceGroup],
-    lanes: Lanes,
-    progress: Progress = no_progress,
-) -> list[Edges]:
-    """Every group's edges (in ``groups`` order), every page sent in batches, round by round.
+class Step(Enum):
+    """What one inner answer means for its listing."""
 
-    Round ``k`` carries the ``k``-th page of every listing still going, in batches of
-    ``batch_size`` sent side by side; a listing that cannot go on in batches (see
-    :func:`_advance`) is read again alone, from its first page, while the rounds go on.
-    """
-    size = source.settings.batch_size
-    listings = [_Listing(grp) for grp in groups]
-    found: dict[int, Edges] = {}
-    alone: dict[int, asyncio.Task[Edges]] = {}
-    todo = list(range(len(groups)))
-    try:
-        while todo:
-            parts = [todo[i : i + size] for i in range(0, len(todo), size)]
-            answers = await gather(*(_send(source, listings, part, lanes) for part in parts))
-            rounds = _count(source, "batch_rounds", 1)
-            todo = []
-            for part, got in zip(parts, answers, strict=True):
-                for index in part:
-                    more = _advance(listings[index], got.get(index))
-                    if more is None:
-                        _count(source, "batch_fallbacks", 1)
-                        job = _alone(source, snap, listings[index].group, lanes)
-                        alone[index] = asyncio.ensure_future(job)
-                    elif more:
-                        todo.append(index)
-                    else:
-                        found[index] = _edges(source, snap, listings[index])
-                        listings[index].items = []
-            ended = len(groups) - len(todo)
-            what = f"reading group members (round {rounds}, {len(todo)} listings go on)"
-            progress(Event("fetch", what, ended, len(groups)))
-        for index, edges in zip(alone, await asyncio.gather(*alone.values()), strict=True):
-            found[index] = edges
-    except BaseException:
-        for task in alone.values():
-            task.cancel()
-        await asyncio.gather(*alone.values(), return_exceptions=True)
-        raise
-    return [found[index] for index in range(len(groups))]
+    MORE = "more"
+    """A page of members with a next page token: the listing goes on."""
+    END = "end"
+    """The last page."""
+    AGAIN = "again"
+    """A rate limit (429, 403 ``rateLimitExceeded``) or a server error: ask that page again."""
+    ALONE = "alone"
+    """Anything else: read the group's whole listing again on its own."""
 
 
 @dataclass(slots=True)
-class _Listing:
+class Listing:
     """One group's member listing as read so far in batches."""
 
     group: SourceGroup
@@ -156,7 +113,7 @@ class _Listing:
     seen: set[str] = field(default_factory=set)
 
 
-def _path(listing: _Listing, nested: bool) -> str:
+def _path(listing: Listing, nested: bool) -> str:
     """The inner call for the listing's next page."""
     params = member_params(nested)
     if listing.token is not None:
@@ -165,75 +122,95 @@ def _path(listing: _Listing, nested: bool) -> str:
     return f"{prefix}{quote(listing.group.source_id, safe='')}/members?{urlencode(params)}"
 
 
-async def _send(
-    source: GoogleSource, listings: list[_Listing], part: list[int], lanes: Lanes
+async def send(
+    source: GoogleSource, listings: list[Listing], part: list[int]
 ) -> dict[int, tuple[int, bytes]]:
     """One batch: the next page of each listing in ``part``; answers by listing index.
 
-    A batch that fails as a whole (after the client's retries, or a 400 refusing the batch
-    itself) answers nothing, so each of its listings is read again alone; any other failure
-    that ends the read (:data:`RULE`: refused credentials, a missing scope…) is raised.
+    The caller holds a lane and has taken a budget token for every call but the first (the
+    request takes that one). A batch that fails as a whole (after the client's retries, or a
+    400 refusing the batch itself) answers nothing, so each of its listings is read again
+    alone; any other failure that ends the read (:data:`RULE`: refused credentials, a missing
+    scope…) is raised.
     """
     http = source.http
     content_type, body = encode([_path(listings[i], source.settings.nested) for i in part])
     answers: dict[int, tuple[int, bytes]] = {}
-    async with lanes.other():
-        try:
-            await http.budget.take(len(part) - 1)  # Google counts every inner call
-            headers = {"Content-Type": content_type}
-            response = await http.request(BATCH, content=body, headers=headers)
-            answers = decode(response.headers.get("content-type", ""), response.content)
-        except SourceError as exc:
-            if _fatal(exc) and not isinstance(exc, e.BadRequest):  # a 400: this batch's body
-                raise
-    _count(source, "batched_calls", len(part))
+    try:
+        headers = {"Content-Type": content_type}
+        response = await http.request(BATCH, content=body, headers=headers)
+        answers = decode(response.headers.get("content-type", ""), response.content)
+    except SourceError as exc:
+        if _fatal(exc) and not isinstance(exc, e.BadRequest):  # a 400: this batch's body
+            raise
+    count(source, "batched_calls", len(part))
+    count(source, "batches", 1)
     return {part[k]: answer for k, answer in answers.items() if 0 <= k < len(part)}
 
 
-def _advance(listing: _Listing, answer: tuple[int, bytes] | None) -> bool | None:
-    """Take one page: ``True`` more pages follow, ``False`` the listing ended, ``None`` alone.
+def advance(listing: Listing, answer: tuple[int, bytes] | None) -> Step:
+    """Take one inner answer into its listing (see :class:`Step`).
 
-    Anything but a 200 with a page of members (a rate limit, a 5xx, a 404, an expired token, a
-    missing part, a page of the wrong shape, a token seen before) sends the group's listing to
-    be read again alone, from its first page, with the connector's retries and 404 rule: the
-    pages kept so far are dropped, so nothing is counted twice or left out.
+    A transient status (the client's own rule, :func:`~idpsync.http.policy.classify_response`)
+    asks the same page again. Anything else but a 200 with a page of members (a 404, an
+    expired token, a missing part, a page of the wrong shape, a token seen before) sends the
+    group's listing to be read again alone, from its first page, with the connector's retries
+    and 404 rule: the pages kept so far are dropped, so nothing is counted twice or left out.
     """
     status, content = answer or (0, b"")
     if status != 200:
-        return None
+        if status >= 400 and _transient(status, content):
+            return Step.AGAIN
+        return Step.ALONE
     try:
         page: Any = json.loads(content)
     except ValueError:
-        return None
+        return Step.ALONE
     items = page.get("members", []) if isinstance(page, dict) else None
     token = page.get("nextPageToken") if isinstance(page, dict) else None
     if not isinstance(items, list) or (token is not None and not isinstance(token, str)):
-        return None
+        return Step.ALONE
     if token and token in listing.seen:
-        return None  # the listing would go round in circles
+        return Step.ALONE  # the listing would go round in circles
     listing.items += items
     if not token:
-        return False
+        return Step.END
     listing.seen.add(token)
     listing.token = token
-    return True
+    return Step.MORE
 
 
-async def _alone(source: GoogleSource, snap: Snapshot, group: SourceGroup, lanes: Lanes) -> Edges:
+def _transient(status: int, content: bytes) -> bool:
+    """Whether the client would retry this answer had it come alone."""
+    rule = classify_response(httpx.Response(status, content=content))
+    return rule.action in (Action.RETRY, Action.RATE_LIMITED)
+
+
+def rate_limited(answer: tuple[int, bytes] | None) -> bool:
+    """Whether an inner answer is a rate limit (for the throttled counter)."""
+    status, content = answer or (0, b"")
+    rule = classify_response(httpx.Response(status, content=content)) if status >= 400 else None
+    return rule is not None and rule.action is Action.RATE_LIMITED
+
+
+async def alone(source: GoogleSource, snap: Snapshot, group: SourceGroup, lanes: Lanes) -> Edges:
     """The group's whole listing without batches (its retries and its 404 rule)."""
     async with lanes.other():
         return await source._members(snap, group)
 
 
-def _edges(source: GoogleSource, snap: Snapshot, listing: _Listing) -> Edges:
+def edges(source: GoogleSource, snap: Snapshot, listing: Listing) -> Edges:
+    """The listing's edges once its last page is in (the items are then dropped)."""
     group = listing.group.source_id
     items = identified(snap, f"{MEMBERS.label} ({group})", listing.items)
-    edges = [edge for item in items if (edge := g.to_membership(group, item, snap.edge))]
-    source._skipped(len(items) - len(edges))
-    return edges
+    found = [edge for item in items if (edge := g.to_membership(group, item, snap.edge))]
+    source._skipped(len(items) - len(found))
+    listing.items = []
+    return found
 
 
-def _count(source: GoogleSource, key: str, amount: int) -> int:
+def count(source: GoogleSource, key: str, amount: int) -> int:
+    """Add ``amount`` to the run's counter ``key``; its new total."""
     source.stats.extra[key] = total = source.stats.extra.get(key, 0) + amount
     return int(total)
 

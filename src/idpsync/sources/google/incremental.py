@@ -14,8 +14,8 @@ tool) makes is written to the admin activity log: ``USER_SETTINGS`` events name 
 2. reads each user named by a user event and each group named by a group event once
    (``users/{email}``, ``groups/{email}``), ``batch_size`` calls a batch request (:mod:`.fetch`);
 3. applies ``ADD_GROUP_MEMBER`` / ``REMOVE_GROUP_MEMBER`` to the staged mirror's edges, the
-   latest event of each (group, member) pair winning, and reads again, in batch rounds
-   (:func:`.batch.all_members`), the whole member listing of each group the log leaves unsure
+   latest event of each (group, member) pair winning, and reads again, in rolling batches
+   (:func:`.rolling.all_members`), the whole member listing of each group the log leaves unsure
    (:mod:`.memberlog` says which), which replaces that group's edges;
 4. merges that into the staged mirror. Users and groups are read as they are now, and edges
    follow the latest event, so a replayed or out-of-order event is harmless.
@@ -45,8 +45,8 @@ from idpsync.errors import SourceError
 from idpsync.model import Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources.base import DeltaResult, Event, Progress
 from idpsync.sources.google import api as g
-from idpsync.sources.google import batch
 from idpsync.sources.google import photos as google_photos
+from idpsync.sources.google import rolling
 from idpsync.sources.google.endpoints import ACTIVITIES, ACTIVITY_PAGE, GROUP, USER, projection
 from idpsync.sources.google.fetch import fetch_many
 from idpsync.sources.google.memberlog import apply, read_log
@@ -256,11 +256,11 @@ def _cost_switch(source: GoogleSource, reread: int, total: int) -> None:
 async def _listings(
     source: GoogleSource, snap: Snapshot, groups: list[SourceGroup]
 ) -> list[list[Membership] | None]:
-    """The member listings of ``groups``: in batch rounds, or one request a page."""
+    """The member listings of ``groups``: in rolling batches, or one request a page."""
     if source.settings.batch_size and groups:
         lanes = Lanes(source.http.budget.concurrency)
         lanes.chain_done()  # no chain here: every slot is for the listings
-        return await batch.all_members(source, snap, groups, lanes)
+        return await rolling.all_members(source, snap, groups, lanes)
     return list(await gather(*(source._members(snap, grp) for grp in groups)))
 
 

@@ -5,15 +5,16 @@ group (``200``) and each group's members (``200``, concurrently, within the budg
 ``quota`` queries per minute); with ``fetch_photos`` each user's photo version is the listing's
 ``thumbnailPhotoEtag`` (the run downloads changed photos, :mod:`.photos`). The Directory API
 has no delta query; with ``incremental = "reports"`` runs between full reads follow the admin
-activity log instead (:mod:`~idpsync.sources.google.incremental`), and ``batch_size`` (100
-by default) sends every member listing page in batches (:mod:`~idpsync.sources.google.batch`).
+activity log instead (:mod:`~idpsync.sources.google.incremental`), and ``batch_size``
+sends every member listing page in rolling batches (:mod:`~idpsync.sources.google.rolling`).
 
-Request count of a full snapshot (asserted exactly in ``tests/sources/test_google_e2e.py``)::
+Request count of a full snapshot (asserted in ``tests/sources/test_google_e2e.py``)::
 
-    R = T + ceil(U / 500) + ceil(G / 200) + Σ_{k=1..max P_g} ceil(N_k / B)
+    R = T + ceil(U / 500) + ceil(G / 200) + X
 
-``B = batch_size``, ``P_g = max(1, ceil(M_g / 200))`` pages of group ``g``, ``N_k`` groups
-of at least ``k`` pages (``batch_size = 0``: ``Σ_g P_g``); ``T`` token requests (1 per run),
+``X``, the batch requests, is between ``max(max P_g, ceil(Σ_g P_g / batch_size))`` and
+``Σ_g P_g`` (:mod:`.rolling`; ``batch_size = 0``: ``Σ_g P_g`` single requests), ``P_g =
+max(1, ceil(M_g / 200))`` pages of group ``g``; ``T`` token requests (1 per run),
 ``U`` users, ``G`` groups, ``M_g`` members Google returns for group ``g`` (direct members; with
 ``nested`` the derived ones too). A single-user fetch costs
 ``T + 1 + Σ_k ceil(D_k / 200) + [manager]``: the user, the direct groups of the user and of
@@ -28,9 +29,8 @@ chain is still going. Only the final assembly waits for both: member edges are k
 they point at a listed user or group, managers are matched by e-mail. Until the users chain
 ends it keeps one of the ``http.concurrency`` slots (default 16) to itself and the other
 listings share the rest (:class:`~idpsync.sources.lanes.Lanes`), so a next users page never
-queues behind the member requests. With ``t`` seconds a request and ``c`` slots, a snapshot
-takes about ``max(ceil(U / 500) · t, R · t / c, R / (quota / 60))`` seconds; starting the
-member listings after the users listing took up to ``ceil(U / 500) · t`` more.
+queues behind the member requests. A snapshot takes about the longest of the users chain,
+the largest group's chain of pages and the quota (every call, batched or not, counts).
 
 Mapping: ``suspended`` or ``archived`` → inactive (both keep the account from signing in;
 ``attributes.archived`` tells them apart); ``relations[type=manager]`` (an e-mail, matched
@@ -41,9 +41,8 @@ decides which failure is which). A 404 on a group's member listing means the gro
 if ``GET groups/{groupKey}`` answers 404 too.
 
 Listings are read with :meth:`~idpsync.http.HttpClient.read_all` as the endpoint table of
-:mod:`idpsync.sources.google.endpoints` says (page tokens, item keys); the HTTP client comes
-ready, with its token flow (:mod:`idpsync.sources.google.auth`), from
-:func:`idpsync.sources.google.http_client`.
+:mod:`idpsync.sources.google.endpoints` says; the HTTP client comes ready, with its token
+flow (:mod:`idpsync.sources.google.auth`), from :func:`idpsync.sources.google.http_client`.
 """
 
 from __future__ import annotations
@@ -64,7 +63,7 @@ from idpsync.photos import PhotoLimits, RawPhoto
 from idpsync.sources.base import DeltaResult, Event, Probe, Progress, Source, no_progress
 from idpsync.sources.clean import usable_id
 from idpsync.sources.google import api as g
-from idpsync.sources.google import batch, incremental
+from idpsync.sources.google import incremental, rolling
 from idpsync.sources.google import photos as google_photos
 from idpsync.sources.google.endpoints import (
     GOOGLE_CONSENT,
@@ -127,6 +126,7 @@ class GoogleSource(Source):
         self.settings, self.http, self.context = settings, http, context
         self.stats = http.stats
         self.auth: CachedTokenProvider = http.auth
+        self.sizes: dict[str, int] = {}
 
     # ---- what the CLI asks -----------------------------------------------------------------
 
@@ -227,6 +227,7 @@ class GoogleSource(Source):
             items = await self._listing(snap, "groups", GROUPS, params)
         groups = records(snap, GROUPS.label, "group", items, g.to_group, _name)
         progress(Event("fetch", f"reading members of {len(groups)} groups", 0, len(groups)))
+        self.sizes = g.member_counts(items)  # which member listings to start first
         return groups, await self._all_members(snap, groups, lanes, progress)
 
     async def _listing(
@@ -246,8 +247,8 @@ class GoogleSource(Source):
         self, snap: Snapshot, groups: list[SourceGroup], lanes: Lanes, progress: Progress
     ) -> dict[str, list[Membership]]:
         """Candidate edges by group id; a group deleted meanwhile is left out."""
-        if self.settings.batch_size:  # every page in batches, round by round (.batch)
-            found = await batch.all_members(self, snap, groups, lanes, progress)
+        if self.settings.batch_size:  # every page in rolling batches, longest first (.rolling)
+            found = await rolling.all_members(self, snap, groups, lanes, progress, self.sizes)
             return {grp.source_id: edges for grp, edges in zip(groups, found, strict=True)
                     if edges is not None}  # fmt: skip
         done, total = 0, len(groups)

@@ -53,10 +53,12 @@ class GoogleSourceSettings(SourceBase):
     direct members of every group above them."""
     quota: int = Field(2400, ge=1, le=1_000_000)
     """Directory API queries per minute the connector may use (the project's quota per user)."""
-    batch_size: int = Field(100, ge=0, le=1000)
-    """Member listing pages sent together in one batch request (Google allows 1,000); 0: none,
-    one request a page. Each call in a batch still counts against ``quota``: batches save
-    round trips only. 100 keeps a batch's answer to about 4 MB (100 pages of 200 members)."""
+    batch_size: int = Field(1000, ge=0, le=1000)
+    """Calls at most in one batch request (Google allows 1,000, the default); 0: none, one
+    request a page. Each call in a batch still counts against ``quota``, and the batches roll
+    within it (:mod:`idpsync.sources.google.rolling`): at the default quota a batch carries
+    what the quota allows per round trip, so this cap binds only when ``quota`` is raised. A
+    full batch of member pages answers about 40 MB."""
     incremental: Literal["off", "reports"] = "off"
     """``reports``: between full reads, read what changed from the Admin SDK Reports API's
     admin activity log (needs the ``admin.reports.audit.readonly`` scope)."""

@@ -1,0 +1,222 @@
+"""Member listings in batches that roll: each listing's next page joins the next batch.
+
+A group's member listing is a chain (each page needs the token of the page before), so a
+full read takes at least as many round trips as the largest group has pages. Sent in
+*rounds* (round ``k`` = the ``k``-th page of every listing, the next round once the whole
+round is in), every round waits for its slowest batch, and at 500 rounds the latency tail
+lands in most of them: the rounds added up to 2.5 × the largest group's chain at L. Here there
+is no round: one dispatcher sends a batch whenever a lane (:class:`~idpsync.sources.lanes.Lanes`)
+is free and some listing is ready, and a listing is ready again as soon as the batch that
+carried its page is in.
+
+What goes in a batch, in this order:
+
+1. **Longest first.** Ready listings are taken by the pages they are expected to have left,
+   from ``directMembersCount`` in the groups listing (a hint only: a listing always goes on
+   until Google gives no next page token, or the read is marked incomplete). The largest
+   group's chain thus starts in the first batch and never queues behind small groups.
+2. **Within the quota.** Every inner call takes one token of the request budget (Google
+   counts each call against its per-minute quota). While the budget has tokens, a batch takes
+   every ready listing up to ``batch_size``; once it must wait for tokens, it keeps taking
+   listings as tokens come, and leaves as soon as it carries the *critical* listing (the one
+   with the most pages expected to be left) and the next token would mean waiting. So under
+   a binding quota about one batch goes per round trip of the longest chain, carrying that
+   chain's next page and the calls the quota allowed since the last one: as few requests as
+   the chain allows, and the chain never waits for the quota's backlog.
+
+Retries: an inner rate limit or 5xx asks the same page again in a later batch after the
+client's backoff (``http.max_attempts`` attempts a page; then the listing is read alone, with
+the client's own retries, and fails into an incomplete read if that fails too). Request count:
+at least ``max(max P_g, ceil(Σ P_g / batch_size))`` batches and at most ``Σ P_g``; which one
+in between depends on timing (tests pin it with one lane).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import math
+from collections import Counter
+from collections.abc import Coroutine, Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any
+
+from idpsync.http.policy import backoff, pause
+from idpsync.model import Snapshot, SourceGroup
+from idpsync.sources.base import Event, Progress, no_progress
+from idpsync.sources.google import batch as b
+from idpsync.sources.google.endpoints import MEMBER_PAGE
+from idpsync.sources.lanes import Lanes
+
+if TYPE_CHECKING:
+    from idpsync.sources.google.reader import GoogleSource
+
+REPORT_EVERY = 50
+"""A progress event every this many ended listings (and at the last)."""
+
+
+async def all_members(
+    source: GoogleSource,
+    snap: Snapshot,
+    groups: list[SourceGroup],
+    lanes: Lanes,
+    progress: Progress = no_progress,
+    sizes: Mapping[str, int] | None = None,
+) -> list[b.Edges]:
+    """Every group's edges (in ``groups`` order), every page sent in rolling batches.
+
+    ``sizes`` (group id → ``directMembersCount``) orders the listings, longest first.
+    """
+    return await _Roller(source, snap, groups, lanes, progress, sizes or {}).run()
+
+
+class _Roller:
+    """The dispatcher's state (module docstring)."""
+
+    def __init__(
+        self,
+        source: GoogleSource,
+        snap: Snapshot,
+        groups: list[SourceGroup],
+        lanes: Lanes,
+        progress: Progress,
+        sizes: Mapping[str, int],
+    ) -> None:
+        self.source, self.snap, self.lanes, self.progress = source, snap, lanes, progress
+        self.listings = [b.Listing(grp) for grp in groups]
+        self.left = [max(1, math.ceil(sizes.get(grp.source_id, 0) / MEMBER_PAGE)) for grp in groups]
+        self.counts = Counter(self.left)
+        """Unfinished listings by pages expected to be left (for :attr:`longest`)."""
+        self.longest = max(self.left, default=0)
+        self.ready = [(-left, index) for index, left in enumerate(self.left)]
+        heapq.heapify(self.ready)
+        self.tries = [0] * len(groups)
+        self.found: dict[int, b.Edges] = {}
+        self.alone: dict[int, asyncio.Task[b.Edges]] = {}
+        self.busy: set[asyncio.Task[None]] = set()
+        """Batches in flight and pages waiting to be asked again."""
+        self.wake = asyncio.Event()
+
+    async def run(self) -> list[b.Edges]:
+        try:
+            while self.ready or self.busy:
+                self._reap()
+                if not self.ready:
+                    if not self.busy:
+                        break
+                    self.wake.clear()
+                    await self.wake.wait()
+                    continue
+                lane = self.lanes.other()
+                await lane.__aenter__()
+                try:
+                    calls = await self._fill()
+                except BaseException:
+                    await lane.__aexit__(None, None, None)
+                    raise
+                self._start(self._send(calls, lane))
+            self._reap()
+            for index, edges in zip(
+                self.alone, await asyncio.gather(*self.alone.values()), strict=True
+            ):
+                self.found[index] = edges
+        except BaseException:
+            tasks = [*self.busy, *self.alone.values()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        return [self.found[index] for index in range(len(self.listings))]
+
+    async def _fill(self) -> list[int]:
+        """The listings of the next batch, longest first, within the budget (module docstring).
+
+        The batch request itself takes the first call's token; the others are taken here.
+        """
+        budget = self.source.http.budget
+        calls: list[int] = []
+        critical = False
+        while self.ready and len(calls) < self.source.settings.batch_size:
+            if critical and budget.available() < 1:
+                break
+            if calls:
+                await budget.take(1)
+            _, index = heapq.heappop(self.ready)
+            critical = critical or self.left[index] >= self.longest
+            calls.append(index)
+        return calls
+
+    async def _send(self, calls: list[int], lane: AbstractAsyncContextManager[None]) -> None:
+        try:
+            answers = await b.send(self.source, self.listings, calls)
+        finally:
+            await lane.__aexit__(None, None, None)
+        for index in calls:
+            self._take(index, answers.get(index))
+
+    def _take(self, index: int, answer: tuple[int, bytes] | None) -> None:
+        """One inner answer: the listing goes on, ends, asks again or is read alone."""
+        step = b.advance(self.listings[index], answer)
+        if step is b.Step.AGAIN:
+            self.tries[index] += 1
+            if self.tries[index] < self.source.http.settings.max_attempts:
+                self._again(index, answer)
+                return
+            step = b.Step.ALONE
+        if step is b.Step.MORE:
+            self.tries[index] = 0
+            self._move(index, max(1, self.left[index] - 1))
+            heapq.heappush(self.ready, (-self.left[index], index))
+            return
+        self._move(index, 0)
+        if step is b.Step.END:
+            self.found[index] = b.edges(self.source, self.snap, self.listings[index])
+        else:
+            b.count(self.source, "batch_fallbacks", 1)
+            job = b.alone(self.source, self.snap, self.listings[index].group, self.lanes)
+            self.alone[index] = asyncio.ensure_future(job)
+        self._report()
+
+    def _again(self, index: int, answer: tuple[int, bytes] | None) -> None:
+        """Ask the same page again after the client's backoff (counted as a retry)."""
+        stats = self.source.stats
+        stats.retries += 1
+        if b.rate_limited(answer):
+            stats.throttled += 1
+        wait = backoff(self.tries[index])
+        stats.extra["retry_wait_seconds"] = round(
+            float(stats.extra.get("retry_wait_seconds", 0.0)) + wait, 3
+        )
+
+        async def later() -> None:
+            await pause(wait)
+            heapq.heappush(self.ready, (-self.left[index], index))
+
+        self._start(later())
+
+    def _move(self, index: int, left: int) -> None:
+        """The listing's pages expected to be left are now ``left`` (0: it has ended)."""
+        self.counts[self.left[index]] -= 1
+        self.left[index] = left
+        if left:
+            self.counts[left] += 1
+        while self.longest > 0 and self.counts[self.longest] <= 0:
+            self.longest -= 1
+
+    def _report(self) -> None:
+        done, total = len(self.found) + len(self.alone), len(self.listings)
+        if done % REPORT_EVERY == 0 or done == total:
+            batches = self.source.stats.extra.get("batches", 0)
+            what = f"reading group members ({batches} batch requests so far)"
+            self.progress(Event("fetch", what, done, total))
+
+    def _start(self, job: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(job)
+        self.busy.add(task)
+        task.add_done_callback(lambda _: self.wake.set())
+
+    def _reap(self) -> None:
+        """Forget finished tasks; a failure that ends the read is raised here."""
+        for task in [t for t in self.busy if t.done()]:
+            self.busy.discard(task)
+            task.result()
