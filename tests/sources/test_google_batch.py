@@ -18,6 +18,7 @@ from idpsync.http import set_testing
 from idpsync.http.settings import HttpSettings
 from idpsync.model import Snapshot
 from idpsync.sources.base import Event
+from idpsync.sources.google import api as g
 from tests.sources.google_support import (
     batched_requests,
     expected_requests,
@@ -281,3 +282,15 @@ async def test_progress_as_listings_end() -> None:
     ended = [ev for ev in events if ev.message.startswith("reading group members (")]
     assert ended and ended[-1].done == ended[-1].total == 30
     assert [ev.done for ev in ended] == sorted(ev.done or 0 for ev in ended)
+
+
+def test_member_counts_are_only_a_hint_and_skip_what_is_not_a_group_object() -> None:
+    items: list[Any] = [
+        None,
+        "a string",
+        {"id": "g1", "directMembersCount": "12"},
+        {"id": "g2", "directMembersCount": "-3"},
+        {"id": "g3", "directMembersCount": 4},
+        {"id": "g4"},
+    ]
+    assert g.member_counts(items) == {"g1": 12, "g3": 4}

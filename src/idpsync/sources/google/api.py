@@ -98,14 +98,16 @@ def to_group(item: Mapping[str, Any]) -> SourceGroup:
     )
 
 
-def member_counts(items: list[dict[str, Any]]) -> dict[str, int]:
+def member_counts(items: list[Any]) -> dict[str, int]:
     """``directMembersCount`` by group id, where it reads as a count.
 
     Google sends the int64 as a string. Only a hint for which listings to start first, never
-    a completeness check.
+    a completeness check; an item that is not an object is skipped here (``records`` reports it).
     """
     found: dict[str, int] = {}
     for item in items:
+        if not isinstance(item, dict):
+            continue
         raw = item.get("directMembersCount")
         if isinstance(raw, (str, int)) and str(raw).isascii() and str(raw).isdigit():
             found[str(item.get("id"))] = int(raw)
