@@ -107,32 +107,38 @@ async def test_batch_charges_every_inner_call_and_limits_the_size() -> None:
     assert (await post(emu, *too_many, bearer)).status_code == 400
 
 
-@pytest.mark.slow
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # httplib2's pool
-def test_official_client_batch() -> None:
+def _sdk_batch(emu: GoogleEmulator, url: str) -> tuple[Any, Any, dict[str, Any]]:
+    """google-api-python-client's Directory service on the emulator served at ``url``, a batch
+    on it, and the answers the batch's callback collects (request id → (response, error))."""
     from google.oauth2 import service_account
     from googleapiclient.discovery import build
 
+    scopes = ["https://www.googleapis.com/auth/admin.directory.group.member.readonly"]
+    creds = service_account.Credentials.from_service_account_info(
+        emu.service_account_info(f"{url}/token"), scopes=scopes, subject=emu.admin_email
+    )
+    service = build(
+        "admin",
+        "directory_v1",
+        credentials=creds,
+        static_discovery=True,
+        client_options={"api_endpoint": url + "/"},
+        cache_discovery=False,
+    )
+    got: dict[str, Any] = {}
+    batch = service.new_batch_http_request(callback=lambda i, r, e: got.update({i: (r, e)}))
+    # the batch URL comes from the discovery document's rootUrl, not api_endpoint
+    batch._batch_uri = url + "/batch/admin/directory_v1"
+    return service, batch, got
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # httplib2's pool
+def test_official_client_batch() -> None:
     emu = GoogleEmulator.generate(users=60, groups=6, seed=3)
     t = emu.tenant
-    scopes = ["https://www.googleapis.com/auth/admin.directory.group.member.readonly"]
     with emu.serve() as server:
-        info = emu.service_account_info(f"{server.url}/token")
-        creds = service_account.Credentials.from_service_account_info(
-            info, scopes=scopes, subject=emu.admin_email
-        )
-        service = build(
-            "admin",
-            "directory_v1",
-            credentials=creds,
-            static_discovery=True,
-            client_options={"api_endpoint": server.url + "/"},
-            cache_discovery=False,
-        )
-        got: dict[str, Any] = {}
-        batch = service.new_batch_http_request(callback=lambda i, r, e: got.update({i: (r, e)}))
-        # the batch URL comes from the discovery document's rootUrl, not api_endpoint
-        batch._batch_uri = server.url + "/batch/admin/directory_v1"
+        service, batch, got = _sdk_batch(emu, server.url)
         for g in t.group_ids:
             batch.add(service.members().list(groupKey=t.gid(g), maxResults=200), request_id=g)
         batch.add(service.members().list(groupKey="none@example.com"), request_id="none")
@@ -152,29 +158,12 @@ def test_official_client_batch() -> None:
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # httplib2's pool
 def test_official_client_batch_of_the_documented_1000_calls() -> None:
     """The SDK sends 1,000 calls in one batch (and refuses a 1,001st itself); each is answered."""
-    from google.oauth2 import service_account
-    from googleapiclient.discovery import build
     from googleapiclient.errors import BatchError
 
     emu = GoogleEmulator.generate(users=30, groups=4, seed=5)
     t = emu.tenant
-    scopes = ["https://www.googleapis.com/auth/admin.directory.group.member.readonly"]
     with emu.serve() as server:
-        info = emu.service_account_info(f"{server.url}/token")
-        creds = service_account.Credentials.from_service_account_info(
-            info, scopes=scopes, subject=emu.admin_email
-        )
-        service = build(
-            "admin",
-            "directory_v1",
-            credentials=creds,
-            static_discovery=True,
-            client_options={"api_endpoint": server.url + "/"},
-            cache_discovery=False,
-        )
-        got: dict[str, Any] = {}
-        batch = service.new_batch_http_request(callback=lambda i, r, e: got.update({i: (r, e)}))
-        batch._batch_uri = server.url + "/batch/admin/directory_v1"
+        service, batch, got = _sdk_batch(emu, server.url)
         for n in range(1000):
             group = t.group_ids[n % len(t.group_ids)]
             call = service.members().list(groupKey=t.gid(group), maxResults=1)
