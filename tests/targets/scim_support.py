@@ -71,6 +71,18 @@ class Directory:
     def group(self, gid: str, name: str, members: list[str]) -> None:
         self.groups[gid] = {"id": gid, "name": name, "members": members}
 
+    def cli_config(self, tmp_path: Path, rest: str) -> Path:
+        """This document written out, and a config for the CLI: a SQLite store in ``tmp_path``,
+        the file connector ``hr`` reading the document, then ``rest`` (targets, policy)."""
+        document = {"users": list(self.users.values()), "groups": list(self.groups.values())}
+        self.path.write_text(json.dumps(document))
+        config = tmp_path / "idpsync.toml"
+        config.write_text(
+            f'[store]\nurl = "sqlite:///{tmp_path / "cli.db"}"\n'
+            f'[connectors.hr.source]\ntype = "file"\npath = "{self.path}"\n{rest}'
+        )
+        return config
+
     async def sync(
         self,
         store: Store,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -19,15 +18,10 @@ def test_deliver_prints_the_warnings_of_each_target(
 ) -> None:
     directory.user("u1", "ada", manager_id="u9")
     directory.user("u9", "boss")  # out of the connector's scope: ada's manager is reported
-    directory.path.write_text(json.dumps({"users": list(directory.users.values()), "groups": []}))
     monkeypatch.setenv("SCIM_TOKEN", TOKEN)
-    config = tmp_path / "idpsync.toml"
-    config.write_text(f"""
-[store]
-url = "sqlite:///{tmp_path / "cli.db"}"
-[connectors.hr.source]
-type = "file"
-path = "{directory.path}"
+    config = directory.cli_config(
+        tmp_path,
+        f"""
 [connectors.hr.policy]
 user_filters = [{{ action = "exclude", field = "login", op = "equals", value = "boss" }}]
 [targets.app]
@@ -36,7 +30,8 @@ url = "{scim_server.url}"
 token = "env:SCIM_TOKEN"
 [targets.app.options]
 max_attempts = 1
-""")
+""",
+    )
     runner = CliRunner()
     synced = runner.invoke(app, ["sync", "-c", str(config)])
     assert synced.exit_code == 0, synced.output

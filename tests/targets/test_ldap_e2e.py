@@ -77,19 +77,10 @@ def test_cli_sync_and_deliver_into_slapd(
     tmp_path: Path, directory: Directory, slapd: Slapd, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seed(directory)
-    directory.path.write_text(
-        json.dumps(
-            {"users": list(directory.users.values()), "groups": list(directory.groups.values())}
-        )
-    )
     monkeypatch.setenv("LDAP_BIND_PASSWORD", ROOT_PW)
-    config = tmp_path / "idpsync.toml"
-    config.write_text(f"""
-[store]
-url = "sqlite:///{tmp_path / "cli.db"}"
-[connectors.hr.source]
-type = "file"
-path = "{directory.path}"
+    config = directory.cli_config(
+        tmp_path,
+        f"""
 [targets.directory]
 type = "ldap"
 url = "{slapd.url}"
@@ -101,7 +92,8 @@ users_dn = "ou=people,dc=example,dc=org"
 groups_dn = "ou=groups,dc=example,dc=org"
 deactivate = "move"
 disabled_dn = "ou=disabled,dc=example,dc=org"
-""")
+""",
+    )
     runner = CliRunner()
     assert runner.invoke(app, ["sync", "-c", str(config)]).exit_code == 0
     check = runner.invoke(app, ["config", "check", "-c", str(config)])

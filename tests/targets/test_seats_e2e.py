@@ -119,19 +119,10 @@ def test_cli_shows_the_held_queue(
     tmp_path: Path, directory: Directory, scim_server: ScimServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seed(directory)
-    directory.path.write_text(
-        json.dumps(
-            {"users": list(directory.users.values()), "groups": list(directory.groups.values())}
-        )
-    )
     monkeypatch.setenv("SCIM_TOKEN", TOKEN)
-    config = tmp_path / "idpsync.toml"
-    config.write_text(f"""
-[store]
-url = "sqlite:///{tmp_path / "cli.db"}"
-[connectors.hr.source]
-type = "file"
-path = "{directory.path}"
+    config = directory.cli_config(
+        tmp_path,
+        f"""
 [targets.app]
 type = "scim"
 url = "{scim_server.url}"
@@ -139,7 +130,8 @@ token = "env:SCIM_TOKEN"
 [targets.app.options]
 max_active_users = 3
 seat_priority = ["group:jira-users"]
-""")
+""",
+    )
     runner = CliRunner()
     assert runner.invoke(app, ["sync", "-c", str(config)]).exit_code == 0
     done = runner.invoke(app, ["deliver", "-c", str(config)])

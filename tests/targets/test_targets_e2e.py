@@ -216,19 +216,10 @@ def test_cli_sync_deliver_and_status(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     seed(directory)
-    directory.path.write_text(
-        json.dumps(
-            {"users": list(directory.users.values()), "groups": list(directory.groups.values())}
-        )
-    )
     monkeypatch.setenv("SCIM_TOKEN", TOKEN)
-    config = tmp_path / "idpsync.toml"
-    config.write_text(f"""
-[store]
-url = "sqlite:///{tmp_path / "cli.db"}"
-[connectors.hr.source]
-type = "file"
-path = "{directory.path}"
+    config = directory.cli_config(
+        tmp_path,
+        f"""
 [targets.app]
 type = "scim"
 url = "{scim_server.url}"
@@ -236,7 +227,8 @@ token = "env:SCIM_TOKEN"
 connectors = ["hr"]
 [targets.app.options]
 max_attempts = 1
-""")
+""",
+    )
     runner = CliRunner()
     assert runner.invoke(app, ["sync", "-c", str(config)]).exit_code == 0
     status = runner.invoke(app, ["targets", "-c", str(config), "--json"])
