@@ -110,8 +110,7 @@ class LocalServer:
         except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
             pass
         finally:
-            if not writer.transport.is_closing():
-                writer.transport.abort()
+            await _finish(writer)
             self._tasks.discard(task)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -139,6 +138,21 @@ class LocalServer:
         writer.write(reply.encode())
         await writer.drain()
         writer.close()
+
+
+async def _finish(writer: asyncio.StreamWriter) -> None:
+    """Close a connection for good before its task ends: a TLS close waits for the peer's
+    close_notify, which a client or a proxy tunnel may never send; a transport still open when
+    the test's event loop closes would warn from its finaliser in whichever test runs then."""
+    if not writer.transport.is_closing():
+        writer.transport.abort()
+        return
+    try:
+        await asyncio.wait_for(writer.wait_closed(), 2)
+    except (TimeoutError, asyncio.CancelledError, OSError, ssl.SSLError):
+        pass
+    finally:
+        writer.transport.abort()
 
 
 def free_port() -> int:
