@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, settings
 
 from idpsync.store import Store
 from idpsync.store import schema as t
+from tests.threads import join_audit_writers
 
 # pytest-xdist's workers start with COLUMNS=80, which the CLI's consoles (created at import)
 # would keep for good; a CLI test sets the width it needs for each command (``env=``).
@@ -115,6 +116,7 @@ def store(
         st = Store.open(request.getfixturevalue("pg_url"))
         _truncate(st)
     yield st
+    join_audit_writers()
     st.close()
 
 

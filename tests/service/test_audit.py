@@ -7,8 +7,10 @@ import inspect
 import io
 import json
 import re
+import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -129,6 +131,24 @@ async def test_token_use_is_written_once_an_hour(tmp_path: Path, store: Store) -
         ("token:ci-viewer", "/api/runs"),
         ("token:ci-viewer", "/api/connectors"),
     ]
+
+
+async def test_the_service_waits_for_token_uses_being_written_before_it_stops(
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = access_harness(tmp_path, store)
+    slow = trail.append
+
+    def append(*args: Any, **kw: Any) -> None:
+        time.sleep(0.5)  # a store busy with another writer
+        slow(*args, **kw)
+
+    monkeypatch.setattr(trail, "append", append)
+    viewer = {"Authorization": f"Bearer {TOKENS[Role.VIEWER]}"}
+    async with h.app.router.lifespan_context(h.app), h.client(headers=viewer) as api:
+        assert (await api.get("/api/connectors")).status_code == 200
+    # the app has stopped: the use is in the store, and no writer is left to outlive it
+    assert [r["subject"] for r in actions(store, "token_use")] == ["/api/connectors"]
 
 
 def test_the_store_api_has_no_way_to_change_or_remove_a_row() -> None:

@@ -27,6 +27,7 @@ from idpsync.web.security import hash_token as _hash_token
 from tests.http.servers import RESET, Reply, Request, ThreadedServer
 from tests.service.conftest import Inbox
 from tests.service.support import PASSWORD_HASH, TOKEN, Harness, wait_idle
+from tests.threads import join_audit_writers
 
 pytestmark = pytest.mark.slow
 SECRET = "graph-client-secret-never-shown"
@@ -135,6 +136,7 @@ def setup(
     try:
         yield Harness(app, store, loaded, tmp_path / "unused.json"), graph[0], loaded.path
     finally:
+        join_audit_writers()
         store.close()
 
 

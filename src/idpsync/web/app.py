@@ -111,6 +111,9 @@ def create_app(
         yield
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
+        from idpsync.web.audit import settle  # the routes' module (imported with them)
+
+        await asyncio.to_thread(settle, _app, 10.0)  # token uses still being written
 
     app = FastAPI(
         title="idpsync",
