@@ -44,7 +44,7 @@ from idpsync.app.runner import run_sync
 from idpsync.config import ConnectorSettings
 from idpsync.emulators.generate import TenantSpec, generate_tenant
 from idpsync.emulators.tenant import Tenant, TenantUser
-from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
+from idpsync.model import EdgeList, MemberKind, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources.base import DeltaResult, Event, Progress, Source, no_progress
 from idpsync.store import Store
 
@@ -155,16 +155,16 @@ def change(snap: Snapshot, share: float, seed: int) -> DeltaResult:
         }
         taken = {e for e in edges if e in drawn} | fresh.keys()
         fresh.update((e, None) for e in drawn if e not in taken)
-    delta.removed = [edges[i] for i in sorted(dropped)]
-    edges[:] = [e for i, e in enumerate(edges) if i not in dropped]
+    delta.removed = [e for i, e in enumerate(edges) if i in dropped]
+    snap.memberships = EdgeList(e for i, e in enumerate(edges) if i not in dropped)
     delta.added = list(fresh)[:count]
-    edges.extend(delta.added)
+    snap.memberships.extend(delta.added)
     return delta
 
 
 def changed(snap: Snapshot, share: float, seed: int) -> Snapshot:
     """A copy of ``snap`` changed by :func:`change` (``snap`` itself is left as it is)."""
-    other = Snapshot(list(snap.users), list(snap.groups), list(snap.memberships))
+    other = Snapshot(list(snap.users), list(snap.groups), EdgeList(snap.memberships))
     change(other, share, seed)
     return other
 
