@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from idpsync.config import ConnectorSettings
 from idpsync.engine.decide import decide
 from idpsync.engine.plan import apply_ops
-from idpsync.model import DirectoryState, Membership, Snapshot, SourceGroup, SourceUser
+from idpsync.model import DirectoryState, EdgeList, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources.registry import preset
 
 
@@ -39,7 +39,7 @@ def tenant(count: int) -> Snapshot:
         for i in range(count)
     ]
     groups = [SourceGroup(f"g-{j}", f"Team {j}") for j in range(count // 50 + 1)]
-    edges = [Membership(f"g-{i // 50}", f"id-{i}") for i in range(count)]
+    edges = EdgeList(Membership(f"g-{i // 50}", f"id-{i}") for i in range(count))
     return Snapshot(users, groups, edges)
 
 

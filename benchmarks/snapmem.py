@@ -4,7 +4,8 @@ Builds a snapshot the way a connector does from JSON pages: every membership edg
 own copy of the member's id string, as ``json.loads`` hands it out (the group's id is one
 object per group, as the connectors take it from the group record); with ``--shared`` the
 edges are built with :meth:`~idpsync.model.Snapshot.edge` instead, as the Google, Okta and
-Entra readers build them. Then it prints
+Entra readers build them. Either way the snapshot's :class:`~idpsync.model.EdgeList` keeps
+one string per id, so the copies are let go as the edges are added. Then it prints
 
 - the memory the snapshot holds (tracemalloc, after a collection) before and after
   :func:`idpsync.sources.clean.normalise`, and the peak while it ran;
@@ -25,7 +26,7 @@ import time
 import tracemalloc
 
 from benchmarks.engine import snapshot
-from idpsync.model import Membership, Snapshot
+from idpsync.model import EdgeList, Membership, Snapshot
 from idpsync.sources.clean import normalise
 
 MIB = 1024 * 1024
@@ -40,10 +41,10 @@ def parsed(users: int, groups: int, seed: int, shared: bool = False) -> Snapshot
     snap = snapshot(users, groups, seed)
     member_ids = json.loads(json.dumps([m.member_id for m in snap.memberships]))
     make = snap.edge if shared else Membership
-    snap.memberships = [
+    snap.memberships = EdgeList(
         make(m.group_id, member, m.member_kind)
         for m, member in zip(snap.memberships, member_ids, strict=True)
-    ]
+    )
     return snap
 
 

@@ -81,8 +81,10 @@ class Rule:
 
 
 RULES = [
-    # The records every layer shares: nothing below them.
-    Rule("idpsync.model", allowed=("idpsync.model",), only=True),
+    # The records every layer shares: nothing below them (the edges and their compact list
+    # live in ``model_edges``, which ``model`` re-exports and which imports nothing of ours).
+    Rule("idpsync.model", allowed=("idpsync.model", "idpsync.model_edges"), only=True),
+    Rule("idpsync.model_edges", only=True),
     # The root errors and the settings base: no idpsync module (the settings check URLs).
     Rule("idpsync.errors", only=True),
     Rule("idpsync.settings", allowed=("idpsync.config_urls",), only=True),

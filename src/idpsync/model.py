@@ -11,18 +11,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
+
+from idpsync.model_edges import EdgeList, MemberKind, Membership
+
+__all__ = [
+    "USER_FIELDS",
+    "DirGroup",
+    "DirUser",
+    "DirectoryState",
+    "EdgeList",
+    "EdgeMaker",
+    "JSONValue",
+    "MemberKind",
+    "Membership",
+    "SkippedRecord",
+    "Snapshot",
+    "SourceGroup",
+    "SourceUser",
+]
 
 JSONValue = Any
 """A value that survives ``json.dumps``: str, int, float, bool, None, lists and dicts of them."""
-
-
-class MemberKind(StrEnum):
-    """What a membership edge points at."""
-
-    USER = "user"
-    GROUP = "group"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,18 +73,6 @@ class SourceGroup:
     """Free-text description."""
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class Membership:
-    """A direct edge: ``member`` is in ``group``."""
-
-    group_id: str
-    """``source_id`` of the containing group."""
-    member_id: str
-    """``source_id`` of the member (a user or a group)."""
-    member_kind: MemberKind = MemberKind.USER
-    """Whether the member is a user or a nested group."""
-
-
 EdgeMaker = Callable[[str, str, MemberKind], Membership]
 """Builds an edge: :class:`Membership` itself, or :meth:`Snapshot.edge` to share the ids."""
 
@@ -109,8 +107,9 @@ class Snapshot:
     """All users read."""
     groups: list[SourceGroup] = field(default_factory=list)
     """All groups read."""
-    memberships: list[Membership] = field(default_factory=list)
-    """Direct membership edges read."""
+    memberships: EdgeList = field(default_factory=EdgeList)
+    """Direct membership edges read, held compactly (:class:`EdgeList`; any iterable of
+    :class:`Membership` assigned or given is turned into one)."""
     complete: bool = True
     """Whether every listing was read to its end."""
     incomplete_reasons: list[str] = field(default_factory=list)
@@ -152,20 +151,25 @@ class Snapshot:
         """Leave a record out of the run, reporting why (see :class:`SkippedRecord`)."""
         self.skipped.append(SkippedRecord(kind, source_id, key, reason))
 
-    shared_ids: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
-    """One string object per id that :meth:`edge` was given, so that edges share their ids
-    (an id parsed from JSON is a new string each time); emptied by the normalisation."""
-
     def edge(self, group_id: str, member_id: str, kind: MemberKind = MemberKind.USER) -> Membership:
-        """A :class:`Membership` holding the ids this snapshot's other edges hold already.
+        """A :class:`Membership` (its ids are shared once it is in :attr:`memberships`)."""
+        return Membership(group_id, member_id, kind)
 
-        A million edges name about a hundred thousand ids: sharing them saves one string
-        (about 80 bytes) an edge for as long as the run holds the snapshot.
-        """
-        ids = self.shared_ids
-        return Membership(
-            ids.setdefault(group_id, group_id), ids.setdefault(member_id, member_id), kind
-        )
+
+_EDGES_SLOT: Any = Snapshot.__dict__["memberships"]
+"""The slot that holds :attr:`Snapshot.memberships` (behind the converting property below)."""
+
+
+def _get_edges(snap: Snapshot) -> EdgeList:
+    return _EDGES_SLOT.__get__(snap)  # type: ignore[no-any-return]
+
+
+def _set_edges(snap: Snapshot, edges: Iterable[Membership]) -> None:
+    _EDGES_SLOT.__set__(snap, EdgeList.of(edges))
+
+
+Snapshot.memberships = property(_get_edges, _set_edges)  # type: ignore[assignment, misc]
+"""Whatever is assigned (a list of edges in tests, a sorted list) is held as an EdgeList."""
 
 
 @dataclass(frozen=True, slots=True)

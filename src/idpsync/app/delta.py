@@ -9,7 +9,7 @@ the SQL keeps (the property tests compare the two).
 
 from __future__ import annotations
 
-from idpsync.model import MemberKind, Snapshot
+from idpsync.model import EdgeList, MemberKind, Snapshot
 from idpsync.sources.base import DeltaResult
 from idpsync.sources.clean import usable_id
 from idpsync.store.stage import DeltaSnapshot
@@ -28,7 +28,7 @@ def as_staged_delta(delta: DeltaResult) -> DeltaSnapshot:
     return DeltaSnapshot(
         list(delta.users),
         list(delta.groups),
-        list(delta.added),
+        EdgeList(delta.added),
         removed=[e for e in delta.removed if usable(e.group_id) and usable(e.member_id)],
         removed_users=[i for i in delta.removed_users if usable(i)],
         removed_groups=[i for i in delta.removed_groups if usable(i)],
@@ -44,7 +44,9 @@ def merge_delta(staged: Snapshot, delta: DeltaResult) -> Snapshot:
     in Python is the meaning that applying it keeps (the property tests compare the two).
     """
     if not delta.complete:
-        snap = Snapshot(list(delta.users), list(delta.groups), list(delta.added), complete=False)
+        snap = Snapshot(
+            list(delta.users), list(delta.groups), EdgeList(delta.added), complete=False
+        )
         snap.incomplete_reasons = list(delta.incomplete_reasons)
         return snap
     users = {u.source_id: u for u in staged.users}
@@ -62,4 +64,4 @@ def merge_delta(staged: Snapshot, delta: DeltaResult) -> Snapshot:
         if e.group_id in groups
         and (e.member_id in (users if e.member_kind is MemberKind.USER else groups))
     )
-    return Snapshot(list(users.values()), list(groups.values()), kept)
+    return Snapshot(list(users.values()), list(groups.values()), EdgeList(kept))

@@ -34,6 +34,10 @@ incomplete snapshot of its upserts (nothing removed). A source that finds its st
 new state (``Source.saved_state``) is saved in the run's transaction, and only when the read was
 complete.
 
+Once staged, a read's membership edges are let go (:func:`release_edges`): the plan reads
+them from the store, so the run does not hold the tenant's edges while it plans and applies
+(a complete delta keeps its few edges: they are its change).
+
 A shadow connector (``shadow_of``) only reads and stages: see :mod:`idpsync.app.shadow`.
 
 Fault injection for tests: see :mod:`idpsync.app.faults`.
@@ -57,11 +61,12 @@ from idpsync.app.migrate_moves import refusal_for_sync
 from idpsync.config import ConnectorSettings
 from idpsync.engine import guard, outcome, report
 from idpsync.engine.plan import OpKind, Plan
-from idpsync.model import Snapshot
+from idpsync.model import EdgeList, Snapshot
 from idpsync.sources.base import Event, Progress, Source, no_progress
 from idpsync.sources.clean import normalise
 from idpsync.store import approvals, marks, run_objects
 from idpsync.store.apply import apply_plan
+from idpsync.store.stage import DeltaSnapshot
 from idpsync.store.store import Store
 
 
@@ -251,6 +256,7 @@ def _stage_plan_apply(
             before = store.counts(conn, name)
             ground = incremental.basis(conn, name, settings, snap, run_id)
             change = store.write_stage(conn, name, snap, run_id)  # a delta: applied in SQL
+            release_edges(snap)
             timings["stage_seconds"] = round(time.monotonic() - mark, 3)
 
             mark = time.monotonic()
@@ -364,6 +370,18 @@ def _stage_plan_apply(
         )
     progress(Event("done", result.status))
     return result
+
+
+def release_edges(snap: Snapshot) -> None:
+    """Once staged, let a read's edges go: from then on the run reads them from the store.
+
+    The plan diffs the edges in the database (:mod:`idpsync.app.deciding`), the policy asks
+    the store for the members of required groups, and neither the checks, the photo round nor
+    the report read the snapshot's edges; at ten million edges they are the largest part of
+    the snapshot. A complete delta keeps its own (few): they are the change it is planned by.
+    """
+    if not isinstance(snap, DeltaSnapshot):
+        snap.memberships = EdgeList()
 
 
 def _stats(source: Source, timings: dict[str, float]) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from idpsync.engine.decide import Decision
 from idpsync.engine.plan import Op, OpKind
 from idpsync.engine.policy import scope_rule
 from idpsync.engine.skeleton import fold
-from idpsync.model import DirUser, MemberKind, Membership, Snapshot, SourceUser
+from idpsync.model import DirUser, EdgeList, MemberKind, Membership, Snapshot, SourceUser
 
 EXIT_OK, EXIT_NOT_SYNCED, EXIT_USAGE, EXIT_UNKNOWN, EXIT_LIVE = 0, 1, 2, 3, 4
 """Exit codes of ``idpsync explain``: every step passed; a step failed (the person is not,
@@ -198,14 +198,14 @@ def with_fetched(staged: Snapshot, fetched: Snapshot) -> Snapshot:
     edges += sorted(mine) + sorted(
         e for e in fetched.memberships if e not in mine and e not in known
     )
-    return Snapshot(users, list(groups.values()), edges)
+    return Snapshot(users, list(groups.values()), EdgeList(edges))
 
 
 def without(staged: Snapshot, sid: str) -> Snapshot:
     """The staged mirror without one user and their membership edges (the IdP dropped them)."""
     users = [u for u in staged.users if u.source_id != sid]
     edges = [e for e in staged.memberships if not _is_user_edge(e, sid)]
-    return Snapshot(users, list(staged.groups), edges)
+    return Snapshot(users, list(staged.groups), EdgeList(edges))
 
 
 def found_step(

@@ -22,8 +22,9 @@ alike (SQLite and PostgreSQL), within the same size limits for every source:
 
 The cost follows what must be checked: each distinct id is checked once a run
 (:class:`IdTable`), text and attributes that need no change are recognised on a fast path and
-their record is kept as it is, and every edge naming an id holds the same string object (an
-edge parsed from JSON holds a copy of its own: about 80 bytes an edge for the whole run).
+their record is kept as it is, and the edges are checked per distinct id in their
+:class:`~idpsync.model.EdgeList` (which holds one string per id, however many copies the
+source parsed).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from idpsync.model import Membership, Snapshot, SourceGroup, SourceUser
+from idpsync.model import EdgeList, Snapshot, SourceGroup, SourceUser
 from idpsync.textsafety import printable
 
 ID_CAP = 255
@@ -198,12 +199,11 @@ def _storable(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
 def normalise(snap: Snapshot) -> Snapshot:
     """Clean every record of ``snap`` in place (see the module docstring); returns ``snap``.
 
-    Each distinct id is checked once per run (:class:`IdTable`), and every edge that names an
-    id holds the same string object as every other edge naming it: an edge whose strings are
-    copies is rebuilt around the shared ones, an edge already sharing them is kept as it is.
-    The edges are checked first, so the strings they share are theirs (a connector that shares
-    ids as it reads has nothing rebuilt); the reasons are reported in the order users, groups,
-    edges all the same.
+    Each distinct id is checked once per run (:class:`IdTable`); the edges are held in an
+    :class:`~idpsync.model.EdgeList`, whose id table shares one string per id already, so
+    checking them costs one look-up per distinct id and drops only edges naming an unusable
+    one (the list is kept as it is when there is none). The reasons are reported in the order
+    users, groups, edges all the same.
     """
     ids = IdTable()
     edges = ids.shared_edges(snap.memberships)
@@ -232,7 +232,6 @@ def normalise(snap: Snapshot) -> Snapshot:
     if dropped:
         snap.mark_incomplete(f"{dropped} membership edge(s) name an unusable id")
     snap.users, snap.groups, snap.memberships = users, groups, edges
-    snap.shared_ids.clear()  # the edges share their ids now; the table is no longer needed
     return snap
 
 
@@ -261,37 +260,13 @@ class IdTable:
             found = self._seen[value] = usable_id(value)
             return found
 
-    def shared_edges(self, edges: list[Membership]) -> list[Membership]:
-        """The edges whose ids are usable; one naming a copy of a seen id is rebuilt to share it."""
-        kept: list[Membership] = []
-        seen, usable = self._seen, self.usable
-        for edge in edges:
-            group, member = edge.group_id, edge.member_id
-            try:  # the common case: both ids seen before, usable, and this very object
-                if seen.get(group, _UNSEEN) is group and seen.get(member, _UNSEEN) is member:
-                    kept.append(edge)
-                    continue
-            except TypeError:  # an unhashable id (malformed data): the careful way below
-                pass
-            shared_group, shared_member = usable(group), usable(member)
-            if shared_group is None or shared_member is None:
-                continue
-            shared_group, shared_member = (
-                _shared(group, shared_group),
-                _shared(member, shared_member),
-            )
-            if shared_group is not group or shared_member is not member:
-                edge = Membership(shared_group, shared_member, edge.member_kind)
-            kept.append(edge)
-        return kept
+    def shared_edges(self, edges: EdgeList) -> EdgeList:
+        """The edges whose ids are both usable (each distinct id of ``edges`` checked once).
 
-
-_UNSEEN = object()
-
-
-def _shared(value: Any, shared: str) -> Any:
-    """The shared object for a string id; an id of another type stays as it was read."""
-    return shared if type(value) is str else value
+        The list holds one object per distinct id already: checked first, those objects are
+        the ones :meth:`usable` hands out for the records' ids too.
+        """
+        return edges.kept(lambda value: self.usable(value) is not None)
 
 
 def _flat_bound(attributes: Mapping[str, Any]) -> float:

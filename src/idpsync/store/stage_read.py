@@ -8,13 +8,13 @@ users and groups never loads the tenant's edges. :mod:`idpsync.store.stage` writ
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
+from idpsync.model import EdgeList, MemberKind, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.store import schema as t
 from idpsync.store.store import raw_rows
 
@@ -30,7 +30,7 @@ __all__ = [
 _KINDS = {kind.value: kind for kind in MemberKind}
 
 _MEMBERSHIPS: Any = Snapshot.__dict__["memberships"]
-"""The slot that holds :attr:`Snapshot.memberships` (read and set past the lazy property)."""
+"""The property of :attr:`Snapshot.memberships` (read and set past the lazy property)."""
 
 
 class LazyEdgesSnapshot(Snapshot):
@@ -42,22 +42,22 @@ class LazyEdgesSnapshot(Snapshot):
         self,
         users: list[SourceUser],
         groups: list[SourceGroup],
-        load_edges: Callable[[], list[Membership]],
+        load_edges: Callable[[], Iterable[Membership]],
     ) -> None:
-        self._load_edges: Callable[[], list[Membership]] | None = None
+        self._load_edges: Callable[[], Iterable[Membership]] | None = None
         super().__init__(users, groups)
         self._load_edges = load_edges
 
     @property
-    def memberships(self) -> list[Membership]:
+    def memberships(self) -> EdgeList:
         """The staged edges (read on first use)."""
         if self._load_edges is not None:
             load, self._load_edges = self._load_edges, None
             _MEMBERSHIPS.__set__(self, load())
-        return cast(list[Membership], _MEMBERSHIPS.__get__(self))
+        return cast(EdgeList, _MEMBERSHIPS.__get__(self))
 
     @memberships.setter
-    def memberships(self, edges: list[Membership]) -> None:
+    def memberships(self, edges: Iterable[Membership]) -> None:
         self._load_edges = None
         _MEMBERSHIPS.__set__(self, edges)
 
@@ -68,7 +68,7 @@ class LazyEdgesSnapshot(Snapshot):
 
 
 def load_stage(
-    conn: Connection, connector: str, edges: Callable[[], list[Membership]] | None = None
+    conn: Connection, connector: str, edges: Callable[[], Iterable[Membership]] | None = None
 ) -> Snapshot:
     """The connector's staged snapshot; ``edges``: read the memberships with it when first used."""
     users = [
@@ -127,12 +127,12 @@ def last_read(conn: Connection, connector: str, source_id: str) -> int | None:
     return int(later) if later is not None else int(staged_by)
 
 
-def load_edges(conn: Connection, connector: str) -> list[Membership]:
+def load_edges(conn: Connection, connector: str) -> EdgeList:
     """The connector's staged membership edges."""
     m = t.source_memberships.c
-    return [
+    return EdgeList(
         Membership(group_id, member_id, _KINDS[kind])
         for group_id, member_id, kind in raw_rows(
             conn, sa.select(m.group_id, m.member_id, m.member_kind).where(m.connector == connector)
         )
-    ]
+    )

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from idpsync.model import MemberKind, Membership
+from idpsync.model import EdgeList, MemberKind, Membership
 from idpsync.store import schema as t
 
 KIND_VALUES = {kind: kind.value for kind in MemberKind}
@@ -36,6 +36,9 @@ def edge_rows(
     edges: Iterable[Membership], leave_out: set[Membership] | None = None
 ) -> Iterator[tuple[str, str, str]]:
     """Rows of the edges table for ``edges`` (less ``leave_out``)."""
+    if leave_out is None and isinstance(edges, EdgeList):  # no Membership made an edge
+        yield from edges.rows()
+        return
     for e in edges:
         if leave_out is None or e not in leave_out:
             yield e.group_id, KIND_VALUES[e.member_kind], e.member_id

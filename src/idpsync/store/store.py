@@ -29,6 +29,7 @@ from idpsync.model import (
     DirectoryState,
     DirGroup,
     DirUser,
+    EdgeList,
     MemberKind,
     Membership,
     Snapshot,
@@ -255,7 +256,7 @@ class Store:
             return stage.load_stage(conn, connector)
         return stage.load_stage(conn, connector, lambda: self._staged_edges(connector))
 
-    def _staged_edges(self, connector: str) -> list[Membership]:
+    def _staged_edges(self, connector: str) -> EdgeList:
         from idpsync.store import stage
 
         with self.read() as conn:

@@ -47,7 +47,7 @@ from idpsync.diagnostics import token_probe
 from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient
 from idpsync.http.errors import HttpError, NotFound
 from idpsync.http.origins import same_origin
-from idpsync.model import MemberKind, Snapshot, SourceUser
+from idpsync.model import EdgeList, MemberKind, Snapshot, SourceUser
 from idpsync.photos import PhotoLimits, RawPhoto
 from idpsync.sources.base import DeltaResult, Event, Probe, Progress, Source, no_progress
 from idpsync.sources.clean import usable_id
@@ -303,11 +303,11 @@ class EntraSource(Source):
         await self._all_members(snap, rest, progress)
         raws = records(snap, ep.MEMBERS.label, "user", list(users.values()), rec.checked_user, _upn)
         listed = {str(raw["id"]) for raw in raws}
-        snap.memberships = [
+        snap.memberships = EdgeList(
             e
             for e in snap.memberships
             if e.member_kind is MemberKind.GROUP or e.member_id in listed
-        ]
+        )
         return raws
 
     async def _finish_users(self, snap: Snapshot, raws: list[dict[str, Any]]) -> list[SourceUser]:

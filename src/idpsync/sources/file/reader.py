@@ -31,7 +31,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from idpsync.errors import SourceError
-from idpsync.model import EdgeMaker, MemberKind, Membership, Snapshot, SourceGroup, SourceUser
+from idpsync.model import (
+    EdgeList,
+    EdgeMaker,
+    MemberKind,
+    Membership,
+    Snapshot,
+    SourceGroup,
+    SourceUser,
+)
 from idpsync.sources.base import Event, Probe, Progress, Source, no_progress
 from idpsync.sources.clean import MAX_DEPTH
 from idpsync.sources.file.settings import FileSourceSettings
@@ -281,6 +289,6 @@ def one_user(whole: Snapshot, key: str) -> Snapshot | None:
     return Snapshot(
         users=[user],
         groups=[g for g in whole.groups if g.source_id in group_ids],
-        memberships=sorted(edges),
+        memberships=EdgeList(sorted(edges)),
         complete=True,
     )

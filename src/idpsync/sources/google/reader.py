@@ -58,7 +58,7 @@ from idpsync.errors import SourceError
 from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, json_body
 from idpsync.http import errors as e
 from idpsync.http.failure import FailureRule
-from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
+from idpsync.model import EdgeList, MemberKind, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.photos import PhotoLimits, RawPhoto
 from idpsync.sources.base import DeltaResult, Event, Probe, Progress, Source, no_progress
 from idpsync.sources.clean import usable_id
@@ -320,11 +320,11 @@ class GoogleSource(Source):
         )
         return []
 
-    def _edges(self, snap: Snapshot, members: dict[str, list[Membership]]) -> list[Membership]:
+    def _edges(self, snap: Snapshot, members: dict[str, list[Membership]]) -> EdgeList:
         """Edges to the snapshot's users and groups (external members are counted as skipped)."""
         users = {u.source_id for u in snap.users}
         groups = {grp.source_id for grp in snap.groups}
-        found: list[Membership] = []
+        found = EdgeList()
         for group in snap.groups:
             edges = members[group.source_id]
             kept = list(dict.fromkeys(edge for edge in edges if g.is_listed(edge, users, groups)))

@@ -59,7 +59,7 @@ from idpsync.errors import ShapeError, SourceError
 from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, HttpError
 from idpsync.http import errors as e
 from idpsync.http.failure import FailureRule, missing_base
-from idpsync.model import Snapshot
+from idpsync.model import EdgeList, Snapshot
 from idpsync.sources.base import DeltaResult, Event, Probe, Progress, Source, no_progress
 from idpsync.sources.keycloak import events
 from idpsync.sources.keycloak.auth import RealmRoot, SignIn, missing_role
@@ -227,7 +227,7 @@ class KeycloakSource(Source):
         users |= {u.source_id: u for u in late_users}
         snap.users = list(users.values())
         snap.groups = tree.groups(s.group_name)
-        snap.memberships = tree.memberships(ids, s.flatten_subgroups, snap.edge)
+        snap.memberships = EdgeList(tree.memberships(ids, s.flatten_subgroups, snap.edge))
         self.stats.extra |= {"groups": len(tree.nodes), "group_shape": tree.shape}
         if started is not None and snap.complete:
             keeps, overlap = events.reads_attributes(self), s.events_overlap_seconds
@@ -338,7 +338,7 @@ class KeycloakSource(Source):
             await self._add_branch(tree, group, snap)
         snap.groups = tree.groups(self.settings.group_name)
         members = {str(g["id"]): [uid] for g in direct if str(g["id"]) in tree.nodes}
-        snap.memberships = tree.memberships(members, self.settings.flatten_subgroups)
+        snap.memberships = EdgeList(tree.memberships(members, self.settings.flatten_subgroups))
         return snap
 
     async def _find_user(self, key: str) -> Any:

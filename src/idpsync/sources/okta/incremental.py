@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from idpsync.model import Membership, Snapshot
+from idpsync.model import EdgeList, Membership, Snapshot
 from idpsync.sources.base import Event, Progress
 from idpsync.sources.okta import syslog
 from idpsync.sources.okta.endpoints import GROUPS, USERS, USERS_PAGE
@@ -102,7 +102,7 @@ async def snapshot_since(
     params = {"limit": str(source.settings.groups_page_size)}
     listed = await source.read_listing(snap, "groups", GROUPS, params)
     if listed is None:
-        snap.groups, snap.memberships = list(mirror.groups), list(mirror.memberships)
+        snap.groups, snap.memberships = list(mirror.groups), EdgeList(mirror.memberships)
         return snap, None
     groups = [g for g in checked_groups(snap, listed) if source.wanted(g)]
     known = {g.source_id for g in mirror.groups}
@@ -117,7 +117,7 @@ async def snapshot_since(
     if log is None:
         stale = moved
         kept = ids - stale  # once: inside the comprehension it would be rebuilt per edge
-        snap.memberships = [m for m in mirror.memberships if m.group_id in kept]
+        snap.memberships = EdgeList(m for m in mirror.memberships if m.group_id in kept)
     else:
         stale = await _apply_log(source, snap, mirror, log, moved - known, moved, ids)
     await source.read_members(snap, sorted(stale), progress)
@@ -180,5 +180,5 @@ async def _apply_log(
             edges.discard((gid, uid))
     gone = await syslog.confirm_deleted(source, log.deleted & users) if log.deleted else set()
     snap.users = [u for u in snap.users if u.source_id not in gone]
-    snap.memberships = sorted(Membership(g, u) for g, u in edges if u not in gone)
+    snap.memberships = EdgeList(sorted(Membership(g, u) for g, u in edges if u not in gone))
     return stale

@@ -56,7 +56,7 @@ from idpsync.errors import SourceError
 from idpsync.http import errors as e
 from idpsync.http.body import json_body
 from idpsync.http.failure import FailureRule
-from idpsync.model import Membership, Snapshot
+from idpsync.model import EdgeList, Membership, Snapshot
 from idpsync.sources.base import (
     DeltaResult,
     Event,
@@ -316,7 +316,7 @@ class OktaSource(Source):
         snap.users = [user]
         snap.groups = records(snap, USER_GROUPS.label, "group", wanted, to_group, name_of)
         listed = {g.source_id for g in snap.groups}
-        snap.memberships = sorted(Membership(gid, user.source_id) for gid in listed)
+        snap.memberships = EdgeList(sorted(Membership(gid, user.source_id) for gid in listed))
         return snap
 
     # ---- diagnostics ------------------------------------------------------------------------

@@ -1,0 +1,176 @@
+"""Membership edges, and :class:`EdgeList`: a snapshot's edges held compactly.
+
+A tenant of a million users has ten million edges, and a run holds its snapshot from the read
+to the staging. One :class:`Membership` object an edge costs about 64 bytes (the object and
+its list slot, the ids shared); :class:`EdgeList` stores each edge as two indexes into a table
+of ids (one string per distinct id, the first the list was given) and a kind, in ``array``
+columns: 9 bytes an edge. It behaves as the list of edges it replaces (append, extend,
+iteration, ``len``, sorting, equality with a list), making each :class:`Membership` when it is
+read. :mod:`idpsync.model` re-exports everything here (the records live there); nothing here
+imports anything else of ours.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class MemberKind(StrEnum):
+    """What a membership edge points at."""
+
+    USER = "user"
+    GROUP = "group"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Membership:
+    """A direct edge: ``member`` is in ``group``."""
+
+    group_id: str
+    """``source_id`` of the containing group."""
+    member_id: str
+    """``source_id`` of the member (a user or a group)."""
+    member_kind: MemberKind = MemberKind.USER
+    """Whether the member is a user or a nested group."""
+
+
+_KINDS = (MemberKind.USER, MemberKind.GROUP)
+"""The kinds by their code in :attr:`EdgeList._kinds`."""
+_CODES = {kind: code for code, kind in enumerate(_KINDS)}
+
+
+class EdgeList:
+    """Membership edges in the order given, 9 bytes an edge (see the module doc).
+
+    An id is interned by value (a string) or by type and value (anything else, which only
+    malformed data holds: ``1`` and ``True`` stay apart); an unhashable one is held as given.
+    Reading an edge makes a :class:`Membership` holding the table's id objects, so every edge
+    naming an id shares one string however many copies the source parsed.
+    """
+
+    __slots__ = ("_groups", "_ids", "_index", "_kinds", "_members")
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the list it replaces
+
+    def __init__(self, edges: Iterable[Membership] = ()) -> None:
+        self._ids: list[Any] = []
+        """Each distinct id once, in the order first given."""
+        self._index: dict[Any, int] = {}
+        """The position in :attr:`_ids` of each id (by its key, see the class doc)."""
+        self._groups = array("I")
+        """Each edge's group, as a position in :attr:`_ids`."""
+        self._members = array("I")
+        """Each edge's member, as a position in :attr:`_ids`."""
+        self._kinds = array("B")
+        """Each edge's kind, as a position in :data:`_KINDS`."""
+        self.extend(edges)
+
+    @classmethod
+    def of(cls, edges: Iterable[Membership]) -> EdgeList:
+        """``edges`` itself when it is an :class:`EdgeList`, else a new one holding them."""
+        return edges if isinstance(edges, EdgeList) else cls(edges)
+
+    def _id(self, value: Any) -> int:
+        key = value if type(value) is str else (type(value), value)
+        try:
+            return self._index[key]
+        except KeyError:
+            self._index[key] = found = len(self._ids)
+        except TypeError:  # unhashable (malformed data): held as given, never shared
+            found = len(self._ids)
+        self._ids.append(value)
+        return found
+
+    def append(self, edge: Membership) -> None:
+        """Add one edge at the end."""
+        self._groups.append(self._id(edge.group_id))
+        self._members.append(self._id(edge.member_id))
+        self._kinds.append(_CODES[edge.member_kind])
+
+    def extend(self, edges: Iterable[Membership]) -> None:
+        """Add the edges at the end, in their order."""
+        index, ids, codes = self._index, self._ids, _CODES
+        groups, members, kinds = self._groups, self._members, self._kinds
+        for edge in list(edges) if edges is self else edges:
+            group, member = edge.group_id, edge.member_id
+            if type(group) is str and type(member) is str:  # the common case, inlined
+                g = index.get(group)
+                if g is None:
+                    g = index[group] = len(ids)
+                    ids.append(group)
+                m = index.get(member)
+                if m is None:
+                    m = index[member] = len(ids)
+                    ids.append(member)
+            else:
+                g, m = self._id(group), self._id(member)
+            groups.append(g)
+            members.append(m)
+            kinds.append(codes[edge.member_kind])
+
+    def __iadd__(self, edges: Iterable[Membership]) -> EdgeList:
+        self.extend(edges)
+        return self
+
+    def __len__(self) -> int:
+        return len(self._kinds)
+
+    def __bool__(self) -> bool:
+        return bool(self._kinds)
+
+    def __iter__(self) -> Iterator[Membership]:
+        ids = self._ids
+        for group, member, kind in zip(self._groups, self._members, self._kinds, strict=True):
+            yield Membership(ids[group], ids[member], _KINDS[kind])
+
+    def __getitem__(self, position: int) -> Membership:
+        ids = self._ids
+        return Membership(
+            ids[self._groups[position]], ids[self._members[position]], _KINDS[self._kinds[position]]
+        )
+
+    def rows(self) -> Iterator[tuple[Any, str, Any]]:
+        """Each edge as ``(group_id, kind value, member_id)``, no :class:`Membership` made."""
+        ids, values = self._ids, [kind.value for kind in _KINDS]
+        for group, member, kind in zip(self._groups, self._members, self._kinds, strict=True):
+            yield ids[group], values[kind], ids[member]
+
+    def sort(self) -> None:
+        """Order the edges as ``sorted`` orders :class:`Membership` objects (ids, then kind)."""
+        ids, groups, members, kinds = self._ids, self._groups, self._members, self._kinds
+        order = sorted(
+            range(len(kinds)),
+            key=lambda i: (ids[groups[i]], ids[members[i]], _KINDS[kinds[i]].value),
+        )
+        self._groups = array("I", (groups[i] for i in order))
+        self._members = array("I", (members[i] for i in order))
+        self._kinds = array("B", (kinds[i] for i in order))
+
+    def kept(self, usable: Callable[[Any], bool]) -> EdgeList:
+        """The edges whose group and member ids are both ``usable`` (each id asked once).
+
+        Returns this list itself when every id is usable (the common case: nothing is copied).
+        """
+        verdicts = [usable(value) for value in self._ids]
+        if all(verdicts):
+            return self
+        kept = EdgeList()
+        kept._ids, kept._index = list(self._ids), dict(self._index)
+        for group, member, kind in zip(self._groups, self._members, self._kinds, strict=True):
+            if verdicts[group] and verdicts[member]:
+                kept._groups.append(group)
+                kept._members.append(member)
+                kept._kinds.append(kind)
+        return kept
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, EdgeList | list):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"EdgeList({list(self)!r})"

@@ -1,0 +1,90 @@
+"""EdgeList: a snapshot's edges held as id indexes, behaving as the list of edges it replaces."""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from dataclasses import replace
+
+from idpsync.model import EdgeList, MemberKind, Membership, Snapshot
+from idpsync.sources.clean import normalise
+
+GROUP = MemberKind.GROUP
+
+
+def edges(count: int, seed: int = 0) -> list[Membership]:
+    rng = random.Random(seed)
+    return [
+        Membership(f"g-{rng.randrange(20)}", f"u-{rng.randrange(50)}", rng.choice(list(MemberKind)))
+        for _ in range(count)
+    ]
+
+
+def test_it_gives_back_the_edges_in_their_order() -> None:
+    given = edges(300)
+    held = EdgeList(given[:100])
+    held.append(given[100])
+    held.extend(given[101:200])
+    held += given[200:]
+    assert list(held) == given and held == given and given == held
+    assert len(held) == 300 and held and not EdgeList() and EdgeList() == []
+    assert held[0] == given[0] and held[-1] == given[-1]
+    assert held != given[:-1] and held != list(reversed(given))
+    assert sorted(held) == sorted(given)
+    assert [(g, k, m) for g, k, m in held.rows()] == [
+        (e.group_id, e.member_kind.value, e.member_id) for e in given
+    ]
+
+
+def test_sort_orders_as_sorted_does() -> None:
+    given = edges(500, seed=3)
+    held = EdgeList(given)
+    held.sort()
+    assert list(held) == sorted(given)
+
+
+def test_each_id_is_held_once_whatever_copies_it_was_given() -> None:
+    copies = json.loads(json.dumps(["u-12345"] * 3))
+    assert copies[0] is not copies[1]
+    held = EdgeList(Membership(f"g-{i}", copies[i]) for i in range(3))
+    read = list(held)
+    assert read[0].member_id is read[1].member_id is read[2].member_id
+
+
+def test_ids_of_other_types_stay_apart_and_as_given() -> None:
+    odd: list[Membership] = [
+        Membership(1, "u"),  # type: ignore[arg-type]
+        Membership(True, "u"),  # type: ignore[arg-type]
+        Membership("1", "u"),
+        Membership(["g"], "u"),  # type: ignore[arg-type]
+    ]
+    read = list(EdgeList(odd))
+    assert [type(e.group_id) for e in read] == [int, bool, str, list]
+    assert read == odd
+
+
+def test_kept_drops_edges_naming_an_unusable_id() -> None:
+    held = EdgeList([Membership("g", "u"), Membership("g", "bad"), Membership("g2", "u", GROUP)])
+    assert held.kept(lambda value: True) is held
+    kept = held.kept(lambda value: value != "bad")
+    assert list(kept) == [Membership("g", "u"), Membership("g2", "u", GROUP)]
+    assert len(held) == 3  # the list asked is left as it was
+
+
+def test_a_snapshot_holds_whatever_it_is_given_as_an_edge_list() -> None:
+    given = edges(40)
+    snap = Snapshot([], [], given)
+    assert isinstance(snap.memberships, EdgeList) and snap.memberships == given
+    snap.memberships = given[:10]
+    assert isinstance(snap.memberships, EdgeList) and snap.memberships == given[:10]
+    snap.extend(memberships=given[10:])
+    assert snap == Snapshot(memberships=given)
+    assert replace(snap, complete=False).memberships == given
+    assert copy.deepcopy(snap) == snap
+
+
+def test_normalise_drops_the_edges_of_unusable_ids_only() -> None:
+    snap = Snapshot(memberships=[Membership("g", "u"), Membership("g", "a\x00b")])
+    normalise(snap)
+    assert snap.memberships == [Membership("g", "u")] and not snap.complete
