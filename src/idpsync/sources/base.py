@@ -119,8 +119,9 @@ class Source(ABC):
         look up what it already knows). Its ``users``, ``groups`` and ``memberships`` are each
         read from the store when first used, and may only be used within this call: a source
         should touch only what it needs, and prefer the narrow reads (``staged.user_ids()``,
-        ``group_ids()``, ``managers()``), which build no record. Called when :meth:`wants_full` is false or an incremental run was asked for, and only
-        with a non-empty saved state.
+        ``group_ids()``, ``managers()``), which build no record. Called when
+        :meth:`wants_full` is false or an incremental run was asked for, and only with a
+        non-empty saved state.
         """
         return None
 
