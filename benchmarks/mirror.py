@@ -5,8 +5,10 @@ for each way a source's ``delta()`` reads the staged mirror (:mod:`idpsync.store
 opens the mirror in a forked child and reads it so: nothing (the file source), the user ids
 (Entra with ``required_groups``, Keycloak), the group ids (Keycloak, OneLogin, Google), the
 managers (Entra with tracked managers), the users whole (Google, Okta). Prints per way the
-child's wall and CPU seconds and how much its resident memory grew while it held the answer.
-Each way runs in a child of its own, so one way's freed memory never hides the next one's.
+child's wall and CPU seconds, and the peak of the memory Python allocated for the read (the
+answer and what building it held), measured by :mod:`tracemalloc` in a second child of its own
+(tracing slows the read, so the seconds come from the first). Resident memory would not do
+here: a child inherits the heap the staged snapshot left free and fills it without growing.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ import gc
 import json
 import os
 import time
+import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
 from benchmarks.engine import PG, cpu_seconds, open_store, snapshot
-from benchmarks.rss import MIB, rss_bytes
+from benchmarks.rss import MIB
 from idpsync.model import Snapshot
 from idpsync.store import Store
 from idpsync.store.staged_mirror import staged_mirror
@@ -35,26 +38,30 @@ WAYS: dict[str, Callable[[Snapshot], Any]] = {
 """How a source's ``delta()`` may read the mirror, by name."""
 
 
-def measure(url: str, read: Callable[[Snapshot], Any]) -> tuple[float, float, float, int]:
-    """In a forked child: wall s, CPU s and RSS growth (MiB) of one read, and its size."""
+def measure(url: str, read: Callable[[Snapshot], Any], traced: bool) -> list[float]:
+    """In a forked child: wall s, CPU s and Python's peak allocation (MiB) of one read, and
+    the answer's length; the allocation is measured only if ``traced`` (0 otherwise)."""
     pipe_out, pipe_in = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: a store of its own (no connection crosses the fork)
         os.close(pipe_out)
         store = Store.open(url)
         gc.collect()
-        before, start, cpu = rss_bytes(), time.perf_counter(), cpu_seconds()
+        if traced:
+            tracemalloc.start()
+        start, cpu = time.perf_counter(), cpu_seconds()
         with staged_mirror(store, "bench") as staged:
             answer = read(staged)
-        found = (time.perf_counter() - start, cpu_seconds() - cpu, (rss_bytes() - before) / MIB)
+        peak = tracemalloc.get_traced_memory()[1] / MIB if traced else 0.0
+        found = [time.perf_counter() - start, cpu_seconds() - cpu, peak]
         with os.fdopen(pipe_in, "w", encoding="ascii") as out:
             json.dump([*found, len(answer) if answer is not None else 0], out)
         os._exit(0)
     os.close(pipe_in)
     with os.fdopen(pipe_out, encoding="ascii") as got:
-        wall, cpu, grown, size = json.load(got)
+        found = [float(value) for value in json.load(got)]
     os.waitpid(pid, 0)
-    return float(wall), float(cpu), float(grown), int(size)
+    return found
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -77,9 +84,11 @@ def main(argv: list[str] | None = None) -> None:
         url = store.engine.url.render_as_string(hide_password=False)
         store.engine.dispose()  # no pooled connection is inherited by a child
         for name, read in WAYS.items():
-            wall, cpu, grown, size = measure(url, read)
+            wall, cpu, _, size = measure(url, read, traced=False)
+            peak = measure(url, read, traced=True)[2]
             print(
-                f"{name:<14} {wall:6.2f} s  CPU {cpu:6.2f} s  RSS +{grown:7.1f} MiB  ({size} items)"
+                f"{name:<14} {wall:6.2f} s  CPU {cpu:6.2f} s  allocated {peak:7.1f} MiB"
+                f"  ({size:.0f} items)"
             )
 
 
