@@ -128,6 +128,21 @@ class Snapshot:
         self.mark_incomplete(reason)
         self.limits.append(reason)
 
+    # The narrow reads below are what a source's ``delta()`` may ask of the staged mirror
+    # instead of its whole records: the store's mirror answers them without building any.
+
+    def user_ids(self) -> list[str]:
+        """The ids of :attr:`users`, in their order."""
+        return [user.source_id for user in self.users]
+
+    def group_ids(self) -> list[str]:
+        """The ids of :attr:`groups`, in their order."""
+        return [group.source_id for group in self.groups]
+
+    def managers(self) -> dict[str, str | None]:
+        """Every user's ``manager_id`` (``None``: no manager), by user id."""
+        return {user.source_id: user.manager_id for user in self.users}
+
     @property
     def gaps(self) -> list[str]:
         """The reasons that are read failures (a listing or page could not be read)."""

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from idpsync.app.runner import run_sync
 from idpsync.config_policy import PolicySettings
 from idpsync.emulators import Fault
 from idpsync.emulators.entra import EntraEmulator
 from idpsync.emulators.tenant import TenantGroup, TenantUser
 from idpsync.http import set_testing
-from idpsync.model import DirectoryState, MemberKind
+from idpsync.model import DirectoryState, MemberKind, Snapshot
 from idpsync.photos import DEFAULT_BUDGET
+from idpsync.sources.base import DeltaResult, Progress, no_progress
 from idpsync.store import Store
+from idpsync.store.staged_mirror import StagedMirror
 from idpsync.templating import entra_guest
 from tests.sources.entra_support import EntraWorld, full_snapshot_requests
 
@@ -319,3 +323,35 @@ async def test_delta_request_count_equals_the_documented_formula(store: Store) -
     # manager comes with the delta: manager@delta, or unchanged)
     assert len(world.emu.requests) == 1 + 1 + 1 + 1 * 1
     assert world.emu.requests.count("/v1.0/users/{id}/manager") == 0
+
+
+async def test_a_delta_with_tracked_managers_reads_only_the_staged_managers(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = make(store)
+    assert (await world.sync()).status == "succeeded"
+    assert world.state()["users_delta_managers"]
+    moved = _first(world, lambda u: u.manager_id is not None).id  # the one manager_change moves
+    manager_change(world)
+    boss = world.emu.tenant.users[moved].manager_id
+    source = world.source()
+    mirrors: list[Snapshot] = []
+    read_delta = source.delta
+
+    async def delta(
+        state: dict[str, Any], staged: Snapshot, progress: Progress = no_progress
+    ) -> DeltaResult | None:
+        mirrors.append(staged)
+        return await read_delta(state, staged, progress)
+
+    monkeypatch.setattr(source, "delta", delta)
+    try:
+        result = await run_sync(store, world.name, world.settings(), source, mode="incremental")
+    finally:
+        await source.aclose()
+    assert result.status == "succeeded" and result.stats["read"] == "delta", result.message
+    [mirror] = mirrors
+    assert isinstance(mirror, StagedMirror)
+    assert not (mirror.users_loaded or mirror.groups_loaded or mirror.edges_loaded)
+    assert world.directory().users[moved].manager_id == boss
+    assert_matches_tenant(world)

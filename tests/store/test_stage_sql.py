@@ -1,22 +1,19 @@
 """Staging by set operations: records rewritten only when changed, temporary tables that never
-leak, a delta applied in SQL, and a stage whose edges are read only when used."""
+leak, a delta applied in SQL (a stage read part by part: ``test_staged_mirror.py``)."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from idpsync.app.delta import as_staged_delta
-from idpsync.app.runner import run_sync
-from idpsync.config import ConnectorSettings
 from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
-from idpsync.sources.base import DeltaResult, Progress, Source, no_progress
+from idpsync.sources.base import DeltaResult
 from idpsync.store import Store
 from idpsync.store import schema as t
-from idpsync.store.stage import LazyEdgesSnapshot, is_mirror, last_read
+from idpsync.store.stage import is_mirror, last_read
 
 
 def users(**logins: str) -> list[SourceUser]:
@@ -166,76 +163,6 @@ def test_a_delta_is_applied_in_place(store: Store) -> None:
     assert set(staged["source_groups"]) == {"g1", "g3"}
     # edges of removed g2 (as group and as member) and of removed u3 are gone
     assert staged["source_memberships"] == {("g1", "user", "u2"): 1, ("g3", "user", "u9"): 2}
-
-
-def test_staged_edges_are_read_only_when_used(store: Store) -> None:
-    write(store, Snapshot(users(u1="ann"), G, [Membership("g1", "u1")]), 1)
-    with store.read() as conn:
-        staged = store.load_stage(conn, "hr", lazy_edges=True)
-    assert isinstance(staged, LazyEdgesSnapshot)
-    assert [u.login for u in staged.users] == ["ann"] and len(staged.groups) == 2
-    assert not staged.edges_loaded
-    assert staged.memberships == [Membership("g1", "u1")]  # read now, conn long closed
-    assert staged.edges_loaded
-    staged.memberships = []
-    assert staged.memberships == []
-
-
-class Changing(Source):
-    """A source with a delta read that looks only at the staged users, as Entra's does."""
-
-    type = "file"
-
-    def __init__(self, delta: DeltaResult) -> None:
-        super().__init__()
-        self._delta = delta
-        self.seen: list[str] = []
-
-    def wants_full(self, state: dict[str, Any]) -> bool:
-        return False
-
-    async def snapshot(self, progress: Progress = no_progress) -> Snapshot:
-        self.saved_state = {"mark": 1}
-        edges = [Membership("g1", "u1"), Membership("g2", "u2")]
-        return Snapshot(users(u1="ann", u2="bob"), list(G), edges)
-
-    async def delta(
-        self, state: dict[str, Any], staged: Snapshot, progress: Progress = no_progress
-    ) -> DeltaResult | None:
-        self.seen = sorted(u.source_id for u in staged.users)
-        return self._delta
-
-
-def test_an_incremental_run_stages_the_delta_without_reading_the_staged_edges(
-    store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    settings = ConnectorSettings.model_validate(
-        {"source": {"type": "file", "path": "unused"}, "policy": {}}
-    )
-    delta = DeltaResult(
-        users=users(u3="cy"),
-        added=[Membership("g1", "u3")],
-        removed_users=["u2"],
-        state={"mark": 2},
-    )
-    source = Changing(delta)
-    first = asyncio.run(run_sync(store, "hr", settings, source, mode="full"))
-    assert first.status == "succeeded"
-
-    def unexpected(connector: str) -> list[Membership]:
-        raise AssertionError("the staged edges were read")
-
-    monkeypatch.setattr(store, "_staged_edges", unexpected)
-    second = asyncio.run(run_sync(store, "hr", settings, source, mode="incremental"))
-    assert second.status == "succeeded", second.message
-    assert source.seen == ["u1", "u2"]
-    assert second.summary()["users_created"] == 1
-    assert second.summary()["users_deleted"] + second.summary()["users_deactivated"] == 1
-    staged = stage_of(store)
-    assert set(staged["source_users"]) == {"u1", "u3"}
-    assert set(staged["source_memberships"]) == {("g1", "user", "u1"), ("g1", "user", "u3")}
-    with store.read() as conn:
-        assert store.connector_state(conn, "hr") == {"mark": 2}
 
 
 def test_only_a_complete_read_is_the_whole_mirror() -> None:

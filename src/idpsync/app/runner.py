@@ -19,8 +19,9 @@ connector awaiting approval (:mod:`idpsync.store.approvals`) until a complete ru
 
 Incremental runs (``mode``): a source that reads deltas (Entra) decides with
 :meth:`~idpsync.sources.base.Source.wants_full` whether an automatic run may read only what
-changed since its saved state (``delta()`` gets the staged mirror, whose memberships are read
-from the store only if the source uses them). A complete delta is applied to the staged mirror
+changed since its saved state (``delta()`` gets the staged mirror, whose users, groups and
+memberships are each read from the store only if the source uses them, all from one read
+transaction: :mod:`idpsync.store.staged_mirror`). A complete delta is applied to the staged mirror
 in the database (:mod:`idpsync.app.delta`: upserts, removals, edges of removed users and groups
 dropped), and the mirror's users and groups are then read back (its edges stay in the store,
 where the plan diffs them) for the same policy → plan → guard → apply path; removals in a
@@ -67,6 +68,7 @@ from idpsync.sources.clean import normalise
 from idpsync.store import approvals, marks, run_objects
 from idpsync.store.apply import apply_plan
 from idpsync.store.stage import DeltaSnapshot
+from idpsync.store.staged_mirror import staged_mirror
 from idpsync.store.store import Store
 
 
@@ -211,14 +213,14 @@ async def _read(
 ) -> Snapshot:
     """A full snapshot, a complete delta (:class:`DeltaSnapshot`) or a partial delta's upserts.
 
-    The source's ``delta()`` gets the staged mirror with its memberships read only if it uses
-    them (most sources look up only users and groups).
+    The source's ``delta()`` gets the staged mirror with each part (users, groups, edges) read
+    only if it uses it, all from one read transaction held while it runs
+    (:mod:`idpsync.store.staged_mirror`).
     """
     if state is not None:
-        with store.read() as conn:
-            staged = store.load_stage(conn, name, lazy_edges=True)
-        delta = await source.delta(state, staged, progress)
-        if delta is not None:
+        with staged_mirror(store, name) as staged:
+            delta = await source.delta(state, staged, progress)
+        if delta is not None:  # a partial delta's upserts: merge_delta reads nothing staged
             source.stats.extra["read"] = "delta"
             source.saved_state = delta.state if delta.complete else None
             return as_staged_delta(delta) if delta.complete else merge_delta(staged, delta)

@@ -116,10 +116,12 @@ class Source(ABC):
         """Read what changed since ``state``; ``None``: the state is no longer usable (read all).
 
         ``staged`` is the connector's mirror of the IdP as the last run left it (a source may
-        look up what it already knows); its ``memberships`` are read from the store when first
-        used, so a source that needs only the staged users and groups should not touch them.
-        Called when :meth:`wants_full` is false or an incremental run was asked for, and only
-        with a non-empty saved state.
+        look up what it already knows). Its ``users``, ``groups`` and ``memberships`` are each
+        read from the store when first used, and may only be used within this call: a source
+        should touch only what it needs, and prefer the narrow reads (``staged.user_ids()``,
+        ``group_ids()``, ``managers()``), which build no record. Called when
+        :meth:`wants_full` is false or an incremental run was asked for, and only with a
+        non-empty saved state.
         """
         return None
 

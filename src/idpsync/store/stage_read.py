@@ -23,7 +23,9 @@ __all__ = [
     "LazyEdgesSnapshot",
     "last_read",
     "load_edges",
+    "load_groups",
     "load_stage",
+    "load_users",
     "staged_counts",
 ]
 
@@ -71,21 +73,28 @@ def load_stage(
     conn: Connection, connector: str, edges: Callable[[], Iterable[Membership]] | None = None
 ) -> Snapshot:
     """The connector's staged snapshot; ``edges``: read the memberships with it when first used."""
-    users = [
-        SourceUser(**row.data)
-        for row in conn.execute(
-            sa.select(t.source_users.c.data).where(t.source_users.c.connector == connector)
-        )
-    ]
-    groups = [
-        SourceGroup(**row.data)
-        for row in conn.execute(
-            sa.select(t.source_groups.c.data).where(t.source_groups.c.connector == connector)
-        )
-    ]
+    users, groups = load_users(conn, connector), load_groups(conn, connector)
     if edges is not None:
         return LazyEdgesSnapshot(users, groups, edges)
     return Snapshot(users, groups, load_edges(conn, connector))
+
+
+def load_users(conn: Connection, connector: str) -> list[SourceUser]:
+    """The connector's staged users."""
+    c = t.source_users.c
+    return [
+        SourceUser(**row.data)
+        for row in conn.execute(sa.select(c.data).where(c.connector == connector))
+    ]
+
+
+def load_groups(conn: Connection, connector: str) -> list[SourceGroup]:
+    """The connector's staged groups."""
+    c = t.source_groups.c
+    return [
+        SourceGroup(**row.data)
+        for row in conn.execute(sa.select(c.data).where(c.connector == connector))
+    ]
 
 
 def staged_counts(conn: Connection, connector: str) -> tuple[int, int]:

@@ -243,24 +243,14 @@ class Store:
 
     # -- stage: the mirror of the IdP --------------------------------------------------------
 
-    def load_stage(self, conn: Connection, connector: str, *, lazy_edges: bool = False) -> Snapshot:
-        """The connector's staged snapshot (what its IdP last returned).
+    def load_stage(self, conn: Connection, connector: str) -> Snapshot:
+        """The connector's staged snapshot (what its IdP last returned), read whole.
 
-        ``lazy_edges``: the memberships are read only when first used, through a read
-        transaction of their own (so ``conn`` may be closed by then); see
-        :mod:`~idpsync.store.stage`.
+        A source's ``delta()`` gets it part by part instead: :mod:`~idpsync.store.staged_mirror`.
         """
         from idpsync.store import stage
 
-        if not lazy_edges:
-            return stage.load_stage(conn, connector)
-        return stage.load_stage(conn, connector, lambda: self._staged_edges(connector))
-
-    def _staged_edges(self, connector: str) -> EdgeList:
-        from idpsync.store import stage
-
-        with self.read() as conn:
-            return stage.load_edges(conn, connector)
+        return stage.load_stage(conn, connector)
 
     def write_stage(
         self, conn: Connection, connector: str, snap: Snapshot, run_id: int

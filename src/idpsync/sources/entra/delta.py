@@ -119,7 +119,7 @@ async def read_delta(
         return None
     changed = []
     tracked = bool(state.get(MANAGERS_TRACKED)) and source.settings.fetch_managers
-    known = {u.source_id: u.manager_id for u in staged.users} if tracked else {}
+    known = staged.managers() if tracked else {}
     for raw in identified(probe, ep.USERS_DELTA.label, users_raw):
         if "@removed" in raw:
             result.removed_users.append(str(raw["id"]))
@@ -218,7 +218,7 @@ async def _unknown_members(
     changed: list[dict[str, Any]],
 ) -> list[dict[str, Any]]:
     """A scoped mirror lacks users outside the required groups: read newly added ones."""
-    known = {u.source_id for u in staged.users} | {str(raw["id"]) for raw in changed}
+    known = {*staged.user_ids(), *(str(raw["id"]) for raw in changed)}
     unknown = {
         e.member_id
         for e in result.added

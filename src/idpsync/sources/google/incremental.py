@@ -220,7 +220,7 @@ async def _read_changes(
     group_ids = {n: str(b["id"]) for n, b in zip(names, group_bodies, strict=True) if b}
     log = read_log(items)
     members = {m: _member(m, mirror, known) for _, m in log.latest}
-    mirror_groups = {grp.source_id for grp in staged.groups}
+    mirror_groups = set(staged.group_ids())
     edges_before = set(staged.memberships)
     added, removed, again = apply(log, group_ids, mirror_groups, members, edges_before, deleted)
     reread = [grp for grp in changed_groups if grp.source_id in {group_ids.get(n) for n in again}]

@@ -277,8 +277,8 @@ async def read_delta(
 
 
 async def _apply(source: KeycloakSource, changes: Changes, staged: Snapshot) -> DeltaResult:
-    known_users = {u.source_id for u in staged.users}
-    group_ids = {g.source_id for g in staged.groups}
+    known_users = set(staged.user_ids())
+    group_ids = set(staged.group_ids())
     result = DeltaResult()
     if changes.tree:
         snap, lanes = Snapshot(), Lanes(source.http.budget.concurrency)
@@ -288,7 +288,7 @@ async def _apply(source: KeycloakSource, changes: Changes, staged: Snapshot) -> 
             raise Unusable("; ".join(snap.incomplete_reasons) or "the group tree is incomplete")
         result.groups = tree.groups(source.settings.group_name)
         group_ids = {g.source_id for g in result.groups}
-        result.removed_groups = [g.source_id for g in staged.groups if g.source_id not in group_ids]
+        result.removed_groups = [g for g in staged.group_ids() if g not in group_ids]
         old = {m for m in staged.memberships if m.member_kind is MemberKind.GROUP}
         new = set(tree.memberships({}, False))
         result.added, result.removed = sorted(new - old), sorted(old - new)

@@ -74,7 +74,7 @@ def build_delta(staged: Snapshot, snap: Snapshot, state: dict[str, Any]) -> Delt
     old = {e for e in staged.memberships if e.member_id in changed}
     new = {e for e in snap.memberships if e.member_id in changed}
     listed = {g.source_id for g in snap.groups}
-    gone = [g.source_id for g in staged.groups if g.source_id not in listed]
+    gone = [group_id for group_id in staged.group_ids() if group_id not in listed]
     return DeltaResult(
         users=list(snap.users),
         groups=list(snap.groups),

@@ -1,0 +1,170 @@
+"""The staged mirror a source's ``delta()`` gets: each part read from the store when first used.
+
+An incremental read needs little of the connector's mirror (Entra: each user's manager; most
+sources: the staged ids; Okta: everything), and at a million users the whole mirror is more
+than a gigabyte of records. :class:`StagedMirror` therefore reads its users, groups and
+memberships only when a source first touches ``users``, ``groups`` or ``memberships``, and
+answers the narrow reads of :class:`~idpsync.model.Snapshot` (``user_ids()``,
+``group_ids()``, ``managers()``) with one select of the columns they need, without building a
+record, as long as the part was not read whole.
+
+**One committed stage.** ``delta()`` runs after the read transaction would otherwise have
+ended, and its parts are read at different times. :func:`staged_mirror` holds one read
+transaction open for as long as the source may use the mirror, and pins its view of the
+store at once, so every part is read from the same committed stage, never from a stage
+another run is writing or has written meanwhile: on SQLite a deferred ``BEGIN`` in WAL mode,
+whose snapshot the first select fixes (writers go on; they never wait for it); on PostgreSQL a
+``REPEATABLE READ``, ``READ ONLY`` transaction, whose snapshot the first statement fixes. A
+part first touched after the block ended raises :class:`MirrorClosed`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from idpsync.model import Snapshot, SourceGroup, SourceUser
+from idpsync.store import schema as t
+from idpsync.store.stage_read import LazyEdgesSnapshot, load_edges, load_groups, load_users
+from idpsync.store.store import Store
+
+__all__ = ["MirrorClosed", "StagedMirror", "staged_mirror"]
+
+_USERS: Any = Snapshot.__dict__["users"]
+"""The slot that holds :attr:`Snapshot.users` (read and set past the lazy property)."""
+_GROUPS: Any = Snapshot.__dict__["groups"]
+"""The slot that holds :attr:`Snapshot.groups`."""
+
+
+class MirrorClosed(RuntimeError):
+    """A part of the staged mirror was first used after its read transaction ended."""
+
+
+class StagedMirror(LazyEdgesSnapshot):
+    """A connector's staged snapshot whose users, groups and memberships are read when used.
+
+    Every read goes through ``conn``, the read transaction :func:`staged_mirror` holds open.
+    ``users_loaded``, ``groups_loaded`` and ``edges_loaded`` tell which parts were read whole
+    (or set); the narrow reads never set them.
+    """
+
+    __slots__ = ("_conn", "_connector", "_groups_pending", "_users_pending")
+
+    def __init__(self, conn: Connection, connector: str) -> None:
+        self._conn: Connection | None = None
+        self._users_pending = self._groups_pending = False
+        super().__init__([], [], lambda: load_edges(self._connection(), connector))
+        self._conn, self._connector = conn, connector
+        self._users_pending = self._groups_pending = True
+
+    def _connection(self) -> Connection:
+        if self._conn is None:
+            raise MirrorClosed(
+                f"the staged mirror of connector {self._connector!r} was first used after its "
+                "read transaction ended: a source must read it within delta()"
+            )
+        return self._conn
+
+    def __repr__(self) -> str:
+        """Which parts were read (a repr never reads one)."""
+        read = {"users": self.users_loaded, "groups": self.groups_loaded}
+        read["edges"] = self.edges_loaded
+        parts = ", ".join(name for name, done in read.items() if done)
+        return f"StagedMirror({self._connector!r}, read: {parts or 'nothing'})"
+
+    def close(self) -> None:
+        """Forget the connection: a part not read by now can no longer be (see module doc)."""
+        self._conn = None
+
+    @property
+    def users(self) -> list[SourceUser]:
+        """The staged users (read on first use)."""
+        if self._users_pending:
+            _USERS.__set__(self, load_users(self._connection(), self._connector))
+            self._users_pending = False
+        return cast(list[SourceUser], _USERS.__get__(self))
+
+    @users.setter
+    def users(self, users: list[SourceUser]) -> None:
+        self._users_pending = False
+        _USERS.__set__(self, users)
+
+    @property
+    def groups(self) -> list[SourceGroup]:
+        """The staged groups (read on first use)."""
+        if self._groups_pending:
+            _GROUPS.__set__(self, load_groups(self._connection(), self._connector))
+            self._groups_pending = False
+        return cast(list[SourceGroup], _GROUPS.__get__(self))
+
+    @groups.setter
+    def groups(self, groups: list[SourceGroup]) -> None:
+        self._groups_pending = False
+        _GROUPS.__set__(self, groups)
+
+    @property
+    def users_loaded(self) -> bool:
+        """Whether the users were read whole (or set)."""
+        return not self._users_pending
+
+    @property
+    def groups_loaded(self) -> bool:
+        """Whether the groups were read whole (or set)."""
+        return not self._groups_pending
+
+    def user_ids(self) -> list[str]:
+        """The staged users' ids (one select of the id column unless the users were read)."""
+        if not self._users_pending:
+            return super().user_ids()
+        return self._ids(t.source_users)
+
+    def group_ids(self) -> list[str]:
+        """The staged groups' ids (one select of the id column unless the groups were read)."""
+        if not self._groups_pending:
+            return super().group_ids()
+        return self._ids(t.source_groups)
+
+    def managers(self) -> dict[str, str | None]:
+        """Every staged user's manager id by user id, from one select of two values a row.
+
+        The manager is taken out of the record's JSON by the database (``data ->>
+        'manager_id'`` on PostgreSQL, ``json_extract`` on SQLite); equal manager ids are one
+        string in the answer.
+        """
+        if not self._users_pending:
+            return super().managers()
+        c = t.source_users.c
+        query = sa.select(c.source_id, c.data["manager_id"].as_string())
+        rows = self._connection().execute(query.where(c.connector == self._connector))
+        shared: dict[str, str] = {}
+        return {
+            user_id: None if manager is None else shared.setdefault(manager, manager)
+            for user_id, manager in rows
+        }
+
+    def _ids(self, table: sa.Table) -> list[str]:
+        query = sa.select(table.c.source_id).where(table.c.connector == self._connector)
+        return list(self._connection().execute(query).scalars())
+
+
+@contextmanager
+def staged_mirror(store: Store, connector: str) -> Iterator[StagedMirror]:
+    """The connector's :class:`StagedMirror`, its parts readable until the block ends.
+
+    The block holds one read transaction (see the module doc); keep it to the source's
+    ``delta()`` and what uses the mirror right after it.
+    """
+    with store.read() as conn:
+        if conn.dialect.name == "postgresql":  # one snapshot for every statement, no writes
+            conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        known = sa.select(t.connectors.c.name).where(t.connectors.c.name == connector)
+        conn.execute(known)  # the first select: it fixes the transaction's view of the store
+        mirror = StagedMirror(conn, connector)
+        try:
+            yield mirror
+        finally:
+            mirror.close()
