@@ -29,7 +29,6 @@ from idpsync.model import (
     DirectoryState,
     DirGroup,
     DirUser,
-    EdgeList,
     MemberKind,
     Membership,
     Snapshot,
