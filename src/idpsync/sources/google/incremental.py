@@ -37,6 +37,7 @@ and ``N_k`` the groups read again with at least ``k`` member pages (docs/sources
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -49,7 +50,7 @@ from idpsync.sources.google import photos as google_photos
 from idpsync.sources.google import rolling
 from idpsync.sources.google.endpoints import ACTIVITIES, ACTIVITY_PAGE, GROUP, USER, projection
 from idpsync.sources.google.fetch import fetch_many
-from idpsync.sources.google.memberlog import apply, read_log
+from idpsync.sources.google.memberlog import Reasons, apply, read_log
 from idpsync.sources.google.settings import GoogleSourceSettings
 from idpsync.sources.lanes import Lanes, gather
 from idpsync.sources.shape import records
@@ -57,6 +58,8 @@ from idpsync.sources.shape import records
 if TYPE_CHECKING:
     from idpsync.sources.google.reader import GoogleSource
 
+SHOWN = 10
+"""Groups named (with the reason) in the progress line about the listings read again."""
 RETENTION_DAYS = 180
 """How far back the Reports API keeps admin activities."""
 MARK = "reports_since"
@@ -156,7 +159,7 @@ async def delta(
     try:
         items = await source.http.read_all(ACTIVITIES, params=params)
         users, deleted, groups = changed(items)
-        result = await _read_changes(source, staged, users, deleted, groups, items)
+        result = await _read_changes(source, staged, users, deleted, groups, items, progress)
     except Unsure as why:
         progress(Event("fetch", f"incremental read not possible ({why}); reading everything"))
         source.stats.extra["incremental_fallback"] = str(why)
@@ -185,6 +188,7 @@ async def _read_changes(
     deleted: set[str],
     groups: set[str],
     items: list[Any],
+    progress: Progress,
 ) -> DeltaResult:
     domain = source.settings.domain
     snap = Snapshot()
@@ -224,6 +228,7 @@ async def _read_changes(
     edges_before = set(staged.memberships)
     added, removed, again = apply(log, group_ids, mirror_groups, members, edges_before, deleted)
     reread = [grp for grp in changed_groups if grp.source_id in {group_ids.get(n) for n in again}]
+    _why(source, {n: why for n, why in again.items() if n in group_ids}, progress)
     _cost_switch(source, len(reread), len(mirror_groups))
     edges = await _listings(source, snap, reread)
     if not snap.complete or snap.skipped or any(e is None for e in edges):
@@ -243,6 +248,17 @@ def _member(email: str, mirror: dict[str, str], now: dict[str, str]) -> str | No
     if before is not None and after is not None and before != after:
         return None
     return after or before
+
+
+def _why(source: GoogleSource, reasons: Reasons, progress: Progress) -> None:
+    """Count the reasons for reading listings again (``reread_reasons``) and name the groups."""
+    if not reasons:
+        return
+    counts = Counter(reasons.values())
+    source.stats.extra["reread_reasons"] = dict(sorted(counts.items()))
+    shown = ", ".join(f"{name} ({why})" for name, why in sorted(reasons.items())[:SHOWN])
+    more = f" and {len(reasons) - SHOWN} more" if len(reasons) > SHOWN else ""
+    progress(Event("fetch", f"reading again the members of {len(reasons)} groups: {shown}{more}"))
 
 
 def _cost_switch(source: GoogleSource, reread: int, total: int) -> None:
