@@ -55,6 +55,13 @@ def first_user(emu: GoogleEmulator, group: str) -> str:
     return next(m for m in t.groups[group].members if m in t.users)
 
 
+def nest(emu: GoogleEmulator, parent: str, child: str) -> None:
+    """Add the group ``child`` to ``parent`` (an event whose member is a group's address)."""
+    if child in emu.tenant.groups[parent].members:
+        emu.tenant.remove_member(parent, child)
+    emu.tenant.add_member(parent, child)
+
+
 async def full_then_changes(db: Store, emu: GoogleEmulator) -> None:
     first = await sync(db, emu)
     assert first.status == "succeeded" and first.stats["read"] == "full", first.message
@@ -104,7 +111,7 @@ async def test_without_batches_each_named_group_is_one_request(db: Store) -> Non
     moved = [g for g in t.group_ids if len(t.groups[g].members) < len(t.users)][:5]
     for group in moved:
         t.add_member(group, outsider(emu, group))
-    t.rename_group(t.group_ids[3], "Renamed")
+    nest(emu, t.group_ids[3], t.group_ids[8])  # a member address no user holds
     emu.requests.clear()
     result = await sync(db, emu, batch_size=0)
     assert result.stats["read"] == "delta", result.message
@@ -163,9 +170,7 @@ async def test_member_the_mirror_does_not_know_reads_the_group_again(db: Store) 
     await full_then_changes(db, emu)
     t = emu.tenant
     parent, child, plain = t.group_ids[7], t.group_ids[8], t.group_ids[9]
-    if child in t.groups[parent].members:
-        t.remove_member(parent, child)
-    t.add_member(parent, child)  # a nested group: its address is no user's
+    nest(emu, parent, child)  # a nested group: its address is no user's
     t.add_member(plain, outsider(emu, plain))
     emu.requests.clear()
     emu.batched.clear()
@@ -186,7 +191,8 @@ async def test_too_many_groups_to_read_again_switch_to_a_full_read(db: Store) ->
     result = await sync(db, emu, report_reread_share=0.0)
     assert result.stats["read"] == "delta" and "cost_switch" not in result.stats
     assert_matches_tenant(db, emu)
-    t.rename_group(t.group_ids[3], "Renamed")  # a setting event: its listing is read again
+    t.rename_group(t.group_ids[4], "Renamed")  # its record is read, its listing is not
+    nest(emu, t.group_ids[3], t.group_ids[8])  # a nested group: this listing is read again
     t.add_member(t.group_ids[6], outsider(emu, t.group_ids[6]))
     result = await sync(db, emu, report_reread_share=0.0)
     assert result.status == "succeeded", result.message

@@ -25,13 +25,15 @@ no more: the run reads everything (``stats.extra["cost_switch"]``).
 
 Anything it cannot be sure of makes the run a full read instead (``delta`` returns ``None``):
 an events listing that does not reach its end, an event without the e-mail it should carry, a
-deleted group (the log names it only by its e-mail), a user that answers 404 without a
-``DELETE_USER`` event or a known address, a saved time older than the log's 180 days, a
-failed or malformed read of a changed object, and ``nested`` (a change would touch every group
-above). Events of other types (domain settings, devices…) change nothing the source reads and
-are skipped. Request count: ``⌈E / 1000⌉ + ⌈C_u / B⌉ + ⌈C_g / B⌉ + Σ_k ⌈N_k / B⌉ + [managers
-not known]`` for ``E`` activities, ``C_u`` users and ``C_g`` groups named, ``B = batch_size``
-and ``N_k`` the groups read again with at least ``k`` member pages (docs/sources/google.md).
+deleted group (the log names it only by its e-mail), a group whose address changed (earlier
+events name the old address, which another group may hold by now), a user that answers 404
+without a ``DELETE_USER`` event or a known address, a saved time older than the log's 180
+days, a failed or malformed read of a changed object, and ``nested`` (a change would touch
+every group above). Events of other types (domain settings, devices…) change nothing the
+source reads and are skipped. Request count: ``⌈E / 1000⌉ + ⌈C_u / B⌉ + ⌈C_g / B⌉ + Σ_k
+⌈N_k / B⌉ + [managers not known]`` for ``E`` activities, ``C_u`` users and ``C_g`` groups
+named, ``B = batch_size`` and ``N_k`` the groups read again with at least ``k`` member pages
+(docs/sources/google.md).
 """
 
 from __future__ import annotations
@@ -135,6 +137,8 @@ def changed(items: list[Any]) -> tuple[set[str], set[str], set[str]]:
                 email = params.get("GROUP_EMAIL", "").lower()
                 if not email or name == "DELETE_GROUP":
                     raise Unsure(f"{name} for {email or 'a group'}: its id is not in the log")
+                if name == "CHANGE_GROUP_EMAIL":  # earlier events name the old address, which
+                    raise Unsure(f"{name} for {email}")  # another group may hold by now
                 groups.add(email)
     return users, deleted, groups
 

@@ -8,8 +8,9 @@ resolved to a user id through the mirror's users (primary e-mail and aliases) an
 read in the same run. A group's whole member listing is read again instead when the log does
 not say for sure what its edges are:
 
-- the group is not in the mirror (created in the window) or has another kind of group event
-  (a rename, a setting: read it all rather than guess what it implies);
+- the group is not in the mirror (created in the window) or has a group event other than
+  these and :data:`SAFE` (a setting, an event this code does not know: read it all rather
+  than guess what it implies);
 - an event without a time or member, or two events of one pair at the same time that disagree;
 - a member address that no user of the mirror or of this run holds (a nested group, an
   outside address, a user outside ``domain``), or that the mirror and this run give to two
@@ -29,6 +30,8 @@ from typing import Any
 from idpsync.model import MemberKind, Membership
 
 ADD, REMOVE = "ADD_GROUP_MEMBER", "REMOVE_GROUP_MEMBER"
+SAFE = frozenset({"CHANGE_GROUP_NAME", "CHANGE_GROUP_DESCRIPTION"})
+"""Group events that change the group's own record (read anyway) and never its members."""
 Reasons = dict[str, str]
 """Group e-mail → why its member listing is read again."""
 NO_TIME = "an event without a time"
@@ -41,7 +44,7 @@ DELETED_ADDED = "the addition of a user deleted in the window"
 
 
 def other_event(name: str) -> str:
-    """The reason for a group event that is not a member event."""
+    """The reason for a group event that is neither a member event nor in :data:`SAFE`."""
     return f"group event {name}"
 
 
@@ -80,6 +83,8 @@ def read_log(items: list[Any]) -> MemberLog:
             }
             group, member = params.get("GROUP_EMAIL", "").lower(), params.get("USER_EMAIL", "")
             name = str(event.get("name", ""))
+            if name in SAFE:
+                continue
             if name not in (ADD, REMOVE) or when is None or not member:
                 why = other_event(name) if name not in (ADD, REMOVE) else None
                 log.reread.setdefault(group, why or (NO_TIME if when is None else NO_MEMBER))
