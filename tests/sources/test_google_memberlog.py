@@ -83,12 +83,15 @@ async def test_membership_moves_in_many_groups_cost_a_few_requests(
     result = await sync(db, emu)
     assert result.status == "succeeded" and result.stats["read"] == "delta", result.message
     assert_matches_tenant(db, emu)
-    # token + one activities page + one batch resolving the 20 groups: no member listing
+    # token + one activities page + one page of the groups listing resolving the 20 groups
+    # (cheaper than 20 reads of one group each): no member listing
     assert emu.requests.count(REPORTS) == 1
-    assert emu.requests.count(BATCH) == 1
-    assert emu.batched.count(LISTINGS) == 0 and emu.requests.count(LISTINGS) == 0
+    assert emu.requests.count("/admin/directory/v1/groups", method="GET") == 1
+    assert emu.requests.count(BATCH) == 0 and len(emu.batched) == 0
+    assert emu.requests.count(LISTINGS) == 0
     assert len(emu.requests) == 3
     assert result.stats["members_applied"] == 40 and result.stats["groups_reread"] == 0
+    assert result.stats["groups_listed"] == 20
     # the same directory as a full read of the same state into an empty store
     other = Store.open(f"sqlite:///{tmp_path / 'full.db'}")
     try:

@@ -11,8 +11,10 @@ tool) makes is written to the admin activity log: ``USER_SETTINGS`` events name 
    start minus ``report_overlap_minutes`` (admin events are reported "near real time, a couple
    of minutes" late, rarely later: support.google.com/a/answer/7061566), 1,000 a page, to the
    end;
-2. reads each user named by a user event and each group named by a group event once
-   (``users/{email}``, ``groups/{email}``), ``batch_size`` calls a batch request (:mod:`.fetch`);
+2. reads each user named by a user event once (``users/{email}``, ``batch_size`` calls a
+   batch request: :mod:`.fetch`), and each group named by a group event: once each
+   (``groups/{email}``) or, when most groups are named, through one listing of all groups
+   (:mod:`.named`);
 3. applies ``ADD_GROUP_MEMBER`` / ``REMOVE_GROUP_MEMBER`` to the staged mirror's edges, the
    latest event of each (group, member) pair winning, and reads again, in rolling batches
    (:func:`.rolling.all_members`), the whole member listing of each group the log leaves unsure
@@ -30,10 +32,11 @@ events name the old address, which another group may hold by now), a user that a
 without a ``DELETE_USER`` event or a known address, a saved time older than the log's 180
 days, a failed or malformed read of a changed object, and ``nested`` (a change would touch
 every group above). Events of other types (domain settings, devices…) change nothing the
-source reads and are skipped. Request count: ``⌈E / 1000⌉ + ⌈C_u / B⌉ + ⌈C_g / B⌉ + Σ_k
-⌈N_k / B⌉ + [managers not known]`` for ``E`` activities, ``C_u`` users and ``C_g`` groups
-named, ``B = batch_size`` and ``N_k`` the groups read again with at least ``k`` member pages
-(docs/sources/google.md).
+source reads and are skipped. Request count: ``⌈E / 1000⌉ + ⌈C_u / B⌉ + X_g + Σ_k ⌈N_k / B⌉
++ [managers not known]`` for ``E`` activities, ``C_u`` users named, ``X_g`` = ``⌈G / 200⌉``
+when the ``C_g`` groups named are at least 20 × that (``G`` groups in the mirror), else
+``⌈C_g / B⌉``, ``B = batch_size`` and ``N_k`` the groups read again with at least ``k`` member
+pages (docs/sources/google.md).
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from idpsync.sources.google import rolling
 from idpsync.sources.google.endpoints import ACTIVITIES, ACTIVITY_PAGE, GROUP, USER, projection
 from idpsync.sources.google.fetch import fetch_many
 from idpsync.sources.google.memberlog import Reasons, apply, read_log
+from idpsync.sources.google.named import named_groups
 from idpsync.sources.google.settings import GoogleSourceSettings
 from idpsync.sources.lanes import Lanes, gather
 from idpsync.sources.shape import records
@@ -221,7 +225,7 @@ async def _read_changes(
         if user.manager_id in gone and user.source_id not in ids | gone:
             result.users.append(replace(user, manager_id=None))
     names = sorted(e for e in groups if _in_scope(e, domain))
-    group_bodies = await fetch_many(source, GROUP, "groupKey", names)
+    group_bodies = await named_groups(source, names, len(staged.groups))
     if any(body is None for body in group_bodies):
         raise Unsure("a changed group is gone (deleted groups are named only by e-mail)")
     changed_groups = records(snap, GROUP.label, "group", list(group_bodies), g.to_group)
