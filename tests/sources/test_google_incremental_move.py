@@ -4,18 +4,23 @@ group) read from the admin activity log: which requests, and the same directory 
 
 from __future__ import annotations
 
+import asyncio
 import math
 import random
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from idpsync.emulators import Fault
 from idpsync.emulators.google import GoogleEmulator
 from idpsync.http import set_testing
+from idpsync.sources.google.endpoints import USER
+from idpsync.sources.google.fetch import fetch_many
 from idpsync.sources.google.named import LIST_PER_PAGE
 from idpsync.store import Store
+from tests.sources.google_support import sa_settings, source
 from tests.sources.test_google_e2e import assert_matches_tenant
 from tests.sources.test_google_incremental import REPORTS, directory_view, emulator, named, sync
 from tests.sources.test_google_memberlog import LISTINGS, ticking
@@ -119,3 +124,34 @@ async def test_a_failed_groups_listing_falls_back_to_reading_each_group(db: Stor
     assert result.stats["groups_listed"] == 0
     assert emu.batched.count(GROUP_READS) == len(groups)
     assert_matches_tenant(db, emu)
+
+
+async def test_batches_of_single_reads_take_their_quota_one_after_the_other() -> None:
+    """Each batch goes once its own calls are paid for (not all at once at the end)."""
+    emu = emulator()
+    src = source(emu, sa_settings(emu, batch_size=10))
+    timeline: list[str] = []
+    budget, request = src.http.budget, src.http.request
+    take = budget._take
+
+    async def counted_take() -> None:
+        timeline.append("token")
+        await take()
+        await asyncio.sleep(0)  # let any other batch take its turn
+
+    async def sending(*args: Any, **kwargs: Any) -> Any:
+        timeline.append("send")
+        return await request(*args, **kwargs)
+
+    budget._take = counted_take  # type: ignore[method-assign]
+    src.http.request = sending  # type: ignore[method-assign]
+    emails = [emu.tenant.login(emu.tenant.users[u]) for u in emu.tenant.user_ids[:40]]
+    try:
+        bodies = await fetch_many(src, USER, "userKey", emails)
+    finally:
+        await src.aclose()
+    assert all(b is not None for b in bodies)
+    assert emu.requests.count("/batch/admin/directory_v1") == 4
+    # the first batch goes after its own 9 tokens (+ the token request's), not after all 36
+    first = timeline.index("send")
+    assert timeline[:first].count("token") <= 10, timeline
