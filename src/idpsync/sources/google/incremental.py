@@ -229,7 +229,9 @@ async def _read_changes(
     if any(body is None for body in group_bodies):
         raise Unsure("a changed group is gone (deleted groups are named only by e-mail)")
     changed_groups = records(snap, GROUP.label, "group", list(group_bodies), g.to_group)
-    group_ids = {n: str(b["id"]) for n, b in zip(names, group_bodies, strict=True) if b}
+    group_ids = {
+        n: str(b["id"]) for n, b in zip(names, group_bodies, strict=True) if b and "id" in b
+    }
     log = read_log(items)
     members = {m: _member(m, mirror, known) for _, m in log.latest}
     mirror_groups = {grp.source_id for grp in staged.groups}
