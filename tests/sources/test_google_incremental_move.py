@@ -16,6 +16,7 @@ import pytest
 from idpsync.emulators import Fault
 from idpsync.emulators.google import GoogleEmulator
 from idpsync.http import set_testing
+from idpsync.sources.google import incremental
 from idpsync.sources.google.endpoints import USER
 from idpsync.sources.google.fetch import fetch_many
 from idpsync.sources.google.named import LIST_PER_PAGE
@@ -155,3 +156,24 @@ async def test_batches_of_single_reads_take_their_quota_one_after_the_other() ->
     # the first batch goes after its own 9 tokens (+ the token request's), not after all 36
     first = timeline.index("send")
     assert timeline[:first].count("token") <= 10, timeline
+
+
+async def test_a_named_group_without_an_id_means_a_full_read(
+    db: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu = emulator()
+    assert (await sync(db, emu)).stats["read"] == "full"
+    ticking(emu)
+    t = emu.tenant
+    gid = t.group_ids[2]
+    t.remove_member(gid, next(m for m in t.groups[gid].members if m in t.users))
+
+    async def without_ids(_source: object, names: list[str], _total: int) -> list[Any]:
+        return [{"kind": "admin#directory#group", "email": name} for name in names]
+
+    monkeypatch.setattr(incremental, "named_groups", without_ids)
+    result = await sync(db, emu)
+    assert result.status == "succeeded", result.message
+    assert result.stats["read"].startswith("full")
+    assert "usable id" in result.stats["incremental_fallback"]
+    assert_matches_tenant(db, emu)
