@@ -14,7 +14,7 @@ tool) makes is written to the admin activity log: ``USER_SETTINGS`` events name 
 2. reads each user named by a user event once (``users/{email}``, ``batch_size`` calls a
    batch request: :mod:`.fetch`), and each group named by a group event: once each
    (``groups/{email}``) or, when most groups are named, through one listing of all groups
-   (:mod:`.named`);
+   (:mod:`.named`), the users and the groups side by side;
 3. applies ``ADD_GROUP_MEMBER`` / ``REMOVE_GROUP_MEMBER`` to the staged mirror's edges, the
    latest event of each (group, member) pair winning, and reads again, in rolling batches
    (:func:`.rolling.all_members`), the whole member listing of each group the log leaves unsure
@@ -58,7 +58,7 @@ from idpsync.sources.google.fetch import fetch_many
 from idpsync.sources.google.memberlog import Reasons, apply, read_log
 from idpsync.sources.google.named import named_groups
 from idpsync.sources.google.settings import GoogleSourceSettings
-from idpsync.sources.lanes import Lanes, gather
+from idpsync.sources.lanes import Lanes, both, gather
 from idpsync.sources.shape import records
 
 if TYPE_CHECKING:
@@ -203,7 +203,11 @@ async def _read_changes(
     known = {mail: u.source_id for u in staged.users for mail in g.emails_of(u.attributes)}
     mirror = dict(known)
     emails = sorted(e for e in users if _in_scope(e, domain))
-    bodies = await fetch_many(source, USER, "userKey", emails, projection(source.settings))
+    names = sorted(e for e in groups if _in_scope(e, domain))
+    bodies, group_bodies = await both(  # the named users and groups side by side
+        fetch_many(source, USER, "userKey", emails, projection(source.settings)),
+        named_groups(source, names, len(staged.groups)),
+    )
     fetched = [b for b in bodies if b is not None]
     found = records(snap, USER.label, "user", fetched, g.checked_user)
     ids = {str(item["id"]) for item in found}
@@ -224,8 +228,6 @@ async def _read_changes(
     for user in staged.users:  # a deleted manager is no manager, as in a full read
         if user.manager_id in gone and user.source_id not in ids | gone:
             result.users.append(replace(user, manager_id=None))
-    names = sorted(e for e in groups if _in_scope(e, domain))
-    group_bodies = await named_groups(source, names, len(staged.groups))
     if any(body is None for body in group_bodies):
         raise Unsure("a changed group is gone (deleted groups are named only by e-mail)")
     changed_groups = records(snap, GROUP.label, "group", list(group_bodies), g.to_group)
