@@ -177,3 +177,19 @@ async def test_a_named_group_without_an_id_means_a_full_read(
     assert result.stats["read"].startswith("full")
     assert "usable id" in result.stats["incremental_fallback"]
     assert_matches_tenant(db, emu)
+
+
+async def test_calls_refused_inside_a_batch_are_sent_again_alone_and_counted() -> None:
+    emu = emulator()
+    src = source(emu, sa_settings(emu, batch_size=10))
+    emails = [emu.tenant.login(emu.tenant.users[u]) for u in emu.tenant.user_ids[:20]]
+    await src.auth.token()
+    emu.storm(3)  # the first three calls of the first batch answer 403 userRateLimitExceeded
+    try:
+        bodies = await fetch_many(src, USER, "userKey", emails)
+    finally:
+        await src.aclose()
+    assert [b["primaryEmail"] for b in bodies if b] == emails
+    assert src.stats.extra["batch_calls_resent"] == 3
+    assert emu.requests.count("/batch/admin/directory_v1") == 2
+    assert emu.requests.count("/admin/directory/v1/users/{u}") == 3
