@@ -14,6 +14,7 @@ from idpsync.emulators import Fault
 from idpsync.emulators.google import GoogleEmulator
 from idpsync.emulators.tenant import TenantGroup, TenantUser
 from idpsync.http import set_testing
+from idpsync.sources.google.incremental import Unsure, changed
 from idpsync.store import Store
 from tests.sources.google_support import connector, rendered_members, sa_settings, source
 from tests.sources.test_google_e2e import assert_matches_tenant
@@ -112,10 +113,11 @@ async def test_one_percent_change_reads_only_what_changed(db: Store, tmp_path: P
     # the named users and groups are read in batches (one each here: fewer than 100)
     assert emu.batched.count("/admin/directory/v1/users/*") == len(users)
     assert emu.batched.count("/admin/directory/v1/groups/{g}") == len(groups)
-    # membership events of known groups and users are applied to the mirror's edges; only the
-    # renamed group (a setting event) and the new group have their listings read again
-    reread = [t.group_ids[3], "new-group-1"]
+    # membership events of known groups and users are applied to the mirror's edges, and the
+    # renamed group's new name comes with its record: only the new group's listing is read
+    reread = ["new-group-1"]
     assert result.stats["groups_reread"] == len(reread)
+    assert result.stats["reread_reasons"] == {"group event CREATE_GROUP": 1}
     rounds = max(max(1, math.ceil(rendered_members(t, g) / 200)) for g in reread)
     assert emu.batched.count("/admin/directory/v1/groups/*/members") == sum(
         max(1, math.ceil(rendered_members(t, g) / 200)) for g in reread
@@ -247,3 +249,10 @@ async def test_address_reused_after_a_delete_removes_the_old_user(db: Store) -> 
     assert result.summary()["users_deactivated"] == 1
     # the new holder of the address waits as a full read would make it (policy.relink_recreated)
     assert [s["source_id"] for s in result.details["skipped"]] == [t.gid("reused-1")]
+
+
+def test_a_changed_group_address_means_a_full_read() -> None:
+    params = [{"name": "GROUP_EMAIL", "value": "a@x"}, {"name": "NEW_VALUE", "value": "b@x"}]
+    event = {"type": "GROUP_SETTINGS", "name": "CHANGE_GROUP_EMAIL", "parameters": params}
+    with pytest.raises(Unsure, match="CHANGE_GROUP_EMAIL for a@x"):
+        changed([{"id": {"time": "2026-01-01T00:00:00.000Z"}, "events": [event]}])

@@ -55,6 +55,13 @@ def first_user(emu: GoogleEmulator, group: str) -> str:
     return next(m for m in t.groups[group].members if m in t.users)
 
 
+def nest(emu: GoogleEmulator, parent: str, child: str) -> None:
+    """Add the group ``child`` to ``parent`` (an event whose member is a group's address)."""
+    if child in emu.tenant.groups[parent].members:
+        emu.tenant.remove_member(parent, child)
+    emu.tenant.add_member(parent, child)
+
+
 async def full_then_changes(db: Store, emu: GoogleEmulator) -> None:
     first = await sync(db, emu)
     assert first.status == "succeeded" and first.stats["read"] == "full", first.message
@@ -76,12 +83,15 @@ async def test_membership_moves_in_many_groups_cost_a_few_requests(
     result = await sync(db, emu)
     assert result.status == "succeeded" and result.stats["read"] == "delta", result.message
     assert_matches_tenant(db, emu)
-    # token + one activities page + one batch resolving the 20 groups: no member listing
+    # token + one activities page + one page of the groups listing resolving the 20 groups
+    # (cheaper than 20 reads of one group each): no member listing
     assert emu.requests.count(REPORTS) == 1
-    assert emu.requests.count(BATCH) == 1
-    assert emu.batched.count(LISTINGS) == 0 and emu.requests.count(LISTINGS) == 0
+    assert emu.requests.count("/admin/directory/v1/groups", method="GET") == 1
+    assert emu.requests.count(BATCH) == 0 and len(emu.batched) == 0
+    assert emu.requests.count(LISTINGS) == 0
     assert len(emu.requests) == 3
     assert result.stats["members_applied"] == 40 and result.stats["groups_reread"] == 0
+    assert result.stats["groups_listed"] == 20
     # the same directory as a full read of the same state into an empty store
     other = Store.open(f"sqlite:///{tmp_path / 'full.db'}")
     try:
@@ -104,7 +114,7 @@ async def test_without_batches_each_named_group_is_one_request(db: Store) -> Non
     moved = [g for g in t.group_ids if len(t.groups[g].members) < len(t.users)][:5]
     for group in moved:
         t.add_member(group, outsider(emu, group))
-    t.rename_group(t.group_ids[3], "Renamed")
+    nest(emu, t.group_ids[3], t.group_ids[8])  # a member address no user holds
     emu.requests.clear()
     result = await sync(db, emu, batch_size=0)
     assert result.stats["read"] == "delta", result.message
@@ -152,6 +162,7 @@ async def test_events_at_the_same_time_that_disagree_read_the_group_again(db: St
     emu.batched.clear()
     result = await sync(db, emu)
     assert result.stats["read"] == "delta" and result.stats["groups_reread"] == 1
+    assert result.stats["reread_reasons"] == {"events of one member at the same time disagree": 1}
     assert emu.batched.count(f"/admin/directory/v1/groups/{t.gid(group)}/members") == 1
     assert emu.batched.count(LISTINGS) == 1
     assert_matches_tenant(db, emu)
@@ -162,14 +173,13 @@ async def test_member_the_mirror_does_not_know_reads_the_group_again(db: Store) 
     await full_then_changes(db, emu)
     t = emu.tenant
     parent, child, plain = t.group_ids[7], t.group_ids[8], t.group_ids[9]
-    if child in t.groups[parent].members:
-        t.remove_member(parent, child)
-    t.add_member(parent, child)  # a nested group: its address is no user's
+    nest(emu, parent, child)  # a nested group: its address is no user's
     t.add_member(plain, outsider(emu, plain))
     emu.requests.clear()
     emu.batched.clear()
     result = await sync(db, emu)
     assert result.stats["read"] == "delta" and result.stats["groups_reread"] == 1
+    assert result.stats["reread_reasons"] == {"a member address that is not one known user": 1}
     assert emu.batched.count(f"/admin/directory/v1/groups/{t.gid(parent)}/members") >= 1
     assert emu.batched.count(f"/admin/directory/v1/groups/{t.gid(plain)}/members") == 0
     assert_matches_tenant(db, emu)
@@ -184,7 +194,8 @@ async def test_too_many_groups_to_read_again_switch_to_a_full_read(db: Store) ->
     result = await sync(db, emu, report_reread_share=0.0)
     assert result.stats["read"] == "delta" and "cost_switch" not in result.stats
     assert_matches_tenant(db, emu)
-    t.rename_group(t.group_ids[3], "Renamed")  # a setting event: its listing is read again
+    t.rename_group(t.group_ids[4], "Renamed")  # its record is read, its listing is not
+    nest(emu, t.group_ids[3], t.group_ids[8])  # a nested group: this listing is read again
     t.add_member(t.group_ids[6], outsider(emu, t.group_ids[6]))
     result = await sync(db, emu, report_reread_share=0.0)
     assert result.status == "succeeded", result.message
@@ -209,21 +220,26 @@ def test_read_log_and_apply_without_the_emulator() -> None:
         activity(t2, "ADD_GROUP_MEMBER", "c@x", "v@x"),
         activity(t2, "ADD_GROUP_MEMBER", "d@x", "stranger@y"),
         activity("not a time", "ADD_GROUP_MEMBER", "e@x", "u@x"),
-        activity(t1, "CHANGE_GROUP_NAME", "f@x", ""),
+        activity(t1, "CHANGE_GROUP_SETTING", "f@x", ""),
     ]
     log = read_log(items)
     assert log.latest[("a@x", "u@x")] == (log.latest[("a@x", "u@x")][0], False)
-    assert log.reread == {"b@x", "e@x", "f@x"}
+    assert log.reread == {
+        "b@x": "events of one member at the same time disagree",
+        "e@x": "an event without a time",
+        "f@x": "group event CHANGE_GROUP_SETTING",
+    }
     ids = {f"{n}@x": n.upper() for n in "abcdef"}
     edges = {Membership("A", "u1"), Membership("C", "v1")}
     users = {"u@x": "u1", "v@x": "v1"}
     added, removed, reread = apply(log, ids, {"A", "B", "C", "D"}, users, edges)
     assert removed == {Membership("A", "u1")}
     assert added == set()  # c/v is already there (a replay)
-    assert reread == {"b@x", "d@x", "e@x", "f@x"}
+    assert reread == {**log.reread, "d@x": "a member address that is not one known user"}
     # a group the mirror does not know yet is read again
     _, _, reread = apply(log, ids, {"A", "B", "D"}, users, edges)
-    assert "c@x" in reread
+    assert reread["c@x"] == "a group the mirror does not hold"
     # a user deleted in the window: its removals apply, an addition of it is read again
     _, removed, reread = apply(log, ids, {"A", "B", "C", "D"}, users, edges, {"u@x", "v@x"})
-    assert removed == {Membership("A", "u1")} and "c@x" in reread
+    assert removed == {Membership("A", "u1")}
+    assert reread["c@x"] == "the addition of a user deleted in the window"

@@ -7,11 +7,20 @@ each inner call still counts against the quota. An inner answer that is neither 
 JSON object nor one of the endpoint's ``absent`` statuses (a rate limit, a 5xx, a missing
 part), or a batch that fails as a whole, has its call sent again alone, with the client's
 usual retries. With ``batch_size = 0`` every call goes alone. Requests:
-``ceil(K / batch_size)`` for ``K`` keys (+ one per call sent again alone).
+``ceil(K / batch_size)`` for ``K`` keys (+ one per call sent again alone, counted in the
+stats as ``batch_calls_resent``).
+
+Pacing: a batch waits for one budget token per inner call before it goes, and the batches
+take their tokens one batch after the other. Taken side by side (token by token in turn), every
+batch would be ready only when all of them are, and all would go in the same second: at L
+5,358 calls at once against Google's 2,400 a minute, the calls past the quota refused and sent
+again alone (about 1,360 more requests in a measured run). One after the other, each batch goes as
+soon as its own calls are paid for, at the rate the quota refills.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -46,13 +55,17 @@ async def fetch_many(
     found: list[Any] = [MISSING] * len(keys)
     if size and len(keys) > 1:
         parts = [list(range(i, min(i + size, len(keys)))) for i in range(0, len(keys), size)]
+        turn = asyncio.Lock()  # one batch at a time takes its tokens (module docstring)
         answers = await gather(
-            *(_send(source, endpoint, [keys[i] for i in p], params) for p in parts)
+            *(_send(source, endpoint, [keys[i] for i in p], params, turn) for p in parts)
         )
         for part, got in zip(parts, answers, strict=True):
             for k, index in enumerate(part):
                 found[index] = got[k]
     again = [i for i, body in enumerate(found) if body is MISSING]
+    if size and len(keys) > 1 and again:
+        extra = source.stats.extra
+        extra["batch_calls_resent"] = extra.get("batch_calls_resent", 0) + len(again)
     bodies = await gather(
         *(source.http.get_json(endpoint, {field: keys[i]}, params=params) for i in again)
     )
@@ -62,7 +75,11 @@ async def fetch_many(
 
 
 async def _send(
-    source: GoogleSource, endpoint: Endpoint, keys: list[str], params: Mapping[str, str] | None
+    source: GoogleSource,
+    endpoint: Endpoint,
+    keys: list[str],
+    params: Mapping[str, str] | None,
+    turn: asyncio.Lock,
 ) -> list[Any]:
     """One batch of ``GET`` calls: each answer, ``None`` if absent, :data:`MISSING` to redo."""
     http = source.http
@@ -71,7 +88,8 @@ async def _send(
     content_type, body = encode([prefix + quote(key, safe="") + query for key in keys])
     answers: dict[int, tuple[int, bytes]] = {}
     try:
-        await http.budget.take(len(keys) - 1)  # Google counts every inner call
+        async with turn:
+            await http.budget.take(len(keys) - 1)  # Google counts every inner call
         response = await http.request(BATCH, content=body, headers={"Content-Type": content_type})
         answers = decode(response.headers.get("content-type", ""), response.content)
     except SourceError as exc:

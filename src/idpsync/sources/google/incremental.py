@@ -11,8 +11,10 @@ tool) makes is written to the admin activity log: ``USER_SETTINGS`` events name 
    start minus ``report_overlap_minutes`` (admin events are reported "near real time, a couple
    of minutes" late, rarely later: support.google.com/a/answer/7061566), 1,000 a page, to the
    end;
-2. reads each user named by a user event and each group named by a group event once
-   (``users/{email}``, ``groups/{email}``), ``batch_size`` calls a batch request (:mod:`.fetch`);
+2. reads each user named by a user event once (``users/{email}``, ``batch_size`` calls a
+   batch request: :mod:`.fetch`), and each group named by a group event: once each
+   (``groups/{email}``) or, when most groups are named, through one listing of all groups
+   (:mod:`.named`), the users and the groups side by side;
 3. applies ``ADD_GROUP_MEMBER`` / ``REMOVE_GROUP_MEMBER`` to the staged mirror's edges, the
    latest event of each (group, member) pair winning, and reads again, in rolling batches
    (:func:`.rolling.all_members`), the whole member listing of each group the log leaves unsure
@@ -25,18 +27,22 @@ no more: the run reads everything (``stats.extra["cost_switch"]``).
 
 Anything it cannot be sure of makes the run a full read instead (``delta`` returns ``None``):
 an events listing that does not reach its end, an event without the e-mail it should carry, a
-deleted group (the log names it only by its e-mail), a user that answers 404 without a
-``DELETE_USER`` event or a known address, a saved time older than the log's 180 days, a
-failed or malformed read of a changed object, and ``nested`` (a change would touch every group
-above). Events of other types (domain settings, devices…) change nothing the source reads and
-are skipped. Request count: ``⌈E / 1000⌉ + ⌈C_u / B⌉ + ⌈C_g / B⌉ + Σ_k ⌈N_k / B⌉ + [managers
-not known]`` for ``E`` activities, ``C_u`` users and ``C_g`` groups named, ``B = batch_size``
-and ``N_k`` the groups read again with at least ``k`` member pages (docs/sources/google.md).
+deleted group (the log names it only by its e-mail), a group whose address changed (earlier
+events name the old address, which another group may hold by now), a user that answers 404
+without a ``DELETE_USER`` event or a known address, a saved time older than the log's 180
+days, a failed or malformed read of a changed object, and ``nested`` (a change would touch
+every group above). Events of other types (domain settings, devices…) change nothing the
+source reads and are skipped. Request count: ``⌈E / 1000⌉ + ⌈C_u / B⌉ + X_g + Σ_k ⌈N_k / B⌉
++ [managers not known]`` for ``E`` activities, ``C_u`` users named, ``X_g`` = ``⌈G / 200⌉``
+when the ``C_g`` groups named are at least 20 × that (``G`` groups in the mirror), else
+``⌈C_g / B⌉``, ``B = batch_size`` and ``N_k`` the groups read again with at least ``k`` member
+pages (docs/sources/google.md).
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -49,14 +55,17 @@ from idpsync.sources.google import photos as google_photos
 from idpsync.sources.google import rolling
 from idpsync.sources.google.endpoints import ACTIVITIES, ACTIVITY_PAGE, GROUP, USER, projection
 from idpsync.sources.google.fetch import fetch_many
-from idpsync.sources.google.memberlog import apply, read_log
+from idpsync.sources.google.memberlog import Reasons, apply, read_log
+from idpsync.sources.google.named import named_groups
 from idpsync.sources.google.settings import GoogleSourceSettings
-from idpsync.sources.lanes import Lanes, gather
+from idpsync.sources.lanes import Lanes, both, gather
 from idpsync.sources.shape import records
 
 if TYPE_CHECKING:
     from idpsync.sources.google.reader import GoogleSource
 
+SHOWN = 10
+"""Groups named (with the reason) in the progress line about the listings read again."""
 RETENTION_DAYS = 180
 """How far back the Reports API keeps admin activities."""
 MARK = "reports_since"
@@ -132,6 +141,8 @@ def changed(items: list[Any]) -> tuple[set[str], set[str], set[str]]:
                 email = params.get("GROUP_EMAIL", "").lower()
                 if not email or name == "DELETE_GROUP":
                     raise Unsure(f"{name} for {email or 'a group'}: its id is not in the log")
+                if name == "CHANGE_GROUP_EMAIL":  # earlier events name the old address, which
+                    raise Unsure(f"{name} for {email}")  # another group may hold by now
                 groups.add(email)
     return users, deleted, groups
 
@@ -156,7 +167,7 @@ async def delta(
     try:
         items = await source.http.read_all(ACTIVITIES, params=params)
         users, deleted, groups = changed(items)
-        result = await _read_changes(source, staged, users, deleted, groups, items)
+        result = await _read_changes(source, staged, users, deleted, groups, items, progress)
     except Unsure as why:
         progress(Event("fetch", f"incremental read not possible ({why}); reading everything"))
         source.stats.extra["incremental_fallback"] = str(why)
@@ -185,13 +196,18 @@ async def _read_changes(
     deleted: set[str],
     groups: set[str],
     items: list[Any],
+    progress: Progress,
 ) -> DeltaResult:
     domain = source.settings.domain
     snap = Snapshot()
     known = {mail: u.source_id for u in staged.users for mail in g.emails_of(u.attributes)}
     mirror = dict(known)
     emails = sorted(e for e in users if _in_scope(e, domain))
-    bodies = await fetch_many(source, USER, "userKey", emails, projection(source.settings))
+    names = sorted(e for e in groups if _in_scope(e, domain))
+    bodies, group_bodies = await both(  # the named users and groups side by side
+        fetch_many(source, USER, "userKey", emails, projection(source.settings)),
+        named_groups(source, names, len(staged.groups)),
+    )
     fetched = [b for b in bodies if b is not None]
     found = records(snap, USER.label, "user", fetched, g.checked_user)
     ids = {str(item["id"]) for item in found}
@@ -212,18 +228,19 @@ async def _read_changes(
     for user in staged.users:  # a deleted manager is no manager, as in a full read
         if user.manager_id in gone and user.source_id not in ids | gone:
             result.users.append(replace(user, manager_id=None))
-    names = sorted(e for e in groups if _in_scope(e, domain))
-    group_bodies = await fetch_many(source, GROUP, "groupKey", names)
     if any(body is None for body in group_bodies):
         raise Unsure("a changed group is gone (deleted groups are named only by e-mail)")
     changed_groups = records(snap, GROUP.label, "group", list(group_bodies), g.to_group)
-    group_ids = {n: str(b["id"]) for n, b in zip(names, group_bodies, strict=True) if b}
+    group_ids = {
+        n: str(b["id"]) for n, b in zip(names, group_bodies, strict=True) if b and "id" in b
+    }
     log = read_log(items)
     members = {m: _member(m, mirror, known) for _, m in log.latest}
     mirror_groups = set(staged.group_ids())
     edges_before = set(staged.memberships)
     added, removed, again = apply(log, group_ids, mirror_groups, members, edges_before, deleted)
     reread = [grp for grp in changed_groups if grp.source_id in {group_ids.get(n) for n in again}]
+    _why(source, {n: why for n, why in again.items() if n in group_ids}, progress)
     _cost_switch(source, len(reread), len(mirror_groups))
     edges = await _listings(source, snap, reread)
     if not snap.complete or snap.skipped or any(e is None for e in edges):
@@ -243,6 +260,17 @@ def _member(email: str, mirror: dict[str, str], now: dict[str, str]) -> str | No
     if before is not None and after is not None and before != after:
         return None
     return after or before
+
+
+def _why(source: GoogleSource, reasons: Reasons, progress: Progress) -> None:
+    """Count the reasons for reading listings again (``reread_reasons``) and name the groups."""
+    if not reasons:
+        return
+    counts = Counter(reasons.values())
+    source.stats.extra["reread_reasons"] = dict(sorted(counts.items()))
+    shown = ", ".join(f"{name} ({why})" for name, why in sorted(reasons.items())[:SHOWN])
+    more = f" and {len(reasons) - SHOWN} more" if len(reasons) > SHOWN else ""
+    progress(Event("fetch", f"reading again the members of {len(reasons)} groups: {shown}{more}"))
 
 
 def _cost_switch(source: GoogleSource, reread: int, total: int) -> None:

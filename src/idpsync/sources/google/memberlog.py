@@ -8,13 +8,16 @@ resolved to a user id through the mirror's users (primary e-mail and aliases) an
 read in the same run. A group's whole member listing is read again instead when the log does
 not say for sure what its edges are:
 
-- the group is not in the mirror (created in the window) or has another kind of group event
-  (a rename, a setting: read it all rather than guess what it implies);
-- an event without a time, or two events of one pair at the same time that disagree;
+- the group is not in the mirror (created in the window) or has a group event other than
+  these and :data:`SAFE` (a setting, an event this code does not know: read it all rather
+  than guess what it implies);
+- an event without a time or member, or two events of one pair at the same time that disagree;
 - a member address that no user of the mirror or of this run holds (a nested group, an
   outside address, a user outside ``domain``), or that the mirror and this run give to two
   different users (an address reused); an addition of a user deleted in the window (its
   removals are applied: the user is gone either way).
+
+Each group read again carries the first reason found (:data:`Reasons`), for the run's stats.
 """
 
 from __future__ import annotations
@@ -27,6 +30,22 @@ from typing import Any
 from idpsync.model import MemberKind, Membership
 
 ADD, REMOVE = "ADD_GROUP_MEMBER", "REMOVE_GROUP_MEMBER"
+SAFE = frozenset({"CHANGE_GROUP_NAME", "CHANGE_GROUP_DESCRIPTION"})
+"""Group events that change the group's own record (read anyway) and never its members."""
+Reasons = dict[str, str]
+"""Group e-mail → why its member listing is read again."""
+NO_TIME = "an event without a time"
+NO_MEMBER = "a member event without USER_EMAIL"
+TIE = "events of one member at the same time disagree"
+NEW_GROUP = "a group the mirror does not hold"
+UNRESOLVED = "a group address not read this run (outside domain)"
+UNKNOWN_MEMBER = "a member address that is not one known user"
+DELETED_ADDED = "the addition of a user deleted in the window"
+
+
+def other_event(name: str) -> str:
+    """The reason for a group event that is neither a member event nor in :data:`SAFE`."""
+    return f"group event {name}"
 
 
 @dataclass
@@ -35,8 +54,8 @@ class MemberLog:
 
     latest: dict[tuple[str, str], tuple[float, bool]] = field(default_factory=dict)
     """``(group e-mail, member e-mail)`` → (time, added) of the latest event."""
-    reread: set[str] = field(default_factory=set)
-    """Group e-mails whose listing must be read again."""
+    reread: Reasons = field(default_factory=dict)
+    """Group e-mails whose listing must be read again, and why."""
 
 
 def _when(item: Mapping[str, Any]) -> float | None:
@@ -63,9 +82,12 @@ def read_log(items: list[Any]) -> MemberLog:
                 if isinstance(p, dict)
             }
             group, member = params.get("GROUP_EMAIL", "").lower(), params.get("USER_EMAIL", "")
-            name = event.get("name")
+            name = str(event.get("name", ""))
+            if name in SAFE:
+                continue
             if name not in (ADD, REMOVE) or when is None or not member:
-                log.reread.add(group)
+                why = other_event(name) if name not in (ADD, REMOVE) else None
+                log.reread.setdefault(group, why or (NO_TIME if when is None else NO_MEMBER))
                 continue
             pair, added = (group, member.lower()), name == ADD
             before = log.latest.get(pair)
@@ -73,7 +95,9 @@ def read_log(items: list[Any]) -> MemberLog:
                 ties.add((pair, when))
             if before is None or when >= before[0]:
                 log.latest[pair] = (when, added)
-    log.reread |= {pair[0] for pair, when in ties if log.latest[pair][0] == when}
+    for pair, when in sorted(ties):
+        if log.latest[pair][0] == when:
+            log.reread.setdefault(pair[0], TIE)
     return log
 
 
@@ -84,19 +108,22 @@ def apply(
     member_ids: Mapping[str, str | None],
     edges: set[Membership],
     deleted: Set[str] = frozenset(),
-) -> tuple[set[Membership], set[Membership], set[str]]:
-    """Edges to add and to remove, and the group e-mails to read again.
+) -> tuple[set[Membership], set[Membership], Reasons]:
+    """Edges to add and to remove, and the group e-mails to read again with their reasons.
 
     ``group_ids`` maps the named groups' e-mails to ids (read this run); ``member_ids`` maps a
     member address to its user id, or to ``None`` when it is not sure; ``deleted`` holds the
     addresses of users deleted in the window (module docstring).
     """
-    reread = set(log.reread)
+    reread = dict(log.reread)
     for (group, member), (_, present) in log.latest.items():
         gid = group_ids.get(group)
-        unsure = gid is None or gid not in mirror_groups or member_ids.get(member) is None
-        if unsure or (present and member in deleted):
-            reread.add(group)
+        if gid is None or gid not in mirror_groups:
+            reread.setdefault(group, UNRESOLVED if gid is None else NEW_GROUP)
+        elif member_ids.get(member) is None:
+            reread.setdefault(group, UNKNOWN_MEMBER)
+        elif present and member in deleted:
+            reread.setdefault(group, DELETED_ADDED)
     added: set[Membership] = set()
     removed: set[Membership] = set()
     for (group, member), (_, present) in log.latest.items():
