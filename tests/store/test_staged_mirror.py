@@ -73,6 +73,29 @@ def test_edges_by_member_and_by_group_are_read_alone_in_batches(
         late.edges_of_groups(["g1"])
 
 
+def test_users_by_id_and_by_attribute_are_read_alone(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(staged_mirror_module, "IN_BATCH", 2)
+    people = [
+        SourceUser("u1", "ann", attributes={"status": "DEPROVISIONED"}),
+        SourceUser("u2", "bob", attributes={"status": "ACTIVE"}),
+        SourceUser("u3", "cy", attributes={"status": "DEPROVISIONED", "n": 1}),
+        SourceUser("u4", "dee"),
+    ]
+    write(store, Snapshot(people, G), 1)
+    whole = Snapshot(people, G)
+    with staged_mirror(store, "hr") as mirror:
+        for ids in (["u3", "u1", "u9", "u2"], [], ["u4"]):
+            got = sorted(mirror.users_of(ids), key=lambda u: u.source_id)
+            assert got == sorted(whole.users_of(ids), key=lambda u: u.source_id)
+        assert sorted(mirror.user_ids_with("status", "DEPROVISIONED")) == ["u1", "u3"]
+        assert mirror.user_ids_with("status", "ACTIVE") == ["u2"]
+        assert mirror.user_ids_with("n", "x") == []
+        assert loaded(mirror) == (False, False, False)
+        assert whole.user_ids_with("status", "DEPROVISIONED") == ["u1", "u3"]
+
+
 def test_a_set_part_is_never_read(store: Store) -> None:
     write(store, Snapshot(BOSSED, G), 1)
     with staged_mirror(store, "hr") as mirror:

@@ -1,13 +1,13 @@
 """The staged mirror a source's ``delta()`` gets: each part read from the store when first used.
 
 An incremental read needs little of the connector's mirror (Entra: each user's manager; most
-sources: the staged ids; Okta: everything), and at a million users the whole mirror is more
-than a gigabyte of records. :class:`StagedMirror` therefore reads its users, groups and
-memberships only when a source first touches ``users``, ``groups`` or ``memberships``, and
-answers the narrow reads of :class:`~idpsync.model.Snapshot` (``user_ids()``,
-``group_ids()``, ``managers()``, ``edges_of_members()``, ``edges_of_groups()``) with selects of
-the columns and rows they need, without building any other record, as long as the part was not
-read whole.
+sources: the staged ids; Okta and OneLogin: the records and edges of what changed), and at a
+million users the whole mirror is more than a gigabyte of records. :class:`StagedMirror`
+therefore reads its users, groups and memberships only when a source first touches ``users``,
+``groups`` or ``memberships``, and answers the narrow reads of :class:`~idpsync.model.Snapshot`
+(``user_ids()``, ``group_ids()``, ``managers()``, ``users_of()``, ``user_ids_with()``,
+``edges_of_members()``, ``edges_of_groups()``) with selects of the columns and rows they need,
+without building any other record, as long as the part was not read whole.
 
 **One committed stage.** ``delta()`` runs after the read transaction would otherwise have
 ended, and its parts are read at different times. :func:`staged_mirror` holds one read
@@ -151,6 +151,34 @@ class StagedMirror(LazyEdgesSnapshot):
             user_id: None if manager is None else shared.setdefault(manager, manager)
             for user_id, manager in rows
         }
+
+    def users_of(self, ids: Collection[str]) -> list[SourceUser]:
+        """The staged users ``ids`` (those staged), by the key: one select per batch of ids."""
+        if not self._users_pending:
+            return super().users_of(ids)
+        c, conn, ordered = t.source_users.c, self._connection(), sorted(set(ids))
+        found: list[SourceUser] = []
+        for start in range(0, len(ordered), IN_BATCH):
+            query = sa.select(c.data).where(
+                c.connector == self._connector, c.source_id.in_(ordered[start : start + IN_BATCH])
+            )
+            found.extend(SourceUser(**data) for data in conn.execute(query).scalars())
+        return found
+
+    def user_ids_with(self, attribute: str, value: str) -> list[str]:
+        """The staged users whose ``attributes[attribute]`` is ``value``: one select of ids.
+
+        The database reads the attribute out of each record's JSON (a scan of the connector's
+        users, which builds no record in Python).
+        """
+        if not self._users_pending:
+            return super().user_ids_with(attribute, value)
+        c = t.source_users.c
+        query = sa.select(c.source_id).where(
+            c.connector == self._connector,
+            c.data[("attributes", attribute)].as_string() == value,
+        )
+        return list(self._connection().execute(query).scalars())
 
     def edges_of_members(self, ids: Collection[str]) -> list[Membership]:
         """The staged edges whose member is one of ``ids``, unless the edges were read whole.
