@@ -9,7 +9,7 @@ or an email, so a rename or an email change is an update and never a delete plus
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,6 +142,25 @@ class Snapshot:
     def managers(self) -> dict[str, str | None]:
         """Every user's ``manager_id`` (``None``: no manager), by user id."""
         return {user.source_id: user.manager_id for user in self.users}
+
+    def users_of(self, ids: Collection[str]) -> list[SourceUser]:
+        """The users of :attr:`users` whose id is one of ``ids``."""
+        wanted = ids if isinstance(ids, (set, frozenset)) else set(ids)
+        return [user for user in self.users if user.source_id in wanted]
+
+    def user_ids_with(self, attribute: str, value: str) -> list[str]:
+        """The ids of the users whose ``attributes[attribute]`` is the string ``value``."""
+        return [u.source_id for u in self.users if u.attributes.get(attribute) == value]
+
+    def edges_of_members(self, ids: Collection[str]) -> list[Membership]:
+        """The edges of :attr:`memberships` whose member (user or group) is one of ``ids``."""
+        wanted = ids if isinstance(ids, (set, frozenset)) else set(ids)
+        return [edge for edge in self.memberships if edge.member_id in wanted]
+
+    def edges_of_groups(self, ids: Collection[str]) -> list[Membership]:
+        """The edges of :attr:`memberships` whose group is one of ``ids``."""
+        wanted = ids if isinstance(ids, (set, frozenset)) else set(ids)
+        return [edge for edge in self.memberships if edge.group_id in wanted]
 
     @property
     def gaps(self) -> list[str]:

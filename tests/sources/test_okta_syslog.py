@@ -13,9 +13,13 @@ import pytest
 from idpsync.emulators import Fault
 from idpsync.emulators.okta.syslog import Event as LogEntry
 from idpsync.http import set_testing
+from idpsync.model import Snapshot
+from idpsync.sources.base import DeltaResult
+from idpsync.sources.okta import delta as okta_delta
 from idpsync.sources.okta.reader import OktaSource
 from idpsync.sources.okta.syslog import ADD, DELETED, REMOVE, interpret
 from idpsync.store import Store
+from idpsync.store.staged_mirror import StagedMirror
 from tests.sources.okta_support import RecordingEmulator, emulator, pages, source
 from tests.sources.test_okta_sync import (
     assert_matches,
@@ -85,6 +89,28 @@ async def test_log_path_reads_no_group_members_and_agrees_with_the_other_paths()
     assert directory(log_store) == directory(ts_store) == await fresh_directory(emu)
     assert_matches(log_store, emu)
     assert saved_state(log_store)["log_since"] > saved_state(ts_store)["users_since"]
+
+
+@pytest.mark.parametrize("path", ["system_log", "timestamps"])
+async def test_a_delta_reads_the_staged_records_and_edges_of_the_change_only(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu = emulator(users=600, groups=20, medium_every=3)
+    store, src = await synced(emu, incremental=path)
+    one_percent_change(emu)
+    read: list[tuple[bool, bool, bool]] = []
+    build = okta_delta.build_delta
+
+    def spy(staged: Snapshot, found: okta_delta.Found, state: dict[str, Any]) -> DeltaResult:
+        result = build(staged, found, state)
+        assert isinstance(staged, StagedMirror)
+        read.append((staged.users_loaded, staged.groups_loaded, staged.edges_loaded))
+        return result
+
+    monkeypatch.setattr(okta_delta, "build_delta", spy)
+    await incremental(store, src)
+    assert read == [(False, True, False)]  # the groups whole (to compare); users, edges by id
+    assert directory(store) == await fresh_directory(emu)
 
 
 async def test_replays_are_harmless_and_add_then_remove_nets_out() -> None:

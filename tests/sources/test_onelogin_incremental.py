@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from idpsync.app.runner import RunResult, run_sync
 from idpsync.emulators.onelogin import OneLoginEmulator
 from idpsync.http import set_testing
-from idpsync.model import DirectoryState
+from idpsync.model import DirectoryState, Snapshot
+from idpsync.sources.base import DeltaResult
+from idpsync.sources.onelogin import delta as onelogin_delta
 from idpsync.store import Store
+from idpsync.store.staged_mirror import StagedMirror
 from tests.sources.onelogin_support import Clock, connector, pages, source
 
 USERS, GROUPS, ROLES = 130, 7, 5
@@ -134,6 +138,26 @@ async def test_incremental_equals_a_fresh_full_sync_but_for_deletions(
     assert full.status == "succeeded", full.message
     assert full.summary()["users_deactivated"] == 1
     assert directory(store).users[deleted].active is False
+
+
+async def test_a_delta_reads_only_the_changed_users_staged_edges(
+    store: Store, emu: OneLoginEmulator, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert (await sync(store, emu)).status == "succeeded"
+    change_account(emu, clock)
+    read: list[tuple[bool, bool, bool]] = []
+    build = onelogin_delta.build_delta
+
+    def spy(staged: Snapshot, snap: Snapshot, state: dict[str, Any]) -> DeltaResult:
+        result = build(staged, snap, state)
+        assert isinstance(staged, StagedMirror)
+        read.append((staged.users_loaded, staged.groups_loaded, staged.edges_loaded))
+        return result
+
+    monkeypatch.setattr(onelogin_delta, "build_delta", spy)
+    result = await sync(store, emu, mode="incremental")
+    assert result.status == "succeeded" and result.stats["read"] == "delta", result.message
+    assert read == [(False, False, False)]  # no staged record read whole: ids and edges by member
 
 
 async def test_auto_mode_reads_a_delta_until_a_full_read_is_due(

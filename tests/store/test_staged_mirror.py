@@ -11,9 +11,10 @@ import pytest
 
 from idpsync.app.runner import run_sync
 from idpsync.config import ConnectorSettings
-from idpsync.model import Membership, Snapshot, SourceGroup, SourceUser
+from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources.base import DeltaResult, Progress, Source, no_progress
 from idpsync.store import Store
+from idpsync.store import staged_mirror as staged_mirror_module
 from idpsync.store.staged_mirror import MirrorClosed, StagedMirror, staged_mirror
 from tests.store.test_stage_sql import stage_of, users, write
 
@@ -44,6 +45,55 @@ def test_narrow_reads_build_no_record_and_agree_with_the_records(store: Store) -
         assert loaded(mirror) == (True, True, True)
         assert mirror.managers() == managers == Snapshot(mirror.users).managers()
         assert sorted(mirror.user_ids()) == ["u1", "u2", "u3"]
+
+
+def test_edges_by_member_and_by_group_are_read_alone_in_batches(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(staged_mirror_module, "IN_BATCH", 2)  # several selects a call
+    nested = Membership("g2", "g1", MemberKind.GROUP)
+    edges = [Membership(g, u) for g in ("g1", "g2") for u in ("u1", "u2", "u3")] + [nested]
+    write(store, Snapshot(BOSSED, G, edges), 1)
+    whole = Snapshot(BOSSED, G, edges)
+    with staged_mirror(store, "hr") as mirror:
+        for ids in (["u1", "u3", "g1", "nobody"], [], ["u2"]):
+            assert sorted(mirror.edges_of_members(ids)) == sorted(whole.edges_of_members(ids))
+        for ids in (["g2", "g1", "gone"], [], ["g1"]):
+            assert sorted(mirror.edges_of_groups(ids)) == sorted(whole.edges_of_groups(ids))
+        assert sorted(mirror.edges_of_members({"g1", "u1"})) == sorted(
+            [Membership("g1", "u1"), Membership("g2", "u1"), nested]
+        )
+        assert loaded(mirror) == (False, False, False)
+        mirror.memberships = [Membership("g9", "u9")]  # read whole (or set): answered from it
+        assert mirror.edges_of_members(["u9", "u1"]) == [Membership("g9", "u9")]
+        assert mirror.edges_of_groups(["g1"]) == []
+    with staged_mirror(store, "hr") as late:
+        pass
+    with pytest.raises(MirrorClosed):
+        late.edges_of_groups(["g1"])
+
+
+def test_users_by_id_and_by_attribute_are_read_alone(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(staged_mirror_module, "IN_BATCH", 2)
+    people = [
+        SourceUser("u1", "ann", attributes={"status": "DEPROVISIONED"}),
+        SourceUser("u2", "bob", attributes={"status": "ACTIVE"}),
+        SourceUser("u3", "cy", attributes={"status": "DEPROVISIONED", "n": 1}),
+        SourceUser("u4", "dee"),
+    ]
+    write(store, Snapshot(people, G), 1)
+    whole = Snapshot(people, G)
+    with staged_mirror(store, "hr") as mirror:
+        for ids in (["u3", "u1", "u9", "u2"], [], ["u4"]):
+            got = sorted(mirror.users_of(ids), key=lambda u: u.source_id)
+            assert got == sorted(whole.users_of(ids), key=lambda u: u.source_id)
+        assert sorted(mirror.user_ids_with("status", "DEPROVISIONED")) == ["u1", "u3"]
+        assert mirror.user_ids_with("status", "ACTIVE") == ["u2"]
+        assert mirror.user_ids_with("n", "x") == []
+        assert loaded(mirror) == (False, False, False)
+        assert whole.user_ids_with("status", "DEPROVISIONED") == ["u1", "u3"]
 
 
 def test_a_set_part_is_never_read(store: Store) -> None:

@@ -185,8 +185,9 @@ class Source(ABC):
 def delta_between(staged: Snapshot, merged: Snapshot, state: dict[str, Any]) -> DeltaResult:
     """The :class:`DeltaResult` turning ``staged`` into ``merged`` (for sources without deltas).
 
-    For a source that can only produce the whole mirror with changes merged in (Okta's
-    timestamp filters): users and groups new or different in ``merged`` are upserts, edges only
+    For a source that can only produce the whole mirror with changes merged in (and the
+    reference that Okta's delta from the change is tested against): users and groups new or
+    different in ``merged`` are upserts, edges only
     in ``merged`` are added. Removals (users, groups, edges missing from ``merged``) are listed
     only when ``merged`` is complete; ``complete`` and ``incomplete_reasons`` come from it.
     """

@@ -1,12 +1,13 @@
 """The staged mirror a source's ``delta()`` gets: each part read from the store when first used.
 
 An incremental read needs little of the connector's mirror (Entra: each user's manager; most
-sources: the staged ids; Okta: everything), and at a million users the whole mirror is more
-than a gigabyte of records. :class:`StagedMirror` therefore reads its users, groups and
-memberships only when a source first touches ``users``, ``groups`` or ``memberships``, and
-answers the narrow reads of :class:`~idpsync.model.Snapshot` (``user_ids()``,
-``group_ids()``, ``managers()``) with one select of the columns they need, without building a
-record, as long as the part was not read whole.
+sources: the staged ids; Okta and OneLogin: the records and edges of what changed), and at a
+million users the whole mirror is more than a gigabyte of records. :class:`StagedMirror`
+therefore reads its users, groups and memberships only when a source first touches ``users``,
+``groups`` or ``memberships``, and answers the narrow reads of :class:`~idpsync.model.Snapshot`
+(``user_ids()``, ``group_ids()``, ``managers()``, ``users_of()``, ``user_ids_with()``,
+``edges_of_members()``, ``edges_of_groups()``) with selects of the columns and rows they need,
+without building any other record, as long as the part was not read whole.
 
 **One committed stage.** ``delta()`` runs after the read transaction would otherwise have
 ended, and its parts are read at different times. :func:`staged_mirror` holds one read
@@ -20,14 +21,14 @@ part first touched after the block ended raises :class:`MirrorClosed`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from idpsync.model import Snapshot, SourceGroup, SourceUser
+from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.store import schema as t
 from idpsync.store.stage_read import LazyEdgesSnapshot, load_edges, load_groups, load_users
 from idpsync.store.store import Store
@@ -38,6 +39,11 @@ _USERS: Any = Snapshot.__dict__["users"]
 """The slot that holds :attr:`Snapshot.users` (read and set past the lazy property)."""
 _GROUPS: Any = Snapshot.__dict__["groups"]
 """The slot that holds :attr:`Snapshot.groups`."""
+
+IN_BATCH = 500
+"""Ids per ``IN`` list of a narrow edge read (SQLite caps a statement's parameters)."""
+
+_KINDS = {kind.value: kind for kind in MemberKind}
 
 
 class MirrorClosed(RuntimeError):
@@ -145,6 +151,65 @@ class StagedMirror(LazyEdgesSnapshot):
             user_id: None if manager is None else shared.setdefault(manager, manager)
             for user_id, manager in rows
         }
+
+    def users_of(self, ids: Collection[str]) -> list[SourceUser]:
+        """The staged users ``ids`` (those staged), by the key: one select per batch of ids."""
+        if not self._users_pending:
+            return super().users_of(ids)
+        c, conn, ordered = t.source_users.c, self._connection(), sorted(set(ids))
+        found: list[SourceUser] = []
+        for start in range(0, len(ordered), IN_BATCH):
+            query = sa.select(c.data).where(
+                c.connector == self._connector, c.source_id.in_(ordered[start : start + IN_BATCH])
+            )
+            found.extend(SourceUser(**data) for data in conn.execute(query).scalars())
+        return found
+
+    def user_ids_with(self, attribute: str, value: str) -> list[str]:
+        """The staged users whose ``attributes[attribute]`` is ``value``: one select of ids.
+
+        The database reads the attribute out of each record's JSON (a scan of the connector's
+        users, which builds no record in Python).
+        """
+        if not self._users_pending:
+            return super().user_ids_with(attribute, value)
+        c = t.source_users.c
+        query = sa.select(c.source_id).where(
+            c.connector == self._connector,
+            c.data[("attributes", attribute)].as_string() == value,
+        )
+        return list(self._connection().execute(query).scalars())
+
+    def edges_of_members(self, ids: Collection[str]) -> list[Membership]:
+        """The staged edges whose member is one of ``ids``, unless the edges were read whole.
+
+        One select per :data:`IN_BATCH` ids. ``source_memberships`` has no index by member
+        (its key starts with the group), so each select scans the connector's edges in the
+        database, which still builds only the edges it returns.
+        """
+        if self.edges_loaded:
+            return super().edges_of_members(ids)
+        return self._edges(t.source_memberships.c.member_id, ids)
+
+    def edges_of_groups(self, ids: Collection[str]) -> list[Membership]:
+        """The staged edges of the groups ``ids`` (the key's prefix: an index range a batch)."""
+        if self.edges_loaded:
+            return super().edges_of_groups(ids)
+        return self._edges(t.source_memberships.c.group_id, ids)
+
+    def _edges(self, column: sa.Column[str], ids: Collection[str]) -> list[Membership]:
+        m = t.source_memberships.c
+        conn, ordered = self._connection(), sorted(set(ids))
+        found: list[Membership] = []
+        for start in range(0, len(ordered), IN_BATCH):
+            query = sa.select(m.group_id, m.member_id, m.member_kind).where(
+                m.connector == self._connector, column.in_(ordered[start : start + IN_BATCH])
+            )
+            found.extend(
+                Membership(group_id, member_id, _KINDS[kind])
+                for group_id, member_id, kind in conn.execute(query)
+            )
+        return found
 
     def _ids(self, table: sa.Table) -> list[str]:
         query = sa.select(table.c.source_id).where(table.c.connector == self._connector)

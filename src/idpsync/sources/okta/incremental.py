@@ -26,6 +26,9 @@ deletions are confirmed and dropped). Request count::
 ``E`` events in the window (overlap included), ``D`` logged deletions of known users, re-listed
 groups = new groups + moved groups without events + groups with unreadable events. Whenever the
 log cannot be used, the read is the one above.
+
+Of the staged mirror the read uses only what the change touches (see
+:mod:`~idpsync.sources.okta.delta`, which turns what :func:`read_changes` found into the delta).
 """
 
 from __future__ import annotations
@@ -38,9 +41,10 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from idpsync.model import EdgeList, Membership, Snapshot
+from idpsync.model import Snapshot
 from idpsync.sources.base import Event, Progress
 from idpsync.sources.okta import syslog
+from idpsync.sources.okta.delta import Found, Users, stale_from_log
 from idpsync.sources.okta.endpoints import GROUPS, USERS, USERS_PAGE
 from idpsync.sources.okta.records import checked_groups, checked_users, to_group
 from idpsync.sources.shape import records
@@ -89,21 +93,25 @@ def due_for_full(state: Mapping[str, Any], hours: float, now: float | None = Non
     return not isinstance(full_at, (int, float)) or now - full_at >= hours * 3600
 
 
-async def snapshot_since(
+async def read_changes(
     source: OktaSource, mirror: Snapshot, state: Mapping[str, Any], progress: Progress
-) -> tuple[Snapshot, dict[str, Any] | None]:
-    """The mirror with every change since the marks merged in (see module docstring).
+) -> tuple[Found, dict[str, Any] | None]:
+    """Every change since the marks, against the staged ``mirror`` (see module docstring).
 
     Also the new marks, or ``None`` when the read is incomplete (the old marks stay).
+    :func:`~idpsync.sources.okta.delta.build_delta` turns the result into the delta.
     """
     snap = Snapshot()
-    changed = await _changed_users(source, snap, mirror, state, progress)
+    changed = await _changed_users(source, snap, state, progress)
     log, log_until = await syslog.read(source, dict(state), progress)
     params = {"limit": str(source.settings.groups_page_size)}
     listed = await source.read_listing(snap, "groups", GROUPS, params)
+    asked = (
+        ({uid for _, uid, added in log.edges if added} | log.deleted) if log is not None else set()
+    )
+    users = Users(mirror, snap.users, source.settings.include_deprovisioned, asked)
     if listed is None:
-        snap.groups, snap.memberships = list(mirror.groups), EdgeList(mirror.memberships)
-        return snap, None
+        return Found(snap, users, None), None
     groups = [g for g in checked_groups(snap, listed) if source.wanted(g)]
     known = {g.source_id for g in mirror.groups}
     mark = str(state["groups_since"])
@@ -114,71 +122,28 @@ async def snapshot_since(
     }
     ids = {str(g["id"]) for g in groups}
     snap.groups = records(snap, GROUPS.label, "group", groups, to_group)
-    if log is None:
-        stale = moved
-        kept = ids - stale  # once: inside the comprehension it would be rebuilt per edge
-        snap.memberships = EdgeList(m for m in mirror.memberships if m.group_id in kept)
-    else:
-        stale = await _apply_log(source, snap, mirror, log, moved - known, moved, ids)
-    await source.read_members(snap, sorted(stale), progress)
+    found = Found(snap, users, ids, stale=moved)
+    if log is not None:
+        found.log_edges = log.edges
+        found.stale = stale_from_log(log.edges, log.unreadable, moved - known, moved, ids, users)
+        deleted = {uid for uid in log.deleted if users.present(uid)}
+        found.gone = await syslog.confirm_deleted(source, deleted) if deleted else set()
+    await source.read_members(snap, sorted(found.stale), progress)
     for bad in snap.skipped:  # an incremental read cannot hold a record back: read it again
         snap.mark_incomplete(bad.reason)
     if not snap.complete:
-        return snap, None
+        return found, None
     new = marks(changed, groups, state, source.started)
-    return snap, {**new, "log_since": log_until} if log_until else new
+    return found, {**new, "log_since": log_until} if log_until else new
 
 
 async def _changed_users(
-    source: OktaSource,
-    snap: Snapshot,
-    mirror: Snapshot,
-    state: Mapping[str, Any],
-    progress: Progress,
+    source: OktaSource, snap: Snapshot, state: Mapping[str, Any], progress: Progress
 ) -> list[dict[str, Any]]:
-    """Users changed since ``users_since`` merged over the mirror's into ``snap.users``."""
+    """Users changed since ``users_since``: their records into ``snap.users``, raw returned."""
     since = str(state["users_since"])
     progress(Event("fetch", f"reading Okta users changed since {since}"))
     params = {"limit": str(USERS_PAGE), "filter": f'lastUpdated gt "{since}"'}
     changed = checked_users(snap, await source.read_listing(snap, "changed users", USERS, params))
-    users = {u.source_id: u for u in mirror.users}
-    for user in records(snap, USERS.label, "user", changed, source.to_user):
-        users[user.source_id] = user
-    if not source.settings.include_deprovisioned:
-        users = {k: u for k, u in users.items() if u.attributes.get("status") != "DEPROVISIONED"}
-    snap.users = list(users.values())
+    snap.users = records(snap, USERS.label, "user", changed, source.to_user)
     return changed
-
-
-async def _apply_log(
-    source: OktaSource,
-    snap: Snapshot,
-    mirror: Snapshot,
-    log: syslog.LogChanges,
-    new: set[str],
-    moved: set[str],
-    ids: set[str],
-) -> set[str]:
-    """Apply the log's edge changes to the mirror's memberships; return the groups to re-list.
-
-    Re-listed: new groups, groups with an unreadable event, moved groups the log does not
-    explain (an event not visible yet, a change made some other way) and groups where an added
-    member is not a known user.
-    """
-    users = {u.source_id for u in snap.users}
-    stale = new | log.unreadable | (moved - log.groups())
-    stale |= {gid for gid, uid, added in log.edges if added and uid not in users}
-    stale &= ids
-    kept = ids - stale  # once: inside the comprehension it would be rebuilt per edge
-    edges = {(m.group_id, m.member_id) for m in mirror.memberships if m.group_id in kept}
-    for gid, uid, added in log.edges:
-        if gid in stale or gid not in ids:
-            continue
-        if added:
-            edges.add((gid, uid))
-        else:
-            edges.discard((gid, uid))
-    gone = await syslog.confirm_deleted(source, log.deleted & users) if log.deleted else set()
-    snap.users = [u for u in snap.users if u.source_id not in gone]
-    snap.memberships = EdgeList(sorted(Membership(g, u) for g, u in edges if u not in gone))
-    return stale

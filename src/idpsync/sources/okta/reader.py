@@ -63,10 +63,10 @@ from idpsync.sources.base import (
     Probe,
     Progress,
     Source,
-    delta_between,
     no_progress,
 )
 from idpsync.sources.lanes import gather
+from idpsync.sources.okta import delta as okta_delta
 from idpsync.sources.okta import incremental, syslog
 from idpsync.sources.okta.endpoints import (
     DEPROVISIONED,
@@ -237,10 +237,10 @@ class OktaSource(Source):
             return None
         self.started, self.saved_state = None, None
         self.stats.extra["mode"] = "incremental"
-        merged, marks = await incremental.snapshot_since(self, staged, state, progress)
+        found, marks = await incremental.read_changes(self, staged, state, progress)
         if marks is not None:
             self.state = marks
-        return delta_between(staged, merged, self.state if merged.complete else state)
+        return okta_delta.build_delta(staged, found, self.state if found.snap.complete else state)
 
     async def snapshot(self, progress: Progress = no_progress) -> Snapshot:
         """A full read (see module docstring); its marks become :attr:`saved_state`."""

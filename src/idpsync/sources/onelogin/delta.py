@@ -71,7 +71,7 @@ def full_is_due(state: dict[str, Any], every_hours: float) -> bool:
 def build_delta(staged: Snapshot, snap: Snapshot, state: dict[str, Any]) -> DeltaResult:
     """The delta from an ``updated_since`` read ``snap`` against the ``staged`` mirror."""
     changed = {u.source_id for u in snap.users}
-    old = {e for e in staged.memberships if e.member_id in changed}
+    old = set(staged.edges_of_members(changed))  # only the changed users' staged edges
     new = {e for e in snap.memberships if e.member_id in changed}
     listed = {g.source_id for g in snap.groups}
     gone = [group_id for group_id in staged.group_ids() if group_id not in listed]
