@@ -24,7 +24,7 @@ from dataclasses import replace
 
 from benchmarks.engine import PG, open_store, snapshot
 from benchmarks.mirror import measure
-from idpsync.model import MemberKind, Membership, Snapshot, SourceUser
+from idpsync.model import EdgeList, MemberKind, Membership, Snapshot, SourceUser
 from idpsync.sources.base import DeltaResult, delta_between
 from idpsync.sources.okta.delta import DEPROVISIONED, Found, Users, build_delta
 from idpsync.sources.onelogin import delta as onelogin
@@ -38,13 +38,13 @@ EVENTS: list[tuple[str, str, bool]] = []
 
 
 def onelogin_before(staged: Snapshot) -> DeltaResult:
-    snap = Snapshot(list(CHANGED), list(staged.groups), list(EDGES))
+    snap = Snapshot(list(CHANGED), list(staged.groups), EdgeList(EDGES))
     walked = Snapshot([], staged.groups, staged.memberships)  # edges_of_members walks them all
     return onelogin.build_delta(walked, snap, {})
 
 
 def onelogin_after(staged: Snapshot) -> DeltaResult:
-    snap = Snapshot(list(CHANGED), list(staged.groups), list(EDGES))
+    snap = Snapshot(list(CHANGED), list(staged.groups), EdgeList(EDGES))
     return onelogin.build_delta(staged, snap, {})
 
 
@@ -56,7 +56,9 @@ def okta_before(staged: Snapshot) -> DeltaResult:
     pairs = {(m.group_id, m.member_id) for m in staged.memberships}
     for gid, uid, added in EVENTS:
         (pairs.add if added else pairs.discard)((gid, uid))
-    merged = Snapshot(list(users.values()), groups, sorted(Membership(g, u) for g, u in pairs))
+    merged = Snapshot(
+        list(users.values()), groups, EdgeList(sorted(Membership(g, u) for g, u in pairs))
+    )
     return delta_between(staged, merged, {})
 
 
@@ -110,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     with open_store(args.store, args.pg) as store:
         snap = snapshot(args.users, args.groups, 0, args.medium_every)
-        snap.memberships = [e for e in snap.memberships if e.member_kind is MemberKind.USER]
+        snap.memberships = EdgeList(e for e in snap.memberships if e.member_kind is MemberKind.USER)
         run_id = store.start_run("bench", "full", False)
         with store.transaction() as conn:
             store.ensure_connector(conn, "bench", "file")
