@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from idpsync.app.runner import run_sync
 from idpsync.config import ConnectorSettings
@@ -116,6 +117,26 @@ def test_a_part_first_used_after_the_block_is_refused(store: Store) -> None:
         mirror.managers()
     with pytest.raises(MirrorClosed):
         _ = mirror.memberships
+
+
+def test_a_read_transaction_the_server_ended_meanwhile_fails_nothing(
+    fresh_pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL may end the session while delta() waits on the network (an
+    idle_in_transaction_session_timeout): the block still ends quietly, the store still works."""
+    store = Store.open(fresh_pg_url)
+    try:
+        write(store, Snapshot(BOSSED, G, [Membership("g1", "u2")]), 1)
+        with staged_mirror(store, "hr") as mirror:
+            assert sorted(mirror.group_ids()) == ["g1", "g2"]
+            pid = mirror._connection().execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+            with store.engine.connect() as other:
+                other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        assert "its read transaction had ended already" in caplog.text
+        with staged_mirror(store, "hr") as again:
+            assert sorted(again.user_ids()) == ["u1", "u2", "u3"]
+    finally:
+        store.close()
 
 
 def test_every_part_is_read_from_the_stage_committed_when_the_block_began(store: Store) -> None:

@@ -21,6 +21,7 @@ part first touched after the block ended raises :class:`MirrorClosed`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from typing import Any, cast
@@ -34,6 +35,8 @@ from idpsync.store.stage_read import LazyEdgesSnapshot, load_edges, load_groups,
 from idpsync.store.store import Store
 
 __all__ = ["MirrorClosed", "StagedMirror", "staged_mirror"]
+
+log = logging.getLogger(__name__)
 
 _USERS: Any = Snapshot.__dict__["users"]
 """The slot that holds :attr:`Snapshot.users` (read and set past the lazy property)."""
@@ -233,3 +236,24 @@ def staged_mirror(store: Store, connector: str) -> Iterator[StagedMirror]:
             yield mirror
         finally:
             mirror.close()
+            _end_quietly(conn, connector)
+
+
+def _end_quietly(conn: Connection, connector: str) -> None:
+    """End the mirror's read transaction; one the server ended already costs the run nothing.
+
+    ``delta()`` waits on the network while the transaction is open: a PostgreSQL server with
+    ``idle_in_transaction_session_timeout`` (or an administrator) may end the session
+    meanwhile. The transaction wrote nothing, so its end is no failure; a part of the mirror
+    read after that fails as a store error, as any read does.
+    """
+    try:
+        conn.rollback()
+    except sa.exc.DBAPIError as exc:
+        log.warning(
+            "the staged mirror of connector %r: its read transaction had ended already (%s); "
+            "it wrote nothing",
+            connector,
+            type(exc.orig).__name__,
+        )
+        conn.invalidate()
