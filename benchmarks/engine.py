@@ -6,7 +6,7 @@ network, no emulator) and runs it through :func:`idpsync.app.runner.run_sync`, t
 then again after 1 % of the users were changed and 1 % of the memberships replaced (the tenant
 is built again and changed in place, as the next ``idpsync sync`` reads anew: a run lets its
 snapshot's edges go once staged, and the benchmark holds one snapshot, and no tenant, while
-it runs), read whole or, with
+it runs; with ``--delta`` not even that: only the delta), read whole or, with
 ``--delta``, as the complete delta an incremental IdP would report (the incremental path:
 staged in place and planned against the changed objects, ``app/incremental.py``; with
 ``--full-plan``, either is planned whole as before, for comparison; a full read with few changes
@@ -298,6 +298,8 @@ def main(argv: list[str] | None = None) -> None:
             gc.collect()
             snap = snapshot(args.users, args.groups, args.seed, args.medium_every)
             delta = change(snap, 0.01, args.seed + 1)  # in place: one snapshot held, not two
+            if args.delta:  # an incremental sync holds the delta it read, no whole snapshot
+                snap = Snapshot()
             gc.collect()
             sync(store, settings, snap, "1 %", rss, delta if args.delta else None)
     print(f"peak RSS {peak_rss_mib():.0f} MiB; by phase (sampled):\n{rss.table()}", flush=True)
