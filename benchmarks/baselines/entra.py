@@ -55,6 +55,20 @@ class ClientSecretAtEmulator:
         """Nothing to close."""
 
 
+class OnceAgain(httpx.AsyncHTTPTransport):
+    """Sends a GET once more when the connection broke before its answer came (a read error or
+    a dropped connection): what a script author adds after the first "Server disconnected" on a
+    loaded machine, since the SDK's ``RetryHandler`` retries statuses only."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return await super().handle_async_request(request)
+        except (httpx.ReadError, httpx.RemoteProtocolError):
+            if request.method != "GET":
+                raise
+            return await super().handle_async_request(request)
+
+
 class Graph:
     """A ``GraphServiceClient`` on the emulator and the adapter its page iterators need."""
 
@@ -70,8 +84,9 @@ class Graph:
         # kept to be closed: the SDK's middleware transport does not close the pool it wraps.
         # The SDK's parsing can hold the event loop for seconds; a pooled connection idle that
         # long may be closed by the server as it is reused ("Server disconnected"), so idle
-        # connections are dropped after 1 s (the SDK's RetryHandler retries statuses only).
-        self.transport = httpx.AsyncHTTPTransport(
+        # connections are dropped after 1 s, and a GET whose connection broke is sent once more
+        # (the SDK's RetryHandler retries statuses only).
+        self.transport = OnceAgain(
             limits=httpx.Limits(max_connections=CONCURRENCY * 2, keepalive_expiry=1.0)
         )
         self.http = GraphClientFactory.create_with_default_middleware(

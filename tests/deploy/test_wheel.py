@@ -53,7 +53,8 @@ def test_version_and_completion(installed: Installed) -> None:
     # admin would; a test run whose parent is not a shell (pytest under init) would find none.
     idpsync = installed.bin / "idpsync"
     script = subprocess.run(
-        ["bash", "-c", f"'{idpsync}' --show-completion"],
+        # "; exit $?": with one command bash execs it in its own place, and is not its parent
+        ["bash", "-c", f"'{idpsync}' --show-completion; exit $?"],
         capture_output=True,
         text=True,
         env=clean_env(),

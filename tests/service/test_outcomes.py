@@ -23,11 +23,11 @@ from idpsync.service.alerts import Alerter
 from idpsync.service.scheduler import last_good_run
 from idpsync.store import Store
 from idpsync.web import create_app
+from idpsync.web.audit import settle
 from idpsync.web.security import hash_token as _hash_token
 from tests.http.servers import RESET, Reply, Request, ThreadedServer
 from tests.service.conftest import Inbox
 from tests.service.support import PASSWORD_HASH, TOKEN, Harness, wait_idle
-from tests.threads import join_audit_writers
 
 pytestmark = pytest.mark.slow
 SECRET = "graph-client-secret-never-shown"
@@ -136,7 +136,7 @@ def setup(
     try:
         yield Harness(app, store, loaded, tmp_path / "unused.json"), graph[0], loaded.path
     finally:
-        join_audit_writers()
+        settle(app)  # token uses still being written, before the store closes
         store.close()
 
 
