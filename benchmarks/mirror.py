@@ -64,14 +64,19 @@ def measure(url: str, read: Callable[[Snapshot], Any], traced: bool) -> list[flo
     return found
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.mirror", description=__doc__)
+def tenant_arguments(prog: str, doc: str | None) -> argparse.ArgumentParser:
+    """The options of a benchmark that stages a generated tenant into a throwaway store."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc)
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--groups", type=int, default=500)
     parser.add_argument("--medium-every", type=int, default=32)
     parser.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--pg", default=PG, help="PostgreSQL admin URL for the throwaway database")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = tenant_arguments("python -m benchmarks.mirror", __doc__).parse_args(argv)
     with open_store(args.store, args.pg) as store:
         snap = snapshot(args.users, args.groups, 0, args.medium_every)
         run_id = store.start_run("bench", "full", False)

@@ -17,13 +17,12 @@ Only the delta build is measured: the network reads around it are the same both 
 
 from __future__ import annotations
 
-import argparse
 import gc
 from collections.abc import Callable
 from dataclasses import replace
 
-from benchmarks.engine import PG, open_store, snapshot
-from benchmarks.mirror import measure
+from benchmarks.engine import open_store, snapshot
+from benchmarks.mirror import measure, tenant_arguments
 from idpsync.model import EdgeList, MemberKind, Membership, Snapshot, SourceUser
 from idpsync.sources.base import DeltaResult, delta_between
 from idpsync.sources.okta.delta import DEPROVISIONED, Found, Users, build_delta
@@ -103,13 +102,7 @@ def take_change(snap: Snapshot) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.narrow_delta", description=__doc__)
-    parser.add_argument("--users", type=int, default=10_000)
-    parser.add_argument("--groups", type=int, default=500)
-    parser.add_argument("--medium-every", type=int, default=32)
-    parser.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite")
-    parser.add_argument("--pg", default=PG, help="PostgreSQL admin URL for the throwaway database")
-    args = parser.parse_args(argv)
+    args = tenant_arguments("python -m benchmarks.narrow_delta", __doc__).parse_args(argv)
     with open_store(args.store, args.pg) as store:
         snap = snapshot(args.users, args.groups, 0, args.medium_every)
         snap.memberships = EdgeList(e for e in snap.memberships if e.member_kind is MemberKind.USER)
