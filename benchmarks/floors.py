@@ -212,11 +212,14 @@ def okta(shape: Shape, lat: float, tier: str = "workforce") -> ApiFloor:
 
 
 def onelogin(shape: Shape, lat: float, cap: int = 32) -> ApiFloor:
-    """OneLogin v2 pages by ``page=N`` in parallel once ``Total-Pages`` is known."""
+    """OneLogin v2 pages by ``page=N`` in parallel once ``Total-Pages`` is known; the v1
+    groups listing (``/api/1/groups``: ``after_cursor`` only, no total, no page numbers) is a
+    chain after the token."""
     trips = 1 + pages(shape.users, 50) + pages(shape.groups, 50) + pages(shape.roles, 50)
     quota = fixed_window_floor(trips, 5000, 3600.0)
-    note = "v2 page=N in parallel, 50 a page, memberships embedded; 5,000 calls/hour"
-    chain = 3  # token, first page (Total-Pages), any other page
+    note = "v2 page=N in parallel, 50 a page, memberships embedded; v1 groups a chain; 5,000/h"
+    # token, first page (Total-Pages), any other page; or the token and the groups chain
+    chain = max(3, 1 + pages(shape.groups, 50)) if shape.groups else 3
     return ApiFloor(
         trips, trips, chain, quota, chain * lat, math.ceil(trips / cap) * lat, cap, note
     )

@@ -224,8 +224,8 @@ class Profile:
         users = pages(shape.users, self.chain_page)
         if self.idp == "entra" and shape.user_parts and users >= ENTRA_PARTITION_MIN_PAGES:
             users = 2 + max(pages(n, self.chain_page) for n in shape.user_parts)  # partitions
-        elif self.idp == "onelogin":
-            users = 2  # page 1 tells Total-Pages; the other pages are read by number at once
+        elif self.idp == "onelogin":  # page 1 tells Total-Pages, the others by number at once;
+            users = max(2, 1 + pages(shape.groups, 50))  # the v1 groups are a chain
         if not self.member_page or not shape.members:
             return users
         # a member listing starts after the token and the groups page that names the group
@@ -289,6 +289,7 @@ PROFILES: dict[str, Profile] = {
         chain_page=50,
         incremental=True,
         generated=False,
+        source_settings=('incremental_groups = "named"',),
     ),
     "entra": Profile(
         "entra",

@@ -79,6 +79,7 @@ def test_latency_floor_counts_the_largest_groups_member_chain() -> None:
     assert google.longest_chain(Shape(users=1000, groups=2, members=[100_000, 5])) == 502
     # users only: page 1, then every other page by number at once
     assert PROFILES["onelogin"].longest_chain(Shape(1000, 1, [100_000])) == 2
+    assert PROFILES["onelogin"].longest_chain(Shape(100_000, 5000, [1])) == 101  # v1 groups
 
 
 def test_profile_floor_is_the_larger_of_quota_and_latency() -> None:

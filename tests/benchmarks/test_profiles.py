@@ -83,8 +83,12 @@ def test_okta_buckets_are_separate_and_the_tier_sets_the_cap() -> None:
 
 def test_onelogin_pages_in_parallel_inside_the_hourly_budget() -> None:
     f = onelogin(Shape(100_000, 500, [], roles=50), 0.3, 32)
-    assert f.requests == 1 + 2000 + 10 + 1 and f.quota_s == 0 and f.chain == 3
+    assert f.requests == 1 + 2000 + 10 + 1 and f.quota_s == 0
+    assert f.chain == 1 + 10  # the token, then the v1 groups chain (no page numbers)
     assert f.cap_s == pytest.approx(-(-2012 // 32) * 0.3)
+    assert onelogin(Shape(100_000, 100, [], roles=50), 0.3, 32).chain == 3
+    at_l = onelogin(Shape(100_000, 5000, [], roles=500), 0.3, 32)
+    assert at_l.chain == 101 and at_l.floor_s == pytest.approx(101 * 0.3)
     assert onelogin(Shape(300_000, 50, [], roles=5), 0.3, 32).quota_s == 3600
 
 

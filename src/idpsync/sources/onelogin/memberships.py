@@ -2,8 +2,8 @@
 
 A OneLogin user record carries its one ``group_id`` and its ``role_ids``, so the membership
 edges come with the users at no extra call. An edge is kept only when its group or role was
-read (a group the listing did not return is not invented), and, when roles' members had to be
-listed per role, only for users that were read.
+read or is known to the staged mirror (a group neither is not invented), and, when roles'
+members had to be listed per role, only for users that were read.
 """
 
 from __future__ import annotations
@@ -46,13 +46,16 @@ def assemble(
     *,
     user: Callable[[dict[str, Any]], SourceUser],
     groups_from: str,
+    staged: frozenset[str] = frozenset(),
 ) -> None:
     """Add the users (``user`` converts a record), the groups and roles ``read`` and the edges.
 
     ``role_members`` are the edges listed per role (``None``: the user records carry them).
+    ``staged``: groups not read but known to exist (the staged mirror's, for an incremental
+    read that lists no groups), whose edges are kept too.
     """
     groups, roles = read
-    known = {g.source_id for g in groups} | {r.source_id for r in roles}
+    known = {g.source_id for g in groups} | {r.source_id for r in roles} | staged
     snap.groups.extend(groups)
     snap.groups.extend(roles)
     wants_groups, wants_roles = groups_from in ("groups", "both"), groups_from in ("roles", "both")

@@ -37,6 +37,7 @@ from typing import Any, cast
 
 from idpsync.errors import SourceError
 from idpsync.http import Endpoint, HttpClient
+from idpsync.http.errors import MalformedAnswer
 from idpsync.http.paging import Page
 from idpsync.sources.onelogin.budget import BudgetStop, CallPacer, reserve
 from idpsync.sources.onelogin.delta import server_time
@@ -251,6 +252,13 @@ async def _checked_chain(job: Listing) -> list[Any]:
     return items
 
 
+def why_unread(exc: SourceError) -> str:
+    """A listing's failure as its reason reads (an unreadable body: likely cut off)."""
+    if isinstance(exc, MalformedAnswer):
+        return f"{exc.target.endpoint.label}: the answer is not JSON (cut off?); retry later"
+    return str(exc)
+
+
 def _time(value: object) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
@@ -261,4 +269,4 @@ def _time(value: object) -> datetime | None:
     return moment if moment.tzinfo is not None else None
 
 
-__all__ = ["QUIET_MARGIN", "Doubt", "Listing", "Totals", "read_listing", "totals_of"]
+__all__ = ["QUIET_MARGIN", "Doubt", "Listing", "Totals", "read_listing", "totals_of", "why_unread"]

@@ -10,8 +10,8 @@ Reads, with one access token (``POST /auth/oauth2/v2/token``, valid 10 h):
 
 With the HTTP client's ``concurrency`` at 1 these run in this order, each v2 listing as its
 ``After-Cursor`` chain. From 2 on, the users listing starts right after the preflight and, once
-its first page has answered, the groups and roles listings (one after the other) run alongside
-it, while the users' pages 2…P are asked for by number, ``concurrency`` at a time
+its first page has answered, the groups and roles listings run alongside it (and each
+other), while the users' pages 2…P are asked for by number, ``concurrency`` at a time
 (``parallel_pages``, :mod:`~idpsync.sources.onelogin.paged`, which also proves the pages hold the
 whole listing). The request count is the same either way.
 
@@ -23,8 +23,10 @@ and R roles (``g`` = 1 when groups are read, ``r`` = 1 when roles are read, else
 If the users' records lack ``role_ids`` (older API answers), roles' members are listed per
 role instead: + Σ_roles P(members) — still never one call per user. An incremental read
 (:meth:`OneLoginSource.delta`, see :mod:`~idpsync.sources.onelogin.delta`) replaces P(U)
-with P(changed users). A single-user fetch costs 1 (token) + 1 (user; +1 when looked up by
-name and the first filter misses) + 1 if the user is in a group + one per role.
+with P(changed users), and with ``incremental_groups = "named"`` g·P(G) with one call per
+group the changed users name that the directory lacks (:mod:`~.named`). A single-user
+fetch costs 1 (token) + 1 (user; +1 when looked up by name and the first filter misses) + 1
+if the user is in a group + one per role.
 
 The account allows 5,000 calls an hour for **all** its integrations. Before and during a read
 the source watches ``X-RateLimit-Remaining``; at or below ``min_remaining_calls`` (or on a 429)
@@ -49,7 +51,6 @@ from idpsync.check_reads import table_reads
 from idpsync.diagnostics import token_probe
 from idpsync.errors import SourceError
 from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient
-from idpsync.http.errors import MalformedAnswer
 from idpsync.http.failure import FailureRule
 from idpsync.http.paging import HeaderCursor
 from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
@@ -71,7 +72,8 @@ from idpsync.sources.onelogin.endpoints import (
     endpoint_table,
 )
 from idpsync.sources.onelogin.memberships import assemble
-from idpsync.sources.onelogin.paged import Doubt, Listing, read_listing
+from idpsync.sources.onelogin.named import GROUP_PREFIX, named_groups
+from idpsync.sources.onelogin.paged import Doubt, Listing, read_listing, why_unread
 from idpsync.sources.onelogin.records import Activity, checked_user, to_group, to_role, to_user
 from idpsync.sources.onelogin.settings import OneLoginSourceSettings
 from idpsync.sources.onelogin.single import find_user, read_one
@@ -160,12 +162,16 @@ class OneLoginSource(Source):
         if since is None:
             return None
         clock = datetime.now(UTC)
-        snap = await self._read({"updated_since": od.stamp(since)}, progress)
+        named: frozenset[str] | None = None  # the staged groups a "named" read keeps
+        if self.wants_groups and self.settings.incremental_groups == "named":
+            named = frozenset(g for g in staged.group_ids() if g.startswith(GROUP_PREFIX))
+        snap = await self._read({"updated_since": od.stamp(since)}, progress, named)
         for bad in snap.skipped:  # a delta cannot hold a record back: read it again next time
             snap.mark_incomplete(bad.reason)
         full_at = str(state.get("full_at") or clock.isoformat())
         started = self.pacer.first_answer or clock
-        return od.build_delta(staged, snap, od.new_state(started, full_at))
+        keep = GROUP_PREFIX if named is not None else None
+        return od.build_delta(staged, snap, od.new_state(started, full_at), keep=keep)
 
     async def snapshot_since(self, since: datetime, progress: Progress = no_progress) -> Snapshot:
         """Users changed since ``since`` (``updated_since``), with all groups and roles.
@@ -182,8 +188,12 @@ class OneLoginSource(Source):
         )
         return snap
 
-    async def _read(self, user_filter: dict[str, str], progress: Progress) -> Snapshot:
+    async def _read(
+        self, user_filter: dict[str, str], progress: Progress, named: frozenset[str] | None = None
+    ) -> Snapshot:
+        """Read the listings; ``named``: list no groups, read those users name and it lacks."""
         snap = Snapshot()
+        listed = named is None
         got: Got = {}  # each listing read to its end (kept at a budget stop)
         role_members: list[Membership] | None = None
         with self.pacer.watch():
@@ -191,10 +201,14 @@ class OneLoginSource(Source):
                 await preflight(self.http, self.pacer)
                 params = {"limit": PAGE_SIZE, "fields": USER_FIELDS, **user_filter}
                 if self.http.budget.concurrency >= 2:
-                    await self._side_by_side(snap, got, params, progress)
+                    await self._side_by_side(snap, got, params, progress, listed)
                 else:
-                    await self._groups_and_roles(snap, got, progress)
+                    await self._groups_and_roles(snap, got, progress, listed)
                     got["users"] = await self._listing(snap, USERS, params, progress, checked_user)
+                if named is not None and self.wants_groups:
+                    got["groups"] = await named_groups(
+                        self.http, snap, got.get("users", []), named, RULE.fatal
+                    )
                 role_members = await self._role_members(
                     snap, got.get("users", []), got.get("roles", []), progress
                 )
@@ -203,20 +217,41 @@ class OneLoginSource(Source):
                 snap.mark_incomplete(str(stop))
                 role_members = None
         users, groups, roles = (got.get(k, []) for k in ("users", "groups", "roles"))
-        self._assemble(snap, users, (groups, roles), role_members)
+        self._assemble(snap, users, (groups, roles), role_members, named or frozenset())
         return snap
 
-    async def _groups_and_roles(self, snap: Snapshot, got: Got, progress: Progress) -> None:
-        """The groups and/or roles listings, one after the other."""
-        if self.wants_groups:
-            got["groups"] = await self._listing(snap, GROUPS, {}, progress, to_group)
+    async def _groups_and_roles(
+        self, snap: Snapshot, got: Got, progress: Progress, groups: bool = True
+    ) -> None:
+        """The groups (when ``groups``) and/or roles listings, side by side from concurrency 2.
+
+        A budget stop in one lets the other reach the same floor, then is raised.
+        """
+        calls: list[tuple[str, Endpoint, dict[str, Any], Any]] = []
+        if groups and self.wants_groups:
+            calls.append(("groups", GROUPS, {}, to_group))
         if self.wants_roles:
-            got["roles"] = await self._listing(
-                snap, ROLES, {"limit": PAGE_SIZE}, progress, self._role
-            )
+            calls.append(("roles", ROLES, {"limit": PAGE_SIZE}, self._role))
+        stops: list[BudgetStop] = []
+
+        async def one(name: str, endpoint: Endpoint, params: dict[str, Any], convert: Any) -> None:
+            try:
+                got[name] = await self._listing(snap, endpoint, params, progress, convert)
+            except BudgetStop as stop:
+                stops.append(stop)
+
+        if self.http.budget.concurrency >= 2 and len(calls) == 2:
+            await gather(*(one(*call) for call in calls))
+        else:
+            for call in calls:
+                if stops:
+                    break
+                await one(*call)
+        if stops:
+            raise stops[0]
 
     async def _side_by_side(
-        self, snap: Snapshot, got: Got, params: dict[str, Any], progress: Progress
+        self, snap: Snapshot, got: Got, params: dict[str, Any], progress: Progress, groups: bool
     ) -> None:
         """The users chain with the groups and/or roles listings alongside (concurrency ≥ 2).
 
@@ -242,7 +277,7 @@ class OneLoginSource(Source):
         async def groups_and_roles() -> None:
             await answered.wait()
             try:
-                await self._groups_and_roles(side, got, progress)
+                await self._groups_and_roles(side, got, progress, groups)
             except BudgetStop as stop:
                 stops.append(stop)
 
@@ -295,7 +330,7 @@ class OneLoginSource(Source):
         except SourceError as exc:
             if RULE.fatal(exc):
                 raise
-            snap.mark_incomplete(f"could not read {endpoint.label} to the end: {_why(exc)}")
+            snap.mark_incomplete(f"could not read {endpoint.label} to the end: {why_unread(exc)}")
             return []
 
     async def _role_members(
@@ -324,10 +359,12 @@ class OneLoginSource(Source):
         items: list[dict[str, Any]],
         read: tuple[list[SourceGroup], list[SourceGroup]],
         role_members: list[Membership] | None,
+        staged: frozenset[str] = frozenset(),
     ) -> None:
         assemble(
-            snap, items, read, role_members, user=self._user, groups_from=self.settings.groups_from
-        )
+            snap, items, read, role_members, user=self._user,
+            groups_from=self.settings.groups_from, staged=staged,
+        )  # fmt: skip
 
     def _role(self, item: Mapping[str, Any]) -> SourceGroup:
         return to_role(item, self.settings.role_prefix)
@@ -375,17 +412,6 @@ class OneLoginSource(Source):
     async def aclose(self) -> None:
         """Close the HTTP client."""
         await self.http.aclose()
-
-
-def _why(exc: SourceError) -> str:
-    """A listing's failure as its reason reads (an unreadable body: likely cut off)."""
-    if isinstance(exc, MalformedAnswer):
-        return f"{exc.target.endpoint.label}: the answer is not JSON (cut off?); retry later"
-    return str(exc)
-
-
-def _int(value: str | None) -> int | None:
-    return int(value) if value and value.isascii() and value.isdigit() else None
 
 
 __all__ = ["RULE", "OneLoginSource", "endpoint_table"]

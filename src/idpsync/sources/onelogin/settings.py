@@ -39,6 +39,12 @@ class OneLoginSourceSettings(SourceBase):
     once the first page tells ``Total-Pages``, instead of one ``After-Cursor`` chain. The
     pages must prove the listing whole (see ``docs/sources/onelogin.md``), else it is read
     again; ``false`` keeps the chain."""
+    incremental_groups: Literal["all", "named"] = "all"
+    """What an incremental read asks of ``/api/1/groups`` (``groups_from`` = groups | both).
+    ``all`` lists every group: a v1 cursor chain, ⌈groups / 50⌉ requests one after the other,
+    which sees renamed and deleted groups at once. ``named`` reads by id only the groups that
+    changed users name and the directory does not hold yet: renamed and deleted groups then
+    wait for the next full read, as deleted users do."""
     full_sync_every_hours: float = Field(24.0, ge=0)
     """An automatic (``idpsync sync``) run is a full read when the last one is older than this;
     the others read only users updated since the last read (deleted users wait for a full one)."""

@@ -1,0 +1,159 @@
+"""``python -m benchmarks.trace_incremental onelogin S``: where an incremental run's time goes.
+
+The steps of :mod:`benchmarks.run` for one IdP (its emulator in its own process with the
+profile's latency, a full sync into SQLite, the 1 % change through the control routes), then
+the incremental ``idpsync sync`` in a child process that times every request
+(:func:`traced_sync`): when it was asked for, when the connection got it and when it was
+answered. Printed: the start-up (imports), the first request and the last answer, the
+requests by endpoint with their span and round-trip times, the most requests in flight, and
+the run's own phases (fetch, stage, plan, apply) from its stats. Nothing is written to docs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from benchmarks import process, run
+from benchmarks.profiles import PROFILES, SIZES
+
+PHASES = ("fetch_seconds", "stage_seconds", "plan_seconds", "apply_seconds", "check_seconds")
+
+
+def traced_sync(out: str, args: list[str]) -> None:
+    """Run ``idpsync args`` in this process, every request timed; the events go to ``out``."""
+    start = time.perf_counter()
+    events: list[dict[str, Any]] = []
+
+    def now() -> float:
+        return round(time.perf_counter() - start, 4)
+
+    import idpsync.http.client as client
+
+    send, whole = client.HttpClient._send, client.HttpClient._whole
+
+    async def timed_send(self: client.HttpClient, request: Any) -> Any:
+        asked = now()
+        try:
+            return await send(self, request)
+        finally:
+            label = request.target.endpoint.label
+            events.append({"kind": "request", "label": label, "t": asked, "end": now()})
+
+    async def timed_whole(self: client.HttpClient, request: Any, headers: Any) -> Any:
+        sent = now()
+        try:
+            return await whole(self, request, headers)
+        finally:
+            events.append({"kind": "wire", "t": sent, "end": now()})
+
+    client.HttpClient._send = timed_send  # type: ignore[method-assign]
+    client.HttpClient._whole = timed_whole  # type: ignore[method-assign]
+    from idpsync.cli import app
+
+    events.append({"kind": "imported", "t": now()})
+    try:
+        app(args, standalone_mode=False)
+    finally:
+        events.append({"kind": "exit", "t": now()})
+        Path(out).write_text(json.dumps(events), encoding="utf-8")
+
+
+def summary(events: list[dict[str, Any]], stats: dict[str, Any]) -> list[str]:
+    """The printed breakdown of one traced run."""
+    asked = [e for e in events if e["kind"] == "request"]
+    wire = [e for e in events if e["kind"] == "wire"]
+    marks = {e["kind"]: e["t"] for e in events if e["kind"] in ("imported", "exit")}
+    lines = [
+        f"start-up (imports) {marks.get('imported', 0):.2f} s; exit {marks.get('exit', 0):.2f} s"
+    ]
+    if asked:
+        first, last = min(e["t"] for e in asked), max(e["end"] for e in asked)
+        lines.append(
+            f"{len(asked)} requests from {first:.2f} s to {last:.2f} s; "
+            f"most in flight {most_in_flight(wire)}"
+        )
+    by: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for event in asked:
+        by[event["label"]].append(event)
+    for label, group in by.items():
+        trips = [e["end"] - e["t"] for e in group]
+        lines.append(
+            f"  {label}: {len(group)}, {min(e['t'] for e in group):.2f}–"
+            f"{max(e['end'] for e in group):.2f} s, each {min(trips):.2f}–{max(trips):.2f} s"
+        )
+    lines.append("  " + ", ".join(f"{k} {stats.get(k)}" for k in PHASES))
+    return lines
+
+
+def most_in_flight(wire: list[dict[str, Any]]) -> int:
+    """The most requests on the wire at once."""
+    edges = sorted([(e["t"], 1) for e in wire] + [(e["end"], -1) for e in wire])
+    now = most = 0
+    for _, step in edges:
+        now += step
+        most = max(most, now)
+    return most
+
+
+def trace(idp: str, size_name: str, seed: int = 7) -> list[str]:
+    """Emulator, full sync, the 1 % change, the traced incremental sync: its breakdown."""
+    profile, size = PROFILES[idp], SIZES[size_name]
+    tenant = run.tenant_for(idp, size, seed)
+    emu = process.start_emulator(idp, profile.emulator_args(size, seed))
+    try:
+        with tempfile.TemporaryDirectory(prefix=f"trace-{idp}-") as tmp:
+            directory = Path(tmp)
+            config = process.write_config(
+                directory,
+                f"sqlite:///{directory / 'idpsync.db'}",
+                emu.block,
+                profile.concurrency,
+                profile.source_settings,
+            )
+            name = process.connector_name(emu.block)
+            env = {**os.environ, **emu.env}
+            sync = ["sync", name, "--config", str(config)]
+            subprocess.run([*process.IDPSYNC, *sync], env=env, check=True, capture_output=True)
+            changes = tenant.change_one_percent(emu)
+            process.request_log(emu)
+            out = directory / "trace.json"
+            me = [sys.executable, "-m", "benchmarks.trace_incremental", "--child", str(out)]
+            subprocess.run([*me, *sync], env=env, check=True, capture_output=True)
+            logged = process.request_log(emu)
+            rows = subprocess.run(
+                [*process.IDPSYNC, "runs", name, "--limit", "1", "--json", "--config", str(config)],
+                env={**env, "COLUMNS": "100000"},
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            stats = (json.loads(rows.stdout) or [{}])[0].get("stats") or {}
+            events = json.loads(out.read_text(encoding="utf-8"))
+    finally:
+        emu.stop()
+    head = f"{idp} {size_name}: {changes} changes; emulator log {logged}; read {stats.get('read')}"
+    return [head, *summary(events, stats)]
+
+
+def main(argv: list[str]) -> None:
+    """``IDP SIZE`` (a trace), or ``--child OUT ARGS…`` (the traced sync itself)."""
+    if argv[:1] == ["--child"]:
+        traced_sync(argv[1], argv[2:])
+        return
+    if len(argv) != 2 or argv[0] not in PROFILES or argv[1] not in SIZES:
+        raise SystemExit(
+            f"usage: python -m benchmarks.trace_incremental {{{','.join(PROFILES)}}} S|L"
+        )
+    print("\n".join(trace(argv[0], argv[1])))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
