@@ -58,11 +58,12 @@ from idpsync.errors import SourceError
 from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, json_body
 from idpsync.http import errors as e
 from idpsync.http.failure import FailureRule
-from idpsync.model import EdgeList, MemberKind, Membership, Snapshot, SourceGroup, SourceUser
+from idpsync.model import EdgeList, MemberKind, Snapshot, SourceGroup, SourceUser
 from idpsync.photos import PhotoLimits, RawPhoto
 from idpsync.sources.base import DeltaResult, Event, Probe, Progress, Source, no_progress
 from idpsync.sources.clean import usable_id
 from idpsync.sources.google import api as g
+from idpsync.sources.google import batch as b
 from idpsync.sources.google import incremental, rolling
 from idpsync.sources.google import photos as google_photos
 from idpsync.sources.google.endpoints import (
@@ -70,7 +71,6 @@ from idpsync.sources.google.endpoints import (
     GROUP,
     GROUP_PAGE,
     GROUPS,
-    MEMBER_PAGE,
     MEMBERS,
     TOKEN,
     USER,
@@ -220,7 +220,7 @@ class GoogleSource(Source):
 
     async def _groups_and_members(
         self, snap: Snapshot, lanes: Lanes, progress: Progress
-    ) -> tuple[list[SourceGroup], dict[str, list[Membership]]]:
+    ) -> tuple[list[SourceGroup], dict[str, EdgeList]]:
         """The groups listing, then each group's member edges (while users are still listed)."""
         params = {**self._scope(), "maxResults": str(GROUP_PAGE)}
         async with lanes.other():
@@ -245,7 +245,7 @@ class GoogleSource(Source):
 
     async def _all_members(
         self, snap: Snapshot, groups: list[SourceGroup], lanes: Lanes, progress: Progress
-    ) -> dict[str, list[Membership]]:
+    ) -> dict[str, EdgeList]:
         """Candidate edges by group id; a group deleted meanwhile is left out."""
         if self.settings.batch_size:  # every page in rolling batches, longest first (.rolling)
             found = await rolling.all_members(self, snap, groups, lanes, progress, self.sizes)
@@ -253,7 +253,7 @@ class GoogleSource(Source):
                     if edges is not None}  # fmt: skip
         done, total = 0, len(groups)
 
-        async def one(group: SourceGroup) -> list[Membership] | None:
+        async def one(group: SourceGroup) -> EdgeList | None:
             nonlocal done
             async with lanes.other():
                 edges = await self._members(snap, group)
@@ -269,33 +269,32 @@ class GoogleSource(Source):
             if edges is not None
         }
 
-    async def _members(self, snap: Snapshot, group: SourceGroup) -> list[Membership] | None:
-        """A group's candidate edges; ``None`` when the group is gone, ``[]`` on failure.
+    async def _members(self, snap: Snapshot, group: SourceGroup) -> EdgeList | None:
+        """A group's candidate edges; ``None`` when the group is gone, none on failure.
 
-        Kept as edges (about 130 bytes a member, against 750 for Google's member resource)
-        until the users are listed; the ``CUSTOMER`` member and other kinds count as skipped.
+        Each page is kept as edges as it comes (:class:`.batch.Listing`: 9 bytes a member,
+        against 750 for Google's member resource) until the users are listed; the
+        ``CUSTOMER`` member and other kinds count as skipped.
         """
-        params = {"maxResults": str(MEMBER_PAGE)}
-        if self.settings.nested:
-            params["includeDerivedMembership"] = "true"
+        listing = b.Listing.of(snap, group)
+        params = b.member_params(self.settings.nested)
         try:
-            items = await self.http.read_all(MEMBERS, {"groupKey": group.source_id}, params=params)
+            async for page in self.http.pages(
+                MEMBERS, {"groupKey": group.source_id}, params=params
+            ):
+                listing.take(page.records)
         except e.NotFound as exc:
             return await self._gone_or_unread(snap, group, exc)
         except SourceError as exc:
             if RULE.fatal(exc):
                 raise
             snap.mark_incomplete(f"members of group {group.name!r} ({group.source_id}): {exc}")
-            return []
-        where = f"{MEMBERS.label} ({group.source_id})"
-        items = identified(snap, where, items)
-        edges = [m for item in items if (m := g.to_membership(group.source_id, item, snap.edge))]
-        self._skipped(len(items) - len(edges))
-        return edges
+            return snap.memberships.part()
+        return b.edges(self, snap, listing)
 
     async def _gone_or_unread(
         self, snap: Snapshot, group: SourceGroup, exc: e.NotFound
-    ) -> list[Membership] | None:
+    ) -> EdgeList | None:
         """After a 404 on a group's members: ``None`` only if the group itself is 404 too.
 
         A group deleted between the groups listing and its member listing is gone, like a
@@ -318,18 +317,19 @@ class GoogleSource(Source):
             f"{MEMBERS.label} for group {group.name!r} ({group.source_id}) answered 404 "
             f"({exc.cause}) {reread}; its members are unknown this run"
         )
-        return []
+        return snap.memberships.part()
 
-    def _edges(self, snap: Snapshot, members: dict[str, list[Membership]]) -> EdgeList:
-        """Edges to the snapshot's users and groups (external members are counted as skipped)."""
+    def _edges(self, snap: Snapshot, members: dict[str, EdgeList]) -> EdgeList:
+        """Edges to the snapshot's users and groups (external members are counted as skipped).
+
+        Each group's part moves into the snapshot's own list (whose table its ids are in),
+        each distinct edge once, and is let go.
+        """
         users = {u.source_id for u in snap.users}
         groups = {grp.source_id for grp in snap.groups}
-        found = EdgeList()
+        found = snap.memberships
         for group in snap.groups:
-            edges = members[group.source_id]
-            kept = list(dict.fromkeys(edge for edge in edges if g.is_listed(edge, users, groups)))
-            self._skipped(len(edges) - len(kept))
-            found += kept
+            self._skipped(found.extend_kept(members.pop(group.source_id), g.listed(users, groups)))
         return found
 
     def _skipped(self, count: int) -> None:
