@@ -58,7 +58,7 @@ from idpsync.errors import SourceError
 from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, json_body
 from idpsync.http import errors as e
 from idpsync.http.failure import FailureRule
-from idpsync.model import EdgeList, MemberKind, Snapshot, SourceGroup, SourceUser
+from idpsync.model import EdgeList, MemberKind, Snapshot, SourceGroup
 from idpsync.photos import PhotoLimits, RawPhoto
 from idpsync.sources.base import DeltaResult, Event, Probe, Progress, Source, no_progress
 from idpsync.sources.clean import usable_id
@@ -84,6 +84,7 @@ from idpsync.sources.google.endpoints import (
     token_endpoint,
 )
 from idpsync.sources.google.settings import GoogleSourceSettings
+from idpsync.sources.google.users import UserPages
 from idpsync.sources.lanes import Lanes, both, gather
 from idpsync.sources.shape import identified, records
 
@@ -173,17 +174,10 @@ class GoogleSource(Source):
         await self.auth.token()  # refused credentials fail here, before any listing starts
         progress(Event("fetch", "listing users and groups"))
         lanes = Lanes(self.http.budget.concurrency)
-        (users, refs), (groups, members) = await both(
-            self._users_and_photos(snap, lanes),
-            self._groups_and_members(snap, lanes, progress),
+        users, (groups, members) = await both(
+            self._users(snap, lanes), self._groups_and_members(snap, lanes, progress)
         )
-        by_email = {mail: str(u["id"]) for u in users for mail in g.emails_of(u)}
-
-        def convert(item: dict[str, Any]) -> SourceUser:
-            manager = by_email.get(g.manager_email(item) or "")
-            return g.to_user(item, manager, refs.get(str(item["id"])))
-
-        snap.users = records(snap, USERS.label, "user", users, convert, _email)
+        snap.users = users.records(snap)
         snap.groups = [grp for grp in groups if grp.source_id in members]
         snap.memberships = self._edges(snap, members)
         self.stats.extra.update(users=len(snap.users), groups=len(snap.groups))
@@ -204,19 +198,24 @@ class GoogleSource(Source):
         self.saved_state, self.stats.extra["mode"] = None, "incremental"
         return await incremental.delta(self, state, staged, progress)
 
-    async def _users_and_photos(
-        self, snap: Snapshot, lanes: Lanes
-    ) -> tuple[list[dict[str, Any]], dict[str, str | None]]:
-        """The users listing (the chain ``lanes`` keeps a slot for), and their photo versions."""
+    async def _users(self, snap: Snapshot, lanes: Lanes) -> UserPages:
+        """The users listing (the chain ``lanes`` keeps a slot for), page by page as records.
+
+        None, and ``snap`` incomplete, when it cannot be read to its end (as :meth:`_listing`).
+        """
         params = {**self._scope(), "maxResults": str(USER_PAGE), **projection(self.settings)}
+        users = UserPages(self.settings.fetch_photos)
         try:
-            items = await self._listing(snap, "users", USERS, params)
-            users = records(snap, USERS.label, "user", items, g.checked_user, _email)
+            async for page in self.http.pages(USERS, params=params):
+                users.take(page.records)
+        except SourceError as exc:
+            if RULE.fatal(exc):
+                raise
+            snap.mark_incomplete(f"the users listing could not be read to its end: {exc}")
+            return UserPages(self.settings.fetch_photos)
         finally:
             lanes.chain_done()
-        photos = self.settings.fetch_photos
-        refs = {str(u["id"]): google_photos.version(u) for u in users} if photos else {}
-        return users, refs
+        return users
 
     async def _groups_and_members(
         self, snap: Snapshot, lanes: Lanes, progress: Progress
