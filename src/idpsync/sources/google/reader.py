@@ -201,7 +201,8 @@ class GoogleSource(Source):
     async def _users(self, snap: Snapshot, lanes: Lanes) -> UserPages:
         """The users listing (the chain ``lanes`` keeps a slot for), page by page as records.
 
-        None, and ``snap`` incomplete, when it cannot be read to its end (as :meth:`_listing`).
+        No users, and ``snap`` incomplete, when it cannot be read to its end (as
+        :meth:`_listing`); :mod:`.users` says what is kept of each page.
         """
         params = {**self._scope(), "maxResults": str(USER_PAGE), **projection(self.settings)}
         users = UserPages(self.settings.fetch_photos)
