@@ -56,10 +56,10 @@ class EdgeList:
 
     __hash__ = None  # type: ignore[assignment]  # mutable, like the list it replaces
 
-    def __init__(self, edges: Iterable[Membership] = ()) -> None:
-        self._ids: list[Any] = []
-        """Each distinct id once, in the order first given."""
-        self._index: dict[Any, int] = {}
+    def __init__(self, edges: Iterable[Membership] = (), *, table: EdgeList | None = None) -> None:
+        self._ids: list[Any] = [] if table is None else table._ids
+        """Each distinct id once, in the order first given (shared with ``table``'s, if given)."""
+        self._index: dict[Any, int] = {} if table is None else table._index
         """The position in :attr:`_ids` of each id (by its key, see the class doc)."""
         self._groups = array("I")
         """Each edge's group, as a position in :attr:`_ids`."""
@@ -68,6 +68,43 @@ class EdgeList:
         self._kinds = array("B")
         """Each edge's kind, as a position in :data:`_KINDS`."""
         self.extend(edges)
+
+    def part(self) -> EdgeList:
+        """A new, empty list that interns its ids into this list's table.
+
+        A reader that gathers edges piece by piece (one group's member listing, which may yet
+        be dropped) keeps each piece as a part of the snapshot's list: 9 bytes an edge, every
+        id stored once for all of them, and :meth:`extend_kept` moves a part's edges over
+        without looking an id up again.
+        """
+        return EdgeList(table=self)
+
+    def extend_kept(self, part: EdgeList, member_ok: Callable[[Any, MemberKind], bool]) -> int:
+        """Append ``part``'s edges whose member passes ``member_ok``, each distinct edge once.
+
+        ``member_ok(member_id, kind)`` is asked once per distinct member of ``part``. Returns
+        how many of ``part``'s edges were left out (refused, or repeated). ``part`` is best one
+        of this list's :meth:`part` lists (its indexes are then taken as they are).
+        """
+        if part._ids is not self._ids:  # another table: intern again, edge by edge
+            part = EdgeList(part, table=self)
+        ids, before = self._ids, len(self._kinds)
+        verdicts: dict[tuple[int, int], bool] = {}
+        seen: set[tuple[int, int, int]] = set()
+        groups, members, kinds = self._groups, self._members, self._kinds
+        for edge in zip(part._groups, part._members, part._kinds, strict=True):
+            if edge in seen:
+                continue
+            seen.add(edge)
+            _, member, kind = edge
+            ok = verdicts.get((member, kind))
+            if ok is None:
+                ok = verdicts[member, kind] = bool(member_ok(ids[member], _KINDS[kind]))
+            if ok:
+                groups.append(edge[0])
+                members.append(member)
+                kinds.append(kind)
+        return len(part) - (len(kinds) - before)
 
     @classmethod
     def of(cls, edges: Iterable[Membership]) -> EdgeList:

@@ -88,3 +88,43 @@ def test_normalise_drops_the_edges_of_unusable_ids_only() -> None:
     snap = Snapshot(memberships=[Membership("g", "u"), Membership("g", "a\x00b")])
     normalise(snap)
     assert snap.memberships == [Membership("g", "u")] and not snap.complete
+
+
+def test_parts_share_the_table_and_move_over_kept_and_once() -> None:
+    whole = EdgeList([Membership("g-0", "u-0")])
+    first, second = whole.part(), whole.part()
+    first.extend([Membership("g-1", "u-1"), Membership("g-1", "u-2"), Membership("g-1", "u-1")])
+    second.extend([Membership("g-2", "u-1"), Membership("g-2", "g-1", GROUP)])
+    assert list(first) == [
+        Membership("g-1", "u-1"),
+        Membership("g-1", "u-2"),
+        Membership("g-1", "u-1"),
+    ]
+    assert first[0].member_id is second[0].member_id  # one table: one string per id
+    asked: list[tuple[str, MemberKind]] = []
+
+    def listed(member: str, kind: MemberKind) -> bool:
+        asked.append((member, kind))
+        return member != "u-2"
+
+    assert whole.extend_kept(first, listed) == 2  # u-2 refused, the second u-1 repeated
+    assert whole.extend_kept(second, listed) == 0
+    assert list(whole) == [
+        Membership("g-0", "u-0"),
+        Membership("g-1", "u-1"),
+        Membership("g-2", "u-1"),
+        Membership("g-2", "g-1", GROUP),
+    ]
+    assert asked == [  # once a member of each part
+        ("u-1", MemberKind.USER),
+        ("u-2", MemberKind.USER),
+        ("u-1", MemberKind.USER),
+        ("g-1", GROUP),
+    ]
+
+
+def test_extend_kept_takes_a_list_of_another_table_too() -> None:
+    whole, other = EdgeList(), EdgeList([Membership("g", "u"), Membership("g", "x")])
+    assert whole.extend_kept(other, lambda member, kind: member == "u") == 1
+    assert whole == [Membership("g", "u")]
+    assert len(other) == 2  # the part given is not changed

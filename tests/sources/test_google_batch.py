@@ -69,7 +69,7 @@ def same(one: tuple[Snapshot, dict[str, Any]], other: tuple[Snapshot, dict[str, 
     assert a.complete and b.complete, (a.incomplete_reasons, b.incomplete_reasons)
     assert {u.source_id: u for u in a.users} == {u.source_id: u for u in b.users}
     assert {x.source_id: x for x in a.groups} == {x.source_id: x for x in b.groups}
-    assert sorted(a.memberships) == sorted(b.memberships)
+    assert list(a.memberships) == list(b.memberships)  # the same edges in the same order
     # the assembly drops repeated edges as skipped: equal counts mean no page was read twice
     assert a_stats["members_skipped"] == b_stats["members_skipped"]
 
@@ -206,6 +206,36 @@ async def test_a_page_failing_every_time_makes_the_read_incomplete() -> None:
     assert len(third) == 3
     alone = [r for r in emu.requests.entries() if r.method == "GET" and victim in r.path]
     assert len(alone) == 3 + 2  # alone: pages 1 and 2, then page 3 three times
+    assert not [m for m in snap.memberships if m.group_id == victim]  # its pages 1-2 let go
+
+
+async def test_a_listing_read_again_alone_reports_its_pages_once() -> None:
+    emu = emulator()
+    t = emu.tenant
+    victim = t.gid(t.group_ids[3])  # 4 pages, each with a member without id; page 3: 404 once
+    real = emu.answer
+    fail: dict[str, str] = {}
+
+    def answer(raw_path: str, params: dict[str, str], auth: str | None) -> Reply:
+        if victim in raw_path and params.get("pageToken") == fail.get("token"):
+            fail["token"] = "answered"
+            return emu.error_reply(404, "notFound", "Resource Not Found: groupKey")
+        reply = real(raw_path, params, auth)
+        if victim not in raw_path:
+            return reply
+        body = json.loads(reply.body)
+        if "pageToken" in params and not fail:  # page 2 (in a batch): page 3 will fail once
+            fail["token"] = body["nextPageToken"]
+        body["members"] = [*body.get("members", []), {"type": "USER", "email": "x@example.com"}]
+        return Reply(reply.status, json.dumps(body).encode(), reply.headers)
+
+    emu.answer = answer  # type: ignore[method-assign]
+    snap, stats = await read(emu, batch_size=100)
+    assert stats["batch_fallbacks"] == 1  # the 404 in a batch: read again alone, from page 1
+    bad = [r for r in snap.incomplete_reasons if victim in r]
+    assert len(bad) == 1 and bad[0].endswith(": 4 item(s) are not objects with a usable id")
+    expected = {t.gid(m) for m in t.member_list(t.group_ids[3]) if m in t.users or m in t.groups}
+    assert {m.member_id for m in snap.memberships if m.group_id == victim} == expected
 
 
 async def test_batch_failing_as_a_whole_sends_its_groups_alone() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from idpsync.model import EdgeMaker, MemberKind, Membership, SourceGroup, SourceUser
@@ -123,16 +123,16 @@ def to_membership(
 ) -> Membership | None:
     """An edge for a ``USER`` or ``GROUP`` member; ``None`` for the ``CUSTOMER`` member.
 
-    An external address is a ``USER`` too: :func:`is_listed` drops its edge once the users
+    An external address is a ``USER`` too: :func:`listed` drops its edge once the users
     listing is known. ``make`` builds the edge (:meth:`Snapshot.edge` shares its ids).
     """
     kind = MEMBER_KINDS.get(str(item.get("type")))
     return make(group_id, str(item.get("id", "")), kind) if kind else None
 
 
-def is_listed(edge: Membership, users: set[str], groups: set[str]) -> bool:
-    """Whether an edge's member is a listed user or group (external addresses are not)."""
-    return edge.member_id in (users if edge.member_kind is MemberKind.USER else groups)
+def listed(users: set[str], groups: set[str]) -> Callable[[Any, MemberKind], bool]:
+    """Whether a member (id, kind) is a listed user or group (external addresses are not)."""
+    return lambda member, kind: member in (users if kind is MemberKind.USER else groups)
 
 
 def photo_ref(photo: Mapping[str, Any]) -> str:

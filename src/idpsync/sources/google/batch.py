@@ -32,17 +32,18 @@ import httpx
 from idpsync.errors import SourceError
 from idpsync.http import errors as e
 from idpsync.http.policy import Action, classify_response
-from idpsync.model import Membership, Snapshot, SourceGroup
+from idpsync.model import EdgeList, Snapshot, SourceGroup
+from idpsync.sources.clean import usable_id
 from idpsync.sources.google import api as g
 from idpsync.sources.google.endpoints import BATCH, MEMBER_PAGE, MEMBERS
 from idpsync.sources.lanes import Lanes
-from idpsync.sources.shape import identified
 
 if TYPE_CHECKING:
     from idpsync.sources.google.reader import GoogleSource
 
-Edges = list[Membership] | None
-"""A group's candidate edges; ``None`` when the group is gone (see ``GoogleSource._members``)."""
+Edges = EdgeList | None
+"""A group's candidate edges (a :meth:`~idpsync.model.EdgeList.part` of the snapshot's edges);
+``None`` when the group is gone (see ``GoogleSource._members``)."""
 
 
 def member_params(nested: bool) -> dict[str, str]:
@@ -104,13 +105,41 @@ class Step(Enum):
 
 @dataclass(slots=True)
 class Listing:
-    """One group's member listing as read so far in batches."""
+    """One group's member listing as read so far (in batches, or alone).
+
+    Each page is turned into edges as it comes (:meth:`take`) and let go: what a listing holds
+    is its edges at 9 bytes each, not Google's member resources (about 750 bytes each as
+    parsed). What the page says about the read (items without a usable id, members that are
+    no edge) is counted here and reported only when the listing ends (:func:`edges`): a
+    listing read again from its first page reports nothing twice.
+    """
 
     group: SourceGroup
-    items: list[Any] = field(default_factory=list)
+    found: EdgeList
+    """The candidate edges so far (a part of the snapshot's edges: ids stored once)."""
     token: str | None = None
     """The next page's token (``None`` before the first page)."""
     seen: set[str] = field(default_factory=set)
+    unusable: int = 0
+    """Items that are not objects with a usable id."""
+    skipped: int = 0
+    """Members that are no edge (the ``CUSTOMER`` member, other kinds)."""
+
+    @classmethod
+    def of(cls, snap: Snapshot, group: SourceGroup) -> Listing:
+        """An empty listing of ``group``'s members, its edges a part of ``snap``'s."""
+        return cls(group, snap.memberships.part())
+
+    def take(self, items: list[Any]) -> None:
+        """One page's member resources, as edges (the resources are not kept)."""
+        group = self.group.source_id
+        for item in items:
+            if not isinstance(item, dict) or usable_id(item.get("id")) is None:
+                self.unusable += 1
+            elif edge := g.to_membership(group, item):
+                self.found.append(edge)
+            else:
+                self.skipped += 1
 
 
 def _path(listing: Listing, nested: bool) -> str:
@@ -172,7 +201,7 @@ def advance(listing: Listing, answer: tuple[int, bytes] | None) -> Step:
         return Step.ALONE
     if token and token in listing.seen:
         return Step.ALONE  # the listing would go round in circles
-    listing.items += items
+    listing.take(items)
     if not token:
         return Step.END
     listing.seen.add(token)
@@ -199,14 +228,15 @@ async def alone(source: GoogleSource, snap: Snapshot, group: SourceGroup, lanes:
         return await source._members(snap, group)
 
 
-def edges(source: GoogleSource, snap: Snapshot, listing: Listing) -> Edges:
-    """The listing's edges once its last page is in (the items are then dropped)."""
-    group = listing.group.source_id
-    items = identified(snap, f"{MEMBERS.label} ({group})", listing.items)
-    found = [edge for item in items if (edge := g.to_membership(group, item, snap.edge))]
-    source._skipped(len(items) - len(found))
-    listing.items = []
-    return found
+def edges(source: GoogleSource, snap: Snapshot, listing: Listing) -> EdgeList:
+    """The listing's edges once its last page is in; what it counted is reported now."""
+    if listing.unusable:
+        where = f"{MEMBERS.label} ({listing.group.source_id})"
+        snap.mark_incomplete(
+            f"{where}: {listing.unusable} item(s) are not objects with a usable id"
+        )
+    source._skipped(listing.skipped)
+    return listing.found
 
 
 def count(source: GoogleSource, key: str, amount: int) -> int:

@@ -43,12 +43,13 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from idpsync.errors import SourceError
-from idpsync.model import Membership, Snapshot, SourceGroup, SourceUser
+from idpsync.model import EdgeList, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources.base import DeltaResult, Event, Progress
 from idpsync.sources.google import api as g
 from idpsync.sources.google import photos as google_photos
@@ -283,7 +284,7 @@ def _cost_switch(source: GoogleSource, reread: int, total: int) -> None:
 
 async def _listings(
     source: GoogleSource, snap: Snapshot, groups: list[SourceGroup]
-) -> list[list[Membership] | None]:
+) -> list[EdgeList | None]:
     """The member listings of ``groups``: in rolling batches, or one request a page."""
     if source.settings.batch_size and groups:
         lanes = Lanes(source.http.budget.concurrency)
@@ -305,7 +306,7 @@ def _replace_edges(
     result: DeltaResult,
     staged: Snapshot,
     groups: list[SourceGroup],
-    edges: list[list[Membership]],
+    edges: Sequence[Iterable[Membership]],
 ) -> None:
     """The groups (upserts) and their edges: new ones added, those no longer listed removed."""
     result.groups = list(groups)

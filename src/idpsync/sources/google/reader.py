@@ -58,11 +58,12 @@ from idpsync.errors import SourceError
 from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, json_body
 from idpsync.http import errors as e
 from idpsync.http.failure import FailureRule
-from idpsync.model import EdgeList, MemberKind, Membership, Snapshot, SourceGroup, SourceUser
+from idpsync.model import EdgeList, MemberKind, Snapshot, SourceGroup
 from idpsync.photos import PhotoLimits, RawPhoto
 from idpsync.sources.base import DeltaResult, Event, Probe, Progress, Source, no_progress
 from idpsync.sources.clean import usable_id
 from idpsync.sources.google import api as g
+from idpsync.sources.google import batch as b
 from idpsync.sources.google import incremental, rolling
 from idpsync.sources.google import photos as google_photos
 from idpsync.sources.google.endpoints import (
@@ -70,7 +71,6 @@ from idpsync.sources.google.endpoints import (
     GROUP,
     GROUP_PAGE,
     GROUPS,
-    MEMBER_PAGE,
     MEMBERS,
     TOKEN,
     USER,
@@ -84,6 +84,7 @@ from idpsync.sources.google.endpoints import (
     token_endpoint,
 )
 from idpsync.sources.google.settings import GoogleSourceSettings
+from idpsync.sources.google.users import UserPages
 from idpsync.sources.lanes import Lanes, both, gather
 from idpsync.sources.shape import identified, records
 
@@ -173,17 +174,10 @@ class GoogleSource(Source):
         await self.auth.token()  # refused credentials fail here, before any listing starts
         progress(Event("fetch", "listing users and groups"))
         lanes = Lanes(self.http.budget.concurrency)
-        (users, refs), (groups, members) = await both(
-            self._users_and_photos(snap, lanes),
-            self._groups_and_members(snap, lanes, progress),
+        users, (groups, members) = await both(
+            self._users(snap, lanes), self._groups_and_members(snap, lanes, progress)
         )
-        by_email = {mail: str(u["id"]) for u in users for mail in g.emails_of(u)}
-
-        def convert(item: dict[str, Any]) -> SourceUser:
-            manager = by_email.get(g.manager_email(item) or "")
-            return g.to_user(item, manager, refs.get(str(item["id"])))
-
-        snap.users = records(snap, USERS.label, "user", users, convert, _email)
+        snap.users = users.records(snap)
         snap.groups = [grp for grp in groups if grp.source_id in members]
         snap.memberships = self._edges(snap, members)
         self.stats.extra.update(users=len(snap.users), groups=len(snap.groups))
@@ -204,23 +198,29 @@ class GoogleSource(Source):
         self.saved_state, self.stats.extra["mode"] = None, "incremental"
         return await incremental.delta(self, state, staged, progress)
 
-    async def _users_and_photos(
-        self, snap: Snapshot, lanes: Lanes
-    ) -> tuple[list[dict[str, Any]], dict[str, str | None]]:
-        """The users listing (the chain ``lanes`` keeps a slot for), and their photo versions."""
+    async def _users(self, snap: Snapshot, lanes: Lanes) -> UserPages:
+        """The users listing (the chain ``lanes`` keeps a slot for), page by page as records.
+
+        No users, and ``snap`` incomplete, when it cannot be read to its end (as
+        :meth:`_listing`); :mod:`.users` says what is kept of each page.
+        """
         params = {**self._scope(), "maxResults": str(USER_PAGE), **projection(self.settings)}
+        users = UserPages(self.settings.fetch_photos)
         try:
-            items = await self._listing(snap, "users", USERS, params)
-            users = records(snap, USERS.label, "user", items, g.checked_user, _email)
+            async for page in self.http.pages(USERS, params=params):
+                users.take(page.records)
+        except SourceError as exc:
+            if RULE.fatal(exc):
+                raise
+            snap.mark_incomplete(f"the users listing could not be read to its end: {exc}")
+            return UserPages(self.settings.fetch_photos)
         finally:
             lanes.chain_done()
-        photos = self.settings.fetch_photos
-        refs = {str(u["id"]): google_photos.version(u) for u in users} if photos else {}
-        return users, refs
+        return users
 
     async def _groups_and_members(
         self, snap: Snapshot, lanes: Lanes, progress: Progress
-    ) -> tuple[list[SourceGroup], dict[str, list[Membership]]]:
+    ) -> tuple[list[SourceGroup], dict[str, EdgeList]]:
         """The groups listing, then each group's member edges (while users are still listed)."""
         params = {**self._scope(), "maxResults": str(GROUP_PAGE)}
         async with lanes.other():
@@ -245,7 +245,7 @@ class GoogleSource(Source):
 
     async def _all_members(
         self, snap: Snapshot, groups: list[SourceGroup], lanes: Lanes, progress: Progress
-    ) -> dict[str, list[Membership]]:
+    ) -> dict[str, EdgeList]:
         """Candidate edges by group id; a group deleted meanwhile is left out."""
         if self.settings.batch_size:  # every page in rolling batches, longest first (.rolling)
             found = await rolling.all_members(self, snap, groups, lanes, progress, self.sizes)
@@ -253,7 +253,7 @@ class GoogleSource(Source):
                     if edges is not None}  # fmt: skip
         done, total = 0, len(groups)
 
-        async def one(group: SourceGroup) -> list[Membership] | None:
+        async def one(group: SourceGroup) -> EdgeList | None:
             nonlocal done
             async with lanes.other():
                 edges = await self._members(snap, group)
@@ -269,33 +269,32 @@ class GoogleSource(Source):
             if edges is not None
         }
 
-    async def _members(self, snap: Snapshot, group: SourceGroup) -> list[Membership] | None:
-        """A group's candidate edges; ``None`` when the group is gone, ``[]`` on failure.
+    async def _members(self, snap: Snapshot, group: SourceGroup) -> EdgeList | None:
+        """A group's candidate edges; ``None`` when the group is gone, none on failure.
 
-        Kept as edges (about 130 bytes a member, against 750 for Google's member resource)
-        until the users are listed; the ``CUSTOMER`` member and other kinds count as skipped.
+        Each page is kept as edges as it comes (:class:`.batch.Listing`: 9 bytes a member,
+        against 750 for Google's member resource) until the users are listed; the
+        ``CUSTOMER`` member and other kinds count as skipped.
         """
-        params = {"maxResults": str(MEMBER_PAGE)}
-        if self.settings.nested:
-            params["includeDerivedMembership"] = "true"
+        listing = b.Listing.of(snap, group)
+        params = b.member_params(self.settings.nested)
         try:
-            items = await self.http.read_all(MEMBERS, {"groupKey": group.source_id}, params=params)
+            async for page in self.http.pages(
+                MEMBERS, {"groupKey": group.source_id}, params=params
+            ):
+                listing.take(page.records)
         except e.NotFound as exc:
             return await self._gone_or_unread(snap, group, exc)
         except SourceError as exc:
             if RULE.fatal(exc):
                 raise
             snap.mark_incomplete(f"members of group {group.name!r} ({group.source_id}): {exc}")
-            return []
-        where = f"{MEMBERS.label} ({group.source_id})"
-        items = identified(snap, where, items)
-        edges = [m for item in items if (m := g.to_membership(group.source_id, item, snap.edge))]
-        self._skipped(len(items) - len(edges))
-        return edges
+            return snap.memberships.part()
+        return b.edges(self, snap, listing)
 
     async def _gone_or_unread(
         self, snap: Snapshot, group: SourceGroup, exc: e.NotFound
-    ) -> list[Membership] | None:
+    ) -> EdgeList | None:
         """After a 404 on a group's members: ``None`` only if the group itself is 404 too.
 
         A group deleted between the groups listing and its member listing is gone, like a
@@ -318,18 +317,19 @@ class GoogleSource(Source):
             f"{MEMBERS.label} for group {group.name!r} ({group.source_id}) answered 404 "
             f"({exc.cause}) {reread}; its members are unknown this run"
         )
-        return []
+        return snap.memberships.part()
 
-    def _edges(self, snap: Snapshot, members: dict[str, list[Membership]]) -> EdgeList:
-        """Edges to the snapshot's users and groups (external members are counted as skipped)."""
+    def _edges(self, snap: Snapshot, members: dict[str, EdgeList]) -> EdgeList:
+        """Edges to the snapshot's users and groups (external members are counted as skipped).
+
+        Each group's part moves into the snapshot's own list (whose table its ids are in),
+        each distinct edge once, and is let go.
+        """
         users = {u.source_id for u in snap.users}
         groups = {grp.source_id for grp in snap.groups}
-        found = EdgeList()
+        found = snap.memberships
         for group in snap.groups:
-            edges = members[group.source_id]
-            kept = list(dict.fromkeys(edge for edge in edges if g.is_listed(edge, users, groups)))
-            self._skipped(len(edges) - len(kept))
-            found += kept
+            self._skipped(found.extend_kept(members.pop(group.source_id), g.listed(users, groups)))
         return found
 
     def _skipped(self, count: int) -> None:

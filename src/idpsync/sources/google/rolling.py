@@ -83,7 +83,7 @@ class _Roller:
         sizes: Mapping[str, int],
     ) -> None:
         self.source, self.snap, self.lanes, self.progress = source, snap, lanes, progress
-        self.listings = [b.Listing(grp) for grp in groups]
+        self.listings = [b.Listing.of(snap, grp) for grp in groups]
         self.left = [max(1, math.ceil(sizes.get(grp.source_id, 0) / MEMBER_PAGE)) for grp in groups]
         self.counts = Counter(self.left)
         """Unfinished listings by pages expected to be left (for :attr:`longest`)."""
