@@ -131,10 +131,12 @@ def resolve(session: Session, connector: str, source_id: str, manager: str | Non
 async def user_created(session: Session, connector: str, source_id: str) -> None:
     """A user now exists in the target: send its attributes and point its reports at it.
 
-    A user with a photo is marked for the photo pass (:mod:`.photo_delivery`).
+    A user with a photo is marked for the photo pass (:mod:`.photo_delivery`), unless the
+    photo went with the create.
     """
     user = session.directory(connector).users.get(source_id)
-    if user is not None and user.photo_ref:
+    sent = session.created_with_photo.pop((connector, source_id), None)
+    if user is not None and user.photo_ref and sent is None:
         note(session, connector, source_id)
     if (connector, source_id) in session.created_with_attributes:
         session.created_with_attributes.discard((connector, source_id))

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from idpsync.photos import Photo
 from idpsync.targets.attributes import Held, Value
 
 USER_FIELDS = ("login", "email", "display_name", "given_name", "family_name", "active")
@@ -59,12 +60,18 @@ class Target(Protocol):
         """The target's user for this directory user: by external id, then login/e-mail."""
 
     async def create_user(
-        self, source_id: str, fields: Mapping[str, Any], values: Mapping[str, Value] | None = None
+        self,
+        source_id: str,
+        fields: Mapping[str, Any],
+        values: Mapping[str, Value] | None = None,
+        photo: Photo | None = None,
     ) -> str:
         """Create the user and return its target id (``Conflict`` if it exists).
 
         ``values``: mapped attributes (set ones) the new user is created with, as
         :meth:`~idpsync.targets.attributes.AttributeTarget.set_attributes` would set them.
+        ``photo``: the user's photo, given only to a target that holds photos and only of a
+        type it holds (:func:`idpsync.targets.photo_delivery.creation_photo`).
         """
 
     async def update_user(self, remote_id: str, changed: Mapping[str, Any]) -> str | None:

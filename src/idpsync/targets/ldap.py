@@ -122,9 +122,13 @@ class LdapTarget:
         return None
 
     async def create_user(
-        self, source_id: str, fields: Mapping[str, Any], values: Mapping[str, Value] | None = None
+        self,
+        source_id: str,
+        fields: Mapping[str, Any],
+        values: Mapping[str, Value] | None = None,
+        photo: Photo | None = None,
     ) -> str:
-        """Add the entry with the mapped ``values``; return its id.
+        """Add the entry with the mapped ``values`` and the ``photo`` (JPEG); return its id.
 
         An inactive user goes into the disabled subtree in move mode.
         """
@@ -133,6 +137,8 @@ class LdapTarget:
         entry = self.layout.new_user(source_id, fields)
         mapped = await self._mapped(values or {})
         entry.update({k: v for k, v in mapped.items() if v is not None})
+        if photo is not None:
+            entry["jpegPhoto"] = [photo.data]
         await self.link.add(dn, entry)
         found = await self.link.search(
             dn, "(objectClass=*)", [self.ldap.id_attribute], scope=ldap3.BASE

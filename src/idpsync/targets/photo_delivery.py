@@ -2,12 +2,16 @@
 
 - **Where the bytes come from**: the session's :class:`~idpsync.photos.PhotoReader`
   (:func:`idpsync.targets.run_delivery` passes it; none given: no photo is delivered).
+- **A new user** is created with its photo in the create request (SCIM ``POST`` body, LDAP
+  add; :func:`creation_photo`) when the bytes are there and the target holds the type; the
+  digest is recorded at once and the user is not marked.
 - **When a photo is looked at**: delivery *marks* a mapped user (``target_objects.photo_pending``)
-  when the user is created or adopted in the target, when a change touches ``photo_ref``, when
-  a rejected user is retried and after a relink. At the end of every delivery the photo pass
-  reads the marked users (a reconcile: every mapped user) and, for each, compares the digest of
-  the user's current photo with ``target_objects.photo_digest``: equal sends nothing; different
-  sends the photo (or removes it when the user has none any more) and records the new digest.
+  when the user is created without its photo or adopted in the target, when a change touches
+  ``photo_ref``, when a rejected user is retried and after a relink. At the end of every
+  delivery the photo pass reads the marked users (a reconcile: every mapped user) and, for
+  each, compares the digest of the user's current photo with ``target_objects.photo_digest``:
+  equal sends nothing; different sends the photo (or removes it when the user has none any
+  more) and records the new digest.
 - **Bytes not downloaded yet** (the user has a ``photo_ref`` but the reader has no bytes): the
   target keeps what it holds and the user stays marked, so a later delivery sends the photo once
   the bytes are there.
@@ -58,6 +62,25 @@ def photos_on(session: Session) -> bool:
         and isinstance(target, PhotoTarget)
         and bool(target.photo_types())
     )
+
+
+def creation_photo(session: Session, connector: str, source_id: str) -> Photo | None:
+    """The photo a new user is created with: its current one, if the target can hold it.
+
+    ``None`` when photos are off, the user has none, its bytes are not downloaded yet or the
+    target cannot hold its type: the user is then marked and the photo pass does as it does
+    for any user (sends it later, or warns).
+    """
+    if not photos_on(session):
+        return None
+    user = session.directory(connector).users.get(source_id)
+    if user is None or not user.photo_ref:
+        return None
+    assert session.photos is not None and isinstance(session.target, PhotoTarget)
+    photo = session.photos.user_photo(user)
+    if photo is None or photo.content_type not in session.target.photo_types():
+        return None
+    return photo
 
 
 def note(session: Session, connector: str, source_id: str) -> None:

@@ -163,15 +163,21 @@ class ScimTarget:
         return None
 
     async def create_user(
-        self, source_id: str, fields: Mapping[str, Any], values: Mapping[str, Value] | None = None
+        self,
+        source_id: str,
+        fields: Mapping[str, Any],
+        values: Mapping[str, Value] | None = None,
+        photo: Photo | None = None,
     ) -> str:
-        """``POST /Users`` with the mapped ``values`` in the body; returns the new ``id``.
+        """``POST /Users`` with the mapped ``values`` and the ``photo`` in the body; the ``id``.
 
         A value whose path the body cannot hold (a value filter) follows with ``PATCH``.
         """
         payload, rest = proto.user_payload(source_id, fields), dict[str, Value]()
         if values:
             payload, rest = with_attributes(payload, values, await self.user_extensions())
+        if photo is not None:
+            payload["photos"] = proto.photo_values(photo, self.photo_type)
         _, body = await self._send(USERS.create, body=payload)
         remote_id = str(json_object(body, USERS.create.label)["id"])
         if rest:

@@ -160,8 +160,12 @@ def photo_ops(photo: Photo | None, kind: str) -> list[dict[str, Any]]:
     """
     if photo is None:
         return [{"op": "remove", "path": "photos"}]
-    value = {"value": data_uri(photo), "type": kind, "primary": True}
-    return [{"op": "replace", "path": "photos", "value": [value]}]
+    return [{"op": "replace", "path": "photos", "value": photo_values(photo, kind)}]
+
+
+def photo_values(photo: Photo, kind: str) -> list[dict[str, Any]]:
+    """``photos`` holding just ``photo``: one primary value of type ``kind``."""
+    return [{"value": data_uri(photo), "type": kind, "primary": True}]
 
 
 def user_extensions(resource_types: Any) -> frozenset[str]:
