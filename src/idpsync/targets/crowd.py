@@ -262,8 +262,13 @@ class CrowdTarget:
 
     # -- reconcile --------------------------------------------------------------------------
 
-    async def list_users(self, mapped: Sequence[str] = ()) -> list[RemoteUser]:
-        """Every user (``/search``, paged), each read with its attributes (``mapped`` kept)."""
+    async def list_users(
+        self, mapped: Sequence[str] = (), photos: bool = False
+    ) -> list[RemoteUser]:
+        """Every user (``/search``, paged), each read with its attributes (``mapped`` kept).
+
+        Crowd holds no photos: ``photos`` is ignored.
+        """
         users: list[RemoteUser] = []
         names = await self._names(api.SEARCH_USERS, **{"entity-type": "user"})
         for name in names:

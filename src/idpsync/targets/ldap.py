@@ -364,15 +364,23 @@ class LdapTarget:
             found += await self.link.search(base, query, wanted)
         return found
 
-    async def list_users(self, mapped: Sequence[str] = ()) -> list[RemoteUser]:
+    async def list_users(
+        self, mapped: Sequence[str] = (), photos: bool = False
+    ) -> list[RemoteUser]:
         """Every user entry under the users (and disabled) subtree.
 
-        With the ``mapped`` attributes this target sets (a reference's DN becomes the user's id).
+        With the ``mapped`` attributes this target sets (a reference's DN becomes the user's id)
+        and, with ``photos``, the digests of each entry's ``jpegPhoto`` values.
         """
         owned = self._owned()
         readable = [k for k in mapped if k.lower() not in owned]
-        found = await self._users(readable)
+        found = await self._users([*readable, *(["jpegPhoto"] if photos else [])])
         users = [self._user(dn, entry) for dn, entry in found]
+        if photos:
+            users = [
+                replace(user, photos=proto.held_photos(entry))
+                for (_, entry), user in zip(found, users, strict=True)
+            ]
         if not mapped:
             return users
         by_dn = {proto.dn_key(dn): user.id for (dn, _), user in zip(found, users, strict=True)}

@@ -18,6 +18,8 @@
 - **A type the target cannot hold** (LDAP ``jpegPhoto`` is JPEG only): nothing is converted;
   the photo is not delivered, a photo idpsync delivered before is removed (it is no longer the
   user's photo), and a warning names the user and the type (``counts["photo_unsupported"]``).
+- **A reconcile** reads the photos the target holds (:func:`compare_held`): one removed or
+  replaced there is recorded as such, so the pass sets it again (``counts["photos_repaired"]``).
 - **A photo the target refuses** (a 4xx about it): a warning (``counts["photo_rejected"]``);
   the user is not tried again until the photo changes. A target that is down stops the delivery
   as for any change; the marks stay and the next delivery resumes them.
@@ -26,17 +28,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Protocol, runtime_checkable
 
 from idpsync.photos import Photo
 from idpsync.targets import photo_state
+from idpsync.targets.base import FOREIGN_PHOTO, RemoteUser
 from idpsync.targets.errors import DryRunRejected, NotFound, Rejected
 from idpsync.targets.photo_state import PhotoRow
 from idpsync.targets.session import Session
 from idpsync.targets.state import lease_deadline
 
 log = logging.getLogger("idpsync.targets")
+
+Key = tuple[str, str]
+"""(connector, source id) of a directory user."""
 
 RENEW_EVERY = 100
 """Photos looked at between two renewals of the delivery's lease."""
@@ -81,6 +87,37 @@ def creation_photo(session: Session, connector: str, source_id: str) -> Photo | 
     if photo is None or photo.content_type not in session.target.photo_types():
         return None
     return photo
+
+
+def compare_held(session: Session, matched: Mapping[Key, tuple[str, RemoteUser]]) -> None:
+    """A reconcile: record what the target holds where it is not the photo idpsync left there.
+
+    The photo pass after the reconcile (every mapped user) then sets the user's photo again.
+    ``matched``: the users found in the target, as read (with their ``photos``). A photo the
+    target holds for a user idpsync never delivered one to and whose IdP has none is left
+    alone (the application's own). Each differing user gets a warning.
+    """
+    if not photos_on(session) or session.dry_run:
+        return
+    recorded = photo_state.digests(session.state)
+    for (connector, sid), (_, remote) in sorted(matched.items()):
+        user = session.directory(connector).users.get(sid)
+        if remote.photos is None or user is None:
+            continue
+        held = remote.photos[0] if len(remote.photos) == 1 else None
+        if len(remote.photos) > 1:
+            held = FOREIGN_PHOTO  # several values: never what idpsync sends
+        was = recorded.get((connector, sid))
+        if held == was or (was is None and not user.photo_ref):
+            continue
+        photo_state.settle(session.state, connector, sid, held)
+        message = (
+            f"photo of user {user.login!r} ({connector}) in the target is not the one idpsync "
+            "delivered; the reconcile sets it again"
+        )
+        session.result.bump("photos_repaired")
+        session.result.warnings.append(message)
+        log.warning("target %s: %s", session.state.name, message)
 
 
 def note(session: Session, connector: str, source_id: str) -> None:

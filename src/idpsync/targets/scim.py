@@ -262,15 +262,24 @@ class ScimTarget:
 
     # -- reconcile --------------------------------------------------------------------------
 
-    async def list_users(self, mapped: Sequence[str] = ()) -> list[RemoteUser]:
-        """Every user, paged, with the ``mapped`` attributes that can be read back."""
+    async def list_users(
+        self, mapped: Sequence[str] = (), photos: bool = False
+    ) -> list[RemoteUser]:
+        """Every user, paged, with the ``mapped`` attributes that can be read back.
+
+        With ``photos``, also the digests of the ``photos`` values (no request more).
+        """
         resources = await self._list_all(USERS)
+        users = [proto.parse_user(r) for r in resources]
+        if photos:
+            held = [proto.held_photos(r) for r in resources]
+            users = [replace(u, photos=h) for u, h in zip(users, held, strict=True)]
         if not mapped:
-            return [proto.parse_user(r) for r in resources]
+            return users
         extensions = await self.user_extensions()
         return [
-            replace(proto.parse_user(r), attributes=read_back(r, mapped, extensions))
-            for r in resources
+            replace(u, attributes=read_back(r, mapped, extensions))
+            for u, r in zip(users, resources, strict=True)
         ]
 
     async def list_groups(self) -> list[RemoteGroup]:
