@@ -17,6 +17,8 @@ from idpsync.emulators.google import GoogleEmulator
 from idpsync.emulators.keycloak import KeycloakEmulator
 from idpsync.model import DirUser
 from idpsync.store import Store
+from idpsync.targets.attributes import ENTERPRISE
+from tests.targets.scim_support import TOKEN, ScimServer, read_scim
 
 runner = CliRunner()
 
@@ -91,3 +93,52 @@ def test_keycloak_attributes_read_because_a_template_uses_them(
     assert users[emu.tenant.user_ids[7]].attributes["cost_center"] is None  # renders empty
     assert users[uid].attributes["cost_center"] == "CC-6"
     assert users[uid].attributes["attributes"]["costCenter"] == ["CC-6"]
+
+
+@pytest.mark.slow
+def test_keycloak_attributes_read_for_a_targets_default_templates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No ``user_attributes``, no policy template: a target's default HR templates ask for them."""
+    emu = KeycloakEmulator.generate(users=12, groups=2, seed=8)
+    uid = emu.tenant.user_ids[4]
+    emu.tenant.update_user(uid, custom={"any": {"department": "R&D", "title": "Engineer"}})
+    monkeypatch.setenv("IDPSYNC_TEST_KC_SECRET", emu.client_secret)
+    monkeypatch.setenv("IDPSYNC_TEST_SCIM_TOKEN", TOKEN)
+    scim = ScimServer()
+    scim.start()
+    try:
+        with emu.serve() as server:
+            source = (
+                f'[store]\nurl = "sqlite:///{tmp_path}/d.db"\n\n'
+                "[connectors.kc.source]\n"
+                'type = "keycloak"\n'
+                f'base_url = "{server.url}"\n'
+                f'realm = "{emu.realm}"\n'
+                f'client_id = "{emu.client_id}"\n'
+                'client_secret = "env:IDPSYNC_TEST_KC_SECRET"\n\n'
+                "[targets.apps]\n"
+                'type = "scim"\n'
+                f'url = "{scim.url}"\n'
+                'token = "env:IDPSYNC_TEST_SCIM_TOKEN"\n'
+            )
+            config = tmp_path / "idpsync.toml"
+            config.write_text(source + 'connectors = ["other"]\n')  # not this connector's
+            assert runner.invoke(app, ["sync", "kc", "-c", str(config)]).exit_code == 0
+            brief = [r.query for r in emu.requests if r.path.endswith(f"/{emu.realm}/users")]
+            emu.requests.clear()
+            config.write_text(source)  # receives every connector's changes
+            sync = runner.invoke(app, ["sync", "kc", "-c", str(config)])
+            full = [r.query for r in emu.requests if r.path.endswith(f"/{emu.realm}/users")]
+            deliver = runner.invoke(app, ["deliver", "apps", "-c", str(config)])
+        held = read_scim(scim.url)["raw_users"]
+    finally:
+        scim.kill()
+    assert brief and all("briefRepresentation=true" in q for q in brief)
+    assert sync.exit_code == 0, sync.output
+    assert full and all("briefRepresentation=false" in q for q in full)
+    assert deliver.exit_code == 0, deliver.output
+    login = emu.tenant.users[uid].alias.lower()
+    (ada,) = [u for u in held if u["userName"].lower() == login]
+    assert ada["title"] == "Engineer"
+    assert ada[ENTERPRISE]["department"] == "R&D"

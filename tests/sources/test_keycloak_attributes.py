@@ -6,6 +6,8 @@ import time
 
 import pytest
 
+from idpsync.config import TargetSettings
+from idpsync.config_attributes import DEFAULTS, templates_for
 from idpsync.config_policy import MappingSettings, PolicySettings
 from idpsync.emulators.keycloak import KeycloakEmulator
 from idpsync.sources.keycloak import events
@@ -75,6 +77,17 @@ def test_policy_that_mentions_attributes_turns_reading_on() -> None:
     assert reads_attributes(None, None) is False
     assert reads_attributes(False, mapped) is False
     assert reads_attributes(True, None) is True
+
+
+def test_a_target_template_that_mentions_attributes_turns_reading_on() -> None:
+    scim = TargetSettings.model_validate({"type": "scim", "url": "https://scim.example/v2"})
+    elsewhere = scim.model_copy(update={"connectors": ["other"]})
+    off = scim.model_copy(update={"enabled": False})
+    plain = scim.model_copy(update={"attributes": {k: "" for k in DEFAULTS["scim"]}})
+    assert reads_attributes(None, None, templates_for({"a": scim}, "kc")) is True  # defaults
+    assert reads_attributes(None, None, templates_for({"a": elsewhere, "b": off}, "kc")) is False
+    assert reads_attributes(None, None, templates_for({"a": plain}, "kc")) is False
+    assert reads_attributes(False, None, templates_for({"a": scim}, "kc")) is False
 
 
 def test_attributes_of_the_wrong_shape_make_the_record_unusable() -> None:

@@ -166,16 +166,21 @@ def free_port() -> int:
 class ScimServer:
     """A real scim2-server process on a free port (state lives in its memory)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *args: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/v2"
         self.process: subprocess.Popen[bytes] | None = None
+        self.args = args
+        """More command-line arguments (``--schema FILE``, ``--resource-type FILE``)."""
 
     def start(self) -> None:
         exe = shutil.which("scim2-server", path=str(Path(sys.executable).parent))
         assert exe, "scim2-server is not installed: run 'make setup' (it is in the dev extra)"
         self.process = subprocess.Popen(
-            [exe, "--hostname", "127.0.0.1", "--port", str(self.port), "--bearer-token", TOKEN],
+            [
+                *(exe, "--hostname", "127.0.0.1", "--port", str(self.port)),
+                *("--bearer-token", TOKEN, *self.args),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

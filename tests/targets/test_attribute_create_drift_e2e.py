@@ -198,7 +198,7 @@ async def test_crowd_reconcile_creates_with_attributes_and_settles_late_managers
     assert built.status == "ok", built.message
     assert built.counts == {"created": 4, "manager_unresolved": 1}
     assert built.warnings == [
-        "manager 'gone' of user 'u2' (hr) is not in the directory (out of scope); "
+        "manager 'gone' of user 'bob' (u2, hr) is not in the directory (out of scope); "
         "the manager reference is left empty"
     ]
     assert crowd.state.user("ada").attributes["manager"] == ["zoe"]

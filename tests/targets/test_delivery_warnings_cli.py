@@ -39,5 +39,5 @@ max_attempts = 1
     assert done.exit_code == 0, done.output
     lines = [line.strip() for line in done.output.splitlines()]
     (warning,) = [line for line in lines if line.startswith("warning:")]
-    assert "manager 'u9' of user 'u1'" in warning and "not in the directory" in warning
+    assert "manager 'u9' of user 'ada' (u1, hr)" in warning and "not in the directory" in warning
     assert "manager_unresolved 1" in done.output

@@ -61,12 +61,20 @@ class Counting(httpx.AsyncBaseTransport):
 
 
 async def deliver_scim(
-    store: Store, url: str, reader: Photos, *, dry_run: bool = False, photo_key: str = "photo"
+    store: Store,
+    url: str,
+    reader: Photos,
+    *,
+    dry_run: bool = False,
+    photo_key: str = "photo",
+    reconcile: bool = False,
 ) -> tuple[DeliveryResult, Counting]:
     settings = target_settings(url).model_copy(update={"attributes": {"photos": photo_key}})
     counting = Counting()
     async with http_client(settings, transport=counting) as client:
-        result = await run_delivery(store, "scim", settings, client, photos=reader, dry_run=dry_run)
+        result = await run_delivery(
+            store, "scim", settings, client, photos=reader, dry_run=dry_run, reconcile=reconcile
+        )
     assert result.status in ("ok", "dry_run"), result.message
     return result, counting
 

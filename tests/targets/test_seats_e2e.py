@@ -143,3 +143,20 @@ seat_priority = ["group:jira-users"]
     table = runner.invoke(app, ["targets", "-c", str(config)], env={"COLUMNS": "200"}).output
     assert "1 (3/3 seats)" in table
     assert "app: held linus (user.create, change" in table and "free seats of 3" in table
+
+
+async def test_a_manager_held_for_want_of_a_seat_is_reported_as_such(
+    sqlite_store: Store, directory: Directory, scim_server: ScimServer
+) -> None:
+    settings = target_settings(scim_server.url, max_active_users=1)
+    directory.user("u0", "ada", manager_id="u1")
+    directory.user("u1", "boss")
+    await directory.sync(sqlite_store)
+    async with http_client(settings) as client:
+        result = await run_delivery(sqlite_store, "scim", settings, client)
+    assert result.status == "ok" and result.held == 1, result.message
+    assert sorted(read_scim(scim_server.url)["users"]) == ["ada"]
+    assert result.warnings == [
+        "manager 'boss' (u1) of user 'ada' (u0, hr) is held for want of a seat "
+        "(max_active_users); the manager reference is left empty"
+    ]

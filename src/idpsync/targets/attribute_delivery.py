@@ -131,10 +131,12 @@ def resolve(session: Session, connector: str, source_id: str, manager: str | Non
 async def user_created(session: Session, connector: str, source_id: str) -> None:
     """A user now exists in the target: send its attributes and point its reports at it.
 
-    A user with a photo is marked for the photo pass (:mod:`.photo_delivery`).
+    A user with a photo is marked for the photo pass (:mod:`.photo_delivery`), unless the
+    photo went with the create.
     """
     user = session.directory(connector).users.get(source_id)
-    if user is not None and user.photo_ref:
+    sent = session.created_with_photo.pop((connector, source_id), None)
+    if user is not None and user.photo_ref and sent is None:
         note(session, connector, source_id)
     if (connector, source_id) in session.created_with_attributes:
         session.created_with_attributes.discard((connector, source_id))
@@ -150,8 +152,12 @@ async def user_created(session: Session, connector: str, source_id: str) -> None
 
 def report_waiting(session: Session) -> None:
     """Report each manager still missing from the target at the end of a delivery."""
+    held = session.seats.held() if session.waiting_managers else {}
     for (connector, source_id), manager in sorted(session.waiting_managers.items()):
-        report(session, connector, source_id, manager, "is not in the target (not delivered)")
+        why = "is not in the target (not delivered)"
+        if (connector, manager) in held:
+            why = "is held for want of a seat (max_active_users)"
+        report(session, connector, source_id, manager, why)
     session.waiting_managers.clear()
 
 
@@ -161,9 +167,18 @@ def report(session: Session, connector: str, source_id: str, manager: str, why: 
         return
     session.unresolved_reported.add((connector, source_id, manager))
     message = (
-        f"manager {manager!r} of user {source_id!r} ({connector}) {why}; "
+        f"manager {_who(session, connector, manager)} of user "
+        f"{_who(session, connector, source_id, connector)} {why}; "
         "the manager reference is left empty"
     )
     session.result.bump("manager_unresolved")
     session.result.warnings.append(message)
     log.warning("target %s: %s", session.state.name, message)
+
+
+def _who(session: Session, connector: str, source_id: str, *notes: str) -> str:
+    """A user as a warning names them: ``'login' (source id, notes…)``, the id alone if unknown."""
+    user = session.directory(connector).users.get(source_id)
+    if user is None:
+        return repr(source_id) + (f" ({', '.join(notes)})" if notes else "")
+    return f"{user.login!r} ({', '.join((source_id, *notes))})"

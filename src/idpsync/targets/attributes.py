@@ -4,8 +4,8 @@ A target's ``attributes`` table maps a *target attribute* to a template, in the 
 language as the connector mapping (:mod:`idpsync.templating`). Templates see the directory
 user: ``source_id``, ``login``, ``email``, ``display_name``, ``given_name``, ``family_name``,
 ``active``, ``manager_id`` and ``attributes`` (what the connector kept of the IdP's attributes).
-The configured table is laid over the defaults of the target's kind (:data:`DEFAULTS`); a
-template set to ``""`` turns a default off.
+The configured table is laid over the defaults of the target's kind
+(:data:`~idpsync.config_attributes.DEFAULTS`); a template set to ``""`` turns a default off.
 
 - SCIM: the key is the attribute's path, core (``title``) or with its schema URN
   (``urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department``, or a custom
@@ -31,70 +31,11 @@ from typing import Any, Protocol, runtime_checkable
 
 from jinja2 import Template
 
-from idpsync.config_photos import PHOTO_KEYS
+from idpsync.config_attributes import DEFAULTS as DEFAULTS
+from idpsync.config_attributes import ENTERPRISE as ENTERPRISE
+from idpsync.config_attributes import attribute_table
 from idpsync.model import DirUser
 from idpsync.templating import compile_template, render
-
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-"""The SCIM enterprise user extension (RFC 7643 §4.3)."""
-
-
-def _first_of(*paths: str) -> str:
-    """A template giving the first non-empty of ``paths`` (each source keeps HR data elsewhere)."""
-    return "{{ " + paths[0] + " | fallback(" + ", ".join(paths[1:]) + ") }}"
-
-
-def _hr(name: str, *others: str) -> str:
-    """A template finding the HR field ``name`` wherever a source keeps it.
-
-    At the top (Entra, OneLogin, a mapped attribute), in Okta's ``profile``, in Keycloak's
-    ``attributes`` (a list), then the ``others`` (Google's ``organizations[0]``…).
-    """
-    return _first_of(
-        f"attributes.{name}",
-        f"attributes.profile.{name}",
-        f"attributes.attributes.{name} | first",
-        *others,
-    )
-
-
-_ORG = "attributes.organizations[0]"
-_DEPARTMENT = _hr("department", f"{_ORG}.department")
-_TITLE = _hr("title", "attributes.jobTitle", f"{_ORG}.title")
-_EMPLOYEE_NUMBER = _hr("employeeNumber", "attributes.employeeId")
-_MANAGER = "{{ manager_id }}"
-_ORGANIZATION = _hr("organization", "attributes.companyName", "attributes.company", f"{_ORG}.name")
-_COST_CENTER = _hr("costCenter", "attributes.employeeOrgData.costCenter", f"{_ORG}.costCenter")
-_DIVISION = _hr("division", "attributes.employeeOrgData.division")
-_EMPLOYEE_TYPE = _hr(
-    "employeeType", "attributes.userType", "attributes.profile.userType", f"{_ORG}.description"
-)
-
-DEFAULTS: dict[str, dict[str, str]] = {
-    "scim": {
-        "title": _TITLE,
-        f"{ENTERPRISE}:employeeNumber": _EMPLOYEE_NUMBER,
-        f"{ENTERPRISE}:costCenter": _COST_CENTER,
-        f"{ENTERPRISE}:organization": _ORGANIZATION,
-        f"{ENTERPRISE}:division": _DIVISION,
-        f"{ENTERPRISE}:department": _DEPARTMENT,
-        f"{ENTERPRISE}:manager": _MANAGER,
-    },
-    "ldap": {
-        "manager": _MANAGER,
-        "departmentNumber": _DEPARTMENT,
-        "employeeNumber": _EMPLOYEE_NUMBER,
-        "employeeType": _EMPLOYEE_TYPE,
-        "title": _TITLE,
-    },
-    "crowd": {
-        "manager": _MANAGER,
-        "department": _DEPARTMENT,
-        "employeeNumber": _EMPLOYEE_NUMBER,
-        "title": _TITLE,
-    },
-}
-"""The attributes each kind of target receives unless its ``attributes`` table says otherwise."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,12 +111,11 @@ class AttributeMap:
     def build(cls, kind: str, configured: Mapping[str, str]) -> AttributeMap:
         """The defaults of ``kind`` with ``configured`` laid over them (``""`` drops one).
 
-        The photo's key (:data:`~idpsync.config_photos.PHOTO_KEYS`) is not a template and is
-        left out: photos go through :mod:`idpsync.targets.photo_delivery`.
+        The photo's key is not a template and is left out
+        (:func:`~idpsync.config_attributes.attribute_table`): photos go through
+        :mod:`idpsync.targets.photo_delivery`.
         """
-        table = {**DEFAULTS.get(kind, {}), **configured}
-        table.pop(PHOTO_KEYS.get(kind, ""), None)
-        return cls({k: compile_template(v) for k, v in table.items() if v.strip()})
+        return cls({k: compile_template(v) for k, v in attribute_table(kind, configured).items()})
 
     def render(self, user: DirUser) -> dict[str, str | None]:
         """Each attribute's text (for a reference: the source id); ``None`` when blank.

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from idpsync.photos import Photo
 from idpsync.targets.attributes import Held, Value
 
 USER_FIELDS = ("login", "email", "display_name", "given_name", "family_name", "active")
@@ -32,6 +33,13 @@ class RemoteUser:
     attributes: dict[str, Held] | None = None
     """The mapped attributes the target could read back (asked for with ``list_users``), by
     key; a key left out cannot be read back and is not compared. ``None``: not read."""
+    photos: tuple[str, ...] | None = None
+    """The photos the target holds for the user, as digests of their bytes (a value that holds
+    no bytes, such as a URL, as :data:`FOREIGN_PHOTO`); ``None``: not read."""
+
+
+FOREIGN_PHOTO = "foreign"
+"""A photo value in the target that is not bytes idpsync could have sent (a URL…)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,12 +67,18 @@ class Target(Protocol):
         """The target's user for this directory user: by external id, then login/e-mail."""
 
     async def create_user(
-        self, source_id: str, fields: Mapping[str, Any], values: Mapping[str, Value] | None = None
+        self,
+        source_id: str,
+        fields: Mapping[str, Any],
+        values: Mapping[str, Value] | None = None,
+        photo: Photo | None = None,
     ) -> str:
         """Create the user and return its target id (``Conflict`` if it exists).
 
         ``values``: mapped attributes (set ones) the new user is created with, as
         :meth:`~idpsync.targets.attributes.AttributeTarget.set_attributes` would set them.
+        ``photo``: the user's photo, given only to a target that holds photos and only of a
+        type it holds (:func:`idpsync.targets.photo_delivery.creation_photo`).
         """
 
     async def update_user(self, remote_id: str, changed: Mapping[str, Any]) -> str | None:
@@ -95,8 +109,13 @@ class Target(Protocol):
     async def remove_members(self, remote_id: str, members: Sequence[Member]) -> None:
         """Remove members that are present (absent ones are ignored)."""
 
-    async def list_users(self, mapped: Sequence[str] = ()) -> list[RemoteUser]:
-        """Every user of the target (for reconcile), with the ``mapped`` attributes it can read."""
+    async def list_users(
+        self, mapped: Sequence[str] = (), photos: bool = False
+    ) -> list[RemoteUser]:
+        """Every user of the target (for reconcile), with the ``mapped`` attributes it can read.
+
+        With ``photos``, also the photos it holds (a target that holds none ignores it).
+        """
 
     async def list_groups(self) -> list[RemoteGroup]:
         """Every group of the target, with members (for reconcile)."""

@@ -26,6 +26,7 @@ import httpx
 
 from idpsync.config import CrowdOptions, TargetOptions
 from idpsync.http.endpoint import Endpoint
+from idpsync.photos import Photo
 from idpsync.store.store import fold
 from idpsync.targets import crowd_endpoints as api
 from idpsync.targets import crowd_protocol as proto
@@ -103,14 +104,19 @@ class CrowdTarget:
         return None
 
     async def create_user(
-        self, source_id: str, fields: Mapping[str, Any], values: Mapping[str, Value] | None = None
+        self,
+        source_id: str,
+        fields: Mapping[str, Any],
+        values: Mapping[str, Value] | None = None,
+        photo: Photo | None = None,
     ) -> str:
         """``POST /user``, then one ``POST /user/attribute``: the source id and ``values``.
 
         The user is sent whole, with a long random password (people sign in through SSO).
 
         Crowd's ``POST /user`` does not store attributes (they have their own resource), so a
-        new user takes two requests, with or without mapped attributes.
+        new user takes two requests, with or without mapped attributes. Crowd holds no photos:
+        delivery never passes one (``photo`` is part of the shared signature only).
         """
         name = str(fields["login"])
         try:
@@ -256,8 +262,13 @@ class CrowdTarget:
 
     # -- reconcile --------------------------------------------------------------------------
 
-    async def list_users(self, mapped: Sequence[str] = ()) -> list[RemoteUser]:
-        """Every user (``/search``, paged), each read with its attributes (``mapped`` kept)."""
+    async def list_users(
+        self, mapped: Sequence[str] = (), photos: bool = False
+    ) -> list[RemoteUser]:
+        """Every user (``/search``, paged), each read with its attributes (``mapped`` kept).
+
+        Crowd holds no photos: ``photos`` is ignored.
+        """
         users: list[RemoteUser] = []
         names = await self._names(api.SEARCH_USERS, **{"entity-type": "user"})
         for name in names:

@@ -93,6 +93,7 @@ async def _run(session: Session, reconcile_first: bool, resume: bool) -> tuple[s
             await retry_failures(session, everything=resume)
             await deliver_log(session)
             await release_held(session)
+        report_waiting(session)  # managers of users released from the held queue too
         await deliver_photos(session, everyone=reconcile_first)
     except Quarantine as exc:
         return QUARANTINED, str(exc)

@@ -122,9 +122,13 @@ class LdapTarget:
         return None
 
     async def create_user(
-        self, source_id: str, fields: Mapping[str, Any], values: Mapping[str, Value] | None = None
+        self,
+        source_id: str,
+        fields: Mapping[str, Any],
+        values: Mapping[str, Value] | None = None,
+        photo: Photo | None = None,
     ) -> str:
-        """Add the entry with the mapped ``values``; return its id.
+        """Add the entry with the mapped ``values`` and the ``photo`` (JPEG); return its id.
 
         An inactive user goes into the disabled subtree in move mode.
         """
@@ -133,6 +137,8 @@ class LdapTarget:
         entry = self.layout.new_user(source_id, fields)
         mapped = await self._mapped(values or {})
         entry.update({k: v for k, v in mapped.items() if v is not None})
+        if photo is not None:
+            entry["jpegPhoto"] = [photo.data]
         await self.link.add(dn, entry)
         found = await self.link.search(
             dn, "(objectClass=*)", [self.ldap.id_attribute], scope=ldap3.BASE
@@ -358,15 +364,23 @@ class LdapTarget:
             found += await self.link.search(base, query, wanted)
         return found
 
-    async def list_users(self, mapped: Sequence[str] = ()) -> list[RemoteUser]:
+    async def list_users(
+        self, mapped: Sequence[str] = (), photos: bool = False
+    ) -> list[RemoteUser]:
         """Every user entry under the users (and disabled) subtree.
 
-        With the ``mapped`` attributes this target sets (a reference's DN becomes the user's id).
+        With the ``mapped`` attributes this target sets (a reference's DN becomes the user's id)
+        and, with ``photos``, the digests of each entry's ``jpegPhoto`` values.
         """
         owned = self._owned()
         readable = [k for k in mapped if k.lower() not in owned]
-        found = await self._users(readable)
+        found = await self._users([*readable, *(["jpegPhoto"] if photos else [])])
         users = [self._user(dn, entry) for dn, entry in found]
+        if photos:
+            users = [
+                replace(user, photos=proto.held_photos(entry))
+                for (_, entry), user in zip(found, users, strict=True)
+            ]
         if not mapped:
             return users
         by_dn = {proto.dn_key(dn): user.id for (dn, _), user in zip(found, users, strict=True)}

@@ -15,6 +15,7 @@ from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
 from idpsync.config import LdapOptions
+from idpsync.photos import digest
 from idpsync.targets.attributes import Held, UserRef, is_reference
 
 FALLBACK_TO_LOGIN = ("cn", "sn")
@@ -173,6 +174,13 @@ def held_values(
         else:
             held[key] = tuple(values)
     return held
+
+
+def held_photos(entry: Mapping[str, list[Any]]) -> tuple[str, ...]:
+    """The digests of an entry's ``jpegPhoto`` values (the name compared without case)."""
+    lower = {k.lower(): v for k, v in entry.items()}
+    values = lower.get("jpegphoto") or []
+    return tuple(digest(v if isinstance(v, bytes) else str(v).encode()) for v in values)
 
 
 def dn_key(dn: str) -> str:

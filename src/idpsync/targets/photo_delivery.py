@@ -2,18 +2,24 @@
 
 - **Where the bytes come from**: the session's :class:`~idpsync.photos.PhotoReader`
   (:func:`idpsync.targets.run_delivery` passes it; none given: no photo is delivered).
+- **A new user** is created with its photo in the create request (SCIM ``POST`` body, LDAP
+  add; :func:`creation_photo`) when the bytes are there and the target holds the type; the
+  digest is recorded at once and the user is not marked.
 - **When a photo is looked at**: delivery *marks* a mapped user (``target_objects.photo_pending``)
-  when the user is created or adopted in the target, when a change touches ``photo_ref``, when
-  a rejected user is retried and after a relink. At the end of every delivery the photo pass
-  reads the marked users (a reconcile: every mapped user) and, for each, compares the digest of
-  the user's current photo with ``target_objects.photo_digest``: equal sends nothing; different
-  sends the photo (or removes it when the user has none any more) and records the new digest.
+  when the user is created without its photo or adopted in the target, when a change touches
+  ``photo_ref``, when a rejected user is retried and after a relink. At the end of every
+  delivery the photo pass reads the marked users (a reconcile: every mapped user) and, for
+  each, compares the digest of the user's current photo with ``target_objects.photo_digest``:
+  equal sends nothing; different sends the photo (or removes it when the user has none any
+  more) and records the new digest.
 - **Bytes not downloaded yet** (the user has a ``photo_ref`` but the reader has no bytes): the
   target keeps what it holds and the user stays marked, so a later delivery sends the photo once
   the bytes are there.
 - **A type the target cannot hold** (LDAP ``jpegPhoto`` is JPEG only): nothing is converted;
   the photo is not delivered, a photo idpsync delivered before is removed (it is no longer the
   user's photo), and a warning names the user and the type (``counts["photo_unsupported"]``).
+- **A reconcile** reads the photos the target holds (:func:`compare_held`): one removed or
+  replaced there is recorded as such, so the pass sets it again (``counts["photos_repaired"]``).
 - **A photo the target refuses** (a 4xx about it): a warning (``counts["photo_rejected"]``);
   the user is not tried again until the photo changes. A target that is down stops the delivery
   as for any change; the marks stay and the next delivery resumes them.
@@ -22,17 +28,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Protocol, runtime_checkable
 
 from idpsync.photos import Photo
 from idpsync.targets import photo_state
+from idpsync.targets.base import FOREIGN_PHOTO, RemoteUser
 from idpsync.targets.errors import DryRunRejected, NotFound, Rejected
 from idpsync.targets.photo_state import PhotoRow
 from idpsync.targets.session import Session
 from idpsync.targets.state import lease_deadline
 
 log = logging.getLogger("idpsync.targets")
+
+Key = tuple[str, str]
+"""(connector, source id) of a directory user."""
 
 RENEW_EVERY = 100
 """Photos looked at between two renewals of the delivery's lease."""
@@ -58,6 +68,56 @@ def photos_on(session: Session) -> bool:
         and isinstance(target, PhotoTarget)
         and bool(target.photo_types())
     )
+
+
+def creation_photo(session: Session, connector: str, source_id: str) -> Photo | None:
+    """The photo a new user is created with: its current one, if the target can hold it.
+
+    ``None`` when photos are off, the user has none, its bytes are not downloaded yet or the
+    target cannot hold its type: the user is then marked and the photo pass does as it does
+    for any user (sends it later, or warns).
+    """
+    if not photos_on(session):
+        return None
+    user = session.directory(connector).users.get(source_id)
+    if user is None or not user.photo_ref:
+        return None
+    assert session.photos is not None and isinstance(session.target, PhotoTarget)
+    photo = session.photos.user_photo(user)
+    if photo is None or photo.content_type not in session.target.photo_types():
+        return None
+    return photo
+
+
+def compare_held(session: Session, matched: Mapping[Key, tuple[str, RemoteUser]]) -> None:
+    """A reconcile: record what the target holds where it is not the photo idpsync left there.
+
+    The photo pass after the reconcile (every mapped user) then sets the user's photo again.
+    ``matched``: the users found in the target, as read (with their ``photos``). A photo the
+    target holds for a user idpsync never delivered one to and whose IdP has none is left
+    alone (the application's own). Each differing user gets a warning.
+    """
+    if not photos_on(session) or session.dry_run:
+        return
+    recorded = photo_state.digests(session.state)
+    for (connector, sid), (_, remote) in sorted(matched.items()):
+        user = session.directory(connector).users.get(sid)
+        if remote.photos is None or user is None:
+            continue
+        held = remote.photos[0] if len(remote.photos) == 1 else None
+        if len(remote.photos) > 1:
+            held = FOREIGN_PHOTO  # several values: never what idpsync sends
+        was = recorded.get((connector, sid))
+        if held == was or (was is None and not user.photo_ref):
+            continue
+        photo_state.settle(session.state, connector, sid, held)
+        message = (
+            f"photo of user {user.login!r} ({connector}) in the target is not the one idpsync "
+            "delivered; the reconcile sets it again"
+        )
+        session.result.bump("photos_repaired")
+        session.result.warnings.append(message)
+        log.warning("target %s: %s", session.state.name, message)
 
 
 def note(session: Session, connector: str, source_id: str) -> None:

@@ -68,6 +68,16 @@ def settle(state: TargetState, connector: str, source_id: str, digest: str | Non
         )
 
 
+def digests(state: TargetState) -> dict[tuple[str, str], str | None]:
+    """(connector, source id) → the recorded digest, for every mapped user of the target."""
+    o = t.target_objects.c
+    query = sa.select(o.connector, o.source_id, o.photo_digest).where(
+        o.target == state.name, o.object_type == "user"
+    )
+    with state.store.engine.connect() as conn:
+        return {(r.connector, r.source_id): r.photo_digest for r in conn.execute(query)}
+
+
 def rows(state: TargetState, *, everyone: bool = False) -> Iterator[PhotoRow]:
     """The marked users of the target (every mapped user with ``everyone``), with the directory's.
 

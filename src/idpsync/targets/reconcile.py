@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from idpsync.model import MemberKind
 from idpsync.store.store import fold
-from idpsync.targets import attribute_drift, reconcile_guard
+from idpsync.targets import attribute_drift, photo_delivery, reconcile_guard
 from idpsync.targets.base import USER_FIELDS, RemoteGroup, RemoteUser
 from idpsync.targets.state import FailureKey, last_seq
 
@@ -37,7 +37,8 @@ async def reconcile(session: Session) -> None:
     """Run a reconcile of the session's target (see the module docstring)."""
     mark = last_seq(session.store, session.settings.connectors)
     connectors = session.connectors()
-    users = await session.target.list_users(attribute_drift.readable(session))
+    readable = attribute_drift.readable(session)
+    users = await session.target.list_users(readable, photos=photo_delivery.photos_on(session))
     groups = await session.target.list_groups()
     if not session.allow_deletes:
         directories = {c: session.directory(c) for c in connectors}
@@ -46,6 +47,7 @@ async def reconcile(session: Session) -> None:
     user_ids = await _users(session, connectors, users, matched)
     await attribute_drift.repair_all(session, matched)
     await attribute_drift.settle_waiting(session)
+    photo_delivery.compare_held(session, matched)  # the photo pass after the reconcile sends
     group_ids = await _groups(session, connectors, groups)
     await _members(session, connectors, groups, user_ids, group_ids)
     await _leftovers(session, connectors, users, user_ids)

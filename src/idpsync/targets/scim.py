@@ -163,15 +163,21 @@ class ScimTarget:
         return None
 
     async def create_user(
-        self, source_id: str, fields: Mapping[str, Any], values: Mapping[str, Value] | None = None
+        self,
+        source_id: str,
+        fields: Mapping[str, Any],
+        values: Mapping[str, Value] | None = None,
+        photo: Photo | None = None,
     ) -> str:
-        """``POST /Users`` with the mapped ``values`` in the body; returns the new ``id``.
+        """``POST /Users`` with the mapped ``values`` and the ``photo`` in the body; the ``id``.
 
         A value whose path the body cannot hold (a value filter) follows with ``PATCH``.
         """
         payload, rest = proto.user_payload(source_id, fields), dict[str, Value]()
         if values:
             payload, rest = with_attributes(payload, values, await self.user_extensions())
+        if photo is not None:
+            payload["photos"] = proto.photo_values(photo, self.photo_type)
         _, body = await self._send(USERS.create, body=payload)
         remote_id = str(json_object(body, USERS.create.label)["id"])
         if rest:
@@ -256,15 +262,24 @@ class ScimTarget:
 
     # -- reconcile --------------------------------------------------------------------------
 
-    async def list_users(self, mapped: Sequence[str] = ()) -> list[RemoteUser]:
-        """Every user, paged, with the ``mapped`` attributes that can be read back."""
+    async def list_users(
+        self, mapped: Sequence[str] = (), photos: bool = False
+    ) -> list[RemoteUser]:
+        """Every user, paged, with the ``mapped`` attributes that can be read back.
+
+        With ``photos``, also the digests of the ``photos`` values (no request more).
+        """
         resources = await self._list_all(USERS)
+        users = [proto.parse_user(r) for r in resources]
+        if photos:
+            held = [proto.held_photos(r) for r in resources]
+            users = [replace(u, photos=h) for u, h in zip(users, held, strict=True)]
         if not mapped:
-            return [proto.parse_user(r) for r in resources]
+            return users
         extensions = await self.user_extensions()
         return [
-            replace(proto.parse_user(r), attributes=read_back(r, mapped, extensions))
-            for r in resources
+            replace(u, attributes=read_back(r, mapped, extensions))
+            for u, r in zip(users, resources, strict=True)
         ]
 
     async def list_groups(self) -> list[RemoteGroup]:

@@ -17,9 +17,9 @@ import httpx
 from pydantic import ValidationError
 from scim2_models import Context, Email, Error, Group, Name, User
 
-from idpsync.photos import Photo
+from idpsync.photos import Photo, digest
 from idpsync.targets.attributes import UserRef, Value, schema_of
-from idpsync.targets.base import Member, RemoteGroup, RemoteUser
+from idpsync.targets.base import FOREIGN_PHOTO, Member, RemoteGroup, RemoteUser
 
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 SCIM_MEDIA_TYPE = "application/scim+json"
@@ -160,8 +160,12 @@ def photo_ops(photo: Photo | None, kind: str) -> list[dict[str, Any]]:
     """
     if photo is None:
         return [{"op": "remove", "path": "photos"}]
-    value = {"value": data_uri(photo), "type": kind, "primary": True}
-    return [{"op": "replace", "path": "photos", "value": [value]}]
+    return [{"op": "replace", "path": "photos", "value": photo_values(photo, kind)}]
+
+
+def photo_values(photo: Photo, kind: str) -> list[dict[str, Any]]:
+    """``photos`` holding just ``photo``: one primary value of type ``kind``."""
+    return [{"value": data_uri(photo), "type": kind, "primary": True}]
 
 
 def user_extensions(resource_types: Any) -> frozenset[str]:
@@ -213,6 +217,24 @@ def parse_user(resource: Mapping[str, Any]) -> RemoteUser:
             "active": resource.get("active", True),
         },
     )
+
+
+def held_photos(resource: Mapping[str, Any]) -> tuple[str, ...]:
+    """The digests of a ``User`` resource's ``photos`` values (a ``data:`` URI's bytes).
+
+    A value that carries no bytes (a URL) or cannot be decoded is :data:`FOREIGN_PHOTO`.
+    """
+    held = []
+    for value in resource.get("photos") or []:
+        text = value.get("value") if isinstance(value, Mapping) else None
+        head, _, data = str(text or "").partition(",")
+        try:
+            if not (head.startswith("data:") and head.endswith(";base64")):
+                raise ValueError(head)
+            held.append(digest(base64.b64decode(data, validate=True)))
+        except ValueError:
+            held.append(FOREIGN_PHOTO)
+    return tuple(held)
 
 
 def parse_group(resource: Mapping[str, Any]) -> RemoteGroup:

@@ -16,6 +16,7 @@ from idpsync.config_photos import photo_setting
 from idpsync.model import DirectoryState, MemberKind
 from idpsync.photos import PhotoReader
 from idpsync.store.store import Store
+from idpsync.targets import photo_state
 from idpsync.targets.attributes import AttributeMap
 from idpsync.targets.base import USER_FIELDS, Member, Target
 from idpsync.targets.errors import Conflict, DryRunRejected, Rejected
@@ -97,6 +98,8 @@ class Session:
         """(connector, user, manager) already reported as unresolved in this run."""
         self.created_with_attributes: set[tuple[str, str]] = set()
         """Users created in this run with their mapped attributes in the create request."""
+        self.created_with_photo: dict[tuple[str, str], str] = {}
+        """Users created in this run with their photo in the create request → its digest."""
         self._reports: dict[str, dict[str, list[str]]] = {}
         self.photos = photos
         """Where photos' bytes come from (``None``: no photo is delivered)."""
@@ -210,30 +213,38 @@ class Session:
         active = bool(fields.get("active", True))
         self.remember("user", connector, source_id, remote_id, adopted, active)
         self.seats.created(active)
+        digest = self.created_with_photo.get((connector, source_id))
+        if digest is not None and not adopted and not self.dry_run:
+            photo_state.settle(self.state, connector, source_id, digest)
+            self.result.bump("photos_sent")
         return remote_id
 
     async def _create(self, connector: str, source_id: str, fields: dict[str, Any]) -> str:
-        """Create the user, with its mapped attributes in the create request.
+        """Create the user, with its mapped attributes and its photo in the create request.
 
         A create the target refuses with them (other than "exists") is tried once more without:
         a value the target refuses must not keep the person out. The values then follow
-        separately, and their refusal is recorded for the user.
+        separately, and their refusal is recorded for the user; the photo follows in the photo
+        pass (:mod:`idpsync.targets.photo_delivery`), which reports a refusal of it.
         """
         from idpsync.targets.attribute_delivery import creation_values
+        from idpsync.targets.photo_delivery import creation_photo
 
         values = creation_values(self, connector, source_id)
-        if not values:  # none to send ({}), or none to send with the create (None)
+        photo = creation_photo(self, connector, source_id)
+        if not values and photo is None:  # nothing to send with the create
             remote_id = await self.target.create_user(source_id, fields)
-            if values is not None:
-                self.created_with_attributes.add((connector, source_id))
-            return remote_id
-        try:
-            remote_id = await self.target.create_user(source_id, fields, values)
-        except Conflict:
-            raise
-        except Rejected:
-            return await self.target.create_user(source_id, fields)
-        self.created_with_attributes.add((connector, source_id))
+        else:
+            try:
+                remote_id = await self.target.create_user(source_id, fields, values, photo)
+            except Conflict:
+                raise
+            except Rejected:
+                return await self.target.create_user(source_id, fields)
+        if values is not None:  # {}: none to send; None: they follow (and say why)
+            self.created_with_attributes.add((connector, source_id))
+        if photo is not None:
+            self.created_with_photo[(connector, source_id)] = photo.digest
         return remote_id
 
     async def ensure_group(

@@ -147,8 +147,7 @@ class KeycloakSource(Source):
         super().__init__()
         self.settings, self.http, self.context = settings, http, context
         self.stats = http.stats
-        policy = context.connector.policy if context is not None else None
-        self.user_record, self.user_params = user_reading(settings.user_attributes, policy)
+        self.user_record, self.user_params = user_reading(settings.user_attributes, context)
         if root is None:
             root = http.auth.root if isinstance(http.auth, SignIn) else RealmRoot(settings)
         self.root = root

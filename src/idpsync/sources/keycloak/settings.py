@@ -48,9 +48,10 @@ class KeycloakSourceSettings(SourceBase):
     """``max`` of group member pages (at least the largest group's size avoids offsets)."""
     user_attributes: bool | None = None
     """Read each user's custom ``attributes`` (the user list with ``briefRepresentation=false``):
-    ``true`` always, ``false`` never, unset (default) when the connector's policy mentions
-    ``attributes.attributes`` (a mapping template or a filter). Same request count; bigger
-    pages and more server work per user (see docs/sources/keycloak.md)."""
+    ``true`` always, ``false`` never, unset (default) when the connector's policy (a mapping
+    template or a filter) or a template of a target receiving the connector (the default HR
+    templates included) mentions ``attributes.attributes``. Same request count; bigger pages
+    and more server work per user (see docs/sources/keycloak.md)."""
     admin_events: bool = False
     """``true``: between full reads, read only what the realm's admin events say changed
     (needs ``adminEventsEnabled`` on the realm and the realm-management role view-events)."""

@@ -11,13 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from idpsync.config_attributes import templates_for
 from idpsync.config_policy import PolicySettings
 from idpsync.model import EdgeMaker, MemberKind, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources.clean import usable_id
 from idpsync.sources.keycloak.endpoints import BRIEF, FULL
 from idpsync.sources.shape import FLAG, LIST, TEXT, BadRecord, Schema, check, kind_of
+
+if TYPE_CHECKING:
+    from idpsync.sources.registry import SourceContext
 
 USER_FIELDS = (
     "username",
@@ -44,18 +48,35 @@ GROUP_SCHEMA: Schema = {"name": TEXT, "path": TEXT, "subGroupCount": (int,), "su
 """The types of the group fields the tree reads."""
 
 
-def reads_attributes(setting: bool | None, policy: PolicySettings | None) -> bool:
-    """Whether user ``attributes`` are read: the setting, else whether the policy uses them."""
+USES = "attributes.attributes"
+"""What a template or filter that reads users' custom attributes mentions."""
+
+
+def reads_attributes(
+    setting: bool | None, policy: PolicySettings | None, targets: Iterable[str] = ()
+) -> bool:
+    """Whether user ``attributes`` are read: the setting, else whether something uses them.
+
+    Unset, they are read when the connector's policy mentions them or a template of a target
+    that receives the connector does (``targets``: those templates, the targets' default
+    HR templates included, which look in Keycloak's attributes).
+    """
     if setting is not None:
         return setting
-    return policy is not None and "attributes.attributes" in policy.model_dump_json()
+    if policy is not None and USES in policy.model_dump_json():
+        return True
+    return any(USES in template for template in targets)
 
 
 def user_reading(
-    setting: bool | None, policy: PolicySettings | None
+    setting: bool | None, context: SourceContext | None
 ) -> tuple[Callable[[Mapping[str, Any]], SourceUser], Mapping[str, str]]:
     """How users are read: the record maker and the user list's representation parameter."""
-    full = reads_attributes(setting, policy)
+    policy, targets = None, list[str]()
+    if context is not None:
+        policy = context.connector.policy
+        targets = templates_for(context.config.settings.targets, context.name)
+    full = reads_attributes(setting, policy, targets)
     return partial(user_record, attributes=full), FULL if full else BRIEF
 
 
