@@ -190,7 +190,10 @@ def _stage_edges(
             for kind, ids in held.items():
                 if ids:  # a skipped record's staged edges stay with its staged record
                     gone += [sa.or_(e.member_kind != kind, e.member_id.not_in(ids))]
-            removed = q.listed(conn, sa.select(*q.key(e)).where(*gone), bound)
+            # in key order: SQLite walks the stage by its key (probing ``tmp`` in order), not
+            # by the index by member, whose order would scatter the probes (≈5 s more at L)
+            gone_keys = sa.select(*q.key(e)).where(*gone).order_by(*q.key(e))
+            removed = q.listed(conn, gone_keys, bound)
             if removed is None:
                 conn.execute(q.EDGES.delete().where(*gone))
                 report = False
