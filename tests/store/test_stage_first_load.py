@@ -115,7 +115,7 @@ def test_a_members_edges_are_read_through_the_member_index(store: Store) -> None
 
 def test_a_full_read_lists_the_gone_edges_in_the_stages_key_order(store: Store) -> None:
     """Not through the index by member: its order would scatter the probes of the snapshot's
-    edges (a 1 % full read at L spent ≈5 s more in staging)."""
+    edges (a 1 % full read at L spent seconds more in staging)."""
     edges = [Membership(g.source_id, u.source_id) for g in GROUPS for u in USERS]
     _write(store, Snapshot(USERS, GROUPS, edges), 1)
     plans: list[str] = []

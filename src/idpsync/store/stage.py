@@ -191,7 +191,7 @@ def _stage_edges(
                 if ids:  # a skipped record's staged edges stay with its staged record
                     gone += [sa.or_(e.member_kind != kind, e.member_id.not_in(ids))]
             # in key order: SQLite walks the stage by its key (probing ``tmp`` in order), not
-            # by the index by member, whose order would scatter the probes (≈5 s more at L)
+            # by the index by member, whose order scattered the probes (seconds more at L)
             gone_keys = sa.select(*q.key(e)).where(*gone).order_by(*q.key(e))
             removed = q.listed(conn, gone_keys, bound)
             if removed is None:
