@@ -25,7 +25,7 @@ from idpsync.app.deciding import decide_in_store
 from idpsync.engine import edges
 from idpsync.engine.edges import EdgeChanges, EdgeRule
 from idpsync.engine.plan import OpKind, Plan
-from idpsync.model import DirectoryState, MemberKind, Membership
+from idpsync.model import DirectoryState, DirGroup, DirUser, MemberKind, Membership
 from idpsync.sources.file.reader import FileSource
 from idpsync.store import Store, edge_diff, stash
 from idpsync.store import schema as t
@@ -303,3 +303,36 @@ def test_a_run_decided_in_the_store_plans_what_python_plans(
                 assert not leftover_tables(conn)
         finally:
             store.close()
+
+
+@pytest.mark.parametrize("restricted", [True, False])
+def test_a_restricted_diff_looks_its_users_edges_up_by_member(
+    sqlite_store: Store, restricted: bool
+) -> None:
+    """Its few users' staged edges are looked up in the stage's index by member; a whole diff
+    (every synced user) reads all the connector's staged edges, probing the ids."""
+    staged = {Membership(g, u) for g in GROUP_IDS for u in USER_IDS}
+    rule = EdgeRule(synced_users=frozenset({"u0"}), staged_groups=frozenset(GROUP_IDS))
+    plans: list[str] = []
+
+    def explain(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        if statement.startswith("INSERT INTO idpsync_") and "source_memberships" in statement:
+            rows = cursor.connection.execute("EXPLAIN QUERY PLAN " + statement, parameters)
+            plans.append(" ".join(str(row[-1]) for row in rows))
+
+    owned = DirectoryState(  # the directory holds one edge: a diff, not a first load
+        {"u1": DirUser("u1", "user1")},
+        {"g0": DirGroup("g0", "G0")},
+        {Membership("g0", "u1")},
+    )
+    with put_world(sqlite_store, owned, staged) as conn:
+        sa.event.listen(sqlite_store.engine, "before_cursor_execute", explain)
+        try:
+            users = frozenset({"u0"}) if restricted else None
+            found = StoreEdges(conn, "hr", users).changes(rule)
+        finally:
+            sa.event.remove(sqlite_store.engine, "before_cursor_execute", explain)
+    assert sorted(found.added) == sorted(e for e in staged if e.member_id == "u0")
+    assert plans  # the desired edges, read from the stage
+    lookup = "ix_source_memberships_member (connector=? AND member_id=?)"
+    assert (lookup in plans[0]) == restricted, plans[0]

@@ -1,15 +1,17 @@
 """Big inserts into small tables: secondary indexes built after the rows, not row by row.
 
 A connector's first load writes about a million ``memberships`` rows and as many ``changes``
-rows. Kept up row by row, the ``memberships (member_kind, member_id)`` index costs about as much
-as the insert itself (its keys arrive in no order); built once from the finished table it costs
-a sort. :func:`indexes_deferred` drops a table's non-unique indexes inside the run's
-transaction, lets the insert run, and creates them again, when that is cheaper:
+rows (and, staging, as many ``source_memberships`` rows). Kept up row by row, the
+``memberships (member_kind, member_id)`` index costs about as much as the insert itself (its
+keys arrive in no order); built once from the finished table it costs a sort.
+:func:`indexes_deferred` drops a table's non-unique indexes inside the run's transaction, lets
+the insert run, and creates them again, when that is cheaper:
 
 - at least :data:`MIN_ROWS` rows are added, and
 - the table holds no more rows than are added (its highest id bounds its row count; read in
-  one index step), so a rebuild reads at most twice what was added. A table that already holds
-  other connectors' rows, or years of change log, keeps its indexes.
+  one index step; a table without a serial id, the stage's edges, must be empty), so a rebuild
+  reads at most twice what was added. A table that already holds other connectors' rows, or
+  years of change log, keeps its indexes.
 
 Unique indexes and foreign keys stay: the rows are checked exactly as before. The rows written
 are the same; only how the index is built differs. DDL is transactional on SQLite and on
@@ -55,11 +57,17 @@ def indexes_deferred(conn: Connection, table: sa.Table, adding: int) -> Iterator
 
 
 def _worth_it(conn: Connection, table: sa.Table, adding: int) -> bool:
-    """At least :data:`MIN_ROWS` rows added to a table that holds no more than that."""
+    """At least :data:`MIN_ROWS` rows added to a table that holds no more than that.
+
+    A table keyed by a serial id is bounded by its highest id; one with a composite key (the
+    stage's edges) only counts as small when it is empty.
+    """
     if adding < MIN_ROWS:
         return False
-    (key,) = table.primary_key.columns
-    highest = conn.execute(sa.select(sa.func.max(key))).scalar_one()
+    keys = list(table.primary_key.columns)
+    if len(keys) != 1 or not isinstance(keys[0].type, sa.Integer):
+        return conn.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first() is None
+    highest = conn.execute(sa.select(sa.func.max(keys[0]))).scalar_one()
     return highest is None or int(highest) <= adding
 
 

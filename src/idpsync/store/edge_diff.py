@@ -113,11 +113,11 @@ class StoreEdges:
         """
         removed: list[Membership] = []
         with _rule_tables(self.conn, rule, self.users) as (ids, relinks):
-            desired = _desired(self.connector, ids)
+            restricted = self.users is not None
+            desired = _desired(self.connector, ids, by_member=restricted)
             if not self._owns_edges():  # a first load: everything desired is added
                 stash = Stash.create(self.conn, desired)
             else:
-                restricted = self.users is not None
                 if restricted:
                     desired = _materialised(self.conn, desired, ids)
                 current = _current(self.connector, relinks, ids if restricted else None)
@@ -211,22 +211,30 @@ def _kind(value: str) -> sa.ColumnElement[str]:
     return sa.cast(sa.literal(value), sa.String(8))
 
 
-def _desired(connector: str, ids: sa.Table) -> sa.Select[Any]:
-    """The desired edges that are not the directory's own (staged and always-group edges)."""
-    both = sa.union_all(*_desired_parts(connector, ids)).subquery("desired")
+def _desired(connector: str, ids: sa.Table, *, by_member: bool = False) -> sa.Select[Any]:
+    """The desired edges that are not the directory's own (staged and always-group edges).
+
+    ``by_member``: the synced users are few (a restricted diff), so their staged edges are
+    looked up by member (the stage's index by member) instead of probed edge by edge.
+    """
+    parts = _desired_parts(connector, ids, by_member=by_member)
+    both = sa.union_all(*parts).subquery("desired")
     return sa.select(both.c.group_id, both.c.member_kind, both.c.member_id)
 
 
-def _desired_parts(connector: str, ids: sa.Table) -> list[sa.Select[Any]]:
+def _desired_parts(
+    connector: str, ids: sa.Table, *, by_member: bool = False
+) -> list[sa.Select[Any]]:
     """The desired edges in three disjoint parts: staged user and group edges, always-groups."""
     s = t.source_memberships.c
 
     def staged(kind: str, tag: str) -> sa.Select[Any]:
+        member = _in if by_member and kind == USER else _probe
         return sa.select(s.group_id, s.member_kind, s.member_id).where(
             s.connector == connector,
             s.member_kind == kind,
             _probe(s.group_id, ids, "sg"),
-            _probe(s.member_id, ids, tag),
+            member(s.member_id, ids, tag),
             s.member_id != s.group_id,
         )
 

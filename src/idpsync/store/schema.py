@@ -166,6 +166,8 @@ source_memberships = Table(
     Column("member_kind", String(8), primary_key=True),
     Column("member_id", String(255), primary_key=True),
     Column("run_id", ID, nullable=False),
+    # a member's edges (the key starts with the group), read from the index alone
+    Index("ix_source_memberships_member", "connector", "member_id", "group_id", "member_kind"),
 )
 
 runs = Table(

@@ -7,7 +7,10 @@ and ``source_memberships`` (direct edges). A run writes it in its own transactio
   temporary tables (edges in the order the source read them), and the database works out the
   difference: only records whose JSON changed are rewritten, only new edges are inserted
   (``INSERT … SELECT … WHERE NOT EXISTS``) and only edges gone from the IdP are deleted
-  (``DELETE … WHERE NOT EXISTS``). No Python set of the tenant's edges is built.
+  (``DELETE … WHERE NOT EXISTS``). No Python set of the tenant's edges is built. A first
+  load of many edges (none staged yet) has nothing to compare: SQLite inserts them straight
+  into the stage (:func:`~idpsync.store.stage_sql.insert_first_edges`), and the stage's index
+  by member is built after them (:mod:`idpsync.store.deferred`).
 - An **incomplete snapshot** only upserts: changed and new records are written, new edges
   inserted; nothing is removed.
 - A **complete delta** (:class:`DeltaSnapshot`, an incremental read) is applied in place
@@ -40,6 +43,7 @@ from sqlalchemy.engine import Connection
 from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.store import schema as t
 from idpsync.store import stage_sql as q
+from idpsync.store.deferred import indexes_deferred
 from idpsync.store.stage_read import (
     STAGING_MODES,
     LazyEdgesSnapshot,
@@ -168,7 +172,13 @@ def _stage_edges(
     bound = change_bound(len(snap.memberships))
     # a first staging of many edges (a first load) is large: not read back
     small = len(snap.memberships) <= bound or q.any_edges(conn, connector)
-    report = snap.complete and small
+    if not small:  # nothing staged to keep, remove or report: every edge is new
+        with indexes_deferred(conn, q.EDGES, len(snap.memberships)):
+            q.insert_first_edges(conn, connector, run_id, snap.memberships)
+        if snap.complete:
+            change.large = change.large or f"more than {bound} memberships changed"
+        return
+    report = snap.complete
     with q.temp(conn, q.edges_tmp) as tmp:
         bulk_insert(conn, tmp, q.EDGE_COLUMNS, q.edge_rows(snap.memberships))
         q.index_edges(conn, tmp)
@@ -180,7 +190,10 @@ def _stage_edges(
             for kind, ids in held.items():
                 if ids:  # a skipped record's staged edges stay with its staged record
                     gone += [sa.or_(e.member_kind != kind, e.member_id.not_in(ids))]
-            removed = q.listed(conn, sa.select(*q.key(e)).where(*gone), bound)
+            # in key order: SQLite walks the stage by its key (probing ``tmp`` in order), not
+            # by the index by member, whose order scattered the probes (seconds more at L)
+            gone_keys = sa.select(*q.key(e)).where(*gone).order_by(*q.key(e))
+            removed = q.listed(conn, gone_keys, bound)
             if removed is None:
                 conn.execute(q.EDGES.delete().where(*gone))
                 report = False

@@ -5,6 +5,7 @@ Temporary tables, and the staged edges written, listed and deleted by set operat
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -15,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from idpsync.model import EdgeList, MemberKind, Membership
 from idpsync.store import schema as t
+from idpsync.store.store import BATCH, bulk_insert
 
 KIND_VALUES = {kind: kind.value for kind in MemberKind}
 
@@ -67,6 +69,33 @@ def any_edges(conn: Connection, connector: str) -> bool:
     """Whether the connector's stage holds any edge."""
     query = sa.select(EDGES.c.run_id).where(EDGES.c.connector == connector).limit(1)
     return conn.execute(query).first() is not None
+
+
+def insert_first_edges(
+    conn: Connection, connector: str, run_id: int, edges: Iterable[Membership]
+) -> None:
+    """Stage ``edges`` for a connector that has none staged (a first load), in their order.
+
+    SQLite inserts them straight into the stage (``INSERT OR IGNORE``: a repeated edge is
+    staged once), without the temporary table, its index and the anti-join a replacement
+    needs. PostgreSQL's ``COPY`` cannot skip a repeated edge: the rows go through the temporary
+    table as any write's do.
+    """
+    if conn.dialect.name != "sqlite":
+        with temp(conn, edges_tmp) as tmp:
+            bulk_insert(conn, tmp, EDGE_COLUMNS, edge_rows(edges))
+            index_edges(conn, tmp)
+            insert_new_edges(conn, tmp, connector, run_id)
+        return
+    names = ", ".join(("connector", *EDGE_COLUMNS, "run_id"))
+    statement = f"INSERT OR IGNORE INTO {EDGES.name} ({names}) VALUES (?, ?, ?, ?, ?)"
+    rows = ((connector, g, k, m, run_id) for g, k, m in edge_rows(edges))
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        while chunk := list(itertools.islice(rows, BATCH)):
+            cursor.executemany(statement, chunk)
+    finally:
+        cursor.close()
 
 
 def insert_new_edges(

@@ -186,9 +186,8 @@ class StagedMirror(LazyEdgesSnapshot):
     def edges_of_members(self, ids: Collection[str]) -> list[Membership]:
         """The staged edges whose member is one of ``ids``, unless the edges were read whole.
 
-        One select per :data:`IN_BATCH` ids. ``source_memberships`` has no index by member
-        (its key starts with the group), so each select scans the connector's edges in the
-        database, which still builds only the edges it returns.
+        One select per :data:`IN_BATCH` ids, each an index range a member (the index by member
+        ``ix_source_memberships_member``; the key starts with the group).
         """
         if self.edges_loaded:
             return super().edges_of_members(ids)
