@@ -10,24 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-import sqlalchemy as sa
-
-from idpsync.cli import (  # noqa: F401  (each module registers its commands)
-    access,
-    config_cmd,
-    config_init,
-    connectors_cmd,
-    directory,
-    emulate,
-    explain,
-    migrate_cmd,
-    network,
-    serve,
-    sync,
-    targets_cmd,
-)
-from idpsync.cli.common import EXIT_FAILED, EXIT_USAGE, app, err
-from idpsync.store.errors import StoreError, StoreUnusable
+from idpsync.cli.root import app
 
 __all__ = ["DEBUG_ENV", "app", "main"]
 
@@ -36,24 +19,42 @@ DEBUG_ENV = "IDPSYNC_DEBUG"
 
 
 def main() -> None:
-    """Entry point of the ``idpsync`` console script."""
+    """Entry point of the ``idpsync`` console script.
+
+    Only the command that runs is imported (:mod:`idpsync.cli.root`); what the handlers below
+    need is imported when they run.
+    """
     try:
         app()
     except KeyboardInterrupt:
+        from idpsync.cli.common import err
+
         err.print("interrupted")
         sys.exit(130)
-    except StoreUnusable as exc:  # a store opened outside the commands' own handling
+    except Exception as exc:
+        _fail(exc)
+        raise  # IDPSYNC_DEBUG set: the traceback
+
+
+def _fail(exc: Exception) -> None:
+    """End on an error no command handled: a store error in one line, else ``internal error``.
+
+    Returns (for the caller to re-raise) only when ``IDPSYNC_DEBUG`` asks for the traceback.
+    """
+    from idpsync.cli.common import EXIT_FAILED, EXIT_USAGE, err
+    from idpsync.store.errors import StoreError, StoreUnusable
+
+    if isinstance(exc, StoreUnusable):  # a store opened outside the commands' own handling
         err.print(f"configuration error: store.url: {exc}", markup=False)
         sys.exit(EXIT_USAGE)
-    except StoreError as exc:
+    if isinstance(exc, StoreError):
         err.print(f"error: {exc}", markup=False)
         sys.exit(EXIT_FAILED)
-    except Exception as exc:
-        if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
-            raise
-        err.print(f"internal error: {_one_line(exc)}", markup=False)
-        err.print(f"(run again with {DEBUG_ENV}=1 to see the traceback)", markup=False)
-        sys.exit(EXIT_FAILED)
+    if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+        return
+    err.print(f"internal error: {_one_line(exc)}", markup=False)
+    err.print(f"(run again with {DEBUG_ENV}=1 to see the traceback)", markup=False)
+    sys.exit(EXIT_FAILED)
 
 
 def _one_line(exc: Exception) -> str:
@@ -62,6 +63,8 @@ def _one_line(exc: Exception) -> str:
     For a database error, the driver's words without the statement and its parameters (they
     may hold directory data).
     """
+    import sqlalchemy as sa
+
     orig = exc.orig if isinstance(exc, sa.exc.StatementError) else None
     cause: BaseException = orig if orig is not None else exc
     text = " ".join(str(cause).split()) or "(no message)"

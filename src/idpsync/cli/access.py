@@ -1,12 +1,11 @@
 """``tokens`` and ``audit``: API tokens with roles, and the audit trail, on the host.
 
 Whoever runs these commands can read the configuration and the store, so they act as the
-host's administrator: the audit trail names them ``cli:<OS user>``.
+host's administrator: the audit trail names them ``cli:<OS user>`` (:mod:`idpsync.cli.actor`).
 """
 
 from __future__ import annotations
 
-import getpass
 import json
 import re
 import sys
@@ -16,7 +15,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from idpsync.cli.common import EXIT_USAGE, ConfigOption, JsonOption, _load, _store, app, err, out
+from idpsync.cli.actor import cli_actor, record
+from idpsync.cli.common import EXIT_USAGE, ConfigOption, JsonOption, _load, _store, err, out
+from idpsync.cli.root import app
 from idpsync.cli.safe_output import cell, print_json
 from idpsync.store import audit as trail
 from idpsync.store import tokens
@@ -28,20 +29,6 @@ tokens_app = typer.Typer(help="API tokens and their roles.", no_args_is_help=Tru
 app.add_typer(tokens_app, name="tokens")
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-
-
-def cli_actor() -> str:
-    """The audit actor of a command run on the host: ``cli:<OS user>``."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no name for this uid (a bare container)
-        user = "unknown"
-    return f"cli:{user}"
-
-
-def record(store: Store, action: str, subject: str | None, **detail: object) -> None:
-    """Write one audit row as the command's user."""
-    trail.append(store, cli_actor(), action, subject, detail=dict(detail))
 
 
 RoleOption = Annotated[

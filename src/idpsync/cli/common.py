@@ -1,4 +1,4 @@
-"""What every command shares: the Typer apps, consoles, options, exit codes, config and store."""
+"""What every command shares: consoles, options, exit codes, config and store (apps: ``root``)."""
 
 from __future__ import annotations
 
@@ -17,47 +17,6 @@ from idpsync.config import (
 )
 from idpsync.store import Store
 from idpsync.store.errors import StoreError, StoreUnusable
-
-app = typer.Typer(
-    help="Keep an application's user directory in step with an identity provider.",
-    no_args_is_help=True,
-    add_completion=True,
-    pretty_exceptions_enable=False,
-)
-
-
-def _print_version(value: bool) -> None:
-    if value:
-        from idpsync import __version__
-
-        typer.echo(f"idpsync {__version__}")
-        raise typer.Exit(0)
-
-
-@app.callback()
-def _root(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", callback=_print_version, is_eager=True, help="Print the version, exit."
-        ),
-    ] = False,
-) -> None:
-    """Keep an application's user directory in step with an identity provider."""
-
-
-config_app = typer.Typer(help="Work with the configuration file.", no_args_is_help=True)
-app.add_typer(config_app, name="config")
-emulate_app = typer.Typer(
-    help="Serve an emulated identity provider (for tests, demos and benchmarks).",
-    no_args_is_help=True,
-)
-app.add_typer(emulate_app, name="emulate")
-connectors_app = typer.Typer(
-    help="Move between IdPs: compare two connectors, hand one over (docs/migration.md).",
-    no_args_is_help=True,
-)
-app.add_typer(connectors_app, name="connectors")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)

@@ -6,16 +6,8 @@ from typing import Annotated
 
 import typer
 
-from idpsync.cli.common import (
-    EXIT_FAILED,
-    EXIT_USAGE,
-    ConfigOption,
-    _load,
-    _store,
-    config_app,
-    err,
-    out,
-)
+from idpsync.cli.common import EXIT_FAILED, EXIT_USAGE, ConfigOption, _load, _store, err, out
+from idpsync.cli.root import config_app
 from idpsync.config import LoadedConfig
 from idpsync.textsafety import printable
 

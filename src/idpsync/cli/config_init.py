@@ -14,7 +14,8 @@ from typing import Annotated
 
 import typer
 
-from idpsync.cli.common import EXIT_USAGE, config_app, err, out
+from idpsync.cli.common import EXIT_USAGE, err, out
+from idpsync.cli.root import config_app
 from idpsync.config import DEFAULT_CONFIG_PATH
 
 

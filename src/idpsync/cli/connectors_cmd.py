@@ -24,10 +24,10 @@ from idpsync.cli.common import (
     _fail_config,
     _load,
     _store,
-    connectors_app,
     err,
     out,
 )
+from idpsync.cli.root import connectors_app
 from idpsync.cli.safe_output import cell, line, print_json
 from idpsync.config import ConfigError
 from idpsync.textsafety import printable

@@ -11,17 +11,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy.engine import RowMapping
 
-from idpsync.cli.common import (
-    EXIT_USAGE,
-    ConfigOption,
-    JsonOption,
-    _iso,
-    _load,
-    _store,
-    app,
-    err,
-    out,
-)
+from idpsync.cli.common import EXIT_USAGE, ConfigOption, JsonOption, _iso, _load, _store, err, out
 from idpsync.cli.listing import (
     TABLE_ROWS,
     AllOption,
@@ -31,6 +21,7 @@ from idpsync.cli.listing import (
     row_limit,
     write_array,
 )
+from idpsync.cli.root import app
 from idpsync.cli.run_show import (
     Format,
     FormatOption,

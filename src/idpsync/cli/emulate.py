@@ -11,7 +11,8 @@ import sys
 
 import typer
 
-from idpsync.cli.common import EXIT_USAGE, emulate_app, err, out
+from idpsync.cli.common import EXIT_USAGE, err, out
+from idpsync.cli.root import emulate_app
 from idpsync.emulators.cli import Options, Served, register
 
 

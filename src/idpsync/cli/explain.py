@@ -18,7 +18,8 @@ from rich.table import Table
 from rich.text import Text
 
 from idpsync.app.explain import LiveReadFailed, explain_live, explain_person
-from idpsync.cli.common import ConfigOption, JsonOption, _fail_config, _load, _store, app, err, out
+from idpsync.cli.common import ConfigOption, JsonOption, _fail_config, _load, _store, err, out
+from idpsync.cli.root import app
 from idpsync.cli.safe_output import cell, line, print_json
 from idpsync.config import ConfigError
 from idpsync.engine import explain as ex

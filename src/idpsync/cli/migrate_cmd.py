@@ -13,17 +13,9 @@ import typer
 from idpsync.app.compare import CompareError
 from idpsync.app.migrate_undo import undo_migration
 from idpsync.app.migrating import Leavers, MigrateRefused, MigrateResult, migrate
-from idpsync.cli.access import cli_actor, record
-from idpsync.cli.common import (
-    EXIT_USAGE,
-    ConfigOption,
-    JsonOption,
-    _load,
-    _store,
-    connectors_app,
-    err,
-    out,
-)
+from idpsync.cli.actor import cli_actor, record
+from idpsync.cli.common import EXIT_USAGE, ConfigOption, JsonOption, _load, _store, err, out
+from idpsync.cli.root import connectors_app
 from idpsync.cli.safe_output import line, print_json
 from idpsync.config import ConfigError
 from idpsync.engine import outcome, report

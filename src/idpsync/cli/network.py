@@ -19,10 +19,10 @@ from idpsync.cli.common import (
     _fail_config,
     _load,
     _store,
-    app,
     err,
     out,
 )
+from idpsync.cli.root import app
 from idpsync.cli.safe_output import print_json
 from idpsync.config import (
     ConfigError,

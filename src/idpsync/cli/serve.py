@@ -7,15 +7,8 @@ from typing import Annotated
 
 import typer
 
-from idpsync.cli.common import (
-    EXIT_USAGE,
-    ConfigOption,
-    _load,
-    _store,
-    app,
-    err,
-    out,
-)
+from idpsync.cli.common import EXIT_USAGE, ConfigOption, _load, _store, err, out
+from idpsync.cli.root import app
 
 
 class LogFormatChoice(StrEnum):

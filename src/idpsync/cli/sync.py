@@ -21,7 +21,7 @@ from rich.table import Table
 
 from idpsync.app.run import ConnectorRun, Mode, prepare
 from idpsync.app.runner import RunResult
-from idpsync.cli.access import cli_actor, record
+from idpsync.cli.actor import cli_actor, record
 from idpsync.cli.common import (
     EXIT_USAGE,
     ConfigOption,
@@ -29,11 +29,11 @@ from idpsync.cli.common import (
     _fail_config,
     _load,
     _store,
-    app,
     err,
     out,
 )
 from idpsync.cli.paths import unwritable
+from idpsync.cli.root import app
 from idpsync.cli.safe_output import line, print_json
 from idpsync.config import (
     ConfigError,

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from idpsync.cli.access import record
+from idpsync.cli.actor import record
 from idpsync.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -20,10 +20,10 @@ from idpsync.cli.common import (
     _iso,
     _load,
     _store,
-    app,
     err,
     out,
 )
+from idpsync.cli.root import app
 from idpsync.cli.safe_output import cell, print_json
 from idpsync.config import (
     ConfigError,
