@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,11 +13,12 @@ from pydantic import SecretStr
 
 from idpsync.config import ConnectorSettings
 from idpsync.emulators.onelogin import OneLoginEmulator
-from idpsync.model import Snapshot
+from idpsync.model import DirectoryState, Snapshot
 from idpsync.sources.base import Progress, Source, no_progress
 from idpsync.sources.onelogin import http_client
 from idpsync.sources.onelogin.reader import OneLoginSource
 from idpsync.sources.onelogin.settings import OneLoginSourceSettings
+from idpsync.store import Store
 
 BASE = "https://acme.onelogin.com"
 
@@ -95,3 +98,16 @@ class OtherIntegration(httpx.AsyncBaseTransport):
         if self.seen == self.nth:
             self.emu.budget.exhaust(leave=0)
         return await self.inner.handle_async_request(request)
+
+
+def open_store(path: Path) -> Iterator[Store]:
+    """A SQLite store at ``path``, closed when the fixture that yields from it ends."""
+    st = Store.open(f"sqlite:///{path}")
+    yield st
+    st.close()
+
+
+def directory(store: Store) -> DirectoryState:
+    """The ``ol`` connector's directory as the store holds it."""
+    with store.transaction() as conn:
+        return store.load_directory(conn, "ol")

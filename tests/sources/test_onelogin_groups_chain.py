@@ -18,9 +18,8 @@ import pytest
 from idpsync.app.runner import RunResult, run_sync
 from idpsync.emulators.onelogin import OneLoginEmulator
 from idpsync.http import set_testing
-from idpsync.model import DirectoryState
 from idpsync.store import Store
-from tests.sources.onelogin_support import Clock, connector, pages, source
+from tests.sources.onelogin_support import Clock, connector, directory, open_store, pages, source
 
 USERS, GROUPS, ROLES = 130, 120, 60  # three pages of groups, two of roles
 BOTH = {"groups_from": "both", "role_prefix": "role: "}
@@ -43,12 +42,6 @@ def emu(clock: Clock) -> OneLoginEmulator:
     return OneLoginEmulator.generate(users=USERS, groups=GROUPS, roles=ROLES, seed=5, clock=clock)
 
 
-def open_store(path: Path) -> Iterator[Store]:
-    st = Store.open(f"sqlite:///{path}")
-    yield st
-    st.close()
-
-
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
     yield from open_store(tmp_path / "named.db")
@@ -57,11 +50,6 @@ def store(tmp_path: Path) -> Iterator[Store]:
 @pytest.fixture
 def fresh(tmp_path: Path) -> Iterator[Store]:
     yield from open_store(tmp_path / "fresh.db")
-
-
-def directory(store: Store) -> DirectoryState:
-    with store.transaction() as conn:
-        return store.load_directory(conn, "ol")
 
 
 async def sync(

@@ -16,7 +16,7 @@ from idpsync.sources.base import DeltaResult
 from idpsync.sources.onelogin import delta as onelogin_delta
 from idpsync.store import Store
 from idpsync.store.staged_mirror import StagedMirror
-from tests.sources.onelogin_support import Clock, connector, pages, source
+from tests.sources.onelogin_support import Clock, connector, directory, open_store, pages, source
 
 USERS, GROUPS, ROLES = 130, 7, 5
 BOTH = {"groups_from": "both", "role_prefix": "role: "}
@@ -39,12 +39,6 @@ def emu(clock: Clock) -> OneLoginEmulator:
     return OneLoginEmulator.generate(users=USERS, groups=GROUPS, roles=ROLES, seed=5, clock=clock)
 
 
-def open_store(path: Path) -> Iterator[Store]:
-    st = Store.open(f"sqlite:///{path}")
-    yield st
-    st.close()
-
-
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
     yield from open_store(tmp_path / "incremental.db")
@@ -53,11 +47,6 @@ def store(tmp_path: Path) -> Iterator[Store]:
 @pytest.fixture
 def fresh(tmp_path: Path) -> Iterator[Store]:
     yield from open_store(tmp_path / "fresh.db")
-
-
-def directory(store: Store) -> DirectoryState:
-    with store.transaction() as conn:
-        return store.load_directory(conn, "ol")
 
 
 def state_of(store: Store) -> dict[str, object]:

@@ -12,13 +12,13 @@ from idpsync.app.single import run_sync_user
 from idpsync.emulators import Fault
 from idpsync.emulators.onelogin import OneLoginEmulator
 from idpsync.http import set_testing
-from idpsync.model import DirectoryState
 from idpsync.store import Store
 from tests.sources.onelogin_support import (
     Clock,
     Incremental,
     OtherIntegration,
     connector,
+    directory,
     full_requests,
     pages,
     source,
@@ -42,11 +42,6 @@ def clock() -> Clock:
 @pytest.fixture
 def emu(clock: Clock) -> OneLoginEmulator:
     return OneLoginEmulator.generate(users=USERS, groups=GROUPS, roles=ROLES, seed=5, clock=clock)
-
-
-def directory(store: Store) -> DirectoryState:
-    with store.transaction() as conn:
-        return store.load_directory(conn, "ol")
 
 
 async def sync(store: Store, emu: OneLoginEmulator, **options: object) -> RunResult:
