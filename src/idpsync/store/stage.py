@@ -3,9 +3,12 @@
 The stage is three tables: ``source_users`` and ``source_groups`` (one JSON record per IdP id)
 and ``source_memberships`` (direct edges). A run writes it in its own transaction:
 
-- A **complete snapshot** replaces the mirror. Its records and edges are bulk-loaded into
-  temporary tables (edges in the order the source read them), and the database works out the
-  difference: only records whose JSON changed are rewritten, only new edges are inserted
+- A **complete snapshot** replaces the mirror. Its records are compared by digest: each
+  staged user or group row holds the digest of its JSON text (``digest``, written with the
+  row; filled in from the staged JSON where a row has none), the snapshot's digests are
+  compared with them in Python, and only the records whose digest differs are deleted and
+  inserted. Its edges are bulk-loaded into a temporary table (in the order the source read
+  them), and the database works out the difference: only new edges are inserted
   (``INSERT … SELECT … WHERE NOT EXISTS``) and only edges gone from the IdP are deleted
   (``DELETE … WHERE NOT EXISTS``). No Python set of the tenant's edges is built. A first
   load of many edges (none staged yet) has nothing to compare: SQLite inserts them straight
@@ -20,7 +23,8 @@ and ``source_memberships`` (direct edges). A run writes it in its own transactio
   complete :func:`write_stage` would leave it.
 
 Staging a complete snapshot reports what it changed (:class:`StageChange`, bounded), from the
-anti-joins it runs anyway, so a full read with few changes is planned incrementally.
+record digests and the edges' anti-joins it compares anyway, so a full read with few changes
+is planned incrementally.
 
 ``run_id`` of a staged user or group is the run that staged its current values (an unchanged
 record is not written again); ``run_id`` of an edge is the run that added it. The last run whose
