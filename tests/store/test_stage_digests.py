@@ -15,12 +15,13 @@ import itertools
 import json
 from dataclasses import fields
 
+import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from idpsync.model import Snapshot, SourceGroup, SourceUser
-from idpsync.store import Store
+from idpsync.store import Store, stage
 from idpsync.store import schema as t
 from idpsync.store.stage import DeltaSnapshot, StageChange, change_bound
 
@@ -175,7 +176,10 @@ def test_staging_by_digest_equals_comparing_the_json(
                 assert digest == _blake(staged[table][sid][0])
 
 
-def test_a_stage_without_digests_is_compared_by_json_and_given_them(store: Store) -> None:
+def test_a_stage_without_digests_is_compared_by_json_and_given_them(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stage, "_FILL_PAGE", 1)  # filled in page by page
     first = Snapshot([SourceUser("u1", "Ann"), SourceUser("u2", "Bob")], [SourceGroup("g", "G")])
     with store.transaction() as conn:
         store.ensure_connector(conn, "hr", "file")

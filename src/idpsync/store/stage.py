@@ -329,16 +329,26 @@ def _replace_records(
     return found if len(found) <= change_bound(len(latest)) else None
 
 
+_FILL_PAGE = 10_000
+"""Rows given their digest per statement when a stage staged without digests is filled in."""
+
+
 def _fill_digests(conn: Connection, table: sa.Table, connector: str) -> None:
     """Give the connector's staged rows without a digest (staged before it existed) theirs."""
     c = table.c
     query = sa.select(c.source_id, sa.cast(c.data, sa.Text)).where(
         c.connector == connector, c.digest.is_(None)
     )
-    rows = [{"s": source_id, "d": _digest(text)} for source_id, text in conn.execute(query)]
     update = table.update().where(c.connector == connector, c.source_id == sa.bindparam("s"))
-    for chunk in q.chunks(rows, 10_000):
-        conn.execute(update.values(digest=sa.bindparam("d")), chunk)
+    last = None  # a page at a time, in key order (the rows read are the rows updated)
+    while True:
+        page = query if last is None else query.where(c.source_id > last)
+        rows = conn.execute(page.order_by(c.source_id).limit(_FILL_PAGE)).all()
+        if not rows:
+            return
+        values = [{"s": source_id, "d": _digest(text)} for source_id, text in rows]
+        conn.execute(update.values(digest=sa.bindparam("d")), values)
+        last = rows[-1][0]
 
 
 def _delete_ids(conn: Connection, table: sa.Table, connector: str, ids: set[str]) -> None:
