@@ -184,9 +184,13 @@ def _stage_edges(
             change.large = change.large or f"more than {bound} memberships changed"
         return
     report = snap.complete
-    with q.temp(conn, q.edges_tmp) as tmp:
-        bulk_insert(conn, tmp, q.EDGE_COLUMNS, q.edge_rows(snap.memberships))
-        q.index_edges(conn, tmp)
+    keyed = conn.dialect.name == "sqlite"  # no index to build after the rows
+    with q.temp(conn, q.edges_keyed if keyed else q.edges_tmp) as tmp:
+        if keyed:
+            q.load_keyed(conn, snap.memberships)
+        else:
+            bulk_insert(conn, tmp, q.EDGE_COLUMNS, q.edge_rows(snap.memberships))
+            q.index_edges(conn, tmp)
         if snap.complete:
             e = q.EDGES.c
             gone = [e.connector == connector, ~q.edge_in(tmp)]
