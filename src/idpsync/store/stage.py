@@ -7,8 +7,10 @@ and ``source_memberships`` (direct edges). A run writes it in its own transactio
   staged user or group row holds the digest of its JSON text (``digest``, written with the
   row; filled in from the staged JSON where a row has none), the snapshot's digests are
   compared with them in Python, and only the records whose digest differs are deleted and
-  inserted. Its edges are bulk-loaded into a temporary table (in the order the source read
-  them), and the database works out the difference: only new edges are inserted
+  inserted. Its edges are bulk-loaded into a temporary table (PostgreSQL: in the order the
+  source read them, then analysed; SQLite: a ``WITHOUT ROWID`` table keyed by edge, each edge
+  once with its first position, so no index is built after the rows), and the database works
+  out the difference: only new edges are inserted (in the order the source read them)
   (``INSERT … SELECT … WHERE NOT EXISTS``) and only edges gone from the IdP are deleted
   (``DELETE … WHERE NOT EXISTS``). No Python set of the tenant's edges is built. A first
   load of many edges (none staged yet) has nothing to compare: SQLite inserts them straight
