@@ -11,7 +11,9 @@ Tables:
 - ``source_users`` / ``source_groups`` / ``source_memberships``: the *stage*, a mirror of what
   each connector's IdP last returned, which the policy turns into the directory. ``run_id`` is
   the run that wrote the row: users and groups are rewritten by every run, a membership edge
-  keeps the run that first staged it (edges are only added and removed).
+  keeps the run that first staged it (edges are only added and removed). ``digest`` of a
+  staged user or group is the digest of its JSON text (``store/stage.py``), NULL on rows
+  staged before it existed.
 - ``runs``: one row per sync run, with its outcome, counters and ``report`` (skipped objects
   with their reasons, warnings, users waiting out a grace period).
 - ``changes``: the change log, one row per applied change (with its ``reason``), read by
@@ -147,6 +149,7 @@ source_users = Table(
     Column("source_id", String(255), primary_key=True),
     Column("data", JSON, nullable=False),
     Column("run_id", ID, nullable=False),
+    Column("digest", String(32), nullable=True),
 )
 
 source_groups = Table(
@@ -156,6 +159,7 @@ source_groups = Table(
     Column("source_id", String(255), primary_key=True),
     Column("data", JSON, nullable=False),
     Column("run_id", ID, nullable=False),
+    Column("digest", String(32), nullable=True),
 )
 
 source_memberships = Table(

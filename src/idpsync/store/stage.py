@@ -3,9 +3,14 @@
 The stage is three tables: ``source_users`` and ``source_groups`` (one JSON record per IdP id)
 and ``source_memberships`` (direct edges). A run writes it in its own transaction:
 
-- A **complete snapshot** replaces the mirror. Its records and edges are bulk-loaded into
-  temporary tables (edges in the order the source read them), and the database works out the
-  difference: only records whose JSON changed are rewritten, only new edges are inserted
+- A **complete snapshot** replaces the mirror. Its records are compared by digest: each
+  staged user or group row holds the digest of its JSON text (``digest``, written with the
+  row; filled in from the staged JSON where a row has none), the snapshot's digests are
+  compared with them in Python, and only the records whose digest differs are deleted and
+  inserted. Its edges are bulk-loaded into a temporary table (PostgreSQL: in the order the
+  source read them, then analysed; SQLite: a ``WITHOUT ROWID`` table keyed by edge, each edge
+  once with its first position, so no index is built after the rows), and the database works
+  out the difference: only new edges are inserted (in the order the source read them)
   (``INSERT … SELECT … WHERE NOT EXISTS``) and only edges gone from the IdP are deleted
   (``DELETE … WHERE NOT EXISTS``). No Python set of the tenant's edges is built. A first
   load of many edges (none staged yet) has nothing to compare: SQLite inserts them straight
@@ -20,7 +25,8 @@ and ``source_memberships`` (direct edges). A run writes it in its own transactio
   complete :func:`write_stage` would leave it.
 
 Staging a complete snapshot reports what it changed (:class:`StageChange`, bounded), from the
-anti-joins it runs anyway, so a full read with few changes is planned incrementally.
+record digests and the edges' anti-joins it compares anyway, so a full read with few changes
+is planned incrementally.
 
 ``run_id`` of a staged user or group is the run that staged its current values (an unchanged
 record is not written again); ``run_id`` of an edge is the run that added it. The last run whose
@@ -33,6 +39,7 @@ the run's transaction and are dropped at the end of each call (a rollback drops 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
@@ -52,7 +59,7 @@ from idpsync.store.stage_read import (
     load_stage,
     staged_counts,
 )
-from idpsync.store.store import bulk_insert
+from idpsync.store.store import bulk_insert, raw_rows
 
 __all__ = [
     "STAGING_MODES",
@@ -179,9 +186,13 @@ def _stage_edges(
             change.large = change.large or f"more than {bound} memberships changed"
         return
     report = snap.complete
-    with q.temp(conn, q.edges_tmp) as tmp:
-        bulk_insert(conn, tmp, q.EDGE_COLUMNS, q.edge_rows(snap.memberships))
-        q.index_edges(conn, tmp)
+    keyed = conn.dialect.name == "sqlite"  # no index to build after the rows
+    with q.temp(conn, q.edges_keyed if keyed else q.edges_tmp) as tmp:
+        if keyed:
+            q.load_keyed(conn, snap.memberships)
+        else:
+            bulk_insert(conn, tmp, q.EDGE_COLUMNS, q.edge_rows(snap.memberships))
+            q.index_edges(conn, tmp)
         if snap.complete:
             e = q.EDGES.c
             gone = [e.connector == connector, ~q.edge_in(tmp)]
@@ -240,10 +251,11 @@ _records_tmp = sa.Table(
     sa.MetaData(),
     sa.Column("source_id", sa.String(255), primary_key=True),
     sa.Column("data", sa.Text, nullable=False),
+    sa.Column("digest", sa.String(32), nullable=False),
     prefixes=["TEMPORARY"],
     postgresql_on_commit="DROP",
 )
-"""The records of one write: IdP id and the JSON text the stage holds for it."""
+"""The records of an upsert: IdP id, the JSON text the stage holds for it and its digest."""
 
 
 def _stage_records(
@@ -266,38 +278,83 @@ def _stage_records(
     than :func:`change_bound` of them); without, an empty set.
     """
     latest = {r.source_id: r for r in records}  # the last record of an id wins
+    if replace:
+        return _replace_records(conn, table, connector, latest, run_id, set(keep))
     c = table.c
-    rows: list[tuple[str]] | None = []
     with q.temp(conn, _records_tmp) as tmp:
-        bulk_insert(conn, tmp, ("source_id", "data"), ((k, _json(r)) for k, r in latest.items()))
+        rows = ((k, text, _digest(text)) for k, text in ((k, _json(r)) for k, r in latest.items()))
+        bulk_insert(conn, tmp, ("source_id", "data", "digest"), rows)
         q.analyse(conn, tmp)
         stored = sa.cast(c.data, sa.Text)
-        bound = change_bound(len(latest))
+        changed = sa.exists().where(tmp.c.source_id == c.source_id, tmp.c.data != stored)
+        conn.execute(table.delete().where(c.connector == connector, changed))
         staged = sa.exists().where(c.connector == connector, c.source_id == tmp.c.source_id)
-        if replace:  # gone or changed
-            same = sa.exists().where(tmp.c.source_id == c.source_id, tmp.c.data == stored)
-            kept = [c.source_id.not_in(list(keep))] if keep else []
-            where = [c.connector == connector, ~same, *kept]
-            rows = q.listed(conn, sa.select(c.source_id).where(*where), bound)
-            if rows is None:
-                conn.execute(table.delete().where(*where))
-            else:
-                _delete_ids(conn, table, connector, {sid for (sid,) in rows})
-        else:  # changed
-            changed = sa.exists().where(tmp.c.source_id == c.source_id, tmp.c.data != stored)
-            conn.execute(table.delete().where(c.connector == connector, changed))
         data = sa.cast(tmp.c.data, sa.JSON) if conn.dialect.name == "postgresql" else tmp.c.data
-        insert = sa.select(sa.literal(connector), tmp.c.source_id, data, sa.literal(run_id))
-        columns = ["connector", "source_id", "data", "run_id"]
-        statement = table.insert().from_select(columns, insert.where(~staged))
-        if not replace:
-            conn.execute(statement)
-            return set()
-        new = q.returned(conn, statement.returning(c.source_id), bound)
-    if rows is None or new is None:
-        return None
-    found = {sid for (sid,) in rows} | {sid for (sid,) in new}  # a changed record is in both
-    return found if len(found) <= bound else None
+        insert = sa.select(
+            sa.literal(connector), tmp.c.source_id, data, tmp.c.digest, sa.literal(run_id)
+        )
+        columns = ["connector", "source_id", "data", "digest", "run_id"]
+        conn.execute(table.insert().from_select(columns, insert.where(~staged)))
+    return set()
+
+
+def _replace_records(
+    conn: Connection,
+    table: sa.Table,
+    connector: str,
+    latest: dict[str, SourceUser | SourceGroup],
+    run_id: int,
+    keep: set[str],
+) -> set[str] | None:
+    """Make the staged records ``latest`` (bar ``keep``'s rows); the ids new, changed or gone.
+
+    Compares the digests of the records' JSON with the staged ones (filled in first where a
+    row has none, from its staged JSON), in Python, and writes only the records whose digest
+    differs: an unchanged record is never loaded into the database. ``None``: more than
+    :func:`change_bound` ids.
+    """
+    c = table.c
+    new = list(latest)  # nothing staged yet (a first load): every record is new
+    gone: list[str] = []  # staged rows deleted: gone from the IdP, or changed
+    if conn.execute(sa.select(c.run_id).where(c.connector == connector).limit(1)).first():
+        _fill_digests(conn, table, connector)
+        unstaged = {k: _digest(_json(r)) for k, r in latest.items()}
+        query = sa.select(c.source_id, c.digest).where(c.connector == connector)
+        for source_id, digest in raw_rows(conn, query):
+            if unstaged.pop(source_id, None) != digest and source_id not in keep:
+                gone.append(source_id)
+        _delete_ids(conn, table, connector, set(gone))
+        # not staged, or deleted above as changed (one gone from the IdP is not in ``latest``)
+        new = [*unstaged, *(k for k in gone if k in latest)]
+    rows = ((k, text, _digest(text)) for k, text in ((k, _json(latest[k])) for k in new))
+    columns = ("source_id", "data", "digest")
+    bulk_insert(
+        conn, table, columns, rows, raw=("data",), same={"connector": connector, "run_id": run_id}
+    )
+    found = {*gone, *new}
+    return found if len(found) <= change_bound(len(latest)) else None
+
+
+_FILL_PAGE = 10_000
+"""Rows given their digest per statement when a stage staged without digests is filled in."""
+
+
+def _fill_digests(conn: Connection, table: sa.Table, connector: str) -> None:
+    """Give the connector's staged rows without a digest (staged before it existed) theirs."""
+    c = table.c
+    query = sa.select(c.source_id, sa.cast(c.data, sa.Text)).where(
+        c.connector == connector, c.digest.is_(None)
+    )
+    update = table.update().where(c.connector == connector, c.source_id == sa.bindparam("s"))
+    last = None  # a page at a time, in key order (the rows read are the rows updated)
+    while True:
+        page = query if last is None else query.where(c.source_id > last)
+        rows = conn.execute(page.order_by(c.source_id).limit(_FILL_PAGE)).all()
+        if not rows:
+            return
+        values = [{"s": source_id, "d": _digest(text)} for source_id, text in rows]
+        conn.execute(update.values(digest=sa.bindparam("d")), values)
+        last = rows[-1][0]
 
 
 def _delete_ids(conn: Connection, table: sa.Table, connector: str, ids: set[str]) -> None:
@@ -312,3 +369,8 @@ def _json(record: SourceUser | SourceGroup) -> str:
     if "attributes" in data:
         data["attributes"] = dict(data["attributes"])
     return json.dumps(data)
+
+
+def _digest(text: str) -> str:
+    """The digest staged with a record's JSON text: BLAKE2b, 128 bits, in hex."""
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()

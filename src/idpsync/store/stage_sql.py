@@ -32,6 +32,32 @@ edges_tmp = sa.Table(
     postgresql_on_commit="DROP",
 )
 """The edges of one write, in the order given (duplicates allowed)."""
+edges_keyed = sa.Table(
+    "idpsync_stage_edges_keyed",
+    sa.MetaData(),
+    *(sa.Column(name, sa.String(255), primary_key=True) for name in EDGE_COLUMNS),
+    sa.Column("pos", sa.Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+    sqlite_with_rowid=False,
+)
+"""SQLite: the edges of one write, each once (``pos``: where it first came), kept in key order.
+
+Its key is its only index, filled as the rows arrive: no index to build after them, and the
+anti-joins walk it and the stage's key both in key order.
+"""
+
+
+def load_keyed(conn: Connection, edges: Iterable[Membership]) -> None:
+    """Fill :data:`edges_keyed` (created) with ``edges``: a repeated edge keeps its first place."""
+    names = ", ".join((*EDGE_COLUMNS, "pos"))
+    statement = f"INSERT OR IGNORE INTO {edges_keyed.name} ({names}) VALUES (?, ?, ?, ?)"
+    rows = map(tuple.__add__, edge_rows(edges), zip(itertools.count()))
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        while chunk := list(itertools.islice(rows, BATCH)):
+            cursor.executemany(statement, chunk)
+    finally:
+        cursor.close()
 
 
 def edge_rows(
@@ -101,7 +127,7 @@ def insert_first_edges(
 def insert_new_edges(
     conn: Connection, tmp: sa.Table, connector: str, run_id: int, report: int = -1
 ) -> list[Membership] | None:
-    """Insert ``tmp``'s edges not staged yet, with ``run_id``, in ``tmp``'s order.
+    """Insert ``tmp``'s edges not staged yet, with ``run_id``, in ``tmp``'s order (``pos``'s).
 
     ``report`` ≥ 0: returns the inserted edges (``RETURNING``), ``None`` when there are more
     than ``report`` (those past it are read and dropped). Otherwise returns ``None``.
@@ -110,7 +136,9 @@ def insert_new_edges(
     staged = sa.exists().where(
         c.connector == connector, *(c[name] == tmp.c[name] for name in EDGE_COLUMNS)
     )
-    rows = sa.select(sa.literal(connector), *tmp.c, sa.literal(run_id)).where(~staged)
+    rows = sa.select(sa.literal(connector), *key(tmp.c), sa.literal(run_id)).where(~staged)
+    if "pos" in tmp.c:  # found in key order, inserted in the order the edges came
+        rows = rows.order_by(tmp.c.pos)
     insert = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(EDGES)
     columns = ["connector", *EDGE_COLUMNS, "run_id"]
     statement = insert.from_select(columns, rows).on_conflict_do_nothing()
