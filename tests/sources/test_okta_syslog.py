@@ -299,3 +299,34 @@ async def test_changed_users_log_and_groups_are_read_side_by_side() -> None:
     assert held.side_by_side is True  # the groups answered first, the log started then
     assert [r.path for r in emu.requests].count("/api/v1/logs") == 1
     assert directory(store) == await fresh_directory(emu)
+
+
+async def test_a_logged_group_is_never_read_whole_only_the_named_users_edges(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The log explains the moved groups: of the stage, the edges of the users its events name
+    are read, not every member of a group that got one new member (it may hold everyone)."""
+    emu = emulator(users=600, groups=20, medium_every=3)
+    store, src = await synced(emu)
+    logged = len(emu.tenant.membership_log)
+    moved = one_percent_change(emu)
+    named = {c.member_id for c in emu.tenant.membership_log[logged:]}
+    by_group: list[set[str]] = []
+    by_member: list[set[str]] = []
+    of_groups, of_members = StagedMirror.edges_of_groups, StagedMirror.edges_of_members
+
+    def groups_spy(self: StagedMirror, ids: Any) -> Any:
+        by_group.append(set(ids))
+        return of_groups(self, ids)
+
+    def members_spy(self: StagedMirror, ids: Any) -> Any:
+        by_member.append(set(ids))
+        return of_members(self, ids)
+
+    monkeypatch.setattr(StagedMirror, "edges_of_groups", groups_spy)
+    monkeypatch.setattr(StagedMirror, "edges_of_members", members_spy)
+    await incremental(store, src)
+    assert src.stats.extra["system_log"] == f"{2 * len(moved)} events"
+    assert not any(ids & set(moved) for ids in by_group), by_group
+    assert by_member == [named]
+    assert directory(store) == await fresh_directory(emu)
