@@ -173,8 +173,11 @@ def _edges(
     named = {uid for _, uid in final} | set(gone)
     around = [e for e in staged.edges_of_members(named) if e.group_id in kept] if named else []
     staged_pairs = {(e.group_id, e.member_id) for e in around}
-    added = {Membership(g, u) for (g, u), on in final.items() if on and u not in gone}
-    added -= {Membership(g, u) for g, u in staged_pairs}
+    added = {
+        Membership(g, u)
+        for (g, u), on in final.items()
+        if on and u not in gone and (g, u) not in staged_pairs
+    }
     removed = {
         e for e in around if e.member_id in gone or not final.get((e.group_id, e.member_id), True)
     }
