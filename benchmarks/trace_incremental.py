@@ -6,13 +6,19 @@ the incremental ``idpsync sync`` in a child process that times every request
 (:func:`traced_sync`): when it was asked for, when the connection got it and when it was
 answered. Printed: the start-up (imports), the first request and the last answer, the
 requests by endpoint with their span and round-trip times, the most requests in flight, and
-the run's own phases (fetch, stage, plan, apply) from its stats. Nothing is written to docs.
+the run's own phases (fetch, stage, plan, apply) from its stats, and the CPU seconds of the
+sync process and of the emulator process while the sync ran. With ``--profile FILE`` the sync
+runs under :mod:`cProfile` (its stats go to ``FILE``; the top functions are printed). Nothing
+is written to docs.
 """
 
 from __future__ import annotations
 
+import cProfile
 import json
 import os
+import pstats
+import resource
 import subprocess
 import sys
 import tempfile
@@ -27,8 +33,14 @@ from benchmarks.profiles import PROFILES, SIZES
 PHASES = ("fetch_seconds", "stage_seconds", "plan_seconds", "apply_seconds", "check_seconds")
 
 
-def traced_sync(out: str, args: list[str]) -> None:
-    """Run ``idpsync args`` in this process, every request timed; the events go to ``out``."""
+def traced_sync(out: str, args: list[str], profile: str | None = None) -> None:
+    """Run ``idpsync args`` in this process, every request timed; the events go to ``out``.
+
+    With ``profile``, the whole run (imports included) under :mod:`cProfile`, stats there.
+    """
+    profiler = cProfile.Profile() if profile else None
+    if profiler is not None:
+        profiler.enable()
     start = time.perf_counter()
     events: list[dict[str, Any]] = []
 
@@ -63,6 +75,9 @@ def traced_sync(out: str, args: list[str]) -> None:
         app(args, standalone_mode=False)
     finally:
         events.append({"kind": "exit", "t": now()})
+        if profiler is not None and profile:
+            profiler.disable()
+            profiler.dump_stats(profile)
         Path(out).write_text(json.dumps(events), encoding="utf-8")
 
 
@@ -103,7 +118,30 @@ def most_in_flight(wire: list[dict[str, Any]]) -> int:
     return most
 
 
-def trace(idp: str, size_name: str, seed: int = 7) -> list[str]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a live process has used so far (``/proc/PID/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> float:
+    """User + system CPU seconds of this process's waited-for children so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def top(profile: str, count: int = 25) -> list[str]:
+    """The ``count`` functions with the most cumulative time in a cProfile stats file."""
+    import io
+
+    text = io.StringIO()
+    stats = pstats.Stats(profile, stream=text)
+    stats.sort_stats("cumulative").print_stats(count)
+    stats.sort_stats("tottime").print_stats(count)
+    return [line for line in text.getvalue().splitlines() if line.strip()]
+
+
+def trace(idp: str, size_name: str, seed: int = 7, stats_to: str | None = None) -> list[str]:
     """Emulator, full sync, the 1 % change, the traced incremental sync: its breakdown."""
     profile, size = PROFILES[idp], SIZES[size_name]
     tenant = run.tenant_for(idp, size, seed)
@@ -126,7 +164,14 @@ def trace(idp: str, size_name: str, seed: int = 7) -> list[str]:
             process.request_log(emu)
             out = directory / "trace.json"
             me = [sys.executable, "-m", "benchmarks.trace_incremental", "--child", str(out)]
+            if stats_to:
+                me += ["--profile", stats_to]
+            emu_cpu, sync_cpu, wall = cpu_seconds(emu.proc.pid), children_cpu(), time.time()
+            load = os.getloadavg()[0]
             subprocess.run([*me, *sync], env=env, check=True, capture_output=True)
+            emu_cpu = cpu_seconds(emu.proc.pid) - emu_cpu
+            sync_cpu, wall = children_cpu() - sync_cpu, time.time() - wall
+            load = max(load, os.getloadavg()[0])
             logged = process.request_log(emu)
             rows = subprocess.run(
                 [*process.IDPSYNC, "runs", name, "--limit", "1", "--json", "--config", str(config)],
@@ -140,19 +185,30 @@ def trace(idp: str, size_name: str, seed: int = 7) -> list[str]:
     finally:
         emu.stop()
     head = f"{idp} {size_name}: {changes} changes; emulator log {logged}; read {stats.get('read')}"
-    return [head, *summary(events, stats)]
+    cpu = (
+        f"incremental: wall {wall:.2f} s, sync CPU {sync_cpu:.2f} s, emulator CPU "
+        f"{emu_cpu:.2f} s, load average (1 min) up to {load:.2f}"
+    )
+    return [head, cpu, *summary(events, stats), *(top(stats_to) if stats_to else [])]
 
 
 def main(argv: list[str]) -> None:
     """``IDP SIZE`` (a trace), or ``--child OUT ARGS…`` (the traced sync itself)."""
     if argv[:1] == ["--child"]:
-        traced_sync(argv[1], argv[2:])
+        if argv[2:3] == ["--profile"]:
+            traced_sync(argv[1], argv[4:], argv[3])
+        else:
+            traced_sync(argv[1], argv[2:])
         return
+    profile = None
+    if len(argv) == 4 and argv[2] == "--profile":
+        profile, argv = str(Path(argv[3]).resolve()), argv[:2]
     if len(argv) != 2 or argv[0] not in PROFILES or argv[1] not in SIZES:
         raise SystemExit(
             f"usage: python -m benchmarks.trace_incremental {{{','.join(PROFILES)}}} S|L"
+            " [--profile FILE]"
         )
-    print("\n".join(trace(argv[0], argv[1])))
+    print("\n".join(trace(argv[0], argv[1], stats_to=profile)))
 
 
 if __name__ == "__main__":

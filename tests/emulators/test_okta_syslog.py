@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from idpsync.emulators import TenantGroup, TenantUser
-from idpsync.emulators.okta import OktaEmulator
+from idpsync.emulators.okta import OktaEmulator, logs_api
 from idpsync.emulators.okta.syslog import RETENTION_DAYS
 from tests.emulators.test_okta_api import ORG, Clock, assertion, client, ssws, token_form
 
@@ -137,3 +138,41 @@ async def test_an_app_without_okta_logs_read_is_refused() -> None:
         response = await http.get("/api/v1/logs", headers=headers)
     assert response.status_code == 403
     assert 'scope="okta.logs.read"' in response.headers["www-authenticate"]
+
+
+async def test_paging_through_the_log_looks_at_each_event_about_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A page starts at its cursor and stops one event past its limit, in either order."""
+    emu = org()
+    t = emu.tenant
+    gid = t.group_ids[1]
+    for uid in t.user_ids[:30]:
+        (t.remove_member if uid in t.groups[gid].members else t.add_member)(gid, uid)
+        t.update_user(uid, job_title="Changed")  # events the filter drops, between the others
+    looked: list[str] = []
+    flat = logs_api._flat
+
+    def counted(body: dict[str, Any]) -> dict[str, str | None]:
+        looked.append(body["uuid"])
+        return flat(body)
+
+    monkeypatch.setattr(logs_api, "_flat", counted)
+    wanted = {"filter": 'eventType sw "group.user_membership."', "limit": "4"}
+    async with client(emu) as http:
+        orders: dict[str, list[str]] = {}
+        for order in ("ASCENDING", "DESCENDING"):
+            looked.clear()
+            url, params = "/api/v1/logs", EVER | wanted | {"sortOrder": order}
+            got: list[str] = []
+            pages = 0
+            while url:
+                page = await http.get(url, params=params, headers=ssws(emu))
+                got += [e["uuid"] for e in page.json()]
+                pages += 1
+                links = [v for v in page.headers.get_list("link") if 'rel="next"' in v]
+                url, params = (links[0].split(">")[0][1:] if links else ""), None
+            assert len(got) == 30 and pages == 8
+            assert len(looked) <= 60 + 8 * 2  # 60 events (30 kept), a look-ahead a page
+            orders[order] = got
+    assert orders["DESCENDING"] == orders["ASCENDING"][::-1]

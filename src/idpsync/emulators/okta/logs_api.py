@@ -15,6 +15,7 @@ Two request types, as Okta documents them:
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -69,17 +70,14 @@ def list_logs(emu: OktaEmulator, request: Request) -> Response:
     keep = None
     if params.get("filter"):
         keep = query.matcher(query.parse(params["filter"], LOG_FILTER, search=True))
-    events = emu.syslog.window(start, end)
-    if keep is not None:
-        events = [(i, e) for i, e in events if keep(_flat(e.body))]
-    if descending:
-        events.reverse()
     after = params.get("after", "")
-    if after.lstrip("-").isdigit():
-        mark = int(after)
-        events = [(i, e) for i, e in events if (i < mark if descending else i > mark)]
-    page = events[:limit]
-    more = len(events) > len(page)
+    mark = int(after) if after.lstrip("-").isdigit() else None
+    events = emu.syslog.walk(start, end, mark, descending)
+    if keep is not None:
+        events = ((i, e) for i, e in events if keep(_flat(e.body)))
+    page = list(islice(events, limit + 1))  # one more than the page: is there a next one?
+    more = len(page) > limit
+    page = page[:limit]
     cursor = str(page[-1][0]) if page else (after or None)
     if cursor is None:
         cursor = str(-1 if not descending else len(emu.syslog.events))

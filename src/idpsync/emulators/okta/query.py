@@ -63,15 +63,14 @@ def _holds(term: Term, actual: str | None) -> bool:
         a, b = actual[:19], term.value[:19]
     else:
         a, b = actual.lower(), term.value.lower()
-    return {
-        "eq": a == b,
-        "gt": a > b,
-        "ge": a >= b,
-        "lt": a < b,
-        "le": a <= b,
-        "sw": a.startswith(b),
-        "co": b in a,
-    }[term.op]
+    op = term.op  # only the asked comparison is made (a filter runs over every object)
+    if op == "eq":
+        return a == b
+    if op == "sw":
+        return a.startswith(b)
+    if op == "co":
+        return b in a
+    return {"gt": a > b, "ge": a >= b, "lt": a < b, "le": a <= b}[op]
 
 
 def matcher(expression: Expression) -> Callable[[Mapping[str, str | None]], bool]:

@@ -10,9 +10,11 @@ every change merged in, reading of the staged mirror only:
   when deprovisioned users are left out, the ids of staged ``DEPROVISIONED`` users
   (``user_ids_with``);
 - the staged groups (a few thousand records, compared with the listing);
-- the staged edges of the groups whose members may have changed (re-listed groups, groups the
-  log's events touch, groups gone from the listing: ``edges_of_groups``) and of the users whose
-  deletion the log confirmed (``edges_of_members``).
+- the staged edges of the groups whose members are read again or gone (re-listed groups,
+  groups gone from the listing: ``edges_of_groups``), and the staged edges of the users the
+  log's events name and of the users whose deletion it confirmed (``edges_of_members``): in a
+  group the log explains only the pairs its events name can change, and a user is in a few
+  groups where a logged group may hold everyone.
 
 Every other staged edge is in the merged mirror as it is staged, so it is neither added nor
 removed. That holds because Okta's stage holds only user members (a group lists users), which is
@@ -151,22 +153,32 @@ def build_delta(staged: Snapshot, found: Found, state: dict[str, Any]) -> DeltaR
 def _edges(
     staged: Snapshot, found: Found, listed: set[str], known: set[str]
 ) -> tuple[set[Membership], set[Membership]]:
-    """The edges added and removed: only groups whose members may have changed are read."""
+    """The edges added and removed: only edges whose presence may have changed are read.
+
+    The re-listed groups and the groups gone from the listing are read whole; of a kept group
+    the log's events touch, only the pairs the events name can change, so the staged edges of
+    the users they name are read (a user's few groups, not a big group's every member).
+    """
     stale, log, gone = found.stale, found.log_edges, found.gone
     kept = listed - stale
     reread = set(found.snap.memberships)
-    touched = {gid for gid, _, _ in log or () if gid in kept}
-    groups = stale | touched | (known - listed) | {e.group_id for e in reread}
-    old = set(staged.edges_of_groups(groups))
+    groups = stale | (known - listed) | {e.group_id for e in reread}
+    old = set(staged.edges_of_groups(groups)) if groups else set()
     if log is None:  # kept groups keep their staged members
-        return reread - old, old - ({e for e in old if e.group_id in kept} | reread)
-    pairs = {(e.group_id, e.member_id) for e in old if e.group_id in kept}
-    for gid, uid, added in log:
+        return reread - old, old - reread
+    final: dict[tuple[str, str], bool] = {}  # each logged pair's last event wins
+    for gid, uid, on in log:
         if gid in kept:
-            (pairs.add if added else pairs.discard)((gid, uid))
-    new = {Membership(g, u) for g, u in pairs if u not in gone} | reread
-    # a confirmed deletion also drops the user's edges in the groups not read above
-    left = (
-        {e for e in staged.edges_of_members(gone) if e.group_id in kept - groups} if gone else set()
-    )
-    return new - old, (old - new) | left
+            final[(gid, uid)] = on
+    named = {uid for _, uid in final} | set(gone)
+    around = [e for e in staged.edges_of_members(named) if e.group_id in kept] if named else []
+    staged_pairs = {(e.group_id, e.member_id) for e in around}
+    added = {
+        Membership(g, u)
+        for (g, u), on in final.items()
+        if on and u not in gone and (g, u) not in staged_pairs
+    }
+    removed = {
+        e for e in around if e.member_id in gone or not final.get((e.group_id, e.member_id), True)
+    }
+    return (reread - old) | added, (old - reread) | removed

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from idpsync.check_reads import table_reads
@@ -147,11 +148,13 @@ class OktaSource(Source):
         params: dict[str, str],
         values: dict[str, str] | None = None,
         answered: asyncio.Event | None = None,
+        each: Callable[[list[Any]], object] | None = None,
     ) -> list[Any]:
         """Every record of a listing; raises :class:`SourceError` unless read to the end.
 
         The first answer of a read fixes :attr:`started`; ``answered`` is set as soon as the
-        listing's first page has come back.
+        listing's first page has come back. With ``each``, every page's records go to it as the
+        page arrives and none are kept (the list returned is empty).
         """
         items: list[Any] = []
         async for page in self.http.pages(endpoint, values, params=params):
@@ -160,7 +163,10 @@ class OktaSource(Source):
                     self.started = incremental.server_time(page.response)
                 if answered is not None:
                     answered.set()
-            items += page.records
+            if each is None:
+                items += page.records
+            else:
+                each(page.records)
         return items
 
     async def read_listing(

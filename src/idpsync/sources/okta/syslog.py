@@ -103,32 +103,50 @@ def _target(event: dict[str, Any], kind: str) -> str | None:
     return ids[0] if len(ids) == 1 and isinstance(ids[0], str) and ids[0] else None
 
 
+class Reader:
+    """:func:`interpret` a page at a time, as pages arrive: only the edge changes are kept."""
+
+    def __init__(self) -> None:
+        self.changes: LogChanges | None = LogChanges()
+        """What the events so far say; ``None`` once one made the log unusable."""
+
+    def __call__(self, events: Iterable[Any]) -> None:
+        """Take one page's events."""
+        if self.changes is not None and not _absorb(self.changes, events):
+            self.changes = None
+
+
 def interpret(events: Iterable[Any]) -> LogChanges | None:
     """Edge changes and deletions from log events; ``None`` when the log cannot be used."""
     changes = LogChanges()
+    return changes if _absorb(changes, events) else None
+
+
+def _absorb(changes: LogChanges, events: Iterable[Any]) -> bool:
+    """Add ``events`` to ``changes``; ``False`` when one makes the log unusable."""
     for event in events:
         changes.events += 1
         if not isinstance(event, dict):
-            return None
+            return False
         kind, outcome = event.get("eventType"), event.get("outcome")
         result = outcome.get("result") if isinstance(outcome, dict) else None
         if kind == DELETED:
             uid = _target(event, "User")
             if uid is None:
-                return None
+                return False
             if result == "SUCCESS":
                 changes.deleted.add(uid)
             continue
         if kind not in (ADD, REMOVE):
-            return None  # the filter asked for three types only: something is off
+            return False  # the filter asked for three types only: something is off
         gid, uid = _target(event, "UserGroup"), _target(event, "User")
         if gid is None:
-            return None
+            return False
         if uid is None or result not in ("SUCCESS", "FAILURE", "SKIPPED", "DENY"):
             changes.unreadable.add(gid)
         elif result == "SUCCESS":
             changes.edges.append((gid, uid, kind == ADD))
-    return changes
+    return True
 
 
 async def read(
@@ -150,13 +168,14 @@ async def read(
         "sortOrder": "ASCENDING",
     }
     progress(Event("fetch", f"reading the Okta System Log since {params['since']}"))
+    reader = Reader()  # each page interpreted as it comes: the events themselves are not kept
     try:
-        events = await source.listing(LOGS, params)
+        await source.listing(LOGS, params, each=reader)
     except SourceError as exc:  # any failure (403 without okta.logs.read …): the old way
         extra["system_log"] = f"failed, re-listing moved groups instead: {exc}"
         return None, until
-    changes = interpret(events)
-    extra["system_log"] = "unusable" if changes is None else f"{len(events)} events"
+    changes = reader.changes
+    extra["system_log"] = "unusable" if changes is None else f"{changes.events} events"
     return changes, until
 
 
