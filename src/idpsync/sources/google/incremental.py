@@ -41,10 +41,11 @@ pages (docs/sources/google.md).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -57,7 +58,7 @@ from idpsync.sources.google import rolling
 from idpsync.sources.google.endpoints import ACTIVITIES, ACTIVITY_PAGE, GROUP, USER, projection
 from idpsync.sources.google.fetch import fetch_many
 from idpsync.sources.google.memberlog import Reasons, apply, read_log
-from idpsync.sources.google.named import named_groups
+from idpsync.sources.google.named import drop, list_groups, named_groups
 from idpsync.sources.google.settings import GoogleSourceSettings
 from idpsync.sources.lanes import Lanes, both, gather
 from idpsync.sources.shape import records
@@ -70,6 +71,8 @@ SHOWN = 10
 RETENTION_DAYS = 180
 """How far back the Reports API keeps admin activities."""
 MARK = "reports_since"
+ADDRESSES = ("primaryEmail", "aliases")
+"""The user attributes that hold a user's addresses (:func:`.api.emails_of`)."""
 
 
 class Unsure(Exception):
@@ -165,10 +168,13 @@ async def delta(
         return None  # older than the log keeps
     progress(Event("fetch", f"reading Google admin activities since {stamp(since)}"))
     params = {"startTime": stamp(since), "maxResults": str(ACTIVITY_PAGE)}
+    mirror_groups = set(staged.group_ids())
+    listing = asyncio.ensure_future(list_groups(source)) if mirror_groups else None  # :mod:`.named`
     try:
         items = await source.http.read_all(ACTIVITIES, params=params)
         users, deleted, groups = changed(items)
-        result = await _read_changes(source, staged, users, deleted, groups, items, progress)
+        found = Changes(users, deleted, groups, items, mirror_groups, listing)
+        result = await _read_changes(source, staged, found, progress)
     except Unsure as why:
         progress(Event("fetch", f"incremental read not possible ({why}); reading everything"))
         source.stats.extra["incremental_fallback"] = str(why)
@@ -180,6 +186,9 @@ async def delta(
             raise
         source.stats.extra["incremental_fallback"] = str(exc)
         return None
+    finally:
+        if listing is not None and not listing.done():
+            await drop(listing)
     source.stats.extra.update(activities=len(items), changed_users=len(users))
     source.stats.extra["changed_groups"] = len(groups)
     result.state = marks(started, float(state.get("full_at", started)), settings)
@@ -190,24 +199,40 @@ def _in_scope(email: str, domain: str | None) -> bool:
     return domain is None or email.rsplit("@", 1)[-1] == domain.lower()
 
 
+@dataclass
+class Changes:
+    """What the activity log names, and what the read has started beside it."""
+
+    users: set[str]
+    deleted: set[str]
+    groups: set[str]
+    items: list[Any]
+    mirror_groups: set[str]
+    """The staged groups' ids."""
+    listing: asyncio.Future[list[Any] | None] | None
+    """The groups listing started beside the log (``None``: the mirror holds no group)."""
+
+
+def staged_addresses(staged: Snapshot) -> dict[str, str]:
+    """Every staged user's primary e-mail and aliases → its id, from those two values a user."""
+    values = staged.user_attribute_values(ADDRESSES)
+    return {mail: user_id for user_id, found in values.items() for mail in g.emails_of(found)}
+
+
 async def _read_changes(
-    source: GoogleSource,
-    staged: Snapshot,
-    users: set[str],
-    deleted: set[str],
-    groups: set[str],
-    items: list[Any],
-    progress: Progress,
+    source: GoogleSource, staged: Snapshot, change: Changes, progress: Progress
 ) -> DeltaResult:
     domain = source.settings.domain
+    users, deleted, groups, items = change.users, change.deleted, change.groups, change.items
     snap = Snapshot()
-    known = {mail: u.source_id for u in staged.users for mail in g.emails_of(u.attributes)}
-    mirror = dict(known)
+    mirror = staged_addresses(staged)
+    known = dict(mirror)
     emails = sorted(e for e in users if _in_scope(e, domain))
     names = sorted(e for e in groups if _in_scope(e, domain))
+    mirror_groups = change.mirror_groups
     bodies, group_bodies = await both(  # the named users and groups side by side
         fetch_many(source, USER, "userKey", emails, projection(source.settings)),
-        named_groups(source, names, len(staged.groups)),
+        named_groups(source, names, len(mirror_groups), change.listing),
     )
     fetched = [b for b in bodies if b is not None]
     found = records(snap, USER.label, "user", fetched, g.checked_user)
@@ -226,9 +251,9 @@ async def _read_changes(
         known.update((mail, str(item["id"])) for mail in g.emails_of(item))
     result.users = list(await gather(*(_user(source, item, known) for item in found)))
     gone = set(result.removed_users)
-    for user in staged.users:  # a deleted manager is no manager, as in a full read
-        if user.manager_id in gone and user.source_id not in ids | gone:
-            result.users.append(replace(user, manager_id=None))
+    if gone:  # a deleted manager is no manager, as in a full read
+        managed = [u for u, boss in staged.managers().items() if boss in gone and u not in ids]
+        result.users += [replace(u, manager_id=None) for u in staged.users_of(set(managed) - gone)]
     if any(body is None for body in group_bodies):
         raise Unsure("a changed group is gone (deleted groups are named only by e-mail)")
     changed_groups = records(snap, GROUP.label, "group", list(group_bodies), g.to_group)
@@ -237,8 +262,8 @@ async def _read_changes(
     }
     log = read_log(items)
     members = {m: _member(m, mirror, known) for _, m in log.latest}
-    mirror_groups = set(staged.group_ids())
-    edges_before = set(staged.memberships)
+    # only the staged edges of the members the log names: the events are about those
+    edges_before = set(staged.edges_of_members({m for m in members.values() if m}))
     added, removed, again = apply(log, group_ids, mirror_groups, members, edges_before, deleted)
     reread = [grp for grp in changed_groups if grp.source_id in {group_ids.get(n) for n in again}]
     _why(source, {n: why for n, why in again.items() if n in group_ids}, progress)
@@ -312,6 +337,6 @@ def _replace_edges(
     result.groups = list(groups)
     ids = {grp.source_id for grp in groups}
     now = {edge for found in edges for edge in found}
-    before = {edge for edge in staged.memberships if edge.group_id in ids}
+    before = set(staged.edges_of_groups(ids))
     result.added = sorted(now - before)
     result.removed = sorted(before - now)

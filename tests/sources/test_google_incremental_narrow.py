@@ -1,0 +1,111 @@
+"""An incremental Google read: the groups listing beside the activity log, and only the parts
+of the staged mirror the change needs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from idpsync.emulators.google import GoogleEmulator
+from idpsync.emulators.injection import Latency, compile_pattern
+from idpsync.http import set_testing
+from idpsync.model import Snapshot
+from idpsync.sources.google import incremental
+from idpsync.store import Store
+from idpsync.store.staged_mirror import StagedMirror
+from tests.sources.test_google_e2e import assert_matches_tenant
+from tests.sources.test_google_incremental import REPORTS, change_one_percent, named, sync
+from tests.sources.test_google_incremental_move import GROUPS_LISTING, move_one_percent
+from tests.sources.test_google_memberlog import ticking
+
+TOKEN = "/token"
+
+
+@pytest.fixture(autouse=True)
+def no_sleep() -> Iterator[None]:
+    set_testing(True)
+    yield
+    set_testing(False)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Store]:
+    st = Store.open(f"sqlite:///{tmp_path / 'directory.db'}")
+    yield st
+    st.close()
+
+
+def where(emu: GoogleEmulator, pattern: str, method: str = "GET") -> list[int]:
+    """Positions in the emulator's log (answered order) of the requests matching ``pattern``."""
+    regex: re.Pattern[str] = compile_pattern(pattern)
+    return [
+        i
+        for i, entry in enumerate(emu.requests.entries())
+        if regex.fullmatch(entry.path) and entry.method == method
+    ]
+
+
+async def test_the_groups_listing_runs_beside_the_activity_log(
+    db: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu = GoogleEmulator.generate(
+        users=1500, groups=50, seed=7, medium_every=3, latency=Latency(fixed_ms=5)
+    )
+    assert (await sync(db, emu)).stats["read"] == "full"
+    ticking(emu)
+    move_one_percent(emu)
+    _, groups = named(emu)
+    monkeypatch.setattr(incremental, "ACTIVITY_PAGE", 20)  # the log in several pages
+    emu.requests.clear()
+    result = await sync(db, emu)
+    assert result.status == "succeeded" and result.stats["read"] == "delta", result.message
+    log, listing = where(emu, REPORTS), where(emu, GROUPS_LISTING)
+    assert len(log) >= 3 and len(listing) == 1
+    # the listing was answered while the log was still being read, not after its last page
+    assert listing[0] < log[-1], [e.path for e in emu.requests.entries()]
+    assert emu.requests.count(TOKEN, method="POST") == 1  # one token for both chains
+    assert result.stats["groups_listed"] == len(groups)
+    assert_matches_tenant(db, emu)
+
+
+async def test_a_delta_reads_no_whole_part_of_the_staged_mirror(
+    db: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu = GoogleEmulator.generate(users=300, groups=30, seed=7, medium_every=3)
+    t = emu.tenant
+    report = t.user_ids[30]
+    t.set_manager(report, t.user_ids[13])  # the user change_one_percent deletes
+    assert (await sync(db, emu)).stats["read"] == "full"
+    ticking(emu)
+    change_one_percent(emu)
+    seen: list[Snapshot] = []
+    real = incremental.delta
+
+    async def watched(source: Any, state: Any, staged: Snapshot, progress: Any) -> Any:
+        result = await real(source, state, staged, progress)
+        assert isinstance(staged, StagedMirror)
+        assert not staged.users_loaded, "every staged user was read"
+        assert not staged.groups_loaded, "every staged group was read"
+        assert not staged.edges_loaded, "every staged edge was read"
+        seen.append(staged)
+        return result
+
+    monkeypatch.setattr(incremental, "delta", watched)
+    result = await sync(db, emu)
+    assert result.status == "succeeded" and result.stats["read"] == "delta", result.message
+    assert len(seen) == 1
+    assert result.stats["members_applied"] >= 2  # a removal and an addition from the log
+    assert_matches_tenant(db, emu)  # the deleted manager's report has no manager now
+    state = {u.source_id: u for u in (await full_users(db))}
+    assert state[t.gid(report)].manager_id is None
+
+
+async def full_users(store: Store) -> list[Any]:
+    """The directory's users (through the test helper of the e2e tests)."""
+    from tests.sources.test_google_e2e import directory
+
+    return list(directory(store).users.values())
