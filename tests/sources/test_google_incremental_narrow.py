@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from idpsync.app.runner import run_sync
 from idpsync.emulators.google import GoogleEmulator
 from idpsync.emulators.injection import Latency, compile_pattern
 from idpsync.http import set_testing
@@ -17,8 +18,16 @@ from idpsync.model import Snapshot
 from idpsync.sources.google import incremental
 from idpsync.store import Store
 from idpsync.store.staged_mirror import StagedMirror
+from tests.sources.google_support import sa_settings, source
 from tests.sources.test_google_e2e import assert_matches_tenant
-from tests.sources.test_google_incremental import REPORTS, change_one_percent, named, sync
+from tests.sources.test_google_incremental import (
+    NAME,
+    REPORTS,
+    change_one_percent,
+    connector,
+    named,
+    sync,
+)
 from tests.sources.test_google_incremental_move import GROUPS_LISTING, move_one_percent
 from tests.sources.test_google_memberlog import ticking
 
@@ -109,3 +118,46 @@ async def full_users(store: Store) -> list[Any]:
     from tests.sources.test_google_e2e import directory
 
     return list(directory(store).users.values())
+
+
+def test_the_burst_is_what_the_quota_has_refilled_since_the_last_read() -> None:
+    emu = GoogleEmulator.generate(users=10, groups=2, seed=7)
+    settings = sa_settings(emu, incremental="reports")  # quota 2,400 a minute: 40 a second
+    ended = {incremental.ENDED: 1000.0}
+    assert incremental.burst({}, settings, 2000.0) == 0  # no time saved: no burst
+    assert incremental.burst(ended, settings, 1000.5) == 0  # less than the budget's second
+    assert incremental.burst(ended, settings, 1030.0) == 1200 - 40  # half a minute refilled
+    assert incremental.burst(ended, settings, 1120.0) == 2400 - 40  # the whole minute
+    half = sa_settings(emu, incremental="reports", quota_burst=0.5)
+    assert incremental.burst(ended, half, 1120.0) == 1200 - 40
+    assert incremental.burst(ended, sa_settings(emu, quota_burst=0), 1120.0) == 0
+    photos = sa_settings(emu, incremental="reports", fetch_photos=True)
+    assert incremental.burst(ended, photos, 1120.0) == 0  # photo downloads follow the read
+
+
+async def test_the_named_users_go_at_once_once_the_quota_has_refilled(db: Store) -> None:
+    emu = GoogleEmulator.generate(users=1500, groups=50, seed=7, medium_every=3)
+    assert (await sync(db, emu)).stats["read"] == "full"
+    t = emu.tenant
+    renamed = t.user_ids[:400]
+    for uid in renamed:
+        t.update_user(uid, display_name=f"Renamed {uid}")
+    with db.transaction() as conn:  # the full read ended two minutes ago
+        state = db.connector_state(conn, NAME)
+        state[incremental.ENDED] -= 120
+        db.set_connector_state(conn, NAME, state)
+    emu.requests.clear()
+    emu.batched.clear()
+    settings = sa_settings(emu, incremental="reports")
+    src = source(emu, settings)
+    try:
+        result = await run_sync(db, NAME, connector(settings), src, allow_deletes=True)
+    finally:
+        await src.aclose()
+    assert result.status == "succeeded" and result.stats["read"] == "delta", result.message
+    assert emu.batched.count("/admin/directory/v1/users/*") == len(renamed)
+    # 400 calls against a budget of 40 a second: paid from the burst, none waited for the
+    # budget, and the emulator's quota (2,400 a minute) refused none
+    assert src.http.budget.waited == 0
+    assert emu.requests.count(status=403) == 0 and emu.batched.count(status=403) == 0
+    assert_matches_tenant(db, emu)
