@@ -14,9 +14,11 @@ tool) makes is written to the admin activity log: ``USER_SETTINGS`` events name 
 2. reads each user named by a user event once (``users/{email}``, ``batch_size`` calls a
    batch request: :mod:`.fetch`), and each group named by a group event: once each
    (``groups/{email}``) or, when most groups are named, through one listing of all groups
-   (:mod:`.named`), the users and the groups side by side;
-3. applies ``ADD_GROUP_MEMBER`` / ``REMOVE_GROUP_MEMBER`` to the staged mirror's edges, the
-   latest event of each (group, member) pair winning, and reads again, in rolling batches
+   (:mod:`.named`; started beside step 1, cancelled when it does not pay), the users and the
+   groups side by side, their first calls at once when the quota has refilled (:func:`burst`);
+3. applies ``ADD_GROUP_MEMBER`` / ``REMOVE_GROUP_MEMBER`` to the staged mirror's edges (only
+   those of the members named: the mirror is read narrowly, its users as their addresses
+   only), the latest event of each (group, member) pair winning, and reads again, in rolling batches
    (:func:`.rolling.all_members`), the whole member listing of each group the log leaves unsure
    (:mod:`.memberlog` says which), which replaces that group's edges;
 4. merges that into the staged mirror. Users and groups are read as they are now, and edges
@@ -35,8 +37,8 @@ every group above). Events of other types (domain settings, devices…) change n
 source reads and are skipped. Request count: ``⌈E / 1000⌉ + ⌈C_u / B⌉ + X_g + Σ_k ⌈N_k / B⌉
 + [managers not known]`` for ``E`` activities, ``C_u`` users named, ``X_g`` = ``⌈G / 200⌉``
 when the ``C_g`` groups named are at least 20 × that (``G`` groups in the mirror), else
-``⌈C_g / B⌉``, ``B = batch_size`` and ``N_k`` the groups read again with at least ``k`` member
-pages (docs/sources/google.md).
+``⌈C_g / B⌉`` + the listing's pages read before it was cancelled, ``B = batch_size`` and
+``N_k`` the groups read again with at least ``k`` member pages (docs/sources/google.md).
 """
 
 from __future__ import annotations
