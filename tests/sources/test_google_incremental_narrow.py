@@ -131,6 +131,8 @@ def test_the_burst_is_what_the_quota_has_refilled_since_the_last_read() -> None:
     half = sa_settings(emu, incremental="reports", quota_burst=0.5)
     assert incremental.burst(ended, half, 1120.0) == 1200 - 40
     assert incremental.burst(ended, sa_settings(emu, quota_burst=0), 1120.0) == 0
+    slower = sa_settings(emu, incremental="reports", http={"requests_per_second": 10})
+    assert incremental.burst(ended, slower, 1120.0) == 600 - 10  # a minute at the set rate
     photos = sa_settings(emu, incremental="reports", fetch_photos=True)
     assert incremental.burst(ended, photos, 1120.0) == 0  # photo downloads follow the read
 

@@ -115,14 +115,15 @@ def burst(state: dict[str, Any], settings: GoogleSourceSettings, now: float) -> 
     / 60`` a second, so ``t`` seconds after the last read's last request at least ``t × quota
     / 60`` calls (the whole ``quota`` after a minute) are free even if that read used them all:
     this read may send that many (times ``quota_burst``) at once, less the budget's own
-    second. Nothing without the time in the state, or with ``fetch_photos`` (the photo
-    downloads come after the read and its state).
+    second. With ``http.requests_per_second`` set (a share of the quota left to others) the
+    minute is counted at that rate instead. Nothing without the time in the state, or with
+    ``fetch_photos`` (the photo downloads come after the read and its state).
     """
     ended = state.get(ENDED)
     if not isinstance(ended, (int, float)) or settings.fetch_photos or now <= ended:
         return 0
-    rate = settings.quota / 60.0
-    free = min(float(settings.quota), (now - ended) * rate) * settings.quota_burst
+    rate = settings.http.requests_per_second or settings.quota / 60.0  # the budget's rate
+    free = min(rate * 60.0, (now - ended) * rate) * settings.quota_burst
     return max(0, int(free - max(1.0, rate)))
 
 
