@@ -9,7 +9,7 @@ or an email, so a rename or an email change is an update and never a delete plus
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,6 +151,15 @@ class Snapshot:
     def user_ids_with(self, attribute: str, value: str) -> list[str]:
         """The ids of the users whose ``attributes[attribute]`` is the string ``value``."""
         return [u.source_id for u in self.users if u.attributes.get(attribute) == value]
+
+    def user_attribute_values(self, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Every user's ``attributes`` named ``names`` (those it holds, not null), by user id."""
+        return {
+            user.source_id: {
+                n: user.attributes[n] for n in names if user.attributes.get(n) is not None
+            }
+            for user in self.users
+        }
 
     def edges_of_members(self, ids: Collection[str]) -> list[Membership]:
         """The edges of :attr:`memberships` whose member (user or group) is one of ``ids``."""

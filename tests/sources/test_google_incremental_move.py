@@ -105,7 +105,8 @@ async def test_few_named_groups_are_read_one_by_one(db: Store) -> None:
     result = await sync(db, emu)
     assert result.stats["read"] == "delta" and result.stats["groups_reread"] == 0
     assert result.stats["groups_listed"] == 0
-    assert emu.requests.count(GROUPS_LISTING, method="GET") == 0
+    # the listing started beside the log is cancelled (at most its one page was asked)
+    assert emu.requests.count(GROUPS_LISTING, method="GET") <= 1
     assert emu.batched.count(GROUP_READS) == 4
     assert emu.batched.count(LISTINGS) == 0
     assert_matches_tenant(db, emu)
@@ -168,7 +169,9 @@ async def test_a_named_group_without_an_id_means_a_full_read(
     gid = t.group_ids[2]
     t.remove_member(gid, next(m for m in t.groups[gid].members if m in t.users))
 
-    async def without_ids(_source: object, names: list[str], _total: int) -> list[Any]:
+    async def without_ids(
+        _source: object, names: list[str], _total: int, _listing: object = None
+    ) -> list[Any]:
         return [{"kind": "admin#directory#group", "email": name} for name in names]
 
     monkeypatch.setattr(incremental, "named_groups", without_ids)

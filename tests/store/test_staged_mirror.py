@@ -97,6 +97,26 @@ def test_users_by_id_and_by_attribute_are_read_alone(
         assert whole.user_ids_with("status", "DEPROVISIONED") == ["u1", "u3"]
 
 
+def test_named_attributes_of_every_user_are_read_alone(store: Store) -> None:
+    people = [
+        SourceUser("u1", "ann", attributes={"primaryEmail": "ann@x", "aliases": ["a@x", "b@x"]}),
+        SourceUser("u2", "bob", attributes={"primaryEmail": "bob@x", "aliases": None, "n": 2}),
+        SourceUser("u3", "cy"),
+    ]
+    write(store, Snapshot(people, G), 1)
+    whole = Snapshot(people, G)
+    names = ("primaryEmail", "aliases")
+    expected = {"u1": {"primaryEmail": "ann@x", "aliases": ["a@x", "b@x"]}}
+    expected |= {"u2": {"primaryEmail": "bob@x"}, "u3": {}}
+    with staged_mirror(store, "hr") as mirror:
+        assert mirror.user_attribute_values(names) == expected
+        assert loaded(mirror) == (False, False, False)
+        assert whole.user_attribute_values(names) == expected
+        assert mirror.user_attribute_values(["n"])["u2"] == {"n": 2}
+        mirror.users = people[:1]  # read whole (or set): answered from it
+        assert mirror.user_attribute_values(["aliases"]) == {"u1": {"aliases": ["a@x", "b@x"]}}
+
+
 def test_a_set_part_is_never_read(store: Store) -> None:
     write(store, Snapshot(BOSSED, G), 1)
     with staged_mirror(store, "hr") as mirror:

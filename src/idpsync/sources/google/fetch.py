@@ -15,7 +15,9 @@ take their tokens one batch after the other. Taken side by side (token by token 
 batch would be ready only when all of them are, and all would go in the same second: at L
 5,358 calls at once against Google's 2,400 a minute, the calls past the quota refused and sent
 again alone (about 1,360 more requests in a measured run). One after the other, each batch goes as
-soon as its own calls are paid for, at the rate the quota refills.
+soon as its own calls are paid for, at the rate the quota refills. An incremental read that
+starts once the quota has refilled pays its first calls from ``source.credit`` instead
+(:func:`idpsync.sources.google.incremental.burst`): those go at once.
 """
 
 from __future__ import annotations
@@ -88,8 +90,10 @@ async def _send(
     content_type, body = encode([prefix + quote(key, safe="") + query for key in keys])
     answers: dict[int, tuple[int, bytes]] = {}
     try:
-        async with turn:
-            await http.budget.take(len(keys) - 1)  # Google counts every inner call
+        async with turn:  # Google counts every inner call; the read's burst pays first
+            free = min(source.credit, len(keys) - 1)
+            source.credit -= free
+            await http.budget.take(len(keys) - 1 - free)
         response = await http.request(BATCH, content=body, headers={"Content-Type": content_type})
         answers = decode(response.headers.get("content-type", ""), response.content)
     except SourceError as exc:

@@ -14,9 +14,11 @@ tool) makes is written to the admin activity log: ``USER_SETTINGS`` events name 
 2. reads each user named by a user event once (``users/{email}``, ``batch_size`` calls a
    batch request: :mod:`.fetch`), and each group named by a group event: once each
    (``groups/{email}``) or, when most groups are named, through one listing of all groups
-   (:mod:`.named`), the users and the groups side by side;
-3. applies ``ADD_GROUP_MEMBER`` / ``REMOVE_GROUP_MEMBER`` to the staged mirror's edges, the
-   latest event of each (group, member) pair winning, and reads again, in rolling batches
+   (:mod:`.named`; started beside step 1, cancelled when it does not pay), the users and the
+   groups side by side, their first calls at once when the quota has refilled (:func:`burst`);
+3. applies ``ADD_GROUP_MEMBER`` / ``REMOVE_GROUP_MEMBER`` to the staged mirror's edges (only
+   those of the members named: the mirror is read narrowly, its users as their addresses
+   only), the latest event of each (group, member) pair winning, and reads again, in rolling batches
    (:func:`.rolling.all_members`), the whole member listing of each group the log leaves unsure
    (:mod:`.memberlog` says which), which replaces that group's edges;
 4. merges that into the staged mirror. Users and groups are read as they are now, and edges
@@ -35,16 +37,17 @@ every group above). Events of other types (domain settings, devices…) change n
 source reads and are skipped. Request count: ``⌈E / 1000⌉ + ⌈C_u / B⌉ + X_g + Σ_k ⌈N_k / B⌉
 + [managers not known]`` for ``E`` activities, ``C_u`` users named, ``X_g`` = ``⌈G / 200⌉``
 when the ``C_g`` groups named are at least 20 × that (``G`` groups in the mirror), else
-``⌈C_g / B⌉``, ``B = batch_size`` and ``N_k`` the groups read again with at least ``k`` member
-pages (docs/sources/google.md).
+``⌈C_g / B⌉`` + the listing's pages read before it was cancelled, ``B = batch_size`` and
+``N_k`` the groups read again with at least ``k`` member pages (docs/sources/google.md).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -57,7 +60,7 @@ from idpsync.sources.google import rolling
 from idpsync.sources.google.endpoints import ACTIVITIES, ACTIVITY_PAGE, GROUP, USER, projection
 from idpsync.sources.google.fetch import fetch_many
 from idpsync.sources.google.memberlog import Reasons, apply, read_log
-from idpsync.sources.google.named import named_groups
+from idpsync.sources.google.named import drop, list_groups, named_groups
 from idpsync.sources.google.settings import GoogleSourceSettings
 from idpsync.sources.lanes import Lanes, both, gather
 from idpsync.sources.shape import records
@@ -70,6 +73,8 @@ SHOWN = 10
 RETENTION_DAYS = 180
 """How far back the Reports API keeps admin activities."""
 MARK = "reports_since"
+ADDRESSES = ("primaryEmail", "aliases")
+"""The user attributes that hold a user's addresses (:func:`.api.emails_of`)."""
 
 
 class Unsure(Exception):
@@ -91,9 +96,35 @@ def user_reads(settings: GoogleSourceSettings) -> str:
     return "&".join(f"{k}={v}" for k, v in projection(settings).items())
 
 
+ENDED = "read_ended"
+"""State key: when the read that saved the marks sent its last request (:func:`burst`)."""
+
+
 def marks(started: float, full_at: float, settings: GoogleSourceSettings) -> dict[str, Any]:
-    """The state to save after a complete read that began at ``started``."""
-    return {MARK: stamp(started), "full_at": full_at, READS: user_reads(settings)}
+    """The state to save after a complete read that began at ``started`` (and ends now)."""
+    state = {MARK: stamp(started), "full_at": full_at, READS: user_reads(settings)}
+    return {**state, ENDED: time.time()}
+
+
+def burst(state: dict[str, Any], settings: GoogleSourceSettings, now: float) -> int:
+    """Quota calls the named users' and groups' batches may send beyond the request budget.
+
+    Google counts ``quota`` queries a minute; the budget sends ``quota / 60`` a second with one
+    second's worth at once, which keeps a long read under the quota but makes a read of 1,000
+    changed users wait 25 s for what the quota allows in one go. The quota refills at ``quota
+    / 60`` a second, so ``t`` seconds after the last read's last request at least ``t × quota
+    / 60`` calls (the whole ``quota`` after a minute) are free even if that read used them all:
+    this read may send that many (times ``quota_burst``) at once, less the budget's own
+    second. With ``http.requests_per_second`` set (a share of the quota left to others) the
+    minute is counted at that rate instead. Nothing without the time in the state, or with
+    ``fetch_photos`` (the photo downloads come after the read and its state).
+    """
+    ended = state.get(ENDED)
+    if not isinstance(ended, (int, float)) or settings.fetch_photos or now <= ended:
+        return 0
+    rate = settings.http.requests_per_second or settings.quota / 60.0  # the budget's rate
+    free = min(rate * 60.0, (now - ended) * rate) * settings.quota_burst
+    return max(0, int(free - max(1.0, rate)))
 
 
 def due_for_full(
@@ -165,10 +196,14 @@ async def delta(
         return None  # older than the log keeps
     progress(Event("fetch", f"reading Google admin activities since {stamp(since)}"))
     params = {"startTime": stamp(since), "maxResults": str(ACTIVITY_PAGE)}
+    source.credit = burst(state, settings, started)
+    mirror_groups = set(staged.group_ids())
+    listing = asyncio.ensure_future(list_groups(source)) if mirror_groups else None  # :mod:`.named`
     try:
         items = await source.http.read_all(ACTIVITIES, params=params)
         users, deleted, groups = changed(items)
-        result = await _read_changes(source, staged, users, deleted, groups, items, progress)
+        found = Changes(users, deleted, groups, items, mirror_groups, listing)
+        result = await _read_changes(source, staged, found, progress)
     except Unsure as why:
         progress(Event("fetch", f"incremental read not possible ({why}); reading everything"))
         source.stats.extra["incremental_fallback"] = str(why)
@@ -180,6 +215,10 @@ async def delta(
             raise
         source.stats.extra["incremental_fallback"] = str(exc)
         return None
+    finally:
+        source.credit = 0
+        if listing is not None and not listing.done():
+            await drop(listing)
     source.stats.extra.update(activities=len(items), changed_users=len(users))
     source.stats.extra["changed_groups"] = len(groups)
     result.state = marks(started, float(state.get("full_at", started)), settings)
@@ -190,24 +229,40 @@ def _in_scope(email: str, domain: str | None) -> bool:
     return domain is None or email.rsplit("@", 1)[-1] == domain.lower()
 
 
+@dataclass
+class Changes:
+    """What the activity log names, and what the read has started beside it."""
+
+    users: set[str]
+    deleted: set[str]
+    groups: set[str]
+    items: list[Any]
+    mirror_groups: set[str]
+    """The staged groups' ids."""
+    listing: asyncio.Future[list[Any] | None] | None
+    """The groups listing started beside the log (``None``: the mirror holds no group)."""
+
+
+def staged_addresses(staged: Snapshot) -> dict[str, str]:
+    """Every staged user's primary e-mail and aliases → its id, from those two values a user."""
+    values = staged.user_attribute_values(ADDRESSES)
+    return {mail: user_id for user_id, found in values.items() for mail in g.emails_of(found)}
+
+
 async def _read_changes(
-    source: GoogleSource,
-    staged: Snapshot,
-    users: set[str],
-    deleted: set[str],
-    groups: set[str],
-    items: list[Any],
-    progress: Progress,
+    source: GoogleSource, staged: Snapshot, change: Changes, progress: Progress
 ) -> DeltaResult:
     domain = source.settings.domain
+    users, deleted, groups, items = change.users, change.deleted, change.groups, change.items
     snap = Snapshot()
-    known = {mail: u.source_id for u in staged.users for mail in g.emails_of(u.attributes)}
-    mirror = dict(known)
+    mirror = staged_addresses(staged)
+    known = dict(mirror)
     emails = sorted(e for e in users if _in_scope(e, domain))
     names = sorted(e for e in groups if _in_scope(e, domain))
+    mirror_groups = change.mirror_groups
     bodies, group_bodies = await both(  # the named users and groups side by side
         fetch_many(source, USER, "userKey", emails, projection(source.settings)),
-        named_groups(source, names, len(staged.groups)),
+        named_groups(source, names, len(mirror_groups), change.listing),
     )
     fetched = [b for b in bodies if b is not None]
     found = records(snap, USER.label, "user", fetched, g.checked_user)
@@ -226,9 +281,9 @@ async def _read_changes(
         known.update((mail, str(item["id"])) for mail in g.emails_of(item))
     result.users = list(await gather(*(_user(source, item, known) for item in found)))
     gone = set(result.removed_users)
-    for user in staged.users:  # a deleted manager is no manager, as in a full read
-        if user.manager_id in gone and user.source_id not in ids | gone:
-            result.users.append(replace(user, manager_id=None))
+    if gone:  # a deleted manager is no manager, as in a full read
+        managed = [u for u, boss in staged.managers().items() if boss in gone and u not in ids]
+        result.users += [replace(u, manager_id=None) for u in staged.users_of(set(managed) - gone)]
     if any(body is None for body in group_bodies):
         raise Unsure("a changed group is gone (deleted groups are named only by e-mail)")
     changed_groups = records(snap, GROUP.label, "group", list(group_bodies), g.to_group)
@@ -237,8 +292,8 @@ async def _read_changes(
     }
     log = read_log(items)
     members = {m: _member(m, mirror, known) for _, m in log.latest}
-    mirror_groups = set(staged.group_ids())
-    edges_before = set(staged.memberships)
+    # only the staged edges of the members the log names: the events are about those
+    edges_before = set(staged.edges_of_members({m for m in members.values() if m}))
     added, removed, again = apply(log, group_ids, mirror_groups, members, edges_before, deleted)
     reread = [grp for grp in changed_groups if grp.source_id in {group_ids.get(n) for n in again}]
     _why(source, {n: why for n, why in again.items() if n in group_ids}, progress)
@@ -312,6 +367,6 @@ def _replace_edges(
     result.groups = list(groups)
     ids = {grp.source_id for grp in groups}
     now = {edge for found in edges for edge in found}
-    before = {edge for edge in staged.memberships if edge.group_id in ids}
+    before = set(staged.edges_of_groups(ids))
     result.added = sorted(now - before)
     result.removed = sorted(before - now)

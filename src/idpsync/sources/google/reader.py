@@ -128,6 +128,9 @@ class GoogleSource(Source):
         self.stats = http.stats
         self.auth: CachedTokenProvider = http.auth
         self.sizes: dict[str, int] = {}
+        self.credit = 0
+        """Quota calls the next batches of single reads may send beyond the request budget
+        (set by an incremental read: :func:`.incremental.burst`)."""
 
     # ---- what the CLI asks -----------------------------------------------------------------
 
