@@ -31,7 +31,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
@@ -175,6 +175,29 @@ class KeycloakEmulator(Emulator):
             lambda: sorted(self.tenant.users.values(), key=lambda u: (api.username(u), u.id)),
         )
         return users
+
+    def users_json(self, users: Iterable[TenantUser], brief: bool) -> api.Rendered:
+        """The users' representations as JSON text, each rendered once per tenant version."""
+        texts: dict[str, str] = self._cached("brief" if brief else "full", dict)
+        out = api.Rendered()
+        for user in users:
+            text = texts.get(user.id)
+            if text is None:
+                text = json.dumps(api.render_user(user, brief), ensure_ascii=False)
+                texts[user.id] = text
+            out.append(text)
+        return out
+
+    def sorted_members(self, gid: str) -> list[TenantUser]:
+        """A group's direct user members in Keycloak's order (username), cached per version."""
+        lists: dict[str, list[TenantUser]] = self._cached("members", dict)
+        found = lists.get(gid)
+        if found is None:
+            t = self.tenant
+            found = [t.users[m] for m in t.member_list(gid) if m in t.users]
+            found.sort(key=lambda u: (api.username(u), u.id))
+            lists[gid] = found
+        return found
 
     def enable_sign_in(self, login: str) -> str:
         """Let ``idpsync serve`` on this machine sign in as ``login`` (username or e-mail).
@@ -359,6 +382,8 @@ class KeycloakEmulator(Emulator):
         self.costs.append(Charged(route, rows, first, delay))
         if delay:
             await asyncio.sleep(delay)
+        if isinstance(result, api.Rendered):
+            return Response(result.body(), 200, dict(_JSON))
         return Response(json.dumps(result, ensure_ascii=False).encode(), 200, dict(_JSON))
 
     def _dispatch(self, route: str, seg: list[str], params: dict[str, str]) -> Any:

@@ -25,7 +25,7 @@ def list_users(emu: KeycloakEmulator, seg: list[str], params: dict[str, str]) ->
     match = api.user_filter(params)
     users = [u for u in emu.sorted_users() if match(u)]
     brief = truthy(params.get("briefRepresentation"), False)
-    return [api.render_user(u, brief) for u in window(users, params, api.DEFAULT_MAX)]
+    return emu.users_json(window(users, params, api.DEFAULT_MAX), brief)
 
 
 def count_users(emu: KeycloakEmulator, seg: list[str], params: dict[str, str]) -> Any:
@@ -120,11 +120,9 @@ def children(emu: KeycloakEmulator, seg: list[str], params: dict[str, str]) -> A
 def members(emu: KeycloakEmulator, seg: list[str], params: dict[str, str]) -> Any:
     """``GET groups/{id}/members``: direct user members by username, default ``max`` 100."""
     gid = _group(emu, seg[1])
-    t = emu.tenant
-    users = [t.users[m] for m in t.member_list(gid) if m in t.users]
-    users.sort(key=lambda u: (api.username(u), u.id))
+    users = emu.sorted_members(gid)
     brief = truthy(params.get("briefRepresentation"), False)
-    return [api.render_user(u, brief) for u in window(users, params, api.DEFAULT_MAX)]
+    return emu.users_json(window(users, params, api.DEFAULT_MAX), brief)
 
 
 def by_path(emu: KeycloakEmulator, seg: list[str], params: dict[str, str]) -> Any:

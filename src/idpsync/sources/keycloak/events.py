@@ -38,6 +38,7 @@ removal.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -59,7 +60,7 @@ from idpsync.sources.keycloak.endpoints import (
     USER_GROUPS,
     offset,
 )
-from idpsync.sources.lanes import Lanes, gather
+from idpsync.sources.lanes import both, gather
 from idpsync.sources.shape import BadRecord
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ log = logging.getLogger(__name__)
 
 TYPES = ("USER", "GROUP", "GROUP_MEMBERSHIP", "REALM")
 """The resource types asked for (``REALM`` only for ``events/config``)."""
-EVENTS_PAGE = 1000
+EVENTS_PAGE = 100_000
 """``max`` of an admin-events page."""
 DAY_MS = 86_400_000
 
@@ -160,6 +161,20 @@ async def events_clock(source: KeycloakSource) -> int | None:
     return server_ms(response.headers.get("date"))
 
 
+async def clock_since(source: KeycloakSource, sent: float) -> int | None:
+    """:func:`events_clock`, asked beside reads sent from ``sent`` (``time.monotonic()``) on.
+
+    The answer's ``Date`` is at most the server's time when it answered, and the server
+    answered no later than its arrival here, so ``Date`` minus the local time since ``sent``
+    is at most the server's time when the reads began: a mark no later than any of them,
+    without a round trip of its own before them.
+    """
+    server = await events_clock(source)
+    if server is None:
+        return None
+    return server - math.ceil((time.monotonic() - sent) * 1000)
+
+
 def _fallback(source: KeycloakSource, why: str) -> None:
     source.stats.extra["admin_events"] = f"unusable: {why}"
     log.warning("keycloak admin events: %s; reading everything", why)
@@ -248,13 +263,14 @@ async def read_delta(
     """The delta since the saved marks (see module docstring); ``None``: read everything."""
     if not source.settings.admin_events or not usable(state):
         return None
-    started = await events_clock(source)
-    if started is None:
-        return None
     since, read = int(state["since_ms"]), int(state["read_ms"])
     progress(Event("fetch", f"reading admin events of realm {source.settings.realm}"))
     try:
-        changes = interpret(await _events(source, since), since, read)
+        # the clock (which also says whether events are saved) beside the listing
+        started, listed = await both(clock_since(source, time.monotonic()), _events(source, since))
+        if started is None:
+            return None
+        changes = interpret(listed, since, read)
         result = await _apply(source, changes, staged)
     except e.Forbidden as exc:
         if exc.target.endpoint.permission == "view-events":
@@ -281,9 +297,8 @@ async def _apply(source: KeycloakSource, changes: Changes, staged: Snapshot) -> 
     group_ids = set(staged.group_ids())
     result = DeltaResult()
     if changes.tree:
-        snap, lanes = Snapshot(), Lanes(source.http.budget.concurrency)
-        lanes.chain_done()
-        tree = await source._tree(snap, lanes)
+        snap = Snapshot()
+        tree = await source._tree(snap)
         if not snap.complete:
             raise Unusable("; ".join(snap.incomplete_reasons) or "the group tree is incomplete")
         result.groups = tree.groups(source.settings.group_name)
