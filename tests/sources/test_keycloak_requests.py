@@ -15,6 +15,9 @@ import httpx
 from idpsync.emulators.injection import Latency
 from idpsync.emulators.keycloak import KeycloakEmulator
 from idpsync.emulators.keycloak.auth import DEFAULT_ROLES
+from idpsync.model import Snapshot
+from idpsync.sources.keycloak.tree import identified_once
+from idpsync.sources.shape import identified
 from idpsync.store import Store
 from tests.sources.keycloak_support import (
     expected_requests,
@@ -116,3 +119,16 @@ async def test_admin_events_come_in_one_page(store: Store) -> None:
     # token, events/config, the events, and each renamed user once
     assert len(emu.requests) == 3 + 650
     assert_matches(store, emu)
+
+
+def test_member_ids_are_checked_once_with_the_same_answer() -> None:
+    items: list[Any] = [{"id": "a"}, {"id": "b"}, "not an object", {"id": ""}, {"id": ["x"]}]
+    plain, once, known = Snapshot(), Snapshot(), set[str]()
+    assert identified_once(once, "members", items, known) == identified(plain, "members", items)
+    assert known == {"a", "b"} and once.incomplete_reasons == plain.incomplete_reasons
+    again = Snapshot()
+    assert identified_once(again, "members", [{"id": "a"}, {"id": 7}], known) == [
+        {"id": "a"},
+        {"id": 7},
+    ]
+    assert again.complete and known == {"a", "b"}

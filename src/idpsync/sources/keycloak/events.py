@@ -4,10 +4,11 @@ Keycloak keeps no change timestamps on users or groups, but a realm can save an 
 for every change made through the Admin API (realm setting ``adminEventsEnabled``, off by
 default; reading them needs the realm-management role ``view-events``). An incremental read:
 
-1. ``GET …/events/config``: stop (read everything) unless ``adminEventsEnabled``; its
-   ``Date`` header is the server's time ``S`` the read starts at;
+1. ``GET …/events/config``, beside the event listing: stop (read everything) unless
+   ``adminEventsEnabled``; its ``Date`` header, less the time since both were sent, is a
+   server time ``S`` no later than the listing (:func:`clock_since`): the next mark;
 2. ``GET …/admin-events?dateFrom=D&resourceTypes=USER&resourceTypes=GROUP&resourceTypes=
-   GROUP_MEMBERSHIP&resourceTypes=REALM&first=…&max=1000``, every page. Keycloak 23 takes
+   GROUP_MEMBERSHIP&resourceTypes=REALM&first=…&max=100000``, every page. Keycloak 23 takes
    ``dateFrom`` as a ``yyyy-MM-dd`` date in the *server's* time zone (epoch milliseconds only
    from Keycloak 26), so ``D`` is the UTC day before the saved mark and events older than the
    mark (``time``, epoch ms) are dropped here. Pages come newest first; an event written while
@@ -19,7 +20,7 @@ default; reading them needs the realm-management role ``view-events``). An incre
    event of each pair winning; when a pair's latest events share a millisecond and disagree,
    that user's groups are read (``GET …/users/{id}/groups``) to settle it.
 
-Requests: ``1 + (⌊E/1000⌋ + 1) + C + A`` (and the tree read when a group changed) with ``E``
+Requests: ``1 + (⌊E/100000⌋ + 1) + C + A`` (and the tree read when a group changed) with ``E``
 events in the window, ``C`` users to read and ``A`` users with a same-millisecond tie. Replays
 are harmless (users are read as they are now; the latest event of a pair is the pair's present
 state), so the window starts ``events_overlap_seconds`` before the last read began.
@@ -71,7 +72,7 @@ log = logging.getLogger(__name__)
 TYPES = ("USER", "GROUP", "GROUP_MEMBERSHIP", "REALM")
 """The resource types asked for (``REALM`` only for ``events/config``)."""
 EVENTS_PAGE = 100_000
-"""``max`` of an admin-events page."""
+"""``max`` of an admin-events page (Keycloak takes any; one page for most windows)."""
 DAY_MS = 86_400_000
 
 

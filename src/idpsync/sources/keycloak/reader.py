@@ -79,7 +79,7 @@ from idpsync.sources.keycloak.endpoints import (
     offset,
 )
 from idpsync.sources.keycloak.settings import KeycloakSourceSettings
-from idpsync.sources.keycloak.tree import GroupTree, user_reading
+from idpsync.sources.keycloak.tree import GroupTree, identified_once, user_reading
 from idpsync.sources.lanes import Lanes, both, gather
 from idpsync.sources.shape import identified, records
 
@@ -174,10 +174,12 @@ class KeycloakSource(Source):
         *,
         count: int | None = None,
         params: Mapping[str, str] = BRIEF,
+        known: set[str] | None = None,
     ) -> list[dict[str, Any]]:
         """Every item of an offset-paged listing; a failure marks ``snap`` incomplete.
 
         The listing ends at a page shorter than ``size`` or once ``count`` items arrived.
+        ``known``: ids found usable already (see :func:`~.tree.identified_once`).
         """
         items: list[dict[str, Any]] = []
         where = f"{endpoint.label} ({what})"
@@ -186,7 +188,11 @@ class KeycloakSource(Source):
         )
         try:
             async for page in pages:
-                items.extend(identified(snap, where, page.records))
+                found = page.records
+                if known is None:
+                    items.extend(identified(snap, where, found))
+                else:
+                    items.extend(identified_once(snap, where, found, known))
         except HttpError as exc:
             if not RULE.fatal(exc):
                 snap.mark_incomplete(f"{what} could not be read to the end: {exc}")
@@ -269,12 +275,12 @@ class KeycloakSource(Source):
         ``listed`` keeps the first brief representation of each member: one per user, not
         one per membership, so a million edges do not hold a million user objects.
         """
-        size = self.settings.members_page_size
+        size, known = self.settings.members_page_size, set[str]()
 
         async def one(gid: str) -> list[str]:
             async with lanes.other():
                 found = await self._pages(
-                    MEMBERS, {"id": gid}, size, snap, f"members of group {gid}"
+                    MEMBERS, {"id": gid}, size, snap, f"members of group {gid}", known=known
                 )
             ids = [str(raw["id"]) for raw in found]
             for user_id, raw in zip(ids, found, strict=True):

@@ -116,6 +116,31 @@ def _custom(value: object) -> dict[str, list[str]]:
     return {str(k): list(v) for k, v in sorted(value.items())}
 
 
+def identified_once(
+    snap: Snapshot, where: str, items: list[Any], known: set[str]
+) -> list[dict[str, Any]]:
+    """:func:`~idpsync.sources.shape.identified`, each id checked once across listings.
+
+    The member lists of a realm name each user about ten times; an id found usable once (kept
+    in ``known``) is not checked again. The answer is the same as ``identified``'s.
+    """
+    good: list[dict[str, Any]] = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        value = item.get("id")
+        if type(value) is str and value in known:
+            good.append(item)
+        elif usable_id(value) is not None:
+            good.append(item)
+            if type(value) is str:
+                known.add(value)
+    if len(good) < len(items):
+        bad = len(items) - len(good)
+        snap.mark_incomplete(f"{where}: {bad} item(s) are not objects with a usable id")
+    return good
+
+
 @dataclass(frozen=True, slots=True)
 class Node:
     """One group of the tree."""
