@@ -46,3 +46,28 @@ async def test_each_user_is_rendered_once_per_tenant_version(
     assert len(rendered) == 80  # a new tenant version renders again
     assert after[0][[u["id"] for u in after[0]].index(user)]["firstName"] == "Renamed"
     assert after != first
+
+
+async def test_member_lists_sort_by_a_key_computed_once_a_user(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    emu = KeycloakEmulator.generate(users=40, groups=12, seed=6)
+    keys: list[str] = []
+    username = api.username
+
+    def counted(user: TenantUser) -> str:
+        keys.append(user.id)
+        return username(user)
+
+    monkeypatch.setattr(api, "username", counted)
+    headers = {"authorization": f"Bearer {emu.issue_token()}"}
+    params = {"briefRepresentation": "true", "max": "1000"}
+    async with httpx.AsyncClient(transport=emu.transport(), headers=headers) as http:
+        for gid in emu.tree().parent:
+            members = (await http.get(f"{ADMIN}/groups/{gid}/members", params=params)).json()
+            names = [m["username"] for m in members]
+            assert names == sorted(names)  # Keycloak's order, by username
+    assert sum(len(emu.sorted_members(g)) for g in emu.tree().parent) > 40
+    # each user's username once for the sort and once for the rendering, however many
+    # groups list them
+    assert len(keys) <= 2 * 40

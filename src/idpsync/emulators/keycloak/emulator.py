@@ -193,11 +193,18 @@ class KeycloakEmulator(Emulator):
         lists: dict[str, list[TenantUser]] = self._cached("members", dict)
         found = lists.get(gid)
         if found is None:
-            t = self.tenant
-            found = [t.users[m] for m in t.member_list(gid) if m in t.users]
-            found.sort(key=lambda u: (api.username(u), u.id))
-            lists[gid] = found
+            t, rank = self.tenant, self._user_rank()
+            ids = [m for m in t.member_list(gid) if m in t.users]
+            ids.sort(key=rank.__getitem__)  # the order of sorted_users, by position
+            found = lists[gid] = [t.users[m] for m in ids]
         return found
+
+    def _user_rank(self) -> dict[str, int]:
+        """Each user's position in :meth:`sorted_users` (cached per tenant version)."""
+        rank: dict[str, int] = self._cached(
+            "rank", lambda: {u.id: i for i, u in enumerate(self.sorted_users())}
+        )
+        return rank
 
     def enable_sign_in(self, login: str) -> str:
         """Let ``idpsync serve`` on this machine sign in as ``login`` (username or e-mail).
