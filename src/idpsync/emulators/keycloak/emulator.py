@@ -31,7 +31,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
@@ -165,46 +165,16 @@ class KeycloakEmulator(Emulator):
 
     def tree(self) -> Tree:
         """The group tree as served now (cached per tenant version)."""
-        tree: Tree = self._cached("tree", lambda: api.build_tree(self.tenant))
+        tree: Tree = self.cached("tree", lambda: api.build_tree(self.tenant))
         return tree
 
     def sorted_users(self) -> list[TenantUser]:
         """Users in Keycloak's order (username), cached per tenant version."""
-        users: list[TenantUser] = self._cached(
+        users: list[TenantUser] = self.cached(
             "users",
             lambda: sorted(self.tenant.users.values(), key=lambda u: (api.username(u), u.id)),
         )
         return users
-
-    def users_json(self, users: Iterable[TenantUser], brief: bool) -> api.Rendered:
-        """The users' representations as JSON text, each rendered once per tenant version."""
-        texts: dict[str, str] = self._cached("brief" if brief else "full", dict)
-        out = api.Rendered()
-        for user in users:
-            text = texts.get(user.id)
-            if text is None:
-                text = json.dumps(api.render_user(user, brief), ensure_ascii=False)
-                texts[user.id] = text
-            out.append(text)
-        return out
-
-    def sorted_members(self, gid: str) -> list[TenantUser]:
-        """A group's direct user members in Keycloak's order (username), cached per version."""
-        lists: dict[str, list[TenantUser]] = self._cached("members", dict)
-        found = lists.get(gid)
-        if found is None:
-            t, rank = self.tenant, self._user_rank()
-            ids = [m for m in t.member_list(gid) if m in t.users]
-            ids.sort(key=rank.__getitem__)  # the order of sorted_users, by position
-            found = lists[gid] = [t.users[m] for m in ids]
-        return found
-
-    def _user_rank(self) -> dict[str, int]:
-        """Each user's position in :meth:`sorted_users` (cached per tenant version)."""
-        rank: dict[str, int] = self._cached(
-            "rank", lambda: {u.id: i for i, u in enumerate(self.sorted_users())}
-        )
-        return rank
 
     def enable_sign_in(self, login: str) -> str:
         """Let ``idpsync serve`` on this machine sign in as ``login`` (username or e-mail).
@@ -254,7 +224,8 @@ class KeycloakEmulator(Emulator):
             f"roles = {{ admin = [{json.dumps(self.sign_in_user)}] }}\n"
         )
 
-    def _cached(self, key: str, build: Callable[[], Any]) -> Any:
+    def cached(self, key: str, build: Callable[[], Any]) -> Any:
+        """``build()``, kept until the tenant changes (its ``version``)."""
         hit = self._cache.get(key)
         if hit is None or hit[0] != self.tenant.version:
             hit = (self.tenant.version, build())
