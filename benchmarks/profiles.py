@@ -78,14 +78,18 @@ def okta_minimum(s: Shape) -> int:
     )
 
 
+KEYCLOAK_PAGE = 1_000_000
+"""The Keycloak connector's default ``max`` of a listing (``page_size``, ``members_page_size``)."""
+
+
 def keycloak_minimum(s: Shape) -> int:
-    """The connector's formula at its default pages (``P = M`` = 10,000), ``admin_events`` on.
+    """The connector's formula at its default pages (``P = M`` = 1,000,000), ``admin_events`` on.
 
     Token + users (offset pages until one is short: ``⌊U/P⌋ + 1``) + top-level groups (one
     page) + one children listing per group with sub-groups + each group's members
     (``⌊m/M⌋ + 1``) + ``events/config``; the base path is configured (no detection request).
     """
-    p = 10_000
+    p = KEYCLOAK_PAGE
     members = sum(m // p + 1 for m in s.members)
     return 1 + (s.users // p + 1) + 1 + s.parents + members + 1
 
@@ -273,8 +277,8 @@ PROFILES: dict[str, Profile] = {
         "none (server-bound)",
         extra_flags=("--admin-events",),
         tail_flags=("--tail-ms", "400", "--tail-share", "0.01"),
-        chain_page=10_000,
-        member_page=10_000,
+        chain_page=KEYCLOAK_PAGE,
+        member_page=KEYCLOAK_PAGE,
         incremental=True,
         row_cost_us=25.0,
         offset_cost_us=10.0,

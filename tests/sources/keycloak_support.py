@@ -93,7 +93,7 @@ def truth(emu: KeycloakEmulator) -> Truth:
 
 
 def expected_requests(
-    emu: KeycloakEmulator, detection: int, page: int = 10000, mpage: int = 10000
+    emu: KeycloakEmulator, detection: int, page: int = 1_000_000, mpage: int = 1_000_000
 ) -> int:
     """The module docstring's formula for ``emu``'s realm."""
     t, tree = emu.tenant, emu.tree()

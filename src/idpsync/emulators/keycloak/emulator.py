@@ -165,12 +165,12 @@ class KeycloakEmulator(Emulator):
 
     def tree(self) -> Tree:
         """The group tree as served now (cached per tenant version)."""
-        tree: Tree = self._cached("tree", lambda: api.build_tree(self.tenant))
+        tree: Tree = self.cached("tree", lambda: api.build_tree(self.tenant))
         return tree
 
     def sorted_users(self) -> list[TenantUser]:
         """Users in Keycloak's order (username), cached per tenant version."""
-        users: list[TenantUser] = self._cached(
+        users: list[TenantUser] = self.cached(
             "users",
             lambda: sorted(self.tenant.users.values(), key=lambda u: (api.username(u), u.id)),
         )
@@ -224,7 +224,8 @@ class KeycloakEmulator(Emulator):
             f"roles = {{ admin = [{json.dumps(self.sign_in_user)}] }}\n"
         )
 
-    def _cached(self, key: str, build: Callable[[], Any]) -> Any:
+    def cached(self, key: str, build: Callable[[], Any]) -> Any:
+        """``build()``, kept until the tenant changes (its ``version``)."""
         hit = self._cache.get(key)
         if hit is None or hit[0] != self.tenant.version:
             hit = (self.tenant.version, build())
@@ -359,6 +360,8 @@ class KeycloakEmulator(Emulator):
         self.costs.append(Charged(route, rows, first, delay))
         if delay:
             await asyncio.sleep(delay)
+        if isinstance(result, api.Rendered):
+            return Response(result.body(), 200, dict(_JSON))
         return Response(json.dumps(result, ensure_ascii=False).encode(), 200, dict(_JSON))
 
     def _dispatch(self, route: str, seg: list[str], params: dict[str, str]) -> Any:

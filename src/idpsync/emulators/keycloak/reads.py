@@ -6,7 +6,8 @@ parameters, and returns the JSON body or raises :class:`~.api.AdminError`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from idpsync.emulators.keycloak import api
@@ -14,6 +15,7 @@ from idpsync.emulators.keycloak.api import AdminError, truthy, window
 
 if TYPE_CHECKING:
     from idpsync.emulators.keycloak.emulator import KeycloakEmulator
+    from idpsync.emulators.tenant import TenantUser
 
 Handler = Callable[["KeycloakEmulator", list[str], dict[str, str]], Any]
 USER_NOT_FOUND = {"error": "User not found"}
@@ -25,7 +27,7 @@ def list_users(emu: KeycloakEmulator, seg: list[str], params: dict[str, str]) ->
     match = api.user_filter(params)
     users = [u for u in emu.sorted_users() if match(u)]
     brief = truthy(params.get("briefRepresentation"), False)
-    return [api.render_user(u, brief) for u in window(users, params, api.DEFAULT_MAX)]
+    return users_json(emu, window(users, params, api.DEFAULT_MAX), brief)
 
 
 def count_users(emu: KeycloakEmulator, seg: list[str], params: dict[str, str]) -> Any:
@@ -120,11 +122,42 @@ def children(emu: KeycloakEmulator, seg: list[str], params: dict[str, str]) -> A
 def members(emu: KeycloakEmulator, seg: list[str], params: dict[str, str]) -> Any:
     """``GET groups/{id}/members``: direct user members by username, default ``max`` 100."""
     gid = _group(emu, seg[1])
-    t = emu.tenant
-    users = [t.users[m] for m in t.member_list(gid) if m in t.users]
-    users.sort(key=lambda u: (api.username(u), u.id))
+    users = sorted_members(emu, gid)
     brief = truthy(params.get("briefRepresentation"), False)
-    return [api.render_user(u, brief) for u in window(users, params, api.DEFAULT_MAX)]
+    return users_json(emu, window(users, params, api.DEFAULT_MAX), brief)
+
+
+def users_json(emu: KeycloakEmulator, users: Iterable[TenantUser], brief: bool) -> api.Rendered:
+    """The users' representations as JSON text, each rendered once per tenant version."""
+    texts: dict[str, str] = emu.cached("brief" if brief else "full", dict)
+    out = api.Rendered()
+    for user in users:
+        text = texts.get(user.id)
+        if text is None:
+            text = json.dumps(api.render_user(user, brief), ensure_ascii=False)
+            texts[user.id] = text
+        out.append(text)
+    return out
+
+
+def sorted_members(emu: KeycloakEmulator, gid: str) -> list[TenantUser]:
+    """A group's direct user members in Keycloak's order (username), cached per version."""
+    lists: dict[str, list[TenantUser]] = emu.cached("members", dict)
+    found = lists.get(gid)
+    if found is None:
+        t, rank = emu.tenant, _user_rank(emu)
+        ids = [m for m in t.member_list(gid) if m in t.users]
+        ids.sort(key=rank.__getitem__)  # the order of sorted_users, by position
+        found = lists[gid] = [t.users[m] for m in ids]
+    return found
+
+
+def _user_rank(emu: KeycloakEmulator) -> dict[str, int]:
+    """Each user's position in :meth:`KeycloakEmulator.sorted_users` (cached per version)."""
+    rank: dict[str, int] = emu.cached(
+        "rank", lambda: {u.id: i for i, u in enumerate(emu.sorted_users())}
+    )
+    return rank
 
 
 def by_path(emu: KeycloakEmulator, seg: list[str], params: dict[str, str]) -> Any:

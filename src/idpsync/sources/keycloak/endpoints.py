@@ -13,7 +13,7 @@ from idpsync.http import ConcreteEndpoint, Endpoint
 from idpsync.http.paging import Offset
 from idpsync.sources.keycloak.settings import KeycloakSourceSettings
 
-DEFAULT_PAGE = 10000
+DEFAULT_PAGE = 1_000_000
 """``max`` of a page when the settings do not say (their own default is the same)."""
 
 

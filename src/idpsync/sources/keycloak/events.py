@@ -4,10 +4,11 @@ Keycloak keeps no change timestamps on users or groups, but a realm can save an 
 for every change made through the Admin API (realm setting ``adminEventsEnabled``, off by
 default; reading them needs the realm-management role ``view-events``). An incremental read:
 
-1. ``GET …/events/config``: stop (read everything) unless ``adminEventsEnabled``; its
-   ``Date`` header is the server's time ``S`` the read starts at;
+1. ``GET …/events/config``, beside the event listing: stop (read everything) unless
+   ``adminEventsEnabled``; its ``Date`` header, less the time since both were sent, is a
+   server time ``S`` no later than the listing (:func:`clock_since`): the next mark;
 2. ``GET …/admin-events?dateFrom=D&resourceTypes=USER&resourceTypes=GROUP&resourceTypes=
-   GROUP_MEMBERSHIP&resourceTypes=REALM&first=…&max=1000``, every page. Keycloak 23 takes
+   GROUP_MEMBERSHIP&resourceTypes=REALM&first=…&max=100000``, every page. Keycloak 23 takes
    ``dateFrom`` as a ``yyyy-MM-dd`` date in the *server's* time zone (epoch milliseconds only
    from Keycloak 26), so ``D`` is the UTC day before the saved mark and events older than the
    mark (``time``, epoch ms) are dropped here. Pages come newest first; an event written while
@@ -19,7 +20,7 @@ default; reading them needs the realm-management role ``view-events``). An incre
    event of each pair winning; when a pair's latest events share a millisecond and disagree,
    that user's groups are read (``GET …/users/{id}/groups``) to settle it.
 
-Requests: ``1 + (⌊E/1000⌋ + 1) + C + A`` (and the tree read when a group changed) with ``E``
+Requests: ``1 + (⌊E/100000⌋ + 1) + C + A`` (and the tree read when a group changed) with ``E``
 events in the window, ``C`` users to read and ``A`` users with a same-millisecond tie. Replays
 are harmless (users are read as they are now; the latest event of a pair is the pair's present
 state), so the window starts ``events_overlap_seconds`` before the last read began.
@@ -38,6 +39,7 @@ removal.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -59,7 +61,7 @@ from idpsync.sources.keycloak.endpoints import (
     USER_GROUPS,
     offset,
 )
-from idpsync.sources.lanes import Lanes, gather
+from idpsync.sources.lanes import both, gather
 from idpsync.sources.shape import BadRecord
 
 if TYPE_CHECKING:
@@ -69,8 +71,8 @@ log = logging.getLogger(__name__)
 
 TYPES = ("USER", "GROUP", "GROUP_MEMBERSHIP", "REALM")
 """The resource types asked for (``REALM`` only for ``events/config``)."""
-EVENTS_PAGE = 1000
-"""``max`` of an admin-events page."""
+EVENTS_PAGE = 100_000
+"""``max`` of an admin-events page (Keycloak takes any; one page for most windows)."""
 DAY_MS = 86_400_000
 
 
@@ -158,6 +160,20 @@ async def events_clock(source: KeycloakSource) -> int | None:
         _fallback(source, f"realm {source.settings.realm} does not save admin events")
         return None
     return server_ms(response.headers.get("date"))
+
+
+async def clock_since(source: KeycloakSource, sent: float) -> int | None:
+    """:func:`events_clock`, asked beside reads sent from ``sent`` (``time.monotonic()``) on.
+
+    The answer's ``Date`` is at most the server's time when it answered, and the server
+    answered no later than its arrival here, so ``Date`` minus the local time since ``sent``
+    is at most the server's time when the reads began: a mark no later than any of them,
+    without a round trip of its own before them.
+    """
+    server = await events_clock(source)
+    if server is None:
+        return None
+    return server - math.ceil((time.monotonic() - sent) * 1000)
 
 
 def _fallback(source: KeycloakSource, why: str) -> None:
@@ -248,13 +264,14 @@ async def read_delta(
     """The delta since the saved marks (see module docstring); ``None``: read everything."""
     if not source.settings.admin_events or not usable(state):
         return None
-    started = await events_clock(source)
-    if started is None:
-        return None
     since, read = int(state["since_ms"]), int(state["read_ms"])
     progress(Event("fetch", f"reading admin events of realm {source.settings.realm}"))
     try:
-        changes = interpret(await _events(source, since), since, read)
+        # the clock (which also says whether events are saved) beside the listing
+        started, listed = await both(clock_since(source, time.monotonic()), _events(source, since))
+        if started is None:
+            return None
+        changes = interpret(listed, since, read)
         result = await _apply(source, changes, staged)
     except e.Forbidden as exc:
         if exc.target.endpoint.permission == "view-events":
@@ -281,9 +298,8 @@ async def _apply(source: KeycloakSource, changes: Changes, staged: Snapshot) -> 
     group_ids = set(staged.group_ids())
     result = DeltaResult()
     if changes.tree:
-        snap, lanes = Snapshot(), Lanes(source.http.budget.concurrency)
-        lanes.chain_done()
-        tree = await source._tree(snap, lanes)
+        snap = Snapshot()
+        tree = await source._tree(snap)
         if not snap.complete:
             raise Unusable("; ".join(snap.incomplete_reasons) or "the group tree is incomplete")
         result.groups = tree.groups(source.settings.group_name)

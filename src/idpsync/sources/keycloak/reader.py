@@ -24,15 +24,17 @@ does; the ``⌈s(g)/P⌉`` term is 0 for Keycloak ≤ 22, which inlines the tree
 (:func:`request_count` computes ``R`` for tests and docs).
 
 What runs when: the token first (refused credentials stop the run before anything else),
-then the users listing, a chain of pages each after the one before, side by side with the
-group tree (level by level, each level's children concurrently) and, as soon as the tree is
-read, every group's member list. Only the final assembly waits for both; a member missing
-from the user list (created during the run) is taken from the member list then. At most
-``http.concurrency`` requests (default 8; see the docs for the choice) are in flight; until
-the users chain ends it keeps one of them to itself and the other listings share the rest
-(:class:`~idpsync.sources.lanes.Lanes`). With ``t`` seconds a request and ``c`` slots a
-read takes about ``max(⌊U/P⌋ + 1, R / c) · t`` seconds; reading the users before the groups
-took up to ``(⌊U/P⌋ + 1) · t`` more.
+then, side by side: the users listing (with the default ``max`` of 1,000,000 one answer for
+most realms), the group tree (level by level, each level's children concurrently), each
+group's member list as soon as the group is read (not once the whole tree is) and, with
+``admin_events``, the events clock (:func:`~idpsync.sources.keycloak.events.clock_since`).
+Only the final assembly waits for all of them; a member missing from the user list (created
+during the run) is taken from the member list then. At most ``http.concurrency`` requests
+(default 8; see the docs for the choice) are in flight; until the users listing ends it keeps
+one of them to itself and the member lists share the rest
+(:class:`~idpsync.sources.lanes.Lanes`); the tree's few requests take no lane, so its deeper
+levels never queue behind the member lists. With ``t`` seconds a request and ``c`` slots a
+read takes about ``max(⌊U/P⌋ + 1, R / c) · t`` seconds plus the server's time per row.
 
 Group names are the full path (``/eng/backend``) by default, since sub-groups of different
 parents may share a name; with ``group_name = "name"`` two such groups keep their own ids and
@@ -47,37 +49,37 @@ marks the read incomplete. Incremental reads (``admin_events``): see
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import math
-import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from idpsync.auth.base import CachedTokenProvider, Token
 from idpsync.check_reads import table_reads
-from idpsync.errors import ShapeError, SourceError
+from idpsync.errors import ShapeError
 from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient, HttpError
 from idpsync.http import errors as e
 from idpsync.http.failure import FailureRule, missing_base
 from idpsync.model import EdgeList, Snapshot
 from idpsync.sources.base import DeltaResult, Event, Probe, Progress, Source, no_progress
-from idpsync.sources.keycloak import events
+from idpsync.sources.keycloak import events, one_user
 from idpsync.sources.keycloak.auth import RealmRoot, SignIn, missing_role
 from idpsync.sources.keycloak.endpoints import (
     BRIEF,
     CHILDREN,
+    DEFAULT_PAGE,
     GROUPS,
     MEMBERS,
     READS,
     TOKEN,
-    USER,
-    USER_GROUPS,
     USERS,
     endpoint_table,
     offset,
 )
 from idpsync.sources.keycloak.settings import KeycloakSourceSettings
-from idpsync.sources.keycloak.tree import GroupTree, chain, user_reading
+from idpsync.sources.keycloak.tree import GroupTree, identified_once, user_reading
 from idpsync.sources.lanes import Lanes, both, gather
 from idpsync.sources.shape import identified, records
 
@@ -85,7 +87,6 @@ if TYPE_CHECKING:
     from idpsync.sources.registry import SourceContext
 
 DEFAULT_CONCURRENCY = 8
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 def _fatal(exc: e.HttpError) -> bool:
@@ -108,8 +109,8 @@ def request_count(
     top_groups: int,
     subgroup_counts: Iterable[int],
     member_counts: Iterable[int],
-    page: int = 10000,
-    members_page: int = 10000,
+    page: int = DEFAULT_PAGE,
+    members_page: int = DEFAULT_PAGE,
     detection: int = 0,
 ) -> int:
     """``R`` of the module docstring (pass no sub-group counts for Keycloak ≤ 22)."""
@@ -173,10 +174,12 @@ class KeycloakSource(Source):
         *,
         count: int | None = None,
         params: Mapping[str, str] = BRIEF,
+        known: set[str] | None = None,
     ) -> list[dict[str, Any]]:
         """Every item of an offset-paged listing; a failure marks ``snap`` incomplete.
 
         The listing ends at a page shorter than ``size`` or once ``count`` items arrived.
+        ``known``: ids found usable already (see :func:`~.tree.identified_once`).
         """
         items: list[dict[str, Any]] = []
         where = f"{endpoint.label} ({what})"
@@ -185,7 +188,11 @@ class KeycloakSource(Source):
         )
         try:
             async for page in pages:
-                items.extend(identified(snap, where, page.records))
+                found = page.records
+                if known is None:
+                    items.extend(identified(snap, where, found))
+                else:
+                    items.extend(identified_once(snap, where, found, known))
         except HttpError as exc:
             if not RULE.fatal(exc):
                 snap.mark_incomplete(f"{what} could not be read to the end: {exc}")
@@ -210,13 +217,15 @@ class KeycloakSource(Source):
         await self.http.auth.token()  # refused credentials fail here, before any listing
         self.saved_state = None
         s = self.settings
-        started = await events.events_clock(self) if s.admin_events else None
         snap = Snapshot()
         progress(Event("fetch", f"reading users and groups of realm {s.realm}"))
         lanes = Lanes(self.http.budget.concurrency)
         listed: dict[str, dict[str, Any]] = {}
-        raw_users, (tree, ids) = await both(
-            self._users(snap, lanes), self._groups_and_members(snap, lanes, listed, progress)
+        # the events clock is read beside the listings, not before them (see events.clock_since)
+        clock = events.clock_since(self, time.monotonic()) if s.admin_events else _no_clock()
+        started, (raw_users, (tree, ids)) = await both(
+            clock,
+            both(self._users(snap, lanes), self._groups_and_members(snap, lanes, listed, progress)),
         )
         found = records(snap, USERS.label, "user", raw_users, self.user_record, _username)
         users = {u.source_id: u for u in found}
@@ -259,121 +268,79 @@ class KeycloakSource(Source):
         listed: dict[str, dict[str, Any]],
         progress: Progress,
     ) -> tuple[GroupTree, dict[str, list[str]]]:
-        tree = await self._tree(snap, lanes)
-        progress(Event("fetch", f"read {len(tree.nodes)} groups; reading their members"))
-        return tree, await self._members(tree, snap, lanes, listed, progress)
+        """The tree and each group's direct member ids.
 
-    async def _tree(self, snap: Snapshot, lanes: Lanes) -> GroupTree:
-        tree = GroupTree()
-        size = self.settings.page_size
-
-        async def children(gid: str, count: int) -> list[dict[str, Any]]:
-            async with lanes.other():
-                return await self._pages(
-                    CHILDREN, {"id": gid}, size, snap, f"sub-groups of {gid}", count=count
-                )
-
-        async with lanes.other():
-            top = await self._pages(GROUPS, {}, size, snap, "the group list")
-        for raw in top:
-            tree.add_or_mark(raw, None, snap)
-        while due := tree.take_pending():
-            lists = await gather(*(children(gid, n) for gid, n in due))
-            for (gid, _), kids in zip(due, lists, strict=True):
-                for raw in kids:
-                    tree.add_or_mark(raw, gid, snap)
-        return tree
-
-    async def _members(
-        self,
-        tree: GroupTree,
-        snap: Snapshot,
-        lanes: Lanes,
-        listed: dict[str, dict[str, Any]],
-        progress: Progress,
-    ) -> dict[str, list[str]]:
-        """Each group's direct member ids.
-
-        ``listed`` keeps the first brief representation of each member: one per user, not one
-        per membership, so a million edges do not hold a million user objects.
+        A group's member listing starts as soon as the group is read (not once the whole
+        tree is): the tree's deeper levels are read while the first members arrive.
+        ``listed`` keeps the first brief representation of each member: one per user, not
+        one per membership, so a million edges do not hold a million user objects.
         """
-        size = self.settings.members_page_size
+        size, known = self.settings.members_page_size, set[str]()
 
         async def one(gid: str) -> list[str]:
             async with lanes.other():
                 found = await self._pages(
-                    MEMBERS, {"id": gid}, size, snap, f"members of group {gid}"
+                    MEMBERS, {"id": gid}, size, snap, f"members of group {gid}", known=known
                 )
             ids = [str(raw["id"]) for raw in found]
             for user_id, raw in zip(ids, found, strict=True):
                 listed.setdefault(user_id, raw)
             return ids
 
+        started: dict[str, asyncio.Future[list[str]]] = {}
+
+        def found(gids: Iterable[str]) -> None:
+            for gid in gids:
+                if gid not in started:
+                    started[gid] = asyncio.ensure_future(one(gid))
+
+        try:
+            tree = await self._tree(snap, found)
+        except BaseException:
+            await _cancel(started.values())
+            raise
+        progress(Event("fetch", f"read {len(tree.nodes)} groups; reading their members"))
         gids = list(tree.nodes)
-        lists = await gather(*(one(gid) for gid in gids))
+        found(gids)  # every group has a listing, however it was added
+        lists = await gather(*(started[gid] for gid in gids))
         progress(Event("fetch", f"read members of {len(gids)} groups", len(gids), len(gids)))
-        return dict(zip(gids, lists, strict=True))
+        return tree, dict(zip(gids, lists, strict=True))
+
+    async def _tree(
+        self, snap: Snapshot, found: Callable[[Iterable[str]], None] = lambda gids: None
+    ) -> GroupTree:
+        """The group tree, level by level; ``found`` hears of each group as it is read.
+
+        Its few requests take no lane of their own (they wait only for the client's budget):
+        queued behind thousands of member listings, each nested level would wait for all of
+        them.
+        """
+        tree = GroupTree()
+        size = self.settings.page_size
+
+        def add(raws: Iterable[dict[str, Any]], parent: str | None) -> None:
+            before = len(tree.nodes)
+            for raw in raws:
+                tree.add_or_mark(raw, parent, snap)
+            found(itertools.islice(tree.nodes, before, None))
+
+        async def children(gid: str, count: int) -> list[dict[str, Any]]:
+            return await self._pages(
+                CHILDREN, {"id": gid}, size, snap, f"sub-groups of {gid}", count=count
+            )
+
+        add(await self._pages(GROUPS, {}, size, snap, "the group list"), None)
+        while due := tree.take_pending():
+            lists = await gather(*(children(gid, n) for gid, n in due))
+            for (gid, _), kids in zip(due, lists, strict=True):
+                add(kids, gid)
+        return tree
 
     # ---- one user ------------------------------------------------------------------------
 
     async def fetch_user(self, key: str) -> Snapshot | None:
         """One user by id, username or e-mail, with direct groups and the groups above them."""
-        await self.prepare()
-        try:
-            raw = await self._find_user(key.strip())
-        except e.Forbidden as exc:
-            raise missing_role(exc, self.settings) from exc
-        if raw is None:
-            return None
-        snap = Snapshot()
-        snap.users = records(snap, USER.label, "user", [raw], self.user_record)
-        if not snap.users:
-            raise SourceError(f"{USER.label}: the answer for {key!r} is not a usable user")
-        uid = snap.users[0].source_id
-        size = self.settings.page_size
-        direct = await self._pages(USER_GROUPS, {"id": uid}, size, snap, "the user's groups")
-        tree = GroupTree()
-        for group in direct:
-            await self._add_branch(tree, group, snap)
-        snap.groups = tree.groups(self.settings.group_name)
-        members = {str(g["id"]): [uid] for g in direct if str(g["id"]) in tree.nodes}
-        snap.memberships = EdgeList(tree.memberships(members, self.settings.flatten_subgroups))
-        return snap
-
-    async def _find_user(self, key: str) -> Any:
-        if _UUID.fullmatch(key):
-            found = await self.http.get_json(USER, {**self.values, "id": key})
-            if found is not None:
-                return found
-        field = "email" if "@" in key else "username"
-        for name in dict.fromkeys((field, "username")):
-            params = {**self.user_params, name: key, "exact": "true"}
-            hits = await self.http.get_json(USERS, self.values, params=params)
-            if isinstance(hits, list) and hits:
-                return hits[0]
-        return None
-
-    async def _add_branch(self, tree: GroupTree, group: Mapping[str, Any], snap: Snapshot) -> None:
-        """Add a direct group and the groups above it (found by an exact name search)."""
-        found = group.get("path")
-        path = found if isinstance(found, str) else ""
-        if path.count("/") <= 1:
-            tree.add_or_mark({**group, "subGroups": []}, None, snap)
-            return
-        params = {**BRIEF, "search": str(group.get("name") or ""), "exact": "true"}
-        branches = await self._pages(
-            GROUPS, {}, self.settings.page_size, snap, "group search", params=params
-        )
-        nodes = chain(branches, str(group["id"]))
-        if nodes is None:
-            snap.mark_incomplete(f"the groups above {path} were not found")
-            tree.add_or_mark({**group, "subGroups": []}, None, snap)
-            return
-        parent: str | None = None
-        for node in nodes:
-            bare = {k: v for k, v in node.items() if k not in ("subGroups", "subGroupCount")}
-            tree.add_or_mark(bare, parent, snap)
-            parent = str(node["id"])
+        return await one_user.fetch_user(self, key)
 
     # ---- diagnostics ---------------------------------------------------------------------
 
@@ -408,6 +375,18 @@ class KeycloakSource(Source):
     async def aclose(self) -> None:
         """Close the HTTP client."""
         await self.http.aclose()
+
+
+async def _no_clock() -> int | None:
+    return None
+
+
+async def _cancel(tasks: Iterable[asyncio.Future[Any]]) -> None:
+    """Cancel ``tasks`` and wait for them (no request outlives the read that failed)."""
+    pending = list(tasks)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
 
 
 def _seconds(token: Token) -> int:

@@ -41,11 +41,11 @@ class KeycloakSourceSettings(SourceBase):
     flatten_subgroups: bool = False
     """``true``: a member of a sub-group is also made a direct member of every group above it;
     ``false``: sub-groups are emitted as group members of their parent (group→group edges)."""
-    page_size: int = Field(10000, ge=1, le=100000)
-    """``max`` of user, group and sub-group pages (large: each further page is a deeper offset
-    the server skips; see docs/sources/keycloak.md for the trade-off)."""
-    members_page_size: int = Field(10000, ge=1, le=100000)
-    """``max`` of group member pages (at least the largest group's size avoids offsets)."""
+    page_size: int = Field(1_000_000, ge=1, le=10_000_000)
+    """``max`` of user, group and sub-group pages: large, so a realm's users come in one answer
+    (each further page is a deeper offset the server skips; see docs/sources/keycloak.md)."""
+    members_page_size: int = Field(1_000_000, ge=1, le=10_000_000)
+    """``max`` of group member pages (above the largest group's size: one answer a group)."""
     user_attributes: bool | None = None
     """Read each user's custom ``attributes`` (the user list with ``briefRepresentation=false``):
     ``true`` always, ``false`` never, unset (default) when the connector's policy (a mapping
