@@ -55,6 +55,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from idpsync.app import checks, incremental, photo_round
+from idpsync.app.collector import collection_paused
 from idpsync.app.delta import as_staged_delta, merge_delta
 from idpsync.app.failures import failure_message
 from idpsync.app.faults import fault
@@ -250,7 +251,7 @@ def _stage_plan_apply(
     result.message = "; ".join(snap.incomplete_reasons)
     left: list[dict[str, Any]] = []  # what the run did not sync, for the run page
     try:
-        with store.transaction() as conn:
+        with collection_paused(), store.transaction() as conn:
             lock(conn, name)
             store.ensure_connector(conn, name, source.type)
             mark = time.monotonic()
