@@ -210,6 +210,8 @@ def plan(
                 )
             )
     result.ops.sort(key=lambda op: _ORDER[op.kind])  # stable: keeps source-id order within a kind
+    # The ops of desired users and groups carry their key (``_key`` would give the same: the
+    # desired state's name comes first); the others get it here.
     result.ops = [
         op if op.key else replace(op, key=_key(op, desired, current)) for op in result.ops
     ]
@@ -254,7 +256,13 @@ def _plan_groups_upsert(desired: DirectoryState, current: DirectoryState) -> Ite
     for source_id, group in sorted(desired.groups.items()):
         existing = current.groups.get(source_id)
         if existing is None:
-            yield Op(OpKind.CREATE_GROUP, source_id, after=group.fields(), reason="new in the IdP")
+            yield Op(
+                OpKind.CREATE_GROUP,
+                source_id,
+                after=group.fields(),
+                reason="new in the IdP",
+                key=group.name,
+            )
         elif existing != group:
             before, after = _diff(existing.fields(), group.fields())
             yield Op(
@@ -263,6 +271,7 @@ def _plan_groups_upsert(desired: DirectoryState, current: DirectoryState) -> Ite
                 before=before,
                 after=after,
                 reason="changed in the IdP",
+                key=group.name,
             )
 
 
@@ -278,7 +287,13 @@ def _plan_users(
     for source_id, user in sorted(desired.users.items()):
         existing = current.users.get(source_id)
         if existing is None:
-            yield Op(OpKind.CREATE_USER, source_id, after=user.fields(), reason="new in the IdP")
+            yield Op(
+                OpKind.CREATE_USER,
+                source_id,
+                after=user.fields(),
+                reason="new in the IdP",
+                key=user.login,
+            )
             continue
         if existing == user:
             continue
@@ -299,7 +314,7 @@ def _plan_users(
             kind, reason = OpKind.REACTIVATE_USER, "active in the IdP again"
         else:
             kind, reason = OpKind.UPDATE_USER, "changed in the IdP"
-        yield Op(kind, source_id, before=before, after=after, reason=reason)
+        yield Op(kind, source_id, before=before, after=after, reason=reason, key=user.login)
     if not complete or deprovision == "keep":
         return
     for source_id in sorted(current.users.keys() - desired.users.keys()):
