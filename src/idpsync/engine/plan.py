@@ -210,8 +210,6 @@ def plan(
                 )
             )
     result.ops.sort(key=lambda op: _ORDER[op.kind])  # stable: keeps source-id order within a kind
-    # The ops of desired users and groups carry their key (``_key`` would give the same: the
-    # desired state's name comes first); the others get it here.
     result.ops = [
         op if op.key else replace(op, key=_key(op, desired, current)) for op in result.ops
     ]
@@ -236,6 +234,8 @@ def _key(op: Op, desired: DirectoryState, current: DirectoryState) -> str:
     return _name(kind, op.source_id, desired, current)
 
 
+NEW = "new in the IdP"
+
 _ORDER = {
     OpKind.RELINK_USER: -1,
     OpKind.ANONYMISE_USER: 1,
@@ -256,13 +256,7 @@ def _plan_groups_upsert(desired: DirectoryState, current: DirectoryState) -> Ite
     for source_id, group in sorted(desired.groups.items()):
         existing = current.groups.get(source_id)
         if existing is None:
-            yield Op(
-                OpKind.CREATE_GROUP,
-                source_id,
-                after=group.fields(),
-                reason="new in the IdP",
-                key=group.name,
-            )
+            yield Op(OpKind.CREATE_GROUP, source_id, after=group.fields(), reason=NEW)
         elif existing != group:
             before, after = _diff(existing.fields(), group.fields())
             yield Op(
@@ -271,7 +265,6 @@ def _plan_groups_upsert(desired: DirectoryState, current: DirectoryState) -> Ite
                 before=before,
                 after=after,
                 reason="changed in the IdP",
-                key=group.name,
             )
 
 
@@ -287,13 +280,7 @@ def _plan_users(
     for source_id, user in sorted(desired.users.items()):
         existing = current.users.get(source_id)
         if existing is None:
-            yield Op(
-                OpKind.CREATE_USER,
-                source_id,
-                after=user.fields(),
-                reason="new in the IdP",
-                key=user.login,
-            )
+            yield Op(OpKind.CREATE_USER, source_id, after=user.fields(), reason=NEW, key=user.login)
             continue
         if existing == user:
             continue
