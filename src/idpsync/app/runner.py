@@ -10,7 +10,8 @@ Source → stage → policy → plan → guard → apply, with the run recorded 
    the database: :mod:`idpsync.app.deciding`), the guards (:mod:`~idpsync.engine.guard`, then
    :mod:`~idpsync.app.checks`: group and membership limits, invariants) check the plan,
    and the plan and its change log are written. A guard refusal, a dry run or any error
-   rolls the whole transaction back, so the directory is exactly as before.
+   rolls the whole transaction back, so the directory is exactly as before. The cyclic
+   garbage collector is paused meanwhile (:mod:`idpsync.app.collector`).
 
 The status follows :mod:`idpsync.engine.outcome`: a full read with gaps that brought back
 nothing is ``failed``; ``partial`` only when some listings were read. A guard refusal leaves the
