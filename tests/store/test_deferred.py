@@ -11,6 +11,7 @@ from idpsync.store import Store, deferred
 from idpsync.store import schema as t
 from idpsync.store.deferred import indexes_deferred
 from idpsync.store.store import bulk_insert, now
+from tests.world import World, person
 
 INDEX = "ix_memberships_member_kind_member_id"
 
@@ -111,3 +112,27 @@ def test_postgresql_keeps_the_index_rather_than_wait_for_a_reader(
         assert INDEX in _indexes(store)
     finally:
         store.close()
+
+
+def test_a_first_load_builds_the_users_name_indexes_after_its_rows(
+    store: Store, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    monkeypatch.setattr(deferred, "MIN_ROWS", 3)
+    dropped: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().startswith("DROP INDEX"):
+            dropped.append(statement.split()[-1].strip('"'))
+
+    names = {"ix_users_login_key", "ix_users_email_key", "ix_users_login_skeleton"}
+    world = World(tmp_path / "idp.json", store, users=[person(f"u{i}") for i in range(4)])
+    sa.event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        assert world.sync().status == "succeeded"
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", seen)
+    assert names | {"ix_users_email_skeleton"} <= set(dropped)
+    with store.engine.connect() as conn:
+        assert names <= {str(i["name"]) for i in sa.inspect(conn).get_indexes("users")}
+        key = t.users.c.login_key
+        assert conn.execute(sa.select(sa.func.count()).where(key == "u3")).scalar_one() == 1

@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from hypothesis import Phase, given, settings
 
@@ -160,3 +161,19 @@ def test_an_invariant_sees_stashed_additions(tmp_path: Path) -> None:
         assert len(directory(store)["memberships"]) == 6
     finally:
         store.close()
+
+
+def test_the_change_log_is_read_from_the_memberships_written(store: Store) -> None:
+    """The ``member.add`` rows come from the memberships the stash wrote, so not before them."""
+    edge = sa.select(
+        sa.literal("g1").label("group_id"),
+        sa.literal("user").label("member_kind"),
+        sa.literal("u1").label("member_id"),
+    )
+    with store.transaction() as conn:
+        store.ensure_connector(conn, "hr", "file")
+        added = stash.Stash.create(conn, edge)
+        assert added.count == 1
+        with pytest.raises(RuntimeError, match="written before their changes"):
+            added.write_changes(1, "hr", None)
+        added.drop()

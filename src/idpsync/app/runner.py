@@ -10,7 +10,8 @@ Source → stage → policy → plan → guard → apply, with the run recorded 
    the database: :mod:`idpsync.app.deciding`), the guards (:mod:`~idpsync.engine.guard`, then
    :mod:`~idpsync.app.checks`: group and membership limits, invariants) check the plan,
    and the plan and its change log are written. A guard refusal, a dry run or any error
-   rolls the whole transaction back, so the directory is exactly as before.
+   rolls the whole transaction back, so the directory is exactly as before. The cyclic
+   garbage collector is paused meanwhile (:mod:`idpsync.app.collector`).
 
 The status follows :mod:`idpsync.engine.outcome`: a full read with gaps that brought back
 nothing is ``failed``; ``partial`` only when some listings were read. A guard refusal leaves the
@@ -55,6 +56,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from idpsync.app import checks, incremental, photo_round
+from idpsync.app.collector import collection_paused
 from idpsync.app.delta import as_staged_delta, merge_delta
 from idpsync.app.failures import failure_message
 from idpsync.app.faults import fault
@@ -250,7 +252,7 @@ def _stage_plan_apply(
     result.message = "; ".join(snap.incomplete_reasons)
     left: list[dict[str, Any]] = []  # what the run did not sync, for the run page
     try:
-        with store.transaction() as conn:
+        with collection_paused(), store.transaction() as conn:
             lock(conn, name)
             store.ensure_connector(conn, name, source.type)
             mark = time.monotonic()

@@ -234,6 +234,8 @@ def _key(op: Op, desired: DirectoryState, current: DirectoryState) -> str:
     return _name(kind, op.source_id, desired, current)
 
 
+NEW = "new in the IdP"
+
 _ORDER = {
     OpKind.RELINK_USER: -1,
     OpKind.ANONYMISE_USER: 1,
@@ -254,7 +256,7 @@ def _plan_groups_upsert(desired: DirectoryState, current: DirectoryState) -> Ite
     for source_id, group in sorted(desired.groups.items()):
         existing = current.groups.get(source_id)
         if existing is None:
-            yield Op(OpKind.CREATE_GROUP, source_id, after=group.fields(), reason="new in the IdP")
+            yield Op(OpKind.CREATE_GROUP, source_id, after=group.fields(), reason=NEW)
         elif existing != group:
             before, after = _diff(existing.fields(), group.fields())
             yield Op(
@@ -278,7 +280,7 @@ def _plan_users(
     for source_id, user in sorted(desired.users.items()):
         existing = current.users.get(source_id)
         if existing is None:
-            yield Op(OpKind.CREATE_USER, source_id, after=user.fields(), reason="new in the IdP")
+            yield Op(OpKind.CREATE_USER, source_id, after=user.fields(), reason=NEW, key=user.login)
             continue
         if existing == user:
             continue
@@ -299,7 +301,7 @@ def _plan_users(
             kind, reason = OpKind.REACTIVATE_USER, "active in the IdP again"
         else:
             kind, reason = OpKind.UPDATE_USER, "changed in the IdP"
-        yield Op(kind, source_id, before=before, after=after, reason=reason)
+        yield Op(kind, source_id, before=before, after=after, reason=reason, key=user.login)
     if not complete or deprovision == "keep":
         return
     for source_id in sorted(current.users.keys() - desired.users.keys()):

@@ -3,7 +3,7 @@
 Runs inside the caller's transaction: either every operation of a run and its change-log rows
 are written, or none are. Writes are batched by kind (bulk inserts, ``executemany`` updates).
 
-A big insert into a small table (a first load) builds the secondary indexes of
+A big insert into a small table (a first load) builds the secondary indexes of ``users``,
 ``memberships`` and ``changes`` after the rows (:mod:`~idpsync.store.deferred`); the rows
 written are the same either way.
 """
@@ -74,22 +74,24 @@ def apply_plan(
         ],
     )
     _update_rows(conn, t.groups, connector, by_kind[OpKind.UPDATE_GROUP], stamp)
-    _insert(
-        conn,
-        t.users,
-        [
-            {
-                "connector": connector,
-                "source_id": op.source_id,
-                **_user_values(op.after),
-                "created_at": stamp,
-                "updated_at": stamp,
-                "deactivated_at": None if op.after.get("active", True) else stamp,
-            }
-            for op in by_kind[OpKind.CREATE_USER]
-            if op.after is not None
-        ],
-    )
+    created = by_kind[OpKind.CREATE_USER]
+    with indexes_deferred(conn, t.users, len(created)):  # its four name keys, in random order
+        _insert(
+            conn,
+            t.users,
+            [
+                {
+                    "connector": connector,
+                    "source_id": op.source_id,
+                    **_user_values(op.after),
+                    "created_at": stamp,
+                    "updated_at": stamp,
+                    "deactivated_at": None if op.after.get("active", True) else stamp,
+                }
+                for op in created
+                if op.after is not None
+            ],
+        )
     step("users")
     _update_rows(conn, t.users, connector, [op for k in USER_UPDATES for op in by_kind[k]], stamp)
     step("updates")

@@ -13,9 +13,11 @@ the database it was read from. :class:`Stash` keeps them there instead:
 2. below :data:`idpsync.store.edge_diff.BULK_FROM` edges the rows are read back as objects and
    the table dropped (the plan is as before); from there on, the plan holds the stash: its
    count (what the guards and the summary need) and a sorted :data:`SAMPLE` for display;
-3. apply (:mod:`idpsync.store.apply`) writes ``memberships`` and the change log from it, each
-   with one ``INSERT … SELECT`` joined to the connector's users and groups by source id, and
-   drops the table. The change rows are the ones the object path writes: ``member.add``, the
+3. apply (:mod:`idpsync.store.apply`) writes ``memberships`` from it with one ``INSERT …
+   SELECT`` joined to the connector's users and groups by source id, then the change log with
+   one more from the memberships just written (their ids follow the stash's order), joined to
+   their group and member by primary key, and drops the table. The change rows are the ones
+   the object path writes: ``member.add``, the
    group's source id, the key ``group ← member`` from the names just written, the edge as JSON
    (formatted by the database: equal as JSON, not necessarily byte for byte), in the order
    group, member, kind.
@@ -56,6 +58,8 @@ class Stash:
         self.table = table
         self._count = count
         self._sample: list[Membership] | None = None
+        self._written: tuple[int, int] | None = None
+        """The ``memberships`` ids above the first and up to the second were written here."""
 
     @classmethod
     def create(cls, conn: Connection, edges: sa.Select[Any] | sa.CompoundSelect[Any]) -> Stash:
@@ -124,7 +128,9 @@ class Stash:
             .order_by(s.n)  # the stash's order: SQLite reads it by rowid, without a sort
         )
         names = ("connector", "group_id", "member_kind", "member_id", "created_at")
+        floor = _highest_id(self.conn)
         written = _inserted(self.conn, t.memberships.insert().from_select(names, rows))
+        self._written = (floor, _highest_id(self.conn))
         if written != self._count:  # an edge whose group or member the plan did not create
             raise RuntimeError(
                 f"{self._count - written} of {self._count} added memberships name a user or "
@@ -133,11 +139,20 @@ class Stash:
         return written
 
     def write_changes(self, run_id: int, connector: str, stamp: Any) -> int:
-        """Insert one ``member.add`` change-log row per edge, in order; returns how many."""
-        s = self.table.c
+        """Insert one ``member.add`` change-log row per edge, in order; returns how many.
+
+        After :meth:`write_memberships`: the rows are read back from the memberships it wrote
+        (the connector's ids above the highest before it, in id order, which is the stash's),
+        joined to their group and member by primary key, not by source id.
+        """
+        if self._written is None:
+            raise RuntimeError("the stashed memberships must be written before their changes")
+        floor, ceiling = self._written
+        m = t.memberships.c
         group, user, member = _aliases()
-        member_name = sa.func.coalesce(user.c.login, member.c.name, s.member_id)
-        key = sa.func.coalesce(group.c.name, s.group_id) + sa.literal(" ← ") + member_name
+        member_name = sa.func.coalesce(user.c.login, member.c.name)
+        member_id = sa.func.coalesce(user.c.source_id, member.c.source_id)
+        key = group.c.name + sa.literal(" ← ") + member_name
         rows = (
             sa.select(
                 sa.literal(run_id, t.changes.c.run_id.type),
@@ -145,20 +160,39 @@ class Stash:
                 sa.literal(stamp, t.changes.c.at.type),
                 sa.literal("member.add", sa.String(32)),
                 sa.literal("member", sa.String(8)),
-                s.group_id,
+                group.c.source_id,
                 key,
                 _json(self.conn, sa.literal("null", sa.Text)),
-                _json(self.conn, _edge_json(self.conn, s)),
+                _json(
+                    self.conn, _edge_json(self.conn, group.c.source_id, member_id, m.member_kind)
+                ),
                 sa.literal("member in the IdP", sa.Text),
             )
-            .select_from(_joins(self.table, connector, (group, user, member)))
-            .order_by(s.n)  # the stash's order: SQLite reads it by rowid, without a sort
+            .select_from(
+                t.memberships.join(group, group.c.id == m.group_id)
+                .outerjoin(user, sa.and_(m.member_kind == USER, user.c.id == m.member_id))
+                .outerjoin(member, sa.and_(m.member_kind == GROUP, member.c.id == m.member_id))
+            )
+            .where(m.connector == connector, m.id > floor, m.id <= ceiling)
+            .order_by(m.id)  # written in the stash's order: SQLite reads by rowid, no sort
         )
         names = (
             "run_id", "connector", "at", "op", "object_type", "source_id", "object_key",
             "before", "after", "reason",
         )  # fmt: skip
-        return _inserted(self.conn, t.changes.insert().from_select(names, rows))
+        logged = _inserted(self.conn, t.changes.insert().from_select(names, rows))
+        if logged != self._count:  # a written membership gone again before the log: refuse
+            raise RuntimeError(
+                f"{logged} change-log rows for {self._count} added memberships; nothing was changed"
+            )
+        return logged
+
+
+def _highest_id(conn: Connection) -> int:
+    """The highest ``memberships.id`` so far (0 for none)."""
+    return int(
+        conn.execute(sa.select(sa.func.coalesce(sa.func.max(t.memberships.c.id), 0))).scalar_one()
+    )
 
 
 def _inserted(conn: Connection, insert: sa.Insert) -> int:
@@ -223,15 +257,15 @@ def _quoted(conn: Connection, value: Any) -> Any:
     return sa.func.json_quote(value)
 
 
-def _edge_json(conn: Connection, s: Any) -> Any:
+def _edge_json(conn: Connection, group: Any, member: Any, kind: Any) -> Any:
     """The change log's edge, ``{"group": …, "member": …, "member_kind": …}``, as JSON text."""
     return (
         sa.literal('{"group": ', sa.Text)
-        + _quoted(conn, s.group_id)
+        + _quoted(conn, group)
         + sa.literal(', "member": ', sa.Text)
-        + _quoted(conn, s.member_id)
+        + _quoted(conn, member)
         + sa.literal(', "member_kind": ', sa.Text)
-        + _quoted(conn, s.member_kind)
+        + _quoted(conn, kind)
         + sa.literal("}", sa.Text)
     )
 
