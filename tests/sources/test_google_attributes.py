@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from idpsync.emulators.google import GoogleEmulator
-from idpsync.http import set_testing
 from idpsync.sources.google import incremental
 from idpsync.sources.google.endpoints import USER, projection
 from idpsync.sources.google.fetch import fetch_many
@@ -17,11 +15,7 @@ from tests.sources.google_support import rolling_range, sa_settings, source
 USERS = "/admin/directory/v1/users"
 
 
-@pytest.fixture(autouse=True)
-def no_sleep() -> Iterator[None]:
-    set_testing(True)
-    yield
-    set_testing(False)
+pytestmark = pytest.mark.usefixtures("no_sleep")
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,7 +13,6 @@ from idpsync.emulators import Fault
 from idpsync.emulators.framework import Charge, Reply
 from idpsync.emulators.google import GoogleEmulator
 from idpsync.emulators.google.tenant import GoogleTenant
-from idpsync.http import set_testing
 from idpsync.http.settings import HttpSettings
 from idpsync.model import Snapshot
 from idpsync.sources.base import Event
@@ -31,11 +29,7 @@ BATCH = "/batch/admin/directory_v1"
 MEMBERS = "/admin/directory/v1/groups/*/members"
 
 
-@pytest.fixture(autouse=True)
-def no_sleep() -> Iterator[None]:
-    set_testing(True)
-    yield
-    set_testing(False)
+pytestmark = pytest.mark.usefixtures("no_sleep")
 
 
 def emulator() -> GoogleEmulator:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from idpsync.app.runner import RunResult, run_sync
@@ -11,7 +9,6 @@ from idpsync.app.single import run_sync_user
 from idpsync.emulators import Fault
 from idpsync.emulators.google import GoogleEmulator
 from idpsync.emulators.tenant import TenantGroup, TenantUser
-from idpsync.http import set_testing
 from idpsync.model import DirectoryState, MemberKind
 from idpsync.store import Store
 from tests.sources.google_support import (
@@ -25,11 +22,7 @@ from tests.sources.google_support import (
 NAME = "gws"
 
 
-@pytest.fixture(autouse=True)
-def no_sleep() -> Iterator[None]:
-    set_testing(True)
-    yield
-    set_testing(False)
+pytestmark = pytest.mark.usefixtures("no_sleep")
 
 
 @pytest.fixture

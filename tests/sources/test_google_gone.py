@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from idpsync.app.runner import RunResult, run_sync
 from idpsync.emulators import Fault
 from idpsync.emulators.google import GoogleEmulator
-from idpsync.http import set_testing
 from idpsync.model import DirectoryState
 from idpsync.store import Store
 from tests.sources.google_support import connector, sa_settings, source
@@ -19,11 +16,7 @@ MEMBERS = "/admin/directory/v1/groups/{key}/members"
 GROUP = "/admin/directory/v1/groups/{key}"
 
 
-@pytest.fixture(autouse=True)
-def no_sleep() -> Iterator[None]:
-    set_testing(True)
-    yield
-    set_testing(False)
+pytestmark = pytest.mark.usefixtures("no_sleep")
 
 
 @pytest.fixture

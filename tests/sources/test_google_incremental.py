@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,6 @@ from idpsync.app.runner import RunResult, run_sync
 from idpsync.emulators import Fault
 from idpsync.emulators.google import GoogleEmulator
 from idpsync.emulators.tenant import TenantGroup, TenantUser
-from idpsync.http import set_testing
 from idpsync.sources.google.incremental import Unsure, changed
 from idpsync.store import Store
 from tests.sources.google_support import connector, rendered_members, sa_settings, source
@@ -24,18 +22,7 @@ GROUPS = "/admin/directory/v1/groups/"
 REPORTS = "/admin/reports/v1/activity/users/all/applications/admin"
 
 
-@pytest.fixture(autouse=True)
-def no_sleep() -> Iterator[None]:
-    set_testing(True)
-    yield
-    set_testing(False)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Store]:
-    st = Store.open(f"sqlite:///{tmp_path / 'directory.db'}")
-    yield st
-    st.close()
+pytestmark = pytest.mark.usefixtures("no_sleep")
 
 
 def emulator(**options: object) -> GoogleEmulator:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,6 @@ import pytest
 
 from idpsync.emulators import Fault
 from idpsync.emulators.google import GoogleEmulator
-from idpsync.http import set_testing
 from idpsync.sources.google import incremental
 from idpsync.sources.google.endpoints import USER
 from idpsync.sources.google.fetch import fetch_many
@@ -30,18 +28,7 @@ GROUP_READS = "/admin/directory/v1/groups/{g}"
 GROUPS_LISTING = "/admin/directory/v1/groups"
 
 
-@pytest.fixture(autouse=True)
-def no_sleep() -> Iterator[None]:
-    set_testing(True)
-    yield
-    set_testing(False)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Store]:
-    st = Store.open(f"sqlite:///{tmp_path / 'directory.db'}")
-    yield st
-    st.close()
+pytestmark = pytest.mark.usefixtures("no_sleep")
 
 
 def move_one_percent(emu: GoogleEmulator, seed: int = 13) -> None:

@@ -4,8 +4,6 @@ of the staged mirror the change needs."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +11,6 @@ import pytest
 from idpsync.app.runner import run_sync
 from idpsync.emulators.google import GoogleEmulator
 from idpsync.emulators.injection import Latency, compile_pattern
-from idpsync.http import set_testing
 from idpsync.model import Snapshot
 from idpsync.sources.google import incremental
 from idpsync.store import Store
@@ -34,18 +31,7 @@ from tests.sources.test_google_memberlog import ticking
 TOKEN = "/token"
 
 
-@pytest.fixture(autouse=True)
-def no_sleep() -> Iterator[None]:
-    set_testing(True)
-    yield
-    set_testing(False)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Store]:
-    st = Store.open(f"sqlite:///{tmp_path / 'directory.db'}")
-    yield st
-    st.close()
+pytestmark = pytest.mark.usefixtures("no_sleep")
 
 
 def where(emu: GoogleEmulator, pattern: str, method: str = "GET") -> list[int]:

@@ -5,14 +5,12 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from idpsync.emulators.google import GoogleEmulator
-from idpsync.http import set_testing
 from idpsync.model import Membership
 from idpsync.sources.google.memberlog import apply, read_log
 from idpsync.store import Store
@@ -24,18 +22,7 @@ BATCH = "/batch/admin/directory_v1"
 LISTINGS = "/admin/directory/v1/groups/*/members"
 
 
-@pytest.fixture(autouse=True)
-def no_sleep() -> Iterator[None]:
-    set_testing(True)
-    yield
-    set_testing(False)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Store]:
-    st = Store.open(f"sqlite:///{tmp_path / 'directory.db'}")
-    yield st
-    st.close()
+pytestmark = pytest.mark.usefixtures("no_sleep")
 
 
 def ticking(emu: GoogleEmulator, step: float = 0.01) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -20,7 +19,6 @@ from idpsync.auth.vault import TokenVault, new_key
 from idpsync.cli import app
 from idpsync.emulators.google import GoogleEmulator
 from idpsync.errors import SourceError
-from idpsync.http import set_testing
 from idpsync.sources.google import http_client
 from idpsync.sources.google.reader import GoogleSource
 from idpsync.store import Store
@@ -29,11 +27,7 @@ from tests.sources.google_support import connector, oauth_settings
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def no_sleep() -> Iterator[None]:
-    set_testing(True)
-    yield
-    set_testing(False)
+pytestmark = pytest.mark.usefixtures("no_sleep")
 
 
 def browser(url: str) -> None:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from idpsync.app.runner import RunResult, run_sync
 from idpsync.emulators.google import GoogleEmulator
-from idpsync.http import set_testing
 from idpsync.model import DirUser
 from idpsync.store import Store
 from idpsync.store.photos import StoredPhotos
@@ -20,11 +18,7 @@ THUMBNAIL = "/admin/directory/v1/users/*/photos/thumbnail"
 GIF = b"GIF89a" + b"a small gif" * 10
 
 
-@pytest.fixture(autouse=True)
-def no_sleep() -> Iterator[None]:
-    set_testing(True)
-    yield
-    set_testing(False)
+pytestmark = pytest.mark.usefixtures("no_sleep")
 
 
 async def sync(emu: GoogleEmulator, store: Store, **options: object) -> RunResult:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from idpsync.config import LoadedConfig, parse_config
 from idpsync.emulators import Fault
 from idpsync.emulators.google import GoogleEmulator
-from idpsync.http import ConcreteEndpoint, Endpoint, set_testing
+from idpsync.http import ConcreteEndpoint, Endpoint
 from idpsync.http import errors as e
 from idpsync.sources.google.endpoints import GROUP, GROUPS, MEMBERS, PHOTO, USERS
 from idpsync.sources.google.reader import RULE
@@ -21,11 +20,7 @@ from tests.sources.google_support import rolling_range, sa_settings, source
 MEMBERS_PATH = "/admin/directory/v1/groups/{key}/members"
 
 
-@pytest.fixture(autouse=True)
-def no_sleep() -> Iterator[None]:
-    set_testing(True)
-    yield
-    set_testing(False)
+pytestmark = pytest.mark.usefixtures("no_sleep")
 
 
 def failure(kind: type[e.HttpError], endpoint: Endpoint) -> e.HttpError:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -12,7 +11,6 @@ import pytest
 from idpsync.emulators import Fault, Latency
 from idpsync.emulators.google import GoogleEmulator
 from idpsync.emulators.google.resources import photo_etag
-from idpsync.http import set_testing
 from idpsync.http.errors import TokenError
 from idpsync.http.settings import HttpSettings
 from idpsync.model import MemberKind
@@ -29,11 +27,7 @@ from tests.sources.overlap_support import MembersWaitForUsers, members_before_la
 USERS = "/admin/directory/v1/users"
 
 
-@pytest.fixture(autouse=True)
-def no_sleep() -> Iterator[None]:
-    set_testing(True)
-    yield
-    set_testing(False)
+pytestmark = pytest.mark.usefixtures("no_sleep")
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -13,7 +13,6 @@ import pytest
 from idpsync.config_policy import PolicySettings
 from idpsync.emulators.entra import EntraEmulator
 from idpsync.emulators.onelogin import OneLoginEmulator
-from idpsync.http import set_testing
 from idpsync.model import Snapshot
 from idpsync.sources.entra import http_client as client
 from idpsync.sources.entra.reader import EntraSource
@@ -24,11 +23,7 @@ from tests.sources.entra_support import EntraWorld, source_settings
 Change = Callable[[Any], Any]
 
 
-@pytest.fixture(autouse=True)
-def no_sleep() -> Iterator[None]:
-    set_testing(True)
-    yield
-    set_testing(False)
+pytestmark = pytest.mark.usefixtures("no_sleep")
 
 
 class Rewrite(httpx.AsyncBaseTransport):

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from idpsync.config_policy import MappingSettings
 from idpsync.emulators.onelogin import OneLoginEmulator
 from idpsync.engine.mapping import Mapper
-from idpsync.http import set_testing
 from idpsync.sources.onelogin.mapping import PRESET
 from tests.sources.onelogin_support import connector, full_requests, source
 
-
-@pytest.fixture(autouse=True)
-def no_sleep() -> Iterator[None]:
-    set_testing(True)
-    yield
-    set_testing(False)
+pytestmark = pytest.mark.usefixtures("no_sleep")
 
 
 async def test_custom_attributes_are_one_object_a_template_can_read() -> None:

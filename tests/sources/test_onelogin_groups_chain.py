@@ -17,7 +17,6 @@ import pytest
 
 from idpsync.app.runner import RunResult, run_sync
 from idpsync.emulators.onelogin import OneLoginEmulator
-from idpsync.http import set_testing
 from idpsync.store import Store
 from tests.sources.onelogin_support import Clock, connector, directory, open_store, pages, source
 
@@ -25,11 +24,7 @@ USERS, GROUPS, ROLES = 130, 120, 60  # three pages of groups, two of roles
 BOTH = {"groups_from": "both", "role_prefix": "role: "}
 
 
-@pytest.fixture(autouse=True)
-def no_sleep() -> Iterator[None]:
-    set_testing(True)
-    yield
-    set_testing(False)
+pytestmark = pytest.mark.usefixtures("no_sleep")
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import pytest
 
 from idpsync.app.runner import RunResult, run_sync
 from idpsync.emulators.onelogin import OneLoginEmulator
-from idpsync.http import set_testing
 from idpsync.model import DirectoryState, Snapshot
 from idpsync.sources.base import DeltaResult
 from idpsync.sources.onelogin import delta as onelogin_delta
@@ -22,11 +21,7 @@ USERS, GROUPS, ROLES = 130, 7, 5
 BOTH = {"groups_from": "both", "role_prefix": "role: "}
 
 
-@pytest.fixture(autouse=True)
-def no_sleep() -> Iterator[None]:
-    set_testing(True)
-    yield
-    set_testing(False)
+pytestmark = pytest.mark.usefixtures("no_sleep")
 
 
 @pytest.fixture

@@ -5,23 +5,16 @@ Checked from the emulator's request log (with latency injected), never from timi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from idpsync.emulators import Latency
 from idpsync.emulators.onelogin import OneLoginEmulator
-from idpsync.http import set_testing
 from tests.sources.onelogin_support import Clock, connector, full_requests, source
 
 USERS, GROUPS, ROLES = 600, 120, 60
 
 
-@pytest.fixture(autouse=True)
-def no_sleep() -> Iterator[None]:
-    set_testing(True)
-    yield
-    set_testing(False)
+pytestmark = pytest.mark.usefixtures("no_sleep")
 
 
 def kind(path: str) -> str:

@@ -7,7 +7,7 @@ read through a transport that acts on the n-th users request (as another admin w
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,18 +15,13 @@ import httpx
 import pytest
 
 from idpsync.emulators.onelogin import OneLoginEmulator
-from idpsync.http import set_testing
 from idpsync.model import Snapshot
 from tests.sources.onelogin_support import Clock, connector, full_requests, pages, source
 
 USERS, GROUPS, ROLES = 430, 7, 5  # nine pages of users
 
 
-@pytest.fixture(autouse=True)
-def no_sleep() -> Iterator[None]:
-    set_testing(True)
-    yield
-    set_testing(False)
+pytestmark = pytest.mark.usefixtures("no_sleep")
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -11,7 +10,6 @@ from idpsync.app.runner import RunResult, run_sync
 from idpsync.app.single import run_sync_user
 from idpsync.emulators import Fault
 from idpsync.emulators.onelogin import OneLoginEmulator
-from idpsync.http import set_testing
 from idpsync.store import Store
 from tests.sources.onelogin_support import (
     Clock,
@@ -27,11 +25,7 @@ from tests.sources.onelogin_support import (
 USERS, GROUPS, ROLES = 130, 7, 5
 
 
-@pytest.fixture(autouse=True)
-def no_sleep() -> Iterator[None]:
-    set_testing(True)
-    yield
-    set_testing(False)
+pytestmark = pytest.mark.usefixtures("no_sleep")
 
 
 @pytest.fixture
