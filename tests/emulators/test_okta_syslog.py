@@ -176,3 +176,44 @@ async def test_paging_through_the_log_looks_at_each_event_about_once(
             assert len(looked) <= 60 + 8 * 2  # 60 events (30 kept), a look-ahead a page
             orders[order] = got
     assert orders["DESCENDING"] == orders["ASCENDING"][::-1]
+
+
+async def read_all(http: httpx.AsyncClient, emu: OktaEmulator, params: dict[str, str]) -> list[Any]:
+    """Every event of a bounded query, following the next links."""
+    events: list[Any] = []
+    url, query = "/api/v1/logs", dict(params) or None
+    for _ in range(100):  # the next link carries the whole query
+        page = await http.get(url, params=query, headers=ssws(emu))
+        assert page.status_code == 200, page.text
+        events += page.json()
+        links = [v for v in page.headers.get_list("link") if 'rel="next"' in v]
+        if not links:
+            return events
+        url, query = links[0].split(">")[0][1:], None
+    raise AssertionError("a bounded query that never ends")
+
+
+async def test_descending_is_the_ascending_order_reversed_ties_included() -> None:
+    """All events of one change batch share a millisecond; DESCENDING pages give exactly the
+    ascending events reversed, ``since`` inclusive and ``until`` exclusive, and a descending
+    request without ``until`` ends (only ASCENDING ones poll)."""
+    emu = org()
+    t = emu.tenant
+    for uid in t.user_ids[:7]:
+        t.update_user(uid, job_title="Changed")
+    async with client(emu) as http:
+        up = await read_all(http, emu, EVER | {"limit": "3"})
+        down = await read_all(http, emu, EVER | {"limit": "2", "sortOrder": "DESCENDING"})
+        assert len(up) == 7 and len({e["published"] for e in up}) == 1  # one millisecond
+        assert [e["uuid"] for e in down] == [e["uuid"] for e in reversed(up)]
+        stamp = up[0]["published"]
+        at = {"since": stamp, "until": stamp}
+        assert await read_all(http, emu, at | {"limit": "5"}) == []  # until excludes
+        inclusive = await read_all(http, emu, {"since": stamp, "until": EVER["until"]})
+        assert len(inclusive) == 7  # since includes
+        now = await http.get(
+            "/api/v1/logs", params={"limit": "1000", "sortOrder": "DESCENDING"}, headers=ssws(emu)
+        )
+        assert len(now.json()) == 7 and not next_link(now)
+        bad = await http.get("/api/v1/logs", params={"sortOrder": "SIDEWAYS"}, headers=ssws(emu))
+        assert bad.status_code == 400

@@ -5,12 +5,18 @@ Parameters: ``since`` (default seven days before ``until``), ``until`` (default 
 ``eventType``, ``outcome.result``, ``actor.id``, ``severity``), ``limit`` (0–1000, default 100),
 ``sortOrder`` (``ASCENDING`` default, or ``DESCENDING``) and the opaque ``after`` cursor.
 
-Two request types, as Okta documents them:
+Two request types, as Okta documents them ("System Log query", developer.okta.com):
 
-* **bounded** (``until`` given): a ``Link: rel="next"`` only while more events remain;
-* **polling** (no ``until``): always a ``next`` link, even on an empty page, so a client polls
-  until it gets an empty page (clients that stop at "no next link" loop forever here, as with
-  Okta).
+* **bounded** (``until`` given): events in ``published`` order (reversed with ``DESCENDING``),
+  a ``Link: rel="next"`` only while more events remain;
+* **polling** (no ``until`` and ``ASCENDING``): always a ``next`` link, even on an empty page, so
+  a client polls until it gets an empty page (clients that stop at "no next link" loop forever
+  here, as with Okta). A ``DESCENDING`` request without ``until`` is not a polling one (Okta
+  requires ``ASCENDING`` for those); it is answered as bounded by now.
+
+Undocumented by Okta, chosen here: ``since`` is inclusive and ``until`` exclusive, and events of
+one millisecond keep the order they were recorded in, ``DESCENDING`` being exactly the reverse
+of ``ASCENDING`` (the cursor is a position in that order).
 """
 
 from __future__ import annotations
@@ -59,14 +65,17 @@ def list_logs(emu: OktaEmulator, request: Request) -> Response:
     """``GET /api/v1/logs`` (see module docstring)."""
     params = request.query_params
     until = _time(params, "until")
-    polling = until is None
+    order = params.get("sortOrder", "ASCENDING").upper()
+    if order not in ("ASCENDING", "DESCENDING"):
+        raise BadLogQuery(f"sortOrder: {order!r} is not ASCENDING or DESCENDING")
+    descending = order == "DESCENDING"
+    polling = until is None and not descending
     end = emu.clock() + 1 if until is None else until
     since = _time(params, "since")
     start = end - WEEK if since is None else since
     if start > end:
         raise BadLogQuery("since must not be after until")
     limit = _limit(params)
-    descending = params.get("sortOrder", "ASCENDING").upper() == "DESCENDING"
     keep = None
     if params.get("filter"):
         keep = query.matcher(query.parse(params["filter"], LOG_FILTER, search=True))
