@@ -19,7 +19,6 @@ from idpsync.http import set_testing
 from idpsync.model import Snapshot
 from idpsync.sources.base import DeltaResult
 from idpsync.sources.okta import delta as okta_delta
-from idpsync.sources.okta import syslog
 from idpsync.sources.okta.reader import OktaSource
 from idpsync.sources.okta.syslog import ADD, DELETED, REMOVE, interpret
 from idpsync.store import Store
@@ -330,36 +329,4 @@ async def test_a_logged_group_is_never_read_whole_only_the_named_users_edges(
     assert src.stats.extra["system_log"] == f"{2 * len(moved)} events"
     assert not any(ids & set(moved) for ids in by_group), by_group
     assert by_member == [named]
-    assert directory(store) == await fresh_directory(emu)
-
-
-async def test_log_pages_are_interpreted_as_they_arrive_and_not_kept(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    emu = emulator(users=600, groups=20, medium_every=3)
-    store, src = await synced(emu)
-    moved = one_percent_change(emu)
-    monkeypatch.setattr(syslog, "LOG_PAGE", 7)
-    seen: list[int] = []
-    listed: list[int] = []
-    take, listing = syslog.Reader.__call__, OktaSource.listing
-
-    def counted(self: syslog.Reader, events: Any) -> None:
-        seen.append(len(events))
-        take(self, events)
-
-    async def kept(self: OktaSource, *args: Any, **kwargs: Any) -> list[Any]:
-        found = await listing(self, *args, **kwargs)
-        if kwargs.get("each") is not None:
-            listed.append(len(found))
-        return found
-
-    monkeypatch.setattr(syslog.Reader, "__call__", counted)
-    monkeypatch.setattr(OktaSource, "listing", kept)
-    emu.requests.clear()
-    await incremental(store, src)
-    events = 2 * len(moved)
-    assert emu.requests.count("/api/v1/logs") == pages(events, 7) == len(seen)
-    assert sum(seen) == events and listed == [0]  # every page taken, none held
-    assert src.stats.extra["system_log"] == f"{events} events"
     assert directory(store) == await fresh_directory(emu)

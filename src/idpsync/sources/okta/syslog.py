@@ -3,15 +3,13 @@
 Instead of re-listing every group whose ``lastMembershipUpdated`` moved, an incremental read asks
 ``GET /api/v1/logs`` for the events since the saved mark ``log_since`` (minus
 ``log_overlap_seconds``: the log is eventually consistent, so the window is read again a little
-and replays are harmless) up to now, ``limit=1000`` a page (Okta's maximum), with::
-
-    filter=eventType eq "group.user_membership.add" or eventType eq "group.user_membership.remove"
-           or eventType eq "user.lifecycle.delete.initiated"
-
-Every request sends ``until``, so it is a *bounded* query whose ``Link: rel="next"`` stops at the
+and replays are harmless) up to now, ``limit=1000`` a page (Okta's maximum). Every request
+sends ``since`` and ``until``, so it is a *bounded* query whose ``Link: rel="next"`` stops at the
 last page (a *polling* query, without ``until``, always has a next link and must be read until
-an empty page). The log has its own rate-limit bucket (``/api/v1/logs``), which the pacer
-tracks like the others.
+an empty page). Two filters (``eventType eq "group.user_membership.add"``, and ``…remove`` or
+``user.lifecycle.delete.initiated``) are each read from both ends of the window at once,
+stopping where the chains are proven to meet (:mod:`~idpsync.sources.okta.logsplit`). The log
+has its own rate-limit bucket (``/api/v1/logs``), which the pacer tracks like the others.
 
 Each membership event names its user and group in ``target`` (one entry of ``type`` ``User``
 and one of ``type`` ``UserGroup``, found by type, not position). :func:`interpret` turns events
@@ -34,16 +32,14 @@ from typing import TYPE_CHECKING, Any
 
 from idpsync.errors import SourceError
 from idpsync.sources.base import Event
-from idpsync.sources.okta.endpoints import LOGS, USER
+from idpsync.sources.okta import logsplit
+from idpsync.sources.okta.endpoints import USER
 
 if TYPE_CHECKING:
     from idpsync.sources.base import Progress
     from idpsync.sources.okta.reader import OktaSource
 
-ADD, REMOVE = "group.user_membership.add", "group.user_membership.remove"
-DELETED = "user.lifecycle.delete.initiated"
-FILTER = " or ".join(f'eventType eq "{kind}"' for kind in (ADD, REMOVE, DELETED))
-"""The ``filter`` of the System Log read."""
+ADD, REMOVE, DELETED = logsplit.ADD, logsplit.REMOVE, logsplit.DELETED
 LOG_PAGE = 1000
 """``limit`` of the System Log read (Okta's maximum)."""
 RETENTION = timedelta(days=89)
@@ -103,50 +99,69 @@ def _target(event: dict[str, Any], kind: str) -> str | None:
     return ids[0] if len(ids) == 1 and isinstance(ids[0], str) and ids[0] else None
 
 
-class Reader:
-    """:func:`interpret` a page at a time, as pages arrive: only the edge changes are kept."""
+def classify(event: dict[str, Any]) -> logsplit.Change:
+    """What one event says (see :data:`~idpsync.sources.okta.logsplit.Change`).
 
-    def __init__(self) -> None:
-        self.changes: LogChanges | None = LogChanges()
-        """What the events so far say; ``None`` once one made the log unusable."""
+    :class:`~idpsync.sources.okta.logsplit.Unusable` when it makes the whole log unusable (an
+    event that names no group, a deletion that names no user, a type the filter did not ask).
+    """
+    kind, outcome = event.get("eventType"), event.get("outcome")
+    result = outcome.get("result") if isinstance(outcome, dict) else None
+    if kind == DELETED:
+        uid = _target(event, "User")
+        if uid is None:
+            raise logsplit.Unusable("a deletion that names no user")
+        return ("deleted" if result == "SUCCESS" else "skip", "", uid, False)
+    if kind not in (ADD, REMOVE):
+        raise logsplit.Unusable(f"an event of a type not asked for: {kind!r}")
+    gid, uid = _target(event, "UserGroup"), _target(event, "User")
+    if gid is None:
+        raise logsplit.Unusable("a membership event that names no group")
+    if uid is None or result not in ("SUCCESS", "FAILURE", "SKIPPED", "DENY"):
+        return ("unreadable", gid, "", False)
+    return ("edge" if result == "SUCCESS" else "skip", gid, uid, kind == ADD)
 
-    def __call__(self, events: Iterable[Any]) -> None:
-        """Take one page's events."""
-        if self.changes is not None and not _absorb(self.changes, events):
-            self.changes = None
+
+def changes_of(entries: Iterable[logsplit.Entry], ordered: bool = True) -> LogChanges:
+    """The changes of events in ``published`` order.
+
+    Unless one chain read them all (``ordered``: the server's own order), an add and a remove of
+    one (group, user) pair published in the same millisecond have no known order (they may come
+    from different filters): their group is re-listed.
+    """
+    changes = LogChanges()
+    last: dict[tuple[str, str], tuple[datetime, bool]] = {}
+    for entry in entries:
+        changes.events += 1
+        kind, gid, uid, added = entry.change
+        if kind == "deleted":
+            changes.deleted.add(uid)
+        elif kind == "unreadable":
+            changes.unreadable.add(gid)
+        elif kind == "edge":
+            before = last.get((gid, uid))
+            tie = before is not None and before[0] == entry.at and before[1] != added
+            if tie and not ordered:
+                changes.unreadable.add(gid)
+            last[gid, uid] = (entry.at, added)
+            changes.edges.append((gid, uid, added))
+    return changes
 
 
 def interpret(events: Iterable[Any]) -> LogChanges | None:
-    """Edge changes and deletions from log events; ``None`` when the log cannot be used."""
-    changes = LogChanges()
-    return changes if _absorb(changes, events) else None
+    """Edge changes and deletions from log events in order; ``None`` when the log cannot be used."""
+    try:
+        changes = [classify(e) if isinstance(e, dict) else _bad() for e in events]
+    except logsplit.Unusable:
+        return None
+    stamp = datetime.min.replace(tzinfo=UTC)
+    return changes_of(
+        logsplit.Entry(stamp + timedelta(microseconds=i), str(i), c) for i, c in enumerate(changes)
+    )
 
 
-def _absorb(changes: LogChanges, events: Iterable[Any]) -> bool:
-    """Add ``events`` to ``changes``; ``False`` when one makes the log unusable."""
-    for event in events:
-        changes.events += 1
-        if not isinstance(event, dict):
-            return False
-        kind, outcome = event.get("eventType"), event.get("outcome")
-        result = outcome.get("result") if isinstance(outcome, dict) else None
-        if kind == DELETED:
-            uid = _target(event, "User")
-            if uid is None:
-                return False
-            if result == "SUCCESS":
-                changes.deleted.add(uid)
-            continue
-        if kind not in (ADD, REMOVE):
-            return False  # the filter asked for three types only: something is off
-        gid, uid = _target(event, "UserGroup"), _target(event, "User")
-        if gid is None:
-            return False
-        if uid is None or result not in ("SUCCESS", "FAILURE", "SKIPPED", "DENY"):
-            changes.unreadable.add(gid)
-        elif result == "SUCCESS":
-            changes.edges.append((gid, uid, kind == ADD))
-    return True
+def _bad() -> logsplit.Change:
+    raise logsplit.Unusable("an event that is not an object")
 
 
 async def read(
@@ -160,22 +175,19 @@ async def read(
         extra["system_log"] = "not used"
         return None, until
     since = mark - timedelta(seconds=source.settings.log_overlap_seconds)
-    params = {
-        "since": since.strftime(STAMP),
-        "until": until,
-        "filter": FILTER,
-        "limit": str(LOG_PAGE),
-        "sortOrder": "ASCENDING",
-    }
+    params = {"since": since.strftime(STAMP), "until": until, "limit": str(LOG_PAGE)}
     progress(Event("fetch", f"reading the Okta System Log since {params['since']}"))
-    reader = Reader()  # each page interpreted as it comes: the events themselves are not kept
-    try:
-        await source.listing(LOGS, params, each=reader)
+    try:  # each filter's window from both ends (logsplit): compact entries, not the events
+        entries, ordered, costs = await logsplit.read_windows(source, params, classify)
     except SourceError as exc:  # any failure (403 without okta.logs.read …): the old way
         extra["system_log"] = f"failed, re-listing moved groups instead: {exc}"
         return None, until
-    changes = reader.changes
-    extra["system_log"] = "unusable" if changes is None else f"{changes.events} events"
+    except logsplit.Unusable as exc:
+        extra["system_log"] = f"unusable: {exc}"
+        return None, until
+    changes = changes_of(entries, ordered)
+    extra["system_log"] = f"{changes.events} events"
+    extra["system_log_chains"] = costs
     return changes, until
 
 
