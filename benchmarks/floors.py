@@ -55,6 +55,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from benchmarks.profiles import Profile, Shape, fixed_window_floor, pages, token_bucket_floor
 
@@ -280,3 +281,22 @@ def api_floor(profile: Profile, shape: Shape) -> ApiFloor:
         ),
     }
     return by_idp[profile.idp]()
+
+
+def okta_incremental_chain(stats: dict[str, Any]) -> int:
+    """The longest chain of an Okta incremental read the API cannot split, from the run's stats.
+
+    The changed users are one chain at 200 a page (``changed_users``); the groups one page. The
+    System Log's bounded windows can be read from both ends at once and by event type
+    (``filter=eventType eq …``), each filter's chains meeting half way: ``⌈E_f / 2000⌉`` round
+    trips for the ``E_f`` events of filter ``f`` (``system_log_chains``). Equal time windows are
+    not counted as a split: a burst is published within milliseconds.
+    """
+    users = pages(int(stats.get("changed_users") or 0), 200)
+    chains = stats.get("system_log_chains") or {}
+    log = [
+        pages(int(window.get("events") or 0), 2000)
+        for name, window in chains.items()
+        if name != "first page" and isinstance(window, dict)
+    ]
+    return max([1, users, *log])

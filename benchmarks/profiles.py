@@ -205,10 +205,12 @@ class Profile:
             args += ["--offset-cost-us", f"{self.offset_cost_us:g}"]
         return [*args, *self.tail_flags, *self.extra_flags]
 
-    def incremental_floor(self, requests: int) -> tuple[float, float]:
+    def incremental_floor(self, requests: int, chain: int = 1) -> tuple[float, float]:
         """(quota floor, latency floor) of ``requests`` at the profile's concurrency: the floor
-        of the changed pages an incremental sync reads."""
-        lat = latency_floor(requests, 1, self.latency_ms / 1000, self.concurrency)
+        of the changed pages an incremental sync reads, never below ``chain`` round trips one
+        after the other (the longest the API cannot split, e.g.
+        :func:`benchmarks.floors.okta_incremental_chain`)."""
+        lat = latency_floor(requests, chain, self.latency_ms / 1000, self.concurrency)
         return self.quota_floor(requests), lat
 
     def floors(self, shape: Shape, requests: int | None = None) -> tuple[float, float]:

@@ -152,7 +152,8 @@ def one_sync(
     if label == "full":
         row |= floors.api_floor(profile, shape).fields()
     else:
-        quota, lat = profile.incremental_floor(int(sent))
+        chain = floors.okta_incremental_chain(stats) if profile.idp == "okta" else 1
+        quota, lat = profile.incremental_floor(int(sent), chain)
         row |= {"quota_floor_s": round(quota, 1), "latency_floor_s": round(lat, 1)}
         row["floor_s"] = round(max(quota, lat), 1)
     return row

@@ -13,6 +13,7 @@ from benchmarks.floors import (
     keycloak,
     nesting_depth,
     okta,
+    okta_incremental_chain,
     onelogin,
     split_listing,
 )
@@ -142,3 +143,23 @@ def test_a_keycloak_cost_model_reaches_the_emulator_and_the_floors() -> None:
     assert api_floor(costly, shape).floor_s > api_floor(free, shape).floor_s
     # 100,110 rows at 25 µs over 32 slots: 0.078 s more in the design floor
     assert costly.floor(shape) == pytest.approx(free.floor(shape) + 100_110 * 25e-6 / 32)
+
+
+def test_okta_incremental_floor_counts_the_log_chains_split_from_both_ends() -> None:
+    """At L a 1 % change logs ≈10,000 adds and ≈10,000 removes: read by type from both ends,
+    each filter is ⌈10,000 / 2,000⌉ = 5 round trips, like the 1,000 changed users at 200 a
+    page; not the 1 round trip a floor of ⌈requests / concurrency⌉ alone would say."""
+    stats = {
+        "changed_users": 1000,
+        "system_log_chains": {
+            "first page": {"requests": [1, 0], "met": None, "events": 1000},
+            "eventType eq add": {"requests": [6, 5], "met": "x", "events": 10_000},
+            "eventType eq remove": {"requests": [6, 5], "met": "x", "events": 9_965},
+        },
+    }
+    assert okta_incremental_chain(stats) == 5
+    assert okta_incremental_chain({"changed_users": 5000}) == 25  # the users chain is longer
+    assert okta_incremental_chain({}) == 1
+    profile = PROFILES["okta"]
+    quota, lat = profile.incremental_floor(26, okta_incremental_chain(stats))
+    assert lat == pytest.approx(5 * profile.latency_ms / 1000) and quota == 0.0

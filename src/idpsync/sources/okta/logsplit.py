@@ -246,7 +246,13 @@ async def read_windows(
     """
     probe = Window(source, params, KINDS, classify)
     await probe.first()
-    costs: dict[str, Any] = {"first page": {"requests": [probe.asc.requests, 0], "met": probe.how}}
+    costs: dict[str, Any] = {
+        "first page": {
+            "requests": [probe.asc.requests, 0],
+            "met": probe.how,
+            "events": len(probe.asc.uuids),
+        }
+    }
     if probe.asc.ended:
         return probe.asc.entries, True, costs
     # every event before the first page's last millisecond is on that page; the rest, from a
@@ -274,5 +280,9 @@ async def read_windows(
             merged.append(entry)
     merged.sort(key=lambda e: e.at)  # stable: each chain's own order kept within a millisecond
     for w in windows:
-        costs[" or ".join(w.kinds)] = {"requests": [w.asc.requests, w.desc.requests], "met": w.how}
+        costs[" or ".join(w.kinds)] = {
+            "requests": [w.asc.requests, w.desc.requests],
+            "met": w.how,
+            "events": len(w.asc.uuids | w.desc.uuids),
+        }
     return merged, False, costs
