@@ -24,9 +24,11 @@ events since the mark ``log_since`` are applied to the mirror's members directly
 groups the log does not explain are re-listed (:mod:`~idpsync.sources.okta.syslog`; logged
 deletions are confirmed and dropped). Request count::
 
-    p(C, 200) + p(E, 1000) + p(G, groups_page_size) + Σ_{g re-listed} p(m_g, 1000) + D
+    p(C, 200) + L + p(G, groups_page_size) + Σ_{g re-listed} p(m_g, 1000) + D
 
-``E`` events in the window (overlap included), ``D`` logged deletions of known users, re-listed
+``L`` the log's requests: 1 when its ``E`` events (overlap included) fit a page, else about
+``p(E, 1000) + 3``, read from both ends by two filters (:mod:`~idpsync.sources.okta.logsplit`)
+in about half the round trips; ``D`` logged deletions of known users, re-listed
 groups = new groups + moved groups without events + groups with unreadable events. Whenever the
 log cannot be used, the read is the one above.
 
