@@ -84,6 +84,7 @@ from idpsync.sources.okta.endpoints import (
     bucket_of,
     endpoint_table,
 )
+from idpsync.sources.okta.partitions import BOUNDS_KEY, bounds_of, fewer, read_ranges, usable
 from idpsync.sources.okta.records import (
     checked_groups,
     checked_users,
@@ -260,18 +261,24 @@ class OktaSource(Source):
         # Each branch's reasons (and the members) in its own snapshot, merged in a fixed order.
         parts = {"users": Snapshot(), "deprovisioned": Snapshot(), "groups": Snapshot()}
         answered = asyncio.Event()  # set by the first users page; the other branches wait for it
-        chains = 2 if self.settings.include_deprovisioned else 1
+        bounds = self.user_bounds()
+        chains = len(bounds) or (2 if self.settings.include_deprovisioned else 1)
         progress(Event("fetch", "reading Okta users, then groups and their members alongside"))
 
         async def users() -> list[dict[str, Any]]:
-            params = {"limit": str(USERS_PAGE)}
-            read = await self.read_listing(parts["users"], "users", USERS, params, None, answered)
+            if bounds:
+                read = await read_ranges(self, parts["users"], bounds, answered)
+            else:
+                params = {"limit": str(USERS_PAGE)}
+                read = await self.read_listing(
+                    parts["users"], "users", USERS, params, None, answered
+                )
             answered.set()  # also after a failed (not fatal) first page: the others go on
             progress(Event("fetch", f"{len(read or ())} users read"))
             return checked_users(parts["users"], read)
 
         async def deprovisioned() -> list[dict[str, Any]]:
-            if not self.settings.include_deprovisioned:
+            if not self.settings.include_deprovisioned or bounds:  # ranges hold them
                 return []
             await answered.wait()
             params = {"limit": str(USERS_PAGE), "filter": DEPROVISIONED}
@@ -299,10 +306,19 @@ class OktaSource(Source):
             snap.incomplete_reasons += part.incomplete_reasons
             snap.skipped += part.skipped
         if snap.complete:
-            first = {"full_at": time.time(), "log_since": syslog.log_mark(self.started)}
+            first: dict[str, Any] = {"full_at": time.time()}
+            first["log_since"] = syslog.log_mark(self.started)
+            first[BOUNDS_KEY] = bounds_of(raw_users, self.settings.user_partitions)
             self.state = incremental.marks(raw_users, wanted, first, self.started)
             self.saved_state = self.state
         return snap
+
+    def user_bounds(self) -> list[str]:
+        """The saved ``lastUpdated`` bounds of a full read's user ranges (``[]``: one chain)."""
+        if self.settings.user_partitions < 2:
+            return []
+        saved = usable(self.prior_state.get(BOUNDS_KEY))
+        return fewer(saved, self.settings.user_partitions)
 
     async def fetch_user(self, key: str) -> Snapshot | None:
         """One user by id or login, with every group it is a direct member of."""
