@@ -20,6 +20,7 @@ is written to docs.
 from __future__ import annotations
 
 import cProfile
+import itertools
 import json
 import os
 import pstats
@@ -123,9 +124,22 @@ def summary(events: list[dict[str, Any]], stats: dict[str, Any]) -> list[str]:
         lines.append(
             f"  {label}: {len(group)}, {min(e['t'] for e in group):.2f}–"
             f"{max(e['end'] for e in group):.2f} s, each {min(trips):.2f}–{max(trips):.2f} s"
+            f" (mean {sum(trips) / len(trips):.3f} s){chain_gap(group)}"
         )
     lines.append("  " + ", ".join(f"{k} {stats.get(k)}" for k in PHASES))
     return lines
+
+
+def chain_gap(group: list[dict[str, Any]]) -> str:
+    """For a chain (mostly one request in flight at a time): the mean time from an answer to
+    the next ask, the client's own time between pages (overlapping pairs left out); empty when
+    most requests overlap (not a chain)."""
+    ordered = sorted(group, key=lambda e: e["t"])
+    gaps = [b["t"] - a["end"] for a, b in itertools.pairwise(ordered)]
+    kept = [g for g in gaps if g >= 0]
+    if not kept or len(kept) < 0.8 * len(gaps):
+        return ""
+    return f", {sum(kept) / len(kept):.3f} s from an answer to the next ask ({len(kept)} gaps)"
 
 
 def most_in_flight(wire: list[dict[str, Any]]) -> int:

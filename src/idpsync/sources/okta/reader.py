@@ -8,7 +8,10 @@ A full snapshot reads every user that is not ``DEPROVISIONED`` (``GET /api/v1/us
 the ``DEPROVISIONED`` users (``filter=status eq "DEPROVISIONED"``, so cleanup sees them as
 inactive), every group (``GET /api/v1/groups?limit=10000``) and the members of each group of a
 configured type (``GET /api/v1/groups/{id}/users?limit=1000``). It never asks each user for its
-groups.
+groups. Once a complete full read has saved ``lastUpdated`` bounds, the two user listings are
+replaced by ``lastUpdated`` ranges read side by side and a top range read last, which provably
+cover everyone (:mod:`~idpsync.sources.okta.partitions`; ``Σ_i p(U_i, 200) + p(U_top, 200)``
+replaces the first two terms of the count below).
 
 Three branches run side by side once the first users page has answered (that first answer
 proves the credentials, so a bad token still costs one request and its retry, and it fixes
