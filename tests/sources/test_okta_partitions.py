@@ -72,6 +72,7 @@ def test_bounds_are_quantiles_and_the_largest_stamp() -> None:
     assert bounds_of(users, 4) == [users[i]["lastUpdated"] for i in (10, 20, 30, 39)]
     assert bounds_of([{"lastUpdated": "2025-01-01T00:00:00.000Z"}] * 9, 4) == []
     assert bounds_of(users, 1) == []
+    assert bounds_of([*users, {"id": "00u-without-stamp"}], 4) == []
 
 
 def spread(emu: RecordingEmulator) -> None:
@@ -218,5 +219,25 @@ async def test_a_failed_range_leaves_the_read_incomplete_and_removes_nobody(stor
     result = await sync(store, src, mode="full", allow_deletes=True)
     assert result.status == "partial" and not result.complete
     assert any("lastUpdated" in f for f in user_filters(emu))
+    assert directory(store)["users"] == before["users"]
+    await src.aclose()
+
+
+async def test_a_failed_first_range_page_lets_the_others_go_on_and_removes_nobody(
+    store: Store,
+) -> None:
+    import asyncio
+
+    from idpsync.emulators import Fault
+
+    emu = emulator(users=600, groups=6)
+    spread(emu)
+    src = source(emu, concurrency=6, user_partitions=3)
+    assert (await sync(store, src, mode="full")).ok
+    before = directory(store)
+    emu.tenant.delete_user(emu.tenant.user_ids[5], permanent=True)
+    emu.inject(Fault(kind="status", path="/api/v1/users", nth=1, times=1, status=400))
+    result = await asyncio.wait_for(sync(store, src, mode="full", allow_deletes=True), 60)
+    assert result.status == "partial" and not result.complete
     assert directory(store)["users"] == before["users"]
     await src.aclose()

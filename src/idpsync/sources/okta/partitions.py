@@ -52,11 +52,13 @@ BOUNDS_KEY = "user_bounds"
 def bounds_of(users: Iterable[dict[str, Any]], parts: int) -> list[str]:
     """``parts − 1`` quantiles of the users' ``lastUpdated``, then the largest, distinct, sorted.
 
-    Fewer than two values (nothing to split) give ``[]``.
+    Fewer than two values (nothing to split) give ``[]``, and so does a user without a
+    ``lastUpdated`` (Okta always sends one; a user without would be in no range).
     """
-    stamps = sorted(s for u in users if isinstance(s := u.get("lastUpdated"), str) and s)
-    if parts < 2 or not stamps:
+    found = [u.get("lastUpdated") for u in users]
+    if parts < 2 or not found or not all(isinstance(s, str) and s for s in found):
         return []
+    stamps = sorted(str(s) for s in found)
     cuts = {stamps[len(stamps) * i // parts] for i in range(1, parts)} | {stamps[-1]}
     found = sorted(cuts)
     return found if len(found) >= 2 else []
@@ -136,7 +138,12 @@ async def read_ranges(
         if i:
             await answered.wait()
         params = {"limit": str(USERS_PAGE), "filter": where}
-        return await source.read_listing(snap, f"users ({where})", USERS, params, None, answered)
+        try:
+            return await source.read_listing(
+                snap, f"users ({where})", USERS, params, None, answered
+            )
+        finally:
+            answered.set()  # also after a failed (not fatal) first page: the others go on
 
     parts = await gather(*(lower(i, where) for i, where in enumerate(filters)))
     if any(part is None for part in parts):
