@@ -60,8 +60,8 @@ def bounds_of(users: Iterable[dict[str, Any]], parts: int) -> list[str]:
         return []
     stamps = sorted(str(s) for s in found)
     cuts = {stamps[len(stamps) * i // parts] for i in range(1, parts)} | {stamps[-1]}
-    found = sorted(cuts)
-    return found if len(found) >= 2 else []
+    bounds = sorted(cuts)
+    return bounds if len(bounds) >= 2 else []
 
 
 def usable(saved: object) -> list[str]:
