@@ -39,7 +39,13 @@ Facts used (``limits-and-scale.md`` §2 and §4, ``idp-apis.md`` §9; checked wh
   not say where ``/api/v1/groups/{id}/users`` is charged; the floor puts it in the
   ``/api/v1/groups/{id}`` bucket, like the emulator (``emulators/okta/limits.py``), because the
   rate-limit table's rows are path prefixes and ``groups/{id}/users`` falls under
-  ``groups/{id}``. Users are partitioned by status (``search=status eq "…"``, 8 statuses).
+  ``groups/{id}``. Users are partitioned by status (``search=status eq "…"``, 8 statuses; a
+  generous bound: a transitional ``ACTIVATING`` outside the enum makes it unprovable). The
+  split that provably covers everyone is by ``lastUpdated`` ranges (``filter`` allows
+  ``lt``/``ge`` on it, and is consistent; ``search`` ranges on ``profile.login`` cover only an
+  eventually consistent index): its longest chain is the pages of the users sharing one
+  ``lastUpdated`` value. The generated tenants give every seeded user the same value, so it
+  splits nothing there and the status split stays the floor's (the lower of the two).
   API tokens (SSWS) need no token request.
 - OneLogin v2: 50 users a page (the emulator caps a larger ``limit`` at 50); once the first page
   gives ``Total-Pages`` every other page is fetched by ``page=N`` in parallel; groups and roles

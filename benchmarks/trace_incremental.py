@@ -1,5 +1,10 @@
 """``python -m benchmarks.trace_incremental onelogin S``: where an incremental run's time goes.
 
+``--full`` traces the first (full) sync instead, and ``--set 'key = value'`` (repeatable) adds a
+line to the connector's ``source`` settings (e.g. ``--set 'reserve = 0.0'`` for Okta); a full
+trace also prints, per endpoint, how many requests were asked for in each minute of the read
+(what a per-minute bucket let through).
+
 The steps of :mod:`benchmarks.run` for one IdP (its emulator in its own process with the
 profile's latency, a full sync into SQLite, the 1 % change through the control routes), then
 the incremental ``idpsync sync`` in a child process that times every request
@@ -15,6 +20,7 @@ is written to docs.
 from __future__ import annotations
 
 import cProfile
+import itertools
 import json
 import os
 import pstats
@@ -81,6 +87,21 @@ def traced_sync(out: str, args: list[str], profile: str | None = None) -> None:
         Path(out).write_text(json.dumps(events), encoding="utf-8")
 
 
+def per_minute(events: list[dict[str, Any]]) -> list[str]:
+    """Requests asked for in each minute since the first one, per endpoint."""
+    asked = [e for e in events if e["kind"] == "request"]
+    if not asked:
+        return []
+    first = min(e["t"] for e in asked)
+    by: dict[str, list[int]] = defaultdict(list)
+    for event in asked:
+        minute = int((event["t"] - first) // 60)
+        counts = by[event["label"]]
+        counts.extend([0] * (minute + 1 - len(counts)))
+        counts[minute] += 1
+    return [f"  {label} per minute: {counts}" for label, counts in by.items()]
+
+
 def summary(events: list[dict[str, Any]], stats: dict[str, Any]) -> list[str]:
     """The printed breakdown of one traced run."""
     asked = [e for e in events if e["kind"] == "request"]
@@ -103,9 +124,22 @@ def summary(events: list[dict[str, Any]], stats: dict[str, Any]) -> list[str]:
         lines.append(
             f"  {label}: {len(group)}, {min(e['t'] for e in group):.2f}–"
             f"{max(e['end'] for e in group):.2f} s, each {min(trips):.2f}–{max(trips):.2f} s"
+            f" (mean {sum(trips) / len(trips):.3f} s){chain_gap(group)}"
         )
     lines.append("  " + ", ".join(f"{k} {stats.get(k)}" for k in PHASES))
     return lines
+
+
+def chain_gap(group: list[dict[str, Any]]) -> str:
+    """For a chain (mostly one request in flight at a time): the mean time from an answer to
+    the next ask, the client's own time between pages (overlapping pairs left out); empty when
+    most requests overlap (not a chain)."""
+    ordered = sorted(group, key=lambda e: e["t"])
+    gaps = [b["t"] - a["end"] for a, b in itertools.pairwise(ordered)]
+    kept = [g for g in gaps if g >= 0]
+    if not kept or len(kept) < 0.8 * len(gaps):
+        return ""
+    return f", {sum(kept) / len(kept):.3f} s from an answer to the next ask ({len(kept)} gaps)"
 
 
 def most_in_flight(wire: list[dict[str, Any]]) -> int:
@@ -141,8 +175,18 @@ def top(profile: str, count: int = 25) -> list[str]:
     return [line for line in text.getvalue().splitlines() if line.strip()]
 
 
-def trace(idp: str, size_name: str, seed: int = 7, stats_to: str | None = None) -> list[str]:
-    """Emulator, full sync, the 1 % change, the traced incremental sync: its breakdown."""
+def trace(
+    idp: str,
+    size_name: str,
+    seed: int = 7,
+    stats_to: str | None = None,
+    *,
+    full: bool = False,
+    settings: tuple[str, ...] = (),
+) -> list[str]:
+    """Emulator, full sync, the 1 % change, the traced incremental sync: its breakdown.
+
+    With ``full``, the traced sync is the first (full) one and nothing is changed."""
     profile, size = PROFILES[idp], SIZES[size_name]
     tenant = run.tenant_for(idp, size, seed)
     emu = process.start_emulator(idp, profile.emulator_args(size, seed))
@@ -154,13 +198,15 @@ def trace(idp: str, size_name: str, seed: int = 7, stats_to: str | None = None) 
                 f"sqlite:///{directory / 'idpsync.db'}",
                 emu.block,
                 profile.concurrency,
-                profile.source_settings,
+                (*profile.source_settings, *settings),
             )
             name = process.connector_name(emu.block)
             env = {**os.environ, **emu.env}
             sync = ["sync", name, "--config", str(config)]
-            subprocess.run([*process.IDPSYNC, *sync], env=env, check=True, capture_output=True)
-            changes = tenant.change_one_percent(emu)
+            changes = 0
+            if not full:
+                subprocess.run([*process.IDPSYNC, *sync], env=env, check=True, capture_output=True)
+                changes = tenant.change_one_percent(emu)
             process.request_log(emu)
             out = directory / "trace.json"
             me = [sys.executable, "-m", "benchmarks.trace_incremental", "--child", str(out)]
@@ -185,11 +231,13 @@ def trace(idp: str, size_name: str, seed: int = 7, stats_to: str | None = None) 
     finally:
         emu.stop()
     head = f"{idp} {size_name}: {changes} changes; emulator log {logged}; read {stats.get('read')}"
+    what = "full" if full else "incremental"
     cpu = (
-        f"incremental: wall {wall:.2f} s, sync CPU {sync_cpu:.2f} s, emulator CPU "
+        f"{what}: wall {wall:.2f} s, sync CPU {sync_cpu:.2f} s, emulator CPU "
         f"{emu_cpu:.2f} s, load average (1 min) up to {load:.2f}"
     )
-    return [head, cpu, *summary(events, stats), *(top(stats_to) if stats_to else [])]
+    minutes = per_minute(events) if full else []
+    return [head, cpu, *summary(events, stats), *minutes, *(top(stats_to) if stats_to else [])]
 
 
 def main(argv: list[str]) -> None:
@@ -200,15 +248,26 @@ def main(argv: list[str]) -> None:
         else:
             traced_sync(argv[1], argv[2:])
         return
-    profile = None
-    if len(argv) == 4 and argv[2] == "--profile":
-        profile, argv = str(Path(argv[3]).resolve()), argv[:2]
-    if len(argv) != 2 or argv[0] not in PROFILES or argv[1] not in SIZES:
+    profile, full, settings, rest = None, False, [], list(argv)
+    while len(rest) > 2:
+        flag = rest.pop(2)
+        if flag == "--full":
+            full = True
+        elif flag in ("--profile", "--set") and len(rest) > 2:
+            value = rest.pop(2)
+            if flag == "--profile":
+                profile = str(Path(value).resolve())
+            else:
+                settings.append(value)
+        else:
+            rest = []
+    if len(rest) != 2 or rest[0] not in PROFILES or rest[1] not in SIZES:
         raise SystemExit(
             f"usage: python -m benchmarks.trace_incremental {{{','.join(PROFILES)}}} S|L"
-            " [--profile FILE]"
+            " [--full] [--set 'key = value']… [--profile FILE]"
         )
-    print("\n".join(trace(argv[0], argv[1], stats_to=profile)))
+    lines = trace(rest[0], rest[1], stats_to=profile, full=full, settings=tuple(settings))
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -170,6 +170,7 @@ async def run_sync(
         mode == "incremental" or (mode == "auto" and not source.wants_full(state))
     )
     kind = "shadow" if settings.shadow_of else "incremental" if incremental else "full"
+    source.prior_state = dict(state or {})
     run_id = store.start_run(name, kind, dry_run, actor)
     timings: dict[str, float] = {}
     started = time.monotonic()

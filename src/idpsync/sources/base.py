@@ -102,6 +102,9 @@ class Source(ABC):
         self.stats = SourceStats()
         self.saved_state: dict[str, Any] | None = None
         """State to save for the connector after a successful run (``None``: leave it)."""
+        self.prior_state: dict[str, Any] = {}
+        """The connector's saved state as the run found it (set by the runner before reading;
+        a full read may take hints from it, never its completeness)."""
 
     def wants_full(self, state: dict[str, Any]) -> bool:
         """Whether an automatic run should read everything rather than a delta from ``state``.

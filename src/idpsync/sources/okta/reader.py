@@ -8,7 +8,10 @@ A full snapshot reads every user that is not ``DEPROVISIONED`` (``GET /api/v1/us
 the ``DEPROVISIONED`` users (``filter=status eq "DEPROVISIONED"``, so cleanup sees them as
 inactive), every group (``GET /api/v1/groups?limit=10000``) and the members of each group of a
 configured type (``GET /api/v1/groups/{id}/users?limit=1000``). It never asks each user for its
-groups.
+groups. Once a complete full read has saved ``lastUpdated`` bounds, the two user listings are
+replaced by ``lastUpdated`` ranges read side by side and a top range read last, which provably
+cover everyone (:mod:`~idpsync.sources.okta.partitions`; ``Σ_i p(U_i, 200) + p(U_top, 200)``
+replaces the first two terms of the count below).
 
 Three branches run side by side once the first users page has answered (that first answer
 proves the credentials, so a bad token still costs one request and its retry, and it fixes
@@ -84,6 +87,7 @@ from idpsync.sources.okta.endpoints import (
     bucket_of,
     endpoint_table,
 )
+from idpsync.sources.okta.partitions import BOUNDS_KEY, bounds_of, fewer, read_ranges, usable
 from idpsync.sources.okta.records import (
     checked_groups,
     checked_users,
@@ -260,18 +264,24 @@ class OktaSource(Source):
         # Each branch's reasons (and the members) in its own snapshot, merged in a fixed order.
         parts = {"users": Snapshot(), "deprovisioned": Snapshot(), "groups": Snapshot()}
         answered = asyncio.Event()  # set by the first users page; the other branches wait for it
-        chains = 2 if self.settings.include_deprovisioned else 1
+        bounds = self.user_bounds()
+        chains = len(bounds) or (2 if self.settings.include_deprovisioned else 1)
         progress(Event("fetch", "reading Okta users, then groups and their members alongside"))
 
         async def users() -> list[dict[str, Any]]:
-            params = {"limit": str(USERS_PAGE)}
-            read = await self.read_listing(parts["users"], "users", USERS, params, None, answered)
+            if bounds:
+                read = await read_ranges(self, parts["users"], bounds, answered)
+            else:
+                params = {"limit": str(USERS_PAGE)}
+                read = await self.read_listing(
+                    parts["users"], "users", USERS, params, None, answered
+                )
             answered.set()  # also after a failed (not fatal) first page: the others go on
             progress(Event("fetch", f"{len(read or ())} users read"))
             return checked_users(parts["users"], read)
 
         async def deprovisioned() -> list[dict[str, Any]]:
-            if not self.settings.include_deprovisioned:
+            if not self.settings.include_deprovisioned or bounds:  # ranges hold them
                 return []
             await answered.wait()
             params = {"limit": str(USERS_PAGE), "filter": DEPROVISIONED}
@@ -299,10 +309,19 @@ class OktaSource(Source):
             snap.incomplete_reasons += part.incomplete_reasons
             snap.skipped += part.skipped
         if snap.complete:
-            first = {"full_at": time.time(), "log_since": syslog.log_mark(self.started)}
+            first: dict[str, Any] = {"full_at": time.time()}
+            first["log_since"] = syslog.log_mark(self.started)
+            first[BOUNDS_KEY] = bounds_of(raw_users, self.settings.user_partitions)
             self.state = incremental.marks(raw_users, wanted, first, self.started)
             self.saved_state = self.state
         return snap
+
+    def user_bounds(self) -> list[str]:
+        """The saved ``lastUpdated`` bounds of a full read's user ranges (``[]``: one chain)."""
+        if self.settings.user_partitions < 2:
+            return []
+        saved = usable(self.prior_state.get(BOUNDS_KEY))
+        return fewer(saved, self.settings.user_partitions)
 
     async def fetch_user(self, key: str) -> Snapshot | None:
         """One user by id or login, with every group it is a direct member of."""

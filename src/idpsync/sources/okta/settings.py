@@ -50,6 +50,10 @@ class OktaSourceSettings(SourceBase):
     """User statuses that count as active; every other status is inactive."""
     include_deprovisioned: bool = True
     """Also read ``DEPROVISIONED`` users (one more listing), so cleanup sees them as inactive."""
+    user_partitions: int = Field(2, ge=1, le=32)
+    """Lower ``lastUpdated`` ranges a full read lists side by side, once a complete full read
+    has saved their bounds (:mod:`~idpsync.sources.okta.partitions`); each takes one request
+    slot from the member listings, as the users and deprovisioned chains do. 1: one chain."""
     group_types: list[Literal["OKTA_GROUP", "APP_GROUP", "BUILT_IN"]] = [
         "OKTA_GROUP",
         "APP_GROUP",
