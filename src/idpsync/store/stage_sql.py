@@ -226,6 +226,12 @@ def temp(conn: Connection, table: sa.Table) -> Iterator[sa.Table]:
     conn.exec_driver_sql(f"DROP TABLE {table.name}")
 
 
+@contextmanager
+def filled(table: sa.Table) -> Iterator[sa.Table]:
+    """``table`` as it is (already filled; its owner drops it)."""
+    yield table
+
+
 def analyse(conn: Connection, table: sa.Table) -> None:
     """Fresh planner statistics for a just-filled temporary table (PostgreSQL only)."""
     if conn.dialect.name == "postgresql":
