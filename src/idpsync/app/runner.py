@@ -38,7 +38,10 @@ complete.
 
 Once staged, a read's membership edges are let go (:func:`release_edges`): the plan reads
 them from the store, so the run does not hold the tenant's edges while it plans and applies
-(a complete delta keeps its few edges: they are its change).
+(a complete delta keeps its few edges: they are its change). A source that streams its full
+read (Okta) never holds them: they go into a temporary table of the connection the run's
+transaction later uses, as they are read (:mod:`idpsync.app.reading`,
+:mod:`idpsync.store.stream`); the stream is closed, its table dropped, however the run ends.
 
 A shadow connector (``shadow_of``) only reads and stages: see :mod:`idpsync.app.shadow`.
 

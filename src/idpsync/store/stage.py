@@ -32,7 +32,9 @@ is planned incrementally.
 record is not written again); ``run_id`` of an edge is the run that added it. The last run whose
 read covered a record (what ``idpsync explain`` shows) is the later of its ``run_id`` and the
 connector's last complete run that staged (:func:`last_read`). Temporary tables live inside
-the run's transaction and are dropped at the end of each call (a rollback drops them too).
+the run's transaction and are dropped at the end of each call (a rollback drops them too); a
+streamed read's edges come in a temporary table filled before the transaction, on its
+connection (:mod:`idpsync.store.stream`), which staging uses in place of loading one.
 
 :func:`load_stage` reads the mirror back (:mod:`idpsync.store.stage_read`).
 """
