@@ -199,9 +199,8 @@ def _stage_edges(
         with indexes_deferred(conn, q.EDGES, count):
             if streamed is None:
                 q.insert_first_edges(conn, connector, run_id, snap.memberships)
-            else:  # in the order the edges came, each once
-                q.analyse(conn, streamed.table)
-                q.insert_new_edges(conn, streamed.table, connector, run_id)
+            else:
+                q.insert_streamed_first(conn, streamed.table, connector, run_id)
         if snap.complete:
             change.large = change.large or f"more than {bound} memberships changed"
         return
