@@ -206,3 +206,27 @@ async def test_edges_with_unusable_ids_are_dropped_and_mark_the_read_incomplete(
     staged = stage_of(store, "okta")["source_memberships"]
     assert not any(g in ("g\x00bad", "g1") for g, _, _ in staged)
     await src.aclose()
+
+
+async def test_another_run_writes_the_directory_while_a_read_streams(
+    store: Store, streams: list[Recorded]
+) -> None:
+    """Between the stream's batches and across them, another run's write transaction (SQLite:
+    ``BEGIN IMMEDIATE``) goes through at once: the read holds no lock on the directory."""
+    emu = emulator(users=150, groups=10)
+    src = source(emu)
+    written: list[int] = []
+
+    def another_run(event: Event) -> None:
+        if event.message == "group members" and streams and streams[-1].count:
+            with store.transaction() as conn:  # waits for any lock, up to 30 s, then fails
+                store.ensure_connector(conn, f"other{len(written)}", "file")
+            written.append(streams[-1].count)
+
+    result = await _sync(store, src, progress=another_run)
+    assert result.status == "succeeded", result.message
+    assert len(written) >= 3 and written[0] < written[-1]  # while the stream went on filling
+    with store.read() as conn:
+        names = {row[0] for row in conn.exec_driver_sql("SELECT name FROM connectors")}
+    assert {f"other{i}" for i in range(len(written))} <= names
+    await src.aclose()
