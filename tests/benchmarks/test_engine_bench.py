@@ -66,3 +66,32 @@ def test_full_plan_mode_plans_the_delta_whole(
     main(["--users", "200", "--groups", "10", "--delta", "--full-plan"])
     out = capsys.readouterr().out
     assert "read delta" in out and "planned full (incremental planning is turned off)" in out
+
+
+def test_stream_mode_streams_the_full_reads_and_plans_the_same(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from idpsync.app import runner
+    from idpsync.store.stream import EdgeStream
+
+    counts: list[int] = []
+
+    class Counted(EdgeStream):
+        def close(self) -> None:
+            counts.append(self.count)
+            super().close()
+
+    monkeypatch.setattr(runner, "EdgeStream", Counted)
+    main(["--users", "200", "--groups", "10", "--stream"])
+    streamed = capsys.readouterr().out
+    assert len(counts) == 2 and all(counts)  # both full reads wrote their edges to the stream
+    main(["--users", "200", "--groups", "10"])
+    in_memory = capsys.readouterr().out
+    assert len(counts) == 2  # no --stream: none
+
+    def changes(out: str) -> list[str]:
+        return [
+            line.split("CPU")[1].split(",")[1] for line in out.splitlines() if "changes" in line
+        ]
+
+    assert changes(streamed) == changes(in_memory)

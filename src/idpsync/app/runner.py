@@ -38,7 +38,10 @@ complete.
 
 Once staged, a read's membership edges are let go (:func:`release_edges`): the plan reads
 them from the store, so the run does not hold the tenant's edges while it plans and applies
-(a complete delta keeps its few edges: they are its change).
+(a complete delta keeps its few edges: they are its change). A source that streams its full
+read (Okta) never holds them: they go into a temporary table of the connection the run's
+transaction later uses, as they are read (:mod:`idpsync.app.reading`,
+:mod:`idpsync.store.stream`); the stream is closed, its table dropped, however the run ends.
 
 A shadow connector (``shadow_of``) only reads and stages: see :mod:`idpsync.app.shadow`.
 
@@ -57,21 +60,21 @@ from sqlalchemy.engine import Connection
 
 from idpsync.app import checks, incremental, photo_round
 from idpsync.app.collector import collection_paused
-from idpsync.app.delta import as_staged_delta, merge_delta
 from idpsync.app.failures import failure_message
 from idpsync.app.faults import fault
 from idpsync.app.migrate_moves import refusal_for_sync
+from idpsync.app.reading import read, streams
 from idpsync.config import ConnectorSettings
 from idpsync.engine import guard, outcome, report
 from idpsync.engine.plan import OpKind, Plan
 from idpsync.model import EdgeList, Snapshot
 from idpsync.sources.base import Event, Progress, Source, no_progress
-from idpsync.sources.clean import normalise
+from idpsync.sources.clean import CheckedEdges, normalise
 from idpsync.store import approvals, marks, run_objects
 from idpsync.store.apply import apply_plan
 from idpsync.store.stage import DeltaSnapshot
-from idpsync.store.staged_mirror import staged_mirror
 from idpsync.store.store import Store
+from idpsync.store.stream import EdgeStream, Streamed
 
 
 @dataclass
@@ -172,11 +175,41 @@ async def run_sync(
     kind = "shadow" if settings.shadow_of else "incremental" if incremental else "full"
     source.prior_state = dict(state or {})
     run_id = store.start_run(name, kind, dry_run, actor)
+    stream = EdgeStream(store.engine) if streams(store, settings, source) else None
+    try:
+        return await _read_and_run(
+            store, name, settings, source, run_id, stream, state if incremental else None,
+            dry_run=dry_run, allow_deletes=allow_deletes, progress=progress,
+            allow_invariants=allow_invariants,
+        )  # fmt: skip
+    finally:  # a failed or cancelled read too: the streamed edges are dropped
+        if stream is not None:
+            stream.close()
+
+
+async def _read_and_run(
+    store: Store,
+    name: str,
+    settings: ConnectorSettings,
+    source: Source,
+    run_id: int,
+    stream: EdgeStream | None,
+    state: dict[str, Any] | None,
+    *,
+    dry_run: bool,
+    allow_deletes: bool,
+    progress: Progress,
+    allow_invariants: Collection[str],
+) -> RunResult:
     timings: dict[str, float] = {}
     started = time.monotonic()
+    checked = None if stream is None else CheckedEdges(stream)
     try:
         photos_before = photo_round.prepare(store, name, source)
-        snap = normalise(await _read(store, name, source, state if incremental else None, progress))
+        snap = normalise(await read(store, name, source, state, progress, checked))
+        streamed = None if stream is None else stream.streamed()  # the last edges written
+        if checked is not None:
+            checked.mark(snap)
         skip = dry_run or settings.shadow_of is not None  # neither keeps what it would download
         photos = None if skip else await photo_round.download(source, snap, photos_before)
     except Exception as exc:  # a source error, or a bug: the run ends failed, never running
@@ -208,30 +241,9 @@ async def run_sync(
         progress=progress,
         timings=timings,
         allow_invariants=allow_invariants,
+        stream=stream,
+        streamed=streamed,
     )
-
-
-async def _read(
-    store: Store, name: str, source: Source, state: dict[str, Any] | None, progress: Progress
-) -> Snapshot:
-    """A full snapshot, a complete delta (:class:`DeltaSnapshot`) or a partial delta's upserts.
-
-    The source's ``delta()`` gets the staged mirror with each part (users, groups, edges) read
-    only if it uses it, all from one read transaction held while it runs
-    (:mod:`idpsync.store.staged_mirror`).
-    """
-    if state is not None:
-        with staged_mirror(store, name) as staged:
-            delta = await source.delta(state, staged, progress)
-        if delta is not None:  # a partial delta's upserts: merge_delta reads nothing staged
-            source.stats.extra["read"] = "delta"
-            source.saved_state = delta.state if delta.complete else None
-            return as_staged_delta(delta) if delta.complete else merge_delta(staged, delta)
-        source.stats.extra["read"] = "full (saved delta state no longer valid)"
-        progress(Event("fetch", "saved delta state no longer valid; reading everything"))
-    else:
-        source.stats.extra["read"] = "full"
-    return await source.snapshot(progress)
 
 
 def _stage_plan_apply(
@@ -248,19 +260,25 @@ def _stage_plan_apply(
     timings: dict[str, float],
     allow_invariants: Collection[str] = (),
     photos: photo_round.PhotoRound | None = None,
+    stream: EdgeStream | None = None,
+    streamed: Streamed | None = None,
 ) -> RunResult:
     result = RunResult(run_id, "running", complete=snap.complete)
     result.message = "; ".join(snap.incomplete_reasons)
     left: list[dict[str, Any]] = []  # what the run did not sync, for the run page
+    held = stream if streamed is not None else None  # the streamed edges' connection
     try:
-        with collection_paused(), store.transaction() as conn:
+        with (
+            collection_paused(),
+            held.transaction() if held is not None else store.transaction() as conn,
+        ):
             lock(conn, name)
             store.ensure_connector(conn, name, source.type)
             mark = time.monotonic()
             progress(Event("stage", f"staging {len(snap.users)} users, {len(snap.groups)} groups"))
             before = store.counts(conn, name)
             ground = incremental.basis(conn, name, settings, snap, run_id)
-            change = store.write_stage(conn, name, snap, run_id)  # a delta: applied in SQL
+            change = store.write_stage(conn, name, snap, run_id, streamed)  # a delta: in SQL
             release_edges(snap)
             timings["stage_seconds"] = round(time.monotonic() - mark, 3)
 

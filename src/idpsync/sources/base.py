@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 from idpsync.errors import SourceError
 from idpsync.http.stats import RequestStats
-from idpsync.model import Membership, Snapshot, SourceGroup, SourceUser
+from idpsync.model import EdgeList, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.photos import PhotoLimits, RawPhoto
 
 if TYPE_CHECKING:
@@ -92,11 +92,21 @@ class DeltaResult:
     """Reasons that are the kind of read, not failures (see :attr:`Snapshot.limits`)."""
 
 
+class EdgeSink(Protocol):
+    """Where a streamed full read puts its membership edges as it reads them (the stage)."""
+
+    def edges(self, batch: Iterable[Membership]) -> None:
+        """Take ``batch`` (edges of listings read to their end; repeats allowed)."""
+
+
 class Source(ABC):
     """A connector's reader of one IdP."""
 
     type: str
     """The ``type`` value of the source's settings."""
+    streams_edges: ClassVar[bool] = False
+    """Whether :meth:`snapshot_to` hands its edges over as it reads (the runner then streams
+    them into the stage); otherwise it reads in memory like :meth:`snapshot`."""
 
     def __init__(self) -> None:
         self.stats = SourceStats()
@@ -131,6 +141,18 @@ class Source(ABC):
     @abstractmethod
     async def snapshot(self, progress: Progress = no_progress) -> Snapshot:
         """Read every user, group and membership; mark the snapshot incomplete on gaps."""
+
+    async def snapshot_to(self, sink: EdgeSink, progress: Progress = no_progress) -> Snapshot:
+        """A full read whose membership edges go to ``sink``; the snapshot holds none.
+
+        The edges of a listing go to ``sink`` only once the listing is read to its end (one that
+        fails gives none). The default reads :meth:`snapshot` in memory and hands its edges
+        over at the end; a source that sets :attr:`streams_edges` hands them over as it reads.
+        """
+        snap = await self.snapshot(progress)
+        sink.edges(snap.memberships)
+        snap.memberships = EdgeList()
+        return snap
 
     async def fetch_user(self, key: str) -> Snapshot | None:
         """Read one user for a single-user sync (``idpsync sync-user``); ``None``: not found.

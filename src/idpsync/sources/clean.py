@@ -32,11 +32,12 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from idpsync.model import EdgeList, Snapshot, SourceGroup, SourceUser
+from idpsync.model import EdgeList, Membership, Snapshot, SourceGroup, SourceUser
+from idpsync.sources.base import EdgeSink
 from idpsync.textsafety import printable
 
 ID_CAP = 255
@@ -230,9 +231,42 @@ def normalise(snap: Snapshot) -> Snapshot:
             snap.skip("group", gid, _key(group.name, gid), f"group {gid}: {exc}")
             snap.mark_incomplete(f"group {gid} was skipped ({exc}); nothing is removed this run")
     if dropped:
-        snap.mark_incomplete(f"{dropped} membership edge(s) name an unusable id")
+        snap.mark_incomplete(_dropped_edges(dropped))
     snap.users, snap.groups, snap.memberships = users, groups, edges
     return snap
+
+
+def _dropped_edges(count: int) -> str:
+    return f"{count} membership edge(s) name an unusable id"
+
+
+class CheckedEdges:
+    """A sink of streamed edges that passes on those whose ids are usable (as :func:`normalise`).
+
+    The edges a streamed read hands over never reach :func:`normalise`: each batch is checked
+    here (each distinct id once per batch) and the count of edges dropped is reported by
+    :meth:`mark`, after :func:`normalise` has reported the records, in the same words.
+    """
+
+    __slots__ = ("dropped", "sink")
+
+    def __init__(self, sink: EdgeSink) -> None:
+        self.sink = sink
+        self.dropped = 0
+        """Edges dropped so far."""
+
+    def edges(self, batch: Iterable[Membership]) -> None:
+        """Pass on the edges of ``batch`` whose group and member ids are usable."""
+        edges = EdgeList.of(batch)
+        kept = IdTable().shared_edges(edges)
+        self.dropped += len(edges) - len(kept)
+        self.sink.edges(kept)
+
+    def mark(self, snap: Snapshot) -> Snapshot:
+        """Mark ``snap`` incomplete if any edge was dropped; returns it."""
+        if self.dropped:
+            snap.mark_incomplete(_dropped_edges(self.dropped))
+        return snap
 
 
 class IdTable:

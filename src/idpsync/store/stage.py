@@ -32,7 +32,9 @@ is planned incrementally.
 record is not written again); ``run_id`` of an edge is the run that added it. The last run whose
 read covered a record (what ``idpsync explain`` shows) is the later of its ``run_id`` and the
 connector's last complete run that staged (:func:`last_read`). Temporary tables live inside
-the run's transaction and are dropped at the end of each call (a rollback drops them too).
+the run's transaction and are dropped at the end of each call (a rollback drops them too); a
+streamed read's edges come in a temporary table filled before the transaction, on its
+connection (:mod:`idpsync.store.stream`), which staging uses in place of loading one.
 
 :func:`load_stage` reads the mirror back (:mod:`idpsync.store.stage_read`).
 """
@@ -60,6 +62,7 @@ from idpsync.store.stage_read import (
     staged_counts,
 )
 from idpsync.store.store import bulk_insert, raw_rows
+from idpsync.store.stream import Streamed
 
 __all__ = [
     "STAGING_MODES",
@@ -135,13 +138,22 @@ class StageChange:
 
 
 def write_stage(
-    conn: Connection, connector: str, snap: Snapshot, run_id: int
+    conn: Connection,
+    connector: str,
+    snap: Snapshot,
+    run_id: int,
+    streamed: Streamed | None = None,
 ) -> StageChange | None:
     """Stage ``snap``: a complete one replaces the mirror, an incomplete one only upserts.
 
     A complete :class:`DeltaSnapshot` is applied to the mirror instead (:func:`apply_delta`).
     Returns what a complete (non-delta) snapshot changed; ``None`` for the others.
+    ``streamed``: the read's edges are in that table of ``conn`` (:mod:`idpsync.store.stream`),
+    not in ``snap``; they are staged exactly as the same edges in ``snap`` would be, and the
+    table is dropped.
     """
+    if streamed is not None and (isinstance(snap, DeltaSnapshot) or snap.memberships):
+        raise ValueError("streamed edges belong to a full read whose snapshot holds none")
     if isinstance(snap, DeltaSnapshot) and snap.complete:
         apply_delta(conn, connector, snap, run_id)
         return None
@@ -160,7 +172,9 @@ def write_stage(
         if found is None:
             change.large = f"more than {change_bound(len(records))} {kind}s changed"
         listed.update(found or ())
-    _stage_edges(conn, connector, snap, run_id, held, change)
+    _stage_edges(conn, connector, snap, run_id, held, change, streamed)
+    if streamed is not None:
+        conn.exec_driver_sql(f"DROP TABLE {streamed.table.name}")
     return change if snap.complete else None
 
 
@@ -171,24 +185,32 @@ def _stage_edges(
     run_id: int,
     held: dict[str, list[str]],
     change: StageChange,
+    streamed: Streamed | None,
 ) -> None:
-    """Stage the snapshot's edges; a complete snapshot's gone edges are deleted.
+    """Stage the snapshot's edges (or ``streamed``'s); a complete snapshot's gone edges go.
 
     ``change`` gets the removed and added edges, up to the bound.
     """
-    bound = change_bound(len(snap.memberships))
+    count = len(snap.memberships) if streamed is None else streamed.count
+    bound = change_bound(count)
     # a first staging of many edges (a first load) is large: not read back
-    small = len(snap.memberships) <= bound or q.any_edges(conn, connector)
+    small = count <= bound or q.any_edges(conn, connector)
     if not small:  # nothing staged to keep, remove or report: every edge is new
-        with indexes_deferred(conn, q.EDGES, len(snap.memberships)):
-            q.insert_first_edges(conn, connector, run_id, snap.memberships)
+        with indexes_deferred(conn, q.EDGES, count):
+            if streamed is None:
+                q.insert_first_edges(conn, connector, run_id, snap.memberships)
+            else:
+                q.insert_streamed_first(conn, streamed.table, connector, run_id)
         if snap.complete:
             change.large = change.large or f"more than {bound} memberships changed"
         return
     report = snap.complete
     keyed = conn.dialect.name == "sqlite"  # no index to build after the rows
-    with q.temp(conn, q.edges_keyed if keyed else q.edges_tmp) as tmp:
-        if keyed:
+    table = q.edges_keyed if keyed else q.edges_tmp
+    with q.temp(conn, table) if streamed is None else q.filled(streamed.table) as tmp:
+        if streamed is not None:  # SQLite's is keyed as ``edges_keyed`` is
+            q.analyse(conn, tmp)
+        elif keyed:
             q.load_keyed(conn, snap.memberships)
         else:
             bulk_insert(conn, tmp, q.EDGE_COLUMNS, q.edge_rows(snap.memberships))

@@ -124,6 +124,25 @@ def insert_first_edges(
         cursor.close()
 
 
+def insert_streamed_first(conn: Connection, tmp: sa.Table, connector: str, run_id: int) -> None:
+    """Stage a streamed table's edges for a connector that has none staged (a first load).
+
+    SQLite: straight from the keyed table in its key order (the stage's key order too: its key
+    index grows at its end), no comparison, no sort. PostgreSQL: as any write's
+    (:func:`insert_new_edges`, in the order the edges came).
+    """
+    analyse(conn, tmp)
+    if conn.dialect.name != "sqlite":
+        insert_new_edges(conn, tmp, connector, run_id)
+        return
+    names = ", ".join(("connector", *EDGE_COLUMNS, "run_id"))
+    conn.exec_driver_sql(
+        f"INSERT OR IGNORE INTO {EDGES.name} ({names})"
+        f" SELECT ?, {', '.join(EDGE_COLUMNS)}, ? FROM {tmp.name}",
+        (connector, run_id),
+    )
+
+
 def insert_new_edges(
     conn: Connection, tmp: sa.Table, connector: str, run_id: int, report: int = -1
 ) -> list[Membership] | None:
@@ -224,6 +243,12 @@ def temp(conn: Connection, table: sa.Table) -> Iterator[sa.Table]:
     table.create(conn)
     yield table
     conn.exec_driver_sql(f"DROP TABLE {table.name}")
+
+
+@contextmanager
+def filled(table: sa.Table) -> Iterator[sa.Table]:
+    """``table`` as it is (already filled; its owner drops it)."""
+    yield table
 
 
 def analyse(conn: Connection, table: sa.Table) -> None:

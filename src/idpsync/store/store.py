@@ -39,6 +39,7 @@ from idpsync.store.opening import MIGRATIONS, create_engine, ensure_schema, migr
 
 if TYPE_CHECKING:
     from idpsync.store.stage import DeltaSnapshot, StageChange
+    from idpsync.store.stream import Streamed
 
 __all__ = ["MIGRATIONS", "Store", "create_engine", "fold", "migrate", "now"]
 
@@ -252,7 +253,12 @@ class Store:
         return stage.load_stage(conn, connector)
 
     def write_stage(
-        self, conn: Connection, connector: str, snap: Snapshot, run_id: int
+        self,
+        conn: Connection,
+        connector: str,
+        snap: Snapshot,
+        run_id: int,
+        streamed: Streamed | None = None,
     ) -> StageChange | None:
         """Stage a snapshot: a complete one replaces the mirror, an incomplete one only upserts.
 
@@ -262,10 +268,11 @@ class Store:
         ones deleted. On PostgreSQL the stage's and the directory's tables are then analysed
         (:mod:`~idpsync.store.stats`), so the plan's set queries are planned for their size.
         Returns what a complete snapshot (not a delta) changed (:class:`StageChange`).
+        ``streamed``: a full read's edges streamed into ``conn`` (:mod:`~idpsync.store.stream`).
         """
         from idpsync.store import stage, stats
 
-        change = stage.write_stage(conn, connector, snap, run_id)
+        change = stage.write_stage(conn, connector, snap, run_id, streamed)
         stats.refresh(conn)
         return change
 

@@ -63,6 +63,7 @@ from idpsync.http.failure import FailureRule
 from idpsync.model import EdgeList, Membership, Snapshot
 from idpsync.sources.base import (
     DeltaResult,
+    EdgeSink,
     Event,
     Probe,
     Progress,
@@ -126,6 +127,7 @@ class OktaSource(Source):
     """
 
     type = "okta"
+    streams_edges = True
 
     def __init__(
         self,
@@ -143,6 +145,8 @@ class OktaSource(Source):
         self.started: str | None = None
         """Server time (``Date`` − 1 s) of the first answer of the current read."""
         self.active = frozenset(settings.active_statuses)
+        self.sink: EdgeSink | None = None
+        """Where a streamed full read's member listings go (:meth:`snapshot_to`)."""
 
     # ---- reading: the pieces a full and an incremental read are made of ----------------------
 
@@ -217,7 +221,11 @@ class OktaSource(Source):
                     snap, f"members of group {gid}", GROUP_USERS, params, {"id": gid}
                 )
                 members = identified(snap, f"{GROUP_USERS.label} ({gid})", members or [])
-                snap.memberships += [snap.edge(gid, str(m["id"])) for m in members]
+                edges = [snap.edge(gid, str(m["id"])) for m in members]
+                if self.sink is None:
+                    snap.memberships += edges
+                else:  # a listing read to its end (or not at all): streamed at once
+                    self.sink.edges(edges)
                 done += 1
                 progress(Event("fetch", "group members", done, len(group_ids)))
 
@@ -257,6 +265,14 @@ class OktaSource(Source):
         self.started, self.saved_state = None, None
         self.stats.extra["mode"] = "full"
         return await self._full(progress)
+
+    async def snapshot_to(self, sink: EdgeSink, progress: Progress = no_progress) -> Snapshot:
+        """A full read whose member listings go to ``sink`` as each ends (none held)."""
+        self.sink = sink
+        try:
+            return await self.snapshot(progress)
+        finally:
+            self.sink = None
 
     async def _full(self, progress: Progress) -> Snapshot:
         """Users, deprovisioned users and groups → members side by side (see docstring)."""

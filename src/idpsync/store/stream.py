@@ -1,0 +1,183 @@
+"""A full read's edges streamed into a temporary table of the run's own connection.
+
+:class:`EdgeStream` holds one connection of the store from before the read until the run
+ends. While the source reads, each batch of edges it hands over is written into a temporary
+table of that connection (:data:`STREAM_SQLITE`, :data:`STREAM_POSTGRESQL`) in a short
+transaction of its own that touches nothing else; the run's one transaction
+(:meth:`EdgeStream.transaction`) then starts on the same connection when the read ends and
+stages from the filled table (:func:`idpsync.store.stage.write_stage` with ``streamed``).
+
+- SQLite: the ``temp`` schema is a database of its own; a deferred ``BEGIN`` that writes only
+  there takes no lock on the directory's file, so another run (or any writer) may write the
+  directory while a read streams, and a run holding the write lock does not hold up the read.
+  The table is keyed by edge (``WITHOUT ROWID``, each edge once with the position it first
+  came at), as :data:`~idpsync.store.stage_sql.edges_keyed` of an in-memory read.
+- PostgreSQL: a ``TEMP`` table without ``ON COMMIT DROP`` (it must outlive each batch's
+  transaction), filled by ``COPY``; the run's transaction takes the advisory lock as before.
+
+Nothing of the directory, the stage or the runs is written before the run's transaction. A
+read that fails or is cancelled ends in :meth:`EdgeStream.close`: the table is dropped and the
+connection given back (or, should that fail, thrown away, which drops it too).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from idpsync.model import Membership
+from idpsync.store.errors import translated
+from idpsync.store.opening import WRITE
+from idpsync.store.stage_sql import EDGE_COLUMNS, edge_rows
+from idpsync.store.store import BATCH, bulk_insert
+
+STREAM_SQLITE = sa.Table(
+    "idpsync_stream_edges",
+    sa.MetaData(),
+    *(sa.Column(name, sa.String(255), primary_key=True) for name in EDGE_COLUMNS),
+    sa.Column("pos", sa.Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+    sqlite_with_rowid=False,
+)
+"""SQLite: the streamed edges, each once, ``pos`` where it first came."""
+STREAM_POSTGRESQL = sa.Table(
+    "idpsync_stream_edges",
+    sa.MetaData(),
+    *(sa.Column(name, sa.String(255), nullable=False) for name in EDGE_COLUMNS),
+    prefixes=["TEMPORARY"],
+)
+"""PostgreSQL: the streamed edges in the order they came (repeats allowed), kept past commit."""
+
+
+@dataclass(frozen=True, slots=True)
+class Streamed:
+    """A filled stream table, as :func:`~idpsync.store.stage.write_stage` stages it."""
+
+    table: sa.Table
+    """The temporary table (on the staging transaction's connection)."""
+    count: int
+    """How many edges were handed over (repeats counted, as ``len(snap.memberships)``)."""
+
+
+def streamable(engine: Engine) -> bool:
+    """Whether runs on ``engine`` may stream: not an in-memory SQLite database.
+
+    An in-memory database has one connection for everything: holding it across the read
+    would mix the stream's transactions with the read's own (a delta's staged mirror).
+    """
+    url = engine.url
+    return url.get_backend_name() != "sqlite" or url.database not in (None, "", ":memory:")
+
+
+class EdgeStream:
+    """A run's connection held from the read to the run's end, with a table of streamed edges.
+
+    An :class:`~idpsync.sources.base.EdgeSink`: :meth:`edges` writes a batch at once.
+    The first edges handed over (or :meth:`start`) create the table; :meth:`close` ends it all
+    (call it in a ``finally``).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.conn: Connection | None = None
+        self.table = STREAM_SQLITE if engine.dialect.name == "sqlite" else STREAM_POSTGRESQL
+        self.count = 0
+        """Edges written so far."""
+        self._pending: list[tuple[str, str, str]] = []
+        """Edges handed over, not written yet (up to :data:`BATCH`)."""
+
+    @property
+    def started(self) -> bool:
+        """Whether edges were handed over (the table exists on the held connection)."""
+        return self.conn is not None
+
+    def start(self) -> None:
+        """Take a connection and create the (empty) table in a short transaction."""
+        with translated(self.engine.url):
+            self.conn = self.engine.connect()
+            with self.conn.begin():
+                self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self.table.name}")
+                self.table.create(self.conn)
+
+    def edges(self, batch: Iterable[Membership]) -> None:
+        """Take ``batch``; every :data:`BATCH` edges are written in a transaction of their own.
+
+        The first batch starts the stream (:meth:`start`).
+        """
+        if self.conn is None:
+            self.start()
+        self._pending += edge_rows(batch)
+        if len(self._pending) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the edges handed over and not written yet, in a transaction of their own."""
+        conn, rows, self._pending = self._held(), self._pending, []
+        if not rows:
+            return
+        with translated(self.engine.url), conn.begin():
+            if self.table is STREAM_SQLITE:
+                self.count += _insert_keyed(conn, self.table.name, rows, self.count)
+            else:
+                self.count += bulk_insert(conn, self.table, EDGE_COLUMNS, rows)
+
+    def streamed(self) -> Streamed | None:
+        """What to stage from, every edge written (``None``: nothing was streamed)."""
+        if not self.started:
+            return None
+        self.flush()
+        return Streamed(self.table, self.count)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """The run's one write transaction, on the held connection (SQLite: ``BEGIN IMMEDIATE``).
+
+        Committed on success, rolled back on any exception, like
+        :meth:`~idpsync.store.store.Store.transaction`.
+        """
+        conn = self._held()
+        conn.execution_options(**{WRITE: True})
+        with translated(self.engine.url), conn.begin():
+            yield conn
+
+    def close(self) -> None:
+        """Drop the table and give the connection back (thrown away if that fails)."""
+        conn, self.conn, self._pending = self.conn, None, []
+        if conn is None:
+            return
+        try:
+            if conn.in_transaction():
+                conn.rollback()
+            conn.execution_options(**{WRITE: False})  # a temporary table: no lock to wait for
+            with conn.begin():
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self.table.name}")
+            conn.close()
+        except BaseException:
+            conn.invalidate()
+            conn.close()
+            raise
+
+    def _held(self) -> Connection:
+        if self.conn is None:
+            raise RuntimeError("the edge stream is not started")
+        return self.conn
+
+
+def _insert_keyed(
+    conn: Connection, name: str, rows: Iterable[tuple[str, str, str]], first: int
+) -> int:
+    """``INSERT OR IGNORE`` the rows with positions from ``first``; how many were given."""
+    names = ", ".join((*EDGE_COLUMNS, "pos"))
+    statement = f"INSERT OR IGNORE INTO {name} ({names}) VALUES (?, ?, ?, ?)"
+    numbered = [(*row, pos) for row, pos in zip(rows, itertools.count(first))]
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(statement, numbered)
+    finally:
+        cursor.close()
+    return len(numbered)
