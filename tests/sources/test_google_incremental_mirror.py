@@ -7,12 +7,19 @@ import pytest
 import sqlalchemy as sa
 
 from idpsync.emulators.google import GoogleEmulator
+from idpsync.emulators.injection import Latency
+from idpsync.model import Snapshot
+from idpsync.sources.google import incremental
 from idpsync.sources.google.named import addresses, settled
 from idpsync.store import Store
 from idpsync.store import schema as tables
 from tests.sources.test_google_e2e import assert_matches_tenant
-from tests.sources.test_google_incremental import emulator, sync
-from tests.sources.test_google_incremental_move import GROUP_READS, GROUPS_LISTING
+from tests.sources.test_google_incremental import REPORTS, emulator, sync
+from tests.sources.test_google_incremental_move import (
+    GROUP_READS,
+    GROUPS_LISTING,
+    move_one_percent,
+)
 from tests.sources.test_google_memberlog import LISTINGS, first_user, outsider, ticking
 
 pytestmark = pytest.mark.usefixtures("no_sleep")
@@ -49,7 +56,8 @@ def partial(emu: GoogleEmulator) -> list[str]:
     ]
 
 
-async def test_a_group_whose_address_the_mirror_lacks_is_read(db: Store) -> None:
+async def test_a_group_whose_address_the_mirror_lacks_is_read(store: Store) -> None:
+    db = store  # both stores: the users' addresses are read in a thread meanwhile
     emu = emulator()
     assert (await sync(db, emu)).stats["read"] == "full"
     t = emu.tenant
@@ -92,6 +100,32 @@ async def test_a_group_with_another_event_in_the_window_is_read(db: Store) -> No
     assert requests_of(emu, GROUP_READS) == 1  # the renamed one: its new name
     assert emu.requests.count(GROUPS_LISTING, method="GET") == 0  # no listing started
     assert result.stats["members_applied"] == 2 and result.stats["groups_reread"] == 0
+    assert_matches_tenant(db, emu)
+
+
+async def test_the_users_addresses_are_read_while_the_log_is(
+    db: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu = GoogleEmulator.generate(
+        users=600, groups=30, seed=7, medium_every=3, latency=Latency(fixed_ms=20)
+    )
+    assert (await sync(db, emu)).stats["read"] == "full"
+    ticking(emu)
+    move_one_percent(emu)
+    monkeypatch.setattr(incremental, "ACTIVITY_PAGE", 5)  # the log in several pages
+    emu.requests.clear()
+    started: list[int] = []  # log pages answered when the mirror's addresses were asked for
+    real = incremental.staged_addresses
+
+    def watched(staged: Snapshot) -> dict[str, str]:
+        started.append(emu.requests.count(REPORTS))
+        return real(staged)
+
+    monkeypatch.setattr(incremental, "staged_addresses", watched)
+    result = await sync(db, emu)
+    assert result.status == "succeeded" and result.stats["read"] == "delta", result.message
+    pages = emu.requests.count(REPORTS)
+    assert pages >= 3 and started and started[0] < pages - 1, (started, pages)
     assert_matches_tenant(db, emu)
 
 

@@ -209,14 +209,15 @@ async def delta(
     staged_groups = staged.group_attribute_values((ADDRESS,))  # ids and e-mails: one select
     known, every = addresses(staged_groups)
     mirror_groups = set(staged_groups)
-    beside = (
-        bool(mirror_groups) and not every
-    )  # some groups only a listing can resolve: :mod:`.named`
-    listing = asyncio.ensure_future(list_groups(source)) if beside else None
+    # the listing only when some staged group has no address (:mod:`.named`)
+    listing = asyncio.ensure_future(list_groups(source)) if mirror_groups and not every else None
+    # every user's addresses, read in a thread while the log's pages come (nothing else uses
+    # the mirror until it is awaited); ended before the mirror is, whatever happens
+    mirror = asyncio.ensure_future(asyncio.to_thread(staged_addresses, staged))
     try:
         items = await source.http.read_all(ACTIVITIES, params=params)
         users, deleted, groups = changed(items)
-        found = Changes(users, deleted, groups, items, mirror_groups, listing, known)
+        found = Changes(users, deleted, groups, items, mirror_groups, listing, known, mirror)
         result = await _read_changes(source, staged, found, progress)
     except Unsure as why:
         progress(Event("fetch", f"incremental read not possible ({why}); reading everything"))
@@ -233,6 +234,7 @@ async def delta(
         source.credit = 0
         if listing is not None and not listing.done():
             await drop(listing)
+        await asyncio.gather(mirror, return_exceptions=True)
     source.stats.extra.update(activities=len(items), changed_users=len(users))
     source.stats.extra["changed_groups"] = len(groups)
     result.state = marks(started, float(state.get("full_at", started)), settings)
@@ -257,6 +259,8 @@ class Changes:
     """The groups listing started beside the log (``None``: not needed, :mod:`.named`)."""
     known: dict[str, str]
     """The staged groups' primary e-mails → ids (:func:`.named.addresses`)."""
+    mirror: asyncio.Future[dict[str, str]]
+    """The staged users' addresses → ids (:func:`staged_addresses`), being read meanwhile."""
 
 
 def staged_addresses(staged: Snapshot) -> dict[str, str]:
@@ -271,7 +275,7 @@ async def _read_changes(
     domain = source.settings.domain
     users, deleted, groups, items = change.users, change.deleted, change.groups, change.items
     snap = Snapshot()
-    mirror = staged_addresses(staged)
+    mirror = await change.mirror  # the mirror's first use after the log: nothing else ran on it
     known = dict(mirror)
     emails = sorted(e for e in users if _in_scope(e, domain))
     names = sorted(e for e in groups if _in_scope(e, domain))
