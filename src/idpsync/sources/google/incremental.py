@@ -10,7 +10,7 @@ tool) makes is written to the admin activity log: ``USER_SETTINGS`` events name 
 1. lists ``GET /admin/reports/v1/activity/users/all/applications/admin`` from the last read's
    start minus ``report_overlap_minutes`` (admin events are reported "near real time, a couple
    of minutes" late, rarely later: support.google.com/a/answer/7061566), 1,000 a page, to the
-   end;
+   end, its time ranges side by side (:mod:`.activitylog`);
 2. reads each user named by a user event once (``users/{email}``, ``batch_size`` calls a
    batch request: :mod:`.fetch`); takes the id of each group named only by member events
    from the staged mirror (its primary e-mail is staged with it), and reads each other named
@@ -56,10 +56,10 @@ from typing import TYPE_CHECKING, Any
 from idpsync.errors import SourceError
 from idpsync.model import EdgeList, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources.base import DeltaResult, Event, Progress
+from idpsync.sources.google import activitylog, rolling
 from idpsync.sources.google import api as g
 from idpsync.sources.google import photos as google_photos
-from idpsync.sources.google import rolling
-from idpsync.sources.google.endpoints import ACTIVITIES, ACTIVITY_PAGE, GROUP, USER, projection
+from idpsync.sources.google.endpoints import ACTIVITY_PAGE, GROUP, USER, projection
 from idpsync.sources.google.fetch import fetch_many
 from idpsync.sources.google.memberlog import Reasons, apply, read_log
 from idpsync.sources.google.named import (
@@ -204,7 +204,6 @@ async def delta(
     if since < started - RETENTION_DAYS * 86400 + 3600:
         return None  # older than the log keeps
     progress(Event("fetch", f"reading Google admin activities since {stamp(since)}"))
-    params = {"startTime": stamp(since), "maxResults": str(ACTIVITY_PAGE)}
     source.credit = burst(state, settings, started)
     staged_groups = staged.group_attribute_values((ADDRESS,))  # ids and e-mails: one select
     known, every = addresses(staged_groups)
@@ -215,7 +214,7 @@ async def delta(
     # the mirror until it is awaited); ended before the mirror is, whatever happens
     mirror = asyncio.ensure_future(asyncio.to_thread(staged_addresses, staged))
     try:
-        items = await source.http.read_all(ACTIVITIES, params=params)
+        items = await activitylog.read_log(source, int(since * 1000), ACTIVITY_PAGE)
         users, deleted, groups = changed(items)
         found = Changes(users, deleted, groups, items, mirror_groups, listing, known, mirror)
         result = await _read_changes(source, staged, found, progress)
