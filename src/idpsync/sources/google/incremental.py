@@ -36,11 +36,13 @@ events name the old address, which another group may hold by now), a user that a
 without a ``DELETE_USER`` event or a known address, a saved time older than the log's 180
 days, a failed or malformed read of a changed object, and ``nested`` (a change would touch
 every group above). Events of other types (domain settings, devices…) change nothing the
-source reads and are skipped. Request count: ``⌈E / 1000⌉ + ⌈C_u / B⌉ + X_g + Σ_k ⌈N_k / B⌉
-+ [managers not known]`` for ``E`` activities, ``C_u`` users named, ``X_g`` = ``⌈G / 200⌉``
-when the ``C_g`` groups named are at least 20 × that (``G`` groups in the mirror), else
-``⌈C_g / B⌉`` + the listing's pages read before it was cancelled, ``B = batch_size`` and
-``N_k`` the groups read again with at least ``k`` member pages (docs/sources/google.md).
+source reads and are skipped. Request count: ``L_E + ⌈C_u / B⌉ + X_g + Σ_k ⌈N_k / B⌉
++ [managers not known]`` for ``L_E`` log requests (one for a log of one page, more for one
+read in ranges: :mod:`.activitylog`), ``C_u`` users named, ``X_g`` = ``⌈G / 200⌉`` when the
+``C_g`` groups named that the mirror does not resolve are at least 20 × that (``G`` groups
+in the mirror), else ``⌈C_g / B⌉`` + the listing's pages read before it was cancelled,
+``B = batch_size`` and ``N_k`` the groups read again with at least ``k`` member pages
+(docs/sources/google.md).
 """
 
 from __future__ import annotations
