@@ -9,6 +9,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
+from idpsync.emulators import Fault
 from idpsync.emulators.google import GoogleEmulator
 from idpsync.sources.google import incremental
 from idpsync.store import Store
@@ -52,3 +53,25 @@ async def test_every_activity_is_read_once_whatever_their_times(
         assert longest_chain(emu) <= pages // 4, (longest_chain(emu), pages)
     else:  # one millisecond cannot be cut: the range holding it goes on as a chain
         assert longest_chain(emu) >= pages - 1
+
+
+async def test_a_range_that_cannot_be_read_means_a_full_read(
+    db: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu = GoogleEmulator.generate(users=1500, groups=50, seed=7, medium_every=3)
+    assert (await sync(db, emu)).stats["read"] == "full"
+    ticking(emu)
+    move_one_percent(emu)
+    t = emu.tenant
+    t.delete_user(t.user_ids[3])  # a leaver: removed only by a complete read
+    monkeypatch.setattr(incremental, "ACTIVITY_PAGE", PAGE)
+    emu.requests.clear()
+    # the first page and the first ranges answer; every log request from the fifth on fails
+    emu.inject(Fault("status", REPORTS, nth=5, times=0, status=503))
+    result = await sync(db, emu)
+    assert result.status == "succeeded", result.message
+    assert result.stats["read"].startswith("full")  # the delta was given up, not trusted
+    assert "503" in result.stats["incremental_fallback"]
+    failed = [e for e in emu.requests.entries() if e.path == REPORTS and e.status == 503]
+    assert failed and all("endTime" in parse_qs(e.query) for e in failed)  # inside ranges
+    assert_matches_tenant(db, emu)
