@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
@@ -14,7 +15,7 @@ from idpsync.emulators.google import GoogleEmulator
 from idpsync.sources.google import incremental
 from idpsync.store import Store
 from tests.sources.test_google_e2e import assert_matches_tenant
-from tests.sources.test_google_incremental import REPORTS, sync
+from tests.sources.test_google_incremental import REPORTS, directory_view, sync
 from tests.sources.test_google_incremental_move import move_one_percent
 from tests.sources.test_google_memberlog import ticking
 
@@ -36,7 +37,7 @@ def longest_chain(emu: GoogleEmulator) -> int:
 
 @pytest.mark.parametrize("step", [0.01, 0.0007, 0.0])
 async def test_every_activity_is_read_once_whatever_their_times(
-    db: Store, monkeypatch: pytest.MonkeyPatch, step: float
+    db: Store, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, step: float
 ) -> None:
     emu = GoogleEmulator.generate(users=1500, groups=50, seed=7, medium_every=3)
     assert (await sync(db, emu)).stats["read"] == "full"
@@ -53,6 +54,13 @@ async def test_every_activity_is_read_once_whatever_their_times(
         assert longest_chain(emu) <= pages // 4, (longest_chain(emu), pages)
     else:  # one millisecond cannot be cut: the range holding it goes on as a chain
         assert longest_chain(emu) >= pages - 1
+    # the same directory as a full read of the final tenant into an empty store
+    other = Store.open(f"sqlite:///{tmp_path / 'full.db'}")
+    try:
+        assert (await sync(other, emu, mode="full")).stats["read"] == "full"
+        assert directory_view(other) == directory_view(db)
+    finally:
+        other.close()
 
 
 async def test_a_range_that_cannot_be_read_means_a_full_read(
