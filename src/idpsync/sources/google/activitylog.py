@@ -1,16 +1,18 @@
 """The admin activity log of an incremental read, its ranges read side by side.
 
-The log (``activities.list``, newest first, ``maxResults`` up to 1,000) is a chain of pages:
+The log (``activities.list``, ``maxResults`` up to 1,000) is a chain of pages:
 each ``nextPageToken`` comes with the page before, and the API tells neither how many
 activities a range holds nor where its n-th one is. What it does take is a time range
 (``startTime`` / ``endTime``). So :func:`read_log` reads the first page of the window; when
-there is more, the rest of the window (from its start to the time of the oldest activity on
-that page) is cut into :data:`SPLIT` ranges read side by side, each the same way. A burst of
+there is more, the window (up to the newest activity on that page, the last range open like
+the window) is cut into :data:`SPLIT` ranges read side by side, each the same way. Nothing is
+assumed of the order of the pages (the first page's activities are read again in the ranges
+and dropped), only that a range answers every activity in it. A burst of
 activities is thus read in about ``log_SPLIT(window / burst)`` rounds plus its last ranges'
 pages instead of one round trip a page. A range too short to cut (fewer milliseconds than
-:data:`SPLIT`), or a page whose oldest time cannot be read, goes on as a chain.
+:data:`SPLIT`), or a page with a time this code cannot read, goes on as a chain.
 
-Complete whatever the events' times: the ranges cover the rest of the window, each overlapping
+Complete whatever the events' times: the ranges cover the window, each overlapping
 the next by a millisecond (Google's reference does not say whether ``endTime`` is inclusive),
 and each is read to its end or the read fails as a whole. An activity read twice is dropped
 (``id.time`` + ``id.uniqueQualifier``, unique per activity); one that cannot be told apart is
@@ -22,7 +24,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
-from itertools import pairwise
 from typing import TYPE_CHECKING, Any, cast
 
 from idpsync.http.paging import Page
@@ -49,6 +50,8 @@ def _ms(item: Any) -> int | None:
         when = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
     except ValueError:
         return None
+    if when.tzinfo is None:
+        return None  # not a time this code can place: no cut
     return int(when.replace(microsecond=0).timestamp()) * 1000 + when.microsecond // 1000
 
 
@@ -77,17 +80,22 @@ async def _range(source: GoogleSource, start: int, end: int | None, size: int) -
         first = await anext(pages)
         items = list(first.records)
         times = [_ms(item) for item in items]
-        more = isinstance(first.body, dict) and bool(first.body.get("nextPageToken"))
-        if not more:
+        if not (isinstance(first.body, dict) and first.body.get("nextPageToken")):
             return items
-        oldest = None if not times or None in times else min(t for t in times if t is not None)
-        if oldest is None or oldest + 1 - start < SPLIT:  # cannot cut: the chain goes on
+        known = [t for t in times if t is not None]
+        top = end if end is not None else (max(known) + 1 if known else start)
+        if len(known) < len(times) or top - start < SPLIT:  # cannot cut: the chain goes on
             async for page in pages:
                 items.extend(page.records)
             return items
     finally:
         await pages.aclose()
-    # the rest: [start, oldest] (activities at ``oldest`` may be on the next page), cut
-    edges = [start + (oldest + 1 - start) * i // SPLIT for i in range(SPLIT + 1)]
-    parts = await gather(*(_range(source, a, b + 1, size) for a, b in pairwise(edges)))
+    # the whole range cut (the first page's activities are read again and dropped: nothing
+    # is assumed of the order of the pages); the last range keeps the range's own end
+    edges = [start + (top - start) * i // SPLIT for i in range(SPLIT + 1)]
+    bounds: list[int | None] = [b + 1 for b in edges[1:-1]]
+    bounds.append(end)
+    parts = await gather(
+        *(_range(source, a, b, size) for a, b in zip(edges[:-1], bounds, strict=True))
+    )
     return items + [item for part in parts for item in part]
