@@ -71,6 +71,9 @@ class SourceGroup:
     """Display name of the group (a source may qualify it, e.g. a Keycloak path)."""
     description: str | None = None
     """Free-text description."""
+    attributes: Mapping[str, JSONValue] = field(default_factory=dict)
+    """Values the source keeps with the group in its mirror, by the IdP's own name (Google: the
+    group's ``email``, to resolve the admin log's addresses); never mapped to the directory."""
 
 
 EdgeMaker = Callable[[str, str, MemberKind], Membership]
@@ -159,6 +162,15 @@ class Snapshot:
                 n: user.attributes[n] for n in names if user.attributes.get(n) is not None
             }
             for user in self.users
+        }
+
+    def group_attribute_values(self, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Every group's ``attributes`` named ``names`` (those it holds, not null), by group id."""
+        return {
+            group.source_id: {
+                n: group.attributes[n] for n in names if group.attributes.get(n) is not None
+            }
+            for group in self.groups
         }
 
     def edges_of_members(self, ids: Collection[str]) -> list[Membership]:

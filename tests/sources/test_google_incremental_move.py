@@ -21,7 +21,14 @@ from idpsync.sources.google.named import LIST_PER_PAGE
 from idpsync.store import Store
 from tests.sources.google_support import sa_settings, source
 from tests.sources.test_google_e2e import assert_matches_tenant
-from tests.sources.test_google_incremental import REPORTS, directory_view, emulator, named, sync
+from tests.sources.test_google_incremental import (
+    REPORTS,
+    directory_view,
+    emulator,
+    forget_group_addresses,
+    named,
+    sync,
+)
 from tests.sources.test_google_memberlog import LISTINGS, ticking
 
 GROUP_READS = "/admin/directory/v1/groups/{g}"
@@ -44,12 +51,16 @@ def move_one_percent(emu: GoogleEmulator, seed: int = 13) -> None:
         t.add_member(rng.choice(groups), member)
 
 
-@pytest.mark.parametrize("seed", [13, 14])
-async def test_one_percent_move_lists_the_groups_once_and_reads_no_member_listing(
-    db: Store, tmp_path: Path, seed: int
+@pytest.mark.parametrize(("seed", "addresses"), [(13, True), (14, True), (13, False)])
+async def test_one_percent_move_reads_no_group_and_no_member_listing(
+    db: Store, tmp_path: Path, seed: int, addresses: bool
 ) -> None:
+    """With the groups' addresses in the mirror, the moves need no group read at all; with a
+    stage written before the mirror kept them, the groups are listed once instead."""
     emu = GoogleEmulator.generate(users=1500, groups=50, seed=7, medium_every=3)
     assert (await sync(db, emu)).stats["read"] == "full"
+    if not addresses:
+        forget_group_addresses(db)
     ticking(emu)  # every event its own millisecond (a tie would be read again: another test)
     move_one_percent(emu, seed)
     users, groups = named(emu)
@@ -59,16 +70,17 @@ async def test_one_percent_move_lists_the_groups_once_and_reads_no_member_listin
     result = await sync(db, emu)
     assert result.status == "succeeded" and result.stats["read"] == "delta", result.message
     assert result.stats["groups_reread"] == 0 and "reread_reasons" not in result.stats
-    # token, the activities, one batch of the renamed users, one page of the groups listing;
-    # no group read one by one and no member listing
-    pages = math.ceil(len(emu.tenant.activity.items) / 1000)
+    # token, the activities, one batch of the renamed users (and without the addresses one
+    # page of the groups listing); no group read one by one and no member listing
+    pages, listed = math.ceil(len(emu.tenant.activity.items) / 1000), int(not addresses)
     assert emu.requests.count(REPORTS) == pages
     assert emu.batched.count("/admin/directory/v1/users/*") == len(users)
-    assert emu.requests.count(GROUPS_LISTING, method="GET") == 1
+    assert emu.requests.count(GROUPS_LISTING, method="GET") == listed
     assert emu.batched.count(GROUP_READS) == 0 and emu.requests.count(GROUP_READS) == 0
     assert emu.batched.count(LISTINGS) == 0 and emu.requests.count(LISTINGS) == 0
-    assert len(emu.requests) == 1 + pages + 1 + 1
-    assert result.stats["groups_listed"] == len(groups)
+    assert len(emu.requests) == 1 + pages + 1 + listed
+    assert result.stats["groups_listed"] == (0 if addresses else len(groups))
+    assert result.stats["groups_from_mirror"] == (len(groups) if addresses else 0)
     assert_matches_tenant(db, emu)
     # the same directory as a full read of the final tenant into an empty store
     other = Store.open(f"sqlite:///{tmp_path / 'full.db'}")
@@ -79,9 +91,12 @@ async def test_one_percent_move_lists_the_groups_once_and_reads_no_member_listin
         other.close()
 
 
-async def test_few_named_groups_are_read_one_by_one(db: Store) -> None:
+@pytest.mark.parametrize("addresses", [True, False])
+async def test_few_named_groups_are_read_one_by_one(db: Store, addresses: bool) -> None:
     emu = emulator()
     assert (await sync(db, emu)).stats["read"] == "full"
+    if not addresses:
+        forget_group_addresses(db)
     ticking(emu)
     t = emu.tenant
     for gid in t.group_ids[:3]:
@@ -92,9 +107,13 @@ async def test_few_named_groups_are_read_one_by_one(db: Store) -> None:
     result = await sync(db, emu)
     assert result.stats["read"] == "delta" and result.stats["groups_reread"] == 0
     assert result.stats["groups_listed"] == 0
-    # the listing started beside the log is cancelled (at most its one page was asked)
-    assert emu.requests.count(GROUPS_LISTING, method="GET") <= 1
-    assert emu.batched.count(GROUP_READS) == 4
+    if addresses:  # the member events' groups from the mirror: only the renamed one is read
+        assert emu.batched.count(GROUP_READS) + emu.requests.count(GROUP_READS) == 1
+        assert emu.requests.count(GROUPS_LISTING, method="GET") == 0  # none started
+        assert result.stats["groups_from_mirror"] == 3
+    else:  # the listing started beside the log is cancelled (at most its one page was asked)
+        assert emu.requests.count(GROUPS_LISTING, method="GET") <= 1
+        assert emu.batched.count(GROUP_READS) == 4
     assert emu.batched.count(LISTINGS) == 0
     assert_matches_tenant(db, emu)
 
@@ -102,6 +121,7 @@ async def test_few_named_groups_are_read_one_by_one(db: Store) -> None:
 async def test_a_failed_groups_listing_falls_back_to_reading_each_group(db: Store) -> None:
     emu = GoogleEmulator.generate(users=1500, groups=50, seed=7, medium_every=3)
     assert (await sync(db, emu)).stats["read"] == "full"
+    forget_group_addresses(db)  # a stage from before the mirror kept them: the listing is used
     ticking(emu)
     move_one_percent(emu)
     _, groups = named(emu)
@@ -153,8 +173,7 @@ async def test_a_named_group_without_an_id_means_a_full_read(
     assert (await sync(db, emu)).stats["read"] == "full"
     ticking(emu)
     t = emu.tenant
-    gid = t.group_ids[2]
-    t.remove_member(gid, next(m for m in t.groups[gid].members if m in t.users))
+    t.rename_group(t.group_ids[2], "Renamed")  # a group event: the group is read
 
     async def without_ids(
         _source: object, names: list[str], _total: int, _listing: object = None

@@ -22,6 +22,7 @@ from tests.sources.test_google_incremental import (
     REPORTS,
     change_one_percent,
     connector,
+    forget_group_addresses,
     named,
     sync,
 )
@@ -51,6 +52,7 @@ async def test_the_groups_listing_runs_beside_the_activity_log(
         users=1500, groups=50, seed=7, medium_every=3, latency=Latency(fixed_ms=5)
     )
     assert (await sync(db, emu)).stats["read"] == "full"
+    forget_group_addresses(db)  # a stage from before the mirror kept them: the listing is used
     ticking(emu)
     move_one_percent(emu)
     _, groups = named(emu)

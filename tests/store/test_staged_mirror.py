@@ -117,6 +117,26 @@ def test_named_attributes_of_every_user_are_read_alone(store: Store) -> None:
         assert mirror.user_attribute_values(["aliases"]) == {"u1": {"aliases": ["a@x", "b@x"]}}
 
 
+def test_named_attributes_of_every_group_are_read_alone(store: Store) -> None:
+    groups = [
+        SourceGroup("g1", "One", attributes={"email": "one@x", "n": 1}),
+        SourceGroup("g2", "Two"),  # no attributes: staged as before groups had any
+    ]
+    write(store, Snapshot(BOSSED, groups), 1)
+    assert stage_of(store)["source_groups"]["g2"][0] == {
+        "source_id": "g2",
+        "name": "Two",
+        "description": None,
+    }
+    expected = {"g1": {"email": "one@x"}, "g2": {}}
+    with staged_mirror(store, "hr") as mirror:
+        assert mirror.group_attribute_values(["email"]) == expected
+        assert loaded(mirror) == (False, False, False)
+        assert Snapshot(BOSSED, groups).group_attribute_values(["email"]) == expected
+        assert mirror.groups == groups  # the record reads back with its attributes
+        assert mirror.group_attribute_values(["n"]) == {"g1": {"n": 1}, "g2": {}}
+
+
 def test_a_set_part_is_never_read(store: Store) -> None:
     write(store, Snapshot(BOSSED, G), 1)
     with staged_mirror(store, "hr") as mirror:

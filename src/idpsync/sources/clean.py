@@ -164,6 +164,11 @@ def clean_user(user: SourceUser) -> SourceUser:
 def clean_group(group: SourceGroup) -> SourceGroup:
     """``group`` with storable values; raises :class:`BadValue` with the reason otherwise."""
     fields = _changed(group, _GROUP_TEXT)
+    if not isinstance(group.attributes, Mapping):
+        raise BadValue(f"attributes are {_kind(group.attributes)}, expected an object")
+    attributes = _storable(group.attributes) if group.attributes else group.attributes
+    if attributes is not group.attributes:
+        fields["attributes"] = attributes
     return replace(group, **fields) if fields else group
 
 

@@ -388,8 +388,9 @@ def _delete_ids(conn: Connection, table: sa.Table, connector: str, ids: set[str]
 def _json(record: SourceUser | SourceGroup) -> str:
     """The staged JSON text of a record (as the JSON column's own encoding writes it)."""
     data = {name: getattr(record, name) for name in _RECORD_FIELDS[type(record)]}
-    if "attributes" in data:
-        data["attributes"] = dict(data["attributes"])
+    data["attributes"] = dict(data["attributes"])
+    if not data["attributes"] and isinstance(record, SourceGroup):
+        del data["attributes"]  # as staged before groups had any: the same text and digest
     return json.dumps(data)
 
 

@@ -6,9 +6,9 @@ million users the whole mirror is more than a gigabyte of records. :class:`Stage
 therefore reads its users, groups and memberships only when a source first touches ``users``,
 ``groups`` or ``memberships``, and answers the narrow reads of :class:`~idpsync.model.Snapshot`
 (``user_ids()``, ``group_ids()``, ``managers()``, ``users_of()``, ``user_ids_with()``,
-``user_attribute_values()``, ``edges_of_members()``, ``edges_of_groups()``) with selects of
-the columns and rows they need, without building any other record, as long as the part was not
-read whole.
+``user_attribute_values()``, ``group_attribute_values()``, ``edges_of_members()``,
+``edges_of_groups()``) with selects of the columns and rows they need, without building any
+other record, as long as the part was not read whole.
 
 **One committed stage.** ``delta()`` runs after the read transaction would otherwise have
 ended, and its parts are read at different times. :func:`staged_mirror` holds one read
@@ -192,7 +192,19 @@ class StagedMirror(LazyEdgesSnapshot):
         """
         if not self._users_pending:
             return super().user_attribute_values(names)
-        c = t.source_users.c
+        return self._attribute_values(t.source_users, names)
+
+    def group_attribute_values(self, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Every staged group's ``attributes`` named ``names``: one select, as for the users.
+
+        Google's delta: every group's e-mail, which also gives every staged group's id.
+        """
+        if not self._groups_pending:
+            return super().group_attribute_values(names)
+        return self._attribute_values(t.source_groups, names)
+
+    def _attribute_values(self, table: sa.Table, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        c = table.c
         values = [c.data[("attributes", name)] for name in names]
         query = sa.select(c.source_id, *values).where(c.connector == self._connector)
         return {

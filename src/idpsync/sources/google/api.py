@@ -89,12 +89,17 @@ def to_user(item: Mapping[str, Any], manager_id: str | None, photo_ref: str | No
 
 
 def to_group(item: Mapping[str, Any]) -> SourceGroup:
-    """A Directory ``Group`` as a :class:`SourceGroup` (name, else the e-mail)."""
+    """A Directory ``Group`` as a :class:`SourceGroup` (name, else the e-mail).
+
+    The primary ``email`` is kept in ``attributes``: the admin log names groups by it, and an
+    incremental read finds their ids in the staged mirror (:mod:`.named`).
+    """
     check(item, GROUP_SCHEMA)
     return SourceGroup(
         source_id=str(item["id"]),
         name=str(item.get("name") or item.get("email") or item["id"]),
         description=item.get("description") or None,
+        attributes={"email": str(item["email"])} if item.get("email") else {},
     )
 
 

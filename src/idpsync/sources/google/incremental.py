@@ -10,12 +10,14 @@ tool) makes is written to the admin activity log: ``USER_SETTINGS`` events name 
 1. lists ``GET /admin/reports/v1/activity/users/all/applications/admin`` from the last read's
    start minus ``report_overlap_minutes`` (admin events are reported "near real time, a couple
    of minutes" late, rarely later: support.google.com/a/answer/7061566), 1,000 a page, to the
-   end;
+   end, its time ranges side by side (:mod:`.activitylog`);
 2. reads each user named by a user event once (``users/{email}``, ``batch_size`` calls a
-   batch request: :mod:`.fetch`), and each group named by a group event: once each
-   (``groups/{email}``) or, when most groups are named, through one listing of all groups
-   (:mod:`.named`; started beside step 1, cancelled when it does not pay), the users and the
-   groups side by side, their first calls at once when the quota has refilled (:func:`burst`);
+   batch request: :mod:`.fetch`); takes the id of each group named only by member events
+   from the staged mirror (its primary e-mail is staged with it), and reads each other named
+   group: once each (``groups/{email}``) or, when most groups are named, through one listing
+   of all groups (:mod:`.named`; started beside step 1 when the mirror lacks addresses,
+   cancelled when it does not pay), the users and the groups side by side, their first calls
+   at once when the quota has refilled (:func:`burst`);
 3. applies ``ADD_GROUP_MEMBER`` / ``REMOVE_GROUP_MEMBER`` to the staged mirror's edges (only
    those of the members named: the mirror is read narrowly, its users as their addresses
    only), the latest event of each (group, member) pair winning, and reads again, in rolling batches
@@ -34,11 +36,13 @@ events name the old address, which another group may hold by now), a user that a
 without a ``DELETE_USER`` event or a known address, a saved time older than the log's 180
 days, a failed or malformed read of a changed object, and ``nested`` (a change would touch
 every group above). Events of other types (domain settings, devices…) change nothing the
-source reads and are skipped. Request count: ``⌈E / 1000⌉ + ⌈C_u / B⌉ + X_g + Σ_k ⌈N_k / B⌉
-+ [managers not known]`` for ``E`` activities, ``C_u`` users named, ``X_g`` = ``⌈G / 200⌉``
-when the ``C_g`` groups named are at least 20 × that (``G`` groups in the mirror), else
-``⌈C_g / B⌉`` + the listing's pages read before it was cancelled, ``B = batch_size`` and
-``N_k`` the groups read again with at least ``k`` member pages (docs/sources/google.md).
+source reads and are skipped. Request count: ``L_E + ⌈C_u / B⌉ + X_g + Σ_k ⌈N_k / B⌉
++ [managers not known]`` for ``L_E`` log requests (one for a log of one page, more for one
+read in ranges: :mod:`.activitylog`), ``C_u`` users named, ``X_g`` = ``⌈G / 200⌉`` when the
+``C_g`` groups named that the mirror does not resolve are at least 20 × that (``G`` groups
+in the mirror), else ``⌈C_g / B⌉`` + the listing's pages read before it was cancelled,
+``B = batch_size`` and ``N_k`` the groups read again with at least ``k`` member pages
+(docs/sources/google.md).
 """
 
 from __future__ import annotations
@@ -54,13 +58,20 @@ from typing import TYPE_CHECKING, Any
 from idpsync.errors import SourceError
 from idpsync.model import EdgeList, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources.base import DeltaResult, Event, Progress
+from idpsync.sources.google import activitylog, rolling
 from idpsync.sources.google import api as g
 from idpsync.sources.google import photos as google_photos
-from idpsync.sources.google import rolling
-from idpsync.sources.google.endpoints import ACTIVITIES, ACTIVITY_PAGE, GROUP, USER, projection
+from idpsync.sources.google.endpoints import ACTIVITY_PAGE, GROUP, USER, projection
 from idpsync.sources.google.fetch import fetch_many
 from idpsync.sources.google.memberlog import Reasons, apply, read_log
-from idpsync.sources.google.named import drop, list_groups, named_groups
+from idpsync.sources.google.named import (
+    ADDRESS,
+    addresses,
+    drop,
+    list_groups,
+    named_groups,
+    settled,
+)
 from idpsync.sources.google.settings import GoogleSourceSettings
 from idpsync.sources.lanes import Lanes, both, gather
 from idpsync.sources.shape import records
@@ -195,14 +206,19 @@ async def delta(
     if since < started - RETENTION_DAYS * 86400 + 3600:
         return None  # older than the log keeps
     progress(Event("fetch", f"reading Google admin activities since {stamp(since)}"))
-    params = {"startTime": stamp(since), "maxResults": str(ACTIVITY_PAGE)}
     source.credit = burst(state, settings, started)
-    mirror_groups = set(staged.group_ids())
-    listing = asyncio.ensure_future(list_groups(source)) if mirror_groups else None  # :mod:`.named`
+    staged_groups = staged.group_attribute_values((ADDRESS,))  # ids and e-mails: one select
+    known, every = addresses(staged_groups)
+    mirror_groups = set(staged_groups)
+    # the listing only when some staged group has no address (:mod:`.named`)
+    listing = asyncio.ensure_future(list_groups(source)) if mirror_groups and not every else None
+    # every user's addresses, read in a thread while the log's pages come (nothing else uses
+    # the mirror until it is awaited); ended before the mirror is, whatever happens
+    mirror = asyncio.ensure_future(asyncio.to_thread(staged_addresses, staged))
     try:
-        items = await source.http.read_all(ACTIVITIES, params=params)
+        items = await activitylog.read_log(source, int(since * 1000), ACTIVITY_PAGE)
         users, deleted, groups = changed(items)
-        found = Changes(users, deleted, groups, items, mirror_groups, listing)
+        found = Changes(users, deleted, groups, items, mirror_groups, listing, known, mirror)
         result = await _read_changes(source, staged, found, progress)
     except Unsure as why:
         progress(Event("fetch", f"incremental read not possible ({why}); reading everything"))
@@ -219,6 +235,7 @@ async def delta(
         source.credit = 0
         if listing is not None and not listing.done():
             await drop(listing)
+        await asyncio.gather(mirror, return_exceptions=True)
     source.stats.extra.update(activities=len(items), changed_users=len(users))
     source.stats.extra["changed_groups"] = len(groups)
     result.state = marks(started, float(state.get("full_at", started)), settings)
@@ -240,7 +257,11 @@ class Changes:
     mirror_groups: set[str]
     """The staged groups' ids."""
     listing: asyncio.Future[list[Any] | None] | None
-    """The groups listing started beside the log (``None``: the mirror holds no group)."""
+    """The groups listing started beside the log (``None``: not needed, :mod:`.named`)."""
+    known: dict[str, str]
+    """The staged groups' primary e-mails → ids (:func:`.named.addresses`)."""
+    mirror: asyncio.Future[dict[str, str]]
+    """The staged users' addresses → ids (:func:`staged_addresses`), being read meanwhile."""
 
 
 def staged_addresses(staged: Snapshot) -> dict[str, str]:
@@ -255,15 +276,18 @@ async def _read_changes(
     domain = source.settings.domain
     users, deleted, groups, items = change.users, change.deleted, change.groups, change.items
     snap = Snapshot()
-    mirror = staged_addresses(staged)
+    mirror = await change.mirror  # the mirror's first use after the log: nothing else ran on it
     known = dict(mirror)
     emails = sorted(e for e in users if _in_scope(e, domain))
     names = sorted(e for e in groups if _in_scope(e, domain))
-    mirror_groups = change.mirror_groups
+    mirror_groups, log = change.mirror_groups, read_log(items)
+    resolved = settled(names, change.known, log.touched)  # ids from the mirror, nothing read
+    to_read = [n for n in names if n not in resolved]
     bodies, group_bodies = await both(  # the named users and groups side by side
         fetch_many(source, USER, "userKey", emails, projection(source.settings)),
-        named_groups(source, names, len(mirror_groups), change.listing),
+        named_groups(source, to_read, len(mirror_groups), change.listing),
     )
+    source.stats.extra["groups_from_mirror"] = len(resolved)
     fetched = [b for b in bodies if b is not None]
     found = records(snap, USER.label, "user", fetched, g.checked_user)
     ids = {str(item["id"]) for item in found}
@@ -288,16 +312,19 @@ async def _read_changes(
         raise Unsure("a changed group is gone (deleted groups are named only by e-mail)")
     changed_groups = records(snap, GROUP.label, "group", list(group_bodies), g.to_group)
     group_ids = {
-        n: str(b["id"]) for n, b in zip(names, group_bodies, strict=True) if b and "id" in b
+        n: str(b["id"]) for n, b in zip(to_read, group_bodies, strict=True) if b and "id" in b
     }
-    log = read_log(items)
+    group_ids.update(resolved)
     members = {m: _member(m, mirror, known) for _, m in log.latest}
     # only the staged edges of the members the log names: the events are about those
     edges_before = set(staged.edges_of_members({m for m in members.values() if m}))
     added, removed, again = apply(log, group_ids, mirror_groups, members, edges_before, deleted)
-    reread = [grp for grp in changed_groups if grp.source_id in {group_ids.get(n) for n in again}]
+    again_ids = {group_ids[n] for n in again if n in group_ids}
     _why(source, {n: why for n, why in again.items() if n in group_ids}, progress)
-    _cost_switch(source, len(reread), len(mirror_groups))
+    _cost_switch(source, len(again_ids), len(mirror_groups))
+    resolved_again = {n: gid for n, gid in resolved.items() if n in again}
+    changed_groups += await _records(source, snap, resolved_again)
+    reread = [grp for grp in changed_groups if grp.source_id in again_ids]
     edges = await _listings(source, snap, reread)
     if not snap.complete or snap.skipped or any(e is None for e in edges):
         reasons = snap.incomplete_reasons or [s.reason for s in snap.skipped] or ["a group left"]
@@ -308,6 +335,16 @@ async def _read_changes(
     result.removed = sorted(set(result.removed) | removed)
     source.stats.extra.update(members_applied=len(added) + len(removed), groups_reread=len(reread))
     return result
+
+
+async def _records(source: GoogleSource, snap: Snapshot, ids: dict[str, str]) -> list[SourceGroup]:
+    """The current records of groups the mirror resolved whose listings are read again."""
+    names = sorted(ids)
+    bodies = await fetch_many(source, GROUP, "groupKey", names) if names else []
+    for name, body in zip(names, bodies, strict=True):
+        if body is None or str(body.get("id")) != ids[name]:
+            raise Unsure(f"group {name} is not the staged group {ids[name]} any more")
+    return records(snap, GROUP.label, "group", list(bodies), g.to_group)
 
 
 def _member(email: str, mirror: dict[str, str], now: dict[str, str]) -> str | None:

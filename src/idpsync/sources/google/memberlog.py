@@ -56,6 +56,8 @@ class MemberLog:
     """``(group e-mail, member e-mail)`` → (time, added) of the latest event."""
     reread: Reasons = field(default_factory=dict)
     """Group e-mails whose listing must be read again, and why."""
+    touched: set[str] = field(default_factory=set)
+    """Group e-mails with an event other than the member events (their records are read)."""
 
 
 def _when(item: Mapping[str, Any]) -> float | None:
@@ -83,6 +85,8 @@ def read_log(items: list[Any]) -> MemberLog:
             }
             group, member = params.get("GROUP_EMAIL", "").lower(), params.get("USER_EMAIL", "")
             name = str(event.get("name", ""))
+            if name not in (ADD, REMOVE):
+                log.touched.add(group)
             if name in SAFE:
                 continue
             if name not in (ADD, REMOVE) or when is None or not member:

@@ -23,6 +23,20 @@ its answer when listing pays, or cancels it when a few groups read one by one co
 price of guessing wrong: the listing's pages read by then, at most ``ceil(G / 200)`` quota
 calls (25 at L), spent on a run that changed few groups. A group listed before an event of
 the read window changed it is read again by the next run (its mark is this run's start).
+
+**Most named groups need no read at all.** The log names a group by its primary e-mail
+(``GROUP_EMAIL``, "the group's primary email address" in Google's admin audit reference), and
+the staged mirror keeps each group's primary e-mail (``attributes["email"]``, written by every
+read of the group). A group named only by member events (``ADD_GROUP_MEMBER`` /
+``REMOVE_GROUP_MEMBER``) at an address the mirror holds takes its id from the mirror
+(:func:`settled`): its record did not change, so nothing is read. Every other named address
+is read as above: a group with any other event (created, renamed, a setting: its record is
+read), an address the mirror does not hold (a new group, a stage written before the mirror
+kept addresses), an address two staged groups claim. An address cannot move from one group
+to another without an event the read stops at (``DELETE_GROUP`` and ``CHANGE_GROUP_EMAIL``
+make it a full read), so the mirror's address is the group's own for the whole window. The
+listing is started beside the log only when some staged group has no address in the mirror
+(:func:`addresses`): otherwise the groups left to read are the new and changed ones, few.
 """
 
 from __future__ import annotations
@@ -71,6 +85,34 @@ async def named_groups(
     extra = source.stats.extra
     extra["groups_listed"] = len(names) - len(rest) if found else 0
     return [found[n] if n in found else bodies[n] for n in names]
+
+
+ADDRESS = "email"
+"""The group attribute that holds its primary e-mail in the mirror (:func:`.api.to_group`)."""
+
+
+def addresses(staged: dict[str, dict[str, Any]]) -> tuple[dict[str, str], bool]:
+    """Staged primary e-mail (lower-cased) → group id, and whether every group has its own.
+
+    ``staged`` is the mirror's :meth:`~idpsync.model.Snapshot.group_attribute_values` of
+    :data:`ADDRESS`. An address two staged groups claim resolves to neither.
+    """
+    found: dict[str, str] = {}
+    claimed: set[str] = set()
+    for group_id, values in staged.items():
+        address = str(values.get(ADDRESS) or "").lower()
+        if address in found:
+            claimed.add(address)
+        elif address:
+            found[address] = group_id
+    for address in claimed:
+        del found[address]
+    return found, len(found) == len(staged)
+
+
+def settled(names: list[str], known: dict[str, str], touched: set[str]) -> dict[str, str]:
+    """The named addresses whose ids the mirror gives (module docstring), with those ids."""
+    return {name: known[name] for name in names if name in known and name not in touched}
 
 
 async def list_groups(source: GoogleSource) -> list[Any] | None:
