@@ -1,4 +1,4 @@
-"""``python -m benchmarks.trace_incremental onelogin S``: where an incremental run's time goes.
+"""``python -m benchmarks.trace_incremental onelogin S [--full]``: where a run's time goes.
 
 The steps of :mod:`benchmarks.run` for one IdP (its emulator in its own process with the
 profile's latency, a full sync into SQLite, the 1 % change through the control routes), then
@@ -7,7 +7,8 @@ the incremental ``idpsync sync`` in a child process that times every request
 answered. Printed: the start-up (imports), the first request and the last answer, the
 requests by endpoint with their span and round-trip times, the most requests in flight, and
 the run's own phases (fetch, stage, plan, apply) from its stats, and the CPU seconds of the
-sync process and of the emulator process while the sync ran. With ``--profile FILE`` the sync
+sync process and of the emulator process while the sync ran. With ``--full`` the traced run
+is the first, full sync itself (no change, no earlier sync). With ``--profile FILE`` the sync
 runs under :mod:`cProfile` (its stats go to ``FILE``; the top functions are printed). Nothing
 is written to docs.
 """
@@ -141,8 +142,13 @@ def top(profile: str, count: int = 25) -> list[str]:
     return [line for line in text.getvalue().splitlines() if line.strip()]
 
 
-def trace(idp: str, size_name: str, seed: int = 7, stats_to: str | None = None) -> list[str]:
-    """Emulator, full sync, the 1 % change, the traced incremental sync: its breakdown."""
+def trace(
+    idp: str, size_name: str, seed: int = 7, stats_to: str | None = None, full: bool = False
+) -> list[str]:
+    """Emulator, full sync, the 1 % change, the traced incremental sync: its breakdown.
+
+    ``full``: the traced run is the first (full) sync; nothing runs or changes before it.
+    """
     profile, size = PROFILES[idp], SIZES[size_name]
     tenant = run.tenant_for(idp, size, seed)
     emu = process.start_emulator(idp, profile.emulator_args(size, seed))
@@ -159,8 +165,10 @@ def trace(idp: str, size_name: str, seed: int = 7, stats_to: str | None = None) 
             name = process.connector_name(emu.block)
             env = {**os.environ, **emu.env}
             sync = ["sync", name, "--config", str(config)]
-            subprocess.run([*process.IDPSYNC, *sync], env=env, check=True, capture_output=True)
-            changes = tenant.change_one_percent(emu)
+            changes = 0
+            if not full:
+                subprocess.run([*process.IDPSYNC, *sync], env=env, check=True, capture_output=True)
+                changes = tenant.change_one_percent(emu)
             process.request_log(emu)
             out = directory / "trace.json"
             me = [sys.executable, "-m", "benchmarks.trace_incremental", "--child", str(out)]
@@ -186,10 +194,13 @@ def trace(idp: str, size_name: str, seed: int = 7, stats_to: str | None = None) 
         emu.stop()
     head = f"{idp} {size_name}: {changes} changes; emulator log {logged}; read {stats.get('read')}"
     cpu = (
-        f"incremental: wall {wall:.2f} s, sync CPU {sync_cpu:.2f} s, emulator CPU "
-        f"{emu_cpu:.2f} s, load average (1 min) up to {load:.2f}"
+        f"{'full' if full else 'incremental'}: wall {wall:.2f} s, sync CPU {sync_cpu:.2f} s, "
+        f"emulator CPU {emu_cpu:.2f} s, load average (1 min) up to {load:.2f}"
     )
-    return [head, cpu, *summary(events, stats), *(top(stats_to) if stats_to else [])]
+    extra = ", ".join(f"{k} {v}" for k, v in sorted(stats.items()) if k not in PHASES)
+    return [head, cpu, *summary(events, stats), f"  stats: {extra}"] + (
+        top(stats_to) if stats_to else []
+    )
 
 
 def main(argv: list[str]) -> None:
@@ -200,15 +211,16 @@ def main(argv: list[str]) -> None:
         else:
             traced_sync(argv[1], argv[2:])
         return
-    profile = None
+    profile, full = None, "--full" in argv
+    argv = [a for a in argv if a != "--full"]
     if len(argv) == 4 and argv[2] == "--profile":
         profile, argv = str(Path(argv[3]).resolve()), argv[:2]
     if len(argv) != 2 or argv[0] not in PROFILES or argv[1] not in SIZES:
         raise SystemExit(
             f"usage: python -m benchmarks.trace_incremental {{{','.join(PROFILES)}}} S|L"
-            " [--profile FILE]"
+            " [--profile FILE] [--full]"
         )
-    print("\n".join(trace(argv[0], argv[1], stats_to=profile)))
+    print("\n".join(trace(argv[0], argv[1], stats_to=profile, full=full)))
 
 
 if __name__ == "__main__":

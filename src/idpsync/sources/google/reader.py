@@ -175,6 +175,8 @@ class GoogleSource(Source):
         snap, started, self.saved_state = Snapshot(), time.time(), None
         self.stats.extra["mode"] = "full"
         await self.auth.token()  # refused credentials fail here, before any listing starts
+        self.credit, self.sizes = incremental.full_burst(self.settings), {}
+        self.credit = incremental.full_burst(self.settings)
         progress(Event("fetch", "listing users and groups"))
         lanes = Lanes(self.http.budget.concurrency)
         users, (groups, members) = await both(
@@ -226,6 +228,12 @@ class GoogleSource(Source):
     ) -> tuple[list[SourceGroup], dict[str, EdgeList]]:
         """The groups listing, then each group's member edges (while users are still listed)."""
         params = {**self._scope(), "maxResults": str(GROUP_PAGE)}
+        if self.settings.batch_size:  # member listings from the first groups page (.rolling)
+
+            def convert(items: list[Any]) -> list[SourceGroup]:
+                return records(snap, GROUPS.label, "group", items, g.to_group, _name)
+
+            return await rolling.groups_and_members(self, snap, lanes, progress, params, convert)
         async with lanes.other():
             items = await self._listing(snap, "groups", GROUPS, params)
         groups = records(snap, GROUPS.label, "group", items, g.to_group, _name)
