@@ -127,19 +127,6 @@ def burst(state: dict[str, Any], settings: GoogleSourceSettings, now: float) -> 
     return max(0, int(free - max(1.0, rate)))
 
 
-def full_burst(settings: GoogleSourceSettings) -> int:
-    """Quota calls a full read's member batches may send beyond the request budget.
-
-    A full read assumes the per-minute quota is whole when it starts (a minute without calls
-    refills it): ``quota × quota_burst`` at once, less the budget's own second, as
-    :func:`burst` after a minute. The first call Google refuses ends the burst
-    (:mod:`.rolling`); the refused page is asked again, so a wrong guess costs a retry, never
-    a page. None with ``quota_burst = 0``.
-    """
-    rate = settings.http.requests_per_second or settings.quota / 60.0  # the budget's rate
-    return max(0, int(rate * 60.0 * settings.quota_burst - max(1.0, rate)))
-
-
 def due_for_full(
     state: dict[str, Any], settings: GoogleSourceSettings, now: float | None = None
 ) -> bool:

@@ -52,6 +52,7 @@ from idpsync.sources.lanes import Lanes
 
 if TYPE_CHECKING:
     from idpsync.sources.google.reader import GoogleSource
+    from idpsync.sources.google.settings import GoogleSourceSettings
 
 REPORT_EVERY = 50
 """A progress event every this many ended listings (and at the last)."""
@@ -73,6 +74,19 @@ async def all_members(
     roller.add(groups, sizes or {})
     roller.close()
     return await roller.run()
+
+
+def full_burst(settings: GoogleSourceSettings) -> int:
+    """Quota calls a full read's member batches may send beyond the request budget.
+
+    A full read assumes the per-minute quota is whole when it starts (a minute without calls
+    refills it): ``quota × quota_burst`` at once, less the budget's own second, as
+    :func:`.incremental.burst` after a minute. The first call Google refuses ends the burst
+    (:meth:`Roller._again`); the refused page is asked again, so a wrong guess costs a retry,
+    never a page. None with ``quota_burst = 0``.
+    """
+    rate = settings.http.requests_per_second or settings.quota / 60.0  # the budget's rate
+    return max(0, int(rate * 60.0 * settings.quota_burst - max(1.0, rate)))
 
 
 async def groups_and_members(
