@@ -176,7 +176,6 @@ class GoogleSource(Source):
         self.stats.extra["mode"] = "full"
         await self.auth.token()  # refused credentials fail here, before any listing starts
         self.credit, self.sizes = rolling.full_burst(self.settings), {}
-        self.credit = rolling.full_burst(self.settings)
         progress(Event("fetch", "listing users and groups"))
         lanes = Lanes(self.http.budget.concurrency)
         users, (groups, members) = await both(
