@@ -4,6 +4,7 @@ the longest listing's chain in small batches (:mod:`idpsync.sources.google.rolli
 from __future__ import annotations
 
 import asyncio
+import base64
 import math
 from typing import Any
 
@@ -13,6 +14,7 @@ from starlette.responses import Response
 from idpsync.emulators.framework import Charge, Reply
 from idpsync.emulators.google import GoogleEmulator
 from idpsync.model import Snapshot
+from idpsync.sources.google import batch as b
 from idpsync.sources.google.reader import GoogleSource
 from tests.sources.google_support import rendered_members, sa_settings, source, truth_edges
 
@@ -142,3 +144,21 @@ async def test_a_groups_listing_that_fails_midway_reads_no_group() -> None:
     assert not snap.complete and snap.groups == [] and list(snap.memberships) == []
     assert any("groups listing could not be read" in r for r in snap.incomplete_reasons)
     assert len(snap.users) == 300
+
+
+def test_batch_answers_are_split_as_multipart_says() -> None:
+    """The boundary split: a quoted boundary, a preamble, LF line breaks, a base64 part, parts
+    out of order, a part without a usable Content-ID, and a body longer than its
+    Content-Length (cut there; the e-mail parser it replaced kept the rest)."""
+    page = b'{"members": [], "nextPageToken": "t"}'
+    inner = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(page) + page + b"junk"
+    body = (
+        b"preamble\r\n--b0\r\nContent-Type: application/http\r\nContent-ID: <response-item-1>\r\n"
+        b"\r\nHTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n\r\n{}\r\n"
+        b"--b0\nContent-Type: application/http\nContent-ID: <response-item-0>\n"
+        b"Content-Transfer-Encoding: base64\n\n"
+        + base64.b64encode(inner)
+        + b"\n--b0\r\nContent-ID: <other>\r\n\r\nHTTP/1.1 200 OK\r\n\r\n{}\r\n--b0--\r\n"
+    )
+    assert b.decode('multipart/mixed; boundary="b0"', body) == {0: (200, page), 1: (404, b"{}")}
+    assert b.decode("application/json", body) == {}
