@@ -1,4 +1,4 @@
-"""``python -m benchmarks.trace_incremental onelogin S``: where an incremental run's time goes.
+"""``python -m benchmarks.trace_incremental onelogin S [--full]``: where a run's time goes.
 
 ``--full`` traces the first (full) sync instead, and ``--set 'key = value'`` (repeatable) adds a
 line to the connector's ``source`` settings (e.g. ``--set 'reserve = 0.0'`` for Okta); a full
@@ -12,7 +12,8 @@ the incremental ``idpsync sync`` in a child process that times every request
 answered. Printed: the start-up (imports), the first request and the last answer, the
 requests by endpoint with their span and round-trip times, the most requests in flight, and
 the run's own phases (fetch, stage, plan, apply) from its stats, and the CPU seconds of the
-sync process and of the emulator process while the sync ran. With ``--profile FILE`` the sync
+sync process and of the emulator process while the sync ran. With ``--full`` the traced run
+is the first, full sync itself (no change, no earlier sync). With ``--profile FILE`` the sync
 runs under :mod:`cProfile` (its stats go to ``FILE``; the top functions are printed). Nothing
 is written to docs.
 """
@@ -237,7 +238,15 @@ def trace(
         f"{emu_cpu:.2f} s, load average (1 min) up to {load:.2f}"
     )
     minutes = per_minute(events) if full else []
-    return [head, cpu, *summary(events, stats), *minutes, *(top(stats_to) if stats_to else [])]
+    extra = ", ".join(f"{k} {v}" for k, v in sorted(stats.items()) if k not in PHASES)
+    return [
+        head,
+        cpu,
+        *summary(events, stats),
+        f"  stats: {extra}",
+        *minutes,
+        *(top(stats_to) if stats_to else []),
+    ]
 
 
 def main(argv: list[str]) -> None:

@@ -85,12 +85,12 @@ def expected_requests(
     return tokens + math.ceil(users / 500) + math.ceil(groups / 200) + members
 
 
-def rolling_range(t: GoogleTenant, batch: int = 1000) -> range:
+def rolling_range(t: GoogleTenant, batch: int = 1000, *, derived: bool = False) -> range:
     """Requests of a full read with rolling batches (:mod:`idpsync.sources.google.rolling`):
     which count in the range depends on timing (what was ready when a lane was free), from
     ``max(max P_g, ceil(Σ P_g / batch))`` batches to one batch a page."""
-    pages = [max(1, math.ceil(rendered_members(t, g) / 200)) for g in t.groups]
-    rest = expected_requests(t) - sum(pages)
+    pages = [max(1, math.ceil(rendered_members(t, g, derived) / 200)) for g in t.groups]
+    rest = expected_requests(t, derived=derived) - sum(pages)
     low = max(max(pages, default=0), math.ceil(sum(pages) / batch))
     return range(rest + low, rest + sum(pages) + 1)
 

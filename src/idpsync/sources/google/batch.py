@@ -18,11 +18,12 @@ the group itself means gone). A batch that fails as a whole does the same for al
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import quopri
 import secrets
 from dataclasses import dataclass, field
-from email.parser import BytesParser
-from email.policy import HTTP
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
@@ -68,26 +69,86 @@ def encode(paths: list[str]) -> tuple[str, bytes]:
 
 
 def decode(content_type: str, body: bytes) -> dict[int, tuple[int, bytes]]:
-    """Inner answers by call index: ``(status, body)``; parts that cannot be read are left out."""
-    message = BytesParser(policy=HTTP).parsebytes(
-        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
-    )
+    """Inner answers by call index: ``(status, body)``; parts that cannot be read are left out.
+
+    The body is split on its boundary lines directly (the e-mail parser took about 2 ms a part,
+    on the path of the longest listing's chain); each part's ``Content-ID`` names its call, and
+    its payload is an HTTP response (status line, headers, blank line, body). A part in base64
+    or quoted-printable (``Content-Transfer-Encoding``) is decoded first.
+    """
+    boundary = _boundary(content_type)
+    if boundary is None:
+        return {}
+    delimiter = b"\n--" + boundary
     found: dict[int, tuple[int, bytes]] = {}
-    if not message.is_multipart():
-        return found
-    for part in message.iter_parts():
-        ident = str(part.get("Content-ID", "")).strip().strip("<>")
-        payload = part.get_payload(decode=True)
-        if not ident.startswith("response-item-") or not isinstance(payload, bytes):
-            continue
-        head, _, content = payload.replace(b"\r\n", b"\n").partition(b"\n\n")
-        try:
-            status = int(head.split(b"\n", 1)[0].split()[1])
-            index = int(ident.rsplit("-", 1)[1])
-        except (IndexError, ValueError):
-            continue
-        found[index] = (status, content)
+    for chunk in (b"\n" + body).split(delimiter)[1:]:
+        if chunk.startswith(b"--"):
+            break  # the closing delimiter
+        part = _part(chunk.partition(b"\n")[2])  # the rest of the boundary line is padding
+        if part is not None:
+            found[part[0]] = part[1]
     return found
+
+
+def _boundary(content_type: str) -> bytes | None:
+    """The ``boundary`` parameter of a ``multipart/…`` content type."""
+    kind, _, rest = content_type.partition(";")
+    if not kind.strip().lower().startswith("multipart/"):
+        return None
+    for param in rest.split(";"):
+        name, _, value = param.strip().partition("=")
+        if name.strip().lower() == "boundary" and value.strip():
+            try:
+                return value.strip().strip('"').encode("ascii")
+            except UnicodeEncodeError:
+                return None
+    return None
+
+
+def _headers(block: bytes) -> dict[str, str]:
+    """Header lines (lower-case names); a line without a colon is ignored."""
+    found: dict[str, str] = {}
+    for line in block.split(b"\n"):
+        name, colon, value = line.partition(b":")
+        if colon:
+            found[name.strip().decode("latin-1").lower()] = value.strip().decode("latin-1")
+    return found
+
+
+def _part(chunk: bytes) -> tuple[int, tuple[int, bytes]] | None:
+    """One part: its call index and ``(status, body)``; ``None`` if it cannot be read."""
+    chunk = chunk.removesuffix(b"\r")  # the CR of the line break before the next boundary
+    head, _, payload = _split_head(chunk)
+    headers = _headers(head)
+    ident = headers.get("content-id", "").strip().strip("<>")
+    if not ident.startswith("response-item-"):
+        return None
+    encoding = headers.get("content-transfer-encoding", "").lower()
+    try:
+        if encoding == "base64":
+            payload = base64.b64decode(payload)
+        elif encoding == "quoted-printable":
+            payload = quopri.decodestring(payload)
+        index = int(ident.rsplit("-", 1)[1])
+        status_line, _, rest = payload.partition(b"\n")
+        status = int(status_line.split()[1])
+    except (IndexError, ValueError, binascii.Error):
+        return None
+    inner, _, content = _split_head(rest)
+    length = _headers(inner).get("content-length", "")
+    if length.isdigit() and int(length) <= len(content):
+        content = content[: int(length)]
+    return index, (status, content)
+
+
+def _split_head(block: bytes) -> tuple[bytes, bytes, bytes]:
+    """Headers, the blank line and what follows it (CRLF or LF line breaks)."""
+    crlf, lf = block.find(b"\r\n\r\n"), block.find(b"\n\n")
+    if crlf >= 0 and (lf < 0 or crlf < lf):
+        return block[:crlf].replace(b"\r", b""), b"\r\n\r\n", block[crlf + 4 :]
+    if lf >= 0:
+        return block[:lf].replace(b"\r", b""), b"\n\n", block[lf + 2 :]
+    return block.replace(b"\r", b""), b"", b""
 
 
 class Step(Enum):
@@ -170,7 +231,7 @@ async def send(
         response = await http.request(BATCH, content=body, headers=headers)
         answers = decode(response.headers.get("content-type", ""), response.content)
     except SourceError as exc:
-        if _fatal(exc) and not isinstance(exc, e.BadRequest):  # a 400: this batch's body
+        if fatal(exc) and not isinstance(exc, e.BadRequest):  # a 400: this batch's body
             raise
     count(source, "batched_calls", len(part))
     count(source, "batches", 1)
@@ -245,7 +306,7 @@ def count(source: GoogleSource, key: str, amount: int) -> int:
     return int(total)
 
 
-def _fatal(exc: BaseException) -> bool:
+def fatal(exc: BaseException) -> bool:
     """The reader's failure rule (imported late: the reader imports this module)."""
     from idpsync.sources.google.reader import RULE
 

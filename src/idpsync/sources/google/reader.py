@@ -23,14 +23,15 @@ every group above them (``groups?userKey=``, ``D_k`` groups each) and the manage
 
 What runs when: the token first (refused credentials stop the run before anything else),
 then two branches side by side. One is the users listing, a chain of ``ceil(U / 500)``
-pages each waiting for the one before (its page token); the other
-is the groups listing followed at once by every group's member listing, while the users
-chain is still going. Only the final assembly waits for both: member edges are kept when
-they point at a listed user or group, managers are matched by e-mail. Until the users chain
-ends it keeps one of the ``http.concurrency`` slots (default 16) to itself and the other
-listings share the rest (:class:`~idpsync.sources.lanes.Lanes`), so a next users page never
-queues behind the member requests. A snapshot takes about the longest of the users chain,
-the largest group's chain of pages and the quota (every call, batched or not, counts).
+pages each waiting for the one before (its page token); the other is the groups listing,
+each page's member listings started as soon as it is in (with batches; without, once the
+groups are listed), while the users chain is still going. Only the final assembly waits for
+both: member edges are kept when they point at a listed user or group, managers are matched
+by e-mail. Until the users chain ends it keeps one of the ``http.concurrency`` slots
+(default 16) to itself and the other listings share the rest
+(:class:`~idpsync.sources.lanes.Lanes`), so a next users page never queues behind the member
+requests. A snapshot takes about the longest of the users chain, the largest group's chain
+of pages and the quota (every call, batched or not, counts; :mod:`.rolling`).
 
 Mapping: ``suspended`` or ``archived`` → inactive (both keep the account from signing in;
 ``attributes.archived`` tells them apart); ``relations[type=manager]`` (an e-mail, matched
@@ -175,6 +176,7 @@ class GoogleSource(Source):
         snap, started, self.saved_state = Snapshot(), time.time(), None
         self.stats.extra["mode"] = "full"
         await self.auth.token()  # refused credentials fail here, before any listing starts
+        self.credit, self.sizes = rolling.full_burst(self.settings), {}
         progress(Event("fetch", "listing users and groups"))
         lanes = Lanes(self.http.budget.concurrency)
         users, (groups, members) = await both(
@@ -226,6 +228,12 @@ class GoogleSource(Source):
     ) -> tuple[list[SourceGroup], dict[str, EdgeList]]:
         """The groups listing, then each group's member edges (while users are still listed)."""
         params = {**self._scope(), "maxResults": str(GROUP_PAGE)}
+        if self.settings.batch_size:  # member listings from the first groups page (.rolling)
+
+            def convert(items: list[Any]) -> list[SourceGroup]:
+                return records(snap, GROUPS.label, "group", items, g.to_group, _name)
+
+            return await rolling.groups_and_members(self, snap, lanes, progress, params, convert)
         async with lanes.other():
             items = await self._listing(snap, "groups", GROUPS, params)
         groups = records(snap, GROUPS.label, "group", items, g.to_group, _name)

@@ -63,9 +63,10 @@ class GoogleSourceSettings(SourceBase):
     """``reports``: between full reads, read what changed from the Admin SDK Reports API's
     admin activity log (needs the ``admin.reports.audit.readonly`` scope)."""
     quota_burst: float = Field(1.0, ge=0, le=1)
-    """With ``incremental = "reports"``: the share of the per-minute ``quota`` an incremental
-    read may send at once for the users and groups the log names, when the quota has had that
-    long to refill since the last read ended (Google counts queries per minute; see
+    """The share of the per-minute ``quota`` a read may send at once beyond the budget's pace:
+    a full read's first member calls (the first refused call ends it), and with ``incremental
+    = "reports"`` the users and groups the log names, when the quota has had that long to
+    refill since the last read ended (Google counts queries per minute; see
     ``docs/sources/google.md``). 0: never more than the budget's one second's worth."""
     report_overlap_minutes: float = Field(15.0, ge=0, le=1440)
     """How far before the last read the activity log is read again (events arrive late)."""
