@@ -175,3 +175,27 @@ def test_official_client_batch_of_the_documented_1000_calls() -> None:
     assert len(got) == 1000 and all(error is None for _, error in got.values())
     assert emu.requests.count("/batch/admin/directory_v1", method="POST") == 1
     assert len(emu.batched) == 1000
+
+
+async def test_batch_parts_take_users_and_groups_listings_and_their_faults() -> None:
+    """Users and groups listings are ordinary GETs of the API in a batch; an injected fault
+    acts on the matching part only, as on a request sent alone."""
+    from idpsync.emulators import Fault
+
+    emu = GoogleEmulator.generate(users=30, groups=4, seed=1)
+    bearer = token(emu)
+    users = "/admin/directory/v1/users?customer=my_customer&maxResults=10"
+    groups = "/admin/directory/v1/groups?customer=my_customer&maxResults=2"
+    first = await post(emu, *_batch_body([users, groups]), bearer)
+    assert first.text.count("HTTP/1.1 200 OK") == 2
+    assert '"kind": "admin#directory#users"' in first.text.replace('":"', '": "')
+    token_used = first.text.split('"nextPageToken"')[1].split('"')[1]
+    follow = f"{users}&pageToken={token_used}"
+    emu.inject(Fault("repeat_page", "/admin/directory/v1/users", nth=1))
+    emu.inject(Fault("status", "/admin/directory/v1/groups", status=503))
+    second = await post(emu, *_batch_body([follow, groups]), bearer)
+    assert second.status_code == 200 and len(emu.requests) == 2
+    repeated, refused = second.text.split("Content-ID: <response-c1>")
+    assert "HTTP/1.1 200 OK" in repeated and f'"{token_used}"' in repeated.replace(": ", ":")
+    assert "HTTP/1.1 503" in refused and "backendError" in refused
+    assert [r.status for r in emu.batched.entries()] == [200, 200, 200, 503]

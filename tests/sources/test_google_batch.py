@@ -318,3 +318,21 @@ def test_member_counts_are_only_a_hint_and_skip_what_is_not_a_group_object() -> 
         {"id": "g4"},
     ]
     assert g.member_counts(items) == {"g1": 12, "g3": 4}
+
+
+async def test_an_injected_503_on_a_batched_page_is_asked_again_in_a_batch() -> None:
+    """A fault injected on a member listing acts on its call inside the batch (the emulator
+    answers that part alone 503): the page goes again in a later batch, nothing read alone."""
+    plain, emu = emulator(), emulator()
+    off = await read(plain, batch_size=0)
+    t = emu.tenant
+    victim = t.gid(t.group_ids[2])  # 3 pages: its 2nd page's call is refused once
+    fault = emu.inject(Fault("status", f"/admin/directory/v1/groups/{victim}/members", nth=2))
+    on = await read(emu, batch_size=1000, **FREE)
+    same(off, on)
+    assert fault.fired == 1 and "batch_fallbacks" not in on[1]
+    mine = [r for r in emu.batched if victim in r.path]
+    assert [r.status for r in mine] == [200, 503, 200, 200]  # page 2 twice, in batches
+    assert mine[1].query == mine[2].query
+    assert emu.requests.count(MEMBERS, method="GET") == 0
+    assert len(emu.batched) == sum(pages(t).values()) + 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
@@ -41,15 +42,34 @@ async def batch(emu: GoogleEmulator, request: Request) -> Response:
 
 
 def inner(emu: GoogleEmulator, call: InnerRequest, authorization: str | None) -> Reply:
-    """One inner call: charged to the quota (or a storm), then answered like a plain GET."""
+    """One inner call: charged to the quota (or a storm), then answered like a plain GET.
+
+    An injected fault for the call's path acts on its part as on a plain request: a
+    ``status`` or ``expired_token`` answers that part, ``repeat_page``/``empty_page`` rewrite
+    its page, ``truncate`` and ``reset`` cut its body in half (a part cannot reset alone).
+    """
     if call.method != "GET":
         return emu.error_reply(400, "invalid", "Only GET calls are served in a batch here.")
+    fault = emu.faults.pick(call.method, call.path)
+    if fault is not None and fault.kind == "status":
+        return emu.error_reply(fault.status, "serviceNotAvailable", "Injected failure.")
+    if fault is not None and fault.kind == "expired_token":
+        return emu.expired_token_reply()
     headers = {"authorization": authorization or ""}
     charge = emu.charge(call.method, call.path, call.query, headers)
     if charge is not None and charge.retry_after:
         return emu.throttled_reply(charge)
     params = dict(parse_qsl(call.query, keep_blank_values=True))
-    return emu.answer(call.path, params, authorization)
+    reply = emu.answer(call.path, params, authorization)
+    if fault is None or reply.status != 200:
+        return reply
+    if fault.kind in ("truncate", "reset"):
+        return Reply(reply.status, reply.body[: len(reply.body) // 2], reply.headers)
+    if fault.kind in ("repeat_page", "empty_page"):
+        url = f"{call.path}?{call.query}"
+        page = emu.rewrite_page(json.loads(reply.body), url, fault.kind)
+        return Reply(200, json.dumps(page).encode(), reply.headers)
+    return reply
 
 
 async def reports(emu: GoogleEmulator, request: Request) -> Response:
