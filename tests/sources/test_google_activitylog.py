@@ -15,7 +15,11 @@ from idpsync.emulators.google import GoogleEmulator
 from idpsync.sources.google import incremental
 from idpsync.store import Store
 from tests.sources.test_google_e2e import assert_matches_tenant
-from tests.sources.test_google_incremental import REPORTS, directory_view, sync
+from tests.sources.test_google_incremental import (
+    REPORTS,
+    assert_full_read_agrees,
+    sync,
+)
 from tests.sources.test_google_incremental_move import move_one_percent
 from tests.sources.test_google_memberlog import ticking
 
@@ -55,12 +59,7 @@ async def test_every_activity_is_read_once_whatever_their_times(
     else:  # one millisecond cannot be cut: the range holding it goes on as a chain
         assert longest_chain(emu) >= pages - 1
     # the same directory as a full read of the final tenant into an empty store
-    other = Store.open(f"sqlite:///{tmp_path / 'full.db'}")
-    try:
-        assert (await sync(other, emu, mode="full")).stats["read"] == "full"
-        assert directory_view(other) == directory_view(db)
-    finally:
-        other.close()
+    await assert_full_read_agrees(db, emu, tmp_path)
 
 
 async def test_a_range_that_cannot_be_read_means_a_full_read(

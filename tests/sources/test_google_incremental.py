@@ -99,6 +99,16 @@ def directory_view(store: Store) -> tuple[object, ...]:
     return users, groups, edges
 
 
+async def assert_full_read_agrees(db: Store, emu: GoogleEmulator, tmp_path: Path) -> None:
+    """A full read of the tenant as it is now, into an empty store, gives ``db``'s directory."""
+    other = Store.open(f"sqlite:///{tmp_path / 'full.db'}")
+    try:
+        assert (await sync(other, emu, mode="full")).stats["read"] == "full"
+        assert directory_view(other) == directory_view(db)
+    finally:
+        other.close()
+
+
 async def test_one_percent_change_reads_only_what_changed(db: Store, tmp_path: Path) -> None:
     emu = emulator()
     full = await sync(db, emu)

@@ -16,7 +16,12 @@ from idpsync.sources.google.memberlog import apply, read_log
 from idpsync.store import Store
 from tests.sources.google_support import rendered_members
 from tests.sources.test_google_e2e import assert_matches_tenant
-from tests.sources.test_google_incremental import REPORTS, directory_view, emulator, sync
+from tests.sources.test_google_incremental import (
+    REPORTS,
+    assert_full_read_agrees,
+    emulator,
+    sync,
+)
 
 BATCH = "/batch/admin/directory_v1"
 LISTINGS = "/admin/directory/v1/groups/*/members"
@@ -81,12 +86,7 @@ async def test_membership_moves_in_many_groups_cost_a_few_requests(
     assert result.stats["members_applied"] == 40 and result.stats["groups_reread"] == 0
     assert result.stats["groups_listed"] == 0
     # the same directory as a full read of the same state into an empty store
-    other = Store.open(f"sqlite:///{tmp_path / 'full.db'}")
-    try:
-        assert (await sync(other, emu, mode="full")).stats["read"] == "full"
-        assert directory_view(other) == directory_view(db)
-    finally:
-        other.close()
+    await assert_full_read_agrees(db, emu, tmp_path)
     # the overlap reads the same events again: nothing changes
     again = await sync(db, emu)
     assert again.stats["read"] == "delta" and again.summary()["memberships_added"] == 0
