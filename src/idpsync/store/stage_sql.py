@@ -24,22 +24,29 @@ KIND_VALUES = {kind: kind.value for kind in MemberKind}
 
 EDGES = t.source_memberships
 EDGE_COLUMNS = ("group_id", "member_kind", "member_id")
-edges_tmp = sa.Table(
-    "idpsync_stage_edges",
-    sa.MetaData(),
-    *(sa.Column(name, sa.String(255), nullable=False) for name in EDGE_COLUMNS),
-    prefixes=["TEMPORARY"],
-    postgresql_on_commit="DROP",
-)
+
+
+def edge_table(name: str, **options: Any) -> sa.Table:
+    """A temporary table of edges in the order they came (repeats allowed)."""
+    columns = (sa.Column(column, sa.String(255), nullable=False) for column in EDGE_COLUMNS)
+    return sa.Table(name, sa.MetaData(), *columns, prefixes=["TEMPORARY"], **options)
+
+
+def keyed_edge_table(name: str) -> sa.Table:
+    """A temporary table of edges, each once (``pos``: where it first came), in key order."""
+    return sa.Table(
+        name,
+        sa.MetaData(),
+        *(sa.Column(column, sa.String(255), primary_key=True) for column in EDGE_COLUMNS),
+        sa.Column("pos", sa.Integer, nullable=False),
+        prefixes=["TEMPORARY"],
+        sqlite_with_rowid=False,
+    )
+
+
+edges_tmp = edge_table("idpsync_stage_edges", postgresql_on_commit="DROP")
 """The edges of one write, in the order given (duplicates allowed)."""
-edges_keyed = sa.Table(
-    "idpsync_stage_edges_keyed",
-    sa.MetaData(),
-    *(sa.Column(name, sa.String(255), primary_key=True) for name in EDGE_COLUMNS),
-    sa.Column("pos", sa.Integer, nullable=False),
-    prefixes=["TEMPORARY"],
-    sqlite_with_rowid=False,
-)
+edges_keyed = keyed_edge_table("idpsync_stage_edges_keyed")
 """SQLite: the edges of one write, each once (``pos``: where it first came), kept in key order.
 
 Its key is its only index, filled as the rows arrive: no index to build after them, and the

@@ -33,24 +33,12 @@ from sqlalchemy.engine import Connection, Engine
 from idpsync.model import Membership
 from idpsync.store.errors import translated
 from idpsync.store.opening import WRITE
-from idpsync.store.stage_sql import EDGE_COLUMNS, edge_rows
+from idpsync.store.stage_sql import EDGE_COLUMNS, edge_rows, edge_table, keyed_edge_table
 from idpsync.store.store import BATCH, bulk_insert
 
-STREAM_SQLITE = sa.Table(
-    "idpsync_stream_edges",
-    sa.MetaData(),
-    *(sa.Column(name, sa.String(255), primary_key=True) for name in EDGE_COLUMNS),
-    sa.Column("pos", sa.Integer, nullable=False),
-    prefixes=["TEMPORARY"],
-    sqlite_with_rowid=False,
-)
+STREAM_SQLITE = keyed_edge_table("idpsync_stream_edges")
 """SQLite: the streamed edges, each once, ``pos`` where it first came."""
-STREAM_POSTGRESQL = sa.Table(
-    "idpsync_stream_edges",
-    sa.MetaData(),
-    *(sa.Column(name, sa.String(255), nullable=False) for name in EDGE_COLUMNS),
-    prefixes=["TEMPORARY"],
-)
+STREAM_POSTGRESQL = edge_table("idpsync_stream_edges")
 """PostgreSQL: the streamed edges in the order they came (repeats allowed), kept past commit."""
 
 
