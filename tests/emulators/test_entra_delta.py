@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -128,3 +129,71 @@ async def test_latest_and_expired_tokens(emu: EntraEmulator, client: httpx.Async
     assert expired.json()["error"]["code"] == "syncStateNotFound"
     garbage = await client.get("/v1.0/users/delta?$deltatoken=%%%")
     assert garbage.status_code == 400
+
+
+def id_filter(ids: list[str]) -> str:
+    return quote(" or ".join(f"id eq '{i}'" for i in ids))
+
+
+async def test_groups_delta_filtered_by_ids_keeps_the_filter_in_its_links(
+    emu: EntraEmulator, client: httpx.AsyncClient
+) -> None:
+    t = emu.tenant
+    emu.delta.page_links = 13
+    chosen, other = t.group_ids[:3], t.group_ids[3]
+    url = f"/v1.0/groups/delta?$select=displayName,members&$filter={id_filter(chosen)}"
+    items, link, _ = await run_delta(client, url)
+    assert merge_members(items) == {gid: set(t.groups[gid].members) for gid in chosen}
+    latest = await client.get(f"{url}&$deltatoken=latest")
+    assert latest.status_code == 200 and latest.json()["value"] == []
+    since_latest = latest.json()["@odata.deltaLink"]
+    joining = next(u for u in t.user_ids if u not in t.groups[chosen[0]].members)
+    t.add_member(chosen[0], joining)
+    t.add_member(other, next(u for u in t.user_ids if u not in t.groups[other].members))
+    t.rename_group(chosen[1], "Renamed")
+    for start in (link, since_latest):  # the filter is in both links (none in the URL)
+        assert "$filter" not in start
+        changes, _, _ = await run_delta(client, start)
+        assert {i["id"] for i in changes} == {chosen[0], chosen[1]}
+        by_id = {i["id"]: i for i in changes}
+        assert by_id[chosen[0]]["members@delta"] == [
+            {"@odata.type": "#microsoft.graph.user", "id": joining}
+        ]
+        assert by_id[chosen[1]]["displayName"] == "Renamed"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["displayName eq 'x'", "id eq 'a' and id eq 'b'", "startswith(id,'a')", "id ne 'a'"],
+)
+async def test_groups_delta_refuses_other_filters(client: httpx.AsyncClient, text: str) -> None:
+    answer = await client.get(f"/v1.0/groups/delta?$filter={quote(text)}")
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "Request_UnsupportedQuery"
+
+
+async def test_groups_delta_filters_at_most_fifty_ids(client: httpx.AsyncClient) -> None:
+    fifty = [f"g{n}" for n in range(50)]
+    assert (await client.get(f"/v1.0/groups/delta?$filter={id_filter(fifty)}")).status_code == 200
+    answer = await client.get(f"/v1.0/groups/delta?$filter={id_filter([*fifty, 'g50'])}")
+    assert answer.status_code == 400
+    assert "50" in answer.json()["error"]["message"]
+
+
+async def test_groups_delta_without_members_tracks_only_the_groups_own_changes(
+    emu: EntraEmulator, client: httpx.AsyncClient
+) -> None:
+    t = emu.tenant
+    latest = await client.get("/v1.0/groups/delta?$select=displayName&$deltatoken=latest")
+    link = latest.json()["@odata.deltaLink"]
+    moved, renamed = t.group_ids[0], t.group_ids[1]
+    t.add_member(moved, next(u for u in t.user_ids if u not in t.groups[moved].members))
+    t.rename_group(renamed, "Renamed")
+    t.add_member(renamed, next(u for u in t.user_ids if u not in t.groups[renamed].members))
+    gone = t.group_ids[2]
+    t.delete_group(gone)
+    new = t.add_group(TenantGroup("new-group", "New group"))
+    changes, _, _ = await run_delta(client, link)
+    assert [i["id"] for i in changes] == [renamed, gone, new.id]
+    assert all("members@delta" not in i for i in changes)
+    assert changes[1]["@removed"] == {"reason": "changed"}

@@ -13,6 +13,9 @@ import pytest
 from azure.core.credentials import AccessToken
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 from msgraph import GraphServiceClient
+from msgraph.generated.groups.delta.delta_request_builder import (
+    DeltaRequestBuilder as GroupDeltaBuilder,
+)
 from msgraph.generated.groups.groups_request_builder import GroupsRequestBuilder
 from msgraph.generated.models.device import Device
 from msgraph.generated.models.group import Group
@@ -215,3 +218,42 @@ async def test_sdk_reads_hr_and_extension_properties() -> None:
     assert user.on_premises_extension_attributes is not None
     assert user.on_premises_extension_attributes.extension_attribute2 == "two"
     assert user.additional_data[badge] == "B-1"
+
+
+async def test_sdk_follows_a_groups_delta_filtered_by_ids(
+    served: tuple[EntraEmulator, RunningServer],
+) -> None:
+    """The SDK's groups delta with ``$filter=id eq … or …``: the filtered groups, their members
+    (``members@delta`` in additional data), the next links and a delta link that keeps the
+    filter; an unsupported filter is an ODataError."""
+    emulator, server = served
+    chosen = emulator.tenant.group_ids[:4]
+    query = GroupDeltaBuilder.DeltaRequestBuilderGetQueryParameters(
+        filter=" or ".join(f"id eq '{g}'" for g in chosen), select=["displayName", "members"]
+    )
+    emulator.delta.page_links = 7
+    try:
+        async with graph_client(emulator, server.url) as (client, _):
+            page = await client.groups.delta.get(RequestConfiguration(query_parameters=query))
+            members: dict[str, set[str]] = {}
+            while page is not None:
+                for group in page.value or []:
+                    assert group.id is not None
+                    found = group.additional_data.get("members@delta", [])
+                    members.setdefault(group.id, set()).update(str(m["id"]) for m in found)
+                if page.odata_next_link is None:
+                    break
+                page = await client.groups.delta.with_url(page.odata_next_link).get()
+            assert page is not None and page.odata_delta_link
+            link = page.odata_delta_link
+            later = await client.groups.delta.with_url(link).get()
+            wrong = GroupDeltaBuilder.DeltaRequestBuilderGetQueryParameters(
+                filter="displayName eq 'x'"
+            )
+            with pytest.raises(ODataError):
+                await client.groups.delta.get(RequestConfiguration(query_parameters=wrong))
+    finally:
+        emulator.delta.page_links = 500
+    truth = emulator.tenant.ground_truth()
+    assert members == {g: set(truth.groups[g].members) for g in chosen}
+    assert later is not None and later.value == [] and later.odata_delta_link

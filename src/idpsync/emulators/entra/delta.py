@@ -8,13 +8,22 @@ members on a first sync, adds and ``@removed`` entries later); a group with more
 on a page is repeated over several pages with successive member slices, as Graph does.
 Users with ``manager`` in ``$select`` carry ``manager@delta`` (see :func:`_manager_delta`).
 ``$deltatoken=latest`` returns no objects and a delta link for "from now on".
+
+**Scoping filter.** The only ``$filter`` Graph takes on a delta query is by object id:
+``id eq '…'`` clauses joined with ``or``, at most :data:`MAX_FILTER_IDS` of them (any other
+filter, or more ids, is a 400 ``Request_UnsupportedQuery``). The ids are kept in every link of the
+round (like ``$select``): a first round lists only those objects, a later one only their
+changes; ``$deltatoken=latest`` takes the filter too. As Graph tracks only the properties in
+``$select``, a groups round whose ``$select`` leaves ``members`` out does not list a group whose
+only changes are membership changes.
 :meth:`DeltaEngine.expire_tokens` makes every earlier token fail with 400 ``syncStateNotFound``.
 """
 
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from idpsync.emulators.entra import render
@@ -26,6 +35,9 @@ PAGE_OBJECTS = 200
 """Most objects on one delta page."""
 PAGE_LINKS = 500
 """Most ``members@delta`` entries on one delta page."""
+MAX_FILTER_IDS = 50
+"""Most ``id eq`` clauses in one delta query's ``$filter``."""
+_ID_CLAUSE = re.compile(r"^\s*id\s+eq\s+'([^']+)'\s*$", re.I)
 
 
 @dataclass
@@ -35,6 +47,10 @@ class DeltaEngine:
     generation: int = 0
     page_objects: int = PAGE_OBJECTS
     page_links: int = PAGE_LINKS
+    _windows: dict[tuple[str, int, int, bool], tuple[list[str], dict[str, dict[str, bool]]]] = (
+        field(default_factory=dict, repr=False)
+    )
+    """Changed objects and member changes of recent windows (every partition's page asks)."""
 
     def expire_tokens(self) -> None:
         """Every delta/skip token issued so far now answers 400 ``syncStateNotFound``."""
@@ -44,7 +60,8 @@ class DeltaEngine:
         """Answer one delta request for ``kind`` = ``users`` or ``groups``."""
         params = call.params
         if "$deltatoken" in params and params["$deltatoken"] == "latest":
-            return self._end(call, kind, [], self._state(call, kind, call.tenant.version))
+            state = self._state(call, kind, call.tenant.version)
+            return self._end(call, kind, [], state)
         token = params.get("$skiptoken") or params.get("$deltatoken")
         if token is None:
             state = self._state(call, kind, -1)
@@ -64,26 +81,66 @@ class DeltaEngine:
     def _state(self, call: Call, kind: str, version: int) -> dict[str, Any]:
         allowed = render.USER_PROPS if kind == "users" else render.GROUP_PROPS
         query = parse_query({"$select": call.params.get("$select", "")}, {}, allowed)
-        return {
+        state: dict[str, Any] = {
             "k": kind,
             "g": self.generation,
             "v": version,
             "f": version,
             "s": list(query.select or ()),
         }
+        if "$filter" in call.params:
+            state["i"] = scoped_ids(call.params["$filter"])
+        return state
 
     def _items(self, call: Call, kind: str, state: dict[str, Any]) -> list[str]:
         t = call.tenant
+        ids = state.get("i")
         if state["f"] < 0:
-            return t.user_ids if kind == "users" else t.group_ids
-        wanted = "user" if kind == "users" else "group"
-        return [i for k, i in t.changes_between(state["f"], state["t"]) if k == wanted]
+            every = t.user_ids if kind == "users" else t.group_ids
+            if ids is None:
+                return every
+            present = t.users if kind == "users" else t.groups
+            return [i for i in dict.fromkeys(ids) if i in present]
+        members = kind == "users" or not state["s"] or "members" in state["s"]
+        changed, _ = self._window(call, kind, state, members)
+        if ids is None:
+            return changed
+        wanted = set(ids)
+        return [i for i in changed if i in wanted]
+
+    def _window(
+        self, call: Call, kind: str, state: dict[str, Any], members: bool
+    ) -> tuple[list[str], dict[str, dict[str, bool]]]:
+        """Objects changed in the round's window, and the window's member changes.
+
+        Without ``members`` a group whose only changes were membership changes is left out.
+        """
+        key = (kind, state["f"], state["t"], members)
+        if key not in self._windows:
+            t = call.tenant
+            net = t.member_changes(state["f"], state["t"]) if kind == "groups" else {}
+            lo = bisect.bisect_right(t.changes, state["f"], key=lambda c: c[0])
+            hi = bisect.bisect_right(t.changes, state["t"], key=lambda c: c[0])
+            wanted = "user" if kind == "users" else "group"
+            only_members: set[int] = set()
+            if not members:
+                log = t.membership_log
+                at = bisect.bisect_right(log, state["f"], key=lambda c: c.version)
+                to = bisect.bisect_right(log, state["t"], key=lambda c: c.version)
+                only_members = {c.version for c in log[at:to]}
+            changed = {
+                i: None for v, k, i in t.changes[lo:hi] if k == wanted and v not in only_members
+            }
+            if len(self._windows) >= 8:
+                self._windows.clear()
+            self._windows[key] = (list(changed), net)
+        return self._windows[key]
 
     def _page(self, call: Call, kind: str, state: dict[str, Any]) -> dict[str, Any]:
         items = self._items(call, kind, state)
         members = None
         if kind == "groups" and state["f"] >= 0:
-            members = call.tenant.member_changes(state["f"], state["t"])
+            members = self._window(call, kind, state, True)[1]
         value: list[dict[str, Any]] = []
         links = 0
         pos, offset = state["p"], state["m"]
@@ -109,6 +166,8 @@ class DeltaEngine:
             "v": state["t"] if "t" in state else state["v"],
             "s": state["s"],
         }
+        if "i" in state:
+            final["i"] = state["i"]
         return self._link(call, value, "@odata.deltaLink", "$deltatoken", final)
 
     def _link(
@@ -160,6 +219,25 @@ class DeltaEngine:
             edges = [_edge(t.kind_of(m), m, added) for m, added in changes[offset : offset + room]]
         body["members@delta"] = edges
         return body, len(edges), offset + len(edges) >= total
+
+
+def scoped_ids(text: str) -> list[str]:
+    """The ids of a delta query's ``$filter`` (``id eq '…' or …``); anything else is a 400."""
+    clauses = re.split(r"\s+or\s+", text.strip(), flags=re.I)
+    ids = [m.group(1) for m in map(_ID_CLAUSE.match, clauses) if m is not None]
+    if len(ids) != len(clauses):
+        raise GraphError(
+            400,
+            "Request_UnsupportedQuery",
+            "Unsupported query: a delta query filters only by id ('id eq' clauses joined by 'or').",
+        )
+    if len(ids) > MAX_FILTER_IDS:
+        raise GraphError(
+            400,
+            "Request_UnsupportedQuery",
+            f"Unsupported query: a delta query filters at most {MAX_FILTER_IDS} ids.",
+        )
+    return ids
 
 
 def _manager_delta(t: Tenant, body: dict[str, Any], manager_id: str | None, since: int) -> None:
