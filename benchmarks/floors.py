@@ -68,6 +68,10 @@ from benchmarks.profiles import Profile, Shape, fixed_window_floor, pages, token
 ENTRA_BATCH = 20
 ENTRA_EXPAND_CAP = 20
 ENTRA_UPN_FIRST_CHARS = 44
+ENTRA_DELTA_IDS = 50
+"""Most ids in a delta query's ``$filter=id eq … or …``."""
+ENTRA_DELTA_LINKS = 500
+"""About the most ``members@delta`` entries Graph sends on one delta page."""
 ENTRA_PARTITION_PROOF = 2
 """The tenant's user count (``$count``) before and after the partitions, which must match the
 users read: the proof that the partitions covered everyone (else one chain is read again)."""
@@ -306,3 +310,19 @@ def okta_incremental_chain(stats: dict[str, Any]) -> int:
         if name != "first page" and isinstance(window, dict)
     ]
     return max([1, users, *log])
+
+
+def entra_incremental_chain(stats: dict[str, Any], groups: int) -> int:
+    """The longest chain of an Entra incremental read the API cannot split, from the run's stats.
+
+    The users delta is one chain of ``⌈changed users / 200⌉`` pages (its new users are only in
+    an unfiltered round). The groups delta takes ``$filter=id eq … or …`` with at most 50 ids
+    (learn.microsoft.com/graph/api/group-delta; limits-and-scale.md §4), so its ``L`` member-link
+    changes can be spread over ``⌈G / 50⌉`` rounds read side by side: ``⌈L / ⌈G / 50⌉ / 500⌉``
+    pages each at best (500 links a page), instead of one chain of ``⌈L / 500⌉``. (Until
+    2026-12-06 the floor counted no chain for Entra: 1.)
+    """
+    users = pages(int(stats.get("changed_users") or 0), 200)
+    parts = max(1, math.ceil(groups / ENTRA_DELTA_IDS))
+    links = int(stats.get("changed_links") or 0)
+    return max(1, users, math.ceil(links / parts / ENTRA_DELTA_LINKS))

@@ -152,7 +152,11 @@ def one_sync(
     if label == "full":
         row |= floors.api_floor(profile, shape).fields()
     else:
-        chain = floors.okta_incremental_chain(stats) if profile.idp == "okta" else 1
+        chain = 1
+        if profile.idp == "okta":
+            chain = floors.okta_incremental_chain(stats)
+        elif profile.idp == "entra":
+            chain = floors.entra_incremental_chain(stats, shape.groups)
         quota, lat = profile.incremental_floor(int(sent), chain)
         row |= {"quota_floor_s": round(quota, 1), "latency_floor_s": round(lat, 1)}
         row["floor_s"] = round(max(quota, lat), 1)

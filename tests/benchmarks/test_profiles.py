@@ -9,6 +9,7 @@ from benchmarks.floors import (
     ApiFloor,
     api_floor,
     entra,
+    entra_incremental_chain,
     google,
     keycloak,
     nesting_depth,
@@ -163,3 +164,13 @@ def test_okta_incremental_floor_counts_the_log_chains_split_from_both_ends() -> 
     profile = PROFILES["okta"]
     quota, lat = profile.incremental_floor(26, okta_incremental_chain(stats))
     assert lat == pytest.approx(5 * profile.latency_ms / 1000) and quota == 0.0
+
+
+def test_the_entra_incremental_chain_splits_the_groups_delta_by_fifty_ids() -> None:
+    """At L (5,000 groups, ≈20,000 changed member links, 1,000 changed users) the groups delta
+    spreads over 100 filtered rounds of 200 links (one page each): the users delta's 5 pages are
+    the chain, not the single groups round's 40."""
+    stats = {"changed_users": 1000, "changed_links": 20_000}
+    assert entra_incremental_chain(stats, 5000) == 5
+    assert entra_incremental_chain(stats, 50) == 40  # one partition: one round of 40 pages
+    assert entra_incremental_chain({}, 5000) == 1

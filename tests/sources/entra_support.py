@@ -134,6 +134,9 @@ def full_snapshot_requests(
     each users partition when the users are partitioned (then two counts), else one chain.
     With ``batch`` every listing rides in the rounds: the users and the groups listing from
     round 1, each listed group's members from the round after the groups page naming it.
+    With ``batch`` the groups delta is split (``delta_parts.py``): a third delta link (the
+    groups' own properties) beside the two, and at the end the partitions' links (50 groups
+    each, 20 to a batch call) and the check of the read's groups delta link (one page).
     """
     truth = emu.tenant.ground_truth()
     users, groups = len(truth.users), len(truth.groups)
@@ -149,5 +152,6 @@ def full_snapshot_requests(
     fixed = 1 + 2 + counts + (users if photos else 0)
     if batch:
         first = [(1, c) for c in [*chains, pages(groups, group_page)]]
-        return fixed + batch_rounds(first + listed, size)
+        split = 1 + math.ceil(math.ceil(groups / 50) / size) + 1 if groups else 1
+        return fixed + split + batch_rounds(first + listed, size)
     return fixed + sum(chains) + pages(groups, group_page) + sum(c for _, c in listed)

@@ -6,7 +6,8 @@ harmless). An incremental run follows each link through its ``@odata.nextLink`` 
 new ``@odata.deltaLink``; the two rounds (users, groups) run side by side, each a chain of
 pages that cannot be split (every page names the next)::
 
-    requests = 1 (token) + pages(users delta) + pages(groups delta)
+    requests = 1 (token) + pages(users delta) + pages(groups delta)   (one chain: older state)
+             or 1 + pages(users delta) + Σ_s ⌈n_s / batch_size⌉      (partitions: delta_parts.py)
              + C × fetch_photos                         C = users the users delta returned
              + M × fetch_managers                       M = those of them unknown to the mirror
                                                          and without manager@delta (all C for
@@ -14,7 +15,9 @@ pages that cannot be split (every page names the next)::
              + N × (1 + fetch_managers + fetch_photos) N = scoped runs only: users newly
                                                          added to a group but unknown so far
 
-Graph sends about 200 objects or 500 member links per delta page. Users come whole
+(``n_s``: the partitions' rounds with a page in batch step ``s``, see
+:mod:`~idpsync.sources.entra.delta_parts`.) Graph sends about 200 objects or 500 member links
+per delta page. Users come whole
 (``$select`` is kept in the token); ``@removed`` users and groups are removals; a group's
 ``members@delta`` lists added members and removed ones (``@removed``), and a large group is
 repeated over several pages with successive slices, which are merged.
@@ -44,19 +47,20 @@ again.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from idpsync.errors import SourceError
-from idpsync.http import Endpoint, HttpClient
-from idpsync.http.errors import BadRequest, HttpError, NotFound
-from idpsync.http.origins import check_link
+from idpsync.http import Endpoint
+from idpsync.http.errors import HttpError, NotFound
 from idpsync.model import MemberKind, Membership, Snapshot, SourceUser
 from idpsync.sources.base import DeltaResult, Event, Progress
 from idpsync.sources.clean import usable_id
+from idpsync.sources.entra import delta_parts
 from idpsync.sources.entra import endpoints as ep
 from idpsync.sources.entra import records as rec
+from idpsync.sources.entra.delta_batch import Expired, follow
 from idpsync.sources.entra.endpoints import RULE
-from idpsync.sources.entra.paging import DeltaPages
 from idpsync.sources.entra.partitions import PartitionReads
 from idpsync.sources.lanes import both
 from idpsync.sources.shape import ShapeError, identified, records
@@ -84,29 +88,6 @@ class EntraReads(PartitionReads, Protocol):
         ...
 
 
-class Expired(Exception):
-    """The delta token is no longer known to Graph (``syncStateNotFound``)."""
-
-
-async def follow(http: HttpClient, endpoint: Endpoint, link: str) -> tuple[list[Any], str]:
-    """Every item of a delta round from ``link``, and the round's new delta link.
-
-    The new link must stay on the listing's origin (else
-    :class:`~idpsync.http.errors.ForeignOrigin`: it is neither followed nor kept).
-    """
-    items: list[Any] = []
-    paginator = DeltaPages()
-    try:
-        async for page in http.pages(endpoint, paginator=paginator, start=link):
-            items.extend(page.records)
-    except BadRequest as exc:
-        if exc.status == 410 or "syncStateNotFound" in f"{exc.cause} {exc.body or ''}":
-            raise Expired from exc
-        raise
-    assert paginator.delta is not None  # a round ends only at a delta link
-    return items, check_link(http.target(endpoint), paginator.delta)
-
-
 async def read_delta(
     source: EntraReads, state: dict[str, Any], staged: Snapshot, progress: Progress
 ) -> DeltaResult | None:
@@ -115,9 +96,9 @@ async def read_delta(
     probe = Snapshot()
     progress(Event("fetch", "reading changes (delta)"))
     try:
-        users_raw, groups_raw = await both(  # two chains, side by side
+        users_raw, (groups_raw, whole) = await both(  # two chains, side by side
             _round(source, result, probe, ep.USERS_DELTA, "users_delta"),
-            _round(source, result, probe, ep.GROUPS_DELTA, "groups_delta"),
+            _groups(source, result, probe),
         )
     except Expired:
         return None
@@ -131,6 +112,9 @@ async def read_delta(
             changed.append(raw)
             _manager_from_delta(probe, raw, known if tracked else None)
     _apply_groups(result, probe, identified(probe, ep.GROUPS_DELTA.label, groups_raw))
+    delta_parts.replace_members(result, staged, whole)
+    extra = source.http.stats.extra  # the chains' lengths, for the benchmarks' API floor
+    extra.update(changed_users=len(users_raw), changed_links=len(result.added + result.removed))
     if source.scope is not None:
         changed += await _unknown_members(source, probe, result, staged, changed)
     changed = records(probe, ep.USERS_DELTA.label, "user", changed, rec.checked_user)
@@ -142,6 +126,21 @@ async def read_delta(
         result.incomplete_reasons = probe.incomplete_reasons
         result.state = dict(state)
     return result
+
+
+def wants_full(source: EntraReads, state: dict[str, Any]) -> bool:
+    """A full read when there are no delta links or the last full read is too old."""
+    if not state.get("users_delta"):
+        return True
+    if not state.get("groups_delta") and not delta_parts.usable(state):
+        return True
+    if state.get(SELECTED) != ",".join(source.user_fields):
+        return True  # the saved link reads other properties than the settings ask for
+    try:
+        last = datetime.fromisoformat(str(state.get("full_at")))
+    except ValueError:
+        return True
+    return datetime.now(UTC) - last >= timedelta(hours=source.settings.full_sync_every_hours)
 
 
 def _manager_from_delta(
@@ -185,13 +184,23 @@ async def _round(
     return items
 
 
+async def _groups(
+    source: EntraReads, result: DeltaResult, probe: Snapshot
+) -> tuple[list[Any], set[str]]:
+    """The groups delta's items (and the groups read whole): partitions, else one chain."""
+    if delta_parts.usable(result.state):
+        return await delta_parts.read_groups(source, result, probe)
+    return await _round(source, result, probe, ep.GROUPS_DELTA, "groups_delta"), set()
+
+
 def _apply_groups(result: DeltaResult, probe: Snapshot, groups_raw: list[Any]) -> None:
     """Merge repeated group objects; collect removals and member changes."""
     merged: dict[str, dict[str, Any]] = {}
     for raw in groups_raw:
         group_id = str(raw["id"])
         if "@removed" in raw:
-            result.removed_groups.append(group_id)
+            if group_id not in result.removed_groups:  # named by a partition and the own round
+                result.removed_groups.append(group_id)
             merged.pop(group_id, None)
             continue
         merged.setdefault(group_id, {}).update(

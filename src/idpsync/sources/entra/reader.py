@@ -3,8 +3,9 @@
 Settings: :class:`~idpsync.config.EntraSourceSettings`; guide: ``docs/sources/entra.md``.
 
 **Full snapshot, request formula** (``docs/sources/entra.md`` has it whole, with ``U`` users,
-``G`` groups, ``m_g`` members of group ``g``). The token (1); both ``$deltatoken=latest``
-links and, with ``partition_users = "auto"``, the tenant's user count, at once (2 + 1); then
+``G`` groups, ``m_g`` members of group ``g``). The token (1); the ``$deltatoken=latest``
+links (with ``batch`` the groups' own too: ``delta_parts.py``) and, with
+``partition_users = "auto"``, the tenant's user count, at once (2 + 1); then
 the listings: users (one chain, or the 44 partitions of
 :mod:`~idpsync.sources.entra.partitions` and a second count), groups (with
 ``$expand=members`` when ``expand_members``: :mod:`~idpsync.sources.entra.groups`) and the
@@ -13,7 +14,8 @@ listings ride in one reader's rounds of ``POST /$batch`` calls
 (:mod:`~idpsync.sources.entra.batch`: ``Σ_r ceil(n_r / batch_size)`` calls, ``n_r`` the
 listings with a page in round ``r``); without it each page is a request, the users chain in a
 lane of its own beside the others. Photos add ``U`` metadata reads and the downloads of new
-versions (``photos.py``). Group edges come from the member listings, never per user.
+versions (``photos.py``). Group edges come from the member listings, never per user; then
+(``batch``) the groups delta's partition links.
 
 With ``required_groups`` in the policy (:func:`~idpsync.config_policy.fetch_scope`) the users
 come from the member listings of the required groups (``$select`` of the user fields; with
@@ -37,7 +39,7 @@ refused, 401, 403, DNS, TLS, proxy) fails the run (:data:`~idpsync.sources.entra
 from __future__ import annotations
 
 from collections.abc import Awaitable, Coroutine, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from idpsync.auth.base import CachedTokenProvider
@@ -52,9 +54,9 @@ from idpsync.photos import PhotoLimits, RawPhoto
 from idpsync.sources.base import DeltaResult, Event, Probe, Progress, Source, no_progress
 from idpsync.sources.clean import usable_id
 from idpsync.sources.entra import delta as entra_delta
+from idpsync.sources.entra import delta_parts, partitions
 from idpsync.sources.entra import endpoints as ep
 from idpsync.sources.entra import groups as entra_groups
-from idpsync.sources.entra import partitions
 from idpsync.sources.entra import photos as entra_photos
 from idpsync.sources.entra import records as rec
 from idpsync.sources.entra.batch import BatchedListings
@@ -141,6 +143,8 @@ class EntraSource(Source):
             users = await self._scoped(snap, progress)
         snap.users = await self._finish_users(snap, users)
         progress(Event("fetch", f"read {len(snap.users)} users", len(snap.users), len(snap.users)))
+        if self.scope is None and self.settings.batch and snap.complete:  # see delta_parts.py
+            links = await delta_parts.take_parts(self, [g.source_id for g in snap.groups], links)
         self.saved_state = {**links, "full_at": datetime.now(UTC).isoformat()}
         return snap
 
@@ -155,7 +159,9 @@ class EntraSource(Source):
         await self._guard(scratch, ep.TOKEN, self.auth.token())
         managers = ["manager"] if self.settings.fetch_managers else []  # → manager@delta
         users = {"$deltatoken": "latest", "$select": ",".join([*self.user_fields, *managers])}
-        groups = {"$deltatoken": "latest", "$select": "displayName,description,members"}
+        groups = {"$deltatoken": "latest", "$select": delta_parts.WITH_MEMBERS}
+        own = {"$deltatoken": "latest", "$select": delta_parts.OWN}  # new and deleted groups
+        split = self.scope is None and self.settings.batch  # the groups delta by partitions
         links: dict[str, str] = {}
         counted: list[int | None] = [None]
 
@@ -172,6 +178,7 @@ class EntraSource(Source):
             [
                 take("users_delta", ep.USERS_DELTA, users),
                 take("groups_delta", ep.GROUPS_DELTA, groups),
+                *([take(delta_parts.PROPS, ep.GROUPS_DELTA, own)] if split else []),
                 *([users_count()] if count else []),
             ]
         )
@@ -179,7 +186,8 @@ class EntraSource(Source):
             links[entra_delta.MANAGERS_TRACKED] = "yes"
         if "users_delta" in links:
             links[entra_delta.SELECTED] = ",".join(self.user_fields)
-        keys = ("users_delta", "groups_delta", entra_delta.MANAGERS_TRACKED, entra_delta.SELECTED)
+        keys = ["users_delta", "groups_delta", delta_parts.PROPS, entra_delta.MANAGERS_TRACKED]
+        keys.append(entra_delta.SELECTED)
         return {key: links[key] for key in keys if key in links}, counted[0]
 
     async def _guard(self, snap: Snapshot, endpoint: Endpoint, call: Awaitable[T]) -> T | None:
@@ -374,15 +382,7 @@ class EntraSource(Source):
 
     def wants_full(self, state: dict[str, Any]) -> bool:
         """A full read when there are no delta links or the last full read is too old."""
-        if not state.get("users_delta") or not state.get("groups_delta"):
-            return True
-        if state.get(entra_delta.SELECTED) != ",".join(self.user_fields):
-            return True  # the saved link reads other properties than the settings ask for
-        try:
-            last = datetime.fromisoformat(str(state.get("full_at")))
-        except ValueError:
-            return True
-        return datetime.now(UTC) - last >= timedelta(hours=self.settings.full_sync_every_hours)
+        return entra_delta.wants_full(self, state)
 
     async def delta(
         self, state: dict[str, Any], staged: Snapshot, progress: Progress = no_progress

@@ -1,0 +1,185 @@
+"""The groups delta split by group ids: many short rounds instead of one long chain.
+
+One groups delta round is a chain of pages (each names the next): after a change touching
+20,000 member links it is ≈40 pages one after the other. Graph's delta query takes one filter,
+by object id (``$filter=id eq '…' or id eq '…'``, at most :data:`MAX_IDS` ids, kept in the
+round's links like ``$select``). So the known groups are split into *partitions* of up to 50
+ids, each with a delta link of its own (``$select=displayName,description,members``), and one
+unfiltered round without ``members`` tracks the groups' own properties only: it names new and
+deleted groups (Graph tracks only the selected properties, so membership changes do not list a
+group there). An incremental run reads the partitions' rounds side by side in ``$batch`` calls
+(:mod:`~idpsync.sources.entra.delta_batch`), each a page or two.
+
+**Links after a full read.** The unfiltered link (:data:`PROPS`) is taken with the others,
+before the listing. The partitions' links can only be taken once the groups are listed, so at
+the end (``$deltatoken=latest`` with each partition's filter, 20 to a batch call): a change made
+between a group's member listing and its partition's link would be in neither. So the full read
+then follows its own groups delta link taken before the listing (with members) to its end: the
+groups it names were changed during the read, and are kept as :data:`UNTRACKED`. When anything
+there fails, no partition is saved and the next run follows the single chain, as before.
+
+**An incremental run.** Every partition's round and the unfiltered one; then, in the same batch
+rounds, a *first* filtered round (no token: all members and a delta link) for the groups no
+partition tracks: new ones the unfiltered round names, and :data:`UNTRACKED` ones. Their member
+lists are whole, so their staged edges that are not listed are removed (:func:`replace_members`),
+and they become new partitions. A token Graph no longer knows (``syncStateNotFound``) in any
+round makes the run a full read; any other failure marks the read incomplete (the old links are
+kept, nobody is removed). State saved by an older version (no partitions) is read through the
+single chain until the next full read.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from idpsync.model import Membership, Snapshot
+from idpsync.sources.base import DeltaResult
+from idpsync.sources.clean import usable_id
+from idpsync.sources.entra import endpoints as ep
+from idpsync.sources.entra.delta_batch import DeltaRounds, Expired, Round
+from idpsync.sources.lanes import both
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from idpsync.sources.entra.partitions import PartitionReads as EntraSource
+
+PARTS = "groups_parts"
+"""State key: ``[[ids joined by ",", delta link], …]``, one per partition."""
+PROPS = "groups_props"
+"""State key: the delta link of the unfiltered round without members."""
+UNTRACKED = "groups_untracked"
+"""State key: ids of groups changed during the full read (read whole by the next run)."""
+MAX_IDS = 50
+"""Most ids in one delta query's ``$filter`` (Graph's limit)."""
+OWN = "displayName,description"
+WITH_MEMBERS = "displayName,description,members"
+
+
+def id_filter(ids: list[str]) -> str:
+    """``id eq '…' or id eq '…'`` (ids are Graph object ids: no quote to escape)."""
+    return " or ".join(f"id eq '{i}'" for i in ids)
+
+
+def chunks(ids: list[str]) -> list[list[str]]:
+    """``ids`` in partitions of at most :data:`MAX_IDS`."""
+    return [ids[n : n + MAX_IDS] for n in range(0, len(ids), MAX_IDS)]
+
+
+def usable(state: dict[str, Any]) -> bool:
+    """Whether ``state`` holds partitions to read (else the single chain, if any)."""
+    parts = state.get(PARTS)
+    return bool(parts) and isinstance(parts, list) and bool(state.get(PROPS))
+
+
+async def take_parts(
+    source: EntraSource, group_ids: list[str], links: dict[str, str]
+) -> dict[str, Any]:
+    """The links to save after a complete full read (see the module doc).
+
+    ``links`` with the partitions', or ``links`` unchanged when they cannot be taken whole.
+    """
+    if not group_ids or "groups_delta" not in links or PROPS not in links:
+        return links
+    scratch = Snapshot()
+    rounds = DeltaRounds(source.http, scratch, size=source.settings.batch_size)
+    parts = chunks(sorted(set(group_ids)))
+    taken = []
+    for n, ids in enumerate(parts):
+        params = {"$deltatoken": "latest", "$select": WITH_MEMBERS, "$filter": id_filter(ids)}
+        taken.append(rounds.start(ep.GROUPS_DELTA, params, scratch, _name(n)))
+    rounds.close()
+    await rounds.run()
+    results = [f.result() for f in taken]
+    if rounds.expired or not scratch.complete or None in results:
+        return links
+    # the changes made during the read (in a batch call too: the same pacing as the others)
+    check = DeltaRounds(source.http, scratch, size=source.settings.batch_size)
+    gap = check.resume(ep.GROUPS_DELTA, links["groups_delta"], scratch)
+    check.close()
+    await check.run()
+    changed = gap.result()
+    if changed is None or check.expired or not scratch.complete:
+        return links
+    touched = {usable_id(i.get("id")) for i in changed.items if isinstance(i, dict)}
+    saved: dict[str, Any] = {k: v for k, v in links.items() if k != "groups_delta"}
+    saved[PARTS] = [[",".join(ids), r.link] for ids, r in zip(parts, results, strict=True) if r]
+    if touched - {None}:
+        saved[UNTRACKED] = sorted(i for i in touched if i is not None)
+    return saved
+
+
+async def read_groups(
+    source: EntraSource, result: DeltaResult, probe: Snapshot
+) -> tuple[list[Any], set[str]]:
+    """The groups delta's items from the partitions (see the module doc), and the groups read whole.
+
+    ``result.state`` gets the new links when every round was read.
+    """
+    state = result.state
+    parts = [(str(ids).split(","), str(link)) for ids, link in state[PARTS]]
+    rounds = DeltaRounds(source.http, probe, size=source.settings.batch_size)
+    resumed = [
+        rounds.resume(ep.GROUPS_DELTA, link, probe, _name(n)) for n, (_, link) in enumerate(parts)
+    ]
+    own = rounds.resume(ep.GROUPS_DELTA, str(state[PROPS]), probe, f"{ep.GROUPS_DELTA.label} (own)")
+    tracked = {i for ids, _ in parts for i in ids}
+    firsts: list[tuple[list[str], asyncio.Future[Round | None]]] = []
+
+    async def newcomers() -> None:
+        try:
+            props = await own
+            alive = [
+                i
+                for i in (props.items if props else [])
+                if isinstance(i, dict) and "@removed" not in i
+            ]
+            named = [usable_id(i.get("id")) for i in alive]
+            fresh = {i for i in named if i is not None and i not in tracked}
+            whole = sorted(fresh | {str(i) for i in state.get(UNTRACKED) or []})
+            for n, ids in enumerate(chunks(whole)):
+                params = {"$select": WITH_MEMBERS, "$filter": id_filter(ids)}
+                firsts.append(
+                    (ids, rounds.start(ep.GROUPS_DELTA, params, probe, _name(len(parts) + n)))
+                )
+        finally:
+            rounds.close()
+
+    await both(rounds.run(), newcomers())
+    if rounds.expired:
+        raise Expired
+    whole = {i for ids, _ in firsts for i in ids}
+    items: list[Any] = []
+    done = [f.result() for f in [own, *resumed]]
+    for r in done[1:]:
+        items += [i for i in r.items if not _in(i, whole)] if r else []
+    items += done[0].items if done[0] else []
+    read = [(ids, f.result()) for ids, f in firsts]
+    for _, r in read:
+        items += r.items if r else []
+    if all(done) and all(r for _, r in read):
+        links = [[",".join(ids), r.link] for (ids, _), r in zip(parts, done[1:], strict=True) if r]
+        links += [[",".join(ids), r.link] for ids, r in read if r]
+        state.update({PARTS: links, PROPS: done[0].link if done[0] else state[PROPS]})
+        state.pop(UNTRACKED, None)
+    return items, whole
+
+
+def replace_members(result: DeltaResult, staged: Snapshot, whole: set[str]) -> None:
+    """Groups read whole: their staged edges that were not listed again are removed."""
+    if not whole:
+        return
+    listed = {(e.group_id, e.member_id) for e in result.added if e.group_id in whole}
+    result.removed += [
+        Membership(e.group_id, e.member_id, e.member_kind)
+        for e in staged.edges_of_groups(whole)
+        if (e.group_id, e.member_id) not in listed
+    ]
+
+
+def _in(item: object, ids: set[str]) -> bool:
+    return isinstance(item, dict) and str(item.get("id")) in ids
+
+
+def _name(n: int) -> str:
+    return f"{ep.GROUPS_DELTA.label} (partition {n + 1})"
