@@ -132,7 +132,7 @@ def wants_full(source: EntraReads, state: dict[str, Any]) -> bool:
     """A full read when there are no delta links or the last full read is too old."""
     if not state.get("users_delta"):
         return True
-    if not state.get("groups_delta") and not delta_parts.usable(state):
+    if not state.get("groups_delta") and not delta_parts.usable(source, state):
         return True
     if state.get(SELECTED) != ",".join(source.user_fields):
         return True  # the saved link reads other properties than the settings ask for
@@ -188,7 +188,7 @@ async def _groups(
     source: EntraReads, result: DeltaResult, probe: Snapshot
 ) -> tuple[list[Any], set[str]]:
     """The groups delta's items (and the groups read whole): partitions, else one chain."""
-    if delta_parts.usable(result.state):
+    if delta_parts.usable(source, result.state):
         return await delta_parts.read_groups(source, result, probe)
     return await _round(source, result, probe, ep.GROUPS_DELTA, "groups_delta"), set()
 

@@ -113,7 +113,7 @@ class DeltaRounds(BatchedListings):
 
     def _take(self, listing: _Listing, answer: dict[str, Any], sent: str) -> None:
         status, body = answer.get("status"), answer.get("body")
-        if status in (400, 410) and "syncStateNotFound" in str(body):
+        if status == 410 or (status == 400 and "syncStateNotFound" in str(body)):
             self.expired = True
             listing.done(None)
             return

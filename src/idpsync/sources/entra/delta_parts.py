@@ -66,10 +66,12 @@ def chunks(ids: list[str]) -> list[list[str]]:
     return [ids[n : n + MAX_IDS] for n in range(0, len(ids), MAX_IDS)]
 
 
-def usable(state: dict[str, Any]) -> bool:
-    """Whether ``state`` holds partitions to read (else the single chain, if any)."""
+def usable(source: EntraSource, state: dict[str, Any]) -> bool:
+    """Whether ``state`` holds partitions to read (they ride in ``$batch`` calls: ``batch``)."""
     parts = state.get(PARTS)
-    return bool(parts) and isinstance(parts, list) and bool(state.get(PROPS))
+    return (
+        bool(parts) and isinstance(parts, list) and bool(state.get(PROPS)) and source.settings.batch
+    )
 
 
 async def take_parts(
@@ -135,9 +137,9 @@ async def read_groups(
                 if isinstance(i, dict) and "@removed" not in i
             ]
             named = [usable_id(i.get("id")) for i in alive]
-            fresh = {i for i in named if i is not None and i not in tracked}
-            whole = sorted(fresh | {str(i) for i in state.get(UNTRACKED) or []})
-            for n, ids in enumerate(chunks(whole)):
+            fresh = sorted({i for i in named if i is not None and i not in tracked})
+            again = sorted({str(i) for i in state.get(UNTRACKED) or []} - set(fresh))
+            for n, ids in enumerate(chunks(fresh) + chunks(again)):
                 params = {"$select": WITH_MEMBERS, "$filter": id_filter(ids)}
                 firsts.append(
                     (ids, rounds.start(ep.GROUPS_DELTA, params, probe, _name(len(parts) + n)))
@@ -159,7 +161,7 @@ async def read_groups(
         items += r.items if r else []
     if all(done) and all(r for _, r in read):
         links = [[",".join(ids), r.link] for (ids, _), r in zip(parts, done[1:], strict=True) if r]
-        links += [[",".join(ids), r.link] for ids, r in read if r]
+        links += [[",".join(ids), r.link] for ids, r in read if r and not tracked.issuperset(ids)]
         state.update({PARTS: links, PROPS: done[0].link if done[0] else state[PROPS]})
         state.pop(UNTRACKED, None)
     return items, whole
