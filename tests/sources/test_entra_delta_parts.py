@@ -64,7 +64,7 @@ async def test_partitions_replace_the_groups_chain_and_agree_with_a_full_read(
     assert (await world.sync()).status == "succeeded"
     state = world.state()
     parts = state[delta_parts.PARTS]
-    assert [len(ids.split(",")) for ids, _ in parts] == [50, 50, 20]
+    assert [len(ids) for ids, _ in parts] == [50, 50, 20]
     assert "groups_delta" not in state and delta_parts.UNTRACKED not in state
     move_members(world, 150)  # under the guard's 10 % of edges removed
     world.emu.requests.clear()
@@ -97,7 +97,7 @@ async def test_a_new_group_is_read_whole_then_tracked_by_a_partition(tmp_path: P
     assert world.emu.batched.count("/v1.0/groups/delta") == 3
     await agrees_with_a_full_read(world, tmp_path)
     parts = world.state()[delta_parts.PARTS]
-    assert [ids for ids, _ in parts][-1] == new.id
+    assert [ids for ids, _ in parts][-1] == [new.id]
     t.remove_member(new.id, t.user_ids[0])
     t.add_member(new.id, t.user_ids[40])
     world.emu.batched.clear()
@@ -187,3 +187,20 @@ def test_partitions_hold_at_most_fifty_ids() -> None:
     ids = [f"g{n}" for n in range(101)]
     assert [len(c) for c in delta_parts.chunks(ids)] == [50, 50, 1]
     assert delta_parts.id_filter(ids[:2]) == "id eq 'g0' or id eq 'g1'"
+    assert delta_parts.id_filter(["o'k"]) == "id eq 'o''k'"
+
+
+async def test_partitions_of_another_shape_make_the_run_a_full_read(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'inc.db'}")
+    world = world_of(store, users=80, groups=12)
+    assert (await world.sync()).status == "succeeded"
+    state = world.state()
+    [[ids, link]] = state[delta_parts.PARTS]
+    with store.transaction() as conn:  # ids joined in one string: not this version's shape
+        bad = {**state, delta_parts.PARTS: [[",".join(ids), link]]}
+        store.set_connector_state(conn, world.name, bad)
+    result = await world.sync()
+    assert result.status == "succeeded", result.message
+    assert result.stats["read"] == "full"
+    assert world.state()[delta_parts.PARTS][0][0] == ids
+    store.close()

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from idpsync.sources.entra.partitions import PartitionReads as EntraSource
 
 PARTS = "groups_parts"
-"""State key: ``[[ids joined by ",", delta link], …]``, one per partition."""
+"""State key: ``[[ids, delta link], …]``, one per partition."""
 PROPS = "groups_props"
 """State key: the delta link of the unfiltered round without members."""
 UNTRACKED = "groups_untracked"
@@ -57,8 +57,8 @@ WITH_MEMBERS = "displayName,description,members"
 
 
 def id_filter(ids: list[str]) -> str:
-    """``id eq '…' or id eq '…'`` (ids are Graph object ids: no quote to escape)."""
-    return " or ".join(f"id eq '{i}'" for i in ids)
+    """``id eq '…' or id eq '…'`` (a quote in an id doubled, as OData escapes it)."""
+    return " or ".join("id eq '{}'".format(i.replace("'", "''")) for i in ids)
 
 
 def chunks(ids: list[str]) -> list[list[str]]:
@@ -69,8 +69,15 @@ def chunks(ids: list[str]) -> list[list[str]]:
 def usable(source: EntraSource, state: dict[str, Any]) -> bool:
     """Whether ``state`` holds partitions to read (they ride in ``$batch`` calls: ``batch``)."""
     parts = state.get(PARTS)
-    return (
-        bool(parts) and isinstance(parts, list) and bool(state.get(PROPS)) and source.settings.batch
+    if not (parts and isinstance(parts, list) and state.get(PROPS) and source.settings.batch):
+        return False
+    return all(  # a state of another shape is not read: a full read replaces it
+        isinstance(p, list)
+        and len(p) == 2
+        and isinstance(p[0], list)
+        and all(isinstance(i, str) for i in p[0])
+        and isinstance(p[1], str)
+        for p in parts
     )
 
 
@@ -103,11 +110,13 @@ async def take_parts(
     changed = gap.result()
     if changed is None or check.expired or not scratch.complete:
         return links
-    touched = {usable_id(i.get("id")) for i in changed.items if isinstance(i, dict)}
+    touched = {usable_id(i.get("id")) if isinstance(i, dict) else None for i in changed.items}
+    if None in touched:  # an item that could be any group: no partition is trusted
+        return links
     saved: dict[str, Any] = {k: v for k, v in links.items() if k != "groups_delta"}
-    saved[PARTS] = [[",".join(ids), r.link] for ids, r in zip(parts, results, strict=True) if r]
-    if touched - {None}:
-        saved[UNTRACKED] = sorted(i for i in touched if i is not None)
+    saved[PARTS] = [[ids, r.link] for ids, r in zip(parts, results, strict=True) if r]
+    if touched:
+        saved[UNTRACKED] = sorted(str(i) for i in touched)
     return saved
 
 
@@ -119,7 +128,7 @@ async def read_groups(
     ``result.state`` gets the new links when every round was read.
     """
     state = result.state
-    parts = [(str(ids).split(","), str(link)) for ids, link in state[PARTS]]
+    parts = [([str(i) for i in ids], str(link)) for ids, link in state[PARTS]]
     rounds = DeltaRounds(source.http, probe, size=source.settings.batch_size)
     resumed = [
         rounds.resume(ep.GROUPS_DELTA, link, probe, _name(n)) for n, (_, link) in enumerate(parts)
@@ -160,8 +169,8 @@ async def read_groups(
     for _, r in read:
         items += r.items if r else []
     if all(done) and all(r for _, r in read):
-        links = [[",".join(ids), r.link] for (ids, _), r in zip(parts, done[1:], strict=True) if r]
-        links += [[",".join(ids), r.link] for ids, r in read if r and not tracked.issuperset(ids)]
+        links = [[ids, r.link] for (ids, _), r in zip(parts, done[1:], strict=True) if r]
+        links += [[ids, r.link] for ids, r in read if r and not tracked.issuperset(ids)]
         state.update({PARTS: links, PROPS: done[0].link if done[0] else state[PROPS]})
         state.pop(UNTRACKED, None)
     return items, whole
