@@ -204,3 +204,26 @@ async def test_partitions_of_another_shape_make_the_run_a_full_read(tmp_path: Pa
     assert result.stats["read"] == "full"
     assert world.state()[delta_parts.PARTS][0][0] == ids
     store.close()
+
+
+async def test_a_full_read_takes_the_partitions_links_after_the_listing_then_checks(
+    tmp_path: Path,
+) -> None:
+    """Order of a full read's groups delta requests: the two unfiltered links first (before any
+    listing), the partitions' ``latest`` links after the last member listing, then one round
+    from the read's own groups delta link (the check)."""
+    store = Store.open(f"sqlite:///{tmp_path / 'full.db'}")
+    world = world_of(store, users=300, groups=120)
+    assert (await world.sync()).status == "succeeded"
+    batched = world.emu.batched.entries()
+    deltas = [n for n, e in enumerate(batched) if e.path == "/v1.0/groups/delta"]
+    latest = [n for n in deltas if "latest" in batched[n].query]
+    check = [n for n in deltas if n not in latest]
+    listing = [n for n, e in enumerate(batched) if e.path != "/v1.0/groups/delta"]
+    assert len(latest) == 3 and len(check) == 1 and len(listing) > 10
+    assert all("filter" in batched[n].query for n in latest)
+    assert max(listing) < min(latest) and max(latest) < check[0]
+    plain = [e for e in world.emu.requests.entries() if e.path == "/v1.0/groups/delta"]
+    assert len(plain) == 2  # with and without members, $deltatoken=latest, before the listing
+    assert sorted("members" in e.query for e in plain) == [False, True]
+    store.close()
