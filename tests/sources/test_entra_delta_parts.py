@@ -138,7 +138,7 @@ async def test_a_change_during_the_full_read_is_read_whole_next_time(tmp_path: P
     world.transport = ChangeBeforeTheLinks(world.emu, group, user)
     assert (await world.sync()).status == "succeeded"
     assert world.transport.done
-    assert world.state()[delta_parts.UNTRACKED] == [group]
+    assert world.state().get(delta_parts.UNTRACKED) == [group]
     world.transport = None
     result = await world.sync(mode="incremental")
     assert result.status == "succeeded" and result.stats["read"] == "delta", result.message
