@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from idpsync.model import EdgeList, MemberKind, Membership
@@ -150,6 +149,21 @@ def insert_streamed_first(conn: Connection, tmp: sa.Table, connector: str, run_i
     )
 
 
+def _dialect_insert(conn: Connection, table: sa.Table) -> Any:
+    """The dialect's ``INSERT`` (it has ``ON CONFLICT``) for the connection's database.
+
+    Imported here: the engine has imported its own dialect already, and a SQLite run need not
+    import PostgreSQL's.
+    """
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table)
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(table)
+
+
 def insert_new_edges(
     conn: Connection, tmp: sa.Table, connector: str, run_id: int, report: int = -1
 ) -> list[Membership] | None:
@@ -165,7 +179,7 @@ def insert_new_edges(
     rows = sa.select(sa.literal(connector), *key(tmp.c), sa.literal(run_id)).where(~staged)
     if "pos" in tmp.c:  # found in key order, inserted in the order the edges came
         rows = rows.order_by(tmp.c.pos)
-    insert = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(EDGES)
+    insert = _dialect_insert(conn, EDGES)
     columns = ["connector", *EDGE_COLUMNS, "run_id"]
     statement = insert.from_select(columns, rows).on_conflict_do_nothing()
     if report < 0:
