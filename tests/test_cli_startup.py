@@ -2,7 +2,8 @@
 
 Each check runs in a fresh interpreter and looks at ``sys.modules`` afterwards: importing
 ``idpsync.cli`` imports no command, and ``idpsync sync`` (its help, and a real run) imports
-neither the web app, the service, the emulators nor another command's module.
+neither the web app, the service, the emulators nor another command's module; a sync into an
+up-to-date SQLite store imports neither Alembic nor psycopg.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ Path(report).write_text(json.dumps({"code": code, "modules": sorted(sys.modules)
 WEB_AND_EMULATORS = ("idpsync.web", "idpsync.service", "idpsync.emulators", "fastapi", "uvicorn")
 """What only ``serve``, ``emulate`` and the token commands need."""
 
+MIGRATIONS_AND_POSTGRESQL = ("alembic", "mako", "psycopg")
+"""What only a store that needs migrating, or a PostgreSQL store, needs."""
+
 
 def loaded(tmp_path: Path, *args: str) -> tuple[int | str | None, list[str]]:
     """Exit code of ``idpsync ARGS`` (None: only ``import idpsync.cli``) and the modules loaded."""
@@ -63,6 +67,17 @@ def loaded(tmp_path: Path, *args: str) -> tuple[int | str | None, list[str]]:
 
 def among(modules: list[str], prefixes: tuple[str, ...]) -> list[str]:
     return [m for m in modules if any(m == p or m.startswith(p + ".") for p in prefixes)]
+
+
+def file_sync(folder: Path) -> tuple[str, ...]:
+    """A file connector of 3 people into a SQLite store in ``folder``: the ``idpsync`` args."""
+    write(folder / "people.json", people(3))
+    (folder / "idpsync.toml").write_text(
+        f'[store]\nurl = "sqlite:///{folder / "store.db"}"\n\n'
+        '[connectors.hr.source]\ntype = "file"\npath = "people.json"\n',
+        encoding="utf-8",
+    )
+    return ("sync", "hr", "--config", str(folder / "idpsync.toml"))
 
 
 def other_commands(*mine: str) -> tuple[str, ...]:
@@ -92,15 +107,20 @@ def test_sync_help_imports_only_the_sync_command(tmp_path: Path) -> None:
 def test_a_sync_run_imports_neither_web_nor_emulators_nor_other_commands(
     tmp_path: Path,
 ) -> None:
-    write(tmp_path / "people.json", people(3))
-    (tmp_path / "idpsync.toml").write_text(
-        f'[store]\nurl = "sqlite:///{tmp_path / "store.db"}"\n\n'
-        '[connectors.hr.source]\ntype = "file"\npath = "people.json"\n',
-        encoding="utf-8",
-    )
-    code, modules = loaded(tmp_path, "sync", "hr", "--config", str(tmp_path / "idpsync.toml"))
+    code, modules = loaded(tmp_path, *file_sync(tmp_path))
     assert code == 0
     assert among(modules, WEB_AND_EMULATORS + other_commands("sync")) == []
+
+
+def test_a_sync_into_an_up_to_date_sqlite_store_imports_neither_alembic_nor_psycopg(
+    tmp_path: Path,
+) -> None:
+    args = file_sync(tmp_path)
+    code, modules = loaded(tmp_path, *args)  # a new store: migrated, so Alembic is imported
+    assert code == 0 and "alembic" in modules
+    code, modules = loaded(tmp_path, *args)
+    assert code == 0
+    assert among(modules, MIGRATIONS_AND_POSTGRESQL) == []
 
 
 def test_every_command_is_declared_where_the_table_says() -> None:

@@ -96,7 +96,7 @@ def apply_plan(
     _update_rows(conn, t.users, connector, [op for k in USER_UPDATES for op in by_kind[k]], stamp)
     step("updates")
 
-    user_ids, group_ids = store.id_maps(conn, connector)
+    user_ids, group_ids = store.id_maps(conn, connector, *_named(by_kind))
     _add_members(conn, connector, by_kind[OpKind.ADD_MEMBER], (user_ids, group_ids), stamp)
     stash = _stash(plan)
     if stash is not None:
@@ -128,6 +128,22 @@ def apply_plan(
     with indexes_deferred(conn, t.changes, len(plan)):
         _log(conn, run_id, connector, stamp, plan.ops, stash)
     step("changes")
+
+
+def _named(by_kind: dict[OpKind, list[Op]]) -> tuple[set[str], set[str]]:
+    """The source ids of the users and groups whose internal ids the steps after need.
+
+    The members and groups of the added and removed edges, and the deleted users and groups
+    (a stashed plan's edges are written by a join in the database, without these maps).
+    """
+    users = {op.source_id for op in by_kind[OpKind.DELETE_USER]}
+    groups = {op.source_id for op in by_kind[OpKind.DELETE_GROUP]}
+    for op in (*by_kind[OpKind.ADD_MEMBER], *by_kind[OpKind.REMOVE_MEMBER]):
+        if op.member is not None:
+            groups.add(op.member.group_id)
+            kind = users if op.member.member_kind is MemberKind.USER else groups
+            kind.add(op.member.member_id)
+    return users, groups
 
 
 def _stash(plan: Plan) -> Stash | None:

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
@@ -90,6 +90,24 @@ _POSTGRES: dict[str, Callable[[str], StoreError]] = {
     "53100": lambda at: StoreFull(f"the store's disk is full (PostgreSQL at {at}): {_FULL_HINT}"),
 }
 
+
+class _NeverRaised(Exception):
+    """Stands for psycopg's exceptions while psycopg is not imported: none can exist then."""
+
+
+def _psycopg_errors() -> tuple[type[BaseException], type[BaseException]]:
+    """The driver's ``Error`` and ``OperationalError``, without importing psycopg.
+
+    Only a PostgreSQL store imports the driver (its engine's first connection does); until then
+    no psycopg exception can have been raised, so a class nothing raises stands in for both, and
+    a SQLite run never pays for importing psycopg.
+    """
+    driver = sys.modules.get("psycopg")
+    if driver is None:
+        return _NeverRaised, _NeverRaised
+    return driver.Error, driver.OperationalError
+
+
 _MISSING_DB = re.compile(r'database "(?P<name>[^"]*)" does not exist')
 
 
@@ -108,7 +126,7 @@ def translate(exc: BaseException, url: URL) -> StoreError | None:
     state = getattr(orig, "sqlstate", None)
     if isinstance(state, str) and state in _POSTGRES:
         return _POSTGRES[state](at)
-    if state is None and isinstance(orig, psycopg.OperationalError):
+    if state is None and isinstance(orig, _psycopg_errors()[1]):
         return _connection_failed(str(orig), url)  # libpq gives no SQLSTATE for these
     return None
 
@@ -132,7 +150,7 @@ def translated(url: URL) -> Iterator[None]:
     """Re-raise known driver errors inside the block as :class:`StoreError`."""
     try:
         yield
-    except (sa.exc.DBAPIError, sqlite3.Error, psycopg.Error) as exc:
+    except (sa.exc.DBAPIError, sqlite3.Error, _psycopg_errors()[0]) as exc:
         error = translate(exc, url)
         if error is None:
             raise

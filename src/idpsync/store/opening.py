@@ -8,23 +8,29 @@ plain, deferred ``BEGIN`` and reads a consistent snapshot while a sync writes.
 The schema is checked cheaply on every open (:func:`ensure_schema`): the store's
 ``alembic_version`` is compared with the migration scripts' head, and Alembic only runs when
 the store is behind. A store upgraded by a newer idpsync is refused with a clear error.
+
+Alembic itself (with Mako, its PostgreSQL support and more: about a tenth of a second of every
+command's start-up) is imported only to migrate: the heads are read from the scripts' own
+``revision`` / ``down_revision`` lines (:func:`revisions_of`), and only scripts that do not
+state them as plain literals make the check ask Alembic.
 """
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL, Connection, Engine
 
 from idpsync.store.errors import StoreUnusable, where
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -83,6 +89,8 @@ def writing(engine: Engine) -> Iterator[Connection]:
 
 
 def _alembic_config() -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return cfg
@@ -90,6 +98,8 @@ def _alembic_config() -> AlembicConfig:
 
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision (idempotent), in one write transaction."""
+    from alembic import command
+
     cfg = _alembic_config()
     with writing(engine) as conn:
         if conn.dialect.name == "postgresql":  # two processes opening a new store at once
@@ -98,9 +108,67 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
+def _literal(tree: ast.Module, name: str) -> tuple[bool, Any]:
+    """Whether the module assigns ``name`` once at its top, to a literal; and the value."""
+    found = []
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+            found.append(value)
+    if len(found) != 1:
+        return False, None
+    try:
+        return True, ast.literal_eval(found[0])
+    except ValueError:
+        return False, None
+
+
+def revisions_of(folder: Path) -> dict[str, tuple[str, ...]] | None:
+    """Each script's revision and the revisions it follows, read without importing anything.
+
+    The scripts are the ``*.py`` files Alembic loads (not ``__init__.py``, not editor backups
+    ``.#…``). ``None`` when a script does not state ``revision`` (a non-empty string) and
+    ``down_revision`` (``None``, a string, or a tuple of strings) as plain literals, or two
+    scripts state the same revision: then only Alembic can tell.
+    """
+    graph: dict[str, tuple[str, ...]] = {}
+    for path in sorted(folder.glob("*.py")):
+        if path.name == "__init__.py" or path.name.startswith(".#"):
+            continue
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (OSError, SyntaxError, ValueError):
+            return None
+        has_rev, rev = _literal(tree, "revision")
+        has_down, down = _literal(tree, "down_revision")
+        if not has_rev or not has_down or not isinstance(rev, str) or not rev or rev in graph:
+            return None
+        parents = (down,) if isinstance(down, str) else down if down is not None else ()
+        if not isinstance(parents, tuple) or not all(isinstance(p, str) for p in parents):
+            return None
+        graph[rev] = parents
+    return graph
+
+
+def _heads_of(graph: dict[str, tuple[str, ...]]) -> frozenset[str]:
+    """The revisions no other revision follows."""
+    followed = {parent for parents in graph.values() for parent in parents}
+    return frozenset(rev for rev in graph if rev not in followed)
+
+
 @cache
 def _scripts() -> tuple[frozenset[str], frozenset[str]]:
     """The migration scripts' heads and every revision they know."""
+    graph = revisions_of(MIGRATIONS / "versions")
+    if graph:
+        return _heads_of(graph), frozenset(graph)
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(_alembic_config())
     known = frozenset(rev.revision for rev in script.walk_revisions())
     return frozenset(script.get_heads()), known

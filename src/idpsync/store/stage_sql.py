@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from idpsync.model import EdgeList, MemberKind, Membership
@@ -150,6 +149,21 @@ def insert_streamed_first(conn: Connection, tmp: sa.Table, connector: str, run_i
     )
 
 
+def _dialect_insert(conn: Connection, table: sa.Table) -> Any:
+    """The dialect's ``INSERT`` (it has ``ON CONFLICT``) for the connection's database.
+
+    Imported here: the engine has imported its own dialect already, and a SQLite run need not
+    import PostgreSQL's.
+    """
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table)
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(table)
+
+
 def insert_new_edges(
     conn: Connection, tmp: sa.Table, connector: str, run_id: int, report: int = -1
 ) -> list[Membership] | None:
@@ -165,7 +179,7 @@ def insert_new_edges(
     rows = sa.select(sa.literal(connector), *key(tmp.c), sa.literal(run_id)).where(~staged)
     if "pos" in tmp.c:  # found in key order, inserted in the order the edges came
         rows = rows.order_by(tmp.c.pos)
-    insert = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(EDGES)
+    insert = _dialect_insert(conn, EDGES)
     columns = ["connector", *EDGE_COLUMNS, "run_id"]
     statement = insert.from_select(columns, rows).on_conflict_do_nothing()
     if report < 0:
@@ -216,28 +230,38 @@ def delete_edges(conn: Connection, connector: str, edges: Iterable[Membership]) 
         )
 
 
+IDS_PER_DELETE = 500
+"""Ids per ``IN`` list when deleting the edges of groups or members that are not staged."""
+
+
 def drop_dangling_edges(conn: Connection, connector: str) -> None:
-    """Delete the staged edges whose group, member user or member group is not staged."""
-    c, u, g = EDGES.c, t.source_users.alias("u").c, t.source_groups.alias("g").c
-    member_group = t.source_groups.alias("mg").c
-    conn.execute(
-        EDGES.delete().where(
-            c.connector == connector,
-            sa.or_(
-                ~sa.exists().where(g.connector == connector, g.source_id == c.group_id),
-                sa.and_(
-                    c.member_kind == MemberKind.USER.value,
-                    ~sa.exists().where(u.connector == connector, u.source_id == c.member_id),
-                ),
-                sa.and_(
-                    c.member_kind == MemberKind.GROUP.value,
-                    ~sa.exists().where(
-                        member_group.connector == connector, member_group.source_id == c.member_id
-                    ),
-                ),
-            ),
-        )
-    )
+    """Delete the staged edges whose group, member user or member group is not staged.
+
+    Without a probe of the users' and groups' tables for each of a million edges: the edges'
+    distinct group ids and distinct member ids are read off the stage's key and its index by
+    member (in order, each id once), and the edges of the few not staged (as a group; as a user,
+    for user members) are deleted by those indexes. Group members are compared row by row, but
+    only on the rows of group members. Deleted: exactly the edges whose group is not staged, or
+    whose member is not staged as what it is.
+    """
+    c, groups, users = EDGES.c, t.source_groups.c, t.source_users.c
+    staged_groups = sa.select(groups.source_id).where(groups.connector == connector)
+    staged_users = sa.select(users.source_id).where(users.connector == connector)
+    of_groups = sa.select(c.group_id).where(c.connector == connector).distinct().subquery()
+    of_members = sa.select(c.member_id).where(c.connector == connector).distinct().subquery()
+    gone_groups = sa.select(of_groups.c.group_id).where(of_groups.c.group_id.not_in(staged_groups))
+    not_users = sa.select(of_members.c.member_id).where(of_members.c.member_id.not_in(staged_users))
+    mine = c.connector == connector
+    for column, ids, kind in (
+        (c.group_id, gone_groups, None),
+        (c.member_id, not_users, MemberKind.USER.value),
+    ):
+        found = [str(row[0]) for row in conn.execute(ids)]
+        for chunk in chunks(found, IDS_PER_DELETE):
+            of_kind = [] if kind is None else [c.member_kind == kind]
+            conn.execute(EDGES.delete().where(mine, *of_kind, column.in_(chunk)))
+    group_member = c.member_kind == MemberKind.GROUP.value
+    conn.execute(EDGES.delete().where(mine, group_member, c.member_id.not_in(staged_groups)))
 
 
 # -- temporary tables -------------------------------------------------------------------------

@@ -351,23 +351,19 @@ class Store:
             query = sa.select(t.users).where(u.connector == connector, u.source_id.in_(chunk))
             yield from conn.execute(query)
 
-    def id_maps(self, conn: Connection, connector: str) -> tuple[dict[str, int], dict[str, int]]:
-        """Internal ids of the connector's users and groups, by source id."""
-        users = {
-            r.source_id: r.id
-            for r in conn.execute(
-                sa.select(t.users.c.id, t.users.c.source_id).where(t.users.c.connector == connector)
-            )
-        }
-        groups = {
-            r.source_id: r.id
-            for r in conn.execute(
-                sa.select(t.groups.c.id, t.groups.c.source_id).where(
-                    t.groups.c.connector == connector
-                )
-            )
-        }
-        return users, groups
+    def id_maps(
+        self,
+        conn: Connection,
+        connector: str,
+        users: Collection[str] | None = None,
+        groups: Collection[str] | None = None,
+    ) -> tuple[dict[str, int], dict[str, int]]:
+        """Internal ids of the connector's users and groups, by source id.
+
+        ``users`` / ``groups``: only these source ids are asked for (those the directory has
+        are in the maps; the others may be left out), so a small plan does not read every id.
+        """
+        return _ids(conn, t.users, connector, users), _ids(conn, t.groups, connector, groups)
 
     def counts(self, conn: Connection, connector: str) -> dict[str, int]:
         """How many users (all and active), groups and memberships the connector owns."""
@@ -476,6 +472,25 @@ def _pid_alive(pid: int) -> bool:
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+IDS_READ_WHOLE = 20_000
+"""Past this many source ids asked for, :meth:`Store.id_maps` reads all (one scan)."""
+
+
+def _ids(
+    conn: Connection, table: sa.Table, connector: str, only: Collection[str] | None
+) -> dict[str, int]:
+    """Internal id by source id of ``table``'s rows of ``connector`` (``only``: of those ids)."""
+    c = table.c
+    query = sa.select(c.source_id, c.id).where(c.connector == connector)
+    if only is None or len(only) > IDS_READ_WHOLE:
+        return {source_id: id_ for source_id, id_ in conn.execute(query)}
+    found: dict[str, int] = {}
+    for chunk in _chunks(sorted(only), 500):
+        rows = conn.execute(query.where(c.source_id.in_(chunk)))
+        found.update((source_id, id_) for source_id, id_ in rows)
+    return found
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
