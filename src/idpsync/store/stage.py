@@ -198,11 +198,14 @@ def _stage_edges(
     small = count <= bound or q.any_edges(conn, connector)
     if not small:  # nothing staged to keep, remove or report: every edge is new
         new = q.EDGES.c.connector == connector  # it had none: every one of its edges is new
-        with indexes_deferred(conn, q.EDGES, count), checked_set_wise(conn, q.EDGES, new, count):
+        with (
+            indexes_deferred(conn, q.EDGES, count) as empty,
+            checked_set_wise(conn, q.EDGES, new, count),
+        ):
             if streamed is None:
-                q.insert_first_edges(conn, connector, run_id, snap.memberships)
+                q.insert_first_edges(conn, connector, run_id, snap.memberships, empty=empty)
             else:
-                q.insert_streamed_first(conn, streamed.table, connector, run_id)
+                q.insert_streamed_first(conn, streamed.table, connector, run_id, empty=empty)
         if snap.complete:
             change.large = change.large or f"more than {bound} memberships changed"
         return

@@ -105,20 +105,24 @@ def any_edges(conn: Connection, connector: str) -> bool:
 
 
 def insert_first_edges(
-    conn: Connection, connector: str, run_id: int, edges: Iterable[Membership]
+    conn: Connection,
+    connector: str,
+    run_id: int,
+    edges: Iterable[Membership],
+    *,
+    empty: bool = False,
 ) -> None:
     """Stage ``edges`` for a connector that has none staged (a first load), in their order.
 
     SQLite inserts them straight into the stage (``INSERT OR IGNORE``: a repeated edge is
     staged once), without the temporary table, its index and the anti-join a replacement
     needs. PostgreSQL's ``COPY`` cannot skip a repeated edge: the rows go through the temporary
-    table as any write's do.
+    table (:func:`_insert_first`; ``empty``: the stage is empty and this run's alone).
     """
     if conn.dialect.name != "sqlite":
         with temp(conn, edges_tmp) as tmp:
             bulk_insert(conn, tmp, EDGE_COLUMNS, edge_rows(edges))
-            index_edges(conn, tmp)
-            insert_new_edges(conn, tmp, connector, run_id)
+            _insert_first(conn, tmp, connector, run_id, empty)
         return
     names = ", ".join(("connector", *EDGE_COLUMNS, "run_id"))
     statement = f"INSERT OR IGNORE INTO {EDGES.name} ({names}) VALUES (?, ?, ?, ?, ?)"
@@ -131,16 +135,17 @@ def insert_first_edges(
         cursor.close()
 
 
-def insert_streamed_first(conn: Connection, tmp: sa.Table, connector: str, run_id: int) -> None:
+def insert_streamed_first(
+    conn: Connection, tmp: sa.Table, connector: str, run_id: int, *, empty: bool = False
+) -> None:
     """Stage a streamed table's edges for a connector that has none staged (a first load).
 
     SQLite: straight from the keyed table in its key order (the stage's key order too: its key
-    index grows at its end), no comparison, no sort. PostgreSQL: as any write's
-    (:func:`insert_new_edges`, in the order the edges came).
+    index grows at its end), no comparison, no sort. PostgreSQL: as :func:`insert_first_edges`
+    (:func:`_insert_first`, in the order the edges came).
     """
-    analyse(conn, tmp)
     if conn.dialect.name != "sqlite":
-        insert_new_edges(conn, tmp, connector, run_id)
+        _insert_first(conn, tmp, connector, run_id, empty)
         return
     names = ", ".join(("connector", *EDGE_COLUMNS, "run_id"))
     conn.exec_driver_sql(
@@ -148,6 +153,51 @@ def insert_streamed_first(conn: Connection, tmp: sa.Table, connector: str, run_i
         f" SELECT ?, {', '.join(EDGE_COLUMNS)}, ? FROM {tmp.name}",
         (connector, run_id),
     )
+
+
+def _insert_first(
+    conn: Connection, tmp: sa.Table, connector: str, run_id: int, empty: bool
+) -> None:
+    """PostgreSQL: ``tmp``'s edges into a stage that holds none of the connector's.
+
+    ``empty`` (the whole stage is empty and locked by this run, :mod:`idpsync.store.deferred`):
+    the stage's key is built after the rows, as its other index is (:func:`_keyed_after`);
+    otherwise, and when the key's build finds an edge repeated, as any write's
+    (:func:`insert_new_edges`, which skips a repeat).
+    """
+    if empty and _keyed_after(conn, tmp, connector, run_id):
+        return
+    analyse(conn, tmp)
+    insert_new_edges(conn, tmp, connector, run_id)
+
+
+def _keyed_after(conn: Connection, tmp: sa.Table, connector: str, run_id: int) -> bool:
+    """Insert ``tmp``'s edges (in their order) without the stage's key, then build the key.
+
+    The key's build checks every edge once, as the key kept up row by row would (a million
+    index insertions, each a descent of the tree, cost ≈4× the sort at L). ``False``, with
+    nothing changed: an edge came twice (the build failed; its savepoint is rolled back).
+    """
+    name = conn.exec_driver_sql(
+        "SELECT conname FROM pg_constraint WHERE conrelid = CAST(%(t)s AS regclass)"
+        " AND contype = 'p'",
+        {"t": EDGES.name},
+    ).scalar_one()
+    quote = conn.dialect.identifier_preparer.quote
+    key = ", ".join(quote(column.name) for column in EDGES.primary_key.columns)
+    rows = sa.select(sa.literal(connector), *(tmp.c[name] for name in EDGE_COLUMNS))
+    columns = ["connector", *EDGE_COLUMNS, "run_id"]
+    insert = EDGES.insert().from_select(columns, rows.add_columns(sa.literal(run_id)))
+    try:
+        with conn.begin_nested():
+            conn.exec_driver_sql(f"ALTER TABLE {EDGES.name} DROP CONSTRAINT {quote(name)}")
+            conn.execute(insert)
+            conn.exec_driver_sql(
+                f"ALTER TABLE {EDGES.name} ADD CONSTRAINT {quote(name)} PRIMARY KEY ({key})"
+            )
+    except sa.exc.IntegrityError:  # a repeated edge: staged once by the anti-join instead
+        return False
+    return True
 
 
 def insert_new_edges(
