@@ -78,8 +78,8 @@ def test_postgresql_builds_the_stage_key_after_a_first_loads_edges(
     store: Store, monkeypatch: pytest.MonkeyPatch, repeated: bool
 ) -> None:
     built: list[bool] = []
-    real = stage_sql._keyed_after
-    monkeypatch.setattr(stage_sql, "_keyed_after", lambda *a: built.append(real(*a)) or built[-1])
+    real = stage_sql.unique_after
+    monkeypatch.setattr(stage_sql, "unique_after", lambda *a: built.append(real(*a)) or built[-1])
     key = _key(store)
     edges = [Membership("g1", u.source_id) for u in USERS] + [NESTED]
     _write(store, Snapshot(USERS, GROUPS, edges + edges[:1] * repeated), 1)

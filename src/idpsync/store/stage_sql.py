@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from idpsync.model import EdgeList, MemberKind, Membership
 from idpsync.store import schema as t
+from idpsync.store.deferred import unique_after
 from idpsync.store.store import BATCH, bulk_insert
 
 KIND_VALUES = {kind: kind.value for kind in MemberKind}
@@ -161,43 +162,20 @@ def _insert_first(
     """PostgreSQL: ``tmp``'s edges into a stage that holds none of the connector's.
 
     ``empty`` (the whole stage is empty and locked by this run, :mod:`idpsync.store.deferred`):
-    the stage's key is built after the rows, as its other index is (:func:`_keyed_after`);
-    otherwise, and when the key's build finds an edge repeated, as any write's
-    (:func:`insert_new_edges`, which skips a repeat).
+    inserted in their order with the stage's key built after them
+    (:func:`~idpsync.store.deferred.unique_after`); otherwise, and when the key's build finds
+    an edge repeated, as any write's (:func:`insert_new_edges`, which skips a repeat).
     """
-    if empty and _keyed_after(conn, tmp, connector, run_id):
+    rows = sa.select(sa.literal(connector), *key(tmp.c), sa.literal(run_id))
+    insert = EDGES.insert().from_select(["connector", *EDGE_COLUMNS, "run_id"], rows)
+
+    def write() -> None:
+        conn.execute(insert)
+
+    if empty and unique_after(conn, EDGES, "p", write):
         return
     analyse(conn, tmp)
     insert_new_edges(conn, tmp, connector, run_id)
-
-
-def _keyed_after(conn: Connection, tmp: sa.Table, connector: str, run_id: int) -> bool:
-    """Insert ``tmp``'s edges (in their order) without the stage's key, then build the key.
-
-    The key's build checks every edge once, as the key kept up row by row would (a million
-    index insertions, each a descent of the tree, cost ≈4× the sort at L). ``False``, with
-    nothing changed: an edge came twice (the build failed; its savepoint is rolled back).
-    """
-    name = conn.exec_driver_sql(
-        "SELECT conname FROM pg_constraint WHERE conrelid = CAST(%(t)s AS regclass)"
-        " AND contype = 'p'",
-        {"t": EDGES.name},
-    ).scalar_one()
-    quote = conn.dialect.identifier_preparer.quote
-    key = ", ".join(quote(column.name) for column in EDGES.primary_key.columns)
-    rows = sa.select(sa.literal(connector), *(tmp.c[name] for name in EDGE_COLUMNS))
-    columns = ["connector", *EDGE_COLUMNS, "run_id"]
-    insert = EDGES.insert().from_select(columns, rows.add_columns(sa.literal(run_id)))
-    try:
-        with conn.begin_nested():
-            conn.exec_driver_sql(f"ALTER TABLE {EDGES.name} DROP CONSTRAINT {quote(name)}")
-            conn.execute(insert)
-            conn.exec_driver_sql(
-                f"ALTER TABLE {EDGES.name} ADD CONSTRAINT {quote(name)} PRIMARY KEY ({key})"
-            )
-    except sa.exc.IntegrityError:  # a repeated edge: staged once by the anti-join instead
-        return False
-    return True
 
 
 def insert_new_edges(
