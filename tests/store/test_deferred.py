@@ -136,3 +136,29 @@ def test_a_first_load_builds_the_users_name_indexes_after_its_rows(
         assert names <= {str(i["name"]) for i in sa.inspect(conn).get_indexes("users")}
         key = t.users.c.login_key
         assert conn.execute(sa.select(sa.func.count()).where(key == "u3")).scalar_one() == 1
+
+
+def _unique(store: Store) -> list[Any]:
+    with store.engine.connect() as conn:
+        return sa.inspect(conn).get_unique_constraints("memberships")
+
+
+@pytest.mark.parametrize("repeated", [False, True])
+def test_a_unique_key_built_after_the_rows_checks_them(store: Store, repeated: bool) -> None:
+    key = _unique(store)
+    with store.transaction() as conn:
+        group = _group(conn)
+        built = deferred.unique_after(
+            conn,
+            t.memberships,
+            "u",
+            lambda: _members(conn, group, range(3)) or _members(conn, group, range(repeated)),
+        )
+        if store.engine.dialect.name != "postgresql":
+            assert not built
+        else:  # a repeated key fails the build: nothing written, the caller writes again
+            assert built is not repeated
+            assert conn.execute(sa.select(sa.func.count()).select_from(t.memberships)).scalar() == (
+                0 if repeated else 3
+            )
+    assert _unique(store) == key and key

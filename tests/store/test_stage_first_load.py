@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
-from idpsync.store import Store, deferred, stage
+from idpsync.store import Store, deferred, stage, stage_sql
 from idpsync.store import schema as t
 from idpsync.store.deferred import indexes_deferred
 from idpsync.store.stage import StageChange
@@ -65,6 +65,31 @@ def test_a_first_load_stages_every_edge_once_and_then_compares(store: Store) -> 
     assert _edges(store) == {k: v for k, v in expected.items() if k != ("g1", "user", "u2")} | {
         ("g2", "user", "u3"): 2
     }
+
+
+def _key(store: Store) -> dict[str, Any]:
+    with store.engine.connect() as conn:
+        return dict(sa.inspect(conn).get_pk_constraint("source_memberships"))
+
+
+@pytest.mark.parametrize("repeated", [False, True])
+@pytest.mark.usefixtures("small_bounds")
+def test_postgresql_builds_the_stage_key_after_a_first_loads_edges(
+    store: Store, monkeypatch: pytest.MonkeyPatch, repeated: bool
+) -> None:
+    built: list[bool] = []
+    real = stage_sql.unique_after
+    monkeypatch.setattr(stage_sql, "unique_after", lambda *a: built.append(real(*a)) or built[-1])
+    key = _key(store)
+    edges = [Membership("g1", u.source_id) for u in USERS] + [NESTED]
+    _write(store, Snapshot(USERS, GROUPS, edges + edges[:1] * repeated), 1)
+    expected = {("g1", "user", u.source_id): 1 for u in USERS} | {("g2", "group", "g1"): 1}
+    assert _edges(store) == expected  # a repeated edge once, either way
+    assert _key(store) == key and key["constrained_columns"]
+    # the key build fails on a repeat (rolled back to its savepoint): the anti-join's insert
+    assert built == ([not repeated] if store.engine.dialect.name == "postgresql" else [])
+    _write(store, Snapshot(USERS, GROUPS, edges), 1, connector="other")  # the stage holds rows
+    assert len(built) <= 1 and _edges(store, "other") == expected
 
 
 @pytest.mark.usefixtures("small_bounds")

@@ -14,7 +14,10 @@ the insert run, and creates them again, when that is cheaper:
   reads at most twice what was added. A table that already holds other connectors' rows, or
   years of change log, keeps its indexes.
 
-Unique indexes and foreign keys stay: the rows are checked exactly as before. The rows written
+Unique indexes and foreign keys stay: the rows are checked exactly as before. On PostgreSQL a
+table whose indexes were deferred may have its unique key built after the rows as well
+(:func:`unique_after`): the build checks every row once, and a repeated key fails it, in which
+case nothing was written and the caller writes the rows with the key kept up. The rows written
 are the same; only how the index is built differs. DDL is transactional on SQLite and on
 PostgreSQL: if the run fails after the drop, its rollback brings the indexes back with
 everything else (which is why nothing here catches an error: the caller's transaction must be
@@ -29,7 +32,7 @@ another connector's run), the indexes are simply kept and nothing waits.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import sqlalchemy as sa
@@ -81,5 +84,37 @@ def _exclusive(conn: Connection, table: sa.Table) -> bool:
         with conn.begin_nested():
             conn.exec_driver_sql(f"LOCK TABLE {name} IN ACCESS EXCLUSIVE MODE NOWAIT")
     except sa.exc.OperationalError:  # another session holds a lock on it: keep the indexes
+        return False
+    return True
+
+
+def unique_after(conn: Connection, table: sa.Table, kind: str, write: Callable[[], None]) -> bool:
+    """PostgreSQL: ``write`` with ``table``'s unique key dropped, then the key added again.
+
+    ``kind``: ``"p"`` its primary key, ``"u"`` its one unique constraint; added again as it
+    was defined. Only for a table :func:`indexes_deferred` deferred (empty, and locked by
+    this run until it commits). Kept up row by row, a key over a million rows of strings
+    costs a descent of the tree each (≈4× building it from the sorted rows at L). ``False``,
+    with nothing changed (its savepoint rolled back): another dialect, or a key came twice.
+    """
+    if conn.dialect.name != "postgresql":
+        return False
+    name = conn.dialect.identifier_preparer.format_table(table)
+    keys = conn.execute(
+        sa.text(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE conrelid = CAST(:t AS regclass) AND contype = :k"
+        ),
+        {"t": name, "k": kind},
+    ).all()
+    if len(keys) != 1:
+        return False
+    key = conn.dialect.identifier_preparer.quote(keys[0][0])
+    try:
+        with conn.begin_nested():
+            conn.exec_driver_sql(f"ALTER TABLE {name} DROP CONSTRAINT {key}")
+            write()
+            conn.exec_driver_sql(f"ALTER TABLE {name} ADD CONSTRAINT {key} {keys[0][1]}")
+    except sa.exc.IntegrityError:  # a key came twice: the caller writes with the key kept up
         return False
     return True

@@ -53,6 +53,7 @@ from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceU
 from idpsync.store import schema as t
 from idpsync.store import stage_sql as q
 from idpsync.store.deferred import indexes_deferred
+from idpsync.store.fk_sets import checked_set_wise
 from idpsync.store.stage_read import (
     STAGING_MODES,
     LazyEdgesSnapshot,
@@ -196,11 +197,15 @@ def _stage_edges(
     # a first staging of many edges (a first load) is large: not read back
     small = count <= bound or q.any_edges(conn, connector)
     if not small:  # nothing staged to keep, remove or report: every edge is new
-        with indexes_deferred(conn, q.EDGES, count):
+        new = q.EDGES.c.connector == connector  # it had none: every one of its edges is new
+        with (
+            indexes_deferred(conn, q.EDGES, count) as empty,
+            checked_set_wise(conn, q.EDGES, new, count),
+        ):
             if streamed is None:
-                q.insert_first_edges(conn, connector, run_id, snap.memberships)
+                q.insert_first_edges(conn, connector, run_id, snap.memberships, empty=empty)
             else:
-                q.insert_streamed_first(conn, streamed.table, connector, run_id)
+                q.insert_streamed_first(conn, streamed.table, connector, run_id, empty=empty)
         if snap.complete:
             change.large = change.large or f"more than {bound} memberships changed"
         return

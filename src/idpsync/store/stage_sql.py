@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from idpsync.model import EdgeList, MemberKind, Membership
 from idpsync.store import schema as t
+from idpsync.store.deferred import unique_after
 from idpsync.store.store import BATCH, bulk_insert
 
 KIND_VALUES = {kind: kind.value for kind in MemberKind}
@@ -104,20 +105,24 @@ def any_edges(conn: Connection, connector: str) -> bool:
 
 
 def insert_first_edges(
-    conn: Connection, connector: str, run_id: int, edges: Iterable[Membership]
+    conn: Connection,
+    connector: str,
+    run_id: int,
+    edges: Iterable[Membership],
+    *,
+    empty: bool = False,
 ) -> None:
     """Stage ``edges`` for a connector that has none staged (a first load), in their order.
 
     SQLite inserts them straight into the stage (``INSERT OR IGNORE``: a repeated edge is
     staged once), without the temporary table, its index and the anti-join a replacement
     needs. PostgreSQL's ``COPY`` cannot skip a repeated edge: the rows go through the temporary
-    table as any write's do.
+    table (:func:`_insert_first`; ``empty``: the stage is empty and this run's alone).
     """
     if conn.dialect.name != "sqlite":
         with temp(conn, edges_tmp) as tmp:
             bulk_insert(conn, tmp, EDGE_COLUMNS, edge_rows(edges))
-            index_edges(conn, tmp)
-            insert_new_edges(conn, tmp, connector, run_id)
+            _insert_first(conn, tmp, connector, run_id, empty)
         return
     names = ", ".join(("connector", *EDGE_COLUMNS, "run_id"))
     statement = f"INSERT OR IGNORE INTO {EDGES.name} ({names}) VALUES (?, ?, ?, ?, ?)"
@@ -130,16 +135,17 @@ def insert_first_edges(
         cursor.close()
 
 
-def insert_streamed_first(conn: Connection, tmp: sa.Table, connector: str, run_id: int) -> None:
+def insert_streamed_first(
+    conn: Connection, tmp: sa.Table, connector: str, run_id: int, *, empty: bool = False
+) -> None:
     """Stage a streamed table's edges for a connector that has none staged (a first load).
 
     SQLite: straight from the keyed table in its key order (the stage's key order too: its key
-    index grows at its end), no comparison, no sort. PostgreSQL: as any write's
-    (:func:`insert_new_edges`, in the order the edges came).
+    index grows at its end), no comparison, no sort. PostgreSQL: as :func:`insert_first_edges`
+    (:func:`_insert_first`, in the order the edges came).
     """
-    analyse(conn, tmp)
     if conn.dialect.name != "sqlite":
-        insert_new_edges(conn, tmp, connector, run_id)
+        _insert_first(conn, tmp, connector, run_id, empty)
         return
     names = ", ".join(("connector", *EDGE_COLUMNS, "run_id"))
     conn.exec_driver_sql(
@@ -162,6 +168,28 @@ def _dialect_insert(conn: Connection, table: sa.Table) -> Any:
     from sqlalchemy.dialects import sqlite
 
     return sqlite.insert(table)
+
+
+def _insert_first(
+    conn: Connection, tmp: sa.Table, connector: str, run_id: int, empty: bool
+) -> None:
+    """PostgreSQL: ``tmp``'s edges into a stage that holds none of the connector's.
+
+    ``empty`` (the whole stage is empty and locked by this run, :mod:`idpsync.store.deferred`):
+    inserted in their order with the stage's key built after them
+    (:func:`~idpsync.store.deferred.unique_after`); otherwise, and when the key's build finds
+    an edge repeated, as any write's (:func:`insert_new_edges`, which skips a repeat).
+    """
+    rows = sa.select(sa.literal(connector), *key(tmp.c), sa.literal(run_id))
+    insert = EDGES.insert().from_select(["connector", *EDGE_COLUMNS, "run_id"], rows)
+
+    def write() -> None:
+        conn.execute(insert)
+
+    if empty and unique_after(conn, EDGES, "p", write):
+        return
+    analyse(conn, tmp)
+    insert_new_edges(conn, tmp, connector, run_id)
 
 
 def insert_new_edges(

@@ -41,6 +41,7 @@ from sqlalchemy.engine import Connection
 from idpsync.model import MemberKind, Membership
 from idpsync.store import schema as t
 from idpsync.store import stats
+from idpsync.store.fk_sets import checked_set_wise
 from idpsync.store.store import raw_rows
 
 SAMPLE = 200
@@ -129,7 +130,10 @@ class Stash:
         )
         names = ("connector", "group_id", "member_kind", "member_id", "created_at")
         floor = _highest_id(self.conn)
-        written = _inserted(self.conn, t.memberships.insert().from_select(names, rows))
+        m = t.memberships.c
+        new = sa.and_(m.connector == connector, m.id > floor)
+        with checked_set_wise(self.conn, t.memberships, new, self._count):
+            written = _inserted(self.conn, t.memberships.insert().from_select(names, rows))
         self._written = (floor, _highest_id(self.conn))
         if written != self._count:  # an edge whose group or member the plan did not create
             raise RuntimeError(
@@ -180,7 +184,13 @@ class Stash:
             "run_id", "connector", "at", "op", "object_type", "source_id", "object_key",
             "before", "after", "reason",
         )  # fmt: skip
-        logged = _inserted(self.conn, t.changes.insert().from_select(names, rows))
+        # PostgreSQL: the memberships just written count as none to the planner, which would
+        # then look each one's group and member up by index, a million times at L
+        stats.refresh(self.conn, (t.memberships,))
+        c = t.changes.c
+        new = sa.and_(c.run_id == run_id, c.seq > _highest_id(self.conn, t.changes.c.seq))
+        with checked_set_wise(self.conn, t.changes, new, self._count):
+            logged = _inserted(self.conn, t.changes.insert().from_select(names, rows))
         if logged != self._count:  # a written membership gone again before the log: refuse
             raise RuntimeError(
                 f"{logged} change-log rows for {self._count} added memberships; nothing was changed"
@@ -188,11 +198,9 @@ class Stash:
         return logged
 
 
-def _highest_id(conn: Connection) -> int:
-    """The highest ``memberships.id`` so far (0 for none)."""
-    return int(
-        conn.execute(sa.select(sa.func.coalesce(sa.func.max(t.memberships.c.id), 0))).scalar_one()
-    )
+def _highest_id(conn: Connection, column: Any = t.memberships.c.id) -> int:
+    """The highest ``column`` (a serial id) so far (0 for none)."""
+    return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(column), 0))).scalar_one())
 
 
 def _inserted(conn: Connection, insert: sa.Insert) -> int:

@@ -1,0 +1,127 @@
+"""A first load's bulk inserts with their foreign keys checked once per statement, not per row.
+
+PostgreSQL checks a foreign key with a trigger per inserted row: one lookup of the referenced
+row (``FOR KEY SHARE``) through the executor for each. A first load at L writes about a million
+rows into each of ``source_memberships`` (one key: its connector), ``memberships`` (two: its
+connector and its group) and ``changes`` (one: its run), and those four million lookups were
+about half of the server's work for the three statements (``EXPLAIN ANALYZE``: 37 s of the
+three inserts' 83 s under load, docs/benchmarks.md).
+
+:func:`checked_set_wise` runs such an ``INSERT … SELECT`` with the per-row triggers off
+(``SET LOCAL session_replication_role = replica``, for that statement only) and then does what
+they would have done, set-wise, in the same transaction, for every foreign key of the table:
+
+1. locks the referenced rows the new rows name (``SELECT … FOR KEY SHARE``, as each trigger
+   does), so none of them can be deleted, or its key changed, until the run commits;
+2. counts the new rows whose key (all its columns set: ``MATCH SIMPLE``) has no referenced row,
+   in a statement that starts after the lock (``READ COMMITTED``: it sees every delete committed
+   before the lock); one is enough to fail the run, whose transaction then rolls back whole
+   (:class:`MissingReference`), as a failed trigger would have.
+
+The rows written are the same. The path is taken only where it changes nothing else:
+
+- the role may set ``session_replication_role`` (a superuser, or on PostgreSQL 15 and later
+  a role granted ``SET ON PARAMETER session_replication_role``); otherwise the triggers check
+  each row, as before;
+- the session's setting is ``origin`` (the default) before;
+- the table has no trigger of its own (only the constraints' internal ones) and no rewrite
+  rule: ``replica`` would silence those too;
+- the table's foreign keys in the database are the ones the schema declares (the set-wise check
+  reads them from :mod:`idpsync.store.schema`).
+
+SQLite checks no foreign key unless asked to (``PRAGMA foreign_keys``, off in this store): there
+nothing changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+MIN_ROWS = 20_000
+"""Fewer rows than this keep the per-row checks (the set-wise ones cost a few scans)."""
+
+
+class MissingReference(RuntimeError):
+    """A row of a set-wise checked insert names a referenced row that does not exist."""
+
+
+@contextmanager
+def checked_set_wise(
+    conn: Connection, table: sa.Table, new_rows: Any, adding: int
+) -> Iterator[bool]:
+    """Around one bulk insert of about ``adding`` rows into ``table``: whether set-wise checks.
+
+    ``new_rows``: a condition on ``table``'s columns true for the rows the insert writes (and
+    for no others it need not check). On a normal exit the per-row triggers are on again and
+    the new rows' foreign keys have been locked and checked (:class:`MissingReference`); on an
+    exception the caller's transaction must be rolled back (which ends the setting too).
+    """
+    if adding < MIN_ROWS or not _eligible(conn, table):
+        yield False
+        return
+    yield True
+    conn.exec_driver_sql("SET LOCAL session_replication_role = origin")
+    for fk in sorted(table.foreign_key_constraints, key=lambda fk: str(fk.name)):
+        _lock_and_check(conn, table, fk, new_rows)
+
+
+def _eligible(conn: Connection, table: sa.Table) -> bool:
+    """PostgreSQL, nothing but the declared keys' triggers, and the setting ours to change.
+
+    When it returns true the setting is ``replica`` (until :func:`checked_set_wise` resets it).
+    """
+    if conn.dialect.name != "postgresql" or not table.foreign_key_constraints:
+        return False
+    name = conn.dialect.identifier_preparer.format_table(table)
+    own_triggers, rules, keys, setting = conn.execute(
+        sa.text(
+            "SELECT (SELECT count(*) FROM pg_trigger WHERE tgrelid = CAST(:t AS regclass)"
+            " AND NOT tgisinternal),"
+            " (SELECT count(*) FROM pg_rewrite WHERE ev_class = CAST(:t AS regclass)),"
+            " (SELECT count(*) FROM pg_constraint WHERE conrelid = CAST(:t AS regclass)"
+            " AND contype = 'f'),"
+            " current_setting('session_replication_role')"
+        ),
+        {"t": name},
+    ).one()
+    if own_triggers or rules or setting != "origin":
+        return False
+    if keys != len(table.foreign_key_constraints):
+        return False
+    try:
+        with conn.begin_nested():  # a released savepoint keeps the setting: until reset
+            conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+    except sa.exc.DBAPIError:  # not this role's to set: the triggers check every row
+        return False
+    return True
+
+
+def _lock_and_check(
+    conn: Connection, table: sa.Table, fk: sa.ForeignKeyConstraint, new_rows: Any
+) -> None:
+    """Lock the rows ``fk`` references from the new rows, then fail if any is missing."""
+    columns = list(fk.columns)
+    referred = fk.referred_table.alias("referred")
+    targets = [referred.c[element.column.name] for element in fk.elements]
+    named = sa.and_(*(column.is_not(None) for column in columns))  # MATCH SIMPLE
+    keys = sa.select(*columns).where(new_rows, named).distinct()
+    target = targets[0] if len(targets) == 1 else sa.tuple_(*targets)
+    lock = (
+        sa.select(sa.literal(1))
+        .select_from(referred)
+        .where(target.in_(keys))
+        .with_for_update(read=True, key_share=True, of=referred)
+    )
+    conn.execute(lock).all()
+    found = sa.and_(*(t == c for t, c in zip(targets, columns, strict=True)))
+    missing = sa.select(sa.literal(1)).where(new_rows, named, ~sa.exists().where(found)).limit(1)
+    if conn.execute(missing).first() is not None:
+        raise MissingReference(
+            f"a new {table.name} row names a {fk.referred_table.name} row that does not exist"
+            f" ({fk.name}); nothing was changed"
+        )
