@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 from unittest import mock
 
@@ -14,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
+from idpsync.sources.clean import CheckedEdges
 from idpsync.store import Store, stage, stream
 from idpsync.store.errors import StoreError
 from idpsync.store.stage import StageChange
@@ -39,6 +41,15 @@ edges = st.lists(
     max_size=14,
 )
 """Edges over the id pools, repeats and edges to records not read included."""
+others = st.lists(
+    st.builds(
+        Membership,
+        st.sampled_from([*GROUP_IDS, "x1", "bad\x00"]),
+        st.sampled_from([*USER_IDS, "x2"]),
+    ),
+    max_size=5,
+)
+"""Edges a read hands over and then takes back (unusable ids included)."""
 reads = st.tuples(users, groups, edges, st.booleans())
 """A read: users, groups, edges, and whether it is complete."""
 
@@ -54,15 +65,37 @@ def _change(change: StageChange | None) -> Any:
 
 
 def _streamed_write(
-    store: Store, connector: str, snap: Snapshot, run_id: int, cuts: list[int]
+    store: Store,
+    connector: str,
+    snap: Snapshot,
+    run_id: int,
+    cuts: list[int],
+    discarded: Sequence[Membership] = (),
+    withdrawn: Sequence[Membership] = (),
 ) -> StageChange | None:
-    """Stage ``snap`` as a streamed read does: its edges handed over in pieces (at ``cuts``)."""
+    """Stage ``snap`` as a streamed read does: its edges handed over in pieces (at ``cuts``).
+
+    ``discarded`` are handed over first and all taken back (a listing read again);
+    ``withdrawn``, handed over twice among the pieces, are taken back at the end (edges the
+    finished read does not keep: those of ``snap`` are left out of them).
+    """
     held = EdgeStream(store.engine)
+    sink = CheckedEdges(held)
     try:
         given_edges, snap.memberships = list(snap.memberships), []
+        if discarded:
+            sink.edges(discarded)
+            sink.discard()
+        kept = set(given_edges)
+        extra = [e for e in withdrawn if e not in kept]
         bounds = [0, *sorted(c % (len(given_edges) + 1) for c in cuts), len(given_edges)]
-        for start, end in itertools.pairwise(bounds):
-            held.edges(given_edges[start:end])
+        for piece, (start, end) in enumerate(itertools.pairwise(bounds)):
+            sink.edges(given_edges[start:end])
+            if piece == 0:
+                sink.edges(extra)
+        sink.edges(extra)
+        sink.withdraw(extra + extra)
+        assert sink.dropped == 0  # the read's own edges name usable ids
         streamed = held.streamed()
         with held.transaction() as conn:
             store.ensure_connector(conn, connector, "file")
@@ -87,6 +120,8 @@ def _memory_write(store: Store, connector: str, snap: Snapshot, run_id: int) -> 
     cuts=st.lists(st.integers(0, 20), max_size=3),
     floor=st.sampled_from([2, 1000]),
     batch=st.sampled_from([3, 10_000]),
+    discarded=edges,
+    withdrawn=others,
 )
 def test_a_streamed_read_stages_exactly_what_the_same_read_in_memory_stages(
     store: Store,
@@ -94,18 +129,21 @@ def test_a_streamed_read_stages_exactly_what_the_same_read_in_memory_stages(
     cuts: list[int],
     floor: int,
     batch: int,
+    discarded: list[Membership],
+    withdrawn: list[Membership],
 ) -> None:
     """Records, edges with their run, and the StageChange, after each read of a sequence.
 
     ``floor`` 2 makes a first load of three edges or more "many" (staged without a comparison)
-    and most changes "large"; ``batch`` 3 writes the stream in several transactions.
+    and most changes "large"; ``batch`` 3 writes the stream in several transactions. Edges
+    handed over and taken back (``discarded``, ``withdrawn``) leave no trace.
     """
     memory, streamed = f"m{next(_names)}", f"s{next(_names)}"
     with mock.patch.object(stage, "CHANGE_FLOOR", floor), mock.patch.object(stream, "BATCH", batch):
         for run_id, (u, g, e, complete) in enumerate(sequence, start=1):
             expected = _memory_write(store, memory, Snapshot(u, g, e, complete=complete), run_id)
             snap = Snapshot(u, g, e, complete=complete)
-            got = _streamed_write(store, streamed, snap, run_id, cuts)
+            got = _streamed_write(store, streamed, snap, run_id, cuts, discarded, withdrawn)
             assert _change(got) == _change(expected)
             assert stage_of(store, streamed) == stage_of(store, memory)
 

@@ -65,7 +65,8 @@ def streamable(engine: Engine) -> bool:
 class EdgeStream:
     """A run's connection held from the read to the run's end, with a table of streamed edges.
 
-    An :class:`~idpsync.sources.base.EdgeSink`: :meth:`edges` writes a batch at once.
+    An :class:`~idpsync.sources.base.EdgeSink`: :meth:`edges` writes every :data:`BATCH`
+    edges; :meth:`withdraw` and :meth:`discard` take edges handed over back.
     The first edges handed over (or :meth:`start`) create the table; :meth:`close` ends it all
     (call it in a ``finally``).
     """
@@ -75,7 +76,9 @@ class EdgeStream:
         self.conn: Connection | None = None
         self.table = STREAM_SQLITE if engine.dialect.name == "sqlite" else STREAM_POSTGRESQL
         self.count = 0
-        """Edges written so far."""
+        """Edges written so far (less those withdrawn)."""
+        self._next = 0
+        """The position the next edge written takes (SQLite's ``pos``; never reused)."""
         self._pending: list[tuple[str, str, str]] = []
         """Edges handed over, not written yet (up to :data:`BATCH`)."""
 
@@ -110,9 +113,40 @@ class EdgeStream:
             return
         with translated(self.engine.url), conn.begin():
             if self.table is STREAM_SQLITE:
-                self.count += _insert_keyed(conn, self.table.name, rows, self.count)
+                written = _insert_keyed(conn, self.table.name, rows, self._next)
             else:
-                self.count += bulk_insert(conn, self.table, EDGE_COLUMNS, rows)
+                written = bulk_insert(conn, self.table, EDGE_COLUMNS, rows)
+            self.count += written
+            self._next += written
+
+    def withdraw(self, batch: Iterable[Membership]) -> None:
+        """Take back every copy of the edges of ``batch`` handed over so far.
+
+        ``batch`` must list each copy handed over of the edges it names (its length is taken
+        off :attr:`count`, as leaving them out of an in-memory read takes them off its length).
+        """
+        rows = list(edge_rows(batch))
+        if not rows:
+            return
+        self.flush()
+        c = self.table.c
+        statement = self.table.delete().where(
+            *(c[name] == sa.bindparam(f"k_{name}") for name in EDGE_COLUMNS)
+        )
+        names = [f"k_{name}" for name in EDGE_COLUMNS]
+        keys = [dict(zip(names, row, strict=True)) for row in sorted(set(rows))]
+        with translated(self.engine.url), self._held().begin():
+            self._held().execute(statement, keys)
+        self.count -= len(rows)
+
+    def discard(self) -> None:
+        """Take back every edge handed over so far (the table is emptied, kept)."""
+        self._pending = []
+        if self.conn is None:
+            return
+        with translated(self.engine.url), self.conn.begin():
+            self.conn.exec_driver_sql(f"DELETE FROM {self.table.name}")
+        self.count = 0
 
     def streamed(self) -> Streamed | None:
         """What to stage from, every edge written (``None``: nothing was streamed)."""
