@@ -7,10 +7,10 @@ members had to be listed per role, only for users that were read.
 
 A streamed full read (:class:`PagedEdges`) hands each users page's edges to the run's sink as
 the page comes, before the groups and roles are known: every edge of each user record the
-read will keep, its roles' edges included. :func:`assemble` then takes back (``withdraw``)
-those the read does not keep (a group or role not read, role edges when roles' members are
-listed per role) and hands over the per-role edges, so the sink ends up holding exactly the
-edges an in-memory read holds.
+listing keeps, its roles' edges included. :func:`assemble` then takes back (``withdraw``)
+those the read does not keep (a record that makes no user, a group or role not read, role
+edges when roles' members are listed per role) and hands over the per-role edges, so the sink
+ends up holding exactly the edges an in-memory read holds.
 """
 
 from __future__ import annotations
@@ -47,43 +47,49 @@ def edges(
     return found
 
 
+def handed(item: Mapping[str, Any], *, groups: bool, roles: bool) -> list[Membership]:
+    """The edges :class:`PagedEdges` hands over for a record: its roles' from the record."""
+    return edges(item, groups=groups, roles=roles, roles_from_user=True)
+
+
 class PagedEdges:
     """The users listing's :class:`~idpsync.sources.onelogin.paged.PageSink` in a streamed read.
 
-    Each page's user records that :func:`assemble` will make users of hand their edges (their
-    group's, their roles') to ``sink``; a listing that starts over takes them all back.
+    Each page's user records that the listing keeps (``check`` passes them, as ``records``
+    decides) hand their edges (their group's, their roles') to ``sink``; a listing that starts
+    over takes them all back.
     """
 
-    __slots__ = ("groups", "roles", "sink", "user")
+    __slots__ = ("check", "groups", "roles", "sink")
 
     def __init__(
         self,
         sink: EdgeSink,
-        user: Callable[[dict[str, Any]], SourceUser],
+        check: Callable[[dict[str, Any]], object],
         *,
         groups_from: str,
     ) -> None:
-        self.sink, self.user = sink, user
+        self.sink, self.check = sink, check
         self.groups, self.roles = _wanted(groups_from)
 
     def page(self, items: list[Any]) -> None:
-        """Hand over the edges of the records of ``items`` that make a user."""
+        """Hand over the edges of the records of ``items`` the listing keeps."""
         found: list[Membership] = []
         for item in items:
-            if self.makes_user(item):
-                found += edges(item, groups=self.groups, roles=self.roles, roles_from_user=True)
+            if self.kept(item):
+                found += handed(item, groups=self.groups, roles=self.roles)
         self.sink.edges(found)
 
     def restart(self) -> None:
         """Take back every edge handed over (only the users listing hands any)."""
         self.sink.discard()
 
-    def makes_user(self, item: object) -> bool:
-        """Whether :func:`assemble` makes a user of ``item`` (as ``records`` decides)."""
+    def kept(self, item: object) -> bool:
+        """Whether the listing keeps ``item`` (an object with a usable id that ``check`` passes)."""
         if not isinstance(item, dict) or usable_id(item.get("id")) is None:
             return False
         try:
-            self.user(item)
+            self.check(item)
         except CONVERT_ERRORS:
             return False
         return True
@@ -106,7 +112,8 @@ def assemble(
     ``staged``: groups not read but known to exist (the staged mirror's, for an incremental
     read that lists no groups), whose edges are kept too. ``sink``: the users' edges went
     there page by page (:class:`PagedEdges`); those not kept are taken back and the per-role
-    edges go there too, none into ``snap``.
+    edges go there too, none into ``snap``. ``items`` are then exactly the records whose edges
+    were handed over.
     """
     groups, roles = read
     known = {g.source_id for g in groups} | {r.source_id for r in roles} | staged
@@ -119,6 +126,8 @@ def assemble(
     for item in items:
         made = records(snap, USERS.label, "user", [item], user)
         if not made:
+            if sink is not None:  # handed over, but no user: every edge of it goes back
+                taken_back += handed(item, groups=wants_groups, roles=wants_roles)
             continue
         users += made
         carried = edges(
@@ -133,7 +142,7 @@ def assemble(
             continue
         taken_back += (e for e in carried if e.group_id not in known)
         if not from_user and wants_roles:  # handed over, but the per-role listings decide
-            taken_back += edges(item, groups=False, roles=True, roles_from_user=True)
+            taken_back += handed(item, groups=False, roles=True)
     snap.users.extend(users)
     if sink is not None:
         sink.withdraw(taken_back)

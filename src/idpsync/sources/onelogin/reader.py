@@ -311,7 +311,7 @@ class OneLoginSource(Source):
 
         by_number = self.settings.parallel_pages and endpoint.paging is HeaderCursor
         sink, groups_from = (self.sink if endpoint is USERS else None), self.settings.groups_from
-        pages = None if sink is None else PagedEdges(sink, self._user, groups_from=groups_from)
+        pages = None if sink is None else PagedEdges(sink, convert, groups_from=groups_from)
         quiet = "updated_at" if "updated_since" in params else "created_at"
         job = Listing(
             self.http, self.pacer, endpoint, dict(params), values,
