@@ -6,11 +6,13 @@ The ``streams`` and ``twin`` fixtures are in ``tests/sources/conftest.py``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
+import pytest
+
 from idpsync.app.runner import RunResult
-from idpsync.sources.base import Event, Progress
+from idpsync.sources.base import Event, Progress, Source
 from idpsync.store import Store
 from idpsync.store.stream import EdgeStream
 from tests.store.test_stage_sql import stage_of
@@ -96,3 +98,42 @@ def nothing_staged(store: Store, name: str) -> bool:
     """Whether the connector's stage holds no user, group or edge."""
     staged = stage_of(store, name)
     return staged == {"source_users": {}, "source_groups": {}, "source_memberships": {}}
+
+
+class Twins:
+    """Runs each read twice, streamed into ``store`` and in memory into ``twin``, and compares.
+
+    ``streams`` are the runs' edge streams (the ``streams`` fixture); ``cls`` the source class
+    whose ``streams_edges`` is switched off for the read in memory.
+    """
+
+    def __init__(
+        self,
+        stores: tuple[Store, Store],
+        streams: list[Recorded],
+        monkeypatch: pytest.MonkeyPatch,
+        cls: type[Source],
+        name: str,
+    ) -> None:
+        self.stores, self.streams, self.monkeypatch = stores, streams, monkeypatch
+        self.cls, self.name = cls, name
+
+    async def run(
+        self,
+        step: str,
+        streamed: Callable[[Store], Awaitable[RunResult]],
+        in_memory: Callable[[Store], Awaitable[RunResult]] | None = None,
+    ) -> RunResult:
+        """``streamed`` into the first store, ``in_memory`` (or the same) into the second: the
+        two runs must end alike and leave the same stage; returns the streamed run."""
+        store, twin = self.stores
+        got = await streamed(store)
+        assert self.streams[-1].driver is not None, step  # the edges went through the stream
+        with self.monkeypatch.context() as m:
+            m.setattr(self.cls, "streams_edges", False)
+            count = len(self.streams)
+            expected = await (in_memory or streamed)(twin)
+            assert len(self.streams) == count, step  # read in memory: no stream at all
+        assert_same_run(got, expected, step)
+        assert stage_of(store, self.name) == stage_of(twin, self.name), step
+        return got

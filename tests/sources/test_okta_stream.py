@@ -20,7 +20,7 @@ from idpsync.store import Store
 from tests.sources.okta_support import RecordingEmulator, emulator, source
 from tests.sources.stream_support import (
     Recorded,
-    assert_same_run,
+    Twins,
     cancel_at,
     left_behind,
     nothing_staged,
@@ -59,16 +59,9 @@ async def test_a_streamed_full_sync_runs_exactly_as_one_read_in_memory(
 ) -> None:
     emu = emulator(users=220, groups=14)
     streamed, in_memory = source(emu), source(emu)
+    twins = Twins((store, twin), streams, monkeypatch, OktaSource, "okta")
     for step in _changes(emu):
-        got = await _sync(store, streamed)
-        assert streams[-1].driver is not None, step  # the edges went through the stream
-        with monkeypatch.context() as m:
-            m.setattr(OktaSource, "streams_edges", False)
-            count = len(streams)
-            expected = await _sync(twin, in_memory)
-            assert len(streams) == count, step  # read in memory: no stream at all
-        assert_same_run(got, expected, step)
-        assert stage_of(store, "okta") == stage_of(twin, "okta"), step
+        got = await twins.run(step, lambda st: _sync(st, streamed), lambda st: _sync(st, in_memory))
     assert got.status == "partial" and got.summary()["memberships_removed"] == 0
     assert left_behind(streams, store.dialect) == []
     await streamed.aclose()

@@ -8,6 +8,7 @@ read that removes nothing; failed or cancelled reads leave nothing."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -23,7 +24,7 @@ from idpsync.store import Store
 from tests.sources.onelogin_support import Clock, connector, source
 from tests.sources.stream_support import (
     Recorded,
-    assert_same_run,
+    Twins,
     cancel_at,
     left_behind,
     nothing_staged,
@@ -151,16 +152,13 @@ async def test_a_streamed_full_sync_runs_exactly_as_one_read_in_memory(
     emu: OneLoginEmulator,
     clock: Clock,
 ) -> None:
-    for step, transport, memory_transport in _steps(emu, clock):
-        got = await _sync(store, emu, transport)
-        assert streams[-1].driver is not None, step  # the edges went through the stream
-        with monkeypatch.context() as m:
-            m.setattr(OneLoginSource, "streams_edges", False)
-            count = len(streams)
-            expected = await _sync(twin, emu, memory_transport)
-            assert len(streams) == count, step  # read in memory: no stream at all
-        assert_same_run(got, expected, step)
-        assert stage_of(store, "ol") == stage_of(twin, "ol"), step
+    twins = Twins((store, twin), streams, monkeypatch, OneLoginSource, "ol")
+    for step, transport, memory in _steps(emu, clock):
+        got = await twins.run(
+            step,
+            functools.partial(_sync, emu=emu, transport=transport),
+            functools.partial(_sync, emu=emu, transport=memory),
+        )
     assert got.status == "partial" and got.summary()["memberships_removed"] == 0
     assert left_behind(streams, store.dialect) == []
 

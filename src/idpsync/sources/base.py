@@ -125,6 +125,13 @@ class Source(ABC):
         """Where a streamed full read hands its edges (set by :meth:`snapshot_to` while it
         reads, for a source that sets :attr:`streams_edges`)."""
 
+    def streaming(self) -> bool:
+        """Whether a full read of this source hands its edges over as it reads.
+
+        :attr:`streams_edges` by default; a source may keep some configurations in memory.
+        """
+        return self.streams_edges
+
     def wants_full(self, state: dict[str, Any]) -> bool:
         """Whether an automatic run should read everything rather than a delta from ``state``.
 
@@ -159,10 +166,10 @@ class Source(ABC):
         ``discard``) whatever the finished read does not keep, so that ``sink`` ends up with
         exactly the edges :meth:`snapshot` would hold (in any order). The default reads
         :meth:`snapshot` in memory and hands its edges over at the end; a source that sets
-        :attr:`streams_edges` reads :meth:`snapshot` with :attr:`sink` set, and hands them over
-        as it reads.
+        :attr:`streams_edges` (:meth:`streaming`) reads :meth:`snapshot` with :attr:`sink` set,
+        and hands them over as it reads.
         """
-        if self.streams_edges:
+        if self.streaming():
             self.sink = sink
             try:
                 return await self.snapshot(progress)
