@@ -44,6 +44,7 @@ again.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from idpsync.errors import SourceError
@@ -86,6 +87,23 @@ class EntraReads(PartitionReads, Protocol):
 
 class Expired(Exception):
     """The delta token is no longer known to Graph (``syncStateNotFound``)."""
+
+
+def full_is_due(state: dict[str, Any], selected: str, every_hours: float) -> bool:
+    """Whether a full read is due (rather than a delta from ``state``'s links).
+
+    Due without delta links, with links that read other properties than ``selected``, or when
+    the last full read is ``every_hours`` old or older.
+    """
+    if not state.get("users_delta") or not state.get("groups_delta"):
+        return True
+    if state.get(SELECTED) != selected:
+        return True  # the saved link reads other properties than the settings ask for
+    try:
+        last = datetime.fromisoformat(str(state.get("full_at")))
+    except ValueError:
+        return True
+    return datetime.now(UTC) - last >= timedelta(hours=every_hours)
 
 
 async def follow(http: HttpClient, endpoint: Endpoint, link: str) -> tuple[list[Any], str]:

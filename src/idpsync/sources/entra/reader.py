@@ -37,7 +37,7 @@ refused, 401, 403, DNS, TLS, proxy) fails the run (:data:`~idpsync.sources.entra
 from __future__ import annotations
 
 from collections.abc import Awaitable, Coroutine, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from idpsync.auth.base import CachedTokenProvider
@@ -79,6 +79,7 @@ class EntraSource(Source):
     """Reads Microsoft Entra ID through Microsoft Graph."""
 
     type = "entra"
+    streams_edges = True
 
     def __init__(
         self,
@@ -110,6 +111,10 @@ class EntraSource(Source):
         self.auth: CachedTokenProvider = http.auth
         self.expanded: dict[str, list[Any]] = {}
         """Members of the groups whose ``$expand=members`` answer was whole (``groups.py``)."""
+
+    def streaming(self) -> bool:
+        """Not when scoped: a scoped read keeps only the edges of the users it lists."""
+        return self.streams_edges and self.scope is None
 
     # -- diagnostics ---------------------------------------------------------------------------
 
@@ -265,7 +270,7 @@ class EntraSource(Source):
         else:
             async with lanes.other():
                 items = await self.listing(snap, ep.MEMBERS, {"id": group_id}, params)
-        good = entra_groups.add_edges(snap, group_id, items)
+        good = entra_groups.add_edges(snap, group_id, items, self.sink)
         if out is not None:
             out[group_id] = good
 
@@ -374,15 +379,8 @@ class EntraSource(Source):
 
     def wants_full(self, state: dict[str, Any]) -> bool:
         """A full read when there are no delta links or the last full read is too old."""
-        if not state.get("users_delta") or not state.get("groups_delta"):
-            return True
-        if state.get(entra_delta.SELECTED) != ",".join(self.user_fields):
-            return True  # the saved link reads other properties than the settings ask for
-        try:
-            last = datetime.fromisoformat(str(state.get("full_at")))
-        except ValueError:
-            return True
-        return datetime.now(UTC) - last >= timedelta(hours=self.settings.full_sync_every_hours)
+        every = self.settings.full_sync_every_hours
+        return entra_delta.full_is_due(state, ",".join(self.user_fields), every)
 
     async def delta(
         self, state: dict[str, Any], staged: Snapshot, progress: Progress = no_progress
