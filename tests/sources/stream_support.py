@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
+import httpx
 import pytest
 
 from idpsync.app.runner import RunResult
@@ -137,3 +138,22 @@ class Twins:
         assert_same_run(got, expected, step)
         assert stage_of(store, self.name) == stage_of(twin, self.name), step
         return got
+
+
+class CancelsAt(httpx.AsyncBaseTransport):
+    """Cancels the run's task at the ``nth`` request ``counted`` accepts (all by default)."""
+
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport,
+        nth: int,
+        counted: Callable[[httpx.Request], bool] = lambda request: True,
+    ) -> None:
+        self.inner, self.nth, self.counted, self.seen = inner, nth, counted, 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.counted(request):
+            self.seen += 1
+            if self.seen == self.nth:
+                raise asyncio.CancelledError
+        return await self.inner.handle_async_request(request)

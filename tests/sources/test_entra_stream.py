@@ -22,7 +22,7 @@ from idpsync.http import set_testing
 from idpsync.sources.entra.reader import EntraSource
 from idpsync.store import Store
 from tests.sources.entra_support import EntraWorld
-from tests.sources.stream_support import Recorded, Twins, left_behind, nothing_staged
+from tests.sources.stream_support import CancelsAt, Recorded, Twins, left_behind, nothing_staged
 from tests.store.test_stage_sql import stage_of
 
 MEMBERS = "/v1.0/groups/{id}/members"
@@ -117,23 +117,10 @@ async def test_a_failed_read_writes_nothing_and_leaves_no_table(
     assert left_behind(streams, store.dialect) == []
 
 
-class CancelsAt(httpx.AsyncBaseTransport):
-    """Cancels the run's task at its ``nth`` request."""
-
-    def __init__(self, emu: EntraEmulator, nth: int) -> None:
-        self.inner, self.nth, self.seen = emu.transport(), nth, 0
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.seen += 1
-        if self.seen == self.nth:
-            raise asyncio.CancelledError
-        return await self.inner.handle_async_request(request)
-
-
 async def test_a_cancelled_read_writes_nothing_and_leaves_no_table(
     store: Store, streams: list[Recorded], emu: EntraEmulator
 ) -> None:
-    world = _world(emu, store, CancelsAt(emu, 20), batch=False, expand_members=False)
+    world = _world(emu, store, CancelsAt(emu.transport(), 20), batch=False, expand_members=False)
     with pytest.raises(asyncio.CancelledError):
         await world.sync(mode="full")
     assert streams[-1].peak > 0  # a few listings were written before

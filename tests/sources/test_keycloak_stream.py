@@ -22,6 +22,7 @@ from idpsync.sources.keycloak.reader import KeycloakSource
 from idpsync.store import Store
 from tests.sources.keycloak_support import no_waits, settings_for, source_over
 from tests.sources.stream_support import (
+    CancelsAt,
     Recorded,
     Twins,
     left_behind,
@@ -116,25 +117,13 @@ async def test_a_failed_read_writes_nothing_and_leaves_no_table(
     assert left_behind(streams, store.dialect) == []
 
 
-class CancelsAt(httpx.AsyncBaseTransport):
-    """Cancels the run's task at the ``nth`` member listing request."""
-
-    def __init__(self, emu: KeycloakEmulator, nth: int) -> None:
-        self.inner, self.nth, self.seen = emu.transport(), nth, 0
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/members"):
-            self.seen += 1
-            if self.seen == self.nth:
-                raise asyncio.CancelledError
-        return await self.inner.handle_async_request(request)
-
-
 async def test_a_cancelled_read_writes_nothing_and_leaves_no_table(
     store: Store, streams: list[Recorded], emu: KeycloakEmulator
 ) -> None:
     with pytest.raises(asyncio.CancelledError):
-        await _sync(store, emu, CancelsAt(emu, 8))
+        await _sync(
+            store, emu, CancelsAt(emu.transport(), 8, lambda r: r.url.path.endswith("/members"))
+        )
     assert streams[-1].peak > 0  # a few listings were written before
     assert nothing_staged(store, "kc")
     assert left_behind(streams, store.dialect) == []
