@@ -31,8 +31,8 @@ class Recorded(EdgeStream):
         """The most edges the table held at once."""
         Recorded.made.append(self)
 
-    def flush(self) -> None:
-        super().flush()
+    def _write(self, rows: list[tuple[str, str, str]]) -> None:
+        super()._write(rows)
         self.peak = max(self.peak, self.count)
 
     def start(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
+import threading
 from collections.abc import Sequence
 from typing import Any
 from unittest import mock
@@ -282,3 +283,52 @@ def test_sqlite_a_stream_batch_in_flight_does_not_hold_another_writer(tmp_path: 
     finally:
         held.close()
     store.close()
+
+
+def test_batches_are_written_by_the_writer_thread_in_order(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``edges`` hands full batches to the writer thread; ``streamed`` waits for them."""
+    monkeypatch.setattr(stream, "BATCH", 3)
+    writers: list[tuple[str, int]] = []
+    real = EdgeStream._write
+
+    def noted(self: EdgeStream, rows: list[tuple[str, str, str]]) -> None:
+        writers.append((threading.current_thread().name, len(rows)))
+        real(self, rows)
+
+    monkeypatch.setattr(EdgeStream, "_write", noted)
+    held = EdgeStream(store.engine)
+    try:
+        edges = [Membership(f"g{i % 4}", f"u{i}") for i in range(10)]
+        for edge in edges:
+            held.edges([edge])
+        streamed = held.streamed()
+        assert streamed is not None and streamed.count == 10
+        assert [n for _, n in writers] == [3, 3, 3, 1]  # the rest written by ``streamed``
+        assert all(name.startswith(stream.WRITER) for name, _ in writers[:3])
+        with held.transaction() as conn:
+            store.ensure_connector(conn, "hr", "file")
+            snap = Snapshot([], [SourceGroup(f"g{i}", "G") for i in range(4)])
+            store.write_stage(conn, "hr", snap, 1, streamed)
+    finally:
+        held.close()
+    assert len(stage_of(store, "hr")["source_memberships"]) == 10
+
+
+def test_a_batch_the_writer_could_not_write_fails_the_stream(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stream, "BATCH", 2)
+    held = EdgeStream(store.engine)
+    try:
+        held.edges([Membership("g1", "u1")])  # starts the stream (the table)
+        failing = mock.Mock(side_effect=RuntimeError("disk full"))
+        monkeypatch.setattr(stream, "_insert_keyed", failing)
+        monkeypatch.setattr(stream, "bulk_insert", failing)
+        held.edges([Membership("g1", "u2")])  # a full batch: to the writer, which fails
+        with pytest.raises(RuntimeError, match="disk full"):
+            held.streamed()
+    finally:
+        held.close()
+    assert held.conn is None
