@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from idpsync.app import runner
 from idpsync.http import set_testing
-from idpsync.store import Store
+from idpsync.store import Store, stream
+from tests.sources.stream_support import Recorded
 
 
 @pytest.fixture
@@ -27,3 +29,22 @@ def db(tmp_path: Path) -> Iterator[Store]:
     st = Store.open(f"sqlite:///{tmp_path / 'directory.db'}")
     yield st
     st.close()
+
+
+@pytest.fixture
+def streams(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Recorded]]:
+    """The runs' edge streams, written every 5 edges (several short transactions a read)."""
+    Recorded.made.clear()
+    monkeypatch.setattr(runner, "EdgeStream", Recorded)
+    monkeypatch.setattr(stream, "BATCH", 5)
+    yield Recorded.made
+
+
+@pytest.fixture
+def twin(store: Store, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Store]:
+    """A second empty store of the same kind as ``store``."""
+    sqlite = store.dialect == "sqlite"
+    url = f"sqlite:///{tmp_path / 'twin.db'}" if sqlite else request.getfixturevalue("fresh_pg_url")
+    other = Store.open(url)
+    yield other
+    other.close()

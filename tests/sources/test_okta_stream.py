@@ -6,85 +6,28 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 
-from idpsync.app import runner
 from idpsync.app.runner import RunResult, run_sync
 from idpsync.config import ConnectorSettings
 from idpsync.emulators import Fault, TenantGroup, TenantUser
 from idpsync.model import Membership
 from idpsync.sources.base import Event
 from idpsync.sources.okta.reader import OktaSource
-from idpsync.store import Store, stream
-from idpsync.store.stream import EdgeStream
+from idpsync.store import Store
 from tests.sources.okta_support import RecordingEmulator, emulator, source
+from tests.sources.stream_support import (
+    Recorded,
+    Twins,
+    cancel_at,
+    left_behind,
+    nothing_staged,
+)
 from tests.store.test_stage_sql import stage_of
 
 pytestmark = pytest.mark.usefixtures("no_sleep")
-
-
-class Recorded(EdgeStream):
-    """An edge stream that notes itself and its driver connection, to look at after the run."""
-
-    made: ClassVar[list[Recorded]] = []
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.driver: Any = None
-        Recorded.made.append(self)
-
-    def start(self) -> None:
-        super().start()
-        assert self.conn is not None
-        self.driver = self.conn.connection.dbapi_connection
-
-
-@pytest.fixture
-def streams(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Recorded]]:
-    """The runs' edge streams, written every 5 edges (several short transactions a read)."""
-    Recorded.made.clear()
-    monkeypatch.setattr(runner, "EdgeStream", Recorded)
-    monkeypatch.setattr(stream, "BATCH", 5)
-    yield Recorded.made
-
-
-@pytest.fixture
-def twin(store: Store, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Store]:
-    """A second empty store of the same kind as ``store``."""
-    sqlite = store.dialect == "sqlite"
-    url = f"sqlite:///{tmp_path / 'twin.db'}" if sqlite else request.getfixturevalue("fresh_pg_url")
-    other = Store.open(url)
-    yield other
-    other.close()
-
-
-def _temp_tables(driver: Any, dialect: str) -> list[str]:
-    if dialect == "sqlite":
-        query = "SELECT name FROM sqlite_temp_master WHERE type = 'table'"
-    else:
-        query = "SELECT relname FROM pg_class WHERE relpersistence = 't' AND relkind = 'r'"
-    if driver.closed if dialect == "postgresql" else False:
-        return []  # thrown away: its temporary tables went with it
-    cursor = driver.cursor()
-    try:
-        cursor.execute(query)
-        return [row[0] for row in cursor.fetchall()]
-    finally:
-        cursor.close()
-        driver.rollback()
-
-
-def _left_behind(made: list[Recorded], dialect: str) -> list[str]:
-    """Temporary tables still on the connections the runs' streams held (none once closed)."""
-    assert all(s.conn is None for s in made)  # every stream was closed
-    return [name for s in made if s.driver is not None for name in _temp_tables(s.driver, dialect)]
-
-
-def _ops(result: RunResult) -> list[str]:
-    return sorted(repr(op) for op in result.plan.ops)
 
 
 async def _sync(store: Store, src: OktaSource, **kwargs: Any) -> RunResult:
@@ -116,26 +59,11 @@ async def test_a_streamed_full_sync_runs_exactly_as_one_read_in_memory(
 ) -> None:
     emu = emulator(users=220, groups=14)
     streamed, in_memory = source(emu), source(emu)
+    twins = Twins((store, twin), streams, monkeypatch, OktaSource, "okta")
     for step in _changes(emu):
-        got = await _sync(store, streamed)
-        assert streams[-1].driver is not None, step  # the edges went through the stream
-        with monkeypatch.context() as m:
-            m.setattr(OktaSource, "streams_edges", False)
-            count = len(streams)
-            expected = await _sync(twin, in_memory)
-            assert len(streams) == count, step  # read in memory: no stream at all
-        assert (got.status, got.complete, got.message) == (
-            expected.status,
-            expected.complete,
-            expected.message,
-        ), step
-        assert got.summary() == expected.summary(), step
-        assert _ops(got) == _ops(expected), step
-        assert stage_of(store, "okta") == stage_of(twin, "okta"), step
-        for key in ("source_users", "source_groups", "planned"):
-            assert got.stats[key] == expected.stats[key], (step, key)
+        got = await twins.run(step, lambda st: _sync(st, streamed), lambda st: _sync(st, in_memory))
     assert got.status == "partial" and got.summary()["memberships_removed"] == 0
-    assert _left_behind(streams, store.dialect) == []
+    assert left_behind(streams, store.dialect) == []
     await streamed.aclose()
     await in_memory.aclose()
 
@@ -157,7 +85,7 @@ async def test_a_failed_read_writes_nothing_and_leaves_no_table(
     assert result.status == "failed" and "401" in result.message
     assert streams[-1].count > 0  # edges had been written before the failure
     assert stage_of(store, "okta") == before
-    assert _left_behind(streams, store.dialect) == []
+    assert left_behind(streams, store.dialect) == []
     await src.aclose()
 
 
@@ -166,24 +94,13 @@ async def test_a_cancelled_read_writes_nothing_and_leaves_no_table(
 ) -> None:
     emu = emulator(users=150, groups=10)
     src = source(emu)
-    seen = 0
-
-    def cancel_midway(event: Event) -> None:
-        nonlocal seen
-        if event.message == "group members":
-            seen += 1
-            if seen == 4:  # a few listings were streamed
-                raise asyncio.CancelledError
-
+    # cancelled once a few listings were streamed
+    cancel = cancel_at(4, lambda event: event.message == "group members")
     with pytest.raises(asyncio.CancelledError):
-        await _sync(store, src, progress=cancel_midway)
+        await _sync(store, src, progress=cancel)
     assert streams[-1].count > 0  # a few batches were written before
-    assert stage_of(store, "okta") == {
-        "source_users": {},
-        "source_groups": {},
-        "source_memberships": {},
-    }
-    assert _left_behind(streams, store.dialect) == []
+    assert nothing_staged(store, "okta")
+    assert left_behind(streams, store.dialect) == []
     await src.aclose()
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
+import threading
+from collections.abc import Sequence
 from typing import Any
 from unittest import mock
 
@@ -14,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
+from idpsync.sources.clean import CheckedEdges
 from idpsync.store import Store, stage, stream
 from idpsync.store.errors import StoreError
 from idpsync.store.stage import StageChange
@@ -39,6 +42,15 @@ edges = st.lists(
     max_size=14,
 )
 """Edges over the id pools, repeats and edges to records not read included."""
+others = st.lists(
+    st.builds(
+        Membership,
+        st.sampled_from([*GROUP_IDS, "x1", "bad\x00"]),
+        st.sampled_from([*USER_IDS, "x2"]),
+    ),
+    max_size=5,
+)
+"""Edges a read hands over and then takes back (unusable ids included)."""
 reads = st.tuples(users, groups, edges, st.booleans())
 """A read: users, groups, edges, and whether it is complete."""
 
@@ -54,15 +66,37 @@ def _change(change: StageChange | None) -> Any:
 
 
 def _streamed_write(
-    store: Store, connector: str, snap: Snapshot, run_id: int, cuts: list[int]
+    store: Store,
+    connector: str,
+    snap: Snapshot,
+    run_id: int,
+    cuts: list[int],
+    discarded: Sequence[Membership] = (),
+    withdrawn: Sequence[Membership] = (),
 ) -> StageChange | None:
-    """Stage ``snap`` as a streamed read does: its edges handed over in pieces (at ``cuts``)."""
+    """Stage ``snap`` as a streamed read does: its edges handed over in pieces (at ``cuts``).
+
+    ``discarded`` are handed over first and all taken back (a listing read again);
+    ``withdrawn``, handed over twice among the pieces, are taken back at the end (edges the
+    finished read does not keep: those of ``snap`` are left out of them).
+    """
     held = EdgeStream(store.engine)
+    sink = CheckedEdges(held)
     try:
         given_edges, snap.memberships = list(snap.memberships), []
+        if discarded:
+            sink.edges(discarded)
+            sink.discard()
+        kept = set(given_edges)
+        extra = [e for e in withdrawn if e not in kept]
         bounds = [0, *sorted(c % (len(given_edges) + 1) for c in cuts), len(given_edges)]
-        for start, end in itertools.pairwise(bounds):
-            held.edges(given_edges[start:end])
+        for piece, (start, end) in enumerate(itertools.pairwise(bounds)):
+            sink.edges(given_edges[start:end])
+            if piece == 0:
+                sink.edges(extra)
+        sink.edges(extra)
+        sink.withdraw(extra + extra)
+        assert sink.dropped == 0  # the read's own edges name usable ids
         streamed = held.streamed()
         with held.transaction() as conn:
             store.ensure_connector(conn, connector, "file")
@@ -87,6 +121,8 @@ def _memory_write(store: Store, connector: str, snap: Snapshot, run_id: int) -> 
     cuts=st.lists(st.integers(0, 20), max_size=3),
     floor=st.sampled_from([2, 1000]),
     batch=st.sampled_from([3, 10_000]),
+    discarded=edges,
+    withdrawn=others,
 )
 def test_a_streamed_read_stages_exactly_what_the_same_read_in_memory_stages(
     store: Store,
@@ -94,18 +130,21 @@ def test_a_streamed_read_stages_exactly_what_the_same_read_in_memory_stages(
     cuts: list[int],
     floor: int,
     batch: int,
+    discarded: list[Membership],
+    withdrawn: list[Membership],
 ) -> None:
     """Records, edges with their run, and the StageChange, after each read of a sequence.
 
     ``floor`` 2 makes a first load of three edges or more "many" (staged without a comparison)
-    and most changes "large"; ``batch`` 3 writes the stream in several transactions.
+    and most changes "large"; ``batch`` 3 writes the stream in several transactions. Edges
+    handed over and taken back (``discarded``, ``withdrawn``) leave no trace.
     """
     memory, streamed = f"m{next(_names)}", f"s{next(_names)}"
     with mock.patch.object(stage, "CHANGE_FLOOR", floor), mock.patch.object(stream, "BATCH", batch):
         for run_id, (u, g, e, complete) in enumerate(sequence, start=1):
             expected = _memory_write(store, memory, Snapshot(u, g, e, complete=complete), run_id)
             snap = Snapshot(u, g, e, complete=complete)
-            got = _streamed_write(store, streamed, snap, run_id, cuts)
+            got = _streamed_write(store, streamed, snap, run_id, cuts, discarded, withdrawn)
             assert _change(got) == _change(expected)
             assert stage_of(store, streamed) == stage_of(store, memory)
 
@@ -244,3 +283,52 @@ def test_sqlite_a_stream_batch_in_flight_does_not_hold_another_writer(tmp_path: 
     finally:
         held.close()
     store.close()
+
+
+def test_batches_are_written_by_the_writer_thread_in_order(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``edges`` hands full batches to the writer thread; ``streamed`` waits for them."""
+    monkeypatch.setattr(stream, "BATCH", 3)
+    writers: list[tuple[str, int]] = []
+    real = EdgeStream._write
+
+    def noted(self: EdgeStream, rows: list[tuple[str, str, str]]) -> None:
+        writers.append((threading.current_thread().name, len(rows)))
+        real(self, rows)
+
+    monkeypatch.setattr(EdgeStream, "_write", noted)
+    held = EdgeStream(store.engine)
+    try:
+        edges = [Membership(f"g{i % 4}", f"u{i}") for i in range(10)]
+        for edge in edges:
+            held.edges([edge])
+        streamed = held.streamed()
+        assert streamed is not None and streamed.count == 10
+        assert [n for _, n in writers] == [3, 3, 3, 1]  # the rest written by ``streamed``
+        assert all(name.startswith(stream.WRITER) for name, _ in writers[:3])
+        with held.transaction() as conn:
+            store.ensure_connector(conn, "hr", "file")
+            snap = Snapshot([], [SourceGroup(f"g{i}", "G") for i in range(4)])
+            store.write_stage(conn, "hr", snap, 1, streamed)
+    finally:
+        held.close()
+    assert len(stage_of(store, "hr")["source_memberships"]) == 10
+
+
+def test_a_batch_the_writer_could_not_write_fails_the_stream(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stream, "BATCH", 2)
+    held = EdgeStream(store.engine)
+    try:
+        held.edges([Membership("g1", "u1")])  # starts the stream (the table)
+        failing = mock.Mock(side_effect=RuntimeError("disk full"))
+        monkeypatch.setattr(stream, "_insert_keyed", failing)
+        monkeypatch.setattr(stream, "bulk_insert", failing)
+        held.edges([Membership("g1", "u2")])  # a full batch: to the writer, which fails
+        with pytest.raises(RuntimeError, match="disk full"):
+            held.streamed()
+    finally:
+        held.close()
+    assert held.conn is None

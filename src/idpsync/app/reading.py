@@ -23,11 +23,11 @@ from idpsync.store.stream import streamable
 def streams(store: Store, settings: ConnectorSettings, source: Source) -> bool:
     """Whether a full read of ``source`` streams its edges into the stage.
 
-    Only a source that hands its edges over as it reads (:attr:`Source.streams_edges`), not for
+    Only a source that hands its edges over as it reads (:meth:`Source.streaming`), not for
     a shadow connector (it stages apart), and not into an in-memory SQLite store
     (:func:`~idpsync.store.stream.streamable`).
     """
-    return source.streams_edges and not settings.shadow_of and streamable(store.engine)
+    return source.streaming() and not settings.shadow_of and streamable(store.engine)
 
 
 async def read(

@@ -98,6 +98,12 @@ class EdgeSink(Protocol):
     def edges(self, batch: Iterable[Membership]) -> None:
         """Take ``batch`` (edges of listings read to their end; repeats allowed)."""
 
+    def withdraw(self, batch: Iterable[Membership]) -> None:
+        """Take back every copy of the edges of ``batch`` handed over (each copy listed)."""
+
+    def discard(self) -> None:
+        """Take back every edge handed over so far."""
+
 
 class Source(ABC):
     """A connector's reader of one IdP."""
@@ -115,6 +121,16 @@ class Source(ABC):
         self.prior_state: dict[str, Any] = {}
         """The connector's saved state as the run found it (set by the runner before reading;
         a full read may take hints from it, never its completeness)."""
+        self.sink: EdgeSink | None = None
+        """Where a streamed full read hands its edges (set by :meth:`snapshot_to` while it
+        reads, for a source that sets :attr:`streams_edges`)."""
+
+    def streaming(self) -> bool:
+        """Whether a full read of this source hands its edges over as it reads.
+
+        :attr:`streams_edges` by default; a source may keep some configurations in memory.
+        """
+        return self.streams_edges
 
     def wants_full(self, state: dict[str, Any]) -> bool:
         """Whether an automatic run should read everything rather than a delta from ``state``.
@@ -146,9 +162,19 @@ class Source(ABC):
         """A full read whose membership edges go to ``sink``; the snapshot holds none.
 
         The edges of a listing go to ``sink`` only once the listing is read to its end (one that
-        fails gives none). The default reads :meth:`snapshot` in memory and hands its edges
-        over at the end; a source that sets :attr:`streams_edges` hands them over as it reads.
+        fails gives none), or page by page when the source takes back (``withdraw``,
+        ``discard``) whatever the finished read does not keep, so that ``sink`` ends up with
+        exactly the edges :meth:`snapshot` would hold (in any order). The default reads
+        :meth:`snapshot` in memory and hands its edges over at the end; a source that sets
+        :attr:`streams_edges` (:meth:`streaming`) reads :meth:`snapshot` with :attr:`sink` set,
+        and hands them over as it reads.
         """
+        if self.streaming():
+            self.sink = sink
+            try:
+                return await self.snapshot(progress)
+            finally:
+                self.sink = None
         snap = await self.snapshot(progress)
         sink.edges(snap.memberships)
         snap.memberships = EdgeList()

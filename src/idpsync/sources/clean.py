@@ -267,6 +267,18 @@ class CheckedEdges:
         self.dropped += len(edges) - len(kept)
         self.sink.edges(kept)
 
+    def withdraw(self, batch: Iterable[Membership]) -> None:
+        """Take back edges handed over: those dropped uncount, the others leave the sink."""
+        edges = EdgeList.of(batch)
+        kept = IdTable().shared_edges(edges)
+        self.dropped -= len(edges) - len(kept)
+        self.sink.withdraw(kept)
+
+    def discard(self) -> None:
+        """Take back every edge handed over (and forget those dropped)."""
+        self.dropped = 0
+        self.sink.discard()
+
     def mark(self, snap: Snapshot) -> Snapshot:
         """Mark ``snap`` incomplete if any edge was dropped; returns it."""
         if self.dropped:

@@ -56,6 +56,10 @@ def check(item: Mapping[str, Any], schema: Schema) -> None:
             raise BadRecord(f"{name!r} is {kind_of(value)}, expected {wanted}")
 
 
+CONVERT_ERRORS = (BadRecord, KeyError, TypeError, ValueError, AttributeError)
+"""What a record's conversion raises when the record is bad (it is then skipped)."""
+
+
 def records(
     snap: Snapshot,
     where: str,
@@ -77,7 +81,7 @@ def records(
             continue
         try:
             found.append(convert(item))
-        except (BadRecord, KeyError, TypeError, ValueError, AttributeError) as exc:
+        except CONVERT_ERRORS as exc:
             reason = f"{where}: {_reason(exc)}"
             shown = key(item)
             snap.skip(kind, sid, shown if isinstance(shown, str) and shown else sid, reason)
@@ -112,6 +116,7 @@ def _reason(exc: Exception) -> str:
 
 
 __all__ = [
+    "CONVERT_ERRORS",
     "BadRecord",
     "Schema",
     "ShapeError",

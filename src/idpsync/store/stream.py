@@ -18,12 +18,20 @@ stages from the filled table (:func:`idpsync.store.stage.write_stage` with ``str
 Nothing of the directory, the stage or the runs is written before the run's transaction. A
 read that fails or is cancelled ends in :meth:`EdgeStream.close`: the table is dropped and the
 connection given back (or, should that fail, thrown away, which drops it too).
+
+The batches are written by one writer thread (:data:`WRITER`), in the order handed over, so
+that a read whose event loop is busy (parsing its pages) goes on while the database inserts
+(the drivers release the GIL while they wait on SQLite or the server). The connection is used
+by one thread at a time: every other use of it (:meth:`EdgeStream.flush`, ``withdraw``,
+``discard``, the run's transaction, ``close``) first waits for the batches in flight, and a
+write that failed raises there. At most :data:`IN_FLIGHT` batches wait for the writer.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -35,6 +43,11 @@ from idpsync.store.errors import translated
 from idpsync.store.opening import WRITE
 from idpsync.store.stage_sql import EDGE_COLUMNS, edge_rows, edge_table, keyed_edge_table
 from idpsync.store.store import BATCH, bulk_insert
+
+IN_FLIGHT = 2
+"""Batches handed to the writer thread and not written yet, at most (then the reader waits)."""
+WRITER = "idpsync-edge-stream"
+"""The name of the writer thread of a stream."""
 
 STREAM_SQLITE = keyed_edge_table("idpsync_stream_edges")
 """SQLite: the streamed edges, each once, ``pos`` where it first came."""
@@ -65,7 +78,8 @@ def streamable(engine: Engine) -> bool:
 class EdgeStream:
     """A run's connection held from the read to the run's end, with a table of streamed edges.
 
-    An :class:`~idpsync.sources.base.EdgeSink`: :meth:`edges` writes a batch at once.
+    An :class:`~idpsync.sources.base.EdgeSink`: :meth:`edges` writes every :data:`BATCH`
+    edges; :meth:`withdraw` and :meth:`discard` take edges handed over back.
     The first edges handed over (or :meth:`start`) create the table; :meth:`close` ends it all
     (call it in a ``finally``).
     """
@@ -75,9 +89,14 @@ class EdgeStream:
         self.conn: Connection | None = None
         self.table = STREAM_SQLITE if engine.dialect.name == "sqlite" else STREAM_POSTGRESQL
         self.count = 0
-        """Edges written so far."""
+        """Edges written so far (less those withdrawn)."""
+        self._next = 0
+        """The position the next edge written takes (SQLite's ``pos``; never reused)."""
         self._pending: list[tuple[str, str, str]] = []
-        """Edges handed over, not written yet (up to :data:`BATCH`)."""
+        """Edges handed over, not given to the writer yet (up to :data:`BATCH`)."""
+        self._writer: ThreadPoolExecutor | None = None
+        self._in_flight: list[Future[None]] = []
+        """Batches given to the writer, oldest first."""
 
     @property
     def started(self) -> bool:
@@ -101,18 +120,69 @@ class EdgeStream:
             self.start()
         self._pending += edge_rows(batch)
         if len(self._pending) >= BATCH:
-            self.flush()
+            rows, self._pending = self._pending, []
+            while len(self._in_flight) >= IN_FLIGHT:
+                self._in_flight.pop(0).result()
+            if self._writer is None:
+                self._writer = ThreadPoolExecutor(1, thread_name_prefix=WRITER)
+            self._in_flight.append(self._writer.submit(self._write, rows))
 
     def flush(self) -> None:
-        """Write the edges handed over and not written yet, in a transaction of their own."""
-        conn, rows, self._pending = self._held(), self._pending, []
+        """Write every edge handed over (waiting for the writer), in transactions of their own."""
+        self._drain()
+        rows, self._pending = self._pending, []
+        self._write(rows)
+
+    def _drain(self) -> None:
+        """Wait for the batches in flight; the first that failed raises (the others waited)."""
+        futures, self._in_flight = self._in_flight, []
+        for future in futures:
+            future.exception()  # waits
+        for future in futures:
+            future.result()
+
+    def _write(self, rows: list[tuple[str, str, str]]) -> None:
+        """Write ``rows`` in a transaction of their own (in the writer thread or the caller's)."""
+        conn = self._held()
         if not rows:
             return
         with translated(self.engine.url), conn.begin():
             if self.table is STREAM_SQLITE:
-                self.count += _insert_keyed(conn, self.table.name, rows, self.count)
+                written = _insert_keyed(conn, self.table.name, rows, self._next)
             else:
-                self.count += bulk_insert(conn, self.table, EDGE_COLUMNS, rows)
+                written = bulk_insert(conn, self.table, EDGE_COLUMNS, rows)
+            self.count += written
+            self._next += written
+
+    def withdraw(self, batch: Iterable[Membership]) -> None:
+        """Take back every copy of the edges of ``batch`` handed over so far.
+
+        ``batch`` must list each copy handed over of the edges it names (its length is taken
+        off :attr:`count`, as leaving them out of an in-memory read takes them off its length).
+        """
+        rows = list(edge_rows(batch))
+        if not rows:
+            return
+        self.flush()
+        c = self.table.c
+        statement = self.table.delete().where(
+            *(c[name] == sa.bindparam(f"k_{name}") for name in EDGE_COLUMNS)
+        )
+        names = [f"k_{name}" for name in EDGE_COLUMNS]
+        keys = [dict(zip(names, row, strict=True)) for row in sorted(set(rows))]
+        with translated(self.engine.url), self._held().begin():
+            self._held().execute(statement, keys)
+        self.count -= len(rows)
+
+    def discard(self) -> None:
+        """Take back every edge handed over so far (the table is emptied, kept)."""
+        self._drain()
+        self._pending = []
+        if self.conn is None:
+            return
+        with translated(self.engine.url), self.conn.begin():
+            self.conn.exec_driver_sql(f"DELETE FROM {self.table.name}")
+        self.count = 0
 
     def streamed(self) -> Streamed | None:
         """What to stage from, every edge written (``None``: nothing was streamed)."""
@@ -128,6 +198,7 @@ class EdgeStream:
         Committed on success, rolled back on any exception, like
         :meth:`~idpsync.store.store.Store.transaction`.
         """
+        self._drain()
         conn = self._held()
         conn.execution_options(**{WRITE: True})
         with translated(self.engine.url), conn.begin():
@@ -135,7 +206,13 @@ class EdgeStream:
 
     def close(self) -> None:
         """Drop the table and give the connection back (thrown away if that fails)."""
-        conn, self.conn, self._pending = self.conn, None, []
+        futures, self._in_flight, self._pending = self._in_flight, [], []
+        for future in futures:  # the writer is done with the connection (its errors are moot)
+            future.exception()
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
+        conn, self.conn = self.conn, None
         if conn is None:
             return
         try:

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from idpsync.model import Snapshot
-from idpsync.sources.base import Event, Progress
+from idpsync.model import EdgeList, Snapshot
+from idpsync.sources.base import EdgeSink, Event, Progress
 from idpsync.sources.clean import usable_id
 from idpsync.sources.entra import endpoints as ep
 from idpsync.sources.entra import records as rec
@@ -77,7 +77,7 @@ async def groups_and_members(
         whole = complete_expansions(values)
         for group in groups:
             if group.source_id in whole:
-                add_edges(snap, group.source_id, whole[group.source_id])
+                add_edges(snap, group.source_id, whole[group.source_id], source.sink)
         reader.add([g.source_id for g in groups if g.source_id not in whole], "id")
 
     def done(_: bool) -> None:
@@ -88,7 +88,7 @@ async def groups_and_members(
     found = await reader.run()
     for group_id, items in found.items():
         if items is not None:
-            add_edges(snap, group_id, items)
+            add_edges(snap, group_id, items, source.sink)
 
 
 def _name(raw: dict[str, Any]) -> object:
@@ -112,13 +112,22 @@ def complete_expansions(raws: list[Any]) -> dict[str, list[Any]]:
     return known
 
 
-def add_edges(snap: Snapshot, group_id: str, items: list[Any] | None) -> list[dict[str, Any]]:
-    """Membership edges of ``group_id`` from its member objects; the usable objects."""
+def add_edges(
+    snap: Snapshot, group_id: str, items: list[Any] | None, sink: EdgeSink | None = None
+) -> list[dict[str, Any]]:
+    """Membership edges of ``group_id`` from its member objects; the usable objects.
+
+    The edges go into ``snap``, or to ``sink`` at once (a streamed full read: ``items`` is a
+    whole listing, and an unscoped read keeps every edge it lists).
+    """
     good = identified(snap, f"{ep.MEMBERS.label} ({group_id})", items or [])
+    edges = snap.memberships if sink is None else EdgeList()
     for item in good:
         kind = rec.member_kind(item)
         if kind is not None:
-            snap.memberships.append(snap.edge(group_id, str(item["id"]), kind))
+            edges.append(snap.edge(group_id, str(item["id"]), kind))
+    if sink is not None:
+        sink.edges(edges)
     return good
 
 
@@ -138,7 +147,7 @@ async def members_of(
     todo: list[str] = []
     for group_id in dict.fromkeys(group_ids):
         if group_id in source.expanded and select == "id":
-            found[group_id] = add_edges(snap, group_id, source.expanded[group_id])
+            found[group_id] = add_edges(snap, group_id, source.expanded[group_id], source.sink)
         else:
             todo.append(group_id)
     settings = source.settings
@@ -148,7 +157,9 @@ async def members_of(
         )
         for group_id in todo:
             items = read.get(group_id)
-            found[group_id] = None if items is None else add_edges(snap, group_id, items)
+            found[group_id] = (
+                None if items is None else add_edges(snap, group_id, items, source.sink)
+            )
     else:
         await gather(*(source.members(snap, x, select, found, lanes) for x in todo))
     return found

@@ -28,7 +28,6 @@ group once), because the directory keeps a synced user's memberships in all grou
 
 (``p(n) = max(1, ceil(n / 999))``). The groups listing comes first (it names the required
 groups); then the rounds of member listings, then the other groups', then managers and photos.
-
 Incremental runs and single-user reads: see :mod:`idpsync.sources.entra.delta`.
 
 A listing that fails after the HTTP layer's retries (or repeats a next-page link) marks the
@@ -38,7 +37,7 @@ refused, 401, 403, DNS, TLS, proxy) fails the run (:data:`~idpsync.sources.entra
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Coroutine, Iterable
+from collections.abc import Awaitable, Coroutine
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -72,15 +71,11 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-async def run_all(calls: Iterable[Coroutine[Any, Any, Any]]) -> None:
-    """Run ``calls`` concurrently (the HTTP budget bounds them); a failure cancels the rest."""
-    await gather(*calls)
-
-
 class EntraSource(Source):
     """Reads Microsoft Entra ID through Microsoft Graph."""
 
     type = "entra"
+    streams_edges = True
 
     def __init__(
         self,
@@ -112,6 +107,10 @@ class EntraSource(Source):
         self.auth: CachedTokenProvider = http.auth
         self.expanded: dict[str, list[Any]] = {}
         """Members of the groups whose ``$expand=members`` answer was whole (``groups.py``)."""
+
+    def streaming(self) -> bool:
+        """Not when scoped: a scoped read keeps only the edges of the users it lists."""
+        return self.streams_edges and self.scope is None
 
     # -- diagnostics ---------------------------------------------------------------------------
 
@@ -174,13 +173,11 @@ class EntraSource(Source):
             if isinstance(link, str) and link and same_origin(self.http.target(endpoint).url, link):
                 links[key] = link  # a link elsewhere is never kept (nor followed next time)
 
-        await run_all(
-            [
-                take("users_delta", ep.USERS_DELTA, users),
-                take("groups_delta", ep.GROUPS_DELTA, groups),
-                *([take(delta_parts.PROPS, ep.GROUPS_DELTA, own)] if split else []),
-                *([users_count()] if count else []),
-            ]
+        await gather(  # the HTTP budget bounds them; a failure cancels the rest
+            take("users_delta", ep.USERS_DELTA, users),
+            take("groups_delta", ep.GROUPS_DELTA, groups),
+            *([take(delta_parts.PROPS, ep.GROUPS_DELTA, own)] if split else []),
+            *([users_count()] if count else []),
         )
         if managers and "users_delta" in links:
             links[entra_delta.MANAGERS_TRACKED] = "yes"
@@ -228,7 +225,7 @@ class EntraSource(Source):
             if reader is None
             else entra_groups.groups_and_members(self, snap, progress, reader)
         )  # the users first: their listings start in the reader's first round
-        await run_all([self._all_users(snap, users, before, lanes, reader), groups])
+        await gather(self._all_users(snap, users, before, lanes, reader), groups)
 
     async def _all_users(
         self,
@@ -244,7 +241,7 @@ class EntraSource(Source):
             params |= {"$top": "100", "$expand": "manager($select=id)"}
         try:
             items = await partitions.list_users(self, snap, params, before, lanes, reader) or []
-            out.extend(records(snap, ep.USERS.label, "user", items, rec.checked_user, _upn))
+            out.extend(records(snap, ep.USERS.label, "user", items, rec.checked_user, rec.upn))
         finally:
             lanes.chain_done()
             if reader is not None:
@@ -273,7 +270,7 @@ class EntraSource(Source):
         else:
             async with lanes.other():
                 items = await self.listing(snap, ep.MEMBERS, {"id": group_id}, params)
-        good = entra_groups.add_edges(snap, group_id, items)
+        good = entra_groups.add_edges(snap, group_id, items, self.sink)
         if out is not None:
             out[group_id] = good
 
@@ -309,7 +306,9 @@ class EntraSource(Source):
                         todo.append(str(item["id"]))
         rest = [x.source_id for x in snap.groups if x.source_id not in done]
         await self._all_members(snap, rest, progress)
-        raws = records(snap, ep.MEMBERS.label, "user", list(users.values()), rec.checked_user, _upn)
+        raws = records(
+            snap, ep.MEMBERS.label, "user", list(users.values()), rec.checked_user, rec.upn
+        )
         listed = {str(raw["id"]) for raw in raws}
         snap.memberships = EdgeList(
             e
@@ -330,14 +329,14 @@ class EntraSource(Source):
                 calls.append(self._manager(snap, user_id, managers))
             if self.settings.fetch_photos:
                 calls.append(self._photo(snap, user_id, photos))
-        await run_all(calls)
+        await gather(*calls)
 
         def convert(raw: dict[str, Any]) -> SourceUser:
             uid = str(raw["id"])
             manager = managers.get(uid) if per_user_manager else rec.manager_of(raw)
             return rec.to_user(raw, manager, photos.get(uid))
 
-        return records(snap, ep.USERS.label, "user", raws, convert, _upn)
+        return records(snap, ep.USERS.label, "user", raws, convert, rec.upn)
 
     async def _manager(self, snap: Snapshot, user_id: str, out: dict[str, str | None]) -> None:
         """``out[user_id]`` = the manager's id (``None``: no manager)."""
@@ -404,17 +403,13 @@ class EntraSource(Source):
                 calls.append(self._manager(snap, str(raw["id"]), managers))
             if self.settings.fetch_photos:
                 calls.append(self._photo(snap, str(raw["id"]), photos))
-        await run_all(calls)
+        await gather(*calls)
 
         def convert(raw: dict[str, Any]) -> SourceUser:
             uid = str(raw["id"])
             return rec.to_user(raw, rec.manager_of(raw) or managers.get(uid), photos.get(uid))
 
-        return records(snap, ep.USER.label, "user", raws, convert, _upn)
-
-
-def _upn(raw: dict[str, Any]) -> object:
-    return raw.get("userPrincipalName")
+        return records(snap, ep.USER.label, "user", raws, convert, rec.upn)
 
 
 __all__ = ["EntraSource"]

@@ -132,3 +132,8 @@ def is_missing(exc: HttpError, *codes: str) -> bool:
     """Whether a 404 means "there is none" (no manager, no photo) rather than a failure."""
     said = f"{exc.cause} {exc.body or ''}"
     return exc.status == 404 and any(code in said for code in codes)
+
+
+def upn(raw: dict[str, Any]) -> object:
+    """A raw user's ``userPrincipalName`` (what a skipped record is named by)."""
+    return raw.get("userPrincipalName")

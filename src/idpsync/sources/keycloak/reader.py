@@ -79,7 +79,7 @@ from idpsync.sources.keycloak.endpoints import (
     offset,
 )
 from idpsync.sources.keycloak.settings import KeycloakSourceSettings
-from idpsync.sources.keycloak.tree import GroupTree, identified_once, user_reading
+from idpsync.sources.keycloak.tree import GroupTree, direct_edges, identified_once, user_reading
 from idpsync.sources.lanes import Lanes, both, gather
 from idpsync.sources.shape import identified, records
 
@@ -136,6 +136,7 @@ class KeycloakSource(Source):
     """
 
     type = "keycloak"
+    streams_edges = True
 
     def __init__(
         self,
@@ -235,12 +236,23 @@ class KeycloakSource(Source):
         users |= {u.source_id: u for u in late_users}
         snap.users = list(users.values())
         snap.groups = tree.groups(s.group_name)
-        snap.memberships = EdgeList(tree.memberships(ids, s.flatten_subgroups, snap.edge))
+        if self.sink is None:
+            snap.memberships = EdgeList(tree.memberships(ids, s.flatten_subgroups, snap.edge))
+        else:  # each group's members went over as its listing ended
+            self.sink.edges(tree.group_edges())
         self.stats.extra |= {"groups": len(tree.nodes), "group_shape": tree.shape}
         if started is not None and snap.complete:
             keeps, overlap = events.reads_attributes(self), s.events_overlap_seconds
             self.saved_state = events.new_state(started, overlap, time.time(), keeps)
         return snap
+
+    def streaming(self) -> bool:
+        """Whether each group's members go to the stage as its listing ends.
+
+        Not with ``flatten_subgroups``: each edge copied to every group above, once, is decided
+        on the whole read (that configuration reads in memory).
+        """
+        return self.streams_edges and not self.settings.flatten_subgroups
 
     def wants_full(self, state: dict[str, Any]) -> bool:
         """A full read unless ``admin_events`` is on, the marks are usable and not too old."""
@@ -285,6 +297,8 @@ class KeycloakSource(Source):
             ids = [str(raw["id"]) for raw in found]
             for user_id, raw in zip(ids, found, strict=True):
                 listed.setdefault(user_id, raw)
+            if self.sink is not None:  # a streamed read: the listing's edges go at once
+                self.sink.edges(direct_edges(gid, ids))
             return ids
 
         started: dict[str, asyncio.Future[list[str]]] = {}

@@ -238,11 +238,22 @@ class GroupTree:
                             yield make(target, uid, MemberKind.USER)
             return
         for gid, users in members.items():
-            for uid in dict.fromkeys(users):
-                yield make(gid, uid, MemberKind.USER)
+            yield from direct_edges(gid, users, make)
+        yield from self.group_edges()
+
+    def group_edges(self) -> Iterator[Membership]:
+        """Each sub-group as a group member of its parent (the tree's order)."""
         for n in self.nodes.values():
             if n.parent is not None and n.parent in self.nodes:
                 yield Membership(n.parent, n.id, MemberKind.GROUP)
+
+
+def direct_edges(
+    gid: str, users: Iterable[str], make: EdgeMaker = Membership
+) -> Iterator[Membership]:
+    """A group's direct user edges, each once, in the order listed."""
+    for uid in dict.fromkeys(users):
+        yield make(gid, uid, MemberKind.USER)
 
 
 def chain(branches: list[dict[str, Any]], gid: str) -> list[dict[str, Any]] | None:

@@ -63,7 +63,6 @@ from idpsync.http.failure import FailureRule
 from idpsync.model import EdgeList, Membership, Snapshot
 from idpsync.sources.base import (
     DeltaResult,
-    EdgeSink,
     Event,
     Probe,
     Progress,
@@ -145,8 +144,6 @@ class OktaSource(Source):
         self.started: str | None = None
         """Server time (``Date`` − 1 s) of the first answer of the current read."""
         self.active = frozenset(settings.active_statuses)
-        self.sink: EdgeSink | None = None
-        """Where a streamed full read's member listings go (:meth:`snapshot_to`)."""
 
     # ---- reading: the pieces a full and an incremental read are made of ----------------------
 
@@ -265,14 +262,6 @@ class OktaSource(Source):
         self.started, self.saved_state = None, None
         self.stats.extra["mode"] = "full"
         return await self._full(progress)
-
-    async def snapshot_to(self, sink: EdgeSink, progress: Progress = no_progress) -> Snapshot:
-        """A full read whose member listings go to ``sink`` as each ends (none held)."""
-        self.sink = sink
-        try:
-            return await self.snapshot(progress)
-        finally:
-            self.sink = None
 
     async def _full(self, progress: Progress) -> Snapshot:
         """Users, deprovisioned users and groups → members side by side (see docstring)."""

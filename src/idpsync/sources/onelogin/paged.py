@@ -23,6 +23,11 @@ doubt (or a second one) reads it as the cursor chain with the same checks. If th
 cannot be proven whole, :class:`Doubt` reaches the reader, which marks the listing incomplete:
 a user possibly missed never looks like a leaver. A first page without the headers, or a
 listing of one page, simply goes on as the cursor chain.
+
+A listing with :attr:`Listing.pages` hands each page's records to it as the page is accepted
+(the first page, each page by number once checked, each page of a chain): whatever a read
+that starts over or fails had handed is taken back (:meth:`PageSink.restart`), so the pages
+handed when :func:`read_listing` returns are exactly the records it returns.
 """
 
 from __future__ import annotations
@@ -31,9 +36,9 @@ import asyncio
 import logging
 import math
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from idpsync.errors import SourceError
 from idpsync.http import Endpoint, HttpClient
@@ -139,6 +144,16 @@ def check_quiet(items: list[Any], field: str | None, start: datetime | None) -> 
             )
 
 
+class PageSink(Protocol):
+    """Takes a listing's pages as they are accepted (see the module docstring)."""
+
+    def page(self, records: list[Any]) -> None:
+        """Take one accepted page's records."""
+
+    def restart(self) -> None:
+        """Take back every page handed so far (the read starts over or failed)."""
+
+
 @dataclass
 class Listing:
     """One v2 listing to read: the call, its parameters and how to judge it."""
@@ -153,6 +168,22 @@ class Listing:
     quiet_field: str | None = None
     """The record time that must predate the read (``created_at``, ``updated_at``)."""
     seen: Seen | None = None
+    pages: PageSink | None = None
+    """Given each page as it is accepted (``None``: the records are only returned)."""
+    handed: bool = field(default=False, init=False)
+    """Whether pages were handed to :attr:`pages` since the last restart."""
+
+    def hand(self, records: list[Any]) -> None:
+        """Hand one accepted page to :attr:`pages`."""
+        if self.pages is not None and records:
+            self.pages.page(records)
+            self.handed = True
+
+    def restart(self) -> None:
+        """Take back the pages handed (a read that starts over or failed)."""
+        if self.pages is not None and self.handed:
+            self.pages.restart()
+            self.handed = False
 
     def told(self, read: int, page: Page) -> None:
         """Report progress: ``read`` records so far, and the total ``page`` states."""
@@ -161,11 +192,24 @@ class Listing:
 
 
 async def read_listing(job: Listing) -> list[Any]:
-    """Every record of the listing (see the module docstring); :class:`Doubt` if unproven."""
+    """Every record of the listing (see the module docstring); :class:`Doubt` if unproven.
+
+    On any failure the pages handed to ``job.pages`` are taken back before it is raised.
+    """
+    try:
+        return await _read_listing(job)
+    except Exception:
+        job.restart()
+        raise
+
+
+async def _read_listing(job: Listing) -> list[Any]:
     for attempt in (1, 2):
+        job.restart()
         chain = _pages(job, job.params)
         first = await anext(chain)
         items = list(page_records(first, job.endpoint))
+        job.hand(items)
         job.told(len(items), first)
         totals = totals_of(first) if job.workers >= 2 else None
         if totals is None:
@@ -186,7 +230,9 @@ async def read_listing(job: Listing) -> list[Any]:
 
 async def _rest(job: Listing, chain: AsyncIterator[Page], items: list[Any]) -> list[Any]:
     async for page in chain:
-        items += page_records(page, job.endpoint)
+        records = page_records(page, job.endpoint)
+        items += records
+        job.hand(records)
         job.told(len(items), page)
     return items
 
@@ -210,6 +256,7 @@ async def _by_number(job: Listing, totals: Totals, read: int) -> list[Any]:
                 errors.append(exc)
                 return
             found[number] = page_records(page, job.endpoint)
+            job.hand(found[number])
             read += len(found[number])
             job.told(read, page)
 
@@ -240,10 +287,13 @@ async def _checked_chain(job: Listing) -> list[Any]:
     items: list[Any] = []
     counts: set[int | None] = set()
     start: datetime | None = None
+    job.restart()
     async for page in job.http.pages(job.endpoint, job.values, params=job.params):
         start = start or server_time(page.response.headers.get("date"))
         counts.add(header_int(page, "total-count"))
-        items += page_records(page, job.endpoint)
+        records = page_records(page, job.endpoint)
+        items += records
+        job.hand(records)
         job.told(len(items), page)
     if len(counts) != 1 or None in counts:
         raise Doubt(f"Total-Count moved during the read ({sorted(map(str, counts))})", churn=True)
@@ -269,4 +319,13 @@ def _time(value: object) -> datetime | None:
     return moment if moment.tzinfo is not None else None
 
 
-__all__ = ["QUIET_MARGIN", "Doubt", "Listing", "Totals", "read_listing", "totals_of", "why_unread"]
+__all__ = [
+    "QUIET_MARGIN",
+    "Doubt",
+    "Listing",
+    "PageSink",
+    "Totals",
+    "read_listing",
+    "totals_of",
+    "why_unread",
+]

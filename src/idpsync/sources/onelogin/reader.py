@@ -36,6 +36,7 @@ side by side stop at the same floor. Which listing is cut may differ from the on
 The budget is kept by :class:`~idpsync.sources.onelogin.budget.CallPacer`, which every request
 of a read goes through; the calls and their paging are declared in
 :mod:`~idpsync.sources.onelogin.endpoints`.
+A full read may stream its edges as the users pages come (:class:`~.memberships.PagedEdges`).
 """
 
 from __future__ import annotations
@@ -54,16 +55,14 @@ from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient
 from idpsync.http.failure import FailureRule
 from idpsync.http.paging import HeaderCursor
 from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
-from idpsync.sources.base import DeltaResult, Event, Probe, Progress, Source, no_progress
+from idpsync.sources.base import DeltaResult, EdgeSink, Event, Probe, Progress, Source, no_progress
 from idpsync.sources.lanes import gather
 from idpsync.sources.onelogin import delta as od
 from idpsync.sources.onelogin.budget import BudgetStop, CallPacer, preflight
 from idpsync.sources.onelogin.endpoints import (
-    GROUP,
     GROUPS,
     PAGE_SIZE,
     READS,
-    ROLE,
     ROLE_USERS,
     ROLES,
     TOKEN,
@@ -71,12 +70,12 @@ from idpsync.sources.onelogin.endpoints import (
     USERS,
     endpoint_table,
 )
-from idpsync.sources.onelogin.memberships import assemble
+from idpsync.sources.onelogin.memberships import PagedEdges, assemble
 from idpsync.sources.onelogin.named import GROUP_PREFIX, named_groups
 from idpsync.sources.onelogin.paged import Doubt, Listing, read_listing, why_unread
 from idpsync.sources.onelogin.records import Activity, checked_user, to_group, to_role, to_user
 from idpsync.sources.onelogin.settings import OneLoginSourceSettings
-from idpsync.sources.onelogin.single import find_user, read_one
+from idpsync.sources.onelogin.single import fetch_one
 from idpsync.sources.shape import records
 
 if TYPE_CHECKING:
@@ -101,6 +100,7 @@ class OneLoginSource(Source):
     """
 
     type = "onelogin"
+    streams_edges = True
 
     def __init__(
         self,
@@ -217,7 +217,7 @@ class OneLoginSource(Source):
                 snap.mark_incomplete(str(stop))
                 role_members = None
         users, groups, roles = (got.get(k, []) for k in ("users", "groups", "roles"))
-        self._assemble(snap, users, (groups, roles), role_members, named or frozenset())
+        self._assemble(snap, users, (groups, roles), role_members, named or frozenset(), self.sink)
         return snap
 
     async def _groups_and_roles(
@@ -310,11 +310,14 @@ class OneLoginSource(Source):
             progress(Event("fetch", f"{endpoint.name}: {read}", read, total))
 
         by_number = self.settings.parallel_pages and endpoint.paging is HeaderCursor
+        sink, groups_from = (self.sink if endpoint is USERS else None), self.settings.groups_from
+        pages = None if sink is None else PagedEdges(sink, convert, groups_from=groups_from)
         quiet = "updated_at" if "updated_since" in params else "created_at"
         job = Listing(
             self.http, self.pacer, endpoint, dict(params), values,
             workers=self.http.budget.concurrency if by_number else 1,
             quiet_field=quiet if endpoint is USERS else None, seen=seen,
+            pages=pages,
         )  # fmt: skip
         try:
             items = await read_listing(job)
@@ -360,10 +363,11 @@ class OneLoginSource(Source):
         read: tuple[list[SourceGroup], list[SourceGroup]],
         role_members: list[Membership] | None,
         staged: frozenset[str] = frozenset(),
+        sink: EdgeSink | None = None,
     ) -> None:
         assemble(
             snap, items, read, role_members, user=self._user,
-            groups_from=self.settings.groups_from, staged=staged,
+            groups_from=self.settings.groups_from, staged=staged, sink=sink,
         )  # fmt: skip
 
     def _role(self, item: Mapping[str, Any]) -> SourceGroup:
@@ -377,25 +381,15 @@ class OneLoginSource(Source):
     async def fetch_user(self, key: str) -> Snapshot | None:
         """One user by id, username or e-mail, with their group and roles (see docstring)."""
         snap = Snapshot()
-        groups: list[SourceGroup] = []
-        roles: list[SourceGroup] = []
         with self.pacer.watch():
-            item = await find_user(self.http, key.strip())
-            if item is None:
-                return None
-            if not isinstance(item, dict) or not isinstance(item.get("role_ids") or [], list):
-                raise SourceError(f"{USERS.label}: the answer for {key!r} is not a usable user")
-            try:
-                if self.wants_groups and item.get("group_id"):
-                    groups = await read_one(
-                        self.http, snap, GROUP, item["group_id"], to_group, v1=True
-                    )
-                if self.wants_roles:
-                    for raw in item.get("role_ids") or ():
-                        roles += await read_one(self.http, snap, ROLE, raw, self._role, v1=False)
-            except BudgetStop as stop:
-                snap.mark_incomplete(str(stop))
-        self._assemble(snap, [item], (groups, roles), None)
+            found = await fetch_one(
+                self.http, snap, key, groups=self.wants_groups,
+                role=self._role if self.wants_roles else None,
+            )  # fmt: skip
+        if found is None:
+            return None
+        item, read = found
+        self._assemble(snap, [item], read, None)
         return snap
 
     # ---- endpoints, probes ---------------------------------------------------------------

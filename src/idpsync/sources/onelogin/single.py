@@ -9,11 +9,53 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from idpsync.errors import SourceError
 from idpsync.http import Endpoint, HttpClient
 from idpsync.http.shape import json_list, page_items
 from idpsync.model import Snapshot, SourceGroup
-from idpsync.sources.onelogin.endpoints import PAGE_SIZE, USER, USER_FIELDS, USERS, V1_RECORDS
+from idpsync.sources.onelogin.budget import BudgetStop
+from idpsync.sources.onelogin.endpoints import (
+    GROUP,
+    PAGE_SIZE,
+    ROLE,
+    USER,
+    USER_FIELDS,
+    USERS,
+    V1_RECORDS,
+)
+from idpsync.sources.onelogin.records import to_group
 from idpsync.sources.shape import records
+
+
+async def fetch_one(
+    http: HttpClient,
+    snap: Snapshot,
+    key: str,
+    *,
+    groups: bool,
+    role: Callable[[dict[str, Any]], SourceGroup] | None,
+) -> tuple[dict[str, Any], tuple[list[SourceGroup], list[SourceGroup]]] | None:
+    """The user record for ``key`` with its group and roles (``None``: no such user).
+
+    ``groups``: read the user's group; ``role`` converts a role (``None``: roles are not read).
+    A budget stop marks ``snap`` incomplete and keeps what was read.
+    """
+    item = await find_user(http, key.strip())
+    if item is None:
+        return None
+    if not isinstance(item, dict) or not isinstance(item.get("role_ids") or [], list):
+        raise SourceError(f"{USERS.label}: the answer for {key!r} is not a usable user")
+    group_list: list[SourceGroup] = []
+    roles: list[SourceGroup] = []
+    try:
+        if groups and item.get("group_id"):
+            group_list = await read_one(http, snap, GROUP, item["group_id"], to_group, v1=True)
+        if role is not None:
+            for raw in item.get("role_ids") or ():
+                roles += await read_one(http, snap, ROLE, raw, role, v1=False)
+    except BudgetStop as stop:
+        snap.mark_incomplete(str(stop))
+    return item, (group_list, roles)
 
 
 async def find_user(http: HttpClient, key: str) -> Any:
