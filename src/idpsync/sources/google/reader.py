@@ -65,7 +65,7 @@ from idpsync.sources.base import DeltaResult, Event, Probe, Progress, Source, no
 from idpsync.sources.clean import usable_id
 from idpsync.sources.google import api as g
 from idpsync.sources.google import batch as b
-from idpsync.sources.google import incremental, rolling
+from idpsync.sources.google import chains, incremental, rolling
 from idpsync.sources.google import photos as google_photos
 from idpsync.sources.google.endpoints import (
     GOOGLE_CONSENT,
@@ -179,9 +179,16 @@ class GoogleSource(Source):
         self.credit, self.sizes = rolling.full_burst(self.settings), {}
         progress(Event("fetch", "listing users and groups"))
         lanes = Lanes(self.http.budget.concurrency)
-        users, (groups, members) = await both(
-            self._users(snap, lanes), self._groups_and_members(snap, lanes, progress)
-        )
+        if self.settings.batch_size:  # every page a call in the batches (.chains)
+
+            def convert(items: list[Any]) -> list[SourceGroup]:
+                return records(snap, GROUPS.label, "group", items, g.to_group, _name)
+
+            users, groups, members = await chains.full_read(self, snap, lanes, progress, convert)
+        else:
+            users, (groups, members) = await both(
+                self._users(snap, lanes), self._groups_and_members(snap, lanes, progress)
+            )
         snap.users = users.records(snap)
         snap.groups = [grp for grp in groups if grp.source_id in members]
         snap.memberships = self._edges(snap, members)
@@ -228,12 +235,6 @@ class GoogleSource(Source):
     ) -> tuple[list[SourceGroup], dict[str, EdgeList]]:
         """The groups listing, then each group's member edges (while users are still listed)."""
         params = {**self._scope(), "maxResults": str(GROUP_PAGE)}
-        if self.settings.batch_size:  # member listings from the first groups page (.rolling)
-
-            def convert(items: list[Any]) -> list[SourceGroup]:
-                return records(snap, GROUPS.label, "group", items, g.to_group, _name)
-
-            return await rolling.groups_and_members(self, snap, lanes, progress, params, convert)
         async with lanes.other():
             items = await self._listing(snap, "groups", GROUPS, params)
         groups = records(snap, GROUPS.label, "group", items, g.to_group, _name)

@@ -46,20 +46,20 @@ single requests beside the batches (:mod:`.reader`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import math
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Coroutine, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
-from idpsync.errors import SourceError
 from idpsync.http.policy import backoff, pause
-from idpsync.model import EdgeList, Snapshot, SourceGroup
+from idpsync.model import Snapshot, SourceGroup
 from idpsync.sources.base import Event, Progress, no_progress
-from idpsync.sources.google import api as g
 from idpsync.sources.google import batch as b
-from idpsync.sources.google.endpoints import GROUPS, MEMBER_PAGE
+from idpsync.sources.google.chains import PageChain
+from idpsync.sources.google.endpoints import MEMBER_PAGE
 from idpsync.sources.lanes import Lanes
 
 if TYPE_CHECKING:
@@ -68,6 +68,19 @@ if TYPE_CHECKING:
 
 REPORT_EVERY = 50
 """A progress event every this many ended listings (and at the last)."""
+SIDE_MIN = 100
+"""Calls a side batch waits for (room in the quota and ready listings) while a main batch is
+in flight."""
+SIDE_MAX = 200
+"""Calls at most in a side batch (the server answers a batch's calls one after the other)."""
+SIDES = 2
+DEFER_TRIP = 0.05
+"""Round trips (seconds) from which a main batch's answers that can wait are parsed after the
+next main batch left, not before: a shorter trip would be over before they are."""
+SETTLE = 0.005
+"""Seconds the answers of a main batch that can wait leave the event loop to the next main
+batch (its body sent) before they are parsed (a users page takes about 25 ms)."""
+"""Side batches in flight at most (the main batch always finds a lane)."""
 
 
 async def all_members(
@@ -101,51 +114,14 @@ def full_burst(settings: GoogleSourceSettings) -> int:
     return max(0, int(rate * 60.0 * settings.quota_burst - max(1.0, rate)))
 
 
-async def groups_and_members(
-    source: GoogleSource,
-    snap: Snapshot,
-    lanes: Lanes,
-    progress: Progress,
-    params: dict[str, str],
-    convert: Callable[[list[Any]], list[SourceGroup]],
-) -> tuple[list[SourceGroup], dict[str, EdgeList]]:
-    """The groups, and their edges by group id: each page's member listings roll at once.
-
-    The groups listing is read page by page (``convert``: a page's items as groups). A groups
-    listing that fails stops the member listings: no group, and ``snap`` incomplete (nothing
-    is removed); a failure that ends the read is raised.
-    """
-    roller = Roller(source, snap, lanes, progress)
-    members = asyncio.ensure_future(roller.run())
-    groups: list[SourceGroup] = []
-    try:
-        async with lanes.other():
-            async for page in source.http.pages(GROUPS, params=params):
-                found = convert(page.records)
-                groups.extend(found)
-                sizes = g.member_counts(page.records)  # which member listings go first
-                source.sizes.update(sizes)
-                roller.add(found, sizes)
-    except BaseException as exc:
-        members.cancel()
-        await asyncio.gather(members, return_exceptions=True)
-        if not isinstance(exc, SourceError) or b.fatal(exc):
-            raise
-        snap.mark_incomplete(f"the groups listing could not be read to its end: {exc}")
-        return [], {}
-    roller.close()
-    progress(Event("fetch", f"reading members of {len(groups)} groups", 0, len(groups)))
-    found_edges = await members
-    return groups, {grp.source_id: edges for grp, edges in zip(groups, found_edges, strict=True)
-                    if edges is not None}  # fmt: skip
-
-
 class Roller:
     """The dispatcher's state (module docstring).
 
     Listings are added while it runs (:meth:`add`: each page of the groups listing as it
     comes), so the largest group's chain starts as soon as the page naming it is in;
     :meth:`run` ends once :meth:`close` says no more will come and every listing has ended.
+    Chains (:meth:`chain`: the users and groups listings of a full read) ride in the main
+    batches.
     """
 
     def __init__(
@@ -159,18 +135,33 @@ class Roller:
         self.longest = 0
         self.ready: list[tuple[int, int]] = []
         self.tries: list[int] = []
+        self.chains: list[PageChain] = []
+        """Chains whose next page is ready (it goes in the next main batch)."""
+        self.closing: PageChain | None = None
+        """The chain whose end means no more listings (:meth:`close`)."""
         self.open = True
         """More listings may still be added (:meth:`close`)."""
-        self.paying = False
-        """The dispatcher is waiting for the budget while it fills a batch."""
+        self.stopped = False
+        """The listings' results are not wanted any more (:meth:`stop`)."""
+        self.main = False
+        """A main batch (module docstring) is in flight."""
+        self.sent = 0.0
+        """When the last main batch left (the event loop's clock)."""
+        self.trip = 1.0
+        """The shortest of the last three main batches' round trips, seconds."""
+        self.trips: deque[float] = deque(maxlen=3)
+        self.sides = 0
+        """Side batches in flight."""
         self.found: dict[int, b.Edges] = {}
         self.alone: dict[int, asyncio.Task[b.Edges]] = {}
         self.busy: set[asyncio.Task[None]] = set()
-        """Batches in flight and pages waiting to be asked again."""
+        """Batches in flight, pages waiting to be asked again and chains read alone."""
         self.wake = asyncio.Event()
 
     def add(self, groups: list[SourceGroup], sizes: Mapping[str, int]) -> None:
         """More listings, ready at once (``sizes``: ``directMembersCount`` by group id)."""
+        if self.stopped:
+            return
         for grp in groups:
             left = max(1, math.ceil(sizes.get(grp.source_id, 0) / MEMBER_PAGE))
             index = len(self.listings)
@@ -182,30 +173,52 @@ class Roller:
             heapq.heappush(self.ready, (-left, index))
         self.wake.set()
 
+    def chain(self, chain: PageChain, closes: bool = False) -> None:
+        r"""A listing read one page per main batch; ``closes``: its end :meth:`close`\ s."""
+        self.chains.append(chain)
+        if closes:
+            self.closing = chain
+        self.wake.set()
+
     def close(self) -> None:
         """No more listings will be added: :meth:`run` ends when these have."""
         self.open = False
         self.wake.set()
 
+    def stop(self) -> None:
+        """No more member pages are asked for (the groups listing failed: no group is kept)."""
+        self.stopped = True
+        self.ready.clear()
+        self.close()
+
     async def run(self) -> list[b.Edges]:
         """Every listing's edges, in the order they were added (``None``: the group is gone)."""
         try:
-            while self.ready or self.busy or self.open:
+            while self.ready or self.chains or self.busy or self.open:
                 self._reap()
-                if not self.ready:
-                    if not self.busy and not self.open:
+                main = not self.main and bool(self.ready or self.chains)
+                side = None if main else self._side_due()
+                if not main and side != 0.0:
+                    if not self.busy and not self.open and not self.ready and not self.chains:
                         break
                     self.wake.clear()
-                    await self.wake.wait()
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(side):
+                            await self.wake.wait()
                     continue
                 lane = self.lanes.other()
                 await lane.__aenter__()
                 try:
-                    calls = await self._fill()
+                    if main:
+                        self.main, self.sent = True, asyncio.get_running_loop().time()
+                        chains, calls = await self._fill_main()
+                    else:
+                        self.sides += 1
+                        chains, calls = [], await self._fill_side()
                 except BaseException:
                     await lane.__aexit__(None, None, None)
                     raise
-                self._start(self._send(calls, lane))
+                self._start(self._send(chains, calls, lane, main))
             self._reap()
             for index, edges in zip(
                 self.alone, await asyncio.gather(*self.alone.values()), strict=True
@@ -217,55 +230,162 @@ class Roller:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
-        return [self.found[index] for index in range(len(self.listings))]
+        return [self.found.get(index) for index in range(len(self.listings))]
 
-    async def _fill(self) -> list[int]:
-        """The listings of the next batch, longest first, within the budget (module docstring).
+    def _free(self) -> bool:
+        """Whether a call can be paid now without waiting (the burst, or a budget token)."""
+        return self.source.credit > 0 or self.source.http.budget.available() >= 1
 
-        The batch request itself takes the first call's token; the others are taken here.
+    async def _pay(self) -> None:
+        """One call's quota: from the burst (``GoogleSource.credit``), else the budget."""
+        if self.source.credit > 0:
+            self.source.credit -= 1
+        else:
+            await self.source.http.budget.take(1)
+
+    async def _fill_main(self) -> tuple[list[PageChain], list[int]]:
+        """The next main batch: every ready chain, the longest listing, and then some.
+
+        After those, the listings that must not fall behind it (:meth:`_needed`) and others
+        while the quota has room now, at most :meth:`_ride` of them. The request itself pays
+        its first call.
         """
-        source, budget = self.source, self.source.http.budget
+        size, ride = self.source.settings.batch_size, self._ride()
+        chains, self.chains = self.chains[:size], self.chains[size:]
         calls: list[int] = []
-        critical = False
-        ride = max(1, int(budget.rate)) if budget.rate else source.settings.batch_size
-        while self.ready and len(calls) < source.settings.batch_size:
-            waits = source.credit < 1 and budget.available() < 1
-            if critical and (len(calls) >= ride or waits):
+        for _ in range(len(chains) - 1):
+            await self._pay()  # a chain is never held back by the quota
+        while self.ready and len(chains) + len(calls) < size:
+            index = self.ready[0][1]
+            if calls and (len(calls) > ride or not (self._needed(index) or self._free())):
                 break
-            if calls and source.credit > 0:
-                source.credit -= 1  # the quota's burst (``GoogleSource.credit``)
-            elif calls:
-                self.paying = True
-                try:
-                    await budget.take(1)
-                finally:
-                    self.paying = False
-            _, index = heapq.heappop(self.ready)
-            critical = critical or self.left[index] >= self.longest
+            if chains or calls:
+                await self._pay()
+            heapq.heappop(self.ready)
             calls.append(index)
+        return chains, calls
+
+    def _needed(self, index: int) -> bool:
+        """Whether a listing would become the longest chain riding every other main batch.
+
+        Its page is taken before the next main batch leaves, and it may wait for its call's
+        quota.
+        """
+        left = self.left[index]
+        return left >= 3 and left * 2 >= self.longest
+
+    def _ride(self) -> int:
+        """Member calls in a main batch beyond the longest's (the burst goes in side batches).
+
+        What the budget refills in a round trip: about what the quota lets through per trip.
+        """
+        rate, size = self.source.http.budget.rate, self.source.settings.batch_size
+        trip = 1.0 if self.trip < DEFER_TRIP else min(1.0, self.trip)  # short: the budget's second
+        return max(1, int(rate * trip)) if rate else size
+
+    def _side_due(self) -> float | None:
+        """Seconds until a side batch may go (0: now; ``None``: not before something changes).
+
+        Only while a main batch is in flight, when both the quota's room now and the ready
+        listings reach :data:`SIDE_MIN`, and half a round trip after the main batch left: the
+        server answers a batch's calls one after the other, so a side batch that arrived with
+        the main batch would hold up the answer to the next one.
+        """
+        if not self.main or self.sides >= SIDES or len(self.ready) < SIDE_MIN:
+            return None
+        if self.source.credit + min(self.source.http.budget.available(), SIDE_MAX) < SIDE_MIN:
+            return None
+        return max(0.0, self.sent + self.trip / 2 - asyncio.get_running_loop().time())
+
+    async def _fill_side(self) -> list[int]:
+        """A side batch: ready listings, longest first, as many as the quota has room for now."""
+        size = min(self.source.settings.batch_size, SIDE_MAX)
+        calls: list[int] = []
+        while self.ready and len(calls) < size and (not calls or self._free()):
+            if calls:
+                await self._pay()  # no wait: :meth:`_free` said so
+            calls.append(heapq.heappop(self.ready)[1])
         return calls
 
-    async def _send(self, calls: list[int], lane: AbstractAsyncContextManager[None]) -> None:
+    async def _send(
+        self,
+        chains: list[PageChain],
+        calls: list[int],
+        lane: AbstractAsyncContextManager[None],
+        main: bool,
+    ) -> None:
+        entries: list[b.Paged] = [*chains, *(self.listings[i] for i in calls)]
         try:
-            answers = await b.send(self.source, self.listings, calls)
+            answers = await b.send(self.source, entries, list(range(len(entries))))
         finally:
             await lane.__aexit__(None, None, None)
-        first = [i for i in calls if self.left[i] >= self.longest]
-        for index in first:  # the longest listing's page first (its next batch waits for it)
-            self._take(index, answers.get(index))
-        for index in calls:
-            if index not in first:
-                self._take(index, answers.get(index))
-                if self.paying:  # the dispatcher is filling a batch: let it go between pages
-                    await asyncio.sleep(0)
+        if main:
+            self.trips.append(asyncio.get_running_loop().time() - self.sent)
+            self.trip = min(self.trips)  # a latency tail in one trip does not count
+        later: list[tuple[int, int]] = []
+        now = main and self.trip < DEFER_TRIP  # nothing to gain from deferring
+        for k, chain in enumerate(chains):
+            if now or chain.due(self.longest):
+                self._chain_step(chain, answers.get(k))
+            else:
+                later.append((k, -1))
+        for k, index in enumerate(calls, start=len(chains)):
+            if now or (main and (k == len(chains) or self._needed(index))):  # before next main
+                self._take(index, answers.get(k))
+            else:
+                later.append((k, index))
+        if main:
+            self.main = False
+        else:
+            self.sides -= 1
+        self.wake.set()
+        if main and later and (self.ready or self.chains):
+            await asyncio.sleep(SETTLE)  # the next main batch leaves before these are parsed
+        for k, index in later:
+            await asyncio.sleep(0)  # then one page a turn (a side batch's answer may come)
+            if index < 0:
+                self._chain_step(chains[k], answers.get(k))
+            else:
+                self._take(index, answers.get(k))
+
+    def _chain_step(self, chain: PageChain, answer: tuple[int, bytes] | None) -> None:
+        """One answer of a chain: its next page is ready, it ends, asks again or goes alone."""
+        step = chain.advance(answer)
+        if step is b.Step.AGAIN:
+            chain.tries += 1
+            if chain.tries < self.source.http.settings.max_attempts:
+                self._retry(chain.tries, answer, lambda: self.chains.append(chain))
+                return
+            step = b.Step.ALONE
+        chain.tries = 0
+        if step is b.Step.MORE:
+            self.chains.append(chain)
+        elif step is b.Step.ALONE:
+            self._start(self._alone_chain(chain))
+        elif chain is self.closing:
+            self.close()
+        self.wake.set()
+
+    async def _alone_chain(self, chain: PageChain) -> None:
+        await chain.rest_alone(self.source, self.lanes)
+        if chain is self.closing:
+            self.close()
 
     def _take(self, index: int, answer: tuple[int, bytes] | None) -> None:
         """One inner answer: the listing goes on, ends, asks again or is read alone."""
+        if self.stopped:
+            self._move(index, 0)
+            return
         step = b.advance(self.listings[index], answer)
         if step is b.Step.AGAIN:
             self.tries[index] += 1
             if self.tries[index] < self.source.http.settings.max_attempts:
-                self._again(index, answer)
+                left = self.left[index]
+                self._retry(
+                    self.tries[index],
+                    answer,
+                    lambda: heapq.heappush(self.ready, (-left, index)),
+                )
                 return
             step = b.Step.ALONE
         if step is b.Step.MORE:
@@ -282,21 +402,23 @@ class Roller:
             self.alone[index] = asyncio.ensure_future(job)
         self._report()
 
-    def _again(self, index: int, answer: tuple[int, bytes] | None) -> None:
+    def _retry(
+        self, tries: int, answer: tuple[int, bytes] | None, again: Callable[[], None]
+    ) -> None:
         """Ask the same page again after the client's backoff (counted as a retry)."""
         stats = self.source.stats
         stats.retries += 1
         if b.rate_limited(answer):
             stats.throttled += 1
             self.source.credit = 0  # the quota was not as free as assumed: the budget's pace
-        wait = backoff(self.tries[index])
+        wait = backoff(tries)
         stats.extra["retry_wait_seconds"] = round(
             float(stats.extra.get("retry_wait_seconds", 0.0)) + wait, 3
         )
 
         async def later() -> None:
             await pause(wait)
-            heapq.heappush(self.ready, (-self.left[index], index))
+            again()
 
         self._start(later())
 
