@@ -58,6 +58,7 @@ from idpsync.http.policy import backoff, pause
 from idpsync.model import Snapshot, SourceGroup
 from idpsync.sources.base import Event, Progress, no_progress
 from idpsync.sources.google import batch as b
+from idpsync.sources.google import compose
 from idpsync.sources.google.chains import PageChain
 from idpsync.sources.google.endpoints import MEMBER_PAGE
 from idpsync.sources.lanes import Lanes
@@ -68,18 +69,6 @@ if TYPE_CHECKING:
 
 REPORT_EVERY = 50
 """A progress event every this many ended listings (and at the last)."""
-SIDE_MIN = 100
-"""Calls a side batch waits for (room in the quota and ready listings) while a main batch is
-in flight."""
-SIDE_MAX = 200
-"""Calls at most in a side batch (the server answers a batch's calls one after the other)."""
-SIDES = 2
-DEFER_TRIP = 0.05
-"""Round trips (seconds) from which a main batch's answers that can wait are parsed after the
-next main batch left, not before: a shorter trip would be over before they are."""
-SETTLE = 0.005
-"""Seconds the answers of a main batch that can wait leave the event loop to the next main
-batch (its body sent) before they are parsed (a users page takes about 25 ms)."""
 """Side batches in flight at most (the main batch always finds a lane)."""
 
 
@@ -197,7 +186,7 @@ class Roller:
             while self.ready or self.chains or self.busy or self.open:
                 self._reap()
                 main = not self.main and bool(self.ready or self.chains)
-                side = None if main else self._side_due()
+                side = None if main else compose.side_due(self)
                 if not main and side != 0.0:
                     if not self.busy and not self.open and not self.ready and not self.chains:
                         break
@@ -211,10 +200,10 @@ class Roller:
                 try:
                     if main:
                         self.main, self.sent = True, asyncio.get_running_loop().time()
-                        chains, calls = await self._fill_main()
+                        chains, calls = await compose.fill_main(self)
                     else:
                         self.sides += 1
-                        chains, calls = [], await self._fill_side()
+                        chains, calls = [], await compose.fill_side(self)
                 except BaseException:
                     await lane.__aexit__(None, None, None)
                     raise
@@ -232,81 +221,6 @@ class Roller:
             raise
         return [self.found.get(index) for index in range(len(self.listings))]
 
-    def _free(self) -> bool:
-        """Whether a call can be paid now without waiting (the burst, or a budget token)."""
-        return self.source.credit > 0 or self.source.http.budget.available() >= 1
-
-    async def _pay(self) -> None:
-        """One call's quota: from the burst (``GoogleSource.credit``), else the budget."""
-        if self.source.credit > 0:
-            self.source.credit -= 1
-        else:
-            await self.source.http.budget.take(1)
-
-    async def _fill_main(self) -> tuple[list[PageChain], list[int]]:
-        """The next main batch: every ready chain, the longest listing, and then some.
-
-        After those, the listings that must not fall behind it (:meth:`_needed`) and others
-        while the quota has room now, at most :meth:`_ride` of them. The request itself pays
-        its first call.
-        """
-        size, ride = self.source.settings.batch_size, self._ride()
-        chains, self.chains = self.chains[:size], self.chains[size:]
-        calls: list[int] = []
-        for _ in range(len(chains) - 1):
-            await self._pay()  # a chain is never held back by the quota
-        while self.ready and len(chains) + len(calls) < size:
-            index = self.ready[0][1]
-            if calls and (len(calls) > ride or not (self._needed(index) or self._free())):
-                break
-            if chains or calls:
-                await self._pay()
-            heapq.heappop(self.ready)
-            calls.append(index)
-        return chains, calls
-
-    def _needed(self, index: int) -> bool:
-        """Whether a listing would become the longest chain riding every other main batch.
-
-        Its page is taken before the next main batch leaves, and it may wait for its call's
-        quota.
-        """
-        left = self.left[index]
-        return left >= 3 and left * 2 >= self.longest
-
-    def _ride(self) -> int:
-        """Member calls in a main batch beyond the longest's (the burst goes in side batches).
-
-        What the budget refills in a round trip: about what the quota lets through per trip.
-        """
-        rate, size = self.source.http.budget.rate, self.source.settings.batch_size
-        trip = 1.0 if self.trip < DEFER_TRIP else min(1.0, self.trip)  # short: the budget's second
-        return max(1, int(rate * trip)) if rate else size
-
-    def _side_due(self) -> float | None:
-        """Seconds until a side batch may go (0: now; ``None``: not before something changes).
-
-        Only while a main batch is in flight, when both the quota's room now and the ready
-        listings reach :data:`SIDE_MIN`, and half a round trip after the main batch left: the
-        server answers a batch's calls one after the other, so a side batch that arrived with
-        the main batch would hold up the answer to the next one.
-        """
-        if not self.main or self.sides >= SIDES or len(self.ready) < SIDE_MIN:
-            return None
-        if self.source.credit + min(self.source.http.budget.available(), SIDE_MAX) < SIDE_MIN:
-            return None
-        return max(0.0, self.sent + self.trip / 2 - asyncio.get_running_loop().time())
-
-    async def _fill_side(self) -> list[int]:
-        """A side batch: ready listings, longest first, as many as the quota has room for now."""
-        size = min(self.source.settings.batch_size, SIDE_MAX)
-        calls: list[int] = []
-        while self.ready and len(calls) < size and (not calls or self._free()):
-            if calls:
-                await self._pay()  # no wait: :meth:`_free` said so
-            calls.append(heapq.heappop(self.ready)[1])
-        return calls
-
     async def _send(
         self,
         chains: list[PageChain],
@@ -323,14 +237,16 @@ class Roller:
             self.trips.append(asyncio.get_running_loop().time() - self.sent)
             self.trip = min(self.trips)  # a latency tail in one trip does not count
         later: list[tuple[int, int]] = []
-        now = main and self.trip < DEFER_TRIP  # nothing to gain from deferring
+        now = main and self.trip < compose.DEFER_TRIP  # nothing to gain from deferring
         for k, chain in enumerate(chains):
             if now or chain.due(self.longest):
                 self._chain_step(chain, answers.get(k))
             else:
                 later.append((k, -1))
         for k, index in enumerate(calls, start=len(chains)):
-            if now or (main and (k == len(chains) or self._needed(index))):  # before next main
+            if now or (
+                main and (k == len(chains) or compose.needed(self, index))
+            ):  # before next main
                 self._take(index, answers.get(k))
             else:
                 later.append((k, index))
@@ -340,7 +256,7 @@ class Roller:
             self.sides -= 1
         self.wake.set()
         if main and later and (self.ready or self.chains):
-            await asyncio.sleep(SETTLE)  # the next main batch leaves before these are parsed
+            await asyncio.sleep(compose.SETTLE)  # the next main batch leaves before these
         for k, index in later:
             await asyncio.sleep(0)  # then one page a turn (a side batch's answer may come)
             if index < 0:
