@@ -14,20 +14,10 @@ from idpsync.emulators.framework import Reply
 from idpsync.emulators.google import GoogleEmulator
 from idpsync.http.settings import HttpSettings
 from idpsync.model import Snapshot
-from idpsync.sources.google.reader import GoogleSource
 from tests.sources.google_support import sa_settings, source, truth_edges
-
-USERS = "/admin/directory/v1/users"
-BATCH = "/batch/admin/directory_v1"
+from tests.sources.test_google_full_pace import USERS, read
 
 pytestmark = pytest.mark.usefixtures("no_sleep")
-
-
-async def read(src: GoogleSource) -> Snapshot:
-    try:
-        return await src.snapshot()
-    finally:
-        await src.aclose()
 
 
 def users_heavy() -> GoogleEmulator:
