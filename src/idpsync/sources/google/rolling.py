@@ -1,47 +1,36 @@
-"""Member listings in batches that roll: each listing's next page joins the next batch.
+"""Listings in batches that roll: each listing's next page joins the next batch.
 
 A group's member listing is a chain (each page needs the token of the page before), so a
-full read takes at least as many round trips as the largest group has pages. Sent in
-*rounds* (round ``k`` = the ``k``-th page of every listing, the next round once the whole
-round is in), every round waits for its slowest batch, and at 500 rounds the latency tail
-lands in most of them: the rounds added up to 2.5 × the largest group's chain at L. Here there
-is no round: one dispatcher sends a batch whenever a lane (:class:`~idpsync.sources.lanes.Lanes`)
-is free and some listing is ready, and a listing is ready again as soon as the batch that
-carried its page is in.
+full read takes at least as many round trips as its longest chain has pages: the largest
+group's member pages, or the users pages (:mod:`.chains`: in a full read the users and groups
+listings are chains in these batches too). Sent in *rounds* (round ``k`` = the ``k``-th page
+of every listing), every round would wait for its slowest batch; here there is no round: a
+listing is ready again as soon as the batch that carried its page is in.
 
-What goes in a batch, in this order:
+One **main** batch is in flight at a time, and the next leaves as soon as it is in: it
+carries every ready chain, the listing with the most pages expected to be left (from
+``directMembersCount`` in the groups listing: a hint only, a listing always goes on until
+Google gives no next page token, or the read is marked incomplete) and as many other ready
+listings as the quota allows now (:mod:`.compose`: what goes in each batch). So a read sends
+about one request per page of its longest chain, and that chain never waits for the quota's
+backlog. The calls the main batches cannot carry (the read's *burst*: the budget sends
+``quota / 60`` a second, but a quota that had a minute to refill takes a whole minute's
+worth at once, :func:`full_burst`; the first call Google refuses ends it) go in **side**
+batches between two main batches.
 
-1. **Longest first, from the first groups page.** Ready listings are taken by the pages they
-   are expected to have left, from ``directMembersCount`` in the groups listing (a hint only:
-   a listing always goes on until Google gives no next page token, or the read is marked
-   incomplete). Each groups page's listings are ready as soon as that page is in
-   (:func:`groups_and_members`), so the largest group's chain starts one groups page after
-   the token, not after the whole groups listing (25 pages, 10 s at L).
-2. **Within the quota.** Every inner call takes one token of the request budget (Google
-   counts each call against its per-minute quota), or one call of the read's *burst*: the
-   budget sends ``quota / 60`` a second, but a quota that had a minute to refill takes a
-   whole minute's worth at once (:func:`full_burst`; the first call Google refuses ends it).
-   While there are tokens, a batch takes every ready listing up to ``batch_size``; once it
-   must wait for tokens, it keeps taking listings as tokens come, and leaves as soon as it
-   carries the *critical* listing (the one with the most pages expected to be left) and the
-   next token would mean waiting. So under a binding quota about one batch goes per round
-   trip of the longest chain, carrying that chain's next page and the calls the quota allowed
-   since the last one, and the chain never waits for the quota's backlog.
-3. **The chain's batches stay small.** A batch that carries the critical listing takes at most
-   the budget's one second of calls (40 at the default quota): every call in it is rendered,
-   sent and parsed before the chain's next page can go (about 3 ms a call against the
-   emulator; 200 calls made a 0.4 s round trip take 1.6 s). The burst's other calls go in
-   batches of their own on the other lanes. When a batch comes back, the critical listing's
-   page is taken first, and while the dispatcher waits for tokens the batch's other pages are
-   taken one per turn of the event loop, so its next batch does not wait for their parsing.
+When a main batch comes back, the pages that decide when the read ends are taken first (the
+longest listing's, the groups listing's, and those of listings that would fall behind); the
+next main batch leaves; then the rest are taken, one per turn of the event loop (a users page
+is about 25 ms of parsing: taken before, it would hold up the chain every round trip).
 
 Retries: an inner rate limit or 5xx asks the same page again in a later batch after the
 client's backoff (``http.max_attempts`` attempts a page; then the listing is read alone, with
 the client's own retries, and fails into an incomplete read if that fails too). Request count:
-at least ``max(max P_g, ceil(Σ P_g / batch_size))`` batches and at most ``Σ P_g``; which one
-in between depends on timing (tests pin it with one lane). The users and groups listings are
-single requests beside the batches (:mod:`.reader`).
+at least ``max(max P_g, ceil(Σ P_g / batch_size))`` batches and at most ``Σ P_g`` (with the
+chains' pages added in a full read); which one in between depends on timing (tests pin it
+with one lane).
 """
+
 
 from __future__ import annotations
 
