@@ -24,7 +24,9 @@ SIDE_MIN = 100
 """Calls a side batch waits for (room in the quota and ready listings) while a main batch is
 in flight."""
 SIDE_MAX = 200
-"""Calls at most in a side batch (the server answers a batch's calls one after the other)."""
+"""Calls at most in a side batch of a full read (the server answers a batch's calls one after
+the other); an incremental read's member listings fill side batches up to ``batch_size``
+(:attr:`.rolling.Roller.side_max`)."""
 SIDES = 2
 """Side batches in flight at most (the next main batch must find a lane)."""
 LATE = 2.0
@@ -116,7 +118,7 @@ def side_due(r: Roller) -> float | None:
 
 async def fill_side(r: Roller) -> list[int]:
     """A side batch: ready listings, longest first, as many as the quota has room for now."""
-    size = min(r.source.settings.batch_size, SIDE_MAX)
+    size = min(r.source.settings.batch_size, r.side_max)
     calls: list[int] = []
     while r.ready and len(calls) < size and (not calls or free(r)):
         if calls:

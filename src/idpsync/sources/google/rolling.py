@@ -31,7 +31,6 @@ chains' pages added in a full read); which one in between depends on timing (tes
 with one lane).
 """
 
-
 from __future__ import annotations
 
 import asyncio
@@ -74,6 +73,7 @@ async def all_members(
     ``sizes`` (group id → ``directMembersCount``) orders the listings, longest first.
     """
     roller = Roller(source, snap, lanes, progress)
+    roller.side_max = source.settings.batch_size  # no chain to keep short but the listings'
     roller.add(groups, sizes or {})
     roller.close()
     return await roller.run()
@@ -130,6 +130,8 @@ class Roller:
         self.trips: deque[float] = deque(maxlen=3)
         self.sides = 0
         """Side batches in flight."""
+        self.side_max = compose.SIDE_MAX
+        """Calls at most in a side batch."""
         self.found: dict[int, b.Edges] = {}
         self.alone: dict[int, asyncio.Task[b.Edges]] = {}
         self.busy: set[asyncio.Task[None]] = set()
