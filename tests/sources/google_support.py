@@ -86,13 +86,15 @@ def expected_requests(
 
 
 def rolling_range(t: GoogleTenant, batch: int = 1000, *, derived: bool = False) -> range:
-    """Requests of a full read with rolling batches (:mod:`idpsync.sources.google.rolling`):
-    which count in the range depends on timing (what was ready when a lane was free), from
-    ``max(max P_g, ceil(Σ P_g / batch))`` batches to one batch a page."""
+    """Requests of a full read with batches (:mod:`idpsync.sources.google.chains`): the token
+    and the batches, which carry every users, groups and members page as a call. How many
+    batches depends on timing (what was ready when a main batch left): from the longest chain
+    (or the calls over ``batch``) to one batch a call."""
     pages = [max(1, math.ceil(rendered_members(t, g, derived) / 200)) for g in t.groups]
-    rest = expected_requests(t, derived=derived) - sum(pages)
-    low = max(max(pages, default=0), math.ceil(sum(pages) / batch))
-    return range(rest + low, rest + sum(pages) + 1)
+    users = max(1, math.ceil(len(t.users) / 500))
+    calls = users + max(1, math.ceil(len(t.groups) / 200)) + sum(pages)
+    low = max(users, max(pages, default=0), math.ceil(calls / batch))
+    return range(1 + low, 1 + calls + 1)
 
 
 def batched_requests(pages: list[int], batch: int) -> int:

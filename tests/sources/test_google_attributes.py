@@ -44,7 +44,7 @@ async def test_default_reads_no_custom_schema(emu: GoogleEmulator) -> None:
     first = next(u for u in snap.users if u.source_id == t.gid(t.user_ids[0]))
     assert "customSchemas" not in first.attributes
     assert first.attributes["organizations"][0]["costCenter"] == "CC-0"
-    assert not any("projection" in r.query for r in emu.requests if r.path == USERS)
+    assert not any("projection" in r.query for r in emu.batched if r.path == USERS)
 
 
 async def test_listed_schemas_reach_the_attributes_at_the_same_cost(emu: GoogleEmulator) -> None:
@@ -58,7 +58,7 @@ async def test_listed_schemas_reach_the_attributes_at_the_same_cost(emu: GoogleE
         assert users[t.gid(uid)].attributes["customSchemas"] == {"HR": _hr(n)}
     assert "customSchemas" not in users[t.gid(t.user_ids[40])].attributes
     assert len(emu.requests) in rolling_range(t)
-    queries = [r.query for r in emu.requests if r.path == USERS]
+    queries = [r.query for r in emu.batched if r.path == USERS]  # calls in the batches
     assert queries and all("projection=custom&customFieldMask=HR" in q for q in queries)
 
 
@@ -72,7 +72,7 @@ async def test_star_reads_every_schema_with_the_full_projection(emu: GoogleEmula
     expected = {"HR": _hr(2), "IT": {"vpn": "yes"}}
     assert users[t.gid(t.user_ids[2])].attributes["customSchemas"] == expected
     assert one is not None and one.users[0].attributes["customSchemas"] == expected
-    assert all("projection=full" in r.query for r in emu.requests if r.path == USERS)
+    assert all("projection=full" in r.query for r in emu.batched if r.path == USERS)
 
 
 async def test_single_user_and_batched_reads_ask_for_the_schemas(emu: GoogleEmulator) -> None:

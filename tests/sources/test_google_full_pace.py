@@ -3,7 +3,6 @@ the longest listing's chain in small batches (:mod:`idpsync.sources.google.rolli
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import math
 from typing import Any
@@ -13,12 +12,14 @@ from starlette.responses import Response
 
 from idpsync.emulators.framework import Charge, Reply
 from idpsync.emulators.google import GoogleEmulator
+from idpsync.http.settings import HttpSettings
 from idpsync.model import Snapshot
 from idpsync.sources.google import batch as b
 from idpsync.sources.google.reader import GoogleSource
 from tests.sources.google_support import rendered_members, sa_settings, source, truth_edges
 
 GROUPS = "/admin/directory/v1/groups"
+USERS = "/admin/directory/v1/users"
 
 pytestmark = pytest.mark.usefixtures("no_sleep")
 
@@ -34,32 +35,35 @@ def edges(snap: Snapshot) -> set[tuple[str, str]]:
     return {(m.group_id, m.member_id) for m in snap.memberships}
 
 
+def noting(emu: GoogleEmulator) -> list[list[str]]:
+    """Each batch request's calls (path and query), in the order the batches came."""
+    batches: list[list[str]] = []
+    real = emu._batch
+
+    async def noted(request: Any) -> Any:
+        body: bytes = await request.body()
+        batches.append(
+            [line.split()[1] for line in body.decode().splitlines() if line[:4] == "GET "]
+        )
+        return await real(request)
+
+    emu._batch = noted  # type: ignore[method-assign]
+    return batches
+
+
 async def test_member_listings_start_with_the_first_groups_page() -> None:
-    """The groups listing's second page is held until a member page was answered (10 s at
-    most): the member listings of the first page's groups go while the groups are listed."""
-    emu = GoogleEmulator.generate(users=300, groups=450, seed=7, medium_every=3)
-    order: list[str] = []
-    answer, api = emu.answer, emu._api
-
-    def noted(raw_path: str, params: dict[str, str], auth: str | None) -> Reply:
-        order.append("members" if raw_path.endswith("/members") else raw_path)
-        return answer(raw_path, params, auth)
-
-    async def held(request: Any) -> Any:
-        if request.url.path == GROUPS and request.query_params.get("pageToken"):
-            for _ in range(1000):  # a deadlock guard, not a timing check
-                if "members" in order:
-                    break
-                await asyncio.sleep(0.01)
-        return await api(request)
-
-    emu.answer, emu._api = noted, held  # type: ignore[method-assign]
+    """The users and groups pages are calls in the batches, and the member listings of the
+    first groups page's groups go in the batch that asks for the second groups page."""
+    emu = GoogleEmulator.generate(users=600, groups=450, seed=7, medium_every=3)
+    batches = noting(emu)
     snap = await read(source(emu, sa_settings(emu)))
-    assert snap.complete and len(snap.groups) == 450
+    assert snap.complete and len(snap.groups) == 450 and len(snap.users) == 600
     assert edges(snap) == truth_edges(emu.tenant)
-    pages = [i for i, what in enumerate(order) if what == GROUPS]
-    assert len(pages) == 3
-    assert order.index("members") < pages[1]  # before the second groups page was answered
+    assert [len(c) for c in batches[:1]] == [2]  # the first pages of users and groups
+    assert not emu.requests.count(GROUPS) and not emu.requests.count(USERS)  # no single one
+    second = next(c for c in batches if any(p.startswith(GROUPS) and "pageToken" in p for p in c))
+    assert any("/members?" in p for p in second)  # the first groups page's largest, at least
+    assert any(p.startswith(USERS) and "pageToken" in p for p in second)  # users' 2nd page
 
 
 async def test_a_full_read_sends_the_quota_burst_without_waiting_for_the_budget() -> None:
@@ -97,24 +101,15 @@ async def test_a_refused_call_ends_the_burst_and_is_asked_again() -> None:
 
 
 async def test_the_longest_listing_goes_in_batches_of_the_budget_second() -> None:
-    """Quota 300 a minute: a batch carrying the largest group's page has at most 5 calls
-    (the rest of the burst goes in other batches), so the chain's round trips stay short."""
+    """Quota 300 a minute: a batch carrying the largest group's page has at most 5 other
+    member calls (the rest of the burst goes in other batches), so the chain's round trips
+    stay short."""
     emu = GoogleEmulator.generate(users=900, groups=60, seed=7, medium_every=3)
     t = emu.tenant
     biggest = max(t.groups, key=lambda g: rendered_members(t, g))
     largest, depth = t.gid(biggest), math.ceil(rendered_members(t, biggest) / 200)
     assert depth >= 3
-    batches: list[list[str]] = []
-    real = emu._batch
-
-    async def noted(request: Any) -> Any:
-        body: bytes = await request.body()
-        batches.append(
-            [line.split()[1] for line in body.decode().splitlines() if line[:4] == "GET "]
-        )
-        return await real(request)
-
-    emu._batch = noted  # type: ignore[method-assign]
+    batches = noting(emu)
     src = source(emu, sa_settings(emu, quota=300))
     snap = await read(src)
     assert snap.complete and edges(snap) == truth_edges(t)
@@ -122,7 +117,8 @@ async def test_the_longest_listing_goes_in_batches_of_the_budget_second() -> Non
     assert waited < (len(emu.batched) - depth) / 5  # less than they alone take at 5 a second
     chain = [calls for calls in batches if any(largest in path for path in calls)]
     assert len(chain) == depth
-    assert all(len(calls) <= 5 for calls in chain)
+    # the budget's second of member calls with the largest group's page, and the chains' pages
+    assert all(sum("/members?" in path for path in calls) <= 1 + 5 for calls in chain)
     assert sum(len(calls) for calls in batches) == len(emu.batched)
 
 
@@ -132,18 +128,27 @@ async def test_a_groups_listing_that_fails_midway_reads_no_group() -> None:
     rule for the listing read page by page; the read of the whole listing at once did the same).
     """
     emu = GoogleEmulator.generate(users=300, groups=450, seed=7, medium_every=3)
-    api = emu._api
+    api, answer = emu._api, emu.answer
 
-    async def failing(request: Any) -> Any:
+    async def failing(request: Any) -> Any:  # the page read alone, after the batches
         if request.url.path == GROUPS and request.query_params.get("pageToken"):
             return Response(b'{"error": {"code": 503}}', 503)
         return await api(request)
 
-    emu._api = failing  # type: ignore[method-assign]
+    def refused(raw_path: str, params: dict[str, str], auth: str | None) -> Reply:  # batched
+        if raw_path == GROUPS and params.get("pageToken"):
+            return emu.error_reply(503, "backendError", "Injected failure.")
+        return answer(raw_path, params, auth)
+
+    emu._api, emu.answer = failing, refused  # type: ignore[method-assign]
     snap = await read(source(emu, sa_settings(emu)))
     assert not snap.complete and snap.groups == [] and list(snap.memberships) == []
     assert any("groups listing could not be read" in r for r in snap.incomplete_reasons)
     assert len(snap.users) == 300
+    asked = [r for r in emu.batched if r.path == GROUPS and "pageToken" in r.query]
+    tries = HttpSettings().max_attempts
+    assert len(asked) == tries and all(r.status == 503 for r in asked)  # in batches, then
+    assert emu.requests.count(GROUPS) == tries  # alone, from that page, with the retries
 
 
 def test_batch_answers_are_split_as_multipart_says() -> None:

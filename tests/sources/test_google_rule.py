@@ -52,11 +52,13 @@ async def test_400_on_one_member_listing_is_partial_on_the_users_listing_fatal()
     await src.aclose()
     assert not snap.complete
     assert "members of group" in snap.incomplete_reasons[0]
-    emu.inject(Fault("status", "/admin/directory/v1/users", status=400))
+    # a wrong customer: the users call answers 400 in the batch, then alone (fatal)
+    emu.inject(Fault("status", "/admin/directory/v1/users", status=400, times=0))
     src = source(emu)
     with pytest.raises(e.BadRequest):
         await src.snapshot()
     await src.aclose()
+    assert emu.requests.count("/admin/directory/v1/users") == 1 + 1  # the first read; alone
 
 
 async def test_build_from_the_configuration_uses_the_given_transport(tmp_path: Path) -> None:

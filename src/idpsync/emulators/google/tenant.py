@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import replace
-from typing import Self
+from typing import Any, Self
 
 from idpsync.emulators.google.activity import ActivityLog
 from idpsync.emulators.tenant import Tenant, TenantError, TenantGroup, TenantUser
@@ -39,6 +39,14 @@ class GoogleBase(Tenant):
         """Recently deleted users: id → (copy, deletionTime)."""
         self._google: dict[str, str] = {}
         self._generic: dict[str, str] = {}
+        self.listed: dict[tuple[str, bool], tuple[list[str], list[str]]] = {}
+        """A group's member list as the members listing pages it, by (group, derived): the
+        tenant's cached member list it was made from (:meth:`member_list`, replaced when the
+        group changes) and the list made once from it (a page of a 100,000-member group went
+        through all of them: 30 ms a page)."""
+        self.rendered: dict[tuple[str, str], dict[str, Any]] = {}
+        """Member resources by (member, role) as of tenant version :attr:`rendered_at`."""
+        self.rendered_at = 0
 
     @classmethod
     def adopt(cls, tenant: Tenant) -> Self:

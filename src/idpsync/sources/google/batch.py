@@ -23,9 +23,10 @@ import binascii
 import json
 import quopri
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, urlencode
 
 import httpx
@@ -191,6 +192,14 @@ class Listing:
         """An empty listing of ``group``'s members, its edges a part of ``snap``'s."""
         return cls(group, snap.memberships.part())
 
+    def path(self, nested: bool) -> str:
+        """The inner call for the listing's next page."""
+        params = member_params(nested)
+        if self.token is not None:
+            params["pageToken"] = self.token
+        prefix = MEMBERS.template_path.split("{", 1)[0]
+        return f"{prefix}{quote(self.group.source_id, safe='')}/members?{urlencode(params)}"
+
     def take(self, items: list[Any]) -> None:
         """One page's member resources, as edges (the resources are not kept)."""
         group = self.group.source_id
@@ -203,17 +212,16 @@ class Listing:
                 self.skipped += 1
 
 
-def _path(listing: Listing, nested: bool) -> str:
-    """The inner call for the listing's next page."""
-    params = member_params(nested)
-    if listing.token is not None:
-        params["pageToken"] = listing.token
-    prefix = MEMBERS.template_path.split("{", 1)[0]
-    return f"{prefix}{quote(listing.group.source_id, safe='')}/members?{urlencode(params)}"
+class Paged(Protocol):
+    """A listing whose next page can be asked for as a call in a batch."""
+
+    def path(self, nested: bool) -> str:
+        """The inner call (path and query) for the next page."""
+        ...
 
 
 async def send(
-    source: GoogleSource, listings: list[Listing], part: list[int]
+    source: GoogleSource, listings: Sequence[Paged], part: list[int]
 ) -> dict[int, tuple[int, bytes]]:
     """One batch: the next page of each listing in ``part``; answers by listing index.
 
@@ -224,7 +232,7 @@ async def send(
     scope…) is raised.
     """
     http = source.http
-    content_type, body = encode([_path(listings[i], source.settings.nested) for i in part])
+    content_type, body = encode([listings[i].path(source.settings.nested) for i in part])
     answers: dict[int, tuple[int, bytes]] = {}
     try:
         headers = {"Content-Type": content_type}
@@ -247,27 +255,42 @@ def advance(listing: Listing, answer: tuple[int, bytes] | None) -> Step:
     group's listing to be read again alone, from its first page, with the connector's retries
     and 404 rule: the pages kept so far are dropped, so nothing is counted twice or left out.
     """
+    step, items, token = page_of(answer, "members", listing.seen)
+    if items is None:
+        return step
+    listing.take(items)
+    listing.token = token
+    return step
+
+
+def page_of(
+    answer: tuple[int, bytes] | None, key: str, seen: set[str]
+) -> tuple[Step, list[Any] | None, str | None]:
+    """One inner answer of a listing whose items are under ``key``: its step, items and token.
+
+    The items are ``None`` unless the answer is a 200 with a page of the right shape and a
+    token not in ``seen`` (which the token then joins): :attr:`Step.AGAIN` for a transient
+    status, :attr:`Step.ALONE` for anything else.
+    """
     status, content = answer or (0, b"")
     if status != 200:
         if status >= 400 and _transient(status, content):
-            return Step.AGAIN
-        return Step.ALONE
+            return Step.AGAIN, None, None
+        return Step.ALONE, None, None
     try:
         page: Any = json.loads(content)
     except ValueError:
-        return Step.ALONE
-    items = page.get("members", []) if isinstance(page, dict) else None
+        return Step.ALONE, None, None
+    items = page.get(key, []) if isinstance(page, dict) else None
     token = page.get("nextPageToken") if isinstance(page, dict) else None
     if not isinstance(items, list) or (token is not None and not isinstance(token, str)):
-        return Step.ALONE
-    if token and token in listing.seen:
-        return Step.ALONE  # the listing would go round in circles
-    listing.take(items)
+        return Step.ALONE, None, None
+    if token and token in seen:
+        return Step.ALONE, None, None  # the listing would go round in circles
     if not token:
-        return Step.END
-    listing.seen.add(token)
-    listing.token = token
-    return Step.MORE
+        return Step.END, items, None
+    seen.add(token)
+    return Step.MORE, items, token
 
 
 def _transient(status: int, content: bytes) -> bool:

@@ -10,28 +10,30 @@ sends every member listing page in rolling batches (:mod:`~idpsync.sources.googl
 
 Request count of a full snapshot (asserted in ``tests/sources/test_google_e2e.py``)::
 
-    R = T + ceil(U / 500) + ceil(G / 200) + X
+    R = T + X    (batches, the default)      R = T + ceil(U / 500) + ceil(G / 200) + Σ_g P_g
 
-``X``, the batch requests, is between ``max(max P_g, ceil(Σ_g P_g / batch_size))`` and
-``Σ_g P_g`` (:mod:`.rolling`; ``batch_size = 0``: ``Σ_g P_g`` single requests), ``P_g =
-max(1, ceil(M_g / 200))`` pages of group ``g``; ``T`` token requests (1 per run),
-``U`` users, ``G`` groups, ``M_g`` members Google returns for group ``g`` (direct members; with
-``nested`` the derived ones too). A single-user fetch costs
-``T + 1 + Σ_k ceil(D_k / 200) + [manager]``: the user, the direct groups of the user and of
-every group above them (``groups?userKey=``, ``D_k`` groups each) and the manager's id
-(``users/{email}``). Retries add to both. The run adds one request per changed photo.
+``X``, the batch requests, carries every page as a call (:mod:`.chains`): between the
+longest chain, ``max(ceil(U / 500), max P_g, ceil(C / batch_size))``, and ``C`` for ``C =
+ceil(U / 500) + ceil(G / 200) + Σ_g P_g`` calls (:mod:`.rolling`); with ``batch_size = 0``
+every page is a single request (right). ``P_g = max(1, ceil(M_g / 200))`` pages of group
+``g``; ``T`` token requests (1 per run), ``U`` users, ``G`` groups, ``M_g`` members Google
+returns for group ``g`` (direct members; with ``nested`` the derived ones too). A single-user
+fetch costs ``T + 1 + Σ_k ceil(D_k / 200) + [manager]``: the user, the direct groups of the
+user and of every group above them (``groups?userKey=``, ``D_k`` groups each) and the
+manager's id (``users/{email}``). Retries add to both. The run adds one request per changed
+photo.
 
-What runs when: the token first (refused credentials stop the run before anything else),
-then two branches side by side. One is the users listing, a chain of ``ceil(U / 500)``
-pages each waiting for the one before (its page token); the other is the groups listing,
-each page's member listings started as soon as it is in (with batches; without, once the
-groups are listed), while the users chain is still going. Only the final assembly waits for
-both: member edges are kept when they point at a listed user or group, managers are matched
-by e-mail. Until the users chain ends it keeps one of the ``http.concurrency`` slots
-(default 16) to itself and the other listings share the rest
-(:class:`~idpsync.sources.lanes.Lanes`), so a next users page never queues behind the member
-requests. A snapshot takes about the longest of the users chain, the largest group's chain
-of pages and the quota (every call, batched or not, counts; :mod:`.rolling`).
+What runs when: the token first (refused credentials stop the run before anything else).
+With batches, one scheduler (:mod:`.rolling`) sends one main batch a round trip carrying the
+next users page, the next groups page, the largest group's next member page and what else the
+quota allows; each groups page's member listings start as soon as it is in. Without batches,
+two branches run side by side: the users listing, a chain of ``ceil(U / 500)`` pages each
+waiting for the one before (its page token), which keeps one of the ``http.concurrency``
+slots (default 16) to itself until it ends (:class:`~idpsync.sources.lanes.Lanes`); and the
+groups listing, then every group's members. Only the final assembly waits for all: member
+edges are kept when they point at a listed user or group, managers are matched by e-mail. A
+snapshot takes about the longest of the users chain, the largest group's chain of pages and
+the quota (every call, batched or not, counts; :mod:`.rolling`).
 
 Mapping: ``suspended`` or ``archived`` → inactive (both keep the account from signing in;
 ``attributes.archived`` tells them apart); ``relations[type=manager]`` (an e-mail, matched
@@ -65,7 +67,7 @@ from idpsync.sources.base import DeltaResult, Event, Probe, Progress, Source, no
 from idpsync.sources.clean import usable_id
 from idpsync.sources.google import api as g
 from idpsync.sources.google import batch as b
-from idpsync.sources.google import incremental, rolling
+from idpsync.sources.google import chains, incremental, rolling
 from idpsync.sources.google import photos as google_photos
 from idpsync.sources.google.endpoints import (
     GOOGLE_CONSENT,
@@ -179,9 +181,16 @@ class GoogleSource(Source):
         self.credit, self.sizes = rolling.full_burst(self.settings), {}
         progress(Event("fetch", "listing users and groups"))
         lanes = Lanes(self.http.budget.concurrency)
-        users, (groups, members) = await both(
-            self._users(snap, lanes), self._groups_and_members(snap, lanes, progress)
-        )
+        if self.settings.batch_size:  # every page a call in the batches (.chains)
+
+            def convert(items: list[Any]) -> list[SourceGroup]:
+                return records(snap, GROUPS.label, "group", items, g.to_group, _name)
+
+            users, groups, members = await chains.full_read(self, snap, lanes, progress, convert)
+        else:
+            users, (groups, members) = await both(
+                self._users(snap, lanes), self._groups_and_members(snap, lanes, progress)
+            )
         snap.users = users.records(snap)
         snap.groups = [grp for grp in groups if grp.source_id in members]
         snap.memberships = self._edges(snap, members)
@@ -228,12 +237,6 @@ class GoogleSource(Source):
     ) -> tuple[list[SourceGroup], dict[str, EdgeList]]:
         """The groups listing, then each group's member edges (while users are still listed)."""
         params = {**self._scope(), "maxResults": str(GROUP_PAGE)}
-        if self.settings.batch_size:  # member listings from the first groups page (.rolling)
-
-            def convert(items: list[Any]) -> list[SourceGroup]:
-                return records(snap, GROUPS.label, "group", items, g.to_group, _name)
-
-            return await rolling.groups_and_members(self, snap, lanes, progress, params, convert)
         async with lanes.other():
             items = await self._listing(snap, "groups", GROUPS, params)
         groups = records(snap, GROUPS.label, "group", items, g.to_group, _name)

@@ -1,65 +1,54 @@
-"""Member listings in batches that roll: each listing's next page joins the next batch.
+"""Listings in batches that roll: each listing's next page joins the next batch.
 
 A group's member listing is a chain (each page needs the token of the page before), so a
-full read takes at least as many round trips as the largest group has pages. Sent in
-*rounds* (round ``k`` = the ``k``-th page of every listing, the next round once the whole
-round is in), every round waits for its slowest batch, and at 500 rounds the latency tail
-lands in most of them: the rounds added up to 2.5 × the largest group's chain at L. Here there
-is no round: one dispatcher sends a batch whenever a lane (:class:`~idpsync.sources.lanes.Lanes`)
-is free and some listing is ready, and a listing is ready again as soon as the batch that
-carried its page is in.
+full read takes at least as many round trips as its longest chain has pages: the largest
+group's member pages, or the users pages (:mod:`.chains`: in a full read the users and groups
+listings are chains in these batches too). Sent in *rounds* (round ``k`` = the ``k``-th page
+of every listing), every round would wait for its slowest batch; here there is no round: a
+listing is ready again as soon as the batch that carried its page is in.
 
-What goes in a batch, in this order:
+One **main** batch is in flight at a time, and the next leaves as soon as it is in: it
+carries every ready chain, the listing with the most pages expected to be left (from
+``directMembersCount`` in the groups listing: a hint only, a listing always goes on until
+Google gives no next page token, or the read is marked incomplete) and as many other ready
+listings as the quota allows now (:mod:`.compose`: what goes in each batch). So a read sends
+about one request per page of its longest chain, and that chain never waits for the quota's
+backlog. The calls the main batches cannot carry (the read's *burst*: the budget sends
+``quota / 60`` a second, but a quota that had a minute to refill takes a whole minute's
+worth at once, :func:`full_burst`; the first call Google refuses ends it) go in **side**
+batches between two main batches.
 
-1. **Longest first, from the first groups page.** Ready listings are taken by the pages they
-   are expected to have left, from ``directMembersCount`` in the groups listing (a hint only:
-   a listing always goes on until Google gives no next page token, or the read is marked
-   incomplete). Each groups page's listings are ready as soon as that page is in
-   (:func:`groups_and_members`), so the largest group's chain starts one groups page after
-   the token, not after the whole groups listing (25 pages, 10 s at L).
-2. **Within the quota.** Every inner call takes one token of the request budget (Google
-   counts each call against its per-minute quota), or one call of the read's *burst*: the
-   budget sends ``quota / 60`` a second, but a quota that had a minute to refill takes a
-   whole minute's worth at once (:func:`full_burst`; the first call Google refuses ends it).
-   While there are tokens, a batch takes every ready listing up to ``batch_size``; once it
-   must wait for tokens, it keeps taking listings as tokens come, and leaves as soon as it
-   carries the *critical* listing (the one with the most pages expected to be left) and the
-   next token would mean waiting. So under a binding quota about one batch goes per round
-   trip of the longest chain, carrying that chain's next page and the calls the quota allowed
-   since the last one, and the chain never waits for the quota's backlog.
-3. **The chain's batches stay small.** A batch that carries the critical listing takes at most
-   the budget's one second of calls (40 at the default quota): every call in it is rendered,
-   sent and parsed before the chain's next page can go (about 3 ms a call against the
-   emulator; 200 calls made a 0.4 s round trip take 1.6 s). The burst's other calls go in
-   batches of their own on the other lanes. When a batch comes back, the critical listing's
-   page is taken first, and while the dispatcher waits for tokens the batch's other pages are
-   taken one per turn of the event loop, so its next batch does not wait for their parsing.
+When a main batch comes back, the pages that decide when the read ends are taken first (the
+longest listing's, the groups listing's, and those of listings that would fall behind); the
+next main batch leaves; then the rest are taken, one per turn of the event loop (a users page
+is about 25 ms of parsing: taken before, it would hold up the chain every round trip).
 
 Retries: an inner rate limit or 5xx asks the same page again in a later batch after the
 client's backoff (``http.max_attempts`` attempts a page; then the listing is read alone, with
 the client's own retries, and fails into an incomplete read if that fails too). Request count:
-at least ``max(max P_g, ceil(Σ P_g / batch_size))`` batches and at most ``Σ P_g``; which one
-in between depends on timing (tests pin it with one lane). The users and groups listings are
-single requests beside the batches (:mod:`.reader`).
+at least ``max(max P_g, ceil(Σ P_g / batch_size))`` batches and at most ``Σ P_g`` (with the
+chains' pages added in a full read); which one in between depends on timing (tests pin it
+with one lane).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import math
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Coroutine, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
-from idpsync.errors import SourceError
 from idpsync.http.policy import backoff, pause
-from idpsync.model import EdgeList, Snapshot, SourceGroup
+from idpsync.model import Snapshot, SourceGroup
 from idpsync.sources.base import Event, Progress, no_progress
-from idpsync.sources.google import api as g
 from idpsync.sources.google import batch as b
-from idpsync.sources.google.endpoints import GROUPS, MEMBER_PAGE
+from idpsync.sources.google import compose
+from idpsync.sources.google.chains import PageChain
+from idpsync.sources.google.endpoints import MEMBER_PAGE
 from idpsync.sources.lanes import Lanes
 
 if TYPE_CHECKING:
@@ -68,6 +57,7 @@ if TYPE_CHECKING:
 
 REPORT_EVERY = 50
 """A progress event every this many ended listings (and at the last)."""
+"""Side batches in flight at most (the main batch always finds a lane)."""
 
 
 async def all_members(
@@ -83,6 +73,7 @@ async def all_members(
     ``sizes`` (group id → ``directMembersCount``) orders the listings, longest first.
     """
     roller = Roller(source, snap, lanes, progress)
+    roller.side_max = source.settings.batch_size  # no chain to keep short but the listings'
     roller.add(groups, sizes or {})
     roller.close()
     return await roller.run()
@@ -101,51 +92,14 @@ def full_burst(settings: GoogleSourceSettings) -> int:
     return max(0, int(rate * 60.0 * settings.quota_burst - max(1.0, rate)))
 
 
-async def groups_and_members(
-    source: GoogleSource,
-    snap: Snapshot,
-    lanes: Lanes,
-    progress: Progress,
-    params: dict[str, str],
-    convert: Callable[[list[Any]], list[SourceGroup]],
-) -> tuple[list[SourceGroup], dict[str, EdgeList]]:
-    """The groups, and their edges by group id: each page's member listings roll at once.
-
-    The groups listing is read page by page (``convert``: a page's items as groups). A groups
-    listing that fails stops the member listings: no group, and ``snap`` incomplete (nothing
-    is removed); a failure that ends the read is raised.
-    """
-    roller = Roller(source, snap, lanes, progress)
-    members = asyncio.ensure_future(roller.run())
-    groups: list[SourceGroup] = []
-    try:
-        async with lanes.other():
-            async for page in source.http.pages(GROUPS, params=params):
-                found = convert(page.records)
-                groups.extend(found)
-                sizes = g.member_counts(page.records)  # which member listings go first
-                source.sizes.update(sizes)
-                roller.add(found, sizes)
-    except BaseException as exc:
-        members.cancel()
-        await asyncio.gather(members, return_exceptions=True)
-        if not isinstance(exc, SourceError) or b.fatal(exc):
-            raise
-        snap.mark_incomplete(f"the groups listing could not be read to its end: {exc}")
-        return [], {}
-    roller.close()
-    progress(Event("fetch", f"reading members of {len(groups)} groups", 0, len(groups)))
-    found_edges = await members
-    return groups, {grp.source_id: edges for grp, edges in zip(groups, found_edges, strict=True)
-                    if edges is not None}  # fmt: skip
-
-
 class Roller:
     """The dispatcher's state (module docstring).
 
     Listings are added while it runs (:meth:`add`: each page of the groups listing as it
     comes), so the largest group's chain starts as soon as the page naming it is in;
     :meth:`run` ends once :meth:`close` says no more will come and every listing has ended.
+    Chains (:meth:`chain`: the users and groups listings of a full read) ride in the main
+    batches.
     """
 
     def __init__(
@@ -159,18 +113,35 @@ class Roller:
         self.longest = 0
         self.ready: list[tuple[int, int]] = []
         self.tries: list[int] = []
+        self.chains: list[PageChain] = []
+        """Chains whose next page is ready (it goes in the next main batch)."""
+        self.closing: PageChain | None = None
+        """The chain whose end means no more listings (:meth:`close`)."""
         self.open = True
         """More listings may still be added (:meth:`close`)."""
-        self.paying = False
-        """The dispatcher is waiting for the budget while it fills a batch."""
+        self.stopped = False
+        """The listings' results are not wanted any more (:meth:`stop`)."""
+        self.main = False
+        """A main batch (module docstring) is in flight."""
+        self.sent = 0.0
+        """When the last main batch left (the event loop's clock)."""
+        self.trip = 1.0
+        """The shortest of the last three main batches' round trips, seconds."""
+        self.trips: deque[float] = deque(maxlen=3)
+        self.sides = 0
+        """Side batches in flight."""
+        self.side_max = compose.SIDE_MAX
+        """Calls at most in a side batch."""
         self.found: dict[int, b.Edges] = {}
         self.alone: dict[int, asyncio.Task[b.Edges]] = {}
         self.busy: set[asyncio.Task[None]] = set()
-        """Batches in flight and pages waiting to be asked again."""
+        """Batches in flight, pages waiting to be asked again and chains read alone."""
         self.wake = asyncio.Event()
 
     def add(self, groups: list[SourceGroup], sizes: Mapping[str, int]) -> None:
         """More listings, ready at once (``sizes``: ``directMembersCount`` by group id)."""
+        if self.stopped:
+            return
         for grp in groups:
             left = max(1, math.ceil(sizes.get(grp.source_id, 0) / MEMBER_PAGE))
             index = len(self.listings)
@@ -182,30 +153,52 @@ class Roller:
             heapq.heappush(self.ready, (-left, index))
         self.wake.set()
 
+    def chain(self, chain: PageChain, closes: bool = False) -> None:
+        r"""A listing read one page per main batch; ``closes``: its end :meth:`close`\ s."""
+        self.chains.append(chain)
+        if closes:
+            self.closing = chain
+        self.wake.set()
+
     def close(self) -> None:
         """No more listings will be added: :meth:`run` ends when these have."""
         self.open = False
         self.wake.set()
 
+    def stop(self) -> None:
+        """No more member pages are asked for (the groups listing failed: no group is kept)."""
+        self.stopped = True
+        self.ready.clear()
+        self.close()
+
     async def run(self) -> list[b.Edges]:
         """Every listing's edges, in the order they were added (``None``: the group is gone)."""
         try:
-            while self.ready or self.busy or self.open:
+            while self.ready or self.chains or self.busy or self.open:
                 self._reap()
-                if not self.ready:
-                    if not self.busy and not self.open:
+                main = not self.main and bool(self.ready or self.chains)
+                side = None if main else compose.side_due(self)
+                if not main and side != 0.0:
+                    if not self.busy and not self.open and not self.ready and not self.chains:
                         break
                     self.wake.clear()
-                    await self.wake.wait()
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(side):
+                            await self.wake.wait()
                     continue
                 lane = self.lanes.other()
                 await lane.__aenter__()
                 try:
-                    calls = await self._fill()
+                    if main:
+                        self.main, self.sent = True, asyncio.get_running_loop().time()
+                        chains, calls = await compose.fill_main(self)
+                    else:
+                        self.sides += 1
+                        chains, calls = [], await compose.fill_side(self)
                 except BaseException:
                     await lane.__aexit__(None, None, None)
                     raise
-                self._start(self._send(calls, lane))
+                self._start(self._send(chains, calls, lane, main))
             self._reap()
             for index, edges in zip(
                 self.alone, await asyncio.gather(*self.alone.values()), strict=True
@@ -217,55 +210,89 @@ class Roller:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
-        return [self.found[index] for index in range(len(self.listings))]
+        return [self.found.get(index) for index in range(len(self.listings))]
 
-    async def _fill(self) -> list[int]:
-        """The listings of the next batch, longest first, within the budget (module docstring).
-
-        The batch request itself takes the first call's token; the others are taken here.
-        """
-        source, budget = self.source, self.source.http.budget
-        calls: list[int] = []
-        critical = False
-        ride = max(1, int(budget.rate)) if budget.rate else source.settings.batch_size
-        while self.ready and len(calls) < source.settings.batch_size:
-            waits = source.credit < 1 and budget.available() < 1
-            if critical and (len(calls) >= ride or waits):
-                break
-            if calls and source.credit > 0:
-                source.credit -= 1  # the quota's burst (``GoogleSource.credit``)
-            elif calls:
-                self.paying = True
-                try:
-                    await budget.take(1)
-                finally:
-                    self.paying = False
-            _, index = heapq.heappop(self.ready)
-            critical = critical or self.left[index] >= self.longest
-            calls.append(index)
-        return calls
-
-    async def _send(self, calls: list[int], lane: AbstractAsyncContextManager[None]) -> None:
+    async def _send(
+        self,
+        chains: list[PageChain],
+        calls: list[int],
+        lane: AbstractAsyncContextManager[None],
+        main: bool,
+    ) -> None:
+        entries: list[b.Paged] = [*chains, *(self.listings[i] for i in calls)]
         try:
-            answers = await b.send(self.source, self.listings, calls)
+            answers = await b.send(self.source, entries, list(range(len(entries))))
         finally:
             await lane.__aexit__(None, None, None)
-        first = [i for i in calls if self.left[i] >= self.longest]
-        for index in first:  # the longest listing's page first (its next batch waits for it)
-            self._take(index, answers.get(index))
-        for index in calls:
-            if index not in first:
-                self._take(index, answers.get(index))
-                if self.paying:  # the dispatcher is filling a batch: let it go between pages
-                    await asyncio.sleep(0)
+        if main:
+            self.trips.append(asyncio.get_running_loop().time() - self.sent)
+            self.trip = min(self.trips)  # a latency tail in one trip does not count
+        later: list[tuple[int, int]] = []
+        now = main and self.trip < compose.DEFER_TRIP  # nothing to gain from deferring
+        for k, chain in enumerate(chains):
+            if now or chain.due(self.longest):
+                self._chain_step(chain, answers.get(k))
+            else:
+                later.append((k, -1))
+        for k, index in enumerate(calls, start=len(chains)):
+            if now or (
+                main and (k == len(chains) or compose.needed(self, index))
+            ):  # before next main
+                self._take(index, answers.get(k))
+            else:
+                later.append((k, index))
+        if main:
+            self.main = False
+        else:
+            self.sides -= 1
+        self.wake.set()
+        if main and later and (self.ready or self.chains):
+            await asyncio.sleep(compose.SETTLE)  # the next main batch leaves before these
+        for k, index in later:
+            await asyncio.sleep(0)  # then one page a turn (a side batch's answer may come)
+            if index < 0:
+                self._chain_step(chains[k], answers.get(k))
+            else:
+                self._take(index, answers.get(k))
+
+    def _chain_step(self, chain: PageChain, answer: tuple[int, bytes] | None) -> None:
+        """One answer of a chain: its next page is ready, it ends, asks again or goes alone."""
+        step = chain.advance(answer)
+        if step is b.Step.AGAIN:
+            chain.tries += 1
+            if chain.tries < self.source.http.settings.max_attempts:
+                self._retry(chain.tries, answer, lambda: self.chains.append(chain))
+                return
+            step = b.Step.ALONE
+        chain.tries = 0
+        if step is b.Step.MORE:
+            self.chains.append(chain)
+        elif step is b.Step.ALONE:
+            self._start(self._alone_chain(chain))
+        elif chain is self.closing:
+            self.close()
+        self.wake.set()
+
+    async def _alone_chain(self, chain: PageChain) -> None:
+        await chain.rest_alone(self.source, self.lanes)
+        if chain is self.closing:
+            self.close()
 
     def _take(self, index: int, answer: tuple[int, bytes] | None) -> None:
         """One inner answer: the listing goes on, ends, asks again or is read alone."""
+        if self.stopped:
+            self._move(index, 0)
+            return
         step = b.advance(self.listings[index], answer)
         if step is b.Step.AGAIN:
             self.tries[index] += 1
             if self.tries[index] < self.source.http.settings.max_attempts:
-                self._again(index, answer)
+                left = self.left[index]
+                self._retry(
+                    self.tries[index],
+                    answer,
+                    lambda: heapq.heappush(self.ready, (-left, index)),
+                )
                 return
             step = b.Step.ALONE
         if step is b.Step.MORE:
@@ -282,21 +309,23 @@ class Roller:
             self.alone[index] = asyncio.ensure_future(job)
         self._report()
 
-    def _again(self, index: int, answer: tuple[int, bytes] | None) -> None:
+    def _retry(
+        self, tries: int, answer: tuple[int, bytes] | None, again: Callable[[], None]
+    ) -> None:
         """Ask the same page again after the client's backoff (counted as a retry)."""
         stats = self.source.stats
         stats.retries += 1
         if b.rate_limited(answer):
             stats.throttled += 1
             self.source.credit = 0  # the quota was not as free as assumed: the budget's pace
-        wait = backoff(self.tries[index])
+        wait = backoff(tries)
         stats.extra["retry_wait_seconds"] = round(
             float(stats.extra.get("retry_wait_seconds", 0.0)) + wait, 3
         )
 
         async def later() -> None:
             await pause(wait)
-            heapq.heappush(self.ready, (-self.left[index], index))
+            again()
 
         self._start(later())
 

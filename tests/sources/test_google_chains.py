@@ -1,0 +1,108 @@
+"""A full read's users and groups listings as calls in the batches (:mod:`.google.chains`):
+one batch a page of the longest chain, and a failed part asked again, read alone, or the read
+incomplete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from starlette.responses import Response
+
+from idpsync.emulators import Fault
+from idpsync.emulators.framework import Reply
+from idpsync.emulators.google import GoogleEmulator
+from idpsync.http.settings import HttpSettings
+from idpsync.model import Snapshot
+from tests.sources.google_support import sa_settings, source, truth_edges
+from tests.sources.test_google_full_pace import USERS, read
+
+pytestmark = pytest.mark.usefixtures("no_sleep")
+
+
+def users_heavy() -> GoogleEmulator:
+    """2,600 users (6 pages at 500) and 12 groups of at most 4 pages: the users listing is
+    the longest chain."""
+    emu = GoogleEmulator.generate(users=2600, groups=12, seed=3, medium_every=3)
+    t = emu.tenant
+    for group in t.groups:
+        for member in t.member_list(group)[700:]:
+            t.remove_member(group, member)
+    return emu
+
+
+def users_calls(emu: GoogleEmulator) -> list[Any]:
+    return [r for r in emu.batched.entries() if r.path == USERS]
+
+
+def same_read(snap: Snapshot, emu: GoogleEmulator) -> None:
+    t = emu.tenant
+    assert snap.complete, snap.incomplete_reasons
+    assert {u.source_id for u in snap.users} == {t.gid(u) for u in t.users}
+    assert len(snap.users) == len(t.users)  # each user once
+    assert {(m.group_id, m.member_id) for m in snap.memberships} == truth_edges(t)
+
+
+async def test_the_users_chain_rides_one_batch_a_page() -> None:
+    """When the users listing is the longest chain, every batch carries its next page: the
+    read is the token and one batch a users page (the API's minimum), and nothing alone."""
+    emu = users_heavy()
+    snap = await read(source(emu, sa_settings(emu)))
+    same_read(snap, emu)
+    assert len(users_calls(emu)) == 6
+    assert len(emu.requests) == 1 + 6  # the groups and every member page rode along
+    assert emu.requests.count(USERS) == 0
+
+
+async def test_a_users_part_refused_once_is_asked_again_in_a_batch() -> None:
+    """A 503 on the users listing's third page inside a batch: that page again, in a later
+    batch; the listing goes on in the batches and the read is complete."""
+    emu = users_heavy()
+    fault = emu.inject(Fault("status", USERS, nth=3, status=503))
+    src = source(emu, sa_settings(emu))
+    snap = await read(src)
+    same_read(snap, emu)
+    assert fault.fired == 1 and "batch_fallbacks" not in src.stats.extra
+    calls = users_calls(emu)
+    assert [r.status for r in calls] == [200, 200, 503, 200, 200, 200, 200]
+    assert calls[2].query == calls[3].query  # the same page token twice
+    assert emu.requests.count(USERS) == 0
+
+
+async def test_a_users_part_of_the_wrong_shape_reads_the_rest_alone() -> None:
+    """The users listing's second page comes back cut in half inside the batch: the rest of the
+    listing is read alone from that page (single requests, the client's retries); no user is
+    lost or read twice."""
+    emu = users_heavy()
+    emu.inject(Fault("truncate", USERS, nth=2))
+    src = source(emu, sa_settings(emu))
+    snap = await read(src)
+    same_read(snap, emu)
+    assert src.stats.extra["batch_fallbacks"] == 1
+    assert len(users_calls(emu)) == 2  # the first page, and the second (cut)
+    assert emu.requests.count(USERS) == 5  # pages 2 to 6 alone
+
+
+async def test_a_users_listing_failing_in_batches_and_alone_leaves_the_read_incomplete() -> None:
+    """Every users page after the first fails, in the batch and alone: no user is taken from
+    the part that was read and the read is incomplete (so nobody is removed)."""
+    emu = users_heavy()
+    answer, api = emu.answer, emu._api
+
+    def refused(raw_path: str, params: dict[str, str], auth: str | None) -> Reply:
+        if raw_path == USERS and params.get("pageToken"):
+            return emu.error_reply(404, "notFound", "Injected failure.")
+        return answer(raw_path, params, auth)
+
+    async def failing(request: Any) -> Any:
+        if request.url.path == USERS:
+            return Response(b'{"error": {"code": 503}}', 503)
+        return await api(request)
+
+    emu.answer, emu._api = refused, failing  # type: ignore[method-assign]
+    snap = await read(source(emu, sa_settings(emu)))
+    assert not snap.complete and snap.users == []
+    assert any("users listing could not be read" in r for r in snap.incomplete_reasons)
+    assert len(snap.groups) == 12  # the groups and members were read all the same
+    assert [r.status for r in users_calls(emu)] == [200, 404]  # in a batch, then alone
+    assert emu.requests.count(USERS) == HttpSettings().max_attempts  # alone, with retries
