@@ -63,6 +63,15 @@ def left_behind(made: list[Recorded], dialect: str) -> list[str]:
     return [name for s in made if s.driver is not None for name in _temp_tables(s.driver, dialect)]
 
 
+def assert_stage_kept(
+    streams: list[Recorded], store: Store, name: str, before: dict[str, Any]
+) -> None:
+    """A read that failed after streaming edges left the stage as ``before``, and no table."""
+    assert streams[-1].peak > 0  # edges had been written before the failure
+    assert stage_of(store, name) == before
+    assert left_behind(streams, store.dialect) == []
+
+
 def ops(result: RunResult) -> list[str]:
     """A run's planned operations, comparable between two runs."""
     return sorted(repr(op) for op in result.plan.ops)
