@@ -14,7 +14,7 @@ in from that page, and each range is read the same way, side by side:
   wide as the one before, the oldest taking the rest of the window. An even log is thus read
   in about one range a page in one round; a burst (the 1 % change of the benchmark: ≈20 pages
   in the last minute of a 20-minute window) in the ranges that hold it and a few widening,
-  mostly empty ones (about ``log₃(window / width)``, one request each) instead of one a width.
+  mostly empty ones (about ``log₄(window / width)``, one request each) instead of one a width.
 - The first page's own span (from ``t`` on) is read again as one range: nothing is assumed of
   the order of the pages, only that a range answers every activity in it. Its activities are
   read twice and dropped once.
@@ -51,11 +51,12 @@ if TYPE_CHECKING:
 
 LINEAR = 4
 """Ranges of the first page's width below it before the widths grow."""
-GROWTH = 3
+GROWTH = 4
 """How much wider each range after the first :data:`LINEAR` is than the one before it."""
-FILL = 0.9
-"""The share of a page a range is sized for at the first page's density: a little under one,
-so that an even log seldom spills into a second page (which costs a probe and a re-read)."""
+FILL = 0.8
+"""The share of a page a range is sized for at the first page's density: under one, so that
+a range seldom spills into a second page (which costs a probe and a re-read) where the density
+varies (the benchmark's change at L: 400 to 700 activities a second, 500 on average)."""
 
 Range = tuple[int, int | None]
 """Epoch milliseconds: from (inclusive) and to (``endTime``; ``None``: open, up to now)."""
