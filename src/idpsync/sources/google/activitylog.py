@@ -7,14 +7,15 @@ range holds nor where its n-th one is. What it does take is a time range (``star
 first page of the window; when there is more, :func:`cuts` sizes the ranges the window is read
 in from that page, and each range is read the same way, side by side:
 
-- Google answers newest first, so the first page is most likely the window's newest
-  activities: its oldest time ``t`` and its density (activities per millisecond over its
-  span) say how wide a range below ``t`` holding :data:`FILL` × a page is. The first
-  :data:`LINEAR` ranges below ``t`` have that width; each after them is :data:`GROWTH` × as
-  wide as the one before, the oldest taking the rest of the window. An even log is thus read
-  in about one range a page in one round; a burst (the 1 % change of the benchmark: ≈20 pages
-  in the last minute of a 20-minute window) in the ranges that hold it and a few widening,
-  mostly empty ones (about ``log₄(window / width)``, one request each) instead of one a width.
+- Google answers newest first (as the emulator does; its reference states no order), so the
+  first page is most likely the window's newest activities: its oldest time ``t`` and its
+  density (activities per millisecond over its span) say how wide a range below ``t``
+  holding :data:`FILL` × a page is. The first :data:`LINEAR` ranges below ``t`` have that
+  width; each after them is :data:`GROWTH` × as wide as the one before, the oldest taking
+  the rest of the window. An even log is thus read in about one range a page in one round;
+  a burst (the 1 % change of the benchmark: ≈20 pages in the last minute of a 20-minute
+  window) in the ranges that hold it and a few widening, mostly empty ones (about
+  ``log₄(window / width)``, one request each) instead of one a width.
 - The first page's own span (from ``t`` on) is read again as one range: nothing is assumed of
   the order of the pages, only that a range answers every activity in it. Its activities are
   read twice and dropped once.
