@@ -34,6 +34,7 @@ from idpsync.sources.lanes import Lanes, gather
 from idpsync.sources.shape import identified, records
 
 if TYPE_CHECKING:
+    from idpsync.sources.entra.full_links import PartLinks
     from idpsync.sources.entra.reader import EntraSource
 
 EXPAND_CAP = 20
@@ -60,14 +61,19 @@ async def read_groups(source: EntraSource, snap: Snapshot, progress: Progress) -
 
 
 async def groups_and_members(
-    source: EntraSource, snap: Snapshot, progress: Progress, reader: BatchedListings
+    source: EntraSource,
+    snap: Snapshot,
+    progress: Progress,
+    reader: BatchedListings,
+    parts: PartLinks | None = None,
 ) -> None:
     """Groups and every group's member edges, all in ``reader``'s rounds of batches.
 
     The groups listing is a listing of the batches too (a chain: one page a round), and each of
     its pages hands its groups that need a member listing to the same reader at once, so a big
     group's chain of member pages starts in the next round instead of after the last groups
-    page. ``reader`` may carry other listings (the users); this runs it to its end.
+    page. ``reader`` may carry other listings (the users); this runs it to its end. ``parts``
+    is told the groups of each page and the listing's end (the groups delta partitions' links).
     """
     snap.groups = []
 
@@ -79,8 +85,12 @@ async def groups_and_members(
             if group.source_id in whole:
                 add_edges(snap, group.source_id, whole[group.source_id], source.sink)
         reader.add([g.source_id for g in groups if g.source_id not in whole], "id")
+        if parts is not None:
+            parts.named([g.source_id for g in groups])
 
     def done(_: bool) -> None:
+        if parts is not None:
+            parts.listed_all()
         reader.close()
         progress(Event("fetch", f"read {len(snap.groups)} groups"))
 
