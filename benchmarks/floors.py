@@ -177,7 +177,17 @@ def entra(shape: Shape, lat: float, cap: int = 32) -> ApiFloor:
         listed = paged if expand else members
         group_pages = pages(shape.groups, 100 if expand else 999)
         member_pages = sum(pages(m, 999) for m in listed)
-        member_chain = 1 + pages(max(listed), 999) if listed else 0
+        # a group's chain starts after the groups page that names it (``members`` in listing
+        # order; until 2026-12-06: as if the largest group were on the first page)
+        page = 100 if expand else 999
+        member_chain = max(
+            (
+                n // page + 1 + pages(m, 999)
+                for n, m in enumerate(members)
+                if not expand or m >= ENTRA_EXPAND_CAP
+            ),
+            default=0,
+        )
         for users, users_chain in ways:
             chain = max(users_chain, group_pages, member_chain)
             units = 2 * users + group_pages + 2 * member_pages  # users 2+1−1, groups 1, members 3−1
@@ -192,7 +202,8 @@ def entra(shape: Shape, lat: float, cap: int = 32) -> ApiFloor:
             quota = token_bucket_floor(units, 8000, 10.0)
             options.append(_finish(lat, cap, inner, units, chain, ENTRA_BATCH, quota, note))
     best = min(options, key=lambda f: (f.floor_s, f.requests))
-    return replace(best, requests=min(f.requests for f in options))
+    fewest = min(options, key=lambda f: (f.requests, f.units))
+    return replace(best, requests=fewest.requests, units=fewest.units)
 
 
 def google(shape: Shape, lat: float, cap: int = 32) -> ApiFloor:

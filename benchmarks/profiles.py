@@ -237,6 +237,13 @@ class Profile:
             users = max(2, 1 + pages(shape.groups, 50))  # the v1 groups are a chain
         if not self.member_page or not shape.members:
             return users
+        if self.idp == "entra":  # the groups pages up to the one naming a group of 20 or more
+            named = [
+                n // 100 + 1 + pages(m, self.member_page)
+                for n, m in enumerate(shape.members)
+                if m >= 20
+            ]
+            return max(users, 1 + max(named, default=1))
         # a member listing starts after the token and the groups page that names the group
         return max(users, 2 + pages(max(shape.members), self.member_page))
 

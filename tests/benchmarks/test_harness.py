@@ -83,6 +83,10 @@ def test_latency_floor_counts_the_largest_groups_member_chain() -> None:
     # users only: page 1, then every other page by number at once
     assert PROFILES["onelogin"].longest_chain(Shape(1000, 1, [100_000])) == 2
     assert PROFILES["onelogin"].longest_chain(Shape(100_000, 5000, [1])) == 101  # v1 groups
+    # Entra: a member chain starts after the groups page (100 a page) that names the group
+    entra = PROFILES["entra"]
+    assert entra.longest_chain(Shape(100, 300, [5] * 250 + [5000] + [5] * 49)) == 1 + 3 + 6
+    assert entra.longest_chain(Shape(100, 300, [5000] + [5] * 299)) == 1 + 1 + 6
 
 
 def test_profile_floor_is_the_larger_of_quota_and_latency() -> None:

@@ -61,6 +61,15 @@ def test_entra_request_minimum_keeps_each_strategy_whole() -> None:
     assert f.requests == 1 + -(-(users + 6 + 5000) // 20) == 303  # (302 when mixed)
 
 
+def test_entra_a_groups_chain_starts_after_the_groups_page_naming_it() -> None:
+    # the 5,000-member group is the 251st listed: with $expand (100 groups a page) its members
+    # start after the third groups page (chain 3 + 6), at 999 a page after the first (1 + 6)
+    shape = Shape(100, 300, [5] * 250 + [5000] + [5] * 49)
+    f = entra(shape, 0.5, 32)
+    assert "groups at 999" in f.features and f.chain == 1 + 1 + 6
+    assert f.requests == 1 + 3 + 6 and f.units == 2 * 1 + 3 + 2 * 6  # fewest: with $expand
+
+
 def test_entra_prefers_plain_member_listings_when_groups_are_big() -> None:
     shape = Shape(100, 2000, [100] * 2000)  # every expansion would be full: no gain
     f = entra(shape, 0.5, 32)
