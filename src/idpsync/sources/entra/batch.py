@@ -144,6 +144,7 @@ class BatchedListings:
         self.open = producers
         """Producers that may still add listings (each calls :meth:`close` once)."""
         self.wake = asyncio.Event()
+        self.on_found: Callable[[str, Items | None], None] | None = None  # each as it ends
 
     async def read(self, group_ids: list[str], select: str) -> Found:
         """Each group's member objects (``None``: its listing failed, ``snap`` says why)."""
@@ -160,6 +161,8 @@ class BatchedListings:
 
                 def done(items: Items | None, key: str = group_id) -> None:
                     self.found[key] = items
+                    if self.on_found is not None:
+                        self.on_found(key, items)
 
                 name = f"{ep.MEMBERS.label} ({group_id})"
                 self._enqueue(name, ep.MEMBERS, {"id": group_id}, params, self.snap, done)
