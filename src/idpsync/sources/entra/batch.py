@@ -144,7 +144,7 @@ class BatchedListings:
         self.open = producers
         """Producers that may still add listings (each calls :meth:`close` once)."""
         self.wake = asyncio.Event()
-        self.on_found: Callable[[str, Items | None], None] | None = None  # each as it ends
+        self.on_found: Callable[[str, Items | None], None] | None = None  # else in found
 
     async def read(self, group_ids: list[str], select: str) -> Found:
         """Each group's member objects (``None``: its listing failed, ``snap`` says why)."""
@@ -160,9 +160,9 @@ class BatchedListings:
                 self.added.add(group_id)
 
                 def done(items: Items | None, key: str = group_id) -> None:
+                    if self.on_found is not None:  # handed over, not kept
+                        return self.on_found(key, items)
                     self.found[key] = items
-                    if self.on_found is not None:
-                        self.on_found(key, items)
 
                 name = f"{ep.MEMBERS.label} ({group_id})"
                 self._enqueue(name, ep.MEMBERS, {"id": group_id}, params, self.snap, done)
