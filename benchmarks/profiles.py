@@ -11,6 +11,8 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from benchmarks.entra_rounds import read_calls
+
 
 @dataclass(frozen=True)
 class Size:
@@ -116,25 +118,26 @@ def listing_rounds(listings: Sequence[tuple[int, int]], batch: int = 20) -> int:
 
 def entra_minimum(s: Shape) -> int:
     """The connector's formula at its defaults (managers, ``batch``, ``expand_members``,
-    ``partition_users = "auto"``).
+    ``partition_users = "auto"``): token + one batch call of the delta links and the user count
+    + the batch calls of the listing rounds (:func:`benchmarks.entra_rounds.read_calls`).
 
-    Token + two ``$deltatoken=latest`` links + the user count, at once + every listing in one
-    reader's rounds of ``$batch`` calls (20 to a call): the users from round 1 (with at least
-    :data:`ENTRA_PARTITION_MIN_PAGES` pages of 100, since ``$expand=manager`` caps a page at
-    100, one listing per first character, an empty one a page, and a second count; else one
-    chain), the groups with ``$expand=members`` at 100 a page from round 1, and each group
-    whose expansion is full (20 members or more) at 999 a page from the round after the groups
-    page that lists it (``s.members`` in listing order).
+    The users from round 1 (with at least :data:`ENTRA_PARTITION_MIN_PAGES` pages of 100, since
+    ``$expand=manager`` caps a page at 100, one listing per first character, an empty one a
+    page, and a count after; else one chain), the groups with ``$expand=members`` at 100 a page
+    from round 1, each group whose expansion is full (20 members or more) at 999 a page from
+    the round after the groups page that lists it (``s.members`` in listing order), and the
+    groups delta partitions' links (50 groups each) and their check, spare items of the rounds.
     """
     chain = pages(s.users, 100)
-    users = [chain]
-    counts = 1
+    users, parted = [chain], False
     if s.user_parts and chain >= ENTRA_PARTITION_MIN_PAGES:
         parts = list(s.user_parts) + [0] * max(0, ENTRA_PARTITIONS - len(s.user_parts))
-        users, counts = [pages(n, 100) for n in parts], 2
-    first = [(1, c) for c in [*users, pages(s.groups, 100)]]
-    members = [(n // 100 + 2, pages(m, 999)) for n, m in enumerate(s.members) if m >= 20]
-    return 1 + 2 + counts + listing_rounds(first + members)
+        users, parted = [pages(n, 100) for n in parts], True
+    groups = [
+        (min(100, s.groups - n), [pages(m, 999) for m in s.members[n : n + 100] if m >= 20])
+        for n in range(0, s.groups, 100)
+    ]
+    return 1 + 1 + read_calls(users, groups, count_after=parted)
 
 
 def fixed_window_floor(requests: int, limit: int, window_s: float) -> float:
@@ -234,6 +237,13 @@ class Profile:
             users = max(2, 1 + pages(shape.groups, 50))  # the v1 groups are a chain
         if not self.member_page or not shape.members:
             return users
+        if self.idp == "entra":  # the groups pages up to the one naming a group of 20 or more
+            named = [
+                n // 100 + 1 + pages(m, self.member_page)
+                for n, m in enumerate(shape.members)
+                if m >= 20
+            ]
+            return max(users, 1 + max(named, default=1))
         # a member listing starts after the token and the groups page that names the group
         return max(users, 2 + pages(max(shape.members), self.member_page))
 

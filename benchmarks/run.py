@@ -67,9 +67,9 @@ def tenant_for(idp: str, size: Size, seed: int) -> Tenant:
         spec = replace(spec, domain="example.okta.test")
     truth = generate_tenant(spec).ground_truth()
     users_only = idp in ("okta", "keycloak")
-    members = [
-        sum(1 for m in g.members if not users_only or m in truth.users)
-        for g in truth.groups.values()
+    members = [  # in the emulators' listing order (by id, as Graph lists objects)
+        sum(1 for m in truth.groups[gid].members if not users_only or m in truth.users)
+        for gid in sorted(truth.groups)
     ]
     edges = sorted(e for e in truth.memberships if e[1] in truth.users)
     users = sorted(truth.users)

@@ -37,16 +37,19 @@ def test_minimums_follow_the_connector_formulas() -> None:
     assert okta_minimum(shape) == 6 + 1 + 1 + (1 + 1 + 1 + 1 + 2)
     assert keycloak_minimum(shape) == 1 + 1 + 1 + 0 + 5 + 1  # + events/config
     assert onelogin_minimum(shape) == 2 + 5 + 2 + 21
-    # managers are expanded on the user listing (pages of 100); one count, one chain (11 pages
-    # are under the partition threshold); every listing in rounds of $batch, 20 to a call:
-    # round 1 the users and the groups (3 pages of 100 expanded), round 2 also the four groups
-    # of 20 or more members (named by groups page 1), round 3 the two of 1,000 or more; then
-    # the users alone to their 11th page: one call a round
-    assert entra_minimum(shape) == 1 + 2 + 1 + 11
+    # managers are expanded on the user listing (pages of 100); the token, then the delta
+    # links and one count in one batch call; one users chain (11 pages are under the partition
+    # threshold); every listing in rounds of $batch, 20 to a call: round 1 the users and the
+    # groups (3 pages of 100 expanded), round 2 also the four groups of 20 or more members
+    # (named by groups page 1) and two delta partitions' links, round 3 the two groups of
+    # 1,000 or more, two more links, round 4 the last link, round 5 the check; all beside the
+    # users' pages: one call a round to their 11th
+    assert entra_minimum(shape) == 1 + 1 + 11
     parted = Shape(users=2500, groups=10, members=[5] * 10, user_parts=[1000, 1000, 500])
-    # two counts; round 1: 44 partitions + the groups page = 45 items, 3 calls; rounds 2-5
-    # the three partitions of several pages, 6-10 the two of 10 pages: one call each
-    assert entra_minimum(parted) == 1 + 2 + 2 + 3 + 9
+    # round 1: 44 partitions + the groups page = 45 items, 3 calls; rounds 2-5 the three
+    # partitions of several pages (with the one link, then the check), 6-10 the two of 10
+    # pages: one call each; round 11 the count after the partitions
+    assert entra_minimum(parted) == 1 + 1 + 3 + 9 + 1
 
 
 def test_reference_tenant_member_calls_are_about_one_per_group() -> None:
@@ -80,6 +83,10 @@ def test_latency_floor_counts_the_largest_groups_member_chain() -> None:
     # users only: page 1, then every other page by number at once
     assert PROFILES["onelogin"].longest_chain(Shape(1000, 1, [100_000])) == 2
     assert PROFILES["onelogin"].longest_chain(Shape(100_000, 5000, [1])) == 101  # v1 groups
+    # Entra: a member chain starts after the groups page (100 a page) that names the group
+    entra = PROFILES["entra"]
+    assert entra.longest_chain(Shape(100, 300, [5] * 250 + [5000] + [5] * 49)) == 1 + 3 + 6
+    assert entra.longest_chain(Shape(100, 300, [5000] + [5] * 299)) == 1 + 1 + 6
 
 
 def test_profile_floor_is_the_larger_of_quota_and_latency() -> None:

@@ -34,16 +34,40 @@ def test_entra_batches_expands_small_groups_and_pages_big_ones() -> None:
     # 2,000 users in two UPN partitions, 300 groups: 299 of 5 members, one of 5,000
     shape = Shape(2000, 300, [5] * 299 + [5000], user_parts=[1200, 800])
     f = entra(shape, 0.5, 32)
-    # users: 12 + 8 + 42 empty partitions + 2 counts = 64 requests, more than one chain of
-    # 20, so the minimum is 20 while the chain is the partitioned 12 + 2 counts; groups with
-    # $expand at 100 a page = 3; only the full expansion is paged: 5,000 at 999 = 6 pages
-    inner = 20 + 3 + 6
-    assert f.units == 2 * 20 + 3 + 2 * 6  # RU: users 2, groups 1, members 2
+    # users partitioned: 12 + 8 + 42 empty partitions + 2 counts = 64 requests, chain 12 + 2
+    # counts; in one chain: 20 requests, chain 20. Groups with $expand at 100 a page = 3; only
+    # the full expansion is paged: 5,000 at 999 = 6 pages. The floor's strategy is the
+    # partitioned one (a shorter chain): its own units and chain, not the one chain's.
+    inner = 64 + 3 + 6
+    assert f.units == 2 * 64 + 3 + 2 * 6  # RU: users 2, groups 1, members 2
     # longest chain: the users partition with its counts (+ token)
     assert f.chain == 1 + max(12 + 2, 3, 1 + 6)
-    assert f.requests == 1 + max(-(-inner // 20), 14)  # token + batches of 20
+    # token + batches of 20, at least one a round of the chain; the one chain would need
+    # 1 + 20 (its 20 pages one after the other), never 1 + 14 with the one chain's requests
+    assert f.requests == 1 + max(-(-inner // 20), 14) == 15
     assert f.chain_s == pytest.approx(15 * 0.5) and f.floor_s == f.chain_s
     assert "$expand=members" in f.features
+
+
+def test_entra_request_minimum_keeps_each_strategy_whole() -> None:
+    # 100k users in 26 partitions (1,002 pages, 18 empty ones, 2 counts), 5,000 groups of 25
+    # (each listed apart: 5,000 member pages). The one chain's 1,000 user pages cannot ride
+    # beside the partitions' chain of 74: the minimum counts the partitions' 1,020 requests
+    users = 72 + 38 * 24 + 18 + 18 + 2
+    shape = Shape(100_000, 5000, [25] * 5000, user_parts=[7_200] + [3_800] * 24 + [1_800])
+    f = entra(shape, 0.5, 32)
+    assert users == 1022 and f.chain == 1 + 72 + 2
+    # (every expansion would be full: groups at 999, 6 pages)
+    assert f.requests == 1 + -(-(users + 6 + 5000) // 20) == 303  # (302 when mixed)
+
+
+def test_entra_a_groups_chain_starts_after_the_groups_page_naming_it() -> None:
+    # the 5,000-member group is the 251st listed: with $expand (100 groups a page) its members
+    # start after the third groups page (chain 3 + 6), at 999 a page after the first (1 + 6)
+    shape = Shape(100, 300, [5] * 250 + [5000] + [5] * 49)
+    f = entra(shape, 0.5, 32)
+    assert "groups at 999" in f.features and f.chain == 1 + 1 + 6
+    assert f.requests == 1 + 3 + 6 and f.units == 2 * 1 + 3 + 2 * 6  # fewest: with $expand
 
 
 def test_entra_prefers_plain_member_listings_when_groups_are_big() -> None:
@@ -55,9 +79,10 @@ def test_entra_prefers_plain_member_listings_when_groups_are_big() -> None:
 def test_entra_quota_floor_counts_resource_units_not_round_trips() -> None:
     shape = Shape(400_000, 1, [0], user_parts=[400_000 // 40] * 40)
     f = entra(shape, 0.5, 32)
-    assert f.units == 2 * 4000 + 1
-    assert f.quota_s == pytest.approx((8001 - 8000) * 10 / 8000)
-    assert f.requests == 1 + 4001 // 20 + 1
+    # partitioned: 4,000 pages, 4 empty partitions and 2 counts (the one chain is 4,000 long)
+    assert f.units == 2 * 4006 + 1
+    assert f.quota_s == pytest.approx((8013 - 8000) * 10 / 8000)
+    assert f.requests == 1 + -(-4007 // 20) == 202
 
 
 def test_google_floor_at_the_reference_tenant_is_the_everyone_groups_chain() -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from benchmarks.entra_rounds import read_calls
 
 from idpsync.app.runner import RunResult, run_sync
 from idpsync.app.single import run_sync_user
@@ -108,15 +109,6 @@ def pages(n: int, size: int = 999) -> int:
     return max(1, math.ceil(n / size))
 
 
-def batch_rounds(listings: list[tuple[int, int]], size: int = 20) -> int:
-    """Batch calls for listings read in rounds: ``(first round, pages)`` each; round ``r``
-    carries the page of every listing running then, ``size`` to a call."""
-    last = max((start + count - 1 for start, count in listings), default=0)
-    return sum(
-        math.ceil(sum(1 for s, c in listings if s <= r < s + c) / size) for r in range(1, last + 1)
-    )
-
-
 def full_snapshot_requests(
     emu: EntraEmulator,
     *,
@@ -131,27 +123,30 @@ def full_snapshot_requests(
     """The formula of ``docs/sources/entra.md``, from the emulator's ground truth.
 
     ``counted``: the user count of ``partition_users = "auto"``. ``user_parts``: the pages of
-    each users partition when the users are partitioned (then two counts), else one chain.
-    With ``batch`` every listing rides in the rounds: the users and the groups listing from
-    round 1, each listed group's members from the round after the groups page naming it.
-    With ``batch`` the groups delta is split (``delta_parts.py``): a third delta link (the
-    groups' own properties) beside the two, and at the end the partitions' links (50 groups
-    each, 20 to a batch call) and the check of the read's groups delta link (one page).
+    each users partition when the users are partitioned (then a count after them), else one
+    chain. Without ``batch``: the token, the two delta links and the count, then every page a
+    request. With ``batch``: the token, one batch call of the delta links (three: the groups'
+    own too) and the count, then the batch calls of the listing rounds
+    (:func:`benchmarks.entra_rounds.read_calls`: the users and the groups listing from round 1,
+    each listed group's members from the round after the groups page naming it, the groups
+    delta partitions' links (50 groups each) and their check, a spare item may wait a round).
     """
     truth = emu.tenant.ground_truth()
     users, groups = len(truth.users), len(truth.groups)
     group_page = 100 if expand else 999
-    order = {gid: n // group_page for n, gid in enumerate(emu.tenant.group_ids)}
-    listed = [
-        (order[gid] + 2, pages(len(group.members)))
-        for gid, group in truth.groups.items()
-        if not expand or len(group.members) >= 20
-    ]
+    sizes = [len(truth.groups[gid].members) for gid in emu.tenant.group_ids]
     chains = user_parts if user_parts is not None else [pages(users, 100 if managers else 999)]
-    counts = 2 if user_parts is not None else int(counted)
-    fixed = 1 + 2 + counts + (users if photos else 0)
+    downloads = users if photos else 0
     if batch:
-        first = [(1, c) for c in [*chains, pages(groups, group_page)]]
-        split = 1 + math.ceil(math.ceil(groups / 50) / size) + 1 if groups else 1
-        return fixed + split + batch_rounds(first + listed, size)
-    return fixed + sum(chains) + pages(groups, group_page) + sum(c for _, c in listed)
+        listed = [
+            (
+                len(sizes[n : n + group_page]),
+                [pages(m) for m in sizes[n : n + group_page] if m >= 20 or not expand],
+            )
+            for n in range(0, groups, group_page)
+        ]
+        calls = read_calls(chains, listed, size=size, count_after=user_parts is not None)
+        return 1 + 1 + calls + downloads
+    counts = 2 if user_parts is not None else int(counted)
+    member_pages = sum(pages(m) for m in sizes if m >= 20 or not expand)
+    return 1 + 2 + counts + downloads + sum(chains) + pages(groups, group_page) + member_pages

@@ -18,6 +18,7 @@ from idpsync.http import client as http_client
 from idpsync.http.settings import HttpSettings
 from idpsync.model import Snapshot
 from idpsync.sources.entra import batch as entra_batch
+from idpsync.sources.entra import groups as entra_groups
 from idpsync.sources.entra.batch import read_members
 from idpsync.store import Store
 from tests.sources.entra_support import EntraWorld, full_snapshot_requests
@@ -264,8 +265,8 @@ async def test_member_rounds_start_before_the_last_groups_page(tmp_path: Path) -
     result = await world.sync(mode="full")
     assert result.status == "succeeded", result.message
     assert_matches_tenant(world, managers=False)
-    assert emu.requests.count("/v1.0/groups") == 0  # only the user count is sent on its own
-    assert emu.requests.count("/v1.0/users") == 1
+    assert emu.requests.count("/v1.0/groups") == 0  # only the token is sent on its own
+    assert emu.requests.count("/v1.0/users") == 0
     log = [r.path for r in emu.batched]  # the groups and users pages ride in the batches too
     groups = [i for i, x in enumerate(log) if x == "/v1.0/groups"]
     members = [i for i, x in enumerate(log) if x.endswith("/members")]
@@ -296,4 +297,25 @@ async def test_the_budget_counts_every_item_of_a_batch(
     calls = emu.requests.count("/v1.0/$batch", method="POST")
     assert calls > 0 and len(extra) == calls
     assert calls + sum(extra) == len(emu.batched)
+    world.store.close()
+
+
+async def test_a_listings_edges_are_taken_while_later_rounds_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A member listing's edges go to the stage when it ends, not all after the last answer."""
+    emu = EntraEmulator.generate(users=3000, groups=40, seed=7, medium_every=3)
+    world = world_on(tmp_path, emu)
+    taken: list[int] = []  # requests answered when a listed group's edges were taken
+    add_edges = entra_groups.add_edges
+
+    def spy(snap: Snapshot, group_id: str, items: Any, sink: Any = None) -> Any:
+        if items is not None and len(items) >= 20:  # listed apart (an expansion holds < 20)
+            taken.append(len(emu.requests))
+        return add_edges(snap, group_id, items, sink)
+
+    monkeypatch.setattr(entra_groups, "add_edges", spy)
+    assert (await world.sync(mode="full")).status == "succeeded"
+    assert_matches_tenant(world, managers=False)
+    assert taken and min(taken) < len(emu.requests)  # before the read's last batch call
     world.store.close()

@@ -206,24 +206,30 @@ async def test_partitions_of_another_shape_make_the_run_a_full_read(tmp_path: Pa
     store.close()
 
 
-async def test_a_full_read_takes_the_partitions_links_after_the_listing_then_checks(
+async def test_a_full_read_takes_the_partitions_links_during_the_listing_then_checks(
     tmp_path: Path,
 ) -> None:
-    """Order of a full read's groups delta requests: the two unfiltered links first (before any
-    listing), the partitions' ``latest`` links after the last member listing, then one round
-    from the read's own groups delta link (the check)."""
+    """Order of a full read's groups delta requests: the three unfiltered links and the count
+    in one batch call before any listing, the partitions' ``latest`` links in the listing's
+    rounds (not calls of their own after it), then one round from the read's own groups delta
+    link (the check)."""
     store = Store.open(f"sqlite:///{tmp_path / 'full.db'}")
     world = world_of(store, users=300, groups=120)
     assert (await world.sync()).status == "succeeded"
+    assert world.emu.requests.count("/v1.0/groups/delta") == 0
+    assert world.emu.requests.count("/v1.0/users") == 0
     batched = world.emu.batched.entries()
-    deltas = [n for n, e in enumerate(batched) if e.path == "/v1.0/groups/delta"]
+    first = batched[:3]  # the first batch call (the emulator logs a call's items in order)
+    assert all(e.path == "/v1.0/groups/delta" or e.path == "/v1.0/users/delta" for e in first)
+    assert all("latest" in e.query and "filter" not in e.query for e in first)
+    assert batched[3].path == "/v1.0/users" and "count" in batched[3].query
+    deltas = [n for n, e in enumerate(batched) if e.path == "/v1.0/groups/delta" and n > 3]
     latest = [n for n in deltas if "latest" in batched[n].query]
     check = [n for n in deltas if n not in latest]
-    listing = [n for n, e in enumerate(batched) if e.path != "/v1.0/groups/delta"]
+    listing = [n for n, e in enumerate(batched) if e.path.endswith("/members")]
     assert len(latest) == 3 and len(check) == 1 and len(listing) > 10
     assert all("filter" in batched[n].query for n in latest)
-    assert max(listing) < min(latest) and max(latest) < check[0]
-    plain = [e for e in world.emu.requests.entries() if e.path == "/v1.0/groups/delta"]
-    assert len(plain) == 2  # with and without members, $deltatoken=latest, before the listing
-    assert sorted("members" in e.query for e in plain) == [False, True]
+    assert min(latest) < max(listing) and max(latest) < check[0]
+    partitioned = sorted(i for ids, _ in world.state()[delta_parts.PARTS] for i in ids)
+    assert partitioned == sorted(world.emu.tenant.group_ids)
     store.close()

@@ -19,6 +19,9 @@ rounds as the longest listing has pages, and with ``n_r`` listings that have a p
 Sending follow-up pages one by one instead would not shorten any chain and would cost a request
 per page.
 
+Each round's calls are whole where they can be: a listing's first page may wait one round
+(:mod:`~idpsync.sources.entra.packing`).
+
 **Any listing, not only members.** In a full read one :class:`BatchedListings` carries every
 listing (:mod:`idpsync.sources.entra.reader`): the users (one chain, or the 44 partitions of
 :mod:`~idpsync.sources.entra.partitions`, :meth:`BatchedListings.listing`), the groups listing
@@ -68,6 +71,7 @@ from idpsync.http.translate_status import status_error
 from idpsync.model import Snapshot
 from idpsync.sources.entra import endpoints as ep
 from idpsync.sources.entra.endpoints import RULE
+from idpsync.sources.entra.packing import pack
 from idpsync.sources.lanes import Lanes, gather
 
 if TYPE_CHECKING:
@@ -94,6 +98,14 @@ class _Listing:
     """Called once, with every item read (``None``: the listing failed)."""
     on_page: Callable[[Items], None] | None = None
     """When set, each page's items go here instead of being kept for :attr:`done`."""
+    on_body: Callable[[dict[str, Any]], None] | None = None
+    """A one-off request (:meth:`BatchedListings.single`): its answer's body, no next page."""
+    headers: dict[str, str] | None = None
+    """Headers of the item (``ConsistencyLevel`` of a count)."""
+    spare: bool = False
+    """A first page or a one-off request: it may wait one round to fill a call (module doc)."""
+    held: bool = False
+    """It waited a round already: due in the next."""
     items: Items = field(default_factory=list)
     seen: set[str] = field(default_factory=set)
     attempt: int = 0
@@ -132,6 +144,7 @@ class BatchedListings:
         self.open = producers
         """Producers that may still add listings (each calls :meth:`close` once)."""
         self.wake = asyncio.Event()
+        self.on_found: Callable[[str, Items | None], None] | None = None  # else in found
 
     async def read(self, group_ids: list[str], select: str) -> Found:
         """Each group's member objects (``None``: its listing failed, ``snap`` says why)."""
@@ -147,10 +160,13 @@ class BatchedListings:
                 self.added.add(group_id)
 
                 def done(items: Items | None, key: str = group_id) -> None:
+                    if self.on_found is not None:  # handed over, not kept
+                        return self.on_found(key, items)
                     self.found[key] = items
 
                 name = f"{ep.MEMBERS.label} ({group_id})"
                 self._enqueue(name, ep.MEMBERS, {"id": group_id}, params, self.snap, done)
+                self.arrived[-1].spare = True
 
     def follow(
         self,
@@ -178,6 +194,32 @@ class BatchedListings:
                 future.set_result(items)
 
         self._enqueue(endpoint.label, endpoint, {}, params, snap, done)
+        return future
+
+    def single(
+        self,
+        endpoint: Endpoint,
+        params: dict[str, str],
+        snap: Snapshot,
+        headers: dict[str, str] | None = None,
+    ) -> asyncio.Future[dict[str, Any] | None]:
+        """One request's answer body (``None``: failed, ``snap`` marked), a spare item.
+
+        Its next link, if any, is not followed (a count's ``$top=1`` page).
+        """
+        future: asyncio.Future[dict[str, Any] | None] = asyncio.get_running_loop().create_future()
+
+        def done(items: Items | None) -> None:
+            if items is None and not future.done():
+                future.set_result(None)
+
+        def body(page: dict[str, Any]) -> None:
+            if not future.done():
+                future.set_result(page)
+
+        self._enqueue(endpoint.label, endpoint, {}, params, snap, done)
+        listing = self.arrived[-1]
+        listing.on_body, listing.headers, listing.spare = body, headers, True
         return future
 
     def _enqueue(
@@ -213,13 +255,15 @@ class BatchedListings:
                 self.wake.clear()
                 await self.wake.wait()
                 continue
-            chunks = [todo[i : i + self.size] for i in range(0, len(todo), self.size)]
+            send, held = pack(todo, self.size)
+            chunks = [send[i : i + self.size] for i in range(0, len(send), self.size)]
             await gather(*(self._held(chunk) for chunk in chunks))
+            await asyncio.sleep(0)  # what the answers woke (a count, a check) joins the next round
             if self.rejected and self.http.auth is not None:
                 for header in self.rejected:
                     await self.http.auth.invalidate(header)
             await pause(self.wait)
-            todo, self.next, self.wait, self.rejected = self.next, [], 0.0, set()
+            todo, self.next, self.wait, self.rejected = held + self.next, [], 0.0, set()
 
     async def _held(self, take: list[_Listing]) -> None:
         if self.lanes is None:
@@ -230,7 +274,10 @@ class BatchedListings:
 
     async def _send(self, take: list[_Listing]) -> None:
         """One batch call for ``take``; each item's answer is taken as its own response."""
-        requests = [{"id": str(n), "method": "GET", "url": x.url} for n, x in enumerate(take)]
+        requests: list[dict[str, Any]] = []
+        for n, x in enumerate(take):
+            item: dict[str, Any] = {"id": str(n), "method": "GET", "url": x.url}
+            requests.append(item | ({"headers": x.headers} if x.headers else {}))
         extra = self.http.stats.extra
         extra["batched_requests"] = int(extra.get("batched_requests", 0)) + len(take)
         try:
@@ -271,6 +318,7 @@ class BatchedListings:
         if rule.action is Action.REFRESH and not listing.refreshed and self.http.auth:
             listing.refreshed = True
             self.rejected.add(sent)
+            listing.spare = False
             self.next.append(listing)
             return
         if rule.action in (Action.RETRY, Action.RATE_LIMITED):
@@ -285,6 +333,7 @@ class BatchedListings:
                 and listing.waited + wait <= limits.max_retry_seconds
             ):
                 listing.waited += wait
+                listing.spare = False
                 self.http.stats.retries += 1
                 self.wait = max(self.wait, wait)
                 self.next.append(listing)
@@ -301,6 +350,9 @@ class BatchedListings:
         except ShapeError as exc:
             self._end(listing, str(exc))
             return
+        if listing.on_body is not None:
+            listing.on_body(json_object(body, listing.name))
+            return
         if listing.on_page is None:
             listing.items.extend(values)
         else:
@@ -311,6 +363,7 @@ class BatchedListings:
         relative = self._relative(listing, link)
         if relative is not None:
             listing.url, listing.attempt, listing.waited = relative, 0, 0.0
+            listing.spare = False  # under way: its pages are due
             self.next.append(listing)
 
     def _relative(self, listing: _Listing, link: object) -> str | None:

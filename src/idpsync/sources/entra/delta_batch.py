@@ -76,17 +76,27 @@ class DeltaRounds(BatchedListings):
     """Whether some round's token was refused as no longer known (``syncStateNotFound``)."""
 
     def start(
-        self, endpoint: Endpoint, params: dict[str, str], snap: Snapshot, name: str = ""
+        self,
+        endpoint: Endpoint,
+        params: dict[str, str],
+        snap: Snapshot,
+        name: str = "",
+        spare: bool = False,
     ) -> asyncio.Future[Round | None]:
-        """A round from its first request (``params``), joining the next batch call."""
+        """A round from its first request (``params``), joining the next batch call.
+
+        ``spare``: its first page may wait a round to fill a call (``batch.py``).
+        """
         self._enqueue(name or endpoint.label, endpoint, {}, params, snap, _ignore)
+        self.arrived[-1].spare = spare
         return self._as_round(self.arrived[-1])
 
     def resume(
-        self, endpoint: Endpoint, link: str, snap: Snapshot, name: str = ""
+        self, endpoint: Endpoint, link: str, snap: Snapshot, name: str = "", spare: bool = False
     ) -> asyncio.Future[Round | None]:
         """A round from a saved delta link (``None`` when it cannot be read: ``snap`` says why)."""
         self._enqueue(name or endpoint.label, endpoint, {}, {}, snap, _ignore)
+        self.arrived[-1].spare = spare
         future = self._as_round(self.arrived[-1])
         listing = self.arrived[-1]
         relative = self._relative(listing, link)
@@ -99,7 +109,7 @@ class DeltaRounds(BatchedListings):
     def _as_round(self, listing: _Listing) -> asyncio.Future[Round | None]:
         """Turn the listing just queued into a delta round with a future for its result."""
         future: asyncio.Future[Round | None] = asyncio.get_running_loop().create_future()
-        fields = {k: getattr(listing, k) for k in ("name", "url", "target", "snap")}
+        fields = {k: getattr(listing, k) for k in ("name", "url", "target", "snap", "spare")}
         delta = _Round(**fields, done=_ignore, future=future)
 
         def done(items: Items | None) -> None:
@@ -113,7 +123,8 @@ class DeltaRounds(BatchedListings):
 
     def _take(self, listing: _Listing, answer: dict[str, Any], sent: str) -> None:
         status, body = answer.get("status"), answer.get("body")
-        if status == 410 or (status == 400 and "syncStateNotFound" in str(body)):
+        expired = status == 410 or (status == 400 and "syncStateNotFound" in str(body))
+        if expired and isinstance(listing, _Round):  # another listing fails as it would alone
             self.expired = True
             listing.done(None)
             return
@@ -136,6 +147,7 @@ class DeltaRounds(BatchedListings):
             relative = self._relative(listing, after)
             if relative is not None:
                 listing.url, listing.attempt, listing.waited = relative, 0, 0.0
+                listing.spare = False
                 self.next.append(listing)
             return
         if not delta:

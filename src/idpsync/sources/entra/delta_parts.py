@@ -10,13 +10,12 @@ deleted groups (Graph tracks only the selected properties, so membership changes
 group there). An incremental run reads the partitions' rounds side by side in ``$batch`` calls
 (:mod:`~idpsync.sources.entra.delta_batch`), each a page or two.
 
-**Links after a full read.** The unfiltered link (:data:`PROPS`) is taken with the others,
-before the listing. The partitions' links can only be taken once the groups are listed, so at
-the end (``$deltatoken=latest`` with each partition's filter, 20 to a batch call): a change made
-between a group's member listing and its partition's link would be in neither. So the full read
-then follows its own groups delta link taken before the listing (with members) to its end: the
-groups it names were changed during the read, and are kept as :data:`UNTRACKED`. When anything
-there fails, no partition is saved and the next run follows the single chain, as before.
+**Links of a full read.** The unfiltered link (:data:`PROPS`) is taken with the others,
+before the listing; the partitions' links as the groups pages name the groups, in the listing's
+own batch calls, then the check of the read's own groups delta link
+(:mod:`~idpsync.sources.entra.full_links`): the groups it names were changed during the read,
+and are kept as :data:`UNTRACKED`. When anything there fails, no partition is saved and the
+next run follows the single chain, as before.
 
 **An incremental run.** Every partition's round and the unfiltered one; then, in the same batch
 rounds, a *first* filtered round (no token: all members and a delta link) for the groups no
@@ -79,45 +78,6 @@ def usable(source: EntraSource, state: dict[str, Any]) -> bool:
         and isinstance(p[1], str)
         for p in parts
     )
-
-
-async def take_parts(
-    source: EntraSource, group_ids: list[str], links: dict[str, str]
-) -> dict[str, Any]:
-    """The links to save after a complete full read (see the module doc).
-
-    ``links`` with the partitions', or ``links`` unchanged when they cannot be taken whole.
-    """
-    if not group_ids or "groups_delta" not in links or PROPS not in links:
-        return links
-    scratch = Snapshot()
-    rounds = DeltaRounds(source.http, scratch, size=source.settings.batch_size)
-    parts = chunks(sorted(set(group_ids)))
-    taken = []
-    for n, ids in enumerate(parts):
-        params = {"$deltatoken": "latest", "$select": WITH_MEMBERS, "$filter": id_filter(ids)}
-        taken.append(rounds.start(ep.GROUPS_DELTA, params, scratch, _name(n)))
-    rounds.close()
-    await rounds.run()
-    results = [f.result() for f in taken]
-    if rounds.expired or not scratch.complete or None in results:
-        return links
-    # the changes made during the read (in a batch call too: the same pacing as the others)
-    check = DeltaRounds(source.http, scratch, size=source.settings.batch_size)
-    gap = check.resume(ep.GROUPS_DELTA, links["groups_delta"], scratch)
-    check.close()
-    await check.run()
-    changed = gap.result()
-    if changed is None or check.expired or not scratch.complete:
-        return links
-    touched = {usable_id(i.get("id")) if isinstance(i, dict) else None for i in changed.items}
-    if None in touched:  # an item that could be any group: no partition is trusted
-        return links
-    saved: dict[str, Any] = {k: v for k, v in links.items() if k != "groups_delta"}
-    saved[PARTS] = [[ids, r.link] for ids, r in zip(parts, results, strict=True) if r]
-    if touched:
-        saved[UNTRACKED] = sorted(str(i) for i in touched)
-    return saved
 
 
 async def read_groups(

@@ -22,6 +22,8 @@ request per page.
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from idpsync.model import EdgeList, Snapshot
@@ -30,10 +32,11 @@ from idpsync.sources.clean import usable_id
 from idpsync.sources.entra import endpoints as ep
 from idpsync.sources.entra import records as rec
 from idpsync.sources.entra.batch import BatchedListings, Found, read_members
-from idpsync.sources.lanes import Lanes, gather
+from idpsync.sources.lanes import Lanes, both, gather
 from idpsync.sources.shape import identified, records
 
 if TYPE_CHECKING:
+    from idpsync.sources.entra.full_links import PartLinks
     from idpsync.sources.entra.reader import EntraSource
 
 EXPAND_CAP = 20
@@ -60,14 +63,19 @@ async def read_groups(source: EntraSource, snap: Snapshot, progress: Progress) -
 
 
 async def groups_and_members(
-    source: EntraSource, snap: Snapshot, progress: Progress, reader: BatchedListings
+    source: EntraSource,
+    snap: Snapshot,
+    progress: Progress,
+    reader: BatchedListings,
+    parts: PartLinks | None = None,
 ) -> None:
     """Groups and every group's member edges, all in ``reader``'s rounds of batches.
 
     The groups listing is a listing of the batches too (a chain: one page a round), and each of
     its pages hands its groups that need a member listing to the same reader at once, so a big
     group's chain of member pages starts in the next round instead of after the last groups
-    page. ``reader`` may carry other listings (the users); this runs it to its end.
+    page. ``reader`` may carry other listings (the users); this runs it to its end. ``parts``
+    is told the groups of each page and the listing's end (the groups delta partitions' links).
     """
     snap.groups = []
 
@@ -79,16 +87,49 @@ async def groups_and_members(
             if group.source_id in whole:
                 add_edges(snap, group.source_id, whole[group.source_id], source.sink)
         reader.add([g.source_id for g in groups if g.source_id not in whole], "id")
+        if parts is not None:
+            parts.named([g.source_id for g in groups])
 
     def done(_: bool) -> None:
+        if parts is not None:
+            parts.listed_all()
         reader.close()
         progress(Event("fetch", f"read {len(snap.groups)} groups"))
 
-    reader.follow(ep.GROUPS, group_params(source.settings.expand_members), page, done)
-    found = await reader.run()
-    for group_id, items in found.items():
+    ended: deque[tuple[str, list[Any]]] = deque()
+    more = asyncio.Event()
+    reading = True
+
+    def found(group_id: str, items: list[Any] | None) -> None:
         if items is not None:
+            ended.append((group_id, items))
+            more.set()
+
+    async def edges() -> None:
+        """Each ended listing's edges while the next rounds are in flight, a group at a time.
+
+        Not all after the last answer: at 100k users that was ≈1M edges at the end.
+        """
+        while reading or ended:
+            if not ended:
+                more.clear()
+                await more.wait()
+                continue
+            group_id, items = ended.popleft()
             add_edges(snap, group_id, items, source.sink)
+            await asyncio.sleep(0)  # answers that came in go first
+
+    async def run() -> None:
+        nonlocal reading
+        try:
+            await reader.run()
+        finally:
+            reading = False
+            more.set()
+
+    reader.on_found = found
+    reader.follow(ep.GROUPS, group_params(source.settings.expand_members), page, done)
+    await both(run(), edges())
 
 
 def _name(raw: dict[str, Any]) -> object:

@@ -43,6 +43,10 @@ single chain for anyone who does not accept that.
     requests = 1 (count before) + Σ_c max(1, ⌈U_c / page⌉) (one listing per c in FIRST, 44)
              + 1 (count after)   [+ the one chain, ⌈U / page⌉, on a doubt]
 
+With ``batch`` these are items of the read's batch calls (the counts too: the one before with
+the delta links, :mod:`~idpsync.sources.entra.full_links`; the one after in the round after the
+last partition's page), not round trips of their own.
+
 so at most 44 + 2 requests more than the chain, and the longest chain is the largest
 first-character partition instead of the whole tenant.
 """
@@ -139,8 +143,20 @@ async def user_count(http: HttpClient) -> int | None:
             raise
         log.info("the user count could not be read: %s", exc)
         return None
+    return count_of(body)
+
+
+def count_of(body: object) -> int | None:
+    """``@odata.count`` of a count's answer (``None``: none, or not a count)."""
     count = body.get("@odata.count") if isinstance(body, dict) else None
     return count if isinstance(count, int) and not isinstance(count, bool) and count >= 0 else None
+
+
+async def count_after(source: PartitionReads, batcher: BatchedListings | None) -> int | None:
+    """The count after the partitions: in ``batcher``'s next round (a spare item), else alone."""
+    if batcher is None:
+        return await user_count(source.http)
+    return count_of(await batcher.single(ep.USERS, COUNT, Snapshot(), EVENTUAL))
 
 
 async def first_count(source: PartitionReads) -> int | None:
@@ -234,7 +250,7 @@ async def list_users(
         return await one_chain(source, snap, params, batcher)
     found = await read_partitions(source, params, lanes, batcher)
     if found.doubt is None:
-        after = await user_count(source.http)
+        after = await count_after(source, batcher)
         if after is None or not before == after == len(found.users):
             found.doubt_of(
                 f"the tenant counts {before} users before and {after} after, "

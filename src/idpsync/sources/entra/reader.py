@@ -4,18 +4,18 @@ Settings: :class:`~idpsync.config.EntraSourceSettings`; guide: ``docs/sources/en
 
 **Full snapshot, request formula** (``docs/sources/entra.md`` has it whole, with ``U`` users,
 ``G`` groups, ``m_g`` members of group ``g``). The token (1); the ``$deltatoken=latest``
-links (with ``batch`` the groups' own too: ``delta_parts.py``) and, with
-``partition_users = "auto"``, the tenant's user count, at once (2 + 1); then
-the listings: users (one chain, or the 44 partitions of
+links (with ``batch`` the groups' own too) and, with ``partition_users = "auto"``, the tenant's
+user count, at once (with ``batch`` one batch call: :mod:`~idpsync.sources.entra.full_links`);
+then the listings: users (one chain, or the 44 partitions of
 :mod:`~idpsync.sources.entra.partitions` and a second count), groups (with
 ``$expand=members`` when ``expand_members``: :mod:`~idpsync.sources.entra.groups`) and the
 members of every group whose expansion may be cut short. With ``batch`` (default) all those
 listings ride in one reader's rounds of ``POST /$batch`` calls
-(:mod:`~idpsync.sources.entra.batch`: ``Σ_r ceil(n_r / batch_size)`` calls, ``n_r`` the
-listings with a page in round ``r``); without it each page is a request, the users chain in a
-lane of its own beside the others. Photos add ``U`` metadata reads and the downloads of new
-versions (``photos.py``). Group edges come from the member listings, never per user; then
-(``batch``) the groups delta's partition links.
+(:mod:`~idpsync.sources.entra.batch`, whole calls where a first page can wait a round:
+:mod:`~idpsync.sources.entra.packing`), with the groups delta partitions' links and their
+check (``full_links.py``); without it each page is a request, the users chain in a lane of its
+own beside the others. Photos add ``U`` metadata reads and the downloads of new versions
+(``photos.py``). Group edges come from the member listings, never per user.
 
 With ``required_groups`` in the policy (:func:`~idpsync.config_policy.fetch_scope`) the users
 come from the member listings of the required groups (``$select`` of the user fields; with
@@ -24,9 +24,10 @@ called. The scoped users' other groups still need every group's members (``$sele
 group once), because the directory keeps a synced user's memberships in all groups. For the
 ``S`` scoped users managers cost one ``GET /users/{id}/manager`` each::
 
-    requests = 1 + 2 + p(G) + Σ_g p(m_g) + (S if fetch_managers else 0) + (S if fetch_photos else 0)
+    requests = 1 + L + p(G) + Σ_g p(m_g) + (S if fetch_managers else 0) + (S if fetch_photos else 0)
 
-(``p(n) = max(1, ceil(n / 999))``). The groups listing comes first (it names the required
+(``p(n) = max(1, ceil(n / 999))``; ``L`` the delta links: 1 batch call with ``batch``, else
+2). The groups listing comes first (it names the required
 groups); then the rounds of member listings, then the other groups', then managers and photos.
 Incremental runs and single-user reads: see :mod:`idpsync.sources.entra.delta`.
 
@@ -47,19 +48,19 @@ from idpsync.config_policy import PolicySettings, fetch_scope
 from idpsync.diagnostics import token_probe
 from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient
 from idpsync.http.errors import HttpError, NotFound
-from idpsync.http.origins import same_origin
 from idpsync.model import EdgeList, MemberKind, Snapshot, SourceUser
 from idpsync.photos import PhotoLimits, RawPhoto
 from idpsync.sources.base import DeltaResult, Event, Probe, Progress, Source, no_progress
 from idpsync.sources.clean import usable_id
 from idpsync.sources.entra import delta as entra_delta
-from idpsync.sources.entra import delta_parts, partitions
 from idpsync.sources.entra import endpoints as ep
+from idpsync.sources.entra import full_links, partitions
 from idpsync.sources.entra import groups as entra_groups
 from idpsync.sources.entra import photos as entra_photos
 from idpsync.sources.entra import records as rec
 from idpsync.sources.entra.batch import BatchedListings
 from idpsync.sources.entra.clouds import endpoint_table
+from idpsync.sources.entra.delta_batch import DeltaRounds
 from idpsync.sources.entra.endpoints import RULE
 from idpsync.sources.entra.settings import EntraSourceSettings
 from idpsync.sources.lanes import Lanes, gather
@@ -133,59 +134,19 @@ class EntraSource(Source):
         """Read everything (or everything the policy's required groups need); see module doc."""
         snap = Snapshot()
         progress(Event("fetch", "taking delta links"))
-        links, before = await self._latest_links(count=self.scope is None)
+        links, before = await full_links.latest_links(self, count=self.scope is None)
         if self.scope is None:
             users: list[dict[str, Any]] = []
-            await self._users_and_groups(snap, users, before, progress)
+            parts = await self._users_and_groups(snap, users, before, links, progress)
         else:
             await entra_groups.read_groups(self, snap, progress)
-            users = await self._scoped(snap, progress)
+            users, parts = await self._scoped(snap, progress), None
         snap.users = await self._finish_users(snap, users)
         progress(Event("fetch", f"read {len(snap.users)} users", len(snap.users), len(snap.users)))
-        if self.scope is None and self.settings.batch and snap.complete:  # see delta_parts.py
-            links = await delta_parts.take_parts(self, [g.source_id for g in snap.groups], links)
+        if parts is not None and snap.complete:  # see full_links.py
+            links = parts.saved()
         self.saved_state = {**links, "full_at": datetime.now(UTC).isoformat()}
         return snap
-
-    async def _latest_links(self, count: bool) -> tuple[dict[str, str], int | None]:
-        """Delta links for "from now on"; one that cannot be read only means no delta next time.
-
-        The token is taken first, so the concurrent requests do not each ask for one when the
-        token endpoint refuses the credentials. With ``count``, the tenant's user count
-        (:func:`~idpsync.sources.entra.partitions.first_count`) is taken beside the links.
-        """
-        scratch = Snapshot()
-        await self._guard(scratch, ep.TOKEN, self.auth.token())
-        managers = ["manager"] if self.settings.fetch_managers else []  # → manager@delta
-        users = {"$deltatoken": "latest", "$select": ",".join([*self.user_fields, *managers])}
-        groups = {"$deltatoken": "latest", "$select": delta_parts.WITH_MEMBERS}
-        own = {"$deltatoken": "latest", "$select": delta_parts.OWN}  # new and deleted groups
-        split = self.scope is None and self.settings.batch  # the groups delta by partitions
-        links: dict[str, str] = {}
-        counted: list[int | None] = [None]
-
-        async def users_count() -> None:
-            counted[0] = await partitions.first_count(self)
-
-        async def take(key: str, endpoint: Endpoint, params: dict[str, str]) -> None:
-            page = await self._guard(scratch, endpoint, self.http.get_json(endpoint, params=params))
-            link = page.get("@odata.deltaLink") if isinstance(page, dict) else None
-            if isinstance(link, str) and link and same_origin(self.http.target(endpoint).url, link):
-                links[key] = link  # a link elsewhere is never kept (nor followed next time)
-
-        await gather(  # the HTTP budget bounds them; a failure cancels the rest
-            take("users_delta", ep.USERS_DELTA, users),
-            take("groups_delta", ep.GROUPS_DELTA, groups),
-            *([take(delta_parts.PROPS, ep.GROUPS_DELTA, own)] if split else []),
-            *([users_count()] if count else []),
-        )
-        if managers and "users_delta" in links:
-            links[entra_delta.MANAGERS_TRACKED] = "yes"
-        if "users_delta" in links:
-            links[entra_delta.SELECTED] = ",".join(self.user_fields)
-        keys = ["users_delta", "groups_delta", delta_parts.PROPS, entra_delta.MANAGERS_TRACKED]
-        keys.append(entra_delta.SELECTED)
-        return {key: links[key] for key in keys if key in links}, counted[0]
 
     async def _guard(self, snap: Snapshot, endpoint: Endpoint, call: Awaitable[T]) -> T | None:
         """Run ``call``; a failure retrying cannot fix is raised, others mark ``snap``."""
@@ -212,20 +173,32 @@ class EntraSource(Source):
         )
 
     async def _users_and_groups(
-        self, snap: Snapshot, users: list[dict[str, Any]], before: int | None, progress: Progress
-    ) -> None:
-        """Users beside groups and members (with ``batch``: in one reader's rounds)."""
+        self,
+        snap: Snapshot,
+        users: list[dict[str, Any]],
+        before: int | None,
+        links: dict[str, str],
+        progress: Progress,
+    ) -> full_links.PartLinks | None:
+        """Users beside groups and members (with ``batch``: in one reader's rounds).
+
+        With ``batch`` the groups delta partitions' links ride there too (``full_links.py``).
+        """
         lanes = Lanes(self.http.budget.concurrency)
-        reader, size = None, self.settings.batch_size
-        if self.settings.batch:
-            lanes.chain_done()  # no chain of single requests to keep a lane for
-            reader = BatchedListings(self.http, snap, size=size, lanes=lanes, producers=2)
-        groups = (
-            self._groups_and_members(snap, progress, lanes)
-            if reader is None
-            else entra_groups.groups_and_members(self, snap, progress, reader)
-        )  # the users first: their listings start in the reader's first round
-        await gather(self._all_users(snap, users, before, lanes, reader), groups)
+        if not self.settings.batch:
+            groups = self._groups_and_members(snap, progress, lanes)
+            await gather(self._all_users(snap, users, before, lanes), groups)
+            return None
+        lanes.chain_done()  # no chain of single requests to keep a lane for
+        size = self.settings.batch_size
+        reader = DeltaRounds(self.http, snap, size=size, lanes=lanes, producers=3)
+        parts = full_links.PartLinks(reader, links)
+        await gather(  # the users first: their listings start in the reader's first round
+            self._all_users(snap, users, before, lanes, reader),
+            entra_groups.groups_and_members(self, snap, progress, reader, parts),
+            parts.check(),
+        )
+        return parts
 
     async def _all_users(
         self,
