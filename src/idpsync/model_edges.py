@@ -176,6 +176,14 @@ class EdgeList:
         for group, member, kind in zip(self._groups, self._members, self._kinds, strict=True):
             yield ids[group], values[kind], ids[member]
 
+    def columns(self) -> tuple[list[Any], dict[Any, int], array[int], array[int], array[int]]:
+        """The list's own columns, not copied (for code that works on them in bulk).
+
+        The table of ids, each id's position in it (by its key, see the class doc), and each
+        edge's group, member (positions in the table) and kind (0: a user, 1: a group).
+        """
+        return self._ids, self._index, self._groups, self._members, self._kinds
+
     def sort(self) -> None:
         """Order the edges as ``sorted`` orders :class:`Membership` objects (ids, then kind)."""
         ids, groups, members, kinds = self._ids, self._groups, self._members, self._kinds

@@ -13,7 +13,8 @@ Tables:
   the run that wrote the row: users and groups are rewritten by every run, a membership edge
   keeps the run that first staged it (edges are only added and removed). ``digest`` of a
   staged user or group is the digest of its JSON text (``store/stage.py``), NULL on rows
-  staged before it existed.
+  staged before it existed. ``source_edge_digests`` (``store/edge_digests.py``): per member,
+  a digest of its staged edges.
 - ``runs``: one row per sync run, with its outcome, counters and ``report`` (skipped objects
   with their reasons, warnings, users waiting out a grace period).
 - ``changes``: the change log, one row per applied change (with its ``reason``), read by

@@ -15,7 +15,11 @@ and ``source_memberships`` (direct edges). A run writes it in its own transactio
   (``DELETE … WHERE NOT EXISTS``). No Python set of the tenant's edges is built. A first
   load of many edges (none staged yet) has nothing to compare: SQLite inserts them straight
   into the stage (:func:`~idpsync.store.stage_sql.insert_first_edges`), and the stage's index
-  by member is built after them (:mod:`idpsync.store.deferred`).
+  by member is built after them (:mod:`idpsync.store.deferred`). A complete read held in
+  memory compares each member's digest of its edges with the staged one first and diffs only
+  the members whose digest differs, without a temporary table of edges
+  (:mod:`idpsync.store.edge_digests`, :mod:`idpsync.store.digest_diff`); the edges' half of
+  staging is :mod:`idpsync.store.stage_edges`.
 - An **incomplete snapshot** only upserts: changed and new records are written, new edges
   inserted; nothing is removed.
 - A **complete delta** (:class:`DeltaSnapshot`, an incremental read) is applied in place
@@ -52,8 +56,8 @@ from sqlalchemy.engine import Connection
 from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.store import schema as t
 from idpsync.store import stage_sql as q
-from idpsync.store.deferred import indexes_deferred
-from idpsync.store.fk_sets import checked_set_wise
+from idpsync.store.edge_digests import forget
+from idpsync.store.stage_edges import stage_edges
 from idpsync.store.stage_read import (
     STAGING_MODES,
     LazyEdgesSnapshot,
@@ -173,78 +177,11 @@ def write_stage(
         if found is None:
             change.large = f"more than {change_bound(len(records))} {kind}s changed"
         listed.update(found or ())
-    _stage_edges(conn, connector, snap, run_id, held, change, streamed)
+    bound = change_bound(len(snap.memberships) if streamed is None else streamed.count)
+    stage_edges(conn, connector, snap, run_id, held, change, streamed, bound)
     if streamed is not None:
         conn.exec_driver_sql(f"DROP TABLE {streamed.table.name}")
     return change if snap.complete else None
-
-
-def _stage_edges(
-    conn: Connection,
-    connector: str,
-    snap: Snapshot,
-    run_id: int,
-    held: dict[str, list[str]],
-    change: StageChange,
-    streamed: Streamed | None,
-) -> None:
-    """Stage the snapshot's edges (or ``streamed``'s); a complete snapshot's gone edges go.
-
-    ``change`` gets the removed and added edges, up to the bound.
-    """
-    count = len(snap.memberships) if streamed is None else streamed.count
-    bound = change_bound(count)
-    # a first staging of many edges (a first load) is large: not read back
-    small = count <= bound or q.any_edges(conn, connector)
-    if not small:  # nothing staged to keep, remove or report: every edge is new
-        new = q.EDGES.c.connector == connector  # it had none: every one of its edges is new
-        with (
-            indexes_deferred(conn, q.EDGES, count) as empty,
-            checked_set_wise(conn, q.EDGES, new, count),
-        ):
-            if streamed is None:
-                q.insert_first_edges(conn, connector, run_id, snap.memberships, empty=empty)
-            else:
-                q.insert_streamed_first(conn, streamed.table, connector, run_id, empty=empty)
-        if snap.complete:
-            change.large = change.large or f"more than {bound} memberships changed"
-        return
-    report = snap.complete
-    keyed = conn.dialect.name == "sqlite"  # no index to build after the rows
-    table = q.edges_keyed if keyed else q.edges_tmp
-    with q.temp(conn, table) if streamed is None else q.filled(streamed.table) as tmp:
-        if streamed is not None:  # SQLite's is keyed as ``edges_keyed`` is
-            q.analyse(conn, tmp)
-        elif keyed:
-            q.load_keyed(conn, snap.memberships)
-        else:
-            bulk_insert(conn, tmp, q.EDGE_COLUMNS, q.edge_rows(snap.memberships))
-            q.index_edges(conn, tmp)
-        if snap.complete:
-            e = q.EDGES.c
-            gone = [e.connector == connector, ~q.edge_in(tmp)]
-            if held["group"]:
-                gone += [e.group_id.not_in(held["group"])]
-            for kind, ids in held.items():
-                if ids:  # a skipped record's staged edges stay with its staged record
-                    gone += [sa.or_(e.member_kind != kind, e.member_id.not_in(ids))]
-            # in key order: SQLite walks the stage by its key (probing ``tmp`` in order), not
-            # by the index by member, whose order scattered the probes (seconds more at L)
-            gone_keys = sa.select(*q.key(e)).where(*gone).order_by(*q.key(e))
-            removed = q.listed(conn, gone_keys, bound)
-            if removed is None:
-                conn.execute(q.EDGES.delete().where(*gone))
-                report = False
-            else:
-                change.removed = [q.edge(*row) for row in removed]
-                q.delete_edges(conn, connector, change.removed)
-        room = bound - len(change.removed) if report else -1
-        added = q.insert_new_edges(conn, tmp, connector, run_id, room)
-    if added is not None:
-        change.added = added
-    elif snap.complete:
-        change.removed = []
-        change.large = change.large or f"more than {bound} memberships changed"
 
 
 def apply_delta(conn: Connection, connector: str, delta: DeltaSnapshot, run_id: int) -> None:
@@ -269,6 +206,7 @@ def apply_delta(conn: Connection, connector: str, delta: DeltaSnapshot, run_id: 
         q.insert_new_edges(conn, tmp, connector, run_id)
     q.delete_edges(conn, connector, sorted(removed_edges))
     q.drop_dangling_edges(conn, connector)
+    forget(conn, connector)  # the next complete read diffs every edge
 
 
 # -- records ----------------------------------------------------------------------------------
