@@ -139,9 +139,9 @@ class Stash:
         names = ("connector", "group_id", "member_kind", "member_id", "created_at")
         floor = _highest_id(self.conn)
         m = t.memberships.c
-        new = sa.and_(m.connector == connector, m.id > floor)
+        new = m.id > floor
         with (
-            checked_set_wise(self.conn, t.memberships, new, self._count),
+            checked_set_wise(self.conn, t.memberships, new, self._count, {"connector": connector}),
             stats.bulk_memory(self.conn),  # its sort by ``n`` in memory
         ):
             written = _inserted(self.conn, t.memberships.insert().from_select(names, rows))
@@ -212,9 +212,9 @@ class Stash:
         # then look each one's group and member up by index, a million times at L
         stats.refresh(self.conn, (t.memberships,))
         c = t.changes.c
-        new = sa.and_(c.run_id == run_id, c.seq > _highest_id(self.conn, t.changes.c.seq))
+        new = c.seq > _highest_id(self.conn, t.changes.c.seq)
         with (
-            checked_set_wise(self.conn, t.changes, new, self._count),
+            checked_set_wise(self.conn, t.changes, new, self._count, {"run_id": run_id}),
             stats.bulk_memory(self.conn),  # its sort by id in memory
         ):
             logged = _inserted(self.conn, t.changes.insert().from_select(names, rows))
