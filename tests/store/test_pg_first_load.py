@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.store import Store, deferred, stage, stage_sql, stats
 from idpsync.store import schema as t
+from idpsync.store import stash as stash_module
 from idpsync.store.stash import Stash
 
 USERS = [SourceUser(f"u{i}", f"user{i}") for i in range(4)]
@@ -117,7 +118,10 @@ def test_bulk_memory_is_raised_for_its_statements_only_and_never_lowered(store: 
         assert _memory(conn) == before  # local to the transaction in any case
 
 
-def test_the_stash_numbers_its_edges_in_code_point_order(store: Store) -> None:
+def test_the_stash_numbers_its_edges_in_code_point_order(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stash_module, "SAMPLE", 3)
     rows = [("é", "user", "u1"), ("B", "group", "a"), ("a", "user", "Z"), ("B", "user", "a")]
     values = sa.union_all(
         *(
@@ -144,5 +148,6 @@ def test_the_stash_numbers_its_edges_in_code_point_order(store: Store) -> None:
         assert [(e.group_id, e.member_id) for e in stash.read()] == [
             ("B", "a"), ("B", "a"), ("a", "Z"), ("é", "u1"),
         ]  # fmt: skip
+        assert stash.sample == stash.read()[:3]
         # PostgreSQL numbers them in its select (no key kept up row by row); SQLite's rowid
         assert keyed == ([] if conn.dialect.name == "postgresql" else ["n"])
