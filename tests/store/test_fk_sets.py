@@ -176,3 +176,35 @@ def test_small_inserts_a_trigger_of_its_own_or_another_role_keep_per_row_checks(
                 assert not taken
             role.rollback()
         assert conn.exec_driver_sql("SHOW session_replication_role").scalar() == "origin"
+
+
+def test_a_key_of_one_value_is_checked_and_locked_on_that_value(pg: Store) -> None:
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    with pg.transaction() as conn:
+        group = _group(conn)
+        sa.event.listen(pg.engine, "before_cursor_execute", seen)
+        try:
+            mine = {"connector": "hr"}
+            with checked_set_wise(conn, t.memberships, sa.true(), fk_sets.MIN_ROWS, mine):
+                _members(conn, [group, group])
+        finally:
+            sa.event.remove(pg.engine, "before_cursor_execute", seen)
+        marked = conn.exec_driver_sql("SELECT xmax::text <> '0' FROM connectors").scalar()
+        assert marked  # the connector row carries the transaction's key-share lock
+    # the connector's key by its one value; the group's over the new rows, as before
+    checks = [s for s in statements if "FROM connectors" in s or "FROM groups" in s]
+    assert len(checks) == 3 and not any("DISTINCT memberships.connector" in s for s in checks)
+    with pytest.raises(MissingReference, match="connectors"), pg.transaction() as conn:
+        elsewhere = {"connector": "nobody"}
+        with checked_set_wise(conn, t.memberships, sa.true(), fk_sets.MIN_ROWS, elsewhere):
+            rows = [(group, "user", 1)]
+            same = {"connector": "nobody", "created_at": now()}
+            bulk_insert(
+                conn, t.memberships, ("group_id", "member_kind", "member_id"), rows, same=same
+            )
+    with pg.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(t.memberships)).scalar() == 2

@@ -38,6 +38,8 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from idpsync.store import stats
+
 MIN_ROWS = 20_000
 """Fewer added rows than this keep the indexes (the rebuild's fixed cost is not worth it)."""
 
@@ -56,8 +58,9 @@ def indexes_deferred(conn: Connection, table: sa.Table, adding: int) -> Iterator
     for index in indexes:
         index.drop(conn)
     yield True
-    for index in indexes:
-        index.create(conn)
+    with stats.bulk_memory(conn):  # a sort in memory, not in temporary files
+        for index in indexes:
+            index.create(conn)
 
 
 def _worth_it(conn: Connection, table: sa.Table, adding: int) -> bool:
@@ -114,7 +117,8 @@ def unique_after(conn: Connection, table: sa.Table, kind: str, write: Callable[[
         with conn.begin_nested():
             conn.exec_driver_sql(f"ALTER TABLE {name} DROP CONSTRAINT {key}")
             write()
-            conn.exec_driver_sql(f"ALTER TABLE {name} ADD CONSTRAINT {key} {keys[0][1]}")
+            with stats.bulk_memory(conn):
+                conn.exec_driver_sql(f"ALTER TABLE {name} ADD CONSTRAINT {key} {keys[0][1]}")
     except sa.exc.IntegrityError:  # a key came twice: the caller writes with the key kept up
         return False
     return True

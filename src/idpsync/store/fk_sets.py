@@ -18,6 +18,12 @@ they would have done, set-wise, in the same transaction, for every foreign key o
    before the lock); one is enough to fail the run, whose transaction then rolls back whole
    (:class:`MissingReference`), as a failed trigger would have.
 
+A foreign key whose columns the insert fills with one value in every row (the connector of
+the stage's and of ``memberships``' rows, the run of the change log's) is checked on that value:
+one ``FOR KEY SHARE`` lookup of the row it names, and, only if there is none, whether any new
+row exists (then :class:`MissingReference`). At L that replaces a ``DISTINCT`` over a million
+rows and an anti-join for each of those three keys (≈1 s of the server's CPU in all).
+
 The rows written are the same. The path is taken only where it changes nothing else:
 
 - the role may set ``session_replication_role`` (a superuser, or on PostgreSQL 15 and later
@@ -35,7 +41,7 @@ nothing changes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -52,22 +58,34 @@ class MissingReference(RuntimeError):
 
 @contextmanager
 def checked_set_wise(
-    conn: Connection, table: sa.Table, new_rows: Any, adding: int
+    conn: Connection,
+    table: sa.Table,
+    new_rows: Any,
+    adding: int,
+    same: Mapping[str, Any] | None = None,
 ) -> Iterator[bool]:
     """Around one bulk insert of about ``adding`` rows into ``table``: whether set-wise checks.
 
     ``new_rows``: a condition on ``table``'s columns true for the rows the insert writes (and
-    for no others it need not check). On a normal exit the per-row triggers are on again and
-    the new rows' foreign keys have been locked and checked (:class:`MissingReference`); on an
-    exception the caller's transaction must be rolled back (which ends the setting too).
+    for no others it need not check); ``same``: columns the insert writes one value into, in
+    every row (its connector, its run), which are part of the condition. A foreign key made of
+    such columns is checked on that value alone (one lookup, one lock), not over the rows. On
+    a normal exit the per-row triggers are on again and the new rows' foreign keys have been
+    locked and checked (:class:`MissingReference`); on an exception the caller's transaction
+    must be rolled back (which ends the setting too).
     """
     if adding < MIN_ROWS or not _eligible(conn, table):
         yield False
         return
     yield True
     conn.exec_driver_sql("SET LOCAL session_replication_role = origin")
+    values = dict(same or {})
+    new_rows = sa.and_(new_rows, *(table.c[name] == value for name, value in values.items()))
     for fk in sorted(table.foreign_key_constraints, key=lambda fk: str(fk.name)):
-        _lock_and_check(conn, table, fk, new_rows)
+        if all(column.name in values for column in fk.columns):
+            _lock_and_check_value(conn, table, fk, new_rows, values)
+        else:
+            _lock_and_check(conn, table, fk, new_rows)
 
 
 def _eligible(conn: Connection, table: sa.Table) -> bool:
@@ -99,6 +117,37 @@ def _eligible(conn: Connection, table: sa.Table) -> bool:
     except sa.exc.DBAPIError:  # not this role's to set: the triggers check every row
         return False
     return True
+
+
+def _lock_and_check_value(
+    conn: Connection,
+    table: sa.Table,
+    fk: sa.ForeignKeyConstraint,
+    new_rows: Any,
+    values: Mapping[str, Any],
+) -> None:
+    """Lock the one row ``fk`` references from every new row; fail if it is missing.
+
+    At L this replaces a ``DISTINCT`` over a million rows and an anti-join with one lookup.
+    """
+    key = [values[column.name] for column in fk.columns]
+    if any(value is None for value in key):  # MATCH SIMPLE: a NULL references nothing
+        return
+    referred = fk.referred_table.alias("referred")
+    targets = [referred.c[element.column.name] for element in fk.elements]
+    lock = (
+        sa.select(sa.literal(1))
+        .select_from(referred)
+        .where(*(target == value for target, value in zip(targets, key, strict=True)))
+        .with_for_update(read=True, key_share=True, of=referred)
+    )
+    if conn.execute(lock).first() is not None:
+        return
+    if conn.execute(sa.select(sa.literal(1)).where(new_rows).limit(1)).first() is not None:
+        raise MissingReference(
+            f"a new {table.name} row names a {fk.referred_table.name} row that does not exist"
+            f" ({fk.name}); nothing was changed"
+        )
 
 
 def _lock_and_check(

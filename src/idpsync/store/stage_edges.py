@@ -50,10 +50,10 @@ def stage_edges(
     # a first staging of many edges (a first load) is large: not read back
     small = count <= bound or q.any_edges(conn, connector)
     if not small:  # nothing staged to keep, remove or report: every edge is new
-        new = q.EDGES.c.connector == connector  # it had none: every one of its edges is new
+        mine = {"connector": connector}  # it had none: every one of its edges is new
         with (
             indexes_deferred(conn, q.EDGES, count) as empty,
-            checked_set_wise(conn, q.EDGES, new, count),
+            checked_set_wise(conn, q.EDGES, sa.true(), count, mine),
         ):
             if streamed is None:
                 q.insert_first_edges(conn, connector, run_id, snap.memberships, empty=empty)

@@ -19,7 +19,8 @@ worth refreshing here; there :func:`refresh` does nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -43,3 +44,42 @@ def refresh(conn: Connection, tables: Iterable[sa.Table] = RUN_TABLES) -> None:
         return
     names = ", ".join(conn.dialect.identifier_preparer.format_table(table) for table in tables)
     conn.execute(sa.text(f"ANALYZE (SKIP_LOCKED) {names}"))
+
+
+BULK_MEMORY = "256MB"
+"""PostgreSQL: ``work_mem`` and ``maintenance_work_mem`` for a first load's big statements.
+
+At L the stash's sort of a million edges, the memberships' and the change log's sorts and the
+stage's index builds each spill to disk with the defaults (4 MB, 64 MB): 45–290 MB of
+temporary files a statement. Raised for those statements only (``SET LOCAL``, restored after),
+never lowered; each sort, hash or index build may then use up to this much of the server's
+memory (a hash twice as much, ``hash_mem_multiplier``), only while the statement runs.
+"""
+
+
+@contextmanager
+def bulk_memory(conn: Connection) -> Iterator[None]:
+    """Around big statements in ``conn``'s transaction: at least :data:`BULK_MEMORY` to work in.
+
+    PostgreSQL only. On an exception the caller's transaction (or savepoint) must be rolled
+    back, which undoes the setting too.
+    """
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    raise_to = (
+        "SELECT set_config(:name, CASE WHEN pg_size_bytes(current_setting(:name))"
+        " < pg_size_bytes(:size) THEN :size ELSE current_setting(:name) END, true)"
+    )
+    current = sa.text("SELECT current_setting(:name)")
+    before = {name: conn.execute(current, {"name": name}).scalar_one() for name in _MEMORY}
+    for name in _MEMORY:
+        conn.execute(sa.text(raise_to), {"name": name, "size": BULK_MEMORY})
+    yield
+    for name, value in before.items():
+        conn.execute(
+            sa.text("SELECT set_config(:name, :value, true)"), {"name": name, "value": value}
+        )
+
+
+_MEMORY = ("work_mem", "maintenance_work_mem")

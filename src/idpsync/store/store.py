@@ -34,6 +34,7 @@ from idpsync.model import (
     Snapshot,
 )
 from idpsync.store import schema as t
+from idpsync.store.copy_text import text_block
 from idpsync.store.errors import check_sqlite_path, translated
 from idpsync.store.opening import MIGRATIONS, create_engine, ensure_schema, migrate, writing
 
@@ -550,9 +551,18 @@ def bulk_insert(
     for chunk in _batched(rows, batch):
         if processors:
             chunk = [_processed(row, processors) for row in chunk]
+        count += len(chunk)
+        if dialect.name == "postgresql":  # plain strings: one text block, not row by row
+            block = text_block(chunk, len(columns) - len(tail), tail)
+            if block is not None:
+                with (
+                    driver.cursor() as cursor,
+                    cursor.copy(f"COPY {quote(table.name)} ({names}) FROM STDIN") as copy,
+                ):
+                    copy.write(block)
+                continue
         if tail:
             chunk = [(*row, *tail) for row in chunk]
-        count += len(chunk)
         if dialect.name == "postgresql":
             with (
                 driver.cursor() as cursor,
