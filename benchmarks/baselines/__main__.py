@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import process, report
-from benchmarks.baselines import KINDS, expected, parse_kinds, run_baselines
-from benchmarks.baselines.common import NAIVE_CAP_S
+from benchmarks.baselines import FRESH, KINDS, expected, parse_kinds, run_baselines
+from benchmarks.baselines.common import CAP_S, NAIVE_CAP_S
 from benchmarks.profiles import PROFILES, SIZES, roles_for
 
 
@@ -30,6 +30,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--naive-cap", type=float, default=NAIVE_CAP_S, help="Seconds a naive run may take."
     )
+    parser.add_argument(
+        "--cap", type=float, default=CAP_S, help="Seconds a group-sdk or plain-http run may take."
+    )
     parser.add_argument("--no-write", action="store_true", help="Print only; keep the files.")
     opts = parser.parse_args(argv)
     try:
@@ -41,10 +44,19 @@ def main(argv: list[str] | None = None) -> None:
     truth = expected(
         opts.idp, size.users, size.groups, opts.seed, size.medium_every, roles_for(size)
     )
-    emu = process.start_emulator(opts.idp, profile.emulator_args(size, opts.seed))
+    args = profile.emulator_args(size, opts.seed)
+    emu = process.start_emulator(opts.idp, args)
+    fresh = (lambda: process.start_emulator(opts.idp, args)) if opts.idp in FRESH else None
     try:
         records = run_baselines(
-            opts.idp, emu, kinds, cap_s=opts.naive_cap, truth=truth, size=opts.size
+            opts.idp,
+            emu,
+            kinds,
+            cap_s=opts.naive_cap,
+            truth=truth,
+            size=opts.size,
+            other_cap_s=opts.cap,
+            fresh=fresh,
         )
     finally:
         emu.stop()

@@ -4,6 +4,11 @@ A baseline is a function ``(target, cap_s) -> Counts``: it reads the emulated te
 its design says and returns what it read. :func:`measure` times it (wall and CPU seconds of
 this process), empties the emulator's request log before and reads it after, and turns the
 counts into a record that says whether the baseline read as much as the tenant holds.
+
+Every baseline stops at its time cap ``cap_s`` wherever it is (listing, paging, waiting out a
+429): an async one is cancelled (:func:`capped`), a threaded one checks its
+:class:`Deadline` before each request and each wait. A stopped run says how far it got, and
+its wall time is a measured lower bound of the whole run's, never an extrapolation.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ CONCURRENCY = 16
 concurrency cap wins when it is lower: Okta's smallest tier allows 15)."""
 NAIVE_CAP_S = 300.0
 """Default time cap of a naive baseline: it stops there and reports how far it got."""
+CAP_S = 3600.0
+"""Default time cap of a group-sdk or plain-HTTP baseline (same meaning)."""
 
 
 class Target(Protocol):
@@ -50,22 +57,39 @@ def secret(target: Target, key: str) -> str:
 
 @dataclass
 class Counts:
-    """What a baseline read: user ids, group ids, (group, user) edges; how far a naive run got."""
+    """What a baseline read: user ids, group ids, (group, user) edges; how far it got."""
 
     users: set[str] = field(default_factory=set)
     groups: set[str] = field(default_factory=set)
     edges: set[tuple[str, str]] = field(default_factory=set)
     visited: int | None = None
-    """Users whose groups a naive (per-user) baseline read before the cap (None: not naive)."""
+    """Objects whose memberships were read so far: users (naive, per user) or groups
+    (OneLogin: roles) whose members were read (group-centric); None before that phase."""
+    of: int | None = None
+    """How many ``unit`` there are to visit (known once their listing ended)."""
+    unit: str = "users"
     stopped: bool = False
+    """The time cap ended the run before it read everything."""
+
+    def visit(self, of: int, unit: str) -> None:
+        """Start the per-object phase: ``of`` objects (``unit``) to read, none read yet."""
+        self.visited, self.of, self.unit = 0, of, unit
+
+    def one_more(self) -> None:
+        """One more object's memberships read whole."""
+        self.visited = (self.visited or 0) + 1
 
     def user_edges(self) -> int:
         """Memberships whose member is a user this baseline listed."""
         return sum(1 for _, member in self.edges if member in self.users)
 
 
+class Capped(Exception):
+    """A threaded baseline reached its time cap (raised by :meth:`Deadline.check`)."""
+
+
 class Deadline:
-    """The cap of a naive run: ``over()`` once ``cap_s`` seconds have passed since creation."""
+    """The cap of a run: ``over()`` once ``cap_s`` seconds have passed since creation."""
 
     def __init__(self, cap_s: float) -> None:
         self.cap_s = cap_s
@@ -74,6 +98,30 @@ class Deadline:
     def over(self) -> bool:
         """True once the cap is reached."""
         return time.perf_counter() >= self.end
+
+    def left(self) -> float:
+        """Seconds left before the cap (0 once it is reached)."""
+        return max(0.0, self.end - time.perf_counter())
+
+    def check(self) -> None:
+        """Raise :class:`Capped` once the cap is reached (before a request or a wait)."""
+        if self.over():
+            raise Capped(f"the {self.cap_s:g} s cap")
+
+
+async def capped(counts: Counts, cap_s: float, work: Coroutine[Any, Any, None]) -> Counts:
+    """Run ``work`` (which fills ``counts`` as it reads) to its end or until ``cap_s`` seconds
+    have passed: then it is cancelled where it is (requests in flight, waits for a 429's
+    reset) and ``counts`` says it stopped."""
+    timeout = asyncio.timeout(cap_s)
+    try:
+        async with timeout:
+            await work
+    except TimeoutError:
+        if not timeout.expired():
+            raise  # a timeout of the baseline's own, not the cap
+        counts.stopped = True
+    return counts
 
 
 def run_async(factory: Callable[[], Coroutine[Any, Any, Counts]]) -> Counts:
@@ -123,8 +171,9 @@ def measure(
         "memberships": counts.user_edges(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
-    if counts.visited is not None:
-        record |= {"visited": counts.visited, "cap_s": cap_s, "stopped": counts.stopped}
+    record |= {"cap_s": cap_s, "stopped": counts.stopped}
+    if counts.visited is not None or counts.stopped:
+        record |= {"visited": counts.visited, "of": counts.of, "unit": counts.unit}
     record["verdict"] = verdict(record, expected, error)
     if expected is not None:
         record["expected"] = vars(expected).copy()
@@ -136,10 +185,7 @@ def verdict(record: dict[str, Any], expected: Expected | None, error: str | None
     if error:
         return f"failed ({error})"
     if record.get("stopped"):
-        return (
-            f"stopped at the {record['cap_s']:g} s cap after {record['visited']} of "
-            f"{record['users']} users"
-        )
+        return stopped_text(record)
     if expected is None:
         return "complete (not checked)"
     short = [
@@ -148,6 +194,19 @@ def verdict(record: dict[str, Any], expected: Expected | None, error: str | None
         if record[name] < want
     ]
     return "read less: " + ", ".join(short) if short else "complete"
+
+
+def stopped_text(record: dict[str, Any]) -> str:
+    """How far a capped run got: objects visited of those listed, or what it had listed when
+    the cap came before its listings ended (records of old runs: naive, users)."""
+    cap = f"stopped at the {record['cap_s']:g} s cap"
+    of = record.get("of", record["users"])
+    if of is None or record.get("visited") is None:
+        return (
+            f"{cap} while listing ({record['users']} users, {record['groups']} groups "
+            f"listed, {record['memberships']} memberships read)"
+        )
+    return f"{cap} after {record['visited']} of {of} {record.get('unit', 'users')}"
 
 
 class Plain:
@@ -176,11 +235,14 @@ class Plain:
 
 
 def retry_after(r: httpx.Response) -> float:
-    """Seconds a 429 asks to wait: ``Retry-After``, else Okta's ``X-Rate-Limit-Reset``."""
+    """Seconds a 429 asks to wait: ``Retry-After``, else Okta's ``X-Rate-Limit-Reset`` (an
+    epoch second), else OneLogin's ``X-RateLimit-Reset`` (seconds left in its hour)."""
     if value := r.headers.get("Retry-After"):
         return max(0.0, float(value))
     if reset := r.headers.get("X-Rate-Limit-Reset"):
         return max(0.0, float(reset) - time.time()) + 0.1
+    if left := r.headers.get("X-RateLimit-Reset"):
+        return max(0.1, float(left))
     return 1.0
 
 

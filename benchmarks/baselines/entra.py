@@ -27,7 +27,7 @@ from msgraph_core import GraphClientFactory
 from msgraph_core.authentication import AzureIdentityAuthenticationProvider
 from msgraph_core.tasks.page_iterator import PageIterator
 
-from benchmarks.baselines.common import CONCURRENCY, Counts, Deadline, Target, secret, setting
+from benchmarks.baselines.common import CONCURRENCY, Counts, Target, capped, secret, setting
 
 SCOPES = ["https://graph.microsoft.com/.default"]
 USER_FIELDS = ["id", "displayName", "userPrincipalName", "mail", "accountEnabled"]
@@ -101,12 +101,15 @@ class Graph:
         await self.http.aclose()
         await self.transport.aclose()
 
-    async def drain(self, first: Any) -> list[Any]:
-        """Every item of a paged collection, through the SDK's ``PageIterator``."""
+    async def drain(self, first: Any, into: set[str] | None = None) -> list[Any]:
+        """Every item of a paged collection, through the SDK's ``PageIterator`` (their ids
+        also added to ``into`` as they come, so a capped run says how far it got)."""
         items: list[Any] = []
 
         def keep(item: Any) -> bool:
             items.append(item)
+            if into is not None:
+                into.add(item.id)
             return True
 
         if first is not None:
@@ -116,29 +119,35 @@ class Graph:
 
 async def naive(target: Target, cap_s: float) -> Counts:
     """Users with the SDK's defaults, then each user's ``memberOf``, one after the other."""
-    graph, counts = Graph(target), Counts(visited=0)
-    deadline = Deadline(cap_s)
+    graph, counts = Graph(target), Counts()
     try:
-        users = await graph.drain(await graph.client.users.get())
-        counts.users = {u.id for u in users}
-        for user in users:
-            if deadline.over():
-                counts.stopped = True
-                break
-            groups = await graph.drain(await graph.client.users.by_user_id(user.id).member_of.get())
-            for group in groups:
-                if isinstance(group, Group) and group.id and user.id:
-                    counts.groups.add(group.id)
-                    counts.edges.add((group.id, user.id))
-            counts.visited = (counts.visited or 0) + 1
+        return await capped(counts, cap_s, _naive(graph, counts))
     finally:
         await graph.aclose()
-    return counts
+
+
+async def _naive(graph: Graph, counts: Counts) -> None:
+    users = await graph.drain(await graph.client.users.get(), into=counts.users)
+    counts.visit(len(users), "users")
+    for user in users:
+        groups = await graph.drain(await graph.client.users.by_user_id(user.id).member_of.get())
+        for group in groups:
+            if isinstance(group, Group) and group.id and user.id:
+                counts.groups.add(group.id)
+                counts.edges.add((group.id, user.id))
+        counts.one_more()
 
 
 async def group_sdk(target: Target, cap_s: float) -> Counts:
     """Users and groups at 999 a page, then every group's members, 16 groups in flight."""
     graph, counts = Graph(target), Counts()
+    try:
+        return await capped(counts, cap_s, _group_sdk(graph, counts))
+    finally:
+        await graph.aclose()
+
+
+async def _group_sdk(graph: Graph, counts: Counts) -> None:
     client = graph.client
     users_q = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(top=999, select=USER_FIELDS)
     groups_q = GroupsRequestBuilder.GroupsRequestBuilderGetQueryParameters(
@@ -156,15 +165,17 @@ async def group_sdk(target: Target, cap_s: float) -> Counts:
             )
             items = await graph.drain(first)
         counts.edges.update((gid, m.id) for m in items)
+        counts.one_more()
 
-    try:
-        users, groups = await asyncio.gather(
-            graph.drain(await client.users.get(RequestConfiguration(query_parameters=users_q))),
-            graph.drain(await client.groups.get(RequestConfiguration(query_parameters=groups_q))),
-        )
-        counts.users = {u.id for u in users}
-        counts.groups = {g.id for g in groups}
-        await asyncio.gather(*(members(gid) for gid in counts.groups))
-    finally:
-        await graph.aclose()
-    return counts
+    await asyncio.gather(
+        graph.drain(
+            await client.users.get(RequestConfiguration(query_parameters=users_q)),
+            into=counts.users,
+        ),
+        graph.drain(
+            await client.groups.get(RequestConfiguration(query_parameters=groups_q)),
+            into=counts.groups,
+        ),
+    )
+    counts.visit(len(counts.groups), "groups")
+    await asyncio.gather(*(members(gid) for gid in counts.groups))

@@ -16,7 +16,7 @@ from typing import Any
 
 from keycloak import KeycloakAdmin
 
-from benchmarks.baselines.common import CONCURRENCY, Counts, Deadline, Target, secret, setting
+from benchmarks.baselines.common import CONCURRENCY, Counts, Target, capped, secret, setting
 
 
 def admin(target: Target) -> KeycloakAdmin:
@@ -44,50 +44,46 @@ def walk(groups: list[dict[str, Any]], into: set[str]) -> None:
 
 async def naive(target: Target, cap_s: float) -> Counts:
     """Users with the library's defaults, then each user's groups, one user after the other."""
-    kc = admin(target)
+    kc, counts = admin(target), Counts()
     try:
-        return await _naive(kc, Deadline(cap_s))
+        return await capped(counts, cap_s, _naive(kc, counts))
     finally:
         await close(kc)
 
 
-async def _naive(kc: KeycloakAdmin, deadline: Deadline) -> Counts:
-    counts = Counts(visited=0)
+async def _naive(kc: KeycloakAdmin, counts: Counts) -> None:
     users = await kc.a_get_users({})
     counts.users = {u["id"] for u in users}
+    counts.visit(len(users), "users")
     for user in users:
-        if deadline.over():
-            counts.stopped = True
-            break
         for group in await kc.a_get_user_groups(user["id"]):
             counts.groups.add(group["id"])
             counts.edges.add((group["id"], user["id"]))
-        counts.visited = (counts.visited or 0) + 1
-    return counts
+        counts.one_more()
 
 
 async def group_sdk(target: Target, cap_s: float) -> Counts:
     """Users, the group tree, then every group's members, 16 groups in flight."""
-    kc = admin(target)
+    kc, counts = admin(target), Counts()
     try:
-        return await _group_sdk(kc)
+        return await capped(counts, cap_s, _group_sdk(kc, counts))
     finally:
         await close(kc)
 
 
-async def _group_sdk(kc: KeycloakAdmin) -> Counts:
-    counts = Counts()
+async def _group_sdk(kc: KeycloakAdmin, counts: Counts) -> None:
     gate = asyncio.Semaphore(CONCURRENCY)
     users, groups = await asyncio.gather(
         kc.a_get_users({"briefRepresentation": True}), kc.a_get_groups(full_hierarchy=True)
     )
     counts.users = {u["id"] for u in users}
     walk(groups, counts.groups)
+    counts.visit(len(counts.groups), "groups")
 
     async def members(gid: str) -> None:
         async with gate:
             listed = await kc.a_get_group_members(gid, {"briefRepresentation": True})
         counts.edges.update((gid, u["id"]) for u in listed)
+        counts.one_more()
 
     await asyncio.gather(*(members(gid) for gid in sorted(counts.groups)))
-    return counts

@@ -19,7 +19,7 @@ from typing import Any
 from okta.client import Client
 from okta.pagination import PaginationHelper
 
-from benchmarks.baselines.common import Counts, Deadline, Target, secret, setting
+from benchmarks.baselines.common import Counts, Target, capped, secret, setting
 
 CONCURRENCY = 15
 """Okta's smallest documented concurrent-request limit (developer and one-app orgs)."""
@@ -34,8 +34,9 @@ def client(target: Target) -> Client:
     )
 
 
-async def collect(method: Any, **kwargs: Any) -> list[Any]:
-    """Every page of an SDK list call, following the ``Link`` cursor with ``PaginationHelper``."""
+async def collect(method: Any, into: set[str] | None = None, **kwargs: Any) -> list[Any]:
+    """Every page of an SDK list call, following the ``Link`` cursor with ``PaginationHelper``
+    (the ids also added to ``into`` page by page, so a capped run says how far it got)."""
     items: list[Any] = []
     after = None
     while True:
@@ -43,6 +44,8 @@ async def collect(method: Any, **kwargs: Any) -> list[Any]:
         if error is not None:
             raise RuntimeError(f"okta SDK: {error}")
         items += data or []
+        if into is not None:
+            into.update(x.id for x in data or [])
         after = PaginationHelper.extract_next_cursor(response.headers)
         if not after:
             return items
@@ -50,49 +53,44 @@ async def collect(method: Any, **kwargs: Any) -> list[Any]:
 
 async def naive(target: Target, cap_s: float) -> Counts:
     """Users with the SDK's defaults, then each user's groups, one user after the other."""
+    counts = Counts()
     async with client(target) as okta:  # one aiohttp session, as the SDK recommends
-        return await _naive(okta, Deadline(cap_s))
+        return await capped(counts, cap_s, _naive(okta, counts))
 
 
-async def _naive(okta: Client, deadline: Deadline) -> Counts:
-    counts = Counts(visited=0)
-    users = await collect(okta.list_users)
-    counts.users = {u.id for u in users}
+async def _naive(okta: Client, counts: Counts) -> None:
+    users = await collect(okta.list_users, into=counts.users)
+    counts.visit(len(users), "users")
     for user in users:
-        if deadline.over():
-            counts.stopped = True
-            break
         groups, _, error = await okta.list_user_groups(user.id)
         if error is not None:
             raise RuntimeError(f"okta SDK: {error}")
         for group in groups or []:
             counts.groups.add(group.id)
             counts.edges.add((group.id, user.id))
-        counts.visited = (counts.visited or 0) + 1
-    return counts
+        counts.one_more()
 
 
 async def group_sdk(target: Target, cap_s: float) -> Counts:
     """Users (and the deprovisioned), groups, then every group's users, 15 in flight."""
-    async with client(target) as okta:  # one aiohttp session, as the SDK recommends
-        return await _group_sdk(okta)
-
-
-async def _group_sdk(okta: Client) -> Counts:
     counts = Counts()
+    async with client(target) as okta:  # one aiohttp session, as the SDK recommends
+        return await capped(counts, cap_s, _group_sdk(okta, counts))
+
+
+async def _group_sdk(okta: Client, counts: Counts) -> None:
     gate = asyncio.Semaphore(CONCURRENCY)
-    active, gone, groups = await asyncio.gather(
-        collect(okta.list_users, limit=200),
-        collect(okta.list_users, limit=200, filter='status eq "DEPROVISIONED"'),
-        collect(okta.list_groups, limit=10_000),
+    await asyncio.gather(
+        collect(okta.list_users, into=counts.users, limit=200),
+        collect(okta.list_users, into=counts.users, limit=200, filter='status eq "DEPROVISIONED"'),
+        collect(okta.list_groups, into=counts.groups, limit=10_000),
     )
-    counts.users = {u.id for u in [*active, *gone]}
-    counts.groups = {g.id for g in groups}
+    counts.visit(len(counts.groups), "groups")
 
     async def members(gid: str) -> None:
         async with gate:
             listed = await collect(okta.list_group_users, group_id=gid, limit=1000)
         counts.edges.update((gid, u.id) for u in listed)
+        counts.one_more()
 
     await asyncio.gather(*(members(gid) for gid in sorted(counts.groups)))
-    return counts

@@ -9,6 +9,9 @@
   ``pagination`` block, so group pages after the first are fetched through the SDK's own
   ``ApiClient.call_api`` (same auth and transport) and read raw. The SDK does not retry a
   429; the script waits for the reset the answer gives and tries again.
+
+Both stop at their time cap: every call, and every wait for a reset, first checks the run's
+:class:`Deadline`.
 """
 
 from __future__ import annotations
@@ -24,7 +27,15 @@ from onelogin.models.generate_token_request import (  # type: ignore[import-unty
     GenerateTokenRequest,
 )
 
-from benchmarks.baselines.common import CONCURRENCY, Counts, Deadline, Target, secret, setting
+from benchmarks.baselines.common import (
+    CONCURRENCY,
+    Capped,
+    Counts,
+    Deadline,
+    Target,
+    secret,
+    setting,
+)
 
 
 def api_client(target: Target) -> onelogin.ApiClient:
@@ -44,36 +55,39 @@ def api_client(target: Target) -> onelogin.ApiClient:
     return client
 
 
-def patient(call: Callable[..., Any], **kwargs: Any) -> Any:
-    """``call(**kwargs)``, waiting out a 429 (``X-RateLimit-Reset`` seconds, else 1 s)."""
+def patient(deadline: Deadline, call: Callable[..., Any], **kwargs: Any) -> Any:
+    """``call(**kwargs)``, waiting out a 429 (``X-RateLimit-Reset`` seconds, else 1 s);
+    :class:`Capped` before a call or in a wait once the run's cap is reached."""
     for _ in range(20):
+        deadline.check()
         try:
             return call(**kwargs)
         except onelogin.ApiException as exc:
             if exc.status != 429:
                 raise
             reset = (exc.headers or {}).get("X-RateLimit-Reset") or "1"
-            time.sleep(min(60.0, max(0.1, float(reset))))
+            time.sleep(min(60.0, max(0.1, float(reset)), deadline.left()))
     raise RuntimeError("still throttled after 20 tries")
 
 
-def pages(call: Callable[..., Any], **kwargs: Any) -> Iterator[Any]:
+def pages(deadline: Deadline, call: Callable[..., Any], **kwargs: Any) -> Iterator[Any]:
     """Items of a v2 listing, following ``After-Cursor`` (the SDK's users send it back)."""
     cursor: str | None = None
     while True:
-        response = patient(call, **({"cursor": cursor} if cursor else {}), **kwargs)
+        response = patient(deadline, call, **({"cursor": cursor} if cursor else {}), **kwargs)
         yield from response.data or []
         cursor = response.headers.get("After-Cursor")
         if not cursor:
             return
 
 
-def groups_v1(client: onelogin.ApiClient) -> set[str]:
-    """Every v1 group id, through ``call_api`` so that the ``after_cursor`` can be sent."""
-    found: set[str] = set()
+def groups_v1(client: onelogin.ApiClient, deadline: Deadline, found: set[str]) -> None:
+    """Every v1 group id into ``found``, through ``call_api`` so that the ``after_cursor`` can
+    be sent."""
     query: list[tuple[str, str]] = []
     while True:
         raw = patient(
+            deadline,
             client.call_api,
             resource_path="/api/1/groups",
             method="GET",
@@ -87,34 +101,39 @@ def groups_v1(client: onelogin.ApiClient) -> set[str]:
         found |= {str(g["id"]) for g in body.get("data") or []}
         cursor = (body.get("pagination") or {}).get("after_cursor")
         if not cursor:
-            return found
+            return
         query = [("after_cursor", cursor)]
 
 
 def naive(target: Target, cap_s: float) -> Counts:
     """Users with the SDK's defaults, then each user's roles, one user after the other."""
+    counts = Counts()
     with api_client(target) as client:
-        return _naive(client, Deadline(cap_s))
+        try:
+            _naive(client, Deadline(cap_s), counts)
+        except Capped:
+            counts.stopped = True
+    return counts
 
 
-def _naive(client: onelogin.ApiClient, deadline: Deadline) -> Counts:
-    counts = Counts(visited=0)
-    users = list(pages(onelogin.UsersV2Api(client).list_users2_with_http_info))
-    counts.users = {str(u.id) for u in users}
+def _naive(client: onelogin.ApiClient, deadline: Deadline, counts: Counts) -> None:
+    users = []
+    for user in pages(deadline, onelogin.UsersV2Api(client).list_users2_with_http_info):
+        users.append(user)
+        counts.users.add(str(user.id))
+    counts.visit(len(users), "users")
     v1 = onelogin.UsersV1Api(client)
     for user in users:
-        if deadline.over():
-            counts.stopped = True
-            break
         if user.group_id:
             counts.groups.add(str(user.group_id))
             counts.edges.add((str(user.group_id), str(user.id)))
-        raw = patient(v1.get_user_roles_with_http_info, user_id=user.id, _preload_content=False)
+        raw = patient(
+            deadline, v1.get_user_roles_with_http_info, user_id=user.id, _preload_content=False
+        )
         for rid in _role_ids(json.loads(raw.raw_data)):
             counts.groups.add(f"role:{rid}")
             counts.edges.add((f"role:{rid}", str(user.id)))
-        counts.visited = (counts.visited or 0) + 1
-    return counts
+        counts.one_more()
 
 
 def _role_ids(body: dict[str, Any]) -> list[int]:
@@ -125,28 +144,44 @@ def _role_ids(body: dict[str, Any]) -> list[int]:
 
 def group_sdk(target: Target, cap_s: float) -> Counts:
     """Users, groups and roles, then every role's users, 16 roles in flight."""
-    with api_client(target) as client:
-        return _group_sdk(client)
-
-
-def _group_sdk(client: onelogin.ApiClient) -> Counts:
     counts = Counts()
+    with api_client(target) as client:
+        pool = ThreadPoolExecutor(CONCURRENCY)
+        try:
+            _group_sdk(client, Deadline(cap_s), pool, counts)
+        except Capped:
+            counts.stopped = True
+        finally:
+            pool.shutdown(cancel_futures=True)  # the calls in flight end, no new one starts
+    return counts
+
+
+def _group_sdk(
+    client: onelogin.ApiClient, deadline: Deadline, pool: ThreadPoolExecutor, counts: Counts
+) -> None:
     users_api, roles_api = onelogin.UsersV2Api(client), onelogin.RolesApi(client)
-    with ThreadPoolExecutor(CONCURRENCY) as pool:
-        users = pool.submit(lambda: list(pages(users_api.list_users2_with_http_info, limit=100)))
-        roles = pool.submit(lambda: list(pages(roles_api.list_roles_with_http_info, limit=100)))
-        groups = pool.submit(groups_v1, client)
-        for user in users.result():
+
+    def users() -> None:
+        for user in pages(deadline, users_api.list_users2_with_http_info, limit=100):
             counts.users.add(str(user.id))
             if user.group_id:
                 counts.edges.add((str(user.group_id), str(user.id)))
-        role_ids = [str(r.id) for r in roles.result()]
-        counts.groups = groups.result() | {f"role:{rid}" for rid in role_ids}
 
-        def members(rid: str) -> list[tuple[str, str]]:
-            listed = pages(roles_api.get_role_users_with_http_info, role_id=rid, limit=100)
-            return [(f"role:{rid}", str(u.id)) for u in listed]
+    listed = pool.submit(users)
+    roles = pool.submit(
+        lambda: list(pages(deadline, roles_api.list_roles_with_http_info, limit=100))
+    )
+    groups = pool.submit(groups_v1, client, deadline, counts.groups)
+    for listing in (listed, groups):
+        listing.result()  # raises what the listing raised (Capped)
+    role_ids = [str(r.id) for r in roles.result()]
+    counts.groups |= {f"role:{rid}" for rid in role_ids}
+    counts.visit(len(role_ids), "roles")
 
-        for done in [pool.submit(members, rid) for rid in role_ids]:
-            counts.edges.update(done.result())
-    return counts
+    def members(rid: str) -> list[tuple[str, str]]:
+        found = pages(deadline, roles_api.get_role_users_with_http_info, role_id=rid, limit=100)
+        return [(f"role:{rid}", str(u.id)) for u in found]
+
+    for done in [pool.submit(members, rid) for rid in role_ids]:
+        counts.edges.update(done.result())
+        counts.one_more()

@@ -3,36 +3,52 @@
 What a competent engineer writes in an afternoon: one token, the user listing and the group
 listing (each one cursor chain, at the largest documented page size), then every group's
 member listing, 16 requests in flight (Okta: 15, its smallest documented concurrency tier);
-a 429 is waited out (``Retry-After``, Okta's ``X-Rate-Limit-Reset``) and retried. No
-``$batch``, no partitioned listings, no pacing, no change feeds.
+a 429 is waited out (``Retry-After``, Okta's ``X-Rate-Limit-Reset``, OneLogin's
+``X-RateLimit-Reset``) and retried. No ``$batch``, no partitioned listings, no pacing, no
+change feeds. Each stops at its time cap (:func:`benchmarks.baselines.common.capped`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import httpx
 
-from benchmarks.baselines.common import CONCURRENCY, Counts, Plain, Target, secret, setting
+from benchmarks.baselines.common import CONCURRENCY, Counts, Plain, Target, capped, secret, setting
 
 OKTA_CONCURRENCY = 15
 KEYCLOAK_PAGE = 1000
 """Keycloak documents no largest page; 1,000 is what idpsync itself asks for by default."""
 
 
-async def _members(counts: Counts, gids: list[str], pages: Any) -> None:
+async def _members(counts: Counts, gids: list[str], pages: Any, unit: str = "groups") -> None:
     """Read every group's member pages (``pages(gid)`` yields member ids) into ``counts``."""
+    counts.visit(len(gids), unit)
 
     async def one(gid: str) -> None:
         async for mid in pages(gid):
             counts.edges.add((gid, mid))
+        counts.one_more()
 
     await asyncio.gather(*(one(g) for g in gids))
 
 
-async def entra(target: Target, cap_s: float) -> Counts:
+def _capped(
+    read: Callable[[Target, Counts], Coroutine[Any, Any, None]],
+) -> Callable[[Target, float], Coroutine[Any, Any, Counts]]:
+    """``read(target, counts)`` as a baseline ``(target, cap_s) -> Counts`` stopped at the cap."""
+
+    async def baseline(target: Target, cap_s: float) -> Counts:
+        counts = Counts()
+        return await capped(counts, cap_s, read(target, counts))
+
+    baseline.__doc__ = read.__doc__
+    return baseline
+
+
+async def _entra(target: Target, counts: Counts) -> None:
     """Graph: users and groups at ``$top=999``, members at 999 with ``$select=id``."""
     base = setting(target.block, "base_url")
     form = {"grant_type": "client_credentials", "scope": "https://graph.microsoft.com/.default"}
@@ -51,15 +67,15 @@ async def entra(target: Target, cap_s: float) -> Counts:
                 yield item
             next_url = body.get("@odata.nextLink")
 
-    async def ids(path: str, params: dict[str, Any]) -> set[str]:
-        return {item["id"] async for item in chain(f"{base}{path}", params)}
+    async def ids(path: str, params: dict[str, Any], into: set[str]) -> None:
+        async for item in chain(f"{base}{path}", params):
+            into.add(item["id"])
 
-    counts = Counts()
     try:
         select = "id,displayName,userPrincipalName,mail,accountEnabled"
-        counts.users, counts.groups = await asyncio.gather(
-            ids("/users", {"$top": 999, "$select": select}),
-            ids("/groups", {"$top": 999, "$select": "id,displayName"}),
+        await asyncio.gather(
+            ids("/users", {"$top": 999, "$select": select}, counts.users),
+            ids("/groups", {"$top": 999, "$select": "id,displayName"}, counts.groups),
         )
 
         async def members(gid: str) -> AsyncIterator[str]:
@@ -70,7 +86,6 @@ async def entra(target: Target, cap_s: float) -> Counts:
         await _members(counts, sorted(counts.groups), members)
     finally:
         await client.aclose()
-    return counts
 
 
 def google_token(target: Target) -> str:
@@ -92,7 +107,7 @@ def google_token(target: Target) -> str:
     return str(creds.token)
 
 
-async def google(target: Target, cap_s: float) -> Counts:
+async def _google(target: Target, counts: Counts) -> None:
     """Directory API: users at 500, groups at 200, each group's members at 200."""
     api = setting(target.block, "base_url") + "/admin/directory/v1"
     token = await asyncio.to_thread(google_token, target)
@@ -107,14 +122,14 @@ async def google(target: Target, cap_s: float) -> Counts:
                 return
             params = {**params, "pageToken": body["nextPageToken"]}
 
-    async def ids(path: str, size: int, key: str) -> set[str]:
+    async def ids(path: str, size: int, key: str, into: set[str]) -> None:
         params = {"customer": "my_customer", "maxResults": size}
-        return {item["id"] async for item in chain(f"{api}{path}", params, key)}
+        async for item in chain(f"{api}{path}", params, key):
+            into.add(item["id"])
 
-    counts = Counts()
     try:
-        counts.users, counts.groups = await asyncio.gather(
-            ids("/users", 500, "users"), ids("/groups", 200, "groups")
+        await asyncio.gather(
+            ids("/users", 500, "users", counts.users), ids("/groups", 200, "groups", counts.groups)
         )
 
         async def members(gid: str) -> AsyncIterator[str]:
@@ -125,10 +140,9 @@ async def google(target: Target, cap_s: float) -> Counts:
         await _members(counts, sorted(counts.groups), members)
     finally:
         await client.aclose()
-    return counts
 
 
-async def okta(target: Target, cap_s: float) -> Counts:
+async def _okta(target: Target, counts: Counts) -> None:
     """Okta: users at 200 (and the deprovisioned ones, which the default listing leaves out),
     groups at 10,000, each group's users at 1,000; ``Link: rel="next"`` cursors."""
     base = setting(target.block, "base_url")
@@ -143,17 +157,16 @@ async def okta(target: Target, cap_s: float) -> Counts:
                 yield item
             next_url = r.links.get("next", {}).get("url")
 
-    async def ids(path: str, params: dict[str, Any]) -> set[str]:
-        return {item["id"] async for item in chain(f"{base}/api/v1{path}", params)}
+    async def ids(path: str, params: dict[str, Any], into: set[str]) -> None:
+        async for item in chain(f"{base}/api/v1{path}", params):
+            into.add(item["id"])
 
-    counts = Counts()
     try:
-        active, gone, counts.groups = await asyncio.gather(
-            ids("/users", {"limit": 200}),
-            ids("/users", {"limit": 200, "filter": 'status eq "DEPROVISIONED"'}),
-            ids("/groups", {"limit": 10_000}),
+        await asyncio.gather(
+            ids("/users", {"limit": 200}, counts.users),
+            ids("/users", {"limit": 200, "filter": 'status eq "DEPROVISIONED"'}, counts.users),
+            ids("/groups", {"limit": 10_000}, counts.groups),
         )
-        counts.users = active | gone
 
         async def members(gid: str) -> AsyncIterator[str]:
             async for item in chain(f"{base}/api/v1/groups/{gid}/users", {"limit": 1000}):
@@ -162,10 +175,9 @@ async def okta(target: Target, cap_s: float) -> Counts:
         await _members(counts, sorted(counts.groups), members)
     finally:
         await client.aclose()
-    return counts
 
 
-async def keycloak(target: Target, cap_s: float) -> Counts:
+async def _keycloak(target: Target, counts: Counts) -> None:
     """Keycloak admin API: brief users and members at 1,000 a page (``first``/``max``), the
     group tree (``subGroups`` inline before 23, ``/children`` from 23 on)."""
     base, realm = setting(target.block, "base_url"), setting(target.block, "realm")
@@ -188,8 +200,6 @@ async def keycloak(target: Target, cap_s: float) -> Counts:
                 return
             first += KEYCLOAK_PAGE
 
-    counts = Counts()
-
     async def walk(group: dict[str, Any]) -> None:
         counts.groups.add(group["id"])
         subs = group.get("subGroups") or []
@@ -198,8 +208,8 @@ async def keycloak(target: Target, cap_s: float) -> Counts:
         await asyncio.gather(*(walk(g) for g in subs))
 
     try:
-        users = {u["id"] async for u in offsets("/users")}
-        counts.users = users
+        async for user in offsets("/users"):
+            counts.users.add(user["id"])
         await asyncio.gather(*[walk(g) async for g in offsets("/groups")])
 
         async def members(gid: str) -> AsyncIterator[str]:
@@ -209,10 +219,9 @@ async def keycloak(target: Target, cap_s: float) -> Counts:
         await _members(counts, sorted(counts.groups), members)
     finally:
         await client.aclose()
-    return counts
 
 
-async def onelogin(target: Target, cap_s: float) -> Counts:
+async def _onelogin(target: Target, counts: Counts) -> None:
     """OneLogin: users (v2, 50 a page, with ``group_id``), groups (v1), roles (v2), then every
     role's users (v2); cursors from ``After-Cursor`` / the v1 ``pagination`` block."""
     base = setting(target.block, "base_url")
@@ -233,17 +242,14 @@ async def onelogin(target: Target, cap_s: float) -> Counts:
                 return
             params = {"limit": 50, "cursor": cursor}
 
-    async def v1_groups() -> set[str]:
-        found: set[str] = set()
+    async def v1_groups() -> None:
         params: dict[str, Any] = {}
         while True:
             body = (await client.get(f"{base}/api/1/groups", params)).json()
-            found |= {str(g["id"]) for g in body.get("data") or []}
+            counts.groups.update(str(g["id"]) for g in body.get("data") or [])
             if not (cursor := (body.get("pagination") or {}).get("after_cursor")):
-                return found
+                return
             params = {"after_cursor": cursor}
-
-    counts = Counts()
 
     async def users() -> None:
         async for u in v2("/users"):
@@ -255,14 +261,20 @@ async def onelogin(target: Target, cap_s: float) -> Counts:
         return {f"role:{r['id']}" async for r in v2("/roles")}
 
     try:
-        _, groups, role_ids = await asyncio.gather(users(), v1_groups(), roles())
-        counts.groups = groups | role_ids
+        _, _, role_ids = await asyncio.gather(users(), v1_groups(), roles())
+        counts.groups |= role_ids
 
         async def members(rid: str) -> AsyncIterator[str]:
             async for item in v2(f"/roles/{rid[5:]}/users"):
                 yield str(item["id"])
 
-        await _members(counts, sorted(role_ids), members)
+        await _members(counts, sorted(role_ids), members, "roles")
     finally:
         await client.aclose()
-    return counts
+
+
+entra = _capped(_entra)
+google = _capped(_google)
+okta = _capped(_okta)
+keycloak = _capped(_keycloak)
+onelogin = _capped(_onelogin)

@@ -8,14 +8,24 @@ implies in the emulator's log.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from benchmarks.baselines import BASELINES, KINDS, expected, parse_kinds, run_baselines
-from benchmarks.baselines.common import Counts, Expected, verdict
+from benchmarks.baselines.common import (
+    Capped,
+    Counts,
+    Deadline,
+    Expected,
+    capped,
+    retry_after,
+    verdict,
+)
 
-from benchmarks import process, report
+from benchmarks import baselines, process, report
 
 USERS, GROUPS, SEED, MEDIUM, ROLES = 200, 20, 7, 5, 6
 IDPS = sorted(BASELINES)
@@ -80,15 +90,113 @@ def test_naive_reads_one_groups_request_per_user_and_the_others_one_per_group(
 
 
 @pytest.mark.slow
-def test_a_naive_run_stops_at_its_cap_and_says_how_far_it_got(
-    emulated: tuple[str, process.Emulator],
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_baseline_stops_at_its_cap_wherever_it_is(
+    emulated: tuple[str, process.Emulator], kind: str
 ) -> None:
+    # a cap of 0 s ends every design during its first listing (cancelled at its first await,
+    # or stopped before its first page): none runs to its end
     idp, emu = emulated
-    if idp != "keycloak":
-        pytest.skip("one IdP is enough for the cap")
-    (r,) = run_baselines(idp, emu, ["naive"], cap_s=0.0, pause_s=0)
-    assert r["stopped"] is True and r["visited"] == 0 and r["users"] == USERS
-    assert r["verdict"] == f"stopped at the 0 s cap after 0 of {USERS} users"
+    (r,) = run_baselines(idp, emu, [kind], cap_s=0.0, other_cap_s=0.0, pause_s=0)
+    assert r["stopped"] is True and r["cap_s"] == 0.0, r
+    assert r["verdict"].startswith("stopped at the 0 s cap while listing ("), r
+    assert r["memberships"] < 10 and r["visited"] is None
+
+
+def test_a_capped_async_run_keeps_what_it_read() -> None:
+    counts = Counts()
+
+    async def work() -> None:
+        counts.users.add("u1")
+        counts.visit(3, "groups")
+        counts.one_more()
+        await asyncio.Event().wait()  # never set: only the cap ends this
+
+    assert asyncio.run(capped(counts, 0.01, work())) is counts
+    assert counts.stopped and counts.users == {"u1"} and (counts.visited, counts.of) == (1, 3)
+    done = Counts()
+    assert asyncio.run(capped(done, 60.0, asyncio.sleep(0))) is done and not done.stopped
+
+
+def test_a_threaded_run_checks_its_deadline_before_each_request() -> None:
+    Deadline(60.0).check()  # well before the cap: nothing raised
+    with pytest.raises(Capped):
+        Deadline(0.0).check()
+
+
+def test_a_capped_group_centric_run_says_how_far_it_got() -> None:
+    record = {"users": 100_000, "groups": 5_000, "memberships": 240_000, "cap_s": 900.0,
+              "stopped": True, "visited": 1_234, "of": 5_000, "unit": "groups"}  # fmt: skip
+    text = verdict(record, Expected(100_000, 5_000, 996_038), None)
+    assert text == "stopped at the 900 s cap after 1234 of 5000 groups"
+    listing = {**record, "users": 41_000, "groups": 0, "memberships": 0, "visited": None}
+    assert verdict(listing, None, None) == (
+        "stopped at the 900 s cap while listing (41000 users, 0 groups listed, 0 memberships read)"
+    )
+
+
+def test_onelogins_reset_header_is_waited_out() -> None:
+    assert retry_after(httpx.Response(429, headers={"X-RateLimit-Reset": "1800"})) == 1800.0
+    assert retry_after(httpx.Response(429, headers={"Retry-After": "3"})) == 3.0
+
+
+class _Fake:
+    def __init__(self, name: str) -> None:
+        self.name, self.stopped = name, False
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+def test_fresh_emulators_one_per_baseline_with_the_other_cap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[tuple[str, str, float]] = []
+
+    def fake_measure(idp: str, kind: str, design: str, target: Any, *rest: Any) -> dict[str, Any]:
+        seen.append((kind, target.name, rest[1]))
+        assert not target.stopped
+        return {"kind": kind, "wall_s": 1.0, "verdict": "complete"}
+
+    monkeypatch.setattr(baselines, "measure", fake_measure)
+    made: list[_Fake] = []
+
+    def fresh() -> Any:
+        made.append(_Fake(f"fresh{len(made)}"))
+        return made[-1]
+
+    shared: Any = _Fake("shared")
+    done = run_baselines(
+        "onelogin", shared, list(KINDS), cap_s=60, other_cap_s=900, pause_s=0, fresh=fresh
+    )
+    assert seen == [("naive", "fresh0", 60), ("group-sdk", "fresh1", 900),
+                    ("plain-http", "fresh2", 900)]  # fmt: skip
+    assert all(e.stopped for e in made) and not shared.stopped
+    assert [r["emulator"] for r in done] == ["fresh"] * 3
+    assert "onelogin" in baselines.FRESH and "keycloak" not in baselines.FRESH
+    seen.clear()
+    (plain,) = run_baselines("keycloak", shared, ["plain-http"], other_cap_s=5, pause_s=0)
+    assert seen == [("plain-http", "shared", 5)] and "emulator" not in plain
+
+
+def test_the_harness_gives_onelogins_baselines_fresh_emulators_and_the_untouched_truth(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from benchmarks import run
+
+    got: dict[str, Any] = {}
+
+    def fake_run(idp: str, emu: Any, kinds: list[str], **kw: Any) -> list[dict[str, Any]]:
+        got.update(kw, fresh_emu=kw["fresh"]() if kw["fresh"] else None)
+        return []
+
+    started: list[list[str]] = []
+    monkeypatch.setattr(baselines, "run_baselines", fake_run)
+    monkeypatch.setattr(process, "start_emulator", lambda idp, args, pre=(): started.append(args))
+    run._baselines("onelogin", None, "S", 7, ["group-sdk"], (60, 900), 0)  # type: ignore[arg-type]
+    assert (got["cap_s"], got["other_cap_s"]) == (60, 900)
+    assert got["truth"] == expected("onelogin", 10_000, 500, 7, 3, 50)  # before the change
+    assert started and "--seed" in started[0] and "7" in started[0]
 
 
 def test_a_capped_naive_run_is_reported_as_stopped_not_extrapolated() -> None:
@@ -146,6 +254,16 @@ def test_baseline_table_gives_measured_speed_ups_and_flags() -> None:
     assert "| > 300.4 |" in text and "> 29.7×" in text
     assert "| 4 of 5 " not in text and "**read less: memberships 4 of 5**" in text
     assert "| (2.0×, read less) |" in text
+
+
+def test_a_capped_group_centric_baseline_is_a_lower_bound_and_fresh_ones_are_marked() -> None:
+    rows = [{"idp": "okta", "kind": "full", "store": "sqlite", "wall_s": 10.0}]
+    group = _base(wall_s=900.6, cap_s=900.0, stopped=True, visited=7, of=9, unit="groups")
+    group["verdict"] = "stopped at the 900 s cap after 7 of 9 groups"
+    text = report.baseline_section([group, _base(kind="plain-http", emulator="fresh")], rows)
+    assert "| group-sdk | d | > 900.6 |" in text and "| > 90.1× |" in text
+    assert "| stopped at the 900 s cap after 7 of 9 groups |" in text
+    assert "| plain-http † | d | 101.0 |" in text and report.FRESH_NOTE in text
 
 
 def test_merge_keeps_other_idps_and_replaces_the_rerun_kinds() -> None:

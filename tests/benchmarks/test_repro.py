@@ -124,6 +124,21 @@ def test_targets_say_met_or_missed_and_by_how_much() -> None:
     assert "✗ 1.5 × (390 s / 260 s), 25 % short" in lines["| ≥ 2 × the plain-HTTP script"]
 
 
+def test_a_capped_baseline_meets_a_speed_up_target_as_a_lower_bound_or_leaves_it_open() -> None:
+    def cells(*bases: dict[str, Any]) -> list[str]:
+        return targets.cells({"rows": [row()], "baselines": list(bases)}, "entra")[4:]
+
+    capped = {"idp": "entra", "wall_s": 900.4, "stopped": True, "cap_s": 900.0}
+    capped["verdict"] = "stopped at the 900 s cap after 12 of 5000 groups"
+    sdk = cells({**capped, "kind": "group-sdk"}, {**capped, "kind": "plain-http", "wall_s": 61})
+    assert sdk == [
+        "✓ > 15.0 × (capped at > 900 s / 60 s)",
+        "? > 1.0 × (capped at > 61 s / 60 s): undecided",
+    ]
+    failed = {"idp": "entra", "kind": "group-sdk", "wall_s": 5.0, "verdict": "failed (X)"}
+    assert cells(failed)[0] == "–"
+
+
 def test_old_results_without_new_fields_still_render(tmp_path: Path) -> None:
     out = tmp_path / "benchmarks"
     out.mkdir()
