@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,11 +20,13 @@ from idpsync.http import set_testing
 from idpsync.model import Snapshot
 from idpsync.sources.base import DeltaResult
 from idpsync.sources.okta import delta as okta_delta
+from idpsync.sources.okta import syslog
+from idpsync.sources.okta.logsplit import filter_of
 from idpsync.sources.okta.reader import OktaSource
 from idpsync.sources.okta.syslog import ADD, DELETED, REMOVE, interpret
 from idpsync.store import Store
 from idpsync.store.staged_mirror import StagedMirror
-from tests.sources.okta_support import RecordingEmulator, emulator, pages, source
+from tests.sources.okta_support import FakeClock, RecordingEmulator, emulator, pages, source
 from tests.sources.test_okta_sync import (
     assert_matches,
     directory,
@@ -31,6 +34,8 @@ from tests.sources.test_okta_sync import (
     saved_state,
     sync,
 )
+
+ADD_FILTER = filter_of((ADD,))
 
 
 @pytest.fixture(autouse=True)
@@ -83,8 +88,8 @@ async def test_log_path_reads_no_group_members_and_agrees_with_the_other_paths()
     emu.requests.clear()
     await incremental(ts_store, ts_src)
     ts_requests = len(emu.requests)
-    # p(C, 200) + p(E, 1000) + p(G, 10000) + nothing re-listed
-    assert len(log_requests) == pages(changed, 200) + 1 + 1, log_requests
+    # p(C, 200) + one page of each log filter + p(G, 10000) + nothing re-listed
+    assert len(log_requests) == pages(changed, 200) + 2 + 1, log_requests
     assert emu.requests.count("/api/v1/groups/{id}/users") == len(moved)  # timestamps path
     members = sum(pages(len(emu.tenant.groups[g].members), 1000) for g in moved)
     assert ts_requests == pages(changed, 200) + 1 + members
@@ -178,7 +183,7 @@ async def test_fallbacks_re_list_the_moved_groups(why: str) -> None:
     await incremental(store, src)
     assert emu.requests.count("/api/v1/groups/{id}/users") == 1
     logs = emu.requests.count("/api/v1/logs")
-    assert logs == (1 if why in ("failing", "no_group") else 0)
+    assert logs == (2 if why in ("failing", "no_group") else 0)  # each filter's first page
     assert src.stats.extra["system_log"].startswith(
         {"failing": "failed", "no_group": "unusable"}.get(why, "not used")
     )
@@ -268,37 +273,64 @@ def test_org_concurrency_sets_the_default_and_caps_http_concurrency() -> None:
     assert all(not e.url.endswith("/logs") for e in endpoint_table(plain))
 
 
-class HeldChangedUsers(httpx.AsyncBaseTransport):
-    """Holds the changed users' first page until the System Log has been asked for (at most
-    5 s: a read that asks for the log only after the users would wait forever)."""
+class HeldAnswers(httpx.AsyncBaseTransport):
+    """Answers nothing until ``wanted`` requests are in flight together (at most 5 s: a read
+    that waits for one answer before asking for something else waits that long)."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        self.inner = inner
-        self.log_asked = asyncio.Event()
-        self.side_by_side: bool | None = None
+    def __init__(self, inner: httpx.AsyncBaseTransport, wanted: int) -> None:
+        self.inner, self.wanted = inner, wanted
+        self.asked: list[tuple[str, str]] = []
+        self.all_in = asyncio.Event()
+        self.together: bool | None = None
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        path, query = request.url.path, request.url.params
-        changed = path == "/api/v1/users" and "lastUpdated" in query.get("filter", "")
-        if path == "/api/v1/logs":
-            self.log_asked.set()
-        elif changed and self.side_by_side is None:
+        if self.together is None:
+            self.asked.append((request.url.path, request.url.params.get("filter", "")))
+            if len(self.asked) >= self.wanted:
+                self.all_in.set()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.log_asked.wait(), 5.0)
-            self.side_by_side = self.log_asked.is_set()
+                await asyncio.wait_for(self.all_in.wait(), 5.0)
+            if self.together is None:
+                self.together = self.all_in.is_set()
         return await self.inner.handle_async_request(request)
 
 
-async def test_changed_users_log_and_groups_are_read_side_by_side() -> None:
+async def test_changed_users_log_and_groups_are_all_asked_for_before_any_answer() -> None:
+    """The log's window ends by this machine's clock, so it waits for no first answer, and its
+    two filters' first pages go out at once (no page of every type before them)."""
     emu = emulator(users=600, groups=20, medium_every=3)
     store, _ = await synced(emu)
     one_percent_change(emu)
-    held = HeldChangedUsers(emu.transport())
+    held = HeldAnswers(emu.transport(), wanted=4)
     emu.requests.clear()
     await incremental(store, source(emu, transport=held))
-    assert held.side_by_side is True  # the groups answered first, the log started then
-    assert [r.path for r in emu.requests].count("/api/v1/logs") == 1
+    assert held.together is True, held.asked  # users, groups and both log filters in flight
+    assert sorted(held.asked)[:2] == [("/api/v1/groups", ""), ("/api/v1/logs", ADD_FILTER)]
+    assert [r.path for r in emu.requests].count("/api/v1/logs") == 2
     assert directory(store) == await fresh_directory(emu)
+
+
+@pytest.mark.parametrize("ahead", [0.0, 5.0, 30.0])
+async def test_the_window_by_this_clock_reaches_the_servers_time_or_the_log_is_not_used(
+    ahead: float,
+) -> None:
+    """Okta's clock ``ahead`` s ahead of this machine's, the changes published by the read's
+    first request (as the emulator does): a window short of the server's time is not used."""
+    emu = emulator(users=200, groups=8)
+    store, src = await synced(emu)
+    state = saved_state(store)
+    gid = plain_groups(emu)[0]
+    emu.tenant.remove_member(gid, next(iter(emu.tenant.groups[gid].members)))
+    assert isinstance(emu.clock, FakeClock)
+    emu.clock.now = time.time() + ahead
+    emu.requests.clear()
+    await incremental(store, src)
+    used = ahead < syslog.LEAD
+    assert emu.requests.count("/api/v1/groups/{id}/users") == (0 if used else 1)
+    assert src.stats.extra["system_log"].startswith("1 events" if used else "unusable: this clock")
+    assert directory(store) == await fresh_directory(emu)
+    mark = saved_state(store)["log_since"]  # never later than the server's first answer + 1 s
+    assert state["log_since"] <= mark <= syslog.log_mark(src.started)  # type: ignore[operator]
 
 
 async def test_a_logged_group_is_never_read_whole_only_the_named_users_edges(

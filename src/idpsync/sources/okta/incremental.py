@@ -10,9 +10,9 @@ every group carries ``lastMembershipUpdated``. So, given the staged snapshot of 
 3. re-reads the members of the groups that are new or whose ``lastMembershipUpdated`` is after
    ``groups_since``; every other group keeps the mirror's members.
 
-The changed users, the System Log (below) and the groups listing are read side by side:
-three chains of pages, each page naming the next (the log from the read's first answer,
-whose server time bounds it). Request count:
+The changed users, the System Log (below) and the groups listing are read side by side from
+the read's start: three chains of pages, each page naming the next (the log's window ends by
+this machine's clock, :func:`~idpsync.sources.okta.syslog.next_mark`). Request count:
 ``p(C, 200) + p(G, groups_page_size) + Σ_{g changed} p(m_g, 1000)`` with ``C``
 changed users. What it cannot see: a user *deleted* outright (Okta only deletes deactivated
 users, so the user was already inactive); the scheduled full reconcile
@@ -26,11 +26,12 @@ deletions are confirmed and dropped). Request count::
 
     p(C, 200) + L + p(G, groups_page_size) + Σ_{g re-listed} p(m_g, 1000) + D
 
-``L`` the log's requests: 1 when its ``E`` events (overlap included) fit a page, else about
-``p(E, 1000) + 3``, read from both ends by two filters (:mod:`~idpsync.sources.okta.logsplit`)
-in about half the round trips; ``D`` logged deletions of known users, re-listed
-groups = new groups + moved groups without events + groups with unreadable events. Whenever the
-log cannot be used, the read is the one above.
+``L`` the log's requests: 2 when each filter's events (overlap included) fit a page, else
+about ``p(E, 1000) + 2``, each filter read from both ends (:mod:`~idpsync.sources.okta.logsplit`)
+in about half the round trips; ``D`` logged deletions of known users and one request a user
+with a tied add and remove (its groups), re-listed groups = new groups + moved groups without
+events + groups with unreadable events. Whenever the log cannot be used, the read is the one
+above.
 
 Of the staged mirror the read uses only what the change touches (see
 :mod:`~idpsync.sources.okta.delta`, which turns what :func:`read_changes` found into the delta).
@@ -38,7 +39,6 @@ Of the staged mirror the read uses only what the change touches (see
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Mapping
 from datetime import UTC, timedelta
@@ -110,28 +110,21 @@ async def read_changes(
     """
     snap = Snapshot()
     params = {"limit": str(source.settings.groups_page_size)}
-    answered = asyncio.Event()  # the read's first answer fixed source.started: the log's until
+    until = syslog.local_until()  # the log's window ends by this machine's clock: no wait
 
-    async def changed_users() -> list[dict[str, Any]]:
-        try:
-            return await _changed_users(source, snap, state, progress, answered)
-        finally:
-            answered.set()
+    async def log_changes() -> syslog.LogChanges | None:
+        return await syslog.read(source, dict(state), progress, until)
 
-    async def listed_groups() -> list[Any] | None:
-        try:
-            return await source.read_listing(snap, "groups", GROUPS, params, answered=answered)
-        finally:
-            answered.set()
-
-    async def log_changes() -> tuple[syslog.LogChanges | None, str | None]:
-        await answered.wait()
-        return await syslog.read(source, dict(state), progress)
-
-    # three chains (each page names the next) that need nothing of each other but the time
-    (changed, (log, log_until)), listed = await both(
-        both(changed_users(), log_changes()), listed_groups()
+    # three chains (each page names the next) that need nothing of each other: all at once
+    (changed, log), listed = await both(
+        both(_changed_users(source, snap, state, progress), log_changes()),
+        source.read_listing(snap, "groups", GROUPS, params),
     )
+    late = syslog.behind(until, source.started)
+    if log is not None and late > 0:  # the window ended before the server's time: not used
+        source.stats.extra["system_log"] = f"unusable: this clock is {late:.0f} s behind Okta's"
+        log = None
+    log_until = syslog.next_mark(until, source.started)
     asked = (
         ({uid for _, uid, added in log.edges if added} | log.deleted) if log is not None else set()
     )
@@ -160,7 +153,7 @@ async def read_changes(
     if not snap.complete:
         return found, None
     new = marks(changed, groups, state, source.started)
-    return found, {**new, "log_since": log_until} if log_until else new
+    return found, {**new, "log_since": log_until}
 
 
 async def _changed_users(
@@ -168,13 +161,12 @@ async def _changed_users(
     snap: Snapshot,
     state: Mapping[str, Any],
     progress: Progress,
-    answered: asyncio.Event | None = None,
 ) -> list[dict[str, Any]]:
     """Users changed since ``users_since``: their records into ``snap.users``, raw returned."""
     since = str(state["users_since"])
     progress(Event("fetch", f"reading Okta users changed since {since}"))
     params = {"limit": str(USERS_PAGE), "filter": f'lastUpdated gt "{since}"'}
-    read = await source.read_listing(snap, "changed users", USERS, params, answered=answered)
+    read = await source.read_listing(snap, "changed users", USERS, params)
     changed = checked_users(snap, read)
     source.stats.extra["changed_users"] = len(changed)  # the chain's length, for the benchmarks
     snap.users = records(snap, USERS.label, "user", changed, source.to_user)

@@ -15,13 +15,12 @@ milliseconds, so windows of equal length do not split it). What Okta documents
 * whether ``since`` / ``until`` include their bound, and how events of the same millisecond are
   ordered, is not documented.
 
-So the window's first page is asked for every type at once (``ASCENDING``); when it has no next
-link it was the whole window (one request, as one chain). Otherwise every event published
-before its last event's millisecond is on it, and the rest of the window (from a millisecond
-earlier, not knowing whether ``since`` includes its bound; duplicates are dropped by ``uuid``) is
-read by filter, each filter of :data:`FILTERS` as two chains of the same window: ``ASCENDING``
-from ``since`` and, once the first ascending page shows there is more, ``DESCENDING`` from
-``until``. They stop as soon as they are *proven* to have met:
+So the window is read by filter, each filter of :data:`FILTERS` as two chains of the same
+window, all from the read's start: ``ASCENDING`` from ``since`` and, once the first ascending
+page shows there is more, ``DESCENDING`` from ``until``. (Until 2026-12-06 one page of every
+type went first and the filters read only what it left: one round trip more on the log's chain,
+one request less when the window fits a page.) They stop as soon as they are *proven* to have
+met:
 
 1. the ascending chain's last ``published`` is **later** than the descending chain's last: every
    event before the first is in the ascending pages, every event after the second in the
@@ -39,13 +38,13 @@ Anything else (a chain fails, an event without ``uuid`` or ``published``) raises
 :class:`SourceError` / :class:`Unusable` and the caller treats the log as unusable (the read
 falls back to re-listing the moved groups: never an incomplete log taken as complete). Events
 are merged by ``uuid`` (each event once), in ``published`` order; an add and a remove of one
-(group, user) pair in the same millisecond, from the two filters, have no known order: their
-group is re-listed instead.
+(group, user) pair in the same millisecond, from the two filters, have no known order: the
+caller settles them (:func:`~idpsync.sources.okta.syslog.settle_ties`).
 
-The two filters split the types: adds, and removes with deletions. Requests: one when the
-first page holds the window; else ``1 + Σ_f ⌈(E_f + 2) / 1000⌉`` (about one more a filter than
-one chain, ``E_f`` the filter's events from the first page's last millisecond on) in about
-``2 + max_f E_f / 2000`` round trips instead of ``E / 1000``. The chains run under the client's
+The two filters split the types: adds, and removes with deletions. Requests: one a filter
+when its events fit a page (two in all: the filters' first pages go out together); else
+``⌈(E_f + 2) / 1000⌉`` or one more (``E_f`` the filter's events), in about
+``1 + E_f / 2000`` round trips instead of ``E / 1000``. The chains run under the client's
 concurrency and the log's own rate-limit bucket like every request.
 """
 
@@ -55,7 +54,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from idpsync.sources.okta.endpoints import LOGS
@@ -225,44 +224,15 @@ class Window:
         seen = set(self.asc.uuids)
         return self.asc.entries + [e for e in reversed(self.desc.entries) if e.uuid not in seen]
 
-    async def first(self) -> None:
-        """Only the ascending chain's first page."""
-        params = {**self.params, "sortOrder": "ASCENDING"}
-        async for page in self.source.http.pages(LOGS, params=params):
-            self.asc.requests += 1
-            self.take(self.asc, page.records)
-            self.asc.ended = not has_next(page.response)
-            self.how = "read to its end" if self.asc.ended else None
-            break
-
 
 async def read_windows(
     source: OktaSource, params: dict[str, str], classify: Callable[[dict[str, Any]], Change]
-) -> tuple[list[Entry], bool, dict[str, Any]]:
+) -> tuple[list[Entry], dict[str, Any]]:
     """The window's distinct events in ``published`` order (see module docstring).
 
-    Also whether they are all in the server's own order (one chain read them) and what each
-    chain cost (requests ascending and descending, how they met).
+    Also what each chain cost (requests ascending and descending, how they met).
     """
-    probe = Window(source, params, KINDS, classify)
-    await probe.first()
-    costs: dict[str, Any] = {
-        "first page": {
-            "requests": [probe.asc.requests, 0],
-            "met": probe.how,
-            "events": len(probe.asc.uuids),
-        }
-    }
-    if probe.asc.ended:
-        return probe.asc.entries, True, costs
-    # every event before the first page's last millisecond is on that page; the rest, from a
-    # millisecond earlier (whether ``since`` includes its bound is not documented), by filter;
-    # never before the window's own ``since`` (then the same bound, whatever it means)
-    since = published({"published": params["since"]})
-    rest = max(probe.asc.entries[-1].at - timedelta(milliseconds=1), since)
-    stamp = rest.strftime("%Y-%m-%dT%H:%M:%S.") + f"{rest.microsecond // 1000:03d}Z"
-    later = {**params, "since": params["since"] if rest == since else stamp}
-    windows = [Window(source, later, kinds, classify) for kinds in FILTERS]
+    windows = [Window(source, params, kinds, classify) for kinds in FILTERS]
     reads = [asyncio.create_task(w.read()) for w in windows]
     try:
         await asyncio.gather(*reads)
@@ -274,15 +244,16 @@ async def read_windows(
                 await task
     seen: set[str] = set()
     merged: list[Entry] = []
-    for entry in [*probe.asc.entries, *(e for w in windows for e in w.entries())]:
+    for entry in (e for w in windows for e in w.entries()):
         if entry.uuid not in seen:
             seen.add(entry.uuid)
             merged.append(entry)
     merged.sort(key=lambda e: e.at)  # stable: each chain's own order kept within a millisecond
+    costs: dict[str, Any] = {}
     for w in windows:
         costs[" or ".join(w.kinds)] = {
             "requests": [w.asc.requests, w.desc.requests],
             "met": w.how,
             "events": len(w.asc.uuids | w.desc.uuids),
         }
-    return merged, False, costs
+    return merged, costs
