@@ -65,13 +65,13 @@ async def fill_main(r: Roller) -> tuple[list[PageChain], list[int]]:
     for _ in range(len(chains) - 1):
         await pay(r)  # a chain is never held back by the quota
     while r.ready and len(chains) + len(calls) < size:
-        index = r.ready[0][1]
-        if calls and (len(calls) > most or not (needed(r, index) or free(r))):
+        if calls and (len(calls) > most or not (needed(r, r.ready[0][1]) or free(r))):
             break
         if chains or calls:
-            await pay(r)
-        heapq.heappop(r.ready)
-        calls.append(index)
+            await pay(r)  # may wait: a retried or deferred page can join ``ready`` meanwhile
+        if not r.ready:
+            break  # (the groups listing failed meanwhile: :meth:`.rolling.Roller.stop`)
+        calls.append(heapq.heappop(r.ready)[1])  # what is first now, not what was before
     return chains, calls
 
 
@@ -122,6 +122,8 @@ async def fill_side(r: Roller) -> list[int]:
     calls: list[int] = []
     while r.ready and len(calls) < size and (not calls or free(r)):
         if calls:
-            await pay(r)  # no wait: :meth:`_free` said so
+            await pay(r)  # no wait for the quota, but the budget's lock may be held
+        if not r.ready:
+            break
         calls.append(heapq.heappop(r.ready)[1])
     return calls

@@ -210,7 +210,22 @@ class Roller:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
-        return [self.found.get(index) for index in range(len(self.listings))]
+        return [self._outcome(index) for index in range(len(self.listings))]
+
+    def _outcome(self, index: int) -> b.Edges:
+        """A listing's edges; ``None`` only for a group found gone (or all after :meth:`stop`).
+
+        A listing that never ended (no last page, not read alone: a slip of the scheduler)
+        leaves its group's members unknown, never its group gone: the read is incomplete.
+        """
+        if index in self.found or self.stopped:
+            return self.found.get(index)
+        group = self.listings[index].group
+        self.snap.mark_incomplete(
+            f"members of group {group.name!r} ({group.source_id}): the listing did not reach "
+            "its end"
+        )
+        return self.snap.memberships.part()
 
     async def _send(
         self,
