@@ -112,3 +112,13 @@ def truth_edges(t: GoogleTenant, derived: bool = False) -> set[tuple[str, str]]:
             if member in t.users or member in t.groups:
                 edges.add((t.gid(gid), t.gid(member)))
     return edges
+
+
+def paged_emulator() -> GoogleEmulator:
+    """900 users, 30 groups; four of them made 2, 3, 4 and 5 pages long."""
+    emu = GoogleEmulator.generate(users=900, groups=30, seed=7, medium_every=3)
+    t = emu.tenant
+    for group, size in zip(t.group_ids[1:5], (250, 450, 650, 850), strict=True):
+        for uid in t.user_ids[:size]:
+            t.add_member(group, uid)
+    return emu

@@ -20,6 +20,7 @@ from idpsync.sources.google import api as g
 from tests.sources.google_support import (
     batched_requests,
     expected_requests,
+    paged_emulator,
     rendered_members,
     sa_settings,
     source,
@@ -30,16 +31,6 @@ MEMBERS = "/admin/directory/v1/groups/*/members"
 
 
 pytestmark = pytest.mark.usefixtures("no_sleep")
-
-
-def emulator() -> GoogleEmulator:
-    """900 users, 30 groups; four of them made 2, 3, 4 and 5 pages long."""
-    emu = GoogleEmulator.generate(users=900, groups=30, seed=7, medium_every=3)
-    t = emu.tenant
-    for group, size in zip(t.group_ids[1:5], (250, 450, 650, 850), strict=True):
-        for uid in t.user_ids[:size]:
-            t.add_member(group, uid)
-    return emu
 
 
 CHAINS = 3
@@ -92,7 +83,7 @@ FREE = {"quota": 1_000_000}
 
 @pytest.mark.parametrize("size", [3, 100, 1000])
 async def test_every_page_goes_once_in_a_batch(size: int) -> None:
-    plain, batched = emulator(), emulator()
+    plain, batched = paged_emulator(), paged_emulator()
     off = await read(plain, batch_size=0)
     on = await read(batched, batch_size=size, **FREE)
     same(off, on)
@@ -117,7 +108,7 @@ async def test_every_page_goes_once_in_a_batch(size: int) -> None:
 async def test_one_lane_sends_the_ready_listings_together(size: int) -> None:
     """With one request in flight, a batch takes every ready listing, up to ``size``: never
     more batches than rounds would send, and exactly the rounds when they fit in one batch."""
-    emu = emulator()
+    emu = paged_emulator()
     on = await read(emu, HttpSettings(concurrency=1), batch_size=size, **FREE)
     assert on[0].complete
     depth = list(pages(emu.tenant).values())
@@ -129,7 +120,7 @@ async def test_one_lane_sends_the_ready_listings_together(size: int) -> None:
 
 async def test_a_slow_page_does_not_hold_back_the_other_listings() -> None:
     """One listing's second page is held until every other listing has ended."""
-    plain, emu = emulator(), emulator()
+    plain, emu = paged_emulator(), paged_emulator()
     off = await read(plain, batch_size=0)
     t = emu.tenant
     depth = pages(t)
@@ -158,7 +149,7 @@ async def test_a_slow_page_does_not_hold_back_the_other_listings() -> None:
 
 
 async def test_rate_limit_on_a_follow_up_page_asks_that_page_again() -> None:
-    plain, batched = emulator(), emulator()
+    plain, batched = paged_emulator(), paged_emulator()
     off = await read(plain, batch_size=0)
     t = batched.tenant
     victim = t.gid(t.group_ids[2])  # 3 pages: refused once on its second
@@ -187,7 +178,7 @@ async def test_rate_limit_on_a_follow_up_page_asks_that_page_again() -> None:
 
 
 async def test_a_page_failing_every_time_makes_the_read_incomplete() -> None:
-    emu = emulator()
+    emu = paged_emulator()
     t = emu.tenant
     victim = t.gid(t.group_ids[3])  # 4 pages: its third page always answers 503
     real = emu.answer
@@ -214,7 +205,7 @@ async def test_a_page_failing_every_time_makes_the_read_incomplete() -> None:
 
 
 async def test_a_listing_read_again_alone_reports_its_pages_once() -> None:
-    emu = emulator()
+    emu = paged_emulator()
     t = emu.tenant
     victim = t.gid(t.group_ids[3])  # 4 pages, each with a member without id; page 3: 404 once
     real = emu.answer
@@ -243,7 +234,7 @@ async def test_a_listing_read_again_alone_reports_its_pages_once() -> None:
 
 
 async def test_batch_failing_as_a_whole_sends_its_groups_alone() -> None:
-    plain, batched = emulator(), emulator()
+    plain, batched = paged_emulator(), paged_emulator()
     off = await read(plain, batch_size=0)
     # the third batch (users and groups, every group's first page, then the seven longer
     # groups' second pages) answers 503 twice: the client gives up, its seven groups go alone
@@ -259,7 +250,7 @@ async def test_batch_failing_as_a_whole_sends_its_groups_alone() -> None:
 
 
 async def test_a_bad_request_on_the_batch_falls_back_to_single_requests() -> None:
-    plain, batched = emulator(), emulator()
+    plain, batched = paged_emulator(), paged_emulator()
     off = await read(plain, batch_size=0)
     batched.inject(Fault("status", BATCH, method="POST", times=0, status=400))
     on = await read(batched, batch_size=100)
@@ -268,7 +259,7 @@ async def test_a_bad_request_on_the_batch_falls_back_to_single_requests() -> Non
 
 
 async def test_a_repeated_token_in_a_batch_reads_the_group_alone() -> None:
-    emu = emulator()
+    emu = paged_emulator()
     t = emu.tenant
     victim = t.gid(t.group_ids[3])  # 4 pages: its second page names its own token as the next
     real = emu.answer
@@ -290,7 +281,7 @@ async def test_a_repeated_token_in_a_batch_reads_the_group_alone() -> None:
 
 
 async def test_group_deleted_inside_a_batch_is_gone_not_unknown() -> None:
-    emu = emulator()
+    emu = paged_emulator()
     victim = emu.tenant.group_ids[0]
     real = emu.answer
 
@@ -306,7 +297,7 @@ async def test_group_deleted_inside_a_batch_is_gone_not_unknown() -> None:
 
 
 async def test_progress_as_listings_end() -> None:
-    emu = emulator()
+    emu = paged_emulator()
     src = source(emu, sa_settings(emu))
     events: list[Event] = []
     try:
@@ -334,7 +325,7 @@ def test_member_counts_are_only_a_hint_and_skip_what_is_not_a_group_object() -> 
 async def test_an_injected_503_on_a_batched_page_is_asked_again_in_a_batch() -> None:
     """A fault injected on a member listing acts on its call inside the batch (the emulator
     answers that part alone 503): the page goes again in a later batch, nothing read alone."""
-    plain, emu = emulator(), emulator()
+    plain, emu = paged_emulator(), paged_emulator()
     off = await read(plain, batch_size=0)
     t = emu.tenant
     victim = t.gid(t.group_ids[2])  # 3 pages: its 2nd page's call is refused once

@@ -26,21 +26,17 @@ from idpsync.model import Snapshot
 from idpsync.sources.google import compose, rolling
 from idpsync.sources.google.reader import GoogleSource
 from idpsync.store import Store
-from tests.sources.google_support import connector, sa_settings, source, truth_edges
+from tests.sources.google_support import (
+    connector,
+    paged_emulator,
+    sa_settings,
+    source,
+    truth_edges,
+)
 
 MEMBERS = "/admin/directory/v1/groups/{}/members"
 
 pytestmark = pytest.mark.usefixtures("no_sleep")
-
-
-def emulator() -> GoogleEmulator:
-    """900 users, 30 groups; four of them made 2, 3, 4 and 5 pages long."""
-    emu = GoogleEmulator.generate(users=900, groups=30, seed=7, medium_every=3)
-    t = emu.tenant
-    for group, size in zip(t.group_ids[1:5], (250, 450, 650, 850), strict=True):
-        for uid in t.user_ids[:size]:
-            t.add_member(group, uid)
-    return emu
 
 
 def largest(emu: GoogleEmulator) -> str:
@@ -104,7 +100,7 @@ async def test_a_page_asked_again_while_a_batch_waits_for_the_quota_is_not_lost(
     while the next main batch pays for its calls. The batch takes the listing first in line
     then, not the one that was first before it paid (which left the largest group's listing
     out of every batch: its group missing from a snapshot marked complete)."""
-    emu = emulator()
+    emu = paged_emulator()
     victim = largest(emu)
     fault = emu.inject(Fault("status", MEMBERS.format(victim), nth=nth, status=503))
     src = source(emu, sa_settings(emu, **QUOTA_BOUND), http=HttpSettings(concurrency=4))
@@ -131,7 +127,7 @@ async def test_pages_taken_while_a_batch_waits_for_the_quota_are_not_lost(
         await real(self, units)
 
     monkeypatch.setattr(RequestBudget, "take", take)
-    emu = emulator()
+    emu = paged_emulator()
     src = source(emu, sa_settings(emu, **QUOTA_BOUND), http=HttpSettings(concurrency=4))
     whole(emu, await read(src))
     assert src.stats.retries == 0 and "batch_fallbacks" not in src.stats.extra
@@ -140,7 +136,7 @@ async def test_pages_taken_while_a_batch_waits_for_the_quota_are_not_lost(
 @pytest.mark.usefixtures("quota_wait")
 async def test_a_sync_after_a_retried_page_removes_no_group(store: Store) -> None:
     """The same retry in a second full sync: no group is deleted (it was, before the fix)."""
-    emu = emulator()
+    emu = paged_emulator()
     settings = sa_settings(emu, **QUOTA_BOUND)
 
     async def sync() -> Any:
@@ -164,7 +160,7 @@ async def test_a_listing_the_scheduler_never_ends_is_unknown_not_gone(
 ) -> None:
     """If an answer were lost inside the scheduler (its listing neither ended nor read alone),
     the group is kept with its members unknown and the read incomplete: never gone."""
-    emu = emulator()
+    emu = paged_emulator()
     victim = largest(emu)
     real = rolling.Roller._take
     lost: list[int] = []
@@ -211,7 +207,7 @@ async def test_a_missing_or_unreadable_part_reads_its_group_alone(
 ) -> None:
     """The largest group's second page comes back missing from the batch's answer, cut
     short, or with a status line that cannot be read: its listing is read again alone."""
-    emu = emulator()
+    emu = paged_emulator()
     victim = largest(emu)
     real, mangled = emu._batch, []
 
@@ -254,7 +250,7 @@ class TimingOut(httpx.AsyncBaseTransport):
 
 async def test_a_batch_that_times_out_reads_its_listings_alone() -> None:
     """The third batch times out at both attempts: its listings (and chains) go alone."""
-    emu = emulator()
+    emu = paged_emulator()
     timing_out = TimingOut(emu.transport(), 3, 4)
     http = HttpSettings(max_attempts=2, concurrency=1)
     src = source(emu, sa_settings(emu), http=http, transport=timing_out)
