@@ -15,7 +15,9 @@ the run's own phases (fetch, stage, plan, apply) from its stats, and the CPU sec
 sync process and of the emulator process while the sync ran. With ``--full`` the traced run
 is the first, full sync itself (no change, no earlier sync). With ``--profile FILE`` the sync
 runs under :mod:`cProfile` (its stats go to ``FILE``; the top functions are printed). Nothing
-is written to docs.
+is written to docs. With ``TRACE_EVENTS=FILE`` in the environment the traced run's timeline is
+kept there as JSON (each request's ``t``, ``end`` and the sync's CPU seconds ``cpu`` at its
+answer): :mod:`benchmarks.rounds_timeline` reads it.
 """
 
 from __future__ import annotations
@@ -64,14 +66,16 @@ def traced_sync(out: str, args: list[str], profile: str | None = None) -> None:
             return await send(self, request)
         finally:
             label = request.target.endpoint.label
-            events.append({"kind": "request", "label": label, "t": asked, "end": now()})
+            cpu = round(time.process_time(), 4)
+            events.append({"kind": "request", "label": label, "t": asked, "end": now(), "cpu": cpu})
 
     async def timed_whole(self: client.HttpClient, request: Any, headers: Any) -> Any:
         sent = now()
         try:
             return await whole(self, request, headers)
         finally:
-            events.append({"kind": "wire", "t": sent, "end": now()})
+            cpu = round(time.process_time(), 4)
+            events.append({"kind": "wire", "t": sent, "end": now(), "cpu": cpu})
 
     client.HttpClient._send = timed_send  # type: ignore[method-assign]
     client.HttpClient._whole = timed_whole  # type: ignore[method-assign]
@@ -229,6 +233,8 @@ def trace(
             )
             stats = (json.loads(rows.stdout) or [{}])[0].get("stats") or {}
             events = json.loads(out.read_text(encoding="utf-8"))
+            if keep := os.environ.get("TRACE_EVENTS"):  # the timeline, for a closer look
+                Path(keep).write_text(json.dumps(events), encoding="utf-8")
     finally:
         emu.stop()
     head = f"{idp} {size_name}: {changes} changes; emulator log {logged}; read {stats.get('read')}"
