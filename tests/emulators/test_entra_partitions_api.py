@@ -10,7 +10,7 @@ import pytest
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 from msgraph.generated.users.users_request_builder import UsersRequestBuilder
 
-from idpsync.emulators.entra import EntraEmulator
+from idpsync.emulators.entra import EntraEmulator, api
 from idpsync.emulators.framework import RunningServer
 from idpsync.emulators.tenant import TenantUser
 from tests.emulators.conftest import get_all
@@ -151,3 +151,29 @@ async def test_sdk_reads_the_count_and_the_partitions(
                 found[user.id] = user.manager.id if user.manager else None
     t = emulator.tenant
     assert found == {u.id: u.manager_id for u in t.users.values()}
+
+
+async def test_a_startswith_filter_tests_only_the_users_of_its_first_character(
+    emu: EntraEmulator, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The filter runs over the users whose property starts with the prefix's first character
+    (an index), not over every user, and answers the same users (case-insensitive)."""
+    add_odd_users(emu)
+    upns = {
+        u["id"]: u["userPrincipalName"].lower()
+        for u in await get_all(client, "/v1.0/users?$select=id,userPrincipalName&$top=999")
+    }
+    tested: list[str] = []
+    compile_filter = api.compile_filter
+
+    def counting(text: str, *, advanced_ok: bool) -> Any:
+        test = compile_filter(text, advanced_ok=advanced_ok)
+        return lambda o: tested.append(o["id"]) or test(o)
+
+    monkeypatch.setattr(api, "compile_filter", counting)
+    for prefix in ("b", "b'", "z", "~", "#"):
+        filtered = f"/v1.0/users?$filter=startswith(userPrincipalName,{quoted(prefix)})&$select=id"
+        got = {u["id"] for u in await get_all(client, filtered.replace("#", "%23"))}
+        assert got == {i for i, upn in upns.items() if upn.startswith(prefix)} != set()
+        assert sorted(tested) == sorted(i for i, upn in upns.items() if upn[:1] == prefix[0])
+        tested.clear()

@@ -22,6 +22,7 @@ from idpsync.emulators.entra.odata import (
     encode_token,
     not_found,
     parse_query,
+    prefix_of,
 )
 from idpsync.emulators.tenant import Tenant, TenantUser
 
@@ -154,6 +155,9 @@ def _filtered(call: Call, kind: str, ids: Sequence[str], query: Query) -> Sequen
     cached = call.cache.get(key)
     if cached is None:
         rows = _rows(call, kind, ids)
+        prefix = prefix_of(query.filter) if query.filter else None
+        if prefix is not None and prefix[1]:  # only the objects of that first character
+            rows = _by_first(call, kind, ids, prefix[0]).get(prefix[1][0], [])
         if query.filter:
             test = compile_filter(query.filter, advanced_ok=call.eventual and query.count)
             rows = [r for r in rows if test(r[1])]
@@ -178,6 +182,26 @@ def _rows(call: Call, kind: str, ids: Sequence[str]) -> list[tuple[str, dict[str
             rows = [(i, render.group_json(t, t.groups[i])) for i in ids]
         call.cache[key] = rows
     return list(rows)
+
+
+def _by_first(
+    call: Call, kind: str, ids: Sequence[str], name: str
+) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """The rendered objects by the first character of ``name`` (lower case), in list order.
+
+    A ``startswith`` filter then tests only the objects that can match: the 44 partitions of
+    a users listing (``sources/entra/partitions.py``) no longer scan every user each (at 100k
+    users that scan was ≈4 s of CPU in the partitions' first pages, while Graph answers each
+    page in its latency). The filter is still applied to the bucket, so the result is the same.
+    """
+    key = ("first", kind, name, call.tenant.version, len(ids))
+    index: dict[str, list[tuple[str, dict[str, Any]]]] | None = call.cache.get(key)
+    if index is None:
+        index = {}
+        for row in _rows(call, kind, ids):
+            index.setdefault(str(row[1].get(name) or "").lower()[:1], []).append(row)
+        call.cache[key] = index
+    return index
 
 
 def _user(call: Call, key: str) -> TenantUser:

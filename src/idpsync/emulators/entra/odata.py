@@ -112,14 +112,21 @@ def parse_query(
 
 
 _STRING = r"'((?:[^']|'')*)'"
+_STARTSWITH = re.compile(rf"^startswith\((\w+),\s*{_STRING}\)$", re.I)
 _CLAUSES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(rf"^(\w+) eq {_STRING}$", re.I), "eq"),
     (re.compile(rf"^(\w+) ne {_STRING}$", re.I), "ne"),
     (re.compile(r"^(\w+) eq (true|false)$", re.I), "eqbool"),
-    (re.compile(rf"^startswith\((\w+),\s*{_STRING}\)$", re.I), "startswith"),
+    (_STARTSWITH, "startswith"),
     (re.compile(rf"^endswith\((\w+),\s*{_STRING}\)$", re.I), "endswith"),
 )
 ADVANCED = frozenset({"ne", "endswith"})
+
+
+def prefix_of(text: str) -> tuple[str, str] | None:
+    """``(property, lower-cased prefix)`` of a filter that is one ``startswith`` clause."""
+    match = _STARTSWITH.match(text.strip()) if " or " not in text.lower() else None
+    return (match.group(1), match.group(2).replace("''", "'").lower()) if match else None
 
 
 def _clause(text: str, advanced_ok: bool) -> Predicate:
