@@ -111,6 +111,29 @@ class EdgeList:
         """``edges`` itself when it is an :class:`EdgeList`, else a new one holding them."""
         return edges if isinstance(edges, EdgeList) else cls(edges)
 
+    @classmethod
+    def fan(cls, group: str, members: Iterable[Any], kind: MemberKind) -> EdgeList:
+        """``group``'s edge to each of ``members``, each once, in the order first given.
+
+        The list ``EdgeList(Membership(group, m, kind) for m in dict.fromkeys(members))``
+        holds, without making a :class:`Membership` an edge (one group's member listing).
+        """
+        edges = cls()
+        ids, index = edges._ids, edges._index
+        group_at = edges._id(group)
+        positions: list[int] = []
+        for member in dict.fromkeys(members):
+            if type(member) is str and member not in index:  # the common case, inlined
+                index[member] = len(ids)
+                positions.append(len(ids))
+                ids.append(member)
+            else:
+                positions.append(edges._id(member))
+        edges._members = array("I", positions)
+        edges._groups = array("I", [group_at]) * len(positions)
+        edges._kinds = array("B", [_CODES[kind]]) * len(positions)
+        return edges
+
     def _id(self, value: Any) -> int:
         key = value if type(value) is str else (type(value), value)
         try:

@@ -128,3 +128,15 @@ def test_extend_kept_takes_a_list_of_another_table_too() -> None:
     assert whole.extend_kept(other, lambda member, kind: member == "u") == 1
     assert whole == [Membership("g", "u")]
     assert len(other) == 2  # the part given is not changed
+
+
+def test_fan_holds_what_a_group_listing_made_as_edges_holds() -> None:
+    rng = random.Random(4)
+    members: list[object] = [f"u-{rng.randrange(40)}" for _ in range(120)]
+    members += ["g-1", 7, True, "u-3"]  # the group itself, ids of other types, a repeat
+    for kind in MemberKind:
+        fanned = EdgeList.fan("g-1", members, kind)
+        made = EdgeList(Membership("g-1", m, kind) for m in dict.fromkeys(members))  # type: ignore[arg-type]
+        assert fanned == made and list(fanned.rows()) == list(made.rows())
+        assert fanned.columns()[0] == made.columns()[0]  # the same ids, in the same order
+    assert EdgeList.fan("g-1", [], MemberKind.USER) == []

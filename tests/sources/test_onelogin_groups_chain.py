@@ -180,3 +180,37 @@ async def test_a_named_delta_that_cannot_read_a_new_group_is_incomplete(
     assert result.status == "partial" and not result.complete
     assert f"{new.id} was not found" in result.message
     assert f"group:{new.id}" not in directory(store).groups
+
+
+class InFlight(httpx.AsyncBaseTransport):
+    """Counts the ``/api/2/users`` requests in flight at once (each lingers a few loop turns,
+    so that requests sent together overlap), and the most seen."""
+
+    def __init__(self, emu: OneLoginEmulator) -> None:
+        self.inner, self.now, self.most = emu.transport(), 0, 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path != "/api/2/users":
+            return await self.inner.handle_async_request(request)
+        self.now += 1
+        self.most = max(self.most, self.now)
+        try:
+            for _ in range(20):
+                await asyncio.sleep(0)
+            return await self.inner.handle_async_request(request)
+        finally:
+            self.now -= 1
+
+
+@pytest.mark.parametrize(("groups_from", "users_at_once"), [("both", 3), ("roles", 4)])
+async def test_the_users_pages_leave_a_slot_to_the_groups_chain(
+    store: Store, clock: Clock, groups_from: str, users_at_once: int
+) -> None:
+    """At 4 in flight the users' pages by number take 3 slots while the groups' chain is read
+    (its next page never queues behind them), all 4 when no group is listed."""
+    emu = OneLoginEmulator.generate(users=430, groups=GROUPS, roles=ROLES, seed=5, clock=clock)
+    seen = InFlight(emu)
+    result = await sync(store, emu, "full", seen, http={"concurrency": 4}, groups_from=groups_from)
+    assert result.status == "succeeded", result.message
+    assert seen.most == users_at_once
+    assert paths(emu).count("/api/2/users") == pages(430) == 9

@@ -249,28 +249,31 @@ class CheckedEdges:
     """A sink of streamed edges that passes on those whose ids are usable (as :func:`normalise`).
 
     The edges a streamed read hands over never reach :func:`normalise`: each batch is checked
-    here (each distinct id once per batch) and the count of edges dropped is reported by
+    here (each distinct id once for the whole read: a Keycloak user is a member of about ten
+    groups, each listing a batch) and the count of edges dropped is reported by
     :meth:`mark`, after :func:`normalise` has reported the records, in the same words.
     """
 
-    __slots__ = ("dropped", "sink")
+    __slots__ = ("dropped", "ids", "sink")
 
     def __init__(self, sink: EdgeSink) -> None:
         self.sink = sink
         self.dropped = 0
         """Edges dropped so far."""
+        self.ids = IdTable()
+        """Each id's verdict, kept from batch to batch."""
 
     def edges(self, batch: Iterable[Membership]) -> None:
         """Pass on the edges of ``batch`` whose group and member ids are usable."""
         edges = EdgeList.of(batch)
-        kept = IdTable().shared_edges(edges)
+        kept = self.ids.shared_edges(edges)
         self.dropped += len(edges) - len(kept)
         self.sink.edges(kept)
 
     def withdraw(self, batch: Iterable[Membership]) -> None:
         """Take back edges handed over: those dropped uncount, the others leave the sink."""
         edges = EdgeList.of(batch)
-        kept = IdTable().shared_edges(edges)
+        kept = self.ids.shared_edges(edges)
         self.dropped -= len(edges) - len(kept)
         self.sink.withdraw(kept)
 

@@ -79,7 +79,7 @@ from idpsync.sources.keycloak.endpoints import (
     offset,
 )
 from idpsync.sources.keycloak.settings import KeycloakSourceSettings
-from idpsync.sources.keycloak.tree import GroupTree, direct_edges, identified_once, user_reading
+from idpsync.sources.keycloak.tree import GroupTree, identified_once, listed_edges, user_reading
 from idpsync.sources.lanes import Lanes, both, gather
 from idpsync.sources.shape import identified, records
 
@@ -296,9 +296,10 @@ class KeycloakSource(Source):
                 )
             ids = [str(raw["id"]) for raw in found]
             for user_id, raw in zip(ids, found, strict=True):
-                listed.setdefault(user_id, raw)
+                if user_id not in listed:
+                    listed[user_id] = raw
             if self.sink is not None:  # a streamed read: the listing's edges go at once
-                self.sink.edges(direct_edges(gid, ids))
+                self.sink.edges(listed_edges(gid, ids))
             return ids
 
         started: dict[str, asyncio.Future[list[str]]] = {}

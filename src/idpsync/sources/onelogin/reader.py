@@ -256,19 +256,21 @@ class OneLoginSource(Source):
         """The users chain with the groups and/or roles listings alongside (concurrency ≥ 2).
 
         The groups/roles branch starts once the first users page has answered, so a listing
-        permission the API refuses costs one request, not one per branch. A budget stop in either
-        branch lets the other one run into the same floor at its next call (no request is cut off
-        mid-flight) and is then raised. Reasons are merged in the sequential order: groups,
-        roles, then users.
+        permission the API refuses costs one request, not one per branch. The users' pages by
+        number leave a slot to the groups' chain (its pages would wait behind theirs). A budget
+        stop in either branch lets the other one run into the same floor at its next call (no
+        request is cut off mid-flight) and is then raised. Reasons are merged in the sequential
+        order: groups, roles, then users.
         """
         side, main = Snapshot(), Snapshot()
         answered = asyncio.Event()
         stops: list[BudgetStop] = []
+        chain = 1 if groups and self.wants_groups else 0  # a slot kept for the groups' chain
 
         async def users() -> None:
             try:
                 got["users"] = await self._listing(
-                    main, USERS, params, progress, checked_user, answered=answered
+                    main, USERS, params, progress, checked_user, answered=answered, keep=chain
                 )
             except BudgetStop as stop:
                 stops.append(stop)
@@ -298,10 +300,12 @@ class OneLoginSource(Source):
         convert: Any,
         values: Mapping[str, str] | None = None,
         answered: asyncio.Event | None = None,
+        keep: int = 0,
     ) -> list[Any]:
         """A whole listing converted; on a failure nothing of it, and an incomplete mark.
 
         :data:`RULE` decides which failures end the read instead; a budget stop always does.
+        ``keep``: slots its pages by number leave to a chain read alongside (:func:`_workers`).
         """
 
         def seen(read: int, total: int | None) -> None:
@@ -315,7 +319,7 @@ class OneLoginSource(Source):
         quiet = "updated_at" if "updated_since" in params else "created_at"
         job = Listing(
             self.http, self.pacer, endpoint, dict(params), values,
-            workers=self.http.budget.concurrency if by_number else 1,
+            workers=_workers(self.http.budget.concurrency, keep) if by_number else 1,
             quiet_field=quiet if endpoint is USERS else None, seen=seen,
             pages=pages,
         )  # fmt: skip
@@ -406,6 +410,11 @@ class OneLoginSource(Source):
     async def aclose(self) -> None:
         """Close the HTTP client."""
         await self.http.aclose()
+
+
+def _workers(concurrency: int, keep: int) -> int:
+    """Pages by number at once: ``keep`` slots left to a chain if 2 or more remain (not 1)."""
+    return concurrency - keep if concurrency - keep >= 2 else concurrency
 
 
 __all__ = ["RULE", "OneLoginSource", "endpoint_table"]
