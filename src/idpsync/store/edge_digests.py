@@ -12,11 +12,12 @@ the members whose digest differs, or who are staged or read but not both, are di
 The table is a cache that every write of the stage keeps exact or drops. Either it holds a row
 for each member with staged edges and for no other, whose digest is of edges that, each taken
 once, are exactly that member's staged edges; or it holds no row of the connector, and the next
-complete read in memory diffs every edge (as before) and writes every digest. A complete read
-in memory with no skipped record writes the digests of the members it diffed (of all of them
-after a whole diff); every other write (an incomplete read, a delta, a streamed read, a read
-with skipped records, whose staged edges may stay without being read) drops the connector's
-digests (:func:`forget`).
+complete read diffs every edge (as before) and writes every digest. A complete read with no
+skipped record, in memory or streamed (:mod:`idpsync.store.stream_digests`: the same sums,
+added up as the edges are handed over), writes the digests of the members it diffed (of all of
+them after a whole diff); every other write (an incomplete read, a delta, a read with skipped
+records, whose staged edges may stay without being read) drops the connector's digests
+(:func:`forget`).
 
 A digest is of the edges as read, repeats counted: a read that repeats an edge digests
 differently from one that does not, so its member is diffed (work wasted, nothing wrong), and
@@ -61,7 +62,7 @@ _KIND_VALUES = (MemberKind.USER.value, MemberKind.GROUP.value)
 """The kinds by :class:`EdgeList`'s codes."""
 
 
-def _value(group_id: str, kind: str) -> int:
+def edge_value(group_id: str, kind: str) -> int:
     """What an edge to ``group_id`` of a member of ``kind`` adds to its member's digest."""
     found = hashlib.blake2b(f"{kind}\0{group_id}".encode(), digest_size=16).digest()
     return _COUNT + int.from_bytes(found, "little")
@@ -105,7 +106,7 @@ class MemberDigests:
             return None
         values = [0] * len(ids)
         for group in set(groups):
-            values[group] = _value(ids[group], _KIND_VALUES[0])
+            values[group] = edge_value(ids[group], _KIND_VALUES[0])
         sums = [0] * len(ids)
         for group, member in zip(groups, members, strict=True):
             sums[member] += values[group]
@@ -113,7 +114,7 @@ class MemberDigests:
         at = codes.find(1)
         while at >= 0:  # the few edges of nested groups: a group member's value, not a user's
             group = groups[at]
-            sums[members[at]] += _value(ids[group], _KIND_VALUES[1]) - values[group]
+            sums[members[at]] += edge_value(ids[group], _KIND_VALUES[1]) - values[group]
             at = codes.find(1, at + 1)
         return cls(snap.memberships, sums)
 
@@ -155,7 +156,7 @@ class MemberDigests:
         """
         ids, _, groups, _, _ = self.edges.columns()
         return {
-            _value(ids[group], value): (group, code)
+            edge_value(ids[group], value): (group, code)
             for group in set(groups)
             for code, value in enumerate(_KIND_VALUES)
         }

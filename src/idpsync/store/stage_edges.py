@@ -6,7 +6,9 @@ anti-joins: the new edges are inserted, a complete read's gone edges deleted. A 
 held in memory compares each member's digest of its edges with the staged one first
 (:mod:`idpsync.store.edge_digests`) and loads and compares only the edges of the members whose
 digest differs: the stage it leaves, and the :class:`~idpsync.store.stage.StageChange` it
-reports (the same edges, in the same order), are those of the whole comparison.
+reports (the same edges, in the same order), are those of the whole comparison. A complete
+streamed read compares its members' sums (:mod:`idpsync.store.stream_digests`) the same way
+and runs the two anti-joins restricted to the members whose sum differs.
 """
 
 from __future__ import annotations
@@ -18,13 +20,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from idpsync.model import Snapshot
+from idpsync.store import edge_digests
 from idpsync.store import stage_sql as q
 from idpsync.store.deferred import indexes_deferred
-from idpsync.store.digest_diff import stage_changed
+from idpsync.store.digest_diff import members_tmp, stage_changed
 from idpsync.store.edge_digests import MemberDigests, forget, store_all
 from idpsync.store.fk_sets import checked_set_wise
 from idpsync.store.store import bulk_insert
 from idpsync.store.stream import Streamed
+from idpsync.store.stream_digests import StreamSums
 
 if TYPE_CHECKING:
     from idpsync.store.stage import StageChange
@@ -43,10 +47,11 @@ def stage_edges(
     """Stage the snapshot's edges (or ``streamed``'s); a complete snapshot's gone edges go.
 
     ``change`` gets the removed and added edges, up to ``bound``. The connector's edge digests
-    are written after (a complete read in memory) or dropped (any other).
+    are written after (a complete read that skipped no record) or dropped (any other).
     """
     count = len(snap.memberships) if streamed is None else streamed.count
     digests = MemberDigests.of(snap, held) if streamed is None else None
+    sums = _stream_sums(snap, held, streamed)
     # a first staging of many edges (a first load) is large: not read back
     small = count <= bound or q.any_edges(conn, connector)
     if not small:  # nothing staged to keep, remove or report: every edge is new
@@ -61,12 +66,38 @@ def stage_edges(
                 q.insert_streamed_first(conn, streamed.table, connector, run_id, empty=empty)
         if snap.complete:
             change.large = change.large or f"more than {bound} memberships changed"
-        _keep_digests(conn, connector, digests)
+        _keep_digests(conn, connector, digests, sums)
         return
     changed = None if digests is None else digests.changed(conn, connector)
     if digests is not None and changed is not None:  # only the changed members' edges
         stage_changed(conn, connector, digests, changed, run_id, change, bound)
         return
+    only = None if sums is None else sums.changed(conn, connector)
+    if sums is not None and only is not None:  # streamed: only the changed members' edges
+        if only:  # none changed: nothing to compare, nothing to write
+            with q.temp(conn, members_tmp) as tmp:
+                bulk_insert(conn, tmp, ("member_id",), ((m,) for m in only))
+                q.analyse(conn, tmp)
+                of_only = sa.select(tmp.c.member_id)
+                _compare(conn, connector, snap, run_id, held, change, streamed, bound, of_only)
+                sums.store(conn, connector, only, of_only)
+        return
+    _compare(conn, connector, snap, run_id, held, change, streamed, bound)
+    _keep_digests(conn, connector, digests, sums)
+
+
+def _compare(
+    conn: Connection,
+    connector: str,
+    snap: Snapshot,
+    run_id: int,
+    held: Mapping[str, Sequence[str]],
+    change: StageChange,
+    streamed: Streamed | None,
+    bound: int,
+    only: sa.Select[tuple[str]] | None = None,
+) -> None:
+    """Compare the read's edges with the stage in the database (``only``: of these members)."""
     report = snap.complete
     keyed = conn.dialect.name == "sqlite"  # no index to build after the rows
     table = q.edges_keyed if keyed else q.edges_tmp
@@ -81,6 +112,8 @@ def stage_edges(
         if snap.complete:
             e = q.EDGES.c
             gone = [e.connector == connector, ~q.edge_in(tmp)]
+            if only is not None:  # the other members' edges are as staged
+                gone += [e.member_id.in_(only)]
             if held["group"]:
                 gone += [e.group_id.not_in(held["group"])]
             for kind, ids in held.items():
@@ -88,8 +121,12 @@ def stage_edges(
                     gone += [sa.or_(e.member_kind != kind, e.member_id.not_in(ids))]
             # in key order: SQLite walks the stage by its key (probing ``tmp`` in order), not
             # by the index by member, whose order scattered the probes (seconds more at L)
-            gone_keys = sa.select(*q.key(e)).where(*gone).order_by(*q.key(e))
-            removed = q.listed(conn, gone_keys, bound)
+            gone_keys = sa.select(*q.key(e)).where(*gone)
+            if only is None:
+                removed = q.listed(conn, gone_keys.order_by(*q.key(e)), bound)
+            else:  # by the index by member, the few rows sorted here (the same key order)
+                found = q.listed(conn, gone_keys, bound)
+                removed = None if found is None else sorted(tuple(row) for row in found)
             if removed is None:
                 conn.execute(q.EDGES.delete().where(*gone))
                 report = False
@@ -97,18 +134,30 @@ def stage_edges(
                 change.removed = [q.edge(*row) for row in removed]
                 q.delete_edges(conn, connector, change.removed)
         room = bound - len(change.removed) if report else -1
-        added = q.insert_new_edges(conn, tmp, connector, run_id, room)
+        added = q.insert_new_edges(conn, tmp, connector, run_id, room, only)
     if added is not None:
         change.added = added
     elif snap.complete:
         change.removed = []
         change.large = change.large or f"more than {bound} memberships changed"
-    _keep_digests(conn, connector, digests)
 
 
-def _keep_digests(conn: Connection, connector: str, digests: MemberDigests | None) -> None:
+def _stream_sums(
+    snap: Snapshot, held: Mapping[str, Sequence[str]], streamed: Streamed | None
+) -> StreamSums | None:
+    """A streamed read's sums, if it is staged by digest (complete, no record skipped)."""
+    if streamed is None or not edge_digests.ENABLED or not snap.complete or any(held.values()):
+        return None
+    return streamed.sums
+
+
+def _keep_digests(
+    conn: Connection, connector: str, digests: MemberDigests | None, sums: StreamSums | None
+) -> None:
     """After a whole comparison: every member's digests written, or (none made) all dropped."""
-    if digests is None:
-        forget(conn, connector)
-    else:
+    if digests is not None:
         store_all(conn, connector, digests)
+    elif sums is not None:
+        sums.store(conn, connector)
+    else:
+        forget(conn, connector)

@@ -211,9 +211,16 @@ def _insert_first(
 
 
 def insert_new_edges(
-    conn: Connection, tmp: sa.Table, connector: str, run_id: int, report: int = -1
+    conn: Connection,
+    tmp: sa.Table,
+    connector: str,
+    run_id: int,
+    report: int = -1,
+    only: sa.Select[tuple[str]] | None = None,
 ) -> list[Membership] | None:
     """Insert ``tmp``'s edges not staged yet, with ``run_id``, in ``tmp``'s order (``pos``'s).
+
+    ``only``: of the members it selects (their ids).
 
     ``report`` ≥ 0: returns the inserted edges (``RETURNING``), ``None`` when there are more
     than ``report`` (those past it are read and dropped). Otherwise returns ``None``.
@@ -222,7 +229,10 @@ def insert_new_edges(
     staged = sa.exists().where(
         c.connector == connector, *(c[name] == tmp.c[name] for name in EDGE_COLUMNS)
     )
-    rows = sa.select(sa.literal(connector), *key(tmp.c), sa.literal(run_id)).where(~staged)
+    rows = sa.select(sa.literal(connector), *key(tmp.c), sa.literal(run_id))
+    if only is not None:  # first: SQLite tests the terms in order, and this one is cheap
+        rows = rows.where(tmp.c.member_id.in_(only))
+    rows = rows.where(~staged)
     if "pos" in tmp.c:  # found in key order, inserted in the order the edges came
         rows = rows.order_by(tmp.c.pos)
     insert = _dialect_insert(conn, EDGES)
@@ -262,7 +272,16 @@ def listed(conn: Connection, query: sa.Select[Any], bound: int) -> list[Any] | N
 
 
 def delete_edges(conn: Connection, connector: str, edges: Iterable[Membership]) -> None:
-    """Delete staged edges by their key, in batches."""
+    """Delete staged edges by their key, in batches (SQLite: the driver's own statement)."""
+    if conn.dialect.name == "sqlite":  # no per-row binding work
+        where = " AND ".join(f"{name} = ?" for name in ("connector", *EDGE_COLUMNS))
+        rows = ((connector, e.group_id, KIND_VALUES[e.member_kind], e.member_id) for e in edges)
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(f"DELETE FROM {EDGES.name} WHERE {where}", rows)
+        finally:
+            cursor.close()
+        return
     key = EDGES.c
     for chunk in chunks(list(edges), 10_000):
         conn.execute(

@@ -43,6 +43,7 @@ from idpsync.store.errors import translated
 from idpsync.store.opening import WRITE
 from idpsync.store.stage_sql import EDGE_COLUMNS, edge_rows, edge_table, keyed_edge_table
 from idpsync.store.store import BATCH, bulk_insert
+from idpsync.store.stream_digests import StreamSums
 
 IN_FLIGHT = 2
 """Batches handed to the writer thread and not written yet, at most (then the reader waits)."""
@@ -63,6 +64,8 @@ class Streamed:
     """The temporary table (on the staging transaction's connection)."""
     count: int
     """How many edges were handed over (repeats counted, as ``len(snap.memberships)``)."""
+    sums: StreamSums | None = None
+    """Each member's digest of the edges handed over (:mod:`idpsync.store.stream_digests`)."""
 
 
 def streamable(engine: Engine) -> bool:
@@ -97,6 +100,8 @@ class EdgeStream:
         self._writer: ThreadPoolExecutor | None = None
         self._in_flight: list[Future[None]] = []
         """Batches given to the writer, oldest first."""
+        self.sums = StreamSums()
+        """Each member's digest of the edges written (less those taken back)."""
 
     @property
     def started(self) -> bool:
@@ -153,6 +158,7 @@ class EdgeStream:
                 written = bulk_insert(conn, self.table, EDGE_COLUMNS, rows)
             self.count += written
             self._next += written
+        self.sums.add(rows)
 
     def withdraw(self, batch: Iterable[Membership]) -> None:
         """Take back every copy of the edges of ``batch`` handed over so far.
@@ -173,6 +179,7 @@ class EdgeStream:
         with translated(self.engine.url), self._held().begin():
             self._held().execute(statement, keys)
         self.count -= len(rows)
+        self.sums.add(rows, -1)
 
     def discard(self) -> None:
         """Take back every edge handed over so far (the table is emptied, kept)."""
@@ -183,13 +190,14 @@ class EdgeStream:
         with translated(self.engine.url), self.conn.begin():
             self.conn.exec_driver_sql(f"DELETE FROM {self.table.name}")
         self.count = 0
+        self.sums.clear()
 
     def streamed(self) -> Streamed | None:
         """What to stage from, every edge written (``None``: nothing was streamed)."""
         if not self.started:
             return None
         self.flush()
-        return Streamed(self.table, self.count)
+        return Streamed(self.table, self.count, self.sums)
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
