@@ -16,7 +16,9 @@ the database it was read from. :class:`Stash` keeps them there instead:
 3. apply (:mod:`idpsync.store.apply`) writes ``memberships`` from it with one ``INSERT …
    SELECT`` joined to the connector's users and groups by source id, then the change log with
    one more from the memberships just written (their ids follow the stash's order), joined to
-   their group and member by primary key, and drops the table. The change rows are the ones
+   their group and member by primary key (SQLite: read by rowid range, so in id order without
+   a sort, and the members' logins from a narrow temporary copy of the connector's users),
+   and drops the table. The change rows are the ones
    the object path writes: ``member.add``, the
    group's source id, the key ``group ← member`` from the names just written, the edge as JSON
    (formatted by the database: equal as JSON, not necessarily byte for byte), in the order
