@@ -177,3 +177,33 @@ def test_the_change_log_is_read_from_the_memberships_written(store: Store) -> No
         with pytest.raises(RuntimeError, match="written before their changes"):
             added.write_changes(1, "hr", None)
         added.drop()
+
+
+def test_sqlite_logs_stashed_additions_by_rowid_without_a_sort(tmp_path: Path) -> None:
+    """SQLite reads the memberships just written by rowid, in order: no sort of change rows.
+
+    Their members' logins come from a narrow copy of the connector's users (dropped after).
+    """
+    store = Store.open(f"sqlite:///{tmp_path / 'd.db'}")
+    plans: list[tuple[str, list[str]]] = []
+
+    def explain(_conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.startswith("INSERT INTO changes") and " SELECT " in statement:
+            steps = cursor.connection.execute("EXPLAIN QUERY PLAN " + statement, parameters)
+            plans.append((statement, [str(step[3]) for step in steps]))
+
+    sa.event.listen(store.engine, "before_cursor_execute", explain)
+    try:
+        world = World(tmp_path / "idp.json", store, users=TEAM["users"], groups=TEAM["groups"])
+        with bulk_from(True):
+            assert world.sync().status == "succeeded"
+        with store.engine.connect() as conn:
+            temp = sa.inspect(conn).get_temp_table_names()
+    finally:
+        store.close()
+    assert len(plans) == 1, plans
+    statement, steps = plans[0]
+    assert not [step for step in steps if "TEMP B-TREE" in step], steps
+    assert [s for s in steps if s.startswith("SEARCH memberships USING INTEGER PRIMARY KEY")]
+    assert "idpsync_logins_" in statement
+    assert not [name for name in temp if name.startswith("idpsync_")]

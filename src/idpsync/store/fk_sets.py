@@ -35,8 +35,8 @@ The rows written are the same. The path is taken only where it changes nothing e
 - the table's foreign keys in the database are the ones the schema declares (the set-wise check
   reads them from :mod:`idpsync.store.schema`).
 
-SQLite checks no foreign key unless asked to (``PRAGMA foreign_keys``, off in this store): there
-nothing changes.
+SQLite checks foreign keys row by row (``PRAGMA foreign_keys=ON``, :mod:`idpsync.store.opening`)
+and cannot switch them off inside a transaction: there nothing changes.
 """
 
 from __future__ import annotations

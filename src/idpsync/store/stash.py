@@ -16,7 +16,9 @@ the database it was read from. :class:`Stash` keeps them there instead:
 3. apply (:mod:`idpsync.store.apply`) writes ``memberships`` from it with one ``INSERT …
    SELECT`` joined to the connector's users and groups by source id, then the change log with
    one more from the memberships just written (their ids follow the stash's order), joined to
-   their group and member by primary key, and drops the table. The change rows are the ones
+   their group and member by primary key (SQLite: read by rowid range, so in id order without
+   a sort, and the members' logins from a narrow temporary copy of the connector's users),
+   and drops the table. The change rows are the ones
    the object path writes: ``member.add``, the
    group's source id, the key ``group ← member`` from the names just written, the edge as JSON
    (formatted by the database: equal as JSON, not necessarily byte for byte), in the order
@@ -167,6 +169,16 @@ class Stash:
         floor, ceiling = self._written
         m = t.memberships.c
         group, user, member = _aliases()
+        mine: tuple[Any, ...] = (m.connector == connector, m.id > floor, m.id <= ceiling)
+        names = None
+        if self.conn.dialect.name == "sqlite":
+            # the memberships by their rowids (with the connector's unique key SQLite would
+            # read them by connector and sort the finished ≈280-byte change rows by id), and
+            # the members' logins from a narrow copy of the connector's users (the rows of
+            # ``users`` are ≈10 times as wide): at L 3.8 → 2.8 CPU s
+            mine = (sa.func.coalesce(m.connector, "") == connector, *mine[1:])
+            names = _user_names(self.conn, connector)
+            user = names.alias("u")
         edges: Any = (
             t.memberships.join(group, group.c.id == m.group_id)
             .outerjoin(user, sa.and_(m.member_kind == USER, user.c.id == m.member_id))
@@ -180,7 +192,6 @@ class Stash:
             "member_id": sa.func.coalesce(user.c.source_id, member.c.source_id),
             "member_kind": m.member_kind,
         }
-        mine: tuple[Any, ...] = (m.connector == connector, m.id > floor, m.id <= ceiling)
         if self.conn.dialect.name == "postgresql":
             # sorted by id before the change rows are made of them: a sort of the narrow rows
             # (in memory at L), not of the ≈340-byte change rows (≈290 MB of temporary files)
@@ -206,7 +217,7 @@ class Stash:
             .where(*mine)
             .order_by(e["id"])  # the stash's order: SQLite reads by rowid, PostgreSQL e's sort
         )
-        names = (
+        columns = (
             "run_id", "connector", "at", "op", "object_type", "source_id", "object_key",
             "before", "after", "reason",
         )  # fmt: skip
@@ -219,12 +230,35 @@ class Stash:
             checked_set_wise(self.conn, t.changes, new, self._count, {"run_id": run_id}),
             stats.bulk_memory(self.conn),  # its sort by id in memory
         ):
-            logged = _inserted(self.conn, t.changes.insert().from_select(names, rows))
+            logged = _inserted(self.conn, t.changes.insert().from_select(columns, rows))
+        if names is not None:
+            names.drop(self.conn)
         if logged != self._count:  # a written membership gone again before the log: refuse
             raise RuntimeError(
                 f"{logged} change-log rows for {self._count} added memberships; nothing was changed"
             )
         return logged
+
+
+def _user_names(conn: Connection, connector: str) -> sa.Table:
+    """A temporary table of the connector's users' ids, source ids and logins (SQLite).
+
+    Keyed by ``id`` (its rowid): a change row's member is looked up in it as in ``users``.
+    Made in the run's transaction (a rollback drops it) and dropped after its one use.
+    """
+    users = t.users.c
+    table = sa.Table(
+        f"idpsync_logins_{uuid.uuid4().hex[:12]}",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("source_id", sa.String(255), nullable=False),
+        sa.Column("login", sa.String(512), nullable=False),
+        prefixes=["TEMPORARY"],
+    )
+    table.create(conn)
+    mine = sa.select(users.id, users.source_id, users.login).where(users.connector == connector)
+    conn.execute(table.insert().from_select(("id", "source_id", "login"), mine.order_by(users.id)))
+    return table
 
 
 def _highest_id(conn: Connection, column: Any = t.memberships.c.id) -> int:
