@@ -17,6 +17,10 @@ is read alone from that page, as single requests with the client's retries
 (:meth:`PageChain.rest_alone`). If that fails too, the owner's ``fail`` marks the read
 incomplete (:meth:`GoogleSource._users`' and :func:`.rolling.groups_and_members`' rules: no
 user, or no group, is taken from a listing that did not reach its end).
+
+Once the users and groups listings have ended, each member listing that ends is kept to its
+edges to listed users and groups at once (:func:`settle`), while the read still waits for its
+quota and its longest chain, so that little of that work is left after the last page.
 """
 
 from __future__ import annotations
