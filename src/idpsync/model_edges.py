@@ -106,6 +106,14 @@ class EdgeList:
                 kinds.append(kind)
         return len(part) - (len(kinds) - before)
 
+    def extend_part(self, part: EdgeList) -> None:
+        """Append a :meth:`part` of this list's table as it is (no look-up, no check)."""
+        if part._ids is not self._ids:
+            raise ValueError("extend_part takes a part of this list's table")
+        self._groups.extend(part._groups)
+        self._members.extend(part._members)
+        self._kinds.extend(part._kinds)
+
     @classmethod
     def of(cls, edges: Iterable[Membership]) -> EdgeList:
         """``edges`` itself when it is an :class:`EdgeList`, else a new one holding them."""

@@ -13,7 +13,8 @@ from idpsync.emulators import Fault
 from idpsync.emulators.framework import Reply
 from idpsync.emulators.google import GoogleEmulator
 from idpsync.http.settings import HttpSettings
-from idpsync.model import Snapshot
+from idpsync.model import EdgeList, Snapshot
+from idpsync.sources.google import chains
 from tests.sources.google_support import sa_settings, source, truth_edges
 from tests.sources.test_google_full_pace import USERS, read
 
@@ -106,3 +107,65 @@ async def test_a_users_listing_failing_in_batches_and_alone_leaves_the_read_inco
     assert len(snap.groups) == 12  # the groups and members were read all the same
     assert [r.status for r in users_calls(emu)] == [200, 404]  # in a batch, then alone
     assert emu.requests.count(USERS) == HttpSettings().max_attempts  # alone, with retries
+
+
+async def test_ended_listings_are_kept_while_the_read_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Once the users and groups listings are read to their end, each member listing that
+    ends is filtered to listed users and groups while the other listings are still being
+    read, not all after the last page; the snapshot is the same."""
+    monkeypatch.setattr(chains, "SETTLE_EVERY", 0.0)
+    emu = GoogleEmulator.generate(users=600, groups=450, seed=7, medium_every=3)
+    t = emu.tenant
+    for group in t.group_ids[400:]:  # on the last groups page: long listings after the rest
+        for uid in t.user_ids[: 600 - len(t.member_list(group))]:
+            t.add_member(group, uid)
+    filtered, at_batches = [0], []
+    real_kept, real_batch = EdgeList.extend_kept, emu._batch
+
+    def counted(self: EdgeList, part: EdgeList, ok: Any) -> int:
+        filtered[0] += 1
+        return real_kept(self, part, ok)
+
+    async def noted(request: Any) -> Any:
+        at_batches.append(filtered[0])
+        return await real_batch(request)
+
+    monkeypatch.setattr(EdgeList, "extend_kept", counted)
+    emu._batch = noted  # type: ignore[method-assign]
+    src = source(emu, sa_settings(emu))
+    snap = await read(src)
+    same_read(snap, emu)
+    assert at_batches[-1] > 0  # listings were kept before the last batch was asked
+    assert filtered[0] == len(snap.groups)  # each once: none again after the read
+
+
+async def test_a_group_found_gone_after_listings_were_kept_leaves_no_edge_to_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A group whose member listing answers 404 (and the group too) is found gone at the end
+    of the read, after listings naming it as a member were kept early: its edges go, as they
+    would in one pass after the last page, and the skipped count is the same."""
+    monkeypatch.setattr(chains, "SETTLE_EVERY", 0.0)
+    emu = GoogleEmulator.generate(users=600, groups=450, seed=7, medium_every=3)
+    t = emu.tenant
+    gone = t.group_ids[449]  # on the last groups page: its listing ends last
+    for uid in t.user_ids[:600]:
+        t.add_member(gone, uid)
+    parents = t.group_ids[:5]  # on the first groups page: kept early
+    for parent in parents:
+        t.add_member(parent, gone)
+    path = f"/admin/directory/v1/groups/{t.gid(gone)}"
+    emu.inject(Fault("status", f"{path}/members", status=404, times=0))
+    emu.inject(Fault("status", path, status=404, times=0))
+    src = source(emu, sa_settings(emu))
+    snap = await read(src)
+    assert snap.complete, snap.incomplete_reasons
+    assert t.gid(gone) not in {g.source_id for g in snap.groups}
+    found = {(m.group_id, m.member_id) for m in snap.memberships}
+    assert not any(t.gid(gone) in edge for edge in found)
+    assert found == {e for e in truth_edges(t) if t.gid(gone) not in e}
+    assert src.stats.extra["members_skipped"] == 5 + sum(  # the 5 edges to it, the externals
+        1 for g in t.groups if g != gone for m in t.member_list(g) if m in t.others
+    )

@@ -17,10 +17,15 @@ is read alone from that page, as single requests with the client's retries
 (:meth:`PageChain.rest_alone`). If that fails too, the owner's ``fail`` marks the read
 incomplete (:meth:`GoogleSource._users`' and :func:`.rolling.groups_and_members`' rules: no
 user, or no group, is taken from a listing that did not reach its end).
+
+Once the users and groups listings have ended, each member listing that ends is kept to its
+edges to listed users and groups at once (:func:`settle`), while the read still waits for its
+quota and its longest chain, so that little of that work is left after the last page.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -44,6 +49,7 @@ from idpsync.sources.lanes import Lanes
 
 if TYPE_CHECKING:
     from idpsync.sources.google.reader import GoogleSource
+    from idpsync.sources.google.rolling import Roller
 
 
 class PageChain:
@@ -68,6 +74,8 @@ class PageChain:
         self.pages = 0
         """Pages taken so far."""
         self.tries = 0
+        self.ended = False
+        """Its last page is taken: the listing is read to its end."""
 
     def path(self, nested: bool) -> str:
         """The inner call for the next page."""
@@ -91,6 +99,7 @@ class PageChain:
             self.take(items)
             self.pages += 1
             self.token = token
+        self.ended = step is b.Step.END
         return step
 
     async def rest_alone(self, source: GoogleSource, lanes: Lanes) -> None:
@@ -107,10 +116,73 @@ class PageChain:
                 async for page in source.http.pages(self.endpoint, params=params):
                     self.take(page.records)
                     self.pages += 1
+            self.ended = True
         except SourceError as exc:
             if b.fatal(exc):
                 raise
             self.fail(exc)
+
+
+def edges_of(
+    source: GoogleSource,
+    snap: Snapshot,
+    members: dict[str, EdgeList],
+    kept: dict[str, int],
+    *,
+    again: bool = False,
+) -> EdgeList:
+    """Edges to the snapshot's users and groups (external members are counted as skipped).
+
+    Each group's part moves into the snapshot's own list (whose table its ids are in), each
+    distinct edge once, and is let go. ``kept``: the groups whose parts hold only such edges
+    already (:func:`settle`), with how many it left out; ``again``: check those too (a group
+    was found gone after they were kept).
+    """
+    users = {u.source_id for u in snap.users}
+    groups = {grp.source_id for grp in snap.groups}
+    found = snap.memberships
+    for group in snap.groups:
+        part, early = members.pop(group.source_id), kept.get(group.source_id)
+        if early is not None and not again:
+            found.extend_part(part)
+            source._skipped(early)
+        else:
+            source._skipped((early or 0) + found.extend_kept(part, g.listed(users, groups)))
+    return found
+
+
+SETTLE_EVERY = 0.1
+"""Seconds between two looks of :func:`settle` at the listings that ended meanwhile."""
+
+
+async def settle(
+    roller: Roller, chains: tuple[PageChain, PageChain], users: UserPages,
+    groups: list[SourceGroup], early: dict[int, int],
+) -> None:  # fmt: skip
+    """Keep of each ended member listing only its edges to listed users and groups, as it ends.
+
+    Once both the users and the groups listings are read to their end (``chains``), a
+    listing's edges are final but for a group found gone later (:func:`edges_of` then
+    checks them again), so each listing ended in the batches is filtered while the read
+    still waits for its quota and its longest chain, not all of them after the last page:
+    ``roller.found[index]`` becomes the kept part and ``early[index]`` how many edges were
+    left out (refused or repeated), one listing a turn of the event loop. Runs until cancelled.
+    """
+    while not all(chain.ended for chain in chains):
+        await asyncio.sleep(SETTLE_EVERY)
+    keep = g.listed({u.source_id for u in users.users}, {grp.source_id for grp in groups})
+    done = 0
+    while True:
+        while done < len(roller.ended):
+            index, done = roller.ended[done], done + 1
+            edges = roller.found.get(index)
+            if edges is None:
+                continue
+            kept = roller.snap.memberships.part()
+            early[index] = kept.extend_kept(edges, keep)
+            roller.found[index] = kept
+            await asyncio.sleep(0)
+        await asyncio.sleep(SETTLE_EVERY)
 
 
 async def full_read(
@@ -119,11 +191,13 @@ async def full_read(
     lanes: Lanes,
     progress: Progress,
     convert: Callable[[list[Any]], list[SourceGroup]],
-) -> tuple[UserPages, list[SourceGroup], dict[str, EdgeList]]:
+) -> tuple[UserPages, list[SourceGroup], dict[str, EdgeList], dict[str, int]]:
     """Users, groups and each group's edges, every page a call in the batches (module doc).
 
     A listing that cannot be read to its end leaves ``snap`` incomplete and gives no user (the
     users listing) or no group (the groups listing); a failure that ends the read is raised.
+    The last item: the groups whose edges :func:`settle` already kept (by group id: how many it
+    left out).
     """
     from idpsync.sources.google.rolling import Roller
 
@@ -151,14 +225,24 @@ async def full_read(
         roller.stop()
 
     user_params = {**scope, "maxResults": str(USER_PAGE), **projection(source.settings)}
-    roller.chain(PageChain(USERS, user_params, users.take, users_failed, urgent=False))
+    users_chain = PageChain(USERS, user_params, users.take, users_failed, urgent=False)
+    roller.chain(users_chain)
     group_params = {**scope, "maxResults": str(GROUP_PAGE)}
     groups_chain = PageChain(GROUPS, group_params, groups_page, groups_failed, urgent=True)
     roller.chain(groups_chain, closes=True)
     lanes.chain_done()  # the users listing holds no lane of its own: all go to the batches
     progress(Event("fetch", "listing users and groups, then every group's members"))
-    found = await roller.run()
+    early: dict[int, int] = {}
+    settling = asyncio.ensure_future(
+        settle(roller, (users_chain, groups_chain), users, groups, early)
+    )
+    try:
+        found = await roller.run()
+    finally:  # cancelled between two listings: each is kept whole or not at all
+        settling.cancel()
+        await asyncio.gather(settling, return_exceptions=True)
     if failed:
-        return users, [], {}
+        return users, [], {}, {}
+    kept = {groups[index].source_id: left for index, left in early.items()}
     return users, groups, {grp.source_id: edges for grp, edges in zip(groups, found, strict=True)
-                           if edges is not None}  # fmt: skip
+                           if edges is not None}, kept  # fmt: skip

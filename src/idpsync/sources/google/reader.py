@@ -186,14 +186,17 @@ class GoogleSource(Source):
             def convert(items: list[Any]) -> list[SourceGroup]:
                 return records(snap, GROUPS.label, "group", items, g.to_group, _name)
 
-            users, groups, members = await chains.full_read(self, snap, lanes, progress, convert)
+            read = await chains.full_read(self, snap, lanes, progress, convert)
+            users, groups, members, kept = read
         else:
+            kept = {}
             users, (groups, members) = await both(
                 self._users(snap, lanes), self._groups_and_members(snap, lanes, progress)
             )
         snap.users = users.records(snap)
         snap.groups = [grp for grp in groups if grp.source_id in members]
-        snap.memberships = self._edges(snap, members)
+        gone = len(snap.groups) < len(groups)  # the edges kept early are checked again
+        snap.memberships = chains.edges_of(self, snap, members, kept, again=gone)
         self.stats.extra.update(users=len(snap.users), groups=len(snap.groups))
         if self.settings.incremental == "reports" and snap.complete:
             self.saved_state = incremental.marks(started, started, self.settings)
@@ -332,19 +335,6 @@ class GoogleSource(Source):
             f"({exc.cause}) {reread}; its members are unknown this run"
         )
         return snap.memberships.part()
-
-    def _edges(self, snap: Snapshot, members: dict[str, EdgeList]) -> EdgeList:
-        """Edges to the snapshot's users and groups (external members are counted as skipped).
-
-        Each group's part moves into the snapshot's own list (whose table its ids are in),
-        each distinct edge once, and is let go.
-        """
-        users = {u.source_id for u in snap.users}
-        groups = {grp.source_id for grp in snap.groups}
-        found = snap.memberships
-        for group in snap.groups:
-            self._skipped(found.extend_kept(members.pop(group.source_id), g.listed(users, groups)))
-        return found
 
     def _skipped(self, count: int) -> None:
         extra = self.stats.extra

@@ -133,6 +133,8 @@ class Roller:
         self.side_max = compose.SIDE_MAX
         """Calls at most in a side batch."""
         self.found: dict[int, b.Edges] = {}
+        self.ended: list[int] = []
+        """The listings read to their end in batches, in the order they ended."""
         self.alone: dict[int, asyncio.Task[b.Edges]] = {}
         self.busy: set[asyncio.Task[None]] = set()
         """Batches in flight, pages waiting to be asked again and chains read alone."""
@@ -318,6 +320,7 @@ class Roller:
         self._move(index, 0)
         if step is b.Step.END:
             self.found[index] = b.edges(self.source, self.snap, self.listings[index])
+            self.ended.append(index)
         else:
             b.count(self.source, "batch_fallbacks", 1)
             job = b.alone(self.source, self.snap, self.listings[index].group, self.lanes)
