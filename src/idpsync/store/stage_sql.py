@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
 from idpsync.model import EdgeList, MemberKind, Membership
@@ -332,6 +333,27 @@ def analyse(conn: Connection, table: sa.Table) -> None:
     """Fresh planner statistics for a just-filled temporary table (PostgreSQL only)."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"ANALYZE {table.name}")
+
+
+def delete_ids(
+    conn: Connection, table: sa.Table, connector: str, column: sa.Column[Any], ids: list[str]
+) -> None:
+    """Delete the connector's rows of ``table`` whose ``column`` is one of ``ids``.
+
+    PostgreSQL: one statement, the ids bound as one array (``= ANY``), so the table is probed
+    or scanned once, whatever its statistics say (a table filled in the run before, not yet
+    analysed, was scanned whole for each ``IN`` list of 500: ≈2.7 s for 18k ids at L); SQLite:
+    ``IN`` lists of 500 (its bound parameters are limited).
+    """
+    mine = table.c.connector == connector
+    if not ids:
+        return
+    if conn.dialect.name == "postgresql":
+        values = sa.bindparam("ids", ids, type_=ARRAY(sa.String))
+        conn.execute(table.delete().where(mine, column == sa.any_(values)))
+        return
+    for chunk in chunks(ids, 500):
+        conn.execute(table.delete().where(mine, column.in_(chunk)))
 
 
 def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:

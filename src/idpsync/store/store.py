@@ -266,15 +266,16 @@ class Store:
         A complete delta (:class:`~idpsync.store.stage.DeltaSnapshot`) is applied to it. The
         differences are worked out by the database (:mod:`~idpsync.store.stage`): only changed
         records are rewritten, only new edges inserted (with this ``run_id``) and only gone
-        ones deleted. On PostgreSQL the stage's and the directory's tables are then analysed
-        (:mod:`~idpsync.store.stats`), so the plan's set queries are planned for their size.
+        ones deleted. On PostgreSQL those of the stage's and the directory's tables whose
+        statistics are stale are then analysed (:func:`~idpsync.store.stats.refresh_stale`),
+        so the plan's set queries are planned for their size.
         Returns what a complete snapshot (not a delta) changed (:class:`StageChange`).
         ``streamed``: a full read's edges streamed into ``conn`` (:mod:`~idpsync.store.stream`).
         """
         from idpsync.store import stage, stats
 
         change = stage.write_stage(conn, connector, snap, run_id, streamed)
-        stats.refresh(conn)
+        stats.refresh_stale(conn)
         return change
 
     def apply_delta_to_stage(
