@@ -36,6 +36,7 @@ from idpsync.model import (
 from idpsync.store import schema as t
 from idpsync.store.copy_text import text_block
 from idpsync.store.errors import check_sqlite_path, translated
+from idpsync.store.id_lists import ids_in
 from idpsync.store.opening import MIGRATIONS, create_engine, ensure_schema, migrate, writing
 
 if TYPE_CHECKING:
@@ -489,8 +490,8 @@ def _ids(
     if only is None or len(only) > IDS_READ_WHOLE:
         return {source_id: id_ for source_id, id_ in conn.execute(query)}
     found: dict[str, int] = {}
-    for chunk in _chunks(sorted(only), 500):
-        rows = conn.execute(query.where(c.source_id.in_(chunk)))
+    for named in ids_in(conn, c.source_id, sorted(only)):
+        rows = conn.execute(query.where(named))
         found.update((source_id, id_) for source_id, id_ in rows)
     return found
 
