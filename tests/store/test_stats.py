@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from idpsync.model import Membership, Snapshot, SourceGroup, SourceUser
-from idpsync.store import Store, stats
+from idpsync.store import Store, deferred, stats
 from idpsync.store import schema as t
 
 
@@ -88,5 +88,18 @@ def test_rows_committed_without_analysis_make_a_table_stale(fresh_pg_url: str) -
         with store.transaction() as conn:
             assert stats.refresh_stale(conn) == ["source_memberships"]
             assert _estimated_rows(conn, t.source_memberships) < 500
+    finally:
+        store.close()
+
+
+def test_a_first_load_whose_indexes_counted_its_rows_is_analysed(fresh_pg_url: str) -> None:
+    store = Store.open(fresh_pg_url)
+    try:  # enough edges for the stage's index by member to be built after them
+        with store.transaction() as conn:
+            store.ensure_connector(conn, "hr", "file")
+            store.write_stage(conn, "hr", _snap(deferred.MIN_ROWS), 1)
+            columns = sa.text("SELECT count(*) FROM pg_stats WHERE tablename = :name")
+            for table in (t.source_memberships, t.source_users):
+                assert conn.execute(columns, {"name": table.name}).scalar_one() > 0
     finally:
         store.close()

@@ -58,9 +58,11 @@ STALE_ROWS = 50
 def refresh_stale(conn: Connection, tables: Iterable[sa.Table] = RUN_TABLES) -> list[str]:
     """:func:`refresh` those of ``tables`` whose statistics are stale; returns their names.
 
-    A table is stale when it was never analysed, or when its rows now (the server's count of
-    committed live rows, plus this transaction's inserts less its deletes) differ from those
-    its last analysis counted by more than :data:`STALE_SHARE` of them plus :data:`STALE_ROWS`.
+    A table is stale when it was never analysed (no row count, or rows but no column
+    statistics: building an index counts the rows, as a first load's deferred indexes do,
+    but gathers no statistics), or when its rows now (the server's count of committed live
+    rows, plus this transaction's inserts less its deletes) differ from those last counted
+    by more than :data:`STALE_SHARE` of those plus :data:`STALE_ROWS`.
     A run that changes a few rows of a large stage (a full read with 1 % changed) then plans
     with the statistics of the last analysis instead of sampling six tables again (≈0.8 s of
     the server's CPU at L); a first load, a large change, or rows another transaction
@@ -74,7 +76,9 @@ def refresh_stale(conn: Connection, tables: Iterable[sa.Table] = RUN_TABLES) -> 
     by_name = {conn.dialect.identifier_preparer.format_table(table): table for table in tables}
     query = sa.text(
         "SELECT n.name, c.reltuples,"
-        " COALESCE(s.n_live_tup, 0) + COALESCE(x.n_tup_ins, 0) - COALESCE(x.n_tup_del, 0)"
+        " COALESCE(s.n_live_tup, 0) + COALESCE(x.n_tup_ins, 0) - COALESCE(x.n_tup_del, 0),"
+        " EXISTS (SELECT FROM pg_stats p WHERE p.schemaname = s.schemaname"
+        " AND p.tablename = c.relname)"
         " FROM unnest(CAST(:names AS text[])) AS n(name)"
         " JOIN pg_class c ON c.oid = to_regclass(n.name)"
         " LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid"
@@ -82,8 +86,10 @@ def refresh_stale(conn: Connection, tables: Iterable[sa.Table] = RUN_TABLES) -> 
     )
     stale = [
         by_name[name]
-        for name, counted, rows in conn.execute(query, {"names": list(by_name)})
-        if counted < 0 or abs(rows - counted) > STALE_SHARE * counted + STALE_ROWS
+        for name, counted, rows, analysed in conn.execute(query, {"names": list(by_name)})
+        if counted < 0
+        or (rows > STALE_ROWS and not analysed)  # rows counted by an index build, say
+        or abs(rows - counted) > STALE_SHARE * counted + STALE_ROWS
     ]
     if stale:
         refresh(conn, stale)
