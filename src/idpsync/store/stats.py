@@ -93,7 +93,8 @@ def refresh_stale(conn: Connection, tables: Iterable[sa.Table] = RUN_TABLES) -> 
     ]
     if stale:
         refresh(conn, stale)
-    if conn.dialect.server_version_info >= (15,):  # type: ignore[operator]
+    flush = "to_regprocedure('pg_stat_force_next_flush()')"  # PostgreSQL 15 and later
+    if conn.execute(sa.text(f"SELECT has_function_privilege({flush}, 'EXECUTE')")).scalar():
         conn.execute(sa.text("SELECT pg_stat_force_next_flush()"))
     return [table.name for table in stale]
 
