@@ -203,3 +203,29 @@ def test_removals_naming_unusable_ids_match_nothing(store: Store) -> None:
     staged = stage_of(store)
     assert set(staged["source_users"]) == {"u1"}
     assert staged["source_memberships"] == {("g1", "user", "u1"): 1}
+
+
+def test_rows_deleted_by_id_are_exactly_those_named_in_one_statement_on_postgresql(
+    store: Store,
+) -> None:
+    from idpsync.store.stage_sql import delete_ids
+
+    snap = Snapshot([SourceUser(f"u{i:04}", f"user{i}") for i in range(1200)])
+    write(store, snap, 1, "hr")
+    write(store, snap, 1, "it")  # another connector's rows with the same ids stay
+    doomed = [f"u{i:04}" for i in range(0, 1200, 2)] + ["nobody"]
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    with store.transaction() as conn:
+        sa.event.listen(conn, "before_cursor_execute", seen)
+        delete_ids(conn, t.source_users, "hr", t.source_users.c.source_id, doomed)
+        delete_ids(conn, t.source_users, "hr", t.source_users.c.source_id, [])
+        sa.event.remove(conn, "before_cursor_execute", seen)
+    staged = stage_of(store, "hr")["source_users"]
+    assert sorted(staged) == [f"u{i:04}" for i in range(1, 1200, 2)]
+    assert len(stage_of(store, "it")["source_users"]) == 1200
+    # PostgreSQL: one statement for the 601 ids (was an ``IN`` list of 500 each); SQLite: lists
+    assert len(statements) == (1 if store.engine.dialect.name == "postgresql" else 2)

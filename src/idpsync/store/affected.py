@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 
 from idpsync.model import MemberKind, SourceGroup, SourceUser
 from idpsync.store import schema as t
+from idpsync.store.id_lists import ids_in
 from idpsync.store.store import bulk_insert
 
 UNCHANGING = ("dry_run", "guarded", "failed", "interrupted", "running")
@@ -143,10 +144,8 @@ def staged_data(
     table = t.source_groups if groups else t.source_users
     c = table.c
     found: dict[str, dict[str, Any]] = {}
-    for chunk in chunks(ids):
-        query = sa.select(c.source_id, c.data).where(
-            c.connector == connector, c.source_id.in_(chunk)
-        )
+    for named in ids_in(conn, c.source_id, sorted(ids)):
+        query = sa.select(c.source_id, c.data).where(c.connector == connector, named)
         found.update((sid, data) for sid, data in conn.execute(query))
     return found
 
@@ -174,14 +173,12 @@ def user_edges(
     """
     u, g = t.users.c, t.groups.c
     users: dict[str, tuple[int, str]] = {}
-    for chunk in chunks({user for _, user in edges}):
-        query = sa.select(u.source_id, u.id, u.login).where(
-            u.connector == connector, u.source_id.in_(chunk)
-        )
+    for named in ids_in(conn, u.source_id, sorted({user for _, user in edges})):
+        query = sa.select(u.source_id, u.id, u.login).where(u.connector == connector, named)
         users.update((sid, (int(row_id), login)) for sid, row_id, login in conn.execute(query))
     groups: dict[str, int] = {}
-    for chunk in chunks({group for group, _ in edges}):
-        found = sa.select(g.source_id, g.id).where(g.connector == connector, g.source_id.in_(chunk))
+    for named in ids_in(conn, g.source_id, sorted({group for group, _ in edges})):
+        found = sa.select(g.source_id, g.id).where(g.connector == connector, named)
         groups.update((str(row[0]), int(row[1])) for row in conn.execute(found))
     pairs = {
         (groups[group], users[user][0]): (group, user)

@@ -26,7 +26,15 @@ from sqlalchemy import Column, String
 from sqlalchemy.engine import Connection
 
 from idpsync.store.edge_digests import Changed, MemberDigests, source_edge_digests
-from idpsync.store.stage_sql import EDGE_COLUMNS, EDGES, analyse, chunks, delete_edges, edge, key
+from idpsync.store.stage_sql import (
+    EDGE_COLUMNS,
+    EDGES,
+    analyse,
+    delete_edges,
+    delete_ids,
+    edge,
+    key,
+)
 from idpsync.store.stage_sql import temp as temp_table
 from idpsync.store.store import bulk_insert, raw_rows
 
@@ -102,11 +110,8 @@ def stage_changed(
         for pos in changed.positions:
             if members[pos] in odd:
                 read.setdefault((ids[groups[pos]], KINDS[kinds[pos]], ids[members[pos]]), pos)
-    d = source_edge_digests.c
-    for chunk in chunks(changed.members, 500):  # rewritten below
-        conn.execute(
-            source_edge_digests.delete().where(d.connector == connector, d.member_id.in_(chunk))
-        )
+    digest_ids = source_edge_digests.c.member_id  # rewritten below
+    delete_ids(conn, source_edge_digests, connector, digest_ids, changed.members)
     staged: set[Row] = set()
     if rest:
         e = EDGES.c

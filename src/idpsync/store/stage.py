@@ -323,9 +323,7 @@ def _fill_digests(conn: Connection, table: sa.Table, connector: str) -> None:
 
 
 def _delete_ids(conn: Connection, table: sa.Table, connector: str, ids: set[str]) -> None:
-    c = table.c
-    for chunk in q.chunks(sorted(ids), 500):
-        conn.execute(table.delete().where(c.connector == connector, c.source_id.in_(chunk)))
+    q.delete_ids(conn, table, connector, table.c.source_id, sorted(ids))
 
 
 def _json(record: SourceUser | SourceGroup) -> str:

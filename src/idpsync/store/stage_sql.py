@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 from idpsync.model import EdgeList, MemberKind, Membership
 from idpsync.store import schema as t
 from idpsync.store.deferred import unique_after
+from idpsync.store.id_lists import ids_in
 from idpsync.store.store import BATCH, bulk_insert
 
 KIND_VALUES = {kind: kind.value for kind in MemberKind}
@@ -351,6 +352,18 @@ def analyse(conn: Connection, table: sa.Table) -> None:
     """Fresh planner statistics for a just-filled temporary table (PostgreSQL only)."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"ANALYZE {table.name}")
+
+
+def delete_ids(
+    conn: Connection, table: sa.Table, connector: str, column: sa.Column[Any], ids: list[str]
+) -> None:
+    """Delete the connector's rows of ``table`` whose ``column`` is one of ``ids``.
+
+    PostgreSQL: one statement (:func:`~idpsync.store.id_lists.ids_in`), so the table is probed
+    or scanned once, whatever its statistics say; SQLite: ``IN`` lists of 500.
+    """
+    for named in ids_in(conn, column, ids):
+        conn.execute(table.delete().where(table.c.connector == connector, named))
 
 
 def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:

@@ -36,6 +36,7 @@ from idpsync.model import (
 from idpsync.store import schema as t
 from idpsync.store.copy_text import text_block
 from idpsync.store.errors import check_sqlite_path, translated
+from idpsync.store.id_lists import ids_in
 from idpsync.store.opening import MIGRATIONS, create_engine, ensure_schema, migrate, writing
 
 if TYPE_CHECKING:
@@ -266,15 +267,16 @@ class Store:
         A complete delta (:class:`~idpsync.store.stage.DeltaSnapshot`) is applied to it. The
         differences are worked out by the database (:mod:`~idpsync.store.stage`): only changed
         records are rewritten, only new edges inserted (with this ``run_id``) and only gone
-        ones deleted. On PostgreSQL the stage's and the directory's tables are then analysed
-        (:mod:`~idpsync.store.stats`), so the plan's set queries are planned for their size.
+        ones deleted. On PostgreSQL those of the stage's and the directory's tables whose
+        statistics are stale are then analysed (:func:`~idpsync.store.stats.refresh_stale`),
+        so the plan's set queries are planned for their size.
         Returns what a complete snapshot (not a delta) changed (:class:`StageChange`).
         ``streamed``: a full read's edges streamed into ``conn`` (:mod:`~idpsync.store.stream`).
         """
         from idpsync.store import stage, stats
 
         change = stage.write_stage(conn, connector, snap, run_id, streamed)
-        stats.refresh(conn)
+        stats.refresh_stale(conn)
         return change
 
     def apply_delta_to_stage(
@@ -488,8 +490,8 @@ def _ids(
     if only is None or len(only) > IDS_READ_WHOLE:
         return {source_id: id_ for source_id, id_ in conn.execute(query)}
     found: dict[str, int] = {}
-    for chunk in _chunks(sorted(only), 500):
-        rows = conn.execute(query.where(c.source_id.in_(chunk)))
+    for named in ids_in(conn, c.source_id, sorted(only)):
+        rows = conn.execute(query.where(named))
         found.update((source_id, id_) for source_id, id_ in rows)
     return found
 
