@@ -20,13 +20,11 @@ connector's digests, as any such read held in memory does.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from idpsync.store.edge_digests import edge_value, forget, source_edge_digests
-from idpsync.store.stage_sql import chunks
 from idpsync.store.store import bulk_insert, raw_rows
 
 
@@ -83,26 +81,26 @@ class StreamSums:
         return ((m, format(value, "x")) for m, value in found if value)
 
     def store(
-        self, conn: Connection, connector: str, members: list[str] | None = None, of: Any = None
+        self,
+        conn: Connection,
+        connector: str,
+        members: list[str] | None = None,
+        of: sa.Select[tuple[str]] | None = None,
     ) -> None:
         """Write the digests of ``members`` (``None``: replace all of the connector's).
 
-        ``of``: a select of the same ids (a temporary table's), to delete theirs in one go.
+        ``of``: a select of the same ids (a temporary table's), by which theirs are deleted in
+        one statement; required with ``members``.
         """
         c = source_edge_digests.c
         if members is None:
             forget(conn, connector)
-        elif of is not None:
+        else:
+            if of is None:
+                raise ValueError("StreamSums.store: members need the select of their ids")
             conn.execute(
                 source_edge_digests.delete().where(c.connector == connector, c.member_id.in_(of))
             )
-        else:
-            for chunk in chunks(members, 500):
-                conn.execute(
-                    source_edge_digests.delete().where(
-                        c.connector == connector, c.member_id.in_(chunk)
-                    )
-                )
         columns = ("member_id", "digest")
         rows = self.rows(members)
         bulk_insert(conn, source_edge_digests, columns, rows, same={"connector": connector})
