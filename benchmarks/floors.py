@@ -10,9 +10,11 @@ takes the cheapest documented way to read everything and gives
   longest chain of round trips that cannot be split × latency, ⌈round trips / cap⌉ × latency)
   at a stated concurrency cap (Okta by tier: 15 / 35 / 75; the others 32).
 
-Where several strategies exist (Entra: groups with ``$expand=members`` or plain member listings;
-users partitioned or in one chain) each quantity is the minimum over the strategies, so the
-request minimum and the floor may come from different strategies; both stay lower bounds.
+Where several strategies exist (Entra: memberships from the groups' side, with
+``$expand=members`` or plain member listings, or from the members' side with
+``$expand=memberOf``; users partitioned or in one chain) each is counted whole and each
+quantity is the best over the strategies, so the request minimum and the floor may come from
+different strategies; both stay lower bounds.
 Every round trip, the token request included, costs the profile's latency (a batch call too:
 the emulators answer a batch in one latency).
 
@@ -31,6 +33,19 @@ Facts used (``limits-and-scale.md`` §2 and §4, ``idp-apis.md`` §9; checked wh
   the Entra connector's partitions cite it; my own search of the docs corpus did not find the
   page), plus the two ``$count`` requests that prove the partitions complete; members of one
   group are one chain (no documented consistent split).
+- Graph, the members' side (:mod:`benchmarks.entra_ways`): ``memberOf`` "Supports
+  ``$expand``" on users and on groups (learn.microsoft.com/graph/api/resources/user,
+  …/resources/group), under the same 20-object rule, so a user or group whose expansion holds
+  20 is paged apart (``/users/{id}/memberOf``, ``/groups/{id}/memberOf``: 1 RU, a path the RU
+  table does not list; 100 a page, assumed: the page is not documented). For some APIs "only
+  one relationship can be expanded in a single request" (query-parameters#expand), users
+  among them (microsoftgraph/microsoft-graph-docs#96, a Microsoft answer), so managers take a
+  second users pass with ``$expand=manager`` over the same partitions. ``$expand`` does not
+  combine with advanced queries (``ConsistencyLevel: eventual``, ``$count``;
+  learn.microsoft.com/graph/aad-advanced-queries): the proof's counts stay separate requests;
+  ``startswith(userPrincipalName, …)`` needs none, at any prefix length (two characters:
+  44 × 45 prefixes, ``@`` following a one-character alias). Groups with ``$expand=memberOf``
+  are one chain at 100 a page (displayNames have no closed first-character set).
 - Google Directory: users 500 a page, groups and members 200; 2,400 queries/min (token
   bucket). Batch: at most 1,000 calls per batch request, each counted against the quota
   (checked: developers.google.com/admin-sdk/directory/v1/guides/batch). Users are one chain.
@@ -63,18 +78,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from benchmarks.entra_ways import ENTRA_EXPAND_CAP, members_side, user_ways
 from benchmarks.profiles import Profile, Shape, fixed_window_floor, pages, token_bucket_floor
 
 ENTRA_BATCH = 20
-ENTRA_EXPAND_CAP = 20
-ENTRA_UPN_FIRST_CHARS = 44
 ENTRA_DELTA_IDS = 50
 """Most ids in a delta query's ``$filter=id eq … or …``."""
 ENTRA_DELTA_LINKS = 500
 """About the most ``members@delta`` entries Graph sends on one delta page."""
-ENTRA_PARTITION_PROOF = 2
-"""The tenant's user count (``$count``) before and after the partitions, which must match the
-users read: the proof that the partitions covered everyone (else one chain is read again)."""
 GOOGLE_BATCH = 1000
 OKTA_STATUSES = 8
 OKTA_TIERS: dict[str, tuple[dict[str, int], int]] = {
@@ -154,23 +165,18 @@ def _finish(
 
 
 def entra(shape: Shape, lat: float, cap: int = 32) -> ApiFloor:
-    """Graph with ``$batch``, users in one chain or partitioned (managers expanded), and groups
-    either with ``$expand=members`` (groups whose expansion is full paged apart) or at 999 with
-    every group's members listed. Each strategy's requests, units and chain are its own; the
-    floor is the strategy with the lowest (then the fewest requests), and the request minimum
-    the fewest requests of any strategy (until 2026-12-06 the users' requests and chain were
-    each the lower of the two ways within one strategy: the one chain's requests with the
-    partitions' chain, which no client can do at once; 126 instead of 128 at L)."""
+    """Graph with ``$batch``, users in one chain or partitioned (:func:`user_ways`), and
+    memberships from the groups' side (users with ``$expand=manager``; groups either with
+    ``$expand=members``, groups whose expansion is full paged apart, or at 999 with every
+    group's members listed) or, when the shape knows who has how many groups, from the
+    members' side (:func:`benchmarks.entra_ways.members_side`). Each strategy's requests,
+    units and chain are its own; the floor is the strategy with the lowest (then the fewest
+    requests and units), and the request minimum the fewest requests of any strategy (until
+    2026-12-06 the users' requests and chain were each the lower of the two ways within one
+    strategy: the one chain's requests with the partitions' chain, which no client can do at
+    once; 126 instead of 128 at L)."""
     members = list(shape.members) or [0]
-    whole = pages(shape.users, 100)
-    ways = [(whole, whole)]  # (requests, chain) of the users
-    if shape.user_parts:
-        parted = split_listing(
-            shape.users, shape.user_parts, 100, ENTRA_UPN_FIRST_CHARS, ENTRA_PARTITION_PROOF
-        )
-        parts = [pages(n, 100) for n in shape.user_parts]
-        empty = max(0, ENTRA_UPN_FIRST_CHARS - len(parts))
-        ways.append((sum(parts) + empty + ENTRA_PARTITION_PROOF, parted[1]))
+    ways = user_ways(shape)
     paged = [m for m in members if m >= ENTRA_EXPAND_CAP]
     options = []
     for expand in (True, False):
@@ -188,20 +194,27 @@ def entra(shape: Shape, lat: float, cap: int = 32) -> ApiFloor:
             ),
             default=0,
         )
-        for users, users_chain in ways:
-            chain = max(users_chain, group_pages, member_chain)
+        for way in ways:
+            users = way.requests + way.proof
+            chain = max(way.chain, group_pages, member_chain)
             units = 2 * users + group_pages + 2 * member_pages  # users 2+1−1, groups 1, members 3−1
             note = (
-                f"$batch of {ENTRA_BATCH}, users "
-                + ("by UPN first character" if users_chain < whole else "in one chain")
-                + " ($expand=manager, 100 a page), "
+                f"$batch of {ENTRA_BATCH}, users {way.how} ($expand=manager, 100 a page), "
                 + ("groups with $expand=members (100 a page)" if expand else "groups at 999")
                 + ", members at 999; 8,000 RU/10 s"
             )
             inner = users + group_pages + member_pages
             quota = token_bucket_floor(units, 8000, 10.0)
             options.append(_finish(lat, cap, inner, units, chain, ENTRA_BATCH, quota, note))
-    best = min(options, key=lambda f: (f.floor_s, f.requests))
+    for way in ways:
+        side = members_side(shape, way)
+        if side is not None:
+            note = f"$batch of {ENTRA_BATCH}, {side.how}; 8,000 RU/10 s"
+            quota = token_bucket_floor(side.units, 8000, 10.0)
+            options.append(
+                _finish(lat, cap, side.inner, side.units, side.chain, ENTRA_BATCH, quota, note)
+            )
+    best = min(options, key=lambda f: (f.floor_s, f.requests, f.units))
     fewest = min(options, key=lambda f: (f.requests, f.units))
     return replace(best, requests=fewest.requests, units=fewest.units)
 

@@ -45,6 +45,14 @@ class Shape:
     """Groups with sub-groups (Keycloak lists each one's children with one more request)."""
     depth: int = 0
     """Longest chain of nested groups (Keycloak discovers each level with one more request)."""
+    user_pairs: Sequence[tuple[str, int]] = ()
+    """Entra: users per two-character prefix of the userPrincipalName (lowercased), the
+    non-empty prefixes only; empty when unknown."""
+    user_groups: Sequence[int] | None = None
+    """Entra: direct groups of each user in 20 or more (whose ``$expand=memberOf`` is full);
+    ``None`` when unknown (the API floor then reads memberships from the groups' side only)."""
+    group_parents: Sequence[int] | None = None
+    """Entra: parent groups of each group, in listing order; ``None`` when unknown."""
 
 
 def pages(n: int, size: int) -> int:

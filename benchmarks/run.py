@@ -36,6 +36,7 @@ from typing import Any
 import psycopg
 
 from benchmarks import floors, process, report, repro
+from benchmarks.entra_ways import entra_shape
 from benchmarks.floors import nesting_depth
 from benchmarks.profiles import PROFILES, SIZES, Profile, Shape, Size, roles_for
 
@@ -76,12 +77,13 @@ def tenant_for(idp: str, size: Size, seed: int) -> Tenant:
     edges = sorted(e for e in truth.memberships if e[1] in truth.users)
     users = sorted(truth.users)
     parts: list[int] = []
-    if idp == "entra":  # userPrincipalName partitions by first character
-        parts = list(Counter(u.alias[:1].lower() for u in truth.users.values()).values())
-    elif idp == "okta":  # status partitions (the emulator: ACTIVE, or SUSPENDED if disabled)
+    if idp == "okta":  # status partitions (the emulator: ACTIVE, or SUSPENDED if disabled)
         parts = list(Counter(u.enabled for u in truth.users.values()).values())
     nested = {(g, m) for g, m in truth.memberships if m in truth.groups}
     shape = Shape(size.users, size.groups, members, user_parts=parts)
+    if idp == "entra":  # userPrincipalName partitions; memberships from the members' side
+        aliases = {uid: u.alias for uid, u in truth.users.items()}
+        shape = entra_shape(shape, aliases, truth.memberships, sorted(truth.groups))
     if idp == "keycloak":
         shape = replace(shape, parents=len({g for g, _ in nested}), depth=nesting_depth(nested))
     return Tenant(

@@ -18,7 +18,7 @@ from benchmarks.floors import (
     onelogin,
     split_listing,
 )
-from benchmarks.profiles import PROFILES, Shape, Size
+from benchmarks.profiles import PROFILES, SIZES, Shape, Size
 
 
 def test_split_listing_reads_the_largest_partition_as_its_chain() -> None:
@@ -83,6 +83,127 @@ def test_entra_quota_floor_counts_resource_units_not_round_trips() -> None:
     assert f.units == 2 * 4006 + 1
     assert f.quota_s == pytest.approx((8013 - 8000) * 10 / 8000)
     assert f.requests == 1 + -(-4007 // 20) == 202
+
+
+def test_entra_reads_memberships_from_the_members_side_past_a_big_group() -> None:
+    # the 50,000-member group is a 51-page chain from the groups' side; from the members' side
+    # it is no chain: users 12 + 8 pages (42 empty partitions) twice, the counts, 3 groups pages
+    shape = Shape(
+        2000,
+        300,
+        [50_000] + [5] * 299,
+        user_parts=[1200, 800],
+        user_groups=[],
+        group_parents=[0] * 300,
+    )
+    f = entra(shape, 0.5, 32)
+    assert "members' side" in f.features and "$expand=memberOf" in f.features
+    assert f.chain == 1 + 12 + 2 and f.floor_s == pytest.approx(15 * 0.5)
+    inner = 2 * (12 + 8 + 42) + 2 + 3
+    assert f.requests == 1 + max(-(-inner // 20), 14) == 15
+    assert f.units == 2 * (2 * 62 + 2) + 3  # users 2 RU a page, groups 1
+    # the same shape without who has how many groups: the groups' side only
+    old = entra(replace(shape, user_groups=None, group_parents=None), 0.5, 32)
+    assert "members' side" not in old.features and old.chain == 1 + 1 + 51
+
+
+def test_entra_pages_a_user_with_twenty_groups_apart() -> None:
+    # one users page; the user with 250 groups has a full expansion: /users/{id}/memberOf at
+    # 100 a page (3 pages, 1 RU each) after the users page; 19 groups fit in the expansion
+    shape = Shape(100, 10, [5000] + [5] * 9, user_groups=[19, 250], group_parents=[0] * 10)
+    f = entra(shape, 0.5, 32)
+    assert "members' side" in f.features and "paged apart" in f.features
+    assert f.chain == 1 + 1 + 3  # token, the users page naming it, its 3 memberOf pages
+    assert f.units == 2 * 2 * 1 + 1 + 3 and f.requests == 1 + 4
+    # a group with 20 parent groups is paged apart after the groups page that names it
+    nested = replace(shape, user_groups=[], group_parents=[0] * 9 + [120])
+    assert entra(nested, 0.5, 32).chain == 1 + 1 + 2
+
+
+def test_entra_members_side_never_expands_memberof_and_manager_together() -> None:
+    # 44 partitions of 2,000 users (20 pages each): one users pass with $expand=memberOf and
+    # another with $expand=manager (one expansion a request), 880 pages each, + 2 counts + the
+    # groups page; one combined pass would be 1 + ⌈885 / 20⌉ = 46 requests, not 90
+    shape = Shape(88_000, 1, [88_000], user_parts=[2000] * 44, user_groups=[], group_parents=[0])
+    f = entra(shape, 0.5, 32)
+    assert "members' side" in f.features and f.chain == 1 + 20 + 2
+    assert f.requests == 1 + -(-(2 * 880 + 2 + 1) // 20) == 90
+    assert f.units == 2 * (2 * 880 + 2) + 1
+
+
+def test_entra_splits_the_first_character_partitions_whose_chain_dominates() -> None:
+    # "a" holds 15,000 users (150 pages): split in two characters (75 pages each); "b" (50
+    # pages) stays whole, as splitting it shortens nothing and costs 44 more requests
+    shape = Shape(
+        20_000,
+        100,
+        [5] * 100,
+        user_parts=[15_000, 5_000],
+        user_pairs=[("aa", 7_500), ("ab", 7_500), ("ba", 5_000)],
+        user_groups=[],
+        group_parents=[0] * 100,
+    )
+    f = entra(shape, 0.5, 32)
+    assert f.chain == 1 + 75 + 2  # token, count, the longest two-character partition, count
+    assert "the 1 with over 5,000 users by two" in f.features
+
+
+def test_entra_shape_counts_prefixes_heavy_users_and_parents_from_the_tenant() -> None:
+    from benchmarks.entra_ways import entra_shape
+
+    aliases = {"u1": "Ann.b1", "u2": "an.c2", "u3": "b", "u4": "x"}
+    groups = ["g1", "g2", "g3"]
+    edges = [(g, "u1") for g in groups] + [("g1", "g2"), ("g3", "g2"), ("g2", "dev1")]
+    edges += [(f"h{i}", "u4") for i in range(20)]
+    shape = entra_shape(Shape(4, 3), aliases, edges, groups)
+    assert sorted(shape.user_parts) == [1, 1, 2]  # a, b, x
+    assert list(shape.user_pairs) == [("an", 2), ("b@", 1), ("x@", 1)]  # "b@": b@domain
+    assert list(shape.user_groups or ()) == [20]  # only a user with 20 or more
+    assert list(shape.group_parents or ()) == [0, 2, 0]  # in listing order; devices not
+
+
+def test_entra_api_floor_at_s_reads_from_the_members_side() -> None:
+    from benchmarks.run import tenant_for
+
+    shape = tenant_for("entra", SIZES["S"], 7).shape
+    assert len(shape.user_groups or ()) == 24 and len(shape.user_pairs) == 35
+    f = api_floor(PROFILES["entra"], shape)
+    assert (f.requests, f.units, f.chain, f.floor_s) == (16, 565, 8, 4.0)
+    assert "members' side" in f.features
+
+
+L_PAIRS = {"al": 654, "an": 3252, "ao": 3248, "be": 3129, "bj": 3251, "ch": 3274, "ci": 3292}
+L_PAIRS |= {"da": 654, "dm": 3303, "em": 3248, "fa": 3290, "ge": 3320, "ha": 3283, "iv": 3273}
+L_PAIRS |= {"ju": 3222, "kw": 3071, "lu": 3206, "me": 3188, "mi": 654, "ni": 3226, "ol": 3350}
+L_PAIRS |= {"pi": 3249, "qu": 3295, "ra": 3129, "se": 654, "sr": 3311, "th": 3309, "us": 1959}
+L_PAIRS |= {"uw": 3140, "va": 3229, "we": 3242, "x.": 654, "xa": 3377, "yu": 3228, "zo": 3836}
+"""The L tenant's (seed 7) users per two-character UPN prefix."""
+
+
+def test_entra_api_floor_at_l_is_the_groups_listing_with_memberof() -> None:
+    # the L tenant's numbers (seed 7): 152 users with 20-25 groups, 7 groups with 1-2 parents,
+    # the 100,000-member group the 906th listed
+    firsts: dict[str, int] = {}
+    for pair, n in L_PAIRS.items():
+        firsts[pair[0]] = firsts.get(pair[0], 0) + n
+    members = [25] * 5000  # (every other group's expansion full: the groups' side costs more)
+    members[905] = 100_000
+    shape = Shape(
+        100_000,
+        5000,
+        members,
+        user_parts=list(firsts.values()),
+        user_pairs=sorted(L_PAIRS.items()),
+        user_groups=[20] * 152,
+        group_parents=[1] * 7 + [0] * 4993,
+    )
+    f = entra(shape, 0.5, 32)
+    # chain: token + 50 groups pages of 100 with $expand=memberOf (the users' longest: 43)
+    assert f.chain == 51 and f.floor_s == pytest.approx(25.5)
+    assert "the 4 with over 4,031 users by two" in f.features
+    # fewest requests: one-character partitions, 1,031 requests a pass, twice, the 2 counts,
+    # 50 groups pages and 152 users paged apart = 2,266 inner
+    assert f.requests == 1 + -(-2266 // 20) == 115 and f.units == 4330
 
 
 def test_google_floor_at_the_reference_tenant_is_the_everyone_groups_chain() -> None:
