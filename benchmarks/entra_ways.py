@@ -60,6 +60,8 @@ def user_ways(shape: Shape) -> list[UserWay]:
             kept = [n for c, n in firsts.items() if c not in split]
             empty = ENTRA_UPN_FIRST_CHARS - len(firsts) + ENTRA_UPN_SECOND_CHARS * len(split)
             how = f"by UPN first character, the {len(split)} with over {t:,} users by two"
+            if not t:
+                how = f"by UPN first character, all {len(split)} non-empty ones by two"
             cuts.append((how, pairs + kept, empty - len(pairs)))
     for how, parts, empty in cuts:
         each = [pages(n, 100) for n in parts]
