@@ -167,8 +167,10 @@ def merge(
         **(meta or {}),
     }
     kept = [r for r in old.get("rows", []) if r["idp"] != idp]
-    # baselines not run this time are kept until re-measured
-    bases = merge_baselines(list(old.get("baselines", [])), idp, baselines or [])
+    # baselines not run this time are kept until re-measured, each with idpsync's full sync of
+    # the run it was measured in (its speed-up is a same-run ratio, never against a later run)
+    earlier = [stamped(b, old.get("rows", [])) for b in old.get("baselines", [])]
+    bases = merge_baselines(earlier, idp, [stamped(b, rows) for b in baselines or []])
     order = list(runs)
     return {
         "size": size,
@@ -176,6 +178,25 @@ def merge(
         "rows": sorted([*kept, *rows], key=lambda r: order.index(r["idp"])),
         "baselines": bases,
     }
+
+
+def full_wall(rows: list[dict[str, Any]], idp: str) -> float | None:
+    """idpsync's full-sync wall time into SQLite for ``idp`` among ``rows`` (None if absent)."""
+    walls = [
+        r["wall_s"]
+        for r in rows
+        if r["idp"] == idp and r["kind"] == "full" and r["store"] == "sqlite"
+    ]
+    return walls[0] if walls else None
+
+
+def stamped(b: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """``b`` with ``idpsync_wall_s``, idpsync's full sync of the run it was measured in, taken
+    from that run's ``rows`` when not recorded yet."""
+    if b.get("idpsync_wall_s") is not None or not b.get("kind"):
+        return b
+    wall = full_wall(rows, str(b.get("idp")))
+    return b if wall is None else {**b, "idpsync_wall_s": wall}
 
 
 def merge_baselines(
@@ -273,7 +294,9 @@ BASELINE_INTRO = (
     "baseline stops at its time cap (naive: `--naive-cap`; the others: `--cap`): its wall "
     "time and speed-up are then measured lower bounds (`>`) and its verdict says how far it "
     "got. Counts are users / groups / user memberships read; a baseline that read less than "
-    "the tenant holds is flagged and its speed-up bracketed."
+    "the tenant holds is flagged and its speed-up bracketed. A baseline kept from an "
+    "earlier run of its IdP is compared with idpsync's full sync of that run (the idpsync "
+    "column), never with a later one."
 )
 FRESH_NOTE = (
     "Baselines marked † ran against a fresh emulator each (same seed and profile, the tenant "
@@ -296,12 +319,7 @@ def baseline_section(baselines: list[dict[str, Any]], rows: list[dict[str, Any]]
     for b in baselines:
         if not b.get("kind"):
             continue  # an extrapolated record of the old harness: not published any more
-        ours = [
-            r["wall_s"]
-            for r in rows
-            if r["idp"] == b.get("idp") and r["kind"] == "full" and r["store"] == "sqlite"
-        ]
-        mine = ours[0] if ours else None
+        mine = b.get("idpsync_wall_s") or full_wall(rows, str(b.get("idp")))
         lines.append(
             f"| {b['idp']} | {b['kind']}{' †' if b.get('emulator') == 'fresh' else ''} "
             f"| {b['design']} | {_baseline_wall(b)} "

@@ -25,7 +25,7 @@ from benchmarks.baselines.common import (
     verdict,
 )
 
-from benchmarks import baselines, process, report
+from benchmarks import baselines, process, report, targets
 
 USERS, GROUPS, SEED, MEDIUM, ROLES = 200, 20, 7, 5, 6
 IDPS = sorted(BASELINES)
@@ -289,3 +289,23 @@ def test_both_commands_reject_an_unknown_baseline(capsys: pytest.CaptureFixture[
         main(["--idp", "okta", "--baselines", "sdk"])
     err = capsys.readouterr().err
     assert err.count("unknown baseline 'sdk'; choose from naive, group-sdk, plain-http") == 2
+
+
+def test_a_kept_baseline_is_compared_with_idpsync_of_its_own_run() -> None:
+    def full(wall: float) -> dict[str, Any]:
+        return {"idp": "okta", "kind": "full", "store": "sqlite", "wall_s": wall, "date": "d"}
+
+    old_run = {"okta": {"date": "d", "command": "c", "machine": {}}}
+
+    plain = _base(kind="plain-http", wall_s=177.0)  # measured beside a full sync of 71 s
+    old = {"size": "L", "idps": old_run, "rows": [full(71.0)], "baselines": [plain]}
+    group = _base(wall_s=800.0, stopped=True, cap_s=800.0, visited=4, of=5, unit="groups")
+    group["verdict"] = "stopped at the 800 s cap after 4 of 5 groups"
+    merged = report.merge(old, "L", "okta", [full(58.0)], [group], "cmd")
+    by_kind = {b["kind"]: b for b in merged["baselines"]}
+    assert by_kind["plain-http"]["idpsync_wall_s"] == 71.0
+    assert by_kind["group-sdk"]["idpsync_wall_s"] == 58.0
+    text = report.baseline_section(merged["baselines"], merged["rows"])
+    assert "| complete | 71.0 | 2.5× |" in text and "| 58.0 | > 13.8× |" in text
+    cells = targets.cells(merged, "okta")
+    assert cells[4].startswith("✓ > 13.8 ×") and cells[5].startswith("✓ 2.5 × (177 s / 71 s)")

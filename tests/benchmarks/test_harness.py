@@ -183,7 +183,7 @@ def test_merge_replaces_one_idps_rows_and_keeps_the_others() -> None:
     assert [(r["idp"], r["wall_s"]) for r in again["rows"]] == [("okta", 5.0), ("google", 30.0)]
     assert again["idps"]["okta"]["command"] == "okta again"
     assert again["idps"]["google"]["command"] == "run google"
-    assert again["baselines"] == base
+    assert again["baselines"] == [{**base[0], "idpsync_wall_s": 5.0}]  # its own run's sync
     kept = report.merge(again, "S", "okta", [row(date="d4")], None, "no baseline")
     assert kept["baselines"] == again["baselines"]  # an old baseline stays until re-measured
 
