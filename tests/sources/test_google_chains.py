@@ -4,7 +4,10 @@ incomplete."""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import json
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 from starlette.responses import Response
@@ -13,8 +16,12 @@ from idpsync.emulators import Fault
 from idpsync.emulators.framework import Reply
 from idpsync.emulators.google import GoogleEmulator
 from idpsync.http.settings import HttpSettings
-from idpsync.model import EdgeList, Snapshot
-from idpsync.sources.google import chains
+from idpsync.model import EdgeList, Snapshot, SourceGroup, SourceUser
+from idpsync.sources.base import no_progress
+from idpsync.sources.google import chains, endpoints
+from idpsync.sources.google.rolling import Roller
+from idpsync.sources.google.users import UserPages
+from idpsync.sources.lanes import Lanes
 from tests.sources.google_support import sa_settings, source, truth_edges
 from tests.sources.test_google_full_pace import USERS, read
 
@@ -115,7 +122,6 @@ async def test_ended_listings_are_kept_while_the_read_goes_on(
     """Once the users and groups listings are read to their end, each member listing that
     ends is filtered to listed users and groups while the other listings are still being
     read, not all after the last page; the snapshot is the same."""
-    monkeypatch.setattr(chains, "SETTLE_EVERY", 0.0)
     emu = GoogleEmulator.generate(users=600, groups=450, seed=7, medium_every=3)
     t = emu.tenant
     for group in t.group_ids[400:]:  # on the last groups page: long listings after the rest
@@ -141,13 +147,10 @@ async def test_ended_listings_are_kept_while_the_read_goes_on(
     assert filtered[0] == len(snap.groups)  # each once: none again after the read
 
 
-async def test_a_group_found_gone_after_listings_were_kept_leaves_no_edge_to_it(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_a_group_found_gone_after_listings_were_kept_leaves_no_edge_to_it() -> None:
     """A group whose member listing answers 404 (and the group too) is found gone at the end
     of the read, after listings naming it as a member were kept early: its edges go, as they
     would in one pass after the last page, and the skipped count is the same."""
-    monkeypatch.setattr(chains, "SETTLE_EVERY", 0.0)
     emu = GoogleEmulator.generate(users=600, groups=450, seed=7, medium_every=3)
     t = emu.tenant
     gone = t.group_ids[449]  # on the last groups page: its listing ends last
@@ -169,3 +172,50 @@ async def test_a_group_found_gone_after_listings_were_kept_leaves_no_edge_to_it(
     assert src.stats.extra["members_skipped"] == 5 + sum(  # the 5 edges to it, the externals
         1 for g in t.groups if g != gone for m in t.member_list(g) if m in t.others
     )
+
+
+def last_page(key: str, *members: str) -> tuple[int, bytes]:
+    """A listing's last page (no next page token) as an inner answer: users by id."""
+    return 200, json.dumps({key: [{"id": m, "type": "USER"} for m in members]}).encode()
+
+
+def ignore(_: object) -> None:
+    """A chain's pages and failure, not wanted here."""
+
+
+async def turns() -> None:
+    """A few turns of the event loop, no time passing (the roller's work is all done)."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_settle_is_told_when_a_listing_ends_not_on_a_timer() -> None:
+    """:func:`~idpsync.sources.google.chains.settle` keeps a member listing within a few turns
+    of the event loop of the roller ending it (once the users and groups listings ended), no
+    time passing: the roller wakes it (a look every 0.1 s had not looked yet)."""
+    fake = SimpleNamespace(stats=SimpleNamespace(extra={}), _skipped=lambda count: None)
+    roller = Roller(cast(Any, fake), Snapshot(), Lanes(2), no_progress)
+    groups = [SourceGroup("g1", "one"), SourceGroup("g2", "two")]
+    users = UserPages(photos=False)
+    users.users.append(SourceUser("u1", "one"))
+    listings = (chains.PageChain(endpoints.USERS, {}, ignore, ignore, urgent=False),
+                chains.PageChain(endpoints.GROUPS, {}, ignore, ignore, urgent=True))  # fmt: skip
+    early: dict[int, int] = {}
+    settling = asyncio.ensure_future(chains.settle(roller, listings, users, groups, early))
+    try:
+        roller.add(groups[:1], {})
+        roller._take(0, last_page("members", "u1", "outsider"))
+        roller._chain_step(listings[0], last_page("users"))
+        await turns()
+        assert early == {}  # the groups listing goes on: nothing is kept yet
+        roller._chain_step(listings[1], last_page("groups"))
+        await turns()
+        assert early == {0: 1}  # kept to its edge to a listed user
+        roller.add(groups[1:], {})
+        roller._take(1, last_page("members", "u1"))
+        await turns()
+        assert early == {0: 1, 1: 0}
+        assert [len(edges or []) for edges in roller.found.values()] == [1, 1]
+    finally:
+        settling.cancel()
+        await asyncio.gather(settling, return_exceptions=True)
