@@ -189,32 +189,50 @@ def ignore(_: object) -> None:
     """A chain's pages and failure, not wanted here."""
 
 
+class Alone(chains.PageChain):
+    """A chain whose rest, read alone, ends at once."""
+
+    async def rest_alone(self, source: Any, lanes: Lanes) -> None:
+        self.ended = True
+
+
+async def end(roller: Roller, chain: chains.PageChain, *, alone: bool) -> None:
+    """The chain's last page, in a batch or read alone."""
+    if alone:
+        await roller._alone_chain(chain)
+    else:
+        roller._chain_step(chain, last_page(chain.endpoint.records or ""))
+
+
 async def turns() -> None:
     """A few turns of the event loop, no time passing (the roller's work is all done)."""
     for _ in range(5):
         await asyncio.sleep(0)
 
 
-async def test_settle_is_told_when_a_listing_ends_not_on_a_timer() -> None:
+@pytest.mark.parametrize("last", ["in a batch", "alone"])
+async def test_settle_is_told_when_a_listing_ends_not_on_a_timer(last: str) -> None:
     """:func:`~idpsync.sources.google.chains.settle` keeps a member listing within a few turns
-    of the event loop of the roller ending it (once the users and groups listings ended), no
-    time passing: the roller wakes it (a look every 0.1 s had not looked yet)."""
+    of the event loop of the roller ending it (once the users and groups listings ended, the
+    last of them in a batch or read alone), no time passing: the roller wakes it (a look every
+    0.1 s had not looked yet)."""
     fake = SimpleNamespace(stats=SimpleNamespace(extra={}), _skipped=lambda count: None)
     roller = Roller(cast(Any, fake), Snapshot(), Lanes(2), no_progress)
     groups = [SourceGroup("g1", "one"), SourceGroup("g2", "two")]
     users = UserPages(photos=False)
     users.users.append(SourceUser("u1", "one"))
-    listings = (chains.PageChain(endpoints.USERS, {}, ignore, ignore, urgent=False),
-                chains.PageChain(endpoints.GROUPS, {}, ignore, ignore, urgent=True))  # fmt: skip
+    listings = (Alone(endpoints.USERS, {}, ignore, ignore, urgent=False),
+                Alone(endpoints.GROUPS, {}, ignore, ignore, urgent=True))  # fmt: skip
+    first, then = listings if last == "in a batch" else reversed(listings)
     early: dict[int, int] = {}
     settling = asyncio.ensure_future(chains.settle(roller, listings, users, groups, early))
     try:
         roller.add(groups[:1], {})
         roller._take(0, last_page("members", "u1", "outsider"))
-        roller._chain_step(listings[0], last_page("users"))
+        await end(roller, first, alone=last == "in a batch")
         await turns()
-        assert early == {}  # the groups listing goes on: nothing is kept yet
-        roller._chain_step(listings[1], last_page("groups"))
+        assert early == {}  # one of the listings goes on: nothing is kept yet
+        await end(roller, then, alone=last == "alone")
         await turns()
         assert early == {0: 1}  # kept to its edge to a listed user
         roller.add(groups[1:], {})
