@@ -104,6 +104,7 @@ async def test_every_page_goes_once_in_a_batch(size: int) -> None:
     assert depth[first] == 5
 
 
+@pytest.mark.usefixtures("short_trips")  # counts batches (see the fixture)
 @pytest.mark.parametrize("size", [3, 1000])
 async def test_one_lane_sends_the_ready_listings_together(size: int) -> None:
     """With one request in flight, a batch takes every ready listing, up to ``size``: never
@@ -233,6 +234,7 @@ async def test_a_listing_read_again_alone_reports_its_pages_once() -> None:
     assert {m.member_id for m in snap.memberships if m.group_id == victim} == expected
 
 
+@pytest.mark.usefixtures("short_trips")  # counts batches (see the fixture)
 async def test_batch_failing_as_a_whole_sends_its_groups_alone() -> None:
     plain, batched = paged_emulator(), paged_emulator()
     off = await read(plain, batch_size=0)

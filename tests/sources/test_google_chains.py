@@ -4,7 +4,10 @@ incomplete."""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import json
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 from starlette.responses import Response
@@ -13,8 +16,12 @@ from idpsync.emulators import Fault
 from idpsync.emulators.framework import Reply
 from idpsync.emulators.google import GoogleEmulator
 from idpsync.http.settings import HttpSettings
-from idpsync.model import EdgeList, Snapshot
-from idpsync.sources.google import chains
+from idpsync.model import EdgeList, Snapshot, SourceGroup, SourceUser
+from idpsync.sources.base import no_progress
+from idpsync.sources.google import chains, endpoints
+from idpsync.sources.google.rolling import Roller
+from idpsync.sources.google.users import UserPages
+from idpsync.sources.lanes import Lanes
 from tests.sources.google_support import sa_settings, source, truth_edges
 from tests.sources.test_google_full_pace import USERS, read
 
@@ -44,9 +51,15 @@ def same_read(snap: Snapshot, emu: GoogleEmulator) -> None:
     assert {(m.group_id, m.member_id) for m in snap.memberships} == truth_edges(t)
 
 
+@pytest.mark.usefixtures("short_trips")
 async def test_the_users_chain_rides_one_batch_a_page() -> None:
     """When the users listing is the longest chain, every batch carries its next page: the
-    read is the token and one batch a users page (the API's minimum), and nothing alone."""
+    read is the token and one batch a users page (the API's minimum), and nothing alone.
+
+    Every round trip counts as short (``short_trips``): each answer is taken before the next
+    main batch leaves. On a loaded machine an in-process trip went over 0.2 s, the users page
+    (not yet :meth:`~idpsync.sources.google.chains.PageChain.due`) was taken after the next
+    main batch had left without it, and the read took 8 requests."""
     emu = users_heavy()
     snap = await read(source(emu, sa_settings(emu)))
     same_read(snap, emu)
@@ -115,7 +128,6 @@ async def test_ended_listings_are_kept_while_the_read_goes_on(
     """Once the users and groups listings are read to their end, each member listing that
     ends is filtered to listed users and groups while the other listings are still being
     read, not all after the last page; the snapshot is the same."""
-    monkeypatch.setattr(chains, "SETTLE_EVERY", 0.0)
     emu = GoogleEmulator.generate(users=600, groups=450, seed=7, medium_every=3)
     t = emu.tenant
     for group in t.group_ids[400:]:  # on the last groups page: long listings after the rest
@@ -141,13 +153,10 @@ async def test_ended_listings_are_kept_while_the_read_goes_on(
     assert filtered[0] == len(snap.groups)  # each once: none again after the read
 
 
-async def test_a_group_found_gone_after_listings_were_kept_leaves_no_edge_to_it(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_a_group_found_gone_after_listings_were_kept_leaves_no_edge_to_it() -> None:
     """A group whose member listing answers 404 (and the group too) is found gone at the end
     of the read, after listings naming it as a member were kept early: its edges go, as they
     would in one pass after the last page, and the skipped count is the same."""
-    monkeypatch.setattr(chains, "SETTLE_EVERY", 0.0)
     emu = GoogleEmulator.generate(users=600, groups=450, seed=7, medium_every=3)
     t = emu.tenant
     gone = t.group_ids[449]  # on the last groups page: its listing ends last
@@ -169,3 +178,68 @@ async def test_a_group_found_gone_after_listings_were_kept_leaves_no_edge_to_it(
     assert src.stats.extra["members_skipped"] == 5 + sum(  # the 5 edges to it, the externals
         1 for g in t.groups if g != gone for m in t.member_list(g) if m in t.others
     )
+
+
+def last_page(key: str, *members: str) -> tuple[int, bytes]:
+    """A listing's last page (no next page token) as an inner answer: users by id."""
+    return 200, json.dumps({key: [{"id": m, "type": "USER"} for m in members]}).encode()
+
+
+def ignore(_: object) -> None:
+    """A chain's pages and failure, not wanted here."""
+
+
+class Alone(chains.PageChain):
+    """A chain whose rest, read alone, ends at once."""
+
+    async def rest_alone(self, source: Any, lanes: Lanes) -> None:
+        self.ended = True
+
+
+async def end(roller: Roller, chain: chains.PageChain, *, alone: bool) -> None:
+    """The chain's last page, in a batch or read alone."""
+    if alone:
+        await roller._alone_chain(chain)
+    else:
+        roller._chain_step(chain, last_page(chain.endpoint.records or ""))
+
+
+async def turns() -> None:
+    """A few turns of the event loop, no time passing (the roller's work is all done)."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("last", ["in a batch", "alone"])
+async def test_settle_is_told_when_a_listing_ends_not_on_a_timer(last: str) -> None:
+    """:func:`~idpsync.sources.google.chains.settle` keeps a member listing within a few turns
+    of the event loop of the roller ending it (once the users and groups listings ended, the
+    last of them in a batch or read alone), no time passing: the roller wakes it (a look every
+    0.1 s had not looked yet)."""
+    fake = SimpleNamespace(stats=SimpleNamespace(extra={}), _skipped=lambda count: None)
+    roller = Roller(cast(Any, fake), Snapshot(), Lanes(2), no_progress)
+    groups = [SourceGroup("g1", "one"), SourceGroup("g2", "two")]
+    users = UserPages(photos=False)
+    users.users.append(SourceUser("u1", "one"))
+    listings = (Alone(endpoints.USERS, {}, ignore, ignore, urgent=False),
+                Alone(endpoints.GROUPS, {}, ignore, ignore, urgent=True))  # fmt: skip
+    first, then = listings if last == "in a batch" else reversed(listings)
+    early: dict[int, int] = {}
+    settling = asyncio.ensure_future(chains.settle(roller, listings, users, groups, early))
+    try:
+        roller.add(groups[:1], {})
+        roller._take(0, last_page("members", "u1", "outsider"))
+        await end(roller, first, alone=last == "in a batch")
+        await turns()
+        assert early == {}  # one of the listings goes on: nothing is kept yet
+        await end(roller, then, alone=last == "alone")
+        await turns()
+        assert early == {0: 1}  # kept to its edge to a listed user
+        roller.add(groups[1:], {})
+        roller._take(1, last_page("members", "u1"))
+        await turns()
+        assert early == {0: 1, 1: 0}
+        assert [len(edges or []) for edges in roller.found.values()] == [1, 1]
+    finally:
+        settling.cancel()
+        await asyncio.gather(settling, return_exceptions=True)

@@ -151,10 +151,6 @@ def edges_of(
     return found
 
 
-SETTLE_EVERY = 0.1
-"""Seconds between two looks of :func:`settle` at the listings that ended meanwhile."""
-
-
 async def settle(
     roller: Roller, chains: tuple[PageChain, PageChain], users: UserPages,
     groups: list[SourceGroup], early: dict[int, int],
@@ -166,13 +162,18 @@ async def settle(
     checks them again), so each listing ended in the batches is filtered while the read
     still waits for its quota and its longest chain, not all of them after the last page:
     ``roller.found[index]`` becomes the kept part and ``early[index]`` how many edges were
-    left out (refused or repeated), one listing a turn of the event loop. Runs until cancelled.
+    left out (refused or repeated), one listing a turn of the event loop. It wakes when the
+    roller says a listing or a chain ended (:attr:`.rolling.Roller.ending`), never on a
+    timer. Runs until cancelled.
     """
+    ending = roller.ending
     while not all(chain.ended for chain in chains):
-        await asyncio.sleep(SETTLE_EVERY)
+        ending.clear()  # (no turn of the event loop since the look: no end is missed)
+        await ending.wait()
     keep = g.listed({u.source_id for u in users.users}, {grp.source_id for grp in groups})
     done = 0
     while True:
+        ending.clear()  # an end from here on wakes the wait below at once
         while done < len(roller.ended):
             index, done = roller.ended[done], done + 1
             edges = roller.found.get(index)
@@ -182,7 +183,7 @@ async def settle(
             early[index] = kept.extend_kept(edges, keep)
             roller.found[index] = kept
             await asyncio.sleep(0)
-        await asyncio.sleep(SETTLE_EVERY)
+        await ending.wait()
 
 
 async def full_read(

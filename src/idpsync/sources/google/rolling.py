@@ -139,6 +139,9 @@ class Roller:
         self.busy: set[asyncio.Task[None]] = set()
         """Batches in flight, pages waiting to be asked again and chains read alone."""
         self.wake = asyncio.Event()
+        self.ending = asyncio.Event()
+        """Set when a listing ends in the batches or a chain is read to its end (who waits for
+        that, :func:`.chains.settle`, clears it)."""
 
     def add(self, groups: list[SourceGroup], sizes: Mapping[str, int]) -> None:
         """More listings, ready at once (``sizes``: ``directMembersCount`` by group id)."""
@@ -286,12 +289,15 @@ class Roller:
             self.chains.append(chain)
         elif step is b.Step.ALONE:
             self._start(self._alone_chain(chain))
-        elif chain is self.closing:
-            self.close()
+        else:
+            self.ending.set()
+            if chain is self.closing:
+                self.close()
         self.wake.set()
 
     async def _alone_chain(self, chain: PageChain) -> None:
         await chain.rest_alone(self.source, self.lanes)
+        self.ending.set()
         if chain is self.closing:
             self.close()
 
@@ -321,6 +327,7 @@ class Roller:
         if step is b.Step.END:
             self.found[index] = b.edges(self.source, self.snap, self.listings[index])
             self.ended.append(index)
+            self.ending.set()
         else:
             b.count(self.source, "batch_fallbacks", 1)
             job = b.alone(self.source, self.snap, self.listings[index].group, self.lanes)
