@@ -204,3 +204,26 @@ def test_a_stage_without_digests_is_compared_by_json_and_given_them(
     assert all(d == _blake(staged[k.split("/")[0]][k.split("/")[1]][0]) for k, d in digests.items())
     with store.transaction() as conn:
         assert store.write_stage(conn, "hr", first, 3) == StageChange()
+
+
+def test_a_stage_whose_rows_all_have_digests_is_not_scanned_for_missing_ones(
+    store: Store,
+) -> None:
+    first = Snapshot([SourceUser("u1", "Ann"), SourceUser("u2", "Bob")], [SourceGroup("g", "G")])
+    with store.transaction() as conn:
+        store.ensure_connector(conn, "hr", "file")
+        store.write_stage(conn, "hr", first, 1)
+    seen: list[str] = []
+
+    def statement(*args: object) -> None:
+        seen.append(" ".join(str(args[2]).split()))
+
+    sa.event.listen(store.engine, "before_cursor_execute", statement)
+    try:
+        with store.transaction() as conn:
+            again = Snapshot([SourceUser("u1", "Ann"), SourceUser("u2", "Bo")], first.groups)
+            change = store.write_stage(conn, "hr", again, 2)
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", statement)
+    assert change is not None and change.users == {"u2"}
+    assert seen and not [s for s in seen if "digest IS NULL" in s]

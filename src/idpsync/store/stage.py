@@ -274,18 +274,22 @@ def _replace_records(
     """Make the staged records ``latest`` (bar ``keep``'s rows); the ids new, changed or gone.
 
     Compares the digests of the records' JSON with the staged ones (filled in first where a
-    row has none, from its staged JSON), in Python, and writes only the records whose digest
-    differs: an unchanged record is never loaded into the database. ``None``: more than
-    :func:`change_bound` ids.
+    row has none, from its staged JSON: found in the one read of the staged digests, so a
+    stage whose rows all have theirs is not scanned for them), in Python, and writes only
+    the records whose digest differs: an unchanged record is never loaded into the database.
+    ``None``: more than :func:`change_bound` ids.
     """
     c = table.c
     new = list(latest)  # nothing staged yet (a first load): every record is new
     gone: list[str] = []  # staged rows deleted: gone from the IdP, or changed
     if conn.execute(sa.select(c.run_id).where(c.connector == connector).limit(1)).first():
-        _fill_digests(conn, table, connector)
-        unstaged = {k: _digest(_json(r)) for k, r in latest.items()}
         query = sa.select(c.source_id, c.digest).where(c.connector == connector)
-        for source_id, digest in raw_rows(conn, query):
+        staged = list(raw_rows(conn, query))
+        if any(digest is None for _, digest in staged):  # staged before digests: fill them in
+            _fill_digests(conn, table, connector)
+            staged = list(raw_rows(conn, query))
+        unstaged = {k: _digest(_json(r)) for k, r in latest.items()}
+        for source_id, digest in staged:
             if unstaged.pop(source_id, None) != digest and source_id not in keep:
                 gone.append(source_id)
         _delete_ids(conn, table, connector, set(gone))
