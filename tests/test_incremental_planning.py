@@ -10,13 +10,14 @@ directory, with the reason in the run's stats.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from idpsync.app import incremental
 from idpsync.model import Membership, SourceGroup, SourceUser
 from idpsync.sources.base import DeltaResult
-from idpsync.store import Store, stage
+from idpsync.store import Store, marks, stage
 from tests.deltas import (
     Tenant,
     TenantSource,
@@ -185,3 +186,26 @@ def test_a_full_read_renaming_a_required_group_plans_in_full(store: Store) -> No
     result = sync(store, config, TenantSource(renamed, step=1), allow_deletes=True)
     assert result.status == "succeeded", result.message
     assert result.stats["planned"] == "full (a required group changed)"
+
+
+def test_an_incremental_plan_reads_the_missing_and_disabled_marks_once(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = settings_for({}, STRICT)
+    start = _tenant()
+    sync(store, config, TenantSource(start))
+    reads: list[str] = []
+    for name in ("missing_marks", "locally_disabled"):
+        read = getattr(marks, name)
+
+        def counted(*args: Any, _read: Any = read, _name: str = name) -> Any:
+            reads.append(_name)
+            return _read(*args)
+
+        monkeypatch.setattr(marks, name, counted)
+    after, delta = _renamed(start)
+    result = sync(store, config, TenantSource(after, delta, 1))
+    assert result.stats["planned"] == "incremental (1 users, 2 more edges)"
+    # one read each for the plan (the touched users and the decision share it), and the
+    # missing marks once more where the run records them after applying
+    assert sorted(reads) == ["locally_disabled", "missing_marks", "missing_marks"]

@@ -204,3 +204,70 @@ def test_a_stage_without_digests_is_compared_by_json_and_given_them(
     assert all(d == _blake(staged[k.split("/")[0]][k.split("/")[1]][0]) for k, d in digests.items())
     with store.transaction() as conn:
         assert store.write_stage(conn, "hr", first, 3) == StageChange()
+
+
+def test_a_stage_whose_rows_all_have_digests_is_not_scanned_for_missing_ones(
+    store: Store,
+) -> None:
+    first = Snapshot([SourceUser("u1", "Ann"), SourceUser("u2", "Bob")], [SourceGroup("g", "G")])
+    with store.transaction() as conn:
+        store.ensure_connector(conn, "hr", "file")
+        store.write_stage(conn, "hr", first, 1)
+    seen: list[str] = []
+
+    def statement(*args: object) -> None:
+        seen.append(" ".join(str(args[2]).split()))
+
+    sa.event.listen(store.engine, "before_cursor_execute", statement)
+    try:
+        with store.transaction() as conn:
+            again = Snapshot([SourceUser("u1", "Ann"), SourceUser("u2", "Bo")], first.groups)
+            change = store.write_stage(conn, "hr", again, 2)
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", statement)
+    assert change is not None and change.users == {"u2"}
+    assert seen and not [s for s in seen if "digest IS NULL" in s]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=6,
+)
+any_text = st.none() | st.text()
+attributes = st.dictionaries(st.text() | st.integers(), json_values, max_size=4)
+
+
+@given(
+    record=st.builds(
+        SourceUser,
+        st.text(),
+        st.text(),
+        email=any_text,
+        display_name=any_text,
+        active=st.booleans(),
+        manager_id=any_text,
+        attributes=attributes,
+    )
+    | st.builds(SourceGroup, st.text(), st.text(), any_text, attributes=attributes)
+)
+def test_a_records_staged_text_is_json_dumps_of_its_fields(
+    record: SourceUser | SourceGroup,
+) -> None:
+    assert stage._json(record) == _text(record)
+
+
+def test_a_record_of_strings_none_and_booleans_is_written_without_json_dumps(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    expected = [
+        _text(SourceUser("u1", "Ann", attributes={"x": "Ü", "y": None})),
+        _text(SourceGroup("g", "G")),
+    ]
+
+    def refused(*args: object, **kwargs: object) -> str:
+        raise AssertionError("json.dumps called")
+
+    monkeypatch.setattr(stage.json, "dumps", refused)
+    user = SourceUser("u1", "Ann", attributes={"x": "Ü", "y": None})
+    assert [stage._json(user), stage._json(SourceGroup("g", "G"))] == expected

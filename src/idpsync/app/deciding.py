@@ -14,6 +14,7 @@ from __future__ import annotations
 from sqlalchemy.engine import Connection
 
 from idpsync.config import ConnectorSettings
+from idpsync.engine.cleanup import Missing
 from idpsync.engine.collisions import Taken
 from idpsync.engine.decide import Decision, decide
 from idpsync.engine.edges import EdgePlanner
@@ -36,6 +37,7 @@ def decide_in_store(
     current: DirectoryState | None = None,
     in_store: bool = False,
     edges: EdgePlanner | None = None,
+    marked: tuple[dict[str, Missing], set[str]] | None = None,
 ) -> Decision:
     """Run the policy pipeline with what it needs from the store and the connector's preset.
 
@@ -44,6 +46,8 @@ def decide_in_store(
     ``staged`` and ``current`` (loaded here when not given) carry the edges. ``edges`` (with
     ``in_store``): where the edges are diffed instead of the whole store (an incremental plan,
     :mod:`idpsync.app.incremental`, whose ``staged`` and ``current`` hold only its users).
+    ``marked``: the connector's missing marks and locally disabled users, when the caller read
+    them in this transaction already (:func:`read_marks`).
     """
 
     def taken(result: PolicyResult) -> Taken:
@@ -65,15 +69,21 @@ def decide_in_store(
 
     if current is None:
         current = store.load_directory(conn, name, memberships=not in_store)
+    missing, local_off = marked if marked is not None else read_marks(conn, name)
     return decide(
         staged,
         settings,
         current,
         connector=name,
         taken=taken,
-        missing=marks.missing_marks(conn, name),
-        local_off=marks.locally_disabled(conn, name),
+        missing=missing,
+        local_off=local_off,
         now=now(),
         preset=preset(settings.source.type),
         edges=(edges or StoreEdges(conn, name)) if in_store else None,
     )
+
+
+def read_marks(conn: Connection, name: str) -> tuple[dict[str, Missing], set[str]]:
+    """The connector's users counted as missing and those disabled locally (two reads)."""
+    return marks.missing_marks(conn, name), marks.locally_disabled(conn, name)

@@ -46,15 +46,16 @@ from itertools import chain
 from sqlalchemy.engine import Connection
 
 import idpsync
-from idpsync.app.deciding import decide_in_store
+from idpsync.app.deciding import decide_in_store, read_marks
 from idpsync.app.incremental_edges import LooseEdges
 from idpsync.config import ConnectorSettings
+from idpsync.engine.cleanup import Missing
 from idpsync.engine.decide import Decision
 from idpsync.engine.policy import evaluate
 from idpsync.engine.skeleton import collision_key
 from idpsync.model import DirectoryState, MemberKind, Snapshot, SourceGroup
 from idpsync.sources.registry import preset
-from idpsync.store import affected, marks
+from idpsync.store import affected
 from idpsync.store.edge_diff import StoreEdges
 from idpsync.store.stage import (
     DeltaSnapshot,
@@ -259,7 +260,8 @@ def _incremental(
     change: StageChange,
 ) -> tuple[Planned | None, str]:
     scoped = bool(settings.policy.required_groups)
-    users, groups = _touched(conn, name, change, snap, ground, scoped=scoped)
+    marked = read_marks(conn, name)  # read once: by the touched users and by the decision
+    users, groups = _touched(conn, name, change, snap, ground, marked, scoped=scoped)
     if users is None:
         return None, "the last run's left-out objects are not all recorded"
     total_users, total_groups = staged_counts(conn, name)
@@ -274,8 +276,9 @@ def _incremental(
     staged.complete, staged.skipped = snap.complete, snap.skipped
     edges = _edges(conn, name, change, frozenset(users))
     decision = decide_in_store(
-        conn, store, name, settings, staged, current=current, in_store=True, edges=edges
-    )
+        conn, store, name, settings, staged, current=current, in_store=True, edges=edges,
+        marked=marked,
+    )  # fmt: skip
     result = decision.policy
     if not groups.settled(result.held_groups | result.dropped_groups.keys()):
         return None, "a group's outcome changed without a change to its record"
@@ -303,6 +306,7 @@ def _touched(
     change: StageChange,
     snap: Snapshot,
     ground: Basis,
+    marked: tuple[dict[str, Missing], set[str]],
     *,
     scoped: bool,
 ) -> tuple[set[str] | None, _Groups]:
@@ -318,9 +322,7 @@ def _touched(
     left_users, left_groups, rows = affected.left_out_of(conn, ground.previous)
     if rows != ground.left_out:
         return None, _Groups(set(), set())
-    users |= (
-        left_users | marks.locally_disabled(conn, name) | marks.missing_marks(conn, name).keys()
-    )
+    users |= left_users | marked[1] | marked[0].keys()
     users |= affected.unstaged(conn, name)
     groups = ground.groups | affected.unstaged(conn, name, groups=True)
     groups.update(r.source_id for r in snap.skipped if r.kind == "group")

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 
 from idpsync.model import MemberKind, SourceGroup, SourceUser
 from idpsync.store import schema as t
+from idpsync.store import stats
 from idpsync.store.id_lists import ids_in
 from idpsync.store.store import bulk_insert
 
@@ -190,7 +191,12 @@ def user_edges(
 
 
 def _held_pairs(conn: Connection, connector: str, pairs: list[tuple[int, int]]) -> set[Any]:
-    """Which ``(group row, user row)`` pairs are memberships of ``connector``."""
+    """Which ``(group row, user row)`` pairs are memberships of ``connector``.
+
+    The pairs' table is analysed first on PostgreSQL: unanalysed, the planner took its size
+    from its pages and hashed the whole of ``memberships`` (a 1 % full read at L: 18,000 pairs,
+    ≈0.6 s) instead of probing the index by member once per pair (≈0.14 s).
+    """
     if not pairs:
         return set()
     tmp = sa.Table(
@@ -204,6 +210,7 @@ def _held_pairs(conn: Connection, connector: str, pairs: list[tuple[int, int]]) 
     conn.exec_driver_sql(f"DROP TABLE IF EXISTS {tmp.name}")
     tmp.create(conn)
     bulk_insert(conn, tmp, ("g", "u"), pairs)
+    stats.refresh(conn, (tmp,))  # PostgreSQL: probe by index, not hash the memberships (L: 4x)
     m = t.memberships.c
     query = sa.select(tmp.c.g, tmp.c.u).where(
         sa.exists().where(

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 
@@ -274,18 +275,22 @@ def _replace_records(
     """Make the staged records ``latest`` (bar ``keep``'s rows); the ids new, changed or gone.
 
     Compares the digests of the records' JSON with the staged ones (filled in first where a
-    row has none, from its staged JSON), in Python, and writes only the records whose digest
-    differs: an unchanged record is never loaded into the database. ``None``: more than
-    :func:`change_bound` ids.
+    row has none, from its staged JSON: found in the one read of the staged digests, so a
+    stage whose rows all have theirs is not scanned for them), in Python, and writes only
+    the records whose digest differs: an unchanged record is never loaded into the database.
+    ``None``: more than :func:`change_bound` ids.
     """
     c = table.c
     new = list(latest)  # nothing staged yet (a first load): every record is new
     gone: list[str] = []  # staged rows deleted: gone from the IdP, or changed
     if conn.execute(sa.select(c.run_id).where(c.connector == connector).limit(1)).first():
-        _fill_digests(conn, table, connector)
-        unstaged = {k: _digest(_json(r)) for k, r in latest.items()}
         query = sa.select(c.source_id, c.digest).where(c.connector == connector)
-        for source_id, digest in raw_rows(conn, query):
+        staged = list(raw_rows(conn, query))
+        if any(digest is None for _, digest in staged):  # staged before digests: fill them in
+            _fill_digests(conn, table, connector)
+            staged = list(raw_rows(conn, query))
+        unstaged = {k: _digest(_json(r)) for k, r in latest.items()}
+        for source_id, digest in staged:
             if unstaged.pop(source_id, None) != digest and source_id not in keep:
                 gone.append(source_id)
         _delete_ids(conn, table, connector, set(gone))
@@ -326,13 +331,45 @@ def _delete_ids(conn: Connection, table: sa.Table, connector: str, ids: set[str]
     q.delete_ids(conn, table, connector, table.c.source_id, sorted(ids))
 
 
+_ENCODE = json.encoder.encode_basestring_ascii
+"""How ``json.dumps`` writes a string (``ensure_ascii``; the C function where it is built)."""
+_KEYS = {cls: tuple(f"{_ENCODE(n)}: " for n in names) for cls, names in _RECORD_FIELDS.items()}
+"""Each record field's key as the JSON text has it, in field order."""
+_VALUES = {cls: operator.attrgetter(*names) for cls, names in _RECORD_FIELDS.items()}
+_ATTRIBUTES = f"{_ENCODE('attributes')}: "
+
+
 def _json(record: SourceUser | SourceGroup) -> str:
-    """The staged JSON text of a record (as the JSON column's own encoding writes it)."""
-    data = {name: getattr(record, name) for name in _RECORD_FIELDS[type(record)]}
-    data["attributes"] = dict(data["attributes"])
-    if not data["attributes"] and isinstance(record, SourceGroup):
-        del data["attributes"]  # as staged before groups had any: the same text and digest
-    return json.dumps(data)
+    """The staged JSON text of a record (as the JSON column's own encoding writes it).
+
+    Exactly ``json.dumps`` of the record's fields as a dict (``attributes`` as a plain dict,
+    left out of a group that has none: as staged before groups had any, the same text and
+    digest), written value by value: a complete read makes one per record (100,000 at L) for
+    its digest, and most values are strings, ``None`` or booleans (the attributes too), whose
+    text needs no dict built and no encoder's walk; any other value is ``json.dumps``'s.
+    """
+    parts = []
+    for key, value in zip(_KEYS[type(record)], _VALUES[type(record)](record), strict=True):
+        if key != _ATTRIBUTES:
+            parts.append(key + _plain(value))
+        elif value or not isinstance(record, SourceGroup):
+            items = [
+                f"{_ENCODE(k)}: {_plain(v)}" if type(k) is str else "" for k, v in value.items()
+            ]
+            text = "{" + ", ".join(items) + "}" if all(items) else json.dumps(dict(value))
+            parts.append(key + text)
+    return "{" + ", ".join(parts) + "}"
+
+
+def _plain(value: object) -> str:
+    """``json.dumps(value)``, without the encoder for a string, ``None`` or a boolean."""
+    if type(value) is str:
+        return _ENCODE(value)
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
+    return json.dumps(value)
 
 
 def _digest(text: str) -> str:
