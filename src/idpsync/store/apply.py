@@ -4,8 +4,10 @@ Runs inside the caller's transaction: either every operation of a run and its ch
 are written, or none are. Writes are batched by kind (bulk inserts, ``executemany`` updates).
 
 A big insert into a small table (a first load) builds the secondary indexes of ``users``,
-``memberships`` and ``changes`` after the rows (:mod:`~idpsync.store.deferred`); the rows
-written are the same either way.
+``memberships`` and ``changes`` after the rows (:mod:`~idpsync.store.deferred`), and on
+PostgreSQL the primary and unique keys of ``memberships`` and ``changes`` too (at L ≈2 s of the
+server's CPU and ≈145 MB of WAL less: one WAL record and one descent of each key per row
+otherwise); the rows written are the same either way.
 """
 
 from __future__ import annotations

@@ -15,9 +15,10 @@ the insert run, and creates them again, when that is cheaper:
   years of change log, keeps its indexes.
 
 Unique indexes and foreign keys stay: the rows are checked exactly as before. On PostgreSQL a
-table whose indexes were deferred may have its unique key built after the rows as well
-(:func:`unique_after`): the build checks every row once, and a repeated key fails it, in which
-case nothing was written and the caller writes the rows with the key kept up. The rows written
+table whose indexes were deferred may have its unique keys built after the rows as well
+(:func:`unique_after`: the stage's edges, a first load's ``memberships`` and change log): the
+build checks every row once, and a repeated key fails it, in which case nothing was written and
+the caller writes the rows with the keys kept up. The rows written
 are the same; only how the index is built differs. DDL is transactional on SQLite and on
 PostgreSQL: if the run fails after the drop, its rollback brings the indexes back with
 everything else (which is why nothing here catches an error: the caller's transaction must be
