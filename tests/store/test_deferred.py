@@ -143,15 +143,20 @@ def _unique(store: Store) -> list[Any]:
         return sa.inspect(conn).get_unique_constraints("memberships")
 
 
+@pytest.mark.parametrize("kinds", ["u", "pu"])
 @pytest.mark.parametrize("repeated", [False, True])
-def test_a_unique_key_built_after_the_rows_checks_them(store: Store, repeated: bool) -> None:
+def test_a_unique_key_built_after_the_rows_checks_them(
+    store: Store, repeated: bool, kinds: str
+) -> None:
     key = _unique(store)
+    with store.engine.connect() as conn:
+        primary = sa.inspect(conn).get_pk_constraint("memberships")
     with store.transaction() as conn:
         group = _group(conn)
         built = deferred.unique_after(
             conn,
             t.memberships,
-            "u",
+            kinds,
             lambda: _members(conn, group, range(3)) or _members(conn, group, range(repeated)),
         )
         if store.engine.dialect.name != "postgresql":
@@ -162,3 +167,5 @@ def test_a_unique_key_built_after_the_rows_checks_them(store: Store, repeated: b
                 0 if repeated else 3
             )
     assert _unique(store) == key and key
+    with store.engine.connect() as conn:
+        assert sa.inspect(conn).get_pk_constraint("memberships") == primary

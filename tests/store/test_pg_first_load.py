@@ -4,16 +4,20 @@ a failed run leaves nothing (SQLite: the same calls, its own paths)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
-from idpsync.store import Store, deferred, stage, stage_sql, stats
+from idpsync.store import Store, deferred, fk_sets, stage, stage_sql, stats
+from idpsync.store import apply as apply_module
 from idpsync.store import schema as t
 from idpsync.store import stash as stash_module
 from idpsync.store.stash import Stash
+from tests.store.test_stash import TEAM, two_runs
+from tests.world import World
 
 USERS = [SourceUser(f"u{i}", f"user{i}") for i in range(4)]
 GROUPS = [SourceGroup("g1", "One"), SourceGroup("g2", "Two")]
@@ -151,3 +155,54 @@ def test_the_stash_numbers_its_edges_in_code_point_order(
         assert stash.sample == stash.read()[:3]
         # PostgreSQL numbers them in its select (no key kept up row by row); SQLite's rowid
         assert keyed == ([] if conn.dialect.name == "postgresql" else ["n"])
+
+
+def _keys(store: Store) -> dict[str, Any]:
+    """The primary keys and unique constraints of ``memberships`` and ``changes``."""
+    with store.engine.connect() as conn:
+        found = sa.inspect(conn)
+        return {
+            name: (found.get_pk_constraint(name), found.get_unique_constraints(name))
+            for name in ("memberships", "changes")
+        }
+
+
+def test_a_first_load_builds_its_memberships_and_change_log_keys_after_the_rows(
+    store: Store, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """PostgreSQL: the stash's memberships and the change log written with their keys dropped
+    and added again after (``apply._keys_after``); the same rows as with the keys kept up."""
+    monkeypatch.setattr(fk_sets, "MIN_ROWS", 3)
+    built: list[tuple[str, str, bool]] = []
+    real = apply_module.unique_after
+
+    def recorded(conn: Any, table: sa.Table, kinds: str, write: Any) -> bool:
+        built.append((table.name, kinds, real(conn, table, kinds, write)))
+        return built[-1][2]
+
+    keys, found = _keys(store), []
+    for after in (True, False):
+        _empty(store)
+        monkeypatch.setattr(
+            apply_module, "unique_after", recorded if after else lambda *args: False
+        )
+        world = World(tmp_path / "idp.json", store)
+        found.append(two_runs(world, TEAM, {**TEAM, "users": TEAM["users"][:5]}, bulk=True))
+        assert _keys(store) == keys
+    assert found[0] == found[1]
+    assert found[0][0][0] == ("succeeded", found[0][0][0][1])
+    assert found[0][0][0][1]["memberships_added"] == 6
+    on_postgresql = store.engine.dialect.name == "postgresql"
+    # the first load only (the second run's tables are not empty: their keys are kept up)
+    assert built == [("memberships", "pu", on_postgresql), ("changes", "pu", on_postgresql)]
+
+
+def _empty(store: Store) -> None:
+    """Every table emptied and ids from 1 again (SQLite: rowids), so two first loads compare."""
+    with store.transaction() as conn:
+        if conn.dialect.name == "postgresql":
+            names = ", ".join(table.name for table in t.metadata.sorted_tables)
+            conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+            return
+        for table in reversed(t.metadata.sorted_tables):
+            conn.execute(table.delete())

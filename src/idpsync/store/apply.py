@@ -4,8 +4,10 @@ Runs inside the caller's transaction: either every operation of a run and its ch
 are written, or none are. Writes are batched by kind (bulk inserts, ``executemany`` updates).
 
 A big insert into a small table (a first load) builds the secondary indexes of ``users``,
-``memberships`` and ``changes`` after the rows (:mod:`~idpsync.store.deferred`); the rows
-written are the same either way.
+``memberships`` and ``changes`` after the rows (:mod:`~idpsync.store.deferred`), and on
+PostgreSQL the primary and unique keys of ``memberships`` and ``changes`` too (at L ≈2 s of the
+server's CPU and ≈145 MB of WAL less: one WAL record and one descent of each key per row
+otherwise); the rows written are the same either way.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from idpsync.engine.plan import Op, OpKind, Plan
 from idpsync.engine.skeleton import collision_key
 from idpsync.model import MemberKind
 from idpsync.store import schema as t
-from idpsync.store.deferred import indexes_deferred
+from idpsync.store.deferred import indexes_deferred, unique_after
 from idpsync.store.stash import Stash
 from idpsync.store.store import Store, _chunks, _insert, bulk_insert, fold, now
 
@@ -100,8 +102,10 @@ def apply_plan(
     _add_members(conn, connector, by_kind[OpKind.ADD_MEMBER], (user_ids, group_ids), stamp)
     stash = _stash(plan)
     if stash is not None:
-        with indexes_deferred(conn, t.memberships, stash.count):
-            stash.write_memberships(connector, stamp)
+        with indexes_deferred(conn, t.memberships, stash.count) as empty:
+            _keys_after(
+                conn, t.memberships, empty, lambda: stash.write_memberships(connector, stamp)
+            )
     removals = [
         {
             "g": group_ids[op.member.group_id],
@@ -125,9 +129,23 @@ def apply_plan(
     step("memberships")
     _delete_objects(conn, connector, by_kind[OpKind.DELETE_USER], user_ids, MemberKind.USER)
     _delete_objects(conn, connector, by_kind[OpKind.DELETE_GROUP], group_ids, MemberKind.GROUP)
-    with indexes_deferred(conn, t.changes, len(plan)):
-        _log(conn, run_id, connector, stamp, plan.ops, stash)
+    with indexes_deferred(conn, t.changes, len(plan)) as empty:
+        _keys_after(
+            conn, t.changes, empty, lambda: _log(conn, run_id, connector, stamp, plan.ops, stash)
+        )
     step("changes")
+
+
+def _keys_after(conn: Connection, table: sa.Table, empty: bool, write: Callable[[], Any]) -> None:
+    """``write`` into ``table``; with its keys built after the rows if its indexes were deferred.
+
+    PostgreSQL, a table :func:`indexes_deferred` found small and locked: its primary key and
+    unique constraints are dropped and added again after ``write`` (:func:`unique_after`: the
+    build checks every row once). A key that came twice fails the build, nothing of ``write``
+    stays, and it runs again with the keys kept up (where the repeat fails it as it always did).
+    """
+    if not (empty and unique_after(conn, table, "pu", write)):
+        write()
 
 
 def _named(by_kind: dict[OpKind, list[Op]]) -> tuple[set[str], set[str]]:

@@ -145,10 +145,14 @@ class Stash:
         m = t.memberships.c
         new = m.id > floor
         with (
+            stats.bulk_memory(self.conn),  # its sort by ``n`` in memory, and the checks' too
             checked_set_wise(self.conn, t.memberships, new, self._count, {"connector": connector}),
-            stats.bulk_memory(self.conn),  # its sort by ``n`` in memory
         ):
             written = _inserted(self.conn, t.memberships.insert().from_select(names, rows))
+            # PostgreSQL: counted as none, the million rows just written would be read by the
+            # checks (a sort of their groups on disk) and the change log (a lookup of each
+            # one's group and member by index) as if a few
+            stats.refresh(self.conn, (t.memberships,))
         self._written = (floor, _highest_id(self.conn))
         if written != self._count:  # an edge whose group or member the plan did not create
             raise RuntimeError(
@@ -221,14 +225,11 @@ class Stash:
             "run_id", "connector", "at", "op", "object_type", "source_id", "object_key",
             "before", "after", "reason",
         )  # fmt: skip
-        # PostgreSQL: the memberships just written count as none to the planner, which would
-        # then look each one's group and member up by index, a million times at L
-        stats.refresh(self.conn, (t.memberships,))
         c = t.changes.c
         new = c.seq > _highest_id(self.conn, t.changes.c.seq)
         with (
-            checked_set_wise(self.conn, t.changes, new, self._count, {"run_id": run_id}),
             stats.bulk_memory(self.conn),  # its sort by id in memory
+            checked_set_wise(self.conn, t.changes, new, self._count, {"run_id": run_id}),
         ):
             logged = _inserted(self.conn, t.changes.insert().from_select(columns, rows))
         if names is not None:
