@@ -257,3 +257,23 @@ async def test_sdk_follows_a_groups_delta_filtered_by_ids(
     truth = emulator.tenant.ground_truth()
     assert members == {g: set(truth.groups[g].members) for g in chosen}
     assert later is not None and later.value == [] and later.odata_delta_link
+
+
+async def test_sdk_lists_groups_with_their_parents_expanded(
+    served: tuple[EntraEmulator, RunningServer],
+) -> None:
+    """``GET /groups?$expand=memberOf($select=id)``: the SDK pages at most 100 groups a page
+    and reads each group's parent groups as ``Group`` objects (the connector's members' side)."""
+    emulator, server = served
+    params = GroupsRequestBuilder.GroupsRequestBuilderGetQueryParameters(
+        top=999, select=["id", "displayName"], expand=["memberOf($select=id)"]
+    )
+    async with graph_client(emulator, server.url) as (client, adapter):
+        first = await client.groups.get(RequestConfiguration(query_parameters=params))
+        assert first is not None and first.value is not None
+        groups = await collect(first, adapter)
+    t = emulator.tenant
+    parents = {g.id: sorted(p.id for p in g.member_of or []) for g in groups}
+    assert parents == {g: sorted(t.direct_groups(g)[:20]) for g in t.group_ids}
+    assert any(parents.values())
+    assert all(isinstance(p, Group) for g in groups for p in g.member_of or [])

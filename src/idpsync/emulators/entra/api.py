@@ -29,7 +29,10 @@ from idpsync.emulators.tenant import Tenant, TenantUser
 DELTA = frozenset({"delta", "delta()", "microsoft.graph.delta", "microsoft.graph.delta()"})
 SAFE = "$,()'"
 OBJECT_PROPS = render.USER_PROPS | render.GROUP_PROPS
-EXPANDABLE = {"users": frozenset({"manager", "memberOf"}), "groups": frozenset({"members"})}
+EXPANDABLE = {
+    "users": frozenset({"manager", "memberOf"}),
+    "groups": frozenset({"members", "memberOf"}),
+}
 EXPAND_ITEMS = 20
 """``$expand`` of a collection-valued relation returns at most this many items."""
 EXPAND_TOP = 100
@@ -93,7 +96,8 @@ def page(
 
 
 def parse_expand(call: Call, kind: str) -> Expansion | None:
-    """``$expand=manager``, ``memberOf`` (users) or ``members`` (groups), with ``($select=…)``."""
+    """``$expand=manager``, ``memberOf`` (users) or ``members``, ``memberOf`` (groups), with
+    ``($select=…)``."""
     raw = call.params.get("$expand", "").strip()
     if not raw:
         return None
