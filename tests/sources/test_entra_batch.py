@@ -305,7 +305,7 @@ async def test_a_listings_edges_are_taken_while_later_rounds_run(
 ) -> None:
     """A member listing's edges go to the stage when it ends, not all after the last answer."""
     emu = EntraEmulator.generate(users=3000, groups=40, seed=7, medium_every=3)
-    world = world_on(tmp_path, emu)
+    world = world_on(tmp_path, emu, memberships="groups")
     taken: list[int] = []  # requests answered when a listed group's edges were taken
     add_edges = entra_groups.add_edges
 

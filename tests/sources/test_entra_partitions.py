@@ -40,7 +40,7 @@ def make(tmp_path: Path, users: int = 700, extra: list[str] | None = None) -> En
             )
         )
     world = EntraWorld(emu, Store.open(f"sqlite:///{tmp_path / 'd.db'}"))
-    world.options = {"partition_min_pages": 2}
+    world.options = {"partition_min_pages": 2, "memberships": "groups"}  # users' reads counted
     return world
 
 

@@ -5,34 +5,24 @@ each with its own ``id``, ``status``, ``headers`` and ``body``, in no promised o
 saves round trips, not quota: each item is throttled as a request of its own (resource units),
 so one item can be ``429`` while the batch is ``200``.
 
-**How the listings are packed: in rounds.** Round 1 sends every listing's first page
-(``/groups/{id}/members?$top=999&$select=…``, ``/users?…``), ``batch_size`` to a call, the
-calls concurrently (each holds one lane of :class:`~idpsync.sources.lanes.Lanes`). Every page
-that names an ``@odata.nextLink`` puts its listing into the next round with that link, packed
-beside the other listings' next pages. A listing's own pages are a chain whatever one does
+**How the listings are packed: in rounds.** Round 1 sends every listing's first page,
+``batch_size`` to a call, the calls concurrently (each holds one lane of
+:class:`~idpsync.sources.lanes.Lanes`). A page that names an ``@odata.nextLink`` puts its
+listing into the next round with that link. A listing's own pages are a chain whatever one does
 (each link comes from the page before), so rounds do not lengthen the read: it takes as many
-rounds as the longest listing has pages, and with ``n_r`` listings that have a page in round
-``r`` the calls are (deterministic; the fewest rounds of whole calls allow)::
-
-    batch calls = Σ_r ceil(n_r / batch_size)     (≈ ceil(Σ pages / 20) when few are long)
-
-Sending follow-up pages one by one instead would not shorten any chain and would cost a request
-per page.
-
+rounds as the longest listing has pages; with ``n_r`` listings that have a page in round ``r``
+the calls are ``Σ_r ceil(n_r / batch_size)`` (≈ ``ceil(Σ pages / 20)`` when few are long).
 Each round's calls are whole where they can be: a listing's first page may wait one round
 (:mod:`~idpsync.sources.entra.packing`).
 
 **Any listing, not only members.** In a full read one :class:`BatchedListings` carries every
-listing (:mod:`idpsync.sources.entra.reader`): the users (one chain, or the 44 partitions of
-:mod:`~idpsync.sources.entra.partitions`, :meth:`BatchedListings.listing`), the groups listing
-(each page handed to a callback as it lands, :meth:`BatchedListings.follow`) and every member
-listing a groups page asks for (:meth:`BatchedListings.add`). A listing added while a round is in
-flight joins the next one, so each partition's and each group's next page rides in the round
-after its page came in, beside everyone else's. With each listing ``i`` starting in round
-``s_i`` (the users and the groups listing in round 1, a group's members in the round after the
-groups page that named it) and lasting ``c_i`` pages, ``n_r`` above is the number of listings
-with ``s_i ≤ r < s_i + c_i``. The run ends when every producer has called
-:meth:`BatchedListings.close` and the last listing is read.
+listing (:mod:`idpsync.sources.entra.reader`): the users (:meth:`BatchedListings.listing`), the
+groups listing (:meth:`BatchedListings.follow`), every member listing a groups page asks for
+(:meth:`BatchedListings.add`) and, read from the members' side, each ``memberOf`` listing
+(:mod:`~idpsync.sources.entra.members_side`). A listing added while a round is in flight joins
+the next one, so each listing's next page rides in the round after its page came in (``n_r``
+counts the listings started by round ``r`` and not yet ended). The run ends when every producer
+has called :meth:`BatchedListings.close` and the last listing is read.
 
 **Failures, item by item, as the single-request path treats them** (same
 :data:`~idpsync.sources.entra.endpoints.RULE`, same errors, built from the item's status,
@@ -77,10 +67,10 @@ from idpsync.sources.lanes import Lanes, gather
 if TYPE_CHECKING:
     from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient
 
-MAX_BATCH = 20
-"""Graph's limit of requests in one batch."""
+MAX_BATCH = 20  # Graph's limit of requests in one batch
 Found = dict[str, list[dict[str, Any]] | None]
 Items = list[dict[str, Any]]
+Tap = Callable[[Items], None]
 
 
 @dataclass
@@ -99,6 +89,7 @@ class _Listing:
     on_page: Callable[[Items], None] | None = None
     """When set, each page's items go here instead of being kept for :attr:`done`."""
     on_body: Callable[[dict[str, Any]], None] | None = None
+    tap: Tap | None = None  # sees each page as it lands (kept too)
     """A one-off request (:meth:`BatchedListings.single`): its answer's body, no next page."""
     headers: dict[str, str] | None = None
     """Headers of the item (``ConsistencyLevel`` of a count)."""
@@ -181,11 +172,16 @@ class BatchedListings:
         )
 
     def listing(
-        self, endpoint: Endpoint, params: dict[str, str], snap: Snapshot
+        self,
+        endpoint: Endpoint,
+        params: dict[str, str],
+        snap: Snapshot,
+        values: dict[str, str] | None = None,
+        tap: Tap | None = None,
     ) -> asyncio.Future[Items | None]:
-        """A whole listing (``None``: failed, ``snap`` marked), joining the next round now.
+        """A whole listing (``None``: failed, ``snap`` marked), added now (not when awaited).
 
-        Added at once, not when awaited: listings added together start in the same round.
+        ``tap`` sees each page as it lands; with ``values`` its first page is spare.
         """
         future: asyncio.Future[Items | None] = asyncio.get_running_loop().create_future()
 
@@ -193,7 +189,9 @@ class BatchedListings:
             if not future.done():
                 future.set_result(items)
 
-        self._enqueue(endpoint.label, endpoint, {}, params, snap, done)
+        name = f"{endpoint.label} ({values['id']})" if values else endpoint.label
+        self._enqueue(name, endpoint, values or {}, params, snap, done)
+        self.arrived[-1].tap, self.arrived[-1].spare = tap, bool(values)
         return future
 
     def single(
@@ -357,6 +355,8 @@ class BatchedListings:
             listing.items.extend(values)
         else:
             listing.on_page(values)
+        if listing.tap is not None:
+            listing.tap(values)
         if link is None:
             listing.done(listing.items)
             return

@@ -63,7 +63,7 @@ from idpsync.http import Endpoint, HttpClient
 from idpsync.http.errors import HttpError
 from idpsync.model import Snapshot
 from idpsync.sources.entra import endpoints as ep
-from idpsync.sources.entra.batch import BatchedListings
+from idpsync.sources.entra.batch import BatchedListings, Tap
 from idpsync.sources.entra.endpoints import RULE
 from idpsync.sources.entra.settings import EntraSourceSettings
 from idpsync.sources.lanes import Lanes, gather
@@ -174,13 +174,14 @@ async def read_partitions(
     params: dict[str, str],
     lanes: Lanes | None,
     batcher: BatchedListings | None = None,
+    tap: Tap | None = None,
 ) -> Partitioned:
     """Every partition of :data:`FIRST` at once, each in one lane or in ``batcher``'s rounds.
 
     In ``batcher`` each partition's next page joins the round after its page came in.
     Without ``batcher`` the first partition takes the lane ``lanes`` keeps for the users chain
     (free until the chain, if a doubt calls for it, runs after the partitions); the others
-    share the rest.
+    share the rest. ``tap`` (with ``batcher`` only) sees each page as it lands.
     """
     out = Partitioned()
     seen: set[str] = set()
@@ -206,7 +207,7 @@ async def read_partitions(
     if batcher is None:
         await gather(*(one(prefix) for prefix in FIRST))
     else:  # all added now, so all start in the same round
-        batched = {c: batcher.listing(ep.USERS, query(c), scratch) for c in FIRST}
+        batched = {c: batcher.listing(ep.USERS, query(c), scratch, tap=tap) for c in FIRST}
         for prefix, future in batched.items():
             take(prefix, await future)
     if not scratch.complete:
@@ -219,11 +220,12 @@ async def one_chain(
     snap: Snapshot,
     params: dict[str, str],
     batcher: BatchedListings | None,
+    tap: Tap | None = None,
 ) -> list[dict[str, Any]] | None:
     """The plain ``GET /users`` chain, its pages one by one or in ``batcher``'s rounds."""
     if batcher is None:
         return await source.listing(snap, ep.USERS, params=params)
-    return await batcher.listing(ep.USERS, params, snap)
+    return await batcher.listing(ep.USERS, params, snap, tap=tap)
 
 
 async def list_users(
@@ -233,22 +235,24 @@ async def list_users(
     before: int | None,
     lanes: Lanes | None = None,
     batcher: BatchedListings | None = None,
+    tap: Tap | None = None,
 ) -> list[dict[str, Any]] | None:
     """The whole users listing: proven partitions, else the one chain (see module doc).
 
     ``before`` is :func:`first_count`'s answer. ``None`` (``snap`` marked incomplete) only
-    when the one chain failed.
+    when the one chain failed. ``tap`` (with ``batcher``) sees every page read, partitions'
+    and chain's alike, as it lands (a user may be seen twice).
     """
     settings = source.settings
     if settings.partition_users == "off":
-        return await one_chain(source, snap, params, batcher)
+        return await one_chain(source, snap, params, batcher, tap)
     size = int(params.get("$top", ep.PAGE))
     if before is None:
         log.info("users: one chain (the tenant's user count is not available)")
-        return await one_chain(source, snap, params, batcher)
+        return await one_chain(source, snap, params, batcher, tap)
     if math.ceil(before / size) < settings.partition_min_pages:
-        return await one_chain(source, snap, params, batcher)
-    found = await read_partitions(source, params, lanes, batcher)
+        return await one_chain(source, snap, params, batcher, tap)
+    found = await read_partitions(source, params, lanes, batcher, tap)
     if found.doubt is None:
         after = await count_after(source, batcher)
         if after is None or not before == after == len(found.users):
@@ -259,4 +263,4 @@ async def list_users(
     if found.doubt is None:
         return found.users
     log.warning("users: partitions not proven complete (%s); reading one chain", found.doubt)
-    return await one_chain(source, snap, params, batcher)
+    return await one_chain(source, snap, params, batcher, tap)

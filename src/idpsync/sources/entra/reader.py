@@ -54,7 +54,7 @@ from idpsync.sources.base import DeltaResult, Event, Probe, Progress, Source, no
 from idpsync.sources.clean import usable_id
 from idpsync.sources.entra import delta as entra_delta
 from idpsync.sources.entra import endpoints as ep
-from idpsync.sources.entra import full_links, partitions
+from idpsync.sources.entra import full_links, members_side, partitions
 from idpsync.sources.entra import groups as entra_groups
 from idpsync.sources.entra import photos as entra_photos
 from idpsync.sources.entra import records as rec
@@ -193,6 +193,12 @@ class EntraSource(Source):
         size = self.settings.batch_size
         reader = DeltaRounds(self.http, snap, size=size, lanes=lanes, producers=3)
         parts = full_links.PartLinks(reader, links)
+        if members_side.chosen(self, before):  # memberships from each user's and group's memberOf
+            side = members_side.MembersSide(self, snap, reader)
+            await gather(
+                side.users(users, before, lanes), side.groups(progress, parts), parts.check()
+            )
+            return parts
         await gather(  # the users first: their listings start in the reader's first round
             self._all_users(snap, users, before, lanes, reader),
             entra_groups.groups_and_members(self, snap, progress, reader, parts),

@@ -70,6 +70,12 @@ class EntraSourceSettings(SourceBase):
     expand_members: bool = True
     """List groups with ``$expand=members($select=id)`` (100 groups a page): a group with
     fewer than 20 members needs no member listing of its own."""
+    memberships: Literal["auto", "groups", "members"] = "auto"
+    """Where a full read takes the memberships from: ``groups`` (each group's members, with
+    ``expand_members``), ``members`` (each user's and group's ``memberOf``, with managers in a
+    second users pass; needs ``batch``), ``auto`` (the members' side when ``batch`` is on, no
+    required groups scope the read and the users are partitioned: ``partition_min_pages`` pages
+    of 100 or more). A scoped read, or one without ``batch``, always takes the groups' side."""
     full_sync_every_hours: float = Field(24.0, ge=0)
     """An automatic (``idpsync sync``) run is a full read when the last one is older than this."""
 
