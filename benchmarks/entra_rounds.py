@@ -36,7 +36,8 @@ def read_calls(
     *,
     size: int = 20,
     split: bool = True,
-    count_after: bool = False,
+    count_after: int = 0,
+    apart: Sequence[int] = (),
 ) -> int:
     """Batch calls of a full read's listing rounds.
 
@@ -44,11 +45,15 @@ def read_calls(
     ``groups_pages``: for each page of the groups listing, how many groups it holds and the
     member pages of each of them that is listed apart (in listing order); ``split``: the groups
     delta partitions' links and the check ride in the rounds; ``count_after``: the users are
-    partitioned (a count after their last page)."""
+    partitioned (that many counts after their last page: two with the members' side's two
+    passes); ``apart``: the pages of the listings named by the users' first pages (from the
+    members' side, each user whose ``memberOf`` expansion holds 20), spare from round 2."""
     todo = [_Item(c, False, "users") for c in chains]
     todo.append(_Item(max(1, len(groups_pages)), False, "groups"))
     users_left, ids, links, made, checked, calls = len(chains), 0, 0, 0, False, 0
+    rounds = 0
     while todo:
+        rounds += 1
         due = [x for x in todo if x.held or not x.spare]
         spare = [x for x in todo if x.spare and not x.held]
         send, held = (spare, []) if not due else (due, spare)
@@ -74,8 +79,8 @@ def read_calls(
                 links -= 1
             elif x.kind == "users" and x.left == 0:
                 users_left -= 1
-                if users_left == 0 and count_after:
-                    woken.append(_Item(1, True, "count"))
+                if users_left == 0:
+                    woken += [_Item(1, True, "count") for _ in range(int(count_after))]
             if x.left > 0:
                 x.spare = False
                 later.append(x)
@@ -83,5 +88,7 @@ def read_calls(
         if split and made and listed and links == 0 and not checked:
             woken.append(_Item(1, True, "check"))
             checked = True
+        if rounds == 1:
+            fresh += [_Item(p, True, "members") for p in apart]
         todo = held + later + fresh + woken
     return calls

@@ -141,11 +141,31 @@ def entra_minimum(s: Shape) -> int:
     if s.user_parts and chain >= ENTRA_PARTITION_MIN_PAGES:
         parts = list(s.user_parts) + [0] * max(0, ENTRA_PARTITIONS - len(s.user_parts))
         users, parted = [pages(n, 100) for n in parts], True
+    if entra_members_side(s):  # memberships = "auto" on a partitioned tenant
+        parents = list(s.group_parents or ())
+        groups = [
+            (min(100, s.groups - n), [pages(p, 999) for p in parents[n : n + 100] if p >= 20])
+            for n in range(0, s.groups, 100)
+        ]
+        apart = [pages(n, 999) for n in s.user_groups or () if n >= 20]
+        return 1 + 1 + read_calls(users * 2, groups, count_after=2, apart=apart)
     groups = [
         (min(100, s.groups - n), [pages(m, 999) for m in s.members[n : n + 100] if m >= 20])
         for n in range(0, s.groups, 100)
     ]
-    return 1 + 1 + read_calls(users, groups, count_after=parted)
+    return 1 + 1 + read_calls(users, groups, count_after=int(parted))
+
+
+def entra_members_side(s: Shape) -> bool:
+    """Whether the connector at its defaults (``memberships = "auto"``) reads this tenant from
+    the members' side: its users are partitioned (and the shape says who has how many groups).
+
+    Then users twice (``$expand=memberOf``, then managers) in partitions at 100 a page, groups
+    with ``$expand=memberOf`` at 100 a page, each object whose expansion holds 20 listed apart
+    (``sources/entra/members_side.py``)."""
+    chain = pages(s.users, 100)
+    known = s.user_groups is not None and s.group_parents is not None
+    return bool(s.user_parts) and chain >= ENTRA_PARTITION_MIN_PAGES and known
 
 
 def fixed_window_floor(requests: int, limit: int, window_s: float) -> float:
@@ -243,6 +263,8 @@ class Profile:
             users = 2 + max(pages(n, self.chain_page) for n in shape.user_parts)  # partitions
         elif self.idp == "onelogin":  # page 1 tells Total-Pages, the others by number at once;
             users = max(2, 1 + pages(shape.groups, 50))  # the v1 groups are a chain
+        if self.idp == "entra" and entra_members_side(shape):  # token + groups at 100
+            return max(users, 1 + pages(shape.groups, 100))
         if not self.member_page or not shape.members:
             return users
         if self.idp == "entra":  # the groups pages up to the one naming a group of 20 or more

@@ -145,7 +145,7 @@ def full_snapshot_requests(
             )
             for n in range(0, groups, group_page)
         ]
-        calls = read_calls(chains, listed, size=size, count_after=user_parts is not None)
+        calls = read_calls(chains, listed, size=size, count_after=int(user_parts is not None))
         return 1 + 1 + calls + downloads
     counts = 2 if user_parts is not None else int(counted)
     member_pages = sum(pages(m) for m in sizes if m >= 20 or not expand)

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from benchmarks.entra_ways import entra_shape
+from benchmarks.profiles import Shape, entra_members_side, entra_minimum
 
 from idpsync.emulators import Fault
 from idpsync.emulators.entra import EntraEmulator
@@ -192,3 +194,19 @@ def refuse_managers(url: str, answer: dict[str, Any]) -> None:
     if url.startswith("/users?") and "manager" in url:
         error = {"code": "Request_BadRequest", "message": "refused"}
         answer.update(status=400, headers={}, body={"error": error})
+
+
+async def test_round_trips_at_the_design_formula(tmp_path: Path) -> None:
+    """The connector's round trips are ``benchmarks.profiles.entra_minimum`` of the tenant's
+    shape (the design floor's count), now from the members' side."""
+    emu = tenant()
+    t = emu.tenant
+    truth = t.ground_truth()
+    members = [len(truth.groups[g].members) for g in t.group_ids]
+    aliases = {uid: u.alias for uid, u in truth.users.items()}
+    shape = Shape(len(truth.users), len(truth.groups), members)
+    shape = entra_shape(shape, aliases, truth.memberships, list(t.group_ids))
+    assert entra_members_side(shape)
+    world = world_on(tmp_path, emu)
+    assert (await world.sync(mode="full")).status == "succeeded"
+    assert len(emu.requests) == entra_minimum(shape)

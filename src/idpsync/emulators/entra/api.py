@@ -96,8 +96,7 @@ def page(
 
 
 def parse_expand(call: Call, kind: str) -> Expansion | None:
-    """``$expand=manager``, ``memberOf`` (users) or ``members``, ``memberOf`` (groups), with
-    ``($select=…)``."""
+    """``$expand`` of one relation of :data:`EXPANDABLE`, with ``($select=…)``."""
     raw = call.params.get("$expand", "").strip()
     if not raw:
         return None
