@@ -15,7 +15,10 @@ listings ride in one reader's rounds of ``POST /$batch`` calls
 :mod:`~idpsync.sources.entra.packing`), with the groups delta partitions' links and their
 check (``full_links.py``); without it each page is a request, the users chain in a lane of its
 own beside the others. Photos add ``U`` metadata reads and the downloads of new versions
-(``photos.py``). Group edges come from the member listings, never per user.
+(``photos.py``). Group edges come from the member listings, never per user; or, with
+``memberships`` (``auto`` on a partitioned tenant), from each user's and group's ``memberOf``
+(:mod:`~idpsync.sources.entra.members_side`: users and groups with ``$expand=memberOf``,
+managers in a second users pass).
 
 With ``required_groups`` in the policy (:func:`~idpsync.config_policy.fetch_scope`) the users
 come from the member listings of the required groups (``$select`` of the user fields; with
