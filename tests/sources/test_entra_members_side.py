@@ -15,6 +15,7 @@ from benchmarks.profiles import Shape, entra_members_side, entra_minimum
 from idpsync.emulators import Fault
 from idpsync.emulators.entra import EntraEmulator
 from idpsync.emulators.tenant import TenantGroup
+from idpsync.sources.entra import delta_parts
 from idpsync.store import Store
 from tests.sources.entra_support import EntraWorld
 from tests.sources.test_entra_sync import assert_matches_tenant
@@ -66,6 +67,11 @@ async def test_both_sides_give_the_same_directory(tmp_path: Path) -> None:
     assert reads(emu, "/v1.0/groups/{id}/members") > 0
     assert directory(members) == directory(groups)
     assert any(k == "group" for *_, k in directory(members)[2])  # groups in groups too
+    assert members.state()[delta_parts.PARTS]  # the groups delta partitions' links were taken
+    emu.tenant.rename_group(emu.tenant.group_ids[3], "Renamed")
+    later = await members.sync()
+    assert later.status == "succeeded" and later.stats["read"] == "delta"
+    assert_matches_tenant(members)
 
 
 async def test_requests_at_the_members_side_formula(tmp_path: Path) -> None:
