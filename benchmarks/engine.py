@@ -16,6 +16,12 @@ stage, plan and apply) sampled by :class:`benchmarks.rss.RssSampler` (``--trace 
 the RSS every N seconds). ``--medium-every`` sets how many memberships the tenant has: XL
 (``--users 1000000 --groups 50000``) needs 320 for ≈10M.
 
+With ``--generate`` the first run reads the tenant as it is generated (:class:`Generated`:
+no snapshot is built beforehand, each group's edges are streamed into the stage as drawn),
+as a streaming connector reads; ``--stream`` hands a prebuilt snapshot's edges over in
+pieces instead (:class:`StreamedPrebuilt`). Either way the 1 % run's change is made on a
+prebuilt tenant (the "change" phase).
+
 The store is a temporary SQLite file or a throwaway PostgreSQL database (created and dropped
 on the server at ``--pg``).
 """
