@@ -16,6 +16,12 @@ stage, plan and apply) sampled by :class:`benchmarks.rss.RssSampler` (``--trace 
 the RSS every N seconds). ``--medium-every`` sets how many memberships the tenant has: XL
 (``--users 1000000 --groups 50000``) needs 320 for ≈10M.
 
+With ``--generate`` the first run reads the tenant as it is generated (:class:`Generated`:
+no snapshot is built beforehand, each group's edges are streamed into the stage as drawn),
+as a streaming connector reads; ``--stream`` hands a prebuilt snapshot's edges over in
+pieces instead (:class:`StreamedPrebuilt`). Either way the 1 % run's change is made on a
+prebuilt tenant (the "change" phase).
+
 The store is a temporary SQLite file or a throwaway PostgreSQL database (created and dropped
 on the server at ``--pg``).
 """
@@ -44,7 +50,7 @@ from benchmarks.rss import MIB, RssSampler, rss_bytes
 from idpsync.app import incremental
 from idpsync.app.runner import run_sync
 from idpsync.config import ConnectorSettings
-from idpsync.emulators.generate import TenantSpec, generate_tenant
+from idpsync.emulators.generate import TenantSpec, generate_streamed, generate_tenant
 from idpsync.emulators.tenant import Tenant, TenantUser
 from idpsync.model import EdgeList, MemberKind, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources.base import DeltaResult, EdgeSink, Event, Progress, Source, no_progress
@@ -97,7 +103,43 @@ class StreamedPrebuilt(Prebuilt):
 
 
 PIECE = 1000
-"""Edges handed over at a time by :class:`StreamedPrebuilt`."""
+"""Edges handed over at a time by :class:`StreamedPrebuilt` and :class:`Generated`."""
+
+
+class Generated(Prebuilt):
+    """The generated tenant read as a streaming source reads it (``--generate``): nothing of it
+    is built before the read; its groups are drawn one at a time (:func:`generate_streamed`)
+    and each one's user edges handed to the runner's sink as drawn, then let go; the nested
+    groups' edges follow once every group is drawn. The same tenant as :func:`snapshot` with
+    the same seed (the same users, groups and edges; edges to other objects left out); what
+    the read holds at its end is what a connector that streams its edges holds: the users'
+    and groups' records, and the generator's own user list until it returns."""
+
+    def __init__(self, spec: TenantSpec) -> None:
+        super().__init__(Snapshot())
+        self.spec = spec
+        self.edges = 0
+        """Edges handed over by the last read."""
+
+    streams_edges = True
+
+    async def snapshot_to(self, sink: EdgeSink, progress: Progress = no_progress) -> Snapshot:
+        self.saved_state = {"read": "full"}
+        tenant, drawn = generate_streamed(self.spec)
+        tenant.by_login.clear()
+        users = [to_user(tenant, u) for u in tenant.users.values()]
+        self.edges = 0
+        for group in drawn:
+            members, group.members = list(group.members), {}
+            for start in range(0, len(members), PIECE):
+                piece = members[start : start + PIECE]
+                sink.edges(Membership(group.id, m, MemberKind.USER) for m in piece)
+            self.edges += len(members)
+        for group in tenant.groups.values():  # the nesting: only child groups are left
+            sink.edges(Membership(group.id, m, MemberKind.GROUP) for m in group.members)
+            self.edges += len(group.members)
+        groups = [SourceGroup(g.id, g.name, g.description) for g in tenant.groups.values()]
+        return Snapshot(users, groups)
 
 
 def to_user(tenant: Tenant, user: TenantUser) -> SourceUser:
@@ -230,7 +272,7 @@ def cpu_seconds() -> float:
 def sync(
     store: Store,
     settings: ConnectorSettings,
-    snap: Snapshot,
+    snap: Snapshot | Source,
     label: str,
     rss: RssSampler,
     delta: DeltaResult | None = None,
@@ -239,6 +281,7 @@ def sync(
     """One run of ``snap`` (or ``delta``), its phases printed (their peak RSS kept by ``rss``).
 
     ``stream``: a full read's edges are streamed into the stage (:class:`StreamedPrebuilt`).
+    ``snap`` may be a source instead (:class:`Generated`), read as it is.
     """
     rss.run_label = label
     rss.enter(f"{label} read")
@@ -249,7 +292,11 @@ def sync(
         marks.setdefault(event.phase, cpu_seconds())
         rss.progress(event)
 
-    source = (StreamedPrebuilt if stream else Prebuilt)(snap, delta)
+    source = (
+        snap
+        if isinstance(snap, Source)
+        else (StreamedPrebuilt if stream else Prebuilt)(snap, delta)
+    )
     result = asyncio.run(run_sync(store, "bench", settings, source, progress=progress))
     wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     if result.status != "succeeded":
@@ -300,29 +347,43 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="stream full reads' edges into the stage during the read (idpsync.store.stream)",
     )
+    parser.add_argument(
+        "--generate",
+        action="store_true",
+        help="the first run reads the tenant as it is generated, its edges streamed group by"
+        " group into the stage (no snapshot built beforehand; implies --stream)",
+    )
     args = parser.parse_args(argv)
+    args.stream = args.stream or args.generate
     if args.full_plan:
         incremental.ENABLED = False
 
     with RssSampler(trace=args.trace) as rss:
         rss.enter("tenant")
         start = time.perf_counter()
-        snap = snapshot(args.users, args.groups, args.seed, args.medium_every)
-        print(
-            f"tenant: {len(snap.users)} users, {len(snap.groups)} groups, "
-            f"{len(snap.memberships)} memberships (built in {time.perf_counter() - start:.1f} s,"
-            f" peak RSS {peak_rss_mib():.0f} MiB, now {rss_bytes() / MIB:.0f} MiB);"
-            f" store {args.store}, preset {args.preset}",
-            flush=True,
-        )
+        spec = TenantSpec(args.users, args.groups, seed=args.seed, medium_every=args.medium_every)
+        first: Snapshot | Source = Generated(spec)
+        if not args.generate:
+            first = snapshot(args.users, args.groups, args.seed, args.medium_every)
+            print(
+                f"tenant: {len(first.users)} users, {len(first.groups)} groups, "
+                f"{len(first.memberships)} memberships (built in"
+                f" {time.perf_counter() - start:.1f} s, peak RSS {peak_rss_mib():.0f} MiB,"
+                f" now {rss_bytes() / MIB:.0f} MiB); store {args.store}, preset {args.preset}",
+                flush=True,
+            )
+        else:
+            print(f"tenant generated during the first read; store {args.store}", flush=True)
         settings = ConnectorSettings.model_validate(
             {"source": {"type": "file", "path": "unused"}, "policy": {}}
         )
         if args.preset == "entra":  # the same data through the Entra preset's templates
             settings.source.type = "entra"  # type: ignore[misc]
         with open_store(args.store, args.pg) as store:
-            sync(store, settings, snap, "initial", rss, stream=args.stream)
-            del snap  # its edges are gone (the run let them go): the next run reads anew
+            sync(store, settings, first, "initial", rss, stream=args.stream)
+            if isinstance(first, Generated):
+                print(f"        generated {first.edges} memberships", flush=True)
+            del first  # its edges and users are gone (the run let them go): the next reads anew
             rss.enter("change")
             gc.collect()
             snap = snapshot(args.users, args.groups, args.seed, args.medium_every)

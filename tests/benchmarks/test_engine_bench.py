@@ -1,10 +1,16 @@
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
+
 import pytest
-from benchmarks.engine import change, changed, main, snapshot
+from benchmarks.engine import Generated, change, changed, main, snapshot
 from benchmarks.rss import MIB, RssSampler
 
+from benchmarks import engine
 from idpsync.app import incremental
+from idpsync.emulators.generate import TenantSpec
+from idpsync.model import MemberKind, Membership
 
 
 def test_snapshot_keeps_only_user_and_group_edges_and_changed_keeps_the_count() -> None:
@@ -95,3 +101,42 @@ def test_stream_mode_streams_the_full_reads_and_plans_the_same(
         ]
 
     assert changes(streamed) == changes(in_memory)
+
+
+def test_generated_source_hands_over_the_same_tenant_as_the_prebuilt_snapshot(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``--generate``: the same users, groups and edges as :func:`snapshot`, the edges handed
+    over group by group and none held in the snapshot the read returns."""
+    spec = TenantSpec(users=300, groups=30, seed=3, medium_every=8)
+    built = snapshot(300, 30, 3, 8)
+    handed: list[list[Membership]] = []
+
+    class Sink:
+        def edges(self, batch: Iterable[Membership]) -> None:
+            handed.append(list(batch))
+
+    monkeypatch.setattr(engine, "PIECE", 50)
+    source = Generated(spec)
+    read = asyncio.run(source.snapshot_to(Sink()))
+    assert read.users == built.users and read.groups == built.groups
+    assert len(read.memberships) == 0
+    edges = [e for piece in handed for e in piece]
+    assert sorted(edges) == sorted(built.memberships) and source.edges == len(edges)
+    assert max(len(piece) for piece in handed) <= 50 < len(edges)
+    assert any(e.member_kind is MemberKind.GROUP for e in edges)  # the nesting too
+
+
+def test_generated_mode_syncs_as_the_prebuilt_one(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["--users", "200", "--groups", "20", "--generate", "--delta"])
+    generated = capsys.readouterr().out
+    main(["--users", "200", "--groups", "20", "--stream", "--delta"])
+    prebuilt = capsys.readouterr().out
+    assert "generated" in generated and "read full" in generated and "read delta" in generated
+
+    def changes(out: str) -> list[str]:
+        return [
+            line.split("CPU")[1].split(",")[1] for line in out.splitlines() if "changes" in line
+        ]
+
+    assert changes(generated) == changes(prebuilt) and len(changes(generated)) == 2

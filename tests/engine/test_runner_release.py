@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 
-from idpsync.app import runner
+from idpsync.app import releasing, runner
 from idpsync.app.runner import RunResult, run_sync
 from idpsync.config import ConnectorSettings
 from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources.base import Progress, Source, no_progress
 from idpsync.store import Store
+from idpsync.store.stage import DeltaSnapshot
 
 SETTINGS = ConnectorSettings.model_validate(
     {
@@ -94,3 +95,30 @@ async def test_the_read_s_edges_are_let_go_and_the_result_is_the_same(
     assert [u[0] for u in users if not u[2]] == ["u-2"]  # out of Eng, so out of scope
     assert Membership("g-eng", "u-3") in edges and Membership("g-ops", "u-5") not in edges
     assert released[1][0].stats["planned"].startswith("incremental")
+
+
+async def test_the_read_s_users_are_let_go_once_planned_and_the_result_is_the_same(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    released = [await sync(store, "a", step) for step in (0, 1)]
+    with monkeypatch.context() as patched:
+        patched.setattr(runner, "release_users", lambda snap, photos: None)
+        held = [await sync(store, "b", step) for step in (0, 1)]
+    for (result_a, source_a), (result_b, source_b) in zip(released, held, strict=True):
+        assert source_a.snap.users == [] and len(source_b.snap.users) == 20
+        assert result_a.summary() == result_b.summary()
+        assert result_a.stats["source_users"] == result_b.stats["source_users"] == 20
+        assert result_a.stats["planned"] == result_b.stats["planned"]
+    assert directory(store, "a") == directory(store, "b")
+    assert [u[0] for u in directory(store, "a")[0] if not u[2]] == ["u-2"]
+
+
+def test_users_are_kept_for_the_photo_round_and_edges_of_a_complete_delta() -> None:
+    snap = Snapshot([SourceUser("u-1", "ada")], [], [Membership("g", "u-1")])
+    releasing.release_users(snap, photos=True)
+    assert [u.source_id for u in snap.users] == ["u-1"]
+    releasing.release_users(snap, photos=False)
+    assert snap.users == []
+    delta = DeltaSnapshot([], [], [Membership("g", "u-1")])
+    releasing.release_edges(delta)
+    assert list(delta.memberships) == [Membership("g", "u-1")]

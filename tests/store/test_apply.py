@@ -1,13 +1,17 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from idpsync.engine.plan import apply_ops, plan
 from idpsync.model import DirectoryState, DirUser
 from idpsync.store import Store
+from idpsync.store import apply as apply_module
+from idpsync.store import store as store_module
 from idpsync.store.apply import apply_plan
 from tests.strategies import states
 
@@ -67,3 +71,30 @@ def test_connectors_never_touch_each_others_objects(store: Store) -> None:
     with store.transaction() as conn:
         assert list(store.load_directory(conn, "one").users) == ["x"]
         assert store.load_directory(conn, "two").users == {}
+
+
+def test_a_first_load_s_user_rows_are_written_a_batch_at_a_time(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Creating users, apply makes each row as it is written, never every row at once:
+    when the row after the first batch is made, the first batch is in the table."""
+    count = store_module.BATCH + 2
+    target = DirectoryState(users={f"u{i}": DirUser(f"u{i}", f"user{i}") for i in range(count)})
+    made, seen = itertools.count(), []
+    values = apply_module._user_values
+
+    def counted(fields: dict[str, Any]) -> dict[str, Any]:
+        if next(made) == store_module.BATCH:
+            seen.append(len(store.load_directory(held[0], "hr").users))
+        return values(fields)
+
+    monkeypatch.setattr(apply_module, "_user_values", counted)
+    held: list[Any] = []
+    run_id = store.start_run("hr", "full", False)
+    with store.transaction() as conn:
+        held.append(conn)
+        store.ensure_connector(conn, "hr", "file")
+        apply_plan(store, conn, "hr", run_id, plan(target, DirectoryState()))
+    assert seen == [store_module.BATCH]
+    with store.transaction() as conn:
+        assert len(store.load_directory(conn, "hr").users) == count

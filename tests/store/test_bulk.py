@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -129,3 +130,33 @@ def test_raw_rows_reads_every_row_across_fetch_batches(
             )
         )
     assert rows == [(f"u{i:05d}", 1) for i in range(count)]
+
+
+def test_dict_rows_from_a_generator_are_written_a_batch_at_a_time(store: Store) -> None:
+    """``_insert`` (a first load's users and groups) never holds every row: it takes a batch,
+    writes it, then takes the next (the table holds the first batch when the next is made)."""
+    seen: list[int] = []
+
+    def groups(conn: sa.Connection) -> Iterator[dict[str, Any]]:
+        for i in range(store_module.BATCH + 3):
+            if i == store_module.BATCH:
+                count = sa.select(sa.func.count()).select_from(t.groups)
+                seen.append(conn.execute(count).scalar_one())
+            name = f"g{i:05d}"
+            at = now()
+            yield {
+                "connector": "hr",
+                "source_id": name,
+                "name": name,
+                "name_key": name,
+                "created_at": at,
+                "updated_at": at,
+            }
+
+    with store.transaction() as conn:
+        store.ensure_connector(conn, "hr", "file")
+        store_module._insert(conn, t.groups, groups(conn))
+        store_module._insert(conn, t.groups, iter(()))  # nothing to insert: no statement
+    with store.engine.connect() as conn:
+        total = conn.execute(sa.select(sa.func.count()).select_from(t.groups)).scalar_one()
+    assert seen == [store_module.BATCH] and total == store_module.BATCH + 3

@@ -212,7 +212,7 @@ def record(
     ``whole=False``: ``snap`` is one user's read (a single-user sync), which says nothing about
     the users it does not hold.
     """
-    if not (work.before or work.after or work.photos):
+    if not reads_users(work):
         return  # nothing stored, nothing new: the common case of a connector without photos
     gone = _gone(snap, work.before, whole=whole)
     if not (work.after or work.photos or gone):
@@ -222,6 +222,11 @@ def record(
     stored.put_states(conn, name, {k: v for k, v in work.after.items() if k not in gone})
     stored.forget(conn, name, gone)
     work.removed = stored.collect_garbage(conn)
+
+
+def reads_users(work: PhotoRound) -> bool:
+    """Whether :func:`record` reads the run's user records (a photo stored, or new)."""
+    return bool(work.before or work.after or work.photos)
 
 
 def _gone(snap: Snapshot, before: dict[str, PhotoState], *, whole: bool) -> set[str]:

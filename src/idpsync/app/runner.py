@@ -38,7 +38,9 @@ complete.
 
 Once staged, a read's membership edges are let go (:func:`release_edges`): the plan reads
 them from the store, so the run does not hold the tenant's edges while it plans and applies
-(a complete delta keeps its few edges: they are its change). A source that streams its full
+(a complete delta keeps its few edges: they are its change); once planned, its user records
+too (:func:`release_users`, unless the photo round needs them): the plan holds what apply
+writes (:mod:`idpsync.app.releasing`). A source that streams its full
 read (Okta) never holds them: they go into a temporary table of the connection the run's
 transaction later uses, as they are read (:mod:`idpsync.app.reading`,
 :mod:`idpsync.store.stream`); the stream is closed, its table dropped, however the run ends.
@@ -64,15 +66,15 @@ from idpsync.app.failures import failure_message
 from idpsync.app.faults import fault
 from idpsync.app.migrate_moves import refusal_for_sync
 from idpsync.app.reading import read, streams
+from idpsync.app.releasing import release_edges, release_users
 from idpsync.config import ConnectorSettings
 from idpsync.engine import guard, outcome, report
 from idpsync.engine.plan import OpKind, Plan
-from idpsync.model import EdgeList, Snapshot
+from idpsync.model import Snapshot
 from idpsync.sources.base import Event, Progress, Source, no_progress
 from idpsync.sources.clean import CheckedEdges, normalise
 from idpsync.store import approvals, marks, run_objects
 from idpsync.store.apply import apply_plan
-from idpsync.store.stage import DeltaSnapshot
 from idpsync.store.store import Store
 from idpsync.store.stream import EdgeStream, Streamed
 
@@ -290,6 +292,8 @@ def _stage_plan_apply(
             result.plan = decision.plan
             result.details = report.details(decision)
             left = report.left_out(decision, staged)
+            keep = photos is not None and photo_round.reads_users(photos)
+            release_users(snap, photos=keep)  # the plan holds what apply writes
             timings["plan_seconds"] = round(time.monotonic() - mark, 3)
             mark = time.monotonic()  # the guards and checks (limits, invariants)
             previous_run, previous_users = marks.last_good_read(conn, name)
@@ -393,18 +397,6 @@ def _stage_plan_apply(
         )
     progress(Event("done", result.status))
     return result
-
-
-def release_edges(snap: Snapshot) -> None:
-    """Once staged, let a read's edges go: from then on the run reads them from the store.
-
-    The plan diffs the edges in the database (:mod:`idpsync.app.deciding`), the policy asks
-    the store for the members of required groups, and neither the checks, the photo round nor
-    the report read the snapshot's edges; at ten million edges they are the largest part of
-    the snapshot. A complete delta keeps its own (few): they are the change it is planned by.
-    """
-    if not isinstance(snap, DeltaSnapshot):
-        snap.memberships = EdgeList()
 
 
 def _stats(source: Source, timings: dict[str, float]) -> dict[str, Any]:

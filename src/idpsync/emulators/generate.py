@@ -21,6 +21,7 @@ import functools
 import random
 import unicodedata
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from idpsync.emulators.tenant import OtherKind, Tenant, TenantGroup, TenantObject, TenantUser
@@ -131,8 +132,14 @@ def _group_sizes(rng: random.Random, spec: TenantSpec) -> list[int]:
 
 
 def _groups(rng: random.Random, spec: TenantSpec, users: list[TenantUser]) -> list[TenantGroup]:
+    return list(_drawn_groups(rng, spec, users))
+
+
+def _drawn_groups(
+    rng: random.Random, spec: TenantSpec, users: list[TenantUser]
+) -> Iterator[TenantGroup]:
+    """The groups one at a time, each with its user members as drawn."""
     ids = [u.id for u in users]
-    groups: list[TenantGroup] = []
     for i, size in enumerate(_group_sizes(rng, spec)):
         name = "All Users" if i == 0 else f"{rng.choice(DEPARTMENTS)} team {i}"
         if i % 23 == 7:
@@ -147,8 +154,7 @@ def _groups(rng: random.Random, spec: TenantSpec, users: list[TenantUser]) -> li
         )
         picked = ids if size >= len(ids) else rng.sample(ids, size)
         group.members = dict.fromkeys(picked)
-        groups.append(group)
-    return groups
+        yield group
 
 
 def _nest(groups: list[TenantGroup]) -> None:
@@ -192,3 +198,34 @@ def generate_tenant(spec: TenantSpec) -> Tenant:
     others = _others(rng, spec, groups)
     tenant.load(users, groups, others)
     return tenant
+
+
+def generate_streamed(spec: TenantSpec) -> tuple[Tenant, Iterator[TenantGroup]]:
+    """The tenant of ``spec`` for a reader that never holds its memberships whole.
+
+    Returns the tenant with its users only, and its groups one at a time as
+    :func:`generate_tenant` draws them, each with its user members: a reader takes each
+    group's members and may empty them (``group.members = {}``) before it asks for the next.
+    Once the last group is drawn, the nesting of :func:`generate_tenant` is added to the groups
+    drawn (each holds only its child groups then, if the reader emptied it) and the groups are
+    loaded into the tenant. Users, groups, user memberships and nesting are those of
+    :func:`generate_tenant` with the same ``spec``; the members that are neither users nor
+    groups are left out.
+    """
+    if spec.users < 1 or spec.groups < 1:
+        raise ValueError("a generated tenant needs at least one user and one group")
+    rng = random.Random(spec.seed)
+    tenant = Tenant(tenant_id=_uid(rng), domain=spec.domain)
+    users = _users(rng, spec)
+    tenant.load(users, (), ())
+
+    def groups() -> Iterator[TenantGroup]:
+        drawn: list[TenantGroup] = []
+        for group in _drawn_groups(rng, spec, users):
+            drawn.append(group)
+            yield group
+        _nest(drawn)
+        for group in drawn:
+            tenant.groups[group.id] = group
+
+    return tenant, groups()

@@ -60,7 +60,7 @@ def apply_plan(
     _insert(
         conn,
         t.groups,
-        [
+        (
             {
                 "connector": connector,
                 "source_id": op.source_id,
@@ -73,15 +73,15 @@ def apply_plan(
             }
             for op in by_kind[OpKind.CREATE_GROUP]
             if op.after is not None
-        ],
+        ),
     )
     _update_rows(conn, t.groups, connector, by_kind[OpKind.UPDATE_GROUP], stamp)
     created = by_kind[OpKind.CREATE_USER]
     with indexes_deferred(conn, t.users, len(created)):  # its four name keys, in random order
-        _insert(
+        _insert(  # a row at a time as written: a first load's rows are never held all at once
             conn,
             t.users,
-            [
+            (
                 {
                     "connector": connector,
                     "source_id": op.source_id,
@@ -92,7 +92,7 @@ def apply_plan(
                 }
                 for op in created
                 if op.after is not None
-            ],
+            ),
         )
     step("users")
     _update_rows(conn, t.users, connector, [op for k in USER_UPDATES for op in by_kind[k]], stamp)

@@ -311,12 +311,22 @@ def drop_dangling_edges(conn: Connection, connector: str) -> None:
     whose member is not staged as what it is.
     """
     c, groups, users = EDGES.c, t.source_groups.c, t.source_users.c
-    staged_groups = sa.select(groups.source_id).where(groups.connector == connector)
-    staged_users = sa.select(users.source_id).where(users.connector == connector)
+
+    def unstaged(table: Any, column: Any) -> Any:
+        """Whether ``column``'s id is not staged in ``table``.
+
+        PostgreSQL: an anti-join (``NOT IN`` is a subplan hashed only within ``work_mem``;
+        past it each id scans the whole list: over 8 minutes at 200k users). SQLite: ``NOT
+        IN`` (an index built on the list once; ``NOT EXISTS`` is a probe per row there).
+        """
+        if conn.dialect.name == "postgresql":
+            return ~sa.exists().where(table.connector == connector, table.source_id == column)
+        return column.not_in(sa.select(table.source_id).where(table.connector == connector))
+
     of_groups = sa.select(c.group_id).where(c.connector == connector).distinct().subquery()
     of_members = sa.select(c.member_id).where(c.connector == connector).distinct().subquery()
-    gone_groups = sa.select(of_groups.c.group_id).where(of_groups.c.group_id.not_in(staged_groups))
-    not_users = sa.select(of_members.c.member_id).where(of_members.c.member_id.not_in(staged_users))
+    gone_groups = sa.select(of_groups.c.group_id).where(unstaged(groups, of_groups.c.group_id))
+    not_users = sa.select(of_members.c.member_id).where(unstaged(users, of_members.c.member_id))
     mine = c.connector == connector
     for column, ids, kind in (
         (c.group_id, gone_groups, None),
@@ -327,7 +337,7 @@ def drop_dangling_edges(conn: Connection, connector: str) -> None:
             of_kind = [] if kind is None else [c.member_kind == kind]
             conn.execute(EDGES.delete().where(mine, *of_kind, column.in_(chunk)))
     group_member = c.member_kind == MemberKind.GROUP.value
-    conn.execute(EDGES.delete().where(mine, group_member, c.member_id.not_in(staged_groups)))
+    conn.execute(EDGES.delete().where(mine, group_member, unstaged(groups, c.member_id)))
 
 
 # -- temporary tables -------------------------------------------------------------------------

@@ -13,6 +13,7 @@ out as :class:`~idpsync.store.errors.StoreError`.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import socket
@@ -643,9 +644,15 @@ def _batched(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
-def _insert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """Insert dict rows (all with the same keys) through :func:`bulk_insert`."""
-    if not rows:
+def _insert(conn: Connection, table: sa.Table, rows: Iterable[dict[str, Any]]) -> None:
+    """Insert dict rows (all with the same keys) through :func:`bulk_insert`.
+
+    ``rows`` may be a generator: it is consumed a batch at a time, never held whole.
+    """
+    rows = iter(rows)
+    first = next(rows, None)
+    if first is None:
         return
-    columns = list(rows[0])
-    bulk_insert(conn, table, columns, ([row[c] for c in columns] for row in rows))
+    columns = list(first)
+    values = ([row[c] for c in columns] for row in itertools.chain((first,), rows))
+    bulk_insert(conn, table, columns, values)
