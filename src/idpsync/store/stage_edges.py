@@ -146,8 +146,8 @@ def _compare(
 
 @contextmanager
 def _narrowed(
-    conn: Connection, streamed: Streamed, only: sa.Select[tuple[str]]
-) -> Iterator[Streamed]:
+    conn: Connection, streamed: Streamed | None, only: sa.Select[tuple[str]]
+) -> Iterator[Streamed | None]:
     """PostgreSQL: the streamed edges of the ``only`` members, copied out in one scan.
 
     The stream's table is a heap in the order the edges came, with no index: each of the two
@@ -157,7 +157,7 @@ def _narrowed(
     The rows compared are the same: every comparison is restricted to ``only`` anyway.
     SQLite's stream is keyed by edge, probed in place (the table as it is).
     """
-    if conn.dialect.name != "postgresql":
+    if streamed is None or conn.dialect.name != "postgresql":  # (sums come with a stream)
         yield streamed
         return
     with q.temp(conn, _stream_changed) as tmp:
