@@ -133,6 +133,36 @@ def test_a_streamed_read_compares_only_the_changed_members_edges(
     assert compared == []
 
 
+def test_a_streamed_reads_changed_members_are_read_from_the_stream_once(store: Store) -> None:
+    """PostgreSQL: one scan of the stream's table copies the changed members' edges out.
+
+    The two anti-joins then read that copy, not the stream (a heap of every edge read, no
+    index); SQLite probes its keyed stream in place, as before. Same stage, same change.
+    """
+    first = [Membership(f"g{i % 3}", f"u{i}") for i in range(6)]
+    _stage(store, "hr", first, 1)
+    read: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        name = stream.STREAM_POSTGRESQL.name  # read by a select, or analysed
+        if f"FROM {name}" in statement or statement.startswith(f"ANALYZE {name}"):
+            read.append(statement.split()[0])
+
+    after = [e for e in first if e.member_id != "u1"] + [Membership("g2", "u1")]
+    sa.event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        change = _stage(store, "hr", after, 2)
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", seen)
+    assert change is not None
+    assert (change.added, change.removed) == ([Membership("g2", "u1")], [Membership("g1", "u1")])
+    assert set(stage_of(store, "hr")["source_memberships"]) == {
+        (e.group_id, e.member_kind.value, e.member_id) for e in after
+    }
+    if store.engine.dialect.name == "postgresql":
+        assert read == ["INSERT"]  # the copy; before: ANALYZE, the gone edges' select, INSERT
+
+
 def test_a_rolled_back_streamed_run_leaves_the_digests_as_they_were(store: Store) -> None:
     _stage(store, "hr", [Membership("g0", "u0"), Membership("g1", "u1")], 1)
     before = _digests(store, "hr")

@@ -13,7 +13,8 @@ and runs the two anti-joins restricted to the members whose sum differs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -79,7 +80,8 @@ def stage_edges(
                 bulk_insert(conn, tmp, ("member_id",), ((m,) for m in only))
                 q.analyse(conn, tmp)
                 of_only = sa.select(tmp.c.member_id)
-                _compare(conn, connector, snap, run_id, held, change, streamed, bound, of_only)
+                with _narrowed(conn, streamed, of_only) as theirs:
+                    _compare(conn, connector, snap, run_id, held, change, theirs, bound, of_only)
                 sums.store(conn, connector, only, of_only)
         return
     _compare(conn, connector, snap, run_id, held, change, streamed, bound)
@@ -140,6 +142,32 @@ def _compare(
     elif snap.complete:
         change.removed = []
         change.large = change.large or f"more than {bound} memberships changed"
+
+
+@contextmanager
+def _narrowed(
+    conn: Connection, streamed: Streamed | None, only: sa.Select[tuple[str]]
+) -> Iterator[Streamed | None]:
+    """PostgreSQL: the streamed edges of the ``only`` members, copied out in one scan.
+
+    The stream's table is a heap in the order the edges came, with no index: each of the two
+    anti-joins restricted to the changed members hashed or scanned all of it (a million rows
+    at L: ≈0.8 and ≈1.0 s of the server's). One scan copies the changed members' edges (a
+    fifth of them at L for a 1 % change) into a table of their own, which both then read.
+    The rows compared are the same: every comparison is restricted to ``only`` anyway.
+    SQLite's stream is keyed by edge, probed in place (the table as it is).
+    """
+    if streamed is None or conn.dialect.name != "postgresql":  # (sums come with a stream)
+        yield streamed
+        return
+    with q.temp(conn, _stream_changed) as tmp:
+        rows = sa.select(*q.key(streamed.table.c)).where(streamed.table.c.member_id.in_(only))
+        conn.execute(tmp.insert().from_select(list(q.EDGE_COLUMNS), rows))
+        yield Streamed(tmp, streamed.count)
+
+
+_stream_changed = q.edge_table("idpsync_stream_changed", postgresql_on_commit="DROP")
+"""PostgreSQL: the streamed edges of the members whose sum differs (:func:`_narrowed`)."""
 
 
 def _stream_sums(
