@@ -9,13 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from benchmarks.entra_ways import entra_shape
 from benchmarks.profiles import Shape, entra_members_side, entra_minimum
+from pydantic import ValidationError
 
 from idpsync.emulators import Fault
 from idpsync.emulators.entra import EntraEmulator
 from idpsync.emulators.tenant import TenantGroup
 from idpsync.sources.entra import delta_parts
+from idpsync.sources.entra.settings import EntraSourceSettings
 from idpsync.store import Store
 from tests.sources.entra_support import EntraWorld
 from tests.sources.test_entra_sync import assert_matches_tenant
@@ -216,3 +219,24 @@ async def test_round_trips_at_the_design_formula(tmp_path: Path) -> None:
     world = world_on(tmp_path, emu)
     assert (await world.sync(mode="full")).status == "succeeded"
     assert len(emu.requests) == entra_minimum(shape)
+
+
+def test_the_members_side_without_batch_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``memberships = "members"`` with ``batch = false`` is refused, not read from the groups'
+    side in silence; ``auto`` and ``groups`` stay valid without ``batch``."""
+    monkeypatch.setenv("ENTRA_SECRET", "not-a-real-secret")
+    base = {
+        "type": "entra",
+        "tenant": "contoso.onmicrosoft.com",
+        "client_id": "app",
+        "client_secret": "env:ENTRA_SECRET",
+        "batch": False,
+    }
+    with pytest.raises(ValidationError, match=r'memberships = "members".*batch = true'):
+        EntraSourceSettings.model_validate(base | {"memberships": "members"})
+    for side in ("auto", "groups"):
+        assert EntraSourceSettings.model_validate(base | {"memberships": side}).batch is False
+    batched = EntraSourceSettings.model_validate(base | {"batch": True, "memberships": "members"})
+    assert batched.memberships == "members"

@@ -75,9 +75,20 @@ class EntraSourceSettings(SourceBase):
     ``expand_members``), ``members`` (each user's and group's ``memberOf``, with managers in a
     second users pass; needs ``batch``), ``auto`` (the members' side when ``batch`` is on, no
     required groups scope the read and the users are partitioned: ``partition_min_pages`` pages
-    of 100 or more). A scoped read, or one without ``batch``, always takes the groups' side."""
+    of 100 or more). A scoped read always takes the groups' side, and so does ``auto`` without
+    ``batch``; ``members`` without ``batch`` is refused (a configuration error)."""
     full_sync_every_hours: float = Field(24.0, ge=0)
     """An automatic (``idpsync sync``) run is a full read when the last one is older than this."""
+
+    @field_validator("memberships")
+    @classmethod
+    def _members_side_batched(cls, value: str, info: Any) -> str:
+        if value == "members" and info.data.get("batch") is False:
+            raise ValueError(
+                'memberships = "members" reads every memberOf listing inside $batch calls:'
+                ' set batch = true, or memberships = "groups" (or "auto")'
+            )
+        return value
 
     @field_validator("certificate")
     @classmethod
