@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from idpsync.model import EdgeList, Snapshot
+from idpsync.model import EdgeList, Snapshot, SourceGroup
 from idpsync.sources.base import EdgeSink, Event, Progress
 from idpsync.sources.clean import usable_id
 from idpsync.sources.entra import endpoints as ep
@@ -58,7 +59,7 @@ async def read_groups(source: EntraSource, snap: Snapshot, progress: Progress) -
     params = group_params(source.settings.expand_members)
     raws = await source.listing(snap, ep.GROUPS, params=params) or []
     source.expanded = complete_expansions(raws)
-    snap.groups = records(snap, ep.GROUPS.label, "group", raws, rec.to_group, _name)
+    snap.groups = group_records(snap, raws)
     progress(Event("fetch", f"read {len(snap.groups)} groups"))
 
 
@@ -80,7 +81,7 @@ async def groups_and_members(
     snap.groups = []
 
     def page(values: list[dict[str, Any]]) -> None:
-        groups = records(snap, ep.GROUPS.label, "group", values, rec.to_group, _name)
+        groups = group_records(snap, values)
         snap.groups.extend(groups)
         whole = complete_expansions(values)
         for group in groups:
@@ -90,12 +91,7 @@ async def groups_and_members(
         if parts is not None:
             parts.named([g.source_id for g in groups])
 
-    def done(_: bool) -> None:
-        if parts is not None:
-            parts.listed_all()
-        reader.close()
-        progress(Event("fetch", f"read {len(snap.groups)} groups"))
-
+    done = listing_ended(snap, reader, parts, progress)
     ended: deque[tuple[str, list[Any]]] = deque()
     more = asyncio.Event()
     reading = True
@@ -134,6 +130,28 @@ async def groups_and_members(
 
 def _name(raw: dict[str, Any]) -> object:
     return raw.get("displayName")
+
+
+def group_records(snap: Snapshot, raws: list[Any]) -> list[SourceGroup]:
+    """The usable groups of a groups listing's page (the others recorded in ``snap``)."""
+    return records(snap, ep.GROUPS.label, "group", raws, rec.to_group, _name)
+
+
+def listing_ended(
+    snap: Snapshot, reader: BatchedListings, parts: PartLinks | None, progress: Progress
+) -> Callable[[bool], None]:
+    """What the groups listing's end does on either side (groups' or members').
+
+    The partitions' links are told, ``reader`` takes no more listings, the count is reported.
+    """
+
+    def done(_: bool) -> None:
+        if parts is not None:
+            parts.listed_all()
+        reader.close()
+        progress(Event("fetch", f"read {len(snap.groups)} groups"))
+
+    return done
 
 
 def complete_expansions(raws: list[Any]) -> dict[str, list[Any]]:

@@ -50,13 +50,13 @@ from typing import TYPE_CHECKING, Any
 
 from idpsync.http import Endpoint
 from idpsync.model import EdgeList, MemberKind, Snapshot
-from idpsync.sources.base import Event, Progress
+from idpsync.sources.base import Progress
 from idpsync.sources.clean import usable_id
 from idpsync.sources.entra import endpoints as ep
 from idpsync.sources.entra import partitions
 from idpsync.sources.entra import records as rec
 from idpsync.sources.entra.batch import BatchedListings, Items
-from idpsync.sources.entra.groups import EXPAND_CAP, EXPAND_PAGE
+from idpsync.sources.entra.groups import EXPAND_CAP, EXPAND_PAGE, group_records, listing_ended
 from idpsync.sources.lanes import Lanes, gather
 from idpsync.sources.shape import identified, records
 
@@ -183,7 +183,7 @@ class MembersSide:
         snap.groups = []
 
         def page(values: Items) -> None:
-            groups = records(snap, ep.GROUPS.label, "group", values, rec.to_group, _name)
+            groups = group_records(snap, values)
             snap.groups.extend(groups)
             named = {g.source_id for g in groups}
             for raw in values:
@@ -192,17 +192,7 @@ class MembersSide:
             if parts is not None:
                 parts.named([g.source_id for g in groups])
 
-        def done(_: bool) -> None:
-            if parts is not None:
-                parts.listed_all()
-            reader.close()
-            progress(Event("fetch", f"read {len(snap.groups)} groups"))
-
         select = ",".join(rec.GROUP_FIELDS)
         params = {"$top": EXPAND_PAGE, "$select": select, "$expand": EXPAND}
-        reader.follow(ep.GROUPS, params, page, done)
+        reader.follow(ep.GROUPS, params, page, listing_ended(snap, reader, parts, progress))
         await reader.run()
-
-
-def _name(raw: dict[str, Any]) -> object:
-    return raw.get("displayName")
