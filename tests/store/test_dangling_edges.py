@@ -75,20 +75,26 @@ def test_exactly_the_dangling_edges_of_the_connector_go(
         assert edges_of(conn, "other") == set(EDGES)  # another connector's stage is not touched
 
 
-def test_no_staged_edge_is_probed_against_the_records_one_by_one(tmp_path: Path) -> None:
-    store = Store.open(f"sqlite:///{tmp_path / 'directory.db'}")  # the plans checked are SQLite's
+def dropping_statements(conn: Any, connector: str) -> list[tuple[str, Any]]:
+    """Drop ``connector``'s dangling edges; the statements it sent, with their parameters."""
     statements: list[tuple[str, Any]] = []
 
     def seen(_c: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
         statements.append((statement, params))
 
+    sa.event.listen(conn, "before_cursor_execute", seen)
+    try:
+        q.drop_dangling_edges(conn, connector)
+    finally:
+        sa.event.remove(conn, "before_cursor_execute", seen)
+    return statements
+
+
+def test_no_staged_edge_is_probed_against_the_records_one_by_one(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'directory.db'}")  # the plans checked are SQLite's
     with store.transaction() as conn:
         fill(store, conn, "hr")
-        sa.event.listen(conn, "before_cursor_execute", seen)
-        try:
-            q.drop_dangling_edges(conn, "hr")
-        finally:
-            sa.event.remove(conn, "before_cursor_execute", seen)
+        statements = dropping_statements(conn, "hr")
         plans = [
             str(row[3])
             for statement, params in statements
@@ -103,19 +109,10 @@ def test_postgresql_finds_what_is_not_staged_by_anti_joins(pg_url: str) -> None:
     """No ``NOT IN (subquery)`` on PostgreSQL: past ``work_mem`` it is not hashed, and each
     distinct id then scans the whole list (a 1 % delta at 200k users took hours there)."""
     store = Store.open(pg_url)
-    statements: list[tuple[str, Any]] = []
-
-    def seen(_c: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
-        statements.append((statement, params))
-
     with store.transaction() as conn:
         fill(store, conn, "hr-anti")
         conn.exec_driver_sql("SET LOCAL work_mem = '64kB'")
-        sa.event.listen(conn, "before_cursor_execute", seen)
-        try:
-            q.drop_dangling_edges(conn, "hr-anti")
-        finally:
-            sa.event.remove(conn, "before_cursor_execute", seen)
+        statements = dropping_statements(conn, "hr-anti")
         plans = [
             str(row[0])
             for statement, params in statements
