@@ -12,6 +12,7 @@ imports anything else of ours.
 
 from __future__ import annotations
 
+import itertools
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -113,6 +114,32 @@ class EdgeList:
         self._groups.extend(part._groups)
         self._members.extend(part._members)
         self._kinds.extend(part._kinds)
+
+    def detached(self) -> EdgeList:
+        """The same edges in a list with a table of its own, holding only the ids they name.
+
+        A :meth:`part` shares the snapshot's whole table: what looks at every id of a list
+        (:meth:`kept`) would look at all of them for a few edges. The edges are moved over as
+        positions (no :class:`Membership` made), the ids are the same objects.
+        """
+        ids, index = self._ids, self._index
+        first = dict.fromkeys(itertools.chain(self._groups, self._members))
+        used = dict(zip(first, itertools.count()))  # old position -> new, in first-seen order
+        out = EdgeList()
+        out._ids = [ids[position] for position in used]
+        for position, new in used.items():
+            value = ids[position]
+            key = value if type(value) is str else (type(value), value)
+            try:
+                interned = index.get(key) == position
+            except TypeError:  # unhashable: held as given, never shared
+                interned = False
+            if interned:
+                out._index[key] = new
+        out._groups = array("I", map(used.__getitem__, self._groups))
+        out._members = array("I", map(used.__getitem__, self._members))
+        out._kinds = array("B", self._kinds)
+        return out
 
     @classmethod
     def of(cls, edges: Iterable[Membership]) -> EdgeList:

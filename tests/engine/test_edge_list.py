@@ -140,3 +140,24 @@ def test_fan_holds_what_a_group_listing_made_as_edges_holds() -> None:
         assert fanned == made and list(fanned.rows()) == list(made.rows())
         assert fanned.columns()[0] == made.columns()[0]  # the same ids, in the same order
     assert EdgeList.fan("g-1", [], MemberKind.USER) == []
+
+
+def test_detached_holds_the_same_edges_in_a_table_of_only_their_ids() -> None:
+    whole = EdgeList(edges(300, seed=5))  # a big table
+    part = whole.part()
+    odd: list[Membership] = [
+        Membership("g-3", 1),  # type: ignore[arg-type]
+        Membership("g-3", True),  # type: ignore[arg-type]
+        Membership("g-3", ["u"]),  # type: ignore[arg-type]
+    ]
+    part.extend([Membership("g-3", "u-7"), Membership("g-3", "g-1", GROUP), *odd])
+    part.append(Membership("g-3", "u-7"))  # a repeat stays
+    alone = part.detached()
+    assert list(alone) == list(part) and list(alone.rows()) == list(part.rows())
+    ids = alone.columns()[0]
+    assert ids == ["g-3", "u-7", "g-1", 1, True, ["u"]]  # only the ids its edges name, each once
+    assert alone[0].member_id is part[0].member_id  # the same objects, not looked up again
+    alone.append(Membership("g-3", "u-7"))  # interned: the id it holds, not a new one
+    alone.append(Membership("g-3", 1))  # type: ignore[arg-type]
+    assert len(alone.columns()[0]) == 6
+    assert len(whole.columns()[0]) == len(part.columns()[0])  # the snapshot's table unchanged

@@ -48,6 +48,7 @@ from idpsync.sources.google.users import UserPages
 from idpsync.sources.lanes import Lanes
 
 if TYPE_CHECKING:
+    from idpsync.sources.google.handover import Handover
     from idpsync.sources.google.reader import GoogleSource
     from idpsync.sources.google.rolling import Roller
 
@@ -130,13 +131,15 @@ def edges_of(
     kept: dict[str, int],
     *,
     again: bool = False,
+    handover: Handover | None = None,
 ) -> EdgeList:
     """Edges to the snapshot's users and groups (external members are counted as skipped).
 
     Each group's part moves into the snapshot's own list (whose table its ids are in), each
     distinct edge once, and is let go. ``kept``: the groups whose parts hold only such edges
     already (:func:`settle`), with how many it left out; ``again``: check those too (a group
-    was found gone after they were kept).
+    was found gone after they were kept). A streamed read (``handover``) hands them all
+    over and takes back the edges handed to a group found gone: the snapshot keeps none.
     """
     users = {u.source_id for u in snap.users}
     groups = {grp.source_id for grp in snap.groups}
@@ -148,12 +151,16 @@ def edges_of(
             source._skipped(early)
         else:
             source._skipped((early or 0) + found.extend_kept(part, g.listed(users, groups)))
+    if handover is None:
+        return found
+    found, withdrawn = handover.finish(found, groups)
+    source._skipped(withdrawn)
     return found
 
 
 async def settle(
     roller: Roller, chains: tuple[PageChain, PageChain], users: UserPages,
-    groups: list[SourceGroup], early: dict[int, int],
+    groups: list[SourceGroup], early: dict[int, int], handover: Handover | None = None,
 ) -> None:  # fmt: skip
     """Keep of each ended member listing only its edges to listed users and groups, as it ends.
 
@@ -162,9 +169,10 @@ async def settle(
     checks them again), so each listing ended in the batches is filtered while the read
     still waits for its quota and its longest chain, not all of them after the last page:
     ``roller.found[index]`` becomes the kept part and ``early[index]`` how many edges were
-    left out (refused or repeated), one listing a turn of the event loop. It wakes when the
-    roller says a listing or a chain ended (:attr:`.rolling.Roller.ending`), never on a
-    timer. Runs until cancelled.
+    left out (refused or repeated), one listing a turn of the event loop. A streamed read
+    hands the kept edges over at once (``handover``, :mod:`.handover`): the part is then
+    empty. It wakes when the roller says a listing or a chain ended
+    (:attr:`.rolling.Roller.ending`), never on a timer. Runs until cancelled.
     """
     ending = roller.ending
     while not all(chain.ended for chain in chains):
@@ -181,7 +189,7 @@ async def settle(
                 continue
             kept = roller.snap.memberships.part()
             early[index] = kept.extend_kept(edges, keep)
-            roller.found[index] = kept
+            roller.found[index] = kept if handover is None else handover.hand(kept)
             await asyncio.sleep(0)
         await ending.wait()
 
@@ -192,13 +200,14 @@ async def full_read(
     lanes: Lanes,
     progress: Progress,
     convert: Callable[[list[Any]], list[SourceGroup]],
+    handover: Handover | None = None,
 ) -> tuple[UserPages, list[SourceGroup], dict[str, EdgeList], dict[str, int]]:
     """Users, groups and each group's edges, every page a call in the batches (module doc).
 
     A listing that cannot be read to its end leaves ``snap`` incomplete and gives no user (the
     users listing) or no group (the groups listing); a failure that ends the read is raised.
     The last item: the groups whose edges :func:`settle` already kept (by group id: how many it
-    left out).
+    left out); with ``handover`` (a streamed read) those went to its sink.
     """
     from idpsync.sources.google.rolling import Roller
 
@@ -235,7 +244,7 @@ async def full_read(
     progress(Event("fetch", "listing users and groups, then every group's members"))
     early: dict[int, int] = {}
     settling = asyncio.ensure_future(
-        settle(roller, (users_chain, groups_chain), users, groups, early)
+        settle(roller, (users_chain, groups_chain), users, groups, early, handover)
     )
     try:
         found = await roller.run()

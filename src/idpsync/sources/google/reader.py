@@ -86,6 +86,7 @@ from idpsync.sources.google.endpoints import (
     scopes_for,
     token_endpoint,
 )
+from idpsync.sources.google.handover import Handover
 from idpsync.sources.google.settings import GoogleSourceSettings
 from idpsync.sources.google.users import UserPages
 from idpsync.sources.lanes import Lanes, both, gather
@@ -113,6 +114,11 @@ class GoogleSource(Source):
     """Reads a Google Workspace customer (see the module docstring)."""
 
     type = "google"
+    streams_edges = True
+
+    def streaming(self) -> bool:
+        """A full read hands its edges over as it keeps them with batches only (.handover)."""
+        return self.streams_edges and bool(self.settings.batch_size)
 
     def __init__(
         self,
@@ -181,12 +187,13 @@ class GoogleSource(Source):
         self.credit, self.sizes = rolling.full_burst(self.settings), {}
         progress(Event("fetch", "listing users and groups"))
         lanes = Lanes(self.http.budget.concurrency)
+        handover = None if self.sink is None else Handover(self.sink)  # a streamed read
         if self.settings.batch_size:  # every page a call in the batches (.chains)
 
             def convert(items: list[Any]) -> list[SourceGroup]:
                 return records(snap, GROUPS.label, "group", items, g.to_group, _name)
 
-            read = await chains.full_read(self, snap, lanes, progress, convert)
+            read = await chains.full_read(self, snap, lanes, progress, convert, handover)
             users, groups, members, kept = read
         else:
             kept = {}
@@ -196,7 +203,7 @@ class GoogleSource(Source):
         snap.users = users.records(snap)
         snap.groups = [grp for grp in groups if grp.source_id in members]
         gone = len(snap.groups) < len(groups)  # the edges kept early are checked again
-        snap.memberships = chains.edges_of(self, snap, members, kept, again=gone)
+        snap.memberships = chains.edges_of(self, snap, members, kept, again=gone, handover=handover)
         self.stats.extra.update(users=len(snap.users), groups=len(snap.groups))
         if self.settings.incremental == "reports" and snap.complete:
             self.saved_state = incremental.marks(started, started, self.settings)
