@@ -201,10 +201,6 @@ class Snapshot:
 
     skipped: list[SkippedRecord] = field(default_factory=list)
     """Records left out because they could not be used (kept as the directory holds them)."""
-    users_cleaned: bool = False
-    """Whether each of :attr:`users` was cleaned as it was read, those that could not be
-    skipped and reported (``sources.clean.clean_or_skip``): ``normalise`` then only checks
-    their ids (Google's users listing, page by page while the read waits)."""
 
     def skip(self, kind: str, source_id: str, key: str, reason: str) -> None:
         """Leave a record out of the run, reporting why (see :class:`SkippedRecord`)."""

@@ -202,23 +202,8 @@ def _storable(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
     return cleaned
 
 
-def clean_or_skip(snap: Snapshot, user: SourceUser, uid: str) -> SourceUser | None:
-    """``user`` cleaned (:func:`clean_user`), or ``None`` and the user skipped in ``snap``.
-
-    ``uid`` is the user's id, checked already (:func:`usable_id`).
-    """
-    try:
-        return clean_user(user)
-    except BadValue as exc:
-        snap.skip("user", uid, _key(user.login, uid), f"user {uid}: {exc}")
-        return None
-
-
 def normalise(snap: Snapshot) -> Snapshot:
     """Clean every record of ``snap`` in place (see the module docstring); returns ``snap``.
-
-    Users a source cleaned as it read them (:attr:`~idpsync.model.Snapshot.users_cleaned`)
-    have only their ids checked here.
 
     Each distinct id is checked once per run (:class:`IdTable`); the edges are held in an
     :class:`~idpsync.model.EdgeList`, whose id table shares one string per id already, so
@@ -235,10 +220,10 @@ def normalise(snap: Snapshot) -> Snapshot:
         if uid is None:
             snap.mark_incomplete(f"a user record has an unusable id {_short(user.source_id)}")
             continue
-        if snap.users_cleaned:
-            users.append(user)
-        elif (cleaned := clean_or_skip(snap, user, uid)) is not None:
-            users.append(cleaned)
+        try:
+            users.append(clean_user(user))
+        except BadValue as exc:
+            snap.skip("user", uid, _key(user.login, uid), f"user {uid}: {exc}")
     groups: list[SourceGroup] = []
     for group in snap.groups:
         gid = ids.usable(group.source_id)

@@ -11,13 +11,6 @@ a later page, so each user's manager e-mail is noted and matched (primary addres
 aliases) in :meth:`UserPages.records` once the listing is complete. What a page says about the
 read (records that cannot be used, items without a usable id) is reported there too, so a
 listing that fails midway reports nothing, as before.
-
-Each record is cleaned as its page is taken (:func:`~idpsync.sources.clean.clean_or_skip`,
-what :func:`~idpsync.sources.clean.normalise` does to every user: at 100,000 users a few
-seconds, mostly the JSON size of nested attributes), while the read waits for its quota and
-its longest chain; a user that cannot be stored is reported skipped when the listing ends, and
-the snapshot says its users are cleaned (``users_cleaned``), so ``normalise`` checks only
-their ids. The manager's id, set after, is a listed user's id (usable, so stored as it is).
 """
 
 from __future__ import annotations
@@ -26,7 +19,7 @@ from dataclasses import replace
 from typing import Any
 
 from idpsync.model import Snapshot, SourceUser
-from idpsync.sources.clean import clean_or_skip, usable_id
+from idpsync.sources.clean import usable_id
 from idpsync.sources.google import api as g
 from idpsync.sources.google import photos as google_photos
 from idpsync.sources.google.endpoints import USERS
@@ -54,20 +47,16 @@ class UserPages:
         self.unusable += len(items) - len(usable)
         for item in records(self.reports, USERS.label, "user", usable, g.checked_user, _email):
             user_id = str(item["id"])
-            for mail in g.emails_of(item):  # a user skipped below is still someone's manager
+            for mail in g.emails_of(item):
                 self.by_email[mail] = user_id
-            ref = google_photos.version(item) if self.photos else None
-            user = clean_or_skip(self.reports, g.to_user(item, None, ref), user_id)
-            if user is None:
-                continue
             if manager := g.manager_email(item):
                 self.managers[len(self.users)] = manager
-            self.users.append(user)
+            ref = google_photos.version(item) if self.photos else None
+            self.users.append(g.to_user(item, None, ref))
 
     def records(self, snap: Snapshot) -> list[SourceUser]:
         """The users with their managers matched; what the pages said reported to ``snap``."""
         snap.skipped += self.reports.skipped
-        snap.users_cleaned = True
         if self.unusable:
             snap.mark_incomplete(
                 f"{USERS.label}: {self.unusable} item(s) are not objects with a usable id (skipped)"
