@@ -134,10 +134,11 @@ def test_a_streamed_read_compares_only_the_changed_members_edges(
 
 
 def test_a_streamed_reads_changed_members_are_read_from_the_stream_once(store: Store) -> None:
-    """PostgreSQL: one scan of the stream's table copies the changed members' edges out.
+    """PostgreSQL: the stream's table (a heap of every edge read, no index) is read once.
 
-    The two anti-joins then read that copy, not the stream (a heap of every edge read, no
-    index); SQLite probes its keyed stream in place, as before. Same stage, same change.
+    By the statement that compares the changed members' edges with the stage (a copy of them
+    out of it at first, read by two anti-joins; now one full join); SQLite probes its keyed
+    stream in place, as before. Same stage, same change.
     """
     first = [Membership(f"g{i % 3}", f"u{i}") for i in range(6)]
     _stage(store, "hr", first, 1)
@@ -160,7 +161,60 @@ def test_a_streamed_reads_changed_members_are_read_from_the_stream_once(store: S
         (e.group_id, e.member_kind.value, e.member_id) for e in after
     }
     if store.engine.dialect.name == "postgresql":
-        assert read == ["INSERT"]  # the copy; before: ANALYZE, the gone edges' select, INSERT
+        assert read == ["INSERT"]  # before the copy: ANALYZE, the gone edges' select, INSERT
+
+
+def test_a_streamed_reads_changed_members_are_compared_with_the_stage_by_one_statement(
+    store: Store,
+) -> None:
+    """PostgreSQL: one full join of the changed members' streamed and staged edges.
+
+    No other statement reads the stage's edges of those members (before: two anti-joins of a
+    copy of the stream, each reading the stage), and the gone edges are deleted by the rows
+    that join found (``ctid``), not by key. SQLite compares in place, as before. Same stage,
+    same change, whether or not past the bound.
+    """
+    first = [Membership(f"g{i % 3}", f"u{i}") for i in range(6)] + [Membership("g1", "u0")]
+    _stage(store, "hr", first, 1)
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    # u1 moves from g1 to g2 (read twice), u0 leaves g1 (its g0 read twice), u3 leaves g0
+    left = {Membership("g1", "u1"), Membership("g1", "u0"), Membership("g0", "u3")}
+    after = [e for e in first if e not in left]
+    after += [Membership("g2", "u1"), Membership("g2", "u1"), Membership("g0", "u0")]
+    sa.event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        change = _stage(store, "hr", after, 2)
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", seen)
+    assert change is not None and not change.large
+    assert change.added == [Membership("g2", "u1")]
+    assert change.removed == [
+        Membership("g0", "u3"),
+        Membership("g1", "u0"),
+        Membership("g1", "u1"),
+    ]
+    assert set(stage_of(store, "hr")["source_memberships"]) == {
+        (e.group_id, e.member_kind.value, e.member_id) for e in after
+    }
+    with mock.patch.object(stage, "CHANGE_FLOOR", 1):  # past the bound: none listed
+        change = _stage(store, "hr", first, 3)
+    assert change is not None and change.large and not change.added and not change.removed
+    assert set(stage_of(store, "hr")["source_memberships"]) == {
+        (e.group_id, e.member_kind.value, e.member_id) for e in first
+    }
+    if store.engine.dialect.name == "postgresql":
+        stage_reads = [
+            s for s in statements if "FROM source_memberships" in s and members_tmp.name in s
+        ]
+        assert len(stage_reads) == 1
+        assert f"FROM {stream.STREAM_POSTGRESQL.name}" in stage_reads[0]
+        assert "FULL OUTER JOIN" in stage_reads[0]
+        deletes = [s for s in statements if s.startswith("DELETE FROM source_memberships")]
+        assert len(deletes) == 1 and "ctid = ANY" in deletes[0]
 
 
 def test_a_rolled_back_streamed_run_leaves_the_digests_as_they_were(store: Store) -> None:

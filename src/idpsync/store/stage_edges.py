@@ -8,13 +8,13 @@ held in memory compares each member's digest of its edges with the staged one fi
 digest differs: the stage it leaves, and the :class:`~idpsync.store.stage.StageChange` it
 reports (the same edges, in the same order), are those of the whole comparison. A complete
 streamed read compares its members' sums (:mod:`idpsync.store.stream_digests`) the same way
-and runs the two anti-joins restricted to the members whose sum differs.
+and runs the two anti-joins restricted to the members whose sum differs (PostgreSQL: one full
+join of their streamed and staged edges, :func:`_joined`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -27,6 +27,7 @@ from idpsync.store.deferred import indexes_deferred
 from idpsync.store.digest_diff import members_tmp, stage_changed
 from idpsync.store.edge_digests import MemberDigests, forget, store_all
 from idpsync.store.fk_sets import checked_set_wise
+from idpsync.store.stats import bulk_memory
 from idpsync.store.store import bulk_insert
 from idpsync.store.stream import Streamed
 from idpsync.store.stream_digests import StreamSums
@@ -80,8 +81,10 @@ def stage_edges(
                 bulk_insert(conn, tmp, ("member_id",), ((m,) for m in only))
                 q.analyse(conn, tmp)
                 of_only = sa.select(tmp.c.member_id)
-                with _narrowed(conn, streamed, of_only) as theirs:
-                    _compare(conn, connector, snap, run_id, held, change, theirs, bound, of_only)
+                if streamed is not None and conn.dialect.name == "postgresql":
+                    _joined(conn, connector, streamed, run_id, change, bound, of_only)
+                else:  # SQLite's stream is keyed by edge: probed in place
+                    _compare(conn, connector, snap, run_id, held, change, streamed, bound, of_only)
                 sums.store(conn, connector, only, of_only)
         return
     _compare(conn, connector, snap, run_id, held, change, streamed, bound)
@@ -144,30 +147,79 @@ def _compare(
         change.large = change.large or f"more than {bound} memberships changed"
 
 
-@contextmanager
-def _narrowed(
-    conn: Connection, streamed: Streamed | None, only: sa.Select[tuple[str]]
-) -> Iterator[Streamed | None]:
-    """PostgreSQL: the streamed edges of the ``only`` members, copied out in one scan.
+def _joined(
+    conn: Connection,
+    connector: str,
+    streamed: Streamed,
+    run_id: int,
+    change: StageChange,
+    bound: int,
+    only: sa.Select[tuple[str]],
+) -> None:
+    """PostgreSQL: a complete streamed read's ``only`` members' edges compared in one statement.
 
-    The stream's table is a heap in the order the edges came, with no index: each of the two
-    anti-joins restricted to the changed members hashed or scanned all of it (a million rows
-    at L: ≈0.8 and ≈1.0 s of the server's). One scan copies the changed members' edges (a
-    fifth of them at L for a 1 % change) into a table of their own, which both then read.
-    The rows compared are the same: every comparison is restricted to ``only`` anyway.
-    SQLite's stream is keyed by edge, probed in place (the table as it is).
+    The stream's table is a heap in the order the edges came, with no index. The members'
+    streamed edges (one scan of it) and their staged ones (≈190,000 each at L for a 1 % change)
+    are matched by a hashed full join, whose unmatched rows go into a small table: the new
+    edges, and the gone ones with the row each is staged in (``ctid``), by which they are then
+    deleted (no probe of the stage's key; the rows were read in this transaction, whose lock
+    keeps every other writer of the connector's stage out). Before, the streamed edges were
+    copied out and two anti-joins read the copy: the new edges' each probed the stage's key,
+    or hashed all of it (≈1 s of the server's at L), and the gone ones were deleted by key.
+    The edges compared, staged and reported are the same (``only`` restricted those too); a
+    repeated new edge is inserted once (``ON CONFLICT DO NOTHING``, as before).
     """
-    if streamed is None or conn.dialect.name != "postgresql":  # (sums come with a stream)
-        yield streamed
-        return
-    with q.temp(conn, _stream_changed) as tmp:
-        rows = sa.select(*q.key(streamed.table.c)).where(streamed.table.c.member_id.in_(only))
-        conn.execute(tmp.insert().from_select(list(q.EDGE_COLUMNS), rows))
-        yield Streamed(tmp, streamed.count)
+    s, e = streamed.table.c, q.EDGES.c
+    read = sa.select(*q.key(s)).where(s.member_id.in_(only)).subquery("read")
+    row = sa.literal_column("ctid", _Tid()).label("tid")
+    held = sa.select(*q.key(e), row).where(e.connector == connector, e.member_id.in_(only))
+    staged = held.subquery("staged")
+    pairs = list(zip(q.key(read.c), q.key(staged.c), strict=True))
+    unmatched = sa.or_(read.c.group_id.is_(None), staged.c.group_id.is_(None))
+    rows = (
+        sa.select(*(sa.func.coalesce(a, b) for a, b in pairs), sa.case((unmatched, staged.c.tid)))
+        .select_from(read.join(staged, sa.and_(*(a == b for a, b in pairs)), full=True))
+        .where(unmatched)
+    )
+    with q.temp(conn, _differing) as diff:
+        with bulk_memory(conn):  # the two sides hashed in memory (at L: in 4 batches otherwise)
+            conn.execute(diff.insert().from_select([*q.EDGE_COLUMNS, "tid"], rows))
+        d = diff.c
+        gone = d.tid.is_not(None)
+        found = q.listed(conn, sa.select(*q.key(d)).where(gone), bound)
+        tids = f"ctid = ANY (ARRAY (SELECT tid FROM {diff.name} WHERE tid IS NOT NULL))"
+        conn.execute(q.EDGES.delete().where(e.connector == connector, sa.text(tids)))
+        if found is not None:  # the same key order as the comparison of every edge's
+            change.removed = [q.edge(*row) for row in sorted(tuple(row) for row in found)]
+        room = bound - len(change.removed) if found is not None else -1
+        new = sa.select(sa.literal(connector), *q.key(d), sa.literal(run_id)).where(d.tid.is_(None))
+        added = q.insert_edges(conn, new, room)
+    if added is not None:
+        change.added = added
+    else:
+        change.removed = []
+        change.large = change.large or f"more than {bound} memberships changed"
 
 
-_stream_changed = q.edge_table("idpsync_stream_changed", postgresql_on_commit="DROP")
-"""PostgreSQL: the streamed edges of the members whose sum differs (:func:`_narrowed`)."""
+class _Tid(sa.types.UserDefinedType[str]):
+    """PostgreSQL's ``tid``: where a row version is (its table's page and line)."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: object) -> str:
+        return "tid"
+
+
+_differing = sa.Table(
+    "idpsync_stream_differing",
+    sa.MetaData(),
+    *(sa.Column(column, sa.String(255), nullable=False) for column in q.EDGE_COLUMNS),
+    sa.Column("tid", _Tid(), nullable=True),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
+"""PostgreSQL: the changed members' edges streamed and not staged (``tid`` null), or staged and
+not streamed (``tid``: the row it is staged in) (:func:`_joined`)."""
 
 
 def _stream_sums(

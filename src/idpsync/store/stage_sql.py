@@ -236,6 +236,16 @@ def insert_new_edges(
     rows = rows.where(~staged)
     if "pos" in tmp.c:  # found in key order, inserted in the order the edges came
         rows = rows.order_by(tmp.c.pos)
+    return insert_edges(conn, rows, report)
+
+
+def insert_edges(
+    conn: Connection, rows: sa.Select[Any], report: int = -1
+) -> list[Membership] | None:
+    """Insert ``rows`` (connector, the key, run id) into the stage; a staged edge is skipped.
+
+    ``report`` as for :func:`insert_new_edges`.
+    """
     insert = _dialect_insert(conn, EDGES)
     columns = ["connector", *EDGE_COLUMNS, "run_id"]
     statement = insert.from_select(columns, rows).on_conflict_do_nothing()
