@@ -10,12 +10,13 @@ makes cyclic garbage (httpx, asyncio, exceptions), so the collector is not turne
 700 cost was the old generation's full collections: by Python's own rule one falls due each
 time the old generation has grown by a quarter since the last, and a read that builds its
 snapshot grows it all the time. Measured at L (docs/benchmarks.md, "Issue #20 at L: the
-collector during the read"), Keycloak's read spent ≈3 CPU s in the collector, ≈2 s of it in
-≈15 full collections that found a few thousand objects each. With the young threshold at
-50,000 the collector runs the same count of generations, 70 times less often: a cycle that
-dies young is freed within 50,000 net new objects (a few MB), one that died after reaching
-the old generation within 10 × 10 young collections (5,000,000 net new objects, or the
-quarter rule if that comes later); the collector's own work in the read fell to ≈1 s.
+garbage collector during Keycloak's and OneLogin's read"), the collector took ≈2.3–2.7 s of
+those reads, ≈1.6–2 s of it in ≈15 full collections that freed a few thousand objects each.
+With the young threshold at 50,000 the generations are collected 70 times less often: a cycle
+that dies young is freed within 50,000 net new objects, one that died after reaching the old
+generation after about 100 young collections (5,000,000 net new objects, or the quarter rule
+if that comes later). The collector's time in the read fell to ≈0.7–0.85 s, the read's CPU by
+≈0.7 s (Keycloak) and ≈2 s (OneLogin); the read's peak RSS rose by ≈2–5 %.
 
 **While it stages, plans and applies** (:func:`collection_paused`), automatic collection is
 off. Measured on a first load at L (100k users, 1M memberships; docs/benchmarks.md), the
