@@ -11,7 +11,8 @@ Source → stage → policy → plan → guard → apply, with the run recorded 
    :mod:`~idpsync.app.checks`: group and membership limits, invariants) check the plan,
    and the plan and its change log are written. A guard refusal, a dry run or any error
    rolls the whole transaction back, so the directory is exactly as before. The cyclic
-   garbage collector is paused meanwhile (:mod:`idpsync.app.collector`).
+   garbage collector is paused meanwhile, and spaced out while the source reads
+   (:mod:`idpsync.app.collector`).
 
 The status follows :mod:`idpsync.engine.outcome`: a full read with gaps that brought back
 nothing is ``failed``; ``partial`` only when some listings were read. A guard refusal leaves the
@@ -61,7 +62,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from idpsync.app import checks, incremental, photo_round
-from idpsync.app.collector import collection_paused
+from idpsync.app.collector import collection_paused, collection_spaced
 from idpsync.app.failures import failure_message
 from idpsync.app.faults import fault
 from idpsync.app.migrate_moves import refusal_for_sync
@@ -208,7 +209,8 @@ async def _read_and_run(
     checked = None if stream is None else CheckedEdges(stream)
     try:
         photos_before = photo_round.prepare(store, name, source)
-        snap = normalise(await read(store, name, source, state, progress, checked))
+        with collection_spaced():  # young collections spaced out while it reads
+            snap = normalise(await read(store, name, source, state, progress, checked))
         streamed = None if stream is None else stream.streamed()  # the last edges written
         if checked is not None:
             checked.mark(snap)
