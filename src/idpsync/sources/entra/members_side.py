@@ -135,12 +135,17 @@ class MembersSide:
         source, snap, reader = self.source, self.snap, self.reader
         fields = ",".join(source.user_fields)
         params = {"$top": EXPAND_PAGE, "$select": fields, "$expand": EXPAND}
+        counted = None  # the partitions' counts, asked once for both passes
+        if source.settings.fetch_managers and partitions.parted(source.settings, params, before):
+            counted = partitions.partition_counts(reader, params, before)
         try:
             read = partitions.list_users(
-                source, snap, params, before, lanes, reader, self._user_page
+                source, snap, params, before, lanes, reader, self._user_page, counted
             )
             if source.settings.fetch_managers:
-                other = partitions.list_users(source, snap, MANAGERS, before, lanes, reader)
+                other = partitions.list_users(
+                    source, snap, MANAGERS, before, lanes, reader, counted=counted
+                )
                 items, bosses = await asyncio.gather(read, other)
             else:
                 items, bosses = await read, None
