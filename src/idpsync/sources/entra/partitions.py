@@ -45,7 +45,10 @@ single chain for anyone who does not accept that.
 
 With ``batch`` these are items of the read's batch calls (the counts too: the one before with
 the delta links, :mod:`~idpsync.sources.entra.full_links`; the one after in the round after the
-last partition's page), not round trips of their own.
+last partition's page), not round trips of their own; from :data:`SIZED_MIN_PAGES` pages the
+first round also asks each partition's own count (44 items more, eventually consistent and no
+part of the proof: :func:`partition_counts`), so that the rounds can be planned
+(:mod:`~idpsync.sources.entra.packing`).
 
 so at most 44 + 2 requests more than the chain, and the longest chain is the largest
 first-character partition instead of the whole tenant.
