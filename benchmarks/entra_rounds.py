@@ -6,19 +6,28 @@ way, the users and the groups listings' first pages, a page that waited once) go
 ``ceil(due / size)`` calls; its *spare* ones (a group's first member page, a delta partition's
 ``latest`` link, the count after the users partitions, the check of the groups delta) fill the
 room and make more calls only while they are whole (``⌊(due + spare) / size⌋``); a spare page
-that did not fit waits one round. This replays that for a tenant's shape, deterministically:
-the result is the number of batch calls of the listing rounds (not the token, not the one call
-of delta links and count before them).
+that did not fit waits one round. With ``sized`` (a tenant of at least
+``partitions.SIZED_MIN_PAGES`` pages) round 1 also carries the 44 partitions' counts, and from
+round 2 each partition's listing may wait while it has slack (``packing.Rounds``, the
+connector's own planner, used here as is). This replays that for a tenant's shape,
+deterministically: the result is the number of batch calls of the listing rounds (not the
+token, not the one call of delta links and count before them).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from idpsync.sources.entra.packing import Rounds
 
 MAX_IDS = 50
 """Ids in one groups delta partition (``delta_parts.MAX_IDS``)."""
+
+
+PARTITIONS = 44
+"""Users partitions, each counted in round 1 when ``sized`` (``partitions.FIRST``)."""
 
 
 @dataclass
@@ -28,6 +37,16 @@ class _Item:
     kind: str
     held: bool = False
     read: int = 0
+    total: Callable[[], int | None] | None = None
+
+    @property
+    def pages(self) -> int:
+        return self.read
+
+
+def _known(pages: int) -> Callable[[], int | None]:
+    """A partition's pages as its count tells them (``partitions.pages_of``)."""
+    return lambda: pages
 
 
 def read_calls(
@@ -38,6 +57,7 @@ def read_calls(
     split: bool = True,
     count_after: int = 0,
     apart: Sequence[int] = (),
+    sized: bool = False,
 ) -> int:
     """Batch calls of a full read's listing rounds.
 
@@ -47,21 +67,16 @@ def read_calls(
     delta partitions' links and the check ride in the rounds; ``count_after``: the users are
     partitioned (that many counts after their last page: two with the members' side's two
     passes); ``apart``: the pages of the listings named by the users' first pages (from the
-    members' side, each user whose ``memberOf`` expansion holds 20), spare from round 2."""
-    todo = [_Item(c, False, "users") for c in chains]
-    todo.append(_Item(max(1, len(groups_pages)), False, "groups"))
+    members' side, each user whose ``memberOf`` expansion holds 20), spare from round 2;
+    ``sized``: the partitions are counted in round 1 (each chain's length known from round 2)."""
+    users = [_Item(c, False, "users") for c in chains]
+    todo = [*users, _Item(max(1, len(groups_pages)), False, "groups")]
+    todo += [_Item(1, False, "size") for _ in range(PARTITIONS if sized else 0)]
     users_left, ids, links, made, checked, calls = len(chains), 0, 0, 0, False, 0
-    rounds = 0
+    rounds, planner = 0, Rounds()
     while todo:
         rounds += 1
-        due = [x for x in todo if x.held or not x.spare]
-        spare = [x for x in todo if x.spare and not x.held]
-        send, held = (spare, []) if not due else (due, spare)
-        if due:
-            room = max(math.ceil(len(due) / size), len(todo) // size) * size - len(due)
-            send, held = due + spare[:room], spare[room:]
-            for x in held:
-                x.held = True
+        send, held = planner.choose(todo, size)
         calls += math.ceil(len(send) / size)
         later: list[_Item] = []
         fresh: list[_Item] = []
@@ -90,5 +105,7 @@ def read_calls(
             checked = True
         if rounds == 1:
             fresh += [_Item(p, True, "members") for p in apart]
+            for chain in users if sized else ():
+                chain.total = _known(chain.left + chain.read)
         todo = held + later + fresh + woken
     return calls

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from benchmarks.entra_rounds import read_calls
+from idpsync.sources.entra.partitions import SIZED_MIN_PAGES
 
 
 @dataclass(frozen=True)
@@ -148,12 +149,14 @@ def entra_minimum(s: Shape) -> int:
             for n in range(0, s.groups, 100)
         ]
         apart = [pages(n, 999) for n in s.user_groups or () if n >= 20]
-        return 1 + 1 + read_calls(users * 2, groups, count_after=2, apart=apart)
+        sized = chain >= SIZED_MIN_PAGES
+        return 1 + 1 + read_calls(users * 2, groups, count_after=2, apart=apart, sized=sized)
     groups = [
         (min(100, s.groups - n), [pages(m, 999) for m in s.members[n : n + 100] if m >= 20])
         for n in range(0, s.groups, 100)
     ]
-    return 1 + 1 + read_calls(users, groups, count_after=int(parted))
+    sized = parted and chain >= SIZED_MIN_PAGES
+    return 1 + 1 + read_calls(users, groups, count_after=int(parted), sized=sized)
 
 
 def entra_members_side(s: Shape) -> bool:

@@ -6,14 +6,12 @@ saves round trips, not quota: each item is throttled as a request of its own (re
 so one item can be ``429`` while the batch is ``200``.
 
 **How the listings are packed: in rounds.** Round 1 sends every listing's first page,
-``batch_size`` to a call, the calls concurrently (each holds one lane of
-:class:`~idpsync.sources.lanes.Lanes`). A page that names an ``@odata.nextLink`` puts its
-listing into the next round with that link. A listing's own pages are a chain whatever one does
-(each link comes from the page before), so rounds do not lengthen the read: it takes as many
-rounds as the longest listing has pages; with ``n_r`` listings that have a page in round ``r``
-the calls are ``Σ_r ceil(n_r / batch_size)`` (≈ ``ceil(Σ pages / 20)`` when few are long).
-Each round's calls are whole where they can be: a listing's first page may wait one round
-(:mod:`~idpsync.sources.entra.packing`).
+``batch_size`` to a call, the calls concurrently (each in a lane of
+:class:`~idpsync.sources.lanes.Lanes`); a page that names an ``@odata.nextLink`` puts its
+listing into the next round. A listing's pages are a chain whatever one does, so the read takes
+as many rounds as its longest listing has pages. The calls of a round are whole where they can
+be (:mod:`~idpsync.sources.entra.packing`): a listing's first page may wait one round, a
+listing of known length (a users partition) as long as it still ends by the read's last round.
 
 **Any listing, not only members.** In a full read one :class:`BatchedListings` carries every
 listing (:mod:`idpsync.sources.entra.reader`): the users (:meth:`BatchedListings.listing`), the
@@ -61,7 +59,7 @@ from idpsync.http.translate_status import status_error
 from idpsync.model import Snapshot
 from idpsync.sources.entra import endpoints as ep
 from idpsync.sources.entra.endpoints import RULE
-from idpsync.sources.entra.packing import pack
+from idpsync.sources.entra.packing import Rounds
 from idpsync.sources.lanes import Lanes, gather
 
 if TYPE_CHECKING:
@@ -88,15 +86,14 @@ class _Listing:
     """Called once, with every item read (``None``: the listing failed)."""
     on_page: Callable[[Items], None] | None = None
     """When set, each page's items go here instead of being kept for :attr:`done`."""
-    on_body: Callable[[dict[str, Any]], None] | None = None
+    on_body: Callable[[dict[str, Any]], None] | None = None  # a one-off request's answer
     tap: Tap | None = None  # sees each page as it lands (kept too)
-    """A one-off request (:meth:`BatchedListings.single`): its answer's body, no next page."""
-    headers: dict[str, str] | None = None
-    """Headers of the item (``ConsistencyLevel`` of a count)."""
+    total: Callable[[], int | None] | None = None  # its pages, once known (``packing.py``)
+    pages: int = 0
+    headers: dict[str, str] | None = None  # of the item (a count's ``ConsistencyLevel``)
     spare: bool = False
     """A first page or a one-off request: it may wait one round to fill a call (module doc)."""
-    held: bool = False
-    """It waited a round already: due in the next."""
+    held: bool = False  # it waited a round already: due in the next
     items: Items = field(default_factory=list)
     seen: set[str] = field(default_factory=set)
     attempt: int = 0
@@ -121,21 +118,19 @@ class BatchedListings:
         self.size = max(1, min(MAX_BATCH, size))
         self.lanes = lanes
         self.base = http.base_url.rstrip("/")
-        self.found: Found = {}
-        """Each member listing's objects by group id (``None``: failed; :meth:`add`)."""
+        self.found: Found = {}  # each member listing's objects by group id (None: failed)
         self.next: list[_Listing] = []
         """Listings that go on in the next round (a next page, or a retry)."""
-        self.wait = 0.0
-        """The longest wait a retried item asked for before the next round."""
+        self.wait = 0.0  # the longest wait a retried item asked for before the next round
         self.rejected: set[str] = set()
         """Authorization headers an item answered 401 to (renewed before the next round)."""
-        self.arrived: list[_Listing] = []
-        """Listings added since the last round started."""
+        self.arrived: list[_Listing] = []  # added since the last round started
         self.added: set[str] = set()
         self.open = producers
         """Producers that may still add listings (each calls :meth:`close` once)."""
         self.wake = asyncio.Event()
         self.on_found: Callable[[str, Items | None], None] | None = None  # else in found
+        self.rounds = Rounds()
 
     async def read(self, group_ids: list[str], select: str) -> Found:
         """Each group's member objects (``None``: its listing failed, ``snap`` says why)."""
@@ -178,10 +173,12 @@ class BatchedListings:
         snap: Snapshot,
         values: dict[str, str] | None = None,
         tap: Tap | None = None,
+        total: Callable[[], int | None] | None = None,
     ) -> asyncio.Future[Items | None]:
         """A whole listing (``None``: failed, ``snap`` marked), added now (not when awaited).
 
-        ``tap`` sees each page as it lands; with ``values`` its first page is spare.
+        ``tap`` sees each page as it lands; with ``values`` its first page is spare; ``total``
+        tells its pages once known (it may then wait while it has slack: ``packing.py``).
         """
         future: asyncio.Future[Items | None] = asyncio.get_running_loop().create_future()
 
@@ -192,6 +189,7 @@ class BatchedListings:
         name = f"{endpoint.label} ({values['id']})" if values else endpoint.label
         self._enqueue(name, endpoint, values or {}, params, snap, done)
         self.arrived[-1].tap, self.arrived[-1].spare = tap, bool(values)
+        self.arrived[-1].total = total
         return future
 
     def single(
@@ -200,8 +198,9 @@ class BatchedListings:
         params: dict[str, str],
         snap: Snapshot,
         headers: dict[str, str] | None = None,
+        due: bool = False,
     ) -> asyncio.Future[dict[str, Any] | None]:
-        """One request's answer body (``None``: failed, ``snap`` marked), a spare item.
+        """One request's answer body (``None``: failed, ``snap`` marked), spare unless ``due``.
 
         Its next link, if any, is not followed (a count's ``$top=1`` page).
         """
@@ -217,7 +216,7 @@ class BatchedListings:
 
         self._enqueue(endpoint.label, endpoint, {}, params, snap, done)
         listing = self.arrived[-1]
-        listing.on_body, listing.headers, listing.spare = body, headers, True
+        listing.on_body, listing.headers, listing.spare = body, headers, not due
         return future
 
     def _enqueue(
@@ -253,7 +252,7 @@ class BatchedListings:
                 self.wake.clear()
                 await self.wake.wait()
                 continue
-            send, held = pack(todo, self.size)
+            send, held = self.rounds.choose(todo, self.size)
             chunks = [send[i : i + self.size] for i in range(0, len(send), self.size)]
             await gather(*(self._held(chunk) for chunk in chunks))
             await asyncio.sleep(0)  # what the answers woke (a count, a check) joins the next round
@@ -351,6 +350,7 @@ class BatchedListings:
         if listing.on_body is not None:
             listing.on_body(json_object(body, listing.name))
             return
+        listing.pages += 1
         if listing.on_page is None:
             listing.items.extend(values)
         else:

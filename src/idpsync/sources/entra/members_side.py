@@ -36,8 +36,10 @@ edges once. The groups delta partitions' links ride the same rounds as on the gr
 
     items = 1 + 2 (counts) + P + [2 + P] (managers' pass) + ceil(G / 100)
           + Σ_{u: expansion at 20} p(groups_u) + Σ_{g: expansion at 20} p(parents_g)
+          [+ 44: each partition's count, asked once for both passes, from 15,000 users]
 
 and the chain is the largest partition's pages (plus the counts), not the largest group's.
+The partitions' counts let a short partition wait for room in the rounds (``packing.py``).
 Setting ``memberships`` (``docs/sources/entra.md``) chooses the side.
 """
 
@@ -135,12 +137,17 @@ class MembersSide:
         source, snap, reader = self.source, self.snap, self.reader
         fields = ",".join(source.user_fields)
         params = {"$top": EXPAND_PAGE, "$select": fields, "$expand": EXPAND}
+        counted = None  # the partitions' counts, asked once for both passes
+        if source.settings.fetch_managers and partitions.parted(source.settings, params, before):
+            counted = partitions.partition_counts(reader, params, before)
         try:
             read = partitions.list_users(
-                source, snap, params, before, lanes, reader, self._user_page
+                source, snap, params, before, lanes, reader, self._user_page, counted
             )
             if source.settings.fetch_managers:
-                other = partitions.list_users(source, snap, MANAGERS, before, lanes, reader)
+                other = partitions.list_users(
+                    source, snap, MANAGERS, before, lanes, reader, counted=counted
+                )
                 items, bosses = await asyncio.gather(read, other)
             else:
                 items, bosses = await read, None

@@ -45,7 +45,10 @@ single chain for anyone who does not accept that.
 
 With ``batch`` these are items of the read's batch calls (the counts too: the one before with
 the delta links, :mod:`~idpsync.sources.entra.full_links`; the one after in the round after the
-last partition's page), not round trips of their own.
+last partition's page), not round trips of their own; from :data:`SIZED_MIN_PAGES` pages the
+first round also asks each partition's own count (44 items more, eventually consistent and no
+part of the proof: :func:`partition_counts`), so that the rounds can be planned
+(:mod:`~idpsync.sources.entra.packing`).
 
 so at most 44 + 2 requests more than the chain, and the longest chain is the largest
 first-character partition instead of the whole tenant.
@@ -53,8 +56,10 @@ first-character partition instead of the whole tenant.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -169,19 +174,68 @@ async def first_count(source: PartitionReads) -> int | None:
     return await user_count(source.http)
 
 
+Counted = dict[str, asyncio.Future[dict[str, Any] | None]]
+
+
+SIZED_MIN_PAGES = 150
+"""Fewest pages (of the tenant, at the listing's page) for which the partitions are counted:
+below, the 44 counts cost about as many batch calls as they save (``docs/benchmarks.md``)."""
+
+
+def partition_counts(
+    batcher: BatchedListings, params: dict[str, str], before: int | None
+) -> Counted | None:
+    """Each partition's user count, asked in ``batcher``'s next round (``$count`` of its filter).
+
+    Eventually consistent, so never part of the proof: it only tells the reader each
+    partition's length, so that a short one can wait for room in a later round
+    (:mod:`~idpsync.sources.entra.packing`). A count that fails leaves its partition unsized.
+    ``None`` (no counts) below :data:`SIZED_MIN_PAGES`.
+    """
+    if before is None or math.ceil(before / int(params.get("$top", ep.PAGE))) < SIZED_MIN_PAGES:
+        return None
+    scratch = Snapshot()
+    return {
+        c: batcher.single(
+            ep.USERS, {**COUNT, "$filter": partition_filter(c)}, scratch, EVENTUAL, due=True
+        )
+        for c in FIRST
+    }
+
+
+def pages_of(counted: asyncio.Future[dict[str, Any] | None], size: int) -> Callable[[], int | None]:
+    """The pages of a partition of ``size`` a page, once its count is in (else ``None``)."""
+
+    def total() -> int | None:
+        count = count_of(counted.result()) if counted.done() else None
+        return None if count is None else max(1, math.ceil(count / size))
+
+    return total
+
+
+def parted(settings: EntraSourceSettings, params: dict[str, str], before: int | None) -> bool:
+    """Whether :func:`list_users` reads the partitions (else the one chain)."""
+    if settings.partition_users == "off" or before is None:
+        return False
+    return math.ceil(before / int(params.get("$top", ep.PAGE))) >= settings.partition_min_pages
+
+
 async def read_partitions(
     source: PartitionReads,
     params: dict[str, str],
     lanes: Lanes | None,
     batcher: BatchedListings | None = None,
     tap: Tap | None = None,
+    counted: Counted | None = None,
 ) -> Partitioned:
     """Every partition of :data:`FIRST` at once, each in one lane or in ``batcher``'s rounds.
 
     In ``batcher`` each partition's next page joins the round after its page came in.
     Without ``batcher`` the first partition takes the lane ``lanes`` keeps for the users chain
     (free until the chain, if a doubt calls for it, runs after the partitions); the others
-    share the rest. ``tap`` (with ``batcher`` only) sees each page as it lands.
+    share the rest. ``tap`` (with ``batcher`` only) sees each page as it lands; ``counted``
+    (with ``batcher``): the partitions' counts (:func:`partition_counts`), which size each
+    partition's listing.
     """
     out = Partitioned()
     seen: set[str] = set()
@@ -206,8 +260,18 @@ async def read_partitions(
 
     if batcher is None:
         await gather(*(one(prefix) for prefix in FIRST))
-    else:  # all added now, so all start in the same round
-        batched = {c: batcher.listing(ep.USERS, query(c), scratch, tap=tap) for c in FIRST}
+    else:  # all added now, so all start in the same round (with the counts)
+        size = int(params.get("$top", ep.PAGE))
+        batched = {
+            c: batcher.listing(
+                ep.USERS,
+                query(c),
+                scratch,
+                tap=tap,
+                total=pages_of(counted[c], size) if counted else None,
+            )
+            for c in FIRST
+        }
         for prefix, future in batched.items():
             take(prefix, await future)
     if not scratch.complete:
@@ -236,6 +300,7 @@ async def list_users(
     lanes: Lanes | None = None,
     batcher: BatchedListings | None = None,
     tap: Tap | None = None,
+    counted: Counted | None = None,
 ) -> list[dict[str, Any]] | None:
     """The whole users listing: proven partitions, else the one chain (see module doc).
 
@@ -243,16 +308,13 @@ async def list_users(
     when the one chain failed. ``tap`` (with ``batcher``) sees every page read, partitions'
     and chain's alike, as it lands (a user may be seen twice).
     """
-    settings = source.settings
-    if settings.partition_users == "off":
-        return await one_chain(source, snap, params, batcher, tap)
-    size = int(params.get("$top", ep.PAGE))
-    if before is None:
+    if before is None and source.settings.partition_users != "off":
         log.info("users: one chain (the tenant's user count is not available)")
+    if not parted(source.settings, params, before):
         return await one_chain(source, snap, params, batcher, tap)
-    if math.ceil(before / size) < settings.partition_min_pages:
-        return await one_chain(source, snap, params, batcher, tap)
-    found = await read_partitions(source, params, lanes, batcher, tap)
+    if counted is None and batcher is not None:
+        counted = partition_counts(batcher, params, before)
+    found = await read_partitions(source, params, lanes, batcher, tap, counted)
     if found.doubt is None:
         after = await count_after(source, batcher)
         if after is None or not before == after == len(found.users):

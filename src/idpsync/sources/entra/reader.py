@@ -11,12 +11,13 @@ then the listings: users (one chain, or the 44 partitions of
 ``$expand=members`` when ``expand_members``: :mod:`~idpsync.sources.entra.groups`) and the
 members of every group whose expansion may be cut short. With ``batch`` (default) all those
 listings ride in one reader's rounds of ``POST /$batch`` calls
-(:mod:`~idpsync.sources.entra.batch`, whole calls where a first page can wait a round:
-:mod:`~idpsync.sources.entra.packing`), with the groups delta partitions' links and their
-check (``full_links.py``); without it each page is a request, the users chain in a lane of its
-own beside the others. Photos add ``U`` metadata reads and the downloads of new versions
-(``photos.py``). Group edges come from the member listings, never per user; or, with
-``memberships`` (``auto`` on a partitioned tenant), from each user's and group's ``memberOf``
+(:mod:`~idpsync.sources.entra.batch`, whole calls where a first page can wait a round, or a
+counted users partition while it has slack: :mod:`~idpsync.sources.entra.packing`), with the
+groups delta partitions' links and their check (``full_links.py``); without it each page is a
+request, the users chain in a lane of its own beside the others. Photos add ``U`` metadata
+reads and the downloads of new versions (``photos.py``). Group edges come from the member
+listings, never per user; or, with ``memberships`` (``auto`` on a partitioned tenant), from
+each user's and group's ``memberOf``
 (:mod:`~idpsync.sources.entra.members_side`: users and groups with ``$expand=memberOf``,
 managers in a second users pass).
 
