@@ -243,3 +243,16 @@ async def test_settle_is_told_when_a_listing_ends_not_on_a_timer(last: str) -> N
     finally:
         settling.cancel()
         await asyncio.gather(settling, return_exceptions=True)
+
+
+@pytest.mark.parametrize("batch", [50, 0])
+async def test_a_group_listed_twice_is_one_group_with_its_edges(batch: int) -> None:
+    """A groups listing that repeats a group (its pages shifted under the read): the read
+    completes with the group once and its edges; it failed with a ``KeyError`` (the group's
+    member listing was taken for the first copy, then looked for again for the second)."""
+    emu = GoogleEmulator.generate(users=300, groups=12, seed=3)
+    t = emu.tenant
+    t.group_ids = [*t.group_ids[:3], t.group_ids[5], *t.group_ids[3:]]
+    snap = await read(source(emu, sa_settings(emu, batch_size=batch)))
+    same_read(snap, emu)
+    assert sorted(g.source_id for g in snap.groups) == sorted(t.gid(g) for g in t.groups)

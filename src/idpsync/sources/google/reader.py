@@ -201,8 +201,9 @@ class GoogleSource(Source):
                 self._users(snap, lanes), self._groups_and_members(snap, lanes, progress)
             )
         snap.users = users.records(snap)
-        snap.groups = [grp for grp in groups if grp.source_id in members]
-        gone = len(snap.groups) < len(groups)  # the edges kept early are checked again
+        listed = {grp.source_id: grp for grp in groups}  # a group listed twice: once
+        snap.groups = [grp for gid, grp in listed.items() if gid in members]
+        gone = len(snap.groups) < len(listed)  # the edges kept early are checked again
         snap.memberships = chains.edges_of(self, snap, members, kept, again=gone, handover=handover)
         self.stats.extra.update(users=len(snap.users), groups=len(snap.groups))
         if self.settings.incremental == "reports" and snap.complete:
