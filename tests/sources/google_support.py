@@ -8,8 +8,10 @@ from typing import Any
 
 import httpx
 from pydantic import SecretStr
+from starlette.responses import Response
 
 from idpsync.config import ConnectorSettings
+from idpsync.emulators.framework import Reply
 from idpsync.emulators.google import GoogleEmulator
 from idpsync.emulators.google.tenant import GoogleTenant
 from idpsync.http.settings import HttpSettings
@@ -122,3 +124,21 @@ def paged_emulator() -> GoogleEmulator:
         for uid in t.user_ids[:size]:
             t.add_member(group, uid)
     return emu
+
+
+def fail_users(emu: GoogleEmulator) -> None:
+    """Every users page after the first fails, in a batch (404) and alone (503)."""
+    answer, api = emu.answer, emu._api
+    users = "/admin/directory/v1/users"
+
+    def refused(raw_path: str, params: dict[str, str], auth: str | None) -> Reply:
+        if raw_path == users and params.get("pageToken"):
+            return emu.error_reply(404, "notFound", "Injected failure.")
+        return answer(raw_path, params, auth)
+
+    async def failing(request: Any) -> Any:
+        if request.url.path == users:
+            return Response(b'{"error": {"code": 503}}', 503)
+        return await api(request)
+
+    emu.answer, emu._api = refused, failing  # type: ignore[method-assign]

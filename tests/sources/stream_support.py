@@ -166,3 +166,14 @@ class CancelsAt(httpx.AsyncBaseTransport):
             if self.seen == self.nth:
                 raise asyncio.CancelledError
         return await self.inner.handle_async_request(request)
+
+
+def first_changes(t: Any) -> None:
+    """The changes every streamed test's second step makes to an emulator's tenant ``t``: a
+    member added to the first group and one taken from the second, the third group and the
+    fourth user deleted."""
+    users, groups = list(t.user_ids), list(t.group_ids)
+    t.add_member(groups[0], next(u for u in users if u not in t.member_list(groups[0])))
+    t.remove_member(groups[1], t.member_list(groups[1])[0])
+    t.delete_group(groups[2])
+    t.delete_user(users[3])

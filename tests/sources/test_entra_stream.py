@@ -27,6 +27,7 @@ from tests.sources.stream_support import (
     Recorded,
     Twins,
     assert_stage_kept,
+    first_changes,
     left_behind,
     nothing_staged,
 )
@@ -62,12 +63,8 @@ def _biggest(emu: EntraEmulator) -> str:
 def _steps(emu: EntraEmulator) -> Iterator[str]:
     """Change the tenant between runs; yields what changed."""
     t = emu.tenant
-    users, groups = list(t.user_ids), list(t.group_ids)
     yield "first load"
-    t.add_member(groups[0], next(u for u in users if u not in t.member_list(groups[0])))
-    t.remove_member(groups[1], t.member_list(groups[1])[0])
-    t.delete_group(groups[2])
-    t.delete_user(users[3])
+    first_changes(t)
     yield "changes"
     victim = _biggest(emu)
     t.remove_member(victim, t.member_list(victim)[0])  # would be removed, were it read

@@ -10,10 +10,8 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
-from starlette.responses import Response
 
 from idpsync.emulators import Fault
-from idpsync.emulators.framework import Reply
 from idpsync.emulators.google import GoogleEmulator
 from idpsync.http.settings import HttpSettings
 from idpsync.model import EdgeList, Snapshot, SourceGroup, SourceUser
@@ -22,7 +20,7 @@ from idpsync.sources.google import chains, endpoints
 from idpsync.sources.google.rolling import Roller
 from idpsync.sources.google.users import UserPages
 from idpsync.sources.lanes import Lanes
-from tests.sources.google_support import sa_settings, source, truth_edges
+from tests.sources.google_support import fail_users, sa_settings, source, truth_edges
 from tests.sources.test_google_full_pace import USERS, read
 
 pytestmark = pytest.mark.usefixtures("no_sleep")
@@ -101,19 +99,7 @@ async def test_a_users_listing_failing_in_batches_and_alone_leaves_the_read_inco
     """Every users page after the first fails, in the batch and alone: no user is taken from
     the part that was read and the read is incomplete (so nobody is removed)."""
     emu = users_heavy()
-    answer, api = emu.answer, emu._api
-
-    def refused(raw_path: str, params: dict[str, str], auth: str | None) -> Reply:
-        if raw_path == USERS and params.get("pageToken"):
-            return emu.error_reply(404, "notFound", "Injected failure.")
-        return answer(raw_path, params, auth)
-
-    async def failing(request: Any) -> Any:
-        if request.url.path == USERS:
-            return Response(b'{"error": {"code": 503}}', 503)
-        return await api(request)
-
-    emu.answer, emu._api = refused, failing  # type: ignore[method-assign]
+    fail_users(emu)
     snap = await read(source(emu, sa_settings(emu)))
     assert not snap.complete and snap.users == []
     assert any("users listing could not be read" in r for r in snap.incomplete_reasons)

@@ -14,17 +14,15 @@ from typing import Any
 
 import httpx
 import pytest
-from starlette.responses import Response
 
 from idpsync.app.runner import RunResult, run_sync
 from idpsync.emulators import Fault
-from idpsync.emulators.framework import Reply
 from idpsync.emulators.google import GoogleEmulator
 from idpsync.model import EdgeList, MemberKind, Membership
 from idpsync.sources.google.reader import GoogleSource
 from idpsync.store import Store
-from tests.sources.google_support import connector, sa_settings, source
-from tests.sources.stream_support import Recorded, Twins, left_behind, nothing_staged
+from tests.sources.google_support import connector, fail_users, sa_settings, source
+from tests.sources.stream_support import Recorded, Twins, first_changes, left_behind, nothing_staged
 
 pytestmark = pytest.mark.usefixtures("no_sleep")
 
@@ -45,32 +43,12 @@ def tenant() -> GoogleEmulator:
     return emu
 
 
-def fail_users(emu: GoogleEmulator) -> None:
-    """Every users page after the first fails, in a batch (404) and alone (503)."""
-    answer, api = emu.answer, emu._api
-
-    def refused(raw_path: str, params: dict[str, str], auth: str | None) -> Reply:
-        if raw_path == USERS and params.get("pageToken"):
-            return emu.error_reply(404, "notFound", "Injected failure.")
-        return answer(raw_path, params, auth)
-
-    async def failing(request: Any) -> Any:
-        if request.url.path == USERS:
-            return Response(b'{"error": {"code": 503}}', 503)
-        return await api(request)
-
-    emu.answer, emu._api = refused, failing  # type: ignore[method-assign]
-
-
 def steps(emu: GoogleEmulator) -> Iterator[str]:
     """Change the tenant between runs; yields what changed."""
     t = emu.tenant
-    groups, users = list(t.group_ids), list(t.user_ids)
+    groups = list(t.group_ids)
     yield "first load"
-    t.add_member(groups[0], next(u for u in users if u not in t.member_list(groups[0])))
-    t.remove_member(groups[1], t.member_list(groups[1])[0])
-    t.delete_group(groups[2])
-    t.delete_user(users[3])
+    first_changes(t)
     yield "changes"
     gone = groups[300]  # its listing and the group answer 404: found gone at the read's end
     for parent in groups[5:10]:  # on the first groups page: kept (handed over) early
