@@ -164,16 +164,6 @@ async def count_after(source: PartitionReads, batcher: BatchedListings | None) -
     return count_of(await batcher.single(ep.USERS, COUNT, Snapshot(), EVENTUAL))
 
 
-async def first_count(source: PartitionReads) -> int | None:
-    """The count before the listing (``None``: not asked with ``off``, or not available).
-
-    The reader takes it beside the delta links, so it delays no listing.
-    """
-    if source.settings.partition_users == "off":
-        return None
-    return await user_count(source.http)
-
-
 Counted = dict[str, asyncio.Future[dict[str, Any] | None]]
 
 
@@ -304,7 +294,8 @@ async def list_users(
 ) -> list[dict[str, Any]] | None:
     """The whole users listing: proven partitions, else the one chain (see module doc).
 
-    ``before`` is :func:`first_count`'s answer. ``None`` (``snap`` marked incomplete) only
+    ``before`` is the tenant's user count, asked beside the delta links (``None``: not
+    asked with ``off``, or not available). ``None`` (``snap`` marked incomplete) only
     when the one chain failed. ``tap`` (with ``batcher``) sees every page read, partitions'
     and chain's alike, as it lands (a user may be seen twice).
     """
