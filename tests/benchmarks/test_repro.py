@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,23 @@ def test_provenance_records_commit_tree_versions_profile_and_seed() -> None:
     assert set(repro.PACKAGES) <= set(p["versions"])
     assert p["commit"] is None or len(p["commit"]) == 12
     assert p["clean"] in (True, False, None)
+
+
+def test_a_tree_is_dirty_for_code_changes_not_for_the_harness_s_own_docs(tmp_path: Path) -> None:
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "results-L.json").write_text("{}", encoding="utf-8")
+    (tmp_path / "run.py").write_text("x = 1\n", encoding="utf-8")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qm", "c")
+    assert repro.provenance(tmp_path, {}, 7)["clean"] is True
+    (tmp_path / "docs" / "results-L.json").write_text('{"rows": []}', encoding="utf-8")
+    assert repro.provenance(tmp_path, {}, 7)["clean"] is True  # written by the run before
+    (tmp_path / "run.py").write_text("x = 2\n", encoding="utf-8")
+    assert repro.provenance(tmp_path, {}, 7)["clean"] is False
 
 
 MACHINE = {"nproc": 2, "memory_gib": 4.0, "cpu": "X", "python": "3.11", "load": [1, 1, 1]}
