@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -10,12 +11,14 @@ from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
 from idpsync.emulators.google import GoogleEmulator
+from idpsync.emulators.google.activity import REPORTS_PATH
 
 SCOPES = [
     "https://www.googleapis.com/auth/admin.directory.user.readonly",
     "https://www.googleapis.com/auth/admin.directory.group.readonly",
     "https://www.googleapis.com/auth/admin.directory.group.member.readonly",
 ]
+REPORTS = "https://www.googleapis.com/auth/admin.reports.audit.readonly"
 
 
 def _all(request: Any, collection: Any, key: str) -> list[dict[str, Any]]:
@@ -121,3 +124,72 @@ def test_official_client_reads_custom_schemas_only_when_asked() -> None:
     assert listed[email]["customSchemas"] == {"HR": {"badge": "B-1", "sites": [{"value": "Oslo"}]}}
     assert full["customSchemas"]["IT"] == {"vpn": "yes"}
     assert no_mask.value.status_code == 400
+
+
+@pytest.mark.slow
+def test_official_client_reads_the_admin_activity_log_by_window_and_page() -> None:
+    """``reports_v1`` ``activities().list(userKey="all", applicationName="admin")`` as the
+    incremental read asks it: a ``startTime``/``endTime`` window, an ``eventName``, and paging
+    by ``pageToken`` (``list_next``), newest first, each activity once."""
+    from idpsync.emulators.google.activity import stamp
+
+    emu = GoogleEmulator.generate(users=20, groups=3, seed=4)
+    t = emu.tenant
+    now = [time.time() - 900.0]
+    t.activity.clock = lambda: now[0]
+    group = t.group_ids[0]
+    changes = []
+    for uid in t.user_ids[1:9]:
+        if uid in t.groups[group].members:
+            t.update_user(uid, enabled=False)
+        else:
+            t.add_member(group, uid)
+        changes.append((now[0], t.activity.items[-1].name, t.login(t.users[uid])))
+        now[0] += 10.0
+    now[0] = time.time()
+    start, end = stamp(changes[1][0] - 1), stamp(changes[6][0] + 1)  # changes 1 to 6
+    with emu.serve() as server:
+        creds = service_account.Credentials.from_service_account_info(
+            emu.service_account_info(f"{server.url}/token"),
+            scopes=[REPORTS],
+            subject=emu.admin_email,
+        )
+        service = build(
+            "admin",
+            "reports_v1",
+            credentials=creds,
+            static_discovery=True,
+            client_options={"api_endpoint": server.url + "/"},
+            cache_discovery=False,
+        )
+        activities = service.activities()
+        window = activities.list(
+            userKey="all", applicationName="admin", startTime=start, endTime=end, maxResults=4
+        )
+        got = _all(window, activities, "items")
+        added = _all(
+            activities.list(
+                userKey="all", applicationName="admin", eventName="ADD_GROUP_MEMBER", maxResults=1
+            ),
+            activities,
+            "items",
+        )
+        service.close()
+    wanted = list(reversed(changes[1:7]))  # newest first
+    assert [(a["events"][0]["name"], _param(a, "USER_EMAIL")) for a in got] == [
+        (name, email) for _, name, email in wanted
+    ]
+    assert [a["id"]["time"] for a in got] == [stamp(when) for when, _, _ in wanted]
+    assert all(a["id"]["applicationName"] == "admin" for a in got)
+    assert len({(a["id"]["time"], a["id"]["uniqueQualifier"]) for a in got}) == 6
+    assert [_param(a, "USER_EMAIL") for a in added] == [
+        email for _, name, email in reversed(changes) if name == "ADD_GROUP_MEMBER"
+    ]
+    assert all(_param(a, "GROUP_EMAIL") == t.group_email(group) for a in added)
+    assert emu.requests.count(REPORTS_PATH, status=200) == 2 + len(added)  # ⌈6 / 4⌉ + one each
+
+
+def _param(activity: dict[str, Any], name: str) -> str | None:
+    """The value of one parameter of an activity's first event."""
+    params = activity["events"][0].get("parameters", [])
+    return next((p["value"] for p in params if p["name"] == name), None)

@@ -169,3 +169,41 @@ async def test_sdk_reads_base_and_custom_profile_properties() -> None:
     assert (profile.cost_center, profile.division, profile.organization) == ("CC-1", "R&D", "Acme")
     assert profile.user_type == "Contractor"
     assert profile.additional_properties["badge"] == "B-1"
+
+
+async def test_sdk_reads_users_by_last_updated_ranges() -> None:
+    """``list_users(filter=…)`` with the ``lastUpdated`` ranges a full read splits the users into
+    (``sources/okta/partitions.py``) and the incremental read's ``lastUpdated gt``: each range
+    is exactly the users whose ``lastUpdated`` lies in it, ``DEPROVISIONED`` ones included, paged
+    by the ``Link`` cursor; together the ranges hold every user once."""
+    from idpsync.emulators.okta.render import stamp
+    from idpsync.sources.okta.partitions import lower_filters, top_filter
+
+    emu = OktaEmulator.generate(users=50, groups=3, seed=2)
+    t = emu.tenant
+    for n, uid in enumerate(t.user_ids[8:40]):
+        t.update_user(uid, display_name=f"Changed {n}")
+    emu.set_status(t.user_ids[20], "DEPROVISIONED")
+    when = {uid: stamp(emu.versions(uid)[0]) for uid in t.user_ids}
+    times = sorted(set(when.values()))
+    bounds = [times[len(times) // 3], times[2 * len(times) // 3], times[-1]]
+    ranges = [(None, bounds[0]), (bounds[0], bounds[1]), (bounds[1], bounds[2]), (bounds[2], None)]
+    filters = [*lower_filters(bounds), top_filter(bounds, None)]
+    since = f'lastUpdated gt "{bounds[1]}"'
+    with emu.serve() as server:
+        client = Client({"orgUrl": server.url, "token": emu.api_token})
+        read = [await collect(client.list_users, 7, filter=where) for where in filters]
+        changed = await collect(client.list_users, 7, filter=since)
+    for (low, high), users in zip(ranges, read, strict=True):
+        assert [u.id for u in users] == [
+            uid
+            for uid in t.user_ids
+            if (low is None or when[uid] >= low) and (high is None or when[uid] < high)
+        ]
+    every = [u for users in read for u in users]
+    assert sorted(u.id for u in every) == sorted(t.user_ids)  # each once
+    assert {u.id: u.last_updated.strftime("%Y-%m-%dT%H:%M:%S.000Z") for u in every} == when
+    assert {u.id: u.status.value for u in every} == {uid: emu.status_of(uid) for uid in when}
+    assert "DEPROVISIONED" in {u.status.value for u in every}
+    assert [u.id for u in changed] == [uid for uid in t.user_ids if when[uid] > bounds[1]]
+    assert emu.requests.count("/api/v1/users", status=200) > len(filters) + 1  # paged
