@@ -70,7 +70,7 @@ class Texts:
 
     def user(self, tenant: Tenant, user_id: str) -> dict[str, Any]:
         """The user's every property (:func:`render.user_json`), rendered once a version."""
-        users = self.table(tenant, ("user",))
+        users: dict[str, dict[str, Any]] = self.table(tenant, ("user",))
         body = users.get(user_id)
         if body is None:
             body = users[user_id] = render.user_json(tenant, tenant.users[user_id])
@@ -78,20 +78,20 @@ class Texts:
 
     def directory_object(self, tenant: Tenant, object_id: str, select: Select) -> str | None:
         """:func:`render.directory_object` as JSON text, made once a version and projection."""
-        texts = self.table(tenant, ("object", select))
+        texts: dict[str, str | None] = self.table(tenant, ("object", select))
         text = texts.get(object_id, MISSING)
         return self._object(tenant, texts, object_id, select) if text is MISSING else text
 
     def relation(self, tenant: Tenant, ids: list[str], select: Select) -> str:
         """A JSON array of directory objects (a vanished one is ``null``, as before)."""
-        texts = self.table(tenant, ("object", select))
+        texts: dict[str, str | None] = self.table(tenant, ("object", select))
         found = [texts.get(i, MISSING) for i in ids]
         if MISSING in found:
             found = [self.directory_object(tenant, i, select) for i in ids]
         return "[" + ", ".join("null" if t is None else t for t in found) + "]"
 
     def _object(
-        self, tenant: Tenant, texts: dict[str, Any], object_id: str, select: Select
+        self, tenant: Tenant, texts: dict[str, str | None], object_id: str, select: Select
     ) -> str | None:
         body = render.directory_object(tenant, object_id, select, self.user)
         text = None if body is None else ENCODE(body)

@@ -137,16 +137,16 @@ def users_json(emu: KeycloakEmulator, ranks: list[int], brief: bool) -> api.Rend
     texts: list[bytes | None] = emu.cached(
         "brief" if brief else "full", lambda: [None] * len(users)
     )
-    out = api.Rendered(map(texts.__getitem__, ranks))
-    if None in out:  # users listed for the first time in this version: render them once
-        for i in [i for i, text in enumerate(out) if text is None]:
+    rows = list(map(texts.__getitem__, ranks))
+    if None in rows:  # users listed for the first time in this version: render them once
+        for i in [i for i, text in enumerate(rows) if text is None]:
             rank = ranks[i]
             text = texts[rank]
             if text is None:  # (a user listed twice in one answer is rendered once)
                 body = api.render_user(users[rank], brief)
                 text = texts[rank] = json.dumps(body, ensure_ascii=False).encode()
-            out[i] = text
-    return out
+            rows[i] = text
+    return api.Rendered(cast(list[bytes], rows))
 
 
 def member_ranks(emu: KeycloakEmulator, gid: str) -> list[int]:
