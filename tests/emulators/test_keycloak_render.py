@@ -71,3 +71,35 @@ async def test_member_lists_sort_by_a_key_computed_once_a_user(
     # each user's username once for the sort and once for the rendering, however many
     # groups list them
     assert len(keys) <= 2 * 40
+
+
+async def test_a_change_after_a_member_list_was_rendered_is_in_the_next_answer() -> None:
+    emu = KeycloakEmulator.generate(users=40, groups=12, seed=6)
+    headers = {"authorization": f"Bearer {emu.issue_token()}"}
+    params = {"briefRepresentation": "true", "max": "1000"}
+    async with httpx.AsyncClient(transport=emu.transport(), headers=headers) as http:
+
+        async def members(gid: str) -> list[dict[str, object]]:
+            answer = await http.get(f"{ADMIN}/groups/{gid}/members", params=params)
+            assert answer.status_code == 200
+            listed: list[dict[str, object]] = answer.json()
+            return listed
+
+        async def control(operation: str, **args: str) -> None:
+            answer = await http.post(f"http://kc.test/_emulator/tenant/{operation}", json=args)
+            assert answer.status_code == 200, answer.text
+
+        sizes = {g: len(reads.sorted_members(emu, g)) for g in emu.tree().parent}
+        gid = max((g for g in sizes if sizes[g] < 40), key=sizes.__getitem__)  # not everyone
+        before = await members(gid)
+        assert len(before) >= 3
+        stays, leaves = str(before[0]["id"]), str(before[1]["id"])
+        joins = next(u for u in emu.tenant.user_ids if u not in {str(m["id"]) for m in before})
+        await control("update_user", user_id=stays, given_name="Renamed", alias="zz-last")
+        await control("remove_member", group_id=gid, member_id=leaves)
+        await control("add_member", group_id=gid, member_id=joins)
+        after = await members(gid)
+    ids = [str(m["id"]) for m in after]
+    assert leaves not in ids and joins in ids and len(after) == len(before)
+    assert after[-1]["id"] == stays and after[-1]["firstName"] == "Renamed"  # sorted again
+    assert [m["username"] for m in after] == sorted(str(m["username"]) for m in after)

@@ -2,7 +2,9 @@
 
 Each handler takes a :class:`Call` and returns a JSON-able dict or a :class:`Binary`; errors are
 raised as :class:`~idpsync.emulators.entra.odata.GraphError`. Collections page by an opaque
-``$skiptoken`` that holds an offset into a precomputed id list, so a page costs O(page).
+``$skiptoken`` that holds an offset into a precomputed id list, so a page costs O(page). A
+collection page's ``value`` is a :class:`~.texts.Rendered` list of its items' JSON text, made
+from texts kept per tenant version (:mod:`.texts`): encode answers with :func:`.texts.dumps`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from idpsync.emulators.entra.odata import (
     parse_query,
     prefix_of,
 )
+from idpsync.emulators.entra.texts import ENCODE, Rendered, Texts, with_relation
 from idpsync.emulators.tenant import Tenant, TenantUser
 
 DELTA = frozenset({"delta", "delta()", "microsoft.graph.delta", "microsoft.graph.delta()"})
@@ -61,6 +64,8 @@ class Call:
     headers: Mapping[str, str]
     cache: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     """Filtered id lists and rendered rows, keyed by the tenant's version."""
+    texts: Texts = field(default_factory=Texts)
+    """Objects' representations and JSON texts of the tenant's version (the emulator's)."""
 
     @property
     def eventual(self) -> bool:
@@ -79,17 +84,20 @@ class Call:
 def page(
     call: Call,
     ids: Sequence[str],
-    item: Callable[[str], dict[str, Any] | None],
+    item: Callable[[str], str | None],
     query: Query,
     context: str,
 ) -> dict[str, Any]:
-    """One page of a collection of ids: ``value``, ``@odata.nextLink``, ``@odata.count``."""
+    """One page of a collection of ids: ``value``, ``@odata.nextLink``, ``@odata.count``.
+
+    ``item`` gives an object's JSON text (``None``: it vanished, left out).
+    """
     offset = int(decode_token(query.skiptoken).get("o", 0)) if query.skiptoken else 0
     chunk = ids[offset : offset + query.top]
     body: dict[str, Any] = {"@odata.context": f"{call.base}/$metadata#{context}"}
     if query.count and query.skiptoken is None:
         body["@odata.count"] = len(ids)
-    body["value"] = [v for v in (item(i) for i in chunk) if v is not None]
+    body["value"] = Rendered(v for v in (item(i) for i in chunk) if v is not None)
     if offset + query.top < len(ids):
         body["@odata.nextLink"] = call.link({"$skiptoken": encode_token({"o": offset + query.top})})
     return body
@@ -126,6 +134,23 @@ def add_expansion(
     ids = t.member_list(object_id) if name == "members" else t.direct_groups(object_id)
     body[name] = [render.directory_object(t, i, select) for i in ids[:EXPAND_ITEMS]]
     return body
+
+
+def expanded_text(call: Call, text: str, object_id: str, expansion: Expansion) -> str:
+    """:func:`add_expansion` on an object's JSON text, from the version's texts.
+
+    No ``manager`` key when the user has none.
+    """
+    t, texts = call.tenant, call.texts
+    name, select = expansion
+    if name == "manager":
+        manager_id = t.users[object_id].manager_id
+        if manager_id in t.users:
+            manager = texts.directory_object(t, manager_id or "", select)
+            return with_relation(text, "manager", manager or "null")
+        return text
+    ids = t.member_list(object_id) if name == "members" else t.direct_groups(object_id)
+    return with_relation(text, name, texts.relation(t, ids[:EXPAND_ITEMS], select))
 
 
 ORDERABLE = {"users": ("displayName", "userPrincipalName"), "groups": ("displayName",)}
@@ -180,7 +205,7 @@ def _rows(call: Call, kind: str, ids: Sequence[str]) -> list[tuple[str, dict[str
     if rows is None:
         t = call.tenant
         if kind == "users":
-            rows = [(i, render.user_json(t, t.users[i])) for i in ids]
+            rows = [(i, call.texts.user(t, i)) for i in ids]
         else:
             rows = [(i, render.group_json(t, t.groups[i])) for i in ids]
         call.cache[key] = rows
@@ -223,9 +248,9 @@ def list_users(call: Call) -> dict[str, Any]:
         query = replace(query, top=min(query.top, EXPAND_TOP))
     ids = _filtered(call, "users", t.user_ids, query)
 
-    def item(i: str) -> dict[str, Any]:
-        body = render.project(render.user_json(t, t.users[i]), query.select, render.USER_DEFAULT)
-        return add_expansion(call, body, i, expansion) if expansion else body
+    def item(i: str) -> str:
+        text = ENCODE(render.project(call.texts.user(t, i), query.select, render.USER_DEFAULT))
+        return expanded_text(call, text, i, expansion) if expansion else text
 
     return page(call, ids, item, query, "users")
 
@@ -238,11 +263,11 @@ def list_groups(call: Call) -> dict[str, Any]:
     if expansion:
         query = replace(query, top=min(query.top, EXPAND_TOP))
     ids = _filtered(call, "groups", t.group_ids, query)
-    default = tuple(sorted(render.GROUP_PROPS - {"members"}))
 
-    def item(i: str) -> dict[str, Any]:
-        body = render.project(render.group_json(t, t.groups[i]), query.select, default)
-        return add_expansion(call, body, i, expansion) if expansion else body
+    def item(i: str) -> str:
+        body = render.project(render.group_json(t, t.groups[i]), query.select, render.GROUP_DEFAULT)
+        text = ENCODE(body)
+        return expanded_text(call, text, i, expansion) if expansion else text
 
     return page(call, ids, item, query, "groups")
 
@@ -264,7 +289,7 @@ def get_group(call: Call, key: str) -> dict[str, Any]:
     group = call.tenant.groups.get(key)
     if group is None:
         raise not_found(key)
-    default = tuple(sorted(render.GROUP_PROPS - {"members"}))
+    default = render.GROUP_DEFAULT
     body = render.project(render.group_json(call.tenant, group), query.select, default)
     expansion = parse_expand(call, "groups")
     if expansion:
@@ -301,8 +326,8 @@ def relations(call: Call, owner: str, kind: str, relation: str) -> dict[str, Any
     else:
         ids = t.transitive_groups(object_id)
 
-    def item(i: str) -> dict[str, Any] | None:
-        return render.directory_object(t, i, query.select)
+    def item(i: str) -> str | None:
+        return call.texts.directory_object(t, i, query.select)
 
     return page(call, ids, item, query, "directoryObjects")
 

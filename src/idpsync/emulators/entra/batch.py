@@ -159,6 +159,7 @@ class BatchRunner:
             dict(parse_qsl(query, keep_blank_values=True)),
             headers,
             self.emu._cache,
+            self.emu._texts,
         )
         try:
             result = self.emu._dispatch(call)

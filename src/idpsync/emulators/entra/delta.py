@@ -205,7 +205,7 @@ class DeltaEngine:
         group = t.groups.get(object_id)
         if group is None:
             return _removed(t.removed.get(object_id), object_id), 0, True
-        default = tuple(sorted(render.GROUP_PROPS - {"members"}))
+        default = render.GROUP_DEFAULT
         body = {"id": object_id, **render.project(render.group_json(t, group), select, default)}
         if select is not None and "members" not in select:
             return body, 0, True

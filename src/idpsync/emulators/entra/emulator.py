@@ -34,6 +34,7 @@ from idpsync.emulators.entra.batch import BatchRunner
 from idpsync.emulators.entra.batch import parse as parse_batch
 from idpsync.emulators.entra.delta import DeltaEngine
 from idpsync.emulators.entra.odata import GraphError
+from idpsync.emulators.entra.texts import Texts, dumps
 from idpsync.emulators.framework import ASGIApp, Charge, Emulator, Reply, RequestLog
 from idpsync.emulators.generate import TenantSpec, generate_tenant
 from idpsync.emulators.injection import Latency, TokenBucket
@@ -94,6 +95,7 @@ class EntraEmulator(Emulator):
         self.bucket_capacity = bucket_capacity
         self.buckets: dict[tuple[str, str], TokenBucket] = {}
         self._cache: dict[tuple[Any, ...], Any] = {}
+        self._texts = Texts()
         self.batched = RequestLog()
         """Sub-requests of ``$batch`` calls (:attr:`requests` holds the round trips)."""
         seed = hashlib.sha256(tenant.tenant_id.encode()).hexdigest()
@@ -283,6 +285,7 @@ class EntraEmulator(Emulator):
             dict(request.query_params),
             dict(request.headers),
             self._cache,
+            self._texts,
         )
         try:
             if version not in VERSIONS:
@@ -295,8 +298,7 @@ class EntraEmulator(Emulator):
             return Response(reply.body, reply.status, dict(reply.headers))
         if isinstance(result, api.Binary):
             return Response(result.body, 200, media_type=result.content_type)
-        body = json.dumps(result, ensure_ascii=False).encode()
-        return Response(body, 200, {"content-type": JSON_TYPE})
+        return Response(dumps(result).encode(), 200, {"content-type": JSON_TYPE})
 
     async def _batch(self, request: Request) -> Response:
         """``POST /{version}/$batch`` (see :mod:`idpsync.emulators.entra.batch`)."""
@@ -312,7 +314,7 @@ class EntraEmulator(Emulator):
         except GraphError as exc:
             reply = self.error_reply(exc.status, exc.code, exc.message)
             return Response(reply.body, reply.status, dict(reply.headers))
-        body = json.dumps({"responses": answers}, ensure_ascii=False).encode()
+        body = ('{"responses": [' + ", ".join(dumps(a) for a in answers) + "]}").encode()
         if runner.truncate:
             body = body[: len(body) // 2]
         return Response(body, 200, {"content-type": JSON_TYPE})

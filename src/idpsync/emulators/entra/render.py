@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 from idpsync.emulators.tenant import Tenant, TenantGroup, TenantObject, TenantUser
@@ -57,6 +59,8 @@ GROUP_PROPS = frozenset(
         "members",
     }
 )
+GROUP_DEFAULT = tuple(sorted(GROUP_PROPS - {"members"}))
+"""A group's properties when ``$select`` names none."""
 ODATA_TYPE = {
     "user": "#microsoft.graph.user",
     "group": "#microsoft.graph.group",
@@ -145,27 +149,39 @@ def project(
     full: dict[str, Any], select: tuple[str, ...] | None, default: tuple[str, ...]
 ) -> dict[str, Any]:
     """Keep the selected properties (or the type's default set)."""
-    names = select or default
-    return {
-        name: full.get(name)
-        for name in names
-        if name not in ("manager", "memberOf", "members")
-        and (not name.startswith("extension_") or name in full)  # no value: left out
+    names, extensions = _projection(select or default)
+    if not extensions:
+        return {name: full.get(name) for name in names}
+    return {  # an extension property without a value is left out
+        name: full.get(name) for name in names if name not in extensions or name in full
     }
 
 
+@functools.lru_cache(maxsize=256)
+def _projection(names: tuple[str, ...]) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The names a projection keeps (no relations), and the extension properties among them."""
+    kept = tuple(n for n in names if n not in ("manager", "memberOf", "members"))
+    return kept, frozenset(n for n in kept if n.startswith("extension_"))
+
+
 def directory_object(
-    tenant: Tenant, object_id: str, select: tuple[str, ...] | None
+    tenant: Tenant,
+    object_id: str,
+    select: tuple[str, ...] | None,
+    user: Callable[[Tenant, str], dict[str, Any]] | None = None,
 ) -> dict[str, Any] | None:
-    """A member / memberOf entry with its ``@odata.type`` (``None`` if it vanished)."""
+    """A member / memberOf entry with its ``@odata.type`` (``None`` if it vanished).
+
+    ``user`` gives a user's every property (default: :func:`user_json`, rendered now).
+    """
     kind = tenant.kind_of(object_id)
     if kind is None:
         return None
     if kind == "user":
-        body = project(user_json(tenant, tenant.users[object_id]), select, USER_DEFAULT)
+        full = user(tenant, object_id) if user else user_json(tenant, tenant.users[object_id])
+        body = project(full, select, USER_DEFAULT)
     elif kind == "group":
-        group = tenant.groups[object_id]
-        body = project(group_json(tenant, group), select, tuple(sorted(GROUP_PROPS - {"members"})))
+        body = project(group_json(tenant, tenant.groups[object_id]), select, GROUP_DEFAULT)
     else:
         body = other_json(tenant.others[object_id])
     return {"@odata.type": ODATA_TYPE[kind], **body}

@@ -25,7 +25,7 @@ DEFAULT_MAX = 100
 CHILDREN_MAX = 10
 
 
-class Rendered(list[str]):
+class Rendered(list[bytes]):
     """A JSON array whose items are JSON text already (each rendered once, then reused).
 
     The emulator renders a user's representation once per tenant version instead of once
@@ -35,7 +35,7 @@ class Rendered(list[str]):
 
     def body(self) -> bytes:
         """The array as the answer's body."""
-        return ("[" + ",".join(self) + "]").encode()
+        return b"[" + b",".join(self) + b"]"
 
 
 class AdminError(Exception):

@@ -7,8 +7,8 @@ parameters, and returns the JSON body or raises :class:`~.api.AdminError`.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
 from idpsync.emulators.keycloak import api
 from idpsync.emulators.keycloak.api import AdminError, truthy, window
@@ -25,9 +25,9 @@ GROUP_NOT_FOUND = {"error": "Could not find group by id"}
 def list_users(emu: KeycloakEmulator, seg: list[str], params: dict[str, str]) -> Any:
     """``GET users``: filtered, sorted by username, ``first``/``max`` (default 100)."""
     match = api.user_filter(params)
-    users = [u for u in emu.sorted_users() if match(u)]
+    ranks = [i for i, u in enumerate(emu.sorted_users()) if match(u)]
     brief = truthy(params.get("briefRepresentation"), False)
-    return users_json(emu, window(users, params, api.DEFAULT_MAX), brief)
+    return users_json(emu, window(ranks, params, api.DEFAULT_MAX), brief)
 
 
 def count_users(emu: KeycloakEmulator, seg: list[str], params: dict[str, str]) -> Any:
@@ -122,34 +122,53 @@ def children(emu: KeycloakEmulator, seg: list[str], params: dict[str, str]) -> A
 def members(emu: KeycloakEmulator, seg: list[str], params: dict[str, str]) -> Any:
     """``GET groups/{id}/members``: direct user members by username, default ``max`` 100."""
     gid = _group(emu, seg[1])
-    users = sorted_members(emu, gid)
+    ranks = member_ranks(emu, gid)
     brief = truthy(params.get("briefRepresentation"), False)
-    return users_json(emu, window(users, params, api.DEFAULT_MAX), brief)
+    return users_json(emu, window(ranks, params, api.DEFAULT_MAX), brief)
 
 
-def users_json(emu: KeycloakEmulator, users: Iterable[TenantUser], brief: bool) -> api.Rendered:
-    """The users' representations as JSON text, each rendered once per tenant version."""
-    texts: dict[str, str] = emu.cached("brief" if brief else "full", dict)
-    out = api.Rendered()
-    for user in users:
-        text = texts.get(user.id)
-        if text is None:
-            text = json.dumps(api.render_user(user, brief), ensure_ascii=False)
-            texts[user.id] = text
-        out.append(text)
-    return out
+def users_json(emu: KeycloakEmulator, ranks: list[int], brief: bool) -> api.Rendered:
+    """The JSON text of the users at these positions of the user order, as an answer's rows.
+
+    Positions are in :meth:`~KeycloakEmulator.sorted_users`; each user is rendered once per
+    tenant version, however many answers list it (a million member rows at L).
+    """
+    users = emu.sorted_users()
+    texts: list[bytes | None] = emu.cached(
+        "brief" if brief else "full", lambda: [None] * len(users)
+    )
+    rows = list(map(texts.__getitem__, ranks))
+    if None in rows:  # users listed for the first time in this version: render them once
+        for i in [i for i, text in enumerate(rows) if text is None]:
+            rank = ranks[i]
+            text = texts[rank]
+            if text is None:  # (a user listed twice in one answer is rendered once)
+                body = api.render_user(users[rank], brief)
+                text = texts[rank] = json.dumps(body, ensure_ascii=False).encode()
+            rows[i] = text
+    return api.Rendered(cast(list[bytes], rows))
+
+
+def member_ranks(emu: KeycloakEmulator, gid: str) -> list[int]:
+    """A group's direct user members in Keycloak's order (username), cached per version.
+
+    As positions in :meth:`~KeycloakEmulator.sorted_users`: sorting them is sorting integers.
+    """
+    lists: dict[str, list[int]] = emu.cached("members", dict)
+    found = lists.get(gid)
+    if found is None:
+        maybe = list(map(_user_rank(emu).get, emu.tenant.member_list(gid)))
+        # groups and other objects are no user rows
+        ranks = [r for r in maybe if r is not None] if None in maybe else cast(list[int], maybe)
+        ranks.sort()
+        found = lists[gid] = ranks
+    return found
 
 
 def sorted_members(emu: KeycloakEmulator, gid: str) -> list[TenantUser]:
     """A group's direct user members in Keycloak's order (username), cached per version."""
-    lists: dict[str, list[TenantUser]] = emu.cached("members", dict)
-    found = lists.get(gid)
-    if found is None:
-        t, rank = emu.tenant, _user_rank(emu)
-        ids = [m for m in t.member_list(gid) if m in t.users]
-        ids.sort(key=rank.__getitem__)  # the order of sorted_users, by position
-        found = lists[gid] = [t.users[m] for m in ids]
-    return found
+    users = emu.sorted_users()
+    return [users[r] for r in member_ranks(emu, gid)]
 
 
 def _user_rank(emu: KeycloakEmulator) -> dict[str, int]:
