@@ -176,7 +176,7 @@ def write_stage(
     )
     # PostgreSQL, streamed: the edges staged first, the staged records' digests made meanwhile
     ahead_of = streamed is not None and snap.complete and conn.dialect.name == "postgresql"
-    work = {
+    work: dict[sa.Table, Sequence[SourceUser | SourceGroup]] = {
         table: records
         for table, records, _, _ in tables
         if ahead_of and _any(conn, table, connector)
