@@ -2,10 +2,10 @@
 
 Staging a complete read compares each record's digest (of its JSON text) with the staged one
 (:func:`idpsync.store.stage._replace_records`): at L that is 100,000 users' and 5,000 groups'
-texts made and hashed, this process's largest part of staging (≈0.6 s), and none of it uses
-the database. A streamed read on PostgreSQL then stages its edges by a few statements that
-keep the server busy for about as long (:func:`idpsync.store.stage_edges._joined`: scans of
-the stream's table and of the stage), while this process waited.
+texts made and hashed (≈0.3 s of this process), none of it using the database. A streamed
+read on PostgreSQL then stages its edges by a few statements that keep the server busy for
+longer (:func:`idpsync.store.stage_edges._joined`: scans of the stream's table and of the
+stage, ≈1 s at L), while this process waited.
 
 :class:`DigestsAhead` makes the digests in a thread of its own while the staging thread runs
 the edges' statements (which wait on the server with the GIL released): the two overlap. The
