@@ -22,21 +22,22 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Generic, TypeVar
 
+K = TypeVar("K")
 R = TypeVar("R")
 
 THREAD = "idpsync-record-digests"
 """The name of the thread that makes the digests."""
 
 
-class DigestsAhead:
+class DigestsAhead(Generic[K]):
     """Each table's records' digests, by id (the last record of an id wins), made in a thread."""
 
-    def __init__(self, futures: Mapping[object, Future[dict[str, str]]]) -> None:
+    def __init__(self, futures: Mapping[K, Future[dict[str, str]]]) -> None:
         self._futures = futures
 
-    def get(self, table: object) -> dict[str, str] | None:
+    def get(self, table: K) -> dict[str, str] | None:
         """The digests made for ``table`` (waits for them; ``None``: none were asked for)."""
         future = self._futures.get(table)
         return None if future is None else future.result()
@@ -44,8 +45,8 @@ class DigestsAhead:
 
 @contextmanager
 def digests_ahead(
-    work: Mapping[object, Iterable[R]], digest: Callable[[R], str], key: Callable[[R], str]
-) -> Iterator[DigestsAhead]:
+    work: Mapping[K, Iterable[R]], digest: Callable[[R], str], key: Callable[[R], str]
+) -> Iterator[DigestsAhead[K]]:
     """Make ``digest`` of each of ``work``'s records (by ``key``) in a thread while the block runs.
 
     On leaving (an exception too), the thread is waited for: it never outlives the block.

@@ -246,7 +246,7 @@ def _stage_records(
     *,
     replace: bool,
     keep: Sequence[str] = (),
-    ahead: DigestsAhead | None = None,
+    ahead: DigestsAhead[sa.Table] | None = None,
 ) -> set[str] | None:
     """Write the records new or changed (with ``run_id``); ``replace``: delete the ones not given.
 
