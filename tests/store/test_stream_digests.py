@@ -10,6 +10,7 @@ complete, incomplete, skipping and delta reads, streamed or not, on SQLite and P
 from __future__ import annotations
 
 import itertools
+import threading
 from typing import Any
 from unittest import mock
 
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 
 from idpsync.model import Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources.base import DeltaResult
-from idpsync.store import Store, edge_digests, stage, stage_edges, stream
+from idpsync.store import Store, ahead, edge_digests, stage, stage_edges, stream
 from idpsync.store.digest_diff import members_tmp
 from idpsync.store.stage import StageChange
 from idpsync.store.stream import EdgeStream
@@ -234,3 +235,56 @@ def test_a_rolled_back_streamed_run_leaves_the_digests_as_they_were(store: Store
         ("g0", "user", "u0"),
         ("g1", "user", "u1"),
     }
+
+
+def test_a_streamed_reads_record_digests_are_made_while_its_edges_are_staged(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: the staged records' digests are made in a thread of their own, and the
+    edges' statements (the full join) run meanwhile, before the records' are compared.
+
+    SQLite (and a first load, nothing staged to compare with) stage as before: records first,
+    their digests made by the staging thread. Same stage, same change either way.
+    """
+    users = [SourceUser(f"u{i}", f"u{i}") for i in range(6)]
+    groups = [SourceGroup(f"g{i}", f"g{i}") for i in range(3)]
+    first = [Membership(f"g{i % 3}", f"u{i}") for i in range(6)]
+    made: list[str] = []
+    record_digest = stage._record_digest
+
+    def spy(record: SourceUser | SourceGroup) -> str:
+        made.append(threading.current_thread().name)
+        return record_digest(record)
+
+    monkeypatch.setattr(stage, "_record_digest", spy)
+    _streamed_write(store, "hr", Snapshot(users, groups, first), 1, [2, 5])
+    assert not any(name.startswith(ahead.THREAD) for name in made)  # a first load: as before
+    made.clear()
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    renamed = [SourceUser("u0", "zero"), *users[1:]]
+    after = [e for e in first if e.member_id != "u1"] + [Membership("g2", "u1")]
+    sa.event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        change = _streamed_write(store, "hr", Snapshot(renamed, groups, after), 2, [2, 5])
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", seen)
+    assert change is not None
+    assert (change.users, change.groups) == ({"u0"}, set())
+    assert (change.added, change.removed) == ([Membership("g2", "u1")], [Membership("g1", "u1")])
+    staged = stage_of(store, "hr")
+    assert set(staged["source_memberships"]) == {
+        (e.group_id, e.member_kind.value, e.member_id) for e in after
+    }
+    assert len(made) == len(users) + len(groups)
+    compared = next(i for i, s in enumerate(statements) if s.startswith("DELETE FROM source_users"))
+    joined = [i for i, s in enumerate(statements) if "FULL OUTER JOIN" in s]
+    if store.engine.dialect.name == "postgresql":
+        assert all(name.startswith(ahead.THREAD) for name in made)
+        assert joined and joined[0] < compared
+    else:
+        assert all(name == threading.current_thread().name for name in made)
+        assert not joined

@@ -57,6 +57,7 @@ from sqlalchemy.engine import Connection
 from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.store import schema as t
 from idpsync.store import stage_sql as q
+from idpsync.store.ahead import DigestsAhead, digests_ahead
 from idpsync.store.edge_digests import forget
 from idpsync.store.stage_edges import stage_edges
 from idpsync.store.stage_read import (
@@ -168,18 +169,30 @@ def write_stage(
         kind: sorted({r.source_id for r in snap.skipped if r.kind == kind})
         for kind in ("user", "group")
     }
-    for table, records, kind, listed in (
+    bound = change_bound(len(snap.memberships) if streamed is None else streamed.count)
+    tables = (
         (t.source_users, snap.users, "user", change.users),
         (t.source_groups, snap.groups, "group", change.groups),
-    ):
-        keep = held[kind]
-        args = (conn, table, connector, records, run_id)
-        found = _stage_records(*args, replace=snap.complete, keep=keep)
-        if found is None:
-            change.large = f"more than {change_bound(len(records))} {kind}s changed"
-        listed.update(found or ())
-    bound = change_bound(len(snap.memberships) if streamed is None else streamed.count)
-    stage_edges(conn, connector, snap, run_id, held, change, streamed, bound)
+    )
+    # PostgreSQL, streamed: the edges staged first, the staged records' digests made meanwhile
+    ahead_of = streamed is not None and snap.complete and conn.dialect.name == "postgresql"
+    work: dict[sa.Table, Sequence[SourceUser | SourceGroup]] = {
+        table: records
+        for table, records, _, _ in tables
+        if ahead_of and _any(conn, table, connector)
+    }
+    early = bool(work)  # not a first load (nothing staged to compare digests with)
+    with digests_ahead(work, _record_digest, operator.attrgetter("source_id")) as ahead:
+        if early:
+            stage_edges(conn, connector, snap, run_id, held, change, streamed, bound)
+        for table, records, kind, listed in tables:
+            args = (conn, table, connector, records, run_id)
+            found = _stage_records(*args, replace=snap.complete, keep=held[kind], ahead=ahead)
+            if found is None:
+                change.large = f"more than {change_bound(len(records))} {kind}s changed"
+            listed.update(found or ())
+    if not early:
+        stage_edges(conn, connector, snap, run_id, held, change, streamed, bound)
     if streamed is not None:
         conn.exec_driver_sql(f"DROP TABLE {streamed.table.name}")
     return change if snap.complete else None
@@ -233,19 +246,22 @@ def _stage_records(
     *,
     replace: bool,
     keep: Sequence[str] = (),
+    ahead: DigestsAhead[sa.Table] | None = None,
 ) -> set[str] | None:
     """Write the records new or changed (with ``run_id``); ``replace``: delete the ones not given.
 
     An unchanged record keeps its row and its ``run_id``. ``keep``: ids of records the source
     read but could not use (``snap.skipped``): their staged rows stay as they are, so a later
-    delta that does not mention them does not find them missing.
+    delta that does not mention them does not find them missing. ``ahead``: the records'
+    digests, if made beforehand (:mod:`idpsync.store.ahead`).
 
     Returns, with ``replace``, the ids of the records new, changed or gone (``None``: more
     than :func:`change_bound` of them); without, an empty set.
     """
     latest = {r.source_id: r for r in records}  # the last record of an id wins
     if replace:
-        return _replace_records(conn, table, connector, latest, run_id, set(keep))
+        made = None if ahead is None else ahead.get(table)
+        return _replace_records(conn, table, connector, latest, run_id, set(keep), made)
     c = table.c
     with q.temp(conn, _records_tmp) as tmp:
         rows = ((k, text, _digest(text)) for k, text in ((k, _json(r)) for k, r in latest.items()))
@@ -271,6 +287,7 @@ def _replace_records(
     latest: dict[str, SourceUser | SourceGroup],
     run_id: int,
     keep: set[str],
+    made: dict[str, str] | None = None,
 ) -> set[str] | None:
     """Make the staged records ``latest`` (bar ``keep``'s rows); the ids new, changed or gone.
 
@@ -278,7 +295,7 @@ def _replace_records(
     row has none, from its staged JSON: found in the one read of the staged digests, so a
     stage whose rows all have theirs is not scanned for them), in Python, and writes only
     the records whose digest differs: an unchanged record is never loaded into the database.
-    ``None``: more than :func:`change_bound` ids.
+    ``None``: more than :func:`change_bound` ids. ``made``: ``latest``'s digests, made already.
     """
     c = table.c
     new = list(latest)  # nothing staged yet (a first load): every record is new
@@ -289,7 +306,7 @@ def _replace_records(
         if any(digest is None for _, digest in staged):  # staged before digests: fill them in
             _fill_digests(conn, table, connector)
             staged = list(raw_rows(conn, query))
-        unstaged = {k: _digest(_json(r)) for k, r in latest.items()}
+        unstaged = made or {k: _record_digest(r) for k, r in latest.items()}
         for source_id, digest in staged:
             if unstaged.pop(source_id, None) != digest and source_id not in keep:
                 gone.append(source_id)
@@ -370,6 +387,20 @@ def _plain(value: object) -> str:
     if value is True or value is False:
         return "true" if value else "false"
     return json.dumps(value)
+
+
+def _record_digest(record: SourceUser | SourceGroup) -> str:
+    """The digest staged with a record (of its JSON text)."""
+    return _digest(_json(record))
+
+
+def _any(conn: Connection, table: sa.Table, connector: str) -> bool:
+    """Whether the connector has any record staged in ``table``."""
+    c = table.c
+    return (
+        conn.execute(sa.select(c.run_id).where(c.connector == connector).limit(1)).first()
+        is not None
+    )
 
 
 def _digest(text: str) -> str:
