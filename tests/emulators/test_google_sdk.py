@@ -30,23 +30,28 @@ def _all(request: Any, collection: Any, key: str) -> list[dict[str, Any]]:
     return items
 
 
+def _service(emu: GoogleEmulator, url: str, version: str, scopes: list[str]) -> Any:
+    """The official client's ``admin`` ``version`` service, signed in to the emulator at ``url``
+    with its service account (discovery from the package, nothing fetched)."""
+    creds = service_account.Credentials.from_service_account_info(
+        emu.service_account_info(f"{url}/token"), scopes=scopes, subject=emu.admin_email
+    )
+    return build(
+        "admin",
+        version,
+        credentials=creds,
+        static_discovery=True,
+        client_options={"api_endpoint": url + "/"},
+        cache_discovery=False,
+    )
+
+
 @pytest.mark.slow
 def test_official_client_reads_ground_truth() -> None:
     emu = GoogleEmulator.generate(users=620, groups=30, seed=3)
     t = emu.tenant
     with emu.serve() as server:
-        info = emu.service_account_info(f"{server.url}/token")
-        creds = service_account.Credentials.from_service_account_info(
-            info, scopes=SCOPES, subject=emu.admin_email
-        )
-        service = build(
-            "admin",
-            "directory_v1",
-            credentials=creds,
-            static_discovery=True,
-            client_options={"api_endpoint": server.url + "/"},
-            cache_discovery=False,
-        )
+        service = _service(emu, server.url, "directory_v1", SCOPES)
         users = _all(
             service.users().list(customer="my_customer", maxResults=500, orderBy="email"),
             service.users(),
@@ -98,18 +103,7 @@ def test_official_client_reads_custom_schemas_only_when_asked() -> None:
     t.update_user(uid, custom={"HR": {"badge": "B-1", "sites": ["Oslo"]}, "IT": {"vpn": "yes"}})
     email = t.login(t.users[uid])
     with emu.serve() as server:
-        info = emu.service_account_info(f"{server.url}/token")
-        creds = service_account.Credentials.from_service_account_info(
-            info, scopes=SCOPES, subject=emu.admin_email
-        )
-        service = build(
-            "admin",
-            "directory_v1",
-            credentials=creds,
-            static_discovery=True,
-            client_options={"api_endpoint": server.url + "/"},
-            cache_discovery=False,
-        )
+        service = _service(emu, server.url, "directory_v1", SCOPES)
         users = service.users()
         basic = users.get(userKey=email).execute()
         custom = users.list(
@@ -149,19 +143,7 @@ def test_official_client_reads_the_admin_activity_log_by_window_and_page() -> No
     now[0] = time.time()
     start, end = stamp(changes[1][0] - 1), stamp(changes[6][0] + 1)  # changes 1 to 6
     with emu.serve() as server:
-        creds = service_account.Credentials.from_service_account_info(
-            emu.service_account_info(f"{server.url}/token"),
-            scopes=[REPORTS],
-            subject=emu.admin_email,
-        )
-        service = build(
-            "admin",
-            "reports_v1",
-            credentials=creds,
-            static_discovery=True,
-            client_options={"api_endpoint": server.url + "/"},
-            cache_discovery=False,
-        )
+        service = _service(emu, server.url, "reports_v1", [REPORTS])
         activities = service.activities()
         window = activities.list(
             userKey="all", applicationName="admin", startTime=start, endTime=end, maxResults=4
