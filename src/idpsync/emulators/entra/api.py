@@ -9,6 +9,7 @@ from texts kept per tenant version (:mod:`.texts`): encode answers with :func:`.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -123,21 +124,16 @@ def parse_expand(call: Call, kind: str) -> Expansion | None:
 def add_expansion(
     call: Call, body: dict[str, Any], object_id: str, expansion: Expansion
 ) -> dict[str, Any]:
-    """Add the expanded relation to one rendered object (no key when there is no manager)."""
-    t = call.tenant
-    name, select = expansion
-    if name == "manager":
-        manager_id = t.users[object_id].manager_id
-        if manager_id in t.users:
-            body["manager"] = render.directory_object(t, manager_id or "", select)
-        return body
-    ids = t.member_list(object_id) if name == "members" else t.direct_groups(object_id)
-    body[name] = [render.directory_object(t, i, select) for i in ids[:EXPAND_ITEMS]]
+    """Add the expanded relation to one rendered object (no key when there is no manager).
+
+    The relation is :func:`expanded_text`'s, so a single object and a page expand alike.
+    """
+    body.update(json.loads(expanded_text(call, "{}", object_id, expansion)))
     return body
 
 
 def expanded_text(call: Call, text: str, object_id: str, expansion: Expansion) -> str:
-    """:func:`add_expansion` on an object's JSON text, from the version's texts.
+    """An object's JSON ``text`` with the expanded relation, from the version's texts.
 
     No ``manager`` key when the user has none.
     """
