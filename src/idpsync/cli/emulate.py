@@ -32,6 +32,7 @@ def serve(served: Served, options: Options) -> None:
             out.print(f"export {name}='{value}'", markup=False)
         out.print("", markup=False)
         out.print(served.server.connector_toml(base), markup=False)
+    served.server.warm()  # before the banner: whoever waits for it finds the server ready
     err.print(f"{served.banner} at {base}{served.path}", markup=False)
     sys.stdout.flush()
     served.server.serve_forever(sock)

@@ -100,6 +100,9 @@ class Server(Protocol):
     def connector_toml(self, base_url: str) -> str:
         """The configuration block (a connector or a target) for the server at ``base_url``."""
 
+    def warm(self) -> None:
+        """Work done once before the banner is printed, off every request's time."""
+
     def serve_forever(self, sock: socket.socket) -> None:
         """Answer on ``sock`` until the process is stopped."""
 
@@ -303,6 +306,9 @@ class _Crowd:
             f'application = "{self.application}"\n'
             'password = "env:IDPSYNC_CROWD_EMULATOR_PASSWORD"'
         )
+
+    def warm(self) -> None:
+        """Nothing to make ahead."""
 
     def serve_forever(self, sock: socket.socket) -> None:
         import uvicorn

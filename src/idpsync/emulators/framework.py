@@ -208,6 +208,10 @@ class Emulator(ABC):
         """An in-process httpx transport that talks to this emulator."""
         return httpx.ASGITransport(app=self)
 
+    def warm(self) -> None:
+        """Work done once before serving on a port, off every request's time (default: none)."""
+        return None
+
     def serve(
         self,
         host: str = "127.0.0.1",
@@ -217,10 +221,11 @@ class Emulator(ABC):
         ssl_keyfile: str | None = None,
     ) -> RunningServer:
         """Serve on a real port in a background thread (``port=0`` picks a free one)."""
+        self.warm()
         return RunningServer.start(self, host, port, ssl_certfile, ssl_keyfile)
 
     def serve_forever(self, sock: socket.socket) -> None:
-        """Serve on an already bound socket in this thread until interrupted (the CLI uses it)."""
+        """Serve on a bound socket in this thread until stopped (the CLI, after :meth:`warm`)."""
         config = uvicorn.Config(
             self,
             log_level="warning",

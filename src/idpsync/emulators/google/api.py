@@ -16,13 +16,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from idpsync.emulators.google.resources import (
-    etag,
-    photo_etag,
-    render_group,
-    render_member,
-    render_user,
-)
+from idpsync.emulators.google import texts
+from idpsync.emulators.google.resources import etag, photo_etag, render_group, render_user
 from idpsync.emulators.google.tenant import GoogleTenant
 from idpsync.emulators.tenant import TenantUser
 
@@ -118,17 +113,20 @@ def paged(
     ids: Sequence[str],
     params: Mapping[str, str],
     size: int,
-    render: Callable[[str], dict[str, Any]],
+    render: Callable[[str], str],
     kind: str,
     key: str,
 ) -> dict[str, Any]:
-    """One page: ``kind``, ``etag``, ``key`` (omitted when empty), ``nextPageToken``."""
+    """One page: ``kind``, ``etag``, ``key`` (omitted when empty), ``nextPageToken``.
+
+    ``render`` gives an item's JSON text; the items are a :class:`texts.Rendered` list.
+    """
     bound = fingerprint(params)
     offset = _offset(params, bound)
     chunk = ids[offset : offset + size]
     body: dict[str, Any] = {"kind": kind, "etag": etag(kind, offset, len(ids))}
     if chunk:
-        body[key] = [render(i) for i in chunk]
+        body[key] = texts.Rendered(render(i) for i in chunk)
     if offset + size < len(ids):
         body["nextPageToken"] = _token(offset + size, bound)
     return body
@@ -215,7 +213,7 @@ def list_users(t: GoogleTenant, params: Mapping[str, str]) -> dict[str, Any]:
     if params.get("showDeleted", "false").lower() == "true":
         return paged(
             sorted(t.deleted), params, size,
-            lambda i: render_user(t, t.deleted[i][0], t.deleted[i][1], schemas),
+            lambda i: texts.ENCODE(render_user(t, t.deleted[i][0], t.deleted[i][1], schemas)),
             "admin#directory#users", "users",
         )  # fmt: skip
     ids: Sequence[str] = t.user_ids
@@ -227,7 +225,7 @@ def list_users(t: GoogleTenant, params: Mapping[str, str]) -> dict[str, Any]:
         if params.get("sortOrder", "").upper() == "DESCENDING":
             ids.reverse()
     return paged(
-        ids, params, size, lambda i: render_user(t, t.users[i], None, schemas),
+        ids, params, size, lambda i: texts.user(t, i, schemas),
         "admin#directory#users", "users",
     )  # fmt: skip
 
@@ -280,9 +278,7 @@ def list_groups(t: GoogleTenant, params: Mapping[str, str]) -> dict[str, Any]:
         ids = t.group_ids
     if params.get("orderBy") == "email":
         ids = sorted(ids, key=lambda g: t.group_email(g).lower())
-    return paged(
-        ids, params, size, lambda g: render_group(t, g), "admin#directory#groups", "groups"
-    )
+    return paged(ids, params, size, lambda g: texts.group(t, g), "admin#directory#groups", "groups")
 
 
 def get_group(t: GoogleTenant, key: str) -> dict[str, Any]:
@@ -291,21 +287,6 @@ def get_group(t: GoogleTenant, key: str) -> dict[str, Any]:
     if group_id is None:
         raise ApiError(404, "notFound", "Resource Not Found: groupKey")
     return render_group(t, group_id)
-
-
-def member_of(t: GoogleTenant, member_id: str, role: str) -> dict[str, Any]:
-    """:func:`render_member`, made once per member and role while the tenant is unchanged.
-
-    A member is listed in about ten groups and its resource hashes an etag: made anew on every
-    page, that was most of a member page's 4 ms.
-    """
-    if t.rendered_at != t.version:
-        t.rendered.clear()
-        t.rendered_at = t.version
-    body = t.rendered.get((member_id, role))
-    if body is None:
-        body = t.rendered[(member_id, role)] = render_member(t, member_id, role)
-    return body
 
 
 def _one_customer(t: GoogleTenant, ids: list[str]) -> list[str]:
@@ -344,7 +325,7 @@ def list_members(t: GoogleTenant, key: str, params: Mapping[str, str]) -> dict[s
         unique,
         params,
         size,
-        lambda m: member_of(t, m, "OWNER" if m == owner else "MEMBER"),
+        lambda m: texts.member(t, m, "OWNER" if m == owner else "MEMBER"),
         "admin#directory#members",
         "members",
     )

@@ -33,7 +33,7 @@ from starlette.routing import Route
 from idpsync.emulators.control import control_routes
 from idpsync.emulators.framework import ASGIApp, Charge, Emulator, Reply, RequestLog
 from idpsync.emulators.generate import TenantSpec, generate_tenant
-from idpsync.emulators.google import api, service
+from idpsync.emulators.google import api, service, texts
 from idpsync.emulators.google.activity import REPORTS_PATH
 from idpsync.emulators.google.auth import (
     READ_SCOPES,
@@ -156,6 +156,10 @@ class GoogleEmulator(Emulator):
 
     # ---- framework hooks -----------------------------------------------------------------
 
+    def warm(self) -> None:
+        """Every resource's text of a plain read made before listening (see :func:`texts.warm`)."""
+        texts.warm(self.tenant)
+
     def error_reply(self, status: int, code: str, message: str) -> Reply:
         """Google's envelope: ``{"error": {"code", "message", "errors": [...], "status"}}``."""
         reason = {503: "backendError", 500: "backendError"}.get(status, code)
@@ -277,7 +281,8 @@ class GoogleEmulator(Emulator):
         except api.ApiError as exc:
             return self.error_reply(exc.status, exc.reason, exc.message)
         headers = [("content-type", "application/json; charset=UTF-8")]
-        return Reply(200, json.dumps(body).encode(), [*headers, ("etag", body.get("etag", '""'))])
+        text = texts.dumps(body)  # each listed resource's text made once a tenant version
+        return Reply(200, text.encode(), [*headers, ("etag", body.get("etag", '""'))])
 
     async def _batch(self, request: Request) -> Response:
         return await service.batch(self, request)

@@ -44,9 +44,12 @@ class GoogleBase(Tenant):
         tenant's cached member list it was made from (:meth:`member_list`, replaced when the
         group changes) and the list made once from it (a page of a 100,000-member group went
         through all of them: 30 ms a page)."""
-        self.rendered: dict[tuple[str, str], dict[str, Any]] = {}
-        """Member resources by (member, role) as of tenant version :attr:`rendered_at`."""
-        self.rendered_at = 0
+        self.texts: dict[tuple[Any, ...], dict[Any, str]] = {}
+        """Resources' JSON texts by table, as of :attr:`texts_at` (see :mod:`.texts`)."""
+        self.texts_at: tuple[int, ...] = ()
+        self.marks = 0
+        """Changes not in the tenant's log (a super admin made or unmade): part of the texts'
+        stamp, since a user's resource shows ``isAdmin``."""
 
     @classmethod
     def adopt(cls, tenant: Tenant) -> Self:
@@ -134,6 +137,7 @@ class GoogleBase(Tenant):
         """Make a user super admin (or not)."""
         self._require_user(user_id)
         (self.admins.add if admin else self.admins.discard)(user_id)
+        self.marks += 1
 
     def delete_user(self, user_id: str, *, permanent: bool = False) -> None:
         """Delete a user; unless ``permanent`` it stays "recently deleted" (412, showDeleted)."""
