@@ -228,6 +228,7 @@ class OneLoginSource(Source):
             snap, users, (groups, roles), role_members, user=self._user, groups_from=groups_from,
             staged=named or frozenset(), sink=sink, pages=pages,
         )  # fmt: skip
+        self.paged = None  # its records and users are not held past the read
         return snap
 
     async def _groups_and_roles(
