@@ -120,6 +120,10 @@ class Snapshot:
     limits: list[str] = field(default_factory=list)
     """The reasons of ``incomplete_reasons`` that are no failure but the kind of read (an
     incremental read of an IdP that lists no deletions): such a run still succeeds."""
+    cleaned_users: int = 0
+    """How many of the first :attr:`users` are cleaned already, as
+    :func:`~idpsync.sources.clean.normalise` cleans them (reported alike): it leaves them as
+    they are (a source may clean its users as its pages come)."""
 
     def mark_incomplete(self, reason: str) -> None:
         """Record that part of the IdP's data could not be read."""

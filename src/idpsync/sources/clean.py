@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -214,16 +214,7 @@ def normalise(snap: Snapshot) -> Snapshot:
     ids = IdTable()
     edges = ids.shared_edges(snap.memberships)
     dropped = len(snap.memberships) - len(edges)
-    users: list[SourceUser] = []
-    for user in snap.users:
-        uid = ids.usable(user.source_id)
-        if uid is None:
-            snap.mark_incomplete(f"a user record has an unusable id {_short(user.source_id)}")
-            continue
-        try:
-            users.append(clean_user(user))
-        except BadValue as exc:
-            snap.skip("user", uid, _key(user.login, uid), f"user {uid}: {exc}")
+    clean_users(snap, ids)
     groups: list[SourceGroup] = []
     for group in snap.groups:
         gid = ids.usable(group.source_id)
@@ -237,8 +228,49 @@ def normalise(snap: Snapshot) -> Snapshot:
             snap.mark_incomplete(f"group {gid} was skipped ({exc}); nothing is removed this run")
     if dropped:
         snap.mark_incomplete(_dropped_edges(dropped))
-    snap.users, snap.groups, snap.memberships = users, groups, edges
+    snap.groups, snap.memberships = groups, edges
     return snap
+
+
+Prepared = tuple[str | None, SourceUser | BadValue]
+"""A user cleaned ahead (:func:`prepare`): its usable id (``None``: none) and the cleaned user or
+why it cannot be stored."""
+
+
+def prepare(user: SourceUser, ids: IdTable | None = None) -> Prepared:
+    """What :func:`clean_users` makes of ``user``, worked out ahead (as its page comes)."""
+    uid = usable_id(user.source_id) if ids is None else ids.usable(user.source_id)
+    if uid is None:
+        return None, user
+    try:
+        return uid, clean_user(user)
+    except BadValue as exc:
+        return uid, exc
+
+
+def clean_users(
+    snap: Snapshot,
+    ids: IdTable | None = None,
+    ahead: Callable[[SourceUser], Prepared | None] | None = None,
+) -> None:
+    """Clean the users of ``snap`` past :attr:`~Snapshot.cleaned_users` as :func:`normalise` does.
+
+    A user with an unusable id marks ``snap`` incomplete, one that cannot be stored is skipped
+    with the reason, in the users' order. ``ahead`` gives a user's :func:`prepare` made earlier
+    (``None``: not made, it is worked out now). Afterwards every user counts as cleaned.
+    """
+    done = snap.cleaned_users
+    users = snap.users[:done]
+    for user in snap.users[done:]:
+        ready = None if ahead is None else ahead(user)
+        uid, got = prepare(user, ids) if ready is None else ready
+        if uid is None:
+            snap.mark_incomplete(f"a user record has an unusable id {_short(user.source_id)}")
+        elif isinstance(got, BadValue):
+            snap.skip("user", uid, _key(user.login, uid), f"user {uid}: {got}")
+        else:
+            users.append(got)
+    snap.users, snap.cleaned_users = users, len(users)
 
 
 def _dropped_edges(count: int) -> str:

@@ -55,7 +55,7 @@ from idpsync.http import ConcreteEndpoint, Endpoint, HttpClient
 from idpsync.http.failure import FailureRule
 from idpsync.http.paging import HeaderCursor
 from idpsync.model import MemberKind, Membership, Snapshot, SourceGroup, SourceUser
-from idpsync.sources.base import DeltaResult, EdgeSink, Event, Probe, Progress, Source, no_progress
+from idpsync.sources.base import DeltaResult, Event, Probe, Progress, Source, no_progress
 from idpsync.sources.lanes import gather
 from idpsync.sources.onelogin import delta as od
 from idpsync.sources.onelogin.budget import BudgetStop, CallPacer, preflight
@@ -122,6 +122,8 @@ class OneLoginSource(Source):
         self.activity = Activity(
             frozenset(settings.active_statuses), frozenset(settings.active_states)
         )
+        self.paged: PagedEdges | None = None
+        """The users listing's pages in a streamed full read (made by :meth:`_read`)."""
 
     @property
     def wants_groups(self) -> bool:
@@ -196,6 +198,11 @@ class OneLoginSource(Source):
         listed = named is None
         got: Got = {}  # each listing read to its end (kept at a budget stop)
         role_members: list[Membership] | None = None
+        groups_from, sink = self.settings.groups_from, self.sink
+        pages = None  # a streamed read's users pages, their users made as the pages come
+        if sink is not None:
+            pages = PagedEdges(sink, checked_user, groups_from=groups_from, user=self._user)
+        self.paged = pages
         with self.pacer.watch():
             try:
                 await preflight(self.http, self.pacer)
@@ -217,7 +224,11 @@ class OneLoginSource(Source):
                 snap.mark_incomplete(str(stop))
                 role_members = None
         users, groups, roles = (got.get(k, []) for k in ("users", "groups", "roles"))
-        self._assemble(snap, users, (groups, roles), role_members, named or frozenset(), self.sink)
+        assemble(
+            snap, users, (groups, roles), role_members, user=self._user, groups_from=groups_from,
+            staged=named or frozenset(), sink=sink, pages=pages,
+        )  # fmt: skip
+        self.paged = None  # its records and users are not held past the read
         return snap
 
     async def _groups_and_roles(
@@ -314,8 +325,7 @@ class OneLoginSource(Source):
             progress(Event("fetch", f"{endpoint.name}: {read}", read, total))
 
         by_number = self.settings.parallel_pages and endpoint.paging is HeaderCursor
-        sink, groups_from = (self.sink if endpoint is USERS else None), self.settings.groups_from
-        pages = None if sink is None else PagedEdges(sink, convert, groups_from=groups_from)
+        pages = self.paged if endpoint is USERS else None
         quiet = "updated_at" if "updated_since" in params else "created_at"
         job = Listing(
             self.http, self.pacer, endpoint, dict(params), values,
@@ -360,20 +370,6 @@ class OneLoginSource(Source):
             edges.extend(snap.edge(role.source_id, member, MemberKind.USER) for member in members)
         return edges
 
-    def _assemble(
-        self,
-        snap: Snapshot,
-        items: list[dict[str, Any]],
-        read: tuple[list[SourceGroup], list[SourceGroup]],
-        role_members: list[Membership] | None,
-        staged: frozenset[str] = frozenset(),
-        sink: EdgeSink | None = None,
-    ) -> None:
-        assemble(
-            snap, items, read, role_members, user=self._user,
-            groups_from=self.settings.groups_from, staged=staged, sink=sink,
-        )  # fmt: skip
-
     def _role(self, item: Mapping[str, Any]) -> SourceGroup:
         return to_role(item, self.settings.role_prefix)
 
@@ -393,7 +389,7 @@ class OneLoginSource(Source):
         if found is None:
             return None
         item, read = found
-        self._assemble(snap, [item], read, None)
+        assemble(snap, [item], read, None, user=self._user, groups_from=self.settings.groups_from)
         return snap
 
     # ---- endpoints, probes ---------------------------------------------------------------
