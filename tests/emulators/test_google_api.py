@@ -44,7 +44,7 @@ def test_every_served_route_and_parameter_is_in_the_discovery_document() -> None
         assert spec["path"] == path, method_id
         assert params <= set(spec["parameters"]), (method_id, params - set(spec["parameters"]))
         assert spec.get("parameterOrder", []) == [
-            p for p in ("userKey", "groupKey") if "{" + p + "}" in path
+            p for p in ("userKey", "groupKey", "memberKey") if "{" + p + "}" in path
         ]
     users = doc["schemas"]["Users"]["properties"]
     assert {"kind", "etag", "users", "nextPageToken"} <= set(users)

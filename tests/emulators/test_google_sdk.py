@@ -9,6 +9,7 @@ import pytest
 from google.oauth2 import service_account
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
+from googleapiclient.http import BatchHttpRequest
 
 from idpsync.emulators.google import GoogleEmulator
 from idpsync.emulators.google.activity import REPORTS_PATH
@@ -175,3 +176,44 @@ def _param(activity: dict[str, Any], name: str) -> str | None:
     """The value of one parameter of an activity's first event."""
     params = activity["events"][0].get("parameters", [])
     return next((p["value"] for p in params if p["name"] == name), None)
+
+
+@pytest.mark.slow
+def test_official_client_asks_one_member_of_a_group_alone_and_in_a_batch() -> None:
+    emu = GoogleEmulator.generate(users=30, groups=4, seed=5)
+    t = emu.tenant
+    gid = min(t.group_ids, key=lambda g: len(t.groups[g].members))  # 3 users of 30 and more
+    inside = next(m for m in t.groups[gid].members if m in t.users)
+    outside = next(u for u in t.user_ids if u not in t.groups[gid].members)
+    group, user = t.group_email(gid), t.users[inside]
+    answers: dict[str, Any] = {}
+    with emu.serve() as server:
+        service = _service(emu, server.url, "directory_v1", SCOPES)
+        members = service.members()
+        by_mail = members.get(groupKey=group, memberKey=t.login(user)).execute()
+        by_id = members.get(groupKey=t.gid(gid), memberKey=t.gid(inside)).execute()
+        with pytest.raises(HttpError) as absent:
+            members.get(groupKey=group, memberKey=t.login(t.users[outside])).execute()
+        with pytest.raises(HttpError) as no_group:
+            members.get(groupKey="nothing@" + t.domain, memberKey=t.login(user)).execute()
+        # the discovery's batchPath is joined to Google's root URL, not to api_endpoint
+        batch = BatchHttpRequest(batch_uri=server.url + "/batch/admin/directory_v1")
+        for key, member in (("in", inside), ("out", outside)):
+            call = members.get(groupKey=group, memberKey=t.gid(member))
+            batch.add(
+                call,
+                request_id=key,
+                callback=lambda rid, body, exc: answers.update({rid: (body, exc)}),
+            )
+        batch.execute()
+        service.close()
+    assert by_mail == by_id
+    assert by_mail["id"] == t.gid(inside) and by_mail["type"] == "USER"
+    assert by_mail["email"] == t.login(user) and by_mail["kind"] == "admin#directory#member"
+    assert absent.value.status_code == 404
+    assert absent.value.reason == "Resource Not Found: memberKey"
+    assert no_group.value.status_code == 404
+    assert no_group.value.reason == "Resource Not Found: groupKey"
+    assert answers["in"][0]["id"] == t.gid(inside) and answers["in"][1] is None
+    assert answers["out"][0] is None and answers["out"][1].status_code == 404
+    assert sorted(e.status for e in emu.batched if "/members/" in e.path) == [200, 404]

@@ -138,7 +138,8 @@ async def test_latest_event_of_a_pair_wins(db: Store) -> None:
     assert_matches_tenant(db, emu)
 
 
-async def test_events_at_the_same_time_that_disagree_read_the_group_again(db: Store) -> None:
+async def test_events_at_the_same_time_that_disagree_ask_the_member(db: Store) -> None:
+    """Without batches too: the one tied pair is one ``members.get`` (more: test_google_ties)."""
     emu = emulator()
     await full_then_changes(db, emu)
     ticking(emu, step=0.0)
@@ -150,11 +151,13 @@ async def test_events_at_the_same_time_that_disagree_read_the_group_again(db: St
     t.add_member(plain, outsider(emu, plain))
     emu.requests.clear()
     emu.batched.clear()
-    result = await sync(db, emu)
-    assert result.stats["read"] == "delta" and result.stats["groups_reread"] == 1
-    assert result.stats["reread_reasons"] == {"events of one member at the same time disagree": 1}
-    assert emu.batched.count(f"/admin/directory/v1/groups/{t.gid(group)}/members") == 1
-    assert emu.batched.count(LISTINGS) == 1
+    result = await sync(db, emu, batch_size=0)
+    assert result.stats["read"] == "delta" and result.stats["groups_reread"] == 0
+    assert result.stats["ties_settled"] == 1 and "reread_reasons" not in result.stats
+    assert (
+        emu.requests.count(f"/admin/directory/v1/groups/{t.gid(group)}/members/{t.gid(user)}") == 1
+    )
+    assert emu.requests.count(LISTINGS) == 0 and emu.requests.count(BATCH) == 0
     assert_matches_tenant(db, emu)
 
 

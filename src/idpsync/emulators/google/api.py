@@ -47,6 +47,9 @@ ROUTES: dict[str, tuple[str, frozenset[str]]] = {
         "admin/directory/v1/groups/{groupKey}/members",
         frozenset({"maxResults", "pageToken", "roles", "includeDerivedMembership"}),
     ),
+    "directory.members.get": (
+        "admin/directory/v1/groups/{groupKey}/members/{memberKey}", frozenset()
+    ),
 }  # fmt: skip
 """Discovery method id → (path, query parameters served); checked against the discovery doc."""
 STANDARD = frozenset(
@@ -329,3 +332,23 @@ def list_members(t: GoogleTenant, key: str, params: Mapping[str, str]) -> dict[s
         "admin#directory#members",
         "members",
     )
+
+
+def _member_id(t: GoogleTenant, key: str) -> str | None:
+    """The tenant id of a member key: a user's or group's e-mail or alias, or any Google id."""
+    if "@" in key:
+        user = t.resolve_user(key)
+        return user.id if user is not None else t.resolve_group(key)
+    return t.generic(key.strip())
+
+
+def get_member(t: GoogleTenant, key: str, member_key: str) -> dict[str, Any]:
+    """``GET groups/{groupKey}/members/{memberKey}``: a direct member's resource, else 404."""
+    group_id = t.resolve_group(key)
+    if group_id is None:
+        raise ApiError(404, "notFound", "Resource Not Found: groupKey")
+    member_id = _member_id(t, member_key)
+    if member_id is None or member_id not in t.groups[group_id].members:
+        raise ApiError(404, "notFound", "Resource Not Found: memberKey")
+    direct = t.member_list(group_id)
+    return member_of(t, member_id, "OWNER" if member_id == direct[0] else "MEMBER")

@@ -6,8 +6,9 @@
 Routes (host ignored): ``GET /o/oauth2/v2/auth``, ``POST /token`` and ``POST /oauth2/v4/token``
 (see :mod:`.auth`), and under ``/admin/directory/v1/``: ``users``, ``users/{userKey}``,
 ``users/{userKey}/photos/thumbnail``, ``groups``, ``groups/{groupKey}``,
-``groups/{groupKey}/members`` (see :mod:`.api`). Path keys are percent-decoded; ``alt=json`` and
-the other standard parameters are accepted and ignored; an unknown parameter is a 400.
+``groups/{groupKey}/members``, ``groups/{groupKey}/members/{memberKey}`` (a direct member,
+else 404; see :mod:`.api`). Path keys are percent-decoded; ``alt=json`` and the other
+standard parameters are accepted and ignored; an unknown parameter is a 400.
 
 API calls need a bearer token whose user is a super admin and whose scopes cover the call.
 Quota (on unless ``rate_limit=False``): ``quota`` queries per minute per user (the token's
@@ -321,6 +322,8 @@ class GoogleEmulator(Emulator):
             return api.list_groups(t, params)
         if route == "directory.groups.get":
             return api.get_group(t, parts[1])
+        if route == "directory.members.get":
+            return api.get_member(t, parts[1], parts[3])
         return api.list_members(t, parts[1], params)
 
 
@@ -333,6 +336,7 @@ def _route(parts: list[str]) -> str | None:
         ("groups",): "directory.groups.list",
         ("groups", "*"): "directory.groups.get",
         ("groups", "*", "members"): "directory.members.list",
+        ("groups", "*", "members", "*"): "directory.members.get",
     }
     for shape, route in shapes.items():
         if len(shape) == len(parts) and all(

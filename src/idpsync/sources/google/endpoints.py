@@ -80,6 +80,15 @@ MEMBERS = Endpoint(
     paging=BodyToken,
     records="members",
 )
+MEMBER = Endpoint(
+    "get_member",
+    "GET",
+    "/admin/directory/v1/groups/{groupKey}/members/{memberKey}",
+    'is a user a direct member of a group (incremental = "reports": two events of one pair '
+    "at the same time)",
+    MEMBER_SCOPE,
+    absent=frozenset({404}),  # not a direct member
+)
 BATCH = Endpoint(
     "batch",
     "POST",
@@ -120,7 +129,7 @@ def endpoint_table(
     base = base or settings.base_url or GOOGLE_API
     table = [*DIRECTORY, PHOTO] if settings.fetch_photos else list(DIRECTORY)
     table += [BATCH] if settings.batch_size else []
-    table += [ACTIVITIES] if settings.incremental == "reports" else []
+    table += [ACTIVITIES, MEMBER] if settings.incremental == "reports" else []
     return [token_endpoint(settings)] + [ep.resolve(base, partial=True) for ep in table]
 
 
@@ -154,4 +163,8 @@ def reads(settings: GoogleSourceSettings) -> dict[str, Read]:
         USER.name: Read(projection(settings), needs={"userKey": "user"}),
         PHOTO.name: Read(needs={"userKey": "user"}, absent="this user has no photo"),
         ACTIVITIES.name: Read({"maxResults": "1"}),
+        MEMBER.name: Read(
+            needs={"groupKey": "group", "memberKey": "user"},
+            absent="the example user is not in the example group",
+        ),
     }

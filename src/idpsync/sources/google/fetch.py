@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 
 MISSING = object()
 """An inner answer that must be asked again alone."""
+FAILED = object()
+"""A call that failed even alone (:func:`fetch_each` with ``lenient``)."""
 
 
 async def fetch_many(
@@ -53,47 +55,81 @@ async def fetch_many(
 
     ``params`` go with every call (e.g. the users' ``projection``).
     """
+    return await fetch_each(source, endpoint, [{field: key} for key in keys], params)
+
+
+async def fetch_each(
+    source: GoogleSource,
+    endpoint: Endpoint,
+    calls: list[dict[str, str]],
+    params: Mapping[str, str] | None = None,
+    *,
+    lenient: bool = False,
+) -> list[Any]:
+    """:func:`fetch_many` with every placeholder of the path given per call.
+
+    ``lenient``: a call that still fails when sent again alone (not fatally) answers
+    :data:`FAILED` instead of failing the read.
+    """
     size = source.settings.batch_size
-    found: list[Any] = [MISSING] * len(keys)
-    if size and len(keys) > 1:
-        parts = [list(range(i, min(i + size, len(keys)))) for i in range(0, len(keys), size)]
+    found: list[Any] = [MISSING] * len(calls)
+    if size and len(calls) > 1:
+        parts = [list(range(i, min(i + size, len(calls)))) for i in range(0, len(calls), size)]
         turn = asyncio.Lock()  # one batch at a time takes its tokens (module docstring)
         answers = await gather(
-            *(_send(source, endpoint, [keys[i] for i in p], params, turn) for p in parts)
+            *(_send(source, endpoint, [calls[i] for i in p], params, turn) for p in parts)
         )
         for part, got in zip(parts, answers, strict=True):
             for k, index in enumerate(part):
                 found[index] = got[k]
     again = [i for i, body in enumerate(found) if body is MISSING]
-    if size and len(keys) > 1 and again:
+    if size and len(calls) > 1 and again:
         extra = source.stats.extra
         extra["batch_calls_resent"] = extra.get("batch_calls_resent", 0) + len(again)
-    bodies = await gather(
-        *(source.http.get_json(endpoint, {field: keys[i]}, params=params) for i in again)
-    )
+    bodies = await gather(*(_alone(source, endpoint, calls[i], params, lenient) for i in again))
     for index, body in zip(again, bodies, strict=True):
         found[index] = body
     return found
 
 
+async def _alone(
+    source: GoogleSource,
+    endpoint: Endpoint,
+    call: dict[str, str],
+    params: Mapping[str, str] | None,
+    lenient: bool,
+) -> Any:
+    try:
+        return await source.http.get_json(endpoint, call, params=params)
+    except SourceError as exc:
+        from idpsync.sources.google.reader import RULE
+
+        if not lenient or RULE.fatal(exc):
+            raise
+        return FAILED
+
+
 async def _send(
     source: GoogleSource,
     endpoint: Endpoint,
-    keys: list[str],
+    calls: list[dict[str, str]],
     params: Mapping[str, str] | None,
     turn: asyncio.Lock,
 ) -> list[Any]:
     """One batch of ``GET`` calls: each answer, ``None`` if absent, :data:`MISSING` to redo."""
     http = source.http
-    prefix = endpoint.template_path.split("{", 1)[0]
     query = "?" + urlencode(params, safe=",") if params else ""
-    content_type, body = encode([prefix + quote(key, safe="") + query for key in keys])
+    paths = [
+        endpoint.template_path.format(**{k: quote(v, safe="") for k, v in call.items()}) + query
+        for call in calls
+    ]
+    content_type, body = encode(paths)
     answers: dict[int, tuple[int, bytes]] = {}
     try:
         async with turn:  # Google counts every inner call; the read's burst pays first
-            free = min(source.credit, len(keys) - 1)
+            free = min(source.credit, len(calls) - 1)
             source.credit -= free
-            await http.budget.take(len(keys) - 1 - free)
+            await http.budget.take(len(calls) - 1 - free)
         response = await http.request(BATCH, content=body, headers={"Content-Type": content_type})
         answers = decode(response.headers.get("content-type", ""), response.content)
     except SourceError as exc:
@@ -102,8 +138,8 @@ async def _send(
         if RULE.fatal(exc) and not isinstance(exc, e.BadRequest):
             raise
     extra = source.stats.extra
-    extra["batched_calls"] = extra.get("batched_calls", 0) + len(keys)
-    return [_one(answers.get(k), endpoint) for k in range(len(keys))]
+    extra["batched_calls"] = extra.get("batched_calls", 0) + len(calls)
+    return [_one(answers.get(k), endpoint) for k in range(len(calls))]
 
 
 def _one(answer: tuple[int, bytes] | None, endpoint: Endpoint) -> Any:

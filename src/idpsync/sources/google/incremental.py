@@ -22,7 +22,9 @@ tool) makes is written to the admin activity log: ``USER_SETTINGS`` events name 
    those of the members named: the mirror is read narrowly, its users as their addresses
    only), the latest event of each (group, member) pair winning, and reads again, in rolling batches
    (:func:`.rolling.all_members`), the whole member listing of each group the log leaves unsure
-   (:mod:`.memberlog` says which), which replaces that group's edges;
+   (:mod:`.memberlog` says which), which replaces that group's edges; a group unsure only
+   from two events of one pair in the same millisecond has each such pair asked instead
+   (``members/{memberKey}``, :mod:`.ties`);
 4. merges that into the staged mirror. Users and groups are read as they are now, and edges
    follow the latest event, so a replayed or out-of-order event is harmless.
 
@@ -36,13 +38,13 @@ events name the old address, which another group may hold by now), a user that a
 without a ``DELETE_USER`` event or a known address, a saved time older than the log's 180
 days, a failed or malformed read of a changed object, and ``nested`` (a change would touch
 every group above). Events of other types (domain settings, devices…) change nothing the
-source reads and are skipped. Request count: ``L_E + ⌈C_u / B⌉ + X_g + Σ_k ⌈N_k / B⌉
-+ [managers not known]`` for ``L_E`` log requests (one for a log of one page, more for one
-read in ranges: :mod:`.activitylog`), ``C_u`` users named, ``X_g`` = ``⌈G / 200⌉`` when the
-``C_g`` groups named that the mirror does not resolve are at least 20 × that (``G`` groups
-in the mirror), else ``⌈C_g / B⌉`` + the listing's pages read before it was cancelled,
-``B = batch_size`` and ``N_k`` the groups read again with at least ``k`` member pages
-(docs/sources/google.md).
+source reads and are skipped. Request count: ``L_E + ⌈C_u / B⌉ + X_g + ⌈P / B⌉
++ Σ_k ⌈N_k / B⌉ + [managers not known]`` for ``L_E`` log requests (one for a log of one page,
+more for one read in ranges: :mod:`.activitylog`), ``C_u`` users named, ``X_g`` = ``⌈G /
+200⌉`` when the ``C_g`` groups named that the mirror does not resolve are at least 20 × that
+(``G`` groups in the mirror), else ``⌈C_g / B⌉`` + the listing's pages read before it was
+cancelled, ``B = batch_size``, ``P`` the tied pairs asked (:mod:`.ties`) and ``N_k`` the
+groups read again with at least ``k`` member pages (docs/sources/google.md).
 """
 
 from __future__ import annotations
@@ -58,12 +60,12 @@ from typing import TYPE_CHECKING, Any
 from idpsync.errors import SourceError
 from idpsync.model import EdgeList, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources.base import DeltaResult, Event, Progress
-from idpsync.sources.google import activitylog, rolling
+from idpsync.sources.google import activitylog, rolling, ties
 from idpsync.sources.google import api as g
 from idpsync.sources.google import photos as google_photos
 from idpsync.sources.google.endpoints import ACTIVITY_PAGE, GROUP, USER, projection
 from idpsync.sources.google.fetch import fetch_many
-from idpsync.sources.google.memberlog import Reasons, apply, read_log
+from idpsync.sources.google.memberlog import TIE, Reasons, apply, read_log
 from idpsync.sources.google.named import (
     ADDRESS,
     addresses,
@@ -319,6 +321,9 @@ async def _read_changes(
     # only the staged edges of the members the log names: the events are about those
     edges_before = set(staged.edges_of_members({m for m in members.values() if m}))
     added, removed, again = apply(log, group_ids, mirror_groups, members, edges_before, deleted)
+    if TIE in again.values():  # settled by one members.get a pair where that is enough
+        log = await ties.settle(source, log, again, group_ids, members)
+        added, removed, again = apply(log, group_ids, mirror_groups, members, edges_before, deleted)
     again_ids = {group_ids[n] for n in again if n in group_ids}
     _why(source, {n: why for n, why in again.items() if n in group_ids}, progress)
     _cost_switch(source, len(again_ids), len(mirror_groups))

@@ -58,6 +58,8 @@ class MemberLog:
     """Group e-mails whose listing must be read again, and why."""
     touched: set[str] = field(default_factory=set)
     """Group e-mails with an event other than the member events (their records are read)."""
+    tied: set[tuple[str, str]] = field(default_factory=set)
+    """Pairs whose latest events disagree at the same time (:data:`TIE`, :mod:`.ties`)."""
 
 
 def _when(item: Mapping[str, Any]) -> float | None:
@@ -102,6 +104,7 @@ def read_log(items: list[Any]) -> MemberLog:
     for pair, when in sorted(ties):
         if log.latest[pair][0] == when:
             log.reread.setdefault(pair[0], TIE)
+            log.tied.add(pair)
     return log
 
 
@@ -117,9 +120,10 @@ def apply(
 
     ``group_ids`` maps the named groups' e-mails to ids (read this run); ``member_ids`` maps a
     member address to its user id, or to ``None`` when it is not sure; ``deleted`` holds the
-    addresses of users deleted in the window (module docstring).
+    addresses of users deleted in the window (module docstring). :data:`TIE` stays a group's
+    reason only when it has no other (:mod:`.ties` may settle those groups without a listing).
     """
-    reread = dict(log.reread)
+    reread = {group: why for group, why in log.reread.items() if why != TIE}
     for (group, member), (_, present) in log.latest.items():
         gid = group_ids.get(group)
         if gid is None or gid not in mirror_groups:
@@ -128,6 +132,9 @@ def apply(
             reread.setdefault(group, UNKNOWN_MEMBER)
         elif present and member in deleted:
             reread.setdefault(group, DELETED_ADDED)
+    for group, why in log.reread.items():
+        if why == TIE:
+            reread.setdefault(group, TIE)
     added: set[Membership] = set()
     removed: set[Membership] = set()
     for (group, member), (_, present) in log.latest.items():
