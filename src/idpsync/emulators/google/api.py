@@ -17,7 +17,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from idpsync.emulators.google import texts
-from idpsync.emulators.google.resources import etag, photo_etag, render_group, render_user
+from idpsync.emulators.google.resources import (
+    etag,
+    photo_etag,
+    render_group,
+    render_member,
+    render_user,
+)
 from idpsync.emulators.google.tenant import GoogleTenant
 from idpsync.emulators.tenant import TenantUser
 
@@ -351,4 +357,4 @@ def get_member(t: GoogleTenant, key: str, member_key: str) -> dict[str, Any]:
     if member_id is None or member_id not in t.groups[group_id].members:
         raise ApiError(404, "notFound", "Resource Not Found: memberKey")
     direct = t.member_list(group_id)
-    return member_of(t, member_id, "OWNER" if member_id == direct[0] else "MEMBER")
+    return render_member(t, member_id, "OWNER" if member_id == direct[0] else "MEMBER")
