@@ -4,8 +4,10 @@ Keycloak saves an admin event for every change made through the Admin API, but o
 realm's ``adminEventsEnabled`` is on (off by default; Realm settings → Events → Admin events
 settings). The emulator records them from the tenant's change log (every change made through
 the control API or the ``/_emulator/tenant/…`` routes), stamped with the emulator's clock when
-it next looks (before any admin answer, or when :meth:`AdminEventLog.sync` is called), so a
-stamp is never earlier than the change:
+it next looks (before any admin answer, or when :meth:`AdminEventLog.sync` is called; every
+change found in one look carries that look's one stamp, so changes made between two answers
+share a millisecond, as a script's quick changes can on a real server), so a stamp is never
+earlier than the change:
 
 - a user created, changed or deleted: ``USER`` ``CREATE``/``UPDATE``/``DELETE``,
   ``resourcePath`` ``users/{id}``;
@@ -75,10 +77,10 @@ class AdminEventLog:
         self._last_ms = max(self._last_ms, int(self.clock() * 1000))
         return self._last_ms
 
-    def _save(self, operation: str, resource: str, path: str) -> None:
+    def _save(self, operation: str, resource: str, path: str, when: int | None = None) -> None:
         self.events.append(
             {
-                "time": self._now_ms(),
+                "time": self._now_ms() if when is None else when,
                 "realmId": self.realm_id,
                 "authDetails": {
                     "realmId": self.realm_id,
@@ -102,13 +104,14 @@ class AdminEventLog:
         self._version, self._members = t.version, len(t.membership_log)
         if not changes:
             return
+        when = self._now_ms()  # one stamp for every change of this look (module docstring)
         by_version = {m.version: m for m in members}
         gone = {oid for _, _, oid in changes if oid not in t.users and oid not in t.groups}
         last = {oid: version for version, _, oid in changes}
         for version, kind, oid in changes:
             edge = by_version.get(version)
             if edge is not None:
-                self._membership(edge.group_id, edge.member_id, edge.added, gone)
+                self._membership(edge.group_id, edge.member_id, edge.added, gone, when)
                 continue
             if version == last[oid] and oid in gone:
                 operation = "DELETE"
@@ -118,16 +121,16 @@ class AdminEventLog:
                 operation = "UPDATE"
             self._known.add(oid)
             if self.enabled:
-                self._save(operation, kind.upper(), f"{kind}s/{oid}")
+                self._save(operation, kind.upper(), f"{kind}s/{oid}", when)
 
-    def _membership(self, gid: str, member: str, added: bool, gone: set[str]) -> None:
+    def _membership(self, gid: str, member: str, added: bool, gone: set[str], when: int) -> None:
         if not self.enabled or gid in gone or member in gone:
             return
         if member in self.tenant.groups:  # a group moved under another
-            self._save("UPDATE", "GROUP", f"groups/{member}")
+            self._save("UPDATE", "GROUP", f"groups/{member}", when)
             return
         operation = "CREATE" if added else "DELETE"
-        self._save(operation, "GROUP_MEMBERSHIP", f"users/{member}/groups/{gid}")
+        self._save(operation, "GROUP_MEMBERSHIP", f"users/{member}/groups/{gid}", when)
 
     def config(self) -> dict[str, Any]:
         """``GET events/config``: a RealmEventsConfigRepresentation."""
