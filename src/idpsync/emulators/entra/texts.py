@@ -18,6 +18,7 @@ import json
 from typing import Any
 
 from idpsync.emulators.entra import render
+from idpsync.emulators.tables import StampedTables
 from idpsync.emulators.tenant import Tenant
 
 ENCODE = json.JSONEncoder(ensure_ascii=False).encode
@@ -54,19 +55,11 @@ class Texts:
     """Per tenant version: users' full representations and directory objects' JSON texts."""
 
     def __init__(self) -> None:
-        self._stamp: tuple[int, int, int] | None = None
-        self._tables: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._tables = StampedTables()
 
     def table(self, tenant: Tenant, key: tuple[Any, ...]) -> dict[str, Any]:
         """The table ``key`` of the tenant's current version (empty after any change)."""
-        stamp = (tenant.version, len(tenant.users), len(tenant.groups))
-        if stamp != self._stamp:
-            self._tables.clear()
-            self._stamp = stamp
-        found = self._tables.get(key)
-        if found is None:
-            found = self._tables[key] = {}
-        return found
+        return self._tables.table((tenant.version, len(tenant.users), len(tenant.groups)), key)
 
     def user(self, tenant: Tenant, user_id: str) -> dict[str, Any]:
         """The user's every property (:func:`render.user_json`), rendered once a version."""

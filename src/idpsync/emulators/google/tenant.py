@@ -12,9 +12,10 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import replace
-from typing import Any, Self
+from typing import Self
 
 from idpsync.emulators.google.activity import ActivityLog
+from idpsync.emulators.tables import StampedTables
 from idpsync.emulators.tenant import Tenant, TenantError, TenantGroup, TenantUser
 
 
@@ -44,9 +45,8 @@ class GoogleBase(Tenant):
         tenant's cached member list it was made from (:meth:`member_list`, replaced when the
         group changes) and the list made once from it (a page of a 100,000-member group went
         through all of them: 30 ms a page)."""
-        self.texts: dict[tuple[Any, ...], dict[Any, str]] = {}
-        """Resources' JSON texts by table, as of :attr:`texts_at` (see :mod:`.texts`)."""
-        self.texts_at: tuple[int, ...] = ()
+        self.texts = StampedTables()
+        """Resources' JSON texts by table, as of the tenant's stamp (see :mod:`.texts`)."""
         self.marks = 0
         """Changes not in the tenant's log (a super admin made or unmade): part of the texts'
         stamp, since a user's resource shows ``isAdmin``."""

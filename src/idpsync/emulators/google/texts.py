@@ -46,14 +46,7 @@ def dumps(value: Any) -> str:
 
 def _table(t: GoogleTenant, key: tuple[Any, ...]) -> dict[Any, str]:
     """The texts ``key`` of the tenant's current version (every table dropped on a change)."""
-    stamp = (t.version, t.marks, len(t.users), len(t.groups))
-    if t.texts_at != stamp:
-        t.texts.clear()
-        t.texts_at = stamp
-    found = t.texts.get(key)
-    if found is None:
-        found = t.texts[key] = {}
-    return found
+    return t.texts.table((t.version, t.marks, len(t.users), len(t.groups)), key)
 
 
 def user(t: GoogleTenant, user_id: str, schemas: Collection[str] | None) -> str:
