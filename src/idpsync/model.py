@@ -123,7 +123,19 @@ class Snapshot:
     cleaned_users: int = 0
     """How many of the first :attr:`users` are cleaned already, as
     :func:`~idpsync.sources.clean.normalise` cleans them (reported alike): it leaves them as
-    they are (a source may clean its users as its pages come)."""
+    they are (a source may clean its users as its pages come). Trusted only while it still
+    describes :attr:`users` (:meth:`users_cleaned`)."""
+    cleaned_of: list[SourceUser] | None = field(default=None, repr=False, compare=False)
+    """The list :attr:`cleaned_users` counts in (set with it by ``clean_users``)."""
+
+    def users_cleaned(self) -> int:
+        """:attr:`cleaned_users` if it still describes :attr:`users`, else 0.
+
+        A source that replaced :attr:`users` after they were counted (or shortened the list)
+        has its users cleaned again, not left as they are.
+        """
+        fits = self.cleaned_of is self.users and self.cleaned_users <= len(self.users)
+        return self.cleaned_users if fits else 0
 
     def mark_incomplete(self, reason: str) -> None:
         """Record that part of the IdP's data could not be read."""

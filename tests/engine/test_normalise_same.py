@@ -182,3 +182,17 @@ def test_a_snapshot_holds_edges_that_share_ids() -> None:
     snap.memberships.extend([first, second])
     held = list(normalise(snap).memberships)
     assert held == [first, second] and held[0].member_id is held[1].member_id
+
+
+def test_a_count_of_cleaned_users_that_no_longer_describes_the_users_is_not_trusted() -> None:
+    dirty = SourceUser("u2", "bob", display_name="Bell\x07 here")
+    snap = Snapshot([SourceUser("u1", "ann")])
+    normalise(snap)  # cleaned and counted: one user
+    assert snap.cleaned_users == 1
+    snap.users = [dirty]  # the source replaced the list after it was counted
+    assert normalise(snap).users == [SourceUser("u2", "bob", display_name="Bell here")]
+    shortened = Snapshot([SourceUser("u1", "ann"), SourceUser("u3", "cy")])
+    normalise(shortened)
+    shortened.users.clear()  # the same list, emptied, then a dirty user added
+    shortened.users.append(dirty)
+    assert normalise(shortened).users == [SourceUser("u2", "bob", display_name="Bell here")]

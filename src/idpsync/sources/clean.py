@@ -253,13 +253,13 @@ def clean_users(
     ids: IdTable | None = None,
     ahead: Callable[[SourceUser], Prepared | None] | None = None,
 ) -> None:
-    """Clean the users of ``snap`` past :attr:`~Snapshot.cleaned_users` as :func:`normalise` does.
+    """Clean the users of ``snap`` past :meth:`~Snapshot.users_cleaned` as :func:`normalise` does.
 
     A user with an unusable id marks ``snap`` incomplete, one that cannot be stored is skipped
     with the reason, in the users' order. ``ahead`` gives a user's :func:`prepare` made earlier
     (``None``: not made, it is worked out now). Afterwards every user counts as cleaned.
     """
-    done = snap.cleaned_users
+    done = snap.users_cleaned()
     users = snap.users[:done]
     for user in snap.users[done:]:
         ready = None if ahead is None else ahead(user)
@@ -270,7 +270,7 @@ def clean_users(
             snap.skip("user", uid, _key(user.login, uid), f"user {uid}: {got}")
         else:
             users.append(got)
-    snap.users, snap.cleaned_users = users, len(users)
+    snap.users, snap.cleaned_users, snap.cleaned_of = users, len(users), users
 
 
 def _dropped_edges(count: int) -> str:
