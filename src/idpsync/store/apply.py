@@ -131,8 +131,11 @@ def apply_plan(
             }
         )
     m = t.memberships.c
+    # The owner compared through COALESCE: with ``connector =`` SQLite walked the connector's
+    # memberships by their unique index once per ``IN`` list instead of probing the ids.
+    owned = sa.func.coalesce(m.connector, "") == connector
     for named in ids_in(conn, m.id, sorted(by_row)):
-        conn.execute(t.memberships.delete().where(m.connector == connector, named))
+        conn.execute(t.memberships.delete().where(owned, named))
     if removals:
         conn.execute(
             t.memberships.delete().where(
