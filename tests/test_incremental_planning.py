@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from idpsync.app import incremental
 from idpsync.model import Membership, SourceGroup, SourceUser
@@ -195,7 +196,7 @@ def test_an_incremental_plan_reads_the_missing_and_disabled_marks_once(
     start = _tenant()
     sync(store, config, TenantSource(start))
     reads: list[str] = []
-    for name in ("missing_marks", "locally_disabled"):
+    for name in ("missing_marks", "locally_disabled", "user_marks"):
         read = getattr(marks, name)
 
         def counted(*args: Any, _read: Any = read, _name: str = name) -> Any:
@@ -206,6 +207,38 @@ def test_an_incremental_plan_reads_the_missing_and_disabled_marks_once(
     after, delta = _renamed(start)
     result = sync(store, config, TenantSource(after, delta, 1))
     assert result.stats["planned"] == "incremental (1 users, 2 more edges)"
-    # one read each for the plan (the touched users and the decision share it), and the
+    # one read of both for the plan (the touched users and the decision share it), and the
     # missing marks once more where the run records them after applying
-    assert sorted(reads) == ["locally_disabled", "missing_marks", "missing_marks"]
+    assert sorted(reads) == ["missing_marks", "user_marks"]
+
+
+def test_an_incremental_plans_loose_edges_are_applied_without_reading_their_rows_again(
+    store: Store,
+) -> None:
+    config = settings_for({}, STRICT)
+    start = _tenant()
+    sync(store, config, TenantSource(start))
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    after, _ = _renamed(start)  # u6 joins Staff and u0 leaves it: loose edges (not planned)
+    sa.event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        result = sync(store, config, TenantSource(after, step=1))
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", seen)
+    assert result.stats["planned"] == "incremental (1 users, 2 more edges)"
+    assert result.summary()["memberships_removed"] == 1
+    # the plan read their users' (with their logins), group's and held edge's rows once
+    reads = ("SELECT users.source_id, users.id FROM", "SELECT groups.source_id, groups.id FROM")
+    found = [r for s in statements for r in reads if s.startswith(r)]
+    assert found == [reads[1]]  # the plan's; none in apply
+    deletes = [s for s in statements if s.startswith("DELETE FROM memberships")]
+    assert len(deletes) == 1 and "memberships.id IN" in deletes[0]  # by row, not by key
+    assert [(row[0], row[3]) for row in change_log(store, result.run_id)] == [
+        ("member.add", "Staff ← user6"),
+        ("member.remove", "Staff ← user0"),
+        ("user.update", "user1"),
+    ]

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+from typing import Any
 
+import pytest
+import sqlalchemy as sa
+
+from idpsync.engine.collisions import Taken
 from idpsync.engine.skeleton import collision_key
 from idpsync.store import Store
 from idpsync.store import schema as t
@@ -49,3 +53,24 @@ def test_taken_names_finds_local_and_foreign_names(store: Store, extra: int) -> 
     assert taken.logins == {"root": "a local user", "eve": "a user of connector other"}
     assert taken.emails == {collision_key("eve@example.org"): "a user of connector other"}
     assert taken.group_names == {}
+
+
+def test_taken_names_counts_the_foreign_users_once_and_reads_none_when_there_are_none(
+    store: Store,
+) -> None:
+    _users(store, "mine", ["Ada", "Bob"])
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    with store.transaction() as conn:
+        sa.event.listen(conn, "before_cursor_execute", seen)
+        taken = taken_names(conn, "mine", ["ada", "eve"], ["eve@example.org"], ["Staff"])
+        sa.event.remove(conn, "before_cursor_execute", seen)
+    assert taken == Taken({}, {}, {})
+    # one count per table (the logins and e-mails share the users'), and no row read after it
+    assert [s.split(" WHERE")[0] for s in statements] == [
+        "SELECT count(*) AS count_1 FROM users",
+        "SELECT count(*) AS count_1 FROM groups",
+    ]

@@ -85,5 +85,5 @@ def decide_in_store(
 
 
 def read_marks(conn: Connection, name: str) -> tuple[dict[str, Missing], set[str]]:
-    """The connector's users counted as missing and those disabled locally (two reads)."""
-    return marks.missing_marks(conn, name), marks.locally_disabled(conn, name)
+    """The connector's users counted as missing and those disabled locally (one read)."""
+    return marks.user_marks(conn, name)

@@ -115,6 +115,8 @@ class Planned:
     groups: int
     note: str
     """``incremental (N users, M more edges)`` or ``full (reason)``."""
+    rows: affected.Rows | None = None
+    """Directory rows the plan read by source id (an incremental plan's), for apply."""
 
 
 def basis(
@@ -274,7 +276,7 @@ def _incremental(
         return None, "collision keys did not settle"
     staged, current = found
     staged.complete, staged.skipped = snap.complete, snap.skipped
-    edges = _edges(conn, name, change, frozenset(users))
+    edges, rows = _edges(conn, name, change, frozenset(users))
     decision = decide_in_store(
         conn, store, name, settings, staged, current=current, in_store=True, edges=edges,
         marked=marked,
@@ -284,20 +286,26 @@ def _incremental(
         return None, "a group's outcome changed without a change to its record"
     edges.named(decision, current)
     note = f"incremental ({len(users)} users, {len(edges.edges)} more edges)"
-    return Planned(decision, staged, total_users, total_groups, note), ""
+    return Planned(decision, staged, total_users, total_groups, note, rows), ""
 
 
-def _edges(conn: Connection, name: str, change: StageChange, users: frozenset[str]) -> LooseEdges:
-    """The edge planner: the planned users' edges in the store, the change's other user edges."""
+def _edges(
+    conn: Connection, name: str, change: StageChange, users: frozenset[str]
+) -> tuple[LooseEdges, affected.Rows]:
+    """The edge planner: the planned users' edges in the store, the change's other user edges.
+
+    With it the directory rows read for the loose edges (their users, groups and held edges).
+    """
     loose = [
         e
         for e in chain(change.added, change.removed)
         if e.member_kind is MemberKind.USER and e.member_id not in users
     ]
     staged = set(change.added) - set(change.removed)  # as the stage applied the delta
-    held, logins = affected.user_edges(conn, name, {(e.group_id, e.member_id) for e in loose})
+    rows, logins = affected.user_edges(conn, name, {(e.group_id, e.member_id) for e in loose})
     restricted = StoreEdges(conn, name, users)
-    return LooseEdges(restricted, loose, [e for e in loose if e in staged], held, logins)
+    held = rows.memberships.keys()
+    return LooseEdges(restricted, loose, [e for e in loose if e in staged], held, logins), rows
 
 
 def _touched(

@@ -330,7 +330,7 @@ def _stage_plan_apply(
                     "apply", f"applying {len(result.plan)} changes", done=0, total=len(result.plan)
                 )
             )
-            apply_plan(store, conn, name, run_id, result.plan, checkpoint=fault)
+            apply_plan(store, conn, name, run_id, result.plan, checkpoint=fault, rows=planned.rows)
             if snap.complete:
                 missing = decision.cleanup.missing
                 marks.track_missing(conn, name, missing, decision.policy.desired.users.keys())

@@ -11,12 +11,15 @@ each read by id set or index (never a scan of the tenant's users into Python):
 - :func:`unstaged`: owned users or groups the stage no longer holds (gone from the IdP);
 - :func:`user_members`: the users in some groups, staged or in the directory;
 - :func:`owned_by_key`: owned users whose login or e-mail collides with some names;
-- :func:`staged_users` / :func:`staged_groups`: stage records by id, and every staged group.
+- :func:`staged_users` / :func:`staged_groups`: stage records by id, and every staged group;
+- :func:`user_edges`: which of some user edges the directory holds, with the row ids it read
+  (:class:`Rows`, handed to apply so that it reads them neither again nor by key).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -164,41 +167,67 @@ def staged_groups(conn: Connection, connector: str) -> list[SourceGroup]:
     return [SourceGroup(**data) for data in conn.execute(query).scalars()]
 
 
+@dataclass
+class Rows:
+    """Directory rows an incremental plan read by source id: apply uses them as they are.
+
+    Read in the run's transaction before apply, which changes no row id and deletes no
+    membership before its removals (a relinked user's ids are read again, see
+    :func:`idpsync.store.apply.apply_plan`).
+    """
+
+    users: dict[str, int] = field(default_factory=dict)
+    """Row id of owned users, by source id."""
+    groups: dict[str, int] = field(default_factory=dict)
+    """Row id of owned groups, by source id."""
+    memberships: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Row id of the connector's user memberships, by (group, user) source ids."""
+
+
 def user_edges(
     conn: Connection, connector: str, edges: Collection[tuple[str, str]]
-) -> tuple[set[tuple[str, str]], dict[str, str]]:
+) -> tuple[Rows, dict[str, str]]:
     """Which user edges ``(group, user)`` (source ids) the directory holds for the connector.
 
-    Also the logins of the owned users among their members. The edges are looked up one by one
-    on the memberships' unique key (through a temporary table), never by scanning a group.
+    Returns the rows read (the held edges are :attr:`Rows.memberships`' keys; their users'
+    and groups' ids come with them) and the logins of the owned users among the members. The
+    edges are looked up one by one on the memberships' unique key (through a temporary
+    table), never by scanning a group.
     """
     u, g = t.users.c, t.groups.c
-    users: dict[str, tuple[int, str]] = {}
+    rows = Rows()
+    logins: dict[str, str] = {}
     for named in ids_in(conn, u.source_id, sorted({user for _, user in edges})):
         query = sa.select(u.source_id, u.id, u.login).where(u.connector == connector, named)
-        users.update((sid, (int(row_id), login)) for sid, row_id, login in conn.execute(query))
-    groups: dict[str, int] = {}
+        for sid, row_id, login in conn.execute(query):
+            rows.users[sid], logins[sid] = int(row_id), login
     for named in ids_in(conn, g.source_id, sorted({group for group, _ in edges})):
         found = sa.select(g.source_id, g.id).where(g.connector == connector, named)
-        groups.update((str(row[0]), int(row[1])) for row in conn.execute(found))
+        rows.groups.update((str(row[0]), int(row[1])) for row in conn.execute(found))
+    users, groups = rows.users, rows.groups
     pairs = {
-        (groups[group], users[user][0]): (group, user)
+        (groups[group], users[user]): (group, user)
         for group, user in edges
         if group in groups and user in users
     }
     held = _held_pairs(conn, connector, list(pairs))
-    return {pairs[key] for key in held}, {sid: login for sid, (_, login) in users.items()}
+    rows.memberships = {pairs[key]: row_id for key, row_id in held.items()}
+    return rows, logins
 
 
-def _held_pairs(conn: Connection, connector: str, pairs: list[tuple[int, int]]) -> set[Any]:
-    """Which ``(group row, user row)`` pairs are memberships of ``connector``.
+def _held_pairs(
+    conn: Connection, connector: str, pairs: list[tuple[int, int]]
+) -> dict[tuple[int, int], int]:
+    """Which ``(group row, user row)`` pairs are memberships of ``connector``, with their row id.
 
     The pairs' table is analysed first on PostgreSQL: unanalysed, the planner took its size
     from its pages and hashed the whole of ``memberships`` (a 1 % full read at L: 18,000 pairs,
-    ≈0.6 s) instead of probing the index by member once per pair (≈0.14 s).
+    ≈0.6 s) instead of probing the index by member once per pair (≈0.14 s). Analysed, it still
+    hashed them for pairs spread as a run's; each pair now probes the unique key in a
+    ``LATERAL`` subquery (at most one row: the membership's id, which apply deletes by).
     """
     if not pairs:
-        return set()
+        return {}
     tmp = sa.Table(
         "idpsync_affected_edges",
         sa.MetaData(),
@@ -212,14 +241,16 @@ def _held_pairs(conn: Connection, connector: str, pairs: list[tuple[int, int]]) 
     bulk_insert(conn, tmp, ("g", "u"), pairs)
     stats.refresh(conn, (tmp,))  # PostgreSQL: probe by index, not hash the memberships (L: 4x)
     m = t.memberships.c
-    query = sa.select(tmp.c.g, tmp.c.u).where(
-        sa.exists().where(
-            m.connector == connector,
-            m.group_id == tmp.c.g,
-            m.member_kind == USER,
-            m.member_id == tmp.c.u,
-        )
+    match = (  # one row at most: the unique key
+        m.connector == connector,
+        m.group_id == tmp.c.g,
+        m.member_kind == USER,
+        m.member_id == tmp.c.u,
     )
-    found = {(int(group), int(user)) for group, user in conn.execute(query)}
+    query = sa.select(tmp.c.g, tmp.c.u, m.id).where(*match)
+    if conn.dialect.name == "postgresql":  # a probe of the unique key per pair, never a hash
+        held = sa.select(m.id).where(*match).limit(1).lateral("held")
+        query = sa.select(tmp.c.g, tmp.c.u, held.c.id).select_from(tmp.join(held, sa.true()))
+    found = {(int(g), int(u)): int(row_id) for g, u, row_id in conn.execute(query)}
     conn.exec_driver_sql(f"DROP TABLE {tmp.name}")
     return found

@@ -25,7 +25,9 @@ from idpsync.engine.plan import Op, OpKind, Plan
 from idpsync.engine.skeleton import collision_key
 from idpsync.model import MemberKind
 from idpsync.store import schema as t
+from idpsync.store.affected import Rows
 from idpsync.store.deferred import indexes_deferred, unique_after
+from idpsync.store.id_lists import ids_in
 from idpsync.store.stash import Stash
 from idpsync.store.store import Store, _chunks, _insert, bulk_insert, fold, now
 
@@ -45,10 +47,14 @@ def apply_plan(
     plan: Plan,
     *,
     checkpoint: Callable[[str], None] | None = None,
+    rows: Rows | None = None,
 ) -> None:
     """Apply ``plan`` for ``connector`` and log every change under ``run_id``.
 
     ``checkpoint`` is called between phases (for progress, and fault injection in tests).
+    ``rows``: directory rows the plan read in this transaction (an incremental plan's,
+    :class:`~idpsync.store.affected.Rows`): their ids are not read again, and the removed
+    memberships among them are deleted by row id (one statement on PostgreSQL).
     """
     stamp = now()
     by_kind: dict[OpKind, list[Op]] = defaultdict(list)
@@ -98,7 +104,8 @@ def apply_plan(
     _update_rows(conn, t.users, connector, [op for k in USER_UPDATES for op in by_kind[k]], stamp)
     step("updates")
 
-    user_ids, group_ids = store.id_maps(conn, connector, *_named(by_kind))
+    known = rows or Rows()
+    user_ids, group_ids = _id_maps(store, conn, connector, by_kind, known)
     _add_members(conn, connector, by_kind[OpKind.ADD_MEMBER], (user_ids, group_ids), stamp)
     stash = _stash(plan)
     if stash is not None:
@@ -106,17 +113,30 @@ def apply_plan(
             _keys_after(
                 conn, t.memberships, empty, lambda: stash.write_memberships(connector, stamp)
             )
-    removals = [
-        {
-            "g": group_ids[op.member.group_id],
-            "k": op.member.member_kind.value,
-            "m": _member_id(op, user_ids, group_ids),
-        }
-        for op in by_kind[OpKind.REMOVE_MEMBER]
-        if op.member is not None
-    ]
+    removals: list[dict[str, Any]] = []
+    by_row: list[int] = []  # removed memberships whose row the plan read
+    for op in by_kind[OpKind.REMOVE_MEMBER]:
+        edge = op.member
+        if edge is None:
+            continue
+        row = known.memberships.get((edge.group_id, edge.member_id))
+        if row is not None and edge.member_kind is MemberKind.USER:
+            by_row.append(row)
+            continue
+        removals.append(
+            {
+                "g": group_ids[edge.group_id],
+                "k": edge.member_kind.value,
+                "m": _member_id(op, user_ids, group_ids),
+            }
+        )
+    m = t.memberships.c
+    # The owner compared through COALESCE: with ``connector =`` SQLite walked the connector's
+    # memberships by their unique index once per ``IN`` list instead of probing the ids.
+    owned = sa.func.coalesce(m.connector, "") == connector
+    for named in ids_in(conn, m.id, sorted(by_row)):
+        conn.execute(t.memberships.delete().where(owned, named))
     if removals:
-        m = t.memberships.c
         conn.execute(
             t.memberships.delete().where(
                 m.connector == connector,
@@ -134,6 +154,25 @@ def apply_plan(
             conn, t.changes, empty, lambda: _log(conn, run_id, connector, stamp, plan.ops, stash)
         )
     step("changes")
+
+
+def _id_maps(
+    store: Store, conn: Connection, connector: str, by_kind: dict[OpKind, list[Op]], known: Rows
+) -> tuple[dict[str, int], dict[str, int]]:
+    """The row ids of the users and groups the steps after need (:func:`_named`).
+
+    Those the plan read (``known``) are not read again, but for relinked users: their source
+    ids moved (:func:`_relink`), so theirs, old and new, are read as apply left them.
+    """
+    users, groups = _named(by_kind)
+    moved = {op.source_id for op in by_kind[OpKind.RELINK_USER]}
+    moved.update(str(op.before["source_id"]) for op in by_kind[OpKind.RELINK_USER] if op.before)
+    kept = {sid: row for sid, row in known.users.items() if sid in users and sid not in moved}
+    groups_kept = {sid: row for sid, row in known.groups.items() if sid in groups}
+    user_ids, group_ids = store.id_maps(
+        conn, connector, users - kept.keys(), groups - groups_kept.keys()
+    )
+    return {**kept, **user_ids}, {**groups_kept, **group_ids}
 
 
 def _keys_after(conn: Connection, table: sa.Table, empty: bool, write: Callable[[], Any]) -> None:

@@ -41,6 +41,25 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
+def user_marks(conn: Connection, connector: str) -> tuple[dict[str, Missing], set[str]]:
+    """:func:`missing_marks` and :func:`locally_disabled` in one read of the owned users."""
+    u = t.users.c
+    rows = conn.execute(
+        sa.select(u.source_id, u.missing_since, u.missing_runs, u.locally_disabled).where(
+            u.connector == connector,
+            sa.or_(u.missing_runs > 0, u.missing_since.is_not(None), u.locally_disabled.is_(True)),
+        )
+    )
+    missing: dict[str, Missing] = {}
+    disabled: set[str] = set()
+    for r in rows:
+        if r.missing_runs > 0 or r.missing_since is not None:
+            missing[r.source_id] = Missing(_aware(r.missing_since), int(r.missing_runs))
+        if r.locally_disabled:
+            disabled.add(r.source_id)
+    return missing, disabled
+
+
 def locally_disabled(conn: Connection, connector: str) -> set[str]:
     """Source ids of owned users a local administrator deactivated on purpose."""
     u = t.users.c
@@ -100,22 +119,33 @@ def taken_names(
         ("group", g.name_key, g.name_skeleton, foreign_g, g.connector),
     ]
     wanted = {"login": logins, "email": emails, "group": group_names}
+    others: dict[str, int] = {}  # foreign rows per table, counted once (logins and e-mails)
     for kind, column, skel, foreign, owner in queries:
         names = {v for v in wanted[kind] if v}
         keys = {collision_key(v) for v in names}
+        table = "groups" if kind == "group" else "users"
         if not keys:
             continue
-        for key, what in _holders(conn, kind, (column, skel, foreign, owner), names, keys):
+        if table not in others:
+            others[table] = conn.execute(sa.select(sa.func.count()).where(foreign)).scalar_one()
+        if not others[table]:  # nothing foreign (one connector, no local objects): none taken
+            continue
+        where = (column, skel, foreign, owner)
+        for key, what in _holders(conn, kind, where, names, keys, others[table]):
             found[kind].setdefault(key, what)
     return Taken(found["login"], found["email"], found["group"])
 
 
 def _holders(
-    conn: Connection, kind: str, where: tuple[Any, Any, Any, Any], names: set[str], keys: set[str]
+    conn: Connection,
+    kind: str,
+    where: tuple[Any, Any, Any, Any],
+    names: set[str],
+    keys: set[str],
+    others: int,
 ) -> Iterator[tuple[str, str]]:
-    """(collision key, who holds it) of the foreign rows matching ``keys``."""
+    """(collision key, who holds it) of the foreign rows matching ``keys`` (``others`` rows)."""
     column, skel, foreign, owner = where
-    others = conn.execute(sa.select(sa.func.count()).where(foreign)).scalar_one()
     if others <= len(keys):
         # Fewer foreign rows than names (one connector, few local objects): read them all
         # rather than look the names up 500 at a time.

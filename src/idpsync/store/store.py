@@ -375,13 +375,14 @@ class Store:
         def scalar(query: Any) -> int:
             return int(conn.execute(query).scalar_one())
 
+        u = t.users.c  # all and active users in one scan
+        active = sa.func.count().filter(u.active.is_(True))
+        users, active_users = conn.execute(
+            sa.select(sa.func.count(), active).where(u.connector == connector)
+        ).one()
         return {
-            "users": scalar(sa.select(sa.func.count()).where(t.users.c.connector == connector)),
-            "active_users": scalar(
-                sa.select(sa.func.count()).where(
-                    t.users.c.connector == connector, t.users.c.active.is_(True)
-                )
-            ),
+            "users": int(users),
+            "active_users": int(active_users or 0),
             "groups": scalar(sa.select(sa.func.count()).where(t.groups.c.connector == connector)),
             "memberships": scalar(
                 sa.select(sa.func.count()).where(t.memberships.c.connector == connector)
