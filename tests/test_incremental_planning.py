@@ -196,7 +196,7 @@ def test_an_incremental_plan_reads_the_missing_and_disabled_marks_once(
     start = _tenant()
     sync(store, config, TenantSource(start))
     reads: list[str] = []
-    for name in ("missing_marks", "locally_disabled", "user_marks"):
+    for name in ("missing_marks", "user_marks"):
         read = getattr(marks, name)
 
         def counted(*args: Any, _read: Any = read, _name: str = name) -> Any:

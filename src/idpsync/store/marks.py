@@ -29,10 +29,16 @@ def missing_marks(conn: Connection, connector: str) -> dict[str, Missing]:
     u = t.users.c
     rows = conn.execute(
         sa.select(u.source_id, u.missing_since, u.missing_runs).where(
-            u.connector == connector, sa.or_(u.missing_runs > 0, u.missing_since.is_not(None))
+            u.connector == connector, _missing()
         )
     )
     return {r.source_id: Missing(_aware(r.missing_since), int(r.missing_runs)) for r in rows}
+
+
+def _missing() -> Any:
+    """The condition of an owned user counted as missing (:func:`missing_marks`)."""
+    u = t.users.c
+    return sa.or_(u.missing_runs > 0, u.missing_since.is_not(None))
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -47,26 +53,17 @@ def user_marks(conn: Connection, connector: str) -> tuple[dict[str, Missing], se
     rows = conn.execute(
         sa.select(u.source_id, u.missing_since, u.missing_runs, u.locally_disabled).where(
             u.connector == connector,
-            sa.or_(u.missing_runs > 0, u.missing_since.is_not(None), u.locally_disabled.is_(True)),
+            sa.or_(_missing(), u.locally_disabled.is_(True)),
         )
     )
     missing: dict[str, Missing] = {}
     disabled: set[str] = set()
     for r in rows:
-        if r.missing_runs > 0 or r.missing_since is not None:
+        if r.missing_runs > 0 or r.missing_since is not None:  # _missing(), row by row
             missing[r.source_id] = Missing(_aware(r.missing_since), int(r.missing_runs))
         if r.locally_disabled:
             disabled.add(r.source_id)
     return missing, disabled
-
-
-def locally_disabled(conn: Connection, connector: str) -> set[str]:
-    """Source ids of owned users a local administrator deactivated on purpose."""
-    u = t.users.c
-    rows = conn.execute(
-        sa.select(u.source_id).where(u.connector == connector, u.locally_disabled.is_(True))
-    )
-    return {r.source_id for r in rows}
 
 
 def track_missing(
