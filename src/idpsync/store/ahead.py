@@ -38,17 +38,8 @@ THREAD = "idpsync-record-digests"
 class DigestsAhead(Generic[K]):
     """Each table's records' digests, by id (the last record of an id wins), made in a thread."""
 
-    def __init__(
-        self,
-        pool: ThreadPoolExecutor,
-        work: Mapping[K, Iterable[R]],
-        digest: Callable[[R], str],
-        key: Callable[[R], str],
-    ) -> None:
-        self._begin = lambda: {
-            table: pool.submit(_digests, list(records), digest, key)
-            for table, records in work.items()
-        }
+    def __init__(self, begin: Callable[[], dict[K, Future[dict[str, str]]]]) -> None:
+        self._begin = begin
         self._futures: dict[K, Future[dict[str, str]]] | None = None
 
     def start(self) -> None:
@@ -77,7 +68,14 @@ def digests_ahead(
     On leaving (an exception too), the thread is waited for: it never outlives the block.
     """
     with ThreadPoolExecutor(1, thread_name_prefix=THREAD) as pool:
-        ahead = DigestsAhead(pool, work, digest, key)
+
+        def begin() -> dict[K, Future[dict[str, str]]]:
+            return {
+                table: pool.submit(_digests, list(records), digest, key)
+                for table, records in work.items()
+            }
+
+        ahead = DigestsAhead(begin)
         try:
             yield ahead
         finally:
