@@ -25,6 +25,7 @@ from idpsync.store import Store, ahead, edge_digests, stage, stage_edges, stream
 from idpsync.store.digest_diff import members_tmp
 from idpsync.store.stage import StageChange
 from idpsync.store.stream import EdgeStream
+from idpsync.store.stream_digests import StreamSums
 from tests.store.test_stage_edge_digests import _comparable, _digests, _write, reads
 from tests.store.test_stage_sql import stage_of
 from tests.store.test_stage_stream import _streamed_write, others
@@ -288,3 +289,51 @@ def test_a_streamed_reads_record_digests_are_made_while_its_edges_are_staged(
     else:
         assert all(name == threading.current_thread().name for name in made)
         assert not joined
+
+
+def test_a_streamed_reads_record_digests_begin_once_its_edge_sums_are_compared(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: the records' digests thread begins only when the server's work does (the
+    full join), after this thread has compared the read's edge sums with the staged digests
+    (before, the two ran side by side and took turns holding the GIL). Its digests are the
+    ones staging uses, and a read whose members' edges are all as staged (no full join) still
+    gets its digests (made when the records are compared). SQLite: as before, none in a thread.
+    """
+    users = [SourceUser(f"u{i}", f"u{i}") for i in range(6)]
+    groups = [SourceGroup(f"g{i}", f"g{i}") for i in range(3)]
+    first = [Membership(f"g{i % 3}", f"u{i}") for i in range(6)]
+    _streamed_write(store, "hr", Snapshot(users, groups, first), 1, [2, 5])
+    compared: list[bool] = []  # each digest: were the sums compared when it was made
+    made: list[tuple[str, bool]] = []
+    record_digest, sums_changed = stage._record_digest, StreamSums.changed
+
+    def spy(record: SourceUser | SourceGroup) -> str:
+        made.append((threading.current_thread().name, bool(compared)))
+        return record_digest(record)
+
+    def changed(self: StreamSums, conn: Any, connector: str) -> list[str] | None:
+        found = sums_changed(self, conn, connector)
+        compared.append(True)
+        return found
+
+    monkeypatch.setattr(stage, "_record_digest", spy)
+    monkeypatch.setattr(StreamSums, "changed", changed)
+    renamed = [SourceUser("u0", "zero"), *users[1:]]
+    after = [e for e in first if e.member_id != "u1"] + [Membership("g2", "u1")]
+    change = _streamed_write(store, "hr", Snapshot(renamed, groups, after), 2, [2, 5])
+    assert change is not None and (change.users, change.added) == ({"u0"}, [after[-1]])
+    assert stage_of(store, "hr")["source_users"]["u0"][1] == 2
+    assert len(made) == len(users) + len(groups)
+    postgresql = store.engine.dialect.name == "postgresql"
+    assert all(name.startswith(ahead.THREAD) == postgresql for name, _ in made)
+    if postgresql:  # none made before the sums were compared (SQLite: records staged first)
+        assert all(was for _, was in made)
+    made.clear()
+    compared.clear()
+    renamed = [SourceUser("u0", "nought"), *users[1:]]  # the edges as staged: no full join
+    change = _streamed_write(store, "hr", Snapshot(renamed, groups, after), 3, [2, 5])
+    assert change is not None and (change.users, change.added, change.removed) == ({"u0"}, [], [])
+    assert stage_of(store, "hr")["source_users"]["u0"][1] == 3
+    assert len(made) == len(users) + len(groups)
+    assert all(name.startswith(ahead.THREAD) == postgresql for name, _ in made)

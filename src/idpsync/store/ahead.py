@@ -9,6 +9,10 @@ stage, ≈1 s at L), while this process waited.
 
 :class:`DigestsAhead` makes the digests in a thread of its own while the staging thread runs
 the edges' statements (which wait on the server with the GIL released): the two overlap. The
+thread begins when the staging thread is about to wait on the server (:meth:`DigestsAhead.start`,
+called just before the full join), not before: until then the staging thread runs Python of its
+own (the staged edge digests read and compared with the read's sums, ≈0.2 s at L), and the two
+would only take turns holding the GIL (that comparison took ≈0.5 s beside the thread at L). The
 thread only reads the records it is given and returns a dict; it uses no connection and
 touches nothing else, and the records are not changed while it runs (the run's snapshot is
 released only after staging). The digests are exactly those staging makes itself, so the
@@ -34,33 +38,48 @@ THREAD = "idpsync-record-digests"
 class DigestsAhead(Generic[K]):
     """Each table's records' digests, by id (the last record of an id wins), made in a thread."""
 
-    def __init__(self, futures: Mapping[K, Future[dict[str, str]]]) -> None:
-        self._futures = futures
+    def __init__(self, begin: Callable[[], dict[K, Future[dict[str, str]]]]) -> None:
+        self._begin = begin
+        self._futures: dict[K, Future[dict[str, str]]] | None = None
+
+    def start(self) -> None:
+        """Begin making the digests in the thread (once; :meth:`get` begins it if not yet)."""
+        if self._futures is None:
+            self._futures = self._begin()
 
     def get(self, table: K) -> dict[str, str] | None:
         """The digests made for ``table`` (waits for them; ``None``: none were asked for)."""
-        future = self._futures.get(table)
+        self.start()
+        future = (self._futures or {}).get(table)
         return None if future is None else future.result()
+
+    def cancel(self) -> None:
+        """Make no more digests: those not begun are not begun at all."""
+        for future in (self._futures or {}).values():
+            future.cancel()
 
 
 @contextmanager
 def digests_ahead(
     work: Mapping[K, Iterable[R]], digest: Callable[[R], str], key: Callable[[R], str]
 ) -> Iterator[DigestsAhead[K]]:
-    """Make ``digest`` of each of ``work``'s records (by ``key``) in a thread while the block runs.
+    """Make ``digest`` of each of ``work``'s records (by ``key``) in a thread, from ``start()``.
 
     On leaving (an exception too), the thread is waited for: it never outlives the block.
     """
     with ThreadPoolExecutor(1, thread_name_prefix=THREAD) as pool:
-        futures = {
-            table: pool.submit(_digests, list(records), digest, key)
-            for table, records in work.items()
-        }
+
+        def begin() -> dict[K, Future[dict[str, str]]]:
+            return {
+                table: pool.submit(_digests, list(records), digest, key)
+                for table, records in work.items()
+            }
+
+        ahead = DigestsAhead(begin)
         try:
-            yield DigestsAhead(futures)
+            yield ahead
         finally:
-            for future in futures.values():
-                future.cancel()
+            ahead.cancel()
 
 
 def _digests(

@@ -183,8 +183,8 @@ def write_stage(
     }
     early = bool(work)  # not a first load (nothing staged to compare digests with)
     with digests_ahead(work, _record_digest, operator.attrgetter("source_id")) as ahead:
-        if early:
-            stage_edges(conn, connector, snap, run_id, held, change, streamed, bound)
+        if early:  # the digests begin in their thread when the server's work does
+            stage_edges(conn, connector, snap, run_id, held, change, streamed, bound, ahead.start)
         for table, records, kind, listed in tables:
             args = (conn, table, connector, records, run_id)
             found = _stage_records(*args, replace=snap.complete, keep=held[kind], ahead=ahead)

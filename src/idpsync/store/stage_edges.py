@@ -14,7 +14,7 @@ join of their streamed and staged edges, :func:`_joined`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -45,11 +45,14 @@ def stage_edges(
     change: StageChange,
     streamed: Streamed | None,
     bound: int,
+    waiting: Callable[[], None] = lambda: None,
 ) -> None:
     """Stage the snapshot's edges (or ``streamed``'s); a complete snapshot's gone edges go.
 
     ``change`` gets the removed and added edges, up to ``bound``. The connector's edge digests
     are written after (a complete read that skipped no record) or dropped (any other).
+    ``waiting``: called when this thread is about to wait on the server for long (PostgreSQL's
+    full join of a streamed read, :func:`_joined`), so that other work may use that time.
     """
     count = len(snap.memberships) if streamed is None else streamed.count
     digests = MemberDigests.of(snap, held) if streamed is None else None
@@ -82,6 +85,7 @@ def stage_edges(
                 q.analyse(conn, tmp)
                 of_only = sa.select(tmp.c.member_id)
                 if streamed is not None and conn.dialect.name == "postgresql":
+                    waiting()  # the server's work from here (:mod:`idpsync.store.ahead`)
                     _joined(conn, connector, streamed, run_id, change, bound, of_only)
                 else:  # SQLite's stream is keyed by edge: probed in place
                     _compare(conn, connector, snap, run_id, held, change, streamed, bound, of_only)
