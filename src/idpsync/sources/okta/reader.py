@@ -69,9 +69,11 @@ from idpsync.sources.base import (
     Source,
     no_progress,
 )
+from idpsync.sources.clean import clean_users
 from idpsync.sources.lanes import gather
 from idpsync.sources.okta import delta as okta_delta
 from idpsync.sources.okta import incremental, syslog
+from idpsync.sources.okta.ahead import UsersAhead
 from idpsync.sources.okta.endpoints import (
     DEPROVISIONED,
     ENDPOINTS,
@@ -144,6 +146,8 @@ class OktaSource(Source):
         self.started: str | None = None
         """Server time (``Date`` − 1 s) of the first answer of the current read."""
         self.active = frozenset(settings.active_statuses)
+        self.ahead: UsersAhead | None = None
+        """During a full read: its users made and cleaned as their pages come."""
 
     # ---- reading: the pieces a full and an incremental read are made of ----------------------
 
@@ -170,6 +174,8 @@ class OktaSource(Source):
                     answered.set()
             if each is None:
                 items += page.records
+                if self.ahead is not None and endpoint is USERS:
+                    self.ahead.page(page.records)
             else:
                 each(page.records)
         return items
@@ -261,10 +267,18 @@ class OktaSource(Source):
         """A full read (see module docstring); its marks become :attr:`saved_state`."""
         self.started, self.saved_state = None, None
         self.stats.extra["mode"] = "full"
-        return await self._full(progress)
+        self.ahead = UsersAhead(self.active)
+        try:
+            return await self._full(progress, self.ahead)
+        finally:
+            self.ahead.clear()
+            self.ahead = None
 
-    async def _full(self, progress: Progress) -> Snapshot:
-        """Users, deprovisioned users and groups → members side by side (see docstring)."""
+    async def _full(self, progress: Progress, ahead: UsersAhead) -> Snapshot:
+        """Users, deprovisioned users and groups → members side by side (see docstring).
+
+        The users are made and cleaned as their pages come (``ahead``), not after the read.
+        """
         snap = Snapshot()
         # Each branch's reasons (and the members) in its own snapshot, merged in a fixed order.
         parts = {"users": Snapshot(), "deprovisioned": Snapshot(), "groups": Snapshot()}
@@ -283,7 +297,7 @@ class OktaSource(Source):
                 )
             answered.set()  # also after a failed (not fatal) first page: the others go on
             progress(Event("fetch", f"{len(read or ())} users read"))
-            return checked_users(parts["users"], read)
+            return checked_users(parts["users"], read, ahead.checked)
 
         async def deprovisioned() -> list[dict[str, Any]]:
             if not self.settings.include_deprovisioned or bounds:  # ranges hold them
@@ -292,7 +306,7 @@ class OktaSource(Source):
             params = {"limit": str(USERS_PAGE), "filter": DEPROVISIONED}
             part = parts["deprovisioned"]
             read = await self.read_listing(part, "deprovisioned users", USERS, params)
-            return checked_users(part, read)
+            return checked_users(part, read, ahead.checked)
 
         async def groups() -> list[dict[str, Any]]:
             await answered.wait()
@@ -305,7 +319,8 @@ class OktaSource(Source):
 
         active, gone, wanted = await gather(users(), deprovisioned(), groups())
         raw_users = active + gone
-        found = records(snap, USERS.label, "user", raw_users, self.to_user, login_of)
+        made = ahead.converter(self.to_user)
+        found = records(snap, USERS.label, "user", raw_users, made, login_of)
         snap.users = list({u.source_id: u for u in found}.values())
         snap.groups = records(snap, GROUPS.label, "group", wanted, to_group, name_of)
         snap.memberships = parts["groups"].memberships
@@ -313,6 +328,7 @@ class OktaSource(Source):
             snap.complete = snap.complete and part.complete
             snap.incomplete_reasons += part.incomplete_reasons
             snap.skipped += part.skipped
+        clean_users(snap, ahead=ahead.cleaned)  # as normalise would, mostly done already
         if snap.complete:
             first: dict[str, Any] = {"full_at": time.time()}
             first["log_since"] = syslog.log_mark(self.started)

@@ -5,7 +5,7 @@ See :mod:`idpsync.sources.shape` for what a record of the wrong type leads to.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 from idpsync.model import Snapshot, SourceGroup, SourceUser
@@ -57,9 +57,16 @@ def name_of(raw: dict[str, Any]) -> object:
     return profile.get("name") if isinstance(profile, dict) else None
 
 
-def checked_users(snap: Snapshot, items: list[Any] | None) -> list[dict[str, Any]]:
-    """The usable user objects of a listing (see :func:`~idpsync.sources.shape.records`)."""
-    return records(snap, USERS.label, "user", items or [], checked_user, login_of)
+def checked_users(
+    snap: Snapshot,
+    items: list[Any] | None,
+    check: Callable[[dict[str, Any]], dict[str, Any]] = checked_user,
+) -> list[dict[str, Any]]:
+    """The usable user objects of a listing (see :func:`~idpsync.sources.shape.records`).
+
+    ``check``: :func:`checked_user`, or one that knows the records already checked.
+    """
+    return records(snap, USERS.label, "user", items or [], check, login_of)
 
 
 def checked_groups(snap: Snapshot, items: list[Any] | None) -> list[dict[str, Any]]:
