@@ -48,8 +48,8 @@ PURE_FILTERS = frozenset(
 FUNCTIONS = frozenset({"first_non_empty"})
 """Global functions a direct template may call."""
 
-_SCALARS = (str, int, float, bool, type(None))
-_PLAIN = frozenset({dict, list, *_SCALARS})
+_SCALARS: tuple[type, ...] = (str, int, float, bool, type(None))
+_PLAIN: frozenset[type] = frozenset({dict, list, *_SCALARS})
 _RESERVED = frozenset({"self", "loop", "caller", "varargs", "kwargs", "super"})
 """Names Jinja's compiler may treat specially: such templates are left to Jinja."""
 
@@ -240,7 +240,7 @@ class _Translator:
         if _has_keywords(node) or node.node.name not in self.env.globals:
             raise _Refused
         name, function = node.node.name, self.env.globals[node.node.name]
-        if getattr(function, "jinja_pass_arg", None) is not None:
+        if not callable(function) or getattr(function, "jinja_pass_arg", None) is not None:
             raise _Refused
         call = _call(function, [self.expr(arg) for arg in node.args])
 
