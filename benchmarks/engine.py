@@ -54,6 +54,7 @@ from idpsync.emulators.generate import TenantSpec, generate_streamed, generate_t
 from idpsync.emulators.tenant import Tenant, TenantUser
 from idpsync.model import EdgeList, MemberKind, Membership, Snapshot, SourceGroup, SourceUser
 from idpsync.sources.base import DeltaResult, EdgeSink, Event, Progress, Source, no_progress
+from idpsync.sources.registry import preset
 from idpsync.store import Store
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -317,6 +318,22 @@ def sync(
     print(f"        CPU s by phase: {', '.join(spent)} (plan includes the guards)", flush=True)
 
 
+PRESETS = ("entra", "okta", "onelogin", "keycloak", "google")
+"""Source types whose preset templates ``--preset`` maps the users through."""
+
+
+def bench_settings(kind: str) -> ConnectorSettings:
+    """A file connector's settings whose mapping is ``kind``'s preset (``file``: none).
+
+    The preset's templates are set as the policy's mapping: the same templates the connector
+    of that type would use, without its source settings (the benchmark reads no IdP).
+    """
+    mapping = dict(preset(kind)) if kind != "file" else {}
+    return ConnectorSettings.model_validate(
+        {"source": {"type": "file", "path": "unused"}, "policy": {"mapping": mapping}}
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.engine", description=__doc__)
     parser.add_argument("--users", type=int, default=10_000)
@@ -330,7 +347,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pg", default=PG, help="PostgreSQL admin URL for the throwaway database")
-    parser.add_argument("--preset", choices=("file", "entra"), default="file")
+    parser.add_argument(
+        "--preset",
+        choices=("file", *PRESETS),
+        default="file",
+        help="map the users through this source type's preset templates (attributes Entra-like:"
+        " other presets fall back to the normalised values, as a user without them does)",
+    )
     parser.add_argument("--trace", type=float, default=0.0, help="print the RSS every N seconds")
     parser.add_argument(
         "--delta",
@@ -374,11 +397,7 @@ def main(argv: list[str] | None = None) -> None:
             )
         else:
             print(f"tenant generated during the first read; store {args.store}", flush=True)
-        settings = ConnectorSettings.model_validate(
-            {"source": {"type": "file", "path": "unused"}, "policy": {}}
-        )
-        if args.preset == "entra":  # the same data through the Entra preset's templates
-            settings.source.type = "entra"  # type: ignore[misc]
+        settings = bench_settings(args.preset)
         with open_store(args.store, args.pg) as store:
             sync(store, settings, first, "initial", rss, stream=args.stream)
             if isinstance(first, Generated):

@@ -19,6 +19,10 @@ Filters and functions on top of Jinja2's built-ins (``lower``, ``upper``, ``trim
 
 Syntax errors and unknown filters are found when the template is compiled, i.e. when the
 configuration is loaded; :class:`TemplateProblem` carries the message.
+
+A template of the common subset (lookups, the pure filters, ``first_non_empty``, ``~``,
+``or``/``and``) is evaluated directly by :mod:`idpsync.template_direct`, with exactly Jinja's
+result; anything else, and any unusual value at render time, is rendered by Jinja.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from typing import Any
 from jinja2 import ChainableUndefined, Template, TemplateError, Undefined
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from idpsync.template_direct import Direct, translate
 
 MAX_TEMPLATE_CHARS = 4000
 """Longest template accepted (a mapping is an expression, not a program)."""
@@ -133,6 +139,13 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         )
 
 
+class _Template(Template):
+    """A compiled template that may carry its direct evaluator (:func:`compile_template`)."""
+
+    direct: Direct | None = None
+    """The common subset's evaluator; ``None``: Jinja renders every time."""
+
+
 def _environment() -> ImmutableSandboxedEnvironment:
     env = _Sandbox(
         undefined=ChainableUndefined,
@@ -140,6 +153,7 @@ def _environment() -> ImmutableSandboxedEnvironment:
         keep_trailing_newline=False,
         finalize=lambda value: "" if value is None else value,
     )
+    env.template_class = _Template
     env.globals.clear()
     env.globals["first_non_empty"] = first_non_empty
     env.filters.update(
@@ -161,12 +175,15 @@ def compile_template(source: str) -> Template:
     if len(source) > MAX_TEMPLATE_CHARS:
         raise TemplateProblem(f"template is longer than {MAX_TEMPLATE_CHARS} characters")
     try:
-        return ENV.from_string(source)
+        template = ENV.from_string(source)
     except TemplateError as exc:
         line = getattr(exc, "lineno", None)
         where = f" (template line {line})" if line and "\n" in source else ""
         hint = " (docs/mapping.md lists the filters)" if "filter" in str(exc) else ""
         raise TemplateProblem(f"template error{where}: {exc.message or exc}{hint}") from None
+    if isinstance(template, _Template):
+        template.direct = translate(ENV, source)
+    return template
 
 
 def render(template: Template, context: Mapping[str, Any]) -> str | None:
@@ -175,6 +192,11 @@ def render(template: Template, context: Mapping[str, Any]) -> str | None:
     Raises :class:`TemplateProblem` when the template fails for this input (a type error, a
     sandbox violation, a bad regular expression).
     """
+    direct = getattr(template, "direct", None)
+    if direct is not None:
+        text = direct(context)
+        if text is not None:
+            return text.strip() or None
     try:
         text = template.render(context)
     except TemplateProblem:

@@ -140,3 +140,17 @@ def test_generated_mode_syncs_as_the_prebuilt_one(capsys: pytest.CaptureFixture[
         ]
 
     assert changes(generated) == changes(prebuilt) and len(changes(generated)) == 2
+
+
+@pytest.mark.parametrize("kind", engine.PRESETS)
+def test_preset_mode_maps_through_that_presets_templates(kind: str) -> None:
+    from idpsync.sources.registry import preset
+
+    mapping = engine.bench_settings(kind).policy.mapping
+    assert {name: getattr(mapping, name) for name in preset(kind)} == dict(preset(kind))
+
+
+def test_preset_mode_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["--users", "200", "--groups", "10", "--preset", "entra"])
+    out = capsys.readouterr().out
+    assert "preset entra" in out and out.count("planned full") == 1
