@@ -129,3 +129,35 @@ async def test_a_directory_synced_the_old_way_is_not_rewritten(store: Store) -> 
     assert first.status == "succeeded"
     assert first.summary()["users_created"] == len(emu.tenant.users)
     assert second.status == "succeeded" and len(second.plan) == 0
+
+
+async def test_ranges_that_drop_deprovisioned_users_do_not_make_them_ahead() -> None:
+    """A range read lists ``DEPROVISIONED`` users too; when the read leaves them out, they are
+    not made ahead (work for records the read drops), and the read is the one made at the end."""
+    emu = emulator(users=300, groups=6, seed=11)
+    for index, uid in enumerate(emu.tenant.user_ids):  # distinct lastUpdated: ranges engage
+        emu.tenant.update_user(uid, display_name=f"User {index}")
+    gone = emu.tenant.user_ids[:7]
+    for uid in gone:
+        emu.set_status(uid, "DEPROVISIONED")
+    settings: dict[str, Any] = {"user_partitions": 3, "include_deprovisioned": False}
+    _, (_, state) = await _read(emu, True, **settings)
+    assert state and len(state["user_bounds"]) >= 2
+    prior = {"user_bounds": state["user_bounds"]}
+    made: list[str] = []
+    page = UsersAhead.page
+
+    def counted(self: UsersAhead, items: list[Any]) -> None:
+        page(self, items)
+        made.extend(str(raw["id"]) for raw, _ in self.made.values())
+
+    UsersAhead.page = counted  # type: ignore[method-assign]
+    try:
+        snap, (late, _) = await _read(emu, True, prior=prior, **settings)
+    finally:
+        UsersAhead.page = page  # type: ignore[method-assign]
+    before, _ = await _read(emu, False, prior=prior, **settings)
+    assert late == [] and snap.complete and made
+    assert not set(gone) & set(made)
+    assert not {u.source_id for u in snap.users} & set(gone)
+    _same(snap, before)

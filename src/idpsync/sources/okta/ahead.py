@@ -31,8 +31,11 @@ from idpsync.sources.shape import CONVERT_ERRORS
 class UsersAhead:
     """Users made from their records, and cleaned, page by page (see the module docstring)."""
 
-    def __init__(self, active: Collection[str]) -> None:
+    def __init__(self, active: Collection[str], deprovisioned: bool = True) -> None:
         self.active = active
+        self.deprovisioned = deprovisioned
+        """Whether the read keeps ``DEPROVISIONED`` users; if not, theirs are not made ahead
+        (a range read lists them and drops them at its end)."""
         self.made: dict[int, tuple[dict[str, Any], SourceUser]] = {}
         """Each record that made a user, and the user, by the record's ``id()``."""
         self.ready: dict[int, tuple[SourceUser, Prepared]] = {}
@@ -44,6 +47,8 @@ class UsersAhead:
         for item in items:
             if not isinstance(item, dict) or usable_id(item.get("id")) is None:
                 continue
+            if not self.deprovisioned and item.get("status") == "DEPROVISIONED":
+                continue  # dropped by the read: made at the end if it is kept after all
             try:
                 user = to_user(item, self.active)  # checks the record's shape first
             except CONVERT_ERRORS:

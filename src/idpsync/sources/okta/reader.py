@@ -267,12 +267,13 @@ class OktaSource(Source):
         """A full read (see module docstring); its marks become :attr:`saved_state`."""
         self.started, self.saved_state = None, None
         self.stats.extra["mode"] = "full"
-        self.ahead = UsersAhead(self.active)
+        ahead = self.ahead = UsersAhead(self.active, self.settings.include_deprovisioned)
         try:
-            return await self._full(progress, self.ahead)
-        finally:
-            self.ahead.clear()
-            self.ahead = None
+            return await self._full(progress, ahead)
+        finally:  # this read's own: another read of this source may have begun since
+            ahead.clear()
+            if self.ahead is ahead:
+                self.ahead = None
 
     async def _full(self, progress: Progress, ahead: UsersAhead) -> Snapshot:
         """Users, deprovisioned users and groups → members side by side (see docstring).
