@@ -68,8 +68,11 @@ def test_presets_are_evaluated_fully_by_the_direct_path(name: str, data: st.Data
     assert direct is not None, f"{name} is not in the direct subset"
     ctx = data.draw(plain_contexts(source))
     ours = direct_outcome(direct, ctx)
-    assert ours is not None, f"{name} handed over to Jinja for {ctx!r}"
-    assert ours == jinja_outcome(source, ctx)
+    theirs = jinja_outcome(source, ctx)
+    # Handed over only where Jinja itself fails (``None | first``, a number's ``first``: a value
+    # of a kind the preset does not expect); wherever Jinja renders, the direct path does.
+    assert ours is not None or theirs[0] == "problem", f"{name} handed over for {ctx!r}"
+    assert ours is None or ours == theirs
 
 
 def test_mapper_renders_presets_directly() -> None:
