@@ -306,19 +306,19 @@ def test_a_streamed_reads_record_digests_begin_once_its_edge_sums_are_compared(
     _streamed_write(store, "hr", Snapshot(users, groups, first), 1, [2, 5])
     compared: list[bool] = []  # each digest: were the sums compared when it was made
     made: list[tuple[str, bool]] = []
-    record_digest, sums_changed = stage._record_digest, StreamSums.changed
+    record_digest, sums_moves = stage._record_digest, StreamSums.moves
 
     def spy(record: SourceUser | SourceGroup) -> str:
         made.append((threading.current_thread().name, bool(compared)))
         return record_digest(record)
 
-    def changed(self: StreamSums, conn: Any, connector: str) -> list[str] | None:
-        found = sums_changed(self, conn, connector)
+    def moves(self: StreamSums, conn: Any, connector: str) -> dict[str, int] | None:
+        found = sums_moves(self, conn, connector)
         compared.append(True)
         return found
 
     monkeypatch.setattr(stage, "_record_digest", spy)
-    monkeypatch.setattr(StreamSums, "changed", changed)
+    monkeypatch.setattr(StreamSums, "moves", moves)
     renamed = [SourceUser("u0", "zero"), *users[1:]]
     after = [e for e in first if e.member_id != "u1"] + [Membership("g2", "u1")]
     change = _streamed_write(store, "hr", Snapshot(renamed, groups, after), 2, [2, 5])

@@ -124,13 +124,15 @@ def stage_changed(
             )
     gone += (row for row in staged if row not in read)
     new += ((pos, row) for row, pos in read.items() if row not in staged)
-    _write(conn, connector, run_id, change, bound, sorted(gone), [row for _, row in sorted(new)])
+    write_edges(
+        conn, connector, run_id, change, bound, sorted(gone), [row for _, row in sorted(new)]
+    )
     columns = ("member_id", "digest")
     rows = digests.rows(changed.members)
     bulk_insert(conn, source_edge_digests, columns, rows, same={"connector": connector})
 
 
-def _write(
+def write_edges(
     conn: Connection,
     connector: str,
     run_id: int,

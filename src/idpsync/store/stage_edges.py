@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from idpsync.model import Snapshot
-from idpsync.store import edge_digests
+from idpsync.store import edge_digests, stream_probe
 from idpsync.store import stage_sql as q
 from idpsync.store.deferred import indexes_deferred
 from idpsync.store.digest_diff import members_tmp, stage_changed
@@ -31,6 +31,7 @@ from idpsync.store.stats import bulk_memory
 from idpsync.store.store import bulk_insert
 from idpsync.store.stream import Streamed
 from idpsync.store.stream_digests import StreamSums
+from idpsync.store.stream_probe import stage_probed
 
 if TYPE_CHECKING:
     from idpsync.store.stage import StageChange
@@ -77,9 +78,13 @@ def stage_edges(
     if digests is not None and changed is not None:  # only the changed members' edges
         stage_changed(conn, connector, digests, changed, run_id, change, bound)
         return
-    only = None if sums is None else sums.changed(conn, connector)
-    if sums is not None and only is not None:  # streamed: only the changed members' edges
-        if only:  # none changed: nothing to compare, nothing to write
+    moves = None if sums is None else sums.moves(conn, connector)
+    if sums is not None and moves is not None:  # streamed: only the changed members' edges
+        if moves:  # none changed: nothing to compare, nothing to write
+            sqlite = streamed is not None and conn.dialect.name == "sqlite"
+            if sqlite and stream_probe.ENABLED and streamed is not None:  # by key, no scan
+                stage_probed(conn, connector, streamed.table, sums, moves, run_id, change, bound)
+            only = sorted(moves)
             with q.temp(conn, members_tmp) as tmp:
                 bulk_insert(conn, tmp, ("member_id",), ((m,) for m in only))
                 q.analyse(conn, tmp)
@@ -87,7 +92,7 @@ def stage_edges(
                 if streamed is not None and conn.dialect.name == "postgresql":
                     waiting()  # the server's work from here (:mod:`idpsync.store.ahead`)
                     _joined(conn, connector, streamed, run_id, change, bound, of_only)
-                else:  # SQLite's stream is keyed by edge: probed in place
+                elif not (sqlite and stream_probe.ENABLED):  # the anti-joins, restricted
                     _compare(conn, connector, snap, run_id, held, change, streamed, bound, of_only)
                 sums.store(conn, connector, only, of_only)
         return

@@ -60,19 +60,36 @@ class StreamSums:
         Those whose sum differs from the staged digest, staged and not read, or read and not
         staged.
         """
+        moves = self.moves(conn, connector)
+        return None if moves is None else sorted(moves)
+
+    def moves(self, conn: Connection, connector: str) -> dict[str, int] | None:
+        """Of each member :meth:`changed` names, its sum less its staged digest.
+
+        ``None``: none staged. A member not staged moves by its sum, one not read by minus its
+        staged digest.
+        """
         c = source_edge_digests.c
         query = sa.select(c.member_id, c.digest).where(c.connector == connector)
         sums = self.sums
         seen: set[str] = set()
-        found: list[str] = []
+        found: dict[str, int] = {}
         for member_id, digest in raw_rows(conn, query):
             seen.add(member_id)
-            if sums.get(member_id, 0) != int(digest, 16):
-                found.append(member_id)
+            move = sums.get(member_id, 0) - int(digest, 16)
+            if move:
+                found[member_id] = move
         if not seen:
             return None
-        found += (m for m, value in sums.items() if value and m not in seen)
-        return sorted(found)
+        found.update((m, value) for m, value in sums.items() if value and m not in seen)
+        return found
+
+    def single_edges(self) -> dict[int, tuple[str, str]]:
+        """What one edge adds to a sum: the edge's (group id, kind), by that value.
+
+        For every (group, kind) of the edges handed over.
+        """
+        return {value: at for at, value in self._values.items()}
 
     def rows(self, members: Iterable[str] | None = None) -> Iterator[tuple[str, str]]:
         """Digest rows (member id, digest) of ``members`` (``None``: of every member)."""
