@@ -8,8 +8,9 @@ held in memory compares each member's digest of its edges with the staged one fi
 digest differs: the stage it leaves, and the :class:`~idpsync.store.stage.StageChange` it
 reports (the same edges, in the same order), are those of the whole comparison. A complete
 streamed read compares its members' sums (:mod:`idpsync.store.stream_digests`) the same way
-and runs the two anti-joins restricted to the members whose sum differs (PostgreSQL: one full
-join of their streamed and staged edges, :func:`_joined`).
+and compares only the edges of the members whose sum differs: SQLite probes them by key in its
+keyed stream (:mod:`idpsync.store.stream_probe`), PostgreSQL runs the two anti-joins restricted
+to them as one full join of their streamed and staged edges (:func:`_joined`).
 """
 
 from __future__ import annotations
