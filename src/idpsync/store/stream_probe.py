@@ -92,7 +92,7 @@ def stage_probed(
             new.append((pos, row))
         elif pos is None and staged:
             gone.append(row)
-    guessed: dict[Row, str] = {}
+    guessed: list[Row] = []  # the one new edge each of those members' moves leaves
     for member in rest:
         left = moves[member]
         for row in held.get(member, ()):
@@ -104,8 +104,8 @@ def stage_probed(
             if at is None:
                 scan.add(member)
             else:
-                guessed[(*at, member)] = 1
-    for row, (pos, staged) in _probe(conn, connector, stream, list(guessed)).items():
+                guessed.append((*at, member))
+    for row, (pos, staged) in _probe(conn, connector, stream, guessed).items():
         if pos is None or staged:
             scan.add(row[2])
         else:
@@ -172,7 +172,7 @@ def _scanned(
     with temp(conn, members_tmp) as tmp:
         bulk_insert(conn, tmp, ("member_id",), ((m,) for m in members))
         of = s.member_id.in_(sa.select(tmp.c.member_id))
-        for g, k, m, pos in conn.execute(sa.select(*key(s), s.pos).where(of)):
-            streamed[(g, k, m)] = pos
+        for found in conn.execute(sa.select(*key(s), s.pos).where(of)):
+            streamed[(found[0], found[1], found[2])] = found[3]
     new += ((pos, row) for row, pos in streamed.items() if row not in staged)
     gone += (row for row in staged if row not in streamed)
