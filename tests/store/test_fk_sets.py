@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from idpsync.store import Store, deferred, fk_sets, stage
 from idpsync.store import schema as t
+from idpsync.store import store as store_module
 from idpsync.store.fk_sets import MissingReference, checked_set_wise
 from idpsync.store.store import bulk_insert, now
 from tests.store.test_edge_diff import bulk_from
@@ -208,3 +209,54 @@ def test_a_key_of_one_value_is_checked_and_locked_on_that_value(pg: Store) -> No
             )
     with pg.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(t.memberships)).scalar() == 2
+
+
+@contextmanager
+def held_spy() -> Iterator[list[bool]]:
+    """What each ``bulk_insert``'s :func:`fk_sets.held_by_value` yielded (triggers off or not)."""
+    taken: list[bool] = []
+    real = fk_sets.held_by_value
+
+    @contextmanager
+    def spy(conn: Any, table: sa.Table, values: Any) -> Iterator[bool]:
+        with real(conn, table, values) as held:
+            taken.append(held)
+            yield held
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(store_module, "held_by_value", spy)
+        yield taken
+
+
+def _stage_users(conn: Any, connector: str, count: int) -> None:
+    rows = ((f"u{i}", '{"id": 1}', None) for i in range(count))
+    same = {"connector": connector, "run_id": 7}
+    columns = ("source_id", "data", "digest")
+    bulk_insert(conn, t.source_users, columns, rows, raw=("data",), same=same, batch=2)
+
+
+def test_a_copy_of_one_connector_locks_it_once_and_runs_without_triggers(pg: Store) -> None:
+    with pg.transaction() as conn:
+        _group(conn)
+        with held_spy() as taken:
+            _stage_users(conn, "hr", 1)  # one batch, not full: the triggers check it
+            _stage_users(conn, "hr", 0)
+            assert taken == []
+            conn.execute(t.source_users.delete())
+            _stage_users(conn, "hr", 5)  # a full first batch: its connector locked once
+        assert taken == [True]
+        assert conn.exec_driver_sql("SHOW session_replication_role").scalar() == "origin"
+        marked = conn.exec_driver_sql("SELECT xmax::text <> '0' FROM connectors").scalar()
+        assert marked  # the connector row carries the transaction's key-share lock
+        staged = conn.execute(sa.select(t.source_users.c.source_id, t.source_users.c.connector))
+        assert sorted(staged) == [(f"u{i}", "hr") for i in range(5)]
+
+
+def test_a_copy_naming_no_connector_fails_as_before(pg: Store) -> None:
+    with pytest.raises(psycopg.errors.ForeignKeyViolation), pg.transaction() as conn:
+        _group(conn)
+        with held_spy() as taken:
+            _stage_users(conn, "nobody", 5)  # the triggers stay on and fail the COPY
+    assert taken == [False]
+    with pg.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(t.source_users)).scalar() == 0

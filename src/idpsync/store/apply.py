@@ -68,18 +68,16 @@ def apply_plan(
         t.groups,
         (
             {
-                "connector": connector,
                 "source_id": op.source_id,
                 "name": op.after["name"],
                 "name_key": fold(op.after["name"]),
                 "name_skeleton": collision_key(op.after["name"]),
                 "description": op.after.get("description"),
-                "created_at": stamp,
-                "updated_at": stamp,
             }
             for op in by_kind[OpKind.CREATE_GROUP]
             if op.after is not None
         ),
+        {"connector": connector, "created_at": stamp, "updated_at": stamp},
     )
     _update_rows(conn, t.groups, connector, by_kind[OpKind.UPDATE_GROUP], stamp)
     created = by_kind[OpKind.CREATE_USER]
@@ -89,16 +87,14 @@ def apply_plan(
             t.users,
             (
                 {
-                    "connector": connector,
                     "source_id": op.source_id,
                     **_user_values(op.after),
-                    "created_at": stamp,
-                    "updated_at": stamp,
                     "deactivated_at": None if op.after.get("active", True) else stamp,
                 }
                 for op in created
                 if op.after is not None
             ),
+            {"connector": connector, "created_at": stamp, "updated_at": stamp},  # keys once
         )
     step("users")
     _update_rows(conn, t.users, connector, [op for k in USER_UPDATES for op in by_kind[k]], stamp)

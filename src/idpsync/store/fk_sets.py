@@ -35,6 +35,14 @@ The rows written are the same. The path is taken only where it changes nothing e
 - the table's foreign keys in the database are the ones the schema declares (the set-wise check
   reads them from :mod:`idpsync.store.schema`).
 
+:func:`held_by_value` does the same for ``COPY``s (:func:`idpsync.store.store.bulk_insert`) whose
+rows fill every foreign key of the table with one value (``same``: a connector, a run), from
+their second batch on (at least 10,000 rows: ``source_users``, ``users``, the edge digests, the
+change log's rows of a first load): the one row each key names is locked (``FOR KEY SHARE``)
+*before* the rows are written, and only if every one is there are the per-row triggers turned
+off; if one is missing the triggers stay on and fail the ``COPY`` as they always did. At L that
+is ≈3 µs of the server's CPU a row, ≈0.3 s per 100,000 rows.
+
 SQLite checks foreign keys row by row (``PRAGMA foreign_keys=ON``, :mod:`idpsync.store.opening`)
 and cannot switch them off inside a transaction: there nothing changes.
 """
@@ -86,6 +94,53 @@ def checked_set_wise(
             _lock_and_check_value(conn, table, fk, new_rows, values)
         else:
             _lock_and_check(conn, table, fk, new_rows)
+
+
+@contextmanager
+def held_by_value(conn: Connection, table: sa.Table, values: Mapping[str, Any]) -> Iterator[bool]:
+    """Around writes of rows into ``table`` that all hold ``values``: whether triggers are off.
+
+    When every foreign key of ``table`` is made of columns of ``values`` (none of them NULL),
+    the table qualifies (:func:`_eligible`) and every row those keys name exists: those rows
+    are locked ``FOR KEY SHARE`` (as each row's trigger would) and the writes run with the
+    per-row triggers off (``session_replication_role = replica``), put back on after them.
+    Otherwise nothing changes and the triggers check each row (a missing row fails the write,
+    as always). On an exception the caller's transaction must be rolled back (which ends the
+    setting too).
+    """
+    keys = list(table.foreign_key_constraints)
+    covered = bool(keys) and all(
+        column.name in values and values[column.name] is not None
+        for fk in keys
+        for column in fk.columns
+    )
+    if not covered or not _eligible(conn, table):
+        yield False
+        return
+    held = all(_locked(conn, fk, values) for fk in sorted(keys, key=lambda fk: str(fk.name)))
+    if not held:  # a key names no row: the triggers fail the write as they always did
+        conn.exec_driver_sql("SET LOCAL session_replication_role = origin")
+        yield False
+        return
+    yield True
+    conn.exec_driver_sql("SET LOCAL session_replication_role = origin")
+
+
+def _locked(conn: Connection, fk: sa.ForeignKeyConstraint, values: Mapping[str, Any]) -> bool:
+    """Lock the one row ``fk`` names with ``values`` (``FOR KEY SHARE``); whether it exists."""
+    referred = fk.referred_table.alias("referred")
+    lock = (
+        sa.select(sa.literal(1))
+        .select_from(referred)
+        .where(
+            *(
+                referred.c[element.column.name] == values[element.parent.name]
+                for element in fk.elements
+            )
+        )
+        .with_for_update(read=True, key_share=True, of=referred)
+    )
+    return conn.execute(lock).first() is not None
 
 
 def _eligible(conn: Connection, table: sa.Table) -> bool:

@@ -19,7 +19,7 @@ import os
 import socket
 import unicodedata
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +37,7 @@ from idpsync.model import (
 from idpsync.store import schema as t
 from idpsync.store.copy_text import text_block
 from idpsync.store.errors import check_sqlite_path, translated
+from idpsync.store.fk_sets import held_by_value
 from idpsync.store.id_lists import ids_in
 from idpsync.store.opening import MIGRATIONS, create_engine, ensure_schema, migrate, writing
 
@@ -526,7 +527,9 @@ def bulk_insert(
     Columns left out take their server default (or NULL); a column with only a Python-side
     default must be given. Values of the ``raw`` columns are passed as they are (e.g. JSON
     columns given as the JSON text the dialect would have made). ``same`` gives columns that
-    have one value in every row (a run id, a timestamp): processed once, not part of ``rows``.
+    have one value in every row (a run id, a timestamp): processed once, not part of ``rows``;
+    on PostgreSQL, from a full first batch on, foreign keys made of them are locked and checked
+    once, not per row (:func:`idpsync.store.fk_sets.held_by_value`).
     """
     dialect = conn.dialect
     tail = tuple(
@@ -552,7 +555,10 @@ def bulk_insert(
     driver: Any = conn.connection.driver_connection  # sqlite3 or psycopg, in conn's transaction
     count = 0
     chunk: Sequence[Sequence[Any]]
+    held = ExitStack()
     for chunk in _batched(rows, batch):
+        if not count and same and len(chunk) == batch and dialect.name == "postgresql":
+            held.enter_context(held_by_value(conn, table, same))  # its keys locked once
         if processors:
             chunk = [_processed(row, processors) for row in chunk]
         count += len(chunk)
@@ -583,6 +589,7 @@ def bulk_insert(
                 )
             finally:
                 cursor.close()
+    held.close()
     return count
 
 
@@ -645,10 +652,16 @@ def _batched(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
-def _insert(conn: Connection, table: sa.Table, rows: Iterable[dict[str, Any]]) -> None:
+def _insert(
+    conn: Connection,
+    table: sa.Table,
+    rows: Iterable[dict[str, Any]],
+    same: Mapping[str, Any] | None = None,
+) -> None:
     """Insert dict rows (all with the same keys) through :func:`bulk_insert`.
 
-    ``rows`` may be a generator: it is consumed a batch at a time, never held whole.
+    ``rows`` may be a generator: it is consumed a batch at a time, never held whole. ``same``:
+    columns with one value in every row, not in ``rows`` (:func:`bulk_insert`).
     """
     rows = iter(rows)
     first = next(rows, None)
@@ -656,4 +669,4 @@ def _insert(conn: Connection, table: sa.Table, rows: Iterable[dict[str, Any]]) -
         return
     columns = list(first)
     values = ([row[c] for c in columns] for row in itertools.chain((first,), rows))
-    bulk_insert(conn, table, columns, values)
+    bulk_insert(conn, table, columns, values, same=same)
