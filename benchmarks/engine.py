@@ -303,7 +303,7 @@ def sync(
     if result.status != "succeeded":
         raise SystemExit(f"{label}: run {result.status}: {result.message}")
     phases = [float(result.stats.get(p, 0.0)) for p in PHASES]
-    changes = sum(result.summary().values())
+    changes, fetch = sum(result.summary().values()), float(result.stats.get("fetch_seconds", 0))
     print(
         f"{label:<7} stage {phases[0]:7.2f} s  plan {phases[1]:7.2f} s  apply {phases[2]:7.2f} s"
         f"  = {sum(phases):7.2f} s  (run {wall:.2f} s, CPU {cpu:.2f} s, {changes} changes,"
@@ -311,8 +311,10 @@ def sync(
         flush=True,
     )
     read = result.stats.get("read", "")
-    fetch = float(result.stats.get("fetch_seconds", 0.0))
     print(f"        read {read}: {fetch:.2f} s; planned {result.stats.get('planned')}", flush=True)
+    around = sum(float(result.stats.get(k, 0.0)) for k in ("check_seconds", "record_seconds"))
+    rest = wall - fetch - sum(phases) - around  # SQLite: mostly the commit, its checkpoint
+    print(f"        outside read and phases: guards, record {around:.2f} s; rest {rest:.2f} s")
     order = [phase for phase in ("stage", "plan", "apply", "done") if phase in marks]
     spent = [f"{a} {marks[b] - marks[a]:.2f}" for a, b in itertools.pairwise(order)]
     print(f"        CPU s by phase: {', '.join(spent)} (plan includes the guards)", flush=True)

@@ -133,3 +133,27 @@ def test_a_collector_with_automatic_collection_set_off_stays_off_while_reading()
     with collection_spaced():
         assert gc.get_threshold()[0] == 0
     assert gc.get_threshold()[0] == 0
+
+
+def _in_generation(obj: object, generation: int) -> bool:
+    return any(o is obj for o in gc.get_objects(generation=generation))
+
+
+def test_what_a_paused_run_holds_ends_in_the_oldest_generation_uncollected() -> None:
+    gc.unfreeze()  # the suite's own freeze (conftest) would make the collector leave it be
+    try:
+        with collection_paused():
+            held = [Node() for _ in range(1000)]
+            assert _in_generation(held, 0)
+        assert _in_generation(held, 2)  # moved there without a young collection scanning it
+        assert gc.isenabled()
+    finally:
+        gc.freeze()
+
+
+def test_a_freeze_made_elsewhere_is_left_as_it_is() -> None:
+    frozen = gc.get_freeze_count()
+    assert frozen > 0  # the suite froze what imports and collection built (conftest)
+    with collection_paused():
+        Node()
+    assert gc.get_freeze_count() == frozen

@@ -22,10 +22,17 @@ def main() -> None:
     """Entry point of the ``idpsync`` console script.
 
     Only the command that runs is imported (:mod:`idpsync.cli.root`); what the handlers below
-    need is imported when they run.
+    need is imported when they run. A command that allows it ends the process without the
+    interpreter's teardown (:mod:`idpsync.cli.ending`).
     """
+    from idpsync.cli import ending
+
+    ending.forbid()  # only a command run by this call may allow it
     try:
         app()
+    except SystemExit as end:
+        ending.end_now(end.code)  # returns unless the command allowed it
+        raise
     except KeyboardInterrupt:
         from idpsync.cli.common import err
 

@@ -21,6 +21,7 @@ from rich.table import Table
 
 from idpsync.app.run import ConnectorRun, Mode, prepare
 from idpsync.app.runner import RunResult
+from idpsync.cli import ending
 from idpsync.cli.actor import cli_actor, record
 from idpsync.cli.common import (
     EXIT_USAGE,
@@ -127,6 +128,7 @@ def sync(
             _write_report(store, report_file, results, single=connector is not None)
     if as_json:
         print_json(out, {n: _result_json(r) for n, r in results.items()})
+    ending.allow()  # the store is closed: nothing is left but freeing the runs' plans
     raise typer.Exit(outcome.worst_exit([r.status for r in results.values()]))
 
 
