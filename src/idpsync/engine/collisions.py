@@ -84,12 +84,12 @@ def _refuse_invisible(result: PolicyResult) -> None:
     users = result.desired.users
     # only the few offenders sorted, not every user (skipped in source-id order as before)
     found = {s: c for s, u in users.items() if (c := forbidden_character(u.login)) is not None}
-    for sid, char in sorted(found.items()):
+    for sid, named in sorted(found.items()):
         login = users[sid].login
         result.skip_user(
             sid,
             login,
-            f"login {login!r} contains {char}, an invisible or bidi control "
+            f"login {login!r} contains {named}, an invisible or bidi control "
             "character that makes it look like another name; fix the login in the IdP "
             "or the mapping",
         )
