@@ -61,9 +61,14 @@ def resolve(
 
 
 def _by_key(items: Mapping[str, str | None]) -> dict[str, list[str]]:
+    """Source ids by the collision key of their name, in source-id order (keys and lists).
+
+    The ids are sorted as strings, not the ``(id, name)`` pairs (the ids are unique, so the
+    order is the same): at L a third of the time of sorting the pairs.
+    """
     keys: dict[str, list[str]] = defaultdict(list)
-    for sid, name in sorted(items.items()):
-        if name:
+    for sid in sorted(items):
+        if name := items[sid]:
             keys[collision_key(name)].append(sid)
     return keys
 
@@ -76,15 +81,18 @@ def _alike(mine: str, names: list[str]) -> str:
 
 def _refuse_invisible(result: PolicyResult) -> None:
     """Skip users and groups whose login or name carries an invisible or bidi character."""
-    for sid, user in sorted(result.desired.users.items()):
-        if (char := forbidden_character(user.login)) is not None:
-            result.skip_user(
-                sid,
-                user.login,
-                f"login {user.login!r} contains {char}, an invisible or bidi control "
-                "character that makes it look like another name; fix the login in the IdP "
-                "or the mapping",
-            )
+    users = result.desired.users
+    # only the few offenders sorted, not every user (skipped in source-id order as before)
+    found = {s: c for s, u in users.items() if (c := forbidden_character(u.login)) is not None}
+    for sid, named in sorted(found.items()):
+        login = users[sid].login
+        result.skip_user(
+            sid,
+            login,
+            f"login {login!r} contains {named}, an invisible or bidi control "
+            "character that makes it look like another name; fix the login in the IdP "
+            "or the mapping",
+        )
     for sid, group in sorted(result.desired.groups.items()):
         if (char := forbidden_character(group.name)) is not None:
             result.skip_group(
@@ -112,7 +120,6 @@ def _logins(
     owners = {fold(u.login): sid for sid, u in sorted(current.users.items())}
     relinks: dict[str, str] = {}
     for key, sids in _by_key({sid: u.login for sid, u in desired.items()}).items():
-        logins = [desired[s].login for s in sids]
         if (holder := taken.logins.get(key)) is not None:
             for sid in sids:
                 login = desired[sid].login
@@ -124,6 +131,7 @@ def _logins(
                 )
             continue
         if len(sids) > 1:
+            logins = [desired[s].login for s in sids]
             keep = _keeper(
                 sids, key, lambda s: current.users[s].login if s in current.users else None
             )
@@ -165,12 +173,12 @@ def _unique(
     }
     held_keys = {collision_key(v) for v in held.values() if v}
     for key, sids in _by_key(names).items():
-        values = [names[s] for s in sids]
         owner = taken.get(key) or (
             "a user of this connector that is skipped" if key in held_keys else None
         )
         if owner is None and len(sids) == 1:
             continue
+        values = [names[s] for s in sids]
         keep = (
             None
             if owner
@@ -198,7 +206,6 @@ def _unique(
 def _groups(result: PolicyResult, current: DirectoryState, taken: Mapping[str, str]) -> None:
     desired = result.desired.groups
     for key, sids in _by_key({sid: g.name for sid, g in desired.items()}).items():
-        group_names = [desired[s].name for s in sids]
         if (holder := taken.get(key)) is not None:
             for sid in sids:
                 name = desired[sid].name
@@ -211,6 +218,7 @@ def _groups(result: PolicyResult, current: DirectoryState, taken: Mapping[str, s
             continue
         if len(sids) == 1:
             continue
+        group_names = [desired[s].name for s in sids]
         keep = _keeper(sids, key, lambda s: current.groups[s].name if s in current.groups else None)
         for sid in sids:
             if sid != keep:
