@@ -270,6 +270,13 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def file_sizes(db: Path) -> str:
+    """The SQLite file's size and its WAL's (the WAL keeps its largest size after a checkpoint)."""
+    wal = db.with_name(db.name + "-wal")
+    sizes = [p.stat().st_size / 1e6 if p.exists() else 0.0 for p in (db, wal)]
+    return f"files: database {sizes[0]:.0f} MB, WAL {sizes[1]:.0f} MB"
+
+
 def sync(
     store: Store,
     settings: ConnectorSettings,
@@ -315,6 +322,8 @@ def sync(
     around = sum(float(result.stats.get(k, 0.0)) for k in ("check_seconds", "record_seconds"))
     rest = wall - fetch - sum(phases) - around  # SQLite: mostly the commit, its checkpoint
     print(f"        outside read and phases: guards, record {around:.2f} s; rest {rest:.2f} s")
+    if store.dialect == "sqlite" and store.engine.url.database:
+        print(f"        {file_sizes(Path(store.engine.url.database))}", flush=True)
     order = [phase for phase in ("stage", "plan", "apply", "done") if phase in marks]
     spent = [f"{a} {marks[b] - marks[a]:.2f}" for a, b in itertools.pairwise(order)]
     print(f"        CPU s by phase: {', '.join(spent)} (plan includes the guards)", flush=True)
