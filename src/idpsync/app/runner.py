@@ -274,7 +274,7 @@ def _stage_plan_apply(
     try:
         with (
             collection_paused(),
-            held.transaction() if held is not None else store.transaction() as conn,
+            held.transaction() if held is not None else store.transaction(run=True) as conn,
         ):
             lock(conn, name)
             store.ensure_connector(conn, name, source.type)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +43,18 @@ BUSY_TIMEOUT_MS = 30_000
 PG_CONNECT_TIMEOUT = 10
 """Seconds to wait for a PostgreSQL server to answer a new connection."""
 
+PAGE_SIZE = 8192
+"""Bytes a page of a new SQLite store holds (a store's first write fixes it; SQLite's is 4096).
+
+Set on every connection before anything is written; an existing store keeps its own."""
+
+RUN_TEMP_CACHE_KIB = 131_072
+"""The page cache of a run's ``temp`` schema, at most (KiB; SQLite's default is 2,000).
+
+A run's temporary tables (the streamed edges, the stage's keyed edges) then stay in memory up
+to it rather than spill into a temporary file; given back when the run ends (:func:`run_cache`).
+"""
+
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Let the driver not open transactions by itself; BEGIN is issued explicitly below.
@@ -50,6 +62,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    # Before WAL: switching a new (empty) store to WAL writes its header, fixing the page size.
+    cursor.execute(f"PRAGMA page_size={PAGE_SIZE}")
     # WAL is a property of the file: switch once, not on every connection.
     if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -80,12 +94,39 @@ def create_engine(url: str | URL) -> Engine:
 
 
 @contextmanager
-def writing(engine: Engine) -> Iterator[Connection]:
-    """A write transaction: committed on success, rolled back on any exception."""
+def writing(engine: Engine, *, run: bool = False) -> Iterator[Connection]:
+    """A write transaction: committed on success, rolled back on any exception.
+
+    ``run``: a sync's transaction, with the run's cache (:func:`run_cache`) around it.
+    """
     with engine.connect() as conn:
         conn.execution_options(**{WRITE: True})
-        with conn.begin():
+        with run_cache(conn) if run else nullcontext(), conn.begin():
             yield conn
+
+
+@contextmanager
+def run_cache(conn: Connection) -> Iterator[None]:
+    """A run's larger ``temp`` page cache on ``conn`` (SQLite; nothing on PostgreSQL).
+
+    The cache grows to :data:`RUN_TEMP_CACHE_KIB` only as the run's temporary tables fill it;
+    at the end the connection's own size is set back and the memory freed
+    (``PRAGMA shrink_memory``), so a pooled connection of the service keeps none of it. The
+    pragmas go to the driver's connection: they open no transaction (nor end one).
+    """
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    before = int(driver.execute("PRAGMA temp.cache_size").fetchone()[0])
+    driver.execute(f"PRAGMA temp.cache_size=-{RUN_TEMP_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        if not conn.invalidated:
+            driver.execute(f"PRAGMA temp.cache_size={before}")
+            driver.execute("PRAGMA shrink_memory")
 
 
 def _alembic_config() -> AlembicConfig:

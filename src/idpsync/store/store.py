@@ -94,14 +94,15 @@ class Store:
         self.engine.dispose()
 
     @contextmanager
-    def transaction(self) -> Iterator[Connection]:
+    def transaction(self, *, run: bool = False) -> Iterator[Connection]:
         """A write transaction; committed on success, rolled back on any exception.
 
         On SQLite it starts with ``BEGIN IMMEDIATE``: it waits for (up to 30 s), and then
         excludes, any other writer. A full disk or a lock held too long is raised as a
-        :class:`~idpsync.store.errors.StoreError`, after the rollback.
+        :class:`~idpsync.store.errors.StoreError`, after the rollback. ``run``: a sync's
+        transaction (:func:`~idpsync.store.opening.run_cache`, given back after it).
         """
-        with translated(self.engine.url), writing(self.engine) as conn:
+        with translated(self.engine.url), writing(self.engine, run=run) as conn:
             yield conn
 
     @contextmanager

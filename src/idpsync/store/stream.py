@@ -15,6 +15,9 @@ stages from the filled table (:func:`idpsync.store.stage.write_stage` with ``str
 - PostgreSQL: a ``TEMP`` table without ``ON COMMIT DROP`` (it must outlive each batch's
   transaction), filled by ``COPY``; the run's transaction takes the advisory lock as before.
 
+The held connection's ``temp`` page cache is larger from the start to the end
+(:func:`~idpsync.store.opening.run_cache`, SQLite), so the table stays in memory up to it.
+
 Nothing of the directory, the stage or the runs is written before the run's transaction. A
 read that fails or is cancelled ends in :meth:`EdgeStream.close`: the table is dropped and the
 connection given back (or, should that fail, thrown away, which drops it too).
@@ -32,7 +35,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -40,7 +43,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from idpsync.model import Membership
 from idpsync.store.errors import translated
-from idpsync.store.opening import WRITE
+from idpsync.store.opening import WRITE, run_cache
 from idpsync.store.stage_sql import EDGE_COLUMNS, edge_rows, edge_table, keyed_edge_table
 from idpsync.store.store import BATCH, bulk_insert
 from idpsync.store.stream_digests import StreamSums
@@ -102,6 +105,8 @@ class EdgeStream:
         """Batches given to the writer, oldest first."""
         self.sums = StreamSums()
         """Each member's digest of the edges written (less those taken back)."""
+        self._cache = ExitStack()
+        """The held connection's run cache (:func:`~idpsync.store.opening.run_cache`)."""
 
     @property
     def started(self) -> bool:
@@ -112,6 +117,7 @@ class EdgeStream:
         """Take a connection and create the (empty) table in a short transaction."""
         with translated(self.engine.url):
             self.conn = self.engine.connect()
+            self._cache.enter_context(run_cache(self.conn))
             with self.conn.begin():
                 self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self.table.name}")
                 self.table.create(self.conn)
@@ -229,9 +235,11 @@ class EdgeStream:
             conn.execution_options(**{WRITE: False})  # a temporary table: no lock to wait for
             with conn.begin():
                 conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self.table.name}")
+            self._cache.close()
             conn.close()
         except BaseException:
             conn.invalidate()
+            self._cache.close()  # sets nothing back on a connection thrown away
             conn.close()
             raise
 
