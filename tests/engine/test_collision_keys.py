@@ -1,4 +1,5 @@
-"""``_by_key`` keeps the keys that may collide, in the order of walking every id sorted."""
+"""``_by_key`` keeps the keys that may collide, in the order of walking every id sorted; and
+``DirUser.fields``, spelt out for speed, is the fields by name."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from idpsync.engine.collisions import _by_key
 from idpsync.engine.skeleton import collision_key
+from idpsync.model import USER_FIELDS, DirUser
 
 # a few names that look alike in pairs ("rn"/"m", Latin/Cyrillic "a", case), and no name
 _NAMES = st.sampled_from(["ada", "Ada", "аda", "rn", "m", "eve", "bob", "ｂob", "", None])
@@ -42,3 +44,10 @@ def test_by_key_orders_keys_by_their_smallest_id_whatever_the_order_given() -> N
         ("eve", ["b1", "b2"]),
         ("ada", ["c"]),
     ]
+
+
+def test_user_fields_are_the_user_fields_by_name_in_order() -> None:
+    """``DirUser.fields`` spells its fields out: the same dict as looking them up by name."""
+    user = DirUser("s", "ada", "a@x.org", "Ada L.", "Ada", "L", False, "m", "p1", {"dept": "R&D"})
+    by_name = {name: getattr(user, name) for name in USER_FIELDS}
+    assert list(user.fields().items()) == list(by_name.items())
