@@ -269,8 +269,22 @@ class DirUser:
     """Extra attributes kept for display and for targets."""
 
     def fields(self) -> dict[str, JSONValue]:
-        """The comparable fields, as a plain dict (used by the planner and the change log)."""
-        return {name: getattr(self, name) for name in USER_FIELDS}
+        """The comparable fields, as a plain dict (used by the planner and the change log).
+
+        The keys of :data:`USER_FIELDS`, in its order; spelt out, not looked up by name
+        (a first load at L calls this for each of 100k users).
+        """
+        return {
+            "login": self.login,
+            "email": self.email,
+            "display_name": self.display_name,
+            "given_name": self.given_name,
+            "family_name": self.family_name,
+            "active": self.active,
+            "manager_id": self.manager_id,
+            "photo_ref": self.photo_ref,
+            "attributes": self.attributes,
+        }
 
 
 USER_FIELDS: tuple[str, ...] = (

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from idpsync.engine.collisions import Taken
 from idpsync.engine.skeleton import collision_key
-from idpsync.store import Store
+from idpsync.store import Store, marks
 from idpsync.store import schema as t
 from idpsync.store.marks import taken_names
 from idpsync.store.store import fold, now
@@ -74,3 +74,23 @@ def test_taken_names_counts_the_foreign_users_once_and_reads_none_when_there_are
         "SELECT count(*) AS count_1 FROM users",
         "SELECT count(*) AS count_1 FROM groups",
     ]
+
+
+def test_taken_names_makes_no_collision_keys_when_nothing_is_foreign(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first load's 100k logins and e-mails are not keyed only to find nobody else's."""
+    _users(store, "mine", ["Ada"])
+
+    def refuse(name: str) -> str:
+        raise AssertionError(f"collision key of {name!r} made")
+
+    monkeypatch.setattr(marks, "collision_key", refuse)
+    with store.transaction() as conn:
+        taken = taken_names(conn, "mine", ["ada", "eve"], ["ada@example.org"], ["Staff"])
+    assert taken == Taken({}, {}, {})
+    monkeypatch.setattr(marks, "collision_key", collision_key)
+    with store.transaction() as conn:  # another connector's view: Ada's names are taken
+        taken = taken_names(conn, "other", ["ADA", "eve"], ["ada@example.org"], [])
+    assert taken.logins == {"ada": "a user of connector mine"}
+    assert taken.emails == {collision_key("ada@example.org"): "a user of connector mine"}

@@ -20,8 +20,7 @@ the character named. A collision is never settled by overwriting or merging:
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, field
 
 from idpsync.engine.policy import PolicyResult
@@ -60,17 +59,27 @@ def resolve(
     return relinks
 
 
-def _by_key(items: Mapping[str, str | None]) -> dict[str, list[str]]:
-    """Source ids by the collision key of their name, in source-id order (keys and lists).
+def _by_key(items: Mapping[str, str | None], named: Container[str] = ()) -> dict[str, list[str]]:
+    """Source ids by the collision key of their name, for the keys that may collide.
 
-    The ids are sorted as strings, not the ``(id, name)`` pairs (the ids are unique, so the
-    order is the same): at L a third of the time of sorting the pairs.
+    Only keys that two or more names share, or that ``named`` holds (taken elsewhere): a key
+    of one name and nobody else's collides with nothing, and every caller passes over it.
+    Keys in the order of their smallest id, each key's ids sorted (as strings: they are
+    unique): the order of walking every id sorted, without sorting them all (at L 100k ids
+    once each for logins and e-mails, and again in each :func:`settle`, for the few that
+    collide).
     """
-    keys: dict[str, list[str]] = defaultdict(list)
-    for sid in sorted(items):
-        if name := items[sid]:
-            keys[collision_key(name)].append(sid)
-    return keys
+    keys: dict[str, list[str]] = {}
+    for sid, name in items.items():
+        if name:
+            key = collision_key(name)
+            if (same := keys.get(key)) is None:
+                keys[key] = [sid]
+            else:
+                same.append(sid)
+    kept = [(key, sorted(sids)) for key, sids in keys.items() if len(sids) > 1 or key in named]
+    kept.sort(key=lambda pair: pair[1][0])
+    return dict(kept)
 
 
 def _alike(mine: str, names: list[str]) -> str:
@@ -119,7 +128,8 @@ def _logins(
     desired = result.desired.users
     owners = {fold(u.login): sid for sid, u in sorted(current.users.items())}
     relinks: dict[str, str] = {}
-    for key, sids in _by_key({sid: u.login for sid, u in desired.items()}).items():
+    names = {sid: u.login for sid, u in desired.items()}
+    for key, sids in _by_key(names, taken.logins).items():
         if (holder := taken.logins.get(key)) is not None:
             for sid in sids:
                 login = desired[sid].login
@@ -172,7 +182,7 @@ def _unique(
         sid: getattr(current.users[sid], attr) for sid in result.held_users if sid in current.users
     }
     held_keys = {collision_key(v) for v in held.values() if v}
-    for key, sids in _by_key(names).items():
+    for key, sids in _by_key(names, held_keys | taken.keys()).items():
         owner = taken.get(key) or (
             "a user of this connector that is skipped" if key in held_keys else None
         )
@@ -205,7 +215,7 @@ def _unique(
 
 def _groups(result: PolicyResult, current: DirectoryState, taken: Mapping[str, str]) -> None:
     desired = result.desired.groups
-    for key, sids in _by_key({sid: g.name for sid, g in desired.items()}).items():
+    for key, sids in _by_key({sid: g.name for sid, g in desired.items()}, taken).items():
         if (holder := taken.get(key)) is not None:
             for sid in sids:
                 name = desired[sid].name
