@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 from idpsync.app.runner import run_sync
 from idpsync.config import ConnectorSettings
+from idpsync.emulators.injection import Latency
 from idpsync.model import Snapshot, SourceUser
 from idpsync.sources.okta.ahead import UsersAhead
+from idpsync.sources.okta.endpoints import USERS, USERS_PAGE
 from idpsync.sources.okta.reader import OktaSource
 from idpsync.sources.okta.records import to_user
 from idpsync.store import Store
@@ -161,3 +164,49 @@ async def test_ranges_that_drop_deprovisioned_users_do_not_make_them_ahead() -> 
     assert not set(gone) & set(made)
     assert not {u.source_id for u in snap.users} & set(gone)
     _same(snap, before)
+
+
+async def test_the_users_chain_asks_for_its_next_page_before_a_page_is_used() -> None:
+    """Each next page is asked for from the answer's ``Link`` header, before the page's users
+    are made (issue #20): the chain's round trips follow each other; the same pages, once."""
+    emu = emulator(users=450, groups=3)
+    src = source(emu)
+    asked: list[int] = []
+    read: list[Any] = []
+
+    def each(records: list[Any]) -> None:
+        asked.append(emu.requests.count("/api/v1/users"))
+        read.extend(records)
+
+    try:
+        await src.listing(USERS, {"limit": str(USERS_PAGE)}, each=each)
+    finally:
+        await src.aclose()
+    assert asked == [2, 3, 3]  # before: [1, 2, 3]
+    assert emu.requests.count("/api/v1/users") == 3 == -(-len(read) // USERS_PAGE)
+    assert len({u["id"] for u in read}) == len(read) > 400
+
+
+async def test_the_deprovisioned_chains_slot_goes_to_one_more_member_worker() -> None:
+    """At ``concurrency`` 4: the users chain, the deprovisioned chain and two member workers;
+    a third worker once the deprovisioned chain has ended (before: two to the end)."""
+    emu = emulator(users=450, groups=30, latency=Latency(fixed_ms=20))
+    now, most = 0, 0
+
+    class Counting(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            nonlocal now, most
+            members = request.url.path.endswith("/users") and "/groups/" in request.url.path
+            now += members
+            most = max(most, now)
+            try:
+                return await emu.transport().handle_async_request(request)
+            finally:
+                now -= members
+
+    src = source(emu, concurrency=4, transport=Counting())
+    try:
+        snap = await src.snapshot()
+    finally:
+        await src.aclose()
+    assert snap.complete and most == 3

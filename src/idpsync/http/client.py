@@ -126,6 +126,7 @@ class HttpClient:
         authenticate: bool = True,
         accept: Collection[int] = (),
         content: bytes | None = None,
+        sent: asyncio.Event | None = None,
     ) -> httpx.Response:
         """Send one request for ``endpoint`` with retries, budget and token handling.
 
@@ -135,7 +136,8 @@ class HttpClient:
         ``url`` replaces the template's URL (e.g. a next-page link the IdP returned); it must
         stay on the template's origin. Credentials only go to :meth:`credential_origins`; a
         3xx answer is never followed. Both raise :class:`~idpsync.http.errors.ForeignOrigin`
-        before anything is sent there (see :mod:`idpsync.http.origins`).
+        before anything is sent there (see :mod:`idpsync.http.origins`). ``sent`` is set once
+        the request's body is on the wire (transports that report it: httpx's own).
         """
         if isinstance(endpoint, ConcreteEndpoint):
             target = endpoint
@@ -145,6 +147,7 @@ class HttpClient:
             target = ConcreteEndpoint(target.endpoint, check_link(target, url))
         request = _Request(target, params, json, data, headers, authenticate and bool(self.auth))
         request.content = content  # a raw body (e.g. a multipart batch)
+        request.sent = sent
         if carries_credentials(target, request.authenticate, headers):
             check_credentials(target, self.credential_origins())
         return await self._attempts(request, accept)
@@ -339,6 +342,7 @@ class HttpClient:
                     data=request.data,
                     content=request.content,
                     headers=headers,
+                    extensions=_traced(request.sent),
                 )
         except TimeoutError as exc:
             raise DeadlineExceeded(deadline) from exc
@@ -368,6 +372,18 @@ def _merge(a: Mapping[str, Any], b: Mapping[str, Any] | None) -> dict[str, Any] 
     return merged or None
 
 
+def _traced(sent: asyncio.Event | None) -> dict[str, Any] | None:
+    """The ``trace`` extension (httpcore's) setting ``sent`` once the request body is written."""
+    if sent is None:
+        return None
+
+    async def trace(event: str, info: Mapping[str, Any]) -> None:
+        if event.endswith("send_request_body.complete"):
+            sent.set()
+
+    return {"trace": trace}
+
+
 class _Request:
     """One logical request across its attempts."""
 
@@ -384,3 +400,4 @@ class _Request:
         self.headers, self.authenticate = headers, authenticate
         self.authorization: str | None = None
         self.content: bytes | None = None
+        self.sent: asyncio.Event | None = None

@@ -65,6 +65,8 @@ class Paginator(ABC):
 
     what = "page token"
     """How the thing that leads to the next page is called in a reason."""
+    in_head = False
+    """Whether the answer's head alone names the next page (:meth:`from_head`)."""
 
     def __init__(self) -> None:
         self.params: dict[str, str] = {}
@@ -80,6 +82,10 @@ class Paginator(ABC):
     @abstractmethod
     def advance(self, page: Page, where: str) -> bool:
         """Take what leads to the next page from ``page``; False when the listing is finished."""
+
+    def from_head(self, response: httpx.Response, where: str) -> bool:
+        """:meth:`advance` from the answer's headers alone (only if :attr:`in_head`)."""
+        raise NotImplementedError(f"{type(self).__name__} pages from the body")
 
     def once(self, token: str, where: str) -> str:
         """``token``, unless this listing had it already (:class:`RepeatedPage` then)."""
@@ -97,9 +103,13 @@ class LinkHeader(Paginator):
     """``Link: <https://…?after=…>; rel="next"`` (RFC 8288); no such link ends the listing."""
 
     what = "next link"
+    in_head = True
 
     def advance(self, page: Page, where: str) -> bool:  # noqa: D102 - see the base class
-        for value in page.response.headers.get_list("link"):
+        return self.from_head(page.response, where)
+
+    def from_head(self, response: httpx.Response, where: str) -> bool:  # noqa: D102
+        for value in response.headers.get_list("link"):
             match = _NEXT.search(value)
             if match:
                 self.url = self.once(match.group(1), where)

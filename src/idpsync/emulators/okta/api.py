@@ -150,6 +150,29 @@ def _user_json(emu: OktaEmulator, uid: str, base: str) -> dict[str, Any]:
     return render.user(emu.tenant, user, emu.status_of(uid), emu.versions(uid)[0], base)
 
 
+def _user_text(emu: OktaEmulator, uid: str, base: str) -> bytes:
+    """A user's JSON text as :class:`JSONResponse` encodes it, once per version and status.
+
+    Every tenant change is a new tenant version; the status and the base URL are in the key.
+    """
+    key = (emu.tenant.version, emu.status_of(uid), base)
+    held = emu.user_texts.get(uid)
+    if held is not None and held[0] == key:
+        return held[1]
+    text = JSONResponse.render(None, _user_json(emu, uid, base))  # type: ignore[arg-type]
+    emu.user_texts[uid] = (key, text)
+    return text
+
+
+def _users_page(emu: OktaEmulator, page: list[str], base: str, links: Iterable[str]) -> Response:
+    """A page of users, the bytes :func:`_respond` would send, joined from each one's text."""
+    body = b"[" + b",".join([_user_text(emu, uid, base) for uid in page]) + b"]"
+    response = Response(body, media_type="application/json")
+    for link in links:
+        response.raw_headers.append((b"link", link.encode("latin-1")))
+    return response
+
+
 def list_users(emu: OktaEmulator, request: Request) -> Response:
     """``GET /api/v1/users``."""
     t, params = emu.tenant, request.query_params
@@ -174,7 +197,7 @@ def list_users(emu: OktaEmulator, request: Request) -> Response:
     ids = (uid for uid in t.user_ids[start:] if keep(uid))
     page, links = _page(request, ids, limit, lambda uid: uid)
     base = _base(request)
-    return _respond([_user_json(emu, uid, base) for uid in page], links)
+    return _users_page(emu, page, base, links)
 
 
 def get_user(emu: OktaEmulator, request: Request) -> Response:
@@ -245,4 +268,4 @@ def group_users(emu: OktaEmulator, request: Request) -> Response:
     ids = iter(members[start:])
     page, links = _page(request, ids, limit, lambda _: str(start + limit))
     base = _base(request)
-    return _respond([_user_json(emu, uid, base) for uid in page], links)
+    return _users_page(emu, page, base, links)

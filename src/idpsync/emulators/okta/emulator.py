@@ -80,6 +80,8 @@ class OktaEmulator(Emulator):
         seed = hashlib.sha256(tenant.tenant_id.encode()).hexdigest()
         self.api_token = self.credentials.add_api_token("00" + seed[:40])
         self.statuses: dict[str, str] = {}
+        self.user_texts: dict[str, tuple[tuple[int, str, str], bytes]] = {}
+        """Each user's JSON text in list answers, with what it was made for (``api.py``)."""
         self.group_types: dict[str, str] = {}
         self._reshape()
         self._user_version: dict[str, int] = {}

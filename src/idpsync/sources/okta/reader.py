@@ -18,12 +18,13 @@ proves the credentials, so a bad token still costs one request and its retry, an
 :attr:`OktaSource.started`): the users chain, the deprovisioned chain, and groups followed by
 the member listings. The chains follow ``next`` links, one request in flight each; the member
 listings use the rest of the HTTP client's ``concurrency`` (:data:`DEFAULT_CONCURRENCY`
-by default): ``concurrency − 2`` workers, or ``− 1`` without the deprovisioned chain, at least
-one. Leaving a slot to each chain matters: the pacer's wait for a bucket's next window happens
-inside a request slot, so member workers waiting on the ``/api/v1/groups/{id}`` bucket must not
-hold the slot the users chain needs (that chain counts against ``/api/v1/users``, a separate
-bucket with its own pacing state). The wall time is the longer of the users chain
-(``p(U_a, 200)`` round trips) and the member listings (bounded by their bucket).
+by default): ``concurrency − 2`` workers and one more once the deprovisioned chain has ended,
+or ``− 1`` without that chain, at least one. Leaving a slot to each chain matters: the pacer's
+wait for a bucket's next window happens inside a request slot, so member workers waiting on the
+``/api/v1/groups/{id}`` bucket must not hold the slot the users chain needs (that chain counts
+against ``/api/v1/users``, a separate bucket with its own pacing state). The wall time is the
+longer of the users chain (``p(U_a, 200)`` round trips) and the member listings (bounded by
+their bucket).
 
 **Request count** of a full snapshot, with ``p(n, k) = max(1, ⌈n / k⌉)`` pages per listing::
 
@@ -53,11 +54,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 from idpsync.check_reads import table_reads
 from idpsync.errors import SourceError
 from idpsync.http import errors as e
+from idpsync.http.ahead import pages_ahead
 from idpsync.http.body import json_body
 from idpsync.http.failure import FailureRule
 from idpsync.model import EdgeList, Membership, Snapshot
@@ -163,21 +166,23 @@ class OktaSource(Source):
 
         The first answer of a read fixes :attr:`started`; ``answered`` is set as soon as the
         listing's first page has come back. With ``each``, every page's records go to it as the
-        page arrives and none are kept (the list returned is empty).
+        page arrives and none are kept (the list returned is empty). The next page is asked
+        for once the ``Link`` header names it (:func:`~idpsync.http.ahead.pages_ahead`).
         """
         items: list[Any] = []
-        async for page in self.http.pages(endpoint, values, params=params):
-            if page.number == 1:
-                if self.started is None:
-                    self.started = incremental.server_time(page.response)
-                if answered is not None:
-                    answered.set()
-            if each is None:
-                items += page.records
-                if self.ahead is not None and endpoint is USERS:
-                    self.ahead.page(page.records)
-            else:
-                each(page.records)
+        async with aclosing(pages_ahead(self.http, endpoint, values, params=params)) as pages:
+            async for page in pages:
+                if page.number == 1:
+                    if self.started is None:
+                        self.started = incremental.server_time(page.response)
+                    if answered is not None:
+                        answered.set()
+                if each is None:
+                    items += page.records
+                    if self.ahead is not None and endpoint is USERS:
+                        self.ahead.page(page.records)
+                else:
+                    each(page.records)
         return items
 
     async def read_listing(
@@ -203,12 +208,18 @@ class OktaSource(Source):
             return None
 
     async def read_members(
-        self, snap: Snapshot, group_ids: list[str], progress: Progress, reserved: int = 0
+        self,
+        snap: Snapshot,
+        group_ids: list[str],
+        progress: Progress,
+        reserved: int = 0,
+        freed: asyncio.Event | None = None,
     ) -> None:
         """Read every group's members into ``snap`` with a few workers.
 
         The pacer keeps them within the bucket's budget. ``reserved`` request slots of the HTTP
-        client's ``concurrency`` are left to listings running alongside.
+        client's ``concurrency`` are left to listings running alongside; once ``freed`` is set
+        (a listing alongside has ended), one more worker takes its slot.
         """
         queue: asyncio.Queue[str] = asyncio.Queue()
         for gid in group_ids:
@@ -232,8 +243,13 @@ class OktaSource(Source):
                 done += 1
                 progress(Event("fetch", "group members", done, len(group_ids)))
 
+        async def spare() -> None:
+            if freed is not None:
+                await freed.wait()
+                await worker()
+
         count = max(1, min(self.http.budget.concurrency - reserved, len(group_ids)))
-        await gather(*(worker() for _ in range(count)))
+        await gather(*(worker() for _ in range(count)), spare())
         snap.memberships.sort()
 
     def wanted(self, group: dict[str, Any]) -> bool:
@@ -286,6 +302,7 @@ class OktaSource(Source):
         answered = asyncio.Event()  # set by the first users page; the other branches wait for it
         bounds = self.user_bounds()
         chains = len(bounds) or (2 if self.settings.include_deprovisioned else 1)
+        freed = asyncio.Event() if self.settings.include_deprovisioned and not bounds else None
         progress(Event("fetch", "reading Okta users, then groups and their members alongside"))
 
         async def users() -> list[dict[str, Any]]:
@@ -306,7 +323,11 @@ class OktaSource(Source):
             await answered.wait()
             params = {"limit": str(USERS_PAGE), "filter": DEPROVISIONED}
             part = parts["deprovisioned"]
-            read = await self.read_listing(part, "deprovisioned users", USERS, params)
+            try:
+                read = await self.read_listing(part, "deprovisioned users", USERS, params)
+            finally:  # its slot goes to one more member worker
+                if freed is not None:
+                    freed.set()
             return checked_users(part, read, ahead.checked)
 
         async def groups() -> list[dict[str, Any]]:
@@ -315,7 +336,7 @@ class OktaSource(Source):
             part = parts["groups"]
             listed = checked_groups(part, await self.read_listing(part, "groups", GROUPS, params))
             wanted = [g for g in listed if self.wanted(g)]
-            await self.read_members(part, [str(g["id"]) for g in wanted], progress, reserved=chains)
+            await self.read_members(part, [str(g["id"]) for g in wanted], progress, chains, freed)
             return wanted
 
         active, gone, wanted = await gather(users(), deprovisioned(), groups())
