@@ -7,12 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 
 from idpsync.app.runner import run_sync
 from idpsync.config import ConnectorSettings
-from idpsync.emulators.injection import Latency
 from idpsync.model import Snapshot, SourceUser
 from idpsync.sources.okta.ahead import UsersAhead
 from idpsync.sources.okta.endpoints import USERS, USERS_PAGE
@@ -185,28 +183,3 @@ async def test_the_users_chain_asks_for_its_next_page_before_a_page_is_used() ->
     assert asked == [2, 3, 3]  # before: [1, 2, 3]
     assert emu.requests.count("/api/v1/users") == 3 == -(-len(read) // USERS_PAGE)
     assert len({u["id"] for u in read}) == len(read) > 400
-
-
-async def test_the_deprovisioned_chains_slot_goes_to_one_more_member_worker() -> None:
-    """At ``concurrency`` 4: the users chain, the deprovisioned chain and two member workers;
-    a third worker once the deprovisioned chain has ended (before: two to the end)."""
-    emu = emulator(users=450, groups=30, latency=Latency(fixed_ms=20))
-    now, most = 0, 0
-
-    class Counting(httpx.AsyncBaseTransport):
-        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-            nonlocal now, most
-            members = request.url.path.endswith("/users") and "/groups/" in request.url.path
-            now += members
-            most = max(most, now)
-            try:
-                return await emu.transport().handle_async_request(request)
-            finally:
-                now -= members
-
-    src = source(emu, concurrency=4, transport=Counting())
-    try:
-        snap = await src.snapshot()
-    finally:
-        await src.aclose()
-    assert snap.complete and most == 3
