@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from idpsync.http.body import json_body
@@ -42,7 +42,7 @@ async def pages_ahead(
     values: Mapping[str, str] | None = None,
     *,
     params: Mapping[str, Any] | None = None,
-) -> AsyncIterator[Page]:
+) -> AsyncGenerator[Page, None]:
     """Every page of ``endpoint``'s listing, in order, the next one asked for early (above)."""
     if endpoint.paging is None:
         raise TypeError(f"{endpoint.label} is not a paged listing")
