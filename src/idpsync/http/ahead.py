@@ -22,7 +22,6 @@ from the head (:attr:`~idpsync.http.paging.Paginator.in_head` false) is read as
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncGenerator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -72,10 +71,9 @@ async def pages_ahead(
             number += 1
             yield Page(response, body, records_of(body, endpoint.records, where), number)
     finally:
-        if pending is not None:
+        if pending is not None:  # its outcome dropped; a cancellation of the caller still raises
             pending.cancel()
-            with contextlib.suppress(BaseException):
-                await pending
+            await asyncio.gather(pending, return_exceptions=True)
 
 
 async def _on_the_wire(sent: asyncio.Event, pending: asyncio.Future[Any]) -> None:
