@@ -13,9 +13,10 @@ from idpsync.http import Endpoint, build_http_client, errors
 from idpsync.http.ahead import pages_ahead
 from idpsync.http.paging import BodyToken, LinkHeader
 from idpsync.http.settings import HttpSettings
+from tests.http.recording import BASE
+from tests.http.recording import recording_client as mock_client
 from tests.http.servers import LocalServer, Reply, Request
 
-BASE = "https://idp.test/api"
 ITEMS = [{"id": str(i)} for i in range(7)]
 THINGS = Endpoint("things", "GET", "/things", "list things", paging=LinkHeader, records=None)
 
@@ -26,17 +27,6 @@ def linked(after: int, base: str = BASE) -> tuple[list[dict[str, str]], dict[str
     if after + 3 < len(ITEMS):
         headers["link"] = f'<{base}/things?after={after + 3}&limit=3>; rel="next"'
     return ITEMS[after : after + 3], headers
-
-
-def mock_client(handler: Any) -> tuple[Any, list[httpx.Request]]:
-    sent: list[httpx.Request] = []
-
-    def record(request: httpx.Request) -> httpx.Response:
-        sent.append(request)
-        return handler(request)
-
-    settings = HttpSettings(max_attempts=1)
-    return build_http_client(settings, base_url=BASE, transport=httpx.MockTransport(record)), sent
 
 
 async def on_the_wire(request: httpx.Request) -> None:

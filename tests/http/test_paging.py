@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from idpsync.errors import RepeatedPage, ShapeError
-from idpsync.http import Endpoint, HttpClient, build_http_client, errors
+from idpsync.http import Endpoint, errors
 from idpsync.http.failure import DEFAULT_RULE, FailureRule, missing_base
 from idpsync.http.paging import (
     BodyLink,
@@ -21,23 +21,10 @@ from idpsync.http.paging import (
     Paginator,
     StartIndex,
 )
-from idpsync.http.settings import HttpSettings
+from tests.http.recording import BASE
+from tests.http.recording import recording_client as client
 
-BASE = "https://idp.test/api"
 ITEMS = [{"id": str(i)} for i in range(7)]
-Handler = Callable[[httpx.Request], httpx.Response]
-
-
-def client(handler: Handler) -> tuple[HttpClient, list[httpx.Request]]:
-    sent: list[httpx.Request] = []
-
-    def record(request: httpx.Request) -> httpx.Response:
-        sent.append(request)
-        return handler(request)
-
-    settings = HttpSettings(max_attempts=1)
-    http = build_http_client(settings, base_url=BASE, transport=httpx.MockTransport(record))
-    return http, sent
 
 
 def endpoint(paging: Callable[[], Paginator], records: str | None = "items") -> Endpoint:
