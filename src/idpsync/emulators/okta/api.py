@@ -139,7 +139,11 @@ def _url(request: Request) -> str:
 
 
 def _respond(body: Any, links: Iterable[str]) -> Response:
-    response = JSONResponse(body)
+    return _linked(JSONResponse(body), links)
+
+
+def _linked(response: Response, links: Iterable[str]) -> Response:
+    """``response`` with a ``Link`` header for each of ``links``."""
     for link in links:
         response.raw_headers.append((b"link", link.encode("latin-1")))
     return response
@@ -159,7 +163,7 @@ def _user_text(emu: OktaEmulator, uid: str, base: str) -> bytes:
     held = emu.user_texts.get(uid)
     if held is not None and held[0] == key:
         return held[1]
-    text = JSONResponse.render(None, _user_json(emu, uid, base))  # type: ignore[arg-type]
+    text = bytes(JSONResponse(_user_json(emu, uid, base)).body)
     emu.user_texts[uid] = (key, text)
     return text
 
@@ -167,10 +171,7 @@ def _user_text(emu: OktaEmulator, uid: str, base: str) -> bytes:
 def _users_page(emu: OktaEmulator, page: list[str], base: str, links: Iterable[str]) -> Response:
     """A page of users, the bytes :func:`_respond` would send, joined from each one's text."""
     body = b"[" + b",".join([_user_text(emu, uid, base) for uid in page]) + b"]"
-    response = Response(body, media_type="application/json")
-    for link in links:
-        response.raw_headers.append((b"link", link.encode("latin-1")))
-    return response
+    return _linked(Response(body, media_type="application/json"), links)
 
 
 def list_users(emu: OktaEmulator, request: Request) -> Response:
