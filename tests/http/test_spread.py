@@ -81,9 +81,9 @@ async def test_connections_are_reused_at_32_in_flight_and_all_closed_with_the_cl
         http = client(server.url)
         await many(http, 10 * IN_FLIGHT)
         assert server.most_busy == IN_FLIGHT  # the requests did overlap
-        # httpx's own pool closed an idle connection whenever it held more than 20, busy ones
-        # counted: nearly every request opened a new connection.
         assert server.opened <= IN_FLIGHT
+        # httpx's own pool closed an idle connection whenever it held more than 20 connections,
+        # busy ones counted (here 12 of them; 1,806 for 2,000 requests against the emulator).
         assert server.closed == 0
         await http.aclose()
         assert await server.closed_by_client(server.opened)
@@ -216,6 +216,6 @@ async def test_closing_closes_every_pool_even_if_one_fails() -> None:
     assert [p.closed for p in pools] == [True, True, True]
 
 
-def test_a_pool_and_a_connection_at_least() -> None:
+async def test_a_pool_and_a_connection_at_least() -> None:
     with pytest.raises(ValueError):
         SpreadTransport(lambda size: httpx.AsyncHTTPTransport(), 0, 4)
