@@ -21,6 +21,12 @@ from idpsync import __version__
 from idpsync.errors import SourceError
 from idpsync.http.redact import install_log_filter
 from idpsync.http.settings import HttpSettings
+from idpsync.http.spread import SpreadTransport
+
+CONNECTIONS = 100
+"""Connections a client opens at most (httpx's default ``max_connections``)."""
+PER_POOL = 4
+"""Connections of each of :class:`~idpsync.http.spread.SpreadTransport`'s pools."""
 
 
 def ssl_context(settings: HttpSettings) -> ssl.SSLContext:
@@ -67,16 +73,41 @@ def remember_missing_sniffio() -> None:
         sys.modules["sniffio"] = None  # type: ignore[assignment]  # the import system's "absent"
 
 
+def environment_proxies() -> bool:
+    """Whether the environment names a proxy httpx would send requests through."""
+    found = urllib.request.getproxies()
+    return any(found.get(scheme) for scheme in ("http", "https", "all"))
+
+
+def spread_transport(context: ssl.SSLContext, proxy: str | None) -> SpreadTransport:
+    """:data:`CONNECTIONS` connections in pools of :data:`PER_POOL`, through ``proxy`` if set."""
+
+    def pool(size: int) -> httpx.AsyncBaseTransport:
+        limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
+        return httpx.AsyncHTTPTransport(verify=context, limits=limits, proxy=proxy)
+
+    return SpreadTransport(pool, -(-CONNECTIONS // PER_POOL), PER_POOL)
+
+
 def build_httpx_client(
     settings: HttpSettings, transport: httpx.AsyncBaseTransport | None = None
 ) -> httpx.AsyncClient:
-    """The underlying ``httpx.AsyncClient`` for the settings (``transport`` for tests)."""
+    """The underlying ``httpx.AsyncClient`` for the settings (``transport`` for tests).
+
+    Without a test transport requests go through :func:`spread_transport` (``http.proxy``
+    included), unless the environment names a proxy: then httpx's own pool, which applies
+    ``HTTPS_PROXY``, ``NO_PROXY`` and the like (a transport given to httpx turns them off).
+    """
     install_log_filter()
     remember_missing_sniffio()
+    context = ssl_context(settings)
+    proxy = settings.proxy
+    if transport is None and (proxy or not environment_proxies()):
+        transport, proxy = spread_transport(context, proxy), None
     return httpx.AsyncClient(
         timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
-        verify=ssl_context(settings),
-        proxy=settings.proxy,
+        verify=context,
+        proxy=proxy,
         trust_env=True,
         transport=transport,
         follow_redirects=False,
