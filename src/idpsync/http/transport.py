@@ -74,8 +74,12 @@ def remember_missing_sniffio() -> None:
 
 
 def environment_proxies() -> bool:
-    """Whether the environment names a proxy httpx would send requests through."""
-    found = urllib.request.getproxies()
+    """Whether the environment names a proxy httpx would send requests through.
+
+    The environment only, as :func:`proxy_for` reads it: httpx's ``trust_env`` reads no
+    system proxy settings, so neither does this.
+    """
+    found = urllib.request.getproxies_environment()
     return any(found.get(scheme) for scheme in ("http", "https", "all"))
 
 
