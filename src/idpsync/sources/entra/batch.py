@@ -20,7 +20,8 @@ groups listing (:meth:`BatchedListings.follow`), every member listing a groups p
 (:mod:`~idpsync.sources.entra.members_side`). A listing added while a round is in flight joins
 the next one, so each listing's next page rides in the round after its page came in (``n_r``
 counts the listings started by round ``r`` and not yet ended). The run ends when every producer
-has called :meth:`BatchedListings.close` and the last listing is read.
+has called :meth:`BatchedListings.close` and the last listing is read. Work on pages that asks
+for nothing (:attr:`BatchedListings.later`) is done while the next round waits on the network.
 
 **Failures, item by item, as the single-request path treats them** (same
 :data:`~idpsync.sources.entra.endpoints.RULE`, same errors, built from the item's status,
@@ -47,8 +48,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
-import httpx
-
 from idpsync.errors import ShapeError
 from idpsync.http.body import json_body
 from idpsync.http.errors import HttpError
@@ -59,6 +58,7 @@ from idpsync.http.translate_status import status_error
 from idpsync.model import Snapshot
 from idpsync.sources.entra import endpoints as ep
 from idpsync.sources.entra.endpoints import RULE
+from idpsync.sources.entra.later import Later
 from idpsync.sources.entra.packing import Rounds
 from idpsync.sources.lanes import Lanes, gather
 
@@ -131,6 +131,7 @@ class BatchedListings:
         self.wake = asyncio.Event()
         self.on_found: Callable[[str, Items | None], None] | None = None  # else in found
         self.rounds = Rounds()
+        self.later = Later()  # pages' work done while the next round is in flight (later.py)
 
     async def read(self, group_ids: list[str], select: str) -> Found:
         """Each group's member objects (``None``: its listing failed, ``snap`` says why)."""
@@ -247,6 +248,10 @@ class BatchedListings:
         while True:
             todo, self.arrived = todo + self.arrived, []
             if not todo:
+                self.later.drain()  # nothing in flight: now (it may add listings)
+                todo, self.arrived = self.arrived, []
+                if todo:
+                    continue
                 if self.open <= 0:
                     return self.found
                 self.wake.clear()
@@ -254,7 +259,7 @@ class BatchedListings:
                 continue
             send, held = self.rounds.choose(todo, self.size)
             chunks = [send[i : i + self.size] for i in range(0, len(send), self.size)]
-            await gather(*(self._held(chunk) for chunk in chunks))
+            await self.later.during(gather(*(self._held(chunk) for chunk in chunks)))
             await asyncio.sleep(0)  # what the answers woke (a count, a check) joins the next round
             if self.rejected and self.http.auth is not None:
                 for header in self.rejected:
@@ -310,7 +315,9 @@ class BatchedListings:
         if not isinstance(status, int) or status < 400:
             self._fail(listing, f"an item of the batch answered status {status!r}")
             return
-        response = self._response(listing, status, answer.get("headers"), body)
+        response = ep.item_response(
+            f"{self.base}{listing.url}", status, answer.get("headers"), body
+        )
         rule = classify_response(response)
         if rule.action is Action.REFRESH and not listing.refreshed and self.http.auth:
             listing.refreshed = True
@@ -384,19 +391,6 @@ class BatchedListings:
             self._fail(listing, "the next-page link leaves the API's base path")
             return None
         return url[len(self.base) :]
-
-    def _response(
-        self, listing: _Listing, status: int, headers: object, body: object
-    ) -> httpx.Response:
-        """The item as an HTTP response of its own (for the HTTP layer's classification)."""
-        pairs = {str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {}
-        content = body if isinstance(body, dict | list) else None
-        request = httpx.Request("GET", f"{self.base}{listing.url}")
-        if content is None:
-            text = body if isinstance(body, str) else ""
-            return httpx.Response(status, headers=pairs, text=text, request=request)
-        pairs.pop("content-length", None)
-        return httpx.Response(status, headers=pairs, json=content, request=request)
 
     def _fail(self, listing: _Listing, why: str) -> None:
         self._end(listing, f"{listing.name}: {why}")

@@ -13,6 +13,8 @@ The manager and photo reads declare no ``absent`` status: a 404 there means "no 
 
 from __future__ import annotations
 
+import httpx
+
 from idpsync.check_reads import Read
 from idpsync.http import Endpoint
 from idpsync.http.failure import FailureRule
@@ -107,3 +109,15 @@ RULE = FailureRule()
 """Which failures end an Entra read: those retrying cannot fix (refused token, 401, 403 with
 the missing permission named, DNS, TLS, proxy); a 404 never does (an object deleted while it
 was read). Any other failure only makes its listing incomplete."""
+
+
+def item_response(url: str, status: int, headers: object, body: object) -> httpx.Response:
+    """A ``$batch`` item's answer as an HTTP response of its own (for the HTTP layer's rules)."""
+    pairs = {str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {}
+    content = body if isinstance(body, dict | list) else None
+    request = httpx.Request("GET", url)
+    if content is None:
+        text = body if isinstance(body, str) else ""
+        return httpx.Response(status, headers=pairs, text=text, request=request)
+    pairs.pop("content-length", None)
+    return httpx.Response(status, headers=pairs, json=content, request=request)

@@ -27,9 +27,10 @@ https://learn.microsoft.com/graph/api/resources/group), so
   updated with a manager it did not read, nor removed).
 
 Every listing ends or marks the read incomplete (a failed ``memberOf`` listing names the
-object), so a missed membership never looks like a removal. Edges go to the stage as each page
-lands (``EdgeSink``); a user seen twice (its partition in doubt, then the one chain) gives its
-edges once. The groups delta partitions' links ride the same rounds as on the groups' side
+object), so a missed membership never looks like a removal. Edges go to the stage page by page
+(``EdgeSink``), made while the next round is in flight (:mod:`~idpsync.sources.entra.later`);
+a user seen twice (its partition in doubt, then the one chain) gives its edges once. The
+groups delta partitions' links ride the same rounds as on the groups' side
 (:class:`~idpsync.sources.entra.full_links.PartLinks`).
 
 **Requests** (batch items; ``P`` the users pages at 100, partitions' empty ones included)::
@@ -122,10 +123,16 @@ class MembersSide:
             return
         self.seen.add(object_id)
         if isinstance(expanded, list) and len(expanded) < EXPAND_CAP:
-            self._edges(object_id, kind, endpoint, expanded)
+            self.reader.later.add(partial(self._edges, object_id, kind, endpoint, expanded))
             return
-        tap = partial(self._edges, object_id, kind, endpoint)
+        tap = partial(self._later_edges, object_id, kind, endpoint)
         self.reader.listing(endpoint, APART, self.snap, {"id": object_id}, tap)
+
+    def _later_edges(
+        self, member_id: str, kind: MemberKind, endpoint: Endpoint, items: Items
+    ) -> None:
+        """A listing's page of ``member_id``'s groups: its edges made in the read's ``later``."""
+        self.reader.later.add(partial(self._edges, member_id, kind, endpoint, items))
 
     def _user_page(self, values: Items) -> None:
         for raw in values:
