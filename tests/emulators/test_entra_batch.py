@@ -214,3 +214,34 @@ async def test_msgraph_sdk_batch_reads_the_emulator(
     # Not checked through the SDK: msgraph-core 1.x reads an item's body only when it is a
     # base64 string, while Graph sends JSON bodies as JSON objects (as the emulator does), so
     # its response_body() fails on real Graph too (msgraph-sdk-python-core issues 807, 835).
+
+
+async def test_a_batch_is_answered_within_its_latency_other_calls_after_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A ``$batch`` call's items are made as it comes and its answer held for the latency; any
+    other call waits the latency first, as before (the loop's clock, no time asserted)."""
+    from idpsync.emulators.injection import Latency
+
+    emu = EntraEmulator.generate(users=60, groups=20, seed=3, latency=Latency(fixed_ms=300))
+    made: list[float] = []
+    dispatch = EntraEmulator._dispatch
+
+    def noted(self: EntraEmulator, call: Any) -> Any:
+        made.append(asyncio.get_running_loop().time())
+        return dispatch(self, call)
+
+    monkeypatch.setattr(EntraEmulator, "_dispatch", noted)
+    loop = asyncio.get_running_loop()
+    headers = {"authorization": f"Bearer {emu.issue_token()}"}
+    async with httpx.AsyncClient(
+        transport=emu.transport(), base_url="http://graph.test", headers=headers
+    ) as http:
+        asked = loop.time()
+        response = await batch(http, [members_request(0, emu.tenant.group_ids[0])])
+        answered = loop.time()
+        assert response.status_code == 200
+        assert made[0] - asked < 0.3 <= answered - asked  # made during the latency, held for it
+        asked = loop.time()
+        assert (await http.get("/v1.0/groups?$top=1")).status_code == 200
+        assert made[1] - asked >= 0.3  # made after the latency

@@ -4,7 +4,8 @@ An :class:`Emulator` wraps the IdP-specific Starlette app (``build_app``) in one
 
 1. ``/_emulator/…`` control routes pass straight through (never recorded, limited or faulted);
 2. the request is matched against the fault plan (every fault counts it);
-3. latency is applied;
+3. latency is applied (on a path answered *within* it, :meth:`Emulator.within_latency`, e.g.
+   Entra's ``$batch``, the next steps run at once and the answer is held until it has passed);
 4. ``status`` and ``expired_token`` faults answer at once in the IdP's error format;
 5. the IdP's rate limiter charges the request (``charge``) and may answer 429;
 6. the app answers; ``reset``/``truncate``/``repeat_page``/``empty_page`` faults rewrite the answer;
@@ -212,6 +213,10 @@ class Emulator(ABC):
         """Work done once before serving on a port, off every request's time (default: none)."""
         return None
 
+    def within_latency(self, method: str, path: str) -> bool:
+        """Whether the answer is made during the latency, not after it (default: no)."""
+        return False
+
     def serve(
         self,
         host: str = "127.0.0.1",
@@ -248,7 +253,9 @@ class Emulator(ABC):
         query = scope["query_string"].decode("latin-1")
         fault = self.faults.pick(method, path)
         delay = self.latency.next_delay()
-        if delay:
+        if delay and self.within_latency(method, path):
+            send = _held(send, asyncio.get_running_loop().time() + delay)
+        elif delay:
             await asyncio.sleep(delay)
         kind = fault.kind if fault else None
         try:
@@ -307,6 +314,16 @@ class Emulator(ABC):
             reply = Reply(200, json.dumps(body).encode(), reply.headers)
         await _send_reply(send, reply)
         return reply.status
+
+
+def _held(send: Send, until: float) -> Send:
+    """``send`` that lets nothing out before the event loop's clock reaches ``until``."""
+
+    async def held(message: Message) -> None:
+        await asyncio.sleep(max(0.0, until - asyncio.get_running_loop().time()))
+        await send(message)
+
+    return held
 
 
 def _request_url(scope: Scope) -> str:
