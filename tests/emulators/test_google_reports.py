@@ -199,3 +199,23 @@ async def test_batch_parts_take_users_and_groups_listings_and_their_faults() -> 
     assert "HTTP/1.1 200 OK" in repeated and f'"{token_used}"' in repeated.replace(": ", ":")
     assert "HTTP/1.1 503" in refused and "backendError" in refused
     assert [r.status for r in emu.batched.entries()] == [200, 200, 200, 503]
+
+
+async def test_a_batch_is_answered_within_its_latency() -> None:
+    """The batch's calls are made as it comes and its answer held for the latency (the batch
+    log's length at once, the answer's time on the loop's clock; no time asserted)."""
+    import asyncio
+
+    from idpsync.emulators.injection import Latency
+
+    emu = GoogleEmulator.generate(users=10, groups=3, seed=1, latency=Latency(fixed_ms=300))
+    bearer = token(emu)
+    gid = emu.tenant.gid(emu.tenant.group_ids[0])
+    content_type, body = _batch_body([f"/admin/directory/v1/groups/{gid}/members"] * 2)
+    loop = asyncio.get_running_loop()
+    asked = loop.time()
+    answer = asyncio.ensure_future(post(emu, content_type, body, bearer))
+    while not answer.done() and len(emu.batched) < 2:
+        await asyncio.sleep(0.01)
+    assert loop.time() - asked < 0.3 and len(emu.batched) == 2  # answered inside, not yet sent
+    assert (await answer).status_code == 200 and loop.time() - asked >= 0.3
